@@ -1,0 +1,42 @@
+import { Command, Flags } from '@oclif/core';
+import { UserError } from '../errors';
+
+/**
+ * Shared behaviour of every command: user errors print as one line each
+ * (`where: message`) and exit 1; anything else is a bug: one line, and the stack with
+ * --verbose.
+ */
+export abstract class BaseCommand extends Command {
+  static baseFlags = {
+    verbose: Flags.boolean({ description: 'Show stack traces of internal errors', default: false }),
+  };
+
+  protected override async catch(err: Error & { exitCode?: number; oclif?: { exit?: number } }): Promise<any> {
+    // oclif's own exits (this.exit, --help) pass through
+    if (err.oclif?.exit !== undefined && !(err instanceof UserError)) {
+      if ((err as any).code === 'EEXIT') throw err;
+    }
+    const verbose = this.argv.includes('--verbose');
+    if (err instanceof UserError) {
+      process.stderr.write(err.line() + '\n');
+      if (verbose && err.stack) process.stderr.write(err.stack + '\n');
+      this.exit(err.exitCode);
+    }
+    // oclif parse errors (unknown flag, missing arg) are user errors too
+    if ((err as any).oclif || /Nonexistent flag|Unexpected argument|Missing required|Expected/.test(err.message)) {
+      process.stderr.write(`${this.id}: ${err.message.split('\n')[0]}; see 'elbo ${this.id} --help'\n`);
+      this.exit(2);
+    }
+    process.stderr.write(`internal error: ${err.message}${verbose ? '' : ' (run with --verbose for the stack trace)'}\n`);
+    if (verbose && err.stack) process.stderr.write(err.stack + '\n');
+    this.exit(1);
+  }
+}
+
+/** Repeatable `--set key.path=value`. */
+export const setFlag = Flags.string({
+  char: 's',
+  description: 'Override a config value: key.path=value (value parsed as YAML); repeatable',
+  multiple: true,
+  default: [],
+});

@@ -1,0 +1,274 @@
+import * as fs from 'fs';
+import * as path from 'path';
+import * as crypto from 'crypto';
+import Ajv, { ErrorObject } from 'ajv';
+import { Document, LineCounter, parseDocument, isMap, isPair, isScalar, isSeq, Node as YamlNode, Pair, parse as parseYamlValue, stringify } from 'yaml';
+import { UserError, UserErrors, suggestion } from '../errors';
+import { Registry } from '../registry/registry';
+import { buildSchema } from './schema';
+import type { ExperimentConfig } from './types';
+
+export interface LoadedConfig {
+  config: ExperimentConfig;
+  /** Directory that relative paths in the config are resolved against. */
+  baseDir: string;
+  /** The file it came from (for messages). */
+  file: string;
+  /** sha256 of the resolved config as YAML. */
+  sha256: string;
+  /** The resolved config as YAML (what is written to the run). */
+  yaml: string;
+}
+
+/** Where things are, for error messages: YAML nodes by path, and the --set flags. */
+class Locator {
+  constructor(
+    private file: string,
+    private doc: Document | null,
+    private lines: LineCounter,
+    private overrides: { path: (string | number)[]; flag: string }[],
+  ) {}
+
+  /** Location of the value at `p`, or of the key `key` inside it. */
+  at(p: (string | number)[], key?: string): string {
+    const full = key === undefined ? p : [...p, key];
+    // the last --set that touched this path or a parent of it wins
+    for (let i = this.overrides.length - 1; i >= 0; i--) {
+      const o = this.overrides[i];
+      if (isPrefix(o.path, full) || isPrefix(full, o.path)) return o.flag;
+    }
+    if (!this.doc) return this.file;
+    let node: unknown = this.doc.contents;
+    let found: YamlNode | Pair | null = (node as YamlNode) ?? null;
+    for (const seg of full) {
+      if (isMap(node)) {
+        const pair = node.items.find((it) => isPair(it) && keyOf(it) === String(seg));
+        if (!pair) break;
+        // for the last segment of a key lookup, point at the key itself
+        found = (seg === key && full[full.length - 1] === seg ? (pair.key as YamlNode) : (pair.value as YamlNode)) ?? pair;
+        node = pair.value;
+      } else if (isSeq(node) && typeof seg === 'number' && node.items[seg]) {
+        node = node.items[seg];
+        found = node as YamlNode;
+      } else break;
+    }
+    const range = (found as any)?.range ?? (found as any)?.key?.range;
+    if (!range) return this.file;
+    const pos = this.lines.linePos(range[0]);
+    return `${this.file}:${pos.line}:${pos.col}`;
+  }
+}
+
+function keyOf(pair: Pair): string {
+  return isScalar(pair.key) ? String(pair.key.value) : String(pair.key);
+}
+
+function isPrefix(a: (string | number)[], b: (string | number)[]): boolean {
+  return a.length <= b.length && a.every((s, i) => String(s) === String(b[i]));
+}
+
+/** Parse `key.path=value` (value as a YAML scalar or flow collection). */
+export function parseOverride(flag: string): { path: (string | number)[]; value: unknown; flag: string } {
+  const where = `--set ${flag}`;
+  const eq = flag.indexOf('=');
+  if (eq <= 0) throw new UserError(`expected key.path=value (e.g. model.latent=32)`, where);
+  const key = flag.slice(0, eq).trim();
+  const raw = flag.slice(eq + 1);
+  if (!/^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$/.test(key)) {
+    throw new UserError(`bad key '${key}': use dotted names such as train.epochs or eval.0.k`, where);
+  }
+  let value: unknown;
+  try {
+    value = raw === '' ? '' : parseYamlValue(raw);
+  } catch (e: any) {
+    throw new UserError(`value is not valid YAML: ${String(e.message).split('\n')[0]}`, where);
+  }
+  const p = key.split('.').map((s) => (/^\d+$/.test(s) ? Number(s) : s));
+  return { path: p, value, flag: where };
+}
+
+function setIn(obj: any, p: (string | number)[], value: unknown, where: string): void {
+  let cur = obj;
+  for (let i = 0; i < p.length - 1; i++) {
+    const seg = p[i];
+    if (cur[seg] === undefined || cur[seg] === null) cur[seg] = typeof p[i + 1] === 'number' ? [] : {};
+    cur = cur[seg];
+    if (typeof cur !== 'object') {
+      throw new UserError(`'${p.slice(0, i + 1).join('.')}' is a ${typeof cur}, not a section`, where);
+    }
+  }
+  cur[p[p.length - 1]] = value;
+}
+
+/** Parse YAML text, keeping positions; syntax errors become file:line:col errors. */
+function parseYaml(text: string, file: string): { doc: Document; lines: LineCounter; data: any } {
+  const lines = new LineCounter();
+  const doc = parseDocument(text, { lineCounter: lines, prettyErrors: false, uniqueKeys: true });
+  if (doc.errors.length) {
+    throw new UserErrors(
+      doc.errors.map((e) => {
+        const pos = lines.linePos(e.pos[0]);
+        return new UserError(`YAML syntax error: ${e.message.split('\n')[0]}`, `${file}:${pos.line}:${pos.col}`);
+      }),
+    );
+  }
+  const data = doc.toJS() ?? {};
+  if (typeof data !== 'object' || Array.isArray(data)) {
+    throw new UserError('a config must be a YAML mapping (key: value lines)', `${file}:1:1`);
+  }
+  return { doc, lines, data };
+}
+
+/**
+ * Load, override, validate and default a config. Third-party plugins it names are
+ * loaded into `registry` first, so their schemas take part in validation.
+ */
+export function loadConfig(
+  file: string,
+  overrides: string[],
+  registry: Registry,
+  opts: { text?: string; baseDir?: string } = {},
+): LoadedConfig {
+  let text = opts.text;
+  if (text === undefined) {
+    try {
+      text = fs.readFileSync(file, 'utf8');
+    } catch (e: any) {
+      throw new UserError(
+        e.code === 'ENOENT' ? 'config file not found; give the path to a YAML config (see configs/)' : `cannot read config: ${e.message}`,
+        file,
+      );
+    }
+  }
+  const shown = path.relative(process.cwd(), file) || file;
+  const { doc, lines, data } = parseYaml(text, shown);
+  const parsed = overrides.map(parseOverride);
+  for (const o of parsed) setIn(data, o.path, o.value, o.flag);
+  const loc = new Locator(shown, doc, lines, parsed);
+  const baseDir = opts.baseDir ?? path.dirname(path.resolve(file));
+
+  // plugins first: their schemas are part of the config's schema
+  if (data.plugins !== undefined) {
+    if (!Array.isArray(data.plugins) || data.plugins.some((p: unknown) => typeof p !== 'string')) {
+      throw new UserError('plugins must be a list of paths or package names', loc.at(['plugins']));
+    }
+    data.plugins.forEach((spec: string, i: number) => registry.loadPlugin(spec, baseDir, loc.at(['plugins', i])));
+  }
+
+  const config = validate(data, registry, loc);
+  const yaml = stringify(config, { lineWidth: 0 });
+  return {
+    config,
+    baseDir,
+    file,
+    yaml,
+    sha256: crypto.createHash('sha256').update(yaml).digest('hex'),
+  };
+}
+
+const ajvCache = new WeakMap<Registry, { size: number; validate: ReturnType<Ajv['compile']> }>();
+
+function compiled(registry: Registry) {
+  const size = registry.list().length;
+  const hit = ajvCache.get(registry);
+  if (hit && hit.size === size) return hit.validate;
+  const ajv = new Ajv({ allErrors: true, useDefaults: true, discriminator: true, strict: false, verbose: true });
+  const v = ajv.compile(buildSchema(registry));
+  ajvCache.set(registry, { size, validate: v });
+  return v;
+}
+
+function validate(data: any, registry: Registry, loc: Locator): ExperimentConfig {
+  const v = compiled(registry);
+  if (v(data)) return data as ExperimentConfig;
+  const errors = relevant(v.errors ?? []).map((e) => toUserError(e, data, registry, loc));
+  // one line per distinct problem
+  const seen = new Set<string>();
+  const unique = errors.filter((e) => !seen.has(e.line()) && seen.add(e.line()));
+  throw new UserErrors(unique);
+}
+
+/** Drop errors that only restate a more specific one (if/then wrappers, a missing tag twice). */
+function relevant(errors: ErrorObject[]): ErrorObject[] {
+  const out = errors.filter((e) => e.keyword !== 'if');
+  const missingKind = new Set(
+    out.filter((e) => e.keyword === 'required' && e.params.missingProperty === 'kind').map((e) => e.instancePath),
+  );
+  return out.filter((e) => !(e.keyword === 'discriminator' && e.params.error === 'tag' && missingKind.has(e.instancePath)));
+}
+
+function pathOf(instancePath: string): (string | number)[] {
+  if (!instancePath) return [];
+  return instancePath
+    .split('/')
+    .slice(1)
+    .map((s) => s.replace(/~1/g, '/').replace(/~0/g, '~'))
+    .map((s) => (/^\d+$/.test(s) ? Number(s) : s));
+}
+
+function dotted(p: (string | number)[]): string {
+  return p.length ? p.join('.') : 'the top level';
+}
+
+function valueAt(data: any, p: (string | number)[]): any {
+  return p.reduce((o, s) => (o == null ? undefined : o[s]), data);
+}
+
+function describe(v: unknown): string {
+  if (v === null) return 'null';
+  if (Array.isArray(v)) return 'a list';
+  if (typeof v === 'object') return 'a mapping';
+  return `${typeof v} ${JSON.stringify(v)}`;
+}
+
+/** Which plugin kind a schema path belongs to, e.g. '#/definitions/model/oneOf/0/...' → model. */
+function kindAt(schemaPath: string): string | undefined {
+  const m = /#\/definitions\/([a-z]+)\//.exec(schemaPath);
+  return m?.[1];
+}
+
+function toUserError(e: ErrorObject, data: any, registry: Registry, loc: Locator): UserError {
+  const p = pathOf(e.instancePath);
+  const here = dotted(p);
+  switch (e.keyword) {
+    case 'additionalProperties': {
+      const key = String(e.params.additionalProperty);
+      const allowed = Object.keys((e.parentSchema as any)?.properties ?? {});
+      return new UserError(`unknown key '${key}' in ${here}${suggestion(key, allowed)}`, loc.at(p, key));
+    }
+    case 'discriminator': {
+      const kind = (kindAt(e.schemaPath) ?? 'plugin') as any;
+      const names = registry.names(kind);
+      if (e.params.error === 'mapping') {
+        const name = String(e.params.tagValue);
+        return new UserError(
+          `unknown ${kind} '${name}'${suggestion(name, names)}; list them with 'elbo plugins ${kind}'`,
+          loc.at([...p, 'kind']),
+        );
+      }
+      return new UserError(`'kind' of ${here} must be a string naming a ${kind} (one of: ${names.join(', ')})`, loc.at(p));
+    }
+    case 'required': {
+      const key = String(e.params.missingProperty);
+      const kind = kindAt(e.schemaPath);
+      const extra = key === 'kind' && kind ? ` naming a ${kind} (one of: ${registry.names(kind as any).join(', ')})` : '';
+      return new UserError(`missing required key '${key}' in ${here}${extra}`, loc.at(p));
+    }
+    case 'type':
+      return new UserError(`${here} must be ${article(String(e.params.type))}, got ${describe(valueAt(data, p))}`, loc.at(p));
+    case 'enum': {
+      const allowed = (e.params.allowedValues as unknown[]).map(String);
+      const got = valueAt(data, p);
+      return new UserError(`${here} must be one of ${allowed.join(', ')}, got ${describe(got)}${typeof got === 'string' ? suggestion(got, allowed).replace(/ \(allowed.*$/, '') : ''}`, loc.at(p));
+    }
+    case 'const':
+      return new UserError(`${here} must be ${JSON.stringify(e.params.allowedValue)}`, loc.at(p));
+    default:
+      return new UserError(`${here} ${e.message ?? 'is invalid'} (got ${describe(valueAt(data, p))})`, loc.at(p));
+  }
+}
+
+function article(t: string): string {
+  const map: Record<string, string> = { integer: 'an integer', object: 'a mapping', array: 'a list', number: 'a number', string: 'a string', boolean: 'true or false' };
+  return map[t] ?? t;
+}

@@ -1,0 +1,112 @@
+import { PLUGIN_KINDS, JsonSchema, PluginKind, slot, weight } from '../registry/types';
+import type { Registry } from '../registry/registry';
+
+/** Backends a config or --backend may name; 'auto' picks the fastest installed. */
+export const BACKENDS = ['auto', 'tensorflow', 'wasm', 'cpu'] as const;
+
+/**
+ * The top-level config schema. Everything that varies by plugin is a slot
+ * (`#/definitions/<kind>`) whose branches come from the registry, so the schema that
+ * validates a config, the one `elbo schema` prints and the list `elbo plugins` shows
+ * are one and the same.
+ */
+export function buildSchema(registry: Registry): JsonSchema {
+  const definitions: Record<string, JsonSchema> = {};
+  for (const kind of PLUGIN_KINDS) definitions[kind] = kindSchema(registry, kind);
+  definitions.weight = {
+    description: 'A number, or a schedule plugin ({kind: linear, ...}) evaluated every step',
+    if: { type: 'object' },
+    then: { $ref: '#/definitions/schedule' },
+    else: { type: 'number' },
+  };
+  return {
+    $schema: 'http://json-schema.org/draft-07/schema#',
+    $id: 'https://elbo.dev/schema/config.json',
+    title: 'elbo experiment config',
+    type: 'object',
+    additionalProperties: false,
+    required: ['data', 'model'],
+    properties: {
+      experiment: {
+        type: 'string',
+        pattern: '^[A-Za-z0-9][A-Za-z0-9._-]*$',
+        default: 'default',
+        description: 'Experiment name: runs are stored under <runs-dir>/<experiment>/<runId>',
+      },
+      seed: { type: 'integer', minimum: 0, maximum: 4294967295, default: 0, description: 'Drives every random draw of the run' },
+      backend: { enum: [...BACKENDS], default: 'auto', description: 'TensorFlow.js backend; auto picks the fastest installed' },
+      plugins: {
+        type: 'array',
+        items: { type: 'string' },
+        default: [],
+        description: 'Third-party plugins: paths (relative to this file, then the current directory) or npm package names',
+      },
+      data: slot('dataset', { description: 'The data set' }),
+      model: slot('model', { description: 'The model (its latent size, prior and networks are model options)' }),
+      loss: {
+        type: 'object',
+        additionalProperties: false,
+        default: {},
+        description: 'Loss weights as SPEC.md names them',
+        properties: {
+          c1: weight(1, 'Weight of the KL term (beta in a beta-VAE)'),
+          c2: weight(1, 'Weight of the reconstruction term'),
+          alpha: weight(0, 'Weight of the classification term (models with labels)'),
+        },
+      },
+      train: {
+        type: 'object',
+        additionalProperties: false,
+        default: {},
+        properties: {
+          epochs: { type: 'integer', minimum: 1, default: 10 },
+          batch_size: { type: 'integer', minimum: 1, default: 128 },
+          optimizer: slot('optimizer', { default: { kind: 'adam' } }),
+          log_every: {
+            type: 'integer',
+            minimum: 1,
+            default: 25,
+            description: 'Steps between reading losses back from the device (progress, NaN check)',
+          },
+          steps_per_epoch: {
+            type: 'integer',
+            minimum: 1,
+            description: 'Cap on steps per epoch (default: one pass over the training split)',
+          },
+          checkpoint_keep: { type: 'integer', minimum: 1, default: 2, description: 'How many epoch checkpoints to keep' },
+        },
+      },
+      eval: {
+        type: 'array',
+        items: slot('evaluator'),
+        default: [{ kind: 'elbo' }, { kind: 'reconstructions' }],
+        description: 'Evaluations run on the test split after training',
+      },
+      tracking: {
+        type: 'array',
+        items: slot('tracker'),
+        default: [],
+        description: 'Trackers besides the local run store, which is always on',
+      },
+    },
+    definitions,
+  };
+}
+
+function kindSchema(registry: Registry, kind: PluginKind): JsonSchema {
+  const branches = registry.list(kind).map(({ plugin }) => ({
+    title: `${kind} ${plugin.name}`,
+    description: plugin.description,
+    type: 'object',
+    additionalProperties: false,
+    required: ['kind', ...(plugin.schema.required ?? [])],
+    properties: { kind: { const: plugin.name }, ...plugin.schema.properties },
+  }));
+  return {
+    description: `A ${kind} plugin, chosen by 'kind'`,
+    type: 'object',
+    required: ['kind'],
+    discriminator: { propertyName: 'kind' },
+    oneOf: branches,
+  };
+}

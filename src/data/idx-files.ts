@@ -1,0 +1,65 @@
+import * as path from 'path';
+import * as crypto from 'crypto';
+import type { Plugin, PluginContext } from '../registry/types';
+import { DataSet, commonDataOptions, finishDataSet, Binarize } from './dataset';
+import { readIdxImages } from './idx';
+import { UserError } from '../errors';
+
+export interface IdxFilesOptions {
+  kind: 'idx';
+  train_images: string;
+  train_labels?: string;
+  test_images: string;
+  test_labels?: string;
+  validation: number;
+  binarize: Binarize;
+  max_train?: number;
+}
+
+/** Load a data set from IDX files (MNIST's format); shared by the `mnist` plugin. */
+export function loadIdxDataSet(
+  name: string,
+  files: { train_images: string; train_labels?: string; test_images: string; test_labels?: string },
+  opts: { validation: number; binarize: Binarize; max_train?: number },
+  ctx: PluginContext,
+): DataSet {
+  const hash = crypto.createHash('sha256');
+  const abs = (f?: string) => (f ? path.resolve(ctx.baseDir, f) : undefined);
+  const train = readIdxImages(abs(files.train_images)!, abs(files.train_labels), hash);
+  const test = readIdxImages(abs(files.test_images)!, abs(files.test_labels), hash);
+  if (train.dim !== test.dim) {
+    throw new UserError(`test images are ${test.shape.join('×')} but training images are ${train.shape.join('×')}`, abs(files.test_images));
+  }
+  return finishDataSet(
+    {
+      name,
+      shape: train.shape,
+      dim: train.dim,
+      classes: Math.max(train.classes, test.classes),
+      train: train.split,
+      test: test.split,
+      sha256: hash.digest('hex'),
+      source: abs(files.train_images)!,
+    },
+    opts,
+    ctx.rng,
+    `data (${name})`,
+  );
+}
+
+export const idxFilesDataset: Plugin<IdxFilesOptions, DataSet> = {
+  kind: 'dataset',
+  name: 'idx',
+  description: 'Images (and labels) from IDX files, the format of the original MNIST distribution',
+  schema: {
+    properties: {
+      train_images: { type: 'string', description: 'IDX file of training images (n × rows × cols bytes)' },
+      train_labels: { type: 'string', description: 'IDX file of training labels (optional)' },
+      test_images: { type: 'string', description: 'IDX file of test images' },
+      test_labels: { type: 'string', description: 'IDX file of test labels (optional)' },
+      ...commonDataOptions,
+    },
+    required: ['train_images', 'test_images'],
+  },
+  create: (o, ctx) => loadIdxDataSet('idx', o, o, ctx),
+};

@@ -1,0 +1,53 @@
+import type * as tfc from '@tensorflow/tfjs-core';
+import type { Plugin } from '../registry/types';
+import type { Evaluator } from './evaluator';
+import { rows } from './evaluator';
+import type { Model } from '../models/model';
+import type { Split } from '../data/dataset';
+import type { Rng } from '../runtime/rng';
+
+/**
+ * Mean loss terms over a whole split with unit weights (c1 = c2 = 1), so `elbo` is the
+ * evidence lower bound in nats whatever weights training used. One read-back at the end.
+ */
+export function evaluateTerms(tf: typeof tfc, model: Model, split: Split, dim: number, batch: number, rng: Rng): Record<string, number> {
+  const sums = new Map<string, tfc.Scalar>();
+  for (let start = 0; start < split.n; start += batch) {
+    const end = Math.min(split.n, start + batch);
+    tf.tidy(() => {
+      const x = rows(tf, split, dim, start, end);
+      const y = split.y ? split.y.subarray(start, end) : null;
+      const terms = model.terms({ x, y }, { c1: 1, c2: 1, alpha: 1 }, rng, { epoch: 0, step: 0, fraction: 1 });
+      for (const [k, v] of Object.entries(terms)) {
+        if (k === 'loss') continue;
+        const weighted = tf.mul(v, end - start) as tfc.Scalar;
+        const prev = sums.get(k);
+        sums.set(k, tf.keep(prev ? (tf.add(prev, weighted) as tfc.Scalar) : weighted));
+        prev?.dispose();
+      }
+    });
+  }
+  const names = [...sums.keys()];
+  const stacked = tf.stack(names.map((n) => sums.get(n)!));
+  const values = stacked.dataSync();
+  stacked.dispose();
+  sums.forEach((t) => t.dispose());
+  return Object.fromEntries(names.map((n, i) => [n, values[i] / split.n]));
+}
+
+export interface ElboEvalOptions {
+  kind: 'elbo';
+  batch_size: number;
+}
+
+export const elboEvaluator: Plugin<ElboEvalOptions, Evaluator> = {
+  kind: 'evaluator',
+  name: 'elbo',
+  description: 'Test-set ELBO in nats (c1 = c2 = 1) and its terms: test/elbo, test/recon, test/kl',
+  schema: { properties: { batch_size: { type: 'integer', minimum: 1, default: 500 } } },
+  create: (o) => ({
+    async run(ctx) {
+      return evaluateTerms(ctx.tf, ctx.model, ctx.data.test, ctx.data.dim, o.batch_size, ctx.rng);
+    },
+  }),
+};

@@ -1,0 +1,35 @@
+import type { Plugin } from '../registry/types';
+import type { Evaluator } from './evaluator';
+import { rows } from './evaluator';
+import { writeImageGrid } from '../util/png';
+
+export interface ReconstructionsOptions {
+  kind: 'reconstructions';
+  n: number;
+}
+
+/** PNG grid of test images (odd columns) beside their reconstructions (even columns). */
+export const reconstructionsEvaluator: Plugin<ReconstructionsOptions, Evaluator> = {
+  kind: 'evaluator',
+  name: 'reconstructions',
+  description: 'PNG grid of test images beside their reconstructions from the posterior mean (artifacts/reconstructions.png)',
+  schema: { properties: { n: { type: 'integer', minimum: 1, maximum: 1000, default: 32, description: 'How many test images' } } },
+  create: (o) => ({
+    async run(ctx) {
+      const { tf, model, data } = ctx;
+      const n = Math.min(o.n, data.test.n);
+      const x = rows(tf, data.test, data.dim, 0, n);
+      const r = model.reconstruct(x);
+      const recon = r.dataSync() as Float32Array;
+      x.dispose();
+      r.dispose();
+      const images: Float32Array[] = [];
+      for (let i = 0; i < n; i++) {
+        images.push(data.test.x.subarray(i * data.dim, (i + 1) * data.dim));
+        images.push(recon.subarray(i * data.dim, (i + 1) * data.dim));
+      }
+      writeImageGrid(ctx.artifact('reconstructions.png'), images, data.shape, 16);
+      return {};
+    },
+  }),
+};

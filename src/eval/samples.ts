@@ -1,0 +1,27 @@
+import type { Plugin } from '../registry/types';
+import type { Evaluator } from './evaluator';
+import { writeImageGrid } from '../util/png';
+
+export interface SamplesOptions {
+  kind: 'samples';
+  n: number;
+}
+
+/** PNG grid of decoded draws from the prior. */
+export const samplesEvaluator: Plugin<SamplesOptions, Evaluator> = {
+  kind: 'evaluator',
+  name: 'samples',
+  description: 'PNG grid of images decoded from prior draws z ~ p(z) (artifacts/samples.png)',
+  schema: { properties: { n: { type: 'integer', minimum: 1, maximum: 1000, default: 64 } } },
+  create: (o) => ({
+    async run(ctx) {
+      const { tf, model, data } = ctx;
+      const img = tf.tidy(() => model.decode(model.sampleLatent(o.n, ctx.rng)));
+      const values = img.dataSync() as Float32Array;
+      img.dispose();
+      const images = Array.from({ length: o.n }, (_, i) => values.subarray(i * data.dim, (i + 1) * data.dim));
+      writeImageGrid(ctx.artifact('samples.png'), images, data.shape, 16);
+      return {};
+    },
+  }),
+};

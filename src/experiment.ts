@@ -1,0 +1,256 @@
+import * as path from 'path';
+import * as fs from 'fs';
+import type * as tfc from '@tensorflow/tfjs-core';
+import { Registry } from './registry/registry';
+import { createRegistry } from './registry/builtins';
+import { loadConfig, LoadedConfig } from './config/load';
+import { selectBackend } from './runtime/backend';
+import { fingerprint } from './runtime/fingerprint';
+import { Rng } from './runtime/rng';
+import { UserError } from './errors';
+import type { DataSet } from './data/dataset';
+import type { Model } from './models/model';
+import type { Optimizer } from './train/optimizer';
+import { weightSchedule } from './train/schedule';
+import { trainLoop, LoopEnd } from './train/loop';
+import { saveCheckpoint, loadCheckpoint } from './train/checkpoint';
+import type { Evaluator } from './eval/evaluator';
+import { RunRecord, RunStatus } from './track/run-store';
+import { LocalTracker } from './track/local';
+import type { Tracker } from './track/tracker';
+import { Progress } from './track/progress';
+import type { PluginContext } from './registry/types';
+
+export interface RunOptions {
+  /** Config file (not with `resume`). */
+  config?: string;
+  overrides?: string[];
+  seed?: number;
+  backend?: string;
+  runsDir?: string;
+  /** A run directory to continue from its last checkpoint. */
+  resume?: string;
+  /** Progress output on stderr (default true). */
+  progress?: boolean;
+  registry?: Registry;
+  /** Called after each epoch's checkpoint (API users, tests). */
+  onEpoch?: (epoch: number, metrics: Record<string, number>, tf: typeof tfc) => void;
+  /** Stop as if interrupted once this returns true (API users; the CLI uses SIGINT/SIGTERM). */
+  shouldStop?: () => boolean;
+}
+
+export interface RunResult {
+  runId: string;
+  runDir: string;
+  status: RunStatus;
+  metrics: Record<string, number>;
+  error?: string;
+}
+
+function loadForRun(o: RunOptions, registry: Registry): { loaded: LoadedConfig; resumeRecord?: RunRecord } {
+  if (o.resume) {
+    const runJson = path.join(o.resume, 'run.json');
+    if (!fs.existsSync(runJson)) throw new UserError('not a run directory (no run.json); give runs/<experiment>/<runId>', o.resume);
+    const record: RunRecord = JSON.parse(fs.readFileSync(runJson, 'utf8'));
+    if (record.status === 'FINISHED') throw new UserError('this run already finished; nothing to resume', o.resume);
+    if (o.overrides?.length || o.seed !== undefined) {
+      throw new UserError('--resume continues the recorded config; --set and --seed cannot change it', '--resume');
+    }
+    const file = path.join(o.resume, 'config.yaml');
+    return { loaded: loadConfig(file, [], registry, { baseDir: record.config_dir }), resumeRecord: record };
+  }
+  if (!o.config) throw new UserError('give a config file (e.g. configs/quickstart.yaml) or --resume RUN_DIR', 'elbo run');
+  const overrides = [...(o.overrides ?? [])];
+  if (o.seed !== undefined) overrides.push(`seed=${o.seed}`);
+  if (o.backend !== undefined) overrides.push(`backend=${o.backend}`);
+  return { loaded: loadConfig(o.config, overrides, registry) };
+}
+
+/**
+ * One run: config → registry → data, model, optimizer → seeded training with
+ * checkpoints → evaluators → run record. The run is recorded RUNNING from its start and
+ * ends FINISHED, FAILED (error or divergence) or KILLED (interrupted), always with its
+ * last checkpoint and metrics kept.
+ */
+export async function runExperiment(o: RunOptions): Promise<RunResult> {
+  const registry = o.registry ?? createRegistry();
+  const { loaded, resumeRecord } = loadForRun(o, registry);
+  const { config } = loaded;
+  const backendFlag = o.resume && o.backend ? o.backend : config.backend;
+  const backend = await selectBackend(backendFlag, o.backend ? '--backend' : 'backend');
+  const tf = (await import('./runtime/tf')).getTf();
+  const progress = new Progress(process.stderr, o.progress !== false);
+
+  const rng = new Rng(config.seed);
+  const baseCtx: PluginContext = { tf, registry, rng, baseDir: loaded.baseDir };
+  const data: DataSet = await registry.create('dataset', config.data, { ...baseCtx, rng: rng.fork('data') });
+  const model: Model = registry.create('model', config.model, { ...baseCtx, rng: rng.fork('init'), data });
+  const optimizer: Optimizer = registry.create('optimizer', config.train.optimizer, { ...baseCtx, params: model.params });
+  const schedCtx = { ...baseCtx };
+  const weights = {
+    c1: weightSchedule(config.loss.c1, registry, schedCtx),
+    c2: weightSchedule(config.loss.c2, registry, schedCtx),
+    alpha: weightSchedule(config.loss.alpha, registry, schedCtx),
+  };
+  const evaluators = config.eval.map((e, i) => ({ name: e.kind, index: i, ev: registry.create<Evaluator>('evaluator', e, baseCtx) }));
+
+  // trackers: the local store (always) and whatever `tracking:` adds
+  const localOpts = config.tracking.find((t) => t.kind === 'local') ?? { kind: 'local', dir: 'runs' };
+  const trackerCtx = { ...baseCtx, runsDir: o.runsDir, resumeDir: o.resume, experiment: config.experiment };
+  const local = registry.create<LocalTracker>('tracker', localOpts, trackerCtx);
+  const store = local.store;
+  const trackers: Tracker[] = [local, ...config.tracking.filter((t) => t.kind !== 'local').map((t) => registry.create<Tracker>('tracker', t, trackerCtx))];
+  const warn = (msg: string) => progress.message(`warning: ${msg}`);
+  const each = async (what: string, f: (t: Tracker) => Promise<void>) => {
+    for (const t of trackers) {
+      try {
+        await f(t);
+      } catch (e: any) {
+        if (t === local) throw e;
+        warn(`tracker ${t.name} failed to ${what}: ${e?.message ?? e}`);
+      }
+    }
+  };
+
+  const allState = new Map<string, tfc.Variable>();
+  for (const [k, v] of model.params) allState.set(`model/${k}`, v);
+  for (const [k, v] of optimizer.state) allState.set(`optimizer/${k}`, v);
+
+  const started = Date.now();
+  let record: RunRecord;
+  let startEpoch = 0;
+  let startStep = 0;
+  if (resumeRecord) {
+    record = { ...resumeRecord, status: 'RUNNING', end_time: null, duration_s: null, error: null };
+    const last = store.checkpoints().at(-1);
+    if (last) {
+      const m = loadCheckpoint(tf, last.dir, allState);
+      startEpoch = m.epoch;
+      startStep = m.global_step;
+    }
+    store.truncateMetrics(startEpoch);
+    record.epochs_completed = startEpoch;
+    record.global_step = startStep;
+    record.resumes = [...(record.resumes ?? []), { time: new Date().toISOString(), from_epoch: startEpoch, backend: backend.name }];
+    if (backend.name !== resumeRecord.backend.name) {
+      warn(`resuming on backend ${backend.name}, the run started on ${resumeRecord.backend.name}: numbers may differ in the last digits`);
+    }
+    record.backend = backend;
+    progress.message(`resuming ${store.dir} from epoch ${startEpoch}`);
+  } else {
+    record = {
+      run_id: store.runId,
+      experiment: config.experiment,
+      status: 'RUNNING',
+      seed: config.seed,
+      backend,
+      fingerprint: fingerprint(loaded.baseDir),
+      config_file: path.resolve(loaded.file),
+      config_dir: loaded.baseDir,
+      config_sha256: loaded.sha256,
+      data: { name: data.name, source: data.source, sha256: data.sha256, train: data.train.n, val: data.val?.n ?? 0, test: data.test.n },
+      start_time: new Date(started).toISOString(),
+      end_time: null,
+      duration_s: null,
+      epochs_completed: 0,
+      epochs_planned: config.train.epochs,
+      global_step: 0,
+      error: null,
+      resumes: [],
+      metrics: {},
+    };
+  }
+  await each('start', (t) => t.start(record, loaded.yaml));
+  progress.message(
+    `run ${store.runId}: ${config.model.kind} on ${data.name} (${data.train.n} train / ${data.val?.n ?? 0} val / ${data.test.n} test), backend ${backend.name}, seed ${config.seed}`,
+  );
+
+  // Ctrl-C / SIGTERM: stop between steps and record KILLED; a second Ctrl-C exits at once
+  let stopRequested = false;
+  const onSignal = (sig: NodeJS.Signals) => {
+    if (stopRequested) process.exit(130);
+    stopRequested = true;
+    progress.message(`${sig}: stopping after this step (press Ctrl-C again to quit at once)`);
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+
+  const finish = async (status: RunStatus, error: string | null, exitMetrics: Record<string, number>) => {
+    record.status = status;
+    record.error = error;
+    record.end_time = new Date().toISOString();
+    record.duration_s = (Date.now() - Date.parse(record.start_time)) / 1000;
+    record.metrics = { ...record.metrics, ...exitMetrics };
+    await each('finish', (t) => t.finish(record));
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+    return { runId: record.run_id, runDir: store.dir, status, metrics: record.metrics, ...(error ? { error } : {}) };
+  };
+
+  let end: LoopEnd;
+  try {
+    end = await trainLoop(
+      tf,
+      model,
+      data,
+      optimizer,
+      weights,
+      rng.fork('train'),
+      {
+        epochs: config.train.epochs,
+        batchSize: config.train.batch_size,
+        logEvery: config.train.log_every,
+        stepsPerEpoch: config.train.steps_per_epoch,
+        startEpoch,
+        startStep,
+      },
+      {
+        interrupted: () => stopRequested || !!o.shouldStop?.(),
+        onEpoch: async (epoch, step, metrics) => {
+          saveCheckpoint(store.checkpointDir(epoch), epoch, step, allState);
+          store.pruneCheckpoints(config.train.checkpoint_keep);
+          record.epochs_completed = epoch;
+          record.global_step = step;
+          record.metrics = { ...record.metrics, ...metrics };
+          await each('log metrics', (t) => t.logMetrics({ epoch, ...metrics }, step, Date.now()));
+          store.writeRecord(record);
+          o.onEpoch?.(epoch, metrics, tf);
+        },
+      },
+      progress,
+    );
+  } catch (e: any) {
+    const msg = e instanceof UserError ? e.line() : `internal error: ${e?.message ?? e}`;
+    await finish('FAILED', msg, {});
+    throw e;
+  }
+  if (end.status === 'interrupted') return finish('KILLED', `interrupted in epoch ${end.epochs + 1}; resume with: elbo run --resume ${store.dir}`, {});
+  if (end.status === 'diverged') return finish('FAILED', end.message, {});
+
+  // evaluation on the test split
+  const testMetrics: Record<string, number> = {};
+  try {
+    for (const { name, index, ev } of evaluators) {
+      if (stopRequested || o.shouldStop?.()) return finish('KILLED', `interrupted during evaluation; resume with: elbo run --resume ${store.dir}`, testMetrics);
+      const t0 = Date.now();
+      const out = await ev.run({
+        tf,
+        model,
+        data,
+        rng: rng.fork(`eval-${index}-${name}`),
+        artifact: (n) => store.artifact(n),
+        log: (m) => progress.message(m),
+      });
+      for (const [k, v] of Object.entries(out)) testMetrics[`test/${k}`] = v;
+      progress.message(`eval ${name}: ${Object.entries(out).map(([k, v]) => `${k} ${v.toFixed(3)}`).join(', ') || 'done'} (${((Date.now() - t0) / 1000).toFixed(1)}s)`);
+    }
+    await each('log metrics', (t) => t.logMetrics(testMetrics, record.global_step, Date.now()));
+    for (const f of fs.readdirSync(path.join(store.dir, 'artifacts'))) {
+      await each('upload artifacts', (t) => t.logArtifact(store.artifact(f), f));
+    }
+  } catch (e: any) {
+    await finish('FAILED', e instanceof UserError ? e.line() : `internal error: ${e?.message ?? e}`, testMetrics);
+    throw e;
+  }
+  return finish('FINISHED', null, testMetrics);
+}

@@ -1,0 +1,25 @@
+/**
+ * elbo's public API: run experiments, build registries and configs, and the loss
+ * functions themselves (tensors in, per-example terms out) so other code can check them.
+ */
+export { runExperiment } from './experiment';
+export type { RunOptions, RunResult } from './experiment';
+export { Registry } from './registry/registry';
+export { createRegistry, BUILTIN_PLUGINS } from './registry/builtins';
+export { slot, weight, PLUGIN_KINDS } from './registry/types';
+export type { Plugin, PluginContext, PluginKind } from './registry/types';
+export { loadConfig, parseOverride } from './config/load';
+export { buildSchema } from './config/schema';
+export { UserError } from './errors';
+export { Rng } from './runtime/rng';
+export { selectBackend } from './runtime/backend';
+export { getTf } from './runtime/tf';
+export { gaussianKl, gaussianLogDensity } from './losses/gaussian-kl';
+export { bernoulliNll, squaredError, logSumExp } from './losses/likelihood';
+export type { Model, Batch, LossWeights } from './models/model';
+export type { Prior, TrainProgress } from './priors/prior';
+export type { DataSet, Split } from './data/dataset';
+export type { Evaluator, EvalContext } from './eval/evaluator';
+export type { Tracker } from './track/tracker';
+export type { Schedule } from './train/schedule';
+export { parseIdx, readIdx, writeIdx } from './data/idx';

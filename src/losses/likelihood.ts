@@ -1,0 +1,25 @@
+import type * as tfc from '@tensorflow/tfjs-core';
+import { getTf } from '../runtime/tf';
+
+/**
+ * −log p(x|z) for a Bernoulli decoder, per example: Σ_i BCE(x_i, logit_i), computed
+ * stably as max(l, 0) − x·l + log(1 + exp(−|l|)). x in [0, 1]; [B, D] → [B].
+ */
+export function bernoulliNll(x: tfc.Tensor2D, logits: tfc.Tensor2D): tfc.Tensor1D {
+  const tf = getTf();
+  return tf.tidy(() => {
+    const perPixel = tf.add(tf.sub(tf.relu(logits), tf.mul(x, logits)), tf.log1p(tf.exp(tf.neg(tf.abs(logits)))));
+    return tf.sum(perPixel, 1);
+  }) as tfc.Tensor1D;
+}
+
+/** The "image loss" of SPEC.md: ‖x − x̂‖² per example; [B, D] → [B]. */
+export function squaredError(x: tfc.Tensor2D, xhat: tfc.Tensor2D): tfc.Tensor1D {
+  const tf = getTf();
+  return tf.tidy(() => tf.sum(tf.square(tf.sub(x, xhat)), 1)) as tfc.Tensor1D;
+}
+
+/** Stable log Σ exp along `axis` (SPEC.md: every log-sum-exp goes through this). */
+export function logSumExp(t: tfc.Tensor, axis: number): tfc.Tensor {
+  return getTf().logSumExp(t, axis);
+}

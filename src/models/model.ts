@@ -1,0 +1,39 @@
+import type * as tfc from '@tensorflow/tfjs-core';
+import type { Rng } from '../runtime/rng';
+import type { TrainProgress } from '../priors/prior';
+
+/** A batch as the model sees it. */
+export interface Batch {
+  x: tfc.Tensor2D;
+  /** Class labels where known (semi-supervised models), else null. */
+  y: Int32Array | null;
+}
+
+/** Loss weights, already evaluated for this step (schedules resolved). */
+export interface LossWeights {
+  c1: number;
+  c2: number;
+  alpha: number;
+}
+
+/**
+ * The interface every model shares (pythae-style): parameters, named loss terms,
+ * encode/decode. `terms` returns batch means; `loss` is the weighted objective that is
+ * minimised, `elbo` the unweighted evidence lower bound in nats.
+ */
+export interface Model {
+  params: Map<string, tfc.Variable>;
+  latent: number;
+  terms(batch: Batch, w: LossWeights, rng: Rng, progress: TrainProgress): Record<string, tfc.Scalar> & { loss: tfc.Scalar };
+  /** Posterior means [B, K]. */
+  encodeMean(x: tfc.Tensor2D): tfc.Tensor2D;
+  /** Reconstructions of x from the posterior mean, in data space [B, D]. */
+  reconstruct(x: tfc.Tensor2D): tfc.Tensor2D;
+  /** Decode latent codes to data space [B, D]. */
+  decode(z: tfc.Tensor2D): tfc.Tensor2D;
+  sampleLatent(n: number, rng: Rng): tfc.Tensor2D;
+  /** log p(x, z_i) − log q(z_i|x) for k posterior draws: [B, k] (importance weighting). */
+  logImportanceWeights?(x: tfc.Tensor2D, k: number, rng: Rng): tfc.Tensor2D;
+  /** Why logImportanceWeights is absent, for the error message. */
+  noImportanceWeights?: string;
+}

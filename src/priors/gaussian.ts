@@ -1,0 +1,57 @@
+import type * as tfc from '@tensorflow/tfjs-core';
+import type { Plugin, PluginContext } from '../registry/types';
+import type { Prior } from './prior';
+import { gaussianKl, gaussianLogDensity } from '../losses/gaussian-kl';
+
+export interface GaussianPriorOptions {
+  kind: 'gaussian';
+  logvar_min: number;
+  logvar_max: number;
+}
+
+/** Prior N(0, I) with a diagonal Gaussian posterior (μ, log σ²). SPEC.md "Prior 1". */
+export function gaussianPrior(tf: typeof tfc, o: GaussianPriorOptions): Prior {
+  const split = (enc: tfc.Tensor2D, K: number) => {
+    const mu = tf.slice(enc, [0, 0], [-1, K]) as tfc.Tensor2D;
+    const logvar = tf.clipByValue(tf.slice(enc, [0, K], [-1, K]), o.logvar_min, o.logvar_max) as tfc.Tensor2D;
+    return { mu, logvar };
+  };
+  return {
+    paramsPerLatent: 2,
+    kl(enc, K) {
+      return tf.tidy(() => {
+        const { mu, logvar } = split(enc, K);
+        return gaussianKl(mu, logvar);
+      });
+    },
+    sample(enc, K, rng) {
+      return tf.tidy(() => {
+        const { mu, logvar } = split(enc, K);
+        const eps = tf.tensor2d(rng.normals(mu.shape[0] * K), [mu.shape[0], K]);
+        return tf.add(mu, tf.mul(tf.exp(tf.mul(0.5, logvar)), eps)) as tfc.Tensor2D;
+      });
+    },
+    mean: (enc, K) => tf.slice(enc, [0, 0], [-1, K]) as tfc.Tensor2D,
+    sampleFromPrior: (n, K, rng) => tf.tensor2d(rng.normals(n * K), [n, K]),
+    logPrior: (z) => gaussianLogDensity(z, 0, 0),
+    logPosterior(z, enc, K) {
+      return tf.tidy(() => {
+        const { mu, logvar } = split(enc, K);
+        return gaussianLogDensity(z, mu, logvar);
+      });
+    },
+  };
+}
+
+export const gaussianPriorPlugin: Plugin<GaussianPriorOptions, Prior> = {
+  kind: 'prior',
+  name: 'gaussian',
+  description: 'p(z) = N(0, I), diagonal Gaussian posterior; closed-form KL',
+  schema: {
+    properties: {
+      logvar_min: { type: 'number', default: -30, description: 'Clamp of log σ² from below (numerical safety)' },
+      logvar_max: { type: 'number', default: 20, description: 'Clamp of log σ² from above (numerical safety)' },
+    },
+  },
+  create: (o, ctx: PluginContext) => gaussianPrior(ctx.tf, o),
+};

@@ -1,0 +1,31 @@
+import type * as tfc from '@tensorflow/tfjs-core';
+import type { Rng } from '../runtime/rng';
+
+/**
+ * A prior over z together with the posterior family it pairs with. The encoder emits
+ * `paramsPerLatent × K` numbers per example; the prior splits them, samples z and
+ * computes the KL. Sample + KL, nothing else (DESIGN.md).
+ */
+export interface Prior {
+  paramsPerLatent: number;
+  /** Per-example KL(q(z|x) ‖ p(z)); enc [B, P·K] → [B]. */
+  kl(enc: tfc.Tensor2D, K: number, progress: TrainProgress): tfc.Tensor1D;
+  /** A reparameterised sample z [B, K]; every draw from `rng`. */
+  sample(enc: tfc.Tensor2D, K: number, rng: Rng, progress: TrainProgress): tfc.Tensor2D;
+  /** The posterior mean, used for reconstructions and latent features. */
+  mean(enc: tfc.Tensor2D, K: number): tfc.Tensor2D;
+  /** Draws from p(z) (for samples): [n, K]. */
+  sampleFromPrior(n: number, K: number, rng: Rng): tfc.Tensor2D;
+  /** log p(z) and log q(z|x), when both are densities (needed by importance weighting). */
+  logPrior?(z: tfc.Tensor2D): tfc.Tensor1D;
+  logPosterior?(z: tfc.Tensor2D, enc: tfc.Tensor2D, K: number): tfc.Tensor1D;
+}
+
+/** Where training is, for priors and weights that follow a schedule. */
+export interface TrainProgress {
+  epoch: number;
+  /** Global step (0-based). */
+  step: number;
+  /** Fraction of training done, in [0, 1]. */
+  fraction: number;
+}

@@ -1,0 +1,96 @@
+import * as tfcore from '@tensorflow/tfjs-core';
+import { UserError } from '../errors';
+import { getTf, setTf } from './tf';
+
+export interface BackendInfo {
+  /** tfjs backend name: tensorflow | wasm | cpu */
+  name: string;
+  /** The npm package that provides it, and its version. */
+  package: string;
+  version: string;
+}
+
+/** Candidates, fastest first. 'tensorflow' is the native binding (CPU or GPU build). */
+const CANDIDATES: { name: string; packages: string[] }[] = [
+  { name: 'tensorflow', packages: ['@tensorflow/tfjs-node-gpu', '@tensorflow/tfjs-node'] },
+  { name: 'wasm', packages: ['@tensorflow/tfjs-backend-wasm'] },
+  { name: 'cpu', packages: ['@tensorflow/tfjs-backend-cpu'] },
+];
+
+function version(pkg: string): string {
+  try {
+    return require(`${pkg}/package.json`).version;
+  } catch {
+    return 'unknown';
+  }
+}
+
+/** Try to make `name` the active backend; null (with the reason) when it is not installed. */
+async function tryBackend(name: string): Promise<BackendInfo | string> {
+  const cand = CANDIDATES.find((c) => c.name === name)!;
+  const reasons: string[] = [];
+  for (const pkg of cand.packages) {
+    let mod: any;
+    try {
+      mod = require(pkg);
+    } catch (e: any) {
+      reasons.push(`${pkg}: ${String(e?.message ?? e).split('\n')[0]}`);
+      continue;
+    }
+    // the native binding ships its own tfjs-core; ops must run on that engine
+    const tf: typeof tfcore = name === 'tensorflow' ? mod : tfcore;
+    try {
+      tf.env().set('PROD', true);
+      if (!(await tf.setBackend(name))) throw new Error('setBackend returned false');
+      await tf.ready();
+    } catch (e: any) {
+      reasons.push(`${pkg}: ${String(e?.message ?? e).split('\n')[0]}`);
+      continue;
+    }
+    setTf(tf);
+    return { name, package: pkg, version: version(pkg) };
+  }
+  return reasons.join('; ');
+}
+
+/**
+ * Activate the requested backend, or the fastest one that loads when 'auto'.
+ * Returns what was chosen, for the run record.
+ */
+export async function selectBackend(requested: string, where = '--backend'): Promise<BackendInfo> {
+  if (requested !== 'auto') {
+    if (!CANDIDATES.some((c) => c.name === requested)) {
+      throw new UserError(`unknown backend '${requested}' (allowed: auto, ${CANDIDATES.map((c) => c.name).join(', ')})`, where);
+    }
+    const r = await tryBackend(requested);
+    if (typeof r === 'string') {
+      const hint =
+        requested === 'tensorflow'
+          ? "; the native backend is not installed (see README: 'npm run setup:native')"
+          : '; reinstall with npm ci';
+      throw new UserError(`backend '${requested}' is not available (${r})${hint}`, where);
+    }
+    return r;
+  }
+  for (const c of CANDIDATES) {
+    const r = await tryBackend(c.name);
+    if (typeof r !== 'string') return r;
+  }
+  throw new UserError('no TensorFlow.js backend could be loaded; run npm ci', where);
+}
+
+/** Backends that load here (used by the benchmark and `elbo plugins`). */
+export function installedBackends(): string[] {
+  return CANDIDATES.filter((c) =>
+    c.packages.some((p) => {
+      try {
+        require.resolve(p);
+        return true;
+      } catch {
+        return false;
+      }
+    }),
+  ).map((c) => c.name);
+}
+
+export { getTf };

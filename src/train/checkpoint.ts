@@ -1,0 +1,53 @@
+import * as fs from 'fs';
+import * as path from 'path';
+import type * as tfc from '@tensorflow/tfjs-core';
+import { UserError } from '../errors';
+
+export interface CheckpointManifest {
+  epoch: number;
+  global_step: number;
+  time: string;
+  tensors: { name: string; shape: number[]; offset: number; length: number }[];
+}
+
+/**
+ * Save named variables (model parameters and optimizer state) as one float32 file plus
+ * a manifest. Written into a temporary directory and renamed, so a checkpoint either
+ * exists whole or not at all.
+ */
+export function saveCheckpoint(dir: string, epoch: number, globalStep: number, vars: Map<string, tfc.Variable>): void {
+  const tmp = `${dir}.tmp`;
+  fs.rmSync(tmp, { recursive: true, force: true });
+  fs.mkdirSync(tmp, { recursive: true });
+  const tensors: CheckpointManifest['tensors'] = [];
+  const chunks: Buffer[] = [];
+  let offset = 0;
+  for (const [name, v] of vars) {
+    const data = v.dataSync() as Float32Array;
+    tensors.push({ name, shape: v.shape, offset, length: data.length });
+    chunks.push(Buffer.from(data.buffer, data.byteOffset, data.byteLength));
+    offset += data.length;
+  }
+  fs.writeFileSync(path.join(tmp, 'weights.bin'), Buffer.concat(chunks));
+  const manifest: CheckpointManifest = { epoch, global_step: globalStep, time: new Date().toISOString(), tensors };
+  fs.writeFileSync(path.join(tmp, 'manifest.json'), JSON.stringify(manifest, null, 1));
+  fs.rmSync(dir, { recursive: true, force: true });
+  fs.renameSync(tmp, dir);
+}
+
+/** Restore every variable in `vars` from a checkpoint; names and shapes must match. */
+export function loadCheckpoint(tf: typeof tfc, dir: string, vars: Map<string, tfc.Variable>): CheckpointManifest {
+  const manifest: CheckpointManifest = JSON.parse(fs.readFileSync(path.join(dir, 'manifest.json'), 'utf8'));
+  const buf = fs.readFileSync(path.join(dir, 'weights.bin'));
+  const all = new Float32Array(buf.buffer.slice(buf.byteOffset, buf.byteOffset + buf.byteLength));
+  const byName = new Map(manifest.tensors.map((t) => [t.name, t]));
+  for (const [name, v] of vars) {
+    const t = byName.get(name);
+    if (!t) throw new UserError(`checkpoint has no tensor '${name}'; was it written by a different model config?`, dir);
+    if (t.shape.join('x') !== v.shape.join('x')) {
+      throw new UserError(`checkpoint tensor '${name}' has shape ${t.shape} but the model expects ${v.shape}`, dir);
+    }
+    tf.tidy(() => v.assign(tf.tensor(all.subarray(t.offset, t.offset + t.length), t.shape)));
+  }
+  return manifest;
+}

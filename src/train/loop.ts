@@ -1,0 +1,165 @@
+import type * as tfc from '@tensorflow/tfjs-core';
+import type { Model, LossWeights } from '../models/model';
+import type { DataSet } from '../data/dataset';
+import type { Optimizer } from './optimizer';
+import type { Schedule } from './schedule';
+import type { Rng } from '../runtime/rng';
+import type { Progress } from '../track/progress';
+import { evaluateTerms } from '../eval/elbo';
+
+export interface LoopOptions {
+  epochs: number;
+  batchSize: number;
+  logEvery: number;
+  stepsPerEpoch?: number;
+  /** First epoch to run (0-based): > 0 when resuming from a checkpoint. */
+  startEpoch: number;
+  startStep: number;
+}
+
+export interface LoopHooks {
+  /** After each epoch: metrics line, checkpoint. */
+  onEpoch(epoch: number, globalStep: number, metrics: Record<string, number>): Promise<void> | void;
+  /** Polled between steps: true once the user asked to stop (Ctrl-C). */
+  interrupted(): boolean;
+}
+
+export type LoopEnd =
+  | { status: 'finished'; epochs: number; step: number }
+  | { status: 'interrupted'; epochs: number; step: number }
+  | { status: 'diverged'; epochs: number; step: number; message: string };
+
+/** A minibatch of training rows, binarised afresh when the data set says so. */
+function gatherBatch(data: DataSet, idx: Int32Array, rng: Rng): Float32Array {
+  const { dim } = data;
+  const src = data.train.x;
+  const out = new Float32Array(idx.length * dim);
+  for (let i = 0; i < idx.length; i++) out.set(src.subarray(idx[i] * dim, (idx[i] + 1) * dim), i * dim);
+  if (data.binarize === 'dynamic') for (let i = 0; i < out.length; i++) out[i] = rng.uniform() < out[i] ? 1 : 0;
+  return out;
+}
+
+function gatherLabels(data: DataSet, idx: Int32Array): Int32Array | null {
+  const y = data.train.y;
+  return y ? Int32Array.from(idx, (j) => y[j]) : null;
+}
+
+/**
+ * The seeded training loop. Every epoch draws from its own stream, forked from the run
+ * seed by epoch number, so a run resumed at an epoch boundary replays exactly the draws
+ * an uninterrupted run makes. Loss values stay on the device and are read back once
+ * every `logEvery` steps (progress, NaN/Inf check) and at the end of the epoch.
+ */
+export async function trainLoop(
+  tf: typeof tfc,
+  model: Model,
+  data: DataSet,
+  optimizer: Optimizer,
+  weights: Record<keyof LossWeights, Schedule>,
+  rng: Rng,
+  o: LoopOptions,
+  hooks: LoopHooks,
+  progress: Progress,
+): Promise<LoopEnd> {
+  const names = [...model.params.keys()];
+  const vars = names.map((n) => model.params.get(n)!);
+  const byTfName = new Map(vars.map((v, i) => [v.name, names[i]]));
+  const n = data.train.n;
+  const stepsPerEpoch = Math.min(Math.ceil(n / o.batchSize), o.stepsPerEpoch ?? Infinity);
+  let globalStep = o.startStep;
+
+  for (let epoch = o.startEpoch; epoch < o.epochs; epoch++) {
+    const epochRng = rng.fork(`epoch-${epoch}`);
+    const perm = epochRng.fork('shuffle').permutation(n);
+    const noiseRng = epochRng.fork('noise');
+    const binRng = epochRng.fork('binarize');
+    const sums = new Map<string, tfc.Scalar>();
+    let seen = 0;
+    const t0 = Date.now();
+    let w: LossWeights = { c1: 0, c2: 0, alpha: 0 };
+
+    for (let s = 0; s < stepsPerEpoch; s++) {
+      // let signal handlers (Ctrl-C) run between steps
+      await new Promise((r) => setImmediate(r));
+      if (hooks.interrupted()) return { status: 'interrupted', epochs: epoch, step: globalStep };
+      const idx = perm.subarray(s * o.batchSize, Math.min(n, (s + 1) * o.batchSize));
+      const progressInfo = { epoch, step: globalStep, fraction: (epoch + s / stepsPerEpoch) / o.epochs };
+      const at = { ...progressInfo, epochFloat: epoch + s / stepsPerEpoch };
+      w = { c1: weights.c1(at), c2: weights.c2(at), alpha: weights.alpha(at) };
+      const xData = gatherBatch(data, idx, binRng);
+      const labels = gatherLabels(data, idx);
+      tf.tidy(() => {
+        const x = tf.tensor2d(xData, [idx.length, data.dim]);
+        let terms: Record<string, tfc.Scalar> = {};
+        const { grads } = tf.variableGrads(() => {
+          terms = model.terms({ x, y: labels }, w, noiseRng, progressInfo);
+          Object.values(terms).forEach((t) => tf.keep(t));
+          return terms.loss;
+        }, vars);
+        const named: Record<string, tfc.Tensor> = {};
+        for (const [k, g] of Object.entries(grads)) named[byTfName.get(k)!] = g;
+        optimizer.apply(named);
+        for (const [k, t] of Object.entries(terms)) {
+          const prev = sums.get(k);
+          const weighted = tf.mul(t, idx.length) as tfc.Scalar;
+          sums.set(k, tf.keep(prev ? (tf.add(prev, weighted) as tfc.Scalar) : weighted));
+          prev?.dispose();
+          t.dispose();
+        }
+      });
+      seen += idx.length;
+      globalStep++;
+
+      const last = s === stepsPerEpoch - 1;
+      if ((s + 1) % o.logEvery === 0 || last) {
+        const means = readMeans(tf, sums, seen);
+        const bad = Object.entries(means).find(([, v]) => !Number.isFinite(v));
+        if (bad) {
+          sums.forEach((t) => t.dispose());
+          return {
+            status: 'diverged',
+            epochs: epoch,
+            step: globalStep,
+            message: `training diverged: ${bad[0]} became ${bad[1]} in epoch ${epoch + 1} by step ${globalStep}; lower train.optimizer.lr, check the data range, or try another seed (the last good checkpoint is kept)`,
+          };
+        }
+        const elapsed = (Date.now() - t0) / 1000;
+        const rate = seen / Math.max(elapsed, 1e-9);
+        const remainingSamples = (stepsPerEpoch - s - 1) * o.batchSize + (o.epochs - epoch - 1) * stepsPerEpoch * o.batchSize;
+        progress.update({ epoch: epoch + 1, epochs: o.epochs, step: s + 1, steps: stepsPerEpoch, terms: means, samplesPerSec: rate, etaSec: remainingSamples / rate });
+      }
+    }
+    const trainSeconds = (Date.now() - t0) / 1000;
+    const means = readMeans(tf, sums, seen);
+    sums.forEach((t) => t.dispose());
+    const metrics: Record<string, number> = {};
+    for (const [k, v] of Object.entries(means)) metrics[`train/${k}`] = v;
+    metrics['train/samples_per_sec'] = seen / Math.max(trainSeconds, 1e-9);
+    metrics['train/epoch_time_s'] = trainSeconds;
+    metrics['weight/c1'] = w.c1;
+    metrics['weight/c2'] = w.c2;
+    if (data.val) {
+      const val = evaluateTerms(tf, model, data.val, data.dim, 1000, epochRng.fork('validation'));
+      for (const [k, v] of Object.entries(val)) metrics[`val/${k}`] = v;
+    }
+    const bad = Object.entries(metrics).find(([, v]) => !Number.isFinite(v));
+    if (bad) {
+      return {
+        status: 'diverged',
+        epochs: epoch,
+        step: globalStep,
+        message: `training diverged: ${bad[0]} is ${bad[1]} after epoch ${epoch + 1}; lower train.optimizer.lr, check the data range, or try another seed (the last good checkpoint is kept)`,
+      };
+    }
+    await hooks.onEpoch(epoch + 1, globalStep, metrics);
+    progress.epochDone(epoch + 1, o.epochs, metrics, (Date.now() - t0) / 1000);
+  }
+  return { status: 'finished', epochs: o.epochs, step: globalStep };
+}
+
+function readMeans(tf: typeof tfc, sums: Map<string, tfc.Scalar>, count: number): Record<string, number> {
+  const names = [...sums.keys()];
+  if (!names.length) return {};
+  const values = tf.tidy(() => tf.stack(names.map((k) => sums.get(k)!)).dataSync());
+  return Object.fromEntries(names.map((k, i) => [k, values[i] / count]));
+}

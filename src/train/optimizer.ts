@@ -1,0 +1,107 @@
+import type * as tfc from '@tensorflow/tfjs-core';
+import type { Plugin, PluginContext } from '../registry/types';
+
+/**
+ * An optimizer owns its state as named variables, so a checkpoint can save and
+ * restore it exactly (resume must reach the same numbers as an uninterrupted run).
+ */
+export interface Optimizer {
+  /** One update; grads by parameter name. Runs inside the caller's tidy. */
+  apply(grads: Record<string, tfc.Tensor>): void;
+  state: Map<string, tfc.Variable>;
+}
+
+export interface AdamOptions {
+  kind: 'adam';
+  lr: number;
+  beta1: number;
+  beta2: number;
+  epsilon: number;
+}
+
+/** Adam (Kingma & Ba 2015) with bias correction, on named variables. */
+export function adam(tf: typeof tfc, o: AdamOptions, params: Map<string, tfc.Variable>): Optimizer {
+  const state = new Map<string, tfc.Variable>();
+  const t = tf.variable(tf.scalar(0), false);
+  state.set('t', t);
+  const slots = [...params].map(([name, p]) => {
+    const m = tf.variable(tf.zerosLike(p), false);
+    const v = tf.variable(tf.zerosLike(p), false);
+    state.set(`m/${name}`, m);
+    state.set(`v/${name}`, v);
+    return { name, p, m, v };
+  });
+  return {
+    state,
+    apply(grads) {
+      tf.tidy(() => {
+        t.assign(tf.add(t, 1));
+        // lr_t = lr · √(1 − β2^t) / (1 − β1^t)
+        const lrT = tf.div(tf.mul(o.lr, tf.sqrt(tf.sub(1, tf.pow(o.beta2, t)))), tf.sub(1, tf.pow(o.beta1, t)));
+        for (const { name, p, m, v } of slots) {
+          const g = grads[name];
+          if (!g) continue;
+          m.assign(tf.add(tf.mul(o.beta1, m), tf.mul(1 - o.beta1, g)));
+          v.assign(tf.add(tf.mul(o.beta2, v), tf.mul(1 - o.beta2, tf.square(g))));
+          p.assign(tf.sub(p, tf.div(tf.mul(lrT, m), tf.add(tf.sqrt(v), o.epsilon))));
+        }
+      });
+    },
+  };
+}
+
+export const adamPlugin: Plugin<AdamOptions, Optimizer> = {
+  kind: 'optimizer',
+  name: 'adam',
+  description: 'Adam with bias correction; state is checkpointed for exact resume',
+  schema: {
+    properties: {
+      lr: { type: 'number', exclusiveMinimum: 0, default: 0.001, description: 'Learning rate' },
+      beta1: { type: 'number', minimum: 0, exclusiveMaximum: 1, default: 0.9 },
+      beta2: { type: 'number', minimum: 0, exclusiveMaximum: 1, default: 0.999 },
+      epsilon: { type: 'number', exclusiveMinimum: 0, default: 1e-8 },
+    },
+  },
+  create: (o, ctx: PluginContext) => adam(ctx.tf, o, ctx.params as Map<string, tfc.Variable>),
+};
+
+export interface SgdOptions {
+  kind: 'sgd';
+  lr: number;
+  momentum: number;
+}
+
+export const sgdPlugin: Plugin<SgdOptions, Optimizer> = {
+  kind: 'optimizer',
+  name: 'sgd',
+  description: 'Stochastic gradient descent with optional (heavy-ball) momentum',
+  schema: {
+    properties: {
+      lr: { type: 'number', exclusiveMinimum: 0, default: 0.01 },
+      momentum: { type: 'number', minimum: 0, exclusiveMaximum: 1, default: 0 },
+    },
+  },
+  create(o, ctx) {
+    const tf = ctx.tf;
+    const params = ctx.params as Map<string, tfc.Variable>;
+    const state = new Map<string, tfc.Variable>();
+    const slots = [...params].map(([name, p]) => {
+      const vel = tf.variable(tf.zerosLike(p), false);
+      state.set(`velocity/${name}`, vel);
+      return { name, p, vel };
+    });
+    return {
+      state,
+      apply(grads) {
+        tf.tidy(() => {
+          for (const { name, p, vel } of slots) {
+            const g = grads[name];
+            if (!g) continue;
+            vel.assign(tf.add(tf.mul(o.momentum, vel), g));
+            p.assign(tf.sub(p, tf.mul(o.lr, vel)));
+          }
+        });
+      },
+    };
+  },
+};

@@ -1,0 +1,41 @@
+import type { Plugin } from '../registry/types';
+import type { TrainProgress } from '../priors/prior';
+import type { WeightSpec } from '../config/types';
+import type { Registry } from '../registry/registry';
+
+/** A schedule maps training progress to a number (a loss weight, a sharpness, ...). */
+export type Schedule = (p: TrainProgress & { epochFloat: number }) => number;
+
+export interface LinearOptions {
+  kind: 'linear';
+  from: number;
+  to: number;
+  start_epoch: number;
+  end_epoch: number;
+}
+
+/** Linear ramp from `from` to `to` between two (fractional) epochs; flat outside. */
+export const linearSchedule: Plugin<LinearOptions, Schedule> = {
+  kind: 'schedule',
+  name: 'linear',
+  description: 'Linear ramp between two epochs (e.g. a KL warm-up 0 → 1), constant before and after',
+  schema: {
+    properties: {
+      from: { type: 'number', default: 0 },
+      to: { type: 'number', default: 1 },
+      start_epoch: { type: 'number', minimum: 0, default: 0 },
+      end_epoch: { type: 'number', minimum: 0, default: 10 },
+    },
+  },
+  create: (o) => (p) => {
+    if (p.epochFloat <= o.start_epoch) return o.from;
+    if (p.epochFloat >= o.end_epoch) return o.to;
+    return o.from + ((o.to - o.from) * (p.epochFloat - o.start_epoch)) / (o.end_epoch - o.start_epoch);
+  },
+};
+
+/** Turn a weight as written (number or schedule options) into a schedule. */
+export function weightSchedule(spec: WeightSpec, registry: Registry, ctx: any): Schedule {
+  if (typeof spec === 'number') return () => spec;
+  return registry.create<Schedule>('schedule', spec, ctx);
+}
