@@ -6,6 +6,7 @@ import { Document, LineCounter, parseDocument, isMap, isPair, isScalar, isSeq, N
 import { UserError, UserErrors, suggestion } from '../errors';
 import { Registry } from '../registry/registry';
 import { buildSchema } from './schema';
+import type { PluginKind } from '../registry/types';
 import type { ExperimentConfig } from './types';
 
 export interface LoadedConfig {
@@ -87,11 +88,20 @@ export function parseOverride(flag: string): { path: (string | number)[]; value:
   return { path: p, value, flag: where };
 }
 
-function setIn(obj: any, p: (string | number)[], value: unknown, where: string): void {
+/**
+ * Set a dotted path. A missing section is created; when the defaulted config has a
+ * plugin there (e.g. `model.encoder` defaults to {kind: mlp}), the new section starts
+ * with that `kind`, so `--set model.encoder.hidden=[64]` means the default network.
+ */
+function setIn(obj: any, p: (string | number)[], value: unknown, where: string, defaults: any): void {
   let cur = obj;
+  let dflt = defaults;
   for (let i = 0; i < p.length - 1; i++) {
     const seg = p[i];
-    if (cur[seg] === undefined || cur[seg] === null) cur[seg] = typeof p[i + 1] === 'number' ? [] : {};
+    dflt = dflt?.[seg];
+    if (cur[seg] === undefined || cur[seg] === null) {
+      cur[seg] = typeof p[i + 1] === 'number' ? [] : dflt && typeof dflt.kind === 'string' ? { kind: dflt.kind } : {};
+    }
     cur = cur[seg];
     if (typeof cur !== 'object') {
       throw new UserError(`'${p.slice(0, i + 1).join('.')}' is a ${typeof cur}, not a section`, where);
@@ -140,20 +150,30 @@ export function loadConfig(
       );
     }
   }
-  const shown = path.relative(process.cwd(), file) || file;
-  const { doc, lines, data } = parseYaml(text, shown);
+  const rel = path.relative(process.cwd(), file);
+  const shown = rel && !rel.startsWith('..') ? rel : path.resolve(file);
+  const { doc, lines, data: fileData } = parseYaml(text, shown);
   const parsed = overrides.map(parseOverride);
-  for (const o of parsed) setIn(data, o.path, o.value, o.flag);
+  const withOverrides = (defaults: any) => {
+    const data = structuredClone(fileData);
+    for (const o of parsed) setIn(data, o.path, o.value, o.flag, defaults);
+    return data;
+  };
   const loc = new Locator(shown, doc, lines, parsed);
   const baseDir = opts.baseDir ?? path.dirname(path.resolve(file));
 
   // plugins first: their schemas are part of the config's schema
-  if (data.plugins !== undefined) {
-    if (!Array.isArray(data.plugins) || data.plugins.some((p: unknown) => typeof p !== 'string')) {
+  const plugins = withOverrides(undefined).plugins;
+  if (plugins !== undefined) {
+    if (!Array.isArray(plugins) || plugins.some((p: unknown) => typeof p !== 'string')) {
       throw new UserError('plugins must be a list of paths or package names', loc.at(['plugins']));
     }
-    data.plugins.forEach((spec: string, i: number) => registry.loadPlugin(spec, baseDir, loc.at(['plugins', i])));
+    plugins.forEach((spec: string, i: number) => registry.loadPlugin(spec, baseDir, loc.at(['plugins', i])));
   }
+  // the file's own values with defaults filled in (errors are reported below, not here)
+  const defaults = structuredClone(fileData);
+  compiled(registry)(defaults);
+  const data = withOverrides(defaults);
 
   const config = validate(data, registry, loc);
   const yaml = stringify(config, { lineWidth: 0 });
@@ -221,10 +241,9 @@ function describe(v: unknown): string {
   return `${typeof v} ${JSON.stringify(v)}`;
 }
 
-/** Which plugin kind a schema path belongs to, e.g. '#/definitions/model/oneOf/0/...' → model. */
-function kindAt(schemaPath: string): string | undefined {
-  const m = /#\/definitions\/([a-z]+)\//.exec(schemaPath);
-  return m?.[1];
+/** Which plugin kind a slot error belongs to (buildSchema tags each slot). */
+function kindOf(e: ErrorObject): PluginKind | undefined {
+  return (e.parentSchema as any)?.['x-elbo-kind'];
 }
 
 function toUserError(e: ErrorObject, data: any, registry: Registry, loc: Locator): UserError {
@@ -237,8 +256,8 @@ function toUserError(e: ErrorObject, data: any, registry: Registry, loc: Locator
       return new UserError(`unknown key '${key}' in ${here}${suggestion(key, allowed)}`, loc.at(p, key));
     }
     case 'discriminator': {
-      const kind = (kindAt(e.schemaPath) ?? 'plugin') as any;
-      const names = registry.names(kind);
+      const kind = kindOf(e);
+      const names = kind ? registry.names(kind) : [];
       if (e.params.error === 'mapping') {
         const name = String(e.params.tagValue);
         return new UserError(
@@ -250,8 +269,8 @@ function toUserError(e: ErrorObject, data: any, registry: Registry, loc: Locator
     }
     case 'required': {
       const key = String(e.params.missingProperty);
-      const kind = kindAt(e.schemaPath);
-      const extra = key === 'kind' && kind ? ` naming a ${kind} (one of: ${registry.names(kind as any).join(', ')})` : '';
+      const kind = kindOf(e);
+      const extra = key === 'kind' && kind ? ` naming a ${kind} (one of: ${registry.names(kind).join(', ')})` : '';
       return new UserError(`missing required key '${key}' in ${here}${extra}`, loc.at(p));
     }
     case 'type':

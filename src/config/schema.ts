@@ -103,6 +103,8 @@ function kindSchema(registry: Registry, kind: PluginKind): JsonSchema {
     properties: { kind: { const: plugin.name }, ...plugin.schema.properties },
   }));
   return {
+    // lets error messages name the kind wherever ajv reports the slot from
+    'x-elbo-kind': kind,
     description: `A ${kind} plugin, chosen by 'kind'`,
     type: 'object',
     required: ['kind'],

@@ -1,4 +1,6 @@
 import * as tfcore from '@tensorflow/tfjs-core';
+// tfjs-core alone registers no gradients; loading the union package @tensorflow/tfjs does (same deduped tfjs-core)
+import '@tensorflow/tfjs';
 
 /**
  * The tfjs-core instance in use. The native backend (@tensorflow/tfjs-node) brings its

@@ -6,6 +6,7 @@ import type { Schedule } from './schedule';
 import type { Rng } from '../runtime/rng';
 import type { Progress } from '../track/progress';
 import { evaluateTerms } from '../eval/elbo';
+import { makeTrainStep } from './step';
 
 export interface LoopOptions {
   epochs: number;
@@ -61,9 +62,7 @@ export async function trainLoop(
   hooks: LoopHooks,
   progress: Progress,
 ): Promise<LoopEnd> {
-  const names = [...model.params.keys()];
-  const vars = names.map((n) => model.params.get(n)!);
-  const byTfName = new Map(vars.map((v, i) => [v.name, names[i]]));
+  const step = makeTrainStep(tf, model, optimizer);
   const n = data.train.n;
   const stepsPerEpoch = Math.min(Math.ceil(n / o.batchSize), o.stepsPerEpoch ?? Infinity);
   let globalStep = o.startStep;
@@ -88,21 +87,14 @@ export async function trainLoop(
       w = { c1: weights.c1(at), c2: weights.c2(at), alpha: weights.alpha(at) };
       const xData = gatherBatch(data, idx, binRng);
       const labels = gatherLabels(data, idx);
+      const x = tf.tensor2d(xData, [idx.length, data.dim]);
+      const terms = step(x, labels, w, noiseRng, progressInfo);
+      x.dispose();
       tf.tidy(() => {
-        const x = tf.tensor2d(xData, [idx.length, data.dim]);
-        let terms: Record<string, tfc.Scalar> = {};
-        const { grads } = tf.variableGrads(() => {
-          terms = model.terms({ x, y: labels }, w, noiseRng, progressInfo);
-          Object.values(terms).forEach((t) => tf.keep(t));
-          return terms.loss;
-        }, vars);
-        const named: Record<string, tfc.Tensor> = {};
-        for (const [k, g] of Object.entries(grads)) named[byTfName.get(k)!] = g;
-        optimizer.apply(named);
+        // running sums stay on the device: no read-back between log intervals
         for (const [k, t] of Object.entries(terms)) {
           const prev = sums.get(k);
-          const weighted = tf.mul(t, idx.length) as tfc.Scalar;
-          sums.set(k, tf.keep(prev ? (tf.add(prev, weighted) as tfc.Scalar) : weighted));
+          sums.set(k, tf.keep(tf.add(prev ?? 0, tf.mul(t, idx.length)) as tfc.Scalar));
           prev?.dispose();
           t.dispose();
         }

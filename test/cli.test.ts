@@ -1,0 +1,107 @@
+import { test } from 'node:test';
+import * as assert from 'node:assert/strict';
+import * as fs from 'fs';
+import * as path from 'path';
+import { spawn } from 'child_process';
+import { tmpDir, smallConfig, elbo, lastJson, BIN, ROOT } from './helpers';
+
+test('elbo run --json: trains on generated data end to end and fills the run directory', () => {
+  const dir = tmpDir();
+  const cfg = smallConfig(dir);
+  const runs = path.join(dir, 'runs');
+  const r = elbo(['run', cfg, '--runs-dir', runs, '--json', '--set', 'train.epochs=2', '--seed', '5']);
+  assert.equal(r.status, 0, r.stderr);
+  const out = lastJson(r.stdout);
+  assert.deepEqual(Object.keys(out).sort(), ['metrics', 'runDir', 'runId', 'status']);
+  assert.equal(out.status, 'FINISHED');
+  assert.ok(out.metrics['test/elbo'] < 0);
+  assert.ok(out.metrics['test/log_likelihood_k8'] >= out.metrics['test/elbo'] - 1, 'IWAE bound is at least about the ELBO');
+  assert.equal(path.dirname(path.dirname(out.runDir)), runs);
+  const rec = JSON.parse(fs.readFileSync(path.join(out.runDir, 'run.json'), 'utf8'));
+  assert.equal(rec.status, 'FINISHED');
+  assert.equal(rec.seed, 5);
+  assert.ok(['wasm', 'cpu', 'tensorflow'].includes(rec.backend.name));
+  assert.match(rec.config_sha256, /^[0-9a-f]{64}$/);
+  assert.match(rec.data.sha256, /^[0-9a-f]{64}$/);
+  assert.equal(rec.fingerprint.node_version, process.version);
+  assert.ok(rec.fingerprint.packages['@tensorflow/tfjs-core']);
+  assert.ok('commit' in rec.fingerprint.git && 'dirty' in rec.fingerprint.git);
+  assert.ok(rec.start_time && rec.end_time && rec.duration_s > 0);
+  const resolved = fs.readFileSync(path.join(out.runDir, 'config.yaml'), 'utf8');
+  assert.match(resolved, /seed: 5/);
+  assert.match(resolved, /epochs: 2/);
+  assert.match(resolved, /lr: 0\.001/, 'defaults are written out');
+  const metrics = fs.readFileSync(path.join(out.runDir, 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+  assert.equal(metrics.filter((m) => m.epoch).length, 2);
+  for (const k of ['train/loss', 'train/recon', 'train/kl', 'val/elbo', 'train/samples_per_sec']) assert.ok(Number.isFinite(metrics[0][k]), k);
+  const png = fs.readFileSync(path.join(out.runDir, 'artifacts', 'reconstructions.png'));
+  assert.equal(png.subarray(1, 4).toString(), 'PNG');
+  assert.ok(fs.existsSync(path.join(out.runDir, 'checkpoints', 'epoch-0002', 'weights.bin')));
+  // the progress went to stderr, one line per epoch off a terminal
+  assert.match(r.stderr, /epoch 1\/2 .*samples\/s/);
+});
+
+test('bad input exits non-zero with one line and no stack trace', () => {
+  const dir = tmpDir();
+  const cfg = smallConfig(dir);
+  const runs = path.join(dir, 'runs');
+  const cases: [string[], RegExp][] = [
+    [['run', cfg, '--runs-dir', runs, '--set', 'train.epochs=0'], /small\.yaml|--set train\.epochs=0: train\.epochs must be >= 1/],
+    [['run', cfg, '--runs-dir', runs, '--backend', 'gpu'], /backend must be one of auto, tensorflow, wasm, cpu/],
+    [['run', cfg, '--runs-dir', runs, '--bogus'], /Nonexistent flag/],
+    [['run', path.join(dir, 'missing.yaml')], /missing\.yaml: config file not found/],
+    [['run', cfg, '--runs-dir', runs, '--set', 'data.train_images=nowhere.idx'], /nowhere\.idx: data file not found/],
+  ];
+  for (const [args, pattern] of cases) {
+    const r = elbo(args);
+    assert.notEqual(r.status, 0, args.join(' '));
+    assert.match(r.stderr, pattern);
+    assert.doesNotMatch(r.stderr, /^\s+at /m, 'no stack trace');
+  }
+  // a corrupt data file names the file and the fix
+  fs.writeFileSync(path.join(dir, 'train-images-idx3-ubyte'), Buffer.from([0, 0, 8, 3, 0, 0, 0, 9]));
+  const corrupt = elbo(['run', cfg, '--runs-dir', runs]);
+  assert.equal(corrupt.status, 1);
+  assert.match(corrupt.stderr, /train-images-idx3-ubyte: IDX header is truncated/);
+});
+
+test('Ctrl-C: the run is recorded KILLED (exit 130), and --resume finishes it', async () => {
+  const dir = tmpDir();
+  const cfg = smallConfig(dir, '');
+  const runs = path.join(dir, 'runs');
+  const child = spawn(process.execPath, [BIN, 'run', cfg, '--runs-dir', runs, '--json', '--set', 'train.epochs=200'], {
+    cwd: ROOT,
+    env: { ...process.env, CI: 'true' },
+  });
+  let stderr = '';
+  child.stderr.on('data', (d) => (stderr += d));
+  // interrupt once the first epoch is checkpointed
+  const code: number | null = await new Promise((resolve) => {
+    const timer = setInterval(() => {
+      if (/epoch 1\/200/.test(stderr)) {
+        clearInterval(timer);
+        child.kill('SIGINT');
+      }
+    }, 50);
+    child.on('exit', (c) => {
+      clearInterval(timer);
+      resolve(c);
+    });
+  });
+  assert.equal(code, 130, stderr);
+  const [exp] = fs.readdirSync(runs);
+  const [runId] = fs.readdirSync(path.join(runs, exp));
+  const runDir = path.join(runs, exp, runId);
+  const rec = JSON.parse(fs.readFileSync(path.join(runDir, 'run.json'), 'utf8'));
+  assert.equal(rec.status, 'KILLED');
+  assert.ok(rec.epochs_completed >= 1);
+  const ckpts = fs.readdirSync(path.join(runDir, 'checkpoints')).filter((n) => /^epoch-\d+$/.test(n));
+  assert.ok(ckpts.length >= 1);
+  // resume only the remaining epochs: shorten the plan through the recorded config
+  const configFile = path.join(runDir, 'config.yaml');
+  fs.writeFileSync(configFile, fs.readFileSync(configFile, 'utf8').replace('epochs: 200', `epochs: ${rec.epochs_completed + 1}`));
+  const resumed = elbo(['run', '--resume', runDir, '--json']);
+  assert.equal(resumed.status, 0, resumed.stderr);
+  assert.equal(lastJson(resumed.stdout).status, 'FINISHED');
+  assert.match(resumed.stderr, new RegExp(`resuming .* from epoch ${rec.epochs_completed}`));
+});

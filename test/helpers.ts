@@ -1,0 +1,95 @@
+import * as fs from 'fs';
+import * as os from 'os';
+import * as path from 'path';
+import { spawnSync, SpawnSyncReturns } from 'child_process';
+import { writeIdx } from '../src/data/idx';
+import { Rng } from '../src/runtime/rng';
+
+export const ROOT = path.resolve(__dirname, '..', '..');
+export const BIN = path.join(ROOT, 'bin', 'run.js');
+
+export function tmpDir(prefix = 'elbo-test-'): string {
+  return fs.mkdtempSync(path.join(os.tmpdir(), prefix));
+}
+
+/**
+ * A small labelled image data set in IDX files: 8×8 images of 4 classes (a bright row,
+ * column or diagonal per class, plus noise), generated with a fixed seed.
+ */
+export function makeIdxData(dir: string, nTrain = 400, nTest = 100, seed = 7): Record<string, string> {
+  const rng = new Rng(seed);
+  const make = (n: number, name: string) => {
+    const x = new Uint8Array(n * 64);
+    const y = new Uint8Array(n);
+    for (let i = 0; i < n; i++) {
+      const c = i % 4;
+      y[i] = c;
+      const k = rng.int(8);
+      for (let r = 0; r < 8; r++)
+        for (let q = 0; q < 8; q++) {
+          const on = c === 0 ? r === k : c === 1 ? q === k : c === 2 ? r === q : r + q === 7;
+          const v = on ? 0.9 : 0.05;
+          x[i * 64 + r * 8 + q] = Math.round(255 * Math.min(1, Math.max(0, v + 0.1 * rng.normal())));
+        }
+    }
+    writeIdx(path.join(dir, `${name}-images-idx3-ubyte`), [n, 8, 8], x);
+    writeIdx(path.join(dir, `${name}-labels-idx1-ubyte`), [n], y);
+  };
+  make(nTrain, 'train');
+  make(nTest, 'test');
+  return {
+    train_images: path.join(dir, 'train-images-idx3-ubyte'),
+    train_labels: path.join(dir, 'train-labels-idx1-ubyte'),
+    test_images: path.join(dir, 'test-images-idx3-ubyte'),
+    test_labels: path.join(dir, 'test-labels-idx1-ubyte'),
+  };
+}
+
+/** A small, fast config on generated data (written next to the data). */
+export function smallConfig(dir: string, extra = ''): string {
+  const files = makeIdxData(dir);
+  const file = path.join(dir, 'small.yaml');
+  fs.writeFileSync(
+    file,
+    `experiment: small
+seed: 1
+data:
+  kind: idx
+  train_images: ${path.basename(files.train_images)}
+  train_labels: ${path.basename(files.train_labels)}
+  test_images: ${path.basename(files.test_images)}
+  test_labels: ${path.basename(files.test_labels)}
+  validation: 50
+model:
+  kind: vae
+  latent: 4
+  encoder: { kind: mlp, hidden: [32] }
+  decoder: { kind: mlp, hidden: [32] }
+train:
+  epochs: 3
+  batch_size: 50
+eval:
+  - kind: elbo
+  - kind: iwae
+    k: 8
+  - kind: reconstructions
+    n: 8
+${extra}`,
+  );
+  return file;
+}
+
+export function elbo(args: string[], opts: { cwd?: string; env?: Record<string, string> } = {}): SpawnSyncReturns<string> {
+  return spawnSync(process.execPath, [BIN, ...args], {
+    cwd: opts.cwd ?? ROOT,
+    encoding: 'utf8',
+    env: { ...process.env, CI: 'true', ...opts.env },
+    timeout: 120_000,
+  });
+}
+
+/** The JSON object on the last line of stdout (`elbo run --json`). */
+export function lastJson(out: string): any {
+  const lines = out.trim().split('\n');
+  return JSON.parse(lines[lines.length - 1]);
+}

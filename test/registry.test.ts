@@ -1,0 +1,74 @@
+import { test } from 'node:test';
+import * as assert from 'node:assert/strict';
+import * as fs from 'fs';
+import * as path from 'path';
+import { createRegistry } from '../src/registry/builtins';
+import { loadConfig } from '../src/config/load';
+import { UserError } from '../src/errors';
+import { PLUGIN_KINDS } from '../src/registry/types';
+import { tmpDir, elbo, ROOT } from './helpers';
+
+test('every plugin kind has built-ins, and names are unique within a kind', () => {
+  const r = createRegistry();
+  for (const k of PLUGIN_KINDS) assert.ok(r.names(k).length > 0, `no ${k} plugin`);
+  assert.throws(() => r.get('model', 'vea'), /unknown model 'vea'; did you mean 'vae'/);
+});
+
+test('a third-party plugin named in a config is loaded and validated like a built-in', () => {
+  const r = createRegistry();
+  const prev = process.cwd();
+  process.chdir(ROOT);
+  try {
+    const { config } = loadConfig(path.join(ROOT, 'configs/mnist/vae-cyclical-beta.yaml'), [], r);
+    assert.equal(r.source('schedule', 'cyclical'), './plugins/cyclical-beta');
+    assert.deepEqual(config.loss.c1, { kind: 'cyclical', cycles: 4, ratio: 0.5, max: 1, min: 0 });
+    // its own schema is enforced
+    assert.throws(
+      () => loadConfig(path.join(ROOT, 'configs/mnist/vae-cyclical-beta.yaml'), ['loss.c1.ratio=2'], createRegistry()),
+      (e: any) => e instanceof UserError && /loss\.c1\.ratio must be <= 1/.test(e.line()),
+    );
+    const schedule = r.create('schedule', config.loss.c1 as any, {} as any) as (p: any) => number;
+    assert.equal(schedule({ fraction: 0 }), 0);
+    assert.equal(schedule({ fraction: 0.0625 }), 0.5); // halfway up the first ramp
+    assert.equal(schedule({ fraction: 0.2 }), 1); // flat part of cycle 1
+    assert.equal(schedule({ fraction: 0.3125 }), 0.5); // halfway up cycle 2
+  } finally {
+    process.chdir(prev);
+  }
+});
+
+test('the plugin appears in `elbo plugins` and `elbo schema`', () => {
+  const list = elbo(['plugins', 'schedule', '--config', 'configs/mnist/vae-cyclical-beta.yaml']);
+  assert.equal(list.status, 0, list.stderr);
+  assert.match(list.stdout, /cyclical\s+Cyclical KL annealing .*\[\.\/plugins\/cyclical-beta\]/);
+  assert.match(list.stdout, /ratio\s+number = 0\.5/);
+  const schema = JSON.parse(elbo(['schema', '--plugin', './plugins/cyclical-beta']).stdout);
+  assert.ok(schema.definitions.schedule.oneOf.some((b: any) => b.properties.kind.const === 'cyclical'));
+  const all = elbo(['plugins']);
+  for (const k of ['dataset:', 'network:', 'prior:', 'model:', 'evaluator:', 'tracker:', 'optimizer:', 'schedule:']) assert.ok(all.stdout.includes(k), k);
+  const bad = elbo(['plugins', 'modle']);
+  assert.equal(bad.status, 1);
+  assert.match(bad.stderr, /unknown plugin kind 'modle'; did you mean 'model'/);
+});
+
+test('broken plugins give one clear line naming the plugin', () => {
+  const dir = tmpDir();
+  fs.writeFileSync(path.join(dir, 'bad.js'), "module.exports = { kind: 'prior', name: 'Bad Name', schema: {} };");
+  fs.writeFileSync(path.join(dir, 'throws.js'), "throw new Error('boom');");
+  fs.writeFileSync(path.join(dir, 'dup.js'), "module.exports = { kind: 'model', name: 'vae', description: 'x', schema: {properties: {}}, create() {} };");
+  const cfg = (plugin: string) => {
+    const f = path.join(dir, `c-${path.basename(plugin)}.yaml`);
+    fs.writeFileSync(f, `plugins: [${plugin}]\ndata: {kind: mnist}\nmodel: {kind: vae}\n`);
+    return f;
+  };
+  const shape = elbo(['validate', cfg('./bad.js')]);
+  assert.equal(shape.status, 1);
+  assert.match(shape.stderr, /invalid plugin: 'name' must be a lower-case name.*'description' must be a string.*'create' must be a function/);
+  const thrown = elbo(['validate', cfg('./throws.js')]);
+  assert.match(thrown.stderr, /c-throws\.js\.yaml:1:11: cannot load plugin '\.\/throws\.js'.*boom/);
+  const missing = elbo(['validate', cfg('./nowhere')]);
+  assert.match(missing.stderr, /plugin '\.\/nowhere' not found/);
+  const dup = elbo(['validate', cfg('./dup.js')]);
+  assert.match(dup.stderr, /model plugin 'vae' is already registered by built-in/);
+  for (const r of [shape, thrown, missing, dup]) assert.equal(r.stderr.trim().split('\n').length, 1, r.stderr);
+});

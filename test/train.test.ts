@@ -1,0 +1,110 @@
+import { test } from 'node:test';
+import * as assert from 'node:assert/strict';
+import * as fs from 'fs';
+import * as path from 'path';
+import { runExperiment } from '../src/experiment';
+import { tmpDir, smallConfig } from './helpers';
+
+const quiet = { progress: false };
+
+test('two runs with one seed give identical metrics; another seed differs', async () => {
+  const dir = tmpDir();
+  const cfg = smallConfig(dir);
+  const runs = path.join(dir, 'runs');
+  const a = await runExperiment({ config: cfg, runsDir: runs, ...quiet });
+  const b = await runExperiment({ config: cfg, runsDir: runs, ...quiet });
+  const c = await runExperiment({ config: cfg, runsDir: runs, seed: 2, ...quiet });
+  assert.equal(a.status, 'FINISHED');
+  const strip = (m: Record<string, number>) => Object.fromEntries(Object.entries(m).filter(([k]) => !/samples_per_sec|time_s/.test(k)));
+  assert.deepEqual(strip(a.metrics), strip(b.metrics));
+  assert.notEqual(a.metrics['test/elbo'], c.metrics['test/elbo']);
+  // per-epoch curves too, to the last digit
+  const curve = (r: typeof a) => fs.readFileSync(path.join(r.runDir, 'metrics.jsonl'), 'utf8').split('\n').filter(Boolean).map((l) => strip(JSON.parse(l)));
+  const ca = curve(a).map(({ timestamp, ...m }) => m);
+  const cb = curve(b).map(({ timestamp, ...m }) => m);
+  assert.deepEqual(ca, cb);
+  assert.notEqual(a.runDir, b.runDir);
+});
+
+test('determinism holds on the cpu backend too', async () => {
+  const dir = tmpDir();
+  const cfg = smallConfig(dir);
+  const opts = { config: cfg, runsDir: path.join(dir, 'runs'), backend: 'cpu', overrides: ['train.epochs=1', 'eval=[{kind: elbo}]'], ...quiet };
+  const a = await runExperiment(opts);
+  const b = await runExperiment(opts);
+  assert.equal(a.metrics['test/elbo'], b.metrics['test/elbo']);
+  assert.equal(JSON.parse(fs.readFileSync(path.join(a.runDir, 'run.json'), 'utf8')).backend.name, 'cpu');
+});
+
+test('an interrupted run is KILLED with its checkpoint, and resuming reaches the uninterrupted metrics', async () => {
+  const dir = tmpDir();
+  const cfg = smallConfig(dir);
+  const runs = path.join(dir, 'runs');
+  const full = await runExperiment({ config: cfg, runsDir: runs, ...quiet });
+  let epochsSeen = 0;
+  const cut = await runExperiment({
+    config: cfg,
+    runsDir: runs,
+    ...quiet,
+    onEpoch: () => epochsSeen++,
+    shouldStop: () => epochsSeen >= 1,
+  });
+  assert.equal(cut.status, 'KILLED');
+  const rec = JSON.parse(fs.readFileSync(path.join(cut.runDir, 'run.json'), 'utf8'));
+  assert.equal(rec.status, 'KILLED');
+  assert.equal(rec.epochs_completed, 1);
+  assert.match(rec.error, /resume with: elbo run --resume/);
+  assert.ok(fs.existsSync(path.join(cut.runDir, 'checkpoints', 'epoch-0001', 'manifest.json')));
+  assert.equal(fs.readFileSync(path.join(cut.runDir, 'metrics.jsonl'), 'utf8').trim().split('\n').length, 1);
+
+  const resumed = await runExperiment({ resume: cut.runDir, ...quiet });
+  assert.equal(resumed.status, 'FINISHED');
+  assert.equal(resumed.runDir, cut.runDir);
+  for (const k of ['test/elbo', 'test/kl', 'test/recon', 'test/log_likelihood_k8', 'val/elbo', 'train/loss']) {
+    assert.equal(resumed.metrics[k], full.metrics[k], k);
+  }
+  const after = JSON.parse(fs.readFileSync(path.join(cut.runDir, 'run.json'), 'utf8'));
+  assert.equal(after.resumes.length, 1);
+  assert.equal(after.resumes[0].from_epoch, 1);
+  assert.equal(fs.readFileSync(path.join(cut.runDir, 'metrics.jsonl'), 'utf8').trim().split('\n').length, 4); // 3 epochs + test
+  await assert.rejects(runExperiment({ resume: cut.runDir, ...quiet }), /already finished/);
+});
+
+test('a diverging run stops with a clear message, is FAILED, and keeps its last good checkpoint', async () => {
+  const dir = tmpDir();
+  const cfg = smallConfig(dir);
+  const r = await runExperiment({
+    config: cfg,
+    runsDir: path.join(dir, 'runs'),
+    overrides: ['train.optimizer={kind: sgd, lr: 1.0e+12}', 'train.log_every=1'],
+    ...quiet,
+  });
+  assert.equal(r.status, 'FAILED');
+  assert.match(r.error!, /training diverged: .* became (NaN|Infinity|-Infinity) .*lower train\.optimizer\.lr/);
+  const rec = JSON.parse(fs.readFileSync(path.join(r.runDir, 'run.json'), 'utf8'));
+  assert.equal(rec.status, 'FAILED');
+  assert.ok(rec.end_time);
+});
+
+test('memory stays flat: the tensor count does not grow over epochs', async () => {
+  const dir = tmpDir();
+  const cfg = smallConfig(dir);
+  const counts: number[] = [];
+  const r = await runExperiment({
+    config: cfg,
+    runsDir: path.join(dir, 'runs'),
+    overrides: ['train.epochs=5'],
+    ...quiet,
+    onEpoch: (_e, _m, tf) => counts.push(tf.memory().numTensors),
+  });
+  assert.equal(r.status, 'FINISHED');
+  assert.equal(counts.length, 5);
+  assert.ok(counts.every((c) => c === counts[0]), `tensor counts per epoch: ${counts.join(', ')}`);
+});
+
+test('a training run lowers the loss', async () => {
+  const dir = tmpDir();
+  const r = await runExperiment({ config: smallConfig(dir), runsDir: path.join(dir, 'runs'), overrides: ['train.epochs=6'], ...quiet });
+  const lines = fs.readFileSync(path.join(r.runDir, 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l)).filter((m) => m.epoch);
+  assert.ok(lines[5]['val/elbo'] > lines[0]['val/elbo'] + 1, `val/elbo ${lines[0]['val/elbo']} → ${lines[5]['val/elbo']}`);
+});
