@@ -1,7 +1,7 @@
 /**
  * `npm run bench`: training throughput of the quickstart VAE on each installed backend.
  *
- *   node dist/src/bench/bench.js [--backends wasm,cpu] [--steps 30] [--min-seconds 5] [--max-seconds 20] [--json]
+ *   node dist/src/bench/bench.js [--backends wasm,cpu] [--steps 30] [--min-seconds 5] [--max-seconds 20] [--no-torch] [--json]
  *
  * Each backend runs in its own child process (`--worker NAME`), because tfjs keeps one
  * global engine per process: backends would otherwise share kernels' registration,
@@ -9,6 +9,7 @@
  */
 import { spawnSync } from 'child_process';
 import * as os from 'os';
+import * as path from 'path';
 import { installedBackends, selectBackend, getTf } from '../runtime/backend';
 import { buildWorkload, flopsPerSample, BATCH, Phase } from './workload';
 
@@ -39,6 +40,7 @@ function parseArgs(argv: string[]) {
     worker: flag('--worker'),
     backends: flag('--backends')?.split(',').filter(Boolean) ?? installedBackends(),
     json: argv.includes('--json'),
+    noTorch: argv.includes('--no-torch'),
     timed: { steps: num('--steps', 30), minSeconds: num('--min-seconds', 5), maxSeconds: num('--max-seconds', 20) } as Phase,
     passThrough: ['--steps', '--min-seconds', '--max-seconds'].flatMap((f) => (flag(f) ? [f, flag(f)!] : [])),
   };
@@ -70,6 +72,21 @@ function runChild(backend: string, passThrough: string[]): Outcome {
   return { backend, error: why };
 }
 
+/**
+ * The PyTorch reference (reference_torch.py beside the compiled file's source), when
+ * `torch` imports: same network, same timing rules, run in the same bench invocation.
+ */
+function runTorch(passThrough: string[]): Outcome | null {
+  const script = path.join(__dirname, '..', '..', '..', 'src', 'bench', 'reference_torch.py');
+  const python = process.env.PYTHON ?? 'python3';
+  const probe = spawnSync(python, ['-c', 'import torch'], { encoding: 'utf8' });
+  if (probe.status !== 0) return null;
+  const p = spawnSync(python, [script, ...passThrough], { encoding: 'utf8' });
+  const line = p.stdout?.trim().split('\n').pop() ?? '';
+  if (p.status === 0 && line.startsWith('{')) return JSON.parse(line) as Result;
+  return { backend: 'pytorch', error: p.stderr?.trim().split('\n').pop() ?? `exit ${p.status}` };
+}
+
 function machine() {
   return {
     cpu: os.cpus()[0]?.model ?? 'unknown',
@@ -81,11 +98,13 @@ function machine() {
 }
 
 function printTable(results: Outcome[], m: ReturnType<typeof machine>): void {
-  const head = ['backend', 'threads', 'steps', 'ms/step', 'samples/s', 'GFLOP/s'];
+  const head = ['backend', 'threads', 'steps', 'ms/step', 'samples/s', 'GFLOP/s', 'vs PyTorch'];
   const ok = results.filter((r): r is Result => !('error' in r));
+  const torch = ok.find((r) => r.backend === 'pytorch');
   const rows = ok.map((r) => [
     `${r.backend} ${r.version}`, String(r.threads ?? '-'), String(r.steps),
     r.msPerStep.toFixed(1), r.samplesPerSec.toFixed(0), r.gflops.toFixed(2),
+    torch ? `${(r.samplesPerSec / torch.samplesPerSec).toFixed(2)}×` : '-',
   ]);
   const width = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
   const fmt = (r: string[]) => r.map((v, i) => (i ? v.padStart(width[i]) : v.padEnd(width[i]))).join('  ');
@@ -102,6 +121,12 @@ async function main(): Promise<void> {
   for (const b of a.backends) {
     process.stderr.write(`bench: ${b} ...\n`);
     results.push(runChild(b, a.passThrough));
+  }
+  if (!a.noTorch) {
+    process.stderr.write('bench: pytorch reference ...\n');
+    const torch = runTorch(a.passThrough);
+    if (torch) results.push(torch);
+    else process.stderr.write('bench: torch is not importable (pip install torch), no reference row\n');
   }
   const m = machine();
   if (a.json) console.log(JSON.stringify({ machine: m, batch: BATCH, flopsPerSample: flopsPerSample(), results }, null, 2));

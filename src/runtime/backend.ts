@@ -1,6 +1,8 @@
 import * as tfcore from '@tensorflow/tfjs-core';
+import * as path from 'path';
 import { UserError } from '../errors';
 import { getTf, setTf } from './tf';
+import { elboRoot } from './fingerprint';
 
 export interface BackendInfo {
   /** tfjs backend name: tensorflow | wasm | cpu */
@@ -8,18 +10,32 @@ export interface BackendInfo {
   /** The npm package that provides it, and its version. */
   package: string;
   version: string;
+  /** Version of the TensorFlow C library (native backend only). */
+  tensorflow?: string;
 }
 
-/** Candidates, fastest first. 'tensorflow' is the native binding (CPU or GPU build). */
+/**
+ * Candidates, fastest first. 'tensorflow' is the native binding (GPU or CPU build):
+ * installed as an npm package, or built by `npm run setup:native` into .native/.
+ */
+const NATIVE_DIR = path.join(elboRoot(), '.native');
 const CANDIDATES: { name: string; packages: string[] }[] = [
-  { name: 'tensorflow', packages: ['@tensorflow/tfjs-node-gpu', '@tensorflow/tfjs-node'] },
+  {
+    name: 'tensorflow',
+    packages: [
+      '@tensorflow/tfjs-node-gpu',
+      '@tensorflow/tfjs-node',
+      path.join(NATIVE_DIR, 'tfjs-node-gpu'),
+      path.join(NATIVE_DIR, 'tfjs-node'),
+    ],
+  },
   { name: 'wasm', packages: ['@tensorflow/tfjs-backend-wasm'] },
   { name: 'cpu', packages: ['@tensorflow/tfjs-backend-cpu'] },
 ];
 
 function version(pkg: string): string {
   try {
-    return require(`${pkg}/package.json`).version;
+    return require(path.join(pkg, 'package.json')).version;
   } catch {
     return 'unknown';
   }
@@ -32,6 +48,12 @@ async function tryBackend(name: string): Promise<BackendInfo | string> {
   for (const pkg of cand.packages) {
     let mod: any;
     try {
+      if (name === 'tensorflow') {
+        // deterministic kernels (the seed must give the same numbers run after run);
+        // TensorFlow's C++ logging off unless asked for. Read when the library loads.
+        process.env.TF_DETERMINISTIC_OPS ??= '1';
+        process.env.TF_CPP_MIN_LOG_LEVEL ??= '2';
+      }
       mod = require(pkg);
     } catch (e: any) {
       reasons.push(`${pkg}: ${String(e?.message ?? e).split('\n')[0]}`);
@@ -48,7 +70,9 @@ async function tryBackend(name: string): Promise<BackendInfo | string> {
       continue;
     }
     setTf(tf);
-    return { name, package: pkg, version: version(pkg) };
+    const info: BackendInfo = { name, package: pkg.startsWith(NATIVE_DIR) ? `${path.basename(pkg)} (setup:native)` : pkg, version: version(pkg) };
+    if (name === 'tensorflow') info.tensorflow = (tf.backend() as any).binding?.TF_Version;
+    return info;
   }
   return reasons.join('; ');
 }
@@ -58,6 +82,11 @@ async function tryBackend(name: string): Promise<BackendInfo | string> {
  * Returns what was chosen, for the run record.
  */
 export async function selectBackend(requested: string, where = '--backend'): Promise<BackendInfo> {
+  // ELBO_BACKEND pins what 'auto' means (e.g. run the test suite on each backend)
+  if (requested === 'auto' && process.env.ELBO_BACKEND) {
+    requested = process.env.ELBO_BACKEND;
+    where = 'ELBO_BACKEND';
+  }
   if (requested !== 'auto') {
     if (!CANDIDATES.some((c) => c.name === requested)) {
       throw new UserError(`unknown backend '${requested}' (allowed: auto, ${CANDIDATES.map((c) => c.name).join(', ')})`, where);

@@ -1,0 +1,116 @@
+#!/usr/bin/env bash
+# npm run setup:native [-- --gpu]
+#
+# Builds TensorFlow.js's native binding (@tensorflow/tfjs-node, or -gpu) from source
+# against the TensorFlow C library taken from the PyPI wheel, because the package's own
+# installer downloads libtensorflow from an address that no longer answers.
+#
+#   1. pip downloads the pinned wheel (hash-checked: requirements-*.txt beside this file)
+#   2. its libtensorflow_cc.so.2, libtensorflow_framework.so.2 and C headers are laid out
+#      where tfjs-node's binding.gyp expects them (deps/lib, deps/include)
+#   3. the addon is compiled with node-gyp against the local Node headers
+#
+# Everything goes into .native/ at the project root (ignored by git, untouched by npm ci);
+# the backend chooser (src/runtime/backend.ts) finds it there. Idempotent: a finished
+# build is kept unless --force is given.
+set -euo pipefail
+ROOT="$(cd "$(dirname "$0")/../../.." && pwd)"
+HERE="$ROOT/src/runtime/native"
+FLAVOUR=cpu
+FORCE=0
+for a in "$@"; do
+  case "$a" in
+    --gpu) FLAVOUR=gpu ;;
+    --force) FORCE=1 ;;
+    *) echo "setup:native: unknown option '$a' (use --gpu, --force)" >&2; exit 2 ;;
+  esac
+done
+TFJS_VERSION="$(node -p "require('$ROOT/node_modules/@tensorflow/tfjs/package.json').version" 2>/dev/null || true)"
+if [ -z "$TFJS_VERSION" ]; then echo "setup:native: run npm ci first (node_modules/@tensorflow/tfjs is missing)" >&2; exit 1; fi
+PKG=tfjs-node; [ "$FLAVOUR" = gpu ] && PKG=tfjs-node-gpu
+DEST="$ROOT/.native/$PKG"
+STAMP="$DEST/.elbo-built"
+REQ="$HERE/requirements-$FLAVOUR.txt"
+WANT="$PKG@$TFJS_VERSION $(grep -v '^#' "$REQ" | tr -s ' \n' ' ')"
+if [ "$FORCE" = 0 ] && [ -f "$STAMP" ] && [ "$(cat "$STAMP")" = "$WANT" ]; then
+  echo "setup:native: $PKG already built in $DEST"
+  exit 0
+fi
+export npm_config_nodedir="${npm_config_nodedir:-/usr}"
+if [ ! -f "$npm_config_nodedir/include/node/node_api.h" ]; then
+  echo "setup:native: Node headers not found under $npm_config_nodedir/include/node; set npm_config_nodedir to the prefix that holds include/node" >&2
+  exit 1
+fi
+WORK="$ROOT/.native/work"
+rm -rf "$WORK" "$DEST.tmp"
+mkdir -p "$WORK/wheel" "$DEST.tmp"
+
+echo "setup:native: [1/4] downloading the TensorFlow wheel from PyPI ($(grep -v '^#' "$REQ" | cut -d' ' -f1))"
+python3 -m pip download --quiet --no-deps --only-binary=:all: --python-version 3.11 \
+  --platform manylinux2014_x86_64 --require-hashes -r "$REQ" -d "$WORK/wheel"
+WHEEL="$(ls "$WORK"/wheel/*.whl | head -1)"
+
+echo "setup:native: [2/4] fetching @tensorflow/$PKG@$TFJS_VERSION (sources only; its download step is skipped)"
+(cd "$WORK" && npm pack --silent "@tensorflow/$PKG@$TFJS_VERSION" >/dev/null)
+tar -xzf "$WORK"/tensorflow-$PKG-*.tgz -C "$WORK"
+cp -r "$WORK/package/." "$DEST.tmp/"
+
+echo "setup:native: [3/4] laying out libtensorflow from the wheel"
+python3 - "$WHEEL" "$DEST.tmp/deps" <<'PY'
+import sys, zipfile, os
+wheel, deps = sys.argv[1], sys.argv[2]
+inc, lib = os.path.join(deps, 'include'), os.path.join(deps, 'lib')
+os.makedirs(inc, exist_ok=True); os.makedirs(lib, exist_ok=True)
+with zipfile.ZipFile(wheel) as z:
+    for info in z.infolist():
+        n = info.filename
+        if n.startswith('tensorflow/include/') and not n.endswith('/'):
+            target = os.path.join(inc, n[len('tensorflow/include/'):])
+        elif n in ('tensorflow/libtensorflow_cc.so.2', 'tensorflow/libtensorflow_framework.so.2'):
+            target = os.path.join(lib, os.path.basename(n))
+        else:
+            continue
+        os.makedirs(os.path.dirname(target), exist_ok=True)
+        with z.open(info) as src, open(target, 'wb') as dst:
+            while True:
+                chunk = src.read(1 << 20)
+                if not chunk: break
+                dst.write(chunk)
+# binding.gyp links -ltensorflow -ltensorflow_framework; the C and eager C APIs live in libtensorflow_cc
+os.symlink('libtensorflow_cc.so.2', os.path.join(lib, 'libtensorflow.so'))
+os.symlink('libtensorflow_framework.so.2', os.path.join(lib, 'libtensorflow_framework.so'))
+PY
+
+echo "setup:native: [4/4] compiling the addon with node-gyp (a few minutes)"
+cd "$DEST.tmp"
+# use the project's @tensorflow/tfjs (one tfjs-core for elbo and the binding), not a second copy
+node -e "
+const fs=require('fs');const p=JSON.parse(fs.readFileSync('package.json'));
+delete p.dependencies['@tensorflow/tfjs']; delete p.scripts.install; delete p.devDependencies;
+fs.writeFileSync('package.json', JSON.stringify(p,null,2));"
+npm install --silent --omit=dev --ignore-scripts --no-package-lock --no-audit --no-fund >/dev/null
+NODE_GYP="${npm_config_node_gyp:-}"
+if [ -z "$NODE_GYP" ] || [ ! -f "$NODE_GYP" ]; then
+  NODE_GYP="$(dirname "$(command -v npm)")/../lib/node_modules/npm/node_modules/node-gyp/bin/node-gyp.js"
+fi
+# the N-API version the addon targets: the newest that tfjs-node and this Node both support
+NAPI="$(node -p "Math.max(...require('./package.json').binary.napi_versions.filter(v => v <= Number(process.versions.napi)))")"
+MODPATH="lib/napi-v$NAPI"
+node "$NODE_GYP" rebuild --nodedir="$npm_config_nodedir" -j 2 \
+  --module_name=tfjs_binding --module_path="$PWD/$MODPATH" --napi_build_version="$NAPI" >"$WORK/node-gyp.log" 2>&1 || {
+  tail -30 "$WORK/node-gyp.log" >&2
+  echo "setup:native: node-gyp failed; full log in $WORK/node-gyp.log" >&2
+  exit 1
+}
+[ -f "$MODPATH/tfjs_binding.node" ] || { echo "setup:native: the build made no $MODPATH/tfjs_binding.node (log: $WORK/node-gyp.log)" >&2; exit 1; }
+rm -rf build
+cd "$ROOT"
+rm -rf "$DEST"
+mv "$DEST.tmp" "$DEST"
+rm -rf "$WORK"
+echo "$WANT" > "$STAMP"
+node -e "
+process.env.TF_CPP_MIN_LOG_LEVEL='2';
+const tf=require('$DEST');
+tf.setBackend('tensorflow').then(async()=>{await tf.ready();
+console.log('setup:native: ok: backend', tf.getBackend(), 'TensorFlow', tf.backend().binding.TF_Version, 'in $DEST');});"
