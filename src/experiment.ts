@@ -9,6 +9,7 @@ import { fingerprint } from './runtime/fingerprint';
 import { Rng } from './runtime/rng';
 import { UserError } from './errors';
 import type { DataSet } from './data/dataset';
+import { classHistogram } from './data/splits';
 import type { Model } from './models/model';
 import type { Optimizer } from './train/optimizer';
 import { weightSchedule } from './train/schedule';
@@ -165,6 +166,8 @@ export async function runExperiment(o: RunOptions): Promise<RunResult> {
     `run ${store.runId}: ${config.model.kind} on ${data.name} (${data.train.n} train / ${data.val?.n ?? 0} val / ${data.test.n} test), backend ${backend.name}, seed ${config.seed}`,
   );
 
+  for (const line of describeClasses(data)) progress.message(line);
+
   // Ctrl-C / SIGTERM: stop between steps and record KILLED; a second Ctrl-C exits at once
   let stopRequested = false;
   const onSignal = (sig: NodeJS.Signals) => {
@@ -201,6 +204,7 @@ export async function runExperiment(o: RunOptions): Promise<RunResult> {
         batchSize: config.train.batch_size,
         logEvery: config.train.log_every,
         stepsPerEpoch: config.train.steps_per_epoch,
+        labelledPerBatch: config.train.labelled_per_batch,
         startEpoch,
         startStep,
       },
@@ -253,4 +257,16 @@ export async function runExperiment(o: RunOptions): Promise<RunResult> {
     throw e;
   }
   return finish('FINISHED', null, testMetrics);
+}
+
+/** The class distribution, printed before training (a 90%-one-class set should be noticed). */
+function describeClasses(data: DataSet): string[] {
+  if (!data.train.y || !data.classes) return [];
+  const fmt = (h: number[]) => {
+    const total = h.reduce((a, b) => a + b, 0);
+    return h.map((c, i) => `${i}:${c} (${((100 * c) / Math.max(total, 1)).toFixed(1)}%)`).join(' ');
+  };
+  const lines = [`classes in train: ${fmt(classHistogram(data.train.y, data.classes))}`];
+  if (data.labelled) lines.push(`labelled subset (${data.labelled.length}): ${fmt(classHistogram(data.train.y, data.classes, data.labelled))}`);
+  return lines;
 }

@@ -52,7 +52,7 @@ export function buildWorkload(tf: typeof tfc, seed = 0) {
   const split = { x: rng.fork('data').uniforms(pool * DIM), y: null, n: pool };
   const data: DataSet = {
     name: 'synthetic', shape: [28, 28, 1], dim: DIM, classes: 0, train: split, val: null, test: split,
-    sha256: '', source: 'bench (uniform random)', binarize: 'none',
+    sha256: '', source: 'bench (uniform random)', binarize: 'none', labelled: null,
   };
   const ctx = { tf, registry, rng, baseDir: process.cwd(), data };
   const model: Model = registry.create('model', MODEL, { ...ctx, rng: rng.fork('init') });

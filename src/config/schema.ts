@@ -73,6 +73,13 @@ export function buildSchema(registry: Registry): JsonSchema {
             minimum: 1,
             description: 'Cap on steps per epoch (default: one pass over the training split)',
           },
+          labelled_per_batch: {
+            type: 'integer',
+            minimum: 0,
+            default: 0,
+            description:
+              'Semi-supervised data: labelled examples added to every batch, cycling the labelled set (0: labelled rows only appear in their natural proportion)',
+          },
           checkpoint_keep: { type: 'integer', minimum: 1, default: 2, description: 'How many epoch checkpoints to keep' },
         },
       },

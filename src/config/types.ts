@@ -21,6 +21,7 @@ export interface ExperimentConfig {
     optimizer: PluginOptions;
     log_every: number;
     steps_per_epoch?: number;
+    labelled_per_batch: number;
     checkpoint_keep: number;
   };
   eval: PluginOptions[];

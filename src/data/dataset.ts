@@ -1,5 +1,5 @@
 import type { Rng } from '../runtime/rng';
-import { UserError } from '../errors';
+import { binarizeOnce, capPerClass, holdOut, labelledSubset, subset } from './splits';
 import type { JsonSchema } from '../registry/types';
 
 /** One split of a data set: n examples of `dim` values in [0, 1], and labels if known. */
@@ -26,6 +26,11 @@ export interface DataSet {
   source: string;
   /** 'dynamic': training batches are re-binarised every draw (eval splits were binarised once). */
   binarize: Binarize;
+  /**
+   * Rows of `train` whose labels a model may see (a class-balanced subset drawn with the
+   * run seed when `labelled: N` is set); null: every training label is known.
+   */
+  labelled: Int32Array | null;
 }
 
 export type Binarize = 'none' | 'dynamic' | 'fixed';
@@ -49,52 +54,46 @@ export const commonDataOptions: Record<string, JsonSchema> = {
     minimum: 1,
     description: 'Use only the first N training examples (after the validation split), for quick runs',
   },
+  labelled: {
+    type: 'integer',
+    minimum: 1,
+    description:
+      'Semi-supervised: only N training labels are known, N/C per class, drawn with the run seed (the rest is unlabelled)',
+  },
+  class_cap: {
+    type: 'integer',
+    minimum: 1,
+    description: 'At most this many training examples per class (drawn with the run seed), for heavily imbalanced data',
+  },
 };
 
-/** Hold out `nVal` examples of `split`, chosen with `rng`. */
-export function holdOut(split: Split, dim: number, nVal: number, rng: Rng, where: string): { train: Split; val: Split | null } {
-  if (nVal === 0) return { train: split, val: null };
-  if (nVal >= split.n) {
-    throw new UserError(`validation (${nVal}) must be smaller than the training split (${split.n} examples)`, where);
-  }
-  const perm = rng.permutation(split.n);
-  const pick = (idx: Int32Array): Split => subset(split, dim, idx);
-  return { val: pick(perm.subarray(0, nVal)), train: pick(perm.subarray(nVal)) };
-}
-
-export function subset(split: Split, dim: number, idx: Int32Array | number[]): Split {
-  const n = idx.length;
-  const x = new Float32Array(n * dim);
-  const y = split.y ? new Int32Array(n) : null;
-  for (let i = 0; i < n; i++) {
-    const j = idx[i];
-    x.set(split.x.subarray(j * dim, (j + 1) * dim), i * dim);
-    if (y) y[i] = split.y![j];
-  }
-  return { x, y, n };
-}
-
-/** One Bernoulli draw per pixel (in place on a copy). */
-export function binarizeOnce(x: Float32Array, rng: Rng): Float32Array {
-  const out = new Float32Array(x.length);
-  for (let i = 0; i < x.length; i++) out[i] = rng.uniform() < x[i] ? 1 : 0;
-  return out;
+/** The options of commonDataOptions, as a plugin receives them. */
+export interface CommonDataOptions {
+  validation: number;
+  binarize: Binarize;
+  max_train?: number;
+  labelled?: number;
+  class_cap?: number;
 }
 
 /**
- * Finish a data set: validation split, max_train, and binarisation of the splits that
- * are drawn once. All draws come from `rng` (forked from the run seed).
+ * Finish a data set the same way for every loader: per-class cap, validation split,
+ * max_train, labelled subset, and binarisation of the splits that are drawn once. Every
+ * draw comes from `rng` (forked from the run seed), each from its own stream.
  */
 export function finishDataSet(
-  base: Omit<DataSet, 'val' | 'binarize'>,
-  opts: { validation: number; binarize: Binarize; max_train?: number },
+  base: Omit<DataSet, 'val' | 'binarize' | 'labelled'>,
+  opts: CommonDataOptions,
   rng: Rng,
   where: string,
 ): DataSet {
-  let { train, val } = holdOut(base.train, base.dim, opts.validation, rng.fork('validation'), where);
+  let train = opts.class_cap ? capPerClass(base.train, base.dim, base.classes, opts.class_cap, rng.fork('class-cap'), where) : base.train;
+  let val: Split | null;
+  ({ train, val } = holdOut(train, base.dim, opts.validation, rng.fork('validation'), where));
   if (opts.max_train && opts.max_train < train.n) {
     train = subset(train, base.dim, Array.from({ length: opts.max_train }, (_, i) => i));
   }
+  const labelled = opts.labelled ? labelledSubset(train, base.classes, opts.labelled, rng.fork('labelled'), where) : null;
   let test = base.test;
   if (opts.binarize !== 'none') {
     const r = rng.fork('binarize');
@@ -102,5 +101,5 @@ export function finishDataSet(
     test = { ...test, x: binarizeOnce(test.x, r.fork('test')) };
     if (opts.binarize === 'fixed') train = { ...train, x: binarizeOnce(train.x, r.fork('train')) };
   }
-  return { ...base, train, val, test, binarize: opts.binarize };
+  return { ...base, train, val, test, binarize: opts.binarize, labelled };
 }

@@ -5,7 +5,10 @@ import type { TrainProgress } from '../priors/prior';
 /** A batch as the model sees it. */
 export interface Batch {
   x: tfc.Tensor2D;
-  /** Class labels where known (semi-supervised models), else null. */
+  /**
+   * Class labels of the rows, -1 where unknown (the unlabelled part of a
+   * semi-supervised data set); null when the data set has no labels.
+   */
   y: Int32Array | null;
 }
 
@@ -36,4 +39,9 @@ export interface Model {
   logImportanceWeights?(x: tfc.Tensor2D, k: number, rng: Rng): tfc.Tensor2D;
   /** Why logImportanceWeights is absent, for the error message. */
   noImportanceWeights?: string;
+  /**
+   * Class probabilities [B, C] for models that classify (q(y|x) of M2, G-VAE's linear
+   * head); read by the `accuracy` evaluator.
+   */
+  classify?(x: tfc.Tensor2D): tfc.Tensor2D;
 }

@@ -13,6 +13,8 @@ export interface LoopOptions {
   batchSize: number;
   logEvery: number;
   stepsPerEpoch?: number;
+  /** Labelled rows appended to every batch, cycled through the labelled set (0: none). */
+  labelledPerBatch: number;
   /** First epoch to run (0-based): > 0 when resuming from a checkpoint. */
   startEpoch: number;
   startStep: number;
@@ -40,9 +42,11 @@ function gatherBatch(data: DataSet, idx: Int32Array, rng: Rng): Float32Array {
   return out;
 }
 
-function gatherLabels(data: DataSet, idx: Int32Array): Int32Array | null {
+/** Labels of the batch rows; -1 where the label is not known (semi-supervised data). */
+function gatherLabels(data: DataSet, idx: Int32Array, known: Uint8Array | null): Int32Array | null {
   const y = data.train.y;
-  return y ? Int32Array.from(idx, (j) => y[j]) : null;
+  if (!y) return null;
+  return Int32Array.from(idx, (j) => (!known || known[j] ? y[j] : -1));
 }
 
 /**
@@ -64,6 +68,9 @@ export async function trainLoop(
 ): Promise<LoopEnd> {
   const step = makeTrainStep(tf, model, optimizer);
   const n = data.train.n;
+  const known = data.labelled ? new Uint8Array(n) : null;
+  if (known) for (const i of data.labelled!) known[i] = 1;
+  const extra = data.labelled && o.labelledPerBatch > 0 ? o.labelledPerBatch : 0;
   const stepsPerEpoch = Math.min(Math.ceil(n / o.batchSize), o.stepsPerEpoch ?? Infinity);
   let globalStep = o.startStep;
 
@@ -72,6 +79,8 @@ export async function trainLoop(
     const perm = epochRng.fork('shuffle').permutation(n);
     const noiseRng = epochRng.fork('noise');
     const binRng = epochRng.fork('binarize');
+    // the small labelled set, cycled in a fresh order each epoch (SPEC.md, M2 batches)
+    const labelledOrder = extra ? epochRng.fork('labelled').permutation(data.labelled!.length) : null;
     const sums = new Map<string, tfc.Scalar>();
     let seen = 0;
     const t0 = Date.now();
@@ -81,12 +90,19 @@ export async function trainLoop(
       // let signal handlers (Ctrl-C) run between steps
       await new Promise((r) => setImmediate(r));
       if (hooks.interrupted()) return { status: 'interrupted', epochs: epoch, step: globalStep };
-      const idx = perm.subarray(s * o.batchSize, Math.min(n, (s + 1) * o.batchSize));
+      let idx = perm.subarray(s * o.batchSize, Math.min(n, (s + 1) * o.batchSize));
+      if (labelledOrder) {
+        const add = Int32Array.from({ length: extra }, (_, i) => data.labelled![labelledOrder[(s * extra + i) % labelledOrder.length]]);
+        const both = new Int32Array(idx.length + extra);
+        both.set(idx);
+        both.set(add, idx.length);
+        idx = both;
+      }
       const progressInfo = { epoch, step: globalStep, fraction: (epoch + s / stepsPerEpoch) / o.epochs };
       const at = { ...progressInfo, epochFloat: epoch + s / stepsPerEpoch };
       w = { c1: weights.c1(at), c2: weights.c2(at), alpha: weights.alpha(at) };
       const xData = gatherBatch(data, idx, binRng);
-      const labels = gatherLabels(data, idx);
+      const labels = gatherLabels(data, idx, known);
       const x = tf.tensor2d(xData, [idx.length, data.dim]);
       const terms = step(x, labels, w, noiseRng, progressInfo);
       x.dispose();

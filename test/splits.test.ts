@@ -1,0 +1,44 @@
+import { test } from 'node:test';
+import * as assert from 'node:assert/strict';
+import * as path from 'path';
+import { capPerClass, classHistogram, holdOut, labelledSubset } from '../src/data/splits';
+import { Rng } from '../src/runtime/rng';
+import { UserError } from '../src/errors';
+import { tmpDir, smallConfig, elbo } from './helpers';
+
+/** 1,000 rows, 90% class 0 (the hyperspectral seed's imbalance), dim 2. */
+function imbalanced() {
+  const n = 1000;
+  const y = Int32Array.from({ length: n }, (_, i) => (i < 900 ? 0 : 1 + (i % 3)));
+  const x = Float32Array.from({ length: 2 * n }, (_, i) => Math.floor(i / 2));
+  return { x, y, n };
+}
+
+test('labelled subset: class-balanced, seeded, rows from the split', () => {
+  const s = imbalanced();
+  const a = labelledSubset(s, 4, 40, new Rng(1), 'data');
+  assert.deepEqual(classHistogram(s.y, 4, a), [10, 10, 10, 10]);
+  assert.deepEqual(Array.from(labelledSubset(s, 4, 40, new Rng(1), 'data')), Array.from(a));
+  assert.notDeepEqual(Array.from(labelledSubset(s, 4, 40, new Rng(2), 'data')), Array.from(a));
+  assert.throws(() => labelledSubset(s, 4, 42, new Rng(1), 'data'), (e: any) => e instanceof UserError && /multiple of the number of classes/.test(e.message));
+  assert.throws(() => labelledSubset(s, 4, 400, new Rng(1), 'data'), /needs 100 examples of class 1, but the training split has 34/);
+});
+
+test('class cap keeps at most N per class, and holdOut splits without overlap', () => {
+  const s = imbalanced();
+  const capped = capPerClass(s, 2, 4, 50, new Rng(3), 'data');
+  assert.deepEqual(classHistogram(capped.y!, 4), [50, 34, 33, 33]);
+  const { train, val } = holdOut(s, 2, 100, new Rng(4), 'data');
+  assert.equal(train.n + val!.n, 1000);
+  const ids = new Set([...Array.from(train.x.filter((_, i) => i % 2 === 0)), ...Array.from(val!.x.filter((_, i) => i % 2 === 0))]);
+  assert.equal(ids.size, 1000);
+});
+
+test('a semi-supervised run prints the class histograms before training', () => {
+  const dir = tmpDir();
+  const cfg = smallConfig(dir);
+  const r = elbo(['run', cfg, '--runs-dir', path.join(dir, 'runs'), '--set', 'data.labelled=20', '--set', 'data.class_cap=80', '--set', 'train.labelled_per_batch=4', '--set', 'train.epochs=1']);
+  assert.equal(r.status, 0, r.stderr);
+  assert.match(r.stderr, /classes in train: 0:\d+ \(\d+\.\d%\) 1:/);
+  assert.match(r.stderr, /labelled subset \(20\): 0:5 \(25\.0%\) 1:5 \(25\.0%\) 2:5 \(25\.0%\) 3:5 \(25\.0%\)/);
+});
