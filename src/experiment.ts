@@ -4,7 +4,8 @@ import type * as tfc from '@tensorflow/tfjs-core';
 import { Registry } from './registry/registry';
 import { createRegistry } from './registry/builtins';
 import { loadConfig, LoadedConfig } from './config/load';
-import { selectBackend } from './runtime/backend';
+import { selectBackend, BackendConstraint } from './runtime/backend';
+import { PLUGIN_KINDS } from './registry/types';
 import { fingerprint } from './runtime/fingerprint';
 import { Rng } from './runtime/rng';
 import { UserError } from './errors';
@@ -18,6 +19,7 @@ import { saveCheckpoint, loadCheckpoint } from './train/checkpoint';
 import type { Evaluator } from './eval/evaluator';
 import { RunRecord, RunStatus } from './track/run-store';
 import { LocalTracker } from './track/local';
+import { mlflowTrackersFor } from './track/mlflow';
 import type { Tracker } from './track/tracker';
 import { Progress } from './track/progress';
 import type { PluginContext } from './registry/types';
@@ -38,6 +40,8 @@ export interface RunOptions {
   onEpoch?: (epoch: number, metrics: Record<string, number>, tf: typeof tfc) => void;
   /** Stop as if interrupted once this returns true (API users; the CLI uses SIGINT/SIGTERM). */
   shouldStop?: () => boolean;
+  /** MLflow tracking server (--tracking-uri): turns the mlflow tracker on, overrides the config's tracking_uri. */
+  trackingUri?: string;
 }
 
 export interface RunResult {
@@ -78,7 +82,7 @@ export async function runExperiment(o: RunOptions): Promise<RunResult> {
   const { loaded, resumeRecord } = loadForRun(o, registry);
   const { config } = loaded;
   const backendFlag = o.resume && o.backend ? o.backend : config.backend;
-  const backend = await selectBackend(backendFlag, o.backend ? '--backend' : 'backend');
+  const backend = await selectBackend(backendFlag, o.backend ? '--backend' : 'backend', backendConstraint(config, registry));
   const tf = (await import('./runtime/tf')).getTf();
   const progress = new Progress(process.stderr, o.progress !== false);
 
@@ -97,11 +101,15 @@ export async function runExperiment(o: RunOptions): Promise<RunResult> {
 
   // trackers: the local store (always) and whatever `tracking:` adds
   const localOpts = config.tracking.find((t) => t.kind === 'local') ?? { kind: 'local', dir: 'runs' };
-  const trackerCtx = { ...baseCtx, runsDir: o.runsDir, resumeDir: o.resume, experiment: config.experiment };
+  const trackerCtx = { ...baseCtx, runsDir: o.runsDir, resumeDir: o.resume, experiment: config.experiment, trackingUri: o.trackingUri };
+  const warn = (msg: string) => progress.message(`warning: ${msg}`);
+  // --tracking-uri, MLFLOW_TRACKING_URI or a resumed MLflow run add an mlflow tracker
+  const extra = mlflowTrackersFor(config.tracking, { trackingUri: o.trackingUri, resumeDir: o.resume });
+  extra.warnings.forEach(warn);
   const local = registry.create<LocalTracker>('tracker', localOpts, trackerCtx);
   const store = local.store;
-  const trackers: Tracker[] = [local, ...config.tracking.filter((t) => t.kind !== 'local').map((t) => registry.create<Tracker>('tracker', t, trackerCtx))];
-  const warn = (msg: string) => progress.message(`warning: ${msg}`);
+  const otherCtx = { ...trackerCtx, runDir: store.dir, warn };
+  const trackers: Tracker[] = [local, ...[...config.tracking.filter((t) => t.kind !== 'local'), ...extra.trackers].map((t) => registry.create<Tracker>('tracker', t, otherCtx))];
   const each = async (what: string, f: (t: Tracker) => Promise<void>) => {
     for (const t of trackers) {
       try {
@@ -190,6 +198,25 @@ export async function runExperiment(o: RunOptions): Promise<RunResult> {
     return { runId: record.run_id, runDir: store.dir, status, metrics: record.metrics, ...(error ? { error } : {}) };
   };
 
+  // trackers that take them get the running losses every train.log_every steps
+  const stepTrackers = trackers.filter((t) => t.logStepMetrics);
+  const loopProgress: Progress = stepTrackers.length
+    ? Object.assign(Object.create(progress), {
+        update(p: Parameters<Progress['update']>[0]) {
+          progress.update(p);
+          const step = (p.epoch - 1) * p.steps + p.step;
+          const m = Object.fromEntries(Object.entries(p.terms).map(([k, v]) => [`train/${k}`, v]));
+          for (const t of stepTrackers) {
+            try {
+              t.logStepMetrics!(m, step, Date.now());
+            } catch (e: any) {
+              warn(`tracker ${t.name} failed to log step metrics: ${e?.message ?? e}`);
+            }
+          }
+        },
+      })
+    : progress;
+
   let end: LoopEnd;
   try {
     end = await trainLoop(
@@ -221,7 +248,7 @@ export async function runExperiment(o: RunOptions): Promise<RunResult> {
           o.onEpoch?.(epoch, metrics, tf);
         },
       },
-      progress,
+      loopProgress,
     );
   } catch (e: any) {
     const msg = e instanceof UserError ? e.line() : `internal error: ${e?.message ?? e}`;
@@ -269,4 +296,31 @@ function describeClasses(data: DataSet): string[] {
   const lines = [`classes in train: ${fmt(classHistogram(data.train.y, data.classes))}`];
   if (data.labelled) lines.push(`labelled subset (${data.labelled.length}): ${fmt(classHistogram(data.train.y, data.classes, data.labelled))}`);
   return lines;
+}
+
+/**
+ * The backends every plugin of the config can train on: plugins that declare
+ * `backends` (e.g. conv: tensorflow, cpu) narrow what `auto` may pick, and a named
+ * backend outside them is refused with the reason.
+ */
+function backendConstraint(config: unknown, registry: Registry): BackendConstraint | undefined {
+  let allowed: string[] | null = null;
+  const why: string[] = [];
+  const visit = (v: unknown) => {
+    if (Array.isArray(v)) return v.forEach(visit);
+    if (!v || typeof v !== 'object') return;
+    const kind = (v as any).kind;
+    if (typeof kind === 'string') {
+      for (const k of PLUGIN_KINDS) {
+        const p = registry.has(k, kind) ? registry.get(k, kind) : null;
+        if (p?.backends) {
+          allowed = (allowed ?? p.backends).filter((b: string) => p.backends!.includes(b));
+          why.push(`${k} '${kind}' trains only on ${p.backends.join(', ')}`);
+        }
+      }
+    }
+    Object.values(v).forEach(visit);
+  };
+  visit(config);
+  return allowed ? { backends: allowed, reason: [...new Set(why)].join('; ') } : undefined;
 }

@@ -52,7 +52,7 @@ test('wrong type: position of the value', () => {
 test('unknown plugin: names the kind, suggests, lists allowed', () => {
   const p = problems('data: {kind: mnst}\nmodel: {kind: vae}\n');
   assert.equal(p.length, 1);
-  assert.match(p[0], /^FILE:1:14: unknown dataset 'mnst'; did you mean 'mnist'\? \(allowed: idx, mnist\)/);
+  assert.match(p[0], /^FILE:1:14: unknown dataset 'mnst'; did you mean 'mnist'\? \(allowed: .*idx, mnist/);
   const q = problems(BASE + '  prior: {kind: spike}\n');
   assert.match(q[0], /^FILE:4:17: unknown prior 'spike'/);
 });
@@ -77,7 +77,7 @@ test('missing required section and missing kind', () => {
   const p = problems('model: {kind: vae}\n');
   assert.match(p[0], /missing required key 'data'/);
   const q = problems('data: {path: x}\nmodel: {kind: vae}\n');
-  assert.match(q[0], /^FILE:1:7: missing required key 'kind' in data naming a dataset \(one of: idx, mnist\)/);
+  assert.match(q[0], /^FILE:1:7: missing required key 'kind' in data naming a dataset \(one of: .*idx, mnist/);
 });
 
 test('--set overrides apply, are validated, and errors name the flag', () => {
@@ -131,7 +131,7 @@ test('elbo schema prints a JSON Schema whose slots list the registered plugins',
   assert.equal(r.status, 0, r.stderr);
   const schema = JSON.parse(r.stdout);
   const names = (kind: string) => schema.definitions[kind].oneOf.map((b: any) => b.properties.kind.const);
-  assert.deepEqual(names('dataset'), ['idx', 'mnist']);
+  assert.ok(names('dataset').includes('mnist') && names('dataset').includes('idx'));
   assert.ok(names('model').includes('vae'));
   for (const k of ['dataset', 'network', 'prior', 'model', 'evaluator', 'tracker', 'optimizer', 'schedule']) {
     assert.ok(names(k).length >= 1, k);

@@ -30,6 +30,8 @@ export interface Model {
   terms(batch: Batch, w: LossWeights, rng: Rng, progress: TrainProgress): Record<string, tfc.Scalar> & { loss: tfc.Scalar };
   /** Posterior means [B, K]. */
   encodeMean(x: tfc.Tensor2D): tfc.Tensor2D;
+  /** μ and log σ² when the posterior is a diagonal Gaussian (augmentation along σ). */
+  encodeGaussian?(x: tfc.Tensor2D): { mu: tfc.Tensor2D; logvar: tfc.Tensor2D };
   /** Reconstructions of x from the posterior mean, in data space [B, D]. */
   reconstruct(x: tfc.Tensor2D): tfc.Tensor2D;
   /** Decode latent codes to data space [B, D]. */

@@ -30,11 +30,20 @@ export const latentModelOptions = {
   },
 };
 
-/**
- * The plain VAE: L = c1·KL(q(z|x) ‖ p(z)) + c2·(−log p(x|z)), SPEC.md "Model: VAE".
- * Any prior plugin works (a VSC is this model with the spike-slab prior).
- */
-export function vae(o: VaeOptions, ctx: PluginContext): Model {
+/** What every model with an encoder → z → decoder path is built from. */
+export interface LatentParts {
+  K: number;
+  prior: Prior;
+  encoder: Network;
+  decoder: Network;
+  params: Map<string, tfc.Variable>;
+  /** −log p(x|z) per example from decoder outputs. */
+  nll(x: tfc.Tensor2D, out: tfc.Tensor2D): tfc.Tensor1D;
+  /** Decoder outputs in data space (probabilities for Bernoulli). */
+  toData(out: tfc.Tensor2D): tfc.Tensor2D;
+}
+
+export function latentParts(o: VaeOptions, ctx: PluginContext): LatentParts {
   const tf = ctx.tf;
   const data = ctx.data as DataSet;
   const K = o.latent;
@@ -52,9 +61,24 @@ export function vae(o: VaeOptions, ctx: PluginContext): Model {
   const params = new Map<string, tfc.Variable>();
   for (const [n, v] of encoder.params) params.set(`encoder/${n}`, v);
   for (const [n, v] of decoder.params) params.set(`decoder/${n}`, v);
+  return {
+    K,
+    prior,
+    encoder,
+    decoder,
+    params,
+    nll: (x, out) => (o.likelihood === 'bernoulli' ? bernoulliNll(x, out) : squaredError(x, out)),
+    toData: (out) => (o.likelihood === 'bernoulli' ? (tf.sigmoid(out) as tfc.Tensor2D) : out),
+  };
+}
 
-  const nll = (x: tfc.Tensor2D, out: tfc.Tensor2D) => (o.likelihood === 'bernoulli' ? bernoulliNll(x, out) : squaredError(x, out));
-  const toData = (out: tfc.Tensor2D) => (o.likelihood === 'bernoulli' ? (tf.sigmoid(out) as tfc.Tensor2D) : out);
+/**
+ * The plain VAE: L = c1·KL(q(z|x) ‖ p(z)) + c2·(−log p(x|z)), SPEC.md "Model: VAE".
+ * Any prior plugin works (a VSC is this model with the spike-slab prior).
+ */
+export function vae(o: VaeOptions, ctx: PluginContext): Model {
+  const tf = ctx.tf;
+  const { K, prior, encoder, decoder, params, nll, toData } = latentParts(o, ctx);
 
   const model: Model = {
     params,
@@ -69,31 +93,40 @@ export function vae(o: VaeOptions, ctx: PluginContext): Model {
       return { loss, recon, kl, elbo };
     },
     encodeMean: (x) => tf.tidy(() => prior.mean(encoder.apply(x), K)),
+    encodeGaussian: prior.gaussianParams ? (x) => tf.tidy(() => prior.gaussianParams!(encoder.apply(x), K)) : undefined,
     reconstruct: (x) => tf.tidy(() => toData(decoder.apply(prior.mean(encoder.apply(x), K)))),
     decode: (z) => tf.tidy(() => toData(decoder.apply(z))),
     sampleLatent: (n, rng) => prior.sampleFromPrior(n, K, rng),
   };
+  addImportanceWeights(model, o, ctx.tf, { K, prior, encoder, decoder });
+  return model;
+}
+
+/** log p(x, z) − log q(z|x) for k posterior draws, when the likelihood and prior are densities. */
+function addImportanceWeights(model: Model, o: VaeOptions, tf: typeof tfc, p: Pick<LatentParts, 'K' | 'prior' | 'encoder' | 'decoder'>): void {
+  const { K, prior, encoder, decoder } = p;
   if (o.likelihood !== 'bernoulli') {
     model.noImportanceWeights = 'the gaussian likelihood here is the unnormalised image loss ‖x − x̂‖², not a density';
-  } else if (!prior.logPrior || !prior.logPosterior) {
-    model.noImportanceWeights = `prior '${o.prior.kind}' has no density (needed for log p(z) − log q(z|x))`;
-  } else {
-    const logPrior = prior.logPrior;
-    const logPosterior = prior.logPosterior;
-    model.logImportanceWeights = (x, k, rng) =>
-      tf.tidy(() => {
-        const B = x.shape[0];
-        const enc = encoder.apply(x);
-        // repeat each example k times: rows b*k .. b*k+k-1 belong to example b
-        const encK = tf.reshape(tf.tile(tf.expandDims(enc, 1), [1, k, 1]), [B * k, enc.shape[1]]) as tfc.Tensor2D;
-        const xK = tf.reshape(tf.tile(tf.expandDims(x, 1), [1, k, 1]), [B * k, x.shape[1]]) as tfc.Tensor2D;
-        const z = prior.sample(encK, K, rng, { epoch: 0, step: 0, fraction: 1 });
-        const logpx = tf.neg(bernoulliNll(xK, decoder.apply(z)));
-        const logw = tf.sub(tf.add(logpx, logPrior(z)), logPosterior(z, encK, K));
-        return tf.reshape(logw, [B, k]) as tfc.Tensor2D;
-      });
+    return;
   }
-  return model;
+  if (!prior.logPrior || !prior.logPosterior) {
+    model.noImportanceWeights = `prior '${o.prior.kind}' has no density (needed for log p(z) − log q(z|x))`;
+    return;
+  }
+  const logPrior = prior.logPrior;
+  const logPosterior = prior.logPosterior;
+  model.logImportanceWeights = (x, k, rng) =>
+    tf.tidy(() => {
+      const B = x.shape[0];
+      const enc = encoder.apply(x);
+      // repeat each example k times: rows b*k .. b*k+k-1 belong to example b
+      const encK = tf.reshape(tf.tile(tf.expandDims(enc, 1), [1, k, 1]), [B * k, enc.shape[1]]) as tfc.Tensor2D;
+      const xK = tf.reshape(tf.tile(tf.expandDims(x, 1), [1, k, 1]), [B * k, x.shape[1]]) as tfc.Tensor2D;
+      const z = prior.sample(encK, K, rng, { epoch: 0, step: 0, fraction: 1 });
+      const logpx = tf.neg(bernoulliNll(xK, decoder.apply(z)));
+      const logw = tf.sub(tf.add(logpx, logPrior(z)), logPosterior(z, encK, K));
+      return tf.reshape(logw, [B, k]) as tfc.Tensor2D;
+    });
 }
 
 export const vaePlugin: Plugin<VaeOptions, Model> = {

@@ -13,4 +13,6 @@ export interface NetworkShape {
   outDim: number;
   /** Shape of one input example when it is an image ([h, w, c]); conv networks need it. */
   inShape?: number[];
+  /** Shape of one output example when it is an image; conv decoders need it. */
+  outShape?: number[];
 }

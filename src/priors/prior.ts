@@ -19,6 +19,8 @@ export interface Prior {
   /** log p(z) and log q(z|x), when both are densities (needed by importance weighting). */
   logPrior?(z: tfc.Tensor2D): tfc.Tensor1D;
   logPosterior?(z: tfc.Tensor2D, enc: tfc.Tensor2D, K: number): tfc.Tensor1D;
+  /** μ and log σ² of a diagonal Gaussian posterior (models that read σ², e.g. G-VAE). */
+  gaussianParams?(enc: tfc.Tensor2D, K: number): { mu: tfc.Tensor2D; logvar: tfc.Tensor2D };
 }
 
 /** Where training is, for priors and weights that follow a schedule. */
@@ -28,4 +30,9 @@ export interface TrainProgress {
   step: number;
   /** Fraction of training done, in [0, 1]. */
   fraction: number;
+  /**
+   * Epochs done as a fraction (epoch + step within epoch / steps per epoch), when the
+   * caller knows it; priors that follow a schedule in epochs (spike-slab's c) read it.
+   */
+  epochFloat?: number;
 }

@@ -41,6 +41,12 @@ function version(pkg: string): string {
   }
 }
 
+/** Backends a config is limited to by its plugins (e.g. conv layers cannot train on wasm). */
+export interface BackendConstraint {
+  backends: string[];
+  reason: string;
+}
+
 /** Try to make `name` the active backend; null (with the reason) when it is not installed. */
 async function tryBackend(name: string): Promise<BackendInfo | string> {
   const cand = CANDIDATES.find((c) => c.name === name)!;
@@ -81,15 +87,19 @@ async function tryBackend(name: string): Promise<BackendInfo | string> {
  * Activate the requested backend, or the fastest one that loads when 'auto'.
  * Returns what was chosen, for the run record.
  */
-export async function selectBackend(requested: string, where = '--backend'): Promise<BackendInfo> {
+export async function selectBackend(requested: string, where = '--backend', constraint?: BackendConstraint): Promise<BackendInfo> {
   // ELBO_BACKEND pins what 'auto' means (e.g. run the test suite on each backend)
-  if (requested === 'auto' && process.env.ELBO_BACKEND) {
-    requested = process.env.ELBO_BACKEND;
+  const preferred = process.env.ELBO_BACKEND;
+  if (requested === 'auto' && preferred && (!constraint || constraint.backends.includes(preferred))) {
+    requested = preferred;
     where = 'ELBO_BACKEND';
   }
   if (requested !== 'auto') {
     if (!CANDIDATES.some((c) => c.name === requested)) {
       throw new UserError(`unknown backend '${requested}' (allowed: auto, ${CANDIDATES.map((c) => c.name).join(', ')})`, where);
+    }
+    if (constraint && !constraint.backends.includes(requested)) {
+      throw new UserError(`backend '${requested}' cannot train this config: ${constraint.reason}; use ${constraint.backends.join(' or ')} (or auto)`, where);
     }
     const r = await tryBackend(requested);
     if (typeof r === 'string') {
@@ -102,10 +112,14 @@ export async function selectBackend(requested: string, where = '--backend'): Pro
     return r;
   }
   for (const c of CANDIDATES) {
+    if (constraint && !constraint.backends.includes(c.name)) continue;
     const r = await tryBackend(c.name);
     if (typeof r !== 'string') return r;
   }
-  throw new UserError('no TensorFlow.js backend could be loaded; run npm ci', where);
+  throw new UserError(
+    constraint ? `no installed backend can train this config: ${constraint.reason}` : 'no TensorFlow.js backend could be loaded; run npm ci',
+    where,
+  );
 }
 
 /** Backends that load here (used by the benchmark and `elbo plugins`). */

@@ -10,5 +10,10 @@ export interface Tracker {
   start(record: RunRecord, configYaml: string): Promise<void>;
   logMetrics(metrics: Record<string, number>, step: number, timestamp: number): Promise<void>;
   logArtifact(localPath: string, artifactPath: string): Promise<void>;
+  /**
+   * Optional: the running training losses (keys train/*), every `train.log_every` steps.
+   * Called between steps, so it must return at once (spool, don't send).
+   */
+  logStepMetrics?(metrics: Record<string, number>, step: number, timestamp: number): void;
   finish(record: RunRecord): Promise<void>;
 }

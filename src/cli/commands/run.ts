@@ -19,6 +19,9 @@ export default class Run extends BaseCommand {
     backend: Flags.string({ description: 'TensorFlow.js backend: auto, tensorflow, wasm or cpu' }),
     'runs-dir': Flags.string({ description: 'Root of the local run store (default: runs)' }),
     resume: Flags.string({ description: 'Continue an interrupted or failed run from its last checkpoint' }),
+    'tracking-uri': Flags.string({
+      description: 'Also track the run in this MLflow server (http://host:port); default: MLFLOW_TRACKING_URI. See elbo sync',
+    }),
     json: Flags.boolean({ description: 'Print the result as one JSON object on the last line of stdout', default: false }),
     quiet: Flags.boolean({ char: 'q', description: 'No progress output on stderr', default: false }),
   };
@@ -34,6 +37,7 @@ export default class Run extends BaseCommand {
       runsDir: flags['runs-dir'],
       resume: flags.resume,
       progress: !flags.quiet,
+      trackingUri: flags['tracking-uri'],
     });
     if (flags.json) {
       process.stdout.write(JSON.stringify(result) + '\n');

@@ -1,0 +1,190 @@
+import * as fs from 'fs';
+import * as path from 'path';
+import * as crypto from 'crypto';
+import type { Plugin, PluginContext } from '../registry/types';
+import { DataSet, Split, commonDataOptions, finishDataSet, Binarize } from './dataset';
+import { binarizeOnce, subset } from './splits';
+import { UserError } from '../errors';
+
+export interface HyperspectralOptions {
+  kind: 'hyperspectral';
+  path: string;
+  test_path?: string;
+  test_fraction: number;
+  header: 'auto' | boolean;
+  validation: number;
+  binarize: Binarize;
+  max_train?: number;
+  labelled?: number;
+  class_cap?: number;
+}
+
+/** The data set plus what the loader derived (kept for the record and for tests). */
+export interface HyperspectralDataSet extends DataSet {
+  /** Original label value of each class index 0..C−1 (labels are remapped, sorted). */
+  labelValues: number[];
+  /** Per-band min and max of the final training split (the [0,1] normalisation). */
+  normalisation: { min: number[]; max: number[] };
+}
+
+const WHERE = 'data (hyperspectral)';
+const GET_DATA =
+  'export labelled pixels as CSV, one row per pixel: the band values, then an integer class label as the last column (optional header line); ' +
+  'public scenes with ground truth (Indian Pines, Salinas, Pavia: https://www.ehu.eus/ccwintco/index.php/Hyperspectral_Remote_Sensing_Scenes) ' +
+  'come as .mat files: write the labelled pixels with e.g. numpy.savetxt(f, np.c_[X, y], delimiter=",")';
+
+/** Parse the CSV format: rows of numbers, the last column an integer label. */
+export function parseSpectraCsv(text: string, file: string, header: 'auto' | boolean): { x: Float32Array; labels: Int32Array; n: number; bands: number } {
+  const lines = text.split(/\r?\n/);
+  let first = 0;
+  while (first < lines.length && !lines[first].trim()) first++;
+  const isNumberRow = (l: string) => l.split(/[,;\t]/).every((c) => c.trim() !== '' && Number.isFinite(Number(c)));
+  if (header === true || (header === 'auto' && first < lines.length && !isNumberRow(lines[first]))) first++;
+  const rowsOut: number[][] = [];
+  let bands = -1;
+  for (let i = first; i < lines.length; i++) {
+    const l = lines[i].trim();
+    if (!l) continue;
+    const cells = l.split(/[,;\t]/);
+    if (bands < 0) {
+      bands = cells.length - 1;
+      if (bands < 1) throw new UserError(`line ${i + 1}: need at least one band value and a label per row`, file);
+    }
+    if (cells.length !== bands + 1) throw new UserError(`line ${i + 1}: ${cells.length} columns, but the first row has ${bands + 1} (bands + label)`, file);
+    const v = cells.map(Number);
+    const bad = v.findIndex((c, j) => !Number.isFinite(c) || cells[j].trim() === '');
+    if (bad >= 0) throw new UserError(`line ${i + 1}, column ${bad + 1}: '${cells[bad].trim()}' is not a number`, file);
+    if (!Number.isInteger(v[bands])) throw new UserError(`line ${i + 1}: the label (last column) must be an integer, got ${cells[bands].trim()}`, file);
+    rowsOut.push(v);
+  }
+  if (!rowsOut.length) throw new UserError(`no data rows; ${GET_DATA}`, file);
+  const n = rowsOut.length;
+  const x = new Float32Array(n * bands);
+  const labels = new Int32Array(n);
+  rowsOut.forEach((r, i) => {
+    for (let j = 0; j < bands; j++) x[i * bands + j] = r[j];
+    labels[i] = r[bands];
+  });
+  return { x, labels, n, bands };
+}
+
+function readCsv(file: string, header: 'auto' | boolean, hash: crypto.Hash) {
+  if (!fs.existsSync(file)) throw new UserError(`hyperspectral CSV not found; ${GET_DATA}`, file);
+  const buf = fs.readFileSync(file);
+  hash.update(buf);
+  return parseSpectraCsv(buf.toString('utf8'), file, header);
+}
+
+/** Scale every band to [0, 1] with the given per-band min/max (values outside are clipped). */
+function normalise(split: Split, dim: number, min: number[], max: number[]): Split {
+  const x = new Float32Array(split.x.length);
+  for (let i = 0; i < split.n; i++)
+    for (let j = 0; j < dim; j++) {
+      const range = max[j] - min[j];
+      const v = range > 0 ? (split.x[i * dim + j] - min[j]) / range : 0;
+      x[i * dim + j] = Math.min(1, Math.max(0, v));
+    }
+  return { ...split, x };
+}
+
+/**
+ * Hyperspectral pixels (seed 002): one spectrum (e.g. 268 bands) and a class label per row
+ * of a CSV file. Labels are remapped to 0..C−1 in sorted order. Without `test_path`, a
+ * `test_fraction` of the rows (drawn with the run seed) is the test split. Then the common
+ * steps (class_cap, validation, max_train, labelled), and every band is min-max scaled to
+ * [0, 1] with the min and max of the final training split (applied to all splits).
+ */
+export function loadHyperspectral(o: HyperspectralOptions, ctx: PluginContext): HyperspectralDataSet {
+  const hash = crypto.createHash('sha256');
+  const file = path.resolve(ctx.baseDir, o.path);
+  const all = readCsv(file, o.header, hash);
+  let trainRaw: Split;
+  let testRaw: Split;
+  let testLabels: Int32Array;
+  let trainLabels: Int32Array;
+  if (o.test_path) {
+    const testFile = path.resolve(ctx.baseDir, o.test_path);
+    const t = readCsv(testFile, o.header, hash);
+    if (t.bands !== all.bands) throw new UserError(`test file has ${t.bands} bands, the training file ${all.bands}`, testFile);
+    trainRaw = { x: all.x, y: null, n: all.n };
+    trainLabels = all.labels;
+    testRaw = { x: t.x, y: null, n: t.n };
+    testLabels = t.labels;
+  } else {
+    const nTest = Math.round(o.test_fraction * all.n);
+    if (nTest < 1 || nTest >= all.n) throw new UserError(`test_fraction ${o.test_fraction} of ${all.n} rows leaves an empty split`, WHERE);
+    const perm = ctx.rng.fork('test-split').permutation(all.n);
+    const testIdx = Int32Array.from(perm.subarray(0, nTest)).sort();
+    const trainIdx = Int32Array.from(perm.subarray(nTest)).sort();
+    trainRaw = subset({ x: all.x, y: null, n: all.n }, all.bands, trainIdx);
+    testRaw = subset({ x: all.x, y: null, n: all.n }, all.bands, testIdx);
+    trainLabels = Int32Array.from(trainIdx, (i) => all.labels[i]);
+    testLabels = Int32Array.from(testIdx, (i) => all.labels[i]);
+  }
+  const labelValues = [...new Set([...trainLabels, ...testLabels])].sort((a, b) => a - b);
+  const index = new Map(labelValues.map((v, i) => [v, i]));
+  const remap = (l: Int32Array) => Int32Array.from(l, (v) => index.get(v)!);
+  const dim = all.bands;
+  const data = finishDataSet(
+    {
+      name: 'hyperspectral',
+      shape: [1, dim, 1],
+      dim,
+      classes: labelValues.length,
+      train: { ...trainRaw, y: remap(trainLabels) },
+      test: { ...testRaw, y: remap(testLabels) },
+      sha256: hash.digest('hex'),
+      source: o.test_path ? `${file} + ${path.resolve(ctx.baseDir, o.test_path)}` : `${file} (test: ${o.test_fraction} of the rows)`,
+    },
+    { ...o, binarize: 'none' },
+    ctx.rng,
+    WHERE,
+  );
+  const min = new Array(dim).fill(Infinity);
+  const max = new Array(dim).fill(-Infinity);
+  for (let i = 0; i < data.train.n; i++)
+    for (let j = 0; j < dim; j++) {
+      const v = data.train.x[i * dim + j];
+      if (v < min[j]) min[j] = v;
+      if (v > max[j]) max[j] = v;
+    }
+  let train = normalise(data.train, dim, min, max);
+  let val = data.val ? normalise(data.val, dim, min, max) : null;
+  let test = normalise(data.test, dim, min, max);
+  if (o.binarize !== 'none') {
+    // as finishDataSet does, but after scaling (the draws need values in [0, 1])
+    const r = ctx.rng.fork('binarize');
+    if (val) val = { ...val, x: binarizeOnce(val.x, r.fork('val')) };
+    test = { ...test, x: binarizeOnce(test.x, r.fork('test')) };
+    if (o.binarize === 'fixed') train = { ...train, x: binarizeOnce(train.x, r.fork('train')) };
+  }
+  return {
+    ...data,
+    binarize: o.binarize,
+    train,
+    val,
+    test,
+    source: `${data.source}; bands min-max scaled to [0,1] by the training split`,
+    labelValues,
+    normalisation: { min, max },
+  };
+}
+
+export const hyperspectralDataset: Plugin<HyperspectralOptions, HyperspectralDataSet> = {
+  kind: 'dataset',
+  name: 'hyperspectral',
+  description: 'Hyperspectral pixels (seed 002) from a CSV file: band values then an integer label per row; bands min-max scaled to [0,1] by the training split',
+  schema: {
+    properties: {
+      path: { type: 'string', description: 'CSV file: one row per pixel, the band values, then an integer class label (last column); relative to the config file' },
+      test_path: { type: 'string', description: 'A second CSV in the same format as the test split (default: test_fraction of path)' },
+      test_fraction: { type: 'number', exclusiveMinimum: 0, exclusiveMaximum: 1, default: 0.2, description: 'Without test_path: the fraction of rows held out as the test split, drawn with the run seed' },
+      header: { enum: ['auto', true, false], default: 'auto', description: 'Whether the first line is a header (auto: when it is not all numbers)' },
+      ...commonDataOptions,
+      validation: { ...commonDataOptions.validation, default: 0 },
+      binarize: { ...commonDataOptions.binarize, default: 'none', description: 'none (spectra are real-valued); dynamic/fixed treat the scaled bands as Bernoulli probabilities' },
+    },
+    required: ['path'],
+  },
+  create: loadHyperspectral,
+};

@@ -1,0 +1,50 @@
+import type { Plugin } from '../registry/types';
+import type { Evaluator } from './evaluator';
+import type { Model } from '../models/model';
+import type { ClassConditionalModel } from '../models/m2';
+import { writeImageGrid } from '../util/png';
+import { UserError } from '../errors';
+
+export type { ClassConditionalModel } from '../models/m2';
+
+export interface ClassSamplesOptions {
+  kind: 'class-samples';
+  n: number;
+}
+
+export function isClassConditional(m: Model): m is ClassConditionalModel {
+  return typeof (m as Partial<ClassConditionalModel>).decodeClass === 'function' && typeof (m as Partial<ClassConditionalModel>).classes === 'number';
+}
+
+/**
+ * Class-conditional samples (Kingma et al. 2014, Fig. 1): n codes z ~ p(z), held fixed,
+ * each decoded with every class y. One PNG row per class, one column per z, so a column
+ * shows one "style" across the classes.
+ */
+export const classSamplesEvaluator: Plugin<ClassSamplesOptions, Evaluator> = {
+  kind: 'evaluator',
+  name: 'class-samples',
+  description: 'PNG grid of p(x|y,z) for fixed z ~ p(z) (columns) and every class y (rows): artifacts/class-samples.png (m2, m1m2)',
+  schema: { properties: { n: { type: 'integer', minimum: 1, maximum: 100, default: 10, description: 'Latent codes (columns)' } } },
+  create: (o) => ({
+    async run(ctx) {
+      const { tf, model, data } = ctx;
+      if (!isClassConditional(model)) {
+        throw new UserError('the class-samples evaluator needs a class-conditional model (decodeClass(z, y): m2, m1m2)', 'eval: class-samples');
+      }
+      const C = model.classes;
+      const img = tf.tidy(() => {
+        const z = model.sampleLatent(o.n, ctx.rng);
+        // row c repeats the n codes with class c
+        const zAll = tf.tile(z, [C, 1]);
+        const y = Int32Array.from({ length: C * o.n }, (_, i) => Math.floor(i / o.n));
+        return model.decodeClass(zAll as typeof z, y);
+      });
+      const values = img.dataSync() as Float32Array;
+      img.dispose();
+      const images = Array.from({ length: C * o.n }, (_, i) => values.subarray(i * data.dim, (i + 1) * data.dim));
+      writeImageGrid(ctx.artifact('class-samples.png'), images, data.shape, o.n);
+      return {};
+    },
+  }),
+};

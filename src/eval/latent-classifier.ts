@@ -1,0 +1,261 @@
+import type * as tfc from '@tensorflow/tfjs-core';
+import type { Plugin } from '../registry/types';
+import type { Evaluator } from './evaluator';
+import type { Model } from '../models/model';
+import type { Rng } from '../runtime/rng';
+import { binarizeOnce, labelledSubset, subset } from '../data/splits';
+import { UserError } from '../errors';
+
+export type ClassifierKind = 'logistic' | 'knn' | 'svm';
+
+export interface LatentClassifierOptions {
+  kind: 'latent-classifier';
+  classifier: ClassifierKind;
+  k: number;
+  standardize: boolean;
+  l2: number;
+  steps: number;
+  lr: number;
+  labelled?: number;
+  prefix: string;
+  batch_size: number;
+}
+
+/** Latent features of labelled examples: n rows of K values, labels in [0, C). */
+export interface LatentSet {
+  z: Float32Array;
+  y: Int32Array;
+  n: number;
+}
+
+export interface ClassifierOptions {
+  classifier: ClassifierKind;
+  k: number;
+  standardize: boolean;
+  l2: number;
+  steps: number;
+  lr: number;
+}
+
+/** Posterior means of `n` rows of `x` ([n·dim]), encoded in batches and read back: [n·K]. */
+export function encodeMeans(tf: typeof tfc, model: Model, x: Float32Array, n: number, dim: number, batch: number): Float32Array {
+  const out = new Float32Array(n * model.latent);
+  for (let start = 0; start < n; start += batch) {
+    const end = Math.min(n, start + batch);
+    const z = tf.tidy(() => model.encodeMean(tf.tensor2d(x.subarray(start * dim, end * dim), [end - start, dim])));
+    out.set(z.dataSync() as Float32Array, start * model.latent);
+    z.dispose();
+  }
+  return out;
+}
+
+/**
+ * Per-dimension shift and scale from the training features. A dimension whose spread is
+ * below 1% of the mean spread (an unused, near-constant latent, common with sparse
+ * priors) is scaled by that floor instead, so that it is not blown up into pure noise.
+ */
+function standardizer(z: Float32Array, n: number, K: number): { mean: Float32Array; scale: Float32Array } {
+  const mean = new Float32Array(K);
+  const scale = new Float32Array(K);
+  const sum = new Float64Array(K);
+  const sq = new Float64Array(K);
+  for (let i = 0; i < n; i++)
+    for (let k = 0; k < K; k++) {
+      const v = z[i * K + k];
+      sum[k] += v;
+      sq[k] += v * v;
+    }
+  let meanStd = 0;
+  const std = new Float64Array(K);
+  for (let k = 0; k < K; k++) {
+    mean[k] = sum[k] / n;
+    std[k] = Math.sqrt(Math.max(0, sq[k] / n - (sum[k] / n) ** 2));
+    meanStd += std[k] / K;
+  }
+  const floor = Math.max(1e-2 * meanStd, 1e-12);
+  for (let k = 0; k < K; k++) scale[k] = Math.max(std[k], floor);
+  return { mean, scale };
+}
+
+/**
+ * Fit a classifier on `train` latents and report its error and accuracy (both in percent,
+ * as SPEC.md's tables) on `test`. Deterministic: full-batch optimisation from zero weights
+ * (logistic, svm), exact nearest neighbours (knn).
+ */
+export function classifyLatents(
+  tf: typeof tfc,
+  train: LatentSet,
+  test: LatentSet,
+  K: number,
+  classes: number,
+  o: ClassifierOptions,
+): { error: number; accuracy: number; predictions: Int32Array } {
+  let ztr = train.z;
+  let zte = test.z;
+  if (o.standardize) {
+    const { mean, scale } = standardizer(train.z, train.n, K);
+    const apply = (z: Float32Array) => z.map((v, i) => (v - mean[i % K]) / scale[i % K]);
+    ztr = apply(train.z);
+    zte = apply(test.z);
+  }
+  const predictions =
+    o.classifier === 'knn'
+      ? knnPredict(tf, { ...train, z: ztr }, zte, test.n, K, classes, o.k)
+      : linearPredict(tf, { ...train, z: ztr }, zte, test.n, K, classes, o);
+  let correct = 0;
+  for (let i = 0; i < test.n; i++) if (predictions[i] === test.y[i]) correct++;
+  const accuracy = (100 * correct) / Math.max(1, test.n);
+  return { error: 100 - accuracy, accuracy, predictions };
+}
+
+/**
+ * Multinomial logistic regression (softmax cross-entropy) or a one-vs-rest linear SVM
+ * (squared hinge), each with an L2 penalty ½·l2·‖W‖², fitted by full-batch Adam from zero.
+ */
+function linearPredict(
+  tf: typeof tfc,
+  train: LatentSet,
+  zte: Float32Array,
+  nTest: number,
+  K: number,
+  C: number,
+  o: ClassifierOptions,
+): Int32Array {
+  const W = tf.variable(tf.zeros([K, C]), true);
+  const b = tf.variable(tf.zeros([C]), true);
+  const X = tf.tensor2d(train.z, [train.n, K]);
+  const Y = tf.tidy(() => tf.oneHot(tf.tensor1d(train.y, 'int32'), C).toFloat());
+  const optimizer = tf.train.adam(o.lr);
+  const loss = () =>
+    tf.tidy(() => {
+      const scores = tf.add(tf.matMul(X, W), b);
+      let data: tfc.Scalar;
+      if (o.classifier === 'svm') {
+        const t = tf.sub(tf.mul(2, Y), 1); // ±1 targets, one-vs-rest
+        data = tf.mean(tf.sum(tf.square(tf.relu(tf.sub(1, tf.mul(t, scores)))), 1)) as tfc.Scalar;
+      } else {
+        data = tf.mean(tf.neg(tf.sum(tf.mul(Y, tf.logSoftmax(scores)), 1))) as tfc.Scalar;
+      }
+      return tf.add(data, tf.mul(0.5 * o.l2, tf.sum(tf.square(W)))) as tfc.Scalar;
+    });
+  for (let s = 0; s < o.steps; s++) optimizer.minimize(loss, false, [W, b]);
+  const pred = tf.tidy(() => tf.argMax(tf.add(tf.matMul(tf.tensor2d(zte, [nTest, K]), W), b), 1));
+  const out = Int32Array.from(pred.dataSync());
+  pred.dispose();
+  optimizer.dispose();
+  [W, b, X, Y].forEach((t) => t.dispose());
+  return out;
+}
+
+/**
+ * k nearest neighbours in Euclidean distance, majority vote; a tie goes to the tied class
+ * whose nearest member is closest. Test rows go in chunks so memory stays bounded.
+ */
+function knnPredict(tf: typeof tfc, train: LatentSet, zte: Float32Array, nTest: number, K: number, C: number, k: number): Int32Array {
+  const kk = Math.min(k, train.n);
+  const out = new Int32Array(nTest);
+  const X = tf.tensor2d(train.z, [train.n, K]);
+  const xNorm = tf.tidy(() => tf.sum(tf.square(X), 1));
+  const chunk = Math.max(1, Math.min(nTest, Math.floor(2e7 / Math.max(1, train.n))));
+  for (let start = 0; start < nTest; start += chunk) {
+    const end = Math.min(nTest, start + chunk);
+    const idx = tf.tidy(() => {
+      const Q = tf.tensor2d(zte.subarray(start * K, end * K), [end - start, K]);
+      // −‖q − x‖² = 2 q·x − ‖x‖² − ‖q‖²; the last term does not change the ranking
+      const negDist = tf.sub(tf.mul(2, tf.matMul(Q, X, false, true)), xNorm);
+      return tf.topk(negDist, kk).indices;
+    });
+    const nn = idx.dataSync();
+    idx.dispose();
+    for (let r = 0; r < end - start; r++) {
+      const votes = new Array(C).fill(0);
+      const first = new Array(C).fill(Infinity);
+      for (let j = 0; j < kk; j++) {
+        const c = train.y[nn[r * kk + j]];
+        votes[c]++;
+        if (first[c] === Infinity) first[c] = j;
+      }
+      let best = 0;
+      for (let c = 1; c < C; c++) if (votes[c] > votes[best] || (votes[c] === votes[best] && first[c] < first[best])) best = c;
+      out[start + r] = best;
+    }
+  }
+  X.dispose();
+  xNorm.dispose();
+  return out;
+}
+
+/** Rows of the training split whose labels the classifier may use. */
+export function labelledRows(
+  data: { train: { n: number; y: Int32Array | null; x: Float32Array }; labelled: Int32Array | null; classes: number },
+  requested: number | undefined,
+  rng: Rng,
+  where: string,
+): Int32Array {
+  if (data.labelled) {
+    if (requested !== undefined && requested !== data.labelled.length) {
+      throw new UserError(
+        `labelled: ${requested} conflicts with the data set's labelled subset of ${data.labelled.length}; set it in one place (data.labelled or this evaluator)`,
+        where,
+      );
+    }
+    return data.labelled;
+  }
+  if (requested !== undefined) return labelledSubset(data.train, data.classes, requested, rng, where);
+  return Int32Array.from({ length: data.train.n }, (_, i) => i);
+}
+
+/**
+ * M1's classifier and VSC's evaluation (SPEC.md): encode the labelled training examples,
+ * fit a simple classifier on their latent means, report its error on the test split.
+ */
+export const latentClassifierEvaluator: Plugin<LatentClassifierOptions, Evaluator> = {
+  kind: 'evaluator',
+  name: 'latent-classifier',
+  description:
+    'Classifier (logistic | knn | svm) fitted on the latent means of the labelled training examples; test/<prefix>_error and _accuracy in %',
+  schema: {
+    properties: {
+      classifier: {
+        enum: ['logistic', 'knn', 'svm'],
+        default: 'logistic',
+        description: 'logistic: multinomial logistic regression; knn: k nearest neighbours; svm: one-vs-rest linear SVM (squared hinge)',
+      },
+      k: { type: 'integer', minimum: 1, default: 5, description: 'Neighbours for knn' },
+      standardize: { type: 'boolean', default: true, description: 'Scale each latent dimension to zero mean, unit variance (statistics of the labelled set)' },
+      l2: { type: 'number', minimum: 0, default: 0.001, description: 'L2 penalty ½·l2·‖W‖² for logistic and svm (loss is a mean over examples)' },
+      steps: { type: 'integer', minimum: 1, default: 500, description: 'Full-batch Adam steps for logistic and svm' },
+      lr: { type: 'number', exclusiveMinimum: 0, default: 0.05, description: 'Adam learning rate for logistic and svm' },
+      labelled: {
+        type: 'integer',
+        minimum: 1,
+        description:
+          'When the data set has no labelled subset: use N training labels, N/C per class, drawn with the run seed (default: every training label)',
+      },
+      prefix: {
+        type: 'string',
+        pattern: '^[A-Za-z0-9_]+$',
+        default: 'latent_classifier',
+        description: 'Metric names: <prefix>_error, <prefix>_accuracy, <prefix>_labelled (to run several classifiers in one config)',
+      },
+      batch_size: { type: 'integer', minimum: 1, default: 1000, description: 'Examples per encoder pass' },
+    },
+  },
+  create: (o) => ({
+    async run(ctx) {
+      const { tf, model, data } = ctx;
+      const where = 'eval: latent-classifier';
+      if (!data.train.y || !data.test.y || !data.classes) throw new UserError('the latent classifier needs class labels, but this data set has none', where);
+      const rows = labelledRows(data, o.labelled, ctx.rng.fork('labelled'), where);
+      const lab = subset(data.train, data.dim, rows);
+      // the test split was binarised once; binarise the labelled inputs the same way
+      const x = data.binarize === 'dynamic' ? binarizeOnce(lab.x, ctx.rng.fork('binarize')) : lab.x;
+      const K = model.latent;
+      const train: LatentSet = { z: encodeMeans(tf, model, x, lab.n, data.dim, o.batch_size), y: lab.y!, n: lab.n };
+      const test: LatentSet = { z: encodeMeans(tf, model, data.test.x, data.test.n, data.dim, o.batch_size), y: data.test.y, n: data.test.n };
+      const r = classifyLatents(tf, train, test, K, data.classes, o);
+      ctx.log(`latent classifier (${o.classifier}) on ${lab.n} labelled examples: test error ${r.error.toFixed(2)}%`);
+      return { [`${o.prefix}_error`]: r.error, [`${o.prefix}_accuracy`]: r.accuracy, [`${o.prefix}_labelled`]: lab.n };
+    },
+  }),
+};

@@ -1,0 +1,159 @@
+import * as fs from 'fs';
+import { PNG } from 'pngjs';
+import type { Plugin } from '../registry/types';
+import type { Evaluator } from './evaluator';
+import { rows } from './evaluator';
+
+export interface LatentPcaOptions {
+  kind: 'latent-pca';
+  max_examples: number;
+  size: number;
+  batch_size: number;
+}
+
+/** Ten distinguishable colours (Tableau 10), then hues around the wheel for more classes. */
+export function classColour(c: number): [number, number, number] {
+  const base: [number, number, number][] = [
+    [31, 119, 180], [255, 127, 14], [44, 160, 44], [214, 39, 40], [148, 103, 189],
+    [140, 86, 75], [227, 119, 194], [127, 127, 127], [188, 189, 34], [23, 190, 207],
+  ];
+  if (c < base.length) return base[c];
+  const h = ((c * 0.618033988749895) % 1) * 6;
+  const x = 1 - Math.abs((h % 2) - 1);
+  const [r, g, b] = h < 1 ? [1, x, 0] : h < 2 ? [x, 1, 0] : h < 3 ? [0, 1, x] : h < 4 ? [0, x, 1] : h < 5 ? [x, 0, 1] : [1, 0, x];
+  return [Math.round(40 + 180 * r), Math.round(40 + 180 * g), Math.round(40 + 180 * b)];
+}
+
+/**
+ * The top `k` principal components of n points in d dimensions (row-major), by power
+ * iteration with deflation on the d×d covariance (plain TS, float64). Returns the
+ * components (unit vectors), their variances, the total variance and the mean.
+ */
+export function pca(x: Float32Array | Float64Array, n: number, d: number, k = 2, iterations = 500): { components: number[][]; variances: number[]; total: number; mean: number[] } {
+  const mean = new Array(d).fill(0);
+  for (let i = 0; i < n; i++) for (let j = 0; j < d; j++) mean[j] += x[i * d + j] / n;
+  const cov = Array.from({ length: d }, () => new Float64Array(d));
+  for (let i = 0; i < n; i++)
+    for (let a = 0; a < d; a++) {
+      const va = x[i * d + a] - mean[a];
+      if (va === 0) continue;
+      const row = cov[a];
+      for (let b = a; b < d; b++) row[b] += va * (x[i * d + b] - mean[b]);
+    }
+  for (let a = 0; a < d; a++)
+    for (let b = a; b < d; b++) {
+      cov[a][b] /= Math.max(1, n - 1);
+      cov[b][a] = cov[a][b];
+    }
+  const total = cov.reduce((s, row, a) => s + row[a], 0);
+  const components: number[][] = [];
+  const variances: number[] = [];
+  for (let c = 0; c < Math.min(k, d); c++) {
+    // deterministic start, not orthogonal to any axis
+    let v = Array.from({ length: d }, (_, j) => 1 + 0.1 * Math.sin(j + 1 + c));
+    let lambda = 0;
+    for (let it = 0; it < iterations; it++) {
+      const w = cov.map((row) => row.reduce((s, r, j) => s + r * v[j], 0));
+      // deflate: remove the components found so far
+      for (const u of components) {
+        const dot = w.reduce((s, wi, j) => s + wi * u[j], 0);
+        for (let j = 0; j < d; j++) w[j] -= dot * u[j];
+      }
+      const norm = Math.sqrt(w.reduce((s, wi) => s + wi * wi, 0));
+      if (norm === 0) break;
+      const next = w.map((wi) => wi / norm);
+      const change = next.reduce((s, ni, j) => s + Math.abs(ni - v[j]), 0);
+      v = next;
+      lambda = norm;
+      if (change < 1e-10) break;
+    }
+    components.push(v);
+    variances.push(lambda);
+  }
+  return { components, variances, total, mean };
+}
+
+/**
+ * A 2-D PCA projection of the test set's latent means (`model.encodeMean`), drawn as a
+ * scatter plot coloured by class: artifacts/latent-pca.png, with the components, their
+ * explained variance and the class colours in artifacts/latent-pca.json.
+ */
+export const latentPcaEvaluator: Plugin<LatentPcaOptions, Evaluator> = {
+  kind: 'evaluator',
+  name: 'latent-pca',
+  description: 'Scatter PNG of the test latent means projected on their first 2 principal components, coloured by class (artifacts/latent-pca.png)',
+  schema: {
+    properties: {
+      max_examples: { type: 'integer', minimum: 2, default: 5000, description: 'Test examples to project (the first N)' },
+      size: { type: 'integer', minimum: 64, maximum: 4096, default: 512, description: 'Image width and height in pixels' },
+      batch_size: { type: 'integer', minimum: 1, default: 1000 },
+    },
+  },
+  create: (o) => ({
+    async run(ctx) {
+      const { tf, model, data } = ctx;
+      const n = Math.min(o.max_examples, data.test.n);
+      const K = model.latent;
+      const mu = new Float32Array(n * K);
+      for (let s = 0; s < n; s += o.batch_size) {
+        const e = Math.min(n, s + o.batch_size);
+        const t = tf.tidy(() => model.encodeMean(rows(tf, data.test, data.dim, s, e)));
+        mu.set(t.dataSync() as Float32Array, s * K);
+        t.dispose();
+      }
+      const { components, variances, total, mean } = pca(mu, n, K, 2);
+      const proj = Array.from({ length: n }, (_, i) =>
+        components.map((u) => u.reduce((acc, uj, j) => acc + uj * (mu[i * K + j] - mean[j]), 0)),
+      );
+      if (components.length < 2) proj.forEach((p) => p.push(0));
+      drawScatter(ctx.artifact('latent-pca.png'), proj, data.test.y, o.size);
+      const explained = variances.map((v) => (total > 0 ? v / total : 0));
+      const classes = data.classes || 0;
+      fs.writeFileSync(
+        ctx.artifact('latent-pca.json'),
+        JSON.stringify(
+          {
+            examples: n,
+            latent: K,
+            explained_variance_ratio: explained,
+            components,
+            mean,
+            colours: Object.fromEntries(Array.from({ length: classes }, (_, c) => [c, '#' + classColour(c).map((v) => v.toString(16).padStart(2, '0')).join('')])),
+          },
+          null,
+          1,
+        ),
+      );
+      return { pca_explained_1: explained[0] ?? 0, pca_explained_2: explained[1] ?? 0 };
+    },
+  }),
+};
+
+function drawScatter(file: string, pts: number[][], y: Int32Array | null, size: number): void {
+  const png = new PNG({ width: size, height: size });
+  png.data.fill(255);
+  const xs = pts.map((p) => p[0]);
+  const ys = pts.map((p) => p[1]);
+  const [x0, x1] = [Math.min(...xs), Math.max(...xs)];
+  const [y0, y1] = [Math.min(...ys), Math.max(...ys)];
+  const margin = 8;
+  const scale = (v: number, lo: number, hi: number) => margin + ((v - lo) / (hi - lo || 1)) * (size - 2 * margin - 1);
+  const r = size >= 256 ? 1 : 0;
+  pts.forEach((p, i) => {
+    const cx = Math.round(scale(p[0], x0, x1));
+    const cy = Math.round(size - 1 - scale(p[1], y0, y1));
+    const colour = y ? classColour(y[i]) : ([60, 60, 60] as [number, number, number]);
+    for (let dy = -r; dy <= r; dy++)
+      for (let dx = -r; dx <= r; dx++) {
+        const px = cx + dx;
+        const py = cy + dy;
+        if (px < 0 || py < 0 || px >= size || py >= size) continue;
+        const off = (py * size + px) * 4;
+        png.data[off] = colour[0];
+        png.data[off + 1] = colour[1];
+        png.data[off + 2] = colour[2];
+        png.data[off + 3] = 255;
+      }
+  });
+  fs.writeFileSync(file, PNG.sync.write(png));
+}

@@ -1,0 +1,36 @@
+import type { Plugin, PluginContext } from '../registry/types';
+import type { Model } from './model';
+import { vae, latentModelOptions, VaeOptions } from './vae';
+
+export interface M1Options extends Omit<VaeOptions, 'kind'> {
+  kind: 'm1';
+}
+
+const M1_NETWORK = { kind: 'mlp', hidden: [500, 500], activation: 'softplus' };
+
+/**
+ * M1 of Kingma et al. 2014 (SPEC.md "Model: VAE (plain) and M1"): a VAE trained on all
+ * training images with their labels unused. It is the `vae` model with M1's reference
+ * defaults (MLP 784-500-500-z50, softplus, Bernoulli likelihood); its classifier is the
+ * `latent-classifier` evaluator, which fits SVM / logistic regression / k-NN on the
+ * latent means of the N labelled examples only and reports the test error.
+ */
+export function m1(o: M1Options, ctx: PluginContext): Model {
+  return vae({ ...o, kind: 'vae' } as VaeOptions, ctx);
+}
+
+export const m1Plugin: Plugin<M1Options, Model> = {
+  kind: 'model',
+  name: 'm1',
+  description:
+    'M1 (Kingma et al. 2014): a VAE on all images, labels unused (defaults 784-500-500-z50 softplus); pair it with the latent-classifier evaluator on the N labelled examples',
+  schema: {
+    properties: {
+      ...latentModelOptions,
+      latent: { ...latentModelOptions.latent, default: 50 },
+      encoder: { ...latentModelOptions.encoder, default: M1_NETWORK },
+      decoder: { ...latentModelOptions.decoder, default: M1_NETWORK },
+    },
+  },
+  create: m1,
+};

@@ -1,0 +1,350 @@
+import type * as tfc from '@tensorflow/tfjs-core';
+import type { Plugin, PluginContext, JsonSchema } from '../registry/types';
+import { slot } from '../registry/types';
+import type { Model } from './model';
+import type { Network } from '../nn/network';
+import type { Prior, TrainProgress } from '../priors/prior';
+import type { PluginOptions } from '../config/types';
+import type { DataSet } from '../data/dataset';
+import type { Rng } from '../runtime/rng';
+import { bernoulliNll, squaredError } from '../losses/likelihood';
+import { gaussianLogDensity } from '../losses/gaussian-kl';
+import { categoricalEntropy, categoricalNll, m2Labelled, m2Unlabelled } from '../losses/m2';
+import { UserError } from '../errors';
+
+/**
+ * Kingma et al. 2014, M2 (SPEC.md "Model: M2"): p(y) uniform, p(z) from the prior slot,
+ * p(x|y,z) = decoder([z, onehot(y)]); q(y|x) = softmax(classifier(x)),
+ * q(z|x,y) = encoder([x, onehot(y)]).
+ *
+ * The core works on features f(x) of the input (identity for `m2`; the sampled latent z1
+ * of a trained M1 for `m1m2`), so the stacked model reuses it unchanged.
+ */
+
+export type M2Likelihood = 'bernoulli' | 'gaussian' | 'gaussian_learned';
+
+export interface M2CoreOptions {
+  latent: number;
+  prior: PluginOptions;
+  encoder: PluginOptions;
+  decoder: PluginOptions;
+  classifier: PluginOptions;
+  likelihood: M2Likelihood;
+  alpha_expression?: string;
+}
+
+export interface M2Options extends M2CoreOptions {
+  kind: 'm2';
+}
+
+/** A model that can decode a latent code for a chosen class (M2's p(x|y,z)). */
+export interface ClassConditionalModel extends Model {
+  /** Number of classes C. */
+  classes: number;
+  /** Decode z [B, K] with class y[i] for row i, to data space [B, D]. */
+  decodeClass(z: tfc.Tensor2D, y: Int32Array): tfc.Tensor2D;
+}
+
+/** The M2 model object: a Model with q(y|x), a class-conditional decoder and its alpha. */
+export interface M2Model extends ClassConditionalModel {
+  classify(x: tfc.Tensor2D): tfc.Tensor2D;
+  /** The classification weight from alpha_expression, or null when loss.alpha is used. */
+  alpha: number | null;
+  /** The networks and the prior (for inspection and tests). */
+  parts: { classifier: Network; encoder: Network; decoder: Network; prior: Prior };
+}
+
+/**
+ * What M2 models: features of x. `sample` is used by the training objective (a fresh
+ * draw per batch when the features are stochastic), `mean` by classification,
+ * encoding and reconstruction; `toData` maps decoded features back to data space.
+ */
+export interface FeatureMap {
+  dim: number;
+  sample(x: tfc.Tensor2D, rng: Rng): tfc.Tensor2D;
+  mean(x: tfc.Tensor2D): tfc.Tensor2D;
+  toData(f: tfc.Tensor2D): tfc.Tensor2D;
+}
+
+const ALPHA_NAMES = ['N_total', 'N_labelled', 'N'];
+
+export const ALPHA_EXPRESSION_DOC =
+  'Classification weight alpha as arithmetic over N_total (training examples after the validation split, class_cap and max_train), ' +
+  'N_labelled (examples whose label is known: data.labelled, else N_total) and N (= N_total, the paper\'s N); numbers, + - * / and ' +
+  'parentheses only. When given it replaces loss.alpha. Kingma et al.: 0.1*N_total/N_labelled (per labelled example)';
+
+/**
+ * Evaluate an alpha expression such as `0.1*N_total/N_labelled` over the given names:
+ * numbers, + - * /, unary +/-, parentheses. A small recursive-descent parser (never eval);
+ * any other character, an unknown name, or a result that is not a finite number ≥ 0 is a
+ * UserError naming the option.
+ */
+export function evalAlphaExpression(expr: string, names: Record<string, number>, where = 'model.alpha_expression'): number {
+  const fail = (msg: string): never => {
+    throw new UserError(`alpha_expression '${expr}': ${msg}`, where);
+  };
+  // tokens: numbers, names, operators, parentheses
+  const tokens: string[] = [];
+  const re = /\s*(?:(\d+(?:\.\d*)?(?:[eE][+-]?\d+)?|\.\d+(?:[eE][+-]?\d+)?)|([A-Za-z_][A-Za-z0-9_]*)|([-+*/()]))/y;
+  let pos = 0;
+  while (pos < expr.length) {
+    if (/^\s*$/.test(expr.slice(pos))) break;
+    re.lastIndex = pos;
+    const m = re.exec(expr);
+    if (!m) fail(`unexpected character '${expr.slice(pos).trim()[0]}' at position ${pos + 1 + (expr.slice(pos).length - expr.slice(pos).trimStart().length)} (allowed: numbers, ${ALPHA_NAMES.join(', ')}, + - * / and parentheses)`);
+    tokens.push(m![1] ?? m![2] ?? m![3]);
+    pos = re.lastIndex;
+  }
+  if (!tokens.length) fail('empty expression');
+  let i = 0;
+  const peek = () => tokens[i];
+  const expression = (): number => {
+    let v = term();
+    while (peek() === '+' || peek() === '-') v = tokens[i++] === '+' ? v + term() : v - term();
+    return v;
+  };
+  const term = (): number => {
+    let v = factor();
+    while (peek() === '*' || peek() === '/') v = tokens[i++] === '*' ? v * factor() : v / factor();
+    return v;
+  };
+  const factor = (): number => {
+    const t = tokens[i++];
+    if (t === undefined) return fail('ends too early');
+    if (t === '+') return factor();
+    if (t === '-') return -factor();
+    if (t === '(') {
+      const v = expression();
+      if (tokens[i++] !== ')') fail("missing ')'");
+      return v;
+    }
+    if (/^[\d.]/.test(t)) return Number(t);
+    if (/^[A-Za-z_]/.test(t)) {
+      if (!(t in names)) fail(`unknown name '${t}' (allowed: ${ALPHA_NAMES.join(', ')})`);
+      return names[t];
+    }
+    return fail(`unexpected '${t}'`);
+  };
+  const value = expression();
+  if (i < tokens.length) fail(`unexpected '${tokens[i]}' after a complete expression`);
+  if (!Number.isFinite(value) || value < 0) fail(`evaluates to ${value}; alpha must be a finite number ≥ 0`);
+  return value;
+}
+
+/** N_total, N_labelled and N for a data set, as alpha_expression sees them. */
+export function alphaNames(data: DataSet): Record<string, number> {
+  const total = data.train.n;
+  return { N_total: total, N: total, N_labelled: data.labelled ? data.labelled.length : total };
+}
+
+/** Options shared by m2 and m1m2 (likelihood differs: see each plugin). */
+export function m2SchemaProperties(likelihoods: M2Likelihood[], defaultLikelihood: M2Likelihood): Record<string, JsonSchema> {
+  return {
+    latent: { type: 'integer', minimum: 1, default: 50, description: 'Latent size K of z' },
+    prior: slot('prior', { default: { kind: 'gaussian' }, description: 'p(z) and the family of q(z|x,y)' }),
+    encoder: slot('network', { default: { kind: 'mlp', hidden: [500] }, description: 'q(z|x,y): a network on [x, onehot(y)]' }),
+    decoder: slot('network', { default: { kind: 'mlp', hidden: [500] }, description: 'p(x|y,z): a network on [z, onehot(y)]' }),
+    classifier: slot('network', { default: { kind: 'mlp', hidden: [500] }, description: 'q(y|x): a network on x, softmax over the C classes' }),
+    likelihood: {
+      enum: likelihoods,
+      default: defaultLikelihood,
+      description:
+        'bernoulli: Σ BCE (x in [0,1]); gaussian: the image loss ‖x − x̂‖²; gaussian_learned: −log N(x; μ, σ²) with μ and log σ² from the decoder (Kingma\'s type_px = gaussian)',
+    },
+    alpha_expression: {
+      type: 'string',
+      pattern: '^[-+*/()0-9.eE_A-Za-z\\s]+$',
+      description: ALPHA_EXPRESSION_DOC,
+    },
+  };
+}
+
+const EVAL_PROGRESS: TrainProgress = { epoch: 0, step: 0, fraction: 1 };
+const LOGVAR_CLAMP: [number, number] = [-12, 10];
+
+/**
+ * Build M2 on top of `features` (null: x itself). Every term is a batch mean:
+ *   loss       = (Σ_lab L_w(x,y) + Σ_unlab U_w(x) + α·Σ_lab −log q(y|x)) / B
+ * with L_w = c2·recon + c1·KL + log C (so c1, c2 act inside L and, through it, inside U),
+ *   labelled   = Σ_lab L(x,y) / B, unlabelled = Σ_unlab U(x) / B (c1 = c2 = 1),
+ *   elbo       = −(labelled + unlabelled), the bound on log p(x,y) resp. log p(x),
+ *   recon, kl  = their expectations under q(y|x) for unlabelled rows, per row, / B,
+ *   class      = Σ_lab −log q(y|x) / B, entropy = Σ_unlab H(q(y|x)) / B,
+ *   accuracy   = Σ_lab [argmax q(y|x) = y] / B.
+ * Each is the share of its rows in the batch mean, so with every row labelled (val/ and
+ * test/, where the evaluators pass all labels) labelled, class and accuracy are plain
+ * means. Unlabelled rows are tiled C times (one block per class) and go through
+ * q(z|x,y) and p(x|y,z) in the same forward pass as the labelled rows.
+ */
+export function m2Core(o: M2CoreOptions, ctx: PluginContext, features: FeatureMap | null, where: string): M2Model {
+  const tf = ctx.tf;
+  const data = ctx.data as DataSet;
+  if (!data.classes || data.classes < 2) {
+    throw new UserError(`needs a data set with class labels (C ≥ 2); '${data.name}' has ${data.classes || 'none'}`, where);
+  }
+  const C = data.classes;
+  const K = o.latent;
+  const D = features ? features.dim : data.dim;
+  const alpha = o.alpha_expression !== undefined ? evalAlphaExpression(o.alpha_expression, alphaNames(data), `${where.replace(/ \(.*/, '')}.alpha_expression`) : null;
+  const prior = ctx.registry.create<Prior>('prior', o.prior, ctx);
+  const outPerDim = o.likelihood === 'gaussian_learned' ? 2 : 1;
+  const classifier = ctx.registry.create<Network>('network', o.classifier, {
+    ...ctx,
+    rng: ctx.rng.fork('classifier'),
+    shape: { inDim: D, outDim: C, ...(features ? {} : { inShape: data.shape }) },
+  });
+  const encoder = ctx.registry.create<Network>('network', o.encoder, {
+    ...ctx,
+    rng: ctx.rng.fork('encoder'),
+    shape: { inDim: D + C, outDim: prior.paramsPerLatent * K },
+  });
+  const decoder = ctx.registry.create<Network>('network', o.decoder, {
+    ...ctx,
+    rng: ctx.rng.fork('decoder'),
+    shape: { inDim: K + C, outDim: outPerDim * D, ...(features || outPerDim > 1 ? {} : { outShape: data.shape }) },
+  });
+  const params = new Map<string, tfc.Variable>();
+  for (const [n, v] of classifier.params) params.set(`classifier/${n}`, v);
+  for (const [n, v] of encoder.params) params.set(`encoder/${n}`, v);
+  for (const [n, v] of decoder.params) params.set(`decoder/${n}`, v);
+
+  /** −log p(x|y,z) per row. */
+  const nll = (x: tfc.Tensor2D, out: tfc.Tensor2D): tfc.Tensor1D => {
+    if (o.likelihood === 'bernoulli') return bernoulliNll(x, out);
+    if (o.likelihood === 'gaussian') return squaredError(x, out);
+    const mu = tf.slice(out, [0, 0], [-1, D]) as tfc.Tensor2D;
+    const logvar = tf.clipByValue(tf.slice(out, [0, D], [-1, D]), ...LOGVAR_CLAMP) as tfc.Tensor2D;
+    return tf.neg(gaussianLogDensity(x, mu, logvar)) as tfc.Tensor1D;
+  };
+  /** Decoder output → the data-space mean (through the feature map back to x). */
+  const toData = (out: tfc.Tensor2D): tfc.Tensor2D => {
+    const f =
+      o.likelihood === 'bernoulli'
+        ? (tf.sigmoid(out) as tfc.Tensor2D)
+        : o.likelihood === 'gaussian'
+          ? out
+          : (tf.slice(out, [0, 0], [-1, D]) as tfc.Tensor2D);
+    return features ? features.toData(f) : f;
+  };
+  const oneHot = (y: Int32Array) => tf.cast(tf.oneHot(tf.tensor1d(y, 'int32'), C), 'float32') as tfc.Tensor2D;
+  const featMean = (x: tfc.Tensor2D) => (features ? features.mean(x) : x);
+  const argmaxY = (f: tfc.Tensor2D) => Int32Array.from(tf.argMax(classifier.apply(f), 1).dataSync());
+  const decodeClass = (z: tfc.Tensor2D, y: Int32Array) =>
+    tf.tidy(() => toData(decoder.apply(tf.concat([z, oneHot(y)], 1) as tfc.Tensor2D)));
+  const posteriorMean = (f: tfc.Tensor2D, y: Int32Array) =>
+    prior.mean(encoder.apply(tf.concat([f, oneHot(y)], 1) as tfc.Tensor2D), K);
+
+  const model: M2Model = {
+    params,
+    latent: K,
+    classes: C,
+    alpha,
+    parts: { classifier, encoder, decoder, prior },
+    terms(batch, w, rng, progress) {
+      const x = features ? features.sample(batch.x, rng) : batch.x;
+      const B = x.shape[0];
+      const yb = batch.y ?? new Int32Array(B).fill(-1);
+      const lab: number[] = [];
+      const unl: number[] = [];
+      for (let i = 0; i < B; i++) (yb[i] >= 0 ? lab : unl).push(i);
+      const nl = lab.length;
+      const nu = unl.length;
+      // rows through q(z|x,y) and p(x|y,z): labelled rows with their label, then every
+      // unlabelled row once per class (block c = class c), so y is summed out exactly
+      const idx = new Int32Array(nl + C * nu);
+      const ys = new Int32Array(nl + C * nu);
+      lab.forEach((r, i) => {
+        idx[i] = r;
+        ys[i] = yb[r];
+      });
+      for (let c = 0; c < C; c++)
+        unl.forEach((r, i) => {
+          idx[nl + c * nu + i] = r;
+          ys[nl + c * nu + i] = c;
+        });
+      const xr = tf.gather(x, tf.tensor1d(idx, 'int32')) as tfc.Tensor2D;
+      const yr = oneHot(ys);
+      const enc = encoder.apply(tf.concat([xr, yr], 1) as tfc.Tensor2D);
+      const z = prior.sample(enc, K, rng, progress);
+      const recon = nll(xr, decoder.apply(tf.concat([z, yr], 1) as tfc.Tensor2D));
+      const kl = prior.kl(enc, K, progress);
+      const logits = classifier.apply(x);
+      const alphaNow = alpha ?? w.alpha;
+
+      const zero = tf.scalar(0);
+      let labW: tfc.Scalar = zero, lab1: tfc.Scalar = zero, cls: tfc.Scalar = zero, correct: tfc.Scalar = zero;
+      let reconSum: tfc.Scalar = zero, klSum: tfc.Scalar = zero;
+      if (nl > 0) {
+        const rl = tf.slice(recon, [0], [nl]) as tfc.Tensor1D;
+        const kll = tf.slice(kl, [0], [nl]) as tfc.Tensor1D;
+        const labY = Int32Array.from(lab, (r) => yb[r]);
+        const logitsL = tf.gather(logits, tf.tensor1d(Int32Array.from(lab), 'int32')) as tfc.Tensor2D;
+        labW = tf.sum(m2Labelled(rl, kll, C, w.c1, w.c2)) as tfc.Scalar;
+        lab1 = tf.sum(m2Labelled(rl, kll, C)) as tfc.Scalar;
+        cls = tf.sum(categoricalNll(logitsL, tf.tensor1d(labY, 'int32'))) as tfc.Scalar;
+        correct = tf.sum(tf.cast(tf.equal(tf.argMax(logitsL, 1), tf.tensor1d(labY, 'int32')), 'float32')) as tfc.Scalar;
+        reconSum = tf.sum(rl) as tfc.Scalar;
+        klSum = tf.sum(kll) as tfc.Scalar;
+      }
+      let unlW: tfc.Scalar = zero, unl1: tfc.Scalar = zero, ent: tfc.Scalar = zero;
+      if (nu > 0) {
+        // [C·nu] → [nu, C]: row i, column c is L(x_i, c)
+        const perClass = (t: tfc.Tensor1D) => tf.transpose(tf.reshape(tf.slice(t, [nl], [C * nu]), [C, nu])) as tfc.Tensor2D;
+        const ru = perClass(recon);
+        const ku = perClass(kl);
+        const logitsU = tf.gather(logits, tf.tensor1d(Int32Array.from(unl), 'int32')) as tfc.Tensor2D;
+        const q = tf.softmax(logitsU);
+        const logC = Math.log(C);
+        unlW = tf.sum(m2Unlabelled(logitsU, tf.add(tf.add(tf.mul(w.c2, ru), tf.mul(w.c1, ku)), logC) as tfc.Tensor2D)) as tfc.Scalar;
+        unl1 = tf.sum(m2Unlabelled(logitsU, tf.add(tf.add(ru, ku), logC) as tfc.Tensor2D)) as tfc.Scalar;
+        ent = tf.sum(categoricalEntropy(logitsU)) as tfc.Scalar;
+        reconSum = tf.add(reconSum, tf.sum(tf.mul(q, ru))) as tfc.Scalar;
+        klSum = tf.add(klSum, tf.sum(tf.mul(q, ku))) as tfc.Scalar;
+      }
+      const mean = (t: tfc.Scalar) => tf.div(t, B) as tfc.Scalar;
+      const loss = mean(tf.add(tf.add(labW, unlW), tf.mul(alphaNow, cls)) as tfc.Scalar);
+      const labelled = mean(lab1);
+      const unlabelled = mean(unl1);
+      return {
+        loss,
+        recon: mean(reconSum),
+        kl: mean(klSum),
+        labelled,
+        unlabelled,
+        class: mean(cls),
+        entropy: mean(ent),
+        accuracy: mean(correct),
+        elbo: tf.neg(tf.add(labelled, unlabelled)) as tfc.Scalar,
+      };
+    },
+    classify: (x) => tf.tidy(() => tf.softmax(classifier.apply(featMean(x))) as tfc.Tensor2D),
+    /** Means of q(z|x, ŷ) with ŷ = argmax q(y|x). */
+    encodeMean: (x) =>
+      tf.tidy(() => {
+        const f = featMean(x);
+        return posteriorMean(f, argmaxY(f));
+      }),
+    /** Decode the mean of q(z|x, ŷ) with ŷ = argmax q(y|x). */
+    reconstruct: (x) =>
+      tf.tidy(() => {
+        const f = featMean(x);
+        const y = argmaxY(f);
+        return toData(decoder.apply(tf.concat([posteriorMean(f, y), oneHot(y)], 1) as tfc.Tensor2D));
+      }),
+    /** p(x|y,z) has no y here: row i is decoded with class i mod C (a prior sample grid shows every class in turn). */
+    decode: (z) => decodeClass(z, Int32Array.from({ length: z.shape[0] }, (_, i) => i % C)),
+    decodeClass,
+    sampleLatent: (n, rng) => prior.sampleFromPrior(n, K, rng),
+    noImportanceWeights: 'M2 has no importance weights here (its marginal needs y summed out inside the importance sum); use the elbo evaluator',
+  };
+  return model;
+}
+
+export const m2Plugin: Plugin<M2Options, Model> = {
+  kind: 'model',
+  name: 'm2',
+  description:
+    'Kingma et al. 2014 M2 (semi-supervised): q(y|x), q(z|x,y), p(x|y,z); rows with y = −1 sum y out exactly; J = ΣL + ΣU + α·Σ_lab −log q(y|x)',
+  schema: { properties: m2SchemaProperties(['bernoulli', 'gaussian', 'gaussian_learned'], 'bernoulli') },
+  create: (o, ctx) => m2Core(o, ctx, null, 'model (m2)'),
+};

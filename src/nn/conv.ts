@@ -1,0 +1,133 @@
+import type * as tfc from '@tensorflow/tfjs-core';
+import type { Plugin, PluginContext } from '../registry/types';
+import type { Network, NetworkShape } from './network';
+import type { Rng } from '../runtime/rng';
+import { glorotUniform } from './mlp';
+import { UserError } from '../errors';
+
+export interface ConvOptions {
+  kind: 'conv';
+  channels: number[];
+  kernel: number;
+  residual: boolean;
+  activation: 'relu' | 'elu' | 'leakyrelu';
+}
+
+/** Glorot-uniform conv kernel [k, k, in, out] from the run's rng. */
+function convKernel(tf: typeof tfc, rng: Rng, k: number, cin: number, cout: number): tfc.Variable {
+  const limit = Math.sqrt(6 / (k * k * (cin + cout)));
+  const v = new Float32Array(k * k * cin * cout);
+  for (let i = 0; i < v.length; i++) v[i] = (rng.uniform() * 2 - 1) * limit;
+  return tf.variable(tf.tensor4d(v, [k, k, cin, cout]), true);
+}
+
+/**
+ * Convolutional encoder or decoder for images, chosen by the shapes it is asked for:
+ * image in → stride-2 convolutions (channels[i] each), flatten, dense to the output;
+ * image out → dense, reshape, stride-2 transposed convolutions back to the image.
+ * `residual` adds a 3×3 residual block after every resolution change (ResNet-like, as
+ * the G-VAE code). Training needs Conv2DBackpropFilter, which the wasm backend lacks.
+ */
+export function conv(tf: typeof tfc, o: ConvOptions, shape: NetworkShape, rng: Rng): Network {
+  const params = new Map<string, tfc.Variable>();
+  const act = (t: tfc.Tensor4D) => (o.activation === 'relu' ? tf.relu(t) : o.activation === 'elu' ? tf.elu(t) : tf.leakyRelu(t, 0.2)) as tfc.Tensor4D;
+  const L = o.channels.length;
+  const image = shape.inShape && shape.inShape.reduce((a, b) => a * b, 1) === shape.inDim ? 'in' : shape.outShape ? 'out' : null;
+  if (!image) throw new UserError('the conv network needs image data (an input or output shape [h, w, c])', 'network: conv');
+  const [H, Wd, Cimg] = (image === 'in' ? shape.inShape! : shape.outShape!) as number[];
+  const f = 2 ** L;
+  if (H % f || Wd % f) {
+    throw new UserError(`images of ${H}×${Wd} cannot be halved ${L} times; use ${Math.max(1, Math.floor(Math.log2(gcd(H, Wd))))} or fewer channels entries`, 'network: conv channels');
+  }
+  const h0 = H / f;
+  const w0 = Wd / f;
+  const residualBlock = (name: string, c: number) => {
+    const k1 = convKernel(tf, rng, 3, c, c);
+    const k2 = convKernel(tf, rng, 3, c, c);
+    params.set(`${name}/conv1`, k1);
+    params.set(`${name}/conv2`, k2);
+    return (x: tfc.Tensor4D) => tf.add(x, tf.conv2d(act(tf.conv2d(x, k1 as tfc.Tensor4D, 1, 'same')), k2 as tfc.Tensor4D, 1, 'same')) as tfc.Tensor4D;
+  };
+  const layers: ((x: tfc.Tensor4D) => tfc.Tensor4D)[] = [];
+
+  if (image === 'in') {
+    let cin = Cimg;
+    o.channels.forEach((c, i) => {
+      const k = convKernel(tf, rng, o.kernel, cin, c);
+      const b = tf.variable(tf.zeros([c]), true);
+      params.set(`conv${i}/w`, k);
+      params.set(`conv${i}/b`, b);
+      layers.push((x) => act(tf.add(tf.conv2d(x, k as tfc.Tensor4D, 2, 'same'), b) as tfc.Tensor4D));
+      if (o.residual) layers.push(residualBlock(`conv${i}/res`, c));
+      cin = c;
+    });
+    const flat = h0 * w0 * cin;
+    const w = glorotUniform(tf, rng, flat, shape.outDim);
+    const b = tf.variable(tf.zeros([shape.outDim]), true);
+    params.set('dense/w', w);
+    params.set('dense/b', b);
+    return {
+      params,
+      apply(x) {
+        let t = tf.reshape(x, [x.shape[0], H, Wd, Cimg]) as tfc.Tensor4D;
+        for (const l of layers) t = l(t);
+        return tf.add(tf.matMul(tf.reshape(t, [x.shape[0], flat]) as tfc.Tensor2D, w as tfc.Tensor2D), b) as tfc.Tensor2D;
+      },
+    };
+  }
+
+  // decoder: dense → [h0, w0, channels[last]] → transposed convs up to the image
+  const rev = [...o.channels].reverse();
+  const flat = h0 * w0 * rev[0];
+  const w = glorotUniform(tf, rng, shape.inDim, flat);
+  const b = tf.variable(tf.zeros([flat]), true);
+  params.set('dense/w', w);
+  params.set('dense/b', b);
+  let hh = h0;
+  let ww = w0;
+  rev.forEach((c, i) => {
+    const cout = i === L - 1 ? Cimg : rev[i + 1];
+    if (o.residual) layers.push(residualBlock(`deconv${i}/res`, c));
+    const k = convKernel(tf, rng, o.kernel, cout, c); // conv2dTranspose filters are [k, k, out, in]
+    const bias = tf.variable(tf.zeros([cout]), true);
+    params.set(`deconv${i}/w`, k);
+    params.set(`deconv${i}/b`, bias);
+    hh *= 2;
+    ww *= 2;
+    const oh = hh;
+    const ow = ww;
+    const last = i === L - 1;
+    layers.push((x) => {
+      const y = tf.add(tf.conv2dTranspose(x, k as tfc.Tensor4D, [x.shape[0], oh, ow, cout], 2, 'same'), bias) as tfc.Tensor4D;
+      return last ? y : act(y);
+    });
+  });
+  return {
+    params,
+    apply(z) {
+      let t = act(tf.reshape(tf.add(tf.matMul(z, w as tfc.Tensor2D), b), [z.shape[0], h0, w0, rev[0]]) as tfc.Tensor4D);
+      for (const l of layers) t = l(t);
+      return tf.reshape(t, [z.shape[0], H * Wd * Cimg]) as tfc.Tensor2D;
+    },
+  };
+}
+
+function gcd(a: number, b: number): number {
+  return b ? gcd(b, a % b) : a;
+}
+
+export const convNetwork: Plugin<ConvOptions, Network> = {
+  kind: 'network',
+  name: 'conv',
+  description: 'Convolutional encoder/decoder for images (stride-2 convs / transposed convs, optional residual blocks); not on wasm, which lacks Conv2DBackpropFilter',
+  backends: ['tensorflow', 'cpu'],
+  schema: {
+    properties: {
+      channels: { type: 'array', items: { type: 'integer', minimum: 1 }, minItems: 1, default: [32, 64], description: 'Channels per resolution (each halves the image)' },
+      kernel: { type: 'integer', minimum: 1, default: 4 },
+      residual: { type: 'boolean', default: false, description: 'A 3×3 residual block at every resolution (ResNet-like)' },
+      activation: { enum: ['relu', 'elu', 'leakyrelu'], default: 'relu' },
+    },
+  },
+  create: (o, ctx: PluginContext) => conv(ctx.tf, o, ctx.shape as NetworkShape, ctx.rng),
+};

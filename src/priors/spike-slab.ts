@@ -1,0 +1,133 @@
+import type * as tfc from '@tensorflow/tfjs-core';
+import type { Plugin, PluginContext } from '../registry/types';
+import { weight } from '../registry/types';
+import type { Prior, TrainProgress } from './prior';
+import type { WeightSpec } from '../config/types';
+import { weightSchedule, Schedule } from '../train/schedule';
+import { spikeSlabKl, SPIKE_EPS } from '../losses/spike-slab-kl';
+
+export interface SpikeSlabPriorOptions {
+  kind: 'spike-slab';
+  alpha: number;
+  c: WeightSpec;
+  warmup: WeightSpec;
+  mean: 'expected' | 'selected' | 'slab';
+  logvar_min: number;
+  logvar_max: number;
+}
+
+/**
+ * Schedules in this prior are written in epochs (c: {kind: linear, from: 50, to: 200,
+ * end_epoch: N}). The training loop may say where it is within an epoch (`epochFloat`);
+ * otherwise the schedule moves at epoch boundaries. Evaluation passes fraction = 1 and
+ * gets the end value of every schedule.
+ */
+export function scheduleProgress(p: TrainProgress): TrainProgress & { epochFloat: number } {
+  const epochFloat = p.epochFloat ?? (p.fraction >= 1 ? Number.POSITIVE_INFINITY : p.epoch);
+  return { ...p, epochFloat };
+}
+
+/**
+ * The spike-and-slab prior of Variational Sparse Coding, SPEC.md "Prior 2":
+ * p_s(z) = Π_k [a·N(z_k; 0, 1) + (1 − a)·δ(z_k)], with the recognition model
+ * q(z|x) = Π_k [γ_k·N(μ_k, σ_k²) + (1 − γ_k)·δ(z_k)]. The encoder emits [μ, log σ², v]
+ * (paramsPerLatent = 3) and log γ = −ReLU(−v), so γ ≤ 1; γ is clamped to [1e-6, 1 − 1e-6].
+ *
+ * No density: the mixture has a point mass at 0, so there is no logPrior/logPosterior and
+ * importance-weighted evaluation (iwae) refuses the model with a clear message.
+ */
+export function spikeSlabPrior(tf: typeof tfc, o: SpikeSlabPriorOptions, schedules: { c: Schedule; warmup: Schedule }): Prior {
+  const split = (enc: tfc.Tensor2D, K: number) => {
+    const mu = tf.slice(enc, [0, 0], [-1, K]) as tfc.Tensor2D;
+    const logvar = tf.clipByValue(tf.slice(enc, [0, K], [-1, K]), o.logvar_min, o.logvar_max) as tfc.Tensor2D;
+    const logGamma = tf.neg(tf.relu(tf.neg(tf.slice(enc, [0, 2 * K], [-1, K])))) as tfc.Tensor2D;
+    return { mu, logvar, logGamma };
+  };
+  const gammaOf = (logGamma: tfc.Tensor2D) => tf.clipByValue(tf.exp(logGamma), SPIKE_EPS, 1 - SPIKE_EPS) as tfc.Tensor2D;
+  return {
+    paramsPerLatent: 3,
+    kl(enc, K) {
+      return tf.tidy(() => {
+        const { mu, logvar, logGamma } = split(enc, K);
+        return spikeSlabKl(mu, logvar, logGamma, o.alpha);
+      });
+    },
+    /**
+     * z = sigmoid(c·(η + γ − 1)) ⊙ (μ + σ ⊙ ε), η ~ U(0, 1), ε ~ N(0, 1), both from `rng`.
+     * The spike warm-up λ of the official code (Tonolini et al.) samples the slab from
+     * N(λμ, σ^(2λ)) instead: at λ = 0 only the spike selection carries information.
+     */
+    sample(enc, K, rng, progress) {
+      const at = scheduleProgress(progress);
+      const c = schedules.c(at);
+      const lambda = schedules.warmup(at);
+      return tf.tidy(() => {
+        const { mu, logvar, logGamma } = split(enc, K);
+        const B = mu.shape[0];
+        const eps = tf.tensor2d(rng.normals(B * K), [B, K]);
+        const eta = tf.tensor2d(rng.uniforms(B * K), [B, K]);
+        const m = lambda === 1 ? mu : tf.mul(lambda, mu);
+        const lv = lambda === 1 ? logvar : tf.mul(lambda, logvar);
+        const slab = tf.add(m, tf.mul(tf.exp(tf.mul(0.5, lv)), eps));
+        const selection = tf.sigmoid(tf.mul(c, tf.sub(tf.add(eta, gammaOf(logGamma)), 1)));
+        return tf.mul(selection, slab) as tfc.Tensor2D;
+      });
+    },
+    /**
+     * `expected` (default): E_q[z] = γ ⊙ μ, the exact mean of the spike-and-slab posterior.
+     * `selected`: μ where γ > 0.5, else exactly 0 (the sparse code the selection keeps most often).
+     * `slab`: μ, ignoring the spikes.
+     */
+    mean(enc, K) {
+      return tf.tidy(() => {
+        const { mu, logGamma } = split(enc, K);
+        if (o.mean === 'slab') return mu;
+        const gamma = gammaOf(logGamma);
+        if (o.mean === 'selected') return tf.mul(mu, tf.cast(tf.greater(gamma, 0.5), 'float32')) as tfc.Tensor2D;
+        return tf.mul(gamma, mu) as tfc.Tensor2D;
+      });
+    },
+    /** z_k = s_k·n_k with s_k ~ Bernoulli(a), n_k ~ N(0, 1). */
+    sampleFromPrior(n, K, rng) {
+      const z = rng.normals(n * K);
+      const u = rng.uniforms(n * K);
+      for (let i = 0; i < z.length; i++) if (u[i] >= o.alpha) z[i] = 0;
+      return tf.tensor2d(z, [n, K]);
+    },
+  };
+}
+
+export const spikeSlabPriorPlugin: Plugin<SpikeSlabPriorOptions, Prior> = {
+  kind: 'prior',
+  name: 'spike-slab',
+  description:
+    'Spike-and-slab prior a·N(0,1) + (1−a)·δ(0) (Variational Sparse Coding); encoder emits μ, log σ², log γ; closed-form KL; no density (no iwae)',
+  schema: {
+    properties: {
+      alpha: {
+        type: 'number',
+        exclusiveMinimum: 0,
+        maximum: 1,
+        default: 0.5,
+        description: 'Prior spike probability a ("alpha" in the paper): P(z_k is drawn from the slab); 1 recovers the Gaussian VAE',
+      },
+      c: weight(50, 'Sharpness c of the selection sigmoid(c·(η + γ − 1)); the paper warms it up from 50 to 200 ({kind: linear, from: 50, to: 200, end_epoch: N})'),
+      warmup: weight(
+        1,
+        'Spike warm-up λ of the official code: the slab is sampled from N(λμ, σ^(2λ)); a schedule 0 → 1 lets only the spikes carry information at first (1: off)',
+      ),
+      mean: {
+        enum: ['expected', 'selected', 'slab'],
+        default: 'expected',
+        description: 'Latent mean used for features and reconstructions: expected = γ⊙μ (E_q[z]); selected = μ where γ > 0.5 else 0; slab = μ',
+      },
+      logvar_min: { type: 'number', default: -30, description: 'Clamp of log σ² from below (numerical safety)' },
+      logvar_max: { type: 'number', default: 20, description: 'Clamp of log σ² from above (numerical safety)' },
+    },
+  },
+  create: (o, ctx: PluginContext) =>
+    spikeSlabPrior(ctx.tf, o, {
+      c: weightSchedule(o.c, ctx.registry, ctx),
+      warmup: weightSchedule(o.warmup, ctx.registry, ctx),
+    }),
+};

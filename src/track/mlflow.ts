@@ -1,0 +1,569 @@
+import * as fs from 'fs';
+import * as os from 'os';
+import * as path from 'path';
+import * as crypto from 'crypto';
+import { parse as parseYaml } from 'yaml';
+import type { Plugin } from '../registry/types';
+import type { PluginOptions } from '../config/types';
+import { UserError } from '../errors';
+import type { RunRecord } from './run-store';
+import type { Tracker } from './tracker';
+import { MlflowClient, MlflowMetric, MLFLOW_LIMITS, hasCredentials, isHttpUri, redactUri } from './mlflow-client';
+import { Replayer, FlushResult } from './mlflow-replay';
+import { Spool, SpoolEventBody, SPOOL_DIR } from './spool';
+
+/**
+ * MLflow as a second tracker (the local run store stays the system of record).
+ *
+ * Spool first: every event (the run's creation, params, metrics, artifacts, its end) is
+ * appended to RUN_DIR/mlflow/spool.jsonl and only then sent, in the background, so a slow
+ * or absent server never slows or fails training. What the server has not acknowledged stays
+ * in the spool; `elbo sync RUN_DIR` sends it later, exactly once (see mlflow-replay.ts).
+ */
+
+export interface MlflowTrackerOptions {
+  kind: 'mlflow';
+  tracking_uri?: string;
+  experiment_name?: string;
+  run_name?: string;
+  parent_run_id?: string;
+  timeout_s: number;
+  retries: number;
+  backoff_s: number;
+  finish_timeout_s: number;
+  log_steps: boolean;
+  upload_checkpoint: boolean;
+  max_param_length: number;
+}
+
+const schema = {
+  properties: {
+    tracking_uri: {
+      type: 'string',
+      description: 'MLflow tracking server, http(s)://host:port (default: --tracking-uri, then MLFLOW_TRACKING_URI). Credentials come from MLFLOW_TRACKING_TOKEN or MLFLOW_TRACKING_USERNAME/PASSWORD, never from here',
+    },
+    experiment_name: { type: 'string', minLength: 1, description: "MLflow experiment (default: MLFLOW_EXPERIMENT_NAME, then the config's experiment); created when missing" },
+    run_name: { type: 'string', minLength: 1, description: 'MLflow run name (default: the local run id)' },
+    parent_run_id: { type: 'string', minLength: 1, description: 'Nest the run under this MLflow run (tag mlflow.parentRunId), e.g. a sweep' },
+    timeout_s: { type: 'number', exclusiveMinimum: 0, default: 10, description: 'Deadline of one HTTP request (uploads get 1 s more per MB)' },
+    retries: { type: 'integer', minimum: 0, default: 3, description: 'Retries of a failed send (network, timeout, HTTP 5xx) before the events wait in the spool' },
+    backoff_s: { type: 'number', minimum: 0, default: 1, description: 'First wait between retries; doubles each retry' },
+    finish_timeout_s: { type: 'number', minimum: 0, default: 30, description: 'How long the end of a run waits for MLflow to catch up; the rest waits for elbo sync' },
+    log_steps: { type: 'boolean', default: false, description: 'Also log the running training losses every train.log_every steps (keys train_step/*)' },
+    upload_checkpoint: { type: 'boolean', default: true, description: 'Upload the final checkpoint as artifacts checkpoints/epoch-NNNN/*' },
+    max_param_length: {
+      type: 'integer',
+      minimum: 100,
+      maximum: MLFLOW_LIMITS.paramValueLength,
+      default: MLFLOW_LIMITS.paramValueLength,
+      description: 'Longest param value the server takes; longer values are cut and listed in tag elbo.params_truncated',
+    },
+  },
+};
+
+function withDefaults(o: Partial<MlflowTrackerOptions>): MlflowTrackerOptions {
+  const out: Record<string, unknown> = { ...o };
+  for (const [k, s] of Object.entries(schema.properties) as [string, { default?: unknown }][]) {
+    if (out[k] === undefined && s.default !== undefined) out[k] = s.default;
+  }
+  return out as unknown as MlflowTrackerOptions;
+}
+
+/** Check a tracking URI given by the user: an http(s) server, no credentials in it. */
+export function checkTrackingUri(uri: string, where: string): string {
+  if (hasCredentials(uri)) {
+    throw new UserError('the tracking URI must not carry credentials; set MLFLOW_TRACKING_TOKEN, or MLFLOW_TRACKING_USERNAME and MLFLOW_TRACKING_PASSWORD', where);
+  }
+  if (!isHttpUri(uri)) {
+    throw new UserError(`tracking URI '${redactUri(uri)}' is not an MLflow tracking server: give http://host:port or https://...`, where);
+  }
+  return uri.replace(/\/+$/, '');
+}
+
+/**
+ * Trackers that the command line, the environment or the run directory turn on beyond the
+ * config's `tracking:` list: an `mlflow` tracker when --tracking-uri or MLFLOW_TRACKING_URI
+ * is given, or when a resumed run was tracked in MLflow. (They are not written into the
+ * resolved config: where a run is tracked does not change what it computes.)
+ */
+export function mlflowTrackersFor(
+  tracking: PluginOptions[],
+  o: { trackingUri?: string; resumeDir?: string; env?: NodeJS.ProcessEnv },
+): { trackers: PluginOptions[]; warnings: string[] } {
+  const env = o.env ?? process.env;
+  const named = tracking.filter((t) => t.kind === 'mlflow');
+  if (named.length > 1) throw new UserError('name the mlflow tracker once (one MLflow run per elbo run)', 'tracking');
+  if (named.length) {
+    // fail before the run starts when there is no server to name
+    if (o.trackingUri) checkTrackingUri(o.trackingUri, '--tracking-uri');
+    else if (named[0].tracking_uri) checkTrackingUri(named[0].tracking_uri, 'tracking: mlflow tracking_uri');
+    else if (!(o.resumeDir && Spool.exists(o.resumeDir)) && !env.MLFLOW_TRACKING_URI) {
+      throw new UserError('the mlflow tracker needs a server: set tracking_uri, pass --tracking-uri URI, or set MLFLOW_TRACKING_URI', 'tracking');
+    }
+    return { trackers: [], warnings: [] };
+  }
+  if (o.trackingUri) {
+    checkTrackingUri(o.trackingUri, '--tracking-uri');
+    return { trackers: [{ kind: 'mlflow' }], warnings: [] };
+  }
+  if (o.resumeDir && Spool.exists(o.resumeDir)) return { trackers: [{ kind: 'mlflow' }], warnings: [] };
+  const fromEnv = env.MLFLOW_TRACKING_URI;
+  if (fromEnv) {
+    if (!isHttpUri(fromEnv)) {
+      return { trackers: [], warnings: [`MLFLOW_TRACKING_URI=${redactUri(fromEnv)} is not an http(s) tracking server; MLflow tracking stays off (the local run store has everything)`] };
+    }
+    checkTrackingUri(fromEnv, 'MLFLOW_TRACKING_URI');
+    return { trackers: [{ kind: 'mlflow' }], warnings: [] };
+  }
+  return { trackers: [], warnings: [] };
+}
+
+// ---- what a run sends ---------------------------------------------------------------------
+
+/** The resolved config as MLflow params: dotted keys, within MLflow's length limits. */
+export function configParams(config: unknown, maxValue = MLFLOW_LIMITS.paramValueLength): { params: [string, string][]; tags: Record<string, string> } {
+  const flat: [string, string][] = [];
+  const walk = (v: unknown, key: string) => {
+    if (Array.isArray(v)) {
+      if (v.every((x) => x === null || typeof x !== 'object')) flat.push([key, JSON.stringify(v)]);
+      else v.forEach((x, i) => walk(x, `${key}.${i}`));
+    } else if (v !== null && typeof v === 'object') {
+      const entries = Object.entries(v as Record<string, unknown>);
+      if (!entries.length && key) flat.push([key, '{}']);
+      for (const [k, x] of entries) walk(x, key ? `${key}.${k}` : k);
+    } else if (key) {
+      flat.push([key, v === null || v === undefined ? 'null' : String(v)]);
+    }
+  };
+  walk(config, '');
+  const truncated: string[] = [];
+  const renamed: Record<string, string> = {};
+  const params = flat.map(([k, v]): [string, string] => {
+    let key = k;
+    if (key.length > MLFLOW_LIMITS.keyLength) {
+      key = `${k.slice(0, MLFLOW_LIMITS.keyLength - 9)}~${crypto.createHash('sha256').update(k).digest('hex').slice(0, 8)}`;
+      renamed[key] = k;
+    }
+    if (v.length > maxValue) {
+      truncated.push(key);
+      return [key, v.slice(0, maxValue)];
+    }
+    return [key, v];
+  });
+  const tags: Record<string, string> = {};
+  if (truncated.length) tags['elbo.params_truncated'] = capTag(`${truncated.join(', ')} (cut to ${maxValue} characters; the full values are in the config.yaml artifact)`);
+  if (Object.keys(renamed).length) tags['elbo.params_renamed'] = capTag(JSON.stringify(renamed));
+  return { params, tags };
+}
+
+function capTag(v: string): string {
+  return v.length <= MLFLOW_LIMITS.tagValueLength ? v : v.slice(0, MLFLOW_LIMITS.tagValueLength - 1) + '…';
+}
+
+function userName(): string {
+  const env = process.env;
+  const u = env.LOGNAME || env.USER || env.LNAME || env.USERNAME;
+  if (u) return u;
+  try {
+    return os.userInfo().username;
+  } catch {
+    return 'unknown';
+  }
+}
+
+/** mlflow.note.content: what ran, in a sentence or two (Markdown). */
+function note(record: RunRecord, config: any, runDir: string): string {
+  const m = config?.model ?? {};
+  const lines = [
+    `**${m.kind ?? 'model'}**${m.latent ? ` (latent ${m.latent}${m.prior?.kind ? `, ${m.prior.kind} prior` : ''})` : ''} on **${record.data.name}** ` +
+      `(${record.data.train} train / ${record.data.val} val / ${record.data.test} test), ${record.epochs_planned} epochs` +
+      `${config?.train?.batch_size ? ` of batch ${config.train.batch_size}` : ''}, seed ${record.seed}, backend ${record.backend.name}.`,
+  ];
+  if (record.status !== 'RUNNING') {
+    const shown = Object.entries(record.metrics)
+      .filter(([k]) => k.startsWith('test/'))
+      .map(([k, v]) => `${k} ${Number.isInteger(v) ? v : v.toFixed(4)}`);
+    lines.push(
+      `${record.status} after ${record.epochs_completed}/${record.epochs_planned} epochs${record.duration_s !== null ? ` in ${record.duration_s.toFixed(1)} s` : ''}` +
+        `${shown.length ? `: ${shown.join(', ')}` : ''}.${record.error ? ` ${record.error}` : ''}`,
+    );
+  }
+  lines.push(`Local run: \`${runDir}\` (config sha256 ${record.config_sha256.slice(0, 12)}).`);
+  return capTag(lines.join('\n\n'));
+}
+
+function runTags(record: RunRecord, config: any, runDir: string, o: MlflowTrackerOptions, runName: string): Record<string, string> {
+  const fp = record.fingerprint;
+  const tags: Record<string, string> = {
+    'mlflow.runName': runName,
+    'mlflow.source.name': record.config_file,
+    'mlflow.source.type': 'LOCAL',
+    'mlflow.user': userName(),
+    'mlflow.note.content': note(record, config, runDir),
+    'elbo.run_id': record.run_id,
+    'elbo.run_dir': runDir,
+    'elbo.experiment': record.experiment,
+    'elbo.seed': String(record.seed),
+    'elbo.backend': `${record.backend.name}${(record.backend as any).version ? ` ${(record.backend as any).version}` : ''}`,
+    'elbo.config_sha256': record.config_sha256,
+    'elbo.data_sha256': record.data.sha256,
+    'elbo.data': record.data.name,
+    'elbo.version': fp.elbo_version,
+    'elbo.node_version': fp.node_version,
+  };
+  if (fp.git.commit) tags['mlflow.source.git.commit'] = fp.git.commit;
+  if (fp.git.dirty !== null) tags['elbo.git_dirty'] = String(fp.git.dirty);
+  if (o.parent_run_id) tags['mlflow.parentRunId'] = o.parent_run_id;
+  return tags;
+}
+
+/** The events that open a run: its creation and its params. */
+function startEvents(record: RunRecord, configYaml: string, runDir: string, o: MlflowTrackerOptions, experimentName: string): SpoolEventBody[] {
+  const config = parseYaml(configYaml);
+  const runName = o.run_name ?? record.run_id;
+  const { params, tags: paramTags } = configParams(config, o.max_param_length);
+  return [
+    {
+      type: 'create',
+      uid: crypto.randomUUID(),
+      experiment_name: experimentName,
+      run_name: runName,
+      start_time: Date.parse(record.start_time),
+      user: userName(),
+      tags: { ...runTags(record, config, runDir, o, runName), ...paramTags },
+    },
+    { type: 'params', params },
+  ];
+}
+
+/** A metrics.jsonl line (or a logMetrics call) as MLflow metric points. */
+function metricPoints(metrics: Record<string, number>, step: number, timestamp: number): MlflowMetric[] {
+  return Object.entries(metrics)
+    .filter(([, v]) => typeof v === 'number')
+    .map(([key, value]) => ({ key, value, step, timestamp }));
+}
+
+/** The files of the run directory that a run's end uploads (relative paths, which are also the artifact paths). */
+function runFiles(runDir: string, uploadCheckpoint: boolean): string[] {
+  const files = ['config.yaml', 'run.json', 'metrics.jsonl'].filter((f) => fs.existsSync(path.join(runDir, f)));
+  const art = path.join(runDir, 'artifacts');
+  if (fs.existsSync(art)) for (const f of fs.readdirSync(art).sort()) if (fs.statSync(path.join(art, f)).isFile()) files.push(`artifacts/${f}`);
+  if (uploadCheckpoint) {
+    const root = path.join(runDir, 'checkpoints');
+    const last = fs.existsSync(root)
+      ? fs
+          .readdirSync(root)
+          .filter((n) => /^epoch-\d+$/.test(n) && fs.existsSync(path.join(root, n, 'manifest.json')))
+          .sort()
+          .at(-1)
+      : undefined;
+    if (last) for (const f of fs.readdirSync(path.join(root, last)).sort()) files.push(`checkpoints/${last}/${f}`);
+  }
+  return files;
+}
+
+/** The events that close a run: updated summary tags, the run's files, its status and end time. */
+function finishEvents(record: RunRecord, configYaml: string | null, runDir: string, o: MlflowTrackerOptions, already: Set<string>): SpoolEventBody[] {
+  const config = configYaml ? parseYaml(configYaml) : null;
+  const out: SpoolEventBody[] = [
+    { type: 'tags', tags: { 'mlflow.note.content': note(record, config, runDir), 'elbo.status': record.status, 'elbo.epochs_completed': String(record.epochs_completed) } },
+  ];
+  for (const f of runFiles(runDir, o.upload_checkpoint)) {
+    // PNGs already sent by logArtifact are not sent twice; files that change (run.json, metrics.jsonl) are
+    if (!already.has(f)) out.push({ type: 'artifact', file: f, path: f });
+  }
+  const end = record.end_time ? Date.parse(record.end_time) : Date.now();
+  if (record.status !== 'RUNNING') out.push({ type: 'status', status: record.status, end_time: end });
+  return out;
+}
+
+function experimentNameFor(o: MlflowTrackerOptions, fallback: string, env: NodeJS.ProcessEnv = process.env): string {
+  return o.experiment_name ?? (env.MLFLOW_EXPERIMENT_NAME || fallback);
+}
+
+// ---- the tracker ---------------------------------------------------------------------------
+
+export class MlflowTracker implements Tracker {
+  name = 'mlflow';
+  private readonly spool: Spool;
+  private readonly client: MlflowClient;
+  private readonly replayer: Replayer;
+  private readonly abort = new AbortController();
+  private readonly warn: (m: string) => void;
+  private flushing: Promise<void> | null = null;
+  private again = false;
+  private behind = false;
+  private retryAt = 0;
+  private lockedBy: { pid: number; host: string } | null = null;
+  private configYaml: string | null = null;
+  private readonly uploaded = new Set<string>();
+
+  constructor(
+    private readonly o: MlflowTrackerOptions,
+    private readonly runDir: string,
+    trackingUri: string,
+    experimentFallback: string,
+    warn: (m: string) => void,
+  ) {
+    this.warn = (m) => warn(m);
+    this.spool = Spool.open(runDir, {
+      tracking_uri: trackingUri,
+      experiment_name: experimentNameFor(o, experimentFallback),
+      options: { timeout_s: o.timeout_s, retries: o.retries, backoff_s: o.backoff_s },
+    });
+    if (this.spool.state.tracking_uri !== trackingUri) {
+      // a resumed run pointed at another server: that server gets the whole spool
+      this.spool.resetRemote(trackingUri);
+    }
+    this.client = new MlflowClient(trackingUri, { timeoutMs: o.timeout_s * 1000, signal: this.abort.signal, userAgent: `elbo/${safeVersion()}` });
+    // events written by an earlier process (a resumed run) may have reached the server already
+    this.replayer = new Replayer(this.spool, this.client, { retries: o.retries, backoffMs: o.backoff_s * 1000, uncertainBelow: this.spool.nextSeq, warn: this.warn });
+    this.lockedBy = this.spool.lock();
+    if (this.lockedBy) {
+      this.warn(`MLflow: ${path.join(runDir, SPOOL_DIR)} is being sent by process ${this.lockedBy.pid} on ${this.lockedBy.host}; this run only spools its events (send them later with: elbo sync ${runDir})`);
+    }
+  }
+
+  get runDirectory(): string {
+    return this.runDir;
+  }
+
+  async start(record: RunRecord, configYaml: string): Promise<void> {
+    this.configYaml = configYaml;
+    if (this.spool.has('create')) {
+      // a resumed run: the same MLflow run goes on
+      this.spool.append(
+        { type: 'tags', tags: { 'elbo.resumes': String(record.resumes.length), 'elbo.status': 'RUNNING' } },
+        { type: 'status', status: 'RUNNING' },
+      );
+    } else {
+      this.spool.append(...startEvents(record, configYaml, this.runDir, this.o, this.spool.state.experiment_name));
+      if (record.resumes.length) {
+        // MLflow turned on for a resumed run: the epochs before it come from metrics.jsonl
+        for (const line of readMetricLines(this.runDir)) {
+          const { step, timestamp, ...m } = line;
+          this.spool.append({ type: 'metrics', metrics: metricPoints(m, step, timestamp) });
+        }
+      }
+    }
+    this.kick();
+  }
+
+  async logMetrics(metrics: Record<string, number>, step: number, timestamp: number): Promise<void> {
+    const points = metricPoints(metrics, step, timestamp);
+    if (points.length) this.spool.append({ type: 'metrics', metrics: points });
+    this.kick();
+  }
+
+  logStepMetrics(metrics: Record<string, number>, step: number, timestamp: number): void {
+    if (!this.o.log_steps) return;
+    const renamed = Object.fromEntries(Object.entries(metrics).map(([k, v]) => [k.replace(/^train\//, 'train_step/'), v]));
+    this.spool.append({ type: 'metrics', metrics: metricPoints(renamed, step, timestamp) });
+    this.kick();
+  }
+
+  async logArtifact(localPath: string, artifactPath: string): Promise<void> {
+    const rel = path.relative(this.runDir, path.resolve(localPath)).split(path.sep).join('/');
+    if (rel.startsWith('..') || this.uploaded.has(rel)) return;
+    this.uploaded.add(rel);
+    this.spool.append({ type: 'artifact', file: rel, path: rel.startsWith('artifacts/') ? rel : `artifacts/${artifactPath}` });
+    this.kick();
+  }
+
+  async finish(record: RunRecord): Promise<void> {
+    this.spool.append(...finishEvents(record, this.configYaml, this.runDir, this.o, this.uploaded));
+    if (this.lockedBy) return;
+    // one last flush, bounded: a run never waits longer than finish_timeout_s for MLflow
+    const deadline = this.o.finish_timeout_s * 1000;
+    let timer: NodeJS.Timeout | undefined;
+    const timedOut = new Promise<'timeout'>((r) => (timer = setTimeout(() => r('timeout'), deadline)));
+    const done = (async () => {
+      if (this.flushing) await this.flushing;
+      this.retryAt = 0;
+      this.kick(this.behind ? 0 : undefined);
+      if (this.flushing) await this.flushing;
+      return 'done' as const;
+    })();
+    const how = await Promise.race([done, timedOut]);
+    clearTimeout(timer);
+    if (how === 'timeout') this.abort.abort();
+    const pending = this.spool.pending().length;
+    if (pending) {
+      this.warn(`MLflow is behind: ${pending} event${pending === 1 ? '' : 's'} of this run are not on ${this.client.shownUri} yet; they are kept in ${this.spool.file}; send them with: elbo sync ${this.runDir}`);
+    }
+    this.spool.unlock();
+  }
+
+  /** Flush in the background (training never waits for MLflow). */
+  private kick(retries?: number): void {
+    if (this.lockedBy || this.abort.signal.aborted) return;
+    if (this.flushing) {
+      this.again = true;
+      return;
+    }
+    if (Date.now() < this.retryAt) return;
+    this.flushing = this.loop(retries).finally(() => (this.flushing = null));
+  }
+
+  private async loop(retries?: number): Promise<void> {
+    do {
+      this.again = false;
+      const r: FlushResult = await this.replayer.flush(retries ?? (this.behind ? 0 : this.o.retries));
+      if (r.error) {
+        if (!this.behind) {
+          this.warn(`MLflow is behind: ${r.error}; training goes on, events are kept in ${this.spool.file} and sent when the server answers (or by: elbo sync ${this.runDir})`);
+        }
+        this.behind = true;
+        // while the server is away, try again now and then, not at every event
+        this.retryAt = Date.now() + Math.max(1000, this.o.backoff_s * 1000 * 2 ** this.o.retries);
+        return;
+      }
+      if (this.behind) {
+        this.behind = false;
+        this.warn(`MLflow caught up: ${r.sent} spooled event${r.sent === 1 ? '' : 's'} sent to ${this.client.shownUri}`);
+      }
+    } while (this.again);
+  }
+}
+
+function safeVersion(): string {
+  try {
+    return require(path.resolve(__dirname, '..', '..', '..', 'package.json')).version;
+  } catch {
+    return '0';
+  }
+}
+
+function readMetricLines(runDir: string): ({ step: number; timestamp: number } & Record<string, number>)[] {
+  const file = path.join(runDir, 'metrics.jsonl');
+  if (!fs.existsSync(file)) return [];
+  return fs
+    .readFileSync(file, 'utf8')
+    .split('\n')
+    .filter((l) => l.trim())
+    .map((l) => JSON.parse(l))
+    .filter((m) => typeof m.step === 'number' && typeof m.timestamp === 'number');
+}
+
+export const mlflowTracker: Plugin<MlflowTrackerOptions, MlflowTracker> = {
+  kind: 'tracker',
+  name: 'mlflow',
+  description: 'An MLflow tracking server (REST API): params, per-epoch metrics, tags, artifacts; spooled in RUN_DIR/mlflow/ first, `elbo sync` sends what the server missed',
+  schema,
+  create(options, ctx) {
+    const o = withDefaults(options);
+    const runDir = ctx.runDir as string | undefined;
+    if (!runDir) throw new Error('the mlflow tracker needs the run directory (ctx.runDir)');
+    const flag = ctx.trackingUri as string | undefined;
+    const env = process.env;
+    const stored = Spool.exists(runDir) ? Spool.open(runDir).state.tracking_uri : undefined;
+    let uri: string;
+    if (flag) uri = checkTrackingUri(flag, '--tracking-uri');
+    else if (o.tracking_uri) uri = checkTrackingUri(o.tracking_uri, 'tracking: mlflow tracking_uri');
+    else if (stored) uri = stored;
+    else if (env.MLFLOW_TRACKING_URI) uri = checkTrackingUri(env.MLFLOW_TRACKING_URI, 'MLFLOW_TRACKING_URI');
+    else throw new UserError('the mlflow tracker needs a server: set tracking_uri, pass --tracking-uri URI, or set MLFLOW_TRACKING_URI', 'tracking');
+    const warn = (ctx.warn as ((m: string) => void) | undefined) ?? ((m: string) => process.stderr.write(`warning: ${m}\n`));
+    return new MlflowTracker(o, runDir, uri, String(ctx.experiment ?? 'default'), warn);
+  },
+};
+
+// ---- elbo sync -----------------------------------------------------------------------------
+
+export interface SyncReport {
+  runDir: string;
+  status: 'synced' | 'up-to-date' | 'busy' | 'failed';
+  trackingUri: string | null;
+  experiment: string | null;
+  mlflowRunId: string | null;
+  sent: number;
+  pending: number;
+  skipped: number;
+  imported?: boolean;
+  error?: string;
+}
+
+/**
+ * Send what a run's spool holds and the server lacks. A run directory without a spool (a
+ * run made with MLflow off) is imported when a tracking URI is given: its spool is written
+ * from run.json, config.yaml, metrics.jsonl and its files, with the original timestamps.
+ */
+export async function syncRun(
+  runDir: string,
+  o: { trackingUri?: string; env?: NodeJS.ProcessEnv; warn?: (m: string) => void; timeoutS?: number } = {},
+): Promise<SyncReport> {
+  const dir = path.resolve(runDir);
+  const env = o.env ?? process.env;
+  if (!fs.existsSync(path.join(dir, 'run.json'))) throw new UserError('not a run directory (no run.json); give runs/<experiment>/<runId>', runDir);
+  let imported = false;
+  if (!Spool.exists(dir)) {
+    const uri = o.trackingUri ?? env.MLFLOW_TRACKING_URI;
+    if (!uri) throw new UserError('this run was not tracked in MLflow (no mlflow/ folder); to send it, give --tracking-uri URI or set MLFLOW_TRACKING_URI', runDir);
+    importRun(dir, checkTrackingUri(uri, o.trackingUri ? '--tracking-uri' : 'MLFLOW_TRACKING_URI'));
+    imported = true;
+  }
+  const spool = Spool.open(dir);
+  if (o.trackingUri) {
+    const uri = checkTrackingUri(o.trackingUri, '--tracking-uri');
+    if (uri !== spool.state.tracking_uri) spool.resetRemote(uri);
+  }
+  const opts = spool.state.options;
+  const client = new MlflowClient(spool.state.tracking_uri, { timeoutMs: (o.timeoutS ?? opts.timeout_s) * 1000, env, userAgent: `elbo/${safeVersion()}` });
+  const base = { runDir: dir, trackingUri: client.shownUri, experiment: spool.state.experiment_name, ...(imported ? { imported } : {}) };
+  const holder = spool.lock();
+  if (holder) {
+    return { ...base, status: 'busy', mlflowRunId: spool.state.run_id ?? null, sent: 0, pending: spool.pending().length, skipped: 0, error: `being sent by process ${holder.pid} on ${holder.host}` };
+  }
+  try {
+    if (!spool.pending().length) return { ...base, status: 'up-to-date', mlflowRunId: spool.state.run_id ?? null, sent: 0, pending: 0, skipped: 0 };
+    // another process sent these events before: whatever may have arrived is checked first
+    const replayer = new Replayer(spool, client, { retries: opts.retries, backoffMs: opts.backoff_s * 1000, uncertainBelow: Infinity, warn: o.warn });
+    const r = await replayer.flush();
+    return {
+      ...base,
+      status: r.error ? 'failed' : 'synced',
+      mlflowRunId: spool.state.run_id ?? null,
+      sent: r.sent,
+      pending: r.pending,
+      skipped: r.skipped,
+      ...(r.error ? { error: r.error } : {}),
+    };
+  } finally {
+    spool.unlock();
+  }
+}
+
+/** Write the spool of a run that was made with MLflow off, from what its directory holds. */
+function importRun(runDir: string, trackingUri: string): void {
+  const record: RunRecord = JSON.parse(fs.readFileSync(path.join(runDir, 'run.json'), 'utf8'));
+  const configYaml = fs.readFileSync(path.join(runDir, 'config.yaml'), 'utf8');
+  const config = parseYaml(configYaml) ?? {};
+  const fromConfig = (config.tracking ?? []).find((t: PluginOptions) => t.kind === 'mlflow') ?? {};
+  const o = withDefaults({ ...fromConfig, kind: 'mlflow', tracking_uri: trackingUri });
+  const spool = Spool.open(runDir, {
+    tracking_uri: trackingUri,
+    experiment_name: experimentNameFor(o, record.experiment),
+    options: { timeout_s: o.timeout_s, retries: o.retries, backoff_s: o.backoff_s },
+  });
+  spool.append(...startEvents(record, configYaml, runDir, o, spool.state.experiment_name));
+  for (const line of readMetricLines(runDir)) {
+    const { step, timestamp, ...m } = line;
+    spool.append({ type: 'metrics', metrics: metricPoints(m, step, timestamp) });
+  }
+  spool.append(...finishEvents(record, configYaml, runDir, o, new Set()));
+}
+
+/** Run directories under a runs root whose MLflow spool has events the server lacks. */
+export function runsWithSpool(runsRoot: string): string[] {
+  const out: string[] = [];
+  if (!fs.existsSync(runsRoot)) return out;
+  for (const exp of fs.readdirSync(runsRoot).sort()) {
+    const expDir = path.join(runsRoot, exp);
+    if (!fs.statSync(expDir).isDirectory()) continue;
+    for (const run of fs.readdirSync(expDir).sort()) {
+      const dir = path.join(expDir, run);
+      if (Spool.exists(dir) && Spool.open(dir).pending().length) out.push(dir);
+    }
+  }
+  return out;
+}
