@@ -33,6 +33,8 @@ export interface RunOptions {
   runsDir?: string;
   /** A run directory to continue from its last checkpoint. */
   resume?: string;
+  /** Directory relative paths in the config resolve against (default: the config's own). */
+  baseDir?: string;
   /** Progress output on stderr (default true). */
   progress?: boolean;
   registry?: Registry;
@@ -67,8 +69,7 @@ function loadForRun(o: RunOptions, registry: Registry): { loaded: LoadedConfig; 
   if (!o.config) throw new UserError('give a config file (e.g. configs/quickstart.yaml) or --resume RUN_DIR', 'elbo run');
   const overrides = [...(o.overrides ?? [])];
   if (o.seed !== undefined) overrides.push(`seed=${o.seed}`);
-  if (o.backend !== undefined) overrides.push(`backend=${o.backend}`);
-  return { loaded: loadConfig(o.config, overrides, registry) };
+  return { loaded: loadConfig(o.config, overrides, registry, { baseDir: o.baseDir }) };
 }
 
 /**
@@ -81,7 +82,9 @@ export async function runExperiment(o: RunOptions): Promise<RunResult> {
   const registry = o.registry ?? createRegistry();
   const { loaded, resumeRecord } = loadForRun(o, registry);
   const { config } = loaded;
-  const backendFlag = o.resume && o.backend ? o.backend : config.backend;
+  // --backend chooses where this run executes; the config's `backend` is the default.
+  // It is not written into the config, so the config (and its hash) stays what was asked.
+  const backendFlag = o.backend ?? config.backend;
   const backend = await selectBackend(backendFlag, o.backend ? '--backend' : 'backend', backendConstraint(config, registry));
   const tf = (await import('./runtime/tf')).getTf();
   const progress = new Progress(process.stderr, o.progress !== false);
@@ -195,6 +198,8 @@ export async function runExperiment(o: RunOptions): Promise<RunResult> {
     await each('finish', (t) => t.finish(record));
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
+    // the run is over: free its parameters and optimizer state (API users run many in one process)
+    allState.forEach((v) => v.dispose());
     return { runId: record.run_id, runDir: store.dir, status, metrics: record.metrics, ...(error ? { error } : {}) };
   };
 
@@ -243,7 +248,8 @@ export async function runExperiment(o: RunOptions): Promise<RunResult> {
           record.epochs_completed = epoch;
           record.global_step = step;
           record.metrics = { ...record.metrics, ...metrics };
-          await each('log metrics', (t) => t.logMetrics({ epoch, ...metrics }, step, Date.now()));
+          const now = Date.now(); // one timestamp for every tracker
+          await each('log metrics', (t) => t.logMetrics({ epoch, ...metrics }, step, now));
           store.writeRecord(record);
           o.onEpoch?.(epoch, metrics, tf);
         },
@@ -275,7 +281,8 @@ export async function runExperiment(o: RunOptions): Promise<RunResult> {
       for (const [k, v] of Object.entries(out)) testMetrics[`test/${k}`] = v;
       progress.message(`eval ${name}: ${Object.entries(out).map(([k, v]) => `${k} ${v.toFixed(3)}`).join(', ') || 'done'} (${((Date.now() - t0) / 1000).toFixed(1)}s)`);
     }
-    await each('log metrics', (t) => t.logMetrics(testMetrics, record.global_step, Date.now()));
+    const now = Date.now();
+    await each('log metrics', (t) => t.logMetrics(testMetrics, record.global_step, now));
     for (const f of fs.readdirSync(path.join(store.dir, 'artifacts'))) {
       await each('upload artifacts', (t) => t.logArtifact(store.artifact(f), f));
     }

@@ -47,7 +47,7 @@ test('bad input exits non-zero with one line and no stack trace', () => {
   const runs = path.join(dir, 'runs');
   const cases: [string[], RegExp][] = [
     [['run', cfg, '--runs-dir', runs, '--set', 'train.epochs=0'], /small\.yaml|--set train\.epochs=0: train\.epochs must be >= 1/],
-    [['run', cfg, '--runs-dir', runs, '--backend', 'gpu'], /backend must be one of auto, tensorflow, wasm, cpu/],
+    [['run', cfg, '--runs-dir', runs, '--backend', 'gpu'], /--backend: unknown backend 'gpu' \(allowed: auto, tensorflow, wasm, cpu\)/],
     [['run', cfg, '--runs-dir', runs, '--bogus'], /Nonexistent flag/],
     [['run', path.join(dir, 'missing.yaml')], /missing\.yaml: config file not found/],
     [['run', cfg, '--runs-dir', runs, '--set', 'data.train_images=nowhere.idx'], /nowhere\.idx: data file not found/],

@@ -1,19 +1,25 @@
 /**
- * `npm run bench`: training throughput of the quickstart VAE on each installed backend.
+ * `npm run bench`: training throughput of the benchmark workloads (workload.ts) on each
+ * installed backend, and of the same networks in PyTorch on the CPU when `torch`
+ * imports (reference_torch.py), all in one invocation.
  *
- *   node dist/src/bench/bench.js [--backends wasm,cpu] [--steps 30] [--min-seconds 5] [--max-seconds 20] [--no-torch] [--json]
+ *   node dist/src/bench/bench.js [--backends tensorflow,wasm,cpu] [--workloads vae-mlp,m2-mnist,gvae-conv]
+ *        [--steps 30] [--min-seconds 5] [--max-seconds 20] [--no-torch] [--json] [--markdown FILE]
  *
- * Each backend runs in its own child process (`--worker NAME`), because tfjs keeps one
- * global engine per process: backends would otherwise share kernels' registration,
- * memory and thread pools, and the first one would warm caches for the others.
+ * Each backend runs in its own child process (`--worker NAME`): tfjs keeps one global
+ * engine per process, and backends would otherwise share kernels' registration, memory
+ * and thread pools. Effective GFLOP/s counts the matmul and convolution FLOPs of one
+ * step from the kernels it runs (forward and backward), divided by the step time.
  */
 import { spawnSync } from 'child_process';
+import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import { installedBackends, selectBackend, getTf } from '../runtime/backend';
-import { buildWorkload, flopsPerSample, BATCH, Phase } from './workload';
+import { buildWorkload, Phase, WORKLOADS } from './workload';
 
 interface Result {
+  workload: string;
   backend: string;
   version: string;
   threads: number | null;
@@ -21,10 +27,11 @@ interface Result {
   seconds: number;
   msPerStep: number;
   samplesPerSec: number;
+  flopsPerStep: number;
   gflops: number;
-  loss: number;
 }
-type Outcome = Result | { backend: string; error: string };
+type Outcome = Result | { workload: string; backend: string; error: string };
+const failed = (r: Outcome): r is { workload: string; backend: string; error: string } => 'error' in r;
 
 function parseArgs(argv: string[]) {
   const flag = (name: string) => {
@@ -36,102 +43,129 @@ function parseArgs(argv: string[]) {
     if (!(v > 0)) throw new Error(`${name} must be a positive number`);
     return v;
   };
+  const workloads = flag('--workloads')?.split(',').filter(Boolean) ?? WORKLOADS.map((w) => w.name);
+  for (const w of workloads) if (!WORKLOADS.some((x) => x.name === w)) throw new Error(`unknown workload '${w}' (allowed: ${WORKLOADS.map((x) => x.name).join(', ')})`);
   return {
     worker: flag('--worker'),
     backends: flag('--backends')?.split(',').filter(Boolean) ?? installedBackends(),
+    workloads,
     json: argv.includes('--json'),
     noTorch: argv.includes('--no-torch'),
+    markdown: flag('--markdown'),
     timed: { steps: num('--steps', 30), minSeconds: num('--min-seconds', 5), maxSeconds: num('--max-seconds', 20) } as Phase,
     passThrough: ['--steps', '--min-seconds', '--max-seconds'].flatMap((f) => (flag(f) ? [f, flag(f)!] : [])),
   };
 }
 
-/** Child: measure one backend, print one JSON line. */
-async function worker(name: string, timed: Phase): Promise<void> {
+/** Child: measure every workload on one backend, one JSON line each. */
+async function worker(name: string, workloads: string[], timed: Phase): Promise<void> {
   const info = await selectBackend(name, '--backends');
   const tf = getTf();
-  // wasm picks its thread count at load time; report it, as it explains most of the spread between machines
+  // wasm picks its thread count at load time; it explains most of the spread between machines
   const threads = name === 'wasm' ? require('@tensorflow/tfjs-backend-wasm').getThreadsCount() : null;
-  const w = buildWorkload(tf);
-  // warm-up: kernel compilation, wasm memory growth, first-use allocations
-  w.run({ steps: 5, minSeconds: 0, maxSeconds: 3 });
-  const r = w.run(timed);
-  const samplesPerSec = (r.steps * BATCH) / r.seconds;
-  const result: Result = {
-    backend: name, version: info.version, threads, steps: r.steps, seconds: r.seconds,
-    msPerStep: (1000 * r.seconds) / r.steps, samplesPerSec, gflops: (samplesPerSec * flopsPerSample()) / 1e9, loss: r.loss,
-  };
-  process.stdout.write(JSON.stringify(result) + '\n');
+  for (const wname of workloads) {
+    const w = WORKLOADS.find((x) => x.name === wname)!;
+    if (name === 'wasm' && JSON.stringify(w.model).includes('"conv"')) {
+      process.stdout.write(JSON.stringify({ workload: wname, backend: name, error: 'wasm lacks the Conv2DBackpropFilter kernel' }) + '\n');
+      continue;
+    }
+    const run = buildWorkload(tf, w);
+    // warm-up: kernel compilation, memory growth, first-use allocations
+    run.run({ steps: 5, minSeconds: 0, maxSeconds: 3 });
+    const flopsPerStep = await run.flopsPerStep();
+    const r = run.run(timed);
+    const samplesPerSec = (r.steps * w.batch) / r.seconds;
+    const result: Result = {
+      workload: wname, backend: name, version: info.tensorflow ? `${info.version}, TF ${info.tensorflow}` : info.version, threads,
+      steps: r.steps, seconds: r.seconds, msPerStep: (1000 * r.seconds) / r.steps, samplesPerSec, flopsPerStep,
+      gflops: (flopsPerStep * r.steps) / r.seconds / 1e9,
+    };
+    process.stdout.write(JSON.stringify(result) + '\n');
+  }
 }
 
-function runChild(backend: string, passThrough: string[]): Outcome {
-  const p = spawnSync(process.execPath, [__filename, '--worker', backend, ...passThrough], { encoding: 'utf8' });
-  const line = p.stdout?.trim().split('\n').pop() ?? '';
-  if (p.status === 0 && line.startsWith('{')) return JSON.parse(line) as Result;
+function jsonLines(out: string | undefined): any[] {
+  return (out ?? '').split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l));
+}
+
+function runChild(backend: string, workloads: string[], passThrough: string[]): Outcome[] {
+  const p = spawnSync(process.execPath, [__filename, '--worker', backend, '--workloads', workloads.join(','), ...passThrough], { encoding: 'utf8' });
+  const got = jsonLines(p.stdout) as Outcome[];
+  if (p.status === 0) return got;
   const why = p.error?.message ?? p.stderr?.trim().split('\n').filter(Boolean).pop() ?? `exit ${p.status}`;
-  return { backend, error: why };
+  return [...got, ...workloads.filter((w) => !got.some((g) => g.workload === w)).map((workload) => ({ workload, backend, error: why }))];
 }
 
-/**
- * The PyTorch reference (reference_torch.py beside the compiled file's source), when
- * `torch` imports: same network, same timing rules, run in the same bench invocation.
- */
-function runTorch(passThrough: string[]): Outcome | null {
+/** The PyTorch reference (reference_torch.py), when `torch` imports; null otherwise. */
+function runTorch(workloads: string[], passThrough: string[]): Outcome[] | null {
   const script = path.join(__dirname, '..', '..', '..', 'src', 'bench', 'reference_torch.py');
   const python = process.env.PYTHON ?? 'python3';
-  const probe = spawnSync(python, ['-c', 'import torch'], { encoding: 'utf8' });
-  if (probe.status !== 0) return null;
-  const p = spawnSync(python, [script, ...passThrough], { encoding: 'utf8' });
-  const line = p.stdout?.trim().split('\n').pop() ?? '';
-  if (p.status === 0 && line.startsWith('{')) return JSON.parse(line) as Result;
-  return { backend: 'pytorch', error: p.stderr?.trim().split('\n').pop() ?? `exit ${p.status}` };
+  if (spawnSync(python, ['-c', 'import torch'], { encoding: 'utf8' }).status !== 0) return null;
+  const p = spawnSync(python, [script, '--workloads', workloads.join(','), ...passThrough], { encoding: 'utf8' });
+  const got = jsonLines(p.stdout) as Outcome[];
+  if (p.status !== 0) got.push({ workload: '?', backend: 'pytorch', error: p.stderr?.trim().split('\n').pop() ?? `exit ${p.status}` });
+  return got;
 }
 
 function machine() {
   return {
     cpu: os.cpus()[0]?.model ?? 'unknown',
     cores: os.availableParallelism(),
+    memory: `${Math.round(os.totalmem() / 2 ** 30)} GiB`,
     os: `${os.platform()} ${os.release()} ${os.arch()}`,
     node: process.version,
     date: new Date().toISOString(),
   };
 }
 
-function printTable(results: Outcome[], m: ReturnType<typeof machine>): void {
-  const head = ['backend', 'threads', 'steps', 'ms/step', 'samples/s', 'GFLOP/s', 'vs PyTorch'];
-  const ok = results.filter((r): r is Result => !('error' in r));
-  const torch = ok.find((r) => r.backend === 'pytorch');
-  const rows = ok.map((r) => [
-    `${r.backend} ${r.version}`, String(r.threads ?? '-'), String(r.steps),
-    r.msPerStep.toFixed(1), r.samplesPerSec.toFixed(0), r.gflops.toFixed(2),
-    torch ? `${(r.samplesPerSec / torch.samplesPerSec).toFixed(2)}×` : '-',
-  ]);
-  const width = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
-  const fmt = (r: string[]) => r.map((v, i) => (i ? v.padStart(width[i]) : v.padEnd(width[i]))).join('  ');
-  console.log(`quickstart VAE 784-400-(2x20) / 20-400-784, batch ${BATCH}, Adam: ${(flopsPerSample() / 1e6).toFixed(2)} MFLOP/sample (matmuls, fwd+bwd)`);
-  console.log(`${m.cpu}, ${m.cores} cores, ${m.os}, node ${m.node}, ${m.date}\n`);
-  [head, ...rows].forEach((r) => console.log(fmt(r)));
-  for (const r of results) if ('error' in r) console.log(`${r.backend}: failed: ${r.error}`);
+/** One markdown table per workload; also what the console shows. */
+function tables(results: Outcome[], m: ReturnType<typeof machine>): string {
+  const lines: string[] = [`Machine: ${m.cpu}, ${m.cores} cores, ${m.memory}, ${m.os}, Node ${m.node}; ${m.date}`, ''];
+  for (const w of WORKLOADS) {
+    const rows = results.filter((r) => r.workload === w.name);
+    if (!rows.length) continue;
+    // PyTorch does the same FLOPs per step: take tfjs's count
+    const flops = (rows.find((r) => !failed(r) && r.flopsPerStep) as Result | undefined)?.flopsPerStep;
+    const torch = rows.find((r) => !failed(r) && r.backend === 'pytorch') as Result | undefined;
+    lines.push(`### ${w.name}: ${w.description}`, '', '| backend | threads | steps | ms/step | samples/s | GFLOP/s | vs PyTorch |', '|---|---|---|---|---|---|---|');
+    for (const r of rows) {
+      if (failed(r)) {
+        lines.push(`| ${r.backend} | | | | | | not run: ${r.error} |`);
+        continue;
+      }
+      const gflops = r.backend === 'pytorch' && flops ? (flops * r.steps) / r.seconds / 1e9 : r.gflops;
+      const ratio = torch ? `${(r.samplesPerSec / torch.samplesPerSec).toFixed(2)}×` : '-';
+      lines.push(`| ${r.backend} ${r.version} | ${r.threads ?? '-'} | ${r.steps} | ${r.msPerStep.toFixed(1)} | ${r.samplesPerSec.toFixed(0)} | ${gflops ? gflops.toFixed(2) : '-'} | ${ratio} |`);
+    }
+    if (flops) lines.push('', `Counted: ${(flops / 1e9).toFixed(3)} GFLOP per step (matmul + convolution kernels, forward and backward).`);
+    lines.push('');
+  }
+  return lines.join('\n');
 }
 
 async function main(): Promise<void> {
   const a = parseArgs(process.argv.slice(2));
-  if (a.worker) return worker(a.worker, a.timed);
+  if (a.worker) return worker(a.worker, a.workloads, a.timed);
   const results: Outcome[] = [];
   for (const b of a.backends) {
     process.stderr.write(`bench: ${b} ...\n`);
-    results.push(runChild(b, a.passThrough));
+    results.push(...runChild(b, a.workloads, a.passThrough));
   }
   if (!a.noTorch) {
     process.stderr.write('bench: pytorch reference ...\n');
-    const torch = runTorch(a.passThrough);
-    if (torch) results.push(torch);
-    else process.stderr.write('bench: torch is not importable (pip install torch), no reference row\n');
+    const torch = runTorch(a.workloads, a.passThrough);
+    if (torch) results.push(...torch);
+    else process.stderr.write('bench: torch is not importable (pip install torch==2.13.0), no reference rows\n');
   }
   const m = machine();
-  if (a.json) console.log(JSON.stringify({ machine: m, batch: BATCH, flopsPerSample: flopsPerSample(), results }, null, 2));
-  else printTable(results, m);
-  if (results.some((r) => 'error' in r)) process.exitCode = 1;
+  const text = tables(results, m);
+  if (a.json) console.log(JSON.stringify({ machine: m, results }, null, 2));
+  else console.log(text);
+  if (a.markdown) {
+    fs.writeFileSync(a.markdown, `# Benchmarks\n\nWritten by \`npm run bench -- --markdown ${a.markdown}\`: training steps of each workload, after a warm-up, on each backend in its own process; PyTorch (CPU) runs the same networks in the same invocation.\n\n${text}\n`);
+    process.stderr.write(`bench: wrote ${a.markdown}\n`);
+  }
+  if (results.some((r) => failed(r) && !/lacks/.test(r.error))) process.exitCode = 1;
 }
 
 main().catch((e) => {

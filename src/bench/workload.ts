@@ -6,34 +6,68 @@ import type { Model, LossWeights } from '../models/model';
 import type { Optimizer } from '../train/optimizer';
 import { makeTrainStep } from '../train/step';
 
-/** The quickstart network (configs/quickstart.yaml): what `elbo run` trains by default. */
-export const BATCH = 128;
-const DIM = 784;
-const LATENT = 20;
-const HIDDEN = 400;
-const MODEL = {
-  kind: 'vae',
-  latent: LATENT,
-  prior: { kind: 'gaussian', logvar_min: -30, logvar_max: 20 },
-  encoder: { kind: 'mlp', hidden: [HIDDEN], activation: 'relu' },
-  decoder: { kind: 'mlp', hidden: [HIDDEN], activation: 'relu' },
-  likelihood: 'bernoulli',
-};
-
 /**
- * Matmul FLOPs per training example: 2·in·out per dense layer forward, ×3 for the
- * forward pass plus the two backward matmuls (dX, dW). This is the usual convention,
- * so numbers compare with other frameworks' reports; it slightly overstates the work
- * (tfjs skips dX of the first layer, whose input is data) and ignores elementwise ops,
- * the loss and Adam.
+ * The benchmark's workloads: each is a model config as a user would write it, on
+ * synthetic data of the real shape (the benchmark needs no download), trained with the
+ * same step as `elbo run` (src/train/step.ts). src/bench/reference_torch.py builds the
+ * same three networks in PyTorch.
  */
-export function flopsPerSample(): number {
-  const layers: [number, number][] = [
-    [DIM, HIDDEN], [HIDDEN, 2 * LATENT], // encoder → (μ, log σ²)
-    [LATENT, HIDDEN], [HIDDEN, DIM], // decoder
-  ];
-  return 3 * layers.reduce((s, [i, o]) => s + 2 * i * o, 0);
+export interface Workload {
+  name: string;
+  description: string;
+  shape: number[];
+  classes: number;
+  /** Rows per step; `labelled` of them carry labels (the rest y = −1). */
+  batch: number;
+  labelled: number;
+  model: Record<string, unknown>;
+  weights: LossWeights;
 }
+
+const mlp = (hidden: number[], activation = 'relu') => ({ kind: 'mlp', hidden, activation });
+const conv = (channels: number[]) => ({ kind: 'conv', channels, kernel: 4, residual: false, activation: 'relu' });
+const gaussian = { kind: 'gaussian', logvar_min: -30, logvar_max: 20 };
+
+export const WORKLOADS: Workload[] = [
+  {
+    name: 'vae-mlp',
+    description: 'quickstart VAE, MLP 784-400-(2×20) / 20-400-784, Bernoulli, batch 128',
+    shape: [28, 28, 1],
+    classes: 0,
+    batch: 128,
+    labelled: 0,
+    model: { kind: 'vae', latent: 20, prior: gaussian, encoder: mlp([400]), decoder: mlp([400]), likelihood: 'bernoulli' },
+    weights: { c1: 1, c2: 1, alpha: 0 },
+  },
+  {
+    name: 'm2-mnist',
+    description: 'M2 on MNIST, z 50, one hidden layer of 500 (softplus), batch 100 = 10 labelled + 90 unlabelled',
+    shape: [28, 28, 1],
+    classes: 10,
+    batch: 100,
+    labelled: 10,
+    model: {
+      kind: 'm2',
+      latent: 50,
+      prior: gaussian,
+      classifier: mlp([500], 'softplus'),
+      encoder: mlp([500], 'softplus'),
+      decoder: mlp([500], 'softplus'),
+      likelihood: 'bernoulli',
+    },
+    weights: { c1: 1, c2: 1, alpha: 50 },
+  },
+  {
+    name: 'gvae-conv',
+    description: 'G-VAE, conv 32×32×3 (channels 32-64-128, kernel 4), K 128, batch 64',
+    shape: [32, 32, 3],
+    classes: 10,
+    batch: 64,
+    labelled: 64,
+    model: { kind: 'gvae', latent: 128, prior: gaussian, encoder: conv([32, 64, 128]), decoder: conv([32, 64, 128]), likelihood: 'gaussian' },
+    weights: { c1: 0.0025, c2: 1, alpha: 20 },
+  },
+];
 
 export interface Phase {
   /** Stop after this many steps once minSeconds have passed ... */
@@ -43,32 +77,61 @@ export interface Phase {
   maxSeconds: number;
 }
 
-/** Build the model exactly as src/experiment.ts does, on synthetic data (no download needed). */
-export function buildWorkload(tf: typeof tfc, seed = 0) {
+/** FLOPs of the matmul and convolution kernels a profiled step ran (forward and backward). */
+function countFlops(kernels: { name: string; inputShapes: number[][]; outputShapes: number[][] }[]): number {
+  const prod = (s: number[]) => s.reduce((a, b) => a * b, 1);
+  let flops = 0;
+  for (const k of kernels) {
+    const out = k.outputShapes[0];
+    const [a, b] = k.inputShapes;
+    if (!out || !a || !b) continue;
+    switch (k.name) {
+      case 'BatchMatMul':
+      case '_FusedMatMul':
+        // inner dimension K from a's size and the output rows
+        flops += 2 * prod(out) * (prod(a) / prod(out.slice(0, -1)));
+        break;
+      case 'Conv2D':
+      case 'FusedConv2D': // x, filter [kh, kw, ci, co] → out [B, Ho, Wo, co]
+        flops += 2 * prod(out) * b[0] * b[1] * b[2];
+        break;
+      case 'Conv2DBackpropInput': // dy [B, Ho, Wo, co], filter [kh, kw, ci, co]
+        flops += 2 * prod(a) * b[0] * b[1] * b[2];
+        break;
+      case 'Conv2DBackpropFilter': // x, dy [B, Ho, Wo, co] → filter [kh, kw, ci, co]
+        flops += 2 * prod(b) * out[0] * out[1] * out[2];
+        break;
+    }
+  }
+  return flops;
+}
+
+/** Build a workload exactly as src/experiment.ts builds a run, on synthetic data. */
+export function buildWorkload(tf: typeof tfc, w: Workload, seed = 0) {
   const registry = createRegistry();
   const rng = new Rng(seed);
-  // a few distinct batches, so no backend can cache one upload; values in [0,1] as the Bernoulli likelihood expects
-  const pool = 4 * BATCH;
-  const split = { x: rng.fork('data').uniforms(pool * DIM), y: null, n: pool };
+  const dim = w.shape.reduce((a, b) => a * b, 1);
+  // a few distinct batches, so no backend can cache one upload; values in [0,1]
+  const pool = 4;
+  const split = { x: rng.fork('data').uniforms(pool * w.batch * dim), y: Int32Array.from({ length: pool * w.batch }, (_, i) => (w.classes ? i % w.classes : 0)), n: pool * w.batch };
   const data: DataSet = {
-    name: 'synthetic', shape: [28, 28, 1], dim: DIM, classes: 0, train: split, val: null, test: split,
+    name: 'synthetic', shape: w.shape, dim, classes: w.classes, train: split, val: null, test: split,
     sha256: '', source: 'bench (uniform random)', binarize: 'none', labelled: null,
   };
   const ctx = { tf, registry, rng, baseDir: process.cwd(), data };
-  const model: Model = registry.create('model', MODEL, { ...ctx, rng: rng.fork('init') });
+  const model: Model = registry.create('model', w.model as any, { ...ctx, rng: rng.fork('init') });
   const optimizer: Optimizer = registry.create(
     'optimizer', { kind: 'adam', lr: 1e-3, beta1: 0.9, beta2: 0.999, epsilon: 1e-8 }, { ...ctx, params: model.params });
-
   const step = makeTrainStep(tf, model, optimizer);
   const noise = rng.fork('noise');
-  const w: LossWeights = { c1: 1, c2: 1, alpha: 0 };
   let count = 0;
 
-  /** One training step exactly as the training loop does it (batch upload included); returns the loss, unread. */
+  /** One training step as the training loop does it (batch upload included); returns the loss, unread. */
   function trainStep(): tfc.Scalar {
-    const b = count++ % (pool / BATCH);
-    const x = tf.tensor2d(split.x.subarray(b * BATCH * DIM, (b + 1) * BATCH * DIM), [BATCH, DIM]);
-    const { loss, ...rest } = step(x, null, w, noise, { epoch: 0, step: count, fraction: 0 });
+    const b = count++ % pool;
+    const x = tf.tensor2d(split.x.subarray(b * w.batch * dim, (b + 1) * w.batch * dim), [w.batch, dim]);
+    const y = w.classes ? Int32Array.from({ length: w.batch }, (_, i) => (i < w.labelled ? split.y[b * w.batch + i] : -1)) : null;
+    const { loss, ...rest } = step(x, y, w.weights, noise, { epoch: 0, step: count, fraction: 0 });
     x.dispose();
     Object.values(rest).forEach((t) => t.dispose());
     return loss;
@@ -94,5 +157,13 @@ export function buildWorkload(tf: typeof tfc, seed = 0) {
     return { steps: n, seconds, loss: value };
   }
 
-  return { run };
+  /** Matmul + convolution FLOPs of one step, counted from the kernels it runs. */
+  async function flopsPerStep(): Promise<number> {
+    const info = await tf.profile(() => {
+      trainStep().dispose();
+    });
+    return countFlops(info.kernels as any);
+  }
+
+  return { run, flopsPerStep };
 }

@@ -22,7 +22,7 @@ export interface LoadedConfig {
 }
 
 /** Where things are, for error messages: YAML nodes by path, and the --set flags. */
-class Locator {
+export class Locator {
   constructor(
     private file: string,
     private doc: Document | null,
@@ -111,7 +111,7 @@ function setIn(obj: any, p: (string | number)[], value: unknown, where: string, 
 }
 
 /** Parse YAML text, keeping positions; syntax errors become file:line:col errors. */
-function parseYaml(text: string, file: string): { doc: Document; lines: LineCounter; data: any } {
+export function parseYaml(text: string, file: string): { doc: Document; lines: LineCounter; data: any } {
   const lines = new LineCounter();
   const doc = parseDocument(text, { lineCounter: lines, prettyErrors: false, uniqueKeys: true });
   if (doc.errors.length) {
@@ -201,11 +201,14 @@ function compiled(registry: Registry) {
 function validate(data: any, registry: Registry, loc: Locator): ExperimentConfig {
   const v = compiled(registry);
   if (v(data)) return data as ExperimentConfig;
-  const errors = relevant(v.errors ?? []).map((e) => toUserError(e, data, registry, loc));
-  // one line per distinct problem
+  throw ajvUserErrors(v.errors ?? [], data, loc, registry);
+}
+
+/** ajv errors as user errors, one line per distinct problem, each with its position. */
+export function ajvUserErrors(errors: ErrorObject[], data: any, loc: Locator, registry?: Registry): UserErrors {
+  const lines = relevant(errors).map((e) => toUserError(e, data, registry, loc));
   const seen = new Set<string>();
-  const unique = errors.filter((e) => !seen.has(e.line()) && seen.add(e.line()));
-  throw new UserErrors(unique);
+  return new UserErrors(lines.filter((e) => !seen.has(e.line()) && seen.add(e.line())));
 }
 
 /** Drop errors that only restate a more specific one (if/then wrappers, a missing tag twice). */
@@ -246,7 +249,7 @@ function kindOf(e: ErrorObject): PluginKind | undefined {
   return (e.parentSchema as any)?.['x-elbo-kind'];
 }
 
-function toUserError(e: ErrorObject, data: any, registry: Registry, loc: Locator): UserError {
+function toUserError(e: ErrorObject, data: any, registry: Registry | undefined, loc: Locator): UserError {
   const p = pathOf(e.instancePath);
   const here = dotted(p);
   switch (e.keyword) {
@@ -257,7 +260,7 @@ function toUserError(e: ErrorObject, data: any, registry: Registry, loc: Locator
     }
     case 'discriminator': {
       const kind = kindOf(e);
-      const names = kind ? registry.names(kind) : [];
+      const names = kind && registry ? registry.names(kind) : [];
       if (e.params.error === 'mapping') {
         const name = String(e.params.tagValue);
         return new UserError(
@@ -270,7 +273,7 @@ function toUserError(e: ErrorObject, data: any, registry: Registry, loc: Locator
     case 'required': {
       const key = String(e.params.missingProperty);
       const kind = kindOf(e);
-      const extra = key === 'kind' && kind ? ` naming a ${kind} (one of: ${registry.names(kind).join(', ')})` : '';
+      const extra = key === 'kind' && kind && registry ? ` naming a ${kind} (one of: ${registry.names(kind).join(', ')})` : '';
       return new UserError(`missing required key '${key}' in ${here}${extra}`, loc.at(p));
     }
     case 'type':

@@ -110,7 +110,9 @@ export function classifyLatents(
 
 /**
  * Multinomial logistic regression (softmax cross-entropy) or a one-vs-rest linear SVM
- * (squared hinge), each with an L2 penalty ½·l2·‖W‖², fitted by full-batch Adam from zero.
+ * (squared hinge), each with an L2 penalty ½·l2·‖W‖² (bias not penalised), fitted by
+ * full-batch Adam from zero weights. Gradients are written out (a few ops per step, no tape):
+ * logistic ∂/∂S = (softmax(S) − Y)/n; squared hinge ∂/∂S = −2·t·max(0, 1 − t·S)/n, t = ±1.
  */
 function linearPredict(
   tf: typeof tfc,
@@ -121,30 +123,61 @@ function linearPredict(
   C: number,
   o: ClassifierOptions,
 ): Int32Array {
-  const W = tf.variable(tf.zeros([K, C]), true);
-  const b = tf.variable(tf.zeros([C]), true);
-  const X = tf.tensor2d(train.z, [train.n, K]);
+  const n = train.n;
+  const withBias = (z: Float32Array, rows: number) => {
+    const out = new Float32Array(rows * (K + 1));
+    for (let i = 0; i < rows; i++) {
+      out.set(z.subarray(i * K, (i + 1) * K), i * (K + 1));
+      out[i * (K + 1) + K] = 1;
+    }
+    return tf.tensor2d(out, [rows, K + 1]);
+  };
+  const X = withBias(train.z, n);
   const Y = tf.tidy(() => tf.oneHot(tf.tensor1d(train.y, 'int32'), C).toFloat());
-  const optimizer = tf.train.adam(o.lr);
-  const loss = () =>
+  const T = tf.tidy(() => tf.sub(tf.mul(2, Y), 1)); // ±1 targets, one-vs-rest
+  // L2 on the weights, not on the bias row
+  const penalty = tf.tidy(() => tf.mul(o.l2, tf.concat([tf.ones([K, C]), tf.zeros([1, C])], 0)));
+  const gradient = (W: tfc.Tensor) =>
     tf.tidy(() => {
-      const scores = tf.add(tf.matMul(X, W), b);
-      let data: tfc.Scalar;
-      if (o.classifier === 'svm') {
-        const t = tf.sub(tf.mul(2, Y), 1); // ±1 targets, one-vs-rest
-        data = tf.mean(tf.sum(tf.square(tf.relu(tf.sub(1, tf.mul(t, scores)))), 1)) as tfc.Scalar;
-      } else {
-        data = tf.mean(tf.neg(tf.sum(tf.mul(Y, tf.logSoftmax(scores)), 1))) as tfc.Scalar;
-      }
-      return tf.add(data, tf.mul(0.5 * o.l2, tf.sum(tf.square(W)))) as tfc.Scalar;
+      const S = tf.matMul(X, W as tfc.Tensor2D);
+      const dS =
+        o.classifier === 'svm'
+          ? tf.mul(-2 / n, tf.mul(T, tf.relu(tf.sub(1, tf.mul(T, S)))))
+          : tf.div(tf.sub(tf.softmax(S), Y), n);
+      return tf.add(tf.matMul(X, dS as tfc.Tensor2D, true, false), tf.mul(penalty, W));
     });
-  for (let s = 0; s < o.steps; s++) optimizer.minimize(loss, false, [W, b]);
-  const pred = tf.tidy(() => tf.argMax(tf.add(tf.matMul(tf.tensor2d(zte, [nTest, K]), W), b), 1));
+  const W = adam(tf, gradient, tf.zeros([K + 1, C]), o.steps, o.lr);
+  const pred = tf.tidy(() => {
+    const Xte = withBias(zte, nTest);
+    return tf.argMax(tf.matMul(Xte, W as tfc.Tensor2D), 1);
+  });
   const out = Int32Array.from(pred.dataSync());
-  pred.dispose();
-  optimizer.dispose();
-  [W, b, X, Y].forEach((t) => t.dispose());
+  [pred, W, X, Y, T, penalty].forEach((t) => t.dispose());
   return out;
+}
+
+/** Plain Adam (β = 0.9, 0.999, ε = 1e-8) for `steps` full-batch steps from `init` (taken over); returns the result. */
+function adam(tf: typeof tfc, gradient: (w: tfc.Tensor) => tfc.Tensor, init: tfc.Tensor, steps: number, lr: number): tfc.Tensor {
+  const b1 = 0.9;
+  const b2 = 0.999;
+  let w = init;
+  let m = tf.zerosLike(init);
+  let v = tf.zerosLike(init);
+  for (let t = 1; t <= steps; t++) {
+    const next = tf.tidy(() => {
+      const g = gradient(w);
+      const mt = tf.add(tf.mul(b1, m), tf.mul(1 - b1, g));
+      const vt = tf.add(tf.mul(b2, v), tf.mul(1 - b2, tf.square(g)));
+      const step = (lr * Math.sqrt(1 - b2 ** t)) / (1 - b1 ** t);
+      const wt = tf.sub(w, tf.mul(step, tf.div(mt, tf.add(tf.sqrt(vt), 1e-8))));
+      return [wt, mt, vt];
+    });
+    [w, m, v].forEach((x) => x.dispose());
+    [w, m, v] = next;
+  }
+  m.dispose();
+  v.dispose();
+  return w;
 }
 
 /**

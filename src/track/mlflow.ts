@@ -44,7 +44,7 @@ const schema = {
     },
     experiment_name: { type: 'string', minLength: 1, description: "MLflow experiment (default: MLFLOW_EXPERIMENT_NAME, then the config's experiment); created when missing" },
     run_name: { type: 'string', minLength: 1, description: 'MLflow run name (default: the local run id)' },
-    parent_run_id: { type: 'string', minLength: 1, description: 'Nest the run under this MLflow run (tag mlflow.parentRunId), e.g. a sweep' },
+    parent_run_id: { type: 'string', minLength: 1, description: 'Nest the run under this MLflow run (tag mlflow.parentRunId), e.g. a sweep; default: ELBO_MLFLOW_PARENT_RUN_ID' },
     timeout_s: { type: 'number', exclusiveMinimum: 0, default: 10, description: 'Deadline of one HTTP request (uploads get 1 s more per MB)' },
     retries: { type: 'integer', minimum: 0, default: 3, description: 'Retries of a failed send (network, timeout, HTTP 5xx) before the events wait in the spool' },
     backoff_s: { type: 'number', minimum: 0, default: 1, description: 'First wait between retries; doubles each retry' },
@@ -139,7 +139,7 @@ export function configParams(config: unknown, maxValue = MLFLOW_LIMITS.paramValu
   const truncated: string[] = [];
   const renamed: Record<string, string> = {};
   const params = flat.map(([k, v]): [string, string] => {
-    let key = k;
+    let key = mlflowKey(k);
     if (key.length > MLFLOW_LIMITS.keyLength) {
       key = `${k.slice(0, MLFLOW_LIMITS.keyLength - 9)}~${crypto.createHash('sha256').update(k).digest('hex').slice(0, 8)}`;
       renamed[key] = k;
@@ -213,7 +213,8 @@ function runTags(record: RunRecord, config: any, runDir: string, o: MlflowTracke
   };
   if (fp.git.commit) tags['mlflow.source.git.commit'] = fp.git.commit;
   if (fp.git.dirty !== null) tags['elbo.git_dirty'] = String(fp.git.dirty);
-  if (o.parent_run_id) tags['mlflow.parentRunId'] = o.parent_run_id;
+  const parent = o.parent_run_id ?? process.env.ELBO_MLFLOW_PARENT_RUN_ID;
+  if (parent) tags['mlflow.parentRunId'] = parent;
   return tags;
 }
 
@@ -236,11 +237,24 @@ function startEvents(record: RunRecord, configYaml: string, runDir: string, o: M
   ];
 }
 
+/**
+ * A name MLflow accepts for a metric or param: letters, digits, `_ - . / : space`, and not a
+ * path that normalises to something else (`a//b`, `/a`, `a/../b`). Other characters become `_`.
+ */
+export function mlflowKey(k: string): string {
+  const segs = k
+    .replace(/[^\p{L}\p{N}_/.\- :]/gu, '_')
+    .split('/')
+    .filter((s) => s !== '' && s !== '.')
+    .map((s) => (s === '..' ? '__' : s));
+  return segs.join('/') || '_';
+}
+
 /** A metrics.jsonl line (or a logMetrics call) as MLflow metric points. */
 function metricPoints(metrics: Record<string, number>, step: number, timestamp: number): MlflowMetric[] {
   return Object.entries(metrics)
     .filter(([, v]) => typeof v === 'number')
-    .map(([key, value]) => ({ key, value, step, timestamp }));
+    .map(([key, value]) => ({ key: mlflowKey(key), value, step, timestamp }));
 }
 
 /** The files of the run directory that a run's end uploads (relative paths, which are also the artifact paths). */

@@ -1,0 +1,111 @@
+import * as fs from 'fs';
+import * as path from 'path';
+import { parse } from 'yaml';
+import type { RunRecord } from '../track/run-store';
+import { UserError } from '../errors';
+
+/** One run as the comparison sees it: its config flattened to dotted keys, and its final metrics. */
+export interface ComparedRun {
+  dir: string;
+  status: string;
+  seed: number;
+  params: Record<string, string>;
+  metrics: Record<string, number>;
+}
+
+export interface ComparisonRow {
+  key: Record<string, string>;
+  runs: number;
+  seeds: number[];
+  stats: Record<string, { mean: number; std: number }>;
+}
+
+/**
+ * Config values as dotted keys. A plugin block without nested blocks (a prior, a
+ * network) stays one value, written `kind(option=value, ...)`, so a swept prior is one
+ * column, not one per option.
+ */
+export function flatten(obj: unknown, prefix = '', out: Record<string, string> = {}): Record<string, string> {
+  const isMap = (v: unknown): v is Record<string, unknown> => !!v && typeof v === 'object' && !Array.isArray(v);
+  if (isMap(obj) && 'kind' in obj && prefix && !Object.values(obj).some(isMap)) {
+    // a leaf plugin block (a prior, a network, a schedule): one value
+    const { kind, ...rest } = obj;
+    const opts = Object.entries(rest).map(([k, v]) => `${k}=${typeof v === 'object' ? JSON.stringify(v) : v}`);
+    out[prefix] = opts.length ? `${kind}(${opts.join(', ')})` : String(kind);
+  } else if (isMap(obj)) {
+    for (const [k, v] of Object.entries(obj)) flatten(v, prefix ? `${prefix}.${k}` : k, out);
+  } else {
+    out[prefix] = typeof obj === 'object' ? JSON.stringify(obj) : String(obj);
+  }
+  return out;
+}
+
+/** Runs of a sweep directory (via sweep.json) or the given run directories. */
+export function collectRuns(paths: string[]): { runs: ComparedRun[]; sweepDir: string | null } {
+  const dirs: string[] = [];
+  let sweepDir: string | null = null;
+  for (const p of paths) {
+    const abs = path.resolve(p);
+    if (fs.existsSync(path.join(abs, 'sweep.json'))) {
+      sweepDir = abs;
+      const cells = JSON.parse(fs.readFileSync(path.join(abs, 'sweep.json'), 'utf8')).cells ?? [];
+      for (const c of cells) if (c.runDir) dirs.push(c.runDir);
+    } else if (fs.existsSync(path.join(abs, 'run.json'))) dirs.push(abs);
+    else throw new UserError('neither a sweep directory (sweep.json) nor a run directory (run.json)', p);
+  }
+  const runs = dirs.map((dir) => {
+    const rec: RunRecord = JSON.parse(fs.readFileSync(path.join(dir, 'run.json'), 'utf8'));
+    const config = parse(fs.readFileSync(path.join(dir, 'config.yaml'), 'utf8'));
+    return { dir, status: rec.status, seed: rec.seed, params: flatten(config), metrics: rec.metrics ?? {} };
+  });
+  if (!runs.length) throw new UserError('no runs to compare (has the sweep run yet?)', paths.join(' '));
+  return { runs, sweepDir };
+}
+
+/** Keys whose values differ between runs (the seed is an axis of its own). */
+export function sweptKeys(runs: ComparedRun[]): string[] {
+  const keys = new Set(runs.flatMap((r) => Object.keys(r.params)));
+  return [...keys].filter((k) => k !== 'seed' && k !== 'experiment' && new Set(runs.map((r) => r.params[k])).size > 1).sort();
+}
+
+/** Final metrics worth comparing: test/* and val/*, and the last training loss. */
+export function comparedMetrics(runs: ComparedRun[]): string[] {
+  const keys = new Set(runs.flatMap((r) => Object.keys(r.metrics)));
+  return [...keys].filter((k) => /^(test|val)\//.test(k) || k === 'train/loss').sort();
+}
+
+/** Group runs by their swept values; mean and (sample) standard deviation over seeds. */
+export function compare(runs: ComparedRun[], keys: string[], metrics: string[]): ComparisonRow[] {
+  const groups = new Map<string, ComparedRun[]>();
+  for (const r of runs) {
+    const id = JSON.stringify(keys.map((k) => r.params[k]));
+    groups.set(id, [...(groups.get(id) ?? []), r]);
+  }
+  return [...groups.values()].map((g) => {
+    const stats: ComparisonRow['stats'] = {};
+    for (const m of metrics) {
+      const v = g.map((r) => r.metrics[m]).filter((x) => Number.isFinite(x));
+      if (!v.length) continue;
+      const mean = v.reduce((a, b) => a + b, 0) / v.length;
+      const std = v.length > 1 ? Math.sqrt(v.reduce((a, b) => a + (b - mean) ** 2, 0) / (v.length - 1)) : 0;
+      stats[m] = { mean, std };
+    }
+    return { key: Object.fromEntries(keys.map((k) => [k, g[0].params[k]])), runs: g.length, seeds: g.map((r) => r.seed).sort((a, b) => a - b), stats };
+  });
+}
+
+export function toCsv(rows: ComparisonRow[], keys: string[], metrics: string[]): string {
+  const q = (s: string) => (/[",\n]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s);
+  const head = [...keys, 'runs', 'seeds', ...metrics.flatMap((m) => [`${m} mean`, `${m} std`])];
+  const lines = rows.map((r) => [...keys.map((k) => r.key[k]), String(r.runs), r.seeds.join(' '), ...metrics.flatMap((m) => (r.stats[m] ? [String(r.stats[m].mean), String(r.stats[m].std)] : ['', '']))]);
+  return [head, ...lines].map((l) => l.map(q).join(',')).join('\n') + '\n';
+}
+
+export function toTable(rows: ComparisonRow[], keys: string[], metrics: string[]): string {
+  const cell = (s: { mean: number; std: number } | undefined, n: number) => (!s ? '-' : n > 1 ? `${s.mean.toFixed(3)} ± ${s.std.toFixed(3)}` : s.mean.toFixed(3));
+  const head = [...keys, 'seeds', ...metrics];
+  const body = rows.map((r) => [...keys.map((k) => r.key[k]), r.seeds.join(','), ...metrics.map((m) => cell(r.stats[m], r.runs))]);
+  const width = head.map((h, i) => Math.max(h.length, ...body.map((b) => b[i].length)));
+  const fmt = (l: string[]) => l.map((v, i) => v.padEnd(width[i])).join('  ').trimEnd();
+  return [fmt(head), fmt(width.map((w) => '-'.repeat(w))), ...body.map(fmt)].join('\n') + '\n';
+}

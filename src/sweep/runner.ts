@@ -1,0 +1,185 @@
+import * as fs from 'fs';
+import * as path from 'path';
+import { spawn, ChildProcess } from 'child_process';
+import { SweepSpec, Cell, resolveCells, cellArgs, cellLabel, sweepDir } from './spec';
+import { elboRoot } from '../runtime/fingerprint';
+import type { RunRecord, RunStatus } from '../track/run-store';
+import { formatDuration } from '../track/progress';
+import { UserError } from '../errors';
+
+export interface SweepOptions {
+  runsDir: string;
+  parallel: number;
+  failFast: boolean;
+  /** Run only this cell (a SLURM array task). */
+  cell?: number;
+  backend?: string;
+  /** Extra environment for every cell (e.g. the MLflow parent run). */
+  env?: Record<string, string>;
+  log: (line: string) => void;
+}
+
+export interface CellResult {
+  index: number;
+  label: string;
+  config_sha256: string;
+  status: RunStatus | 'CACHED' | 'PENDING';
+  runDir: string | null;
+  metrics: Record<string, number>;
+  seconds: number;
+  error?: string;
+}
+
+/** Runs already in the sweep's store, by resolved-config hash. */
+export function runsByConfig(dir: string): Map<string, { dir: string; record: RunRecord }[]> {
+  const out = new Map<string, { dir: string; record: RunRecord }[]>();
+  const root = path.join(dir, 'runs');
+  if (!fs.existsSync(root)) return out;
+  for (const exp of fs.readdirSync(root)) {
+    const expDir = path.join(root, exp);
+    if (!fs.statSync(expDir).isDirectory()) continue;
+    for (const id of fs.readdirSync(expDir)) {
+      const f = path.join(expDir, id, 'run.json');
+      if (!fs.existsSync(f)) continue;
+      const record: RunRecord = JSON.parse(fs.readFileSync(f, 'utf8'));
+      const list = out.get(record.config_sha256) ?? [];
+      list.push({ dir: path.join(expDir, id), record });
+      out.set(record.config_sha256, list);
+    }
+  }
+  return out;
+}
+
+/**
+ * Run a sweep's cells, each as its own `elbo run` process, `parallel` at a time, into
+ * <runs-dir>/sweeps/<name>/runs. A cell whose resolved config already has a FINISHED run
+ * there is skipped (never overwritten); a FAILED or KILLED one is resumed from its
+ * checkpoint. sweep.json records every cell and where its run is.
+ */
+export async function runSweep(spec: SweepSpec, o: SweepOptions): Promise<{ dir: string; cells: CellResult[] }> {
+  const resolved = resolveCells(spec);
+  if (o.cell !== undefined && (o.cell < 0 || o.cell >= resolved.length)) {
+    throw new UserError(`the sweep has cells 0..${resolved.length - 1}`, `--cell ${o.cell}`);
+  }
+  const dir = sweepDir(o.runsDir, spec);
+  fs.mkdirSync(path.join(dir, 'runs'), { recursive: true });
+  const existing = runsByConfig(dir);
+  const results: CellResult[] = resolved.map(({ cell, loaded }) => ({
+    index: cell.index,
+    label: cellLabel(cell, spec),
+    config_sha256: loaded.sha256,
+    status: 'PENDING',
+    runDir: null,
+    metrics: {},
+    seconds: 0,
+  }));
+  const selected = resolved.filter(({ cell }) => o.cell === undefined || cell.index === o.cell);
+  const writeIndex = () => {
+    // a SLURM task only records its own cell: it reads, updates and renames atomically
+    const file = path.join(dir, 'sweep.json');
+    let cells = results;
+    if (o.cell !== undefined && fs.existsSync(file)) {
+      const prev: CellResult[] = JSON.parse(fs.readFileSync(file, 'utf8')).cells ?? [];
+      cells = results.map((r) => (r.index === o.cell ? r : prev.find((p) => p.index === r.index) ?? r));
+    }
+    const tmp = `${file}.tmp-${process.pid}`;
+    fs.writeFileSync(tmp, JSON.stringify({ name: spec.name, file: spec.file, base: spec.base, cells }, null, 2) + '\n');
+    fs.renameSync(tmp, file);
+  };
+  writeIndex();
+
+  const queue: { cell: Cell; resume?: string }[] = [];
+  for (const { cell } of selected) {
+    const r = results[cell.index];
+    const runs = existing.get(r.config_sha256) ?? [];
+    const done = runs.find((x) => x.record.status === 'FINISHED');
+    if (done) {
+      Object.assign(r, { status: 'CACHED', runDir: done.dir, metrics: done.record.metrics });
+      o.log(`cell ${cell.index} (${r.label}): already finished in ${path.relative(process.cwd(), done.dir)}, skipped`);
+      continue;
+    }
+    const unfinished = runs.find((x) => x.record.status !== 'FINISHED');
+    queue.push({ cell, resume: unfinished?.dir });
+  }
+  writeIndex();
+
+  const bin = path.join(elboRoot(), 'bin', 'run.js');
+  const running = new Set<ChildProcess>();
+  let stopLaunching = false;
+  let finished = 0;
+  const total = queue.length;
+  const startOne = (job: { cell: Cell; resume?: string }) =>
+    new Promise<void>((resolve) => {
+      const r = results[job.cell.index];
+      const args = job.resume
+        ? [bin, 'run', '--resume', job.resume, '--json', '--quiet']
+        : [bin, 'run', spec.base, ...cellArgs(job.cell), '--runs-dir', path.join(dir, 'runs'), '--json', '--quiet'];
+      if (o.backend && !job.resume) args.push('--backend', o.backend);
+      const t0 = Date.now();
+      r.status = 'RUNNING';
+      o.log(`cell ${job.cell.index} (${r.label}): ${job.resume ? 'resuming' : 'started'}`);
+      const child = spawn(process.execPath, args, { env: { ...process.env, ...o.env }, stdio: ['ignore', 'pipe', 'pipe'] });
+      running.add(child);
+      let stdout = '';
+      let stderr = '';
+      child.stdout!.on('data', (d) => (stdout += d));
+      child.stderr!.on('data', (d) => (stderr += d));
+      child.on('close', (code) => {
+        running.delete(child);
+        r.seconds = (Date.now() - t0) / 1000;
+        const last = stdout.trim().split('\n').pop() ?? '';
+        let parsed: any = null;
+        try {
+          parsed = last.startsWith('{') ? JSON.parse(last) : null;
+        } catch {
+          parsed = null;
+        }
+        if (parsed) Object.assign(r, { status: parsed.status, runDir: parsed.runDir, metrics: parsed.metrics, error: parsed.error });
+        else Object.assign(r, { status: 'FAILED', error: stderr.trim().split('\n').pop() ?? `exit ${code}` });
+        finished++;
+        const key = Object.keys(r.metrics).find((k) => k === 'test/elbo') ?? Object.keys(r.metrics).find((k) => k.startsWith('test/'));
+        const shown = key ? ` ${key} ${r.metrics[key].toFixed(3)}` : '';
+        o.log(`[${finished}/${total}] cell ${job.cell.index} (${r.label}): ${r.status.toLowerCase()}${shown} (${formatDuration(r.seconds)})${r.error ? `: ${r.error}` : ''}`);
+        if (r.status !== 'FINISHED' && o.failFast && !stopLaunching) {
+          stopLaunching = true;
+          o.log('--fail-fast: stopping the other cells (they are recorded KILLED and can be resumed)');
+          for (const c of running) c.kill('SIGINT');
+        }
+        writeIndex();
+        resolve();
+      });
+    });
+
+  // Ctrl-C stops the sweep: children get it too and record KILLED
+  const onSignal = () => {
+    stopLaunching = true;
+  };
+  process.on('SIGINT', onSignal);
+  try {
+    const workers = Array.from({ length: Math.max(1, Math.min(o.parallel, queue.length)) }, async () => {
+      while (queue.length && !stopLaunching) await startOne(queue.shift()!);
+    });
+    await Promise.all(workers);
+  } finally {
+    process.off('SIGINT', onSignal);
+  }
+  writeIndex();
+  return { dir, cells: o.cell === undefined ? results : results.filter((r) => r.index === o.cell) };
+}
+
+/** A SLURM job-array script whose task i runs cell i; cells share only the run store. */
+export function slurmScript(spec: SweepSpec, cells: number, o: { runsDir: string; parallel: number }): string {
+  const bin = path.join(elboRoot(), 'bin', 'run.js');
+  const dir = sweepDir(o.runsDir, spec);
+  return `#!/bin/bash
+# elbo sweep ${path.basename(spec.file)}: ${cells} cells, task i runs cell i.
+# Submit with: sbatch ${path.join(dir, 'sweep.slurm')}
+#SBATCH --job-name=elbo-${spec.name}
+#SBATCH --array=0-${cells - 1}%${o.parallel}
+#SBATCH --output=${dir}/slurm-%A_%a.out
+#SBATCH --cpus-per-task=2
+set -euo pipefail
+cd ${JSON.stringify(process.cwd())}
+exec ${JSON.stringify(process.execPath)} ${JSON.stringify(bin)} sweep ${JSON.stringify(spec.file)} --cell "$SLURM_ARRAY_TASK_ID" --runs-dir ${JSON.stringify(path.resolve(o.runsDir))}
+`;
+}

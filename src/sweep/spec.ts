@@ -1,0 +1,229 @@
+import * as fs from 'fs';
+import * as path from 'path';
+import * as crypto from 'crypto';
+import Ajv from 'ajv';
+import { Locator, parseYaml, ajvUserErrors, loadConfig, LoadedConfig } from '../config/load';
+import { UserError, UserErrors } from '../errors';
+import { Registry } from '../registry/registry';
+import { createRegistry } from '../registry/builtins';
+import { Rng } from '../runtime/rng';
+
+/**
+ * A sweep file: a base config, fixed overrides, and the axes to vary.
+ *
+ *   base: ../quickstart.yaml          # relative to the sweep file
+ *   set: { train.epochs: 2 }          # overrides every cell shares
+ *   sweep:
+ *     grid: { model.latent: [8, 32], model.prior: [{kind: gaussian}, {kind: spike-slab}] }
+ *     zip: [ { train.optimizer.lr: [1e-3, 3e-4], train.batch_size: [128, 64] } ]
+ *     seeds: [0, 1]
+ *     random: { trials: 4, seed: 0, space: { loss.c1: {uniform: [0.5, 2]}, model.latent: {choice: [8, 16]} } }
+ *
+ * Cells are the product of every grid key, every zip group (its keys move together),
+ * the seeds, and the random trials (drawn with the random seed).
+ */
+export interface SweepSpec {
+  file: string;
+  name: string;
+  base: string;
+  set: Record<string, unknown>;
+  sweep: {
+    grid: Record<string, unknown[]>;
+    zip: Record<string, unknown[]>[];
+    seeds?: number[];
+    random?: { trials: number; seed: number; space: Record<string, Distribution> };
+  };
+}
+
+type Distribution = { uniform: [number, number] } | { log_uniform: [number, number] } | { int: [number, number] } | { choice: unknown[] };
+
+/** One cell: its index, the overrides that make it, and its label. */
+export interface Cell {
+  index: number;
+  overrides: Record<string, unknown>;
+  seed?: number;
+}
+
+const KEY = { type: 'string', pattern: '^[A-Za-z0-9_-]+(\\.[A-Za-z0-9_-]+)*$' };
+const SWEEP_SCHEMA: Record<string, unknown> = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['base', 'sweep'],
+  properties: {
+    base: { type: 'string', description: 'The base config, relative to this file' },
+    name: { type: 'string', pattern: '^[A-Za-z0-9][A-Za-z0-9._-]*$', description: 'Sweep name (default: the file name)' },
+    set: { type: 'object', propertyNames: KEY, default: {}, description: 'Overrides every cell shares' },
+    sweep: {
+      type: 'object',
+      additionalProperties: false,
+      properties: {
+        grid: { type: 'object', propertyNames: KEY, additionalProperties: { type: 'array', minItems: 1 }, default: {} },
+        zip: { type: 'array', default: [], items: { type: 'object', propertyNames: KEY, minProperties: 1, additionalProperties: { type: 'array', minItems: 1 } } },
+        seeds: { type: 'array', minItems: 1, items: { type: 'integer', minimum: 0 } },
+        random: {
+          type: 'object',
+          additionalProperties: false,
+          required: ['trials', 'space'],
+          properties: {
+            trials: { type: 'integer', minimum: 1 },
+            seed: { type: 'integer', minimum: 0, default: 0 },
+            space: {
+              type: 'object',
+              propertyNames: KEY,
+              minProperties: 1,
+              additionalProperties: {
+                type: 'object',
+                minProperties: 1,
+                maxProperties: 1,
+                additionalProperties: false,
+                properties: {
+                  uniform: { type: 'array', items: { type: 'number' }, minItems: 2, maxItems: 2 },
+                  log_uniform: { type: 'array', items: { type: 'number', exclusiveMinimum: 0 }, minItems: 2, maxItems: 2 },
+                  int: { type: 'array', items: { type: 'integer' }, minItems: 2, maxItems: 2 },
+                  choice: { type: 'array', minItems: 1 },
+                },
+              },
+            },
+          },
+        },
+      },
+    },
+  },
+};
+
+/** Is this YAML file a sweep file (has a top-level `sweep:`)? */
+export function isSweepFile(file: string): boolean {
+  try {
+    return /^sweep\s*:/m.test(fs.readFileSync(file, 'utf8'));
+  } catch {
+    return false;
+  }
+}
+
+export function loadSweep(file: string): SweepSpec {
+  let text: string;
+  try {
+    text = fs.readFileSync(file, 'utf8');
+  } catch (e: any) {
+    throw new UserError(e.code === 'ENOENT' ? 'sweep file not found' : `cannot read sweep file: ${e.message}`, file);
+  }
+  const rel = path.relative(process.cwd(), file);
+  const shown = rel && !rel.startsWith('..') ? rel : path.resolve(file);
+  const { doc, lines, data } = parseYaml(text, shown);
+  const loc = new Locator(shown, doc, lines, []);
+  const validate = new Ajv({ allErrors: true, useDefaults: true, strict: false, verbose: true }).compile<any>(SWEEP_SCHEMA);
+  if (!validate(data)) throw ajvUserErrors(validate.errors ?? [], data, loc);
+  const problems: UserError[] = [];
+  data.sweep.zip.forEach((group: Record<string, unknown[]>, g: number) => {
+    const lengths = new Set(Object.values(group).map((v) => v.length));
+    if (lengths.size > 1) problems.push(new UserError(`zip group ${g}: its lists must have one length (got ${[...lengths].join(', ')})`, loc.at(['sweep', 'zip', g])));
+  });
+  const axes = [...Object.keys(data.sweep.grid), ...data.sweep.zip.flatMap((g: object) => Object.keys(g)), ...Object.keys(data.sweep.random?.space ?? {})];
+  const dup = axes.find((k, i) => axes.indexOf(k) !== i);
+  if (dup) problems.push(new UserError(`'${dup}' is swept twice; give each key one axis`, loc.at(['sweep'])));
+  if (axes.includes('seed')) problems.push(new UserError("sweep seeds with 'seeds: [..]', not as a grid key", loc.at(['sweep'])));
+  if (!axes.length && !data.sweep.seeds) problems.push(new UserError('the sweep has no axis: add grid, zip, seeds or random', loc.at(['sweep'])));
+  if (problems.length) throw new UserErrors(problems);
+  return {
+    file: path.resolve(file),
+    name: data.name ?? path.basename(file).replace(/\.ya?ml$/, ''),
+    base: path.resolve(path.dirname(path.resolve(file)), data.base),
+    set: data.set,
+    sweep: data.sweep,
+  };
+}
+
+/** Every cell of a sweep, in a fixed order (grid keys, zip groups, random trials, seeds). */
+export function expand(spec: SweepSpec): Cell[] {
+  let combos: Record<string, unknown>[] = [{}];
+  const axis = (options: Record<string, unknown>[]) => {
+    combos = combos.flatMap((c) => options.map((o) => ({ ...c, ...o })));
+  };
+  for (const [key, values] of Object.entries(spec.sweep.grid)) axis(values.map((v) => ({ [key]: v })));
+  for (const group of spec.sweep.zip) {
+    const n = Object.values(group)[0].length;
+    axis(Array.from({ length: n }, (_, i) => Object.fromEntries(Object.entries(group).map(([k, vs]) => [k, vs[i]]))));
+  }
+  if (spec.sweep.random) {
+    const r = spec.sweep.random;
+    const rng = new Rng(r.seed);
+    axis(Array.from({ length: r.trials }, () => Object.fromEntries(Object.entries(r.space).map(([k, d]) => [k, draw(d, rng)]))));
+  }
+  const seeds = spec.sweep.seeds ?? [undefined];
+  const cells: Cell[] = [];
+  for (const c of combos) for (const seed of seeds) cells.push({ index: cells.length, overrides: { ...spec.set, ...c }, seed });
+  return cells;
+}
+
+function draw(d: Distribution, rng: Rng): unknown {
+  if ('uniform' in d) return d.uniform[0] + rng.uniform() * (d.uniform[1] - d.uniform[0]);
+  if ('log_uniform' in d) return Math.exp(Math.log(d.log_uniform[0]) + rng.uniform() * (Math.log(d.log_uniform[1]) - Math.log(d.log_uniform[0])));
+  if ('int' in d) return d.int[0] + rng.int(d.int[1] - d.int[0] + 1);
+  return d.choice[rng.int(d.choice.length)];
+}
+
+/** A cell's overrides as `elbo run` flags. */
+export function cellArgs(cell: Cell): string[] {
+  // JSON is flow-style YAML: one line, any value
+  const args = Object.entries(cell.overrides).flatMap(([k, v]) => ['--set', `${k}=${JSON.stringify(v)}`]);
+  if (cell.seed !== undefined) args.push('--seed', String(cell.seed));
+  return args;
+}
+
+/** A cell's overrides as `--set` strings for loadConfig. */
+export function cellOverrides(cell: Cell): string[] {
+  const flat = cellArgs(cell);
+  const out: string[] = [];
+  for (let i = 0; i < flat.length; i += 2) out.push(flat[i] === '--seed' ? `seed=${flat[i + 1]}` : flat[i + 1]);
+  return out;
+}
+
+/** A short label for tables: key=value pairs of what the cell varies. */
+export function cellLabel(cell: Cell, spec: SweepSpec): string {
+  const fixed = new Set(Object.keys(spec.set));
+  const parts = Object.entries(cell.overrides)
+    .filter(([k]) => !fixed.has(k))
+    .map(([k, v]) => `${k}=${typeof v === 'object' ? JSON.stringify(v) : v}`);
+  if (cell.seed !== undefined) parts.push(`seed=${cell.seed}`);
+  return parts.join(' ');
+}
+
+/**
+ * Validate the sweep and every expanded config before anything runs; returns each
+ * cell's resolved config. Problems name the cell and its overrides.
+ */
+export function resolveCells(spec: SweepSpec, registry?: Registry): { cell: Cell; loaded: LoadedConfig }[] {
+  // one line per distinct problem, naming the cells it occurs in
+  const problems = new Map<string, { error: UserError; cells: Cell[] }>();
+  const out: { cell: Cell; loaded: LoadedConfig }[] = [];
+  const cells = expand(spec);
+  for (const cell of cells) {
+    try {
+      out.push({ cell, loaded: loadConfig(spec.base, cellOverrides(cell), registry ?? createRegistry()) });
+    } catch (e) {
+      if (!(e instanceof UserError)) throw e;
+      for (const l of e instanceof UserErrors ? e.errors : [e]) {
+        const key = l.line();
+        problems.set(key, { error: l, cells: [...(problems.get(key)?.cells ?? []), cell] });
+      }
+    }
+  }
+  if (problems.size) {
+    throw new UserErrors(
+      [...problems.values()].map(({ error, cells: bad }) => {
+        const which = bad.length === cells.length ? 'every cell' : bad.length === 1 ? `cell ${bad[0].index} (${cellLabel(bad[0], spec)})` : `cells ${bad.map((c) => c.index).join(', ')}`;
+        return new UserError(`${which}: ${error.message}`, error.where);
+      }),
+    );
+  }
+  return out;
+}
+
+/** Where a sweep lives in the run store. */
+export function sweepDir(runsDir: string, spec: SweepSpec): string {
+  return path.resolve(runsDir, 'sweeps', spec.name);
+}
+
+export function sha256(s: string): string {
+  return crypto.createHash('sha256').update(s).digest('hex');
+}

@@ -1,0 +1,313 @@
+/**
+ * Test setup for the MLflow tests: a real `mlflow server`.
+ *
+ * - MLflow (pinned) is installed from PyPI into ROOT/.venv-mlflow the first time (about a
+ *   minute) and reused afterwards; a marker file records the version.
+ * - A server is started on 127.0.0.1 on a free port with a fresh SQLite store and
+ *   --serve-artifacts, in its own process group, and waited for on /health; stop() and
+ *   kill() end the whole group (uvicorn runs in a child process).
+ * - FaultProxy sits between elbo and the server to see what is sent (headers, bodies) and to
+ *   break things on purpose: HTTP 503, no answer, an answer lost after the server acted on
+ *   the request, or nothing listening at all.
+ */
+import * as fs from 'fs';
+import * as path from 'path';
+import * as http from 'http';
+import * as net from 'net';
+import { spawn, spawnSync, ChildProcess } from 'child_process';
+import { ROOT } from './helpers';
+
+export const MLFLOW_VERSION = '3.17.2';
+export const VENV = path.join(ROOT, '.venv-mlflow');
+const MARKER = path.join(VENV, '.elbo-mlflow-version');
+
+export function mlflowBin(): string {
+  return path.join(VENV, 'bin', 'mlflow');
+}
+
+/** Install mlflow==MLFLOW_VERSION into .venv-mlflow unless it is there already. */
+export async function ensureMlflow(log: (m: string) => void = () => {}): Promise<{ installed: boolean; seconds: number }> {
+  const ready = () => fs.existsSync(mlflowBin()) && fs.existsSync(MARKER) && fs.readFileSync(MARKER, 'utf8').trim() === MLFLOW_VERSION;
+  if (ready()) return { installed: false, seconds: 0 };
+  // one installer at a time (test files run in parallel)
+  const lock = `${VENV}.lock`;
+  const t0 = Date.now();
+  for (;;) {
+    try {
+      fs.mkdirSync(lock);
+      break;
+    } catch (e: any) {
+      if (e.code !== 'EEXIST') throw e;
+      // a lock older than 15 minutes is from a killed installer
+      if (Date.now() - fs.statSync(lock).mtimeMs > 15 * 60_000) fs.rmSync(lock, { recursive: true, force: true });
+      await new Promise((r) => setTimeout(r, 1000));
+      if (ready()) return { installed: false, seconds: (Date.now() - t0) / 1000 };
+    }
+  }
+  try {
+    if (ready()) return { installed: false, seconds: 0 };
+    log(`installing mlflow==${MLFLOW_VERSION} into ${VENV} (first time only)`);
+    const python = process.env.PYTHON ?? 'python3';
+    const run = (cmd: string, args: string[]) => {
+      const r = spawnSync(cmd, args, { encoding: 'utf8', timeout: 15 * 60_000, env: { ...process.env, PIP_DISABLE_PIP_VERSION_CHECK: '1' } });
+      if (r.status !== 0) throw new Error(`${cmd} ${args.join(' ')} failed (${r.error?.message ?? `exit ${r.status}`}):\n${(r.stderr || r.stdout || '').slice(-3000)}`);
+    };
+    if (!fs.existsSync(path.join(VENV, 'bin', 'python'))) run(python, ['-m', 'venv', VENV]);
+    run(path.join(VENV, 'bin', 'python'), ['-m', 'pip', 'install', '--quiet', `mlflow==${MLFLOW_VERSION}`]);
+    fs.writeFileSync(MARKER, MLFLOW_VERSION + '\n');
+    return { installed: true, seconds: (Date.now() - t0) / 1000 };
+  } finally {
+    fs.rmSync(lock, { recursive: true, force: true });
+  }
+}
+
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = net.createServer();
+    s.unref();
+    s.on('error', reject);
+    s.listen(0, '127.0.0.1', () => {
+      const { port } = s.address() as net.AddressInfo;
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+const live = new Set<ChildProcess>();
+process.on('exit', () => {
+  for (const p of live) killGroup(p, 'SIGKILL');
+});
+
+function killGroup(p: ChildProcess, sig: NodeJS.Signals): void {
+  try {
+    if (p.pid) process.kill(-p.pid, sig);
+  } catch {
+    /* gone */
+  }
+}
+
+export class MlflowServer {
+  private proc: ChildProcess | null = null;
+  /** Seconds from spawn to the first 200 on /health, per start. */
+  readonly startSeconds: number[] = [];
+
+  private constructor(
+    readonly dir: string,
+    readonly port: number,
+  ) {}
+
+  get url(): string {
+    return `http://127.0.0.1:${this.port}`;
+  }
+
+  /** A fresh server: new SQLite store and artifact folder in `dir`. */
+  static async start(dir: string): Promise<MlflowServer> {
+    const s = new MlflowServer(dir, await freePort());
+    await s.launch();
+    return s;
+  }
+
+  private async launch(): Promise<void> {
+    const log = fs.openSync(path.join(this.dir, 'server.log'), 'a');
+    const t0 = Date.now();
+    const proc = spawn(
+      mlflowBin(),
+      [
+        'server',
+        '--host', '127.0.0.1',
+        '--port', String(this.port),
+        '--backend-store-uri', `sqlite:///${path.join(this.dir, 'mlflow.db')}`,
+        '--artifacts-destination', path.join(this.dir, 'artifacts'),
+        '--serve-artifacts',
+        '--workers', '1',
+      ],
+      // the job runner (huey workers for GenAI jobs) is not needed: fewer processes, faster start
+      { detached: true, stdio: ['ignore', log, log], env: { ...process.env, MLFLOW_SERVER_ENABLE_JOB_EXECUTION: 'false' } },
+    );
+    fs.closeSync(log);
+    this.proc = proc;
+    live.add(proc);
+    let exited: number | null | undefined;
+    proc.on('exit', (code) => {
+      exited = code;
+      live.delete(proc);
+    });
+    const deadline = Date.now() + 180_000;
+    for (;;) {
+      if (exited !== undefined) throw new Error(`mlflow server exited (${exited}) before answering; its log:\n${this.logTail()}`);
+      try {
+        const r = await fetch(`${this.url}/health`, { signal: AbortSignal.timeout(2000) });
+        if (r.ok) break;
+      } catch {
+        /* not yet */
+      }
+      if (Date.now() > deadline) throw new Error(`mlflow server did not answer /health within 180 s; its log:\n${this.logTail()}`);
+      await new Promise((r) => setTimeout(r, 150));
+    }
+    this.startSeconds.push((Date.now() - t0) / 1000);
+  }
+
+  logTail(): string {
+    try {
+      return fs.readFileSync(path.join(this.dir, 'server.log'), 'utf8').slice(-3000);
+    } catch {
+      return '(no log)';
+    }
+  }
+
+  /** End the whole process group: SIGTERM, then SIGKILL after `graceMs`. */
+  async stop(graceMs = 10_000): Promise<void> {
+    const p = this.proc;
+    if (!p || p.exitCode !== null || p.signalCode !== null) {
+      if (p) killGroup(p, 'SIGKILL');
+      return;
+    }
+    const gone = new Promise<void>((r) => p.once('exit', () => r()));
+    killGroup(p, 'SIGTERM');
+    const t = setTimeout(() => killGroup(p, 'SIGKILL'), graceMs);
+    await gone;
+    clearTimeout(t);
+    // uvicorn's worker is in the same group; make sure nothing of it stays
+    killGroup(p, 'SIGKILL');
+    this.proc = null;
+  }
+
+  /** A crash: SIGKILL to the whole group, no clean shutdown. */
+  async kill(): Promise<void> {
+    await this.stop(0);
+  }
+
+  /** Start again on the same port with the same store. */
+  async restart(): Promise<void> {
+    await this.stop();
+    await this.launch();
+  }
+}
+
+// ---- reading back through the REST API --------------------------------------------------------
+
+export async function api(base: string, method: 'GET' | 'POST', apiPath: string, body?: Record<string, unknown>): Promise<any> {
+  let url = `${base}/api/2.0/mlflow/${apiPath}`;
+  const init: RequestInit = { method, headers: { 'Content-Type': 'application/json' } };
+  if (method === 'GET' && body) url += '?' + new URLSearchParams(Object.entries(body).map(([k, v]) => [k, String(v)])).toString();
+  else if (body) init.body = JSON.stringify(body);
+  const r = await fetch(url, init);
+  const text = await r.text();
+  if (!r.ok) throw new Error(`${method} ${apiPath}: HTTP ${r.status} ${text.slice(0, 300)}`);
+  return text ? JSON.parse(text) : {};
+}
+
+export async function runsOf(base: string, experimentName: string): Promise<any[]> {
+  const exp = (await api(base, 'GET', 'experiments/get-by-name', { experiment_name: experimentName })).experiment;
+  const r = await api(base, 'POST', 'runs/search', { experiment_ids: [exp.experiment_id], max_results: 100 });
+  return r.runs ?? [];
+}
+
+export async function history(base: string, runId: string, key: string): Promise<{ step: number; timestamp: number; value: number }[]> {
+  const r = await api(base, 'GET', 'metrics/get-history', { run_id: runId, metric_key: key });
+  return (r.metrics ?? []).map((m: any) => ({ step: Number(m.step ?? 0), timestamp: Number(m.timestamp), value: Number(m.value) }));
+}
+
+export async function artifactList(base: string, runId: string, dir = ''): Promise<string[]> {
+  const r = await api(base, 'GET', 'artifacts/list', dir ? { run_id: runId, path: dir } : { run_id: runId });
+  const out: string[] = [];
+  for (const f of r.files ?? []) {
+    if (f.is_dir) out.push(...(await artifactList(base, runId, f.path)));
+    else out.push(f.path);
+  }
+  return out.sort();
+}
+
+export async function artifactBytes(base: string, artifactUri: string, p: string): Promise<Buffer> {
+  const root = artifactUri.replace(/^mlflow-artifacts:\/*/, '');
+  const r = await fetch(`${base}/api/2.0/mlflow-artifacts/artifacts/${root}/${p}`);
+  if (!r.ok) throw new Error(`download ${p}: HTTP ${r.status}`);
+  return Buffer.from(await r.arrayBuffer());
+}
+
+// ---- a proxy that breaks things on purpose ------------------------------------------------------
+
+export type Fault = 'pass' | '503' | 'hang' | 'lose';
+export interface SeenRequest {
+  method: string;
+  url: string;
+  headers: http.IncomingHttpHeaders;
+  body: Buffer;
+  fault: Fault;
+}
+
+export class FaultProxy {
+  readonly requests: SeenRequest[] = [];
+  /** Decides what happens to each request (default: forwarded). */
+  fault: (req: { method: string; url: string; body: Buffer }) => Fault = () => 'pass';
+  private server: http.Server | null = null;
+  private readonly sockets = new Set<net.Socket>();
+
+  private constructor(
+    readonly target: string,
+    readonly port: number,
+  ) {}
+
+  get url(): string {
+    return `http://127.0.0.1:${this.port}`;
+  }
+
+  static async start(target: string, port?: number): Promise<FaultProxy> {
+    const p = new FaultProxy(target, port ?? (await freePort()));
+    await p.listen();
+    return p;
+  }
+
+  /** Accept connections again (after down()). */
+  async listen(): Promise<void> {
+    const server = http.createServer((req, res) => this.handle(req, res));
+    server.on('connection', (s) => {
+      this.sockets.add(s);
+      s.on('close', () => this.sockets.delete(s));
+    });
+    await new Promise<void>((r) => server.listen(this.port, '127.0.0.1', r));
+    this.server = server;
+  }
+
+  /** Nothing listens any more: connections are refused, as when the server is down. */
+  async down(): Promise<void> {
+    const s = this.server;
+    this.server = null;
+    if (!s) return;
+    for (const sock of this.sockets) sock.destroy();
+    await new Promise<void>((r) => s.close(() => r()));
+  }
+
+  private handle(req: http.IncomingMessage, res: http.ServerResponse): void {
+    const chunks: Buffer[] = [];
+    req.on('data', (c) => chunks.push(c));
+    req.on('end', async () => {
+      const body = Buffer.concat(chunks);
+      const fault = this.fault({ method: req.method ?? 'GET', url: req.url ?? '/', body });
+      this.requests.push({ method: req.method ?? 'GET', url: req.url ?? '/', headers: req.headers, body, fault });
+      if (fault === 'hang') return; // never answers; the client's deadline ends it
+      if (fault === '503') {
+        res.writeHead(503, { 'Content-Type': 'text/plain' }).end('overloaded');
+        return;
+      }
+      try {
+        const headers: Record<string, string> = {};
+        for (const [k, v] of Object.entries(req.headers)) if (typeof v === 'string' && !['host', 'connection', 'content-length', 'transfer-encoding'].includes(k)) headers[k] = v;
+        const r = await fetch(this.target + req.url, { method: req.method, headers, body: ['GET', 'HEAD'].includes(req.method ?? 'GET') ? undefined : (body as any) });
+        const out = Buffer.from(await r.arrayBuffer());
+        if (fault === 'lose') {
+          // the server did it; the client never hears so
+          res.writeHead(502, { 'Content-Type': 'text/plain' }).end('bad gateway');
+          return;
+        }
+        res.writeHead(r.status, { 'Content-Type': r.headers.get('content-type') ?? 'application/octet-stream' }).end(out);
+      } catch (e: any) {
+        res.writeHead(502, { 'Content-Type': 'text/plain' }).end(String(e?.message ?? e));
+      }
+    });
+  }
+
+  async close(): Promise<void> {
+    await this.down();
+  }
+}

@@ -1,0 +1,496 @@
+/**
+ * MLflow tracking against a real `mlflow server` (see mlflow-server.ts): what arrives, and
+ * that nothing is lost or doubled when the server is slow, failing, or away.
+ */
+import { test, before, after } from 'node:test';
+import * as assert from 'node:assert/strict';
+import * as fs from 'fs';
+import * as path from 'path';
+import { spawn, spawnSync } from 'child_process';
+import { parse as parseYaml } from 'yaml';
+import { tmpDir, smallConfig, lastJson, BIN, ROOT } from './helpers';
+import { ensureMlflow, MlflowServer, FaultProxy, api, runsOf, history, artifactList, artifactBytes, MLFLOW_VERSION } from './mlflow-server';
+import { MlflowClient } from '../src/track/mlflow-client';
+import { getOrCreateExperiment, Replayer } from '../src/track/mlflow-replay';
+import { Spool } from '../src/track/spool';
+import { syncRun, configParams } from '../src/track/mlflow';
+import { runExperiment } from '../src/experiment';
+
+let server: MlflowServer;
+let work: string;
+
+before(async () => {
+  // in-process runs must not see MLflow settings of the developer's shell
+  for (const k of ['MLFLOW_TRACKING_URI', 'MLFLOW_TRACKING_TOKEN', 'MLFLOW_TRACKING_USERNAME', 'MLFLOW_TRACKING_PASSWORD', 'MLFLOW_EXPERIMENT_NAME', 'ELBO_MLFLOW_PARENT_RUN_ID']) delete process.env[k];
+  const inst = await ensureMlflow((m) => process.stderr.write(`# ${m}\n`));
+  work = tmpDir('elbo-mlflow-');
+  server = await MlflowServer.start(work);
+  process.stderr.write(`# mlflow ${MLFLOW_VERSION}${inst.installed ? ` installed in ${inst.seconds.toFixed(0)} s,` : ''} server ready in ${server.startSeconds[0].toFixed(1)} s\n`);
+});
+
+after(async () => {
+  await server?.stop();
+});
+
+/** `elbo ...` without blocking this process (the proxy lives here). */
+function elboAsync(args: string[], env: Record<string, string | undefined> = {}): Promise<{ status: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    const childEnv: Record<string, string> = {};
+    for (const [k, v] of Object.entries({ ...process.env, CI: 'true', ...env })) if (v !== undefined) childEnv[k] = v;
+    const child = spawn(process.execPath, [BIN, ...args], { cwd: ROOT, env: childEnv });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d) => (stdout += d));
+    child.stderr.on('data', (d) => (stderr += d));
+    const timer = setTimeout(() => child.kill('SIGKILL'), 120_000);
+    child.on('exit', (status) => {
+      clearTimeout(timer);
+      resolve({ status, stdout, stderr });
+    });
+  });
+}
+
+/** No MLflow variables from the developer's shell leak into a test. */
+const CLEAN_ENV = { MLFLOW_TRACKING_URI: undefined, MLFLOW_TRACKING_TOKEN: undefined, MLFLOW_TRACKING_USERNAME: undefined, MLFLOW_TRACKING_PASSWORD: undefined, MLFLOW_EXPERIMENT_NAME: undefined };
+
+/** A small config in its own git repository (so the run has a commit to report). */
+function configInRepo(extra = ''): { dir: string; cfg: string; runs: string } {
+  const dir = tmpDir('elbo-mlflow-cfg-');
+  const cfg = smallConfig(dir, extra);
+  const git = (...a: string[]) => spawnSync('git', a, { cwd: dir, encoding: 'utf8' });
+  git('init', '-q');
+  git('add', '.');
+  git('-c', 'user.email=t@example.com', '-c', 'user.name=t', 'commit', '-qm', 'config');
+  return { dir, cfg, runs: path.join(dir, 'runs') };
+}
+
+/** The resolved config flattened to dotted keys, independently of the code under test. */
+function flatten(v: unknown, key = '', out: Record<string, string> = {}): Record<string, string> {
+  if (Array.isArray(v)) {
+    if (v.every((x) => x === null || typeof x !== 'object')) out[key] = JSON.stringify(v);
+    else v.forEach((x, i) => flatten(x, `${key}.${i}`, out));
+  } else if (v && typeof v === 'object') {
+    for (const [k, x] of Object.entries(v)) flatten(x, key ? `${key}.${k}` : k, out);
+  } else out[key] = String(v);
+  return out;
+}
+
+const byKey = (kv: { key: string; value: string }[] = []) => Object.fromEntries(kv.map((t) => [t.key, t.value]));
+
+/**
+ * Every metric point of metrics.jsonl is in MLflow exactly once, with its step, timestamp
+ * and exact value; and MLflow has no other points of those keys.
+ */
+async function assertMetricsExactlyOnce(base: string, runId: string, runDir: string): Promise<number> {
+  const lines = fs.readFileSync(path.join(runDir, 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+  const keys = new Set(lines.flatMap((l) => Object.keys(l).filter((k) => k !== 'step' && k !== 'timestamp')));
+  let n = 0;
+  for (const key of keys) {
+    const expected = lines.filter((l) => key in l).map((l) => ({ step: l.step, timestamp: l.timestamp, value: l[key] }));
+    const got = (await history(base, runId, key)).sort((a, b) => a.step - b.step || a.timestamp - b.timestamp);
+    assert.deepEqual(got, expected, `metric ${key}`);
+    n += got.length;
+  }
+  return n;
+}
+
+async function assertArtifactsIdentical(base: string, run: any, runDir: string, expected: string[]): Promise<void> {
+  const listed = await artifactList(base, run.info.run_id);
+  for (const f of expected) {
+    assert.ok(listed.includes(f), `artifact ${f} is listed (got ${listed.join(', ')})`);
+    const remote = await artifactBytes(base, run.info.artifact_uri, f);
+    assert.ok(remote.equals(fs.readFileSync(path.join(runDir, f))), `artifact ${f} is byte-identical`);
+  }
+}
+
+test('elbo run --tracking-uri: params, every metric point, tags, status and artifacts reach MLflow', async () => {
+  const { cfg, runs } = configInRepo('tracking:\n  - kind: mlflow\n    experiment_name: t-full\n    log_steps: true\n');
+  const r = await elboAsync(['run', cfg, '--runs-dir', runs, '--json', '--tracking-uri', server.url, '--set', 'train.log_every=2'], CLEAN_ENV);
+  assert.equal(r.status, 0, r.stderr);
+  assert.doesNotMatch(r.stderr, /warning/);
+  const out = lastJson(r.stdout);
+  const rec = JSON.parse(fs.readFileSync(path.join(out.runDir, 'run.json'), 'utf8'));
+  const found = await runsOf(server.url, 't-full');
+  assert.equal(found.length, 1, 'one MLflow run per elbo run');
+  const run = found[0];
+  const { info, data } = run;
+  assert.equal(info.status, 'FINISHED');
+  assert.equal(info.run_name, rec.run_id);
+  assert.equal(Number(info.start_time), Date.parse(rec.start_time));
+  assert.equal(Number(info.end_time), Date.parse(rec.end_time));
+
+  // params: the resolved config, dotted
+  const config = parseYaml(fs.readFileSync(path.join(out.runDir, 'config.yaml'), 'utf8'));
+  const params = byKey(data.params);
+  assert.deepEqual(params, flatten(config));
+  assert.equal(params['model.latent'], '4');
+  assert.equal(params['model.encoder.hidden'], '[32]');
+  assert.equal(params['eval.1.k'], '8');
+  assert.equal(params['train.optimizer.lr'], '0.001');
+
+  // tags
+  const tags = byKey(data.tags);
+  assert.equal(tags['mlflow.runName'], rec.run_id);
+  assert.equal(tags['mlflow.source.name'], rec.config_file);
+  assert.match(rec.fingerprint.git.commit, /^[0-9a-f]{40}$/);
+  assert.equal(tags['mlflow.source.git.commit'], rec.fingerprint.git.commit);
+  assert.ok(tags['mlflow.user']);
+  assert.match(tags['mlflow.note.content'], /vae.*latent 4.*idx.*FINISHED after 3\/3 epochs/s);
+  assert.equal(tags['elbo.seed'], '1');
+  assert.match(tags['elbo.backend'], new RegExp(`^${rec.backend.name}`));
+  assert.equal(tags['elbo.config_sha256'], rec.config_sha256);
+  assert.equal(tags['elbo.data_sha256'], rec.data.sha256);
+  assert.equal(tags['elbo.version'], rec.fingerprint.elbo_version);
+
+  // metrics: every epoch and the test metrics, exact; the running losses every 2 steps
+  const points = await assertMetricsExactlyOnce(server.url, info.run_id, out.runDir);
+  assert.ok(points >= 40, `${points} points`);
+  assert.deepEqual((await history(server.url, info.run_id, 'epoch')).map((p) => p.value), [1, 2, 3]);
+  const stepLoss = await history(server.url, info.run_id, 'train_step/loss');
+  assert.deepEqual(stepLoss.map((p) => p.step).sort((a, b) => a - b), [2, 4, 6, 7, 9, 11, 13, 14, 16, 18, 20, 21]);
+
+  // artifacts, byte for byte
+  await assertArtifactsIdentical(server.url, run, out.runDir, [
+    'config.yaml',
+    'run.json',
+    'metrics.jsonl',
+    'artifacts/reconstructions.png',
+    'checkpoints/epoch-0003/manifest.json',
+    'checkpoints/epoch-0003/weights.bin',
+  ]);
+  // the spool is fully acknowledged
+  const state = JSON.parse(fs.readFileSync(path.join(out.runDir, 'mlflow', 'state.json'), 'utf8'));
+  assert.equal(state.run_id, info.run_id);
+  assert.equal(state.acked, fs.readFileSync(path.join(out.runDir, 'mlflow', 'spool.jsonl'), 'utf8').trim().split('\n').length);
+  assert.deepEqual(state.skipped, []);
+  // a second sync has nothing to do
+  const again = await elboAsync(['sync', out.runDir, '--json'], CLEAN_ENV);
+  assert.equal(again.status, 0, again.stderr);
+  assert.equal(lastJson(again.stdout).runs[0].status, 'up-to-date');
+});
+
+test('MLFLOW_TRACKING_URI and credentials: sent as MLflow clients send them, written nowhere', async () => {
+  const proxy = await FaultProxy.start(server.url);
+  try {
+    const { cfg, runs } = configInRepo();
+    const secretUser = 'alice-user-9f3k';
+    const secretPass = 'pw-Zq81-never-store';
+    const basic = await elboAsync(['run', cfg, '--runs-dir', runs, '--json', '--set', 'train.epochs=1'], {
+      ...CLEAN_ENV,
+      MLFLOW_TRACKING_URI: proxy.url,
+      MLFLOW_EXPERIMENT_NAME: 't-creds',
+      MLFLOW_TRACKING_USERNAME: secretUser,
+      MLFLOW_TRACKING_PASSWORD: secretPass,
+      MLFLOW_TRACKING_TOKEN: 'tok-ignored-when-basic-given',
+    });
+    assert.equal(basic.status, 0, basic.stderr);
+    const expectBasic = 'Basic ' + Buffer.from(`${secretUser}:${secretPass}`).toString('base64');
+    assert.ok(proxy.requests.length >= 5);
+    for (const q of proxy.requests) assert.equal(q.headers.authorization, expectBasic, `${q.method} ${q.url}`);
+
+    const token = 'tok-7Hh2-secret-token';
+    const n = proxy.requests.length;
+    const bearer = await elboAsync(['run', cfg, '--runs-dir', runs, '--json', '--set', 'train.epochs=1'], {
+      ...CLEAN_ENV,
+      MLFLOW_TRACKING_URI: proxy.url,
+      MLFLOW_EXPERIMENT_NAME: 't-creds',
+      MLFLOW_TRACKING_TOKEN: token,
+    });
+    assert.equal(bearer.status, 0, bearer.stderr);
+    for (const q of proxy.requests.slice(n)) assert.equal(q.headers.authorization, `Bearer ${token}`);
+
+    // nowhere: not in the run directories, the output, or anything the server holds
+    const secrets = [secretUser, secretPass, token, expectBasic.slice(6)];
+    const files: string[] = [];
+    const walk = (d: string) => fs.readdirSync(d, { withFileTypes: true }).forEach((e) => (e.isDirectory() ? walk(path.join(d, e.name)) : files.push(path.join(d, e.name))));
+    walk(runs);
+    assert.ok(files.some((f) => f.endsWith('spool.jsonl')));
+    const texts = [...files.map((f) => fs.readFileSync(f, 'latin1')), basic.stdout, basic.stderr, bearer.stdout, bearer.stderr];
+    for (const run of await runsOf(server.url, 't-creds')) {
+      texts.push(JSON.stringify(run.data));
+      for (const f of await artifactList(server.url, run.info.run_id)) texts.push((await artifactBytes(server.url, run.info.artifact_uri, f)).toString('latin1'));
+    }
+    for (const t of texts) for (const s of secrets) assert.ok(!t.includes(s), `a secret leaked: ${s}`);
+    // and a URI with credentials in it is refused before anything runs
+    await assert.rejects(runExperiment({ config: cfg, runsDir: runs, progress: false, trackingUri: `http://bob:hunter2@127.0.0.1:${server.port}` }), (e: any) => {
+      assert.equal(e.line(), '--tracking-uri: the tracking URI must not carry credentials; set MLFLOW_TRACKING_TOKEN, or MLFLOW_TRACKING_USERNAME and MLFLOW_TRACKING_PASSWORD');
+      return true;
+    });
+  } finally {
+    await proxy.close();
+  }
+});
+
+test('slow and failing server: bounded retries with back-off, then the spool; a lost answer sends nothing twice', async () => {
+  const proxy = await FaultProxy.start(server.url);
+  try {
+    const { cfg, runs } = configInRepo('tracking:\n  - kind: mlflow\n    experiment_name: t-faults\n    backoff_s: 0.05\n    retries: 3\n    timeout_s: 2\n');
+    // every third log-batch: 503 once; the first metrics batch: the server stores it but the answer is lost
+    let batches = 0;
+    let lostOnce = false;
+    proxy.fault = ({ url, body }) => {
+      if (!url.includes('log-batch')) return 'pass';
+      batches++;
+      if (!lostOnce && body.includes('"metrics":[{')) {
+        lostOnce = true;
+        return 'lose';
+      }
+      return batches % 3 === 0 ? '503' : 'pass';
+    };
+    const r = await elboAsync(['run', cfg, '--runs-dir', runs, '--json', '--tracking-uri', proxy.url], CLEAN_ENV);
+    assert.equal(r.status, 0, r.stderr);
+    assert.doesNotMatch(r.stderr, /MLflow is behind/, 'retries were enough');
+    const out = lastJson(r.stdout);
+    const [run] = await runsOf(server.url, 't-faults');
+    assert.equal(run.info.status, 'FINISHED');
+    await assertMetricsExactlyOnce(server.url, run.info.run_id, out.runDir);
+    assert.ok(proxy.requests.some((q) => q.fault === '503'));
+    // the lost batch was checked against the server's history, not sent again
+    const lost = proxy.requests.find((q) => q.fault === 'lose')!;
+    const lostPoints = JSON.parse(lost.body.toString()).metrics.map((m: any) => `${m.key}@${m.step}@${m.timestamp}`);
+    const later = proxy.requests.slice(proxy.requests.indexOf(lost) + 1).filter((q) => q.url.includes('log-batch') && q.fault === 'pass');
+    for (const q of later) for (const m of JSON.parse(q.body.toString()).metrics) assert.ok(!lostPoints.includes(`${m.key}@${m.step}@${m.timestamp}`), 'no point is sent twice');
+    assert.ok(proxy.requests.some((q) => q.url.includes('get-history')), 'the history was read');
+
+    // a server that does not answer at all: the run ends in bounded time, the events wait
+    proxy.requests.length = 0;
+    proxy.fault = () => 'hang';
+    const t0 = Date.now();
+    const hung = await elboAsync(
+      ['run', cfg, '--runs-dir', runs, '--json', '--tracking-uri', proxy.url, '--set', 'tracking.0.timeout_s=0.3', '--set', 'tracking.0.retries=1', '--set', 'tracking.0.finish_timeout_s=2', '--set', 'tracking.0.experiment_name=t-hang'],
+      CLEAN_ENV,
+    );
+    const took = (Date.now() - t0) / 1000;
+    assert.equal(hung.status, 0, hung.stderr);
+    assert.match(hung.stderr, /warning: MLflow is behind: .*no answer within 0\.3 s/);
+    assert.match(hung.stderr, /send them with: elbo sync /);
+    assert.ok(took < 25, `the run took ${took} s`);
+    const hungDir = lastJson(hung.stdout).runDir;
+    // the server is back: sync sends everything once
+    proxy.fault = () => 'pass';
+    const s = await elboAsync(['sync', hungDir, '--json'], CLEAN_ENV);
+    assert.equal(s.status, 0, s.stderr);
+    assert.equal(lastJson(s.stdout).runs[0].status, 'synced');
+    const [h] = await runsOf(server.url, 't-hang');
+    assert.equal(h.info.status, 'FINISHED');
+    await assertMetricsExactlyOnce(server.url, h.info.run_id, hungDir);
+  } finally {
+    await proxy.close();
+  }
+});
+
+test('server down at the start: the MLflow run is created by elbo sync, with the original times; twice is once', async () => {
+  const proxy = await FaultProxy.start(server.url);
+  try {
+    await proxy.down(); // nothing listens: connection refused
+    const { cfg, runs } = configInRepo('tracking:\n  - kind: mlflow\n    experiment_name: t-down\n    backoff_s: 0.05\n');
+    const r = await elboAsync(['run', cfg, '--runs-dir', runs, '--json', '--tracking-uri', proxy.url, '--set', 'train.epochs=2'], CLEAN_ENV);
+    assert.equal(r.status, 0, r.stderr);
+    assert.match(r.stderr, /warning: MLflow is behind: .*connection refused/);
+    const out = lastJson(r.stdout);
+    assert.equal(out.status, 'FINISHED');
+    assert.equal(await api(server.url, 'GET', 'experiments/get-by-name', { experiment_name: 't-down' }).catch(() => null), null, 'nothing reached the server');
+
+    await proxy.listen();
+    const s1 = await elboAsync(['sync', out.runDir, '--json'], CLEAN_ENV);
+    assert.equal(s1.status, 0, s1.stderr);
+    const rep = lastJson(s1.stdout).runs[0];
+    assert.equal(rep.status, 'synced');
+    assert.equal(rep.pending, 0);
+    const rec = JSON.parse(fs.readFileSync(path.join(out.runDir, 'run.json'), 'utf8'));
+    const [run] = await runsOf(server.url, 't-down');
+    assert.equal(run.info.run_id, rep.mlflowRunId);
+    assert.equal(run.info.status, 'FINISHED');
+    assert.equal(Number(run.info.start_time), Date.parse(rec.start_time), 'original start time');
+    assert.equal(Number(run.info.end_time), Date.parse(rec.end_time), 'original end time');
+    await assertMetricsExactlyOnce(server.url, run.info.run_id, out.runDir);
+    await assertArtifactsIdentical(server.url, run, out.runDir, ['config.yaml', 'run.json', 'metrics.jsonl', 'artifacts/reconstructions.png', 'checkpoints/epoch-0002/weights.bin']);
+
+    // again: nothing to send
+    assert.equal((await syncRun(out.runDir, { env: {} })).status, 'up-to-date');
+    // a crash before the acknowledgements were saved: everything is replayed, nothing doubles
+    const stateFile = path.join(out.runDir, 'mlflow', 'state.json');
+    const st = JSON.parse(fs.readFileSync(stateFile, 'utf8'));
+    fs.writeFileSync(stateFile, JSON.stringify({ ...st, run_id: undefined, artifact_uri: undefined, acked: 0 }));
+    const s3 = await syncRun(out.runDir, { env: {} });
+    assert.equal(s3.status, 'synced', s3.error);
+    assert.equal(s3.mlflowRunId, run.info.run_id, 'the same MLflow run is found, not a second one');
+    assert.equal((await runsOf(server.url, 't-down')).length, 1);
+    await assertMetricsExactlyOnce(server.url, run.info.run_id, out.runDir);
+
+    // a run made with MLflow off is sent in full by sync --tracking-uri
+    const off = await runExperiment({ config: cfg, runsDir: runs, progress: false, overrides: ['train.epochs=1', 'tracking=[]', 'experiment=t-import'] });
+    const offDir = off.runDir;
+    assert.ok(!fs.existsSync(path.join(offDir, 'mlflow')));
+    await assert.rejects(syncRun(offDir, { env: {} }), /was not tracked in MLflow .*--tracking-uri/);
+    const imp = await elboAsync(['sync', offDir, '--tracking-uri', server.url, '--json'], CLEAN_ENV);
+    assert.equal(imp.status, 0, imp.stderr);
+    const [irun] = await runsOf(server.url, 't-import');
+    assert.equal(irun.info.status, 'FINISHED');
+    await assertMetricsExactlyOnce(server.url, irun.info.run_id, offDir);
+  } finally {
+    await proxy.close();
+  }
+});
+
+test('deleted experiment: a clear error (not restored), and concurrent creation gives one experiment', async () => {
+  const client = new MlflowClient(server.url, { timeoutMs: 10_000 });
+  const ids = await Promise.all(Array.from({ length: 6 }, () => getOrCreateExperiment(client, 't-race')));
+  assert.equal(new Set(ids).size, 1);
+
+  const id = await getOrCreateExperiment(client, 't-deleted');
+  await api(server.url, 'POST', 'experiments/delete', { experiment_id: id });
+  const { cfg, runs } = configInRepo('tracking:\n  - kind: mlflow\n    experiment_name: t-deleted\n');
+  const r = await elboAsync(['run', cfg, '--runs-dir', runs, '--json', '--set', 'train.epochs=1', '--tracking-uri', server.url], CLEAN_ENV);
+  assert.equal(r.status, 0, 'training is not failed by the tracker');
+  assert.match(r.stderr, /warning: MLflow is behind: .*experiment 't-deleted' .* is deleted .*restore it/);
+  const s = await elboAsync(['sync', lastJson(r.stdout).runDir], CLEAN_ENV);
+  assert.equal(s.status, 1);
+  assert.match(s.stdout, /is deleted .*restore it .*still pending/);
+  const exp = (await api(server.url, 'GET', 'experiments/get-by-name', { experiment_name: 't-deleted' })).experiment;
+  assert.equal(exp.lifecycle_stage, 'deleted', 'not restored behind the user\'s back');
+});
+
+test('limits: 250 params, a 7000-character value and 2500 points in one event go out in batches MLflow accepts', async () => {
+  const proxy = await FaultProxy.start(server.url);
+  try {
+    const dir = tmpDir('elbo-mlflow-limits-');
+    fs.writeFileSync(path.join(dir, 'run.json'), '{}');
+    const spool = Spool.open(dir, { tracking_uri: proxy.url, experiment_name: 't-limits', options: { timeout_s: 10, retries: 1, backoff_s: 0.05 } });
+    const params: [string, string][] = Array.from({ length: 250 }, (_, i) => [`p.${i}`, String(i)]);
+    const long = configParams({ note: 'x'.repeat(7000), ok: 1 });
+    assert.equal(long.params.find(([k]) => k === 'note')![1].length, 6000);
+    assert.match(long.tags['elbo.params_truncated'], /^note \(cut to 6000 characters/);
+    const metrics = Array.from({ length: 2500 }, (_, i) => ({ key: `m${i % 5}`, value: i / 7, step: Math.floor(i / 5), timestamp: 1_700_000_000_000 + i }));
+    spool.append(
+      { type: 'create', uid: 'limits-1', experiment_name: 't-limits', run_name: 'limits', start_time: 1_700_000_000_000, user: 'test', tags: long.tags },
+      { type: 'params', params: [...params, ...long.params] },
+      { type: 'metrics', metrics },
+      { type: 'status', status: 'FINISHED', end_time: 1_700_000_100_000 },
+    );
+    const client = new MlflowClient(proxy.url, { timeoutMs: 10_000 });
+    const res = await new Replayer(spool, client, { retries: 1, backoffMs: 50, uncertainBelow: 0 }).flush();
+    assert.equal(res.error, undefined);
+    assert.equal(res.pending, 0);
+    for (const q of proxy.requests.filter((q) => q.url.includes('log-batch'))) {
+      const b = JSON.parse(q.body.toString());
+      assert.ok(b.params.length <= 100 && b.metrics.length <= 1000 && b.params.length + b.metrics.length + b.tags.length <= 1000);
+      assert.ok(q.body.length < 1_000_000);
+    }
+    const [run] = await runsOf(server.url, 't-limits');
+    assert.equal(run.data.params.length, 252);
+    assert.equal(byKey(run.data.params).note, 'x'.repeat(6000));
+    assert.match(byKey(run.data.tags)['elbo.params_truncated'], /note/);
+    for (let k = 0; k < 5; k++) {
+      const h = await history(server.url, run.info.run_id, `m${k}`);
+      assert.deepEqual(
+        h.map((p) => p.value).sort((a, b) => a - b),
+        metrics.filter((m) => m.key === `m${k}`).map((m) => m.value).sort((a, b) => a - b),
+      );
+    }
+  } finally {
+    await proxy.close();
+  }
+});
+
+test('user errors are one line before anything runs; a non-http MLFLOW_TRACKING_URI leaves MLflow off', async () => {
+  const { cfg, runs } = configInRepo();
+  const cases: [string[], Record<string, string | undefined>, RegExp][] = [
+    [['run', cfg, '--runs-dir', runs, '--set', 'tracking=[{kind: mlflow}]'], CLEAN_ENV, /^tracking: the mlflow tracker needs a server: set tracking_uri, pass --tracking-uri URI, or set MLFLOW_TRACKING_URI$/m],
+    [['sync', path.join(runs, 'nowhere')], CLEAN_ENV, /nowhere: not a run directory \(no run\.json\)/],
+  ];
+  for (const [args, env, pattern] of cases) {
+    const r = await elboAsync(args, env);
+    assert.equal(r.status, 1, args.join(' '));
+    assert.match(r.stderr, pattern);
+    assert.doesNotMatch(r.stderr, /^\s+at /m);
+  }
+  await assert.rejects(runExperiment({ config: cfg, runsDir: runs, progress: false, trackingUri: 'file:///tmp/mlruns' }), /tracking URI 'file:\/\/\/tmp\/mlruns' is not an MLflow tracking server/);
+  assert.ok(!fs.existsSync(runs), 'no run directory was made');
+  const fileUri = await elboAsync(['run', cfg, '--runs-dir', runs, '--json', '--set', 'train.epochs=1'], { ...CLEAN_ENV, MLFLOW_TRACKING_URI: 'file:./mlruns' });
+  assert.equal(fileUri.status, 0, fileUri.stderr);
+  assert.match(fileUri.stderr, /warning: MLFLOW_TRACKING_URI=file:.*is not an http\(s\) tracking server; MLflow tracking stays off/);
+  assert.ok(!fs.existsSync(path.join(lastJson(fileUri.stdout).runDir, 'mlflow')));
+});
+
+test('a diverging run is FAILED in MLflow too, with its end time and the reason in the note; sweep cells nest under a parent', async () => {
+  const { cfg, runs } = configInRepo('tracking:\n  - kind: mlflow\n    experiment_name: t-failed\n');
+  const client = new MlflowClient(server.url, { timeoutMs: 10_000 });
+  const parent = await client.createRun({ experiment_id: await getOrCreateExperiment(client, 't-failed'), run_name: 'sweep', start_time: Date.now(), tags: [] });
+  process.env.ELBO_MLFLOW_PARENT_RUN_ID = parent.run_id;
+  let r;
+  try {
+    r = await runExperiment({ config: cfg, runsDir: runs, progress: false, trackingUri: server.url, overrides: ['train.optimizer={kind: sgd, lr: 1.0e+12}', 'train.log_every=1'] });
+  } finally {
+    delete process.env.ELBO_MLFLOW_PARENT_RUN_ID;
+  }
+  assert.equal(r.status, 'FAILED');
+  const rec = JSON.parse(fs.readFileSync(path.join(r.runDir, 'run.json'), 'utf8'));
+  const run = (await runsOf(server.url, 't-failed')).find((x) => x.info.run_id !== parent.run_id);
+  assert.equal(run.info.status, 'FAILED');
+  assert.equal(Number(run.info.end_time), Date.parse(rec.end_time));
+  const tags = byKey(run.data.tags);
+  assert.match(tags['mlflow.note.content'], /FAILED after 0\/3 epochs.*training diverged/s);
+  assert.equal(tags['mlflow.parentRunId'], parent.run_id);
+});
+
+test('resume: the same MLflow run goes on and ends FINISHED, each epoch once', async () => {
+  const { cfg, runs } = configInRepo('tracking:\n  - kind: mlflow\n    experiment_name: t-resume\n');
+  let epochs = 0;
+  const quiet = { progress: false, runsDir: runs, trackingUri: server.url };
+  const cut = await runExperiment({ config: cfg, ...quiet, onEpoch: () => void epochs++, shouldStop: () => epochs >= 1 });
+  assert.equal(cut.status, 'KILLED');
+  const [killed] = await runsOf(server.url, 't-resume');
+  assert.equal(killed.info.status, 'KILLED');
+  const resumed = await runExperiment({ resume: cut.runDir, progress: false });
+  assert.equal(resumed.status, 'FINISHED');
+  const all = await runsOf(server.url, 't-resume');
+  assert.equal(all.length, 1);
+  assert.equal(all[0].info.status, 'FINISHED');
+  assert.equal(byKey(all[0].data.tags)['elbo.resumes'], '1');
+  await assertMetricsExactlyOnce(server.url, all[0].info.run_id, cut.runDir);
+});
+
+test('server killed mid-run and restarted: training goes on, elbo sync sends the rest exactly once', async () => {
+  const { cfg, runs } = configInRepo('tracking:\n  - kind: mlflow\n    experiment_name: t-kill\n    backoff_s: 0.05\n    retries: 1\n');
+  const child = spawn(process.execPath, [BIN, 'run', cfg, '--runs-dir', runs, '--json', '--tracking-uri', server.url, '--set', 'train.epochs=16'], {
+    cwd: ROOT,
+    env: { ...process.env, ...Object.fromEntries(Object.keys(CLEAN_ENV).map((k) => [k, ''])), CI: 'true' },
+  });
+  let stderr = '';
+  let stdout = '';
+  child.stdout.on('data', (d) => (stdout += d));
+  child.stderr.on('data', (d) => (stderr += d));
+  const exited = new Promise<number | null>((r) => child.on('exit', (c) => r(c)));
+  // kill the server (whole process group, no clean shutdown) once epoch 2 is on it
+  for (;;) {
+    const found = await runsOf(server.url, 't-kill').catch(() => []);
+    const rid = found[0]?.info.run_id;
+    if (rid && (await history(server.url, rid, 'epoch')).length >= 2) break;
+    assert.equal(child.exitCode, null, `the run ended before the server was killed: ${stderr}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  await server.kill();
+  const code = await exited;
+  assert.equal(code, 0, stderr);
+  assert.match(stderr, /warning: MLflow is behind/);
+  assert.match(stderr, /epoch 16\/16/, 'training went on');
+  const out = lastJson(stdout);
+  assert.equal(out.status, 'FINISHED');
+  const pending = JSON.parse(fs.readFileSync(path.join(out.runDir, 'mlflow', 'state.json'), 'utf8'));
+  assert.ok(pending.acked < fs.readFileSync(path.join(out.runDir, 'mlflow', 'spool.jsonl'), 'utf8').trim().split('\n').length);
+
+  // same port, same store
+  await server.restart();
+  process.stderr.write(`# mlflow server restarted in ${server.startSeconds.at(-1)!.toFixed(1)} s\n`);
+  const s1 = await elboAsync(['sync', '--runs-dir', runs, '--json'], CLEAN_ENV);
+  assert.equal(s1.status, 0, s1.stderr);
+  assert.equal(lastJson(s1.stdout).runs.length, 1);
+  assert.equal((await syncRun(out.runDir, { env: {} })).status, 'up-to-date');
+  const all = await runsOf(server.url, 't-kill');
+  assert.equal(all.length, 1);
+  assert.equal(all[0].info.status, 'FINISHED');
+  await assertMetricsExactlyOnce(server.url, all[0].info.run_id, out.runDir);
+  assert.deepEqual((await history(server.url, all[0].info.run_id, 'epoch')).map((p) => p.value), Array.from({ length: 16 }, (_, i) => i + 1));
+  await assertArtifactsIdentical(server.url, all[0], out.runDir, ['config.yaml', 'run.json', 'metrics.jsonl', 'artifacts/reconstructions.png', 'checkpoints/epoch-0016/weights.bin']);
+});

@@ -1,0 +1,166 @@
+import { test } from 'node:test';
+import * as assert from 'node:assert/strict';
+import * as fs from 'fs';
+import * as path from 'path';
+import { loadSweep, expand } from '../src/sweep/spec';
+import { reproduce } from '../src/sweep/reproduce';
+import { writeIdx } from '../src/data/idx';
+import { tmpDir, smallConfig, elbo, lastJson } from './helpers';
+
+function sweepFile(dir: string, body: string): string {
+  smallConfig(dir, 'eval: [{kind: elbo}]\n'.replace(/^/, '')); // writes small.yaml and the data
+  const cfg = path.join(dir, 'small.yaml');
+  // the helper's config ends with an eval list; replace it by a cheaper one
+  fs.writeFileSync(cfg, fs.readFileSync(cfg, 'utf8').replace(/eval:[\s\S]*$/, 'eval:\n  - kind: elbo\n'));
+  const file = path.join(dir, 'sweep.yaml');
+  fs.writeFileSync(file, `base: small.yaml\nset:\n  train.epochs: 1\n${body}`);
+  return file;
+}
+
+test('expansion: grid × zip × random × seeds, in a fixed order; random draws are seeded', () => {
+  const dir = tmpDir();
+  const file = sweepFile(
+    dir,
+    `sweep:
+  grid:
+    model.latent: [2, 4]
+  zip:
+    - {train.optimizer.lr: [0.001, 0.01], train.batch_size: [50, 25]}
+  random:
+    trials: 3
+    seed: 5
+    space:
+      loss.c1: {uniform: [0.5, 2]}
+      model.encoder.hidden: {choice: [[16], [32]]}
+  seeds: [0, 1]
+`,
+  );
+  const cells = expand(loadSweep(file));
+  assert.equal(cells.length, 2 * 2 * 3 * 2);
+  assert.deepEqual(cells.map((c) => c.index), cells.map((_, i) => i));
+  assert.deepEqual(cells[0].overrides['train.batch_size'], 50);
+  assert.equal(cells[0].overrides['train.optimizer.lr'], 0.001);
+  assert.equal(cells.filter((c) => c.overrides['train.optimizer.lr'] === 0.01).every((c) => c.overrides['train.batch_size'] === 25), true, 'zip keys move together');
+  assert.deepEqual([cells[0].seed, cells[1].seed], [0, 1]);
+  const c1 = cells.map((c) => c.overrides['loss.c1'] as number);
+  assert.ok(c1.every((v) => v >= 0.5 && v <= 2));
+  assert.deepEqual(expand(loadSweep(file)), cells, 'the same draws every time');
+  const v = elbo(['validate', file]);
+  assert.equal(v.status, 0, v.stderr);
+  assert.match(v.stdout, /sweep of 24 cells/);
+});
+
+test('a sweep validates every cell first; problems name the cell and where', () => {
+  const dir = tmpDir();
+  const file = sweepFile(dir, 'sweep:\n  grid:\n    model.latent: [2, -1]\n    model.latnt: [3]\n');
+  const r = elbo(['validate', file]);
+  assert.equal(r.status, 1);
+  assert.match(r.stderr, /--set model\.latent=-1: cell 1 \(model\.latent=-1 model\.latnt=3\): model\.latent must be >= 1/);
+  assert.match(r.stderr, /--set model\.latnt=3: every cell: unknown key 'latnt' in model; did you mean 'latent'/);
+  const bad = sweepFile(dir, 'sweep:\n  grid: {model.latent: 2}\n');
+  assert.match(elbo(['validate', bad]).stderr, /sweep\.yaml:5:24: sweep\.grid\.model\.latent must be a list/);
+});
+
+test('sweep runs cells in parallel, resumes without redoing finished cells, compares and audits', () => {
+  const dir = tmpDir();
+  const file = sweepFile(dir, 'sweep:\n  grid:\n    model.latent: [2, 4]\n  seeds: [0, 1]\n');
+  const runs = path.join(dir, 'runs');
+  const r = elbo(['sweep', file, '--parallel', '2', '--runs-dir', runs, '--json']);
+  assert.equal(r.status, 0, r.stderr);
+  const out = lastJson(r.stdout);
+  assert.equal(out.cells.length, 4);
+  assert.ok(out.cells.every((c: any) => c.status === 'FINISHED' && c.runDir));
+  const sweepDir = out.dir;
+  const runDirs = () => fs.readdirSync(path.join(sweepDir, 'runs', 'small'));
+  assert.equal(runDirs().length, 4);
+
+  // rerun: nothing is redone; a failed cell is resumed, never a finished one overwritten
+  const victim = out.cells[1].runDir;
+  const rec = JSON.parse(fs.readFileSync(path.join(victim, 'run.json'), 'utf8'));
+  fs.writeFileSync(path.join(victim, 'run.json'), JSON.stringify({ ...rec, status: 'KILLED' }));
+  const again = elbo(['sweep', file, '--runs-dir', runs, '--json']);
+  assert.equal(again.status, 0, again.stderr);
+  const cells = lastJson(again.stdout).cells;
+  assert.deepEqual(cells.map((c: any) => c.status), ['CACHED', 'FINISHED', 'CACHED', 'CACHED']);
+  assert.equal(cells[1].runDir, victim);
+  assert.equal(runDirs().length, 4);
+  assert.match(again.stderr, /cell 1 \(model\.latent=2 seed=1\): resuming/);
+
+  // compare: mean ± std over the two seeds, CSV and PNG
+  const cmp = elbo(['compare', sweepDir, '--metric', 'test/elbo', '--by', 'model.latent']);
+  assert.equal(cmp.status, 0, cmp.stderr);
+  assert.match(cmp.stdout, /^model\.latent\s+seeds\s+test\/elbo/m);
+  assert.match(cmp.stdout, /^2\s+0,1\s+-?\d+\.\d+ ± \d+\.\d+/m);
+  const csv = fs.readFileSync(path.join(sweepDir, 'compare.csv'), 'utf8').trim().split('\n');
+  assert.equal(csv.length, 3);
+  assert.match(csv[0], /^model\.latent,runs,seeds,.*test\/elbo mean,test\/elbo std/);
+  assert.equal(fs.readFileSync(path.join(sweepDir, 'compare-test_elbo.png')).subarray(1, 4).toString(), 'PNG');
+
+  // audit: every cell reproduces bit-exactly
+  const audit = elbo(['audit', sweepDir, '--json']);
+  assert.equal(audit.status, 0, audit.stdout + audit.stderr);
+  const summary = lastJson(audit.stdout);
+  assert.equal(summary.passed, 4);
+  assert.ok(summary.cells.every((c: any) => c.max_abs_diff === 0));
+});
+
+test('the emitted SLURM script maps array task i to cell i', () => {
+  const dir = tmpDir();
+  const file = sweepFile(dir, 'sweep:\n  grid:\n    model.latent: [2, 4, 8]\n  seeds: [0, 1]\n');
+  const runs = path.join(dir, 'runs');
+  const r = elbo(['sweep', file, '--emit', 'slurm', '--parallel', '2', '--runs-dir', runs]);
+  assert.equal(r.status, 0, r.stderr);
+  const script = fs.readFileSync(r.stdout.trim(), 'utf8');
+  assert.match(script, /^#SBATCH --array=0-5%2$/m);
+  const cmd = /^exec (.*)$/m.exec(script)![1];
+  assert.match(cmd, /sweep ".*sweep\.yaml" --cell "\$SLURM_ARRAY_TASK_ID" --runs-dir ".*runs"/);
+  const cells = expand(loadSweep(file));
+  for (let i = 0; i < 6; i++) {
+    // what task i would run, through the same command line with the task id filled in
+    const args = JSON.parse(`[${cmd.replace('"$SLURM_ARRAY_TASK_ID"', `"${i}"`).split(' ').slice(2).map((a) => (a.startsWith('"') ? a : JSON.stringify(a))).join(',')}]`);
+    const dry = elbo([...args, '--dry-run', '--json']);
+    assert.equal(dry.status, 0, dry.stderr);
+    const shown = lastJson(dry.stdout).cells;
+    assert.equal(shown.length, 1);
+    assert.equal(shown[0].index, i);
+    assert.deepEqual(shown[0].overrides, cells[i].overrides);
+    assert.equal(shown[0].seed, cells[i].seed);
+  }
+});
+
+test('reproduce: a finished run passes bit-exactly; edited metrics and changed data fail, naming the cause', async () => {
+  const dir = tmpDir();
+  const cfg = smallConfig(dir);
+  const runs = path.join(dir, 'runs');
+  const first = lastJson(elbo(['run', cfg, '--runs-dir', runs, '--json', '--set', 'train.epochs=1', '--set', 'eval=[{kind: elbo}]']).stdout);
+  const ok = await reproduce(first.runDir, { progress: false });
+  assert.equal(ok.passed, true, ok.causes.join('; '));
+  assert.ok(ok.metrics.length >= 5 && ok.metrics.every((m) => m.diff === 0));
+  assert.ok(fs.existsSync(path.join(ok.rerun!, 'artifacts', 'reproduce-report.md')));
+  // the CLI agrees, with exit 0
+  const cli = elbo(['reproduce', first.runDir, '--quiet']);
+  assert.equal(cli.status, 0, cli.stdout + cli.stderr);
+  assert.match(cli.stdout, /result: PASSED \(exact match required\)/);
+
+  // a hand-edited record
+  const runJson = path.join(first.runDir, 'run.json');
+  const rec = JSON.parse(fs.readFileSync(runJson, 'utf8'));
+  fs.writeFileSync(runJson, JSON.stringify({ ...rec, metrics: { ...rec.metrics, 'test/elbo': rec.metrics['test/elbo'] + 1 } }));
+  const edited = await reproduce(first.runDir, { progress: false });
+  assert.equal(edited.passed, false);
+  assert.ok(edited.causes.some((c) => /^test\/elbo: recorded .*, reproduced/.test(c)), edited.causes.join('; '));
+  assert.ok(edited.causes.some((c) => /run\.json says test\/elbo = .* but metrics\.jsonl logged .*: the record was edited/.test(c)));
+  fs.writeFileSync(runJson, JSON.stringify(rec));
+
+  // changed data: one pixel of the training images
+  const img = path.join(dir, 'train-images-idx3-ubyte');
+  const buf = fs.readFileSync(img);
+  buf[100] = (buf[100] + 128) % 256;
+  fs.writeFileSync(img, buf);
+  const changed = elbo(['reproduce', first.runDir, '--quiet']);
+  assert.equal(changed.status, 1);
+  assert.match(changed.stdout, /result: FAILED/);
+  assert.match(changed.stdout, /the data changed since the run: sha256 [0-9a-f]{12}… → [0-9a-f]{12}…/);
+  assert.match(changed.stdout, /data\.sha256: /);
+  void writeIdx;
+});
