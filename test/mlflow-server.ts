@@ -121,8 +121,9 @@ export class MlflowServer {
         '--serve-artifacts',
         '--workers', '1',
       ],
-      // the job runner (huey workers for GenAI jobs) is not needed: fewer processes, faster start
-      { detached: true, stdio: ['ignore', log, log], env: { ...process.env, MLFLOW_SERVER_ENABLE_JOB_EXECUTION: 'false' } },
+      // the job runner (huey workers for GenAI jobs) is not needed: fewer processes, faster start;
+      // no telemetry (nothing outside can be reached from the tests anyway)
+      { detached: true, stdio: ['ignore', log, log], env: { ...process.env, MLFLOW_SERVER_ENABLE_JOB_EXECUTION: 'false', MLFLOW_DISABLE_TELEMETRY: 'true', DO_NOT_TRACK: 'true' } },
     );
     fs.closeSync(log);
     this.proc = proc;

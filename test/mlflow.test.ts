@@ -50,6 +50,15 @@ function elboAsync(args: string[], env: Record<string, string | undefined> = {})
   });
 }
 
+/** The JSON object on the last line of stdout, or a failure that shows stderr. */
+function jsonOf(r: { status: number | null; stdout: string; stderr: string }): any {
+  try {
+    return lastJson(r.stdout);
+  } catch {
+    assert.fail(`no JSON on stdout (exit ${r.status}); stdout: ${JSON.stringify(r.stdout)}; stderr:\n${r.stderr}`);
+  }
+}
+
 /** No MLflow variables from the developer's shell leak into a test. */
 const CLEAN_ENV = { MLFLOW_TRACKING_URI: undefined, MLFLOW_TRACKING_TOKEN: undefined, MLFLOW_TRACKING_USERNAME: undefined, MLFLOW_TRACKING_PASSWORD: undefined, MLFLOW_EXPERIMENT_NAME: undefined };
 
@@ -108,7 +117,7 @@ test('elbo run --tracking-uri: params, every metric point, tags, status and arti
   const r = await elboAsync(['run', cfg, '--runs-dir', runs, '--json', '--tracking-uri', server.url, '--set', 'train.log_every=2'], CLEAN_ENV);
   assert.equal(r.status, 0, r.stderr);
   assert.doesNotMatch(r.stderr, /warning/);
-  const out = lastJson(r.stdout);
+  const out = jsonOf(r);
   const rec = JSON.parse(fs.readFileSync(path.join(out.runDir, 'run.json'), 'utf8'));
   const found = await runsOf(server.url, 't-full');
   assert.equal(found.length, 1, 'one MLflow run per elbo run');
@@ -166,7 +175,7 @@ test('elbo run --tracking-uri: params, every metric point, tags, status and arti
   // a second sync has nothing to do
   const again = await elboAsync(['sync', out.runDir, '--json'], CLEAN_ENV);
   assert.equal(again.status, 0, again.stderr);
-  assert.equal(lastJson(again.stdout).runs[0].status, 'up-to-date');
+  assert.equal(jsonOf(again).runs[0].status, 'up-to-date');
 });
 
 test('MLFLOW_TRACKING_URI and credentials: sent as MLflow clients send them, written nowhere', async () => {
@@ -240,7 +249,7 @@ test('slow and failing server: bounded retries with back-off, then the spool; a 
     const r = await elboAsync(['run', cfg, '--runs-dir', runs, '--json', '--tracking-uri', proxy.url], CLEAN_ENV);
     assert.equal(r.status, 0, r.stderr);
     assert.doesNotMatch(r.stderr, /MLflow is behind/, 'retries were enough');
-    const out = lastJson(r.stdout);
+    const out = jsonOf(r);
     const [run] = await runsOf(server.url, 't-faults');
     assert.equal(run.info.status, 'FINISHED');
     await assertMetricsExactlyOnce(server.url, run.info.run_id, out.runDir);
@@ -265,12 +274,12 @@ test('slow and failing server: bounded retries with back-off, then the spool; a 
     assert.match(hung.stderr, /warning: MLflow is behind: .*no answer within 0\.3 s/);
     assert.match(hung.stderr, /send them with: elbo sync /);
     assert.ok(took < 25, `the run took ${took} s`);
-    const hungDir = lastJson(hung.stdout).runDir;
+    const hungDir = jsonOf(hung).runDir;
     // the server is back: sync sends everything once
     proxy.fault = () => 'pass';
     const s = await elboAsync(['sync', hungDir, '--json'], CLEAN_ENV);
     assert.equal(s.status, 0, s.stderr);
-    assert.equal(lastJson(s.stdout).runs[0].status, 'synced');
+    assert.equal(jsonOf(s).runs[0].status, 'synced');
     const [h] = await runsOf(server.url, 't-hang');
     assert.equal(h.info.status, 'FINISHED');
     await assertMetricsExactlyOnce(server.url, h.info.run_id, hungDir);
@@ -287,14 +296,14 @@ test('server down at the start: the MLflow run is created by elbo sync, with the
     const r = await elboAsync(['run', cfg, '--runs-dir', runs, '--json', '--tracking-uri', proxy.url, '--set', 'train.epochs=2'], CLEAN_ENV);
     assert.equal(r.status, 0, r.stderr);
     assert.match(r.stderr, /warning: MLflow is behind: .*connection refused/);
-    const out = lastJson(r.stdout);
+    const out = jsonOf(r);
     assert.equal(out.status, 'FINISHED');
     assert.equal(await api(server.url, 'GET', 'experiments/get-by-name', { experiment_name: 't-down' }).catch(() => null), null, 'nothing reached the server');
 
     await proxy.listen();
     const s1 = await elboAsync(['sync', out.runDir, '--json'], CLEAN_ENV);
     assert.equal(s1.status, 0, s1.stderr);
-    const rep = lastJson(s1.stdout).runs[0];
+    const rep = jsonOf(s1).runs[0];
     assert.equal(rep.status, 'synced');
     assert.equal(rep.pending, 0);
     const rec = JSON.parse(fs.readFileSync(path.join(out.runDir, 'run.json'), 'utf8'));
@@ -344,7 +353,7 @@ test('deleted experiment: a clear error (not restored), and concurrent creation 
   const r = await elboAsync(['run', cfg, '--runs-dir', runs, '--json', '--set', 'train.epochs=1', '--tracking-uri', server.url], CLEAN_ENV);
   assert.equal(r.status, 0, 'training is not failed by the tracker');
   assert.match(r.stderr, /warning: MLflow is behind: .*experiment 't-deleted' .* is deleted .*restore it/);
-  const s = await elboAsync(['sync', lastJson(r.stdout).runDir], CLEAN_ENV);
+  const s = await elboAsync(['sync', jsonOf(r).runDir], CLEAN_ENV);
   assert.equal(s.status, 1);
   assert.match(s.stdout, /is deleted .*restore it .*still pending/);
   const exp = (await api(server.url, 'GET', 'experiments/get-by-name', { experiment_name: 't-deleted' })).experiment;
@@ -410,7 +419,7 @@ test('user errors are one line before anything runs; a non-http MLFLOW_TRACKING_
   const fileUri = await elboAsync(['run', cfg, '--runs-dir', runs, '--json', '--set', 'train.epochs=1'], { ...CLEAN_ENV, MLFLOW_TRACKING_URI: 'file:./mlruns' });
   assert.equal(fileUri.status, 0, fileUri.stderr);
   assert.match(fileUri.stderr, /warning: MLFLOW_TRACKING_URI=file:.*is not an http\(s\) tracking server; MLflow tracking stays off/);
-  assert.ok(!fs.existsSync(path.join(lastJson(fileUri.stdout).runDir, 'mlflow')));
+  assert.ok(!fs.existsSync(path.join(jsonOf(fileUri).runDir, 'mlflow')));
 });
 
 test('a diverging run is FAILED in MLflow too, with its end time and the reason in the note; sweep cells nest under a parent', async () => {
@@ -485,7 +494,7 @@ test('server killed mid-run and restarted: training goes on, elbo sync sends the
   process.stderr.write(`# mlflow server restarted in ${server.startSeconds.at(-1)!.toFixed(1)} s\n`);
   const s1 = await elboAsync(['sync', '--runs-dir', runs, '--json'], CLEAN_ENV);
   assert.equal(s1.status, 0, s1.stderr);
-  assert.equal(lastJson(s1.stdout).runs.length, 1);
+  assert.equal(jsonOf(s1).runs.length, 1);
   assert.equal((await syncRun(out.runDir, { env: {} })).status, 'up-to-date');
   const all = await runsOf(server.url, 't-kill');
   assert.equal(all.length, 1);
