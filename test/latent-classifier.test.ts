@@ -32,7 +32,7 @@ function clusters(n: number, K: number, C: number, seed: number): LatentSet {
   return { z, y, n };
 }
 
-const base: ClassifierOptions = { classifier: 'logistic', k: 5, standardize: true, l2: 0.001, steps: 150, lr: 0.05 };
+const base: ClassifierOptions = { classifier: 'logistic', k: 5, standardize: 'global', l2: 0.001, steps: 150, lr: 0.05 };
 
 test('the latent classifier gets ~0 error on separable latents (logistic, knn, svm), deterministically', () => {
   const tf = getTf();
@@ -50,10 +50,11 @@ test('the latent classifier gets ~0 error on separable latents (logistic, knn, s
     assert.deepEqual(Array.from(b.predictions), Array.from(a.predictions));
     assert.equal(b.error, a.error);
   }
-  // without standardisation too
-  for (const classifier of ['logistic', 'knn'] as const) {
-    assert.ok(classifyLatents(tf, train, test, K, C, { ...base, classifier, standardize: false }).error <= 0.5, classifier);
-  }
+  // the other feature scalings too
+  for (const classifier of ['logistic', 'knn'] as const)
+    for (const standardize of ['per-dimension', 'none'] as const) {
+      assert.ok(classifyLatents(tf, train, test, K, C, { ...base, classifier, standardize }).error <= 0.5, `${classifier} ${standardize}`);
+    }
   // labels shuffled: a chance-level result, so the metric is not trivially 0
   const perm = new Rng(3).permutation(train.n);
   const shuffled = { ...train, y: Int32Array.from(perm, (j) => train.y[j]) };

@@ -503,3 +503,28 @@ test('server killed mid-run and restarted: training goes on, elbo sync sends the
   assert.deepEqual((await history(server.url, all[0].info.run_id, 'epoch')).map((p) => p.value), Array.from({ length: 16 }, (_, i) => i + 1));
   await assertArtifactsIdentical(server.url, all[0], out.runDir, ['config.yaml', 'run.json', 'metrics.jsonl', 'artifacts/reconstructions.png', 'checkpoints/epoch-0016/weights.bin']);
 });
+
+test('elbo sweep --tracking-uri: one parent run, every cell nested under it; a rerun reuses the parent', async () => {
+  const dir = tmpDir('elbo-mlflow-sweep-');
+  smallConfig(dir, '');
+  const cfgFile = path.join(dir, 'small.yaml');
+  fs.writeFileSync(cfgFile, fs.readFileSync(cfgFile, 'utf8').replace('experiment: small', 'experiment: t-sweep').replace(/eval:[\s\S]*$/, 'eval:\n  - kind: elbo\n'));
+  const sweep = path.join(dir, 'grid.yaml');
+  fs.writeFileSync(sweep, 'base: small.yaml\nset: {train.epochs: 1}\nsweep:\n  grid:\n    model.latent: [2, 4]\n');
+  const args = ['sweep', sweep, '--runs-dir', path.join(dir, 'runs'), '--tracking-uri', server.url, '--parallel', '2', '--json'];
+  const r = await elboAsync(args, CLEAN_ENV);
+  assert.equal(r.status, 0, r.stderr);
+  const runs = await runsOf(server.url, 't-sweep');
+  const parent = runs.find((x) => byKey(x.data.tags)['elbo.sweep'] === 'grid');
+  assert.ok(parent, 'a parent run tagged elbo.sweep');
+  assert.equal(parent.info.status, 'FINISHED');
+  const children = runs.filter((x) => byKey(x.data.tags)['mlflow.parentRunId'] === parent.info.run_id);
+  assert.equal(children.length, 2);
+  assert.ok(children.every((c) => c.info.status === 'FINISHED'));
+  // rerunning finds both cells finished and keeps the one parent
+  const again = await elboAsync(args, CLEAN_ENV);
+  assert.equal(again.status, 0, again.stderr);
+  const after = await runsOf(server.url, 't-sweep');
+  assert.equal(after.filter((x) => byKey(x.data.tags)['elbo.sweep'] === 'grid').length, 1);
+  assert.equal(after.length, 3);
+});

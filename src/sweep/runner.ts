@@ -6,6 +6,7 @@ import { elboRoot } from '../runtime/fingerprint';
 import type { RunRecord, RunStatus } from '../track/run-store';
 import { formatDuration } from '../track/progress';
 import { UserError } from '../errors';
+import { sweepParentRun } from './mlflow-parent';
 
 export interface SweepOptions {
   runsDir: string;
@@ -14,8 +15,8 @@ export interface SweepOptions {
   /** Run only this cell (a SLURM array task). */
   cell?: number;
   backend?: string;
-  /** Extra environment for every cell (e.g. the MLflow parent run). */
-  env?: Record<string, string>;
+  /** MLflow server for the sweep's parent run and its cells (else the config's, or MLFLOW_TRACKING_URI). */
+  trackingUri?: string;
   log: (line: string) => void;
 }
 
@@ -87,6 +88,14 @@ export async function runSweep(spec: SweepSpec, o: SweepOptions): Promise<{ dir:
     fs.renameSync(tmp, file);
   };
   writeIndex();
+  // MLflow on: one parent run, every cell nested under it
+  const parent = await sweepParentRun(spec, resolved[0].loaded, dir, resolved.length, { trackingUri: o.trackingUri, warn: o.log });
+  const env: Record<string, string> = {};
+  if (parent) {
+    env.ELBO_MLFLOW_PARENT_RUN_ID = parent.runId;
+    if (o.trackingUri) env.MLFLOW_TRACKING_URI = o.trackingUri;
+    o.log(`MLflow: cells nest under the sweep's run ${parent.runId}`);
+  }
 
   const queue: { cell: Cell; resume?: string }[] = [];
   for (const { cell } of selected) {
@@ -118,7 +127,7 @@ export async function runSweep(spec: SweepSpec, o: SweepOptions): Promise<{ dir:
       const t0 = Date.now();
       r.status = 'RUNNING';
       o.log(`cell ${job.cell.index} (${r.label}): ${job.resume ? 'resuming' : 'started'}`);
-      const child = spawn(process.execPath, args, { env: { ...process.env, ...o.env }, stdio: ['ignore', 'pipe', 'pipe'] });
+      const child = spawn(process.execPath, args, { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
       running.add(child);
       let stdout = '';
       let stderr = '';
@@ -164,6 +173,12 @@ export async function runSweep(spec: SweepSpec, o: SweepOptions): Promise<{ dir:
     process.off('SIGINT', onSignal);
   }
   writeIndex();
+  if (parent) {
+    const mine = o.cell === undefined ? results : results.filter((r) => r.index === o.cell);
+    const ok = mine.every((r) => r.status === 'FINISHED' || r.status === 'CACHED');
+    // a SLURM task does not end the shared parent run
+    if (o.cell === undefined) await parent.finish(ok ? 'FINISHED' : stopLaunching ? 'KILLED' : 'FAILED');
+  }
   return { dir, cells: o.cell === undefined ? results : results.filter((r) => r.index === o.cell) };
 }
 

@@ -291,7 +291,7 @@ function finishEvents(record: RunRecord, configYaml: string | null, runDir: stri
   return out;
 }
 
-function experimentNameFor(o: MlflowTrackerOptions, fallback: string, env: NodeJS.ProcessEnv = process.env): string {
+export function experimentNameFor(o: MlflowTrackerOptions, fallback: string, env: NodeJS.ProcessEnv = process.env): string {
   return o.experiment_name ?? (env.MLFLOW_EXPERIMENT_NAME || fallback);
 }
 
@@ -336,10 +336,6 @@ export class MlflowTracker implements Tracker {
     if (this.lockedBy) {
       this.warn(`MLflow: ${path.join(runDir, SPOOL_DIR)} is being sent by process ${this.lockedBy.pid} on ${this.lockedBy.host}; this run only spools its events (send them later with: elbo sync ${runDir})`);
     }
-  }
-
-  get runDirectory(): string {
-    return this.runDir;
   }
 
   async start(record: RunRecord, configYaml: string): Promise<void> {

@@ -25,6 +25,7 @@ export default class Sweep extends BaseCommand {
     emit: Flags.string({ description: 'Write a job script instead of running', options: ['slurm'] }),
     'runs-dir': Flags.string({ description: 'Root of the local run store', default: 'runs' }),
     backend: Flags.string({ description: 'Backend for every cell' }),
+    'tracking-uri': Flags.string({ description: 'MLflow server: a parent run for the sweep, every cell nested under it' }),
     json: Flags.boolean({ description: 'Print the result as JSON on the last stdout line', default: false }),
   };
 
@@ -57,6 +58,7 @@ export default class Sweep extends BaseCommand {
       failFast: flags['fail-fast'],
       cell: flags.cell,
       backend: flags.backend,
+      trackingUri: flags['tracking-uri'],
       log: (l) => process.stderr.write(l + '\n'),
     });
     const ok = results.every((r) => r.status === 'FINISHED' || r.status === 'CACHED');
