@@ -61,6 +61,27 @@ test('the latent classifier gets ~0 error on separable latents (logistic, knn, s
   assert.ok(classifyLatents(tf, shuffled, test, K, C, base).error > 40);
 });
 
+test('global scaling keeps unused latent dimensions small; per-dimension scaling inflates them', () => {
+  const tf = getTf();
+  // 2 classes on dimension 0 (±3), then 30 unused dimensions of tiny noise
+  const make = (n: number, seed: number): LatentSet => {
+    const rng = new Rng(seed);
+    const K = 31;
+    const z = new Float32Array(n * K);
+    const y = Int32Array.from({ length: n }, (_, i) => i % 2);
+    for (let i = 0; i < n; i++) {
+      z[i * K] = (y[i] ? 3 : -3) + 0.5 * rng.normal();
+      for (let k = 1; k < K; k++) z[i * K + k] = 0.01 * rng.normal();
+    }
+    return { z, y, n };
+  };
+  const train = make(40, 3);
+  const test = make(400, 4);
+  const knn = (standardize: 'global' | 'per-dimension') => classifyLatents(tf, train, test, 31, 2, { ...base, classifier: 'knn', k: 3, standardize }).error;
+  assert.ok(knn('global') <= 0.5, `global ${knn('global')}%`);
+  assert.ok(knn('per-dimension') > 5, `per-dimension ${knn('per-dimension')}%`);
+});
+
 test('labelled rows: the data set subset, a class-balanced draw, or every row', () => {
   const n = 40;
   const train = { n, y: Int32Array.from({ length: n }, (_, i) => i % 4), x: new Float32Array(n) };

@@ -9,18 +9,6 @@ import { UserError } from '../errors';
 export type ClassifierKind = 'logistic' | 'knn' | 'svm';
 export type Standardize = 'global' | 'per-dimension' | 'none';
 
-export interface LatentClassifierOptions {
-  kind: 'latent-classifier';
-  classifier: ClassifierKind;
-  k: number;
-  standardize: Standardize;
-  l2: number;
-  steps: number;
-  lr: number;
-  labelled?: number;
-  prefix: string;
-  batch_size: number;
-}
 
 /** Latent features of labelled examples: n rows of K values, labels in [0, C). */
 export interface LatentSet {
@@ -36,6 +24,13 @@ export interface ClassifierOptions {
   l2: number;
   steps: number;
   lr: number;
+}
+
+export interface LatentClassifierOptions extends ClassifierOptions {
+  kind: 'latent-classifier';
+  labelled?: number;
+  prefix: string;
+  batch_size: number;
 }
 
 /** Posterior means of `n` rows of `x` ([n·dim]), encoded in batches and read back: [n·K]. */

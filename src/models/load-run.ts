@@ -6,33 +6,48 @@ import type { DataSet } from '../data/dataset';
 import type { Model } from './model';
 import type { ExperimentConfig } from '../config/types';
 import { loadConfig } from '../config/load';
-import { loadCheckpoint } from '../train/checkpoint';
-import { RunStore } from '../track/run-store';
+import { loadCheckpoint, CheckpointManifest } from '../train/checkpoint';
+import { RunStore, RunRecord } from '../track/run-store';
 import { Rng } from '../runtime/rng';
 import { UserError } from '../errors';
 
 /**
- * The trained model of a finished run, rebuilt from its resolved config and last
- * checkpoint, on `data` (which must have the shapes the run was trained on). Used to
- * stack models (M1+M2) and to compare against another run (G-VAE vs VAE grids).
+ * A finished run named by a path (absolute, or relative to the current directory, then
+ * to `baseDir`): a clear one-line error when it is missing or did not finish.
  */
-export function loadRunModel(runDir: string, tf: typeof tfc, registry: Registry, data: DataSet, where: string): { model: Model; config: ExperimentConfig } {
-  const dir = path.resolve(runDir);
-  if (!fs.existsSync(path.join(dir, 'run.json'))) throw new UserError(`not a run directory (no run.json): ${dir}`, where);
-  const store = RunStore.open(dir);
+export function openFinishedRun(spec: string, baseDir: string, where: string, hint = ''): { runDir: string; store: RunStore; record: RunRecord } {
+  const candidates = path.isAbsolute(spec) ? [spec] : [path.resolve(spec), path.resolve(baseDir, spec)];
+  const runDir = candidates.find((c) => fs.existsSync(path.join(c, 'run.json')));
+  if (!runDir) throw new UserError(`not a run directory (no run.json at ${[...new Set(candidates)].join(' or ')})${hint ? `; ${hint}` : ''}`, where);
+  const store = RunStore.open(runDir);
   const record = store.readRecord();
   if (record.status !== 'FINISHED') {
-    throw new UserError(`run ${record.run_id} is ${record.status}, not FINISHED; finish it first (elbo run --resume ${dir})`, where);
+    throw new UserError(`run ${runDir} is ${record.status}, not FINISHED; finish it first (elbo run --resume ${runDir})`, where);
   }
+  return { runDir, store, record };
+}
+
+/** Load a run's last checkpoint into `vars` (names as the run saved them, e.g. model/encoder/...). */
+export function loadLastCheckpoint(store: RunStore, tf: typeof tfc, vars: Map<string, tfc.Variable>, where: string): CheckpointManifest {
+  const last = store.checkpoints().at(-1);
+  if (!last) throw new UserError(`run ${store.dir} has no checkpoint`, where);
+  return loadCheckpoint(tf, last.dir, vars);
+}
+
+/**
+ * The trained model of a finished run, rebuilt from its resolved config and last
+ * checkpoint, on `data` (which must be the data the run was trained on). Used to
+ * compare against another run (G-VAE vs VAE augmentation grids).
+ */
+export function loadRunModel(runDir: string, tf: typeof tfc, registry: Registry, data: DataSet, where: string): { model: Model; config: ExperimentConfig } {
+  const { store, record } = openFinishedRun(runDir, process.cwd(), where);
   const { config } = loadConfig(store.file('config.yaml'), [], registry, { baseDir: record.config_dir });
   if (record.data.sha256 && record.data.sha256 !== data.sha256) {
     throw new UserError(`run ${record.run_id} was trained on other data (${record.data.name}, sha256 ${record.data.sha256.slice(0, 12)}…)`, where);
   }
   const model = registry.create<Model>('model', config.model, { tf, registry, rng: new Rng(config.seed).fork('init'), baseDir: record.config_dir, data });
-  const last = store.checkpoints().at(-1);
-  if (!last) throw new UserError(`run ${record.run_id} has no checkpoint`, where);
   const vars = new Map<string, tfc.Variable>();
   for (const [k, v] of model.params) vars.set(`model/${k}`, v);
-  loadCheckpoint(tf, last.dir, vars);
+  loadLastCheckpoint(store, tf, vars, where);
   return { model, config };
 }

@@ -1,5 +1,4 @@
 import * as fs from 'fs';
-import * as path from 'path';
 import type * as tfc from '@tensorflow/tfjs-core';
 import { parse as parseYaml } from 'yaml';
 import type { Plugin, PluginContext } from '../registry/types';
@@ -9,8 +8,8 @@ import type { Prior, TrainProgress } from '../priors/prior';
 import type { DataSet } from '../data/dataset';
 import type { PluginOptions } from '../config/types';
 import { M2CoreOptions, FeatureMap, m2Core, m2SchemaProperties } from './m2';
-import { RunStore } from '../track/run-store';
-import { loadCheckpoint } from '../train/checkpoint';
+import { openFinishedRun, loadLastCheckpoint } from './load-run';
+import { latentParts, VaeOptions } from './vae';
 import { UserError } from '../errors';
 
 export interface M1M2Options extends M2CoreOptions {
@@ -42,37 +41,16 @@ export interface LoadedM1 {
 export function loadM1Run(spec: string | undefined, ctx: PluginContext, data: DataSet): LoadedM1 {
   const hint = 'train an M1 first (e.g. elbo run configs/mnist/m1.yaml, or any vae run on the same data) and pass its run directory: --set model.m1_run=runs/<experiment>/<runId>';
   if (!spec) throw new UserError(`m1m2 needs the run directory of a finished m1/vae run; ${hint}`, WHERE);
-  const candidates = path.isAbsolute(spec) ? [spec] : [path.resolve(spec), path.resolve(ctx.baseDir, spec)];
-  const runDir = candidates.find((c) => fs.existsSync(path.join(c, 'run.json')));
-  if (!runDir) throw new UserError(`not a run directory (no run.json at ${candidates.join(' or ')}); ${hint}`, WHERE);
-  const store = RunStore.open(runDir);
-  const record = JSON.parse(fs.readFileSync(store.file('run.json'), 'utf8'));
-  if (record.status !== 'FINISHED') {
-    throw new UserError(`the M1 run ${runDir} is ${record.status}, not FINISHED; finish it first (elbo run --resume ${runDir})`, WHERE);
-  }
+  const { runDir, store } = openFinishedRun(spec, ctx.baseDir, WHERE, hint);
   const cfg = parseYaml(fs.readFileSync(store.file('config.yaml'), 'utf8'));
   const m: PluginOptions | undefined = cfg?.model;
   if (!m || typeof m.latent !== 'number' || !m.encoder || !m.decoder || !m.prior) {
     throw new UserError(`the M1 run's model (${m?.kind ?? 'none'}) has no latent/prior/encoder/decoder; use a run of the m1 or vae model`, WHERE);
   }
-  const ckpt = store.checkpoints().at(-1);
-  if (!ckpt) throw new UserError(`the M1 run ${runDir} has no checkpoint`, WHERE);
-  const K = m.latent;
-  const prior = ctx.registry.create<Prior>('prior', m.prior, ctx);
-  const encoder = ctx.registry.create<Network>('network', m.encoder, {
-    ...ctx,
-    rng: ctx.rng.fork('m1-encoder'),
-    shape: { inDim: data.dim, outDim: prior.paramsPerLatent * K, inShape: data.shape },
-  });
-  const decoder = ctx.registry.create<Network>('network', m.decoder, {
-    ...ctx,
-    rng: ctx.rng.fork('m1-decoder'),
-    shape: { inDim: K, outDim: data.dim, outShape: data.shape },
-  });
-  const vars = new Map<string, tfc.Variable>();
-  for (const [n, v] of encoder.params) vars.set(`model/encoder/${n}`, v);
-  for (const [n, v] of decoder.params) vars.set(`model/decoder/${n}`, v);
-  const manifest = loadCheckpoint(ctx.tf, ckpt.dir, vars);
+  // M1's networks exactly as its run built them, then its trained weights
+  const { K, prior, encoder, decoder, params } = latentParts(m as VaeOptions, { ...ctx, rng: ctx.rng.fork('m1'), data });
+  const vars = new Map<string, tfc.Variable>([...params].map(([n, v]) => [`model/${n}`, v]));
+  const manifest = loadLastCheckpoint(store, ctx.tf, vars, WHERE);
   return { runDir, latent: K, prior, encoder, decoder, likelihood: m.likelihood ?? 'bernoulli', epoch: manifest.epoch };
 }
 

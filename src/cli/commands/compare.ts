@@ -34,7 +34,7 @@ export default class Compare extends BaseCommand {
     fs.writeFileSync(csv, toCsv(rows, keys, metrics));
     if (flags.json) process.stdout.write(JSON.stringify({ keys, metrics, rows }) + '\n');
     else process.stdout.write(toTable(rows, keys, metrics));
-    process.stderr.write(`wrote ${path.relative(process.cwd(), csv) || csv}\n`);
+    process.stderr.write(`wrote ${shown(csv)}\n`);
 
     const metric = flags.metric ?? (metrics.includes('test/elbo') ? 'test/elbo' : metrics.find((m) => m.startsWith('test/')));
     if (!metric) return;
@@ -54,7 +54,13 @@ export default class Compare extends BaseCommand {
     }
     const file = flags.plot ?? path.join(path.dirname(csv), `compare-${metric.replace(/\W+/g, '_')}.png`);
     writeLinePlot(file, [...series].map(([name, points]) => ({ name, points })));
-    process.stderr.write(`wrote ${path.relative(process.cwd(), file) || file}: ${metric} against ${by}\n`);
+    process.stderr.write(`wrote ${shown(file)}: ${metric} against ${by}\n`);
     [...series.keys()].forEach((name, i) => process.stderr.write(`  ${COLOUR_NAMES[i % COLOUR_NAMES.length]}: ${name}\n`));
   }
+}
+
+/** A path as the user would type it: relative below the current directory, else absolute. */
+function shown(p: string): string {
+  const rel = path.relative(process.cwd(), p);
+  return rel && !rel.startsWith('..') ? rel : path.resolve(p);
 }
