@@ -3,6 +3,7 @@ import * as path from 'path';
 import { UserError } from '../errors';
 import { getTf, setTf } from './tf';
 import { elboRoot } from './fingerprint';
+import { registerWasmKernels } from './wasm-kernels';
 
 export interface BackendInfo {
   /** tfjs backend name: tensorflow | wasm | cpu */
@@ -75,6 +76,7 @@ async function tryBackend(name: string): Promise<BackendInfo | string> {
       reasons.push(`${pkg}: ${String(e?.message ?? e).split('\n')[0]}`);
       continue;
     }
+    if (name === 'wasm') registerWasmKernels(tf);
     setTf(tf);
     const info: BackendInfo = { name, package: pkg.startsWith(NATIVE_DIR) ? `${path.basename(pkg)} (setup:native)` : pkg, version: version(pkg) };
     if (name === 'tensorflow') info.tensorflow = (tf.backend() as any).binding?.TF_Version;
