@@ -98,8 +98,9 @@ export async function trainLoop(
         both.set(add, idx.length);
         idx = both;
       }
-      const progressInfo = { epoch, step: globalStep, fraction: (epoch + s / stepsPerEpoch) / o.epochs };
-      const at = { ...progressInfo, epochFloat: epoch + s / stepsPerEpoch };
+      // schedules (loss weights, spike-slab sharpness) see the fractional epoch every step
+      const progressInfo = { epoch, step: globalStep, fraction: (epoch + s / stepsPerEpoch) / o.epochs, epochFloat: epoch + s / stepsPerEpoch };
+      const at = progressInfo;
       w = { c1: weights.c1(at), c2: weights.c2(at), alpha: weights.alpha(at) };
       const xData = gatherBatch(data, idx, binRng);
       const labels = gatherLabels(data, idx, known);
