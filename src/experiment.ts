@@ -84,7 +84,8 @@ export async function runExperiment(o: RunOptions): Promise<RunResult> {
   const { config } = loaded;
   // --backend chooses where this run executes; the config's `backend` is the default.
   // It is not written into the config, so the config (and its hash) stays what was asked.
-  const backendFlag = o.backend ?? config.backend;
+  // A resumed run continues on the backend it ran on, so its numbers stay comparable.
+  const backendFlag = o.backend ?? resumeRecord?.backend.name ?? config.backend;
   const backend = await selectBackend(backendFlag, o.backend ? '--backend' : 'backend', backendConstraint(config, registry));
   const tf = (await import('./runtime/tf')).getTf();
   const progress = new Progress(process.stderr, o.progress !== false);
