@@ -528,3 +528,20 @@ test('elbo sweep --tracking-uri: one parent run, every cell nested under it; a r
   assert.equal(after.filter((x) => byKey(x.data.tags)['elbo.sweep'] === 'grid').length, 1);
   assert.equal(after.length, 3);
 });
+
+test('elbo reproduce MLFLOW_RUN_ID: the record comes from the server and the rerun matches it', async () => {
+  const { cfg, runs } = configInRepo('');
+  const first = jsonOf(await elboAsync(['run', cfg, '--runs-dir', runs, '--tracking-uri', server.url, '--json', '--set', 'train.epochs=1', '--set', 'eval=[{kind: elbo}]'], CLEAN_ENV));
+  assert.equal(first.status, 'FINISHED');
+  const runId = JSON.parse(fs.readFileSync(path.join(first.runDir, 'mlflow', 'state.json'), 'utf8')).run_id;
+  assert.match(runId, /^[0-9a-f]{32}$/);
+  const out = path.join(tmpDir('elbo-repro-'), 'runs');
+  const r = await elboAsync(['reproduce', runId, '--tracking-uri', server.url, '--runs-dir', out, '--json', '--quiet'], CLEAN_ENV);
+  assert.equal(r.status, 0, r.stdout + r.stderr);
+  const report = jsonOf(r);
+  assert.equal(report.passed, true);
+  assert.ok(report.metrics.some((m: any) => m.name === 'test/elbo' && m.diff === 0));
+  const missing = await elboAsync(['reproduce', '0'.repeat(32), '--tracking-uri', server.url, '--runs-dir', out], CLEAN_ENV);
+  assert.equal(missing.status, 1);
+  assert.match(missing.stderr, /no MLflow run 0{32}|cannot read MLflow run 0{32}/);
+});

@@ -123,3 +123,29 @@ export function reportText(r: ReproReport): string {
   if (r.causes.length) lines.push('', 'causes:', ...r.causes.map((c) => `  - ${c}`));
   return lines.join('\n') + '\n';
 }
+
+/**
+ * An MLflow run's record (its run.json, config.yaml and metrics.jsonl artifacts, as elbo
+ * uploads them) copied into `dest` as a run directory that `reproduce` can read.
+ */
+export async function fetchMlflowRun(runId: string, trackingUri: string, dest: string): Promise<string> {
+  const { MlflowClient, MlflowError } = await import('../track/mlflow-client');
+  const client = new MlflowClient(trackingUri, { timeoutMs: 30_000 });
+  let info;
+  try {
+    info = (await client.getRun(runId)).info;
+  } catch (e: any) {
+    throw new UserError(e instanceof MlflowError && e.status === 404 ? `no MLflow run ${runId} on ${client.shownUri}` : `cannot read MLflow run ${runId}: ${e.message}`, runId);
+  }
+  const dir = path.join(dest, `mlflow-${runId}`);
+  fs.mkdirSync(dir, { recursive: true });
+  for (const f of ['run.json', 'config.yaml', 'metrics.jsonl']) {
+    try {
+      fs.writeFileSync(path.join(dir, f), await client.downloadArtifact(info.artifact_uri, f));
+    } catch (e: any) {
+      if (f === 'metrics.jsonl') continue;
+      throw new UserError(`MLflow run ${runId} has no ${f} artifact (was it logged by elbo? try elbo sync): ${e.message}`, runId);
+    }
+  }
+  return dir;
+}
