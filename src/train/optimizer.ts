@@ -19,18 +19,22 @@ export interface AdamOptions {
   epsilon: number;
 }
 
-/** Adam (Kingma & Ba 2015) with bias correction, on named variables. */
+/**
+ * Adam (Kingma & Ba 2015) with bias correction. The moments of all parameters live in
+ * one flat vector each, so an update is a dozen kernels for the whole model instead of a
+ * dozen per parameter (kernel dispatch, not arithmetic, dominates small models' steps).
+ */
 export function adam(tf: typeof tfc, o: AdamOptions, params: Map<string, tfc.Variable>): Optimizer {
-  const state = new Map<string, tfc.Variable>();
+  const slots = [...params].map(([name, p]) => ({ name, p, size: p.size }));
+  const total = slots.reduce((n, s) => n + s.size, 0);
   const t = tf.variable(tf.scalar(0), false);
-  state.set('t', t);
-  const slots = [...params].map(([name, p]) => {
-    const m = tf.variable(tf.zerosLike(p), false);
-    const v = tf.variable(tf.zerosLike(p), false);
-    state.set(`m/${name}`, m);
-    state.set(`v/${name}`, v);
-    return { name, p, m, v };
-  });
+  const m = tf.variable(tf.zeros([total]), false);
+  const v = tf.variable(tf.zeros([total]), false);
+  const state = new Map<string, tfc.Variable>([
+    ['t', t],
+    ['m', m],
+    ['v', v],
+  ]);
   return {
     state,
     apply(grads) {
@@ -38,13 +42,15 @@ export function adam(tf: typeof tfc, o: AdamOptions, params: Map<string, tfc.Var
         t.assign(tf.add(t, 1));
         // lr_t = lr · √(1 − β2^t) / (1 − β1^t)
         const lrT = tf.div(tf.mul(o.lr, tf.sqrt(tf.sub(1, tf.pow(o.beta2, t)))), tf.sub(1, tf.pow(o.beta1, t)));
-        for (const { name, p, m, v } of slots) {
-          const g = grads[name];
-          if (!g) continue;
-          m.assign(tf.add(tf.mul(o.beta1, m), tf.mul(1 - o.beta1, g)));
-          v.assign(tf.add(tf.mul(o.beta2, v), tf.mul(1 - o.beta2, tf.square(g))));
-          p.assign(tf.sub(p, tf.div(tf.mul(lrT, m), tf.add(tf.sqrt(v), o.epsilon))));
-        }
+        // tfjs gives every listed variable a gradient; a missing one would count as 0
+        const g = tf.concat(slots.map((s) => (grads[s.name] ? tf.reshape(grads[s.name], [-1]) : tf.zeros([s.size]))));
+        m.assign(tf.add(tf.mul(o.beta1, m), tf.mul(1 - o.beta1, g)));
+        v.assign(tf.add(tf.mul(o.beta2, v), tf.mul(1 - o.beta2, tf.square(g))));
+        const update = tf.div(tf.mul(lrT, m), tf.add(tf.sqrt(v), o.epsilon));
+        tf.split(update, slots.map((s) => s.size)).forEach((u, i) => {
+          const { p } = slots[i];
+          p.assign(tf.sub(p, tf.reshape(u, p.shape)));
+        });
       });
     },
   };
