@@ -3,6 +3,7 @@ import type { Plugin } from '../registry/types';
 import type { Evaluator, EvalContext } from './evaluator';
 import type { Model } from '../models/model';
 import { writeImageGrid } from '../util/png';
+import { subset } from '../data/splits';
 import { loadRunModel } from '../models/load-run';
 import { UserError } from '../errors';
 
@@ -72,7 +73,7 @@ export const augmentEvaluator: Plugin<AugmentOptions, Evaluator> = {
         let found = 0;
         for (let i = 0; i < data.test.n && found < o.per_class; i++) if (data.test.y[i] === c) picks.push(i), found++;
       }
-      const x = tf.tensor2d(Float32Array.from(picks.flatMap((i) => Array.from(data.test.x.subarray(i * data.dim, (i + 1) * data.dim)))), [picks.length, data.dim]);
+      const x = tf.tensor2d(subset(data.test, data.dim, picks).x, [picks.length, data.dim]);
       const rows = augmentRows(tf, model, x, o);
       let other: Float32Array[][] | null = null;
       if (o.compare_run) {

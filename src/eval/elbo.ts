@@ -2,6 +2,7 @@ import type * as tfc from '@tensorflow/tfjs-core';
 import type { Plugin } from '../registry/types';
 import type { Evaluator } from './evaluator';
 import { rows } from './evaluator';
+import { DeviceSums } from '../train/device-sums';
 import type { Model } from '../models/model';
 import type { Split } from '../data/dataset';
 import type { Rng } from '../runtime/rng';
@@ -11,28 +12,18 @@ import type { Rng } from '../runtime/rng';
  * evidence lower bound in nats whatever weights training used. One read-back at the end.
  */
 export function evaluateTerms(tf: typeof tfc, model: Model, split: Split, dim: number, batch: number, rng: Rng): Record<string, number> {
-  const sums = new Map<string, tfc.Scalar>();
+  const sums = new DeviceSums(tf);
   for (let start = 0; start < split.n; start += batch) {
     const end = Math.min(split.n, start + batch);
     tf.tidy(() => {
       const x = rows(tf, split, dim, start, end);
       const y = split.y ? split.y.subarray(start, end) : null;
-      const terms = model.terms({ x, y }, { c1: 1, c2: 1, alpha: 1 }, rng, { epoch: 0, step: 0, fraction: 1 });
-      for (const [k, v] of Object.entries(terms)) {
-        if (k === 'loss') continue;
-        const weighted = tf.mul(v, end - start) as tfc.Scalar;
-        const prev = sums.get(k);
-        sums.set(k, tf.keep(prev ? (tf.add(prev, weighted) as tfc.Scalar) : weighted));
-        prev?.dispose();
-      }
+      sums.add(model.terms({ x, y }, { c1: 1, c2: 1, alpha: 1 }, rng, { epoch: 0, step: 0, fraction: 1 }), end - start, 'loss');
     });
   }
-  const names = [...sums.keys()];
-  const stacked = tf.stack(names.map((n) => sums.get(n)!));
-  const values = stacked.dataSync();
-  stacked.dispose();
-  sums.forEach((t) => t.dispose());
-  return Object.fromEntries(names.map((n, i) => [n, values[i] / split.n]));
+  const means = sums.means(split.n);
+  sums.dispose();
+  return means;
 }
 
 export interface ElboEvalOptions {

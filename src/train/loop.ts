@@ -7,6 +7,7 @@ import type { Rng } from '../runtime/rng';
 import type { Progress } from '../track/progress';
 import { evaluateTerms } from '../eval/elbo';
 import { makeTrainStep } from './step';
+import { DeviceSums } from './device-sums';
 
 export interface LoopOptions {
   epochs: number;
@@ -81,7 +82,7 @@ export async function trainLoop(
     const binRng = epochRng.fork('binarize');
     // the small labelled set, cycled in a fresh order each epoch (SPEC.md, M2 batches)
     const labelledOrder = extra ? epochRng.fork('labelled').permutation(data.labelled!.length) : null;
-    const sums = new Map<string, tfc.Scalar>();
+    const sums = new DeviceSums(tf);
     let seen = 0;
     const t0 = Date.now();
     let w: LossWeights = { c1: 0, c2: 0, alpha: 0 };
@@ -107,24 +108,18 @@ export async function trainLoop(
       const x = tf.tensor2d(xData, [idx.length, data.dim]);
       const terms = step(x, labels, w, noiseRng, progressInfo);
       x.dispose();
-      tf.tidy(() => {
-        // running sums stay on the device: no read-back between log intervals
-        for (const [k, t] of Object.entries(terms)) {
-          const prev = sums.get(k);
-          sums.set(k, tf.keep(tf.add(prev ?? 0, tf.mul(t, idx.length)) as tfc.Scalar));
-          prev?.dispose();
-          t.dispose();
-        }
-      });
+      // running sums stay on the device: no read-back between log intervals
+      sums.add(terms, idx.length);
+      Object.values(terms).forEach((t) => t.dispose());
       seen += idx.length;
       globalStep++;
 
       const last = s === stepsPerEpoch - 1;
       if ((s + 1) % o.logEvery === 0 || last) {
-        const means = readMeans(tf, sums, seen);
+        const means = sums.means(seen);
         const bad = Object.entries(means).find(([, v]) => !Number.isFinite(v));
         if (bad) {
-          sums.forEach((t) => t.dispose());
+          sums.dispose();
           return {
             status: 'diverged',
             epochs: epoch,
@@ -139,8 +134,8 @@ export async function trainLoop(
       }
     }
     const trainSeconds = (Date.now() - t0) / 1000;
-    const means = readMeans(tf, sums, seen);
-    sums.forEach((t) => t.dispose());
+    const means = sums.means(seen);
+    sums.dispose();
     const metrics: Record<string, number> = {};
     for (const [k, v] of Object.entries(means)) metrics[`train/${k}`] = v;
     metrics['train/samples_per_sec'] = seen / Math.max(trainSeconds, 1e-9);
@@ -164,11 +159,4 @@ export async function trainLoop(
     progress.epochDone(epoch + 1, o.epochs, metrics, (Date.now() - t0) / 1000);
   }
   return { status: 'finished', epochs: o.epochs, step: globalStep };
-}
-
-function readMeans(tf: typeof tfc, sums: Map<string, tfc.Scalar>, count: number): Record<string, number> {
-  const names = [...sums.keys()];
-  if (!names.length) return {};
-  const values = tf.tidy(() => tf.stack(names.map((k) => sums.get(k)!)).dataSync());
-  return Object.fromEntries(names.map((k, i) => [k, values[i] / count]));
 }
