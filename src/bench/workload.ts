@@ -4,7 +4,7 @@ import { Rng } from '../runtime/rng';
 import type { DataSet } from '../data/dataset';
 import type { Model, LossWeights } from '../models/model';
 import type { Optimizer } from '../train/optimizer';
-import { makeTrainStep } from '../train/step';
+import { makeTrainStep, type StepOptions } from '../train/step';
 
 /**
  * The benchmark's workloads: each is a model config as a user would write it, on
@@ -107,7 +107,7 @@ function countFlops(kernels: { name: string; inputShapes: number[][]; outputShap
 }
 
 /** Build a workload exactly as src/experiment.ts builds a run, on synthetic data. */
-export function buildWorkload(tf: typeof tfc, w: Workload, seed = 0) {
+export function buildWorkload(tf: typeof tfc, w: Workload, seed = 0, stepOptions: StepOptions = {}) {
   const registry = createRegistry();
   const rng = new Rng(seed);
   const dim = w.shape.reduce((a, b) => a * b, 1);
@@ -122,7 +122,7 @@ export function buildWorkload(tf: typeof tfc, w: Workload, seed = 0) {
   const model: Model = registry.create('model', w.model as any, { ...ctx, rng: rng.fork('init') });
   const optimizer: Optimizer = registry.create(
     'optimizer', { kind: 'adam', lr: 1e-3, beta1: 0.9, beta2: 0.999, epsilon: 1e-8 }, { ...ctx, params: model.params });
-  const step = makeTrainStep(tf, model, optimizer);
+  const step = makeTrainStep(tf, model, optimizer, stepOptions);
   const noise = rng.fork('noise');
   let count = 0;
 
@@ -165,5 +165,5 @@ export function buildWorkload(tf: typeof tfc, w: Workload, seed = 0) {
     return countFlops(info.kernels as any);
   }
 
-  return { run, flopsPerStep };
+  return { run, flopsPerStep, modes: step.modes };
 }

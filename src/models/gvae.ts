@@ -44,15 +44,14 @@ export function gvae(o: GvaeOptions, ctx: PluginContext): Model {
       const z = prior.sample(enc, K, rng, progress);
       const recon = tf.mean(nll(batch.x, decoder.apply(z))) as tfc.Scalar;
       const kl = tf.mean(prior.kl(enc, K, progress)) as tfc.Scalar;
-      // rows with an unknown label (y = −1) are masked out of the class term
+      // rows with an unknown label (y = −1) are masked out of the class term; the labels
+      // stay on the device, so a compiled step takes them as an input
       let cls = tf.scalar(0) as tfc.Scalar;
-      const y = batch.y;
-      const known = y ? y.reduce((n, v) => n + (v >= 0 ? 1 : 0), 0) : 0;
-      if (known) {
-        const mask = tf.tensor1d(Float32Array.from(y!, (v) => (v >= 0 ? 1 : 0)));
-        const labels = tf.tensor1d(Int32Array.from(y!, (v) => Math.max(v, 0)), 'int32');
-        const perRow = isdaClassLoss(mu, tf.exp(logvar) as tfc.Tensor2D, W as tfc.Tensor2D, b as tfc.Tensor1D, labels);
-        cls = tf.div(tf.sum(tf.mul(perRow, mask)), known) as tfc.Scalar;
+      const labels = batch.labels ?? (batch.y ? tf.tensor1d(batch.y, 'int32') : null);
+      if (labels) {
+        const mask = tf.cast(tf.greaterEqual(labels, 0), 'float32') as tfc.Tensor1D;
+        const perRow = isdaClassLoss(mu, tf.exp(logvar) as tfc.Tensor2D, W as tfc.Tensor2D, b as tfc.Tensor1D, tf.maximum(labels, 0) as tfc.Tensor1D);
+        cls = tf.div(tf.sum(tf.mul(perRow, mask)), tf.maximum(tf.sum(mask), 1)) as tfc.Scalar;
       }
       const loss = tf.addN([tf.mul(w.c1, kl), tf.mul(w.c2, recon), tf.mul(w.alpha, cls)]) as tfc.Scalar;
       return { loss, recon, kl, class: cls, elbo: tf.neg(tf.add(kl, recon)) as tfc.Scalar };

@@ -10,9 +10,18 @@ export interface Batch {
    * semi-supervised data set); null when the data set has no labels.
    */
   y: Int32Array | null;
+  /**
+   * The same labels as an int32 tensor [B] on the device, when the caller made one (the
+   * training step does): models that compute with labels on the device read this, so a
+   * compiled step takes the labels as an input instead of freezing them.
+   */
+  labels?: tfc.Tensor1D | null;
 }
 
-/** Loss weights, already evaluated for this step (schedules resolved). */
+/**
+ * Loss weights, already evaluated for this step (schedules resolved). Use them only as
+ * operands of tf ops: in a compiled step they arrive as device scalars.
+ */
 export interface LossWeights {
   c1: number;
   c2: number;

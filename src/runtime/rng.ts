@@ -102,6 +102,13 @@ export class Rng {
     return p;
   }
 
+  /** An independent copy at the same position (same future draws). */
+  clone(): Rng {
+    const c = new Rng(this.s);
+    c.spareNormal = this.spareNormal;
+    return c;
+  }
+
   state(): number[] {
     return Array.from(this.s);
   }

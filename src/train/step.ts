@@ -3,24 +3,49 @@ import type { Model, LossWeights } from '../models/model';
 import type { Optimizer } from './optimizer';
 import type { Rng } from '../runtime/rng';
 import type { TrainProgress } from '../priors/prior';
+import { nativeBackend, traceNative, type Trace } from '../runtime/graph/trace';
+import { encodeSavedModel } from '../runtime/graph/saved-model';
+import { GraphSession } from '../runtime/graph/session';
 
-export type TrainStep = (x: tfc.Tensor2D, y: Int32Array | null, w: LossWeights, rng: Rng, progress: TrainProgress) => Record<string, tfc.Scalar>;
+export type StepFn = (x: tfc.Tensor2D, y: Int32Array | null, w: LossWeights, rng: Rng, progress: TrainProgress) => Record<string, tfc.Scalar>;
 
-/**
- * One optimisation step: gradients of the model's `loss` term, then the optimizer's
- * update. Returns every loss term as a scalar still on the device (nothing is read
- * back here); the caller owns and disposes them. Used by the training loop and the
- * benchmark, so the benchmark measures exactly what training does.
- */
-export function makeTrainStep(tf: typeof tfc, model: Model, optimizer: Optimizer): TrainStep {
+/** How the step for one batch shape runs: one TensorFlow graph, or kernel by kernel. */
+export interface StepMode {
+  /** Batch shape the mode applies to (the last, smaller batch of an epoch gets its own). */
+  shape: number[];
+  mode: 'graph' | 'eager';
+  /** Why the step stays eager. */
+  reason?: string;
+  /** Kernels in the graph, and the time tracing, loading and checking it took. */
+  kernels?: number;
+  seconds?: number;
+}
+
+export type TrainStep = StepFn & { modes: StepMode[] };
+
+export interface StepOptions {
+  /**
+   * 'auto' (default): on the tensorflow backend, compile the step into one TensorFlow
+   * graph when the trace shows that is exact; 'off': always run kernel by kernel.
+   */
+  compile?: 'auto' | 'off';
+  /** Told once per batch shape how the step runs. */
+  onMode?: (m: StepMode) => void;
+}
+
+/** The step with the labels already on the device (a graph input when compiled). */
+type CoreFn = (x: tfc.Tensor2D, y: Int32Array | null, labels: tfc.Tensor1D | null, w: LossWeights, rng: Rng, progress: TrainProgress) => Record<string, tfc.Scalar>;
+
+/** One optimisation step, kernel by kernel: gradients of `loss`, then the optimizer's update. */
+function eagerStep(tf: typeof tfc, model: Model, optimizer: Optimizer): CoreFn {
   const names = [...model.params.keys()];
   const vars = names.map((n) => model.params.get(n)!);
   const byTfName = new Map(vars.map((v, i) => [v.name, names[i]]));
-  return (x, y, w, rng, progress) => {
+  return (x, y, labels, w, rng, progress) => {
     let terms: Record<string, tfc.Scalar> = {};
     tf.tidy(() => {
       const { grads } = tf.variableGrads(() => {
-        terms = model.terms({ x, y }, w, rng, progress);
+        terms = model.terms({ x, y, labels }, w, rng, progress);
         Object.values(terms).forEach((t) => tf.keep(t));
         return terms.loss;
       }, vars);
@@ -30,4 +55,244 @@ export function makeTrainStep(tf: typeof tfc, model: Model, optimizer: Optimizer
     });
     return terms;
   };
+}
+
+/** Array draws a traced step made, in order, so a compiled step can make the same ones. */
+interface Draw {
+  method: 'normals' | 'uniforms';
+  n: number;
+  values: Float32Array;
+}
+
+/**
+ * A copy of `rng` that records its array draws (they become graph inputs). Scalar
+ * draws and forks cannot be fed to a graph: they are recorded as a problem.
+ */
+function recordingRng(rng: Rng) {
+  const copy = rng.clone();
+  const draws: Draw[] = [];
+  const problems: string[] = [];
+  const rec = Object.create(copy) as Rng;
+  for (const method of ['normals', 'uniforms'] as const) {
+    Object.defineProperty(rec, method, {
+      value: (n: number) => {
+        const values = copy[method](n);
+        draws.push({ method, n, values });
+        return values;
+      },
+    });
+  }
+  for (const method of ['normal', 'uniform', 'int', 'permutation', 'fork'] as const) {
+    Object.defineProperty(rec, method, {
+      value: (...a: unknown[]) => {
+        problems.push(`the step calls rng.${method}(), whose result a graph cannot take as an input`);
+        return (copy[method] as (...b: unknown[]) => unknown)(...a);
+      },
+    });
+  }
+  const drawIndex = (values: unknown) => {
+    const byRef = draws.findIndex((d) => d.values === values);
+    if (byRef >= 0) return byRef;
+    if (!(values instanceof Float32Array)) return -1;
+    return draws.findIndex((d) => d.values.length === values.length && d.values.every((v, i) => v === values[i]));
+  };
+  return { rng: rec, draws, problems, drawIndex };
+}
+
+const WEIGHTS = ['c1', 'c2', 'alpha'] as const;
+
+/**
+ * Loss weights as device scalars, so a graph takes them as inputs (schedules change
+ * them every step). Reading one as a JavaScript number would freeze it into the graph:
+ * that throws, and the step stays eager.
+ */
+function weightScalars(tf: typeof tfc, w: LossWeights): tfc.Scalar[] {
+  return WEIGHTS.map((k) => {
+    const s = tf.scalar(w[k]);
+    Object.defineProperty(s, 'valueOf', {
+      value: () => {
+        throw new Error(`the model reads loss weight ${k} as a JavaScript number`);
+      },
+    });
+    return s;
+  });
+}
+
+const asWeights = (s: tfc.Scalar[]) => Object.fromEntries(WEIGHTS.map((k, i) => [k, s[i]])) as unknown as LossWeights;
+
+/** Progress at the start and at the end of training: a schedule that moves shows up as a difference. */
+const START: TrainProgress = { epoch: 0, step: 0, fraction: 0, epochFloat: 0 };
+const END: TrainProgress = { epoch: 1e6, step: 1e9, fraction: 1, epochFloat: 1e6 };
+
+interface Compiled {
+  session: GraphSession;
+  draws: { method: Draw['method']; n: number; shape: number[] | null }[];
+  termNames: string[];
+  kernels: number;
+}
+
+/**
+ * Trace the step on the native backend and load it as one graph. The step is traced
+ * twice from the same state: at the start of training with the batch's labels and at
+ * the end of training with the labels reversed and fresh draws. The graph is used only
+ * when both traces are the same graph, i.e. nothing the graph would freeze (labels,
+ * schedules, random numbers) entered it as a constant, and when the graph reproduces
+ * the eager step's loss terms. Returns why not otherwise. State is left untouched and
+ * `rng` is not advanced.
+ */
+function compile(tf: typeof tfc, eager: CoreFn, state: tfc.Variable[], x: tfc.Tensor2D, y: Int32Array | null, w: LossWeights, rng: Rng): Compiled | string {
+  let termNames: string[] = [];
+  const dry = (labels: Int32Array | null, progress: TrainProgress, r: Rng) => {
+    const saved = state.map((v) => tf.clone(v));
+    const rec = recordingRng(r);
+    const ws = weightScalars(tf, w);
+    const yT = labels ? [tf.tensor1d(labels, 'int32')] : [];
+    try {
+      const { trace, outputs } = traceNative(tf, [...state, x, ...ws, ...yT], rec.drawIndex, () => {
+        const terms = eager(x, labels, yT[0] ?? null, asWeights(ws), rec.rng, progress);
+        termNames = Object.keys(terms);
+        return [...state, ...termNames.map((k) => terms[k])];
+      });
+      const terms = outputs.slice(state.length).map((t) => t.dataSync()[0]);
+      outputs.slice(state.length).forEach((t) => t.dispose());
+      trace.problems.push(...rec.problems);
+      return { trace, terms, draws: rec.draws };
+    } finally {
+      state.forEach((v, i) => v.assign(saved[i]));
+      [...saved, ...ws, ...yT].forEach((t) => t.dispose());
+    }
+  };
+  let a: ReturnType<typeof dry>;
+  let b: ReturnType<typeof dry>;
+  try {
+    a = dry(y, START, rng);
+    const later = rng.clone();
+    later.normals(7);
+    b = dry(y ? y.slice().reverse() : null, END, later);
+  } catch (e) {
+    return `tracing failed: ${(e as Error).message}`;
+  }
+  const problems = [...new Set([...a.trace.problems, ...b.trace.problems])];
+  if (problems.length) return problems.join('; ');
+  const same =
+    Buffer.compare(Buffer.from(encodeSavedModel(a.trace.nodes)), Buffer.from(encodeSavedModel(b.trace.nodes))) === 0 &&
+    a.trace.fetchNames.join() === b.trace.fetchNames.join() &&
+    a.draws.map((d) => d.method + d.n).join() === b.draws.map((d) => d.method + d.n).join();
+  if (!same) return `the step's kernels or constants change with the labels, the schedule or the random draws (${firstDifference(a.trace, b.trace)})`;
+
+  const t: Trace = a.trace;
+  const drawShapes = a.draws.map((_, j) => {
+    const name = t.drawNames.get(j);
+    const node = name ? t.nodes.find((n) => n.name === name) : undefined;
+    return node ? (node.attrs.find((at) => at.name === 'shape')!.value as number[]) : null;
+  });
+  const drawFeeds = drawShapes.flatMap((s, j) => (s ? [t.drawNames.get(j)!] : []));
+  let session: GraphSession;
+  try {
+    session = new GraphSession(tf, t.nodes, [...t.feedNames, ...drawFeeds], t.fetchNames);
+  } catch (e) {
+    const msg = (e as Error).message.split('\n')[0];
+    const node = /node (n\d+)/.exec((e as Error).message)?.[1];
+    const op = node && t.nodes.find((n) => n.name === node)?.op;
+    return `TensorFlow did not load the traced graph: ${msg}${op ? ` (kernel ${node} is ${op})` : ''}`;
+  }
+  const compiled: Compiled = {
+    session,
+    draws: a.draws.map((d, j) => ({ method: d.method, n: d.n, shape: drawShapes[j] })),
+    termNames,
+    kernels: t.kernels,
+  };
+  // the graph must give the eager step's numbers on the same inputs
+  const ws = weightScalars(tf, w);
+  const yT = y ? [tf.tensor1d(y, 'int32')] : [];
+  const draws = a.draws.flatMap((d, j) => (drawShapes[j] ? [tf.tensor(d.values, drawShapes[j]!)] : []));
+  let outs: tfc.Tensor[] = [];
+  try {
+    outs = session.run([...state, x, ...ws, ...yT, ...draws]);
+    const got = outs.slice(state.length).map((o) => o.dataSync()[0]);
+    const bad = got.findIndex((g, i) => !(Math.abs(g - a.terms[i]) <= 1e-4 * (1 + Math.abs(a.terms[i]))));
+    if (bad >= 0) {
+      session.dispose();
+      return `the graph gives ${termNames[bad]} = ${got[bad]} where the eager step gives ${a.terms[bad]}`;
+    }
+  } catch (e) {
+    session.dispose();
+    return `TensorFlow could not run the traced graph: ${(e as Error).message}`;
+  } finally {
+    [...outs, ...ws, ...yT, ...draws].forEach((o) => o.dispose());
+  }
+  return compiled;
+}
+
+function firstDifference(a: Trace, b: Trace): string {
+  const n = Math.max(a.nodes.length, b.nodes.length);
+  for (let i = 0; i < n; i++) {
+    const x = a.nodes[i];
+    const y = b.nodes[i];
+    if (!x || !y || Buffer.compare(Buffer.from(encodeSavedModel([x])), Buffer.from(encodeSavedModel([y]))) !== 0) {
+      const node = x ?? y;
+      return node.op === 'Const' ? `constant ${node.name} differs` : `kernel ${i} (${node.op}) differs`;
+    }
+  }
+  return 'outputs differ';
+}
+
+/**
+ * The training step used by the training loop and the benchmark (so the benchmark
+ * measures exactly what training does). Returns every loss term as a scalar still on
+ * the device (nothing is read back here); the caller owns and disposes them.
+ *
+ * On the tensorflow backend the step is compiled, per batch shape, into one TensorFlow
+ * graph (forward, gradients and optimizer update: one session run instead of a few
+ * hundred eager kernels). Draws come from the same `rng` calls in the same order as
+ * the eager step makes them, so both modes train on the same noise; the numbers agree
+ * to float rounding, not bit for bit. Whether a shape compiles depends only on the code
+ * and the shape, never on when it is first seen, so a resumed run runs as the
+ * uninterrupted one did.
+ */
+export function makeTrainStep(tf: typeof tfc, model: Model, optimizer: Optimizer, opts: StepOptions = {}): TrainStep {
+  const core = eagerStep(tf, model, optimizer);
+  const eager: StepFn = (x, y, w, rng, progress) => {
+    const labels = y ? tf.tensor1d(y, 'int32') : null;
+    try {
+      return core(x, y, labels, w, rng, progress);
+    } finally {
+      labels?.dispose();
+    }
+  };
+  const modes: StepMode[] = [];
+  if (opts.compile === 'off' || !nativeBackend(tf)) return Object.assign(eager, { modes });
+  const state = [...model.params.values(), ...optimizer.state.values()];
+  const compiled = new Map<string, Compiled | null>();
+
+  const step: StepFn = (x, y, w, rng, progress) => {
+    const key = x.shape.join('x');
+    let c = compiled.get(key);
+    if (c === undefined) {
+      const t0 = performance.now();
+      const r = compile(tf, core, state, x, y, w, rng);
+      const seconds = (performance.now() - t0) / 1000;
+      const mode: StepMode =
+        typeof r === 'string' ? { shape: x.shape, mode: 'eager', reason: r } : { shape: x.shape, mode: 'graph', kernels: r.kernels, seconds };
+      c = typeof r === 'string' ? null : r;
+      compiled.set(key, c);
+      modes.push(mode);
+      opts.onMode?.(mode);
+    }
+    if (!c) return eager(x, y, w, rng, progress);
+    const draws = c.draws.flatMap((d) => {
+      const values = rng[d.method](d.n);
+      return d.shape ? [tf.tensor(values, d.shape)] : [];
+    });
+    const ws = WEIGHTS.map((k) => tf.scalar(w[k]));
+    const yT = y ? [tf.tensor1d(y, 'int32')] : [];
+    const outs = c.session.run([...state, x, ...ws, ...yT, ...draws]);
+    [...ws, ...yT, ...draws].forEach((t) => t.dispose());
+    state.forEach((v, i) => {
+      v.assign(outs[i]);
+      outs[i].dispose();
+    });
+    return Object.fromEntries(c.termNames.map((k, i) => [k, outs[state.length + i] as tfc.Scalar]));
+  };
+  return Object.assign(step, { modes });
 }

@@ -1,0 +1,44 @@
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import type * as tfc from '@tensorflow/tfjs-core';
+import { writeSavedModel, type GraphNode } from './saved-model';
+import { nativeBackend } from './trace';
+
+const outputName = (n: string) => (n.includes(':') ? n : `${n}:0`);
+
+/**
+ * A graph loaded into a TensorFlow session through tfjs-node's SavedModel support:
+ * one `run` is one TF_SessionRun (Grappler-optimised, kernels fused where TensorFlow
+ * can), instead of one eager dispatch per kernel. Inputs and outputs are ordinary
+ * tensors of the native backend.
+ */
+export class GraphSession {
+  private id: number;
+  private inputs: { name: string }[];
+  private outputs: string[];
+  private backend: any;
+
+  constructor(tf: typeof tfc, nodes: GraphNode[], inputNames: string[], outputNames: string[]) {
+    const backend = nativeBackend(tf);
+    if (!backend) throw new Error('a graph session needs the tensorflow backend');
+    this.backend = backend;
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'elbo-graph-'));
+    try {
+      writeSavedModel(dir, nodes);
+      this.id = this.backend.loadSavedModelMetaGraph(dir, 'serve');
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+    this.inputs = inputNames.map((n) => ({ name: outputName(n) }));
+    this.outputs = outputNames.map(outputName);
+  }
+
+  run(inputs: tfc.Tensor[]): tfc.Tensor[] {
+    return this.backend.runSavedModel(this.id, inputs, this.inputs, this.outputs);
+  }
+
+  dispose(): void {
+    this.backend.deleteSavedModel(this.id);
+  }
+}

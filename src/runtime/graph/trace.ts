@@ -1,0 +1,175 @@
+import type * as tfc from '@tensorflow/tfjs-core';
+import { ATTR, type Attr, type GraphNode } from './saved-model';
+
+/**
+ * Record what one eager call does on the native (tfjs-node) backend, kernel by kernel,
+ * as a TensorFlow graph. Every kernel tfjs-node runs goes through its binding's
+ * `executeOp(opName, attrs, inputIds, nOutputs)` with TensorFlow's own op names and
+ * attributes, and every tensor made from JavaScript values through `createTensor`: both
+ * are wrapped while `run` executes (eagerly, for real), so the graph is exactly the
+ * kernels the eager step ran, and its constants are exactly the values it created.
+ *
+ * Feeds become Placeholders. Values created from JavaScript become Consts, except the
+ * ones `drawIndex` recognises as random draws of the step: those become placeholders
+ * too (`draw<j>`), fed afresh on every call. Anything the graph could not reproduce is
+ * reported in `problems` (a mid-step read back to JavaScript, an input of unknown
+ * origin), and the caller keeps the eager step.
+ */
+export interface Trace {
+  nodes: GraphNode[];
+  /** Placeholder names of the given feeds, in order. */
+  feedNames: string[];
+  /** Placeholder name per random draw index that became a tensor. */
+  drawNames: Map<number, string>;
+  /** Output names of the tensors `run` returned, in order ("n12", "n12:1", "f3"). */
+  fetchNames: string[];
+  problems: string[];
+  /** Kernels recorded (for the log). */
+  kernels: number;
+}
+
+type Binding = Record<string, any>;
+
+interface NodeBackend {
+  binding: Binding;
+  tensorMap: { get(dataId: object): { id: number; dtype: number; shape: number[]; values: unknown } };
+  getInputTensorIds(tensors: tfc.Tensor[]): number[];
+}
+
+/** The tfjs-node backend object, or null when another backend is active. */
+export function nativeBackend(tf: typeof tfc): NodeBackend | null {
+  const b = tf.backend() as unknown as Partial<NodeBackend>;
+  return b && b.binding && b.tensorMap && typeof b.getInputTensorIds === 'function' ? (b as NodeBackend) : null;
+}
+
+function typedBytes(values: ArrayBufferView): Uint8Array {
+  return new Uint8Array(values.buffer.slice(values.byteOffset, values.byteOffset + values.byteLength));
+}
+
+/**
+ * Type attributes some tfjs-node kernels leave for TensorFlow's eager runtime to infer
+ * from the inputs; a GraphDef must spell them out: [attribute, input it follows].
+ */
+const INFERRED_TYPES: Record<string, [string, number][]> = {
+  ExpandDims: [
+    ['T', 0],
+    ['Tdim', 1],
+  ],
+};
+
+function copyAttr(a: { name: string; type: number; value: unknown }): Attr {
+  return { name: a.name, type: a.type, value: Array.isArray(a.value) ? [...a.value] : (a.value as Attr['value']) };
+}
+
+export function traceNative<T extends tfc.Tensor[]>(
+  tf: typeof tfc,
+  feeds: tfc.Tensor[],
+  drawIndex: (values: unknown) => number,
+  run: () => T,
+): { trace: Trace; outputs: T } {
+  const backend = nativeBackend(tf);
+  if (!backend) throw new Error('graph tracing needs the tensorflow backend');
+  const real = backend.binding;
+  const nodes: GraphNode[] = [];
+  const refs = new Map<number, string>();
+  /** TF dtype of every graph value by name, for attributes TensorFlow would infer. */
+  const dtypes = new Map<string, number>();
+  const problems = new Set<string>();
+  const drawNames = new Map<number, string>();
+  let kernels = 0;
+  let consts = 0;
+
+  const placeholder = (name: string, dtype: number, shape: number[]) =>
+    dtypes.set(name, dtype) &&
+    nodes.push({ name, op: 'Placeholder', inputs: [], attrs: [{ name: 'dtype', type: ATTR.TYPE, value: dtype }, { name: 'shape', type: ATTR.SHAPE, value: [...shape] }] });
+  const constant = (dtype: number, shape: number[], values: ArrayBufferView): string => {
+    const name = `c${consts++}`;
+    dtypes.set(name, dtype);
+    nodes.push({
+      name,
+      op: 'Const',
+      inputs: [],
+      attrs: [{ name: 'dtype', type: ATTR.TYPE, value: dtype }, { name: 'value', type: ATTR.TENSOR, value: { dtype, shape: [...shape], bytes: typedBytes(values) } }],
+    });
+    return name;
+  };
+
+  const feedIds = backend.getInputTensorIds(feeds);
+  const feedNames = feeds.map((t, i) => {
+    const name = `f${i}`;
+    placeholder(name, backend.tensorMap.get(t.dataId).dtype, t.shape);
+    refs.set(feedIds[i], name);
+    return name;
+  });
+
+  const wrapped: Binding = Object.create(real);
+  const define = (key: string, value: (...a: any[]) => unknown) => Object.defineProperty(wrapped, key, { value });
+  define('createTensor', (shape: number[], dtype: number, values: ArrayBufferView) => {
+    const id = real.createTensor(shape, dtype, values);
+    const j = drawIndex(values);
+    if (j >= 0) {
+      if (!drawNames.has(j)) {
+        drawNames.set(j, `draw${j}`);
+        placeholder(`draw${j}`, dtype, shape);
+      }
+      refs.set(id, drawNames.get(j)!);
+    } else if (dtype === real.TF_STRING) {
+      problems.add('a string tensor is created in the step');
+    } else {
+      refs.set(id, constant(dtype, shape, values));
+    }
+    return id;
+  });
+  define('executeOp', (op: string, attrs: { name: string; type: number; value: unknown }[], ids: number[], nOut: number) => {
+    const inputs = ids.map((id) => {
+      const r = refs.get(id);
+      if (r === undefined) problems.add(`kernel ${op} reads a tensor made outside the step that is not one of its inputs`);
+      return r ?? '?';
+    });
+    const outs: { id: number; dtype: number }[] = real.executeOp(op, attrs, ids, nOut);
+    const name = `n${kernels++}`;
+    const copied = attrs.map(copyAttr);
+    for (const [attr, input] of INFERRED_TYPES[op] ?? []) {
+      if (!copied.some((a) => a.name === attr)) copied.push({ name: attr, type: ATTR.TYPE, value: dtypes.get(inputs[input])! });
+    }
+    nodes.push({ name, op, inputs, attrs: copied });
+    outs.forEach((o, k) => {
+      const out = k === 0 ? name : `${name}:${k}`;
+      refs.set(o.id, out);
+      dtypes.set(out, o.dtype);
+    });
+    return outs;
+  });
+  define('tensorDataSync', (id: number) => {
+    problems.add('the step reads a tensor back to JavaScript');
+    return real.tensorDataSync(id);
+  });
+  define('deleteTensor', (id: number) => {
+    refs.delete(id);
+    return real.deleteTensor(id);
+  });
+  // tensors made before the step (a model's constant tables) enter as constants
+  const getIds = backend.getInputTensorIds;
+  const capture = function (this: NodeBackend, tensors: tfc.Tensor[]): number[] {
+    const ids = getIds.call(this, tensors);
+    ids.forEach((id, i) => {
+      if (refs.has(id)) return;
+      const t = tensors[i];
+      refs.set(id, constant(backend.tensorMap.get(t.dataId).dtype, t.shape, real.tensorDataSync(id)));
+    });
+    return ids;
+  };
+
+  backend.binding = wrapped;
+  (backend as any).getInputTensorIds = capture;
+  let outputs: T;
+  let fetchNames: string[];
+  try {
+    outputs = run();
+    fetchNames = backend.getInputTensorIds(outputs).map((id) => refs.get(id)!);
+  } finally {
+    backend.binding = real;
+    delete (backend as any).getInputTensorIds;
+  }
+  return { trace: { nodes, feedNames, drawNames, fetchNames, problems: [...problems], kernels }, outputs };
+}
