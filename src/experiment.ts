@@ -240,9 +240,19 @@ export async function runExperiment(o: RunOptions): Promise<RunResult> {
         labelledPerBatch: config.train.labelled_per_batch,
         startEpoch,
         startStep,
+        compile: config.train.compile,
       },
       {
         interrupted: () => stopRequested || !!o.shouldStop?.(),
+        onStepMode: (m) => {
+          const batch = m.shape[0];
+          progress.message(
+            m.mode === 'graph'
+              ? `train step (batch ${batch}): one TensorFlow graph of ${m.kernels} kernels, traced and checked in ${m.seconds!.toFixed(2)} s`
+              : `train step (batch ${batch}): kernel by kernel: ${m.reason}`,
+          );
+          record.step_modes = [...(record.step_modes ?? []).filter((s) => s.shape.join() !== m.shape.join()), m];
+        },
         onEpoch: async (epoch, step, metrics) => {
           saveCheckpoint(store.checkpointDir(epoch), epoch, step, allState);
           store.pruneCheckpoints(config.train.checkpoint_keep);

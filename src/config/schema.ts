@@ -81,6 +81,12 @@ export function buildSchema(registry: Registry): JsonSchema {
               'Semi-supervised data: labelled examples added to every batch, cycling the labelled set (0: labelled rows only appear in their natural proportion)',
           },
           checkpoint_keep: { type: 'integer', minimum: 1, default: 2, description: 'How many epoch checkpoints to keep' },
+          compile: {
+            enum: ['auto', 'off'],
+            default: 'auto',
+            description:
+              'tensorflow backend: auto runs each training step as one TensorFlow graph when a trace shows that is exact (else kernel by kernel, with the reason in run.json step_modes); off always runs kernel by kernel',
+          },
         },
       },
       eval: {

@@ -23,6 +23,7 @@ export interface ExperimentConfig {
     steps_per_epoch?: number;
     labelled_per_batch: number;
     checkpoint_keep: number;
+    compile: 'auto' | 'off';
   };
   eval: PluginOptions[];
   tracking: PluginOptions[];

@@ -4,6 +4,7 @@ import * as crypto from 'crypto';
 import { UserError } from '../errors';
 import type { BackendInfo } from '../runtime/backend';
 import type { Fingerprint } from '../runtime/fingerprint';
+import type { StepMode } from '../train/step';
 
 export type RunStatus = 'RUNNING' | 'FINISHED' | 'FAILED' | 'KILLED';
 
@@ -28,6 +29,8 @@ export interface RunRecord {
   global_step: number;
   error: string | null;
   resumes: { time: string; from_epoch: number; backend: string }[];
+  /** How the training step ran, per batch shape (one TensorFlow graph, or eager kernels and why). */
+  step_modes?: StepMode[];
   metrics: Record<string, number>;
 }
 

@@ -6,7 +6,7 @@ import type { Schedule } from './schedule';
 import type { Rng } from '../runtime/rng';
 import type { Progress } from '../track/progress';
 import { evaluateTerms } from '../eval/elbo';
-import { makeTrainStep } from './step';
+import { makeTrainStep, type StepMode } from './step';
 import { DeviceSums } from './device-sums';
 
 export interface LoopOptions {
@@ -19,6 +19,8 @@ export interface LoopOptions {
   /** First epoch to run (0-based): > 0 when resuming from a checkpoint. */
   startEpoch: number;
   startStep: number;
+  /** train.compile: run the step as one TensorFlow graph where possible. */
+  compile?: 'auto' | 'off';
 }
 
 export interface LoopHooks {
@@ -26,6 +28,8 @@ export interface LoopHooks {
   onEpoch(epoch: number, globalStep: number, metrics: Record<string, number>): Promise<void> | void;
   /** Polled between steps: true once the user asked to stop (Ctrl-C). */
   interrupted(): boolean;
+  /** Told once per batch shape how the training step runs. */
+  onStepMode?(m: StepMode): void;
 }
 
 export type LoopEnd =
@@ -67,7 +71,7 @@ export async function trainLoop(
   hooks: LoopHooks,
   progress: Progress,
 ): Promise<LoopEnd> {
-  const step = makeTrainStep(tf, model, optimizer);
+  const step = makeTrainStep(tf, model, optimizer, { compile: o.compile, onMode: hooks.onStepMode });
   const n = data.train.n;
   const known = data.labelled ? new Uint8Array(n) : null;
   if (known) for (const i of data.labelled!) known[i] = 1;

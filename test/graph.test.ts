@@ -1,0 +1,105 @@
+import { test, before } from 'node:test';
+import * as assert from 'node:assert/strict';
+import { ProtoWriter } from '../src/runtime/graph/protobuf';
+import { encodeSavedModel, ATTR } from '../src/runtime/graph/saved-model';
+import { selectBackend, installedBackends, getTf } from '../src/runtime/backend';
+import { WORKLOADS, buildWorkload, type Workload } from '../src/bench/workload';
+import type { StepOptions } from '../src/train/step';
+
+// The compiled step needs the native backend (npm run setup:native); the encoder does not.
+const native = installedBackends().includes('tensorflow');
+const needsNative = native ? {} : { skip: 'the tensorflow backend is not installed here (npm run setup:native builds it)' };
+
+test('protobuf writer: varints, negative int64, fixed32 floats, nested messages (the protobuf docs examples)', () => {
+  assert.deepEqual([...new ProtoWriter().int(1, 150).finish()], [0x08, 0x96, 0x01]);
+  assert.deepEqual([...new ProtoWriter().string(2, 'testing').finish()], [0x12, 0x07, 0x74, 0x65, 0x73, 0x74, 0x69, 0x6e, 0x67]);
+  assert.deepEqual([...new ProtoWriter().message(3, new ProtoWriter().int(1, 150)).finish()], [0x1a, 0x03, 0x08, 0x96, 0x01]);
+  // int64 −1: ten bytes of two's complement
+  assert.deepEqual([...new ProtoWriter().int(1, -1).finish()], [0x08, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01]);
+  assert.deepEqual([...new ProtoWriter().float(4, 1).finish()], [0x25, 0x00, 0x00, 0x80, 0x3f]);
+  assert.deepEqual([...new ProtoWriter().packedInts(3, [3, 270]).finish()], [0x1a, 0x03, 0x03, 0x8e, 0x02]);
+});
+
+test('SavedModel encoding: a Placeholder node with dtype and shape attributes, byte for byte', () => {
+  const bytes = encodeSavedModel([
+    { name: 'f0', op: 'Placeholder', inputs: [], attrs: [{ name: 'dtype', type: ATTR.TYPE, value: 1 }, { name: 'shape', type: ATTR.SHAPE, value: [2] }] },
+  ]);
+  const s = Buffer.from(bytes);
+  // SavedModel{schema 1, MetaGraphDef{tags "serve", GraphDef{NodeDef, versions}}}
+  assert.equal(s[0], 0x08);
+  assert.equal(s[1], 0x01);
+  for (const text of ['serve', 'f0', 'Placeholder', 'dtype', 'shape']) assert.ok(s.includes(Buffer.from(text)), text);
+  // attr "shape": AttrValue{shape(7): TensorShapeProto{dim(2): Dim{size(1): 2}}}
+  assert.ok(s.includes(Buffer.from([0x3a, 0x04, 0x12, 0x02, 0x08, 0x02])), 'shape attribute');
+  // attr "dtype": AttrValue{type(6): DT_FLOAT = 1}
+  assert.ok(s.includes(Buffer.from([0x05, 0x64, 0x74, 0x79, 0x70, 0x65, 0x12, 0x02, 0x30, 0x01])), 'dtype attribute');
+});
+
+before(async () => {
+  if (native) await selectBackend('tensorflow');
+});
+
+/** Losses every `every` steps of a benchmark workload, with the step compiled or not. */
+function losses(w: Workload, opts: StepOptions, rounds = 4, every = 5) {
+  const tf = getTf();
+  const wl = buildWorkload(tf, w, 3, opts);
+  const out: number[] = [];
+  for (let i = 0; i < rounds; i++) out.push(wl.run({ steps: every, minSeconds: 0, maxSeconds: 1e9 }).loss);
+  return { out, modes: wl.modes };
+}
+
+function close(a: number[], b: number[], rel: number) {
+  a.forEach((v, i) => assert.ok(Math.abs(v - b[i]) <= rel * (1 + Math.abs(v)), `step ${i}: ${v} vs ${b[i]}`));
+}
+
+test('tensorflow: the MLP VAE step runs as one graph and trains as the eager step does', needsNative, () => {
+  const w = WORKLOADS.find((x) => x.name === 'vae-mlp')!;
+  const g = losses(w, { compile: 'auto' });
+  const e = losses(w, { compile: 'off' });
+  assert.equal(g.modes.length, 1);
+  assert.equal(g.modes[0].mode, 'graph', g.modes[0].reason);
+  assert.ok(g.modes[0].kernels! > 100);
+  assert.equal(e.modes.length, 0);
+  close(g.out, e.out, 1e-4);
+  // and training moved: the loss went down
+  assert.ok(g.out[3] < g.out[0]);
+});
+
+test('tensorflow: compiled runs with one seed give identical losses', needsNative, () => {
+  const w = WORKLOADS.find((x) => x.name === 'vae-mlp')!;
+  assert.deepEqual(losses(w, {}, 3).out, losses(w, {}, 3).out);
+});
+
+test('tensorflow: labels enter the graph as an input (G-VAE with its class term)', needsNative, () => {
+  const w: Workload = {
+    ...WORKLOADS.find((x) => x.name === 'gvae-conv')!,
+    shape: [8, 8, 3],
+    batch: 16,
+    labelled: 10, // six rows of every batch unlabelled: the mask is computed on the device
+    model: {
+      kind: 'gvae', latent: 8, prior: { kind: 'gaussian', logvar_min: -30, logvar_max: 20 },
+      encoder: { kind: 'mlp', hidden: [32] }, decoder: { kind: 'mlp', hidden: [32] }, likelihood: 'gaussian',
+    },
+  };
+  const g = losses(w, { compile: 'auto' });
+  const e = losses(w, { compile: 'off' });
+  assert.equal(g.modes[0].mode, 'graph', g.modes[0].reason);
+  close(g.out, e.out, 1e-4);
+});
+
+test('tensorflow: a step whose constants follow the labels stays eager and says why (M2 splits the batch in JavaScript)', needsNative, () => {
+  const w: Workload = {
+    ...WORKLOADS.find((x) => x.name === 'm2-mnist')!,
+    shape: [8, 8, 1],
+    batch: 20,
+    labelled: 4,
+    model: {
+      kind: 'm2', latent: 4, prior: { kind: 'gaussian', logvar_min: -30, logvar_max: 20 }, likelihood: 'bernoulli',
+      classifier: { kind: 'mlp', hidden: [16] }, encoder: { kind: 'mlp', hidden: [16] }, decoder: { kind: 'mlp', hidden: [16] },
+    },
+  };
+  const g = losses(w, { compile: 'auto' }, 2, 2);
+  assert.equal(g.modes[0].mode, 'eager');
+  assert.match(g.modes[0].reason!, /labels, the schedule or the random draws/);
+  close(g.out, losses(w, { compile: 'off' }, 2, 2).out, 0);
+});
