@@ -245,13 +245,12 @@ export async function runExperiment(o: RunOptions): Promise<RunResult> {
       {
         interrupted: () => stopRequested || !!o.shouldStop?.(),
         onStepMode: (m) => {
-          const batch = m.shape[0];
           progress.message(
             m.mode === 'graph'
-              ? `train step (batch ${batch}): one TensorFlow graph of ${m.kernels} kernels, traced and checked in ${m.seconds!.toFixed(2)} s`
-              : `train step (batch ${batch}): kernel by kernel: ${m.reason}`,
+              ? `train step (${m.batch}): one TensorFlow graph of ${m.kernels} kernels, traced and checked in ${m.seconds!.toFixed(2)} s`
+              : `train step (${m.batch}): kernel by kernel: ${m.reason}`,
           );
-          record.step_modes = [...(record.step_modes ?? []).filter((s) => s.shape.join() !== m.shape.join()), m];
+          record.step_modes = [...(record.step_modes ?? []).filter((s) => s.batch !== m.batch), m];
         },
         onEpoch: async (epoch, step, metrics) => {
           saveCheckpoint(store.checkpointDir(epoch), epoch, step, allState);

@@ -87,7 +87,7 @@ test('tensorflow: labels enter the graph as an input (G-VAE with its class term)
   close(g.out, e.out, 1e-4);
 });
 
-test('tensorflow: a step whose constants follow the labels stays eager and says why (M2 splits the batch in JavaScript)', needsNative, () => {
+test('tensorflow: M2 compiles with its row layout as step inputs, one graph per labelled count', needsNative, () => {
   const w: Workload = {
     ...WORKLOADS.find((x) => x.name === 'm2-mnist')!,
     shape: [8, 8, 1],
@@ -96,6 +96,26 @@ test('tensorflow: a step whose constants follow the labels stays eager and says 
     model: {
       kind: 'm2', latent: 4, prior: { kind: 'gaussian', logvar_min: -30, logvar_max: 20 }, likelihood: 'bernoulli',
       classifier: { kind: 'mlp', hidden: [16] }, encoder: { kind: 'mlp', hidden: [16] }, decoder: { kind: 'mlp', hidden: [16] },
+    },
+  };
+  const g = losses(w, { compile: 'auto' }, 3, 3);
+  assert.equal(g.modes.length, 1);
+  assert.equal(g.modes[0].mode, 'graph', g.modes[0].reason);
+  assert.match(g.modes[0].batch, /lab 4/);
+  close(g.out, losses(w, { compile: 'off' }, 3, 3).out, 1e-4);
+});
+
+test('tensorflow: a step whose constants follow the schedule stays eager and says why (spike-slab c warm-up)', needsNative, () => {
+  const w: Workload = {
+    ...WORKLOADS.find((x) => x.name === 'vae-mlp')!,
+    shape: [8, 8, 1],
+    batch: 16,
+    model: {
+      kind: 'vae', latent: 4, likelihood: 'bernoulli', encoder: { kind: 'mlp', hidden: [16] }, decoder: { kind: 'mlp', hidden: [16] },
+      prior: {
+        kind: 'spike-slab', alpha: 0.2, c: { kind: 'linear', from: 50, to: 200, start_epoch: 0, end_epoch: 10 }, warmup: 1,
+        mean: 'expected', logvar_min: -30, logvar_max: 20,
+      },
     },
   };
   const g = losses(w, { compile: 'auto' }, 2, 2);

@@ -17,6 +17,7 @@ import * as os from 'os';
 import * as path from 'path';
 import { installedBackends, selectBackend, getTf } from '../runtime/backend';
 import { buildWorkload, Phase, WORKLOADS } from './workload';
+import type { StepOptions } from '../train/step';
 
 interface Result {
   workload: string;
@@ -29,6 +30,8 @@ interface Result {
   samplesPerSec: number;
   flopsPerStep: number;
   gflops: number;
+  /** How the training step ran: 'graph (N kernels)' or 'eager' (kernel by kernel). */
+  step: string;
 }
 type Outcome = Result | { workload: string; backend: string; error: string };
 const failed = (r: Outcome): r is { workload: string; backend: string; error: string } => 'error' in r;
@@ -78,15 +81,17 @@ async function worker(name: string, workloads: string[], timed: Phase, explicit:
       continue;
     }
     try {
-      await measure(w);
+      // tensorflow: the graph step training uses, and the eager step it replaces
+      const graph = await measure(w, {});
+      if (graph.startsWith('graph')) await measure(w, { compile: 'off' });
     } catch (e: any) {
       skip(String(e?.message ?? e).split('\n')[0]);
     }
   }
 
-  async function measure(w: (typeof WORKLOADS)[number]): Promise<void> {
+  async function measure(w: (typeof WORKLOADS)[number], stepOptions: StepOptions): Promise<string> {
     const wname = w.name;
-    const run = buildWorkload(tf, w);
+    const run = buildWorkload(tf, w, 0, stepOptions);
     // warm-up: kernel compilation, memory growth, first-use allocations
     run.run({ steps: 5, minSeconds: 0, maxSeconds: 3 });
     const flopsPerStep = await run.flopsPerStep();
@@ -96,8 +101,10 @@ async function worker(name: string, workloads: string[], timed: Phase, explicit:
       workload: wname, backend: name, version: info.tensorflow ? `${info.version}, TF ${info.tensorflow}` : info.version, threads,
       steps: r.steps, seconds: r.seconds, msPerStep: (1000 * r.seconds) / r.steps, samplesPerSec, flopsPerStep,
       gflops: (flopsPerStep * r.steps) / r.seconds / 1e9,
+      step: run.modes[0]?.mode === 'graph' ? `graph (${run.modes[0].kernels} kernels)` : 'eager',
     };
     process.stdout.write(JSON.stringify(result) + '\n');
+    return result.step;
   }
 }
 
@@ -144,15 +151,15 @@ function tables(results: Outcome[], m: ReturnType<typeof machine>): string {
     // PyTorch does the same FLOPs per step: take tfjs's count
     const flops = (rows.find((r) => !failed(r) && r.flopsPerStep) as Result | undefined)?.flopsPerStep;
     const torch = rows.find((r) => !failed(r) && r.backend === 'pytorch') as Result | undefined;
-    lines.push(`### ${w.name}: ${w.description}`, '', '| backend | threads | steps | ms/step | samples/s | GFLOP/s | vs PyTorch |', '|---|---|---|---|---|---|---|');
+    lines.push(`### ${w.name}: ${w.description}`, '', '| backend | step | threads | steps | ms/step | samples/s | GFLOP/s | vs PyTorch |', '|---|---|---|---|---|---|---|---|');
     for (const r of rows) {
       if (failed(r)) {
-        lines.push(`| ${r.backend} | | | | | | not run: ${r.error} |`);
+        lines.push(`| ${r.backend} | | | | | | | not run: ${r.error} |`);
         continue;
       }
       const gflops = r.backend === 'pytorch' && flops ? (flops * r.steps) / r.seconds / 1e9 : r.gflops;
       const ratio = torch ? `${(r.samplesPerSec / torch.samplesPerSec).toFixed(2)}×` : '-';
-      lines.push(`| ${r.backend} ${r.version} | ${r.threads ?? '-'} | ${r.steps} | ${r.msPerStep.toFixed(1)} | ${r.samplesPerSec.toFixed(0)} | ${gflops ? gflops.toFixed(2) : '-'} | ${ratio} |`);
+      lines.push(`| ${r.backend} ${r.version} | ${r.step ?? (r.backend === 'pytorch' ? 'eager' : '-')} | ${r.threads ?? '-'} | ${r.steps} | ${r.msPerStep.toFixed(1)} | ${r.samplesPerSec.toFixed(0)} | ${gflops ? gflops.toFixed(2) : '-'} | ${ratio} |`);
     }
     if (flops) lines.push('', `Counted: ${(flops / 1e9).toFixed(3)} GFLOP per step (matmul + convolution kernels, forward and backward).`);
     lines.push('');
@@ -179,7 +186,7 @@ async function main(): Promise<void> {
   if (a.json) console.log(JSON.stringify({ machine: m, results }, null, 2));
   else console.log(text);
   if (a.markdown) {
-    fs.writeFileSync(a.markdown, `# Benchmarks\n\nWritten by \`npm run bench -- --markdown ${a.markdown}\`: training steps of each workload, after a warm-up, on each backend in its own process; PyTorch (CPU) runs the same networks in the same invocation.\n\n${text}\n`);
+    fs.writeFileSync(a.markdown, `# Benchmarks\n\nWritten by \`npm run bench -- --markdown ${a.markdown}\`: training steps of each workload, after a warm-up, on each backend in its own process; PyTorch (CPU) runs the same networks in the same invocation. On the tensorflow backend the step runs as training runs it (one TensorFlow graph per step where the trace allows, src/train/step.ts) and, for comparison, kernel by kernel (train.compile: off).\n\n${text}\n`);
     process.stderr.write(`bench: wrote ${a.markdown}\n`);
   }
   if (results.some((r) => failed(r) && !/lacks/.test(r.error))) process.exitCode = 1;

@@ -123,15 +123,17 @@ export function buildWorkload(tf: typeof tfc, w: Workload, seed = 0, stepOptions
   const optimizer: Optimizer = registry.create(
     'optimizer', { kind: 'adam', lr: 1e-3, beta1: 0.9, beta2: 0.999, epsilon: 1e-8 }, { ...ctx, params: model.params });
   const step = makeTrainStep(tf, model, optimizer, stepOptions);
+  // FLOPs are counted from the kernels an eager step dispatches (a graph step is one call)
+  const eagerStep = makeTrainStep(tf, model, optimizer, { compile: 'off' });
   const noise = rng.fork('noise');
   let count = 0;
 
   /** One training step as the training loop does it (batch upload included); returns the loss, unread. */
-  function trainStep(): tfc.Scalar {
+  function trainStep(s = step): tfc.Scalar {
     const b = count++ % pool;
     const x = tf.tensor2d(split.x.subarray(b * w.batch * dim, (b + 1) * w.batch * dim), [w.batch, dim]);
     const y = w.classes ? Int32Array.from({ length: w.batch }, (_, i) => (i < w.labelled ? split.y[b * w.batch + i] : -1)) : null;
-    const { loss, ...rest } = step(x, y, w.weights, noise, { epoch: 0, step: count, fraction: 0 });
+    const { loss, ...rest } = s(x, y, w.weights, noise, { epoch: 0, step: count, fraction: 0 });
     x.dispose();
     Object.values(rest).forEach((t) => t.dispose());
     return loss;
@@ -160,7 +162,7 @@ export function buildWorkload(tf: typeof tfc, w: Workload, seed = 0, stepOptions
   /** Matmul + convolution FLOPs of one step, counted from the kernels it runs. */
   async function flopsPerStep(): Promise<number> {
     const info = await tf.profile(() => {
-      trainStep().dispose();
+      trainStep(eagerStep).dispose();
     });
     return countFlops(info.kernels as any);
   }

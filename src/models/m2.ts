@@ -45,6 +45,32 @@ export interface ClassConditionalModel extends Model {
   decodeClass(z: tfc.Tensor2D, y: Int32Array): tfc.Tensor2D;
 }
 
+/**
+ * How a batch's rows go through q(z|x,y) and p(x|y,z): labelled rows with their label,
+ * then every unlabelled row once per class (block c = class c), so y is summed out
+ * exactly. idx/ys: row and class of each pass; lab/labY: labelled rows and their labels;
+ * unl: unlabelled rows.
+ */
+export function m2Rows(yb: Int32Array, C: number): { idx: Int32Array; ys: Int32Array; lab: Int32Array; labY: Int32Array; unl: Int32Array } {
+  const lab: number[] = [];
+  const unl: number[] = [];
+  for (let i = 0; i < yb.length; i++) (yb[i] >= 0 ? lab : unl).push(i);
+  const nl = lab.length;
+  const nu = unl.length;
+  const idx = new Int32Array(nl + C * nu);
+  const ys = new Int32Array(nl + C * nu);
+  lab.forEach((r, i) => {
+    idx[i] = r;
+    ys[i] = yb[r];
+  });
+  for (let c = 0; c < C; c++)
+    unl.forEach((r, i) => {
+      idx[nl + c * nu + i] = r;
+      ys[nl + c * nu + i] = c;
+    });
+  return { idx, ys, lab: Int32Array.from(lab), labY: Int32Array.from(lab, (r) => yb[r]), unl: Int32Array.from(unl) };
+}
+
 /** The M2 model object: a Model with q(y|x), a class-conditional decoder and its alpha. */
 export interface M2Model extends ClassConditionalModel {
   classify(x: tfc.Tensor2D): tfc.Tensor2D;
@@ -226,6 +252,8 @@ export function m2Core(o: M2CoreOptions, ctx: PluginContext, features: FeatureMa
           : (tf.slice(out, [0, 0], [-1, D]) as tfc.Tensor2D);
     return features ? features.toData(f) : f;
   };
+  const upload = (a: Record<string, Int32Array>) =>
+    Object.fromEntries(Object.entries(a).map(([k, v]) => [k, tf.tensor1d(v, 'int32')])) as Record<keyof ReturnType<typeof m2Rows>, tfc.Tensor1D>;
   const oneHot = (y: Int32Array) => tf.cast(tf.oneHot(tf.tensor1d(y, 'int32'), C), 'float32') as tfc.Tensor2D;
   const featMean = (x: tfc.Tensor2D) => (features ? features.mean(x) : x);
   const argmaxY = (f: tfc.Tensor2D) => Int32Array.from(tf.argMax(classifier.apply(f), 1).dataSync());
@@ -240,30 +268,15 @@ export function m2Core(o: M2CoreOptions, ctx: PluginContext, features: FeatureMa
     classes: C,
     alpha,
     parts: { classifier, encoder, decoder, prior },
+    stepInputs: (y, rows) => m2Rows(y ?? new Int32Array(rows).fill(-1), C),
     terms(batch, w, rng, progress) {
       const x = features ? features.sample(batch.x, rng) : batch.x;
       const B = x.shape[0];
-      const yb = batch.y ?? new Int32Array(B).fill(-1);
-      const lab: number[] = [];
-      const unl: number[] = [];
-      for (let i = 0; i < B; i++) (yb[i] >= 0 ? lab : unl).push(i);
-      const nl = lab.length;
-      const nu = unl.length;
-      // rows through q(z|x,y) and p(x|y,z): labelled rows with their label, then every
-      // unlabelled row once per class (block c = class c), so y is summed out exactly
-      const idx = new Int32Array(nl + C * nu);
-      const ys = new Int32Array(nl + C * nu);
-      lab.forEach((r, i) => {
-        idx[i] = r;
-        ys[i] = yb[r];
-      });
-      for (let c = 0; c < C; c++)
-        unl.forEach((r, i) => {
-          idx[nl + c * nu + i] = r;
-          ys[nl + c * nu + i] = c;
-        });
-      const xr = tf.gather(x, tf.tensor1d(idx, 'int32')) as tfc.Tensor2D;
-      const yr = oneHot(ys);
+      const r = batch.inputs ?? upload(m2Rows(batch.y ?? new Int32Array(B).fill(-1), C));
+      const nl = r.lab.shape[0];
+      const nu = r.unl.shape[0];
+      const xr = tf.gather(x, r.idx) as tfc.Tensor2D;
+      const yr = tf.cast(tf.oneHot(r.ys, C), 'float32') as tfc.Tensor2D;
       const enc = encoder.apply(tf.concat([xr, yr], 1) as tfc.Tensor2D);
       const z = prior.sample(enc, K, rng, progress);
       const recon = nll(xr, decoder.apply(tf.concat([z, yr], 1) as tfc.Tensor2D));
@@ -277,12 +290,11 @@ export function m2Core(o: M2CoreOptions, ctx: PluginContext, features: FeatureMa
       if (nl > 0) {
         const rl = tf.slice(recon, [0], [nl]) as tfc.Tensor1D;
         const kll = tf.slice(kl, [0], [nl]) as tfc.Tensor1D;
-        const labY = Int32Array.from(lab, (r) => yb[r]);
-        const logitsL = tf.gather(logits, tf.tensor1d(Int32Array.from(lab), 'int32')) as tfc.Tensor2D;
+        const logitsL = tf.gather(logits, r.lab) as tfc.Tensor2D;
         labW = tf.sum(m2Labelled(rl, kll, C, w.c1, w.c2)) as tfc.Scalar;
         lab1 = tf.sum(m2Labelled(rl, kll, C)) as tfc.Scalar;
-        cls = tf.sum(categoricalNll(logitsL, tf.tensor1d(labY, 'int32'))) as tfc.Scalar;
-        correct = tf.sum(tf.cast(tf.equal(tf.argMax(logitsL, 1), tf.tensor1d(labY, 'int32')), 'float32')) as tfc.Scalar;
+        cls = tf.sum(categoricalNll(logitsL, r.labY)) as tfc.Scalar;
+        correct = tf.sum(tf.cast(tf.equal(tf.argMax(logitsL, 1), r.labY), 'float32')) as tfc.Scalar;
         reconSum = tf.sum(rl) as tfc.Scalar;
         klSum = tf.sum(kll) as tfc.Scalar;
       }
@@ -292,7 +304,7 @@ export function m2Core(o: M2CoreOptions, ctx: PluginContext, features: FeatureMa
         const perClass = (t: tfc.Tensor1D) => tf.transpose(tf.reshape(tf.slice(t, [nl], [C * nu]), [C, nu])) as tfc.Tensor2D;
         const ru = perClass(recon);
         const ku = perClass(kl);
-        const logitsU = tf.gather(logits, tf.tensor1d(Int32Array.from(unl), 'int32')) as tfc.Tensor2D;
+        const logitsU = tf.gather(logits, r.unl) as tfc.Tensor2D;
         const q = tf.softmax(logitsU);
         const logC = Math.log(C);
         unlW = tf.sum(m2Unlabelled(logitsU, tf.add(tf.add(tf.mul(w.c2, ru), tf.mul(w.c1, ku)), logC) as tfc.Tensor2D)) as tfc.Scalar;

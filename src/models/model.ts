@@ -16,6 +16,8 @@ export interface Batch {
    * compiled step takes the labels as an input instead of freezing them.
    */
   labels?: tfc.Tensor1D | null;
+  /** The model's `stepInputs` for this batch, uploaded by the training step. */
+  inputs?: Record<string, tfc.Tensor1D>;
 }
 
 /**
@@ -37,6 +39,14 @@ export interface Model {
   params: Map<string, tfc.Variable>;
   latent: number;
   terms(batch: Batch, w: LossWeights, rng: Rng, progress: TrainProgress): Record<string, tfc.Scalar> & { loss: tfc.Scalar };
+  /**
+   * Integer arrays the model derives from the labels in JavaScript (gather indices, label
+   * lists). The training step uploads them before the step and hands them over as
+   * `batch.inputs`, so a compiled step takes them as graph inputs instead of freezing
+   * them; their lengths are part of the batch shape that picks a graph. `terms` must
+   * still work without them (evaluation calls it with x and y only).
+   */
+  stepInputs?(y: Int32Array | null, rows: number): Record<string, Int32Array>;
   /** Posterior means [B, K]. */
   encodeMean(x: tfc.Tensor2D): tfc.Tensor2D;
   /** μ and log σ² when the posterior is a diagonal Gaussian (augmentation along σ). */

@@ -11,8 +11,11 @@ export type StepFn = (x: tfc.Tensor2D, y: Int32Array | null, w: LossWeights, rng
 
 /** How the step for one batch shape runs: one TensorFlow graph, or kernel by kernel. */
 export interface StepMode {
-  /** Batch shape the mode applies to (the last, smaller batch of an epoch gets its own). */
-  shape: number[];
+  /**
+   * Shapes the mode applies to: x, and the lengths of the model's step inputs (the last,
+   * smaller batch of an epoch gets its own graph, as does each labelled count of M2).
+   */
+  batch: string;
   mode: 'graph' | 'eager';
   /** Why the step stays eager. */
   reason?: string;
@@ -34,18 +37,30 @@ export interface StepOptions {
 }
 
 /** The step with the labels already on the device (a graph input when compiled). */
-type CoreFn = (x: tfc.Tensor2D, y: Int32Array | null, labels: tfc.Tensor1D | null, w: LossWeights, rng: Rng, progress: TrainProgress) => Record<string, tfc.Scalar>;
+type CoreFn = (x: tfc.Tensor2D, y: Int32Array | null, labels: tfc.Tensor1D | null, inputs: Record<string, tfc.Tensor1D> | undefined, w: LossWeights, rng: Rng, progress: TrainProgress) => Record<string, tfc.Scalar>;
+
+/**
+ * What the step uploads besides x: the labels as an int32 tensor and the model's
+ * `stepInputs`, in a fixed order (they are graph inputs when the step is compiled).
+ */
+function uploads(tf: typeof tfc, model: Model, y: Int32Array | null, rows: number) {
+  const labels = y ? tf.tensor1d(y, 'int32') : null;
+  const arrays = model.stepInputs?.(y, rows);
+  const inputs = arrays ? Object.fromEntries(Object.keys(arrays).sort().map((k) => [k, tf.tensor1d(arrays[k], 'int32')])) : undefined;
+  const list = [...(labels ? [labels] : []), ...Object.values(inputs ?? {})];
+  return { labels, inputs, list, dispose: () => list.forEach((t) => t.dispose()) };
+}
 
 /** One optimisation step, kernel by kernel: gradients of `loss`, then the optimizer's update. */
 function eagerStep(tf: typeof tfc, model: Model, optimizer: Optimizer): CoreFn {
   const names = [...model.params.keys()];
   const vars = names.map((n) => model.params.get(n)!);
   const byTfName = new Map(vars.map((v, i) => [v.name, names[i]]));
-  return (x, y, labels, w, rng, progress) => {
+  return (x, y, labels, inputs, w, rng, progress) => {
     let terms: Record<string, tfc.Scalar> = {};
     tf.tidy(() => {
       const { grads } = tf.variableGrads(() => {
-        terms = model.terms({ x, y, labels }, w, rng, progress);
+        terms = model.terms({ x, y, labels, inputs }, w, rng, progress);
         Object.values(terms).forEach((t) => tf.keep(t));
         return terms.loss;
       }, vars);
@@ -140,16 +155,16 @@ interface Compiled {
  * the eager step's loss terms. Returns why not otherwise. State is left untouched and
  * `rng` is not advanced.
  */
-function compile(tf: typeof tfc, eager: CoreFn, state: tfc.Variable[], x: tfc.Tensor2D, y: Int32Array | null, w: LossWeights, rng: Rng): Compiled | string {
+function compile(tf: typeof tfc, model: Model, eager: CoreFn, state: tfc.Variable[], x: tfc.Tensor2D, y: Int32Array | null, w: LossWeights, rng: Rng): Compiled | string {
   let termNames: string[] = [];
   const dry = (labels: Int32Array | null, progress: TrainProgress, r: Rng) => {
     const saved = state.map((v) => tf.clone(v));
     const rec = recordingRng(r);
     const ws = weightScalars(tf, w);
-    const yT = labels ? [tf.tensor1d(labels, 'int32')] : [];
+    const up = uploads(tf, model, labels, x.shape[0]);
     try {
-      const { trace, outputs } = traceNative(tf, [...state, x, ...ws, ...yT], rec.drawIndex, () => {
-        const terms = eager(x, labels, yT[0] ?? null, asWeights(ws), rec.rng, progress);
+      const { trace, outputs } = traceNative(tf, [...state, x, ...ws, ...up.list], rec.drawIndex, () => {
+        const terms = eager(x, labels, up.labels, up.inputs, asWeights(ws), rec.rng, progress);
         termNames = Object.keys(terms);
         return [...state, ...termNames.map((k) => terms[k])];
       });
@@ -159,7 +174,8 @@ function compile(tf: typeof tfc, eager: CoreFn, state: tfc.Variable[], x: tfc.Te
       return { trace, terms, draws: rec.draws };
     } finally {
       state.forEach((v, i) => v.assign(saved[i]));
-      [...saved, ...ws, ...yT].forEach((t) => t.dispose());
+      [...saved, ...ws].forEach((t) => t.dispose());
+      up.dispose();
     }
   };
   let a: ReturnType<typeof dry>;
@@ -204,11 +220,11 @@ function compile(tf: typeof tfc, eager: CoreFn, state: tfc.Variable[], x: tfc.Te
   };
   // the graph must give the eager step's numbers on the same inputs
   const ws = weightScalars(tf, w);
-  const yT = y ? [tf.tensor1d(y, 'int32')] : [];
+  const up = uploads(tf, model, y, x.shape[0]);
   const draws = a.draws.flatMap((d, j) => (drawShapes[j] ? [tf.tensor(d.values, drawShapes[j]!)] : []));
   let outs: tfc.Tensor[] = [];
   try {
-    outs = session.run([...state, x, ...ws, ...yT, ...draws]);
+    outs = session.run([...state, x, ...ws, ...up.list, ...draws]);
     const got = outs.slice(state.length).map((o) => o.dataSync()[0]);
     const bad = got.findIndex((g, i) => !(Math.abs(g - a.terms[i]) <= 1e-4 * (1 + Math.abs(a.terms[i]))));
     if (bad >= 0) {
@@ -219,7 +235,8 @@ function compile(tf: typeof tfc, eager: CoreFn, state: tfc.Variable[], x: tfc.Te
     session.dispose();
     return `TensorFlow could not run the traced graph: ${(e as Error).message}`;
   } finally {
-    [...outs, ...ws, ...yT, ...draws].forEach((o) => o.dispose());
+    [...outs, ...ws, ...draws].forEach((o) => o.dispose());
+    up.dispose();
   }
   return compiled;
 }
@@ -253,11 +270,11 @@ function firstDifference(a: Trace, b: Trace): string {
 export function makeTrainStep(tf: typeof tfc, model: Model, optimizer: Optimizer, opts: StepOptions = {}): TrainStep {
   const core = eagerStep(tf, model, optimizer);
   const eager: StepFn = (x, y, w, rng, progress) => {
-    const labels = y ? tf.tensor1d(y, 'int32') : null;
+    const up = uploads(tf, model, y, x.shape[0]);
     try {
-      return core(x, y, labels, w, rng, progress);
+      return core(x, y, up.labels, up.inputs, w, rng, progress);
     } finally {
-      labels?.dispose();
+      up.dispose();
     }
   };
   const modes: StepMode[] = [];
@@ -266,33 +283,37 @@ export function makeTrainStep(tf: typeof tfc, model: Model, optimizer: Optimizer
   const compiled = new Map<string, Compiled | null>();
 
   const step: StepFn = (x, y, w, rng, progress) => {
-    const key = x.shape.join('x');
-    let c = compiled.get(key);
-    if (c === undefined) {
-      const t0 = performance.now();
-      const r = compile(tf, core, state, x, y, w, rng);
-      const seconds = (performance.now() - t0) / 1000;
-      const mode: StepMode =
-        typeof r === 'string' ? { shape: x.shape, mode: 'eager', reason: r } : { shape: x.shape, mode: 'graph', kernels: r.kernels, seconds };
-      c = typeof r === 'string' ? null : r;
-      compiled.set(key, c);
-      modes.push(mode);
-      opts.onMode?.(mode);
+    const up = uploads(tf, model, y, x.shape[0]);
+    try {
+      // one graph per shape of everything fed: x and the model's step inputs
+      const key = [x.shape.join('×'), ...Object.entries(up.inputs ?? {}).map(([k, v]) => `${k} ${v.shape[0]}`)].join(', ');
+      let c = compiled.get(key);
+      if (c === undefined) {
+        const t0 = performance.now();
+        const r = compile(tf, model, core, state, x, y, w, rng);
+        const seconds = (performance.now() - t0) / 1000;
+        c = typeof r === 'string' ? null : r;
+        const mode: StepMode = c ? { batch: key, mode: 'graph', kernels: c.kernels, seconds } : { batch: key, mode: 'eager', reason: r as string };
+        compiled.set(key, c);
+        modes.push(mode);
+        opts.onMode?.(mode);
+      }
+      if (!c) return core(x, y, up.labels, up.inputs, w, rng, progress);
+      const draws = c.draws.flatMap((d) => {
+        const values = rng[d.method](d.n);
+        return d.shape ? [tf.tensor(values, d.shape)] : [];
+      });
+      const ws = WEIGHTS.map((k) => tf.scalar(w[k]));
+      const outs = c.session.run([...state, x, ...ws, ...up.list, ...draws]);
+      [...ws, ...draws].forEach((t) => t.dispose());
+      state.forEach((v, i) => {
+        v.assign(outs[i]);
+        outs[i].dispose();
+      });
+      return Object.fromEntries(c.termNames.map((k, i) => [k, outs[state.length + i] as tfc.Scalar]));
+    } finally {
+      up.dispose();
     }
-    if (!c) return eager(x, y, w, rng, progress);
-    const draws = c.draws.flatMap((d) => {
-      const values = rng[d.method](d.n);
-      return d.shape ? [tf.tensor(values, d.shape)] : [];
-    });
-    const ws = WEIGHTS.map((k) => tf.scalar(w[k]));
-    const yT = y ? [tf.tensor1d(y, 'int32')] : [];
-    const outs = c.session.run([...state, x, ...ws, ...yT, ...draws]);
-    [...ws, ...yT, ...draws].forEach((t) => t.dispose());
-    state.forEach((v, i) => {
-      v.assign(outs[i]);
-      outs[i].dispose();
-    });
-    return Object.fromEntries(c.termNames.map((k, i) => [k, outs[state.length + i] as tfc.Scalar]));
   };
   return Object.assign(step, { modes });
 }

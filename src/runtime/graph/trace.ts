@@ -57,6 +57,13 @@ const INFERRED_TYPES: Record<string, [string, number][]> = {
   ],
 };
 
+/**
+ * tfjs-node kernels that read an input back only to validate it (GatherV2 checks its
+ * indices are in range; TensorFlow's graph kernel checks the same): such a read does
+ * not change what the graph computes.
+ */
+const VALIDATING_READS = new Set(['GatherV2']);
+
 function copyAttr(a: { name: string; type: number; value: unknown }): Attr {
   return { name: a.name, type: a.type, value: Array.isArray(a.value) ? [...a.value] : (a.value as Attr['value']) };
 }
@@ -141,7 +148,8 @@ export function traceNative<T extends tfc.Tensor[]>(
     return outs;
   });
   define('tensorDataSync', (id: number) => {
-    problems.add('the step reads a tensor back to JavaScript');
+    const kernel = kernelStack[kernelStack.length - 1];
+    if (!VALIDATING_READS.has(kernel)) problems.add(`the step reads a tensor back to JavaScript${kernel ? ` (in kernel ${kernel})` : ''}`);
     return real.tensorDataSync(id);
   });
   define('deleteTensor', (id: number) => {
@@ -160,6 +168,20 @@ export function traceNative<T extends tfc.Tensor[]>(
     return ids;
   };
 
+  // which tfjs kernel is running, to tell a validating read from one that shapes the step
+  const kernelStack: string[] = [];
+  const engine = tf.engine() as unknown as { runKernel: (name: string, ...rest: unknown[]) => unknown };
+  const runKernel = engine.runKernel;
+  const ownRunKernel = Object.prototype.hasOwnProperty.call(engine, 'runKernel');
+  engine.runKernel = function (this: unknown, name: string, ...rest: unknown[]) {
+    kernelStack.push(name);
+    try {
+      return runKernel.call(this, name, ...rest);
+    } finally {
+      kernelStack.pop();
+    }
+  };
+
   backend.binding = wrapped;
   (backend as any).getInputTensorIds = capture;
   let outputs: T;
@@ -170,6 +192,8 @@ export function traceNative<T extends tfc.Tensor[]>(
   } finally {
     backend.binding = real;
     delete (backend as any).getInputTensorIds;
+    if (ownRunKernel) engine.runKernel = runKernel;
+    else delete (engine as { runKernel?: unknown }).runKernel;
   }
   return { trace: { nodes, feedNames, drawNames, fetchNames, problems: [...problems], kernels }, outputs };
 }
