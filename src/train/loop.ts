@@ -72,95 +72,99 @@ export async function trainLoop(
   progress: Progress,
 ): Promise<LoopEnd> {
   const step = makeTrainStep(tf, model, optimizer, { compile: o.compile, onMode: hooks.onStepMode });
-  const n = data.train.n;
-  const known = data.labelled ? new Uint8Array(n) : null;
-  if (known) for (const i of data.labelled!) known[i] = 1;
-  const extra = data.labelled && o.labelledPerBatch > 0 ? o.labelledPerBatch : 0;
-  const stepsPerEpoch = Math.min(Math.ceil(n / o.batchSize), o.stepsPerEpoch ?? Infinity);
-  let globalStep = o.startStep;
+  try {
+    const n = data.train.n;
+    const known = data.labelled ? new Uint8Array(n) : null;
+    if (known) for (const i of data.labelled!) known[i] = 1;
+    const extra = data.labelled && o.labelledPerBatch > 0 ? o.labelledPerBatch : 0;
+    const stepsPerEpoch = Math.min(Math.ceil(n / o.batchSize), o.stepsPerEpoch ?? Infinity);
+    let globalStep = o.startStep;
 
-  for (let epoch = o.startEpoch; epoch < o.epochs; epoch++) {
-    const epochRng = rng.fork(`epoch-${epoch}`);
-    const perm = epochRng.fork('shuffle').permutation(n);
-    const noiseRng = epochRng.fork('noise');
-    const binRng = epochRng.fork('binarize');
-    // the small labelled set, cycled in a fresh order each epoch (SPEC.md, M2 batches)
-    const labelledOrder = extra ? epochRng.fork('labelled').permutation(data.labelled!.length) : null;
-    const sums = new DeviceSums(tf);
-    let seen = 0;
-    const t0 = Date.now();
-    let w: LossWeights = { c1: 0, c2: 0, alpha: 0 };
+    for (let epoch = o.startEpoch; epoch < o.epochs; epoch++) {
+      const epochRng = rng.fork(`epoch-${epoch}`);
+      const perm = epochRng.fork('shuffle').permutation(n);
+      const noiseRng = epochRng.fork('noise');
+      const binRng = epochRng.fork('binarize');
+      // the small labelled set, cycled in a fresh order each epoch (SPEC.md, M2 batches)
+      const labelledOrder = extra ? epochRng.fork('labelled').permutation(data.labelled!.length) : null;
+      const sums = new DeviceSums(tf);
+      let seen = 0;
+      const t0 = Date.now();
+      let w: LossWeights = { c1: 0, c2: 0, alpha: 0 };
 
-    for (let s = 0; s < stepsPerEpoch; s++) {
-      // let signal handlers (Ctrl-C) run between steps
-      await new Promise((r) => setImmediate(r));
-      if (hooks.interrupted()) return { status: 'interrupted', epochs: epoch, step: globalStep };
-      let idx = perm.subarray(s * o.batchSize, Math.min(n, (s + 1) * o.batchSize));
-      if (labelledOrder) {
-        const add = Int32Array.from({ length: extra }, (_, i) => data.labelled![labelledOrder[(s * extra + i) % labelledOrder.length]]);
-        const both = new Int32Array(idx.length + extra);
-        both.set(idx);
-        both.set(add, idx.length);
-        idx = both;
-      }
-      // schedules (loss weights, spike-slab sharpness) see the fractional epoch every step
-      const progressInfo = { epoch, step: globalStep, fraction: (epoch + s / stepsPerEpoch) / o.epochs, epochFloat: epoch + s / stepsPerEpoch };
-      const at = progressInfo;
-      w = { c1: weights.c1(at), c2: weights.c2(at), alpha: weights.alpha(at) };
-      const xData = gatherBatch(data, idx, binRng);
-      const labels = gatherLabels(data, idx, known);
-      const x = tf.tensor2d(xData, [idx.length, data.dim]);
-      const terms = step(x, labels, w, noiseRng, progressInfo);
-      x.dispose();
-      // running sums stay on the device: no read-back between log intervals
-      sums.add(terms, idx.length);
-      Object.values(terms).forEach((t) => t.dispose());
-      seen += idx.length;
-      globalStep++;
-
-      const last = s === stepsPerEpoch - 1;
-      if ((s + 1) % o.logEvery === 0 || last) {
-        const means = sums.means(seen);
-        const bad = Object.entries(means).find(([, v]) => !Number.isFinite(v));
-        if (bad) {
-          sums.dispose();
-          return {
-            status: 'diverged',
-            epochs: epoch,
-            step: globalStep,
-            message: `training diverged: ${bad[0]} became ${bad[1]} in epoch ${epoch + 1} by step ${globalStep}; lower train.optimizer.lr, check the data range, or try another seed (the last good checkpoint is kept)`,
-          };
+      for (let s = 0; s < stepsPerEpoch; s++) {
+        // let signal handlers (Ctrl-C) run between steps
+        await new Promise((r) => setImmediate(r));
+        if (hooks.interrupted()) return { status: 'interrupted', epochs: epoch, step: globalStep };
+        let idx = perm.subarray(s * o.batchSize, Math.min(n, (s + 1) * o.batchSize));
+        if (labelledOrder) {
+          const add = Int32Array.from({ length: extra }, (_, i) => data.labelled![labelledOrder[(s * extra + i) % labelledOrder.length]]);
+          const both = new Int32Array(idx.length + extra);
+          both.set(idx);
+          both.set(add, idx.length);
+          idx = both;
         }
-        const elapsed = (Date.now() - t0) / 1000;
-        const rate = seen / Math.max(elapsed, 1e-9);
-        const remainingSamples = (stepsPerEpoch - s - 1) * o.batchSize + (o.epochs - epoch - 1) * stepsPerEpoch * o.batchSize;
-        progress.update({ epoch: epoch + 1, epochs: o.epochs, step: s + 1, steps: stepsPerEpoch, terms: means, samplesPerSec: rate, etaSec: remainingSamples / rate });
+        // schedules (loss weights, spike-slab sharpness) see the fractional epoch every step
+        const progressInfo = { epoch, step: globalStep, fraction: (epoch + s / stepsPerEpoch) / o.epochs, epochFloat: epoch + s / stepsPerEpoch };
+        const at = progressInfo;
+        w = { c1: weights.c1(at), c2: weights.c2(at), alpha: weights.alpha(at) };
+        const xData = gatherBatch(data, idx, binRng);
+        const labels = gatherLabels(data, idx, known);
+        const x = tf.tensor2d(xData, [idx.length, data.dim]);
+        const terms = step(x, labels, w, noiseRng, progressInfo);
+        x.dispose();
+        // running sums stay on the device: no read-back between log intervals
+        sums.add(terms, idx.length);
+        Object.values(terms).forEach((t) => t.dispose());
+        seen += idx.length;
+        globalStep++;
+
+        const last = s === stepsPerEpoch - 1;
+        if ((s + 1) % o.logEvery === 0 || last) {
+          const means = sums.means(seen);
+          const bad = Object.entries(means).find(([, v]) => !Number.isFinite(v));
+          if (bad) {
+            sums.dispose();
+            return {
+              status: 'diverged',
+              epochs: epoch,
+              step: globalStep,
+              message: `training diverged: ${bad[0]} became ${bad[1]} in epoch ${epoch + 1} by step ${globalStep}; lower train.optimizer.lr, check the data range, or try another seed (the last good checkpoint is kept)`,
+            };
+          }
+          const elapsed = (Date.now() - t0) / 1000;
+          const rate = seen / Math.max(elapsed, 1e-9);
+          const remainingSamples = (stepsPerEpoch - s - 1) * o.batchSize + (o.epochs - epoch - 1) * stepsPerEpoch * o.batchSize;
+          progress.update({ epoch: epoch + 1, epochs: o.epochs, step: s + 1, steps: stepsPerEpoch, terms: means, samplesPerSec: rate, etaSec: remainingSamples / rate });
+        }
       }
+      const trainSeconds = (Date.now() - t0) / 1000;
+      const means = sums.means(seen);
+      sums.dispose();
+      const metrics: Record<string, number> = {};
+      for (const [k, v] of Object.entries(means)) metrics[`train/${k}`] = v;
+      metrics['train/samples_per_sec'] = seen / Math.max(trainSeconds, 1e-9);
+      metrics['train/epoch_time_s'] = trainSeconds;
+      metrics['weight/c1'] = w.c1;
+      metrics['weight/c2'] = w.c2;
+      if (data.val) {
+        const val = evaluateTerms(tf, model, data.val, data.dim, 1000, epochRng.fork('validation'));
+        for (const [k, v] of Object.entries(val)) metrics[`val/${k}`] = v;
+      }
+      const bad = Object.entries(metrics).find(([, v]) => !Number.isFinite(v));
+      if (bad) {
+        return {
+          status: 'diverged',
+          epochs: epoch,
+          step: globalStep,
+          message: `training diverged: ${bad[0]} is ${bad[1]} after epoch ${epoch + 1}; lower train.optimizer.lr, check the data range, or try another seed (the last good checkpoint is kept)`,
+        };
+      }
+      await hooks.onEpoch(epoch + 1, globalStep, metrics);
+      progress.epochDone(epoch + 1, o.epochs, metrics, (Date.now() - t0) / 1000);
     }
-    const trainSeconds = (Date.now() - t0) / 1000;
-    const means = sums.means(seen);
-    sums.dispose();
-    const metrics: Record<string, number> = {};
-    for (const [k, v] of Object.entries(means)) metrics[`train/${k}`] = v;
-    metrics['train/samples_per_sec'] = seen / Math.max(trainSeconds, 1e-9);
-    metrics['train/epoch_time_s'] = trainSeconds;
-    metrics['weight/c1'] = w.c1;
-    metrics['weight/c2'] = w.c2;
-    if (data.val) {
-      const val = evaluateTerms(tf, model, data.val, data.dim, 1000, epochRng.fork('validation'));
-      for (const [k, v] of Object.entries(val)) metrics[`val/${k}`] = v;
-    }
-    const bad = Object.entries(metrics).find(([, v]) => !Number.isFinite(v));
-    if (bad) {
-      return {
-        status: 'diverged',
-        epochs: epoch,
-        step: globalStep,
-        message: `training diverged: ${bad[0]} is ${bad[1]} after epoch ${epoch + 1}; lower train.optimizer.lr, check the data range, or try another seed (the last good checkpoint is kept)`,
-      };
-    }
-    await hooks.onEpoch(epoch + 1, globalStep, metrics);
-    progress.epochDone(epoch + 1, o.epochs, metrics, (Date.now() - t0) / 1000);
+    return { status: 'finished', epochs: o.epochs, step: globalStep };
+  } finally {
+    step.dispose();
   }
-  return { status: 'finished', epochs: o.epochs, step: globalStep };
 }

@@ -24,7 +24,11 @@ export interface StepMode {
   seconds?: number;
 }
 
-export type TrainStep = StepFn & { modes: StepMode[] };
+export type TrainStep = StepFn & {
+  modes: StepMode[];
+  /** Free the compiled graphs' sessions. */
+  dispose(): void;
+};
 
 export interface StepOptions {
   /**
@@ -278,7 +282,7 @@ export function makeTrainStep(tf: typeof tfc, model: Model, optimizer: Optimizer
     }
   };
   const modes: StepMode[] = [];
-  if (opts.compile === 'off' || !nativeBackend(tf)) return Object.assign(eager, { modes });
+  if (opts.compile === 'off' || !nativeBackend(tf)) return Object.assign(eager, { modes, dispose: () => {} });
   const state = [...model.params.values(), ...optimizer.state.values()];
   const compiled = new Map<string, Compiled | null>();
 
@@ -315,5 +319,9 @@ export function makeTrainStep(tf: typeof tfc, model: Model, optimizer: Optimizer
       up.dispose();
     }
   };
-  return Object.assign(step, { modes });
+  const dispose = () => {
+    for (const c of compiled.values()) c?.session.dispose();
+    compiled.clear();
+  };
+  return Object.assign(step, { modes, dispose });
 }
