@@ -1,5 +1,8 @@
 import { test, before } from 'node:test';
 import * as assert from 'node:assert/strict';
+import * as fs from 'fs';
+import * as path from 'path';
+import { tmpDir, smallConfig, elbo, lastJson } from './helpers';
 import { ProtoWriter } from '../src/runtime/graph/protobuf';
 import { encodeSavedModel, ATTR } from '../src/runtime/graph/saved-model';
 import { selectBackend, installedBackends, getTf } from '../src/runtime/backend';
@@ -122,4 +125,27 @@ test('tensorflow: a step whose constants follow the schedule stays eager and say
   assert.equal(g.modes[0].mode, 'eager');
   assert.match(g.modes[0].reason!, /labels, the schedule or the random draws/);
   close(g.out, losses(w, { compile: 'off' }, 2, 2).out, 0);
+});
+
+test('tensorflow: elbo run logs and records how the step ran; train.compile: off runs kernel by kernel to the same numbers', needsNative, () => {
+  const dir = tmpDir();
+  const cfg = smallConfig(dir);
+  const runs = path.join(dir, 'runs');
+  const run = (...extra: string[]) => {
+    const r = elbo(['run', cfg, '--runs-dir', runs, '--json', '--backend', 'tensorflow', '--set', 'train.epochs=2', '--set', 'train.batch_size=64', '--set', 'eval=[{kind: elbo}]', ...extra]);
+    assert.equal(r.status, 0, r.stderr);
+    const out = lastJson(r.stdout);
+    return { out, stderr: r.stderr, rec: JSON.parse(fs.readFileSync(path.join(out.runDir, 'run.json'), 'utf8')) };
+  };
+  const g = run();
+  // 400 generated rows, 50 for validation: 350 train rows = 5 batches of 64 + one of 30
+  assert.deepEqual(g.rec.step_modes.map((m: any) => [m.batch, m.mode]), [['64×64', 'graph'], ['30×64', 'graph']]);
+  assert.match(g.stderr, /train step \(64×64\): one TensorFlow graph of \d+ kernels/);
+  const e = run('--set', 'train.compile=off');
+  assert.equal(e.rec.step_modes, undefined);
+  for (const k of ['test/elbo', 'val/elbo', 'train/loss']) {
+    const a = g.out.metrics[k];
+    const b = e.out.metrics[k];
+    assert.ok(Math.abs(a - b) <= 1e-3 * Math.abs(b), `${k}: ${a} vs ${b}`);
+  }
 });

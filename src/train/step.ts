@@ -161,6 +161,7 @@ interface Compiled {
  */
 function compile(tf: typeof tfc, model: Model, eager: CoreFn, state: tfc.Variable[], x: tfc.Tensor2D, y: Int32Array | null, w: LossWeights, rng: Rng): Compiled | string {
   let termNames: string[] = [];
+  const before = state.map((v) => v.dataSync() as Float32Array);
   const dry = (labels: Int32Array | null, progress: TrainProgress, r: Rng) => {
     const saved = state.map((v) => tf.clone(v));
     const rec = recordingRng(r);
@@ -173,9 +174,10 @@ function compile(tf: typeof tfc, model: Model, eager: CoreFn, state: tfc.Variabl
         return [...state, ...termNames.map((k) => terms[k])];
       });
       const terms = outputs.slice(state.length).map((t) => t.dataSync()[0]);
+      const after = state.map((v) => v.dataSync() as Float32Array);
       outputs.slice(state.length).forEach((t) => t.dispose());
       trace.problems.push(...rec.problems);
-      return { trace, terms, draws: rec.draws };
+      return { trace, terms, after, draws: rec.draws };
     } finally {
       state.forEach((v, i) => v.assign(saved[i]));
       [...saved, ...ws].forEach((t) => t.dispose());
@@ -186,6 +188,7 @@ function compile(tf: typeof tfc, model: Model, eager: CoreFn, state: tfc.Variabl
   let b: ReturnType<typeof dry>;
   try {
     a = dry(y, START, rng);
+    // fresh draws: the same stream, a few numbers on
     const later = rng.clone();
     later.normals(7);
     b = dry(y ? y.slice().reverse() : null, END, later);
@@ -222,7 +225,7 @@ function compile(tf: typeof tfc, model: Model, eager: CoreFn, state: tfc.Variabl
     termNames,
     kernels: t.kernels,
   };
-  // the graph must give the eager step's numbers on the same inputs
+  // the graph must give the eager step's loss terms and updates on the same inputs
   const ws = weightScalars(tf, w);
   const up = uploads(tf, model, y, x.shape[0]);
   const draws = a.draws.flatMap((d, j) => (drawShapes[j] ? [tf.tensor(d.values, drawShapes[j]!)] : []));
@@ -234,6 +237,23 @@ function compile(tf: typeof tfc, model: Model, eager: CoreFn, state: tfc.Variabl
     if (bad >= 0) {
       session.dispose();
       return `the graph gives ${termNames[bad]} = ${got[bad]} where the eager step gives ${a.terms[bad]}`;
+    }
+    // updates: ‖graph − eager‖ small against ‖eager − before‖ (Adam's first step is ±lr
+    // wherever a gradient is not exactly zero, so elementwise rounding could flip a few)
+    const off = state.findIndex((v, i) => {
+      const g = outs[i].dataSync() as Float32Array;
+      const e = a.after[i];
+      let diff = 0;
+      let delta = 0;
+      for (let k = 0; k < e.length; k++) {
+        diff += (g[k] - e[k]) ** 2;
+        delta += (e[k] - before[i][k]) ** 2;
+      }
+      return !(Math.sqrt(diff) <= 1e-2 * Math.sqrt(delta) + 1e-6);
+    });
+    if (off >= 0) {
+      session.dispose();
+      return `the graph updates ${state[off].name} differently from the eager step`;
     }
   } catch (e) {
     session.dispose();
