@@ -20,8 +20,8 @@ import torch.nn.functional as F
 p = argparse.ArgumentParser()
 p.add_argument("--workloads", default="vae-mlp,m2-mnist,gvae-conv")
 p.add_argument("--steps", type=int, default=30)
-p.add_argument("--min-seconds", type=float, default=5)
-p.add_argument("--max-seconds", type=float, default=20)
+p.add_argument("--min-seconds", type=float, default=3)
+p.add_argument("--max-seconds", type=float, default=10)
 a = p.parse_args()
 torch.manual_seed(0)
 

@@ -4,13 +4,22 @@ import { getTf } from '../runtime/tf';
 /**
  * −log p(x|z) for a Bernoulli decoder, per example: Σ_i BCE(x_i, logit_i), computed
  * stably as max(l, 0) − x·l + log(1 + exp(−|l|)). x in [0, 1]; [B, D] → [B].
+ *
+ * The gradient is given in closed form, ∂/∂l = σ(l) − x (three elementwise kernels,
+ * where differentiating the stable formula kernel by kernel takes a dozen: max and |·|
+ * each go through tfjs's Step). x is the data: no gradient flows into it.
  */
 export function bernoulliNll(x: tfc.Tensor2D, logits: tfc.Tensor2D): tfc.Tensor1D {
   const tf = getTf();
-  return tf.tidy(() => {
-    const perPixel = tf.add(tf.sub(tf.relu(logits), tf.mul(x, logits)), tf.log1p(tf.exp(tf.neg(tf.abs(logits)))));
-    return tf.sum(perPixel, 1);
-  }) as tfc.Tensor1D;
+  const nll = tf.customGrad(((l: tfc.Tensor, save: tfc.GradSaveFunc) => {
+    save([l]);
+    const perPixel = tf.add(tf.sub(tf.relu(l), tf.mul(x, l)), tf.log1p(tf.exp(tf.neg(tf.abs(l)))));
+    return {
+      value: tf.sum(perPixel, 1),
+      gradFunc: (dy: tfc.Tensor, saved: tfc.Tensor[]) => tf.mul(tf.sub(tf.sigmoid(saved[0]), x), tf.expandDims(dy, 1)),
+    };
+  }) as unknown as Parameters<typeof tf.customGrad>[0]);
+  return nll(logits) as tfc.Tensor1D;
 }
 
 /** The "image loss" of SPEC.md: ‖x − x̂‖² per example; [B, D] → [B]. */
