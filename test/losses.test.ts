@@ -54,6 +54,19 @@ test('Bernoulli NLL is stable and equals −Σ[x log σ(l) + (1−x) log(1−σ(
   assert.ok(Number.isFinite(extreme) && Math.abs(extreme - 1000) < 1e-3, String(extreme));
 });
 
+test('Bernoulli NLL gradient: the closed form σ(l) − x (scaled per row) equals differentiating the formula', () => {
+  const x = tf.tensor2d([[1, 0, 0.3], [0, 1, 0.9]]);
+  const l = tf.tensor2d([[2.0, -1.5, 0.7], [30, -30, 0]]);
+  const rowWeights = tf.tensor1d([0.5, 2]);
+  const plain = (v: tf.Tensor) => tf.sum(tf.mul(tf.sum(tf.add(tf.sub(tf.relu(v), tf.mul(x, v)), tf.log1p(tf.exp(tf.neg(tf.abs(v))))), 1), rowWeights));
+  const closed = (v: tf.Tensor) => tf.sum(tf.mul(bernoulliNll(x, v as tf.Tensor2D), rowWeights));
+  const a = tf.grad(plain)(l).arraySync() as number[][];
+  const b = tf.grad(closed)(l).arraySync() as number[][];
+  a.forEach((row, i) => row.forEach((v, j) => assert.ok(Math.abs(v - b[i][j]) < 1e-5, `[${i},${j}]: ${v} vs ${b[i][j]}`)));
+  // and the value is unchanged
+  assert.ok(Math.abs(plain(l).dataSync()[0] - closed(l).dataSync()[0]) < 1e-4);
+});
+
 test('logSumExp does not overflow', () => {
   const v = logSumExp(tf.tensor2d([[1000, 1000], [-1000, -1000]]), 1).dataSync();
   assert.ok(Math.abs(v[0] - (1000 + Math.log(2))) < 1e-3);
