@@ -7,7 +7,9 @@ import { ProtoWriter } from '../src/runtime/graph/protobuf';
 import { encodeSavedModel, ATTR } from '../src/runtime/graph/saved-model';
 import { selectBackend, installedBackends, getTf } from '../src/runtime/backend';
 import { WORKLOADS, buildWorkload, type Workload } from '../src/bench/workload';
-import type { StepOptions } from '../src/train/step';
+import { makeTrainStep, type StepOptions } from '../src/train/step';
+import { adam } from '../src/train/optimizer';
+import { Rng } from '../src/runtime/rng';
 
 // The compiled step needs the native backend (npm run setup:native); the encoder does not.
 const native = installedBackends().includes('tensorflow');
@@ -148,4 +150,32 @@ test('tensorflow: elbo run logs and records how the step ran; train.compile: off
     const b = e.out.metrics[k];
     assert.ok(Math.abs(a - b) <= 1e-3 * Math.abs(b), `${k}: ${a} vs ${b}`);
   }
+});
+
+test('tensorflow: a model that reads a loss weight as a JavaScript number stays eager, and its steps still train', needsNative, () => {
+  const tf = getTf();
+  const p = tf.variable(tf.tensor1d([1, -2, 3]), true, 'toy/p');
+  const model = {
+    params: new Map([['p', p]]),
+    latent: 1,
+    terms(batch: { x: any }, w: { c1: number }) {
+      const c1 = +w.c1; // a JavaScript number: the graph would freeze it
+      const loss = tf.mul(c1, tf.sum(tf.square(p))) as any;
+      return { loss, elbo: tf.neg(loss) as any };
+    },
+  } as any;
+  const opt = adam(tf, { kind: 'adam', lr: 0.1, beta1: 0.9, beta2: 0.999, epsilon: 1e-8 }, model.params);
+  const step = makeTrainStep(tf, model, opt);
+  const x = tf.zeros([2, 3]) as any;
+  const losses: number[] = [];
+  for (let i = 0; i < 3; i++) {
+    const t = step(x, null, { c1: 1, c2: 1, alpha: 0 }, new Rng(1), { epoch: 0, step: i, fraction: 0 });
+    losses.push(t.loss.dataSync()[0]);
+    Object.values(t).forEach((v) => v.dispose());
+  }
+  assert.equal(step.modes[0].mode, 'eager');
+  assert.match(step.modes[0].reason!, /reads loss weight c1 as a JavaScript number/);
+  assert.equal(losses[0], 14);
+  assert.ok(losses[2] < losses[0], losses.join());
+  step.dispose();
 });

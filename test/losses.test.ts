@@ -65,6 +65,10 @@ test('Bernoulli NLL gradient: the closed form σ(l) − x (scaled per row) equal
   a.forEach((row, i) => row.forEach((v, j) => assert.ok(Math.abs(v - b[i][j]) < 1e-5, `[${i},${j}]: ${v} vs ${b[i][j]}`)));
   // and the value is unchanged
   assert.ok(Math.abs(plain(l).dataSync()[0] - closed(l).dataSync()[0]) < 1e-4);
+  // x made inside the differentiated function (M2 gathers its rows) is gone by the backward pass unless kept
+  const inner = (v: tf.Tensor) => tf.sum(tf.mul(bernoulliNll(tf.mul(x, 1) as tf.Tensor2D, v as tf.Tensor2D), rowWeights));
+  const c = tf.grad(inner)(l).arraySync() as number[][];
+  a.forEach((row, i) => row.forEach((v, j) => assert.ok(Math.abs(v - c[i][j]) < 1e-5, `inner [${i},${j}]: ${v} vs ${c[i][j]}`)));
 });
 
 test('logSumExp does not overflow', () => {

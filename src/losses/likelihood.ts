@@ -12,11 +12,12 @@ import { getTf } from '../runtime/tf';
 export function bernoulliNll(x: tfc.Tensor2D, logits: tfc.Tensor2D): tfc.Tensor1D {
   const tf = getTf();
   const nll = tf.customGrad(((l: tfc.Tensor, save: tfc.GradSaveFunc) => {
-    save([l]);
+    // x is kept with l: the backward pass may run after x's own scope has ended
+    save([l, x]);
     const perPixel = tf.add(tf.sub(tf.relu(l), tf.mul(x, l)), tf.log1p(tf.exp(tf.neg(tf.abs(l)))));
     return {
       value: tf.sum(perPixel, 1),
-      gradFunc: (dy: tfc.Tensor, saved: tfc.Tensor[]) => tf.mul(tf.sub(tf.sigmoid(saved[0]), x), tf.expandDims(dy, 1)),
+      gradFunc: (dy: tfc.Tensor, saved: tfc.Tensor[]) => tf.mul(tf.sub(tf.sigmoid(saved[0]), saved[1]), tf.expandDims(dy, 1)),
     };
   }) as unknown as Parameters<typeof tf.customGrad>[0]);
   return nll(logits) as tfc.Tensor1D;
