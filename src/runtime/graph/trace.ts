@@ -86,9 +86,10 @@ export function traceNative<T extends tfc.Tensor[]>(
   let kernels = 0;
   let consts = 0;
 
-  const placeholder = (name: string, dtype: number, shape: number[]) =>
-    dtypes.set(name, dtype) &&
+  const placeholder = (name: string, dtype: number, shape: number[]) => {
+    dtypes.set(name, dtype);
     nodes.push({ name, op: 'Placeholder', inputs: [], attrs: [{ name: 'dtype', type: ATTR.TYPE, value: dtype }, { name: 'shape', type: ATTR.SHAPE, value: [...shape] }] });
+  };
   const constant = (dtype: number, shape: number[], values: ArrayBufferView): string => {
     const name = `c${consts++}`;
     dtypes.set(name, dtype);
