@@ -38,6 +38,7 @@ export function gvae(o: GvaeOptions, ctx: PluginContext): Model {
   return {
     params,
     latent: K,
+    scheduled: prior.scheduled,
     terms(batch, w, rng, progress) {
       const enc = encoder.apply(batch.x);
       const { mu, logvar } = gaussian(enc, K);

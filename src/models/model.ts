@@ -47,6 +47,8 @@ export interface Model {
    * still work without them (evaluation calls it with x and y only).
    */
   stepInputs?(y: Int32Array | null, rows: number): Record<string, Int32Array>;
+  /** The prior's scheduled quantities (Prior.scheduled), for a compiled step to feed. */
+  scheduled?(progress: TrainProgress): Record<string, number>;
   /** Posterior means [B, K]. */
   encodeMean(x: tfc.Tensor2D): tfc.Tensor2D;
   /** μ and log σ² when the posterior is a diagonal Gaussian (augmentation along σ). */

@@ -83,6 +83,7 @@ export function vae(o: VaeOptions, ctx: PluginContext): Model {
   const model: Model = {
     params,
     latent: K,
+    scheduled: prior.scheduled,
     terms(batch, w, rng, progress) {
       const enc = encoder.apply(batch.x);
       const z = prior.sample(enc, K, rng, progress);

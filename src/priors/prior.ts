@@ -21,6 +21,13 @@ export interface Prior {
   logPosterior?(z: tfc.Tensor2D, enc: tfc.Tensor2D, K: number): tfc.Tensor1D;
   /** μ and log σ² of a diagonal Gaussian posterior (models that read σ², e.g. G-VAE). */
   gaussianParams?(enc: tfc.Tensor2D, K: number): { mu: tfc.Tensor2D; logvar: tfc.Tensor2D };
+  /**
+   * The prior's scheduled quantities at `progress` (spike-slab's c and warm-up λ).
+   * `sample` and `kl` read them from `progress.scheduled` when the caller supplies them:
+   * a compiled training step feeds them to its graph as scalars there, so a schedule
+   * moves every step without being frozen into the graph.
+   */
+  scheduled?(progress: TrainProgress): Record<string, number>;
 }
 
 /** Where training is, for priors and weights that follow a schedule. */
@@ -35,4 +42,6 @@ export interface TrainProgress {
    * caller knows it; priors that follow a schedule in epochs (spike-slab's c) read it.
    */
   epochFloat?: number;
+  /** The prior's `scheduled` values for this step, as numbers or device scalars. */
+  scheduled?: Record<string, number | tfc.Scalar>;
 }

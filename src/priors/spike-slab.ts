@@ -43,6 +43,10 @@ export function spikeSlabPrior(tf: typeof tfc, o: SpikeSlabPriorOptions, schedul
     const logGamma = tf.neg(tf.relu(tf.neg(tf.slice(enc, [0, 2 * K], [-1, K])))) as tfc.Tensor2D;
     return { mu, logvar, logGamma };
   };
+  const scheduledAt = (progress: TrainProgress) => {
+    const at = scheduleProgress(progress);
+    return { c: schedules.c(at), warmup: schedules.warmup(at) };
+  };
   const gammaOf = (logGamma: tfc.Tensor2D) => tf.clipByValue(tf.exp(logGamma), SPIKE_EPS, 1 - SPIKE_EPS) as tfc.Tensor2D;
   return {
     paramsPerLatent: 3,
@@ -57,10 +61,9 @@ export function spikeSlabPrior(tf: typeof tfc, o: SpikeSlabPriorOptions, schedul
      * The spike warm-up λ of the official code (Tonolini et al.) samples the slab from
      * N(λμ, σ^(2λ)) instead: at λ = 0 only the spike selection carries information.
      */
+    scheduled: scheduledAt,
     sample(enc, K, rng, progress) {
-      const at = scheduleProgress(progress);
-      const c = schedules.c(at);
-      const lambda = schedules.warmup(at);
+      const { c, warmup: lambda } = progress.scheduled ?? scheduledAt(progress);
       return tf.tidy(() => {
         const { mu, logvar, logGamma } = split(enc, K);
         const B = mu.shape[0];

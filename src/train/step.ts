@@ -44,15 +44,19 @@ export interface StepOptions {
 type CoreFn = (x: tfc.Tensor2D, y: Int32Array | null, labels: tfc.Tensor1D | null, inputs: Record<string, tfc.Tensor1D> | undefined, w: LossWeights, rng: Rng, progress: TrainProgress) => Record<string, tfc.Scalar>;
 
 /**
- * What the step uploads besides x: the labels as an int32 tensor and the model's
- * `stepInputs`, in a fixed order (they are graph inputs when the step is compiled).
+ * What the step uploads besides x: the labels as an int32 tensor, the model's
+ * `stepInputs` and, for a compiled step (`progress` given), the prior's scheduled
+ * quantities as scalars, in a fixed order: they are the graph's inputs.
  */
-function uploads(tf: typeof tfc, model: Model, y: Int32Array | null, rows: number) {
+function uploads(tf: typeof tfc, model: Model, y: Int32Array | null, rows: number, progress?: TrainProgress) {
   const labels = y ? tf.tensor1d(y, 'int32') : null;
   const arrays = model.stepInputs?.(y, rows);
   const inputs = arrays ? Object.fromEntries(Object.keys(arrays).sort().map((k) => [k, tf.tensor1d(arrays[k], 'int32')])) : undefined;
-  const list = [...(labels ? [labels] : []), ...Object.values(inputs ?? {})];
-  return { labels, inputs, list, dispose: () => list.forEach((t) => t.dispose()) };
+  const values = progress && model.scheduled?.(progress);
+  const scheduled = values ? Object.fromEntries(Object.keys(values).sort().map((k) => [k, guardedScalar(tf, values[k], `scheduled value ${k}`)])) : undefined;
+  const list = [...(labels ? [labels] : []), ...Object.values(inputs ?? {}), ...Object.values(scheduled ?? {})];
+  const withScheduled = (p: TrainProgress): TrainProgress => (scheduled ? { ...p, scheduled } : p);
+  return { labels, inputs, list, withScheduled, dispose: () => list.forEach((t) => t.dispose()) };
 }
 
 /** One optimisation step, kernel by kernel: gradients of `loss`, then the optimizer's update. */
@@ -126,15 +130,17 @@ const WEIGHTS = ['c1', 'c2', 'alpha'] as const;
  * that throws, and the step stays eager.
  */
 function weightScalars(tf: typeof tfc, w: LossWeights): tfc.Scalar[] {
-  return WEIGHTS.map((k) => {
-    const s = tf.scalar(w[k]);
-    Object.defineProperty(s, 'valueOf', {
-      value: () => {
-        throw new Error(`the model reads loss weight ${k} as a JavaScript number`);
-      },
-    });
-    return s;
+  return WEIGHTS.map((k) => guardedScalar(tf, w[k], `loss weight ${k}`));
+}
+
+function guardedScalar(tf: typeof tfc, value: number, what: string): tfc.Scalar {
+  const s = tf.scalar(value);
+  Object.defineProperty(s, 'valueOf', {
+    value: () => {
+      throw new Error(`the model reads ${what} as a JavaScript number`);
+    },
   });
+  return s;
 }
 
 const asWeights = (s: tfc.Scalar[]) => Object.fromEntries(WEIGHTS.map((k, i) => [k, s[i]])) as unknown as LossWeights;
@@ -166,10 +172,10 @@ function compile(tf: typeof tfc, model: Model, eager: CoreFn, state: tfc.Variabl
     const saved = state.map((v) => tf.clone(v));
     const rec = recordingRng(r);
     const ws = weightScalars(tf, w);
-    const up = uploads(tf, model, labels, x.shape[0]);
+    const up = uploads(tf, model, labels, x.shape[0], progress);
     try {
       const { trace, outputs } = traceNative(tf, [...state, x, ...ws, ...up.list], rec.drawIndex, () => {
-        const terms = eager(x, labels, up.labels, up.inputs, asWeights(ws), rec.rng, progress);
+        const terms = eager(x, labels, up.labels, up.inputs, asWeights(ws), rec.rng, up.withScheduled(progress));
         termNames = Object.keys(terms);
         return [...state, ...termNames.map((k) => terms[k])];
       });
@@ -227,7 +233,7 @@ function compile(tf: typeof tfc, model: Model, eager: CoreFn, state: tfc.Variabl
   };
   // the graph must give the eager step's loss terms and updates on the same inputs
   const ws = weightScalars(tf, w);
-  const up = uploads(tf, model, y, x.shape[0]);
+  const up = uploads(tf, model, y, x.shape[0], START);
   const draws = a.draws.flatMap((d, j) => (drawShapes[j] ? [tf.tensor(d.values, drawShapes[j]!)] : []));
   let outs: tfc.Tensor[] = [];
   try {
@@ -307,7 +313,7 @@ export function makeTrainStep(tf: typeof tfc, model: Model, optimizer: Optimizer
   const compiled = new Map<string, Compiled | null>();
 
   const step: StepFn = (x, y, w, rng, progress) => {
-    const up = uploads(tf, model, y, x.shape[0]);
+    const up = uploads(tf, model, y, x.shape[0], progress);
     try {
       // one graph per shape of everything fed: x and the model's step inputs
       const key = [x.shape.join('×'), ...Object.entries(up.inputs ?? {}).map(([k, v]) => `${k} ${v.shape[0]}`)].join(', ');
