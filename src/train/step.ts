@@ -44,20 +44,48 @@ export interface StepOptions {
 type CoreFn = (x: tfc.Tensor2D, y: Int32Array | null, labels: tfc.Tensor1D | null, inputs: Record<string, tfc.Tensor1D> | undefined, w: LossWeights, rng: Rng, progress: TrainProgress) => Record<string, tfc.Scalar>;
 
 /**
- * What the step uploads besides x: the labels as an int32 tensor, the model's
- * `stepInputs` and, for a compiled step (`progress` given), the prior's scheduled
- * quantities as scalars, in a fixed order: they are the graph's inputs.
+ * What every step uploads besides x: the labels as an int32 tensor and the model's
+ * `stepInputs`, in a fixed order (graph inputs when the step is compiled).
  */
-function uploads(tf: typeof tfc, model: Model, y: Int32Array | null, rows: number, progress?: TrainProgress) {
+function uploads(tf: typeof tfc, model: Model, y: Int32Array | null, rows: number) {
   const labels = y ? tf.tensor1d(y, 'int32') : null;
   const arrays = model.stepInputs?.(y, rows);
   const inputs = arrays ? Object.fromEntries(Object.keys(arrays).sort().map((k) => [k, tf.tensor1d(arrays[k], 'int32')])) : undefined;
-  const values = progress && model.scheduled?.(progress);
-  const scheduled = values ? Object.fromEntries(Object.keys(values).sort().map((k) => [k, guardedScalar(tf, values[k], `scheduled value ${k}`)])) : undefined;
-  const list = [...(labels ? [labels] : []), ...Object.values(inputs ?? {}), ...Object.values(scheduled ?? {})];
-  const withScheduled = (p: TrainProgress): TrainProgress => (scheduled ? { ...p, scheduled } : p);
-  return { labels, inputs, list, withScheduled, dispose: () => list.forEach((t) => t.dispose()) };
+  const list = [...(labels ? [labels] : []), ...Object.values(inputs ?? {})];
+  return { labels, inputs, list, dispose: () => list.forEach((t) => t.dispose()) };
 }
+
+const WEIGHTS = ['c1', 'c2', 'alpha'] as const;
+
+/**
+ * The numbers a compiled step feeds its graph as scalars, in a fixed order: the loss
+ * weights and the prior's scheduled quantities at `progress` (schedules move them every
+ * step). `weights` and `progress` hand the scalars to the model. While tracing
+ * (`guard`), reading one as a JavaScript number would freeze it into the graph: that
+ * throws, and the step stays eager.
+ */
+function stepScalars(tf: typeof tfc, model: Model, w: LossWeights, progress: TrainProgress, guard: boolean) {
+  const scalar = (v: number, what: string) => (guard ? guardedScalar(tf, v, what) : tf.scalar(v));
+  const weights = WEIGHTS.map((k) => scalar(w[k], `loss weight ${k}`));
+  const values = model.scheduled?.(progress) ?? {};
+  const names = Object.keys(values).sort();
+  const scheduled = names.map((k) => scalar(values[k], `scheduled value ${k}`));
+  const list = [...weights, ...scheduled];
+  return {
+    list,
+    weights: Object.fromEntries(WEIGHTS.map((k, i) => [k, weights[i]])) as unknown as LossWeights,
+    progress: names.length ? { ...progress, scheduled: Object.fromEntries(names.map((k, i) => [k, scheduled[i]])) } : progress,
+    dispose: () => list.forEach((t) => t.dispose()),
+  };
+}
+
+/** A compiled graph's inputs (before the random draws), in the order the trace saw them. */
+const graphFeeds = (state: tfc.Variable[], x: tfc.Tensor2D, up: ReturnType<typeof uploads>, sc: ReturnType<typeof stepScalars>) => [
+  ...state,
+  x,
+  ...up.list,
+  ...sc.list,
+];
 
 /** One optimisation step, kernel by kernel: gradients of `loss`, then the optimizer's update. */
 function eagerStep(tf: typeof tfc, model: Model, optimizer: Optimizer): CoreFn {
@@ -122,17 +150,6 @@ function recordingRng(rng: Rng) {
   return { rng: rec, draws, problems, drawIndex };
 }
 
-const WEIGHTS = ['c1', 'c2', 'alpha'] as const;
-
-/**
- * Loss weights as device scalars, so a graph takes them as inputs (schedules change
- * them every step). Reading one as a JavaScript number would freeze it into the graph:
- * that throws, and the step stays eager.
- */
-function weightScalars(tf: typeof tfc, w: LossWeights): tfc.Scalar[] {
-  return WEIGHTS.map((k) => guardedScalar(tf, w[k], `loss weight ${k}`));
-}
-
 function guardedScalar(tf: typeof tfc, value: number, what: string): tfc.Scalar {
   const s = tf.scalar(value);
   Object.defineProperty(s, 'valueOf', {
@@ -142,8 +159,6 @@ function guardedScalar(tf: typeof tfc, value: number, what: string): tfc.Scalar 
   });
   return s;
 }
-
-const asWeights = (s: tfc.Scalar[]) => Object.fromEntries(WEIGHTS.map((k, i) => [k, s[i]])) as unknown as LossWeights;
 
 /** Progress at the start and at the end of training: a schedule that moves shows up as a difference. */
 const START: TrainProgress = { epoch: 0, step: 0, fraction: 0, epochFloat: 0 };
@@ -162,20 +177,19 @@ interface Compiled {
  * the end of training with the labels reversed and fresh draws. The graph is used only
  * when both traces are the same graph, i.e. nothing the graph would freeze (labels,
  * schedules, random numbers) entered it as a constant, and when the graph reproduces
- * the eager step's loss terms. Returns why not otherwise. State is left untouched and
+ * the eager step's loss terms and updates. Returns why not otherwise. State is left untouched and
  * `rng` is not advanced.
  */
 function compile(tf: typeof tfc, model: Model, eager: CoreFn, state: tfc.Variable[], x: tfc.Tensor2D, y: Int32Array | null, w: LossWeights, rng: Rng): Compiled | string {
   let termNames: string[] = [];
-  const before = state.map((v) => v.dataSync() as Float32Array);
   const dry = (labels: Int32Array | null, progress: TrainProgress, r: Rng) => {
     const saved = state.map((v) => tf.clone(v));
     const rec = recordingRng(r);
-    const ws = weightScalars(tf, w);
-    const up = uploads(tf, model, labels, x.shape[0], progress);
+    const up = uploads(tf, model, labels, x.shape[0]);
+    const sc = stepScalars(tf, model, w, progress, true);
     try {
-      const { trace, outputs } = traceNative(tf, [...state, x, ...ws, ...up.list], rec.drawIndex, () => {
-        const terms = eager(x, labels, up.labels, up.inputs, asWeights(ws), rec.rng, up.withScheduled(progress));
+      const { trace, outputs } = traceNative(tf, graphFeeds(state, x, up, sc), rec.drawIndex, () => {
+        const terms = eager(x, labels, up.labels, up.inputs, sc.weights, rec.rng, sc.progress);
         termNames = Object.keys(terms);
         return [...state, ...termNames.map((k) => terms[k])];
       });
@@ -186,8 +200,9 @@ function compile(tf: typeof tfc, model: Model, eager: CoreFn, state: tfc.Variabl
       return { trace, terms, after, draws: rec.draws };
     } finally {
       state.forEach((v, i) => v.assign(saved[i]));
-      [...saved, ...ws].forEach((t) => t.dispose());
+      saved.forEach((t) => t.dispose());
       up.dispose();
+      sc.dispose();
     }
   };
   let a: ReturnType<typeof dry>;
@@ -232,12 +247,14 @@ function compile(tf: typeof tfc, model: Model, eager: CoreFn, state: tfc.Variabl
     kernels: t.kernels,
   };
   // the graph must give the eager step's loss terms and updates on the same inputs
-  const ws = weightScalars(tf, w);
-  const up = uploads(tf, model, y, x.shape[0], START);
+  // (the traces restored the state, so this is the state they started from)
+  const before = state.map((v) => v.dataSync() as Float32Array);
+  const up = uploads(tf, model, y, x.shape[0]);
+  const sc = stepScalars(tf, model, w, START, false);
   const draws = a.draws.flatMap((d, j) => (drawShapes[j] ? [tf.tensor(d.values, drawShapes[j]!)] : []));
   let outs: tfc.Tensor[] = [];
   try {
-    outs = session.run([...state, x, ...ws, ...up.list, ...draws]);
+    outs = session.run([...graphFeeds(state, x, up, sc), ...draws]);
     const got = outs.slice(state.length).map((o) => o.dataSync()[0]);
     const bad = got.findIndex((g, i) => !(Math.abs(g - a.terms[i]) <= 1e-4 * (1 + Math.abs(a.terms[i]))));
     if (bad >= 0) {
@@ -265,8 +282,9 @@ function compile(tf: typeof tfc, model: Model, eager: CoreFn, state: tfc.Variabl
     session.dispose();
     return `TensorFlow could not run the traced graph: ${(e as Error).message}`;
   } finally {
-    [...outs, ...ws, ...draws].forEach((o) => o.dispose());
+    [...outs, ...draws].forEach((o) => o.dispose());
     up.dispose();
+    sc.dispose();
   }
   return compiled;
 }
@@ -313,7 +331,7 @@ export function makeTrainStep(tf: typeof tfc, model: Model, optimizer: Optimizer
   const compiled = new Map<string, Compiled | null>();
 
   const step: StepFn = (x, y, w, rng, progress) => {
-    const up = uploads(tf, model, y, x.shape[0], progress);
+    const up = uploads(tf, model, y, x.shape[0]);
     try {
       // one graph per shape of everything fed: x and the model's step inputs
       const key = [x.shape.join('×'), ...Object.entries(up.inputs ?? {}).map(([k, v]) => `${k} ${v.shape[0]}`)].join(', ');
@@ -333,9 +351,10 @@ export function makeTrainStep(tf: typeof tfc, model: Model, optimizer: Optimizer
         const values = rng[d.method](d.n);
         return d.shape ? [tf.tensor(values, d.shape)] : [];
       });
-      const ws = WEIGHTS.map((k) => tf.scalar(w[k]));
-      const outs = c.session.run([...state, x, ...ws, ...up.list, ...draws]);
-      [...ws, ...draws].forEach((t) => t.dispose());
+      const sc = stepScalars(tf, model, w, progress, false);
+      const outs = c.session.run([...graphFeeds(state, x, up, sc), ...draws]);
+      draws.forEach((t) => t.dispose());
+      sc.dispose();
       state.forEach((v, i) => {
         v.assign(outs[i]);
         outs[i].dispose();
