@@ -55,7 +55,7 @@ function tinyModel(extra: Record<string, unknown> = {}): M2Model {
  * The M2 objective computed by hand (plain JS) from the networks' own outputs and the
  * same ε draws: labelled rows first, then each unlabelled row once per class.
  */
-function handObjective(m: M2Model, x: number[][], y: number[], seed: number, c1: number, c2: number, alpha: number) {
+function handObjective(m: M2Model, x: number[][], y: number[], seed: number, c1: number, c2: number, alpha: number, o: { shared?: boolean; lambdaH?: number } = {}) {
   const { classifier, encoder, decoder } = m.parts;
   const C = m.classes;
   const K = m.latent;
@@ -79,9 +79,12 @@ function handObjective(m: M2Model, x: number[][], y: number[], seed: number, c1:
   };
   const lab = y.flatMap((v, i) => (v >= 0 ? [i] : []));
   const unl = y.flatMap((v, i) => (v < 0 ? [i] : []));
-  // ε in the order the model draws them
-  const epsLab = lab.map(() => Array.from(eps.normals(K)));
-  const epsUnl: number[][][] = Array.from({ length: C }, () => unl.map(() => Array.from(eps.normals(K))));
+  // ε in the order the model draws them: a draw per pass, or (shared) one per row of x
+  const perRow = o.shared ? y.map(() => Array.from(eps.normals(K))) : [];
+  const epsLab = o.shared ? lab.map((r) => perRow[r]) : lab.map(() => Array.from(eps.normals(K)));
+  const epsUnl: number[][][] = o.shared
+    ? Array.from({ length: C }, () => unl.map((r) => perRow[r]))
+    : Array.from({ length: C }, () => unl.map(() => Array.from(eps.normals(K))));
   let loss = 0, labelled = 0, unlabelled = 0, cls = 0, ent = 0;
   lab.forEach((r, i) => {
     const t = L(x[r], y[r], epsLab[i]);
@@ -94,7 +97,7 @@ function handObjective(m: M2Model, x: number[][], y: number[], seed: number, c1:
     const q = softmax((classifier.apply(tf.tensor2d([x[r]])).arraySync() as number[][])[0]);
     const H = -sum(q.map((p) => p * Math.log(p)));
     const per = Array.from({ length: C }, (_, c) => L(x[r], c, epsUnl[c][i]));
-    loss += sum(per.map((t, c) => q[c] * t.Lw)) - H;
+    loss += sum(per.map((t, c) => q[c] * t.Lw)) - (o.lambdaH ?? 1) * H;
     unlabelled += sum(per.map((t, c) => q[c] * t.L1)) - H;
     ent += H;
   });
@@ -107,6 +110,31 @@ function batchOf(m: M2Model, y: number[]) {
   const x = Array.from({ length: y.length }, (_, i) => Array.from(data.train.x.subarray(i * 6, i * 6 + 6)));
   return { x, xt: tf.tensor2d(x) };
 }
+
+test('class_noise: shared gives every class pass of a row the same draw; entropy_weight scales H in the loss only', () => {
+  for (const [extra, o] of [
+    [{ class_noise: 'shared' }, { shared: true }],
+    [{ class_noise: 'shared', entropy_weight: 0.25 }, { shared: true, lambdaH: 0.25 }],
+    [{ entropy_weight: { kind: 'linear', from: 0, to: 1, start_epoch: 0, end_epoch: 4 } }, { lambdaH: 0.5 }],
+  ] as [Record<string, unknown>, { shared?: boolean; lambdaH?: number }][]) {
+    const m = tinyModel(extra);
+    const y = [1, -1, 0, -1, -1];
+    const { x, xt } = batchOf(m, y);
+    // epochFloat 2 of a 0 → 1 ramp ending at epoch 4: λ_H = 0.5
+    const t = m.terms({ x: xt, y: Int32Array.from(y) }, { c1: 1, c2: 1, alpha: 2 }, new Rng(9), { epoch: 2, step: 0, fraction: 0.5, epochFloat: 2 });
+    const hand = handObjective(m, x, y, 9, 1, 1, 2, o);
+    const what = JSON.stringify(extra);
+    close(t.loss.dataSync()[0], hand.loss, 1e-4, `loss ${what}`);
+    close(t.unlabelled.dataSync()[0], hand.unlabelled, 1e-4, `unlabelled (λ_H = 1 always) ${what}`);
+    close(t.labelled.dataSync()[0], hand.labelled, 1e-4, `labelled ${what}`);
+  }
+  // independent draws do not match the shared-noise hand computation
+  const m = tinyModel();
+  const y = [-1, -1, -1];
+  const { x, xt } = batchOf(m, y);
+  const t = m.terms({ x: xt, y: Int32Array.from(y) }, { c1: 1, c2: 1, alpha: 0 }, new Rng(9), EVAL);
+  assert.ok(Math.abs(t.loss.dataSync()[0] - handObjective(m, x, y, 9, 1, 1, 0, { shared: true }).loss) > 1e-3);
+});
 
 test('U(x) equals Σ_y q(y|x)·L(x,y) − H(q(y|x)) enumerated by hand over the classes', () => {
   const m = tinyModel();

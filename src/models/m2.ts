@@ -4,7 +4,10 @@ import { slot } from '../registry/types';
 import type { Model } from './model';
 import type { Network } from '../nn/network';
 import type { Prior, TrainProgress } from '../priors/prior';
-import type { PluginOptions } from '../config/types';
+import type { PluginOptions, WeightSpec } from '../config/types';
+import { weight } from '../registry/types';
+import { weightSchedule } from '../train/schedule';
+import { scheduleProgress } from '../priors/spike-slab';
 import type { DataSet } from '../data/dataset';
 import type { Rng } from '../runtime/rng';
 import { bernoulliNll, squaredError } from '../losses/likelihood';
@@ -31,6 +34,8 @@ export interface M2CoreOptions {
   classifier: PluginOptions;
   likelihood: M2Likelihood;
   alpha_expression?: string;
+  class_noise?: 'independent' | 'shared';
+  entropy_weight?: WeightSpec;
 }
 
 export interface M2Options extends M2CoreOptions {
@@ -177,6 +182,18 @@ export function m2SchemaProperties(likelihoods: M2Likelihood[], defaultLikelihoo
       description:
         'bernoulli: Σ BCE (x in [0,1]); gaussian: the image loss ‖x − x̂‖²; gaussian_learned: −log N(x; μ, σ²) with μ and log σ² from the decoder (Kingma\'s type_px = gaussian)',
     },
+    class_noise: {
+      enum: ['independent', 'shared'],
+      default: 'independent',
+      description:
+        'Noise of z across the C class passes of an unlabelled row: independent (a draw per pass, as Kingma\'s code) or shared ' +
+        '(one draw per row for all C passes: common random numbers, so the differences L(x,y) − L(x,y\') that train q(y|x) carry less sampling noise; every L(x,y) stays unbiased)',
+    },
+    entropy_weight: weight(
+      1,
+      'Weight λ_H of H(q(y|x)) in the unlabelled objective U(x) = Σ_y q(y|x)·L(x,y) − λ_H·H(q(y|x)) (1: the bound). A schedule from 0 to 1 ' +
+        '(a warm-up in epochs) lets q(y|x) become confident from the labels first, so p(x|y,z) learns to use y; the elbo terms always use λ_H = 1',
+    ),
     alpha_expression: {
       type: 'string',
       pattern: '^[-+*/()0-9.eE_A-Za-z\\s]+$',
@@ -213,6 +230,13 @@ export function m2Core(o: M2CoreOptions, ctx: PluginContext, features: FeatureMa
   const D = features ? features.dim : data.dim;
   const alpha = o.alpha_expression !== undefined ? evalAlphaExpression(o.alpha_expression, alphaNames(data), `${where.replace(/ \(.*/, '')}.alpha_expression`) : null;
   const prior = ctx.registry.create<Prior>('prior', o.prior, ctx);
+  const entropySchedule = weightSchedule(o.entropy_weight ?? 1, ctx.registry, ctx);
+  const constantEntropy = typeof (o.entropy_weight ?? 1) === 'number';
+  /** The prior's scheduled values plus λ_H (when it is a schedule), fed to a compiled step. */
+  const scheduled = (p: TrainProgress): Record<string, number> => ({
+    ...(prior.scheduled?.(p) ?? {}),
+    ...(constantEntropy ? {} : { m2_entropy_weight: entropySchedule(scheduleProgress(p)) }),
+  });
   const outPerDim = o.likelihood === 'gaussian_learned' ? 2 : 1;
   const classifier = ctx.registry.create<Network>('network', o.classifier, {
     ...ctx,
@@ -269,7 +293,7 @@ export function m2Core(o: M2CoreOptions, ctx: PluginContext, features: FeatureMa
     alpha,
     parts: { classifier, encoder, decoder, prior },
     stepInputs: (y, rows) => m2Rows(y ?? new Int32Array(rows).fill(-1), C),
-    scheduled: prior.scheduled,
+    scheduled: prior.scheduled || !constantEntropy ? scheduled : undefined,
     terms(batch, w, rng, progress) {
       const x = features ? features.sample(batch.x, rng) : batch.x;
       const B = x.shape[0];
@@ -279,7 +303,7 @@ export function m2Core(o: M2CoreOptions, ctx: PluginContext, features: FeatureMa
       const xr = tf.gather(x, r.idx) as tfc.Tensor2D;
       const yr = tf.cast(tf.oneHot(r.ys, C), 'float32') as tfc.Tensor2D;
       const enc = encoder.apply(tf.concat([xr, yr], 1) as tfc.Tensor2D);
-      const z = prior.sample(enc, K, rng, progress);
+      const z = prior.sample(enc, K, rng, progress, o.class_noise === 'shared' ? { rows: B, index: r.idx } : undefined);
       const recon = nll(xr, decoder.apply(tf.concat([z, yr], 1) as tfc.Tensor2D));
       const kl = prior.kl(enc, K, progress);
       const logits = classifier.apply(x);
@@ -308,7 +332,12 @@ export function m2Core(o: M2CoreOptions, ctx: PluginContext, features: FeatureMa
         const logitsU = tf.gather(logits, r.unl) as tfc.Tensor2D;
         const q = tf.softmax(logitsU);
         const logC = Math.log(C);
-        unlW = tf.sum(m2Unlabelled(logitsU, tf.add(tf.add(tf.mul(w.c2, ru), tf.mul(w.c1, ku)), logC) as tfc.Tensor2D)) as tfc.Scalar;
+        const lw = tf.add(tf.add(tf.mul(w.c2, ru), tf.mul(w.c1, ku)), logC) as tfc.Tensor2D;
+        const lambdaH = constantEntropy ? (o.entropy_weight as number | undefined) ?? 1 : (progress.scheduled?.m2_entropy_weight ?? entropySchedule(scheduleProgress(progress)));
+        unlW =
+          lambdaH === 1
+            ? (tf.sum(m2Unlabelled(logitsU, lw)) as tfc.Scalar)
+            : (tf.sub(tf.sum(tf.mul(q, lw)), tf.mul(lambdaH, tf.sum(categoricalEntropy(logitsU)))) as tfc.Scalar);
         unl1 = tf.sum(m2Unlabelled(logitsU, tf.add(tf.add(ru, ku), logC) as tfc.Tensor2D)) as tfc.Scalar;
         ent = tf.sum(categoricalEntropy(logitsU)) as tfc.Scalar;
         reconSum = tf.add(reconSum, tf.sum(tf.mul(q, ru))) as tfc.Scalar;

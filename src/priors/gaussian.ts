@@ -1,6 +1,6 @@
 import type * as tfc from '@tensorflow/tfjs-core';
 import type { Plugin, PluginContext } from '../registry/types';
-import type { Prior } from './prior';
+import { noiseRows, type Prior } from './prior';
 import { gaussianKl, gaussianLogDensity } from '../losses/gaussian-kl';
 
 export interface GaussianPriorOptions {
@@ -24,10 +24,11 @@ export function gaussianPrior(tf: typeof tfc, o: GaussianPriorOptions): Prior {
         return gaussianKl(mu, logvar);
       });
     },
-    sample(enc, K, rng) {
+    sample(enc, K, rng, _progress, share) {
       return tf.tidy(() => {
         const { mu, logvar } = split(enc, K);
-        const eps = tf.tensor2d(rng.normals(mu.shape[0] * K), [mu.shape[0], K]);
+        const B = mu.shape[0];
+        const eps = noiseRows(tf, rng.normals((share?.rows ?? B) * K), B, K, share);
         return tf.add(mu, tf.mul(tf.exp(tf.mul(0.5, logvar)), eps)) as tfc.Tensor2D;
       });
     },

@@ -10,8 +10,13 @@ export interface Prior {
   paramsPerLatent: number;
   /** Per-example KL(q(z|x) ‖ p(z)); enc [B, P·K] → [B]. */
   kl(enc: tfc.Tensor2D, K: number, progress: TrainProgress): tfc.Tensor1D;
-  /** A reparameterised sample z [B, K]; every draw from `rng`. */
-  sample(enc: tfc.Tensor2D, K: number, rng: Rng, progress: TrainProgress): tfc.Tensor2D;
+  /**
+   * A reparameterised sample z [B, K]; every draw from `rng`. With `share`, the noise is
+   * drawn for `share.rows` rows and row i of `enc` uses noise row `share.index[i]`
+   * (common random numbers: passes of one example under different conditions, such as
+   * M2's C class passes of an unlabelled row, see the same noise); use `noiseRows`.
+   */
+  sample(enc: tfc.Tensor2D, K: number, rng: Rng, progress: TrainProgress, share?: NoiseShare): tfc.Tensor2D;
   /** The posterior mean, used for reconstructions and latent features. */
   mean(enc: tfc.Tensor2D, K: number): tfc.Tensor2D;
   /** Draws from p(z) (for samples): [n, K]. */
@@ -28,6 +33,21 @@ export interface Prior {
    * moves every step without being frozen into the graph.
    */
   scheduled?(progress: TrainProgress): Record<string, number>;
+}
+
+/** Noise rows shared between rows of a batch (Prior.sample). */
+export interface NoiseShare {
+  rows: number;
+  index: tfc.Tensor1D;
+}
+
+/**
+ * `values` (rows × K draws, already made) as the [B, K] noise of a sample: as drawn, or
+ * gathered row by row through `share.index`. Priors call it for every array of draws.
+ */
+export function noiseRows(tf: typeof tfc, values: Float32Array, B: number, K: number, share?: NoiseShare): tfc.Tensor2D {
+  if (!share) return tf.tensor2d(values, [B, K]);
+  return tf.gather(tf.tensor2d(values, [share.rows, K]), share.index) as tfc.Tensor2D;
 }
 
 /** Where training is, for priors and weights that follow a schedule. */

@@ -1,7 +1,7 @@
 import type * as tfc from '@tensorflow/tfjs-core';
 import type { Plugin, PluginContext } from '../registry/types';
 import { weight } from '../registry/types';
-import type { Prior, TrainProgress } from './prior';
+import { noiseRows, type Prior, type TrainProgress } from './prior';
 import type { WeightSpec } from '../config/types';
 import { weightSchedule, Schedule } from '../train/schedule';
 import { spikeSlabKl, SPIKE_EPS } from '../losses/spike-slab-kl';
@@ -62,13 +62,14 @@ export function spikeSlabPrior(tf: typeof tfc, o: SpikeSlabPriorOptions, schedul
      * N(λμ, σ^(2λ)) instead: at λ = 0 only the spike selection carries information.
      */
     scheduled: scheduledAt,
-    sample(enc, K, rng, progress) {
+    sample(enc, K, rng, progress, share) {
       const { c, warmup: lambda } = progress.scheduled ?? scheduledAt(progress);
       return tf.tidy(() => {
         const { mu, logvar, logGamma } = split(enc, K);
         const B = mu.shape[0];
-        const eps = tf.tensor2d(rng.normals(B * K), [B, K]);
-        const eta = tf.tensor2d(rng.uniforms(B * K), [B, K]);
+        const rows = share?.rows ?? B;
+        const eps = noiseRows(tf, rng.normals(rows * K), B, K, share);
+        const eta = noiseRows(tf, rng.uniforms(rows * K), B, K, share);
         const m = lambda === 1 ? mu : tf.mul(lambda, mu);
         const lv = lambda === 1 ? logvar : tf.mul(lambda, logvar);
         const slab = tf.add(m, tf.mul(tf.exp(tf.mul(0.5, lv)), eps));
