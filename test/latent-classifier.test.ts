@@ -34,19 +34,24 @@ function clusters(n: number, K: number, C: number, seed: number): LatentSet {
 
 const base: ClassifierOptions = { classifier: 'logistic', k: 5, standardize: 'global', l2: 0.001, steps: 150, lr: 0.05 };
 
-test('the latent classifier gets ~0 error on separable latents (logistic, knn, svm), deterministically', () => {
+test('the latent classifier gets ~0 error on separable latents (logistic, knn, svm, tsvm), deterministically', () => {
   const tf = getTf();
   const K = 5;
   const C = 4;
   const train = clusters(80, K, C, 1);
   const test = clusters(400, K, C, 2);
-  for (const classifier of ['logistic', 'knn', 'svm'] as const) {
+  const extra = { unlabelled: clusters(200, K, C, 5).z }; // only the tsvm reads it
+  for (const classifier of ['logistic', 'knn', 'svm', 'tsvm'] as const) {
     const before = tf.memory().numTensors;
-    const a = classifyLatents(tf, train, test, K, C, { ...base, classifier });
+    const a = classifyLatents(tf, train, test, K, C, { ...base, classifier }, extra);
     assert.ok(a.error <= 0.5, `${classifier}: error ${a.error}%`);
     assert.equal(a.error + a.accuracy, 100);
     assert.equal(tf.memory().numTensors, before, `${classifier} leaks tensors`);
-    const b = classifyLatents(tf, train, test, K, C, { ...base, classifier });
+    if (classifier === 'svm' || classifier === 'tsvm') {
+      assert.ok(a.metrics.svm_objective > 0 && a.metrics.svm_iterations >= 1 && a.metrics.svm_iterations < 1000, JSON.stringify(a.metrics));
+      if (classifier === 'tsvm') assert.equal(a.metrics.unlabelled, 200);
+    }
+    const b = classifyLatents(tf, train, test, K, C, { ...base, classifier }, extra);
     assert.deepEqual(Array.from(b.predictions), Array.from(a.predictions));
     assert.equal(b.error, a.error);
   }
@@ -138,14 +143,22 @@ test('m1 with the latent-classifier evaluator: end to end on small data, determi
       'model={kind: m1, latent: 4, encoder: {kind: mlp, hidden: [32], activation: relu}, decoder: {kind: mlp, hidden: [32], activation: relu}}',
       'train.epochs=5',
       // the first and last are the same evaluation: they must agree to the last digit
-      'eval=[{kind: latent-classifier, steps: 200}, {kind: latent-classifier, classifier: knn, k: 3, prefix: knn}, {kind: latent-classifier, steps: 200, prefix: again}]',
+      'eval=[{kind: latent-classifier, steps: 200}, {kind: latent-classifier, classifier: knn, k: 3, prefix: knn}, {kind: latent-classifier, steps: 200, prefix: again}, ' +
+        '{kind: latent-classifier, classifier: svm, prefix: svm}, {kind: latent-classifier, classifier: tsvm, unlabelled: 200, prefix: tsvm}]',
     ],
     progress: false,
   });
   assert.equal(a.status, 'FINISHED', a.error);
   assert.equal(a.metrics['test/latent_classifier_labelled'], 40);
-  for (const k of ['test/latent_classifier_accuracy', 'test/knn_accuracy']) assert.ok(a.metrics[k] > 50, `${k} ${a.metrics[k]}% (chance 25%)`);
+  for (const k of ['test/latent_classifier_accuracy', 'test/knn_accuracy', 'test/svm_accuracy', 'test/tsvm_accuracy'])
+    assert.ok(a.metrics[k] > 50, `${k} ${a.metrics[k]}% (chance 25%)`);
   assert.equal(a.metrics['test/again_error'], a.metrics['test/latent_classifier_error']);
+  // the TSVM: 200 of the other training rows; its inductive start is the svm evaluator's SVM (another visiting order)
+  assert.equal(a.metrics['test/tsvm_unlabelled'], 200);
+  assert.equal(a.metrics['test/tsvm_labelled'], 40);
+  assert.ok(Math.abs(a.metrics['test/tsvm_svm_objective'] - a.metrics['test/svm_svm_objective']) < 1e-3 * a.metrics['test/svm_svm_objective']);
+  assert.ok(a.metrics['test/svm_svm_iterations'] >= 1 && a.metrics['test/tsvm_tsvm_objective'] > 0);
+  assert.ok(Math.abs(a.metrics['test/tsvm_svm_error'] - a.metrics['test/svm_error']) <= 2);
   // M1's reference defaults (SPEC.md): 784-500-500-z50 softplus, Bernoulli
   fs.writeFileSync(path.join(dir, 'm1.yaml'), 'data: {kind: mnist}\nmodel: {kind: m1}\n');
   const { config } = loadConfig(path.join(dir, 'm1.yaml'), [], createRegistry());

@@ -2,11 +2,12 @@ import type * as tfc from '@tensorflow/tfjs-core';
 import type { Plugin } from '../registry/types';
 import type { Evaluator } from './evaluator';
 import type { Model } from '../models/model';
-import type { Rng } from '../runtime/rng';
 import { binarizeOnce, labelledSubset, subset } from '../data/splits';
 import { UserError } from '../errors';
+import { Rng } from '../runtime/rng';
+import { design, ovrTargets, predictLinear, stack, SVM_DEFAULTS, trainLinearSvm, trainTsvm, SolverOptions } from './linear-svm';
 
-export type ClassifierKind = 'logistic' | 'knn' | 'svm';
+export type ClassifierKind = 'logistic' | 'knn' | 'svm' | 'tsvm';
 export type Standardize = 'global' | 'per-dimension' | 'none';
 
 /** Latent features of labelled examples: n rows of K values, labels in [0, C). */
@@ -20,10 +21,22 @@ export interface ClassifierOptions {
   classifier: ClassifierKind;
   k: number;
   standardize: Standardize;
+  /** logistic only (the SVMs use C) */
   l2: number;
   steps: number;
   lr: number;
+  /** svm and tsvm: the labelled examples' C (default 1, scikit-learn's) */
+  C?: number;
+  /** tsvm: the unlabelled examples' final weight C* (default: C) */
+  C_unlabelled?: number;
+  /** svm and tsvm: dual coordinate descent tolerance (1e-4) and passes per solve (1000) */
+  tol?: number;
+  max_iter?: number;
+  /** tsvm: unlabelled training examples used at most (the evaluator subsamples; 10,000) */
+  unlabelled?: number;
 }
+
+export const TSVM_UNLABELLED_DEFAULT = 10000;
 
 export interface LatentClassifierOptions extends ClassifierOptions {
   kind: 'latent-classifier';
@@ -79,10 +92,21 @@ function standardizer(z: Float32Array, n: number, K: number, mode: Standardize):
   return { mean, scale };
 }
 
+/** Percent of `predictions` that match `y`. */
+function accuracyOf(predictions: Int32Array, y: Int32Array): number {
+  let correct = 0;
+  for (let i = 0; i < y.length; i++) if (predictions[i] === y[i]) correct++;
+  return (100 * correct) / Math.max(1, y.length);
+}
+
 /**
  * Fit a classifier on `train` latents and report its error and accuracy (both in percent,
- * as SPEC.md's tables) on `test`. Deterministic: full-batch optimisation from zero weights
- * (logistic, svm), exact nearest neighbours (knn).
+ * as the papers' tables) on `test`, plus the classifier's own `metrics` (names without the
+ * evaluator's prefix; see `svmPredict`). `unlabelled` (rows of K latents) is the TSVM's
+ * unlabelled set; it is scaled with the labelled set's statistics, as `test` is. `rng` orders
+ * the SVM solver's coordinate passes (default: a fixed seed). Deterministic: full-batch
+ * optimisation from zero weights (logistic), a seeded solver (svm, tsvm), exact nearest
+ * neighbours (knn).
  */
 export function classifyLatents(
   tf: typeof tfc,
@@ -91,26 +115,96 @@ export function classifyLatents(
   K: number,
   classes: number,
   o: ClassifierOptions,
-): { error: number; accuracy: number; predictions: Int32Array } {
+  extra: { unlabelled?: Float32Array; rng?: Rng } = {},
+): { error: number; accuracy: number; predictions: Int32Array; metrics: Record<string, number> } {
   const { mean, scale } = standardizer(train.z, train.n, K, o.standardize);
   const apply = (z: Float32Array) => z.map((v, i) => (v - mean[i % K]) / scale[i % K]);
   const ztr = apply(train.z);
   const zte = apply(test.z);
-  const predictions =
-    o.classifier === 'knn'
-      ? knnPredict(tf, { ...train, z: ztr }, zte, test.n, K, classes, o.k)
-      : linearPredict(tf, { ...train, z: ztr }, zte, test.n, K, classes, o);
-  let correct = 0;
-  for (let i = 0; i < test.n; i++) if (predictions[i] === test.y[i]) correct++;
-  const accuracy = (100 * correct) / Math.max(1, test.n);
-  return { error: 100 - accuracy, accuracy, predictions };
+  let metrics: Record<string, number> = {};
+  let predictions: Int32Array;
+  if (o.classifier === 'knn') predictions = knnPredict(tf, { ...train, z: ztr }, zte, test.n, K, classes, o.k);
+  else if (o.classifier === 'logistic') predictions = linearPredict(tf, { ...train, z: ztr }, zte, test.n, K, classes, o);
+  else {
+    const zu = o.classifier === 'tsvm' ? apply(extra.unlabelled ?? new Float32Array(0)) : null;
+    const r = svmPredict({ ...train, z: ztr }, zte, test.n, K, classes, o, extra.rng ?? new Rng(0), zu);
+    predictions = r.predictions;
+    metrics = r.metrics;
+    if (r.inductive) metrics.svm_error = 100 - accuracyOf(r.inductive, test.y);
+  }
+  const accuracy = accuracyOf(predictions, test.y);
+  return { error: 100 - accuracy, accuracy, predictions, metrics };
 }
 
 /**
- * Multinomial logistic regression (softmax cross-entropy) or a one-vs-rest linear SVM
- * (squared hinge), each with an L2 penalty ½·l2·‖W‖² (bias not penalised), fitted by
- * full-batch Adam from zero weights. Gradients are written out (a few ops per step, no tape):
- * logistic ∂/∂S = (softmax(S) − Y)/n; squared hinge ∂/∂S = −2·t·max(0, 1 − t·S)/n, t = ±1.
+ * The linear SVM (`svm`) or the transductive SVM (`tsvm`, when `zu` holds unlabelled rows) of
+ * ./linear-svm.ts on standardised latents: LIBLINEAR's dual coordinate descent for
+ * ½‖w‖² + C Σ max(0, 1 − y wᵀx)² with an appended constant feature 1 (a penalised intercept),
+ * scikit-learn's `LinearSVC()`; one problem for two classes, one-vs-rest problems otherwise,
+ * prediction by the sign / the largest decision value. Metrics:
+ *  - svm_objective: the inductive SVM's primal objective, summed over the problems;
+ *  - svm_iterations: its outer coordinate-descent passes, the largest over the problems
+ *    (scikit-learn's n_iter_; equal to max_iter means it stopped unconverged);
+ *  - tsvm only: tsvm_objective (the final TSVM objective with the unlabelled terms, summed
+ *    over the problems), tsvm_switches (unlabelled labels swapped, all problems),
+ *    unlabelled (rows used), and svm_error (set by the caller: the inductive SVM's error).
+ */
+function svmPredict(
+  train: LatentSet,
+  zte: Float32Array,
+  nTest: number,
+  K: number,
+  classes: number,
+  o: ClassifierOptions,
+  rng: Rng,
+  zu: Float32Array | null,
+): { predictions: Int32Array; inductive: Int32Array | null; metrics: Record<string, number> } {
+  const C = o.C ?? SVM_DEFAULTS.C;
+  const solver: SolverOptions = { tol: o.tol ?? SVM_DEFAULTS.tol, maxIter: o.max_iter ?? SVM_DEFAULTS.maxIter, shrinking: true, rng };
+  const L = design(train.z, train.n, K);
+  const T = design(zte, nTest, K);
+  const targets = ovrTargets(train.y, classes);
+  if (!zu) {
+    const fits = targets.map((y) => trainLinearSvm(L, y, C, solver));
+    return {
+      predictions: predictLinear(T, fits.map((f) => f.w)),
+      inductive: null,
+      metrics: {
+        svm_objective: fits.reduce((s, f) => s + f.objective, 0),
+        svm_iterations: Math.max(...fits.map((f) => f.iterations)),
+      },
+    };
+  }
+  const nU = zu.length / K;
+  const X = stack(L, design(zu, nU, K));
+  const fits = targets.map((y) => {
+    const positives = y.reduce((s, v) => s + (v > 0 ? 1 : 0), 0);
+    return trainTsvm(X, train.n, y, positives / train.n, {
+      ...solver,
+      C,
+      cUnlabelled: o.C_unlabelled ?? C,
+      cStart: 1e-5,
+      stageTol: 1e-2,
+      maxRounds: 1000,
+    });
+  });
+  return {
+    predictions: predictLinear(T, fits.map((f) => f.w)),
+    inductive: predictLinear(T, fits.map((f) => f.inductive.w)),
+    metrics: {
+      svm_objective: fits.reduce((s, f) => s + f.inductive.objective, 0),
+      svm_iterations: Math.max(...fits.map((f) => f.inductive.iterations)),
+      tsvm_objective: fits.reduce((s, f) => s + f.objective, 0),
+      tsvm_switches: fits.reduce((s, f) => s + f.switches, 0),
+      unlabelled: nU,
+    },
+  };
+}
+
+/**
+ * Multinomial logistic regression (softmax cross-entropy) with an L2 penalty ½·l2·‖W‖² (bias
+ * not penalised), fitted by full-batch Adam from zero weights. The gradient is written out
+ * (a few ops per step, no tape): ∂/∂S = (softmax(S) − Y)/n.
  */
 function linearPredict(
   tf: typeof tfc,
@@ -132,16 +226,12 @@ function linearPredict(
   };
   const X = withBias(train.z, n);
   const Y = tf.tidy(() => tf.oneHot(tf.tensor1d(train.y, 'int32'), C).toFloat());
-  const T = tf.tidy(() => tf.sub(tf.mul(2, Y), 1)); // ±1 targets, one-vs-rest
   // L2 on the weights, not on the bias row
   const penalty = tf.tidy(() => tf.mul(o.l2, tf.concat([tf.ones([K, C]), tf.zeros([1, C])], 0)));
   const gradient = (W: tfc.Tensor) =>
     tf.tidy(() => {
       const S = tf.matMul(X, W as tfc.Tensor2D);
-      const dS =
-        o.classifier === 'svm'
-          ? tf.mul(-2 / n, tf.mul(T, tf.relu(tf.sub(1, tf.mul(T, S)))))
-          : tf.div(tf.sub(tf.softmax(S), Y), n);
+      const dS = tf.div(tf.sub(tf.softmax(S), Y), n);
       return tf.add(tf.matMul(X, dS as tfc.Tensor2D, true, false), tf.mul(penalty, W));
     });
   const W = adam(tf, gradient, tf.zeros([K + 1, C]), o.steps, o.lr);
@@ -150,7 +240,7 @@ function linearPredict(
     return tf.argMax(tf.matMul(Xte, W as tfc.Tensor2D), 1);
   });
   const out = Int32Array.from(pred.dataSync());
-  [pred, W, X, Y, T, penalty].forEach((t) => t.dispose());
+  [pred, W, X, Y, penalty].forEach((t) => t.dispose());
   return out;
 }
 
@@ -237,20 +327,23 @@ export function labelledRows(
 }
 
 /**
- * M1's classifier and VSC's evaluation (SPEC.md): encode the labelled training examples,
- * fit a simple classifier on their latent means, report its error on the test split.
+ * M1's classifier and VSC's evaluation: encode the labelled training examples, fit a simple
+ * classifier on their latent means, report its error on the test split. The transductive
+ * SVM (`tsvm`) also encodes up to `unlabelled` other training examples (a subsample drawn
+ * with the run's seed; their labels are never read) as its unlabelled set.
  */
 export const latentClassifierEvaluator: Plugin<LatentClassifierOptions, Evaluator> = {
   kind: 'evaluator',
   name: 'latent-classifier',
   description:
-    'Classifier (logistic | knn | svm) fitted on the latent means of the labelled training examples; test/<prefix>_error and _accuracy in %',
+    'Classifier (logistic | knn | svm | tsvm) fitted on the latent means of the labelled training examples; test/<prefix>_error and _accuracy in %',
   schema: {
     properties: {
       classifier: {
-        enum: ['logistic', 'knn', 'svm'],
+        enum: ['logistic', 'knn', 'svm', 'tsvm'],
         default: 'logistic',
-        description: 'logistic: multinomial logistic regression; knn: k nearest neighbours; svm: one-vs-rest linear SVM (squared hinge)',
+        description:
+          "logistic: multinomial logistic regression; knn: k nearest neighbours; svm: linear SVM (squared hinge, one-vs-rest; scikit-learn's LinearSVC, solved by LIBLINEAR's dual coordinate descent); tsvm: Joachims' transductive SVM on the same loss, the labelled examples plus `unlabelled` unlabelled training examples",
       },
       k: { type: 'integer', minimum: 1, default: 5, description: 'Neighbours for knn' },
       standardize: {
@@ -259,9 +352,29 @@ export const latentClassifierEvaluator: Plugin<LatentClassifierOptions, Evaluato
         description:
           'Centre each latent dimension (statistics of the labelled set), then global: divide all by one common scale (unused dimensions stay small); per-dimension: unit variance each; none: raw latent means',
       },
-      l2: { type: 'number', minimum: 0, default: 0.001, description: 'L2 penalty ½·l2·‖W‖² for logistic and svm (loss is a mean over examples)' },
-      steps: { type: 'integer', minimum: 1, default: 500, description: 'Full-batch Adam steps for logistic and svm' },
-      lr: { type: 'number', exclusiveMinimum: 0, default: 0.05, description: 'Adam learning rate for logistic and svm' },
+      l2: { type: 'number', minimum: 0, default: 0.001, description: 'logistic: L2 penalty ½·l2·‖W‖² (loss is a mean over examples)' },
+      steps: { type: 'integer', minimum: 1, default: 500, description: 'logistic: full-batch Adam steps' },
+      lr: { type: 'number', exclusiveMinimum: 0, default: 0.05, description: 'logistic: Adam learning rate' },
+      C: {
+        type: 'number',
+        exclusiveMinimum: 0,
+        default: SVM_DEFAULTS.C,
+        description: 'svm, tsvm: C of ½‖w‖² + C Σ max(0, 1 − y wᵀx)² (a sum over examples; the intercept is penalised, as LIBLINEAR does)',
+      },
+      C_unlabelled: { type: 'number', exclusiveMinimum: 0, description: "tsvm: the unlabelled examples' final weight C* (default: C)" },
+      tol: {
+        type: 'number',
+        exclusiveMinimum: 0,
+        default: SVM_DEFAULTS.tol,
+        description: 'svm, tsvm: stop a solve when the projected gradient spans at most tol over a pass (LIBLINEAR, scikit-learn)',
+      },
+      max_iter: { type: 'integer', minimum: 1, default: SVM_DEFAULTS.maxIter, description: 'svm, tsvm: coordinate-descent passes per solve at most' },
+      unlabelled: {
+        type: 'integer',
+        minimum: 0,
+        default: TSVM_UNLABELLED_DEFAULT,
+        description: 'tsvm: unlabelled training examples (those outside the labelled set) it uses at most, a subsample drawn with the run seed',
+      },
       labelled: {
         type: 'integer',
         minimum: 1,
@@ -272,7 +385,8 @@ export const latentClassifierEvaluator: Plugin<LatentClassifierOptions, Evaluato
         type: 'string',
         pattern: '^[A-Za-z0-9_]+$',
         default: 'latent_classifier',
-        description: 'Metric names: <prefix>_error, <prefix>_accuracy, <prefix>_labelled (to run several classifiers in one config)',
+        description:
+          'Metric names: <prefix>_error, <prefix>_accuracy, <prefix>_labelled (to run several classifiers in one config); svm adds <prefix>_svm_objective (summed over the one-vs-rest problems) and _svm_iterations (the most over them); tsvm adds those of its inductive start, _svm_error (that start\'s test error), _tsvm_objective, _tsvm_switches and _unlabelled',
       },
       batch_size: { type: 'integer', minimum: 1, default: 1000, description: 'Examples per encoder pass' },
     },
@@ -289,9 +403,33 @@ export const latentClassifierEvaluator: Plugin<LatentClassifierOptions, Evaluato
       const K = model.latent;
       const train: LatentSet = { z: encodeMeans(tf, model, x, lab.n, data.dim, o.batch_size), y: lab.y!, n: lab.n };
       const test: LatentSet = { z: encodeMeans(tf, model, data.test.x, data.test.n, data.dim, o.batch_size), y: data.test.y, n: data.test.n };
-      const r = classifyLatents(tf, train, test, K, data.classes, o);
-      ctx.log(`latent classifier (${o.classifier}) on ${lab.n} labelled examples: test error ${r.error.toFixed(2)}%`);
-      return { [`${o.prefix}_error`]: r.error, [`${o.prefix}_accuracy`]: r.accuracy, [`${o.prefix}_labelled`]: lab.n };
+      let unlabelled: Float32Array | undefined;
+      if (o.classifier === 'tsvm') {
+        const labelled = new Set(rows);
+        const pool = Int32Array.from({ length: data.train.n }, (_, i) => i).filter((i) => !labelled.has(i));
+        const take = Math.min(o.unlabelled ?? TSVM_UNLABELLED_DEFAULT, pool.length);
+        const picked = take < pool.length ? Int32Array.from(ctx.rng.fork('unlabelled').permutation(pool.length).subarray(0, take), (j) => pool[j]).sort() : pool;
+        const u = subset(data.train, data.dim, picked);
+        const ux = data.binarize === 'dynamic' ? binarizeOnce(u.x, ctx.rng.fork('binarize-unlabelled')) : u.x;
+        unlabelled = encodeMeans(tf, model, ux, u.n, data.dim, o.batch_size);
+      }
+      const started = Date.now();
+      const r = classifyLatents(tf, train, test, K, data.classes, o, { unlabelled, rng: ctx.rng.fork('svm') });
+      const seconds = ((Date.now() - started) / 1000).toFixed(1);
+      const m = r.metrics;
+      const detail =
+        m.svm_objective === undefined
+          ? ''
+          : `; inductive SVM objective ${m.svm_objective.toPrecision(6)} in ${m.svm_iterations} passes` +
+            (m.svm_iterations >= (o.max_iter ?? SVM_DEFAULTS.maxIter) ? ' (max_iter reached: not converged)' : '') +
+            (m.tsvm_objective === undefined
+              ? ''
+              : ` (test error ${m.svm_error.toFixed(2)}%); TSVM on ${m.unlabelled} unlabelled: objective ${m.tsvm_objective.toPrecision(6)}, ${m.tsvm_switches} label switches`) +
+            ` (${seconds} s)`;
+      ctx.log(`latent classifier (${o.classifier}) on ${lab.n} labelled examples: test error ${r.error.toFixed(2)}%${detail}`);
+      const out: Record<string, number> = { [`${o.prefix}_error`]: r.error, [`${o.prefix}_accuracy`]: r.accuracy, [`${o.prefix}_labelled`]: lab.n };
+      for (const [k, v] of Object.entries(m)) out[`${o.prefix}_${k}`] = v;
+      return out;
     },
   }),
 };

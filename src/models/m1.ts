@@ -12,8 +12,9 @@ const M1_NETWORK = { kind: 'mlp', hidden: [500, 500], activation: 'softplus' };
  * M1 of Kingma et al. 2014 (SPEC.md "Model: VAE (plain) and M1"): a VAE trained on all
  * training images with their labels unused. It is the `vae` model with M1's reference
  * defaults (MLP 784-500-500-z50, softplus, Bernoulli likelihood); its classifier is the
- * `latent-classifier` evaluator, which fits SVM / logistic regression / k-NN on the
- * latent means of the N labelled examples only and reports the test error.
+ * `latent-classifier` evaluator, which fits a transductive SVM (the paper's: the N labelled
+ * latent means plus unlabelled ones) or an inductive classifier (SVM / logistic regression /
+ * k-NN, the labelled latent means only) and reports the test error.
  */
 export function m1(o: M1Options, ctx: PluginContext): Model {
   return vae({ ...o, kind: 'vae' } as VaeOptions, ctx);
