@@ -15,7 +15,8 @@ import type { Model } from './models/model';
 import type { Optimizer } from './train/optimizer';
 import { weightSchedule } from './train/schedule';
 import { trainLoop, LoopEnd } from './train/loop';
-import { saveCheckpoint, loadCheckpoint } from './train/checkpoint';
+import { saveCheckpoint, loadCheckpoint, Selected } from './train/checkpoint';
+import { comparePublished, modelTerms, PublishedComparison } from './config/metrics';
 import type { Evaluator } from './eval/evaluator';
 import { RunRecord, RunStatus } from './track/run-store';
 import { LocalTracker } from './track/local';
@@ -52,6 +53,12 @@ export interface RunResult {
   status: RunStatus;
   metrics: Record<string, number>;
   error?: string;
+  /** Which parameters the test metrics come from (absent when the run ended before evaluating). */
+  evaluatedOn?: { checkpoint: 'best' | 'last'; epoch: number };
+  /** train.select: the selected epoch and its metric value. */
+  selected?: Selected;
+  /** The config's published numbers against the measured ones (FINISHED runs). */
+  published?: PublishedComparison[];
 }
 
 function loadForRun(o: RunOptions, registry: Registry): { loaded: LoadedConfig; resumeRecord?: RunRecord } {
@@ -125,22 +132,31 @@ export async function runExperiment(o: RunOptions): Promise<RunResult> {
     }
   };
 
-  const allState = new Map<string, tfc.Variable>();
-  for (const [k, v] of model.params) allState.set(`model/${k}`, v);
+  const modelState = new Map<string, tfc.Variable>();
+  for (const [k, v] of model.params) modelState.set(`model/${k}`, v);
+  const allState = new Map<string, tfc.Variable>(modelState);
   for (const [k, v] of optimizer.state) allState.set(`optimizer/${k}`, v);
+  // train.select: the best epoch so far; restored from the checkpoint a resumed run starts at
+  const select = config.train.select;
+  let best: Selected | null = null;
 
   const started = Date.now();
   let record: RunRecord;
   let startEpoch = 0;
   let startStep = 0;
   if (resumeRecord) {
-    record = { ...resumeRecord, status: 'RUNNING', end_time: null, duration_s: null, error: null };
+    record = { ...resumeRecord, status: 'RUNNING', end_time: null, duration_s: null, error: null, evaluated_on: undefined, published: undefined };
     const last = store.checkpoints().at(-1);
     if (last) {
       const m = loadCheckpoint(tf, last.dir, allState);
       startEpoch = m.epoch;
       startStep = m.global_step;
+      if (select) {
+        if (!m.selected) throw new UserError('this checkpoint has no best-so-far record for train.select (written by an older elbo?); start the run afresh', last.dir);
+        best = m.selected;
+      }
     }
+    record.selected = best ?? undefined;
     store.truncateMetrics(startEpoch);
     record.epochs_completed = startEpoch;
     record.global_step = startStep;
@@ -196,12 +212,22 @@ export async function runExperiment(o: RunOptions): Promise<RunResult> {
     record.end_time = new Date().toISOString();
     record.duration_s = (Date.now() - Date.parse(record.start_time)) / 1000;
     record.metrics = { ...record.metrics, ...exitMetrics };
+    if (status === 'FINISHED' && config.published) record.published = comparePublished(config.published, record.metrics);
     await each('finish', (t) => t.finish(record));
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
     // the run is over: free its parameters and optimizer state (API users run many in one process)
     allState.forEach((v) => v.dispose());
-    return { runId: record.run_id, runDir: store.dir, status, metrics: record.metrics, ...(error ? { error } : {}) };
+    return {
+      runId: record.run_id,
+      runDir: store.dir,
+      status,
+      metrics: record.metrics,
+      ...(error ? { error } : {}),
+      ...(record.evaluated_on ? { evaluatedOn: record.evaluated_on } : {}),
+      ...(record.selected ? { selected: record.selected } : {}),
+      ...(record.published ? { published: record.published } : {}),
+    };
   };
 
   // trackers that take them get the running losses every train.log_every steps
@@ -253,8 +279,23 @@ export async function runExperiment(o: RunOptions): Promise<RunResult> {
           record.step_modes = [...(record.step_modes ?? []).filter((s) => s.batch !== m.batch), m];
         },
         onEpoch: async (epoch, step, metrics) => {
-          saveCheckpoint(store.checkpointDir(epoch), epoch, step, allState);
+          // the best parameters first, then the epoch checkpoint that names them, then pruning:
+          // whichever checkpoint a resume starts from, the best one it names exists
+          if (select) {
+            const value = metrics[select.metric];
+            if (value === undefined) {
+              const have = Object.keys(metrics).filter((k) => k.startsWith('val/'));
+              throw new UserError(`'${select.metric}' is not among the metrics of epoch ${epoch}${have.length ? ` (${have.join(', ')})` : ' (no val/ metrics: is data.validation 0?)'}`, 'train.select.metric');
+            }
+            if (!best || (select.mode === 'max' ? value > best.value : value < best.value)) {
+              best = { metric: select.metric, mode: select.mode, epoch, value };
+              saveCheckpoint(store.bestDir(epoch), epoch, step, modelState);
+            }
+          }
+          saveCheckpoint(store.checkpointDir(epoch), epoch, step, allState, best ? { selected: best } : {});
           store.pruneCheckpoints(config.train.checkpoint_keep);
+          if (best) store.pruneBest(best.epoch);
+          record.selected = best ?? undefined;
           record.epochs_completed = epoch;
           record.global_step = step;
           record.metrics = { ...record.metrics, ...metrics };
@@ -274,9 +315,18 @@ export async function runExperiment(o: RunOptions): Promise<RunResult> {
   if (end.status === 'interrupted') return finish('KILLED', `interrupted in epoch ${end.epochs + 1}; resume with: elbo run --resume ${store.dir}`, {});
   if (end.status === 'diverged') return finish('FAILED', end.message, {});
 
-  // evaluation on the test split
+  // evaluation on the test split: the best epoch's parameters under train.select, else the last epoch's
   const testMetrics: Record<string, number> = {};
   try {
+    if (select) {
+      if (!best) throw new UserError('train.select: no epoch was selected', 'train.select');
+      const dir = store.bestDir(best.epoch);
+      if (!fs.existsSync(path.join(dir, 'manifest.json'))) throw new UserError(`the best checkpoint (epoch ${best.epoch}) is missing`, dir);
+      loadCheckpoint(tf, dir, modelState);
+      record.evaluated_on = { checkpoint: 'best', epoch: best.epoch };
+      progress.message(`evaluating the best checkpoint: epoch ${best.epoch} of ${record.epochs_completed} (${best.metric} ${best.value.toFixed(4)}, ${best.mode})`);
+    } else record.evaluated_on = { checkpoint: 'last', epoch: record.epochs_completed };
+    const declared = { modelTerms: modelTerms(config, registry) };
     for (const { name, index, ev } of evaluators) {
       if (stopRequested || o.shouldStop?.()) return finish('KILLED', `interrupted during evaluation; resume with: elbo run --resume ${store.dir}`, testMetrics);
       const t0 = Date.now();
@@ -289,6 +339,10 @@ export async function runExperiment(o: RunOptions): Promise<RunResult> {
         log: (m) => progress.message(m),
       });
       for (const [k, v] of Object.entries(out)) testMetrics[`test/${k}`] = v;
+      // a plugin whose declared metrics miss what it wrote: published entries cannot be checked for those
+      const names = registry.get('evaluator', name).metrics?.(config.eval[index], declared);
+      const extraNames = names ? Object.keys(out).filter((k) => !names.includes(k)) : [];
+      if (extraNames.length) warn(`evaluator ${name} wrote metrics it does not declare in metrics(): ${extraNames.join(', ')}`);
       progress.message(`eval ${name}: ${Object.entries(out).map(([k, v]) => `${k} ${v.toFixed(3)}`).join(', ') || 'done'} (${((Date.now() - t0) / 1000).toFixed(1)}s)`);
     }
     const now = Date.now();

@@ -7,18 +7,29 @@ import { tmpDir, smallConfig, elbo, lastJson, BIN, ROOT } from './helpers';
 
 test('elbo run --json: trains on generated data end to end and fills the run directory', () => {
   const dir = tmpDir();
-  const cfg = smallConfig(dir);
+  const cfg = smallConfig(dir, 'published:\n  - {metric: test/elbo, value: -1000, pm: 1, source: "a paper, Table 2"}\n  - {metric: test/kl, value: 0, source: "another"}\n');
   const runs = path.join(dir, 'runs');
   const r = elbo(['run', cfg, '--runs-dir', runs, '--json', '--set', 'train.epochs=2', '--seed', '5']);
   assert.equal(r.status, 0, r.stderr);
   const out = lastJson(r.stdout);
-  assert.deepEqual(Object.keys(out).sort(), ['metrics', 'runDir', 'runId', 'status']);
+  assert.deepEqual(Object.keys(out).sort(), ['evaluatedOn', 'metrics', 'published', 'runDir', 'runId', 'status']);
   assert.equal(out.status, 'FINISHED');
+  assert.deepEqual(out.evaluatedOn, { checkpoint: 'last', epoch: 2 });
+  // measured against published: the elbo is far above -1000 (better, higher is better), the kl above 0 (worse)
+  assert.deepEqual(
+    out.published.map((p: any) => [p.metric, p.measured, p.value, p.mode, p.verdict]),
+    [
+      ['test/elbo', out.metrics['test/elbo'], -1000, 'max', 'better'],
+      ['test/kl', out.metrics['test/kl'], 0, 'min', 'worse'],
+    ],
+  );
   assert.ok(out.metrics['test/elbo'] < 0);
   assert.ok(out.metrics['test/log_likelihood_k8'] >= out.metrics['test/elbo'] - 1, 'IWAE bound is at least about the ELBO');
   assert.equal(path.dirname(path.dirname(out.runDir)), runs);
   const rec = JSON.parse(fs.readFileSync(path.join(out.runDir, 'run.json'), 'utf8'));
   assert.equal(rec.status, 'FINISHED');
+  assert.deepEqual(rec.published, out.published);
+  assert.deepEqual(rec.evaluated_on, out.evaluatedOn);
   assert.equal(rec.seed, 5);
   assert.ok(['wasm', 'cpu', 'tensorflow'].includes(rec.backend.name));
   assert.match(rec.config_sha256, /^[0-9a-f]{64}$/);
@@ -39,6 +50,12 @@ test('elbo run --json: trains on generated data end to end and fills the run dir
   assert.ok(fs.existsSync(path.join(out.runDir, 'checkpoints', 'epoch-0002', 'weights.bin')));
   // the progress went to stderr, one line per epoch off a terminal
   assert.match(r.stderr, /epoch 1\/2 .*samples\/s/);
+
+  // without --json: the end of the run says where the test metrics come from and prints measured against published
+  const h = elbo(['run', cfg, '--runs-dir', runs, '--set', 'train.epochs=2', '--seed', '5', '--set', 'train.select={metric: val/elbo}']);
+  assert.equal(h.status, 0, h.stderr);
+  assert.match(h.stdout, /^test metrics of the best checkpoint: epoch 2 \(val\/elbo -\d+\.\d{4}, max\)$/m);
+  assert.match(h.stdout, /^measured against published \(best checkpoint, epoch 2\):\n  metric +measured +published +verdict +source\n  test\/elbo +-\d+\.\d{4} +-1000 ± 1 +better +a paper, Table 2\n  test\/kl +\d+\.\d{4} +0 +worse +another$/m);
 });
 
 test('bad input exits non-zero with one line and no stack trace', () => {

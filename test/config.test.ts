@@ -121,7 +121,11 @@ test('every shipped config validates', () => {
     process.chdir(ROOT);
     try {
       if (isSweepFile(f)) resolveCells(loadSweep(f));
-      else loadConfig(f, [], createRegistry());
+      else {
+        // every shipped config says what it aims at: published entries, or [] when none applies
+        const { config } = loadConfig(f, [], createRegistry());
+        assert.ok(Array.isArray(config.published), `${f} has no published: list`);
+      }
     } finally {
       process.chdir(prev);
     }
@@ -138,4 +142,61 @@ test('elbo schema prints a JSON Schema whose slots list the registered plugins',
   for (const k of ['dataset', 'network', 'prior', 'model', 'evaluator', 'tracker', 'optimizer', 'schedule']) {
     assert.ok(names(k).length >= 1, k);
   }
+});
+
+test('published: a good block validates and gets its mode from the metric name', () => {
+  const dir = tmpDir();
+  const file = path.join(dir, 'c.yaml');
+  fs.writeFileSync(
+    file,
+    BASE +
+      'eval: [{kind: elbo}, {kind: iwae, k: 50}]\npublished:\n' +
+      '  - {metric: test/log_likelihood_k50, value: -86.76, source: "a paper, Table 1"}\n' +
+      '  - {metric: test/kl, value: 25, pm: 1, source: "a paper", note: "other net"}\n' +
+      '  - {metric: test/recon, value: 60, mode: max, source: "a paper"}\n',
+  );
+  const { config } = loadConfig(file, [], createRegistry());
+  assert.deepEqual(config.published!.map((e) => e.mode), ['max', 'min', 'max']);
+  assert.equal(config.published![1].pm, 1);
+  // [] says that no published number applies
+  assert.deepEqual(problems(BASE + 'published: []\n'), []);
+});
+
+test('published: an unknown metric is a located error naming the metrics the evaluators write', () => {
+  const p = problems(BASE + 'eval: [{kind: elbo}, {kind: iwae, k: 50}]\npublished:\n  - metric: test/log_likelihood_k5000\n    value: -86.76\n    source: x\n');
+  assert.equal(p.length, 1, p.join('\n'));
+  assert.match(
+    p[0],
+    /^FILE:6:13: published\.0\.metric 'test\/log_likelihood_k5000' is not a metric this config's evaluators write; did you mean 'test\/log_likelihood_k50'\? \(the configured evaluators write: test\/elbo, test\/kl, test\/log_likelihood_k50, test\/recon\)$/,
+  );
+  // a metric of an evaluator the config does not run; a val/ metric; one metric twice; no source
+  const q = problems(BASE + 'published:\n  - {metric: test/accuracy, value: 0.9, source: x}\n  - {metric: val/elbo, value: 1, source: x}\n  - {metric: test/elbo, value: 1, source: x}\n  - {metric: test/elbo, value: 2, source: y}\n');
+  assert.equal(q.length, 3, q.join('\n'));
+  assert.match(q[0], /^FILE:5:14: published\.0\.metric 'test\/accuracy' is not a metric/);
+  assert.match(q[1], /^FILE:6:14: published\.1\.metric 'val\/elbo' .*\(published numbers are test metrics: test\/\.\.\.\)/);
+  assert.match(q[2], /^FILE:8:14: published\.3: 'test\/elbo' is listed twice/);
+  assert.match(problems(BASE + 'published:\n  - {metric: test/elbo, value: 1}\n')[0], /^FILE:5:5: missing required key 'source' in published\.0/);
+  const r = problems(BASE + 'eval: [{kind: sparsity}]\npublished:\n  - {metric: test/sparsity_dead_dims, value: 3, source: x}\n');
+  assert.match(r[0], /^FILE:6:5: published\.0: cannot tell from 'test\/sparsity_dead_dims' whether lower or higher is better; add mode: min or mode: max/);
+  assert.deepEqual(problems(BASE + 'eval: [{kind: sparsity}]\npublished:\n  - {metric: test/sparsity_dead_dims, value: 3, mode: min, source: x}\n'), []);
+  // evaluators declare their metrics for their options: accuracy on the validation split, a latent-classifier prefix
+  assert.deepEqual(problems(BASE + 'eval: [{kind: latent-classifier, prefix: knn}]\npublished: [{metric: test/knn_error, value: 3, source: x}]\n'), []);
+  assert.match(problems(BASE + 'eval: [{kind: latent-classifier, prefix: knn}]\npublished: [{metric: test/latent_classifier_error, value: 3, source: x}]\n')[0], /\(the configured evaluators write: test\/knn_accuracy, test\/knn_error, test\/knn_labelled\)$/);
+  assert.match(problems(BASE, ['published=[{metric: test/elbow, value: 1, source: x}]'])[0], /^--set published=.*: published\.0\.metric 'test\/elbow' .*did you mean 'test\/elbo'/);
+});
+
+test('train.select: a validation metric the model writes; otherwise a located error', () => {
+  const dir = tmpDir();
+  const file = path.join(dir, 'c.yaml');
+  fs.writeFileSync(file, 'data: {kind: mnist, labelled: 100}\nmodel: {kind: m2}\ntrain:\n  select: {metric: val/accuracy}\n');
+  assert.deepEqual(loadConfig(file, [], createRegistry()).config.train.select, { metric: 'val/accuracy', mode: 'max' });
+  const vae = problems(BASE + 'train:\n  select: {metric: val/accuracy, mode: max}\n');
+  assert.equal(vae.length, 1, vae.join('\n'));
+  assert.match(vae[0], /^FILE:5:20: train\.select\.metric 'val\/accuracy' is not written by model 'vae' \(it writes: val\/recon, val\/kl, val\/elbo\)$/);
+  assert.match(problems(BASE + 'train: {select: {metric: train/loss, mode: min}}\n')[0], /must be a validation metric, val\/<loss term> \(this model writes: val\/recon, val\/kl, val\/elbo\)/);
+  assert.match(problems('data: {kind: mnist, validation: 0}\nmodel: {kind: vae}\ntrain: {select: {metric: val/elbo}}\n')[0], /^FILE:3:26: train\.select\.metric 'val\/elbo' needs a validation split, but data\.validation is 0/);
+  assert.match(problems(BASE + 'train: {select: {metric: val/elbo, mode: best}}\n')[0], /train\.select\.mode must be one of min, max/);
+  // the resolved config says which direction was used
+  fs.writeFileSync(file, BASE + 'train: {select: {metric: val/elbo}}\n');
+  assert.match(loadConfig(file, [], createRegistry()).yaml, /select:\n\s+metric: val\/elbo\n\s+mode: max/);
 });

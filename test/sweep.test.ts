@@ -4,6 +4,7 @@ import * as fs from 'fs';
 import * as path from 'path';
 import { loadSweep, expand } from '../src/sweep/spec';
 import { reproduce } from '../src/sweep/reproduce';
+import { collectRuns, sweptKeys, comparedMetrics, compare } from '../src/sweep/compare';
 import { writeIdx } from '../src/data/idx';
 import { tmpDir, smallConfig, elbo, lastJson } from './helpers';
 
@@ -145,9 +146,11 @@ test('reproduce: a finished run passes bit-exactly; edited metrics and changed d
   // a hand-edited record
   const runJson = path.join(first.runDir, 'run.json');
   const rec = JSON.parse(fs.readFileSync(runJson, 'utf8'));
-  fs.writeFileSync(runJson, JSON.stringify({ ...rec, metrics: { ...rec.metrics, 'test/elbo': rec.metrics['test/elbo'] + 1 } }));
+  assert.deepEqual(rec.evaluated_on, { checkpoint: 'last', epoch: 1 });
+  fs.writeFileSync(runJson, JSON.stringify({ ...rec, metrics: { ...rec.metrics, 'test/elbo': rec.metrics['test/elbo'] + 1 }, evaluated_on: { checkpoint: 'best', epoch: 3 } }));
   const edited = await reproduce(first.runDir, { progress: false });
   assert.equal(edited.passed, false);
+  assert.ok(edited.causes.includes("the recorded test metrics were measured on the best checkpoint (epoch 3), the rerun's on the last checkpoint (epoch 1)"), edited.causes.join('; '));
   assert.ok(edited.causes.some((c) => /^test\/elbo: recorded .*, reproduced/.test(c)), edited.causes.join('; '));
   assert.ok(edited.causes.some((c) => /run\.json says test\/elbo = .* but metrics\.jsonl logged .*: the record was edited/.test(c)));
   fs.writeFileSync(runJson, JSON.stringify(rec));
@@ -163,4 +166,48 @@ test('reproduce: a finished run passes bit-exactly; edited metrics and changed d
   assert.match(changed.stdout, /the data changed since the run: sha256 [0-9a-f]{12}… → [0-9a-f]{12}…/);
   assert.match(changed.stdout, /data\.sha256: /);
   void writeIdx;
+});
+
+test('compare: published columns and a verdict per row (within, better, worse)', () => {
+  const dir = tmpDir();
+  const published = [
+    { metric: 'test/error_pct', value: 11.97, pm: 1.71, mode: 'min', source: 'Kingma et al. 2014, Table 1' },
+    // no pm: within means within the std over seeds
+    { metric: 'test/accuracy', value: 0.9, mode: 'max', source: 'a tutorial' },
+    // the entry's mode, not the name, decides
+    { metric: 'test/pca_explained_1', value: 0.5, mode: 'min', source: 'made up' },
+  ];
+  const runDirs: string[] = [];
+  const make = (latent: number, seed: number, metrics: Record<string, number>) => {
+    const d = path.join(dir, `run-${latent}-${seed}`);
+    fs.mkdirSync(d);
+    fs.writeFileSync(path.join(d, 'run.json'), JSON.stringify({ status: 'FINISHED', seed, metrics }));
+    fs.writeFileSync(path.join(d, 'config.yaml'), `seed: ${seed}\nmodel: {kind: m2, latent: ${latent}}\npublished: ${JSON.stringify(published)}\n`);
+    runDirs.push(d);
+  };
+  make(2, 0, { 'test/error_pct': 10, 'test/accuracy': 0.85, 'test/pca_explained_1': 0.4 }); // mean 11 ± 1.41: within; 0.88 ± 0.042: within
+  make(2, 1, { 'test/error_pct': 12, 'test/accuracy': 0.91, 'test/pca_explained_1': 0.4 });
+  make(4, 0, { 'test/error_pct': 5, 'test/accuracy': 0.95, 'test/pca_explained_1': 0.6 }); // better, better, worse
+  make(8, 0, { 'test/error_pct': 20, 'test/accuracy': 0.88 }); // worse, worse (one run: std 0), missing
+  const { runs } = collectRuns(runDirs);
+  const keys = sweptKeys(runs);
+  assert.deepEqual(keys, ['model'], 'published is not a swept key');
+  const rows = compare(runs, keys, comparedMetrics(runs));
+  const verdicts = rows.map((r) => ['test/error_pct', 'test/accuracy', 'test/pca_explained_1'].map((m) => r.published[m].verdict));
+  assert.deepEqual(verdicts, [
+    ['within', 'within', 'better'],
+    ['better', 'better', 'worse'],
+    ['worse', 'worse', 'missing'],
+  ]);
+
+  const csvFile = path.join(dir, 'compare.csv');
+  const r = elbo(['compare', ...runDirs, '--csv', csvFile, '--plot', path.join(dir, 'plot.png')]);
+  assert.equal(r.status, 0, r.stderr);
+  const [head, ...lines] = r.stdout.trim().split('\n');
+  assert.match(head, /test\/error_pct published\s+verdict\s+test\/accuracy published\s+verdict\s+test\/pca_explained_1 published\s+verdict$/);
+  assert.match(lines[1], /^m2\(latent=2\)\s+0,1\s+.*11\.97 ± 1\.71\s+within\s+0\.9\s+within\s+0\.5\s+better$/);
+  assert.match(lines[3], /^m2\(latent=8\)\s+0\s+.*11\.97 ± 1\.71\s+worse\s+0\.9\s+worse\s+0\.5\s+missing$/);
+  const csv = fs.readFileSync(csvFile, 'utf8').trim().split('\n');
+  assert.match(csv[0], /,test\/error_pct published,test\/error_pct published pm,test\/error_pct mode,test\/error_pct verdict,test\/error_pct source,/);
+  assert.match(csv[2], /,11\.97,1\.71,min,better,"Kingma et al\. 2014, Table 1",0\.9,,max,better,a tutorial,/);
 });

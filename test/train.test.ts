@@ -3,6 +3,7 @@ import * as assert from 'node:assert/strict';
 import * as fs from 'fs';
 import * as path from 'path';
 import { runExperiment } from '../src/experiment';
+import { createRegistry } from '../src/registry/builtins';
 import { tmpDir, smallConfig } from './helpers';
 
 const quiet = { progress: false };
@@ -107,4 +108,74 @@ test('a training run lowers the loss', async () => {
   const r = await runExperiment({ config: smallConfig(dir), runsDir: path.join(dir, 'runs'), overrides: ['train.epochs=6'], ...quiet });
   const lines = fs.readFileSync(path.join(r.runDir, 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l)).filter((m) => m.epoch);
   assert.ok(lines[5]['val/elbo'] > lines[0]['val/elbo'] + 1, `val/elbo ${lines[0]['val/elbo']} → ${lines[5]['val/elbo']}`);
+});
+
+/** The model tensors of a checkpoint directory, by name. */
+function modelTensors(dir: string): Record<string, number[]> {
+  const manifest = JSON.parse(fs.readFileSync(path.join(dir, 'manifest.json'), 'utf8'));
+  const buf = fs.readFileSync(path.join(dir, 'weights.bin'));
+  const all = new Float32Array(buf.buffer.slice(buf.byteOffset, buf.byteOffset + buf.byteLength));
+  const out: Record<string, number[]> = {};
+  for (const t of manifest.tensors) if (t.name.startsWith('model/')) out[t.name] = Array.from(all.subarray(t.offset, t.offset + t.length));
+  return out;
+}
+
+test('train.select keeps the best epoch in checkpoints/best, evaluates it, and a resumed run selects the same epoch', async () => {
+  const dir = tmpDir();
+  const cfg = smallConfig(dir);
+  const runs = path.join(dir, 'runs');
+  // mode min on val/elbo picks an early epoch (the ELBO rises as training goes on), so the
+  // selected parameters are not the last ones
+  const sel = ['train.epochs=4', 'train.select={metric: val/elbo, mode: min}', 'train.checkpoint_keep=1'];
+  const full = await runExperiment({ config: cfg, runsDir: runs, overrides: sel, ...quiet });
+  assert.equal(full.status, 'FINISHED', full.error);
+  const epochs = fs.readFileSync(path.join(full.runDir, 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l)).filter((m) => m.epoch);
+  assert.equal(epochs.length, 4);
+  const vals = epochs.map((m) => m['val/elbo'] as number);
+  const bestEpoch = vals.indexOf(Math.min(...vals)) + 1;
+  assert.ok(bestEpoch <= 2, `val/elbo per epoch: ${vals.join(', ')}`);
+  const rec = JSON.parse(fs.readFileSync(path.join(full.runDir, 'run.json'), 'utf8'));
+  assert.deepEqual(rec.selected, { metric: 'val/elbo', mode: 'min', epoch: bestEpoch, value: vals[bestEpoch - 1] });
+  assert.deepEqual(rec.evaluated_on, { checkpoint: 'best', epoch: bestEpoch });
+  assert.deepEqual(full.evaluatedOn, rec.evaluated_on);
+  // checkpoint_keep prunes epoch checkpoints, never the best one
+  const ckpts = path.join(full.runDir, 'checkpoints');
+  assert.deepEqual(fs.readdirSync(ckpts).sort(), ['best', 'epoch-0004']);
+  const bestDir = path.join(ckpts, 'best', `epoch-${String(bestEpoch).padStart(4, '0')}`);
+  assert.deepEqual(fs.readdirSync(path.join(ckpts, 'best')), [path.basename(bestDir)]);
+
+  // the evaluated parameters are the best epoch's: a run that stops at that epoch (no
+  // selection) ends with the same parameters and measures the same test metrics
+  const short = await runExperiment({ config: cfg, runsDir: runs, overrides: [`train.epochs=${bestEpoch}`], ...quiet });
+  assert.deepEqual(short.evaluatedOn, { checkpoint: 'last', epoch: bestEpoch });
+  assert.deepEqual(modelTensors(bestDir), modelTensors(path.join(short.runDir, 'checkpoints', path.basename(bestDir))));
+  for (const k of ['test/elbo', 'test/kl', 'test/recon', 'test/log_likelihood_k8']) assert.equal(full.metrics[k], short.metrics[k], k);
+  assert.notEqual(full.metrics['val/elbo'], short.metrics['val/elbo'], 'run.json keeps the last epoch’s val/ metrics');
+
+  // interrupted after epoch 2 (the best epoch is behind it), then resumed: the best-so-far
+  // survives in the checkpoint, so epochs 3 and 4 do not displace it
+  let epochsSeen = 0;
+  const cut = await runExperiment({ config: cfg, runsDir: runs, overrides: sel, ...quiet, onEpoch: () => epochsSeen++, shouldStop: () => epochsSeen >= 2 });
+  assert.equal(cut.status, 'KILLED');
+  assert.equal(JSON.parse(fs.readFileSync(path.join(cut.runDir, 'run.json'), 'utf8')).selected.epoch, bestEpoch);
+  const resumed = await runExperiment({ resume: cut.runDir, ...quiet });
+  assert.equal(resumed.status, 'FINISHED', resumed.error);
+  assert.deepEqual(resumed.selected, rec.selected);
+  assert.deepEqual(resumed.evaluatedOn, rec.evaluated_on);
+  for (const k of ['test/elbo', 'test/kl', 'test/recon', 'test/log_likelihood_k8', 'val/elbo']) assert.equal(resumed.metrics[k], full.metrics[k], k);
+});
+
+test('train.select on a metric the epoch does not write fails the run with a clear message', async () => {
+  // a model plugin that does not declare its terms cannot be checked before the run
+  const dir = tmpDir();
+  const registry = createRegistry();
+  registry.register({ ...registry.get('model', 'vae'), name: 'plain', terms: undefined }, 'test');
+  const runs = path.join(dir, 'runs');
+  const run = runExperiment({ config: smallConfig(dir), runsDir: runs, registry, overrides: ['model.kind=plain', 'train.select={metric: val/accuracy, mode: max}'], ...quiet });
+  const message = "'val/accuracy' is not among the metrics of epoch 1 (val/recon, val/kl, val/elbo)";
+  await assert.rejects(run, { message });
+  const [runId] = fs.readdirSync(path.join(runs, 'small'));
+  const rec = JSON.parse(fs.readFileSync(path.join(runs, 'small', runId, 'run.json'), 'utf8'));
+  assert.equal(rec.status, 'FAILED');
+  assert.equal(rec.error, `train.select.metric: ${message}`);
 });

@@ -6,6 +6,7 @@ import { Document, LineCounter, parseDocument, isMap, isPair, isScalar, isSeq, N
 import { UserError, UserErrors, suggestion } from '../errors';
 import { Registry } from '../registry/registry';
 import { buildSchema } from './schema';
+import { checkMetrics } from './metrics';
 import type { PluginKind } from '../registry/types';
 import type { ExperimentConfig } from './types';
 
@@ -176,6 +177,8 @@ export function loadConfig(
   const data = withOverrides(defaults);
 
   const config = validate(data, registry, loc);
+  // what the run will write: published metrics, the model-selection metric
+  checkMetrics(config, registry, (p) => loc.at(p));
   const yaml = stringify(config, { lineWidth: 0 });
   return {
     config,

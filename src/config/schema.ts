@@ -1,5 +1,6 @@
 import { PLUGIN_KINDS, JsonSchema, PluginKind, slot, weight } from '../registry/types';
 import type { Registry } from '../registry/registry';
+import { MODE_RULE } from './metrics';
 
 /** Backends a config or --backend may name; 'auto' picks the fastest installed. */
 export const BACKENDS = ['auto', 'tensorflow', 'wasm', 'cpu'] as const;
@@ -81,6 +82,21 @@ export function buildSchema(registry: Registry): JsonSchema {
               'Semi-supervised data: labelled examples added to every batch, cycling the labelled set (0: labelled rows only appear in their natural proportion)',
           },
           checkpoint_keep: { type: 'integer', minimum: 1, default: 2, description: 'How many epoch checkpoints to keep' },
+          select: {
+            type: 'object',
+            additionalProperties: false,
+            required: ['metric'],
+            description:
+              'Model selection on validation: after every epoch keep the parameters with the best value of `metric` so far in checkpoints/best/ (never pruned), and run the evaluators on them instead of on the last epoch; run.json records `selected` and `evaluated_on`. Absent: the evaluators run on the last epoch',
+            properties: {
+              metric: {
+                type: 'string',
+                description:
+                  "A validation metric the training loop writes for this model: val/<loss term>, e.g. val/elbo, val/accuracy (m2, m1m2); needs data.validation > 0",
+              },
+              mode: { enum: ['min', 'max'], description: `min keeps the lowest value, max the highest (ties keep the earlier epoch). ${MODE_RULE}` },
+            },
+          },
           compile: {
             enum: ['auto', 'off'],
             default: 'auto',
@@ -94,6 +110,31 @@ export function buildSchema(registry: Registry): JsonSchema {
         items: slot('evaluator'),
         default: [{ kind: 'elbo' }, { kind: 'reconstructions' }],
         description: 'Evaluations run on the test split after training',
+      },
+      published: {
+        type: 'array',
+        description:
+          'Published numbers this config aims at: `elbo run` ends by printing measured against published (and records it in run.json), `elbo compare` adds the published value and a verdict per row. [] says that no published number applies',
+        items: {
+          type: 'object',
+          additionalProperties: false,
+          required: ['metric', 'value', 'source'],
+          properties: {
+            metric: {
+              type: 'string',
+              description: 'A test metric as the run records it (test/error_pct, test/log_likelihood_k5000), one that the configured evaluators write',
+            },
+            value: { type: 'number', description: "The published value, in the metric's units (e.g. % for error_pct, nats for log-likelihoods)" },
+            pm: {
+              type: 'number',
+              minimum: 0,
+              description: 'The ± the source gives. Verdict within: |measured − value| ≤ pm (without pm: ≤ the std over seeds in elbo compare, exact for one run)',
+            },
+            mode: { enum: ['min', 'max'], description: `Which direction is better, for the verdict better/worse: min (error, loss) or max (accuracy, log-likelihood, elbo). ${MODE_RULE}` },
+            source: { type: 'string', minLength: 1, description: 'Where the number is published: paper, table, row' },
+            note: { type: 'string', description: 'What differs between that setting and this config, or anything else a reader should know' },
+          },
+        },
       },
       tracking: {
         type: 'array',

@@ -7,6 +7,19 @@ export interface PluginOptions {
 /** A loss weight as written: a number or a schedule plugin. */
 export type WeightSpec = number | PluginOptions;
 
+/** Which direction of a metric is better. */
+export type Mode = 'min' | 'max';
+
+/** One entry of `published:` (mode filled in from the metric name when not given). */
+export interface PublishedEntry {
+  metric: string;
+  value: number;
+  pm?: number;
+  mode: Mode;
+  source: string;
+  note?: string;
+}
+
 export interface ExperimentConfig {
   experiment: string;
   seed: number;
@@ -24,7 +37,10 @@ export interface ExperimentConfig {
     labelled_per_batch: number;
     checkpoint_keep: number;
     compile: 'auto' | 'off';
+    /** Model selection on validation (mode filled in from the metric name when not given). */
+    select?: { metric: string; mode: Mode };
   };
   eval: PluginOptions[];
+  published?: PublishedEntry[];
   tracking: PluginOptions[];
 }

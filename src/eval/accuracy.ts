@@ -39,6 +39,10 @@ export const accuracyEvaluator: Plugin<AccuracyOptions, Evaluator> = {
       batch_size: { type: 'integer', minimum: 1, default: 1000 },
     },
   },
+  metrics: (o) => {
+    const prefix = o.split === 'test' ? '' : `${o.split}_`;
+    return [`${prefix}accuracy`, `${prefix}error_pct`];
+  },
   create: (o) => ({
     async run(ctx) {
       const { tf, model, data } = ctx;

@@ -64,6 +64,8 @@ export const augmentEvaluator: Plugin<AugmentOptions, Evaluator> = {
       compare_run: { type: 'string', description: 'A finished plain-VAE run on the same data, drawn beside' },
     },
   },
+  // augment_class_kept only when the model classifies
+  metrics: () => ['augment_class_kept'],
   create: (o, pctx) => ({
     async run(ctx: EvalContext) {
       const { tf, model, data } = ctx;

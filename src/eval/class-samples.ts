@@ -26,6 +26,7 @@ export const classSamplesEvaluator: Plugin<ClassSamplesOptions, Evaluator> = {
   name: 'class-samples',
   description: 'PNG grid of p(x|y,z) for fixed z ~ p(z) (columns) and every class y (rows): artifacts/class-samples.png (m2, m1m2)',
   schema: { properties: { n: { type: 'integer', minimum: 1, maximum: 100, default: 10, description: 'Latent codes (columns)' } } },
+  metrics: () => [],
   create: (o) => ({
     async run(ctx) {
       const { tf, model, data } = ctx;

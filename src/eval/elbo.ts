@@ -36,6 +36,8 @@ export const elboEvaluator: Plugin<ElboEvalOptions, Evaluator> = {
   name: 'elbo',
   description: 'Test-set ELBO in nats (c1 = c2 = 1) and its terms: test/elbo, test/recon, test/kl',
   schema: { properties: { batch_size: { type: 'integer', minimum: 1, default: 500 } } },
+  // the model's loss terms but the weighted objective (evaluateTerms skips `loss`)
+  metrics: (_o, { modelTerms }) => modelTerms?.filter((t) => t !== 'loss') ?? null,
   create: (o) => ({
     async run(ctx) {
       return evaluateTerms(ctx.tf, ctx.model, ctx.data.test, ctx.data.dim, o.batch_size, ctx.rng);

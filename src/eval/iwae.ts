@@ -26,6 +26,7 @@ export const iwaeEvaluator: Plugin<IwaeOptions, Evaluator> = {
       max_examples: { type: 'integer', minimum: 1, description: 'Evaluate only the first N test examples (the metric says how many)' },
     },
   },
+  metrics: (o) => [`log_likelihood_k${o.k}`, ...(o.max_examples !== undefined ? [`log_likelihood_k${o.k}_examples`] : [])],
   create: (o) => ({
     async run(ctx) {
       const { tf, model, data } = ctx;

@@ -89,6 +89,7 @@ export const latentPcaEvaluator: Plugin<LatentPcaOptions, Evaluator> = {
       batch_size: { type: 'integer', minimum: 1, default: 1000 },
     },
   },
+  metrics: () => ['pca_explained_1', 'pca_explained_2'],
   create: (o) => ({
     async run(ctx) {
       const { tf, model, data } = ctx;

@@ -14,6 +14,7 @@ export const reconstructionsEvaluator: Plugin<ReconstructionsOptions, Evaluator>
   name: 'reconstructions',
   description: 'PNG grid of test images beside their reconstructions from the posterior mean (artifacts/reconstructions.png)',
   schema: { properties: { n: { type: 'integer', minimum: 1, maximum: 1000, default: 32, description: 'How many test images' } } },
+  metrics: () => [],
   create: (o) => ({
     async run(ctx) {
       const { tf, model, data } = ctx;

@@ -13,6 +13,7 @@ export const samplesEvaluator: Plugin<SamplesOptions, Evaluator> = {
   name: 'samples',
   description: 'PNG grid of images decoded from prior draws z ~ p(z) (artifacts/samples.png)',
   schema: { properties: { n: { type: 'integer', minimum: 1, maximum: 1000, default: 64 } } },
+  metrics: () => [],
   create: (o) => ({
     async run(ctx) {
       const { tf, model, data } = ctx;

@@ -80,6 +80,7 @@ export const sparsityEvaluator: Plugin<SparsityOptions, Evaluator> = {
       batch_size: { type: 'integer', minimum: 1, default: 1000, description: 'Examples per encoder pass' },
     },
   },
+  metrics: () => ['sparsity_zero_fraction', 'sparsity_active_dims_mean', 'sparsity_dead_dims'],
   create: (o) => ({
     async run(ctx) {
       const { tf, model, data } = ctx;

@@ -73,5 +73,6 @@ export const gvaePlugin: Plugin<GvaeOptions, Model> = {
   name: 'gvae',
   description: 'G-VAE: VAE + linear head on (μ, σ²) with the ISDA class bound; L = c1·KL + c2·recon + alpha·class',
   schema: { properties: { ...latentModelOptions, likelihood: { ...latentModelOptions.likelihood, default: 'gaussian' } } },
+  terms: () => ['loss', 'recon', 'kl', 'class', 'elbo'],
   create: gvae,
 };

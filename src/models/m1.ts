@@ -1,6 +1,6 @@
 import type { Plugin, PluginContext } from '../registry/types';
 import type { Model } from './model';
-import { vae, latentModelOptions, VaeOptions } from './vae';
+import { vae, latentModelOptions, VaeOptions, VAE_TERMS } from './vae';
 
 export interface M1Options extends Omit<VaeOptions, 'kind'> {
   kind: 'm1';
@@ -33,5 +33,6 @@ export const m1Plugin: Plugin<M1Options, Model> = {
       decoder: { ...latentModelOptions.decoder, default: M1_NETWORK },
     },
   },
+  terms: () => VAE_TERMS,
   create: m1,
 };

@@ -130,10 +130,14 @@ function addImportanceWeights(model: Model, o: VaeOptions, tf: typeof tfc, p: Pi
     });
 }
 
+/** The loss terms `terms` returns (vae, m1). */
+export const VAE_TERMS = ['loss', 'recon', 'kl', 'elbo'];
+
 export const vaePlugin: Plugin<VaeOptions, Model> = {
   kind: 'model',
   name: 'vae',
   description: 'Variational autoencoder: L = c1·KL + c2·recon; any prior (gaussian → VAE, spike-slab → VSC)',
   schema: { properties: latentModelOptions },
+  terms: () => VAE_TERMS,
   create: vae,
 };

@@ -125,6 +125,7 @@ function checkPluginShape(p: any, source: string): void {
     if (!p.schema || typeof p.schema.properties !== 'object') problems.push(`'schema.properties' must be an object of JSON Schemas`);
     else if ('kind' in p.schema.properties) problems.push(`'schema.properties' must not define 'kind' (the registry adds it)`);
     if (typeof p.create !== 'function') problems.push(`'create' must be a function`);
+    for (const f of ['metrics', 'terms']) if (p[f] !== undefined && typeof p[f] !== 'function') problems.push(`'${f}' must be a function when given`);
   }
   if (problems.length) {
     throw new UserError(`invalid plugin: ${problems.join('; ')}; a plugin exports {kind, name, description, schema, create}`, source);

@@ -30,6 +30,21 @@ export interface Plugin<Options = any, Instance = any> {
   schema: { properties: Record<string, JsonSchema>; required?: string[] };
   /** Backends that can train this plugin's graph (absent: all). Shown by `elbo plugins`. */
   backends?: string[];
+  /**
+   * Evaluator plugins: the names of the metrics `run` may return for these options
+   * (without the `test/` prefix; e.g. iwae: `log_likelihood_k<k>`). `modelTerms` are the
+   * configured model's loss terms (null when its plugin does not declare them), for
+   * evaluators whose metrics are the model's terms. Return null when the names cannot be
+   * known before the run. Validation checks a config's `published:` metrics against them;
+   * a plugin without `metrics` leaves its names unchecked.
+   */
+  metrics?(options: Options, info: { modelTerms: string[] | null }): string[] | null;
+  /**
+   * Model plugins: the names of the loss terms `terms` returns (the training loop logs
+   * `train/<name>` and, with a validation split, `val/<name>` for every one but `loss`).
+   * Validation checks `train.select.metric` against them.
+   */
+  terms?(options: Options): string[];
   create(options: Options, ctx: PluginContext): Instance;
 }
 

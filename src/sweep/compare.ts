@@ -3,6 +3,8 @@ import * as path from 'path';
 import { parse } from 'yaml';
 import type { RunRecord } from '../track/run-store';
 import { UserError } from '../errors';
+import type { PublishedEntry } from '../config/types';
+import { verdict, formatPublished, Verdict } from '../config/metrics';
 
 /** One run as the comparison sees it: its config flattened to dotted keys, and its final metrics. */
 export interface ComparedRun {
@@ -11,6 +13,8 @@ export interface ComparedRun {
   seed: number;
   params: Record<string, string>;
   metrics: Record<string, number>;
+  /** The config's `published:` entries (none for configs without the block). */
+  published: PublishedEntry[];
 }
 
 export interface ComparisonRow {
@@ -18,6 +22,8 @@ export interface ComparisonRow {
   runs: number;
   seeds: number[];
   stats: Record<string, { mean: number; std: number }>;
+  /** Per published metric: the entry and the verdict of the row's mean (within: |mean − value| ≤ pm, else ≤ std). */
+  published: Record<string, PublishedEntry & { verdict: Verdict }>;
 }
 
 /**
@@ -55,8 +61,9 @@ export function collectRuns(paths: string[]): { runs: ComparedRun[]; sweepDir: s
   }
   const runs = dirs.map((dir) => {
     const rec: RunRecord = JSON.parse(fs.readFileSync(path.join(dir, 'run.json'), 'utf8'));
-    const config = parse(fs.readFileSync(path.join(dir, 'config.yaml'), 'utf8'));
-    return { dir, status: rec.status, seed: rec.seed, params: flatten(config), metrics: rec.metrics ?? {} };
+    // published numbers are not a setting: never a swept key
+    const { published, ...config } = parse(fs.readFileSync(path.join(dir, 'config.yaml'), 'utf8')) ?? {};
+    return { dir, status: rec.status, seed: rec.seed, params: flatten(config), metrics: rec.metrics ?? {}, published: Array.isArray(published) ? published : [] };
   });
   if (!runs.length) throw new UserError('no runs to compare (has the sweep run yet?)', paths.join(' '));
   return { runs, sweepDir };
@@ -84,27 +91,64 @@ export function compare(runs: ComparedRun[], keys: string[], metrics: string[]):
   return [...groups.values()].map((g) => {
     const stats: ComparisonRow['stats'] = {};
     for (const m of metrics) {
-      const v = g.map((r) => r.metrics[m]).filter((x) => Number.isFinite(x));
-      if (!v.length) continue;
-      const mean = v.reduce((a, b) => a + b, 0) / v.length;
-      const std = v.length > 1 ? Math.sqrt(v.reduce((a, b) => a + (b - mean) ** 2, 0) / (v.length - 1)) : 0;
-      stats[m] = { mean, std };
+      const s = statsOf(g.map((r) => r.metrics[m]));
+      if (s) stats[m] = s;
     }
-    return { key: Object.fromEntries(keys.map((k) => [k, g[0].params[k]])), runs: g.length, seeds: g.map((r) => r.seed).sort((a, b) => a - b), stats };
+    const published: ComparisonRow['published'] = {};
+    for (const e of g[0].published) {
+      const s = stats[e.metric] ?? statsOf(g.map((r) => r.metrics[e.metric]));
+      published[e.metric] = { ...e, verdict: verdict(s?.mean, e, s?.std ?? 0) };
+    }
+    return { key: Object.fromEntries(keys.map((k) => [k, g[0].params[k]])), runs: g.length, seeds: g.map((r) => r.seed).sort((a, b) => a - b), stats, published };
   });
+}
+
+function statsOf(values: number[]): { mean: number; std: number } | undefined {
+  const v = values.filter((x) => Number.isFinite(x));
+  if (!v.length) return undefined;
+  const mean = v.reduce((a, b) => a + b, 0) / v.length;
+  const std = v.length > 1 ? Math.sqrt(v.reduce((a, b) => a + (b - mean) ** 2, 0) / (v.length - 1)) : 0;
+  return { mean, std };
+}
+
+/** Metrics with a published number in any row, in first-seen order. */
+export function publishedMetrics(rows: ComparisonRow[]): string[] {
+  return [...new Set(rows.flatMap((r) => Object.keys(r.published)))];
 }
 
 export function toCsv(rows: ComparisonRow[], keys: string[], metrics: string[]): string {
   const q = (s: string) => (/[",\n]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s);
-  const head = [...keys, 'runs', 'seeds', ...metrics.flatMap((m) => [`${m} mean`, `${m} std`])];
-  const lines = rows.map((r) => [...keys.map((k) => r.key[k]), String(r.runs), r.seeds.join(' '), ...metrics.flatMap((m) => (r.stats[m] ? [String(r.stats[m].mean), String(r.stats[m].std)] : ['', '']))]);
+  const pub = publishedMetrics(rows);
+  const head = [
+    ...keys,
+    'runs',
+    'seeds',
+    ...metrics.flatMap((m) => [`${m} mean`, `${m} std`]),
+    ...pub.flatMap((m) => [`${m} published`, `${m} published pm`, `${m} mode`, `${m} verdict`, `${m} source`]),
+  ];
+  const lines = rows.map((r) => [
+    ...keys.map((k) => r.key[k]),
+    String(r.runs),
+    r.seeds.join(' '),
+    ...metrics.flatMap((m) => (r.stats[m] ? [String(r.stats[m].mean), String(r.stats[m].std)] : ['', ''])),
+    ...pub.flatMap((m) => {
+      const e = r.published[m];
+      return e ? [String(e.value), e.pm === undefined ? '' : String(e.pm), e.mode, e.verdict, e.source] : ['', '', '', '', ''];
+    }),
+  ]);
   return [head, ...lines].map((l) => l.map(q).join(',')).join('\n') + '\n';
 }
 
 export function toTable(rows: ComparisonRow[], keys: string[], metrics: string[]): string {
   const cell = (s: { mean: number; std: number } | undefined, n: number) => (!s ? '-' : n > 1 ? `${s.mean.toFixed(3)} ± ${s.std.toFixed(3)}` : s.mean.toFixed(3));
-  const head = [...keys, 'seeds', ...metrics];
-  const body = rows.map((r) => [...keys.map((k) => r.key[k]), r.seeds.join(','), ...metrics.map((m) => cell(r.stats[m], r.runs))]);
+  const pub = publishedMetrics(rows);
+  const head = [...keys, 'seeds', ...metrics, ...pub.flatMap((m) => [`${m} published`, 'verdict'])];
+  const body = rows.map((r) => [
+    ...keys.map((k) => r.key[k]),
+    r.seeds.join(','),
+    ...metrics.map((m) => cell(r.stats[m], r.runs)),
+    ...pub.flatMap((m) => (r.published[m] ? [formatPublished(r.published[m]), r.published[m].verdict] : ['-', '-'])),
+  ]);
   const width = head.map((h, i) => Math.max(h.length, ...body.map((b) => b[i].length)));
   const fmt = (l: string[]) => l.map((v, i) => v.padEnd(width[i])).join('  ').trimEnd();
   return [fmt(head), fmt(width.map((w) => '-'.repeat(w))), ...body.map(fmt)].join('\n') + '\n';

@@ -80,6 +80,11 @@ export async function reproduce(runDir: string, o: { tolerance?: number; runsDir
   for (const m of metrics.filter((x) => !x.ok)) {
     causes.push(m.recorded === null ? `${m.name} was not recorded` : m.reproduced === null ? `${m.name} was not reproduced` : `${m.name}: recorded ${m.recorded}, reproduced ${m.reproduced}`);
   }
+  // train.select: the test metrics must come from the same checkpoint
+  const evaluated = (r: RunRecord) => (r.evaluated_on ? `the ${r.evaluated_on.checkpoint} checkpoint (epoch ${r.evaluated_on.epoch})` : 'nothing');
+  if (result.status === 'FINISHED' && old.evaluated_on && evaluated(old) !== evaluated(fresh)) {
+    causes.push(`the recorded test metrics were measured on ${evaluated(old)}, the rerun's on ${evaluated(fresh)}`);
+  }
   const logged = loggedMetrics(store.dir);
   for (const [k, v] of Object.entries(old.metrics)) {
     if (k in logged && logged[k] !== v && !TIMING.test(k)) causes.push(`run.json says ${k} = ${v} but metrics.jsonl logged ${logged[k]}: the record was edited`);

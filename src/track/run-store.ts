@@ -5,6 +5,8 @@ import { UserError } from '../errors';
 import type { BackendInfo } from '../runtime/backend';
 import type { Fingerprint } from '../runtime/fingerprint';
 import type { StepMode } from '../train/step';
+import type { Selected } from '../train/checkpoint';
+import type { PublishedComparison } from '../config/metrics';
 
 export type RunStatus = 'RUNNING' | 'FINISHED' | 'FAILED' | 'KILLED';
 
@@ -31,6 +33,12 @@ export interface RunRecord {
   resumes: { time: string; from_epoch: number; backend: string }[];
   /** How the training step ran, per batch shape (one TensorFlow graph, or eager kernels and why). */
   step_modes?: StepMode[];
+  /** train.select: the best epoch so far (at the end: the selected one) and its metric value. */
+  selected?: Selected;
+  /** Which parameters the test metrics were measured on: the best checkpoint (train.select) or the last epoch. */
+  evaluated_on?: { checkpoint: 'best' | 'last'; epoch: number };
+  /** The config's `published:` entries with the measured value and a verdict (within, better, worse, missing). */
+  published?: PublishedComparison[];
   metrics: Record<string, number>;
 }
 
@@ -127,6 +135,20 @@ export class RunStore {
       .sort((a, b) => a.epoch - b.epoch);
   }
 
+  /** The best checkpoint under train.select: checkpoints/best/epoch-NNNN/ (model parameters only). */
+  bestDir(epoch: number): string {
+    return path.join(this.dir, 'checkpoints', 'best', `epoch-${String(epoch).padStart(4, '0')}`);
+  }
+
+  /** Remove every best checkpoint (and leftover temporary) but the one of `epoch`. */
+  pruneBest(epoch: number): void {
+    const root = path.join(this.dir, 'checkpoints', 'best');
+    if (!fs.existsSync(root)) return;
+    const keep = path.basename(this.bestDir(epoch));
+    for (const n of fs.readdirSync(root)) if (n !== keep) fs.rmSync(path.join(root, n), { recursive: true, force: true });
+  }
+
+  /** Epoch checkpoints beyond the last `keep` are removed; checkpoints/best/ is never touched. */
   pruneCheckpoints(keep: number): void {
     const all = this.checkpoints();
     for (const c of all.slice(0, Math.max(0, all.length - keep))) fs.rmSync(c.dir, { recursive: true, force: true });

@@ -3,10 +3,23 @@ import * as path from 'path';
 import type * as tfc from '@tensorflow/tfjs-core';
 import { UserError } from '../errors';
 
+/** The best epoch so far under train.select, as of a checkpoint. */
+export interface Selected {
+  metric: string;
+  mode: 'min' | 'max';
+  epoch: number;
+  value: number;
+}
+
 export interface CheckpointManifest {
   epoch: number;
   global_step: number;
   time: string;
+  /**
+   * With train.select: the best epoch up to and including this one, so that a run
+   * resumed from this checkpoint goes on selecting exactly as an uninterrupted run.
+   */
+  selected?: Selected;
   tensors: { name: string; shape: number[]; offset: number; length: number }[];
 }
 
@@ -15,7 +28,7 @@ export interface CheckpointManifest {
  * a manifest. Written into a temporary directory and renamed, so a checkpoint either
  * exists whole or not at all.
  */
-export function saveCheckpoint(dir: string, epoch: number, globalStep: number, vars: Map<string, tfc.Variable>): void {
+export function saveCheckpoint(dir: string, epoch: number, globalStep: number, vars: Map<string, tfc.Variable>, extra: { selected?: Selected } = {}): void {
   const tmp = `${dir}.tmp`;
   fs.rmSync(tmp, { recursive: true, force: true });
   fs.mkdirSync(tmp, { recursive: true });
@@ -29,7 +42,7 @@ export function saveCheckpoint(dir: string, epoch: number, globalStep: number, v
     offset += data.length;
   }
   fs.writeFileSync(path.join(tmp, 'weights.bin'), Buffer.concat(chunks));
-  const manifest: CheckpointManifest = { epoch, global_step: globalStep, time: new Date().toISOString(), tensors };
+  const manifest: CheckpointManifest = { epoch, global_step: globalStep, time: new Date().toISOString(), ...extra, tensors };
   fs.writeFileSync(path.join(tmp, 'manifest.json'), JSON.stringify(manifest, null, 1));
   fs.rmSync(dir, { recursive: true, force: true });
   fs.renameSync(tmp, dir);

@@ -2,6 +2,7 @@ import { Args, Flags } from '@oclif/core';
 import { BaseCommand, setFlag } from '../base';
 import { runExperiment } from '../../experiment';
 import { UserError } from '../../errors';
+import { formatPublished } from '../../config/metrics';
 
 export default class Run extends BaseCommand {
   static summary = 'Train and evaluate the experiment a config describes';
@@ -44,8 +45,23 @@ export default class Run extends BaseCommand {
     } else {
       const lines = [`run ${result.status.toLowerCase()}: ${result.runDir}`];
       if (result.error) lines.push(result.error);
-      const shown = Object.entries(result.metrics).filter(([k]) => k.startsWith('test/') || k.startsWith('val/elbo'));
-      for (const [k, v] of shown) lines.push(`  ${k.padEnd(28)} ${Number.isInteger(v) ? v : v.toFixed(4)}`);
+      const fmt = (v: number) => (Number.isInteger(v) ? String(v) : v.toFixed(4));
+      const on = result.evaluatedOn;
+      const sel = result.selected;
+      const val = result.metrics['val/elbo'];
+      if (val !== undefined) lines.push(`  ${'val/elbo (last epoch)'.padEnd(28)} ${fmt(val)}`);
+      if (on?.checkpoint === 'best' && sel) lines.push(`test metrics of the best checkpoint: epoch ${on.epoch} (${sel.metric} ${fmt(sel.value)}, ${sel.mode})`);
+      else if (on) lines.push(`test metrics of the last epoch (${on.epoch})`);
+      for (const [k, v] of Object.entries(result.metrics).filter(([k]) => k.startsWith('test/'))) lines.push(`  ${k.padEnd(28)} ${fmt(v)}`);
+      if (result.published?.length) {
+        lines.push(`measured against published (${on?.checkpoint === 'best' ? `best checkpoint, epoch ${on.epoch}` : 'last epoch'}):`);
+        const rows = [
+          ['metric', 'measured', 'published', 'verdict', 'source'],
+          ...result.published.map((p) => [p.metric, p.measured === null ? '-' : fmt(p.measured), formatPublished(p), p.verdict, p.source]),
+        ];
+        const width = [0, 1, 2, 3].map((i) => Math.max(...rows.map((r) => r[i].length)));
+        for (const r of rows) lines.push(`  ${r.map((c, i) => (i < 4 ? c.padEnd(width[i]) : c)).join('  ')}`);
+      }
       process.stdout.write(lines.join('\n') + '\n');
     }
     if (result.status === 'KILLED') this.exit(130);
