@@ -335,6 +335,12 @@ export function labelledRows(
 export const latentClassifierEvaluator: Plugin<LatentClassifierOptions, Evaluator> = {
   kind: 'evaluator',
   name: 'latent-classifier',
+  metrics: (o) => {
+    const names = ['error', 'accuracy', 'labelled'];
+    if (o.classifier === 'svm' || o.classifier === 'tsvm') names.push('svm_objective', 'svm_iterations');
+    if (o.classifier === 'tsvm') names.push('svm_error', 'tsvm_objective', 'tsvm_switches', 'unlabelled');
+    return names.map((n) => `${o.prefix}_${n}`);
+  },
   description:
     'Classifier (logistic | knn | svm | tsvm) fitted on the latent means of the labelled training examples; test/<prefix>_error and _accuracy in %',
   schema: {

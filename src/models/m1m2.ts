@@ -7,7 +7,7 @@ import type { Network } from '../nn/network';
 import type { Prior, TrainProgress } from '../priors/prior';
 import type { DataSet } from '../data/dataset';
 import type { PluginOptions } from '../config/types';
-import { M2CoreOptions, FeatureMap, m2Core, m2SchemaProperties } from './m2';
+import { M2CoreOptions, FeatureMap, M2_TERMS, m2Core, m2SchemaProperties } from './m2';
 import { openFinishedRun, loadLastCheckpoint } from './load-run';
 import { latentParts, VaeOptions } from './vae';
 import { UserError } from '../errors';
@@ -117,6 +117,7 @@ export function m1m2(o: M1M2Options, ctx: PluginContext): Model {
 export const m1m2Plugin: Plugin<M1M2Options, Model> = {
   kind: 'model',
   name: 'm1m2',
+  terms: () => M2_TERMS,
   description:
     'Kingma et al. 2014 M1+M2: M2 on the z1 features of a trained M1 run (m1_run), sampled from q(z1|x) per batch, Gaussian p(z1|y,z2)',
   schema: {

@@ -382,9 +382,13 @@ export function m2Core(o: M2CoreOptions, ctx: PluginContext, features: FeatureMa
   return model;
 }
 
+/** The loss terms m2Core's `terms` returns (and so the train/, val/ and elbo evaluator names). */
+export const M2_TERMS = ['loss', 'recon', 'kl', 'labelled', 'unlabelled', 'class', 'entropy', 'accuracy', 'elbo'];
+
 export const m2Plugin: Plugin<M2Options, Model> = {
   kind: 'model',
   name: 'm2',
+  terms: () => M2_TERMS,
   description:
     'Kingma et al. 2014 M2 (semi-supervised): q(y|x), q(z|x,y), p(x|y,z); rows with y = −1 sum y out exactly; J = ΣL + ΣU + α·Σ_lab −log q(y|x)',
   schema: { properties: m2SchemaProperties(['bernoulli', 'gaussian', 'gaussian_learned'], 'bernoulli') },

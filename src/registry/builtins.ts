@@ -30,14 +30,6 @@ import { adamPlugin, sgdPlugin } from '../train/optimizer';
 import { linearSchedule } from '../train/schedule';
 import type { Plugin } from './types';
 
-/** The loss terms of m2 and m1m2 (src/models/m2.ts, m2Core's `terms`; the README's M2 table). */
-const M2_TERMS = ['loss', 'recon', 'kl', 'labelled', 'unlabelled', 'class', 'entropy', 'accuracy', 'elbo'];
-
-/** A plugin with its metric/term declarations added (for plugins whose file does not declare them). */
-function declared<P extends Plugin>(p: P, d: Pick<Plugin, 'metrics' | 'terms'>): P {
-  return { ...d, ...p };
-}
-
 /** Every built-in plugin; third-party ones are added by `plugins:` in a config. */
 export const BUILTIN_PLUGINS: Plugin[] = [
   mnistDataset,
@@ -52,8 +44,8 @@ export const BUILTIN_PLUGINS: Plugin[] = [
   spikeSlabPriorPlugin,
   vaePlugin,
   m1Plugin,
-  declared(m2Plugin, { terms: () => M2_TERMS }),
-  declared(m1m2Plugin, { terms: () => M2_TERMS }),
+  m2Plugin,
+  m1m2Plugin,
   gvaePlugin,
   elboEvaluator,
   iwaeEvaluator,
@@ -62,7 +54,7 @@ export const BUILTIN_PLUGINS: Plugin[] = [
   accuracyEvaluator,
   classSamplesEvaluator,
   latentPcaEvaluator,
-  declared(latentClassifierEvaluator, { metrics: (o) => [`${o.prefix}_error`, `${o.prefix}_accuracy`, `${o.prefix}_labelled`] }),
+  latentClassifierEvaluator,
   sparsityEvaluator,
   augmentEvaluator,
   localTracker,
