@@ -6,6 +6,7 @@ import { Document, LineCounter, parseDocument, isMap, isPair, isScalar, isSeq, N
 import { UserError, UserErrors, suggestion } from '../errors';
 import { Registry } from '../registry/registry';
 import { buildSchema } from './schema';
+import { unmetEvaluatorNeeds } from './needs';
 import type { PluginKind } from '../registry/types';
 import type { ExperimentConfig } from './types';
 
@@ -176,6 +177,9 @@ export function loadConfig(
   const data = withOverrides(defaults);
 
   const config = validate(data, registry, loc);
+  // evaluators the model cannot serve (no latent space, no classifier) are refused before any training
+  const unmet = unmetEvaluatorNeeds(config, registry);
+  if (unmet.length) throw new UserErrors(unmet.map((u) => new UserError(u.message, loc.at(u.path))));
   const yaml = stringify(config, { lineWidth: 0 });
   return {
     config,

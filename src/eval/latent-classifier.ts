@@ -243,6 +243,7 @@ export function labelledRows(
 export const latentClassifierEvaluator: Plugin<LatentClassifierOptions, Evaluator> = {
   kind: 'evaluator',
   name: 'latent-classifier',
+  needs: ['latent'],
   description:
     'Classifier (logistic | knn | svm) fitted on the latent means of the labelled training examples; test/<prefix>_error and _accuracy in %',
   schema: {

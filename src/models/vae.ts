@@ -133,6 +133,7 @@ function addImportanceWeights(model: Model, o: VaeOptions, tf: typeof tfc, p: Pi
 export const vaePlugin: Plugin<VaeOptions, Model> = {
   kind: 'model',
   name: 'vae',
+  provides: ['latent'],
   description: 'Variational autoencoder: L = c1·KL + c2·recon; any prior (gaussian → VAE, spike-slab → VSC)',
   schema: { properties: latentModelOptions },
   create: vae,

@@ -90,7 +90,8 @@ export function compare(runs: ComparedRun[], keys: string[], metrics: string[]):
       const std = v.length > 1 ? Math.sqrt(v.reduce((a, b) => a + (b - mean) ** 2, 0) / (v.length - 1)) : 0;
       stats[m] = { mean, std };
     }
-    return { key: Object.fromEntries(keys.map((k) => [k, g[0].params[k]])), runs: g.length, seeds: g.map((r) => r.seed).sort((a, b) => a - b), stats };
+    // a key another base config has and this one lacks (a sweep over base configs): '-'
+    return { key: Object.fromEntries(keys.map((k) => [k, g[0].params[k] ?? '-'])), runs: g.length, seeds: g.map((r) => r.seed).sort((a, b) => a - b), stats };
   });
 }
 
