@@ -23,11 +23,13 @@ import { LocalTracker } from './track/local';
 import { mlflowTrackersFor } from './track/mlflow';
 import type { Tracker } from './track/tracker';
 import { Progress } from './track/progress';
-import type { PluginContext } from './registry/types';
+import type { PluginContext, NestedRuns } from './registry/types';
 
 export interface RunOptions {
   /** Config file (not with `resume`). */
   config?: string;
+  /** The config's YAML text, when it is not read from `config` (which then only names it). */
+  text?: string;
   overrides?: string[];
   seed?: number;
   backend?: string;
@@ -76,7 +78,7 @@ function loadForRun(o: RunOptions, registry: Registry): { loaded: LoadedConfig; 
   if (!o.config) throw new UserError('give a config file (e.g. configs/quickstart.yaml) or --resume RUN_DIR', 'elbo run');
   const overrides = [...(o.overrides ?? [])];
   if (o.seed !== undefined) overrides.push(`seed=${o.seed}`);
-  return { loaded: loadConfig(o.config, overrides, registry, { baseDir: o.baseDir }) };
+  return { loaded: loadConfig(o.config, overrides, registry, { baseDir: o.baseDir, text: o.text }) };
 }
 
 /**
@@ -100,7 +102,9 @@ export async function runExperiment(o: RunOptions): Promise<RunResult> {
   const rng = new Rng(config.seed);
   const baseCtx: PluginContext = { tf, registry, rng, baseDir: loaded.baseDir };
   const data: DataSet = await registry.create('dataset', config.data, { ...baseCtx, rng: rng.fork('data') });
-  const model: Model = registry.create('model', config.model, { ...baseCtx, rng: rng.fork('init'), data });
+  // a model may first need another run (m1m2's nested M1): it gets the run store and `elbo run`
+  const runs = nestedRuns(o, loaded, config, registry, backend.name, progress);
+  const model: Model = await registry.create('model', config.model, { ...baseCtx, rng: rng.fork('init'), data, runs });
   const optimizer: Optimizer = registry.create('optimizer', config.train.optimizer, { ...baseCtx, params: model.params });
   const schedCtx = { ...baseCtx };
   const weights = {
@@ -189,6 +193,7 @@ export async function runExperiment(o: RunOptions): Promise<RunResult> {
       metrics: {},
     };
   }
+  if (model.dependsOn) record.depends_on = model.dependsOn;
   await each('start', (t) => t.start(record, loaded.yaml));
   progress.message(
     `run ${store.runId}: ${config.model.kind} on ${data.name} (${data.train.n} train / ${data.val?.n ?? 0} val / ${data.test.n} test), backend ${backend.name}, seed ${config.seed}`,
@@ -355,6 +360,26 @@ export async function runExperiment(o: RunOptions): Promise<RunResult> {
     throw e;
   }
   return finish('FINISHED', null, testMetrics);
+}
+
+/**
+ * The run store this run writes to (the resumed run's, --runs-dir, else the local tracker's
+ * dir) and a way to start another run in it with this run's backend, trackers and
+ * interruption: what a model built on another run uses to train or resume that run first.
+ */
+function nestedRuns(o: RunOptions, loaded: LoadedConfig, config: LoadedConfig['config'], registry: Registry, backend: string, progress: Progress): NestedRuns {
+  const local = config.tracking.find((t) => t.kind === 'local');
+  const dir = o.resume ? path.dirname(path.dirname(path.resolve(o.resume))) : path.resolve(o.runsDir ?? local?.dir ?? 'runs');
+  const common = { runsDir: dir, backend, progress: o.progress, registry, trackingUri: o.trackingUri, shouldStop: o.shouldStop };
+  return {
+    dir,
+    config,
+    run: (n) =>
+      'resume' in n
+        ? runExperiment({ ...common, resume: n.resume })
+        : runExperiment({ ...common, config: `${loaded.file}#${n.label}`, text: n.text, baseDir: loaded.baseDir }),
+    log: (m) => progress.message(m),
+  };
 }
 
 /** The class distribution, printed before training (a 90%-one-class set should be noticed). */

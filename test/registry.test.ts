@@ -71,4 +71,10 @@ test('broken plugins give one clear line naming the plugin', () => {
   const dup = elbo(['validate', cfg('./dup.js')]);
   assert.match(dup.stderr, /model plugin 'vae' is already registered by built-in/);
   for (const r of [shape, thrown, missing, dup]) assert.equal(r.stderr.trim().split('\n').length, 1, r.stderr);
+  // what a model provides and an evaluator needs: capabilities elbo knows
+  const registry = createRegistry();
+  const base = { kind: 'evaluator', name: 'needy', description: 'x', schema: { properties: {} }, create() {} } as any;
+  assert.throws(() => registry.register({ ...base, needs: ['latent', 'wings'] }, 'needy.js'), /'needs' must be a list of latent, classify \(got \["latent","wings"\]\)/);
+  assert.throws(() => registry.register({ ...base, kind: 'model', provides: 'latent' }, 'needy.js'), /'provides' must be a list/);
+  registry.register({ ...base, needs: ['classify'] }, 'needy.js');
 });

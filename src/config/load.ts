@@ -7,6 +7,7 @@ import { UserError, UserErrors, suggestion } from '../errors';
 import { Registry } from '../registry/registry';
 import { buildSchema } from './schema';
 import { checkMetrics } from './metrics';
+import { unmetEvaluatorNeeds } from './needs';
 import type { PluginKind } from '../registry/types';
 import type { ExperimentConfig } from './types';
 
@@ -179,6 +180,9 @@ export function loadConfig(
   const config = validate(data, registry, loc);
   // what the run will write: published metrics, the model-selection metric
   checkMetrics(config, registry, (p) => loc.at(p));
+  // evaluators the model cannot serve (no latent space, no classifier) are refused before any training
+  const unmet = unmetEvaluatorNeeds(config, registry);
+  if (unmet.length) throw new UserErrors(unmet.map((u) => new UserError(u.message, loc.at(u.path))));
   const yaml = stringify(config, { lineWidth: 0 });
   return {
     config,

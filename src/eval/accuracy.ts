@@ -32,6 +32,7 @@ export function confusionMatrix(tf: typeof tfc, model: Model, split: Split, dim:
 export const accuracyEvaluator: Plugin<AccuracyOptions, Evaluator> = {
   kind: 'evaluator',
   name: 'accuracy',
+  needs: ['classify'],
   description: "Accuracy and error (%) of the model's classifier (argmax classify(x), e.g. M2's q(y|x)) on the test split; artifacts/confusion.json",
   schema: {
     properties: {

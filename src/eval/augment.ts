@@ -55,6 +55,7 @@ function augmentRows(tf: typeof tfc, model: Model, x: tfc.Tensor2D, o: AugmentOp
 export const augmentEvaluator: Plugin<AugmentOptions, Evaluator> = {
   kind: 'evaluator',
   name: 'augment',
+  needs: ['latent'],
   description: 'G-VAE augmentation grid: decode μ ± 0.5·i·δ (top λ_clip σ dims) per test image (artifacts/augment.png)',
   schema: {
     properties: {
@@ -79,7 +80,7 @@ export const augmentEvaluator: Plugin<AugmentOptions, Evaluator> = {
       const rows = augmentRows(tf, model, x, o);
       let other: Float32Array[][] | null = null;
       if (o.compare_run) {
-        const { model: vae } = loadRunModel(o.compare_run, tf, pctx.registry, data, 'eval: augment.compare_run');
+        const { model: vae } = await loadRunModel(o.compare_run, tf, pctx.registry, data, 'eval: augment.compare_run');
         other = augmentRows(tf, vae, x, o);
       }
       x.dispose();

@@ -341,6 +341,7 @@ export const latentClassifierEvaluator: Plugin<LatentClassifierOptions, Evaluato
     if (o.classifier === 'tsvm') names.push('svm_error', 'tsvm_objective', 'tsvm_switches', 'unlabelled');
     return names.map((n) => `${o.prefix}_${n}`);
   },
+  needs: ['latent'],
   description:
     'Classifier (logistic | knn | svm | tsvm) fitted on the latent means of the labelled training examples; test/<prefix>_error and _accuracy in %',
   schema: {

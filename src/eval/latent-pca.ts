@@ -81,6 +81,7 @@ export function pca(x: Float32Array | Float64Array, n: number, d: number, k = 2,
 export const latentPcaEvaluator: Plugin<LatentPcaOptions, Evaluator> = {
   kind: 'evaluator',
   name: 'latent-pca',
+  needs: ['latent'],
   description: 'Scatter PNG of the test latent means projected on their first 2 principal components, coloured by class (artifacts/latent-pca.png)',
   schema: {
     properties: {

@@ -12,6 +12,7 @@ export interface ReconstructionsOptions {
 export const reconstructionsEvaluator: Plugin<ReconstructionsOptions, Evaluator> = {
   kind: 'evaluator',
   name: 'reconstructions',
+  needs: ['latent'],
   description: 'PNG grid of test images beside their reconstructions from the posterior mean (artifacts/reconstructions.png)',
   schema: { properties: { n: { type: 'integer', minimum: 1, maximum: 1000, default: 32, description: 'How many test images' } } },
   metrics: () => [],

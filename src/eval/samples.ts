@@ -11,6 +11,7 @@ export interface SamplesOptions {
 export const samplesEvaluator: Plugin<SamplesOptions, Evaluator> = {
   kind: 'evaluator',
   name: 'samples',
+  needs: ['latent'],
   description: 'PNG grid of images decoded from prior draws z ~ p(z) (artifacts/samples.png)',
   schema: { properties: { n: { type: 'integer', minimum: 1, maximum: 1000, default: 64 } } },
   metrics: () => [],

@@ -72,6 +72,7 @@ function writeBarPlot(file: string, rates: number[]): void {
 export const sparsityEvaluator: Plugin<SparsityOptions, Evaluator> = {
   kind: 'evaluator',
   name: 'sparsity',
+  needs: ['latent'],
   description:
     'Fraction of near-zero latent means (|z| < threshold) on the test split, active dims per example; artifacts/sparsity.json and sparsity.png (activation rate per dimension)',
   schema: {

@@ -71,6 +71,7 @@ export function gvae(o: GvaeOptions, ctx: PluginContext): Model {
 export const gvaePlugin: Plugin<GvaeOptions, Model> = {
   kind: 'model',
   name: 'gvae',
+  provides: ['latent', 'classify'],
   description: 'G-VAE: VAE + linear head on (μ, σ²) with the ISDA class bound; L = c1·KL + c2·recon + alpha·class',
   schema: { properties: { ...latentModelOptions, likelihood: { ...latentModelOptions.likelihood, default: 'gaussian' } } },
   terms: () => ['loss', 'recon', 'kl', 'class', 'elbo'],

@@ -39,13 +39,15 @@ export function loadLastCheckpoint(store: RunStore, tf: typeof tfc, vars: Map<st
  * checkpoint, on `data` (which must be the data the run was trained on). Used to
  * compare against another run (G-VAE vs VAE augmentation grids).
  */
-export function loadRunModel(runDir: string, tf: typeof tfc, registry: Registry, data: DataSet, where: string): { model: Model; config: ExperimentConfig } {
-  const { store, record } = openFinishedRun(runDir, process.cwd(), where);
+export async function loadRunModel(runDir: string, tf: typeof tfc, registry: Registry, data: DataSet, where: string): Promise<{ model: Model; config: ExperimentConfig }> {
+  const { runDir: dir, store, record } = openFinishedRun(runDir, process.cwd(), where);
   const { config } = loadConfig(store.file('config.yaml'), [], registry, { baseDir: record.config_dir });
   if (record.data.sha256 && record.data.sha256 !== data.sha256) {
     throw new UserError(`run ${record.run_id} was trained on other data (${record.data.name}, sha256 ${record.data.sha256.slice(0, 12)}…)`, where);
   }
-  const model = registry.create<Model>('model', config.model, { tf, registry, rng: new Rng(config.seed).fork('init'), baseDir: record.config_dir, data });
+  // a model built on another run (m1m2's M1) finds it in the same run store; nothing is trained
+  const runs = { dir: path.dirname(path.dirname(dir)), config };
+  const model = await registry.create<Model | Promise<Model>>('model', config.model, { tf, registry, rng: new Rng(config.seed).fork('init'), baseDir: record.config_dir, data, runs });
   const vars = new Map<string, tfc.Variable>();
   for (const [k, v] of model.params) vars.set(`model/${k}`, v);
   loadLastCheckpoint(store, tf, vars, where);

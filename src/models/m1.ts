@@ -23,6 +23,7 @@ export function m1(o: M1Options, ctx: PluginContext): Model {
 export const m1Plugin: Plugin<M1Options, Model> = {
   kind: 'model',
   name: 'm1',
+  provides: ['latent'],
   description:
     'M1 (Kingma et al. 2014): a VAE on all images, labels unused (defaults 784-500-500-z50 softplus); pair it with the latent-classifier evaluator on the N labelled examples',
   schema: {

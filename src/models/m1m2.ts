@@ -1,8 +1,10 @@
 import * as fs from 'fs';
+import * as path from 'path';
 import type * as tfc from '@tensorflow/tfjs-core';
-import { parse as parseYaml } from 'yaml';
-import type { Plugin, PluginContext } from '../registry/types';
-import type { Model } from './model';
+import { parse as parseYaml, stringify } from 'yaml';
+import type { Plugin, PluginContext, NestedRuns } from '../registry/types';
+import { slot } from '../registry/types';
+import type { Model, RunDependency } from './model';
 import type { Network } from '../nn/network';
 import type { Prior, TrainProgress } from '../priors/prior';
 import type { DataSet } from '../data/dataset';
@@ -10,21 +12,36 @@ import type { PluginOptions } from '../config/types';
 import { M2CoreOptions, FeatureMap, M2_TERMS, m2Core, m2SchemaProperties } from './m2';
 import { openFinishedRun, loadLastCheckpoint } from './load-run';
 import { latentParts, VaeOptions } from './vae';
-import { UserError } from '../errors';
+import { loadConfig, LoadedConfig } from '../config/load';
+import { runsIn } from '../track/run-store';
+import { takeLock, releaseLock } from '../util/lock';
+import { UserError, UserErrors } from '../errors';
+
+/** The nested M1: its model block and its own train/loss/eval sections (config.yaml's shapes). */
+export interface M1Block {
+  model: PluginOptions;
+  train: Record<string, unknown>;
+  loss: Record<string, unknown>;
+  eval: PluginOptions[];
+}
 
 export interface M1M2Options extends M2CoreOptions {
   kind: 'm1m2';
   m1_run?: string;
+  m1?: M1Block;
   min_std: number;
   std_examples: number;
 }
 
 const WHERE = 'model.m1_run';
+const WHERE_NESTED = 'model.m1';
 const EVAL: TrainProgress = { epoch: 0, step: 0, fraction: 1 };
 
 /** A trained M1 loaded from its run directory: the encoder q(z1|x) and decoder p(x|z1), frozen. */
 export interface LoadedM1 {
   runDir: string;
+  runId: string;
+  configSha256: string;
   latent: number;
   prior: Prior;
   encoder: Network;
@@ -39,9 +56,9 @@ export interface LoadedM1 {
  * rebuild its networks from its config.yaml and load its last checkpoint.
  */
 export function loadM1Run(spec: string | undefined, ctx: PluginContext, data: DataSet): LoadedM1 {
-  const hint = 'train an M1 first (e.g. elbo run configs/mnist/m1.yaml, or any vae run on the same data) and pass its run directory: --set model.m1_run=runs/<experiment>/<runId>';
-  if (!spec) throw new UserError(`m1m2 needs the run directory of a finished m1/vae run; ${hint}`, WHERE);
-  const { runDir, store } = openFinishedRun(spec, ctx.baseDir, WHERE, hint);
+  const hint = 'describe the M1 in model.m1 (see configs/mnist/m1m2.yaml: it is trained first or reused), or train one (e.g. elbo run configs/mnist/m1.yaml) and pass its run directory: --set model.m1_run=runs/<experiment>/<runId>';
+  if (!spec) throw new UserError(`m1m2 needs an M1: a nested model.m1 block or the run directory of a finished m1/vae run; ${hint}`, WHERE);
+  const { runDir, store, record } = openFinishedRun(spec, ctx.baseDir, WHERE, hint);
   const cfg = parseYaml(fs.readFileSync(store.file('config.yaml'), 'utf8'));
   const m: PluginOptions | undefined = cfg?.model;
   if (!m || typeof m.latent !== 'number' || !m.encoder || !m.decoder || !m.prior) {
@@ -51,7 +68,87 @@ export function loadM1Run(spec: string | undefined, ctx: PluginContext, data: Da
   const { K, prior, encoder, decoder, params } = latentParts(m as VaeOptions, { ...ctx, rng: ctx.rng.fork('m1'), data });
   const vars = new Map<string, tfc.Variable>([...params].map(([n, v]) => [`model/${n}`, v]));
   const manifest = loadLastCheckpoint(store, ctx.tf, vars, WHERE);
-  return { runDir, latent: K, prior, encoder, decoder, likelihood: m.likelihood ?? 'bernoulli', epoch: manifest.epoch };
+  return { runDir, runId: record.run_id, configSha256: record.config_sha256, latent: K, prior, encoder, decoder, likelihood: m.likelihood ?? 'bernoulli', epoch: manifest.epoch };
+}
+
+/**
+ * The nested M1's own config: the outer run's experiment name + '-m1', its seed, plugins
+ * and data block (without data.labelled: M1 reads no labels, and the labelled subset is
+ * drawn from a stream of its own, so the images it trains on are the same for every N),
+ * and the m1 block's model, train, loss and eval. Its hash finds it again in the run store.
+ */
+export function nestedM1Config(block: M1Block, outer: { experiment: string; seed: number; plugins: string[]; data: PluginOptions }): Record<string, unknown> {
+  const { labelled: _labelled, ...data } = outer.data;
+  return {
+    experiment: `${outer.experiment}-m1`,
+    seed: outer.seed,
+    plugins: outer.plugins,
+    data,
+    model: block.model,
+    loss: block.loss,
+    train: block.train,
+    eval: block.eval,
+    tracking: [],
+  };
+}
+
+/**
+ * The run directory of the nested M1: a FINISHED run in <runs>/<experiment>-m1/ whose
+ * resolved config has the nested config's sha256 (reused), else an unfinished one with it
+ * (resumed), else a new run trained now, through `elbo run`'s own machinery. A lock file per
+ * config hash keeps parallel runs (sweep cells) from training the same M1 twice.
+ */
+export async function resolveNestedM1(block: M1Block, ctx: PluginContext): Promise<{ runDir: string; how: RunDependency['how'] }> {
+  const runs: NestedRuns | undefined = ctx.runs;
+  if (!runs) throw new UserError('a nested M1 needs the run store; create this model through elbo run', WHERE_NESTED);
+  if (!['m1', 'vae'].includes(block.model.kind)) {
+    throw new UserError(`the M1 must be an m1 or vae model (a VAE with latent/prior/encoder/decoder), not '${block.model.kind}'`, `${WHERE_NESTED}.model`);
+  }
+  const text = stringify(nestedM1Config(block, runs.config), { lineWidth: 0 });
+  let loaded: LoadedConfig;
+  try {
+    loaded = loadConfig(WHERE_NESTED, [], ctx.registry, { text, baseDir: ctx.baseDir });
+  } catch (e) {
+    if (!(e instanceof UserError)) throw e;
+    const all = e instanceof UserErrors ? e.errors : [e];
+    throw new UserError(`the M1's config is invalid: ${all.map((x) => x.message).join('; ')}`, WHERE_NESTED);
+  }
+  const experimentDir = path.join(runs.dir, loaded.config.experiment);
+  fs.mkdirSync(experimentDir, { recursive: true });
+  const lock = path.join(experimentDir, `.lock-${loaded.sha256.slice(0, 16)}`);
+  for (let told = false, holder = takeLock(lock); holder; holder = takeLock(lock)) {
+    if (!told) runs.log?.(`M1: waiting for process ${holder.pid} on ${holder.host}, which trains this M1 (${lock})`);
+    told = true;
+    await new Promise((r) => setTimeout(r, 2000));
+  }
+  try {
+    const same = runsIn(experimentDir).filter((r) => r.record.config_sha256 === loaded.sha256);
+    const done = same.find((r) => r.record.status === 'FINISHED');
+    if (done) {
+      runs.log?.(`M1: reusing ${done.dir} (finished, same config sha256 ${loaded.sha256.slice(0, 12)})`);
+      return { runDir: done.dir, how: 'reused' };
+    }
+    if (!runs.run) {
+      throw new UserError(`no finished M1 with config sha256 ${loaded.sha256.slice(0, 12)} in ${experimentDir}; elbo run trains it`, WHERE_NESTED);
+    }
+    const unfinished = same.at(-1);
+    runs.log?.(
+      unfinished
+        ? `M1: resuming ${unfinished.dir} (${unfinished.record.status}), then M1+M2`
+        : `M1: no finished run with this config (sha256 ${loaded.sha256.slice(0, 12)}) in ${experimentDir}; training it first`,
+    );
+    const r = await runs.run(unfinished ? { resume: unfinished.dir } : { text, label: WHERE_NESTED });
+    if (r.status !== 'FINISHED') {
+      throw new UserError(
+        `the M1 run ${r.runDir} ended ${r.status}${r.error ? ` (${r.error})` : ''}; run again to resume it`,
+        WHERE_NESTED,
+        r.status === 'KILLED' ? 130 : 1,
+      );
+    }
+    return { runDir: r.runDir, how: unfinished ? 'resumed' : 'trained' };
+  } finally {
+    releaseLock(lock);
+  }
 }
 
 /**
@@ -82,15 +179,22 @@ export function activeDims(tf: typeof tfc, m1: LoadedM1, data: DataSet, minStd: 
  * M1+M2 (SPEC.md "Model: M1+M2"): M2 on the latent features z1 of a trained M1, drawn
  * from q(z1|x) afresh for every batch (the posterior mean for classification and
  * reconstruction), keeping only the z1 dimensions whose posterior-mean std over the
- * training data exceeds `min_std`. The M1 networks are frozen and not part of this run's
- * checkpoints: the run needs `m1_run` to stay where it is (also to resume). Images
- * (reconstructions, samples) are decoded back to pixels by M1's decoder with the dropped
- * z1 dimensions set to 0.
+ * training data exceeds `min_std`. The M1 is a finished run: given as `m1_run`, or
+ * described by the nested `m1` block and then reused from the run store or trained first
+ * (resolveNestedM1); run.json records which under depends_on.m1. The M1 networks are
+ * frozen and not part of this run's checkpoints: the M1 run must stay where it is (also to
+ * resume). Images (reconstructions, samples) are decoded back to pixels by M1's decoder
+ * with the dropped z1 dimensions set to 0.
  */
-export function m1m2(o: M1M2Options, ctx: PluginContext): Model {
+export async function m1m2(o: M1M2Options, ctx: PluginContext): Promise<Model> {
   const tf = ctx.tf;
   const data = ctx.data as DataSet;
-  const m1 = loadM1Run(o.m1_run, ctx, data);
+  if (o.m1 && o.m1_run !== undefined) throw new UserError('give the M1 either as model.m1 (trained or reused here) or as model.m1_run (a finished run), not both', WHERE);
+  const nested = o.m1 ? await resolveNestedM1(o.m1, ctx) : null;
+  const m1 = loadM1Run(nested ? nested.runDir : o.m1_run, ctx, data);
+  const dependsOn: Record<string, RunDependency> = {
+    m1: { run_id: m1.runId, run_dir: m1.runDir, config_sha256: m1.configSha256, how: nested ? nested.how : 'given' },
+  };
   const { keep, std } = activeDims(tf, m1, data, o.min_std, o.std_examples);
   if (!keep.length) {
     throw new UserError(`no z1 dimension of the M1 run has posterior-mean std > ${o.min_std} (largest ${Math.max(...std).toFixed(3)}); lower model.min_std`, WHERE);
@@ -111,21 +215,35 @@ export function m1m2(o: M1M2Options, ctx: PluginContext): Model {
     },
   };
   const model = m2Core(o, ctx, features, 'model (m1m2)');
-  return Object.assign(model, { m1: { runDir: m1.runDir, epoch: m1.epoch, keptDims: keep, posteriorMeanStd: std } });
+  return Object.assign(model, { dependsOn, m1: { runDir: m1.runDir, epoch: m1.epoch, keptDims: keep, posteriorMeanStd: std } });
 }
 
-export const m1m2Plugin: Plugin<M1M2Options, Model> = {
+export const m1m2Plugin: Plugin<M1M2Options, Promise<Model>> = {
   kind: 'model',
   name: 'm1m2',
   terms: () => M2_TERMS,
+  provides: ['latent', 'classify'],
   description:
-    'Kingma et al. 2014 M1+M2: M2 on the z1 features of a trained M1 run (m1_run), sampled from q(z1|x) per batch, Gaussian p(z1|y,z2)',
+    'Kingma et al. 2014 M1+M2: M2 on the z1 features of an M1 (nested m1 block: reused by config hash or trained first; or a finished m1_run), sampled from q(z1|x) per batch, Gaussian p(z1|y,z2)',
   schema: {
     properties: {
+      m1: {
+        type: 'object',
+        additionalProperties: false,
+        required: ['model'],
+        description:
+          'The M1, as a config would give it: {model, train, loss, eval}. At the start of the run a FINISHED run in <runs>/<experiment>-m1/ with the same resolved config (this block, the data block without labelled, the seed) is reused, else it is trained first as such a run',
+        properties: {
+          model: slot('model', { description: 'The M1 model (m1 or vae)' }),
+          train: { $ref: '#/properties/train', default: {}, description: "The M1's training settings (as the top-level train)" },
+          loss: { $ref: '#/properties/loss', default: {}, description: "The M1's loss weights (as the top-level loss)" },
+          eval: { type: 'array', items: slot('evaluator'), default: [], description: "Evaluations of the M1 run (default: none; this run's own eval follows)" },
+        },
+      },
       m1_run: {
         type: 'string',
         description:
-          'Run directory of a FINISHED m1 or vae run on the same data (relative to the current directory, then the config file); required when the run starts, e.g. --set model.m1_run=runs/mnist-m1/<runId>',
+          'Instead of m1: the run directory of a FINISHED m1 or vae run on the same data (relative to the current directory, then the config file), e.g. --set model.m1_run=runs/mnist-m1/<runId>',
       },
       min_std: { type: 'number', minimum: 0, default: 0.1, description: 'Keep z1 dimensions whose posterior-mean std over the training data exceeds this (reference code: 0.1)' },
       std_examples: { type: 'integer', minimum: 1, default: 10000, description: 'Training examples used for that std' },

@@ -2,6 +2,19 @@ import type * as tfc from '@tensorflow/tfjs-core';
 import type { Rng } from '../runtime/rng';
 import type { TrainProgress } from '../priors/prior';
 
+/** Another run a model was built on, as run.json records it. */
+export interface RunDependency {
+  run_id: string;
+  run_dir: string;
+  config_sha256: string;
+  /**
+   * given: named in the config (m1m2's m1_run); reused: a finished run with the same
+   * resolved config was found; trained: it was trained first, inside this run; resumed:
+   * an unfinished one was continued.
+   */
+  how: 'given' | 'reused' | 'trained' | 'resumed';
+}
+
 /** A batch as the model sees it. */
 export interface Batch {
   x: tfc.Tensor2D;
@@ -37,7 +50,19 @@ export interface LossWeights {
  */
 export interface Model {
   params: Map<string, tfc.Variable>;
+  /** Latent size K; 0 for a model without a latent space (the supervised classifier). */
   latent: number;
+  /**
+   * 'labelled': the model learns from labelled rows only, so the training loop iterates
+   * over them alone (data.labelled when set, else every training row): an epoch is one
+   * pass over the labelled rows. Absent: every training row, labels known or not.
+   */
+  trainsOn?: 'labelled';
+  /**
+   * Runs this model was built on (m1m2's M1), by role: written into run.json as
+   * `depends_on`.
+   */
+  dependsOn?: Record<string, RunDependency>;
   terms(batch: Batch, w: LossWeights, rng: Rng, progress: TrainProgress): Record<string, tfc.Scalar> & { loss: tfc.Scalar };
   /**
    * Integer arrays the model derives from the labels in JavaScript (gather indices, label

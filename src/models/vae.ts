@@ -136,6 +136,7 @@ export const VAE_TERMS = ['loss', 'recon', 'kl', 'elbo'];
 export const vaePlugin: Plugin<VaeOptions, Model> = {
   kind: 'model',
   name: 'vae',
+  provides: ['latent'],
   description: 'Variational autoencoder: L = c1·KL + c2·recon; any prior (gaussian → VAE, spike-slab → VSC)',
   schema: { properties: latentModelOptions },
   terms: () => VAE_TERMS,

@@ -14,6 +14,7 @@ import { m1Plugin } from '../models/m1';
 import { m2Plugin } from '../models/m2';
 import { m1m2Plugin } from '../models/m1m2';
 import { gvaePlugin } from '../models/gvae';
+import { classifierPlugin } from '../models/classifier';
 import { elboEvaluator } from '../eval/elbo';
 import { iwaeEvaluator } from '../eval/iwae';
 import { reconstructionsEvaluator } from '../eval/reconstructions';
@@ -47,6 +48,7 @@ export const BUILTIN_PLUGINS: Plugin[] = [
   m2Plugin,
   m1m2Plugin,
   gvaePlugin,
+  classifierPlugin,
   elboEvaluator,
   iwaeEvaluator,
   reconstructionsEvaluator,

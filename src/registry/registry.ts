@@ -1,6 +1,6 @@
 import * as path from 'path';
 import * as fs from 'fs';
-import { PLUGIN_KINDS, Plugin, PluginContext, PluginKind } from './types';
+import { MODEL_CAPABILITIES, PLUGIN_KINDS, Plugin, PluginContext, PluginKind } from './types';
 import { UserError, suggestion } from '../errors';
 
 interface Entry {
@@ -126,6 +126,12 @@ function checkPluginShape(p: any, source: string): void {
     else if ('kind' in p.schema.properties) problems.push(`'schema.properties' must not define 'kind' (the registry adds it)`);
     if (typeof p.create !== 'function') problems.push(`'create' must be a function`);
     for (const f of ['metrics', 'terms']) if (p[f] !== undefined && typeof p[f] !== 'function') problems.push(`'${f}' must be a function when given`);
+    for (const key of ['provides', 'needs']) {
+      const v = p[key];
+      if (v !== undefined && (!Array.isArray(v) || v.some((c: unknown) => !(MODEL_CAPABILITIES as readonly unknown[]).includes(c)))) {
+        problems.push(`'${key}' must be a list of ${MODEL_CAPABILITIES.join(', ')} (got ${JSON.stringify(v)})`);
+      }
+    }
   }
   if (problems.length) {
     throw new UserError(`invalid plugin: ${problems.join('; ')}; a plugin exports {kind, name, description, schema, create}`, source);

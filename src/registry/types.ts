@@ -14,6 +14,13 @@ export const PLUGIN_KINDS = [
 ] as const;
 export type PluginKind = (typeof PLUGIN_KINDS)[number];
 
+/**
+ * What a model can do, as far as evaluators care: `latent` (a latent space: encodeMean,
+ * decode, reconstruct, sampleLatent), `classify` (class probabilities: classify(x)).
+ */
+export const MODEL_CAPABILITIES = ['latent', 'classify'] as const;
+export type ModelCapability = (typeof MODEL_CAPABILITIES)[number];
+
 /** A JSON Schema fragment (draft 2020-12 subset that ajv understands). */
 export type JsonSchema = Record<string, unknown>;
 
@@ -45,6 +52,14 @@ export interface Plugin<Options = any, Instance = any> {
    * Validation checks `train.select.metric` against them.
    */
   terms?(options: Options): string[];
+  /**
+   * Model plugins: what their models offer. When a model plugin declares it, a config whose
+   * evaluators `needs` something it lacks is refused when it is validated (before any
+   * training); when absent, nothing is checked before the run.
+   */
+  provides?: ModelCapability[];
+  /** Evaluator plugins: what they need of the model (checked against its `provides`). */
+  needs?: ModelCapability[];
   create(options: Options, ctx: PluginContext): Instance;
 }
 
@@ -56,7 +71,29 @@ export interface PluginContext {
   rng: Rng;
   /** Directory of the config file (for resolving relative data paths). */
   baseDir: string;
+  /**
+   * Models get this when `elbo run` creates them: the run store, and `elbo run` itself, for
+   * models built on another run that may have to be trained first (m1m2's nested M1).
+   */
+  runs?: NestedRuns;
   [key: string]: unknown;
+}
+
+/** The run store a run lives in, and a way to start (or resume) another run in it. */
+export interface NestedRuns {
+  /** Root of the local run store (runs/<experiment>/<runId>). */
+  dir: string;
+  /** The resolved config of the run whose model is being created. */
+  config: import('../config/types').ExperimentConfig;
+  /**
+   * Run a config given as YAML text (relative paths resolve against the outer config's
+   * directory; `label` says where it came from, e.g. 'model.m1'), or resume a run, with
+   * the outer run's backend, run store and trackers: what `elbo run` does. Absent where
+   * nothing may be trained (a finished run's model rebuilt for comparison).
+   */
+  run?(o: { text: string; label: string } | { resume: string }): Promise<import('../experiment').RunResult>;
+  /** A progress line on stderr. */
+  log?(message: string): void;
 }
 
 /** Reference to a plugin slot of another kind inside a plugin schema. */

@@ -43,7 +43,7 @@ export async function sweepParentRun(
       const tags = {
         'mlflow.runName': `sweep ${spec.name}`,
         'mlflow.source.name': spec.file,
-        'mlflow.note.content': `elbo sweep of ${cells} cells over ${path.basename(spec.base)}`,
+        'mlflow.note.content': `elbo sweep of ${cells} cells over ${spec.base ? path.basename(spec.base) : 'several base configs'}`,
         'elbo.sweep': spec.name,
         'elbo.sweep.cells': String(cells),
       };

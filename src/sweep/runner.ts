@@ -3,7 +3,7 @@ import * as path from 'path';
 import { spawn, ChildProcess } from 'child_process';
 import { SweepSpec, Cell, resolveCells, cellArgs, cellLabel, sweepDir } from './spec';
 import { elboRoot } from '../runtime/fingerprint';
-import type { RunRecord, RunStatus } from '../track/run-store';
+import { runsIn, type RunRecord, type RunStatus } from '../track/run-store';
 import { formatDuration } from '../track/progress';
 import { UserError } from '../errors';
 import { sweepParentRun } from './mlflow-parent';
@@ -37,15 +37,10 @@ export function runsByConfig(dir: string): Map<string, { dir: string; record: Ru
   const root = path.join(dir, 'runs');
   if (!fs.existsSync(root)) return out;
   for (const exp of fs.readdirSync(root)) {
-    const expDir = path.join(root, exp);
-    if (!fs.statSync(expDir).isDirectory()) continue;
-    for (const id of fs.readdirSync(expDir)) {
-      const f = path.join(expDir, id, 'run.json');
-      if (!fs.existsSync(f)) continue;
-      const record: RunRecord = JSON.parse(fs.readFileSync(f, 'utf8'));
-      const list = out.get(record.config_sha256) ?? [];
-      list.push({ dir: path.join(expDir, id), record });
-      out.set(record.config_sha256, list);
+    for (const run of runsIn(path.join(root, exp))) {
+      const list = out.get(run.record.config_sha256) ?? [];
+      list.push(run);
+      out.set(run.record.config_sha256, list);
     }
   }
   return out;
@@ -84,7 +79,7 @@ export async function runSweep(spec: SweepSpec, o: SweepOptions): Promise<{ dir:
       cells = results.map((r) => (r.index === o.cell ? r : prev.find((p) => p.index === r.index) ?? r));
     }
     const tmp = `${file}.tmp-${process.pid}`;
-    fs.writeFileSync(tmp, JSON.stringify({ name: spec.name, file: spec.file, base: spec.base, cells }, null, 2) + '\n');
+    fs.writeFileSync(tmp, JSON.stringify({ name: spec.name, file: spec.file, base: spec.base ?? [...new Set(resolved.map(({ cell }) => cell.base))], cells }, null, 2) + '\n');
     fs.renameSync(tmp, file);
   };
   writeIndex();
@@ -122,7 +117,7 @@ export async function runSweep(spec: SweepSpec, o: SweepOptions): Promise<{ dir:
       const r = results[job.cell.index];
       const args = job.resume
         ? [bin, 'run', '--resume', job.resume, '--json', '--quiet']
-        : [bin, 'run', spec.base, ...cellArgs(job.cell), '--runs-dir', path.join(dir, 'runs'), '--json', '--quiet'];
+        : [bin, 'run', job.cell.base, ...cellArgs(job.cell), '--runs-dir', path.join(dir, 'runs'), '--json', '--quiet'];
       if (o.backend && !job.resume) args.push('--backend', o.backend);
       const t0 = Date.now();
       r.status = 'RUNNING';

@@ -21,11 +21,18 @@ import { Rng } from '../runtime/rng';
  *
  * Cells are the product of every grid key, every zip group (its keys move together),
  * the seeds, and the random trials (drawn with the random seed).
+ *
+ * The base config itself may be an axis, like a Hydra config group: the key `base` in
+ * grid, zip or random (choice) lists config files (relative to the sweep file), e.g.
+ * `grid: {base: [../mnist/m1.yaml, ../mnist/m2.yaml], data.labelled: [100, 600]}`; a
+ * zip group can pair each base with overrides of its own. The top-level `base:` is then
+ * left out.
  */
 export interface SweepSpec {
   file: string;
   name: string;
-  base: string;
+  /** The base config (absolute), or null when `base` is an axis (each cell has its own). */
+  base: string | null;
   set: Record<string, unknown>;
   sweep: {
     grid: Record<string, unknown[]>;
@@ -37,9 +44,11 @@ export interface SweepSpec {
 
 type Distribution = { uniform: [number, number] } | { log_uniform: [number, number] } | { int: [number, number] } | { choice: unknown[] };
 
-/** One cell: its index, the overrides that make it, and its label. */
+/** One cell: its index, its base config, the overrides that make it, and its seed. */
 export interface Cell {
   index: number;
+  /** The cell's base config (absolute path). */
+  base: string;
   overrides: Record<string, unknown>;
   seed?: number;
 }
@@ -48,9 +57,9 @@ const KEY = { type: 'string', pattern: '^[A-Za-z0-9_-]+(\\.[A-Za-z0-9_-]+)*$' };
 const SWEEP_SCHEMA: Record<string, unknown> = {
   type: 'object',
   additionalProperties: false,
-  required: ['base', 'sweep'],
+  required: ['sweep'],
   properties: {
-    base: { type: 'string', description: 'The base config, relative to this file' },
+    base: { type: 'string', description: "The base config, relative to this file (or sweep over several: the axis key 'base')" },
     name: { type: 'string', pattern: '^[A-Za-z0-9][A-Za-z0-9._-]*$', description: 'Sweep name (default: the file name)' },
     set: { type: 'object', propertyNames: KEY, default: {}, description: 'Overrides every cell shares' },
     sweep: {
@@ -122,12 +131,23 @@ export function loadSweep(file: string): SweepSpec {
   const dup = axes.find((k, i) => axes.indexOf(k) !== i);
   if (dup) problems.push(new UserError(`'${dup}' is swept twice; give each key one axis`, loc.at(['sweep'])));
   if (axes.includes('seed')) problems.push(new UserError("sweep seeds with 'seeds: [..]', not as a grid key", loc.at(['sweep'])));
+  // the base config: one file, or an axis of files
+  if ('base' in data.set) problems.push(new UserError("'base' is not an override: give it at the top level, or as an axis of the sweep", loc.at(['set', 'base'])));
+  if (axes.includes('base')) {
+    if (data.base !== undefined) problems.push(new UserError("'base' is both the top-level base config and an axis; keep one", loc.at(['base'])));
+    const values = [...(data.sweep.grid.base ?? []), ...data.sweep.zip.flatMap((g: Record<string, unknown[]>) => g.base ?? []), ...(data.sweep.random?.space.base?.choice ?? [])];
+    const where = data.sweep.grid.base ? ['sweep', 'grid', 'base'] : data.sweep.random?.space.base ? ['sweep', 'random', 'space', 'base'] : ['sweep', 'zip'];
+    if (data.sweep.random?.space.base && !data.sweep.random.space.base.choice) problems.push(new UserError("a random 'base' must be a {choice: [config files]}", loc.at(where)));
+    if (values.some((v: unknown) => typeof v !== 'string' || !v)) problems.push(new UserError("the 'base' axis lists config files (paths relative to the sweep file)", loc.at(where)));
+  } else if (data.base === undefined) {
+    problems.push(new UserError("missing the base config: 'base: FILE' (relative to this file), or a 'base' axis listing several", loc.at([])));
+  }
   if (!axes.length && !data.sweep.seeds) problems.push(new UserError('the sweep has no axis: add grid, zip, seeds or random', loc.at(['sweep'])));
   if (problems.length) throw new UserErrors(problems);
   return {
     file: path.resolve(file),
     name: data.name ?? path.basename(file).replace(/\.ya?ml$/, ''),
-    base: path.resolve(path.dirname(path.resolve(file)), data.base),
+    base: data.base === undefined ? null : path.resolve(path.dirname(path.resolve(file)), data.base),
     set: data.set,
     sweep: data.sweep,
   };
@@ -151,8 +171,18 @@ export function expand(spec: SweepSpec): Cell[] {
   }
   const seeds = spec.sweep.seeds ?? [undefined];
   const cells: Cell[] = [];
-  for (const c of combos) for (const seed of seeds) cells.push({ index: cells.length, overrides: { ...spec.set, ...c }, seed });
+  const dir = path.dirname(spec.file);
+  for (const { base, ...c } of combos) {
+    const file = base === undefined ? spec.base! : path.resolve(dir, String(base));
+    for (const seed of seeds) cells.push({ index: cells.length, base: file, overrides: { ...spec.set, ...c }, seed });
+  }
   return cells;
+}
+
+/** The base configs a sweep's cells use, relative to the current directory (for messages). */
+export function describeBases(spec: SweepSpec, cells: Cell[]): string {
+  const bases = [...new Set(cells.map((c) => c.base))];
+  return bases.length === 1 ? path.relative(process.cwd(), bases[0]) : `${bases.length} base configs`;
 }
 
 function draw(d: Distribution, rng: Rng): unknown {
@@ -181,9 +211,10 @@ export function cellOverrides(cell: Cell): string[] {
 /** A short label for tables: key=value pairs of what the cell varies. */
 export function cellLabel(cell: Cell, spec: SweepSpec): string {
   const fixed = new Set(Object.keys(spec.set));
-  const parts = Object.entries(cell.overrides)
+  const parts = spec.base === null ? [`base=${path.relative(path.dirname(spec.file), cell.base)}`] : [];
+  parts.push(...Object.entries(cell.overrides)
     .filter(([k]) => !fixed.has(k))
-    .map(([k, v]) => `${k}=${typeof v === 'object' ? JSON.stringify(v) : v}`);
+    .map(([k, v]) => `${k}=${typeof v === 'object' ? JSON.stringify(v) : v}`));
   if (cell.seed !== undefined) parts.push(`seed=${cell.seed}`);
   return parts.join(' ');
 }
@@ -199,7 +230,7 @@ export function resolveCells(spec: SweepSpec, registry?: Registry): { cell: Cell
   const cells = expand(spec);
   for (const cell of cells) {
     try {
-      out.push({ cell, loaded: loadConfig(spec.base, cellOverrides(cell), registry ?? createRegistry()) });
+      out.push({ cell, loaded: loadConfig(cell.base, cellOverrides(cell), registry ?? createRegistry()) });
     } catch (e) {
       if (!(e instanceof UserError)) throw e;
       for (const l of e instanceof UserErrors ? e.errors : [e]) {

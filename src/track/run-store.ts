@@ -7,6 +7,7 @@ import type { Fingerprint } from '../runtime/fingerprint';
 import type { StepMode } from '../train/step';
 import type { Selected } from '../train/checkpoint';
 import type { PublishedComparison } from '../config/metrics';
+import type { RunDependency } from '../models/model';
 
 export type RunStatus = 'RUNNING' | 'FINISHED' | 'FAILED' | 'KILLED';
 
@@ -39,7 +40,25 @@ export interface RunRecord {
   evaluated_on?: { checkpoint: 'best' | 'last'; epoch: number };
   /** The config's `published:` entries with the measured value and a verdict (within, better, worse, missing). */
   published?: PublishedComparison[];
+  /** Runs the model was built on, by role (m1m2: its M1), and whether they were reused or trained for this run. */
+  depends_on?: Record<string, RunDependency>;
   metrics: Record<string, number>;
+}
+
+/** The runs of one experiment directory (<runs-dir>/<experiment>/), each with its run.json, oldest first. */
+export function runsIn(experimentDir: string): { dir: string; record: RunRecord }[] {
+  if (!fs.existsSync(experimentDir) || !fs.statSync(experimentDir).isDirectory()) return [];
+  return fs
+    .readdirSync(experimentDir)
+    .sort()
+    .flatMap((id) => {
+      const dir = path.join(experimentDir, id);
+      try {
+        return [{ dir, record: JSON.parse(fs.readFileSync(path.join(dir, 'run.json'), 'utf8')) as RunRecord }];
+      } catch {
+        return []; // not a run (a lock file, a half-created directory)
+      }
+    });
 }
 
 /**

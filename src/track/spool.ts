@@ -1,7 +1,7 @@
 import * as fs from 'fs';
-import * as os from 'os';
 import * as path from 'path';
 import type { MlflowMetric } from './mlflow-client';
+import { takeLock, releaseLock, type LockHolder } from '../util/lock';
 
 /**
  * The MLflow spool of one run: RUN_DIR/mlflow/
@@ -159,47 +159,12 @@ export class Spool {
    * Take the lock; returns null when taken, or who holds it. A lock left by a process that
    * is gone (same host, pid not alive) is taken over.
    */
-  lock(): { pid: number; host: string } | null {
-    const file = path.join(this.dir, 'lock');
-    const me = { pid: process.pid, host: os.hostname() };
-    for (let attempt = 0; attempt < 3; attempt++) {
-      try {
-        fs.writeFileSync(file, JSON.stringify(me), { flag: 'wx' });
-        return null;
-      } catch (e: any) {
-        if (e.code !== 'EEXIST') throw e;
-      }
-      let holder: { pid: number; host: string } | null = null;
-      try {
-        holder = JSON.parse(fs.readFileSync(file, 'utf8'));
-      } catch {
-        /* half-written or gone: treat as stale */
-      }
-      if (holder && holder.pid === me.pid && holder.host === me.host) return null;
-      if (holder && holder.host === me.host && alive(holder.pid)) return holder;
-      if (holder && holder.host !== me.host) return holder;
-      fs.rmSync(file, { force: true });
-    }
-    return null;
+  lock(): LockHolder | null {
+    return takeLock(path.join(this.dir, 'lock'));
   }
 
   unlock(): void {
-    const file = path.join(this.dir, 'lock');
-    try {
-      const holder = JSON.parse(fs.readFileSync(file, 'utf8'));
-      if (holder.pid === process.pid && holder.host === os.hostname()) fs.rmSync(file, { force: true });
-    } catch {
-      /* not ours or gone */
-    }
-  }
-}
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e: any) {
-    return e.code === 'EPERM';
+    releaseLock(path.join(this.dir, 'lock'));
   }
 }
 

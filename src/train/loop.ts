@@ -73,10 +73,13 @@ export async function trainLoop(
 ): Promise<LoopEnd> {
   const step = makeTrainStep(tf, model, optimizer, { compile: o.compile, onMode: hooks.onStepMode });
   try {
-    const n = data.train.n;
-    const known = data.labelled ? new Uint8Array(n) : null;
+    const known = data.labelled ? new Uint8Array(data.train.n) : null;
     if (known) for (const i of data.labelled!) known[i] = 1;
-    const extra = data.labelled && o.labelledPerBatch > 0 ? o.labelledPerBatch : 0;
+    // the rows an epoch passes over: every training row, or only the labelled ones for a
+    // model that learns from labels alone (then there is nothing to cycle in besides)
+    const pool = model.trainsOn === 'labelled' && data.labelled ? data.labelled : null;
+    const n = pool ? pool.length : data.train.n;
+    const extra = !pool && data.labelled && o.labelledPerBatch > 0 ? o.labelledPerBatch : 0;
     const stepsPerEpoch = Math.min(Math.ceil(n / o.batchSize), o.stepsPerEpoch ?? Infinity);
     let globalStep = o.startStep;
 
@@ -97,6 +100,7 @@ export async function trainLoop(
         await new Promise((r) => setImmediate(r));
         if (hooks.interrupted()) return { status: 'interrupted', epochs: epoch, step: globalStep };
         let idx = perm.subarray(s * o.batchSize, Math.min(n, (s + 1) * o.batchSize));
+        if (pool) idx = Int32Array.from(idx, (i) => pool[i]);
         if (labelledOrder) {
           const add = Int32Array.from({ length: extra }, (_, i) => data.labelled![labelledOrder[(s * extra + i) % labelledOrder.length]]);
           const both = new Int32Array(idx.length + extra);

@@ -25,7 +25,7 @@ export default class Plugins extends BaseCommand {
     const entries = registry.list(args.kind as PluginKind | undefined);
     if (flags.json) {
       process.stdout.write(
-        JSON.stringify(entries.map(({ plugin, source }) => ({ kind: plugin.kind, name: plugin.name, description: plugin.description, source, backends: plugin.backends ?? 'all', options: plugin.schema }))) + '\n',
+        JSON.stringify(entries.map(({ plugin, source }) => ({ kind: plugin.kind, name: plugin.name, description: plugin.description, source, backends: plugin.backends ?? 'all', ...(plugin.provides ? { provides: plugin.provides } : {}), ...(plugin.needs ? { needs: plugin.needs } : {}), options: plugin.schema }))) + '\n',
       );
       return;
     }
@@ -38,7 +38,8 @@ export default class Plugins extends BaseCommand {
       }
       const from = source === 'built-in' ? '' : `  [${source}]`;
       const backends = plugin.backends ? `  (backends: ${plugin.backends.join(', ')})` : '';
-      out.push(`  ${plugin.name.padEnd(16)} ${plugin.description}${backends}${from}`);
+      const caps = plugin.provides ? `  (provides: ${plugin.provides.join(', ') || 'nothing'})` : plugin.needs?.length ? `  (needs: ${plugin.needs.join(', ')})` : '';
+      out.push(`  ${plugin.name.padEnd(16)} ${plugin.description}${backends}${caps}${from}`);
       for (const [name, s] of Object.entries(plugin.schema.properties)) out.push(`      ${name.padEnd(16)} ${describeOption(s, (plugin.schema.required ?? []).includes(name))}`);
     }
     process.stdout.write(out.join('\n') + '\n');

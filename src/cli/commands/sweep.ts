@@ -45,7 +45,7 @@ export default class Sweep extends BaseCommand {
       const shown = cells.filter(({ cell }) => flags.cell === undefined || cell.index === flags.cell);
       if (flags.cell !== undefined && !shown.length) throw new UserError(`the sweep has cells 0..${cells.length - 1}`, `--cell ${flags.cell}`);
       if (flags.json) {
-        process.stdout.write(JSON.stringify({ dir, cells: shown.map(({ cell, loaded }) => ({ index: cell.index, overrides: cell.overrides, seed: cell.seed, config_sha256: loaded.sha256, args: cellArgs(cell) })) }) + '\n');
+        process.stdout.write(JSON.stringify({ dir, cells: shown.map(({ cell, loaded }) => ({ index: cell.index, base: cell.base, overrides: cell.overrides, seed: cell.seed, config_sha256: loaded.sha256, args: cellArgs(cell) })) }) + '\n');
       } else {
         process.stdout.write(`${cells.length} cells → ${dir}\n`);
         for (const { cell } of shown) process.stdout.write(`  cell ${cell.index}: ${cellLabel(cell, spec)}\n`);

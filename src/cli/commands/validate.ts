@@ -2,8 +2,7 @@ import { Args } from '@oclif/core';
 import { BaseCommand, setFlag } from '../base';
 import { loadConfig } from '../../config/load';
 import { createRegistry } from '../../registry/builtins';
-import { isSweepFile, loadSweep, resolveCells } from '../../sweep/spec';
-import * as path from 'path';
+import { isSweepFile, loadSweep, resolveCells, describeBases } from '../../sweep/spec';
 import { UserError } from '../../errors';
 
 export default class Validate extends BaseCommand {
@@ -20,7 +19,7 @@ export default class Validate extends BaseCommand {
       if (flags.set.length) throw new UserError('--set does not apply to a sweep file; put shared overrides under its `set:`', `--set ${flags.set[0]}`);
       const spec = loadSweep(args.config);
       const cells = resolveCells(spec);
-      process.stdout.write(`${args.config}: ok (sweep of ${cells.length} cells over ${path.relative(process.cwd(), spec.base)})\n`);
+      process.stdout.write(`${args.config}: ok (sweep of ${cells.length} cells over ${describeBases(spec, cells.map((c) => c.cell))})\n`);
       return;
     }
     const loaded = loadConfig(args.config, flags.set, createRegistry());
