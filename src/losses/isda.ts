@@ -2,7 +2,7 @@ import type * as tfc from '@tensorflow/tfjs-core';
 import { getTf } from '../runtime/tf';
 
 /**
- * G-VAE's class loss (SPEC.md "Model: G-VAE", seed 001): for a linear classifier
+ * G-VAE's class loss (the G-VAE write-up): for a linear classifier
  * f(z) = Wᵀz + b read on z ~ N(μ, diag σ²), the ISDA upper bound of E_z[cross-entropy]
  *
  *   L = log Σ_j exp{ ½ (w_j − w_y)² · σ² + (w_j − w_y)ᵀ μ + b_j − b_y },
