@@ -11,11 +11,11 @@ import { UserError, UserErrors, suggestion } from '../errors';
 
 /** Words that say which direction of a metric is better, checked from the end of its name. */
 const MIN_WORDS = ['error', 'err', 'loss', 'nll', 'recon', 'kl', 'mse', 'class'];
-const MAX_WORDS = ['accuracy', 'acc', 'likelihood', 'elbo', 'kept'];
+const MAX_WORDS = ['accuracy', 'acc', 'likelihood', 'elbo', 'iwae', 'kept'];
 
 /** The rule, for schema descriptions and messages. */
 export const MODE_RULE =
-  'Default from the metric name: its last word (split at / and _) among error, err, loss, nll, recon, kl, mse, class gives min; among accuracy, acc, likelihood, elbo, kept gives max; otherwise mode must be given';
+  'Default from the metric name: its last word (split at / and _) among error, err, loss, nll, recon, kl, mse, class gives min; among accuracy, acc, likelihood, elbo, iwae, kept gives max; otherwise mode must be given';
 
 /** The better direction a metric's name implies, or undefined when it says nothing. */
 export function defaultMode(metric: string): Mode | undefined {

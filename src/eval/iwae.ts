@@ -8,12 +8,20 @@ export interface IwaeOptions {
   kind: 'iwae';
   k: number;
   batch_size: number;
+  max_rows: number;
   max_examples?: number;
 }
 
 /**
  * Importance-weighted estimate of log p(x) (Burda et al.): log (1/k) Σ_i p(x, z_i)/q(z_i|x),
  * z_i ~ q(z|x), averaged over the test set. A lower bound that tightens as k grows.
+ *
+ * The decoder runs on (examples per pass)·k rows; a pass takes at most `max_rows` of them
+ * (and at most `batch_size` examples), so k = 5000 runs one example per pass. A k larger
+ * than max_rows is split into chunks of draws whose log-sum-exps are combined on the device.
+ * Per-example sums stay on the device and are read back once, at the end. The draws come
+ * from the evaluator's seeded stream example by example, so the pass sizes do not change
+ * the estimate (beyond float rounding).
  */
 export const iwaeEvaluator: Plugin<IwaeOptions, Evaluator> = {
   kind: 'evaluator',
@@ -23,7 +31,13 @@ export const iwaeEvaluator: Plugin<IwaeOptions, Evaluator> = {
   schema: {
     properties: {
       k: { type: 'integer', minimum: 1, default: 100, description: 'Importance samples per example (the IWAE paper reports k = 5000)' },
-      batch_size: { type: 'integer', minimum: 1, default: 50, description: 'Test examples per forward pass (each repeated k times)' },
+      batch_size: { type: 'integer', minimum: 1, default: 50, description: 'Test examples per forward pass at most (each repeated k times; max_rows caps it too)' },
+      max_rows: {
+        type: 'integer',
+        minimum: 1,
+        default: 5000,
+        description: 'Decoder rows (examples × k) per pass at most: bounds memory; k above it is split into chunks of draws',
+      },
       max_examples: { type: 'integer', minimum: 1, description: 'Evaluate only the first N test examples (the metric says how many)' },
     },
   },
@@ -35,13 +49,22 @@ export const iwaeEvaluator: Plugin<IwaeOptions, Evaluator> = {
         throw new UserError(`the iwae evaluator cannot run on this model: ${model.noImportanceWeights ?? 'no importance weights'}`, 'eval: iwae');
       }
       const n = Math.min(data.test.n, o.max_examples ?? Infinity);
+      const perPass = Math.max(1, Math.min(o.batch_size, Math.floor(o.max_rows / o.k)));
+      const chunk = Math.min(o.k, o.max_rows);
+      const logK = Math.log(o.k);
       let total = tf.scalar(0);
-      for (let start = 0; start < n; start += o.batch_size) {
-        const end = Math.min(n, start + o.batch_size);
+      for (let start = 0; start < n; start += perPass) {
+        const end = Math.min(n, start + perPass);
         const next = tf.tidy(() => {
-          const logw = model.logImportanceWeights!(rows(tf, data.test, data.dim, start, end), o.k, ctx.rng);
-          const ll = tf.sub(tf.logSumExp(logw, 1), Math.log(o.k));
-          return tf.add(total, tf.sum(ll)) as tfc.Scalar;
+          const x = rows(tf, data.test, data.dim, start, end);
+          // log Σ_i w_i per example, [end − start]; each chunk's own tidy frees its rows
+          const parts: tfc.Tensor1D[] = [];
+          for (let s = 0; s < o.k; s += chunk) {
+            const size = Math.min(chunk, o.k - s);
+            parts.push(tf.tidy(() => tf.logSumExp(model.logImportanceWeights!(x, size, ctx.rng), 1) as tfc.Tensor1D));
+          }
+          const lse = parts.length === 1 ? parts[0] : tf.logSumExp(tf.stack(parts, 1), 1);
+          return tf.add(total, tf.sum(tf.sub(lse, logK))) as tfc.Scalar;
         });
         total.dispose();
         total = next;

@@ -7,7 +7,11 @@ import { UserError } from '../errors';
 import { Rng } from '../runtime/rng';
 import { design, ovrTargets, predictLinear, stack, SVM_DEFAULTS, trainLinearSvm, trainTsvm, SolverOptions } from './linear-svm';
 
-export type ClassifierKind = 'logistic' | 'knn' | 'svm' | 'tsvm';
+export type ClassifierKind = 'logistic' | 'knn' | 'svm' | 'tsvm' | 'linear-sgd';
+/** Which latent code the classifier reads: the posterior mean (Prior.mean) or μ as the encoder emits it (Prior.mu). */
+export type Features = 'mean' | 'mu';
+/** How `labelled: N` draws its rows: N/C per class, or N uniformly without replacement. */
+export type LabelledDraw = 'balanced' | 'uniform';
 export type Standardize = 'global' | 'per-dimension' | 'none';
 
 /** Latent features of labelled examples: n rows of K values, labels in [0, C). */
@@ -34,23 +38,50 @@ export interface ClassifierOptions {
   max_iter?: number;
   /** tsvm: unlabelled training examples used at most (the evaluator subsamples; 10,000) */
   unlabelled?: number;
+  /** linear-sgd: its training (see SGD_DEFAULTS) */
+  sgd?: Partial<SgdOptions>;
 }
+
+/**
+ * linear-sgd: the VSC reproduction's classifier (Alfo5123/Variational-Sparse-Coding,
+ * notebooks/Experiment_Plots.ipynb): one linear layer K → C, a ReLU on its outputs (as
+ * there), softmax cross-entropy, SGD with momentum over shuffled mini-batches (the last one
+ * smaller), weights initialised U(±1/√K) as PyTorch's nn.Linear.
+ */
+export interface SgdOptions {
+  epochs: number;
+  batch_size: number;
+  lr: number;
+  momentum: number;
+  /** A ReLU on the logits (the reproduction's Classifier.forward); false: plain softmax regression. */
+  relu: boolean;
+}
+export const SGD_DEFAULTS: SgdOptions = { epochs: 20, batch_size: 32, lr: 0.001, momentum: 0.9, relu: true };
 
 export const TSVM_UNLABELLED_DEFAULT = 10000;
 
 export interface LatentClassifierOptions extends ClassifierOptions {
   kind: 'latent-classifier';
   labelled?: number;
+  labelled_draw: LabelledDraw;
+  features: Features;
   prefix: string;
   batch_size: number;
 }
 
-/** Posterior means of `n` rows of `x` ([n·dim]), encoded in batches and read back: [n·K]. */
-export function encodeMeans(tf: typeof tfc, model: Model, x: Float32Array, n: number, dim: number, batch: number): Float32Array {
+/**
+ * Latent codes of `n` rows of `x` ([n·dim]), encoded in batches and read back: [n·K].
+ * `mean`: the posterior means (the prior's `mean`); `mu`: μ as the encoder emits it.
+ */
+export function encodeMeans(tf: typeof tfc, model: Model, x: Float32Array, n: number, dim: number, batch: number, features: Features = 'mean'): Float32Array {
+  if (features === 'mu' && !model.encodeMu) {
+    throw new UserError("features: mu needs a model whose prior has a location μ (gaussian, spike-slab); use features: mean", 'eval: latent-classifier');
+  }
+  const encode = features === 'mu' ? model.encodeMu!.bind(model) : model.encodeMean.bind(model);
   const out = new Float32Array(n * model.latent);
   for (let start = 0; start < n; start += batch) {
     const end = Math.min(n, start + batch);
-    const z = tf.tidy(() => model.encodeMean(tf.tensor2d(x.subarray(start * dim, end * dim), [end - start, dim])));
+    const z = tf.tidy(() => encode(tf.tensor2d(x.subarray(start * dim, end * dim), [end - start, dim])));
     out.set(z.dataSync() as Float32Array, start * model.latent);
     z.dispose();
   }
@@ -125,6 +156,11 @@ export function classifyLatents(
   let predictions: Int32Array;
   if (o.classifier === 'knn') predictions = knnPredict(tf, { ...train, z: ztr }, zte, test.n, K, classes, o.k);
   else if (o.classifier === 'logistic') predictions = linearPredict(tf, { ...train, z: ztr }, zte, test.n, K, classes, o);
+  else if (o.classifier === 'linear-sgd') {
+    const r = sgdPredict({ ...train, z: ztr }, zte, test.n, K, classes, { ...SGD_DEFAULTS, ...o.sgd }, extra.rng ?? new Rng(0));
+    predictions = r.predictions;
+    metrics = { sgd_loss: r.loss };
+  }
   else {
     const zu = o.classifier === 'tsvm' ? apply(extra.unlabelled ?? new Float32Array(0)) : null;
     const r = svmPredict({ ...train, z: ztr }, zte, test.n, K, classes, o, extra.rng ?? new Rng(0), zu);
@@ -244,6 +280,79 @@ function linearPredict(
   return out;
 }
 
+/**
+ * The linear-sgd classifier (SgdOptions), in plain JS with float64 arithmetic: the same
+ * result on every backend. Each epoch visits the training rows in a fresh order drawn from
+ * `rng`. Returns the test predictions (argmax of the outputs, the first on ties) and the
+ * mean training loss of the last epoch.
+ */
+function sgdPredict(train: LatentSet, zte: Float32Array, nTest: number, K: number, C: number, o: SgdOptions, rng: Rng): { predictions: Int32Array; loss: number } {
+  const init = rng.fork('init');
+  const bound = 1 / Math.sqrt(K);
+  const W = Float64Array.from({ length: K * C }, () => (2 * init.uniform() - 1) * bound); // [K, C]
+  const b = Float64Array.from({ length: C }, () => (2 * init.uniform() - 1) * bound);
+  const vW = new Float64Array(K * C);
+  const vb = new Float64Array(C);
+  const gW = new Float64Array(K * C);
+  const gb = new Float64Array(C);
+  const a = new Float64Array(C);
+  const forward = (z: Float32Array, row: number) => {
+    for (let j = 0; j < C; j++) a[j] = b[j];
+    for (let k = 0; k < K; k++) {
+      const v = z[row * K + k];
+      if (v !== 0) for (let j = 0; j < C; j++) a[j] += v * W[k * C + j];
+    }
+  };
+  let lastLoss = NaN;
+  for (let epoch = 0; epoch < o.epochs; epoch++) {
+    const order = rng.fork(`epoch-${epoch}`).permutation(train.n);
+    let lossSum = 0;
+    for (let start = 0; start < train.n; start += o.batch_size) {
+      const end = Math.min(train.n, start + o.batch_size);
+      const m = end - start;
+      gW.fill(0);
+      gb.fill(0);
+      for (let t = start; t < end; t++) {
+        const row = order[t];
+        forward(train.z, row);
+        // outputs (ReLU or not), softmax cross-entropy against y
+        let max = -Infinity;
+        for (let j = 0; j < C; j++) max = Math.max(max, o.relu ? Math.max(0, a[j]) : a[j]);
+        let sum = 0;
+        for (let j = 0; j < C; j++) sum += Math.exp((o.relu ? Math.max(0, a[j]) : a[j]) - max);
+        const y = train.y[row];
+        lossSum += max + Math.log(sum) - (o.relu ? Math.max(0, a[y]) : a[y]);
+        for (let j = 0; j < C; j++) {
+          const out = o.relu ? Math.max(0, a[j]) : a[j];
+          let d = (Math.exp(out - max) / sum - (j === y ? 1 : 0)) / m;
+          if (o.relu && a[j] <= 0) d = 0;
+          if (d === 0) continue;
+          gb[j] += d;
+          for (let k = 0; k < K; k++) gW[k * C + j] += d * train.z[row * K + k];
+        }
+      }
+      // PyTorch's SGD with momentum (no dampening): v ← μ·v + g, p ← p − lr·v
+      for (let i = 0; i < W.length; i++) {
+        vW[i] = o.momentum * vW[i] + gW[i];
+        W[i] -= o.lr * vW[i];
+      }
+      for (let j = 0; j < C; j++) {
+        vb[j] = o.momentum * vb[j] + gb[j];
+        b[j] -= o.lr * vb[j];
+      }
+    }
+    lastLoss = lossSum / train.n;
+  }
+  const predictions = new Int32Array(nTest);
+  for (let i = 0; i < nTest; i++) {
+    forward(zte, i);
+    let best = 0;
+    for (let j = 1; j < C; j++) if ((o.relu ? Math.max(0, a[j]) : a[j]) > (o.relu ? Math.max(0, a[best]) : a[best])) best = j;
+    predictions[i] = best;
+  }
+  return { predictions, loss: lastLoss };
+}
+
 /** Plain Adam (β = 0.9, 0.999, ε = 1e-8) for `steps` full-batch steps from `init` (taken over); returns the result. */
 function adam(tf: typeof tfc, gradient: (w: tfc.Tensor) => tfc.Tensor, init: tfc.Tensor, steps: number, lr: number): tfc.Tensor {
   const b1 = 0.9;
@@ -306,12 +415,17 @@ function knnPredict(tf: typeof tfc, train: LatentSet, zte: Float32Array, nTest: 
   return out;
 }
 
-/** Rows of the training split whose labels the classifier may use. */
+/**
+ * Rows of the training split whose labels the classifier may use: the data set's labelled
+ * subset, else `requested` rows drawn with `rng` (`balanced`: N/C per class; `uniform`: N
+ * rows uniformly without replacement, whatever their classes), else every row.
+ */
 export function labelledRows(
   data: { train: { n: number; y: Int32Array | null; x: Float32Array }; labelled: Int32Array | null; classes: number },
   requested: number | undefined,
   rng: Rng,
   where: string,
+  draw: LabelledDraw = 'balanced',
 ): Int32Array {
   if (data.labelled) {
     if (requested !== undefined && requested !== data.labelled.length) {
@@ -321,6 +435,10 @@ export function labelledRows(
       );
     }
     return data.labelled;
+  }
+  if (requested !== undefined && draw === 'uniform') {
+    if (requested > data.train.n) throw new UserError(`labelled: ${requested} is more than the ${data.train.n} training rows`, where);
+    return Int32Array.from(rng.permutation(data.train.n).subarray(0, requested)).sort();
   }
   if (requested !== undefined) return labelledSubset(data.train, data.classes, requested, rng, where);
   return Int32Array.from({ length: data.train.n }, (_, i) => i);
@@ -339,18 +457,38 @@ export const latentClassifierEvaluator: Plugin<LatentClassifierOptions, Evaluato
     const names = ['error', 'accuracy', 'labelled'];
     if (o.classifier === 'svm' || o.classifier === 'tsvm') names.push('svm_objective', 'svm_iterations');
     if (o.classifier === 'tsvm') names.push('svm_error', 'tsvm_objective', 'tsvm_switches', 'unlabelled');
+    if (o.classifier === 'linear-sgd') names.push('sgd_loss');
     return names.map((n) => `${o.prefix}_${n}`);
   },
   needs: ['latent'],
   description:
-    'Classifier (logistic | knn | svm | tsvm) fitted on the latent means of the labelled training examples; test/<prefix>_error and _accuracy in %',
+    'Classifier (logistic | knn | svm | tsvm | linear-sgd) fitted on the latent codes (means, or μ) of the labelled training examples; test/<prefix>_error and _accuracy in %',
   schema: {
     properties: {
       classifier: {
-        enum: ['logistic', 'knn', 'svm', 'tsvm'],
+        enum: ['logistic', 'knn', 'svm', 'tsvm', 'linear-sgd'],
         default: 'logistic',
         description:
-          "logistic: multinomial logistic regression; knn: k nearest neighbours; svm: linear SVM (squared hinge, one-vs-rest; scikit-learn's LinearSVC, solved by LIBLINEAR's dual coordinate descent); tsvm: Joachims' transductive SVM on the same loss, the labelled examples plus `unlabelled` unlabelled training examples",
+          "logistic: multinomial logistic regression; knn: k nearest neighbours; svm: linear SVM (squared hinge, one-vs-rest; scikit-learn's LinearSVC, solved by LIBLINEAR's dual coordinate descent); tsvm: Joachims' transductive SVM on the same loss, the labelled examples plus `unlabelled` unlabelled training examples; linear-sgd: the VSC reproduction's classifier, one linear layer (ReLU on its outputs) trained by SGD with momentum (options under `sgd`)",
+      },
+      features: {
+        enum: ['mean', 'mu'],
+        default: 'mean',
+        description:
+          "The latent code classified: mean = the posterior mean (the prior's `mean`; γ⊙μ for spike-slab by default); mu = μ as the encoder emits it (the slab mean, spikes ignored; the VSC reproduction's features). The same for a Gaussian posterior",
+      },
+      sgd: {
+        type: 'object',
+        additionalProperties: false,
+        default: {},
+        description: 'linear-sgd: its training, by default the VSC reproduction\'s (20 epochs, batch 32, SGD lr 0.001, momentum 0.9, ReLU on the outputs)',
+        properties: {
+          epochs: { type: 'integer', minimum: 1, default: SGD_DEFAULTS.epochs, description: 'Passes over the labelled examples' },
+          batch_size: { type: 'integer', minimum: 1, default: SGD_DEFAULTS.batch_size, description: 'Examples per step (the last step of an epoch takes the rest)' },
+          lr: { type: 'number', exclusiveMinimum: 0, default: SGD_DEFAULTS.lr, description: 'SGD learning rate' },
+          momentum: { type: 'number', minimum: 0, maximum: 1, default: SGD_DEFAULTS.momentum, description: "Momentum (PyTorch's: v ← μ·v + g, p ← p − lr·v)" },
+          relu: { type: 'boolean', default: SGD_DEFAULTS.relu, description: 'A ReLU on the logits, as the reproduction; false: plain softmax regression' },
+        },
       },
       k: { type: 'integer', minimum: 1, default: 5, description: 'Neighbours for knn' },
       standardize: {
@@ -386,7 +524,12 @@ export const latentClassifierEvaluator: Plugin<LatentClassifierOptions, Evaluato
         type: 'integer',
         minimum: 1,
         description:
-          'When the data set has no labelled subset: use N training labels, N/C per class, drawn with the run seed (default: every training label)',
+          'When the data set has no labelled subset: use N training labels, drawn with the run seed as labelled_draw says (default: every training label)',
+      },
+      labelled_draw: {
+        enum: ['balanced', 'uniform'],
+        default: 'balanced',
+        description: 'How `labelled: N` draws: balanced = N/C per class; uniform = N rows uniformly without replacement (the VSC reproduction: 5,000 of the 60,000 training images)',
       },
       prefix: {
         type: 'string',
@@ -403,13 +546,13 @@ export const latentClassifierEvaluator: Plugin<LatentClassifierOptions, Evaluato
       const { tf, model, data } = ctx;
       const where = 'eval: latent-classifier';
       if (!data.train.y || !data.test.y || !data.classes) throw new UserError('the latent classifier needs class labels, but this data set has none', where);
-      const rows = labelledRows(data, o.labelled, ctx.rng.fork('labelled'), where);
+      const rows = labelledRows(data, o.labelled, ctx.rng.fork('labelled'), where, o.labelled_draw);
       const lab = subset(data.train, data.dim, rows);
       // the test split was binarised once; binarise the labelled inputs the same way
       const x = data.binarize === 'dynamic' ? binarizeOnce(lab.x, ctx.rng.fork('binarize')) : lab.x;
       const K = model.latent;
-      const train: LatentSet = { z: encodeMeans(tf, model, x, lab.n, data.dim, o.batch_size), y: lab.y!, n: lab.n };
-      const test: LatentSet = { z: encodeMeans(tf, model, data.test.x, data.test.n, data.dim, o.batch_size), y: data.test.y, n: data.test.n };
+      const train: LatentSet = { z: encodeMeans(tf, model, x, lab.n, data.dim, o.batch_size, o.features), y: lab.y!, n: lab.n };
+      const test: LatentSet = { z: encodeMeans(tf, model, data.test.x, data.test.n, data.dim, o.batch_size, o.features), y: data.test.y, n: data.test.n };
       let unlabelled: Float32Array | undefined;
       if (o.classifier === 'tsvm') {
         const labelled = new Set(rows);
@@ -418,10 +561,10 @@ export const latentClassifierEvaluator: Plugin<LatentClassifierOptions, Evaluato
         const picked = take < pool.length ? Int32Array.from(ctx.rng.fork('unlabelled').permutation(pool.length).subarray(0, take), (j) => pool[j]).sort() : pool;
         const u = subset(data.train, data.dim, picked);
         const ux = data.binarize === 'dynamic' ? binarizeOnce(u.x, ctx.rng.fork('binarize-unlabelled')) : u.x;
-        unlabelled = encodeMeans(tf, model, ux, u.n, data.dim, o.batch_size);
+        unlabelled = encodeMeans(tf, model, ux, u.n, data.dim, o.batch_size, o.features);
       }
       const started = Date.now();
-      const r = classifyLatents(tf, train, test, K, data.classes, o, { unlabelled, rng: ctx.rng.fork('svm') });
+      const r = classifyLatents(tf, train, test, K, data.classes, o, { unlabelled, rng: ctx.rng.fork(o.classifier === 'linear-sgd' ? 'sgd' : 'svm') });
       const seconds = ((Date.now() - started) / 1000).toFixed(1);
       const m = r.metrics;
       const detail =
@@ -433,7 +576,8 @@ export const latentClassifierEvaluator: Plugin<LatentClassifierOptions, Evaluato
               ? ''
               : ` (test error ${m.svm_error.toFixed(2)}%); TSVM on ${m.unlabelled} unlabelled: objective ${m.tsvm_objective.toPrecision(6)}, ${m.tsvm_switches} label switches`) +
             ` (${seconds} s)`;
-      ctx.log(`latent classifier (${o.classifier}) on ${lab.n} labelled examples: test error ${r.error.toFixed(2)}%${detail}`);
+      const sgd = m.sgd_loss === undefined ? '' : `; last epoch's training loss ${m.sgd_loss.toFixed(4)}`;
+      ctx.log(`latent classifier (${o.classifier} on ${o.features === 'mu' ? 'μ' : 'the latent means'}) on ${lab.n} labelled examples: test error ${r.error.toFixed(2)}%${detail}${sgd}`);
       const out: Record<string, number> = { [`${o.prefix}_error`]: r.error, [`${o.prefix}_accuracy`]: r.accuracy, [`${o.prefix}_labelled`]: lab.n };
       for (const [k, v] of Object.entries(m)) out[`${o.prefix}_${k}`] = v;
       return out;

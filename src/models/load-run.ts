@@ -13,12 +13,29 @@ import { UserError } from '../errors';
 
 /**
  * A finished run named by a path (absolute, or relative to the current directory, then
- * to `baseDir`): a clear one-line error when it is missing or did not finish.
+ * to `baseDir`): a run directory, or a directory of runs (runs/<experiment>), which means
+ * its latest FINISHED run (run ids sort by start time). A clear one-line error when there is
+ * none or the run did not finish.
  */
 export function openFinishedRun(spec: string, baseDir: string, where: string, hint = ''): { runDir: string; store: RunStore; record: RunRecord } {
   const candidates = path.isAbsolute(spec) ? [spec] : [path.resolve(spec), path.resolve(baseDir, spec)];
-  const runDir = candidates.find((c) => fs.existsSync(path.join(c, 'run.json')));
-  if (!runDir) throw new UserError(`not a run directory (no run.json at ${[...new Set(candidates)].join(' or ')})${hint ? `; ${hint}` : ''}`, where);
+  let runDir = candidates.find((c) => fs.existsSync(path.join(c, 'run.json')));
+  if (!runDir) {
+    // a directory of runs: its latest finished one
+    for (const dir of candidates) {
+      if (!fs.existsSync(dir) || !fs.statSync(dir).isDirectory()) continue;
+      const runs = fs
+        .readdirSync(dir)
+        .filter((d) => fs.existsSync(path.join(dir, d, 'run.json')))
+        .sort();
+      if (!runs.length) continue;
+      const finished = runs.filter((d) => RunStore.open(path.join(dir, d)).readRecord().status === 'FINISHED');
+      if (!finished.length) throw new UserError(`none of the ${runs.length} runs in ${dir} has FINISHED${hint ? `; ${hint}` : ''}`, where);
+      runDir = path.join(dir, finished[finished.length - 1]);
+      break;
+    }
+  }
+  if (!runDir) throw new UserError(`not a run directory nor a directory of runs (no run.json at ${[...new Set(candidates)].join(' or ')})${hint ? `; ${hint}` : ''}`, where);
   const store = RunStore.open(runDir);
   const record = store.readRecord();
   if (record.status !== 'FINISHED') {
@@ -35,12 +52,21 @@ export function loadLastCheckpoint(store: RunStore, tf: typeof tfc, vars: Map<st
 }
 
 /**
- * The trained model of a finished run, rebuilt from its resolved config and last
- * checkpoint, on `data` (which must be the data the run was trained on). Used to
- * compare against another run (G-VAE vs VAE augmentation grids).
+ * The trained model of a finished run (`runDir` as openFinishedRun takes it, relative
+ * paths against the current directory, then `baseDir`), rebuilt from its resolved config
+ * and last checkpoint, on `data` (which must come from the data the run was trained on:
+ * the same sha256). Used to compare against another run (G-VAE vs VAE augmentation grids)
+ * and to judge with a separately trained classifier.
  */
-export async function loadRunModel(runDir: string, tf: typeof tfc, registry: Registry, data: DataSet, where: string): Promise<{ model: Model; config: ExperimentConfig }> {
-  const { runDir: dir, store, record } = openFinishedRun(runDir, process.cwd(), where);
+export async function loadRunModel(
+  runDir: string,
+  tf: typeof tfc,
+  registry: Registry,
+  data: DataSet,
+  where: string,
+  opts: { baseDir?: string; hint?: string } = {},
+): Promise<{ model: Model; config: ExperimentConfig; runDir: string }> {
+  const { runDir: dir, store, record } = openFinishedRun(runDir, opts.baseDir ?? process.cwd(), where, opts.hint);
   const { config } = loadConfig(store.file('config.yaml'), [], registry, { baseDir: record.config_dir });
   if (record.data.sha256 && record.data.sha256 !== data.sha256) {
     throw new UserError(`run ${record.run_id} was trained on other data (${record.data.name}, sha256 ${record.data.sha256.slice(0, 12)}…)`, where);
@@ -51,5 +77,5 @@ export async function loadRunModel(runDir: string, tf: typeof tfc, registry: Reg
   const vars = new Map<string, tfc.Variable>();
   for (const [k, v] of model.params) vars.set(`model/${k}`, v);
   loadLastCheckpoint(store, tf, vars, where);
-  return { model, config };
+  return { model, config, runDir: dir };
 }

@@ -78,6 +78,12 @@ export interface Model {
   encodeMean(x: tfc.Tensor2D): tfc.Tensor2D;
   /** μ and log σ² when the posterior is a diagonal Gaussian (augmentation along σ). */
   encodeGaussian?(x: tfc.Tensor2D): { mu: tfc.Tensor2D; logvar: tfc.Tensor2D };
+  /**
+   * μ as the encoder emits it (Prior.mu): for a Gaussian posterior the mean, for the
+   * spike-and-slab the slab mean without the spike probabilities γ. Absent when the prior
+   * has no such location.
+   */
+  encodeMu?(x: tfc.Tensor2D): tfc.Tensor2D;
   /** Reconstructions of x from the posterior mean, in data space [B, D]. */
   reconstruct(x: tfc.Tensor2D): tfc.Tensor2D;
   /** Decode latent codes to data space [B, D]. */

@@ -6,7 +6,8 @@ import type { Network } from '../nn/network';
 import type { Prior } from '../priors/prior';
 import type { PluginOptions } from '../config/types';
 import type { DataSet } from '../data/dataset';
-import { bernoulliNll, squaredError } from '../losses/likelihood';
+import type { Rng } from '../runtime/rng';
+import { bernoulliNll, bernoulliLogNormalizer, squaredError } from '../losses/likelihood';
 
 export interface VaeOptions {
   kind: 'vae';
@@ -77,6 +78,14 @@ export function latentParts(o: VaeOptions, ctx: PluginContext): LatentParts {
  * Any prior plugin works (a VSC is this model with the spike-slab prior).
  */
 export function vae(o: VaeOptions, ctx: PluginContext): Model {
+  return vaeWithImportance(o, ctx).model;
+}
+
+/**
+ * The VAE and, when its likelihood and prior are densities, the parts of its importance
+ * weights (`importance`, null otherwise): what the IWAE model (models/iwae.ts) trains on.
+ */
+export function vaeWithImportance(o: VaeOptions, ctx: PluginContext): { model: Model; importance: ImportanceTerms | null } {
   const tf = ctx.tf;
   const { K, prior, encoder, decoder, params, nll, toData } = latentParts(o, ctx);
 
@@ -95,39 +104,65 @@ export function vae(o: VaeOptions, ctx: PluginContext): Model {
     },
     encodeMean: (x) => tf.tidy(() => prior.mean(encoder.apply(x), K)),
     encodeGaussian: prior.gaussianParams ? (x) => tf.tidy(() => prior.gaussianParams!(encoder.apply(x), K)) : undefined,
+    encodeMu: prior.mu ? (x) => tf.tidy(() => prior.mu!(encoder.apply(x), K)) : undefined,
     reconstruct: (x) => tf.tidy(() => toData(decoder.apply(prior.mean(encoder.apply(x), K)))),
     decode: (z) => tf.tidy(() => toData(decoder.apply(z))),
     sampleLatent: (n, rng) => prior.sampleFromPrior(n, K, rng),
   };
-  addImportanceWeights(model, o, ctx.tf, { K, prior, encoder, decoder });
-  return model;
-}
-
-/** log p(x, z) − log q(z|x) for k posterior draws, when the likelihood and prior are densities. */
-function addImportanceWeights(model: Model, o: VaeOptions, tf: typeof tfc, p: Pick<LatentParts, 'K' | 'prior' | 'encoder' | 'decoder'>): void {
-  const { K, prior, encoder, decoder } = p;
-  if (o.likelihood !== 'bernoulli') {
-    model.noImportanceWeights = 'the gaussian likelihood here is the unnormalised image loss ‖x − x̂‖², not a density';
-    return;
+  const importance = importanceTerms(o, tf, { K, prior, encoder, decoder });
+  if (typeof importance === 'string') {
+    model.noImportanceWeights = importance;
+    return { model, importance: null };
   }
-  if (!prior.logPrior || !prior.logPosterior) {
-    model.noImportanceWeights = `prior '${o.prior.kind}' has no density (needed for log p(z) − log q(z|x))`;
-    return;
-  }
-  const logPrior = prior.logPrior;
-  const logPosterior = prior.logPosterior;
   model.logImportanceWeights = (x, k, rng) =>
     tf.tidy(() => {
-      const B = x.shape[0];
-      const enc = encoder.apply(x);
-      // repeat each example k times: rows b*k .. b*k+k-1 belong to example b
-      const encK = tf.reshape(tf.tile(tf.expandDims(enc, 1), [1, k, 1]), [B * k, enc.shape[1]]) as tfc.Tensor2D;
-      const xK = tf.reshape(tf.tile(tf.expandDims(x, 1), [1, k, 1]), [B * k, x.shape[1]]) as tfc.Tensor2D;
-      const z = prior.sample(encK, K, rng, { epoch: 0, step: 0, fraction: 1 });
-      const logpx = tf.neg(bernoulliNll(xK, decoder.apply(z)));
-      const logw = tf.sub(tf.add(logpx, logPrior(z)), logPosterior(z, encK, K));
-      return tf.reshape(logw, [B, k]) as tfc.Tensor2D;
+      const t = importance(x, k, rng);
+      return tf.sub(tf.add(t.logpx, t.logpz), t.logqz) as tfc.Tensor2D;
     });
+  return { model, importance };
+}
+
+/**
+ * log p(x|z_i), log p(z_i) and log q(z_i|x) for k draws z_i ~ q(z|x) per example, each
+ * [B, k] (draw i of example b in row b, column i). The draws are taken from `rng` example
+ * by example, so splitting a test set into passes of any size gives the same numbers.
+ */
+export type ImportanceTerms = (x: tfc.Tensor2D, k: number, rng: Rng) => { logpx: tfc.Tensor2D; logpz: tfc.Tensor2D; logqz: tfc.Tensor2D };
+
+/**
+ * The parts of log w = log p(x, z) − log q(z|x), when the likelihood and the prior are
+ * densities; otherwise why not (a sentence for the error message).
+ *
+ * Built for k in the thousands (the IWAE paper evaluates with k = 5000), where the
+ * decoder runs on B·k rows and everything that touches a [B·k, D] tensor counts:
+ *  - the encoder output is repeated k times by a broadcast add, not tf.tile (tile is
+ *    about 20 times slower on the wasm backend, and its gradient is a loop of slices);
+ *  - x is never repeated: log p(x|z) = Σ_d (x_d − ½)·l_d − Σ_d log 2cosh(l_d/2) (the
+ *    Bernoulli likelihood, exact for any x in [0, 1]), whose first sum over the k rows of
+ *    one example is one batched matrix product [B, k, D] × [B, D, 1], and whose second
+ *    takes one log per group of pixels (bernoulliLogNormalizer), not a softplus per pixel.
+ */
+export function importanceTerms(o: VaeOptions, tf: typeof tfc, p: Pick<LatentParts, 'K' | 'prior' | 'encoder' | 'decoder'>): ImportanceTerms | string {
+  const { K, prior, encoder, decoder } = p;
+  if (o.likelihood !== 'bernoulli') return 'the gaussian likelihood here is the unnormalised image loss ‖x − x̂‖², not a density';
+  if (!prior.logPrior || !prior.logPosterior) return `prior '${o.prior.kind}' has no density (needed for log p(z) − log q(z|x))`;
+  const logPrior = prior.logPrior;
+  const logPosterior = prior.logPosterior;
+  return (x, k, rng) => {
+    const B = x.shape[0];
+    const D = x.shape[1];
+    const enc = encoder.apply(x);
+    const P = enc.shape[1];
+    // rows b*k .. b*k+k-1 belong to example b
+    const encK = tf.reshape(tf.add(tf.expandDims(enc, 1), tf.zeros([1, k, 1])), [B * k, P]) as tfc.Tensor2D;
+    const z = prior.sample(encK, K, rng, { epoch: 0, step: 0, fraction: 1 });
+    const logits = decoder.apply(z);
+    const xl = tf.matMul(tf.reshape(logits, [B, k, D]) as tfc.Tensor3D, tf.reshape(tf.sub(x, 0.5), [B, D, 1]) as tfc.Tensor3D);
+    const logpx = tf.sub(tf.reshape(xl, [B, k]), tf.reshape(bernoulliLogNormalizer(logits), [B, k])) as tfc.Tensor2D;
+    const logpz = tf.reshape(logPrior(z), [B, k]) as tfc.Tensor2D;
+    const logqz = tf.reshape(logPosterior(z, encK, K), [B, k]) as tfc.Tensor2D;
+    return { logpx, logpz, logqz };
+  };
 }
 
 /** The loss terms `terms` returns (vae, m1). */

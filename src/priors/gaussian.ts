@@ -33,6 +33,7 @@ export function gaussianPrior(tf: typeof tfc, o: GaussianPriorOptions): Prior {
       });
     },
     mean: (enc, K) => tf.slice(enc, [0, 0], [-1, K]) as tfc.Tensor2D,
+    mu: (enc, K) => tf.slice(enc, [0, 0], [-1, K]) as tfc.Tensor2D,
     sampleFromPrior: (n, K, rng) => tf.tensor2d(rng.normals(n * K), [n, K]),
     gaussianParams: split,
     logPrior: (z) => gaussianLogDensity(z, 0, 0),

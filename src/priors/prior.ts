@@ -19,6 +19,12 @@ export interface Prior {
   sample(enc: tfc.Tensor2D, K: number, rng: Rng, progress: TrainProgress, share?: NoiseShare): tfc.Tensor2D;
   /** The posterior mean, used for reconstructions and latent features. */
   mean(enc: tfc.Tensor2D, K: number): tfc.Tensor2D;
+  /**
+   * The location μ the encoder emits for the posterior's continuous part: the Gaussian's
+   * mean, the spike-and-slab's slab mean (γ ignored). Latent features for protocols that
+   * read μ itself (the VSC reproduction's classifier).
+   */
+  mu?(enc: tfc.Tensor2D, K: number): tfc.Tensor2D;
   /** Draws from p(z) (for samples): [n, K]. */
   sampleFromPrior(n: number, K: number, rng: Rng): tfc.Tensor2D;
   /** log p(z) and log q(z|x), when both are densities (needed by importance weighting). */

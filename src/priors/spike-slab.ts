@@ -91,6 +91,8 @@ export function spikeSlabPrior(tf: typeof tfc, o: SpikeSlabPriorOptions, schedul
         return tf.mul(gamma, mu) as tfc.Tensor2D;
       });
     },
+    /** μ, the slab mean, whatever `mean` says (features: mu of the latent-classifier). */
+    mu: (enc, K) => tf.slice(enc, [0, 0], [-1, K]) as tfc.Tensor2D,
     /** z_k = s_k·n_k with s_k ~ Bernoulli(a), n_k ~ N(0, 1). */
     sampleFromPrior(n, K, rng) {
       const z = rng.normals(n * K);

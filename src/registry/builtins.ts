@@ -10,6 +10,7 @@ import { convNetwork } from '../nn/conv';
 import { gaussianPriorPlugin } from '../priors/gaussian';
 import { spikeSlabPriorPlugin } from '../priors/spike-slab';
 import { vaePlugin } from '../models/vae';
+import { iwaeModelPlugin } from '../models/iwae';
 import { m1Plugin } from '../models/m1';
 import { m2Plugin } from '../models/m2';
 import { m1m2Plugin } from '../models/m1m2';
@@ -44,6 +45,7 @@ export const BUILTIN_PLUGINS: Plugin[] = [
   gaussianPriorPlugin,
   spikeSlabPriorPlugin,
   vaePlugin,
+  iwaeModelPlugin,
   m1Plugin,
   m2Plugin,
   m1m2Plugin,
