@@ -128,8 +128,9 @@ function checkPluginShape(p: any, source: string): void {
     for (const f of ['metrics', 'terms']) if (p[f] !== undefined && typeof p[f] !== 'function') problems.push(`'${f}' must be a function when given`);
     for (const key of ['provides', 'needs']) {
       const v = p[key];
+      if (key === 'provides' && typeof v === 'function') continue;
       if (v !== undefined && (!Array.isArray(v) || v.some((c: unknown) => !(MODEL_CAPABILITIES as readonly unknown[]).includes(c)))) {
-        problems.push(`'${key}' must be a list of ${MODEL_CAPABILITIES.join(', ')} (got ${JSON.stringify(v)})`);
+        problems.push(`'${key}' must be a list of ${MODEL_CAPABILITIES.join(', ')}${key === 'provides' ? ' (or a function of the options returning {provides})' : ''} (got ${JSON.stringify(v)})`);
       }
     }
   }
