@@ -8,6 +8,7 @@ import type { Progress } from '../track/progress';
 import { evaluateTerms } from '../eval/elbo';
 import { makeTrainStep, type StepMode } from './step';
 import { DeviceSums } from './device-sums';
+import { faultPoint } from '../util/fault';
 
 export interface LoopOptions {
   epochs: number;
@@ -122,6 +123,7 @@ export async function trainLoop(
         Object.values(terms).forEach((t) => t.dispose());
         seen += idx.length;
         globalStep++;
+        if (s === 0) await faultPoint('step', epoch + 1, hooks.interrupted);
 
         const last = s === stepsPerEpoch - 1;
         if ((s + 1) % o.logEvery === 0 || last) {
