@@ -178,7 +178,16 @@ export function loadConfig(
   file: string,
   overrides: string[],
   registry: Registry,
-  opts: { text?: string; baseDir?: string } = {},
+  opts: {
+    text?: string;
+    baseDir?: string;
+    /**
+     * false: the config's `plugins:` are not loaded (no code of its runs); each must already
+     * be in the registry (loaded by the running config), else a located error. For configs
+     * read from elsewhere, e.g. another run's config.yaml that an evaluator compares with.
+     */
+    loadPlugins?: boolean;
+  } = {},
 ): LoadedConfig {
   let text = opts.text;
   if (text === undefined) {
@@ -209,7 +218,15 @@ export function loadConfig(
     if (!Array.isArray(plugins) || plugins.some((p: unknown) => typeof p !== 'string')) {
       throw new UserError('plugins must be a list of paths or package names', loc.at(['plugins']));
     }
-    plugins.forEach((spec: string, i: number) => registry.loadPlugin(spec, baseDir, loc.at(['plugins', i])));
+    plugins.forEach((spec: string, i: number) => {
+      if (opts.loadPlugins !== false) return registry.loadPlugin(spec, baseDir, loc.at(['plugins', i]));
+      if (!registry.isLoaded(spec, baseDir)) {
+        throw new UserError(
+          `this config loads plugin '${spec}', which the running config does not: it is not loaded from here (a plugin runs code); add it to the running config's plugins: if you trust it`,
+          loc.at(['plugins', i]),
+        );
+      }
+    });
   }
   // the file's own values with defaults filled in (errors are reported below, not here)
   const defaults = structuredClone(fileData);

@@ -40,10 +40,18 @@ export function loadLastCheckpoint(store: RunStore, tf: typeof tfc, vars: Map<st
  * compare against another run (G-VAE vs VAE augmentation grids).
  */
 export async function loadRunModel(runDir: string, tf: typeof tfc, registry: Registry, data: DataSet, where: string): Promise<{ model: Model; config: ExperimentConfig }> {
+  // every check the record allows comes first; the other run's config never loads plugins
+  // the running config does not (reading a run to compare with must not run its code)
   const { runDir: dir, store, record } = openFinishedRun(runDir, process.cwd(), where);
-  const { config } = loadConfig(store.file('config.yaml'), [], registry, { baseDir: record.config_dir });
   if (record.data.sha256 && record.data.sha256 !== data.sha256) {
     throw new UserError(`run ${record.run_id} was trained on other data (${record.data.name}, sha256 ${record.data.sha256.slice(0, 12)}…)`, where);
+  }
+  let config: ExperimentConfig;
+  try {
+    ({ config } = loadConfig(store.file('config.yaml'), [], registry, { baseDir: record.config_dir, loadPlugins: false }));
+  } catch (e) {
+    if (!(e instanceof UserError)) throw e;
+    throw new UserError(`cannot use run ${dir}: ${e.line().split('\n')[0]}`, where);
   }
   // a model built on another run (m1m2's M1) finds it in the same run store; nothing is trained
   const runs = { dir: path.dirname(path.dirname(dir)), config };
