@@ -7,7 +7,8 @@ import { createRegistry } from '../src/registry/builtins';
 import { UserError } from '../src/errors';
 import { isSweepFile, loadSweep, resolveCells, MAX_CELLS } from '../src/sweep/spec';
 import { evalAlphaExpression } from '../src/models/m2';
-import { tmpDir, elbo } from './helpers';
+import { tmpDir, elbo, smallConfig } from './helpers';
+import { runExperiment } from '../src/experiment';
 
 /** The problem lines of a config (FILE for its path), or [] when it is valid. */
 function problems(yaml: string, overrides: string[] = []): string[] {
@@ -186,4 +187,14 @@ test('a config with a stray top-level sweep: key is a config with an unknown key
   const s = elbo(['schema']);
   assert.equal(s.status, 0, s.stderr);
   assert.doesNotMatch(s.stdout, /\$data/);
+});
+
+test('a loss weight that is not a number (from a schedule plugin) is blamed for the divergence, not the learning rate', async () => {
+  const dir = tmpDir();
+  fs.writeFileSync(path.join(dir, 'nan.js'), "module.exports = { kind: 'schedule', name: 'nan-weight', description: 'x', schema: { properties: {} }, create: () => () => NaN };");
+  const cfg = smallConfig(dir, 'plugins: [./nan.js]\nloss: {c1: {kind: nan-weight}}\n');
+  const r = await runExperiment({ config: cfg, runsDir: path.join(dir, 'runs'), progress: false, overrides: ['data.max_train=100', 'train.epochs=1'] });
+  assert.equal(r.status, 'FAILED');
+  assert.match(r.error!, /the loss weight c1 is NaN in epoch 1 .*; loss\.c1 \(its schedule\) must give finite numbers/);
+  assert.doesNotMatch(r.error!, /lower train\.optimizer\.lr/);
 });

@@ -344,7 +344,8 @@ function describe(v: unknown): string {
   if (v === undefined) return 'nothing';
   if (Array.isArray(v)) return 'a list';
   if (typeof v === 'object') return 'a mapping';
-  return `${typeof v} ${JSON.stringify(v)}`;
+  const shown = JSON.stringify(v);
+  return `${typeof v} ${shown.length > 80 ? `${shown.slice(0, 60)}…" (${String(v).length} characters)` : shown}`;
 }
 
 /** Which plugin kind a slot error belongs to (buildSchema tags each slot). */
