@@ -277,9 +277,16 @@ export function resolveCells(spec: SweepSpec, registry?: Registry): { cell: Cell
   const problems = new Map<string, { error: UserError; cells: Cell[] }>();
   const out: { cell: Cell; loaded: LoadedConfig }[] = [];
   const cells = expand(spec);
+  // one registry per base config (its plugins), so the schema is compiled once per base, not per cell
+  const registries = new Map<string, Registry>();
+  const registryFor = (base: string) => {
+    if (registry) return registry;
+    if (!registries.has(base)) registries.set(base, createRegistry());
+    return registries.get(base)!;
+  };
   for (const cell of cells) {
     try {
-      out.push({ cell, loaded: loadConfig(cell.base, cellOverrides(cell), registry ?? createRegistry()) });
+      out.push({ cell, loaded: loadConfig(cell.base, cellOverrides(cell), registryFor(cell.base)) });
     } catch (e) {
       if (!(e instanceof UserError)) throw e;
       for (const l of e instanceof UserErrors ? e.errors : [e]) {
