@@ -18,7 +18,8 @@ import { trainLoop, LoopEnd } from './train/loop';
 import { saveCheckpoint, loadCheckpoint, Selected } from './train/checkpoint';
 import { comparePublished, modelTerms, PublishedComparison } from './config/metrics';
 import type { Evaluator } from './eval/evaluator';
-import { RunRecord, RunStatus } from './track/run-store';
+import { RunRecord, RunStatus, RunStore } from './track/run-store';
+import { faultPoint } from './util/fault';
 import { LocalTracker } from './track/local';
 import { mlflowTrackersFor } from './track/mlflow';
 import type { Tracker } from './track/tracker';
@@ -63,11 +64,15 @@ export interface RunResult {
   published?: PublishedComparison[];
 }
 
-function loadForRun(o: RunOptions, registry: Registry): { loaded: LoadedConfig; resumeRecord?: RunRecord } {
+function loadForRun(o: RunOptions, registry: Registry, run: ActiveRun): { loaded: LoadedConfig; resumeRecord?: RunRecord } {
   if (o.resume) {
     const runJson = path.join(o.resume, 'run.json');
     if (!fs.existsSync(runJson)) throw new UserError('not a run directory (no run.json); give runs/<experiment>/<runId>', o.resume);
-    const record: RunRecord = JSON.parse(fs.readFileSync(runJson, 'utf8'));
+    // one process at a time resumes (or trains) a run: the lock comes before anything is read
+    const store = RunStore.open(o.resume);
+    store.lock();
+    run.store = store;
+    const record = store.readRecord();
     if (record.status === 'FINISHED') throw new UserError('this run already finished; nothing to resume', o.resume);
     if (o.overrides?.length || o.seed !== undefined) {
       throw new UserError('--resume continues the recorded config; --set and --seed cannot change it', '--resume');
@@ -88,8 +93,78 @@ function loadForRun(o: RunOptions, registry: Registry): { loaded: LoadedConfig; 
  * last checkpoint and metrics kept.
  */
 export async function runExperiment(o: RunOptions): Promise<RunResult> {
+  const run: ActiveRun = { stopRequested: false, store: null, record: null, progress: null };
+  enterRun(run);
+  try {
+    return await runLocked(o, run);
+  } finally {
+    leaveRun(run);
+    run.store?.unlock();
+  }
+}
+
+/**
+ * A run in progress in this process, as the signal handler sees it. Ctrl-C or SIGTERM asks
+ * every run to stop after its current step (or evaluator) and record KILLED; a second one
+ * quits at once, after writing KILLED into every run's record (one process may hold nested
+ * runs: m1m2 training its M1).
+ */
+interface ActiveRun {
+  stopRequested: boolean;
+  store: RunStore | null;
+  record: RunRecord | null;
+  progress: Progress | null;
+}
+
+const activeRuns = new Set<ActiveRun>();
+let signalled = false;
+
+function onSignal(sig: NodeJS.Signals): void {
+  if (signalled) {
+    for (const r of activeRuns) {
+      if (!r.store || !r.record) continue;
+      try {
+        r.record.status = 'KILLED';
+        r.record.error = `interrupted twice (${sig}): quit at once; resume with: elbo run --resume ${r.store.dir}`;
+        r.record.end_time = new Date().toISOString();
+        r.record.duration_s = (Date.now() - Date.parse(r.record.start_time)) / 1000;
+        r.store.writeRecord(r.record);
+        r.store.unlock();
+      } catch {
+        /* quitting anyway */
+      }
+    }
+    process.exit(130);
+  }
+  signalled = true;
+  for (const r of activeRuns) {
+    r.stopRequested = true;
+    r.progress?.message(`${sig}: stopping after this step (press Ctrl-C again to quit at once)`);
+  }
+}
+
+function enterRun(r: ActiveRun): void {
+  if (!activeRuns.size) {
+    signalled = false;
+    process.on('SIGINT', onSignal);
+    process.on('SIGTERM', onSignal);
+  }
+  // a run started by a run that was asked to stop (a nested M1) stops too
+  if (signalled) r.stopRequested = true;
+  activeRuns.add(r);
+}
+
+function leaveRun(r: ActiveRun): void {
+  activeRuns.delete(r);
+  if (!activeRuns.size) {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+  }
+}
+
+async function runLocked(o: RunOptions, run: ActiveRun): Promise<RunResult> {
   const registry = o.registry ?? createRegistry();
-  const { loaded, resumeRecord } = loadForRun(o, registry);
+  const { loaded, resumeRecord } = loadForRun(o, registry, run);
   const { config } = loaded;
   // --backend chooses where this run executes; the config's `backend` is the default.
   // It is not written into the config, so the config (and its hash) stays what was asked.
@@ -98,6 +173,7 @@ export async function runExperiment(o: RunOptions): Promise<RunResult> {
   const backend = await selectBackend(backendFlag, o.backend ? '--backend' : 'backend', backendConstraint(config, registry));
   const tf = (await import('./runtime/tf')).getTf();
   const progress = new Progress(process.stderr, o.progress !== false);
+  run.progress = progress;
 
   const rng = new Rng(config.seed);
   const baseCtx: PluginContext = { tf, registry, rng, baseDir: loaded.baseDir };
@@ -123,6 +199,8 @@ export async function runExperiment(o: RunOptions): Promise<RunResult> {
   extra.warnings.forEach(warn);
   const local = registry.create<LocalTracker>('tracker', localOpts, trackerCtx);
   const store = local.store;
+  store.lock();
+  run.store = store;
   const otherCtx = { ...trackerCtx, runDir: store.dir, warn };
   const trackers: Tracker[] = [local, ...[...config.tracking.filter((t) => t.kind !== 'local'), ...extra.trackers].map((t) => registry.create<Tracker>('tracker', t, otherCtx))];
   const each = async (what: string, f: (t: Tracker) => Promise<void>) => {
@@ -148,6 +226,8 @@ export async function runExperiment(o: RunOptions): Promise<RunResult> {
   let record: RunRecord;
   let startEpoch = 0;
   let startStep = 0;
+  /** A metrics line recovered from the checkpoint a resume starts at (killed before it was appended). */
+  let recovered: Record<string, number> | null = null;
   if (resumeRecord) {
     record = { ...resumeRecord, status: 'RUNNING', end_time: null, duration_s: null, error: null, evaluated_on: undefined, published: undefined };
     const last = store.checkpoints().at(-1);
@@ -155,6 +235,7 @@ export async function runExperiment(o: RunOptions): Promise<RunResult> {
       const m = loadCheckpoint(tf, last.dir, allState);
       startEpoch = m.epoch;
       startStep = m.global_step;
+      if (m.metrics && !store.readMetrics().some((l) => l.epoch === m.epoch)) recovered = m.metrics;
       if (select) {
         if (!m.selected) throw new UserError('this checkpoint has no best-so-far record for train.select (written by an older elbo?); start the run afresh', last.dir);
         best = m.selected;
@@ -164,7 +245,12 @@ export async function runExperiment(o: RunOptions): Promise<RunResult> {
     store.truncateMetrics(startEpoch);
     record.epochs_completed = startEpoch;
     record.global_step = startStep;
-    record.resumes = [...(record.resumes ?? []), { time: new Date().toISOString(), from_epoch: startEpoch, backend: backend.name }];
+    // a RUNNING record whose process is gone (we hold its lock) was killed hard: it resumes as KILLED
+    const previous = resumeRecord.status === 'RUNNING' ? 'KILLED' : resumeRecord.status;
+    record.resumes = [
+      ...(record.resumes ?? []),
+      { time: new Date().toISOString(), from_epoch: startEpoch, backend: backend.name, previous_status: previous, ...(resumeRecord.status === 'RUNNING' ? { recovered: 'the run was RUNNING but its process was gone (killed hard): recovered as KILLED' } : {}) },
+    ];
     if (backend.name !== resumeRecord.backend.name) {
       warn(`resuming on backend ${backend.name}, the run started on ${resumeRecord.backend.name}: numbers may differ in the last digits`);
     }
@@ -194,22 +280,23 @@ export async function runExperiment(o: RunOptions): Promise<RunResult> {
     };
   }
   if (model.dependsOn) record.depends_on = model.dependsOn;
+  run.record = record;
   await each('start', (t) => t.start(record, loaded.yaml));
+  if (recovered) {
+    // the epoch the checkpoint holds, whose metrics line a hard stop kept from metrics.jsonl
+    const { step, timestamp, ...line } = recovered;
+    record.metrics = { ...record.metrics, ...Object.fromEntries(Object.entries(line).filter(([k]) => k !== 'epoch')) };
+    await each('log metrics', (t) => t.logMetrics(line, step, timestamp));
+    progress.message(`recovered the metrics of epoch ${line.epoch} from its checkpoint (the run was stopped before writing them)`);
+  }
   progress.message(
     `run ${store.runId}: ${config.model.kind} on ${data.name} (${data.train.n} train / ${data.val?.n ?? 0} val / ${data.test.n} test), backend ${backend.name}, seed ${config.seed}`,
   );
 
   for (const line of describeClasses(data)) progress.message(line);
 
-  // Ctrl-C / SIGTERM: stop between steps and record KILLED; a second Ctrl-C exits at once
-  let stopRequested = false;
-  const onSignal = (sig: NodeJS.Signals) => {
-    if (stopRequested) process.exit(130);
-    stopRequested = true;
-    progress.message(`${sig}: stopping after this step (press Ctrl-C again to quit at once)`);
-  };
-  process.on('SIGINT', onSignal);
-  process.on('SIGTERM', onSignal);
+  // Ctrl-C / SIGTERM (see onSignal): stop between steps and record KILLED; a second one quits at once
+  const stopping = () => run.stopRequested || !!o.shouldStop?.();
 
   const finish = async (status: RunStatus, error: string | null, exitMetrics: Record<string, number>) => {
     record.status = status;
@@ -219,8 +306,6 @@ export async function runExperiment(o: RunOptions): Promise<RunResult> {
     record.metrics = { ...record.metrics, ...exitMetrics };
     if (status === 'FINISHED' && config.published) record.published = comparePublished(config.published, record.metrics);
     await each('finish', (t) => t.finish(record));
-    process.off('SIGINT', onSignal);
-    process.off('SIGTERM', onSignal);
     // the run is over: free its parameters and optimizer state (API users run many in one process)
     allState.forEach((v) => v.dispose());
     return {
@@ -274,7 +359,7 @@ export async function runExperiment(o: RunOptions): Promise<RunResult> {
         compile: config.train.compile,
       },
       {
-        interrupted: () => stopRequested || !!o.shouldStop?.(),
+        interrupted: stopping,
         onStepMode: (m) => {
           progress.message(
             m.mode === 'graph'
@@ -297,14 +382,15 @@ export async function runExperiment(o: RunOptions): Promise<RunResult> {
               saveCheckpoint(store.bestDir(epoch), epoch, step, modelState);
             }
           }
-          saveCheckpoint(store.checkpointDir(epoch), epoch, step, allState, best ? { selected: best } : {});
+          const now = Date.now(); // one timestamp for every tracker, and in the checkpoint
+          saveCheckpoint(store.checkpointDir(epoch), epoch, step, allState, { ...(best ? { selected: best } : {}), metrics: { step, timestamp: now, epoch, ...metrics } });
+          await faultPoint('checkpoint', epoch, stopping);
           store.pruneCheckpoints(config.train.checkpoint_keep);
           if (best) store.pruneBest(best.epoch);
           record.selected = best ?? undefined;
           record.epochs_completed = epoch;
           record.global_step = step;
           record.metrics = { ...record.metrics, ...metrics };
-          const now = Date.now(); // one timestamp for every tracker
           await each('log metrics', (t) => t.logMetrics({ epoch, ...metrics }, step, now));
           store.writeRecord(record);
           o.onEpoch?.(epoch, metrics, tf);
@@ -332,8 +418,15 @@ export async function runExperiment(o: RunOptions): Promise<RunResult> {
       progress.message(`evaluating the best checkpoint: epoch ${best.epoch} of ${record.epochs_completed} (${best.metric} ${best.value.toFixed(4)}, ${best.mode})`);
     } else record.evaluated_on = { checkpoint: 'last', epoch: record.epochs_completed };
     const declared = { modelTerms: modelTerms(config, registry) };
+    const interruptedInEval = async () => {
+      // let a signal that arrived while an evaluator computed reach its handler
+      await new Promise((r) => setImmediate(r));
+      return stopping();
+    };
+    const killedInEval = () => finish('KILLED', `interrupted during evaluation; resume with: elbo run --resume ${store.dir}`, testMetrics);
     for (const { name, index, ev } of evaluators) {
-      if (stopRequested || o.shouldStop?.()) return finish('KILLED', `interrupted during evaluation; resume with: elbo run --resume ${store.dir}`, testMetrics);
+      await faultPoint('eval', index, stopping);
+      if (await interruptedInEval()) return killedInEval();
       const t0 = Date.now();
       const out = await ev.run({
         tf,
@@ -350,6 +443,8 @@ export async function runExperiment(o: RunOptions): Promise<RunResult> {
       if (extraNames.length) warn(`evaluator ${name} wrote metrics it does not declare in metrics(): ${extraNames.join(', ')}`);
       progress.message(`eval ${name}: ${Object.entries(out).map(([k, v]) => `${k} ${v.toFixed(3)}`).join(', ') || 'done'} (${((Date.now() - t0) / 1000).toFixed(1)}s)`);
     }
+    // stopped during the last evaluator: the run did not finish (its test metrics are partial)
+    if (await interruptedInEval()) return killedInEval();
     const now = Date.now();
     await each('log metrics', (t) => t.logMetrics(testMetrics, record.global_step, now));
     for (const f of fs.readdirSync(path.join(store.dir, 'artifacts'))) {

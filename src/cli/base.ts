@@ -1,4 +1,4 @@
-import { Command, Flags } from '@oclif/core';
+import { Command, Errors, Flags } from '@oclif/core';
 import { UserError } from '../errors';
 
 /**
@@ -22,8 +22,10 @@ export abstract class BaseCommand extends Command {
       if (verbose && err.stack) process.stderr.write(err.stack + '\n');
       this.exit(err.exitCode);
     }
-    // oclif parse errors (unknown flag, missing arg) are user errors too
-    if ((err as any).oclif || /Nonexistent flag|Unexpected argument|Missing required|Expected/.test(err.message)) {
+    // oclif's parse errors (unknown flag, missing arg, a flag value it cannot read) are usage
+    // errors; they carry `oclif` (a message that merely reads like one, e.g. JSON.parse's
+    // "Expected ...", does not make an error a usage error)
+    if ((err as any).oclif || err instanceof Errors.CLIError) {
       process.stderr.write(`${this.id}: ${err.message.split('\n')[0]}; see 'elbo ${this.id} --help'\n`);
       this.exit(2);
     }

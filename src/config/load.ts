@@ -2,7 +2,7 @@ import * as fs from 'fs';
 import * as path from 'path';
 import * as crypto from 'crypto';
 import Ajv, { ErrorObject } from 'ajv';
-import { Document, LineCounter, parseDocument, isMap, isPair, isScalar, isSeq, Node as YamlNode, Pair, parse as parseYamlValue, stringify } from 'yaml';
+import { Document, LineCounter, parseDocument, isMap, isPair, isScalar, isSeq, visit, Node as YamlNode, Pair, YAMLMap, parse as parseYamlValue, stringify } from 'yaml';
 import { UserError, UserErrors, suggestion } from '../errors';
 import { Registry } from '../registry/registry';
 import { buildSchema } from './schema';
@@ -10,6 +10,7 @@ import { checkMetrics } from './metrics';
 import { unmetEvaluatorNeeds } from './needs';
 import type { PluginKind } from '../registry/types';
 import type { ExperimentConfig } from './types';
+import { parseKeyPath, setAtPath } from './path';
 
 export interface LoadedConfig {
   config: ExperimentConfig;
@@ -45,7 +46,7 @@ export class Locator {
     let found: YamlNode | Pair | null = (node as YamlNode) ?? null;
     for (const seg of full) {
       if (isMap(node)) {
-        const pair = node.items.find((it) => isPair(it) && keyOf(it) === String(seg));
+        const pair = pairsOf(node).get(String(seg));
         if (!pair) break;
         // for the last segment of a key lookup, point at the key itself
         found = (seg === key && full[full.length - 1] === seg ? (pair.key as YamlNode) : (pair.value as YamlNode)) ?? pair;
@@ -66,6 +67,18 @@ function keyOf(pair: Pair): string {
   return isScalar(pair.key) ? String(pair.key.value) : String(pair.key);
 }
 
+/** A mapping's pairs by key (the first of each), built once per mapping: lookups stay linear in the errors. */
+const pairIndex = new WeakMap<YAMLMap, Map<string, Pair>>();
+function pairsOf(map: YAMLMap): Map<string, Pair> {
+  let index = pairIndex.get(map);
+  if (!index) {
+    index = new Map();
+    for (const it of map.items) if (isPair(it) && !index.has(keyOf(it))) index.set(keyOf(it), it);
+    pairIndex.set(map, index);
+  }
+  return index;
+}
+
 function isPrefix(a: (string | number)[], b: (string | number)[]): boolean {
   return a.length <= b.length && a.every((s, i) => String(s) === String(b[i]));
 }
@@ -77,54 +90,80 @@ export function parseOverride(flag: string): { path: (string | number)[]; value:
   if (eq <= 0) throw new UserError(`expected key.path=value (e.g. model.latent=32)`, where);
   const key = flag.slice(0, eq).trim();
   const raw = flag.slice(eq + 1);
-  if (!/^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$/.test(key)) {
-    throw new UserError(`bad key '${key}': use dotted names such as train.epochs or eval.0.k`, where);
-  }
+  const p = parseKeyPath(key, where);
   let value: unknown;
   try {
-    value = raw === '' ? '' : parseYamlValue(raw);
+    value = raw === '' ? '' : parseYamlValue(raw, { maxAliasCount: MAX_ALIAS_COUNT });
   } catch (e: any) {
-    throw new UserError(`value is not valid YAML: ${String(e.message).split('\n')[0]}`, where);
+    throw new UserError(`value is not valid YAML: ${String(e?.message).split('\n')[0]}`, where);
   }
-  const p = key.split('.').map((s) => (/^\d+$/.test(s) ? Number(s) : s));
   return { path: p, value, flag: where };
 }
 
-/**
- * Set a dotted path. A missing section is created; when the defaulted config has a
- * plugin there (e.g. `model.encoder` defaults to {kind: mlp}), the new section starts
- * with that `kind`, so `--set model.encoder.hidden=[64]` means the default network.
- */
-function setIn(obj: any, p: (string | number)[], value: unknown, where: string, defaults: any): void {
-  let cur = obj;
-  let dflt = defaults;
-  for (let i = 0; i < p.length - 1; i++) {
-    const seg = p[i];
-    dflt = dflt?.[seg];
-    if (cur[seg] === undefined || cur[seg] === null) {
-      cur[seg] = typeof p[i + 1] === 'number' ? [] : dflt && typeof dflt.kind === 'string' ? { kind: dflt.kind } : {};
-    }
-    cur = cur[seg];
-    if (typeof cur !== 'object') {
-      throw new UserError(`'${p.slice(0, i + 1).join('.')}' is a ${typeof cur}, not a section`, where);
-    }
-  }
-  cur[p[p.length - 1]] = value;
-}
+/** Aliases one document may resolve (YAML's own default): an alias bomb stops here. */
+const MAX_ALIAS_COUNT = 100;
 
-/** Parse YAML text, keeping positions; syntax errors become file:line:col errors. */
+/**
+ * Parse YAML text, keeping positions; syntax errors, duplicate keys, aliases without an
+ * anchor, alias bombs and documents nested too deeply become file:line:col errors.
+ */
 export function parseYaml(text: string, file: string): { doc: Document; lines: LineCounter; data: any } {
   const lines = new LineCounter();
-  const doc = parseDocument(text, { lineCounter: lines, prettyErrors: false, uniqueKeys: true });
+  const at = (offset: number | undefined) => {
+    const pos = lines.linePos(offset ?? 0);
+    return `${file}:${pos.line}:${pos.col}`;
+  };
+  const tooDeep = (e: unknown, offset?: number) => {
+    if (e instanceof RangeError) return new UserError('YAML is nested too deeply to read', at(offset));
+    return e;
+  };
+  let doc: Document;
+  try {
+    // duplicate keys are checked below, in linear time (the parser's own check is quadratic)
+    doc = parseDocument(text, { lineCounter: lines, prettyErrors: false, uniqueKeys: false });
+  } catch (e) {
+    throw tooDeep(e);
+  }
   if (doc.errors.length) {
     throw new UserErrors(
-      doc.errors.map((e) => {
-        const pos = lines.linePos(e.pos[0]);
-        return new UserError(`YAML syntax error: ${e.message.split('\n')[0]}`, `${file}:${pos.line}:${pos.col}`);
-      }),
+      doc.errors.slice(0, MAX_PROBLEMS).map((e) =>
+        /call stack/i.test(e.message) ? new UserError('YAML is nested too deeply to read', at(e.pos[0])) : new UserError(`YAML syntax error: ${e.message.split('\n')[0]}`, at(e.pos[0])),
+      ),
     );
   }
-  const data = doc.toJS() ?? {};
+  const problems: UserError[] = [];
+  const aliases: YamlNode[] = [];
+  try {
+    visit(doc, {
+      Map(_, map) {
+        const seen = new Set<string>();
+        for (const it of map.items) {
+          if (!isScalar(it.key)) continue;
+          const id = `${typeof it.key.value}:${String(it.key.value)}`;
+          if (seen.has(id)) problems.push(new UserError('YAML syntax error: Map keys must be unique', at(it.key.range?.[0])));
+          seen.add(id);
+        }
+      },
+      Alias(_, alias) {
+        aliases.push(alias);
+        if (alias.resolve(doc) === undefined) problems.push(new UserError(`YAML alias *${alias.source} has no anchor &${alias.source} before it`, at(alias.range?.[0])));
+      },
+    });
+  } catch (e) {
+    throw tooDeep(e);
+  }
+  if (problems.length) throw capProblems(problems, at(0));
+  let data: any;
+  try {
+    data = doc.toJS({ maxAliasCount: MAX_ALIAS_COUNT }) ?? {};
+  } catch (e: any) {
+    const first = aliases[0]?.range?.[0];
+    if (e instanceof RangeError) throw new UserError('YAML is nested too deeply to read (or an alias refers to itself)', at(first));
+    if (/alias/i.test(String(e?.message))) {
+      throw new UserError(`YAML aliases expand to too much data (more than ${MAX_ALIAS_COUNT} alias resolutions: an "alias bomb"); write the values out or use fewer aliases`, at(first));
+    }
+    throw e;
+  }
   if (typeof data !== 'object' || Array.isArray(data)) {
     throw new UserError('a config must be a YAML mapping (key: value lines)', `${file}:1:1`);
   }
@@ -139,7 +178,16 @@ export function loadConfig(
   file: string,
   overrides: string[],
   registry: Registry,
-  opts: { text?: string; baseDir?: string } = {},
+  opts: {
+    text?: string;
+    baseDir?: string;
+    /**
+     * false: the config's `plugins:` are not loaded (no code of its runs); each must already
+     * be in the registry (loaded by the running config), else a located error. For configs
+     * read from elsewhere, e.g. another run's config.yaml that an evaluator compares with.
+     */
+    loadPlugins?: boolean;
+  } = {},
 ): LoadedConfig {
   let text = opts.text;
   if (text === undefined) {
@@ -158,7 +206,7 @@ export function loadConfig(
   const parsed = overrides.map(parseOverride);
   const withOverrides = (defaults: any) => {
     const data = structuredClone(fileData);
-    for (const o of parsed) setIn(data, o.path, o.value, o.flag, defaults);
+    for (const o of parsed) setAtPath(data, o.path, o.value, o.flag, defaults);
     return data;
   };
   const loc = new Locator(shown, doc, lines, parsed);
@@ -170,7 +218,15 @@ export function loadConfig(
     if (!Array.isArray(plugins) || plugins.some((p: unknown) => typeof p !== 'string')) {
       throw new UserError('plugins must be a list of paths or package names', loc.at(['plugins']));
     }
-    plugins.forEach((spec: string, i: number) => registry.loadPlugin(spec, baseDir, loc.at(['plugins', i])));
+    plugins.forEach((spec: string, i: number) => {
+      if (opts.loadPlugins !== false) return registry.loadPlugin(spec, baseDir, loc.at(['plugins', i]));
+      if (!registry.isLoaded(spec, baseDir)) {
+        throw new UserError(
+          `this config loads plugin '${spec}', which the running config does not: it is not loaded from here (a plugin runs code); add it to the running config's plugins: if you trust it`,
+          loc.at(['plugins', i]),
+        );
+      }
+    });
   }
   // the file's own values with defaults filled in (errors are reported below, not here)
   const defaults = structuredClone(fileData);
@@ -193,14 +249,29 @@ export function loadConfig(
   };
 }
 
+/**
+ * How configs (and sweep files) are validated: every error, defaults filled in, numbers
+ * finite (NaN and ±Infinity are not numbers here: `.inf` epochs would train forever), and
+ * `$data` references for rules between fields (logvar_min < logvar_max).
+ */
+export const AJV_OPTIONS = { allErrors: true, useDefaults: true, discriminator: true, strict: false, verbose: true, strictNumbers: true, $data: true } as const;
+
 const ajvCache = new WeakMap<Registry, { size: number; validate: ReturnType<Ajv['compile']> }>();
 
 function compiled(registry: Registry) {
   const size = registry.list().length;
   const hit = ajvCache.get(registry);
   if (hit && hit.size === size) return hit.validate;
-  const ajv = new Ajv({ allErrors: true, useDefaults: true, discriminator: true, strict: false, verbose: true });
-  const v = ajv.compile(buildSchema(registry));
+  const ajv = new Ajv(AJV_OPTIONS);
+  let v: ReturnType<Ajv['compile']>;
+  try {
+    v = ajv.compile(buildSchema(registry));
+  } catch (e: any) {
+    // built-in schemas compile (tested): a third-party plugin's schema is the cause
+    const third = registry.list().filter((p) => p.source !== 'built-in');
+    const blame = third.map((p) => `${p.plugin.kind} '${p.plugin.name}' (${p.source})`).join(', ');
+    throw new UserError(`the config schema does not compile with the loaded plugins${blame ? ` (${blame})` : ''}: ${String(e?.message).split('\n')[0]}; fix the plugin's schema`, third[0]?.source);
+  }
   ajvCache.set(registry, { size, validate: v });
   return v;
 }
@@ -211,11 +282,34 @@ function validate(data: any, registry: Registry, loc: Locator): ExperimentConfig
   throw ajvUserErrors(v.errors ?? [], data, loc, registry);
 }
 
+/** At most this many problems are listed; the rest are counted (a file of 30,000 unknown keys gives 51 lines). */
+export const MAX_PROBLEMS = 50;
+
 /** ajv errors as user errors, one line per distinct problem, each with its position. */
 export function ajvUserErrors(errors: ErrorObject[], data: any, loc: Locator, registry?: Registry): UserErrors {
-  const lines = relevant(errors).map((e) => toUserError(e, data, registry, loc));
-  const seen = new Set<string>();
-  return new UserErrors(lines.filter((e) => !seen.has(e.line()) && seen.add(e.line())));
+  // only the problems that are shown are turned into messages (30,000 of them would take seconds)
+  const shown: UserError[] = [];
+  const lines = new Set<string>();
+  const distinct = new Set<string>();
+  for (const e of relevant(errors)) {
+    const id = `${e.instancePath}|${e.keyword}|${JSON.stringify(e.params)}`;
+    if (distinct.has(id)) continue;
+    distinct.add(id);
+    if (shown.length > MAX_PROBLEMS) continue;
+    const u = toUserError(e, data, registry, loc);
+    if (!lines.has(u.line())) {
+      lines.add(u.line());
+      shown.push(u);
+    }
+  }
+  if (shown.length <= MAX_PROBLEMS) return new UserErrors(shown);
+  return new UserErrors([...shown.slice(0, MAX_PROBLEMS), new UserError(`... and about ${distinct.size - MAX_PROBLEMS} more problems (fix these first)`, loc.at([]))]);
+}
+
+/** The first MAX_PROBLEMS problems, and a line saying how many more there are. */
+export function capProblems(problems: UserError[], where: string): UserErrors {
+  if (problems.length <= MAX_PROBLEMS) return new UserErrors(problems);
+  return new UserErrors([...problems.slice(0, MAX_PROBLEMS), new UserError(`... and ${problems.length - MAX_PROBLEMS} more problems (fix these first)`, where)]);
 }
 
 /** Drop errors that only restate a more specific one (if/then wrappers, a missing tag twice). */
@@ -246,9 +340,12 @@ function valueAt(data: any, p: (string | number)[]): any {
 
 function describe(v: unknown): string {
   if (v === null) return 'null';
+  if (typeof v === 'number' && !Number.isFinite(v)) return `${Number.isNaN(v) ? '.nan' : v > 0 ? '.inf' : '-.inf'} (not a finite number)`;
+  if (v === undefined) return 'nothing';
   if (Array.isArray(v)) return 'a list';
   if (typeof v === 'object') return 'a mapping';
-  return `${typeof v} ${JSON.stringify(v)}`;
+  const shown = JSON.stringify(v);
+  return `${typeof v} ${shown.length > 80 ? `${shown.slice(0, 60)}…" (${String(v).length} characters)` : shown}`;
 }
 
 /** Which plugin kind a slot error belongs to (buildSchema tags each slot). */
@@ -292,6 +389,15 @@ function toUserError(e: ErrorObject, data: any, registry: Registry | undefined, 
     }
     case 'const':
       return new UserError(`${here} must be ${JSON.stringify(e.params.allowedValue)}`, loc.at(p));
+    case 'minimum':
+    case 'maximum':
+    case 'exclusiveMinimum':
+    case 'exclusiveMaximum': {
+      // a rule between fields ({$data: '1/logvar_max'}) names the other field
+      const ref = (e.schema as any)?.$data;
+      const other = typeof ref === 'string' ? ` ${ref.split('/').pop()} (${e.params.limit})` : ` ${e.params.limit}`;
+      return new UserError(`${here} must be ${e.params.comparison}${other}, got ${describe(valueAt(data, p))}`, loc.at(p));
+    }
     default:
       return new UserError(`${here} ${e.message ?? 'is invalid'} (got ${describe(valueAt(data, p))})`, loc.at(p));
   }

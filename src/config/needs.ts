@@ -1,29 +1,49 @@
 import type { Registry } from '../registry/registry';
-import type { ExperimentConfig } from './types';
+import type { ModelCapability, Plugin } from '../registry/types';
+import type { ExperimentConfig, PluginOptions } from './types';
+
+const WHAT: Record<ModelCapability, string> = {
+  latent: 'a model with a latent space (encodeMean, decode)',
+  classify: 'a model that classifies (classify(x))',
+  density: 'a model with a density for importance weights (log p(x, z) − log q(z|x))',
+};
+
+/**
+ * What a model plugin offers for these options (its `provides`, a list or a function of
+ * the options), and why it lacks what it lacks; null when the plugin does not declare it.
+ */
+export function modelCapabilities(
+  plugin: Plugin | null,
+  options: PluginOptions,
+  registry: Registry,
+): { provides: ModelCapability[]; why: Partial<Record<ModelCapability, string>> } | null {
+  const p = plugin?.provides;
+  if (!p) return null;
+  if (Array.isArray(p)) return { provides: p, why: {} };
+  const out = p(options, { registry });
+  return { provides: out.provides, why: out.why ?? {} };
+}
 
 /**
  * Evaluators whose `needs` the model plugin does not `provide` (e.g. reconstructions on
- * the classifier, which has no latent space): one problem per evaluator, with the path of
- * its `kind`, so a config is refused when it is validated, not after training. A model
- * plugin that declares no `provides` is not checked here (its evaluators fail at the
- * end of the run if they cannot work).
+ * the classifier, which has no latent space; iwae on a spike-and-slab prior, which has no
+ * density): one problem per evaluator, with the path of its `kind`, so a config is refused
+ * when it is validated, not after training. A model plugin that declares no `provides` is
+ * not checked here (its evaluators fail at the end of the run if they cannot work).
  */
 export function unmetEvaluatorNeeds(config: ExperimentConfig, registry: Registry): { path: (string | number)[]; message: string }[] {
   const model = registry.has('model', config.model.kind) ? registry.get('model', config.model.kind) : null;
-  if (!model?.provides) return [];
-  const has = new Set(model.provides);
-  const what: Record<string, string> = {
-    latent: 'a model with a latent space (encodeMean, decode)',
-    classify: 'a model that classifies (classify(x))',
-  };
+  const caps = modelCapabilities(model, config.model, registry);
+  if (!caps) return [];
+  const has = new Set(caps.provides);
   return config.eval.flatMap((e, i) => {
     const ev = registry.has('evaluator', e.kind) ? registry.get('evaluator', e.kind) : null;
     const missing = (ev?.needs ?? []).filter((c) => !has.has(c));
-    return missing.length
-      ? [{
-          path: ['eval', i, 'kind'],
-          message: `the ${e.kind} evaluator needs ${missing.map((c) => what[c]).join(' and ')}; model '${config.model.kind}' has ${missing.length > 1 ? 'neither' : 'none'} (it provides: ${model.provides!.join(', ') || 'nothing'})`,
-        }]
-      : [];
+    if (!missing.length) return [];
+    const why = missing.map((c) => caps.why[c]).filter(Boolean);
+    return [{
+      path: ['eval', i, 'kind'],
+      message: `the ${e.kind} evaluator needs ${missing.map((c) => WHAT[c]).join(' and ')}; model '${config.model.kind}' ${why.length ? `has ${missing.length > 1 ? 'neither' : 'none'} here: ${why.join('; ')}` : `has ${missing.length > 1 ? 'neither' : 'none'} (it provides: ${caps.provides.join(', ') || 'nothing'})`}`,
+    }];
   });
 }

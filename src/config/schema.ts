@@ -2,6 +2,9 @@ import { PLUGIN_KINDS, JsonSchema, PluginKind, slot, weight } from '../registry/
 import type { Registry } from '../registry/registry';
 import { MODE_RULE } from './metrics';
 
+/** Longest experiment (and sweep) name: it is a directory name, and file systems take 255 bytes. */
+export const EXPERIMENT_NAME_MAX = 200;
+
 /** Backends a config or --backend may name; 'auto' picks the fastest installed. */
 export const BACKENDS = ['auto', 'tensorflow', 'wasm', 'cpu'] as const;
 
@@ -18,7 +21,8 @@ export function buildSchema(registry: Registry): JsonSchema {
     description: 'A number, or a schedule plugin ({kind: linear, ...}) evaluated every step',
     if: { type: 'object' },
     then: { $ref: '#/definitions/schedule' },
-    else: { type: 'number' },
+    // weights scale loss terms: a negative one would reward the term it weighs
+    else: { type: 'number', minimum: 0 },
   };
   return {
     $schema: 'http://json-schema.org/draft-07/schema#',
@@ -31,6 +35,8 @@ export function buildSchema(registry: Registry): JsonSchema {
       experiment: {
         type: 'string',
         pattern: '^[A-Za-z0-9][A-Za-z0-9._-]*$',
+        // a directory name (runs/<experiment>/): file systems take 255 bytes
+        maxLength: EXPERIMENT_NAME_MAX,
         default: 'default',
         description: 'Experiment name: runs are stored under <runs-dir>/<experiment>/<runId>',
       },
@@ -165,4 +171,21 @@ function kindSchema(registry: Registry, kind: PluginKind): JsonSchema {
     discriminator: { propertyName: 'kind' },
     oneOf: branches,
   };
+}
+
+/**
+ * The schema as editors read it: rules between fields (`{$data: ...}`, an ajv extension
+ * that elbo validate checks) are left out, so any draft-07 validator accepts the rest.
+ */
+export function editorSchema(schema: JsonSchema): JsonSchema {
+  const strip = (v: unknown): unknown => {
+    if (Array.isArray(v)) return v.map(strip);
+    if (!v || typeof v !== 'object') return v;
+    return Object.fromEntries(
+      Object.entries(v as Record<string, unknown>)
+        .filter(([, x]) => !(x && typeof x === 'object' && '$data' in (x as object)))
+        .map(([k, x]) => [k, strip(x)]),
+    );
+  };
+  return strip(schema) as JsonSchema;
 }

@@ -5,6 +5,7 @@ import * as jpeg from 'jpeg-js';
 import type { Plugin } from '../registry/types';
 import { DataSet, Split, commonDataOptions, finishDataSet, CommonDataOptions } from './dataset';
 import { UserError, suggestion } from '../errors';
+import { readDataFile } from './files';
 
 export interface CelebaOptions extends CommonDataOptions {
   kind: 'celeba';
@@ -19,11 +20,54 @@ const WHERE_TO_GET =
   'download CelebA "Align&Cropped Images" (img_align_celeba/), list_attr_celeba.txt and list_eval_partition.txt from https://mmlab.ie.cuhk.edu.hk/projects/CelebA.html into one directory and set data.path to it';
 
 function readText(file: string): string {
-  try {
-    return fs.readFileSync(file, 'utf8');
-  } catch (e: any) {
-    throw new UserError(e.code === 'ENOENT' ? `CelebA file not found; ${WHERE_TO_GET}` : e.message, file);
+  return readDataFile(file, 'CelebA file', WHERE_TO_GET).toString('utf8');
+}
+
+/**
+ * list_attr_celeba.txt: a count line, a line of attribute names, then per image its file
+ * name and one 1 or -1 per attribute. Returns the class of each image (2·a1 + a2 ... over
+ * the chosen attributes); every malformed line is an error naming its line number.
+ */
+export function parseCelebaAttributes(text: string, file: string, attributes: string[]): Map<string, number> {
+  const lines = text.split(/\r?\n/);
+  const content = lines.map((l, i) => ({ l: l.trim(), n: i + 1 })).filter((x) => x.l);
+  if (content.length < 2) {
+    throw new UserError(`expected a count line, a line of attribute names, then one line per image; the file has ${content.length} non-empty line${content.length === 1 ? '' : 's'}`, file);
   }
+  const names = content[1].l.split(/\s+/);
+  const cols = attributes.map((a) => {
+    const i = names.indexOf(a);
+    if (i < 0) throw new UserError(`attribute '${a}' is not in ${path.basename(file)}${suggestion(a, names)}`, 'data.attributes');
+    return i;
+  });
+  const labels = new Map<string, number>();
+  for (const { l, n } of content.slice(2)) {
+    const f = l.split(/\s+/);
+    if (f.length !== names.length + 1) throw new UserError(`line ${n}: ${f.length - 1} attribute values for ${f[0]}, but the header names ${names.length}`, file);
+    labels.set(
+      f[0],
+      cols.reduce((c, col) => {
+        const v = f[1 + col];
+        if (v !== '1' && v !== '-1') throw new UserError(`line ${n}: attribute ${names[col]} of ${f[0]} is '${v}'; values are 1 or -1`, file);
+        return 2 * c + (v === '1' ? 1 : 0);
+      }, 0),
+    );
+  }
+  return labels;
+}
+
+/** list_eval_partition.txt: per image its file name and 0 (train), 1 (validation) or 2 (test). */
+export function parseCelebaPartition(text: string, file: string): Record<'train' | 'test', string[]> {
+  const parts: Record<'train' | 'test', string[]> = { train: [], test: [] };
+  text.split(/\r?\n/).forEach((line, i) => {
+    const f = line.trim().split(/\s+/);
+    if (!f[0]) return;
+    if (f.length !== 2 || !['0', '1', '2'].includes(f[1])) {
+      throw new UserError(`line ${i + 1}: expected 'FILE PARTITION' with partition 0 (train), 1 (validation) or 2 (test), got '${line.trim()}'`, file);
+    }
+    (f[1] === '2' ? parts.test : parts.train).push(f[0]);
+  });
+  return parts;
 }
 
 /** Centre crop of `crop`×`crop`, then bilinear resize to size×size; RGB in [0, 1], HWC. */
@@ -75,25 +119,9 @@ export const celebaDataset: Plugin<CelebaOptions, DataSet> = {
   create(o, ctx) {
     const dir = path.resolve(ctx.baseDir, o.path);
     const attrFile = path.join(dir, 'list_attr_celeba.txt');
-    const attrLines = readText(attrFile).split(/\r?\n/).filter((l) => l.trim());
-    const names = attrLines[1].trim().split(/\s+/);
-    const cols = o.attributes.map((a) => {
-      const i = names.indexOf(a);
-      if (i < 0) throw new UserError(`attribute '${a}' is not in ${path.basename(attrFile)}${suggestion(a, names)}`, 'data.attributes');
-      return i;
-    });
-    const labels = new Map<string, number>();
-    for (const line of attrLines.slice(2)) {
-      const f = line.trim().split(/\s+/);
-      labels.set(f[0], cols.reduce((c, col) => 2 * c + (f[1 + col] === '1' ? 1 : 0), 0));
-    }
+    const labels = parseCelebaAttributes(readText(attrFile), attrFile, o.attributes);
     const partFile = path.join(dir, 'list_eval_partition.txt');
-    const parts: Record<'train' | 'test', string[]> = { train: [], test: [] };
-    for (const line of readText(partFile).split(/\r?\n/)) {
-      const [file, p] = line.trim().split(/\s+/);
-      if (!file) continue;
-      (p === '2' ? parts.test : parts.train).push(file);
-    }
+    const parts = parseCelebaPartition(readText(partFile), partFile);
     const size = o.size;
     const dim = size * size * 3;
     const hash = crypto.createHash('sha256');

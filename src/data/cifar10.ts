@@ -4,6 +4,7 @@ import * as crypto from 'crypto';
 import type { Plugin } from '../registry/types';
 import { DataSet, Split, commonDataOptions, finishDataSet, CommonDataOptions } from './dataset';
 import { UserError } from '../errors';
+import { readDataFile } from './files';
 
 export interface Cifar10Options extends CommonDataOptions {
   kind: 'cifar10';
@@ -23,12 +24,8 @@ const WHERE_TO_GET =
  */
 export function readCifarFiles(files: string[], hash: crypto.Hash): Split {
   const bufs = files.map((f) => {
-    let b: Buffer;
-    try {
-      b = fs.readFileSync(f);
-    } catch (e: any) {
-      throw new UserError(e.code === 'ENOENT' ? `CIFAR-10 file not found; ${WHERE_TO_GET}` : e.message, f);
-    }
+    const b = readDataFile(f, 'CIFAR-10 batch file', WHERE_TO_GET);
+    if (b.length === 0) throw new UserError('empty file: a CIFAR-10 binary batch holds 10,000 records of 3,073 bytes', f);
     if (b.length % RECORD !== 0) throw new UserError(`not a CIFAR-10 binary batch: ${b.length} bytes is not a multiple of ${RECORD}`, f);
     hash.update(b);
     return b;
@@ -37,16 +34,16 @@ export function readCifarFiles(files: string[], hash: crypto.Hash): Split {
   const x = new Float32Array(n * 3072);
   const y = new Int32Array(n);
   let row = 0;
-  for (const b of bufs) {
+  bufs.forEach((b, fi) => {
     for (let r = 0; r < b.length / RECORD; r++, row++) {
       const o = r * RECORD;
       const label = b[o];
-      if (label > 9) throw new UserError(`label ${label} in record ${r} is not a CIFAR-10 class (0-9)`, files[0]);
+      if (label > 9) throw new UserError(`label ${label} in record ${r} (byte ${o}) is not a CIFAR-10 class (0-9)`, files[fi]);
       y[row] = label;
       for (let p = 0; p < 1024; p++)
         for (let c = 0; c < 3; c++) x[row * 3072 + p * 3 + c] = b[o + 1 + c * 1024 + p] / 255;
     }
-  }
+  });
   return { x, y, n };
 }
 

@@ -1,6 +1,7 @@
 import type { Rng } from '../runtime/rng';
 import { binarizeOnce, capPerClass, holdOut, labelledSubset, subset } from './splits';
 import type { JsonSchema } from '../registry/types';
+import { UserError } from '../errors';
 
 /** One split of a data set: n examples of `dim` values in [0, 1], and labels if known. */
 export interface Split {
@@ -87,6 +88,9 @@ export function finishDataSet(
   rng: Rng,
   where: string,
 ): DataSet {
+  // a run on an empty split would train on nothing or report metrics of nothing
+  if (base.train.n === 0) throw new UserError(`the training split is empty (0 examples in ${base.source}); check the data files`, where);
+  if (base.test.n === 0) throw new UserError(`the test split is empty (0 examples in ${base.source}); check the data files`, where);
   let train = opts.class_cap ? capPerClass(base.train, base.dim, base.classes, opts.class_cap, rng.fork('class-cap'), where) : base.train;
   let val: Split | null;
   ({ train, val } = holdOut(train, base.dim, opts.validation, rng.fork('validation'), where));

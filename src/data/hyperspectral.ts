@@ -5,6 +5,7 @@ import type { Plugin, PluginContext } from '../registry/types';
 import { DataSet, Split, commonDataOptions, finishDataSet, Binarize } from './dataset';
 import { binarizeOnce, subset } from './splits';
 import { UserError } from '../errors';
+import { readDataFile } from './files';
 
 export interface HyperspectralOptions {
   kind: 'hyperspectral';
@@ -33,34 +34,48 @@ const GET_DATA =
   'public scenes with ground truth (Indian Pines, Salinas, Pavia: https://www.ehu.eus/ccwintco/index.php/Hyperspectral_Remote_Sensing_Scenes) ' +
   'come as .mat files: write the labelled pixels with e.g. numpy.savetxt(f, np.c_[X, y], delimiter=",")';
 
-/** Parse the CSV format: rows of numbers, the last column an integer label. */
-export function parseSpectraCsv(text: string, file: string, header: 'auto' | boolean): { x: Float32Array; labels: Int32Array; n: number; bands: number } {
+/** A plain decimal number as CSV files write them (not 0x1F, 0b1, Infinity or an empty cell). */
+const DECIMAL = /^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$/;
+/** Cells that are numbers gone wrong (NaN, inf): a data row, never a header word. */
+const NUMBER_LIKE = /^[+-]?(nan|inf(inity)?|0[xob][0-9a-f]+)$/i;
+
+/**
+ * Parse the CSV format: rows of numbers, the last column an integer label. With header
+ * 'auto' the first line is a header only when it has no empty cell and some cell is a word
+ * (not a number, nor a NaN or inf); a first data row with an empty or NaN cell is reported
+ * as such, not dropped as a header. Labels stay exact (any safe integer: 2^32 and 10^12 are
+ * two classes, not wrapped through 32 bits).
+ */
+export function parseSpectraCsv(text: string, file: string, header: 'auto' | boolean): { x: Float32Array; labels: Float64Array; n: number; bands: number } {
   const lines = text.split(/\r?\n/);
   let first = 0;
   while (first < lines.length && !lines[first].trim()) first++;
-  const isNumberRow = (l: string) => l.split(/[,;\t]/).every((c) => c.trim() !== '' && Number.isFinite(Number(c)));
-  if (header === true || (header === 'auto' && first < lines.length && !isNumberRow(lines[first]))) first++;
+  const isHeader = (l: string) => {
+    const cells = l.split(/[,;\t]/).map((c) => c.trim());
+    return cells.every((c) => c !== '') && cells.some((c) => !DECIMAL.test(c) && !NUMBER_LIKE.test(c));
+  };
+  if (header === true || (header === 'auto' && first < lines.length && isHeader(lines[first]))) first++;
   const rowsOut: number[][] = [];
   let bands = -1;
   for (let i = first; i < lines.length; i++) {
     const l = lines[i].trim();
     if (!l) continue;
-    const cells = l.split(/[,;\t]/);
+    const cells = l.split(/[,;\t]/).map((c) => c.trim());
     if (bands < 0) {
       bands = cells.length - 1;
       if (bands < 1) throw new UserError(`line ${i + 1}: need at least one band value and a label per row`, file);
     }
     if (cells.length !== bands + 1) throw new UserError(`line ${i + 1}: ${cells.length} columns, but the first row has ${bands + 1} (bands + label)`, file);
+    const bad = cells.findIndex((c) => !DECIMAL.test(c) || !Number.isFinite(Number(c)));
+    if (bad >= 0) throw new UserError(`line ${i + 1}, column ${bad + 1}: '${cells[bad]}' is not a number${cells[bad] === '' ? ' (an empty cell)' : ''}`, file);
     const v = cells.map(Number);
-    const bad = v.findIndex((c, j) => !Number.isFinite(c) || cells[j].trim() === '');
-    if (bad >= 0) throw new UserError(`line ${i + 1}, column ${bad + 1}: '${cells[bad].trim()}' is not a number`, file);
-    if (!Number.isInteger(v[bands])) throw new UserError(`line ${i + 1}: the label (last column) must be an integer, got ${cells[bands].trim()}`, file);
+    if (!Number.isSafeInteger(v[bands])) throw new UserError(`line ${i + 1}: the label (last column) must be an integer, got ${cells[bands]}`, file);
     rowsOut.push(v);
   }
   if (!rowsOut.length) throw new UserError(`no data rows; ${GET_DATA}`, file);
   const n = rowsOut.length;
   const x = new Float32Array(n * bands);
-  const labels = new Int32Array(n);
+  const labels = new Float64Array(n);
   rowsOut.forEach((r, i) => {
     for (let j = 0; j < bands; j++) x[i * bands + j] = r[j];
     labels[i] = r[bands];
@@ -69,8 +84,7 @@ export function parseSpectraCsv(text: string, file: string, header: 'auto' | boo
 }
 
 function readCsv(file: string, header: 'auto' | boolean, hash: crypto.Hash) {
-  if (!fs.existsSync(file)) throw new UserError(`hyperspectral CSV not found; ${GET_DATA}`, file);
-  const buf = fs.readFileSync(file);
+  const buf = readDataFile(file, 'hyperspectral CSV', GET_DATA);
   hash.update(buf);
   return parseSpectraCsv(buf.toString('utf8'), file, header);
 }
@@ -100,8 +114,8 @@ export function loadHyperspectral(o: HyperspectralOptions, ctx: PluginContext): 
   const all = readCsv(file, o.header, hash);
   let trainRaw: Split;
   let testRaw: Split;
-  let testLabels: Int32Array;
-  let trainLabels: Int32Array;
+  let testLabels: Float64Array;
+  let trainLabels: Float64Array;
   if (o.test_path) {
     const testFile = path.resolve(ctx.baseDir, o.test_path);
     const t = readCsv(testFile, o.header, hash);
@@ -118,12 +132,12 @@ export function loadHyperspectral(o: HyperspectralOptions, ctx: PluginContext): 
     const trainIdx = Int32Array.from(perm.subarray(nTest)).sort();
     trainRaw = subset({ x: all.x, y: null, n: all.n }, all.bands, trainIdx);
     testRaw = subset({ x: all.x, y: null, n: all.n }, all.bands, testIdx);
-    trainLabels = Int32Array.from(trainIdx, (i) => all.labels[i]);
-    testLabels = Int32Array.from(testIdx, (i) => all.labels[i]);
+    trainLabels = Float64Array.from(trainIdx, (i) => all.labels[i]);
+    testLabels = Float64Array.from(testIdx, (i) => all.labels[i]);
   }
   const labelValues = [...new Set([...trainLabels, ...testLabels])].sort((a, b) => a - b);
   const index = new Map(labelValues.map((v, i) => [v, i]));
-  const remap = (l: Int32Array) => Int32Array.from(l, (v) => index.get(v)!);
+  const remap = (l: Float64Array) => Int32Array.from(l, (v) => index.get(v)!);
   const dim = all.bands;
   const data = finishDataSet(
     {

@@ -3,6 +3,7 @@ import * as crypto from 'crypto';
 import type { Plugin, PluginContext } from '../registry/types';
 import { DataSet, commonDataOptions, finishDataSet, Binarize } from './dataset';
 import { readIdxImages } from './idx';
+import { checkClassIndices } from './files';
 import { UserError } from '../errors';
 
 export interface IdxFilesOptions {
@@ -27,15 +28,21 @@ export function loadIdxDataSet(
   const abs = (f?: string) => (f ? path.resolve(ctx.baseDir, f) : undefined);
   const train = readIdxImages(abs(files.train_images)!, abs(files.train_labels), hash);
   const test = readIdxImages(abs(files.test_images)!, abs(files.test_labels), hash);
-  if (train.dim !== test.dim) {
+  if (train.shape.join('×') !== test.shape.join('×')) {
     throw new UserError(`test images are ${test.shape.join('×')} but training images are ${train.shape.join('×')}`, abs(files.test_images));
   }
+  // labels are class indices 0..C−1, every class present (not 200 and 255 among 0..9)
+  const labelled = [
+    ...(train.split.y ? [{ labels: train.split.y, file: abs(files.train_labels)! }] : []),
+    ...(test.split.y ? [{ labels: test.split.y, file: abs(files.test_labels)! }] : []),
+  ];
+  const classes = checkClassIndices(labelled);
   return finishDataSet(
     {
       name,
       shape: train.shape,
       dim: train.dim,
-      classes: Math.max(train.classes, test.classes),
+      classes,
       train: train.split,
       test: test.split,
       sha256: hash.digest('hex'),

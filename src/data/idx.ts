@@ -1,6 +1,7 @@
 import * as fs from 'fs';
 import * as crypto from 'crypto';
 import { UserError } from '../errors';
+import { readDataFile, maxOf } from './files';
 
 /**
  * Reader for the IDX format of the original MNIST files: a big-endian header
@@ -34,12 +35,7 @@ export function parseIdx(buf: Buffer, where: string): IdxArray {
 }
 
 export function readIdx(file: string, hash?: crypto.Hash): IdxArray {
-  let buf: Buffer;
-  try {
-    buf = fs.readFileSync(file);
-  } catch (e: any) {
-    throw new UserError(e.code === 'ENOENT' ? 'data file not found' : `cannot read data file: ${e.message}`, file);
-  }
+  const buf = readDataFile(file, 'data file');
   if (buf[0] === 0x1f && buf[1] === 0x8b) {
     throw new UserError('file is gzip-compressed; gunzip it first', file);
   }
@@ -63,7 +59,7 @@ export function readIdxImages(imagesFile: string, labelsFile: string | undefined
       throw new UserError(`labels (${labels.dims.join('×')}) do not match ${n} images in ${imagesFile}`, labelsFile);
     }
     y = Int32Array.from(labels.data);
-    classes = Math.max(...y) + 1;
+    classes = y.length ? maxOf(y) + 1 : 0;
   }
   return { split: { x, y, n }, shape: shape.length === 2 ? [...shape, 1] : shape, dim, classes };
 }

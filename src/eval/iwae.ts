@@ -26,7 +26,7 @@ export interface IwaeOptions {
 export const iwaeEvaluator: Plugin<IwaeOptions, Evaluator> = {
   kind: 'evaluator',
   name: 'iwae',
-  needs: ['latent'],
+  needs: ['latent', 'density'],
   description: 'Importance-weighted log-likelihood estimate with k samples: test/log_likelihood_k<k>',
   schema: {
     properties: {

@@ -1,7 +1,7 @@
 import type * as tfc from '@tensorflow/tfjs-core';
 import type { Plugin, PluginContext } from '../registry/types';
 import type { Model } from './model';
-import { vaeWithImportance, latentModelOptions, VaeOptions, VAE_TERMS } from './vae';
+import { vaeWithImportance, latentModelOptions, latentModelProvides, VaeOptions, VAE_TERMS } from './vae';
 import { UserError } from '../errors';
 
 export interface IwaeModelOptions extends Omit<VaeOptions, 'kind'> {
@@ -50,7 +50,7 @@ export function iwaeModel(o: IwaeModelOptions, ctx: PluginContext): Model {
 export const iwaeModelPlugin: Plugin<IwaeModelOptions, Model> = {
   kind: 'model',
   name: 'iwae',
-  provides: ['latent'],
+  provides: latentModelProvides,
   description:
     'IWAE (Burda et al.): the VAE trained on the k-sample importance-weighted bound L_k; terms iwae (L_k), elbo (L_1 from the same draws), recon, kl',
   schema: {

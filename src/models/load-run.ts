@@ -66,10 +66,18 @@ export async function loadRunModel(
   where: string,
   opts: { baseDir?: string; hint?: string } = {},
 ): Promise<{ model: Model; config: ExperimentConfig; runDir: string }> {
+  // every check the record allows comes first; the other run's config never loads plugins
+  // the running config does not (reading a run to compare with must not run its code)
   const { runDir: dir, store, record } = openFinishedRun(runDir, opts.baseDir ?? process.cwd(), where, opts.hint);
-  const { config } = loadConfig(store.file('config.yaml'), [], registry, { baseDir: record.config_dir });
   if (record.data.sha256 && record.data.sha256 !== data.sha256) {
     throw new UserError(`run ${record.run_id} was trained on other data (${record.data.name}, sha256 ${record.data.sha256.slice(0, 12)}…)`, where);
+  }
+  let config: ExperimentConfig;
+  try {
+    ({ config } = loadConfig(store.file('config.yaml'), [], registry, { baseDir: record.config_dir, loadPlugins: false }));
+  } catch (e) {
+    if (!(e instanceof UserError)) throw e;
+    throw new UserError(`cannot use run ${dir}: ${e.line().split('\n')[0]}`, where);
   }
   // a model built on another run (m1m2's M1) finds it in the same run store; nothing is trained
   const runs = { dir: path.dirname(path.dirname(dir)), config };

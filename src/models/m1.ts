@@ -1,6 +1,6 @@
 import type { Plugin, PluginContext } from '../registry/types';
 import type { Model } from './model';
-import { vae, latentModelOptions, VaeOptions, VAE_TERMS } from './vae';
+import { vae, latentModelOptions, latentModelProvides, VaeOptions, VAE_TERMS } from './vae';
 
 export interface M1Options extends Omit<VaeOptions, 'kind'> {
   kind: 'm1';
@@ -23,7 +23,7 @@ export function m1(o: M1Options, ctx: PluginContext): Model {
 export const m1Plugin: Plugin<M1Options, Model> = {
   kind: 'model',
   name: 'm1',
-  provides: ['latent'],
+  provides: latentModelProvides,
   description:
     'M1 (Kingma et al. 2014): a VAE on all images, labels unused (defaults 784-500-500-z50 softplus); pair it with the latent-classifier evaluator on the N labelled examples',
   schema: {

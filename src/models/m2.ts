@@ -127,6 +127,7 @@ export function evalAlphaExpression(expr: string, names: Record<string, number>,
     pos = re.lastIndex;
   }
   if (!tokens.length) fail('empty expression');
+  if (tokens.length > 1000) fail(`${tokens.length} tokens; at most 1000 (this bounds the nesting depth of the parser)`);
   let i = 0;
   const peek = () => tokens[i];
   const expression = (): number => {

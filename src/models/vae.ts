@@ -1,5 +1,5 @@
 import type * as tfc from '@tensorflow/tfjs-core';
-import type { Plugin, PluginContext } from '../registry/types';
+import type { Plugin, PluginContext, CapabilitiesOf } from '../registry/types';
 import { slot } from '../registry/types';
 import type { Model } from './model';
 import type { Network } from '../nn/network';
@@ -165,13 +165,25 @@ export function importanceTerms(o: VaeOptions, tf: typeof tfc, p: Pick<LatentPar
   };
 }
 
+/**
+ * What vae and m1 offer: a latent space, and a density for importance weighting when the
+ * likelihood is one (bernoulli) and the prior declares one (gaussian; not spike-slab).
+ */
+export const latentModelProvides: CapabilitiesOf<Pick<VaeOptions, 'prior' | 'likelihood'>> = (o, { registry }) => {
+  const prior = o.prior && registry.has('prior', o.prior.kind) ? registry.get('prior', o.prior.kind) : null;
+  const priorCaps = Array.isArray(prior?.provides) ? prior!.provides : [];
+  if (o.likelihood !== 'bernoulli') return { provides: ['latent'], why: { density: `its likelihood '${o.likelihood}' is the unnormalised image loss ‖x − x̂‖², not a density (use likelihood: bernoulli)` } };
+  if (!priorCaps.includes('density')) return { provides: ['latent'], why: { density: `its prior '${o.prior?.kind}' has no density (a spike at 0 has none; use prior: gaussian)` } };
+  return { provides: ['latent', 'density'] };
+};
+
 /** The loss terms `terms` returns (vae, m1). */
 export const VAE_TERMS = ['loss', 'recon', 'kl', 'elbo'];
 
 export const vaePlugin: Plugin<VaeOptions, Model> = {
   kind: 'model',
   name: 'vae',
-  provides: ['latent'],
+  provides: latentModelProvides,
   description: 'Variational autoencoder: L = c1·KL + c2·recon; any prior (gaussian → VAE, spike-slab → VSC)',
   schema: { properties: latentModelOptions },
   terms: () => VAE_TERMS,

@@ -49,10 +49,12 @@ export function gaussianPrior(tf: typeof tfc, o: GaussianPriorOptions): Prior {
 export const gaussianPriorPlugin: Plugin<GaussianPriorOptions, Prior> = {
   kind: 'prior',
   name: 'gaussian',
+  // logPrior and logPosterior: importance weighting (iwae) works
+  provides: ['density'],
   description: 'p(z) = N(0, I), diagonal Gaussian posterior; closed-form KL',
   schema: {
     properties: {
-      logvar_min: { type: 'number', default: -30, description: 'Clamp of log σ² from below (numerical safety)' },
+      logvar_min: { type: 'number', exclusiveMaximum: { $data: '1/logvar_max' }, default: -30, description: 'Clamp of log σ² from below (numerical safety); below logvar_max' },
       logvar_max: { type: 'number', default: 20, description: 'Clamp of log σ² from above (numerical safety)' },
     },
   },

@@ -127,7 +127,7 @@ export const spikeSlabPriorPlugin: Plugin<SpikeSlabPriorOptions, Prior> = {
         default: 'expected',
         description: 'Latent mean used for features and reconstructions: expected = γ⊙μ (E_q[z]); selected = μ where γ > 0.5 else 0; slab = μ',
       },
-      logvar_min: { type: 'number', default: -30, description: 'Clamp of log σ² from below (numerical safety)' },
+      logvar_min: { type: 'number', exclusiveMaximum: { $data: '1/logvar_max' }, default: -30, description: 'Clamp of log σ² from below (numerical safety); below logvar_max' },
       logvar_max: { type: 'number', default: 20, description: 'Clamp of log σ² from above (numerical safety)' },
     },
   },

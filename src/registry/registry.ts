@@ -1,6 +1,7 @@
 import * as path from 'path';
 import * as fs from 'fs';
 import { MODEL_CAPABILITIES, PLUGIN_KINDS, Plugin, PluginContext, PluginKind } from './types';
+import Ajv from 'ajv';
 import { UserError, suggestion } from '../errors';
 
 interface Entry {
@@ -9,19 +10,27 @@ interface Entry {
   source: string;
 }
 
+/** Names a plugin may not have: they are Object.prototype's, and a lookup by name would find those. */
+const RESERVED_NAMES = new Set(Object.getOwnPropertyNames(Object.prototype).map((n) => n.toLowerCase()));
+
 /**
  * The one registry every plugin goes through. The config schema, `elbo plugins`,
  * `elbo schema` and validation are all derived from what is registered here.
  */
 export class Registry {
   private entries = new Map<PluginKind, Map<string, Entry>>();
+  /** The files third-party plugins were loaded from (resolved paths). */
+  private readonly loadedFiles = new Set<string>();
 
   constructor() {
     for (const k of PLUGIN_KINDS) this.entries.set(k, new Map());
   }
 
-  register(plugin: Plugin, source = 'built-in'): void {
-    checkPluginShape(plugin, source);
+  /** `source`: 'built-in' or the plugin as the config names it; `file`: where it was loaded from (errors point there). */
+  register(plugin: Plugin, source = 'built-in', file = source): void {
+    checkPluginShape(plugin, file, source !== 'built-in');
+    // a third-party plugin's failures carry its name and file (not "internal error")
+    if (source !== 'built-in') plugin = attributed(plugin, file);
     const byName = this.entries.get(plugin.kind)!;
     const existing = byName.get(plugin.name);
     if (existing && existing.source !== source) {
@@ -60,6 +69,15 @@ export class Registry {
     );
   }
 
+  /** Whether the plugin file `spec` names (resolved against `baseDir`, then the cwd) is already loaded: it runs no code. */
+  isLoaded(spec: string, baseDir: string): boolean {
+    try {
+      return this.loadedFiles.has(resolvePluginPath(spec, baseDir));
+    } catch {
+      return false;
+    }
+  }
+
   /** Create the plugin named by `options.kind` (options already validated and defaulted). */
   create<T = any>(kind: PluginKind, options: { kind: string; [k: string]: any }, ctx: PluginContext): T {
     return this.get(kind, options.kind).create(options, ctx) as T;
@@ -72,6 +90,7 @@ export class Registry {
    */
   loadPlugin(spec: string, baseDir: string, where?: string): void {
     const file = resolvePluginPath(spec, baseDir, where);
+    if (this.loadedFiles.has(file)) return;
     let mod: any;
     try {
       // eslint-disable-next-line @typescript-eslint/no-var-requires
@@ -85,7 +104,8 @@ export class Registry {
       : Array.isArray(exported?.plugins)
         ? exported.plugins
         : [exported];
-    for (const p of plugins) this.register(p as Plugin, spec);
+    for (const p of plugins) this.register(p as Plugin, spec, file);
+    this.loadedFiles.add(file);
   }
 }
 
@@ -115,27 +135,101 @@ function resolvePluginPath(spec: string, baseDir: string, where?: string): strin
   }
 }
 
-function checkPluginShape(p: any, source: string): void {
+function checkPluginShape(p: any, source: string, thirdParty: boolean): void {
   const problems: string[] = [];
   if (!p || typeof p !== 'object') problems.push('does not export a plugin object');
   else {
     if (!PLUGIN_KINDS.includes(p.kind)) problems.push(`'kind' must be one of ${PLUGIN_KINDS.join(', ')} (got ${JSON.stringify(p.kind)})`);
     if (typeof p.name !== 'string' || !/^[a-z][a-z0-9-]*$/.test(p.name)) problems.push(`'name' must be a lower-case name like 'my-plugin' (got ${JSON.stringify(p.name)})`);
     if (typeof p.description !== 'string') problems.push(`'description' must be a string`);
-    if (!p.schema || typeof p.schema.properties !== 'object') problems.push(`'schema.properties' must be an object of JSON Schemas`);
-    else if ('kind' in p.schema.properties) problems.push(`'schema.properties' must not define 'kind' (the registry adds it)`);
+    if (typeof p.name === 'string' && RESERVED_NAMES.has(p.name.toLowerCase())) problems.push(`'name' '${p.name}' is reserved (it is a property of every JavaScript object); choose another`);
+    const props = p.schema?.properties;
+    if (!p.schema || !isPlainObject(props)) problems.push(`'schema.properties' must be an object (a mapping) of JSON Schemas, not ${Array.isArray(props) ? 'a list' : JSON.stringify(props) ?? 'missing'}`);
+    else if (Object.prototype.hasOwnProperty.call(props, 'kind')) problems.push(`'schema.properties' must not define 'kind' (the registry adds it)`);
+    else {
+      const bad = Object.entries(props).filter(([, s]) => !isPlainObject(s) && typeof s !== 'boolean').map(([k]) => k);
+      if (bad.length) problems.push(`'schema.properties' must map option names to JSON Schemas (${bad.join(', ')} ${bad.length > 1 ? 'are' : 'is'} not)`);
+      const req = p.schema.required;
+      if (req !== undefined && (!Array.isArray(req) || req.some((r: unknown) => typeof r !== 'string' || !Object.prototype.hasOwnProperty.call(props, r)))) {
+        problems.push(`'schema.required' must list option names of schema.properties (got ${JSON.stringify(req)})`);
+      }
+      // built-in schemas are tested; a third party's is checked once, here
+      if (!bad.length && thirdParty) {
+        const why = schemaProblem(p.schema);
+        if (why) problems.push(`its schema is not a valid JSON Schema: ${why}`);
+      }
+    }
     if (typeof p.create !== 'function') problems.push(`'create' must be a function`);
     for (const f of ['metrics', 'terms']) if (p[f] !== undefined && typeof p[f] !== 'function') problems.push(`'${f}' must be a function when given`);
     for (const key of ['provides', 'needs']) {
       const v = p[key];
+      if (key === 'provides' && typeof v === 'function') continue;
       if (v !== undefined && (!Array.isArray(v) || v.some((c: unknown) => !(MODEL_CAPABILITIES as readonly unknown[]).includes(c)))) {
-        problems.push(`'${key}' must be a list of ${MODEL_CAPABILITIES.join(', ')} (got ${JSON.stringify(v)})`);
+        problems.push(`'${key}' must be a list of ${MODEL_CAPABILITIES.join(', ')}${key === 'provides' ? ' (or a function of the options returning {provides})' : ''} (got ${JSON.stringify(v)})`);
       }
     }
   }
   if (problems.length) {
     throw new UserError(`invalid plugin: ${problems.join('; ')}; a plugin exports {kind, name, description, schema, create}`, source);
   }
+}
+
+function isPlainObject(v: unknown): v is Record<string, unknown> {
+  return !!v && typeof v === 'object' && !Array.isArray(v);
+}
+
+/** Why a plugin's options schema is not one ajv can use (null when it is): checked against the meta-schema, then compiled. */
+function schemaProblem(schema: { properties: Record<string, unknown>; required?: string[] }): string | null {
+  // slots refer to the config schema's definitions: stand-ins here
+  const definitions = Object.fromEntries([...PLUGIN_KINDS, 'weight'].map((k) => [k, {}]));
+  const whole = { type: 'object', properties: schema.properties, required: schema.required ?? [], definitions };
+  const ajv = new Ajv({ strict: false, $data: true, strictNumbers: true });
+  try {
+    if (!ajv.validateSchema(whole)) return ajv.errorsText(ajv.errors, { dataVar: 'schema' });
+    ajv.compile(whole);
+    return null;
+  } catch (e: any) {
+    // a reference into the whole config schema (#/properties/train) resolves there, not here
+    if (e?.missingRef !== undefined) return null;
+    return firstLine(e?.message);
+  }
+}
+
+/**
+ * A third-party plugin whose failures name it: an exception from `create` (also a rejected
+ * promise), `metrics`, `terms` or `provides`, or from an evaluator's `run`, becomes a
+ * UserError "<kind> plugin '<name>' (<file>) failed: ..." at the plugin's file. UserErrors
+ * it throws itself pass through.
+ */
+function attributed(plugin: Plugin, source: string): Plugin {
+  const blame = (what: string) => (e: unknown): never => {
+    if (e instanceof UserError) throw e;
+    throw new UserError(`${plugin.kind} plugin '${plugin.name}' failed in ${what}: ${firstLine((e as Error)?.message ?? e)}; the problem is in the plugin, not in elbo`, source);
+  };
+  const guard = <A extends unknown[], R>(f: ((...a: A) => R) | undefined, what: string) =>
+    f === undefined
+      ? undefined
+      : (...a: A): R => {
+          let out: R;
+          try {
+            out = f.apply(plugin, a);
+          } catch (e) {
+            return blame(what)(e);
+          }
+          return out instanceof Promise ? (out.catch(blame(what)) as R) : out;
+        };
+  const create = guard(plugin.create, 'create');
+  return {
+    ...plugin,
+    metrics: guard(plugin.metrics, 'metrics'),
+    terms: guard(plugin.terms, 'terms'),
+    provides: typeof plugin.provides === 'function' ? guard(plugin.provides, 'provides') : plugin.provides,
+    create(options, ctx) {
+      const made = create!(options, ctx);
+      const wrapRun = (inst: any) => (plugin.kind === 'evaluator' && inst && typeof inst.run === 'function' ? { ...inst, run: guard(inst.run.bind(inst), 'run') } : inst);
+      return made instanceof Promise ? made.then(wrapRun) : wrapRun(made);
+    },
+  } as Plugin;
 }
 
 function firstLine(s: unknown): string {

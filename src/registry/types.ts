@@ -16,10 +16,21 @@ export type PluginKind = (typeof PLUGIN_KINDS)[number];
 
 /**
  * What a model can do, as far as evaluators care: `latent` (a latent space: encodeMean,
- * decode, reconstruct, sampleLatent), `classify` (class probabilities: classify(x)).
+ * decode, reconstruct, sampleLatent), `classify` (class probabilities: classify(x)),
+ * `density` (log p(x, z) − log q(z|x) for importance weighting: logImportanceWeights).
+ * Priors declare `density` when they have logPrior and logPosterior.
  */
-export const MODEL_CAPABILITIES = ['latent', 'classify'] as const;
+export const MODEL_CAPABILITIES = ['latent', 'classify', 'density'] as const;
 export type ModelCapability = (typeof MODEL_CAPABILITIES)[number];
+
+/**
+ * What a model plugin offers for given options, and why it lacks what it lacks (e.g. vae
+ * has `density` only with a prior that has one and the bernoulli likelihood).
+ */
+export type CapabilitiesOf<Options = any> = (
+  options: Options,
+  info: { registry: import('./registry').Registry },
+) => { provides: ModelCapability[]; why?: Partial<Record<ModelCapability, string>> };
 
 /** A JSON Schema fragment (draft 2020-12 subset that ajv understands). */
 export type JsonSchema = Record<string, unknown>;
@@ -53,11 +64,13 @@ export interface Plugin<Options = any, Instance = any> {
    */
   terms?(options: Options): string[];
   /**
-   * Model plugins: what their models offer. When a model plugin declares it, a config whose
-   * evaluators `needs` something it lacks is refused when it is validated (before any
-   * training); when absent, nothing is checked before the run.
+   * Model plugins: what their models offer, as a list or, when it depends on the options
+   * (a prior without a density), a function of them. When a model plugin declares it, a
+   * config whose evaluators `needs` something it lacks is refused when it is validated
+   * (before any training); when absent, nothing is checked before the run. Prior plugins:
+   * `['density']` when their posterior and prior have densities (logPrior, logPosterior).
    */
-  provides?: ModelCapability[];
+  provides?: ModelCapability[] | CapabilitiesOf<Options>;
   /** Evaluator plugins: what they need of the model (checked against its `provides`). */
   needs?: ModelCapability[];
   create(options: Options, ctx: PluginContext): Instance;

@@ -1,6 +1,7 @@
 import * as os from 'os';
 import * as path from 'path';
 import { execFileSync } from 'child_process';
+import { redactUri } from '../track/mlflow-client';
 
 /** The environment a run ran in, for the run record and reproducibility audits. */
 export interface Fingerprint {
@@ -70,6 +71,14 @@ export function fingerprint(configDir: string): Fingerprint {
     hostname: os.hostname(),
     packages,
     git: gitState(configDir),
-    argv: process.argv.slice(2),
+    argv: redactArgv(process.argv.slice(2)),
   };
+}
+
+/**
+ * The command line as it is recorded: URIs lose their user:password@, query string and
+ * fragment (a ?token= in --tracking-uri is never written to run.json).
+ */
+export function redactArgv(argv: string[]): string[] {
+  return argv.map((a) => a.replace(/[A-Za-z][A-Za-z0-9+.-]*:\/\/[^\s'"]+/g, (uri) => redactUri(uri)));
 }

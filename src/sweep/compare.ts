@@ -1,7 +1,7 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import { parse } from 'yaml';
-import type { RunRecord } from '../track/run-store';
+import { readJsonFile, type RunRecord } from '../track/run-store';
 import { UserError } from '../errors';
 import type { PublishedEntry } from '../config/types';
 import { verdict, formatPublished, Verdict } from '../config/metrics';
@@ -54,15 +54,22 @@ export function collectRuns(paths: string[]): { runs: ComparedRun[]; sweepDir: s
     const abs = path.resolve(p);
     if (fs.existsSync(path.join(abs, 'sweep.json'))) {
       sweepDir = abs;
-      const cells = JSON.parse(fs.readFileSync(path.join(abs, 'sweep.json'), 'utf8')).cells ?? [];
+      const cells = readJsonFile(path.join(abs, 'sweep.json'), 'sweep.json').cells ?? [];
       for (const c of cells) if (c.runDir) dirs.push(c.runDir);
     } else if (fs.existsSync(path.join(abs, 'run.json'))) dirs.push(abs);
     else throw new UserError('neither a sweep directory (sweep.json) nor a run directory (run.json)', p);
   }
   const runs = dirs.map((dir) => {
-    const rec: RunRecord = JSON.parse(fs.readFileSync(path.join(dir, 'run.json'), 'utf8'));
+    const rec = readJsonFile<RunRecord>(path.join(dir, 'run.json'), 'run.json');
     // published numbers are not a setting: never a swept key
-    const { published, ...config } = parse(fs.readFileSync(path.join(dir, 'config.yaml'), 'utf8')) ?? {};
+    const file = path.join(dir, 'config.yaml');
+    let parsed: any;
+    try {
+      parsed = parse(fs.readFileSync(file, 'utf8'));
+    } catch (e: any) {
+      throw new UserError(e?.code === 'ENOENT' ? 'config.yaml not found: not a complete run directory' : `config.yaml is damaged: ${String(e?.message ?? e).split('\n')[0]}`, file);
+    }
+    const { published, ...config } = parsed && typeof parsed === 'object' ? parsed : ({} as Record<string, unknown>);
     return { dir, status: rec.status, seed: rec.seed, params: flatten(config), metrics: rec.metrics ?? {}, published: Array.isArray(published) ? published : [] };
   });
   if (!runs.length) throw new UserError('no runs to compare (has the sweep run yet?)', paths.join(' '));

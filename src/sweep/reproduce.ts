@@ -46,6 +46,28 @@ function loggedMetrics(dir: string): Record<string, number> {
 }
 
 /**
+ * metrics.jsonl must hold one line per epoch 1..epochs: a missing line (a run killed between
+ * its checkpoint and its metrics, by an elbo that did not recover it) or a doubled one is a
+ * record that cannot be trusted.
+ */
+export function epochLineProblems(store: RunStore, epochs: number): string[] {
+  let lines: Record<string, number>[];
+  try {
+    lines = store.readMetrics();
+  } catch (e: any) {
+    return [`metrics.jsonl is damaged: ${String(e?.message ?? e).split('\n')[0]}`];
+  }
+  const count = new Map<number, number>();
+  for (const l of lines) if (typeof l.epoch === 'number') count.set(l.epoch, (count.get(l.epoch) ?? 0) + 1);
+  const missing = Array.from({ length: epochs }, (_, i) => i + 1).filter((e) => !count.has(e));
+  const doubled = [...count].filter(([, n]) => n > 1).map(([e]) => e);
+  const out: string[] = [];
+  if (missing.length) out.push(`metrics.jsonl has no line for epoch ${missing.join(', ')} of ${epochs}: the record is incomplete`);
+  if (doubled.length) out.push(`metrics.jsonl has epoch ${doubled.join(', ')} more than once: the record is inconsistent`);
+  return out;
+}
+
+/**
  * Rerun a finished run from its record (resolved config, seed, data paths) and compare:
  * every final metric old vs new, and every fingerprint field that differs. Passes only
  * when the metrics match: exactly on the same backend, else within `tolerance`
@@ -85,6 +107,7 @@ export async function reproduce(runDir: string, o: { tolerance?: number; runsDir
   if (result.status === 'FINISHED' && old.evaluated_on && evaluated(old) !== evaluated(fresh)) {
     causes.push(`the recorded test metrics were measured on ${evaluated(old)}, the rerun's on ${evaluated(fresh)}`);
   }
+  causes.push(...epochLineProblems(store, old.epochs_completed));
   const logged = loggedMetrics(store.dir);
   for (const [k, v] of Object.entries(old.metrics)) {
     if (k in logged && logged[k] !== v && !TIMING.test(k)) causes.push(`run.json says ${k} = ${v} but metrics.jsonl logged ${logged[k]}: the record was edited`);

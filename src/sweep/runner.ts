@@ -3,7 +3,8 @@ import * as path from 'path';
 import { spawn, ChildProcess } from 'child_process';
 import { SweepSpec, Cell, resolveCells, cellArgs, cellLabel, sweepDir } from './spec';
 import { elboRoot } from '../runtime/fingerprint';
-import { runsIn, type RunRecord, type RunStatus } from '../track/run-store';
+import { runsIn, readJsonFile, runLockHolder, effectiveStatus, type RunRecord, type RunStatus } from '../track/run-store';
+import { takeLock, releaseLock } from '../util/lock';
 import { formatDuration } from '../track/progress';
 import { UserError } from '../errors';
 import { sweepParentRun } from './mlflow-parent';
@@ -24,20 +25,21 @@ export interface CellResult {
   index: number;
   label: string;
   config_sha256: string;
-  status: RunStatus | 'CACHED' | 'PENDING';
+  /** BUSY: another process (another elbo sweep, a SLURM task) is running this cell. */
+  status: RunStatus | 'CACHED' | 'PENDING' | 'BUSY';
   runDir: string | null;
   metrics: Record<string, number>;
   seconds: number;
   error?: string;
 }
 
-/** Runs already in the sweep's store, by resolved-config hash. */
-export function runsByConfig(dir: string): Map<string, { dir: string; record: RunRecord }[]> {
+/** Runs already in the sweep's store, by resolved-config hash (a run with a damaged run.json is reported to `warn` and left out). */
+export function runsByConfig(dir: string, warn?: (m: string) => void): Map<string, { dir: string; record: RunRecord }[]> {
   const out = new Map<string, { dir: string; record: RunRecord }[]>();
   const root = path.join(dir, 'runs');
   if (!fs.existsSync(root)) return out;
   for (const exp of fs.readdirSync(root)) {
-    for (const run of runsIn(path.join(root, exp))) {
+    for (const run of runsIn(path.join(root, exp), (d, e) => warn?.(`${e.line()}; that run is ignored`))) {
       const list = out.get(run.record.config_sha256) ?? [];
       list.push(run);
       out.set(run.record.config_sha256, list);
@@ -59,7 +61,8 @@ export async function runSweep(spec: SweepSpec, o: SweepOptions): Promise<{ dir:
   }
   const dir = sweepDir(o.runsDir, spec);
   fs.mkdirSync(path.join(dir, 'runs'), { recursive: true });
-  const existing = runsByConfig(dir);
+  fs.mkdirSync(path.join(dir, 'locks'), { recursive: true });
+  const existing = runsByConfig(dir, o.log);
   const results: CellResult[] = resolved.map(({ cell, loaded }) => ({
     index: cell.index,
     label: cellLabel(cell, spec),
@@ -70,13 +73,16 @@ export async function runSweep(spec: SweepSpec, o: SweepOptions): Promise<{ dir:
     seconds: 0,
   }));
   const selected = resolved.filter(({ cell }) => o.cell === undefined || cell.index === o.cell);
+  /** Cells this process ran or found finished: the others are another process's to record. */
+  const mine = new Set<number>();
   const writeIndex = () => {
-    // a SLURM task only records its own cell: it reads, updates and renames atomically
+    // several processes may share the sweep (SLURM tasks, a second elbo sweep): each records
+    // the cells it handled, keeps the others' entries, and renames atomically
     const file = path.join(dir, 'sweep.json');
     let cells = results;
-    if (o.cell !== undefined && fs.existsSync(file)) {
-      const prev: CellResult[] = JSON.parse(fs.readFileSync(file, 'utf8')).cells ?? [];
-      cells = results.map((r) => (r.index === o.cell ? r : prev.find((p) => p.index === r.index) ?? r));
+    if (fs.existsSync(file)) {
+      const prev: CellResult[] = readJsonFile(file, 'sweep.json').cells ?? [];
+      cells = results.map((r) => (mine.has(r.index) ? r : prev.find((p) => p.index === r.index && p.config_sha256 === r.config_sha256) ?? r));
     }
     const tmp = `${file}.tmp-${process.pid}`;
     fs.writeFileSync(tmp, JSON.stringify({ name: spec.name, file: spec.file, base: spec.base ?? [...new Set(resolved.map(({ cell }) => cell.base))], cells }, null, 2) + '\n');
@@ -92,27 +98,53 @@ export async function runSweep(spec: SweepSpec, o: SweepOptions): Promise<{ dir:
     o.log(`MLflow: cells nest under the sweep's run ${parent.runId}`);
   }
 
-  const queue: { cell: Cell; resume?: string }[] = [];
-  for (const { cell } of selected) {
+  const cached = (cell: Cell, runs: { dir: string; record: RunRecord }[]): boolean => {
     const r = results[cell.index];
-    const runs = existing.get(r.config_sha256) ?? [];
     const done = runs.find((x) => x.record.status === 'FINISHED');
-    if (done) {
-      Object.assign(r, { status: 'CACHED', runDir: done.dir, metrics: done.record.metrics });
-      o.log(`cell ${cell.index} (${r.label}): already finished in ${path.relative(process.cwd(), done.dir)}, skipped`);
-      continue;
-    }
-    const unfinished = runs.find((x) => x.record.status !== 'FINISHED');
-    queue.push({ cell, resume: unfinished?.dir });
-  }
+    if (!done) return false;
+    Object.assign(r, { status: 'CACHED', runDir: done.dir, metrics: done.record.metrics });
+    mine.add(cell.index);
+    o.log(`cell ${cell.index} (${r.label}): already finished in ${path.relative(process.cwd(), done.dir)}, skipped`);
+    return true;
+  };
+  const queue: { cell: Cell; resume?: string }[] = [];
+  for (const { cell } of selected) if (!cached(cell, existing.get(results[cell.index].config_sha256) ?? [])) queue.push({ cell });
   writeIndex();
+  /** One lock per cell (by its resolved config): two processes never run one cell at once. */
+  const cellLock = (cell: Cell) => path.join(dir, 'locks', `cell-${results[cell.index].config_sha256.slice(0, 16)}.lock`);
+  const busy = (cell: Cell, holder: { pid: number; host: string }, what: string) => {
+    Object.assign(results[cell.index], { status: 'BUSY', error: `${what} by process ${holder.pid} on ${holder.host}` });
+    o.log(`cell ${cell.index} (${results[cell.index].label}): ${what} by process ${holder.pid} on ${holder.host}; left to it`);
+  };
 
   const bin = path.join(elboRoot(), 'bin', 'run.js');
   const running = new Set<ChildProcess>();
   let stopLaunching = false;
   let finished = 0;
   const total = queue.length;
-  const startOne = (job: { cell: Cell; resume?: string }) =>
+  const startOne = async (job: { cell: Cell; resume?: string }): Promise<void> => {
+    const lock = cellLock(job.cell);
+    const holder = takeLock(lock);
+    if (holder) return busy(job.cell, holder, 'being run');
+    try {
+      // what the store holds now (another process may have finished or started the cell meanwhile)
+      const runs = runsByConfig(dir).get(results[job.cell.index].config_sha256) ?? [];
+      if (cached(job.cell, runs)) return;
+      // a run of the cell that a live process trains (an `elbo run --resume` by hand, a cell
+      // whose sweep was killed and that has not noticed yet) is left to it
+      for (const x of runs) {
+        const h = runLockHolder(x.dir);
+        if (h) return busy(job.cell, h, `its run ${path.relative(process.cwd(), x.dir)} is being trained`);
+      }
+      // KILLED, FAILED, or RUNNING with its process gone: resumed
+      const unfinished = runs.find((x) => effectiveStatus(x.dir, x.record) !== 'FINISHED');
+      mine.add(job.cell.index);
+      await runCell({ ...job, resume: unfinished?.dir });
+    } finally {
+      releaseLock(lock);
+    }
+  };
+  const runCell = (job: { cell: Cell; resume?: string }) =>
     new Promise<void>((resolve) => {
       const r = results[job.cell.index];
       const args = job.resume
@@ -122,7 +154,8 @@ export async function runSweep(spec: SweepSpec, o: SweepOptions): Promise<{ dir:
       const t0 = Date.now();
       r.status = 'RUNNING';
       o.log(`cell ${job.cell.index} (${r.label}): ${job.resume ? 'resuming' : 'started'}`);
-      const child = spawn(process.execPath, args, { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+      // ELBO_SWEEP_PID: the cell stops (KILLED, resumable) if this process dies without telling it
+      const child = spawn(process.execPath, args, { env: { ...process.env, ...env, ELBO_SWEEP_PID: String(process.pid) }, stdio: ['ignore', 'pipe', 'pipe'] });
       running.add(child);
       let stdout = '';
       let stderr = '';

@@ -2,7 +2,9 @@ import * as fs from 'fs';
 import * as path from 'path';
 import * as crypto from 'crypto';
 import Ajv from 'ajv';
-import { Locator, parseYaml, ajvUserErrors, loadConfig, LoadedConfig } from '../config/load';
+import { Locator, parseYaml, ajvUserErrors, loadConfig, LoadedConfig, AJV_OPTIONS } from '../config/load';
+import { parseKeyPath } from '../config/path';
+import { EXPERIMENT_NAME_MAX } from '../config/schema';
 import { UserError, UserErrors } from '../errors';
 import { Registry } from '../registry/registry';
 import { createRegistry } from '../registry/builtins';
@@ -53,6 +55,12 @@ export interface Cell {
   seed?: number;
 }
 
+/**
+ * Most cells a sweep may have: every cell is validated (and recorded in sweep.json) before
+ * anything runs, so a sweep of 10^10 cells must be refused before it is expanded.
+ */
+export const MAX_CELLS = 10_000;
+
 const KEY = { type: 'string', pattern: '^[A-Za-z0-9_-]+(\\.[A-Za-z0-9_-]+)*$' };
 const SWEEP_SCHEMA: Record<string, unknown> = {
   type: 'object',
@@ -60,7 +68,7 @@ const SWEEP_SCHEMA: Record<string, unknown> = {
   required: ['sweep'],
   properties: {
     base: { type: 'string', description: "The base config, relative to this file (or sweep over several: the axis key 'base')" },
-    name: { type: 'string', pattern: '^[A-Za-z0-9][A-Za-z0-9._-]*$', description: 'Sweep name (default: the file name)' },
+    name: { type: 'string', pattern: '^[A-Za-z0-9][A-Za-z0-9._-]*$', maxLength: EXPERIMENT_NAME_MAX, description: 'Sweep name (default: the file name)' },
     set: { type: 'object', propertyNames: KEY, default: {}, description: 'Overrides every cell shares' },
     sweep: {
       type: 'object',
@@ -74,7 +82,7 @@ const SWEEP_SCHEMA: Record<string, unknown> = {
           additionalProperties: false,
           required: ['trials', 'space'],
           properties: {
-            trials: { type: 'integer', minimum: 1 },
+            trials: { type: 'integer', minimum: 1, maximum: MAX_CELLS },
             seed: { type: 'integer', minimum: 0, default: 0 },
             space: {
               type: 'object',
@@ -100,13 +108,20 @@ const SWEEP_SCHEMA: Record<string, unknown> = {
   },
 };
 
-/** Is this YAML file a sweep file (has a top-level `sweep:`)? */
+/**
+ * Is this YAML file a sweep file: a mapping with `sweep:` and neither `model:` nor `data:`
+ * (a config with a stray `sweep:` key is a config, and its validation says the key is
+ * unknown)? A file that cannot be read or parsed is not: loading it as a config says why.
+ */
 export function isSweepFile(file: string): boolean {
+  let data: unknown;
   try {
-    return /^sweep\s*:/m.test(fs.readFileSync(file, 'utf8'));
+    data = parseYaml(fs.readFileSync(file, 'utf8'), file).data;
   } catch {
     return false;
   }
+  const has = (k: string) => Object.prototype.hasOwnProperty.call(data, k);
+  return has('sweep') && !has('model') && !has('data');
 }
 
 export function loadSweep(file: string): SweepSpec {
@@ -120,9 +135,33 @@ export function loadSweep(file: string): SweepSpec {
   const shown = rel && !rel.startsWith('..') ? rel : path.resolve(file);
   const { doc, lines, data } = parseYaml(text, shown);
   const loc = new Locator(shown, doc, lines, []);
-  const validate = new Ajv({ allErrors: true, useDefaults: true, strict: false, verbose: true }).compile<any>(SWEEP_SCHEMA);
+  const validate = new Ajv(AJV_OPTIONS).compile<any>(SWEEP_SCHEMA);
   if (!validate(data)) throw ajvUserErrors(validate.errors ?? [], data, loc);
   const problems: UserError[] = [];
+  // every key is a config path, checked as --set checks it (no __proto__, no negative index)
+  const checkKeys = (obj: Record<string, unknown>, where: (string | number)[]) => {
+    for (const key of Object.keys(obj)) {
+      try {
+        if (key !== 'base') parseKeyPath(key, loc.at(where, key));
+      } catch (e) {
+        if (e instanceof UserError) problems.push(e);
+        else throw e;
+      }
+    }
+  };
+  checkKeys(data.set, ['set']);
+  checkKeys(data.sweep.grid, ['sweep', 'grid']);
+  data.sweep.zip.forEach((g: Record<string, unknown>, i: number) => checkKeys(g, ['sweep', 'zip', i]));
+  if (data.sweep.random) checkKeys(data.sweep.random.space, ['sweep', 'random', 'space']);
+  // how many cells, before any is made
+  const count =
+    Object.values(data.sweep.grid as Record<string, unknown[]>).reduce((n, v) => n * v.length, 1) *
+    data.sweep.zip.reduce((n: number, g: Record<string, unknown[]>) => n * (Object.values(g)[0]?.length ?? 1), 1) *
+    (data.sweep.random?.trials ?? 1) *
+    (data.sweep.seeds?.length ?? 1);
+  if (count > MAX_CELLS) {
+    problems.push(new UserError(`the sweep has ${count.toLocaleString('en')} cells; at most ${MAX_CELLS.toLocaleString('en')} are allowed (each is validated and recorded before anything runs): split it into several sweep files or use fewer values`, loc.at(['sweep'])));
+  }
   data.sweep.zip.forEach((group: Record<string, unknown[]>, g: number) => {
     const lengths = new Set(Object.values(group).map((v) => v.length));
     if (lengths.size > 1) problems.push(new UserError(`zip group ${g}: its lists must have one length (got ${[...lengths].join(', ')})`, loc.at(['sweep', 'zip', g])));
@@ -192,10 +231,20 @@ function draw(d: Distribution, rng: Rng): unknown {
   return d.choice[rng.int(d.choice.length)];
 }
 
+/**
+ * A value as one line of flow-style YAML: JSON, except that non-finite numbers are written
+ * as YAML writes them (.inf, .nan; JSON would make them null), so validation sees them.
+ */
+export function flowYaml(v: unknown): string {
+  if (typeof v === 'number' && !Number.isFinite(v)) return Number.isNaN(v) ? '.nan' : v > 0 ? '.inf' : '-.inf';
+  if (Array.isArray(v)) return `[${v.map(flowYaml).join(', ')}]`;
+  if (v !== null && typeof v === 'object') return `{${Object.entries(v).map(([k, x]) => `${JSON.stringify(k)}: ${flowYaml(x)}`).join(', ')}}`;
+  return JSON.stringify(v) ?? 'null';
+}
+
 /** A cell's overrides as `elbo run` flags. */
 export function cellArgs(cell: Cell): string[] {
-  // JSON is flow-style YAML: one line, any value
-  const args = Object.entries(cell.overrides).flatMap(([k, v]) => ['--set', `${k}=${JSON.stringify(v)}`]);
+  const args = Object.entries(cell.overrides).flatMap(([k, v]) => ['--set', `${k}=${flowYaml(v)}`]);
   if (cell.seed !== undefined) args.push('--seed', String(cell.seed));
   return args;
 }
@@ -228,9 +277,16 @@ export function resolveCells(spec: SweepSpec, registry?: Registry): { cell: Cell
   const problems = new Map<string, { error: UserError; cells: Cell[] }>();
   const out: { cell: Cell; loaded: LoadedConfig }[] = [];
   const cells = expand(spec);
+  // one registry per base config (its plugins), so the schema is compiled once per base, not per cell
+  const registries = new Map<string, Registry>();
+  const registryFor = (base: string) => {
+    if (registry) return registry;
+    if (!registries.has(base)) registries.set(base, createRegistry());
+    return registries.get(base)!;
+  };
   for (const cell of cells) {
     try {
-      out.push({ cell, loaded: loadConfig(cell.base, cellOverrides(cell), registry ?? createRegistry()) });
+      out.push({ cell, loaded: loadConfig(cell.base, cellOverrides(cell), registryFor(cell.base)) });
     } catch (e) {
       if (!(e instanceof UserError)) throw e;
       for (const l of e instanceof UserErrors ? e.errors : [e]) {

@@ -20,9 +20,28 @@ export interface ReplayOptions {
   /** Events with seq below this may already be on the server (an earlier attempt's answer was lost). */
   uncertainBelow: number;
   warn?: (message: string) => void;
+  /** Aborts the back-off between retries (a run's tracker at its end); without it the waits keep the process alive. */
+  signal?: AbortSignal;
 }
 
-const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms).unref());
+/**
+ * Wait between retries. It keeps the process alive (`elbo sync` must not exit in the middle of
+ * its back-off, reporting nothing); with `signal` (a run's tracker) it ends early when the
+ * signal aborts and does not hold a finishing process open.
+ */
+function sleep(ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise<void>((resolve) => {
+    if (signal?.aborted) return resolve();
+    const timer = setTimeout(done, ms);
+    if (signal) timer.unref();
+    function done() {
+      clearTimeout(timer);
+      signal?.removeEventListener('abort', done);
+      resolve();
+    }
+    signal?.addEventListener('abort', done, { once: true });
+  });
+}
 
 /**
  * Sends a spool's pending events to MLflow, in order, acknowledging each once the server
@@ -68,7 +87,9 @@ export class Replayer {
         if (!transient || attempt >= retries) {
           return { sent: sent - skipped, pending: this.spool.pending().length, skipped, error: e instanceof MlflowError ? e.message : `internal error: ${e?.message ?? e}` };
         }
-        await sleep(this.o.backoffMs * 2 ** attempt);
+        await sleep(this.o.backoffMs * 2 ** attempt, this.o.signal);
+        // transient, so an MlflowError: the run ended while the server was away
+        if (this.o.signal?.aborted) return { sent: sent - skipped, pending: this.spool.pending().length, skipped, error: (e as MlflowError).message };
       }
     }
   }

@@ -6,7 +6,7 @@ import { parse as parseYaml } from 'yaml';
 import type { Plugin } from '../registry/types';
 import type { PluginOptions } from '../config/types';
 import { UserError } from '../errors';
-import type { RunRecord } from './run-store';
+import { readJsonFile, type RunRecord } from './run-store';
 import type { Tracker } from './tracker';
 import { MlflowClient, MlflowMetric, MLFLOW_LIMITS, hasCredentials, isHttpUri, redactUri } from './mlflow-client';
 import { Replayer, FlushResult } from './mlflow-replay';
@@ -76,6 +76,10 @@ export function checkTrackingUri(uri: string, where: string): string {
   }
   if (!isHttpUri(uri)) {
     throw new UserError(`tracking URI '${redactUri(uri)}' is not an MLflow tracking server: give http://host:port or https://...`, where);
+  }
+  // a query string or fragment (?token=...) would be stored with the run (run.json, mlflow/state.json)
+  if (/[?#]/.test(uri)) {
+    throw new UserError(`the tracking URI must not carry a query string or fragment (${redactUri(uri)}?…); credentials go in MLFLOW_TRACKING_TOKEN, or MLFLOW_TRACKING_USERNAME and MLFLOW_TRACKING_PASSWORD`, where);
   }
   return uri.replace(/\/+$/, '');
 }
@@ -331,7 +335,7 @@ export class MlflowTracker implements Tracker {
     }
     this.client = new MlflowClient(trackingUri, { timeoutMs: o.timeout_s * 1000, signal: this.abort.signal, userAgent: `elbo/${safeVersion()}` });
     // events written by an earlier process (a resumed run) may have reached the server already
-    this.replayer = new Replayer(this.spool, this.client, { retries: o.retries, backoffMs: o.backoff_s * 1000, uncertainBelow: this.spool.nextSeq, warn: this.warn });
+    this.replayer = new Replayer(this.spool, this.client, { retries: o.retries, backoffMs: o.backoff_s * 1000, uncertainBelow: this.spool.nextSeq, warn: this.warn, signal: this.abort.signal });
     this.lockedBy = this.spool.lock();
     if (this.lockedBy) {
       this.warn(`MLflow: ${path.join(runDir, SPOOL_DIR)} is being sent by process ${this.lockedBy.pid} on ${this.lockedBy.host}; this run only spools its events (send them later with: elbo sync ${runDir})`);
@@ -545,7 +549,7 @@ export async function syncRun(
 
 /** Write the spool of a run that was made with MLflow off, from what its directory holds. */
 function importRun(runDir: string, trackingUri: string): void {
-  const record: RunRecord = JSON.parse(fs.readFileSync(path.join(runDir, 'run.json'), 'utf8'));
+  const record = readJsonFile<RunRecord>(path.join(runDir, 'run.json'), 'run.json');
   const configYaml = fs.readFileSync(path.join(runDir, 'config.yaml'), 'utf8');
   const config = parseYaml(configYaml) ?? {};
   const fromConfig = (config.tracking ?? []).find((t: PluginOptions) => t.kind === 'mlflow') ?? {};

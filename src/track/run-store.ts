@@ -2,6 +2,7 @@ import * as fs from 'fs';
 import * as path from 'path';
 import * as crypto from 'crypto';
 import { UserError } from '../errors';
+import { takeLock, releaseLock, readLock, type LockHolder } from '../util/lock';
 import type { BackendInfo } from '../runtime/backend';
 import type { Fingerprint } from '../runtime/fingerprint';
 import type { StepMode } from '../train/step';
@@ -31,7 +32,11 @@ export interface RunRecord {
   epochs_planned: number;
   global_step: number;
   error: string | null;
-  resumes: { time: string; from_epoch: number; backend: string }[];
+  /**
+   * Every resume: when, from which epoch, on which backend, and the status the run had then
+   * (a RUNNING run whose process was gone is recorded KILLED, with `recovered` saying so).
+   */
+  resumes: { time: string; from_epoch: number; backend: string; previous_status?: RunStatus; recovered?: string }[];
   /** How the training step ran, per batch shape (one TensorFlow graph, or eager kernels and why). */
   step_modes?: StepMode[];
   /** train.select: the best epoch so far (at the end: the selected one) and its metric value. */
@@ -45,20 +50,56 @@ export interface RunRecord {
   metrics: Record<string, number>;
 }
 
-/** The runs of one experiment directory (<runs-dir>/<experiment>/), each with its run.json, oldest first. */
-export function runsIn(experimentDir: string): { dir: string; record: RunRecord }[] {
+/**
+ * A JSON file of the run store (run.json, sweep.json): a damaged one is a one-line error
+ * at the file, not a JSON parser's message that reads like a usage error.
+ */
+export function readJsonFile<T = any>(file: string, what: string): T {
+  let text: string;
+  try {
+    text = fs.readFileSync(file, 'utf8');
+  } catch (e: any) {
+    throw new UserError(e?.code === 'ENOENT' ? `${what} not found` : `cannot read ${what}: ${e?.message ?? e}`, file);
+  }
+  try {
+    return JSON.parse(text);
+  } catch (e: any) {
+    throw new UserError(`${what} is damaged (not valid JSON: ${String(e?.message ?? e).split('\n')[0]}); restore it from a backup, or move this run directory away`, file);
+  }
+}
+
+/**
+ * The runs of one experiment directory (<runs-dir>/<experiment>/), each with its run.json,
+ * oldest first. A directory whose run.json is damaged is left out and passed to `damaged`.
+ */
+export function runsIn(experimentDir: string, damaged?: (dir: string, error: UserError) => void): { dir: string; record: RunRecord }[] {
   if (!fs.existsSync(experimentDir) || !fs.statSync(experimentDir).isDirectory()) return [];
   return fs
     .readdirSync(experimentDir)
     .sort()
     .flatMap((id) => {
       const dir = path.join(experimentDir, id);
+      if (!fs.existsSync(path.join(dir, 'run.json'))) return []; // not a run (a lock file, a half-created directory)
       try {
-        return [{ dir, record: JSON.parse(fs.readFileSync(path.join(dir, 'run.json'), 'utf8')) as RunRecord }];
-      } catch {
-        return []; // not a run (a lock file, a half-created directory)
+        return [{ dir, record: readJsonFile<RunRecord>(path.join(dir, 'run.json'), 'run.json') }];
+      } catch (e) {
+        if (e instanceof UserError) damaged?.(dir, e);
+        return [];
       }
     });
+}
+
+/** Who holds a run directory's lock (a live process training or resuming it), or null. */
+export function runLockHolder(dir: string): LockHolder | null {
+  return readLock(path.join(dir, 'lock'));
+}
+
+/**
+ * The status a run has: a RUNNING record whose process is gone (killed with -9, the machine
+ * went down) is KILLED; it resumes like one.
+ */
+export function effectiveStatus(dir: string, record: RunRecord): RunStatus {
+  return record.status === 'RUNNING' && !runLockHolder(dir) ? 'KILLED' : record.status;
 }
 
 /**
@@ -107,11 +148,22 @@ export class RunStore {
   }
 
   readRecord(): RunRecord {
-    try {
-      return JSON.parse(fs.readFileSync(this.file('run.json'), 'utf8'));
-    } catch (e: any) {
-      throw new UserError(`run.json is unreadable: ${e.message}`, this.file('run.json'));
+    return readJsonFile<RunRecord>(this.file('run.json'), 'run.json');
+  }
+
+  /**
+   * Take the run's lock (RUN_DIR/lock, created atomically): one process trains or resumes a
+   * run at a time. Refused, naming the holder, while another live process has it.
+   */
+  lock(): void {
+    const holder = takeLock(this.file('lock'));
+    if (holder) {
+      throw new UserError(`this run is in use by process ${holder.pid} on ${holder.host} (training or resuming it); wait for it to end, or stop it (Ctrl-C, kill ${holder.pid}) and resume then`, this.dir);
     }
+  }
+
+  unlock(): void {
+    releaseLock(this.file('lock'));
   }
 
   writeRecord(rec: RunRecord): void {

@@ -20,6 +20,12 @@ export interface CheckpointManifest {
    * resumed from this checkpoint goes on selecting exactly as an uninterrupted run.
    */
   selected?: Selected;
+  /**
+   * The epoch's metrics line as metrics.jsonl gets it (step, timestamp, epoch, ...): a run
+   * killed after the checkpoint was renamed but before the line was appended gets it back
+   * on resume.
+   */
+  metrics?: Record<string, number>;
   tensors: { name: string; shape: number[]; offset: number; length: number }[];
 }
 
@@ -28,7 +34,7 @@ export interface CheckpointManifest {
  * a manifest. Written into a temporary directory and renamed, so a checkpoint either
  * exists whole or not at all.
  */
-export function saveCheckpoint(dir: string, epoch: number, globalStep: number, vars: Map<string, tfc.Variable>, extra: { selected?: Selected } = {}): void {
+export function saveCheckpoint(dir: string, epoch: number, globalStep: number, vars: Map<string, tfc.Variable>, extra: { selected?: Selected; metrics?: Record<string, number> } = {}): void {
   const tmp = `${dir}.tmp`;
   fs.rmSync(tmp, { recursive: true, force: true });
   fs.mkdirSync(tmp, { recursive: true });

@@ -8,6 +8,7 @@ import type { Progress } from '../track/progress';
 import { evaluateTerms } from '../eval/elbo';
 import { makeTrainStep, type StepMode } from './step';
 import { DeviceSums } from './device-sums';
+import { faultPoint } from '../util/fault';
 
 export interface LoopOptions {
   epochs: number;
@@ -122,6 +123,7 @@ export async function trainLoop(
         Object.values(terms).forEach((t) => t.dispose());
         seen += idx.length;
         globalStep++;
+        if (s === 0) await faultPoint('step', epoch + 1, hooks.interrupted);
 
         const last = s === stepsPerEpoch - 1;
         if ((s + 1) % o.logEvery === 0 || last) {
@@ -129,11 +131,15 @@ export async function trainLoop(
           const bad = Object.entries(means).find(([, v]) => !Number.isFinite(v));
           if (bad) {
             sums.dispose();
+            // a loss weight that is not a number (from a schedule plugin) is the cause, not the learning rate
+            const weight = Object.entries(w).find(([, v]) => !Number.isFinite(v));
             return {
               status: 'diverged',
               epochs: epoch,
               step: globalStep,
-              message: `training diverged: ${bad[0]} became ${bad[1]} in epoch ${epoch + 1} by step ${globalStep}; lower train.optimizer.lr, check the data range, or try another seed (the last good checkpoint is kept)`,
+              message: weight
+                ? `training stopped: the loss weight ${weight[0]} is ${weight[1]} in epoch ${epoch + 1} (step ${globalStep}), so ${bad[0]} became ${bad[1]}; loss.${weight[0]} (its schedule) must give finite numbers (the last good checkpoint is kept)`
+                : `training diverged: ${bad[0]} became ${bad[1]} in epoch ${epoch + 1} by step ${globalStep}; lower train.optimizer.lr, check the data range, or try another seed (the last good checkpoint is kept)`,
             };
           }
           const elapsed = (Date.now() - t0) / 1000;

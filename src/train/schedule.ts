@@ -24,7 +24,7 @@ export const linearSchedule: Plugin<LinearOptions, Schedule> = {
       from: { type: 'number', default: 0 },
       to: { type: 'number', default: 1 },
       start_epoch: { type: 'number', minimum: 0, default: 0 },
-      end_epoch: { type: 'number', minimum: 0, default: 10 },
+      end_epoch: { type: 'number', minimum: { $data: '1/start_epoch' }, default: 10, description: 'Not before start_epoch' },
     },
   },
   create: (o) => (p) => {

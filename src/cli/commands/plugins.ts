@@ -1,7 +1,9 @@
 import { Args, Flags } from '@oclif/core';
 import { BaseCommand } from '../base';
 import { createRegistry } from '../../registry/builtins';
-import { PLUGIN_KINDS, PluginKind, JsonSchema } from '../../registry/types';
+import { PLUGIN_KINDS, PluginKind, JsonSchema, Plugin } from '../../registry/types';
+import type { Registry } from '../../registry/registry';
+import { modelCapabilities } from '../../config/needs';
 import { UserError, suggestion } from '../../errors';
 
 export default class Plugins extends BaseCommand {
@@ -25,7 +27,7 @@ export default class Plugins extends BaseCommand {
     const entries = registry.list(args.kind as PluginKind | undefined);
     if (flags.json) {
       process.stdout.write(
-        JSON.stringify(entries.map(({ plugin, source }) => ({ kind: plugin.kind, name: plugin.name, description: plugin.description, source, backends: plugin.backends ?? 'all', ...(plugin.provides ? { provides: plugin.provides } : {}), ...(plugin.needs ? { needs: plugin.needs } : {}), options: plugin.schema }))) + '\n',
+        JSON.stringify(entries.map(({ plugin, source }) => ({ kind: plugin.kind, name: plugin.name, description: plugin.description, source, backends: plugin.backends ?? 'all', ...(plugin.provides ? { provides: shownProvides(plugin, registry) } : {}), ...(plugin.needs ? { needs: plugin.needs } : {}), options: plugin.schema }))) + '\n',
       );
       return;
     }
@@ -38,12 +40,19 @@ export default class Plugins extends BaseCommand {
       }
       const from = source === 'built-in' ? '' : `  [${source}]`;
       const backends = plugin.backends ? `  (backends: ${plugin.backends.join(', ')})` : '';
-      const caps = plugin.provides ? `  (provides: ${plugin.provides.join(', ') || 'nothing'})` : plugin.needs?.length ? `  (needs: ${plugin.needs.join(', ')})` : '';
+      const caps = plugin.provides ? `  (provides: ${shownProvides(plugin, registry).join(', ') || 'nothing'}${typeof plugin.provides === 'function' ? ' with the default options' : ''})` : plugin.needs?.length ? `  (needs: ${plugin.needs.join(', ')})` : '';
       out.push(`  ${plugin.name.padEnd(16)} ${plugin.description}${backends}${caps}${from}`);
       for (const [name, s] of Object.entries(plugin.schema.properties)) out.push(`      ${name.padEnd(16)} ${describeOption(s, (plugin.schema.required ?? []).includes(name))}`);
     }
     process.stdout.write(out.join('\n') + '\n');
   }
+}
+
+/** What a plugin provides; for one whose answer depends on its options, with its defaults. */
+function shownProvides(plugin: Plugin, registry: Registry): string[] {
+  if (Array.isArray(plugin.provides)) return plugin.provides;
+  const defaults = Object.fromEntries(Object.entries(plugin.schema.properties).filter(([, s]) => s.default !== undefined).map(([k, s]) => [k, s.default]));
+  return modelCapabilities(plugin, { kind: plugin.name, ...defaults }, registry)?.provides ?? [];
 }
 
 /** Load only the `plugins:` of a config (it need not be valid otherwise). */

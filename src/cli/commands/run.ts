@@ -3,6 +3,7 @@ import { BaseCommand, setFlag } from '../base';
 import { runExperiment } from '../../experiment';
 import { UserError } from '../../errors';
 import { formatPublished } from '../../config/metrics';
+import { alive } from '../../util/lock';
 
 export default class Run extends BaseCommand {
   static summary = 'Train and evaluate the experiment a config describes';
@@ -30,7 +31,27 @@ export default class Run extends BaseCommand {
   async run(): Promise<void> {
     const { args, flags } = await this.parse(Run);
     if (args.config && flags.resume) throw new UserError('give either a config or --resume RUN_DIR, not both', '--resume');
+    // a cell of `elbo sweep`: stop (and record KILLED) when the sweep that started it is gone,
+    // e.g. killed with -9, rather than train on unwatched; its rerun resumes the cell
+    const sweepPid = Number(process.env.ELBO_SWEEP_PID);
+    let checked = 0;
+    let orphaned = false;
+    const shouldStop = sweepPid > 0
+      ? () => {
+          if (!orphaned && Date.now() - checked > 500) {
+            checked = Date.now();
+            orphaned = !alive(sweepPid);
+            if (orphaned) process.stderr.write(`the sweep that started this run (process ${sweepPid}) is gone: stopping after this step\n`);
+          }
+          return orphaned;
+        }
+      : undefined;
+    // nobody may read stdout or stderr any more (the sweep that started this run is gone):
+    // a write to the broken pipe must not crash the run before it records how it ended
+    process.stdout.on('error', () => {});
+    process.stderr.on('error', () => {});
     const result = await runExperiment({
+      shouldStop,
       config: args.config,
       overrides: flags.set,
       seed: flags.seed,

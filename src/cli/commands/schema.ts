@@ -1,7 +1,7 @@
 import { Flags } from '@oclif/core';
 import { BaseCommand } from '../base';
 import { createRegistry } from '../../registry/builtins';
-import { buildSchema } from '../../config/schema';
+import { buildSchema, editorSchema } from '../../config/schema';
 
 export default class Schema extends BaseCommand {
   static summary = "Print the config's JSON Schema (for editors' YAML language servers)";
@@ -15,6 +15,6 @@ export default class Schema extends BaseCommand {
     const { flags } = await this.parse(Schema);
     const registry = createRegistry();
     for (const p of flags.plugin) registry.loadPlugin(p, process.cwd(), `--plugin ${p}`);
-    process.stdout.write(JSON.stringify(buildSchema(registry), null, 2) + '\n');
+    process.stdout.write(JSON.stringify(editorSchema(buildSchema(registry)), null, 2) + '\n');
   }
 }

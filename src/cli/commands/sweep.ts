@@ -65,6 +65,8 @@ export default class Sweep extends BaseCommand {
     if (flags.json) process.stdout.write(JSON.stringify({ dir, status: ok ? 'FINISHED' : 'FAILED', cells: results }) + '\n');
     else {
       process.stdout.write(`sweep ${spec.name}: ${results.filter((r) => r.status === 'FINISHED' || r.status === 'CACHED').length}/${results.length} cells finished → ${dir}\n`);
+      const busy = results.filter((r) => r.status === 'BUSY');
+      if (busy.length) process.stdout.write(`${busy.length} cell${busy.length === 1 ? ' is' : 's are'} being run by another process (${busy.map((r) => `cell ${r.index}: ${r.error}`).join('; ')}); rerun the sweep when it is done\n`);
       process.stdout.write(`compare with: elbo compare ${path.relative(process.cwd(), dir) || dir}\n`);
     }
     if (!ok) this.exit(1);

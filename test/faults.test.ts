@@ -1,0 +1,101 @@
+import { test } from 'node:test';
+import * as assert from 'node:assert/strict';
+import * as fs from 'fs';
+import * as path from 'path';
+import { tmpDir, smallConfig, elbo, lastJson } from './helpers';
+import { reproduce } from '../src/sweep/reproduce';
+
+/**
+ * Fault injection (ELBO_FAULT, src/util/fault.ts): hard and soft stops at exact points of a
+ * tiny run, each resumed. Whatever the stop, the record says KILLED (or, after kill -9, is
+ * recovered as KILLED when resumed), the resumed run reaches the uninterrupted run's metrics
+ * exactly, and metrics.jsonl holds every epoch once.
+ */
+
+const SETS = ['--set', 'data.max_train=100', '--set', 'train.epochs=3', '--seed', '4'];
+const TIMING = /samples_per_sec|time_s$/;
+const strip = (m: Record<string, number>) => Object.fromEntries(Object.entries(m).filter(([k]) => !TIMING.test(k)));
+
+function runDirOf(runs: string): string {
+  const exp = path.join(runs, 'small');
+  const ids = fs.readdirSync(exp);
+  assert.equal(ids.length, 1, ids.join(', '));
+  return path.join(exp, ids[0]);
+}
+
+function epochLines(dir: string): number[] {
+  return fs
+    .readFileSync(path.join(dir, 'metrics.jsonl'), 'utf8')
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l))
+    .filter((l) => 'epoch' in l)
+    .map((l) => l.epoch);
+}
+
+const MATRIX: { fault: string; signal?: string; exit?: number; status: 'RUNNING' | 'KILLED' }[] = [
+  { fault: 'step@2:kill', signal: 'SIGKILL', status: 'RUNNING' }, // kill -9 mid-epoch
+  { fault: 'checkpoint@2:kill', signal: 'SIGKILL', status: 'RUNNING' }, // between the checkpoint and its metrics line
+  { fault: 'eval@1:kill', signal: 'SIGKILL', status: 'RUNNING' }, // during evaluation
+  { fault: 'step@2:term', exit: 130, status: 'KILLED' },
+  { fault: 'checkpoint@2:term', exit: 130, status: 'KILLED' },
+  { fault: 'eval@2:term', exit: 130, status: 'KILLED' }, // during the last evaluator: not FINISHED
+  { fault: 'step@2:int2', exit: 130, status: 'KILLED' }, // Ctrl-C twice, 10 ms apart
+];
+
+test(`fault matrix (${MATRIX.length} stops): KILLED or recovered as such, resumed to the uninterrupted metrics exactly, every epoch logged once`, () => {
+  const dir = tmpDir();
+  const cfg = smallConfig(dir);
+  const ref = elbo(['run', cfg, '--runs-dir', path.join(dir, 'ref'), '--json', '-q', ...SETS]);
+  assert.equal(ref.status, 0, ref.stderr);
+  const want = strip(lastJson(ref.stdout).metrics);
+  assert.ok(Object.keys(want).some((k) => k.startsWith('test/')));
+  for (const m of MATRIX) {
+    const runs = path.join(dir, m.fault.replace(/\W/g, '-'));
+    const r = elbo(['run', cfg, '--runs-dir', runs, '--json', '-q', ...SETS], { env: { ELBO_FAULT: m.fault } });
+    if (m.signal) assert.equal(r.signal, m.signal, `${m.fault}: ${r.stderr}`);
+    else assert.equal(r.status, m.exit, `${m.fault}: ${r.stderr}`);
+    const runDir = runDirOf(runs);
+    const rec = JSON.parse(fs.readFileSync(path.join(runDir, 'run.json'), 'utf8'));
+    assert.equal(rec.status, m.status, m.fault);
+    if (m.fault.startsWith('eval@2:term')) assert.match(rec.error, /interrupted during evaluation/);
+    if (m.fault.endsWith('int2')) assert.match(rec.error, /interrupted twice/);
+
+    const resumed = elbo(['run', '--resume', runDir, '--json', '-q']);
+    assert.equal(resumed.status, 0, `${m.fault}: ${resumed.stderr}`);
+    const out = lastJson(resumed.stdout);
+    assert.equal(out.status, 'FINISHED');
+    assert.deepEqual(strip(out.metrics), want, `${m.fault}: the resumed run's metrics differ from the uninterrupted run's`);
+    assert.deepEqual(epochLines(runDir), [1, 2, 3], `${m.fault}: metrics.jsonl epochs`);
+    const after = JSON.parse(fs.readFileSync(path.join(runDir, 'run.json'), 'utf8'));
+    assert.equal(after.resumes.length, 1);
+    assert.equal(after.resumes[0].previous_status, 'KILLED', m.fault);
+    if (m.status === 'RUNNING') assert.match(after.resumes[0].recovered, /process was gone/);
+    assert.ok(!fs.existsSync(path.join(runDir, 'lock')), 'the run lock is released at the end');
+  }
+});
+
+test('reproduce notices a metrics.jsonl that lost an epoch line; a damaged run.json is a located error, not a usage error', async () => {
+  const dir = tmpDir();
+  const cfg = smallConfig(dir);
+  const runs = path.join(dir, 'runs');
+  const r = elbo(['run', cfg, '--runs-dir', runs, '--json', '-q', '--set', 'data.max_train=100', '--set', 'train.epochs=2']);
+  assert.equal(r.status, 0, r.stderr);
+  const runDir = lastJson(r.stdout).runDir;
+  const file = path.join(runDir, 'metrics.jsonl');
+  const lines = fs.readFileSync(file, 'utf8').trim().split('\n');
+  fs.writeFileSync(file, lines.filter((l) => JSON.parse(l).epoch !== 2).join('\n') + '\n');
+  const report = await reproduce(runDir, { progress: false, runsDir: path.join(dir, 'rerun') });
+  assert.equal(report.passed, false);
+  assert.ok(report.causes.some((c) => /metrics\.jsonl has no line for epoch 2 of 2/.test(c)), report.causes.join('; '));
+
+  // a damaged run.json: resume and compare say which file, exit 1 (not 2, a usage error)
+  fs.writeFileSync(path.join(runDir, 'run.json'), '{"status": "KILLED", oops');
+  const resume = elbo(['run', '--resume', runDir]);
+  assert.equal(resume.status, 1, resume.stderr);
+  assert.match(resume.stderr, /run\.json: run\.json is damaged \(not valid JSON: .*\); restore it from a backup, or move this run directory away/);
+  assert.doesNotMatch(resume.stderr, /see 'elbo run --help'|internal error/);
+  const compare = elbo(['compare', runDir], { cwd: dir });
+  assert.equal(compare.status, 1, compare.stderr);
+  assert.match(compare.stderr, /run\.json: run\.json is damaged/);
+});
