@@ -72,6 +72,7 @@ test('values that validate but cannot run are refused: negative weights, crossed
   assert.match(problems(BASE + '  prior: {kind: gaussian, logvar_min: 25}\n')[0], /^FILE:4:39: model\.prior\.logvar_min must be < logvar_max \(20\), got number 25$/);
   assert.match(problems(BASE + '  prior: {kind: spike-slab, logvar_min: 1, logvar_max: 0}\n')[0], /model\.prior\.logvar_min must be < logvar_max \(0\)/);
   assert.match(problems(BASE + '  prior: {kind: spike-slab, c: -3}\n')[0], /model\.prior\.c must be >= 0/);
+  assert.match(problems(BASE, ['loss.c1={kind: linear, from: -1, to: 1}'])[0], /loss\.c1\.from must be >= 0/);
   assert.match(problems(BASE, ['loss.c1={kind: linear, start_epoch: 5, end_epoch: 2}'])[0], /loss\.c1\.end_epoch must be >= start_epoch \(5\), got number 2/);
   assert.match(problems(BASE, [`experiment=${'x'.repeat(256)}`])[0], /experiment must NOT have more than 200 characters/);
   // the edges are fine
@@ -167,11 +168,16 @@ test('evaluators the model cannot serve are refused at validation: iwae without 
   assert.match(ss[0], /^FILE:5:29: the iwae evaluator needs a model with a density .*; model 'vae' has none here: its prior 'spike-slab' has no density/);
   assert.match(problems(BASE + '  likelihood: gaussian\n' + iwae)[0], /its likelihood 'gaussian' is the unnormalised image loss/);
   assert.match(problems('data: {kind: mnist}\nmodel: {kind: m1, prior: {kind: spike-slab}}\n' + iwae)[0], /model 'm1' has none here/);
-  assert.match(problems('data: {kind: mnist, labelled: 100}\nmodel: {kind: m2}\n' + iwae)[0], /the iwae evaluator needs a model with a density .*model 'm2' has none \(it provides: latent, classify\)/);
+  assert.match(problems('data: {kind: mnist, labelled: 100}\nmodel: {kind: m2}\n' + iwae)[0], /the iwae evaluator needs a model with a density .*model 'm2' has none \(it provides: latent, classify, class-conditional\)/);
   assert.deepEqual(problems(BASE + iwae), []);
   assert.match(problems(BASE + 'eval: [{kind: accuracy}]\n')[0], /^FILE:4:15: the accuracy evaluator needs a model that classifies/);
   assert.match(problems(BASE + 'eval: [{kind: class-samples}]\n')[0], /^FILE:4:15: the class-samples evaluator needs a model that classifies/);
   assert.deepEqual(problems('data: {kind: mnist, labelled: 100}\nmodel: {kind: m2}\neval: [{kind: class-samples}, {kind: accuracy}]\n'), []);
+  // G-VAE classifies but has no class-conditional decoder
+  assert.match(
+    problems('data: {kind: mnist}\nmodel: {kind: gvae}\neval: [{kind: accuracy}, {kind: class-samples}]\n')[0],
+    /^FILE:3:33: the class-samples evaluator needs a class-conditional decoder .*model 'gvae' has none \(it provides: latent, classify\)/,
+  );
 });
 
 test('a config with a stray top-level sweep: key is a config with an unknown key, not a bad sweep file', () => {

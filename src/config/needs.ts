@@ -6,6 +6,7 @@ const WHAT: Record<ModelCapability, string> = {
   latent: 'a model with a latent space (encodeMean, decode)',
   classify: 'a model that classifies (classify(x))',
   density: 'a model with a density for importance weights (log p(x, z) − log q(z|x))',
+  'class-conditional': 'a class-conditional decoder (decodeClass(z, y): m2, m1m2)',
 };
 
 /**

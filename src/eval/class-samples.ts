@@ -25,7 +25,7 @@ export const classSamplesEvaluator: Plugin<ClassSamplesOptions, Evaluator> = {
   kind: 'evaluator',
   name: 'class-samples',
   // decodeClass(z, y): m2 and m1m2, which classify (gvae classifies but is not class-conditional: refused when it runs)
-  needs: ['latent', 'classify'],
+  needs: ['latent', 'classify', 'class-conditional'],
   description: 'PNG grid of p(x|y,z) for fixed z ~ p(z) (columns) and every class y (rows): artifacts/class-samples.png (m2, m1m2)',
   schema: { properties: { n: { type: 'integer', minimum: 1, maximum: 100, default: 10, description: 'Latent codes (columns)' } } },
   metrics: () => [],

@@ -222,7 +222,7 @@ export const m1m2Plugin: Plugin<M1M2Options, Promise<Model>> = {
   kind: 'model',
   name: 'm1m2',
   terms: () => M2_TERMS,
-  provides: ['latent', 'classify'],
+  provides: ['latent', 'classify', 'class-conditional'],
   description:
     'Kingma et al. 2014 M1+M2: M2 on the z1 features of an M1 (nested m1 block: reused by config hash or trained first; or a finished m1_run), sampled from q(z1|x) per batch, Gaussian p(z1|y,z2)',
   schema: {

@@ -390,7 +390,7 @@ export const m2Plugin: Plugin<M2Options, Model> = {
   kind: 'model',
   name: 'm2',
   terms: () => M2_TERMS,
-  provides: ['latent', 'classify'],
+  provides: ['latent', 'classify', 'class-conditional'],
   description:
     'Kingma et al. 2014 M2 (semi-supervised): q(y|x), q(z|x,y), p(x|y,z); rows with y = −1 sum y out exactly; J = ΣL + ΣU + α·Σ_lab −log q(y|x)',
   schema: { properties: m2SchemaProperties(['bernoulli', 'gaussian', 'gaussian_learned'], 'bernoulli') },

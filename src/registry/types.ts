@@ -20,7 +20,7 @@ export type PluginKind = (typeof PLUGIN_KINDS)[number];
  * `density` (log p(x, z) − log q(z|x) for importance weighting: logImportanceWeights).
  * Priors declare `density` when they have logPrior and logPosterior.
  */
-export const MODEL_CAPABILITIES = ['latent', 'classify', 'density'] as const;
+export const MODEL_CAPABILITIES = ['latent', 'classify', 'density', 'class-conditional'] as const;
 export type ModelCapability = (typeof MODEL_CAPABILITIES)[number];
 
 /**

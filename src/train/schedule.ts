@@ -21,8 +21,8 @@ export const linearSchedule: Plugin<LinearOptions, Schedule> = {
   description: 'Linear ramp between two epochs (e.g. a KL warm-up 0 → 1), constant before and after',
   schema: {
     properties: {
-      from: { type: 'number', default: 0 },
-      to: { type: 'number', default: 1 },
+      from: { type: 'number', minimum: 0, default: 0, description: 'Value before start_epoch (≥ 0: schedules drive weights and sharpnesses)' },
+      to: { type: 'number', minimum: 0, default: 1, description: 'Value from end_epoch on (≥ 0)' },
       start_epoch: { type: 'number', minimum: 0, default: 0 },
       end_epoch: { type: 'number', minimum: { $data: '1/start_epoch' }, default: 10, description: 'Not before start_epoch' },
     },
