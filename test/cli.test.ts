@@ -122,3 +122,49 @@ test('Ctrl-C: the run is recorded KILLED (exit 130), and --resume finishes it', 
   assert.equal(lastJson(resumed.stdout).status, 'FINISHED');
   assert.match(resumed.stderr, new RegExp(`resuming .* from epoch ${rec.epochs_completed}`));
 });
+
+test('start-up: --help, validate, plugins and schema do not load TensorFlow; the oclif manifest lists every command', () => {
+  const dir = tmpDir();
+  const probe = path.join(dir, 'probe.js');
+  // records every module path under @tensorflow (or any tfjs package) the CLI loads
+  fs.writeFileSync(
+    probe,
+    `const Module = require('module'); const seen = new Set(); const load = Module._load;
+Module._load = function (req, parent, isMain) {
+  try { const f = Module._resolveFilename(req, parent, isMain); if (/@tensorflow|tfjs/.test(f)) seen.add(f); } catch {}
+  return load.apply(this, arguments);
+};
+process.on('exit', () => require('fs').writeFileSync(process.env.PROBE_OUT, JSON.stringify([...seen])));\n`,
+  );
+  const cases = [['--help'], ['validate', 'configs/quickstart.yaml'], ['validate', 'configs/mnist/m2.yaml'], ['plugins'], ['schema'], ['run', '--help']];
+  for (const args of cases) {
+    const out = path.join(dir, 'loaded.json');
+    const r = elbo(args, { env: { NODE_OPTIONS: `--require ${probe}`, PROBE_OUT: out } });
+    assert.equal(r.status, 0, `${args.join(' ')}: ${r.stderr}`);
+    assert.deepEqual(JSON.parse(fs.readFileSync(out, 'utf8')), [], `elbo ${args.join(' ')} loads TensorFlow`);
+  }
+  // the probe itself works: a run's backend does load it
+  const out = path.join(dir, 'loaded.json');
+  const cfg = smallConfig(dir);
+  const r = elbo(['run', cfg, '--runs-dir', path.join(dir, 'runs'), '--set', 'train.epochs=1', '--set', 'eval=[{kind: elbo}]', '-q'], { env: { NODE_OPTIONS: `--require ${probe}`, PROBE_OUT: out } });
+  assert.equal(r.status, 0, r.stderr);
+  assert.ok(JSON.parse(fs.readFileSync(out, 'utf8')).some((f: string) => f.includes('tfjs-core')));
+
+  const manifest = JSON.parse(fs.readFileSync(path.join(ROOT, 'oclif.manifest.json'), 'utf8'));
+  const commands = fs.readdirSync(path.join(ROOT, 'dist', 'src', 'cli', 'commands')).filter((f) => f.endsWith('.js')).map((f) => f.replace(/\.js$/, ''));
+  assert.deepEqual(Object.keys(manifest.commands).sort(), commands.sort());
+  assert.equal(manifest.version, JSON.parse(fs.readFileSync(path.join(ROOT, 'package.json'), 'utf8')).version);
+});
+
+test('TensorFlow C++ log lines are off unless asked for', () => {
+  const { quietTensorflowLog } = require('../src/runtime/backend');
+  const env: Record<string, string> = {};
+  quietTensorflowLog(env);
+  assert.equal(env.TF_CPP_MIN_LOG_LEVEL, '2');
+  const mine = { TF_CPP_MIN_LOG_LEVEL: '0' };
+  quietTensorflowLog(mine);
+  assert.equal(mine.TF_CPP_MIN_LOG_LEVEL, '0', "the user's setting is kept");
+  const verbose: Record<string, string> = { ELBO_TF_LOG: '1' };
+  quietTensorflowLog(verbose);
+  assert.equal(verbose.TF_CPP_MIN_LOG_LEVEL, undefined);
+});
