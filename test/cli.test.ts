@@ -168,3 +168,43 @@ test('TensorFlow C++ log lines are off unless asked for', () => {
   quietTensorflowLog(verbose);
   assert.equal(verbose.TF_CPP_MIN_LOG_LEVEL, undefined);
 });
+
+test('the progress line fits the terminal: epoch, step, loss, samples/s and ETA kept at 80 columns and below', () => {
+  const { formatProgressLine, Progress } = require('../src/track/progress');
+  const p = {
+    epoch: 12,
+    epochs: 300,
+    step: 391,
+    steps: 469,
+    terms: { loss: 123.4567, recon: 98.76543, kl: 24.69123, class: 0.123456, 'train/samples_per_sec': 5000 },
+    samplesPerSec: 12345.6,
+    etaSec: 3 * 3600 + 25 * 60 + 7,
+  };
+  const wide = formatProgressLine(p, 200);
+  assert.match(wide, /^epoch 12\/300 [█░]{20} 391\/469 loss 123\.5 recon 98\.77 kl 24\.69 class 0\.1235 \| 12346 samples\/s \| ETA 3:25:07$/);
+  assert.ok(wide.length > 80, `the full line is ${wide.length} wide`);
+  for (const cols of [100, 80, 72, 60, 50, 40]) {
+    const line = formatProgressLine(p, cols);
+    assert.ok(line.length <= cols - 1, `${cols}: ${line} (${line.length})`);
+    assert.match(line, /12\/300/, `${cols}: epoch`);
+    assert.match(line, /391\/469/, `${cols}: step`);
+    assert.match(line, /123\.5/, `${cols}: loss`);
+    assert.match(line, /12346/, `${cols}: samples/s`);
+    assert.match(line, /3:25:07/, `${cols}: ETA`);
+  }
+  // other terms go first, from the last; at 80 columns the bar and the loss's name stay
+  assert.match(formatProgressLine(p, 80), /^epoch 12\/300 .*391\/469 loss 123\.5 .*\| 12346 samples\/s \| ETA 3:25:07$/);
+  assert.doesNotMatch(formatProgressLine(p, 80), /class/);
+  // too narrow for anything: cut, never wider than the terminal
+  assert.ok(formatProgressLine(p, 10).length <= 9);
+
+  // the Progress class on a terminal of unknown width draws for 80 columns
+  if (!process.env.CI) {
+    let out = '';
+    const stream = { isTTY: true, columns: undefined, write: (s: string) => ((out += s), true) } as any;
+    new Progress(stream).update({ ...p, step: p.steps });
+    const drawn = out.replace(/^\r/, '').replace(/\x1b\[K$/, '');
+    assert.ok(drawn.length <= 79, drawn);
+    assert.match(drawn, /ETA 3:25:07$/);
+  }
+});
