@@ -136,7 +136,7 @@ Module._load = function (req, parent, isMain) {
 };
 process.on('exit', () => require('fs').writeFileSync(process.env.PROBE_OUT, JSON.stringify([...seen])));\n`,
   );
-  const cases = [['--help'], ['validate', 'configs/quickstart.yaml'], ['validate', 'configs/mnist/m2.yaml'], ['plugins'], ['schema'], ['run', '--help']];
+  const cases = [['--help'], ['validate', 'configs/quickstart.yaml'], ['validate', 'configs/mnist/m2.yaml', '--json'], ['plugins'], ['schema'], ['run', '--help'], ['run', 'configs/quickstart.yaml', '--print-config']];
   for (const args of cases) {
     const out = path.join(dir, 'loaded.json');
     const r = elbo(args, { env: { NODE_OPTIONS: `--require ${probe}`, PROBE_OUT: out } });
@@ -206,5 +206,58 @@ test('the progress line fits the terminal: epoch, step, loss, samples/s and ETA 
     const drawn = out.replace(/^\r/, '').replace(/\x1b\[K$/, '');
     assert.ok(drawn.length <= 79, drawn);
     assert.match(drawn, /ETA 3:25:07$/);
+  }
+});
+
+test('elbo run --print-config prints the resolved config and trains nothing; validate --json; help examples name files that exist', () => {
+  const dir = tmpDir();
+  const cfg = smallConfig(dir);
+  const runs = path.join(dir, 'runs');
+  const r = elbo(['run', cfg, '--runs-dir', runs, '--set', 'train.epochs=7', '--seed', '9', '--print-config']);
+  assert.equal(r.status, 0, r.stderr);
+  assert.equal(fs.existsSync(runs), false, 'no run was made');
+  const YAML = require('yaml');
+  const printed = YAML.parse(r.stdout);
+  assert.equal(printed.seed, 9);
+  assert.equal(printed.train.epochs, 7);
+  assert.equal(printed.train.optimizer.lr, 0.001, 'defaults are filled in');
+  assert.equal(printed.model.latent, 4);
+
+  // validate --json: the same config's sha256 as validate computes; exit 0
+  const v = elbo(['validate', cfg, '--set', 'train.epochs=7', '--set', 'seed=9', '--json']);
+  assert.equal(v.status, 0, v.stderr);
+  const ok = lastJson(v.stdout);
+  assert.equal(ok.ok, true);
+  assert.equal(ok.kind, 'config');
+  assert.match(ok.config_sha256, /^[0-9a-f]{64}$/);
+  assert.deepEqual(ok.problems, []);
+  const crypto = require('crypto');
+  assert.equal(crypto.createHash('sha256').update(r.stdout).digest('hex'), ok.config_sha256, 'the printed config is the one whose sha256 is recorded');
+
+  // problems: file, line, column and message each; exit 1; nothing on stderr
+  const bad = path.join(dir, 'bad.yaml');
+  fs.writeFileSync(bad, fs.readFileSync(cfg, 'utf8').replace('latent: 4', 'latent: -4').replace('kind: vae', 'kind: vea'));
+  const b = elbo(['validate', bad, '--json']);
+  assert.equal(b.status, 1);
+  assert.equal(b.stderr, '');
+  const res = lastJson(b.stdout);
+  assert.equal(res.ok, false);
+  assert.ok(res.problems.length >= 1);
+  for (const p of res.problems) {
+    assert.equal(p.file, bad);
+    assert.ok(Number.isInteger(p.line) && Number.isInteger(p.col), JSON.stringify(p));
+    assert.equal(typeof p.message, 'string');
+  }
+  const modelLine = fs.readFileSync(bad, 'utf8').split('\n').findIndex((l) => l.includes('kind: vea')) + 1;
+  assert.ok(res.problems.some((p: any) => /unknown model 'vea'/.test(p.message) && p.line === modelLine), JSON.stringify(res.problems));
+  const flagProblem = lastJson(elbo(['validate', cfg, '--set', 'train.epochs=0', '--json']).stdout).problems[0];
+  assert.deepEqual([flagProblem.where, flagProblem.file, flagProblem.line], ['--set train.epochs=0', null, null]);
+
+  // every file an example in a command's --help names exists
+  const manifest = JSON.parse(fs.readFileSync(path.join(ROOT, 'oclif.manifest.json'), 'utf8'));
+  for (const [id, c] of Object.entries<any>(manifest.commands)) {
+    for (const ex of c.examples ?? []) {
+      for (const f of String(ex).match(/\bconfigs\/\S+\.ya?ml\b/g) ?? []) assert.ok(fs.existsSync(path.join(ROOT, f)), `elbo ${id} --help names ${f}, which does not exist`);
+    }
   }
 });

@@ -1,6 +1,6 @@
+import * as path from 'path';
 import { Args, Flags } from '@oclif/core';
 import { BaseCommand, setFlag } from '../base';
-import { runExperiment } from '../../experiment';
 import { UserError } from '../../errors';
 import { formatPublished } from '../../config/metrics';
 import { alive } from '../../util/lock';
@@ -13,6 +13,7 @@ export default class Run extends BaseCommand {
     '<%= config.bin %> run configs/quickstart.yaml',
     '<%= config.bin %> run configs/quickstart.yaml --set model.latent=32 --set train.epochs=2 --seed 3',
     '<%= config.bin %> run --resume runs/quickstart/20261122-101500-a1b2c3',
+    '<%= config.bin %> run configs/quickstart.yaml --set train.epochs=1 --print-config',
   ];
   static args = { config: Args.string({ description: 'YAML config file', required: false }) };
   static flags = {
@@ -26,11 +27,19 @@ export default class Run extends BaseCommand {
     }),
     json: Flags.boolean({ description: 'Print the result as one JSON object on the last line of stdout', default: false }),
     quiet: Flags.boolean({ char: 'q', description: 'No progress output on stderr', default: false }),
+    'print-config': Flags.boolean({
+      description: 'Print the fully resolved config (YAML, every default filled in, --set and --seed applied: what the run would record as config.yaml) and exit without training',
+      default: false,
+    }),
   };
 
   async run(): Promise<void> {
     const { args, flags } = await this.parse(Run);
     if (args.config && flags.resume) throw new UserError('give either a config or --resume RUN_DIR, not both', '--resume');
+    if (flags['print-config']) {
+      process.stdout.write(await resolvedConfigYaml(args.config, flags.set, flags.seed, flags.resume));
+      return;
+    }
     // a cell of `elbo sweep`: stop (and record KILLED) when the sweep that started it is gone,
     // e.g. killed with -9, rather than train on unwatched; its rerun resumes the cell
     const sweepPid = Number(process.env.ELBO_SWEEP_PID);
@@ -50,6 +59,8 @@ export default class Run extends BaseCommand {
     // a write to the broken pipe must not crash the run before it records how it ended
     process.stdout.on('error', () => {});
     process.stderr.on('error', () => {});
+    // training code (and TensorFlow.js, on first use) loads only when a run starts
+    const { runExperiment } = await import('../../experiment');
     const result = await runExperiment({
       shouldStop,
       config: args.config,
@@ -88,4 +99,18 @@ export default class Run extends BaseCommand {
     if (result.status === 'KILLED') this.exit(130);
     if (result.status !== 'FINISHED') this.exit(1);
   }
+}
+
+/** The resolved config `elbo run` would record, without loading TensorFlow or creating a run. */
+async function resolvedConfigYaml(config: string | undefined, set: string[], seed: number | undefined, resume: string | undefined): Promise<string> {
+  const { loadConfig } = await import('../../config/load');
+  const { createRegistry } = await import('../../registry/builtins');
+  if (resume) {
+    if (set.length || seed !== undefined) throw new UserError('--resume continues the recorded config; --set and --seed cannot change it', '--resume');
+    const { readJsonFile } = await import('../../track/run-store');
+    const record = readJsonFile(path.join(resume, 'run.json'), 'run.json');
+    return loadConfig(path.join(resume, 'config.yaml'), [], createRegistry(), { baseDir: record.config_dir }).yaml;
+  }
+  if (!config) throw new UserError('give a config file (e.g. configs/quickstart.yaml) or --resume RUN_DIR', 'elbo run');
+  return loadConfig(config, seed === undefined ? set : [...set, `seed=${seed}`], createRegistry()).yaml;
 }
