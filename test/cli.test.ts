@@ -261,3 +261,33 @@ test('elbo run --print-config prints the resolved config and trains nothing; val
     }
   }
 });
+
+test('elbo run --tag K=V --note TEXT: recorded in run.json and spooled for MLflow as tags', () => {
+  const dir = tmpDir();
+  const cfg = smallConfig(dir);
+  const runs = path.join(dir, 'runs');
+  const r = elbo(
+    ['run', cfg, '--runs-dir', runs, '--json', '-q', '--set', 'train.epochs=1', '--set', 'eval=[{kind: elbo}]',
+      '--tag', 'purpose=baseline', '--tag', 'ticket=42', '--tag', 'purpose=smoke test', '--note', 'checking the tags',
+      '--tracking-uri', 'http://127.0.0.1:9'],
+    { env: { MLFLOW_HTTP_TIMEOUT_S: '1' } },
+  );
+  assert.equal(r.status, 0, r.stderr);
+  const out = lastJson(r.stdout);
+  const rec = JSON.parse(fs.readFileSync(path.join(out.runDir, 'run.json'), 'utf8'));
+  assert.deepEqual(rec.tags, { purpose: 'smoke test', ticket: '42' }, 'the last of a key wins');
+  assert.equal(rec.note, 'checking the tags');
+  // the MLflow events (spooled: no server listens there) carry them as tags
+  const events = fs.readFileSync(path.join(out.runDir, 'mlflow', 'spool.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+  const tags = Object.assign({}, ...events.map((e: any) => e.tags ?? e.event?.tags ?? {}));
+  assert.equal(tags.purpose, 'smoke test', JSON.stringify(events[0]).slice(0, 400));
+  assert.equal(tags.ticket, '42');
+  assert.equal(tags['elbo.note'], 'checking the tags');
+  assert.match(tags['mlflow.note.content'], /checking the tags/);
+
+  for (const [flag, pattern] of [['novalue', /--tag novalue: a tag is KEY=VALUE/], ['elbo.seed=3', /reserved/], ['a*b=1', /may hold only/]] as const) {
+    const b = elbo(['run', cfg, '--runs-dir', runs, '--tag', flag]);
+    assert.equal(b.status, 1, flag);
+    assert.match(b.stderr, pattern);
+  }
+});
