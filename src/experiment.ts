@@ -48,6 +48,10 @@ export interface RunOptions {
   shouldStop?: () => boolean;
   /** MLflow tracking server (--tracking-uri): turns the mlflow tracker on, overrides the config's tracking_uri. */
   trackingUri?: string;
+  /** The user's labels for the run (`--tag K=V`), recorded in run.json and sent to MLflow as tags. */
+  tags?: Record<string, string>;
+  /** What the run is for (`--note TEXT`), recorded in run.json and in MLflow's run description. */
+  note?: string;
 }
 
 export interface RunResult {
@@ -280,6 +284,9 @@ async function runLocked(o: RunOptions, run: ActiveRun): Promise<RunResult> {
     };
   }
   if (model.dependsOn) record.depends_on = model.dependsOn;
+  // a resumed run keeps its labels; new ones are added (a new note replaces the old)
+  if (o.tags && Object.keys(o.tags).length) record.tags = { ...record.tags, ...o.tags };
+  if (o.note) record.note = o.note;
   run.record = record;
   await each('start', (t) => t.start(record, loaded.yaml));
   if (recovered) {

@@ -122,3 +122,172 @@ test('Ctrl-C: the run is recorded KILLED (exit 130), and --resume finishes it', 
   assert.equal(lastJson(resumed.stdout).status, 'FINISHED');
   assert.match(resumed.stderr, new RegExp(`resuming .* from epoch ${rec.epochs_completed}`));
 });
+
+test('start-up: --help, validate, plugins and schema do not load TensorFlow; the oclif manifest lists every command', () => {
+  const dir = tmpDir();
+  const probe = path.join(dir, 'probe.js');
+  // records every module path under @tensorflow (or any tfjs package) the CLI loads
+  fs.writeFileSync(
+    probe,
+    `const Module = require('module'); const seen = new Set(); const load = Module._load;
+Module._load = function (req, parent, isMain) {
+  try { const f = Module._resolveFilename(req, parent, isMain); if (/@tensorflow|tfjs/.test(f)) seen.add(f); } catch {}
+  return load.apply(this, arguments);
+};
+process.on('exit', () => require('fs').writeFileSync(process.env.PROBE_OUT, JSON.stringify([...seen])));\n`,
+  );
+  const cases = [['--help'], ['validate', 'configs/quickstart.yaml'], ['validate', 'configs/mnist/m2.yaml', '--json'], ['plugins'], ['schema'], ['run', '--help'], ['run', 'configs/quickstart.yaml', '--print-config']];
+  for (const args of cases) {
+    const out = path.join(dir, 'loaded.json');
+    const r = elbo(args, { env: { NODE_OPTIONS: `--require ${probe}`, PROBE_OUT: out } });
+    assert.equal(r.status, 0, `${args.join(' ')}: ${r.stderr}`);
+    assert.deepEqual(JSON.parse(fs.readFileSync(out, 'utf8')), [], `elbo ${args.join(' ')} loads TensorFlow`);
+  }
+  // the probe itself works: a run's backend does load it
+  const out = path.join(dir, 'loaded.json');
+  const cfg = smallConfig(dir);
+  const r = elbo(['run', cfg, '--runs-dir', path.join(dir, 'runs'), '--set', 'train.epochs=1', '--set', 'eval=[{kind: elbo}]', '-q'], { env: { NODE_OPTIONS: `--require ${probe}`, PROBE_OUT: out } });
+  assert.equal(r.status, 0, r.stderr);
+  assert.ok(JSON.parse(fs.readFileSync(out, 'utf8')).some((f: string) => f.includes('tfjs-core')));
+
+  const manifest = JSON.parse(fs.readFileSync(path.join(ROOT, 'oclif.manifest.json'), 'utf8'));
+  const commands = fs.readdirSync(path.join(ROOT, 'dist', 'src', 'cli', 'commands')).filter((f) => f.endsWith('.js')).map((f) => f.replace(/\.js$/, ''));
+  assert.deepEqual(Object.keys(manifest.commands).sort(), commands.sort());
+  assert.equal(manifest.version, JSON.parse(fs.readFileSync(path.join(ROOT, 'package.json'), 'utf8')).version);
+});
+
+test('TensorFlow C++ log lines are off unless asked for', () => {
+  const { quietTensorflowLog } = require('../src/runtime/backend');
+  const env: Record<string, string> = {};
+  quietTensorflowLog(env);
+  assert.equal(env.TF_CPP_MIN_LOG_LEVEL, '2');
+  const mine = { TF_CPP_MIN_LOG_LEVEL: '0' };
+  quietTensorflowLog(mine);
+  assert.equal(mine.TF_CPP_MIN_LOG_LEVEL, '0', "the user's setting is kept");
+  const verbose: Record<string, string> = { ELBO_TF_LOG: '1' };
+  quietTensorflowLog(verbose);
+  assert.equal(verbose.TF_CPP_MIN_LOG_LEVEL, undefined);
+});
+
+test('the progress line fits the terminal: epoch, step, loss, samples/s and ETA kept at 80 columns and below', () => {
+  const { formatProgressLine, Progress } = require('../src/track/progress');
+  const p = {
+    epoch: 12,
+    epochs: 300,
+    step: 391,
+    steps: 469,
+    terms: { loss: 123.4567, recon: 98.76543, kl: 24.69123, class: 0.123456, 'train/samples_per_sec': 5000 },
+    samplesPerSec: 12345.6,
+    etaSec: 3 * 3600 + 25 * 60 + 7,
+  };
+  const wide = formatProgressLine(p, 200);
+  assert.match(wide, /^epoch 12\/300 [█░]{20} 391\/469 loss 123\.5 recon 98\.77 kl 24\.69 class 0\.1235 \| 12346 samples\/s \| ETA 3:25:07$/);
+  assert.ok(wide.length > 80, `the full line is ${wide.length} wide`);
+  for (const cols of [100, 80, 72, 60, 50, 40]) {
+    const line = formatProgressLine(p, cols);
+    assert.ok(line.length <= cols - 1, `${cols}: ${line} (${line.length})`);
+    assert.match(line, /12\/300/, `${cols}: epoch`);
+    assert.match(line, /391\/469/, `${cols}: step`);
+    assert.match(line, /123\.5/, `${cols}: loss`);
+    assert.match(line, /12346/, `${cols}: samples/s`);
+    assert.match(line, /3:25:07/, `${cols}: ETA`);
+  }
+  // other terms go first, from the last; at 80 columns the bar and the loss's name stay
+  assert.match(formatProgressLine(p, 80), /^epoch 12\/300 .*391\/469 loss 123\.5 .*\| 12346 samples\/s \| ETA 3:25:07$/);
+  assert.doesNotMatch(formatProgressLine(p, 80), /class/);
+  // too narrow for anything: cut, never wider than the terminal
+  assert.ok(formatProgressLine(p, 10).length <= 9);
+
+  // the Progress class on a terminal of unknown width draws for 80 columns
+  if (!process.env.CI) {
+    let out = '';
+    const stream = { isTTY: true, columns: undefined, write: (s: string) => ((out += s), true) } as any;
+    new Progress(stream).update({ ...p, step: p.steps });
+    const drawn = out.replace(/^\r/, '').replace(/\x1b\[K$/, '');
+    assert.ok(drawn.length <= 79, drawn);
+    assert.match(drawn, /ETA 3:25:07$/);
+  }
+});
+
+test('elbo run --print-config prints the resolved config and trains nothing; validate --json; help examples name files that exist', () => {
+  const dir = tmpDir();
+  const cfg = smallConfig(dir);
+  const runs = path.join(dir, 'runs');
+  const r = elbo(['run', cfg, '--runs-dir', runs, '--set', 'train.epochs=7', '--seed', '9', '--print-config']);
+  assert.equal(r.status, 0, r.stderr);
+  assert.equal(fs.existsSync(runs), false, 'no run was made');
+  const YAML = require('yaml');
+  const printed = YAML.parse(r.stdout);
+  assert.equal(printed.seed, 9);
+  assert.equal(printed.train.epochs, 7);
+  assert.equal(printed.train.optimizer.lr, 0.001, 'defaults are filled in');
+  assert.equal(printed.model.latent, 4);
+
+  // validate --json: the same config's sha256 as validate computes; exit 0
+  const v = elbo(['validate', cfg, '--set', 'train.epochs=7', '--set', 'seed=9', '--json']);
+  assert.equal(v.status, 0, v.stderr);
+  const ok = lastJson(v.stdout);
+  assert.equal(ok.ok, true);
+  assert.equal(ok.kind, 'config');
+  assert.match(ok.config_sha256, /^[0-9a-f]{64}$/);
+  assert.deepEqual(ok.problems, []);
+  const crypto = require('crypto');
+  assert.equal(crypto.createHash('sha256').update(r.stdout).digest('hex'), ok.config_sha256, 'the printed config is the one whose sha256 is recorded');
+
+  // problems: file, line, column and message each; exit 1; nothing on stderr
+  const bad = path.join(dir, 'bad.yaml');
+  fs.writeFileSync(bad, fs.readFileSync(cfg, 'utf8').replace('latent: 4', 'latent: -4').replace('kind: vae', 'kind: vea'));
+  const b = elbo(['validate', bad, '--json']);
+  assert.equal(b.status, 1);
+  assert.equal(b.stderr, '');
+  const res = lastJson(b.stdout);
+  assert.equal(res.ok, false);
+  assert.ok(res.problems.length >= 1);
+  for (const p of res.problems) {
+    assert.equal(p.file, bad);
+    assert.ok(Number.isInteger(p.line) && Number.isInteger(p.col), JSON.stringify(p));
+    assert.equal(typeof p.message, 'string');
+  }
+  const modelLine = fs.readFileSync(bad, 'utf8').split('\n').findIndex((l) => l.includes('kind: vea')) + 1;
+  assert.ok(res.problems.some((p: any) => /unknown model 'vea'/.test(p.message) && p.line === modelLine), JSON.stringify(res.problems));
+  const flagProblem = lastJson(elbo(['validate', cfg, '--set', 'train.epochs=0', '--json']).stdout).problems[0];
+  assert.deepEqual([flagProblem.where, flagProblem.file, flagProblem.line], ['--set train.epochs=0', null, null]);
+
+  // every file an example in a command's --help names exists
+  const manifest = JSON.parse(fs.readFileSync(path.join(ROOT, 'oclif.manifest.json'), 'utf8'));
+  for (const [id, c] of Object.entries<any>(manifest.commands)) {
+    for (const ex of c.examples ?? []) {
+      for (const f of String(ex).match(/\bconfigs\/\S+\.ya?ml\b/g) ?? []) assert.ok(fs.existsSync(path.join(ROOT, f)), `elbo ${id} --help names ${f}, which does not exist`);
+    }
+  }
+});
+
+test('elbo run --tag K=V --note TEXT: recorded in run.json and spooled for MLflow as tags', () => {
+  const dir = tmpDir();
+  const cfg = smallConfig(dir);
+  const runs = path.join(dir, 'runs');
+  const r = elbo(
+    ['run', cfg, '--runs-dir', runs, '--json', '-q', '--set', 'train.epochs=1', '--set', 'eval=[{kind: elbo}]',
+      '--tag', 'purpose=baseline', '--tag', 'ticket=42', '--tag', 'purpose=smoke test', '--note', 'checking the tags',
+      '--tracking-uri', 'http://127.0.0.1:9'],
+    { env: { MLFLOW_HTTP_TIMEOUT_S: '1' } },
+  );
+  assert.equal(r.status, 0, r.stderr);
+  const out = lastJson(r.stdout);
+  const rec = JSON.parse(fs.readFileSync(path.join(out.runDir, 'run.json'), 'utf8'));
+  assert.deepEqual(rec.tags, { purpose: 'smoke test', ticket: '42' }, 'the last of a key wins');
+  assert.equal(rec.note, 'checking the tags');
+  // the MLflow events (spooled: no server listens there) carry them as tags
+  const events = fs.readFileSync(path.join(out.runDir, 'mlflow', 'spool.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+  const tags = Object.assign({}, ...events.map((e: any) => e.tags ?? e.event?.tags ?? {}));
+  assert.equal(tags.purpose, 'smoke test', JSON.stringify(events[0]).slice(0, 400));
+  assert.equal(tags.ticket, '42');
+  assert.equal(tags['elbo.note'], 'checking the tags');
+  assert.match(tags['mlflow.note.content'], /checking the tags/);
+
+  for (const [flag, pattern] of [['novalue', /--tag novalue: a tag is KEY=VALUE/], ['elbo.seed=3', /reserved/], ['a*b=1', /may hold only/]] as const) {
+    const b = elbo(['run', cfg, '--runs-dir', runs, '--tag', flag]);
+    assert.equal(b.status, 1, flag);
+    assert.match(b.stderr, pattern);
+  }
+});

@@ -11,6 +11,12 @@ export abstract class BaseCommand extends Command {
     verbose: Flags.boolean({ description: 'Show stack traces of internal errors', default: false }),
   };
 
+  override async init(): Promise<void> {
+    // --verbose also keeps TensorFlow's own C++ log lines (read when the native backend loads)
+    if (this.argv.includes('--verbose')) process.env.ELBO_TF_LOG ??= '1';
+    await super.init();
+  }
+
   protected override async catch(err: Error & { exitCode?: number; oclif?: { exit?: number } }): Promise<any> {
     // oclif's own exits (this.exit, --help) pass through
     if (err.oclif?.exit !== undefined && !(err instanceof UserError)) {

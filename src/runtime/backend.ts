@@ -1,7 +1,7 @@
-import * as tfcore from '@tensorflow/tfjs-core';
+import type * as tfcore from '@tensorflow/tfjs-core';
 import * as path from 'path';
 import { UserError } from '../errors';
-import { getTf, setTf } from './tf';
+import { getTf, setTf, baseTf } from './tf';
 import { elboRoot } from './fingerprint';
 import { registerWasmKernels } from './wasm-kernels';
 
@@ -42,6 +42,16 @@ function version(pkg: string): string {
   }
 }
 
+/**
+ * TensorFlow's C++ log lines (absl/MLIR 'I0000 ... mlir_graph_optimization_pass.cc', oneDNN
+ * notices) are off unless asked for: TF_CPP_MIN_LOG_LEVEL=2 before the native library loads,
+ * unless the user set it, or ELBO_TF_LOG=1 (which `--verbose` sets) asks for them.
+ */
+export function quietTensorflowLog(env: NodeJS.ProcessEnv = process.env): void {
+  if (env.ELBO_TF_LOG === '1' || env.ELBO_TF_LOG === 'true') return;
+  env.TF_CPP_MIN_LOG_LEVEL ??= '2';
+}
+
 /** Backends a config is limited to by its plugins (e.g. conv layers cannot train on wasm). */
 export interface BackendConstraint {
   backends: string[];
@@ -59,15 +69,18 @@ async function tryBackend(name: string): Promise<BackendInfo | string> {
         // deterministic kernels (the seed must give the same numbers run after run);
         // TensorFlow's C++ logging off unless asked for. Read when the library loads.
         process.env.TF_DETERMINISTIC_OPS ??= '1';
-        process.env.TF_CPP_MIN_LOG_LEVEL ??= '2';
+        quietTensorflowLog();
       }
+      // the JavaScript tfjs-core (and the union package's gradients) load first, as they did
+      // when they were imported at start-up
+      baseTf();
       mod = require(pkg);
     } catch (e: any) {
       reasons.push(`${pkg}: ${String(e?.message ?? e).split('\n')[0]}`);
       continue;
     }
     // the native binding ships its own tfjs-core; ops must run on that engine
-    const tf: typeof tfcore = name === 'tensorflow' ? mod : tfcore;
+    const tf: typeof tfcore = name === 'tensorflow' ? mod : baseTf();
     try {
       tf.env().set('PROD', true);
       if (!(await tf.setBackend(name))) throw new Error('setBackend returned false');

@@ -192,6 +192,7 @@ function note(record: RunRecord, config: any, runDir: string): string {
         `${shown.length ? `: ${shown.join(', ')}` : ''}.${record.error ? ` ${record.error}` : ''}`,
     );
   }
+  if (record.note) lines.push(record.note);
   lines.push(`Local run: \`${runDir}\` (config sha256 ${record.config_sha256.slice(0, 12)}).`);
   return capTag(lines.join('\n\n'));
 }
@@ -215,6 +216,9 @@ function runTags(record: RunRecord, config: any, runDir: string, o: MlflowTracke
     'elbo.version': fp.elbo_version,
     'elbo.node_version': fp.node_version,
   };
+  // the user's --tag K=V, as they are (elbo.* and mlflow.* are refused when parsed)
+  for (const [k, v] of Object.entries(record.tags ?? {})) tags[k] = capTag(v);
+  if (record.note) tags['elbo.note'] = capTag(record.note);
   if (fp.git.commit) tags['mlflow.source.git.commit'] = fp.git.commit;
   if (fp.git.dirty !== null) tags['elbo.git_dirty'] = String(fp.git.dirty);
   const parent = o.parent_run_id ?? process.env.ELBO_MLFLOW_PARENT_RUN_ID;

@@ -32,6 +32,10 @@ export interface RunRecord {
   epochs_planned: number;
   global_step: number;
   error: string | null;
+  /** `elbo run --tag K=V` (repeatable): the user's labels for the run (also MLflow tags). */
+  tags?: Record<string, string>;
+  /** `elbo run --note TEXT`: what the run is for, in the user's words (also in MLflow's run description). */
+  note?: string;
   /**
    * Every resume: when, from which epoch, on which backend, and the status the run had then
    * (a RUNNING run whose process was gone is recorded KILLED, with `recovered` saying so).

@@ -8,7 +8,7 @@ import { UserError, suggestion } from '../../errors';
 
 export default class Plugins extends BaseCommand {
   static summary = 'List registered plugins (built in, and those a config loads) with their options';
-  static examples = ['<%= config.bin %> plugins', '<%= config.bin %> plugins model', '<%= config.bin %> plugins --config configs/beta-anneal.yaml'];
+  static examples = ['<%= config.bin %> plugins', '<%= config.bin %> plugins model', '<%= config.bin %> plugins --config configs/mnist/vae-cyclical-beta.yaml'];
   static args = { kind: Args.string({ description: `One of: ${PLUGIN_KINDS.join(', ')}`, required: false }) };
   static flags = {
     config: Flags.string({ description: 'Also load the third-party plugins this config names' }),

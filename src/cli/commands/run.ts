@@ -1,6 +1,6 @@
+import * as path from 'path';
 import { Args, Flags } from '@oclif/core';
 import { BaseCommand, setFlag } from '../base';
-import { runExperiment } from '../../experiment';
 import { UserError } from '../../errors';
 import { formatPublished } from '../../config/metrics';
 import { alive } from '../../util/lock';
@@ -13,6 +13,8 @@ export default class Run extends BaseCommand {
     '<%= config.bin %> run configs/quickstart.yaml',
     '<%= config.bin %> run configs/quickstart.yaml --set model.latent=32 --set train.epochs=2 --seed 3',
     '<%= config.bin %> run --resume runs/quickstart/20261122-101500-a1b2c3',
+    '<%= config.bin %> run configs/quickstart.yaml --set train.epochs=1 --print-config',
+    '<%= config.bin %> run configs/quickstart.yaml --tag purpose=baseline --tag ticket=42 --note "before the encoder change"',
   ];
   static args = { config: Args.string({ description: 'YAML config file', required: false }) };
   static flags = {
@@ -26,11 +28,25 @@ export default class Run extends BaseCommand {
     }),
     json: Flags.boolean({ description: 'Print the result as one JSON object on the last line of stdout', default: false }),
     quiet: Flags.boolean({ char: 'q', description: 'No progress output on stderr', default: false }),
+    tag: Flags.string({
+      description: 'Label the run: KEY=VALUE, recorded in run.json (tags) and sent to MLflow as a tag; repeatable',
+      multiple: true,
+      default: [],
+    }),
+    note: Flags.string({ description: 'What the run is for, recorded in run.json (note) and in the MLflow run description' }),
+    'print-config': Flags.boolean({
+      description: 'Print the fully resolved config (YAML, every default filled in, --set and --seed applied: what the run would record as config.yaml) and exit without training',
+      default: false,
+    }),
   };
 
   async run(): Promise<void> {
     const { args, flags } = await this.parse(Run);
     if (args.config && flags.resume) throw new UserError('give either a config or --resume RUN_DIR, not both', '--resume');
+    if (flags['print-config']) {
+      process.stdout.write(await resolvedConfigYaml(args.config, flags.set, flags.seed, flags.resume));
+      return;
+    }
     // a cell of `elbo sweep`: stop (and record KILLED) when the sweep that started it is gone,
     // e.g. killed with -9, rather than train on unwatched; its rerun resumes the cell
     const sweepPid = Number(process.env.ELBO_SWEEP_PID);
@@ -50,6 +66,9 @@ export default class Run extends BaseCommand {
     // a write to the broken pipe must not crash the run before it records how it ended
     process.stdout.on('error', () => {});
     process.stderr.on('error', () => {});
+    const tags = parseTags(flags.tag);
+    // training code (and TensorFlow.js, on first use) loads only when a run starts
+    const { runExperiment } = await import('../../experiment');
     const result = await runExperiment({
       shouldStop,
       config: args.config,
@@ -60,6 +79,8 @@ export default class Run extends BaseCommand {
       resume: flags.resume,
       progress: !flags.quiet,
       trackingUri: flags['tracking-uri'],
+      tags,
+      note: flags.note,
     });
     if (flags.json) {
       process.stdout.write(JSON.stringify(result) + '\n');
@@ -88,4 +109,36 @@ export default class Run extends BaseCommand {
     if (result.status === 'KILLED') this.exit(130);
     if (result.status !== 'FINISHED') this.exit(1);
   }
+}
+
+/** The resolved config `elbo run` would record, without loading TensorFlow or creating a run. */
+async function resolvedConfigYaml(config: string | undefined, set: string[], seed: number | undefined, resume: string | undefined): Promise<string> {
+  const { loadConfig } = await import('../../config/load');
+  const { createRegistry } = await import('../../registry/builtins');
+  if (resume) {
+    if (set.length || seed !== undefined) throw new UserError('--resume continues the recorded config; --set and --seed cannot change it', '--resume');
+    const { readJsonFile } = await import('../../track/run-store');
+    const record = readJsonFile(path.join(resume, 'run.json'), 'run.json');
+    return loadConfig(path.join(resume, 'config.yaml'), [], createRegistry(), { baseDir: record.config_dir }).yaml;
+  }
+  if (!config) throw new UserError('give a config file (e.g. configs/quickstart.yaml) or --resume RUN_DIR', 'elbo run');
+  return loadConfig(config, seed === undefined ? set : [...set, `seed=${seed}`], createRegistry()).yaml;
+}
+
+/**
+ * `--tag KEY=VALUE` flags as a map (the last of a key wins). Keys follow MLflow's rules
+ * (letters, digits, _ - . / and spaces, at most 250 characters); `mlflow.` and `elbo.` are
+ * reserved for the tags elbo sets itself.
+ */
+export function parseTags(flags: string[]): Record<string, string> {
+  const tags: Record<string, string> = {};
+  for (const f of flags) {
+    const eq = f.indexOf('=');
+    const key = eq < 0 ? '' : f.slice(0, eq).trim();
+    if (eq < 0 || !key) throw new UserError('a tag is KEY=VALUE, e.g. --tag purpose=baseline', `--tag ${f}`);
+    if (!/^[A-Za-z0-9_\-./ ]+$/.test(key) || key.length > 250) throw new UserError(`tag key '${key}' may hold only letters, digits, _ - . / and spaces (at most 250 characters)`, `--tag ${f}`);
+    if (/^(mlflow|elbo)\./i.test(key)) throw new UserError(`tag keys starting with '${key.split('.')[0]}.' are reserved for the tags elbo sets; choose another key`, `--tag ${f}`);
+    tags[key] = f.slice(eq + 1);
+  }
+  return tags;
 }
