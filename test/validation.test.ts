@@ -79,6 +79,10 @@ test('values that validate but cannot run are refused: negative weights, crossed
   assert.deepEqual(problems(BASE + '  prior: {kind: gaussian, logvar_min: -1, logvar_max: 1}\nloss: {c1: 0, c2: 0, alpha: 0}\n', ['loss.c1={kind: linear, start_epoch: 2, end_epoch: 2}']), []);
 });
 
+test('a problem of the whole document is the file\'s, not an unrelated --set flag\'s', () => {
+  assert.deepEqual(problems('model: {kind: vae}\n', ['seed=3']), ["FILE:1:1: missing required key 'data' in the top level"]);
+});
+
 test('--set paths: no negative index, no key on a list, no index past the end; one line each', () => {
   const withEval = BASE + 'eval: [{kind: elbo}, {kind: iwae, k: 5}]\n';
   const neg = problems(withEval, ['eval.-1.k=5']);

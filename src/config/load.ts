@@ -39,7 +39,8 @@ export class Locator {
     // the last --set that touched this path or a parent of it wins
     for (let i = this.overrides.length - 1; i >= 0; i--) {
       const o = this.overrides[i];
-      if (isPrefix(o.path, full) || isPrefix(full, o.path)) return o.flag;
+      // (a problem of the whole document, such as a missing top-level key, stays the file's)
+      if (isPrefix(o.path, full) || (full.length > 0 && isPrefix(full, o.path))) return o.flag;
     }
     if (!this.doc) return this.file;
     let node: unknown = this.doc.contents;
