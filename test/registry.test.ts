@@ -74,7 +74,7 @@ test('broken plugins give one clear line naming the plugin', () => {
   // what a model provides and an evaluator needs: capabilities elbo knows
   const registry = createRegistry();
   const base = { kind: 'evaluator', name: 'needy', description: 'x', schema: { properties: {} }, create() {} } as any;
-  assert.throws(() => registry.register({ ...base, needs: ['latent', 'wings'] }, 'needy.js'), /'needs' must be a list of latent, classify, density \(got \["latent","wings"\]\)/);
+  assert.throws(() => registry.register({ ...base, needs: ['latent', 'wings'] }, 'needy.js'), /'needs' must be a list of latent, classify, density, class-conditional \(got \["latent","wings"\]\)/);
   assert.throws(() => registry.register({ ...base, kind: 'model', provides: 'latent' }, 'needy.js'), /'provides' must be a list/);
   registry.register({ ...base, needs: ['classify'] }, 'needy.js');
 });
