@@ -13,7 +13,8 @@ test('the CNN judge config validates and trains on a limited MNIST set (conv cla
   assert.equal(config.model.network.kind, 'conv');
   assert.equal(config.data.kind, 'mnist');
   const dir = tmpDir();
-  // smaller channels than shipped, so that the test set's forward pass is quick without the native backend
+  // a far smaller network and set than shipped: without the native backend, conv trains on
+  // tfjs's cpu backend (about 15 images/s for the shipped size)
   const r = elbo(
     [
       'run',
@@ -22,22 +23,24 @@ test('the CNN judge config validates and trains on a limited MNIST set (conv cla
       dir,
       '--json',
       '--set',
-      'data.max_train=1000',
+      'data.max_train=400',
       '--set',
       'data.validation=100',
       '--set',
-      'train.epochs=3',
+      'train.epochs=10',
       '--set',
-      'train.batch_size=32',
+      'train.batch_size=16',
       '--set',
-      'model.network.channels=[8, 16]',
+      'model.network.channels=[4, 8]',
+      '--set',
+      'model.network.kernel=3',
     ],
     { cwd: ROOT },
   );
   assert.equal(r.status, 0, r.stderr);
   const out = lastJson(r.stdout);
   assert.equal(out.status, 'FINISHED');
-  assert.ok(out.metrics['test/accuracy'] > 0.6, `a CNN on 1,000 images should beat chance by far: ${out.metrics['test/accuracy']}`);
+  assert.ok(out.metrics['test/accuracy'] > 0.5, `a CNN on 400 images should beat chance (0.1) by far: ${out.metrics['test/accuracy']}`);
   assert.ok(Number.isFinite(out.metrics['val/accuracy']));
 });
 
