@@ -3,7 +3,7 @@ import type { Plugin, PluginContext } from '../registry/types';
 import { weight } from '../registry/types';
 import { noiseRows, type Prior, type TrainProgress } from './prior';
 import type { WeightSpec } from '../config/types';
-import { weightSchedule, Schedule } from '../train/schedule';
+import { weightSchedule, scheduleProgress, Schedule } from '../train/schedule';
 import { spikeSlabKl, SPIKE_EPS } from '../losses/spike-slab-kl';
 
 export interface SpikeSlabPriorOptions {
@@ -16,16 +16,7 @@ export interface SpikeSlabPriorOptions {
   logvar_max: number;
 }
 
-/**
- * Schedules in this prior are written in epochs (c: {kind: linear, from: 50, to: 200,
- * end_epoch: N}). The training loop may say where it is within an epoch (`epochFloat`);
- * otherwise the schedule moves at epoch boundaries. Evaluation passes fraction = 1 and
- * gets the end value of every schedule.
- */
-export function scheduleProgress(p: TrainProgress): TrainProgress & { epochFloat: number } {
-  const epochFloat = p.epochFloat ?? (p.fraction >= 1 ? Number.POSITIVE_INFINITY : p.epoch);
-  return { ...p, epochFloat };
-}
+export { scheduleProgress };
 
 /**
  * The spike-and-slab prior of Variational Sparse Coding, SPEC.md "Prior 2":

@@ -34,6 +34,18 @@ export const linearSchedule: Plugin<LinearOptions, Schedule> = {
   },
 };
 
+/**
+ * Progress as schedules written in epochs read it (spike-slab's c: {kind: linear, from: 50,
+ * to: 200, end_epoch: N}; M2's entropy_weight). The training loop may say where it is within
+ * an epoch (`epochFloat`);
+ * otherwise the schedule moves at epoch boundaries. Evaluation passes fraction = 1 and
+ * gets the end value of every schedule.
+ */
+export function scheduleProgress(p: TrainProgress): TrainProgress & { epochFloat: number } {
+  const epochFloat = p.epochFloat ?? (p.fraction >= 1 ? Number.POSITIVE_INFINITY : p.epoch);
+  return { ...p, epochFloat };
+}
+
 /** Turn a weight as written (number or schedule options) into a schedule. */
 export function weightSchedule(spec: WeightSpec, registry: Registry, ctx: any): Schedule {
   if (typeof spec === 'number') return () => spec;
