@@ -6,22 +6,9 @@ import { loadConfig } from '../src/config/load';
 import { createRegistry } from '../src/registry/builtins';
 import { UserError } from '../src/errors';
 import { isSweepFile, loadSweep, resolveCells } from '../src/sweep/spec';
-import { tmpDir, elbo, ROOT } from './helpers';
+import { tmpDir, elbo, ROOT, configProblems as problems, BASE_CONFIG as BASE } from './helpers';
 
-function problems(yaml: string, overrides: string[] = []): string[] {
-  const dir = tmpDir();
-  const file = path.join(dir, 'c.yaml');
-  fs.writeFileSync(file, yaml);
-  try {
-    loadConfig(file, overrides, createRegistry());
-  } catch (e) {
-    assert.ok(e instanceof UserError, `expected a UserError, got ${e}`);
-    return e.line().split('\n').map((l) => l.replace(file, 'FILE').replace(path.relative(process.cwd(), file), 'FILE'));
-  }
-  return [];
-}
 
-const BASE = 'data: {kind: mnist}\nmodel:\n  kind: vae\n';
 
 test('a valid config gets every default filled in', () => {
   const dir = tmpDir();

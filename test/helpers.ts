@@ -3,7 +3,11 @@ import * as os from 'os';
 import * as path from 'path';
 import { spawnSync, SpawnSyncReturns } from 'child_process';
 import { writeIdx } from '../src/data/idx';
+import * as assert from 'node:assert/strict';
 import { Rng } from '../src/runtime/rng';
+import { loadConfig } from '../src/config/load';
+import { createRegistry } from '../src/registry/builtins';
+import { UserError } from '../src/errors';
 
 export const ROOT = path.resolve(__dirname, '..', '..');
 export const BIN = path.join(ROOT, 'bin', 'run.js');
@@ -11,6 +15,23 @@ export const BIN = path.join(ROOT, 'bin', 'run.js');
 export function tmpDir(prefix = 'elbo-test-'): string {
   return fs.mkdtempSync(path.join(os.tmpdir(), prefix));
 }
+
+/** The problem lines of a config given as YAML text (FILE for its path), or [] when it is valid. */
+export function configProblems(yaml: string, overrides: string[] = []): string[] {
+  const dir = tmpDir();
+  const file = path.join(dir, 'c.yaml');
+  fs.writeFileSync(file, yaml);
+  try {
+    loadConfig(file, overrides, createRegistry());
+  } catch (e) {
+    assert.ok(e instanceof UserError, `expected a UserError, got ${(e as Error)?.stack ?? e}`);
+    return e.line().split('\n').map((l) => l.split(file).join('FILE').split(path.relative(process.cwd(), file)).join('FILE'));
+  }
+  return [];
+}
+
+/** A minimal valid config: MNIST and a VAE, everything else default. */
+export const BASE_CONFIG = 'data: {kind: mnist}\nmodel:\n  kind: vae\n';
 
 /**
  * A small labelled image data set in IDX files: 8×8 images of 4 classes (a bright row,

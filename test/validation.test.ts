@@ -7,22 +7,9 @@ import { createRegistry } from '../src/registry/builtins';
 import { UserError } from '../src/errors';
 import { isSweepFile, loadSweep, resolveCells, MAX_CELLS } from '../src/sweep/spec';
 import { evalAlphaExpression } from '../src/models/m2';
-import { tmpDir, elbo, smallConfig } from './helpers';
+import { tmpDir, elbo, smallConfig, configProblems as problems, BASE_CONFIG as BASE } from './helpers';
 import { runExperiment } from '../src/experiment';
 
-/** The problem lines of a config (FILE for its path), or [] when it is valid. */
-function problems(yaml: string, overrides: string[] = []): string[] {
-  const dir = tmpDir();
-  const file = path.join(dir, 'c.yaml');
-  fs.writeFileSync(file, yaml);
-  try {
-    loadConfig(file, overrides, createRegistry());
-  } catch (e) {
-    assert.ok(e instanceof UserError, `expected a UserError, got ${(e as Error)?.stack ?? e}`);
-    return e.line().split('\n').map((l) => l.split(file).join('FILE').split(path.relative(process.cwd(), file)).join('FILE'));
-  }
-  return [];
-}
 
 function sweepProblems(yaml: string): string[] {
   const dir = tmpDir();
@@ -38,7 +25,6 @@ function sweepProblems(yaml: string): string[] {
   return [];
 }
 
-const BASE = 'data: {kind: mnist}\nmodel:\n  kind: vae\n';
 
 test('NaN and ±Infinity are not numbers: every such value is one located error that shows it as YAML writes it', () => {
   const cases: [string, RegExp][] = [

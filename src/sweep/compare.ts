@@ -101,12 +101,12 @@ export function compare(runs: ComparedRun[], keys: string[], metrics: string[]):
       const s = statsOf(g.map((r) => r.metrics[m]));
       if (s) stats[m] = s;
     }
-    // a key another base config has and this one lacks (a sweep over base configs): '-'
     const published: ComparisonRow['published'] = {};
     for (const e of g[0].published) {
       const s = stats[e.metric] ?? statsOf(g.map((r) => r.metrics[e.metric]));
       published[e.metric] = { ...e, verdict: verdict(s?.mean, e, s?.std ?? 0) };
     }
+    // a key another base config has and this one lacks (a sweep over base configs): '-'
     return { key: Object.fromEntries(keys.map((k) => [k, g[0].params[k] ?? '-'])), runs: g.length, seeds: g.map((r) => r.seed).sort((a, b) => a - b), stats, published };
   });
 }
