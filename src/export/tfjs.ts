@@ -3,7 +3,7 @@ import * as path from 'path';
 import type * as tfc from '@tensorflow/tfjs-core';
 import type * as tfjs from '@tensorflow/tfjs';
 import { createRegistry } from '../registry/builtins';
-import { loadFinishedRun } from '../models/load-run';
+import { loadFinishedRun, openFinishedRun } from '../models/load-run';
 import type { ExportableModel } from '../models/model';
 import type { ExportedPrior } from '../priors/prior';
 import { selectBackend } from '../runtime/backend';
@@ -69,6 +69,7 @@ const PAGE_FILES = ['index.html', 'elbo-page.js'];
 export async function exportTfjs(runSpec: string, o: ExportOptions = {}): Promise<ExportResult> {
   const images = o.images ?? 16;
   if (!Number.isInteger(images) || images < 1) throw new UserError(`--images must be a whole number ≥ 1 (got ${o.images})`, '--images');
+  openFinishedRun(runSpec, process.cwd(), WHERE); // a bad path fails before TensorFlow.js loads
   const backend = await selectBackend(o.backend ?? 'auto');
   const { getTf } = await import('../runtime/tf');
   const tf = getTf();

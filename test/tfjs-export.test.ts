@@ -1,0 +1,149 @@
+import { test } from 'node:test';
+import * as assert from 'node:assert/strict';
+import * as fs from 'fs';
+import * as path from 'path';
+import * as tf from '@tensorflow/tfjs';
+import { selectBackend } from '../src/runtime/backend';
+import { getTf, baseTf } from '../src/runtime/tf';
+import { maxAbsDiff } from '../src/export/tfjs';
+import { serveStatic } from '../src/util/static-server';
+import { Rng } from '../src/runtime/rng';
+import { tmpDir, smallConfig, elbo, lastJson } from './helpers';
+import { trainAndExport, elboOwn } from './tfjs-export-helpers';
+
+test.before(async () => {
+  await selectBackend('auto'); // ELBO_BACKEND picks it in the test runs
+});
+
+/**
+ * Load the export over HTTP with tfjs in Node, as a browser would (tf.loadLayersModel on
+ * model.json), and run its decoder on prior draws and its encoder + decoder on the shipped
+ * test images: both equal elbo's own decode and reconstruct of the trained run.
+ */
+async function checkInNode(runDir: string, exportDir: string): Promise<{ decode: number; reconstruct: number }> {
+  const server = await serveStatic(exportDir);
+  try {
+    const card = JSON.parse(fs.readFileSync(path.join(exportDir, 'card.json'), 'utf8'));
+    // the JavaScript tfjs of the union package, whichever backend elbo trains on
+    if (getTf() !== baseTf()) await tf.setBackend('cpu');
+    const encoder = await tf.loadLayersModel(server.url + card.files.encoder);
+    const decoder = await tf.loadLayersModel(server.url + card.files.decoder);
+    const images = new Float32Array(await (await fetch(server.url + card.files.images)).arrayBuffer());
+    const n = card.images.count;
+    const K = card.model.latent;
+    const D = card.model.dim;
+    assert.equal(images.length, n * D);
+    const z = Float32Array.from(new Rng(3).normals(5 * K));
+    const own = await elboOwn(runDir, z, 5, images, n);
+    const decoded = tf.tidy(() => (decoder.predict(tf.tensor2d(z, [5, K])) as tf.Tensor).dataSync());
+    const means = tf.tidy(() => (encoder.predict(tf.tensor2d(images, [n, D])) as tf.Tensor).dataSync());
+    const reconstructed = tf.tidy(() => (decoder.predict(tf.tensor2d(means, [n, K])) as tf.Tensor).dataSync());
+    const d = { decode: maxAbsDiff(own.decode, decoded), reconstruct: maxAbsDiff(own.reconstruct, reconstructed), encode: maxAbsDiff(own.encode, means) };
+    // float tolerance: the same kernels give 0; another backend (native) rounds differently
+    assert.ok(d.decode < 1e-5 && d.reconstruct < 1e-5 && d.encode < 1e-4, `exported vs elbo: ${JSON.stringify(d)}`);
+    // the images are not constant: a broken network that outputs 0.5 everywhere would not pass
+    assert.ok(Math.max(...own.decode) - Math.min(...own.decode) > 0.1, 'decoded images vary');
+    encoder.dispose();
+    decoder.dispose();
+    return d;
+  } finally {
+    await server.close();
+  }
+}
+
+test('export tfjs: an MLP VAE (tanh encoder, leaky-ReLU decoder) loads in Node with tf.loadLayersModel and decodes as elbo does; the card carries config, data hash, metrics and published numbers', async () => {
+  const dir = tmpDir('elbo-export-');
+  const { runDir, exportDir, card } = trainAndExport(
+    smallConfig(dir, 'published:\n  - { metric: test/elbo, value: -40, source: "made up for the test" }\n'),
+    ['--set', 'model.encoder.activation=tanh', '--set', 'model.decoder.activation=leakyrelu'],
+  );
+  const record = JSON.parse(fs.readFileSync(path.join(runDir, 'run.json'), 'utf8'));
+  assert.equal(card.format, 'elbo-tfjs');
+  assert.equal(card.run.run_id, record.run_id);
+  assert.equal(card.run.config_sha256, record.config_sha256);
+  assert.equal(card.data.sha256, record.data.sha256);
+  assert.deepEqual(card.data.shape, [8, 8, 1]);
+  assert.deepEqual(card.metrics, record.metrics);
+  assert.equal(card.published.length, 1);
+  assert.equal(card.published[0].value, -40);
+  assert.equal(card.published[0].measured, record.metrics['test/elbo']);
+  assert.equal(card.config.model.decoder.activation, 'leakyrelu');
+  assert.deepEqual(card.model.prior, { kind: 'normal' });
+  assert.equal(card.model.output, 'sigmoid');
+  assert.equal(card.images.count, 16);
+  assert.equal(card.images.labels.length, 16);
+  for (const f of ['index.html', 'elbo-page.js', 'tf.min.js', 'config.yaml', 'encoder/model.json', 'encoder/weights.bin', 'decoder/weights.bin']) {
+    assert.ok(fs.existsSync(path.join(exportDir, f)), `${f} in the export`);
+  }
+  // the page brings the same tfjs version that wrote the models
+  assert.ok(fs.readFileSync(path.join(exportDir, 'tf.min.js'), 'utf8').includes(`"${tf.version.tfjs}"`), `tf.min.js is tfjs ${tf.version.tfjs}`);
+  assert.equal(card.tfjs_version, tf.version.tfjs);
+  const d = await checkInNode(runDir, exportDir);
+  assert.ok(card.check.decode_max_abs_diff < 1e-5, `checked at export: ${JSON.stringify(card.check)}`);
+  console.log(`# mlp export: max |Δ| decode ${d.decode}, reconstruct ${d.reconstruct}`);
+});
+
+test('export tfjs: a conv VAE with residual blocks (Gaussian likelihood) decodes in Node as elbo does', async () => {
+  const dir = tmpDir('elbo-export-');
+  // conv layers train on cpu and tensorflow (not wasm): one epoch on the cpu backend
+  const { runDir, exportDir, card } = trainAndExport(smallConfig(dir), [
+    '--set', 'model.encoder={kind: conv, channels: [4, 6], kernel: 3, residual: true, activation: leakyrelu}',
+    '--set', 'model.decoder={kind: conv, channels: [4, 6], kernel: 3, residual: true, activation: elu}',
+    '--set', 'model.likelihood=gaussian',
+    '--set', 'train.epochs=1',
+    '--set', 'eval=[{kind: elbo}]',
+    '--backend', 'cpu',
+  ]);
+  assert.equal(card.model.output, 'identity');
+  const topology = JSON.parse(fs.readFileSync(path.join(exportDir, 'decoder', 'model.json'), 'utf8')).modelTopology;
+  const classes = topology.config.layers.map((l: any) => l.class_name);
+  assert.ok(classes.includes('Conv2DTranspose') && classes.includes('Add'), `decoder layers: ${classes.join(', ')}`);
+  const d = await checkInNode(runDir, exportDir);
+  console.log(`# conv export: max |Δ| decode ${d.decode}, reconstruct ${d.reconstruct}`);
+});
+
+test('export: a model without an encoder–decoder pair, an unfinished run and a bad flag are one-line errors', () => {
+  const dir = tmpDir('elbo-export-');
+  const config = smallConfig(dir);
+  const run = elbo(['run', config, '--runs-dir', path.join(dir, 'runs'), '--json', '-q', '--set', 'model={kind: classifier, network: {kind: mlp, hidden: [8]}}', '--set', 'train.epochs=1', '--set', 'eval=[{kind: accuracy}]']);
+  assert.equal(run.status, 0, run.stderr);
+  const runDir = lastJson(run.stdout).runDir;
+  const r = elbo(['export', runDir, '--format', 'tfjs']);
+  assert.equal(r.status, 1);
+  assert.equal(r.stderr.trim().split('\n').length, 1, r.stderr);
+  assert.match(r.stderr, /model 'classifier' has no encoder x → z and decoder z → x to export/);
+  assert.doesNotMatch(r.stderr, /\n\s+at /);
+  // a run that did not finish
+  const record = JSON.parse(fs.readFileSync(path.join(runDir, 'run.json'), 'utf8'));
+  fs.writeFileSync(path.join(runDir, 'run.json'), JSON.stringify({ ...record, status: 'FAILED' }));
+  const u = elbo(['export', runDir]);
+  assert.equal(u.status, 1);
+  assert.match(u.stderr, /is FAILED, not FINISHED/);
+  const missing = elbo(['export', path.join(dir, 'nowhere')]);
+  assert.equal(missing.status, 1);
+  assert.match(missing.stderr, /^RUN: not a run directory nor a directory of runs/);
+  const format = elbo(['export', runDir, '--format', 'onnx']);
+  assert.equal(format.status, 2);
+  assert.match(format.stderr, /--format/);
+});
+
+test('elbo serve serves a directory on 127.0.0.1 and refuses paths outside it', async () => {
+  const dir = tmpDir('elbo-serve-');
+  fs.mkdirSync(path.join(dir, 'site'));
+  fs.writeFileSync(path.join(dir, 'site', 'index.html'), '<p>hi</p>');
+  fs.writeFileSync(path.join(dir, 'secret.txt'), 'no');
+  const s = await serveStatic(path.join(dir, 'site'));
+  try {
+    const index = await fetch(s.url);
+    assert.equal(index.status, 200);
+    assert.match(index.headers.get('content-type') ?? '', /text\/html/);
+    assert.equal(await index.text(), '<p>hi</p>');
+    // a path that climbs out stays inside (normalised), so it is not found
+    const out = await fetch(s.url + '..%2fsecret.txt');
+    assert.equal(out.status, 404);
+    assert.notEqual(await out.text(), 'no');
+    assert.equal((await fetch(s.url + 'nothing.js')).status, 404);
+  } finally {
+    await s.close();
+  }
+});
