@@ -30,11 +30,29 @@
     return { card, encoder, decoder, images };
   }
 
-  /** n draws z ~ p(z), [n·K] row-major, from `seed`. */
+  /**
+   * n draws z ~ p(z), [n·K] row-major, from the integer `seed`: the same numbers in every
+   * browser (mulberry32 and Box–Muller here; tf.randomNormal draws afresh for seed 0).
+   */
   function samplePrior(ex, n, seed) {
     const K = ex.card.model.latent;
     if (ex.card.model.prior.kind !== 'normal') throw new Error(`prior ${ex.card.model.prior.kind}: this page draws from normal priors only`);
-    return tf.tidy(() => tf.randomNormal([n, K], 0, 1, 'float32', seed).dataSync());
+    let a = seed >>> 0;
+    const uniform = () => {
+      a = (a + 0x6d2b79f5) >>> 0;
+      let t = a;
+      t = Math.imul(t ^ (t >>> 15), t | 1);
+      t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+      return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+    };
+    const z = new Float32Array(n * K);
+    for (let i = 0; i < z.length; i += 2) {
+      const r = Math.sqrt(-2 * Math.log(1 - uniform()));
+      const phi = 2 * Math.PI * uniform();
+      z[i] = r * Math.cos(phi);
+      if (i + 1 < z.length) z[i + 1] = r * Math.sin(phi);
+    }
+    return z;
   }
 
   /** Run a Layers model on n rows of `values`. */
@@ -111,17 +129,24 @@
   /** The model card: run, data, metrics and published numbers. */
   function cardSection(parent, card) {
     const table = document.createElement('table');
-    const add = (k, v) => {
+    const add = (k, v, link) => {
       const tr = document.createElement('tr');
       tr.appendChild(text('th', k));
-      tr.appendChild(text('td', v));
+      const td = text('td', v);
+      if (link) {
+        const a = text('a', link);
+        a.href = link;
+        td.append(' (', a, ')');
+      }
+      tr.appendChild(td);
       table.appendChild(tr);
     };
     add('run', `${card.run.experiment} / ${card.run.run_id}, seed ${card.run.seed}, ${card.run.epochs_completed} epochs on ${card.run.backend}`);
     add('model', `${card.model.kind}, latent K = ${card.model.latent}, prior ${card.model.prior.kind}, decoder output ${card.model.output}`);
     add('data', `${card.data.name} ${card.data.shape.join('×')} (${card.data.train} train / ${card.data.val} val / ${card.data.test} test), sha256 ${card.data.sha256}`);
-    add('config', `sha256 ${card.run.config_sha256} (config.yaml)`);
+    add('config', `sha256 ${card.run.config_sha256}`, card.files.config);
     for (const [k, v] of Object.entries(card.metrics).filter(([k]) => k.startsWith('test/'))) add(k, fmt(v));
+    if (!card.published.length) add('published', 'no published number applies to this config');
     for (const p of card.published) add(`published ${p.metric}`, `${fmt(p.value)} (${p.source}); measured ${p.measured === null ? '—' : fmt(p.measured)}: ${p.verdict}`);
     add('checked at export', `max |Δ| against elbo: decode ${card.check.decode_max_abs_diff.toExponential(1)}, reconstruct ${card.check.reconstruct_max_abs_diff.toExponential(1)}`);
     parent.appendChild(table);
