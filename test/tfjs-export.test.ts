@@ -4,7 +4,7 @@ import * as fs from 'fs';
 import * as path from 'path';
 import * as tf from '@tensorflow/tfjs';
 import { selectBackend } from '../src/runtime/backend';
-import { getTf, baseTf } from '../src/runtime/tf';
+import { getTf } from '../src/runtime/tf';
 import { maxAbsDiff } from '../src/export/tfjs';
 import { serveStatic } from '../src/util/static-server';
 import { Rng } from '../src/runtime/rng';
@@ -24,8 +24,8 @@ async function checkInNode(runDir: string, exportDir: string): Promise<{ decode:
   const server = await serveStatic(exportDir);
   try {
     const card = JSON.parse(fs.readFileSync(path.join(exportDir, 'card.json'), 'utf8'));
-    // the JavaScript tfjs of the union package, whichever backend elbo trains on
-    if (getTf() !== baseTf()) await tf.setBackend('cpu');
+    // the JavaScript tfjs of the union package: on elbo's backend when they share an engine, else cpu
+    if (tf.engine() !== getTf().engine()) await tf.setBackend('cpu');
     const encoder = await tf.loadLayersModel(server.url + card.files.encoder);
     const decoder = await tf.loadLayersModel(server.url + card.files.decoder);
     const images = new Float32Array(await (await fetch(server.url + card.files.images)).arrayBuffer());

@@ -7,7 +7,6 @@ import { loadFinishedRun, openFinishedRun } from '../models/load-run';
 import type { ExportableModel } from '../models/model';
 import type { ExportedPrior } from '../priors/prior';
 import { selectBackend } from '../runtime/backend';
-import { baseTf } from '../runtime/tf';
 import { elboRoot, elboVersion } from '../runtime/fingerprint';
 import { Rng } from '../runtime/rng';
 import type { RunRecord } from '../track/run-store';
@@ -89,9 +88,10 @@ export async function exportTfjs(runSpec: string, o: ExportOptions = {}): Promis
   const out = path.resolve(o.out ?? path.join(runDir, 'export', 'tfjs'));
 
   // the Layers models live on the JavaScript tfjs (the union package); elbo's variables may
-  // be on the native backend's own tfjs-core, so their values are copied over
+  // be on a native backend with its own tfjs-core engine, so their values are copied over,
+  // and that other engine computes on cpu (a shared engine stays on elbo's backend)
   const tfl = require('@tensorflow/tfjs') as typeof tfjs;
-  if (baseTf() !== tf) await tfl.setBackend('cpu');
+  if (tfl.engine() !== tf.engine()) await tfl.setBackend('cpu');
   const K = parts.latent;
   const D = data.dim;
   const encoder = buildModel(tfl, 'encoder', D, (x) => parts.prior.exported!.meanLayers(tfl, parts.encoder.layers!(tfl, x), K));
