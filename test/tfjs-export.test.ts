@@ -8,7 +8,8 @@ import { getTf } from '../src/runtime/tf';
 import { maxAbsDiff } from '../src/export/tfjs';
 import { serveStatic } from '../src/util/static-server';
 import { Rng } from '../src/runtime/rng';
-import { tmpDir, smallConfig, elbo, lastJson } from './helpers';
+import { spawn } from 'child_process';
+import { tmpDir, smallConfig, elbo, lastJson, BIN } from './helpers';
 import { trainAndExport, elboOwn } from './tfjs-export-helpers';
 
 test.before(async () => {
@@ -122,12 +123,15 @@ test('export: a model without an encoder–decoder pair, an unfinished run and a
   const missing = elbo(['export', path.join(dir, 'nowhere')]);
   assert.equal(missing.status, 1);
   assert.match(missing.stderr, /^RUN: not a run directory nor a directory of runs/);
+  const images = elbo(['export', runDir, '--images', '0']);
+  assert.equal(images.status, 1);
+  assert.equal(images.stderr.trim(), '--images: must be a whole number ≥ 1 (got 0)');
   const format = elbo(['export', runDir, '--format', 'onnx']);
   assert.equal(format.status, 2);
   assert.match(format.stderr, /--format/);
 });
 
-test('elbo serve serves a directory on 127.0.0.1 and refuses paths outside it', async () => {
+test('elbo serve serves a directory on 127.0.0.1, refuses paths outside it, and stops on Ctrl-C', async () => {
   const dir = tmpDir('elbo-serve-');
   fs.mkdirSync(path.join(dir, 'site'));
   fs.writeFileSync(path.join(dir, 'site', 'index.html'), '<p>hi</p>');
@@ -145,5 +149,24 @@ test('elbo serve serves a directory on 127.0.0.1 and refuses paths outside it', 
     assert.equal((await fetch(s.url + 'nothing.js')).status, 404);
   } finally {
     await s.close();
+  }
+  // the command: prints its address, serves, and exits 0 on SIGINT
+  const proc = spawn(process.execPath, [BIN, 'serve', path.join(dir, 'site'), '--port', '0'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  try {
+    let out = '';
+    const url = await new Promise<string>((resolve, reject) => {
+      proc.stdout.on('data', (d) => {
+        out += d;
+        const m = /serving .* at (http:\/\/127\.0\.0\.1:\d+\/)/.exec(out);
+        if (m) resolve(m[1]);
+      });
+      proc.once('exit', (code) => reject(new Error(`elbo serve exited ${code}: ${out}`)));
+    });
+    assert.equal(await (await fetch(url)).text(), '<p>hi</p>');
+    const exited = new Promise<number | null>((resolve) => proc.once('exit', (code) => resolve(code)));
+    proc.kill('SIGINT');
+    assert.equal(await exited, 0);
+  } finally {
+    if (proc.exitCode === null) proc.kill('SIGKILL');
   }
 });

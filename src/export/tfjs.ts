@@ -67,7 +67,7 @@ const PAGE_FILES = ['index.html', 'elbo-page.js'];
 
 export async function exportTfjs(runSpec: string, o: ExportOptions = {}): Promise<ExportResult> {
   const images = o.images ?? 16;
-  if (!Number.isInteger(images) || images < 1) throw new UserError(`--images must be a whole number ≥ 1 (got ${o.images})`, '--images');
+  if (!Number.isInteger(images) || images < 1) throw new UserError(`must be a whole number ≥ 1 (got ${o.images})`, '--images');
   openFinishedRun(runSpec, process.cwd(), WHERE); // a bad path fails before TensorFlow.js loads
   const backend = await selectBackend(o.backend ?? 'auto');
   const { getTf } = await import('../runtime/tf');

@@ -55,7 +55,11 @@ export function serveStatic(dir: string, port = 0, host = '127.0.0.1'): Promise<
       resolve({
         url: `http://${host}:${a.port}/`,
         server,
-        close: () => new Promise<void>((r) => server.close(() => r())),
+        close: () =>
+          new Promise<void>((r) => {
+            server.close(() => r());
+            server.closeAllConnections(); // a browser's keep-alive connections would hold it open
+          }),
       });
     });
   });

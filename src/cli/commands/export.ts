@@ -11,7 +11,7 @@ export default class Export extends BaseCommand {
   static flags = {
     format: Flags.string({ description: 'Export format', options: ['tfjs'], default: 'tfjs' }),
     out: Flags.string({ char: 'o', description: 'Output directory (default: RUN_DIR/export/tfjs)' }),
-    images: Flags.integer({ description: 'Test images shipped for reconstructions', default: 16, min: 1 }),
+    images: Flags.integer({ description: 'Test images shipped for reconstructions', default: 16 }),
     backend: Flags.string({ description: "Backend for elbo's side of the check (default: auto)" }),
     json: Flags.boolean({ description: 'Print the model card as JSON on the last stdout line', default: false }),
   };
@@ -28,7 +28,8 @@ export default class Export extends BaseCommand {
     const m = card.model;
     process.stdout.write(
       [
-        `exported run ${card.run.run_id} (${m.kind}, K = ${m.latent}, data ${m.shape.join('×')}) to ${rel}/`,
+        `exported run ${card.run.run_id} (${m.kind}, K = ${m.latent}, data ${m.shape.join('×')})`,
+        `to ${rel}/`,
         `  encoder/model.json  x [${m.dim}] → posterior mean [${m.latent}]`,
         `  decoder/model.json  z [${m.latent}] → ${m.output === 'sigmoid' ? 'Bernoulli mean' : 'output'} [${m.dim}]`,
         `  card.json, ${card.images.count} test images, index.html`,

@@ -14,10 +14,14 @@ export default class Serve extends BaseCommand {
   async run(): Promise<void> {
     const { args, flags } = await this.parse(Serve);
     if (!fs.existsSync(args.dir) || !fs.statSync(args.dir).isDirectory()) throw new UserError('not a directory', args.dir);
-    const { url } = await serveStatic(args.dir, flags.port).catch((e: any) => {
+    const { url, close } = await serveStatic(args.dir, flags.port).catch((e: any) => {
       throw new UserError(e?.code === 'EADDRINUSE' ? `port ${flags.port} is in use; pick another with --port` : `cannot listen: ${e?.message ?? e}`, '--port');
     });
     process.stdout.write(`serving ${args.dir} at ${url} (Ctrl-C stops)\n`);
-    await new Promise<void>((resolve) => process.once('SIGINT', () => resolve()));
+    await new Promise<void>((resolve) => {
+      process.once('SIGINT', () => resolve());
+      process.once('SIGTERM', () => resolve());
+    });
+    await close();
   }
 }
