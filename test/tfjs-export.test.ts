@@ -52,11 +52,19 @@ async function checkInNode(runDir: string, exportDir: string): Promise<{ decode:
   }
 }
 
-test('export tfjs: an MLP VAE (tanh encoder, leaky-ReLU decoder) loads in Node with tf.loadLayersModel and decodes as elbo does; the card carries config, data hash, metrics and published numbers', async () => {
+/** An exported model directory as tf.io.fromMemory takes it. */
+async function readExport(dir: string): Promise<tf.io.ModelArtifacts> {
+  const json = JSON.parse(fs.readFileSync(path.join(dir, 'model.json'), 'utf8'));
+  const bin = fs.readFileSync(path.join(dir, 'weights.bin'));
+  return { modelTopology: json.modelTopology, weightSpecs: json.weightsManifest[0].weights, weightData: bin.buffer.slice(bin.byteOffset, bin.byteOffset + bin.byteLength) };
+}
+
+test("export tfjs: an MLP VAE (tanh encoder, leaky-ReLU decoder) loads in Node with tf.loadLayersModel and decodes as elbo does, with the selected epoch's parameters; the card carries config, data hash, metrics and published numbers", async () => {
   const dir = tmpDir('elbo-export-');
   const { runDir, exportDir, card } = trainAndExport(
     smallConfig(dir, 'published:\n  - { metric: test/elbo, value: -40, source: "made up for the test" }\n'),
-    ['--set', 'model.encoder.activation=tanh', '--set', 'model.decoder.activation=leakyrelu'],
+    // train.select with mode min keeps the worst val/elbo (an early epoch): the export must take those parameters
+    ['--set', 'model.encoder.activation=tanh', '--set', 'model.decoder.activation=leakyrelu', '--set', 'train.select={metric: val/elbo, mode: min}'],
   );
   const record = JSON.parse(fs.readFileSync(path.join(runDir, 'run.json'), 'utf8'));
   assert.equal(card.format, 'elbo-tfjs');
@@ -79,6 +87,21 @@ test('export tfjs: an MLP VAE (tanh encoder, leaky-ReLU decoder) loads in Node w
   // the page brings the same tfjs version that wrote the models
   assert.ok(fs.readFileSync(path.join(exportDir, 'tf.min.js'), 'utf8').includes(`"${tf.version.tfjs}"`), `tf.min.js is tfjs ${tf.version.tfjs}`);
   assert.equal(card.tfjs_version, tf.version.tfjs);
+  // the parameters the test metrics were measured on: the selected epoch's, not the last
+  assert.deepEqual(card.run.evaluated_on, record.evaluated_on);
+  assert.equal(record.evaluated_on.checkpoint, 'best');
+  assert.ok(record.evaluated_on.epoch < record.epochs_completed, `selected epoch ${record.evaluated_on.epoch}`);
+  const kernel = (dir: string) => {
+    const m = JSON.parse(fs.readFileSync(path.join(dir, 'manifest.json'), 'utf8'));
+    const t = m.tensors.find((t: any) => t.name === 'model/decoder/dense0/w');
+    return new Float32Array(fs.readFileSync(path.join(dir, 'weights.bin')).buffer.slice(0)).slice(t.offset, t.offset + t.length);
+  };
+  const decoderModel = await tf.loadLayersModel(tf.io.fromMemory(await readExport(path.join(exportDir, 'decoder'))));
+  const exported = decoderModel.getLayer('dense0').getWeights()[0].dataSync();
+  const ckpt = path.join(runDir, 'checkpoints');
+  assert.deepEqual(Array.from(exported), Array.from(kernel(path.join(ckpt, 'best', `epoch-000${record.evaluated_on.epoch}`))));
+  assert.notDeepEqual(Array.from(exported), Array.from(kernel(path.join(ckpt, `epoch-000${record.epochs_completed}`))));
+  decoderModel.dispose();
   const d = await checkInNode(runDir, exportDir);
   assert.ok(card.check.decode_max_abs_diff < 1e-5, `checked at export: ${JSON.stringify(card.check)}`);
   console.log(`# mlp export: max |Δ| decode ${d.decode}, reconstruct ${d.reconstruct}`);
