@@ -4,6 +4,7 @@ import * as path from 'path';
 import { getTf } from '../src/runtime/tf';
 import { createRegistry } from '../src/registry/builtins';
 import { loadFinishedRun } from '../src/models/load-run';
+import type { ClassConditionalModel } from '../src/models/m2';
 import { elbo, lastJson } from './helpers';
 
 /** `elbo run CONFIG ARGS` then `elbo export RUN --format tfjs`, as a user runs them. */
@@ -23,15 +24,17 @@ export function trainAndExport(config: string, args: string[] = []): { runDir: s
 
 /**
  * elbo's own forward passes of the trained run (rebuilt from its config and checkpoint, on
- * the backend selected): decode of z [nz·K], encodeMean and reconstruct of x [n·D].
+ * the backend selected): decode of z [nz·K] (class-conditional models: with classes `ys`,
+ * default row i mod C), encodeMean and reconstruct of x [n·D].
  */
-export async function elboOwn(runDir: string, z: Float32Array, nz: number, x: Float32Array, n: number): Promise<{ decode: Float32Array; encode: Float32Array; reconstruct: Float32Array }> {
+export async function elboOwn(runDir: string, z: Float32Array, nz: number, x: Float32Array, n: number, ys?: number[]): Promise<{ decode: Float32Array; encode: Float32Array; reconstruct: Float32Array }> {
   const tf = getTf();
   const { model } = await loadFinishedRun(runDir, tf, createRegistry(), 'test');
   const zt = tf.tensor2d(z, [nz, z.length / nz]);
   const xt = tf.tensor2d(x, [n, x.length / n]);
+  const decodeClass = (model as Partial<ClassConditionalModel>).decodeClass;
   const out = {
-    decode: model.decode(zt).dataSync() as Float32Array,
+    decode: (ys && decodeClass ? decodeClass(zt, Int32Array.from(ys)) : model.decode(zt)).dataSync() as Float32Array,
     encode: model.encodeMean(xt).dataSync() as Float32Array,
     reconstruct: model.reconstruct(xt).dataSync() as Float32Array,
   };

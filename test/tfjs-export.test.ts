@@ -5,7 +5,7 @@ import * as path from 'path';
 import * as tf from '@tensorflow/tfjs';
 import { selectBackend } from '../src/runtime/backend';
 import { getTf } from '../src/runtime/tf';
-import { maxAbsDiff } from '../src/export/tfjs';
+import { maxAbsDiff, withClasses } from '../src/export/tfjs';
 import { serveStatic } from '../src/util/static-server';
 import { Rng } from '../src/runtime/rng';
 import { spawn } from 'child_process';
@@ -29,23 +29,32 @@ async function checkInNode(runDir: string, exportDir: string): Promise<{ decode:
     if (tf.engine() !== getTf().engine()) await tf.setBackend('cpu');
     const encoder = await tf.loadLayersModel(server.url + card.files.encoder);
     const decoder = await tf.loadLayersModel(server.url + card.files.decoder);
+    // class-conditional models (M2): q(y|x) picks the class the encoder and decoder read
+    const C = card.model.classes ?? 0;
+    const classifier = C ? await tf.loadLayersModel(server.url + card.files.classifier) : null;
     const images = new Float32Array(await (await fetch(server.url + card.files.images)).arrayBuffer());
     const n = card.images.count;
     const K = card.model.latent;
     const D = card.model.dim;
     assert.equal(images.length, n * D);
+    const run = (m: tf.LayersModel, values: Float32Array, rows: number) => tf.tidy(() => (m.predict(tf.tensor2d(values, [rows, values.length / rows])) as tf.Tensor).dataSync() as Float32Array);
     const z = Float32Array.from(new Rng(3).normals(5 * K));
     const own = await elboOwn(runDir, z, 5, images, n);
-    const decoded = tf.tidy(() => (decoder.predict(tf.tensor2d(z, [5, K])) as tf.Tensor).dataSync());
-    const means = tf.tidy(() => (encoder.predict(tf.tensor2d(images, [n, D])) as tf.Tensor).dataSync());
-    const reconstructed = tf.tidy(() => (decoder.predict(tf.tensor2d(means, [n, K])) as tf.Tensor).dataSync());
+    const decoded = run(decoder, withClasses(z, 5, [0, 1, 2, 3, 4].map((i) => (C ? i % C : 0)), C), 5);
+    let ys = new Array<number>(n).fill(0);
+    if (classifier) {
+      const q = run(classifier, images, n);
+      ys = ys.map((_, i) => Array.from(q.subarray(i * C, (i + 1) * C)).reduce((best, v, c, row) => (v > row[best] ? c : best), 0));
+      assert.ok(new Set(ys).size > 1, `q(y|x) picks more than one class: ${ys}`);
+    }
+    const means = run(encoder, withClasses(images, n, ys, C), n);
+    const reconstructed = run(decoder, withClasses(means, n, ys, C), n);
     const d = { decode: maxAbsDiff(own.decode, decoded), reconstruct: maxAbsDiff(own.reconstruct, reconstructed), encode: maxAbsDiff(own.encode, means) };
     // float tolerance: the same kernels give 0; another backend (native) rounds differently
     assert.ok(d.decode < 1e-5 && d.reconstruct < 1e-5 && d.encode < 1e-4, `exported vs elbo: ${JSON.stringify(d)}`);
     // the images are not constant: a broken network that outputs 0.5 everywhere would not pass
     assert.ok(Math.max(...own.decode) - Math.min(...own.decode) > 0.1, 'decoded images vary');
-    encoder.dispose();
-    decoder.dispose();
+    [encoder, decoder, classifier].forEach((m) => m?.dispose());
     return d;
   } finally {
     await server.close();
@@ -124,6 +133,19 @@ test('export tfjs: a conv VAE with residual blocks (Gaussian likelihood) decodes
   assert.ok(classes.includes('Conv2DTranspose') && classes.includes('Add'), `decoder layers: ${classes.join(', ')}`);
   const d = await checkInNode(runDir, exportDir);
   console.log(`# conv export: max |Δ| decode ${d.decode}, reconstruct ${d.reconstruct}`);
+});
+
+test('export tfjs: M2 (class-conditional decoder, Gaussian likelihood with learned variance) exports its classifier too and decodes in Node as elbo does', async () => {
+  const dir = tmpDir('elbo-export-');
+  const { runDir, exportDir, card } = trainAndExport(smallConfig(dir), [
+    '--set', 'model={kind: m2, latent: 3, likelihood: gaussian_learned, encoder: {kind: mlp, hidden: [16]}, decoder: {kind: mlp, hidden: [16]}, classifier: {kind: mlp, hidden: [16]}}',
+    '--set', 'eval=[{kind: elbo}, {kind: accuracy}]',
+  ]);
+  assert.equal(card.model.classes, 4);
+  assert.equal(card.model.output, 'gaussian-mean');
+  assert.equal(card.files.classifier, 'classifier/model.json');
+  const d = await checkInNode(runDir, exportDir);
+  console.log(`# m2 export: max |Δ| decode ${d.decode}, reconstruct ${d.reconstruct}`);
 });
 
 test('export: a model without an encoder–decoder pair, an unfinished run and a bad flag are one-line errors', () => {

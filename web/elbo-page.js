@@ -20,14 +20,42 @@
     };
     const card = await (await get('card.json')).json();
     if (card.format !== 'elbo-tfjs') throw new Error(`card.json: format ${card.format}, expected elbo-tfjs`);
-    const [encoder, decoder, buf] = await Promise.all([
+    const [encoder, decoder, classifier, buf] = await Promise.all([
       tf.loadLayersModel(base + card.files.encoder),
       tf.loadLayersModel(base + card.files.decoder),
+      card.files.classifier ? tf.loadLayersModel(base + card.files.classifier) : null,
       get(card.files.images).then((r) => r.arrayBuffer()),
     ]);
     const images = new Float32Array(buf);
     if (images.length !== card.images.count * card.model.dim) throw new Error(`${card.files.images}: ${images.length} numbers, expected ${card.images.count} × ${card.model.dim}`);
-    return { card, encoder, decoder, images };
+    return { card, encoder, decoder, classifier, images };
+  }
+
+  /**
+   * Class-conditional models (card.model.classes = C, M2) read onehot(y) after x or z: rows
+   * of `values` [n·dim] with onehot(ys[i]) appended. Other models: `values` as they are.
+   */
+  function withClasses(ex, values, n, ys) {
+    const C = ex.card.model.classes;
+    if (!C) return values;
+    const dim = values.length / n;
+    const out = new Float32Array(n * (dim + C));
+    for (let i = 0; i < n; i++) {
+      out.set(values.subarray(i * dim, (i + 1) * dim), i * (dim + C));
+      out[i * (dim + C) + dim + ys[i]] = 1;
+    }
+    return out;
+  }
+
+  /** The most likely class under q(y|x) of each of n images [n·D] (class-conditional models). */
+  function classify(ex, x, n) {
+    const C = ex.card.model.classes;
+    const q = predict(ex.classifier, x, n);
+    return Array.from({ length: n }, (_, i) => {
+      let best = 0;
+      for (let c = 1; c < C; c++) if (q[i * C + c] > q[i * C + best]) best = c;
+      return best;
+    });
   }
 
   /**
@@ -60,31 +88,40 @@
     return tf.tidy(() => model.predict(tf.tensor2d(values, [n, values.length / n])).dataSync());
   }
 
-  /** z [n·K] → images [n·D]. */
-  function decode(ex, z, n) {
-    return predict(ex.decoder, z, n);
+  /**
+   * z [n·K] → images [n·D]. Class-conditional models decode row i with class ys[i]
+   * (default i mod C, as elbo's own decode).
+   */
+  function decode(ex, z, n, ys) {
+    const C = ex.card.model.classes;
+    return predict(ex.decoder, withClasses(ex, z, n, ys ?? Array.from({ length: n }, (_, i) => (C ? i % C : 0))), n);
   }
 
-  /** x [n·D] → posterior means z and their decoded images. */
+  /** x [n·D] → posterior means z and their decoded images (class-conditional: with the class y that q(y|x) finds most likely). */
   function reconstruct(ex, x, n) {
-    const z = predict(ex.encoder, x, n);
-    return { z, x: decode(ex, z, n) };
+    const ys = ex.card.model.classes ? classify(ex, x, n) : null;
+    const z = predict(ex.encoder, withClasses(ex, x, n, ys), n);
+    return { z, ys, x: decode(ex, z, n, ys) };
   }
 
-  /** `steps` points on the line between the posterior means of test images a and b, decoded. */
+  /**
+   * `steps` points on the line between the posterior means of test images a and b, decoded
+   * (class-conditional: with a's most likely class for the first half, b's for the second).
+   */
   function interpolate(ex, a, b, steps) {
     const D = ex.card.model.dim;
     const K = ex.card.model.latent;
     const pair = new Float32Array(2 * D);
     pair.set(ex.images.subarray(a * D, (a + 1) * D), 0);
     pair.set(ex.images.subarray(b * D, (b + 1) * D), D);
-    const ends = predict(ex.encoder, pair, 2);
+    const ends = reconstruct(ex, pair, 2);
     const z = new Float32Array(steps * K);
     for (let s = 0; s < steps; s++) {
       const t = steps === 1 ? 0 : s / (steps - 1);
-      for (let k = 0; k < K; k++) z[s * K + k] = (1 - t) * ends[k] + t * ends[K + k];
+      for (let k = 0; k < K; k++) z[s * K + k] = (1 - t) * ends.z[k] + t * ends.z[K + k];
     }
-    return { z, x: decode(ex, z, steps) };
+    const ys = ends.ys && Array.from({ length: steps }, (_, s) => ends.ys[2 * s < steps ? 0 : 1]);
+    return { z, ys, x: decode(ex, z, steps, ys) };
   }
 
   /** A row of n images [n·D] as canvases, each scaled up `scale` times. */
@@ -142,7 +179,8 @@
       table.appendChild(tr);
     };
     add('run', `${card.run.experiment} / ${card.run.run_id}, seed ${card.run.seed}, ${card.run.epochs_completed} epochs on ${card.run.backend}`);
-    add('model', `${card.model.kind}, latent K = ${card.model.latent}, prior ${card.model.prior.kind}, decoder output ${card.model.output}`);
+    const classes = card.model.classes ? `, ${card.model.classes} classes (decoder and encoder read onehot(y), q(y|x) from the classifier)` : '';
+    add('model', `${card.model.kind}, latent K = ${card.model.latent}, prior ${card.model.prior.kind}, decoder output ${card.model.output}${classes}`);
     add('data', `${card.data.name} ${card.data.shape.join('×')} (${card.data.train} train / ${card.data.val} val / ${card.data.test} test), sha256 ${card.data.sha256}`);
     add('config', `sha256 ${card.run.config_sha256}`, card.files.config);
     for (const [k, v] of Object.entries(card.metrics).filter(([k]) => k.startsWith('test/'))) add(k, fmt(v));
@@ -171,7 +209,7 @@
     const drawSamples = () => {
       const z = samplePrior(ex, 16, seed);
       const x = decode(ex, z, 16);
-      samples.replaceChildren(text('p', `seed ${seed}`, 'note'));
+      samples.replaceChildren(text('p', `seed ${seed}${card.model.classes ? `; sample i has class i mod ${card.model.classes}` : ''}`, 'note'));
       imageRow(samples, x.subarray(0, 8 * card.model.dim), 8, shape, scale);
       imageRow(samples, x.subarray(8 * card.model.dim), 8, shape, scale);
       dump.samples = { seed, n: 16, z: Array.from(z), x: Array.from(x) };
@@ -188,9 +226,9 @@
     const r = reconstruct(ex, x, n);
     recon.appendChild(text('p', 'test images', 'note'));
     imageRow(recon, x, n, shape, scale);
-    recon.appendChild(text('p', 'decoded posterior means', 'note'));
+    recon.appendChild(text('p', `decoded posterior means${r.ys ? ` (with the classes q(y|x) picks: ${r.ys.join(' ')})` : ''}`, 'note'));
     imageRow(recon, r.x, n, shape, scale);
-    dump.reconstructions = { n, x: Array.from(x), xhat: Array.from(r.x) };
+    dump.reconstructions = { n, x: Array.from(x), ys: r.ys, xhat: Array.from(r.x) };
 
     // interpolation between two test images, chosen in the selects
     const selA = document.getElementById('a');
@@ -209,7 +247,7 @@
       const it = interpolate(ex, a, b, steps);
       interp.replaceChildren();
       imageRow(interp, it.x, steps, shape, scale);
-      dump.interpolation = { a, b, steps, z: Array.from(it.z), x: Array.from(it.x) };
+      dump.interpolation = { a, b, steps, z: Array.from(it.z), ys: it.ys, x: Array.from(it.x) };
     };
     selA.onchange = drawInterpolation;
     selB.onchange = drawInterpolation;
@@ -221,7 +259,7 @@
     document.body.dataset.state = 'ready';
   }
 
-  window.elboPage = { loadExport, samplePrior, decode, reconstruct, interpolate };
+  window.elboPage = { loadExport, samplePrior, classify, decode, reconstruct, interpolate };
   window.addEventListener('load', () =>
     main().catch((e) => {
       const status = document.getElementById('status');

@@ -113,6 +113,14 @@ export interface ExportableModel {
   encoder: Network;
   decoder: Network;
   prior: Prior;
-  /** Decoder output → data space: the Bernoulli mean (sigmoid of the logits) or the output itself. */
-  output: 'sigmoid' | 'identity';
+  /**
+   * Decoder output → data space: the Bernoulli mean (sigmoid of the logits), the output
+   * itself, or μ of a decoder that emits [μ, log σ²] (D each).
+   */
+  output: 'sigmoid' | 'identity' | 'gaussian-mean';
+  /**
+   * Class-conditional models (M2): C classes and the classifier x → logits of q(y|x); the
+   * encoder then reads [x, onehot(y)] and the decoder [z, onehot(y)].
+   */
+  classes?: { count: number; classifier: Network };
 }
