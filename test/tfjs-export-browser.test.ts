@@ -4,7 +4,7 @@
  * it, samples, reconstructs and interpolates, and every image it decodes equals elbo's own
  * forward pass of the trained run to float tolerance.
  */
-import { test } from 'node:test';
+import { test, before, after } from 'node:test';
 import * as assert from 'node:assert/strict';
 import * as fs from 'fs';
 import * as path from 'path';
@@ -12,22 +12,30 @@ import { PNG } from 'pngjs';
 import { selectBackend } from '../src/runtime/backend';
 import { maxAbsDiff } from '../src/export/tfjs';
 import { serveStatic } from '../src/util/static-server';
-import { renderPage } from './chromium';
+import { Chromium } from './chromium';
 import { tmpDir, smallConfig } from './helpers';
 import { trainAndExport, elboOwn } from './tfjs-export-helpers';
 
-test.before(async () => {
+let browser: Chromium;
+
+before(async () => {
   await selectBackend('auto'); // ELBO_BACKEND picks it in the test runs
+  browser = await Chromium.launch();
+});
+after(async () => {
+  await browser?.close();
 });
 
-test('export tfjs: the page samples, reconstructs and interpolates in headless Chromium, and its images equal elbo\'s decode', async () => {
-  const dir = tmpDir('elbo-export-browser-');
-  const { runDir, exportDir, card } = trainAndExport(smallConfig(dir));
+/**
+ * Open the export's page in Chromium with every number it computed dumped, and check: no
+ * console errors, only the export's own files requested, the card shown, and samples,
+ * reconstructions and interpolation equal to elbo's own forward passes.
+ */
+async function checkPage(runDir: string, exportDir: string, card: any, dir: string): Promise<void> {
   const server = await serveStatic(exportDir);
   let page;
   try {
-    // the page as a user opens it (tfjs picks its backend), with the numbers it computed dumped
-    page = await renderPage(`${server.url}index.html?dump`, { waitFor: "document.body.dataset.state === 'ready' || document.body.dataset.state === 'error'", timeoutMs: 60_000 });
+    page = await browser.render(`${server.url}index.html?dump`, { waitFor: "document.body.dataset.state === 'ready' || document.body.dataset.state === 'error'", timeoutMs: 60_000 });
   } finally {
     await server.close();
   }
@@ -40,11 +48,9 @@ test('export tfjs: the page samples, reconstructs and interpolates in headless C
   assert.match(page.text, /Samples from the prior/);
   assert.match(page.text, new RegExp(card.data.sha256), 'the model card shows the data hash');
   // offline: every request goes to the export's own server
-  assert.ok(page.requests.length >= 6, page.requests.join('\n'));
+  const files = ['tf.min.js', 'card.json', 'images.bin', ...['encoder', 'decoder', ...(card.model.classes ? ['classifier'] : [])].flatMap((m) => [`${m}/model.json`, `${m}/weights.bin`])];
   for (const u of page.requests) assert.ok(u.startsWith(server.url), `request outside the export: ${u}`);
-  for (const f of ['tf.min.js', 'card.json', 'encoder/model.json', 'encoder/weights.bin', 'decoder/model.json', 'decoder/weights.bin', 'images.bin']) {
-    assert.ok(page.requests.includes(server.url + f), `the page loads ${f}`);
-  }
+  for (const f of files) assert.ok(page.requests.includes(server.url + f), `the page loads ${f}`);
   const { width, height } = PNG.sync.read(page.screenshotPng);
   assert.ok(width >= 600 && height >= 400, `screenshot ${width}×${height}`);
 
@@ -74,8 +80,24 @@ test('export tfjs: the page samples, reconstructs and interpolates in headless C
   const ends = [...it.z.slice(0, K), ...it.z.slice((it.steps - 1) * K)];
   const ownEnds = [...own.encode.subarray(it.a * K, (it.a + 1) * K), ...own.encode.subarray(it.b * K, (it.b + 1) * K)];
   assert.ok(maxAbsDiff(ownEnds, ends) < tol, `interpolation ends: ${ends} vs ${ownEnds}`);
-  const ownInterp = await elboOwn(runDir, Float32Array.from(it.z), it.steps, images, card.images.count);
+  const ownInterp = await elboOwn(runDir, Float32Array.from(it.z), it.steps, images, card.images.count, it.ys ?? undefined);
   const dInterp = maxAbsDiff(ownInterp.decode, it.x);
   assert.ok(dInterp < tol, `interpolation: max |Δ| ${dInterp}`);
-  console.log(`# page on ${dump.backend}: max |Δ| samples ${dSamples}, reconstructions ${dRecon}, interpolation ${dInterp}`);
+  console.log(`# ${card.model.kind} page on ${dump.backend}: max |Δ| samples ${dSamples}, reconstructions ${dRecon}, interpolation ${dInterp}`);
+}
+
+test("export tfjs: a VAE's page samples, reconstructs and interpolates in headless Chromium, and its images equal elbo's decode", async () => {
+  const dir = tmpDir('elbo-export-browser-');
+  const { runDir, exportDir, card } = trainAndExport(smallConfig(dir));
+  await checkPage(runDir, exportDir, card, dir);
+});
+
+test("export tfjs: an M2's page decodes each class as elbo does in headless Chromium", async () => {
+  const dir = tmpDir('elbo-export-browser-');
+  const { runDir, exportDir, card } = trainAndExport(smallConfig(dir), [
+    '--set', 'model={kind: m2, latent: 3, encoder: {kind: mlp, hidden: [16]}, decoder: {kind: mlp, hidden: [16]}, classifier: {kind: mlp, hidden: [16]}}',
+    '--set', 'eval=[{kind: elbo}]',
+  ]);
+  assert.equal(card.model.classes, 4);
+  await checkPage(runDir, exportDir, card, dir);
 });
