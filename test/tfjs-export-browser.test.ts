@@ -31,7 +31,7 @@ after(async () => {
  * console errors, only the export's own files requested, the card shown, and samples,
  * reconstructions and interpolation equal to elbo's own forward passes.
  */
-async function checkPage(runDir: string, exportDir: string, card: any, dir: string): Promise<void> {
+async function checkPage(runDir: string, exportDir: string, card: any, dir: string): Promise<any> {
   const server = await serveStatic(exportDir);
   let page;
   try {
@@ -83,7 +83,8 @@ async function checkPage(runDir: string, exportDir: string, card: any, dir: stri
   const ownInterp = await elboOwn(runDir, Float32Array.from(it.z), it.steps, images, card.images.count, it.ys ?? undefined);
   const dInterp = maxAbsDiff(ownInterp.decode, it.x);
   assert.ok(dInterp < tol, `interpolation: max |Δ| ${dInterp}`);
-  console.log(`# ${card.model.kind} page on ${dump.backend}: max |Δ| samples ${dSamples}, reconstructions ${dRecon}, interpolation ${dInterp}`);
+  console.log(`# ${card.model.kind} (${card.model.prior.kind}) page on ${dump.backend}: max |Δ| samples ${dSamples}, reconstructions ${dRecon}, interpolation ${dInterp}`);
+  return dump;
 }
 
 test("export tfjs: a VAE's page samples, reconstructs and interpolates in headless Chromium, and its images equal elbo's decode", async () => {
@@ -100,4 +101,13 @@ test("export tfjs: an M2's page decodes each class as elbo does in headless Chro
   ]);
   assert.equal(card.model.classes, 4);
   await checkPage(runDir, exportDir, card, dir);
+});
+
+test("export tfjs: a VSC's page draws sparse prior samples and decodes as elbo does in headless Chromium", async () => {
+  const dir = tmpDir('elbo-export-browser-');
+  const { runDir, exportDir, card } = trainAndExport(smallConfig(dir), ['--set', 'model.prior={kind: spike-slab, alpha: 0.5}', '--set', 'eval=[{kind: elbo}]']);
+  const dump = await checkPage(runDir, exportDir, card, dir);
+  // z_k = 0 with probability 1 − alpha: 64 draws, about half exactly 0
+  const zeros = dump.samples.z.filter((v: number) => v === 0).length / dump.samples.z.length;
+  assert.ok(zeros > 0.25 && zeros < 0.75, `fraction of zeros ${zeros}`);
 });

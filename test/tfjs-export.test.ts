@@ -5,6 +5,7 @@ import * as path from 'path';
 import * as tf from '@tensorflow/tfjs';
 import { selectBackend } from '../src/runtime/backend';
 import { getTf } from '../src/runtime/tf';
+import { spikeSlabPrior } from '../src/priors/spike-slab';
 import { maxAbsDiff, withClasses } from '../src/export/tfjs';
 import { serveStatic } from '../src/util/static-server';
 import { Rng } from '../src/runtime/rng';
@@ -146,6 +147,17 @@ test('export tfjs: M2 (class-conditional decoder, Gaussian likelihood with learn
   assert.equal(card.files.classifier, 'classifier/model.json');
   const d = await checkInNode(runDir, exportDir);
   console.log(`# m2 export: max |Δ| decode ${d.decode}, reconstruct ${d.reconstruct}`);
+});
+
+test('export tfjs: a VSC (spike-and-slab prior, mean γ ⊙ μ) encodes and decodes in Node as elbo does; mean selected is refused with the reason', async () => {
+  const dir = tmpDir('elbo-export-');
+  const { runDir, exportDir, card } = trainAndExport(smallConfig(dir), ['--set', 'model.prior={kind: spike-slab, alpha: 0.3}', '--set', 'eval=[{kind: elbo}]']);
+  assert.deepEqual(card.model.prior, { kind: 'spike-slab', alpha: 0.3 });
+  const d = await checkInNode(runDir, exportDir);
+  console.log(`# vsc export: max |Δ| decode ${d.decode}, reconstruct ${d.reconstruct}`);
+  const constant = () => 1;
+  const selected = spikeSlabPrior(getTf(), { kind: 'spike-slab', alpha: 0.5, c: 50, warmup: 1, mean: 'selected', logvar_min: -30, logvar_max: 20 }, { c: constant, warmup: constant });
+  assert.match(String(selected.exported), /mean 'selected'.*threshold.*mean: expected or slab/);
 });
 
 test('export: a model without an encoder–decoder pair, an unfinished run and a bad flag are one-line errors', () => {

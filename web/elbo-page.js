@@ -61,10 +61,12 @@
   /**
    * n draws z ~ p(z), [n·K] row-major, from the integer `seed`: the same numbers in every
    * browser (mulberry32 and Box–Muller here; tf.randomNormal draws afresh for seed 0).
+   * normal: N(0, I); spike-slab: z_k = s_k·n_k, s_k ~ Bernoulli(alpha), n_k ~ N(0, 1).
    */
   function samplePrior(ex, n, seed) {
     const K = ex.card.model.latent;
-    if (ex.card.model.prior.kind !== 'normal') throw new Error(`prior ${ex.card.model.prior.kind}: this page draws from normal priors only`);
+    const prior = ex.card.model.prior;
+    if (prior.kind !== 'normal' && prior.kind !== 'spike-slab') throw new Error(`prior ${prior.kind}: this page draws from normal and spike-slab priors only`);
     let a = seed >>> 0;
     const uniform = () => {
       a = (a + 0x6d2b79f5) >>> 0;
@@ -80,6 +82,7 @@
       z[i] = r * Math.cos(phi);
       if (i + 1 < z.length) z[i + 1] = r * Math.sin(phi);
     }
+    if (prior.kind === 'spike-slab') for (let i = 0; i < z.length; i++) if (uniform() >= prior.alpha) z[i] = 0;
     return z;
   }
 
@@ -180,7 +183,7 @@
     };
     add('run', `${card.run.experiment} / ${card.run.run_id}, seed ${card.run.seed}, ${card.run.epochs_completed} epochs on ${card.run.backend}`);
     const classes = card.model.classes ? `, ${card.model.classes} classes (decoder and encoder read onehot(y), q(y|x) from the classifier)` : '';
-    add('model', `${card.model.kind}, latent K = ${card.model.latent}, prior ${card.model.prior.kind}, decoder output ${card.model.output}${classes}`);
+    add('model', `${card.model.kind}, latent K = ${card.model.latent}, prior ${card.model.prior.kind}${card.model.prior.alpha !== undefined ? ` (alpha ${card.model.prior.alpha})` : ''}, decoder output ${card.model.output}${classes}`);
     add('data', `${card.data.name} ${card.data.shape.join('×')} (${card.data.train} train / ${card.data.val} val / ${card.data.test} test), sha256 ${card.data.sha256}`);
     add('config', `sha256 ${card.run.config_sha256}`, card.files.config);
     for (const [k, v] of Object.entries(card.metrics).filter(([k]) => k.startsWith('test/'))) add(k, fmt(v));

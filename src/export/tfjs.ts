@@ -87,8 +87,10 @@ export async function exportTfjs(runSpec: string, o: ExportOptions = {}): Promis
     const kinds = [...new Set([m.encoder?.kind, m.decoder?.kind, classifier ? m.classifier?.kind : undefined].filter(Boolean))].join(', ');
     throw new UserError(`network ${kinds} cannot be written as TensorFlow.js Layers (networks that can: mlp, conv)`, runDir);
   }
-  if (!parts.prior.exported) {
-    throw new UserError(`prior '${(config.model as any).prior?.kind}' has no exported form (its posterior mean as Layers and p(z) for the page; the gaussian prior has)`, runDir);
+  const priorExport = parts.prior.exported;
+  if (!priorExport || typeof priorExport === 'string') {
+    const why = priorExport ?? 'it gives no posterior mean as Layers and no p(z) for the page';
+    throw new UserError(`prior '${(config.model as any).prior?.kind}' cannot be exported: ${why}`, runDir);
   }
   const out = path.resolve(o.out ?? path.join(runDir, 'export', 'tfjs'));
 
@@ -102,7 +104,7 @@ export async function exportTfjs(runSpec: string, o: ExportOptions = {}): Promis
   // class-conditional: the encoder reads [x, onehot(y)], the decoder [z, onehot(y)]
   const C = parts.classes?.count ?? 0;
   const models: Record<string, tfjs.LayersModel> = {
-    encoder: buildModel(tfl, 'encoder', D + C, (x) => parts.prior.exported!.meanLayers(tfl, parts.encoder.layers!(tfl, x), K)),
+    encoder: buildModel(tfl, 'encoder', D + C, (x) => priorExport.meanLayers(tfl, parts.encoder.layers!(tfl, x), K)),
     decoder: buildModel(tfl, 'decoder', K + C, (z) => outputLayers(tfl, parts.output, parts.decoder.layers!(tfl, z), D)),
   };
   if (classifier) models.classifier = buildModel(tfl, 'classifier', D, (x) => tfl.layers.activation({ activation: 'softmax', name: 'q_y' }).apply(classifier.layers!(tfl, x)) as tfjs.SymbolicTensor);
@@ -149,7 +151,7 @@ export async function exportTfjs(runSpec: string, o: ExportOptions = {}): Promis
       latent: K,
       dim: D,
       shape: data.shape,
-      prior: parts.prior.exported.prior,
+      prior: priorExport.prior,
       output: parts.output,
       ...(C ? { classes: C } : {}),
       ...((config.model as any).likelihood ? { likelihood: (config.model as any).likelihood } : {}),

@@ -45,14 +45,20 @@ export interface Prior {
    * encoder's symbolic output [B, P·K], and p(z) as the exported page draws from it.
    * Absent: models with this prior are not exported.
    */
-  exported?: {
-    meanLayers(tfl: typeof tfjs, enc: tfjs.SymbolicTensor, K: number): tfjs.SymbolicTensor;
-    prior: ExportedPrior;
-  };
+  exported?: PriorExport | string;
 }
 
-/** p(z) as an exported model card names it for the page: `normal` is N(0, I). */
-export type ExportedPrior = { kind: 'normal' };
+/** A prior's exported form (Prior.exported); a string there says why it has none. */
+export interface PriorExport {
+  meanLayers(tfl: typeof tfjs, enc: tfjs.SymbolicTensor, K: number): tfjs.SymbolicTensor;
+  prior: ExportedPrior;
+}
+
+/**
+ * p(z) as an exported model card names it for the page: `normal` is N(0, I); `spike-slab`
+ * draws z_k = s_k·n_k with s_k ~ Bernoulli(alpha), n_k ~ N(0, 1).
+ */
+export type ExportedPrior = { kind: 'normal' } | { kind: 'spike-slab'; alpha: number };
 
 /**
  * Block `index` of the P blocks of K numbers an encoder emits per example ([B, P·K] →
