@@ -202,7 +202,7 @@
     const { card, images } = ex;
     const shape = card.model.shape;
     const scale = Math.max(1, Math.round(56 / shape[0]));
-    document.getElementById('title').textContent = `${card.run.experiment}: ${card.model.kind} on ${card.data.name}`;
+    document.getElementById('title').textContent = document.title = `${card.run.experiment}: ${card.model.kind} on ${card.data.name}`;
     const n = Math.min(8, card.images.count);
     const dump = { backend: tf.getBackend() };
 
