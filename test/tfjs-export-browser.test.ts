@@ -103,7 +103,7 @@ test("export tfjs: an M2's page decodes each class as elbo does in headless Chro
   await checkPage(runDir, exportDir, card, dir);
 });
 
-test("export tfjs: a VSC's page draws sparse prior samples and decodes as elbo does in headless Chromium", async () => {
+test("export tfjs: a VSC's page (spike-and-slab prior, mean γ ⊙ μ) draws sparse prior samples and decodes as elbo does in headless Chromium", async () => {
   const dir = tmpDir('elbo-export-browser-');
   const { runDir, exportDir, card } = trainAndExport(smallConfig(dir), ['--set', 'model.prior={kind: spike-slab, alpha: 0.5}', '--set', 'eval=[{kind: elbo}]']);
   const dump = await checkPage(runDir, exportDir, card, dir);
