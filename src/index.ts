@@ -27,3 +27,5 @@ export type { Evaluator, EvalContext } from './eval/evaluator';
 export type { Tracker } from './track/tracker';
 export type { Schedule } from './train/schedule';
 export { parseIdx, readIdx, writeIdx } from './data/idx';
+export { exportTfjs } from './export/tfjs';
+export type { ExportOptions, ExportResult, ModelCard } from './export/tfjs';

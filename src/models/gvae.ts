@@ -24,7 +24,7 @@ export function gvae(o: GvaeOptions, ctx: PluginContext): Model {
   const data = ctx.data as DataSet;
   if (!data.classes) throw new UserError(`gvae needs a labelled data set; '${data.name}' has no labels`, 'model.kind');
   const parts = latentParts({ ...o, kind: 'vae' }, ctx);
-  const { K, prior, encoder, decoder, params, nll, toData } = parts;
+  const { K, prior, encoder, decoder, params, nll, toData, exportable } = parts;
   if (!prior.gaussianParams) {
     throw new UserError(`gvae reads μ and σ² of a Gaussian posterior; prior '${o.prior.kind}' has none (use prior: {kind: gaussian})`, 'model.prior');
   }
@@ -65,6 +65,7 @@ export function gvae(o: GvaeOptions, ctx: PluginContext): Model {
     // the head on the posterior mean
     classify: (x) => tf.tidy(() => tf.softmax(tf.add(tf.matMul(prior.mean(encoder.apply(x), K), W), b)) as tfc.Tensor2D),
     noImportanceWeights: 'gvae reports the ELBO; use a vae config for importance-weighted likelihoods',
+    exportable,
   };
 }
 

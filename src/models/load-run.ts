@@ -68,22 +68,70 @@ export async function loadRunModel(
 ): Promise<{ model: Model; config: ExperimentConfig; runDir: string }> {
   // every check the record allows comes first; the other run's config never loads plugins
   // the running config does not (reading a run to compare with must not run its code)
-  const { runDir: dir, store, record } = openFinishedRun(runDir, opts.baseDir ?? process.cwd(), where, opts.hint);
+  const run = openFinishedRun(runDir, opts.baseDir ?? process.cwd(), where, opts.hint);
+  checkData(run.record, data, where);
+  const config = runConfig(run, registry, where);
+  const model = await runModel(run, config, tf, registry, data, where, store => store.checkpoints().at(-1)?.dir);
+  return { model, config, runDir: run.runDir };
+}
+
+/**
+ * A finished run's resolved config, its data set (loaded again, which must hash as the run
+ * recorded) and its trained model with the parameters its test metrics were measured on
+ * (the best checkpoint under train.select, else the last): what `elbo export` reads.
+ */
+export async function loadFinishedRun(
+  spec: string,
+  tf: typeof tfc,
+  registry: Registry,
+  where: string,
+): Promise<{ model: Model; config: ExperimentConfig; data: DataSet; runDir: string; record: RunRecord }> {
+  const run = openFinishedRun(spec, process.cwd(), where);
+  const config = runConfig(run, registry, where);
+  const data: DataSet = await registry.create('dataset', config.data, { tf, registry, rng: new Rng(config.seed).fork('data'), baseDir: run.record.config_dir });
+  checkData(run.record, data, where);
+  const evaluated = run.record.evaluated_on;
+  const model = await runModel(run, config, tf, registry, data, where, (store) =>
+    evaluated?.checkpoint === 'best' ? store.bestDir(evaluated.epoch) : store.checkpoints().at(-1)?.dir,
+  );
+  return { model, config, data, runDir: run.runDir, record: run.record };
+}
+
+type FinishedRun = ReturnType<typeof openFinishedRun>;
+
+function checkData(record: RunRecord, data: DataSet, where: string): void {
   if (record.data.sha256 && record.data.sha256 !== data.sha256) {
-    throw new UserError(`run ${record.run_id} was trained on other data (${record.data.name}, sha256 ${record.data.sha256.slice(0, 12)}…)`, where);
+    throw new UserError(`run ${record.run_id} was trained on other data (${record.data.name}, sha256 ${record.data.sha256.slice(0, 12)}…, not ${data.sha256.slice(0, 12)}…)`, where);
   }
-  let config: ExperimentConfig;
+}
+
+/** The run's resolved config; it never loads plugins (reading a run must not run its code). */
+function runConfig({ runDir, store, record }: FinishedRun, registry: Registry, where: string): ExperimentConfig {
   try {
-    ({ config } = loadConfig(store.file('config.yaml'), [], registry, { baseDir: record.config_dir, loadPlugins: false }));
+    return loadConfig(store.file('config.yaml'), [], registry, { baseDir: record.config_dir, loadPlugins: false }).config;
   } catch (e) {
     if (!(e instanceof UserError)) throw e;
-    throw new UserError(`cannot use run ${dir}: ${e.line().split('\n')[0]}`, where);
+    throw new UserError(`cannot use run ${runDir}: ${e.line().split('\n')[0]}`, where);
   }
+}
+
+/** The run's model on `data`, its parameters from the checkpoint `checkpoint` picks. */
+async function runModel(
+  { runDir, store, record }: FinishedRun,
+  config: ExperimentConfig,
+  tf: typeof tfc,
+  registry: Registry,
+  data: DataSet,
+  where: string,
+  checkpoint: (store: RunStore) => string | undefined,
+): Promise<Model> {
   // a model built on another run (m1m2's M1) finds it in the same run store; nothing is trained
-  const runs = { dir: path.dirname(path.dirname(dir)), config };
+  const runs = { dir: path.dirname(path.dirname(runDir)), config };
   const model = await registry.create<Model | Promise<Model>>('model', config.model, { tf, registry, rng: new Rng(config.seed).fork('init'), baseDir: record.config_dir, data, runs });
   const vars = new Map<string, tfc.Variable>();
   for (const [k, v] of model.params) vars.set(`model/${k}`, v);
-  loadLastCheckpoint(store, tf, vars, where);
-  return { model, config, runDir: dir };
+  const dir = checkpoint(store);
+  if (!dir || !fs.existsSync(path.join(dir, 'manifest.json'))) throw new UserError(`run ${store.dir} has no checkpoint${dir ? ` at ${dir}` : ''}`, where);
+  loadCheckpoint(tf, dir, vars);
+  return model;
 }

@@ -378,6 +378,10 @@ export function m2Core(o: M2CoreOptions, ctx: PluginContext, features: FeatureMa
     decodeClass,
     sampleLatent: (n, rng) => prior.sampleFromPrior(n, K, rng),
     noImportanceWeights: 'M2 has no importance weights here (its marginal needs y summed out inside the importance sum); use the elbo evaluator',
+    // m1m2's features go through M1's networks, which export does not compose
+    exportable: features
+      ? undefined
+      : { latent: K, encoder, decoder, prior, output: o.likelihood === 'bernoulli' ? 'sigmoid' : o.likelihood === 'gaussian' ? 'identity' : 'gaussian-mean', classes: { count: C, classifier } },
   };
   return model;
 }

@@ -1,6 +1,7 @@
 import type * as tfc from '@tensorflow/tfjs-core';
 import type { Rng } from '../runtime/rng';
-import type { TrainProgress } from '../priors/prior';
+import type { Prior, TrainProgress } from '../priors/prior';
+import type { Network } from '../nn/network';
 
 /** Another run a model was built on, as run.json records it. */
 export interface RunDependency {
@@ -98,4 +99,28 @@ export interface Model {
    * head); read by the `accuracy` evaluator.
    */
   classify?(x: tfc.Tensor2D): tfc.Tensor2D;
+  /**
+   * The parts `elbo export --format tfjs` writes (export/tfjs.ts): x → posterior mean
+   * (encoder, then the prior's mean) and z → data (decoder, then `output`). They compute
+   * what `encodeMean` and `decode` do. Absent: the model is not exported.
+   */
+  exportable?: ExportableModel;
+}
+
+/** An encoder x → z and a decoder z → x, and how their outputs are read. */
+export interface ExportableModel {
+  latent: number;
+  encoder: Network;
+  decoder: Network;
+  prior: Prior;
+  /**
+   * Decoder output → data space: the Bernoulli mean (sigmoid of the logits), the output
+   * itself, or μ of a decoder that emits [μ, log σ²] (D each).
+   */
+  output: 'sigmoid' | 'identity' | 'gaussian-mean';
+  /**
+   * Class-conditional models (M2): C classes and the classifier x → logits of q(y|x); the
+   * encoder then reads [x, onehot(y)] and the decoder [z, onehot(y)].
+   */
+  classes?: { count: number; classifier: Network };
 }

@@ -1,7 +1,7 @@
 import type * as tfc from '@tensorflow/tfjs-core';
 import type { Plugin, PluginContext, CapabilitiesOf } from '../registry/types';
 import { slot } from '../registry/types';
-import type { Model } from './model';
+import type { Model, ExportableModel } from './model';
 import type { Network } from '../nn/network';
 import type { Prior } from '../priors/prior';
 import type { PluginOptions } from '../config/types';
@@ -42,6 +42,8 @@ export interface LatentParts {
   nll(x: tfc.Tensor2D, out: tfc.Tensor2D): tfc.Tensor1D;
   /** Decoder outputs in data space (probabilities for Bernoulli). */
   toData(out: tfc.Tensor2D): tfc.Tensor2D;
+  /** The encoder, decoder and prior as `elbo export` writes them (Model.exportable). */
+  exportable: ExportableModel;
 }
 
 export function latentParts(o: VaeOptions, ctx: PluginContext): LatentParts {
@@ -70,6 +72,7 @@ export function latentParts(o: VaeOptions, ctx: PluginContext): LatentParts {
     params,
     nll: (x, out) => (o.likelihood === 'bernoulli' ? bernoulliNll(x, out) : squaredError(x, out)),
     toData: (out) => (o.likelihood === 'bernoulli' ? (tf.sigmoid(out) as tfc.Tensor2D) : out),
+    exportable: { latent: K, encoder, decoder, prior, output: o.likelihood === 'bernoulli' ? 'sigmoid' : 'identity' },
   };
 }
 
@@ -87,7 +90,7 @@ export function vae(o: VaeOptions, ctx: PluginContext): Model {
  */
 export function vaeWithImportance(o: VaeOptions, ctx: PluginContext): { model: Model; importance: ImportanceTerms | null } {
   const tf = ctx.tf;
-  const { K, prior, encoder, decoder, params, nll, toData } = latentParts(o, ctx);
+  const { K, prior, encoder, decoder, params, nll, toData, exportable } = latentParts(o, ctx);
 
   const model: Model = {
     params,
@@ -108,6 +111,7 @@ export function vaeWithImportance(o: VaeOptions, ctx: PluginContext): { model: M
     reconstruct: (x) => tf.tidy(() => toData(decoder.apply(prior.mean(encoder.apply(x), K)))),
     decode: (z) => tf.tidy(() => toData(decoder.apply(z))),
     sampleLatent: (n, rng) => prior.sampleFromPrior(n, K, rng),
+    exportable,
   };
   const importance = importanceTerms(o, tf, { K, prior, encoder, decoder });
   if (typeof importance === 'string') {

@@ -1,8 +1,9 @@
 import type * as tfc from '@tensorflow/tfjs-core';
 import type { Plugin, PluginContext } from '../registry/types';
-import type { Network, NetworkShape } from './network';
+import type * as tfjs from '@tensorflow/tfjs';
+import { applyWithWeights, type Network, type NetworkShape } from './network';
 import type { Rng } from '../runtime/rng';
-import { glorotUniform } from './mlp';
+import { glorotUniform, leakyReluLayer, LEAKY_SLOPE } from './mlp';
 import { UserError } from '../errors';
 
 export interface ConvOptions {
@@ -30,7 +31,7 @@ function convKernel(tf: typeof tfc, rng: Rng, k: number, cin: number, cout: numb
  */
 export function conv(tf: typeof tfc, o: ConvOptions, shape: NetworkShape, rng: Rng): Network {
   const params = new Map<string, tfc.Variable>();
-  const act = (t: tfc.Tensor4D) => (o.activation === 'relu' ? tf.relu(t) : o.activation === 'elu' ? tf.elu(t) : tf.leakyRelu(t, 0.2)) as tfc.Tensor4D;
+  const act = (t: tfc.Tensor4D) => (o.activation === 'relu' ? tf.relu(t) : o.activation === 'elu' ? tf.elu(t) : tf.leakyRelu(t, LEAKY_SLOPE)) as tfc.Tensor4D;
   const L = o.channels.length;
   const image = shape.inShape && shape.inShape.reduce((a, b) => a * b, 1) === shape.inDim ? 'in' : shape.outShape ? 'out' : null;
   if (!image) throw new UserError('the conv network needs image data (an input or output shape [h, w, c])', 'network: conv');
@@ -41,14 +42,26 @@ export function conv(tf: typeof tfc, o: ConvOptions, shape: NetworkShape, rng: R
   }
   const h0 = H / f;
   const w0 = Wd / f;
-  const residualBlock = (name: string, c: number) => {
+  // the same steps as Layers (Network.layers): one function per step, named like its parameters
+  const actLayer = (tfl: typeof tfjs, x: tfjs.SymbolicTensor, name: string) =>
+    (o.activation === 'leakyrelu' ? leakyReluLayer(tfl, name) : tfl.layers.activation({ activation: o.activation, name })).apply(x) as tfjs.SymbolicTensor;
+  const convLayer = (tfl: typeof tfjs, x: tfjs.SymbolicTensor, name: string, k: tfc.Variable, strides: number, bias?: tfc.Variable) =>
+    applyWithWeights(tfl, tfl.layers.conv2d({ filters: k.shape[3]!, kernelSize: k.shape[0]!, strides, padding: 'same', useBias: !!bias, name }), x, bias ? [k, bias] : [k]);
+  const residualBlock = (name: string, c: number): Step => {
     const k1 = convKernel(tf, rng, 3, c, c);
     const k2 = convKernel(tf, rng, 3, c, c);
     params.set(`${name}/conv1`, k1);
     params.set(`${name}/conv2`, k2);
-    return (x: tfc.Tensor4D) => tf.add(x, tf.conv2d(act(tf.conv2d(x, k1 as tfc.Tensor4D, 1, 'same')), k2 as tfc.Tensor4D, 1, 'same')) as tfc.Tensor4D;
+    const id = name.replace(/\//g, '_');
+    return {
+      apply: (x) => tf.add(x, tf.conv2d(act(tf.conv2d(x, k1 as tfc.Tensor4D, 1, 'same')), k2 as tfc.Tensor4D, 1, 'same')) as tfc.Tensor4D,
+      layers: (tfl, x) => {
+        const inner = convLayer(tfl, actLayer(tfl, convLayer(tfl, x, `${id}_conv1`, k1, 1), `${id}_act`), `${id}_conv2`, k2, 1);
+        return tfl.layers.add({ name: `${id}_add` }).apply([x, inner]) as tfjs.SymbolicTensor;
+      },
+    };
   };
-  const layers: ((x: tfc.Tensor4D) => tfc.Tensor4D)[] = [];
+  const layers: Step[] = [];
 
   if (image === 'in') {
     let cin = Cimg;
@@ -57,7 +70,10 @@ export function conv(tf: typeof tfc, o: ConvOptions, shape: NetworkShape, rng: R
       const b = tf.variable(tf.zeros([c]), true);
       params.set(`conv${i}/w`, k);
       params.set(`conv${i}/b`, b);
-      layers.push((x) => act(tf.add(tf.conv2d(x, k as tfc.Tensor4D, 2, 'same'), b) as tfc.Tensor4D));
+      layers.push({
+        apply: (x) => act(tf.add(tf.conv2d(x, k as tfc.Tensor4D, 2, 'same'), b) as tfc.Tensor4D),
+        layers: (tfl, x) => actLayer(tfl, convLayer(tfl, x, `conv${i}`, k, 2, b), `conv${i}_act`),
+      });
       if (o.residual) layers.push(residualBlock(`conv${i}/res`, c));
       cin = c;
     });
@@ -70,8 +86,14 @@ export function conv(tf: typeof tfc, o: ConvOptions, shape: NetworkShape, rng: R
       params,
       apply(x) {
         let t = tf.reshape(x, [x.shape[0], H, Wd, Cimg]) as tfc.Tensor4D;
-        for (const l of layers) t = l(t);
+        for (const l of layers) t = l.apply(t);
         return tf.add(tf.matMul(tf.reshape(t, [x.shape[0], flat]) as tfc.Tensor2D, w as tfc.Tensor2D), b) as tfc.Tensor2D;
+      },
+      layers(tfl, x) {
+        let h = tfl.layers.reshape({ targetShape: [H, Wd, Cimg], name: 'image' }).apply(x) as tfjs.SymbolicTensor;
+        for (const l of layers) h = l.layers(tfl, h);
+        h = tfl.layers.flatten({ name: 'flatten' }).apply(h) as tfjs.SymbolicTensor;
+        return applyWithWeights(tfl, tfl.layers.dense({ units: shape.outDim, name: 'dense' }), h, [w, b]);
       },
     };
   }
@@ -97,19 +119,38 @@ export function conv(tf: typeof tfc, o: ConvOptions, shape: NetworkShape, rng: R
     const oh = hh;
     const ow = ww;
     const last = i === L - 1;
-    layers.push((x) => {
-      const y = tf.add(tf.conv2dTranspose(x, k as tfc.Tensor4D, [x.shape[0], oh, ow, cout], 2, 'same'), bias) as tfc.Tensor4D;
-      return last ? y : act(y);
+    layers.push({
+      apply: (x) => {
+        const y = tf.add(tf.conv2dTranspose(x, k as tfc.Tensor4D, [x.shape[0], oh, ow, cout], 2, 'same'), bias) as tfc.Tensor4D;
+        return last ? y : act(y);
+      },
+      layers: (tfl, x) => {
+        const deconv = tfl.layers.conv2dTranspose({ filters: cout, kernelSize: o.kernel, strides: 2, padding: 'same', name: `deconv${i}` });
+        const y = applyWithWeights(tfl, deconv, x, [k, bias]);
+        return last ? y : actLayer(tfl, y, `deconv${i}_act`);
+      },
     });
   });
   return {
     params,
     apply(z) {
       let t = act(tf.reshape(tf.add(tf.matMul(z, w as tfc.Tensor2D), b), [z.shape[0], h0, w0, rev[0]]) as tfc.Tensor4D);
-      for (const l of layers) t = l(t);
+      for (const l of layers) t = l.apply(t);
       return tf.reshape(t, [z.shape[0], H * Wd * Cimg]) as tfc.Tensor2D;
     },
+    layers(tfl, z) {
+      let h = applyWithWeights(tfl, tfl.layers.dense({ units: flat, name: 'dense' }), z, [w, b]);
+      h = actLayer(tfl, tfl.layers.reshape({ targetShape: [h0, w0, rev[0]], name: 'grid' }).apply(h) as tfjs.SymbolicTensor, 'dense_act');
+      for (const l of layers) h = l.layers(tfl, h);
+      return tfl.layers.flatten({ name: 'flatten' }).apply(h) as tfjs.SymbolicTensor;
+    },
   };
+}
+
+/** One step of the network, eagerly (training) and as Layers (export). */
+interface Step {
+  apply(x: tfc.Tensor4D): tfc.Tensor4D;
+  layers(tfl: typeof tfjs, x: tfjs.SymbolicTensor): tfjs.SymbolicTensor;
 }
 
 function gcd(a: number, b: number): number {

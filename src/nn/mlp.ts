@@ -1,6 +1,7 @@
 import type * as tfc from '@tensorflow/tfjs-core';
 import type { Plugin, PluginContext } from '../registry/types';
-import type { Network, NetworkShape } from './network';
+import type * as tfjs from '@tensorflow/tfjs';
+import { applyWithWeights, type Network, type NetworkShape } from './network';
 import type { Rng } from '../runtime/rng';
 
 export const ACTIVATIONS = ['relu', 'tanh', 'softplus', 'sigmoid', 'elu', 'leakyrelu', 'linear'] as const;
@@ -47,7 +48,25 @@ export function mlp(tf: typeof tfc, o: MlpOptions, shape: NetworkShape, rng: Rng
       }
       return h;
     },
+    layers(tfl, input) {
+      let h = input;
+      layers.forEach(({ w, b, act }, i) => {
+        // Layers' own activations where they match; leaky ReLU with elbo's slope 0.2 as a layer
+        const dense = tfl.layers.dense({ units: w.shape[1]!, activation: act === 'leakyrelu' ? 'linear' : act, name: `dense${i}` });
+        h = applyWithWeights(tfl, dense, h, [w, b]);
+        if (act === 'leakyrelu') h = leakyReluLayer(tfl, `dense${i}_act`).apply(h) as tfjs.SymbolicTensor;
+      });
+      return h;
+    },
   };
+}
+
+/** tfjs's leaky ReLU slope in elbo's networks (tf.leakyRelu(x, 0.2), fused matMul's default). */
+export const LEAKY_SLOPE = 0.2;
+
+/** elbo's leaky ReLU as a Layers layer. */
+export function leakyReluLayer(tfl: typeof tfjs, name: string): tfjs.layers.Layer {
+  return tfl.layers.leakyReLU({ alpha: LEAKY_SLOPE, name });
 }
 
 export const mlpNetwork: Plugin<MlpOptions, Network> = {

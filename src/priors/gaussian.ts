@@ -1,6 +1,6 @@
 import type * as tfc from '@tensorflow/tfjs-core';
 import type { Plugin, PluginContext } from '../registry/types';
-import { noiseRows, type Prior } from './prior';
+import { blockLayers, noiseRows, type Prior } from './prior';
 import { gaussianKl, gaussianLogDensity } from '../losses/gaussian-kl';
 
 export interface GaussianPriorOptions {
@@ -36,6 +36,7 @@ export function gaussianPrior(tf: typeof tfc, o: GaussianPriorOptions): Prior {
     mu: (enc, K) => tf.slice(enc, [0, 0], [-1, K]) as tfc.Tensor2D,
     sampleFromPrior: (n, K, rng) => tf.tensor2d(rng.normals(n * K), [n, K]),
     gaussianParams: split,
+    exported: { meanLayers: (tfl, enc, K) => blockLayers(tfl, enc, 2, K, 0, 'mean'), prior: { kind: 'normal' } },
     logPrior: (z) => gaussianLogDensity(z, 0, 0),
     logPosterior(z, enc, K) {
       return tf.tidy(() => {

@@ -1,4 +1,5 @@
 import type * as tfc from '@tensorflow/tfjs-core';
+import type * as tfjs from '@tensorflow/tfjs';
 import type { Rng } from '../runtime/rng';
 
 /**
@@ -39,6 +40,34 @@ export interface Prior {
    * moves every step without being frozen into the graph.
    */
   scheduled?(progress: TrainProgress): Record<string, number>;
+  /**
+   * What `elbo export --format tfjs` needs (export/tfjs.ts): `mean` as Layers on the
+   * encoder's symbolic output [B, P·K], and p(z) as the exported page draws from it.
+   * Absent: models with this prior are not exported.
+   */
+  exported?: PriorExport | string;
+}
+
+/** A prior's exported form (Prior.exported); a string there says why it has none. */
+export interface PriorExport {
+  meanLayers(tfl: typeof tfjs, enc: tfjs.SymbolicTensor, K: number): tfjs.SymbolicTensor;
+  prior: ExportedPrior;
+}
+
+/**
+ * p(z) as an exported model card names it for the page: `normal` is N(0, I); `spike-slab`
+ * draws z_k = s_k·n_k with s_k ~ Bernoulli(alpha), n_k ~ N(0, 1).
+ */
+export type ExportedPrior = { kind: 'normal' } | { kind: 'spike-slab'; alpha: number };
+
+/**
+ * Block `index` of the P blocks of K numbers an encoder emits per example ([B, P·K] →
+ * [B, K]), as Layers: what a prior's `exported.meanLayers` selects (a Gaussian's μ is block 0).
+ */
+export function blockLayers(tfl: typeof tfjs, enc: tfjs.SymbolicTensor, P: number, K: number, index: number, name: string): tfjs.SymbolicTensor {
+  const grid = tfl.layers.reshape({ targetShape: [P, K, 1], name: `${name}_blocks` }).apply(enc) as tfjs.SymbolicTensor;
+  const one = tfl.layers.cropping2D({ cropping: [[index, P - 1 - index], [0, 0]], name: `${name}_select` }).apply(grid) as tfjs.SymbolicTensor;
+  return tfl.layers.flatten({ name }).apply(one) as tfjs.SymbolicTensor;
 }
 
 /** Noise rows shared between rows of a batch (Prior.sample). */

@@ -1,7 +1,8 @@
 import type * as tfc from '@tensorflow/tfjs-core';
 import type { Plugin, PluginContext } from '../registry/types';
 import { weight } from '../registry/types';
-import { noiseRows, type Prior, type TrainProgress } from './prior';
+import type * as tfjs from '@tensorflow/tfjs';
+import { blockLayers, noiseRows, type Prior, type TrainProgress } from './prior';
 import type { WeightSpec } from '../config/types';
 import { weightSchedule, scheduleProgress, Schedule } from '../train/schedule';
 import { spikeSlabKl, SPIKE_EPS } from '../losses/spike-slab-kl';
@@ -84,6 +85,26 @@ export function spikeSlabPrior(tf: typeof tfc, o: SpikeSlabPriorOptions, schedul
     },
     /** μ, the slab mean, whatever `mean` says (features: mu of the latent-classifier). */
     mu: (enc, K) => tf.slice(enc, [0, 0], [-1, K]) as tfc.Tensor2D,
+    /**
+     * `mean` as Layers: γ = exp(−ReLU(−v)) is ELU(−ReLU(−v)) + 1 (ELU(x) = eˣ − 1 for x ≤ 0),
+     * clamped to [ε, 1 − ε] by a ReLU with a ceiling between two shifts by ε.
+     */
+    exported:
+      o.mean === 'selected'
+        ? "its mean 'selected' (μ where γ > 0.5) is a threshold that Layers cannot write; export a run with mean: expected or slab"
+        : {
+            prior: { kind: 'spike-slab', alpha: o.alpha },
+            meanLayers(tfl, enc, K) {
+              const mu = blockLayers(tfl, enc, 3, K, 0, 'mu');
+              if (o.mean === 'slab') return mu;
+              const step = (layer: tfjs.layers.Layer, x: tfjs.SymbolicTensor) => layer.apply(x) as tfjs.SymbolicTensor;
+              let g = step(tfl.layers.rescaling({ scale: -1, offset: 0, name: 'neg_v' }), blockLayers(tfl, enc, 3, K, 2, 'v'));
+              g = step(tfl.layers.rescaling({ scale: -1, offset: 0, name: 'log_gamma' }), step(tfl.layers.reLU({ name: 'relu_neg_v' }), g));
+              g = step(tfl.layers.rescaling({ scale: 1, offset: 1 - SPIKE_EPS, name: 'gamma_shifted' }), step(tfl.layers.elu({ alpha: 1, name: 'gamma_minus_1' }), g));
+              g = step(tfl.layers.rescaling({ scale: 1, offset: SPIKE_EPS, name: 'gamma' }), step(tfl.layers.reLU({ maxValue: 1 - 2 * SPIKE_EPS, name: 'gamma_clamped' }), g));
+              return tfl.layers.multiply({ name: 'mean' }).apply([g, mu]) as tfjs.SymbolicTensor;
+            },
+          },
     /** z_k = s_k·n_k with s_k ~ Bernoulli(a), n_k ~ N(0, 1). */
     sampleFromPrior(n, K, rng) {
       const z = rng.normals(n * K);

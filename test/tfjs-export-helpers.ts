@@ -1,0 +1,44 @@
+import * as assert from 'node:assert/strict';
+import * as fs from 'fs';
+import * as path from 'path';
+import { getTf } from '../src/runtime/tf';
+import { createRegistry } from '../src/registry/builtins';
+import { loadFinishedRun } from '../src/models/load-run';
+import type { ClassConditionalModel } from '../src/models/m2';
+import { elbo, lastJson } from './helpers';
+
+/** `elbo run CONFIG ARGS` then `elbo export RUN --format tfjs`, as a user runs them. */
+export function trainAndExport(config: string, args: string[] = []): { runDir: string; exportDir: string; card: any } {
+  const runsDir = path.join(path.dirname(config), 'runs');
+  const run = elbo(['run', config, '--runs-dir', runsDir, '--json', '-q', ...args]);
+  assert.equal(run.status, 0, run.stderr);
+  const runDir = lastJson(run.stdout).runDir;
+  const exportDir = path.join(path.dirname(config), 'export');
+  const ex = elbo(['export', runDir, '--format', 'tfjs', '--out', exportDir, '--json']);
+  assert.equal(ex.status, 0, ex.stderr);
+  const card = lastJson(ex.stdout);
+  assert.equal(card.dir, exportDir);
+  assert.deepEqual(JSON.parse(fs.readFileSync(path.join(exportDir, 'card.json'), 'utf8')).run, card.run);
+  return { runDir, exportDir, card };
+}
+
+/**
+ * elbo's own forward passes of the trained run (rebuilt from its config and checkpoint, on
+ * the backend selected): decode of z [nz·K] (class-conditional models: with classes `ys`,
+ * default row i mod C), encodeMean and reconstruct of x [n·D].
+ */
+export async function elboOwn(runDir: string, z: Float32Array, nz: number, x: Float32Array, n: number, ys?: number[]): Promise<{ decode: Float32Array; encode: Float32Array; reconstruct: Float32Array }> {
+  const tf = getTf();
+  const { model } = await loadFinishedRun(runDir, tf, createRegistry(), 'test');
+  const zt = tf.tensor2d(z, [nz, z.length / nz]);
+  const xt = tf.tensor2d(x, [n, x.length / n]);
+  const decodeClass = (model as Partial<ClassConditionalModel>).decodeClass;
+  const out = {
+    decode: (ys && decodeClass ? decodeClass(zt, Int32Array.from(ys)) : model.decode(zt)).dataSync() as Float32Array,
+    encode: model.encodeMean(xt).dataSync() as Float32Array,
+    reconstruct: model.reconstruct(xt).dataSync() as Float32Array,
+  };
+  tf.dispose([zt, xt]);
+  model.params.forEach((v) => v.dispose());
+  return out;
+}
