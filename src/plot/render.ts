@@ -20,7 +20,8 @@ export const CONFIG = {
   background: null,
   title: { fontSize: 15, subtitleFontSize: 12, subtitleColor: '#444', anchor: 'start', offset: 8 },
   axis: { labelFontSize: 11, titleFontSize: 12 },
-  legend: { labelFontSize: 11, titleFontSize: 12, labelLimit: 360 },
+  // Vega overestimates text widths: a generous limit, or labels are cut early
+  legend: { labelFontSize: 11, titleFontSize: 12, labelLimit: 1200 },
   header: { labelFontSize: 12, titleFontSize: 12 },
 };
 
@@ -73,6 +74,8 @@ function resvg(svg: string) {
  * plus a margin, on a white background.
  */
 export function fitToContent(svg: string, margin = 6): string {
+  // group backgrounds without fill or stroke are invisible but sized by the estimates: drop them
+  svg = svg.replace(/<path class="background" aria-hidden="true" d="[^"]*"( pointer-events="none")?( opacity="1")?\/>/g, '');
   const box = resvg(svg).getBBox();
   const root = /<svg\b[^>]*>/.exec(svg);
   if (!box || !root) return svg;

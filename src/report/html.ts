@@ -12,9 +12,9 @@ export function esc(s: unknown): string {
 
 /** A table: the header cells, then rows of cells (already HTML: escape text with esc). */
 export function table(head: string[], rows: string[][], cls = ''): string {
-  return `<table${cls ? ` class="${cls}"` : ''}><thead><tr>${head.map((h) => `<th>${esc(h)}</th>`).join('')}</tr></thead><tbody>${rows
+  return `<div class="wide"><table${cls ? ` class="${cls}"` : ''}><thead><tr>${head.map((h) => `<th>${esc(h)}</th>`).join('')}</tr></thead><tbody>${rows
     .map((r) => `<tr>${r.map((c) => `<td>${c}</td>`).join('')}</tr>`)
-    .join('')}</tbody></table>`;
+    .join('')}</tbody></table></div>`;
 }
 
 /** Two-column key/value table (values already HTML). */
@@ -55,6 +55,7 @@ th, td { border: 1px solid #ddd; padding: 3px 8px; text-align: left; vertical-al
 thead th { background: #f3f3f3; }
 table.facts th { background: #f7f7f7; font-weight: 600; white-space: nowrap; }
 td.n { text-align: right; font-variant-numeric: tabular-nums; }
+.wide { overflow-x: auto; }
 pre { background: #f7f7f7; border: 1px solid #e3e3e3; padding: 8px 10px; font-size: 12px; overflow-x: auto; }
 figure { margin: 12px 0 20px; }
 figure img { max-width: 100%; height: auto; border: 1px solid #eee; }

@@ -178,7 +178,7 @@ export async function writeSweepReport(sweepDir: string): Promise<string> {
       cells.map((c) => {
         const report = c.runDir ? path.join(c.runDir, 'artifacts', 'report.html') : null;
         const link = report && fs.existsSync(report) ? `<a href="${esc(encodeURI(path.relative(dir, report).split(path.sep).join('/')))}">${esc(path.basename(c.runDir!))}</a>` : esc(c.runDir ? path.basename(c.runDir) : '–');
-        return [String(c.index), esc(c.label), `<span class="status ${esc(c.status)}">${esc(c.status)}</span>${c.error ? ` ${esc(c.error)}` : ''}`, num(c.seconds), link];
+        return [String(c.index), esc(c.label), `<span class="status ${esc(c.status)}">${esc(c.status)}</span>${c.error ? ` ${esc(c.error)}` : ''}`, c.seconds ? c.seconds.toFixed(1) : '–', link];
       }),
     ),
   ];

@@ -191,7 +191,8 @@ export async function writeComparePlot(file: string, rows: ComparisonRow[], keys
   for (const r of rows) {
     const s = r.stats[metric];
     if (!s) continue;
-    const series = others.map((k) => `${k}=${r.key[k]}`).join(' ') || metric;
+    // one other key: its value (the legend's title names the key); more: key=value pairs
+    const series = others.length === 1 ? r.key[others[0]] : others.map((k) => `${k}=${r.key[k]}`).join(' ') || metric;
     points.push({ x: numeric ? Number(r.key[by]) : r.key[by], series, mean: s.mean, std: s.std, runs: r.runs });
   }
   if (!points.length) return [];

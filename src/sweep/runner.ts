@@ -208,7 +208,7 @@ export async function runSweep(spec: SweepSpec, o: SweepOptions): Promise<{ dir:
   if (o.cell === undefined) {
     try {
       report = await writeSweepReport(dir);
-      o.log(`report: ${path.relative(process.cwd(), report) || report}`);
+      o.log(`report: ${path.relative(process.cwd(), report)}`);
     } catch (e: any) {
       o.log(`warning: could not write the sweep's report: ${e?.message ?? e}`);
     }

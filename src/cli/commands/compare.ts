@@ -1,7 +1,7 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import { Args, Flags } from '@oclif/core';
-import { BaseCommand } from '../base';
+import { BaseCommand, shownPath as shown } from '../base';
 import { collectRuns, sweptKeys, comparedMetrics, compare, toCsv, toTable, writeComparePlot, defaultPlotMetric, defaultPlotKey } from '../../sweep/compare';
 import { UserError, suggestion } from '../../errors';
 
@@ -45,10 +45,4 @@ export default class Compare extends BaseCommand {
     const series = await writeComparePlot(file, rows, keys, metric, by);
     process.stderr.write(`wrote ${shown(file)} and .svg: ${metric} against ${by}, ${series.length} series (${series.join('; ')})\n`);
   }
-}
-
-/** A path as the user would type it: relative below the current directory, else absolute. */
-function shown(p: string): string {
-  const rel = path.relative(process.cwd(), p);
-  return rel && !rel.startsWith('..') ? rel : path.resolve(p);
 }

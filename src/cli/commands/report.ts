@@ -1,6 +1,5 @@
-import * as path from 'path';
 import { Args, Flags } from '@oclif/core';
-import { BaseCommand } from '../base';
+import { BaseCommand, shownPath } from '../base';
 import { writeReport } from '../../report/report';
 
 export default class Report extends BaseCommand {
@@ -17,6 +16,6 @@ export default class Report extends BaseCommand {
     const { args, flags } = await this.parse(Report);
     const r = await writeReport(args.dir);
     if (flags.json) process.stdout.write(JSON.stringify(r) + '\n');
-    else process.stdout.write(`wrote ${path.relative(process.cwd(), r.file) || r.file}\n`);
+    else process.stdout.write(`wrote ${shownPath(r.file)}\n`);
   }
 }
