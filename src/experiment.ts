@@ -313,7 +313,9 @@ async function runLocked(o: RunOptions, run: ActiveRun): Promise<RunResult> {
     record.duration_s = (Date.now() - Date.parse(record.start_time)) / 1000;
     record.metrics = { ...record.metrics, ...exitMetrics };
     if (status === 'FINISHED' && config.published) record.published = comparePublished(config.published, record.metrics);
-    // the learning curves and report.html, in artifacts/: the trackers' finish uploads them with the rest
+    // the learning curves and report.html, in artifacts/: the trackers' finish uploads them with the
+    // rest; how the run ended is on disk first, since drawing takes a moment
+    store.writeRecord(record);
     try {
       await writeRunReport(store.dir, { record });
     } catch (e: any) {
