@@ -134,6 +134,20 @@ test('report: a sweep writes compare plots with legend, error bars and the publi
   for (const l of links) assert.ok(fs.existsSync(path.join(sweepDir, l)), l);
 });
 
+test('report: a run stopped by SIGTERM is recorded KILLED, then gets its curves and a report saying so', async () => {
+  const dir = tmpDir();
+  const cfg = smallConfig(dir);
+  const r = elbo(['run', cfg, '--runs-dir', path.join(dir, 'runs'), '--set', 'train.epochs=3'], { env: { ELBO_FAULT: 'step@2:term' } });
+  assert.equal(r.status, 130, r.stderr);
+  const runDir = path.dirname(path.dirname(/^report: (.+)$/m.exec(r.stdout)![1]));
+  assert.equal(JSON.parse(fs.readFileSync(path.join(runDir, 'run.json'), 'utf8')).status, 'KILLED');
+  assert.match(svgText(path.join(runDir, 'artifacts', 'curves.svg')), /1 epoch \(KILLED\)/);
+  const page = await openReport(path.join(runDir, 'artifacts', 'report.html'), 'report-killed');
+  assert.match(page.text, /KILLED interrupted in epoch 2; resume with: elbo run --resume /);
+  assert.match(page.text, /1 of 3 \(\d+ steps\)/);
+  assert.equal(page.images.length, 1, 'the learning curves');
+});
+
 test('figures: learning-curve points take every train/ and val/ term, not speed or timing', () => {
   const pts = curvePoints([
     { step: 5, epoch: 1, 'train/loss': 3, 'train/kl': 1, 'train/samples_per_sec': 900, 'train/epoch_time_s': 2, 'val/elbo': -3, 'weight/kl': 1 },
