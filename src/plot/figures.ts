@@ -122,7 +122,8 @@ export function compareSpec(o: { metric: string; by: string; seriesTitle: string
   const values = o.points.map((p) => ({ ...p, lo: p.mean - p.std, hi: p.mean + p.std }));
   const x = numeric
     ? { field: 'x', type: 'quantitative', title: o.by, scale: { type: logX ? 'log' : 'linear', zero: false, nice: !logX }, axis: { values: [...new Set(xs)].sort((a, b) => a - b) } }
-    : { field: 'x', type: 'nominal', title: o.by, axis: { labelAngle: -30, labelLimit: 240 }, sort: null };
+    : // a long setting (a plugin block: kind(option=value, ...)) is a label of one option a line
+      { field: 'x', type: 'nominal', title: o.by, axis: { labelAngle: 0, labelLimit: 900, labelExpr: "split(datum.label, ', ')" }, sort: null };
   const colour = { field: 'series', type: 'nominal', title: o.seriesTitle, legend: { orient: 'bottom', direction: 'vertical', columns: 1 } };
   const y = { type: 'quantitative', title: `${o.metric} (mean ± std over seeds)`, scale: { zero: false } };
   return {
@@ -133,8 +134,14 @@ export function compareSpec(o: { metric: string; by: string; seriesTitle: string
       {
         data: { values },
         layer: [
-          { mark: { type: 'line', point: { size: 50, filled: true } }, encoding: { x, y: { ...y, field: 'mean' }, color: colour } },
-          { mark: { type: 'errorbar', ticks: { width: 8 }, thickness: 1.5 }, encoding: { x, y: { ...y, field: 'lo' }, y2: { field: 'hi' }, color: colour } },
+          // categories are not joined by lines; their series sit side by side
+          numeric
+            ? { mark: { type: 'line', point: { size: 50, filled: true } }, encoding: { x, y: { ...y, field: 'mean' }, color: colour } }
+            : { mark: { type: 'point', size: 60, filled: true, opacity: 1 }, encoding: { x, xOffset: { field: 'series' }, y: { ...y, field: 'mean' }, color: colour } },
+          {
+            mark: { type: 'errorbar', ticks: { width: 8 }, thickness: 1.5 },
+            encoding: { x, ...(numeric ? {} : { xOffset: { field: 'series' } }), y: { ...y, field: 'lo' }, y2: { field: 'hi' }, color: colour },
+          },
         ],
       },
       ...(o.references.length

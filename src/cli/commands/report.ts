@@ -3,7 +3,7 @@ import { BaseCommand, shownPath } from '../base';
 import { writeReport } from '../../report/report';
 
 export default class Report extends BaseCommand {
-  static summary = 'Write report.html for a run or a sweep: config, fingerprint, metrics against the published numbers, curves and figures';
+  static summary = 'Write report.html of a run or a sweep: config, fingerprint, metrics against published, figures';
   static description =
     'A run: RUN_DIR/artifacts/report.html, with the learning curves (artifacts/curves.png and .svg) drawn anew from metrics.jsonl. A sweep: SWEEP_DIR/report.html, with compare.csv and a compare plot per published metric. One self-contained file each (images embedded, no scripts, no network): open it from disk. Runs and sweeps write it themselves when they end; this rewrites it.';
   static examples = ['<%= config.bin %> report runs/quickstart/20261122-101500-a1b2c3', '<%= config.bin %> report runs/sweeps/latent-prior'];
