@@ -16,7 +16,7 @@ export const reconstructionsEvaluator: Plugin<ReconstructionsOptions, Evaluator>
   kind: 'evaluator',
   name: 'reconstructions',
   needs: ['latent'],
-  description: 'PNG grid of test images beside their reconstructions from the posterior mean (artifacts/reconstructions.png)',
+  description: 'Captioned grid of test images (rows "original") above their reconstructions from the posterior mean (artifacts/reconstructions.png and .svg)',
   schema: { properties: { n: { type: 'integer', minimum: 1, maximum: 1000, default: 32, description: 'How many test images' } } },
   metrics: () => [],
   create: (o) => ({

@@ -7,12 +7,12 @@ export interface SamplesOptions {
   n: number;
 }
 
-/** PNG grid of decoded draws from the prior. */
+/** A captioned grid of decoded draws from the prior. */
 export const samplesEvaluator: Plugin<SamplesOptions, Evaluator> = {
   kind: 'evaluator',
   name: 'samples',
   needs: ['latent'],
-  description: 'PNG grid of images decoded from prior draws z ~ p(z) (artifacts/samples.png)',
+  description: 'Captioned grid of images decoded from prior draws z ~ p(z) (artifacts/samples.png and .svg)',
   schema: { properties: { n: { type: 'integer', minimum: 1, maximum: 1000, default: 64 } } },
   metrics: () => [],
   create: (o) => ({
