@@ -18,6 +18,7 @@ import * as os from 'os';
 import * as path from 'path';
 import { spawn, spawnSync, ChildProcess } from 'child_process';
 import type { Readable, Writable } from 'stream';
+import { installOnce, killGroup, trackGroup } from './processes';
 
 export const CHROMIUM_CANDIDATES = ['chromium', 'chromium-browser', 'google-chrome'];
 
@@ -43,25 +44,8 @@ export function findChromium(): string | null {
  * (no apt-get, not root, the install's last lines) when it cannot be had.
  */
 export async function ensureChromium(log: (m: string) => void = () => {}): Promise<string> {
-  const found = findChromium();
-  if (found) return found;
-  const lock = path.join(os.tmpdir(), 'elbo-chromium-install.lock');
-  for (;;) {
-    try {
-      fs.mkdirSync(lock);
-      break;
-    } catch (e: any) {
-      if (e.code !== 'EEXIST') throw e;
-      if (Date.now() - fs.statSync(lock).mtimeMs > 15 * 60_000) fs.rmSync(lock, { recursive: true, force: true });
-      await new Promise((r) => setTimeout(r, 1000));
-      const now = findChromium();
-      if (now) return now;
-    }
-  }
-  try {
-    const again = findChromium();
-    if (again) return again;
-    if (spawnSync('apt-get', ['--version']).status !== 0) throw new Error('Chromium is not installed and apt-get is not available: install Debian\'s chromium package (or set CHROMIUM to a Chromium binary)');
+  await installOnce(path.join(os.tmpdir(), 'elbo-chromium-install.lock'), () => findChromium() !== null, () => {
+    if (spawnSync('apt-get', ['--version']).status !== 0) throw new Error("Chromium is not installed and apt-get is not available: install Debian's chromium package (or set CHROMIUM to a Chromium binary)");
     if (process.getuid && process.getuid() !== 0) throw new Error('Chromium is not installed and installing it needs root: run apt-get install chromium (or set CHROMIUM to a Chromium binary)');
     log('installing chromium with apt-get (first time only)');
     const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
@@ -69,25 +53,10 @@ export async function ensureChromium(log: (m: string) => void = () => {}): Promi
       const r = spawnSync('apt-get', args, { encoding: 'utf8', env, timeout: 15 * 60_000 });
       if (r.status !== 0) throw new Error(`apt-get ${args.join(' ')} failed (${r.error?.message ?? `exit ${r.status}`}):\n${(r.stderr || r.stdout || '').slice(-3000)}`);
     }
-    const now = findChromium();
-    if (!now) throw new Error('apt-get install chromium succeeded but no chromium binary is on PATH');
-    return now;
-  } finally {
-    fs.rmSync(lock, { recursive: true, force: true });
-  }
-}
-
-const live = new Set<ChildProcess>();
-process.on('exit', () => {
-  for (const p of live) killGroup(p, 'SIGKILL');
-});
-
-function killGroup(p: ChildProcess, sig: NodeJS.Signals): void {
-  try {
-    if (p.pid) process.kill(-p.pid, sig);
-  } catch {
-    /* gone */
-  }
+  });
+  const bin = findChromium();
+  if (!bin) throw new Error('apt-get install chromium succeeded but no chromium binary is on PATH');
+  return bin;
 }
 
 type Handler = (params: any, sessionId?: string) => void;
@@ -120,7 +89,6 @@ export class Chromium {
     proc.stderr?.on('data', (d: Buffer) => (this.stderr = (this.stderr + d.toString()).slice(-4000)));
     this.exited = new Promise((resolve) =>
       proc.on('exit', () => {
-        live.delete(proc);
         for (const p of this.pending.values()) p.reject(new Error(`chromium exited while waiting for ${p.method}:\n${this.stderr}`));
         this.pending.clear();
         resolve();
@@ -157,7 +125,7 @@ export class Chromium {
       'about:blank',
     ];
     const proc = spawn(bin, args, { stdio: ['ignore', 'ignore', 'pipe', 'pipe', 'pipe'], detached: true });
-    live.add(proc);
+    trackGroup(proc);
     const c = new Chromium(proc, profile);
     const started = await withTimeout(Promise.race([c.send('Browser.getVersion').then(() => true), c.exited.then(() => false)]), 60_000, '').catch(() => false);
     if (!started) {

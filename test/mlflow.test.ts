@@ -164,6 +164,10 @@ test('elbo run --tracking-uri: params, every metric point, tags, status and arti
     'run.json',
     'metrics.jsonl',
     'artifacts/reconstructions.png',
+    'artifacts/reconstructions.svg',
+    'artifacts/curves.png',
+    'artifacts/curves.svg',
+    'artifacts/report.html',
     'checkpoints/epoch-0003/manifest.json',
     'checkpoints/epoch-0003/weights.bin',
   ]);
@@ -521,6 +525,10 @@ test('elbo sweep --tracking-uri: one parent run, every cell nested under it; a r
   const children = runs.filter((x) => byKey(x.data.tags)['mlflow.parentRunId'] === parent.info.run_id);
   assert.equal(children.length, 2);
   assert.ok(children.every((c) => c.info.status === 'FINISHED'));
+  // the sweep's report.html is an artifact of the parent run, byte for byte
+  const sweepDir = lastJson(r.stdout).dir;
+  assert.ok((await artifactList(server.url, parent.info.run_id)).includes('report.html'));
+  assert.ok((await artifactBytes(server.url, parent.info.artifact_uri, 'report.html')).equals(fs.readFileSync(path.join(sweepDir, 'report.html'))));
   // rerunning finds both cells finished and keeps the one parent
   const again = await elboAsync(args, CLEAN_ENV);
   assert.equal(again.status, 0, again.stderr);

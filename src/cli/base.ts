@@ -1,3 +1,4 @@
+import * as path from 'path';
 import { Command, Errors, Flags } from '@oclif/core';
 import { UserError } from '../errors';
 
@@ -48,3 +49,9 @@ export const setFlag = Flags.string({
   multiple: true,
   default: [],
 });
+
+/** A path as the user would type it: relative below the current directory, else absolute. */
+export function shownPath(p: string): string {
+  const rel = path.relative(process.cwd(), p);
+  return rel && !rel.startsWith('..') ? rel : path.resolve(p);
+}

@@ -2,7 +2,7 @@ import type { Plugin } from '../registry/types';
 import type { Evaluator } from './evaluator';
 import type { Model } from '../models/model';
 import type { ClassConditionalModel } from '../models/m2';
-import { writeImageGrid } from '../util/png';
+import { writeImageGrid } from '../plot/figures';
 import { UserError } from '../errors';
 
 export type { ClassConditionalModel } from '../models/m2';
@@ -18,7 +18,7 @@ export function isClassConditional(m: Model): m is ClassConditionalModel {
 
 /**
  * Class-conditional samples (Kingma et al. 2014, Fig. 1): n codes z ~ p(z), held fixed,
- * each decoded with every class y. One PNG row per class, one column per z, so a column
+ * each decoded with every class y. One row per class, one column per z, so a column
  * shows one "style" across the classes.
  */
 export const classSamplesEvaluator: Plugin<ClassSamplesOptions, Evaluator> = {
@@ -26,7 +26,7 @@ export const classSamplesEvaluator: Plugin<ClassSamplesOptions, Evaluator> = {
   name: 'class-samples',
   // decodeClass(z, y): m2 and m1m2, which classify (gvae classifies but is not class-conditional: refused when it runs)
   needs: ['latent', 'classify', 'class-conditional'],
-  description: 'PNG grid of p(x|y,z) for fixed z ~ p(z) (columns) and every class y (rows): artifacts/class-samples.png (m2, m1m2)',
+  description: 'Captioned grid of p(x|y,z) for fixed z ~ p(z) (columns) and every class y (rows, labelled): artifacts/class-samples.png and .svg (m2, m1m2)',
   schema: { properties: { n: { type: 'integer', minimum: 1, maximum: 100, default: 10, description: 'Latent codes (columns)' } } },
   metrics: () => [],
   create: (o) => ({
@@ -46,7 +46,11 @@ export const classSamplesEvaluator: Plugin<ClassSamplesOptions, Evaluator> = {
       const values = img.dataSync() as Float32Array;
       img.dispose();
       const images = Array.from({ length: C * o.n }, (_, i) => values.subarray(i * data.dim, (i + 1) * data.dim));
-      writeImageGrid(ctx.artifact('class-samples.png'), images, data.shape, o.n);
+      await writeImageGrid(ctx.artifact('class-samples.png'), images, data.shape, o.n, {
+        title: 'Class-conditional samples p(x | y, z)',
+        subtitle: `Each column one z ~ p(z) (${o.n} in all), held fixed; each row decoded with class y`,
+        rowLabels: Array.from({ length: C }, (_, c) => `y = ${c}`),
+      });
       return {};
     },
   }),

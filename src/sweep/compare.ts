@@ -5,6 +5,8 @@ import { readJsonFile, type RunRecord } from '../track/run-store';
 import { UserError } from '../errors';
 import type { PublishedEntry } from '../config/types';
 import { verdict, formatPublished, Verdict } from '../config/metrics';
+import { compareSpec, type ComparePoint } from '../plot/figures';
+import { writeFigure } from '../plot/render';
 
 /** One run as the comparison sees it: its config flattened to dotted keys, and its final metrics. */
 export interface ComparedRun {
@@ -160,4 +162,56 @@ export function toTable(rows: ComparisonRow[], keys: string[], metrics: string[]
   const width = head.map((h, i) => Math.max(h.length, ...body.map((b) => b[i].length)));
   const fmt = (l: string[]) => l.map((v, i) => v.padEnd(width[i])).join('  ').trimEnd();
   return [fmt(head), fmt(width.map((w) => '-'.repeat(w))), ...body.map(fmt)].join('\n') + '\n';
+}
+
+/** Whether every row has a number for swept key `k`. */
+export function numericKey(rows: ComparisonRow[], k: string): boolean {
+  return rows.every((r) => r.key[k] !== '-' && Number.isFinite(Number(r.key[k])));
+}
+
+/** The metric a compare plot shows by default: test/elbo, else the first test metric. */
+export function defaultPlotMetric(metrics: string[]): string | undefined {
+  return metrics.includes('test/elbo') ? 'test/elbo' : metrics.find((m) => m.startsWith('test/'));
+}
+
+/** The swept key on a compare plot's x axis by default: the first numeric one, else the first. */
+export function defaultPlotKey(rows: ComparisonRow[], keys: string[]): string | undefined {
+  return keys.find((k) => numericKey(rows, k)) ?? keys[0];
+}
+
+/**
+ * `metric` against swept key `by` as FILE.png and FILE.svg: one series per value of the
+ * other swept keys, mean ± std over seeds, and the published values as reference lines.
+ * Returns the series names (none when no row has the metric: then nothing is written).
+ */
+export async function writeComparePlot(file: string, rows: ComparisonRow[], keys: string[], metric: string, by: string): Promise<string[]> {
+  const others = keys.filter((k) => k !== by);
+  const numeric = numericKey(rows, by);
+  const points: ComparePoint[] = [];
+  for (const r of rows) {
+    const s = r.stats[metric];
+    if (!s) continue;
+    // one other key: its value (the legend's title names the key); more: key=value pairs
+    const series = others.length === 1 ? r.key[others[0]] : others.map((k) => `${k}=${r.key[k]}`).join(' ') || metric;
+    points.push({ x: numeric ? Number(r.key[by]) : r.key[by], series, mean: s.mean, std: s.std, runs: r.runs });
+  }
+  if (!points.length) return [];
+  const refs = new Map<string, { value: number; label: string }>();
+  for (const r of rows) {
+    const e = r.published[metric];
+    if (e) refs.set(`${e.value} ${e.source}`, { value: e.value, label: `published ${formatPublished(e)} (${e.source})` });
+  }
+  const seeds = Math.max(...rows.map((r) => r.runs));
+  await writeFigure(
+    file,
+    compareSpec({
+      metric,
+      by,
+      seriesTitle: others.join(', ') || 'metric',
+      points,
+      references: [...refs.values()],
+      subtitle: `${rows.length} settings, up to ${seeds} seed${seeds === 1 ? '' : 's'} each; error bars: ± one standard deviation over seeds`,
+    }),
+  );
+  return [...new Set(points.map((p) => p.series))];
 }

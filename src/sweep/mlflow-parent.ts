@@ -10,6 +10,8 @@ export interface ParentRun {
   runId: string;
   trackingUri: string;
   finish(status: 'FINISHED' | 'FAILED' | 'KILLED'): Promise<void>;
+  /** Upload a file as an artifact of the parent run (a failure is a warning). */
+  logArtifact(localFile: string, artifactPath: string): Promise<void>;
 }
 
 /**
@@ -59,6 +61,14 @@ export async function sweepParentRun(
     return {
       runId,
       trackingUri: uri,
+      logArtifact: async (localFile, artifactPath) => {
+        try {
+          const run = await client.getRun(runId);
+          await client.uploadArtifact(run.info.artifact_uri, localFile, artifactPath);
+        } catch (e: any) {
+          o.warn(`could not upload ${artifactPath} to the sweep's MLflow parent run: ${e?.message ?? e}`);
+        }
+      },
       finish: async (status) => {
         try {
           await client.updateRun(runId, status, Date.now());

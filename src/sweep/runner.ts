@@ -8,6 +8,7 @@ import { takeLock, releaseLock } from '../util/lock';
 import { formatDuration } from '../track/progress';
 import { UserError } from '../errors';
 import { sweepParentRun } from './mlflow-parent';
+import { writeSweepReport } from '../report/report';
 
 export interface SweepOptions {
   runsDir: string;
@@ -52,7 +53,8 @@ export function runsByConfig(dir: string, warn?: (m: string) => void): Map<strin
  * Run a sweep's cells, each as its own `elbo run` process, `parallel` at a time, into
  * <runs-dir>/sweeps/<name>/runs. A cell whose resolved config already has a FINISHED run
  * there is skipped (never overwritten); a FAILED or KILLED one is resumed from its
- * checkpoint. sweep.json records every cell and where its run is.
+ * checkpoint. sweep.json records every cell and where its run is; report.html (with
+ * compare.csv and compare plots) sums the sweep up at the end.
  */
 export async function runSweep(spec: SweepSpec, o: SweepOptions): Promise<{ dir: string; cells: CellResult[] }> {
   const resolved = resolveCells(spec);
@@ -201,7 +203,18 @@ export async function runSweep(spec: SweepSpec, o: SweepOptions): Promise<{ dir:
     process.off('SIGINT', onSignal);
   }
   writeIndex();
+  // report.html (with compare.csv and the compare plots) once the whole sweep has run, not per SLURM task
+  let report: string | null = null;
+  if (o.cell === undefined) {
+    try {
+      report = await writeSweepReport(dir);
+      o.log(`report: ${path.relative(process.cwd(), report)}`);
+    } catch (e: any) {
+      o.log(`warning: could not write the sweep's report: ${e?.message ?? e}`);
+    }
+  }
   if (parent) {
+    if (report) await parent.logArtifact(report, 'report.html');
     const mine = o.cell === undefined ? results : results.filter((r) => r.index === o.cell);
     const ok = mine.every((r) => r.status === 'FINISHED' || r.status === 'CACHED');
     // a SLURM task does not end the shared parent run
