@@ -26,7 +26,7 @@ test('spikeSlabKl equals a Monte Carlo estimate of KL(q ‖ p_s) with hard spike
   // 1 − γ (resp. 1 − a) on the point 0 and have densities γ·N(z; μ, σ²), a·N(z; 0, 1) on the
   // rest, so with s ~ Bernoulli(γ), z = s·(μ + σε):
   //   KL = E[log q/p] = (1 − γ) log((1 − γ)/(1 − a)) + γ log(γ/a) + γ·KL(N(μ, σ²) ‖ N(0, 1)),
-  // the formula of SPEC.md "Prior 2". Here we estimate E[log q/p] by sampling.
+  // the formula of docs/models.md "Prior 2". Here we estimate E[log q/p] by sampling.
   const tf = getTf();
   const mu = [[0.5, -1.2, 0.0], [2.0, 0.3, -0.7]];
   const lv = [[-0.5, 0.4, -2.0], [0.8, -1.0, 0.1]];

@@ -54,7 +54,7 @@ export function buildSchema(registry: Registry): JsonSchema {
         type: 'object',
         additionalProperties: false,
         default: {},
-        description: 'Loss weights as SPEC.md names them',
+        description: 'Loss weights, named as docs/models.md names them; each model declares which it reads',
         properties: {
           c1: weight(1, 'Weight of the KL term (beta in a beta-VAE)'),
           c2: weight(1, 'Weight of the reconstruction term'),

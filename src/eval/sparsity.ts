@@ -65,7 +65,7 @@ function writeBarPlot(file: string, rates: number[]): void {
 }
 
 /**
- * How sparse the latent means of the test split are (VSC's sparsity measure, SPEC.md
+ * How sparse the latent means of the test split are (VSC's sparsity measure, docs/models.md
  * "Prior 2": the fraction of latent dimensions that are exactly or nearly zero). Works for
  * any model; with the spike-slab prior the means are γ⊙μ (see its `mean` option).
  */

@@ -59,13 +59,13 @@ export function bernoulliLogNormalizer(logits: tfc.Tensor2D): tfc.Tensor1D {
   return f(logits) as tfc.Tensor1D;
 }
 
-/** The "image loss" of SPEC.md: ‖x − x̂‖² per example; [B, D] → [B]. */
+/** The "image loss" (docs/models.md "Shared pieces"): ‖x − x̂‖² per example; [B, D] → [B]. */
 export function squaredError(x: tfc.Tensor2D, xhat: tfc.Tensor2D): tfc.Tensor1D {
   const tf = getTf();
   return tf.tidy(() => tf.sum(tf.square(tf.sub(x, xhat)), 1)) as tfc.Tensor1D;
 }
 
-/** Stable log Σ exp along `axis` (SPEC.md: every log-sum-exp goes through this). */
+/** Stable log Σ exp along `axis` (docs/models.md "Shared pieces": every log-sum-exp goes through this). */
 export function logSumExp(t: tfc.Tensor, axis: number): tfc.Tensor {
   return getTf().logSumExp(t, axis);
 }

@@ -9,7 +9,7 @@ export interface M1Options extends Omit<VaeOptions, 'kind'> {
 const M1_NETWORK = { kind: 'mlp', hidden: [500, 500], activation: 'softplus' };
 
 /**
- * M1 of Kingma et al. 2014 (SPEC.md "Model: VAE (plain) and M1"): a VAE trained on all
+ * M1 of Kingma et al. 2014 (docs/models.md "Model: VAE and M1"): a VAE trained on all
  * training images with their labels unused. It is the `vae` model with M1's reference
  * defaults (MLP 784-500-500-z50, softplus, Bernoulli likelihood); its classifier is the
  * `latent-classifier` evaluator, which fits a transductive SVM (the paper's: the N labelled

@@ -176,7 +176,7 @@ export function activeDims(tf: typeof tfc, m1: LoadedM1, data: DataSet, minStd: 
 }
 
 /**
- * M1+M2 (SPEC.md "Model: M1+M2"): M2 on the latent features z1 of a trained M1, drawn
+ * M1+M2 (docs/models.md "Model: M1+M2"): M2 on the latent features z1 of a trained M1, drawn
  * from q(z1|x) afresh for every batch (the posterior mean for classification and
  * reconstruction), keeping only the z1 dimensions whose posterior-mean std over the
  * training data exceeds `min_std`. The M1 is a finished run: given as `m1_run`, or

@@ -15,7 +15,7 @@ import { categoricalEntropy, categoricalNll, m2Labelled, m2Unlabelled } from '..
 import { UserError } from '../errors';
 
 /**
- * Kingma et al. 2014, M2 (SPEC.md "Model: M2"): p(y) uniform, p(z) from the prior slot,
+ * Kingma et al. 2014, M2 (docs/models.md "Model: M2"): p(y) uniform, p(z) from the prior slot,
  * p(x|y,z) = decoder([z, onehot(y)]); q(y|x) = softmax(classifier(x)),
  * q(z|x,y) = encoder([x, onehot(y)]).
  *

@@ -74,7 +74,7 @@ export function latentParts(o: VaeOptions, ctx: PluginContext): LatentParts {
 }
 
 /**
- * The plain VAE: L = c1·KL(q(z|x) ‖ p(z)) + c2·(−log p(x|z)), SPEC.md "Model: VAE".
+ * The plain VAE: L = c1·KL(q(z|x) ‖ p(z)) + c2·(−log p(x|z)), docs/models.md "Model: VAE and M1".
  * Any prior plugin works (a VSC is this model with the spike-slab prior).
  */
 export function vae(o: VaeOptions, ctx: PluginContext): Model {

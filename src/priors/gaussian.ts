@@ -9,7 +9,7 @@ export interface GaussianPriorOptions {
   logvar_max: number;
 }
 
-/** Prior N(0, I) with a diagonal Gaussian posterior (μ, log σ²). SPEC.md "Prior 1". */
+/** Prior N(0, I) with a diagonal Gaussian posterior (μ, log σ²). docs/models.md "Prior 1". */
 export function gaussianPrior(tf: typeof tfc, o: GaussianPriorOptions): Prior {
   const split = (enc: tfc.Tensor2D, K: number) => {
     const mu = tf.slice(enc, [0, 0], [-1, K]) as tfc.Tensor2D;

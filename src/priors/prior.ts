@@ -4,7 +4,7 @@ import type { Rng } from '../runtime/rng';
 /**
  * A prior over z together with the posterior family it pairs with. The encoder emits
  * `paramsPerLatent × K` numbers per example; the prior splits them, samples z and
- * computes the KL. Sample + KL, nothing else (DESIGN.md).
+ * computes the KL. Sample + KL, nothing else.
  */
 export interface Prior {
   paramsPerLatent: number;

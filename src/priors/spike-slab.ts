@@ -19,7 +19,7 @@ export interface SpikeSlabPriorOptions {
 export { scheduleProgress };
 
 /**
- * The spike-and-slab prior of Variational Sparse Coding, SPEC.md "Prior 2":
+ * The spike-and-slab prior of Variational Sparse Coding, docs/models.md "Prior 2":
  * p_s(z) = Π_k [a·N(z_k; 0, 1) + (1 − a)·δ(z_k)], with the recognition model
  * q(z|x) = Π_k [γ_k·N(μ_k, σ_k²) + (1 − γ_k)·δ(z_k)]. The encoder emits [μ, log σ², v]
  * (paramsPerLatent = 3) and log γ = −ReLU(−v), so γ ≤ 1; γ is clamped to [1e-6, 1 − 1e-6].

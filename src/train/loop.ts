@@ -89,7 +89,7 @@ export async function trainLoop(
       const perm = epochRng.fork('shuffle').permutation(n);
       const noiseRng = epochRng.fork('noise');
       const binRng = epochRng.fork('binarize');
-      // the small labelled set, cycled in a fresh order each epoch (SPEC.md, M2 batches)
+      // the small labelled set, cycled in a fresh order each epoch (docs/models.md "Model: M2", batches)
       const labelledOrder = extra ? epochRng.fork('labelled').permutation(data.labelled!.length) : null;
       const sums = new DeviceSums(tf);
       let seen = 0;
