@@ -5,7 +5,7 @@ import { Registry } from './registry/registry';
 import { createRegistry } from './registry/builtins';
 import { loadConfig, LoadedConfig } from './config/load';
 import { selectBackend, BackendConstraint } from './runtime/backend';
-import { PLUGIN_KINDS } from './registry/types';
+import { PLUGIN_KINDS, withOptionDefaults } from './registry/types';
 import { fingerprint } from './runtime/fingerprint';
 import { Rng } from './runtime/rng';
 import { UserError } from './errors';
@@ -14,13 +14,14 @@ import { classHistogram } from './data/splits';
 import type { Model } from './models/model';
 import type { Optimizer } from './train/optimizer';
 import { weightSchedule } from './train/schedule';
+import { unitWeights, weightNames } from './models/objective';
 import { trainLoop, LoopEnd } from './train/loop';
 import { saveCheckpoint, loadCheckpoint, Selected } from './train/checkpoint';
 import { comparePublished, modelTerms, PublishedComparison } from './config/metrics';
 import type { Evaluator } from './eval/evaluator';
 import { RunRecord, RunStatus, RunStore } from './track/run-store';
 import { faultPoint } from './util/fault';
-import { LocalTracker } from './track/local';
+import { LocalTracker, localTracker } from './track/local';
 import { mlflowTrackersFor } from './track/mlflow';
 import type { Tracker } from './track/tracker';
 import { Progress } from './track/progress';
@@ -186,13 +187,10 @@ async function runLocked(o: RunOptions, run: ActiveRun): Promise<RunResult> {
   const runs = nestedRuns(o, loaded, config, registry, backend.name, progress);
   const model: Model = await registry.create('model', config.model, { ...baseCtx, rng: rng.fork('init'), data, runs });
   const optimizer: Optimizer = registry.create('optimizer', config.train.optimizer, { ...baseCtx, params: model.params });
-  const schedCtx = { ...baseCtx };
-  const weights = {
-    c1: weightSchedule(config.loss.c1, registry, schedCtx),
-    c2: weightSchedule(config.loss.c2, registry, schedCtx),
-    alpha: weightSchedule(config.loss.alpha, registry, schedCtx),
-  };
-  const evaluators = config.eval.map((e, i) => ({ name: e.kind, index: i, ev: registry.create<Evaluator>('evaluator', e, baseCtx) }));
+  // the weights the model declares, by name: config.loss holds each (defaulted by the schema)
+  const weightsRead = weightNames(registry.get('model', config.model.kind));
+  const weights = Object.fromEntries(weightsRead.map((n) => [n, weightSchedule(config.loss[n], registry, baseCtx)]));
+  const evaluators = config.eval.map((e, i) => ({ name: e.kind, index: i, ev: registry.create('evaluator', e, baseCtx) }));
 
   // trackers: the local store (always) and whatever `tracking:` adds
   const localOpts = config.tracking.find((t) => t.kind === 'local') ?? { kind: 'local', dir: 'runs' };
@@ -201,12 +199,13 @@ async function runLocked(o: RunOptions, run: ActiveRun): Promise<RunResult> {
   // --tracking-uri, MLFLOW_TRACKING_URI or a resumed MLflow run add an mlflow tracker
   const extra = mlflowTrackersFor(config.tracking, { trackingUri: o.trackingUri, resumeDir: o.resume });
   extra.warnings.forEach(warn);
-  const local = registry.create<LocalTracker>('tracker', localOpts, trackerCtx);
+  const local = registry.create('tracker', localOpts, trackerCtx);
+  if (!(local instanceof LocalTracker)) throw new Error(`the local tracker plugin made a ${local.name} tracker`);
   const store = local.store;
   store.lock();
   run.store = store;
   const otherCtx = { ...trackerCtx, runDir: store.dir, warn };
-  const trackers: Tracker[] = [local, ...[...config.tracking.filter((t) => t.kind !== 'local'), ...extra.trackers].map((t) => registry.create<Tracker>('tracker', t, otherCtx))];
+  const trackers: Tracker[] = [local, ...[...config.tracking.filter((t) => t.kind !== 'local'), ...extra.trackers].map((t) => registry.create('tracker', t, otherCtx))];
   const each = async (what: string, f: (t: Tracker) => Promise<void>) => {
     for (const t of trackers) {
       try {
@@ -442,6 +441,7 @@ async function runLocked(o: RunOptions, run: ActiveRun): Promise<RunResult> {
         rng: rng.fork(`eval-${index}-${name}`),
         artifact: (n) => store.artifact(n),
         log: (m) => progress.message(m),
+        unitWeights: unitWeights(weightsRead),
       });
       for (const [k, v] of Object.entries(out)) testMetrics[`test/${k}`] = v;
       // a plugin whose declared metrics miss what it wrote: published entries cannot be checked for those
@@ -471,7 +471,7 @@ async function runLocked(o: RunOptions, run: ActiveRun): Promise<RunResult> {
  */
 function nestedRuns(o: RunOptions, loaded: LoadedConfig, config: LoadedConfig['config'], registry: Registry, backend: string, progress: Progress): NestedRuns {
   const local = config.tracking.find((t) => t.kind === 'local');
-  const dir = o.resume ? path.dirname(path.dirname(path.resolve(o.resume))) : path.resolve(o.runsDir ?? local?.dir ?? 'runs');
+  const dir = o.resume ? path.dirname(path.dirname(path.resolve(o.resume))) : path.resolve(o.runsDir ?? (local ? withOptionDefaults(localTracker, local).dir : 'runs'));
   const common = { runsDir: dir, backend, progress: o.progress, registry, trackingUri: o.trackingUri, shouldStop: o.shouldStop };
   return {
     dir,

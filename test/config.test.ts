@@ -1,4 +1,5 @@
 import { test } from 'node:test';
+import type { PluginOptions } from '../src/registry/types';
 import * as assert from 'node:assert/strict';
 import * as fs from 'fs';
 import * as path from 'path';
@@ -75,7 +76,7 @@ test('--set overrides apply, are validated, and errors name the flag', () => {
   const { config } = loadConfig(file, ['model.latent=7', 'train.optimizer.lr=0.01', 'model.encoder.hidden=[64, 32]'], createRegistry());
   assert.equal(config.model.latent, 7);
   assert.equal(config.train.optimizer.lr, 0.01);
-  assert.deepEqual(config.model.encoder.hidden, [64, 32]);
+  assert.deepEqual((config.model.encoder as PluginOptions).hidden, [64, 32]);
   assert.match(problems(BASE, ['model.latent=abc'])[0], /^--set model\.latent=abc: model\.latent must be an integer/);
   assert.match(problems(BASE, ['model.latnt=3'])[0], /^--set model\.latnt=3: unknown key 'latnt' in model; did you mean 'latent'/);
   assert.match(problems(BASE, ['nonsense'])[0], /^--set nonsense: expected key\.path=value/);

@@ -1,4 +1,5 @@
 import { test } from 'node:test';
+import type { PluginOptions } from '../src/registry/types';
 import * as assert from 'node:assert/strict';
 import * as fs from 'fs';
 import * as path from 'path';
@@ -114,7 +115,8 @@ test('the VSC latent-size sweep: K ∈ {8 … 200} × {VAE, VSC} × {MNIST, Fash
     const seen = new Set<string>();
     for (const { loaded } of cells) {
       const c = loaded.config;
-      const model = c.model.prior.kind === 'spike-slab' ? `vsc${c.model.prior.alpha}` : 'vae';
+      const prior = c.model.prior as PluginOptions;
+      const model = prior.kind === 'spike-slab' ? `vsc${prior.alpha}` : 'vae';
       seen.add(`${c.data.kind} ${model} ${c.model.latent}`);
       assert.equal(c.published?.length, 1);
       assert.equal(c.published![0].metric, 'test/latent_classifier_accuracy');

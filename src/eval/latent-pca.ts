@@ -1,15 +1,15 @@
 import * as fs from 'fs';
 import { PNG } from 'pngjs';
-import type { Plugin } from '../registry/types';
+import { definePlugin, Enum, NumberRelative, Type, type OptionsOf } from '../registry/types';
 import type { Evaluator } from './evaluator';
 import { rows } from './evaluator';
 
-export interface LatentPcaOptions {
-  kind: 'latent-pca';
-  max_examples: number;
-  size: number;
-  batch_size: number;
-}
+const latentPcaOptions = {
+  max_examples: Type.Integer({ minimum: 2, default: 5000, description: 'Test examples to project (the first N)' }),
+  size: Type.Integer({ minimum: 64, maximum: 4096, default: 512, description: 'Image width and height in pixels' }),
+  batch_size: Type.Integer({ minimum: 1, default: 1000 }),
+};
+export type LatentPcaOptions = OptionsOf<typeof latentPcaOptions>;
 
 /** Ten distinguishable colours (Tableau 10), then hues around the wheel for more classes. */
 export function classColour(c: number): [number, number, number] {
@@ -78,18 +78,12 @@ export function pca(x: Float32Array | Float64Array, n: number, d: number, k = 2,
  * scatter plot coloured by class: artifacts/latent-pca.png, with the components, their
  * explained variance and the class colours in artifacts/latent-pca.json.
  */
-export const latentPcaEvaluator: Plugin<LatentPcaOptions, Evaluator> = {
+export const latentPcaEvaluator = definePlugin({
   kind: 'evaluator',
   name: 'latent-pca',
   needs: ['latent'],
   description: 'Scatter PNG of the test latent means projected on their first 2 principal components, coloured by class (artifacts/latent-pca.png)',
-  schema: {
-    properties: {
-      max_examples: { type: 'integer', minimum: 2, default: 5000, description: 'Test examples to project (the first N)' },
-      size: { type: 'integer', minimum: 64, maximum: 4096, default: 512, description: 'Image width and height in pixels' },
-      batch_size: { type: 'integer', minimum: 1, default: 1000 },
-    },
-  },
+  options: latentPcaOptions,
   metrics: () => ['pca_explained_1', 'pca_explained_2'],
   create: (o) => ({
     async run(ctx) {
@@ -129,7 +123,7 @@ export const latentPcaEvaluator: Plugin<LatentPcaOptions, Evaluator> = {
       return { pca_explained_1: explained[0] ?? 0, pca_explained_2: explained[1] ?? 0 };
     },
   }),
-};
+});
 
 function drawScatter(file: string, pts: number[][], y: Int32Array | null, size: number): void {
   const png = new PNG({ width: size, height: size });

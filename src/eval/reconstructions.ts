@@ -1,20 +1,20 @@
-import type { Plugin } from '../registry/types';
+import { definePlugin, Enum, NumberRelative, Type, type OptionsOf } from '../registry/types';
 import type { Evaluator } from './evaluator';
 import { rows } from './evaluator';
 import { writeImageGrid } from '../util/png';
 
-export interface ReconstructionsOptions {
-  kind: 'reconstructions';
-  n: number;
-}
+const reconstructionsOptions = {
+  n: Type.Integer({ minimum: 1, maximum: 1000, default: 32, description: 'How many test images' }),
+};
+export type ReconstructionsOptions = OptionsOf<typeof reconstructionsOptions>;
 
 /** PNG grid of test images (odd columns) beside their reconstructions (even columns). */
-export const reconstructionsEvaluator: Plugin<ReconstructionsOptions, Evaluator> = {
+export const reconstructionsEvaluator = definePlugin({
   kind: 'evaluator',
   name: 'reconstructions',
   needs: ['latent'],
   description: 'PNG grid of test images beside their reconstructions from the posterior mean (artifacts/reconstructions.png)',
-  schema: { properties: { n: { type: 'integer', minimum: 1, maximum: 1000, default: 32, description: 'How many test images' } } },
+  options: reconstructionsOptions,
   metrics: () => [],
   create: (o) => ({
     async run(ctx) {
@@ -34,4 +34,4 @@ export const reconstructionsEvaluator: Plugin<ReconstructionsOptions, Evaluator>
       return {};
     },
   }),
-};
+});

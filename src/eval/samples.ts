@@ -1,19 +1,19 @@
-import type { Plugin } from '../registry/types';
+import { definePlugin, Enum, NumberRelative, Type, type OptionsOf } from '../registry/types';
 import type { Evaluator } from './evaluator';
 import { writeImageGrid } from '../util/png';
 
-export interface SamplesOptions {
-  kind: 'samples';
-  n: number;
-}
+const samplesOptions = {
+  n: Type.Integer({ minimum: 1, maximum: 1000, default: 64 }),
+};
+export type SamplesOptions = OptionsOf<typeof samplesOptions>;
 
 /** PNG grid of decoded draws from the prior. */
-export const samplesEvaluator: Plugin<SamplesOptions, Evaluator> = {
+export const samplesEvaluator = definePlugin({
   kind: 'evaluator',
   name: 'samples',
   needs: ['latent'],
   description: 'PNG grid of images decoded from prior draws z ~ p(z) (artifacts/samples.png)',
-  schema: { properties: { n: { type: 'integer', minimum: 1, maximum: 1000, default: 64 } } },
+  options: samplesOptions,
   metrics: () => [],
   create: (o) => ({
     async run(ctx) {
@@ -26,4 +26,4 @@ export const samplesEvaluator: Plugin<SamplesOptions, Evaluator> = {
       return {};
     },
   }),
-};
+});

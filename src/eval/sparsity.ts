@@ -1,14 +1,14 @@
 import * as fs from 'fs';
 import { PNG } from 'pngjs';
-import type { Plugin } from '../registry/types';
+import { definePlugin, Enum, NumberRelative, Type, type OptionsOf } from '../registry/types';
 import type { Evaluator } from './evaluator';
 import { encodeMeans } from './latent-classifier';
 
-export interface SparsityOptions {
-  kind: 'sparsity';
-  threshold: number;
-  batch_size: number;
-}
+const sparsityOptions = {
+  threshold: Type.Number({ minimum: 0, default: 0.01, description: 'A latent mean with |z| below this counts as zero' }),
+  batch_size: Type.Integer({ minimum: 1, default: 1000, description: 'Examples per encoder pass' }),
+};
+export type SparsityOptions = OptionsOf<typeof sparsityOptions>;
 
 export interface SparsityStats {
   /** Fraction of (example, dimension) entries with |z_mean| < threshold. */
@@ -69,18 +69,13 @@ function writeBarPlot(file: string, rates: number[]): void {
  * "Prior 2": the fraction of latent dimensions that are exactly or nearly zero). Works for
  * any model; with the spike-slab prior the means are γ⊙μ (see its `mean` option).
  */
-export const sparsityEvaluator: Plugin<SparsityOptions, Evaluator> = {
+export const sparsityEvaluator = definePlugin({
   kind: 'evaluator',
   name: 'sparsity',
   needs: ['latent'],
   description:
     'Fraction of near-zero latent means (|z| < threshold) on the test split, active dims per example; artifacts/sparsity.json and sparsity.png (activation rate per dimension)',
-  schema: {
-    properties: {
-      threshold: { type: 'number', minimum: 0, default: 0.01, description: 'A latent mean with |z| below this counts as zero' },
-      batch_size: { type: 'integer', minimum: 1, default: 1000, description: 'Examples per encoder pass' },
-    },
-  },
+  options: sparsityOptions,
   metrics: () => ['sparsity_zero_fraction', 'sparsity_active_dims_mean', 'sparsity_dead_dims'],
   create: (o) => ({
     async run(ctx) {
@@ -112,4 +107,4 @@ export const sparsityEvaluator: Plugin<SparsityOptions, Evaluator> = {
       };
     },
   }),
-};
+});

@@ -1,13 +1,14 @@
 import type * as tfc from '@tensorflow/tfjs-core';
-import type { Plugin, PluginContext } from '../registry/types';
+import { definePlugin, Override, type ModelContext, type OptionsOf } from '../registry/types';
 import type { Model } from './model';
-import type { DataSet } from '../data/dataset';
-import { latentParts, latentModelOptions, VaeOptions } from './vae';
+import { latentParts, latentModelOptions } from './vae';
+import { standardWeights } from './objective';
 import { glorotUniform } from '../nn/mlp';
 import { isdaClassLoss } from '../losses/isda';
 import { UserError } from '../errors';
 
-export type GvaeOptions = Omit<VaeOptions, 'kind'> & { kind: 'gvae' };
+const gvaeOptions = { ...latentModelOptions, likelihood: Override(latentModelOptions.likelihood, { default: 'gaussian' }) };
+export type GvaeOptions = OptionsOf<typeof gvaeOptions>;
 
 /**
  * G-VAE (seed 001): a VAE whose latent distribution is read by a linear classifier
@@ -19,9 +20,9 @@ export type GvaeOptions = Omit<VaeOptions, 'kind'> & { kind: 'gvae' };
  * 20 on the class term (CIFAR-10/CelebA) and 1 on the image term: both are just loss
  * weights in the config. Rows whose label is unknown (y = −1) skip the class term.
  */
-export function gvae(o: GvaeOptions, ctx: PluginContext): Model {
+export function gvae(o: GvaeOptions, ctx: ModelContext): Model {
   const tf = ctx.tf;
-  const data = ctx.data as DataSet;
+  const data = ctx.data;
   if (!data.classes) throw new UserError(`gvae needs a labelled data set; '${data.name}' has no labels`, 'model.kind');
   const parts = latentParts({ ...o, kind: 'vae' }, ctx);
   const { K, prior, encoder, decoder, params, nll, toData } = parts;
@@ -68,12 +69,13 @@ export function gvae(o: GvaeOptions, ctx: PluginContext): Model {
   };
 }
 
-export const gvaePlugin: Plugin<GvaeOptions, Model> = {
+export const gvaePlugin = definePlugin({
   kind: 'model',
   name: 'gvae',
   provides: ['latent', 'classify'],
   description: 'G-VAE: VAE + linear head on (μ, σ²) with the ISDA class bound; L = c1·KL + c2·recon + alpha·class',
-  schema: { properties: { ...latentModelOptions, likelihood: { ...latentModelOptions.likelihood, default: 'gaussian' } } },
+  options: gvaeOptions,
   terms: () => ['loss', 'recon', 'kl', 'class', 'elbo'],
+  weights: standardWeights('c1', 'c2', 'alpha'),
   create: gvae,
-};
+});

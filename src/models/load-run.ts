@@ -81,7 +81,7 @@ export async function loadRunModel(
   }
   // a model built on another run (m1m2's M1) finds it in the same run store; nothing is trained
   const runs = { dir: path.dirname(path.dirname(dir)), config };
-  const model = await registry.create<Model | Promise<Model>>('model', config.model, { tf, registry, rng: new Rng(config.seed).fork('init'), baseDir: record.config_dir, data, runs });
+  const model = await registry.create('model', config.model, { tf, registry, rng: new Rng(config.seed).fork('init'), baseDir: record.config_dir, data, runs });
   const vars = new Map<string, tfc.Variable>();
   for (const [k, v] of model.params) vars.set(`model/${k}`, v);
   loadLastCheckpoint(store, tf, vars, where);

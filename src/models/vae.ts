@@ -1,35 +1,25 @@
 import type * as tfc from '@tensorflow/tfjs-core';
-import type { Plugin, PluginContext, CapabilitiesOf } from '../registry/types';
-import { slot } from '../registry/types';
+import { definePlugin, Enum, slot, Type, type CapabilitiesOf, type ModelContext, type OptionsOf, type PluginOptions } from '../registry/types';
 import type { Model } from './model';
 import type { Network } from '../nn/network';
 import type { Prior } from '../priors/prior';
-import type { PluginOptions } from '../config/types';
-import type { DataSet } from '../data/dataset';
 import type { Rng } from '../runtime/rng';
+import { standardWeights } from './objective';
 import { bernoulliNll, bernoulliLogNormalizer, squaredError } from '../losses/likelihood';
-
-export interface VaeOptions {
-  kind: 'vae';
-  latent: number;
-  prior: PluginOptions;
-  encoder: PluginOptions;
-  decoder: PluginOptions;
-  likelihood: 'bernoulli' | 'gaussian';
-}
 
 /** Model options every model with a latent z shares. */
 export const latentModelOptions = {
-  latent: { type: 'integer', minimum: 1, default: 20, description: 'Latent size K' },
+  latent: Type.Integer({ minimum: 1, default: 20, description: 'Latent size K' }),
   prior: slot('prior', { default: { kind: 'gaussian' } }),
   encoder: slot('network', { default: { kind: 'mlp' } }),
   decoder: slot('network', { default: { kind: 'mlp' } }),
-  likelihood: {
-    enum: ['bernoulli', 'gaussian'],
+  likelihood: Enum(['bernoulli', 'gaussian'], {
     default: 'bernoulli',
     description: 'bernoulli: −log p(x|z) = Σ BCE (x in [0,1]); gaussian: the image loss ‖x − x̂‖²',
-  },
+  }),
 };
+
+export type VaeOptions = OptionsOf<typeof latentModelOptions>;
 
 /** What every model with an encoder → z → decoder path is built from. */
 export interface LatentParts {
@@ -44,17 +34,17 @@ export interface LatentParts {
   toData(out: tfc.Tensor2D): tfc.Tensor2D;
 }
 
-export function latentParts(o: VaeOptions, ctx: PluginContext): LatentParts {
+export function latentParts(o: VaeOptions, ctx: ModelContext): LatentParts {
   const tf = ctx.tf;
-  const data = ctx.data as DataSet;
+  const data = ctx.data;
   const K = o.latent;
-  const prior = ctx.registry.create<Prior>('prior', o.prior, ctx);
-  const encoder = ctx.registry.create<Network>('network', o.encoder, {
+  const prior = ctx.registry.create('prior', o.prior, { ...ctx, rng: ctx.rng.fork('prior'), latent: K, inDim: data.dim, inShape: data.shape });
+  const encoder = ctx.registry.create('network', o.encoder, {
     ...ctx,
     rng: ctx.rng.fork('encoder'),
     shape: { inDim: data.dim, outDim: prior.paramsPerLatent * K, inShape: data.shape },
   });
-  const decoder = ctx.registry.create<Network>('network', o.decoder, {
+  const decoder = ctx.registry.create('network', o.decoder, {
     ...ctx,
     rng: ctx.rng.fork('decoder'),
     shape: { inDim: K, outDim: data.dim, outShape: data.shape },
@@ -77,7 +67,7 @@ export function latentParts(o: VaeOptions, ctx: PluginContext): LatentParts {
  * The plain VAE: L = c1·KL(q(z|x) ‖ p(z)) + c2·(−log p(x|z)), docs/models.md "Model: VAE and M1".
  * Any prior plugin works (a VSC is this model with the spike-slab prior).
  */
-export function vae(o: VaeOptions, ctx: PluginContext): Model {
+export function vae(o: VaeOptions, ctx: ModelContext): Model {
   return vaeWithImportance(o, ctx).model;
 }
 
@@ -85,7 +75,7 @@ export function vae(o: VaeOptions, ctx: PluginContext): Model {
  * The VAE and, when its likelihood and prior are densities, the parts of its importance
  * weights (`importance`, null otherwise): what the IWAE model (models/iwae.ts) trains on.
  */
-export function vaeWithImportance(o: VaeOptions, ctx: PluginContext): { model: Model; importance: ImportanceTerms | null } {
+export function vaeWithImportance(o: VaeOptions, ctx: ModelContext): { model: Model; importance: ImportanceTerms | null } {
   const tf = ctx.tf;
   const { K, prior, encoder, decoder, params, nll, toData } = latentParts(o, ctx);
 
@@ -169,7 +159,7 @@ export function importanceTerms(o: VaeOptions, tf: typeof tfc, p: Pick<LatentPar
  * What vae and m1 offer: a latent space, and a density for importance weighting when the
  * likelihood is one (bernoulli) and the prior declares one (gaussian; not spike-slab).
  */
-export const latentModelProvides: CapabilitiesOf<Pick<VaeOptions, 'prior' | 'likelihood'>> = (o, { registry }) => {
+export const latentModelProvides: CapabilitiesOf<{ prior: PluginOptions; likelihood: string }> = (o, { registry }) => {
   const prior = o.prior && registry.has('prior', o.prior.kind) ? registry.get('prior', o.prior.kind) : null;
   const priorCaps = Array.isArray(prior?.provides) ? prior!.provides : [];
   if (o.likelihood !== 'bernoulli') return { provides: ['latent'], why: { density: `its likelihood '${o.likelihood}' is the unnormalised image loss ‖x − x̂‖², not a density (use likelihood: bernoulli)` } };
@@ -180,12 +170,13 @@ export const latentModelProvides: CapabilitiesOf<Pick<VaeOptions, 'prior' | 'lik
 /** The loss terms `terms` returns (vae, m1). */
 export const VAE_TERMS = ['loss', 'recon', 'kl', 'elbo'];
 
-export const vaePlugin: Plugin<VaeOptions, Model> = {
+export const vaePlugin = definePlugin({
   kind: 'model',
   name: 'vae',
   provides: latentModelProvides,
   description: 'Variational autoencoder: L = c1·KL + c2·recon; any prior (gaussian → VAE, spike-slab → VSC)',
-  schema: { properties: latentModelOptions },
+  options: latentModelOptions,
   terms: () => VAE_TERMS,
+  weights: standardWeights('c1', 'c2'),
   create: vae,
-};
+});

@@ -30,10 +30,10 @@ import { localTracker } from '../track/local';
 import { mlflowTracker } from '../track/mlflow';
 import { adamPlugin, sgdPlugin } from '../train/optimizer';
 import { linearSchedule } from '../train/schedule';
-import type { Plugin } from './types';
+import type { AnyPlugin } from './types';
 
 /** Every built-in plugin; third-party ones are added by `plugins:` in a config. */
-export const BUILTIN_PLUGINS: Plugin[] = [
+export const BUILTIN_PLUGINS: AnyPlugin[] = [
   mnistDataset,
   idxFilesDataset,
   hyperspectralDataset,

@@ -229,8 +229,3 @@ export class RunStore {
     for (const c of all.slice(0, Math.max(0, all.length - keep))) fs.rmSync(c.dir, { recursive: true, force: true });
   }
 }
-
-export interface LocalTrackerOptions {
-  kind: 'local';
-  dir: string;
-}
