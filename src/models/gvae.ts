@@ -45,7 +45,7 @@ export function gvae(o: GvaeOptions, ctx: ModelContext): Model {
       const { mu, logvar } = gaussian(enc, K);
       const z = prior.sample(enc, K, rng, progress);
       const recon = tf.mean(nll(batch.x, decoder.apply(z))) as tfc.Scalar;
-      const kl = tf.mean(prior.kl(enc, K, progress)) as tfc.Scalar;
+      const kl = tf.mean(prior.kl(enc, K, progress, z)) as tfc.Scalar;
       // rows with an unknown label (y = −1) are masked out of the class term; the labels
       // stay on the device, so a compiled step takes them as an input
       let cls = tf.scalar(0) as tfc.Scalar;

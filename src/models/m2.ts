@@ -7,8 +7,7 @@ import { standardWeights } from './objective';
 import { weightSchedule, scheduleProgress } from '../train/schedule';
 import type { DataSet } from '../data/dataset';
 import type { Rng } from '../runtime/rng';
-import { bernoulliNll, squaredError } from '../losses/likelihood';
-import { gaussianLogDensity } from '../losses/gaussian-kl';
+import { likelihoodOf, type LikelihoodName } from '../losses/likelihood';
 import { categoricalEntropy, categoricalNll, m2Labelled, m2Unlabelled } from '../losses/m2';
 import { UserError } from '../errors';
 
@@ -21,7 +20,7 @@ import { UserError } from '../errors';
  * of a trained M1 for `m1m2`), so the stacked model reuses it unchanged.
  */
 
-export type M2Likelihood = 'bernoulli' | 'gaussian' | 'gaussian_learned';
+export type M2Likelihood = LikelihoodName;
 
 /** The options m2Core reads (m2's, and m1m2's besides its own). */
 export type M2CoreOptions = Omit<OptionsOf<ReturnType<typeof m2Options<readonly M2Likelihood[]>>>, 'kind'>;
@@ -187,7 +186,6 @@ export function m2Options<const L extends readonly M2Likelihood[]>(likelihoods: 
 }
 
 const EVAL_PROGRESS: TrainProgress = { epoch: 0, step: 0, fraction: 1 };
-const LOGVAR_CLAMP: [number, number] = [-12, 10];
 
 /**
  * Build M2 on top of `features` (null: x itself). Every term is a batch mean:
@@ -213,7 +211,9 @@ export function m2Core(o: M2CoreOptions, ctx: ModelContext, features: FeatureMap
   const K = o.latent;
   const D = features ? features.dim : data.dim;
   const alpha = o.alpha_expression !== undefined ? evalAlphaExpression(o.alpha_expression, alphaNames(data), `${where.replace(/ \(.*/, '')}.alpha_expression`) : null;
-  const prior = ctx.registry.create('prior', o.prior, { ...ctx, rng: ctx.rng.fork('prior'), latent: K, inDim: D + C });
+  // the prior comes first (the encoder's size depends on it); a prior that reads the encoder gets it when it computes
+  let built: Network | null = null;
+  const prior = ctx.registry.create('prior', o.prior, { ...ctx, rng: ctx.rng.fork('prior'), latent: K, inDim: D + C, encoder: () => built! });
   const entropySchedule = weightSchedule(o.entropy_weight ?? 1, ctx.registry, ctx);
   const constantEntropy = typeof (o.entropy_weight ?? 1) === 'number';
   /** The prior's scheduled values plus λ_H (when it is a schedule), fed to a compiled step. */
@@ -221,7 +221,8 @@ export function m2Core(o: M2CoreOptions, ctx: ModelContext, features: FeatureMap
     ...(prior.scheduled?.(p) ?? {}),
     ...(constantEntropy ? {} : { m2_entropy_weight: entropySchedule(scheduleProgress(p)) }),
   });
-  const outPerDim = o.likelihood === 'gaussian_learned' ? 2 : 1;
+  const likelihood = likelihoodOf(o.likelihood, D);
+  const outPerDim = likelihood.outPerDim;
   const classifier = ctx.registry.create('network', o.classifier, {
     ...ctx,
     rng: ctx.rng.fork('classifier'),
@@ -241,23 +242,14 @@ export function m2Core(o: M2CoreOptions, ctx: ModelContext, features: FeatureMap
   for (const [n, v] of classifier.params) params.set(`classifier/${n}`, v);
   for (const [n, v] of encoder.params) params.set(`encoder/${n}`, v);
   for (const [n, v] of decoder.params) params.set(`decoder/${n}`, v);
+  for (const [n, v] of prior.params ?? []) params.set(`prior/${n}`, v);
+  built = encoder;
 
   /** −log p(x|y,z) per row. */
-  const nll = (x: tfc.Tensor2D, out: tfc.Tensor2D): tfc.Tensor1D => {
-    if (o.likelihood === 'bernoulli') return bernoulliNll(x, out);
-    if (o.likelihood === 'gaussian') return squaredError(x, out);
-    const mu = tf.slice(out, [0, 0], [-1, D]) as tfc.Tensor2D;
-    const logvar = tf.clipByValue(tf.slice(out, [0, D], [-1, D]), ...LOGVAR_CLAMP) as tfc.Tensor2D;
-    return tf.neg(gaussianLogDensity(x, mu, logvar)) as tfc.Tensor1D;
-  };
+  const nll = likelihood.nll;
   /** Decoder output → the data-space mean (through the feature map back to x). */
   const toData = (out: tfc.Tensor2D): tfc.Tensor2D => {
-    const f =
-      o.likelihood === 'bernoulli'
-        ? (tf.sigmoid(out) as tfc.Tensor2D)
-        : o.likelihood === 'gaussian'
-          ? out
-          : (tf.slice(out, [0, 0], [-1, D]) as tfc.Tensor2D);
+    const f = likelihood.mean(out);
     return features ? features.toData(f) : f;
   };
   const upload = (a: Record<string, Int32Array>) =>
@@ -289,7 +281,7 @@ export function m2Core(o: M2CoreOptions, ctx: ModelContext, features: FeatureMap
       const enc = encoder.apply(tf.concat([xr, yr], 1) as tfc.Tensor2D);
       const z = prior.sample(enc, K, rng, progress, o.class_noise === 'shared' ? { rows: B, index: r.idx } : undefined);
       const recon = nll(xr, decoder.apply(tf.concat([z, yr], 1) as tfc.Tensor2D));
-      const kl = prior.kl(enc, K, progress);
+      const kl = prior.kl(enc, K, progress, z);
       const logits = classifier.apply(x);
       const alphaNow = alpha ?? w.alpha;
 

@@ -9,6 +9,7 @@ import { mlpNetwork } from '../nn/mlp';
 import { convNetwork } from '../nn/conv';
 import { gaussianPriorPlugin } from '../priors/gaussian';
 import { spikeSlabPriorPlugin } from '../priors/spike-slab';
+import { vampPriorPlugin } from '../priors/vamp';
 import { vaePlugin } from '../models/vae';
 import { iwaeModelPlugin } from '../models/iwae';
 import { m1Plugin } from '../models/m1';
@@ -44,6 +45,7 @@ export const BUILTIN_PLUGINS: AnyPlugin[] = [
   convNetwork,
   gaussianPriorPlugin,
   spikeSlabPriorPlugin,
+  vampPriorPlugin,
   vaePlugin,
   iwaeModelPlugin,
   m1Plugin,

@@ -66,13 +66,19 @@ export interface ModelContext extends PluginContext {
   runs?: NestedRuns;
 }
 
-/** What a prior's `create` receives: the latent size and the shape of the data it models. */
+/** What a prior's `create` receives: the latent size, what the encoder reads, and the encoder. */
 export interface PriorContext extends PluginContext {
   /** Latent size K. */
   latent: number;
-  /** The data (or feature) dimension the model's encoder reads, and its shape when an image. */
+  /** The input dimension of the model's encoder (data, or data and one-hot class for M2), and its shape when an image. */
   inDim: number;
   inShape?: number[];
+  /**
+   * The model's encoder q(z|·), once the model has built it (the prior is created first:
+   * the encoder's output size depends on paramsPerLatent). Call it when computing, not in
+   * `create`. Absent where a prior is made without a model.
+   */
+  encoder?(): Network;
 }
 
 /** What a network's `create` receives: its input and output sizes. */
