@@ -5,7 +5,7 @@
 export { runExperiment } from './experiment';
 export type { RunOptions, RunResult } from './experiment';
 export { Registry } from './registry/registry';
-export { createRegistry, BUILTIN_PLUGINS } from './registry/builtins';
+export { createRegistry, BUILTIN_PLUGINS } from './builtins';
 export { definePlugin, slot, weight, Enum, ObjectOf, Override, Type, withOptionDefaults, PLUGIN_KINDS } from './registry/types';
 export type {
   Plugin,
@@ -22,7 +22,7 @@ export type {
   OptionsOf,
   WeightDeclaration,
 } from './registry/types';
-export { STANDARD_WEIGHTS, standardWeights } from './models/objective';
+export { STANDARD_WEIGHTS, standardWeights } from './registry/weights';
 export { latentParts } from './models/vae';
 export { importanceTerms } from './models/importance';
 export { likelihoodOf, LIKELIHOODS } from './losses/likelihood';
@@ -47,5 +47,5 @@ export type { Network, NetworkShape } from './nn/network';
 export type { Optimizer } from './train/optimizer';
 export type { Evaluator, EvalContext } from './eval/evaluator';
 export type { Tracker } from './track/tracker';
-export type { Schedule } from './train/schedule';
+export type { Schedule } from './schedules/schedule';
 export { parseIdx, readIdx, writeIdx } from './data/idx';

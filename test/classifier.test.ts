@@ -4,7 +4,7 @@ import * as assert from 'node:assert/strict';
 import * as fs from 'fs';
 import * as path from 'path';
 import { runExperiment } from '../src/experiment';
-import { createRegistry } from '../src/registry/builtins';
+import { createRegistry } from '../src/builtins';
 import { classifierPlugin } from '../src/models/classifier';
 import { loadConfig } from '../src/config/load';
 import { UserError } from '../src/errors';

@@ -4,7 +4,7 @@ import * as assert from 'node:assert/strict';
 import * as fs from 'fs';
 import * as path from 'path';
 import { loadConfig } from '../src/config/load';
-import { createRegistry } from '../src/registry/builtins';
+import { createRegistry } from '../src/builtins';
 import { UserError } from '../src/errors';
 import { isSweepFile, loadSweep, resolveCells } from '../src/sweep/spec';
 import { tmpDir, elbo, ROOT, configProblems as problems, BASE_CONFIG as BASE } from './helpers';

@@ -2,14 +2,14 @@ import { test } from 'node:test';
 import * as assert from 'node:assert/strict';
 import * as fs from 'fs';
 import * as path from 'path';
-import { createRegistry } from '../src/registry/builtins';
+import { createRegistry } from '../src/builtins';
 import { buildSchema } from '../src/config/schema';
 import { loadConfig } from '../src/config/load';
 import { UserError } from '../src/errors';
 import { definePlugin, Enum, Type, slot, type PluginOptions } from '../src/registry/types';
 import { Rng } from '../src/runtime/rng';
 import { getTf } from '../src/runtime/tf';
-import { STANDARD_WEIGHTS } from '../src/models/objective';
+import { STANDARD_WEIGHTS } from '../src/registry/weights';
 import { tmpDir, elbo, tinyDataSet } from './helpers';
 
 test('definePlugin: the schema is the one source of the options (required = neither optional nor defaulted)', () => {

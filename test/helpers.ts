@@ -6,7 +6,7 @@ import { writeIdx } from '../src/data/idx';
 import * as assert from 'node:assert/strict';
 import { Rng } from '../src/runtime/rng';
 import { loadConfig } from '../src/config/load';
-import { createRegistry } from '../src/registry/builtins';
+import { createRegistry } from '../src/builtins';
 import { UserError } from '../src/errors';
 import type { DataSet } from '../src/data/dataset';
 

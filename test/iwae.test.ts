@@ -6,7 +6,7 @@ import type * as tfc from '@tensorflow/tfjs-core';
 import { getTf } from '../src/runtime/tf';
 import { selectBackend } from '../src/runtime/backend';
 import { loadConfig } from '../src/config/load';
-import { createRegistry } from '../src/registry/builtins';
+import { createRegistry } from '../src/builtins';
 import { runExperiment } from '../src/experiment';
 import { bernoulliNll } from '../src/losses/likelihood';
 import { Rng } from '../src/runtime/rng';

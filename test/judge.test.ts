@@ -5,7 +5,7 @@ import * as fs from 'fs';
 import * as path from 'path';
 import { runExperiment } from '../src/experiment';
 import { loadConfig } from '../src/config/load';
-import { createRegistry } from '../src/registry/builtins';
+import { createRegistry } from '../src/builtins';
 import { tmpDir, smallConfig, elbo, lastJson, ROOT } from './helpers';
 
 test('the CNN judge config validates and trains on a limited MNIST set (conv classifier on real images)', () => {

@@ -9,7 +9,7 @@ import { sparsityStats } from '../src/eval/sparsity';
 import { splitFashionMnist } from '../src/data/fashion-mnist';
 import { runExperiment } from '../src/experiment';
 import { loadConfig } from '../src/config/load';
-import { createRegistry } from '../src/registry/builtins';
+import { createRegistry } from '../src/builtins';
 import { Rng } from '../src/runtime/rng';
 import { tmpDir, smallConfig } from './helpers';
 

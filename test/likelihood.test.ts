@@ -3,7 +3,7 @@ import * as assert from 'node:assert/strict';
 import { getTf } from '../src/runtime/tf';
 import { Rng } from '../src/runtime/rng';
 import { likelihoodOf, LIKELIHOODS } from '../src/losses/likelihood';
-import { createRegistry } from '../src/registry/builtins';
+import { createRegistry } from '../src/builtins';
 import type { Model } from '../src/models/model';
 import { tinyDataSet } from './helpers';
 

@@ -5,7 +5,7 @@ import * as fs from 'fs';
 import * as path from 'path';
 import { parse } from 'yaml';
 import { runExperiment } from '../src/experiment';
-import { createRegistry } from '../src/registry/builtins';
+import { createRegistry } from '../src/builtins';
 import { loadConfig } from '../src/config/load';
 import { UserError } from '../src/errors';
 import { tmpDir, smallConfig, ROOT } from './helpers';

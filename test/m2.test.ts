@@ -6,7 +6,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs';
 import '@tensorflow/tfjs-backend-cpu';
 import { setTf } from '../src/runtime/tf';
-import { createRegistry } from '../src/registry/builtins';
+import { createRegistry } from '../src/builtins';
 import { Rng } from '../src/runtime/rng';
 import { UserError } from '../src/errors';
 import { categoricalEntropy, categoricalNll, m2Labelled, m2Unlabelled } from '../src/losses/m2';

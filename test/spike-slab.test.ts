@@ -8,7 +8,7 @@ import { selectBackend } from '../src/runtime/backend';
 import { spikeSlabKl } from '../src/losses/spike-slab-kl';
 import { gaussianKl } from '../src/losses/gaussian-kl';
 import { spikeSlabPriorPlugin, scheduleProgress } from '../src/priors/spike-slab';
-import { createRegistry } from '../src/registry/builtins';
+import { createRegistry } from '../src/builtins';
 import { runExperiment } from '../src/experiment';
 import { Rng } from '../src/runtime/rng';
 import type { Model } from '../src/models/model';

@@ -3,7 +3,7 @@ import * as assert from 'node:assert/strict';
 import * as fs from 'fs';
 import * as path from 'path';
 import { loadConfig, parseYaml } from '../src/config/load';
-import { createRegistry } from '../src/registry/builtins';
+import { createRegistry } from '../src/builtins';
 import { UserError } from '../src/errors';
 import { isSweepFile, loadSweep, resolveCells, MAX_CELLS } from '../src/sweep/spec';
 import { evalAlphaExpression } from '../src/models/m2';

@@ -4,11 +4,11 @@ import * as fs from 'fs';
 import * as path from 'path';
 import { getTf } from '../src/runtime/tf';
 import { Rng } from '../src/runtime/rng';
-import { createRegistry } from '../src/registry/builtins';
+import { createRegistry } from '../src/builtins';
 import { loadConfig } from '../src/config/load';
 import { runExperiment } from '../src/experiment';
 import type { Network } from '../src/nn/network';
-import type { CheckpointManifest } from '../src/train/checkpoint';
+import type { CheckpointManifest } from '../src/track/checkpoint';
 import type { Model } from '../src/models/model';
 import { ROOT, tmpDir, smallConfig, tinyDataSet } from './helpers';
 

@@ -90,7 +90,7 @@ test('features: mu reads the slab mean of a VSC (γ ignored), mean the posterior
   assert.equal(r.metrics['test/latent_classifier_labelled'], 100);
   // on the model itself: mu is the first K encoder outputs, mean is γ⊙μ
   const { loadRunModel } = await import('../src/models/load-run');
-  const { createRegistry } = await import('../src/registry/builtins');
+  const { createRegistry } = await import('../src/builtins');
   const { loadConfig } = await import('../src/config/load');
   const registry = createRegistry();
   const { config } = loadConfig(path.join(r.runDir, 'config.yaml'), [], registry);

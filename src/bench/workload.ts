@@ -1,10 +1,10 @@
 import type * as tfc from '@tensorflow/tfjs-core';
-import { createRegistry } from '../registry/builtins';
+import { createRegistry } from '../builtins';
 import { Rng } from '../runtime/rng';
 import type { DataSet } from '../data/dataset';
 import type { LossWeights } from '../models/model';
 import type { PluginOptions } from '../registry/types';
-import { weightNames } from '../models/objective';
+import { weightNames } from '../registry/weights';
 import type { Optimizer } from '../train/optimizer';
 import { makeTrainStep, type StepOptions } from '../train/step';
 
@@ -23,7 +23,7 @@ export interface Workload {
   batch: number;
   labelled: number;
   model: PluginOptions;
-  /** The loss weights by name: those the model plugin declares (models/objective.ts). */
+  /** The loss weights by name: those the model plugin declares (registry/weights.ts). */
   weights: LossWeights;
 }
 

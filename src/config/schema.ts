@@ -1,7 +1,7 @@
 import { PLUGIN_KINDS, JsonSchema, PluginKind, slot, weight } from '../registry/types';
 import type { Registry } from '../registry/registry';
 import { MODE_RULE } from './metrics';
-import { STANDARD_WEIGHTS } from '../models/objective';
+import { STANDARD_WEIGHTS } from '../registry/weights';
 
 /** Longest experiment (and sweep) name: it is a directory name, and file systems take 255 bytes. */
 export const EXPERIMENT_NAME_MAX = 200;

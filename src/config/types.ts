@@ -26,7 +26,7 @@ export interface ExperimentConfig {
   plugins: string[];
   data: PluginOptions;
   model: PluginOptions;
-  /** Loss weights by name: c1, c2, alpha and those model plugins declare (models/objective.ts). */
+  /** Loss weights by name: c1, c2, alpha and those model plugins declare (registry/weights.ts). */
   loss: Record<string, WeightSpec>;
   train: {
     epochs: number;

@@ -2,7 +2,7 @@ import type * as tfc from '@tensorflow/tfjs-core';
 import { definePlugin, Enum, NumberRelative, Type, type OptionsOf } from '../registry/types';
 import type { Evaluator } from './evaluator';
 import { rows } from './evaluator';
-import { DeviceSums } from '../train/device-sums';
+import { DeviceSums } from './device-sums';
 import type { Model, LossWeights } from '../models/model';
 import type { Split } from '../data/dataset';
 import type { Rng } from '../runtime/rng';

@@ -2,7 +2,7 @@ import type * as tfc from '@tensorflow/tfjs-core';
 import { definePlugin, Override, type ModelContext, type OptionsOf } from '../registry/types';
 import type { Model } from './model';
 import { latentParts, latentModelOptions } from './vae';
-import { standardWeights } from './objective';
+import { standardWeights } from '../registry/weights';
 import { glorotUniform } from '../nn/mlp';
 import { isdaClassLoss } from '../losses/isda';
 import { UserError } from '../errors';

@@ -6,7 +6,7 @@ import type { DataSet } from '../data/dataset';
 import type { Model } from './model';
 import type { ExperimentConfig } from '../config/types';
 import { loadConfig } from '../config/load';
-import { loadCheckpoint, CheckpointManifest } from '../train/checkpoint';
+import { loadCheckpoint, CheckpointManifest } from '../track/checkpoint';
 import { RunStore, RunRecord } from '../track/run-store';
 import { Rng } from '../runtime/rng';
 import { UserError } from '../errors';

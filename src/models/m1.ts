@@ -1,7 +1,7 @@
 import { definePlugin, Override, type ModelContext, type OptionsOf } from '../registry/types';
 import type { Model } from './model';
 import { vae, latentModelOptions, latentModelProvides, VAE_TERMS } from './vae';
-import { standardWeights } from './objective';
+import { standardWeights } from '../registry/weights';
 
 const M1_NETWORK = { kind: 'mlp', hidden: [500, 500], activation: 'softplus' };
 

@@ -8,7 +8,7 @@ import type { Network } from '../nn/network';
 import type { Prior, TrainProgress } from '../priors/prior';
 import type { DataSet } from '../data/dataset';
 import { FeatureMap, M2_TERMS, m2Core, m2Options } from './m2';
-import { standardWeights } from './objective';
+import { standardWeights } from '../registry/weights';
 import { openFinishedRun, loadLastCheckpoint } from './load-run';
 import { latentParts, vaePlugin } from './vae';
 import { loadConfig, LoadedConfig } from '../config/load';

@@ -3,8 +3,8 @@ import { definePlugin, Enum, slot, Type, weight, type ModelContext, type Options
 import type { Model } from './model';
 import type { Network } from '../nn/network';
 import type { Prior, TrainProgress } from '../priors/prior';
-import { standardWeights } from './objective';
-import { weightSchedule, scheduleProgress } from '../train/schedule';
+import { standardWeights } from '../registry/weights';
+import { weightSchedule, scheduleProgress } from '../schedules/schedule';
 import type { DataSet } from '../data/dataset';
 import type { Rng } from '../runtime/rng';
 import { likelihoodOf, type LikelihoodName } from '../losses/likelihood';

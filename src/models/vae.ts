@@ -4,7 +4,7 @@ import type { Model } from './model';
 import type { Network } from '../nn/network';
 import type { Prior } from '../priors/prior';
 import type { Rng } from '../runtime/rng';
-import { standardWeights } from './objective';
+import { standardWeights } from '../registry/weights';
 import { LIKELIHOODS, likelihoodOf, type Likelihood, type LikelihoodName } from '../losses/likelihood';
 import { importanceTerms, type ImportanceTerms } from './importance';
 

@@ -3,7 +3,7 @@ import { definePlugin, Enum, Type, weight, type OptionsOf } from '../registry/ty
 import { logvarClampOptions } from './gaussian';
 import { noiseRows, type Prior, type TrainProgress } from './prior';
 import type { WeightSpec } from '../config/types';
-import { weightSchedule, scheduleProgress, Schedule } from '../train/schedule';
+import { weightSchedule, scheduleProgress, Schedule } from '../schedules/schedule';
 import { spikeSlabKl, SPIKE_EPS } from '../losses/spike-slab-kl';
 
 const spikeSlabOptions = {

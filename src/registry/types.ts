@@ -8,7 +8,7 @@ import type { Model } from '../models/model';
 import type { Evaluator } from '../eval/evaluator';
 import type { Tracker } from '../track/tracker';
 import type { Optimizer } from '../train/optimizer';
-import type { Schedule } from '../train/schedule';
+import type { Schedule } from '../schedules/schedule';
 
 /** The kinds of plugin a config can name. Each has one slot type in the config schema. */
 export const PLUGIN_KINDS = [

@@ -6,7 +6,7 @@ import { takeLock, releaseLock, readLock, type LockHolder } from '../util/lock';
 import type { BackendInfo } from '../runtime/backend';
 import type { Fingerprint } from '../runtime/fingerprint';
 import type { StepMode } from '../train/step';
-import type { Selected } from '../train/checkpoint';
+import type { Selected } from './checkpoint';
 import type { PublishedComparison } from '../config/metrics';
 import type { RunDependency } from '../models/model';
 

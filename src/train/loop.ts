@@ -2,13 +2,13 @@ import type * as tfc from '@tensorflow/tfjs-core';
 import type { Model, LossWeights } from '../models/model';
 import type { DataSet } from '../data/dataset';
 import type { Optimizer } from './optimizer';
-import type { Schedule } from './schedule';
-import { unitWeights } from '../models/objective';
+import type { Schedule } from '../schedules/schedule';
+import { unitWeights } from '../registry/weights';
 import type { Rng } from '../runtime/rng';
 import type { Progress } from '../track/progress';
 import { evaluateTerms } from '../eval/elbo';
 import { makeTrainStep, type StepMode } from './step';
-import { DeviceSums } from './device-sums';
+import { DeviceSums } from '../eval/device-sums';
 import { faultPoint } from '../util/fault';
 
 export interface LoopOptions {

@@ -1,6 +1,6 @@
 import { Args, Flags } from '@oclif/core';
 import { BaseCommand } from '../base';
-import { createRegistry } from '../../registry/builtins';
+import { createRegistry } from '../../builtins';
 import { PLUGIN_KINDS, PluginKind, JsonSchema, Plugin } from '../../registry/types';
 import type { Registry } from '../../registry/registry';
 import { modelCapabilities } from '../../config/needs';

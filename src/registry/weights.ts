@@ -1,4 +1,4 @@
-import type { WeightDeclaration } from '../registry/types';
+import type { WeightDeclaration } from './types';
 
 /**
  * The loss weights of the source write-ups (docs/models.md "Shared pieces"): c1 multiplies
