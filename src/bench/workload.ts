@@ -1,10 +1,10 @@
 import type * as tfc from '@tensorflow/tfjs-core';
 import { createRegistry } from '../builtins';
+import { buildRun } from '../experiment';
 import { Rng } from '../runtime/rng';
 import type { DataSet } from '../data/dataset';
 import type { LossWeights } from '../models/model';
 import type { PluginOptions } from '../registry/types';
-import { weightNames } from '../registry/weights';
 import type { Optimizer } from '../train/optimizer';
 import { makeTrainStep, type StepOptions } from '../train/step';
 
@@ -109,8 +109,8 @@ function countFlops(kernels: { name: string; inputShapes: number[][]; outputShap
   return flops;
 }
 
-/** Build a workload exactly as src/experiment.ts builds a run, on synthetic data. */
-export function buildWorkload(tf: typeof tfc, w: Workload, seed = 0, stepOptions: StepOptions = {}) {
+/** Build a workload with the build step of a run (experiment.ts buildRun), on synthetic data. */
+export async function buildWorkload(tf: typeof tfc, w: Workload, seed = 0, stepOptions: StepOptions = {}) {
   const registry = createRegistry();
   const rng = new Rng(seed);
   const dim = w.shape.reduce((a, b) => a * b, 1);
@@ -121,15 +121,10 @@ export function buildWorkload(tf: typeof tfc, w: Workload, seed = 0, stepOptions
     name: 'synthetic', shape: w.shape, dim, classes: w.classes, train: split, val: null, test: split,
     sha256: '', source: 'bench (uniform random)', binarize: 'none', labelled: null,
   };
-  const ctx = { tf, registry, rng, baseDir: process.cwd(), data };
-  const model = registry.create('model', w.model, { ...ctx, rng: rng.fork('init') });
-  if (model instanceof Promise) throw new Error(`workload ${w.name}: its model is built asynchronously; the bench takes models built at once`);
-  const optimizer: Optimizer = registry.create(
-    'optimizer', { kind: 'adam', lr: 1e-3, beta1: 0.9, beta2: 0.999, epsilon: 1e-8 }, { ...ctx, params: model.params });
-  const declared = weightNames(registry.get('model', w.model.kind));
-  const missing = declared.filter((n) => w.weights[n] === undefined);
-  if (missing.length) throw new Error(`workload ${w.name}: give the weights its model reads (${missing.join(', ')})`);
-  const weights = Object.fromEntries(declared.map((n) => [n, w.weights[n]]));
+  const config = { model: w.model, loss: w.weights, eval: [], train: { optimizer: { kind: 'adam', lr: 1e-3, beta1: 0.9, beta2: 0.999, epsilon: 1e-8 } } };
+  const { model, optimizer, weights: schedules } = await buildRun(config, data, { tf, registry, rng, baseDir: process.cwd() });
+  // the weights are numbers here: their value at the start
+  const weights = Object.fromEntries(Object.entries(schedules).map(([n, s]) => [n, s({ epoch: 0, step: 0, fraction: 0, epochFloat: 0 })]));
   const step = makeTrainStep(tf, model, optimizer, stepOptions);
   // FLOPs are counted from the kernels an eager step dispatches (a graph step is one call)
   const eagerStep = makeTrainStep(tf, model, optimizer, { compile: 'off' });
