@@ -5,11 +5,8 @@ import * as fs from 'fs';
 import * as path from 'path';
 import { loadConfig } from '../src/config/load';
 import { createRegistry } from '../src/builtins';
-import { UserError } from '../src/errors';
 import { isSweepFile, loadSweep, resolveCells } from '../src/sweep/spec';
 import { tmpDir, elbo, ROOT, configProblems as problems, BASE_CONFIG as BASE } from './helpers';
-
-
 
 test('a valid config gets every default filled in', () => {
   const dir = tmpDir();

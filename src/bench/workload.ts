@@ -5,7 +5,6 @@ import { Rng } from '../runtime/rng';
 import type { DataSet } from '../data/dataset';
 import type { LossWeights } from '../models/model';
 import type { PluginOptions } from '../registry/types';
-import type { Optimizer } from '../train/optimizer';
 import { makeTrainStep, type StepOptions } from '../train/step';
 
 /**

@@ -3,7 +3,7 @@ import * as path from 'path';
 import * as crypto from 'crypto';
 import * as jpeg from 'jpeg-js';
 import { definePlugin, Override, Type, type OptionsOf } from '../registry/types';
-import { DataSet, Split, commonDataOptions, finishDataSet } from './dataset';
+import { Split, commonDataOptions, finishDataSet } from './dataset';
 import { UserError, suggestion } from '../errors';
 import { readDataFile } from './files';
 

@@ -2,7 +2,7 @@ import * as fs from 'fs';
 import * as path from 'path';
 import * as crypto from 'crypto';
 import { definePlugin, Override, Type, type OptionsOf } from '../registry/types';
-import { DataSet, Split, commonDataOptions, finishDataSet } from './dataset';
+import { Split, commonDataOptions, finishDataSet } from './dataset';
 import { UserError } from '../errors';
 import { readDataFile } from './files';
 

@@ -2,7 +2,7 @@ import * as path from 'path';
 import * as fs from 'fs';
 import * as crypto from 'crypto';
 import { definePlugin, Enum, Type, type OptionsOf } from '../registry/types';
-import { DataSet, commonDataOptions, finishDataSet, Split } from './dataset';
+import { commonDataOptions, finishDataSet, Split } from './dataset';
 import { loadIdxDataSet } from './idx-files';
 import { Rng } from '../runtime/rng';
 import { UserError } from '../errors';

@@ -1,7 +1,6 @@
 import * as fs from 'fs';
 import type * as tfc from '@tensorflow/tfjs-core';
-import { definePlugin, Enum, NumberRelative, Type, type OptionsOf } from '../registry/types';
-import type { Evaluator } from './evaluator';
+import { definePlugin, Enum, Type, type OptionsOf } from '../registry/types';
 import { rows } from './evaluator';
 import type { Model } from '../models/model';
 import type { Split } from '../data/dataset';

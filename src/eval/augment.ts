@@ -1,6 +1,6 @@
 import type * as tfc from '@tensorflow/tfjs-core';
-import { definePlugin, Enum, NumberRelative, Type, type OptionsOf, type PluginContext } from '../registry/types';
-import type { Evaluator, EvalContext } from './evaluator';
+import { definePlugin, Type, type OptionsOf, type PluginContext } from '../registry/types';
+import type { EvalContext } from './evaluator';
 import type { Model } from '../models/model';
 import { writeImageGrid } from '../util/png';
 import { subset } from '../data/splits';

@@ -1,5 +1,4 @@
-import { definePlugin, Enum, NumberRelative, Type, type OptionsOf } from '../registry/types';
-import type { Evaluator } from './evaluator';
+import { definePlugin, Type, type OptionsOf } from '../registry/types';
 import type { Model } from '../models/model';
 import type { ClassConditionalModel } from '../models/m2';
 import { writeImageGrid } from '../util/png';

@@ -1,6 +1,5 @@
 import type * as tfc from '@tensorflow/tfjs-core';
-import { definePlugin, Enum, NumberRelative, Type, type OptionsOf } from '../registry/types';
-import type { Evaluator } from './evaluator';
+import { definePlugin, Type, type OptionsOf } from '../registry/types';
 import { rows } from './evaluator';
 import { UserError } from '../errors';
 

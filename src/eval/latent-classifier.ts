@@ -1,6 +1,5 @@
 import type * as tfc from '@tensorflow/tfjs-core';
 import { definePlugin, Enum, ObjectOf, Type, type OptionsOf } from '../registry/types';
-import type { Evaluator } from './evaluator';
 import type { Model } from '../models/model';
 import { binarizeOnce, labelledSubset, subset } from '../data/splits';
 import { UserError } from '../errors';

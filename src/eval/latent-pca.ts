@@ -1,7 +1,6 @@
 import * as fs from 'fs';
 import { PNG } from 'pngjs';
-import { definePlugin, Enum, NumberRelative, Type, type OptionsOf } from '../registry/types';
-import type { Evaluator } from './evaluator';
+import { definePlugin, Type, type OptionsOf } from '../registry/types';
 import { rows } from './evaluator';
 
 const latentPcaOptions = {

@@ -1,5 +1,4 @@
-import { definePlugin, Enum, NumberRelative, Type, type OptionsOf } from '../registry/types';
-import type { Evaluator } from './evaluator';
+import { definePlugin, Type, type OptionsOf } from '../registry/types';
 import { writeImageGrid } from '../util/png';
 
 const samplesOptions = {

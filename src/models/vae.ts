@@ -3,7 +3,6 @@ import { definePlugin, Enum, slot, Type, type CapabilitiesOf, type ModelContext,
 import type { Model } from './model';
 import type { Network } from '../nn/network';
 import type { Prior } from '../priors/prior';
-import type { Rng } from '../runtime/rng';
 import { standardWeights } from '../registry/weights';
 import { LIKELIHOODS, likelihoodOf, type Likelihood, type LikelihoodName } from '../losses/likelihood';
 import { importanceTerms, type ImportanceTerms } from './importance';

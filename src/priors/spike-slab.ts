@@ -2,7 +2,6 @@ import type * as tfc from '@tensorflow/tfjs-core';
 import { definePlugin, Enum, Type, weight, type OptionsOf } from '../registry/types';
 import { logvarClampOptions } from './gaussian';
 import { noiseRows, type Prior, type TrainProgress } from './prior';
-import type { WeightSpec } from '../config/types';
 import { weightSchedule, scheduleProgress, Schedule } from '../schedules/schedule';
 import { spikeSlabKl, SPIKE_EPS } from '../losses/spike-slab-kl';
 

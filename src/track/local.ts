@@ -1,5 +1,5 @@
 import * as path from 'path';
-import { definePlugin, Enum, NumberRelative, Type, type OptionsOf } from '../registry/types';
+import { definePlugin, Type, type OptionsOf } from '../registry/types';
 import { RunStore, RunRecord } from './run-store';
 import type { Tracker } from './tracker';
 
