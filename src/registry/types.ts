@@ -266,9 +266,6 @@ export function withOptionDefaults<O extends PluginOptions>(plugin: Plugin<Plugi
   return out as O;
 }
 
-/** Options and instance types of a plugin made by `definePlugin`. */
-export type OptionsOfPlugin<T> = T extends Plugin<PluginKind, infer O> ? O : never;
-
 /** The run store a run lives in, and a way to start (or resume) another run in it. */
 export interface NestedRuns {
   /** Root of the local run store (runs/<experiment>/<runId>). */
