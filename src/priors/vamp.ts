@@ -51,12 +51,20 @@ export function vampPrior(tf: typeof tfc, o: VampPriorOptions, ctx: PriorContext
       const logN = tf.mul(-0.5, tf.add(tf.add(quad, tf.sum(logvar, 1)), K * Math.log(2 * Math.PI)));
       return tf.sub(tf.logSumExp(logN, 1), Math.log(J)) as tfc.Tensor1D;
     });
+  // the Gaussian posterior's pieces, named one by one: whatever else the gaussian prior says of
+  // itself (its N(0, I)) is not true of this one
+  const { paramsPerLatent, sample, mean, mu, gaussianParams, logPosterior } = base;
   return {
-    ...base,
+    paramsPerLatent,
+    sample,
+    mean,
+    mu,
+    gaussianParams,
+    logPosterior,
     params: new Map([['pseudo_inputs', pseudo]]),
     kl(enc, K2, _progress, z) {
       if (!z) throw new UserError('the vamp prior estimates the KL with the sampled z: the model must pass it to prior.kl', 'model.prior');
-      return tf.tidy(() => tf.sub(base.logPosterior!(z, enc, K2), logPrior(z)) as tfc.Tensor1D);
+      return tf.tidy(() => tf.sub(logPosterior!(z, enc, K2), logPrior(z)) as tfc.Tensor1D);
     },
     logPrior,
     sampleFromPrior(n, K2, rng2) {
