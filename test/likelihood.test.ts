@@ -45,3 +45,21 @@ test('a VAE with the learned-variance Gaussian likelihood is a density: importan
   assert.equal(fixed.logImportanceWeights, undefined);
   assert.match(fixed.noImportanceWeights!, /not a density/);
 });
+
+test('importance weights for any encoder-decoder model: the G-VAE has them with a density likelihood', async () => {
+  const tf = getTf();
+  const registry = createRegistry();
+  const data = tinyDataSet({ shape: [6], n: 8, classes: 2 });
+  const options = { kind: 'gvae', latent: 2, encoder: { kind: 'mlp', hidden: [5] }, decoder: { kind: 'mlp', hidden: [5] } };
+  const learned: Model = await registry.create('model', { ...options, likelihood: 'gaussian_learned' }, { tf, registry, rng: new Rng(1), baseDir: '.', data });
+  const lw = learned.logImportanceWeights!(tf.tensor2d(data.test.x.subarray(0, 12), [2, 6]), 3, new Rng(2));
+  assert.deepEqual(lw.shape, [2, 3]);
+  assert.ok((lw.dataSync() as Float32Array).every(Number.isFinite));
+  const caps = registry.get('model', 'gvae').provides;
+  assert.ok(typeof caps === 'function');
+  assert.deepEqual(caps({ ...options, likelihood: 'gaussian_learned', prior: { kind: 'gaussian' } } as never, { registry }).provides, ['latent', 'density', 'classify']);
+  // its default, the image loss, is not a density
+  assert.deepEqual(caps({ ...options, likelihood: 'gaussian', prior: { kind: 'gaussian' } } as never, { registry }).provides, ['latent', 'classify']);
+  const fixed: Model = await registry.create('model', options, { tf, registry, rng: new Rng(1), baseDir: '.', data });
+  assert.match(fixed.noImportanceWeights!, /image loss/);
+});

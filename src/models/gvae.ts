@@ -1,7 +1,8 @@
 import type * as tfc from '@tensorflow/tfjs-core';
 import { definePlugin, Override, type ModelContext, type OptionsOf } from '../registry/types';
 import type { Model } from './model';
-import { latentParts, latentModelOptions } from './vae';
+import { latentParts, latentModelOptions, latentModelProvides } from './vae';
+import { importanceTerms, importanceWeightsOf } from './importance';
 import { standardWeights } from '../registry/weights';
 import { glorotUniform } from '../nn/mlp';
 import { isdaClassLoss } from '../losses/isda';
@@ -65,14 +66,19 @@ export function gvae(o: GvaeOptions, ctx: ModelContext): Model {
     sampleLatent: (n, rng) => prior.sampleFromPrior(n, K, rng),
     // the head on the posterior mean
     classify: (x) => tf.tidy(() => tf.softmax(tf.add(tf.matMul(prior.mean(encoder.apply(x), K), W), b)) as tfc.Tensor2D),
-    noImportanceWeights: 'gvae reports the ELBO; use a vae config for importance-weighted likelihoods',
+    // with a likelihood and a prior that are densities (gaussian_learned, gaussian)
+    ...importanceWeightsOf(tf, importanceTerms(tf, parts, o.prior.kind)),
   };
 }
 
 export const gvaePlugin = definePlugin({
   kind: 'model',
   name: 'gvae',
-  provides: ['latent', 'classify'],
+  // a density as vae's: with a likelihood and a prior that have one
+  provides: (o, info) => {
+    const latent = latentModelProvides(o, info);
+    return { provides: [...latent.provides, 'classify'], why: latent.why };
+  },
   description: 'G-VAE: VAE + linear head on (μ, σ²) with the ISDA class bound; L = c1·KL + c2·recon + alpha·class',
   options: gvaeOptions,
   terms: () => ['loss', 'recon', 'kl', 'class', 'elbo'],

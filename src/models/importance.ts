@@ -1,6 +1,7 @@
 import type * as tfc from '@tensorflow/tfjs-core';
 import type { Rng } from '../runtime/rng';
 import type { LatentParts } from './vae';
+import type { Model } from './model';
 
 /**
  * Importance weights for any model with an encoder → z → decoder path (vae, m1, iwae,
@@ -45,5 +46,21 @@ export function importanceTerms(tf: typeof tfc, p: Pick<LatentParts, 'K' | 'prio
     const logpz = tf.reshape(logPrior(z), [B, k]) as tfc.Tensor2D;
     const logqz = tf.reshape(logPosterior(z, encK, K), [B, k]) as tfc.Tensor2D;
     return { logpx, logpz, logqz };
+  };
+}
+
+/**
+ * A model's importance weights from its parts: `logImportanceWeights` (log p(x, z_i) −
+ * log q(z_i|x), [B, k]) when the likelihood and the prior are densities, else
+ * `noImportanceWeights` saying why. Spread it into the model object.
+ */
+export function importanceWeightsOf(tf: typeof tfc, importance: ImportanceTerms | string): Pick<Model, 'logImportanceWeights' | 'noImportanceWeights'> {
+  if (typeof importance === 'string') return { noImportanceWeights: importance };
+  return {
+    logImportanceWeights: (x, k, rng) =>
+      tf.tidy(() => {
+        const t = importance(x, k, rng);
+        return tf.sub(tf.add(t.logpx, t.logpz), t.logqz) as tfc.Tensor2D;
+      }),
   };
 }

@@ -5,7 +5,7 @@ import type { Network } from '../nn/network';
 import type { Prior } from '../priors/prior';
 import { standardWeights } from '../registry/weights';
 import { LIKELIHOODS, likelihoodOf, type Likelihood, type LikelihoodName } from '../losses/likelihood';
-import { importanceTerms, type ImportanceTerms } from './importance';
+import { importanceTerms, importanceWeightsOf, type ImportanceTerms } from './importance';
 
 export type { ImportanceTerms };
 
@@ -111,16 +111,8 @@ export function vaeWithImportance(o: VaeOptions, ctx: ModelContext): { model: Mo
     sampleLatent: (n, rng) => prior.sampleFromPrior(n, K, rng),
   };
   const importance = importanceTerms(tf, parts, o.prior.kind);
-  if (typeof importance === 'string') {
-    model.noImportanceWeights = importance;
-    return { model, importance: null };
-  }
-  model.logImportanceWeights = (x, k, rng) =>
-    tf.tidy(() => {
-      const t = importance(x, k, rng);
-      return tf.sub(tf.add(t.logpx, t.logpz), t.logqz) as tfc.Tensor2D;
-    });
-  return { model, importance };
+  Object.assign(model, importanceWeightsOf(tf, importance));
+  return { model, importance: typeof importance === 'string' ? null : importance };
 }
 
 /**
