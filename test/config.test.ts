@@ -56,7 +56,7 @@ test('every problem is reported, one line each', () => {
   assert.equal(p.length, 3, p.join('\n'));
   assert.ok(p.some((l) => /FILE:6:1: unknown key 'extra'/.test(l)));
   assert.ok(p.some((l) => /FILE:4:11: model\.latent must be >= 1/.test(l)));
-  assert.ok(p.some((l) => /FILE:5:15: model\.likelihood must be one of bernoulli, gaussian, got string "bernouli"; did you mean 'bernoulli'\?/.test(l)));
+  assert.ok(p.some((l) => /FILE:5:15: model\.likelihood must be one of bernoulli, gaussian, gaussian_learned, got string "bernouli"; did you mean 'bernoulli'\?/.test(l)));
 });
 
 test('missing required section and missing kind', () => {

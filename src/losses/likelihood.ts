@@ -83,6 +83,16 @@ export function logSumExp(t: tfc.Tensor, axis: number): tfc.Tensor {
 export const LIKELIHOODS = ['bernoulli', 'gaussian', 'gaussian_learned'] as const;
 export type LikelihoodName = (typeof LIKELIHOODS)[number];
 
+/**
+ * What a likelihood that is not a density is instead (null: it is one). Read without
+ * TensorFlow (validation checks capabilities before anything loads it).
+ */
+export const NOT_A_DENSITY: Record<LikelihoodName, string | null> = {
+  bernoulli: null,
+  gaussian: 'the unnormalised image loss ‖x − x̂‖², not a density',
+  gaussian_learned: null,
+};
+
 /** log σ² clamp of the learned-variance Gaussian (numerical safety). */
 export const LEARNED_LOGVAR_CLAMP: [number, number] = [-12, 10];
 
@@ -127,7 +137,7 @@ export function likelihoodOf(name: LikelihoodName, D: number): Likelihood {
       outPerDim: 1,
       nll: squaredError,
       mean: (out) => out,
-      noDensity: 'the unnormalised image loss ‖x − x̂‖², not a density',
+      noDensity: NOT_A_DENSITY.gaussian!,
     };
   }
   const split = (out: tfc.Tensor2D) => ({

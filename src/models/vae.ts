@@ -4,7 +4,7 @@ import type { Model } from './model';
 import type { Network } from '../nn/network';
 import type { Prior } from '../priors/prior';
 import { standardWeights } from '../registry/weights';
-import { LIKELIHOODS, likelihoodOf, type Likelihood, type LikelihoodName } from '../losses/likelihood';
+import { LIKELIHOODS, likelihoodOf, NOT_A_DENSITY, type Likelihood, type LikelihoodName } from '../losses/likelihood';
 import { importanceTerms, importanceWeightsOf, type ImportanceTerms } from './importance';
 
 export type { ImportanceTerms };
@@ -123,7 +123,7 @@ export function vaeWithImportance(o: VaeOptions, ctx: ModelContext): { model: Mo
 export const latentModelProvides: CapabilitiesOf<{ prior: PluginOptions; likelihood: string }> = (o, { registry }) => {
   const prior = o.prior && registry.has('prior', o.prior.kind) ? registry.get('prior', o.prior.kind) : null;
   const priorCaps = Array.isArray(prior?.provides) ? prior!.provides : [];
-  const noDensity = likelihoodOf(o.likelihood as LikelihoodName, 1).noDensity;
+  const noDensity = NOT_A_DENSITY[o.likelihood as LikelihoodName];
   if (noDensity) return { provides: ['latent'], why: { density: `its likelihood '${o.likelihood}' is ${noDensity} (use likelihood: bernoulli or gaussian_learned)` } };
   if (!priorCaps.includes('density')) return { provides: ['latent'], why: { density: `its prior '${o.prior?.kind}' has no density (a spike at 0 has none; use prior: gaussian)` } };
   return { provides: ['latent', 'density'] };
