@@ -2,10 +2,10 @@ import * as path from 'path';
 import * as fs from 'fs';
 import type * as tfc from '@tensorflow/tfjs-core';
 import { Registry } from './registry/registry';
-import { createRegistry } from './registry/builtins';
+import { createRegistry } from './builtins';
 import { loadConfig, LoadedConfig } from './config/load';
 import { selectBackend, BackendConstraint } from './runtime/backend';
-import { PLUGIN_KINDS } from './registry/types';
+import { PLUGIN_KINDS, withOptionDefaults } from './registry/types';
 import { fingerprint } from './runtime/fingerprint';
 import { Rng } from './runtime/rng';
 import { UserError } from './errors';
@@ -13,19 +13,22 @@ import type { DataSet } from './data/dataset';
 import { classHistogram } from './data/splits';
 import type { Model } from './models/model';
 import type { Optimizer } from './train/optimizer';
-import { weightSchedule } from './train/schedule';
+import { weightSchedule } from './schedules/schedule';
+import { STANDARD_WEIGHTS, unitWeights, weightNames, type StandardWeight } from './registry/weights';
 import { trainLoop, LoopEnd } from './train/loop';
-import { saveCheckpoint, loadCheckpoint, Selected } from './train/checkpoint';
+import { saveCheckpoint, loadCheckpoint, Selected } from './track/checkpoint';
 import { comparePublished, modelTerms, PublishedComparison } from './config/metrics';
 import type { Evaluator } from './eval/evaluator';
 import { RunRecord, RunStatus, RunStore } from './track/run-store';
 import { faultPoint } from './util/fault';
-import { LocalTracker } from './track/local';
+import { LocalTracker, localTracker } from './track/local';
 import { mlflowTrackersFor } from './track/mlflow';
 import type { Tracker } from './track/tracker';
 import { writeRunReport } from './report/report';
 import { Progress } from './track/progress';
 import type { PluginContext, NestedRuns } from './registry/types';
+import type { ExperimentConfig } from './config/types';
+import type { Schedule } from './schedules/schedule';
 
 export interface RunOptions {
   /** Config file (not with `resume`). */
@@ -185,15 +188,7 @@ async function runLocked(o: RunOptions, run: ActiveRun): Promise<RunResult> {
   const data: DataSet = await registry.create('dataset', config.data, { ...baseCtx, rng: rng.fork('data') });
   // a model may first need another run (m1m2's nested M1): it gets the run store and `elbo run`
   const runs = nestedRuns(o, loaded, config, registry, backend.name, progress);
-  const model: Model = await registry.create('model', config.model, { ...baseCtx, rng: rng.fork('init'), data, runs });
-  const optimizer: Optimizer = registry.create('optimizer', config.train.optimizer, { ...baseCtx, params: model.params });
-  const schedCtx = { ...baseCtx };
-  const weights = {
-    c1: weightSchedule(config.loss.c1, registry, schedCtx),
-    c2: weightSchedule(config.loss.c2, registry, schedCtx),
-    alpha: weightSchedule(config.loss.alpha, registry, schedCtx),
-  };
-  const evaluators = config.eval.map((e, i) => ({ name: e.kind, index: i, ev: registry.create<Evaluator>('evaluator', e, baseCtx) }));
+  const { model, optimizer, weights, evaluators } = await buildRun(config, data, { ...baseCtx, runs });
 
   // trackers: the local store (always) and whatever `tracking:` adds
   const localOpts = config.tracking.find((t) => t.kind === 'local') ?? { kind: 'local', dir: 'runs' };
@@ -202,12 +197,13 @@ async function runLocked(o: RunOptions, run: ActiveRun): Promise<RunResult> {
   // --tracking-uri, MLFLOW_TRACKING_URI or a resumed MLflow run add an mlflow tracker
   const extra = mlflowTrackersFor(config.tracking, { trackingUri: o.trackingUri, resumeDir: o.resume });
   extra.warnings.forEach(warn);
-  const local = registry.create<LocalTracker>('tracker', localOpts, trackerCtx);
+  const local = registry.create('tracker', localOpts, trackerCtx);
+  if (!(local instanceof LocalTracker)) throw new Error(`the local tracker plugin made a ${local.name} tracker`);
   const store = local.store;
   store.lock();
   run.store = store;
   const otherCtx = { ...trackerCtx, runDir: store.dir, warn };
-  const trackers: Tracker[] = [local, ...[...config.tracking.filter((t) => t.kind !== 'local'), ...extra.trackers].map((t) => registry.create<Tracker>('tracker', t, otherCtx))];
+  const trackers: Tracker[] = [local, ...[...config.tracking.filter((t) => t.kind !== 'local'), ...extra.trackers].map((t) => registry.create('tracker', t, otherCtx))];
   const each = async (what: string, f: (t: Tracker) => Promise<void>) => {
     for (const t of trackers) {
       try {
@@ -433,34 +429,28 @@ async function runLocked(o: RunOptions, run: ActiveRun): Promise<RunResult> {
       record.evaluated_on = { checkpoint: 'best', epoch: best.epoch };
       progress.message(`evaluating the best checkpoint: epoch ${best.epoch} of ${record.epochs_completed} (${best.metric} ${best.value.toFixed(4)}, ${best.mode})`);
     } else record.evaluated_on = { checkpoint: 'last', epoch: record.epochs_completed };
-    const declared = { modelTerms: modelTerms(config, registry) };
-    const interruptedInEval = async () => {
-      // let a signal that arrived while an evaluator computed reach its handler
-      await new Promise((r) => setImmediate(r));
-      return stopping();
-    };
-    const killedInEval = () => finish('KILLED', `interrupted during evaluation; resume with: elbo run --resume ${store.dir}`, testMetrics);
-    for (const { name, index, ev } of evaluators) {
-      await faultPoint('eval', index, stopping);
-      if (await interruptedInEval()) return killedInEval();
-      const t0 = Date.now();
-      const out = await ev.run({
+    const ended = await evaluateRun(
+      { model, evaluators, weights },
+      {
         tf,
-        model,
         data,
-        rng: rng.fork(`eval-${index}-${name}`),
+        rng,
+        registry,
+        config,
+        modelTerms: modelTerms(config, registry),
         artifact: (n) => store.artifact(n),
         log: (m) => progress.message(m),
-      });
-      for (const [k, v] of Object.entries(out)) testMetrics[`test/${k}`] = v;
-      // a plugin whose declared metrics miss what it wrote: published entries cannot be checked for those
-      const names = registry.get('evaluator', name).metrics?.(config.eval[index], declared);
-      const extraNames = names ? Object.keys(out).filter((k) => !names.includes(k)) : [];
-      if (extraNames.length) warn(`evaluator ${name} wrote metrics it does not declare in metrics(): ${extraNames.join(', ')}`);
-      progress.message(`eval ${name}: ${Object.entries(out).map(([k, v]) => `${k} ${v.toFixed(3)}`).join(', ') || 'done'} (${((Date.now() - t0) / 1000).toFixed(1)}s)`);
-    }
-    // stopped during the last evaluator: the run did not finish (its test metrics are partial)
-    if (await interruptedInEval()) return killedInEval();
+        warn,
+        stopping: async () => {
+          // let a signal that arrived while an evaluator computed reach its handler
+          await new Promise((r) => setImmediate(r));
+          return stopping();
+        },
+        faultPoint: (index) => faultPoint('eval', index, stopping),
+      },
+      testMetrics,
+    );
+    if (ended.interrupted) return finish('KILLED', `interrupted during evaluation; resume with: elbo run --resume ${store.dir}`, testMetrics);
     const now = Date.now();
     await each('log metrics', (t) => t.logMetrics(testMetrics, record.global_step, now));
     for (const f of fs.readdirSync(path.join(store.dir, 'artifacts'))) {
@@ -473,6 +463,66 @@ async function runLocked(o: RunOptions, run: ActiveRun): Promise<RunResult> {
   return finish('FINISHED', null, testMetrics);
 }
 
+/** What a run is made of once built: the model, its optimizer, its loss weights and its evaluators. */
+export interface RunParts {
+  model: Model;
+  optimizer: Optimizer;
+  /** The weights the model declares, by name, as schedules (a number is a constant one). */
+  weights: Record<string, Schedule>;
+  evaluators: { name: string; index: number; ev: Evaluator }[];
+}
+
+/**
+ * Step 1 of a run, build: the model (on `data`), its optimizer, the loss-weight schedules
+ * of the weights its plugin declares (from `config.loss`, else the declared default) and
+ * the evaluators, each from its own stream of the run seed. The benchmark builds its
+ * workloads with it too.
+ */
+export async function buildRun(
+  config: Pick<ExperimentConfig, 'model' | 'loss' | 'eval'> & { train: Pick<ExperimentConfig['train'], 'optimizer'> },
+  data: DataSet,
+  ctx: PluginContext & { runs?: NestedRuns },
+): Promise<RunParts> {
+  const { registry, rng } = ctx;
+  const model = await registry.create('model', config.model, { ...ctx, rng: rng.fork('init'), data });
+  const optimizer = registry.create('optimizer', config.train.optimizer, { ...ctx, params: model.params });
+  const declared = registry.get('model', config.model.kind).weights;
+  const weights = Object.fromEntries(
+    weightNames(registry.get('model', config.model.kind)).map((n) => [n, weightSchedule(config.loss[n] ?? declared?.[n]?.default ?? STANDARD_WEIGHTS[n as StandardWeight].default, registry, ctx)]),
+  );
+  const evaluators = config.eval.map((e, i) => ({ name: e.kind, index: i, ev: registry.create('evaluator', e, ctx) }));
+  return { model, optimizer, weights, evaluators };
+}
+
+/**
+ * Step 3 of a run, evaluate: every evaluator in turn on the test split with its own stream
+ * of the run seed (`rng.fork('eval-<i>-<name>')`), the model's weights at 1 for those that
+ * compute its terms. Stops between evaluators when `stopping()` says so (the metrics so far
+ * are returned with `interrupted`). Warns when an evaluator writes metrics it does not declare.
+ */
+export async function evaluateRun(
+  parts: Pick<RunParts, 'model' | 'evaluators' | 'weights'>,
+  o: { tf: typeof tfc; data: DataSet; rng: Rng; registry: Registry; config: Pick<ExperimentConfig, 'eval'>; modelTerms: string[] | null; artifact(name: string): string; log(message: string): void; warn(message: string): void; stopping(): boolean | Promise<boolean>; faultPoint?(index: number): Promise<void> },
+  /** Filled as the evaluators finish (a failing evaluator leaves the earlier ones' metrics here). */
+  metrics: Record<string, number> = {},
+): Promise<{ metrics: Record<string, number>; interrupted: boolean }> {
+  const unit = unitWeights(Object.keys(parts.weights));
+  for (const { name, index, ev } of parts.evaluators) {
+    await o.faultPoint?.(index);
+    if (await o.stopping()) return { metrics, interrupted: true };
+    const t0 = Date.now();
+    const out = await ev.run({ tf: o.tf, model: parts.model, data: o.data, rng: o.rng.fork(`eval-${index}-${name}`), artifact: o.artifact, log: o.log, unitWeights: unit });
+    for (const [k, v] of Object.entries(out)) metrics[`test/${k}`] = v;
+    // a plugin whose declared metrics miss what it wrote: published entries cannot be checked for those
+    const names = o.registry.get('evaluator', name).metrics?.(o.config.eval[index], { modelTerms: o.modelTerms });
+    const extraNames = names ? Object.keys(out).filter((k) => !names.includes(k)) : [];
+    if (extraNames.length) o.warn(`evaluator ${name} wrote metrics it does not declare in metrics(): ${extraNames.join(', ')}`);
+    o.log(`eval ${name}: ${Object.entries(out).map(([k, v]) => `${k} ${v.toFixed(3)}`).join(', ') || 'done'} (${((Date.now() - t0) / 1000).toFixed(1)}s)`);
+  }
+  // stopped during the last evaluator: the run did not finish (its test metrics are partial)
+  return { metrics, interrupted: await o.stopping() };
+}
+
 /**
  * The run store this run writes to (the resumed run's, --runs-dir, else the local tracker's
  * dir) and a way to start another run in it with this run's backend, trackers and
@@ -480,7 +530,7 @@ async function runLocked(o: RunOptions, run: ActiveRun): Promise<RunResult> {
  */
 function nestedRuns(o: RunOptions, loaded: LoadedConfig, config: LoadedConfig['config'], registry: Registry, backend: string, progress: Progress): NestedRuns {
   const local = config.tracking.find((t) => t.kind === 'local');
-  const dir = o.resume ? path.dirname(path.dirname(path.resolve(o.resume))) : path.resolve(o.runsDir ?? local?.dir ?? 'runs');
+  const dir = o.resume ? path.dirname(path.dirname(path.resolve(o.resume))) : path.resolve(o.runsDir ?? (local ? withOptionDefaults(localTracker, local).dir : 'runs'));
   const common = { runsDir: dir, backend, progress: o.progress, registry, trackingUri: o.trackingUri, shouldStop: o.shouldStop };
   return {
     dir,

@@ -5,9 +5,28 @@
 export { runExperiment } from './experiment';
 export type { RunOptions, RunResult } from './experiment';
 export { Registry } from './registry/registry';
-export { createRegistry, BUILTIN_PLUGINS } from './registry/builtins';
-export { slot, weight, PLUGIN_KINDS } from './registry/types';
-export type { Plugin, PluginContext, PluginKind } from './registry/types';
+export { createRegistry, BUILTIN_PLUGINS } from './builtins';
+export { definePlugin, slot, weight, Enum, ObjectOf, Override, Type, withOptionDefaults, PLUGIN_KINDS } from './registry/types';
+export type {
+  Plugin,
+  PluginKind,
+  PluginOptions,
+  PluginContext,
+  ModelContext,
+  PriorContext,
+  NetworkContext,
+  OptimizerContext,
+  TrackerContext,
+  KindContexts,
+  KindInstances,
+  OptionsOf,
+  WeightDeclaration,
+} from './registry/types';
+export { STANDARD_WEIGHTS, standardWeights } from './registry/weights';
+export { latentParts } from './models/vae';
+export { importanceTerms } from './models/importance';
+export { likelihoodOf, LIKELIHOODS } from './losses/likelihood';
+export type { Likelihood, LikelihoodName } from './losses/likelihood';
 export { loadConfig, parseOverride } from './config/load';
 export { buildSchema } from './config/schema';
 export { UserError } from './errors';
@@ -21,11 +40,14 @@ export { categoricalNll, categoricalEntropy, m2Labelled, m2Unlabelled } from './
 export { evalAlphaExpression } from './models/m2';
 export { spikeSlabKl } from './losses/spike-slab-kl';
 export type { Model, Batch, LossWeights } from './models/model';
-export type { Prior, TrainProgress } from './priors/prior';
+export type { Prior, TrainProgress, NoiseShare } from './priors/prior';
+export { noiseRows } from './priors/prior';
 export type { DataSet, Split } from './data/dataset';
+export type { Network, NetworkShape } from './nn/network';
+export type { Optimizer } from './train/optimizer';
 export type { Evaluator, EvalContext } from './eval/evaluator';
 export type { Tracker } from './track/tracker';
-export type { Schedule } from './train/schedule';
+export type { Schedule } from './schedules/schedule';
 export { parseIdx, readIdx, writeIdx } from './data/idx';
 export { exportTfjs } from './export/tfjs';
 export type { ExportOptions, ExportResult, ModelCard } from './export/tfjs';

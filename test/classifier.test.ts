@@ -1,9 +1,10 @@
 import { test } from 'node:test';
+import type { PluginOptions } from '../src/registry/types';
 import * as assert from 'node:assert/strict';
 import * as fs from 'fs';
 import * as path from 'path';
 import { runExperiment } from '../src/experiment';
-import { createRegistry } from '../src/registry/builtins';
+import { createRegistry } from '../src/builtins';
 import { classifierPlugin } from '../src/models/classifier';
 import { loadConfig } from '../src/config/load';
 import { UserError } from '../src/errors';
@@ -112,7 +113,7 @@ test('classifier: the latent-space methods throw a clear error', async () => {
 test('configs/mnist/supervised-baseline.yaml: MLP 784-500-10 on the 100 labels, validated', () => {
   const { config } = loadConfig(path.join(ROOT, 'configs/mnist/supervised-baseline.yaml'), [], createRegistry());
   assert.equal(config.model.kind, 'classifier');
-  assert.deepEqual(config.model.network.hidden, [500]);
+  assert.deepEqual((config.model.network as PluginOptions).hidden, [500]);
   assert.equal(config.data.kind, 'mnist');
   assert.equal(config.data.labelled, 100);
   assert.equal(config.data.validation, 10000, "Kingma's split: the same labelled rows as M1, M2 and M1+M2 for a seed");

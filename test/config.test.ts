@@ -1,14 +1,12 @@
 import { test } from 'node:test';
+import type { PluginOptions } from '../src/registry/types';
 import * as assert from 'node:assert/strict';
 import * as fs from 'fs';
 import * as path from 'path';
 import { loadConfig } from '../src/config/load';
-import { createRegistry } from '../src/registry/builtins';
-import { UserError } from '../src/errors';
+import { createRegistry } from '../src/builtins';
 import { isSweepFile, loadSweep, resolveCells } from '../src/sweep/spec';
 import { tmpDir, elbo, ROOT, configProblems as problems, BASE_CONFIG as BASE } from './helpers';
-
-
 
 test('a valid config gets every default filled in', () => {
   const dir = tmpDir();
@@ -58,7 +56,7 @@ test('every problem is reported, one line each', () => {
   assert.equal(p.length, 3, p.join('\n'));
   assert.ok(p.some((l) => /FILE:6:1: unknown key 'extra'/.test(l)));
   assert.ok(p.some((l) => /FILE:4:11: model\.latent must be >= 1/.test(l)));
-  assert.ok(p.some((l) => /FILE:5:15: model\.likelihood must be one of bernoulli, gaussian, got string "bernouli"; did you mean 'bernoulli'\?/.test(l)));
+  assert.ok(p.some((l) => /FILE:5:15: model\.likelihood must be one of bernoulli, gaussian, gaussian_learned, got string "bernouli"; did you mean 'bernoulli'\?/.test(l)));
 });
 
 test('missing required section and missing kind', () => {
@@ -75,7 +73,7 @@ test('--set overrides apply, are validated, and errors name the flag', () => {
   const { config } = loadConfig(file, ['model.latent=7', 'train.optimizer.lr=0.01', 'model.encoder.hidden=[64, 32]'], createRegistry());
   assert.equal(config.model.latent, 7);
   assert.equal(config.train.optimizer.lr, 0.01);
-  assert.deepEqual(config.model.encoder.hidden, [64, 32]);
+  assert.deepEqual((config.model.encoder as PluginOptions).hidden, [64, 32]);
   assert.match(problems(BASE, ['model.latent=abc'])[0], /^--set model\.latent=abc: model\.latent must be an integer/);
   assert.match(problems(BASE, ['model.latnt=3'])[0], /^--set model\.latnt=3: unknown key 'latnt' in model; did you mean 'latent'/);
   assert.match(problems(BASE, ['nonsense'])[0], /^--set nonsense: expected key\.path=value/);

@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import * as assert from 'node:assert/strict';
 import * as fs from 'fs';
 import * as path from 'path';
-import { createRegistry } from '../src/registry/builtins';
+import { createRegistry } from '../src/builtins';
 import { UserError } from '../src/errors';
 import { Rng } from '../src/runtime/rng';
 import { writeIdx } from '../src/data/idx';

@@ -5,7 +5,7 @@ import * as path from 'path';
 import fc from 'fast-check';
 import { stringify } from 'yaml';
 import { loadConfig } from '../src/config/load';
-import { createRegistry } from '../src/registry/builtins';
+import { createRegistry } from '../src/builtins';
 import { UserError, UserErrors } from '../src/errors';
 import { tmpDir, elbo } from './helpers';
 

@@ -45,9 +45,9 @@ before(async () => {
 });
 
 /** Losses every `every` steps of a benchmark workload, with the step compiled or not. */
-function losses(w: Workload, opts: StepOptions, rounds = 4, every = 5) {
+async function losses(w: Workload, opts: StepOptions, rounds = 4, every = 5) {
   const tf = getTf();
-  const wl = buildWorkload(tf, w, 3, opts);
+  const wl = await buildWorkload(tf, w, 3, opts);
   const out: number[] = [];
   for (let i = 0; i < rounds; i++) out.push(wl.run({ steps: every, minSeconds: 0, maxSeconds: 1e9 }).loss);
   return { out, modes: wl.modes };
@@ -57,10 +57,10 @@ function close(a: number[], b: number[], rel: number) {
   a.forEach((v, i) => assert.ok(Math.abs(v - b[i]) <= rel * (1 + Math.abs(v)), `step ${i}: ${v} vs ${b[i]}`));
 }
 
-test('tensorflow: the MLP VAE step runs as one graph and trains as the eager step does', needsNative, () => {
+test('tensorflow: the MLP VAE step runs as one graph and trains as the eager step does', needsNative, async () => {
   const w = WORKLOADS.find((x) => x.name === 'vae-mlp')!;
-  const g = losses(w, { compile: 'auto' });
-  const e = losses(w, { compile: 'off' });
+  const g = await losses(w, { compile: 'auto' });
+  const e = await losses(w, { compile: 'off' });
   assert.equal(g.modes.length, 1);
   assert.equal(g.modes[0].mode, 'graph', g.modes[0].reason);
   assert.ok(g.modes[0].kernels! > 100);
@@ -70,12 +70,12 @@ test('tensorflow: the MLP VAE step runs as one graph and trains as the eager ste
   assert.ok(g.out[3] < g.out[0]);
 });
 
-test('tensorflow: compiled runs with one seed give identical losses', needsNative, () => {
+test('tensorflow: compiled runs with one seed give identical losses', needsNative, async () => {
   const w = WORKLOADS.find((x) => x.name === 'vae-mlp')!;
-  assert.deepEqual(losses(w, {}, 3).out, losses(w, {}, 3).out);
+  assert.deepEqual((await losses(w, {}, 3)).out, (await losses(w, {}, 3)).out);
 });
 
-test('tensorflow: labels enter the graph as an input (G-VAE with its class term)', needsNative, () => {
+test('tensorflow: labels enter the graph as an input (G-VAE with its class term)', needsNative, async () => {
   const w: Workload = {
     ...WORKLOADS.find((x) => x.name === 'gvae-conv')!,
     shape: [8, 8, 3],
@@ -86,13 +86,13 @@ test('tensorflow: labels enter the graph as an input (G-VAE with its class term)
       encoder: { kind: 'mlp', hidden: [32] }, decoder: { kind: 'mlp', hidden: [32] }, likelihood: 'gaussian',
     },
   };
-  const g = losses(w, { compile: 'auto' });
-  const e = losses(w, { compile: 'off' });
+  const g = await losses(w, { compile: 'auto' });
+  const e = await losses(w, { compile: 'off' });
   assert.equal(g.modes[0].mode, 'graph', g.modes[0].reason);
   close(g.out, e.out, 1e-4);
 });
 
-test('tensorflow: M2 compiles with its row layout as step inputs, one graph per labelled count', needsNative, () => {
+test('tensorflow: M2 compiles with its row layout as step inputs, one graph per labelled count', needsNative, async () => {
   const w: Workload = {
     ...WORKLOADS.find((x) => x.name === 'm2-mnist')!,
     shape: [8, 8, 1],
@@ -103,14 +103,14 @@ test('tensorflow: M2 compiles with its row layout as step inputs, one graph per 
       classifier: { kind: 'mlp', hidden: [16] }, encoder: { kind: 'mlp', hidden: [16] }, decoder: { kind: 'mlp', hidden: [16] },
     },
   };
-  const g = losses(w, { compile: 'auto' }, 3, 3);
+  const g = await losses(w, { compile: 'auto' }, 3, 3);
   assert.equal(g.modes.length, 1);
   assert.equal(g.modes[0].mode, 'graph', g.modes[0].reason);
   assert.match(g.modes[0].batch, /lab 4/);
-  close(g.out, losses(w, { compile: 'off' }, 3, 3).out, 1e-4);
+  close(g.out, (await losses(w, { compile: 'off' }, 3, 3)).out, 1e-4);
 });
 
-test('tensorflow: a prior whose schedules move every step compiles: c and the warm-up λ are graph inputs (spike-slab)', needsNative, () => {
+test('tensorflow: a prior whose schedules move every step compiles: c and the warm-up λ are graph inputs (spike-slab)', needsNative, async () => {
   const w: Workload = {
     ...WORKLOADS.find((x) => x.name === 'vae-mlp')!,
     shape: [8, 8, 1],
@@ -126,12 +126,12 @@ test('tensorflow: a prior whose schedules move every step compiles: c and the wa
       },
     },
   };
-  const g = losses(w, { compile: 'auto' }, 3, 3);
+  const g = await losses(w, { compile: 'auto' }, 3, 3);
   assert.equal(g.modes[0].mode, 'graph', g.modes[0].reason);
-  close(g.out, losses(w, { compile: 'off' }, 3, 3).out, 1e-4);
+  close(g.out, (await losses(w, { compile: 'off' }, 3, 3)).out, 1e-4);
 });
 
-test('tensorflow: elbo run logs and records how the step ran; train.compile: off runs kernel by kernel to the same numbers', needsNative, () => {
+test('tensorflow: elbo run logs and records how the step ran; train.compile: off runs kernel by kernel to the same numbers', needsNative, async () => {
   const dir = tmpDir();
   const cfg = smallConfig(dir);
   const runs = path.join(dir, 'runs');

@@ -28,7 +28,7 @@ test('ISDA bound equals the cross-entropy of the mean when σ² = 0', () => {
 test('ISDA bound ≥ a sampled E_z[cross-entropy], and matches the explicit formula', () => {
   const sigma2 = tf.tensor2d([[0.5, 1.2, 0.3], [2.0, 0.1, 0.7]]);
   const bound = isdaClassLoss(mu, sigma2, W, b, y).arraySync() as number[];
-  // explicit formula of SPEC.md, element by element
+  // explicit formula of docs/models.md "Model: G-VAE", element by element
   const Wa = W.arraySync() as number[][];
   const ba = b.arraySync() as number[];
   const ma = mu.arraySync() as number[][];

@@ -6,8 +6,9 @@ import { writeIdx } from '../src/data/idx';
 import * as assert from 'node:assert/strict';
 import { Rng } from '../src/runtime/rng';
 import { loadConfig } from '../src/config/load';
-import { createRegistry } from '../src/registry/builtins';
+import { createRegistry } from '../src/builtins';
 import { UserError } from '../src/errors';
+import type { DataSet } from '../src/data/dataset';
 
 export const ROOT = path.resolve(__dirname, '..', '..');
 export const BIN = path.join(ROOT, 'bin', 'run.js');
@@ -113,4 +114,17 @@ export function elbo(args: string[], opts: { cwd?: string; env?: Record<string, 
 export function lastJson(out: string): any {
   const lines = out.trim().split('\n');
   return JSON.parse(lines[lines.length - 1]);
+}
+
+/** A small generated data set (uniform values in [0, 1], labels i mod classes), the same split for train and test. */
+export function tinyDataSet(o: { shape: number[]; n?: number; classes?: number; seed?: number }): DataSet {
+  const rng = new Rng(o.seed ?? 11);
+  const n = o.n ?? 12;
+  const dim = o.shape.reduce((a, b) => a * b, 1);
+  const x = Float32Array.from({ length: n * dim }, () => rng.uniform());
+  const y = o.classes ? Int32Array.from({ length: n }, (_, i) => i % o.classes!) : null;
+  return {
+    name: 'tiny', shape: o.shape, dim, classes: o.classes ?? 0, train: { x, y, n }, val: null, test: { x, y, n },
+    sha256: '', source: 'generated', binarize: 'none', labelled: null,
+  };
 }

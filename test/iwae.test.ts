@@ -6,7 +6,7 @@ import type * as tfc from '@tensorflow/tfjs-core';
 import { getTf } from '../src/runtime/tf';
 import { selectBackend } from '../src/runtime/backend';
 import { loadConfig } from '../src/config/load';
-import { createRegistry } from '../src/registry/builtins';
+import { createRegistry } from '../src/builtins';
 import { runExperiment } from '../src/experiment';
 import { bernoulliNll } from '../src/losses/likelihood';
 import { Rng } from '../src/runtime/rng';
@@ -27,8 +27,8 @@ async function models(k: number): Promise<{ tf: ReturnType<typeof getTf>; data: 
   const { config, baseDir } = loadConfig(smallConfig(dir), ['data.binarize=none'], registry);
   const ctx = { tf, registry, rng: new Rng(3), baseDir };
   const data: DataSet = await registry.create('dataset', config.data, { ...ctx, rng: ctx.rng.fork('data') });
-  const vae: Model = registry.create('model', config.model, { ...ctx, rng: ctx.rng.fork('init'), data });
-  const iwae: Model = registry.create('model', { ...config.model, kind: 'iwae', k }, { ...ctx, rng: ctx.rng.fork('init'), data });
+  const vae: Model = await registry.create('model', config.model, { ...ctx, rng: ctx.rng.fork('init'), data });
+  const iwae: Model = await registry.create('model', { ...config.model, kind: 'iwae', k }, { ...ctx, rng: ctx.rng.fork('init'), data });
   const x = tf.tensor2d(data.train.x.subarray(0, 40 * data.dim), [40, data.dim]);
   return { tf, data, vae, iwae, x };
 }
@@ -107,7 +107,7 @@ test('the iwae evaluator gives the same estimate whatever the pass sizes (chunks
   const estimate = async (options: Record<string, unknown>) => {
     const ev: Evaluator = registry.create('evaluator', { kind: 'iwae', k: 20, batch_size: 50, max_rows: 5000, ...options }, { tf, registry, rng: new Rng(0), baseDir: '.' });
     const before = tf.memory().numTensors;
-    const out = await ev.run({ tf, model: vae, data, rng: new Rng(9), artifact: (n) => n, log: () => {} });
+    const out = await ev.run({ tf, model: vae, data, rng: new Rng(9), artifact: (n) => n, log: () => {}, unitWeights: {} });
     assert.equal(tf.memory().numTensors, before, 'the evaluator leaks tensors');
     return out.log_likelihood_k20;
   };

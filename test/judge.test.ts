@@ -1,16 +1,17 @@
 import { test } from 'node:test';
+import type { PluginOptions } from '../src/registry/types';
 import * as assert from 'node:assert/strict';
 import * as fs from 'fs';
 import * as path from 'path';
 import { runExperiment } from '../src/experiment';
 import { loadConfig } from '../src/config/load';
-import { createRegistry } from '../src/registry/builtins';
+import { createRegistry } from '../src/builtins';
 import { tmpDir, smallConfig, elbo, lastJson, ROOT } from './helpers';
 
 test('the CNN judge config validates and trains on a limited MNIST set (conv classifier on real images)', () => {
   const { config } = loadConfig(path.join(ROOT, 'configs/mnist/cnn-judge.yaml'), [], createRegistry());
   assert.equal(config.model.kind, 'classifier');
-  assert.equal(config.model.network.kind, 'conv');
+  assert.equal((config.model.network as PluginOptions).kind, 'conv');
   assert.equal(config.data.kind, 'mnist');
   const dir = tmpDir();
   // a far smaller network and set than shipped: without the native backend, conv trains on

@@ -9,7 +9,7 @@ import { sparsityStats } from '../src/eval/sparsity';
 import { splitFashionMnist } from '../src/data/fashion-mnist';
 import { runExperiment } from '../src/experiment';
 import { loadConfig } from '../src/config/load';
-import { createRegistry } from '../src/registry/builtins';
+import { createRegistry } from '../src/builtins';
 import { Rng } from '../src/runtime/rng';
 import { tmpDir, smallConfig } from './helpers';
 
@@ -159,7 +159,7 @@ test('m1 with the latent-classifier evaluator: end to end on small data, determi
   assert.ok(Math.abs(a.metrics['test/tsvm_svm_objective'] - a.metrics['test/svm_svm_objective']) < 1e-3 * a.metrics['test/svm_svm_objective']);
   assert.ok(a.metrics['test/svm_svm_iterations'] >= 1 && a.metrics['test/tsvm_tsvm_objective'] > 0);
   assert.ok(Math.abs(a.metrics['test/tsvm_svm_error'] - a.metrics['test/svm_error']) <= 2);
-  // M1's reference defaults (SPEC.md): 784-500-500-z50 softplus, Bernoulli
+  // M1's reference defaults (docs/models.md): 784-500-500-z50 softplus, Bernoulli
   fs.writeFileSync(path.join(dir, 'm1.yaml'), 'data: {kind: mnist}\nmodel: {kind: m1}\n');
   const { config } = loadConfig(path.join(dir, 'm1.yaml'), [], createRegistry());
   assert.equal(config.model.latent, 50);

@@ -1,10 +1,11 @@
 import { test } from 'node:test';
+import type { M1Block } from '../src/models/m1m2';
 import * as assert from 'node:assert/strict';
 import * as fs from 'fs';
 import * as path from 'path';
 import { parse } from 'yaml';
 import { runExperiment } from '../src/experiment';
-import { createRegistry } from '../src/registry/builtins';
+import { createRegistry } from '../src/builtins';
 import { loadConfig } from '../src/config/load';
 import { UserError } from '../src/errors';
 import { tmpDir, smallConfig, ROOT } from './helpers';
@@ -100,9 +101,10 @@ test('m1m2: a nested M1 block is validated with the config; m1 and m1_run togeth
   assert.throws(() => loadConfig(cfg, [...nested(1), 'model.m1.train.epoch=3'], registry), /unknown key 'epoch' in model\.m1\.train; did you mean 'epochs'/);
   assert.throws(() => loadConfig(cfg, [...nested(1), 'model.m1.model.kind=vea'], registry), /unknown model 'vea'/);
   const { config } = loadConfig(cfg, nested(1), registry);
-  assert.equal(config.model.m1.train.batch_size, 50);
-  assert.equal(config.model.m1.train.log_every, 25, "the M1's train block gets the top-level train defaults");
-  assert.deepEqual(config.model.m1.eval, []);
+  const m1Block = config.model.m1 as M1Block;
+  assert.equal(m1Block.train.batch_size, 50);
+  assert.equal(m1Block.train.log_every, 25, "the M1's train block gets the top-level train defaults");
+  assert.deepEqual(m1Block.eval, []);
   const runs = path.join(dir, 'runs');
   await assert.rejects(
     runExperiment({ config: cfg, runsDir: runs, progress: false, overrides: [...nested(1), 'model.m1_run=somewhere'] }),
@@ -120,7 +122,7 @@ test('configs/mnist/m1m2.yaml describes its M1 as configs/mnist/m1.yaml trains i
   const { config } = loadConfig(path.join(ROOT, 'configs/mnist/m1m2.yaml'), [], registry);
   const { config: m1 } = loadConfig(path.join(ROOT, 'configs/mnist/m1.yaml'), [], registry);
   assert.equal(config.model.m1_run, undefined);
-  assert.deepEqual(config.model.m1.model, m1.model);
-  assert.deepEqual(config.model.m1.train, m1.train);
+  assert.deepEqual((config.model.m1 as M1Block).model, m1.model);
+  assert.deepEqual((config.model.m1 as M1Block).train, m1.train);
   assert.deepEqual(config.data, m1.data, 'the same data (and labelled subset)');
 });

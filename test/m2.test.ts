@@ -6,7 +6,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs';
 import '@tensorflow/tfjs-backend-cpu';
 import { setTf } from '../src/runtime/tf';
-import { createRegistry } from '../src/registry/builtins';
+import { createRegistry } from '../src/builtins';
 import { Rng } from '../src/runtime/rng';
 import { UserError } from '../src/errors';
 import { categoricalEntropy, categoricalNll, m2Labelled, m2Unlabelled } from '../src/losses/m2';
@@ -16,7 +16,7 @@ import { classHistogram } from '../src/data/splits';
 import { pca } from '../src/eval/latent-pca';
 import type { DataSet } from '../src/data/dataset';
 import { runExperiment } from '../src/experiment';
-import { tmpDir, smallConfig } from './helpers';
+import { tmpDir, smallConfig, tinyDataSet } from './helpers';
 
 test.before(async () => {
   await tf.setBackend('cpu');
@@ -28,23 +28,14 @@ const sum = (a: number[]) => a.reduce((s, v) => s + v, 0);
 const close = (a: number, b: number, tol: number, what: string) => assert.ok(Math.abs(a - b) <= tol * Math.max(1, Math.abs(b)), `${what}: ${a} vs ${b}`);
 
 /** A tiny labelled data set (D = 6, C = 3) for building models directly. */
-function tinyData(): DataSet {
-  const rng = new Rng(11);
-  const n = 12;
-  const x = Float32Array.from({ length: n * 6 }, () => rng.uniform());
-  const y = Int32Array.from({ length: n }, (_, i) => i % 3);
-  return {
-    name: 'tiny', shape: [6], dim: 6, classes: 3, train: { x, y, n }, val: null, test: { x, y, n },
-    sha256: '', source: 'generated', binarize: 'none', labelled: null,
-  };
-}
+const tinyData = (): DataSet => tinyDataSet({ shape: [6], classes: 3 });
 
 function tinyModel(extra: Record<string, unknown> = {}): M2Model {
   const registry = createRegistry();
   const ctx = { tf, registry, rng: new Rng(5), baseDir: '.', data: tinyData() };
   const net = { kind: 'mlp', hidden: [5], activation: 'tanh' };
   return m2Core(
-    { latent: 2, prior: { kind: 'gaussian', logvar_min: -30, logvar_max: 20 }, encoder: net, decoder: net, classifier: net, likelihood: 'bernoulli', ...extra },
+    { latent: 2, prior: { kind: 'gaussian', logvar_min: -30, logvar_max: 20 }, encoder: net, decoder: net, classifier: net, likelihood: 'bernoulli', class_noise: 'independent', entropy_weight: 1, ...extra },
     ctx,
     null,
     'model (m2)',

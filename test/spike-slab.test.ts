@@ -8,12 +8,12 @@ import { selectBackend } from '../src/runtime/backend';
 import { spikeSlabKl } from '../src/losses/spike-slab-kl';
 import { gaussianKl } from '../src/losses/gaussian-kl';
 import { spikeSlabPriorPlugin, scheduleProgress } from '../src/priors/spike-slab';
-import { createRegistry } from '../src/registry/builtins';
+import { createRegistry } from '../src/builtins';
 import { runExperiment } from '../src/experiment';
 import { Rng } from '../src/runtime/rng';
 import type { Model } from '../src/models/model';
 import type { Prior } from '../src/priors/prior';
-import { tmpDir, smallConfig } from './helpers';
+import { tmpDir, smallConfig, tinyDataSet } from './helpers';
 
 test.before(async () => {
   await selectBackend('cpu');
@@ -26,7 +26,7 @@ test('spikeSlabKl equals a Monte Carlo estimate of KL(q ‖ p_s) with hard spike
   // 1 − γ (resp. 1 − a) on the point 0 and have densities γ·N(z; μ, σ²), a·N(z; 0, 1) on the
   // rest, so with s ~ Bernoulli(γ), z = s·(μ + σε):
   //   KL = E[log q/p] = (1 − γ) log((1 − γ)/(1 − a)) + γ log(γ/a) + γ·KL(N(μ, σ²) ‖ N(0, 1)),
-  // the formula of SPEC.md "Prior 2". Here we estimate E[log q/p] by sampling.
+  // the formula of docs/models.md "Prior 2". Here we estimate E[log q/p] by sampling.
   const tf = getTf();
   const mu = [[0.5, -1.2, 0.0], [2.0, 0.3, -0.7]];
   const lv = [[-0.5, 0.4, -2.0], [0.8, -1.0, 0.1]];
@@ -65,10 +65,10 @@ test('with γ = 1 and a = 1 the spike-slab KL is the Gaussian KL', () => {
   assert.ok(Math.abs(zero.dataSync()[0]) < 1e-5);
 });
 
-function makeModel(prior: Record<string, unknown>): Model {
+async function makeModel(prior: Record<string, unknown>): Promise<Model> {
   const tf = getTf();
   const registry = createRegistry();
-  return registry.create<Model>(
+  return registry.create(
     'model',
     {
       kind: 'vae',
@@ -78,13 +78,13 @@ function makeModel(prior: Record<string, unknown>): Model {
       decoder: { kind: 'mlp', hidden: [8], activation: 'relu' },
       likelihood: 'bernoulli',
     },
-    { tf, registry, rng: new Rng(5), baseDir: '.', data: { dim: 16, shape: [4, 4, 1] } },
+    { tf, registry, rng: new Rng(5), baseDir: '.', data: tinyDataSet({ shape: [4, 4, 1] }) },
   );
 }
 
-test('gradients of the loss through the spike-slab prior are finite', () => {
+test('gradients of the loss through the spike-slab prior are finite', async () => {
   const tf = getTf();
-  const model = makeModel({ c: { kind: 'linear', from: 50, to: 200, start_epoch: 0, end_epoch: 2 }, warmup: 0.5 });
+  const model = await makeModel({ c: { kind: 'linear', from: 50, to: 200, start_epoch: 0, end_epoch: 2 }, warmup: 0.5 });
   const x = tf.tensor2d(new Rng(1).uniforms(6 * 16), [6, 16]);
   const vars = [...model.params.values()];
   const { value, grads } = tf.variableGrads(
@@ -100,8 +100,8 @@ test('gradients of the loss through the spike-slab prior are finite', () => {
   const registry = createRegistry();
   const prior = spikeSlabPriorPlugin.create(
     { kind: 'spike-slab', alpha: 0.01, c: 200, warmup: 1, mean: 'expected', logvar_min: -30, logvar_max: 20 },
-    { tf, registry, rng: new Rng(0), baseDir: '.' },
-  ) as Prior;
+    { tf, registry, rng: new Rng(0), baseDir: '.', latent: 2, inDim: 4 },
+  );
   const enc = tf.variable(tf.tensor2d([[1e3, -1e3, 40, -40, 0, 0, 100, -100]]));
   const kg = tf.variableGrads(() => tf.sum(tf.add(prior.kl(enc as any, 2, { epoch: 0, step: 0, fraction: 0 }), tf.sum(prior.sample(enc as any, 2, new Rng(3), { epoch: 0, step: 0, fraction: 0 })))) as tfc.Scalar, [enc]);
   assert.ok(Number.isFinite(kg.value.dataSync()[0]), String(kg.value.dataSync()[0]));
@@ -117,8 +117,8 @@ test('sample, mean and prior draws: spikes are zeros, c follows its schedule', (
   const mk = (mean: string) =>
     spikeSlabPriorPlugin.create(
       { kind: 'spike-slab', alpha: 0.25, c: { kind: 'linear', from: 50, to: 200, start_epoch: 0, end_epoch: 10 }, warmup: 1, mean: mean as any, logvar_min: -30, logvar_max: 20 },
-      { tf, registry, rng: new Rng(0), baseDir: '.' },
-    ) as Prior;
+      { tf, registry, rng: new Rng(0), baseDir: '.', latent: 2, inDim: 4 },
+    );
   // K = 2: μ = [2, −3], log σ² = [−20, −20] (σ ≈ 0), v = [5, −50] → γ = [1, e^−50 → 1e-6]
   const enc = tf.tensor2d([[2, -3, -20, -20, 5, -50]]);
   const near = (got: ArrayLike<number>, want: number[], tol: number) =>

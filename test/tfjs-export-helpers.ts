@@ -2,7 +2,7 @@ import * as assert from 'node:assert/strict';
 import * as fs from 'fs';
 import * as path from 'path';
 import { getTf } from '../src/runtime/tf';
-import { createRegistry } from '../src/registry/builtins';
+import { createRegistry } from '../src/builtins';
 import { loadFinishedRun } from '../src/models/load-run';
 import type { ClassConditionalModel } from '../src/models/m2';
 import { elbo, lastJson } from './helpers';

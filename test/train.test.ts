@@ -3,7 +3,7 @@ import * as assert from 'node:assert/strict';
 import * as fs from 'fs';
 import * as path from 'path';
 import { runExperiment } from '../src/experiment';
-import { createRegistry } from '../src/registry/builtins';
+import { createRegistry } from '../src/builtins';
 import { tmpDir, smallConfig } from './helpers';
 
 const quiet = { progress: false };

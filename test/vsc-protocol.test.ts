@@ -1,4 +1,5 @@
 import { test } from 'node:test';
+import type { PluginOptions } from '../src/registry/types';
 import * as assert from 'node:assert/strict';
 import * as fs from 'fs';
 import * as path from 'path';
@@ -89,7 +90,7 @@ test('features: mu reads the slab mean of a VSC (γ ignored), mean the posterior
   assert.equal(r.metrics['test/latent_classifier_labelled'], 100);
   // on the model itself: mu is the first K encoder outputs, mean is γ⊙μ
   const { loadRunModel } = await import('../src/models/load-run');
-  const { createRegistry } = await import('../src/registry/builtins');
+  const { createRegistry } = await import('../src/builtins');
   const { loadConfig } = await import('../src/config/load');
   const registry = createRegistry();
   const { config } = loadConfig(path.join(r.runDir, 'config.yaml'), [], registry);
@@ -114,7 +115,8 @@ test('the VSC latent-size sweep: K ∈ {8 … 200} × {VAE, VSC} × {MNIST, Fash
     const seen = new Set<string>();
     for (const { loaded } of cells) {
       const c = loaded.config;
-      const model = c.model.prior.kind === 'spike-slab' ? `vsc${c.model.prior.alpha}` : 'vae';
+      const prior = c.model.prior as PluginOptions;
+      const model = prior.kind === 'spike-slab' ? `vsc${prior.alpha}` : 'vae';
       seen.add(`${c.data.kind} ${model} ${c.model.latent}`);
       assert.equal(c.published?.length, 1);
       assert.equal(c.published![0].metric, 'test/latent_classifier_accuracy');

@@ -98,7 +98,7 @@ async function worker(name: string, workloads: string[], timed: Phase, explicit:
 
   async function measure(w: (typeof WORKLOADS)[number], stepOptions: StepOptions): Promise<string> {
     const wname = w.name;
-    const run = buildWorkload(tf, w, 0, stepOptions);
+    const run = await buildWorkload(tf, w, 0, stepOptions);
     // warm-up: kernel compilation, memory growth, first-use allocations
     run.run({ steps: 5, minSeconds: 0, maxSeconds: 3 });
     const flopsPerStep = await run.flopsPerStep();

@@ -1,9 +1,10 @@
 import type * as tfc from '@tensorflow/tfjs-core';
-import { createRegistry } from '../registry/builtins';
+import { createRegistry } from '../builtins';
+import { buildRun } from '../experiment';
 import { Rng } from '../runtime/rng';
 import type { DataSet } from '../data/dataset';
-import type { Model, LossWeights } from '../models/model';
-import type { Optimizer } from '../train/optimizer';
+import type { LossWeights } from '../models/model';
+import type { PluginOptions } from '../registry/types';
 import { makeTrainStep, type StepOptions } from '../train/step';
 
 /**
@@ -20,7 +21,8 @@ export interface Workload {
   /** Rows per step; `labelled` of them carry labels (the rest y = −1). */
   batch: number;
   labelled: number;
-  model: Record<string, unknown>;
+  model: PluginOptions;
+  /** The loss weights by name: those the model plugin declares (registry/weights.ts). */
   weights: LossWeights;
 }
 
@@ -37,7 +39,7 @@ export const WORKLOADS: Workload[] = [
     batch: 128,
     labelled: 0,
     model: { kind: 'vae', latent: 20, prior: gaussian, encoder: mlp([400]), decoder: mlp([400]), likelihood: 'bernoulli' },
-    weights: { c1: 1, c2: 1, alpha: 0 },
+    weights: { c1: 1, c2: 1 },
   },
   {
     name: 'm2-mnist',
@@ -106,8 +108,8 @@ function countFlops(kernels: { name: string; inputShapes: number[][]; outputShap
   return flops;
 }
 
-/** Build a workload exactly as src/experiment.ts builds a run, on synthetic data. */
-export function buildWorkload(tf: typeof tfc, w: Workload, seed = 0, stepOptions: StepOptions = {}) {
+/** Build a workload with the build step of a run (experiment.ts buildRun), on synthetic data. */
+export async function buildWorkload(tf: typeof tfc, w: Workload, seed = 0, stepOptions: StepOptions = {}) {
   const registry = createRegistry();
   const rng = new Rng(seed);
   const dim = w.shape.reduce((a, b) => a * b, 1);
@@ -118,10 +120,10 @@ export function buildWorkload(tf: typeof tfc, w: Workload, seed = 0, stepOptions
     name: 'synthetic', shape: w.shape, dim, classes: w.classes, train: split, val: null, test: split,
     sha256: '', source: 'bench (uniform random)', binarize: 'none', labelled: null,
   };
-  const ctx = { tf, registry, rng, baseDir: process.cwd(), data };
-  const model: Model = registry.create('model', w.model as any, { ...ctx, rng: rng.fork('init') });
-  const optimizer: Optimizer = registry.create(
-    'optimizer', { kind: 'adam', lr: 1e-3, beta1: 0.9, beta2: 0.999, epsilon: 1e-8 }, { ...ctx, params: model.params });
+  const config = { model: w.model, loss: w.weights, eval: [], train: { optimizer: { kind: 'adam', lr: 1e-3, beta1: 0.9, beta2: 0.999, epsilon: 1e-8 } } };
+  const { model, optimizer, weights: schedules } = await buildRun(config, data, { tf, registry, rng, baseDir: process.cwd() });
+  // the weights are numbers here: their value at the start
+  const weights = Object.fromEntries(Object.entries(schedules).map(([n, s]) => [n, s({ epoch: 0, step: 0, fraction: 0, epochFloat: 0 })]));
   const step = makeTrainStep(tf, model, optimizer, stepOptions);
   // FLOPs are counted from the kernels an eager step dispatches (a graph step is one call)
   const eagerStep = makeTrainStep(tf, model, optimizer, { compile: 'off' });
@@ -133,7 +135,7 @@ export function buildWorkload(tf: typeof tfc, w: Workload, seed = 0, stepOptions
     const b = count++ % pool;
     const x = tf.tensor2d(split.x.subarray(b * w.batch * dim, (b + 1) * w.batch * dim), [w.batch, dim]);
     const y = w.classes ? Int32Array.from({ length: w.batch }, (_, i) => (i < w.labelled ? split.y[b * w.batch + i] : -1)) : null;
-    const { loss, ...rest } = s(x, y, w.weights, noise, { epoch: 0, step: count, fraction: 0 });
+    const { loss, ...rest } = s(x, y, weights, noise, { epoch: 0, step: count, fraction: 0 });
     x.dispose();
     Object.values(rest).forEach((t) => t.dispose());
     return loss;

@@ -1,6 +1,7 @@
 import { PLUGIN_KINDS, JsonSchema, PluginKind, slot, weight } from '../registry/types';
 import type { Registry } from '../registry/registry';
 import { MODE_RULE } from './metrics';
+import { STANDARD_WEIGHTS } from '../registry/weights';
 
 /** Longest experiment (and sweep) name: it is a directory name, and file systems take 255 bytes. */
 export const EXPERIMENT_NAME_MAX = 200;
@@ -54,12 +55,8 @@ export function buildSchema(registry: Registry): JsonSchema {
         type: 'object',
         additionalProperties: false,
         default: {},
-        description: 'Loss weights as SPEC.md names them',
-        properties: {
-          c1: weight(1, 'Weight of the KL term (beta in a beta-VAE)'),
-          c2: weight(1, 'Weight of the reconstruction term'),
-          alpha: weight(0, 'Weight of the classification term (models with labels)'),
-        },
+        description: 'Loss weights by name (docs/models.md "Objectives"): the standard c1, c2, alpha and whatever the registered models declare; each model reads the ones it declares',
+        properties: Object.fromEntries(Object.entries({ ...STANDARD_WEIGHTS, ...registry.weights() }).map(([name, d]) => [name, weight(d.default, d.description)])),
       },
       train: {
         type: 'object',

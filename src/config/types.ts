@@ -1,8 +1,7 @@
-/** The validated, defaulted config (see schema.ts; plugin options are typed by each plugin). */
-export interface PluginOptions {
-  kind: string;
-  [key: string]: any;
-}
+import type { PluginOptions } from '../registry/types';
+
+/** Plugin options as a config holds them (each plugin types its own: see definePlugin). */
+export type { PluginOptions };
 
 /** A loss weight as written: a number or a schedule plugin. */
 export type WeightSpec = number | PluginOptions;
@@ -27,7 +26,8 @@ export interface ExperimentConfig {
   plugins: string[];
   data: PluginOptions;
   model: PluginOptions;
-  loss: { c1: WeightSpec; c2: WeightSpec; alpha: WeightSpec };
+  /** Loss weights by name: c1, c2, alpha and those model plugins declare (registry/weights.ts). */
+  loss: Record<string, WeightSpec>;
   train: {
     epochs: number;
     batch_size: number;

@@ -2,19 +2,21 @@ import * as fs from 'fs';
 import * as path from 'path';
 import * as crypto from 'crypto';
 import * as jpeg from 'jpeg-js';
-import type { Plugin } from '../registry/types';
-import { DataSet, Split, commonDataOptions, finishDataSet, CommonDataOptions } from './dataset';
+import { definePlugin, Override, Type, type OptionsOf } from '../registry/types';
+import { Split, commonDataOptions, finishDataSet } from './dataset';
 import { UserError, suggestion } from '../errors';
 import { readDataFile } from './files';
 
-export interface CelebaOptions extends CommonDataOptions {
-  kind: 'celeba';
-  path: string;
-  attributes: string[];
-  size: number;
-  crop: number;
-  max_images?: number;
-}
+const celebaOptions = {
+  path: Type.String({ description: 'Directory with img_align_celeba/, list_attr_celeba.txt, list_eval_partition.txt' }),
+  attributes: Type.Array(Type.String(), { minItems: 1, maxItems: 4, default: ['Male', 'Smiling'], description: 'Binary attributes whose combinations are the classes' }),
+  size: Type.Integer({ minimum: 8, default: 64, description: 'Output image side' }),
+  crop: Type.Integer({ minimum: 8, default: 148, description: 'Centre crop side before resizing' }),
+  max_images: Type.Optional(Type.Integer({ minimum: 1, description: 'Load at most this many images per split (decoding all 202,599 takes a while)' })),
+  ...commonDataOptions,
+  binarize: Override(commonDataOptions.binarize, { default: 'none' }),
+};
+export type CelebaOptions = OptionsOf<typeof celebaOptions>;
 
 const WHERE_TO_GET =
   'download CelebA "Align&Cropped Images" (img_align_celeba/), list_attr_celeba.txt and list_eval_partition.txt from https://mmlab.ie.cuhk.edu.hk/projects/CelebA.html into one directory and set data.path to it';
@@ -100,22 +102,11 @@ export function cropResize(rgba: Uint8Array, w: number, h: number, crop: number,
  * class is 2·male + smiling (0 female not smiling … 3 male smiling), as G-VAE's 4-class
  * setting. The official partition gives train (0, plus validation 1) and test (2).
  */
-export const celebaDataset: Plugin<CelebaOptions, DataSet> = {
+export const celebaDataset = definePlugin({
   kind: 'dataset',
   name: 'celeba',
   description: 'CelebA aligned faces from a local directory (not shipped), centre-cropped and resized; classes from binary attributes',
-  schema: {
-    properties: {
-      path: { type: 'string', description: 'Directory with img_align_celeba/, list_attr_celeba.txt, list_eval_partition.txt' },
-      attributes: { type: 'array', items: { type: 'string' }, minItems: 1, maxItems: 4, default: ['Male', 'Smiling'], description: 'Binary attributes whose combinations are the classes' },
-      size: { type: 'integer', minimum: 8, default: 64, description: 'Output image side' },
-      crop: { type: 'integer', minimum: 8, default: 148, description: 'Centre crop side before resizing' },
-      max_images: { type: 'integer', minimum: 1, description: 'Load at most this many images per split (decoding all 202,599 takes a while)' },
-      ...commonDataOptions,
-      binarize: { ...commonDataOptions.binarize, default: 'none' },
-    },
-    required: ['path'],
-  },
+  options: celebaOptions,
   create(o, ctx) {
     const dir = path.resolve(ctx.baseDir, o.path);
     const attrFile = path.join(dir, 'list_attr_celeba.txt');
@@ -161,4 +152,4 @@ export const celebaDataset: Plugin<CelebaOptions, DataSet> = {
       'data (celeba)',
     );
   },
-};
+});

@@ -1,15 +1,17 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import * as crypto from 'crypto';
-import type { Plugin } from '../registry/types';
-import { DataSet, Split, commonDataOptions, finishDataSet, CommonDataOptions } from './dataset';
+import { definePlugin, Override, Type, type OptionsOf } from '../registry/types';
+import { Split, commonDataOptions, finishDataSet } from './dataset';
 import { UserError } from '../errors';
 import { readDataFile } from './files';
 
-export interface Cifar10Options extends CommonDataOptions {
-  kind: 'cifar10';
-  path: string;
-}
+const cifar10Options = {
+  path: Type.String({ description: 'The cifar-10-batches-bin directory' }),
+  ...commonDataOptions,
+  binarize: Override(commonDataOptions.binarize, { default: 'none' }),
+};
+export type Cifar10Options = OptionsOf<typeof cifar10Options>;
 
 const TRAIN = ['data_batch_1.bin', 'data_batch_2.bin', 'data_batch_3.bin', 'data_batch_4.bin', 'data_batch_5.bin'];
 const TEST = ['test_batch.bin'];
@@ -47,18 +49,11 @@ export function readCifarFiles(files: string[], hash: crypto.Hash): Split {
   return { x, y, n };
 }
 
-export const cifar10Dataset: Plugin<Cifar10Options, DataSet> = {
+export const cifar10Dataset = definePlugin({
   kind: 'dataset',
   name: 'cifar10',
   description: 'CIFAR-10, 32×32×3, 50k/10k, from the binary distribution in a local directory (not shipped)',
-  schema: {
-    properties: {
-      path: { type: 'string', description: 'The cifar-10-batches-bin directory' },
-      ...commonDataOptions,
-      binarize: { ...commonDataOptions.binarize, default: 'none' },
-    },
-    required: ['path'],
-  },
+  options: cifar10Options,
   create(o, ctx) {
     const dir = path.resolve(ctx.baseDir, o.path);
     if (!fs.existsSync(dir)) throw new UserError(`CIFAR-10 directory not found; ${WHERE_TO_GET}`, dir);
@@ -72,4 +67,4 @@ export const cifar10Dataset: Plugin<Cifar10Options, DataSet> = {
       'data (cifar10)',
     );
   },
-};
+});

@@ -1,6 +1,6 @@
 import type { Rng } from '../runtime/rng';
 import { binarizeOnce, capPerClass, holdOut, labelledSubset, subset } from './splits';
-import type { JsonSchema } from '../registry/types';
+import { Enum, Type, type OptionsOf } from '../registry/types';
 import { UserError } from '../errors';
 
 /** One split of a data set: n examples of `dim` values in [0, 1], and labels if known. */
@@ -37,45 +37,34 @@ export interface DataSet {
 export type Binarize = 'none' | 'dynamic' | 'fixed';
 
 /** Options every image data set shares. */
-export const commonDataOptions: Record<string, JsonSchema> = {
-  validation: {
-    type: 'integer',
+export const commonDataOptions = {
+  validation: Type.Integer({
     minimum: 0,
     default: 10000,
     description: 'Examples held out of the training split for validation, drawn with the run seed',
-  },
-  binarize: {
-    enum: ['none', 'dynamic', 'fixed'],
+  }),
+  binarize: Enum(['none', 'dynamic', 'fixed'], {
     default: 'dynamic',
     description:
       'none: grey values in [0,1]; dynamic: a fresh Bernoulli draw per training batch (eval splits drawn once); fixed: one draw for all splits',
-  },
-  max_train: {
-    type: 'integer',
+  }),
+  max_train: Type.Optional(Type.Integer({
     minimum: 1,
     description: 'Use only the first N training examples (after the validation split), for quick runs',
-  },
-  labelled: {
-    type: 'integer',
+  })),
+  labelled: Type.Optional(Type.Integer({
     minimum: 1,
     description:
       'Semi-supervised: only N training labels are known, N/C per class, drawn with the run seed (the rest is unlabelled)',
-  },
-  class_cap: {
-    type: 'integer',
+  })),
+  class_cap: Type.Optional(Type.Integer({
     minimum: 1,
     description: 'At most this many training examples per class (drawn with the run seed), for heavily imbalanced data',
-  },
+  })),
 };
 
 /** The options of commonDataOptions, as a plugin receives them. */
-export interface CommonDataOptions {
-  validation: number;
-  binarize: Binarize;
-  max_train?: number;
-  labelled?: number;
-  class_cap?: number;
-}
+export type CommonDataOptions = Omit<OptionsOf<typeof commonDataOptions>, 'kind'>;
 
 /**
  * Finish a data set the same way for every loader: per-class cap, validation split,

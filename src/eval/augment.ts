@@ -1,22 +1,22 @@
 import type * as tfc from '@tensorflow/tfjs-core';
-import type { Plugin, PluginContext } from '../registry/types';
-import type { Evaluator, EvalContext } from './evaluator';
+import { definePlugin, Type, type OptionsOf, type PluginContext } from '../registry/types';
+import type { EvalContext } from './evaluator';
 import type { Model } from '../models/model';
 import { writeImageGrid } from '../plot/figures';
 import { subset } from '../data/splits';
 import { loadRunModel, openFinishedRun } from '../models/load-run';
 import { UserError } from '../errors';
 
-export interface AugmentOptions {
-  kind: 'augment';
-  lambda_clip: number;
-  steps: number;
-  per_class: number;
-  kept_per_class?: number;
-  compare_run?: string;
-  judge_run?: string;
-  batch_size: number;
-}
+const augmentOptions = {
+  lambda_clip: Type.Number({ exclusiveMinimum: 0, maximum: 1, default: 0.1, description: 'Fraction of latent dims (largest σ) moved' }),
+  steps: Type.Integer({ minimum: 1, default: 6, description: 'Steps of 0.5σ each way (6: to 3σ)' }),
+  per_class: Type.Integer({ minimum: 1, default: 2, description: 'Test images per class in the grid' }),
+  kept_per_class: Type.Optional(Type.Integer({ minimum: 1, description: 'Test images per class the class-kept rates are measured on (default: per_class)' })),
+  compare_run: Type.Optional(Type.String({ description: 'A finished plain-VAE run on the same data (or a directory of runs: its latest finished one), drawn beside and, with judge_run, judged too' })),
+  judge_run: Type.Optional(Type.String({ description: 'A finished classifier run on the same data (or a directory of runs: its latest finished one), e.g. of configs/mnist/cnn-judge.yaml, that judges the decoded augmentations: augment_judge_i<i>_kept' })),
+  batch_size: Type.Integer({ minimum: 1, default: 50, description: 'Test images per encode/decode pass (each gives 2·steps + 1 images)' }),
+};
+export type AugmentOptions = OptionsOf<typeof augmentOptions>;
 
 const WHERE = 'eval: augment';
 const JUDGE_HINT = 'train the judge first, e.g. elbo run configs/mnist/cnn-judge.yaml (judge_run then names its run, or runs/mnist-cnn-judge for the latest)';
@@ -108,30 +108,13 @@ function rateMetrics(name: string, r: { perStep: number[]; all: number; moved: n
  *  - judge_run and compare_run: the same judge on the plain VAE's augmentations,
  *    augment_compare_judge_i<i>_kept and augment_compare_judge_kept.
  */
-export const augmentEvaluator: Plugin<AugmentOptions, Evaluator> = {
+export const augmentEvaluator = definePlugin({
   kind: 'evaluator',
   name: 'augment',
   needs: ['latent'],
   description:
     'G-VAE augmentation: decode μ ± 0.5·i·δ (top λ_clip σ dims) per test image (artifacts/augment.png); class-kept rates per i by the model’s head and by an independent judge run',
-  schema: {
-    properties: {
-      lambda_clip: { type: 'number', exclusiveMinimum: 0, maximum: 1, default: 0.1, description: 'Fraction of latent dims (largest σ) moved' },
-      steps: { type: 'integer', minimum: 1, default: 6, description: 'Steps of 0.5σ each way (6: to 3σ)' },
-      per_class: { type: 'integer', minimum: 1, default: 2, description: 'Test images per class in the grid' },
-      kept_per_class: { type: 'integer', minimum: 1, description: 'Test images per class the class-kept rates are measured on (default: per_class)' },
-      compare_run: {
-        type: 'string',
-        description: 'A finished plain-VAE run on the same data (or a directory of runs: its latest finished one), drawn beside and, with judge_run, judged too',
-      },
-      judge_run: {
-        type: 'string',
-        description:
-          'A finished classifier run on the same data (or a directory of runs: its latest finished one), e.g. of configs/mnist/cnn-judge.yaml, that judges the decoded augmentations: augment_judge_i<i>_kept',
-      },
-      batch_size: { type: 'integer', minimum: 1, default: 50, description: 'Test images per encode/decode pass (each gives 2·steps + 1 images)' },
-    },
-  },
+  options: augmentOptions,
   metrics: (o) => {
     const steps = Array.from({ length: o.steps + 1 }, (_, i) => i);
     const rates = (name: string) => [`${name}_kept`, ...steps.map((i) => `${name}_i${i}_kept`)];
@@ -208,4 +191,4 @@ export const augmentEvaluator: Plugin<AugmentOptions, Evaluator> = {
       },
     };
   },
-};
+});

@@ -1,5 +1,4 @@
-import type { Plugin } from '../registry/types';
-import type { Evaluator } from './evaluator';
+import { definePlugin, Type, type OptionsOf } from '../registry/types';
 import type { Model } from '../models/model';
 import type { ClassConditionalModel } from '../models/m2';
 import { writeImageGrid } from '../plot/figures';
@@ -7,10 +6,10 @@ import { UserError } from '../errors';
 
 export type { ClassConditionalModel } from '../models/m2';
 
-export interface ClassSamplesOptions {
-  kind: 'class-samples';
-  n: number;
-}
+const classSamplesOptions = {
+  n: Type.Integer({ minimum: 1, maximum: 100, default: 10, description: 'Latent codes (columns)' }),
+};
+export type ClassSamplesOptions = OptionsOf<typeof classSamplesOptions>;
 
 export function isClassConditional(m: Model): m is ClassConditionalModel {
   return typeof (m as Partial<ClassConditionalModel>).decodeClass === 'function' && typeof (m as Partial<ClassConditionalModel>).classes === 'number';
@@ -21,13 +20,13 @@ export function isClassConditional(m: Model): m is ClassConditionalModel {
  * each decoded with every class y. One row per class, one column per z, so a column
  * shows one "style" across the classes.
  */
-export const classSamplesEvaluator: Plugin<ClassSamplesOptions, Evaluator> = {
+export const classSamplesEvaluator = definePlugin({
   kind: 'evaluator',
   name: 'class-samples',
   // decodeClass(z, y): m2 and m1m2, which classify (gvae classifies but is not class-conditional: refused when it runs)
   needs: ['latent', 'classify', 'class-conditional'],
   description: 'Captioned grid of p(x|y,z) for fixed z ~ p(z) (columns) and every class y (rows, labelled): artifacts/class-samples.png and .svg (m2, m1m2)',
-  schema: { properties: { n: { type: 'integer', minimum: 1, maximum: 100, default: 10, description: 'Latent codes (columns)' } } },
+  options: classSamplesOptions,
   metrics: () => [],
   create: (o) => ({
     async run(ctx) {
@@ -54,4 +53,4 @@ export const classSamplesEvaluator: Plugin<ClassSamplesOptions, Evaluator> = {
       return {};
     },
   }),
-};
+});

@@ -1,5 +1,5 @@
 import type * as tfc from '@tensorflow/tfjs-core';
-import type { Model } from '../models/model';
+import type { Model, LossWeights } from '../models/model';
 import type { DataSet, Split } from '../data/dataset';
 import type { Rng } from '../runtime/rng';
 
@@ -13,6 +13,8 @@ export interface EvalContext {
   /** Absolute path for an artifact file of this run. */
   artifact(name: string): string;
   log(message: string): void;
+  /** Every loss weight the model reads, at 1 (for evaluators that call model.terms). */
+  unitWeights: LossWeights;
 }
 
 /** An evaluator returns named metrics (logged as `test/<name>`) and may write artifacts. */

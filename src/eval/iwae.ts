@@ -1,16 +1,15 @@
 import type * as tfc from '@tensorflow/tfjs-core';
-import type { Plugin } from '../registry/types';
-import type { Evaluator } from './evaluator';
+import { definePlugin, Type, type OptionsOf } from '../registry/types';
 import { rows } from './evaluator';
 import { UserError } from '../errors';
 
-export interface IwaeOptions {
-  kind: 'iwae';
-  k: number;
-  batch_size: number;
-  max_rows: number;
-  max_examples?: number;
-}
+const iwaeOptions = {
+  k: Type.Integer({ minimum: 1, default: 100, description: 'Importance samples per example (the IWAE paper reports k = 5000)' }),
+  batch_size: Type.Integer({ minimum: 1, default: 50, description: 'Test examples per forward pass at most (each repeated k times; max_rows caps it too)' }),
+  max_rows: Type.Integer({ minimum: 1, default: 5000, description: 'Decoder rows (examples × k) per pass at most: bounds memory; k above it is split into chunks of draws' }),
+  max_examples: Type.Optional(Type.Integer({ minimum: 1, description: 'Evaluate only the first N test examples (the metric says how many)' })),
+};
+export type IwaeOptions = OptionsOf<typeof iwaeOptions>;
 
 /**
  * Importance-weighted estimate of log p(x) (Burda et al.): log (1/k) Σ_i p(x, z_i)/q(z_i|x),
@@ -23,24 +22,12 @@ export interface IwaeOptions {
  * from the evaluator's seeded stream example by example, so the pass sizes do not change
  * the estimate (beyond float rounding).
  */
-export const iwaeEvaluator: Plugin<IwaeOptions, Evaluator> = {
+export const iwaeEvaluator = definePlugin({
   kind: 'evaluator',
   name: 'iwae',
   needs: ['latent', 'density'],
   description: 'Importance-weighted log-likelihood estimate with k samples: test/log_likelihood_k<k>',
-  schema: {
-    properties: {
-      k: { type: 'integer', minimum: 1, default: 100, description: 'Importance samples per example (the IWAE paper reports k = 5000)' },
-      batch_size: { type: 'integer', minimum: 1, default: 50, description: 'Test examples per forward pass at most (each repeated k times; max_rows caps it too)' },
-      max_rows: {
-        type: 'integer',
-        minimum: 1,
-        default: 5000,
-        description: 'Decoder rows (examples × k) per pass at most: bounds memory; k above it is split into chunks of draws',
-      },
-      max_examples: { type: 'integer', minimum: 1, description: 'Evaluate only the first N test examples (the metric says how many)' },
-    },
-  },
+  options: iwaeOptions,
   metrics: (o) => [`log_likelihood_k${o.k}`, ...(o.max_examples !== undefined ? [`log_likelihood_k${o.k}_examples`] : [])],
   create: (o) => ({
     async run(ctx) {
@@ -76,4 +63,4 @@ export const iwaeEvaluator: Plugin<IwaeOptions, Evaluator> = {
       return out;
     },
   }),
-};
+});

@@ -1,6 +1,5 @@
 import type * as tfc from '@tensorflow/tfjs-core';
-import type { Plugin } from '../registry/types';
-import type { Evaluator } from './evaluator';
+import { definePlugin, Enum, ObjectOf, Type, type OptionsOf } from '../registry/types';
 import type { Model } from '../models/model';
 import { binarizeOnce, labelledSubset, subset } from '../data/splits';
 import { UserError } from '../errors';
@@ -60,14 +59,32 @@ export const SGD_DEFAULTS: SgdOptions = { epochs: 20, batch_size: 32, lr: 0.001,
 
 export const TSVM_UNLABELLED_DEFAULT = 10000;
 
-export interface LatentClassifierOptions extends ClassifierOptions {
-  kind: 'latent-classifier';
-  labelled?: number;
-  labelled_draw: LabelledDraw;
-  features: Features;
-  prefix: string;
-  batch_size: number;
-}
+const latentClassifierOptions = {
+  classifier: Enum(['logistic', 'knn', 'svm', 'tsvm', 'linear-sgd'], { default: 'logistic', description: "logistic: multinomial logistic regression; knn: k nearest neighbours; svm: linear SVM (squared hinge, one-vs-rest; scikit-learn's LinearSVC, solved by LIBLINEAR's dual coordinate descent); tsvm: Joachims' transductive SVM on the same loss, the labelled examples plus `unlabelled` unlabelled training examples; linear-sgd: the VSC reproduction's classifier, one linear layer (ReLU on its outputs) trained by SGD with momentum (options under `sgd`)" }),
+  features: Enum(['mean', 'mu'], { default: 'mean', description: "The latent code classified: mean = the posterior mean (the prior's `mean`; γ⊙μ for spike-slab by default); mu = μ as the encoder emits it (the slab mean, spikes ignored; the VSC reproduction's features). The same for a Gaussian posterior" }),
+  sgd: ObjectOf({
+  epochs: Type.Integer({ minimum: 1, default: SGD_DEFAULTS.epochs, description: 'Passes over the labelled examples' }),
+  batch_size: Type.Integer({ minimum: 1, default: SGD_DEFAULTS.batch_size, description: 'Examples per step (the last step of an epoch takes the rest)' }),
+  lr: Type.Number({ exclusiveMinimum: 0, default: SGD_DEFAULTS.lr, description: 'SGD learning rate' }),
+  momentum: Type.Number({ minimum: 0, maximum: 1, default: SGD_DEFAULTS.momentum, description: "Momentum (PyTorch's: v ← μ·v + g, p ← p − lr·v)" }),
+  relu: Type.Boolean({ default: SGD_DEFAULTS.relu, description: 'A ReLU on the logits, as the reproduction; false: plain softmax regression' }),
+}, { additionalProperties: false, default: {}, description: 'linear-sgd: its training, by default the VSC reproduction\'s (20 epochs, batch 32, SGD lr 0.001, momentum 0.9, ReLU on the outputs)' }),
+  k: Type.Integer({ minimum: 1, default: 5, description: 'Neighbours for knn' }),
+  standardize: Enum(['global', 'per-dimension', 'none'], { default: 'global', description: 'Centre each latent dimension (statistics of the labelled set), then global: divide all by one common scale (unused dimensions stay small); per-dimension: unit variance each; none: raw latent means' }),
+  l2: Type.Number({ minimum: 0, default: 0.001, description: 'logistic: L2 penalty ½·l2·‖W‖² (loss is a mean over examples)' }),
+  steps: Type.Integer({ minimum: 1, default: 500, description: 'logistic: full-batch Adam steps' }),
+  lr: Type.Number({ exclusiveMinimum: 0, default: 0.05, description: 'logistic: Adam learning rate' }),
+  C: Type.Number({ exclusiveMinimum: 0, default: SVM_DEFAULTS.C, description: 'svm, tsvm: C of ½‖w‖² + C Σ max(0, 1 − y wᵀx)² (a sum over examples; the intercept is penalised, as LIBLINEAR does)' }),
+  C_unlabelled: Type.Optional(Type.Number({ exclusiveMinimum: 0, description: "tsvm: the unlabelled examples' final weight C* (default: C)" })),
+  tol: Type.Number({ exclusiveMinimum: 0, default: SVM_DEFAULTS.tol, description: 'svm, tsvm: stop a solve when the projected gradient spans at most tol over a pass (LIBLINEAR, scikit-learn)' }),
+  max_iter: Type.Integer({ minimum: 1, default: SVM_DEFAULTS.maxIter, description: 'svm, tsvm: coordinate-descent passes per solve at most' }),
+  unlabelled: Type.Integer({ minimum: 0, default: TSVM_UNLABELLED_DEFAULT, description: 'tsvm: unlabelled training examples (those outside the labelled set) it uses at most, a subsample drawn with the run seed' }),
+  labelled: Type.Optional(Type.Integer({ minimum: 1, description: 'When the data set has no labelled subset: use N training labels, drawn with the run seed as labelled_draw says (default: every training label)' })),
+  labelled_draw: Enum(['balanced', 'uniform'], { default: 'balanced', description: 'How `labelled: N` draws: balanced = N/C per class; uniform = N rows uniformly without replacement (the VSC reproduction: 5,000 of the 60,000 training images)' }),
+  prefix: Type.String({ pattern: '^[A-Za-z0-9_]+$', default: 'latent_classifier', description: 'Metric names: <prefix>_error, <prefix>_accuracy, <prefix>_labelled (to run several classifiers in one config); svm adds <prefix>_svm_objective (summed over the one-vs-rest problems) and _svm_iterations (the most over them); tsvm adds those of its inductive start, _svm_error (that start\'s test error), _tsvm_objective, _tsvm_switches and _unlabelled' }),
+  batch_size: Type.Integer({ minimum: 1, default: 1000, description: 'Examples per encoder pass' }),
+};
+export type LatentClassifierOptions = OptionsOf<typeof latentClassifierOptions>;
 
 /**
  * Latent codes of `n` rows of `x` ([n·dim]), encoded in batches and read back: [n·K].
@@ -450,7 +467,7 @@ export function labelledRows(
  * SVM (`tsvm`) also encodes up to `unlabelled` other training examples (a subsample drawn
  * with the run's seed; their labels are never read) as its unlabelled set.
  */
-export const latentClassifierEvaluator: Plugin<LatentClassifierOptions, Evaluator> = {
+export const latentClassifierEvaluator = definePlugin({
   kind: 'evaluator',
   name: 'latent-classifier',
   metrics: (o) => {
@@ -463,84 +480,7 @@ export const latentClassifierEvaluator: Plugin<LatentClassifierOptions, Evaluato
   needs: ['latent'],
   description:
     'Classifier (logistic | knn | svm | tsvm | linear-sgd) fitted on the latent codes (means, or μ) of the labelled training examples; test/<prefix>_error and _accuracy in %',
-  schema: {
-    properties: {
-      classifier: {
-        enum: ['logistic', 'knn', 'svm', 'tsvm', 'linear-sgd'],
-        default: 'logistic',
-        description:
-          "logistic: multinomial logistic regression; knn: k nearest neighbours; svm: linear SVM (squared hinge, one-vs-rest; scikit-learn's LinearSVC, solved by LIBLINEAR's dual coordinate descent); tsvm: Joachims' transductive SVM on the same loss, the labelled examples plus `unlabelled` unlabelled training examples; linear-sgd: the VSC reproduction's classifier, one linear layer (ReLU on its outputs) trained by SGD with momentum (options under `sgd`)",
-      },
-      features: {
-        enum: ['mean', 'mu'],
-        default: 'mean',
-        description:
-          "The latent code classified: mean = the posterior mean (the prior's `mean`; γ⊙μ for spike-slab by default); mu = μ as the encoder emits it (the slab mean, spikes ignored; the VSC reproduction's features). The same for a Gaussian posterior",
-      },
-      sgd: {
-        type: 'object',
-        additionalProperties: false,
-        default: {},
-        description: 'linear-sgd: its training, by default the VSC reproduction\'s (20 epochs, batch 32, SGD lr 0.001, momentum 0.9, ReLU on the outputs)',
-        properties: {
-          epochs: { type: 'integer', minimum: 1, default: SGD_DEFAULTS.epochs, description: 'Passes over the labelled examples' },
-          batch_size: { type: 'integer', minimum: 1, default: SGD_DEFAULTS.batch_size, description: 'Examples per step (the last step of an epoch takes the rest)' },
-          lr: { type: 'number', exclusiveMinimum: 0, default: SGD_DEFAULTS.lr, description: 'SGD learning rate' },
-          momentum: { type: 'number', minimum: 0, maximum: 1, default: SGD_DEFAULTS.momentum, description: "Momentum (PyTorch's: v ← μ·v + g, p ← p − lr·v)" },
-          relu: { type: 'boolean', default: SGD_DEFAULTS.relu, description: 'A ReLU on the logits, as the reproduction; false: plain softmax regression' },
-        },
-      },
-      k: { type: 'integer', minimum: 1, default: 5, description: 'Neighbours for knn' },
-      standardize: {
-        enum: ['global', 'per-dimension', 'none'],
-        default: 'global',
-        description:
-          'Centre each latent dimension (statistics of the labelled set), then global: divide all by one common scale (unused dimensions stay small); per-dimension: unit variance each; none: raw latent means',
-      },
-      l2: { type: 'number', minimum: 0, default: 0.001, description: 'logistic: L2 penalty ½·l2·‖W‖² (loss is a mean over examples)' },
-      steps: { type: 'integer', minimum: 1, default: 500, description: 'logistic: full-batch Adam steps' },
-      lr: { type: 'number', exclusiveMinimum: 0, default: 0.05, description: 'logistic: Adam learning rate' },
-      C: {
-        type: 'number',
-        exclusiveMinimum: 0,
-        default: SVM_DEFAULTS.C,
-        description: 'svm, tsvm: C of ½‖w‖² + C Σ max(0, 1 − y wᵀx)² (a sum over examples; the intercept is penalised, as LIBLINEAR does)',
-      },
-      C_unlabelled: { type: 'number', exclusiveMinimum: 0, description: "tsvm: the unlabelled examples' final weight C* (default: C)" },
-      tol: {
-        type: 'number',
-        exclusiveMinimum: 0,
-        default: SVM_DEFAULTS.tol,
-        description: 'svm, tsvm: stop a solve when the projected gradient spans at most tol over a pass (LIBLINEAR, scikit-learn)',
-      },
-      max_iter: { type: 'integer', minimum: 1, default: SVM_DEFAULTS.maxIter, description: 'svm, tsvm: coordinate-descent passes per solve at most' },
-      unlabelled: {
-        type: 'integer',
-        minimum: 0,
-        default: TSVM_UNLABELLED_DEFAULT,
-        description: 'tsvm: unlabelled training examples (those outside the labelled set) it uses at most, a subsample drawn with the run seed',
-      },
-      labelled: {
-        type: 'integer',
-        minimum: 1,
-        description:
-          'When the data set has no labelled subset: use N training labels, drawn with the run seed as labelled_draw says (default: every training label)',
-      },
-      labelled_draw: {
-        enum: ['balanced', 'uniform'],
-        default: 'balanced',
-        description: 'How `labelled: N` draws: balanced = N/C per class; uniform = N rows uniformly without replacement (the VSC reproduction: 5,000 of the 60,000 training images)',
-      },
-      prefix: {
-        type: 'string',
-        pattern: '^[A-Za-z0-9_]+$',
-        default: 'latent_classifier',
-        description:
-          'Metric names: <prefix>_error, <prefix>_accuracy, <prefix>_labelled (to run several classifiers in one config); svm adds <prefix>_svm_objective (summed over the one-vs-rest problems) and _svm_iterations (the most over them); tsvm adds those of its inductive start, _svm_error (that start\'s test error), _tsvm_objective, _tsvm_switches and _unlabelled',
-      },
-      batch_size: { type: 'integer', minimum: 1, default: 1000, description: 'Examples per encoder pass' },
-    },
-  },
+  options: latentClassifierOptions,
   create: (o) => ({
     async run(ctx) {
       const { tf, model, data } = ctx;
@@ -583,4 +523,4 @@ export const latentClassifierEvaluator: Plugin<LatentClassifierOptions, Evaluato
       return out;
     },
   }),
-};
+});

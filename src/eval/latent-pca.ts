@@ -1,16 +1,15 @@
 import * as fs from 'fs';
-import type { Plugin } from '../registry/types';
-import type { Evaluator } from './evaluator';
+import { definePlugin, Type, type OptionsOf } from '../registry/types';
 import { rows } from './evaluator';
 import { scatterSpec } from '../plot/figures';
 import { writeFigure } from '../plot/render';
 
-export interface LatentPcaOptions {
-  kind: 'latent-pca';
-  max_examples: number;
-  size: number;
-  batch_size: number;
-}
+const latentPcaOptions = {
+  max_examples: Type.Integer({ minimum: 2, default: 5000, description: 'Test examples to project (the first N)' }),
+  size: Type.Integer({ minimum: 64, maximum: 4096, default: 460, description: 'Width and height of the plot area in SVG pixels (the PNG has twice as many)' }),
+  batch_size: Type.Integer({ minimum: 1, default: 1000 }),
+};
+export type LatentPcaOptions = OptionsOf<typeof latentPcaOptions>;
 
 /** Ten distinguishable colours (Tableau 10), then hues around the wheel for more classes. */
 export function classColour(c: number): [number, number, number] {
@@ -86,18 +85,12 @@ function hex(rgb: [number, number, number]): string {
  * (and .svg), with the components, their explained variance and the class colours in
  * artifacts/latent-pca.json.
  */
-export const latentPcaEvaluator: Plugin<LatentPcaOptions, Evaluator> = {
+export const latentPcaEvaluator = definePlugin({
   kind: 'evaluator',
   name: 'latent-pca',
   needs: ['latent'],
   description: 'Scatter plot of the test latent means projected on their first 2 principal components, coloured by class (artifacts/latent-pca.png and .svg)',
-  schema: {
-    properties: {
-      max_examples: { type: 'integer', minimum: 2, default: 5000, description: 'Test examples to project (the first N)' },
-      size: { type: 'integer', minimum: 64, maximum: 4096, default: 460, description: 'Width and height of the plot area in SVG pixels (the PNG has twice as many)' },
-      batch_size: { type: 'integer', minimum: 1, default: 1000 },
-    },
-  },
+  options: latentPcaOptions,
   metrics: () => ['pca_explained_1', 'pca_explained_2'],
   create: (o) => ({
     async run(ctx) {
@@ -151,4 +144,4 @@ export const latentPcaEvaluator: Plugin<LatentPcaOptions, Evaluator> = {
       return { pca_explained_1: explained[0] ?? 0, pca_explained_2: explained[1] ?? 0 };
     },
   }),
-};
+});

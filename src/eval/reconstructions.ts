@@ -1,23 +1,22 @@
-import type { Plugin } from '../registry/types';
-import type { Evaluator } from './evaluator';
+import { definePlugin, Type, type OptionsOf } from '../registry/types';
 import { rows } from './evaluator';
 import { writeImageGrid } from '../plot/figures';
 
-export interface ReconstructionsOptions {
-  kind: 'reconstructions';
-  n: number;
-}
+const reconstructionsOptions = {
+  n: Type.Integer({ minimum: 1, maximum: 1000, default: 32, description: 'How many test images' }),
+};
+export type ReconstructionsOptions = OptionsOf<typeof reconstructionsOptions>;
 
 /**
  * A grid of test images and their reconstructions: rows in pairs, a row of up to 16 test
  * images ("original") above their reconstructions ("reconstruction").
  */
-export const reconstructionsEvaluator: Plugin<ReconstructionsOptions, Evaluator> = {
+export const reconstructionsEvaluator = definePlugin({
   kind: 'evaluator',
   name: 'reconstructions',
   needs: ['latent'],
   description: 'Captioned grid of test images (rows "original") above their reconstructions from the posterior mean (artifacts/reconstructions.png and .svg)',
-  schema: { properties: { n: { type: 'integer', minimum: 1, maximum: 1000, default: 32, description: 'How many test images' } } },
+  options: reconstructionsOptions,
   metrics: () => [],
   create: (o) => ({
     async run(ctx) {
@@ -45,4 +44,4 @@ export const reconstructionsEvaluator: Plugin<ReconstructionsOptions, Evaluator>
       return {};
     },
   }),
-};
+});

@@ -1,19 +1,18 @@
-import type { Plugin } from '../registry/types';
-import type { Evaluator } from './evaluator';
+import { definePlugin, Type, type OptionsOf } from '../registry/types';
 import { writeImageGrid } from '../plot/figures';
 
-export interface SamplesOptions {
-  kind: 'samples';
-  n: number;
-}
+const samplesOptions = {
+  n: Type.Integer({ minimum: 1, maximum: 1000, default: 64 }),
+};
+export type SamplesOptions = OptionsOf<typeof samplesOptions>;
 
 /** A captioned grid of decoded draws from the prior. */
-export const samplesEvaluator: Plugin<SamplesOptions, Evaluator> = {
+export const samplesEvaluator = definePlugin({
   kind: 'evaluator',
   name: 'samples',
   needs: ['latent'],
   description: 'Captioned grid of images decoded from prior draws z ~ p(z) (artifacts/samples.png and .svg)',
-  schema: { properties: { n: { type: 'integer', minimum: 1, maximum: 1000, default: 64 } } },
+  options: samplesOptions,
   metrics: () => [],
   create: (o) => ({
     async run(ctx) {
@@ -29,4 +28,4 @@ export const samplesEvaluator: Plugin<SamplesOptions, Evaluator> = {
       return {};
     },
   }),
-};
+});

@@ -1,15 +1,14 @@
 import * as fs from 'fs';
-import type { Plugin } from '../registry/types';
-import type { Evaluator } from './evaluator';
+import { definePlugin, Type, type OptionsOf } from '../registry/types';
 import { encodeMeans } from './latent-classifier';
 import { barsSpec } from '../plot/figures';
 import { writeFigure } from '../plot/render';
 
-export interface SparsityOptions {
-  kind: 'sparsity';
-  threshold: number;
-  batch_size: number;
-}
+const sparsityOptions = {
+  threshold: Type.Number({ minimum: 0, default: 0.01, description: 'A latent mean with |z| below this counts as zero' }),
+  batch_size: Type.Integer({ minimum: 1, default: 1000, description: 'Examples per encoder pass' }),
+};
+export type SparsityOptions = OptionsOf<typeof sparsityOptions>;
 
 export interface SparsityStats {
   /** Fraction of (example, dimension) entries with |z_mean| < threshold. */
@@ -42,22 +41,17 @@ export function sparsityStats(z: Float32Array, n: number, K: number, threshold: 
 }
 
 /**
- * How sparse the latent means of the test split are (VSC's sparsity measure, SPEC.md
+ * How sparse the latent means of the test split are (VSC's sparsity measure, docs/models.md
  * "Prior 2": the fraction of latent dimensions that are exactly or nearly zero). Works for
  * any model; with the spike-slab prior the means are γ⊙μ (see its `mean` option).
  */
-export const sparsityEvaluator: Plugin<SparsityOptions, Evaluator> = {
+export const sparsityEvaluator = definePlugin({
   kind: 'evaluator',
   name: 'sparsity',
   needs: ['latent'],
   description:
     'Fraction of near-zero latent means (|z| < threshold) on the test split, active dims per example; artifacts/sparsity.json and sparsity.png/.svg (activation rate per dimension)',
-  schema: {
-    properties: {
-      threshold: { type: 'number', minimum: 0, default: 0.01, description: 'A latent mean with |z| below this counts as zero' },
-      batch_size: { type: 'integer', minimum: 1, default: 1000, description: 'Examples per encoder pass' },
-    },
-  },
+  options: sparsityOptions,
   metrics: () => ['sparsity_zero_fraction', 'sparsity_active_dims_mean', 'sparsity_dead_dims'],
   create: (o) => ({
     async run(ctx) {
@@ -98,4 +92,4 @@ export const sparsityEvaluator: Plugin<SparsityOptions, Evaluator> = {
       };
     },
   }),
-};
+});

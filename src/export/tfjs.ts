@@ -2,7 +2,7 @@ import * as fs from 'fs';
 import * as path from 'path';
 import type * as tfc from '@tensorflow/tfjs-core';
 import type * as tfjs from '@tensorflow/tfjs';
-import { createRegistry } from '../registry/builtins';
+import { createRegistry } from '../builtins';
 import { loadFinishedRun, openFinishedRun } from '../models/load-run';
 import type { ExportableModel, Model } from '../models/model';
 import { blockLayers, type ExportedPrior } from '../priors/prior';

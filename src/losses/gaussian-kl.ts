@@ -2,7 +2,7 @@ import type * as tfc from '@tensorflow/tfjs-core';
 import { getTf } from '../runtime/tf';
 
 /**
- * KL(N(μ, σ²) ‖ N(0, I)) per example, SPEC.md "Shared pieces":
+ * KL(N(μ, σ²) ‖ N(0, I)) per example, docs/models.md "Shared pieces":
  * ½ Σ_k (μ_k² + σ_k² − log σ_k² − 1). Inputs [B, K]; output [B].
  */
 export function gaussianKl(mu: tfc.Tensor2D, logvar: tfc.Tensor2D): tfc.Tensor1D {

@@ -1,5 +1,6 @@
 import type * as tfc from '@tensorflow/tfjs-core';
 import { getTf } from '../runtime/tf';
+import { gaussianLogDensity } from './gaussian-kl';
 
 /**
  * −log p(x|z) for a Bernoulli decoder, per example: Σ_i BCE(x_i, logit_i), computed
@@ -59,13 +60,104 @@ export function bernoulliLogNormalizer(logits: tfc.Tensor2D): tfc.Tensor1D {
   return f(logits) as tfc.Tensor1D;
 }
 
-/** The "image loss" of SPEC.md: ‖x − x̂‖² per example; [B, D] → [B]. */
+/** The "image loss" (docs/models.md "Shared pieces"): ‖x − x̂‖² per example; [B, D] → [B]. */
 export function squaredError(x: tfc.Tensor2D, xhat: tfc.Tensor2D): tfc.Tensor1D {
   const tf = getTf();
   return tf.tidy(() => tf.sum(tf.square(tf.sub(x, xhat)), 1)) as tfc.Tensor1D;
 }
 
-/** Stable log Σ exp along `axis` (SPEC.md: every log-sum-exp goes through this). */
+/** Stable log Σ exp along `axis` (docs/models.md "Shared pieces": every log-sum-exp goes through this). */
 export function logSumExp(t: tfc.Tensor, axis: number): tfc.Tensor {
   return getTf().logSumExp(t, axis);
+}
+
+/**
+ * The decoder likelihoods p(x|z) every model shares (docs/models.md "Shared pieces"), by
+ * name as configs give them:
+ *  - bernoulli: the decoder emits logits; −log p(x|z) = Σ BCE; a density.
+ *  - gaussian: fixed variance, the image loss ‖x − x̂‖² (the decoder emits x̂); not
+ *    normalised, so no density and no importance weights.
+ *  - gaussian_learned: the decoder emits the mean and log σ² per dimension (twice the
+ *    outputs); −log N(x; x̂, σ²); a density.
+ */
+export const LIKELIHOODS = ['bernoulli', 'gaussian', 'gaussian_learned'] as const;
+export type LikelihoodName = (typeof LIKELIHOODS)[number];
+
+/**
+ * What a likelihood that is not a density is instead (null: it is one). Read without
+ * TensorFlow (validation checks capabilities before anything loads it).
+ */
+export const NOT_A_DENSITY: Record<LikelihoodName, string | null> = {
+  bernoulli: null,
+  gaussian: 'the unnormalised image loss ‖x − x̂‖², not a density',
+  gaussian_learned: null,
+};
+
+/** log σ² clamp of the learned-variance Gaussian (numerical safety). */
+export const LEARNED_LOGVAR_CLAMP: [number, number] = [-12, 10];
+
+export interface Likelihood {
+  name: LikelihoodName;
+  /** Decoder outputs per data dimension (2: mean and log σ²). */
+  outPerDim: number;
+  /** −log p(x|out) per row; x [B, D], out [B, outPerDim·D] → [B]. */
+  nll(x: tfc.Tensor2D, out: tfc.Tensor2D): tfc.Tensor1D;
+  /** The decoder output's mean in data space [B, D] (probabilities for Bernoulli). */
+  mean(out: tfc.Tensor2D): tfc.Tensor2D;
+  /**
+   * log p(x_b | out_{b,i}) for k rows of decoder outputs per example (rows b·k … b·k+k−1
+   * belong to example b), without repeating x: [B, k]. Absent when the likelihood is not a
+   * density; `noDensity` says what it is instead.
+   */
+  logDensityK?(x: tfc.Tensor2D, out: tfc.Tensor2D, k: number): tfc.Tensor2D;
+  noDensity?: string;
+}
+
+/** The likelihood of that name, for data of D dimensions. */
+export function likelihoodOf(name: LikelihoodName, D: number): Likelihood {
+  const tf = getTf();
+  if (name === 'bernoulli') {
+    return {
+      name,
+      outPerDim: 1,
+      nll: bernoulliNll,
+      mean: (out) => tf.sigmoid(out) as tfc.Tensor2D,
+      // log p(x|l) = Σ_d (x_d − ½)·l_d − Σ_d log 2cosh(l_d/2): the first sum is one batched
+      // matrix product per example [k, D] × [D, 1], so x is never repeated k times
+      logDensityK: (x, out, k) => {
+        const B = x.shape[0];
+        const xl = tf.matMul(tf.reshape(out, [B, k, D]) as tfc.Tensor3D, tf.reshape(tf.sub(x, 0.5), [B, D, 1]) as tfc.Tensor3D);
+        return tf.sub(tf.reshape(xl, [B, k]), tf.reshape(bernoulliLogNormalizer(out), [B, k])) as tfc.Tensor2D;
+      },
+    };
+  }
+  if (name === 'gaussian') {
+    return {
+      name,
+      outPerDim: 1,
+      nll: squaredError,
+      mean: (out) => out,
+      noDensity: NOT_A_DENSITY.gaussian!,
+    };
+  }
+  const split = (out: tfc.Tensor2D) => ({
+    mu: tf.slice(out, [0, 0], [-1, D]) as tfc.Tensor2D,
+    logvar: tf.clipByValue(tf.slice(out, [0, D], [-1, D]), ...LEARNED_LOGVAR_CLAMP) as tfc.Tensor2D,
+  });
+  return {
+    name,
+    outPerDim: 2,
+    nll: (x, out) => {
+      const { mu, logvar } = split(out);
+      return tf.neg(gaussianLogDensity(x, mu, logvar)) as tfc.Tensor1D;
+    },
+    mean: (out) => split(out).mu,
+    logDensityK: (x, out, k) => {
+      const B = x.shape[0];
+      const { mu, logvar } = split(out);
+      // x broadcast over the k rows of its example: [B, 1, D] against [B, k, D], summed over D
+      const x3 = tf.expandDims(x, 1) as unknown as tfc.Tensor2D;
+      return gaussianLogDensity(x3, tf.reshape(mu, [B, k, D]) as unknown as tfc.Tensor2D, tf.reshape(logvar, [B, k, D]) as unknown as tfc.Tensor2D) as unknown as tfc.Tensor2D;
+    },
+  };
 }

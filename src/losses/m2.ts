@@ -2,7 +2,7 @@ import type * as tfc from '@tensorflow/tfjs-core';
 import { getTf } from '../runtime/tf';
 
 /**
- * The per-example pieces of the M2 objective (Kingma et al. 2014; SPEC.md "Model: M2"),
+ * The per-example pieces of the M2 objective (Kingma et al. 2014; docs/models.md "Model: M2"),
  * tensors in, per-example terms out, so that they can be checked by hand.
  */
 

@@ -1,12 +1,12 @@
 import type * as tfc from '@tensorflow/tfjs-core';
 import { getTf } from '../runtime/tf';
 
-/** γ and the prior spike probability a are clamped to [EPS, 1 − EPS] (SPEC.md "Prior 2"). */
+/** γ and the prior spike probability a are clamped to [EPS, 1 − EPS] (docs/models.md "Prior 2"). */
 export const SPIKE_EPS = 1e-6;
 
 /**
  * KL(q(z|x) ‖ p_s(z)) of the spike-and-slab prior, per example, exactly as the reference
- * implementation of SPEC.md "Prior 2" (seed 004, `prior_loss`):
+ * implementation of docs/models.md "Prior 2" (seed 004, `prior_loss`):
  *
  *   KL = −½ Σ_k γ_k (1 + log σ_k² − μ_k² − σ_k²)
  *        + Σ_k [ (1 − γ_k) log((1 − γ_k)/(1 − a)) + γ_k log(γ_k / a) ]

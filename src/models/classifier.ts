@@ -1,17 +1,16 @@
 import type * as tfc from '@tensorflow/tfjs-core';
-import type { Plugin, PluginContext } from '../registry/types';
-import { slot } from '../registry/types';
+import { definePlugin, slot, type ModelContext, type OptionsOf } from '../registry/types';
 import type { Model } from './model';
-import type { Network } from '../nn/network';
-import type { PluginOptions } from '../config/types';
-import type { DataSet } from '../data/dataset';
 import { categoricalNll } from '../losses/m2';
 import { UserError } from '../errors';
 
-export interface ClassifierOptions {
-  kind: 'classifier';
-  network: PluginOptions;
-}
+const classifierOptions = {
+  network: slot('network', {
+    default: { kind: 'mlp', hidden: [500], activation: 'softplus' },
+    description: 'x → class logits (mlp, or conv on images)',
+  }),
+};
+export type ClassifierOptions = OptionsOf<typeof classifierOptions>;
 
 /**
  * The supervised-only baseline: a network x → logits over the C classes, trained with
@@ -25,14 +24,14 @@ export interface ClassifierOptions {
  * evaluators that need one (reconstructions, samples, latent-classifier, ...) are refused
  * when the config is validated.
  */
-export function classifier(o: ClassifierOptions, ctx: PluginContext): Model {
+export function classifier(o: ClassifierOptions, ctx: ModelContext): Model {
   const tf = ctx.tf;
-  const data = ctx.data as DataSet;
+  const data = ctx.data;
   if (!data.classes || data.classes < 2 || !data.train.y) {
     throw new UserError(`the classifier needs a data set with class labels (C ≥ 2); '${data.name}' has ${data.classes || 'none'}`, 'model (classifier)');
   }
   const C = data.classes;
-  const net = ctx.registry.create<Network>('network', o.network, {
+  const net = ctx.registry.create('network', o.network, {
     ...ctx,
     rng: ctx.rng.fork('network'),
     shape: { inDim: data.dim, outDim: C, inShape: data.shape },
@@ -73,20 +72,15 @@ export function classifier(o: ClassifierOptions, ctx: PluginContext): Model {
   };
 }
 
-export const classifierPlugin: Plugin<ClassifierOptions, Model> = {
+export const classifierPlugin = definePlugin({
   kind: 'model',
   name: 'classifier',
   description:
     'Supervised-only baseline: a network x → softmax over the classes, cross-entropy on the labelled rows only (data.labelled: N, else all); no latent space',
-  schema: {
-    properties: {
-      network: slot('network', {
-        default: { kind: 'mlp', hidden: [500], activation: 'softplus' },
-        description: 'x → class logits (mlp, or conv on images)',
-      }),
-    },
-  },
+  options: classifierOptions,
   provides: ['classify'],
   terms: () => ['loss', 'class', 'accuracy'],
+  // cross-entropy alone: no weight applies
+  weights: {},
   create: classifier,
-};
+});

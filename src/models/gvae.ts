@@ -1,13 +1,15 @@
 import type * as tfc from '@tensorflow/tfjs-core';
-import type { Plugin, PluginContext } from '../registry/types';
+import { definePlugin, Override, type ModelContext, type OptionsOf } from '../registry/types';
 import type { Model } from './model';
-import type { DataSet } from '../data/dataset';
-import { latentParts, latentModelOptions, VaeOptions } from './vae';
+import { latentParts, latentModelOptions, latentModelProvides } from './vae';
+import { importanceTerms, importanceWeightsOf } from './importance';
+import { standardWeights } from '../registry/weights';
 import { glorotUniform } from '../nn/mlp';
 import { isdaClassLoss } from '../losses/isda';
 import { UserError } from '../errors';
 
-export type GvaeOptions = Omit<VaeOptions, 'kind'> & { kind: 'gvae' };
+const gvaeOptions = { ...latentModelOptions, likelihood: Override(latentModelOptions.likelihood, { default: 'gaussian' }) };
+export type GvaeOptions = OptionsOf<typeof gvaeOptions>;
 
 /**
  * G-VAE (seed 001): a VAE whose latent distribution is read by a linear classifier
@@ -19,9 +21,9 @@ export type GvaeOptions = Omit<VaeOptions, 'kind'> & { kind: 'gvae' };
  * 20 on the class term (CIFAR-10/CelebA) and 1 on the image term: both are just loss
  * weights in the config. Rows whose label is unknown (y = −1) skip the class term.
  */
-export function gvae(o: GvaeOptions, ctx: PluginContext): Model {
+export function gvae(o: GvaeOptions, ctx: ModelContext): Model {
   const tf = ctx.tf;
-  const data = ctx.data as DataSet;
+  const data = ctx.data;
   if (!data.classes) throw new UserError(`gvae needs a labelled data set; '${data.name}' has no labels`, 'model.kind');
   const parts = latentParts({ ...o, kind: 'vae' }, ctx);
   const { K, prior, encoder, decoder, params, nll, toData, exportable } = parts;
@@ -44,7 +46,7 @@ export function gvae(o: GvaeOptions, ctx: PluginContext): Model {
       const { mu, logvar } = gaussian(enc, K);
       const z = prior.sample(enc, K, rng, progress);
       const recon = tf.mean(nll(batch.x, decoder.apply(z))) as tfc.Scalar;
-      const kl = tf.mean(prior.kl(enc, K, progress)) as tfc.Scalar;
+      const kl = tf.mean(prior.kl(enc, K, progress, z)) as tfc.Scalar;
       // rows with an unknown label (y = −1) are masked out of the class term; the labels
       // stay on the device, so a compiled step takes them as an input
       let cls = tf.scalar(0) as tfc.Scalar;
@@ -64,17 +66,23 @@ export function gvae(o: GvaeOptions, ctx: PluginContext): Model {
     sampleLatent: (n, rng) => prior.sampleFromPrior(n, K, rng),
     // the head on the posterior mean
     classify: (x) => tf.tidy(() => tf.softmax(tf.add(tf.matMul(prior.mean(encoder.apply(x), K), W), b)) as tfc.Tensor2D),
-    noImportanceWeights: 'gvae reports the ELBO; use a vae config for importance-weighted likelihoods',
+    // with a likelihood and a prior that are densities (gaussian_learned, gaussian)
+    ...importanceWeightsOf(tf, importanceTerms(tf, parts, o.prior.kind)),
     exportable,
   };
 }
 
-export const gvaePlugin: Plugin<GvaeOptions, Model> = {
+export const gvaePlugin = definePlugin({
   kind: 'model',
   name: 'gvae',
-  provides: ['latent', 'classify'],
+  // a density as vae's: with a likelihood and a prior that have one
+  provides: (o, info) => {
+    const latent = latentModelProvides(o, info);
+    return { provides: [...latent.provides, 'classify'], why: latent.why };
+  },
   description: 'G-VAE: VAE + linear head on (μ, σ²) with the ISDA class bound; L = c1·KL + c2·recon + alpha·class',
-  schema: { properties: { ...latentModelOptions, likelihood: { ...latentModelOptions.likelihood, default: 'gaussian' } } },
+  options: gvaeOptions,
   terms: () => ['loss', 'recon', 'kl', 'class', 'elbo'],
+  weights: standardWeights('c1', 'c2', 'alpha'),
   create: gvae,
-};
+});

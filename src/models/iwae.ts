@@ -1,13 +1,14 @@
 import type * as tfc from '@tensorflow/tfjs-core';
-import type { Plugin, PluginContext } from '../registry/types';
+import { definePlugin, Type, type ModelContext, type OptionsOf } from '../registry/types';
 import type { Model } from './model';
-import { vaeWithImportance, latentModelOptions, latentModelProvides, VaeOptions, VAE_TERMS } from './vae';
+import { vaeWithImportance, latentModelOptions, latentModelProvides, VAE_TERMS } from './vae';
 import { UserError } from '../errors';
 
-export interface IwaeModelOptions extends Omit<VaeOptions, 'kind'> {
-  kind: 'iwae';
-  k: number;
-}
+const iwaeModelOptions = {
+  ...latentModelOptions,
+  k: Type.Integer({ minimum: 1, default: 50, description: 'Importance samples per example in the training bound (k = 1 is the VAE)' }),
+};
+export type IwaeModelOptions = OptionsOf<typeof iwaeModelOptions>;
 
 /**
  * The importance-weighted autoencoder (Burda et al. 2016): the VAE's networks and prior,
@@ -28,9 +29,9 @@ export interface IwaeModelOptions extends Omit<VaeOptions, 'kind'> {
  * The loss weights c1, c2 do not enter the bound. Needs a density for both the likelihood
  * (bernoulli) and the prior (gaussian).
  */
-export function iwaeModel(o: IwaeModelOptions, ctx: PluginContext): Model {
+export function iwaeModel(o: IwaeModelOptions, ctx: ModelContext): Model {
   const tf = ctx.tf;
-  const { model, importance } = vaeWithImportance({ ...o, kind: 'vae' } as VaeOptions, ctx);
+  const { model, importance } = vaeWithImportance({ ...o, kind: 'vae' }, ctx);
   if (!importance) throw new UserError(`the iwae objective needs importance weights: ${model.noImportanceWeights}`, 'model.kind (iwae)');
   const logK = Math.log(o.k);
   return {
@@ -47,18 +48,15 @@ export function iwaeModel(o: IwaeModelOptions, ctx: PluginContext): Model {
   };
 }
 
-export const iwaeModelPlugin: Plugin<IwaeModelOptions, Model> = {
+export const iwaeModelPlugin = definePlugin({
   kind: 'model',
   name: 'iwae',
   provides: latentModelProvides,
   description:
     'IWAE (Burda et al.): the VAE trained on the k-sample importance-weighted bound L_k; terms iwae (L_k), elbo (L_1 from the same draws), recon, kl',
-  schema: {
-    properties: {
-      ...latentModelOptions,
-      k: { type: 'integer', minimum: 1, default: 50, description: 'Importance samples per example in the training bound (k = 1 is the VAE)' },
-    },
-  },
+  options: iwaeModelOptions,
   terms: () => [...VAE_TERMS, 'iwae'],
+  // the bound L_k has no weights (c1 and c2 do not enter it)
+  weights: {},
   create: iwaeModel,
-};
+});

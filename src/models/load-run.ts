@@ -6,7 +6,7 @@ import type { DataSet } from '../data/dataset';
 import type { Model } from './model';
 import type { ExperimentConfig } from '../config/types';
 import { loadConfig } from '../config/load';
-import { loadCheckpoint, CheckpointManifest } from '../train/checkpoint';
+import { loadCheckpoint, CheckpointManifest } from '../track/checkpoint';
 import { RunStore, RunRecord } from '../track/run-store';
 import { Rng } from '../runtime/rng';
 import { UserError } from '../errors';
@@ -127,7 +127,7 @@ async function runModel(
 ): Promise<Model> {
   // a model built on another run (m1m2's M1) finds it in the same run store; nothing is trained
   const runs = { dir: path.dirname(path.dirname(runDir)), config };
-  const model = await registry.create<Model | Promise<Model>>('model', config.model, { tf, registry, rng: new Rng(config.seed).fork('init'), baseDir: record.config_dir, data, runs });
+  const model = await registry.create('model', config.model, { tf, registry, rng: new Rng(config.seed).fork('init'), baseDir: record.config_dir, data, runs });
   const vars = new Map<string, tfc.Variable>();
   for (const [k, v] of model.params) vars.set(`model/${k}`, v);
   const dir = checkpoint(store);

@@ -2,16 +2,15 @@ import * as fs from 'fs';
 import * as path from 'path';
 import type * as tfc from '@tensorflow/tfjs-core';
 import { parse as parseYaml, stringify } from 'yaml';
-import type { Plugin, PluginContext, NestedRuns } from '../registry/types';
-import { slot } from '../registry/types';
+import { definePlugin, ObjectOf, withOptionDefaults, slot, Type, type ModelContext, type NestedRuns, type OptionsOf, type PluginOptions } from '../registry/types';
 import type { Model, RunDependency } from './model';
 import type { Network } from '../nn/network';
 import type { Prior, TrainProgress } from '../priors/prior';
 import type { DataSet } from '../data/dataset';
-import type { PluginOptions } from '../config/types';
-import { M2CoreOptions, FeatureMap, M2_TERMS, m2Core, m2SchemaProperties } from './m2';
+import { FeatureMap, M2_TERMS, m2Core, m2Options } from './m2';
+import { standardWeights } from '../registry/weights';
 import { openFinishedRun, loadLastCheckpoint } from './load-run';
-import { latentParts, VaeOptions } from './vae';
+import { latentParts, vaePlugin } from './vae';
 import { loadConfig, LoadedConfig } from '../config/load';
 import { runsIn } from '../track/run-store';
 import { takeLock, releaseLock } from '../util/lock';
@@ -25,13 +24,33 @@ export interface M1Block {
   eval: PluginOptions[];
 }
 
-export interface M1M2Options extends M2CoreOptions {
-  kind: 'm1m2';
-  m1_run?: string;
-  m1?: M1Block;
-  min_std: number;
-  std_examples: number;
-}
+const m1m2Options = {
+  m1: Type.Optional(
+    ObjectOf(
+      {
+        model: slot('model', { description: 'The M1 model (m1 or vae)' }),
+        train: Type.Unsafe<Record<string, unknown>>({ $ref: '#/properties/train', default: {}, description: "The M1's training settings (as the top-level train)" }),
+        loss: Type.Unsafe<Record<string, unknown>>({ $ref: '#/properties/loss', default: {}, description: "The M1's loss weights (as the top-level loss)" }),
+        eval: Type.Array(slot('evaluator'), { default: [], description: "Evaluations of the M1 run (default: none; this run's own eval follows)" }),
+      },
+      {
+        additionalProperties: false,
+        description:
+          'The M1, as a config would give it: {model, train, loss, eval}. At the start of the run a FINISHED run in <runs>/<experiment>-m1/ with the same resolved config (this block, the data block without labelled, the seed) is reused, else it is trained first as such a run',
+      },
+    ),
+  ),
+  m1_run: Type.Optional(
+    Type.String({
+      description:
+        'Instead of m1: the run directory of a FINISHED m1 or vae run on the same data (relative to the current directory, then the config file), e.g. --set model.m1_run=runs/mnist-m1/<runId>',
+    }),
+  ),
+  min_std: Type.Number({ minimum: 0, default: 0.1, description: 'Keep z1 dimensions whose posterior-mean std over the training data exceeds this (reference code: 0.1)' }),
+  std_examples: Type.Integer({ minimum: 1, default: 10000, description: 'Training examples used for that std' }),
+  ...m2Options(['gaussian_learned', 'gaussian'], 'gaussian_learned'),
+};
+export type M1M2Options = OptionsOf<typeof m1m2Options>;
 
 const WHERE = 'model.m1_run';
 const WHERE_NESTED = 'model.m1';
@@ -55,7 +74,7 @@ export interface LoadedM1 {
  * check it is a FINISHED run of a model with encoder/decoder/latent/prior (vae, m1, ...),
  * rebuild its networks from its config.yaml and load its last checkpoint.
  */
-export function loadM1Run(spec: string | undefined, ctx: PluginContext, data: DataSet): LoadedM1 {
+export function loadM1Run(spec: string | undefined, ctx: ModelContext, data: DataSet): LoadedM1 {
   const hint = 'describe the M1 in model.m1 (see configs/mnist/m1m2.yaml: it is trained first or reused), or train one (e.g. elbo run configs/mnist/m1.yaml) and pass its run directory: --set model.m1_run=runs/<experiment>/<runId>';
   if (!spec) throw new UserError(`m1m2 needs an M1: a nested model.m1 block or the run directory of a finished m1/vae run; ${hint}`, WHERE);
   const { runDir, store, record } = openFinishedRun(spec, ctx.baseDir, WHERE, hint);
@@ -65,10 +84,11 @@ export function loadM1Run(spec: string | undefined, ctx: PluginContext, data: Da
     throw new UserError(`the M1 run's model (${m?.kind ?? 'none'}) has no latent/prior/encoder/decoder; use a run of the m1 or vae model`, WHERE);
   }
   // M1's networks exactly as its run built them, then its trained weights
-  const { K, prior, encoder, decoder, params } = latentParts(m as VaeOptions, { ...ctx, rng: ctx.rng.fork('m1'), data });
+  const vo = withOptionDefaults(vaePlugin, { ...m, kind: 'vae' });
+  const { K, prior, encoder, decoder, params } = latentParts(vo, { ...ctx, rng: ctx.rng.fork('m1'), data });
   const vars = new Map<string, tfc.Variable>([...params].map(([n, v]) => [`model/${n}`, v]));
   const manifest = loadLastCheckpoint(store, ctx.tf, vars, WHERE);
-  return { runDir, runId: record.run_id, configSha256: record.config_sha256, latent: K, prior, encoder, decoder, likelihood: m.likelihood ?? 'bernoulli', epoch: manifest.epoch };
+  return { runDir, runId: record.run_id, configSha256: record.config_sha256, latent: K, prior, encoder, decoder, likelihood: vo.likelihood, epoch: manifest.epoch };
 }
 
 /**
@@ -98,7 +118,7 @@ export function nestedM1Config(block: M1Block, outer: { experiment: string; seed
  * (resumed), else a new run trained now, through `elbo run`'s own machinery. A lock file per
  * config hash keeps parallel runs (sweep cells) from training the same M1 twice.
  */
-export async function resolveNestedM1(block: M1Block, ctx: PluginContext): Promise<{ runDir: string; how: RunDependency['how'] }> {
+export async function resolveNestedM1(block: M1Block, ctx: ModelContext): Promise<{ runDir: string; how: RunDependency['how'] }> {
   const runs: NestedRuns | undefined = ctx.runs;
   if (!runs) throw new UserError('a nested M1 needs the run store; create this model through elbo run', WHERE_NESTED);
   if (!['m1', 'vae'].includes(block.model.kind)) {
@@ -176,7 +196,7 @@ export function activeDims(tf: typeof tfc, m1: LoadedM1, data: DataSet, minStd: 
 }
 
 /**
- * M1+M2 (SPEC.md "Model: M1+M2"): M2 on the latent features z1 of a trained M1, drawn
+ * M1+M2 (docs/models.md "Model: M1+M2"): M2 on the latent features z1 of a trained M1, drawn
  * from q(z1|x) afresh for every batch (the posterior mean for classification and
  * reconstruction), keeping only the z1 dimensions whose posterior-mean std over the
  * training data exceeds `min_std`. The M1 is a finished run: given as `m1_run`, or
@@ -186,9 +206,9 @@ export function activeDims(tf: typeof tfc, m1: LoadedM1, data: DataSet, minStd: 
  * resume). Images (reconstructions, samples) are decoded back to pixels by M1's decoder
  * with the dropped z1 dimensions set to 0.
  */
-export async function m1m2(o: M1M2Options, ctx: PluginContext): Promise<Model> {
+export async function m1m2(o: M1M2Options, ctx: ModelContext): Promise<Model> {
   const tf = ctx.tf;
-  const data = ctx.data as DataSet;
+  const data = ctx.data;
   if (o.m1 && o.m1_run !== undefined) throw new UserError('give the M1 either as model.m1 (trained or reused here) or as model.m1_run (a finished run), not both', WHERE);
   const nested = o.m1 ? await resolveNestedM1(o.m1, ctx) : null;
   const m1 = loadM1Run(nested ? nested.runDir : o.m1_run, ctx, data);
@@ -218,37 +238,14 @@ export async function m1m2(o: M1M2Options, ctx: PluginContext): Promise<Model> {
   return Object.assign(model, { dependsOn, m1: { runDir: m1.runDir, epoch: m1.epoch, keptDims: keep, posteriorMeanStd: std } });
 }
 
-export const m1m2Plugin: Plugin<M1M2Options, Promise<Model>> = {
+export const m1m2Plugin = definePlugin({
   kind: 'model',
   name: 'm1m2',
   terms: () => M2_TERMS,
   provides: ['latent', 'classify', 'class-conditional'],
   description:
     'Kingma et al. 2014 M1+M2: M2 on the z1 features of an M1 (nested m1 block: reused by config hash or trained first; or a finished m1_run), sampled from q(z1|x) per batch, Gaussian p(z1|y,z2)',
-  schema: {
-    properties: {
-      m1: {
-        type: 'object',
-        additionalProperties: false,
-        required: ['model'],
-        description:
-          'The M1, as a config would give it: {model, train, loss, eval}. At the start of the run a FINISHED run in <runs>/<experiment>-m1/ with the same resolved config (this block, the data block without labelled, the seed) is reused, else it is trained first as such a run',
-        properties: {
-          model: slot('model', { description: 'The M1 model (m1 or vae)' }),
-          train: { $ref: '#/properties/train', default: {}, description: "The M1's training settings (as the top-level train)" },
-          loss: { $ref: '#/properties/loss', default: {}, description: "The M1's loss weights (as the top-level loss)" },
-          eval: { type: 'array', items: slot('evaluator'), default: [], description: "Evaluations of the M1 run (default: none; this run's own eval follows)" },
-        },
-      },
-      m1_run: {
-        type: 'string',
-        description:
-          'Instead of m1: the run directory of a FINISHED m1 or vae run on the same data (relative to the current directory, then the config file), e.g. --set model.m1_run=runs/mnist-m1/<runId>',
-      },
-      min_std: { type: 'number', minimum: 0, default: 0.1, description: 'Keep z1 dimensions whose posterior-mean std over the training data exceeds this (reference code: 0.1)' },
-      std_examples: { type: 'integer', minimum: 1, default: 10000, description: 'Training examples used for that std' },
-      ...m2SchemaProperties(['gaussian_learned', 'gaussian'], 'gaussian_learned'),
-    },
-  },
+  options: m1m2Options,
+  weights: standardWeights('c1', 'c2', 'alpha'),
   create: m1m2,
-};
+});

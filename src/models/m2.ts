@@ -1,21 +1,18 @@
 import type * as tfc from '@tensorflow/tfjs-core';
-import type { Plugin, PluginContext, JsonSchema } from '../registry/types';
-import { slot } from '../registry/types';
+import { definePlugin, Enum, slot, Type, weight, type ModelContext, type OptionsOf } from '../registry/types';
 import type { Model } from './model';
 import type { Network } from '../nn/network';
 import type { Prior, TrainProgress } from '../priors/prior';
-import type { PluginOptions, WeightSpec } from '../config/types';
-import { weight } from '../registry/types';
-import { weightSchedule, scheduleProgress } from '../train/schedule';
+import { standardWeights } from '../registry/weights';
+import { weightSchedule, scheduleProgress } from '../schedules/schedule';
 import type { DataSet } from '../data/dataset';
 import type { Rng } from '../runtime/rng';
-import { bernoulliNll, squaredError } from '../losses/likelihood';
-import { gaussianLogDensity } from '../losses/gaussian-kl';
+import { likelihoodOf, type LikelihoodName } from '../losses/likelihood';
 import { categoricalEntropy, categoricalNll, m2Labelled, m2Unlabelled } from '../losses/m2';
 import { UserError } from '../errors';
 
 /**
- * Kingma et al. 2014, M2 (SPEC.md "Model: M2"): p(y) uniform, p(z) from the prior slot,
+ * Kingma et al. 2014, M2 (docs/models.md "Model: M2"): p(y) uniform, p(z) from the prior slot,
  * p(x|y,z) = decoder([z, onehot(y)]); q(y|x) = softmax(classifier(x)),
  * q(z|x,y) = encoder([x, onehot(y)]).
  *
@@ -23,23 +20,10 @@ import { UserError } from '../errors';
  * of a trained M1 for `m1m2`), so the stacked model reuses it unchanged.
  */
 
-export type M2Likelihood = 'bernoulli' | 'gaussian' | 'gaussian_learned';
+export type M2Likelihood = LikelihoodName;
 
-export interface M2CoreOptions {
-  latent: number;
-  prior: PluginOptions;
-  encoder: PluginOptions;
-  decoder: PluginOptions;
-  classifier: PluginOptions;
-  likelihood: M2Likelihood;
-  alpha_expression?: string;
-  class_noise?: 'independent' | 'shared';
-  entropy_weight?: WeightSpec;
-}
-
-export interface M2Options extends M2CoreOptions {
-  kind: 'm2';
-}
+/** The options m2Core reads (m2's, and m1m2's besides its own). */
+export type M2CoreOptions = Omit<OptionsOf<ReturnType<typeof m2Options<readonly M2Likelihood[]>>>, 'kind'>;
 
 /** A model that can decode a latent code for a chosen class (M2's p(x|y,z)). */
 export interface ClassConditionalModel extends Model {
@@ -169,41 +153,39 @@ export function alphaNames(data: DataSet): Record<string, number> {
 }
 
 /** Options shared by m2 and m1m2 (likelihood differs: see each plugin). */
-export function m2SchemaProperties(likelihoods: M2Likelihood[], defaultLikelihood: M2Likelihood): Record<string, JsonSchema> {
+export function m2Options<const L extends readonly M2Likelihood[]>(likelihoods: L, defaultLikelihood: L[number]) {
   return {
-    latent: { type: 'integer', minimum: 1, default: 50, description: 'Latent size K of z' },
+    latent: Type.Integer({ minimum: 1, default: 50, description: 'Latent size K of z' }),
     prior: slot('prior', { default: { kind: 'gaussian' }, description: 'p(z) and the family of q(z|x,y)' }),
     encoder: slot('network', { default: { kind: 'mlp', hidden: [500] }, description: 'q(z|x,y): a network on [x, onehot(y)]' }),
     decoder: slot('network', { default: { kind: 'mlp', hidden: [500] }, description: 'p(x|y,z): a network on [z, onehot(y)]' }),
     classifier: slot('network', { default: { kind: 'mlp', hidden: [500] }, description: 'q(y|x): a network on x, softmax over the C classes' }),
-    likelihood: {
-      enum: likelihoods,
+    likelihood: Enum(likelihoods, {
       default: defaultLikelihood,
       description:
         'bernoulli: Σ BCE (x in [0,1]); gaussian: the image loss ‖x − x̂‖²; gaussian_learned: −log N(x; μ, σ²) with μ and log σ² from the decoder (Kingma\'s type_px = gaussian)',
-    },
-    class_noise: {
-      enum: ['independent', 'shared'],
+    }),
+    class_noise: Enum(['independent', 'shared'], {
       default: 'independent',
       description:
         'Noise of z across the C class passes of an unlabelled row: independent (a draw per pass, as Kingma\'s code) or shared ' +
         '(one draw per row for all C passes: common random numbers, so the differences L(x,y) − L(x,y\') that train q(y|x) carry less sampling noise; every L(x,y) stays unbiased)',
-    },
+    }),
     entropy_weight: weight(
       1,
       'Weight λ_H of H(q(y|x)) in the unlabelled objective U(x) = Σ_y q(y|x)·L(x,y) − λ_H·H(q(y|x)) (1: the bound). A schedule from 0 to 1 ' +
         '(a warm-up in epochs) lets q(y|x) become confident from the labels first, so p(x|y,z) learns to use y; the elbo terms always use λ_H = 1',
     ),
-    alpha_expression: {
-      type: 'string',
-      pattern: '^[-+*/()0-9.eE_A-Za-z\\s]+$',
-      description: ALPHA_EXPRESSION_DOC,
-    },
+    alpha_expression: Type.Optional(
+      Type.String({
+        pattern: '^[-+*/()0-9.eE_A-Za-z\\s]+$',
+        description: ALPHA_EXPRESSION_DOC,
+      }),
+    ),
   };
 }
 
 const EVAL_PROGRESS: TrainProgress = { epoch: 0, step: 0, fraction: 1 };
-const LOGVAR_CLAMP: [number, number] = [-12, 10];
 
 /**
  * Build M2 on top of `features` (null: x itself). Every term is a batch mean:
@@ -219,9 +201,9 @@ const LOGVAR_CLAMP: [number, number] = [-12, 10];
  * means. Unlabelled rows are tiled C times (one block per class) and go through
  * q(z|x,y) and p(x|y,z) in the same forward pass as the labelled rows.
  */
-export function m2Core(o: M2CoreOptions, ctx: PluginContext, features: FeatureMap | null, where: string): M2Model {
+export function m2Core(o: M2CoreOptions, ctx: ModelContext, features: FeatureMap | null, where: string): M2Model {
   const tf = ctx.tf;
-  const data = ctx.data as DataSet;
+  const data = ctx.data;
   if (!data.classes || data.classes < 2) {
     throw new UserError(`needs a data set with class labels (C ≥ 2); '${data.name}' has ${data.classes || 'none'}`, where);
   }
@@ -229,7 +211,9 @@ export function m2Core(o: M2CoreOptions, ctx: PluginContext, features: FeatureMa
   const K = o.latent;
   const D = features ? features.dim : data.dim;
   const alpha = o.alpha_expression !== undefined ? evalAlphaExpression(o.alpha_expression, alphaNames(data), `${where.replace(/ \(.*/, '')}.alpha_expression`) : null;
-  const prior = ctx.registry.create<Prior>('prior', o.prior, ctx);
+  // the prior comes first (the encoder's size depends on it); a prior that reads the encoder gets it when it computes
+  let built: Network | null = null;
+  const prior = ctx.registry.create('prior', o.prior, { ...ctx, rng: ctx.rng.fork('prior'), latent: K, inDim: D + C, encoder: () => built! });
   const entropySchedule = weightSchedule(o.entropy_weight ?? 1, ctx.registry, ctx);
   const constantEntropy = typeof (o.entropy_weight ?? 1) === 'number';
   /** The prior's scheduled values plus λ_H (when it is a schedule), fed to a compiled step. */
@@ -237,18 +221,19 @@ export function m2Core(o: M2CoreOptions, ctx: PluginContext, features: FeatureMa
     ...(prior.scheduled?.(p) ?? {}),
     ...(constantEntropy ? {} : { m2_entropy_weight: entropySchedule(scheduleProgress(p)) }),
   });
-  const outPerDim = o.likelihood === 'gaussian_learned' ? 2 : 1;
-  const classifier = ctx.registry.create<Network>('network', o.classifier, {
+  const likelihood = likelihoodOf(o.likelihood, D);
+  const outPerDim = likelihood.outPerDim;
+  const classifier = ctx.registry.create('network', o.classifier, {
     ...ctx,
     rng: ctx.rng.fork('classifier'),
     shape: { inDim: D, outDim: C, ...(features ? {} : { inShape: data.shape }) },
   });
-  const encoder = ctx.registry.create<Network>('network', o.encoder, {
+  const encoder = ctx.registry.create('network', o.encoder, {
     ...ctx,
     rng: ctx.rng.fork('encoder'),
     shape: { inDim: D + C, outDim: prior.paramsPerLatent * K },
   });
-  const decoder = ctx.registry.create<Network>('network', o.decoder, {
+  const decoder = ctx.registry.create('network', o.decoder, {
     ...ctx,
     rng: ctx.rng.fork('decoder'),
     shape: { inDim: K + C, outDim: outPerDim * D, ...(features || outPerDim > 1 ? {} : { outShape: data.shape }) },
@@ -257,23 +242,14 @@ export function m2Core(o: M2CoreOptions, ctx: PluginContext, features: FeatureMa
   for (const [n, v] of classifier.params) params.set(`classifier/${n}`, v);
   for (const [n, v] of encoder.params) params.set(`encoder/${n}`, v);
   for (const [n, v] of decoder.params) params.set(`decoder/${n}`, v);
+  for (const [n, v] of prior.params ?? []) params.set(`prior/${n}`, v);
+  built = encoder;
 
   /** −log p(x|y,z) per row. */
-  const nll = (x: tfc.Tensor2D, out: tfc.Tensor2D): tfc.Tensor1D => {
-    if (o.likelihood === 'bernoulli') return bernoulliNll(x, out);
-    if (o.likelihood === 'gaussian') return squaredError(x, out);
-    const mu = tf.slice(out, [0, 0], [-1, D]) as tfc.Tensor2D;
-    const logvar = tf.clipByValue(tf.slice(out, [0, D], [-1, D]), ...LOGVAR_CLAMP) as tfc.Tensor2D;
-    return tf.neg(gaussianLogDensity(x, mu, logvar)) as tfc.Tensor1D;
-  };
+  const nll = likelihood.nll;
   /** Decoder output → the data-space mean (through the feature map back to x). */
   const toData = (out: tfc.Tensor2D): tfc.Tensor2D => {
-    const f =
-      o.likelihood === 'bernoulli'
-        ? (tf.sigmoid(out) as tfc.Tensor2D)
-        : o.likelihood === 'gaussian'
-          ? out
-          : (tf.slice(out, [0, 0], [-1, D]) as tfc.Tensor2D);
+    const f = likelihood.mean(out);
     return features ? features.toData(f) : f;
   };
   const upload = (a: Record<string, Int32Array>) =>
@@ -305,7 +281,7 @@ export function m2Core(o: M2CoreOptions, ctx: PluginContext, features: FeatureMa
       const enc = encoder.apply(tf.concat([xr, yr], 1) as tfc.Tensor2D);
       const z = prior.sample(enc, K, rng, progress, o.class_noise === 'shared' ? { rows: B, index: r.idx } : undefined);
       const recon = nll(xr, decoder.apply(tf.concat([z, yr], 1) as tfc.Tensor2D));
-      const kl = prior.kl(enc, K, progress);
+      const kl = prior.kl(enc, K, progress, z);
       const logits = classifier.apply(x);
       const alphaNow = alpha ?? w.alpha;
 
@@ -389,13 +365,14 @@ export function m2Core(o: M2CoreOptions, ctx: PluginContext, features: FeatureMa
 /** The loss terms m2Core's `terms` returns (and so the train/, val/ and elbo evaluator names). */
 export const M2_TERMS = ['loss', 'recon', 'kl', 'labelled', 'unlabelled', 'class', 'entropy', 'accuracy', 'elbo'];
 
-export const m2Plugin: Plugin<M2Options, Model> = {
+export const m2Plugin = definePlugin({
   kind: 'model',
   name: 'm2',
   terms: () => M2_TERMS,
   provides: ['latent', 'classify', 'class-conditional'],
   description:
     'Kingma et al. 2014 M2 (semi-supervised): q(y|x), q(z|x,y), p(x|y,z); rows with y = −1 sum y out exactly; J = ΣL + ΣU + α·Σ_lab −log q(y|x)',
-  schema: { properties: m2SchemaProperties(['bernoulli', 'gaussian', 'gaussian_learned'], 'bernoulli') },
-  create: (o, ctx) => m2Core(o, ctx, null, 'model (m2)'),
-};
+  options: m2Options(['bernoulli', 'gaussian', 'gaussian_learned'], 'bernoulli'),
+  weights: standardWeights('c1', 'c2', 'alpha'),
+  create: (o, ctx): Model => m2Core(o, ctx, null, 'model (m2)'),
+});

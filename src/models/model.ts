@@ -35,14 +35,11 @@ export interface Batch {
 }
 
 /**
- * Loss weights, already evaluated for this step (schedules resolved). Use them only as
- * operands of tf ops: in a compiled step they arrive as device scalars.
+ * Loss weights by name (the names the model plugin declares in `weights`), already
+ * evaluated for this step (schedules resolved). Use them only as operands of tf ops: in a
+ * compiled step they arrive as device scalars.
  */
-export interface LossWeights {
-  c1: number;
-  c2: number;
-  alpha: number;
-}
+export type LossWeights = Readonly<Record<string, number>>;
 
 /**
  * The interface every model shares (pythae-style): parameters, named loss terms,

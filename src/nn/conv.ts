@@ -1,18 +1,18 @@
 import type * as tfc from '@tensorflow/tfjs-core';
-import type { Plugin, PluginContext } from '../registry/types';
+import { definePlugin, Enum, Type, type OptionsOf } from '../registry/types';
 import type * as tfjs from '@tensorflow/tfjs';
 import { applyWithWeights, type Network, type NetworkShape } from './network';
 import type { Rng } from '../runtime/rng';
 import { glorotUniform, leakyReluLayer, LEAKY_SLOPE } from './mlp';
 import { UserError } from '../errors';
 
-export interface ConvOptions {
-  kind: 'conv';
-  channels: number[];
-  kernel: number;
-  residual: boolean;
-  activation: 'relu' | 'elu' | 'leakyrelu';
-}
+const convOptions = {
+  channels: Type.Array(Type.Integer({ minimum: 1 }), { minItems: 1, default: [32, 64], description: 'Channels per resolution (each halves the image)' }),
+  kernel: Type.Integer({ minimum: 1, default: 4 }),
+  residual: Type.Boolean({ default: false, description: 'A 3×3 residual block at every resolution (ResNet-like)' }),
+  activation: Enum(['relu', 'elu', 'leakyrelu'], { default: 'relu' }),
+};
+export type ConvOptions = OptionsOf<typeof convOptions>;
 
 /** Glorot-uniform conv kernel [k, k, in, out] from the run's rng. */
 function convKernel(tf: typeof tfc, rng: Rng, k: number, cin: number, cout: number): tfc.Variable {
@@ -157,18 +157,11 @@ function gcd(a: number, b: number): number {
   return b ? gcd(b, a % b) : a;
 }
 
-export const convNetwork: Plugin<ConvOptions, Network> = {
+export const convNetwork = definePlugin({
   kind: 'network',
   name: 'conv',
   description: 'Convolutional encoder/decoder for images (stride-2 convs / transposed convs, optional residual blocks); not on wasm, which lacks Conv2DBackpropFilter',
   backends: ['tensorflow', 'cpu'],
-  schema: {
-    properties: {
-      channels: { type: 'array', items: { type: 'integer', minimum: 1 }, minItems: 1, default: [32, 64], description: 'Channels per resolution (each halves the image)' },
-      kernel: { type: 'integer', minimum: 1, default: 4 },
-      residual: { type: 'boolean', default: false, description: 'A 3×3 residual block at every resolution (ResNet-like)' },
-      activation: { enum: ['relu', 'elu', 'leakyrelu'], default: 'relu' },
-    },
-  },
-  create: (o, ctx: PluginContext) => conv(ctx.tf, o, ctx.shape as NetworkShape, ctx.rng),
-};
+  options: convOptions,
+  create: (o, ctx) => conv(ctx.tf, o, ctx.shape, ctx.rng),
+});

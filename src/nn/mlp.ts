@@ -1,5 +1,5 @@
 import type * as tfc from '@tensorflow/tfjs-core';
-import type { Plugin, PluginContext } from '../registry/types';
+import { definePlugin, Enum, Type, type OptionsOf } from '../registry/types';
 import type * as tfjs from '@tensorflow/tfjs';
 import { applyWithWeights, type Network, type NetworkShape } from './network';
 import type { Rng } from '../runtime/rng';
@@ -9,11 +9,11 @@ type Activation = (typeof ACTIVATIONS)[number];
 // activations that tfjs can fuse into the matMul kernel (one pass, fewer intermediates)
 const FUSABLE = new Set<Activation>(['relu', 'sigmoid', 'elu', 'leakyrelu', 'linear']);
 
-export interface MlpOptions {
-  kind: 'mlp';
-  hidden: number[];
-  activation: Activation;
-}
+const mlpOptions = {
+  hidden: Type.Array(Type.Integer({ minimum: 1 }), { default: [400], description: 'Hidden layer widths' }),
+  activation: Enum(ACTIVATIONS, { default: 'relu' }),
+};
+export type MlpOptions = OptionsOf<typeof mlpOptions>;
 
 /** Glorot-uniform weights from the run's rng (not tf.random*, so every backend draws the same). */
 export function glorotUniform(tf: typeof tfc, rng: Rng, fanIn: number, fanOut: number): tfc.Variable {
@@ -69,15 +69,10 @@ export function leakyReluLayer(tfl: typeof tfjs, name: string): tfjs.layers.Laye
   return tfl.layers.leakyReLU({ alpha: LEAKY_SLOPE, name });
 }
 
-export const mlpNetwork: Plugin<MlpOptions, Network> = {
+export const mlpNetwork = definePlugin({
   kind: 'network',
   name: 'mlp',
   description: 'Fully connected layers (Glorot init, fused matMul+bias+activation); trains on every backend',
-  schema: {
-    properties: {
-      hidden: { type: 'array', items: { type: 'integer', minimum: 1 }, default: [400], description: 'Hidden layer widths' },
-      activation: { enum: [...ACTIVATIONS], default: 'relu' },
-    },
-  },
-  create: (o, ctx: PluginContext) => mlp(ctx.tf, o, ctx.shape as NetworkShape, ctx.rng),
-};
+  options: mlpOptions,
+  create: (o, ctx) => mlp(ctx.tf, o, ctx.shape, ctx.rng),
+});

@@ -1,15 +1,17 @@
 import type * as tfc from '@tensorflow/tfjs-core';
-import type { Plugin, PluginContext } from '../registry/types';
+import { definePlugin, NumberRelative, Type, type OptionsOf } from '../registry/types';
 import { blockLayers, noiseRows, type Prior } from './prior';
 import { gaussianKl, gaussianLogDensity } from '../losses/gaussian-kl';
 
-export interface GaussianPriorOptions {
-  kind: 'gaussian';
-  logvar_min: number;
-  logvar_max: number;
-}
+/** log σ² clamps (numerical safety), shared by the priors whose posterior is Gaussian. */
+export const logvarClampOptions = {
+  logvar_min: NumberRelative({ exclusiveMaximum: { $data: '1/logvar_max' }, default: -30, description: 'Clamp of log σ² from below (numerical safety); below logvar_max' }),
+  logvar_max: Type.Number({ default: 20, description: 'Clamp of log σ² from above (numerical safety)' }),
+};
 
-/** Prior N(0, I) with a diagonal Gaussian posterior (μ, log σ²). SPEC.md "Prior 1". */
+export type GaussianPriorOptions = OptionsOf<typeof logvarClampOptions>;
+
+/** Prior N(0, I) with a diagonal Gaussian posterior (μ, log σ²). docs/models.md "Prior 1". */
 export function gaussianPrior(tf: typeof tfc, o: GaussianPriorOptions): Prior {
   const split = (enc: tfc.Tensor2D, K: number) => {
     const mu = tf.slice(enc, [0, 0], [-1, K]) as tfc.Tensor2D;
@@ -47,17 +49,12 @@ export function gaussianPrior(tf: typeof tfc, o: GaussianPriorOptions): Prior {
   };
 }
 
-export const gaussianPriorPlugin: Plugin<GaussianPriorOptions, Prior> = {
+export const gaussianPriorPlugin = definePlugin({
   kind: 'prior',
   name: 'gaussian',
   // logPrior and logPosterior: importance weighting (iwae) works
   provides: ['density'],
   description: 'p(z) = N(0, I), diagonal Gaussian posterior; closed-form KL',
-  schema: {
-    properties: {
-      logvar_min: { type: 'number', exclusiveMaximum: { $data: '1/logvar_max' }, default: -30, description: 'Clamp of log σ² from below (numerical safety); below logvar_max' },
-      logvar_max: { type: 'number', default: 20, description: 'Clamp of log σ² from above (numerical safety)' },
-    },
-  },
-  create: (o, ctx: PluginContext) => gaussianPrior(ctx.tf, o),
-};
+  options: logvarClampOptions,
+  create: (o, ctx) => gaussianPrior(ctx.tf, o),
+});

@@ -5,12 +5,20 @@ import type { Rng } from '../runtime/rng';
 /**
  * A prior over z together with the posterior family it pairs with. The encoder emits
  * `paramsPerLatent × K` numbers per example; the prior splits them, samples z and
- * computes the KL. Sample + KL, nothing else (DESIGN.md).
+ * computes the KL. Sample + KL, nothing else. A prior may have trainable parameters
+ * (`params`, e.g. the VampPrior's pseudo-inputs) and may read the model's encoder
+ * (PriorContext.encoder) and the sampled z (the `z` of `kl`).
  */
 export interface Prior {
   paramsPerLatent: number;
-  /** Per-example KL(q(z|x) ‖ p(z)); enc [B, P·K] → [B]. */
-  kl(enc: tfc.Tensor2D, K: number, progress: TrainProgress): tfc.Tensor1D;
+  /** Trainable parameters by name: the model trains and checkpoints them as prior/<name>. */
+  params?: Map<string, tfc.Variable>;
+  /**
+   * Per-example KL(q(z|x) ‖ p(z)); enc [B, P·K] → [B]. `z` is the sample the model drew
+   * from `sample(enc, ...)` for these rows: a prior without a closed form estimates the KL
+   * with it (log q(z|x) − log p(z)); models always pass it.
+   */
+  kl(enc: tfc.Tensor2D, K: number, progress: TrainProgress, z?: tfc.Tensor2D): tfc.Tensor1D;
   /**
    * A reparameterised sample z [B, K]; every draw from `rng`. With `share`, the noise is
    * drawn for `share.rows` rows and row i of `enc` uses noise row `share.index[i]`

@@ -1,26 +1,36 @@
 import type * as tfc from '@tensorflow/tfjs-core';
-import type { Plugin, PluginContext } from '../registry/types';
-import { weight } from '../registry/types';
+import { definePlugin, Enum, Type, weight, type OptionsOf } from '../registry/types';
 import type * as tfjs from '@tensorflow/tfjs';
+import { logvarClampOptions } from './gaussian';
 import { blockLayers, noiseRows, type Prior, type TrainProgress } from './prior';
-import type { WeightSpec } from '../config/types';
-import { weightSchedule, scheduleProgress, Schedule } from '../train/schedule';
+import { weightSchedule, scheduleProgress, Schedule } from '../schedules/schedule';
 import { spikeSlabKl, SPIKE_EPS } from '../losses/spike-slab-kl';
 
-export interface SpikeSlabPriorOptions {
-  kind: 'spike-slab';
-  alpha: number;
-  c: WeightSpec;
-  warmup: WeightSpec;
-  mean: 'expected' | 'selected' | 'slab';
-  logvar_min: number;
-  logvar_max: number;
-}
+const spikeSlabOptions = {
+  alpha: Type.Number({
+    exclusiveMinimum: 0,
+    maximum: 1,
+    default: 0.5,
+    description: 'Prior spike probability a ("alpha" in the paper): P(z_k is drawn from the slab); 1 recovers the Gaussian VAE',
+  }),
+  c: weight(50, 'Sharpness c of the selection sigmoid(c·(η + γ − 1)); the paper warms it up from 50 to 200 ({kind: linear, from: 50, to: 200, end_epoch: N})'),
+  warmup: weight(
+    1,
+    'Spike warm-up λ of the official code: the slab is sampled from N(λμ, σ^(2λ)); a schedule 0 → 1 lets only the spikes carry information at first (1: off)',
+  ),
+  mean: Enum(['expected', 'selected', 'slab'], {
+    default: 'expected',
+    description: 'Latent mean used for features and reconstructions: expected = γ⊙μ (E_q[z]); selected = μ where γ > 0.5 else 0; slab = μ',
+  }),
+  ...logvarClampOptions,
+};
+
+export type SpikeSlabPriorOptions = OptionsOf<typeof spikeSlabOptions>;
 
 export { scheduleProgress };
 
 /**
- * The spike-and-slab prior of Variational Sparse Coding, SPEC.md "Prior 2":
+ * The spike-and-slab prior of Variational Sparse Coding, docs/models.md "Prior 2":
  * p_s(z) = Π_k [a·N(z_k; 0, 1) + (1 − a)·δ(z_k)], with the recognition model
  * q(z|x) = Π_k [γ_k·N(μ_k, σ_k²) + (1 − γ_k)·δ(z_k)]. The encoder emits [μ, log σ², v]
  * (paramsPerLatent = 3) and log γ = −ReLU(−v), so γ ≤ 1; γ is clamped to [1e-6, 1 − 1e-6].
@@ -115,37 +125,15 @@ export function spikeSlabPrior(tf: typeof tfc, o: SpikeSlabPriorOptions, schedul
   };
 }
 
-export const spikeSlabPriorPlugin: Plugin<SpikeSlabPriorOptions, Prior> = {
+export const spikeSlabPriorPlugin = definePlugin({
   kind: 'prior',
   name: 'spike-slab',
   description:
     'Spike-and-slab prior a·N(0,1) + (1−a)·δ(0) (Variational Sparse Coding); encoder emits μ, log σ², log γ; closed-form KL; no density (no iwae)',
-  schema: {
-    properties: {
-      alpha: {
-        type: 'number',
-        exclusiveMinimum: 0,
-        maximum: 1,
-        default: 0.5,
-        description: 'Prior spike probability a ("alpha" in the paper): P(z_k is drawn from the slab); 1 recovers the Gaussian VAE',
-      },
-      c: weight(50, 'Sharpness c of the selection sigmoid(c·(η + γ − 1)); the paper warms it up from 50 to 200 ({kind: linear, from: 50, to: 200, end_epoch: N})'),
-      warmup: weight(
-        1,
-        'Spike warm-up λ of the official code: the slab is sampled from N(λμ, σ^(2λ)); a schedule 0 → 1 lets only the spikes carry information at first (1: off)',
-      ),
-      mean: {
-        enum: ['expected', 'selected', 'slab'],
-        default: 'expected',
-        description: 'Latent mean used for features and reconstructions: expected = γ⊙μ (E_q[z]); selected = μ where γ > 0.5 else 0; slab = μ',
-      },
-      logvar_min: { type: 'number', exclusiveMaximum: { $data: '1/logvar_max' }, default: -30, description: 'Clamp of log σ² from below (numerical safety); below logvar_max' },
-      logvar_max: { type: 'number', default: 20, description: 'Clamp of log σ² from above (numerical safety)' },
-    },
-  },
-  create: (o, ctx: PluginContext) =>
+  options: spikeSlabOptions,
+  create: (o, ctx) =>
     spikeSlabPrior(ctx.tf, o, {
       c: weightSchedule(o.c, ctx.registry, ctx),
       warmup: weightSchedule(o.warmup, ctx.registry, ctx),
     }),
-};
+});

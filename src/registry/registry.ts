@@ -1,13 +1,16 @@
 import * as path from 'path';
 import * as fs from 'fs';
-import { MODEL_CAPABILITIES, PLUGIN_KINDS, Plugin, PluginContext, PluginKind } from './types';
+import { MODEL_CAPABILITIES, PLUGIN_KINDS, withOptionDefaults, type AnyPlugin, type KindContexts, type KindInstances, type PluginKind, type PluginOptions, type WeightDeclaration } from './types';
+import { instanceProblem } from './instances';
 import Ajv from 'ajv';
 import { UserError, suggestion } from '../errors';
 
 interface Entry {
-  plugin: Plugin;
-  /** 'built-in' or the path it was loaded from. */
+  plugin: AnyPlugin;
+  /** 'built-in' or the plugin as the config names it. */
   source: string;
+  /** Where it was loaded from ('built-in' for built-ins): errors about its instances point there. */
+  file: string;
 }
 
 /** Names a plugin may not have: they are Object.prototype's, and a lookup by name would find those. */
@@ -27,8 +30,9 @@ export class Registry {
   }
 
   /** `source`: 'built-in' or the plugin as the config names it; `file`: where it was loaded from (errors point there). */
-  register(plugin: Plugin, source = 'built-in', file = source): void {
+  register(plugin: AnyPlugin, source = 'built-in', file = source): void {
     checkPluginShape(plugin, file, source !== 'built-in');
+    this.checkWeights(plugin, file);
     // a third-party plugin's failures carry its name and file (not "internal error")
     if (source !== 'built-in') plugin = attributed(plugin, file);
     const byName = this.entries.get(plugin.kind)!;
@@ -39,19 +43,19 @@ export class Registry {
         source,
       );
     }
-    byName.set(plugin.name, { plugin, source });
+    byName.set(plugin.name, { plugin, source, file });
   }
 
   has(kind: PluginKind, name: string): boolean {
     return this.entries.get(kind)!.has(name);
   }
 
-  get(kind: PluginKind, name: string, where?: string): Plugin {
+  get<K extends PluginKind>(kind: K, name: string, where?: string): AnyPlugin & { kind: K } {
     const e = this.entries.get(kind)!.get(name);
     if (!e) {
       throw new UserError(`unknown ${kind} '${name}'${suggestion(name, this.names(kind))}`, where);
     }
-    return e.plugin;
+    return e.plugin as AnyPlugin & { kind: K };
   }
 
   source(kind: PluginKind, name: string): string {
@@ -62,7 +66,7 @@ export class Registry {
     return [...this.entries.get(kind)!.keys()].sort();
   }
 
-  list(kind?: PluginKind): { plugin: Plugin; source: string }[] {
+  list(kind?: PluginKind): { plugin: AnyPlugin; source: string }[] {
     const kinds = kind ? [kind] : [...PLUGIN_KINDS];
     return kinds.flatMap((k) =>
       this.names(k).map((n) => this.entries.get(k)!.get(n)!),
@@ -78,9 +82,51 @@ export class Registry {
     }
   }
 
-  /** Create the plugin named by `options.kind` (options already validated and defaulted). */
-  create<T = any>(kind: PluginKind, options: { kind: string; [k: string]: any }, ctx: PluginContext): T {
-    return this.get(kind, options.kind).create(options, ctx) as T;
+  /**
+   * Create the plugin named by `options.kind` (options already validated and defaulted)
+   * with its kind's context, and check what it made against its kind's contract: an
+   * instance that lacks something (a prior without paramsPerLatent) is a UserError naming
+   * the kind, the plugin and its file, not a failure deep inside training.
+   */
+  create<K extends PluginKind>(kind: K, options: PluginOptions, ctx: KindContexts[K]): KindInstances[K] {
+    const e = this.entries.get(kind)!.get(options.kind);
+    if (!e) throw new UserError(`unknown ${kind} '${options.kind}'${suggestion(options.kind, this.names(kind))}`);
+    // the options were validated against this plugin's schema, from which its Options type is derived
+    const made = (e.plugin as { create(o: PluginOptions, c: KindContexts[K]): unknown }).create(withOptionDefaults(e.plugin, options), ctx);
+    const check = (inst: unknown) => {
+      const why = instanceProblem(kind, inst);
+      if (why) {
+        throw new UserError(
+          `${kind} plugin '${e.plugin.name}' (${e.file}) created an invalid ${kind}: ${why}; see docs/plugins.md for what a ${kind} provides`,
+          e.file === 'built-in' ? undefined : e.file,
+        );
+      }
+      return inst;
+    };
+    return (made instanceof Promise ? made.then(check) : check(made)) as KindInstances[K];
+  }
+
+  /** Every loss weight the registered model plugins declare, by name (the config's `loss:` section). */
+  weights(): Record<string, WeightDeclaration> {
+    const out: Record<string, WeightDeclaration> = {};
+    for (const { plugin } of this.entries.get('model')!.values()) Object.assign(out, plugin.weights ?? {});
+    return out;
+  }
+
+  /** A weight name means one thing: a declaration must agree with the one already registered. */
+  private checkWeights(plugin: AnyPlugin, file: string): void {
+    if (!plugin.weights) return;
+    const known = this.weights();
+    for (const [name, d] of Object.entries(plugin.weights)) {
+      const problem = !/^[a-z][a-z0-9_]*$/.test(name)
+        ? `its name must be lower case letters, digits and _`
+        : typeof d?.default !== 'number' || !(d.default >= 0) || typeof d.description !== 'string'
+          ? `its declaration must be {default: a number ≥ 0, description: a string}`
+          : known[name] && known[name].default !== d.default
+            ? `it is already declared with default ${known[name].default} (${known[name].description}); a weight name means one thing in every model: choose another name`
+            : null;
+      if (problem) throw new UserError(`${plugin.kind} plugin '${plugin.name}': loss weight '${name}': ${problem}`, file);
+    }
   }
 
   /**
@@ -104,7 +150,7 @@ export class Registry {
       : Array.isArray(exported?.plugins)
         ? exported.plugins
         : [exported];
-    for (const p of plugins) this.register(p as Plugin, spec, file);
+    for (const p of plugins) this.register(p as AnyPlugin, spec, file);
     this.loadedFiles.add(file);
   }
 }
@@ -201,7 +247,7 @@ function schemaProblem(schema: { properties: Record<string, unknown>; required?:
  * UserError "<kind> plugin '<name>' (<file>) failed: ..." at the plugin's file. UserErrors
  * it throws itself pass through.
  */
-function attributed(plugin: Plugin, source: string): Plugin {
+function attributed(plugin: AnyPlugin, source: string): AnyPlugin {
   const blame = (what: string) => (e: unknown): never => {
     if (e instanceof UserError) throw e;
     throw new UserError(`${plugin.kind} plugin '${plugin.name}' failed in ${what}: ${firstLine((e as Error)?.message ?? e)}; the problem is in the plugin, not in elbo`, source);
@@ -218,18 +264,21 @@ function attributed(plugin: Plugin, source: string): Plugin {
           }
           return out instanceof Promise ? (out.catch(blame(what)) as R) : out;
         };
-  const create = guard(plugin.create, 'create');
+  const create = guard(plugin.create as (o: PluginOptions, c: unknown) => unknown, 'create');
   return {
     ...plugin,
-    metrics: guard(plugin.metrics, 'metrics'),
-    terms: guard(plugin.terms, 'terms'),
+    metrics: guard(plugin.metrics as ((o: PluginOptions, i: { modelTerms: string[] | null }) => string[] | null) | undefined, 'metrics'),
+    terms: guard(plugin.terms as ((o: PluginOptions) => string[]) | undefined, 'terms'),
     provides: typeof plugin.provides === 'function' ? guard(plugin.provides, 'provides') : plugin.provides,
-    create(options, ctx) {
-      const made = create!(options, ctx);
-      const wrapRun = (inst: any) => (plugin.kind === 'evaluator' && inst && typeof inst.run === 'function' ? { ...inst, run: guard(inst.run.bind(inst), 'run') } : inst);
+    create(options: PluginOptions, ctx: unknown) {
+      const made: unknown = create!(options, ctx);
+      const wrapRun = (inst: unknown) => {
+        const ev = inst as { run?: unknown } | null;
+        return plugin.kind === 'evaluator' && ev && typeof ev.run === 'function' ? { ...ev, run: guard(ev.run.bind(ev) as (...a: unknown[]) => unknown, 'run') } : inst;
+      };
       return made instanceof Promise ? made.then(wrapRun) : wrapRun(made);
     },
-  } as Plugin;
+  } as AnyPlugin;
 }
 
 function firstLine(s: unknown): string {

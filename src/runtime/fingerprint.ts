@@ -1,7 +1,7 @@
 import * as os from 'os';
 import * as path from 'path';
 import { execFileSync } from 'child_process';
-import { redactUri } from '../track/mlflow-client';
+import { redactUri } from '../util/uri';
 
 /** The environment a run ran in, for the run record and reproducibility audits. */
 export interface Fingerprint {

@@ -4,7 +4,8 @@ import type { LoadedConfig } from '../config/load';
 import type { SweepSpec } from './spec';
 import { MlflowClient, isHttpUri, redactUri } from '../track/mlflow-client';
 import { getOrCreateExperiment } from '../track/mlflow-replay';
-import { experimentNameFor } from '../track/mlflow';
+import { experimentNameFor, mlflowTracker } from '../track/mlflow';
+import { withOptionDefaults } from '../registry/types';
 
 export interface ParentRun {
   runId: string;
@@ -29,7 +30,8 @@ export async function sweepParentRun(
   o: { trackingUri?: string; warn: (m: string) => void; env?: NodeJS.ProcessEnv },
 ): Promise<ParentRun | null> {
   const env = o.env ?? process.env;
-  const tracker = first.config.tracking.find((t) => t.kind === 'mlflow');
+  const named = first.config.tracking.find((t) => t.kind === 'mlflow');
+  const tracker = named ? withOptionDefaults(mlflowTracker, named) : undefined;
   const uri = o.trackingUri ?? tracker?.tracking_uri ?? env.MLFLOW_TRACKING_URI;
   if (!uri || !isHttpUri(uri)) return null;
   const client = new MlflowClient(uri, { timeoutMs: 10_000, env });
@@ -41,7 +43,7 @@ export async function sweepParentRun(
       runId = saved.run_id;
       await client.updateRun(runId, 'RUNNING');
     } else {
-      const experimentId = await getOrCreateExperiment(client, experimentNameFor((tracker ?? {}) as any, first.config.experiment, env));
+      const experimentId = await getOrCreateExperiment(client, experimentNameFor(tracker ?? {}, first.config.experiment, env));
       const tags = {
         'mlflow.runName': `sweep ${spec.name}`,
         'mlflow.source.name': spec.file,

@@ -7,7 +7,7 @@ import { parseKeyPath } from '../config/path';
 import { EXPERIMENT_NAME_MAX } from '../config/schema';
 import { UserError, UserErrors } from '../errors';
 import { Registry } from '../registry/registry';
-import { createRegistry } from '../registry/builtins';
+import { createRegistry } from '../builtins';
 import { Rng } from '../runtime/rng';
 
 /**

@@ -1,6 +1,6 @@
 import * as path from 'path';
-import type { Plugin } from '../registry/types';
-import { RunStore, LocalTrackerOptions, RunRecord } from './run-store';
+import { definePlugin, Type, type OptionsOf } from '../registry/types';
+import { RunStore, RunRecord } from './run-store';
 import type { Tracker } from './tracker';
 
 /**
@@ -26,19 +26,20 @@ export class LocalTracker implements Tracker {
   }
 }
 
-export const localTracker: Plugin<LocalTrackerOptions, LocalTracker> = {
+const localTrackerOptions = {
+  dir: Type.String({ default: 'runs', description: 'Root of the run store, relative to the current directory' }),
+};
+export type LocalTrackerOptions = OptionsOf<typeof localTrackerOptions>;
+
+export const localTracker = definePlugin({
   kind: 'tracker',
   name: 'local',
   description: 'The local run store runs/<experiment>/<runId>/ (always on; --runs-dir overrides dir)',
-  schema: {
-    properties: {
-      dir: { type: 'string', default: 'runs', description: 'Root of the run store, relative to the current directory' },
-    },
-  },
+  options: localTrackerOptions,
   create(o, ctx) {
-    const resume = ctx.resumeDir as string | undefined;
+    const resume = ctx.resumeDir;
     if (resume) return new LocalTracker(RunStore.open(resume));
-    const root = path.resolve((ctx.runsDir as string | undefined) ?? o.dir);
-    return new LocalTracker(RunStore.create(root, ctx.experiment as string));
+    const root = path.resolve(ctx.runsDir ?? o.dir);
+    return new LocalTracker(RunStore.create(root, ctx.experiment));
   },
-};
+});

@@ -3,7 +3,7 @@ import * as os from 'os';
 import * as path from 'path';
 import * as crypto from 'crypto';
 import { parse as parseYaml } from 'yaml';
-import type { Plugin } from '../registry/types';
+import { definePlugin, Type, withOptionDefaults, type OptionsOf } from '../registry/types';
 import type { PluginOptions } from '../config/types';
 import { UserError } from '../errors';
 import { readJsonFile, type RunRecord } from './run-store';
@@ -20,54 +20,20 @@ import { Spool, SpoolEventBody, SPOOL_DIR } from './spool';
  * or absent server never slows or fails training. What the server has not acknowledged stays
  * in the spool; `elbo sync RUN_DIR` sends it later, exactly once (see mlflow-replay.ts).
  */
-
-export interface MlflowTrackerOptions {
-  kind: 'mlflow';
-  tracking_uri?: string;
-  experiment_name?: string;
-  run_name?: string;
-  parent_run_id?: string;
-  timeout_s: number;
-  retries: number;
-  backoff_s: number;
-  finish_timeout_s: number;
-  log_steps: boolean;
-  upload_checkpoint: boolean;
-  max_param_length: number;
-}
-
-const schema = {
-  properties: {
-    tracking_uri: {
-      type: 'string',
-      description: 'MLflow tracking server, http(s)://host:port (default: --tracking-uri, then MLFLOW_TRACKING_URI). Credentials come from MLFLOW_TRACKING_TOKEN or MLFLOW_TRACKING_USERNAME/PASSWORD, never from here',
-    },
-    experiment_name: { type: 'string', minLength: 1, description: "MLflow experiment (default: MLFLOW_EXPERIMENT_NAME, then the config's experiment); created when missing" },
-    run_name: { type: 'string', minLength: 1, description: 'MLflow run name (default: the local run id)' },
-    parent_run_id: { type: 'string', minLength: 1, description: 'Nest the run under this MLflow run (tag mlflow.parentRunId), e.g. a sweep; default: ELBO_MLFLOW_PARENT_RUN_ID' },
-    timeout_s: { type: 'number', exclusiveMinimum: 0, default: 10, description: 'Deadline of one HTTP request (uploads get 1 s more per MB)' },
-    retries: { type: 'integer', minimum: 0, default: 3, description: 'Retries of a failed send (network, timeout, HTTP 5xx) before the events wait in the spool' },
-    backoff_s: { type: 'number', minimum: 0, default: 1, description: 'First wait between retries; doubles each retry' },
-    finish_timeout_s: { type: 'number', minimum: 0, default: 30, description: 'How long the end of a run waits for MLflow to catch up; the rest waits for elbo sync' },
-    log_steps: { type: 'boolean', default: false, description: 'Also log the running training losses every train.log_every steps (keys train_step/*)' },
-    upload_checkpoint: { type: 'boolean', default: true, description: 'Upload the final checkpoint as artifacts checkpoints/epoch-NNNN/*' },
-    max_param_length: {
-      type: 'integer',
-      minimum: 100,
-      maximum: MLFLOW_LIMITS.paramValueLength,
-      default: MLFLOW_LIMITS.paramValueLength,
-      description: 'Longest param value the server takes; longer values are cut and listed in tag elbo.params_truncated',
-    },
-  },
+const mlflowOptions = {
+  tracking_uri: Type.Optional(Type.String({ description: 'MLflow tracking server, http(s)://host:port (default: --tracking-uri, then MLFLOW_TRACKING_URI). Credentials come from MLFLOW_TRACKING_TOKEN or MLFLOW_TRACKING_USERNAME/PASSWORD, never from here' })),
+  experiment_name: Type.Optional(Type.String({ minLength: 1, description: "MLflow experiment (default: MLFLOW_EXPERIMENT_NAME, then the config's experiment); created when missing" })),
+  run_name: Type.Optional(Type.String({ minLength: 1, description: 'MLflow run name (default: the local run id)' })),
+  parent_run_id: Type.Optional(Type.String({ minLength: 1, description: 'Nest the run under this MLflow run (tag mlflow.parentRunId), e.g. a sweep; default: ELBO_MLFLOW_PARENT_RUN_ID' })),
+  timeout_s: Type.Number({ exclusiveMinimum: 0, default: 10, description: 'Deadline of one HTTP request (uploads get 1 s more per MB)' }),
+  retries: Type.Integer({ minimum: 0, default: 3, description: 'Retries of a failed send (network, timeout, HTTP 5xx) before the events wait in the spool' }),
+  backoff_s: Type.Number({ minimum: 0, default: 1, description: 'First wait between retries; doubles each retry' }),
+  finish_timeout_s: Type.Number({ minimum: 0, default: 30, description: 'How long the end of a run waits for MLflow to catch up; the rest waits for elbo sync' }),
+  log_steps: Type.Boolean({ default: false, description: 'Also log the running training losses every train.log_every steps (keys train_step/*)' }),
+  upload_checkpoint: Type.Boolean({ default: true, description: 'Upload the final checkpoint as artifacts checkpoints/epoch-NNNN/*' }),
+  max_param_length: Type.Integer({ minimum: 100, maximum: MLFLOW_LIMITS.paramValueLength, default: MLFLOW_LIMITS.paramValueLength, description: 'Longest param value the server takes; longer values are cut and listed in tag elbo.params_truncated' }),
 };
-
-function withDefaults(o: Partial<MlflowTrackerOptions>): MlflowTrackerOptions {
-  const out: Record<string, unknown> = { ...o };
-  for (const [k, s] of Object.entries(schema.properties) as [string, { default?: unknown }][]) {
-    if (out[k] === undefined && s.default !== undefined) out[k] = s.default;
-  }
-  return out as unknown as MlflowTrackerOptions;
-}
+export type MlflowTrackerOptions = OptionsOf<typeof mlflowOptions>;
 
 /** Check a tracking URI given by the user: an http(s) server, no credentials in it. */
 export function checkTrackingUri(uri: string, where: string): string {
@@ -100,7 +66,7 @@ export function mlflowTrackersFor(
   if (named.length) {
     // fail before the run starts when there is no server to name
     if (o.trackingUri) checkTrackingUri(o.trackingUri, '--tracking-uri');
-    else if (named[0].tracking_uri) checkTrackingUri(named[0].tracking_uri, 'tracking: mlflow tracking_uri');
+    else if (withOptionDefaults(mlflowTracker, named[0]).tracking_uri) checkTrackingUri(withOptionDefaults(mlflowTracker, named[0]).tracking_uri!, 'tracking: mlflow tracking_uri');
     else if (!(o.resumeDir && Spool.exists(o.resumeDir)) && !env.MLFLOW_TRACKING_URI) {
       throw new UserError('the mlflow tracker needs a server: set tracking_uri, pass --tracking-uri URI, or set MLFLOW_TRACKING_URI', 'tracking');
     }
@@ -299,7 +265,7 @@ function finishEvents(record: RunRecord, configYaml: string | null, runDir: stri
   return out;
 }
 
-export function experimentNameFor(o: MlflowTrackerOptions, fallback: string, env: NodeJS.ProcessEnv = process.env): string {
+export function experimentNameFor(o: Pick<MlflowTrackerOptions, 'experiment_name'>, fallback: string, env: NodeJS.ProcessEnv = process.env): string {
   return o.experiment_name ?? (env.MLFLOW_EXPERIMENT_NAME || fallback);
 }
 
@@ -463,16 +429,15 @@ function readMetricLines(runDir: string): ({ step: number; timestamp: number } &
     .filter((m) => typeof m.step === 'number' && typeof m.timestamp === 'number');
 }
 
-export const mlflowTracker: Plugin<MlflowTrackerOptions, MlflowTracker> = {
+export const mlflowTracker = definePlugin({
   kind: 'tracker',
   name: 'mlflow',
   description: 'An MLflow tracking server (REST API): params, per-epoch metrics, tags, artifacts; spooled in RUN_DIR/mlflow/ first, `elbo sync` sends what the server missed',
-  schema,
-  create(options, ctx) {
-    const o = withDefaults(options);
-    const runDir = ctx.runDir as string | undefined;
+  options: mlflowOptions,
+  create(o, ctx) {
+    const runDir = ctx.runDir;
     if (!runDir) throw new Error('the mlflow tracker needs the run directory (ctx.runDir)');
-    const flag = ctx.trackingUri as string | undefined;
+    const flag = ctx.trackingUri;
     const env = process.env;
     const stored = Spool.exists(runDir) ? Spool.open(runDir).state.tracking_uri : undefined;
     let uri: string;
@@ -481,10 +446,10 @@ export const mlflowTracker: Plugin<MlflowTrackerOptions, MlflowTracker> = {
     else if (stored) uri = stored;
     else if (env.MLFLOW_TRACKING_URI) uri = checkTrackingUri(env.MLFLOW_TRACKING_URI, 'MLFLOW_TRACKING_URI');
     else throw new UserError('the mlflow tracker needs a server: set tracking_uri, pass --tracking-uri URI, or set MLFLOW_TRACKING_URI', 'tracking');
-    const warn = (ctx.warn as ((m: string) => void) | undefined) ?? ((m: string) => process.stderr.write(`warning: ${m}\n`));
-    return new MlflowTracker(o, runDir, uri, String(ctx.experiment ?? 'default'), warn);
+    const warn = ctx.warn ?? ((m: string) => process.stderr.write(`warning: ${m}\n`));
+    return new MlflowTracker(o, runDir, uri, ctx.experiment, warn);
   },
-};
+});
 
 // ---- elbo sync -----------------------------------------------------------------------------
 
@@ -557,7 +522,7 @@ function importRun(runDir: string, trackingUri: string): void {
   const configYaml = fs.readFileSync(path.join(runDir, 'config.yaml'), 'utf8');
   const config = parseYaml(configYaml) ?? {};
   const fromConfig = (config.tracking ?? []).find((t: PluginOptions) => t.kind === 'mlflow') ?? {};
-  const o = withDefaults({ ...fromConfig, kind: 'mlflow', tracking_uri: trackingUri });
+  const o = withOptionDefaults<MlflowTrackerOptions>(mlflowTracker, { ...fromConfig, kind: 'mlflow', tracking_uri: trackingUri });
   const spool = Spool.open(runDir, {
     tracking_uri: trackingUri,
     experiment_name: experimentNameFor(o, record.experiment),

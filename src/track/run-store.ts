@@ -6,7 +6,7 @@ import { takeLock, releaseLock, readLock, type LockHolder } from '../util/lock';
 import type { BackendInfo } from '../runtime/backend';
 import type { Fingerprint } from '../runtime/fingerprint';
 import type { StepMode } from '../train/step';
-import type { Selected } from '../train/checkpoint';
+import type { Selected } from './checkpoint';
 import type { PublishedComparison } from '../config/metrics';
 import type { RunDependency } from '../models/model';
 
@@ -228,9 +228,4 @@ export class RunStore {
     const all = this.checkpoints();
     for (const c of all.slice(0, Math.max(0, all.length - keep))) fs.rmSync(c.dir, { recursive: true, force: true });
   }
-}
-
-export interface LocalTrackerOptions {
-  kind: 'local';
-  dir: string;
 }

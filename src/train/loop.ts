@@ -2,12 +2,13 @@ import type * as tfc from '@tensorflow/tfjs-core';
 import type { Model, LossWeights } from '../models/model';
 import type { DataSet } from '../data/dataset';
 import type { Optimizer } from './optimizer';
-import type { Schedule } from './schedule';
+import type { Schedule } from '../schedules/schedule';
+import { unitWeights } from '../registry/weights';
 import type { Rng } from '../runtime/rng';
 import type { Progress } from '../track/progress';
 import { evaluateTerms } from '../eval/elbo';
 import { makeTrainStep, type StepMode } from './step';
-import { DeviceSums } from './device-sums';
+import { DeviceSums } from '../eval/device-sums';
 import { faultPoint } from '../util/fault';
 
 export interface LoopOptions {
@@ -66,7 +67,7 @@ export async function trainLoop(
   model: Model,
   data: DataSet,
   optimizer: Optimizer,
-  weights: Record<keyof LossWeights, Schedule>,
+  weights: Record<string, Schedule>,
   rng: Rng,
   o: LoopOptions,
   hooks: LoopHooks,
@@ -89,12 +90,12 @@ export async function trainLoop(
       const perm = epochRng.fork('shuffle').permutation(n);
       const noiseRng = epochRng.fork('noise');
       const binRng = epochRng.fork('binarize');
-      // the small labelled set, cycled in a fresh order each epoch (SPEC.md, M2 batches)
+      // the small labelled set, cycled in a fresh order each epoch (docs/models.md "Model: M2", batches)
       const labelledOrder = extra ? epochRng.fork('labelled').permutation(data.labelled!.length) : null;
       const sums = new DeviceSums(tf);
       let seen = 0;
       const t0 = Date.now();
-      let w: LossWeights = { c1: 0, c2: 0, alpha: 0 };
+      let w: LossWeights = {};
 
       for (let s = 0; s < stepsPerEpoch; s++) {
         // let signal handlers (Ctrl-C) run between steps
@@ -112,7 +113,7 @@ export async function trainLoop(
         // schedules (loss weights, spike-slab sharpness) see the fractional epoch every step
         const progressInfo = { epoch, step: globalStep, fraction: (epoch + s / stepsPerEpoch) / o.epochs, epochFloat: epoch + s / stepsPerEpoch };
         const at = progressInfo;
-        w = { c1: weights.c1(at), c2: weights.c2(at), alpha: weights.alpha(at) };
+        w = Object.fromEntries(Object.entries(weights).map(([n, s]) => [n, s(at)]));
         const xData = gatherBatch(data, idx, binRng);
         const labels = gatherLabels(data, idx, known);
         const x = tf.tensor2d(xData, [idx.length, data.dim]);
@@ -155,10 +156,9 @@ export async function trainLoop(
       for (const [k, v] of Object.entries(means)) metrics[`train/${k}`] = v;
       metrics['train/samples_per_sec'] = seen / Math.max(trainSeconds, 1e-9);
       metrics['train/epoch_time_s'] = trainSeconds;
-      metrics['weight/c1'] = w.c1;
-      metrics['weight/c2'] = w.c2;
+      for (const [n, v] of Object.entries(w)) metrics[`weight/${n}`] = v;
       if (data.val) {
-        const val = evaluateTerms(tf, model, data.val, data.dim, 1000, epochRng.fork('validation'));
+        const val = evaluateTerms(tf, model, data.val, data.dim, 1000, epochRng.fork('validation'), unitWeights(Object.keys(weights)));
         for (const [k, v] of Object.entries(val)) metrics[`val/${k}`] = v;
       }
       const bad = Object.entries(metrics).find(([, v]) => !Number.isFinite(v));

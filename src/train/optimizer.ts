@@ -1,5 +1,5 @@
 import type * as tfc from '@tensorflow/tfjs-core';
-import type { Plugin, PluginContext } from '../registry/types';
+import { definePlugin, Type, type OptionsOf } from '../registry/types';
 
 /**
  * An optimizer owns its state as named variables, so a checkpoint can save and
@@ -11,13 +11,13 @@ export interface Optimizer {
   state: Map<string, tfc.Variable>;
 }
 
-export interface AdamOptions {
-  kind: 'adam';
-  lr: number;
-  beta1: number;
-  beta2: number;
-  epsilon: number;
-}
+const adamOptions = {
+  lr: Type.Number({ exclusiveMinimum: 0, default: 0.001, description: 'Learning rate' }),
+  beta1: Type.Number({ minimum: 0, exclusiveMaximum: 1, default: 0.9 }),
+  beta2: Type.Number({ minimum: 0, exclusiveMaximum: 1, default: 0.999 }),
+  epsilon: Type.Number({ exclusiveMinimum: 0, default: 1e-8 }),
+};
+export type AdamOptions = OptionsOf<typeof adamOptions>;
 
 /**
  * Adam (Kingma & Ba 2015) with bias correction. The moments of all parameters live in
@@ -56,40 +56,25 @@ export function adam(tf: typeof tfc, o: AdamOptions, params: Map<string, tfc.Var
   };
 }
 
-export const adamPlugin: Plugin<AdamOptions, Optimizer> = {
+export const adamPlugin = definePlugin({
   kind: 'optimizer',
   name: 'adam',
   description: 'Adam with bias correction; state is checkpointed for exact resume',
-  schema: {
-    properties: {
-      lr: { type: 'number', exclusiveMinimum: 0, default: 0.001, description: 'Learning rate' },
-      beta1: { type: 'number', minimum: 0, exclusiveMaximum: 1, default: 0.9 },
-      beta2: { type: 'number', minimum: 0, exclusiveMaximum: 1, default: 0.999 },
-      epsilon: { type: 'number', exclusiveMinimum: 0, default: 1e-8 },
-    },
-  },
-  create: (o, ctx: PluginContext) => adam(ctx.tf, o, ctx.params as Map<string, tfc.Variable>),
-};
+  options: adamOptions,
+  create: (o, ctx): Optimizer => adam(ctx.tf, o, ctx.params),
+});
 
-export interface SgdOptions {
-  kind: 'sgd';
-  lr: number;
-  momentum: number;
-}
-
-export const sgdPlugin: Plugin<SgdOptions, Optimizer> = {
+export const sgdPlugin = definePlugin({
   kind: 'optimizer',
   name: 'sgd',
   description: 'Stochastic gradient descent with optional (heavy-ball) momentum',
-  schema: {
-    properties: {
-      lr: { type: 'number', exclusiveMinimum: 0, default: 0.01 },
-      momentum: { type: 'number', minimum: 0, exclusiveMaximum: 1, default: 0 },
-    },
+  options: {
+    lr: Type.Number({ exclusiveMinimum: 0, default: 0.01 }),
+    momentum: Type.Number({ minimum: 0, exclusiveMaximum: 1, default: 0 }),
   },
-  create(o, ctx) {
+  create(o, ctx): Optimizer {
     const tf = ctx.tf;
-    const params = ctx.params as Map<string, tfc.Variable>;
+    const params = ctx.params;
     const state = new Map<string, tfc.Variable>();
     const slots = [...params].map(([name, p]) => {
       const vel = tf.variable(tf.zerosLike(p), false);
@@ -110,4 +95,4 @@ export const sgdPlugin: Plugin<SgdOptions, Optimizer> = {
       },
     };
   },
-};
+});

@@ -55,8 +55,6 @@ function uploads(tf: typeof tfc, model: Model, y: Int32Array | null, rows: numbe
   return { labels, inputs, list, dispose: () => list.forEach((t) => t.dispose()) };
 }
 
-const WEIGHTS = ['c1', 'c2', 'alpha'] as const;
-
 /**
  * The numbers a compiled step feeds its graph as scalars, in a fixed order: the loss
  * weights and the prior's scheduled quantities at `progress` (schedules move them every
@@ -66,14 +64,17 @@ const WEIGHTS = ['c1', 'c2', 'alpha'] as const;
  */
 function stepScalars(tf: typeof tfc, model: Model, w: LossWeights, progress: TrainProgress, guard: boolean) {
   const scalar = (v: number, what: string) => (guard ? guardedScalar(tf, v, what) : tf.scalar(v));
-  const weights = WEIGHTS.map((k) => scalar(w[k], `loss weight ${k}`));
+  // by name, in a fixed order: the graph's inputs are the same every step
+  const weightNames = Object.keys(w).sort();
+  const weights = weightNames.map((k) => scalar(w[k], `loss weight ${k}`));
   const values = model.scheduled?.(progress) ?? {};
   const names = Object.keys(values).sort();
   const scheduled = names.map((k) => scalar(values[k], `scheduled value ${k}`));
   const list = [...weights, ...scheduled];
   return {
     list,
-    weights: Object.fromEntries(WEIGHTS.map((k, i) => [k, weights[i]])) as unknown as LossWeights,
+    // device scalars where the model expects numbers: it uses them only as tf operands
+    weights: Object.fromEntries(weightNames.map((k, i) => [k, weights[i]])) as unknown as LossWeights,
     progress: names.length ? { ...progress, scheduled: Object.fromEntries(names.map((k, i) => [k, scheduled[i]])) } : progress,
     dispose: () => list.forEach((t) => t.dispose()),
   };

@@ -1,6 +1,6 @@
 import { Args, Flags } from '@oclif/core';
 import { BaseCommand } from '../base';
-import { createRegistry } from '../../registry/builtins';
+import { createRegistry } from '../../builtins';
 import { PLUGIN_KINDS, PluginKind, JsonSchema, Plugin } from '../../registry/types';
 import type { Registry } from '../../registry/registry';
 import { modelCapabilities } from '../../config/needs';
@@ -27,7 +27,7 @@ export default class Plugins extends BaseCommand {
     const entries = registry.list(args.kind as PluginKind | undefined);
     if (flags.json) {
       process.stdout.write(
-        JSON.stringify(entries.map(({ plugin, source }) => ({ kind: plugin.kind, name: plugin.name, description: plugin.description, source, backends: plugin.backends ?? 'all', ...(plugin.provides ? { provides: shownProvides(plugin, registry) } : {}), ...(plugin.needs ? { needs: plugin.needs } : {}), options: plugin.schema }))) + '\n',
+        JSON.stringify(entries.map(({ plugin, source }) => ({ kind: plugin.kind, name: plugin.name, description: plugin.description, source, backends: plugin.backends ?? 'all', ...(plugin.provides ? { provides: shownProvides(plugin, registry) } : {}), ...(plugin.needs ? { needs: plugin.needs } : {}), ...(plugin.weights ? { weights: plugin.weights } : {}), options: plugin.schema }))) + '\n',
       );
       return;
     }
@@ -42,6 +42,8 @@ export default class Plugins extends BaseCommand {
       const backends = plugin.backends ? `  (backends: ${plugin.backends.join(', ')})` : '';
       const caps = plugin.provides ? `  (provides: ${shownProvides(plugin, registry).join(', ') || 'nothing'}${typeof plugin.provides === 'function' ? ' with the default options' : ''})` : plugin.needs?.length ? `  (needs: ${plugin.needs.join(', ')})` : '';
       out.push(`  ${plugin.name.padEnd(16)} ${plugin.description}${backends}${caps}${from}`);
+      // the loss weights a model reads (config loss.<name>)
+      if (plugin.weights) out.push(`      ${'loss weights'.padEnd(16)} ${Object.keys(plugin.weights).map((n) => `${n} = ${plugin.weights![n].default}`).join(', ') || 'none'}`);
       for (const [name, s] of Object.entries(plugin.schema.properties)) out.push(`      ${name.padEnd(16)} ${describeOption(s, (plugin.schema.required ?? []).includes(name))}`);
     }
     process.stdout.write(out.join('\n') + '\n');

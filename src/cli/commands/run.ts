@@ -117,7 +117,7 @@ export default class Run extends BaseCommand {
 /** The resolved config `elbo run` would record, without loading TensorFlow or creating a run. */
 async function resolvedConfigYaml(config: string | undefined, set: string[], seed: number | undefined, resume: string | undefined): Promise<string> {
   const { loadConfig } = await import('../../config/load');
-  const { createRegistry } = await import('../../registry/builtins');
+  const { createRegistry } = await import('../../builtins');
   if (resume) {
     if (set.length || seed !== undefined) throw new UserError('--resume continues the recorded config; --set and --seed cannot change it', '--resume');
     const { readJsonFile } = await import('../../track/run-store');

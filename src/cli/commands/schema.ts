@@ -1,6 +1,6 @@
 import { Flags } from '@oclif/core';
 import { BaseCommand } from '../base';
-import { createRegistry } from '../../registry/builtins';
+import { createRegistry } from '../../builtins';
 import { buildSchema, editorSchema } from '../../config/schema';
 
 export default class Schema extends BaseCommand {

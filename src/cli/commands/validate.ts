@@ -1,7 +1,7 @@
 import { Args, Flags } from '@oclif/core';
 import { BaseCommand, setFlag } from '../base';
 import { loadConfig } from '../../config/load';
-import { createRegistry } from '../../registry/builtins';
+import { createRegistry } from '../../builtins';
 import { isSweepFile, loadSweep, resolveCells, describeBases } from '../../sweep/spec';
 import { UserError, UserErrors } from '../../errors';
 

@@ -1,4 +1,4 @@
-import type { Plugin } from '../registry/types';
+import { definePlugin, NumberRelative, Type, type OptionsOf, type PluginContext } from '../registry/types';
 import type { TrainProgress } from '../priors/prior';
 import type { WeightSpec } from '../config/types';
 import type { Registry } from '../registry/registry';
@@ -6,33 +6,26 @@ import type { Registry } from '../registry/registry';
 /** A schedule maps training progress to a number (a loss weight, a sharpness, ...). */
 export type Schedule = (p: TrainProgress & { epochFloat: number }) => number;
 
-export interface LinearOptions {
-  kind: 'linear';
-  from: number;
-  to: number;
-  start_epoch: number;
-  end_epoch: number;
-}
+const linearOptions = {
+  from: Type.Number({ minimum: 0, default: 0, description: 'Value before start_epoch (≥ 0: schedules drive weights and sharpnesses)' }),
+  to: Type.Number({ minimum: 0, default: 1, description: 'Value from end_epoch on (≥ 0)' }),
+  start_epoch: Type.Number({ minimum: 0, default: 0 }),
+  end_epoch: NumberRelative({ minimum: { $data: '1/start_epoch' }, default: 10, description: 'Not before start_epoch' }),
+};
+export type LinearOptions = OptionsOf<typeof linearOptions>;
 
 /** Linear ramp from `from` to `to` between two (fractional) epochs; flat outside. */
-export const linearSchedule: Plugin<LinearOptions, Schedule> = {
+export const linearSchedule = definePlugin({
   kind: 'schedule',
   name: 'linear',
   description: 'Linear ramp between two epochs (e.g. a KL warm-up 0 → 1), constant before and after',
-  schema: {
-    properties: {
-      from: { type: 'number', minimum: 0, default: 0, description: 'Value before start_epoch (≥ 0: schedules drive weights and sharpnesses)' },
-      to: { type: 'number', minimum: 0, default: 1, description: 'Value from end_epoch on (≥ 0)' },
-      start_epoch: { type: 'number', minimum: 0, default: 0 },
-      end_epoch: { type: 'number', minimum: { $data: '1/start_epoch' }, default: 10, description: 'Not before start_epoch' },
-    },
-  },
-  create: (o) => (p) => {
+  options: linearOptions,
+  create: (o): Schedule => (p) => {
     if (p.epochFloat <= o.start_epoch) return o.from;
     if (p.epochFloat >= o.end_epoch) return o.to;
     return o.from + ((o.to - o.from) * (p.epochFloat - o.start_epoch)) / (o.end_epoch - o.start_epoch);
   },
-};
+});
 
 /**
  * Progress as schedules written in epochs read it (spike-slab's c: {kind: linear, from: 50,
@@ -47,7 +40,7 @@ export function scheduleProgress(p: TrainProgress): TrainProgress & { epochFloat
 }
 
 /** Turn a weight as written (number or schedule options) into a schedule. */
-export function weightSchedule(spec: WeightSpec, registry: Registry, ctx: any): Schedule {
+export function weightSchedule(spec: WeightSpec, registry: Registry, ctx: PluginContext): Schedule {
   if (typeof spec === 'number') return () => spec;
-  return registry.create<Schedule>('schedule', spec, ctx);
+  return registry.create('schedule', spec, ctx);
 }

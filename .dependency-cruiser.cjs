@@ -1,0 +1,58 @@
+// Imports flow one way (test/dependencies.test.ts runs this on the compiled dist/src, where
+// type-only imports are gone): a folder imports only from folders in its own layer or
+// below. From the bottom:
+//   0 errors, util, runtime        no elbo imports above these
+//   1 registry                     the plugin contract (types, weights, the registry)
+//   2 config                       YAML, --set, the schema assembled from a registry
+//   3 losses nn data schedules track plot   leaf plugins, the run store and checkpoints, figures
+//   4 priors
+//   5 models
+//   6 eval
+//   7 train                        the loop, the step, optimizers
+//   8 builtins                     the list of built-in plugins
+//   9 experiment export            one run as named steps; a finished run exported
+//  10 bench sweep report           many runs; a run's or a sweep's report.html
+//  11 cli index                    entry points
+// and no module cycles at all.
+'use strict';
+
+const LAYERS = [
+  ['errors', 'util', 'runtime'],
+  ['registry'],
+  ['config'],
+  ['losses', 'nn', 'data', 'schedules', 'track', 'plot'],
+  ['priors'],
+  ['models'],
+  ['eval'],
+  ['train'],
+  ['builtins'],
+  ['experiment', 'export'],
+  ['bench', 'sweep', 'report'],
+  ['cli', 'index'],
+];
+
+const path = (names) => `^dist/src/(${names.join('|')})(/|\\.js$)`;
+
+module.exports = {
+  forbidden: [
+    { name: 'no-circular', severity: 'error', comment: 'a module cycle', from: {}, to: { circular: true } },
+    ...LAYERS.slice(0, -1).map((layer, i) => ({
+      name: `layer-${i}-${layer.join('-')}`,
+      severity: 'error',
+      comment: `${layer.join(', ')} may not import from a higher layer (${LAYERS.slice(i + 1).flat().join(', ')})`,
+      from: { path: path(layer) },
+      to: { path: path(LAYERS.slice(i + 1).flat()) },
+    })),
+    {
+      name: 'no-unknown-folder',
+      severity: 'error',
+      comment: 'every folder of src/ has a layer in .dependency-cruiser.cjs',
+      from: { path: '^dist/src/', pathNot: path(LAYERS.flat()) },
+      to: {},
+    },
+  ],
+  options: {
+    doNotFollow: { path: 'node_modules' },
+    exclude: { path: 'node_modules|\\.d\\.ts$|\\.map$' },
+  },
+};

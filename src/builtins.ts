@@ -1,0 +1,77 @@
+import { Registry } from './registry/registry';
+import { mnistDataset } from './data/mnist';
+import { idxFilesDataset } from './data/idx-files';
+import { hyperspectralDataset } from './data/hyperspectral';
+import { fashionMnistDataset } from './data/fashion-mnist';
+import { cifar10Dataset } from './data/cifar10';
+import { celebaDataset } from './data/celeba';
+import { mlpNetwork } from './nn/mlp';
+import { convNetwork } from './nn/conv';
+import { gaussianPriorPlugin } from './priors/gaussian';
+import { spikeSlabPriorPlugin } from './priors/spike-slab';
+import { vampPriorPlugin } from './priors/vamp';
+import { vaePlugin } from './models/vae';
+import { iwaeModelPlugin } from './models/iwae';
+import { m1Plugin } from './models/m1';
+import { m2Plugin } from './models/m2';
+import { m1m2Plugin } from './models/m1m2';
+import { gvaePlugin } from './models/gvae';
+import { classifierPlugin } from './models/classifier';
+import { elboEvaluator } from './eval/elbo';
+import { iwaeEvaluator } from './eval/iwae';
+import { reconstructionsEvaluator } from './eval/reconstructions';
+import { samplesEvaluator } from './eval/samples';
+import { accuracyEvaluator } from './eval/accuracy';
+import { classSamplesEvaluator } from './eval/class-samples';
+import { latentPcaEvaluator } from './eval/latent-pca';
+import { latentClassifierEvaluator } from './eval/latent-classifier';
+import { sparsityEvaluator } from './eval/sparsity';
+import { augmentEvaluator } from './eval/augment';
+import { localTracker } from './track/local';
+import { mlflowTracker } from './track/mlflow';
+import { adamPlugin, sgdPlugin } from './train/optimizer';
+import { linearSchedule } from './schedules/schedule';
+import type { AnyPlugin } from './registry/types';
+
+/** Every built-in plugin; third-party ones are added by `plugins:` in a config. */
+export const BUILTIN_PLUGINS: AnyPlugin[] = [
+  mnistDataset,
+  idxFilesDataset,
+  hyperspectralDataset,
+  fashionMnistDataset,
+  cifar10Dataset,
+  celebaDataset,
+  mlpNetwork,
+  convNetwork,
+  gaussianPriorPlugin,
+  spikeSlabPriorPlugin,
+  vampPriorPlugin,
+  vaePlugin,
+  iwaeModelPlugin,
+  m1Plugin,
+  m2Plugin,
+  m1m2Plugin,
+  gvaePlugin,
+  classifierPlugin,
+  elboEvaluator,
+  iwaeEvaluator,
+  reconstructionsEvaluator,
+  samplesEvaluator,
+  accuracyEvaluator,
+  classSamplesEvaluator,
+  latentPcaEvaluator,
+  latentClassifierEvaluator,
+  sparsityEvaluator,
+  augmentEvaluator,
+  localTracker,
+  mlflowTracker,
+  adamPlugin,
+  sgdPlugin,
+  linearSchedule,
+];
+
+export function createRegistry(): Registry {
+  const r = new Registry();
+  for (const p of BUILTIN_PLUGINS) r.register(p);
+  return r;
+}
