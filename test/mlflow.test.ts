@@ -70,6 +70,8 @@ function configInRepo(extra = ''): { dir: string; cfg: string; runs: string } {
   git('init', '-q');
   git('add', '.');
   git('-c', 'user.email=t@example.com', '-c', 'user.name=t', 'commit', '-qm', 'config');
+  git('checkout', '-qb', 'exp/latent');
+  git('remote', 'add', 'origin', 'https://alice:not-stored@git.example.com/lab/vae-exp.git');
   return { dir, cfg, runs: path.join(dir, 'runs') };
 }
 
@@ -113,7 +115,7 @@ async function assertArtifactsIdentical(base: string, run: any, runDir: string, 
 }
 
 test('elbo run --tracking-uri: params, every metric point, tags, status and artifacts reach MLflow', async () => {
-  const { cfg, runs } = configInRepo('tracking:\n  - kind: mlflow\n    experiment_name: t-full\n    log_steps: true\n');
+  const { cfg, runs } = configInRepo('tracking:\n  - kind: mlflow\n    experiment_name: t-full\n    log_steps: true\n    system_metrics: true\n    system_metrics_interval_s: 0.5\n');
   const r = await elboAsync(['run', cfg, '--runs-dir', runs, '--json', '--tracking-uri', server.url, '--set', 'train.log_every=2'], CLEAN_ENV);
   assert.equal(r.status, 0, r.stderr);
   assert.doesNotMatch(r.stderr, /warning/);
@@ -128,10 +130,12 @@ test('elbo run --tracking-uri: params, every metric point, tags, status and arti
   assert.equal(Number(info.start_time), Date.parse(rec.start_time));
   assert.equal(Number(info.end_time), Date.parse(rec.end_time));
 
-  // params: the resolved config, dotted
+  // params: the resolved config, dotted, with the backend that ran (not the config's auto)
   const config = parseYaml(fs.readFileSync(path.join(out.runDir, 'config.yaml'), 'utf8'));
+  assert.equal(config.backend, 'auto');
   const params = byKey(data.params);
-  assert.deepEqual(params, flatten(config));
+  assert.deepEqual(params, flatten({ ...config, backend: rec.backend.name }));
+  assert.match(params.backend, /^(wasm|tensorflow|cpu)$/);
   assert.equal(params['model.latent'], '4');
   assert.equal(params['model.encoder.hidden'], '[32]');
   assert.equal(params['eval.1.k'], '8');
@@ -143,6 +147,9 @@ test('elbo run --tracking-uri: params, every metric point, tags, status and arti
   assert.equal(tags['mlflow.source.name'], rec.config_file);
   assert.match(rec.fingerprint.git.commit, /^[0-9a-f]{40}$/);
   assert.equal(tags['mlflow.source.git.commit'], rec.fingerprint.git.commit);
+  assert.equal(tags['mlflow.source.git.branch'], 'exp/latent');
+  assert.equal(tags['mlflow.source.git.repoURL'], 'https://git.example.com/lab/vae-exp.git', 'the repository, without its credentials');
+  assert.equal(tags['elbo.backend_requested'], 'auto');
   assert.ok(tags['mlflow.user']);
   assert.match(tags['mlflow.note.content'], /vae.*latent 4.*idx.*FINISHED after 3\/3 epochs/s);
   assert.equal(tags['elbo.seed'], '1');
@@ -150,6 +157,39 @@ test('elbo run --tracking-uri: params, every metric point, tags, status and arti
   assert.equal(tags['elbo.config_sha256'], rec.config_sha256);
   assert.equal(tags['elbo.data_sha256'], rec.data.sha256);
   assert.equal(tags['elbo.version'], rec.fingerprint.elbo_version);
+
+  // the data set is the run's input: name, digest (its sha256, as long as MLflow stores), source
+  const inputs = run.inputs.dataset_inputs;
+  assert.equal(inputs.length, 1);
+  assert.deepEqual(inputs[0].tags, [{ key: 'mlflow.data.context', value: 'training' }]);
+  assert.equal(inputs[0].dataset.name, rec.data.name);
+  assert.equal(inputs[0].dataset.digest, rec.data.sha256.slice(0, 36));
+  assert.deepEqual(JSON.parse(inputs[0].dataset.source), { uri: rec.data.source });
+  assert.deepEqual(JSON.parse(inputs[0].dataset.profile), { sha256: rec.data.sha256, train: rec.data.train, val: rec.data.val, test: rec.data.test });
+
+  // the model: an MLflow 3 logged model, READY, the run's output at its last epoch, with the
+  // checkpoint, config and MLmodel as its files and the run's test metrics
+  assert.deepEqual(run.outputs.model_outputs.map((o: any) => Number(o.step)), [3]);
+  const model = (await api(server.url, 'GET', `logged-models/${run.outputs.model_outputs[0].model_id}`)).model;
+  assert.equal(model.info.status, 'LOGGED_MODEL_READY');
+  assert.equal(model.info.source_run_id, info.run_id);
+  assert.equal(model.info.name, 'vae');
+  assert.equal(byKey(model.data.params).latent, '4');
+  const modelMetrics = Object.fromEntries(model.data.metrics.map((m: any) => [m.key, m.value]));
+  assert.ok(Object.keys(modelMetrics).some((k) => k.startsWith('test/')));
+  for (const [k, v] of Object.entries(modelMetrics)) assert.equal(v, rec.metrics[k], k);
+  const modelFiles = (await api(server.url, 'GET', `logged-models/${model.info.model_id}/artifacts/directories`)).files.map((f: any) => f.path).sort();
+  assert.deepEqual(modelFiles, ['MLmodel', 'checkpoint', 'config.yaml']);
+  const weights = await fetch(`${server.url}/ajax-api/2.0/mlflow/logged-models/${model.info.model_id}/artifacts/files?artifact_file_path=checkpoint/weights.bin`);
+  assert.ok(Buffer.from(await weights.arrayBuffer()).equals(fs.readFileSync(path.join(out.runDir, 'checkpoints/epoch-0003/weights.bin'))), 'the model holds the checkpoint, byte for byte');
+  assert.match(await (await fetch(`${server.url}/ajax-api/2.0/mlflow/logged-models/${model.info.model_id}/artifacts/files?artifact_file_path=MLmodel`)).text(), /flavors:\n  elbo:\n/);
+
+  // system metrics: CPU and memory, sampled while it trained
+  const cpu = await history(server.url, info.run_id, 'system/cpu_utilization_percentage');
+  assert.ok(cpu.length >= 1, 'at least one CPU sample');
+  assert.ok(cpu.every((p) => p.value >= 0 && p.value <= 100));
+  const mem = await history(server.url, info.run_id, 'system/system_memory_usage_megabytes');
+  assert.ok(mem.length === cpu.length && mem.every((p) => p.value > 0));
 
   // metrics: every epoch and the test metrics, exact; the running losses every 2 steps
   const points = await assertMetricsExactlyOnce(server.url, info.run_id, out.runDir);
