@@ -550,10 +550,11 @@ test('elbo sweep --tracking-uri: one parent run, every cell nested under it; a r
   const cfgFile = path.join(dir, 'small.yaml');
   fs.writeFileSync(cfgFile, fs.readFileSync(cfgFile, 'utf8').replace('experiment: small', 'experiment: t-sweep').replace(/eval:[\s\S]*$/, 'eval:\n  - kind: elbo\n'));
   const sweep = path.join(dir, 'grid.yaml');
-  fs.writeFileSync(sweep, 'base: small.yaml\nset: {train.epochs: 1}\nsweep:\n  grid:\n    model.latent: [2, 4]\n');
-  const args = ['sweep', sweep, '--runs-dir', path.join(dir, 'runs'), '--tracking-uri', server.url, '--parallel', '2', '--json'];
+  fs.writeFileSync(sweep, 'base: small.yaml\nset: {train.epochs: 1}\nsweep:\n  grid:\n    model.latent: [2, 4]\n    model.prior: [{kind: gaussian}]\n');
+  const args = ['sweep', sweep, '--runs-dir', path.join(dir, 'runs'), '--tracking-uri', server.url, '--parallel', '2', '--json', '--tag', 'study=latent', '--note', 'small grid'];
   const r = await elboAsync(args, CLEAN_ENV);
   assert.equal(r.status, 0, r.stderr);
+  const sweepDir = jsonOf(r).dir;
   const runs = await runsOf(server.url, 't-sweep');
   const parent = runs.find((x) => byKey(x.data.tags)['elbo.sweep'] === 'grid');
   assert.ok(parent, 'a parent run tagged elbo.sweep');
@@ -561,12 +562,33 @@ test('elbo sweep --tracking-uri: one parent run, every cell nested under it; a r
   const children = runs.filter((x) => byKey(x.data.tags)['mlflow.parentRunId'] === parent.info.run_id);
   assert.equal(children.length, 2);
   assert.ok(children.every((c) => c.info.status === 'FINISHED'));
+  // children are named by their cell, and carry the sweep's --tag and --note
+  assert.deepEqual(children.map((c) => c.info.run_name).sort(), ['latent=2,prior=gaussian', 'latent=4,prior=gaussian']);
+  for (const c of children) {
+    assert.equal(byKey(c.data.tags).study, 'latent');
+    assert.equal(byKey(c.data.tags)['elbo.note'], 'small grid');
+    const rec = JSON.parse(fs.readFileSync(path.join(byKey(c.data.tags)['elbo.run_dir'], 'run.json'), 'utf8'));
+    assert.deepEqual([rec.tags, rec.note], [{ study: 'latent' }, 'small grid']);
+  }
+  // the parent: the swept axes as params, the cell counts, the report, the comparison and its plot
+  assert.deepEqual(byKey(parent.data.params), { base: 'small.yaml', 'set.train.epochs': '1', 'grid.model.latent': '[2,4]', 'grid.model.prior': '[{"kind":"gaussian"}]' });
+  assert.deepEqual(Object.fromEntries(parent.data.metrics.map((m: any) => [m.key, m.value])), { 'sweep/cells': 2, 'sweep/finished': 2, 'sweep/failed': 0 });
+  assert.equal(byKey(parent.data.tags).study, 'latent');
+  assert.match(byKey(parent.data.tags)['mlflow.note.content'], /2 cells.*small grid/s);
+  await assertArtifactsIdentical(server.url, parent, sweepDir, ['sweep.json', 'sweep-report.md', 'compare.csv', 'compare-test_elbo.png']);
+  const report = fs.readFileSync(path.join(sweepDir, 'sweep-report.md'), 'utf8');
+  assert.match(report, /\| 0 \| latent=2,prior=gaussian \| FINISHED \| -?\d+\.\d{4} \|/);
+  assert.match(report, /## Comparison[\s\S]*model\.latent/);
   // rerunning finds both cells finished and keeps the one parent
   const again = await elboAsync(args, CLEAN_ENV);
   assert.equal(again.status, 0, again.stderr);
   const after = await runsOf(server.url, 't-sweep');
   assert.equal(after.filter((x) => byKey(x.data.tags)['elbo.sweep'] === 'grid').length, 1);
   assert.equal(after.length, 3);
+  // the parent is spooled like a run: nothing is left to send
+  const sync = await elboAsync(['sync', sweepDir, '--json'], CLEAN_ENV);
+  assert.equal(sync.status, 0, sync.stderr);
+  assert.equal(jsonOf(sync).runs[0].status, 'up-to-date');
 });
 
 test('elbo reproduce MLFLOW_RUN_ID: the record comes from the server and the rerun matches it', async () => {
@@ -581,6 +603,14 @@ test('elbo reproduce MLFLOW_RUN_ID: the record comes from the server and the rer
   const report = jsonOf(r);
   assert.equal(report.passed, true);
   assert.ok(report.metrics.some((m: any) => m.name === 'test/elbo' && m.diff === 0));
+  // the rerun is tracked on the same server, with its report
+  const rerunId = JSON.parse(fs.readFileSync(path.join(report.rerun, 'mlflow', 'state.json'), 'utf8')).run_id;
+  const rerun = (await api(server.url, 'GET', 'runs/get', { run_id: rerunId })).run;
+  assert.equal(rerun.info.status, 'FINISHED');
+  const tags = byKey(rerun.data.tags);
+  assert.equal(tags['elbo.reproduce.passed'], 'true');
+  assert.equal(tags['elbo.reproduces.mlflow_run_id'], runId);
+  await assertArtifactsIdentical(server.url, rerun, report.rerun, ['artifacts/reproduce-report.md', 'artifacts/reproduce-report.json']);
   const missing = await elboAsync(['reproduce', '0'.repeat(32), '--tracking-uri', server.url, '--runs-dir', out], CLEAN_ENV);
   assert.equal(missing.status, 1);
   assert.match(missing.stderr, /no MLflow run 0{32}|cannot read MLflow run 0{32}/);

@@ -2,9 +2,10 @@ import * as fs from 'fs';
 import * as path from 'path';
 import { parse } from 'yaml';
 import { readJsonFile, type RunRecord } from '../track/run-store';
-import { UserError } from '../errors';
 import type { PublishedEntry } from '../config/types';
 import { verdict, formatPublished, Verdict } from '../config/metrics';
+import { writeLinePlot } from '../util/plot';
+import { UserError, suggestion } from '../errors';
 
 /** One run as the comparison sees it: its config flattened to dotted keys, and its final metrics. */
 export interface ComparedRun {
@@ -160,4 +161,48 @@ export function toTable(rows: ComparisonRow[], keys: string[], metrics: string[]
   const width = head.map((h, i) => Math.max(h.length, ...body.map((b) => b[i].length)));
   const fmt = (l: string[]) => l.map((v, i) => v.padEnd(width[i])).join('  ').trimEnd();
   return [fmt(head), fmt(width.map((w) => '-'.repeat(w))), ...body.map(fmt)].join('\n') + '\n';
+}
+
+export interface Comparison {
+  keys: string[];
+  metrics: string[];
+  rows: ComparisonRow[];
+  csv: string;
+  /** The plot (null when there is no test metric or no numeric swept key), its metric, x axis and series names in colour order. */
+  plot: { file: string; metric: string; by: string; series: string[] } | null;
+}
+
+/**
+ * Compare runs: the CSV (default compare.csv in `outDir`) and a PNG of `metric` (default
+ * test/elbo, or the first test metric) against the swept key `by` (default the first numeric
+ * one), one line per combination of the other swept keys. What `elbo compare` writes, and
+ * what a sweep's MLflow parent run carries.
+ */
+export function writeComparison(runs: ComparedRun[], outDir: string, o: { metric?: string; by?: string; csv?: string; plot?: string } = {}): Comparison {
+  const keys = sweptKeys(runs);
+  const metrics = comparedMetrics(runs);
+  const rows = compare(runs, keys, metrics);
+  const csv = o.csv ?? path.join(outDir, 'compare.csv');
+  fs.writeFileSync(csv, toCsv(rows, keys, metrics));
+  const out: Comparison = { keys, metrics, rows, csv, plot: null };
+  const metric = o.metric ?? (metrics.includes('test/elbo') ? 'test/elbo' : metrics.find((m) => m.startsWith('test/')));
+  if (!metric) return out;
+  if (!metrics.includes(metric)) throw new UserError(`no metric '${metric}'${suggestion(metric, metrics)}`, '--metric');
+  const numeric = (k: string) => rows.every((r) => Number.isFinite(Number(r.key[k])));
+  const by = o.by ?? keys.find(numeric);
+  if (!by) return out;
+  if (!keys.includes(by)) throw new UserError(`'${by}' is not a swept key${suggestion(by, keys)}`, '--by');
+  if (!numeric(by)) throw new UserError(`'${by}' has non-numeric values; plot against a numeric swept key`, '--by');
+  const others = keys.filter((k) => k !== by);
+  const series = new Map<string, { x: number; y: number; std: number }[]>();
+  for (const r of rows) {
+    const st = r.stats[metric];
+    if (!st) continue;
+    const name = others.map((k) => `${k}=${r.key[k]}`).join(' ') || metric;
+    series.set(name, [...(series.get(name) ?? []), { x: Number(r.key[by]), y: st.mean, std: st.std }]);
+  }
+  const file = o.plot ?? path.join(path.dirname(csv), `compare-${metric.replace(/\W+/g, '_')}.png`);
+  writeLinePlot(file, [...series].map(([name, points]) => ({ name, points })));
+  out.plot = { file, metric, by, series: [...series.keys()] };
+  return out;
 }

@@ -1,7 +1,8 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import { spawn, ChildProcess } from 'child_process';
-import { SweepSpec, Cell, resolveCells, cellArgs, cellLabel, sweepDir } from './spec';
+import { SweepSpec, Cell, resolveCells, cellArgs, cellLabel, cellRunName, sweepDir } from './spec';
+import { collectRuns, writeComparison, toTable, type Comparison } from './compare';
 import { elboRoot } from '../runtime/fingerprint';
 import { runsIn, readJsonFile, runLockHolder, effectiveStatus, type RunRecord, type RunStatus } from '../track/run-store';
 import { takeLock, releaseLock } from '../util/lock';
@@ -18,12 +19,17 @@ export interface SweepOptions {
   backend?: string;
   /** MLflow server for the sweep's parent run and its cells (else the config's, or MLFLOW_TRACKING_URI). */
   trackingUri?: string;
+  /** `--tag K=V` and `--note`: passed to every cell (run.json, MLflow) and to the MLflow parent run. */
+  tags?: Record<string, string>;
+  note?: string;
   log: (line: string) => void;
 }
 
 export interface CellResult {
   index: number;
   label: string;
+  /** Short: the last part of each swept key (latent=8,prior=gaussian,seed=0); the cell's MLflow run name. */
+  name: string;
   config_sha256: string;
   /** BUSY: another process (another elbo sweep, a SLURM task) is running this cell. */
   status: RunStatus | 'CACHED' | 'PENDING' | 'BUSY';
@@ -66,6 +72,7 @@ export async function runSweep(spec: SweepSpec, o: SweepOptions): Promise<{ dir:
   const results: CellResult[] = resolved.map(({ cell, loaded }) => ({
     index: cell.index,
     label: cellLabel(cell, spec),
+    name: cellRunName(cell, spec),
     config_sha256: loaded.sha256,
     status: 'PENDING',
     runDir: null,
@@ -85,12 +92,13 @@ export async function runSweep(spec: SweepSpec, o: SweepOptions): Promise<{ dir:
       cells = results.map((r) => (mine.has(r.index) ? r : prev.find((p) => p.index === r.index && p.config_sha256 === r.config_sha256) ?? r));
     }
     const tmp = `${file}.tmp-${process.pid}`;
-    fs.writeFileSync(tmp, JSON.stringify({ name: spec.name, file: spec.file, base: spec.base ?? [...new Set(resolved.map(({ cell }) => cell.base))], cells }, null, 2) + '\n');
+    const labels = { ...(o.tags && Object.keys(o.tags).length ? { tags: o.tags } : {}), ...(o.note ? { note: o.note } : {}) };
+    fs.writeFileSync(tmp, JSON.stringify({ name: spec.name, file: spec.file, base: spec.base ?? [...new Set(resolved.map(({ cell }) => cell.base))], ...labels, cells }, null, 2) + '\n');
     fs.renameSync(tmp, file);
   };
   writeIndex();
   // MLflow on: one parent run, every cell nested under it
-  const parent = await sweepParentRun(spec, resolved[0].loaded, dir, resolved.length, { trackingUri: o.trackingUri, warn: o.log });
+  const parent = await sweepParentRun(spec, resolved[0].loaded, dir, resolved.length, { trackingUri: o.trackingUri, warn: o.log, tags: o.tags, note: o.note });
   const env: Record<string, string> = {};
   if (parent) {
     env.ELBO_MLFLOW_PARENT_RUN_ID = parent.runId;
@@ -151,11 +159,15 @@ export async function runSweep(spec: SweepSpec, o: SweepOptions): Promise<{ dir:
         ? [bin, 'run', '--resume', job.resume, '--json', '--quiet']
         : [bin, 'run', job.cell.base, ...cellArgs(job.cell), '--runs-dir', path.join(dir, 'runs'), '--json', '--quiet'];
       if (o.backend && !job.resume) args.push('--backend', o.backend);
+      for (const [k, v] of Object.entries(o.tags ?? {})) args.push('--tag', `${k}=${v}`);
+      if (o.note) args.push('--note', o.note);
       const t0 = Date.now();
       r.status = 'RUNNING';
       o.log(`cell ${job.cell.index} (${r.label}): ${job.resume ? 'resuming' : 'started'}`);
       // ELBO_SWEEP_PID: the cell stops (KILLED, resumable) if this process dies without telling it
-      const child = spawn(process.execPath, args, { env: { ...process.env, ...env, ELBO_SWEEP_PID: String(process.pid) }, stdio: ['ignore', 'pipe', 'pipe'] });
+      // in MLflow the cell's run is named by its cell (latent=8,prior=gaussian,seed=0)
+      const cellEnv = { ...env, ELBO_SWEEP_PID: String(process.pid), ELBO_MLFLOW_RUN_NAME: results[job.cell.index].name };
+      const child = spawn(process.execPath, args, { env: { ...process.env, ...cellEnv }, stdio: ['ignore', 'pipe', 'pipe'] });
       running.add(child);
       let stdout = '';
       let stderr = '';
@@ -201,17 +213,58 @@ export async function runSweep(spec: SweepSpec, o: SweepOptions): Promise<{ dir:
     process.off('SIGINT', onSignal);
   }
   writeIndex();
-  if (parent) {
-    const mine = o.cell === undefined ? results : results.filter((r) => r.index === o.cell);
-    const ok = mine.every((r) => r.status === 'FINISHED' || r.status === 'CACHED');
-    // a SLURM task does not end the shared parent run
-    if (o.cell === undefined) await parent.finish(ok ? 'FINISHED' : stopLaunching ? 'KILLED' : 'FAILED');
+  // a SLURM task (one cell) leaves the report and the shared parent run to the whole sweep
+  if (o.cell === undefined) {
+    const done = (r: CellResult) => r.status === 'FINISHED' || r.status === 'CACHED';
+    const report = writeSweepReport(dir, spec, results, o.log);
+    if (parent) {
+      const files = ['sweep.json', SWEEP_REPORT, ...(report ? [path.basename(report.csv), ...(report.plot ? [path.basename(report.plot.file)] : [])] : [])];
+      const failed = results.filter((r) => !done(r)).length;
+      await parent.finish(failed === 0 ? 'FINISHED' : stopLaunching ? 'KILLED' : 'FAILED', { cells: results.length, finished: results.length - failed, failed, files });
+    }
   }
   return { dir, cells: o.cell === undefined ? results : results.filter((r) => r.index === o.cell) };
 }
 
+export const SWEEP_REPORT = 'sweep-report.md';
+
+/**
+ * SWEEP_DIR/sweep-report.md: every cell (label, status, test metrics, run directory) and
+ * the comparison of its runs (compare.csv and the plot beside it, as `elbo compare` writes
+ * them). Returns the comparison, or null when no cell has a run to compare.
+ */
+export function writeSweepReport(dir: string, spec: SweepSpec, results: CellResult[], warn: (m: string) => void): Comparison | null {
+  let comparison: Comparison | null = null;
+  try {
+    comparison = writeComparison(collectRuns([dir]).runs, dir);
+  } catch (e: any) {
+    if (!results.every((r) => !r.runDir)) warn(`no comparison for the sweep report: ${e?.line?.() ?? e?.message ?? e}`);
+  }
+  const metricKeys = [...new Set(results.flatMap((r) => Object.keys(r.metrics).filter((k) => k.startsWith('test/'))))].sort().slice(0, 4);
+  const row = (cells: string[]) => `| ${cells.join(' | ')} |`;
+  const lines = [
+    `# Sweep ${spec.name}`,
+    '',
+    `${path.basename(spec.file)}: ${results.length} cells, ${results.filter((r) => r.status === 'FINISHED' || r.status === 'CACHED').length} finished. Written ${new Date().toISOString()}.`,
+    '',
+    row(['cell', 'run name', 'status', ...metricKeys, 'run']),
+    row(['---', '---', '---', ...metricKeys.map(() => '---:'), '---']),
+    ...results.map((r) =>
+      row([String(r.index), r.name, r.status, ...metricKeys.map((k) => (r.metrics[k] === undefined ? '-' : r.metrics[k].toFixed(4))), r.runDir ? path.relative(dir, r.runDir) : '-']),
+    ),
+  ];
+  if (comparison) {
+    lines.push('', '## Comparison (mean ± std over seeds)', '', '```', toTable(comparison.rows, comparison.keys, comparison.metrics).trimEnd(), '```', '', `CSV: ${path.basename(comparison.csv)}`);
+    if (comparison.plot) lines.push('', `![${comparison.plot.metric} against ${comparison.plot.by}](${path.basename(comparison.plot.file)})`);
+  }
+  fs.writeFileSync(path.join(dir, SWEEP_REPORT), lines.join('\n') + '\n');
+  return comparison;
+}
+
 /** A SLURM job-array script whose task i runs cell i; cells share only the run store. */
-export function slurmScript(spec: SweepSpec, cells: number, o: { runsDir: string; parallel: number }): string {
+export function slurmScript(spec: SweepSpec, cells: number, o: { runsDir: string; parallel: number; tags?: Record<string, string>; note?: string }): string {
+  const sq = (v: string) => `'${v.replace(/'/g, `'\\''`)}'`;
+  const labels = [...Object.entries(o.tags ?? {}).map(([k, v]) => ` --tag ${sq(`${k}=${v}`)}`), ...(o.note ? [` --note ${sq(o.note)}`] : [])].join('');
   const bin = path.join(elboRoot(), 'bin', 'run.js');
   const dir = sweepDir(o.runsDir, spec);
   return `#!/bin/bash
@@ -223,6 +276,6 @@ export function slurmScript(spec: SweepSpec, cells: number, o: { runsDir: string
 #SBATCH --cpus-per-task=2
 set -euo pipefail
 cd ${JSON.stringify(process.cwd())}
-exec ${JSON.stringify(process.execPath)} ${JSON.stringify(bin)} sweep ${JSON.stringify(spec.file)} --cell "$SLURM_ARRAY_TASK_ID" --runs-dir ${JSON.stringify(path.resolve(o.runsDir))}
+exec ${JSON.stringify(process.execPath)} ${JSON.stringify(bin)} sweep ${JSON.stringify(spec.file)} --cell "$SLURM_ARRAY_TASK_ID" --runs-dir ${JSON.stringify(path.resolve(o.runsDir))}${labels}
 `;
 }

@@ -71,7 +71,7 @@ const schema = {
   },
 };
 
-function withDefaults(o: Partial<MlflowTrackerOptions>): MlflowTrackerOptions {
+export function withDefaults(o: Partial<MlflowTrackerOptions>): MlflowTrackerOptions {
   const out: Record<string, unknown> = { ...o };
   for (const [k, s] of Object.entries(schema.properties) as [string, { default?: unknown }][]) {
     if (out[k] === undefined && s.default !== undefined) out[k] = s.default;
@@ -170,11 +170,11 @@ export function configParams(config: unknown, maxValue = MLFLOW_LIMITS.paramValu
   return { params, tags };
 }
 
-function capTag(v: string): string {
+export function capTag(v: string): string {
   return v.length <= MLFLOW_LIMITS.tagValueLength ? v : v.slice(0, MLFLOW_LIMITS.tagValueLength - 1) + '…';
 }
 
-function userName(): string {
+export function userName(): string {
   const env = process.env;
   const u = env.LOGNAME || env.USER || env.LNAME || env.USERNAME;
   if (u) return u;
@@ -645,7 +645,8 @@ export async function syncRun(
 ): Promise<SyncReport> {
   const dir = path.resolve(runDir);
   const env = o.env ?? process.env;
-  if (!fs.existsSync(path.join(dir, 'run.json'))) throw new UserError('not a run directory (no run.json); give runs/<experiment>/<runId>', runDir);
+  // a sweep directory has a spool (its parent run) and no run.json
+  if (!fs.existsSync(path.join(dir, 'run.json')) && !Spool.exists(dir)) throw new UserError('not a run directory (no run.json); give runs/<experiment>/<runId>', runDir);
   let imported = false;
   if (!Spool.exists(dir)) {
     const uri = o.trackingUri ?? env.MLFLOW_TRACKING_URI;

@@ -1,10 +1,8 @@
-import * as fs from 'fs';
 import * as path from 'path';
 import { Args, Flags } from '@oclif/core';
 import { BaseCommand } from '../base';
-import { collectRuns, sweptKeys, comparedMetrics, compare, toCsv, toTable } from '../../sweep/compare';
-import { writeLinePlot, COLOUR_NAMES } from '../../util/plot';
-import { UserError, suggestion } from '../../errors';
+import { collectRuns, writeComparison, toTable } from '../../sweep/compare';
+import { COLOUR_NAMES } from '../../util/plot';
 
 export default class Compare extends BaseCommand {
   static summary = 'Table of swept keys and final metrics (mean ± std over seeds), as CSV and a PNG plot';
@@ -26,36 +24,13 @@ export default class Compare extends BaseCommand {
   async run(): Promise<void> {
     const { argv, flags } = await this.parse(Compare);
     const { runs, sweepDir } = collectRuns(argv as string[]);
-    const keys = sweptKeys(runs);
-    const metrics = comparedMetrics(runs);
-    const rows = compare(runs, keys, metrics);
-    const outDir = sweepDir ?? process.cwd();
-    const csv = flags.csv ?? path.join(outDir, 'compare.csv');
-    fs.writeFileSync(csv, toCsv(rows, keys, metrics));
-    if (flags.json) process.stdout.write(JSON.stringify({ keys, metrics, rows }) + '\n');
-    else process.stdout.write(toTable(rows, keys, metrics));
-    process.stderr.write(`wrote ${shown(csv)}\n`);
-
-    const metric = flags.metric ?? (metrics.includes('test/elbo') ? 'test/elbo' : metrics.find((m) => m.startsWith('test/')));
-    if (!metric) return;
-    if (!metrics.includes(metric)) throw new UserError(`no metric '${metric}'${suggestion(metric, metrics)}`, '--metric');
-    const numeric = (k: string) => rows.every((r) => Number.isFinite(Number(r.key[k])));
-    const by = flags.by ?? keys.find(numeric);
-    if (!by) return;
-    if (!keys.includes(by)) throw new UserError(`'${by}' is not a swept key${suggestion(by, keys)}`, '--by');
-    if (!numeric(by)) throw new UserError(`'${by}' has non-numeric values; plot against a numeric swept key`, '--by');
-    const others = keys.filter((k) => k !== by);
-    const series = new Map<string, { x: number; y: number; std: number }[]>();
-    for (const r of rows) {
-      const s = r.stats[metric];
-      if (!s) continue;
-      const name = others.map((k) => `${k}=${r.key[k]}`).join(' ') || metric;
-      series.set(name, [...(series.get(name) ?? []), { x: Number(r.key[by]), y: s.mean, std: s.std }]);
-    }
-    const file = flags.plot ?? path.join(path.dirname(csv), `compare-${metric.replace(/\W+/g, '_')}.png`);
-    writeLinePlot(file, [...series].map(([name, points]) => ({ name, points })));
-    process.stderr.write(`wrote ${shown(file)}: ${metric} against ${by}\n`);
-    [...series.keys()].forEach((name, i) => process.stderr.write(`  ${COLOUR_NAMES[i % COLOUR_NAMES.length]}: ${name}\n`));
+    const c = writeComparison(runs, sweepDir ?? process.cwd(), { metric: flags.metric, by: flags.by, csv: flags.csv, plot: flags.plot });
+    if (flags.json) process.stdout.write(JSON.stringify({ keys: c.keys, metrics: c.metrics, rows: c.rows }) + '\n');
+    else process.stdout.write(toTable(c.rows, c.keys, c.metrics));
+    process.stderr.write(`wrote ${shown(c.csv)}\n`);
+    if (!c.plot) return;
+    process.stderr.write(`wrote ${shown(c.plot.file)}: ${c.plot.metric} against ${c.plot.by}\n`);
+    c.plot.series.forEach((name, i) => process.stderr.write(`  ${COLOUR_NAMES[i % COLOUR_NAMES.length]}: ${name}\n`));
   }
 }
 
