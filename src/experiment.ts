@@ -23,6 +23,7 @@ import { faultPoint } from './util/fault';
 import { LocalTracker } from './track/local';
 import { mlflowTrackersFor } from './track/mlflow';
 import type { Tracker } from './track/tracker';
+import { writeRunReport } from './report/report';
 import { Progress } from './track/progress';
 import type { PluginContext, NestedRuns } from './registry/types';
 
@@ -94,7 +95,7 @@ function loadForRun(o: RunOptions, registry: Registry, run: ActiveRun): { loaded
  * One run: config → registry → data, model, optimizer → seeded training with
  * checkpoints → evaluators → run record. The run is recorded RUNNING from its start and
  * ends FINISHED, FAILED (error or divergence) or KILLED (interrupted), always with its
- * last checkpoint and metrics kept.
+ * last checkpoint and metrics kept, and its learning curves and report.html written.
  */
 export async function runExperiment(o: RunOptions): Promise<RunResult> {
   const run: ActiveRun = { stopRequested: false, store: null, record: null, progress: null };
@@ -312,6 +313,12 @@ async function runLocked(o: RunOptions, run: ActiveRun): Promise<RunResult> {
     record.duration_s = (Date.now() - Date.parse(record.start_time)) / 1000;
     record.metrics = { ...record.metrics, ...exitMetrics };
     if (status === 'FINISHED' && config.published) record.published = comparePublished(config.published, record.metrics);
+    // the learning curves and report.html, in artifacts/: the trackers' finish uploads them with the rest
+    try {
+      await writeRunReport(store.dir, { record });
+    } catch (e: any) {
+      warn(`could not write the run's report: ${e?.message ?? e}`);
+    }
     await each('finish', (t) => t.finish(record));
     // the run is over: free its parameters and optimizer state (API users run many in one process)
     allState.forEach((v) => v.dispose());

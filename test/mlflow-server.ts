@@ -16,6 +16,7 @@ import * as http from 'http';
 import * as net from 'net';
 import { spawn, spawnSync, ChildProcess } from 'child_process';
 import { ROOT } from './helpers';
+import { installOnce, killGroup, trackGroup } from './processes';
 
 export const MLFLOW_VERSION = '3.17.2';
 export const VENV = path.join(ROOT, '.venv-mlflow');
@@ -28,24 +29,9 @@ export function mlflowBin(): string {
 /** Install mlflow==MLFLOW_VERSION into .venv-mlflow unless it is there already. */
 export async function ensureMlflow(log: (m: string) => void = () => {}): Promise<{ installed: boolean; seconds: number }> {
   const ready = () => fs.existsSync(mlflowBin()) && fs.existsSync(MARKER) && fs.readFileSync(MARKER, 'utf8').trim() === MLFLOW_VERSION;
-  if (ready()) return { installed: false, seconds: 0 };
-  // one installer at a time (test files run in parallel)
-  const lock = `${VENV}.lock`;
   const t0 = Date.now();
-  for (;;) {
-    try {
-      fs.mkdirSync(lock);
-      break;
-    } catch (e: any) {
-      if (e.code !== 'EEXIST') throw e;
-      // a lock older than 15 minutes is from a killed installer
-      if (Date.now() - fs.statSync(lock).mtimeMs > 15 * 60_000) fs.rmSync(lock, { recursive: true, force: true });
-      await new Promise((r) => setTimeout(r, 1000));
-      if (ready()) return { installed: false, seconds: (Date.now() - t0) / 1000 };
-    }
-  }
-  try {
-    if (ready()) return { installed: false, seconds: 0 };
+  // one installer at a time (test files run in parallel)
+  const installed = await installOnce(`${VENV}.lock`, ready, () => {
     log(`installing mlflow==${MLFLOW_VERSION} into ${VENV} (first time only)`);
     const python = process.env.PYTHON ?? 'python3';
     const run = (cmd: string, args: string[]) => {
@@ -55,10 +41,8 @@ export async function ensureMlflow(log: (m: string) => void = () => {}): Promise
     if (!fs.existsSync(path.join(VENV, 'bin', 'python'))) run(python, ['-m', 'venv', VENV]);
     run(path.join(VENV, 'bin', 'python'), ['-m', 'pip', 'install', '--quiet', `mlflow==${MLFLOW_VERSION}`]);
     fs.writeFileSync(MARKER, MLFLOW_VERSION + '\n');
-    return { installed: true, seconds: (Date.now() - t0) / 1000 };
-  } finally {
-    fs.rmSync(lock, { recursive: true, force: true });
-  }
+  });
+  return { installed, seconds: (Date.now() - t0) / 1000 };
 }
 
 export function freePort(): Promise<number> {
@@ -71,19 +55,6 @@ export function freePort(): Promise<number> {
       s.close(() => resolve(port));
     });
   });
-}
-
-const live = new Set<ChildProcess>();
-process.on('exit', () => {
-  for (const p of live) killGroup(p, 'SIGKILL');
-});
-
-function killGroup(p: ChildProcess, sig: NodeJS.Signals): void {
-  try {
-    if (p.pid) process.kill(-p.pid, sig);
-  } catch {
-    /* gone */
-  }
 }
 
 export class MlflowServer {
@@ -127,11 +98,10 @@ export class MlflowServer {
     );
     fs.closeSync(log);
     this.proc = proc;
-    live.add(proc);
+    trackGroup(proc);
     let exited: number | null | undefined;
     proc.on('exit', (code) => {
       exited = code;
-      live.delete(proc);
     });
     const deadline = Date.now() + 180_000;
     for (;;) {

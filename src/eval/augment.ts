@@ -2,7 +2,7 @@ import type * as tfc from '@tensorflow/tfjs-core';
 import type { Plugin, PluginContext } from '../registry/types';
 import type { Evaluator, EvalContext } from './evaluator';
 import type { Model } from '../models/model';
-import { writeImageGrid } from '../util/png';
+import { writeImageGrid } from '../plot/figures';
 import { subset } from '../data/splits';
 import { loadRunModel, openFinishedRun } from '../models/load-run';
 import { UserError } from '../errors';
@@ -172,7 +172,19 @@ export const augmentEvaluator: Plugin<AugmentOptions, Evaluator> = {
         const row = (imgs: Float32Array, b: number) => Array.from({ length: cols }, (_, c) => imgs.slice((b * cols + c) * D, (b * cols + c + 1) * D));
         const blank = new Float32Array(D).fill(1);
         const grid = picks.flatMap((_, b) => (!inGrid[b] ? [] : other ? [...row(images, b), blank, ...row(other, b)] : row(images, b)));
-        writeImageGrid(ctx.artifact('augment.png'), grid, data.shape, other ? 2 * cols + 1 : cols);
+        // columns: the step in σ, labelled at whole σ (the centre column is the decoded μ)
+        const stepLabels = Array.from({ length: cols }, (_, c) => {
+          const s = 0.5 * (c - o.steps);
+          return s === 0 ? 'μ' : Number.isInteger(s) ? `${s > 0 ? '+' : '−'}${Math.abs(s)}σ` : '';
+        });
+        await writeImageGrid(ctx.artifact('augment.png'), grid, data.shape, other ? 2 * cols + 1 : cols, {
+          title: 'G-VAE augmentations: decoded μ + 0.5·i·δ',
+          subtitle: `δ = σ on the top ${o.lambda_clip} of latent dimensions by σ, i = −${o.steps} … ${o.steps}; one row per test image${
+            other ? `; left: this run, right: ${o.compare_run}` : ''
+          }`,
+          rowLabels: picks.filter((_, b) => inGrid[b]).map((i) => `class ${data.test.y![i]}`),
+          colLabels: other ? [...stepLabels, '', ...stepLabels] : stepLabels,
+        });
 
         const out: Record<string, number> = {};
         if (model.classify) Object.assign(out, rateMetrics('augment_class', keptRates(tf, model, images, labels, D, o), 'all'));

@@ -2,7 +2,7 @@ import type { Plugin } from '../registry/types';
 import type { Evaluator } from './evaluator';
 import type { Model } from '../models/model';
 import type { ClassConditionalModel } from '../models/m2';
-import { writeImageGrid } from '../util/png';
+import { writeImageGrid } from '../plot/figures';
 import { UserError } from '../errors';
 
 export type { ClassConditionalModel } from '../models/m2';
@@ -46,7 +46,11 @@ export const classSamplesEvaluator: Plugin<ClassSamplesOptions, Evaluator> = {
       const values = img.dataSync() as Float32Array;
       img.dispose();
       const images = Array.from({ length: C * o.n }, (_, i) => values.subarray(i * data.dim, (i + 1) * data.dim));
-      writeImageGrid(ctx.artifact('class-samples.png'), images, data.shape, o.n);
+      await writeImageGrid(ctx.artifact('class-samples.png'), images, data.shape, o.n, {
+        title: 'Class-conditional samples p(x | y, z)',
+        subtitle: `Each column one z ~ p(z) (${o.n} in all), held fixed; each row decoded with class y`,
+        rowLabels: Array.from({ length: C }, (_, c) => `y = ${c}`),
+      });
       return {};
     },
   }),

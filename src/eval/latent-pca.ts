@@ -1,8 +1,9 @@
 import * as fs from 'fs';
-import { PNG } from 'pngjs';
 import type { Plugin } from '../registry/types';
 import type { Evaluator } from './evaluator';
 import { rows } from './evaluator';
+import { scatterSpec } from '../plot/figures';
+import { writeFigure } from '../plot/render';
 
 export interface LatentPcaOptions {
   kind: 'latent-pca';
@@ -73,20 +74,27 @@ export function pca(x: Float32Array | Float64Array, n: number, d: number, k = 2,
   return { components, variances, total, mean };
 }
 
+/** A colour as #rrggbb. */
+function hex(rgb: [number, number, number]): string {
+  return '#' + rgb.map((v) => v.toString(16).padStart(2, '0')).join('');
+}
+
 /**
  * A 2-D PCA projection of the test set's latent means (`model.encodeMean`), drawn as a
- * scatter plot coloured by class: artifacts/latent-pca.png, with the components, their
- * explained variance and the class colours in artifacts/latent-pca.json.
+ * scatter plot coloured by class with a class legend, the points in an order drawn from
+ * the run seed so that no class is drawn over all the others: artifacts/latent-pca.png
+ * (and .svg), with the components, their explained variance and the class colours in
+ * artifacts/latent-pca.json.
  */
 export const latentPcaEvaluator: Plugin<LatentPcaOptions, Evaluator> = {
   kind: 'evaluator',
   name: 'latent-pca',
   needs: ['latent'],
-  description: 'Scatter PNG of the test latent means projected on their first 2 principal components, coloured by class (artifacts/latent-pca.png)',
+  description: 'Scatter plot of the test latent means projected on their first 2 principal components, coloured by class (artifacts/latent-pca.png and .svg)',
   schema: {
     properties: {
       max_examples: { type: 'integer', minimum: 2, default: 5000, description: 'Test examples to project (the first N)' },
-      size: { type: 'integer', minimum: 64, maximum: 4096, default: 512, description: 'Image width and height in pixels' },
+      size: { type: 'integer', minimum: 64, maximum: 4096, default: 460, description: 'Width and height of the plot area in SVG pixels (the PNG has twice as many)' },
       batch_size: { type: 'integer', minimum: 1, default: 1000 },
     },
   },
@@ -108,9 +116,23 @@ export const latentPcaEvaluator: Plugin<LatentPcaOptions, Evaluator> = {
         components.map((u) => u.reduce((acc, uj, j) => acc + uj * (mu[i * K + j] - mean[j]), 0)),
       );
       if (components.length < 2) proj.forEach((p) => p.push(0));
-      drawScatter(ctx.artifact('latent-pca.png'), proj, data.test.y, o.size);
       const explained = variances.map((v) => (total > 0 ? v / total : 0));
       const classes = data.classes || 0;
+      const y = data.test.y;
+      const order = ctx.rng.permutation(n);
+      const pct = (i: number) => (explained[i] === undefined ? '' : ` (${(100 * explained[i]).toFixed(1)} % of the variance)`);
+      await writeFigure(
+        ctx.artifact('latent-pca.png'),
+        scatterSpec({
+          title: 'Latent means on their first two principal components',
+          subtitle: `${n} test examples, ${K} latent dimensions`,
+          xTitle: `PC 1${pct(0)}`,
+          yTitle: `PC 2${pct(1)}`,
+          points: Array.from(order, (i) => ({ x: proj[i][0], y: proj[i][1], cls: y ? String(y[i]) : 'unlabelled' })),
+          classes: y ? Array.from({ length: classes }, (_, c) => ({ name: String(c), colour: hex(classColour(c)) })) : [{ name: 'unlabelled', colour: '#3c3c3c' }],
+          size: o.size,
+        }),
+      );
       fs.writeFileSync(
         ctx.artifact('latent-pca.json'),
         JSON.stringify(
@@ -120,7 +142,7 @@ export const latentPcaEvaluator: Plugin<LatentPcaOptions, Evaluator> = {
             explained_variance_ratio: explained,
             components,
             mean,
-            colours: Object.fromEntries(Array.from({ length: classes }, (_, c) => [c, '#' + classColour(c).map((v) => v.toString(16).padStart(2, '0')).join('')])),
+            colours: Object.fromEntries(Array.from({ length: classes }, (_, c) => [c, hex(classColour(c))])),
           },
           null,
           1,
@@ -130,32 +152,3 @@ export const latentPcaEvaluator: Plugin<LatentPcaOptions, Evaluator> = {
     },
   }),
 };
-
-function drawScatter(file: string, pts: number[][], y: Int32Array | null, size: number): void {
-  const png = new PNG({ width: size, height: size });
-  png.data.fill(255);
-  const xs = pts.map((p) => p[0]);
-  const ys = pts.map((p) => p[1]);
-  const [x0, x1] = [Math.min(...xs), Math.max(...xs)];
-  const [y0, y1] = [Math.min(...ys), Math.max(...ys)];
-  const margin = 8;
-  const scale = (v: number, lo: number, hi: number) => margin + ((v - lo) / (hi - lo || 1)) * (size - 2 * margin - 1);
-  const r = size >= 256 ? 1 : 0;
-  pts.forEach((p, i) => {
-    const cx = Math.round(scale(p[0], x0, x1));
-    const cy = Math.round(size - 1 - scale(p[1], y0, y1));
-    const colour = y ? classColour(y[i]) : ([60, 60, 60] as [number, number, number]);
-    for (let dy = -r; dy <= r; dy++)
-      for (let dx = -r; dx <= r; dx++) {
-        const px = cx + dx;
-        const py = cy + dy;
-        if (px < 0 || py < 0 || px >= size || py >= size) continue;
-        const off = (py * size + px) * 4;
-        png.data[off] = colour[0];
-        png.data[off + 1] = colour[1];
-        png.data[off + 2] = colour[2];
-        png.data[off + 3] = 255;
-      }
-  });
-  fs.writeFileSync(file, PNG.sync.write(png));
-}

@@ -1,14 +1,17 @@
 import type { Plugin } from '../registry/types';
 import type { Evaluator } from './evaluator';
 import { rows } from './evaluator';
-import { writeImageGrid } from '../util/png';
+import { writeImageGrid } from '../plot/figures';
 
 export interface ReconstructionsOptions {
   kind: 'reconstructions';
   n: number;
 }
 
-/** PNG grid of test images (odd columns) beside their reconstructions (even columns). */
+/**
+ * A grid of test images and their reconstructions: rows in pairs, a row of up to 16 test
+ * images ("original") above their reconstructions ("reconstruction").
+ */
 export const reconstructionsEvaluator: Plugin<ReconstructionsOptions, Evaluator> = {
   kind: 'evaluator',
   name: 'reconstructions',
@@ -25,12 +28,20 @@ export const reconstructionsEvaluator: Plugin<ReconstructionsOptions, Evaluator>
       const recon = r.dataSync() as Float32Array;
       x.dispose();
       r.dispose();
+      const cols = Math.min(16, n);
+      const blank = new Float32Array(data.dim).fill(1);
       const images: Float32Array[] = [];
-      for (let i = 0; i < n; i++) {
-        images.push(data.test.x.subarray(i * data.dim, (i + 1) * data.dim));
-        images.push(recon.subarray(i * data.dim, (i + 1) * data.dim));
+      const rowLabels: string[] = [];
+      for (let s = 0; s < n; s += cols) {
+        const row = (src: Float32Array) => Array.from({ length: cols }, (_, j) => (s + j < n ? src.subarray((s + j) * data.dim, (s + j + 1) * data.dim) : blank));
+        images.push(...row(data.test.x), ...row(recon));
+        rowLabels.push('original', 'reconstruction');
       }
-      writeImageGrid(ctx.artifact('reconstructions.png'), images, data.shape, 16);
+      await writeImageGrid(ctx.artifact('reconstructions.png'), images, data.shape, cols, {
+        title: 'Reconstructions',
+        subtitle: `The first ${n} test images (rows "original") and their reconstructions from the posterior mean, each below its original`,
+        rowLabels,
+      });
       return {};
     },
   }),

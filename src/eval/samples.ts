@@ -1,6 +1,6 @@
 import type { Plugin } from '../registry/types';
 import type { Evaluator } from './evaluator';
-import { writeImageGrid } from '../util/png';
+import { writeImageGrid } from '../plot/figures';
 
 export interface SamplesOptions {
   kind: 'samples';
@@ -22,7 +22,10 @@ export const samplesEvaluator: Plugin<SamplesOptions, Evaluator> = {
       const values = img.dataSync() as Float32Array;
       img.dispose();
       const images = Array.from({ length: o.n }, (_, i) => values.subarray(i * data.dim, (i + 1) * data.dim));
-      writeImageGrid(ctx.artifact('samples.png'), images, data.shape, 16);
+      await writeImageGrid(ctx.artifact('samples.png'), images, data.shape, Math.min(16, o.n), {
+        title: 'Samples from the prior',
+        subtitle: `${o.n} images decoded from independent draws z ~ p(z)`,
+      });
       return {};
     },
   }),

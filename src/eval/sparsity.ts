@@ -1,8 +1,9 @@
 import * as fs from 'fs';
-import { PNG } from 'pngjs';
 import type { Plugin } from '../registry/types';
 import type { Evaluator } from './evaluator';
 import { encodeMeans } from './latent-classifier';
+import { barsSpec } from '../plot/figures';
+import { writeFigure } from '../plot/render';
 
 export interface SparsityOptions {
   kind: 'sparsity';
@@ -40,30 +41,6 @@ export function sparsityStats(z: Float32Array, n: number, K: number, threshold: 
   };
 }
 
-/** A bar plot of per-dimension activation rates (one bar per latent dimension, 0 … 1 high). */
-function writeBarPlot(file: string, rates: number[]): void {
-  const barW = Math.max(1, Math.min(8, Math.floor(800 / Math.max(1, rates.length))));
-  const H = 120;
-  const pad = 4;
-  const W = rates.length * barW + 2 * pad;
-  const png = new PNG({ width: W, height: H + 2 * pad });
-  png.data.fill(255);
-  const set = (x: number, y: number, rgb: [number, number, number]) => {
-    const o = (y * W + x) * 4;
-    png.data[o] = rgb[0];
-    png.data[o + 1] = rgb[1];
-    png.data[o + 2] = rgb[2];
-    png.data[o + 3] = 255;
-  };
-  for (let x = 0; x < W; x++) set(x, pad + H - 1, [0, 0, 0]); // axis at rate 0
-  rates.forEach((r, k) => {
-    const h = Math.round(r * (H - 1));
-    for (let dx = 0; dx < barW - (barW > 2 ? 1 : 0); dx++)
-      for (let y = 0; y < h; y++) set(pad + k * barW + dx, pad + H - 1 - y, [40, 90, 200]);
-  });
-  fs.writeFileSync(file, PNG.sync.write(png));
-}
-
 /**
  * How sparse the latent means of the test split are (VSC's sparsity measure, SPEC.md
  * "Prior 2": the fraction of latent dimensions that are exactly or nearly zero). Works for
@@ -74,7 +51,7 @@ export const sparsityEvaluator: Plugin<SparsityOptions, Evaluator> = {
   name: 'sparsity',
   needs: ['latent'],
   description:
-    'Fraction of near-zero latent means (|z| < threshold) on the test split, active dims per example; artifacts/sparsity.json and sparsity.png (activation rate per dimension)',
+    'Fraction of near-zero latent means (|z| < threshold) on the test split, active dims per example; artifacts/sparsity.json and sparsity.png/.svg (activation rate per dimension)',
   schema: {
     properties: {
       threshold: { type: 'number', minimum: 0, default: 0.01, description: 'A latent mean with |z| below this counts as zero' },
@@ -104,7 +81,16 @@ export const sparsityEvaluator: Plugin<SparsityOptions, Evaluator> = {
           1,
         ),
       );
-      writeBarPlot(ctx.artifact('sparsity.png'), s.activationRate);
+      await writeFigure(
+        ctx.artifact('sparsity.png'),
+        barsSpec({
+          title: 'Activation rate per latent dimension',
+          subtitle: `Share of ${data.test.n} test examples with |mean| ≥ ${o.threshold}; ${(100 * s.zeroFraction).toFixed(1)} % of entries near zero, ${s.activeDimsMean.toFixed(2)} active dims per example, ${s.deadDims} dead of ${K}`,
+          xTitle: 'latent dimension',
+          yTitle: 'activation rate',
+          bars: s.activationRate.map((y, x) => ({ x, y })),
+        }),
+      );
       return {
         sparsity_zero_fraction: s.zeroFraction,
         sparsity_active_dims_mean: s.activeDimsMean,

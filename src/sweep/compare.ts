@@ -2,10 +2,11 @@ import * as fs from 'fs';
 import * as path from 'path';
 import { parse } from 'yaml';
 import { readJsonFile, type RunRecord } from '../track/run-store';
+import { UserError } from '../errors';
 import type { PublishedEntry } from '../config/types';
 import { verdict, formatPublished, Verdict } from '../config/metrics';
-import { writeLinePlot } from '../util/plot';
-import { UserError, suggestion } from '../errors';
+import { compareSpec, type ComparePoint } from '../plot/figures';
+import { writeFigure } from '../plot/render';
 
 /** One run as the comparison sees it: its config flattened to dotted keys, and its final metrics. */
 export interface ComparedRun {
@@ -163,46 +164,54 @@ export function toTable(rows: ComparisonRow[], keys: string[], metrics: string[]
   return [fmt(head), fmt(width.map((w) => '-'.repeat(w))), ...body.map(fmt)].join('\n') + '\n';
 }
 
-export interface Comparison {
-  keys: string[];
-  metrics: string[];
-  rows: ComparisonRow[];
-  csv: string;
-  /** The plot (null when there is no test metric or no numeric swept key), its metric, x axis and series names in colour order. */
-  plot: { file: string; metric: string; by: string; series: string[] } | null;
+/** Whether every row has a number for swept key `k`. */
+export function numericKey(rows: ComparisonRow[], k: string): boolean {
+  return rows.every((r) => r.key[k] !== '-' && Number.isFinite(Number(r.key[k])));
+}
+
+/** The metric a compare plot shows by default: test/elbo, else the first test metric. */
+export function defaultPlotMetric(metrics: string[]): string | undefined {
+  return metrics.includes('test/elbo') ? 'test/elbo' : metrics.find((m) => m.startsWith('test/'));
+}
+
+/** The swept key on a compare plot's x axis by default: the first numeric one, else the first. */
+export function defaultPlotKey(rows: ComparisonRow[], keys: string[]): string | undefined {
+  return keys.find((k) => numericKey(rows, k)) ?? keys[0];
 }
 
 /**
- * Compare runs: the CSV (default compare.csv in `outDir`) and a PNG of `metric` (default
- * test/elbo, or the first test metric) against the swept key `by` (default the first numeric
- * one), one line per combination of the other swept keys. What `elbo compare` writes, and
- * what a sweep's MLflow parent run carries.
+ * `metric` against swept key `by` as FILE.png and FILE.svg: one series per value of the
+ * other swept keys, mean ± std over seeds, and the published values as reference lines.
+ * Returns the series names (none when no row has the metric: then nothing is written).
  */
-export function writeComparison(runs: ComparedRun[], outDir: string, o: { metric?: string; by?: string; csv?: string; plot?: string } = {}): Comparison {
-  const keys = sweptKeys(runs);
-  const metrics = comparedMetrics(runs);
-  const rows = compare(runs, keys, metrics);
-  const csv = o.csv ?? path.join(outDir, 'compare.csv');
-  fs.writeFileSync(csv, toCsv(rows, keys, metrics));
-  const out: Comparison = { keys, metrics, rows, csv, plot: null };
-  const metric = o.metric ?? (metrics.includes('test/elbo') ? 'test/elbo' : metrics.find((m) => m.startsWith('test/')));
-  if (!metric) return out;
-  if (!metrics.includes(metric)) throw new UserError(`no metric '${metric}'${suggestion(metric, metrics)}`, '--metric');
-  const numeric = (k: string) => rows.every((r) => Number.isFinite(Number(r.key[k])));
-  const by = o.by ?? keys.find(numeric);
-  if (!by) return out;
-  if (!keys.includes(by)) throw new UserError(`'${by}' is not a swept key${suggestion(by, keys)}`, '--by');
-  if (!numeric(by)) throw new UserError(`'${by}' has non-numeric values; plot against a numeric swept key`, '--by');
+export async function writeComparePlot(file: string, rows: ComparisonRow[], keys: string[], metric: string, by: string): Promise<string[]> {
   const others = keys.filter((k) => k !== by);
-  const series = new Map<string, { x: number; y: number; std: number }[]>();
+  const numeric = numericKey(rows, by);
+  const points: ComparePoint[] = [];
   for (const r of rows) {
-    const st = r.stats[metric];
-    if (!st) continue;
-    const name = others.map((k) => `${k}=${r.key[k]}`).join(' ') || metric;
-    series.set(name, [...(series.get(name) ?? []), { x: Number(r.key[by]), y: st.mean, std: st.std }]);
+    const s = r.stats[metric];
+    if (!s) continue;
+    // one other key: its value (the legend's title names the key); more: key=value pairs
+    const series = others.length === 1 ? r.key[others[0]] : others.map((k) => `${k}=${r.key[k]}`).join(' ') || metric;
+    points.push({ x: numeric ? Number(r.key[by]) : r.key[by], series, mean: s.mean, std: s.std, runs: r.runs });
   }
-  const file = o.plot ?? path.join(path.dirname(csv), `compare-${metric.replace(/\W+/g, '_')}.png`);
-  writeLinePlot(file, [...series].map(([name, points]) => ({ name, points })));
-  out.plot = { file, metric, by, series: [...series.keys()] };
-  return out;
+  if (!points.length) return [];
+  const refs = new Map<string, { value: number; label: string }>();
+  for (const r of rows) {
+    const e = r.published[metric];
+    if (e) refs.set(`${e.value} ${e.source}`, { value: e.value, label: `published ${formatPublished(e)} (${e.source})` });
+  }
+  const seeds = Math.max(...rows.map((r) => r.runs));
+  await writeFigure(
+    file,
+    compareSpec({
+      metric,
+      by,
+      seriesTitle: others.join(', ') || 'metric',
+      points,
+      references: [...refs.values()],
+      subtitle: `${rows.length} settings, up to ${seeds} seed${seeds === 1 ? '' : 's'} each; error bars: ± one standard deviation over seeds`,
+    }),
+  );
+  return [...new Set(points.map((p) => p.series))];
 }

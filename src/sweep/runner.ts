@@ -2,13 +2,13 @@ import * as fs from 'fs';
 import * as path from 'path';
 import { spawn, ChildProcess } from 'child_process';
 import { SweepSpec, Cell, resolveCells, cellArgs, cellLabel, cellRunName, sweepDir } from './spec';
-import { collectRuns, writeComparison, toTable, type Comparison } from './compare';
 import { elboRoot } from '../runtime/fingerprint';
 import { runsIn, readJsonFile, runLockHolder, effectiveStatus, type RunRecord, type RunStatus } from '../track/run-store';
 import { takeLock, releaseLock } from '../util/lock';
 import { formatDuration } from '../track/progress';
 import { UserError } from '../errors';
 import { sweepParentRun } from './mlflow-parent';
+import { writeSweepReport } from '../report/report';
 
 export interface SweepOptions {
   runsDir: string;
@@ -58,7 +58,8 @@ export function runsByConfig(dir: string, warn?: (m: string) => void): Map<strin
  * Run a sweep's cells, each as its own `elbo run` process, `parallel` at a time, into
  * <runs-dir>/sweeps/<name>/runs. A cell whose resolved config already has a FINISHED run
  * there is skipped (never overwritten); a FAILED or KILLED one is resumed from its
- * checkpoint. sweep.json records every cell and where its run is.
+ * checkpoint. sweep.json records every cell and where its run is; report.html (with
+ * compare.csv and compare plots) sums the sweep up at the end.
  */
 export async function runSweep(spec: SweepSpec, o: SweepOptions): Promise<{ dir: string; cells: CellResult[] }> {
   const resolved = resolveCells(spec);
@@ -213,52 +214,22 @@ export async function runSweep(spec: SweepSpec, o: SweepOptions): Promise<{ dir:
     process.off('SIGINT', onSignal);
   }
   writeIndex();
-  // a SLURM task (one cell) leaves the report and the shared parent run to the whole sweep
+  // report.html (with compare.csv and the compare plots) once the whole sweep has run, not per
+  // SLURM task; the MLflow parent run carries it with sweep.json and the comparison, and ends
   if (o.cell === undefined) {
-    const done = (r: CellResult) => r.status === 'FINISHED' || r.status === 'CACHED';
-    const report = writeSweepReport(dir, spec, results, o.log);
+    try {
+      const report = await writeSweepReport(dir);
+      o.log(`report: ${path.relative(process.cwd(), report)}`);
+    } catch (e: any) {
+      o.log(`warning: could not write the sweep's report: ${e?.message ?? e}`);
+    }
     if (parent) {
-      const files = ['sweep.json', SWEEP_REPORT, ...(report ? [path.basename(report.csv), ...(report.plot ? [path.basename(report.plot.file)] : [])] : [])];
-      const failed = results.filter((r) => !done(r)).length;
+      const files = ['report.html', 'sweep.json', 'compare.csv', ...fs.readdirSync(dir).filter((f) => /^compare-.*\.(png|svg)$/.test(f)).sort()];
+      const failed = results.filter((r) => r.status !== 'FINISHED' && r.status !== 'CACHED').length;
       await parent.finish(failed === 0 ? 'FINISHED' : stopLaunching ? 'KILLED' : 'FAILED', { cells: results.length, finished: results.length - failed, failed, files });
     }
   }
   return { dir, cells: o.cell === undefined ? results : results.filter((r) => r.index === o.cell) };
-}
-
-export const SWEEP_REPORT = 'sweep-report.md';
-
-/**
- * SWEEP_DIR/sweep-report.md: every cell (label, status, test metrics, run directory) and
- * the comparison of its runs (compare.csv and the plot beside it, as `elbo compare` writes
- * them). Returns the comparison, or null when no cell has a run to compare.
- */
-export function writeSweepReport(dir: string, spec: SweepSpec, results: CellResult[], warn: (m: string) => void): Comparison | null {
-  let comparison: Comparison | null = null;
-  try {
-    comparison = writeComparison(collectRuns([dir]).runs, dir);
-  } catch (e: any) {
-    if (!results.every((r) => !r.runDir)) warn(`no comparison for the sweep report: ${e?.line?.() ?? e?.message ?? e}`);
-  }
-  const metricKeys = [...new Set(results.flatMap((r) => Object.keys(r.metrics).filter((k) => k.startsWith('test/'))))].sort().slice(0, 4);
-  const row = (cells: string[]) => `| ${cells.join(' | ')} |`;
-  const lines = [
-    `# Sweep ${spec.name}`,
-    '',
-    `${path.basename(spec.file)}: ${results.length} cells, ${results.filter((r) => r.status === 'FINISHED' || r.status === 'CACHED').length} finished. Written ${new Date().toISOString()}.`,
-    '',
-    row(['cell', 'run name', 'status', ...metricKeys, 'run']),
-    row(['---', '---', '---', ...metricKeys.map(() => '---:'), '---']),
-    ...results.map((r) =>
-      row([String(r.index), r.name, r.status, ...metricKeys.map((k) => (r.metrics[k] === undefined ? '-' : r.metrics[k].toFixed(4))), r.runDir ? path.relative(dir, r.runDir) : '-']),
-    ),
-  ];
-  if (comparison) {
-    lines.push('', '## Comparison (mean ± std over seeds)', '', '```', toTable(comparison.rows, comparison.keys, comparison.metrics).trimEnd(), '```', '', `CSV: ${path.basename(comparison.csv)}`);
-    if (comparison.plot) lines.push('', `![${comparison.plot.metric} against ${comparison.plot.by}](${path.basename(comparison.plot.file)})`);
-  }
-  fs.writeFileSync(path.join(dir, SWEEP_REPORT), lines.join('\n') + '\n');
-  return comparison;
 }
 
 /** A SLURM job-array script whose task i runs cell i; cells share only the run store. */

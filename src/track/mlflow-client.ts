@@ -149,6 +149,8 @@ const MIME: Record<string, string> = {
   '.yaml': 'text/yaml',
   '.yml': 'text/yaml',
   '.txt': 'text/plain',
+  '.html': 'text/html',
+  '.svg': 'image/svg+xml',
   '.bin': 'application/octet-stream',
 };
 

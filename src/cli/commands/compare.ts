@@ -1,11 +1,12 @@
+import * as fs from 'fs';
 import * as path from 'path';
 import { Args, Flags } from '@oclif/core';
-import { BaseCommand } from '../base';
-import { collectRuns, writeComparison, toTable } from '../../sweep/compare';
-import { COLOUR_NAMES } from '../../util/plot';
+import { BaseCommand, shownPath as shown } from '../base';
+import { collectRuns, sweptKeys, comparedMetrics, compare, toCsv, toTable, writeComparePlot, defaultPlotMetric, defaultPlotKey } from '../../sweep/compare';
+import { UserError, suggestion } from '../../errors';
 
 export default class Compare extends BaseCommand {
-  static summary = 'Table of swept keys and final metrics (mean ± std over seeds), as CSV and a PNG plot';
+  static summary = 'Table of swept keys and final metrics (mean ± std over seeds), as CSV and a plot (PNG and SVG)';
   static examples = [
     '<%= config.bin %> compare runs/sweeps/latent-prior',
     '<%= config.bin %> compare runs/sweeps/latent-prior --metric test/elbo --by model.latent',
@@ -15,27 +16,33 @@ export default class Compare extends BaseCommand {
   static args = { runs: Args.string({ description: 'A sweep directory, or run directories', required: true }) };
   static flags = {
     metric: Flags.string({ description: 'Metric to plot (default: test/elbo, or the first test metric)' }),
-    by: Flags.string({ description: 'Swept key on the plot’s x axis (default: the first numeric swept key)' }),
+    by: Flags.string({ description: 'Swept key on the plot’s x axis (default: the first numeric swept key, else the first)' }),
     csv: Flags.string({ description: 'CSV file (default: compare.csv in the sweep directory, or ./compare.csv)' }),
-    plot: Flags.string({ description: 'PNG file (default: compare-<metric>.png beside the CSV)' }),
+    plot: Flags.string({ description: 'PNG file, with the SVG beside it (default: compare-<metric>.png beside the CSV)' }),
     json: Flags.boolean({ description: 'Print the rows as JSON', default: false }),
   };
 
   async run(): Promise<void> {
     const { argv, flags } = await this.parse(Compare);
     const { runs, sweepDir } = collectRuns(argv as string[]);
-    const c = writeComparison(runs, sweepDir ?? process.cwd(), { metric: flags.metric, by: flags.by, csv: flags.csv, plot: flags.plot });
-    if (flags.json) process.stdout.write(JSON.stringify({ keys: c.keys, metrics: c.metrics, rows: c.rows }) + '\n');
-    else process.stdout.write(toTable(c.rows, c.keys, c.metrics));
-    process.stderr.write(`wrote ${shown(c.csv)}\n`);
-    if (!c.plot) return;
-    process.stderr.write(`wrote ${shown(c.plot.file)}: ${c.plot.metric} against ${c.plot.by}\n`);
-    c.plot.series.forEach((name, i) => process.stderr.write(`  ${COLOUR_NAMES[i % COLOUR_NAMES.length]}: ${name}\n`));
-  }
-}
+    const keys = sweptKeys(runs);
+    const metrics = comparedMetrics(runs);
+    const rows = compare(runs, keys, metrics);
+    const outDir = sweepDir ?? process.cwd();
+    const csv = flags.csv ?? path.join(outDir, 'compare.csv');
+    fs.writeFileSync(csv, toCsv(rows, keys, metrics));
+    if (flags.json) process.stdout.write(JSON.stringify({ keys, metrics, rows }) + '\n');
+    else process.stdout.write(toTable(rows, keys, metrics));
+    process.stderr.write(`wrote ${shown(csv)}\n`);
 
-/** A path as the user would type it: relative below the current directory, else absolute. */
-function shown(p: string): string {
-  const rel = path.relative(process.cwd(), p);
-  return rel && !rel.startsWith('..') ? rel : path.resolve(p);
+    const metric = flags.metric ?? defaultPlotMetric(metrics);
+    if (!metric) return;
+    if (!metrics.includes(metric)) throw new UserError(`no metric '${metric}'${suggestion(metric, metrics)}`, '--metric');
+    const by = flags.by ?? defaultPlotKey(rows, keys);
+    if (!by) return;
+    if (!keys.includes(by)) throw new UserError(`'${by}' is not a swept key${suggestion(by, keys)}`, '--by');
+    const file = flags.plot ?? path.join(path.dirname(csv), `compare-${metric.replace(/\W+/g, '_')}.png`);
+    const series = await writeComparePlot(file, rows, keys, metric, by);
+    process.stderr.write(`wrote ${shown(file)} and .svg: ${metric} against ${by}, ${series.length} series (${series.join('; ')})\n`);
+  }
 }

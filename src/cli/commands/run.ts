@@ -1,6 +1,7 @@
+import * as fs from 'fs';
 import * as path from 'path';
 import { Args, Flags } from '@oclif/core';
-import { BaseCommand, setFlag, tagFlag, noteFlag, parseTags } from '../base';
+import { BaseCommand, setFlag, shownPath, tagFlag, noteFlag, parseTags } from '../base';
 import { UserError } from '../../errors';
 import { formatPublished } from '../../config/metrics';
 import { alive } from '../../util/lock';
@@ -8,7 +9,7 @@ import { alive } from '../../util/lock';
 export default class Run extends BaseCommand {
   static summary = 'Train and evaluate the experiment a config describes';
   static description =
-    'Trains with the run seed, writes runs/<experiment>/<runId>/ (config.yaml, run.json, metrics.jsonl, checkpoints/, artifacts/) and prints the test metrics. Exit 0 only when the run finished; 130 when interrupted (resume with --resume).';
+    'Trains with the run seed, writes runs/<experiment>/<runId>/ (config.yaml, run.json, metrics.jsonl, checkpoints/, artifacts/ with the learning curves and report.html) and prints the test metrics. Exit 0 only when the run finished; 130 when interrupted (resume with --resume).';
   static examples = [
     '<%= config.bin %> run configs/quickstart.yaml',
     '<%= config.bin %> run configs/quickstart.yaml --set model.latent=32 --set train.epochs=2 --seed 3',
@@ -100,6 +101,8 @@ export default class Run extends BaseCommand {
         const width = [0, 1, 2, 3].map((i) => Math.max(...rows.map((r) => r[i].length)));
         for (const r of rows) lines.push(`  ${r.map((c, i) => (i < 4 ? c.padEnd(width[i]) : c)).join('  ')}`);
       }
+      const report = path.join(result.runDir, 'artifacts', 'report.html');
+      if (fs.existsSync(report)) lines.push(`report: ${shownPath(report)}`);
       process.stdout.write(lines.join('\n') + '\n');
     }
     if (result.status === 'KILLED') this.exit(130);

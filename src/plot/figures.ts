@@ -1,0 +1,294 @@
+import { PNG } from 'pngjs';
+import { writeFigure, ZOOM, type VegaLiteSpec } from './render';
+
+/**
+ * The figures of elbo as Vega-Lite specs: learning curves, compare plots, the latent PCA
+ * scatter, the sparsity bars and captioned image grids. Each builder takes plain data and
+ * returns a spec; src/plot/render.ts draws it (writeFigure).
+ */
+
+/** A subtitle as lines of at most `width` characters, broken at spaces. */
+export function wrap(text: string, width = 90): string[] {
+  const lines: string[] = [];
+  for (const word of text.split(' ')) {
+    const last = lines.length ? lines[lines.length - 1] : null;
+    if (last !== null && (last + ' ' + word).length <= width) lines[lines.length - 1] = last + ' ' + word;
+    else lines.push(word);
+  }
+  return lines;
+}
+
+/** Colours of the splits, the same in every figure. */
+const SPLITS = { domain: ['train', 'validation', 'test (final)'], range: ['#1f77b4', '#ff7f0e', '#2ca02c'] };
+
+export interface CurvePoint {
+  epoch: number;
+  /** The loss term or metric, without its split prefix (loss, recon, kl, elbo, accuracy, ...). */
+  term: string;
+  split: 'train' | 'validation';
+  value: number;
+}
+
+/** Per-epoch metrics that are not learning curves (speed, timing, schedule weights). */
+const NOT_CURVES = /^(samples_per_sec|epoch_time_s)$/;
+
+/**
+ * Learning-curve points from metrics.jsonl lines (those with an epoch): every train/ and
+ * val/ metric, as (epoch, term, split, value).
+ */
+export function curvePoints(lines: Record<string, number>[]): CurvePoint[] {
+  const out: CurvePoint[] = [];
+  for (const l of lines) {
+    if (typeof l.epoch !== 'number') continue;
+    for (const [k, v] of Object.entries(l)) {
+      const m = /^(train|val)\/(.+)$/.exec(k);
+      if (!m || NOT_CURVES.test(m[2]) || !Number.isFinite(v)) continue;
+      out.push({ epoch: l.epoch, term: m[2], split: m[1] === 'train' ? 'train' : 'validation', value: v });
+    }
+  }
+  return out;
+}
+
+/** Panels in this order: the loss, its terms as logged, then the ELBO and accuracy. */
+function termOrder(terms: string[]): string[] {
+  const last = ['elbo', 'accuracy'];
+  const rank = (t: string) => (t === 'loss' ? -1 : last.includes(t) ? 1 + last.indexOf(t) : 0);
+  return [...terms].sort((a, b) => rank(a) - rank(b) || terms.indexOf(a) - terms.indexOf(b));
+}
+
+/**
+ * One panel per term (own y scale): train and validation per epoch, and the final test
+ * value of the same term (`test`, e.g. {elbo: -95.1}) as a dashed line.
+ */
+export function curvesSpec(title: string, subtitle: string, points: CurvePoint[], test: Record<string, number> = {}): VegaLiteSpec {
+  const terms = termOrder([...new Set(points.map((p) => p.term))]);
+  const rules = terms.filter((t) => Number.isFinite(test[t])).map((t) => ({ term: t, split: 'test (final)', value: test[t] }));
+  const epochs = new Set(points.map((p) => p.epoch)).size;
+  const colour = { field: 'split', type: 'nominal', title: null, scale: SPLITS, legend: { orient: 'top', direction: 'horizontal' } };
+  // a concat of panels, not a wrapped facet: that would draw axes for the empty cells of its last row
+  return {
+    title: { text: title, subtitle: wrap(subtitle) },
+    data: { values: [...points, ...rules] },
+    columns: Math.min(3, Math.max(1, terms.length)),
+    concat: terms.map((term) => ({
+      title: { text: term, anchor: 'middle', fontSize: 13 },
+      width: 230,
+      height: 140,
+      transform: [{ filter: { field: 'term', equal: term } }],
+      layer: [
+        {
+          transform: [{ filter: "datum.split !== 'test (final)'" }],
+          mark: { type: 'line', point: epochs <= 40, strokeWidth: 1.8 },
+          encoding: {
+            x: { field: 'epoch', type: 'quantitative', title: 'epoch', axis: { tickMinStep: 1 } },
+            y: { field: 'value', type: 'quantitative', title: null, scale: { zero: false } },
+            color: colour,
+          },
+        },
+        {
+          transform: [{ filter: "datum.split === 'test (final)'" }],
+          mark: { type: 'rule', strokeDash: [5, 3], strokeWidth: 1.5 },
+          encoding: { y: { field: 'value', type: 'quantitative' }, color: colour },
+        },
+      ],
+    })),
+    resolve: { scale: { y: 'independent', color: 'shared' } },
+  };
+}
+
+export interface ComparePoint {
+  /** The swept key's value: a number on a numeric axis, else a label. */
+  x: number | string;
+  series: string;
+  mean: number;
+  std: number;
+  runs: number;
+}
+
+export interface ReferenceLine {
+  value: number;
+  label: string;
+}
+
+/**
+ * A metric against a swept key: mean per setting, error bars ± one standard deviation
+ * over seeds, one colour per series (the other swept keys), and each published value as
+ * a labelled dashed reference line.
+ */
+export function compareSpec(o: { metric: string; by: string; seriesTitle: string; points: ComparePoint[]; references: ReferenceLine[]; subtitle?: string }): VegaLiteSpec {
+  const numeric = o.points.every((p) => typeof p.x === 'number');
+  const xs = o.points.map((p) => p.x as number);
+  const logX = numeric && xs.every((v) => v > 0) && Math.max(...xs) / Math.min(...xs) >= 50;
+  const values = o.points.map((p) => ({ ...p, lo: p.mean - p.std, hi: p.mean + p.std }));
+  const x = numeric
+    ? { field: 'x', type: 'quantitative', title: o.by, scale: { type: logX ? 'log' : 'linear', zero: false, nice: !logX }, axis: { values: [...new Set(xs)].sort((a, b) => a - b) } }
+    : { field: 'x', type: 'nominal', title: o.by, axis: { labelAngle: -30, labelLimit: 240 }, sort: null };
+  const colour = { field: 'series', type: 'nominal', title: o.seriesTitle, legend: { orient: 'bottom', direction: 'vertical', columns: 1 } };
+  const y = { type: 'quantitative', title: `${o.metric} (mean ± std over seeds)`, scale: { zero: false } };
+  return {
+    title: { text: `${o.metric} against ${o.by}`, subtitle: wrap(o.subtitle ?? '') },
+    width: 520,
+    height: 320,
+    layer: [
+      {
+        data: { values },
+        layer: [
+          { mark: { type: 'line', point: { size: 50, filled: true } }, encoding: { x, y: { ...y, field: 'mean' }, color: colour } },
+          { mark: { type: 'errorbar', ticks: { width: 8 }, thickness: 1.5 }, encoding: { x, y: { ...y, field: 'lo' }, y2: { field: 'hi' }, color: colour } },
+        ],
+      },
+      ...(o.references.length
+        ? [
+            {
+              data: { values: o.references },
+              layer: [
+                { mark: { type: 'rule', strokeDash: [6, 4], color: '#222', strokeWidth: 1.2 }, encoding: { y: { field: 'value', type: 'quantitative' } } },
+                {
+                  mark: { type: 'text', align: 'left', baseline: 'bottom', dx: 4, dy: -3, color: '#222', fontSize: 11 },
+                  encoding: { y: { field: 'value', type: 'quantitative' }, x: { value: 0 }, text: { field: 'label' } },
+                },
+              ],
+            },
+          ]
+        : []),
+    ],
+  };
+}
+
+/**
+ * A 2-D scatter coloured by class, with a class legend. Points are drawn in the order
+ * given (the caller shuffles them so that no class covers the others).
+ */
+export function scatterSpec(o: {
+  title: string;
+  subtitle: string;
+  xTitle: string;
+  yTitle: string;
+  points: { x: number; y: number; cls: string }[];
+  /** The classes in legend order, each with its colour. */
+  classes: { name: string; colour: string }[];
+  /** Width and height of the plot area. */
+  size?: number;
+}): VegaLiteSpec {
+  const size = o.points.length > 2000 ? 8 : o.points.length > 500 ? 14 : 24;
+  return {
+    title: { text: o.title, subtitle: wrap(o.subtitle) },
+    width: o.size ?? 460,
+    height: o.size ?? 460,
+    data: { values: o.points },
+    mark: { type: 'circle', size, opacity: 0.7 },
+    encoding: {
+      x: { field: 'x', type: 'quantitative', title: o.xTitle, scale: { zero: false, nice: true } },
+      y: { field: 'y', type: 'quantitative', title: o.yTitle, scale: { zero: false, nice: true } },
+      color: {
+        field: 'cls',
+        type: 'nominal',
+        title: 'class',
+        scale: { domain: o.classes.map((c) => c.name), range: o.classes.map((c) => c.colour) },
+        legend: { symbolOpacity: 1, symbolSize: 80 },
+      },
+    },
+  };
+}
+
+/** One bar per category (e.g. per latent dimension) on a 0 … 1 axis. */
+export function barsSpec(o: { title: string; subtitle: string; xTitle: string; yTitle: string; bars: { x: number; y: number }[] }): VegaLiteSpec {
+  const n = o.bars.length;
+  const every = Math.max(1, Math.ceil(n / 32));
+  return {
+    title: { text: o.title, subtitle: wrap(o.subtitle) },
+    width: Math.max(240, Math.min(900, n * 14)),
+    height: 240,
+    data: { values: o.bars },
+    mark: { type: 'bar', color: '#3a6fc4' },
+    encoding: {
+      x: { field: 'x', type: 'ordinal', title: o.xTitle, axis: { labelAngle: 0, values: o.bars.map((b) => b.x).filter((v) => v % every === 0) } },
+      y: { field: 'y', type: 'quantitative', title: o.yTitle, scale: { domain: [0, 1] } },
+    },
+  };
+}
+
+export interface GridCaption {
+  title: string;
+  /** What the rows and columns are (one line under the title). */
+  subtitle: string;
+  /** A label left of each row of images (optional). */
+  rowLabels?: string[];
+  /** A label above each column of images (optional). */
+  colLabels?: string[];
+}
+
+/**
+ * Images (values in [0,1], each h×w×c with c = 1 or 3) as one PNG grid with `cols`
+ * columns and a 1-pixel gap, every pixel drawn as a `scale`×`scale` block (so no viewer
+ * smooths it). `cell` is one image plus its gap, in output pixels.
+ */
+export function imageGridPng(images: Float32Array[], shape: number[], cols: number, scale = 1): { png: Buffer; width: number; height: number; cell: [number, number] } {
+  const [h, w, c] = shape.length === 3 ? shape : [shape[0], shape[1] ?? 1, 1];
+  const rows = Math.ceil(images.length / cols);
+  const gap = 1;
+  const W = (cols * (w + gap) + gap) * scale;
+  const H = (rows * (h + gap) + gap) * scale;
+  const png = new PNG({ width: W, height: H });
+  png.data.fill(255);
+  images.forEach((img, k) => {
+    const r0 = gap + Math.floor(k / cols) * (h + gap);
+    const c0 = gap + (k % cols) * (w + gap);
+    for (let i = 0; i < h; i++)
+      for (let j = 0; j < w; j++) {
+        const rgb = [0, 1, 2].map((ch) => Math.max(0, Math.min(255, Math.round(img[(i * w + j) * c + (c === 3 ? ch : 0)] * 255))));
+        for (let dy = 0; dy < scale; dy++)
+          for (let dx = 0; dx < scale; dx++) {
+            const o = (((r0 + i) * scale + dy) * W + (c0 + j) * scale + dx) * 4;
+            png.data[o] = rgb[0];
+            png.data[o + 1] = rgb[1];
+            png.data[o + 2] = rgb[2];
+            png.data[o + 3] = 255;
+          }
+      }
+  });
+  return { png: PNG.sync.write(png), width: W, height: H, cell: [(h + gap) * scale, (w + gap) * scale] };
+}
+
+/**
+ * An image grid with a caption: the grid (drawn at `zoom` PNG pixels per SVG pixel), a
+ * title and subtitle, and labels per row and per column.
+ */
+export function gridSpec(grid: { png: Buffer; width: number; height: number; cell: [number, number] }, caption: GridCaption, zoom = 1): VegaLiteSpec {
+  const W = grid.width / zoom;
+  const H = grid.height / zoom;
+  const [ch, cw] = grid.cell.map((v) => v / zoom);
+  const rowLabels = (caption.rowLabels ?? []).map((t, i) => ({ t, y: (i + 0.5) * ch }));
+  const colLabels = (caption.colLabels ?? []).map((t, i) => ({ t, x: (i + 0.5) * cw }));
+  const text = { type: 'text', fontSize: Math.min(12, Math.max(9, Math.floor(cw / 4))), color: '#222' };
+  return {
+    title: { text: caption.title, subtitle: wrap(caption.subtitle, Math.max(60, Math.round(W / 7))) },
+    width: W,
+    height: H,
+    layer: [
+      {
+        data: { values: [{ url: `data:image/png;base64,${grid.png.toString('base64')}` }] },
+        mark: { type: 'image', width: W, height: H, align: 'left', baseline: 'top', aspect: false, smooth: false, aria: false },
+        encoding: { x: { value: 0 }, y: { value: 0 }, url: { field: 'url', type: 'nominal' } },
+      },
+      ...(rowLabels.length
+        ? [{ data: { values: rowLabels }, mark: { ...text, align: 'right', baseline: 'middle', dx: -6 }, encoding: { x: { value: 0 }, y: { field: 'y', type: 'quantitative', scale: null }, text: { field: 't' } } }]
+        : []),
+      ...(colLabels.length
+        ? [{ data: { values: colLabels }, mark: { ...text, align: 'center', baseline: 'bottom', dy: -4 }, encoding: { y: { value: 0 }, x: { field: 'x', type: 'quantitative', scale: null }, text: { field: 't' } } }]
+        : []),
+    ],
+    config: { view: { stroke: null } },
+  };
+}
+
+/**
+ * Write images as a captioned grid figure: FILE.png and FILE.svg (see gridSpec). Small
+ * images are enlarged (up to 4×, to about 900 pixels across) and stored at the PNG's
+ * resolution, so a digit stays sharp.
+ */
+export async function writeImageGrid(file: string, images: Float32Array[], shape: number[], cols: number, caption: GridCaption): Promise<void> {
+  const base = imageGridPng([], shape, cols);
+  const scale = Math.max(1, Math.min(4, Math.floor(900 / base.width)));
+  await writeFigure(file, gridSpec(imageGridPng(images, shape, cols, scale * ZOOM), caption, ZOOM));
+}

@@ -1,0 +1,228 @@
+import * as fs from 'fs';
+import * as path from 'path';
+import { parse } from 'yaml';
+import { readJsonFile, type RunRecord } from '../track/run-store';
+import { formatPublished } from '../config/metrics';
+import { curvePoints, curvesSpec } from '../plot/figures';
+import { writeFigure } from '../plot/render';
+import { collectRuns, sweptKeys, comparedMetrics, compare, toCsv, publishedMetrics, writeComparePlot, defaultPlotMetric, defaultPlotKey, type ComparisonRow } from '../sweep/compare';
+import type { CellResult } from '../sweep/runner';
+import { elboVersion } from '../runtime/fingerprint';
+import { UserError } from '../errors';
+import { esc, table, facts, figure, num, verdictBadge, page } from './html';
+
+/**
+ * report.html of a run (RUN_DIR/artifacts/report.html) and of a sweep
+ * (SWEEP_DIR/report.html): one self-contained page each, written at the end of a run or
+ * sweep and by `elbo report`.
+ */
+
+/** The learning curves of a run, from metrics.jsonl: artifacts/curves.png and .svg (null when no epoch finished). */
+export async function writeCurves(runDir: string, record?: RunRecord): Promise<string | null> {
+  const rec = record ?? readJsonFile<RunRecord>(path.join(runDir, 'run.json'), 'run.json');
+  const file = path.join(runDir, 'metrics.jsonl');
+  const lines: Record<string, number>[] = fs.existsSync(file)
+    ? fs
+        .readFileSync(file, 'utf8')
+        .split('\n')
+        .filter((l) => l.trim())
+        .flatMap((l) => {
+          try {
+            return [JSON.parse(l)];
+          } catch {
+            return []; // a line cut by a hard stop
+          }
+        })
+    : [];
+  const points = curvePoints(lines);
+  if (!points.length) return null;
+  const test = Object.fromEntries(
+    Object.entries(rec.metrics ?? {})
+      .filter(([k]) => k.startsWith('test/'))
+      .map(([k, v]) => [k.slice(5), v]),
+  );
+  const epochs = new Set(points.map((p) => p.epoch)).size;
+  const out = path.join(runDir, 'artifacts', 'curves.png');
+  await writeFigure(
+    out,
+    curvesSpec(
+      `Learning curves: ${rec.experiment} ${rec.run_id}`,
+      `${modelName(runDir)} on ${rec.data?.name ?? '?'}, seed ${rec.seed}, ${epochs} epoch${epochs === 1 ? '' : 's'} (${rec.status}); dashed: the final test value`,
+      points,
+      test,
+    ),
+  );
+  return out;
+}
+
+function modelName(runDir: string): string {
+  try {
+    return String(parse(fs.readFileSync(path.join(runDir, 'config.yaml'), 'utf8'))?.model?.kind ?? 'model');
+  } catch {
+    return 'model';
+  }
+}
+
+/** Figures of a run in this order, then any other PNG of artifacts/ by name. */
+const FIGURE_ORDER = ['curves.png', 'latent-pca.png', 'sparsity.png', 'reconstructions.png', 'samples.png', 'class-samples.png', 'augment.png'];
+
+function runBody(runDir: string, rec: RunRecord, configYaml: string): string {
+  const art = path.join(runDir, 'artifacts');
+  const pngs = fs.existsSync(art) ? fs.readdirSync(art).filter((f) => f.endsWith('.png')) : [];
+  pngs.sort((a, b) => rank(a) - rank(b) || a.localeCompare(b));
+  const duration = rec.duration_s !== null && rec.duration_s !== undefined ? `${rec.duration_s.toFixed(1)} s` : '–';
+  const d = rec.data;
+  const summary: [string, string][] = [
+    ['status', `<span class="status ${esc(rec.status)}">${esc(rec.status)}</span>${rec.error ? ` ${esc(rec.error)}` : ''}`],
+    ['experiment', esc(rec.experiment)],
+    ['run', esc(rec.run_id)],
+    ['model', esc(modelName(runDir))],
+    ['data', d ? `${esc(d.name)}: ${d.train} train / ${d.val} validation / ${d.test} test (sha256 ${esc(d.sha256.slice(0, 16))}…)` : '–'],
+    ['seed', esc(rec.seed)],
+    ['epochs', `${rec.epochs_completed} of ${rec.epochs_planned} (${rec.global_step} steps)`],
+    ['test metrics from', rec.evaluated_on ? `the ${rec.evaluated_on.checkpoint} checkpoint, epoch ${rec.evaluated_on.epoch}` : '–'],
+    ...(rec.selected ? ([['selected by', `${esc(rec.selected.metric)} (${rec.selected.mode}): ${num(rec.selected.value)} at epoch ${rec.selected.epoch}`]] as [string, string][]) : []),
+    ['backend', esc(`${rec.backend.name} (${rec.backend.package ?? ''} ${rec.backend.version ?? ''})`)],
+    ['started', esc(rec.start_time)],
+    ['duration', duration],
+    ['config', `${esc(rec.config_file)} (sha256 ${esc(rec.config_sha256.slice(0, 16))}…)`],
+    ...(rec.note ? ([['note', esc(rec.note)]] as [string, string][]) : []),
+    ...(rec.tags && Object.keys(rec.tags).length ? ([['tags', esc(Object.entries(rec.tags).map(([k, v]) => `${k}=${v}`).join(', '))]] as [string, string][]) : []),
+    ...Object.entries(rec.depends_on ?? {}).map(([role, dep]) => [`built on (${role})`, esc(`${dep.run_dir} (${dep.run_id})`)] as [string, string]),
+  ];
+  const published = rec.published?.length
+    ? table(
+        ['metric', 'measured', 'published', 'verdict', 'source'],
+        rec.published.map((p) => [esc(p.metric), `<span class="n">${num(p.measured)}</span>`, esc(formatPublished(p)), verdictBadge(p.verdict), esc(p.source)]),
+        'published',
+      )
+    : '<p class="sub">The config has no published numbers to compare with.</p>';
+  const metricRows = Object.entries(rec.metrics ?? {})
+    .filter(([k]) => /^(test|val)\//.test(k))
+    .sort(([a], [b]) => (a.startsWith('test/') === b.startsWith('test/') ? a.localeCompare(b) : a.startsWith('test/') ? -1 : 1))
+    .map(([k, v]) => [esc(k), num(v)]);
+  const fp = rec.fingerprint;
+  const fingerprint: [string, string][] = fp
+    ? [
+        ['elbo', esc(fp.elbo_version)],
+        ['node', esc(fp.node_version)],
+        ['platform', esc(`${fp.platform}, ${fp.cpu} × ${fp.cpus}`)],
+        ['host', esc(fp.hostname)],
+        ['git', fp.git?.commit ? esc(`${fp.git.commit}${fp.git.dirty ? ' (uncommitted changes)' : ''}`) : 'not a git checkout'],
+        ['command', esc(`elbo ${(fp.argv ?? []).join(' ')}`)],
+        ['packages', esc(Object.entries(fp.packages ?? {}).map(([k, v]) => `${k} ${v}`).join(', '))],
+      ]
+    : [];
+  return [
+    `<h1>Run ${esc(rec.experiment)} / ${esc(rec.run_id)} <span class="status ${esc(rec.status)}">${esc(rec.status)}</span></h1>`,
+    `<p class="sub">${esc(runDir)}</p>`,
+    facts(summary),
+    '<h2>Measured against published</h2>',
+    published,
+    '<h2>Final metrics</h2>',
+    metricRows.length ? table(['metric', 'value'], metricRows, 'metrics') : '<p class="sub">No test or validation metrics.</p>',
+    '<h2>Figures</h2>',
+    pngs.length ? pngs.map((f) => figure(path.join(art, f), `artifacts/${f} (SVG beside it)`)).join('\n') : '<p class="sub">No figures.</p>',
+    '<h2>Config</h2>',
+    `<pre>${esc(configYaml)}</pre>`,
+    '<h2>Fingerprint</h2>',
+    facts(fingerprint),
+  ].join('\n');
+}
+
+function rank(f: string): number {
+  const i = FIGURE_ORDER.indexOf(f);
+  return i < 0 ? FIGURE_ORDER.length : i;
+}
+
+function footer(): string {
+  return `Written by elbo ${esc(elboVersion())} on ${esc(new Date().toISOString())}.`;
+}
+
+/** Write RUN_DIR/artifacts/report.html (the learning curves first, when missing). Returns its path. */
+export async function writeRunReport(runDir: string, opts: { record?: RunRecord; curves?: boolean } = {}): Promise<string> {
+  const dir = path.resolve(runDir);
+  const rec = opts.record ?? readJsonFile<RunRecord>(path.join(dir, 'run.json'), 'run.json');
+  if (opts.curves !== false) await writeCurves(dir, rec);
+  const configFile = path.join(dir, 'config.yaml');
+  const configYaml = fs.existsSync(configFile) ? fs.readFileSync(configFile, 'utf8') : '(config.yaml is missing)';
+  const out = path.join(dir, 'artifacts', 'report.html');
+  fs.mkdirSync(path.dirname(out), { recursive: true });
+  fs.writeFileSync(out, page(`elbo run ${rec.experiment}/${rec.run_id}`, runBody(dir, rec, configYaml), footer()));
+  return out;
+}
+
+/** The metrics a sweep report plots: those with published numbers, else the default one. */
+function plottedMetrics(rows: ComparisonRow[], metrics: string[]): string[] {
+  const pub = publishedMetrics(rows).filter((m) => metrics.includes(m));
+  const first = defaultPlotMetric(metrics);
+  return [...new Set([...(first ? [first] : []), ...pub])].slice(0, 6);
+}
+
+/**
+ * Write SWEEP_DIR/report.html: the cells and their status, the comparison table
+ * (compare.csv too) with the published numbers, and a compare plot per plotted metric.
+ * Returns its path.
+ */
+export async function writeSweepReport(sweepDir: string): Promise<string> {
+  const dir = path.resolve(sweepDir);
+  const index = readJsonFile<{ name: string; file: string; base: string | string[]; cells: CellResult[] }>(path.join(dir, 'sweep.json'), 'sweep.json');
+  const cells = index.cells ?? [];
+  const withRuns = cells.filter((c) => c.runDir && fs.existsSync(path.join(c.runDir, 'run.json')));
+  const parts: string[] = [
+    `<h1>Sweep ${esc(index.name)}</h1>`,
+    `<p class="sub">${esc(dir)} · sweep file ${esc(index.file)} · base ${esc([index.base].flat().join(', '))}</p>`,
+    '<h2>Cells</h2>',
+    table(
+      ['cell', 'setting', 'status', 'seconds', 'run'],
+      cells.map((c) => {
+        const report = c.runDir ? path.join(c.runDir, 'artifacts', 'report.html') : null;
+        const link = report && fs.existsSync(report) ? `<a href="${esc(encodeURI(path.relative(dir, report).split(path.sep).join('/')))}">${esc(path.basename(c.runDir!))}</a>` : esc(c.runDir ? path.basename(c.runDir) : '–');
+        return [String(c.index), esc(c.label), `<span class="status ${esc(c.status)}">${esc(c.status)}</span>${c.error ? ` ${esc(c.error)}` : ''}`, c.seconds ? c.seconds.toFixed(1) : '–', link];
+      }),
+    ),
+  ];
+  if (withRuns.length) {
+    const { runs } = collectRuns([dir]);
+    const keys = sweptKeys(runs);
+    const metrics = comparedMetrics(runs);
+    const rows = compare(runs, keys, metrics);
+    fs.writeFileSync(path.join(dir, 'compare.csv'), toCsv(rows, keys, metrics));
+    const pub = publishedMetrics(rows);
+    const cell = (s: { mean: number; std: number } | undefined, n: number) => (!s ? '–' : n > 1 ? `${num(s.mean)} ± ${num(s.std)}` : num(s.mean));
+    const shownMetrics = metrics.filter((m) => m.startsWith('test/') || pub.includes(m));
+    parts.push(
+      '<h2>Comparison (mean ± std over seeds)</h2>',
+      table(
+        [...keys, 'seeds', ...shownMetrics, ...pub.flatMap((m) => [`${m} published`, 'verdict'])],
+        rows.map((r) => [
+          ...keys.map((k) => esc(r.key[k])),
+          esc(r.seeds.join(', ')),
+          ...shownMetrics.map((m) => cell(r.stats[m], r.runs)),
+          ...pub.flatMap((m) => (r.published[m] ? [esc(`${formatPublished(r.published[m])} (${r.published[m].source})`), verdictBadge(r.published[m].verdict)] : ['–', '–'])),
+        ]),
+        'compare',
+      ),
+    );
+    const by = defaultPlotKey(rows, keys);
+    const figures: string[] = [];
+    if (by) {
+      for (const m of plottedMetrics(rows, metrics)) {
+        const file = path.join(dir, `compare-${m.replace(/\W+/g, '_')}.png`);
+        if ((await writeComparePlot(file, rows, keys, m, by)).length) figures.push(figure(file, `${path.basename(file)} (SVG beside it): ${m} against ${by}`));
+      }
+    }
+    parts.push('<h2>Figures</h2>', figures.length ? figures.join('\n') : '<p class="sub">No swept key to plot against.</p>');
+  } else parts.push('<p class="sub">No cell has a run yet.</p>');
+  const out = path.join(dir, 'report.html');
+  fs.writeFileSync(out, page(`elbo sweep ${index.name}`, parts.join('\n'), footer()));
+  return out;
+}
+
+/** `elbo report PATH`: a run directory (run.json) or a sweep directory (sweep.json). */
+export async function writeReport(target: string): Promise<{ kind: 'run' | 'sweep'; file: string }> {
+  const dir = path.resolve(target);
+  if (fs.existsSync(path.join(dir, 'sweep.json'))) return { kind: 'sweep', file: await writeSweepReport(dir) };
+  if (fs.existsSync(path.join(dir, 'run.json'))) return { kind: 'run', file: await writeRunReport(dir) };
+  throw new UserError(fs.existsSync(dir) ? 'neither a run directory (run.json) nor a sweep directory (sweep.json)' : 'no such directory', target);
+}

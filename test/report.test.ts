@@ -1,0 +1,147 @@
+/**
+ * Figures and report.html: a small run and a small sweep write their plots (PNG with the
+ * SVG beside it, with titles, axes and legends) and report.html, which a real headless
+ * Chromium opens from file://: the expected text is there, every image loaded, nothing
+ * was fetched from the network, no console errors. The screenshots are kept in
+ * .test-output/ (the README's docs/report-screenshot.png is report-run-top.png).
+ */
+import { test, before, after } from 'node:test';
+import * as assert from 'node:assert/strict';
+import * as fs from 'fs';
+import * as path from 'path';
+import { pathToFileURL } from 'url';
+import { PNG } from 'pngjs';
+import { Chromium, type RenderedPage } from './chromium';
+import { tmpDir, smallConfig, elbo, lastJson, ROOT } from './helpers';
+import { curvePoints, wrap } from '../src/plot/figures';
+
+const OUT = path.join(ROOT, '.test-output');
+let browser: Chromium;
+
+before(async () => {
+  browser = await Chromium.launch();
+});
+after(async () => {
+  await browser?.close();
+});
+
+/** Open a report in Chromium, keep its screenshot as .test-output/NAME, and check what every report must be. */
+async function openReport(file: string, name: string): Promise<RenderedPage> {
+  const page = await browser.render(pathToFileURL(file).href, { width: 1280 });
+  fs.mkdirSync(OUT, { recursive: true });
+  fs.writeFileSync(path.join(OUT, `${name}.png`), page.screenshotPng);
+  // and its first screenful and a half, for the README
+  const full = PNG.sync.read(page.screenshotPng);
+  const top = new PNG({ width: full.width, height: Math.min(full.height, 1500) });
+  full.data.copy(top.data, 0, 0, top.width * top.height * 4);
+  fs.writeFileSync(path.join(OUT, `${name}-top.png`), PNG.sync.write(top));
+  assert.deepEqual(page.consoleErrors, [], 'no console errors');
+  const external = page.requests.filter((u) => !u.startsWith('data:') && u !== pathToFileURL(file).href);
+  assert.deepEqual(external, [], 'the page loads nothing but itself and its embedded images');
+  const broken = page.images.filter((i) => !i.loaded || i.width < 100);
+  assert.deepEqual(broken, [], 'every image loaded');
+  assert.equal(full.width, 1280);
+  return page;
+}
+
+/** The visible text of an SVG (its <text> elements), for checking titles, axes and legends. */
+function svgText(file: string): string {
+  return [...fs.readFileSync(file, 'utf8').matchAll(/<text[^>]*>([^<]*)<\/text>/g)].map((m) => m[1].replace(/&amp;/g, '&').replace(/&lt;/g, '<').replace(/&gt;/g, '>')).join('\n');
+}
+
+const EVALS = '  - kind: latent-pca\n  - kind: sparsity\n  - kind: samples\n    n: 16\n';
+const PUBLISHED = 'published:\n  - {metric: test/elbo, value: -30, pm: 1, source: "a paper, Table 2"}\n';
+
+test('report: a run writes its curves, labelled figures and a report.html that Chromium renders whole', async () => {
+  const dir = tmpDir();
+  const cfg = smallConfig(dir, EVALS + PUBLISHED);
+  const r = elbo(['run', cfg, '--runs-dir', path.join(dir, 'runs'), '--set', 'train.epochs=2']);
+  assert.equal(r.status, 0, r.stderr);
+  const runDir = /^run finished: (.+)$/m.exec(r.stdout)![1];
+  assert.match(r.stdout, /^report: .*artifacts\/report\.html$/m);
+  const art = path.join(runDir, 'artifacts');
+
+  // every figure: a PNG and the SVG beside it, with its words in the SVG
+  const pngs = fs.readdirSync(art).filter((f) => f.endsWith('.png')).sort();
+  assert.deepEqual(pngs, ['curves.png', 'latent-pca.png', 'reconstructions.png', 'samples.png', 'sparsity.png']);
+  for (const f of pngs) {
+    assert.equal(fs.readFileSync(path.join(art, f)).subarray(1, 4).toString(), 'PNG', f);
+    assert.ok(fs.existsSync(path.join(art, f.replace(/\.png$/, '.svg'))), `${f}: the SVG beside it`);
+  }
+  const curves = svgText(path.join(art, 'curves.svg'));
+  for (const w of ['Learning curves', 'train', 'validation', 'test (final)', 'loss', 'recon', 'kl', 'elbo', 'epoch']) assert.ok(curves.split('\n').includes(w) || curves.includes(w), `curves: ${w}`);
+  const pca = svgText(path.join(art, 'latent-pca.svg'));
+  assert.match(pca, /^class$/m, 'a class legend');
+  for (const c of ['0', '1', '2', '3']) assert.match(pca, new RegExp(`^${c}$`, 'm'), `legend entry ${c}`);
+  assert.match(pca, /PC 1 \(\d+\.\d % of the variance\)/);
+  const sparsity = svgText(path.join(art, 'sparsity.svg'));
+  assert.match(sparsity, /latent dimension/);
+  assert.match(sparsity, /activation rate/);
+  const recon = svgText(path.join(art, 'reconstructions.svg'));
+  assert.match(recon, /^Reconstructions$/m);
+  assert.equal((recon.match(/^original$/gm) ?? []).length, 1);
+  assert.equal((recon.match(/^reconstruction$/gm) ?? []).length, 1);
+
+  // the report, as a browser shows it
+  const rec = JSON.parse(fs.readFileSync(path.join(runDir, 'run.json'), 'utf8'));
+  const page = await openReport(path.join(art, 'report.html'), 'report-run');
+  assert.equal(page.title, `elbo run small/${rec.run_id}`);
+  for (const t of ['FINISHED', 'Measured against published', 'a paper, Table 2', '-30 ± 1', 'Final metrics', 'test/elbo', 'test/pca_explained_1', 'latent: 4', 'Fingerprint', rec.fingerprint.node_version, rec.config_sha256.slice(0, 16)]) {
+    assert.ok(page.text.includes(t), `report text has ${t}`);
+  }
+  assert.match(page.text, /test\/elbo\s+-\d+\.\d{4}\s+-30 ± 1\s+worse/);
+  assert.equal(page.images.length, pngs.length, 'one image per figure');
+
+  // elbo report writes it again; a wrong directory is one line at the path
+  const again = elbo(['report', runDir, '--json']);
+  assert.equal(again.status, 0, again.stderr);
+  assert.deepEqual(lastJson(again.stdout), { kind: 'run', file: path.join(art, 'report.html') });
+  const bad = elbo(['report', dir]);
+  assert.equal(bad.status, 1);
+  assert.equal(bad.stderr.trim(), `${dir}: neither a run directory (run.json) nor a sweep directory (sweep.json)`);
+});
+
+test('report: a sweep writes compare plots with legend, error bars and the published line, and a report.html Chromium renders', async () => {
+  const dir = tmpDir();
+  const cfg = smallConfig(dir, PUBLISHED);
+  fs.writeFileSync(cfg, fs.readFileSync(cfg, 'utf8').replace(/eval:[\s\S]*?published:/, 'eval:\n  - kind: elbo\npublished:').replace('epochs: 3', 'epochs: 1'));
+  fs.writeFileSync(path.join(dir, 'sweep.yaml'), 'name: s\nbase: small.yaml\nsweep:\n  grid:\n    model.latent: [2, 3]\n    train.batch_size: [25, 50]\n');
+  const r = elbo(['sweep', path.join(dir, 'sweep.yaml'), '--runs-dir', path.join(dir, 'runs'), '--parallel', '2', '--json']);
+  assert.equal(r.status, 0, r.stderr);
+  const sweepDir = lastJson(r.stdout).dir;
+  assert.match(r.stderr, /^report: .*report\.html$/m);
+
+  const plot = svgText(path.join(sweepDir, 'compare-test_elbo.svg'));
+  assert.match(plot, /^test\/elbo against model\.latent$/m, 'title');
+  assert.match(plot, /^model\.latent$/m, 'x axis');
+  assert.match(plot, /^test\/elbo \(mean ± std over seeds\)$/m, 'y axis');
+  assert.match(plot, /^train\.batch_size$/m, 'legend title');
+  assert.match(plot, /^25$/m, 'legend entry');
+  assert.match(plot, /^50$/m, 'legend entry');
+  assert.match(plot, /^published -30 ± 1 \(a paper, Table 2\)$/m, 'the published reference line');
+  assert.ok(fs.existsSync(path.join(sweepDir, 'compare-test_elbo.png')));
+  assert.equal(fs.readFileSync(path.join(sweepDir, 'compare.csv'), 'utf8').trim().split('\n').length, 5);
+
+  const page = await openReport(path.join(sweepDir, 'report.html'), 'report-sweep');
+  assert.equal(page.title, 'elbo sweep s');
+  for (const t of ['Cells', 'Comparison (mean ± std over seeds)', 'model.latent', 'train.batch_size', 'test/elbo published', '-30 ± 1 (a paper, Table 2)']) assert.ok(page.text.includes(t), `report text has ${t}`);
+  assert.equal((page.text.match(/FINISHED/g) ?? []).length, 4);
+  assert.equal(page.images.length, 1);
+  // each cell links to its run's report
+  const html = fs.readFileSync(path.join(sweepDir, 'report.html'), 'utf8');
+  const links = [...html.matchAll(/href="([^"]+)"/g)].map((m) => decodeURI(m[1]));
+  assert.equal(links.length, 4);
+  for (const l of links) assert.ok(fs.existsSync(path.join(sweepDir, l)), l);
+});
+
+test('figures: learning-curve points take every train/ and val/ term, not speed or timing', () => {
+  const pts = curvePoints([
+    { step: 5, epoch: 1, 'train/loss': 3, 'train/kl': 1, 'train/samples_per_sec': 900, 'train/epoch_time_s': 2, 'val/elbo': -3, 'weight/kl': 1 },
+    { step: 9, 'test/elbo': -2 } as any,
+  ]);
+  assert.deepEqual(
+    pts.map((p) => `${p.split}:${p.term}=${p.value}`),
+    ['train:loss=3', 'train:kl=1', 'validation:elbo=-3'],
+  );
+  assert.deepEqual(wrap('aaa bbb ccc ddd', 7), ['aaa bbb', 'ccc ddd']);
+});
