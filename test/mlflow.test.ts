@@ -15,6 +15,7 @@ import { getOrCreateExperiment, Replayer } from '../src/track/mlflow-replay';
 import { Spool } from '../src/track/spool';
 import { syncRun, configParams } from '../src/track/mlflow';
 import { runExperiment } from '../src/experiment';
+import { Chromium } from './chromium';
 
 let server: MlflowServer;
 let work: string;
@@ -616,4 +617,34 @@ test('elbo reproduce MLFLOW_RUN_ID: the record comes from the server and the rer
   const missing = await elboAsync(['reproduce', '0'.repeat(32), '--tracking-uri', server.url, '--runs-dir', out], CLEAN_ENV);
   assert.equal(missing.status, 1);
   assert.match(missing.stderr, /no MLflow run 0{32}|cannot read MLflow run 0{32}/);
+});
+
+test('MLflow UI in headless Chromium: the experiment page lists an elbo run as a training run, with its model and data set', async () => {
+  const { cfg, runs } = configInRepo('tracking:\n  - kind: mlflow\n    experiment_name: t-ui\n');
+  const r = await runExperiment({ config: cfg, runsDir: runs, progress: false, trackingUri: server.url, overrides: ['train.epochs=1', 'eval=[{kind: elbo}]'] });
+  assert.equal(r.status, 'FINISHED');
+  const rec = JSON.parse(fs.readFileSync(path.join(r.runDir, 'run.json'), 'utf8'));
+  const exp = (await api(server.url, 'GET', 'experiments/get-by-name', { experiment_name: 't-ui' })).experiment;
+  // a fresh browser profile: MLflow 3.17 opens in its GenAI mode, where runs without a model
+  // output are listed only as evaluation runs (checked by hand: with log_model false the
+  // "Training runs" entry never appears)
+  const browser = await Chromium.launch({ width: 1400, height: 900 });
+  try {
+    const page = await browser.render(`${server.url}/#/experiments/${exp.experiment_id}/runs`, {
+      waitFor: `document.body.innerText.includes(${JSON.stringify(rec.run_id)})`,
+      timeoutMs: 90_000,
+    });
+    fs.mkdirSync(path.join(ROOT, '.test-output'), { recursive: true });
+    fs.writeFileSync(path.join(ROOT, '.test-output', 'mlflow-training-runs.png'), page.screenshotPng);
+    const text = page.text;
+    assert.match(text, /\bTraining runs\b/, 'the side bar offers the training runs');
+    assert.match(text, /Training runs\n(.*\n){0,3}Views/, 'the page shown is the training runs table');
+    // the run's row: its name, its data set with its digest and context, its model
+    const row = text.slice(text.indexOf(rec.run_id));
+    assert.match(row, new RegExp(`^${rec.run_id}\\n[\\s\\S]*?${rec.data.name} \\(${rec.data.sha256.slice(0, 36)}\\)\\nTraining\\n`));
+    assert.match(row, /\nvae\n1 matching run/, 'the Models column shows the logged model');
+    assert.deepEqual(page.consoleErrors.filter((e) => !e.includes('/users/current')), [], 'no errors but the 404 of a server without auth');
+  } finally {
+    await browser.close();
+  }
 });
