@@ -165,8 +165,8 @@ export async function runSweep(spec: SweepSpec, o: SweepOptions): Promise<{ dir:
       const t0 = Date.now();
       r.status = 'RUNNING';
       o.log(`cell ${job.cell.index} (${r.label}): ${job.resume ? 'resuming' : 'started'}`);
-      // ELBO_SWEEP_PID: the cell stops (KILLED, resumable) if this process dies without telling it
-      // in MLflow the cell's run is named by its cell (latent=8,prior=gaussian,seed=0)
+      // ELBO_SWEEP_PID: the cell stops (KILLED, resumable) if this process dies without telling it;
+      // ELBO_MLFLOW_RUN_NAME: in MLflow the cell's run is named by its cell (latent=8,prior=gaussian,seed=0)
       const cellEnv = { ...env, ELBO_SWEEP_PID: String(process.pid), ELBO_MLFLOW_RUN_NAME: results[job.cell.index].name };
       const child = spawn(process.execPath, args, { env: { ...process.env, ...cellEnv }, stdio: ['ignore', 'pipe', 'pipe'] });
       running.add(child);

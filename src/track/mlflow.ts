@@ -441,7 +441,7 @@ export class MlflowTracker implements Tracker {
 
   async start(record: RunRecord, configYaml: string): Promise<void> {
     this.configYaml = configYaml;
-    if (this.o.system_metrics) this.sampleSystem();
+    if (this.o.system_metrics) this.startSystemMetrics();
     if (this.spool.has('create')) {
       // a resumed run: the same MLflow run goes on
       this.spool.append(
@@ -487,7 +487,7 @@ export class MlflowTracker implements Tracker {
    * the machine since the last sample, and its memory (MLflow's own keys, system/*). Steps
    * count samples; a resumed run goes on after the last one it logged.
    */
-  private sampleSystem(): void {
+  private startSystemMetrics(): void {
     let step = this.spool.all().reduce((n, e) => (e.type === 'metrics' && e.metrics.some((m) => m.key.startsWith('system/')) ? Math.max(n, e.metrics[0].step + 1) : n), 0);
     let last = cpuTimes();
     this.sampler = setInterval(() => {
