@@ -23,6 +23,22 @@ export interface SweepSummary {
   failed: number;
   /** Files of the sweep directory the parent carries (relative paths: also their artifact paths). */
   files: string[];
+  /** The cells' run directories: their logged models become the parent's outputs. */
+  runDirs: string[];
+}
+
+/** The logged models the runs' spools have created on the server (the cells' models), with their steps. */
+function cellModels(runDirs: string[]): { model_id: string; step: number }[] {
+  const out: { model_id: string; step: number }[] = [];
+  for (const dir of runDirs) {
+    if (!Spool.exists(dir)) continue;
+    const spool = Spool.open(dir);
+    for (const e of spool.all()) {
+      const m = e.type === 'model' ? spool.state.models?.[e.uid] : undefined;
+      if (m) out.push({ model_id: m.model_id, step: (e as Extract<typeof e, { type: 'model' }>).step });
+    }
+  }
+  return out;
 }
 
 /** The swept axes as params: grid.KEY, zip.I.KEY, seeds, random.*, set.KEY, base (values as JSON). */
@@ -139,9 +155,12 @@ export async function sweepParentRun(
     trackingUri: uri,
     finish: async (status, summary) => {
       const now = Date.now();
+      const models = cellModels(summary.runDirs);
       const events: SpoolEventBody[] = [
         { type: 'metrics', metrics: Object.entries({ 'sweep/cells': summary.cells, 'sweep/finished': summary.finished, 'sweep/failed': summary.failed }).map(([key, value]) => ({ key, value, step: 0, timestamp: now })) },
         { type: 'tags', tags: { 'elbo.status': status } },
+        // the cells' models as the parent's outputs: MLflow lists the sweep as a training run too
+        ...(models.length ? [{ type: 'outputs' as const, models }] : []),
         ...summary.files.filter((f) => fs.existsSync(path.join(dir, f))).map((f): SpoolEventBody => ({ type: 'artifact', file: f, path: f })),
         { type: 'status', status, end_time: now },
       ];

@@ -226,7 +226,8 @@ export async function runSweep(spec: SweepSpec, o: SweepOptions): Promise<{ dir:
     if (parent) {
       const files = ['report.html', 'sweep.json', 'compare.csv', ...fs.readdirSync(dir).filter((f) => /^compare-.*\.(png|svg)$/.test(f)).sort()];
       const failed = results.filter((r) => r.status !== 'FINISHED' && r.status !== 'CACHED').length;
-      await parent.finish(failed === 0 ? 'FINISHED' : stopLaunching ? 'KILLED' : 'FAILED', { cells: results.length, finished: results.length - failed, failed, files });
+      const runDirs = results.flatMap((r) => (r.runDir ? [r.runDir] : []));
+      await parent.finish(failed === 0 ? 'FINISHED' : stopLaunching ? 'KILLED' : 'FAILED', { cells: results.length, finished: results.length - failed, failed, files, runDirs });
     }
   }
   return { dir, cells: o.cell === undefined ? results : results.filter((r) => r.index === o.cell) };

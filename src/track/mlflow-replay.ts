@@ -168,6 +168,10 @@ export class Replayer {
             await this.sendModel(runId, e);
             this.spool.ack(e.seq);
             break;
+          case 'outputs':
+            await this.linkOutputs(runId, e.models);
+            this.spool.ack(e.seq);
+            break;
           default:
             this.skip(e, `unknown event type '${(e as any).type}'`);
         }
@@ -238,10 +242,17 @@ export class Replayer {
       else this.o.warn?.(`${f.file} no longer exists in the run directory; the logged model ${m.model_id} lacks it`);
     }
     await this.client.finalizeLoggedModel(m.model_id, 'LOGGED_MODEL_READY');
-    const run = await this.client.getRun(runId);
-    if (!(run.outputs?.model_outputs ?? []).some((o) => o.model_id === m!.model_id)) await this.client.logOutputs(runId, [{ model_id: m.model_id, step: e.step }]);
+    await this.linkOutputs(runId, [{ model_id: m.model_id, step: e.step }]);
     const points = e.metrics.map((p) => ({ ...p, model_id: m!.model_id }));
     for (let i = 0; i < points.length; i += MLFLOW_LIMITS.metricsPerBatch) await this.client.logBatch(runId, { metrics: points.slice(i, i + MLFLOW_LIMITS.metricsPerBatch) });
+  }
+
+  /** Models as the run's outputs; the server adds an output each time it is told, so only the missing ones. */
+  private async linkOutputs(runId: string, models: { model_id: string; step: number }[]): Promise<void> {
+    const run = await this.client.getRun(runId);
+    const have = new Set((run.outputs?.model_outputs ?? []).map((o) => o.model_id));
+    const missing = models.filter((m) => !have.has(m.model_id));
+    if (missing.length) await this.client.logOutputs(runId, missing);
   }
 
   /** Find the run a previous attempt created (tag elbo.run_uid), or create it. */

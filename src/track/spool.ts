@@ -34,6 +34,8 @@ export type SpoolEventBody =
   /** Upload RUN_DIR/`file` (its contents when sent) to artifact path `path`. */
   | { type: 'artifact'; file: string; path: string }
   | { type: 'status'; status: 'RUNNING' | 'FINISHED' | 'FAILED' | 'KILLED'; end_time?: number }
+  /** Logged models (of other runs: a sweep's cells) as outputs of this run (its training runs' models). */
+  | { type: 'outputs'; models: { model_id: string; step: number }[] }
   /** The run's data sets (runs/log-inputs). */
   | { type: 'inputs'; datasets: MlflowDatasetInput[] }
   /**
