@@ -600,6 +600,24 @@ test('elbo sweep --tracking-uri: one parent run, every cell nested under it; a r
   assert.equal(jsonOf(sync).runs[0].status, 'up-to-date');
 });
 
+test('two processes of one sweep at once (SLURM array tasks, --cell): one parent run, both cells nested under it', async () => {
+  const dir = tmpDir('elbo-mlflow-tasks-');
+  smallConfig(dir, '');
+  const cfgFile = path.join(dir, 'small.yaml');
+  fs.writeFileSync(cfgFile, fs.readFileSync(cfgFile, 'utf8').replace('experiment: small', 'experiment: t-tasks').replace(/eval:[\s\S]*$/, 'eval:\n  - kind: elbo\n'));
+  const sweep = path.join(dir, 'grid.yaml');
+  fs.writeFileSync(sweep, 'base: small.yaml\nset: {train.epochs: 1}\nsweep:\n  grid:\n    model.latent: [2, 4]\n');
+  const task = (cell: number) => elboAsync(['sweep', sweep, '--runs-dir', path.join(dir, 'runs'), '--tracking-uri', server.url, '--cell', String(cell), '--json'], CLEAN_ENV);
+  const [a, b] = await Promise.all([task(0), task(1)]);
+  assert.equal(a.status, 0, a.stderr);
+  assert.equal(b.status, 0, b.stderr);
+  const runs = await runsOf(server.url, 't-tasks');
+  const parents = runs.filter((x) => byKey(x.data.tags)['elbo.sweep'] === 'grid');
+  assert.equal(parents.length, 1, 'one parent, not one per task');
+  const children = runs.filter((x) => byKey(x.data.tags)['mlflow.parentRunId'] === parents[0].info.run_id);
+  assert.deepEqual(children.map((c) => c.info.run_name).sort(), ['latent=2', 'latent=4']);
+});
+
 test('elbo reproduce MLFLOW_RUN_ID: the record comes from the server and the rerun matches it', async () => {
   const { cfg, runs } = configInRepo('');
   const first = jsonOf(await elboAsync(['run', cfg, '--runs-dir', runs, '--tracking-uri', server.url, '--json', '--set', 'train.epochs=1', '--set', 'eval=[{kind: elbo}]'], CLEAN_ENV));

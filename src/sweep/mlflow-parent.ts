@@ -63,20 +63,33 @@ export function axesParams(spec: SweepSpec): [string, string][] {
   return out;
 }
 
-/** Send the parent's spool, bounded; the lock keeps two processes (SLURM tasks) from sending it at once. */
-async function flush(spool: Spool, client: MlflowClient, timeoutS: number): Promise<string | undefined> {
+/**
+ * Append to the parent's spool and send it, under its lock: several processes share a sweep
+ * (SLURM array tasks, a second `elbo sweep`), so each waits its turn (at most `timeoutS`),
+ * reads the spool afresh, appends (`add`), sends, and lets go. Returns the spool as it is
+ * then and why sending stopped, if it did.
+ */
+async function appendAndSend(
+  dir: string,
+  init: Parameters<typeof Spool.open>[1],
+  client: MlflowClient,
+  timeoutS: number,
+  add: (spool: Spool) => void,
+): Promise<{ spool: Spool; error?: string }> {
   const deadline = Date.now() + timeoutS * 1000;
   for (;;) {
-    const holder = spool.lock();
+    const holder = Spool.open(dir, init).lock();
     if (!holder) break;
-    if (Date.now() > deadline) return `being sent by process ${holder.pid} on ${holder.host}`;
+    if (Date.now() > deadline) return { spool: Spool.open(dir, init), error: `the spool is held by process ${holder.pid} on ${holder.host}` };
     await new Promise((r) => setTimeout(r, 200));
   }
+  const spool = Spool.open(dir, init);
   try {
+    add(spool);
     const o = spool.state.options;
     // whatever another process sent may be on the server already: checked before sending again
     const r = await new Replayer(spool, client, { retries: o.retries, backoffMs: o.backoff_s * 1000, uncertainBelow: Infinity }).flush();
-    return r.error;
+    return { spool, error: r.error };
   } finally {
     spool.unlock();
   }
@@ -110,40 +123,42 @@ export async function sweepParentRun(
   }
   const opts = withDefaults({ ...(tracker ?? {}), kind: 'mlflow' } as any);
   const client = new MlflowClient(uri, { timeoutMs: opts.timeout_s * 1000, env });
-  const spool = Spool.open(dir, {
+  const init = {
     tracking_uri: uri,
     experiment_name: experimentNameFor(opts, first.config.experiment, env),
     options: { timeout_s: opts.timeout_s, retries: opts.retries, backoff_s: opts.backoff_s },
-  });
-  if (spool.state.tracking_uri !== uri) spool.resetRemote(uri);
+  };
   const note = [`elbo sweep **${spec.name}**: ${cells} cells over ${spec.base ? path.basename(spec.base) : 'several base configs'}.`, ...(o.note ? [o.note] : [])].join('\n\n');
   const userTags: Record<string, string> = {};
   for (const [k, v] of Object.entries(o.tags ?? {})) userTags[k] = capTag(v);
   if (o.note) userTags['elbo.note'] = capTag(o.note);
-  if (!spool.has('create')) {
-    const git = gitState(path.dirname(spec.file));
-    const tags: Record<string, string> = {
-      'mlflow.runName': `sweep ${spec.name}`,
-      'mlflow.source.name': spec.file,
-      'mlflow.source.type': 'LOCAL',
-      'mlflow.user': userName(),
-      'mlflow.note.content': capTag(note),
-      'elbo.sweep': spec.name,
-      'elbo.sweep.cells': String(cells),
-      'elbo.sweep_dir': dir,
-      ...userTags,
-    };
-    if (git.commit) tags['mlflow.source.git.commit'] = git.commit;
-    if (git.branch) tags['mlflow.source.git.branch'] = git.branch;
-    if (git.remote) tags['mlflow.source.git.repoURL'] = git.remote;
-    spool.append(
-      { type: 'create', uid: crypto.randomUUID(), experiment_name: spool.state.experiment_name, run_name: `sweep ${spec.name}`, start_time: Date.now(), user: userName(), tags },
-      { type: 'params', params: axesParams(spec) },
-    );
-  } else {
-    spool.append({ type: 'tags', tags: { 'mlflow.note.content': capTag(note), 'elbo.status': 'RUNNING', ...userTags } }, { type: 'status', status: 'RUNNING' });
-  }
-  const error = await flush(spool, client, opts.timeout_s);
+  const { spool, error } = await appendAndSend(dir, init, client, Math.max(opts.timeout_s, 30), (spool) => {
+    // another server than the one the parent was sent to: it gets the whole parent
+    if (spool.state.tracking_uri !== uri) spool.resetRemote(uri);
+    if (!spool.has('create')) {
+      const git = gitState(path.dirname(spec.file));
+      const tags: Record<string, string> = {
+        'mlflow.runName': `sweep ${spec.name}`,
+        'mlflow.source.name': spec.file,
+        'mlflow.source.type': 'LOCAL',
+        'mlflow.user': userName(),
+        'mlflow.note.content': capTag(note),
+        'elbo.sweep': spec.name,
+        'elbo.sweep.cells': String(cells),
+        'elbo.sweep_dir': dir,
+        ...userTags,
+      };
+      if (git.commit) tags['mlflow.source.git.commit'] = git.commit;
+      if (git.branch) tags['mlflow.source.git.branch'] = git.branch;
+      if (git.remote) tags['mlflow.source.git.repoURL'] = git.remote;
+      spool.append(
+        { type: 'create', uid: crypto.randomUUID(), experiment_name: spool.state.experiment_name, run_name: `sweep ${spec.name}`, start_time: Date.now(), user: userName(), tags },
+        { type: 'params', params: axesParams(spec) },
+      );
+    } else {
+      spool.append({ type: 'tags', tags: { 'mlflow.note.content': capTag(note), 'elbo.status': 'RUNNING', ...userTags } }, { type: 'status', status: 'RUNNING' });
+    }
+  });
   const runId = spool.state.run_id;
   if (!runId) {
     o.warn(`MLflow at ${redactUri(uri)} is not reachable for the sweep's parent run (${String(error).split('\n')[0]}); cells are tracked without nesting (send the parent later with: elbo sync ${dir})`);
@@ -164,8 +179,7 @@ export async function sweepParentRun(
         ...summary.files.filter((f) => fs.existsSync(path.join(dir, f))).map((f): SpoolEventBody => ({ type: 'artifact', file: f, path: f })),
         { type: 'status', status, end_time: now },
       ];
-      spool.append(...events);
-      const err = await flush(spool, client, opts.finish_timeout_s);
+      const { error: err } = await appendAndSend(dir, init, client, opts.finish_timeout_s, (s) => s.append(...events));
       if (err) o.warn(`could not send the end of the sweep's MLflow parent run (${err}); send it with: elbo sync ${dir}`);
     },
   };
