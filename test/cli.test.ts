@@ -330,7 +330,7 @@ test('a mistyped command (oclif not-found): did you mean, asked in a terminal; e
   assert.match(plain, /Run elbo help for a list of available commands/);
 });
 
-test('elbo sweep --tag K=V --note TEXT: checked as for run, passed to every cell and into the SLURM script', () => {
+test('elbo sweep --tag K=V --note TEXT: checked as for run, and written into the SLURM script (the cells get them: the MLflow sweep test)', () => {
   const dir = tmpDir();
   smallConfig(dir);
   const sweep = path.join(dir, 'grid.yaml');

@@ -551,13 +551,19 @@ test('server killed mid-run and restarted: training goes on, elbo sync sends the
   await assertArtifactsIdentical(server.url, all[0], out.runDir, ['config.yaml', 'run.json', 'metrics.jsonl', 'artifacts/reconstructions.png', 'checkpoints/epoch-0016/weights.bin']);
 });
 
-test('elbo sweep --tracking-uri: one parent run, every cell nested under it; a rerun reuses the parent', async () => {
-  const dir = tmpDir('elbo-mlflow-sweep-');
+/** A sweep `grid` of one-epoch cells of the small config in experiment `experiment`, over `axes` (YAML lines under grid:). */
+function smallSweep(experiment: string, axes: string): { dir: string; sweep: string } {
+  const dir = tmpDir(`elbo-${experiment}-`);
   smallConfig(dir, '');
   const cfgFile = path.join(dir, 'small.yaml');
-  fs.writeFileSync(cfgFile, fs.readFileSync(cfgFile, 'utf8').replace('experiment: small', 'experiment: t-sweep').replace(/eval:[\s\S]*$/, 'eval:\n  - kind: elbo\n'));
+  fs.writeFileSync(cfgFile, fs.readFileSync(cfgFile, 'utf8').replace('experiment: small', `experiment: ${experiment}`).replace(/eval:[\s\S]*$/, 'eval:\n  - kind: elbo\n'));
   const sweep = path.join(dir, 'grid.yaml');
-  fs.writeFileSync(sweep, 'base: small.yaml\nset: {train.epochs: 1}\nsweep:\n  grid:\n    model.latent: [2, 4]\n    model.prior: [{kind: gaussian}]\n');
+  fs.writeFileSync(sweep, `base: small.yaml\nset: {train.epochs: 1}\nsweep:\n  grid:\n${axes}`);
+  return { dir, sweep };
+}
+
+test('elbo sweep --tracking-uri: one parent run, every cell nested under it; a rerun reuses the parent', async () => {
+  const { dir, sweep } = smallSweep('t-sweep', '    model.latent: [2, 4]\n    model.prior: [{kind: gaussian}]\n');
   const args = ['sweep', sweep, '--runs-dir', path.join(dir, 'runs'), '--tracking-uri', server.url, '--parallel', '2', '--json', '--tag', 'study=latent', '--note', 'small grid'];
   const r = await elboAsync(args, CLEAN_ENV);
   assert.equal(r.status, 0, r.stderr);
@@ -601,12 +607,7 @@ test('elbo sweep --tracking-uri: one parent run, every cell nested under it; a r
 });
 
 test('two processes of one sweep at once (SLURM array tasks, --cell): one parent run, both cells nested under it', async () => {
-  const dir = tmpDir('elbo-mlflow-tasks-');
-  smallConfig(dir, '');
-  const cfgFile = path.join(dir, 'small.yaml');
-  fs.writeFileSync(cfgFile, fs.readFileSync(cfgFile, 'utf8').replace('experiment: small', 'experiment: t-tasks').replace(/eval:[\s\S]*$/, 'eval:\n  - kind: elbo\n'));
-  const sweep = path.join(dir, 'grid.yaml');
-  fs.writeFileSync(sweep, 'base: small.yaml\nset: {train.epochs: 1}\nsweep:\n  grid:\n    model.latent: [2, 4]\n');
+  const { dir, sweep } = smallSweep('t-tasks', '    model.latent: [2, 4]\n');
   const task = (cell: number) => elboAsync(['sweep', sweep, '--runs-dir', path.join(dir, 'runs'), '--tracking-uri', server.url, '--cell', String(cell), '--json'], CLEAN_ENV);
   const [a, b] = await Promise.all([task(0), task(1)]);
   assert.equal(a.status, 0, a.stderr);
