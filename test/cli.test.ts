@@ -151,7 +151,10 @@ process.on('exit', () => require('fs').writeFileSync(process.env.PROBE_OUT, JSON
   assert.ok(JSON.parse(fs.readFileSync(out, 'utf8')).some((f: string) => f.includes('tfjs-core')));
 
   const manifest = JSON.parse(fs.readFileSync(path.join(ROOT, 'oclif.manifest.json'), 'utf8'));
-  const commands = fs.readdirSync(path.join(ROOT, 'dist', 'src', 'cli', 'commands')).filter((f) => f.endsWith('.js')).map((f) => f.replace(/\.js$/, ''));
+  // command ids: file paths under commands/, topics joined by ':' (runs/list.js → runs:list)
+  const root = path.join(ROOT, 'dist', 'src', 'cli', 'commands');
+  const commands = (fs.readdirSync(root, { recursive: true }) as string[]).filter((f) => f.endsWith('.js')).map((f) => f.replace(/\.js$/, '').split(path.sep).join(':'));
+  assert.ok(commands.includes('runs:list') && commands.includes('runs:show'));
   assert.deepEqual(Object.keys(manifest.commands).sort(), commands.sort());
   assert.equal(manifest.version, JSON.parse(fs.readFileSync(path.join(ROOT, 'package.json'), 'utf8')).version);
 });
@@ -290,4 +293,54 @@ test('elbo run --tag K=V --note TEXT: recorded in run.json and spooled for MLflo
     assert.equal(b.status, 1, flag);
     assert.match(b.stderr, pattern);
   }
+});
+
+test('shell completion (oclif autocomplete): bash completes commands, topics and flags', () => {
+  const cache = tmpDir('elbo-completion-');
+  const env = { XDG_CACHE_HOME: cache };
+  const r = elbo(['autocomplete', '--refresh-cache'], { env });
+  assert.equal(r.status, 0, r.stderr);
+  const fn = path.join(cache, 'elbo', 'autocomplete', 'functions', 'bash', 'elbo.bash');
+  assert.ok(fs.existsSync(fn), 'the bash completion function is written');
+  // what bash's programmable completion offers for `elbo WORDS<TAB>`
+  const complete = (line: string): string[] => {
+    const script = `source ${JSON.stringify(fn)}; COMP_LINE=${JSON.stringify(line)}; read -ra COMP_WORDS <<< "$COMP_LINE"; [[ "$COMP_LINE" == *' ' ]] && COMP_WORDS+=(''); COMP_CWORD=$((\${#COMP_WORDS[@]} - 1)); COMP_POINT=\${#COMP_LINE}; _elbo_autocomplete; printf '%s\\n' "\${COMPREPLY[@]}"`;
+    const b = require('child_process').spawnSync('bash', ['-c', script], { encoding: 'utf8' });
+    assert.equal(b.status, 0, b.stderr);
+    return [...new Set(b.stdout.trim().split('\n') as string[])].sort();
+  };
+  assert.deepEqual(complete('elbo ru'), ['run', 'runs']);
+  assert.deepEqual(complete('elbo runs '), ['list', 'show']);
+  assert.deepEqual(complete('elbo sweep --t'), ['--tag', '--tracking-uri']);
+  assert.deepEqual(complete('elbo runs list --st'), ['--status']);
+});
+
+test('a mistyped command (oclif not-found): did you mean, asked in a terminal; exit 127 with where to look', () => {
+  // in a terminal (script(1) gives the command a pseudo-terminal) it asks; answered "n"
+  const tty = require('child_process').spawnSync('script', ['-qec', `${JSON.stringify(process.execPath)} ${JSON.stringify(BIN)} sweeep`, '/dev/null'], { input: 'n\n', encoding: 'utf8', timeout: 60_000 });
+  const text = tty.stdout.replace(/\x1b\[[0-9;?]*[A-Za-z]/g, '');
+  assert.match(text, /sweeep is not a elbo command/);
+  assert.match(text, /Did you mean sweep\?/);
+  assert.equal(tty.status, 127, text);
+  // without a terminal it says so and exits 127
+  const r = elbo(['runz', 'list']);
+  assert.equal(r.status, 127);
+  const plain = r.stderr.replace(/\x1b\[[0-9;?]*[A-Za-z]/g, '');
+  assert.match(plain, /runz list is not a elbo command/);
+  assert.match(plain, /Run elbo help for a list of available commands/);
+});
+
+test('elbo sweep --tag K=V --note TEXT: checked as for run, and written into the SLURM script (the cells get them: the MLflow sweep test)', () => {
+  const dir = tmpDir();
+  smallConfig(dir);
+  const sweep = path.join(dir, 'grid.yaml');
+  fs.writeFileSync(sweep, 'base: small.yaml\nset: {train.epochs: 1}\nsweep:\n  grid:\n    model.latent: [2, 4]\n');
+  const runs = path.join(dir, 'runs');
+  const bad = elbo(['sweep', sweep, '--runs-dir', runs, '--tag', 'mlflow.x=1']);
+  assert.equal(bad.status, 1);
+  assert.match(bad.stderr, /^--tag mlflow\.x=1: tag keys starting with 'mlflow\.' are reserved/);
+  const slurm = elbo(['sweep', sweep, '--runs-dir', runs, '--emit', 'slurm', '--tag', "who=o'brien", '--note', 'a grid']);
+  assert.equal(slurm.status, 0, slurm.stderr);
+  const script = fs.readFileSync(slurm.stdout.trim(), 'utf8');
+  assert.match(script, / --tag 'who=o'\\''brien' --note 'a grid'\n$/);
 });

@@ -15,6 +15,7 @@ import { getOrCreateExperiment, Replayer } from '../src/track/mlflow-replay';
 import { Spool } from '../src/track/spool';
 import { syncRun, configParams } from '../src/track/mlflow';
 import { runExperiment } from '../src/experiment';
+import { Chromium } from './chromium';
 
 let server: MlflowServer;
 let work: string;
@@ -70,6 +71,8 @@ function configInRepo(extra = ''): { dir: string; cfg: string; runs: string } {
   git('init', '-q');
   git('add', '.');
   git('-c', 'user.email=t@example.com', '-c', 'user.name=t', 'commit', '-qm', 'config');
+  git('checkout', '-qb', 'exp/latent');
+  git('remote', 'add', 'origin', 'https://alice:not-stored@git.example.com/lab/vae-exp.git');
   return { dir, cfg, runs: path.join(dir, 'runs') };
 }
 
@@ -113,7 +116,7 @@ async function assertArtifactsIdentical(base: string, run: any, runDir: string, 
 }
 
 test('elbo run --tracking-uri: params, every metric point, tags, status and artifacts reach MLflow', async () => {
-  const { cfg, runs } = configInRepo('tracking:\n  - kind: mlflow\n    experiment_name: t-full\n    log_steps: true\n');
+  const { cfg, runs } = configInRepo('tracking:\n  - kind: mlflow\n    experiment_name: t-full\n    log_steps: true\n    system_metrics: true\n    system_metrics_interval_s: 0.5\n');
   const r = await elboAsync(['run', cfg, '--runs-dir', runs, '--json', '--tracking-uri', server.url, '--set', 'train.log_every=2'], CLEAN_ENV);
   assert.equal(r.status, 0, r.stderr);
   assert.doesNotMatch(r.stderr, /warning/);
@@ -128,10 +131,12 @@ test('elbo run --tracking-uri: params, every metric point, tags, status and arti
   assert.equal(Number(info.start_time), Date.parse(rec.start_time));
   assert.equal(Number(info.end_time), Date.parse(rec.end_time));
 
-  // params: the resolved config, dotted
+  // params: the resolved config, dotted, with the backend that ran (not the config's auto)
   const config = parseYaml(fs.readFileSync(path.join(out.runDir, 'config.yaml'), 'utf8'));
+  assert.equal(config.backend, 'auto');
   const params = byKey(data.params);
-  assert.deepEqual(params, flatten(config));
+  assert.deepEqual(params, flatten({ ...config, backend: rec.backend.name }));
+  assert.match(params.backend, /^(wasm|tensorflow|cpu)$/);
   assert.equal(params['model.latent'], '4');
   assert.equal(params['model.encoder.hidden'], '[32]');
   assert.equal(params['eval.1.k'], '8');
@@ -143,6 +148,9 @@ test('elbo run --tracking-uri: params, every metric point, tags, status and arti
   assert.equal(tags['mlflow.source.name'], rec.config_file);
   assert.match(rec.fingerprint.git.commit, /^[0-9a-f]{40}$/);
   assert.equal(tags['mlflow.source.git.commit'], rec.fingerprint.git.commit);
+  assert.equal(tags['mlflow.source.git.branch'], 'exp/latent');
+  assert.equal(tags['mlflow.source.git.repoURL'], 'https://git.example.com/lab/vae-exp.git', 'the repository, without its credentials');
+  assert.equal(tags['elbo.backend_requested'], 'auto');
   assert.ok(tags['mlflow.user']);
   assert.match(tags['mlflow.note.content'], /vae.*latent 4.*idx.*FINISHED after 3\/3 epochs/s);
   assert.equal(tags['elbo.seed'], '1');
@@ -150,6 +158,39 @@ test('elbo run --tracking-uri: params, every metric point, tags, status and arti
   assert.equal(tags['elbo.config_sha256'], rec.config_sha256);
   assert.equal(tags['elbo.data_sha256'], rec.data.sha256);
   assert.equal(tags['elbo.version'], rec.fingerprint.elbo_version);
+
+  // the data set is the run's input: name, digest (its sha256, as long as MLflow stores), source
+  const inputs = run.inputs.dataset_inputs;
+  assert.equal(inputs.length, 1);
+  assert.deepEqual(inputs[0].tags, [{ key: 'mlflow.data.context', value: 'training' }]);
+  assert.equal(inputs[0].dataset.name, rec.data.name);
+  assert.equal(inputs[0].dataset.digest, rec.data.sha256.slice(0, 36));
+  assert.deepEqual(JSON.parse(inputs[0].dataset.source), { uri: rec.data.source });
+  assert.deepEqual(JSON.parse(inputs[0].dataset.profile), { sha256: rec.data.sha256, train: rec.data.train, val: rec.data.val, test: rec.data.test });
+
+  // the model: an MLflow 3 logged model, READY, the run's output at its last epoch, with the
+  // checkpoint, config and MLmodel as its files and the run's test metrics
+  assert.deepEqual(run.outputs.model_outputs.map((o: any) => Number(o.step)), [3]);
+  const model = (await api(server.url, 'GET', `logged-models/${run.outputs.model_outputs[0].model_id}`)).model;
+  assert.equal(model.info.status, 'LOGGED_MODEL_READY');
+  assert.equal(model.info.source_run_id, info.run_id);
+  assert.equal(model.info.name, 'vae');
+  assert.equal(byKey(model.data.params).latent, '4');
+  const modelMetrics = Object.fromEntries(model.data.metrics.map((m: any) => [m.key, m.value]));
+  assert.ok(Object.keys(modelMetrics).some((k) => k.startsWith('test/')));
+  for (const [k, v] of Object.entries(modelMetrics)) assert.equal(v, rec.metrics[k], k);
+  const modelFiles = (await api(server.url, 'GET', `logged-models/${model.info.model_id}/artifacts/directories`)).files.map((f: any) => f.path).sort();
+  assert.deepEqual(modelFiles, ['MLmodel', 'checkpoint', 'config.yaml']);
+  const weights = await fetch(`${server.url}/ajax-api/2.0/mlflow/logged-models/${model.info.model_id}/artifacts/files?artifact_file_path=checkpoint/weights.bin`);
+  assert.ok(Buffer.from(await weights.arrayBuffer()).equals(fs.readFileSync(path.join(out.runDir, 'checkpoints/epoch-0003/weights.bin'))), 'the model holds the checkpoint, byte for byte');
+  assert.match(await (await fetch(`${server.url}/ajax-api/2.0/mlflow/logged-models/${model.info.model_id}/artifacts/files?artifact_file_path=MLmodel`)).text(), /flavors:\n  elbo:\n/);
+
+  // system metrics: CPU and memory, sampled while it trained
+  const cpu = await history(server.url, info.run_id, 'system/cpu_utilization_percentage');
+  assert.ok(cpu.length >= 1, 'at least one CPU sample');
+  assert.ok(cpu.every((p) => p.value >= 0 && p.value <= 100));
+  const mem = await history(server.url, info.run_id, 'system/system_memory_usage_megabytes');
+  assert.ok(mem.length === cpu.length && mem.every((p) => p.value > 0));
 
   // metrics: every epoch and the test metrics, exact; the running losses every 2 steps
   const points = await assertMetricsExactlyOnce(server.url, info.run_id, out.runDir);
@@ -237,7 +278,9 @@ test('MLFLOW_TRACKING_URI and credentials: sent as MLflow clients send them, wri
 test('slow and failing server: bounded retries with back-off, then the spool; a lost answer sends nothing twice', async () => {
   const proxy = await FaultProxy.start(server.url);
   try {
-    const { cfg, runs } = configInRepo('tracking:\n  - kind: mlflow\n    experiment_name: t-faults\n    backoff_s: 0.05\n    retries: 3\n    timeout_s: 2\n');
+    // a generous deadline: on a busy machine the server can take seconds to answer, and a
+    // timeout would count as one more failure; the 503s and the lost answer are what is tested
+    const { cfg, runs } = configInRepo('tracking:\n  - kind: mlflow\n    experiment_name: t-faults\n    backoff_s: 0.05\n    retries: 3\n    timeout_s: 10\n');
     // every third log-batch: 503 once; the first metrics batch: the server stores it but the answer is lost
     let batches = 0;
     let lostOnce = false;
@@ -508,16 +551,23 @@ test('server killed mid-run and restarted: training goes on, elbo sync sends the
   await assertArtifactsIdentical(server.url, all[0], out.runDir, ['config.yaml', 'run.json', 'metrics.jsonl', 'artifacts/reconstructions.png', 'checkpoints/epoch-0016/weights.bin']);
 });
 
-test('elbo sweep --tracking-uri: one parent run, every cell nested under it; a rerun reuses the parent', async () => {
-  const dir = tmpDir('elbo-mlflow-sweep-');
+/** A sweep `grid` of one-epoch cells of the small config in experiment `experiment`, over `axes` (YAML lines under grid:). */
+function smallSweep(experiment: string, axes: string): { dir: string; sweep: string } {
+  const dir = tmpDir(`elbo-${experiment}-`);
   smallConfig(dir, '');
   const cfgFile = path.join(dir, 'small.yaml');
-  fs.writeFileSync(cfgFile, fs.readFileSync(cfgFile, 'utf8').replace('experiment: small', 'experiment: t-sweep').replace(/eval:[\s\S]*$/, 'eval:\n  - kind: elbo\n'));
+  fs.writeFileSync(cfgFile, fs.readFileSync(cfgFile, 'utf8').replace('experiment: small', `experiment: ${experiment}`).replace(/eval:[\s\S]*$/, 'eval:\n  - kind: elbo\n'));
   const sweep = path.join(dir, 'grid.yaml');
-  fs.writeFileSync(sweep, 'base: small.yaml\nset: {train.epochs: 1}\nsweep:\n  grid:\n    model.latent: [2, 4]\n');
-  const args = ['sweep', sweep, '--runs-dir', path.join(dir, 'runs'), '--tracking-uri', server.url, '--parallel', '2', '--json'];
+  fs.writeFileSync(sweep, `base: small.yaml\nset: {train.epochs: 1}\nsweep:\n  grid:\n${axes}`);
+  return { dir, sweep };
+}
+
+test('elbo sweep --tracking-uri: one parent run, every cell nested under it; a rerun reuses the parent', async () => {
+  const { dir, sweep } = smallSweep('t-sweep', '    model.latent: [2, 4]\n    model.prior: [{kind: gaussian}]\n');
+  const args = ['sweep', sweep, '--runs-dir', path.join(dir, 'runs'), '--tracking-uri', server.url, '--parallel', '2', '--json', '--tag', 'study=latent', '--note', 'small grid'];
   const r = await elboAsync(args, CLEAN_ENV);
   assert.equal(r.status, 0, r.stderr);
+  const sweepDir = jsonOf(r).dir;
   const runs = await runsOf(server.url, 't-sweep');
   const parent = runs.find((x) => byKey(x.data.tags)['elbo.sweep'] === 'grid');
   assert.ok(parent, 'a parent run tagged elbo.sweep');
@@ -525,16 +575,48 @@ test('elbo sweep --tracking-uri: one parent run, every cell nested under it; a r
   const children = runs.filter((x) => byKey(x.data.tags)['mlflow.parentRunId'] === parent.info.run_id);
   assert.equal(children.length, 2);
   assert.ok(children.every((c) => c.info.status === 'FINISHED'));
-  // the sweep's report.html is an artifact of the parent run, byte for byte
-  const sweepDir = lastJson(r.stdout).dir;
-  assert.ok((await artifactList(server.url, parent.info.run_id)).includes('report.html'));
-  assert.ok((await artifactBytes(server.url, parent.info.artifact_uri, 'report.html')).equals(fs.readFileSync(path.join(sweepDir, 'report.html'))));
+  // children are named by their cell, and carry the sweep's --tag and --note
+  assert.deepEqual(children.map((c) => c.info.run_name).sort(), ['latent=2,prior=gaussian', 'latent=4,prior=gaussian']);
+  for (const c of children) {
+    assert.equal(byKey(c.data.tags).study, 'latent');
+    assert.equal(byKey(c.data.tags)['elbo.note'], 'small grid');
+    const rec = JSON.parse(fs.readFileSync(path.join(byKey(c.data.tags)['elbo.run_dir'], 'run.json'), 'utf8'));
+    assert.deepEqual([rec.tags, rec.note], [{ study: 'latent' }, 'small grid']);
+  }
+  // the parent: the swept axes as params, the cell counts, and byte for byte the sweep's
+  // report.html, sweep.json, the comparison table and its plot
+  assert.deepEqual(byKey(parent.data.params), { base: 'small.yaml', 'set.train.epochs': '1', 'grid.model.latent': '[2,4]', 'grid.model.prior': '[{"kind":"gaussian"}]' });
+  assert.deepEqual(Object.fromEntries(parent.data.metrics.map((m: any) => [m.key, m.value])), { 'sweep/cells': 2, 'sweep/finished': 2, 'sweep/failed': 0 });
+  assert.equal(byKey(parent.data.tags).study, 'latent');
+  assert.match(byKey(parent.data.tags)['mlflow.note.content'], /2 cells.*small grid/s);
+  await assertArtifactsIdentical(server.url, parent, sweepDir, ['report.html', 'sweep.json', 'compare.csv', 'compare-test_elbo.png', 'compare-test_elbo.svg']);
+  // the cells' logged models are the parent's outputs too (MLflow lists the sweep as a training run)
+  const childModels = children.map((c) => c.outputs.model_outputs[0].model_id).sort();
+  assert.deepEqual(parent.outputs.model_outputs.map((o: any) => o.model_id).sort(), childModels);
   // rerunning finds both cells finished and keeps the one parent
   const again = await elboAsync(args, CLEAN_ENV);
   assert.equal(again.status, 0, again.stderr);
   const after = await runsOf(server.url, 't-sweep');
   assert.equal(after.filter((x) => byKey(x.data.tags)['elbo.sweep'] === 'grid').length, 1);
   assert.equal(after.length, 3);
+  assert.equal(after.find((x) => byKey(x.data.tags)['elbo.sweep'] === 'grid').outputs.model_outputs.length, 2, 'the outputs are not added twice');
+  // the parent is spooled like a run: nothing is left to send
+  const sync = await elboAsync(['sync', sweepDir, '--json'], CLEAN_ENV);
+  assert.equal(sync.status, 0, sync.stderr);
+  assert.equal(jsonOf(sync).runs[0].status, 'up-to-date');
+});
+
+test('two processes of one sweep at once (SLURM array tasks, --cell): one parent run, both cells nested under it', async () => {
+  const { dir, sweep } = smallSweep('t-tasks', '    model.latent: [2, 4]\n');
+  const task = (cell: number) => elboAsync(['sweep', sweep, '--runs-dir', path.join(dir, 'runs'), '--tracking-uri', server.url, '--cell', String(cell), '--json'], CLEAN_ENV);
+  const [a, b] = await Promise.all([task(0), task(1)]);
+  assert.equal(a.status, 0, a.stderr);
+  assert.equal(b.status, 0, b.stderr);
+  const runs = await runsOf(server.url, 't-tasks');
+  const parents = runs.filter((x) => byKey(x.data.tags)['elbo.sweep'] === 'grid');
+  assert.equal(parents.length, 1, 'one parent, not one per task');
+  const children = runs.filter((x) => byKey(x.data.tags)['mlflow.parentRunId'] === parents[0].info.run_id);
+  assert.deepEqual(children.map((c) => c.info.run_name).sort(), ['latent=2', 'latent=4']);
 });
 
 test('elbo reproduce MLFLOW_RUN_ID: the record comes from the server and the rerun matches it', async () => {
@@ -549,7 +631,44 @@ test('elbo reproduce MLFLOW_RUN_ID: the record comes from the server and the rer
   const report = jsonOf(r);
   assert.equal(report.passed, true);
   assert.ok(report.metrics.some((m: any) => m.name === 'test/elbo' && m.diff === 0));
+  // the rerun is tracked on the same server, with its report
+  const rerunId = JSON.parse(fs.readFileSync(path.join(report.rerun, 'mlflow', 'state.json'), 'utf8')).run_id;
+  const rerun = (await api(server.url, 'GET', 'runs/get', { run_id: rerunId })).run;
+  assert.equal(rerun.info.status, 'FINISHED');
+  const tags = byKey(rerun.data.tags);
+  assert.equal(tags['elbo.reproduce.passed'], 'true');
+  assert.equal(tags['elbo.reproduces.mlflow_run_id'], runId);
+  await assertArtifactsIdentical(server.url, rerun, report.rerun, ['artifacts/reproduce-report.md', 'artifacts/reproduce-report.json']);
   const missing = await elboAsync(['reproduce', '0'.repeat(32), '--tracking-uri', server.url, '--runs-dir', out], CLEAN_ENV);
   assert.equal(missing.status, 1);
   assert.match(missing.stderr, /no MLflow run 0{32}|cannot read MLflow run 0{32}/);
+});
+
+test('MLflow UI in headless Chromium: the experiment page lists an elbo run as a training run, with its model and data set', async () => {
+  const { cfg, runs } = configInRepo('tracking:\n  - kind: mlflow\n    experiment_name: t-ui\n');
+  const r = await runExperiment({ config: cfg, runsDir: runs, progress: false, trackingUri: server.url, overrides: ['train.epochs=1', 'eval=[{kind: elbo}]'] });
+  assert.equal(r.status, 'FINISHED');
+  const rec = JSON.parse(fs.readFileSync(path.join(r.runDir, 'run.json'), 'utf8'));
+  const exp = (await api(server.url, 'GET', 'experiments/get-by-name', { experiment_name: 't-ui' })).experiment;
+  // a fresh browser profile: MLflow 3.17 opens in its GenAI mode, where runs without a model
+  // output are listed only as evaluation runs (checked by hand: with log_model false the
+  // "Training runs" entry never appears)
+  const browser = await Chromium.launch({ width: 1400, height: 900 });
+  try {
+    const page = await browser.render(`${server.url}/#/experiments/${exp.experiment_id}/runs`, {
+      waitFor: `document.body.innerText.includes(${JSON.stringify(rec.run_id)})`,
+      timeoutMs: 90_000,
+    });
+    fs.mkdirSync(path.join(ROOT, '.test-output'), { recursive: true });
+    fs.writeFileSync(path.join(ROOT, '.test-output', 'mlflow-training-runs.png'), page.screenshotPng);
+    const text = page.text;
+    assert.match(text, /\bTraining runs\b/, 'the side bar offers the training runs');
+    assert.match(text, /Training runs\n(.*\n){0,3}Views/, 'the page shown is the training runs table');
+    // the run's row: its name, its data set with its digest and context, its model
+    const row = text.slice(text.indexOf(rec.run_id));
+    assert.match(row, new RegExp(`^${rec.run_id}\\n[\\s\\S]*?${rec.data.name} \\(${rec.data.sha256.slice(0, 36)}\\)\\nTraining\\n`));
+    assert.match(row, /\nvae\n1 matching run/, 'the Models column shows the logged model');
+  } finally {
+    await browser.close();
+  }
 });

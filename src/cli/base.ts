@@ -50,6 +50,35 @@ export const setFlag = Flags.string({
   default: [],
 });
 
+/** Repeatable `--tag KEY=VALUE` of `what` (a run, every cell of a sweep). */
+export const tagFlag = (what: string) =>
+  Flags.string({
+    description: `Label ${what}: KEY=VALUE, recorded in run.json (tags) and sent to MLflow as a tag; repeatable`,
+    multiple: true,
+    default: [],
+  });
+
+/** `--note TEXT` of `what`. */
+export const noteFlag = (what: string) => Flags.string({ description: `What ${what} is for, recorded in run.json (note) and in the MLflow run description` });
+
+/**
+ * `--tag KEY=VALUE` flags as a map (the last of a key wins). Keys follow MLflow's rules
+ * (letters, digits, _ - . / and spaces, at most 250 characters); `mlflow.` and `elbo.` are
+ * reserved for the tags elbo sets itself.
+ */
+export function parseTags(flags: string[]): Record<string, string> {
+  const tags: Record<string, string> = {};
+  for (const f of flags) {
+    const eq = f.indexOf('=');
+    const key = eq < 0 ? '' : f.slice(0, eq).trim();
+    if (eq < 0 || !key) throw new UserError('a tag is KEY=VALUE, e.g. --tag purpose=baseline', `--tag ${f}`);
+    if (!/^[A-Za-z0-9_\-./ ]+$/.test(key) || key.length > 250) throw new UserError(`tag key '${key}' may hold only letters, digits, _ - . / and spaces (at most 250 characters)`, `--tag ${f}`);
+    if (/^(mlflow|elbo)\./i.test(key)) throw new UserError(`tag keys starting with '${key.split('.')[0]}.' are reserved for the tags elbo sets; choose another key`, `--tag ${f}`);
+    tags[key] = f.slice(eq + 1);
+  }
+  return tags;
+}
+
 /** A path as the user would type it: relative below the current directory, else absolute. */
 export function shownPath(p: string): string {
   const rel = path.relative(process.cwd(), p);

@@ -12,7 +12,11 @@ export interface Fingerprint {
   cpus: number;
   hostname: string;
   packages: Record<string, string>;
-  git: { commit: string | null; dirty: boolean | null; root: string | null };
+  /**
+   * branch: null on a detached HEAD; remote: the URL of the branch's remote (else origin),
+   * without credentials. Both absent in records written before they were recorded.
+   */
+  git: { commit: string | null; dirty: boolean | null; root: string | null; branch?: string | null; remote?: string | null };
   argv: string[];
 }
 
@@ -47,10 +51,13 @@ function git(args: string[], cwd: string): string | null {
 /** Git state of the directory holding the experiment's config (the researcher's repo). */
 export function gitState(dir: string): Fingerprint['git'] {
   const root = git(['rev-parse', '--show-toplevel'], dir);
-  if (!root) return { commit: null, dirty: null, root: null };
+  if (!root) return { commit: null, dirty: null, root: null, branch: null, remote: null };
   const commit = git(['rev-parse', 'HEAD'], dir);
   const status = git(['status', '--porcelain', '--untracked-files=no'], dir);
-  return { commit, dirty: status === null ? null : status.length > 0, root };
+  const branch = git(['symbolic-ref', '--quiet', '--short', 'HEAD'], dir) || null;
+  const remoteName = (branch && git(['config', `branch.${branch}.remote`], dir)) || 'origin';
+  const url = git(['remote', 'get-url', remoteName], dir);
+  return { commit, dirty: status === null ? null : status.length > 0, root, branch, remote: url ? redactUri(url) : null };
 }
 
 export function fingerprint(configDir: string): Fingerprint {

@@ -3,6 +3,8 @@ import * as path from 'path';
 import { runExperiment } from '../experiment';
 import { RunStore, RunRecord } from '../track/run-store';
 import { UserError } from '../errors';
+import { Spool } from '../track/spool';
+import { syncRun } from '../track/mlflow';
 
 /** Metrics that measure the machine, not the model: never compared. */
 const TIMING = /samples_per_sec|time_s$|_seconds$/;
@@ -73,7 +75,10 @@ export function epochLineProblems(store: RunStore, epochs: number): string[] {
  * when the metrics match: exactly on the same backend, else within `tolerance`
  * (relative). The report is written into the new run (artifacts/reproduce-report.*).
  */
-export async function reproduce(runDir: string, o: { tolerance?: number; runsDir?: string; progress?: boolean; backend?: string }): Promise<ReproReport> {
+export async function reproduce(
+  runDir: string,
+  o: { tolerance?: number; runsDir?: string; progress?: boolean; backend?: string; trackingUri?: string; warn?: (m: string) => void },
+): Promise<ReproReport> {
   const store = RunStore.open(runDir);
   const old = store.readRecord();
   if (old.status !== 'FINISHED') throw new UserError(`run ${old.run_id} is ${old.status}; only a finished run can be reproduced`, runDir);
@@ -84,6 +89,7 @@ export async function reproduce(runDir: string, o: { tolerance?: number; runsDir
     runsDir: o.runsDir ?? path.dirname(path.dirname(store.dir)),
     backend: o.backend ?? old.backend.name,
     progress: o.progress,
+    trackingUri: o.trackingUri,
   });
   const fresh = RunStore.open(result.runDir).readRecord();
   const causes: string[] = [];
@@ -133,7 +139,29 @@ export async function reproduce(runDir: string, o: { tolerance?: number; runsDir
   const rerun = RunStore.open(result.runDir);
   fs.writeFileSync(rerun.artifact('reproduce-report.json'), JSON.stringify(report, null, 2) + '\n');
   fs.writeFileSync(rerun.artifact('reproduce-report.md'), reportText(report));
+  await logReport(store.dir, rerun.dir, report, o.warn ?? ((m) => process.stderr.write(`warning: ${m}\n`)));
   return report;
+}
+
+/**
+ * A rerun tracked in MLflow gets the report too: its two files as artifacts and tags that say
+ * what it reproduced and whether it passed, spooled and sent like the run's own events.
+ */
+async function logReport(originalDir: string, rerunDir: string, report: ReproReport, warn: (m: string) => void): Promise<void> {
+  if (!Spool.exists(rerunDir)) return;
+  const original = RunStore.open(originalDir).readRecord();
+  const originalMlflow = Spool.exists(originalDir) ? Spool.open(originalDir).state.run_id : /^mlflow-([0-9a-f]{32})$/.exec(path.basename(originalDir))?.[1];
+  const tags: Record<string, string> = {
+    'elbo.reproduces': original.run_id,
+    'elbo.reproduce.passed': String(report.passed),
+    ...(originalMlflow ? { 'elbo.reproduces.mlflow_run_id': originalMlflow } : {}),
+  };
+  Spool.open(rerunDir).append(
+    { type: 'tags', tags },
+    ...['reproduce-report.json', 'reproduce-report.md'].map((f) => ({ type: 'artifact' as const, file: `artifacts/${f}`, path: `artifacts/${f}` })),
+  );
+  const r = await syncRun(rerunDir, { warn });
+  if (r.status !== 'synced' && r.status !== 'up-to-date') warn(`MLflow does not have the reproduction report yet (${r.error ?? r.status}); send it with: elbo sync ${rerunDir}`);
 }
 
 export function reportText(r: ReproReport): string {

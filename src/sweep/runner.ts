@@ -1,7 +1,7 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import { spawn, ChildProcess } from 'child_process';
-import { SweepSpec, Cell, resolveCells, cellArgs, cellLabel, sweepDir } from './spec';
+import { SweepSpec, Cell, resolveCells, cellArgs, cellLabel, cellRunName, sweepDir } from './spec';
 import { elboRoot } from '../runtime/fingerprint';
 import { runsIn, readJsonFile, runLockHolder, effectiveStatus, type RunRecord, type RunStatus } from '../track/run-store';
 import { takeLock, releaseLock } from '../util/lock';
@@ -19,12 +19,17 @@ export interface SweepOptions {
   backend?: string;
   /** MLflow server for the sweep's parent run and its cells (else the config's, or MLFLOW_TRACKING_URI). */
   trackingUri?: string;
+  /** `--tag K=V` and `--note`: passed to every cell (run.json, MLflow) and to the MLflow parent run. */
+  tags?: Record<string, string>;
+  note?: string;
   log: (line: string) => void;
 }
 
 export interface CellResult {
   index: number;
   label: string;
+  /** Short: the last part of each swept key (latent=8,prior=gaussian,seed=0); the cell's MLflow run name. */
+  name: string;
   config_sha256: string;
   /** BUSY: another process (another elbo sweep, a SLURM task) is running this cell. */
   status: RunStatus | 'CACHED' | 'PENDING' | 'BUSY';
@@ -68,6 +73,7 @@ export async function runSweep(spec: SweepSpec, o: SweepOptions): Promise<{ dir:
   const results: CellResult[] = resolved.map(({ cell, loaded }) => ({
     index: cell.index,
     label: cellLabel(cell, spec),
+    name: cellRunName(cell, spec),
     config_sha256: loaded.sha256,
     status: 'PENDING',
     runDir: null,
@@ -87,12 +93,13 @@ export async function runSweep(spec: SweepSpec, o: SweepOptions): Promise<{ dir:
       cells = results.map((r) => (mine.has(r.index) ? r : prev.find((p) => p.index === r.index && p.config_sha256 === r.config_sha256) ?? r));
     }
     const tmp = `${file}.tmp-${process.pid}`;
-    fs.writeFileSync(tmp, JSON.stringify({ name: spec.name, file: spec.file, base: spec.base ?? [...new Set(resolved.map(({ cell }) => cell.base))], cells }, null, 2) + '\n');
+    const labels = { ...(o.tags && Object.keys(o.tags).length ? { tags: o.tags } : {}), ...(o.note ? { note: o.note } : {}) };
+    fs.writeFileSync(tmp, JSON.stringify({ name: spec.name, file: spec.file, base: spec.base ?? [...new Set(resolved.map(({ cell }) => cell.base))], ...labels, cells }, null, 2) + '\n');
     fs.renameSync(tmp, file);
   };
   writeIndex();
   // MLflow on: one parent run, every cell nested under it
-  const parent = await sweepParentRun(spec, resolved[0].loaded, dir, resolved.length, { trackingUri: o.trackingUri, warn: o.log });
+  const parent = await sweepParentRun(spec, resolved[0].loaded, dir, resolved.length, { trackingUri: o.trackingUri, warn: o.log, tags: o.tags, note: o.note });
   const env: Record<string, string> = {};
   if (parent) {
     env.ELBO_MLFLOW_PARENT_RUN_ID = parent.runId;
@@ -153,11 +160,15 @@ export async function runSweep(spec: SweepSpec, o: SweepOptions): Promise<{ dir:
         ? [bin, 'run', '--resume', job.resume, '--json', '--quiet']
         : [bin, 'run', job.cell.base, ...cellArgs(job.cell), '--runs-dir', path.join(dir, 'runs'), '--json', '--quiet'];
       if (o.backend && !job.resume) args.push('--backend', o.backend);
+      for (const [k, v] of Object.entries(o.tags ?? {})) args.push('--tag', `${k}=${v}`);
+      if (o.note) args.push('--note', o.note);
       const t0 = Date.now();
       r.status = 'RUNNING';
       o.log(`cell ${job.cell.index} (${r.label}): ${job.resume ? 'resuming' : 'started'}`);
-      // ELBO_SWEEP_PID: the cell stops (KILLED, resumable) if this process dies without telling it
-      const child = spawn(process.execPath, args, { env: { ...process.env, ...env, ELBO_SWEEP_PID: String(process.pid) }, stdio: ['ignore', 'pipe', 'pipe'] });
+      // ELBO_SWEEP_PID: the cell stops (KILLED, resumable) if this process dies without telling it;
+      // ELBO_MLFLOW_RUN_NAME: in MLflow the cell's run is named by its cell (latent=8,prior=gaussian,seed=0)
+      const cellEnv = { ...env, ELBO_SWEEP_PID: String(process.pid), ELBO_MLFLOW_RUN_NAME: results[job.cell.index].name };
+      const child = spawn(process.execPath, args, { env: { ...process.env, ...cellEnv }, stdio: ['ignore', 'pipe', 'pipe'] });
       running.add(child);
       let stdout = '';
       let stderr = '';
@@ -203,28 +214,29 @@ export async function runSweep(spec: SweepSpec, o: SweepOptions): Promise<{ dir:
     process.off('SIGINT', onSignal);
   }
   writeIndex();
-  // report.html (with compare.csv and the compare plots) once the whole sweep has run, not per SLURM task
-  let report: string | null = null;
+  // report.html (with compare.csv and the compare plots) once the whole sweep has run, not per
+  // SLURM task; the MLflow parent run carries it with sweep.json and the comparison, and ends
   if (o.cell === undefined) {
     try {
-      report = await writeSweepReport(dir);
+      const report = await writeSweepReport(dir);
       o.log(`report: ${path.relative(process.cwd(), report)}`);
     } catch (e: any) {
       o.log(`warning: could not write the sweep's report: ${e?.message ?? e}`);
     }
-  }
-  if (parent) {
-    if (report) await parent.logArtifact(report, 'report.html');
-    const mine = o.cell === undefined ? results : results.filter((r) => r.index === o.cell);
-    const ok = mine.every((r) => r.status === 'FINISHED' || r.status === 'CACHED');
-    // a SLURM task does not end the shared parent run
-    if (o.cell === undefined) await parent.finish(ok ? 'FINISHED' : stopLaunching ? 'KILLED' : 'FAILED');
+    if (parent) {
+      const files = ['report.html', 'sweep.json', 'compare.csv', ...fs.readdirSync(dir).filter((f) => /^compare-.*\.(png|svg)$/.test(f)).sort()];
+      const failed = results.filter((r) => r.status !== 'FINISHED' && r.status !== 'CACHED').length;
+      const runDirs = results.flatMap((r) => (r.runDir ? [r.runDir] : []));
+      await parent.finish(failed === 0 ? 'FINISHED' : stopLaunching ? 'KILLED' : 'FAILED', { cells: results.length, finished: results.length - failed, failed, files, runDirs });
+    }
   }
   return { dir, cells: o.cell === undefined ? results : results.filter((r) => r.index === o.cell) };
 }
 
 /** A SLURM job-array script whose task i runs cell i; cells share only the run store. */
-export function slurmScript(spec: SweepSpec, cells: number, o: { runsDir: string; parallel: number }): string {
+export function slurmScript(spec: SweepSpec, cells: number, o: { runsDir: string; parallel: number; tags?: Record<string, string>; note?: string }): string {
+  const sq = (v: string) => `'${v.replace(/'/g, `'\\''`)}'`;
+  const labels = [...Object.entries(o.tags ?? {}).map(([k, v]) => ` --tag ${sq(`${k}=${v}`)}`), ...(o.note ? [` --note ${sq(o.note)}`] : [])].join('');
   const bin = path.join(elboRoot(), 'bin', 'run.js');
   const dir = sweepDir(o.runsDir, spec);
   return `#!/bin/bash
@@ -236,6 +248,6 @@ export function slurmScript(spec: SweepSpec, cells: number, o: { runsDir: string
 #SBATCH --cpus-per-task=2
 set -euo pipefail
 cd ${JSON.stringify(process.cwd())}
-exec ${JSON.stringify(process.execPath)} ${JSON.stringify(bin)} sweep ${JSON.stringify(spec.file)} --cell "$SLURM_ARRAY_TASK_ID" --runs-dir ${JSON.stringify(path.resolve(o.runsDir))}
+exec ${JSON.stringify(process.execPath)} ${JSON.stringify(bin)} sweep ${JSON.stringify(spec.file)} --cell "$SLURM_ARRAY_TASK_ID" --runs-dir ${JSON.stringify(path.resolve(o.runsDir))}${labels}
 `;
 }

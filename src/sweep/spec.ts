@@ -9,6 +9,7 @@ import { UserError, UserErrors } from '../errors';
 import { Registry } from '../registry/registry';
 import { createRegistry } from '../builtins';
 import { Rng } from '../runtime/rng';
+import { flatten as flattenConfig } from './compare';
 
 /**
  * A sweep file: a base config, fixed overrides, and the axes to vary.
@@ -266,6 +267,27 @@ export function cellLabel(cell: Cell, spec: SweepSpec): string {
     .map(([k, v]) => `${k}=${typeof v === 'object' ? JSON.stringify(v) : v}`));
   if (cell.seed !== undefined) parts.push(`seed=${cell.seed}`);
   return parts.join(' ');
+}
+
+/**
+ * A cell's short name, its MLflow run name: each swept key by its last part (the whole key
+ * when two would read alike), a plugin block by its kind and options, then the seed:
+ * `latent=8,prior=gaussian,seed=0`.
+ */
+export function cellRunName(cell: Cell, spec: SweepSpec): string {
+  const fixed = new Set(Object.keys(spec.set));
+  const swept = Object.entries(cell.overrides).filter(([k]) => !fixed.has(k));
+  const last = (k: string) => k.split('.').pop()!;
+  const count = new Map<string, number>();
+  for (const [k] of swept) count.set(last(k), (count.get(last(k)) ?? 0) + 1);
+  const parts = spec.base === null ? [`base=${path.basename(cell.base).replace(/\.ya?ml$/, '')}`] : [];
+  for (const [k, v] of swept) {
+    const flat = flattenConfig(v, 'v');
+    const shown = Object.keys(flat).length === 1 && 'v' in flat ? flat.v : JSON.stringify(v);
+    parts.push(`${count.get(last(k))! > 1 ? k : last(k)}=${shown}`);
+  }
+  if (cell.seed !== undefined) parts.push(`seed=${cell.seed}`);
+  return parts.join(',') || `cell ${cell.index}`;
 }
 
 /**

@@ -30,6 +30,8 @@ export interface MlflowMetric {
   value: number;
   timestamp: number;
   step: number;
+  /** MLflow 3: the point also belongs to this logged model (its metrics in the Models tab). */
+  model_id?: string;
 }
 
 export interface MlflowRunInfo {
@@ -50,6 +52,32 @@ export interface MlflowRun {
     params?: { key: string; value: string }[];
     tags?: { key: string; value: string }[];
   };
+  inputs?: { dataset_inputs?: MlflowDatasetInput[] };
+  outputs?: MlflowRunOutputs;
+}
+
+export interface MlflowRunOutputs {
+  model_outputs?: { model_id: string; step?: number | string }[];
+}
+
+/** A data set as a run input (MLflow's Dataset with its input tags, e.g. mlflow.data.context). */
+export interface MlflowDatasetInput {
+  tags: { key: string; value: string }[];
+  dataset: { name: string; digest: string; source_type: string; source: string; schema?: string; profile?: string };
+}
+
+export interface MlflowLoggedModel {
+  info: {
+    model_id: string;
+    experiment_id: string;
+    name: string;
+    artifact_uri: string;
+    status?: string;
+    source_run_id?: string;
+    model_type?: string;
+    tags?: { key: string; value: string }[];
+  };
+  data?: { params?: { key: string; value: string }[]; metrics?: (MlflowMetric & { model_id?: string })[] };
 }
 
 export interface MlflowExperiment {
@@ -259,6 +287,48 @@ export class MlflowClient {
       token = r.next_page_token || undefined;
       if (!token) return out;
     }
+  }
+
+  /** A run's data sets (MLflow's "Datasets used"); the server keeps one per name and digest. */
+  async logInputs(runId: string, datasets: MlflowDatasetInput[]): Promise<void> {
+    await this.request('POST', '/api/2.0/mlflow/runs/log-inputs', { json: { run_id: runId, datasets } });
+  }
+
+  /** The run's outputs: MLflow 3 lists a run with a model output as a training run. */
+  async logOutputs(runId: string, models: { model_id: string; step: number }[]): Promise<void> {
+    await this.request('POST', '/api/2.0/mlflow/runs/outputs', { json: { run_id: runId, models } });
+  }
+
+  // ---- logged models (MLflow 3) --------------------------------------------------------
+
+  async createLoggedModel(body: {
+    experiment_id: string;
+    name: string;
+    model_type?: string;
+    source_run_id: string;
+    params: { key: string; value: string }[];
+    tags: { key: string; value: string }[];
+  }): Promise<MlflowLoggedModel> {
+    const r = await this.request('POST', '/api/2.0/mlflow/logged-models', { json: body });
+    return r.model;
+  }
+
+  async getLoggedModel(modelId: string): Promise<MlflowLoggedModel> {
+    const r = await this.request('GET', `/api/2.0/mlflow/logged-models/${encodeURIComponent(modelId)}`);
+    return r.model;
+  }
+
+  /** READY once its files are uploaded (UPLOAD_FAILED otherwise). */
+  async finalizeLoggedModel(modelId: string, status: 'LOGGED_MODEL_READY' | 'LOGGED_MODEL_UPLOAD_FAILED'): Promise<void> {
+    await this.request('PATCH', `/api/2.0/mlflow/logged-models/${encodeURIComponent(modelId)}`, { json: { model_id: modelId, status } });
+  }
+
+  /** Logged models of the experiment whose tag `key` is `value`. */
+  async searchLoggedModelsByTag(experimentId: string, key: string, value: string): Promise<MlflowLoggedModel[]> {
+    const r = await this.request('POST', '/api/2.0/mlflow/logged-models/search', {
+      json: { experiment_ids: [experimentId], filter: `tags.\`${key}\` = '${value.replace(/'/g, "\\'")}'`, max_results: 10 },
+    });
+    return r.models ?? [];
   }
 
   // ---- artifacts (through the server's proxy) ------------------------------------------

@@ -159,6 +159,19 @@ export class Replayer {
             await this.client.updateRun(runId, e.status, e.end_time);
             this.spool.ack(e.seq);
             break;
+          case 'inputs':
+            // the server keeps one input per data set name and digest: a replay adds nothing
+            await this.client.logInputs(runId, e.datasets);
+            this.spool.ack(e.seq);
+            break;
+          case 'model':
+            await this.sendModel(runId, e);
+            this.spool.ack(e.seq);
+            break;
+          case 'outputs':
+            await this.linkOutputs(runId, e.models);
+            this.spool.ack(e.seq);
+            break;
           default:
             this.skip(e, `unknown event type '${(e as any).type}'`);
         }
@@ -193,6 +206,53 @@ export class Replayer {
       seen.add(id);
       return true;
     });
+  }
+
+  /**
+   * A logged model, step by step; each step is safe to repeat: the model is found before it
+   * is created (tag elbo.model_uid) and its id kept in state.json, uploads overwrite, READY
+   * stays READY, the run's output is added only when missing, and the server keeps one
+   * model metric per (run, key, step, time).
+   */
+  private async sendModel(runId: string, e: Extract<SpoolEvent, { type: 'model' }>): Promise<void> {
+    const st = this.spool.state;
+    const experimentId = st.experiment_id!;
+    let m = st.models?.[e.uid];
+    if (!m) {
+      const found = e.seq < this.uncertainBelow ? await this.client.searchLoggedModelsByTag(experimentId, 'elbo.model_uid', e.uid) : [];
+      const info =
+        found[0]?.info ??
+        (
+          await this.client.createLoggedModel({
+            experiment_id: experimentId,
+            name: e.name,
+            model_type: e.model_type,
+            source_run_id: runId,
+            params: e.params.map(([key, value]) => ({ key, value })),
+            tags: Object.entries({ ...e.tags, 'elbo.model_uid': e.uid }).map(([key, value]) => ({ key, value })),
+          })
+        ).info;
+      m = { model_id: info.model_id, artifact_uri: info.artifact_uri };
+      st.models = { ...st.models, [e.uid]: m };
+      this.spool.saveState();
+    }
+    for (const f of e.files) {
+      const file = path.join(this.spool.runDir, f.file);
+      if (fs.existsSync(file)) await this.client.uploadArtifact(m.artifact_uri, file, f.path);
+      else this.o.warn?.(`${f.file} no longer exists in the run directory; the logged model ${m.model_id} lacks it`);
+    }
+    await this.client.finalizeLoggedModel(m.model_id, 'LOGGED_MODEL_READY');
+    await this.linkOutputs(runId, [{ model_id: m.model_id, step: e.step }]);
+    const points = e.metrics.map((p) => ({ ...p, model_id: m!.model_id }));
+    for (let i = 0; i < points.length; i += MLFLOW_LIMITS.metricsPerBatch) await this.client.logBatch(runId, { metrics: points.slice(i, i + MLFLOW_LIMITS.metricsPerBatch) });
+  }
+
+  /** Models as the run's outputs; the server adds an output each time it is told, so only the missing ones. */
+  private async linkOutputs(runId: string, models: { model_id: string; step: number }[]): Promise<void> {
+    const run = await this.client.getRun(runId);
+    const have = new Set((run.outputs?.model_outputs ?? []).map((o) => o.model_id));
+    const missing = models.filter((m) => !have.has(m.model_id));
+    if (missing.length) await this.client.logOutputs(runId, missing);
   }
 
   /** Find the run a previous attempt created (tag elbo.run_uid), or create it. */

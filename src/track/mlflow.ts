@@ -2,13 +2,13 @@ import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import * as crypto from 'crypto';
-import { parse as parseYaml } from 'yaml';
+import { parse as parseYaml, stringify as stringifyYaml } from 'yaml';
 import { definePlugin, Type, withOptionDefaults, type OptionsOf } from '../registry/types';
 import type { PluginOptions } from '../config/types';
 import { UserError } from '../errors';
 import { readJsonFile, type RunRecord } from './run-store';
 import type { Tracker } from './tracker';
-import { MlflowClient, MlflowMetric, MLFLOW_LIMITS, hasCredentials, isHttpUri, redactUri } from './mlflow-client';
+import { MlflowClient, MlflowMetric, MlflowDatasetInput, MLFLOW_LIMITS, hasCredentials, isHttpUri, redactUri } from './mlflow-client';
 import { Replayer, FlushResult } from './mlflow-replay';
 import { Spool, SpoolEventBody, SPOOL_DIR } from './spool';
 
@@ -31,6 +31,12 @@ const mlflowOptions = {
   finish_timeout_s: Type.Number({ minimum: 0, default: 30, description: 'How long the end of a run waits for MLflow to catch up; the rest waits for elbo sync' }),
   log_steps: Type.Boolean({ default: false, description: 'Also log the running training losses every train.log_every steps (keys train_step/*)' }),
   upload_checkpoint: Type.Boolean({ default: true, description: 'Upload the final checkpoint as artifacts checkpoints/epoch-NNNN/*' }),
+  log_model: Type.Boolean({
+    default: true,
+    description: "A finished run logs its model (the evaluated checkpoint, config.yaml and an MLmodel file) as an MLflow 3 logged model, the run's output: MLflow lists the run as a training run",
+  }),
+  system_metrics: Type.Boolean({ default: false, description: 'Also log CPU and memory use every system_metrics_interval_s (keys system/*, as MLflow names them)' }),
+  system_metrics_interval_s: Type.Number({ minimum: 0.1, default: 10, description: 'Seconds between two system-metrics samples' }),
   max_param_length: Type.Integer({ minimum: 100, maximum: MLFLOW_LIMITS.paramValueLength, default: MLFLOW_LIMITS.paramValueLength, description: 'Longest param value the server takes; longer values are cut and listed in tag elbo.params_truncated' }),
 };
 export type MlflowTrackerOptions = OptionsOf<typeof mlflowOptions>;
@@ -126,11 +132,11 @@ export function configParams(config: unknown, maxValue = MLFLOW_LIMITS.paramValu
   return { params, tags };
 }
 
-function capTag(v: string): string {
+export function capTag(v: string): string {
   return v.length <= MLFLOW_LIMITS.tagValueLength ? v : v.slice(0, MLFLOW_LIMITS.tagValueLength - 1) + '…';
 }
 
-function userName(): string {
+export function userName(): string {
   const env = process.env;
   const u = env.LOGNAME || env.USER || env.LNAME || env.USERNAME;
   if (u) return u;
@@ -186,17 +192,47 @@ function runTags(record: RunRecord, config: any, runDir: string, o: MlflowTracke
   for (const [k, v] of Object.entries(record.tags ?? {})) tags[k] = capTag(v);
   if (record.note) tags['elbo.note'] = capTag(record.note);
   if (fp.git.commit) tags['mlflow.source.git.commit'] = fp.git.commit;
+  if (fp.git.branch) tags['mlflow.source.git.branch'] = fp.git.branch;
+  if (fp.git.remote) tags['mlflow.source.git.repoURL'] = fp.git.remote;
   if (fp.git.dirty !== null) tags['elbo.git_dirty'] = String(fp.git.dirty);
   const parent = o.parent_run_id ?? process.env.ELBO_MLFLOW_PARENT_RUN_ID;
   if (parent) tags['mlflow.parentRunId'] = parent;
+  if (config?.backend && config.backend !== record.backend.name) tags['elbo.backend_requested'] = String(config.backend);
   return tags;
+}
+
+/** MLflow's limit on a dataset digest (mlflow/utils/validation.py). */
+const DATASET_DIGEST_LENGTH = 36;
+
+/**
+ * The run's data set as an MLflow run input: name, digest (its sha256, cut to the 36
+ * characters MLflow stores; the profile has it whole), source and the split sizes.
+ */
+export function datasetInput(record: RunRecord): MlflowDatasetInput {
+  const d = record.data;
+  return {
+    tags: [{ key: 'mlflow.data.context', value: 'training' }],
+    dataset: {
+      name: d.name,
+      digest: d.sha256.slice(0, DATASET_DIGEST_LENGTH),
+      source_type: 'local',
+      source: JSON.stringify({ uri: d.source }),
+      profile: JSON.stringify({ sha256: d.sha256, train: d.train, val: d.val, test: d.test }),
+    },
+  };
+}
+
+/** The run's name in MLflow: the tracker's run_name, a sweep cell's label, or the local run id. */
+function mlflowRunName(o: MlflowTrackerOptions, record: RunRecord): string {
+  return o.run_name ?? (process.env.ELBO_MLFLOW_RUN_NAME || record.run_id);
 }
 
 /** The events that open a run: its creation and its params. */
 function startEvents(record: RunRecord, configYaml: string, runDir: string, o: MlflowTrackerOptions, experimentName: string): SpoolEventBody[] {
   const config = parseYaml(configYaml);
-  const runName = o.run_name ?? record.run_id;
-  const { params, tags: paramTags } = configParams(config, o.max_param_length);
+  const runName = mlflowRunName(o, record);
+  // params say what ran: the backend the run used, not the config's `auto`
+  const { params, tags: paramTags } = configParams(config && typeof config === 'object' ? { ...config, backend: record.backend.name } : config, o.max_param_length);
   return [
     {
       type: 'create',
@@ -208,6 +244,7 @@ function startEvents(record: RunRecord, configYaml: string, runDir: string, o: M
       tags: { ...runTags(record, config, runDir, o, runName), ...paramTags },
     },
     { type: 'params', params },
+    { type: 'inputs', datasets: [datasetInput(record)] },
   ];
 }
 
@@ -260,9 +297,60 @@ function finishEvents(record: RunRecord, configYaml: string | null, runDir: stri
     // PNGs already sent by logArtifact are not sent twice; files that change (run.json, metrics.jsonl) are
     if (!already.has(f)) out.push({ type: 'artifact', file: f, path: f });
   }
+  if (o.log_model && record.status === 'FINISHED') {
+    const model = modelEvent(record, config, runDir);
+    if (model) out.push(model);
+  }
   const end = record.end_time ? Date.parse(record.end_time) : Date.now();
   if (record.status !== 'RUNNING') out.push({ type: 'status', status: record.status, end_time: end });
   return out;
+}
+
+/**
+ * The finished run's model as an MLflow 3 logged model: the checkpoint its test metrics were
+ * measured on, its config and an MLmodel file (written into the spool folder), with the test
+ * metrics of metrics.jsonl (same steps and times, so the run's history gains no point).
+ */
+function modelEvent(record: RunRecord, config: any, runDir: string): SpoolEventBody | null {
+  const epoch = record.evaluated_on?.epoch ?? record.epochs_completed;
+  const ckpt = `checkpoints/epoch-${String(epoch).padStart(4, '0')}`;
+  if (!fs.existsSync(path.join(runDir, ckpt, 'manifest.json'))) return null;
+  const kind = String(config?.model?.kind ?? 'model');
+  const mlmodel = `${SPOOL_DIR}/MLmodel`;
+  fs.writeFileSync(
+    path.join(runDir, mlmodel),
+    stringifyYaml({
+      flavors: { elbo: { elbo_version: record.fingerprint.elbo_version, model: kind, checkpoint: ckpt, config: 'config.yaml', backend: record.backend.name, data: record.data.name } },
+      utc_time_created: new Date().toISOString().replace('T', ' ').replace('Z', ''),
+    }),
+  );
+  const files = [
+    { file: mlmodel, path: 'MLmodel' },
+    { file: 'config.yaml', path: 'config.yaml' },
+    ...fs.readdirSync(path.join(runDir, ckpt)).sort().map((f) => ({ file: `${ckpt}/${f}`, path: `checkpoint/${f}` })),
+  ];
+  // the last logged point of each test metric
+  const last = new Map<string, MlflowMetric>();
+  for (const line of readMetricLines(runDir)) {
+    const { step, timestamp, ...m } = line;
+    for (const p of metricPoints(m, step, timestamp)) if (p.key.startsWith('test/')) last.set(p.key, p);
+  }
+  const m = config?.model ?? {};
+  const params: [string, string][] = [['kind', kind]];
+  if (m.latent !== undefined) params.push(['latent', String(m.latent)]);
+  if (m.prior?.kind) params.push(['prior', String(m.prior.kind)]);
+  params.push(['data', record.data.name], ['seed', String(record.seed)], ['epoch', String(epoch)]);
+  return {
+    type: 'model',
+    uid: crypto.randomUUID(),
+    name: kind,
+    model_type: kind,
+    step: epoch,
+    files,
+    params,
+    tags: { 'elbo.run_id': record.run_id, 'elbo.checkpoint': ckpt, 'elbo.config_sha256': record.config_sha256 },
+    metrics: [...last.values()],
+  };
 }
 
 export function experimentNameFor(o: Pick<MlflowTrackerOptions, 'experiment_name'>, fallback: string, env: NodeJS.ProcessEnv = process.env): string {
@@ -285,6 +373,7 @@ export class MlflowTracker implements Tracker {
   private lockedBy: { pid: number; host: string } | null = null;
   private configYaml: string | null = null;
   private readonly uploaded = new Set<string>();
+  private sampler: NodeJS.Timeout | null = null;
 
   constructor(
     private readonly o: MlflowTrackerOptions,
@@ -314,6 +403,7 @@ export class MlflowTracker implements Tracker {
 
   async start(record: RunRecord, configYaml: string): Promise<void> {
     this.configYaml = configYaml;
+    if (this.o.system_metrics) this.startSystemMetrics();
     if (this.spool.has('create')) {
       // a resumed run: the same MLflow run goes on
       this.spool.append(
@@ -354,7 +444,34 @@ export class MlflowTracker implements Tracker {
     this.kick();
   }
 
+  /**
+   * System metrics every system_metrics_interval_s, spooled like every other point: CPU use of
+   * the machine since the last sample, and its memory (MLflow's own keys, system/*). Steps
+   * count samples; a resumed run goes on after the last one it logged.
+   */
+  private startSystemMetrics(): void {
+    let step = this.spool.all().reduce((n, e) => (e.type === 'metrics' && e.metrics.some((m) => m.key.startsWith('system/')) ? Math.max(n, e.metrics[0].step + 1) : n), 0);
+    let last = cpuTimes();
+    this.sampler = setInterval(() => {
+      const now = cpuTimes();
+      const total = now.total - last.total;
+      const busy = total - (now.idle - last.idle);
+      last = now;
+      const used = os.totalmem() - os.freemem();
+      const metrics = {
+        'system/cpu_utilization_percentage': total > 0 ? Math.round((1000 * busy) / total) / 10 : 0,
+        'system/system_memory_usage_megabytes': Math.round(used / 1048576),
+        'system/system_memory_usage_percentage': Math.round((1000 * used) / os.totalmem()) / 10,
+      };
+      this.spool.append({ type: 'metrics', metrics: metricPoints(metrics, step++, Date.now()) });
+      this.kick();
+    }, this.o.system_metrics_interval_s * 1000);
+    this.sampler.unref();
+  }
+
   async finish(record: RunRecord): Promise<void> {
+    if (this.sampler) clearInterval(this.sampler);
+    this.sampler = null;
     this.spool.append(...finishEvents(record, this.configYaml, this.runDir, this.o, this.uploaded));
     if (this.lockedBy) return;
     // one last flush, bounded: a run never waits longer than finish_timeout_s for MLflow
@@ -408,6 +525,18 @@ export class MlflowTracker implements Tracker {
       }
     } while (this.again);
   }
+}
+
+/** The machine's CPU time so far, in ms: all of it, and idle. */
+function cpuTimes(): { total: number; idle: number } {
+  let total = 0;
+  let idle = 0;
+  for (const c of os.cpus()) {
+    const t = c.times;
+    total += t.user + t.nice + t.sys + t.idle + t.irq;
+    idle += t.idle;
+  }
+  return { total, idle };
 }
 
 function safeVersion(): string {
@@ -477,7 +606,8 @@ export async function syncRun(
 ): Promise<SyncReport> {
   const dir = path.resolve(runDir);
   const env = o.env ?? process.env;
-  if (!fs.existsSync(path.join(dir, 'run.json'))) throw new UserError('not a run directory (no run.json); give runs/<experiment>/<runId>', runDir);
+  // a sweep directory has a spool (its parent run) and no run.json
+  if (!fs.existsSync(path.join(dir, 'run.json')) && !Spool.exists(dir)) throw new UserError('not a run directory (no run.json); give runs/<experiment>/<runId>', runDir);
   let imported = false;
   if (!Spool.exists(dir)) {
     const uri = o.trackingUri ?? env.MLFLOW_TRACKING_URI;

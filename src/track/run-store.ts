@@ -93,6 +93,25 @@ export function runsIn(experimentDir: string, damaged?: (dir: string, error: Use
     });
 }
 
+/**
+ * Every run of a run store: <runs-dir>/<experiment>/<runId>/ and the cells of its sweeps
+ * (<runs-dir>/sweeps/<name>/runs/<experiment>/<runId>/), oldest first (run ids start with
+ * their start time). Damaged run.json files go to `damaged`.
+ */
+export function allRuns(runsRoot: string, damaged?: (dir: string, error: UserError) => void): { dir: string; record: RunRecord }[] {
+  const subdirs = (d: string) => (fs.existsSync(d) && fs.statSync(d).isDirectory() ? fs.readdirSync(d).filter((n) => fs.statSync(path.join(d, n)).isDirectory()) : []);
+  const out: { dir: string; record: RunRecord }[] = [];
+  for (const exp of subdirs(runsRoot)) {
+    if (exp === 'sweeps') {
+      for (const sweep of subdirs(path.join(runsRoot, exp))) {
+        const root = path.join(runsRoot, exp, sweep, 'runs');
+        for (const e of subdirs(root)) out.push(...runsIn(path.join(root, e), damaged));
+      }
+    } else out.push(...runsIn(path.join(runsRoot, exp), damaged));
+  }
+  return out.sort((a, b) => a.record.start_time.localeCompare(b.record.start_time) || a.dir.localeCompare(b.dir));
+}
+
 /** Who holds a run directory's lock (a live process training or resuming it), or null. */
 export function runLockHolder(dir: string): LockHolder | null {
   return readLock(path.join(dir, 'lock'));

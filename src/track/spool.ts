@@ -1,6 +1,6 @@
 import * as fs from 'fs';
 import * as path from 'path';
-import type { MlflowMetric } from './mlflow-client';
+import type { MlflowMetric, MlflowDatasetInput } from './mlflow-client';
 import { takeLock, releaseLock, type LockHolder } from '../util/lock';
 
 /**
@@ -33,7 +33,27 @@ export type SpoolEventBody =
   | { type: 'metrics'; metrics: MlflowMetric[] }
   /** Upload RUN_DIR/`file` (its contents when sent) to artifact path `path`. */
   | { type: 'artifact'; file: string; path: string }
-  | { type: 'status'; status: 'RUNNING' | 'FINISHED' | 'FAILED' | 'KILLED'; end_time?: number };
+  | { type: 'status'; status: 'RUNNING' | 'FINISHED' | 'FAILED' | 'KILLED'; end_time?: number }
+  /** Logged models (of other runs: a sweep's cells) as outputs of this run (its training runs' models). */
+  | { type: 'outputs'; models: { model_id: string; step: number }[] }
+  /** The run's data sets (runs/log-inputs). */
+  | { type: 'inputs'; datasets: MlflowDatasetInput[] }
+  /**
+   * An MLflow 3 logged model, the run's output at `step`: created (tag elbo.model_uid, so a
+   * replay finds it), RUN_DIR/`file`s uploaded to its artifact `path`s, marked READY, linked
+   * as the run's output, and `metrics` (points the run already logged) attached to it.
+   */
+  | {
+      type: 'model';
+      uid: string;
+      name: string;
+      model_type: string;
+      step: number;
+      files: { file: string; path: string }[];
+      params: [string, string][];
+      tags: Record<string, string>;
+      metrics: MlflowMetric[];
+    };
 
 export type SpoolEvent = SpoolEventBody & { seq: number; time: number };
 
@@ -51,6 +71,8 @@ export interface SpoolState {
   acked: number;
   /** Events the server refused for good (a changed param value, say): not retried. */
   skipped: { seq: number; type: string; error: string }[];
+  /** Logged models created so far, by the uid of their event (a replay goes on from there). */
+  models?: Record<string, { model_id: string; artifact_uri: string }>;
 }
 
 export const SPOOL_DIR = 'mlflow';
@@ -149,7 +171,7 @@ export class Spool {
 
   /** Forget the remote side (another server): every event is pending again. */
   resetRemote(trackingUri: string): void {
-    this.state = { ...this.state, tracking_uri: trackingUri, experiment_id: undefined, run_id: undefined, artifact_uri: undefined, acked: 0, skipped: [] };
+    this.state = { ...this.state, tracking_uri: trackingUri, experiment_id: undefined, run_id: undefined, artifact_uri: undefined, acked: 0, skipped: [], models: undefined };
     this.saveState();
   }
 

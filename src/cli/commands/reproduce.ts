@@ -15,7 +15,7 @@ export default class Reproduce extends BaseCommand {
     tolerance: Flags.string({ description: 'Relative tolerance for metric differences (default: exact on the same backend, 1e-4 across backends)' }),
     backend: Flags.string({ description: 'Backend for the rerun (default: the recorded one)' }),
     'runs-dir': Flags.string({ description: 'Where the rerun is stored (default: beside the original)' }),
-    'tracking-uri': Flags.string({ description: 'MLflow server to fetch an MLflow run id from (default: MLFLOW_TRACKING_URI)' }),
+    'tracking-uri': Flags.string({ description: 'MLflow server to fetch an MLflow run id from, and to track the rerun and its report in (default: MLFLOW_TRACKING_URI)' }),
     json: Flags.boolean({ description: 'Print the report as JSON on the last stdout line', default: false }),
     quiet: Flags.boolean({ char: 'q', description: 'No training progress', default: false }),
   };
@@ -33,7 +33,7 @@ export default class Reproduce extends BaseCommand {
       runsDir = runsDir ?? 'runs';
       runDir = await fetchMlflowRun(args.run, uri, path.join(runsDir, 'mlflow-records'));
     }
-    const report = await reproduce(runDir, { tolerance, backend: flags.backend, runsDir, progress: !flags.quiet });
+    const report = await reproduce(runDir, { tolerance, backend: flags.backend, runsDir, progress: !flags.quiet, trackingUri: flags['tracking-uri'] });
     process.stdout.write(flags.json ? JSON.stringify(report) + '\n' : reportText(report));
     if (!report.passed) this.exit(1);
   }

@@ -1,7 +1,7 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import { Args, Flags } from '@oclif/core';
-import { BaseCommand, setFlag, shownPath } from '../base';
+import { BaseCommand, setFlag, shownPath, tagFlag, noteFlag, parseTags } from '../base';
 import { UserError } from '../../errors';
 import { formatPublished } from '../../config/metrics';
 import { alive } from '../../util/lock';
@@ -29,12 +29,8 @@ export default class Run extends BaseCommand {
     }),
     json: Flags.boolean({ description: 'Print the result as one JSON object on the last line of stdout', default: false }),
     quiet: Flags.boolean({ char: 'q', description: 'No progress output on stderr', default: false }),
-    tag: Flags.string({
-      description: 'Label the run: KEY=VALUE, recorded in run.json (tags) and sent to MLflow as a tag; repeatable',
-      multiple: true,
-      default: [],
-    }),
-    note: Flags.string({ description: 'What the run is for, recorded in run.json (note) and in the MLflow run description' }),
+    tag: tagFlag('the run'),
+    note: noteFlag('the run'),
     'print-config': Flags.boolean({
       description: 'Print the fully resolved config (YAML, every default filled in, --set and --seed applied: what the run would record as config.yaml) and exit without training',
       default: false,
@@ -126,22 +122,4 @@ async function resolvedConfigYaml(config: string | undefined, set: string[], see
   }
   if (!config) throw new UserError('give a config file (e.g. configs/quickstart.yaml) or --resume RUN_DIR', 'elbo run');
   return loadConfig(config, seed === undefined ? set : [...set, `seed=${seed}`], createRegistry()).yaml;
-}
-
-/**
- * `--tag KEY=VALUE` flags as a map (the last of a key wins). Keys follow MLflow's rules
- * (letters, digits, _ - . / and spaces, at most 250 characters); `mlflow.` and `elbo.` are
- * reserved for the tags elbo sets itself.
- */
-export function parseTags(flags: string[]): Record<string, string> {
-  const tags: Record<string, string> = {};
-  for (const f of flags) {
-    const eq = f.indexOf('=');
-    const key = eq < 0 ? '' : f.slice(0, eq).trim();
-    if (eq < 0 || !key) throw new UserError('a tag is KEY=VALUE, e.g. --tag purpose=baseline', `--tag ${f}`);
-    if (!/^[A-Za-z0-9_\-./ ]+$/.test(key) || key.length > 250) throw new UserError(`tag key '${key}' may hold only letters, digits, _ - . / and spaces (at most 250 characters)`, `--tag ${f}`);
-    if (/^(mlflow|elbo)\./i.test(key)) throw new UserError(`tag keys starting with '${key.split('.')[0]}.' are reserved for the tags elbo sets; choose another key`, `--tag ${f}`);
-    tags[key] = f.slice(eq + 1);
-  }
-  return tags;
 }

@@ -1,7 +1,7 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import { Args, Flags } from '@oclif/core';
-import { BaseCommand } from '../base';
+import { BaseCommand, tagFlag, noteFlag, parseTags } from '../base';
 import { loadSweep, resolveCells, cellArgs, cellLabel, sweepDir } from '../../sweep/spec';
 import { runSweep, slurmScript } from '../../sweep/runner';
 import { UserError } from '../../errors';
@@ -14,6 +14,7 @@ export default class Sweep extends BaseCommand {
     '<%= config.bin %> sweep configs/sweeps/latent-prior.yaml --parallel 2',
     '<%= config.bin %> sweep configs/sweeps/latent-prior.yaml --dry-run',
     '<%= config.bin %> sweep configs/sweeps/latent-prior.yaml --emit slurm',
+    '<%= config.bin %> sweep configs/sweeps/latent-prior.yaml --tag purpose=prior-study --note "does the slab help at K=32?"',
   ];
   static args = { file: Args.string({ description: 'Sweep file', required: true }) };
   static flags = {
@@ -27,17 +28,20 @@ export default class Sweep extends BaseCommand {
     backend: Flags.string({ description: 'Backend for every cell' }),
     'tracking-uri': Flags.string({ description: 'MLflow server: a parent run for the sweep, every cell nested under it' }),
     json: Flags.boolean({ description: 'Print the result as JSON on the last stdout line', default: false }),
+    tag: tagFlag('every cell (and the MLflow parent run)'),
+    note: noteFlag('the sweep'),
   };
 
   async run(): Promise<void> {
     const { args, flags } = await this.parse(Sweep);
+    const tags = parseTags(flags.tag);
     const spec = loadSweep(args.file);
     const cells = resolveCells(spec);
     const dir = sweepDir(flags['runs-dir'], spec);
     if (flags.emit === 'slurm') {
       fs.mkdirSync(dir, { recursive: true });
       const file = path.join(dir, 'sweep.slurm');
-      fs.writeFileSync(file, slurmScript(spec, cells.length, { runsDir: flags['runs-dir'], parallel: flags.parallel }), { mode: 0o755 });
+      fs.writeFileSync(file, slurmScript(spec, cells.length, { runsDir: flags['runs-dir'], parallel: flags.parallel, tags, note: flags.note }), { mode: 0o755 });
       process.stdout.write(`${file}\n`);
       return;
     }
@@ -59,6 +63,8 @@ export default class Sweep extends BaseCommand {
       cell: flags.cell,
       backend: flags.backend,
       trackingUri: flags['tracking-uri'],
+      tags,
+      note: flags.note,
       log: (l) => process.stderr.write(l + '\n'),
     });
     const ok = results.every((r) => r.status === 'FINISHED' || r.status === 'CACHED');

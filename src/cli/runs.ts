@@ -1,0 +1,82 @@
+import * as fs from 'fs';
+import * as path from 'path';
+import { allRuns, effectiveStatus, readJsonFile, type RunRecord, type RunStatus } from '../track/run-store';
+import { Spool } from '../track/spool';
+import { UserError, suggestion } from '../errors';
+
+/** What `elbo runs list` and `elbo runs show` know of one run. */
+export interface ListedRun {
+  dir: string;
+  record: RunRecord;
+  /** A RUNNING record whose process is gone reads KILLED. */
+  status: RunStatus;
+}
+
+const STATUSES: RunStatus[] = ['RUNNING', 'FINISHED', 'FAILED', 'KILLED'];
+
+export interface RunFilter {
+  experiment?: string;
+  status?: string;
+  /** KEY=VALUE (the tag has this value) or KEY (the run has the tag). */
+  tags: string[];
+}
+
+/** The runs of the store that pass every filter, oldest first; damaged records are reported to `warn`. */
+export function listRuns(runsDir: string, f: RunFilter, warn: (m: string) => void): ListedRun[] {
+  if (!fs.existsSync(runsDir) || !fs.statSync(runsDir).isDirectory()) throw new UserError('no run store here; give the runs directory with --runs-dir', runsDir);
+  const runs = allRuns(runsDir, (_dir, e) => warn(`${e.line()}; left out`)).map(({ dir, record }) => ({ dir, record, status: effectiveStatus(dir, record) }));
+  let status: RunStatus | undefined;
+  if (f.status !== undefined) {
+    status = f.status.toUpperCase() as RunStatus;
+    if (!STATUSES.includes(status)) throw new UserError(`no status '${f.status}'${suggestion(f.status.toUpperCase(), STATUSES)}`, '--status');
+  }
+  if (f.experiment !== undefined) {
+    const names = [...new Set(runs.map((r) => r.record.experiment))].sort();
+    if (!names.includes(f.experiment)) throw new UserError(`no experiment '${f.experiment}' in ${runsDir}${suggestion(f.experiment, names)}`, '--experiment');
+  }
+  const tagTests = f.tags.map((t) => {
+    const eq = t.indexOf('=');
+    if (eq === 0 || !t.trim()) throw new UserError('a tag filter is KEY=VALUE or KEY', `--tag ${t}`);
+    return eq < 0 ? (r: RunRecord) => !!r.tags && t in r.tags : (r: RunRecord) => r.tags?.[t.slice(0, eq)] === t.slice(eq + 1);
+  });
+  return runs.filter((r) => (f.experiment === undefined || r.record.experiment === f.experiment) && (!status || r.status === status) && tagTests.every((test) => test(r.record)));
+}
+
+/** A run given as its directory or its id (found in the store). */
+export function findRun(runsDir: string, given: string, warn: (m: string) => void): ListedRun {
+  if (fs.existsSync(path.join(given, 'run.json'))) {
+    const record = readJsonFile<RunRecord>(path.join(given, 'run.json'), 'run.json');
+    return { dir: path.resolve(given), record, status: effectiveStatus(given, record) };
+  }
+  if (!fs.existsSync(runsDir)) throw new UserError(`not a run directory, and there is no run store at ${runsDir} to look the id up in (give --runs-dir)`, given);
+  const runs = listRuns(runsDir, { tags: [] }, warn);
+  const hits = runs.filter((r) => r.record.run_id === given || r.record.run_id.endsWith(given));
+  if (hits.length === 1) return hits[0];
+  if (hits.length > 1) throw new UserError(`${hits.length} runs end with '${given}' (${hits.map((h) => h.record.run_id).join(', ')}); give more of the id`, given);
+  throw new UserError(`no run with this id or directory in ${runsDir}${suggestion(given, runs.map((r) => r.record.run_id)).replace(/ \(allowed: .*\)$/, '')}`, given);
+}
+
+/** The metric a listing shows: test/elbo when any run has it, else the first test metric, else train/loss. */
+export function keyMetricOf(records: RunRecord[]): string {
+  const keys = new Set(records.flatMap((r) => Object.keys(r.metrics ?? {})));
+  return keys.has('test/elbo') ? 'test/elbo' : ([...keys].filter((k) => k.startsWith('test/')).sort()[0] ?? 'train/loss');
+}
+
+/** The run's MLflow side, from its spool: where it goes, its run id, and what is not sent yet. */
+export function mlflowState(dir: string): { tracking_uri: string; experiment: string; run_id: string | null; pending: number } | null {
+  if (!Spool.exists(dir)) return null;
+  const s = Spool.open(dir);
+  return { tracking_uri: s.state.tracking_uri, experiment: s.state.experiment_name, run_id: s.state.run_id ?? null, pending: s.pending().length };
+}
+
+/** A number as a listing shows it: 4 decimals, or 4 significant digits when small. */
+export function shortNumber(v: number): string {
+  if (Number.isInteger(v)) return String(v);
+  const a = Math.abs(v);
+  return a !== 0 && (a < 1e-3 || a >= 1e6) ? v.toExponential(3) : v.toFixed(4);
+}
+
+/** `s` cut to `n` characters (… at the end). */
+export function fit(s: string, n: number): string {
+  return s.length <= n ? s : s.slice(0, Math.max(0, n - 1)) + '…';
+}
