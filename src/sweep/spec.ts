@@ -9,6 +9,7 @@ import { UserError, UserErrors } from '../errors';
 import { Registry } from '../registry/registry';
 import { createRegistry } from '../registry/builtins';
 import { Rng } from '../runtime/rng';
+import { SLURM_SCHEMA } from './slurm';
 
 /**
  * A sweep file: a base config, fixed overrides, and the axes to vary.
@@ -42,6 +43,8 @@ export interface SweepSpec {
     seeds?: number[];
     random?: { trials: number; seed: number; space: Record<string, Distribution> };
   };
+  /** What each task of an emitted SLURM array asks for (see slurm.ts). */
+  slurm?: Record<string, unknown>;
 }
 
 type Distribution = { uniform: [number, number] } | { log_uniform: [number, number] } | { int: [number, number] } | { choice: unknown[] };
@@ -105,6 +108,7 @@ const SWEEP_SCHEMA: Record<string, unknown> = {
         },
       },
     },
+    slurm: SLURM_SCHEMA,
   },
 };
 
@@ -189,6 +193,7 @@ export function loadSweep(file: string): SweepSpec {
     base: data.base === undefined ? null : path.resolve(path.dirname(path.resolve(file)), data.base),
     set: data.set,
     sweep: data.sweep,
+    slurm: data.slurm,
   };
 }
 

@@ -3,7 +3,10 @@ import * as path from 'path';
 import { Args, Flags } from '@oclif/core';
 import { BaseCommand } from '../base';
 import { loadSweep, resolveCells, cellArgs, cellLabel, sweepDir } from '../../sweep/spec';
-import { runSweep, slurmScript } from '../../sweep/runner';
+import { runSweep, cellsHash } from '../../sweep/runner';
+import { slurmScript, slurmOptions } from '../../sweep/slurm';
+import { whyMissing } from '../../sweep/state';
+import { elboRoot } from '../../runtime/fingerprint';
 import { UserError } from '../../errors';
 
 export default class Sweep extends BaseCommand {
@@ -14,18 +17,23 @@ export default class Sweep extends BaseCommand {
     '<%= config.bin %> sweep configs/sweeps/latent-prior.yaml --parallel 2',
     '<%= config.bin %> sweep configs/sweeps/latent-prior.yaml --dry-run',
     '<%= config.bin %> sweep configs/sweeps/latent-prior.yaml --emit slurm',
+    '<%= config.bin %> sweep configs/sweeps/latent-prior.yaml --emit slurm --slurm time=4:00:00 --slurm partition=gpu --slurm gpus=1',
   ];
   static args = { file: Args.string({ description: 'Sweep file', required: true }) };
   static flags = {
-    parallel: Flags.integer({ char: 'j', description: 'Cells run at once', default: 1, min: 1 }),
+    parallel: Flags.integer({ char: 'j', description: 'Cells run at once (default 1; with --emit slurm: at most this many array tasks at once, default no limit)', min: 1 }),
     'dry-run': Flags.boolean({ description: 'List the cells and their commands; run nothing', default: false }),
     'fail-fast': Flags.boolean({ description: 'Stop at the first failed cell', default: false, exclusive: ['keep-going'] }),
     'keep-going': Flags.boolean({ description: 'Run every cell even when some fail (default)', default: false }),
     cell: Flags.integer({ description: 'Run only cell i (what a SLURM array task runs)', min: 0 }),
     emit: Flags.string({ description: 'Write a job script instead of running', options: ['slurm'] }),
+    slurm: Flags.string({ description: "With --emit slurm: KEY=VALUE over the sweep file's slurm block (cpus_per_task, mem, time, partition, account, qos, gpus, constraint, throttle, signal_before, sbatch); repeatable", multiple: true, default: [] }),
+    'cells-sha256': Flags.string({ description: 'Refuse to run unless the cells hash to this (what an emitted script checks)', hidden: true }),
     'runs-dir': Flags.string({ description: 'Root of the local run store', default: 'runs' }),
     backend: Flags.string({ description: 'Backend for every cell' }),
     'tracking-uri': Flags.string({ description: 'MLflow server: a parent run for the sweep, every cell nested under it' }),
+    tag: Flags.string({ description: "Label every cell's run: KEY=VALUE (as elbo run --tag); repeatable", multiple: true, default: [] }),
+    note: Flags.string({ description: "What the sweep is for, recorded in every cell's run (as elbo run --note)" }),
     json: Flags.boolean({ description: 'Print the result as JSON on the last stdout line', default: false }),
   };
 
@@ -34,10 +42,30 @@ export default class Sweep extends BaseCommand {
     const spec = loadSweep(args.file);
     const cells = resolveCells(spec);
     const dir = sweepDir(flags['runs-dir'], spec);
+    if (flags.slurm.length && flags.emit !== 'slurm') throw new UserError('--slurm sets what an emitted SLURM script asks for: give it with --emit slurm', `--slurm ${flags.slurm[0]}`);
     if (flags.emit === 'slurm') {
+      const slurm = slurmOptions(spec.slurm, [...flags.slurm, ...(flags.parallel ? [`throttle=${flags.parallel}`] : [])]);
+      const forward = [
+        ...(flags.backend ? ['--backend', flags.backend] : []),
+        ...(flags['tracking-uri'] ? ['--tracking-uri', flags['tracking-uri']] : []),
+        ...flags.tag.flatMap((t) => ['--tag', t]),
+        ...(flags.note !== undefined ? ['--note', flags.note] : []),
+      ];
       fs.mkdirSync(dir, { recursive: true });
       const file = path.join(dir, 'sweep.slurm');
-      fs.writeFileSync(file, slurmScript(spec, cells.length, { runsDir: flags['runs-dir'], parallel: flags.parallel }), { mode: 0o755 });
+      const script = slurmScript({
+        name: spec.name,
+        sweepFile: spec.file,
+        dir,
+        runsDir: path.resolve(flags['runs-dir']),
+        cells: cells.length,
+        cellsSha256: cellsHash(cells.map((c) => c.loaded.sha256)),
+        slurm,
+        forward,
+        node: process.execPath,
+        bin: path.join(elboRoot(), 'bin', 'run.js'),
+      });
+      fs.writeFileSync(file, script, { mode: 0o755 });
       process.stdout.write(`${file}\n`);
       return;
     }
@@ -52,13 +80,16 @@ export default class Sweep extends BaseCommand {
       }
       return;
     }
-    const { cells: results } = await runSweep(spec, {
+    const { cells: results, stopped } = await runSweep(spec, {
       runsDir: flags['runs-dir'],
-      parallel: flags.parallel,
+      parallel: flags.parallel ?? 1,
       failFast: flags['fail-fast'],
       cell: flags.cell,
+      cellsSha256: flags['cells-sha256'],
       backend: flags.backend,
       trackingUri: flags['tracking-uri'],
+      tags: flags.tag,
+      note: flags.note,
       log: (l) => process.stderr.write(l + '\n'),
     });
     const ok = results.every((r) => r.status === 'FINISHED' || r.status === 'CACHED');
@@ -67,8 +98,10 @@ export default class Sweep extends BaseCommand {
       process.stdout.write(`sweep ${spec.name}: ${results.filter((r) => r.status === 'FINISHED' || r.status === 'CACHED').length}/${results.length} cells finished → ${dir}\n`);
       const busy = results.filter((r) => r.status === 'BUSY');
       if (busy.length) process.stdout.write(`${busy.length} cell${busy.length === 1 ? ' is' : 's are'} being run by another process (${busy.map((r) => `cell ${r.index}: ${r.error}`).join('; ')}); rerun the sweep when it is done\n`);
+      for (const r of results.filter((x) => x.status !== 'BUSY' && x.status !== 'FINISHED' && x.status !== 'CACHED')) process.stdout.write(`  cell ${r.index} (${r.label}): ${whyMissing(r)}\n`);
       process.stdout.write(`compare with: elbo compare ${path.relative(process.cwd(), dir) || dir}\n`);
     }
+    if (stopped) this.exit(130);
     if (!ok) this.exit(1);
   }
 }
