@@ -4,6 +4,7 @@ import { spawn, ChildProcess } from 'child_process';
 import { SweepSpec, Cell, resolveCells, cellArgs, cellLabel, sweepDir, sha256 } from './spec';
 import { type CellResult, writeCellRecord, writeSweepIndex, cellLeaseFile } from './state';
 import { elboRoot } from '../runtime/fingerprint';
+import type { LoadedConfig } from '../config/load';
 import { runsIn, runLockHolder, effectiveStatus, type RunRecord } from '../track/run-store';
 import { takeLock, releaseLock } from '../util/lock';
 import { formatDuration } from '../track/progress';
@@ -16,6 +17,8 @@ export interface SweepOptions {
   failFast: boolean;
   /** Run only this cell (a SLURM array task): its run's progress goes to this process's stderr. */
   cell?: number;
+  /** The cells, when the caller has resolved them already (else resolved here). */
+  resolved?: { cell: Cell; loaded: LoadedConfig }[];
   /** The cells' hash an emitted script was made for (sweep.json's cells_sha256): refused when the cells changed since. */
   cellsSha256?: string;
   backend?: string;
@@ -49,6 +52,21 @@ export function cellsHash(configHashes: string[]): string {
   return sha256(configHashes.join('\n'));
 }
 
+/**
+ * The cells' hash; with `expected` (an emitted script's), an error when the cells changed
+ * since the script was emitted.
+ */
+export function checkCellsHash(spec: SweepSpec, resolved: { loaded: LoadedConfig }[], expected?: string): string {
+  const hash = cellsHash(resolved.map((r) => r.loaded.sha256));
+  if (expected !== undefined && expected !== hash) {
+    throw new UserError(
+      `the sweep's cells changed since this job script was emitted (the sweep file or a base config was edited; now ${resolved.length} cells, hash ${hash.slice(0, 12)}…): emit the script again (elbo sweep ${path.relative(process.cwd(), spec.file) || spec.file} --emit slurm) and submit that one`,
+      `--cells-sha256 ${expected.slice(0, 12)}…`,
+    );
+  }
+  return hash;
+}
+
 /** Signals that stop a sweep: its cells stop after their current step and record KILLED. */
 const STOP_SIGNALS: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP'];
 
@@ -60,17 +78,11 @@ const STOP_SIGNALS: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP'];
  * recorded in cells/ (see state.ts); sweep.json is rebuilt from those records.
  */
 export async function runSweep(spec: SweepSpec, o: SweepOptions): Promise<{ dir: string; cells: CellResult[]; stopped: NodeJS.Signals | null }> {
-  const resolved = resolveCells(spec);
+  const resolved = o.resolved ?? resolveCells(spec);
   if (o.cell !== undefined && (o.cell < 0 || o.cell >= resolved.length)) {
     throw new UserError(`the sweep has cells 0..${resolved.length - 1}`, `--cell ${o.cell}`);
   }
-  const hash = cellsHash(resolved.map((r) => r.loaded.sha256));
-  if (o.cellsSha256 !== undefined && o.cellsSha256 !== hash) {
-    throw new UserError(
-      `the sweep's cells changed since this job script was emitted (the sweep file or a base config was edited; now ${resolved.length} cells, hash ${hash.slice(0, 12)}…): emit the script again (elbo sweep ${path.relative(process.cwd(), spec.file) || spec.file} --emit slurm) and submit that one`,
-      `--cells-sha256 ${o.cellsSha256.slice(0, 12)}…`,
-    );
-  }
+  const hash = checkCellsHash(spec, resolved, o.cellsSha256);
   const dir = sweepDir(o.runsDir, spec);
   fs.mkdirSync(path.join(dir, 'runs'), { recursive: true });
   fs.mkdirSync(path.join(dir, 'locks'), { recursive: true });

@@ -102,9 +102,9 @@ export function shQuote(s: string): string {
 }
 
 /** A path for an #SBATCH line, double-quoted (sbatch reads the quotes: spaces are fine). */
-function sbatchPath(p: string, file: string): string {
+function sbatchPath(p: string, file: string, runsDir: string): string {
   // sbatch reads % as a file-name pattern (%A, %a) and has no escape for one % alone
-  if (/["%\n\r]/.test(p)) throw new UserError('a runs directory whose path has a double quote, a % or a line break cannot be given to sbatch; use another --runs-dir', p);
+  if (/["%\n\r]/.test(p)) throw new UserError('a runs directory whose path has a double quote, a % or a line break cannot be given to sbatch; use another one', `--runs-dir ${runsDir}`);
   return `"${path.join(p, file)}"`;
 }
 
@@ -136,7 +136,7 @@ export function slurmScript(o: {
     `# Submit with: sbatch ${shQuote(path.join(o.dir, 'sweep.slurm'))}`,
     `#SBATCH --job-name=elbo-${o.name}`,
     `#SBATCH --array=0-${o.cells - 1}${s.throttle ? `%${s.throttle}` : ''}`,
-    `#SBATCH --output=${sbatchPath(o.dir, 'slurm-%A_%a.out')}`,
+    `#SBATCH --output=${sbatchPath(o.dir, 'slurm-%A_%a.out', o.runsDir)}`,
     '#SBATCH --open-mode=append',
     '#SBATCH --ntasks=1',
     ...opt('cpus-per-task', s.cpus_per_task),

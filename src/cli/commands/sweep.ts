@@ -3,7 +3,7 @@ import * as path from 'path';
 import { Args, Flags } from '@oclif/core';
 import { BaseCommand } from '../base';
 import { loadSweep, resolveCells, cellArgs, cellLabel, sweepDir } from '../../sweep/spec';
-import { runSweep, cellsHash } from '../../sweep/runner';
+import { runSweep, checkCellsHash } from '../../sweep/runner';
 import { slurmScript, slurmOptions } from '../../sweep/slurm';
 import { whyMissing } from '../../sweep/state';
 import { elboRoot } from '../../runtime/fingerprint';
@@ -41,6 +41,7 @@ export default class Sweep extends BaseCommand {
     const { args, flags } = await this.parse(Sweep);
     const spec = loadSweep(args.file);
     const cells = resolveCells(spec);
+    const hash = checkCellsHash(spec, cells, flags['cells-sha256']);
     const dir = sweepDir(flags['runs-dir'], spec);
     if (flags.slurm.length && flags.emit !== 'slurm') throw new UserError('--slurm sets what an emitted SLURM script asks for: give it with --emit slurm', `--slurm ${flags.slurm[0]}`);
     if (flags.emit === 'slurm') {
@@ -59,7 +60,7 @@ export default class Sweep extends BaseCommand {
         dir,
         runsDir: path.resolve(flags['runs-dir']),
         cells: cells.length,
-        cellsSha256: cellsHash(cells.map((c) => c.loaded.sha256)),
+        cellsSha256: hash,
         slurm,
         forward,
         node: process.execPath,
@@ -85,7 +86,7 @@ export default class Sweep extends BaseCommand {
       parallel: flags.parallel ?? 1,
       failFast: flags['fail-fast'],
       cell: flags.cell,
-      cellsSha256: flags['cells-sha256'],
+      resolved: cells,
       backend: flags.backend,
       trackingUri: flags['tracking-uri'],
       tags: flags.tag,
