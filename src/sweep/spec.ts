@@ -282,16 +282,18 @@ export function resolveCells(spec: SweepSpec, registry?: Registry): { cell: Cell
   const problems = new Map<string, { error: UserError; cells: Cell[] }>();
   const out: { cell: Cell; loaded: LoadedConfig }[] = [];
   const cells = expand(spec);
-  // one registry per base config (its plugins), so the schema is compiled once per base, not per cell
+  // one registry, and so one compiled schema, for every cell of base configs that load no
+  // plugins; a base config with plugins gets a registry of its own (its plugins only)
   const registries = new Map<string, Registry>();
-  const registryFor = (base: string) => {
+  const registryFor = (cell: Cell) => {
     if (registry) return registry;
-    if (!registries.has(base)) registries.set(base, createRegistry());
-    return registries.get(base)!;
+    const key = 'plugins' in cell.overrides || hasPlugins(cell.base) ? cell.base : '';
+    if (!registries.has(key)) registries.set(key, createRegistry());
+    return registries.get(key)!;
   };
   for (const cell of cells) {
     try {
-      out.push({ cell, loaded: loadConfig(cell.base, cellOverrides(cell), registryFor(cell.base)) });
+      out.push({ cell, loaded: loadConfig(cell.base, cellOverrides(cell), registryFor(cell)) });
     } catch (e) {
       if (!(e instanceof UserError)) throw e;
       for (const l of e instanceof UserErrors ? e.errors : [e]) {
@@ -309,6 +311,15 @@ export function resolveCells(spec: SweepSpec, registry?: Registry): { cell: Cell
     );
   }
   return out;
+}
+
+/** Whether a config file has a `plugins:` key (an unreadable one: loadConfig reports it). */
+function hasPlugins(file: string): boolean {
+  try {
+    return /^plugins\s*:/m.test(fs.readFileSync(file, 'utf8'));
+  } catch {
+    return false;
+  }
 }
 
 /** Where a sweep lives in the run store. */
