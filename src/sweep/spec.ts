@@ -1,6 +1,7 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import * as crypto from 'crypto';
+import { parse as parseYamlDocument, stringify as stringifyYaml } from 'yaml';
 import Ajv from 'ajv';
 import { Locator, parseYaml, ajvUserErrors, loadConfig, LoadedConfig, AJV_OPTIONS } from '../config/load';
 import { parseKeyPath } from '../config/path';
@@ -320,6 +321,64 @@ function hasPlugins(file: string): boolean {
   } catch {
     return false;
   }
+}
+
+/**
+ * A sweep made on the command line (Hydra's multirun): `elbo sweep CONFIG --grid
+ * model.latent=8,32 --seeds 0,1 [--set key=value]`. It is written as a sweep file into its
+ * sweep directory (<runs-dir>/sweeps/<name>/sweep.yaml; the name is the config's plus a
+ * hash of the axes, so the same command finds its finished cells again) and loaded from
+ * there like any sweep file: an emitted SLURM script runs that file.
+ */
+export function sweepFromFlags(config: string, o: { grid: string[]; seeds?: string; set: string[]; name?: string; runsDir: string }): SweepSpec {
+  const grid: Record<string, unknown[]> = {};
+  const list = (raw: string, where: string) => {
+    let v: unknown;
+    try {
+      v = parseYamlDocument(`[${raw}]`);
+    } catch (e: any) {
+      throw new UserError(`values are not valid YAML: ${String(e?.message).split('\n')[0]}`, where);
+    }
+    if (!Array.isArray(v) || !v.length || v.some((x) => x === null)) throw new UserError('give one or more values separated by commas (e.g. model.latent=8,32)', where);
+    return v;
+  };
+  const keyValue = (flag: string, kind: string) => {
+    const where = `--${kind} ${flag}`;
+    const eq = flag.indexOf('=');
+    if (eq <= 0) throw new UserError(`expected key.path=${kind === 'grid' ? 'value,value,...' : 'value'} (e.g. model.latent=${kind === 'grid' ? '8,32' : '32'})`, where);
+    const key = flag.slice(0, eq).trim();
+    parseKeyPath(key, where);
+    return { key, raw: flag.slice(eq + 1), where };
+  };
+  for (const g of o.grid) {
+    const { key, raw, where } = keyValue(g, 'grid');
+    if (key in grid) throw new UserError(`'${key}' is given twice; list all its values in one --grid`, where);
+    grid[key] = list(raw, where);
+  }
+  const set: Record<string, unknown> = {};
+  for (const f of o.set) {
+    const { key, raw, where } = keyValue(f, 'set');
+    try {
+      set[key] = raw === '' ? '' : parseYamlDocument(raw);
+    } catch (e: any) {
+      throw new UserError(`value is not valid YAML: ${String(e?.message).split('\n')[0]}`, where);
+    }
+  }
+  const seeds = o.seeds === undefined ? undefined : list(o.seeds, `--seeds ${o.seeds}`);
+  if (seeds && seeds.some((x) => !Number.isInteger(x) || (x as number) < 0)) throw new UserError('seeds are integers >= 0, separated by commas (e.g. 0,1,2)', `--seeds ${o.seeds}`);
+  if (!Object.keys(grid).length && !seeds) throw new UserError('a config is swept over --grid KEY=V1,V2 (repeatable) and/or --seeds 0,1; or give a sweep file', config);
+  const base = path.resolve(config);
+  const body = { base, set, sweep: { grid, ...(seeds ? { seeds } : {}) } };
+  const name = o.name ?? `${path.basename(config).replace(/\.ya?ml$/, '')}-${sha256(JSON.stringify(body)).slice(0, 8)}`;
+  const file = path.join(path.resolve(o.runsDir), 'sweeps', name, 'sweep.yaml');
+  const text = `# made by: elbo sweep ${path.relative(process.cwd(), config) || config} ${[...o.grid.map((g) => `--grid ${g}`), ...(o.seeds ? [`--seeds ${o.seeds}`] : []), ...o.set.map((f) => `--set ${f}`)].join(' ')}\n${stringifyYaml({ name, ...body }, { lineWidth: 0 })}`;
+  fs.mkdirSync(path.dirname(file), { recursive: true });
+  if (!fs.existsSync(file) || fs.readFileSync(file, 'utf8') !== text) {
+    const tmp = `${file}.tmp-${process.pid}`;
+    fs.writeFileSync(tmp, text);
+    fs.renameSync(tmp, file);
+  }
+  return loadSweep(file);
 }
 
 /** Where a sweep lives in the run store. */

@@ -148,6 +148,10 @@ export function readLock(file: string): LockHolder | null {
 /** Remove a lock file this process holds. */
 export function releaseLock(file: string): void {
   held.delete(file);
+  if (!held.size && heartbeat) {
+    clearInterval(heartbeat);
+    heartbeat = null;
+  }
   try {
     const holder = JSON.parse(fs.readFileSync(file, 'utf8'));
     if (holder.pid === process.pid && holder.host === os.hostname()) fs.rmSync(file, { force: true });

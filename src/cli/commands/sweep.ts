@@ -2,7 +2,7 @@ import * as fs from 'fs';
 import * as path from 'path';
 import { Args, Flags } from '@oclif/core';
 import { BaseCommand } from '../base';
-import { loadSweep, resolveCells, cellArgs, cellLabel, sweepDir } from '../../sweep/spec';
+import { loadSweep, resolveCells, cellArgs, cellLabel, sweepDir, isSweepFile, sweepFromFlags } from '../../sweep/spec';
 import { runSweep, checkCellsHash } from '../../sweep/runner';
 import { slurmScript, slurmOptions } from '../../sweep/slurm';
 import { whyMissing } from '../../sweep/state';
@@ -16,11 +16,16 @@ export default class Sweep extends BaseCommand {
   static examples = [
     '<%= config.bin %> sweep configs/sweeps/latent-prior.yaml --parallel 2',
     '<%= config.bin %> sweep configs/sweeps/latent-prior.yaml --dry-run',
+    '<%= config.bin %> sweep configs/quickstart.yaml --grid model.latent=8,32 --grid train.optimizer.lr=1e-3,3e-4 --seeds 0,1 --set train.epochs=2',
     '<%= config.bin %> sweep configs/sweeps/latent-prior.yaml --emit slurm',
     '<%= config.bin %> sweep configs/sweeps/latent-prior.yaml --emit slurm --slurm time=4:00:00 --slurm partition=gpu --slurm gpus=1',
   ];
-  static args = { file: Args.string({ description: 'Sweep file', required: true }) };
+  static args = { file: Args.string({ description: 'Sweep file, or a config with --grid / --seeds', required: true }) };
   static flags = {
+    grid: Flags.string({ description: 'With a config: sweep KEY over the values V1,V2,... (YAML, comma-separated; repeatable: the grid is their product)', multiple: true, default: [] }),
+    seeds: Flags.string({ description: 'With a config: run every cell with each of these seeds (e.g. 0,1,2)' }),
+    set: Flags.string({ char: 's', description: 'With a config: an override every cell shares, key.path=value (YAML); repeatable', multiple: true, default: [] }),
+    name: Flags.string({ description: 'With a config: the sweep\'s name (default: the config\'s name and a hash of the axes)' }),
     parallel: Flags.integer({ char: 'j', description: 'Cells run at once (default 1; with --emit slurm: at most this many array tasks at once, default no limit)', min: 1 }),
     'dry-run': Flags.boolean({ description: 'List the cells and their commands; run nothing', default: false }),
     'fail-fast': Flags.boolean({ description: 'Stop at the first failed cell', default: false, exclusive: ['keep-going'] }),
@@ -39,7 +44,11 @@ export default class Sweep extends BaseCommand {
 
   async run(): Promise<void> {
     const { args, flags } = await this.parse(Sweep);
-    const spec = loadSweep(args.file);
+    const fromFlags = flags.grid.length || flags.seeds !== undefined || flags.set.length || flags.name !== undefined;
+    if (fromFlags && isSweepFile(args.file)) throw new UserError('--grid, --seeds, --set and --name make a sweep of a config; this is a sweep file already: put them in it', args.file);
+    const spec = fromFlags || (fs.existsSync(args.file) && !isSweepFile(args.file))
+      ? sweepFromFlags(args.file, { grid: flags.grid, seeds: flags.seeds, set: flags.set, name: flags.name, runsDir: flags['runs-dir'] })
+      : loadSweep(args.file);
     const cells = resolveCells(spec);
     const hash = checkCellsHash(spec, cells, flags['cells-sha256']);
     const dir = sweepDir(flags['runs-dir'], spec);
