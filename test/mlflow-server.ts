@@ -73,12 +73,13 @@ export function freePort(): Promise<number> {
   });
 }
 
-const live = new Set<ChildProcess>();
+/** Servers the test setups started (each in its own process group): killed when the test process exits. */
+export const live = new Set<ChildProcess>();
 process.on('exit', () => {
   for (const p of live) killGroup(p, 'SIGKILL');
 });
 
-function killGroup(p: ChildProcess, sig: NodeJS.Signals): void {
+export function killGroup(p: ChildProcess, sig: NodeJS.Signals): void {
   try {
     if (p.pid) process.kill(-p.pid, sig);
   } catch {

@@ -18,7 +18,7 @@ import * as os from 'os';
 import * as path from 'path';
 import * as crypto from 'crypto';
 import { spawn, spawnSync, ChildProcess } from 'child_process';
-import { freePort } from './mlflow-server';
+import { freePort, live, killGroup } from './mlflow-server';
 
 const PACKAGES = ['slurmctld', 'slurmd', 'slurm-client', 'munge'];
 
@@ -205,18 +205,5 @@ export class SlurmCluster {
       live.delete(proc);
     }
     this.procs = [];
-  }
-}
-
-const live = new Set<ChildProcess>();
-process.on('exit', () => {
-  for (const p of live) killGroup(p, 'SIGKILL');
-});
-
-function killGroup(p: ChildProcess, sig: NodeJS.Signals): void {
-  try {
-    if (p.pid) process.kill(-p.pid, sig);
-  } catch {
-    /* gone */
   }
 }

@@ -141,6 +141,8 @@ test('near the time limit a task stops its cell, requeues itself, and the next a
   // one log for both attempts (--open-mode=append)
   assert.match(log, /attempt 1,[\s\S]*the time limit is near: stopping cell \d and requeueing the task[\s\S]*attempt 2,[\s\S]*: resuming [\s\S]*finished test\/elbo/);
   const rec = JSON.parse(fs.readFileSync(path.join(readSweepState(sweep).cells[paused].runDir!, 'run.json'), 'utf8'));
-  assert.equal(rec.resumes.length, 1);
-  assert.equal(rec.resumes[0].previous_status, 'KILLED');
+  // (an attempt may meet the time limit again: each one resumes where the last stopped)
+  assert.ok(rec.resumes.length >= 1 && rec.resumes.every((x: any) => x.previous_status === 'KILLED'), JSON.stringify(rec.resumes));
+  // each task requeued only itself, and only while its cell ran: no attempt found its cell finished
+  assert.doesNotMatch(logs.join('\n'), /already finished in/);
 });
