@@ -162,3 +162,27 @@ test('a lease held on another host is respected while its heartbeat is fresh and
     else process.env.ELBO_LEASE_STALE_S = before;
   }
 });
+
+test('SIGTERM to a sweep stops its running cell (passed on), which records KILLED, and the sweep exits 130', async () => {
+  const dir = tmpDir();
+  smallConfig(dir);
+  const sweepFile = path.join(dir, 'sweep.yaml');
+  fs.writeFileSync(sweepFile, 'base: small.yaml\nset: {data.max_train: 100, train.epochs: 2}\nsweep:\n  seeds: [1]\n');
+  const runsDir = path.join(dir, 'runs');
+  const store = path.join(runsDir, 'sweeps', 'sweep', 'runs');
+  const a = start(['sweep', sweepFile, '--runs-dir', runsDir], { ELBO_FAULT: 'step@2:pause' });
+  try {
+    // its run checkpointed epoch 1 (run.json says so) and holds still in epoch 2
+    const epochs = (d: string) => (fs.existsSync(path.join(d, 'run.json')) ? JSON.parse(fs.readFileSync(path.join(d, 'run.json'), 'utf8')).epochs_completed : 0);
+    await until('the cell to pause in epoch 2', () => runDirs(store).some((d) => epochs(d) === 1));
+    a.child.kill('SIGTERM');
+    assert.equal(await a.done, 130, a.stderr());
+    assert.match(a.stderr(), /SIGTERM: stopping the running cell after its current step/);
+    const [run] = runDirs(store);
+    assert.equal(status(run), 'KILLED');
+    const cell = JSON.parse(fs.readFileSync(path.join(runsDir, 'sweeps', 'sweep', 'cells', 'cell-0000.json'), 'utf8'));
+    assert.deepEqual([cell.status, cell.runDir], ['KILLED', run]);
+  } finally {
+    a.child.kill('SIGKILL');
+  }
+});

@@ -10,7 +10,7 @@ import { elboRoot } from '../../runtime/fingerprint';
 import { UserError } from '../../errors';
 
 export default class Sweep extends BaseCommand {
-  static summary = 'Run a grid of configs (a sweep file), each cell as its own process';
+  static summary = 'Run a grid of configs (a sweep file, or --grid on a config), each cell as its own process';
   static description =
     'Validates every cell first, then runs them N at a time into <runs-dir>/sweeps/<name>/. Rerunning skips finished cells (same resolved config), resumes failed or killed ones, and never overwrites a finished run. Exit 0 only when every cell finished.';
   static examples = [
@@ -109,7 +109,7 @@ export default class Sweep extends BaseCommand {
       const busy = results.filter((r) => r.status === 'BUSY');
       if (busy.length) process.stdout.write(`${busy.length} cell${busy.length === 1 ? ' is' : 's are'} being run by another process (${busy.map((r) => `cell ${r.index}: ${r.error}`).join('; ')}); rerun the sweep when it is done\n`);
       for (const r of results.filter((x) => x.status !== 'BUSY' && x.status !== 'FINISHED' && x.status !== 'CACHED')) process.stdout.write(`  cell ${r.index} (${r.label}): ${whyMissing(r)}\n`);
-      process.stdout.write(`compare with: elbo compare ${path.relative(process.cwd(), dir) || dir}\n`);
+      if (flags.cell === undefined) process.stdout.write(`compare with: elbo compare ${path.relative(process.cwd(), dir) || dir}\n`);
     }
     if (stopped) this.exit(130);
     if (!ok) this.exit(1);
