@@ -119,12 +119,13 @@ export async function runSweep(spec: SweepSpec, o: SweepOptions): Promise<{ dir:
     const done = runs.find((x) => x.record.status === 'FINISHED');
     if (!done) return false;
     Object.assign(r, { status: 'CACHED', runDir: done.dir, metrics: done.record.metrics, error: undefined });
-    record(r);
+    writeCellRecord(dir, r); // sweep.json is rebuilt once the cells are looked at
     o.log(`cell ${cell.index} (${r.label}): already finished in ${path.relative(process.cwd(), done.dir)}, skipped`);
     return true;
   };
   const queue: { cell: Cell; resume?: string }[] = [];
   for (const { cell } of selected) if (!cached(cell, existing.get(results[cell.index].config_sha256) ?? [])) queue.push({ cell });
+  writeIndex();
   const busy = (cell: Cell, holder: { pid: number; host: string }, what: string) => {
     Object.assign(results[cell.index], { status: 'BUSY', error: `${what} by process ${holder.pid} on ${holder.host}` });
     o.log(`cell ${cell.index} (${results[cell.index].label}): ${what} by process ${holder.pid} on ${holder.host}; left to it`);
@@ -144,7 +145,7 @@ export async function runSweep(spec: SweepSpec, o: SweepOptions): Promise<{ dir:
     try {
       // what the store holds now (another process may have finished or started the cell meanwhile)
       const runs = runsByConfig(dir).get(results[job.cell.index].config_sha256) ?? [];
-      if (cached(job.cell, runs)) return;
+      if (cached(job.cell, runs)) return writeIndex();
       // a run of the cell that a live process trains (an `elbo run --resume` by hand, a cell
       // whose sweep was killed and that has not noticed yet) is left to it
       for (const x of runs) {
