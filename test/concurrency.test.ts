@@ -36,6 +36,17 @@ function runDirs(root: string): string[] {
   return fs.readdirSync(root).flatMap((exp) => fs.readdirSync(path.join(root, exp)).map((id) => path.join(root, exp, id)));
 }
 
+/** `elbo sweep` of a small sweep over `seeds`, started with ELBO_FAULT=`fault` (its cells hold still there). */
+function pausingSweep(seeds: string, fault: string) {
+  const dir = tmpDir();
+  smallConfig(dir);
+  const sweepFile = path.join(dir, 'sweep.yaml');
+  fs.writeFileSync(sweepFile, `base: small.yaml\nset: {data.max_train: 100, train.epochs: 2}\nsweep:\n  seeds: ${seeds}\n`);
+  const runsDir = path.join(dir, 'runs');
+  const a = start(['sweep', sweepFile, '--runs-dir', runsDir], { ELBO_FAULT: fault });
+  return { a, sweepFile, runsDir, store: path.join(runsDir, 'sweeps', 'sweep', 'runs') };
+}
+
 const status = (dir: string) => JSON.parse(fs.readFileSync(path.join(dir, 'run.json'), 'utf8')).status;
 
 test('a second --resume of a live run is refused; once the first stops, resuming works', async () => {
@@ -62,14 +73,8 @@ test('a second --resume of a live run is refused; once the first stops, resuming
 });
 
 test('two sweeps of one file share its cells; a sweep killed with -9 stops its cell, and the next sweep resumes it', async () => {
-  const dir = tmpDir();
-  smallConfig(dir);
-  const sweepFile = path.join(dir, 'sweep.yaml');
-  fs.writeFileSync(sweepFile, 'base: small.yaml\nset: {data.max_train: 100, train.epochs: 2}\nsweep:\n  seeds: [1, 2]\n');
-  const runsDir = path.join(dir, 'runs');
-  const store = path.join(runsDir, 'sweeps', 'sweep', 'runs');
   // sweep A: its first cell holds still in epoch 1
-  const a = start(['sweep', sweepFile, '--runs-dir', runsDir], { ELBO_FAULT: 'step@1:pause' });
+  const { a, sweepFile, runsDir, store } = pausingSweep('[1, 2]', 'step@1:pause');
   try {
     await until('sweep A to start its first cell', () => runDirs(store).some((d) => fs.existsSync(path.join(d, 'run.json')) && fs.existsSync(path.join(d, 'lock'))));
     // sweep B at the same time: leaves cell 0 to A, runs cell 1
@@ -164,13 +169,7 @@ test('a lease held on another host is respected while its heartbeat is fresh and
 });
 
 test('SIGTERM to a sweep stops its running cell (passed on), which records KILLED, and the sweep exits 130', async () => {
-  const dir = tmpDir();
-  smallConfig(dir);
-  const sweepFile = path.join(dir, 'sweep.yaml');
-  fs.writeFileSync(sweepFile, 'base: small.yaml\nset: {data.max_train: 100, train.epochs: 2}\nsweep:\n  seeds: [1]\n');
-  const runsDir = path.join(dir, 'runs');
-  const store = path.join(runsDir, 'sweeps', 'sweep', 'runs');
-  const a = start(['sweep', sweepFile, '--runs-dir', runsDir], { ELBO_FAULT: 'step@2:pause' });
+  const { a, runsDir, store } = pausingSweep('[1]', 'step@2:pause');
   try {
     // its run checkpointed epoch 1 (run.json says so) and holds still in epoch 2
     const epochs = (d: string) => (fs.existsSync(path.join(d, 'run.json')) ? JSON.parse(fs.readFileSync(path.join(d, 'run.json'), 'utf8')).epochs_completed : 0);
