@@ -25,6 +25,6 @@ if [ "$want" = 1 ] || { [ "${CI:-}" = true ] && [ "$want" != 0 ]; }; then
   fi
 fi
 if [ -f .native/tfjs-node/.elbo-built ] && [ "$want" != 0 ]; then
-  echo "test: again on the native tensorflow backend (the MLflow tests, which do not depend on the backend, run once)"
-  ELBO_BACKEND=tensorflow node --test --test-concurrency=2 $(ls dist/test/*.test.js | grep -v mlflow)
+  echo "test: again on the native tensorflow backend (the MLflow and SLURM tests, which do not depend on the backend, run once)"
+  ELBO_BACKEND=tensorflow node --test --test-concurrency=2 $(ls dist/test/*.test.js | grep -v -E "mlflow|slurm")
 fi

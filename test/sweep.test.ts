@@ -6,6 +6,7 @@ import { loadSweep, expand } from '../src/sweep/spec';
 import { reproduce } from '../src/sweep/reproduce';
 import { collectRuns, sweptKeys, comparedMetrics, compare } from '../src/sweep/compare';
 import { writeIdx } from '../src/data/idx';
+import { spawnSync } from 'child_process';
 import { tmpDir, smallConfig, elbo, lastJson } from './helpers';
 
 function sweepFile(dir: string, body: string): string {
@@ -105,28 +106,54 @@ test('sweep runs cells in parallel, resumes without redoing finished cells, comp
   assert.ok(summary.cells.every((c: any) => c.max_abs_diff === 0));
 });
 
-test('the emitted SLURM script maps array task i to cell i', () => {
-  const dir = tmpDir();
-  const file = sweepFile(dir, 'sweep:\n  grid:\n    model.latent: [2, 4, 8]\n  seeds: [0, 1]\n');
+test('the emitted SLURM script: resources from the sweep file and --slurm, forwarded flags quoted for bash, task i runs cell i, a changed sweep is refused', () => {
+  const dir = tmpDir('elbo sweep $HOME ');
+  const file = sweepFile(dir, 'slurm: {mem: 2G, partition: short, sbatch: [--exclusive]}\nsweep:\n  grid:\n    model.latent: [2, 4, 8]\n  seeds: [0, 1]\n');
   const runs = path.join(dir, 'runs');
-  const r = elbo(['sweep', file, '--emit', 'slurm', '--parallel', '2', '--runs-dir', runs]);
+  const note = `it's $HOME and \`id\` "quoted"`;
+  const r = elbo(['sweep', file, '--emit', 'slurm', '--parallel', '2', '--runs-dir', runs, '--slurm', 'time=4:00:00', '--slurm', 'gpus=1', '--slurm', 'mem=3G', '--backend', 'cpu', '--tracking-uri', 'http://127.0.0.1:9/', '--tag', 'who=$USER', '--note', note]);
   assert.equal(r.status, 0, r.stderr);
   const script = fs.readFileSync(r.stdout.trim(), 'utf8');
-  assert.match(script, /^#SBATCH --array=0-5%2$/m);
-  const cmd = /^exec (.*)$/m.exec(script)![1];
-  assert.match(cmd, /sweep ".*sweep\.yaml" --cell "\$SLURM_ARRAY_TASK_ID" --runs-dir ".*runs"/);
+  const sbatch = script.split('\n').filter((l) => l.startsWith('#SBATCH'));
+  for (const line of ['--array=0-5%2', '--mem=3G', '--partition=short', '--time=4:00:00', '--gpus=1', '--cpus-per-task=2', '--exclusive', '--requeue', '--open-mode=append', '--signal=B:USR1@180'])
+    assert.ok(sbatch.includes(`#SBATCH ${line}`), `${line} in\n${sbatch.join('\n')}`);
+  assert.ok(sbatch.includes(`#SBATCH --output="${path.join(runs, 'sweeps', 'sweep', 'slurm-%A_%a.out')}"`));
+  assert.doesNotMatch(script, /^cd /m, 'no cd to the emit-time directory');
+  // the srun line as bash reads it, for task i: the words elbo gets
+  const srun = /^srun (.*) &$/m.exec(script)![1];
+  const hash = /^cells_sha256=([0-9a-f]{64})$/m.exec(script)![1];
+  const words = (i: number) => {
+    const b = spawnSync('bash', ['-c', `cells_sha256=${hash}; SLURM_ARRAY_TASK_ID=${i}; SLURM_CPUS_PER_TASK=2; set -- ${srun}; printf '%s\\0' "$@"`], { encoding: 'utf8' });
+    assert.equal(b.status, 0, b.stderr);
+    return b.stdout.split('\0').slice(0, -1);
+  };
+  const w = words(3);
+  assert.deepEqual(w.slice(0, 2), ['--ntasks=1', '--cpus-per-task=2']);
+  assert.deepEqual(w.slice(4), ['sweep', file, '--cell', '3', '--runs-dir', runs, '--cells-sha256', hash, '--backend', 'cpu', '--tracking-uri', 'http://127.0.0.1:9/', '--tag', 'who=$USER', '--note', note]);
   const cells = expand(loadSweep(file));
-  for (let i = 0; i < 6; i++) {
-    // what task i would run, through the same command line with the task id filled in
-    const args = JSON.parse(`[${cmd.replace('"$SLURM_ARRAY_TASK_ID"', `"${i}"`).split(' ').slice(2).map((a) => (a.startsWith('"') ? a : JSON.stringify(a))).join(',')}]`);
-    const dry = elbo([...args, '--dry-run', '--json']);
+  for (const i of [0, 5]) {
+    const dry = elbo([...words(i).slice(4).filter((x, k, a) => !['--backend', '--tracking-uri', '--tag', '--note'].includes(x) && !['--backend', '--tracking-uri', '--tag', '--note'].includes(a[k - 1])), '--dry-run', '--json']);
     assert.equal(dry.status, 0, dry.stderr);
     const shown = lastJson(dry.stdout).cells;
-    assert.equal(shown.length, 1);
-    assert.equal(shown[0].index, i);
-    assert.deepEqual(shown[0].overrides, cells[i].overrides);
-    assert.equal(shown[0].seed, cells[i].seed);
+    assert.deepEqual([shown.length, shown[0].index, shown[0].overrides, shown[0].seed], [1, i, cells[i].overrides, cells[i].seed]);
   }
+  // the sweep file edited after emission: the tasks refuse to run, saying what to do
+  fs.writeFileSync(file, fs.readFileSync(file, 'utf8').replace('[2, 4, 8]', '[2, 4, 8, 16]'));
+  const stale = elbo([...words(0).slice(4, 12), '--dry-run']);
+  assert.equal(stale.status, 1);
+  assert.match(stale.stderr, /^--cells-sha256 [0-9a-f]{12}…: the sweep's cells changed since this job script was emitted \(the sweep file or a base config was edited; now 8 cells, hash [0-9a-f]{12}…\): emit the script again \(elbo sweep .*sweep\.yaml --emit slurm\) and submit that one$/m);
+  // bad SLURM options: one line naming the flag or the sweep file
+  const bad = (args: string[], re: RegExp) => {
+    const x = elbo(['sweep', file, '--emit', 'slurm', ...args]);
+    assert.equal(x.status, 1, x.stdout);
+    assert.match(x.stderr, re);
+  };
+  bad(['--slurm', 'partiton=short', '--runs-dir', runs], /^--slurm partiton=short: unknown SLURM option 'partiton'; did you mean 'partition'\?/m);
+  bad(['--slurm', 'time=soon', '--runs-dir', runs], /^--slurm time=soon: slurm\.time must match pattern/m);
+  bad(['--slurm', 'partition=a b', '--runs-dir', runs], /^--slurm partition=a b: slurm\.partition must match pattern/m);
+  bad(['--runs-dir', path.join(dir, '100%')], /^--runs-dir .*100%: a runs directory whose path has a double quote, a % or a line break cannot be given to sbatch; use another one$/m);
+  const local = elbo(['sweep', file, '--slurm', 'mem=2G', '--dry-run']);
+  assert.match(local.stderr, /^--slurm mem=2G: --slurm sets what an emitted SLURM script asks for: give it with --emit slurm$/m);
 });
 
 test('reproduce: a finished run passes bit-exactly; edited metrics and changed data fail, naming the cause', async () => {
@@ -210,4 +237,36 @@ test('compare: published columns and a verdict per row (within, better, worse)',
   const csv = fs.readFileSync(csvFile, 'utf8').trim().split('\n');
   assert.match(csv[0], /,test\/error_pct published,test\/error_pct published pm,test\/error_pct mode,test\/error_pct verdict,test\/error_pct source,/);
   assert.match(csv[2], /,11\.97,1\.71,min,better,"Kingma et al\. 2014, Table 1",0\.9,,max,better,a tutorial,/);
+});
+
+test('a sweep of a config from the command line: --grid, --seeds and --set make the cells, --tag and --note reach every run, and the same command finds them again', () => {
+  const dir = tmpDir();
+  const cfg = smallConfig(dir);
+  const runs = path.join(dir, 'runs');
+  const args = ['sweep', cfg, '--grid', 'model.latent=2,4', '--seeds', '3', '--set', 'train.epochs=1', '--set', 'eval=[{kind: elbo}]', '--runs-dir', runs];
+  const dry = elbo([...args, '--dry-run']);
+  assert.equal(dry.status, 0, dry.stderr);
+  assert.match(dry.stdout, /^2 cells → .*sweeps\/small-[0-9a-f]{8}\n  cell 0: model\.latent=2 seed=3\n  cell 1: model\.latent=4 seed=3\n$/);
+  const r = elbo([...args, '--tag', 'purpose=multirun', '--note', 'from flags', '--json']);
+  assert.equal(r.status, 0, r.stderr);
+  const out = lastJson(r.stdout);
+  assert.deepEqual(out.cells.map((c: any) => c.status), ['FINISHED', 'FINISHED']);
+  const rec = JSON.parse(fs.readFileSync(path.join(out.cells[1].runDir, 'run.json'), 'utf8'));
+  assert.deepEqual([rec.seed, rec.epochs_planned, rec.tags, rec.note], [3, 1, { purpose: 'multirun' }, 'from flags']);
+  // the sweep file it wrote is an ordinary sweep file: elbo validate and --emit slurm take it
+  const written = path.join(out.dir, 'sweep.yaml');
+  assert.match(fs.readFileSync(written, 'utf8'), /^# made by: elbo sweep .*small\.yaml --grid model\.latent=2,4 --seeds 3 --set train\.epochs=1/);
+  assert.equal(elbo(['validate', written]).status, 0);
+  const again = elbo([...args, '--json']);
+  assert.deepEqual(lastJson(again.stdout).cells.map((c: any) => c.status), ['CACHED', 'CACHED']);
+  // mistakes name the flag
+  const bad = (extra: string[], re: RegExp) => {
+    const x = elbo(['sweep', cfg, ...extra, '--runs-dir', runs, '--dry-run']);
+    assert.equal(x.status, 1, x.stdout);
+    assert.match(x.stderr, re);
+  };
+  bad(['--grid', 'model.latent'], /^--grid model\.latent: expected key\.path=value,value,\.\.\. \(e\.g\. model\.latent=8,32\)$/m);
+  bad(['--grid', 'model.latent=2', '--seeds', 'a,b'], /^--seeds a,b: seeds are integers >= 0/m);
+  bad(['--grid', 'model.latnt=2,4'], /^--set model\.latnt=2: cell 0 .*unknown key 'latnt' in model; did you mean 'latent'/m);
+  bad([], /small\.yaml: a config is swept over --grid KEY=V1,V2 \(repeatable\) and\/or --seeds 0,1; or give a sweep file$/m);
 });

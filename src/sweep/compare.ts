@@ -2,6 +2,7 @@ import * as fs from 'fs';
 import * as path from 'path';
 import { parse } from 'yaml';
 import { readJsonFile, type RunRecord } from '../track/run-store';
+import { readSweepState, whyMissing, type CellResult } from './state';
 import { UserError } from '../errors';
 import type { PublishedEntry } from '../config/types';
 import { verdict, formatPublished, Verdict } from '../config/metrics';
@@ -48,16 +49,23 @@ export function flatten(obj: unknown, prefix = '', out: Record<string, string> =
   return out;
 }
 
-/** Runs of a sweep directory (via sweep.json) or the given run directories. */
-export function collectRuns(paths: string[]): { runs: ComparedRun[]; sweepDir: string | null } {
+/**
+ * Runs of a sweep directory (its cells' finished runs, from their records) or the given
+ * run directories; `missing`: the sweep's cells with no finished run, each with why (never
+ * started, running, killed, failed), left out of the comparison.
+ */
+export function collectRuns(paths: string[]): { runs: ComparedRun[]; sweepDir: string | null; missing: { cell: CellResult; why: string }[] } {
   const dirs: string[] = [];
   let sweepDir: string | null = null;
+  const missing: { cell: CellResult; why: string }[] = [];
   for (const p of paths) {
     const abs = path.resolve(p);
     if (fs.existsSync(path.join(abs, 'sweep.json'))) {
       sweepDir = abs;
-      const cells = readJsonFile(path.join(abs, 'sweep.json'), 'sweep.json').cells ?? [];
-      for (const c of cells) if (c.runDir) dirs.push(c.runDir);
+      for (const c of readSweepState(abs).cells) {
+        if (c.runDir && (c.status === 'FINISHED' || c.status === 'CACHED')) dirs.push(c.runDir);
+        else missing.push({ cell: c, why: whyMissing(c) });
+      }
     } else if (fs.existsSync(path.join(abs, 'run.json'))) dirs.push(abs);
     else throw new UserError('neither a sweep directory (sweep.json) nor a run directory (run.json)', p);
   }
@@ -75,7 +83,7 @@ export function collectRuns(paths: string[]): { runs: ComparedRun[]; sweepDir: s
     return { dir, status: rec.status, seed: rec.seed, params: flatten(config), metrics: rec.metrics ?? {}, published: Array.isArray(published) ? published : [] };
   });
   if (!runs.length) throw new UserError('no runs to compare (has the sweep run yet?)', paths.join(' '));
-  return { runs, sweepDir };
+  return { runs, sweepDir, missing };
 }
 
 /** Keys whose values differ between runs (the seed is an axis of its own). */

@@ -1,9 +1,11 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import { spawn, ChildProcess } from 'child_process';
-import { SweepSpec, Cell, resolveCells, cellArgs, cellLabel, cellRunName, sweepDir } from './spec';
+import { SweepSpec, Cell, resolveCells, cellArgs, cellLabel, cellRunName, sweepDir, sha256 } from './spec';
+import { type CellResult, writeCellRecord, writeSweepIndex, cellLeaseFile } from './state';
 import { elboRoot } from '../runtime/fingerprint';
-import { runsIn, readJsonFile, runLockHolder, effectiveStatus, type RunRecord, type RunStatus } from '../track/run-store';
+import type { LoadedConfig } from '../config/load';
+import { runsIn, runLockHolder, effectiveStatus, type RunRecord } from '../track/run-store';
 import { takeLock, releaseLock } from '../util/lock';
 import { formatDuration } from '../track/progress';
 import { UserError } from '../errors';
@@ -14,8 +16,12 @@ export interface SweepOptions {
   runsDir: string;
   parallel: number;
   failFast: boolean;
-  /** Run only this cell (a SLURM array task). */
+  /** Run only this cell (a SLURM array task): its run's progress goes to this process's stderr. */
   cell?: number;
+  /** The cells, when the caller has resolved them already (else resolved here). */
+  resolved?: { cell: Cell; loaded: LoadedConfig }[];
+  /** The cells' hash an emitted script was made for (sweep.json's cells_sha256): refused when the cells changed since. */
+  cellsSha256?: string;
   backend?: string;
   /** MLflow server for the sweep's parent run and its cells (else the config's, or MLFLOW_TRACKING_URI). */
   trackingUri?: string;
@@ -25,19 +31,7 @@ export interface SweepOptions {
   log: (line: string) => void;
 }
 
-export interface CellResult {
-  index: number;
-  label: string;
-  /** Short: the last part of each swept key (latent=8,prior=gaussian,seed=0); the cell's MLflow run name. */
-  name: string;
-  config_sha256: string;
-  /** BUSY: another process (another elbo sweep, a SLURM task) is running this cell. */
-  status: RunStatus | 'CACHED' | 'PENDING' | 'BUSY';
-  runDir: string | null;
-  metrics: Record<string, number>;
-  seconds: number;
-  error?: string;
-}
+export type { CellResult } from './state';
 
 /** Runs already in the sweep's store, by resolved-config hash (a run with a damaged run.json is reported to `warn` and left out). */
 export function runsByConfig(dir: string, warn?: (m: string) => void): Map<string, { dir: string; record: RunRecord }[]> {
@@ -54,18 +48,43 @@ export function runsByConfig(dir: string, warn?: (m: string) => void): Map<strin
   return out;
 }
 
+/** The hash an emitted script checks: of every cell's resolved config, in order. */
+export function cellsHash(configHashes: string[]): string {
+  return sha256(configHashes.join('\n'));
+}
+
+/**
+ * The cells' hash; with `expected` (an emitted script's), an error when the cells changed
+ * since the script was emitted.
+ */
+export function checkCellsHash(spec: SweepSpec, resolved: { loaded: LoadedConfig }[], expected?: string): string {
+  const hash = cellsHash(resolved.map((r) => r.loaded.sha256));
+  if (expected !== undefined && expected !== hash) {
+    throw new UserError(
+      `the sweep's cells changed since this job script was emitted (the sweep file or a base config was edited; now ${resolved.length} cells, hash ${hash.slice(0, 12)}…): emit the script again (elbo sweep ${path.relative(process.cwd(), spec.file) || spec.file} --emit slurm) and submit that one`,
+      `--cells-sha256 ${expected.slice(0, 12)}…`,
+    );
+  }
+  return hash;
+}
+
+/** Signals that stop a sweep: its cells stop after their current step and record KILLED. */
+const STOP_SIGNALS: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP'];
+
 /**
  * Run a sweep's cells, each as its own `elbo run` process, `parallel` at a time, into
  * <runs-dir>/sweeps/<name>/runs. A cell whose resolved config already has a FINISHED run
  * there is skipped (never overwritten); a FAILED or KILLED one is resumed from its
- * checkpoint. sweep.json records every cell and where its run is; report.html (with
- * compare.csv and compare plots) sums the sweep up at the end.
+ * checkpoint. Each cell is run under a lease (one process at a time, on any host) and
+ * recorded in cells/ (see state.ts); sweep.json is rebuilt from those records;
+ * report.html (with compare.csv and compare plots) sums the sweep up at the end.
  */
-export async function runSweep(spec: SweepSpec, o: SweepOptions): Promise<{ dir: string; cells: CellResult[] }> {
-  const resolved = resolveCells(spec);
+export async function runSweep(spec: SweepSpec, o: SweepOptions): Promise<{ dir: string; cells: CellResult[]; stopped: NodeJS.Signals | null }> {
+  const resolved = o.resolved ?? resolveCells(spec);
   if (o.cell !== undefined && (o.cell < 0 || o.cell >= resolved.length)) {
     throw new UserError(`the sweep has cells 0..${resolved.length - 1}`, `--cell ${o.cell}`);
   }
+  const hash = checkCellsHash(spec, resolved, o.cellsSha256);
   const dir = sweepDir(o.runsDir, spec);
   fs.mkdirSync(path.join(dir, 'runs'), { recursive: true });
   fs.mkdirSync(path.join(dir, 'locks'), { recursive: true });
@@ -81,21 +100,13 @@ export async function runSweep(spec: SweepSpec, o: SweepOptions): Promise<{ dir:
     seconds: 0,
   }));
   const selected = resolved.filter(({ cell }) => o.cell === undefined || cell.index === o.cell);
-  /** Cells this process ran or found finished: the others are another process's to record. */
-  const mine = new Set<number>();
-  const writeIndex = () => {
-    // several processes may share the sweep (SLURM tasks, a second elbo sweep): each records
-    // the cells it handled, keeps the others' entries, and renames atomically
-    const file = path.join(dir, 'sweep.json');
-    let cells = results;
-    if (fs.existsSync(file)) {
-      const prev: CellResult[] = readJsonFile(file, 'sweep.json').cells ?? [];
-      cells = results.map((r) => (mine.has(r.index) ? r : prev.find((p) => p.index === r.index && p.config_sha256 === r.config_sha256) ?? r));
-    }
-    const tmp = `${file}.tmp-${process.pid}`;
-    const labels = { ...(o.tags && Object.keys(o.tags).length ? { tags: o.tags } : {}), ...(o.note ? { note: o.note } : {}) };
-    fs.writeFileSync(tmp, JSON.stringify({ name: spec.name, file: spec.file, base: spec.base ?? [...new Set(resolved.map(({ cell }) => cell.base))], ...labels, cells }, null, 2) + '\n');
-    fs.renameSync(tmp, file);
+  const labels = { ...(o.tags && Object.keys(o.tags).length ? { tags: o.tags } : {}), ...(o.note ? { note: o.note } : {}) };
+  const index = { name: spec.name, file: spec.file, base: spec.base ?? [...new Set(resolved.map(({ cell }) => cell.base))], cells_sha256: hash, ...labels };
+  const writeIndex = () => writeSweepIndex(dir, { ...index, cells: results.map(({ index: i, label, name, config_sha256 }) => ({ index: i, label, name, config_sha256, status: 'PENDING' as const, runDir: null, metrics: {}, seconds: 0 })) });
+  /** Record a cell this process handles (it holds the cell's lease, or found it finished). */
+  const record = (r: CellResult) => {
+    writeCellRecord(dir, r);
+    writeIndex();
   };
   writeIndex();
   // MLflow on: one parent run, every cell nested under it
@@ -111,16 +122,14 @@ export async function runSweep(spec: SweepSpec, o: SweepOptions): Promise<{ dir:
     const r = results[cell.index];
     const done = runs.find((x) => x.record.status === 'FINISHED');
     if (!done) return false;
-    Object.assign(r, { status: 'CACHED', runDir: done.dir, metrics: done.record.metrics });
-    mine.add(cell.index);
+    Object.assign(r, { status: 'CACHED', runDir: done.dir, metrics: done.record.metrics, error: undefined });
+    writeCellRecord(dir, r); // sweep.json is rebuilt once the cells are looked at
     o.log(`cell ${cell.index} (${r.label}): already finished in ${path.relative(process.cwd(), done.dir)}, skipped`);
     return true;
   };
   const queue: { cell: Cell; resume?: string }[] = [];
   for (const { cell } of selected) if (!cached(cell, existing.get(results[cell.index].config_sha256) ?? [])) queue.push({ cell });
   writeIndex();
-  /** One lock per cell (by its resolved config): two processes never run one cell at once. */
-  const cellLock = (cell: Cell) => path.join(dir, 'locks', `cell-${results[cell.index].config_sha256.slice(0, 16)}.lock`);
   const busy = (cell: Cell, holder: { pid: number; host: string }, what: string) => {
     Object.assign(results[cell.index], { status: 'BUSY', error: `${what} by process ${holder.pid} on ${holder.host}` });
     o.log(`cell ${cell.index} (${results[cell.index].label}): ${what} by process ${holder.pid} on ${holder.host}; left to it`);
@@ -128,17 +137,19 @@ export async function runSweep(spec: SweepSpec, o: SweepOptions): Promise<{ dir:
 
   const bin = path.join(elboRoot(), 'bin', 'run.js');
   const running = new Set<ChildProcess>();
-  let stopLaunching = false;
+  let stopped: NodeJS.Signals | null = null;
+  let failedFast = false;
   let finished = 0;
   const total = queue.length;
   const startOne = async (job: { cell: Cell; resume?: string }): Promise<void> => {
-    const lock = cellLock(job.cell);
-    const holder = takeLock(lock);
+    // the cell's lease: one process runs a cell at a time, on any host sharing the run store
+    const lease = cellLeaseFile(dir, results[job.cell.index].config_sha256);
+    const holder = takeLock(lease);
     if (holder) return busy(job.cell, holder, 'being run');
     try {
       // what the store holds now (another process may have finished or started the cell meanwhile)
       const runs = runsByConfig(dir).get(results[job.cell.index].config_sha256) ?? [];
-      if (cached(job.cell, runs)) return;
+      if (cached(job.cell, runs)) return writeIndex();
       // a run of the cell that a live process trains (an `elbo run --resume` by hand, a cell
       // whose sweep was killed and that has not noticed yet) is left to it
       for (const x of runs) {
@@ -147,34 +158,41 @@ export async function runSweep(spec: SweepSpec, o: SweepOptions): Promise<{ dir:
       }
       // KILLED, FAILED, or RUNNING with its process gone: resumed
       const unfinished = runs.find((x) => effectiveStatus(x.dir, x.record) !== 'FINISHED');
-      mine.add(job.cell.index);
       await runCell({ ...job, resume: unfinished?.dir });
     } finally {
-      releaseLock(lock);
+      releaseLock(lease);
     }
   };
+  // one cell (a SLURM task): the run's progress is this process's log
+  const stream = o.cell !== undefined;
   const runCell = (job: { cell: Cell; resume?: string }) =>
     new Promise<void>((resolve) => {
       const r = results[job.cell.index];
       const args = job.resume
-        ? [bin, 'run', '--resume', job.resume, '--json', '--quiet']
-        : [bin, 'run', job.cell.base, ...cellArgs(job.cell), '--runs-dir', path.join(dir, 'runs'), '--json', '--quiet'];
+        ? [bin, 'run', '--resume', job.resume, '--json']
+        : [bin, 'run', job.cell.base, ...cellArgs(job.cell), '--runs-dir', path.join(dir, 'runs'), '--json'];
+      if (!stream) args.push('--quiet');
+      // a resumed run continues on the backend it ran on (elbo run --resume)
       if (o.backend && !job.resume) args.push('--backend', o.backend);
-      for (const [k, v] of Object.entries(o.tags ?? {})) args.push('--tag', `${k}=${v}`);
-      if (o.note) args.push('--note', o.note);
+      if (!job.resume) for (const [k, v] of Object.entries(o.tags ?? {})) args.push('--tag', `${k}=${v}`);
+      if (!job.resume && o.note !== undefined) args.push('--note', o.note);
       const t0 = Date.now();
-      r.status = 'RUNNING';
-      o.log(`cell ${job.cell.index} (${r.label}): ${job.resume ? 'resuming' : 'started'}`);
+      Object.assign(r, { status: 'RUNNING', runDir: job.resume ?? null, error: undefined });
+      record(r);
+      o.log(`cell ${job.cell.index} (${r.label}): ${job.resume ? `resuming ${path.relative(process.cwd(), job.resume)}` : 'started'}`);
       // ELBO_SWEEP_PID: the cell stops (KILLED, resumable) if this process dies without telling it;
       // ELBO_MLFLOW_RUN_NAME: in MLflow the cell's run is named by its cell (latent=8,prior=gaussian,seed=0)
-      const cellEnv = { ...env, ELBO_SWEEP_PID: String(process.pid), ELBO_MLFLOW_RUN_NAME: results[job.cell.index].name };
+      const cellEnv = { ...env, ELBO_SWEEP_PID: String(process.pid), ELBO_MLFLOW_RUN_NAME: r.name ?? r.label };
       const child = spawn(process.execPath, args, { env: { ...process.env, ...cellEnv }, stdio: ['ignore', 'pipe', 'pipe'] });
       running.add(child);
       let stdout = '';
       let stderr = '';
       child.stdout!.on('data', (d) => (stdout += d));
-      child.stderr!.on('data', (d) => (stderr += d));
-      child.on('close', (code) => {
+      child.stderr!.on('data', (d) => {
+        stderr = (stderr + d).slice(-20_000);
+        if (stream) process.stderr.write(d);
+      });
+      child.on('close', (code, signal) => {
         running.delete(child);
         r.seconds = (Date.now() - t0) / 1000;
         const last = stdout.trim().split('\n').pop() ?? '';
@@ -184,38 +202,49 @@ export async function runSweep(spec: SweepSpec, o: SweepOptions): Promise<{ dir:
         } catch {
           parsed = null;
         }
-        if (parsed) Object.assign(r, { status: parsed.status, runDir: parsed.runDir, metrics: parsed.metrics, error: parsed.error });
-        else Object.assign(r, { status: 'FAILED', error: stderr.trim().split('\n').pop() ?? `exit ${code}` });
+        if (parsed) Object.assign(r, { status: parsed.status, runDir: parsed.runDir, metrics: parsed.metrics, error: parsed.error ?? undefined });
+        else {
+          // no result line: its last words (a crash shows more than one line)
+          const tail = stderr.trim().split('\n').slice(-5).join(' | ');
+          Object.assign(r, { status: stopped || signal ? 'KILLED' : 'FAILED', error: tail || (signal ? `killed by ${signal}` : `exit ${code}`) });
+        }
         finished++;
         const key = Object.keys(r.metrics).find((k) => k === 'test/elbo') ?? Object.keys(r.metrics).find((k) => k.startsWith('test/'));
         const shown = key ? ` ${key} ${r.metrics[key].toFixed(3)}` : '';
         o.log(`[${finished}/${total}] cell ${job.cell.index} (${r.label}): ${r.status.toLowerCase()}${shown} (${formatDuration(r.seconds)})${r.error ? `: ${r.error}` : ''}`);
-        if (r.status !== 'FINISHED' && o.failFast && !stopLaunching) {
-          stopLaunching = true;
+        if (r.status !== 'FINISHED' && o.failFast && !failedFast && !stopped) {
+          failedFast = true;
           o.log('--fail-fast: stopping the other cells (they are recorded KILLED and can be resumed)');
           for (const c of running) c.kill('SIGINT');
         }
-        writeIndex();
+        record(r);
         resolve();
       });
     });
 
-  // Ctrl-C stops the sweep: children get it too and record KILLED
-  const onSignal = () => {
-    stopLaunching = true;
+  // Ctrl-C, SIGTERM (kill, scancel, the time limit) or SIGHUP stops the sweep: the cells stop
+  // after their current step and record KILLED, and so does this process, for its cells.
+  // Ctrl-C reaches the cells from the terminal, and SLURM signals every process of a job
+  // step; a SIGTERM or SIGHUP sent to this process alone is passed on to them.
+  const onSignal = (sig: NodeJS.Signals) => {
+    if (stopped) return;
+    stopped = sig;
+    o.log(`${sig}: stopping ${running.size ? `the running cell${running.size === 1 ? '' : 's'} after ${running.size === 1 ? 'its' : 'their'} current step (recorded KILLED, resumed by the next sweep)` : 'the sweep'}`);
+    if (sig !== 'SIGINT' && !process.env.SLURM_STEP_ID) for (const c of running) c.kill(sig);
   };
-  process.on('SIGINT', onSignal);
+  for (const s of STOP_SIGNALS) process.on(s, onSignal);
   try {
     const workers = Array.from({ length: Math.max(1, Math.min(o.parallel, queue.length)) }, async () => {
-      while (queue.length && !stopLaunching) await startOne(queue.shift()!);
+      while (queue.length && !stopped && !failedFast) await startOne(queue.shift()!);
     });
     await Promise.all(workers);
   } finally {
-    process.off('SIGINT', onSignal);
+    for (const s of STOP_SIGNALS) process.off(s, onSignal);
   }
   writeIndex();
   // report.html (with compare.csv and the compare plots) once the whole sweep has run, not per
-  // SLURM task; the MLflow parent run carries it with sweep.json and the comparison, and ends
+  // SLURM task (elbo report SWEEP_DIR writes it then); the MLflow parent run carries it with
+  // sweep.json and the comparison, and ends (a SLURM task does not end the shared parent run)
   if (o.cell === undefined) {
     try {
       const report = await writeSweepReport(dir);
@@ -227,27 +256,8 @@ export async function runSweep(spec: SweepSpec, o: SweepOptions): Promise<{ dir:
       const files = ['report.html', 'sweep.json', 'compare.csv', ...fs.readdirSync(dir).filter((f) => /^compare-.*\.(png|svg)$/.test(f)).sort()];
       const failed = results.filter((r) => r.status !== 'FINISHED' && r.status !== 'CACHED').length;
       const runDirs = results.flatMap((r) => (r.runDir ? [r.runDir] : []));
-      await parent.finish(failed === 0 ? 'FINISHED' : stopLaunching ? 'KILLED' : 'FAILED', { cells: results.length, finished: results.length - failed, failed, files, runDirs });
+      await parent.finish(failed === 0 ? 'FINISHED' : stopped || failedFast ? 'KILLED' : 'FAILED', { cells: results.length, finished: results.length - failed, failed, files, runDirs });
     }
   }
-  return { dir, cells: o.cell === undefined ? results : results.filter((r) => r.index === o.cell) };
-}
-
-/** A SLURM job-array script whose task i runs cell i; cells share only the run store. */
-export function slurmScript(spec: SweepSpec, cells: number, o: { runsDir: string; parallel: number; tags?: Record<string, string>; note?: string }): string {
-  const sq = (v: string) => `'${v.replace(/'/g, `'\\''`)}'`;
-  const labels = [...Object.entries(o.tags ?? {}).map(([k, v]) => ` --tag ${sq(`${k}=${v}`)}`), ...(o.note ? [` --note ${sq(o.note)}`] : [])].join('');
-  const bin = path.join(elboRoot(), 'bin', 'run.js');
-  const dir = sweepDir(o.runsDir, spec);
-  return `#!/bin/bash
-# elbo sweep ${path.basename(spec.file)}: ${cells} cells, task i runs cell i.
-# Submit with: sbatch ${path.join(dir, 'sweep.slurm')}
-#SBATCH --job-name=elbo-${spec.name}
-#SBATCH --array=0-${cells - 1}%${o.parallel}
-#SBATCH --output=${dir}/slurm-%A_%a.out
-#SBATCH --cpus-per-task=2
-set -euo pipefail
-cd ${JSON.stringify(process.cwd())}
-exec ${JSON.stringify(process.execPath)} ${JSON.stringify(bin)} sweep ${JSON.stringify(spec.file)} --cell "$SLURM_ARRAY_TASK_ID" --runs-dir ${JSON.stringify(path.resolve(o.runsDir))}${labels}
-`;
+  return { dir, cells: o.cell === undefined ? results : results.filter((r) => r.index === o.cell), stopped };
 }

@@ -1,6 +1,7 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import * as crypto from 'crypto';
+import { parse as parseYamlDocument, stringify as stringifyYaml } from 'yaml';
 import Ajv from 'ajv';
 import { Locator, parseYaml, ajvUserErrors, loadConfig, LoadedConfig, AJV_OPTIONS } from '../config/load';
 import { parseKeyPath } from '../config/path';
@@ -10,6 +11,7 @@ import { Registry } from '../registry/registry';
 import { createRegistry } from '../builtins';
 import { Rng } from '../runtime/rng';
 import { flatten as flattenConfig } from './compare';
+import { SLURM_SCHEMA } from './slurm';
 
 /**
  * A sweep file: a base config, fixed overrides, and the axes to vary.
@@ -43,6 +45,8 @@ export interface SweepSpec {
     seeds?: number[];
     random?: { trials: number; seed: number; space: Record<string, Distribution> };
   };
+  /** What each task of an emitted SLURM array asks for (see slurm.ts). */
+  slurm?: Record<string, unknown>;
 }
 
 type Distribution = { uniform: [number, number] } | { log_uniform: [number, number] } | { int: [number, number] } | { choice: unknown[] };
@@ -106,6 +110,7 @@ const SWEEP_SCHEMA: Record<string, unknown> = {
         },
       },
     },
+    slurm: SLURM_SCHEMA,
   },
 };
 
@@ -190,6 +195,7 @@ export function loadSweep(file: string): SweepSpec {
     base: data.base === undefined ? null : path.resolve(path.dirname(path.resolve(file)), data.base),
     set: data.set,
     sweep: data.sweep,
+    slurm: data.slurm,
   };
 }
 
@@ -299,16 +305,18 @@ export function resolveCells(spec: SweepSpec, registry?: Registry): { cell: Cell
   const problems = new Map<string, { error: UserError; cells: Cell[] }>();
   const out: { cell: Cell; loaded: LoadedConfig }[] = [];
   const cells = expand(spec);
-  // one registry per base config (its plugins), so the schema is compiled once per base, not per cell
+  // one registry, and so one compiled schema, for every cell of base configs that load no
+  // plugins; a base config with plugins gets a registry of its own (its plugins only)
   const registries = new Map<string, Registry>();
-  const registryFor = (base: string) => {
+  const registryFor = (cell: Cell) => {
     if (registry) return registry;
-    if (!registries.has(base)) registries.set(base, createRegistry());
-    return registries.get(base)!;
+    const key = 'plugins' in cell.overrides || hasPlugins(cell.base) ? cell.base : '';
+    if (!registries.has(key)) registries.set(key, createRegistry());
+    return registries.get(key)!;
   };
   for (const cell of cells) {
     try {
-      out.push({ cell, loaded: loadConfig(cell.base, cellOverrides(cell), registryFor(cell.base)) });
+      out.push({ cell, loaded: loadConfig(cell.base, cellOverrides(cell), registryFor(cell)) });
     } catch (e) {
       if (!(e instanceof UserError)) throw e;
       for (const l of e instanceof UserErrors ? e.errors : [e]) {
@@ -326,6 +334,73 @@ export function resolveCells(spec: SweepSpec, registry?: Registry): { cell: Cell
     );
   }
   return out;
+}
+
+/** Whether a config file has a `plugins:` key (an unreadable one: loadConfig reports it). */
+function hasPlugins(file: string): boolean {
+  try {
+    return /^plugins\s*:/m.test(fs.readFileSync(file, 'utf8'));
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * A sweep made on the command line (Hydra's multirun): `elbo sweep CONFIG --grid
+ * model.latent=8,32 --seeds 0,1 [--set key=value]`. It is written as a sweep file into its
+ * sweep directory (<runs-dir>/sweeps/<name>/sweep.yaml; the name is the config's plus a
+ * hash of the axes, so the same command finds its finished cells again) and loaded from
+ * there like any sweep file: an emitted SLURM script runs that file.
+ */
+export function sweepFromFlags(config: string, o: { grid: string[]; seeds?: string; set: string[]; name?: string; runsDir: string }): SweepSpec {
+  const grid: Record<string, unknown[]> = {};
+  const list = (raw: string, where: string) => {
+    let v: unknown;
+    try {
+      v = parseYamlDocument(`[${raw}]`);
+    } catch (e: any) {
+      throw new UserError(`values are not valid YAML: ${String(e?.message).split('\n')[0]}`, where);
+    }
+    if (!Array.isArray(v) || !v.length || v.some((x) => x === null)) throw new UserError('give one or more values separated by commas (e.g. model.latent=8,32)', where);
+    return v;
+  };
+  const keyValue = (flag: string, kind: string) => {
+    const where = `--${kind} ${flag}`;
+    const eq = flag.indexOf('=');
+    if (eq <= 0) throw new UserError(`expected key.path=${kind === 'grid' ? 'value,value,...' : 'value'} (e.g. model.latent=${kind === 'grid' ? '8,32' : '32'})`, where);
+    const key = flag.slice(0, eq).trim();
+    parseKeyPath(key, where);
+    return { key, raw: flag.slice(eq + 1), where };
+  };
+  for (const g of o.grid) {
+    const { key, raw, where } = keyValue(g, 'grid');
+    if (key in grid) throw new UserError(`'${key}' is given twice; list all its values in one --grid`, where);
+    grid[key] = list(raw, where);
+  }
+  const set: Record<string, unknown> = {};
+  for (const f of o.set) {
+    const { key, raw, where } = keyValue(f, 'set');
+    try {
+      set[key] = raw === '' ? '' : parseYamlDocument(raw);
+    } catch (e: any) {
+      throw new UserError(`value is not valid YAML: ${String(e?.message).split('\n')[0]}`, where);
+    }
+  }
+  const seeds = o.seeds === undefined ? undefined : list(o.seeds, `--seeds ${o.seeds}`);
+  if (seeds && seeds.some((x) => !Number.isInteger(x) || (x as number) < 0)) throw new UserError('seeds are integers >= 0, separated by commas (e.g. 0,1,2)', `--seeds ${o.seeds}`);
+  if (!Object.keys(grid).length && !seeds) throw new UserError('a config is swept over --grid KEY=V1,V2 (repeatable) and/or --seeds 0,1; or give a sweep file', config);
+  const base = path.resolve(config);
+  const body = { base, set, sweep: { grid, ...(seeds ? { seeds } : {}) } };
+  const name = o.name ?? `${path.basename(config).replace(/\.ya?ml$/, '')}-${sha256(JSON.stringify(body)).slice(0, 8)}`;
+  const file = path.join(path.resolve(o.runsDir), 'sweeps', name, 'sweep.yaml');
+  const text = `# made by: elbo sweep ${path.relative(process.cwd(), config) || config} ${[...o.grid.map((g) => `--grid ${g}`), ...(o.seeds ? [`--seeds ${o.seeds}`] : []), ...o.set.map((f) => `--set ${f}`)].join(' ')}\n${stringifyYaml({ name, ...body }, { lineWidth: 0 })}`;
+  fs.mkdirSync(path.dirname(file), { recursive: true });
+  if (!fs.existsSync(file) || fs.readFileSync(file, 'utf8') !== text) {
+    const tmp = `${file}.tmp-${process.pid}`;
+    fs.writeFileSync(tmp, text);
+    fs.renameSync(tmp, file);
+  }
+  return loadSweep(file);
 }
 
 /** Where a sweep lives in the run store. */

@@ -12,8 +12,14 @@
  *           pause         say so on stderr ("fault: paused at PHASE@N") and wait until the run
  *                         is asked to stop (a signal, or the sweep that started it is gone)
  *
+ * With ELBO_FAULT_ONCE=FILE, the faults hurt one process only: the first to reach one
+ * creates FILE, and in every other process (the other tasks of a SLURM array, the attempt
+ * after a requeue, a resume) no fault fires.
+ *
  * Without ELBO_FAULT every call is a no-op.
  */
+import * as fs from 'fs';
+
 type Action = 'kill' | 'term' | 'int2' | 'pause';
 
 function parse(spec: string | undefined): Map<string, Action> {
@@ -27,6 +33,7 @@ function parse(spec: string | undefined): Map<string, Action> {
 }
 
 let faults: Map<string, Action> | null = null;
+let claimed = false;
 
 /** Run the fault planned for `phase@n`, if any; `stopped` says when a paused run may go on. */
 export async function faultPoint(phase: 'step' | 'checkpoint' | 'eval', n: number, stopped: () => boolean): Promise<void> {
@@ -34,6 +41,16 @@ export async function faultPoint(phase: 'step' | 'checkpoint' | 'eval', n: numbe
   const action = faults.get(`${phase}@${n}`);
   if (!action) return;
   faults.delete(`${phase}@${n}`);
+  const once = process.env.ELBO_FAULT_ONCE;
+  if (once && !claimed) {
+    try {
+      fs.writeFileSync(once, `${process.pid}\n`, { flag: 'wx' });
+      claimed = true;
+    } catch {
+      faults.clear(); // another process had the faults
+      return;
+    }
+  }
   switch (action) {
     case 'kill':
       process.kill(process.pid, 'SIGKILL');

@@ -5,7 +5,7 @@ import { BaseCommand } from '../base';
 import { reproduce, ReproReport } from '../../sweep/reproduce';
 import { Rng } from '../../runtime/rng';
 import { UserError } from '../../errors';
-import { readJsonFile } from '../../track/run-store';
+import { readSweepState } from '../../sweep/state';
 
 export default class Audit extends BaseCommand {
   static summary = 'Reproduce every finished cell of a sweep (or a seeded sample of K) and summarise';
@@ -23,7 +23,7 @@ export default class Audit extends BaseCommand {
     const dir = path.resolve(args.sweep);
     const index = path.join(dir, 'sweep.json');
     if (!fs.existsSync(index)) throw new UserError('not a sweep directory (no sweep.json); give runs/sweeps/<name>', args.sweep);
-    const cells: { index: number; label: string; runDir: string | null; status: string }[] = readJsonFile(index, 'sweep.json').cells ?? [];
+    const cells = readSweepState(dir).cells;
     let chosen = cells.filter((c) => c.runDir && (c.status === 'FINISHED' || c.status === 'CACHED'));
     if (!chosen.length) throw new UserError('the sweep has no finished cell to audit', args.sweep);
     if (flags.sample && flags.sample < chosen.length) {

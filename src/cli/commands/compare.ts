@@ -24,7 +24,7 @@ export default class Compare extends BaseCommand {
 
   async run(): Promise<void> {
     const { argv, flags } = await this.parse(Compare);
-    const { runs, sweepDir } = collectRuns(argv as string[]);
+    const { runs, sweepDir, missing } = collectRuns(argv as string[]);
     const keys = sweptKeys(runs);
     const metrics = comparedMetrics(runs);
     const rows = compare(runs, keys, metrics);
@@ -34,6 +34,10 @@ export default class Compare extends BaseCommand {
     if (flags.json) process.stdout.write(JSON.stringify({ keys, metrics, rows }) + '\n');
     else process.stdout.write(toTable(rows, keys, metrics));
     process.stderr.write(`wrote ${shown(csv)}\n`);
+    if (missing.length) {
+      process.stderr.write(`${missing.length} cell${missing.length === 1 ? ' has' : 's have'} no finished run (left out):\n`);
+      for (const m of missing) process.stderr.write(`  cell ${m.cell.index} (${m.cell.label}): ${m.why}\n`);
+    }
 
     const metric = flags.metric ?? defaultPlotMetric(metrics);
     if (!metric) return;

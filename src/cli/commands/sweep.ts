@@ -2,28 +2,39 @@ import * as fs from 'fs';
 import * as path from 'path';
 import { Args, Flags } from '@oclif/core';
 import { BaseCommand, tagFlag, noteFlag, parseTags } from '../base';
-import { loadSweep, resolveCells, cellArgs, cellLabel, sweepDir } from '../../sweep/spec';
-import { runSweep, slurmScript } from '../../sweep/runner';
+import { loadSweep, resolveCells, cellArgs, cellLabel, sweepDir, isSweepFile, sweepFromFlags } from '../../sweep/spec';
+import { runSweep, checkCellsHash } from '../../sweep/runner';
+import { slurmScript, slurmOptions } from '../../sweep/slurm';
+import { whyMissing } from '../../sweep/state';
+import { elboRoot } from '../../runtime/fingerprint';
 import { UserError } from '../../errors';
 
 export default class Sweep extends BaseCommand {
-  static summary = 'Run a grid of configs (a sweep file), each cell as its own process';
+  static summary = 'Run a grid of configs (a sweep file, or --grid on a config), each cell as its own process';
   static description =
     'Validates every cell first, then runs them N at a time into <runs-dir>/sweeps/<name>/. Rerunning skips finished cells (same resolved config), resumes failed or killed ones, and never overwrites a finished run. Exit 0 only when every cell finished.';
   static examples = [
     '<%= config.bin %> sweep configs/sweeps/latent-prior.yaml --parallel 2',
     '<%= config.bin %> sweep configs/sweeps/latent-prior.yaml --dry-run',
+    '<%= config.bin %> sweep configs/quickstart.yaml --grid model.latent=8,32 --grid train.optimizer.lr=1e-3,3e-4 --seeds 0,1 --set train.epochs=2',
     '<%= config.bin %> sweep configs/sweeps/latent-prior.yaml --emit slurm',
     '<%= config.bin %> sweep configs/sweeps/latent-prior.yaml --tag purpose=prior-study --note "does the slab help at K=32?"',
+    '<%= config.bin %> sweep configs/sweeps/latent-prior.yaml --emit slurm --slurm time=4:00:00 --slurm partition=gpu --slurm gpus=1',
   ];
-  static args = { file: Args.string({ description: 'Sweep file', required: true }) };
+  static args = { file: Args.string({ description: 'Sweep file, or a config with --grid / --seeds', required: true }) };
   static flags = {
-    parallel: Flags.integer({ char: 'j', description: 'Cells run at once', default: 1, min: 1 }),
+    grid: Flags.string({ description: 'With a config: sweep KEY over the values V1,V2,... (YAML, comma-separated; repeatable: the grid is their product)', multiple: true, default: [] }),
+    seeds: Flags.string({ description: 'With a config: run every cell with each of these seeds (e.g. 0,1,2)' }),
+    set: Flags.string({ char: 's', description: 'With a config: an override every cell shares, key.path=value (YAML); repeatable', multiple: true, default: [] }),
+    name: Flags.string({ description: 'With a config: the sweep\'s name (default: the config\'s name and a hash of the axes)' }),
+    parallel: Flags.integer({ char: 'j', description: 'Cells run at once (default 1; with --emit slurm: at most this many array tasks at once, default no limit)', min: 1 }),
     'dry-run': Flags.boolean({ description: 'List the cells and their commands; run nothing', default: false }),
     'fail-fast': Flags.boolean({ description: 'Stop at the first failed cell', default: false, exclusive: ['keep-going'] }),
     'keep-going': Flags.boolean({ description: 'Run every cell even when some fail (default)', default: false }),
     cell: Flags.integer({ description: 'Run only cell i (what a SLURM array task runs)', min: 0 }),
     emit: Flags.string({ description: 'Write a job script instead of running', options: ['slurm'] }),
+    slurm: Flags.string({ description: "With --emit slurm: KEY=VALUE over the sweep file's slurm block (cpus_per_task, mem, time, partition, account, qos, gpus, constraint, throttle, signal_before, sbatch); repeatable", multiple: true, default: [] }),
+    'cells-sha256': Flags.string({ description: 'Refuse to run unless the cells hash to this (what an emitted script checks)', hidden: true }),
     'runs-dir': Flags.string({ description: 'Root of the local run store', default: 'runs' }),
     backend: Flags.string({ description: 'Backend for every cell' }),
     'tracking-uri': Flags.string({ description: 'MLflow server: a parent run for the sweep, every cell nested under it' }),
@@ -35,13 +46,38 @@ export default class Sweep extends BaseCommand {
   async run(): Promise<void> {
     const { args, flags } = await this.parse(Sweep);
     const tags = parseTags(flags.tag);
-    const spec = loadSweep(args.file);
+    const fromFlags = flags.grid.length || flags.seeds !== undefined || flags.set.length || flags.name !== undefined;
+    if (fromFlags && isSweepFile(args.file)) throw new UserError('--grid, --seeds, --set and --name make a sweep of a config; this is a sweep file already: put them in it', args.file);
+    const spec = fromFlags || (fs.existsSync(args.file) && !isSweepFile(args.file))
+      ? sweepFromFlags(args.file, { grid: flags.grid, seeds: flags.seeds, set: flags.set, name: flags.name, runsDir: flags['runs-dir'] })
+      : loadSweep(args.file);
     const cells = resolveCells(spec);
+    const hash = checkCellsHash(spec, cells, flags['cells-sha256']);
     const dir = sweepDir(flags['runs-dir'], spec);
+    if (flags.slurm.length && flags.emit !== 'slurm') throw new UserError('--slurm sets what an emitted SLURM script asks for: give it with --emit slurm', `--slurm ${flags.slurm[0]}`);
     if (flags.emit === 'slurm') {
+      const slurm = slurmOptions(spec.slurm, [...flags.slurm, ...(flags.parallel ? [`throttle=${flags.parallel}`] : [])]);
+      const forward = [
+        ...(flags.backend ? ['--backend', flags.backend] : []),
+        ...(flags['tracking-uri'] ? ['--tracking-uri', flags['tracking-uri']] : []),
+        ...Object.entries(tags).flatMap(([k, v]) => ['--tag', `${k}=${v}`]),
+        ...(flags.note !== undefined ? ['--note', flags.note] : []),
+      ];
       fs.mkdirSync(dir, { recursive: true });
       const file = path.join(dir, 'sweep.slurm');
-      fs.writeFileSync(file, slurmScript(spec, cells.length, { runsDir: flags['runs-dir'], parallel: flags.parallel, tags, note: flags.note }), { mode: 0o755 });
+      const script = slurmScript({
+        name: spec.name,
+        sweepFile: spec.file,
+        dir,
+        runsDir: path.resolve(flags['runs-dir']),
+        cells: cells.length,
+        cellsSha256: hash,
+        slurm,
+        forward,
+        node: process.execPath,
+        bin: path.join(elboRoot(), 'bin', 'run.js'),
+      });
+      fs.writeFileSync(file, script, { mode: 0o755 });
       process.stdout.write(`${file}\n`);
       return;
     }
@@ -56,11 +92,12 @@ export default class Sweep extends BaseCommand {
       }
       return;
     }
-    const { cells: results } = await runSweep(spec, {
+    const { cells: results, stopped } = await runSweep(spec, {
       runsDir: flags['runs-dir'],
-      parallel: flags.parallel,
+      parallel: flags.parallel ?? 1,
       failFast: flags['fail-fast'],
       cell: flags.cell,
+      resolved: cells,
       backend: flags.backend,
       trackingUri: flags['tracking-uri'],
       tags,
@@ -73,8 +110,10 @@ export default class Sweep extends BaseCommand {
       process.stdout.write(`sweep ${spec.name}: ${results.filter((r) => r.status === 'FINISHED' || r.status === 'CACHED').length}/${results.length} cells finished → ${dir}\n`);
       const busy = results.filter((r) => r.status === 'BUSY');
       if (busy.length) process.stdout.write(`${busy.length} cell${busy.length === 1 ? ' is' : 's are'} being run by another process (${busy.map((r) => `cell ${r.index}: ${r.error}`).join('; ')}); rerun the sweep when it is done\n`);
-      process.stdout.write(`compare with: elbo compare ${path.relative(process.cwd(), dir) || dir}\n`);
+      for (const r of results.filter((x) => x.status !== 'BUSY' && x.status !== 'FINISHED' && x.status !== 'CACHED')) process.stdout.write(`  cell ${r.index} (${r.label}): ${whyMissing(r)}\n`);
+      if (flags.cell === undefined) process.stdout.write(`compare with: elbo compare ${path.relative(process.cwd(), dir) || dir}\n`);
     }
+    if (stopped) this.exit(130);
     if (!ok) this.exit(1);
   }
 }

@@ -1,0 +1,128 @@
+import * as fs from 'fs';
+import * as os from 'os';
+import * as path from 'path';
+import { readJsonFile, type RunStatus } from '../track/run-store';
+import { readLock, withLockSync } from '../util/lock';
+
+/**
+ * A sweep's state on disk, shared by every process that runs its cells (a local
+ * `elbo sweep`, SLURM array tasks on several nodes):
+ *
+ *   sweep.json             the cells (index, label, resolved-config hash) and, for reading,
+ *                          each cell's latest record; rebuilt from cells/ under a lock
+ *   cells/cell-NNNN.json   one record per cell, written (atomically) only by the process
+ *                          that holds the cell's lease: no process overwrites another's
+ *   locks/cell-HASH.lock   the cell's lease (host, pid, heartbeat; see util/lock)
+ */
+export type CellStatus = RunStatus | 'CACHED' | 'PENDING' | 'BUSY';
+
+export interface CellResult {
+  index: number;
+  label: string;
+  /** Short: the last part of each swept key (latent=8,prior=gaussian,seed=0); the cell's MLflow run name. */
+  name?: string;
+  config_sha256: string;
+  /** BUSY: another process (another elbo sweep, a SLURM task) is running this cell. */
+  status: CellStatus;
+  runDir: string | null;
+  metrics: Record<string, number>;
+  seconds: number;
+  error?: string;
+  /** Who ran (or runs) the cell: host, process, SLURM task; and when the record was written. */
+  host?: string;
+  pid?: number;
+  slurm_task?: string;
+  updated?: string;
+}
+
+export interface SweepIndex {
+  name: string;
+  file: string;
+  base: string | string[];
+  /** sha256 of the cells' resolved-config hashes, in order: what an emitted SLURM script checks. */
+  cells_sha256: string;
+  cells: CellResult[];
+}
+
+const recordFile = (dir: string, index: number) => path.join(dir, 'cells', `cell-${String(index).padStart(4, '0')}.json`);
+export const cellLeaseFile = (dir: string, configSha256: string) => path.join(dir, 'locks', `cell-${configSha256.slice(0, 16)}.lock`);
+
+/** The SLURM array task this process is, if any (JOB_TASK). */
+export function slurmTask(env: NodeJS.ProcessEnv = process.env): string | undefined {
+  if (env.SLURM_ARRAY_JOB_ID && env.SLURM_ARRAY_TASK_ID) return `${env.SLURM_ARRAY_JOB_ID}_${env.SLURM_ARRAY_TASK_ID}`;
+  return env.SLURM_JOB_ID || undefined;
+}
+
+/** Write a cell's record (the caller holds the cell's lease, or found the cell finished). */
+export function writeCellRecord(dir: string, r: CellResult): void {
+  const file = recordFile(dir, r.index);
+  fs.mkdirSync(path.dirname(file), { recursive: true });
+  const rec: CellResult = { ...r, host: os.hostname(), pid: process.pid, slurm_task: slurmTask(), updated: new Date().toISOString() };
+  if (!rec.slurm_task) delete rec.slurm_task;
+  const tmp = `${file}.tmp-${os.hostname()}-${process.pid}`;
+  fs.writeFileSync(tmp, JSON.stringify(rec, null, 2) + '\n');
+  fs.renameSync(tmp, file);
+}
+
+/** A cell's record, when it is of this cell (same resolved config). */
+function readCellRecord(dir: string, cell: CellResult): CellResult | null {
+  const file = recordFile(dir, cell.index);
+  if (!fs.existsSync(file)) return null;
+  let rec: CellResult;
+  try {
+    rec = JSON.parse(fs.readFileSync(file, 'utf8'));
+  } catch {
+    return null; // never half-written (renamed into place); unreadable means damaged: the cell shows as never run
+  }
+  return rec.config_sha256 === cell.config_sha256 ? rec : null;
+}
+
+/**
+ * Each cell as its latest record says, or PENDING when it has none. A RUNNING record whose
+ * lease nobody holds any more (the process, or its node, is gone) reads KILLED.
+ */
+export function mergeRecords(dir: string, cells: CellResult[]): CellResult[] {
+  return cells.map((c) => {
+    const rec = readCellRecord(dir, c);
+    if (!rec) return { ...c, status: 'PENDING', runDir: null, metrics: {}, seconds: 0 };
+    if (rec.status === 'RUNNING' && !readLock(cellLeaseFile(dir, c.config_sha256))) {
+      return { ...rec, status: 'KILLED', error: `the process that ran it (${rec.pid} on ${rec.host}${rec.slurm_task ? `, SLURM task ${rec.slurm_task}` : ''}) is gone` };
+    }
+    return { ...c, ...rec, label: c.label };
+  });
+}
+
+/** Rewrite sweep.json from the cell records, under its lock (several processes may write it at once). */
+export function writeSweepIndex(dir: string, index: Omit<SweepIndex, 'cells'> & { cells: CellResult[] }): void {
+  const file = path.join(dir, 'sweep.json');
+  fs.mkdirSync(path.join(dir, 'locks'), { recursive: true });
+  withLockSync(path.join(dir, 'locks', 'sweep.json.lock'), () => {
+    const out: SweepIndex = { ...index, cells: mergeRecords(dir, index.cells) };
+    const tmp = `${file}.tmp-${os.hostname()}-${process.pid}`;
+    fs.writeFileSync(tmp, JSON.stringify(out, null, 2) + '\n');
+    fs.renameSync(tmp, file);
+  });
+}
+
+/** A sweep directory's index with every cell's latest record (the records win over sweep.json's copy). */
+export function readSweepState(dir: string): SweepIndex {
+  const index = readJsonFile<SweepIndex>(path.join(dir, 'sweep.json'), 'sweep.json');
+  const cells = Array.isArray(index.cells) ? index.cells : [];
+  return { ...index, cells: fs.existsSync(path.join(dir, 'cells')) ? mergeRecords(dir, cells) : cells };
+}
+
+/** Why a cell has no finished run, in words (for compare and the sweep's summary). */
+export function whyMissing(c: CellResult): string {
+  switch (c.status) {
+    case 'PENDING':
+      return 'never started';
+    case 'RUNNING':
+      return `running (process ${c.pid} on ${c.host}${c.slurm_task ? `, SLURM task ${c.slurm_task}` : ''})`;
+    case 'KILLED':
+      return `killed${c.error ? `: ${c.error}` : ''}; rerun the sweep to resume it`;
+    case 'FAILED':
+      return `failed${c.error ? `: ${c.error}` : ''}`;
+    default:
+      return c.status.toLowerCase();
+  }
+}
