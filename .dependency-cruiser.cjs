@@ -9,9 +9,9 @@
 //   5 models
 //   6 eval
 //   7 train                        the loop, the step, optimizers
-//   8 builtins                     the list of built-in plugins
+//   8 builtins report              the list of built-in plugins; a run's report.html
 //   9 experiment export            one run as named steps; a finished run exported
-//  10 bench sweep report           many runs; a run's or a sweep's report.html
+//  10 bench sweep                  many runs (and a sweep's report.html)
 //  11 cli index                    entry points
 // and no module cycles at all.
 'use strict';
@@ -25,9 +25,9 @@ const LAYERS = [
   ['models'],
   ['eval'],
   ['train'],
-  ['builtins'],
+  ['builtins', 'report'],
   ['experiment', 'export'],
-  ['bench', 'sweep', 'report'],
+  ['bench', 'sweep'],
   ['cli', 'index'],
 ];
 

@@ -24,7 +24,7 @@ import { faultPoint } from './util/fault';
 import { LocalTracker, localTracker } from './track/local';
 import { mlflowTrackersFor } from './track/mlflow';
 import type { Tracker } from './track/tracker';
-import { writeRunReport } from './report/report';
+import { writeRunReport } from './report/run';
 import { Progress } from './track/progress';
 import type { PluginContext, NestedRuns } from './registry/types';
 import type { ExperimentConfig } from './config/types';

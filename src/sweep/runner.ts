@@ -10,7 +10,7 @@ import { takeLock, releaseLock } from '../util/lock';
 import { formatDuration } from '../track/progress';
 import { UserError } from '../errors';
 import { sweepParentRun } from './mlflow-parent';
-import { writeSweepReport } from '../report/report';
+import { writeSweepReport } from './report';
 
 export interface SweepOptions {
   runsDir: string;

@@ -1,6 +1,6 @@
 import { Args, Flags } from '@oclif/core';
 import { BaseCommand, shownPath } from '../base';
-import { writeReport } from '../../report/report';
+import { writeReport } from '../../sweep/report';
 
 export default class Report extends BaseCommand {
   static summary = 'Write report.html of a run or a sweep: config, fingerprint, metrics against published, figures';
