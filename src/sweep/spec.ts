@@ -269,7 +269,7 @@ export function cellLabel(cell: Cell, spec: SweepSpec): string {
   const fixed = new Set(Object.keys(spec.set));
   const parts = spec.base === null ? [`base=${path.relative(path.dirname(spec.file), cell.base)}`] : [];
   parts.push(...Object.entries(cell.overrides)
-    .filter(([k]) => !fixed.has(k))
+    .filter(([k]) => !fixed.has(k) && k !== 'published')
     .map(([k, v]) => `${k}=${typeof v === 'object' ? JSON.stringify(v) : v}`));
   if (cell.seed !== undefined) parts.push(`seed=${cell.seed}`);
   return parts.join(' ');
@@ -282,11 +282,13 @@ export function cellLabel(cell: Cell, spec: SweepSpec): string {
  */
 export function cellRunName(cell: Cell, spec: SweepSpec): string {
   const fixed = new Set(Object.keys(spec.set));
-  const swept = Object.entries(cell.overrides).filter(([k]) => !fixed.has(k));
+  // a cell's published numbers say what it aims at, not how it differs
+  const swept = Object.entries(cell.overrides).filter(([k]) => !fixed.has(k) && k !== 'published');
   const last = (k: string) => k.split('.').pop()!;
   const count = new Map<string, number>();
   for (const [k] of swept) count.set(last(k), (count.get(last(k)) ?? 0) + 1);
-  const parts = spec.base === null ? [`base=${path.basename(cell.base).replace(/\.ya?ml$/, '')}`] : [];
+  // the base by its path from the sweep file (mnist/vsc and fashion-mnist/vsc read apart)
+  const parts = spec.base === null ? [`base=${path.relative(path.dirname(spec.file), cell.base).replace(/^(\.\.\/)+/, '').replace(/\.ya?ml$/, '')}`] : [];
   for (const [k, v] of swept) {
     const flat = flattenConfig(v, 'v');
     const shown = Object.keys(flat).length === 1 && 'v' in flat ? flat.v : JSON.stringify(v);
