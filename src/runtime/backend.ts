@@ -13,13 +13,16 @@ export interface BackendInfo {
   version: string;
   /** Version of the TensorFlow C library (native backend only). */
   tensorflow?: string;
+  /** Why `auto` passed over the native backend (it is not built, or did not load). */
+  fallback?: string;
 }
 
 /**
  * Candidates, fastest first. 'tensorflow' is the native binding (GPU or CPU build):
- * installed as an npm package, or built by `npm run setup:native` into .native/.
+ * installed as an npm package, or built by `npm ci` / `npm run setup:native` into .native/
+ * (or $ELBO_NATIVE_DIR).
  */
-const NATIVE_DIR = path.join(elboRoot(), '.native');
+const NATIVE_DIR = process.env.ELBO_NATIVE_DIR ? path.resolve(process.env.ELBO_NATIVE_DIR) : path.join(elboRoot(), '.native');
 const CANDIDATES: { name: string; packages: string[] }[] = [
   {
     name: 'tensorflow',
@@ -126,10 +129,16 @@ export async function selectBackend(requested: string, where = '--backend', cons
     }
     return r;
   }
+  let fallback: string | undefined;
   for (const c of CANDIDATES) {
     if (constraint && !constraint.backends.includes(c.name)) continue;
     const r = await tryBackend(c.name);
-    if (typeof r !== 'string') return r;
+    if (typeof r !== 'string') return fallback ? { ...r, fallback } : r;
+    if (c.name === 'tensorflow') {
+      fallback = installedBackends().includes('tensorflow')
+        ? `the native backend did not load (${r})`
+        : 'the native backend is not built (npm run setup:native builds it)';
+    }
   }
   throw new UserError(
     constraint ? `no installed backend can train this config: ${constraint.reason}` : 'no TensorFlow.js backend could be loaded; run npm ci',

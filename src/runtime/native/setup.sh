@@ -10,9 +10,10 @@
 #      where tfjs-node's binding.gyp expects them (deps/lib, deps/include)
 #   3. the addon is compiled with node-gyp against the local Node headers
 #
-# Everything goes into .native/ at the project root (ignored by git, untouched by npm ci);
-# the backend chooser (src/runtime/backend.ts) finds it there. Idempotent: a finished
-# build is kept unless --force is given.
+# Everything goes into .native/ at the project root (ignored by git, untouched by npm ci;
+# ELBO_NATIVE_DIR names another folder); the backend chooser (src/runtime/backend.ts)
+# finds it there. Idempotent: a finished build is kept unless --force is given.
+# `npm ci` runs this through install.sh (beside this file), which never fails the install.
 set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/../../.." && pwd)"
 HERE="$ROOT/src/runtime/native"
@@ -28,7 +29,8 @@ done
 TFJS_VERSION="$(node -p "require('$ROOT/node_modules/@tensorflow/tfjs/package.json').version" 2>/dev/null || true)"
 if [ -z "$TFJS_VERSION" ]; then echo "setup:native: run npm ci first (node_modules/@tensorflow/tfjs is missing)" >&2; exit 1; fi
 PKG=tfjs-node; [ "$FLAVOUR" = gpu ] && PKG=tfjs-node-gpu
-DEST="$ROOT/.native/$PKG"
+NATIVE="${ELBO_NATIVE_DIR:-$ROOT/.native}"
+DEST="$NATIVE/$PKG"
 STAMP="$DEST/.elbo-built"
 REQ="$HERE/requirements-$FLAVOUR.txt"
 WANT="$PKG@$TFJS_VERSION $(grep -v '^#' "$REQ" | tr -s ' \n' ' ')"
@@ -41,13 +43,19 @@ if [ ! -f "$npm_config_nodedir/include/node/node_api.h" ]; then
   echo "setup:native: Node headers not found under $npm_config_nodedir/include/node; set npm_config_nodedir to the prefix that holds include/node" >&2
   exit 1
 fi
-WORK="$ROOT/.native/work"
+command -v python3 >/dev/null || { echo "setup:native: python3 not found on PATH (pip downloads the TensorFlow wheel)" >&2; exit 1; }
+python3 -m pip --version >/dev/null 2>&1 || { echo "setup:native: pip is not available for $(command -v python3) (install python3-pip)" >&2; exit 1; }
+WORK="$NATIVE/work"
 rm -rf "$WORK" "$DEST.tmp"
 mkdir -p "$WORK/wheel" "$DEST.tmp"
 
 echo "setup:native: [1/4] downloading the TensorFlow wheel from PyPI ($(grep -v '^#' "$REQ" | cut -d' ' -f1))"
 python3 -m pip download --quiet --no-deps --only-binary=:all: --python-version 3.11 \
-  --platform manylinux2014_x86_64 --require-hashes -r "$REQ" -d "$WORK/wheel"
+  --platform manylinux2014_x86_64 --require-hashes -r "$REQ" -d "$WORK/wheel" >"$WORK/pip.log" 2>&1 || {
+  tail -5 "$WORK/pip.log" >&2
+  echo "setup:native: pip could not download $(grep -v '^#' "$REQ" | cut -d' ' -f1 | head -1) from PyPI (no network or registry? full log: $WORK/pip.log)" >&2
+  exit 1
+}
 WHEEL="$(ls "$WORK"/wheel/*.whl | head -1)"
 
 echo "setup:native: [2/4] fetching @tensorflow/$PKG@$TFJS_VERSION (sources only; its download step is skipped)"
