@@ -43,7 +43,7 @@ if [ ! -f "$npm_config_nodedir/include/node/node_api.h" ]; then
   echo "setup:native: Node headers not found under $npm_config_nodedir/include/node; set npm_config_nodedir to the prefix that holds include/node" >&2
   exit 1
 fi
-command -v python3 >/dev/null || { echo "setup:native: python3 not found on PATH (pip downloads the TensorFlow wheel)" >&2; exit 1; }
+command -v python3 >/dev/null || { echo "setup:native: python3 not found on PATH: pip needs it to download the TensorFlow wheel" >&2; exit 1; }
 python3 -m pip --version >/dev/null 2>&1 || { echo "setup:native: pip is not available for $(command -v python3) (install python3-pip)" >&2; exit 1; }
 WORK="$NATIVE/work"
 rm -rf "$WORK" "$DEST.tmp"
