@@ -440,6 +440,7 @@ async function runLocked(o: RunOptions, run: ActiveRun): Promise<RunResult> {
         model,
         data,
         rng: rng.fork(`eval-${index}-${name}`),
+        compile: config.train.compile,
         artifact: (n) => store.artifact(n),
         log: (m) => progress.message(m),
       });

@@ -69,10 +69,32 @@ function parseArgs(argv: string[]) {
   };
 }
 
-/** Child: measure every workload on one backend, one JSON line each. */
+/**
+ * This machine's sgemm peak: float32 matrix products n×n by n×n on the native backend
+ * (TensorFlow's own kernel, on every core it uses), the best of `reps` timed batches,
+ * in GFLOP/s. The effective GFLOP/s of the workloads are given as a fraction of it.
+ */
+function sgemmPeak(tf: typeof import('@tensorflow/tfjs-core'), n = 1024, reps = 5): number {
+  const a = tf.randomUniform([n, n]);
+  const b = tf.randomUniform([n, n]);
+  tf.matMul(a, b).dispose();
+  let best = 0;
+  for (let r = 0; r < reps; r++) {
+    const t0 = performance.now();
+    const k = 8;
+    for (let i = 0; i < k; i++) tf.matMul(a, b).dataSync();
+    best = Math.max(best, (k * 2 * n ** 3) / ((performance.now() - t0) / 1000) / 1e9);
+  }
+  a.dispose();
+  b.dispose();
+  return best;
+}
+
+/** Child: measure every workload on one backend, one JSON line each (and the sgemm peak on tensorflow). */
 async function worker(name: string, workloads: string[], timed: Phase, explicit: boolean): Promise<void> {
   const info = await selectBackend(name, '--backends');
   const tf = getTf();
+  if (name === 'tensorflow') process.stdout.write(JSON.stringify({ peak: sgemmPeak(tf) }) + '\n');
   // wasm picks its thread count at load time; it explains most of the spread between machines
   const threads = name === 'wasm' ? require('@tensorflow/tfjs-backend-wasm').getThreadsCount() : null;
   for (const wname of workloads) {
@@ -119,9 +141,14 @@ function jsonLines(out: string | undefined): any[] {
   return (out ?? '').split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l));
 }
 
+/** The fastest sgemm a worker measured (GFLOP/s), across rounds. */
+let peak = 0;
+
 function runChild(backend: string, workloads: string[], passThrough: string[]): Outcome[] {
   const p = spawnSync(process.execPath, [__filename, '--worker', backend, '--workloads', workloads.join(','), ...passThrough], { encoding: 'utf8' });
-  const got = jsonLines(p.stdout) as Outcome[];
+  const lines = jsonLines(p.stdout);
+  for (const l of lines) if (typeof l.peak === 'number') peak = Math.max(peak, l.peak);
+  const got = lines.filter((l) => typeof l.peak !== 'number') as Outcome[];
   if (p.status === 0) return got;
   const why = p.error?.message ?? p.stderr?.trim().split('\n').filter(Boolean).pop() ?? `exit ${p.status}`;
   return [...got, ...workloads.filter((w) => !got.some((g) => g.workload === w)).map((workload) => ({ workload, backend, error: why }))];
@@ -141,6 +168,8 @@ function runTorch(workloads: string[], passThrough: string[]): Outcome[] | null 
 function machine(rounds: number) {
   return {
     rounds,
+    /** GFLOP/s, 0 when not measured */
+    sgemmPeak: peak,
     cpu: os.cpus()[0]?.model ?? 'unknown',
     cores: os.availableParallelism(),
     memory: `${Math.round(os.totalmem() / 2 ** 30)} GiB`,
@@ -169,21 +198,28 @@ function fastest(all: Outcome[]): Outcome[] {
 /** One markdown table per workload; also what the console shows. */
 function tables(results: Outcome[], m: ReturnType<typeof machine>): string {
   const lines: string[] = [`Machine: ${m.cpu}, ${m.cores} cores, ${m.memory}, ${m.os}, Node ${m.node}; ${m.date}; fastest of ${m.rounds} round(s) per row`, ''];
+  lines.push(
+    m.sgemmPeak
+      ? `sgemm peak: ${m.sgemmPeak.toFixed(1)} GFLOP/s (float32 1024×1024 products on the native backend, fastest batch); "of peak" is each row's GFLOP/s against it.`
+      : 'sgemm peak: not measured (it needs the native tensorflow backend).',
+    '',
+  );
   for (const w of WORKLOADS) {
     const rows = results.filter((r) => r.workload === w.name);
     if (!rows.length) continue;
     // PyTorch does the same FLOPs per step: take tfjs's count
     const flops = (rows.find((r) => !failed(r) && r.flopsPerStep) as Result | undefined)?.flopsPerStep;
     const torch = rows.find((r) => !failed(r) && r.backend === 'pytorch') as Result | undefined;
-    lines.push(`### ${w.name}: ${w.description}`, '', '| backend | step | threads | steps | ms/step | samples/s | GFLOP/s | vs PyTorch |', '|---|---|---|---|---|---|---|---|');
+    lines.push(`### ${w.name}: ${w.description}`, '', '| backend | step | threads | steps | ms/step | samples/s | GFLOP/s | of peak | vs PyTorch |', '|---|---|---|---|---|---|---|---|---|');
     for (const r of rows) {
       if (failed(r)) {
-        lines.push(`| ${r.backend} | | | | | | | not run: ${r.error} |`);
+        lines.push(`| ${r.backend} | | | | | | | | not run: ${r.error} |`);
         continue;
       }
       const gflops = r.backend === 'pytorch' && flops ? (flops * r.steps) / r.seconds / 1e9 : r.gflops;
       const ratio = torch ? `${(r.samplesPerSec / torch.samplesPerSec).toFixed(2)}×` : '-';
-      lines.push(`| ${r.backend} ${r.version} | ${r.step ?? (r.backend === 'pytorch' ? 'eager' : '-')} | ${r.threads ?? '-'} | ${r.steps} | ${r.msPerStep.toFixed(1)} | ${r.samplesPerSec.toFixed(0)} | ${gflops ? gflops.toFixed(2) : '-'} | ${ratio} |`);
+      const ofPeak = gflops && m.sgemmPeak ? `${((100 * gflops) / m.sgemmPeak).toFixed(0)} %` : '-';
+      lines.push(`| ${r.backend} ${r.version} | ${r.step ?? (r.backend === 'pytorch' ? 'eager' : '-')} | ${r.threads ?? '-'} | ${r.steps} | ${r.msPerStep.toFixed(1)} | ${r.samplesPerSec.toFixed(0)} | ${gflops ? gflops.toFixed(2) : '-'} | ${ofPeak} | ${ratio} |`);
     }
     if (flops) lines.push('', `Counted: ${(flops / 1e9).toFixed(3)} GFLOP per step (matmul + convolution kernels, forward and backward).`);
     lines.push('');

@@ -4,6 +4,7 @@ import { UserError } from '../errors';
 import { getTf, setTf, baseTf } from './tf';
 import { elboRoot } from './fingerprint';
 import { registerWasmKernels } from './wasm-kernels';
+import { applySessionConfig } from './graph/session-config';
 
 export interface BackendInfo {
   /** tfjs backend name: tensorflow | wasm | cpu */
@@ -46,9 +47,10 @@ function version(pkg: string): string {
 }
 
 /**
- * TensorFlow's C++ log lines (absl/MLIR 'I0000 ... mlir_graph_optimization_pass.cc', oneDNN
- * notices) are off unless asked for: TF_CPP_MIN_LOG_LEVEL=2 before the native library loads,
- * unless the user set it, or ELBO_TF_LOG=1 (which `--verbose` sets) asks for them.
+ * TensorFlow's C++ log lines (oneDNN and CPU-feature notices; with the binding setup.sh
+ * builds, absl's too: 'I0000 ... mlir_graph_optimization_pass.cc') are off unless asked
+ * for: TF_CPP_MIN_LOG_LEVEL=2 before the native library loads, unless the user set it, or
+ * ELBO_TF_LOG=1 (which `--verbose` sets) asks for them.
  */
 export function quietTensorflowLog(env: NodeJS.ProcessEnv = process.env): void {
   if (env.ELBO_TF_LOG === '1' || env.ELBO_TF_LOG === 'true') return;
@@ -73,6 +75,8 @@ async function tryBackend(name: string): Promise<BackendInfo | string> {
         // TensorFlow's C++ logging off unless asked for. Read when the library loads.
         process.env.TF_DETERMINISTIC_OPS ??= '1';
         quietTensorflowLog();
+        // threads, Grappler and XLA for the eager context and every graph session
+        applySessionConfig();
       }
       // the JavaScript tfjs-core (and the union package's gradients) load first, as they did
       // when they were imported at start-up

@@ -158,7 +158,7 @@ export async function trainLoop(
       metrics['weight/c1'] = w.c1;
       metrics['weight/c2'] = w.c2;
       if (data.val) {
-        const val = evaluateTerms(tf, model, data.val, data.dim, 1000, epochRng.fork('validation'));
+        const val = evaluateTerms(tf, model, data.val, data.dim, 1000, epochRng.fork('validation'), o.compile);
         for (const [k, v] of Object.entries(val)) metrics[`val/${k}`] = v;
       }
       const bad = Object.entries(metrics).find(([, v]) => !Number.isFinite(v));

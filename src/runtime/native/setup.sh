@@ -8,7 +8,8 @@
 #   1. pip downloads the pinned wheel (hash-checked: requirements-*.txt beside this file)
 #   2. its libtensorflow_cc.so.2, libtensorflow_framework.so.2 and C headers are laid out
 #      where tfjs-node's binding.gyp expects them (deps/lib, deps/include)
-#   3. the addon is compiled with node-gyp against the local Node headers
+#   3. the addon is patched (patch-binding.py: log level, session configuration) and
+#      compiled with node-gyp against the local Node headers
 #
 # Everything goes into .native/ at the project root (ignored by git, untouched by npm ci;
 # ELBO_NATIVE_DIR names another folder); the backend chooser (src/runtime/backend.ts)
@@ -33,7 +34,8 @@ NATIVE="${ELBO_NATIVE_DIR:-$ROOT/.native}"
 DEST="$NATIVE/$PKG"
 STAMP="$DEST/.elbo-built"
 REQ="$HERE/requirements-$FLAVOUR.txt"
-WANT="$PKG@$TFJS_VERSION $(grep -v '^#' "$REQ" | tr -s ' \n' ' ')"
+# what was built: a change of versions, wheel or binding patch rebuilds
+WANT="$PKG@$TFJS_VERSION $(grep -v '^#' "$REQ" | tr -s ' \n' ' ') patch $(sha256sum "$HERE/patch-binding.py" | cut -c1-16)"
 if [ "$FORCE" = 0 ] && [ -f "$STAMP" ] && [ "$(cat "$STAMP")" = "$WANT" ]; then
   echo "setup:native: $PKG already built in $DEST"
   exit 0
@@ -91,6 +93,10 @@ PY
 
 echo "setup:native: [4/4] compiling the addon with node-gyp (a few minutes)"
 cd "$DEST.tmp"
+# absl's log level from TF_CPP_MIN_LOG_LEVEL, and ELBO_TF_CONFIG (the session configuration);
+# the offset of libtensorflow_cc's internal absl level variable, from its symbol table
+OFFSET="$( (nm deps/lib/libtensorflow_cc.so.2 2>/dev/null || true) | awk '$3 ~ /_GLOBAL__N_113min_log_levelE/ { print $1; exit }')"
+python3 "$HERE/patch-binding.py" binding $OFFSET
 # use the project's @tensorflow/tfjs (one tfjs-core for elbo and the binding), not a second copy
 node -e "
 const fs=require('fs');const p=JSON.parse(fs.readFileSync('package.json'));
