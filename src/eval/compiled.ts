@@ -74,3 +74,8 @@ export function evalGraph(
   }
   return cache.get(key)!;
 }
+
+/** The computations compiled or kept eager for this model so far: shape key → kernels, or null (eager). */
+export function compiledEvaluations(model: Model): Record<string, number | null> {
+  return Object.fromEntries([...(graphs.get(model) ?? new Map()).entries()].map(([k, g]) => [k, g ? g.kernels : null]));
+}
