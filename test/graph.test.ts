@@ -15,6 +15,8 @@ import { createRegistry } from '../src/registry/builtins';
 import { evaluateTerms } from '../src/eval/elbo';
 import { encodeMeans } from '../src/eval/latent-classifier';
 import { compiledEvaluations } from '../src/eval/compiled';
+import { configProto, parseSessionConfig } from '../src/runtime/graph/session-config';
+import type { UserError } from '../src/errors';
 import type { Evaluator } from '../src/eval/evaluator';
 import type { Model } from '../src/models/model';
 import type { DataSet } from '../src/data/dataset';
@@ -243,4 +245,23 @@ test('tensorflow: absl log lines are silent unless ELBO_TF_LOG=1 asks for them',
   const loud = run({ ELBO_TF_LOG: '1' });
   assert.equal(loud.stdout.trim(), '2,2,2,2', loud.stderr);
   assert.match(loud.stderr, /mlir_graph_optimization_pass/);
+});
+
+test('ELBO_TF_SESSION: the TensorFlow configuration as ConfigProto bytes; mistakes are one-line errors naming it', () => {
+  const hex = (spec?: string) => Buffer.from(configProto(parseSessionConfig(spec))).toString('hex');
+  // defaults: graph_options(10){optimizer_options(3){global_jit_level(5) = OFF (−1)}, rewrite_options(10){remapping(14) = ON}}
+  assert.equal(hex(), '52' + '11' + '1a0b28ffffffffffffffffff01' + '52027001');
+  // intra_op_parallelism_threads(2) = 2, inter_op(5) = 1, remapping OFF (2), jit ON_1
+  assert.equal(hex('intra=2, inter=1,remapper=off,xla=on'), '1002' + '2801' + '52' + '08' + '1a022801' + '52027002');
+  const refused = (spec: string) => {
+    try {
+      parseSessionConfig(spec);
+    } catch (e) {
+      return (e as UserError).line();
+    }
+    return 'accepted';
+  };
+  assert.equal(refused('threads=2'), "ELBO_TF_SESSION: unknown setting 'threads' (allowed: intra, inter, remapper, xla)");
+  assert.equal(refused('xla=yes'), "ELBO_TF_SESSION: xla takes on or off, not 'yes'");
+  assert.match(refused('intra=-1'), /^ELBO_TF_SESSION: intra takes a thread count \(0: TensorFlow's choice\), not '-1'$/);
 });

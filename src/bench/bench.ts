@@ -9,7 +9,9 @@
  * Each backend runs in its own child process (`--worker NAME`): tfjs keeps one global
  * engine per process, and backends would otherwise share kernels' registration, memory
  * and thread pools. Effective GFLOP/s counts the matmul and convolution FLOPs of one
- * step from the kernels it runs (forward and backward), divided by the step time.
+ * step from the kernels it runs (forward and backward), divided by the step time, and is
+ * given as a fraction of this machine's sgemm peak, which the tensorflow worker measures
+ * (`sgemmPeak`; the fastest of all rounds).
  *
  * The whole sequence (every backend, then PyTorch) runs `--rounds` times and each row
  * keeps its fastest round: on a shared machine a neighbour's load slows some rounds, and
@@ -260,7 +262,7 @@ async function main(): Promise<void> {
   if (a.json) console.log(JSON.stringify({ machine: m, results }, null, 2));
   else console.log(text);
   if (a.markdown) {
-    fs.writeFileSync(a.markdown, `# Benchmarks\n\nWritten by \`npm run bench -- --markdown ${a.markdown}\`: training steps of each workload, after a warm-up, on each backend in its own process; PyTorch (CPU) runs the same networks in the same invocation. Every backend and PyTorch run in turn, for several rounds; each row is its fastest round (the machine is shared: a neighbour's load slows some rounds). On the tensorflow backend the step runs as training runs it (one TensorFlow graph per step where the trace allows, src/train/step.ts) and, for comparison, kernel by kernel (train.compile: off).\n\n${text}\n`);
+    fs.writeFileSync(a.markdown, `# Benchmarks\n\nWritten by \`npm run bench -- --markdown ${a.markdown}\`: training steps of each workload, after a warm-up, on each backend in its own process; PyTorch (CPU) runs the same networks in the same invocation. Every backend and PyTorch run in turn, for several rounds; each row is its fastest round (the machine is shared: a neighbour's load slows some rounds). On the tensorflow backend the step runs as training runs it (one TensorFlow graph per step where the trace allows, src/train/step.ts) and, for comparison, kernel by kernel (train.compile: off). "of peak" is the effective GFLOP/s (matmul and convolution FLOPs counted from the kernels of one step) against this machine's sgemm peak, measured in the same invocation.\n\n${text}\n`);
     process.stderr.write(`bench: wrote ${a.markdown}\n`);
   }
   if (results.some((r) => failed(r) && !/lacks/.test(r.error))) process.exitCode = 1;

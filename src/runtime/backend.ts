@@ -14,6 +14,8 @@ export interface BackendInfo {
   version: string;
   /** Version of the TensorFlow C library (native backend only). */
   tensorflow?: string;
+  /** ELBO_TF_SESSION, when it changed the native backend's TensorFlow configuration. */
+  session?: string;
   /** Why `auto` passed over the native backend (it is not built, or did not load). */
   fallback?: string;
 }
@@ -67,6 +69,9 @@ export interface BackendConstraint {
 async function tryBackend(name: string): Promise<BackendInfo | string> {
   const cand = CANDIDATES.find((c) => c.name === name)!;
   const reasons: string[] = [];
+  // threads, Grappler and XLA for the eager context and every graph session (ELBO_TF_SESSION
+  // changes them; a mistake there is the user's, not a reason to fall back to wasm)
+  if (name === 'tensorflow') applySessionConfig();
   for (const pkg of cand.packages) {
     let mod: any;
     try {
@@ -75,8 +80,6 @@ async function tryBackend(name: string): Promise<BackendInfo | string> {
         // TensorFlow's C++ logging off unless asked for. Read when the library loads.
         process.env.TF_DETERMINISTIC_OPS ??= '1';
         quietTensorflowLog();
-        // threads, Grappler and XLA for the eager context and every graph session
-        applySessionConfig();
       }
       // the JavaScript tfjs-core (and the union package's gradients) load first, as they did
       // when they were imported at start-up
@@ -99,7 +102,10 @@ async function tryBackend(name: string): Promise<BackendInfo | string> {
     if (name === 'wasm') registerWasmKernels(tf);
     setTf(tf);
     const info: BackendInfo = { name, package: pkg.startsWith(NATIVE_DIR) ? `${path.basename(pkg)} (setup:native)` : pkg, version: version(pkg) };
-    if (name === 'tensorflow') info.tensorflow = (tf.backend() as any).binding?.TF_Version;
+    if (name === 'tensorflow') {
+      info.tensorflow = (tf.backend() as any).binding?.TF_Version;
+      if (process.env.ELBO_TF_SESSION) info.session = process.env.ELBO_TF_SESSION;
+    }
     return info;
   }
   return reasons.join('; ');

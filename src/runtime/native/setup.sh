@@ -28,7 +28,8 @@ for a in "$@"; do
     *) echo "setup:native: unknown option '$a' (use --gpu, --force)" >&2; exit 2 ;;
   esac
 done
-TFJS_VERSION="$(node -p "require('$ROOT/node_modules/@tensorflow/tfjs/package.json').version" 2>/dev/null || true)"
+# (resolved from the project: elbo installed as a dependency has it in the parent's node_modules)
+TFJS_VERSION="$(node -p "require(require.resolve('@tensorflow/tfjs/package.json', { paths: ['$ROOT'] })).version" 2>/dev/null || true)"
 if [ -z "$TFJS_VERSION" ]; then echo "setup:native: run npm ci first (node_modules/@tensorflow/tfjs is missing)" >&2; exit 1; fi
 PKG=tfjs-node; [ "$FLAVOUR" = gpu ] && PKG=tfjs-node-gpu
 NATIVE="${ELBO_NATIVE_DIR:-$ROOT/.native}"
