@@ -227,7 +227,8 @@ function tables(results: Outcome[], m: ReturnType<typeof machine>): string {
       }
       const gflops = r.backend === 'pytorch' && flops ? (flops * r.steps) / r.seconds / 1e9 : r.gflops;
       const ratio = torch ? `${(r.samplesPerSec / torch.samplesPerSec).toFixed(2)}×` : '-';
-      const ofPeak = gflops && m.sgemmPeak ? `${((100 * gflops) / m.sgemmPeak).toFixed(0)} %` : '-';
+      const pct = gflops && m.sgemmPeak ? (100 * gflops) / m.sgemmPeak : 0;
+      const ofPeak = pct ? `${pct.toFixed(pct < 10 ? 1 : 0)} %` : '-';
       lines.push(`| ${r.backend} ${r.version} | ${r.step ?? (r.backend === 'pytorch' ? 'eager' : '-')} | ${r.threads ?? '-'} | ${r.steps} | ${r.msPerStep.toFixed(1)} | ${r.samplesPerSec.toFixed(0)} | ${gflops ? gflops.toFixed(2) : '-'} | ${ofPeak} | ${ratio} |`);
     }
     if (flops) lines.push('', `Counted: ${(flops / 1e9).toFixed(3)} GFLOP per step (matmul + convolution kernels, forward and backward).`);
