@@ -4,8 +4,8 @@
 # pinned for 'auto', then again on the native TensorFlow backend.
 #
 # `npm ci` builds the native backend (src/runtime/native/install.sh); when node_modules
-# was already there and the native backend is not built, it is built here the same way
-# (ELBO_NATIVE=0 never builds it). ELBO_TEST_NATIVE=0 skips the native pass. Under CI=true
+# was already there, the same step runs here: it builds the native backend where it is
+# missing or out of date (ELBO_NATIVE=0 never builds it). ELBO_TEST_NATIVE=0 skips the native pass. Under CI=true
 # a native backend that could not be built fails the run instead of going untested.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -18,7 +18,8 @@ built() { [ -f "$NATIVE/tfjs-node/.elbo-built" ] || [ -f "$NATIVE/tfjs-node-gpu/
 wanted=1
 case "${ELBO_NATIVE:-1}" in 0 | off | false | no) wanted=0 ;; esac
 [ "${ELBO_TEST_NATIVE:-}" = 0 ] && wanted=0
-if ! built && [ "$wanted" = 1 ]; then bash src/runtime/native/install.sh; fi
+# (quick when it is built and up to date; a build from older pinned versions or patch is rebuilt)
+if [ "$wanted" = 1 ]; then bash src/runtime/native/install.sh; fi
 if [ "${CI:-}" = true ] && [ "$wanted" = 1 ] && ! built; then
   echo "test: CI needs the native backend and it could not be built (log: $NATIVE/setup.log)" >&2
   exit 1
