@@ -5,8 +5,9 @@
 #
 # `npm ci` builds the native backend (src/runtime/native/install.sh); when node_modules
 # was already there, the same step runs here: it builds the native backend where it is
-# missing or out of date (ELBO_NATIVE=0 never builds it). ELBO_TEST_NATIVE=0 skips the native pass. Under CI=true
-# a native backend that could not be built fails the run instead of going untested.
+# missing or out of date (ELBO_NATIVE=0 never builds it). ELBO_TEST_NATIVE=0 skips the
+# native pass. Under CI=true a native backend that could not be built fails the run
+# instead of going untested.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export npm_config_nodedir="${npm_config_nodedir:-/usr}"
