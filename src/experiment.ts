@@ -25,6 +25,7 @@ import { LocalTracker, localTracker } from './track/local';
 import { mlflowTrackersFor } from './track/mlflow';
 import type { Tracker } from './track/tracker';
 import { writeRunReport } from './report/run';
+import type { CompileMode } from './eval/compiled';
 import { Progress } from './track/progress';
 import type { PluginContext, NestedRuns } from './registry/types';
 import type { ExperimentConfig } from './config/types';
@@ -294,7 +295,7 @@ async function runLocked(o: RunOptions, run: ActiveRun): Promise<RunResult> {
     progress.message(`recovered the metrics of epoch ${line.epoch} from its checkpoint (the run was stopped before writing them)`);
   }
   progress.message(
-    `run ${store.runId}: ${config.model.kind} on ${data.name} (${data.train.n} train / ${data.val?.n ?? 0} val / ${data.test.n} test), backend ${backend.name}, seed ${config.seed}`,
+    `run ${store.runId}: ${config.model.kind} on ${data.name} (${data.train.n} train / ${data.val?.n ?? 0} val / ${data.test.n} test), backend ${backend.name}${backend.fallback ? ` (${backend.fallback})` : ''}, seed ${config.seed}`,
   );
 
   for (const line of describeClasses(data)) progress.message(line);
@@ -438,6 +439,7 @@ async function runLocked(o: RunOptions, run: ActiveRun): Promise<RunResult> {
         registry,
         config,
         modelTerms: modelTerms(config, registry),
+        compile: config.train.compile,
         artifact: (n) => store.artifact(n),
         log: (m) => progress.message(m),
         warn,
@@ -502,7 +504,7 @@ export async function buildRun(
  */
 export async function evaluateRun(
   parts: Pick<RunParts, 'model' | 'evaluators' | 'weights'>,
-  o: { tf: typeof tfc; data: DataSet; rng: Rng; registry: Registry; config: Pick<ExperimentConfig, 'eval'>; modelTerms: string[] | null; artifact(name: string): string; log(message: string): void; warn(message: string): void; stopping(): boolean | Promise<boolean>; faultPoint?(index: number): Promise<void> },
+  o: { tf: typeof tfc; data: DataSet; rng: Rng; registry: Registry; config: Pick<ExperimentConfig, 'eval'>; modelTerms: string[] | null; compile?: CompileMode; artifact(name: string): string; log(message: string): void; warn(message: string): void; stopping(): boolean | Promise<boolean>; faultPoint?(index: number): Promise<void> },
   /** Filled as the evaluators finish (a failing evaluator leaves the earlier ones' metrics here). */
   metrics: Record<string, number> = {},
 ): Promise<{ metrics: Record<string, number>; interrupted: boolean }> {
@@ -511,7 +513,7 @@ export async function evaluateRun(
     await o.faultPoint?.(index);
     if (await o.stopping()) return { metrics, interrupted: true };
     const t0 = Date.now();
-    const out = await ev.run({ tf: o.tf, model: parts.model, data: o.data, rng: o.rng.fork(`eval-${index}-${name}`), artifact: o.artifact, log: o.log, unitWeights: unit });
+    const out = await ev.run({ tf: o.tf, model: parts.model, data: o.data, rng: o.rng.fork(`eval-${index}-${name}`), compile: o.compile, artifact: o.artifact, log: o.log, unitWeights: unit });
     for (const [k, v] of Object.entries(out)) metrics[`test/${k}`] = v;
     // a plugin whose declared metrics miss what it wrote: published entries cannot be checked for those
     const names = o.registry.get('evaluator', name).metrics?.(o.config.eval[index], { modelTerms: o.modelTerms });

@@ -10,6 +10,16 @@ import { WORKLOADS, buildWorkload, type Workload } from '../src/bench/workload';
 import { makeTrainStep, type StepOptions } from '../src/train/step';
 import { adam } from '../src/train/optimizer';
 import { Rng } from '../src/runtime/rng';
+import { spawnSync } from 'child_process';
+import { createRegistry } from '../src/builtins';
+import { evaluateTerms } from '../src/eval/elbo';
+import { encodeMeans } from '../src/eval/latent-classifier';
+import { compiledEvaluations } from '../src/eval/compiled';
+import { configProto, parseSessionConfig } from '../src/runtime/graph/session-config';
+import type { UserError } from '../src/errors';
+import type { Evaluator } from '../src/eval/evaluator';
+import type { Model } from '../src/models/model';
+import type { DataSet } from '../src/data/dataset';
 
 // The compiled step needs the native backend (npm run setup:native); the encoder does not.
 const native = installedBackends().includes('tensorflow');
@@ -180,4 +190,78 @@ test('tensorflow: a model that reads a loss weight as a JavaScript number stays 
   assert.equal(losses[0], 14);
   assert.ok(losses[2] < losses[0], losses.join());
   step.dispose();
+});
+
+test('tensorflow: evaluations run as graphs (loss terms, IWAE, latent encodings) and give the eager numbers, after training moves the parameters too', needsNative, async () => {
+  const tf = getTf();
+  const registry = createRegistry();
+  const rng = new Rng(4);
+  const dim = 64;
+  const n = 120;
+  const split = { x: rng.uniforms(n * dim).map((v) => (v < 0.4 ? 1 : 0)), y: Int32Array.from({ length: n }, (_, i) => i % 3), n };
+  const data: DataSet = { name: 'toy', shape: [8, 8, 1], dim, classes: 3, train: split, val: null, test: split, sha256: '', source: 'generated', binarize: 'none', labelled: null };
+  const ctx = { tf, registry, rng, baseDir: '.', data };
+  const model: Model = await registry.create('model', { kind: 'vae', latent: 3, prior: { kind: 'gaussian', logvar_min: -30, logvar_max: 20 }, encoder: { kind: 'mlp', hidden: [16] }, decoder: { kind: 'mlp', hidden: [16] }, likelihood: 'bernoulli' } as any, { ...ctx, rng: rng.fork('init') });
+  const iwae: Evaluator = registry.create('evaluator', { kind: 'iwae', k: 8, batch_size: 40, max_rows: 5000 }, ctx);
+  const all = async (compile: 'auto' | 'off') => ({
+    terms: evaluateTerms(tf, model, split, dim, 50, new Rng(9), { c1: 1, c2: 1 }, compile),
+    iwae: await iwae.run({ tf, model, data, rng: new Rng(10), compile, artifact: () => '', log: () => {}, unitWeights: { c1: 1, c2: 1 } }),
+    codes: [...encodeMeans(tf, model, split.x, n, dim, 50, 'mean', compile)],
+  });
+  const near = (a: any, b: any) => {
+    for (const k of Object.keys(b)) assert.ok(Math.abs(a[k] - b[k]) <= 1e-4 * (1 + Math.abs(b[k])), `${k}: ${a[k]} vs ${b[k]}`);
+  };
+  for (let round = 0; round < 2; round++) {
+    const g = await all('auto');
+    const e = await all('off');
+    near(g.terms, e.terms);
+    near(g.iwae, e.iwae);
+    near(g.codes, e.codes);
+    // as training does between two validations
+    for (const p of model.params.values()) p.assign(tf.add(p, 0.05));
+  }
+  // 120 rows in batches of 50 (40 for iwae): a graph per computation and shape (null would be eager)
+  const compiled = compiledEvaluations(model);
+  assert.deepEqual(Object.keys(compiled).sort(), ['encode mean: 20×64', 'encode mean: 50×64', 'iwae k 8: 40×64', 'loss terms: 20×64', 'loss terms: 50×64']);
+  for (const [k, kernels] of Object.entries(compiled)) assert.ok(typeof kernels === 'number' && kernels > 0, `${k}: ${kernels}`);
+});
+
+test('tensorflow: absl log lines are silent unless ELBO_TF_LOG=1 asks for them', needsNative, () => {
+  // a graph session makes TensorFlow's MLIR pass write its 'I0000 ...' line, through absl
+  const script = `const b = require(${JSON.stringify(path.join(__dirname, '..', 'src', 'runtime', 'backend'))});
+    const c = require(${JSON.stringify(path.join(__dirname, '..', 'src', 'runtime', 'graph', 'compile'))});
+    const { Rng } = require(${JSON.stringify(path.join(__dirname, '..', 'src', 'runtime', 'rng'))});
+    b.selectBackend('tensorflow').then(() => { const tf = b.getTf(); const x = tf.ones([2, 2]);
+      const g = c.compileFunction(tf, ([t]) => [tf.matMul(t, t)], [x], [tf.zeros([2, 2])], new Rng(1));
+      console.log(typeof g === 'string' ? g : g.run([x], null)[0].dataSync().join()); });`;
+  const run = (extra: Record<string, string>) => {
+    const env = { ...process.env, ...extra };
+    delete env.TF_CPP_MIN_LOG_LEVEL;
+    return spawnSync(process.execPath, ['-e', script], { encoding: 'utf8', env });
+  };
+  const quiet = run({});
+  assert.equal(quiet.stdout.trim(), '2,2,2,2', quiet.stderr);
+  assert.doesNotMatch(quiet.stderr, /absl::InitializeLog|I0000|mlir_graph_optimization/);
+  const loud = run({ ELBO_TF_LOG: '1' });
+  assert.equal(loud.stdout.trim(), '2,2,2,2', loud.stderr);
+  assert.match(loud.stderr, /mlir_graph_optimization_pass/);
+});
+
+test('ELBO_TF_SESSION: the TensorFlow configuration as ConfigProto bytes; mistakes are one-line errors naming it', () => {
+  const hex = (spec?: string) => Buffer.from(configProto(parseSessionConfig(spec))).toString('hex');
+  // defaults: graph_options(10){optimizer_options(3){global_jit_level(5) = OFF (−1)}, rewrite_options(10){remapping(14) = ON}}
+  assert.equal(hex(), '52' + '11' + '1a0b28ffffffffffffffffff01' + '52027001');
+  // intra_op_parallelism_threads(2) = 2, inter_op(5) = 1, remapping OFF (2), jit ON_1
+  assert.equal(hex('intra=2, inter=1,remapper=off,xla=on'), '1002' + '2801' + '52' + '08' + '1a022801' + '52027002');
+  const refused = (spec: string) => {
+    try {
+      parseSessionConfig(spec);
+    } catch (e) {
+      return (e as UserError).line();
+    }
+    return 'accepted';
+  };
+  assert.equal(refused('threads=2'), "ELBO_TF_SESSION: unknown setting 'threads' (allowed: intra, inter, remapper, xla)");
+  assert.equal(refused('xla=yes'), "ELBO_TF_SESSION: xla takes on or off, not 'yes'");
+  assert.match(refused('intra=-1'), /^ELBO_TF_SESSION: intra takes a thread count \(0: TensorFlow's choice\), not '-1'$/);
 });

@@ -1,30 +1,34 @@
 #!/usr/bin/env bash
 # The project's one test command (README, .ci/run): installs what is missing, builds,
 # and runs every test with Node's test runner: first with the WebAssembly backend
-# pinned for 'auto', then, where the native backend is built, again with it.
+# pinned for 'auto', then again on the native TensorFlow backend.
 #
-# The native backend (npm run setup:native) is built here when CI=true or
-# ELBO_TEST_NATIVE=1 (ELBO_TEST_NATIVE=0 never builds it); otherwise it is tested only
-# when it is already built.
+# `npm ci` builds the native backend (src/runtime/native/install.sh); when node_modules
+# was already there, the same step runs here: it builds the native backend where it is
+# missing or out of date (ELBO_NATIVE=0 never builds it). ELBO_TEST_NATIVE=0 skips the
+# native pass. Under CI=true a native backend that could not be built fails the run
+# instead of going untested.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export npm_config_nodedir="${npm_config_nodedir:-/usr}"
 if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
   npm ci --no-audit --no-fund
 fi
+NATIVE="${ELBO_NATIVE_DIR:-.native}"
+built() { [ -f "$NATIVE/tfjs-node/.elbo-built" ] || [ -f "$NATIVE/tfjs-node-gpu/.elbo-built" ]; }
+wanted=1
+case "${ELBO_NATIVE:-1}" in 0 | off | false | no) wanted=0 ;; esac
+[ "${ELBO_TEST_NATIVE:-}" = 0 ] && wanted=0
+# (quick when it is built and up to date; a build from older pinned versions or patch is rebuilt)
+if [ "$wanted" = 1 ]; then bash src/runtime/native/install.sh; fi
+if [ "${CI:-}" = true ] && [ "$wanted" = 1 ] && ! built; then
+  echo "test: CI needs the native backend and it could not be built (log: $NATIVE/setup.log)" >&2
+  exit 1
+fi
 npm run --silent build
 ELBO_BACKEND=wasm node --test --test-concurrency=2 dist/test/*.test.js
 
-want="${ELBO_TEST_NATIVE:-}"
-if [ "$want" = 1 ] || { [ "${CI:-}" = true ] && [ "$want" != 0 ]; }; then
-  mkdir -p .native
-  echo "test: building the native backend (npm run setup:native, log in .native/setup.log)"
-  if ! npm run --silent setup:native > .native/setup.log 2>&1; then
-    echo "test: npm run setup:native failed (last lines below); the tensorflow backend is not tested"
-    tail -5 .native/setup.log
-  fi
-fi
-if [ -f .native/tfjs-node/.elbo-built ] && [ "$want" != 0 ]; then
-  echo "test: again on the native tensorflow backend (the MLflow and SLURM tests, which do not depend on the backend, run once)"
-  ELBO_BACKEND=tensorflow node --test --test-concurrency=2 $(ls dist/test/*.test.js | grep -v -E "mlflow|slurm")
+if built && [ "${ELBO_TEST_NATIVE:-}" != 0 ]; then
+  echo "test: again on the native tensorflow backend (the MLflow, SLURM and browser-harness tests, which do not depend on the backend, run once)"
+  ELBO_BACKEND=tensorflow node --test --test-concurrency=2 $(ls dist/test/*.test.js | grep -v -E "mlflow|slurm|chromium")
 fi

@@ -9,7 +9,9 @@
  * Each backend runs in its own child process (`--worker NAME`): tfjs keeps one global
  * engine per process, and backends would otherwise share kernels' registration, memory
  * and thread pools. Effective GFLOP/s counts the matmul and convolution FLOPs of one
- * step from the kernels it runs (forward and backward), divided by the step time.
+ * step from the kernels it runs (forward and backward), divided by the step time, and is
+ * given as a fraction of this machine's sgemm peak, which the tensorflow worker measures
+ * (`sgemmPeak`; the fastest of all rounds).
  *
  * The whole sequence (every backend, then PyTorch) runs `--rounds` times and each row
  * keeps its fastest round: on a shared machine a neighbour's load slows some rounds, and
@@ -69,10 +71,39 @@ function parseArgs(argv: string[]) {
   };
 }
 
-/** Child: measure every workload on one backend, one JSON line each. */
+/**
+ * This machine's sgemm peak: float32 matrix products n×n by n×n on the native backend
+ * (TensorFlow's own kernel, on every core it uses), the fastest of `reps` timed batches
+ * of about 2 GFLOP, in GFLOP/s. The workloads' effective GFLOP/s are given as a fraction
+ * of it. (n = 512 measured fastest here, against 256 and 1024.)
+ */
+function sgemmPeak(tf: typeof import('@tensorflow/tfjs-core'), n = 512, reps = 10): number {
+  const a = tf.randomUniform([n, n]);
+  const b = tf.randomUniform([n, n]);
+  tf.matMul(a, b).dispose();
+  const k = Math.max(2, Math.round(2e9 / (2 * n ** 3)));
+  let best = 0;
+  for (let r = 0; r < reps; r++) {
+    const t0 = performance.now();
+    let c: import('@tensorflow/tfjs-core').Tensor | null = null;
+    for (let i = 0; i < k; i++) {
+      c?.dispose();
+      c = tf.matMul(a, b);
+    }
+    c!.dataSync();
+    c!.dispose();
+    best = Math.max(best, (k * 2 * n ** 3) / ((performance.now() - t0) / 1000) / 1e9);
+  }
+  a.dispose();
+  b.dispose();
+  return best;
+}
+
+/** Child: measure every workload on one backend, one JSON line each (and the sgemm peak on tensorflow). */
 async function worker(name: string, workloads: string[], timed: Phase, explicit: boolean): Promise<void> {
   const info = await selectBackend(name, '--backends');
   const tf = getTf();
+  if (name === 'tensorflow') process.stdout.write(JSON.stringify({ peak: sgemmPeak(tf) }) + '\n');
   // wasm picks its thread count at load time; it explains most of the spread between machines
   const threads = name === 'wasm' ? require('@tensorflow/tfjs-backend-wasm').getThreadsCount() : null;
   for (const wname of workloads) {
@@ -119,9 +150,14 @@ function jsonLines(out: string | undefined): any[] {
   return (out ?? '').split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l));
 }
 
+/** The fastest sgemm a worker measured (GFLOP/s), across rounds. */
+let peak = 0;
+
 function runChild(backend: string, workloads: string[], passThrough: string[]): Outcome[] {
   const p = spawnSync(process.execPath, [__filename, '--worker', backend, '--workloads', workloads.join(','), ...passThrough], { encoding: 'utf8' });
-  const got = jsonLines(p.stdout) as Outcome[];
+  const lines = jsonLines(p.stdout);
+  for (const l of lines) if (typeof l.peak === 'number') peak = Math.max(peak, l.peak);
+  const got = lines.filter((l) => typeof l.peak !== 'number') as Outcome[];
   if (p.status === 0) return got;
   const why = p.error?.message ?? p.stderr?.trim().split('\n').filter(Boolean).pop() ?? `exit ${p.status}`;
   return [...got, ...workloads.filter((w) => !got.some((g) => g.workload === w)).map((workload) => ({ workload, backend, error: why }))];
@@ -141,6 +177,8 @@ function runTorch(workloads: string[], passThrough: string[]): Outcome[] | null 
 function machine(rounds: number) {
   return {
     rounds,
+    /** GFLOP/s, 0 when not measured */
+    sgemmPeak: peak,
     cpu: os.cpus()[0]?.model ?? 'unknown',
     cores: os.availableParallelism(),
     memory: `${Math.round(os.totalmem() / 2 ** 30)} GiB`,
@@ -169,21 +207,29 @@ function fastest(all: Outcome[]): Outcome[] {
 /** One markdown table per workload; also what the console shows. */
 function tables(results: Outcome[], m: ReturnType<typeof machine>): string {
   const lines: string[] = [`Machine: ${m.cpu}, ${m.cores} cores, ${m.memory}, ${m.os}, Node ${m.node}; ${m.date}; fastest of ${m.rounds} round(s) per row`, ''];
+  lines.push(
+    m.sgemmPeak
+      ? `sgemm peak: ${m.sgemmPeak.toFixed(1)} GFLOP/s (float32 512×512 products on the native backend, fastest batch); "of peak" is each row's GFLOP/s against it.`
+      : 'sgemm peak: not measured (it needs the native tensorflow backend).',
+    '',
+  );
   for (const w of WORKLOADS) {
     const rows = results.filter((r) => r.workload === w.name);
     if (!rows.length) continue;
     // PyTorch does the same FLOPs per step: take tfjs's count
     const flops = (rows.find((r) => !failed(r) && r.flopsPerStep) as Result | undefined)?.flopsPerStep;
     const torch = rows.find((r) => !failed(r) && r.backend === 'pytorch') as Result | undefined;
-    lines.push(`### ${w.name}: ${w.description}`, '', '| backend | step | threads | steps | ms/step | samples/s | GFLOP/s | vs PyTorch |', '|---|---|---|---|---|---|---|---|');
+    lines.push(`### ${w.name}: ${w.description}`, '', '| backend | step | threads | steps | ms/step | samples/s | GFLOP/s | of peak | vs PyTorch |', '|---|---|---|---|---|---|---|---|---|');
     for (const r of rows) {
       if (failed(r)) {
-        lines.push(`| ${r.backend} | | | | | | | not run: ${r.error} |`);
+        lines.push(`| ${r.backend} | | | | | | | | not run: ${r.error} |`);
         continue;
       }
       const gflops = r.backend === 'pytorch' && flops ? (flops * r.steps) / r.seconds / 1e9 : r.gflops;
       const ratio = torch ? `${(r.samplesPerSec / torch.samplesPerSec).toFixed(2)}×` : '-';
-      lines.push(`| ${r.backend} ${r.version} | ${r.step ?? (r.backend === 'pytorch' ? 'eager' : '-')} | ${r.threads ?? '-'} | ${r.steps} | ${r.msPerStep.toFixed(1)} | ${r.samplesPerSec.toFixed(0)} | ${gflops ? gflops.toFixed(2) : '-'} | ${ratio} |`);
+      const pct = gflops && m.sgemmPeak ? (100 * gflops) / m.sgemmPeak : 0;
+      const ofPeak = pct ? `${pct.toFixed(pct < 10 ? 1 : 0)} %` : '-';
+      lines.push(`| ${r.backend} ${r.version} | ${r.step ?? (r.backend === 'pytorch' ? 'eager' : '-')} | ${r.threads ?? '-'} | ${r.steps} | ${r.msPerStep.toFixed(1)} | ${r.samplesPerSec.toFixed(0)} | ${gflops ? gflops.toFixed(2) : '-'} | ${ofPeak} | ${ratio} |`);
     }
     if (flops) lines.push('', `Counted: ${(flops / 1e9).toFixed(3)} GFLOP per step (matmul + convolution kernels, forward and backward).`);
     lines.push('');
@@ -217,7 +263,7 @@ async function main(): Promise<void> {
   if (a.json) console.log(JSON.stringify({ machine: m, results }, null, 2));
   else console.log(text);
   if (a.markdown) {
-    fs.writeFileSync(a.markdown, `# Benchmarks\n\nWritten by \`npm run bench -- --markdown ${a.markdown}\`: training steps of each workload, after a warm-up, on each backend in its own process; PyTorch (CPU) runs the same networks in the same invocation. Every backend and PyTorch run in turn, for several rounds; each row is its fastest round (the machine is shared: a neighbour's load slows some rounds). On the tensorflow backend the step runs as training runs it (one TensorFlow graph per step where the trace allows, src/train/step.ts) and, for comparison, kernel by kernel (train.compile: off).\n\n${text}\n`);
+    fs.writeFileSync(a.markdown, `# Benchmarks\n\nWritten by \`npm run bench -- --markdown ${a.markdown}\`: training steps of each workload, after a warm-up, on each backend in its own process; PyTorch (CPU) runs the same networks in the same invocation. Every backend and PyTorch run in turn, for several rounds; each row is its fastest round (the machine is shared: a neighbour's load slows some rounds). On the tensorflow backend the step runs as training runs it (one TensorFlow graph per step where the trace allows, src/train/step.ts) and, for comparison, kernel by kernel (train.compile: off). "of peak" is the effective GFLOP/s (matmul and convolution FLOPs counted from the kernels of one step) against this machine's sgemm peak, measured in the same invocation.\n\n${text}\n`);
     process.stderr.write(`bench: wrote ${a.markdown}\n`);
   }
   if (results.some((r) => failed(r) && !/lacks/.test(r.error))) process.exitCode = 1;

@@ -104,7 +104,7 @@ export function buildSchema(registry: Registry): JsonSchema {
             enum: ['auto', 'off'],
             default: 'auto',
             description:
-              'tensorflow backend: auto runs each training step as one TensorFlow graph when a trace shows that is exact (else kernel by kernel, with the reason in run.json step_modes); off always runs kernel by kernel',
+              'tensorflow backend: auto runs each training step, and the batches of the evaluations (loss terms, IWAE, latent encodings), as one TensorFlow graph when a trace shows that is exact (else kernel by kernel, with the step\'s reason in run.json step_modes); off always runs kernel by kernel',
           },
         },
       },

@@ -1,7 +1,7 @@
 import type * as tfc from '@tensorflow/tfjs-core';
 import { definePlugin, Type, type OptionsOf } from '../registry/types';
 import { rows } from './evaluator';
-import { DeviceSums } from './device-sums';
+import { evalGraph, type CompileMode } from './compiled';
 import type { Model, LossWeights } from '../models/model';
 import type { Split } from '../data/dataset';
 import type { Rng } from '../runtime/rng';
@@ -9,21 +9,39 @@ import type { Rng } from '../runtime/rng';
 /**
  * Mean loss terms over a whole split with every weight the model reads at 1 (`weights`,
  * by name), so `elbo` is the evidence lower bound in nats whatever weights training used.
- * One read-back at the end.
+ * One read-back at the end. On the tensorflow backend each batch runs as one compiled
+ * graph where that is exact (src/eval/compiled.ts: a model whose terms depend on the labels
+ * stays eager).
  */
-export function evaluateTerms(tf: typeof tfc, model: Model, split: Split, dim: number, batch: number, rng: Rng, weights: LossWeights): Record<string, number> {
-  const sums = new DeviceSums(tf);
+export function evaluateTerms(tf: typeof tfc, model: Model, split: Split, dim: number, batch: number, rng: Rng, weights: LossWeights, compile?: CompileMode): Record<string, number> {
+  let names: string[] = [];
+  // the terms but the weighted objective, as one vector
+  const terms = (x: tfc.Tensor2D, y: Int32Array | null, r: Rng) => {
+    const t = model.terms({ x, y }, weights, r, { epoch: 0, step: 0, fraction: 1 });
+    names = Object.keys(t).filter((k) => k !== 'loss');
+    return tf.stack(names.map((k) => t[k])) as tfc.Tensor1D;
+  };
+  let sum: tfc.Tensor1D | null = null;
   for (let start = 0; start < split.n; start += batch) {
     const end = Math.min(split.n, start + batch);
-    tf.tidy(() => {
+    const next: tfc.Tensor1D = tf.tidy(() => {
       const x = rows(tf, split, dim, start, end);
       const y = split.y ? split.y.subarray(start, end) : null;
-      sums.add(model.terms({ x, y }, weights, rng, { epoch: 0, step: 0, fraction: 1 }), end - start, 'loss');
+      const graph = evalGraph(tf, model, 'loss terms', [x], ([xx], r, second) => [terms(xx as tfc.Tensor2D, second && y ? y.slice().reverse() : y, r)], rng, {
+        compile,
+        names: () => names,
+      });
+      if (graph) names = graph.names;
+      const v = graph ? (graph.run([x], rng)[0] as tfc.Tensor1D) : terms(x, y, rng);
+      const weighted = tf.mul(v, end - start) as tfc.Tensor1D;
+      return sum ? tf.add(sum, weighted) : weighted;
     });
+    sum?.dispose();
+    sum = next;
   }
-  const means = sums.means(split.n);
-  sums.dispose();
-  return means;
+  const values = sum ? sum.dataSync() : new Float32Array(0);
+  sum?.dispose();
+  return Object.fromEntries(names.map((k, i) => [k, values[i] / split.n]));
 }
 
 const elboOptions = {
@@ -40,7 +58,7 @@ export const elboEvaluator = definePlugin({
   metrics: (_o, { modelTerms }) => modelTerms?.filter((t) => t !== 'loss') ?? null,
   create: (o) => ({
     async run(ctx) {
-      return evaluateTerms(ctx.tf, ctx.model, ctx.data.test, ctx.data.dim, o.batch_size, ctx.rng, ctx.unitWeights);
+      return evaluateTerms(ctx.tf, ctx.model, ctx.data.test, ctx.data.dim, o.batch_size, ctx.rng, ctx.unitWeights, ctx.compile);
     },
   }),
 });

@@ -2,6 +2,7 @@ import type * as tfc from '@tensorflow/tfjs-core';
 import type { Model, LossWeights } from '../models/model';
 import type { DataSet, Split } from '../data/dataset';
 import type { Rng } from '../runtime/rng';
+import type { CompileMode } from './compiled';
 
 /** What an evaluator's `run` receives after training. */
 export interface EvalContext {
@@ -10,6 +11,8 @@ export interface EvalContext {
   data: DataSet;
   /** A stream forked for this evaluator from the run seed. */
   rng: Rng;
+  /** train.compile: 'off' keeps evaluations kernel by kernel too (src/eval/compiled.ts). */
+  compile?: CompileMode;
   /** Absolute path for an artifact file of this run. */
   artifact(name: string): string;
   log(message: string): void;

@@ -2,6 +2,8 @@ import type * as tfc from '@tensorflow/tfjs-core';
 import { definePlugin, Type, type OptionsOf } from '../registry/types';
 import { rows } from './evaluator';
 import { UserError } from '../errors';
+import { evalGraph } from './compiled';
+import type { Rng } from '../runtime/rng';
 
 const iwaeOptions = {
   k: Type.Integer({ minimum: 1, default: 100, description: 'Importance samples per example (the IWAE paper reports k = 5000)' }),
@@ -20,7 +22,8 @@ export type IwaeOptions = OptionsOf<typeof iwaeOptions>;
  * than max_rows is split into chunks of draws whose log-sum-exps are combined on the device.
  * Per-example sums stay on the device and are read back once, at the end. The draws come
  * from the evaluator's seeded stream example by example, so the pass sizes do not change
- * the estimate (beyond float rounding).
+ * the estimate (beyond float rounding). On the tensorflow backend each pass is one
+ * compiled graph (src/eval/compiled.ts).
  */
 export const iwaeEvaluator = definePlugin({
   kind: 'evaluator',
@@ -48,7 +51,9 @@ export const iwaeEvaluator = definePlugin({
           const parts: tfc.Tensor1D[] = [];
           for (let s = 0; s < o.k; s += chunk) {
             const size = Math.min(chunk, o.k - s);
-            parts.push(tf.tidy(() => tf.logSumExp(model.logImportanceWeights!(x, size, ctx.rng), 1) as tfc.Tensor1D));
+            const lse = (xs: tfc.Tensor2D, r: Rng) => tf.logSumExp(model.logImportanceWeights!(xs, size, r), 1) as tfc.Tensor1D;
+            const graph = evalGraph(tf, model, `iwae k ${size}`, [x], ([xs], r) => [lse(xs as tfc.Tensor2D, r)], ctx.rng, { compile: ctx.compile });
+            parts.push(tf.tidy(() => (graph ? (graph.run([x], ctx.rng)[0] as tfc.Tensor1D) : lse(x, ctx.rng))));
           }
           const lse = parts.length === 1 ? parts[0] : tf.logSumExp(tf.stack(parts, 1), 1);
           return tf.add(total, tf.sum(tf.sub(lse, logK))) as tfc.Scalar;

@@ -1,6 +1,7 @@
 import type * as tfc from '@tensorflow/tfjs-core';
 import { definePlugin, Enum, ObjectOf, Type, type OptionsOf } from '../registry/types';
 import type { Model } from '../models/model';
+import { evalGraph, type CompileMode } from './compiled';
 import { binarizeOnce, labelledSubset, subset } from '../data/splits';
 import { UserError } from '../errors';
 import { Rng } from '../runtime/rng';
@@ -89,8 +90,9 @@ export type LatentClassifierOptions = OptionsOf<typeof latentClassifierOptions>;
 /**
  * Latent codes of `n` rows of `x` ([n·dim]), encoded in batches and read back: [n·K].
  * `mean`: the posterior means (the prior's `mean`); `mu`: μ as the encoder emits it.
+ * On the tensorflow backend each batch runs as one compiled graph (src/eval/compiled.ts).
  */
-export function encodeMeans(tf: typeof tfc, model: Model, x: Float32Array, n: number, dim: number, batch: number, features: Features = 'mean'): Float32Array {
+export function encodeMeans(tf: typeof tfc, model: Model, x: Float32Array, n: number, dim: number, batch: number, features: Features = 'mean', compile?: CompileMode): Float32Array {
   if (features === 'mu' && !model.encodeMu) {
     throw new UserError("features: mu needs a model whose prior has a location μ (gaussian, spike-slab); use features: mean", 'eval: latent-classifier');
   }
@@ -98,7 +100,11 @@ export function encodeMeans(tf: typeof tfc, model: Model, x: Float32Array, n: nu
   const out = new Float32Array(n * model.latent);
   for (let start = 0; start < n; start += batch) {
     const end = Math.min(n, start + batch);
-    const z = tf.tidy(() => encode(tf.tensor2d(x.subarray(start * dim, end * dim), [end - start, dim])));
+    const z = tf.tidy(() => {
+      const xs = tf.tensor2d(x.subarray(start * dim, end * dim), [end - start, dim]);
+      const graph = evalGraph(tf, model, `encode ${features}`, [xs], ([t]) => [encode(t as tfc.Tensor2D)], null, { compile });
+      return graph ? graph.run([xs], null)[0] : encode(xs);
+    });
     out.set(z.dataSync() as Float32Array, start * model.latent);
     z.dispose();
   }
@@ -491,8 +497,8 @@ export const latentClassifierEvaluator = definePlugin({
       // the test split was binarised once; binarise the labelled inputs the same way
       const x = data.binarize === 'dynamic' ? binarizeOnce(lab.x, ctx.rng.fork('binarize')) : lab.x;
       const K = model.latent;
-      const train: LatentSet = { z: encodeMeans(tf, model, x, lab.n, data.dim, o.batch_size, o.features), y: lab.y!, n: lab.n };
-      const test: LatentSet = { z: encodeMeans(tf, model, data.test.x, data.test.n, data.dim, o.batch_size, o.features), y: data.test.y, n: data.test.n };
+      const train: LatentSet = { z: encodeMeans(tf, model, x, lab.n, data.dim, o.batch_size, o.features, ctx.compile), y: lab.y!, n: lab.n };
+      const test: LatentSet = { z: encodeMeans(tf, model, data.test.x, data.test.n, data.dim, o.batch_size, o.features, ctx.compile), y: data.test.y, n: data.test.n };
       let unlabelled: Float32Array | undefined;
       if (o.classifier === 'tsvm') {
         const labelled = new Set(rows);
@@ -501,7 +507,7 @@ export const latentClassifierEvaluator = definePlugin({
         const picked = take < pool.length ? Int32Array.from(ctx.rng.fork('unlabelled').permutation(pool.length).subarray(0, take), (j) => pool[j]).sort() : pool;
         const u = subset(data.train, data.dim, picked);
         const ux = data.binarize === 'dynamic' ? binarizeOnce(u.x, ctx.rng.fork('binarize-unlabelled')) : u.x;
-        unlabelled = encodeMeans(tf, model, ux, u.n, data.dim, o.batch_size, o.features);
+        unlabelled = encodeMeans(tf, model, ux, u.n, data.dim, o.batch_size, o.features, ctx.compile);
       }
       const started = Date.now();
       const r = classifyLatents(tf, train, test, K, data.classes, o, { unlabelled, rng: ctx.rng.fork(o.classifier === 'linear-sgd' ? 'sgd' : 'svm') });

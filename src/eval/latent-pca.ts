@@ -3,6 +3,7 @@ import { definePlugin, Type, type OptionsOf } from '../registry/types';
 import { rows } from './evaluator';
 import { scatterSpec } from '../plot/figures';
 import { writeFigure } from '../plot/render';
+import { encodeMeans } from './latent-classifier';
 
 const latentPcaOptions = {
   max_examples: Type.Integer({ minimum: 2, default: 5000, description: 'Test examples to project (the first N)' }),
@@ -97,13 +98,7 @@ export const latentPcaEvaluator = definePlugin({
       const { tf, model, data } = ctx;
       const n = Math.min(o.max_examples, data.test.n);
       const K = model.latent;
-      const mu = new Float32Array(n * K);
-      for (let s = 0; s < n; s += o.batch_size) {
-        const e = Math.min(n, s + o.batch_size);
-        const t = tf.tidy(() => model.encodeMean(rows(tf, data.test, data.dim, s, e)));
-        mu.set(t.dataSync() as Float32Array, s * K);
-        t.dispose();
-      }
+      const mu = encodeMeans(tf, model, data.test.x, n, data.dim, o.batch_size, 'mean', ctx.compile);
       const { components, variances, total, mean } = pca(mu, n, K, 2);
       const proj = Array.from({ length: n }, (_, i) =>
         components.map((u) => u.reduce((acc, uj, j) => acc + uj * (mu[i * K + j] - mean[j]), 0)),

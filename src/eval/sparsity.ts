@@ -57,7 +57,7 @@ export const sparsityEvaluator = definePlugin({
     async run(ctx) {
       const { tf, model, data } = ctx;
       const K = model.latent;
-      const z = encodeMeans(tf, model, data.test.x, data.test.n, data.dim, o.batch_size);
+      const z = encodeMeans(tf, model, data.test.x, data.test.n, data.dim, o.batch_size, 'mean', ctx.compile);
       const s = sparsityStats(z, data.test.n, K, o.threshold);
       fs.writeFileSync(
         ctx.artifact('sparsity.json'),

@@ -4,6 +4,7 @@ import { UserError } from '../errors';
 import { getTf, setTf, baseTf } from './tf';
 import { elboRoot } from './fingerprint';
 import { registerWasmKernels } from './wasm-kernels';
+import { applySessionConfig } from './graph/session-config';
 
 export interface BackendInfo {
   /** tfjs backend name: tensorflow | wasm | cpu */
@@ -13,13 +14,18 @@ export interface BackendInfo {
   version: string;
   /** Version of the TensorFlow C library (native backend only). */
   tensorflow?: string;
+  /** ELBO_TF_SESSION, when it changed the native backend's TensorFlow configuration. */
+  session?: string;
+  /** Why `auto` passed over the native backend (it is not built, or did not load). */
+  fallback?: string;
 }
 
 /**
  * Candidates, fastest first. 'tensorflow' is the native binding (GPU or CPU build):
- * installed as an npm package, or built by `npm run setup:native` into .native/.
+ * installed as an npm package, or built by `npm ci` / `npm run setup:native` into .native/
+ * (or $ELBO_NATIVE_DIR).
  */
-const NATIVE_DIR = path.join(elboRoot(), '.native');
+const NATIVE_DIR = process.env.ELBO_NATIVE_DIR ? path.resolve(process.env.ELBO_NATIVE_DIR) : path.join(elboRoot(), '.native');
 const CANDIDATES: { name: string; packages: string[] }[] = [
   {
     name: 'tensorflow',
@@ -43,9 +49,10 @@ function version(pkg: string): string {
 }
 
 /**
- * TensorFlow's C++ log lines (absl/MLIR 'I0000 ... mlir_graph_optimization_pass.cc', oneDNN
- * notices) are off unless asked for: TF_CPP_MIN_LOG_LEVEL=2 before the native library loads,
- * unless the user set it, or ELBO_TF_LOG=1 (which `--verbose` sets) asks for them.
+ * TensorFlow's C++ log lines (oneDNN and CPU-feature notices; with the binding setup.sh
+ * builds, absl's too: 'I0000 ... mlir_graph_optimization_pass.cc') are off unless asked
+ * for: TF_CPP_MIN_LOG_LEVEL=2 before the native library loads, unless the user set it, or
+ * ELBO_TF_LOG=1 (which `--verbose` sets) asks for them.
  */
 export function quietTensorflowLog(env: NodeJS.ProcessEnv = process.env): void {
   if (env.ELBO_TF_LOG === '1' || env.ELBO_TF_LOG === 'true') return;
@@ -62,6 +69,9 @@ export interface BackendConstraint {
 async function tryBackend(name: string): Promise<BackendInfo | string> {
   const cand = CANDIDATES.find((c) => c.name === name)!;
   const reasons: string[] = [];
+  // threads, Grappler and XLA for the eager context and every graph session (ELBO_TF_SESSION
+  // changes them; a mistake there is the user's, not a reason to fall back to wasm)
+  if (name === 'tensorflow') applySessionConfig();
   for (const pkg of cand.packages) {
     let mod: any;
     try {
@@ -92,7 +102,10 @@ async function tryBackend(name: string): Promise<BackendInfo | string> {
     if (name === 'wasm') registerWasmKernels(tf);
     setTf(tf);
     const info: BackendInfo = { name, package: pkg.startsWith(NATIVE_DIR) ? `${path.basename(pkg)} (setup:native)` : pkg, version: version(pkg) };
-    if (name === 'tensorflow') info.tensorflow = (tf.backend() as any).binding?.TF_Version;
+    if (name === 'tensorflow') {
+      info.tensorflow = (tf.backend() as any).binding?.TF_Version;
+      if (process.env.ELBO_TF_SESSION) info.session = process.env.ELBO_TF_SESSION;
+    }
     return info;
   }
   return reasons.join('; ');
@@ -126,10 +139,16 @@ export async function selectBackend(requested: string, where = '--backend', cons
     }
     return r;
   }
+  let fallback: string | undefined;
   for (const c of CANDIDATES) {
     if (constraint && !constraint.backends.includes(c.name)) continue;
     const r = await tryBackend(c.name);
-    if (typeof r !== 'string') return r;
+    if (typeof r !== 'string') return fallback ? { ...r, fallback } : r;
+    if (c.name === 'tensorflow') {
+      fallback = installedBackends().includes('tensorflow')
+        ? `the native backend did not load (${r})`
+        : 'the native backend is not built (npm run setup:native builds it)';
+    }
   }
   throw new UserError(
     constraint ? `no installed backend can train this config: ${constraint.reason}` : 'no TensorFlow.js backend could be loaded; run npm ci',

@@ -158,7 +158,7 @@ export async function trainLoop(
       metrics['train/epoch_time_s'] = trainSeconds;
       for (const [n, v] of Object.entries(w)) metrics[`weight/${n}`] = v;
       if (data.val) {
-        const val = evaluateTerms(tf, model, data.val, data.dim, 1000, epochRng.fork('validation'), unitWeights(Object.keys(weights)));
+        const val = evaluateTerms(tf, model, data.val, data.dim, 1000, epochRng.fork('validation'), unitWeights(Object.keys(weights)), o.compile);
         for (const [k, v] of Object.entries(val)) metrics[`val/${k}`] = v;
       }
       const bad = Object.entries(metrics).find(([, v]) => !Number.isFinite(v));

@@ -3,9 +3,9 @@ import type { Model, LossWeights } from '../models/model';
 import type { Optimizer } from './optimizer';
 import type { Rng } from '../runtime/rng';
 import type { TrainProgress } from '../priors/prior';
-import { nativeBackend, traceNative, type Trace } from '../runtime/graph/trace';
-import { encodeSavedModel } from '../runtime/graph/saved-model';
+import { nativeBackend, traceNative } from '../runtime/graph/trace';
 import { GraphSession } from '../runtime/graph/session';
+import { recordingRng, firstDifference, sameGraph, loadTrace, drawTensors, type DrawFeed } from '../runtime/graph/compile';
 
 export type StepFn = (x: tfc.Tensor2D, y: Int32Array | null, w: LossWeights, rng: Rng, progress: TrainProgress) => Record<string, tfc.Scalar>;
 
@@ -109,48 +109,6 @@ function eagerStep(tf: typeof tfc, model: Model, optimizer: Optimizer): CoreFn {
   };
 }
 
-/** Array draws a traced step made, in order, so a compiled step can make the same ones. */
-interface Draw {
-  method: 'normals' | 'uniforms';
-  n: number;
-  values: Float32Array;
-}
-
-/**
- * A copy of `rng` that records its array draws (they become graph inputs). Scalar
- * draws and forks cannot be fed to a graph: they are recorded as a problem.
- */
-function recordingRng(rng: Rng) {
-  const copy = rng.clone();
-  const draws: Draw[] = [];
-  const problems: string[] = [];
-  const rec = Object.create(copy) as Rng;
-  for (const method of ['normals', 'uniforms'] as const) {
-    Object.defineProperty(rec, method, {
-      value: (n: number) => {
-        const values = copy[method](n);
-        draws.push({ method, n, values });
-        return values;
-      },
-    });
-  }
-  for (const method of ['normal', 'uniform', 'int', 'permutation', 'fork'] as const) {
-    Object.defineProperty(rec, method, {
-      value: (...a: unknown[]) => {
-        problems.push(`the step calls rng.${method}(), whose result a graph cannot take as an input`);
-        return (copy[method] as (...b: unknown[]) => unknown)(...a);
-      },
-    });
-  }
-  const drawIndex = (values: unknown) => {
-    const byRef = draws.findIndex((d) => d.values === values);
-    if (byRef >= 0) return byRef;
-    if (!(values instanceof Float32Array)) return -1;
-    return draws.findIndex((d) => d.values.length === values.length && d.values.every((v, i) => v === values[i]));
-  };
-  return { rng: rec, draws, problems, drawIndex };
-}
-
 function guardedScalar(tf: typeof tfc, value: number, what: string): tfc.Scalar {
   const s = tf.scalar(value);
   Object.defineProperty(s, 'valueOf', {
@@ -167,7 +125,7 @@ const END: TrainProgress = { epoch: 1e6, step: 1e9, fraction: 1, epochFloat: 1e6
 
 interface Compiled {
   session: GraphSession;
-  draws: { method: Draw['method']; n: number; shape: number[] | null }[];
+  draws: DrawFeed[];
   termNames: string[];
   kernels: number;
 }
@@ -219,40 +177,18 @@ function compile(tf: typeof tfc, model: Model, eager: CoreFn, state: tfc.Variabl
   }
   const problems = [...new Set([...a.trace.problems, ...b.trace.problems])];
   if (problems.length) return problems.join('; ');
-  const same =
-    Buffer.compare(Buffer.from(encodeSavedModel(a.trace.nodes)), Buffer.from(encodeSavedModel(b.trace.nodes))) === 0 &&
-    a.trace.fetchNames.join() === b.trace.fetchNames.join() &&
-    a.draws.map((d) => d.method + d.n).join() === b.draws.map((d) => d.method + d.n).join();
-  if (!same) return `the step's kernels or constants change with the labels, the schedule or the random draws (${firstDifference(a.trace, b.trace)})`;
+  if (!sameGraph(a, b)) return `the step's kernels or constants change with the labels, the schedule or the random draws (${firstDifference(a.trace, b.trace)})`;
 
-  const t: Trace = a.trace;
-  const drawShapes = a.draws.map((_, j) => {
-    const name = t.drawNames.get(j);
-    const node = name ? t.nodes.find((n) => n.name === name) : undefined;
-    return node ? (node.attrs.find((at) => at.name === 'shape')!.value as number[]) : null;
-  });
-  const drawFeeds = drawShapes.flatMap((s, j) => (s ? [t.drawNames.get(j)!] : []));
-  let session: GraphSession;
-  try {
-    session = new GraphSession(tf, t.nodes, [...t.feedNames, ...drawFeeds], t.fetchNames);
-  } catch (e) {
-    const msg = (e as Error).message.split('\n')[0];
-    const node = /node (n\d+)/.exec((e as Error).message)?.[1];
-    const op = node && t.nodes.find((n) => n.name === node)?.op;
-    return `TensorFlow did not load the traced graph: ${msg}${op ? ` (kernel ${node} is ${op})` : ''}`;
-  }
-  const compiled: Compiled = {
-    session,
-    draws: a.draws.map((d, j) => ({ method: d.method, n: d.n, shape: drawShapes[j] })),
-    termNames,
-    kernels: t.kernels,
-  };
+  const loaded = loadTrace(tf, a.trace, a.draws);
+  if (typeof loaded === 'string') return loaded;
+  const { session } = loaded;
+  const compiled: Compiled = { session, draws: loaded.draws, termNames, kernels: a.trace.kernels };
   // the graph must give the eager step's loss terms and updates on the same inputs
   // (the traces restored the state, so this is the state they started from)
   const before = state.map((v) => v.dataSync() as Float32Array);
   const up = uploads(tf, model, y, x.shape[0]);
   const sc = stepScalars(tf, model, w, START, false);
-  const draws = a.draws.flatMap((d, j) => (drawShapes[j] ? [tf.tensor(d.values, drawShapes[j]!)] : []));
+  const draws = drawTensors(tf, compiled.draws, a.draws);
   let outs: tfc.Tensor[] = [];
   try {
     outs = session.run([...graphFeeds(state, x, up, sc), ...draws]);
@@ -288,19 +224,6 @@ function compile(tf: typeof tfc, model: Model, eager: CoreFn, state: tfc.Variabl
     sc.dispose();
   }
   return compiled;
-}
-
-function firstDifference(a: Trace, b: Trace): string {
-  const n = Math.max(a.nodes.length, b.nodes.length);
-  for (let i = 0; i < n; i++) {
-    const x = a.nodes[i];
-    const y = b.nodes[i];
-    if (!x || !y || Buffer.compare(Buffer.from(encodeSavedModel([x])), Buffer.from(encodeSavedModel([y]))) !== 0) {
-      const node = x ?? y;
-      return node.op === 'Const' ? `constant ${node.name} differs` : `kernel ${i} (${node.op}) differs`;
-    }
-  }
-  return 'outputs differ';
 }
 
 /**
@@ -348,10 +271,7 @@ export function makeTrainStep(tf: typeof tfc, model: Model, optimizer: Optimizer
         opts.onMode?.(mode);
       }
       if (!c) return core(x, y, up.labels, up.inputs, w, rng, progress);
-      const draws = c.draws.flatMap((d) => {
-        const values = rng[d.method](d.n);
-        return d.shape ? [tf.tensor(values, d.shape)] : [];
-      });
+      const draws = drawTensors(tf, c.draws, rng);
       const sc = stepScalars(tf, model, w, progress, false);
       const outs = c.session.run([...graphFeeds(state, x, up, sc), ...draws]);
       draws.forEach((t) => t.dispose());

@@ -13,7 +13,7 @@ import { ATTR, type Attr, type GraphNode } from './saved-model';
  * ones `drawIndex` recognises as random draws of the step: those become placeholders
  * too (`draw<j>`), fed afresh on every call. Anything the graph could not reproduce is
  * reported in `problems` (a mid-step read back to JavaScript, an input of unknown
- * origin), and the caller keeps the eager step.
+ * origin, a variable that is not a feed), and the caller keeps the eager step.
  */
 export interface Trace {
   nodes: GraphNode[];
@@ -164,6 +164,8 @@ export function traceNative<T extends tfc.Tensor[]>(
     ids.forEach((id, i) => {
       if (refs.has(id)) return;
       const t = tensors[i];
+      // a variable's value would be frozen into the graph: it must be one of the feeds
+      if (t instanceof tf.Variable) problems.add(`the computation reads variable ${t.name}, which is not one of its inputs`);
       refs.set(id, constant(backend.tensorMap.get(t.dataId).dtype, t.shape, real.tensorDataSync(id)));
     });
     return ids;

@@ -5,14 +5,17 @@
 # against the TensorFlow C library taken from the PyPI wheel, because the package's own
 # installer downloads libtensorflow from an address that no longer answers.
 #
-#   1. pip downloads the pinned wheel (hash-checked: requirements-*.txt beside this file)
+#   1. pip downloads the pinned wheel (hash-checked: requirements-*.txt beside this file);
+#      with --gpu also the CUDA 12 / cuDNN 9 libraries (requirements-cuda.txt)
 #   2. its libtensorflow_cc.so.2, libtensorflow_framework.so.2 and C headers are laid out
 #      where tfjs-node's binding.gyp expects them (deps/lib, deps/include)
-#   3. the addon is compiled with node-gyp against the local Node headers
+#   3. the addon is patched (patch-binding.py: log level, session configuration) and
+#      compiled with node-gyp against the local Node headers
 #
-# Everything goes into .native/ at the project root (ignored by git, untouched by npm ci);
-# the backend chooser (src/runtime/backend.ts) finds it there. Idempotent: a finished
-# build is kept unless --force is given.
+# Everything goes into .native/ at the project root (ignored by git, untouched by npm ci;
+# ELBO_NATIVE_DIR names another folder); the backend chooser (src/runtime/backend.ts)
+# finds it there. Idempotent: a finished build is kept unless --force is given.
+# `npm ci` runs this through install.sh (beside this file), which never fails the install.
 set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/../../.." && pwd)"
 HERE="$ROOT/src/runtime/native"
@@ -25,13 +28,18 @@ for a in "$@"; do
     *) echo "setup:native: unknown option '$a' (use --gpu, --force)" >&2; exit 2 ;;
   esac
 done
-TFJS_VERSION="$(node -p "require('$ROOT/node_modules/@tensorflow/tfjs/package.json').version" 2>/dev/null || true)"
+# (resolved from the project: elbo installed as a dependency has it in the parent's node_modules)
+TFJS_VERSION="$(node -p "require(require.resolve('@tensorflow/tfjs/package.json', { paths: ['$ROOT'] })).version" 2>/dev/null || true)"
 if [ -z "$TFJS_VERSION" ]; then echo "setup:native: run npm ci first (node_modules/@tensorflow/tfjs is missing)" >&2; exit 1; fi
 PKG=tfjs-node; [ "$FLAVOUR" = gpu ] && PKG=tfjs-node-gpu
-DEST="$ROOT/.native/$PKG"
+NATIVE="${ELBO_NATIVE_DIR:-$ROOT/.native}"
+DEST="$NATIVE/$PKG"
 STAMP="$DEST/.elbo-built"
 REQ="$HERE/requirements-$FLAVOUR.txt"
-WANT="$PKG@$TFJS_VERSION $(grep -v '^#' "$REQ" | tr -s ' \n' ' ')"
+# what was built: a change of versions, wheel or binding patch rebuilds
+# the GPU build also takes the CUDA libraries its TensorFlow loads (requirements-cuda.txt)
+CUDA_REQ=""; [ "$FLAVOUR" = gpu ] && CUDA_REQ="$HERE/requirements-cuda.txt"
+WANT="$PKG@$TFJS_VERSION $(grep -hv '^#' "$REQ" $CUDA_REQ | tr -s ' \n' ' ') patch $(sha256sum "$HERE/patch-binding.py" | cut -c1-16)"
 if [ "$FORCE" = 0 ] && [ -f "$STAMP" ] && [ "$(cat "$STAMP")" = "$WANT" ]; then
   echo "setup:native: $PKG already built in $DEST"
   exit 0
@@ -41,14 +49,29 @@ if [ ! -f "$npm_config_nodedir/include/node/node_api.h" ]; then
   echo "setup:native: Node headers not found under $npm_config_nodedir/include/node; set npm_config_nodedir to the prefix that holds include/node" >&2
   exit 1
 fi
-WORK="$ROOT/.native/work"
+command -v python3 >/dev/null || { echo "setup:native: python3 not found on PATH: pip needs it to download the TensorFlow wheel" >&2; exit 1; }
+python3 -m pip --version >/dev/null 2>&1 || { echo "setup:native: pip is not available for $(command -v python3) (install python3-pip)" >&2; exit 1; }
+WORK="$NATIVE/work"
 rm -rf "$WORK" "$DEST.tmp"
 mkdir -p "$WORK/wheel" "$DEST.tmp"
 
 echo "setup:native: [1/4] downloading the TensorFlow wheel from PyPI ($(grep -v '^#' "$REQ" | cut -d' ' -f1))"
-python3 -m pip download --quiet --no-deps --only-binary=:all: --python-version 3.11 \
-  --platform manylinux2014_x86_64 --require-hashes -r "$REQ" -d "$WORK/wheel"
+# pip download of hash-pinned wheels (the Python version and platform of the wheels, not of this machine)
+fetch() { # REQUIREMENTS DIR WHAT
+  mkdir -p "$2"
+  python3 -m pip download --quiet --no-deps --only-binary=:all: --python-version 3.11 \
+    --platform manylinux2014_x86_64 --require-hashes -r "$1" -d "$2" >"$WORK/pip.log" 2>&1 || {
+    tail -5 "$WORK/pip.log" >&2
+    echo "setup:native: pip could not download $3 from PyPI (no network or registry? full log: $WORK/pip.log)" >&2
+    exit 1
+  }
+}
+fetch "$REQ" "$WORK/wheel" "$(grep -v '^#' "$REQ" | cut -d' ' -f1 | head -1)"
 WHEEL="$(ls "$WORK"/wheel/*.whl | head -1)"
+if [ -n "$CUDA_REQ" ]; then
+  echo "setup:native: [1/4] downloading the CUDA 12 and cuDNN 9 libraries from PyPI (requirements-cuda.txt, about 3 GB)"
+  fetch "$CUDA_REQ" "$WORK/cuda" "the CUDA libraries"
+fi
 
 echo "setup:native: [2/4] fetching @tensorflow/$PKG@$TFJS_VERSION (sources only; its download step is skipped)"
 (cd "$WORK" && npm pack --silent "@tensorflow/$PKG@$TFJS_VERSION" >/dev/null)
@@ -56,9 +79,9 @@ tar -xzf "$WORK"/tensorflow-$PKG-*.tgz -C "$WORK"
 cp -r "$WORK/package/." "$DEST.tmp/"
 
 echo "setup:native: [3/4] laying out libtensorflow from the wheel"
-python3 - "$WHEEL" "$DEST.tmp/deps" <<'PY'
-import sys, zipfile, os
-wheel, deps = sys.argv[1], sys.argv[2]
+python3 - "$WHEEL" "$DEST.tmp/deps" "$WORK"/cuda/*.whl <<'PY'
+import sys, zipfile, os, glob
+wheel, deps, cuda = sys.argv[1], sys.argv[2], [w for w in sys.argv[3:] if os.path.isfile(w)]
 inc, lib = os.path.join(deps, 'include'), os.path.join(deps, 'lib')
 os.makedirs(inc, exist_ok=True); os.makedirs(lib, exist_ok=True)
 with zipfile.ZipFile(wheel) as z:
@@ -76,6 +99,18 @@ with zipfile.ZipFile(wheel) as z:
                 chunk = src.read(1 << 20)
                 if not chunk: break
                 dst.write(chunk)
+# GPU: the CUDA libraries (nvidia/<part>/lib/*.so*) beside libtensorflow, whose RUNPATH ($ORIGIN/)
+# is where TensorFlow's loader finds them
+for w in cuda:
+    with zipfile.ZipFile(w) as z:
+        for info in z.infolist():
+            n = info.filename
+            if n.startswith('nvidia/') and '/lib/' in n and '.so' in os.path.basename(n):
+                with z.open(info) as src, open(os.path.join(lib, os.path.basename(n)), 'wb') as dst:
+                    while True:
+                        chunk = src.read(1 << 20)
+                        if not chunk: break
+                        dst.write(chunk)
 # binding.gyp links -ltensorflow -ltensorflow_framework; the C and eager C APIs live in libtensorflow_cc
 os.symlink('libtensorflow_cc.so.2', os.path.join(lib, 'libtensorflow.so'))
 os.symlink('libtensorflow_framework.so.2', os.path.join(lib, 'libtensorflow_framework.so'))
@@ -83,6 +118,10 @@ PY
 
 echo "setup:native: [4/4] compiling the addon with node-gyp (a few minutes)"
 cd "$DEST.tmp"
+# absl's log level from TF_CPP_MIN_LOG_LEVEL, and ELBO_TF_CONFIG (the session configuration);
+# the offset of libtensorflow_cc's internal absl level variable, from its symbol table
+OFFSET="$( (nm deps/lib/libtensorflow_cc.so.2 2>/dev/null || true) | awk '$3 ~ /_GLOBAL__N_113min_log_levelE/ { print $1; exit }')"
+python3 "$HERE/patch-binding.py" binding $OFFSET
 # use the project's @tensorflow/tfjs (one tfjs-core for elbo and the binding), not a second copy
 node -e "
 const fs=require('fs');const p=JSON.parse(fs.readFileSync('package.json'));

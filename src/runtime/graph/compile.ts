@@ -1,0 +1,200 @@
+import type * as tfc from '@tensorflow/tfjs-core';
+import type { Rng } from '../rng';
+import { nativeBackend, traceNative, type Trace } from './trace';
+import { encodeSavedModel } from './saved-model';
+import { GraphSession } from './session';
+
+/**
+ * What compiling a traced computation into one TensorFlow graph takes, shared by the
+ * training step (src/train/step.ts) and the compiled evaluations (`compileFunction`):
+ * random draws recorded as graph inputs, two traces compared, the graph loaded.
+ */
+
+/** Array draws a traced computation made, in order, so a compiled one can make the same ones. */
+export interface Draw {
+  method: 'normals' | 'uniforms';
+  n: number;
+  values: Float32Array;
+}
+
+/**
+ * A copy of `rng` that records its array draws (they become graph inputs). Scalar
+ * draws and forks cannot be fed to a graph: they are recorded as a problem.
+ */
+export function recordingRng(rng: Rng) {
+  const copy = rng.clone();
+  const draws: Draw[] = [];
+  const problems: string[] = [];
+  const rec = Object.create(copy) as Rng;
+  for (const method of ['normals', 'uniforms'] as const) {
+    Object.defineProperty(rec, method, {
+      value: (n: number) => {
+        const values = copy[method](n);
+        draws.push({ method, n, values });
+        return values;
+      },
+    });
+  }
+  for (const method of ['normal', 'uniform', 'int', 'permutation', 'fork'] as const) {
+    Object.defineProperty(rec, method, {
+      value: (...a: unknown[]) => {
+        problems.push(`rng.${method}() is called, whose result a graph cannot take as an input`);
+        return (copy[method] as (...b: unknown[]) => unknown)(...a);
+      },
+    });
+  }
+  const drawIndex = (values: unknown) => {
+    const byRef = draws.findIndex((d) => d.values === values);
+    if (byRef >= 0) return byRef;
+    if (!(values instanceof Float32Array)) return -1;
+    return draws.findIndex((d) => d.values.length === values.length && d.values.every((v, i) => v === values[i]));
+  };
+  return { rng: rec, draws, problems, drawIndex };
+}
+
+/** Where two traces first differ, for the log. */
+export function firstDifference(a: Trace, b: Trace): string {
+  const n = Math.max(a.nodes.length, b.nodes.length);
+  for (let i = 0; i < n; i++) {
+    const x = a.nodes[i];
+    const y = b.nodes[i];
+    if (!x || !y || Buffer.compare(Buffer.from(encodeSavedModel([x])), Buffer.from(encodeSavedModel([y]))) !== 0) {
+      const node = x ?? y;
+      return node.op === 'Const' ? `constant ${node.name} differs` : `kernel ${i} (${node.op}) differs`;
+    }
+  }
+  return 'outputs differ';
+}
+
+/** Whether two traces (and their draws) are one graph: nothing that differed between them was frozen in. */
+export function sameGraph(a: { trace: Trace; draws: Draw[] }, b: { trace: Trace; draws: Draw[] }): boolean {
+  return (
+    Buffer.compare(Buffer.from(encodeSavedModel(a.trace.nodes)), Buffer.from(encodeSavedModel(b.trace.nodes))) === 0 &&
+    a.trace.fetchNames.join() === b.trace.fetchNames.join() &&
+    a.draws.map((d) => d.method + d.n).join() === b.draws.map((d) => d.method + d.n).join()
+  );
+}
+
+/** A draw as the compiled graph takes it: its placeholder's shape, or null when the draw never reached a kernel. */
+export interface DrawFeed {
+  method: Draw['method'];
+  n: number;
+  shape: number[] | null;
+}
+
+/**
+ * Load a trace into a TensorFlow session whose inputs are the trace's feeds, then its
+ * draws (those that became tensors); a sentence saying why not when TensorFlow refuses it.
+ */
+export function loadTrace(tf: typeof tfc, t: Trace, draws: Draw[]): { session: GraphSession; draws: DrawFeed[] } | string {
+  const shapes = draws.map((_, j) => {
+    const name = t.drawNames.get(j);
+    const node = name ? t.nodes.find((n) => n.name === name) : undefined;
+    return node ? (node.attrs.find((at) => at.name === 'shape')!.value as number[]) : null;
+  });
+  const drawFeeds = shapes.flatMap((s, j) => (s ? [t.drawNames.get(j)!] : []));
+  try {
+    const session = new GraphSession(tf, t.nodes, [...t.feedNames, ...drawFeeds], t.fetchNames);
+    return { session, draws: draws.map((d, j) => ({ method: d.method, n: d.n, shape: shapes[j] })) };
+  } catch (e) {
+    const msg = (e as Error).message.split('\n')[0];
+    const node = /node (n\d+)/.exec((e as Error).message)?.[1];
+    const op = node && t.nodes.find((n) => n.name === node)?.op;
+    return `TensorFlow did not load the traced graph: ${msg}${op ? ` (kernel ${node} is ${op})` : ''}`;
+  }
+}
+
+/** The draws' tensors for one run of a compiled graph: from `values` (recorded) or drawn afresh from `rng`. */
+export function drawTensors(tf: typeof tfc, draws: DrawFeed[], source: Rng | Draw[]): tfc.Tensor[] {
+  return draws.flatMap((d, j) => {
+    const values = Array.isArray(source) ? source[j].values : source[d.method](d.n);
+    return d.shape ? [tf.tensor(values, d.shape)] : [];
+  });
+}
+
+/** A computation compiled into one TensorFlow graph (compileFunction). */
+export interface GraphFunction {
+  /** The outputs for these inputs, with fresh draws from `rng` (the caller owns them; null: no draws). */
+  run(inputs: tfc.Tensor[], rng: Rng | null): tfc.Tensor[];
+  kernels: number;
+  dispose(): void;
+}
+
+/**
+ * Compile `fn` (tensors in, tensors out, random draws from its `rng`) for inputs of
+ * these shapes, when that is exact: it is traced on `inputs` and again on `other`
+ * (inputs of the same shapes, other values) with fresh draws, and used only when both
+ * traces are one graph (no input, label or draw was frozen into a constant), nothing
+ * was read back mid-way, and the graph's outputs match the eager ones (relative `tol`).
+ * Otherwise returns why not. `state` (the model's parameters) are graph inputs too, fed
+ * their current values on every run. `rng` is not advanced.
+ */
+export function compileFunction(
+  tf: typeof tfc,
+  fn: (inputs: tfc.Tensor[], rng: Rng) => tfc.Tensor[],
+  inputs: tfc.Tensor[],
+  other: tfc.Tensor[],
+  rng: Rng,
+  o: { state?: tfc.Tensor[]; tol?: number } = {},
+): GraphFunction | string {
+  if (!nativeBackend(tf)) return 'graphs need the tensorflow backend';
+  const state = o.state ?? [];
+  const tol = o.tol ?? 1e-4;
+  const dry = (feeds: tfc.Tensor[], r: Rng) => {
+    const rec = recordingRng(r);
+    const { trace, outputs } = traceNative(tf, [...state, ...feeds], rec.drawIndex, () => fn(feeds, rec.rng));
+    const values = outputs.map((t) => t.dataSync() as Float32Array);
+    outputs.forEach((t) => t.dispose());
+    trace.problems.push(...rec.problems);
+    return { trace, values, draws: rec.draws };
+  };
+  let a: ReturnType<typeof dry>;
+  let b: ReturnType<typeof dry>;
+  try {
+    a = dry(inputs, rng);
+    const later = rng.clone();
+    later.normals(7);
+    b = dry(other, later);
+  } catch (e) {
+    return `tracing failed: ${(e as Error).message}`;
+  }
+  const problems = [...new Set([...a.trace.problems, ...b.trace.problems])];
+  if (problems.length) return problems.join('; ');
+  if (!sameGraph(a, b)) return `the kernels or constants change with the inputs or the random draws (${firstDifference(a.trace, b.trace)})`;
+  const loaded = loadTrace(tf, a.trace, a.draws);
+  if (typeof loaded === 'string') return loaded;
+  const { session, draws } = loaded;
+  // the graph must give the eager outputs on the same inputs and draws
+  const recorded = drawTensors(tf, draws, a.draws);
+  let outs: tfc.Tensor[] = [];
+  try {
+    outs = session.run([...state, ...inputs, ...recorded]);
+    for (let i = 0; i < outs.length; i++) {
+      const got = outs[i].dataSync();
+      const want = a.values[i];
+      const bad = want.findIndex((w, k) => !(Math.abs(got[k] - w) <= tol * (1 + Math.abs(w))));
+      if (got.length !== want.length || bad >= 0) {
+        session.dispose();
+        return `the graph gives ${got[bad]} where the eager computation gives ${want[bad]} (output ${i}, element ${bad})`;
+      }
+    }
+  } catch (e) {
+    session.dispose();
+    return `TensorFlow could not run the traced graph: ${(e as Error).message.split('\n')[0]}`;
+  } finally {
+    [...outs, ...recorded].forEach((t) => t.dispose());
+  }
+  return {
+    kernels: a.trace.kernels,
+    run(feeds, r) {
+      if (!r && draws.length) throw new Error('this compiled graph takes random draws: give it an rng');
+      const d = r ? drawTensors(tf, draws, r) : [];
+      try {
+        return session.run([...state, ...feeds, ...d]);
+      } finally {
+        d.forEach((t) => t.dispose());
+      }
+    },
+    dispose: () => session.dispose(),
+  };
+}
