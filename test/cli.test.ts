@@ -342,5 +342,6 @@ test('elbo sweep --tag K=V --note TEXT: checked as for run, and written into the
   const slurm = elbo(['sweep', sweep, '--runs-dir', runs, '--emit', 'slurm', '--tag', "who=o'brien", '--note', 'a grid']);
   assert.equal(slurm.status, 0, slurm.stderr);
   const script = fs.readFileSync(slurm.stdout.trim(), 'utf8');
-  assert.match(script, / --tag 'who=o'\\''brien' --note 'a grid'\n$/);
+  // every task's srun step carries them, quoted for bash
+  assert.match(script, / '--tag' 'who=o'\\''brien' '--note' 'a grid' &\n/);
 });
