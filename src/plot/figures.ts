@@ -103,6 +103,8 @@ export interface ComparePoint {
   mean: number;
   std: number;
   runs: number;
+  /** The published value this setting aims at, when it has its own (drawn dashed per series). */
+  published?: number;
 }
 
 export interface ReferenceLine {
@@ -144,6 +146,18 @@ export function compareSpec(o: { metric: string; by: string; seriesTitle: string
           },
         ],
       },
+      // published values that differ from setting to setting: a dashed line per series
+      ...(o.points.some((p) => p.published !== undefined)
+        ? [
+            {
+              data: { values: o.points.filter((p) => p.published !== undefined) },
+              mark: numeric
+                ? { type: 'line', strokeDash: [6, 4], strokeWidth: 1.5, point: { size: 40, filled: false, shape: 'diamond' } }
+                : { type: 'point', size: 70, filled: false, shape: 'diamond' },
+              encoding: { x, ...(numeric ? {} : { xOffset: { field: 'series' } }), y: { ...y, field: 'published' }, color: colour },
+            },
+          ]
+        : []),
       ...(o.references.length
         ? [
             {

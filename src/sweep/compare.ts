@@ -195,20 +195,28 @@ export function defaultPlotKey(rows: ComparisonRow[], keys: string[]): string | 
 export async function writeComparePlot(file: string, rows: ComparisonRow[], keys: string[], metric: string, by: string): Promise<string[]> {
   const others = keys.filter((k) => k !== by);
   const numeric = numericKey(rows, by);
+  // a series by the other keys' values; a plugin block by its kind alone when that tells the series apart
+  const full = (r: ComparisonRow) => (others.length === 1 ? r.key[others[0]] : others.map((k) => `${k}=${r.key[k]}`).join(' ') || metric);
+  const short = (r: ComparisonRow) => (others.length === 1 ? r.key[others[0]].replace(/\(.*$/, '') : others.map((k) => `${k}=${r.key[k].replace(/\(.*$/, '')}`).join(' ') || metric);
+  const distinct = (f: (r: ComparisonRow) => string) => new Set(rows.map(f)).size;
+  const name = distinct(short) === distinct(full) ? short : full;
+  // one published value for the whole plot (or a few): reference lines; one per setting: dashed per series
+  const values = new Set(rows.flatMap((r) => (r.published[metric] ? [r.published[metric].value] : [])));
+  const perPoint = values.size > 3;
   const points: ComparePoint[] = [];
   for (const r of rows) {
     const s = r.stats[metric];
     if (!s) continue;
-    // one other key: its value (the legend's title names the key); more: key=value pairs
-    const series = others.length === 1 ? r.key[others[0]] : others.map((k) => `${k}=${r.key[k]}`).join(' ') || metric;
-    points.push({ x: numeric ? Number(r.key[by]) : r.key[by], series, mean: s.mean, std: s.std, runs: r.runs });
+    const e = r.published[metric];
+    points.push({ x: numeric ? Number(r.key[by]) : r.key[by], series: name(r), mean: s.mean, std: s.std, runs: r.runs, ...(perPoint && e ? { published: e.value } : {}) });
   }
   if (!points.length) return [];
   const refs = new Map<string, { value: number; label: string }>();
   for (const r of rows) {
     const e = r.published[metric];
-    if (e) refs.set(`${e.value} ${e.source}`, { value: e.value, label: `published ${formatPublished(e)} (${e.source})` });
+    if (e && !perPoint) refs.set(`${e.value} ${e.source}`, { value: e.value, label: `published ${formatPublished(e)} (${e.source})` });
   }
+  const sources = [...new Set(rows.flatMap((r) => (r.published[metric] ? [r.published[metric].source.replace(/[:,].*$/, '')] : [])))];
   const seeds = Math.max(...rows.map((r) => r.runs));
   await writeFigure(
     file,
@@ -218,7 +226,7 @@ export async function writeComparePlot(file: string, rows: ComparisonRow[], keys
       seriesTitle: others.join(', ') || 'metric',
       points,
       references: [...refs.values()],
-      subtitle: `${rows.length} settings, up to ${seeds} seed${seeds === 1 ? '' : 's'} each; error bars: ± one standard deviation over seeds`,
+      subtitle: `${rows.length} settings, up to ${seeds} seed${seeds === 1 ? '' : 's'} each; error bars: ± one standard deviation over seeds${perPoint ? `; dashed, hollow diamonds: the published value of each setting (${sources.join('; ')})` : ''}`,
     }),
   );
   return [...new Set(points.map((p) => p.series))];
