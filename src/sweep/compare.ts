@@ -196,10 +196,12 @@ export async function writeComparePlot(file: string, rows: ComparisonRow[], keys
   const others = keys.filter((k) => k !== by);
   const numeric = numericKey(rows, by);
   // a series by the other keys' values; a plugin block by its kind alone when that tells the series apart
-  const full = (r: ComparisonRow) => (others.length === 1 ? r.key[others[0]] : others.map((k) => `${k}=${r.key[k]}`).join(' ') || metric);
-  const short = (r: ComparisonRow) => (others.length === 1 ? r.key[others[0]].replace(/\(.*$/, '') : others.map((k) => `${k}=${r.key[k].replace(/\(.*$/, '')}`).join(' ') || metric);
+  const seriesOf = (kindOnly: boolean) => (r: ComparisonRow) => {
+    const value = (k: string) => (kindOnly ? r.key[k].replace(/\(.*$/, '') : r.key[k]);
+    return others.length === 1 ? value(others[0]) : others.map((k) => `${k}=${value(k)}`).join(' ') || metric;
+  };
   const distinct = (f: (r: ComparisonRow) => string) => new Set(rows.map(f)).size;
-  const name = distinct(short) === distinct(full) ? short : full;
+  const name = distinct(seriesOf(true)) === distinct(seriesOf(false)) ? seriesOf(true) : seriesOf(false);
   // one published value for the whole plot (or a few): reference lines; one per setting: dashed per series
   const values = new Set(rows.flatMap((r) => (r.published[metric] ? [r.published[metric].value] : [])));
   const perPoint = values.size > 3;

@@ -1,12 +1,11 @@
 import * as fs from 'fs';
 import * as path from 'path';
-import { readJsonFile } from '../track/run-store';
 import { formatPublished } from '../config/metrics';
 import { UserError } from '../errors';
 import { esc, table, figure, num, verdictBadge, page } from '../report/html';
 import { footer, writeRunReport } from '../report/run';
 import { collectRuns, sweptKeys, comparedMetrics, compare, toCsv, publishedMetrics, writeComparePlot, defaultPlotMetric, defaultPlotKey, type ComparisonRow } from './compare';
-import type { CellResult } from './state';
+import { readSweepState } from './state';
 
 /**
  * report.html of a sweep (SWEEP_DIR/report.html): one self-contained page, written at the
@@ -27,8 +26,8 @@ function plottedMetrics(rows: ComparisonRow[], metrics: string[]): string[] {
  */
 export async function writeSweepReport(sweepDir: string): Promise<string> {
   const dir = path.resolve(sweepDir);
-  const index = readJsonFile<{ name: string; file: string; base: string | string[]; cells: CellResult[] }>(path.join(dir, 'sweep.json'), 'sweep.json');
-  const cells = index.cells ?? [];
+  const index = readSweepState(dir);
+  const cells = index.cells;
   const withRuns = cells.filter((c) => c.runDir && fs.existsSync(path.join(c.runDir, 'run.json')));
   const parts: string[] = [
     `<h1>Sweep ${esc(index.name)}</h1>`,

@@ -264,13 +264,19 @@ export function cellOverrides(cell: Cell): string[] {
   return out;
 }
 
+/**
+ * The overrides that make a cell differ from the others: not the keys every cell shares
+ * (`set`), nor its published numbers (they say what it aims at, not how it differs).
+ */
+function sweptOverrides(cell: Cell, spec: SweepSpec): [string, unknown][] {
+  const fixed = new Set(Object.keys(spec.set));
+  return Object.entries(cell.overrides).filter(([k]) => !fixed.has(k) && k !== 'published');
+}
+
 /** A short label for tables: key=value pairs of what the cell varies. */
 export function cellLabel(cell: Cell, spec: SweepSpec): string {
-  const fixed = new Set(Object.keys(spec.set));
   const parts = spec.base === null ? [`base=${path.relative(path.dirname(spec.file), cell.base)}`] : [];
-  parts.push(...Object.entries(cell.overrides)
-    .filter(([k]) => !fixed.has(k) && k !== 'published')
-    .map(([k, v]) => `${k}=${typeof v === 'object' ? JSON.stringify(v) : v}`));
+  parts.push(...sweptOverrides(cell, spec).map(([k, v]) => `${k}=${typeof v === 'object' ? JSON.stringify(v) : v}`));
   if (cell.seed !== undefined) parts.push(`seed=${cell.seed}`);
   return parts.join(' ');
 }
@@ -281,9 +287,7 @@ export function cellLabel(cell: Cell, spec: SweepSpec): string {
  * `latent=8,prior=gaussian,seed=0`.
  */
 export function cellRunName(cell: Cell, spec: SweepSpec): string {
-  const fixed = new Set(Object.keys(spec.set));
-  // a cell's published numbers say what it aims at, not how it differs
-  const swept = Object.entries(cell.overrides).filter(([k]) => !fixed.has(k) && k !== 'published');
+  const swept = sweptOverrides(cell, spec);
   const last = (k: string) => k.split('.').pop()!;
   const count = new Map<string, number>();
   for (const [k] of swept) count.set(last(k), (count.get(last(k)) ?? 0) + 1);
