@@ -1,4 +1,3 @@
-import * as fs from 'fs';
 import * as path from 'path';
 import * as crypto from 'crypto';
 import { definePlugin, Override, Enum, Type, type OptionsOf, type PluginContext } from '../registry/types';

@@ -1,6 +1,5 @@
 import * as fs from 'fs';
 import { definePlugin, Type, type OptionsOf } from '../registry/types';
-import { rows } from './evaluator';
 import { scatterSpec } from '../plot/figures';
 import { writeFigure } from '../plot/render';
 import { encodeMeans } from './latent-classifier';

@@ -6,7 +6,6 @@ import { formatPublished } from '../config/metrics';
 import { curvePoints, curvesSpec } from '../plot/figures';
 import { writeFigure } from '../plot/render';
 import { elboVersion } from '../runtime/fingerprint';
-import { UserError } from '../errors';
 import { esc, table, facts, figure, num, verdictBadge, page } from './html';
 
 /**
