@@ -164,6 +164,30 @@ test('tensorflow: elbo run logs and records how the step ran; train.compile: off
   }
 });
 
+test('tensorflow: M1+M2 compiles with the frozen M1 held as constants, and matches the eager step', needsNative, async () => {
+  const dir = tmpDir();
+  const cfg = smallConfig(dir);
+  const runs = path.join(dir, 'runs');
+  const run = (...extra: string[]) => {
+    const r = elbo(['run', cfg, '--runs-dir', runs, '--json', '--backend', 'tensorflow',
+      '--set', 'model={kind: m1m2, m1: {model: {kind: vae, latent: 6, encoder: {kind: mlp, hidden: [16]}, decoder: {kind: mlp, hidden: [16]}}, train: {epochs: 1, batch_size: 50}}, min_std: 0.01, latent: 3, encoder: {kind: mlp, hidden: [16]}, decoder: {kind: mlp, hidden: [16]}, classifier: {kind: mlp, hidden: [16]}, alpha_expression: "0.1*N_total/N_labelled"}',
+      '--set', 'data.labelled=20', '--set', 'train.labelled_per_batch=10', '--set', 'train.epochs=2', '--set', 'eval=[{kind: accuracy}]', ...extra]);
+    assert.equal(r.status, 0, r.stderr);
+    const out = lastJson(r.stdout);
+    return { out, rec: JSON.parse(fs.readFileSync(path.join(out.runDir, 'run.json'), 'utf8')) };
+  };
+  const g = run();
+  assert.ok(g.rec.step_modes.length > 0);
+  for (const m of g.rec.step_modes) assert.equal(m.mode, 'graph', `${m.batch}: ${m.reason}`);
+  const e = run('--set', 'train.compile=off'); // the same M1, reused
+  assert.equal(e.rec.depends_on.m1.how, 'reused');
+  for (const k of ['train/loss', 'val/accuracy']) {
+    const a = g.out.metrics[k];
+    const b = e.out.metrics[k];
+    assert.ok(Math.abs(a - b) <= 1e-3 * (1 + Math.abs(b)), `${k}: ${a} vs ${b}`);
+  }
+});
+
 test('tensorflow: a model that reads a loss weight as a JavaScript number stays eager, and its steps still train', needsNative, () => {
   const tf = getTf();
   const p = tf.variable(tf.tensor1d([1, -2, 3]), true, 'toy/p');

@@ -10,6 +10,7 @@ import type { DataSet } from '../data/dataset';
 import { FeatureMap, M2_TERMS, m2Core, m2Options } from './m2';
 import { standardWeights } from '../registry/weights';
 import { openFinishedRun, loadLastCheckpoint } from './load-run';
+import { freezeInGraphs } from '../runtime/graph/trace';
 import { latentParts, vaePlugin } from './vae';
 import { loadConfig, LoadedConfig } from '../config/load';
 import { runsIn } from '../track/run-store';
@@ -88,6 +89,8 @@ export function loadM1Run(spec: string | undefined, ctx: ModelContext, data: Dat
   const { K, prior, encoder, decoder, params } = latentParts(vo, { ...ctx, rng: ctx.rng.fork('m1'), data });
   const vars = new Map<string, tfc.Variable>([...params].map(([n, v]) => [`model/${n}`, v]));
   const manifest = loadLastCheckpoint(store, ctx.tf, vars, WHERE);
+  // nothing trains the M1 here: a compiled step or evaluation may hold its weights as constants
+  freezeInGraphs(vars.values());
   return { runDir, runId: record.run_id, configSha256: record.config_sha256, latent: K, prior, encoder, decoder, likelihood: vo.likelihood, epoch: manifest.epoch };
 }
 

@@ -30,6 +30,17 @@ export interface Trace {
 
 type Binding = Record<string, any>;
 
+const frozen = new WeakSet<object>();
+
+/**
+ * Declare variables that keep their values for the rest of the process (a finished run's
+ * parameters loaded for reading, as m1m2 loads its M1): a traced graph may hold them as
+ * constants. Any other variable a computation reads must be one of its inputs.
+ */
+export function freezeInGraphs(vars: Iterable<tfc.Variable>): void {
+  for (const v of vars) frozen.add(v);
+}
+
 interface NodeBackend {
   binding: Binding;
   tensorMap: { get(dataId: object): { id: number; dtype: number; shape: number[]; values: unknown } };
@@ -123,9 +134,12 @@ export function traceNative<T extends tfc.Tensor[]>(
       refs.set(id, drawNames.get(j)!);
     } else if (dtype === real.TF_STRING) {
       problems.add('a string tensor is created in the step');
-    } else {
+    } else if (!capturing) {
       refs.set(id, constant(dtype, shape, values));
     }
+    // (while a kernel's inputs are captured, their constants are named afterwards in input
+    // order: tfjs-node makes a tensor's native copy at its first use, so naming at creation
+    // would depend on which tensors an earlier call had already used)
     return id;
   });
   define('executeOp', (op: string, attrs: { name: string; type: number; value: unknown }[], ids: number[], nOut: number) => {
@@ -159,13 +173,21 @@ export function traceNative<T extends tfc.Tensor[]>(
   });
   // tensors made before the step (a model's constant tables) enter as constants
   const getIds = backend.getInputTensorIds;
+  let capturing = false;
   const capture = function (this: NodeBackend, tensors: tfc.Tensor[]): number[] {
-    const ids = getIds.call(this, tensors);
+    capturing = true;
+    let ids: number[];
+    try {
+      ids = getIds.call(this, tensors);
+    } finally {
+      capturing = false;
+    }
     ids.forEach((id, i) => {
       if (refs.has(id)) return;
       const t = tensors[i];
-      // a variable's value would be frozen into the graph: it must be one of the feeds
-      if (t instanceof tf.Variable) problems.add(`the computation reads variable ${t.name}, which is not one of its inputs`);
+      // a variable's value would be frozen into the graph: it must be one of the feeds,
+      // unless it was declared constant (freezeInGraphs)
+      if (t instanceof tf.Variable && !frozen.has(t)) problems.add(`the computation reads variable ${t.name}, which is not one of its inputs`);
       refs.set(id, constant(backend.tensorMap.get(t.dataId).dtype, t.shape, real.tensorDataSync(id)));
     });
     return ids;
