@@ -10,7 +10,7 @@
 //   6 eval
 //   7 train                        the loop, the step, optimizers
 //   8 builtins report              the list of built-in plugins; a run's report.html
-//   9 experiment export            one run as named steps; a finished run exported
+//   9 experiment run export        one run (experiment.ts) as named steps (run/); a finished run exported
 //  10 bench sweep                  many runs (and a sweep's report.html)
 //  11 cli index                    entry points
 // and no module cycles at all.
@@ -26,7 +26,7 @@ const LAYERS = [
   ['eval'],
   ['train'],
   ['builtins', 'report'],
-  ['experiment', 'export'],
+  ['experiment', 'run', 'export'],
   ['bench', 'sweep'],
   ['cli', 'index'],
 ];

@@ -3,7 +3,7 @@
  * functions themselves (tensors in, per-example terms out) so other code can check them.
  */
 export { runExperiment } from './experiment';
-export type { RunOptions, RunResult } from './experiment';
+export type { RunOptions, RunResult } from './run/options';
 export { Registry } from './registry/registry';
 export { createRegistry, BUILTIN_PLUGINS } from './builtins';
 export { definePlugin, slot, weight, Enum, ObjectOf, Override, Type, withOptionDefaults, PLUGIN_KINDS } from './registry/types';

@@ -12,13 +12,12 @@ import { adam } from '../src/train/optimizer';
 import { Rng } from '../src/runtime/rng';
 import { spawnSync } from 'child_process';
 import { createRegistry } from '../src/builtins';
+import { buildRun } from '../src/run/build';
 import { evaluateTerms } from '../src/eval/elbo';
 import { encodeMeans } from '../src/eval/latent-classifier';
 import { compiledEvaluations } from '../src/eval/compiled';
 import { configProto, parseSessionConfig } from '../src/runtime/graph/session-config';
 import type { UserError } from '../src/errors';
-import type { Evaluator } from '../src/eval/evaluator';
-import type { Model } from '../src/models/model';
 import type { DataSet } from '../src/data/dataset';
 
 // The compiled step needs the native backend (npm run setup:native); the encoder does not.
@@ -224,9 +223,15 @@ test('tensorflow: evaluations run as graphs (loss terms, IWAE, latent encodings)
   const n = 120;
   const split = { x: rng.uniforms(n * dim).map((v) => (v < 0.4 ? 1 : 0)), y: Int32Array.from({ length: n }, (_, i) => i % 3), n };
   const data: DataSet = { name: 'toy', shape: [8, 8, 1], dim, classes: 3, train: split, val: null, test: split, sha256: '', source: 'generated', binarize: 'none', labelled: null };
-  const ctx = { tf, registry, rng, baseDir: '.', data };
-  const model: Model = await registry.create('model', { kind: 'vae', latent: 3, prior: { kind: 'gaussian', logvar_min: -30, logvar_max: 20 }, encoder: { kind: 'mlp', hidden: [16] }, decoder: { kind: 'mlp', hidden: [16] }, likelihood: 'bernoulli' } as any, { ...ctx, rng: rng.fork('init') });
-  const iwae: Evaluator = registry.create('evaluator', { kind: 'iwae', k: 8, batch_size: 40, max_rows: 5000 }, ctx);
+  // the build step of a run (src/run/build.ts): the model and the iwae evaluator
+  const config = {
+    model: { kind: 'vae', latent: 3, prior: { kind: 'gaussian', logvar_min: -30, logvar_max: 20 }, encoder: { kind: 'mlp', hidden: [16] }, decoder: { kind: 'mlp', hidden: [16] }, likelihood: 'bernoulli' },
+    loss: {},
+    eval: [{ kind: 'iwae', k: 8, batch_size: 40, max_rows: 5000 }],
+    train: { optimizer: { kind: 'adam', lr: 1e-3, beta1: 0.9, beta2: 0.999, epsilon: 1e-8 } },
+  };
+  const { model, evaluators } = await buildRun(config, data, { tf, registry, rng, baseDir: '.' });
+  const iwae = evaluators[0].ev;
   const all = async (compile: 'auto' | 'off') => ({
     terms: evaluateTerms(tf, model, split, dim, 50, new Rng(9), { c1: 1, c2: 1 }, compile),
     iwae: await iwae.run({ tf, model, data, rng: new Rng(10), compile, artifact: () => '', log: () => {}, unitWeights: { c1: 1, c2: 1 } }),

@@ -8,6 +8,7 @@ import { selectBackend } from '../src/runtime/backend';
 import { loadConfig } from '../src/config/load';
 import { createRegistry } from '../src/builtins';
 import { runExperiment } from '../src/experiment';
+import { buildData, buildRun } from '../src/run/build';
 import { bernoulliNll } from '../src/losses/likelihood';
 import { Rng } from '../src/runtime/rng';
 import type { Model } from '../src/models/model';
@@ -26,9 +27,10 @@ async function models(k: number): Promise<{ tf: ReturnType<typeof getTf>; data: 
   const registry = createRegistry();
   const { config, baseDir } = loadConfig(smallConfig(dir), ['data.binarize=none'], registry);
   const ctx = { tf, registry, rng: new Rng(3), baseDir };
-  const data: DataSet = await registry.create('dataset', config.data, { ...ctx, rng: ctx.rng.fork('data') });
-  const vae: Model = await registry.create('model', config.model, { ...ctx, rng: ctx.rng.fork('init'), data });
-  const iwae: Model = await registry.create('model', { ...config.model, kind: 'iwae', k }, { ...ctx, rng: ctx.rng.fork('init'), data });
+  // the build step of a run (src/run/build.ts): the IWAE's initial parameters are the VAE's
+  const data = await buildData(config, ctx);
+  const { model: vae } = await buildRun(config, data, ctx);
+  const { model: iwae } = await buildRun({ ...config, model: { ...config.model, kind: 'iwae', k } }, data, ctx);
   const x = tf.tensor2d(data.train.x.subarray(0, 40 * data.dim), [40, data.dim]);
   return { tf, data, vae, iwae, x };
 }

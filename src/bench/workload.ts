@@ -1,6 +1,6 @@
 import type * as tfc from '@tensorflow/tfjs-core';
 import { createRegistry } from '../builtins';
-import { buildRun } from '../experiment';
+import { buildRun } from '../run/build';
 import { Rng } from '../runtime/rng';
 import type { DataSet } from '../data/dataset';
 import type { LossWeights } from '../models/model';
@@ -108,7 +108,7 @@ function countFlops(kernels: { name: string; inputShapes: number[][]; outputShap
   return flops;
 }
 
-/** Build a workload with the build step of a run (experiment.ts buildRun), on synthetic data. */
+/** Build a workload with the build step of a run (src/run/build.ts buildRun), on synthetic data. */
 export async function buildWorkload(tf: typeof tfc, w: Workload, seed = 0, stepOptions: StepOptions = {}) {
   const registry = createRegistry();
   const rng = new Rng(seed);

@@ -278,7 +278,7 @@ export interface NestedRuns {
    * the outer run's backend, run store and trackers: what `elbo run` does. Absent where
    * nothing may be trained (a finished run's model rebuilt for comparison).
    */
-  run?(o: { text: string; label: string } | { resume: string }): Promise<import('../experiment').RunResult>;
+  run?(o: { text: string; label: string } | { resume: string }): Promise<import('../run/options').RunResult>;
   /** A progress line on stderr. */
   log?(message: string): void;
 }

@@ -1,0 +1,142 @@
+import * as path from 'path';
+import type { Registry } from '../registry/registry';
+import { loadConfig, LoadedConfig } from '../config/load';
+import { selectBackend, BackendConstraint, BackendInfo } from '../runtime/backend';
+import { PLUGIN_KINDS, withOptionDefaults } from '../registry/types';
+import type { PluginContext, NestedRuns } from '../registry/types';
+import { UserError } from '../errors';
+import type { DataSet } from '../data/dataset';
+import type { Model } from '../models/model';
+import type { Optimizer } from '../train/optimizer';
+import { weightSchedule } from '../schedules/schedule';
+import type { Schedule } from '../schedules/schedule';
+import { STANDARD_WEIGHTS, weightNames, type StandardWeight } from '../registry/weights';
+import type { Evaluator } from '../eval/evaluator';
+import type { RunRecord } from '../track/run-store';
+import { localTracker } from '../track/local';
+import type { Progress } from '../track/progress';
+import type { ExperimentConfig } from '../config/types';
+import { openResumedRun } from './resume';
+import type { ActiveRun } from './interrupt';
+import type { RunOptions, RunResult } from './options';
+
+/**
+ * Step 1 of a run, build: the config (a file with --set and --seed, or a resumed run's
+ * recorded one), the backend, the data set, then the model, optimizer, loss-weight
+ * schedules and evaluators, each plugin through the registry with its own stream of the
+ * run seed.
+ */
+
+/** The config to run: the file with its overrides, or the resumed run's (its directory locked first). */
+export function loadRunConfig(o: RunOptions, registry: Registry, run: ActiveRun): { loaded: LoadedConfig; resumeRecord?: RunRecord } {
+  if (o.resume) {
+    const record = openResumedRun(o.resume, o, run);
+    const file = path.join(o.resume, 'config.yaml');
+    return { loaded: loadConfig(file, [], registry, { baseDir: record.config_dir }), resumeRecord: record };
+  }
+  if (!o.config) throw new UserError('give a config file (e.g. configs/quickstart.yaml) or --resume RUN_DIR', 'elbo run');
+  const overrides = [...(o.overrides ?? [])];
+  if (o.seed !== undefined) overrides.push(`seed=${o.seed}`);
+  return { loaded: loadConfig(o.config, overrides, registry, { baseDir: o.baseDir, text: o.text }) };
+}
+
+/**
+ * Where the run executes: --backend, else the backend a resumed run ran on (so its numbers
+ * stay comparable), else the config's `backend`, narrowed to what every plugin trains on.
+ * It is not written into the config, so the config (and its hash) stays what was asked.
+ */
+export function selectRunBackend(o: Pick<RunOptions, 'backend'>, config: ExperimentConfig, registry: Registry, resumeRecord?: RunRecord): Promise<BackendInfo> {
+  const requested = o.backend ?? resumeRecord?.backend.name ?? config.backend;
+  return selectBackend(requested, o.backend ? '--backend' : 'backend', backendConstraint(config, registry));
+}
+
+/** The run's data set, from its own stream of the run seed (`rng.fork('data')`). */
+export async function buildData(config: Pick<ExperimentConfig, 'data'>, ctx: PluginContext): Promise<DataSet> {
+  return ctx.registry.create('dataset', config.data, { ...ctx, rng: ctx.rng.fork('data') });
+}
+
+/** What a run is made of once built: the model, its optimizer, its loss weights and its evaluators. */
+export interface RunParts {
+  model: Model;
+  optimizer: Optimizer;
+  /** The weights the model declares, by name, as schedules (a number is a constant one). */
+  weights: Record<string, Schedule>;
+  evaluators: { name: string; index: number; ev: Evaluator }[];
+}
+
+/**
+ * The model (on `data`), its optimizer, the loss-weight schedules of the weights its plugin
+ * declares (from `config.loss`, else the declared default) and the evaluators, each from
+ * its own stream of the run seed. The benchmark builds its workloads with it too.
+ */
+export async function buildRun(
+  config: Pick<ExperimentConfig, 'model' | 'loss' | 'eval'> & { train: Pick<ExperimentConfig['train'], 'optimizer'> },
+  data: DataSet,
+  ctx: PluginContext & { runs?: NestedRuns },
+): Promise<RunParts> {
+  const { registry, rng } = ctx;
+  const model = await registry.create('model', config.model, { ...ctx, rng: rng.fork('init'), data });
+  const optimizer = registry.create('optimizer', config.train.optimizer, { ...ctx, params: model.params });
+  const declared = registry.get('model', config.model.kind).weights;
+  const weights = Object.fromEntries(
+    weightNames(registry.get('model', config.model.kind)).map((n) => [n, weightSchedule(config.loss[n] ?? declared?.[n]?.default ?? STANDARD_WEIGHTS[n as StandardWeight].default, registry, ctx)]),
+  );
+  const evaluators = config.eval.map((e, i) => ({ name: e.kind, index: i, ev: registry.create('evaluator', e, ctx) }));
+  return { model, optimizer, weights, evaluators };
+}
+
+/**
+ * The run store this run writes to (the resumed run's, --runs-dir, else the local tracker's
+ * dir) and a way to start another run in it with this run's backend, trackers and
+ * interruption (`start` is runExperiment): what a model built on another run uses to train
+ * or resume that run first.
+ */
+export function nestedRuns(
+  o: RunOptions,
+  loaded: LoadedConfig,
+  registry: Registry,
+  backend: string,
+  progress: Progress,
+  start: (o: RunOptions) => Promise<RunResult>,
+): NestedRuns {
+  const { config } = loaded;
+  const local = config.tracking.find((t) => t.kind === 'local');
+  const dir = o.resume ? path.dirname(path.dirname(path.resolve(o.resume))) : path.resolve(o.runsDir ?? (local ? withOptionDefaults(localTracker, local).dir : 'runs'));
+  const common = { runsDir: dir, backend, progress: o.progress, registry, trackingUri: o.trackingUri, shouldStop: o.shouldStop };
+  return {
+    dir,
+    config,
+    run: (n) =>
+      'resume' in n
+        ? start({ ...common, resume: n.resume })
+        : start({ ...common, config: `${loaded.file}#${n.label}`, text: n.text, baseDir: loaded.baseDir }),
+    log: (m) => progress.message(m),
+  };
+}
+
+/**
+ * The backends every plugin of the config can train on: plugins that declare
+ * `backends` (e.g. conv: tensorflow, cpu) narrow what `auto` may pick, and a named
+ * backend outside them is refused with the reason.
+ */
+function backendConstraint(config: unknown, registry: Registry): BackendConstraint | undefined {
+  let allowed: string[] | null = null;
+  const why: string[] = [];
+  const visit = (v: unknown) => {
+    if (Array.isArray(v)) return v.forEach(visit);
+    if (!v || typeof v !== 'object') return;
+    const kind = (v as any).kind;
+    if (typeof kind === 'string') {
+      for (const k of PLUGIN_KINDS) {
+        const p = registry.has(k, kind) ? registry.get(k, kind) : null;
+        if (p?.backends) {
+          allowed = (allowed ?? p.backends).filter((b: string) => p.backends!.includes(b));
+          why.push(`${k} '${kind}' trains only on ${p.backends.join(', ')}`);
+        }
+      }
+    }
+    Object.values(v).forEach(visit);
+  };
+  visit(config);
+  return allowed ? { backends: allowed, reason: [...new Set(why)].join('; ') } : undefined;
+}

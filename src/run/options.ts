@@ -1,0 +1,49 @@
+import type * as tfc from '@tensorflow/tfjs-core';
+import type { Registry } from '../registry/registry';
+import type { Selected } from '../track/checkpoint';
+import type { RunStatus } from '../track/run-store';
+import type { PublishedComparison } from '../config/metrics';
+
+/** What `runExperiment` is asked (`elbo run`'s flags, and what API users and tests add). */
+export interface RunOptions {
+  /** Config file (not with `resume`). */
+  config?: string;
+  /** The config's YAML text, when it is not read from `config` (which then only names it). */
+  text?: string;
+  overrides?: string[];
+  seed?: number;
+  backend?: string;
+  runsDir?: string;
+  /** A run directory to continue from its last checkpoint. */
+  resume?: string;
+  /** Directory relative paths in the config resolve against (default: the config's own). */
+  baseDir?: string;
+  /** Progress output on stderr (default true). */
+  progress?: boolean;
+  registry?: Registry;
+  /** Called after each epoch's checkpoint (API users, tests). */
+  onEpoch?: (epoch: number, metrics: Record<string, number>, tf: typeof tfc) => void;
+  /** Stop as if interrupted once this returns true (API users; the CLI uses SIGINT/SIGTERM). */
+  shouldStop?: () => boolean;
+  /** MLflow tracking server (--tracking-uri): turns the mlflow tracker on, overrides the config's tracking_uri. */
+  trackingUri?: string;
+  /** The user's labels for the run (`--tag K=V`), recorded in run.json and sent to MLflow as tags. */
+  tags?: Record<string, string>;
+  /** What the run is for (`--note TEXT`), recorded in run.json and in MLflow's run description. */
+  note?: string;
+}
+
+/** How a run ended, as `runExperiment` resolves it (run.json has the same and more). */
+export interface RunResult {
+  runId: string;
+  runDir: string;
+  status: RunStatus;
+  metrics: Record<string, number>;
+  error?: string;
+  /** Which parameters the test metrics come from (absent when the run ended before evaluating). */
+  evaluatedOn?: { checkpoint: 'best' | 'last'; epoch: number };
+  /** train.select: the selected epoch and its metric value. */
+  selected?: Selected;
+  /** The config's published numbers against the measured ones (FINISHED runs). */
+  published?: PublishedComparison[];
+}

@@ -1,0 +1,85 @@
+import * as fs from 'fs';
+import * as path from 'path';
+import type * as tfc from '@tensorflow/tfjs-core';
+import { UserError } from '../errors';
+import { RunRecord, RunStore } from '../track/run-store';
+import { loadCheckpoint, Selected } from '../track/checkpoint';
+import type { BackendInfo } from '../runtime/backend';
+import type { ActiveRun } from './interrupt';
+
+/**
+ * Resuming a run (`elbo run --resume RUN_DIR`): the run directory is locked before anything
+ * is read, its record is checked, and training goes on from its last complete checkpoint
+ * exactly as an uninterrupted run would (the loop's draws are forked by epoch).
+ */
+
+/**
+ * Lock a run directory to resume it and read its record: refused when it is not a run, when
+ * it already finished, or when --set / --seed would change its config.
+ */
+export function openResumedRun(dir: string, o: { overrides?: string[]; seed?: number }, run: ActiveRun): RunRecord {
+  const runJson = path.join(dir, 'run.json');
+  if (!fs.existsSync(runJson)) throw new UserError('not a run directory (no run.json); give runs/<experiment>/<runId>', dir);
+  // one process at a time resumes (or trains) a run: the lock comes before anything is read
+  const store = RunStore.open(dir);
+  store.lock();
+  run.store = store;
+  const record = store.readRecord();
+  if (record.status === 'FINISHED') throw new UserError('this run already finished; nothing to resume', dir);
+  if (o.overrides?.length || o.seed !== undefined) {
+    throw new UserError('--resume continues the recorded config; --set and --seed cannot change it', '--resume');
+  }
+  return record;
+}
+
+/** Where training starts: epoch and step, the best epoch so far under train.select. */
+export interface StartPoint {
+  epoch: number;
+  step: number;
+  best: Selected | null;
+  /** A metrics line recovered from the checkpoint a resume starts at (killed before it was appended). */
+  recovered: Record<string, number> | null;
+}
+
+/**
+ * The resumed run's record and start point: its last complete checkpoint loaded into
+ * `state` (parameters and optimizer state), metrics.jsonl cut back to that epoch, and the
+ * resume noted in the record (a RUNNING record whose process is gone was killed hard).
+ */
+export function resumeFromCheckpoint(
+  tf: typeof tfc,
+  store: RunStore,
+  previous: RunRecord,
+  state: Map<string, tfc.Variable>,
+  o: { select: boolean; backend: BackendInfo; warn(message: string): void; log(message: string): void },
+): { record: RunRecord; start: StartPoint } {
+  const record: RunRecord = { ...previous, status: 'RUNNING', end_time: null, duration_s: null, error: null, evaluated_on: undefined, published: undefined };
+  const start: StartPoint = { epoch: 0, step: 0, best: null, recovered: null };
+  const last = store.checkpoints().at(-1);
+  if (last) {
+    const m = loadCheckpoint(tf, last.dir, state);
+    start.epoch = m.epoch;
+    start.step = m.global_step;
+    if (m.metrics && !store.readMetrics().some((l) => l.epoch === m.epoch)) start.recovered = m.metrics;
+    if (o.select) {
+      if (!m.selected) throw new UserError('this checkpoint has no best-so-far record for train.select (written by an older elbo?); start the run afresh', last.dir);
+      start.best = m.selected;
+    }
+  }
+  record.selected = start.best ?? undefined;
+  store.truncateMetrics(start.epoch);
+  record.epochs_completed = start.epoch;
+  record.global_step = start.step;
+  // a RUNNING record whose process is gone (we hold its lock) was killed hard: it resumes as KILLED
+  const status = previous.status === 'RUNNING' ? 'KILLED' : previous.status;
+  record.resumes = [
+    ...(record.resumes ?? []),
+    { time: new Date().toISOString(), from_epoch: start.epoch, backend: o.backend.name, previous_status: status, ...(previous.status === 'RUNNING' ? { recovered: 'the run was RUNNING but its process was gone (killed hard): recovered as KILLED' } : {}) },
+  ];
+  if (o.backend.name !== previous.backend.name) {
+    o.warn(`resuming on backend ${o.backend.name}, the run started on ${previous.backend.name}: numbers may differ in the last digits`);
+  }
+  record.backend = o.backend;
+  o.log(`resuming ${store.dir} from epoch ${start.epoch}`);
+  return { record, start };
+}
