@@ -49,6 +49,12 @@ export interface RunOptions {
   registry?: Registry;
   /** Called after each epoch's checkpoint (API users, tests). */
   onEpoch?: (epoch: number, metrics: Record<string, number>, tf: typeof tfc) => void;
+  /**
+   * Stop after this epoch (its checkpoint written) and record PAUSED, without evaluating:
+   * `--resume` continues it, with the same config (train.epochs) and so the same schedules.
+   * What a sweep's early stopping runs a cell to at each rung. At or past train.epochs: no pause.
+   */
+  pauseAt?: number;
   /** Stop as if interrupted once this returns true (API users; the CLI uses SIGINT/SIGTERM). */
   shouldStop?: () => boolean;
   /** MLflow tracking server (--tracking-uri): turns the mlflow tracker on, overrides the config's tracking_uri. */
@@ -301,7 +307,9 @@ async function runLocked(o: RunOptions, run: ActiveRun): Promise<RunResult> {
   for (const line of describeClasses(data)) progress.message(line);
 
   // Ctrl-C / SIGTERM (see onSignal): stop between steps and record KILLED; a second one quits at once
-  const stopping = () => run.stopRequested || !!o.shouldStop?.();
+  const stopping = () => run.stopRequested || !!o.shouldStop?.() || pausing();
+  // --pause-at: the loop stops before the first step past that epoch
+  const pausing = () => o.pauseAt !== undefined && record.epochs_completed >= o.pauseAt && o.pauseAt < config.train.epochs;
 
   const finish = async (status: RunStatus, error: string | null, exitMetrics: Record<string, number>) => {
     record.status = status;
@@ -416,6 +424,7 @@ async function runLocked(o: RunOptions, run: ActiveRun): Promise<RunResult> {
     await finish('FAILED', msg, {});
     throw e;
   }
+  if (end.status === 'interrupted' && pausing() && !run.stopRequested && !o.shouldStop?.()) return finish('PAUSED', null, {});
   if (end.status === 'interrupted') return finish('KILLED', `interrupted in epoch ${end.epochs + 1}; resume with: elbo run --resume ${store.dir}`, {});
   if (end.status === 'diverged') return finish('FAILED', end.message, {});
 

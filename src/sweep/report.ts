@@ -43,10 +43,10 @@ export async function writeSweepReport(sweepDir: string): Promise<string> {
     ),
   ];
   if (withRuns.length) {
-    const { runs } = collectRuns([dir]);
+    const { runs, rankBy } = collectRuns([dir]);
     const keys = sweptKeys(runs);
     const metrics = comparedMetrics(runs);
-    const rows = compare(runs, keys, metrics);
+    const rows = compare(runs, keys, metrics, rankBy);
     fs.writeFileSync(path.join(dir, 'compare.csv'), toCsv(rows, keys, metrics));
     const pub = publishedMetrics(rows);
     const cell = (s: { mean: number; std: number } | undefined, n: number) => (!s ? '–' : n > 1 ? `${num(s.mean)} ± ${num(s.std)}` : num(s.mean));

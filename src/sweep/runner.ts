@@ -2,7 +2,8 @@ import * as fs from 'fs';
 import * as path from 'path';
 import { spawn, ChildProcess } from 'child_process';
 import { SweepSpec, Cell, resolveCells, cellArgs, cellLabel, cellRunName, sweepDir, sha256 } from './spec';
-import { type CellResult, writeCellRecord, writeSweepIndex, cellLeaseFile } from './state';
+import { type CellResult, writeCellRecord, writeSweepIndex, cellLeaseFile, readSweepState, cellSettled } from './state';
+import { Rungs, sweepRungs } from './asha';
 import { elboRoot } from '../runtime/fingerprint';
 import type { LoadedConfig } from '../config/load';
 import { runsIn, runLockHolder, effectiveStatus, type RunRecord } from '../track/run-store';
@@ -68,6 +69,17 @@ export function checkCellsHash(spec: SweepSpec, resolved: { loaded: LoadedConfig
   return hash;
 }
 
+/** The rungs of a sweep with early_stop (checked against its cells' train.epochs), else null. */
+export function earlyStopRungs(spec: SweepSpec, resolved: { loaded: LoadedConfig }[]): number[] | null {
+  if (!spec.early_stop) return null;
+  try {
+    return sweepRungs(spec.early_stop, resolved.map((r) => r.loaded.config.train.epochs));
+  } catch (e) {
+    if (e instanceof UserError) throw new UserError(e.message, `${path.relative(process.cwd(), spec.file) || spec.file}: ${e.where}`);
+    throw e;
+  }
+}
+
 /** Signals that stop a sweep: its cells stop after their current step and record KILLED. */
 const STOP_SIGNALS: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP'];
 
@@ -85,6 +97,7 @@ export async function runSweep(spec: SweepSpec, o: SweepOptions): Promise<{ dir:
     throw new UserError(`the sweep has cells 0..${resolved.length - 1}`, `--cell ${o.cell}`);
   }
   const hash = checkCellsHash(spec, resolved, o.cellsSha256);
+  const rungs = earlyStopRungs(spec, resolved);
   const dir = sweepDir(o.runsDir, spec);
   fs.mkdirSync(path.join(dir, 'runs'), { recursive: true });
   fs.mkdirSync(path.join(dir, 'locks'), { recursive: true });
@@ -101,7 +114,8 @@ export async function runSweep(spec: SweepSpec, o: SweepOptions): Promise<{ dir:
   }));
   const selected = resolved.filter(({ cell }) => o.cell === undefined || cell.index === o.cell);
   const labels = { ...(o.tags && Object.keys(o.tags).length ? { tags: o.tags } : {}), ...(o.note ? { note: o.note } : {}) };
-  const index = { name: spec.name, file: spec.file, base: spec.base ?? [...new Set(resolved.map(({ cell }) => cell.base))], cells_sha256: hash, ...labels };
+  const es = spec.early_stop && rungs ? { early_stop: { metric: spec.early_stop.metric, mode: spec.early_stop.mode, rungs } } : {};
+  const index = { name: spec.name, file: spec.file, base: spec.base ?? [...new Set(resolved.map(({ cell }) => cell.base))], cells_sha256: hash, ...es, ...labels };
   const writeIndex = () => writeSweepIndex(dir, { ...index, cells: results.map(({ index: i, label, name, config_sha256 }) => ({ index: i, label, name, config_sha256, status: 'PENDING' as const, runDir: null, metrics: {}, seconds: 0 })) });
   /** Record a cell this process handles (it holds the cell's lease, or found it finished). */
   const record = (r: CellResult) => {
@@ -128,7 +142,8 @@ export async function runSweep(spec: SweepSpec, o: SweepOptions): Promise<{ dir:
     return true;
   };
   const queue: { cell: Cell; resume?: string }[] = [];
-  for (const { cell } of selected) if (!cached(cell, existing.get(results[cell.index].config_sha256) ?? [])) queue.push({ cell });
+  // with early_stop the rung table says what runs next (see runAsha below)
+  if (!rungs) for (const { cell } of selected) if (!cached(cell, existing.get(results[cell.index].config_sha256) ?? [])) queue.push({ cell });
   writeIndex();
   const busy = (cell: Cell, holder: { pid: number; host: string }, what: string) => {
     Object.assign(results[cell.index], { status: 'BUSY', error: `${what} by process ${holder.pid} on ${holder.host}` });
@@ -165,12 +180,13 @@ export async function runSweep(spec: SweepSpec, o: SweepOptions): Promise<{ dir:
   };
   // one cell (a SLURM task): the run's progress is this process's log
   const stream = o.cell !== undefined;
-  const runCell = (job: { cell: Cell; resume?: string }) =>
+  const runCell = (job: { cell: Cell; resume?: string; pauseAt?: number }) =>
     new Promise<void>((resolve) => {
       const r = results[job.cell.index];
       const args = job.resume
         ? [bin, 'run', '--resume', job.resume, '--json']
         : [bin, 'run', job.cell.base, ...cellArgs(job.cell), '--runs-dir', path.join(dir, 'runs'), '--json'];
+      if (job.pauseAt !== undefined) args.push('--pause-at', String(job.pauseAt));
       if (!stream) args.push('--quiet');
       // a resumed run continues on the backend it ran on (elbo run --resume)
       if (o.backend && !job.resume) args.push('--backend', o.backend);
@@ -179,7 +195,8 @@ export async function runSweep(spec: SweepSpec, o: SweepOptions): Promise<{ dir:
       const t0 = Date.now();
       Object.assign(r, { status: 'RUNNING', runDir: job.resume ?? null, error: undefined });
       record(r);
-      o.log(`cell ${job.cell.index} (${r.label}): ${job.resume ? `resuming ${path.relative(process.cwd(), job.resume)}` : 'started'}`);
+      const upTo = job.pauseAt !== undefined ? ` (up to epoch ${job.pauseAt})` : '';
+      o.log(`cell ${job.cell.index} (${r.label}): ${job.resume ? `resuming ${path.relative(process.cwd(), job.resume)}` : 'started'}${upTo}`);
       // ELBO_SWEEP_PID: the cell stops (KILLED, resumable) if this process dies without telling it;
       // ELBO_MLFLOW_RUN_NAME: in MLflow the cell's run is named by its cell (latent=8,prior=gaussian,seed=0)
       const cellEnv = { ...env, ELBO_SWEEP_PID: String(process.pid), ELBO_MLFLOW_RUN_NAME: r.name ?? r.label };
@@ -209,9 +226,9 @@ export async function runSweep(spec: SweepSpec, o: SweepOptions): Promise<{ dir:
           Object.assign(r, { status: stopped || signal ? 'KILLED' : 'FAILED', error: tail || (signal ? `killed by ${signal}` : `exit ${code}`) });
         }
         finished++;
-        const key = Object.keys(r.metrics).find((k) => k === 'test/elbo') ?? Object.keys(r.metrics).find((k) => k.startsWith('test/'));
+        const key = Object.keys(r.metrics).find((k) => k === 'test/elbo') ?? Object.keys(r.metrics).find((k) => k.startsWith('test/')) ?? (spec.early_stop && r.metrics[spec.early_stop.metric] !== undefined ? spec.early_stop.metric : undefined);
         const shown = key ? ` ${key} ${r.metrics[key].toFixed(3)}` : '';
-        o.log(`[${finished}/${total}] cell ${job.cell.index} (${r.label}): ${r.status.toLowerCase()}${shown} (${formatDuration(r.seconds)})${r.error ? `: ${r.error}` : ''}`);
+        o.log(`[${finished}${rungs ? '' : `/${total}`}] cell ${job.cell.index} (${r.label}): ${r.status.toLowerCase()}${shown} (${formatDuration(r.seconds)})${r.error ? `: ${r.error}` : ''}`);
         if (r.status !== 'FINISHED' && o.failFast && !failedFast && !stopped) {
           failedFast = true;
           o.log('--fail-fast: stopping the other cells (they are recorded KILLED and can be resumed)');
@@ -233,7 +250,82 @@ export async function runSweep(spec: SweepSpec, o: SweepOptions): Promise<{ dir:
     if (sig !== 'SIGINT' && !process.env.SLURM_STEP_ID) for (const c of running) c.kill(sig);
   };
   for (const s of STOP_SIGNALS) process.on(s, onSignal);
+  /**
+   * Early stopping (asha.ts): each worker takes its next job from the rung table under its
+   * lock (with the cell's lease): resume a cell whose process is gone, promote a paused cell,
+   * or start one of this process's cells (all of them; one under SLURM, --cell); it runs
+   * the cell up to the job's rung (--pause-at) and records the metric there. A worker with
+   * nothing to do waits while this process runs other cells (their rungs may promote one).
+   */
+  const runAsha = async (rungs: number[]) => {
+    const table = new Rungs(dir, { cells_sha256: hash, metric: spec.early_stop!.metric, mode: spec.early_stop!.mode, reduction_factor: spec.early_stop!.reduction_factor, rungs });
+    const fresh = selected.map(({ cell }) => cell.index);
+    const active = new Set<number>();
+    // cells that failed in this process are not taken again by it (a rerun of the sweep retries them)
+    const failedHere = new Set<number>();
+    const leaseOf = (i: number) => cellLeaseFile(dir, results[i].config_sha256);
+    let wake: () => void = () => {};
+    let woken = new Promise<void>((r) => (wake = r));
+    const settle = (i: number, runDir: string) => {
+      const r = results[i];
+      const at = table.record(i, runDir);
+      if (at) r.rung = { index: at.rung, epoch: at.epochs, of: rungs.length };
+      if (r.status === 'PAUSED' && at?.stopped) r.status = 'STOPPED';
+    };
+    const worker = async () => {
+      while (!stopped && !failedFast) {
+        const job = table.claim(
+          fresh,
+          (i) => active.has(i) || failedHere.has(i),
+          (i) => !takeLock(leaseOf(i)),
+        );
+        if (!job) {
+          if (!active.size) return;
+          await woken;
+          continue;
+        }
+        active.add(job.cell);
+        const { cell } = resolved[job.cell];
+        const r = results[job.cell];
+        try {
+          const runs = runsByConfig(dir).get(r.config_sha256) ?? [];
+          const done = runs.find((x) => x.record.status === 'FINISHED');
+          const live = runs.find((x) => runLockHolder(x.dir));
+          if (done) {
+            cached(cell, runs);
+            settle(job.cell, done.dir);
+          } else if (live) {
+            busy(cell, runLockHolder(live.dir)!, `its run ${path.relative(process.cwd(), live.dir)} is being trained`);
+            failedHere.add(job.cell);
+          } else {
+            const unfinished = runs.find((x) => effectiveStatus(x.dir, x.record) !== 'FINISHED');
+            const top = job.rung === rungs.length - 1;
+            await runCell({ cell, resume: unfinished?.dir, pauseAt: top ? undefined : rungs[job.rung] });
+            if ((r.status === 'PAUSED' || r.status === 'FINISHED') && r.runDir) {
+              try {
+                settle(job.cell, r.runDir);
+              } catch (e) {
+                if (!(e instanceof UserError)) throw e;
+                Object.assign(r, { status: 'FAILED', error: e.line() });
+              }
+              if ((r.status as string) === 'STOPPED') o.log(`cell ${job.cell} (${r.label}): paused at epoch ${r.rung!.epoch}, ${spec.early_stop!.metric} ${r.metrics[spec.early_stop!.metric]?.toFixed(3)}; not in the top 1/${spec.early_stop!.reduction_factor} of rung ${r.rung!.index + 1} so far: stopped early`);
+            }
+            if (r.status !== 'STOPPED' && r.status !== 'FINISHED') failedHere.add(job.cell);
+          }
+          writeCellRecord(dir, r);
+          writeIndex();
+        } finally {
+          releaseLock(leaseOf(job.cell));
+          active.delete(job.cell);
+          wake();
+          woken = new Promise<void>((res) => (wake = res));
+        }
+      }
+    };
+    await Promise.all(Array.from({ length: Math.max(1, o.parallel) }, worker));
+  };
   try {
+    if (rungs) await runAsha(rungs);
     const workers = Array.from({ length: Math.max(1, Math.min(o.parallel, queue.length)) }, async () => {
       while (queue.length && !stopped && !failedFast) await startOne(queue.shift()!);
     });
@@ -242,6 +334,8 @@ export async function runSweep(spec: SweepSpec, o: SweepOptions): Promise<{ dir:
     for (const s of STOP_SIGNALS) process.off(s, onSignal);
   }
   writeIndex();
+  // with early_stop a process runs whichever cells the rung table gives it: the records say how each stands
+  const final = rungs ? readSweepState(dir).cells : results;
   // report.html (with compare.csv and the compare plots) once the whole sweep has run, not per
   // SLURM task (elbo report SWEEP_DIR writes it then); the MLflow parent run carries it with
   // sweep.json and the comparison, and ends (a SLURM task does not end the shared parent run)
@@ -254,10 +348,10 @@ export async function runSweep(spec: SweepSpec, o: SweepOptions): Promise<{ dir:
     }
     if (parent) {
       const files = ['report.html', 'sweep.json', 'compare.csv', ...fs.readdirSync(dir).filter((f) => /^compare-.*\.(png|svg)$/.test(f)).sort()];
-      const failed = results.filter((r) => r.status !== 'FINISHED' && r.status !== 'CACHED').length;
-      const runDirs = results.flatMap((r) => (r.runDir ? [r.runDir] : []));
-      await parent.finish(failed === 0 ? 'FINISHED' : stopped || failedFast ? 'KILLED' : 'FAILED', { cells: results.length, finished: results.length - failed, failed, files, runDirs });
+      const failed = final.filter((r) => !cellSettled(r)).length;
+      const runDirs = final.flatMap((r) => (r.runDir ? [r.runDir] : []));
+      await parent.finish(failed === 0 ? 'FINISHED' : stopped || failedFast ? 'KILLED' : 'FAILED', { cells: final.length, finished: final.length - failed, failed, files, runDirs });
     }
   }
-  return { dir, cells: o.cell === undefined ? results : results.filter((r) => r.index === o.cell), stopped };
+  return { dir, cells: o.cell === undefined ? final : final.filter((r) => r.index === o.cell), stopped };
 }

@@ -12,6 +12,7 @@ import { createRegistry } from '../builtins';
 import { Rng } from '../runtime/rng';
 import { flatten as flattenConfig } from './compare';
 import { SLURM_SCHEMA } from './slurm';
+import { EARLY_STOP_SCHEMA, type EarlyStop } from './asha';
 
 /**
  * A sweep file: a base config, fixed overrides, and the axes to vary.
@@ -45,6 +46,8 @@ export interface SweepSpec {
     seeds?: number[];
     random?: { trials: number; seed: number; space: Record<string, Distribution> };
   };
+  /** Stop bad cells early (see asha.ts). */
+  early_stop?: EarlyStop;
   /** What each task of an emitted SLURM array asks for (see slurm.ts). */
   slurm?: Record<string, unknown>;
 }
@@ -110,6 +113,7 @@ const SWEEP_SCHEMA: Record<string, unknown> = {
         },
       },
     },
+    early_stop: EARLY_STOP_SCHEMA,
     slurm: SLURM_SCHEMA,
   },
 };
@@ -187,6 +191,13 @@ export function loadSweep(file: string): SweepSpec {
   } else if (data.base === undefined) {
     problems.push(new UserError("missing the base config: 'base: FILE' (relative to this file), or a 'base' axis listing several", loc.at([])));
   }
+  const es = data.early_stop as EarlyStop | undefined;
+  if (es && axes.includes('train.epochs')) problems.push(new UserError('with early_stop every cell trains to the same max_epochs: do not sweep train.epochs', loc.at(['early_stop'])));
+  if (es?.max_epochs !== undefined) {
+    // max_epochs is every cell's train.epochs
+    if (data.set['train.epochs'] !== undefined && data.set['train.epochs'] !== es.max_epochs) problems.push(new UserError(`early_stop.max_epochs (${es.max_epochs}) and set's train.epochs (${data.set['train.epochs']}) disagree; give one`, loc.at(['early_stop', 'max_epochs'])));
+    else data.set['train.epochs'] = es.max_epochs;
+  }
   if (!axes.length && !data.sweep.seeds) problems.push(new UserError('the sweep has no axis: add grid, zip, seeds or random', loc.at(['sweep'])));
   if (problems.length) throw new UserErrors(problems);
   return {
@@ -195,6 +206,7 @@ export function loadSweep(file: string): SweepSpec {
     base: data.base === undefined ? null : path.resolve(path.dirname(path.resolve(file)), data.base),
     set: data.set,
     sweep: data.sweep,
+    ...(es ? { early_stop: es } : {}),
     slurm: data.slurm,
   };
 }
