@@ -4,6 +4,10 @@ import { spawn, ChildProcess } from 'child_process';
 import { SweepSpec, Cell, resolveCells, cellArgs, cellLabel, cellRunName, sweepDir, sha256 } from './spec';
 import { type CellResult, writeCellRecord, writeSweepIndex, cellLeaseFile, readSweepState, cellSettled } from './state';
 import { Rungs, sweepRungs } from './asha';
+import { Study } from './optuna';
+import { loadConfig } from '../config/load';
+import { cellOverrides } from './spec';
+import { createRegistry } from '../builtins';
 import { elboRoot } from '../runtime/fingerprint';
 import type { LoadedConfig } from '../config/load';
 import { runsIn, runLockHolder, effectiveStatus, type RunRecord } from '../track/run-store';
@@ -116,12 +120,22 @@ export async function runSweep(spec: SweepSpec, o: SweepOptions): Promise<{ dir:
   const labels = { ...(o.tags && Object.keys(o.tags).length ? { tags: o.tags } : {}), ...(o.note ? { note: o.note } : {}) };
   const es = spec.early_stop && rungs ? { early_stop: { metric: spec.early_stop.metric, mode: spec.early_stop.mode, rungs } } : {};
   const index = { name: spec.name, file: spec.file, base: spec.base ?? [...new Set(resolved.map(({ cell }) => cell.base))], cells_sha256: hash, ...es, ...labels };
-  const writeIndex = () => writeSweepIndex(dir, { ...index, cells: results.map(({ index: i, label, name, config_sha256 }) => ({ index: i, label, name, config_sha256, status: 'PENDING' as const, runDir: null, metrics: {}, seconds: 0 })) });
+  // a search's cells are what their trials made, whichever process asked for them
+  const study = spec.sweep.search ? new Study(dir, spec.name, spec.sweep.search) : null;
+  const fromTrials = () => {
+    if (!study) return;
+    for (const [i, t] of Object.entries(study.read())) if (t.cell && results[Number(i)]) Object.assign(results[Number(i)], t.cell);
+  };
+  const writeIndex = () => {
+    fromTrials();
+    writeSweepIndex(dir, { ...index, cells: results.map(({ index: i, label, name, config_sha256 }) => ({ index: i, label, name, config_sha256, status: 'PENDING' as const, runDir: null, metrics: {}, seconds: 0 })) });
+  };
   /** Record a cell this process handles (it holds the cell's lease, or found it finished). */
   const record = (r: CellResult) => {
     writeCellRecord(dir, r);
     writeIndex();
   };
+  if (study) await study.open(o.log);
   writeIndex();
   // MLflow on: one parent run, every cell nested under it
   const parent = await sweepParentRun(spec, resolved[0].loaded, dir, resolved.length, { trackingUri: o.trackingUri, warn: o.log, tags: o.tags, note: o.note });
@@ -143,7 +157,8 @@ export async function runSweep(spec: SweepSpec, o: SweepOptions): Promise<{ dir:
   };
   const queue: { cell: Cell; resume?: string }[] = [];
   // with early_stop the rung table says what runs next (see runAsha below)
-  if (!rungs) for (const { cell } of selected) if (!cached(cell, existing.get(results[cell.index].config_sha256) ?? [])) queue.push({ cell });
+  // a search's cells are looked at once their trial says what they are (startOne)
+  if (!rungs) for (const { cell } of selected) if (study || !cached(cell, existing.get(results[cell.index].config_sha256) ?? [])) queue.push({ cell });
   writeIndex();
   const busy = (cell: Cell, holder: { pid: number; host: string }, what: string) => {
     Object.assign(results[cell.index], { status: 'BUSY', error: `${what} by process ${holder.pid} on ${holder.host}` });
@@ -157,6 +172,38 @@ export async function runSweep(spec: SweepSpec, o: SweepOptions): Promise<{ dir:
   let finished = 0;
   const total = queue.length;
   const startOne = async (job: { cell: Cell; resume?: string }): Promise<void> => {
+    if (study) {
+      // its trial: asked for now (or earlier, by this cell); told how it ended
+      const made = trialCell(job.cell);
+      if (!made) return;
+      job = { ...job, cell: made };
+      await leased(job);
+      const r = results[made.index];
+      const value = r.metrics[spec.sweep.search!.metric];
+      if (r.status === 'FINISHED' || r.status === 'CACHED' || r.status === 'FAILED') study.tell(made.index, r.status === 'FAILED' ? null : value ?? null);
+      return;
+    }
+    return leased(job);
+  };
+  /** A search's cell: the overrides its trial proposes, resolved (a config they make invalid: the cell FAILED, the trial told so). */
+  const trialCell = (cell: Cell): Cell | null => {
+    const r = results[cell.index];
+    const made: Cell = { ...cell, overrides: { ...cell.overrides, ...study!.trial(cell.index).params } };
+    try {
+      const loaded = loadConfig(made.base, cellOverrides(made), createRegistry());
+      Object.assign(r, { label: cellLabel(made, spec), name: cellRunName(made, spec), config_sha256: loaded.sha256 });
+      study!.describe(cell.index, { label: r.label, name: r.name!, config_sha256: r.config_sha256 });
+      return made;
+    } catch (e) {
+      if (!(e instanceof UserError)) throw e;
+      Object.assign(r, { status: 'FAILED', error: e.line() });
+      record(r);
+      study!.tell(cell.index, null);
+      o.log(`cell ${cell.index}: the trial's values make an invalid config: ${e.line()}`);
+      return null;
+    }
+  };
+  const leased = async (job: { cell: Cell; resume?: string }): Promise<void> => {
     // the cell's lease: one process runs a cell at a time, on any host sharing the run store
     const lease = cellLeaseFile(dir, results[job.cell.index].config_sha256);
     const holder = takeLock(lease);
