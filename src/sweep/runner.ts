@@ -355,7 +355,7 @@ export async function runSweep(spec: SweepSpec, o: SweepOptions): Promise<{ dir:
                 if (!(e instanceof UserError)) throw e;
                 Object.assign(r, { status: 'FAILED', error: e.line() });
               }
-              if ((r.status as string) === 'STOPPED') o.log(`cell ${job.cell} (${r.label}): paused at epoch ${r.rung!.epoch}, ${spec.early_stop!.metric} ${r.metrics[spec.early_stop!.metric]?.toFixed(3)}; not in the top 1/${spec.early_stop!.reduction_factor} of rung ${r.rung!.index + 1} so far: stopped early`);
+              if ((r.status as string) === 'STOPPED') o.log(`cell ${job.cell} (${r.label}): paused at epoch ${r.rung!.epoch}, ${spec.early_stop!.metric} ${r.metrics[spec.early_stop!.metric]?.toFixed(3)}; not among the top 1/${spec.early_stop!.reduction_factor} at epoch ${r.rung!.epoch}: stopped early`);
             }
             if (r.status !== 'STOPPED' && r.status !== 'FINISHED') failedHere.add(job.cell);
           }
