@@ -88,6 +88,8 @@ export class Study {
     readonly dir: string,
     readonly name: string,
     readonly s: Search,
+    /** Where the search is given, for messages (the sweep file). */
+    private readonly where = 'sweep.search',
   ) {
     this.file = path.join(dir, 'trials.json');
     this.lock = path.join(dir, 'locks', 'trials.lock');
@@ -99,8 +101,10 @@ export class Study {
     try {
       this.bin = (await ensureVenvTool({ venv, pkg: 'optuna', version: OPTUNA_VERSION, bin: 'optuna', log })).bin;
     } catch (e: any) {
-      const last = String(e?.message ?? e).trim().split('\n').filter((l) => l.trim()).pop();
-      throw new UserError(`optuna is not installed and could not be installed (${last}); install it by hand: python3 -m venv ${venv} && ${venv}/bin/pip install optuna==${OPTUNA_VERSION}`, 'sweep.search');
+      // the step that failed, and the last words of its output
+      const [step, ...rest] = String(e?.message ?? e).trim().split('\n').filter((l) => l.trim());
+      const why = [step.replace(/:$/, ''), ...rest.slice(-1)].join(': ');
+      throw new UserError(`optuna is not installed and could not be installed (${why}); install it by hand: python3 -m venv ${venv} && ${venv}/bin/pip install optuna==${OPTUNA_VERSION}`, this.where);
     }
     fs.mkdirSync(path.dirname(this.lock), { recursive: true });
     withLockSync(this.lock, () => this.optuna(['create-study', '--direction', this.s.mode === 'max' ? 'maximize' : 'minimize', '--skip-if-exists']));

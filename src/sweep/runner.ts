@@ -6,7 +6,7 @@ import { type CellResult, writeCellRecord, writeSweepIndex, cellLeaseFile, readS
 import { Rungs, sweepRungs } from './asha';
 import { Study } from './optuna';
 import { loadConfig } from '../config/load';
-import { cellOverrides } from './spec';
+import { cellOverrides, shownFile } from './spec';
 import { createRegistry } from '../builtins';
 import { elboRoot } from '../runtime/fingerprint';
 import type { LoadedConfig } from '../config/load';
@@ -79,7 +79,7 @@ export function earlyStopRungs(spec: SweepSpec, resolved: { loaded: LoadedConfig
   try {
     return sweepRungs(spec.early_stop, resolved.map((r) => r.loaded.config.train.epochs));
   } catch (e) {
-    if (e instanceof UserError) throw new UserError(e.message, `${path.relative(process.cwd(), spec.file) || spec.file}: ${e.where}`);
+    if (e instanceof UserError) throw new UserError(e.message, `${shownFile(spec.file)}: ${e.where}`);
     throw e;
   }
 }
@@ -121,7 +121,7 @@ export async function runSweep(spec: SweepSpec, o: SweepOptions): Promise<{ dir:
   const es = spec.early_stop && rungs ? { early_stop: { metric: spec.early_stop.metric, mode: spec.early_stop.mode, rungs } } : {};
   const index = { name: spec.name, file: spec.file, base: spec.base ?? [...new Set(resolved.map(({ cell }) => cell.base))], cells_sha256: hash, ...es, ...labels };
   // a search's cells are what their trials made, whichever process asked for them
-  const study = spec.sweep.search ? new Study(dir, spec.name, spec.sweep.search) : null;
+  const study = spec.sweep.search ? new Study(dir, spec.name, spec.sweep.search, `${shownFile(spec.file)}: sweep.search`) : null;
   const fromTrials = () => {
     if (!study) return;
     for (const [i, t] of Object.entries(study.read())) if (t.cell && results[Number(i)]) Object.assign(results[Number(i)], t.cell);

@@ -146,8 +146,7 @@ export function loadSweep(file: string): SweepSpec {
   } catch (e: any) {
     throw new UserError(e.code === 'ENOENT' ? 'sweep file not found' : `cannot read sweep file: ${e.message}`, file);
   }
-  const rel = path.relative(process.cwd(), file);
-  const shown = rel && !rel.startsWith('..') ? rel : path.resolve(file);
+  const shown = shownFile(file);
   const { doc, lines, data } = parseYaml(text, shown);
   const loc = new Locator(shown, doc, lines, []);
   const validate = new Ajv(AJV_OPTIONS).compile<any>(SWEEP_SCHEMA);
@@ -224,6 +223,12 @@ export function loadSweep(file: string): SweepSpec {
     ...(es ? { early_stop: es } : {}),
     slurm: data.slurm,
   };
+}
+
+/** A file for messages: relative to the current directory when inside it, else absolute. */
+export function shownFile(file: string): string {
+  const rel = path.relative(process.cwd(), file);
+  return rel && !rel.startsWith('..') ? rel : path.resolve(file);
 }
 
 /** Every cell of a sweep, in a fixed order (grid keys, zip groups, random trials, seeds). */
