@@ -172,6 +172,6 @@ test('early stopping under SLURM: the array tasks share one rung table; the best
   // the task that promoted it is the one whose own cell reached epoch 1 last
   const promoter = logs.findIndex((l) => new RegExp(`cell ${best} \\(.*\\): resuming `).test(l));
   assert.ok(promoter >= 0, logs.join('\n'));
-  assert.match(logs[promoter], new RegExp(`cell ${promoter} \\(.*\\): paused at epoch 1`));
+  assert.match(logs[promoter], new RegExp(`cell ${promoter} \\(.*\\): paused at epoch 1 \\(rung 1 of 2\\)[\\s\\S]*cell ${best} \\(.*\\): promoted, among the top 1/3 at epoch 1`));
   assert.ok(logs.every((l) => /ended \(exit 0\)/.test(l)), logs.join('\n'));
 });

@@ -347,6 +347,7 @@ export async function runSweep(spec: SweepSpec, o: SweepOptions): Promise<{ dir:
           } else {
             const unfinished = runs.find((x) => effectiveStatus(x.dir, x.record) !== 'FINISHED');
             const top = job.rung === rungs.length - 1;
+            if (job.rung > 0 && unfinished) o.log(`cell ${job.cell} (${r.label}): promoted, among the top 1/${spec.early_stop!.reduction_factor} at epoch ${rungs[job.rung - 1]}`);
             await runCell({ cell, resume: unfinished?.dir, pauseAt: top ? undefined : rungs[job.rung] });
             if ((r.status === 'PAUSED' || r.status === 'FINISHED') && r.runDir) {
               try {
@@ -355,7 +356,7 @@ export async function runSweep(spec: SweepSpec, o: SweepOptions): Promise<{ dir:
                 if (!(e instanceof UserError)) throw e;
                 Object.assign(r, { status: 'FAILED', error: e.line() });
               }
-              if ((r.status as string) === 'STOPPED') o.log(`cell ${job.cell} (${r.label}): paused at epoch ${r.rung!.epoch}, ${spec.early_stop!.metric} ${r.metrics[spec.early_stop!.metric]?.toFixed(3)}; not among the top 1/${spec.early_stop!.reduction_factor} at epoch ${r.rung!.epoch}: stopped early`);
+              if ((r.status as string) === 'STOPPED') o.log(`cell ${job.cell} (${r.label}): paused at epoch ${r.rung!.epoch} (rung ${r.rung!.index + 1} of ${rungs.length}), ${spec.early_stop!.metric} ${r.metrics[spec.early_stop!.metric]?.toFixed(3)}`);
             }
             if (r.status !== 'STOPPED' && r.status !== 'FINISHED') failedHere.add(job.cell);
           }
