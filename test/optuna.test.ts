@@ -47,6 +47,12 @@ test('search: optuna asks each cell its values and is told its val/elbo; a rerun
   assert.equal(told.status, 0, told.stderr);
   assert.deepEqual(JSON.parse(told.stdout), out.cells.map((c: any, i: number) => [i, 'COMPLETE', c.metrics['val/elbo']]));
 
+  // compare ranks the trials by the metric they were told, best first
+  const cmp = elbo(['compare', out.dir, '--json']);
+  assert.equal(cmp.status, 0, cmp.stderr);
+  const ranked = lastJson(cmp.stdout).rows.map((row: any) => row.stats['val/elbo'].mean);
+  assert.deepEqual(ranked, out.cells.map((c: any) => c.metrics['val/elbo']).sort((a: number, b: number) => b - a));
+
   // a rerun: every cell finished, no trial asked or told again
   const again = elbo(['sweep', file, '--runs-dir', runs, '--json']);
   assert.equal(again.status, 0, again.stderr);

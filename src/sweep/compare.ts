@@ -69,8 +69,9 @@ export function collectRuns(paths: string[]): { runs: ComparedRun[]; sweepDir: s
     if (fs.existsSync(path.join(abs, 'sweep.json'))) {
       sweepDir = abs;
       const state = readSweepState(abs);
-      // a sweep with early stopping: its cells (stopped ones too) ranked by the metric it ranks them by
-      if (state.early_stop) rankBy = { metric: state.early_stop.metric, mode: state.early_stop.mode };
+      // a sweep with early stopping (its stopped cells too) or a search: ranked by the metric it ranks cells by
+      const by = state.early_stop ?? state.search;
+      if (by) rankBy = { metric: by.metric, mode: by.mode };
       for (const c of state.cells) {
         if (c.runDir && cellSettled(c)) dirs.push(c.runDir);
         else missing.push({ cell: c, why: whyMissing(c) });
@@ -109,7 +110,7 @@ export function comparedMetrics(runs: ComparedRun[]): string[] {
 
 /**
  * Group runs by their swept values; mean and (sample) standard deviation over seeds. With
- * `rankBy` (a sweep with early stopping), rows are ranked by that metric's mean, best first,
+ * `rankBy` (a sweep with early stopping, or a search), rows are ranked by that metric's mean, best first,
  * stopped runs by their last value (rows without it last).
  */
 export function compare(runs: ComparedRun[], keys: string[], metrics: string[], rankBy?: { metric: string; mode: 'max' | 'min' }): ComparisonRow[] {

@@ -118,7 +118,11 @@ export async function runSweep(spec: SweepSpec, o: SweepOptions): Promise<{ dir:
   }));
   const selected = resolved.filter(({ cell }) => o.cell === undefined || cell.index === o.cell);
   const labels = { ...(o.tags && Object.keys(o.tags).length ? { tags: o.tags } : {}), ...(o.note ? { note: o.note } : {}) };
-  const es = spec.early_stop && rungs ? { early_stop: { metric: spec.early_stop.metric, mode: spec.early_stop.mode, rungs } } : {};
+  const search = spec.sweep.search;
+  const es = {
+    ...(spec.early_stop && rungs ? { early_stop: { metric: spec.early_stop.metric, mode: spec.early_stop.mode, rungs } } : {}),
+    ...(search ? { search: { kind: search.kind, metric: search.metric, mode: search.mode, trials: search.trials } } : {}),
+  };
   const index = { name: spec.name, file: spec.file, base: spec.base ?? [...new Set(resolved.map(({ cell }) => cell.base))], cells_sha256: hash, ...es, ...labels };
   // a search's cells are what their trials made, whichever process asked for them
   const study = spec.sweep.search ? new Study(dir, spec.name, spec.sweep.search, `${shownFile(spec.file)}: sweep.search`) : null;

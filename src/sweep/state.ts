@@ -46,6 +46,8 @@ export interface SweepIndex {
   cells_sha256: string;
   /** The sweep's early stopping (see asha.ts): what compare ranks stopped cells by. */
   early_stop?: { metric: string; mode: 'max' | 'min'; rungs: number[] };
+  /** The sweep's search (see optuna.ts): the metric its trials are told, which compare ranks by. */
+  search?: { kind: string; metric: string; mode: 'max' | 'min'; trials: number };
   cells: CellResult[];
 }
 
