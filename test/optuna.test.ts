@@ -23,12 +23,17 @@ function searchSweep(space: string, extra = ''): { dir: string; file: string } {
 test('search: optuna asks each cell its values and is told its val/elbo; a rerun asks nothing new; the SLURM array has one task per trial', async () => {
   const { dir, file } = searchSweep('      train.optimizer.lr: {log_uniform: [1.0e-4, 1.0e-2]}\n      model.encoder.hidden: {choice: [[16], [32]]}\n');
   const runs = path.join(dir, 'runs');
+  // cell 1 alone first, as a SLURM array task runs it (elbo sweep --cell 1): it asks for the first trial
+  const one = elbo(['sweep', file, '--runs-dir', runs, '--cell', '1', '--json']);
+  assert.equal(one.status, 0, one.stderr);
+  assert.deepEqual(lastJson(one.stdout).cells.map((c: any) => [c.index, c.status]), [[1, 'FINISHED']]);
   const r = elbo(['sweep', file, '--runs-dir', runs, '--json']);
   assert.equal(r.status, 0, r.stderr);
   const out = lastJson(r.stdout);
-  assert.deepEqual(out.cells.map((c: any) => c.status), ['FINISHED', 'FINISHED', 'FINISHED']);
+  assert.deepEqual(out.cells.map((c: any) => c.status), ['FINISHED', 'CACHED', 'FINISHED']);
   const trials = JSON.parse(fs.readFileSync(path.join(out.dir, 'trials.json'), 'utf8'));
-  assert.deepEqual(Object.values(trials).map((t: any) => t.number), [0, 1, 2]);
+  // Optuna numbers trials as they are asked: cell 1's first, then cells 0 and 2
+  assert.deepEqual([0, 1, 2].map((i) => trials[i].number), [1, 0, 2]);
   for (const [i, c] of out.cells.entries()) {
     const t = trials[i];
     assert.equal(t.told, 'complete');
@@ -45,7 +50,7 @@ test('search: optuna asks each cell its values and is told its val/elbo; a rerun
   const py = path.join(ROOT, '.venv-optuna', 'bin', 'python');
   const told = spawnSync(py, ['-c', `import optuna, json; s = optuna.load_study(study_name='sweep', storage='sqlite:///${path.join(out.dir, 'study.db')}'); print(json.dumps([[t.number, t.state.name, t.value] for t in s.trials]))`], { encoding: 'utf8' });
   assert.equal(told.status, 0, told.stderr);
-  assert.deepEqual(JSON.parse(told.stdout), out.cells.map((c: any, i: number) => [i, 'COMPLETE', c.metrics['val/elbo']]));
+  assert.deepEqual(JSON.parse(told.stdout), [1, 0, 2].map((i, n) => [n, 'COMPLETE', out.cells[i].metrics['val/elbo']]));
 
   // compare ranks the trials by the metric they were told, best first
   const cmp = elbo(['compare', out.dir, '--json']);
