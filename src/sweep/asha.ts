@@ -19,18 +19,28 @@ import { UserError } from '../errors';
  * promotable cell of the highest rung, else a cell that has not started. A cell no one
  * promotes stays stopped early at its rung.
  *
+ * `kind: sha` is synchronous successive halving: every cell reaches the lowest rung before
+ * any is promoted, and promotions from a rung wait until no cell still trains towards it;
+ * it spends the fewest epochs (the top 1/η of all cells, exactly), but under SLURM the task
+ * that records a rung last runs all the promotions from it alone. A local sweep starts its
+ * cells in an order drawn with early_stop.seed (ASHA assumes configurations arrive in random
+ * order; a grid listed best-last would otherwise promote every cell).
+ *
  * The rung table lives in the sweep directory (asha.json, written under locks/asha.lock),
  * so processes on several nodes decide alike. Given the seeds and the order in which
  * cells reach their rungs, every decision is determined (ties go to the lower cell index).
  */
 export interface EarlyStop {
-  kind: 'asha';
+  /** asha: asynchronous (promote as soon as a cell ranks in the top 1/η so far); sha: synchronous (once every cell has reached the rung). */
+  kind: 'asha' | 'sha';
   metric: string;
   mode: 'max' | 'min';
   grace_epochs: number;
   reduction_factor: number;
   /** The epochs of the top rung: every cell's train.epochs (default: the cells' train.epochs). */
   max_epochs?: number;
+  /** The order in which a local sweep starts its cells: a permutation drawn with this seed (ASHA's configurations arrive in random order). */
+  seed: number;
 }
 
 export const EARLY_STOP_SCHEMA = {
@@ -39,12 +49,13 @@ export const EARLY_STOP_SCHEMA = {
   required: ['kind'],
   description: 'Stop bad cells early: asynchronous successive halving (ASHA). Cells pause at rungs of grace_epochs·reduction_factor^k epochs and go on only when they rank in the top 1/reduction_factor there',
   properties: {
-    kind: { const: 'asha', description: 'asha: asynchronous successive halving' },
+    kind: { enum: ['asha', 'sha'], description: 'asha: asynchronous successive halving (a cell goes on as soon as it ranks in the top 1/η of those at its rung so far: for SLURM arrays and --parallel); sha: synchronous (promotions once every cell has reached the rung: fewest epochs, but the last cell to arrive waits for none and the others wait for it)' },
     metric: { type: 'string', pattern: '^[A-Za-z0-9_./-]+$', default: 'val/elbo', description: 'The per-epoch metric cells are ranked by at each rung (e.g. val/elbo)' },
     mode: { enum: ['max', 'min'], default: 'max', description: 'max: higher is better (an ELBO); min: lower is better (a loss)' },
     grace_epochs: { type: 'integer', minimum: 1, default: 1, description: 'Epochs every cell trains before it can be stopped: the lowest rung' },
     reduction_factor: { type: 'integer', minimum: 2, default: 3, description: 'η: the top 1/η of a rung is promoted, and each rung trains η times the epochs of the one below' },
     max_epochs: { type: 'integer', minimum: 2, description: "The top rung: sets every cell's train.epochs (default: the cells' train.epochs)" },
+    seed: { type: 'integer', minimum: 0, default: 0, description: 'A local sweep starts its cells in an order drawn with this seed (a grid in order, e.g. learning rates rising, would feed ASHA its cells worst first or best first)' },
   },
 } as const;
 
@@ -68,6 +79,8 @@ export interface RungTable {
   mode: 'max' | 'min';
   reduction_factor: number;
   rungs: number[];
+  /** sha: promotions from a rung wait until all `total` cells have been there (or stopped below it). */
+  sync?: { total: number };
   cells: Record<number, RungCell>;
 }
 
@@ -99,12 +112,21 @@ export function nextJob(t: RungTable, fresh: number[], busy: (cell: number) => b
   for (const [i, c] of Object.entries(t.cells)) {
     if (c.values[c.target] === undefined && !busy(Number(i))) return { cell: Number(i), rung: c.target };
   }
+  const start = fresh.find((i) => !(i in t.cells) && !busy(i));
+  // synchronous: every cell starts before any is promoted
+  if (t.sync && start !== undefined) return { cell: start, rung: 0 };
   for (let k = t.rungs.length - 2; k >= 0; k--) {
+    if (t.sync && !rungComplete(t, k)) continue;
     const cell = promotable(t, k).find((i) => !busy(i));
     if (cell !== undefined) return { cell, rung: k + 1 };
   }
-  const cell = fresh.find((i) => !(i in t.cells) && !busy(i));
-  return cell === undefined ? null : { cell, rung: 0 };
+  return start === undefined ? null : { cell: start, rung: 0 };
+}
+
+/** Synchronous halving: every cell has started, and none still trains towards rung k or below. */
+function rungComplete(t: RungTable, k: number): boolean {
+  const cells = Object.values(t.cells);
+  return cells.length === t.sync!.total && cells.every((c) => c.target > k || c.values[c.target] !== undefined);
 }
 
 /** Where a cell stands: finished (top rung), stopped early at a rung, or still training. */
@@ -177,7 +199,7 @@ export class Rungs {
     } catch {
       t = null; // none yet (never half-written: renamed into place)
     }
-    const same = t && t.cells_sha256 === this.fresh.cells_sha256 && JSON.stringify(t.rungs) === JSON.stringify(this.fresh.rungs) && t.metric === this.fresh.metric && t.mode === this.fresh.mode && t.reduction_factor === this.fresh.reduction_factor;
+    const same = t && t.cells_sha256 === this.fresh.cells_sha256 && JSON.stringify(t.rungs) === JSON.stringify(this.fresh.rungs) && t.metric === this.fresh.metric && t.mode === this.fresh.mode && t.reduction_factor === this.fresh.reduction_factor && JSON.stringify(t.sync) === JSON.stringify(this.fresh.sync);
     return same ? t! : { ...this.fresh, cells: {} };
   }
 

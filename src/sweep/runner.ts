@@ -5,6 +5,7 @@ import { SweepSpec, Cell, resolveCells, cellArgs, cellLabel, cellRunName, sweepD
 import { type CellResult, writeCellRecord, writeSweepIndex, cellLeaseFile, readSweepState, cellSettled } from './state';
 import { Rungs, sweepRungs } from './asha';
 import { Study } from './optuna';
+import { Rng } from '../runtime/rng';
 import { loadConfig } from '../config/load';
 import { cellOverrides, shownFile } from './spec';
 import { createRegistry } from '../builtins';
@@ -309,8 +310,11 @@ export async function runSweep(spec: SweepSpec, o: SweepOptions): Promise<{ dir:
    * nothing to do waits while this process runs other cells (their rungs may promote one).
    */
   const runAsha = async (rungs: number[]) => {
-    const table = new Rungs(dir, { cells_sha256: hash, metric: spec.early_stop!.metric, mode: spec.early_stop!.mode, reduction_factor: spec.early_stop!.reduction_factor, rungs });
-    const fresh = selected.map(({ cell }) => cell.index);
+    const es = spec.early_stop!;
+    const table = new Rungs(dir, { cells_sha256: hash, metric: es.metric, mode: es.mode, reduction_factor: es.reduction_factor, rungs, ...(es.kind === 'sha' ? { sync: { total: resolved.length } } : {}) });
+    // this process's cells, in an order drawn with the early_stop seed
+    const mine = selected.map(({ cell }) => cell.index);
+    const fresh = Array.from(new Rng(es.seed).fork('early-stop-order').permutation(mine.length), (i) => mine[i]);
     const active = new Set<number>();
     // cells that failed in this process are not taken again by it (a rerun of the sweep retries them)
     const failedHere = new Set<number>();
