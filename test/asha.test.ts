@@ -54,6 +54,16 @@ test('ASHA: rungs at grace·η^k below max_epochs, then max_epochs; the top ⌊n
   assert.deepEqual(nextJob(six, [6, 7], () => false), { cell: 6, rung: 0 });
   assert.deepEqual(nextJob(six, [6, 7], (i) => i === 6), { cell: 7, rung: 0 });
   assert.equal(nextJob(six, [], () => false), null);
+
+  // synchronous halving (kind: sha): every cell starts first; a rung promotes once no cell still trains towards it
+  const sync = { ...table({ 0: [-90], 1: [-80], 2: [-100] }), sync: { total: 4 } };
+  assert.deepEqual(nextJob(sync, [3], () => false), { cell: 3, rung: 0 }, 'a fresh cell before any promotion');
+  sync.cells[3] = { target: 0, values: {} };
+  assert.equal(nextJob(sync, [], (i) => i === 3), null, 'cell 3 is still training towards rung 0: no promotion yet');
+  sync.cells[3].values[0] = -70;
+  assert.deepEqual(nextJob(sync, [], () => false), { cell: 3, rung: 1 }, 'then the top ⌊4/3⌋ = 1');
+  // the same table asynchronously: the best of the first three goes on at once
+  assert.deepEqual(nextJob({ ...table({ 0: [-90], 1: [-80], 2: [-100] }), sync: undefined }, [3], () => false), { cell: 1, rung: 1 });
 });
 
 function sweepDirWith(body: string): { dir: string; file: string } {
