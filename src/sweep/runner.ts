@@ -3,11 +3,11 @@ import * as path from 'path';
 import { spawn, ChildProcess } from 'child_process';
 import { SweepSpec, Cell, resolveCells, cellArgs, cellLabel, cellRunName, sweepDir, sha256 } from './spec';
 import { type CellResult, writeCellRecord, writeSweepIndex, cellLeaseFile, readSweepState, cellSettled } from './state';
-import { Rungs, sweepRungs } from './asha';
+import { Rungs } from './asha';
 import { Study } from './optuna';
 import { Rng } from '../runtime/rng';
 import { loadConfig } from '../config/load';
-import { cellOverrides, shownFile } from './spec';
+import { cellOverrides, shownFile, earlyStopRungs } from './spec';
 import { createRegistry } from '../builtins';
 import { elboRoot } from '../runtime/fingerprint';
 import type { LoadedConfig } from '../config/load';
@@ -72,17 +72,6 @@ export function checkCellsHash(spec: SweepSpec, resolved: { loaded: LoadedConfig
     );
   }
   return hash;
-}
-
-/** The rungs of a sweep with early_stop (checked against its cells' train.epochs), else null. */
-export function earlyStopRungs(spec: SweepSpec, resolved: { loaded: LoadedConfig }[]): number[] | null {
-  if (!spec.early_stop) return null;
-  try {
-    return sweepRungs(spec.early_stop, resolved.map((r) => r.loaded.config.train.epochs));
-  } catch (e) {
-    if (e instanceof UserError) throw new UserError(e.message, `${shownFile(spec.file)}: ${e.where}`);
-    throw e;
-  }
 }
 
 /** Signals that stop a sweep: its cells stop after their current step and record KILLED. */

@@ -12,7 +12,7 @@ import { createRegistry } from '../builtins';
 import { Rng } from '../runtime/rng';
 import { flatten as flattenConfig } from './compare';
 import { SLURM_SCHEMA } from './slurm';
-import { EARLY_STOP_SCHEMA, type EarlyStop } from './asha';
+import { EARLY_STOP_SCHEMA, sweepRungs, type EarlyStop } from './asha';
 import { SEARCH_SCHEMA, type Search } from './optuna';
 
 /**
@@ -223,6 +223,17 @@ export function loadSweep(file: string): SweepSpec {
     ...(es ? { early_stop: es } : {}),
     slurm: data.slurm,
   };
+}
+
+/** The rungs of a sweep with early_stop (checked against its cells' train.epochs), else null. */
+export function earlyStopRungs(spec: SweepSpec, resolved: { loaded: LoadedConfig }[]): number[] | null {
+  if (!spec.early_stop) return null;
+  try {
+    return sweepRungs(spec.early_stop, resolved.map((r) => r.loaded.config.train.epochs));
+  } catch (e) {
+    if (e instanceof UserError) throw new UserError(e.message, `${shownFile(spec.file)}: ${e.where}`);
+    throw e;
+  }
 }
 
 /** A file for messages: relative to the current directory when inside it, else absolute. */
