@@ -168,6 +168,11 @@ test('published: an unknown metric is a located error naming the metrics the eva
   assert.deepEqual(problems(BASE + 'eval: [{kind: latent-classifier, prefix: knn}]\npublished: [{metric: test/knn_error, value: 3, source: x}]\n'), []);
   assert.match(problems(BASE + 'eval: [{kind: latent-classifier, prefix: knn}]\npublished: [{metric: test/latent_classifier_error, value: 3, source: x}]\n')[0], /\(the configured evaluators write: test\/knn_accuracy, test\/knn_error, test\/knn_labelled\)$/);
   assert.match(problems(BASE, ['published=[{metric: test/elbow, value: 1, source: x}]'])[0], /^--set published=.*: published\.0\.metric 'test\/elbow' .*did you mean 'test\/elbo'/);
+  // an override of the evaluators that leaves the file's published metric unmeasured says how to drop it
+  const o = problems(BASE + 'eval: [{kind: elbo}, {kind: iwae, k: 5000}]\npublished: [{metric: test/log_likelihood_k5000, value: -86.76, source: x}]\n', ['eval.1.k=100']);
+  assert.equal(o.length, 1, o.join('\n'));
+  assert.match(o[0], /did you mean 'test\/log_likelihood_k100'.*; eval\.1\.k changed what this run measures: add --set 'published=\[\]' to compare with nothing$/);
+  assert.doesNotMatch(problems(BASE, ['published=[{metric: test/elbow, value: 1, source: x}]'])[0], /changed what this run measures/);
 });
 
 test('train.select: a validation metric the model writes; otherwise a located error', () => {

@@ -236,7 +236,7 @@ export function loadConfig(
 
   const config = validate(data, registry, loc);
   // what the run will write: published metrics, the model-selection metric
-  checkMetrics(config, registry, (p) => loc.at(p));
+  checkMetrics(config, registry, (p) => loc.at(p), parsed.map((o) => o.path.join('.')));
   // evaluators the model cannot serve (no latent space, no classifier) are refused before any training
   const unmet = unmetEvaluatorNeeds(config, registry);
   if (unmet.length) throw new UserErrors(unmet.map((u) => new UserError(u.message, loc.at(u.path))));

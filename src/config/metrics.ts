@@ -63,7 +63,7 @@ export function evaluatorMetrics(config: Pick<ExperimentConfig, 'model' | 'eval'
  * Check `published:` and `train.select` against what the run writes; fill in each entry's
  * mode from the metric name. Every problem is one located error.
  */
-export function checkMetrics(config: ExperimentConfig, registry: Registry, at: (p: (string | number)[]) => string): void {
+export function checkMetrics(config: ExperimentConfig, registry: Registry, at: (p: (string | number)[]) => string, overridden: string[] = []): void {
   const problems: UserError[] = [];
   const published = config.published ?? [];
   if (published.length) {
@@ -77,7 +77,10 @@ export function checkMetrics(config: ExperimentConfig, registry: Registry, at: (
       if (!known) {
         const list = names.length ? suggestion(entry.metric, names).replace('(allowed: ', '(the configured evaluators write: ') : '; the configured evaluators write no metrics';
         const hint = entry.metric.startsWith('test/') ? '' : ' (published numbers are test metrics: test/...)';
-        problems.push(new UserError(`published.${i}.metric '${entry.metric}' is not a metric this config's evaluators write${hint}${list}`, at([...where, 'metric'])));
+        // an override changed the evaluators: say how to leave the file's published numbers out
+        const flags = overridden.filter((f) => /^eval\b/.test(f));
+        const fix = flags.length ? `; ${flags.join(', ')} changed what this run measures: add --set 'published=[]' to compare with nothing` : '';
+        problems.push(new UserError(`published.${i}.metric '${entry.metric}' is not a metric this config's evaluators write${hint}${list}${fix}`, at([...where, 'metric'])));
       }
       const mode = entry.mode ?? defaultMode(entry.metric);
       if (!mode && known) problems.push(new UserError(`published.${i}: cannot tell from '${entry.metric}' whether lower or higher is better; add mode: min or mode: max`, at(where)));
