@@ -140,7 +140,7 @@ export function compare(runs: ComparedRun[], keys: string[], metrics: string[], 
 }
 
 /** The epochs column of rows with early-stopped runs: `1 (stopped)`, `9`, `1, 9 (1 stopped)` over seeds. */
-function epochsCell(r: ComparisonRow): string {
+export function epochsCell(r: ComparisonRow): string {
   const e = [...new Set(r.epochs)].join(', ');
   return r.stopped ? `${e} (${r.runs > 1 ? `${r.stopped} ` : ''}stopped)` : e;
 }
