@@ -81,7 +81,10 @@ async function runLocked(o: RunOptions, run: ActiveRun): Promise<RunResult> {
   };
   const failed = (e: any) => (e instanceof UserError ? e.line() : `internal error: ${e?.message ?? e}`);
   // Ctrl-C / SIGTERM (run/interrupt.ts): stop between steps and record KILLED; a second one quits at once
-  const stopping = stopper(run, o.shouldStop);
+  const interrupted = stopper(run, o.shouldStop);
+  // --pause-at (a sweep's early stopping): the loop stops before the first step past that epoch
+  const pausing = () => o.pauseAt !== undefined && record.epochs_completed >= o.pauseAt && o.pauseAt < config.train.epochs;
+  const stopping = () => interrupted() || pausing();
 
   // 2. train
   let trained: Awaited<ReturnType<typeof trainRun>>;
@@ -92,6 +95,7 @@ async function runLocked(o: RunOptions, run: ActiveRun): Promise<RunResult> {
     throw e;
   }
   const { end, best } = trained;
+  if (end.status === 'interrupted' && pausing() && !interrupted()) return finish('PAUSED', null, {});
   if (end.status === 'interrupted') return finish('KILLED', `interrupted in epoch ${end.epochs + 1}; resume with: elbo run --resume ${store.dir}`, {});
   if (end.status === 'diverged') return finish('FAILED', end.message, {});
 

@@ -16,11 +16,11 @@ import * as http from 'http';
 import * as net from 'net';
 import { spawn, spawnSync, ChildProcess } from 'child_process';
 import { ROOT } from './helpers';
-import { installOnce, killGroup, trackGroup } from './processes';
+import { killGroup, trackGroup } from './processes';
+import { ensureVenvTool } from '../src/util/venv';
 
 export const MLFLOW_VERSION = '3.17.2';
 export const VENV = path.join(ROOT, '.venv-mlflow');
-const MARKER = path.join(VENV, '.elbo-mlflow-version');
 
 export function mlflowBin(): string {
   return path.join(VENV, 'bin', 'mlflow');
@@ -28,21 +28,7 @@ export function mlflowBin(): string {
 
 /** Install mlflow==MLFLOW_VERSION into .venv-mlflow unless it is there already. */
 export async function ensureMlflow(log: (m: string) => void = () => {}): Promise<{ installed: boolean; seconds: number }> {
-  const ready = () => fs.existsSync(mlflowBin()) && fs.existsSync(MARKER) && fs.readFileSync(MARKER, 'utf8').trim() === MLFLOW_VERSION;
-  const t0 = Date.now();
-  // one installer at a time (test files run in parallel)
-  const installed = await installOnce(`${VENV}.lock`, ready, () => {
-    log(`installing mlflow==${MLFLOW_VERSION} into ${VENV} (first time only)`);
-    const python = process.env.PYTHON ?? 'python3';
-    const run = (cmd: string, args: string[]) => {
-      const r = spawnSync(cmd, args, { encoding: 'utf8', timeout: 15 * 60_000, env: { ...process.env, PIP_DISABLE_PIP_VERSION_CHECK: '1' } });
-      if (r.status !== 0) throw new Error(`${cmd} ${args.join(' ')} failed (${r.error?.message ?? `exit ${r.status}`}):\n${(r.stderr || r.stdout || '').slice(-3000)}`);
-    };
-    if (!fs.existsSync(path.join(VENV, 'bin', 'python'))) run(python, ['-m', 'venv', VENV]);
-    run(path.join(VENV, 'bin', 'python'), ['-m', 'pip', 'install', '--quiet', `mlflow==${MLFLOW_VERSION}`]);
-    fs.writeFileSync(MARKER, MLFLOW_VERSION + '\n');
-  });
-  return { installed, seconds: (Date.now() - t0) / 1000 };
+  return ensureVenvTool({ venv: VENV, pkg: 'mlflow', version: MLFLOW_VERSION, bin: 'mlflow', log });
 }
 
 export function freePort(): Promise<number> {

@@ -4,7 +4,6 @@
  * group) and killed when the test process exits; and installing a service's software
  * once while test files run in parallel.
  */
-import * as fs from 'fs';
 import type { ChildProcess } from 'child_process';
 
 const live = new Set<ChildProcess>();
@@ -27,29 +26,5 @@ export function trackGroup(p: ChildProcess): void {
   p.on('exit', () => live.delete(p));
 }
 
-/**
- * Run `install` unless `ready()`, one installer at a time across processes (a lock
- * directory; one older than 15 minutes is from a killed installer). Returns whether this
- * process installed.
- */
-export async function installOnce(lock: string, ready: () => boolean, install: () => void): Promise<boolean> {
-  if (ready()) return false;
-  for (;;) {
-    try {
-      fs.mkdirSync(lock);
-      break;
-    } catch (e: any) {
-      if (e.code !== 'EEXIST') throw e;
-      if (Date.now() - fs.statSync(lock).mtimeMs > 15 * 60_000) fs.rmSync(lock, { recursive: true, force: true });
-      await new Promise((r) => setTimeout(r, 1000));
-      if (ready()) return false;
-    }
-  }
-  try {
-    if (ready()) return false;
-    install();
-    return true;
-  } finally {
-    fs.rmSync(lock, { recursive: true, force: true });
-  }
-}
+/** One installer at a time: the same as the code's venv installs (src/util/venv.ts). */
+export { installOnce } from '../src/util/venv';

@@ -50,7 +50,7 @@ test('elbo runs list: every run with status, epochs and test/elbo in 80 columns;
 
   // bad filters: one line saying where and what to do
   const bad: [string[], string][] = [
-    [['--status', 'finishd'], "--status: no status 'finishd'; did you mean 'FINISHED'? (allowed: RUNNING, FINISHED, FAILED, KILLED)"],
+    [['--status', 'finishd'], "--status: no status 'finishd'; did you mean 'FINISHED'? (allowed: RUNNING, FINISHED, FAILED, KILLED, PAUSED)"],
     [['--experiment', 'smal'], `--experiment: no experiment 'smal' in ${runs}; did you mean 'small'? (allowed: other, small)`],
   ];
   for (const [args, msg] of bad) {

@@ -146,3 +146,32 @@ test('near the time limit a task stops its cell, requeues itself, and the next a
   // each task requeued only itself, and only while its cell ran: no attempt found its cell finished
   assert.doesNotMatch(logs.join('\n'), /already finished in/);
 });
+
+test('early stopping under SLURM: the array tasks share one rung table; the best of three cells goes on to max_epochs, resumed by whichever task recorded last; the others stop at the first rung', async () => {
+  const file = path.join(dir, 'asha.yaml');
+  fs.writeFileSync(
+    file,
+    'base: small.yaml\nset: {data.max_train: 100, eval: [{kind: elbo}]}\nslurm: {cpus_per_task: 1, mem: 1G}\nearly_stop: {kind: asha, grace_epochs: 1, reduction_factor: 3, max_epochs: 3}\nsweep:\n  grid:\n    train.optimizer.lr: [1.0e-7, 1.0e-3, 1.0e-2]\n',
+  );
+  const r = elbo(['sweep', file, '--emit', 'slurm', '--runs-dir', path.join(dir, 'asha')]);
+  assert.equal(r.status, 0, r.stderr);
+  const sweep = path.join(dir, 'asha', 'sweeps', 'asha');
+  const job = cluster.sbatch(r.stdout.trim());
+  await cluster.waitDone([job]);
+  const logs = [0, 1, 2].map((i) => taskLog(sweep, job, i));
+  // with η = 3 nobody goes on before all three have recorded epoch 1: then the best does
+  const table = JSON.parse(fs.readFileSync(path.join(sweep, 'asha.json'), 'utf8'));
+  const first = [0, 1, 2].map((i) => table.cells[i].values[0]);
+  const best = first.indexOf(Math.max(...first));
+  const state = readSweepState(sweep);
+  assert.deepEqual(state.cells.map((c) => c.status), [0, 1, 2].map((i) => (i === best ? 'FINISHED' : 'STOPPED')), logs.join('\n'));
+  const rec = JSON.parse(fs.readFileSync(path.join(state.cells[best].runDir!, 'run.json'), 'utf8'));
+  assert.equal(rec.epochs_completed, 3);
+  assert.deepEqual(rec.resumes.map((x: any) => [x.from_epoch, x.previous_status]), [[1, 'PAUSED']]);
+  assert.equal(fs.readdirSync(path.join(sweep, 'runs', 'small')).length, 3, 'one run per cell: the promoted cell resumed in its own');
+  // the task that promoted it is the one whose own cell reached epoch 1 last
+  const promoter = logs.findIndex((l) => new RegExp(`cell ${best} \\(.*\\): resuming `).test(l));
+  assert.ok(promoter >= 0, logs.join('\n'));
+  assert.match(logs[promoter], new RegExp(`cell ${promoter} \\(.*\\): paused at epoch 1 \\(rung 1 of 2\\)[\\s\\S]*cell ${best} \\(.*\\): promoted, among the top 1/3 at epoch 1`));
+  assert.ok(logs.every((l) => /ended \(exit 0\)/.test(l)), logs.join('\n'));
+});

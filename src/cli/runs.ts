@@ -12,7 +12,7 @@ export interface ListedRun {
   status: RunStatus;
 }
 
-const STATUSES: RunStatus[] = ['RUNNING', 'FINISHED', 'FAILED', 'KILLED'];
+const STATUSES: RunStatus[] = ['RUNNING', 'FINISHED', 'FAILED', 'KILLED', 'PAUSED'];
 
 export interface RunFilter {
   experiment?: string;

@@ -23,6 +23,12 @@ export interface RunOptions {
   registry?: Registry;
   /** Called after each epoch's checkpoint (API users, tests). */
   onEpoch?: (epoch: number, metrics: Record<string, number>, tf: typeof tfc) => void;
+  /**
+   * Stop after this epoch (its checkpoint written) and record PAUSED, without evaluating:
+   * `--resume` continues it, with the same config (train.epochs) and so the same schedules.
+   * What a sweep's early stopping runs a cell to at each rung. At or past train.epochs: no pause.
+   */
+  pauseAt?: number;
   /** Stop as if interrupted once this returns true (API users; the CLI uses SIGINT/SIGTERM). */
   shouldStop?: () => boolean;
   /** MLflow tracking server (--tracking-uri): turns the mlflow tracker on, overrides the config's tracking_uri. */

@@ -2,7 +2,7 @@ import * as fs from 'fs';
 import * as path from 'path';
 import { parse } from 'yaml';
 import { readJsonFile, type RunRecord } from '../track/run-store';
-import { readSweepState, whyMissing, type CellResult } from './state';
+import { readSweepState, whyMissing, cellSettled, type CellResult } from './state';
 import { UserError } from '../errors';
 import type { PublishedEntry } from '../config/types';
 import { verdict, formatPublished, Verdict } from '../config/metrics';
@@ -16,6 +16,8 @@ export interface ComparedRun {
   seed: number;
   params: Record<string, string>;
   metrics: Record<string, number>;
+  /** Epochs the run trained (fewer than planned: stopped early by the sweep's early_stop). */
+  epochs: number;
   /** The config's `published:` entries (none for configs without the block). */
   published: PublishedEntry[];
 }
@@ -25,6 +27,9 @@ export interface ComparisonRow {
   runs: number;
   seeds: number[];
   stats: Record<string, { mean: number; std: number }>;
+  /** Runs of the row stopped early (PAUSED at a rung of the sweep's early_stop), and the epochs each trained. */
+  stopped: number;
+  epochs: number[];
   /** Per published metric: the entry and the verdict of the row's mean (within: |mean − value| ≤ pm, else ≤ std). */
   published: Record<string, PublishedEntry & { verdict: Verdict }>;
 }
@@ -54,16 +59,21 @@ export function flatten(obj: unknown, prefix = '', out: Record<string, string> =
  * run directories; `missing`: the sweep's cells with no finished run, each with why (never
  * started, running, killed, failed), left out of the comparison.
  */
-export function collectRuns(paths: string[]): { runs: ComparedRun[]; sweepDir: string | null; missing: { cell: CellResult; why: string }[] } {
+export function collectRuns(paths: string[]): { runs: ComparedRun[]; sweepDir: string | null; missing: { cell: CellResult; why: string }[]; rankBy?: { metric: string; mode: 'max' | 'min' } } {
   const dirs: string[] = [];
   let sweepDir: string | null = null;
+  let rankBy: { metric: string; mode: 'max' | 'min' } | undefined;
   const missing: { cell: CellResult; why: string }[] = [];
   for (const p of paths) {
     const abs = path.resolve(p);
     if (fs.existsSync(path.join(abs, 'sweep.json'))) {
       sweepDir = abs;
-      for (const c of readSweepState(abs).cells) {
-        if (c.runDir && (c.status === 'FINISHED' || c.status === 'CACHED')) dirs.push(c.runDir);
+      const state = readSweepState(abs);
+      // a sweep with early stopping (its stopped cells too) or a search: ranked by the metric it ranks cells by
+      const by = state.early_stop ?? state.search;
+      if (by) rankBy = { metric: by.metric, mode: by.mode };
+      for (const c of state.cells) {
+        if (c.runDir && cellSettled(c)) dirs.push(c.runDir);
         else missing.push({ cell: c, why: whyMissing(c) });
       }
     } else if (fs.existsSync(path.join(abs, 'run.json'))) dirs.push(abs);
@@ -80,10 +90,10 @@ export function collectRuns(paths: string[]): { runs: ComparedRun[]; sweepDir: s
       throw new UserError(e?.code === 'ENOENT' ? 'config.yaml not found: not a complete run directory' : `config.yaml is damaged: ${String(e?.message ?? e).split('\n')[0]}`, file);
     }
     const { published, ...config } = parsed && typeof parsed === 'object' ? parsed : ({} as Record<string, unknown>);
-    return { dir, status: rec.status, seed: rec.seed, params: flatten(config), metrics: rec.metrics ?? {}, published: Array.isArray(published) ? published : [] };
+    return { dir, status: rec.status, seed: rec.seed, params: flatten(config), metrics: rec.metrics ?? {}, epochs: rec.epochs_completed, published: Array.isArray(published) ? published : [] };
   });
   if (!runs.length) throw new UserError('no runs to compare (has the sweep run yet?)', paths.join(' '));
-  return { runs, sweepDir, missing };
+  return { runs, sweepDir, missing, ...(rankBy ? { rankBy } : {}) };
 }
 
 /** Keys whose values differ between runs (the seed is an axis of its own). */
@@ -98,14 +108,18 @@ export function comparedMetrics(runs: ComparedRun[]): string[] {
   return [...keys].filter((k) => /^(test|val)\//.test(k) || k === 'train/loss').sort();
 }
 
-/** Group runs by their swept values; mean and (sample) standard deviation over seeds. */
-export function compare(runs: ComparedRun[], keys: string[], metrics: string[]): ComparisonRow[] {
+/**
+ * Group runs by their swept values; mean and (sample) standard deviation over seeds. With
+ * `rankBy` (a sweep with early stopping, or a search), rows are ranked by that metric's mean, best first,
+ * stopped runs by their last value (rows without it last).
+ */
+export function compare(runs: ComparedRun[], keys: string[], metrics: string[], rankBy?: { metric: string; mode: 'max' | 'min' }): ComparisonRow[] {
   const groups = new Map<string, ComparedRun[]>();
   for (const r of runs) {
     const id = JSON.stringify(keys.map((k) => r.params[k]));
     groups.set(id, [...(groups.get(id) ?? []), r]);
   }
-  return [...groups.values()].map((g) => {
+  const rows = [...groups.values()].map((g) => {
     const stats: ComparisonRow['stats'] = {};
     for (const m of metrics) {
       const s = statsOf(g.map((r) => r.metrics[m]));
@@ -117,8 +131,18 @@ export function compare(runs: ComparedRun[], keys: string[], metrics: string[]):
       published[e.metric] = { ...e, verdict: verdict(s?.mean, e, s?.std ?? 0) };
     }
     // a key another base config has and this one lacks (a sweep over base configs): '-'
-    return { key: Object.fromEntries(keys.map((k) => [k, g[0].params[k] ?? '-'])), runs: g.length, seeds: g.map((r) => r.seed).sort((a, b) => a - b), stats, published };
+    const stopped = g.filter((r) => r.status === 'PAUSED').length;
+    return { key: Object.fromEntries(keys.map((k) => [k, g[0].params[k] ?? '-'])), runs: g.length, seeds: g.map((r) => r.seed).sort((a, b) => a - b), stats, stopped, epochs: g.map((r) => r.epochs), published };
   });
+  if (!rankBy) return rows;
+  const value = (r: ComparisonRow) => r.stats[rankBy.metric]?.mean ?? (rankBy.mode === 'max' ? -Infinity : Infinity);
+  return rows.sort((a, b) => (rankBy.mode === 'max' ? value(b) - value(a) : value(a) - value(b)) || 0);
+}
+
+/** The epochs column of rows with early-stopped runs: `1 (stopped)`, `9`, `1, 9 (1 stopped)` over seeds. */
+export function epochsCell(r: ComparisonRow): string {
+  const e = [...new Set(r.epochs)].join(', ');
+  return r.stopped ? `${e} (${r.runs > 1 ? `${r.stopped} ` : ''}stopped)` : e;
 }
 
 function statsOf(values: number[]): { mean: number; std: number } | undefined {
@@ -137,10 +161,12 @@ export function publishedMetrics(rows: ComparisonRow[]): string[] {
 export function toCsv(rows: ComparisonRow[], keys: string[], metrics: string[]): string {
   const q = (s: string) => (/[",\n]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s);
   const pub = publishedMetrics(rows);
+  const early = rows.some((r) => r.stopped);
   const head = [
     ...keys,
     'runs',
     'seeds',
+    ...(early ? ['epochs', 'stopped'] : []),
     ...metrics.flatMap((m) => [`${m} mean`, `${m} std`]),
     ...pub.flatMap((m) => [`${m} published`, `${m} published pm`, `${m} mode`, `${m} verdict`, `${m} source`]),
   ];
@@ -148,6 +174,7 @@ export function toCsv(rows: ComparisonRow[], keys: string[], metrics: string[]):
     ...keys.map((k) => r.key[k]),
     String(r.runs),
     r.seeds.join(' '),
+    ...(early ? [r.epochs.join(' '), String(r.stopped)] : []),
     ...metrics.flatMap((m) => (r.stats[m] ? [String(r.stats[m].mean), String(r.stats[m].std)] : ['', ''])),
     ...pub.flatMap((m) => {
       const e = r.published[m];
@@ -160,10 +187,13 @@ export function toCsv(rows: ComparisonRow[], keys: string[], metrics: string[]):
 export function toTable(rows: ComparisonRow[], keys: string[], metrics: string[]): string {
   const cell = (s: { mean: number; std: number } | undefined, n: number) => (!s ? '-' : n > 1 ? `${s.mean.toFixed(3)} ± ${s.std.toFixed(3)}` : s.mean.toFixed(3));
   const pub = publishedMetrics(rows);
-  const head = [...keys, 'seeds', ...metrics, ...pub.flatMap((m) => [`${m} published`, 'verdict'])];
+  // runs stopped early: their epochs, marked
+  const early = rows.some((r) => r.stopped);
+  const head = [...keys, 'seeds', ...(early ? ['epochs'] : []), ...metrics, ...pub.flatMap((m) => [`${m} published`, 'verdict'])];
   const body = rows.map((r) => [
     ...keys.map((k) => r.key[k]),
     r.seeds.join(','),
+    ...(early ? [epochsCell(r)] : []),
     ...metrics.map((m) => cell(r.stats[m], r.runs)),
     ...pub.flatMap((m) => (r.published[m] ? [formatPublished(r.published[m]), r.published[m].verdict] : ['-', '-'])),
   ]);

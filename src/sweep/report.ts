@@ -4,7 +4,7 @@ import { formatPublished } from '../config/metrics';
 import { UserError } from '../errors';
 import { esc, table, figure, num, verdictBadge, page } from '../report/html';
 import { footer, writeRunReport } from '../report/run';
-import { collectRuns, sweptKeys, comparedMetrics, compare, toCsv, publishedMetrics, writeComparePlot, defaultPlotMetric, defaultPlotKey, type ComparisonRow } from './compare';
+import { collectRuns, sweptKeys, comparedMetrics, compare, epochsCell, toCsv, publishedMetrics, writeComparePlot, defaultPlotMetric, defaultPlotKey, type ComparisonRow } from './compare';
 import { readSweepState } from './state';
 
 /**
@@ -38,26 +38,29 @@ export async function writeSweepReport(sweepDir: string): Promise<string> {
       cells.map((c) => {
         const report = c.runDir ? path.join(c.runDir, 'artifacts', 'report.html') : null;
         const link = report && fs.existsSync(report) ? `<a href="${esc(encodeURI(path.relative(dir, report).split(path.sep).join('/')))}">${esc(path.basename(c.runDir!))}</a>` : esc(c.runDir ? path.basename(c.runDir) : '–');
-        return [String(c.index), esc(c.label), `<span class="status ${esc(c.status)}">${esc(c.status)}</span>${c.error ? ` ${esc(c.error)}` : ''}`, c.seconds ? c.seconds.toFixed(1) : '–', link];
+        return [String(c.index), esc(c.label), `<span class="status ${esc(c.status)}">${esc(c.status)}</span>${c.status === 'STOPPED' && c.rung ? ` at epoch ${c.rung.epoch}` : ''}${c.error ? ` ${esc(c.error)}` : ''}`, c.seconds ? c.seconds.toFixed(1) : '–', link];
       }),
     ),
   ];
   if (withRuns.length) {
-    const { runs } = collectRuns([dir]);
+    const { runs, rankBy } = collectRuns([dir]);
     const keys = sweptKeys(runs);
     const metrics = comparedMetrics(runs);
-    const rows = compare(runs, keys, metrics);
+    const rows = compare(runs, keys, metrics, rankBy);
     fs.writeFileSync(path.join(dir, 'compare.csv'), toCsv(rows, keys, metrics));
     const pub = publishedMetrics(rows);
     const cell = (s: { mean: number; std: number } | undefined, n: number) => (!s ? '–' : n > 1 ? `${num(s.mean)} ± ${num(s.std)}` : num(s.mean));
-    const shownMetrics = metrics.filter((m) => m.startsWith('test/') || pub.includes(m));
+    // a sweep that ranks its cells (early stopping, a search): the metric it ranks by, and the epochs of stopped cells
+    const shownMetrics = metrics.filter((m) => m.startsWith('test/') || pub.includes(m) || m === rankBy?.metric);
+    const early = rows.some((r) => r.stopped);
     parts.push(
       '<h2>Comparison (mean ± std over seeds)</h2>',
       table(
-        [...keys, 'seeds', ...shownMetrics, ...pub.flatMap((m) => [`${m} published`, 'verdict'])],
+        [...keys, 'seeds', ...(early ? ['epochs'] : []), ...shownMetrics, ...pub.flatMap((m) => [`${m} published`, 'verdict'])],
         rows.map((r) => [
           ...keys.map((k) => esc(r.key[k])),
           esc(r.seeds.join(', ')),
+          ...(early ? [esc(epochsCell(r))] : []),
           ...shownMetrics.map((m) => cell(r.stats[m], r.runs)),
           ...pub.flatMap((m) => (r.published[m] ? [esc(`${formatPublished(r.published[m])} (${r.published[m].source})`), verdictBadge(r.published[m].verdict)] : ['–', '–'])),
         ]),

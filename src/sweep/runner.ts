@@ -2,7 +2,13 @@ import * as fs from 'fs';
 import * as path from 'path';
 import { spawn, ChildProcess } from 'child_process';
 import { SweepSpec, Cell, resolveCells, cellArgs, cellLabel, cellRunName, sweepDir, sha256 } from './spec';
-import { type CellResult, writeCellRecord, writeSweepIndex, cellLeaseFile } from './state';
+import { type CellResult, writeCellRecord, writeSweepIndex, cellLeaseFile, readSweepState, cellSettled } from './state';
+import { Rungs } from './asha';
+import { Study } from './optuna';
+import { Rng } from '../runtime/rng';
+import { loadConfig } from '../config/load';
+import { cellOverrides, shownFile, earlyStopRungs } from './spec';
+import { createRegistry } from '../builtins';
 import { elboRoot } from '../runtime/fingerprint';
 import type { LoadedConfig } from '../config/load';
 import { runsIn, runLockHolder, effectiveStatus, type RunRecord } from '../track/run-store';
@@ -85,6 +91,7 @@ export async function runSweep(spec: SweepSpec, o: SweepOptions): Promise<{ dir:
     throw new UserError(`the sweep has cells 0..${resolved.length - 1}`, `--cell ${o.cell}`);
   }
   const hash = checkCellsHash(spec, resolved, o.cellsSha256);
+  const rungs = earlyStopRungs(spec, resolved);
   const dir = sweepDir(o.runsDir, spec);
   fs.mkdirSync(path.join(dir, 'runs'), { recursive: true });
   fs.mkdirSync(path.join(dir, 'locks'), { recursive: true });
@@ -101,13 +108,28 @@ export async function runSweep(spec: SweepSpec, o: SweepOptions): Promise<{ dir:
   }));
   const selected = resolved.filter(({ cell }) => o.cell === undefined || cell.index === o.cell);
   const labels = { ...(o.tags && Object.keys(o.tags).length ? { tags: o.tags } : {}), ...(o.note ? { note: o.note } : {}) };
-  const index = { name: spec.name, file: spec.file, base: spec.base ?? [...new Set(resolved.map(({ cell }) => cell.base))], cells_sha256: hash, ...labels };
-  const writeIndex = () => writeSweepIndex(dir, { ...index, cells: results.map(({ index: i, label, name, config_sha256 }) => ({ index: i, label, name, config_sha256, status: 'PENDING' as const, runDir: null, metrics: {}, seconds: 0 })) });
+  const search = spec.sweep.search;
+  const es = {
+    ...(spec.early_stop && rungs ? { early_stop: { metric: spec.early_stop.metric, mode: spec.early_stop.mode, rungs } } : {}),
+    ...(search ? { search: { kind: search.kind, metric: search.metric, mode: search.mode, trials: search.trials } } : {}),
+  };
+  const index = { name: spec.name, file: spec.file, base: spec.base ?? [...new Set(resolved.map(({ cell }) => cell.base))], cells_sha256: hash, ...es, ...labels };
+  // a search's cells are what their trials made, whichever process asked for them
+  const study = spec.sweep.search ? new Study(dir, spec.name, spec.sweep.search, `${shownFile(spec.file)}: sweep.search`) : null;
+  const fromTrials = () => {
+    if (!study) return;
+    for (const [i, t] of Object.entries(study.read())) if (t.cell && results[Number(i)]) Object.assign(results[Number(i)], t.cell);
+  };
+  const writeIndex = () => {
+    fromTrials();
+    writeSweepIndex(dir, { ...index, cells: results.map(({ index: i, label, name, config_sha256 }) => ({ index: i, label, name, config_sha256, status: 'PENDING' as const, runDir: null, metrics: {}, seconds: 0 })) });
+  };
   /** Record a cell this process handles (it holds the cell's lease, or found it finished). */
   const record = (r: CellResult) => {
     writeCellRecord(dir, r);
     writeIndex();
   };
+  if (study) await study.open(o.log);
   writeIndex();
   // MLflow on: one parent run, every cell nested under it
   const parent = await sweepParentRun(spec, resolved[0].loaded, dir, resolved.length, { trackingUri: o.trackingUri, warn: o.log, tags: o.tags, note: o.note });
@@ -128,7 +150,9 @@ export async function runSweep(spec: SweepSpec, o: SweepOptions): Promise<{ dir:
     return true;
   };
   const queue: { cell: Cell; resume?: string }[] = [];
-  for (const { cell } of selected) if (!cached(cell, existing.get(results[cell.index].config_sha256) ?? [])) queue.push({ cell });
+  // with early_stop the rung table says what runs next (see runAsha below)
+  // a search's cells are looked at once their trial says what they are (startOne)
+  if (!rungs) for (const { cell } of selected) if (study || !cached(cell, existing.get(results[cell.index].config_sha256) ?? [])) queue.push({ cell });
   writeIndex();
   const busy = (cell: Cell, holder: { pid: number; host: string }, what: string) => {
     Object.assign(results[cell.index], { status: 'BUSY', error: `${what} by process ${holder.pid} on ${holder.host}` });
@@ -142,6 +166,38 @@ export async function runSweep(spec: SweepSpec, o: SweepOptions): Promise<{ dir:
   let finished = 0;
   const total = queue.length;
   const startOne = async (job: { cell: Cell; resume?: string }): Promise<void> => {
+    if (study) {
+      // its trial: asked for now (or earlier, by this cell); told how it ended
+      const made = trialCell(job.cell);
+      if (!made) return;
+      job = { ...job, cell: made };
+      await leased(job);
+      const r = results[made.index];
+      const value = r.metrics[spec.sweep.search!.metric];
+      if (r.status === 'FINISHED' || r.status === 'CACHED' || r.status === 'FAILED') study.tell(made.index, r.status === 'FAILED' ? null : value ?? null);
+      return;
+    }
+    return leased(job);
+  };
+  /** A search's cell: the overrides its trial proposes, resolved (a config they make invalid: the cell FAILED, the trial told so). */
+  const trialCell = (cell: Cell): Cell | null => {
+    const r = results[cell.index];
+    const made: Cell = { ...cell, overrides: { ...cell.overrides, ...study!.trial(cell.index).params } };
+    try {
+      const loaded = loadConfig(made.base, cellOverrides(made), createRegistry());
+      Object.assign(r, { label: cellLabel(made, spec), name: cellRunName(made, spec), config_sha256: loaded.sha256 });
+      study!.describe(cell.index, { label: r.label, name: r.name!, config_sha256: r.config_sha256 });
+      return made;
+    } catch (e) {
+      if (!(e instanceof UserError)) throw e;
+      Object.assign(r, { status: 'FAILED', error: e.line() });
+      record(r);
+      study!.tell(cell.index, null);
+      o.log(`cell ${cell.index}: the trial's values make an invalid config: ${e.line()}`);
+      return null;
+    }
+  };
+  const leased = async (job: { cell: Cell; resume?: string }): Promise<void> => {
     // the cell's lease: one process runs a cell at a time, on any host sharing the run store
     const lease = cellLeaseFile(dir, results[job.cell.index].config_sha256);
     const holder = takeLock(lease);
@@ -165,12 +221,13 @@ export async function runSweep(spec: SweepSpec, o: SweepOptions): Promise<{ dir:
   };
   // one cell (a SLURM task): the run's progress is this process's log
   const stream = o.cell !== undefined;
-  const runCell = (job: { cell: Cell; resume?: string }) =>
+  const runCell = (job: { cell: Cell; resume?: string; pauseAt?: number }) =>
     new Promise<void>((resolve) => {
       const r = results[job.cell.index];
       const args = job.resume
         ? [bin, 'run', '--resume', job.resume, '--json']
         : [bin, 'run', job.cell.base, ...cellArgs(job.cell), '--runs-dir', path.join(dir, 'runs'), '--json'];
+      if (job.pauseAt !== undefined) args.push('--pause-at', String(job.pauseAt));
       if (!stream) args.push('--quiet');
       // a resumed run continues on the backend it ran on (elbo run --resume)
       if (o.backend && !job.resume) args.push('--backend', o.backend);
@@ -179,7 +236,8 @@ export async function runSweep(spec: SweepSpec, o: SweepOptions): Promise<{ dir:
       const t0 = Date.now();
       Object.assign(r, { status: 'RUNNING', runDir: job.resume ?? null, error: undefined });
       record(r);
-      o.log(`cell ${job.cell.index} (${r.label}): ${job.resume ? `resuming ${path.relative(process.cwd(), job.resume)}` : 'started'}`);
+      const upTo = job.pauseAt !== undefined ? ` (up to epoch ${job.pauseAt})` : '';
+      o.log(`cell ${job.cell.index} (${r.label}): ${job.resume ? `resuming ${path.relative(process.cwd(), job.resume)}` : 'started'}${upTo}`);
       // ELBO_SWEEP_PID: the cell stops (KILLED, resumable) if this process dies without telling it;
       // ELBO_MLFLOW_RUN_NAME: in MLflow the cell's run is named by its cell (latent=8,prior=gaussian,seed=0)
       const cellEnv = { ...env, ELBO_SWEEP_PID: String(process.pid), ELBO_MLFLOW_RUN_NAME: r.name ?? r.label };
@@ -209,9 +267,9 @@ export async function runSweep(spec: SweepSpec, o: SweepOptions): Promise<{ dir:
           Object.assign(r, { status: stopped || signal ? 'KILLED' : 'FAILED', error: tail || (signal ? `killed by ${signal}` : `exit ${code}`) });
         }
         finished++;
-        const key = Object.keys(r.metrics).find((k) => k === 'test/elbo') ?? Object.keys(r.metrics).find((k) => k.startsWith('test/'));
+        const key = Object.keys(r.metrics).find((k) => k === 'test/elbo') ?? Object.keys(r.metrics).find((k) => k.startsWith('test/')) ?? (spec.early_stop && r.metrics[spec.early_stop.metric] !== undefined ? spec.early_stop.metric : undefined);
         const shown = key ? ` ${key} ${r.metrics[key].toFixed(3)}` : '';
-        o.log(`[${finished}/${total}] cell ${job.cell.index} (${r.label}): ${r.status.toLowerCase()}${shown} (${formatDuration(r.seconds)})${r.error ? `: ${r.error}` : ''}`);
+        o.log(`[${finished}${rungs ? '' : `/${total}`}] cell ${job.cell.index} (${r.label}): ${r.status.toLowerCase()}${shown} (${formatDuration(r.seconds)})${r.error ? `: ${r.error}` : ''}`);
         if (r.status !== 'FINISHED' && o.failFast && !failedFast && !stopped) {
           failedFast = true;
           o.log('--fail-fast: stopping the other cells (they are recorded KILLED and can be resumed)');
@@ -233,7 +291,86 @@ export async function runSweep(spec: SweepSpec, o: SweepOptions): Promise<{ dir:
     if (sig !== 'SIGINT' && !process.env.SLURM_STEP_ID) for (const c of running) c.kill(sig);
   };
   for (const s of STOP_SIGNALS) process.on(s, onSignal);
+  /**
+   * Early stopping (asha.ts): each worker takes its next job from the rung table under its
+   * lock (with the cell's lease): resume a cell whose process is gone, promote a paused cell,
+   * or start one of this process's cells (all of them; one under SLURM, --cell); it runs
+   * the cell up to the job's rung (--pause-at) and records the metric there. A worker with
+   * nothing to do waits while this process runs other cells (their rungs may promote one).
+   */
+  const runAsha = async (rungs: number[]) => {
+    const es = spec.early_stop!;
+    const table = new Rungs(dir, { cells_sha256: hash, metric: es.metric, mode: es.mode, reduction_factor: es.reduction_factor, rungs, ...(es.kind === 'sha' ? { sync: { total: resolved.length } } : {}) });
+    // this process's cells, in an order drawn with the early_stop seed
+    const mine = selected.map(({ cell }) => cell.index);
+    const fresh = Array.from(new Rng(es.seed).fork('early-stop-order').permutation(mine.length), (i) => mine[i]);
+    const active = new Set<number>();
+    // cells that failed in this process are not taken again by it (a rerun of the sweep retries them)
+    const failedHere = new Set<number>();
+    const leaseOf = (i: number) => cellLeaseFile(dir, results[i].config_sha256);
+    let wake: () => void = () => {};
+    let woken = new Promise<void>((r) => (wake = r));
+    const settle = (i: number, runDir: string) => {
+      const r = results[i];
+      const at = table.record(i, runDir);
+      if (at) r.rung = { index: at.rung, epoch: at.epochs, of: rungs.length };
+      if (r.status === 'PAUSED' && at?.stopped) r.status = 'STOPPED';
+    };
+    const worker = async () => {
+      while (!stopped && !failedFast) {
+        const job = table.claim(
+          fresh,
+          (i) => active.has(i) || failedHere.has(i),
+          (i) => !takeLock(leaseOf(i)),
+        );
+        if (!job) {
+          if (!active.size) return;
+          await woken;
+          continue;
+        }
+        active.add(job.cell);
+        const { cell } = resolved[job.cell];
+        const r = results[job.cell];
+        try {
+          const runs = runsByConfig(dir).get(r.config_sha256) ?? [];
+          const done = runs.find((x) => x.record.status === 'FINISHED');
+          const live = runs.find((x) => runLockHolder(x.dir));
+          if (done) {
+            cached(cell, runs);
+            settle(job.cell, done.dir);
+          } else if (live) {
+            busy(cell, runLockHolder(live.dir)!, `its run ${path.relative(process.cwd(), live.dir)} is being trained`);
+            failedHere.add(job.cell);
+          } else {
+            const unfinished = runs.find((x) => effectiveStatus(x.dir, x.record) !== 'FINISHED');
+            const top = job.rung === rungs.length - 1;
+            if (job.rung > 0 && unfinished) o.log(`cell ${job.cell} (${r.label}): promoted, among the top 1/${spec.early_stop!.reduction_factor} at epoch ${rungs[job.rung - 1]}`);
+            await runCell({ cell, resume: unfinished?.dir, pauseAt: top ? undefined : rungs[job.rung] });
+            if ((r.status === 'PAUSED' || r.status === 'FINISHED') && r.runDir) {
+              try {
+                settle(job.cell, r.runDir);
+              } catch (e) {
+                if (!(e instanceof UserError)) throw e;
+                Object.assign(r, { status: 'FAILED', error: e.line() });
+              }
+              if ((r.status as string) === 'STOPPED') o.log(`cell ${job.cell} (${r.label}): paused at epoch ${r.rung!.epoch} (rung ${r.rung!.index + 1} of ${rungs.length}), ${spec.early_stop!.metric} ${r.metrics[spec.early_stop!.metric]?.toFixed(3)}`);
+            }
+            if (r.status !== 'STOPPED' && r.status !== 'FINISHED') failedHere.add(job.cell);
+          }
+          writeCellRecord(dir, r);
+          writeIndex();
+        } finally {
+          releaseLock(leaseOf(job.cell));
+          active.delete(job.cell);
+          wake();
+          woken = new Promise<void>((res) => (wake = res));
+        }
+      }
+    };
+    await Promise.all(Array.from({ length: Math.max(1, o.parallel) }, worker));
+  };
   try {
+    if (rungs) await runAsha(rungs);
     const workers = Array.from({ length: Math.max(1, Math.min(o.parallel, queue.length)) }, async () => {
       while (queue.length && !stopped && !failedFast) await startOne(queue.shift()!);
     });
@@ -242,6 +379,8 @@ export async function runSweep(spec: SweepSpec, o: SweepOptions): Promise<{ dir:
     for (const s of STOP_SIGNALS) process.off(s, onSignal);
   }
   writeIndex();
+  // with early_stop a process runs whichever cells the rung table gives it: the records say how each stands
+  const final = rungs ? readSweepState(dir).cells : results;
   // report.html (with compare.csv and the compare plots) once the whole sweep has run, not per
   // SLURM task (elbo report SWEEP_DIR writes it then); the MLflow parent run carries it with
   // sweep.json and the comparison, and ends (a SLURM task does not end the shared parent run)
@@ -254,10 +393,10 @@ export async function runSweep(spec: SweepSpec, o: SweepOptions): Promise<{ dir:
     }
     if (parent) {
       const files = ['report.html', 'sweep.json', 'compare.csv', ...fs.readdirSync(dir).filter((f) => /^compare-.*\.(png|svg)$/.test(f)).sort()];
-      const failed = results.filter((r) => r.status !== 'FINISHED' && r.status !== 'CACHED').length;
-      const runDirs = results.flatMap((r) => (r.runDir ? [r.runDir] : []));
-      await parent.finish(failed === 0 ? 'FINISHED' : stopped || failedFast ? 'KILLED' : 'FAILED', { cells: results.length, finished: results.length - failed, failed, files, runDirs });
+      const failed = final.filter((r) => !cellSettled(r)).length;
+      const runDirs = final.flatMap((r) => (r.runDir ? [r.runDir] : []));
+      await parent.finish(failed === 0 ? 'FINISHED' : stopped || failedFast ? 'KILLED' : 'FAILED', { cells: final.length, finished: final.length - failed, failed, files, runDirs });
     }
   }
-  return { dir, cells: o.cell === undefined ? results : results.filter((r) => r.index === o.cell), stopped };
+  return { dir, cells: o.cell === undefined ? final : final.filter((r) => r.index === o.cell), stopped };
 }

@@ -12,6 +12,8 @@ import { createRegistry } from '../builtins';
 import { Rng } from '../runtime/rng';
 import { flatten as flattenConfig } from './compare';
 import { SLURM_SCHEMA } from './slurm';
+import { EARLY_STOP_SCHEMA, sweepRungs, type EarlyStop } from './asha';
+import { SEARCH_SCHEMA, type Search } from './optuna';
 
 /**
  * A sweep file: a base config, fixed overrides, and the axes to vary.
@@ -44,12 +46,15 @@ export interface SweepSpec {
     zip: Record<string, unknown[]>[];
     seeds?: number[];
     random?: { trials: number; seed: number; space: Record<string, Distribution> };
+    search?: Search;
   };
+  /** Stop bad cells early (see asha.ts). */
+  early_stop?: EarlyStop;
   /** What each task of an emitted SLURM array asks for (see slurm.ts). */
   slurm?: Record<string, unknown>;
 }
 
-type Distribution = { uniform: [number, number] } | { log_uniform: [number, number] } | { int: [number, number] } | { choice: unknown[] };
+export type Distribution = { uniform: [number, number] } | { log_uniform: [number, number] } | { int: [number, number] } | { choice: unknown[] };
 
 /** One cell: its index, its base config, the overrides that make it, and its seed. */
 export interface Cell {
@@ -67,6 +72,24 @@ export interface Cell {
 export const MAX_CELLS = 10_000;
 
 const KEY = { type: 'string', pattern: '^[A-Za-z0-9_-]+(\\.[A-Za-z0-9_-]+)*$' };
+/** The values random: draws and search: proposes, per config key. */
+const SPACE = {
+  type: 'object',
+  propertyNames: KEY,
+  minProperties: 1,
+  additionalProperties: {
+    type: 'object',
+    minProperties: 1,
+    maxProperties: 1,
+    additionalProperties: false,
+    properties: {
+      uniform: { type: 'array', items: { type: 'number' }, minItems: 2, maxItems: 2 },
+      log_uniform: { type: 'array', items: { type: 'number', exclusiveMinimum: 0 }, minItems: 2, maxItems: 2 },
+      int: { type: 'array', items: { type: 'integer' }, minItems: 2, maxItems: 2 },
+      choice: { type: 'array', minItems: 1 },
+    },
+  },
+};
 const SWEEP_SCHEMA: Record<string, unknown> = {
   type: 'object',
   additionalProperties: false,
@@ -89,27 +112,13 @@ const SWEEP_SCHEMA: Record<string, unknown> = {
           properties: {
             trials: { type: 'integer', minimum: 1, maximum: MAX_CELLS },
             seed: { type: 'integer', minimum: 0, default: 0 },
-            space: {
-              type: 'object',
-              propertyNames: KEY,
-              minProperties: 1,
-              additionalProperties: {
-                type: 'object',
-                minProperties: 1,
-                maxProperties: 1,
-                additionalProperties: false,
-                properties: {
-                  uniform: { type: 'array', items: { type: 'number' }, minItems: 2, maxItems: 2 },
-                  log_uniform: { type: 'array', items: { type: 'number', exclusiveMinimum: 0 }, minItems: 2, maxItems: 2 },
-                  int: { type: 'array', items: { type: 'integer' }, minItems: 2, maxItems: 2 },
-                  choice: { type: 'array', minItems: 1 },
-                },
-              },
-            },
+            space: SPACE,
           },
         },
+        search: { ...SEARCH_SCHEMA, properties: { ...SEARCH_SCHEMA.properties, space: SPACE } },
       },
     },
+    early_stop: EARLY_STOP_SCHEMA,
     slurm: SLURM_SCHEMA,
   },
 };
@@ -137,8 +146,7 @@ export function loadSweep(file: string): SweepSpec {
   } catch (e: any) {
     throw new UserError(e.code === 'ENOENT' ? 'sweep file not found' : `cannot read sweep file: ${e.message}`, file);
   }
-  const rel = path.relative(process.cwd(), file);
-  const shown = rel && !rel.startsWith('..') ? rel : path.resolve(file);
+  const shown = shownFile(file);
   const { doc, lines, data } = parseYaml(text, shown);
   const loc = new Locator(shown, doc, lines, []);
   const validate = new Ajv(AJV_OPTIONS).compile<any>(SWEEP_SCHEMA);
@@ -159,11 +167,21 @@ export function loadSweep(file: string): SweepSpec {
   checkKeys(data.sweep.grid, ['sweep', 'grid']);
   data.sweep.zip.forEach((g: Record<string, unknown>, i: number) => checkKeys(g, ['sweep', 'zip', i]));
   if (data.sweep.random) checkKeys(data.sweep.random.space, ['sweep', 'random', 'space']);
+  const search = data.sweep.search as Search | undefined;
+  if (search) {
+    checkKeys(search.space, ['sweep', 'search', 'space']);
+    // the search proposes every swept value: no other axis beside it
+    const other = ['grid', 'zip', 'seeds', 'random'].filter((k) => k in data.sweep && (Array.isArray(data.sweep[k]) ? data.sweep[k].length : Object.keys(data.sweep[k]).length));
+    if (other.length) problems.push(new UserError(`search proposes every swept value: put the keys of ${other.join(', ')} into search.space (e.g. {choice: [..]}), or run them as a sweep of their own`, loc.at(['sweep', other[0]])));
+    if (data.early_stop) problems.push(new UserError('early_stop and search together are not supported yet: give one', loc.at(['early_stop'])));
+    if ('base' in search.space) problems.push(new UserError("a search cannot choose the base config: sweep over 'base' with grid, zip or random", loc.at(['sweep', 'search', 'space', 'base'])));
+  }
   // how many cells, before any is made
   const count =
     Object.values(data.sweep.grid as Record<string, unknown[]>).reduce((n, v) => n * v.length, 1) *
     data.sweep.zip.reduce((n: number, g: Record<string, unknown[]>) => n * (Object.values(g)[0]?.length ?? 1), 1) *
     (data.sweep.random?.trials ?? 1) *
+    (data.sweep.search?.trials ?? 1) *
     (data.sweep.seeds?.length ?? 1);
   if (count > MAX_CELLS) {
     problems.push(new UserError(`the sweep has ${count.toLocaleString('en')} cells; at most ${MAX_CELLS.toLocaleString('en')} are allowed (each is validated and recorded before anything runs): split it into several sweep files or use fewer values`, loc.at(['sweep'])));
@@ -172,7 +190,7 @@ export function loadSweep(file: string): SweepSpec {
     const lengths = new Set(Object.values(group).map((v) => v.length));
     if (lengths.size > 1) problems.push(new UserError(`zip group ${g}: its lists must have one length (got ${[...lengths].join(', ')})`, loc.at(['sweep', 'zip', g])));
   });
-  const axes = [...Object.keys(data.sweep.grid), ...data.sweep.zip.flatMap((g: object) => Object.keys(g)), ...Object.keys(data.sweep.random?.space ?? {})];
+  const axes = [...Object.keys(data.sweep.grid), ...data.sweep.zip.flatMap((g: object) => Object.keys(g)), ...Object.keys(data.sweep.random?.space ?? {}), ...Object.keys(data.sweep.search?.space ?? {})];
   const dup = axes.find((k, i) => axes.indexOf(k) !== i);
   if (dup) problems.push(new UserError(`'${dup}' is swept twice; give each key one axis`, loc.at(['sweep'])));
   if (axes.includes('seed')) problems.push(new UserError("sweep seeds with 'seeds: [..]', not as a grid key", loc.at(['sweep'])));
@@ -187,6 +205,13 @@ export function loadSweep(file: string): SweepSpec {
   } else if (data.base === undefined) {
     problems.push(new UserError("missing the base config: 'base: FILE' (relative to this file), or a 'base' axis listing several", loc.at([])));
   }
+  const es = data.early_stop as EarlyStop | undefined;
+  if (es && axes.includes('train.epochs')) problems.push(new UserError('with early_stop every cell trains to the same max_epochs: do not sweep train.epochs', loc.at(['early_stop'])));
+  if (es?.max_epochs !== undefined) {
+    // max_epochs is every cell's train.epochs
+    if (data.set['train.epochs'] !== undefined && data.set['train.epochs'] !== es.max_epochs) problems.push(new UserError(`early_stop.max_epochs (${es.max_epochs}) and set's train.epochs (${data.set['train.epochs']}) disagree; give one`, loc.at(['early_stop', 'max_epochs'])));
+    else data.set['train.epochs'] = es.max_epochs;
+  }
   if (!axes.length && !data.sweep.seeds) problems.push(new UserError('the sweep has no axis: add grid, zip, seeds or random', loc.at(['sweep'])));
   if (problems.length) throw new UserErrors(problems);
   return {
@@ -195,8 +220,26 @@ export function loadSweep(file: string): SweepSpec {
     base: data.base === undefined ? null : path.resolve(path.dirname(path.resolve(file)), data.base),
     set: data.set,
     sweep: data.sweep,
+    ...(es ? { early_stop: es } : {}),
     slurm: data.slurm,
   };
+}
+
+/** The rungs of a sweep with early_stop (checked against its cells' train.epochs), else null. */
+export function earlyStopRungs(spec: SweepSpec, resolved: { loaded: LoadedConfig }[]): number[] | null {
+  if (!spec.early_stop) return null;
+  try {
+    return sweepRungs(spec.early_stop, resolved.map((r) => r.loaded.config.train.epochs));
+  } catch (e) {
+    if (e instanceof UserError) throw new UserError(e.message, `${shownFile(spec.file)}: ${e.where}`);
+    throw e;
+  }
+}
+
+/** A file for messages: relative to the current directory when inside it, else absolute. */
+export function shownFile(file: string): string {
+  const rel = path.relative(process.cwd(), file);
+  return rel && !rel.startsWith('..') ? rel : path.resolve(file);
 }
 
 /** Every cell of a sweep, in a fixed order (grid keys, zip groups, random trials, seeds). */
@@ -215,6 +258,8 @@ export function expand(spec: SweepSpec): Cell[] {
     const rng = new Rng(r.seed);
     axis(Array.from({ length: r.trials }, () => Object.fromEntries(Object.entries(r.space).map(([k, d]) => [k, draw(d, rng)]))));
   }
+  // a search: its trials, whose values Optuna proposes when each is about to run (runner.ts)
+  if (spec.sweep.search) axis(Array.from({ length: spec.sweep.search.trials }, () => ({})));
   const seeds = spec.sweep.seeds ?? [undefined];
   const cells: Cell[] = [];
   const dir = path.dirname(spec.file);
@@ -331,10 +376,27 @@ export function resolveCells(spec: SweepSpec, registry?: Registry): { cell: Cell
       }
     }
   }
+  // a search's cells get their values when they run: every value at the ends of its space is checked now
+  if (spec.sweep.search && out.length) {
+    const space = spec.sweep.search.space;
+    const ends = (d: Distribution): unknown[] => ('choice' in d ? d.choice : 'uniform' in d ? d.uniform : 'log_uniform' in d ? d.log_uniform : d.int);
+    const lows = Object.fromEntries(Object.entries(space).map(([k, d]) => [k, ends(d)[0]]));
+    for (const [k, d] of Object.entries(space)) {
+      for (const v of ends(d)) {
+        const probe: Cell = { ...out[0].cell, overrides: { ...out[0].cell.overrides, ...lows, [k]: v } };
+        try {
+          loadConfig(probe.base, cellOverrides(probe), registryFor(probe));
+        } catch (e) {
+          if (!(e instanceof UserError)) throw e;
+          for (const l of e instanceof UserErrors ? e.errors : [e]) problems.set(l.line(), { error: new UserError(`space ${k}=${flowYaml(v)}: ${l.message}`, l.where), cells: [] });
+        }
+      }
+    }
+  }
   if (problems.size) {
     throw new UserErrors(
       [...problems.values()].map(({ error, cells: bad }) => {
-        const which = bad.length === cells.length ? 'every cell' : bad.length === 1 ? `cell ${bad[0].index} (${cellLabel(bad[0], spec)})` : `cells ${bad.map((c) => c.index).join(', ')}`;
+        const which = !bad.length ? 'the search' : bad.length === cells.length ? 'every cell' : bad.length === 1 ? `cell ${bad[0].index} (${cellLabel(bad[0], spec)})` : `cells ${bad.map((c) => c.index).join(', ')}`;
         return new UserError(`${which}: ${error.message}`, error.where);
       }),
     );

@@ -14,7 +14,8 @@ import { readLock, withLockSync } from '../util/lock';
  *                          that holds the cell's lease: no process overwrites another's
  *   locks/cell-HASH.lock   the cell's lease (host, pid, heartbeat; see util/lock)
  */
-export type CellStatus = RunStatus | 'CACHED' | 'PENDING' | 'BUSY';
+/** STOPPED: stopped early by the sweep's early_stop at a rung (its run PAUSED there; promoted, it resumes). */
+export type CellStatus = RunStatus | 'CACHED' | 'PENDING' | 'BUSY' | 'STOPPED';
 
 export interface CellResult {
   index: number;
@@ -28,6 +29,8 @@ export interface CellResult {
   metrics: Record<string, number>;
   seconds: number;
   error?: string;
+  /** With early_stop: the highest rung the cell's run has reached (index, its epoch) and the rungs there are. */
+  rung?: { index: number; epoch: number; of: number };
   /** Who ran (or runs) the cell: host, process, SLURM task; and when the record was written. */
   host?: string;
   pid?: number;
@@ -41,6 +44,10 @@ export interface SweepIndex {
   base: string | string[];
   /** sha256 of the cells' resolved-config hashes, in order: what an emitted SLURM script checks. */
   cells_sha256: string;
+  /** The sweep's early stopping (see asha.ts): what compare ranks stopped cells by. */
+  early_stop?: { metric: string; mode: 'max' | 'min'; rungs: number[] };
+  /** The sweep's search (see optuna.ts): the metric its trials are told, which compare ranks by. */
+  search?: { kind: string; metric: string; mode: 'max' | 'min'; trials: number };
   cells: CellResult[];
 }
 
@@ -111,6 +118,11 @@ export function readSweepState(dir: string): SweepIndex {
   return { ...index, cells: fs.existsSync(path.join(dir, 'cells')) ? mergeRecords(dir, cells) : cells };
 }
 
+/** Whether a cell needs nothing more: finished (now or before), or stopped early by the sweep's early_stop. */
+export function cellSettled(c: CellResult): boolean {
+  return c.status === 'FINISHED' || c.status === 'CACHED' || c.status === 'STOPPED';
+}
+
 /** Why a cell has no finished run, in words (for compare and the sweep's summary). */
 export function whyMissing(c: CellResult): string {
   switch (c.status) {
@@ -122,6 +134,8 @@ export function whyMissing(c: CellResult): string {
       return `killed${c.error ? `: ${c.error}` : ''}; rerun the sweep to resume it`;
     case 'FAILED':
       return `failed${c.error ? `: ${c.error}` : ''}`;
+    case 'STOPPED':
+      return `stopped early at epoch ${c.rung?.epoch ?? '?'} (rung ${(c.rung?.index ?? 0) + 1} of ${c.rung?.of ?? '?'})`;
     default:
       return c.status.toLowerCase();
   }

@@ -302,7 +302,8 @@ function finishEvents(record: RunRecord, configYaml: string | null, runDir: stri
     if (model) out.push(model);
   }
   const end = record.end_time ? Date.parse(record.end_time) : Date.now();
-  if (record.status !== 'RUNNING') out.push({ type: 'status', status: record.status, end_time: end });
+  // MLflow has no PAUSED: a paused run ends KILLED there (elbo.status says PAUSED; a resume reopens it)
+  if (record.status !== 'RUNNING') out.push({ type: 'status', status: record.status === 'PAUSED' ? 'KILLED' : record.status, end_time: end });
   return out;
 }
 

@@ -10,7 +10,8 @@ import type { Selected } from './checkpoint';
 import type { PublishedComparison } from '../config/metrics';
 import type { RunDependency } from '../models/model';
 
-export type RunStatus = 'RUNNING' | 'FINISHED' | 'FAILED' | 'KILLED';
+/** PAUSED: stopped on purpose after the epoch `elbo run --pause-at` named (a sweep's early-stopping rung); resumable. */
+export type RunStatus = 'RUNNING' | 'FINISHED' | 'FAILED' | 'KILLED' | 'PAUSED';
 
 /** run.json: everything needed to know what ran, where, and how it ended. */
 export interface RunRecord {

@@ -24,10 +24,10 @@ export default class Compare extends BaseCommand {
 
   async run(): Promise<void> {
     const { argv, flags } = await this.parse(Compare);
-    const { runs, sweepDir, missing } = collectRuns(argv as string[]);
+    const { runs, sweepDir, missing, rankBy } = collectRuns(argv as string[]);
     const keys = sweptKeys(runs);
     const metrics = comparedMetrics(runs);
-    const rows = compare(runs, keys, metrics);
+    const rows = compare(runs, keys, metrics, rankBy);
     const outDir = sweepDir ?? process.cwd();
     const csv = flags.csv ?? path.join(outDir, 'compare.csv');
     fs.writeFileSync(csv, toCsv(rows, keys, metrics));

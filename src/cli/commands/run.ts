@@ -9,7 +9,7 @@ import { alive } from '../../util/lock';
 export default class Run extends BaseCommand {
   static summary = 'Train and evaluate the experiment a config describes';
   static description =
-    'Trains with the run seed, writes runs/<experiment>/<runId>/ (config.yaml, run.json, metrics.jsonl, checkpoints/, artifacts/ with the learning curves and report.html) and prints the test metrics. Exit 0 only when the run finished; 130 when interrupted (resume with --resume).';
+    'Trains with the run seed, writes runs/<experiment>/<runId>/ (config.yaml, run.json, metrics.jsonl, checkpoints/, artifacts/ with the learning curves and report.html) and prints the test metrics. Exit 0 when the run finished (or paused at --pause-at); 130 when interrupted (resume with --resume).';
   static examples = [
     '<%= config.bin %> run configs/quickstart.yaml',
     '<%= config.bin %> run configs/quickstart.yaml --set model.latent=32 --set train.epochs=2 --seed 3',
@@ -23,7 +23,8 @@ export default class Run extends BaseCommand {
     seed: Flags.integer({ description: 'Run seed (same as --set seed=N)', min: 0 }),
     backend: Flags.string({ description: 'TensorFlow.js backend: auto, tensorflow, wasm or cpu' }),
     'runs-dir': Flags.string({ description: 'Root of the local run store (default: runs)' }),
-    resume: Flags.string({ description: 'Continue an interrupted or failed run from its last checkpoint' }),
+    resume: Flags.string({ description: 'Continue an interrupted, failed or paused run from its last checkpoint' }),
+    'pause-at': Flags.integer({ description: 'Stop after this epoch, checkpointed and recorded PAUSED (exit 0), without the test evaluation; --resume continues it (what a sweep\'s early stopping does at each rung)', min: 1 }),
     'tracking-uri': Flags.string({
       description: 'Also track the run in this MLflow server (http://host:port); default: MLFLOW_TRACKING_URI. See elbo sync',
     }),
@@ -74,6 +75,7 @@ export default class Run extends BaseCommand {
       backend: flags.backend,
       runsDir: flags['runs-dir'],
       resume: flags.resume,
+      pauseAt: flags['pause-at'],
       progress: !flags.quiet,
       trackingUri: flags['tracking-uri'],
       tags,
@@ -106,7 +108,7 @@ export default class Run extends BaseCommand {
       process.stdout.write(lines.join('\n') + '\n');
     }
     if (result.status === 'KILLED') this.exit(130);
-    if (result.status !== 'FINISHED') this.exit(1);
+    if (result.status !== 'FINISHED' && result.status !== 'PAUSED') this.exit(1);
   }
 }
 

@@ -2,10 +2,10 @@ import * as fs from 'fs';
 import * as path from 'path';
 import { Args, Flags } from '@oclif/core';
 import { BaseCommand, tagFlag, noteFlag, parseTags } from '../base';
-import { loadSweep, resolveCells, cellArgs, cellLabel, sweepDir, isSweepFile, sweepFromFlags } from '../../sweep/spec';
+import { loadSweep, resolveCells, cellArgs, cellLabel, sweepDir, isSweepFile, sweepFromFlags, earlyStopRungs } from '../../sweep/spec';
 import { runSweep, checkCellsHash } from '../../sweep/runner';
 import { slurmScript, slurmOptions } from '../../sweep/slurm';
-import { whyMissing } from '../../sweep/state';
+import { whyMissing, cellSettled } from '../../sweep/state';
 import { elboRoot } from '../../runtime/fingerprint';
 import { UserError } from '../../errors';
 
@@ -53,6 +53,7 @@ export default class Sweep extends BaseCommand {
       : loadSweep(args.file);
     const cells = resolveCells(spec);
     const hash = checkCellsHash(spec, cells, flags['cells-sha256']);
+    const rungs = earlyStopRungs(spec, cells);
     const dir = sweepDir(flags['runs-dir'], spec);
     if (flags.slurm.length && flags.emit !== 'slurm') throw new UserError('--slurm sets what an emitted SLURM script asks for: give it with --emit slurm', `--slurm ${flags.slurm[0]}`);
     if (flags.emit === 'slurm') {
@@ -104,13 +105,15 @@ export default class Sweep extends BaseCommand {
       note: flags.note,
       log: (l) => process.stderr.write(l + '\n'),
     });
-    const ok = results.every((r) => r.status === 'FINISHED' || r.status === 'CACHED');
+    const ok = results.every(cellSettled);
     if (flags.json) process.stdout.write(JSON.stringify({ dir, status: ok ? 'FINISHED' : 'FAILED', cells: results }) + '\n');
     else {
-      process.stdout.write(`sweep ${spec.name}: ${results.filter((r) => r.status === 'FINISHED' || r.status === 'CACHED').length}/${results.length} cells finished → ${dir}\n`);
+      const early = results.filter((r) => r.status === 'STOPPED').length;
+      const epochs = rungs ? results.reduce((n, r) => n + (r.rung?.epoch ?? 0), 0) : 0;
+      process.stdout.write(`sweep ${spec.name}: ${results.filter((r) => r.status === 'FINISHED' || r.status === 'CACHED').length}/${results.length} cells finished${rungs ? `, ${early} stopped early (rungs at epochs ${rungs.join(', ')}; ${epochs} epochs in all, the full grid: ${rungs.at(-1)! * results.length})` : ''} → ${dir}\n`);
       const busy = results.filter((r) => r.status === 'BUSY');
       if (busy.length) process.stdout.write(`${busy.length} cell${busy.length === 1 ? ' is' : 's are'} being run by another process (${busy.map((r) => `cell ${r.index}: ${r.error}`).join('; ')}); rerun the sweep when it is done\n`);
-      for (const r of results.filter((x) => x.status !== 'BUSY' && x.status !== 'FINISHED' && x.status !== 'CACHED')) process.stdout.write(`  cell ${r.index} (${r.label}): ${whyMissing(r)}\n`);
+      for (const r of results.filter((x) => x.status !== 'BUSY' && !cellSettled(x))) process.stdout.write(`  cell ${r.index} (${r.label}): ${whyMissing(r)}\n`);
       if (flags.cell === undefined) process.stdout.write(`compare with: elbo compare ${path.relative(process.cwd(), dir) || dir}\n`);
     }
     if (stopped) this.exit(130);

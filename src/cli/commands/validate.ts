@@ -2,7 +2,7 @@ import { Args, Flags } from '@oclif/core';
 import { BaseCommand, setFlag } from '../base';
 import { loadConfig } from '../../config/load';
 import { createRegistry } from '../../builtins';
-import { isSweepFile, loadSweep, resolveCells, describeBases } from '../../sweep/spec';
+import { isSweepFile, loadSweep, resolveCells, describeBases, earlyStopRungs } from '../../sweep/spec';
 import { UserError, UserErrors } from '../../errors';
 
 export default class Validate extends BaseCommand {
@@ -31,6 +31,7 @@ export default class Validate extends BaseCommand {
       if (set.length) throw new UserError('--set does not apply to a sweep file; put shared overrides under its `set:`', `--set ${set[0]}`);
       const spec = loadSweep(file);
       const cells = resolveCells(spec);
+      earlyStopRungs(spec, cells);
       if (json) process.stdout.write(JSON.stringify({ ok: true, file: file, kind: 'sweep', cells: cells.length, problems: [] }) + '\n');
       else process.stdout.write(`${file}: ok (sweep of ${cells.length} cells over ${describeBases(spec, cells.map((c) => c.cell))})\n`);
       return;
