@@ -175,3 +175,30 @@ test('early stopping under SLURM: the array tasks share one rung table; the best
   assert.match(logs[promoter], new RegExp(`cell ${promoter} \\(.*\\): paused at epoch 1 \\(rung 1 of 2\\)[\\s\\S]*cell ${best} \\(.*\\): promoted, among the top 1/3 at epoch 1`));
   assert.ok(logs.every((l) => /ended \(exit 0\)/.test(l)), logs.join('\n'));
 });
+
+test('a Bayesian search under SLURM: one array task per trial, each asks Optuna for its own under the lock and tells it its val/elbo', async () => {
+  const file = path.join(dir, 'search.yaml');
+  fs.writeFileSync(
+    file,
+    'base: small.yaml\nset: {data.max_train: 100, train.epochs: 1, eval: [{kind: elbo}]}\nslurm: {cpus_per_task: 1, mem: 1G}\nsweep:\n  search:\n    kind: optuna\n    trials: 2\n    startup_trials: 1\n    seed: 4\n    storage: study.db\n    space:\n      train.optimizer.lr: {log_uniform: [1.0e-4, 1.0e-2]}\n',
+  );
+  const r = elbo(['sweep', file, '--emit', 'slurm', '--runs-dir', path.join(dir, 'search')]);
+  assert.equal(r.status, 0, r.stderr);
+  const sweep = path.join(dir, 'search', 'sweeps', 'search');
+  const job = cluster.sbatch(r.stdout.trim());
+  await cluster.waitDone([job]);
+  const logs = [0, 1].map((i) => taskLog(sweep, job, i));
+  const state = readSweepState(sweep);
+  assert.deepEqual(state.cells.map((c) => c.status), ['FINISHED', 'FINISHED'], logs.join('\n'));
+  const trials = JSON.parse(fs.readFileSync(path.join(sweep, 'trials.json'), 'utf8'));
+  // two trials, each asked once (numbers 0 and 1 in whichever order the tasks asked), both told
+  assert.deepEqual([0, 1].map((i) => trials[i].number).sort(), [0, 1]);
+  assert.ok([0, 1].every((i) => trials[i].told === 'complete'), JSON.stringify(trials));
+  assert.notEqual(trials[0].params['train.optimizer.lr'], trials[1].params['train.optimizer.lr']);
+  for (const i of [0, 1]) {
+    // the task ran what it was proposed
+    const config = fs.readFileSync(path.join(state.cells[i].runDir!, 'config.yaml'), 'utf8');
+    assert.match(config, new RegExp(`lr: ${String(trials[i].params['train.optimizer.lr']).replace('.', '\\.')}\\b`));
+  }
+  assert.ok(logs.every((l) => /ended \(exit 0\)/.test(l)), logs.join('\n'));
+});
