@@ -370,6 +370,7 @@ async function runLocked(o: RunOptions, run: ActiveRun): Promise<RunResult> {
         startEpoch,
         startStep,
         compile: config.train.compile,
+        draws: config.train.draws,
       },
       {
         interrupted: stopping,
