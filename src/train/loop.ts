@@ -47,7 +47,7 @@ function gatherBatch(data: DataSet, idx: Int32Array, rng: Rng | null): Float32Ar
   const src = data.train.x;
   const out = new Float32Array(idx.length * dim);
   for (let i = 0; i < idx.length; i++) out.set(src.subarray(idx[i] * dim, (idx[i] + 1) * dim), i * dim);
-  if (rng) for (let i = 0; i < out.length; i++) out[i] = rng.uniform() < out[i] ? 1 : 0;
+  if (rng) rng.bernoulli(out, out);
   return out;
 }
 
