@@ -7,7 +7,8 @@ import { unitWeights } from '../registry/weights';
 import type { Rng } from '../runtime/rng';
 import type { Progress } from '../track/progress';
 import { evaluateTerms } from '../eval/elbo';
-import { makeTrainStep, DEFAULT_DRAWS, type StepMode } from './step';
+import { makeTrainStep, type StepMode } from './step';
+import { DEFAULT_DRAWS } from '../config/schema';
 import { DeviceSums } from '../eval/device-sums';
 import { faultPoint } from '../util/fault';
 

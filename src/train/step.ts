@@ -4,7 +4,7 @@ import type { Optimizer } from './optimizer';
 import type { Rng } from '../runtime/rng';
 import type { TrainProgress } from '../priors/prior';
 import { nativeBackend, traceNative } from '../runtime/graph/trace';
-import { GraphSession } from '../runtime/graph/session';
+import { DEFAULT_DRAWS } from '../config/schema';
 import { recordingRng, firstDifference, sameGraph, loadTrace, drawTensors, seedTensors, type LoadedTrace } from '../runtime/graph/compile';
 
 export type StepFn = (x: tfc.Tensor2D, y: Int32Array | null, w: LossWeights, rng: Rng, progress: TrainProgress) => Record<string, tfc.Scalar>;
@@ -29,14 +29,6 @@ export type TrainStep = StepFn & {
   /** Free the compiled graphs' sessions. */
   dispose(): void;
 };
-
-/**
- * train.draws when the config does not say. 'host': measured against 'graph' on the
- * quickstart VAE and the bench's workloads, TensorFlow's generator took as much CPU per step
- * as the JavaScript draws it replaces (ratios 0.96–1.03), so the host's draws stay, and with
- * them compiled and eager steps that train on the same numbers.
- */
-export const DEFAULT_DRAWS: 'host' | 'graph' = 'host';
 
 export interface StepOptions {
   /**
@@ -112,7 +104,7 @@ const graphFeeds = (state: tfc.Variable[], x: tfc.Tensor2D, up: ReturnType<typeo
 ];
 
 /** Dynamic binarisation on the device: 1 where a uniform draw is below the grey value. */
-function bernoulli(tf: typeof tfc, x: tfc.Tensor2D, rng: Rng): tfc.Tensor2D {
+function binarized(tf: typeof tfc, x: tfc.Tensor2D, rng: Rng): tfc.Tensor2D {
   return tf.cast(tf.less(tf.tensor2d(rng.uniforms(x.size), x.shape), x), 'float32') as tfc.Tensor2D;
 }
 
@@ -124,7 +116,7 @@ function eagerStep(tf: typeof tfc, model: Model, optimizer: Optimizer, binarize:
   return (grey, y, labels, inputs, w, rng, progress) => {
     let terms: Record<string, tfc.Scalar> = {};
     tf.tidy(() => {
-      const x = binarize ? bernoulli(tf, grey, rng) : grey;
+      const x = binarize ? binarized(tf, grey, rng) : grey;
       const { grads } = tf.variableGrads(() => {
         terms = model.terms({ x, y, labels, inputs }, w, rng, progress);
         Object.values(terms).forEach((t) => tf.keep(t));
