@@ -3,6 +3,7 @@ import * as assert from 'node:assert/strict';
 import * as fs from 'fs';
 import * as path from 'path';
 import { tmpDir, smallConfig, elbo, lastJson } from './helpers';
+import { runExperiment } from '../src/experiment';
 import { ProtoWriter } from '../src/runtime/graph/protobuf';
 import { encodeSavedModel, ATTR } from '../src/runtime/graph/saved-model';
 import { selectBackend, installedBackends, getTf } from '../src/runtime/backend';
@@ -53,7 +54,10 @@ before(async () => {
   if (native) await selectBackend('tensorflow');
 });
 
-/** Losses every `every` steps of a benchmark workload, with the step compiled or not. */
+/**
+ * Losses every `every` steps of a benchmark workload, with the step compiled or not.
+ * Compiled and eager steps train on the same draws only with the host's (draws: host).
+ */
 async function losses(w: Workload, opts: StepOptions, rounds = 4, every = 5) {
   const tf = getTf();
   const wl = await buildWorkload(tf, w, 3, opts);
@@ -68,8 +72,8 @@ function close(a: number[], b: number[], rel: number) {
 
 test('tensorflow: the MLP VAE step runs as one graph and trains as the eager step does', needsNative, async () => {
   const w = WORKLOADS.find((x) => x.name === 'vae-mlp')!;
-  const g = await losses(w, { compile: 'auto' });
-  const e = await losses(w, { compile: 'off' });
+  const g = await losses(w, { compile: 'auto', draws: 'host' });
+  const e = await losses(w, { compile: 'off', draws: 'host' });
   assert.equal(g.modes.length, 1);
   assert.equal(g.modes[0].mode, 'graph', g.modes[0].reason);
   assert.ok(g.modes[0].kernels! > 100);
@@ -95,8 +99,8 @@ test('tensorflow: labels enter the graph as an input (G-VAE with its class term)
       encoder: { kind: 'mlp', hidden: [32] }, decoder: { kind: 'mlp', hidden: [32] }, likelihood: 'gaussian',
     },
   };
-  const g = await losses(w, { compile: 'auto' });
-  const e = await losses(w, { compile: 'off' });
+  const g = await losses(w, { compile: 'auto', draws: 'host' });
+  const e = await losses(w, { compile: 'off', draws: 'host' });
   assert.equal(g.modes[0].mode, 'graph', g.modes[0].reason);
   close(g.out, e.out, 1e-4);
 });
@@ -112,11 +116,11 @@ test('tensorflow: M2 compiles with its row layout as step inputs, one graph per 
       classifier: { kind: 'mlp', hidden: [16] }, encoder: { kind: 'mlp', hidden: [16] }, decoder: { kind: 'mlp', hidden: [16] },
     },
   };
-  const g = await losses(w, { compile: 'auto' }, 3, 3);
+  const g = await losses(w, { compile: 'auto', draws: 'host' }, 3, 3);
   assert.equal(g.modes.length, 1);
   assert.equal(g.modes[0].mode, 'graph', g.modes[0].reason);
   assert.match(g.modes[0].batch, /lab 4/);
-  close(g.out, (await losses(w, { compile: 'off' }, 3, 3)).out, 1e-4);
+  close(g.out, (await losses(w, { compile: 'off', draws: 'host' }, 3, 3)).out, 1e-4);
 });
 
 test('tensorflow: a prior whose schedules move every step compiles: c and the warm-up λ are graph inputs (spike-slab)', needsNative, async () => {
@@ -135,12 +139,12 @@ test('tensorflow: a prior whose schedules move every step compiles: c and the wa
       },
     },
   };
-  const g = await losses(w, { compile: 'auto' }, 3, 3);
+  const g = await losses(w, { compile: 'auto', draws: 'host' }, 3, 3);
   assert.equal(g.modes[0].mode, 'graph', g.modes[0].reason);
-  close(g.out, (await losses(w, { compile: 'off' }, 3, 3)).out, 1e-4);
+  close(g.out, (await losses(w, { compile: 'off', draws: 'host' }, 3, 3)).out, 1e-4);
 });
 
-test('tensorflow: elbo run logs and records how the step ran; train.compile: off runs kernel by kernel to the same numbers', needsNative, async () => {
+test('tensorflow: elbo run logs and records how the step ran; train.compile: off runs kernel by kernel to the same numbers (train.draws: host, the default), to the same distribution with the draws made in the graph', needsNative, async () => {
   const dir = tmpDir();
   const cfg = smallConfig(dir);
   const runs = path.join(dir, 'runs');
@@ -151,6 +155,7 @@ test('tensorflow: elbo run logs and records how the step ran; train.compile: off
     return { out, stderr: r.stderr, rec: JSON.parse(fs.readFileSync(path.join(out.runDir, 'run.json'), 'utf8')) };
   };
   const g = run();
+  assert.match(fs.readFileSync(path.join(g.out.runDir, 'config.yaml'), 'utf8'), /\n {2}draws: host\n/);
   // 400 generated rows, 50 for validation: 350 train rows = 5 batches of 64 + one of 30
   assert.deepEqual(g.rec.step_modes.map((m: any) => [m.batch, m.mode]), [['64×64', 'graph'], ['30×64', 'graph']]);
   assert.match(g.stderr, /train step \(64×64\): one TensorFlow graph of \d+ kernels/);
@@ -160,6 +165,17 @@ test('tensorflow: elbo run logs and records how the step ran; train.compile: off
     const a = g.out.metrics[k];
     const b = e.out.metrics[k];
     assert.ok(Math.abs(a - b) <= 1e-3 * Math.abs(b), `${k}: ${a} vs ${b}`);
+  }
+  // train.draws: graph: the compiled step draws (noise, dynamic binarisation) in its graph,
+  // so it trains on other numbers than the eager step: the same distribution, not the same values
+  const gg = run('--set', 'train.draws=graph');
+  const ge = run('--set', 'train.compile=off', '--set', 'train.draws=graph');
+  assert.deepEqual(gg.rec.step_modes.map((m: any) => m.mode), ['graph', 'graph']);
+  for (const k of ['test/elbo', 'val/elbo', 'train/loss']) {
+    const a = gg.out.metrics[k];
+    const b = ge.out.metrics[k];
+    assert.notEqual(a, b, k);
+    assert.ok(Math.abs(a - b) <= 0.03 * Math.abs(b), `${k}: ${a} vs ${b}`);
   }
 });
 
@@ -213,6 +229,94 @@ test('tensorflow: a model that reads a loss weight as a JavaScript number stays 
   assert.equal(losses[0], 14);
   assert.ok(losses[2] < losses[0], losses.join());
   step.dispose();
+});
+
+test('tensorflow: train.draws graph: the compiled step makes its noise and binarisation in the graph, keyed by the step (a resumed step draws the same), in the eager step\'s distribution', needsNative, () => {
+  const tf = getTf();
+  const n = 4000;
+  // a toy model whose terms are statistics of its draws and of its (binarised) batch
+  const p = tf.variable(tf.zeros([1]), true, 'toy/draws');
+  const model = {
+    params: new Map([['p', p]]),
+    latent: 1,
+    terms(batch: { x: any }, _w: unknown, rng: Rng) {
+      const eps = tf.tensor1d(rng.normals(n));
+      const mean = tf.mean(eps) as any;
+      return { loss: tf.add(tf.mul(tf.sum(p), mean), tf.mean(tf.square(p))) as any, mean, square: tf.mean(tf.square(eps)) as any, ones: tf.mean(batch.x) as any };
+    },
+  } as any;
+  const grey = tf.fill([8, n / 8], 0.3) as any; // binarised: a Bernoulli(0.3) per value
+  const calls = { normals: 0, uniforms: 0 };
+  const spied = (['normals', 'uniforms'] as const).map((m) => {
+    const f = Rng.prototype[m];
+    Rng.prototype[m] = function (this: Rng, k: number) {
+      calls[m]++;
+      return f.call(this, k);
+    };
+    return () => (Rng.prototype[m] = f);
+  });
+  const steps = (o: StepOptions, from: number, count: number) => {
+    const opt = adam(tf, { kind: 'adam', lr: 0.01, beta1: 0.9, beta2: 0.999, epsilon: 1e-8 }, model.params);
+    const step = makeTrainStep(tf, model, opt, { binarize: true, ...o });
+    const rng = new Rng(5);
+    const out: number[][] = [];
+    for (let i = from; i < from + count; i++) {
+      if (i === from + 1) calls.normals = calls.uniforms = 0; // after the first step compiled it
+      const t = step(grey, null, { c1: 1, c2: 1 }, rng, { epoch: 0, step: i, fraction: 0 });
+      out.push(['mean', 'square', 'ones'].map((k) => t[k].dataSync()[0]));
+      Object.values(t).forEach((v) => v.dispose());
+    }
+    const modes = step.modes;
+    step.dispose();
+    return { out, modes, calls: { ...calls } };
+  };
+  try {
+    const g = steps({ draws: 'graph' }, 0, 4);
+    assert.equal(g.modes[0].mode, 'graph', g.modes[0].reason);
+    // after compiling, no draw is made in JavaScript: the graph makes them
+    assert.deepEqual(g.calls, { normals: 0, uniforms: 0 });
+    const e = steps({ draws: 'graph', compile: 'off' }, 0, 4);
+    assert.ok(e.calls.normals > 0 && e.calls.uniforms > 0);
+    for (const r of [...g.out, ...e.out]) {
+      // N(0, 1) and Bernoulli(0.3) over 4,000 draws: 5 standard errors
+      assert.ok(Math.abs(r[0]) < 5 / Math.sqrt(n), `mean ${r[0]}`);
+      assert.ok(Math.abs(r[1] - 1) < 5 * Math.sqrt(2 / n), `mean square ${r[1]}`);
+      assert.ok(Math.abs(r[2] - 0.3) < 5 * Math.sqrt(0.21 / n), `binarised mean ${r[2]}`);
+    }
+    // every step draws afresh; the graph's numbers are not the eager step's (other generators)
+    assert.equal(new Set(g.out.map((r) => r[0])).size, 4);
+    assert.notEqual(g.out[0][0], e.out[0][0]);
+    // a run resumed at step 2 (a new step, compiled afresh) makes the uninterrupted run's draws
+    assert.deepEqual(steps({ draws: 'graph' }, 2, 2).out, g.out.slice(2));
+    assert.deepEqual(steps({ draws: 'graph', compile: 'off' }, 2, 2).out, e.out.slice(2));
+    // host draws: the compiled step trains on the eager step's numbers
+    const h = steps({ draws: 'host' }, 0, 2);
+    assert.ok(h.calls.normals > 0);
+    const he = steps({ draws: 'host', compile: 'off' }, 0, 2);
+    h.out.forEach((r, i) => r.forEach((v, k) => assert.ok(Math.abs(v - he.out[i][k]) < 1e-5, `step ${i}: ${v} vs ${he.out[i][k]}`)));
+  } finally {
+    spied.forEach((undo) => undo());
+    grey.dispose();
+  }
+});
+
+test('train.draws graph (per-step streams; on tensorflow, the graph makes the draws): two runs with one seed are identical, and an interrupted run resumes to the uninterrupted metrics', async () => {
+  const dir = tmpDir();
+  // (on the backend the other tests here use: a run selects its backend for the whole process)
+  const opts = { config: smallConfig(dir), runsDir: path.join(dir, 'runs'), ...(native ? { backend: 'tensorflow' } : {}), overrides: ['train.draws=graph', 'train.epochs=2', 'eval=[{kind: elbo}]'], progress: false };
+  const full = await runExperiment(opts);
+  const rec = JSON.parse(fs.readFileSync(path.join(full.runDir, 'run.json'), 'utf8'));
+  if (rec.backend.name === 'tensorflow') for (const m of rec.step_modes) assert.equal(m.mode, 'graph', `${m.batch}: ${m.reason}`);
+  const again = await runExperiment(opts);
+  let epochs = 0;
+  const cut = await runExperiment({ ...opts, onEpoch: () => epochs++, shouldStop: () => epochs >= 1 });
+  assert.equal(cut.status, 'KILLED');
+  const resumed = await runExperiment({ resume: cut.runDir, progress: false });
+  assert.equal(resumed.status, 'FINISHED', resumed.error);
+  for (const k of ['test/elbo', 'val/elbo', 'train/loss']) {
+    assert.equal(again.metrics[k], full.metrics[k], k);
+    assert.equal(resumed.metrics[k], full.metrics[k], k);
+  }
 });
 
 test('tensorflow: evaluations run as graphs (loss terms, IWAE, latent encodings) and give the eager numbers, after training moves the parameters too', needsNative, async () => {

@@ -14,6 +14,21 @@ function imbalanced() {
   return { x, y, n };
 }
 
+test('Rng.bernoulli (dynamic binarisation) draws what uniform() < p draws, value by value, and leaves the stream where they do', () => {
+  const p = new Rng(3).uniforms(5000).map((u, i) => (i % 5 === 0 ? 0 : i % 7 === 0 ? 1 : u));
+  const a = new Rng(11).fork('binarize');
+  const b = a.clone();
+  const want = p.map((v) => (b.uniform() < v ? 1 : 0));
+  const got = a.bernoulli(p);
+  assert.deepEqual([...got], [...want]);
+  assert.deepEqual(a.state(), b.state());
+  assert.ok(got.some((v) => v === 1) && got.some((v, i) => v === 0 && p[i] > 0));
+  // in place, as the training loop binarises a batch
+  const q = p.slice();
+  assert.equal(new Rng(11).fork('binarize').bernoulli(q, q), q);
+  assert.deepEqual([...q], [...want]);
+});
+
 test('labelled subset: class-balanced, seeded, rows from the split', () => {
   const s = imbalanced();
   const a = labelledSubset(s, 4, 40, new Rng(1), 'data');

@@ -3,6 +3,14 @@ import type { Registry } from '../registry/registry';
 import { MODE_RULE } from './metrics';
 import { STANDARD_WEIGHTS } from '../registry/weights';
 
+/**
+ * train.draws when the config does not say (src/train/step.ts). 'host': measured against
+ * 'graph' on the quickstart VAE and the bench's workloads, TensorFlow's generator took as
+ * much CPU per step as the JavaScript draws it replaces (0.96–1.02× the CPU, medians), so
+ * the host's draws stay, and with them compiled and eager steps that train on the same numbers.
+ */
+export const DEFAULT_DRAWS: 'host' | 'graph' = 'host';
+
 /** Longest experiment (and sweep) name: it is a directory name, and file systems take 255 bytes. */
 export const EXPERIMENT_NAME_MAX = 200;
 
@@ -105,6 +113,12 @@ export function buildSchema(registry: Registry): JsonSchema {
             default: 'auto',
             description:
               'tensorflow backend: auto runs each training step, and the batches of the evaluations (loss terms, IWAE, latent encodings), as one TensorFlow graph when a trace shows that is exact (else kernel by kernel, with the step\'s reason in run.json step_modes); off always runs kernel by kernel',
+          },
+          draws: {
+            enum: ['host', 'graph'],
+            default: DEFAULT_DRAWS,
+            description:
+              "Where a training step's random draws (the reparameterisation noise, and dynamic binarisation) are made. graph: each step draws from its own stream, keyed by the run seed, the epoch and the step number; a compiled step makes them inside its TensorFlow graph (counter-based Philox), an eager step in JavaScript: the same distributions, not the same numbers. host: in JavaScript, in order from the epoch's streams, fed to the graph: compiled and eager steps (train.compile: off) train on the same numbers",
           },
         },
       },

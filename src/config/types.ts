@@ -37,6 +37,7 @@ export interface ExperimentConfig {
     labelled_per_batch: number;
     checkpoint_keep: number;
     compile: 'auto' | 'off';
+    draws: 'host' | 'graph';
     /** Model selection on validation (mode filled in from the metric name when not given). */
     select?: { metric: string; mode: Mode };
   };

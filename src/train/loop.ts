@@ -8,6 +8,7 @@ import type { Rng } from '../runtime/rng';
 import type { Progress } from '../track/progress';
 import { evaluateTerms } from '../eval/elbo';
 import { makeTrainStep, type StepMode } from './step';
+import { DEFAULT_DRAWS } from '../config/schema';
 import { DeviceSums } from '../eval/device-sums';
 import { faultPoint } from '../util/fault';
 
@@ -23,6 +24,8 @@ export interface LoopOptions {
   startStep: number;
   /** train.compile: run the step as one TensorFlow graph where possible. */
   compile?: 'auto' | 'off';
+  /** train.draws: where the step's random draws (and dynamic binarisation's) are made (StepOptions.draws). */
+  draws?: 'host' | 'graph';
 }
 
 export interface LoopHooks {
@@ -39,13 +42,13 @@ export type LoopEnd =
   | { status: 'interrupted'; epochs: number; step: number }
   | { status: 'diverged'; epochs: number; step: number; message: string };
 
-/** A minibatch of training rows, binarised afresh when the data set says so. */
-function gatherBatch(data: DataSet, idx: Int32Array, rng: Rng): Float32Array {
+/** A minibatch of training rows, binarised afresh from `rng` when given (the step binarises otherwise). */
+function gatherBatch(data: DataSet, idx: Int32Array, rng: Rng | null): Float32Array {
   const { dim } = data;
   const src = data.train.x;
   const out = new Float32Array(idx.length * dim);
   for (let i = 0; i < idx.length; i++) out.set(src.subarray(idx[i] * dim, (idx[i] + 1) * dim), i * dim);
-  if (data.binarize === 'dynamic') for (let i = 0; i < out.length; i++) out[i] = rng.uniform() < out[i] ? 1 : 0;
+  if (rng) rng.bernoulli(out, out);
   return out;
 }
 
@@ -73,7 +76,9 @@ export async function trainLoop(
   hooks: LoopHooks,
   progress: Progress,
 ): Promise<LoopEnd> {
-  const step = makeTrainStep(tf, model, optimizer, { compile: o.compile, onMode: hooks.onStepMode });
+  // dynamic binarisation: in JavaScript with the host draws, in the step with the graph's
+  const binarizeInStep = data.binarize === 'dynamic' && (o.draws ?? DEFAULT_DRAWS) === 'graph';
+  const step = makeTrainStep(tf, model, optimizer, { compile: o.compile, onMode: hooks.onStepMode, draws: o.draws, binarize: binarizeInStep });
   try {
     const known = data.labelled ? new Uint8Array(data.train.n) : null;
     if (known) for (const i of data.labelled!) known[i] = 1;
@@ -114,7 +119,7 @@ export async function trainLoop(
         const progressInfo = { epoch, step: globalStep, fraction: (epoch + s / stepsPerEpoch) / o.epochs, epochFloat: epoch + s / stepsPerEpoch };
         const at = progressInfo;
         w = Object.fromEntries(Object.entries(weights).map(([n, s]) => [n, s(at)]));
-        const xData = gatherBatch(data, idx, binRng);
+        const xData = gatherBatch(data, idx, data.binarize === 'dynamic' && !binarizeInStep ? binRng : null);
         const labels = gatherLabels(data, idx, known);
         const x = tf.tensor2d(xData, [idx.length, data.dim]);
         const terms = step(x, labels, w, noiseRng, progressInfo);

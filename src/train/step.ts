@@ -4,8 +4,8 @@ import type { Optimizer } from './optimizer';
 import type { Rng } from '../runtime/rng';
 import type { TrainProgress } from '../priors/prior';
 import { nativeBackend, traceNative } from '../runtime/graph/trace';
-import { GraphSession } from '../runtime/graph/session';
-import { recordingRng, firstDifference, sameGraph, loadTrace, drawTensors, type DrawFeed } from '../runtime/graph/compile';
+import { DEFAULT_DRAWS } from '../config/schema';
+import { recordingRng, firstDifference, sameGraph, loadTrace, drawTensors, seedTensors, type LoadedTrace } from '../runtime/graph/compile';
 
 export type StepFn = (x: tfc.Tensor2D, y: Int32Array | null, w: LossWeights, rng: Rng, progress: TrainProgress) => Record<string, tfc.Scalar>;
 
@@ -38,6 +38,21 @@ export interface StepOptions {
   compile?: 'auto' | 'off';
   /** Told once per batch shape how the step runs. */
   onMode?: (m: StepMode) => void;
+  /**
+   * Where the step's random draws come from (train.draws; DEFAULT_DRAWS). 'host': the model's
+   * `rng` calls, in order, on the stream the step is given (it advances), in JavaScript, fed
+   * to a compiled graph as inputs: compiled and eager steps draw the same numbers. 'graph':
+   * each step draws from its own stream, `rng.fork('step-<progress.step>')` (`rng` does not
+   * advance), a function of the step alone; a compiled graph makes the draws itself with
+   * TensorFlow's counter-based generator seeded from that stream, an eager step in
+   * JavaScript from it: the same distributions, not the same numbers.
+   */
+  draws?: 'host' | 'graph';
+  /**
+   * x holds grey values in [0, 1] and the step binarises it, a fresh Bernoulli draw per
+   * value (dynamic binarisation), as the first of its draws.
+   */
+  binarize?: boolean;
 }
 
 /** The step with the labels already on the device (a graph input when compiled). */
@@ -88,14 +103,20 @@ const graphFeeds = (state: tfc.Variable[], x: tfc.Tensor2D, up: ReturnType<typeo
   ...sc.list,
 ];
 
+/** Dynamic binarisation on the device: 1 where a uniform draw is below the grey value. */
+function binarized(tf: typeof tfc, x: tfc.Tensor2D, rng: Rng): tfc.Tensor2D {
+  return tf.cast(tf.less(tf.tensor2d(rng.uniforms(x.size), x.shape), x), 'float32') as tfc.Tensor2D;
+}
+
 /** One optimisation step, kernel by kernel: gradients of `loss`, then the optimizer's update. */
-function eagerStep(tf: typeof tfc, model: Model, optimizer: Optimizer): CoreFn {
+function eagerStep(tf: typeof tfc, model: Model, optimizer: Optimizer, binarize: boolean): CoreFn {
   const names = [...model.params.keys()];
   const vars = names.map((n) => model.params.get(n)!);
   const byTfName = new Map(vars.map((v, i) => [v.name, names[i]]));
-  return (x, y, labels, inputs, w, rng, progress) => {
+  return (grey, y, labels, inputs, w, rng, progress) => {
     let terms: Record<string, tfc.Scalar> = {};
     tf.tidy(() => {
+      const x = binarize ? binarized(tf, grey, rng) : grey;
       const { grads } = tf.variableGrads(() => {
         terms = model.terms({ x, y, labels, inputs }, w, rng, progress);
         Object.values(terms).forEach((t) => tf.keep(t));
@@ -123,9 +144,7 @@ function guardedScalar(tf: typeof tfc, value: number, what: string): tfc.Scalar 
 const START: TrainProgress = { epoch: 0, step: 0, fraction: 0, epochFloat: 0 };
 const END: TrainProgress = { epoch: 1e6, step: 1e9, fraction: 1, epochFloat: 1e6 };
 
-interface Compiled {
-  session: GraphSession;
-  draws: DrawFeed[];
+interface Compiled extends LoadedTrace {
   termNames: string[];
   kernels: number;
 }
@@ -139,7 +158,7 @@ interface Compiled {
  * the eager step's loss terms and updates. Returns why not otherwise. State is left untouched and
  * `rng` is not advanced.
  */
-function compile(tf: typeof tfc, model: Model, eager: CoreFn, state: tfc.Variable[], x: tfc.Tensor2D, y: Int32Array | null, w: LossWeights, rng: Rng): Compiled | string {
+function compile(tf: typeof tfc, model: Model, eager: CoreFn, state: tfc.Variable[], x: tfc.Tensor2D, y: Int32Array | null, w: LossWeights, rng: Rng, inGraph: boolean): Compiled | string {
   let termNames: string[] = [];
   const dry = (labels: Int32Array | null, progress: TrainProgress, r: Rng) => {
     const saved = state.map((v) => tf.clone(v));
@@ -179,19 +198,20 @@ function compile(tf: typeof tfc, model: Model, eager: CoreFn, state: tfc.Variabl
   if (problems.length) return problems.join('; ');
   if (!sameGraph(a, b)) return `the step's kernels or constants change with the labels, the schedule or the random draws (${firstDifference(a.trace, b.trace)})`;
 
-  const loaded = loadTrace(tf, a.trace, a.draws);
+  const loaded = loadTrace(tf, a.trace, a.draws, { inGraph });
   if (typeof loaded === 'string') return loaded;
   const { session } = loaded;
-  const compiled: Compiled = { session, draws: loaded.draws, termNames, kernels: a.trace.kernels };
+  const compiled: Compiled = { ...loaded, termNames, kernels: a.trace.kernels };
   // the graph must give the eager step's loss terms and updates on the same inputs
   // (the traces restored the state, so this is the state they started from)
   const before = state.map((v) => v.dataSync() as Float32Array);
   const up = uploads(tf, model, y, x.shape[0]);
   const sc = stepScalars(tf, model, w, START, false);
+  // (draws made in the graph are fed the recorded values here, in place of the generator's)
   const draws = drawTensors(tf, compiled.draws, a.draws);
   let outs: tfc.Tensor[] = [];
   try {
-    outs = session.run([...graphFeeds(state, x, up, sc), ...draws]);
+    outs = session.run([...graphFeeds(state, x, up, sc), ...draws], inGraph ? compiled.recordedInputs : undefined);
     const got = outs.slice(state.length).map((o) => o.dataSync()[0]);
     const bad = got.findIndex((g, i) => !(Math.abs(g - a.terms[i]) <= 1e-4 * (1 + Math.abs(a.terms[i]))));
     if (bad >= 0) {
@@ -215,6 +235,15 @@ function compile(tf: typeof tfc, model: Model, eager: CoreFn, state: tfc.Variabl
       session.dispose();
       return `the graph updates ${state[off].name} differently from the eager step`;
     }
+    if (inGraph) {
+      // and it runs with its own draws (the outputs are dropped: the state is untouched)
+      const seeds = seedTensors(tf, compiled.draws, rng.clone());
+      try {
+        session.run([...graphFeeds(state, x, up, sc), ...seeds]).forEach((o) => o.dispose());
+      } finally {
+        seeds.forEach((t) => t.dispose());
+      }
+    }
   } catch (e) {
     session.dispose();
     return `TensorFlow could not run the traced graph: ${(e as Error).message}`;
@@ -233,15 +262,20 @@ function compile(tf: typeof tfc, model: Model, eager: CoreFn, state: tfc.Variabl
  *
  * On the tensorflow backend the step is compiled, per batch shape, into one TensorFlow
  * graph (forward, gradients and optimizer update: one session run instead of a few
- * hundred eager kernels). Draws come from the same `rng` calls in the same order as
- * the eager step makes them, so both modes train on the same noise; the numbers agree
- * to float rounding, not bit for bit. Whether a shape compiles depends only on the code
+ * hundred eager kernels). With the host's draws (StepOptions.draws) they come from the
+ * same `rng` calls in the same order as the eager step makes them, so both modes train on
+ * the same noise and the numbers agree to float rounding, not bit for bit; with the
+ * graph's, TensorFlow makes them inside the graph from per-step seeds. Whether a shape compiles depends only on the code
  * and the shape, never on when it is first seen, so a resumed run runs as the
  * uninterrupted one did.
  */
 export function makeTrainStep(tf: typeof tfc, model: Model, optimizer: Optimizer, opts: StepOptions = {}): TrainStep {
-  const core = eagerStep(tf, model, optimizer);
-  const eager: StepFn = (x, y, w, rng, progress) => {
+  const core = eagerStep(tf, model, optimizer, !!opts.binarize);
+  const inGraph = (opts.draws ?? DEFAULT_DRAWS) === 'graph';
+  /** The stream the step draws from: the one given, or the step's own (draws: graph). */
+  const stream = (rng: Rng, progress: TrainProgress) => (inGraph ? rng.fork(`step-${progress.step}`) : rng);
+  const eager: StepFn = (x, y, w, given, progress) => {
+    const rng = stream(given, progress);
     const up = uploads(tf, model, y, x.shape[0]);
     try {
       return core(x, y, up.labels, up.inputs, w, rng, progress);
@@ -254,7 +288,8 @@ export function makeTrainStep(tf: typeof tfc, model: Model, optimizer: Optimizer
   const state = [...model.params.values(), ...optimizer.state.values()];
   const compiled = new Map<string, Compiled | null>();
 
-  const step: StepFn = (x, y, w, rng, progress) => {
+  const step: StepFn = (x, y, w, given, progress) => {
+    const rng = stream(given, progress);
     const up = uploads(tf, model, y, x.shape[0]);
     try {
       // one graph per shape of everything fed: x and the model's step inputs
@@ -262,7 +297,7 @@ export function makeTrainStep(tf: typeof tfc, model: Model, optimizer: Optimizer
       let c = compiled.get(key);
       if (c === undefined) {
         const t0 = performance.now();
-        const r = compile(tf, model, core, state, x, y, w, rng);
+        const r = compile(tf, model, core, state, x, y, w, rng, inGraph);
         const seconds = (performance.now() - t0) / 1000;
         c = typeof r === 'string' ? null : r;
         const mode: StepMode = c ? { batch: key, mode: 'graph', kernels: c.kernels, seconds } : { batch: key, mode: 'eager', reason: r as string };
@@ -271,7 +306,7 @@ export function makeTrainStep(tf: typeof tfc, model: Model, optimizer: Optimizer
         opts.onMode?.(mode);
       }
       if (!c) return core(x, y, up.labels, up.inputs, w, rng, progress);
-      const draws = drawTensors(tf, c.draws, rng);
+      const draws = c.inGraph ? seedTensors(tf, c.draws, rng) : drawTensors(tf, c.draws, rng);
       const sc = stepScalars(tf, model, w, progress, false);
       const outs = c.session.run([...graphFeeds(state, x, up, sc), ...draws]);
       draws.forEach((t) => t.dispose());

@@ -1,7 +1,7 @@
 import type * as tfc from '@tensorflow/tfjs-core';
 import type { Rng } from '../rng';
 import { nativeBackend, traceNative, type Trace } from './trace';
-import { encodeSavedModel } from './saved-model';
+import { encodeSavedModel, ATTR, type GraphNode } from './saved-model';
 import { GraphSession } from './session';
 
 /**
@@ -82,20 +82,74 @@ export interface DrawFeed {
   shape: number[] | null;
 }
 
+/** TensorFlow's DataType numbers the draws' nodes use. */
+const DT_INT32 = 3;
+
+/** The placeholder of a draw made inside the graph: its seed. */
+const seedName = (draw: string) => `${draw}_seed`;
+
+/**
+ * A draw placeholder replaced by TensorFlow's counter-based generator (Philox, as
+ * StatelessRandomNormal / StatelessRandomUniform compute it): the same shape and dtype,
+ * its values a function of a two-int32 seed fed per run, so the draw costs one kernel in
+ * the graph instead of JavaScript numbers made and copied every step.
+ */
+function statelessDraw(node: GraphNode, method: Draw['method']): GraphNode[] {
+  const shape = node.attrs.find((a) => a.name === 'shape')!.value as number[];
+  const dtype = node.attrs.find((a) => a.name === 'dtype')!;
+  const shapeName = `${node.name}_shape`;
+  return [
+    {
+      name: shapeName,
+      op: 'Const',
+      inputs: [],
+      attrs: [
+        { name: 'dtype', type: ATTR.TYPE, value: DT_INT32 },
+        { name: 'value', type: ATTR.TENSOR, value: { dtype: DT_INT32, shape: [shape.length], bytes: new Uint8Array(Int32Array.from(shape).buffer) } },
+      ],
+    },
+    { name: seedName(node.name), op: 'Placeholder', inputs: [], attrs: [{ name: 'dtype', type: ATTR.TYPE, value: DT_INT32 }, { name: 'shape', type: ATTR.SHAPE, value: [2] }] },
+    {
+      name: node.name,
+      op: method === 'normals' ? 'StatelessRandomNormal' : 'StatelessRandomUniform',
+      inputs: [shapeName, seedName(node.name)],
+      attrs: [dtype, { name: 'T', type: ATTR.TYPE, value: DT_INT32 }, { name: 'Tseed', type: ATTR.TYPE, value: DT_INT32 }],
+    },
+  ];
+}
+
+/** A loaded trace: its session, and the draws as the session takes them. */
+export interface LoadedTrace {
+  session: GraphSession;
+  draws: DrawFeed[];
+  /**
+   * Draws made inside the graph (`inGraph`): the session's inputs are the feeds, then one
+   * seed per draw (`seedTensors`); a run given `recordedInputs` as names takes the draws'
+   * values instead (to check the graph against the eager step on the same numbers).
+   */
+  inGraph: boolean;
+  recordedInputs: string[];
+}
+
 /**
  * Load a trace into a TensorFlow session whose inputs are the trace's feeds, then its
- * draws (those that became tensors); a sentence saying why not when TensorFlow refuses it.
+ * draws (those that became tensors), or with `inGraph` the draws' seeds; a sentence
+ * saying why not when TensorFlow refuses it.
  */
-export function loadTrace(tf: typeof tfc, t: Trace, draws: Draw[]): { session: GraphSession; draws: DrawFeed[] } | string {
+export function loadTrace(tf: typeof tfc, t: Trace, draws: Draw[], o: { inGraph?: boolean } = {}): LoadedTrace | string {
   const shapes = draws.map((_, j) => {
     const name = t.drawNames.get(j);
     const node = name ? t.nodes.find((n) => n.name === name) : undefined;
     return node ? (node.attrs.find((at) => at.name === 'shape')!.value as number[]) : null;
   });
   const drawFeeds = shapes.flatMap((s, j) => (s ? [t.drawNames.get(j)!] : []));
+  const recordedInputs = [...t.feedNames, ...drawFeeds];
+  const inGraph = !!o.inGraph;
+  const byName = new Map([...t.drawNames].map(([j, name]) => [name, j]));
+  const nodes = inGraph ? t.nodes.flatMap((n) => (n.op === 'Placeholder' && byName.has(n.name) ? statelessDraw(n, draws[byName.get(n.name)!].method) : [n])) : t.nodes;
   try {
-    const session = new GraphSession(tf, t.nodes, [...t.feedNames, ...drawFeeds], t.fetchNames);
-    return { session, draws: draws.map((d, j) => ({ method: d.method, n: d.n, shape: shapes[j] })) };
+    const session = new GraphSession(tf, nodes, inGraph ? [...t.feedNames, ...drawFeeds.map(seedName)] : recordedInputs, t.fetchNames);
+    return { session, draws: draws.map((d, j) => ({ method: d.method, n: d.n, shape: shapes[j] })), inGraph, recordedInputs };
   } catch (e) {
     const msg = (e as Error).message.split('\n')[0];
     const node = /node (n\d+)/.exec((e as Error).message)?.[1];
@@ -109,6 +163,14 @@ export function drawTensors(tf: typeof tfc, draws: DrawFeed[], source: Rng | Dra
   return draws.flatMap((d, j) => {
     const values = Array.isArray(source) ? source[j].values : source[d.method](d.n);
     return d.shape ? [tf.tensor(values, d.shape)] : [];
+  });
+}
+
+/** The seeds of the draws a graph makes itself (`inGraph`): two int32 per draw, from `rng`. */
+export function seedTensors(tf: typeof tfc, draws: DrawFeed[], rng: Rng): tfc.Tensor[] {
+  return draws.flatMap((d) => {
+    const seed = Int32Array.of(rng.nextUint32() | 0, rng.nextUint32() | 0);
+    return d.shape ? [tf.tensor1d(seed, 'int32')] : [];
   });
 }
 

@@ -34,8 +34,12 @@ export class GraphSession {
     this.outputs = outputNames.map(outputName);
   }
 
-  run(inputs: tfc.Tensor[]): tfc.Tensor[] {
-    return this.backend.runSavedModel(this.id, inputs, this.inputs, this.outputs);
+  /**
+   * The outputs for these inputs. `names` feeds other endpoints instead of the inputs the
+   * session was made with (TensorFlow lets a run feed any node's output, overriding it).
+   */
+  run(inputs: tfc.Tensor[], names?: string[]): tfc.Tensor[] {
+    return this.backend.runSavedModel(this.id, inputs, names ? names.map((name) => ({ name: outputName(name) })) : this.inputs, this.outputs);
   }
 
   dispose(): void {
