@@ -53,6 +53,18 @@ const taskLog = (sweep: string, job: string, task: number) => {
   return fs.existsSync(f) ? fs.readFileSync(f, 'utf8') : '';
 };
 
+/** Write sweep file NAME.yaml, emit its array into runs dir NAME, submit it and wait for every task: its sweep directory and task logs. */
+async function submitSweep(name: string, text: string, tasks: number): Promise<{ sweep: string; job: string; logs: string[] }> {
+  const file = path.join(dir, `${name}.yaml`);
+  fs.writeFileSync(file, text);
+  const r = elbo(['sweep', file, '--emit', 'slurm', '--runs-dir', path.join(dir, name)]);
+  assert.equal(r.status, 0, r.stderr);
+  const sweep = path.join(dir, name, 'sweeps', name);
+  const job = cluster.sbatch(r.stdout.trim());
+  await cluster.waitDone([job]);
+  return { sweep, job, logs: Array.from({ length: tasks }, (_, i) => taskLog(sweep, job, i)) };
+}
+
 async function until(what: string, check: () => boolean, timeoutMs = 120_000): Promise<void> {
   const t0 = Date.now();
   while (!check()) {
@@ -148,17 +160,11 @@ test('near the time limit a task stops its cell, requeues itself, and the next a
 });
 
 test('early stopping under SLURM: the array tasks share one rung table; the best of three cells goes on to max_epochs, resumed by whichever task recorded last; the others stop at the first rung', async () => {
-  const file = path.join(dir, 'asha.yaml');
-  fs.writeFileSync(
-    file,
+  const { sweep, logs } = await submitSweep(
+    'asha',
     'base: small.yaml\nset: {data.max_train: 100, eval: [{kind: elbo}]}\nslurm: {cpus_per_task: 1, mem: 1G}\nearly_stop: {kind: asha, grace_epochs: 1, reduction_factor: 3, max_epochs: 3}\nsweep:\n  grid:\n    train.optimizer.lr: [1.0e-7, 1.0e-3, 1.0e-2]\n',
+    3,
   );
-  const r = elbo(['sweep', file, '--emit', 'slurm', '--runs-dir', path.join(dir, 'asha')]);
-  assert.equal(r.status, 0, r.stderr);
-  const sweep = path.join(dir, 'asha', 'sweeps', 'asha');
-  const job = cluster.sbatch(r.stdout.trim());
-  await cluster.waitDone([job]);
-  const logs = [0, 1, 2].map((i) => taskLog(sweep, job, i));
   // with η = 3 nobody goes on before all three have recorded epoch 1: then the best does
   const table = JSON.parse(fs.readFileSync(path.join(sweep, 'asha.json'), 'utf8'));
   const first = [0, 1, 2].map((i) => table.cells[i].values[0]);
@@ -177,17 +183,11 @@ test('early stopping under SLURM: the array tasks share one rung table; the best
 });
 
 test('a Bayesian search under SLURM: one array task per trial, each asks Optuna for its own under the lock and tells it its val/elbo', async () => {
-  const file = path.join(dir, 'search.yaml');
-  fs.writeFileSync(
-    file,
+  const { sweep, logs } = await submitSweep(
+    'search',
     'base: small.yaml\nset: {data.max_train: 100, train.epochs: 1, eval: [{kind: elbo}]}\nslurm: {cpus_per_task: 1, mem: 1G}\nsweep:\n  search:\n    kind: optuna\n    trials: 2\n    startup_trials: 1\n    seed: 4\n    storage: study.db\n    space:\n      train.optimizer.lr: {log_uniform: [1.0e-4, 1.0e-2]}\n',
+    2,
   );
-  const r = elbo(['sweep', file, '--emit', 'slurm', '--runs-dir', path.join(dir, 'search')]);
-  assert.equal(r.status, 0, r.stderr);
-  const sweep = path.join(dir, 'search', 'sweeps', 'search');
-  const job = cluster.sbatch(r.stdout.trim());
-  await cluster.waitDone([job]);
-  const logs = [0, 1].map((i) => taskLog(sweep, job, i));
   const state = readSweepState(sweep);
   assert.deepEqual(state.cells.map((c) => c.status), ['FINISHED', 'FINISHED'], logs.join('\n'));
   const trials = JSON.parse(fs.readFileSync(path.join(sweep, 'trials.json'), 'utf8'));
