@@ -161,7 +161,7 @@ export const augmentEvaluator = definePlugin({
           return s === 0 ? 'μ' : Number.isInteger(s) ? `${s > 0 ? '+' : '−'}${Math.abs(s)}σ` : '';
         });
         await writeImageGrid(ctx.artifact('augment.png'), grid, data.shape, other ? 2 * cols + 1 : cols, {
-          title: 'G-VAE augmentations: decoded μ + 0.5·i·δ',
+          title: 'Augmentations (as G-VAE makes them): decoded μ + 0.5·i·δ',
           subtitle: `δ = σ on the top ${o.lambda_clip} of latent dimensions by σ, i = −${o.steps} … ${o.steps}; one row per test image${
             other ? `; left: this run, right: ${o.compare_run}` : ''
           }`,
