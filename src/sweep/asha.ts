@@ -1,8 +1,8 @@
 import * as fs from 'fs';
-import * as os from 'os';
 import * as path from 'path';
 import { withLockSync } from '../util/lock';
 import { UserError } from '../errors';
+import { writeFileAtomic } from '../util/write-atomic';
 
 /**
  * Early stopping for sweeps: asynchronous successive halving (ASHA; Li et al., "A System
@@ -183,9 +183,7 @@ export class Rungs {
       const t = this.read();
       const { result, changed } = fn(t);
       if (changed) {
-        const tmp = `${this.file}.tmp-${os.hostname()}-${process.pid}`;
-        fs.writeFileSync(tmp, JSON.stringify(t, null, 2) + '\n');
-        fs.renameSync(tmp, this.file);
+        writeFileAtomic(this.file, JSON.stringify(t, null, 2) + '\n');
       }
       return result;
     });

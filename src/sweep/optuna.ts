@@ -1,5 +1,4 @@
 import * as fs from 'fs';
-import * as os from 'os';
 import * as path from 'path';
 import { spawnSync } from 'child_process';
 import { withLockSync } from '../util/lock';
@@ -7,6 +6,7 @@ import { ensureVenvTool } from '../util/venv';
 import { elboRoot } from '../runtime/fingerprint';
 import { UserError } from '../errors';
 import type { Distribution } from './spec';
+import { writeFileAtomic } from '../util/write-atomic';
 
 /**
  * A Bayesian search: `random:`'s smarter sibling. Optuna (installed from PyPI into
@@ -133,9 +133,7 @@ export class Study {
   }
 
   private write(t: Record<number, Trial>): void {
-    const tmp = `${this.file}.tmp-${os.hostname()}-${process.pid}`;
-    fs.writeFileSync(tmp, JSON.stringify(t, null, 2) + '\n');
-    fs.renameSync(tmp, this.file);
+    writeFileAtomic(this.file, JSON.stringify(t, null, 2) + '\n');
   }
 
   /** Cell `cell`'s trial: the one asked for it before, else a new one asked now (under the lock). */

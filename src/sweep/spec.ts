@@ -14,6 +14,7 @@ import { flatten as flattenConfig } from './compare';
 import { SLURM_SCHEMA } from './slurm';
 import { EARLY_STOP_SCHEMA, sweepRungs, type EarlyStop } from './asha';
 import { SEARCH_SCHEMA, type Search } from './optuna';
+import { writeFileAtomic } from '../util/write-atomic';
 
 /**
  * A sweep file: a base config, fixed overrides, and the axes to vary.
@@ -464,9 +465,7 @@ export function sweepFromFlags(config: string, o: { grid: string[]; seeds?: stri
   const text = `# made by: elbo sweep ${path.relative(process.cwd(), config) || config} ${[...o.grid.map((g) => `--grid ${g}`), ...(o.seeds ? [`--seeds ${o.seeds}`] : []), ...o.set.map((f) => `--set ${f}`)].join(' ')}\n${stringifyYaml({ name, ...body }, { lineWidth: 0 })}`;
   fs.mkdirSync(path.dirname(file), { recursive: true });
   if (!fs.existsSync(file) || fs.readFileSync(file, 'utf8') !== text) {
-    const tmp = `${file}.tmp-${process.pid}`;
-    fs.writeFileSync(tmp, text);
-    fs.renameSync(tmp, file);
+    writeFileAtomic(file, text);
   }
   return loadSweep(file);
 }

@@ -3,6 +3,7 @@ import * as os from 'os';
 import * as path from 'path';
 import { readJsonFile, type RunStatus } from '../track/run-store';
 import { readLock, withLockSync } from '../util/lock';
+import { writeFileAtomic } from '../util/write-atomic';
 
 /**
  * A sweep's state on disk, shared by every process that runs its cells (a local
@@ -66,9 +67,7 @@ export function writeCellRecord(dir: string, r: CellResult): void {
   fs.mkdirSync(path.dirname(file), { recursive: true });
   const rec: CellResult = { ...r, host: os.hostname(), pid: process.pid, slurm_task: slurmTask(), updated: new Date().toISOString() };
   if (!rec.slurm_task) delete rec.slurm_task;
-  const tmp = `${file}.tmp-${os.hostname()}-${process.pid}`;
-  fs.writeFileSync(tmp, JSON.stringify(rec, null, 2) + '\n');
-  fs.renameSync(tmp, file);
+  writeFileAtomic(file, JSON.stringify(rec, null, 2) + '\n');
 }
 
 /** A cell's record, when it is of this cell (same resolved config). */
@@ -105,9 +104,7 @@ export function writeSweepIndex(dir: string, index: Omit<SweepIndex, 'cells'> & 
   fs.mkdirSync(path.join(dir, 'locks'), { recursive: true });
   withLockSync(path.join(dir, 'locks', 'sweep.json.lock'), () => {
     const out: SweepIndex = { ...index, cells: mergeRecords(dir, index.cells) };
-    const tmp = `${file}.tmp-${os.hostname()}-${process.pid}`;
-    fs.writeFileSync(tmp, JSON.stringify(out, null, 2) + '\n');
-    fs.renameSync(tmp, file);
+    writeFileAtomic(file, JSON.stringify(out, null, 2) + '\n');
   });
 }
 

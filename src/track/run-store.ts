@@ -9,6 +9,7 @@ import type { StepMode } from '../train/step';
 import type { Selected } from './checkpoint';
 import type { PublishedComparison } from '../config/metrics';
 import type { RunDependency } from '../models/model';
+import { writeFileAtomic } from '../util/write-atomic';
 
 /** PAUSED: stopped on purpose after the epoch `elbo run --pause-at` named (a sweep's early-stopping rung); resumable. */
 export type RunStatus = 'RUNNING' | 'FINISHED' | 'FAILED' | 'KILLED' | 'PAUSED';
@@ -165,10 +166,7 @@ export class RunStore {
   }
 
   writeAtomic(name: string, content: string | Buffer): void {
-    const target = this.file(name);
-    const tmp = `${target}.tmp-${process.pid}`;
-    fs.writeFileSync(tmp, content);
-    fs.renameSync(tmp, target);
+    writeFileAtomic(this.file(name), content);
   }
 
   readRecord(): RunRecord {

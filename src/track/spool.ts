@@ -2,6 +2,7 @@ import * as fs from 'fs';
 import * as path from 'path';
 import type { MlflowMetric, MlflowDatasetInput } from './mlflow-client';
 import { takeLock, releaseLock, type LockHolder } from '../util/lock';
+import { writeFileAtomic } from '../util/write-atomic';
 
 /**
  * The MLflow spool of one run: RUN_DIR/mlflow/
@@ -164,9 +165,7 @@ export class Spool {
 
   saveState(): void {
     const file = path.join(this.dir, 'state.json');
-    const tmp = `${file}.tmp-${process.pid}`;
-    fs.writeFileSync(tmp, JSON.stringify(this.state, null, 2) + '\n');
-    fs.renameSync(tmp, file);
+    writeFileAtomic(file, JSON.stringify(this.state, null, 2) + '\n');
   }
 
   /** Forget the remote side (another server): every event is pending again. */

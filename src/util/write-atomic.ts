@@ -1,0 +1,13 @@
+import * as fs from 'fs';
+import * as os from 'os';
+
+/**
+ * Write `file` whole or not at all: into a temporary file beside it (named by host and
+ * process, so writers on nodes that share the file system never write the same one), then
+ * renamed into place. A reader sees the old content or the new, never half of it.
+ */
+export function writeFileAtomic(file: string, content: string | Uint8Array): void {
+  const tmp = `${file}.tmp-${os.hostname()}-${process.pid}`;
+  fs.writeFileSync(tmp, content);
+  fs.renameSync(tmp, file);
+}
