@@ -1,16 +1,14 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import { spawn, ChildProcess } from 'child_process';
-import { SweepSpec, Cell, resolveCells, cellArgs, cellLabel, cellRunName, sweepDir, sha256 } from './spec';
+import { SweepSpec, Cell, resolveCells, cellArgs, cellLabel, cellRunName, sweepDir, sha256, cellOverrides, shownFile, earlyStopRungs } from './spec';
 import { type CellResult, writeCellRecord, writeSweepIndex, cellLeaseFile, readSweepState, cellSettled } from './state';
 import { Rungs } from './asha';
 import { Study } from './optuna';
 import { Rng } from '../runtime/rng';
-import { loadConfig } from '../config/load';
-import { cellOverrides, shownFile, earlyStopRungs } from './spec';
 import { createRegistry } from '../builtins';
 import { elboRoot } from '../runtime/fingerprint';
-import type { LoadedConfig } from '../config/load';
+import { loadConfig, type LoadedConfig } from '../config/load';
 import { runsIn, runLockHolder, effectiveStatus, type RunRecord } from '../track/run-store';
 import { takeLock, releaseLock } from '../util/lock';
 import { formatDuration } from '../track/progress';

@@ -78,6 +78,7 @@ export async function trainLoop(
 ): Promise<LoopEnd> {
   // dynamic binarisation: in JavaScript with the host draws, in the step with the graph's
   const binarizeInStep = data.binarize === 'dynamic' && (o.draws ?? DEFAULT_DRAWS) === 'graph';
+  const binarizeOnHost = data.binarize === 'dynamic' && !binarizeInStep;
   const step = makeTrainStep(tf, model, optimizer, { compile: o.compile, onMode: hooks.onStepMode, draws: o.draws, binarize: binarizeInStep });
   try {
     const known = data.labelled ? new Uint8Array(data.train.n) : null;
@@ -119,7 +120,7 @@ export async function trainLoop(
         const progressInfo = { epoch, step: globalStep, fraction: (epoch + s / stepsPerEpoch) / o.epochs, epochFloat: epoch + s / stepsPerEpoch };
         const at = progressInfo;
         w = Object.fromEntries(Object.entries(weights).map(([n, s]) => [n, s(at)]));
-        const xData = gatherBatch(data, idx, data.binarize === 'dynamic' && !binarizeInStep ? binRng : null);
+        const xData = gatherBatch(data, idx, binarizeOnHost ? binRng : null);
         const labels = gatherLabels(data, idx, known);
         const x = tf.tensor2d(xData, [idx.length, data.dim]);
         const terms = step(x, labels, w, noiseRng, progressInfo);
