@@ -30,7 +30,7 @@ import { augmentEvaluator } from './eval/augment';
 import { localTracker } from './track/local';
 import { mlflowTracker } from './track/mlflow';
 import { adamPlugin, sgdPlugin } from './train/optimizer';
-import { linearSchedule } from './schedules/schedule';
+import { linearSchedule, cosineSchedule, piecewiseSchedule } from './schedules/schedule';
 import type { AnyPlugin } from './registry/types';
 
 /** Every built-in plugin; third-party ones are added by `plugins:` in a config. */
@@ -68,6 +68,8 @@ export const BUILTIN_PLUGINS: AnyPlugin[] = [
   adamPlugin,
   sgdPlugin,
   linearSchedule,
+  cosineSchedule,
+  piecewiseSchedule,
 ];
 
 export function createRegistry(): Registry {

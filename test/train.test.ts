@@ -179,3 +179,24 @@ test('train.select on a metric the epoch does not write fails the run with a cle
   assert.equal(rec.status, 'FAILED');
   assert.equal(rec.error, `train.select.metric: ${message}`);
 });
+
+test('a learning-rate schedule moves the rate every step: a stage at rate 0 leaves the parameters where the stage before left them', async () => {
+  const dir = tmpDir();
+  const cfg = smallConfig(dir);
+  const runs = path.join(dir, 'runs');
+  const lr = 'train.optimizer={kind: adam, lr: {kind: piecewise, stages: [{epochs: 1, value: 0.01}, {epochs: 1, value: 0}]}}';
+  const two = await runExperiment({ config: cfg, runsDir: runs, overrides: [lr, 'train.epochs=2', 'eval=[{kind: elbo}]'], ...quiet });
+  const one = await runExperiment({ config: cfg, runsDir: runs, overrides: [lr, 'train.epochs=1', 'eval=[{kind: elbo}]'], ...quiet });
+  assert.equal(two.status, 'FINISHED', two.error);
+  const epochs = fs.readFileSync(path.join(two.runDir, 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l)).filter((m) => m.epoch);
+  assert.deepEqual(epochs.map((m) => m['optimizer/lr']), [0.01, 0]);
+  // epoch 2 ran at rate 0 (whether its step was one TensorFlow graph or kernel by kernel)
+  assert.deepEqual(modelTensors(path.join(two.runDir, 'checkpoints', 'epoch-0002')), modelTensors(path.join(one.runDir, 'checkpoints', 'epoch-0001')));
+  // and the rate is fed to the compiled step, not frozen into it
+  const rec = JSON.parse(fs.readFileSync(path.join(two.runDir, 'run.json'), 'utf8'));
+  if (rec.backend.name === 'tensorflow') assert.ok(rec.step_modes.every((m: { mode: string }) => m.mode === 'graph'), JSON.stringify(rec.step_modes));
+  // a cosine schedule from 0.01 to 0.001 over the two epochs falls from step to step
+  const cos = await runExperiment({ config: cfg, runsDir: runs, overrides: ['train.optimizer.lr={kind: cosine, from: 0.01, to: 0.001, end_epoch: 2}', 'train.epochs=2', 'eval=[{kind: elbo}]'], ...quiet });
+  const lrs = fs.readFileSync(path.join(cos.runDir, 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l)).filter((m) => m.epoch).map((m) => m['optimizer/lr']);
+  assert.ok(lrs[0] < 0.01 && lrs[0] > 0.0055 && lrs[1] > 0.001 && lrs[1] < 0.0015, `lr per epoch (its last step) ${lrs}`);
+});

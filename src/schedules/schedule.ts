@@ -1,4 +1,4 @@
-import { definePlugin, NumberRelative, Type, type OptionsOf, type PluginContext } from '../registry/types';
+import { definePlugin, NumberRelative, ObjectOf, Type, type OptionsOf, type PluginContext } from '../registry/types';
 import type { TrainProgress } from '../priors/prior';
 import type { WeightSpec } from '../config/types';
 import type { Registry } from '../registry/registry';
@@ -24,6 +24,64 @@ export const linearSchedule = definePlugin({
     if (p.epochFloat <= o.start_epoch) return o.from;
     if (p.epochFloat >= o.end_epoch) return o.to;
     return o.from + ((o.to - o.from) * (p.epochFloat - o.start_epoch)) / (o.end_epoch - o.start_epoch);
+  },
+});
+
+const cosineOptions = {
+  from: Type.Number({ minimum: 0, default: 1, description: 'Value until start_epoch (≥ 0)' }),
+  to: Type.Number({ minimum: 0, default: 0, description: 'Value from end_epoch on (≥ 0)' }),
+  start_epoch: Type.Number({ minimum: 0, default: 0 }),
+  end_epoch: NumberRelative({ minimum: { $data: '1/start_epoch' }, default: 10, description: 'Not before start_epoch' }),
+};
+
+/**
+ * Half a cosine from `from` to `to` between two (fractional) epochs (Loshchilov & Hutter's
+ * annealing without restarts): a learning-rate decay such as `{kind: cosine, from: 1e-3,
+ * to: 1e-5, end_epoch: 500}`; flat outside.
+ */
+export const cosineSchedule = definePlugin({
+  kind: 'schedule',
+  name: 'cosine',
+  description: 'Cosine annealing between two epochs (e.g. a learning rate 1e-3 → 1e-5), constant before and after',
+  options: cosineOptions,
+  create: (o): Schedule => (p) => {
+    if (p.epochFloat <= o.start_epoch) return o.from;
+    if (p.epochFloat >= o.end_epoch) return o.to;
+    const t = (p.epochFloat - o.start_epoch) / (o.end_epoch - o.start_epoch);
+    return o.to + ((o.from - o.to) * (1 + Math.cos(Math.PI * t))) / 2;
+  },
+});
+
+const piecewiseOptions = {
+  stages: Type.Array(
+    ObjectOf(
+      {
+        epochs: Type.Number({ exclusiveMinimum: 0, description: 'How long the stage lasts, in (fractional) epochs' }),
+        value: Type.Number({ minimum: 0, description: 'The value during the stage (≥ 0)' }),
+      },
+      { additionalProperties: false },
+    ),
+    { minItems: 1, description: 'Consecutive stages from epoch 0; the last value holds after the last stage' },
+  ),
+};
+
+/**
+ * Constant stages, one after another from epoch 0 (step decay); the last value holds after
+ * them. The IWAE paper's learning rate, 10^(−i/7)·1e-3 for 3^i passes, begins
+ * `{kind: piecewise, stages: [{epochs: 1, value: 1e-3}, {epochs: 3, value: 7.2e-4}, ...]}`.
+ */
+export const piecewiseSchedule = definePlugin({
+  kind: 'schedule',
+  name: 'piecewise',
+  description: 'Constant stages of given lengths, one after another (step decay)',
+  options: piecewiseOptions,
+  create(o): Schedule {
+    const ends: number[] = [];
+    o.stages.reduce((end, st) => (ends.push(end + st.epochs), end + st.epochs), 0);
+    return (p) => {
+      const i = ends.findIndex((end) => p.epochFloat < end);
+      return o.stages[i < 0 ? o.stages.length - 1 : i].value;
+    };
   },
 });
 

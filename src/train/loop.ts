@@ -5,6 +5,7 @@ import type { Optimizer } from './optimizer';
 import type { Schedule } from '../schedules/schedule';
 import { unitWeights } from '../registry/weights';
 import type { Rng } from '../runtime/rng';
+import type { TrainProgress } from '../priors/prior';
 import type { Progress } from '../track/progress';
 import { evaluateTerms } from '../eval/elbo';
 import { makeTrainStep, type StepMode } from './step';
@@ -102,6 +103,7 @@ export async function trainLoop(
       let seen = 0;
       const t0 = Date.now();
       let w: LossWeights = {};
+      let lastAt: TrainProgress | null = null;
 
       for (let s = 0; s < stepsPerEpoch; s++) {
         // let signal handlers (Ctrl-C) run between steps
@@ -119,6 +121,7 @@ export async function trainLoop(
         // schedules (loss weights, spike-slab sharpness) see the fractional epoch every step
         const progressInfo = { epoch, step: globalStep, fraction: (epoch + s / stepsPerEpoch) / o.epochs, epochFloat: epoch + s / stepsPerEpoch };
         const at = progressInfo;
+        lastAt = at;
         w = Object.fromEntries(Object.entries(weights).map(([n, s]) => [n, s(at)]));
         const xData = gatherBatch(data, idx, binarizeOnHost ? binRng : null);
         const labels = gatherLabels(data, idx, known);
@@ -163,6 +166,8 @@ export async function trainLoop(
       metrics['train/samples_per_sec'] = seen / Math.max(trainSeconds, 1e-9);
       metrics['train/epoch_time_s'] = trainSeconds;
       for (const [n, v] of Object.entries(w)) metrics[`weight/${n}`] = v;
+      // a scheduled learning rate, as its last step used it
+      if (lastAt) for (const [n, v] of Object.entries(optimizer.scheduled(lastAt))) metrics[`optimizer/${n}`] = v;
       if (data.val) {
         const val = evaluateTerms(tf, model, data.val, data.dim, 1000, epochRng.fork('validation'), unitWeights(Object.keys(weights)), o.compile);
         for (const [k, v] of Object.entries(val)) metrics[`val/${k}`] = v;

@@ -1,18 +1,57 @@
 import type * as tfc from '@tensorflow/tfjs-core';
-import { definePlugin, Type, type OptionsOf } from '../registry/types';
+import { definePlugin, Type, type OptionsOf, type PluginContext, type PluginOptions } from '../registry/types';
+import type { TrainProgress } from '../priors/prior';
+import { scheduleProgress, weightSchedule } from '../schedules/schedule';
 
 /**
  * An optimizer owns its state as named variables, so a checkpoint can save and
  * restore it exactly (resume must reach the same numbers as an uninterrupted run).
  */
 export interface Optimizer {
-  /** One update; grads by parameter name. Runs inside the caller's tidy. */
-  apply(grads: Record<string, tfc.Tensor>): void;
+  /**
+   * One update; grads by parameter name. `at` holds the scheduled hyper-parameters for this
+   * step (`scheduled`'s names), as numbers or, in a compiled step, as fed device scalars.
+   * Runs inside the caller's tidy.
+   */
+  apply(grads: Record<string, tfc.Tensor>, at: Record<string, number | tfc.Scalar>): void;
+  /**
+   * The hyper-parameters that move during training (a learning-rate schedule), by name, at
+   * `progress`; empty when none does (then they are constants of a compiled step).
+   */
+  scheduled(progress: TrainProgress): Record<string, number>;
   state: Map<string, tfc.Variable>;
 }
 
+/**
+ * A learning rate as an option: a positive number, or a schedule plugin evaluated every
+ * step (`{kind: cosine, from: 1e-3, to: 1e-5, end_epoch: 500}`).
+ */
+function learningRate(defaultValue: number) {
+  return Type.Unsafe<number | PluginOptions>({
+    description: 'Learning rate: a number, or a schedule plugin ({kind: cosine | piecewise | linear, ...}) evaluated every step',
+    default: defaultValue,
+    if: { type: 'object' },
+    then: { $ref: '#/definitions/schedule' },
+    else: { type: 'number', exclusiveMinimum: 0 },
+  });
+}
+
+/** The learning rate's value at a step: `at.lr` when it is scheduled, the constant otherwise. */
+function lrSchedule(lr: number | PluginOptions, ctx?: PluginContext) {
+  if (typeof lr === 'number') return { scheduled: () => ({}), at: (at: Record<string, number | tfc.Scalar>) => at.lr ?? lr };
+  if (!ctx) throw new Error('a learning-rate schedule needs the plugin context (its registry)');
+  const s = weightSchedule(lr, ctx.registry, ctx);
+  return {
+    scheduled: (p: TrainProgress) => ({ lr: s(scheduleProgress(p)) }),
+    at: (at: Record<string, number | tfc.Scalar>) => {
+      if (at.lr === undefined) throw new Error('the learning-rate schedule was not evaluated for this step');
+      return at.lr;
+    },
+  };
+}
+
 const adamOptions = {
-  lr: Type.Number({ exclusiveMinimum: 0, default: 0.001, description: 'Learning rate' }),
+  lr: learningRate(0.001),
   beta1: Type.Number({ minimum: 0, exclusiveMaximum: 1, default: 0.9 }),
   beta2: Type.Number({ minimum: 0, exclusiveMaximum: 1, default: 0.999 }),
   epsilon: Type.Number({ exclusiveMinimum: 0, default: 1e-8 }),
@@ -24,7 +63,8 @@ export type AdamOptions = OptionsOf<typeof adamOptions>;
  * one flat vector each, so an update is a dozen kernels for the whole model instead of a
  * dozen per parameter (kernel dispatch, not arithmetic, dominates small models' steps).
  */
-export function adam(tf: typeof tfc, o: AdamOptions, params: Map<string, tfc.Variable>): Optimizer {
+export function adam(tf: typeof tfc, o: AdamOptions, params: Map<string, tfc.Variable>, ctx?: PluginContext): Optimizer {
+  const lr = lrSchedule(o.lr, ctx);
   const slots = [...params].map(([name, p]) => ({ name, p, size: p.size }));
   const total = slots.reduce((n, s) => n + s.size, 0);
   const t = tf.variable(tf.scalar(0), false);
@@ -37,11 +77,12 @@ export function adam(tf: typeof tfc, o: AdamOptions, params: Map<string, tfc.Var
   ]);
   return {
     state,
-    apply(grads) {
+    scheduled: lr.scheduled,
+    apply(grads, at) {
       tf.tidy(() => {
         t.assign(tf.add(t, 1));
         // lr_t = lr · √(1 − β2^t) / (1 − β1^t)
-        const lrT = tf.div(tf.mul(o.lr, tf.sqrt(tf.sub(1, tf.pow(o.beta2, t)))), tf.sub(1, tf.pow(o.beta1, t)));
+        const lrT = tf.div(tf.mul(lr.at(at), tf.sqrt(tf.sub(1, tf.pow(o.beta2, t)))), tf.sub(1, tf.pow(o.beta1, t)));
         // tfjs gives every listed variable a gradient; a missing one would count as 0
         const g = tf.concat(slots.map((s) => (grads[s.name] ? tf.reshape(grads[s.name], [-1]) : tf.zeros([s.size]))));
         m.assign(tf.add(tf.mul(o.beta1, m), tf.mul(1 - o.beta1, g)));
@@ -61,7 +102,7 @@ export const adamPlugin = definePlugin({
   name: 'adam',
   description: 'Adam with bias correction; state is checkpointed for exact resume',
   options: adamOptions,
-  create: (o, ctx): Optimizer => adam(ctx.tf, o, ctx.params),
+  create: (o, ctx): Optimizer => adam(ctx.tf, o, ctx.params, ctx),
 });
 
 export const sgdPlugin = definePlugin({
@@ -69,12 +110,13 @@ export const sgdPlugin = definePlugin({
   name: 'sgd',
   description: 'Stochastic gradient descent with optional (heavy-ball) momentum',
   options: {
-    lr: Type.Number({ exclusiveMinimum: 0, default: 0.01 }),
+    lr: learningRate(0.01),
     momentum: Type.Number({ minimum: 0, exclusiveMaximum: 1, default: 0 }),
   },
   create(o, ctx): Optimizer {
     const tf = ctx.tf;
     const params = ctx.params;
+    const lr = lrSchedule(o.lr, ctx);
     const state = new Map<string, tfc.Variable>();
     const slots = [...params].map(([name, p]) => {
       const vel = tf.variable(tf.zerosLike(p), false);
@@ -83,13 +125,15 @@ export const sgdPlugin = definePlugin({
     });
     return {
       state,
-      apply(grads) {
+      scheduled: lr.scheduled,
+      apply(grads, at) {
+        const rate = lr.at(at);
         tf.tidy(() => {
           for (const { name, p, vel } of slots) {
             const g = grads[name];
             if (!g) continue;
             vel.assign(tf.add(tf.mul(o.momentum, vel), g));
-            p.assign(tf.sub(p, tf.mul(o.lr, vel)));
+            p.assign(tf.sub(p, tf.mul(rate, vel)));
           }
         });
       },

@@ -56,7 +56,17 @@ export interface StepOptions {
 }
 
 /** The step with the labels already on the device (a graph input when compiled). */
-type CoreFn = (x: tfc.Tensor2D, y: Int32Array | null, labels: tfc.Tensor1D | null, inputs: Record<string, tfc.Tensor1D> | undefined, w: LossWeights, rng: Rng, progress: TrainProgress) => Record<string, tfc.Scalar>;
+type CoreFn = (
+  x: tfc.Tensor2D,
+  y: Int32Array | null,
+  labels: tfc.Tensor1D | null,
+  inputs: Record<string, tfc.Tensor1D> | undefined,
+  w: LossWeights,
+  rng: Rng,
+  progress: TrainProgress,
+  /** The optimizer's scheduled hyper-parameters as fed scalars (compiled); absent: from `progress`. */
+  opt?: Record<string, tfc.Scalar>,
+) => Record<string, tfc.Scalar>;
 
 /**
  * What every step uploads besides x: the labels as an int32 tensor and the model's
@@ -77,7 +87,7 @@ function uploads(tf: typeof tfc, model: Model, y: Int32Array | null, rows: numbe
  * (`guard`), reading one as a JavaScript number would freeze it into the graph: that
  * throws, and the step stays eager.
  */
-function stepScalars(tf: typeof tfc, model: Model, w: LossWeights, progress: TrainProgress, guard: boolean) {
+function stepScalars(tf: typeof tfc, model: Model, optimizer: Optimizer, w: LossWeights, progress: TrainProgress, guard: boolean) {
   const scalar = (v: number, what: string) => (guard ? guardedScalar(tf, v, what) : tf.scalar(v));
   // by name, in a fixed order: the graph's inputs are the same every step
   const weightNames = Object.keys(w).sort();
@@ -85,9 +95,13 @@ function stepScalars(tf: typeof tfc, model: Model, w: LossWeights, progress: Tra
   const values = model.scheduled?.(progress) ?? {};
   const names = Object.keys(values).sort();
   const scheduled = names.map((k) => scalar(values[k], `scheduled value ${k}`));
-  const list = [...weights, ...scheduled];
+  const optValues = optimizer.scheduled(progress);
+  const optNames = Object.keys(optValues).sort();
+  const opt = optNames.map((k) => scalar(optValues[k], `the optimizer's scheduled ${k}`));
+  const list = [...weights, ...scheduled, ...opt];
   return {
     list,
+    opt: Object.fromEntries(optNames.map((k, i) => [k, opt[i]])),
     // device scalars where the model expects numbers: it uses them only as tf operands
     weights: Object.fromEntries(weightNames.map((k, i) => [k, weights[i]])) as unknown as LossWeights,
     progress: names.length ? { ...progress, scheduled: Object.fromEntries(names.map((k, i) => [k, scheduled[i]])) } : progress,
@@ -113,7 +127,7 @@ function eagerStep(tf: typeof tfc, model: Model, optimizer: Optimizer, binarize:
   const names = [...model.params.keys()];
   const vars = names.map((n) => model.params.get(n)!);
   const byTfName = new Map(vars.map((v, i) => [v.name, names[i]]));
-  return (grey, y, labels, inputs, w, rng, progress) => {
+  return (grey, y, labels, inputs, w, rng, progress, opt) => {
     let terms: Record<string, tfc.Scalar> = {};
     tf.tidy(() => {
       const x = binarize ? binarized(tf, grey, rng) : grey;
@@ -124,7 +138,7 @@ function eagerStep(tf: typeof tfc, model: Model, optimizer: Optimizer, binarize:
       }, vars);
       const named: Record<string, tfc.Tensor> = {};
       for (const [k, g] of Object.entries(grads)) named[byTfName.get(k)!] = g;
-      optimizer.apply(named);
+      optimizer.apply(named, opt ?? optimizer.scheduled(progress));
     });
     return terms;
   };
@@ -158,16 +172,16 @@ interface Compiled extends LoadedTrace {
  * the eager step's loss terms and updates. Returns why not otherwise. State is left untouched and
  * `rng` is not advanced.
  */
-function compile(tf: typeof tfc, model: Model, eager: CoreFn, state: tfc.Variable[], x: tfc.Tensor2D, y: Int32Array | null, w: LossWeights, rng: Rng, inGraph: boolean): Compiled | string {
+function compile(tf: typeof tfc, model: Model, optimizer: Optimizer, eager: CoreFn, state: tfc.Variable[], x: tfc.Tensor2D, y: Int32Array | null, w: LossWeights, rng: Rng, inGraph: boolean): Compiled | string {
   let termNames: string[] = [];
   const dry = (labels: Int32Array | null, progress: TrainProgress, r: Rng) => {
     const saved = state.map((v) => tf.clone(v));
     const rec = recordingRng(r);
     const up = uploads(tf, model, labels, x.shape[0]);
-    const sc = stepScalars(tf, model, w, progress, true);
+    const sc = stepScalars(tf, model, optimizer, w, progress, true);
     try {
       const { trace, outputs } = traceNative(tf, graphFeeds(state, x, up, sc), rec.drawIndex, () => {
-        const terms = eager(x, labels, up.labels, up.inputs, sc.weights, rec.rng, sc.progress);
+        const terms = eager(x, labels, up.labels, up.inputs, sc.weights, rec.rng, sc.progress, sc.opt);
         termNames = Object.keys(terms);
         return [...state, ...termNames.map((k) => terms[k])];
       });
@@ -206,7 +220,7 @@ function compile(tf: typeof tfc, model: Model, eager: CoreFn, state: tfc.Variabl
   // (the traces restored the state, so this is the state they started from)
   const before = state.map((v) => v.dataSync() as Float32Array);
   const up = uploads(tf, model, y, x.shape[0]);
-  const sc = stepScalars(tf, model, w, START, false);
+  const sc = stepScalars(tf, model, optimizer, w, START, false);
   // (draws made in the graph are fed the recorded values here, in place of the generator's)
   const draws = drawTensors(tf, compiled.draws, a.draws);
   let outs: tfc.Tensor[] = [];
@@ -297,7 +311,7 @@ export function makeTrainStep(tf: typeof tfc, model: Model, optimizer: Optimizer
       let c = compiled.get(key);
       if (c === undefined) {
         const t0 = performance.now();
-        const r = compile(tf, model, core, state, x, y, w, rng, inGraph);
+        const r = compile(tf, model, optimizer, core, state, x, y, w, rng, inGraph);
         const seconds = (performance.now() - t0) / 1000;
         c = typeof r === 'string' ? null : r;
         const mode: StepMode = c ? { batch: key, mode: 'graph', kernels: c.kernels, seconds } : { batch: key, mode: 'eager', reason: r as string };
@@ -307,7 +321,7 @@ export function makeTrainStep(tf: typeof tfc, model: Model, optimizer: Optimizer
       }
       if (!c) return core(x, y, up.labels, up.inputs, w, rng, progress);
       const draws = c.inGraph ? seedTensors(tf, c.draws, rng) : drawTensors(tf, c.draws, rng);
-      const sc = stepScalars(tf, model, w, progress, false);
+      const sc = stepScalars(tf, model, optimizer, w, progress, false);
       const outs = c.session.run([...graphFeeds(state, x, up, sc), ...draws]);
       draws.forEach((t) => t.dispose());
       sc.dispose();
