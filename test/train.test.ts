@@ -200,3 +200,12 @@ test('a learning-rate schedule moves the rate every step: a stage at rate 0 leav
   const lrs = fs.readFileSync(path.join(cos.runDir, 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l)).filter((m) => m.epoch).map((m) => m['optimizer/lr']);
   assert.ok(lrs[0] < 0.01 && lrs[0] > 0.0055 && lrs[1] > 0.001 && lrs[1] < 0.0015, `lr per epoch (its last step) ${lrs}`);
 });
+
+test('the cosine and piecewise schedules give their values at the epochs they name', () => {
+  const r = createRegistry();
+  const at = (spec: object, epochFloat: number) => (r.create('schedule', spec as any, {} as any) as (p: object) => number)({ epoch: Math.floor(epochFloat), step: 0, fraction: 0, epochFloat });
+  const cos = { kind: 'cosine', from: 1, to: 0.1, start_epoch: 2, end_epoch: 6 };
+  assert.deepEqual([0, 2, 4, 6, 9].map((e) => +at(cos, e).toFixed(6)), [1, 1, 0.55, 0.1, 0.1]);
+  const steps = { kind: 'piecewise', stages: [{ epochs: 1, value: 3 }, { epochs: 3, value: 2 }, { epochs: 9, value: 1 }] };
+  assert.deepEqual([0, 0.99, 1, 3.99, 4, 12.9, 13, 100].map((e) => at(steps, e)), [3, 3, 2, 2, 1, 1, 1, 1]);
+});

@@ -20,12 +20,17 @@ export const linearSchedule = definePlugin({
   name: 'linear',
   description: 'Linear ramp between two epochs (e.g. a KL warm-up 0 → 1), constant before and after',
   options: linearOptions,
-  create: (o): Schedule => (p) => {
+  create: (o): Schedule => ramp(o, (t) => t),
+});
+
+/** From `from` to `to` between two epochs along `shape` (0 at t = 0, 1 at t = 1); flat outside. */
+function ramp(o: LinearOptions, shape: (t: number) => number): Schedule {
+  return (p) => {
     if (p.epochFloat <= o.start_epoch) return o.from;
     if (p.epochFloat >= o.end_epoch) return o.to;
-    return o.from + ((o.to - o.from) * (p.epochFloat - o.start_epoch)) / (o.end_epoch - o.start_epoch);
-  },
-});
+    return o.from + (o.to - o.from) * shape((p.epochFloat - o.start_epoch) / (o.end_epoch - o.start_epoch));
+  };
+}
 
 const cosineOptions = {
   from: Type.Number({ minimum: 0, default: 1, description: 'Value until start_epoch (≥ 0)' }),
@@ -44,12 +49,7 @@ export const cosineSchedule = definePlugin({
   name: 'cosine',
   description: 'Cosine annealing between two epochs (e.g. a learning rate 1e-3 → 1e-5), constant before and after',
   options: cosineOptions,
-  create: (o): Schedule => (p) => {
-    if (p.epochFloat <= o.start_epoch) return o.from;
-    if (p.epochFloat >= o.end_epoch) return o.to;
-    const t = (p.epochFloat - o.start_epoch) / (o.end_epoch - o.start_epoch);
-    return o.to + ((o.from - o.to) * (1 + Math.cos(Math.PI * t))) / 2;
-  },
+  create: (o): Schedule => ramp(o, (t) => (1 - Math.cos(Math.PI * t)) / 2),
 });
 
 const piecewiseOptions = {
