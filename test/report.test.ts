@@ -13,7 +13,7 @@ import { pathToFileURL } from 'url';
 import { PNG } from 'pngjs';
 import { Chromium, type RenderedPage } from './chromium';
 import { tmpDir, smallConfig, elbo, lastJson, ROOT } from './helpers';
-import { curvePoints, wrap } from '../src/plot/figures';
+import { curvePoints, focusFrom, LR_TERM, wrap } from '../src/plot/figures';
 
 const OUT = path.join(ROOT, '.test-output');
 let browser: Chromium;
@@ -158,4 +158,19 @@ test('figures: learning-curve points take every train/ and val/ term, not speed 
     ['train:loss=3', 'train:kl=1', 'validation:elbo=-3'],
   );
   assert.deepEqual(wrap('aaa bbb ccc ddd', 7), ['aaa bbb', 'ccc ddd']);
+  // a learning rate that moves gets its panel; a constant one does not
+  const lr = (v: number[]) => curvePoints(v.map((x, i) => ({ epoch: i + 1, 'train/loss': 1, 'optimizer/lr': x }))).filter((p) => p.term === LR_TERM);
+  assert.deepEqual(lr([1e-3, 5e-4]).map((p) => p.value), [1e-3, 5e-4]);
+  assert.deepEqual(lr([1e-3, 1e-3]), []);
+});
+
+test('figures: a long run whose first epochs are far off is drawn from about its 5th percent of epochs', () => {
+  // an ELBO from -190 to -92 over 600 epochs, flat after the first ten: the panel starts at epoch 30
+  const elbo = Array.from({ length: 600 }, (_, i) => ({ epoch: i + 1, value: i < 10 ? -190 + i * 9 : -100 + (8 * i) / 600 }));
+  assert.equal(focusFrom(elbo), 30);
+  assert.equal(focusFrom(elbo.slice(0, 15)), null, 'a short run: every epoch');
+  // a curve that moves as much late as early: every epoch
+  assert.equal(focusFrom(Array.from({ length: 100 }, (_, i) => ({ epoch: i + 1, value: i }))), null);
+  // a test value far from the late curve widens the late range: every epoch
+  assert.equal(focusFrom(elbo, -300), null);
 });

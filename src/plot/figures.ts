@@ -32,26 +32,49 @@ export interface CurvePoint {
 /** Per-epoch metrics that are not learning curves (speed, timing, schedule weights). */
 const NOT_CURVES = /^(samples_per_sec|epoch_time_s)$/;
 
+/** The panel of a scheduled learning rate (metrics `optimizer/lr`), drawn on a log scale. */
+export const LR_TERM = 'learning rate';
+
 /**
  * Learning-curve points from metrics.jsonl lines (those with an epoch): every train/ and
- * val/ metric, as (epoch, term, split, value).
+ * val/ metric, as (epoch, term, split, value), and a learning rate that moves (`optimizer/lr`,
+ * as the term LR_TERM).
  */
 export function curvePoints(lines: Record<string, number>[]): CurvePoint[] {
   const out: CurvePoint[] = [];
+  const lr: CurvePoint[] = [];
   for (const l of lines) {
     if (typeof l.epoch !== 'number') continue;
     for (const [k, v] of Object.entries(l)) {
       const m = /^(train|val)\/(.+)$/.exec(k);
+      if (k === 'optimizer/lr' && v > 0) lr.push({ epoch: l.epoch, term: LR_TERM, split: 'train', value: v });
       if (!m || NOT_CURVES.test(m[2]) || !Number.isFinite(v)) continue;
       out.push({ epoch: l.epoch, term: m[2], split: m[1] === 'train' ? 'train' : 'validation', value: v });
     }
   }
-  return out;
+  return new Set(lr.map((p) => p.value)).size > 1 ? [...out, ...lr] : out;
+}
+
+/**
+ * The first epoch a long run's panel shows, when its first epochs' values (an ELBO of −190
+ * in epoch 1 against −92 at the end) would squeeze everything after them into a line: about
+ * the 5th percent of the epochs. Null when the values from there on (and the test value)
+ * span more than half of the whole range anyway: then every epoch is drawn.
+ */
+export function focusFrom(points: { epoch: number; value: number }[], test?: number): number | null {
+  const last = Math.max(...points.map((p) => p.epoch));
+  if (points.length < 2 || last < 20) return null;
+  const from = Math.max(3, Math.ceil(last * 0.05));
+  const late = points.filter((p) => p.epoch >= from).map((p) => p.value);
+  if (test !== undefined && Number.isFinite(test)) late.push(test);
+  const all = [...points.map((p) => p.value), ...late];
+  const [lo, hi] = [Math.min(...late), Math.max(...late)];
+  return hi > lo && Math.max(...all) - Math.min(...all) > 2 * (hi - lo) ? from : null;
 }
 
 /** Panels in this order: the loss, its terms as logged, then the ELBO and accuracy. */
 function termOrder(terms: string[]): string[] {
-  const last = ['elbo', 'accuracy'];
+  const last = ['elbo', 'accuracy', LR_TERM];
   const rank = (t: string) => (t === 'loss' ? -1 : last.includes(t) ? 1 + last.indexOf(t) : 0);
   return [...terms].sort((a, b) => rank(a) - rank(b) || terms.indexOf(a) - terms.indexOf(b));
 }
@@ -70,18 +93,22 @@ export function curvesSpec(title: string, subtitle: string, points: CurvePoint[]
     title: { text: title, subtitle: wrap(subtitle) },
     data: { values: [...points, ...rules] },
     columns: Math.min(3, Math.max(1, terms.length)),
-    concat: terms.map((term) => ({
-      title: { text: term, anchor: 'middle', fontSize: 13 },
+    concat: terms.map((term) => {
+      const from = term === LR_TERM ? null : focusFrom(points.filter((p) => p.term === term), test[term]);
+      const scale = term === LR_TERM ? { type: 'log' } : { zero: false };
+      return {
+      title: { text: term, anchor: 'middle', fontSize: 13, ...(from ? { subtitle: `from epoch ${from} (before: far off)`, subtitleFontSize: 10 } : {}) },
       width: 230,
       height: 140,
       transform: [{ filter: { field: 'term', equal: term } }],
       layer: [
         {
-          transform: [{ filter: "datum.split !== 'test (final)'" }],
+          // (a long run's first epochs are left out rather than clipped: Vega sizes the figure by every mark)
+          transform: [{ filter: from ? `datum.split !== 'test (final)' && datum.epoch >= ${from}` : "datum.split !== 'test (final)'" }],
           mark: { type: 'line', point: epochs <= 40, strokeWidth: 1.8 },
           encoding: {
             x: { field: 'epoch', type: 'quantitative', title: 'epoch', axis: { tickMinStep: 1 } },
-            y: { field: 'value', type: 'quantitative', title: null, scale: { zero: false } },
+            y: { field: 'value', type: 'quantitative', title: null, scale },
             color: colour,
           },
         },
@@ -91,7 +118,8 @@ export function curvesSpec(title: string, subtitle: string, points: CurvePoint[]
           encoding: { y: { field: 'value', type: 'quantitative' }, color: colour },
         },
       ],
-    })),
+      };
+    }),
     resolve: { scale: { y: 'independent', color: 'shared' } },
   };
 }
