@@ -167,7 +167,7 @@ export async function trainLoop(
       metrics['train/epoch_time_s'] = trainSeconds;
       for (const [n, v] of Object.entries(w)) metrics[`weight/${n}`] = v;
       // a scheduled learning rate, as its last step used it
-      if (lastAt) for (const [n, v] of Object.entries(optimizer.scheduled(lastAt))) metrics[`optimizer/${n}`] = v;
+      if (lastAt) for (const [n, v] of Object.entries(optimizer.scheduled?.(lastAt) ?? {})) metrics[`optimizer/${n}`] = v;
       if (data.val) {
         const val = evaluateTerms(tf, model, data.val, data.dim, 1000, epochRng.fork('validation'), unitWeights(Object.keys(weights)), o.compile);
         for (const [k, v] of Object.entries(val)) metrics[`val/${k}`] = v;

@@ -16,9 +16,9 @@ export interface Optimizer {
   apply(grads: Record<string, tfc.Tensor>, at: Record<string, number | tfc.Scalar>): void;
   /**
    * The hyper-parameters that move during training (a learning-rate schedule), by name, at
-   * `progress`; empty when none does (then they are constants of a compiled step).
+   * `progress`; absent or empty when none does (then they are constants of a compiled step).
    */
-  scheduled(progress: TrainProgress): Record<string, number>;
+  scheduled?(progress: TrainProgress): Record<string, number>;
   state: Map<string, tfc.Variable>;
 }
 

@@ -82,8 +82,9 @@ function uploads(tf: typeof tfc, model: Model, y: Int32Array | null, rows: numbe
 
 /**
  * The numbers a compiled step feeds its graph as scalars, in a fixed order: the loss
- * weights and the prior's scheduled quantities at `progress` (schedules move them every
- * step). `weights` and `progress` hand the scalars to the model. While tracing
+ * weights, the prior's scheduled quantities and the optimizer's (a scheduled learning rate)
+ * at `progress` (schedules move them every step). `weights` and `progress` hand the scalars
+ * to the model, `opt` to the optimizer. While tracing
  * (`guard`), reading one as a JavaScript number would freeze it into the graph: that
  * throws, and the step stays eager.
  */
@@ -95,7 +96,7 @@ function stepScalars(tf: typeof tfc, model: Model, optimizer: Optimizer, w: Loss
   const values = model.scheduled?.(progress) ?? {};
   const names = Object.keys(values).sort();
   const scheduled = names.map((k) => scalar(values[k], `scheduled value ${k}`));
-  const optValues = optimizer.scheduled(progress);
+  const optValues = optimizer.scheduled?.(progress) ?? {};
   const optNames = Object.keys(optValues).sort();
   const opt = optNames.map((k) => scalar(optValues[k], `the optimizer's scheduled ${k}`));
   const list = [...weights, ...scheduled, ...opt];
@@ -138,7 +139,7 @@ function eagerStep(tf: typeof tfc, model: Model, optimizer: Optimizer, binarize:
       }, vars);
       const named: Record<string, tfc.Tensor> = {};
       for (const [k, g] of Object.entries(grads)) named[byTfName.get(k)!] = g;
-      optimizer.apply(named, opt ?? optimizer.scheduled(progress));
+      optimizer.apply(named, opt ?? optimizer.scheduled?.(progress) ?? {});
     });
     return terms;
   };
