@@ -345,3 +345,12 @@ test('elbo sweep --tag K=V --note TEXT: checked as for run, and written into the
   // every task's srun step carries them, quoted for bash
   assert.match(script, / '--tag' 'who=o'\\''brien' '--note' 'a grid' &\n/);
 });
+
+test('elbo plugins says which options take a schedule: loss weights and learning rates read number|schedule', () => {
+  const r = elbo(['plugins', 'optimizer']);
+  assert.equal(r.status, 0, r.stderr);
+  assert.match(r.stdout, /adam[\s\S]*\n\s+lr\s+number\|schedule = 0\.001 /);
+  const s = elbo(['plugins', 'schedule']);
+  assert.match(s.stdout, /\n\s+cosine\s+Cosine annealing/);
+  assert.match(s.stdout, /\n\s+piecewise\s+Constant stages/);
+});

@@ -97,27 +97,27 @@ export function curvesSpec(title: string, subtitle: string, points: CurvePoint[]
       const from = term === LR_TERM ? null : focusFrom(points.filter((p) => p.term === term), test[term]);
       const scale = term === LR_TERM ? { type: 'log' } : { zero: false };
       return {
-      title: { text: term, anchor: 'middle', fontSize: 13, ...(from ? { subtitle: `from epoch ${from} (before: far off)`, subtitleFontSize: 10 } : {}) },
-      width: 230,
-      height: 140,
-      transform: [{ filter: { field: 'term', equal: term } }],
-      layer: [
-        {
-          // (a long run's first epochs are left out rather than clipped: Vega sizes the figure by every mark)
-          transform: [{ filter: from ? `datum.split !== 'test (final)' && datum.epoch >= ${from}` : "datum.split !== 'test (final)'" }],
-          mark: { type: 'line', point: epochs <= 40, strokeWidth: 1.8 },
-          encoding: {
-            x: { field: 'epoch', type: 'quantitative', title: 'epoch', axis: { tickMinStep: 1 } },
-            y: { field: 'value', type: 'quantitative', title: null, scale },
-            color: colour,
+        title: { text: term, anchor: 'middle', fontSize: 13, ...(from ? { subtitle: `from epoch ${from} (before: far off)`, subtitleFontSize: 10 } : {}) },
+        width: 230,
+        height: 140,
+        transform: [{ filter: { field: 'term', equal: term } }],
+        layer: [
+          {
+            // (a long run's first epochs are left out rather than clipped: Vega sizes the figure by every mark)
+            transform: [{ filter: from ? `datum.split !== 'test (final)' && datum.epoch >= ${from}` : "datum.split !== 'test (final)'" }],
+            mark: { type: 'line', point: epochs <= 40, strokeWidth: 1.8 },
+            encoding: {
+              x: { field: 'epoch', type: 'quantitative', title: 'epoch', axis: { tickMinStep: 1 } },
+              y: { field: 'value', type: 'quantitative', title: null, scale },
+              color: colour,
+            },
           },
-        },
-        {
-          transform: [{ filter: "datum.split === 'test (final)'" }],
-          mark: { type: 'rule', strokeDash: [5, 3], strokeWidth: 1.5 },
-          encoding: { y: { field: 'value', type: 'quantitative' }, color: colour },
-        },
-      ],
+          {
+            transform: [{ filter: "datum.split === 'test (final)'" }],
+            mark: { type: 'rule', strokeDash: [5, 3], strokeWidth: 1.5 },
+            encoding: { y: { field: 'value', type: 'quantitative' }, color: colour },
+          },
+        ],
       };
     }),
     resolve: { scale: { y: 'independent', color: 'shared' } },

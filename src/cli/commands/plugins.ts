@@ -71,8 +71,19 @@ function loadPluginsOf(file: string, registry: ReturnType<typeof createRegistry>
   for (const spec of Array.isArray(data?.plugins) ? data.plugins : []) registry.loadPlugin(String(spec), path.dirname(path.resolve(file)), file);
 }
 
+/** An option's type as `elbo plugins` prints it: a number or a schedule (a loss weight, a learning rate) reads `number|schedule`. */
 export function describeOption(s: JsonSchema, required: boolean): string {
-  const t = s.enum ? (s.enum as unknown[]).join('|') : s.$ref ? `${String(s.$ref).split('/').pop()} plugin` : s.type === 'array' ? `list of ${(s.items as any)?.type ?? 'values'}` : String(s.type ?? 'value');
+  const ref = (r: unknown) => String(r).split('/').pop();
+  const numberOrSchedule = s.$ref === '#/definitions/weight' || (s.if && ref((s.then as JsonSchema | undefined)?.$ref) === 'schedule');
+  const t = numberOrSchedule
+    ? 'number|schedule'
+    : s.enum
+      ? (s.enum as unknown[]).join('|')
+      : s.$ref
+        ? `${ref(s.$ref)} plugin`
+        : s.type === 'array'
+          ? `list of ${(s.items as any)?.type ?? 'values'}`
+          : String(s.type ?? 'value');
   const dflt = s.default !== undefined ? ` = ${JSON.stringify(s.default)}` : required ? ' (required)' : '';
   const desc = s.description ? `  ${s.description}` : '';
   return `${t}${dflt}${desc}`;
