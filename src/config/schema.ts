@@ -1,4 +1,4 @@
-import { PLUGIN_KINDS, JsonSchema, PluginKind, slot, weight } from '../registry/types';
+import { PLUGIN_KINDS, JsonSchema, PluginKind, numberOrSchedule, slot, weight } from '../registry/types';
 import type { Registry } from '../registry/registry';
 import { MODE_RULE } from './metrics';
 import { STANDARD_WEIGHTS } from '../registry/weights';
@@ -26,13 +26,8 @@ export const BACKENDS = ['auto', 'tensorflow', 'wasm', 'cpu'] as const;
 export function buildSchema(registry: Registry): JsonSchema {
   const definitions: Record<string, JsonSchema> = {};
   for (const kind of PLUGIN_KINDS) definitions[kind] = kindSchema(registry, kind);
-  definitions.weight = {
-    description: 'A number, or a schedule plugin ({kind: linear, ...}) evaluated every step',
-    if: { type: 'object' },
-    then: { $ref: '#/definitions/schedule' },
-    // weights scale loss terms: a negative one would reward the term it weighs
-    else: { type: 'number', minimum: 0 },
-  };
+  // weights scale loss terms: a negative one would reward the term it weighs
+  definitions.weight = numberOrSchedule({ minimum: 0 }, { description: 'A number, or a schedule plugin ({kind: linear, ...}) evaluated every step' });
   return {
     $schema: 'http://json-schema.org/draft-07/schema#',
     $id: 'https://elbo.dev/schema/config.json',

@@ -288,6 +288,15 @@ export function slot(kind: PluginKind, extra: JsonSchema = {}): TUnsafe<PluginOp
   return Type.Unsafe<PluginOptions>({ $ref: `#/definitions/${kind}`, ...extra });
 }
 
+/**
+ * A number, or a schedule plugin's options evaluated every step (`{kind: linear, ...}`):
+ * the shape of a loss weight (`#/definitions/weight`) and of a learning rate, whose
+ * numbers are bounded by `number` (a JSON Schema for the number case).
+ */
+export function numberOrSchedule(number: JsonSchema, extra: JsonSchema = {}): JsonSchema {
+  return { ...extra, if: { type: 'object' }, then: { $ref: '#/definitions/schedule' }, else: { type: 'number', ...number } };
+}
+
 /** A number or a schedule plugin (e.g. a KL warm-up), as an option: a schedule's options or the number. */
 export function weight(defaultValue: number, description: string): TUnsafe<number | PluginOptions> {
   return Type.Unsafe<number | PluginOptions>({ $ref: '#/definitions/weight', default: defaultValue, description });

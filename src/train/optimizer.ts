@@ -1,5 +1,5 @@
 import type * as tfc from '@tensorflow/tfjs-core';
-import { definePlugin, Type, type OptionsOf, type PluginContext, type PluginOptions } from '../registry/types';
+import { definePlugin, numberOrSchedule, Type, type OptionsOf, type PluginContext, type PluginOptions } from '../registry/types';
 import type { TrainProgress } from '../priors/prior';
 import { scheduleProgress, weightSchedule } from '../schedules/schedule';
 
@@ -27,18 +27,17 @@ export interface Optimizer {
  * step (`{kind: cosine, from: 1e-3, to: 1e-5, end_epoch: 500}`).
  */
 function learningRate(defaultValue: number) {
-  return Type.Unsafe<number | PluginOptions>({
-    description: 'Learning rate: a number, or a schedule plugin ({kind: cosine | piecewise | linear, ...}) evaluated every step',
-    default: defaultValue,
-    if: { type: 'object' },
-    then: { $ref: '#/definitions/schedule' },
-    else: { type: 'number', exclusiveMinimum: 0 },
-  });
+  return Type.Unsafe<number | PluginOptions>(
+    numberOrSchedule(
+      { exclusiveMinimum: 0 },
+      { description: 'Learning rate: a number, or a schedule plugin ({kind: cosine | piecewise | linear, ...}) evaluated every step', default: defaultValue },
+    ),
+  );
 }
 
-/** The learning rate's value at a step: `at.lr` when it is scheduled, the constant otherwise. */
+/** The learning rate's value at a step: the constant, or `at.lr` when it is scheduled. */
 function lrSchedule(lr: number | PluginOptions, ctx?: PluginContext) {
-  if (typeof lr === 'number') return { scheduled: () => ({}), at: (at: Record<string, number | tfc.Scalar>) => at.lr ?? lr };
+  if (typeof lr === 'number') return { scheduled: () => ({}), at: () => lr };
   if (!ctx) throw new Error('a learning-rate schedule needs the plugin context (its registry)');
   const s = weightSchedule(lr, ctx.registry, ctx);
   return {
