@@ -13,7 +13,7 @@ import { pathToFileURL } from 'url';
 import { PNG } from 'pngjs';
 import { Chromium, type RenderedPage } from './chromium';
 import { tmpDir, smallConfig, elbo, lastJson, ROOT } from './helpers';
-import { curvePoints, focusFrom, LR_TERM, wrap } from '../src/plot/figures';
+import { curvePoints, curvesSpec, focusFrom, LR_TERM, wrap } from '../src/plot/figures';
 
 const OUT = path.join(ROOT, '.test-output');
 let browser: Chromium;
@@ -162,6 +162,17 @@ test('figures: learning-curve points take every train/ and val/ term, not speed 
   const lr = (v: number[]) => curvePoints(v.map((x, i) => ({ epoch: i + 1, 'train/loss': 1, 'optimizer/lr': x }))).filter((p) => p.term === LR_TERM);
   assert.deepEqual(lr([1e-3, 5e-4]).map((p) => p.value), [1e-3, 5e-4]);
   assert.deepEqual(lr([1e-3, 1e-3]), []);
+});
+
+test('figures: the legend names only the splits drawn, in their fixed colours', () => {
+  const legend = (spec: any) => spec.concat[0].layer[0].encoding.color.scale;
+  const trainOnly = curvesSpec('t', 's', [{ epoch: 1, term: 'loss', split: 'train', value: 1 }], { loss: 0.5 });
+  assert.deepEqual(legend(trainOnly), { domain: ['train', 'test (final)'], range: ['#1f77b4', '#2ca02c'] });
+  const both = curvesSpec('t', 's', [
+    { epoch: 1, term: 'elbo', split: 'train', value: -2 },
+    { epoch: 1, term: 'elbo', split: 'validation', value: -3 },
+  ]);
+  assert.deepEqual(legend(both), { domain: ['train', 'validation'], range: ['#1f77b4', '#ff7f0e'] });
 });
 
 test('figures: a long run whose first epochs are far off is drawn from about its 5th percent of epochs', () => {

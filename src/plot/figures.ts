@@ -87,7 +87,11 @@ export function curvesSpec(title: string, subtitle: string, points: CurvePoint[]
   const terms = termOrder([...new Set(points.map((p) => p.term))]);
   const rules = terms.filter((t) => Number.isFinite(test[t])).map((t) => ({ term: t, split: 'test (final)', value: test[t] }));
   const epochs = new Set(points.map((p) => p.epoch)).size;
-  const colour = { field: 'split', type: 'nominal', title: null, scale: SPLITS, legend: { orient: 'top', direction: 'horizontal' } };
+  // the legend names only the splits drawn (a run without validation data has no validation line)
+  const drawn = new Set<string>([...points.map((p) => p.split), ...rules.map((r) => r.split)]);
+  const keep = SPLITS.domain.map((_, i) => i).filter((i) => drawn.has(SPLITS.domain[i]));
+  const splitScale = { domain: keep.map((i) => SPLITS.domain[i]), range: keep.map((i) => SPLITS.range[i]) };
+  const colour = { field: 'split', type: 'nominal', title: null, scale: splitScale, legend: { orient: 'top', direction: 'horizontal' } };
   // a concat of panels, not a wrapped facet: that would draw axes for the empty cells of its last row
   return {
     title: { text: title, subtitle: wrap(subtitle) },
