@@ -19,7 +19,8 @@ export function wrap(text: string, width = 90): string[] {
 }
 
 /** Colours of the splits, the same in every figure. */
-const SPLITS = { domain: ['train', 'validation', 'test (final)'], range: ['#1f77b4', '#ff7f0e', '#2ca02c'] };
+/** Each split's colour, in legend order. */
+const SPLIT_COLOURS: Record<string, string> = { train: '#1f77b4', validation: '#ff7f0e', 'test (final)': '#2ca02c' };
 
 export interface CurvePoint {
   epoch: number;
@@ -89,8 +90,8 @@ export function curvesSpec(title: string, subtitle: string, points: CurvePoint[]
   const epochs = new Set(points.map((p) => p.epoch)).size;
   // the legend names only the splits drawn (a run without validation data has no validation line)
   const drawn = new Set<string>([...points.map((p) => p.split), ...rules.map((r) => r.split)]);
-  const keep = SPLITS.domain.map((_, i) => i).filter((i) => drawn.has(SPLITS.domain[i]));
-  const splitScale = { domain: keep.map((i) => SPLITS.domain[i]), range: keep.map((i) => SPLITS.range[i]) };
+  const domain = Object.keys(SPLIT_COLOURS).filter((split) => drawn.has(split));
+  const splitScale = { domain, range: domain.map((split) => SPLIT_COLOURS[split]) };
   const colour = { field: 'split', type: 'nominal', title: null, scale: splitScale, legend: { orient: 'top', direction: 'horizontal' } };
   // a concat of panels, not a wrapped facet: that would draw axes for the empty cells of its last row
   return {
