@@ -65,6 +65,8 @@ export async function trainRun(
       logEvery: train.log_every,
       stepsPerEpoch: train.steps_per_epoch,
       labelledPerBatch: train.labelled_per_batch,
+      labelledDraw: train.labelled_draw,
+      gradients: { clip: train.clip, weightDecay: train.weight_decay },
       startEpoch: o.start.epoch,
       startStep: o.start.step,
       compile: train.compile,
