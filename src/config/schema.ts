@@ -66,7 +66,7 @@ export function buildSchema(registry: Registry): JsonSchema {
         additionalProperties: false,
         default: {},
         properties: {
-          epochs: { type: 'integer', minimum: 1, default: 10 },
+          epochs: { type: 'integer', minimum: 1, maximum: 1000000, default: 10, description: 'Passes over the training split (at most 1,000,000)' },
           batch_size: { type: 'integer', minimum: 1, default: 128 },
           optimizer: slot('optimizer', { default: { kind: 'adam' } }),
           log_every: {

@@ -198,6 +198,10 @@ export function loadSweep(file: string): SweepSpec {
   const axes = [...Object.keys(data.sweep.grid), ...data.sweep.zip.flatMap((g: object) => Object.keys(g)), ...Object.keys(data.sweep.random?.space ?? {}), ...Object.keys(data.sweep.search?.space ?? {})];
   const dup = axes.find((k, i) => axes.indexOf(k) !== i);
   if (dup) problems.push(new UserError(`'${dup}' is swept twice; give each key one axis`, loc.at(['sweep'])));
+  // a key both set for every cell and swept: the sweep would win silently
+  for (const k of Object.keys(data.set)) {
+    if (axes.includes(k)) problems.push(new UserError(`'${k}' is both in set: and swept; remove it from set: (the sweep gives every cell its value)`, loc.at(['set', k])));
+  }
   if (axes.includes('seed')) problems.push(new UserError("sweep seeds with 'seeds: [..]', not as a grid key", loc.at(['sweep'])));
   // the base config: one file, or an axis of files
   if ('base' in data.set) problems.push(new UserError("'base' is not an override: give it at the top level, or as an axis of the sweep", loc.at(['set', 'base'])));
