@@ -1,6 +1,7 @@
 import { createRegistry } from './builtins';
 import { Rng } from './runtime/rng';
 import { UserError } from './errors';
+import { diskError } from './util/disk-errors';
 import { Progress } from './track/progress';
 import type { RunRecord, RunStatus } from './track/run-store';
 import type { PluginContext } from './registry/types';
@@ -75,11 +76,28 @@ async function runLocked(o: RunOptions, run: ActiveRun): Promise<RunResult> {
   // 4. record (at every end): run.json, report.html, the trackers finished; the state freed
   // (API users run many in one process)
   const finish = async (status: RunStatus, error: string | null, metrics: Record<string, number>) => {
-    const result = await recordRun(recorder, status, error, metrics, config.published);
-    state.all.forEach((v) => v.dispose());
-    return result;
+    try {
+      return await recordRun(recorder, status, error, metrics, config.published);
+    } finally {
+      state.all.forEach((v) => v.dispose());
+    }
   };
-  const failed = (e: any) => (e instanceof UserError ? e.line() : `internal error: ${e?.message ?? e}`);
+  const failed = (e: any) => {
+    const user = e instanceof UserError ? e : diskError(e);
+    return user ? user.line() : `internal error: ${e?.message ?? e}`;
+  };
+  /** A failure: recorded FAILED where the record can still be written, then the error, as the user should read it. */
+  const fail = async (e: any, metrics: Record<string, number>): Promise<never> => {
+    const why = diskError(e) ?? (e instanceof Object ? e : new Error(`a non-error was thrown: ${String(e)}`));
+    try {
+      const result = await finish('FAILED', failed(e), metrics);
+      throw Object.assign(why, { runResult: result });
+    } catch (recordError) {
+      if (recordError === why) throw why;
+      progress.message(`warning: the run's record could not be updated to FAILED (${failed(recordError)})`);
+      throw Object.assign(why, { runResult: { runId: store.runId, runDir: store.dir, status: 'FAILED', metrics, error: failed(e) } });
+    }
+  };
   // Ctrl-C / SIGTERM (run/interrupt.ts): stop between steps and record KILLED; a second one quits at once
   const interrupted = stopper(run, o.shouldStop);
   // --pause-at (a sweep's early stopping): the loop stops before the first step past that epoch
@@ -91,8 +109,7 @@ async function runLocked(o: RunOptions, run: ActiveRun): Promise<RunResult> {
   try {
     trained = await trainRun(parts, { tf, data, rng, train: config.train, state, start, recorder, progress, stopping, onEpoch: o.onEpoch });
   } catch (e: any) {
-    await finish('FAILED', failed(e), {});
-    throw e;
+    return fail(e, {});
   }
   const { end, best } = trained;
   if (end.status === 'interrupted' && pausing() && !interrupted()) return finish('PAUSED', null, {});
@@ -107,8 +124,7 @@ async function runLocked(o: RunOptions, run: ActiveRun): Promise<RunResult> {
     await recorder.logMetrics(testMetrics, record.global_step, Date.now());
     await recorder.uploadArtifacts();
   } catch (e: any) {
-    await finish('FAILED', failed(e), testMetrics);
-    throw e;
+    return fail(e, testMetrics);
   }
   return finish('FINISHED', null, testMetrics);
 }

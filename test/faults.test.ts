@@ -4,6 +4,7 @@ import * as fs from 'fs';
 import * as path from 'path';
 import { tmpDir, smallConfig, elbo, lastJson } from './helpers';
 import { reproduce } from '../src/sweep/reproduce';
+import { spawnSync } from 'child_process';
 
 /**
  * Fault injection (ELBO_FAULT, src/util/fault.ts): hard and soft stops at exact points of a
@@ -98,4 +99,59 @@ test('reproduce notices a metrics.jsonl that lost an epoch line; a damaged run.j
   const compare = elbo(['compare', runDir], { cwd: dir });
   assert.equal(compare.status, 1, compare.stderr);
   assert.match(compare.stderr, /run\.json: run\.json is damaged/);
+});
+
+/** Mount a tmpfs of `size` (read-only with ro) at a fresh directory; root only (the test setup runs as root). */
+function smallDisk(size: string, ro = false): { dir: string; unmount: () => void } | null {
+  if (process.getuid?.() !== 0) return null;
+  const dir = tmpDir();
+  const m = spawnSync('mount', ['-t', 'tmpfs', '-o', `size=${size}${ro ? ',ro' : ''}`, 'tmpfs', dir], { encoding: 'utf8' });
+  assert.equal(m.status, 0, `mount a tmpfs (root): ${m.stderr}`);
+  return { dir, unmount: () => spawnSync('umount', [dir]) };
+}
+const asRoot = process.getuid?.() === 0 ? {} : { skip: 'mounting a small tmpfs needs root (CI and the test setup run as root)' };
+
+test('a full disk and a read-only run store: one line naming the path and what to do, exit 1, FAILED where the record can be written, no temporary files left', asRoot, () => {
+  const dir = tmpDir();
+  const cfg = smallConfig(dir);
+  const full = smallDisk('160k')!;
+  try {
+    const r = elbo(['run', cfg, '--runs-dir', path.join(full.dir, 'runs'), '--json', ...SETS, '--set', 'model.encoder.hidden=[64]', '--set', 'model.decoder.hidden=[64]']);
+    assert.equal(r.status, 1, r.stderr);
+    const line = r.stderr.trim().split('\n').at(-1)!;
+    assert.match(line, /: cannot (write|open|mkdir): no space left on the device: free some space, or write the runs elsewhere \(--runs-dir on another disk\)$/);
+    assert.doesNotMatch(r.stderr, /internal error|^\s+at /m);
+    const out = lastJson(r.stdout);
+    assert.equal(out.status, 'FAILED');
+    const rec = JSON.parse(fs.readFileSync(path.join(out.runDir, 'run.json'), 'utf8'));
+    assert.equal(rec.status, 'FAILED');
+    assert.match(rec.error, /no space left on the device/);
+    const leftovers = fs.readdirSync(out.runDir, { recursive: true }).map(String).filter((f) => /\.tmp/.test(f));
+    assert.deepEqual(leftovers, [], 'no temporary file survives');
+  } finally {
+    full.unmount();
+  }
+  const ro = smallDisk('1m', true)!;
+  try {
+    const r = elbo(['run', cfg, '--runs-dir', path.join(ro.dir, 'runs'), ...SETS]);
+    assert.equal(r.status, 1);
+    assert.equal(r.stderr.trim(), `${ro.dir}: cannot mkdir: the file system is read-only: write the runs elsewhere (--runs-dir DIR)`);
+  } finally {
+    ro.unmount();
+  }
+});
+
+test('temporary files a killed process left in a run directory are gone after its resume', () => {
+  const dir = tmpDir();
+  const cfg = smallConfig(dir);
+  const runs = path.join(dir, 'runs');
+  const r = elbo(['run', cfg, '--runs-dir', runs, ...SETS], { env: { ELBO_FAULT: 'step@2:term' } });
+  assert.equal(r.status, 130, r.stderr);
+  const run = runDirOf(runs);
+  fs.writeFileSync(path.join(run, 'run.json.tmp-otherhost-123'), '{"half":');
+  fs.mkdirSync(path.join(run, 'checkpoints', 'epoch-0002.tmp'));
+  const resumed = elbo(['run', '--resume', run]);
+  assert.equal(resumed.status, 0, resumed.stderr);
+  assert.ok(!fs.existsSync(path.join(run, 'run.json.tmp-otherhost-123')));
+  assert.ok(!fs.existsSync(path.join(run, 'checkpoints', 'epoch-0002.tmp')));
 });

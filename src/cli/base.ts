@@ -1,6 +1,7 @@
 import * as path from 'path';
 import { Command, Errors, Flags } from '@oclif/core';
 import { UserError, oneLine } from '../errors';
+import { diskError } from '../util/disk-errors';
 
 /**
  * Shared behaviour of every command: user errors print as one line each
@@ -24,6 +25,13 @@ export abstract class BaseCommand extends Command {
       if ((err as any).code === 'EEXIT') throw err;
     }
     const verbose = this.argv.includes('--verbose');
+    // a full disk, a read-only directory: the user's to fix, said as one line
+    const disk = err instanceof UserError ? null : diskError(err);
+    if (disk) {
+      process.stderr.write(disk.line() + '\n');
+      if (verbose && err.stack) process.stderr.write(err.stack + '\n');
+      this.exit(1);
+    }
     if (err instanceof UserError) {
       process.stderr.write(err.line() + '\n');
       if (verbose && err.stack) process.stderr.write(err.stack + '\n');

@@ -2,6 +2,7 @@ import * as fs from 'fs';
 import * as path from 'path';
 import type * as tfc from '@tensorflow/tfjs-core';
 import { UserError } from '../errors';
+import { diskError } from '../util/disk-errors';
 
 /** The best epoch so far under train.select, as of a checkpoint. */
 export interface Selected {
@@ -36,8 +37,6 @@ export interface CheckpointManifest {
  */
 export function saveCheckpoint(dir: string, epoch: number, globalStep: number, vars: Map<string, tfc.Variable>, extra: { selected?: Selected; metrics?: Record<string, number> } = {}): void {
   const tmp = `${dir}.tmp`;
-  fs.rmSync(tmp, { recursive: true, force: true });
-  fs.mkdirSync(tmp, { recursive: true });
   const tensors: CheckpointManifest['tensors'] = [];
   const chunks: Buffer[] = [];
   let offset = 0;
@@ -47,11 +46,19 @@ export function saveCheckpoint(dir: string, epoch: number, globalStep: number, v
     chunks.push(Buffer.from(data.buffer, data.byteOffset, data.byteLength));
     offset += data.length;
   }
-  fs.writeFileSync(path.join(tmp, 'weights.bin'), Buffer.concat(chunks));
   const manifest: CheckpointManifest = { epoch, global_step: globalStep, time: new Date().toISOString(), ...extra, tensors };
-  fs.writeFileSync(path.join(tmp, 'manifest.json'), JSON.stringify(manifest, null, 1));
-  fs.rmSync(dir, { recursive: true, force: true });
-  fs.renameSync(tmp, dir);
+  try {
+    fs.rmSync(tmp, { recursive: true, force: true });
+    fs.mkdirSync(tmp, { recursive: true });
+    fs.writeFileSync(path.join(tmp, 'weights.bin'), Buffer.concat(chunks));
+    fs.writeFileSync(path.join(tmp, 'manifest.json'), JSON.stringify(manifest, null, 1));
+    fs.rmSync(dir, { recursive: true, force: true });
+    fs.renameSync(tmp, dir);
+  } catch (e) {
+    // the previous checkpoints stay; the half-written one goes
+    fs.rmSync(tmp, { recursive: true, force: true });
+    throw diskError(e, dir) ?? e;
+  }
 }
 
 /** Restore every variable in `vars` from a checkpoint; names and shapes must match. */

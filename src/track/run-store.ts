@@ -10,6 +10,7 @@ import type { Selected } from './checkpoint';
 import type { PublishedComparison } from '../config/metrics';
 import type { RunDependency } from '../models/model';
 import { writeFileAtomic } from '../util/write-atomic';
+import { diskError } from '../util/disk-errors';
 
 /** PAUSED: stopped on purpose after the epoch `elbo run --pause-at` named (a sweep's early-stopping rung); resumable. */
 export type RunStatus = 'RUNNING' | 'FINISHED' | 'FAILED' | 'KILLED' | 'PAUSED';
@@ -140,8 +141,12 @@ export class RunStore {
     const stamp = new Date().toISOString().replace(/[-:]/g, '').replace(/\..*$/, '').replace('T', '-');
     const runId = `${stamp}-${crypto.randomBytes(3).toString('hex')}`;
     const dir = path.resolve(runsDir, experiment, runId);
-    fs.mkdirSync(path.join(dir, 'checkpoints'), { recursive: true });
-    fs.mkdirSync(path.join(dir, 'artifacts'), { recursive: true });
+    try {
+      fs.mkdirSync(path.join(dir, 'checkpoints'), { recursive: true });
+      fs.mkdirSync(path.join(dir, 'artifacts'), { recursive: true });
+    } catch (e) {
+      throw diskError(e) ?? e;
+    }
     return new RunStore(dir);
   }
 
@@ -182,6 +187,16 @@ export class RunStore {
     if (holder) {
       throw new UserError(`this run is in use by process ${holder.pid} on ${holder.host} (training or resuming it); wait for it to end, or stop it (Ctrl-C, kill ${holder.pid}) and resume then`, this.dir);
     }
+    // the lock is ours: temporary files a killed process left (run.json.tmp-*, a checkpoint's .tmp) go
+    for (const dir of [this.dir, path.join(this.dir, 'checkpoints')]) {
+      let names: string[] = [];
+      try {
+        names = fs.readdirSync(dir);
+      } catch {
+        continue;
+      }
+      for (const n of names) if (/\.tmp(-[^/]*)?$/.test(n)) fs.rmSync(path.join(dir, n), { recursive: true, force: true });
+    }
   }
 
   unlock(): void {
@@ -193,7 +208,11 @@ export class RunStore {
   }
 
   appendMetrics(line: Record<string, number>): void {
-    fs.appendFileSync(this.file('metrics.jsonl'), JSON.stringify(line) + '\n');
+    try {
+      fs.appendFileSync(this.file('metrics.jsonl'), JSON.stringify(line) + '\n');
+    } catch (e) {
+      throw diskError(e, this.file('metrics.jsonl')) ?? e;
+    }
   }
 
   readMetrics(): Record<string, number>[] {

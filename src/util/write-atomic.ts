@@ -1,5 +1,6 @@
 import * as fs from 'fs';
 import * as os from 'os';
+import { diskError } from './disk-errors';
 
 /**
  * Write `file` whole or not at all: into a temporary file beside it (named by host and
@@ -8,6 +9,12 @@ import * as os from 'os';
  */
 export function writeFileAtomic(file: string, content: string | Uint8Array): void {
   const tmp = `${file}.tmp-${os.hostname()}-${process.pid}`;
-  fs.writeFileSync(tmp, content);
-  fs.renameSync(tmp, file);
+  try {
+    fs.writeFileSync(tmp, content);
+    fs.renameSync(tmp, file);
+  } catch (e) {
+    // a full disk leaves no half-written temporary file behind
+    fs.rmSync(tmp, { force: true });
+    throw diskError(e, file) ?? e;
+  }
 }

@@ -67,7 +67,7 @@ export default class Run extends BaseCommand {
     const tags = parseTags(flags.tag);
     // training code (and TensorFlow.js, on first use) loads only when a run starts
     const { runExperiment } = await import('../../experiment');
-    const result = await runExperiment({
+    const start = () => runExperiment({
       shouldStop,
       config: args.config,
       overrides: flags.set,
@@ -81,6 +81,15 @@ export default class Run extends BaseCommand {
       tags,
       note: flags.note,
     });
+    let result: Awaited<ReturnType<typeof runExperiment>>;
+    try {
+      result = await start();
+    } catch (e) {
+      // a run that failed after it was created: its --json line too (stderr gets the error)
+      const failedRun = (e as { runResult?: unknown }).runResult;
+      if (flags.json && failedRun) process.stdout.write(JSON.stringify(failedRun) + '\n');
+      throw e;
+    }
     if (flags.json) {
       process.stdout.write(JSON.stringify(result) + '\n');
     } else {
