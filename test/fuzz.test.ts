@@ -56,6 +56,8 @@ const SNIPPETS = [
   '{kind: spike-slab, c: -3}', '{kind: linear, start_epoch: 5, end_epoch: 1}', '{kind: iwae, k: .nan}', '[{kind: elbo}, {kind: iwae}]', '*x', '&a [1, *a]',
   '!!binary aGVsbG8=', '!!js/function "function(){}"', '!!timestamp 2001-12-14', '{a: 1, a: 2}', '[[[[[[]]]]]]', "'a'", '"\\u0000"', '{__proto__: {x: 1}}',
   '{constructor: {prototype: {x: 1}}}', 'val/elbo', 'test/elbo', '|\n  text', '- a\n- b', 'x'.repeat(300),
+  // unicode and emoji keys and values, control characters, very long strings
+  '🦜: 1', 'modèle: vae', '{🦜: 1}', 'ключ', '"\u001b[31mred"', '"a\rb"', '"\t"', 'x'.repeat(70_000), `"${'é'.repeat(5_000)}"`,
 ];
 
 /** A JSON-ish value with the numbers validation must refuse. */
@@ -106,7 +108,14 @@ const textual = fc
 
 const flag = fc.tuple(fc.oneof(fc.constantFrom(...PATHS), fc.string({ maxLength: 10 })), fc.oneof(fc.constantFrom(...SNIPPETS), fc.string({ maxLength: 12 })), fc.boolean()).map(([k, v, eq]) => (eq ? `${k}=${v}` : k + v));
 
-const caseArb = fc.record({ text: fc.oneof(structured, textual, fc.constant(VALID)), sets: fc.array(flag, { maxLength: 3 }) });
+/** How the file's bytes are laid out: as written, with a BOM, CRLF or CR-only line endings. */
+const layout = fc.constantFrom('as-is', 'bom', 'crlf', 'cr').map((how) => (t: string) =>
+  how === 'bom' ? '\uFEFF' + t : how === 'crlf' ? t.replace(/\n/g, '\r\n') : how === 'cr' ? t.replace(/\n/g, '\r') : t,
+);
+
+const caseArb = fc
+  .record({ text: fc.oneof(structured, textual, fc.constant(VALID)), sets: fc.array(flag, { maxLength: 3 }), layout })
+  .map(({ text, sets, layout: lay }) => ({ text: lay(text), sets }));
 
 /** Every line of a UserError says where: FILE:LINE:COL, the --set flag, or a path. */
 function checkLocated(e: UserError, file: string): void {
@@ -119,6 +128,10 @@ function checkLocated(e: UserError, file: string): void {
     assert.ok(ok, `not located: '${l.line()}'`);
     assert.ok(!/\n\s+at .*:\d+:\d+\)?$/m.test(l.message), `a stack trace in: ${l.message}`);
     assert.ok(!/got (number )?null\b.*\.inf|undefined undefined/.test(l.message), `unhelpful: ${l.message}`);
+    // one line a terminal shows as it is: no raw control characters, no endless word
+    const shown = l.line();
+    assert.ok(!/[\u0000-\u001f\u007f]/.test(shown), `a control character in: ${JSON.stringify(shown)}`);
+    assert.ok(shown.length < 5_000, `a ${shown.length}-character error line`);
   }
 }
 
