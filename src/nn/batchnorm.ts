@@ -1,0 +1,80 @@
+import type * as tfc from '@tensorflow/tfjs-core';
+import type * as tfjs from '@tensorflow/tfjs';
+import { Enum, Type } from '../registry/types';
+import { applyWithWeights, type Phase } from './network';
+
+/** The network options of batch normalisation (mlp, conv). */
+export const normOptions = {
+  norm: Enum(['none', 'batch'], {
+    default: 'none',
+    description: 'batch: batch normalisation after every hidden layer, before its activation (learnable γ, β; running mean and variance for evaluation)',
+  }),
+  norm_momentum: Type.Number({
+    minimum: 0,
+    maximum: 1,
+    default: 0.9,
+    description: 'Running-average decay: running = momentum·running + (1 − momentum)·batch statistic (Keras convention; 0.9 is PyTorch momentum 0.1)',
+  }),
+  norm_epsilon: Type.Number({ exclusiveMinimum: 0, default: 1e-5, description: 'Added to the variance before its square root (PyTorch default 1e-5)' }),
+};
+
+export interface NormSettings {
+  momentum: number;
+  epsilon: number;
+}
+
+/** One batch-normalisation layer over the last axis (features, or channels of an image). */
+export interface BatchNorm {
+  /** Normalise `z` ([..., C]): batch statistics (and a running-average update) while training, running averages otherwise. */
+  apply<T extends tfc.Tensor>(z: T): T;
+  /** The evaluation-mode layer as TensorFlow.js Layers, with the running averages. */
+  layers(tfl: typeof tfjs, x: tfjs.SymbolicTensor): tfjs.SymbolicTensor;
+}
+
+/**
+ * Batch normalisation (Ioffe & Szegedy 2015) of C features, registered as `name/gamma`,
+ * `name/beta` (parameters, initialised to 1 and 0) and `name/mean`, `name/var` (buffers,
+ * the running averages, initialised to 0 and 1).
+ *
+ * While `phase.training`: y = γ·(z − μ_B)/√(σ²_B + ε) + β with the batch's mean μ_B and
+ * biased variance σ²_B over every axis but the last (rows; rows, height and width of an
+ * image), and the running averages move: mean ← m·mean + (1 − m)·μ_B,
+ * var ← m·var + (1 − m)·σ²_B·n/(n − 1), the unbiased variance over the n values per
+ * feature (as PyTorch; n = 1 keeps the biased one). Otherwise: the same with the running
+ * mean and variance, which is what `layers` computes (tf.batchNorm: the same kernel).
+ */
+export function batchNorm(
+  tf: typeof tfc,
+  name: string,
+  channels: number,
+  o: NormSettings,
+  phase: Phase,
+  params: Map<string, tfc.Variable>,
+  buffers: Map<string, tfc.Variable>,
+): BatchNorm {
+  const gamma = tf.variable(tf.ones([channels]), true);
+  const beta = tf.variable(tf.zeros([channels]), true);
+  const mean = tf.variable(tf.zeros([channels]), false);
+  const variance = tf.variable(tf.ones([channels]), false);
+  params.set(`${name}/gamma`, gamma);
+  params.set(`${name}/beta`, beta);
+  buffers.set(`${name}/mean`, mean);
+  buffers.set(`${name}/var`, variance);
+  const id = name.replace(/\//g, '_');
+  return {
+    apply<T extends tfc.Tensor>(z: T): T {
+      if (!phase.training) return tf.batchNorm(z, mean, variance, beta, gamma, o.epsilon) as T;
+      const axes = z.shape.slice(0, -1).map((_, i) => i);
+      const batch = tf.moments(z, axes);
+      const n = z.size / channels;
+      const unbiased = n > 1 ? tf.mul(batch.variance, n / (n - 1)) : batch.variance;
+      mean.assign(tf.add(tf.mul(mean, o.momentum), tf.mul(batch.mean, 1 - o.momentum)));
+      variance.assign(tf.add(tf.mul(variance, o.momentum), tf.mul(unbiased, 1 - o.momentum)));
+      return tf.batchNorm(z, batch.mean, batch.variance, beta, gamma, o.epsilon) as T;
+    },
+    layers(tfl, x) {
+      const layer = tfl.layers.batchNormalization({ axis: -1, epsilon: o.epsilon, momentum: o.momentum, name: id });
+      return applyWithWeights(tfl, layer, x, [gamma, beta, mean, variance]);
+    },
+  };
+}
