@@ -21,6 +21,12 @@ export const normOptions = {
 export interface NormSettings {
   momentum: number;
   epsilon: number;
+  /**
+   * false: no β (the input's normalisation: a shift of the input only shifts the next
+   * dense layer's pre-activations by a constant, which its bias or batch normalisation
+   * takes out, so β's gradient is zero or redundant).
+   */
+  center?: boolean;
 }
 
 /** One batch-normalisation layer over the last axis (features, or channels of an image). */
@@ -33,7 +39,7 @@ export interface BatchNorm {
 
 /**
  * Batch normalisation (Ioffe & Szegedy 2015) of C features, registered as `name/gamma`,
- * `name/beta` (parameters, initialised to 1 and 0) and `name/mean`, `name/var` (buffers,
+ * `name/beta` (parameters, initialised to 1 and 0; no β without `center`) and `name/mean`, `name/var` (buffers,
  * the running averages, initialised to 0 and 1).
  *
  * While `phase.training`: y = γ·(z − μ_B)/√(σ²_B + ε) + β with the batch's mean μ_B and
@@ -52,29 +58,32 @@ export function batchNorm(
   params: Map<string, tfc.Variable>,
   buffers: Map<string, tfc.Variable>,
 ): BatchNorm {
+  const center = o.center ?? true;
   const gamma = tf.variable(tf.ones([channels]), true);
-  const beta = tf.variable(tf.zeros([channels]), true);
+  const beta = center ? tf.variable(tf.zeros([channels]), true) : undefined;
   const mean = tf.variable(tf.zeros([channels]), false);
   const variance = tf.variable(tf.ones([channels]), false);
   params.set(`${name}/gamma`, gamma);
-  params.set(`${name}/beta`, beta);
+  if (beta) params.set(`${name}/beta`, beta);
   buffers.set(`${name}/mean`, mean);
   buffers.set(`${name}/var`, variance);
   const id = name.replace(/\//g, '_');
   return {
     apply<T extends tfc.Tensor>(z: T): T {
-      if (!phase.training) return tf.batchNorm(z, mean, variance, beta, gamma, o.epsilon) as T;
+      // (an absent offset breaks tfjs's gradient of batchNorm: a zero one; + 0 changes no number)
+      const offset = beta ?? tf.zeros([channels]);
+      if (!phase.training) return tf.batchNorm(z, mean, variance, offset, gamma, o.epsilon) as T;
       const axes = z.shape.slice(0, -1).map((_, i) => i);
       const batch = tf.moments(z, axes);
       const n = z.size / channels;
       const unbiased = n > 1 ? tf.mul(batch.variance, n / (n - 1)) : batch.variance;
       mean.assign(tf.add(tf.mul(mean, o.momentum), tf.mul(batch.mean, 1 - o.momentum)));
       variance.assign(tf.add(tf.mul(variance, o.momentum), tf.mul(unbiased, 1 - o.momentum)));
-      return tf.batchNorm(z, batch.mean, batch.variance, beta, gamma, o.epsilon) as T;
+      return tf.batchNorm(z, batch.mean, batch.variance, offset, gamma, o.epsilon) as T;
     },
     layers(tfl, x) {
-      const layer = tfl.layers.batchNormalization({ axis: -1, epsilon: o.epsilon, momentum: o.momentum, name: id });
-      return applyWithWeights(tfl, layer, x, [gamma, beta, mean, variance]);
+      const layer = tfl.layers.batchNormalization({ axis: -1, epsilon: o.epsilon, momentum: o.momentum, center, name: id });
+      return applyWithWeights(tfl, layer, x, beta ? [gamma, beta, mean, variance] : [gamma, mean, variance]);
     },
   };
 }

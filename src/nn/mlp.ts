@@ -32,7 +32,7 @@ export function glorotUniform(tf: typeof tfc, rng: Rng, fanIn: number, fanOut: n
 /**
  * Dense layers dims[0] → hidden… → outDim. With `norm: batch` every hidden layer is
  * dense (no bias: β takes its place) → batch normalisation (`bn<i>`) → activation; with
- * `norm_input` the input is normalised first (`bn_input`). `phase` says whether batch
+ * `norm_input` the input is normalised first (`bn_input`: γ, no β). `phase` says whether batch
  * normalisation uses the batch's statistics (training) or its running averages.
  */
 export function mlp(tf: typeof tfc, o: MlpOptions, shape: NetworkShape, rng: Rng, phase: Phase = evaluationPhase()): Network {
@@ -40,7 +40,8 @@ export function mlp(tf: typeof tfc, o: MlpOptions, shape: NetworkShape, rng: Rng
   const params = new Map<string, tfc.Variable>();
   const buffers = new Map<string, tfc.Variable>();
   const settings = { momentum: o.norm_momentum ?? 0.9, epsilon: o.norm_epsilon ?? 1e-5 };
-  const input = o.norm_input ? batchNorm(tf, 'bn_input', shape.inDim, settings, phase, params, buffers) : null;
+  // (no β: the first dense layer's bias or batch normalisation takes a shift out)
+  const input = o.norm_input ? batchNorm(tf, 'bn_input', shape.inDim, { ...settings, center: false }, phase, params, buffers) : null;
   const layers: { w: tfc.Variable; b: tfc.Variable | null; bn: BatchNorm | null; act: Activation }[] = [];
   for (let i = 0; i < dims.length - 1; i++) {
     const hidden = i < dims.length - 2;
