@@ -9,6 +9,7 @@ import { getTf } from '../src/runtime/tf';
 import { createRegistry } from '../src/builtins';
 import { Rng } from '../src/runtime/rng';
 import { mlp } from '../src/nn/mlp';
+import { conv } from '../src/nn/conv';
 import { buildRun } from '../src/run/build';
 import { trainingState } from '../src/run/train';
 import { makeTrainStep } from '../src/train/step';
@@ -48,6 +49,18 @@ function columnStats(z: number[], B: number, H: number): { mean: number[]; varia
   const variance = Array.from({ length: H }, (_, j) => Array.from({ length: B }, (_, i) => (z[i * H + j] - mean[j]) ** 2).reduce((s, v) => s + v, 0) / B);
   return { mean, variance };
 }
+
+/** An exported Layers model (OUT/<part>/), with BatchNormalization among its layers, loaded by tfjs in Node. */
+async function loadExported(exportDir: string, part: string): Promise<tfl.LayersModel> {
+  if (tfl.engine() !== getTf().engine()) await tfl.setBackend('cpu');
+  const json = JSON.parse(fs.readFileSync(path.join(exportDir, part, 'model.json'), 'utf8'));
+  const bin = fs.readFileSync(path.join(exportDir, part, 'weights.bin'));
+  const classes = json.modelTopology.config.layers.map((l: any) => l.class_name);
+  assert.ok(classes.includes('BatchNormalization'), `${part} layers: ${classes.join(', ')}`);
+  return tfl.loadLayersModel(tfl.io.fromMemory({ modelTopology: json.modelTopology, weightSpecs: json.weightsManifest[0].weights, weightData: bin.buffer.slice(bin.byteOffset, bin.byteOffset + bin.byteLength) }));
+}
+
+const predict = (m: tfl.LayersModel, v: Float32Array, rows: number) => tfl.tidy(() => Array.from((m.predict(tfl.tensor2d(v, [rows, v.length / rows])) as tfl.Tensor).dataSync()));
 
 test('mlp norm: batch — training output is γ·(z − μ_B)/√(σ²_B + ε) + β by hand, the running averages move by the hand update, evaluation uses them', () => {
   const tf = getTf();
@@ -194,26 +207,71 @@ test('export tfjs with norm: batch: the Layers models (BatchNormalization with t
     '--set', 'eval=[{kind: elbo}]',
   ]);
   assert.ok(card.check.decode_max_abs_diff < 1e-5 && card.check.reconstruct_max_abs_diff < 1e-5, `checked at export: ${JSON.stringify(card.check)}`);
-  if (tfl.engine() !== getTf().engine()) await tfl.setBackend('cpu');
-  const load = async (part: string) => {
-    const json = JSON.parse(fs.readFileSync(path.join(exportDir, part, 'model.json'), 'utf8'));
-    const bin = fs.readFileSync(path.join(exportDir, part, 'weights.bin'));
-    const classes = json.modelTopology.config.layers.map((l: any) => l.class_name);
-    assert.ok(classes.includes('BatchNormalization'), `${part} layers: ${classes.join(', ')}`);
-    return tfl.loadLayersModel(tfl.io.fromMemory({ modelTopology: json.modelTopology, weightSpecs: json.weightsManifest[0].weights, weightData: bin.buffer.slice(bin.byteOffset, bin.byteOffset + bin.byteLength) }));
-  };
-  const encoder = await load('encoder');
-  const decoder = await load('decoder');
+  const encoder = await loadExported(exportDir, 'encoder');
+  const decoder = await loadExported(exportDir, 'decoder');
   const K = card.model.latent, D = card.model.dim, n = 6;
   const z = Float32Array.from(new Rng(3).normals(5 * K));
   const x = Float32Array.from(new Rng(5).uniforms(n * D));
   const own = await elboOwn(runDir, z, 5, x, n);
-  const run = (m: tfl.LayersModel, v: Float32Array, rows: number) => tfl.tidy(() => Array.from((m.predict(tfl.tensor2d(v, [rows, v.length / rows])) as tfl.Tensor).dataSync()));
-  near(run(decoder, z, 5), own.decode, 1e-5, 'decode');
-  near(run(encoder, x, n), own.encode, 1e-4, 'encode');
+  near(predict(decoder, z, 5), own.decode, 1e-5, 'decode');
+  near(predict(encoder, x, n), own.encode, 1e-4, 'encode');
   // the running averages moved in training: evaluation is not the initial statistics
   const ckpt = JSON.parse(fs.readFileSync(path.join(runDir, 'checkpoints', 'epoch-0002', 'manifest.json'), 'utf8'));
   assert.ok(ckpt.tensors.some((t: { name: string }) => t.name === 'model/decoder/bn1/var'));
+  encoder.dispose();
+  decoder.dispose();
+});
+
+test('conv norm: batch — per-channel statistics over batch, height and width; names; evaluation uses the running averages', () => {
+  const tf = getTf();
+  const o = { kind: 'conv', channels: [3, 5], kernel: 3, residual: true, activation: 'relu' as const, norm: 'batch' as const, norm_momentum: 0.9, norm_epsilon: 1e-5 };
+  const phase = { training: true };
+  const enc = conv(tf, o, { inDim: 8 * 8 * 2, outDim: 4, inShape: [8, 8, 2] }, new Rng(3), phase);
+  assert.deepEqual([...enc.params.keys()].filter((k) => !k.startsWith('conv0/res') && !k.startsWith('conv1/res')), ['conv0/w', 'conv0/bn/gamma', 'conv0/bn/beta', 'conv1/w', 'conv1/bn/gamma', 'conv1/bn/beta', 'dense/w', 'dense/b']);
+  assert.deepEqual([...enc.buffers!.keys()], ['conv0/bn/mean', 'conv0/bn/var', 'conv0/res/bn1/mean', 'conv0/res/bn1/var', 'conv0/res/bn2/mean', 'conv0/res/bn2/var', 'conv1/bn/mean', 'conv1/bn/var', 'conv1/res/bn1/mean', 'conv1/res/bn1/var', 'conv1/res/bn2/mean', 'conv1/res/bn2/var']);
+  const dec = conv(tf, o, { inDim: 4, outDim: 8 * 8 * 2, outShape: [8, 8, 2] }, new Rng(3), phase);
+  // the last transposed convolution gives the image: no normalisation there, its bias stays
+  assert.deepEqual([...dec.buffers!.keys()].filter((k) => !k.includes('/res/')), ['deconv0/bn/mean', 'deconv0/bn/var']);
+  assert.ok(dec.params.has('deconv1/b') && !dec.params.has('deconv0/b'));
+  const B = 4;
+  const x = tf.tensor2d(new Rng(6).uniforms(B * 128), [B, 128]);
+  // the first convolution's output, per channel: mean and variance over B·4·4 values
+  const c0 = tf.conv2d(tf.reshape(x, [B, 8, 8, 2]) as tfc.Tensor4D, enc.params.get('conv0/w') as unknown as tfc.Tensor4D, 2, 'same').dataSync();
+  const n = c0.length / 3;
+  const mean = [0, 1, 2].map((c) => Array.from(c0).filter((_, i) => i % 3 === c).reduce((s, v) => s + v, 0) / n);
+  const variance = [0, 1, 2].map((c) => Array.from(c0).filter((_, i) => i % 3 === c).reduce((s, v) => s + (v - mean[c]) ** 2, 0) / (n - 1));
+  const trained = values(enc.apply(x));
+  near(values(enc.buffers!.get('conv0/bn/mean')!), mean.map((v) => 0.1 * v), 1e-5, 'running mean');
+  near(values(enc.buffers!.get('conv0/bn/var')!), variance.map((v) => 0.9 + 0.1 * v), 1e-5, 'running variance');
+  phase.training = false;
+  const evaluated = values(enc.apply(x));
+  assert.ok(evaluated.some((v, i) => Math.abs(v - trained[i]) > 1e-3), 'evaluation uses the running averages');
+  // norm: none keeps conv's names
+  const plain = conv(tf, { ...o, norm: 'none' }, { inDim: 8 * 8 * 2, outDim: 4, inShape: [8, 8, 2] }, new Rng(3));
+  assert.equal(plain.buffers, undefined);
+  assert.deepEqual([...plain.params.keys()], ['conv0/w', 'conv0/b', 'conv0/res/conv1', 'conv0/res/conv2', 'conv1/w', 'conv1/b', 'conv1/res/conv1', 'conv1/res/conv2', 'dense/w', 'dense/b']);
+});
+
+test('export tfjs: a conv VAE with norm: batch and residual blocks decodes and encodes in Node as elbo does', async () => {
+  const dir = tmpDir('elbo-export-');
+  // conv layers train on cpu and tensorflow (not wasm): one epoch on the cpu backend
+  const { runDir, exportDir, card } = trainAndExport(smallConfig(dir), [
+    '--set', 'model.encoder={kind: conv, channels: [4, 6], kernel: 3, residual: true, activation: leakyrelu, norm: batch}',
+    '--set', 'model.decoder={kind: conv, channels: [4, 6], kernel: 3, residual: true, activation: elu, norm: batch}',
+    '--set', 'model.likelihood=gaussian',
+    '--set', 'train.epochs=1',
+    '--set', 'eval=[{kind: elbo}]',
+    '--backend', 'cpu',
+  ]);
+  assert.ok(card.check.decode_max_abs_diff < 1e-5 && card.check.reconstruct_max_abs_diff < 1e-5, `checked at export: ${JSON.stringify(card.check)}`);
+  const decoder = await loadExported(exportDir, 'decoder');
+  const encoder = await loadExported(exportDir, 'encoder');
+  const K = card.model.latent, D = card.model.dim;
+  const z = Float32Array.from(new Rng(3).normals(5 * K));
+  const x = Float32Array.from(new Rng(5).uniforms(4 * D));
+  const own = await elboOwn(runDir, z, 5, x, 4);
+  near(predict(decoder, z, 5), own.decode, 1e-5, 'decode');
+  near(predict(encoder, x, 4), own.encode, 1e-4, 'encode');
   encoder.dispose();
   decoder.dispose();
 });
