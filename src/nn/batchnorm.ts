@@ -3,20 +3,36 @@ import type * as tfjs from '@tensorflow/tfjs';
 import { Enum, Type } from '../registry/types';
 import { applyWithWeights, type Phase } from './network';
 
-/** The network options of batch normalisation (mlp, conv). */
+/**
+ * The network options of batch normalisation (mlp, conv). Optional, with no schema
+ * default: a config that does not name them resolves to the same config (and sha256) as
+ * before they existed, so finished runs are still found by their config hash (m1m2's M1).
+ * Absent: norm none, momentum 0.9, epsilon 1e-5 (NORM_DEFAULTS).
+ */
 export const normOptions = {
-  norm: Enum(['none', 'batch'], {
-    default: 'none',
-    description: 'batch: batch normalisation after every hidden layer, before its activation (learnable γ, β; running mean and variance for evaluation)',
-  }),
-  norm_momentum: Type.Number({
-    minimum: 0,
-    maximum: 1,
-    default: 0.9,
-    description: 'Running-average decay: running = momentum·running + (1 − momentum)·batch statistic (Keras convention; 0.9 is PyTorch momentum 0.1)',
-  }),
-  norm_epsilon: Type.Number({ exclusiveMinimum: 0, default: 1e-5, description: 'Added to the variance before its square root (PyTorch default 1e-5)' }),
+  norm: Type.Optional(
+    Enum(['none', 'batch'], {
+      description: 'batch: batch normalisation after every hidden layer, before its activation (learnable γ, β; running mean and variance for evaluation); absent: none',
+    }),
+  ),
+  norm_momentum: Type.Optional(
+    Type.Number({
+      minimum: 0,
+      maximum: 1,
+      description: 'Running-average decay m: running = m·running + (1 − m)·batch statistic (Keras convention; PyTorch momentum 0.1 is m = 0.9); absent: 0.9',
+    }),
+  ),
+  norm_epsilon: Type.Optional(Type.Number({ exclusiveMinimum: 0, description: 'Added to the variance before its square root; absent: 1e-5 (PyTorch)' })),
 };
+
+/** What absent normalisation options mean. */
+export const NORM_DEFAULTS = { norm: 'none', momentum: 0.9, epsilon: 1e-5 } as const;
+
+/** The running-average settings of a network's options. */
+export const normSettings = (o: { norm_momentum?: number; norm_epsilon?: number }): NormSettings => ({
+  momentum: o.norm_momentum ?? NORM_DEFAULTS.momentum,
+  epsilon: o.norm_epsilon ?? NORM_DEFAULTS.epsilon,
+});
 
 export interface NormSettings {
   momentum: number;

@@ -2,7 +2,7 @@ import type * as tfc from '@tensorflow/tfjs-core';
 import { definePlugin, Enum, Type, type OptionsOf } from '../registry/types';
 import type * as tfjs from '@tensorflow/tfjs';
 import { applyWithWeights, evaluationPhase, type Network, type NetworkShape, type Phase } from './network';
-import { batchNorm, normOptions, type BatchNorm } from './batchnorm';
+import { batchNorm, normOptions, normSettings, type BatchNorm } from './batchnorm';
 import type { Rng } from '../runtime/rng';
 import { glorotUniform, leakyReluLayer, LEAKY_SLOPE } from './mlp';
 import { UserError } from '../errors';
@@ -38,7 +38,7 @@ function convKernel(tf: typeof tfc, rng: Rng, k: number, cin: number, cout: numb
 export function conv(tf: typeof tfc, o: ConvOptions, shape: NetworkShape, rng: Rng, phase: Phase = evaluationPhase()): Network {
   const params = new Map<string, tfc.Variable>();
   const buffers = new Map<string, tfc.Variable>();
-  const settings = { momentum: o.norm_momentum ?? 0.9, epsilon: o.norm_epsilon ?? 1e-5 };
+  const settings = normSettings(o);
   /** The batch normalisation of a convolution's c output channels, or null (norm: none). */
   const norm = (name: string, c: number): BatchNorm | null => (o.norm === 'batch' ? batchNorm(tf, `${name}/bn`, c, settings, phase, params, buffers) : null);
   const bnApply = (bn: BatchNorm | null, t: tfc.Tensor4D) => (bn ? bn.apply(t) : t);

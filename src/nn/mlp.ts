@@ -3,7 +3,7 @@ import { definePlugin, Enum, Type, type OptionsOf } from '../registry/types';
 import type * as tfjs from '@tensorflow/tfjs';
 import { applyWithWeights, evaluationPhase, type Network, type NetworkShape, type Phase } from './network';
 import type { Rng } from '../runtime/rng';
-import { batchNorm, normOptions, type BatchNorm } from './batchnorm';
+import { batchNorm, normOptions, normSettings, type BatchNorm } from './batchnorm';
 
 export const ACTIVATIONS = ['relu', 'tanh', 'softplus', 'sigmoid', 'elu', 'leakyrelu', 'linear'] as const;
 type Activation = (typeof ACTIVATIONS)[number];
@@ -14,10 +14,11 @@ const mlpOptions = {
   hidden: Type.Array(Type.Integer({ minimum: 1 }), { default: [400], description: 'Hidden layer widths' }),
   activation: Enum(ACTIVATIONS, { default: 'relu' }),
   ...normOptions,
-  norm_input: Type.Boolean({
-    default: false,
-    description: 'Batch-normalise the input features too, before the first layer (bn_input/...), as Chainer M2 implementations do',
-  }),
+  norm_input: Type.Optional(
+    Type.Boolean({
+      description: 'Batch-normalise the input features too, before the first layer (bn_input: γ, no β), as Chainer M2 implementations do; absent: false',
+    }),
+  ),
 };
 export type MlpOptions = OptionsOf<typeof mlpOptions>;
 
@@ -39,7 +40,7 @@ export function mlp(tf: typeof tfc, o: MlpOptions, shape: NetworkShape, rng: Rng
   const dims = [shape.inDim, ...o.hidden, shape.outDim];
   const params = new Map<string, tfc.Variable>();
   const buffers = new Map<string, tfc.Variable>();
-  const settings = { momentum: o.norm_momentum ?? 0.9, epsilon: o.norm_epsilon ?? 1e-5 };
+  const settings = normSettings(o);
   // (no β: the first dense layer's bias or batch normalisation takes a shift out)
   const input = o.norm_input ? batchNorm(tf, 'bn_input', shape.inDim, { ...settings, center: false }, phase, params, buffers) : null;
   const layers: { w: tfc.Variable; b: tfc.Variable | null; bn: BatchNorm | null; act: Activation }[] = [];
