@@ -15,6 +15,7 @@ import { iwaeModelPlugin } from './models/iwae';
 import { m1Plugin } from './models/m1';
 import { m2Plugin } from './models/m2';
 import { m1m2Plugin } from './models/m1m2';
+import { adgmPlugin, sdgmPlugin } from './models/adgm';
 import { gvaePlugin } from './models/gvae';
 import { classifierPlugin } from './models/classifier';
 import { elboEvaluator } from './eval/elbo';
@@ -51,6 +52,8 @@ export const BUILTIN_PLUGINS: AnyPlugin[] = [
   m1Plugin,
   m2Plugin,
   m1m2Plugin,
+  adgmPlugin,
+  sdgmPlugin,
   gvaePlugin,
   classifierPlugin,
   elboEvaluator,

@@ -13,10 +13,26 @@ export class UserError extends Error {
     this.where = where;
     this.exitCode = exitCode;
   }
-  /** The one line a user sees. */
+  /** The one line a user sees (control characters escaped, very long words shortened: oneLine). */
   line(): string {
-    return this.where ? `${this.where}: ${this.message}` : this.message;
+    return oneLine(this.where ? `${this.where}: ${this.message}` : this.message);
   }
+}
+
+/** Longest run of non-space characters an error line shows whole. */
+export const LONGEST_WORD = 300;
+
+/**
+ * Text that stays one line in a terminal, however it was made: control characters (a newline
+ * in a --set value, ESC or CR from a data file, which a terminal would act on) are shown as
+ * escapes (\n, \r, \x1b), and a run of more than LONGEST_WORD non-space characters (a user
+ * value echoed back) keeps its first 120 characters, then '…' and its length.
+ */
+export function oneLine(s: string): string {
+  const escaped = s.replace(/[\u0000-\u001f\u007f-\u009f]/g, (c) =>
+    c === '\n' ? '\\n' : c === '\r' ? '\\r' : c === '\t' ? '\\t' : `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`,
+  );
+  return escaped.replace(new RegExp(`\\S{${LONGEST_WORD + 1},}`, 'g'), (w) => `${w.slice(0, 120)}… (${w.length.toLocaleString('en')} characters)`);
 }
 
 /** Several user errors at once (e.g. every problem in a config). */

@@ -145,3 +145,33 @@ test('early_stop: bad blocks are refused with where and what to do', () => {
   assert.equal(e.status, 1);
   assert.match(e.stderr, /sweep\.yaml:3:\d+: with early_stop every cell trains to the same max_epochs: do not sweep train\.epochs/);
 });
+
+test('early_stop and search metrics are checked against what the cells write, before any cell trains', () => {
+  const { file } = sweepDirWith('early_stop: {kind: asha, metric: val/bogus, mode: max, grace_epochs: 1, reduction_factor: 3, max_epochs: 3}\nsweep:\n  grid:\n    model.latent: [2, 4]\n');
+  const r = elbo(['validate', file]);
+  assert.equal(r.status, 1);
+  assert.match(r.stderr, /sweep\.yaml:3:\d+: every cell: early_stop\.metric 'val\/bogus' is not written by model 'vae' \(it writes: .*val\/elbo/);
+  // the same in sweep (nothing trains: no runs directory is made)
+  const s = elbo(['sweep', file, '--runs-dir', path.join(path.dirname(file), 'runs')]);
+  assert.equal(s.status, 1);
+  assert.match(s.stderr, /early_stop\.metric 'val\/bogus' is not written/);
+  assert.ok(!fs.existsSync(path.join(path.dirname(file), 'runs')), 'no cell started');
+  // a validation metric without a validation split
+  fs.writeFileSync(file, fs.readFileSync(file, 'utf8').replace('val/bogus', 'val/elbo').replace('set: {data.max_train: 200}', 'set: {data.max_train: 200, data.validation: 0}'));
+  const v = elbo(['validate', file]);
+  assert.equal(v.status, 1);
+  assert.match(v.stderr, /sweep\.yaml:3:\d+: every cell: early_stop\.metric 'val\/elbo' is a validation metric, but data\.validation is 0/);
+  // a train/ metric needs none
+  fs.writeFileSync(file, fs.readFileSync(file, 'utf8').replace('metric: val/elbo, mode: max', 'metric: train/loss, mode: min'));
+  const ok = elbo(['validate', file]);
+  assert.equal(ok.status, 0, ok.stderr);
+  // a search's metric may also be a test metric the evaluators write, but not an unknown one
+  const search = (metric: string) => {
+    fs.writeFileSync(file, `base: small.yaml\nset: {data.max_train: 100, train.epochs: 1}\nsweep:\n  search:\n    kind: optuna\n    trials: 2\n    metric: ${metric}\n    space:\n      model.latent: {int: [2, 4]}\n`);
+    return elbo(['validate', file]);
+  };
+  assert.equal(search('test/elbo').status, 0);
+  const bad = search('test/bogus');
+  assert.equal(bad.status, 1);
+  assert.match(bad.stderr, /sweep\.yaml:7:\d+: .*search\.metric 'test\/bogus' is not written by model 'vae'/);
+});

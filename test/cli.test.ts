@@ -82,6 +82,25 @@ test('bad input exits non-zero with one line and no stack trace', () => {
   assert.match(corrupt.stderr, /train-images-idx3-ubyte: IDX header is truncated/);
 });
 
+test('error lines stay one line: control characters escaped, a 100,000-character value shortened with its length, --json whole through a pipe', () => {
+  const long = 'x'.repeat(100_000);
+  const j = elbo(['validate', 'configs/quickstart.yaml', '--json', '--set', `experiment=${long}`]);
+  assert.equal(j.status, 1);
+  const out = JSON.parse(j.stdout); // valid JSON: nothing cut
+  assert.equal(out.ok, false);
+  assert.match(out.problems[0].where, /^--set experiment=x{100}x*… \(100,011 characters\)$/);
+  const t = elbo(['validate', 'configs/quickstart.yaml', '--set', `experiment=${long}`]);
+  assert.equal(t.status, 1);
+  assert.equal(t.stderr.trim().split('\n').length, 1);
+  assert.ok(t.stderr.length < 1000, `${t.stderr.length} bytes`);
+  // a newline and a terminal escape in a value: shown escaped, on one line
+  const e = elbo(['validate', 'configs/quickstart.yaml', '--set', 'experiment=a\nb\x1b[31m']);
+  assert.equal(e.status, 1);
+  assert.equal(e.stderr.trim().split('\n').length, 1, e.stderr);
+  assert.ok(!e.stderr.includes('\x1b'), 'no raw ESC reaches the terminal');
+  assert.match(e.stderr, /experiment=a\\nb\\x1b\[31m/);
+});
+
 test('Ctrl-C: the run is recorded KILLED (exit 130), and --resume finishes it', async () => {
   const dir = tmpDir();
   const cfg = smallConfig(dir, '');

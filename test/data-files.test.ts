@@ -8,6 +8,7 @@ import { Rng } from '../src/runtime/rng';
 import { writeIdx } from '../src/data/idx';
 import type { HyperspectralDataSet } from '../src/data/hyperspectral';
 import { tmpDir } from './helpers';
+import { describeClasses } from '../src/run/train';
 
 /**
  * Every broken data file is generated here and gives one expected line: FILE: message.
@@ -60,6 +61,30 @@ test('hyperspectral: a directory as the path, an empty or NaN cell in the first 
   assert.deepEqual(data.labelValues, [4294967296, 1e12]);
   assert.equal(data.classes, 2);
   assert.equal(data.train.n + data.test.n, 8);
+});
+
+test('hyperspectral: decimal commas, values beyond float32, escapes in echoed cells; a test class never seen in training is a warning', () => {
+  const dir = tmpDir();
+  const csv = (name: string, text: string) => fs.writeFileSync(path.join(dir, name), text);
+  const opts = (p: string) => ({ kind: 'hyperspectral', path: p, test_fraction: 0.5, header: 'auto' });
+  // ';' separates the cells, so '0,5' is one cell with a decimal comma, not two numbers
+  csv('comma.csv', '0,5;0,25;1\n0,1;0,2;2\n');
+  assert.equal(error(dir, opts('comma.csv')), "DIR/comma.csv: line 1, column 1: '0,5' is not a number (a decimal comma: write decimal points, e.g. 0.5, or export the CSV with '.' as the decimal separator)");
+  csv('huge.csv', '0.1,1e39,1\n0.2,0.2,2\n0.3,0.3,1\n0.4,0.4,2\n');
+  assert.equal(error(dir, opts('huge.csv')), "DIR/huge.csv: line 1, column 2: 1e39 is beyond float32's range (±3.4e38); rescale the band values");
+  // a terminal escape in a cell is shown escaped
+  csv('esc.csv', '0.1,0.2,1\n0.1,\x1b[31m,1\n');
+  assert.equal(error(dir, opts('esc.csv')), "DIR/esc.csv: line 2, column 2: '\\x1b[31m' is not a number");
+  // tabs and semicolons still delimit
+  csv('tabs.csv', Array.from({ length: 6 }, (_, i) => `${i / 10}\t${1 - i / 10}\t${i % 2}`).join('\n') + '\n');
+  assert.equal(load(dir, opts('tabs.csv')).dim, 2);
+  // class 7 only in the test file: loads, and describeClasses warns before training
+  csv('train.csv', Array.from({ length: 6 }, (_, i) => `${i / 10},0.5,${i % 2}`).join('\n') + '\n');
+  csv('test.csv', '0.1,0.5,0\n0.2,0.5,7\n0.3,0.5,7\n');
+  const data = load(dir, { ...opts('train.csv'), test_path: 'test.csv' });
+  const lines = describeClasses(data);
+  assert.ok(lines.some((l) => /^warning: class 2 \(2 rows\) of the test split never occurs in the training split: no model can learn it/.test(l)), lines.join('\n'));
+  assert.ok(!describeClasses(load(dir, opts('train.csv'))).some((l) => l.startsWith('warning')), 'no warning when every class is seen');
 });
 
 test('celeba: empty and one-line attribute files, rows with missing columns, partitions other than 0/1/2', () => {

@@ -35,7 +35,7 @@ function tinyModel(extra: Record<string, unknown> = {}): M2Model {
   const ctx = { tf, registry, rng: new Rng(5), baseDir: '.', data: tinyData() };
   const net = { kind: 'mlp', hidden: [5], activation: 'tanh' };
   return m2Core(
-    { latent: 2, prior: { kind: 'gaussian', logvar_min: -30, logvar_max: 20 }, encoder: net, decoder: net, classifier: net, likelihood: 'bernoulli', class_noise: 'independent', entropy_weight: 1, ...extra },
+    { latent: 2, prior: { kind: 'gaussian', logvar_min: -30, logvar_max: 20 }, encoder: net, decoder: net, classifier: net, likelihood: 'bernoulli', class_noise: 'independent', class_loss: 'sum', entropy_weight: 1, ...extra },
     ctx,
     null,
     'model (m2)',
@@ -151,6 +151,24 @@ test('a mixed batch: labelled L, unlabelled U, α·class and c1/c2 weights match
   for (const k of ['loss', 'labelled', 'unlabelled', 'class', 'entropy'] as const) close(t[k].dataSync()[0], hand[k], 1e-4, k);
   // elbo does not depend on the weights
   close(t.elbo.dataSync()[0], -(hand.labelled + hand.unlabelled), 1e-4, 'elbo');
+});
+
+test("class_loss: mean puts α on the labelled rows' mean −log q(y|x): the sum form with α·L/B", () => {
+  const y = [2, -1, 0, -1, 1, -1, -1, -1];
+  const [c1, c2, alpha] = [1, 1, 3];
+  const L = 3;
+  const B = y.length;
+  const mean = tinyModel({ class_loss: 'mean' });
+  const { x, xt } = batchOf(mean, y);
+  const t = mean.terms({ x: xt, y: Int32Array.from(y) }, { c1, c2, alpha }, new Rng(9), EVAL);
+  // the same parameters under the sum form with α·B/L give the same objective
+  const hand = handObjective(mean, x, y, 9, c1, c2, alpha * (B / L));
+  close(t.loss.dataSync()[0], hand.loss, 1e-4, 'loss (mean form)');
+  // and differ from the sum form with the same α
+  const sumForm = handObjective(mean, x, y, 9, c1, c2, alpha);
+  assert.ok(Math.abs(t.loss.dataSync()[0] - sumForm.loss) > 1e-3, 'mean and sum with one α differ');
+  // the reported class term stays Σ_lab −log q(y|x) / B in both forms
+  close(t.class.dataSync()[0], hand.class, 1e-4, 'class');
 });
 
 test('the loss pieces against hand computations', () => {
@@ -313,13 +331,13 @@ test('m1m2: M2 on the z1 features of a finished M1 run; clear errors without one
   const runs = path.join(dir, 'runs');
   const m1 = await runExperiment({ config: cfg, runsDir: runs, progress: false, overrides: ['train.epochs=3', 'eval=[{kind: elbo}]', 'model.latent=6'] });
   assert.equal(m1.status, 'FINISHED');
-  const m1m2 = (run: string | null) =>
+  const m1m2 = (run: string | null, features = 'sample') =>
     runExperiment({
       config: cfg,
       runsDir: runs,
       progress: false,
       overrides: [
-        `model={kind: m1m2, ${run ? `m1_run: ${JSON.stringify(run)}, ` : ''}min_std: 0.01, latent: 3, encoder: {kind: mlp, hidden: [16]}, decoder: {kind: mlp, hidden: [16]}, classifier: {kind: mlp, hidden: [16]}, alpha_expression: "0.1*N_total/N_labelled"}`,
+        `model={kind: m1m2, features: ${features}, ${run ? `m1_run: ${JSON.stringify(run)}, ` : ''}min_std: 0.01, latent: 3, encoder: {kind: mlp, hidden: [16]}, decoder: {kind: mlp, hidden: [16]}, classifier: {kind: mlp, hidden: [16]}, alpha_expression: "0.1*N_total/N_labelled"}`,
         'data.labelled=20',
         'train.labelled_per_batch=10',
         'train.epochs=3',
@@ -330,6 +348,11 @@ test('m1m2: M2 on the z1 features of a finished M1 run; clear errors without one
   assert.equal(r.status, 'FINISHED', r.error);
   assert.ok(r.metrics['test/accuracy'] >= 0 && r.metrics['test/accuracy'] <= 1);
   assert.ok(fs.existsSync(path.join(r.runDir, 'artifacts', 'class-samples.png')));
+  // the posterior means instead of fresh samples of z1: other numbers, still a finished run
+  const means = await m1m2(m1.runDir, 'mean');
+  assert.equal(means.status, 'FINISHED', means.error);
+  const firstLoss = (d: string) => JSON.parse(fs.readFileSync(path.join(d, 'metrics.jsonl'), 'utf8').split('\n').find((l) => l.includes('train/loss'))!)['train/loss'];
+  assert.notEqual(firstLoss(means.runDir), firstLoss(r.runDir));
   await assert.rejects(m1m2(null), (e: any) => e instanceof UserError && e.where === 'model.m1_run' && /--set model\.m1_run=/.test(e.message));
   await assert.rejects(m1m2(path.join(dir, 'nowhere')), (e: any) => e instanceof UserError && /not a run directory/.test(e.message));
   // a run that did not finish

@@ -78,3 +78,41 @@ test('broken plugins give one clear line naming the plugin', () => {
   assert.throws(() => registry.register({ ...base, kind: 'model', provides: 'latent' }, 'needy.js'), /'provides' must be a list/);
   registry.register({ ...base, needs: ['classify'] }, 'needy.js');
 });
+
+test('plugins that break the contract are named with what they broke; one that prints while loading keeps --json one line', () => {
+  const dir = tmpDir();
+  const ev = (name: string, extra: string) =>
+    `{ kind: 'evaluator', name: '${name}', description: 'x', schema: { properties: {} }, create: () => ({ run: async () => ({ metrics: {} }) }), ${extra} }`;
+  const files: Record<string, string> = {
+    'terms-number.js': "module.exports = { kind: 'model', name: 'numbers', description: 'x', schema: { properties: {} }, terms: () => 3, create() {} };",
+    'metrics-string.js': `module.exports = ${ev('stringy', "metrics: () => 'test/x'")};`,
+    'getter.js': `const p = ${ev('getter', '')}; Object.defineProperty(p, 'description', { get() { throw new Error('getter boom'); }, enumerable: true }); module.exports = p;`,
+    'throws-null.js': 'throw null;',
+    'chatty.js': `console.log('hello from a plugin'); process.stdout.write('more\\n'); module.exports = ${ev('chatty', "metrics: () => ['chat']")};`,
+  };
+  for (const [f, text] of Object.entries(files)) fs.writeFileSync(path.join(dir, f), text);
+  const cfg = (plugin: string, rest = 'data: {kind: mnist}\nmodel: {kind: vae}\n') => {
+    const f = path.join(dir, `c-${plugin}.yaml`);
+    fs.writeFileSync(f, `plugins: [./${plugin}]\n${rest}`);
+    return f;
+  };
+  const expect: [string, string, RegExp][] = [
+    ['terms-number.js', 'data: {kind: mnist}\nmodel: {kind: numbers}\ntrain: {select: {metric: val/elbo}}\n', /terms-number\.js: model plugin 'numbers': terms\(\) must return a list of metric names \(strings\), got number 3/],
+    ['metrics-string.js', 'data: {kind: mnist}\nmodel: {kind: vae}\neval: [{kind: stringy}]\npublished: [{metric: test/x, value: 1, source: s}]\n', /metrics-string\.js: evaluator plugin 'stringy': metrics\(\) must return a list of metric names \(strings\) or null, got the string "test\/x"/],
+    ['getter.js', 'data: {kind: mnist}\nmodel: {kind: vae}\n', /getter\.js: invalid plugin: reading what it exports failed: getter boom; the problem is in the plugin/],
+    ['throws-null.js', 'data: {kind: mnist}\nmodel: {kind: vae}\n', /cannot load plugin '\.\/throws-null\.js' .*: it threw null/],
+  ];
+  for (const [plugin, rest, pattern] of expect) {
+    const r = elbo(['validate', cfg(plugin, rest)]);
+    assert.equal(r.status, 1, `${plugin}: ${r.stderr}`);
+    assert.match(r.stderr, pattern);
+    assert.doesNotMatch(r.stderr, /internal error/);
+    assert.equal(r.stderr.trim().split('\n').length, 1, r.stderr);
+  }
+  // printing while loading: on stderr, and stdout stays one JSON line
+  const chatty = elbo(['validate', cfg('chatty.js', 'data: {kind: mnist}\nmodel: {kind: vae}\neval: [{kind: chatty}]\n'), '--json']);
+  assert.equal(chatty.status, 0, chatty.stderr);
+  assert.equal(chatty.stdout.trim().split('\n').length, 1, chatty.stdout);
+  assert.equal(JSON.parse(chatty.stdout).ok, true);
+  assert.match(chatty.stderr, /hello from a plugin/);
+});

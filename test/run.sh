@@ -26,9 +26,15 @@ if [ "${CI:-}" = true ] && [ "$wanted" = 1 ] && ! built; then
   exit 1
 fi
 npm run --silent build
-ELBO_BACKEND=wasm node --test --test-concurrency=2 dist/test/*.test.js
-
+# both passes run even when the first fails (a wasm failure must not hide the native pass's)
+wasm=0
+ELBO_BACKEND=wasm node --test --test-concurrency=2 dist/test/*.test.js || wasm=$?
+native=skipped
 if built && [ "${ELBO_TEST_NATIVE:-}" != 0 ]; then
   echo "test: again on the native tensorflow backend (the MLflow, SLURM and browser-harness tests, which do not depend on the backend, run once)"
-  ELBO_BACKEND=tensorflow node --test --test-concurrency=2 $(ls dist/test/*.test.js | grep -v -E "mlflow|slurm|chromium")
+  native=0
+  ELBO_BACKEND=tensorflow node --test --test-concurrency=2 $(ls dist/test/*.test.js | grep -v -E "mlflow|slurm|chromium") || native=$?
 fi
+word() { case "$1" in 0) echo passed ;; skipped) echo skipped ;; *) echo "FAILED (exit $1)" ;; esac; }
+echo "test: wasm pass $(word "$wasm"), native pass $(word "$native")"
+[ "$wasm" = 0 ] && { [ "$native" = 0 ] || [ "$native" = skipped ]; }

@@ -5,6 +5,8 @@ import * as path from 'path';
 import { runExperiment } from '../src/experiment';
 import { createRegistry } from '../src/builtins';
 import { tmpDir, smallConfig } from './helpers';
+import { epochBatches } from '../src/train/loop';
+import { Rng } from '../src/runtime/rng';
 
 const quiet = { progress: false };
 
@@ -208,4 +210,35 @@ test('the cosine and piecewise schedules give their values at the epochs they na
   assert.deepEqual([0, 2, 4, 6, 9].map((e) => +at(cos, e).toFixed(6)), [1, 1, 0.55, 0.1, 0.1]);
   const steps = { kind: 'piecewise', stages: [{ epochs: 1, value: 3 }, { epochs: 3, value: 2 }, { epochs: 9, value: 1 }] };
   assert.deepEqual([0, 0.99, 1, 3.99, 4, 12.9, 13, 100].map((e) => at(steps, e)), [3, 3, 2, 2, 1, 1, 1, 1]);
+});
+
+test('batch composition: every step takes batch_size rows of the pass and L labelled rows, cycled or drawn with replacement, from the seed', () => {
+  const labelled = Int32Array.from([3, 7, 11, 19, 23]);
+  const isLab = new Set(labelled);
+  const rows = (draw: 'cycle' | 'replacement', seed: number) => {
+    const of = epochBatches(new Rng(seed).fork('epoch-0'), 40, 10, null, labelled, 4, draw);
+    return Array.from({ length: 4 }, (_, s) => Array.from(of(s)));
+  };
+  for (const draw of ['cycle', 'replacement'] as const) {
+    const a = rows(draw, 1);
+    assert.deepEqual(a, rows(draw, 1), `${draw}: the same seed gives the same rows`);
+    assert.notDeepEqual(a, rows(draw, 2), `${draw}: another seed other rows`);
+    for (const b of a) {
+      assert.equal(b.length, 14, 'B = 10 rows of the pass + L = 4 labelled');
+      assert.ok(b.slice(10).every((r) => isLab.has(r)), 'the last L rows are labelled');
+    }
+    // the pass itself: 40 distinct rows over the 4 steps
+    assert.equal(new Set(a.flatMap((b) => b.slice(0, 10))).size, 40);
+  }
+  // cycle: 16 draws over 5 labels, each label 3 or 4 times, every 5 consecutive draws a permutation
+  const cyc = rows('cycle', 1).flatMap((b) => b.slice(10));
+  const count = (v: number[]) => [...labelled].map((l) => v.filter((r) => r === l).length);
+  assert.ok(count(cyc).every((c) => c === 3 || c === 4), JSON.stringify(count(cyc)));
+  assert.equal(new Set(cyc.slice(0, 5)).size, 5);
+  assert.equal(new Set(cyc.slice(5, 10)).size, 5);
+  // replacement: independent draws, so over many steps some 5 consecutive draws repeat a label
+  const rep = epochBatches(new Rng(1).fork('epoch-0'), 400, 10, null, labelled, 5, 'replacement');
+  const windows = Array.from({ length: 40 }, (_, s) => Array.from(rep(s)).slice(10));
+  assert.ok(windows.some((w) => new Set(w).size < 5), 'draws with replacement repeat labels within a step');
+  assert.ok(count(windows.flat()).every((c) => c > 20), 'every label drawn');
 });

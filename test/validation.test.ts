@@ -64,6 +64,21 @@ test('values that validate but cannot run are refused: negative weights, crossed
   assert.deepEqual(problems(BASE + '  prior: {kind: gaussian, logvar_min: -1, logvar_max: 1}\nloss: {c1: 0, c2: 0, alpha: 0}\n', ['loss.c1={kind: linear, start_epoch: 2, end_epoch: 2}']), []);
 });
 
+test('smaller holes: a learning-rate schedule at 0 throughout, 1e30 epochs, a key both set and swept, CR-only line endings', () => {
+  // lr: 0 is refused, and so is a schedule that is 0 over the whole of training
+  assert.match(problems(BASE, ['train.optimizer.lr=0'])[0], /train\.optimizer\.lr must be > 0/);
+  assert.match(problems(BASE, ['train.optimizer.lr={kind: cosine, from: 0, to: 0}'])[0], /^--set train\.optimizer\.lr=.*: the learning-rate schedule is 0 over all 10 epochs of training/);
+  assert.match(problems(BASE, ['train.optimizer.lr={kind: piecewise, stages: [{epochs: 20, value: 0}, {epochs: 1, value: 0.001}]}'])[0], /is 0 over all 10 epochs/);
+  // a schedule that starts at 0 (a warm-up) is fine
+  assert.deepEqual(problems(BASE, ['train.optimizer.lr={kind: linear, from: 0, to: 0.001, end_epoch: 5}']), []);
+  assert.match(problems(BASE, ['train.epochs=1e30'])[0], /train\.epochs must be <= 1000000/);
+  // set: and a sweep axis naming one key
+  assert.match(sweepProblems('base: base.yaml\nset: {model.latent: 3}\nsweep:\n  grid:\n    model.latent: [2, 4]\n')[0], /^FILE:2:\d+: 'model\.latent' is both in set: and swept; remove it from set:/);
+  // CR alone ends lines as LF and CRLF do: a located error on the right line
+  const cr = problems('data: {kind: mnist}\rmodel:\r  kind: vae\r  latent: -1\r');
+  assert.match(cr[0], /^FILE:4:\d+: model\.latent must be >= 1/);
+});
+
 test('a problem of the whole document is the file\'s, not an unrelated --set flag\'s', () => {
   assert.deepEqual(problems('model: {kind: vae}\n', ['seed=3']), ["FILE:1:1: missing required key 'data' in the top level"]);
 });

@@ -3,7 +3,7 @@
  * installed backend, and of the same networks in PyTorch on the CPU when `torch`
  * imports (reference_torch.py), all in one invocation.
  *
- *   node dist/src/bench/bench.js [--backends tensorflow,wasm,cpu] [--workloads vae-mlp,m2-mnist,gvae-conv]
+ *   node dist/src/bench/bench.js [--backends tensorflow,wasm,cpu] [--workloads vae-mlp,m2-mnist,adgm-mnist,gvae-conv]
  *        [--rounds 3] [--steps 30] [--min-seconds 3] [--max-seconds 10] [--no-torch] [--json] [--markdown FILE]
  *
  * Each backend runs in its own child process (`--worker NAME`): tfjs keeps one global

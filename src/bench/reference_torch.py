@@ -7,10 +7,13 @@ read-back at the end). Prints one JSON line per workload in the benchmark's resu
   vae-mlp    quickstart VAE: MLP 784-400-(2x20) / 20-400-784, Bernoulli, Adam, batch 128
   m2-mnist   M2: classifier, q(z|x,y), p(x|y,z) MLPs of 500 softplus, z 50,
              10 labelled + 90 unlabelled rows (y summed out over 10 classes)
+  adgm-mnist ADGM: q(a|x), q(y|a,x), q(z|a,y,x), p(x|y,z), p(a|x,y,z) MLPs of 500-500 ReLU,
+             a = z = 100, 100 labelled + 100 unlabelled rows (y summed out over 10 classes)
   gvae-conv  G-VAE: conv 32x32x3 (32-64-128, kernel 4, stride 2), K 128, ISDA class loss, batch 64
 """
 import argparse
 import json
+import math
 import time
 
 import torch
@@ -18,7 +21,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 p = argparse.ArgumentParser()
-p.add_argument("--workloads", default="vae-mlp,m2-mnist,gvae-conv")
+p.add_argument("--workloads", default="vae-mlp,m2-mnist,adgm-mnist,gvae-conv")
 p.add_argument("--steps", type=int, default=30)
 p.add_argument("--min-seconds", type=float, default=3)
 p.add_argument("--max-seconds", type=float, default=10)
@@ -80,6 +83,48 @@ def m2_mnist():
     return list(cls.parameters()) + list(enc.parameters()) + list(dec.parameters()), loss, B
 
 
+def mlp2(i, o, h=500):
+    return nn.Sequential(nn.Linear(i, h), nn.ReLU(), nn.Linear(h, h), nn.ReLU(), nn.Linear(h, o))
+
+
+def log_normal(v, mu, logvar):
+    return (-0.5 * ((v - mu).pow(2) / logvar.exp() + logvar + math.log(2 * math.pi))).sum(1)
+
+
+def adgm_mnist():
+    D, K, A, C, B, NL = 784, 100, 100, 10, 200, 100
+    enc_a, cls, enc = mlp2(D, 2 * A), mlp2(A + D, C), mlp2(D + A + C, 2 * K)
+    dec, dec_a = mlp2(K + C, D), mlp2(D + K + C, 2 * A)
+    pool = torch.rand(4, B, D)
+    labels = torch.arange(NL) % C
+    eye = torch.eye(C)
+
+    def L(x, a, logqa, y1h):  # −ELBO(x, y) per pass: recon + KL(z) + log q(a|x) − log p(a|x,y,z) + log C
+        mu, logvar, z = sample(enc(torch.cat([x, a, y1h], 1)), K)
+        recon = F.binary_cross_entropy_with_logits(dec(torch.cat([z, y1h], 1)), x, reduction="none").sum(1)
+        pa = dec_a(torch.cat([x, z, y1h], 1))
+        logpa = log_normal(a, pa[:, :A], pa[:, A:].clamp(-30, 20))
+        return recon + gaussian_kl(mu, logvar) + logqa - logpa + math.log(C)
+
+    def loss(i):
+        x = pool[i % 4]
+        mu_a, logvar_a, a = sample(enc_a(x), A)
+        logqa = log_normal(a, mu_a, logvar_a)
+        logits = cls(torch.cat([a, x], 1))
+        lab = L(x[:NL], a[:NL], logqa[:NL], eye[labels])
+        nu = B - NL
+        # one block of the unlabelled rows per class, as elbo tiles them
+        rep = lambda t: t[NL:].repeat(C, *([1] * (t.dim() - 1)))
+        Lu = L(rep(x), rep(a), rep(logqa), eye.repeat_interleave(nu, 0)).view(C, nu).t()
+        q = F.softmax(logits[NL:], 1)
+        U = (q * Lu).sum(1) + (q * F.log_softmax(logits[NL:], 1)).sum(1)
+        ce = F.cross_entropy(logits[:NL], labels, reduction="none")
+        return (lab.sum() + U.sum() + 50 * ce.sum()) / B
+
+    params = [p for m in (enc_a, cls, enc, dec, dec_a) for p in m.parameters()]
+    return params, loss, B
+
+
 def gvae_conv():
     K, C, B = 128, 10, 64
     enc = nn.Sequential(
@@ -109,7 +154,7 @@ def gvae_conv():
     return params, loss, B
 
 
-WORKLOADS = {"vae-mlp": vae_mlp, "m2-mnist": m2_mnist, "gvae-conv": gvae_conv}
+WORKLOADS = {"vae-mlp": vae_mlp, "m2-mnist": m2_mnist, "adgm-mnist": adgm_mnist, "gvae-conv": gvae_conv}
 
 
 def run(step, steps, min_s, max_s):

@@ -11,7 +11,7 @@ import { makeTrainStep, type StepOptions } from '../train/step';
  * The benchmark's workloads: each is a model config as a user would write it, on
  * synthetic data of the real shape (the benchmark needs no download), trained with the
  * same step as `elbo run` (src/train/step.ts). src/bench/reference_torch.py builds the
- * same three networks in PyTorch.
+ * same networks in PyTorch.
  */
 export interface Workload {
   name: string;
@@ -55,6 +55,27 @@ export const WORKLOADS: Workload[] = [
       classifier: mlp([500], 'softplus'),
       encoder: mlp([500], 'softplus'),
       decoder: mlp([500], 'softplus'),
+      likelihood: 'bernoulli',
+    },
+    weights: { c1: 1, c2: 1, alpha: 50 },
+  },
+  {
+    name: 'adgm-mnist',
+    description: 'ADGM on MNIST (configs/mnist/adgm.yaml), a = z = 100, five MLPs of 500-500 (ReLU), batch 200 = 100 labelled + 100 unlabelled',
+    shape: [28, 28, 1],
+    classes: 10,
+    batch: 200,
+    labelled: 100,
+    model: {
+      kind: 'adgm',
+      latent: 100,
+      aux: 100,
+      prior: gaussian,
+      encoder_a: mlp([500, 500]),
+      classifier: mlp([500, 500]),
+      encoder: mlp([500, 500]),
+      decoder: mlp([500, 500]),
+      decoder_a: mlp([500, 500]),
       likelihood: 'bernoulli',
     },
     weights: { c1: 1, c2: 1, alpha: 50 },

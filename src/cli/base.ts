@@ -1,6 +1,6 @@
 import * as path from 'path';
 import { Command, Errors, Flags } from '@oclif/core';
-import { UserError } from '../errors';
+import { UserError, oneLine } from '../errors';
 
 /**
  * Shared behaviour of every command: user errors print as one line each
@@ -36,7 +36,7 @@ export abstract class BaseCommand extends Command {
       process.stderr.write(`${this.id}: ${err.message.split('\n')[0]}; see 'elbo ${this.id} --help'\n`);
       this.exit(2);
     }
-    process.stderr.write(`internal error: ${err.message}${verbose ? '' : ' (run with --verbose for the stack trace)'}\n`);
+    process.stderr.write(`internal error: ${oneLine(err.message)}${verbose ? '' : ' (run with --verbose for the stack trace)'}\n`);
     if (verbose && err.stack) process.stderr.write(err.stack + '\n');
     this.exit(1);
   }

@@ -8,7 +8,7 @@ import { Registry } from '../registry/registry';
 import { buildSchema } from './schema';
 import { checkMetrics } from './metrics';
 import { unmetEvaluatorNeeds } from './needs';
-import type { PluginKind } from '../registry/types';
+import type { PluginKind, PluginOptions } from '../registry/types';
 import type { ExperimentConfig } from './types';
 import { parseKeyPath, setAtPath } from './path';
 
@@ -118,6 +118,8 @@ export function parseYaml(text: string, file: string): { doc: Document; lines: L
     if (e instanceof RangeError) return new UserError('YAML is nested too deeply to read', at(offset));
     return e;
   };
+  // a file with old Mac line endings (CR alone) is read line by line, as with LF or CRLF
+  if (text.includes('\r')) text = text.replace(/\r\n?/g, '\n');
   let doc: Document;
   try {
     // duplicate keys are checked below, in linear time (the parser's own check is quadratic)
@@ -237,6 +239,7 @@ export function loadConfig(
   const config = validate(data, registry, loc);
   // what the run will write: published metrics, the model-selection metric
   checkMetrics(config, registry, (p) => loc.at(p), parsed.map((o) => o.path.join('.')));
+  checkLearningRate(config, registry, loc);
   // evaluators the model cannot serve (no latent space, no classifier) are refused before any training
   const unmet = unmetEvaluatorNeeds(config, registry);
   if (unmet.length) throw new UserErrors(unmet.map((u) => new UserError(u.message, loc.at(u.path))));
@@ -248,6 +251,21 @@ export function loadConfig(
     yaml,
     sha256: crypto.createHash('sha256').update(yaml).digest('hex'),
   };
+}
+
+/**
+ * A learning-rate schedule that is 0 over the whole of training is refused as `lr: 0` is (the
+ * parameters would never move): it is read at 201 points from epoch 0 to train.epochs.
+ */
+function checkLearningRate(config: ExperimentConfig, registry: Registry, loc: Locator): void {
+  const lr = (config.train.optimizer as { lr?: unknown }).lr;
+  if (!lr || typeof lr !== 'object' || !registry.has('schedule', (lr as PluginOptions).kind)) return;
+  const s = registry.create('schedule', lr as PluginOptions, { registry } as never) as (p: { epoch: number; step: number; fraction: number; epochFloat: number }) => number;
+  const E = config.train.epochs;
+  const values = Array.from({ length: 201 }, (_, i) => s({ epoch: Math.floor((i * E) / 200), step: 0, fraction: i / 200, epochFloat: (i * E) / 200 }));
+  if (values.every((v) => !(v > 0))) {
+    throw new UserError(`the learning-rate schedule is ${values[0]} over all ${E} epochs of training, so the parameters would never move; give it a positive value somewhere (as lr must be > 0)`, loc.at(['train', 'optimizer', 'lr']));
+  }
 }
 
 /**

@@ -43,6 +43,18 @@ export function validationMetrics(config: Pick<ExperimentConfig, 'model'>, regis
 }
 
 /**
+ * The metrics every epoch's line of metrics.jsonl holds that a sweep can rank cells by: the
+ * training loop's train/<term> (every loss term, and train/grad_norm) and, with a validation
+ * split, val/<term>; null when the model does not declare its terms.
+ */
+export function epochMetrics(config: Pick<ExperimentConfig, 'model' | 'data'>, registry: Registry): string[] | null {
+  const terms = modelTerms(config, registry);
+  if (!terms) return null;
+  const val = config.data.validation === 0 ? [] : validationMetrics(config, registry) ?? [];
+  return [...terms.map((t) => `train/${t}`), 'train/grad_norm', ...val];
+}
+
+/**
  * The test metrics the configured evaluators write: `names` (test/...) from every
  * evaluator that declares them, and the evaluators (index, kind) that do not.
  */

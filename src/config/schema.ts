@@ -66,7 +66,7 @@ export function buildSchema(registry: Registry): JsonSchema {
         additionalProperties: false,
         default: {},
         properties: {
-          epochs: { type: 'integer', minimum: 1, default: 10 },
+          epochs: { type: 'integer', minimum: 1, maximum: 1000000, default: 10, description: 'Passes over the training split (at most 1,000,000)' },
           batch_size: { type: 'integer', minimum: 1, default: 128 },
           optimizer: slot('optimizer', { default: { kind: 'adam' } }),
           log_every: {
@@ -85,7 +85,31 @@ export function buildSchema(registry: Registry): JsonSchema {
             minimum: 0,
             default: 0,
             description:
-              'Semi-supervised data: labelled examples added to every batch, cycling the labelled set (0: labelled rows only appear in their natural proportion)',
+              'Semi-supervised data: L labelled examples added to every batch of batch_size rows (so every step takes L labelled rows and about batch_size unlabelled ones, L independent of batch_size; 0: labelled rows only appear in their natural proportion)',
+          },
+          labelled_draw: {
+            enum: ['cycle', 'replacement'],
+            default: 'cycle',
+            description:
+              'How labelled_per_batch rows are drawn: cycle goes through the labelled set in a fresh order every epoch (every label equally often); replacement draws each row uniformly and independently (as sampling a labelled batch per step). Both from the run seed',
+          },
+          clip: {
+            type: 'object',
+            additionalProperties: false,
+            minProperties: 1,
+            description:
+              "Gradient clipping before the optimizer's update (as Lightning's gradient_clip_val/_algorithm): norm rescales all gradients together when their global L2 norm exceeds it, value then clamps each gradient component to [−value, value]; either or both. train/grad_norm logs the norm before clipping",
+            properties: {
+              norm: { type: 'number', exclusiveMinimum: 0, description: 'Largest global L2 norm of the gradients (clip_grad_norm_)' },
+              value: { type: 'number', exclusiveMinimum: 0, description: 'Largest absolute value of a gradient component (clip_grad_value_)' },
+            },
+          },
+          weight_decay: {
+            type: 'number',
+            minimum: 0,
+            default: 0,
+            description:
+              "λ: λ·θ is added to every parameter's gradient after clipping (the gradient of λ/2·‖θ‖², i.e. a Gaussian prior N(0, 1/λ) on the weights of a per-example loss; coupled as PyTorch's Adam weight_decay, not AdamW). A N(0, 1) prior on the weights of a model trained on N examples is λ = 1/N",
           },
           checkpoint_keep: { type: 'integer', minimum: 1, default: 2, description: 'How many epoch checkpoints to keep' },
           select: {

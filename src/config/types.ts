@@ -35,6 +35,9 @@ export interface ExperimentConfig {
     log_every: number;
     steps_per_epoch?: number;
     labelled_per_batch: number;
+    labelled_draw: 'cycle' | 'replacement';
+    clip?: { norm?: number; value?: number };
+    weight_decay: number;
     checkpoint_keep: number;
     compile: 'auto' | 'off';
     draws: 'host' | 'graph';

@@ -31,6 +31,8 @@ const GET_DATA =
   'public scenes with ground truth (Indian Pines, Salinas, Pavia: https://www.ehu.eus/ccwintco/index.php/Hyperspectral_Remote_Sensing_Scenes) ' +
   'come as .mat files: write the labelled pixels with e.g. numpy.savetxt(f, np.c_[X, y], delimiter=",")';
 
+/** The largest finite float32. */
+const FLOAT32_MAX = 3.4028234663852886e38;
 /** A plain decimal number as CSV files write them (not 0x1F, 0b1, Infinity or an empty cell). */
 const DECIMAL = /^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$/;
 /** Cells that are numbers gone wrong (NaN, inf): a data row, never a header word. */
@@ -52,20 +54,33 @@ export function parseSpectraCsv(text: string, file: string, header: 'auto' | boo
     return cells.every((c) => c !== '') && cells.some((c) => !DECIMAL.test(c) && !NUMBER_LIKE.test(c));
   };
   if (header === true || (header === 'auto' && first < lines.length && isHeader(lines[first]))) first++;
+  // one delimiter for the file, from its first data row: ';' or a tab where it has one, else
+  // ',' (so '0,5;0,25;1' is three cells with decimal commas, refused below, not six numbers)
+  let start = first;
+  while (start < lines.length && !lines[start].trim()) start++;
+  const firstRow = lines[start] ?? '';
+  const delimiter = firstRow.includes(';') ? ';' : firstRow.includes('\t') ? '\t' : ',';
   const rowsOut: number[][] = [];
   let bands = -1;
   for (let i = first; i < lines.length; i++) {
     const l = lines[i].trim();
     if (!l) continue;
-    const cells = l.split(/[,;\t]/).map((c) => c.trim());
+    const cells = l.split(delimiter).map((c) => c.trim());
     if (bands < 0) {
       bands = cells.length - 1;
       if (bands < 1) throw new UserError(`line ${i + 1}: need at least one band value and a label per row`, file);
     }
     if (cells.length !== bands + 1) throw new UserError(`line ${i + 1}: ${cells.length} columns, but the first row has ${bands + 1} (bands + label)`, file);
     const bad = cells.findIndex((c) => !DECIMAL.test(c) || !Number.isFinite(Number(c)));
-    if (bad >= 0) throw new UserError(`line ${i + 1}, column ${bad + 1}: '${cells[bad]}' is not a number${cells[bad] === '' ? ' (an empty cell)' : ''}`, file);
+    if (bad >= 0) {
+      const c = cells[bad];
+      const why = c === '' ? ' (an empty cell)' : /^[+-]?\d*,\d+$/.test(c) ? ` (a decimal comma: write decimal points, e.g. ${c.replace(',', '.')}, or export the CSV with '.' as the decimal separator)` : '';
+      throw new UserError(`line ${i + 1}, column ${bad + 1}: '${c}' is not a number${why}`, file);
+    }
     const v = cells.map(Number);
+    // band values are stored as float32: beyond its range a value would become Infinity
+    const huge = v.findIndex((x, j) => j < bands && Math.abs(x) > FLOAT32_MAX);
+    if (huge >= 0) throw new UserError(`line ${i + 1}, column ${huge + 1}: ${cells[huge]} is beyond float32's range (±3.4e38); rescale the band values`, file);
     if (!Number.isSafeInteger(v[bands])) throw new UserError(`line ${i + 1}: the label (last column) must be an integer, got ${cells[bands]}`, file);
     rowsOut.push(v);
   }

@@ -2,7 +2,7 @@ import * as fs from 'fs';
 import * as path from 'path';
 import type * as tfc from '@tensorflow/tfjs-core';
 import { parse as parseYaml, stringify } from 'yaml';
-import { definePlugin, ObjectOf, withOptionDefaults, slot, Type, type ModelContext, type NestedRuns, type OptionsOf, type PluginOptions } from '../registry/types';
+import { definePlugin, Enum, ObjectOf, withOptionDefaults, slot, Type, type ModelContext, type NestedRuns, type OptionsOf, type PluginOptions } from '../registry/types';
 import type { Model, RunDependency } from './model';
 import { evaluationPhase, type Network } from '../nn/network';
 import type { Prior, TrainProgress } from '../priors/prior';
@@ -48,6 +48,11 @@ const m1m2Options = {
     }),
   ),
   min_std: Type.Number({ minimum: 0, default: 0.1, description: 'Keep z1 dimensions whose posterior-mean std over the training data exceeds this (reference code: 0.1)' }),
+  features: Enum(['sample', 'mean'], {
+    default: 'sample',
+    description:
+      "The z1 features M2 trains on: sample draws them from q(z1|x) afresh in every step (Kingma's code: a fresh sample per minibatch, a data augmentation); mean uses the posterior means. Classification, encoding and reconstruction always use the means",
+  }),
   std_examples: Type.Integer({ minimum: 1, default: 10000, description: 'Training examples used for that std' }),
   ...m2Options(['gaussian_learned', 'gaussian'], 'gaussian_learned'),
 };
@@ -231,7 +236,10 @@ export async function m1m2(o: M1M2Options, ctx: ModelContext): Promise<Model> {
   const S = tf.keep(tf.tensor2d(sel, [keep.length, K1]));
   const features: FeatureMap = {
     dim: keep.length,
-    sample: (x, rng) => tf.gather(m1.prior.sample(m1.encoder.apply(x), K1, rng, EVAL), keepT, 1) as tfc.Tensor2D,
+    sample: (x, rng) =>
+      o.features === 'mean'
+        ? (tf.gather(m1.prior.mean(m1.encoder.apply(x), K1), keepT, 1) as tfc.Tensor2D)
+        : (tf.gather(m1.prior.sample(m1.encoder.apply(x), K1, rng, EVAL), keepT, 1) as tfc.Tensor2D),
     mean: (x) => tf.gather(m1.prior.mean(m1.encoder.apply(x), K1), keepT, 1) as tfc.Tensor2D,
     toData: (f) => {
       const out = m1.decoder.apply(tf.matMul(f, S) as tfc.Tensor2D);

@@ -171,6 +171,13 @@ export function m2Options<const L extends readonly M2Likelihood[]>(likelihoods: 
         'Noise of z across the C class passes of an unlabelled row: independent (a draw per pass, as Kingma\'s code) or shared ' +
         '(one draw per row for all C passes: common random numbers, so the differences L(x,y) − L(x,y\') that train q(y|x) carry less sampling noise; every L(x,y) stays unbiased)',
     }),
+    class_loss: Enum(['sum', 'mean'], {
+      default: 'sum',
+      description:
+        "How α weighs the classification term: sum (Kingma's): α·Σ_lab −log q(y|x) / B, α per labelled example, the batch's labelled share scaling it; " +
+        'mean: α·mean_lab −log q(y|x), the same weight whatever the labelled count (as the public reproductions write it). With L labelled rows in a batch of B rows, ' +
+        'sum with α equals mean with α·L/B (Kingma\'s α = 50 with 100 labelled of 200 rows is mean with 25)',
+    }),
     entropy_weight: weight(
       1,
       'Weight λ_H of H(q(y|x)) in the unlabelled objective U(x) = Σ_y q(y|x)·L(x,y) − λ_H·H(q(y|x)) (1: the bound). A schedule from 0 to 1 ' +
@@ -317,7 +324,9 @@ export function m2Core(o: M2CoreOptions, ctx: ModelContext, features: FeatureMap
         klSum = tf.add(klSum, tf.sum(tf.mul(q, ku))) as tfc.Scalar;
       }
       const mean = (t: tfc.Scalar) => tf.div(t, B) as tfc.Scalar;
-      const loss = mean(tf.add(tf.add(labW, unlW), tf.mul(alphaNow, cls)) as tfc.Scalar);
+      // α per labelled row (sum), or on the labelled rows' mean −log q(y|x) (mean)
+      const classTerm = o.class_loss === 'mean' ? (nl > 0 ? tf.mul(alphaNow, tf.div(cls, nl / B)) : zero) : tf.mul(alphaNow, cls);
+      const loss = mean(tf.add(tf.add(labW, unlW), classTerm) as tfc.Scalar);
       const labelled = mean(lab1);
       const unlabelled = mean(unl1);
       return {

@@ -138,19 +138,32 @@ export class Registry {
     const file = resolvePluginPath(spec, baseDir, where);
     if (this.loadedFiles.has(file)) return;
     let mod: any;
+    // what a plugin prints while it loads goes to stderr: stdout carries --json's one line
+    const write = process.stdout.write;
+    process.stdout.write = process.stderr.write.bind(process.stderr) as typeof process.stdout.write;
     try {
-      // eslint-disable-next-line @typescript-eslint/no-var-requires
-      mod = require(file);
-    } catch (e: any) {
-      throw new UserError(`cannot load plugin '${spec}' (${file}): ${firstLine(e?.message)}`, where);
+      try {
+        // eslint-disable-next-line @typescript-eslint/no-var-requires
+        mod = require(file);
+      } catch (e: any) {
+        throw new UserError(`cannot load plugin '${spec}' (${file}): ${thrown(e)}`, where);
+      }
+      try {
+        const exported = mod?.default ?? mod;
+        const plugins: unknown[] = Array.isArray(exported)
+          ? exported
+          : Array.isArray(exported?.plugins)
+            ? exported.plugins
+            : [exported];
+        for (const p of plugins) this.register(p as AnyPlugin, spec, file);
+      } catch (e) {
+        // a getter that throws, a Proxy: reading the plugin object failed
+        if (e instanceof UserError) throw e;
+        throw new UserError(`invalid plugin: reading what it exports failed: ${thrown(e)}; the problem is in the plugin, not in elbo`, file);
+      }
+    } finally {
+      process.stdout.write = write;
     }
-    const exported = mod?.default ?? mod;
-    const plugins: unknown[] = Array.isArray(exported)
-      ? exported
-      : Array.isArray(exported?.plugins)
-        ? exported.plugins
-        : [exported];
-    for (const p of plugins) this.register(p as AnyPlugin, spec, file);
     this.loadedFiles.add(file);
   }
 }
@@ -224,15 +237,19 @@ function isPlainObject(v: unknown): v is Record<string, unknown> {
   return !!v && typeof v === 'object' && !Array.isArray(v);
 }
 
+let schemaChecker: Ajv | undefined;
+
 /** Why a plugin's options schema is not one ajv can use (null when it is): checked against the meta-schema, then compiled. */
 function schemaProblem(schema: { properties: Record<string, unknown>; required?: string[] }): string | null {
   // slots refer to the config schema's definitions: stand-ins here
   const definitions = Object.fromEntries([...PLUGIN_KINDS, 'weight'].map((k) => [k, {}]));
   const whole = { type: 'object', properties: schema.properties, required: schema.required ?? [], definitions };
-  const ajv = new Ajv({ strict: false, $data: true, strictNumbers: true });
+  // one checker for every plugin (making an Ajv instance costs more than checking a schema)
+  const ajv = (schemaChecker ??= new Ajv({ strict: false, $data: true, strictNumbers: true }));
   try {
     if (!ajv.validateSchema(whole)) return ajv.errorsText(ajv.errors, { dataVar: 'schema' });
     ajv.compile(whole);
+    ajv.removeSchema(whole);
     return null;
   } catch (e: any) {
     // a reference into the whole config schema (#/properties/train) resolves there, not here
@@ -250,9 +267,10 @@ function schemaProblem(schema: { properties: Record<string, unknown>; required?:
 function attributed(plugin: AnyPlugin, source: string): AnyPlugin {
   const blame = (what: string) => (e: unknown): never => {
     if (e instanceof UserError) throw e;
-    throw new UserError(`${plugin.kind} plugin '${plugin.name}' failed in ${what}: ${firstLine((e as Error)?.message ?? e)}; the problem is in the plugin, not in elbo`, source);
+    throw new UserError(`${plugin.kind} plugin '${plugin.name}' failed in ${what}: ${thrown(e)}; the problem is in the plugin, not in elbo`, source);
   };
-  const guard = <A extends unknown[], R>(f: ((...a: A) => R) | undefined, what: string) =>
+  /** `f` with its exceptions blamed on the plugin, and its result checked by `check` (why it is wrong, or null). */
+  const guard = <A extends unknown[], R>(f: ((...a: A) => R) | undefined, what: string, check?: (r: R) => string | null) =>
     f === undefined
       ? undefined
       : (...a: A): R => {
@@ -262,13 +280,18 @@ function attributed(plugin: AnyPlugin, source: string): AnyPlugin {
           } catch (e) {
             return blame(what)(e);
           }
-          return out instanceof Promise ? (out.catch(blame(what)) as R) : out;
+          if (out instanceof Promise) return out.catch(blame(what)) as R;
+          const why = check?.(out);
+          if (why) throw new UserError(`${plugin.kind} plugin '${plugin.name}': ${what}() ${why}; see docs/plugins.md`, source);
+          return out;
         };
+  const names = (nullable: boolean) => (r: unknown) =>
+    (nullable && r === null) || (Array.isArray(r) && r.every((n) => typeof n === 'string')) ? null : `must return a list of metric names (strings)${nullable ? ' or null' : ''}, got ${describeValue(r)}`;
   const create = guard(plugin.create as (o: PluginOptions, c: unknown) => unknown, 'create');
   return {
     ...plugin,
-    metrics: guard(plugin.metrics as ((o: PluginOptions, i: { modelTerms: string[] | null }) => string[] | null) | undefined, 'metrics'),
-    terms: guard(plugin.terms as ((o: PluginOptions) => string[]) | undefined, 'terms'),
+    metrics: guard(plugin.metrics as ((o: PluginOptions, i: { modelTerms: string[] | null }) => string[] | null) | undefined, 'metrics', names(true)),
+    terms: guard(plugin.terms as ((o: PluginOptions) => string[]) | undefined, 'terms', names(false)),
     provides: typeof plugin.provides === 'function' ? guard(plugin.provides, 'provides') : plugin.provides,
     create(options: PluginOptions, ctx: unknown) {
       const made: unknown = create!(options, ctx);
@@ -283,6 +306,21 @@ function attributed(plugin: AnyPlugin, source: string): AnyPlugin {
 
 function firstLine(s: unknown): string {
   return String(s ?? '').split('\n')[0];
+}
+
+/** What a plugin threw, as one line: an Error's message, or the value itself (null, a string, a number). */
+function thrown(e: unknown): string {
+  if (e instanceof Error) return firstLine(e.message) || `${e.name} without a message`;
+  return `it threw ${describeValue(e)}`;
+}
+
+/** A value as a message shows it: short, with its type. */
+function describeValue(v: unknown): string {
+  if (v === null || v === undefined) return String(v);
+  if (typeof v === 'string') return `the string ${JSON.stringify(v.length > 60 ? v.slice(0, 60) + '…' : v)}`;
+  if (typeof v === 'number' || typeof v === 'boolean') return `${typeof v} ${v}`;
+  if (Array.isArray(v)) return `a list (${v.length} items, not all strings)`;
+  return typeof v === 'object' ? 'an object' : typeof v;
 }
 
 export function fileExists(p: string): boolean {

@@ -66,6 +66,8 @@ export async function trainRun(
       logEvery: train.log_every,
       stepsPerEpoch: train.steps_per_epoch,
       labelledPerBatch: train.labelled_per_batch,
+      labelledDraw: train.labelled_draw,
+      gradients: { clip: train.clip, weightDecay: train.weight_decay },
       startEpoch: o.start.epoch,
       startStep: o.start.step,
       compile: train.compile,
@@ -123,5 +125,13 @@ export function describeClasses(data: DataSet): string[] {
   };
   const lines = [`classes in train: ${fmt(classHistogram(data.train.y, data.classes))}`];
   if (data.labelled) lines.push(`labelled subset (${data.labelled.length}): ${fmt(classHistogram(data.train.y, data.classes, data.labelled))}`);
+  // a class the model never sees in training cannot be learnt: say so before it trains
+  const train = classHistogram(data.train.y, data.classes);
+  for (const [name, split] of [['validation', data.val], ['test', data.test]] as const) {
+    if (!split?.y) continue;
+    const h = classHistogram(split.y, data.classes);
+    const unseen = h.flatMap((c, i) => (c > 0 && train[i] === 0 ? [`${i} (${c} rows)`] : []));
+    if (unseen.length) lines.push(`warning: class${unseen.length > 1 ? 'es' : ''} ${unseen.join(', ')} of the ${name} split never occur${unseen.length > 1 ? '' : 's'} in the training split: no model can learn ${unseen.length > 1 ? 'them' : 'it'}; check the labels or the split`);
+  }
   return lines;
 }

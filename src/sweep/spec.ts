@@ -5,8 +5,10 @@ import { parse as parseYamlDocument, stringify as stringifyYaml } from 'yaml';
 import Ajv from 'ajv';
 import { Locator, parseYaml, ajvUserErrors, loadConfig, LoadedConfig, AJV_OPTIONS } from '../config/load';
 import { parseKeyPath } from '../config/path';
+import { epochMetrics, evaluatorMetrics } from '../config/metrics';
+import type { ExperimentConfig } from '../config/types';
 import { EXPERIMENT_NAME_MAX } from '../config/schema';
-import { UserError, UserErrors } from '../errors';
+import { UserError, UserErrors, suggestion } from '../errors';
 import { Registry } from '../registry/registry';
 import { createRegistry } from '../builtins';
 import { Rng } from '../runtime/rng';
@@ -53,6 +55,8 @@ export interface SweepSpec {
   early_stop?: EarlyStop;
   /** What each task of an emitted SLURM array asks for (see slurm.ts). */
   slurm?: Record<string, unknown>;
+  /** FILE:LINE:COL of the metric names the sweep ranks its cells by, for located errors. */
+  metricWhere?: { early_stop?: string; search?: string };
 }
 
 export type Distribution = { uniform: [number, number] } | { log_uniform: [number, number] } | { int: [number, number] } | { choice: unknown[] };
@@ -194,6 +198,10 @@ export function loadSweep(file: string): SweepSpec {
   const axes = [...Object.keys(data.sweep.grid), ...data.sweep.zip.flatMap((g: object) => Object.keys(g)), ...Object.keys(data.sweep.random?.space ?? {}), ...Object.keys(data.sweep.search?.space ?? {})];
   const dup = axes.find((k, i) => axes.indexOf(k) !== i);
   if (dup) problems.push(new UserError(`'${dup}' is swept twice; give each key one axis`, loc.at(['sweep'])));
+  // a key both set for every cell and swept: the sweep would win silently
+  for (const k of Object.keys(data.set)) {
+    if (axes.includes(k)) problems.push(new UserError(`'${k}' is both in set: and swept; remove it from set: (the sweep gives every cell its value)`, loc.at(['set', k])));
+  }
   if (axes.includes('seed')) problems.push(new UserError("sweep seeds with 'seeds: [..]', not as a grid key", loc.at(['sweep'])));
   // the base config: one file, or an axis of files
   if ('base' in data.set) problems.push(new UserError("'base' is not an override: give it at the top level, or as an axis of the sweep", loc.at(['set', 'base'])));
@@ -223,6 +231,10 @@ export function loadSweep(file: string): SweepSpec {
     sweep: data.sweep,
     ...(es ? { early_stop: es } : {}),
     slurm: data.slurm,
+    metricWhere: {
+      ...(es ? { early_stop: loc.at(['early_stop', ...('metric' in (data.early_stop as object) ? ['metric'] : [])]) } : {}),
+      ...(search ? { search: loc.at(['sweep', 'search', ...('metric' in search ? ['metric'] : [])]) } : {}),
+    },
   };
 }
 
@@ -368,7 +380,9 @@ export function resolveCells(spec: SweepSpec, registry?: Registry): { cell: Cell
   };
   for (const cell of cells) {
     try {
-      out.push({ cell, loaded: loadConfig(cell.base, cellOverrides(cell), registryFor(cell)) });
+      const loaded = loadConfig(cell.base, cellOverrides(cell), registryFor(cell));
+      checkSweepMetrics(spec, loaded.config, registryFor(cell));
+      out.push({ cell, loaded });
     } catch (e) {
       if (!(e instanceof UserError)) throw e;
       for (const l of e instanceof UserErrors ? e.errors : [e]) {
@@ -403,6 +417,30 @@ export function resolveCells(spec: SweepSpec, registry?: Registry): { cell: Cell
     );
   }
   return out;
+}
+
+/**
+ * The metrics a sweep ranks its cells by, against what a cell's run writes: early_stop reads
+ * its metric from the epochs' lines (train/ and val/ metrics), a search's metric is told back
+ * from the run's final metrics (those, and the evaluators' test/ metrics). Checked as
+ * train.select is, before any cell trains.
+ */
+function checkSweepMetrics(spec: SweepSpec, config: ExperimentConfig, registry: Registry): void {
+  const problems: UserError[] = [];
+  const per = epochMetrics(config, registry);
+  const check = (what: 'early_stop' | 'search', metric: string, allowed: string[] | null) => {
+    const where = spec.metricWhere?.[what] ?? `${shownFile(spec.file)}: ${what}`;
+    const option = what === 'early_stop' ? 'early_stop.metric' : 'search.metric';
+    if (metric.startsWith('val/') && config.data.validation === 0) {
+      problems.push(new UserError(`${option} '${metric}' is a validation metric, but data.validation is 0: set data.validation (e.g. --set data.validation=10000 in set:) or rank by a train/ metric`, where));
+    } else if (allowed && !allowed.includes(metric)) {
+      problems.push(new UserError(`${option} '${metric}' is not written by model '${config.model.kind}'${suggestion(metric, allowed).replace('(allowed: ', '(it writes: ')}`, where));
+    }
+  };
+  if (spec.early_stop) check('early_stop', spec.early_stop.metric, per);
+  const search = spec.sweep.search;
+  if (search) check('search', search.metric, per && [...per, ...evaluatorMetrics(config, registry).names]);
+  if (problems.length) throw new UserErrors(problems);
 }
 
 /** Whether a config file has a `plugins:` key (an unreadable one: loadConfig reports it). */

@@ -9,6 +9,7 @@ import type { TrainProgress } from '../priors/prior';
 import type { Progress } from '../track/progress';
 import { evaluateTerms } from '../eval/elbo';
 import { makeTrainStep, type StepMode } from './step';
+import type { GradientOptions } from './gradients';
 import { DEFAULT_DRAWS } from '../config/schema';
 import { DeviceSums } from '../eval/device-sums';
 import { faultPoint } from '../util/fault';
@@ -20,6 +21,13 @@ export interface LoopOptions {
   stepsPerEpoch?: number;
   /** Labelled rows appended to every batch, cycled through the labelled set (0: none). */
   labelledPerBatch: number;
+  /**
+   * How those labelled rows are drawn: 'cycle' (default) goes through the labelled set in a
+   * fresh order each epoch; 'replacement' draws each row independently and uniformly.
+   */
+  labelledDraw?: 'cycle' | 'replacement';
+  /** train.clip and train.weight_decay (src/train/gradients.ts); the step logs grad_norm. */
+  gradients?: GradientOptions;
   /** First epoch to run (0-based): > 0 when resuming from a checkpoint. */
   startEpoch: number;
   startStep: number;
@@ -61,6 +69,41 @@ function gatherLabels(data: DataSet, idx: Int32Array, known: Uint8Array | null):
 }
 
 /**
+ * The training rows of every step of one epoch, from the epoch's stream: step s takes rows
+ * s·B … (s+1)·B − 1 of a permutation of the n rows of the pass (mapped through `pool` when
+ * the pass is over the labelled rows only), then `extra` rows of the labelled set: cycled
+ * through a fresh permutation of it ('cycle', so every label comes equally often), or each
+ * drawn uniformly with replacement ('replacement'). Streams: `shuffle` and `labelled`.
+ */
+export function epochBatches(
+  epochRng: Rng,
+  n: number,
+  batchSize: number,
+  pool: Int32Array | null,
+  labelled: Int32Array | null,
+  extra: number,
+  draw: 'cycle' | 'replacement',
+): (s: number) => Int32Array {
+  const perm = epochRng.fork('shuffle').permutation(n);
+  const labelledRng = labelled && extra > 0 ? epochRng.fork('labelled') : null;
+  const L = labelled ? labelled.length : 0;
+  const order = labelledRng && draw === 'cycle' ? labelledRng.permutation(L) : null;
+  return (s) => {
+    let idx = perm.subarray(s * batchSize, Math.min(n, (s + 1) * batchSize));
+    if (pool) idx = Int32Array.from(idx, (i) => pool[i]);
+    if (!labelledRng) return idx;
+    // (with replacement, steps must be asked for in order: each takes the stream's next draws)
+    const add = order
+      ? Int32Array.from({ length: extra }, (_, i) => labelled![order[(s * extra + i) % L]])
+      : Int32Array.from({ length: extra }, () => labelled![Math.min(L - 1, Math.floor(labelledRng.uniform() * L))]);
+    const both = new Int32Array(idx.length + extra);
+    both.set(idx);
+    both.set(add, idx.length);
+    return both;
+  };
+}
+
+/**
  * The seeded training loop. Every epoch draws from its own stream, forked from the run
  * seed by epoch number, so a run resumed at an epoch boundary replays exactly the draws
  * an uninterrupted run makes. Loss values stay on the device and are read back once
@@ -80,7 +123,7 @@ export async function trainLoop(
   // dynamic binarisation: in JavaScript with the host draws, in the step with the graph's
   const binarizeInStep = data.binarize === 'dynamic' && (o.draws ?? DEFAULT_DRAWS) === 'graph';
   const binarizeOnHost = data.binarize === 'dynamic' && !binarizeInStep;
-  const step = makeTrainStep(tf, model, optimizer, { compile: o.compile, onMode: hooks.onStepMode, draws: o.draws, binarize: binarizeInStep });
+  const step = makeTrainStep(tf, model, optimizer, { compile: o.compile, onMode: hooks.onStepMode, draws: o.draws, binarize: binarizeInStep, gradients: o.gradients });
   try {
     const known = data.labelled ? new Uint8Array(data.train.n) : null;
     if (known) for (const i of data.labelled!) known[i] = 1;
@@ -94,11 +137,9 @@ export async function trainLoop(
 
     for (let epoch = o.startEpoch; epoch < o.epochs; epoch++) {
       const epochRng = rng.fork(`epoch-${epoch}`);
-      const perm = epochRng.fork('shuffle').permutation(n);
+      const rowsOf = epochBatches(epochRng, n, o.batchSize, pool, extra ? data.labelled! : null, extra, o.labelledDraw ?? 'cycle');
       const noiseRng = epochRng.fork('noise');
       const binRng = epochRng.fork('binarize');
-      // the small labelled set, cycled in a fresh order each epoch (docs/models.md "Model: M2", batches)
-      const labelledOrder = extra ? epochRng.fork('labelled').permutation(data.labelled!.length) : null;
       const sums = new DeviceSums(tf);
       let seen = 0;
       const t0 = Date.now();
@@ -109,15 +150,7 @@ export async function trainLoop(
         // let signal handlers (Ctrl-C) run between steps
         await new Promise((r) => setImmediate(r));
         if (hooks.interrupted()) return { status: 'interrupted', epochs: epoch, step: globalStep };
-        let idx = perm.subarray(s * o.batchSize, Math.min(n, (s + 1) * o.batchSize));
-        if (pool) idx = Int32Array.from(idx, (i) => pool[i]);
-        if (labelledOrder) {
-          const add = Int32Array.from({ length: extra }, (_, i) => data.labelled![labelledOrder[(s * extra + i) % labelledOrder.length]]);
-          const both = new Int32Array(idx.length + extra);
-          both.set(idx);
-          both.set(add, idx.length);
-          idx = both;
-        }
+        const idx = rowsOf(s);
         // schedules (loss weights, spike-slab sharpness) see the fractional epoch every step
         const progressInfo = { epoch, step: globalStep, fraction: (epoch + s / stepsPerEpoch) / o.epochs, epochFloat: epoch + s / stepsPerEpoch };
         const at = progressInfo;

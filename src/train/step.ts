@@ -5,6 +5,7 @@ import type { Rng } from '../runtime/rng';
 import type { TrainProgress } from '../priors/prior';
 import { nativeBackend, traceNative } from '../runtime/graph/trace';
 import { DEFAULT_DRAWS } from '../config/schema';
+import { transformGradients, type GradientOptions } from './gradients';
 import { recordingRng, firstDifference, sameGraph, loadTrace, drawTensors, seedTensors, type LoadedTrace } from '../runtime/graph/compile';
 
 export type StepFn = (x: tfc.Tensor2D, y: Int32Array | null, w: LossWeights, rng: Rng, progress: TrainProgress) => Record<string, tfc.Scalar>;
@@ -53,6 +54,12 @@ export interface StepOptions {
    * value (dynamic binarisation), as the first of its draws.
    */
   binarize?: boolean;
+  /**
+   * Gradient clipping and weight decay between backpropagation and the update
+   * (train.clip, train.weight_decay; src/train/gradients.ts). The step then also returns
+   * `grad_norm`, the gradients' global norm before clipping.
+   */
+  gradients?: GradientOptions;
 }
 
 /** The step with the labels already on the device (a graph input when compiled). */
@@ -124,7 +131,7 @@ function binarized(tf: typeof tfc, x: tfc.Tensor2D, rng: Rng): tfc.Tensor2D {
 }
 
 /** One optimisation step, kernel by kernel: gradients of `loss`, then the optimizer's update. */
-function eagerStep(tf: typeof tfc, model: Model, optimizer: Optimizer, binarize: boolean): CoreFn {
+function eagerStep(tf: typeof tfc, model: Model, optimizer: Optimizer, binarize: boolean, gradients?: GradientOptions): CoreFn {
   const names = [...model.params.keys()];
   const vars = names.map((n) => model.params.get(n)!);
   const byTfName = new Map(vars.map((v, i) => [v.name, names[i]]));
@@ -141,7 +148,11 @@ function eagerStep(tf: typeof tfc, model: Model, optimizer: Optimizer, binarize:
       );
       const named: Record<string, tfc.Tensor> = {};
       for (const [k, g] of Object.entries(grads)) named[byTfName.get(k)!] = g;
-      optimizer.apply(named, opt ?? optimizer.scheduled?.(progress) ?? {});
+      if (gradients) {
+        const t = transformGradients(tf, named, model.params, gradients);
+        terms = { ...terms, grad_norm: tf.keep(t.norm) };
+        optimizer.apply(t.grads, opt ?? optimizer.scheduled?.(progress) ?? {});
+      } else optimizer.apply(named, opt ?? optimizer.scheduled?.(progress) ?? {});
     });
     return terms;
   };
@@ -303,7 +314,7 @@ function compile(tf: typeof tfc, model: Model, optimizer: Optimizer, eager: Core
  * uninterrupted one did.
  */
 export function makeTrainStep(tf: typeof tfc, model: Model, optimizer: Optimizer, opts: StepOptions = {}): TrainStep {
-  const core = eagerStep(tf, model, optimizer, !!opts.binarize);
+  const core = eagerStep(tf, model, optimizer, !!opts.binarize, opts.gradients);
   const inGraph = (opts.draws ?? DEFAULT_DRAWS) === 'graph';
   /** The stream the step draws from: the one given, or the step's own (draws: graph). */
   const stream = (rng: Rng, progress: TrainProgress) => (inGraph ? rng.fork(`step-${progress.step}`) : rng);

@@ -3,7 +3,7 @@ import { BaseCommand, setFlag } from '../base';
 import { loadConfig } from '../../config/load';
 import { createRegistry } from '../../builtins';
 import { isSweepFile, loadSweep, resolveCells, describeBases, earlyStopRungs } from '../../sweep/spec';
-import { UserError, UserErrors } from '../../errors';
+import { UserError, UserErrors, oneLine } from '../../errors';
 
 export default class Validate extends BaseCommand {
   static summary = 'Check a config (or a sweep file and every config it expands to) without running it';
@@ -46,7 +46,9 @@ export default class Validate extends BaseCommand {
 export function problemOf(e: UserError): { where: string | null; file: string | null; line: number | null; col: number | null; message: string } {
   const where = e.where ?? null;
   const m = where ? /^(.*):(\d+):(\d+)$/.exec(where) : null;
-  if (m) return { where, file: m[1], line: Number(m[2]), col: Number(m[3]), message: e.message };
+  // the message as the error line shows it (a long user value shortened)
+  const message = oneLine(e.message);
+  if (m) return { where, file: m[1], line: Number(m[2]), col: Number(m[3]), message };
   const isFile = !!where && !where.startsWith('-') && !where.includes(' ');
-  return { where, file: isFile ? where : null, line: null, col: null, message: e.message };
+  return { where: where && oneLine(where), file: isFile ? where : null, line: null, col: null, message };
 }

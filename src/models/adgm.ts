@@ -1,0 +1,347 @@
+import type * as tfc from '@tensorflow/tfjs-core';
+import { definePlugin, slot, Type, type ModelContext, type OptionsOf } from '../registry/types';
+import type { Model } from './model';
+import type { Network } from '../nn/network';
+import type { Prior, TrainProgress } from '../priors/prior';
+import { standardWeights } from '../registry/weights';
+import { weightSchedule, scheduleProgress } from '../schedules/schedule';
+import { likelihoodOf } from '../losses/likelihood';
+import { gaussianLogDensity } from '../losses/gaussian-kl';
+import { categoricalEntropy, categoricalNll, m2Labelled, m2Unlabelled } from '../losses/m2';
+import { alphaNames, evalAlphaExpression, m2Options, m2Rows, M2_TERMS, type ClassConditionalModel } from './m2';
+import { latentModelProvides } from './vae';
+import { UserError } from '../errors';
+
+/**
+ * Maaløe et al. 2016, "Auxiliary Deep Generative Models" (docs/models.md "Model: ADGM and
+ * SDGM"): M2 with an auxiliary variable a that makes the inference model more expressive.
+ *
+ *   inference  q(a|x) q(y|a,x) q(z|a,y,x)                   (both models)
+ *   adgm       p(y) p(z) p(x|y,z) p(a|x,y,z)                 (a only in the bound)
+ *   sdgm       p(y) p(z) p(a|y,z) p(x|a,y,z)                 (a in the generative chain:
+ *                                                             two stochastic layers with skips)
+ *
+ * Networks (inputs concatenated in this order): encoder_a q(a|x) on x; classifier q(y|a,x)
+ * on [a, x]; encoder q(z|a,y,x) on [x, a, onehot(y)]; decoder p(x|·) on [z, onehot(y)]
+ * (adgm) or [z, a, onehot(y)] (sdgm); decoder_a p(a|·) on [x, z, onehot(y)] (adgm) or
+ * [z, onehot(y)] (sdgm). q(a|x) and p(a|·) are diagonal Gaussians whose networks emit the
+ * mean and log σ² (A each), log σ² clamped to [aux_logvar_min, aux_logvar_max].
+ *
+ * Rows go through the passes as in M2 (m2Rows): labelled rows with their label, then every
+ * unlabelled row once per class, so y is summed out exactly. One a ~ q(a|x) is drawn per row
+ * and shared by its C class passes (the expectation over q(a|x) sits outside the sum over y).
+ */
+
+export type AdgmVariant = 'adgm' | 'sdgm';
+
+/** The ADGM/SDGM model object: an M2-like classifying, class-conditional model. */
+export interface AdgmModel extends ClassConditionalModel {
+  variant: AdgmVariant;
+  /** Auxiliary size A. */
+  aux: number;
+  classify(x: tfc.Tensor2D): tfc.Tensor2D;
+  /** The classification weight from alpha_expression, or null when loss.alpha is used. */
+  alpha: number | null;
+  parts: { encoderA: Network; classifier: Network; encoder: Network; decoder: Network; decoderA: Network; prior: Prior };
+}
+
+const net = (description: string) => slot('network', { default: { kind: 'mlp', hidden: [500, 500] }, description });
+
+/** Options of adgm and sdgm: M2's (likelihood, class_noise, class_loss, alpha_expression, ...) with a's networks and size. */
+export function adgmOptions(variant: AdgmVariant) {
+  const sd = variant === 'sdgm';
+  return {
+    ...m2Options(['bernoulli', 'gaussian', 'gaussian_learned'], 'bernoulli'),
+    latent: Type.Integer({ minimum: 1, default: 100, description: 'Latent size K of z' }),
+    aux: Type.Integer({ minimum: 1, default: 100, description: 'Size A of the auxiliary variable a' }),
+    encoder_a: net('q(a|x): a network on x emitting the mean and log σ² of a (2A outputs)'),
+    classifier: net('q(y|a,x): a network on [a, x], softmax over the C classes'),
+    encoder: net("q(z|a,y,x): a network on [x, a, onehot(y)] emitting the prior's posterior parameters"),
+    decoder: net(sd ? 'p(x|a,y,z): a network on [z, a, onehot(y)]' : 'p(x|y,z): a network on [z, onehot(y)]'),
+    decoder_a: net(sd ? 'p(a|y,z): a network on [z, onehot(y)] emitting the mean and log σ² of a' : 'p(a|x,y,z): a network on [x, z, onehot(y)] emitting the mean and log σ² of a'),
+    aux_logvar_min: Type.Number({ default: -30, description: 'Clamp of the log σ² of q(a|x) and p(a|·) from below (numerical safety; as the gaussian prior)' }),
+    aux_logvar_max: Type.Number({ default: 20, description: 'Clamp of the log σ² of q(a|x) and p(a|·) from above' }),
+    classify_samples: Type.Integer({
+      minimum: 0,
+      default: 10,
+      description:
+        'classify(x) (the accuracy evaluator): q(y|x) ≈ the mean of q(y|a_s,x) over this many draws a_s ~ q(a|x), from a fixed stream of the run seed (the paper evaluates with 100); 0: q(y|ā,x) at the mean ā of q(a|x). The accuracy loss term (train/ and val/accuracy) always uses ā',
+    }),
+  };
+}
+
+export type AdgmOptions = Omit<OptionsOf<ReturnType<typeof adgmOptions>>, 'kind'>;
+
+const EVAL_PROGRESS: TrainProgress = { epoch: 0, step: 0, fraction: 1 };
+
+/**
+ * Build ADGM or SDGM. Every term is a batch mean over the B rows:
+ *   loss       = (Σ_lab L_w(x,y) + Σ_unlab U_w(x) + α·Σ_lab −log q(y|a,x)) / B
+ * with, per pass of (x, a, y) and one z ~ q(z|a,y,x),
+ *   L_w(x,y)   = c2·recon + c1·(kl + kl_a) + log C,
+ *   recon      = −log p(x|·),  kl = KL(q(z|a,y,x) ‖ p(z)) (the prior's, analytic for gaussian),
+ *   kl_a       = log q(a|x) − log p(a|·)   (the log densities of the sample a),
+ *   U_w(x)     = Σ_y q(y|a,x)·L_w(x,y) − λ_H·H(q(y|a,x)),
+ * so c1 weighs both KL-like terms (z's and a's), c2 the reconstruction, α the classifier.
+ * labelled, unlabelled, elbo, recon, kl, kl_a, class, entropy and accuracy as in M2
+ * (docs/models.md); accuracy reads q(y|ā,x) at the mean ā of q(a|x).
+ */
+export function adgmCore(o: AdgmOptions, ctx: ModelContext, variant: AdgmVariant, where: string): AdgmModel {
+  const tf = ctx.tf;
+  const data = ctx.data;
+  if (!data.classes || data.classes < 2) {
+    throw new UserError(`needs a data set with class labels (C ≥ 2); '${data.name}' has ${data.classes || 'none'}`, where);
+  }
+  if (!(o.aux_logvar_min < o.aux_logvar_max)) throw new UserError(`aux_logvar_min (${o.aux_logvar_min}) must be below aux_logvar_max (${o.aux_logvar_max})`, where);
+  const sd = variant === 'sdgm';
+  const C = data.classes;
+  const K = o.latent;
+  const A = o.aux;
+  const D = data.dim;
+  const alpha = o.alpha_expression !== undefined ? evalAlphaExpression(o.alpha_expression, alphaNames(data), `${where.replace(/ \(.*/, '')}.alpha_expression`) : null;
+  let built: Network | null = null;
+  const prior = ctx.registry.create('prior', o.prior, { ...ctx, rng: ctx.rng.fork('prior'), latent: K, inDim: D + A + C, encoder: () => built! });
+  const entropySchedule = weightSchedule(o.entropy_weight ?? 1, ctx.registry, ctx);
+  const constantEntropy = typeof (o.entropy_weight ?? 1) === 'number';
+  const scheduled = (p: TrainProgress): Record<string, number> => ({
+    ...(prior.scheduled?.(p) ?? {}),
+    ...(constantEntropy ? {} : { m2_entropy_weight: entropySchedule(scheduleProgress(p)) }),
+  });
+  const likelihood = likelihoodOf(o.likelihood, D);
+  const create = (name: string, spec: typeof o.encoder, inDim: number, outDim: number, extra: Record<string, unknown> = {}) =>
+    ctx.registry.create('network', spec, { ...ctx, rng: ctx.rng.fork(name), shape: { inDim, outDim, ...extra } });
+  const encoderA = create('encoder_a', o.encoder_a, D, 2 * A, { inShape: data.shape });
+  const classifier = create('classifier', o.classifier, A + D, C);
+  const encoder = create('encoder', o.encoder, D + A + C, prior.paramsPerLatent * K);
+  const decoder = create('decoder', o.decoder, K + (sd ? A : 0) + C, likelihood.outPerDim * D, likelihood.outPerDim > 1 ? {} : { outShape: data.shape });
+  const decoderA = create('decoder_a', o.decoder_a, (sd ? 0 : D) + K + C, 2 * A);
+  const params = new Map<string, tfc.Variable>();
+  for (const [prefix, n] of [['encoder_a', encoderA], ['classifier', classifier], ['encoder', encoder], ['decoder', decoder], ['decoder_a', decoderA]] as const)
+    for (const [k, v] of n.params) params.set(`${prefix}/${k}`, v);
+  for (const [n, v] of prior.params ?? []) params.set(`prior/${n}`, v);
+  built = encoder;
+
+  const cat = (...t: tfc.Tensor2D[]) => tf.concat(t, 1) as tfc.Tensor2D;
+  /** Mean and clamped log σ² of a Gaussian over a from a network's [B, 2A] output. */
+  const gauss = (out: tfc.Tensor2D) => ({
+    mu: tf.slice(out, [0, 0], [-1, A]) as tfc.Tensor2D,
+    logvar: tf.clipByValue(tf.slice(out, [0, A], [-1, A]), o.aux_logvar_min, o.aux_logvar_max) as tfc.Tensor2D,
+  });
+  /** p(a|·)'s network on a pass: [x, z, y] (adgm) or [z, y] (sdgm). */
+  const pa = (x: tfc.Tensor2D, z: tfc.Tensor2D, y: tfc.Tensor2D) => gauss(decoderA.apply(sd ? cat(z, y) : cat(x, z, y)));
+  /** p(x|·)'s network: [z, y] (adgm) or [z, a, y] (sdgm). */
+  const px = (z: tfc.Tensor2D, a: tfc.Tensor2D, y: tfc.Tensor2D) => decoder.apply(sd ? cat(z, a, y) : cat(z, y));
+  const oneHot = (y: Int32Array) => tf.cast(tf.oneHot(tf.tensor1d(y, 'int32'), C), 'float32') as tfc.Tensor2D;
+  const upload = (a: Record<string, Int32Array>) =>
+    Object.fromEntries(Object.entries(a).map(([k, v]) => [k, tf.tensor1d(v, 'int32')])) as Record<keyof ReturnType<typeof m2Rows>, tfc.Tensor1D>;
+  const aMean = (x: tfc.Tensor2D) => gauss(encoderA.apply(x)).mu;
+  const argmaxY = (x: tfc.Tensor2D, a: tfc.Tensor2D) => Int32Array.from(tf.argMax(classifier.apply(cat(a, x)), 1).dataSync());
+  /** The mean of q(z|a,y,x) at ā and ŷ = argmax q(y|ā,x), with ā and ŷ. */
+  const posterior = (x: tfc.Tensor2D) => {
+    const a = aMean(x);
+    const y = argmaxY(x, a);
+    const yh = oneHot(y);
+    return { a, y: yh, z: prior.mean(encoder.apply(cat(x, a, yh)), K) };
+  };
+  /** Decode z with class y; SDGM's a is the mean of p(a|y,z). */
+  const decodeClass = (z: tfc.Tensor2D, y: Int32Array) =>
+    tf.tidy(() => {
+      const yh = oneHot(y);
+      const a = sd ? pa(z, z, yh).mu : z;
+      return likelihood.mean(px(z, a, yh));
+    });
+  const classifyRng = ctx.rng.fork('classify');
+  const S = o.classify_samples;
+
+  /** log p(x, y, a, z) − log q(a|x) − log q(z|a,y,x) summed over y, for k draws of a per row: [B, k]. */
+  const logDensityK = likelihood.logDensityK;
+  const logPrior = prior.logPrior;
+  const logPosterior = prior.logPosterior;
+  const densityMissing = !logDensityK
+    ? `the ${o.likelihood} likelihood here is ${likelihood.noDensity ?? 'not a density'}`
+    : !logPrior || !logPosterior
+      ? `prior '${o.prior.kind}' has no density (needed for log p(z) − log q(z|a,y,x))`
+      : null;
+
+  const model: AdgmModel = {
+    params,
+    latent: K,
+    classes: C,
+    aux: A,
+    variant,
+    alpha,
+    parts: { encoderA, classifier, encoder, decoder, decoderA, prior },
+    stepInputs: (y, rows) => m2Rows(y ?? new Int32Array(rows).fill(-1), C),
+    scheduled: prior.scheduled || !constantEntropy ? scheduled : undefined,
+    terms(batch, w, rng, progress) {
+      const x = batch.x;
+      const B = x.shape[0];
+      const r = batch.inputs ?? upload(m2Rows(batch.y ?? new Int32Array(B).fill(-1), C));
+      const nl = r.lab.shape[0];
+      const nu = r.unl.shape[0];
+      // one a ~ q(a|x) per row, shared by its class passes
+      const qa = gauss(encoderA.apply(x));
+      const epsA = tf.tensor2d(rng.normals(B * A), [B, A]);
+      const a = tf.add(qa.mu, tf.mul(tf.exp(tf.mul(0.5, qa.logvar)), epsA)) as tfc.Tensor2D;
+      const logqa = gaussianLogDensity(a, qa.mu, qa.logvar);
+      const logits = classifier.apply(cat(a, x));
+      // the passes: labelled rows with their label, then each unlabelled row once per class
+      const xr = tf.gather(x, r.idx) as tfc.Tensor2D;
+      const ar = tf.gather(a, r.idx) as tfc.Tensor2D;
+      const yr = tf.cast(tf.oneHot(r.ys, C), 'float32') as tfc.Tensor2D;
+      const enc = encoder.apply(cat(xr, ar, yr));
+      const z = prior.sample(enc, K, rng, progress, o.class_noise === 'shared' ? { rows: B, index: r.idx } : undefined);
+      const recon = likelihood.nll(xr, px(z, ar, yr));
+      const kl = prior.kl(enc, K, progress, z);
+      const p = pa(xr, z, yr);
+      const klA = tf.sub(tf.gather(logqa, r.idx), gaussianLogDensity(ar, p.mu, p.logvar)) as tfc.Tensor1D;
+      const klBoth = tf.add(kl, klA) as tfc.Tensor1D;
+      const alphaNow = alpha ?? w.alpha;
+
+      const zero = tf.scalar(0);
+      let labW: tfc.Scalar = zero, lab1: tfc.Scalar = zero, cls: tfc.Scalar = zero, correct: tfc.Scalar = zero;
+      let reconSum: tfc.Scalar = zero, klSum: tfc.Scalar = zero, klASum: tfc.Scalar = zero;
+      if (nl > 0) {
+        const head = (t: tfc.Tensor1D) => tf.slice(t, [0], [nl]) as tfc.Tensor1D;
+        const rl = head(recon);
+        const kll = head(klBoth);
+        const logitsL = tf.gather(logits, r.lab) as tfc.Tensor2D;
+        labW = tf.sum(m2Labelled(rl, kll, C, w.c1, w.c2)) as tfc.Scalar;
+        lab1 = tf.sum(m2Labelled(rl, kll, C)) as tfc.Scalar;
+        cls = tf.sum(categoricalNll(logitsL, r.labY)) as tfc.Scalar;
+        // accuracy of q(y|ā,x) at the mean of q(a|x)
+        const logitsMean = classifier.apply(cat(tf.gather(qa.mu, r.lab) as tfc.Tensor2D, tf.gather(x, r.lab) as tfc.Tensor2D));
+        correct = tf.sum(tf.cast(tf.equal(tf.argMax(logitsMean, 1), r.labY), 'float32')) as tfc.Scalar;
+        reconSum = tf.sum(rl) as tfc.Scalar;
+        klSum = tf.sum(head(kl)) as tfc.Scalar;
+        klASum = tf.sum(head(klA)) as tfc.Scalar;
+      }
+      let unlW: tfc.Scalar = zero, unl1: tfc.Scalar = zero, ent: tfc.Scalar = zero;
+      if (nu > 0) {
+        // [C·nu] → [nu, C]: row i, column c is the pass of unlabelled row i with class c
+        const perClass = (t: tfc.Tensor1D) => tf.transpose(tf.reshape(tf.slice(t, [nl], [C * nu]), [C, nu])) as tfc.Tensor2D;
+        const ru = perClass(recon);
+        const ku = perClass(klBoth);
+        const logitsU = tf.gather(logits, r.unl) as tfc.Tensor2D;
+        const q = tf.softmax(logitsU);
+        const logC = Math.log(C);
+        const lw = tf.add(tf.add(tf.mul(w.c2, ru), tf.mul(w.c1, ku)), logC) as tfc.Tensor2D;
+        const lambdaH = constantEntropy ? ((o.entropy_weight as number | undefined) ?? 1) : (progress.scheduled?.m2_entropy_weight ?? entropySchedule(scheduleProgress(progress)));
+        unlW =
+          lambdaH === 1
+            ? (tf.sum(m2Unlabelled(logitsU, lw)) as tfc.Scalar)
+            : (tf.sub(tf.sum(tf.mul(q, lw)), tf.mul(lambdaH, tf.sum(categoricalEntropy(logitsU)))) as tfc.Scalar);
+        unl1 = tf.sum(m2Unlabelled(logitsU, tf.add(tf.add(ru, ku), logC) as tfc.Tensor2D)) as tfc.Scalar;
+        ent = tf.sum(categoricalEntropy(logitsU)) as tfc.Scalar;
+        reconSum = tf.add(reconSum, tf.sum(tf.mul(q, ru))) as tfc.Scalar;
+        klSum = tf.add(klSum, tf.sum(tf.mul(q, perClass(kl)))) as tfc.Scalar;
+        klASum = tf.add(klASum, tf.sum(tf.mul(q, perClass(klA)))) as tfc.Scalar;
+      }
+      const mean = (t: tfc.Scalar) => tf.div(t, B) as tfc.Scalar;
+      const classTerm = o.class_loss === 'mean' ? (nl > 0 ? tf.mul(alphaNow, tf.div(cls, nl / B)) : zero) : tf.mul(alphaNow, cls);
+      const loss = mean(tf.add(tf.add(labW, unlW), classTerm) as tfc.Scalar);
+      const labelled = mean(lab1);
+      const unlabelled = mean(unl1);
+      return {
+        loss,
+        recon: mean(reconSum),
+        kl: mean(klSum),
+        kl_a: mean(klASum),
+        labelled,
+        unlabelled,
+        class: mean(cls),
+        entropy: mean(ent),
+        accuracy: mean(correct),
+        elbo: tf.neg(tf.add(labelled, unlabelled)) as tfc.Scalar,
+      };
+    },
+    classify: (x) =>
+      tf.tidy(() => {
+        const qa = gauss(encoderA.apply(x));
+        if (S === 0) return tf.softmax(classifier.apply(cat(qa.mu, x))) as tfc.Tensor2D;
+        const B = x.shape[0];
+        // draw s of row b in row s·B + b; the same stream for every call (deterministic)
+        const eps = tf.tensor3d(classifyRng.clone().normals(S * B * A), [S, B, A]);
+        const a = tf.add(tf.expandDims(qa.mu, 0), tf.mul(tf.expandDims(tf.exp(tf.mul(0.5, qa.logvar)), 0), eps));
+        const xs = tf.add(tf.expandDims(x, 0), tf.zeros([S, 1, 1]));
+        const logits = classifier.apply(tf.reshape(tf.concat([a, xs], 2), [S * B, A + D]) as tfc.Tensor2D);
+        return tf.mean(tf.reshape(tf.softmax(logits), [S, B, C]), 0) as tfc.Tensor2D;
+      }),
+    /** The mean of q(z|ā,ŷ,x): ā the mean of q(a|x), ŷ = argmax q(y|ā,x). */
+    encodeMean: (x) => tf.tidy(() => posterior(x).z),
+    /** p(x|·)'s mean at the mean of q(z|ā,ŷ,x) (SDGM: with ā). */
+    reconstruct: (x) =>
+      tf.tidy(() => {
+        const t = posterior(x);
+        return likelihood.mean(px(t.z, t.a, t.y));
+      }),
+    /** Row i decoded with class i mod C (as M2). */
+    decode: (z) => decodeClass(z, Int32Array.from({ length: z.shape[0] }, (_, i) => i % C)),
+    decodeClass,
+    sampleLatent: (n, rng) => prior.sampleFromPrior(n, K, rng),
+    // a reaches every network after q(a|x), which export does not compose
+    exportable: undefined,
+  };
+  if (densityMissing) model.noImportanceWeights = densityMissing;
+  else
+    /**
+     * k draws a_i ~ q(a|x) per row and, for every class y, one z ~ q(z|a_i,y,x):
+     * w_i = Σ_y p(x, y, a_i, z_iy) / (q(a_i|x) q(z_iy|a_i,y,x)), an unbiased estimate of p(x)
+     * (y summed out exactly instead of sampled from q(y|a,x)). Rows b·k·C + i·C + y.
+     */
+    model.logImportanceWeights = (x, k, rng) =>
+      tf.tidy(() => {
+        const B = x.shape[0];
+        const rep = (t: tfc.Tensor2D, n: number) => tf.reshape(tf.add(tf.expandDims(t, 1), tf.zeros([1, n, 1])), [t.shape[0] * n, t.shape[1]]) as tfc.Tensor2D;
+        const qa = gauss(encoderA.apply(x));
+        const muK = rep(qa.mu, k);
+        const lvK = rep(qa.logvar, k);
+        const a = tf.add(muK, tf.mul(tf.exp(tf.mul(0.5, lvK)), tf.tensor2d(rng.normals(B * k * A), [B * k, A]))) as tfc.Tensor2D;
+        const logqa = tf.reshape(gaussianLogDensity(a, muK, lvK), [B, k]);
+        const aC = rep(a, C);
+        const xC = rep(x, k * C);
+        const yC = tf.tile(tf.eye(C), [B * k, 1]) as tfc.Tensor2D;
+        const enc = encoder.apply(cat(xC, aC, yC));
+        const z = prior.sample(enc, K, rng, EVAL_PROGRESS);
+        const p = pa(xC, z, yC);
+        const logJoint = tf.add(
+          tf.reshape(logDensityK!(x, px(z, aC, yC), k * C), [B * k * C]),
+          tf.add(tf.sub(logPrior!(z), logPosterior!(z, enc, K)), gaussianLogDensity(aC, p.mu, p.logvar)),
+        );
+        const perClass = tf.reshape(logJoint, [B, k, C]);
+        return tf.sub(tf.sub(tf.logSumExp(perClass, 2), Math.log(C)), logqa) as tfc.Tensor2D;
+      });
+  return model;
+}
+
+/** The loss terms adgmCore's `terms` returns: M2's and kl_a. */
+export const ADGM_TERMS = [...M2_TERMS.slice(0, 3), 'kl_a', ...M2_TERMS.slice(3)];
+
+const provides = (o: { prior: { kind: string }; likelihood: string }, info: Parameters<typeof latentModelProvides>[1]) => {
+  const base = latentModelProvides(o, info);
+  return { provides: [...base.provides, 'classify', 'class-conditional'] as ('latent' | 'density' | 'classify' | 'class-conditional')[], why: base.why };
+};
+
+export const adgmPlugin = definePlugin({
+  kind: 'model',
+  name: 'adgm',
+  terms: () => ADGM_TERMS,
+  provides,
+  description:
+    'Maaløe et al. 2016 auxiliary deep generative model (semi-supervised): q(a|x), q(y|a,x), q(z|a,y,x); p(x|y,z), p(a|x,y,z); y summed out on unlabelled rows',
+  options: adgmOptions('adgm'),
+  weights: standardWeights('c1', 'c2', 'alpha'),
+  create: (o, ctx): Model => adgmCore(o, ctx, 'adgm', 'model (adgm)'),
+});
+
+export const sdgmPlugin = definePlugin({
+  kind: 'model',
+  name: 'sdgm',
+  terms: () => ADGM_TERMS,
+  provides,
+  description:
+    'Maaløe et al. 2016 skip deep generative model (semi-supervised, a in the generative chain): q(a|x), q(y|a,x), q(z|a,y,x); p(a|y,z), p(x|a,y,z)',
+  options: adgmOptions('sdgm'),
+  weights: standardWeights('c1', 'c2', 'alpha'),
+  create: (o, ctx): Model => adgmCore(o, ctx, 'sdgm', 'model (sdgm)'),
+});

@@ -1,0 +1,366 @@
+import { test } from 'node:test';
+import * as assert from 'node:assert/strict';
+import * as fs from 'fs';
+import * as path from 'path';
+import * as tf from '@tensorflow/tfjs-core';
+import '@tensorflow/tfjs';
+import '@tensorflow/tfjs-backend-cpu';
+import { setTf } from '../src/runtime/tf';
+import { createRegistry } from '../src/builtins';
+import { Rng } from '../src/runtime/rng';
+import { adgmCore, AdgmModel, AdgmVariant, ADGM_TERMS } from '../src/models/adgm';
+import type { DataSet } from '../src/data/dataset';
+import { runExperiment } from '../src/experiment';
+import { loadConfig } from '../src/config/load';
+import { isSweepFile, loadSweep, resolveCells } from '../src/sweep/spec';
+import { tmpDir, smallConfig, tinyDataSet, ROOT } from './helpers';
+
+test.before(async () => {
+  await tf.setBackend('cpu');
+  setTf(tf);
+});
+
+const EVAL = { epoch: 0, step: 0, fraction: 1 };
+const sum = (a: number[]) => a.reduce((s, v) => s + v, 0);
+const close = (a: number, b: number, tol: number, what: string) => assert.ok(Math.abs(a - b) <= tol * Math.max(1, Math.abs(b)), `${what}: ${a} vs ${b}`);
+const VARIANTS: AdgmVariant[] = ['adgm', 'sdgm'];
+
+/** A tiny labelled data set (D = 6, C = 3). */
+const tinyData = (): DataSet => tinyDataSet({ shape: [6], classes: 3 });
+
+function tinyModel(variant: AdgmVariant, extra: Record<string, unknown> = {}): AdgmModel {
+  const registry = createRegistry();
+  const ctx = { tf, registry, rng: new Rng(5), baseDir: '.', data: tinyData() };
+  const net = { kind: 'mlp', hidden: [5], activation: 'tanh' };
+  return adgmCore(
+    {
+      latent: 2,
+      aux: 3,
+      prior: { kind: 'gaussian', logvar_min: -30, logvar_max: 20 },
+      encoder_a: net,
+      classifier: net,
+      encoder: net,
+      decoder: net,
+      decoder_a: net,
+      likelihood: 'bernoulli',
+      class_noise: 'independent',
+      class_loss: 'sum',
+      entropy_weight: 1,
+      aux_logvar_min: -30,
+      aux_logvar_max: 20,
+      classify_samples: 10,
+      ...extra,
+    } as any,
+    ctx,
+    variant,
+    `model (${variant})`,
+  );
+}
+
+const row = (n: { apply(x: tf.Tensor2D): tf.Tensor2D }, v: number[]) => (n.apply(tf.tensor2d([v])).arraySync() as number[][])[0];
+const softmax = (l: number[]) => {
+  const mx = Math.max(...l);
+  const e = l.map((v) => Math.exp(v - mx));
+  return e.map((v) => v / sum(e));
+};
+const logN = (v: number[], mu: number[], lv: number[]) => sum(v.map((x, i) => -0.5 * ((x - mu[i]) ** 2 / Math.exp(lv[i]) + lv[i] + Math.log(2 * Math.PI))));
+const sig = (v: number) => 1 / (1 + Math.exp(-v));
+
+/**
+ * One pass of (x, a, y) by hand, from the networks' own outputs: z = μ + σ·e, −log p(x|·),
+ * KL(q(z|a,y,x) ‖ N(0, I)), log p(a|·) and log q(z|·), log p(z).
+ */
+function handPass(m: AdgmModel, xi: number[], a: number[], c: number, e: number[]) {
+  const { encoder, decoder, decoderA } = m.parts;
+  const C = m.classes;
+  const K = m.latent;
+  const A = m.aux;
+  const oh = Array.from({ length: C }, (_, j) => (j === c ? 1 : 0));
+  const enc = row(encoder, [...xi, ...a, ...oh]);
+  const mu = enc.slice(0, K);
+  const lv = enc.slice(K, 2 * K);
+  const z = mu.map((m_, k) => m_ + Math.exp(lv[k] / 2) * e[k]);
+  const sd = m.variant === 'sdgm';
+  const logits = row(decoder, sd ? [...z, ...a, ...oh] : [...z, ...oh]);
+  const recon = -sum(xi.map((xv, i) => xv * Math.log(sig(logits[i])) + (1 - xv) * Math.log(1 - sig(logits[i]))));
+  const kl = 0.5 * sum(mu.map((m_, k) => m_ * m_ + Math.exp(lv[k]) - lv[k] - 1));
+  const pa = row(decoderA, sd ? [...z, ...oh] : [...xi, ...z, ...oh]);
+  const logpa = logN(a, pa.slice(0, A), pa.slice(A, 2 * A));
+  return { recon, kl, logpa, logqz: logN(z, mu, lv), logpz: logN(z, z.map(() => 0), z.map(() => 0)) };
+}
+
+/** a ~ q(a|x) by hand from noise e: a, log q(a|x), and q(a|x)'s mean. */
+function handA(m: AdgmModel, xi: number[], e: number[]) {
+  const A = m.aux;
+  const out = row(m.parts.encoderA, xi);
+  const mu = out.slice(0, A);
+  const lv = out.slice(A, 2 * A);
+  const a = mu.map((v, k) => v + Math.exp(lv[k] / 2) * e[k]);
+  return { a, mu, logqa: logN(a, mu, lv) };
+}
+
+/**
+ * The ADGM/SDGM objective by hand (plain JS) with the same noise the model draws: first
+ * a's noise for every row (B·A), then z's for every pass (labelled rows, then each
+ * unlabelled row once per class; with shared noise one draw per row of x).
+ */
+function handObjective(m: AdgmModel, x: number[][], y: number[], seed: number, c1: number, c2: number, alpha: number, o: { shared?: boolean; classMean?: boolean } = {}) {
+  const C = m.classes;
+  const K = m.latent;
+  const A = m.aux;
+  const B = y.length;
+  const eps = new Rng(seed);
+  const epsA = Array.from(eps.normals(B * A));
+  const rows = x.map((xi, r) => handA(m, xi, epsA.slice(r * A, r * A + A)));
+  const lab = y.flatMap((v, i) => (v >= 0 ? [i] : []));
+  const unl = y.flatMap((v, i) => (v < 0 ? [i] : []));
+  const perRow = o.shared ? y.map(() => Array.from(eps.normals(K))) : [];
+  const epsLab = o.shared ? lab.map((r) => perRow[r]) : lab.map(() => Array.from(eps.normals(K)));
+  const epsUnl: number[][][] = o.shared ? Array.from({ length: C }, () => unl.map((r) => perRow[r])) : Array.from({ length: C }, () => unl.map(() => Array.from(eps.normals(K))));
+  const L = (r: number, c: number, e: number[]) => {
+    const t = handPass(m, x[r], rows[r].a, c, e);
+    const klA = rows[r].logqa - t.logpa;
+    return { ...t, klA, Lw: c2 * t.recon + c1 * (t.kl + klA) + Math.log(C), L1: t.recon + t.kl + klA + Math.log(C) };
+  };
+  const qy = (r: number) => softmax(row(m.parts.classifier, [...rows[r].a, ...x[r]]));
+  let lw = 0, labelled = 0, unlabelled = 0, cls = 0, ent = 0, correct = 0, recon = 0, kl = 0, klA = 0;
+  lab.forEach((r, i) => {
+    const t = L(r, y[r], epsLab[i]);
+    const q = qy(r);
+    lw += t.Lw;
+    labelled += t.L1;
+    cls += -Math.log(q[y[r]]);
+    recon += t.recon;
+    kl += t.kl;
+    klA += t.klA;
+    const qm = row(m.parts.classifier, [...rows[r].mu, ...x[r]]);
+    if (qm.indexOf(Math.max(...qm)) === y[r]) correct++;
+  });
+  unl.forEach((r, i) => {
+    const q = qy(r);
+    const H = -sum(q.map((p) => p * Math.log(p)));
+    const per = Array.from({ length: C }, (_, c) => L(r, c, epsUnl[c][i]));
+    lw += sum(per.map((t, c) => q[c] * t.Lw)) - H;
+    unlabelled += sum(per.map((t, c) => q[c] * t.L1)) - H;
+    recon += sum(per.map((t, c) => q[c] * t.recon));
+    kl += sum(per.map((t, c) => q[c] * t.kl));
+    klA += sum(per.map((t, c) => q[c] * t.klA));
+    ent += H;
+  });
+  const classTerm = o.classMean ? (lab.length ? (alpha * cls * B) / lab.length : 0) : alpha * cls;
+  return {
+    loss: (lw + classTerm) / B,
+    labelled: labelled / B,
+    unlabelled: unlabelled / B,
+    class: cls / B,
+    entropy: ent / B,
+    accuracy: correct / B,
+    recon: recon / B,
+    kl: kl / B,
+    kl_a: klA / B,
+    elbo: -(labelled + unlabelled) / B,
+  };
+}
+
+function batchOf(y: number[]) {
+  const data = tinyData();
+  const x = Array.from({ length: y.length }, (_, i) => Array.from(data.train.x.subarray(i * 6, i * 6 + 6)));
+  return { x, xt: tf.tensor2d(x) };
+}
+
+const KEYS = ['loss', 'labelled', 'unlabelled', 'class', 'entropy', 'accuracy', 'recon', 'kl', 'kl_a', 'elbo'] as const;
+
+test('a mixed batch: every term of adgm and sdgm matches the hand computation (c1 on both KL terms, c2, α)', () => {
+  for (const variant of VARIANTS) {
+    const m = tinyModel(variant);
+    const y = [2, -1, 0, -1, 1, -1];
+    const { x, xt } = batchOf(y);
+    const [c1, c2, alpha] = [0.5, 2, 3];
+    const t = m.terms({ x: xt, y: Int32Array.from(y) }, { c1, c2, alpha }, new Rng(9), EVAL);
+    assert.deepEqual(Object.keys(t).sort(), [...ADGM_TERMS].sort());
+    const hand = handObjective(m, x, y, 9, c1, c2, alpha);
+    for (const k of KEYS) close(t[k].dataSync()[0], hand[k], 1e-4, `${variant} ${k}`);
+  }
+});
+
+test('unlabelled rows alone (y summed out), shared z noise, and class_loss: mean, against the hand computation', () => {
+  for (const variant of VARIANTS) {
+    const m = tinyModel(variant);
+    const y = [-1, -1, -1, -1];
+    const { x, xt } = batchOf(y);
+    const t = m.terms({ x: xt, y: Int32Array.from(y) }, { c1: 1, c2: 1, alpha: 0 }, new Rng(42), EVAL);
+    const hand = handObjective(m, x, y, 42, 1, 1, 0);
+    for (const k of KEYS) close(t[k].dataSync()[0], hand[k], 1e-4, `${variant} unlabelled ${k}`);
+    assert.equal(t.labelled.dataSync()[0], 0);
+
+    const shared = tinyModel(variant, { class_noise: 'shared' });
+    const y2 = [1, -1, 0, -1, -1];
+    const b2 = batchOf(y2);
+    const t2 = shared.terms({ x: b2.xt, y: Int32Array.from(y2) }, { c1: 1, c2: 1, alpha: 2 }, new Rng(7), EVAL);
+    const h2 = handObjective(shared, b2.x, y2, 7, 1, 1, 2, { shared: true });
+    for (const k of KEYS) close(t2[k].dataSync()[0], h2[k], 1e-4, `${variant} shared ${k}`);
+
+    const meanForm = tinyModel(variant, { class_loss: 'mean' });
+    const t3 = meanForm.terms({ x: b2.xt, y: Int32Array.from(y2) }, { c1: 1, c2: 1, alpha: 2 }, new Rng(7), EVAL);
+    const h3 = handObjective(meanForm, b2.x, y2, 7, 1, 1, 2, { classMean: true });
+    close(t3.loss.dataSync()[0], h3.loss, 1e-4, `${variant} class_loss mean`);
+  }
+});
+
+test('alpha_expression replaces loss.alpha; bad aux clamps are refused', () => {
+  const m = tinyModel('adgm', { alpha_expression: '0.1*N_total/N_labelled' });
+  // N_total = 12, no labelled subset: N_labelled = 12
+  close(m.alpha!, 0.1, 1e-12, 'alpha');
+  const y = [0, 1, -1];
+  const { x, xt } = batchOf(y);
+  const t = m.terms({ x: xt, y: Int32Array.from(y) }, { c1: 1, c2: 1, alpha: 100 }, new Rng(3), EVAL);
+  close(t.loss.dataSync()[0], handObjective(m, x, y, 3, 1, 1, 0.1).loss, 1e-4, 'loss with α from the expression');
+  assert.throws(() => tinyModel('sdgm', { aux_logvar_min: 3, aux_logvar_max: 1 }), /aux_logvar_min/);
+});
+
+test('gradients are finite for both models, and an unlabelled batch trains q(y|a,x) and q(a|x)', () => {
+  for (const variant of VARIANTS) {
+    const m = tinyModel(variant, { alpha_expression: '2' });
+    const names = [...m.params.keys()];
+    const vars = names.map((n) => m.params.get(n)!);
+    for (const y of [[0, -1, 2, -1], [-1, -1, -1, -1]]) {
+      const { xt } = batchOf(y);
+      const { value, grads } = tf.variableGrads(() => m.terms({ x: xt, y: Int32Array.from(y) }, { c1: 1, c2: 1, alpha: 0 }, new Rng(3), EVAL).loss, vars);
+      assert.ok(Number.isFinite(value.dataSync()[0]));
+      const norms: Record<string, number> = {};
+      for (const [i, v] of vars.entries()) {
+        const g = Array.from(grads[v.name].dataSync() as Float32Array);
+        assert.ok(g.every(Number.isFinite), `${variant} ${names[i]} has a non-finite gradient`);
+        const net = names[i].split('/')[0];
+        norms[net] = (norms[net] ?? 0) + g.reduce((s, u) => s + u * u, 0);
+      }
+      for (const net of ['encoder_a', 'classifier', 'encoder', 'decoder', 'decoder_a']) assert.ok(norms[net] > 0, `${variant} ${net} gets a gradient (y = ${y})`);
+    }
+  }
+});
+
+test('classify averages q(y|a,x) over seeded draws of a (deterministic); 0 draws reads the mean of q(a|x); the other model methods', () => {
+  for (const variant of VARIANTS) {
+    const m = tinyModel(variant);
+    const x = tf.tensor2d(Array.from(tinyData().train.x.subarray(0, 18)), [3, 6]);
+    const p = m.classify(x).arraySync() as number[][];
+    p.forEach((r) => close(sum(r), 1, 1e-5, 'probabilities sum to 1'));
+    assert.deepEqual(m.classify(x).arraySync(), p, 'the same draws every call');
+    const zero = tinyModel(variant, { classify_samples: 0 });
+    const xs = x.arraySync() as number[][];
+    const pm = zero.classify(x).arraySync() as number[][];
+    xs.forEach((xi, i) => {
+      const mu = handA(zero, xi, [0, 0, 0]).mu;
+      softmax(row(zero.parts.classifier, [...mu, ...xi])).forEach((v, c) => close(pm[i][c], v, 1e-5, `q(y|ā,x) ${i} ${c}`));
+    });
+    // one draw by hand: the same stream as the model's (a fork of the model's rng)
+    const one = tinyModel(variant, { classify_samples: 1 });
+    const e = Array.from(new Rng(5).fork('classify').normals(3 * 3));
+    const p1 = one.classify(x).arraySync() as number[][];
+    xs.forEach((xi, i) => {
+      const a = handA(one, xi, e.slice(i * 3, i * 3 + 3)).a;
+      softmax(row(one.parts.classifier, [...a, ...xi])).forEach((v, c) => close(p1[i][c], v, 1e-5, `q(y|a,x) ${i} ${c}`));
+    });
+    assert.deepEqual(m.encodeMean(x).shape, [3, 2]);
+    assert.deepEqual(m.reconstruct(x).shape, [3, 6]);
+    const z = m.sampleLatent(4, new Rng(1));
+    assert.deepEqual(m.decode(z).shape, [4, 6]);
+    assert.deepEqual(m.decode(z).arraySync(), m.decodeClass(z, Int32Array.from([0, 1, 2, 0])).arraySync());
+  }
+});
+
+test('importance weights: log w = log Σ_y p(x,y,a,z_y)/(q(a|x) q(z_y|a,y,x)) with the same draws, by hand', () => {
+  for (const variant of VARIANTS) {
+    const m = tinyModel(variant);
+    const { x, xt } = batchOf([0, 0]);
+    const k = 2;
+    const [C, K, A] = [m.classes, m.latent, m.aux];
+    const lw = m.logImportanceWeights!(xt, k, new Rng(13)).arraySync() as number[][];
+    const eps = new Rng(13);
+    const epsA = Array.from(eps.normals(2 * k * A));
+    const epsZ = Array.from(eps.normals(2 * k * C * K));
+    x.forEach((xi, b) =>
+      Array.from({ length: k }, (_, i) => {
+        const ai = handA(m, xi, epsA.slice((b * k + i) * A, (b * k + i + 1) * A));
+        const terms = Array.from({ length: C }, (_, c) => {
+          const at = ((b * k + i) * C + c) * K;
+          const t = handPass(m, xi, ai.a, c, epsZ.slice(at, at + K));
+          return -t.recon - Math.log(C) + t.logpz + t.logpa - t.logqz;
+        });
+        const mx = Math.max(...terms);
+        close(lw[b][i], mx + Math.log(sum(terms.map((v) => Math.exp(v - mx)))) - ai.logqa, 1e-4, `${variant} log w[${b}][${i}]`);
+      }),
+    );
+  }
+});
+
+const adgmModel = (kind: AdgmVariant) =>
+  `model={kind: ${kind}, latent: 4, aux: 4, encoder_a: {kind: mlp, hidden: [32]}, encoder: {kind: mlp, hidden: [32]}, decoder: {kind: mlp, hidden: [32]}, decoder_a: {kind: mlp, hidden: [32]}, classifier: {kind: mlp, hidden: [32]}, alpha_expression: "0.1*N_total/N_labelled"}`;
+
+const epochLines = (runDir: string) =>
+  fs.readFileSync(path.join(runDir, 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l)).filter((m) => m.epoch);
+
+test('a short ADGM run on 20 labels lowers the objective, classifies far better than chance, and compiles its step', async () => {
+  const dir = tmpDir();
+  const r = await runExperiment({
+    config: smallConfig(dir),
+    runsDir: path.join(dir, 'runs'),
+    progress: false,
+    overrides: [
+      adgmModel('adgm'),
+      'data.labelled=20',
+      'train.labelled_per_batch=10',
+      'train.epochs=12',
+      'train.optimizer={kind: adam, lr: 0.003}',
+      'train.clip={norm: 5, value: 1}',
+      // elbo before accuracy: its accuracy term (q(y|ā,x)) is test/accuracy until the accuracy evaluator (classify) overwrites it
+      'eval=[{kind: elbo}, {kind: iwae, k: 4}, {kind: accuracy}, {kind: class-samples, n: 3}, {kind: latent-pca, size: 128}, {kind: reconstructions, n: 4}]',
+    ],
+  });
+  assert.equal(r.status, 'FINISHED', r.error);
+  const lines = epochLines(r.runDir);
+  assert.ok(lines.at(-1)['train/loss'] < lines[0]['train/loss'], `train/loss ${lines[0]['train/loss']} → ${lines.at(-1)['train/loss']}`);
+  for (const k of ['train/labelled', 'train/unlabelled', 'train/class', 'train/entropy', 'train/recon', 'train/kl', 'train/kl_a', 'val/accuracy', 'val/kl_a']) assert.ok(k in lines[0], k);
+  const acc = r.metrics['test/accuracy'];
+  assert.ok(acc > 0.6, `test accuracy ${acc} (chance 0.25)`);
+  close(r.metrics['test/error_pct'], 100 * (1 - acc), 1e-9, 'error_pct');
+  // the importance-weighted bound is at least the elbo (up to the noise of k = 4)
+  assert.ok(r.metrics['test/log_likelihood_k4'] > r.metrics['test/elbo'] - 1, `${r.metrics['test/log_likelihood_k4']} vs ${r.metrics['test/elbo']}`);
+  for (const f of ['class-samples.png', 'latent-pca.png', 'reconstructions.png', 'confusion.json']) assert.ok(fs.existsSync(path.join(r.runDir, 'artifacts', f)), f);
+  const rec = JSON.parse(fs.readFileSync(path.join(r.runDir, 'run.json'), 'utf8'));
+  if (rec.backend.name === 'tensorflow') {
+    assert.ok(rec.step_modes.length > 0);
+    for (const m of rec.step_modes) assert.equal(m.mode, 'graph', `${m.batch}: ${m.reason}`);
+  }
+});
+
+test('SDGM: an interrupted run resumed gives the uninterrupted metrics', async () => {
+  const dir = tmpDir();
+  const cfg = smallConfig(dir);
+  const runs = path.join(dir, 'runs');
+  const overrides = [adgmModel('sdgm'), 'data.labelled=20', 'train.labelled_per_batch=10', 'train.epochs=3', 'eval=[{kind: accuracy}, {kind: elbo}]'];
+  const full = await runExperiment({ config: cfg, runsDir: runs, progress: false, overrides });
+  assert.equal(full.status, 'FINISHED', full.error);
+  let seen = 0;
+  const cut = await runExperiment({ config: cfg, runsDir: runs, progress: false, overrides, onEpoch: () => seen++, shouldStop: () => seen >= 1 });
+  assert.equal(cut.status, 'KILLED');
+  const resumed = await runExperiment({ resume: cut.runDir, progress: false });
+  assert.equal(resumed.status, 'FINISHED', resumed.error);
+  for (const k of ['test/accuracy', 'test/elbo', 'test/kl_a', 'val/accuracy', 'val/elbo', 'train/loss']) assert.equal(resumed.metrics[k], full.metrics[k], k);
+});
+
+test('the shipped ADGM/SDGM configs and the table sweep validate', () => {
+  const prev = process.cwd();
+  process.chdir(ROOT);
+  try {
+    for (const f of ['configs/mnist/adgm.yaml', 'configs/mnist/sdgm.yaml']) {
+      const { config } = loadConfig(f, [], createRegistry());
+      assert.ok((config.published as unknown[]).length >= 1, f);
+    }
+    const sweep = 'configs/papers/adgm-table.yaml';
+    assert.ok(isSweepFile(sweep));
+    assert.equal(resolveCells(loadSweep(sweep)).length, 6);
+  } finally {
+    process.chdir(prev);
+  }
+});
