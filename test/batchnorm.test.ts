@@ -160,6 +160,29 @@ test('the training step runs the forward pass in training (batch statistics, run
   assert.ok(values(model.params.get('network/bn0/gamma')!).some((v) => v !== 1), 'γ trained');
 });
 
+test('every model collects its networks\' buffers under their prefixes, and one training step moves every one of them', async () => {
+  const tf = getTf();
+  const data = tinyDataSet({ shape: [6], n: 16, classes: 3 });
+  const net = { kind: 'mlp', hidden: [4], norm: 'batch' };
+  const cases: [Record<string, unknown>, string[]][] = [
+    [{ kind: 'vae', latent: 2, encoder: net, decoder: net }, ['encoder', 'decoder']],
+    [{ kind: 'iwae', latent: 2, k: 3, encoder: net, decoder: net }, ['encoder', 'decoder']],
+    [{ kind: 'gvae', latent: 2, encoder: net, decoder: net }, ['encoder', 'decoder']],
+    [{ kind: 'm2', latent: 2, encoder: net, decoder: net, classifier: net }, ['classifier', 'encoder', 'decoder']],
+    [{ kind: 'adgm', latent: 2, aux: 2, encoder: net, decoder: net, classifier: net, encoder_a: net, decoder_a: net }, ['encoder_a', 'classifier', 'encoder', 'decoder', 'decoder_a']],
+    [{ kind: 'classifier', network: net }, ['network']],
+  ];
+  for (const [m, parts] of cases) {
+    const { model, optimizer } = await buildRun({ model: m as any, loss: {}, eval: [], train: { optimizer: ADAM } }, data, { tf, registry: createRegistry(), rng: new Rng(1), baseDir: '.' });
+    assert.deepEqual([...model.buffers!.keys()], parts.flatMap((p) => [`${p}/bn0/mean`, `${p}/bn0/var`]), m.kind as string);
+    const step = makeTrainStep(tf, model, optimizer, { compile: 'off' });
+    const y = Int32Array.from({ length: 8 }, (_, i) => (i < 5 ? i % 3 : -1));
+    const terms = step(tf.tensor2d(data.train.x.subarray(0, 48), [8, 6]), y, { c1: 1, c2: 1, alpha: 1 }, new Rng(2), STEP0);
+    Object.values(terms).forEach((t) => t.dispose());
+    for (const [k, v] of model.buffers!) if (k.endsWith('/mean')) assert.ok(values(v).some((a) => a !== 0), `${m.kind}: ${k} moved`);
+  }
+});
+
 test('checkpoints hold the buffers as model/<prefix>/bnN/mean and …/var and restore them', async () => {
   const { tf, model, optimizer } = await bnClassifier({ norm_input: true });
   const state = trainingState({ model, optimizer });
