@@ -5,6 +5,7 @@ import { getTf } from '../src/runtime/tf';
 import { createRegistry } from '../src/builtins';
 import { loadFinishedRun } from '../src/models/load-run';
 import type { ClassConditionalModel } from '../src/models/m2';
+import { modelVariables } from '../src/models/model';
 import { elbo, lastJson } from './helpers';
 
 /** `elbo run CONFIG ARGS` then `elbo export RUN --format tfjs`, as a user runs them. */
@@ -39,6 +40,6 @@ export async function elboOwn(runDir: string, z: Float32Array, nz: number, x: Fl
     reconstruct: model.reconstruct(xt).dataSync() as Float32Array,
   };
   tf.dispose([zt, xt]);
-  model.params.forEach((v) => v.dispose());
+  modelVariables(model).forEach((v) => v.dispose());
   return out;
 }

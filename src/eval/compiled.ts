@@ -65,8 +65,8 @@ export function evalGraph(
       inputs,
       other,
       rng ?? new Rng(0),
-      // the parameters are inputs: training moves them between evaluations
-      { state: [...model.params.values()] },
+      // the parameters and buffers are inputs: training moves them between evaluations
+      { state: [...model.params.values(), ...(model.buffers?.values() ?? [])] },
     );
     other.forEach((t) => t.dispose());
     if (typeof r === 'string') o.onEager?.(key, r);

@@ -1,7 +1,7 @@
 import type * as tfc from '@tensorflow/tfjs-core';
 import { definePlugin, slot, Type, type ModelContext, type OptionsOf } from '../registry/types';
 import type { Model } from './model';
-import type { Network } from '../nn/network';
+import { collectVariables, type Network } from '../nn/network';
 import type { Prior, TrainProgress } from '../priors/prior';
 import { standardWeights } from '../registry/weights';
 import { weightSchedule, scheduleProgress } from '../schedules/schedule';
@@ -115,10 +115,7 @@ export function adgmCore(o: AdgmOptions, ctx: ModelContext, variant: AdgmVariant
   const encoder = create('encoder', o.encoder, D + A + C, prior.paramsPerLatent * K);
   const decoder = create('decoder', o.decoder, K + (sd ? A : 0) + C, likelihood.outPerDim * D, likelihood.outPerDim > 1 ? {} : { outShape: data.shape });
   const decoderA = create('decoder_a', o.decoder_a, (sd ? 0 : D) + K + C, 2 * A);
-  const params = new Map<string, tfc.Variable>();
-  for (const [prefix, n] of [['encoder_a', encoderA], ['classifier', classifier], ['encoder', encoder], ['decoder', decoder], ['decoder_a', decoderA]] as const)
-    for (const [k, v] of n.params) params.set(`${prefix}/${k}`, v);
-  for (const [n, v] of prior.params ?? []) params.set(`prior/${n}`, v);
+  const { params, buffers } = collectVariables({ encoder_a: encoderA, classifier, encoder, decoder, decoder_a: decoderA, prior });
   built = encoder;
 
   const cat = (...t: tfc.Tensor2D[]) => tf.concat(t, 1) as tfc.Tensor2D;
@@ -165,6 +162,7 @@ export function adgmCore(o: AdgmOptions, ctx: ModelContext, variant: AdgmVariant
 
   const model: AdgmModel = {
     params,
+    buffers,
     latent: K,
     classes: C,
     aux: A,

@@ -3,6 +3,7 @@ import { definePlugin, slot, type ModelContext, type OptionsOf } from '../regist
 import type { Model } from './model';
 import { categoricalNll } from '../losses/m2';
 import { UserError } from '../errors';
+import { collectVariables } from '../nn/network';
 
 const classifierOptions = {
   network: slot('network', {
@@ -36,8 +37,7 @@ export function classifier(o: ClassifierOptions, ctx: ModelContext): Model {
     rng: ctx.rng.fork('network'),
     shape: { inDim: data.dim, outDim: C, inShape: data.shape },
   });
-  const params = new Map<string, tfc.Variable>();
-  for (const [n, v] of net.params) params.set(`network/${n}`, v);
+  const { params, buffers } = collectVariables({ network: net });
   const noLatent = (what: string) => (): never => {
     throw new UserError(
       `the classifier model has no latent space (no ${what}); use evaluators that need none (accuracy, elbo)`,
@@ -47,6 +47,7 @@ export function classifier(o: ClassifierOptions, ctx: ModelContext): Model {
 
   return {
     params,
+    buffers,
     latent: 0,
     trainsOn: 'labelled',
     terms(batch) {

@@ -26,7 +26,7 @@ export function gvae(o: GvaeOptions, ctx: ModelContext): Model {
   const data = ctx.data;
   if (!data.classes) throw new UserError(`gvae needs a labelled data set; '${data.name}' has no labels`, 'model.kind');
   const parts = latentParts({ ...o, kind: 'vae' }, ctx);
-  const { K, prior, encoder, decoder, params, nll, toData, exportable } = parts;
+  const { K, prior, encoder, decoder, params, buffers, nll, toData, exportable } = parts;
   if (!prior.gaussianParams) {
     throw new UserError(`gvae reads μ and σ² of a Gaussian posterior; prior '${o.prior.kind}' has none (use prior: {kind: gaussian})`, 'model.prior');
   }
@@ -39,6 +39,7 @@ export function gvae(o: GvaeOptions, ctx: ModelContext): Model {
 
   return {
     params,
+    buffers,
     latent: K,
     scheduled: prior.scheduled,
     terms(batch, w, rng, progress) {

@@ -3,7 +3,8 @@ import * as path from 'path';
 import type * as tfc from '@tensorflow/tfjs-core';
 import type { Registry } from '../registry/registry';
 import type { DataSet } from '../data/dataset';
-import type { Model } from './model';
+import { modelVariables, type Model } from './model';
+import { evaluationPhase } from '../nn/network';
 import type { ExperimentConfig } from '../config/types';
 import { loadConfig } from '../config/load';
 import { loadCheckpoint, CheckpointManifest } from '../track/checkpoint';
@@ -127,9 +128,9 @@ async function runModel(
 ): Promise<Model> {
   // a model built on another run (m1m2's M1) finds it in the same run store; nothing is trained
   const runs = { dir: path.dirname(path.dirname(runDir)), config };
-  const model = await registry.create('model', config.model, { tf, registry, rng: new Rng(config.seed).fork('init'), baseDir: record.config_dir, data, runs });
+  const model = await registry.create('model', config.model, { tf, registry, rng: new Rng(config.seed).fork('init'), baseDir: record.config_dir, data, runs, phase: evaluationPhase() });
   const vars = new Map<string, tfc.Variable>();
-  for (const [k, v] of model.params) vars.set(`model/${k}`, v);
+  for (const [k, v] of modelVariables(model)) vars.set(`model/${k}`, v);
   const dir = checkpoint(store);
   if (!dir || !fs.existsSync(path.join(dir, 'manifest.json'))) throw new UserError(`run ${store.dir} has no checkpoint${dir ? ` at ${dir}` : ''}`, where);
   loadCheckpoint(tf, dir, vars);

@@ -4,7 +4,7 @@ import type * as tfc from '@tensorflow/tfjs-core';
 import { parse as parseYaml, stringify } from 'yaml';
 import { definePlugin, Enum, ObjectOf, withOptionDefaults, slot, Type, type ModelContext, type NestedRuns, type OptionsOf, type PluginOptions } from '../registry/types';
 import type { Model, RunDependency } from './model';
-import type { Network } from '../nn/network';
+import { evaluationPhase, type Network } from '../nn/network';
 import type { Prior, TrainProgress } from '../priors/prior';
 import type { DataSet } from '../data/dataset';
 import { FeatureMap, M2_TERMS, m2Core, m2Options } from './m2';
@@ -91,8 +91,9 @@ export function loadM1Run(spec: string | undefined, ctx: ModelContext, data: Dat
   }
   // M1's networks exactly as its run built them, then its trained weights
   const vo = withOptionDefaults(vaePlugin, { ...m, kind: 'vae' });
-  const { K, prior, encoder, decoder, params } = latentParts(vo, { ...ctx, rng: ctx.rng.fork('m1'), data });
-  const vars = new Map<string, tfc.Variable>([...params].map(([n, v]) => [`model/${n}`, v]));
+  // its own phase, always evaluation: batch normalisation in the M1 uses its running averages
+  const { K, prior, encoder, decoder, params, buffers } = latentParts(vo, { ...ctx, rng: ctx.rng.fork('m1'), data, phase: evaluationPhase() });
+  const vars = new Map<string, tfc.Variable>([...params, ...buffers].map(([n, v]) => [`model/${n}`, v]));
   const manifest = loadLastCheckpoint(store, ctx.tf, vars, WHERE);
   // nothing trains the M1 here: a compiled step or evaluation may hold its weights as constants
   freezeInGraphs(vars.values());

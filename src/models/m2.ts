@@ -1,7 +1,7 @@
 import type * as tfc from '@tensorflow/tfjs-core';
 import { definePlugin, Enum, slot, Type, weight, type ModelContext, type OptionsOf } from '../registry/types';
 import type { Model } from './model';
-import type { Network } from '../nn/network';
+import { collectVariables, type Network } from '../nn/network';
 import type { Prior, TrainProgress } from '../priors/prior';
 import { standardWeights } from '../registry/weights';
 import { weightSchedule, scheduleProgress } from '../schedules/schedule';
@@ -245,11 +245,7 @@ export function m2Core(o: M2CoreOptions, ctx: ModelContext, features: FeatureMap
     rng: ctx.rng.fork('decoder'),
     shape: { inDim: K + C, outDim: outPerDim * D, ...(features || outPerDim > 1 ? {} : { outShape: data.shape }) },
   });
-  const params = new Map<string, tfc.Variable>();
-  for (const [n, v] of classifier.params) params.set(`classifier/${n}`, v);
-  for (const [n, v] of encoder.params) params.set(`encoder/${n}`, v);
-  for (const [n, v] of decoder.params) params.set(`decoder/${n}`, v);
-  for (const [n, v] of prior.params ?? []) params.set(`prior/${n}`, v);
+  const { params, buffers } = collectVariables({ classifier, encoder, decoder, prior });
   built = encoder;
 
   /** −log p(x|y,z) per row. */
@@ -271,6 +267,7 @@ export function m2Core(o: M2CoreOptions, ctx: ModelContext, features: FeatureMap
 
   const model: M2Model = {
     params,
+    buffers,
     latent: K,
     classes: C,
     alpha,

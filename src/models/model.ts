@@ -1,7 +1,7 @@
 import type * as tfc from '@tensorflow/tfjs-core';
 import type { Rng } from '../runtime/rng';
 import type { Prior, TrainProgress } from '../priors/prior';
-import type { Network } from '../nn/network';
+import type { Network, Phase } from '../nn/network';
 
 /** Another run a model was built on, as run.json records it. */
 export interface RunDependency {
@@ -48,6 +48,19 @@ export type LossWeights = Readonly<Record<string, number>>;
  */
 export interface Model {
   params: Map<string, tfc.Variable>;
+  /**
+   * Non-trainable state of its networks (batch normalisation's running averages), named
+   * as the parameters are ('encoder/bn0/mean'): checkpointed as `model/<name>` and fed to
+   * compiled graphs with the parameters, never given gradients (collectVariables in
+   * nn/network.ts builds both maps). Absent or empty: none.
+   */
+  buffers?: Map<string, tfc.Variable>;
+  /**
+   * The training/evaluation switch its networks read (ModelContext.phase). buildRun sets
+   * it on every model it builds; the training step sets `training` to true only around
+   * its forward pass. Absent: the model has nothing that depends on it.
+   */
+  phase?: Phase;
   /** Latent size K; 0 for a model without a latent space (the supervised classifier). */
   latent: number;
   /**
@@ -102,6 +115,14 @@ export interface Model {
    * what `encodeMean` and `decode` do. Absent: the model is not exported.
    */
   exportable?: ExportableModel;
+}
+
+/**
+ * What a checkpoint of the model holds, by name: its parameters, then its buffers (the
+ * names never collide: a network names them apart, e.g. bn0/gamma and bn0/mean).
+ */
+export function modelVariables(model: Pick<Model, 'params' | 'buffers'>): Map<string, tfc.Variable> {
+  return new Map([...model.params, ...(model.buffers ?? [])]);
 }
 
 /** An encoder x → z and a decoder z → x, and how their outputs are read. */

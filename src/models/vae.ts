@@ -1,7 +1,7 @@
 import type * as tfc from '@tensorflow/tfjs-core';
 import { definePlugin, Enum, slot, Type, type CapabilitiesOf, type ModelContext, type OptionsOf, type PluginOptions } from '../registry/types';
 import type { Model, ExportableModel } from './model';
-import type { Network } from '../nn/network';
+import { collectVariables, type Network } from '../nn/network';
 import type { Prior } from '../priors/prior';
 import { standardWeights } from '../registry/weights';
 import { LIKELIHOODS, likelihoodOf, NOT_A_DENSITY, type Likelihood, type LikelihoodName } from '../losses/likelihood';
@@ -31,6 +31,8 @@ export interface LatentParts {
   encoder: Network;
   decoder: Network;
   params: Map<string, tfc.Variable>;
+  /** The networks' buffers (batch normalisation's running averages), named as params. */
+  buffers: Map<string, tfc.Variable>;
   /** p(x|z) from the decoder's outputs (losses/likelihood.ts). */
   likelihood: Likelihood;
   /** −log p(x|z) per example from decoder outputs. */
@@ -59,16 +61,14 @@ export function latentParts(o: VaeOptions, ctx: ModelContext): LatentParts {
     shape: { inDim: K, outDim: likelihood.outPerDim * data.dim, ...(likelihood.outPerDim > 1 ? {} : { outShape: data.shape }) },
   });
   built = encoder;
-  const params = new Map<string, tfc.Variable>();
-  for (const [n, v] of encoder.params) params.set(`encoder/${n}`, v);
-  for (const [n, v] of decoder.params) params.set(`decoder/${n}`, v);
-  for (const [n, v] of prior.params ?? []) params.set(`prior/${n}`, v);
+  const { params, buffers } = collectVariables({ encoder, decoder, prior });
   return {
     K,
     prior,
     encoder,
     decoder,
     params,
+    buffers,
     likelihood,
     nll: likelihood.nll,
     toData: likelihood.mean,
@@ -91,10 +91,11 @@ export function vae(o: VaeOptions, ctx: ModelContext): Model {
 export function vaeWithImportance(o: VaeOptions, ctx: ModelContext): { model: Model; importance: ImportanceTerms | null } {
   const tf = ctx.tf;
   const parts = latentParts(o, ctx);
-  const { K, prior, encoder, decoder, params, nll, toData, exportable } = parts;
+  const { K, prior, encoder, decoder, params, buffers, nll, toData, exportable } = parts;
 
   const model: Model = {
     params,
+    buffers,
     latent: K,
     scheduled: prior.scheduled,
     terms(batch, w, rng, progress) {

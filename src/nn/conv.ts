@@ -1,7 +1,8 @@
 import type * as tfc from '@tensorflow/tfjs-core';
 import { definePlugin, Enum, Type, type OptionsOf } from '../registry/types';
 import type * as tfjs from '@tensorflow/tfjs';
-import { applyWithWeights, type Network, type NetworkShape } from './network';
+import { applyWithWeights, evaluationPhase, type Network, type NetworkShape, type Phase } from './network';
+import { batchNorm, normOptions, normSettings, type BatchNorm } from './batchnorm';
 import type { Rng } from '../runtime/rng';
 import { glorotUniform, leakyReluLayer, LEAKY_SLOPE } from './mlp';
 import { UserError } from '../errors';
@@ -11,6 +12,7 @@ const convOptions = {
   kernel: Type.Integer({ minimum: 1, default: 4 }),
   residual: Type.Boolean({ default: false, description: 'A 3×3 residual block at every resolution (ResNet-like)' }),
   activation: Enum(['relu', 'elu', 'leakyrelu'], { default: 'relu' }),
+  ...normOptions,
 };
 export type ConvOptions = OptionsOf<typeof convOptions>;
 
@@ -28,9 +30,19 @@ function convKernel(tf: typeof tfc, rng: Rng, k: number, cin: number, cout: numb
  * image out → dense, reshape, stride-2 transposed convolutions back to the image.
  * `residual` adds a 3×3 residual block after every resolution change (ResNet-like, as
  * the G-VAE code). Training needs Conv2DBackpropFilter, which the wasm backend lacks.
+ * With `norm: batch` every convolution that an activation or a residual sum follows
+ * (all but the decoder's last) is batch-normalised per channel (statistics over batch,
+ * height and width), without its bias: `conv<i>/bn`, `deconv<i>/bn`, `…/res/bn1`,
+ * `…/res/bn2`; the dense layers are not.
  */
-export function conv(tf: typeof tfc, o: ConvOptions, shape: NetworkShape, rng: Rng): Network {
+export function conv(tf: typeof tfc, o: ConvOptions, shape: NetworkShape, rng: Rng, phase: Phase = evaluationPhase()): Network {
   const params = new Map<string, tfc.Variable>();
+  const buffers = new Map<string, tfc.Variable>();
+  const settings = normSettings(o);
+  /** The batch normalisation of a convolution's c output channels, or null (norm: none). */
+  const norm = (name: string, c: number): BatchNorm | null => (o.norm === 'batch' ? batchNorm(tf, `${name}/bn`, c, settings, phase, params, buffers) : null);
+  const bnApply = (bn: BatchNorm | null, t: tfc.Tensor4D) => (bn ? bn.apply(t) : t);
+  const bnLayers = (tfl: typeof tfjs, bn: BatchNorm | null, x: tfjs.SymbolicTensor) => (bn ? bn.layers(tfl, x) : x);
   const act = (t: tfc.Tensor4D) => (o.activation === 'relu' ? tf.relu(t) : o.activation === 'elu' ? tf.elu(t) : tf.leakyRelu(t, LEAKY_SLOPE)) as tfc.Tensor4D;
   const L = o.channels.length;
   const image = shape.inShape && shape.inShape.reduce((a, b) => a * b, 1) === shape.inDim ? 'in' : shape.outShape ? 'out' : null;
@@ -52,11 +64,13 @@ export function conv(tf: typeof tfc, o: ConvOptions, shape: NetworkShape, rng: R
     const k2 = convKernel(tf, rng, 3, c, c);
     params.set(`${name}/conv1`, k1);
     params.set(`${name}/conv2`, k2);
+    const bn1 = o.norm === 'batch' ? batchNorm(tf, `${name}/bn1`, c, settings, phase, params, buffers) : null;
+    const bn2 = o.norm === 'batch' ? batchNorm(tf, `${name}/bn2`, c, settings, phase, params, buffers) : null;
     const id = name.replace(/\//g, '_');
     return {
-      apply: (x) => tf.add(x, tf.conv2d(act(tf.conv2d(x, k1 as tfc.Tensor4D, 1, 'same')), k2 as tfc.Tensor4D, 1, 'same')) as tfc.Tensor4D,
+      apply: (x) => tf.add(x, bnApply(bn2, tf.conv2d(act(bnApply(bn1, tf.conv2d(x, k1 as tfc.Tensor4D, 1, 'same'))), k2 as tfc.Tensor4D, 1, 'same'))) as tfc.Tensor4D,
       layers: (tfl, x) => {
-        const inner = convLayer(tfl, actLayer(tfl, convLayer(tfl, x, `${id}_conv1`, k1, 1), `${id}_act`), `${id}_conv2`, k2, 1);
+        const inner = bnLayers(tfl, bn2, convLayer(tfl, actLayer(tfl, bnLayers(tfl, bn1, convLayer(tfl, x, `${id}_conv1`, k1, 1)), `${id}_act`), `${id}_conv2`, k2, 1));
         return tfl.layers.add({ name: `${id}_add` }).apply([x, inner]) as tfjs.SymbolicTensor;
       },
     };
@@ -67,13 +81,22 @@ export function conv(tf: typeof tfc, o: ConvOptions, shape: NetworkShape, rng: R
     let cin = Cimg;
     o.channels.forEach((c, i) => {
       const k = convKernel(tf, rng, o.kernel, cin, c);
-      const b = tf.variable(tf.zeros([c]), true);
       params.set(`conv${i}/w`, k);
-      params.set(`conv${i}/b`, b);
-      layers.push({
-        apply: (x) => act(tf.add(tf.conv2d(x, k as tfc.Tensor4D, 2, 'same'), b) as tfc.Tensor4D),
-        layers: (tfl, x) => actLayer(tfl, convLayer(tfl, x, `conv${i}`, k, 2, b), `conv${i}_act`),
-      });
+      const bn = norm(`conv${i}`, c);
+      if (bn) {
+        // no bias: β takes its place
+        layers.push({
+          apply: (x) => act(bn.apply(tf.conv2d(x, k as tfc.Tensor4D, 2, 'same'))),
+          layers: (tfl, x) => actLayer(tfl, bn.layers(tfl, convLayer(tfl, x, `conv${i}`, k, 2)), `conv${i}_act`),
+        });
+      } else {
+        const b = tf.variable(tf.zeros([c]), true);
+        params.set(`conv${i}/b`, b);
+        layers.push({
+          apply: (x) => act(tf.add(tf.conv2d(x, k as tfc.Tensor4D, 2, 'same'), b) as tfc.Tensor4D),
+          layers: (tfl, x) => actLayer(tfl, convLayer(tfl, x, `conv${i}`, k, 2, b), `conv${i}_act`),
+        });
+      }
       if (o.residual) layers.push(residualBlock(`conv${i}/res`, c));
       cin = c;
     });
@@ -84,6 +107,7 @@ export function conv(tf: typeof tfc, o: ConvOptions, shape: NetworkShape, rng: R
     params.set('dense/b', b);
     return {
       params,
+      ...(buffers.size ? { buffers } : {}),
       apply(x) {
         let t = tf.reshape(x, [x.shape[0], H, Wd, Cimg]) as tfc.Tensor4D;
         for (const l of layers) t = l.apply(t);
@@ -111,28 +135,32 @@ export function conv(tf: typeof tfc, o: ConvOptions, shape: NetworkShape, rng: R
     const cout = i === L - 1 ? Cimg : rev[i + 1];
     if (o.residual) layers.push(residualBlock(`deconv${i}/res`, c));
     const k = convKernel(tf, rng, o.kernel, cout, c); // conv2dTranspose filters are [k, k, out, in]
-    const bias = tf.variable(tf.zeros([cout]), true);
     params.set(`deconv${i}/w`, k);
-    params.set(`deconv${i}/b`, bias);
+    const last = i === L - 1;
+    // batch normalisation before the activation (not on the image itself), in place of the bias
+    const bn = last ? null : norm(`deconv${i}`, cout);
+    const bias = bn ? null : tf.variable(tf.zeros([cout]), true);
+    if (bias) params.set(`deconv${i}/b`, bias);
     hh *= 2;
     ww *= 2;
     const oh = hh;
     const ow = ww;
-    const last = i === L - 1;
     layers.push({
       apply: (x) => {
-        const y = tf.add(tf.conv2dTranspose(x, k as tfc.Tensor4D, [x.shape[0], oh, ow, cout], 2, 'same'), bias) as tfc.Tensor4D;
+        const t = tf.conv2dTranspose(x, k as tfc.Tensor4D, [x.shape[0], oh, ow, cout], 2, 'same');
+        const y = bn ? bn.apply(t) : (tf.add(t, bias!) as tfc.Tensor4D);
         return last ? y : act(y);
       },
       layers: (tfl, x) => {
-        const deconv = tfl.layers.conv2dTranspose({ filters: cout, kernelSize: o.kernel, strides: 2, padding: 'same', name: `deconv${i}` });
-        const y = applyWithWeights(tfl, deconv, x, [k, bias]);
+        const deconv = tfl.layers.conv2dTranspose({ filters: cout, kernelSize: o.kernel, strides: 2, padding: 'same', useBias: !bn, name: `deconv${i}` });
+        const y = bn ? bn.layers(tfl, applyWithWeights(tfl, deconv, x, [k])) : applyWithWeights(tfl, deconv, x, [k, bias!]);
         return last ? y : actLayer(tfl, y, `deconv${i}_act`);
       },
     });
   });
   return {
     params,
+    ...(buffers.size ? { buffers } : {}),
     apply(z) {
       let t = act(tf.reshape(tf.add(tf.matMul(z, w as tfc.Tensor2D), b), [z.shape[0], h0, w0, rev[0]]) as tfc.Tensor4D);
       for (const l of layers) t = l.apply(t);
@@ -163,5 +191,5 @@ export const convNetwork = definePlugin({
   description: 'Convolutional encoder/decoder for images (stride-2 convs / transposed convs, optional residual blocks); not on wasm, which lacks Conv2DBackpropFilter',
   backends: ['tensorflow', 'cpu'],
   options: convOptions,
-  create: (o, ctx) => conv(ctx.tf, o, ctx.shape, ctx.rng),
+  create: (o, ctx) => conv(ctx.tf, o, ctx.shape, ctx.rng, ctx.phase),
 });

@@ -1,8 +1,9 @@
 import type * as tfc from '@tensorflow/tfjs-core';
 import { definePlugin, Enum, Type, type OptionsOf } from '../registry/types';
 import type * as tfjs from '@tensorflow/tfjs';
-import { applyWithWeights, type Network, type NetworkShape } from './network';
+import { applyWithWeights, evaluationPhase, type Network, type NetworkShape, type Phase } from './network';
 import type { Rng } from '../runtime/rng';
+import { batchNorm, normOptions, normSettings, type BatchNorm } from './batchnorm';
 
 export const ACTIVATIONS = ['relu', 'tanh', 'softplus', 'sigmoid', 'elu', 'leakyrelu', 'linear'] as const;
 type Activation = (typeof ACTIVATIONS)[number];
@@ -12,6 +13,12 @@ const FUSABLE = new Set<Activation>(['relu', 'sigmoid', 'elu', 'leakyrelu', 'lin
 const mlpOptions = {
   hidden: Type.Array(Type.Integer({ minimum: 1 }), { default: [400], description: 'Hidden layer widths' }),
   activation: Enum(ACTIVATIONS, { default: 'relu' }),
+  ...normOptions,
+  norm_input: Type.Optional(
+    Type.Boolean({
+      description: 'Batch-normalise the input features too, before the first layer (bn_input: γ, no β), as Chainer M2 implementations do; absent: false',
+    }),
+  ),
 };
 export type MlpOptions = OptionsOf<typeof mlpOptions>;
 
@@ -23,42 +30,87 @@ export function glorotUniform(tf: typeof tfc, rng: Rng, fanIn: number, fanOut: n
   return tf.variable(tf.tensor2d(v, [fanIn, fanOut]), true);
 }
 
-export function mlp(tf: typeof tfc, o: MlpOptions, shape: NetworkShape, rng: Rng): Network {
+/**
+ * Dense layers dims[0] → hidden… → outDim. With `norm: batch` every hidden layer is
+ * dense (no bias: β takes its place) → batch normalisation (`bn<i>`) → activation; with
+ * `norm_input` the input is normalised first (`bn_input`: γ, no β). `phase` says whether batch
+ * normalisation uses the batch's statistics (training) or its running averages.
+ */
+export function mlp(tf: typeof tfc, o: MlpOptions, shape: NetworkShape, rng: Rng, phase: Phase = evaluationPhase()): Network {
   const dims = [shape.inDim, ...o.hidden, shape.outDim];
   const params = new Map<string, tfc.Variable>();
-  const layers: { w: tfc.Variable; b: tfc.Variable; act: Activation }[] = [];
+  const buffers = new Map<string, tfc.Variable>();
+  const settings = normSettings(o);
+  // (no β: the first dense layer's bias or batch normalisation takes a shift out)
+  const input = o.norm_input ? batchNorm(tf, 'bn_input', shape.inDim, { ...settings, center: false }, phase, params, buffers) : null;
+  const layers: { w: tfc.Variable; b: tfc.Variable | null; bn: BatchNorm | null; act: Activation }[] = [];
   for (let i = 0; i < dims.length - 1; i++) {
+    const hidden = i < dims.length - 2;
     const w = glorotUniform(tf, rng, dims[i], dims[i + 1]);
-    const b = tf.variable(tf.zeros([dims[i + 1]]), true);
     params.set(`dense${i}/w`, w);
-    params.set(`dense${i}/b`, b);
-    layers.push({ w, b, act: i === dims.length - 2 ? 'linear' : o.activation });
+    const bn = hidden && o.norm === 'batch' ? batchNorm(tf, `bn${i}`, dims[i + 1], settings, phase, params, buffers) : null;
+    let b: tfc.Variable | null = null;
+    if (!bn) {
+      b = tf.variable(tf.zeros([dims[i + 1]]), true);
+      params.set(`dense${i}/b`, b);
+    }
+    layers.push({ w, b, bn, act: hidden ? o.activation : 'linear' });
   }
   return {
     params,
+    ...(buffers.size ? { buffers } : {}),
     apply(x) {
-      let h: tfc.Tensor2D = x;
-      for (const { w, b, act } of layers) {
-        if (FUSABLE.has(act)) {
-          h = tf.fused.matMul({ a: h, b: w as tfc.Tensor2D, bias: b, activation: act as any }) as tfc.Tensor2D;
+      let h: tfc.Tensor2D = input ? input.apply(x) : x;
+      for (const { w, b, bn, act } of layers) {
+        if (bn) {
+          h = activate(tf, bn.apply(tf.matMul(h, w as tfc.Tensor2D)), act);
+        } else if (FUSABLE.has(act)) {
+          h = tf.fused.matMul({ a: h, b: w as tfc.Tensor2D, bias: b!, activation: act as any }) as tfc.Tensor2D;
         } else {
-          const z = tf.add(tf.matMul(h, w as tfc.Tensor2D), b) as tfc.Tensor2D;
+          const z = tf.add(tf.matMul(h, w as tfc.Tensor2D), b!) as tfc.Tensor2D;
           h = (act === 'tanh' ? tf.tanh(z) : tf.softplus(z)) as tfc.Tensor2D;
         }
       }
       return h;
     },
-    layers(tfl, input) {
-      let h = input;
-      layers.forEach(({ w, b, act }, i) => {
+    layers(tfl, x) {
+      let h = input ? input.layers(tfl, x) : x;
+      layers.forEach(({ w, b, bn, act }, i) => {
         // Layers' own activations where they match; leaky ReLU with elbo's slope 0.2 as a layer
-        const dense = tfl.layers.dense({ units: w.shape[1]!, activation: act === 'leakyrelu' ? 'linear' : act, name: `dense${i}` });
-        h = applyWithWeights(tfl, dense, h, [w, b]);
+        const layerAct = act === 'leakyrelu' ? 'linear' : act;
+        if (bn) {
+          h = applyWithWeights(tfl, tfl.layers.dense({ units: w.shape[1]!, useBias: false, name: `dense${i}` }), h, [w]);
+          h = bn.layers(tfl, h);
+          if (act !== 'linear') h = (act === 'leakyrelu' ? leakyReluLayer(tfl, `dense${i}_act`) : tfl.layers.activation({ activation: layerAct, name: `dense${i}_act` })).apply(h) as tfjs.SymbolicTensor;
+          return;
+        }
+        const dense = tfl.layers.dense({ units: w.shape[1]!, activation: layerAct, name: `dense${i}` });
+        h = applyWithWeights(tfl, dense, h, [w, b!]);
         if (act === 'leakyrelu') h = leakyReluLayer(tfl, `dense${i}_act`).apply(h) as tfjs.SymbolicTensor;
       });
       return h;
     },
   };
+}
+
+/** An activation by name, as the unfused layers apply it (leaky ReLU with elbo's slope). */
+export function activate<T extends tfc.Tensor>(tf: typeof tfc, z: T, act: Activation): T {
+  switch (act) {
+    case 'relu':
+      return tf.relu(z);
+    case 'tanh':
+      return tf.tanh(z);
+    case 'softplus':
+      return tf.softplus(z);
+    case 'sigmoid':
+      return tf.sigmoid(z);
+    case 'elu':
+      return tf.elu(z);
+    case 'leakyrelu':
+      return tf.leakyRelu(z, LEAKY_SLOPE);
+    case 'linear':
+      return z;
+  }
 }
 
 /** tfjs's leaky ReLU slope in elbo's networks (tf.leakyRelu(x, 0.2), fused matMul's default). */
@@ -72,7 +124,7 @@ export function leakyReluLayer(tfl: typeof tfjs, name: string): tfjs.layers.Laye
 export const mlpNetwork = definePlugin({
   kind: 'network',
   name: 'mlp',
-  description: 'Fully connected layers (Glorot init, fused matMul+bias+activation); trains on every backend',
+  description: 'Fully connected layers (Glorot init, fused matMul+bias+activation; optional batch normalisation); trains on every backend',
   options: mlpOptions,
-  create: (o, ctx) => mlp(ctx.tf, o, ctx.shape, ctx.rng),
+  create: (o, ctx) => mlp(ctx.tf, o, ctx.shape, ctx.rng, ctx.phase),
 });

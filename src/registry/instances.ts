@@ -26,6 +26,7 @@ export function instanceProblem(kind: PluginKind, inst: unknown): string | null 
     }
     case 'network':
       map('params');
+      if (o.buffers !== undefined) map('buffers');
       fn('apply');
       break;
     case 'prior':
@@ -35,6 +36,7 @@ export function instanceProblem(kind: PluginKind, inst: unknown): string | null 
       break;
     case 'model':
       map('params');
+      if (o.buffers !== undefined) map('buffers');
       count('latent', 0);
       fn('terms', 'encodeMean', 'reconstruct', 'decode', 'sampleLatent');
       break;

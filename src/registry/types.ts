@@ -2,7 +2,7 @@ import type * as tfc from '@tensorflow/tfjs-core';
 import { OptionalKind, Type, type Static, type TObject, type TProperties, type TSchema, type TUnsafe } from '@sinclair/typebox';
 import type { Rng } from '../runtime/rng';
 import type { DataSet } from '../data/dataset';
-import type { Network, NetworkShape } from '../nn/network';
+import type { Network, NetworkShape, Phase } from '../nn/network';
 import type { Prior } from '../priors/prior';
 import type { Model } from '../models/model';
 import type { Evaluator } from '../eval/evaluator';
@@ -60,6 +60,13 @@ export interface PluginContext {
 export interface ModelContext extends PluginContext {
   data: DataSet;
   /**
+   * The model's training/evaluation switch (nn/network.ts Phase), made by whoever builds
+   * the model (buildRun: `{ training: false }`, which the training step flips around its
+   * forward pass). A model hands it on to its networks (spreading its context does).
+   * Absent: its networks stay in evaluation.
+   */
+  phase?: Phase;
+  /**
    * Given when `elbo run` creates the model: the run store, and `elbo run` itself, for
    * models built on another run that may have to be trained first (m1m2's nested M1).
    */
@@ -84,6 +91,12 @@ export interface PriorContext extends PluginContext {
 /** What a network's `create` receives: its input and output sizes. */
 export interface NetworkContext extends PluginContext {
   shape: NetworkShape;
+  /**
+   * The training/evaluation switch of the model the network belongs to: read
+   * `phase.training` when computing (not in `create`) for layers that behave differently
+   * while training (batch normalisation). Absent: always evaluation.
+   */
+  phase?: Phase;
 }
 
 /** What an optimizer's `create` receives: the parameters it updates, by name. */

@@ -5,6 +5,7 @@ import { selectBackend, BackendConstraint, BackendInfo } from '../runtime/backen
 import { PLUGIN_KINDS, withOptionDefaults } from '../registry/types';
 import type { PluginContext, NestedRuns } from '../registry/types';
 import { UserError } from '../errors';
+import { evaluationPhase } from '../nn/network';
 import type { DataSet } from '../data/dataset';
 import type { Model } from '../models/model';
 import type { Optimizer } from '../train/optimizer';
@@ -75,7 +76,10 @@ export async function buildRun(
   ctx: PluginContext & { runs?: NestedRuns },
 ): Promise<RunParts> {
   const { registry, rng } = ctx;
-  const model = await registry.create('model', config.model, { ...ctx, rng: rng.fork('init'), data });
+  // the model's training/evaluation switch: its networks read it, the training step flips it
+  const phase = evaluationPhase();
+  const model = await registry.create('model', config.model, { ...ctx, rng: rng.fork('init'), data, phase });
+  model.phase ??= phase;
   const optimizer = registry.create('optimizer', config.train.optimizer, { ...ctx, params: model.params });
   const declared = registry.get('model', config.model.kind).weights;
   const weights = Object.fromEntries(

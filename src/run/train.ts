@@ -9,6 +9,7 @@ import { saveCheckpoint, Selected } from '../track/checkpoint';
 import type { Progress } from '../track/progress';
 import { faultPoint } from '../util/fault';
 import type { RunParts } from './build';
+import { modelVariables } from '../models/model';
 import type { RunRecorder } from './record';
 import type { StartPoint } from './resume';
 
@@ -20,7 +21,7 @@ export interface TrainingState {
 
 export function trainingState(parts: Pick<RunParts, 'model' | 'optimizer'>): TrainingState {
   const model = new Map<string, tfc.Variable>();
-  for (const [k, v] of parts.model.params) model.set(`model/${k}`, v);
+  for (const [k, v] of modelVariables(parts.model)) model.set(`model/${k}`, v);
   const all = new Map<string, tfc.Variable>(model);
   for (const [k, v] of parts.optimizer.state) all.set(`optimizer/${k}`, v);
   return { model, all };

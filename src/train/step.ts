@@ -139,11 +139,13 @@ function eagerStep(tf: typeof tfc, model: Model, optimizer: Optimizer, binarize:
     let terms: Record<string, tfc.Scalar> = {};
     tf.tidy(() => {
       const x = binarize ? binarized(tf, grey, rng) : grey;
-      const { grads } = tf.variableGrads(() => {
-        terms = model.terms({ x, y, labels, inputs }, w, rng, progress);
-        Object.values(terms).forEach((t) => tf.keep(t));
-        return terms.loss;
-      }, vars);
+      const { grads } = training(model, () =>
+        tf.variableGrads(() => {
+          terms = model.terms({ x, y, labels, inputs }, w, rng, progress);
+          Object.values(terms).forEach((t) => tf.keep(t));
+          return terms.loss;
+        }, vars),
+      );
       const named: Record<string, tfc.Tensor> = {};
       for (const [k, g] of Object.entries(grads)) named[byTfName.get(k)!] = g;
       if (gradients) {
@@ -154,6 +156,22 @@ function eagerStep(tf: typeof tfc, model: Model, optimizer: Optimizer, binarize:
     });
     return terms;
   };
+}
+
+/**
+ * `fn` with the model's phase in training (Model.phase): its networks use batch
+ * statistics and update their buffers; restored afterwards, also when `fn` throws.
+ */
+function training<T>(model: Model, fn: () => T): T {
+  const phase = model.phase;
+  if (!phase) return fn();
+  const was = phase.training;
+  phase.training = true;
+  try {
+    return fn();
+  } finally {
+    phase.training = was;
+  }
 }
 
 function guardedScalar(tf: typeof tfc, value: number, what: string): tfc.Scalar {
@@ -311,7 +329,8 @@ export function makeTrainStep(tf: typeof tfc, model: Model, optimizer: Optimizer
   };
   const modes: StepMode[] = [];
   if (opts.compile === 'off' || !nativeBackend(tf)) return Object.assign(eager, { modes, dispose: () => {} });
-  const state = [...model.params.values(), ...optimizer.state.values()];
+  // the buffers (batch normalisation's running averages) are fed and read back as the parameters are
+  const state = [...model.params.values(), ...(model.buffers?.values() ?? []), ...optimizer.state.values()];
   const compiled = new Map<string, Compiled | null>();
 
   const step: StepFn = (x, y, w, given, progress) => {
