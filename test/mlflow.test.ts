@@ -174,7 +174,7 @@ test('elbo run --tracking-uri: params, every metric point, tags, status and arti
   const model = (await api(server.url, 'GET', `logged-models/${run.outputs.model_outputs[0].model_id}`)).model;
   assert.equal(model.info.status, 'LOGGED_MODEL_READY');
   assert.equal(model.info.source_run_id, info.run_id);
-  assert.equal(model.info.name, 'vae');
+  assert.equal(model.info.name, `${rec.experiment}-vae`, 'named by experiment and model kind');
   assert.equal(byKey(model.data.params).latent, '4');
   const modelMetrics = Object.fromEntries(model.data.metrics.map((m: any) => [m.key, m.value]));
   assert.ok(Object.keys(modelMetrics).some((k) => k.startsWith('test/')));
@@ -183,7 +183,11 @@ test('elbo run --tracking-uri: params, every metric point, tags, status and arti
   assert.deepEqual(modelFiles, ['MLmodel', 'checkpoint', 'config.yaml']);
   const weights = await fetch(`${server.url}/ajax-api/2.0/mlflow/logged-models/${model.info.model_id}/artifacts/files?artifact_file_path=checkpoint/weights.bin`);
   assert.ok(Buffer.from(await weights.arrayBuffer()).equals(fs.readFileSync(path.join(out.runDir, 'checkpoints/epoch-0003/weights.bin'))), 'the model holds the checkpoint, byte for byte');
-  assert.match(await (await fetch(`${server.url}/ajax-api/2.0/mlflow/logged-models/${model.info.model_id}/artifacts/files?artifact_file_path=MLmodel`)).text(), /flavors:\n  elbo:\n/);
+  const mlmodel = await (await fetch(`${server.url}/ajax-api/2.0/mlflow/logged-models/${model.info.model_id}/artifacts/files?artifact_file_path=MLmodel`)).text();
+  assert.match(mlmodel, /flavors:\n  elbo:\n/);
+  // MLmodel's paths are the model's own (the checkpoint's files are under checkpoint/), the run's checkpoint beside it
+  assert.match(mlmodel, /\n    checkpoint: checkpoint\n/);
+  assert.match(mlmodel, /\n    source_checkpoint: checkpoints\/epoch-0003\n/);
 
   // system metrics: CPU and memory, sampled while it trained
   const cpu = await history(server.url, info.run_id, 'system/cpu_utilization_percentage');

@@ -321,7 +321,8 @@ function modelEvent(record: RunRecord, config: any, runDir: string): SpoolEventB
   fs.writeFileSync(
     path.join(runDir, mlmodel),
     stringifyYaml({
-      flavors: { elbo: { elbo_version: record.fingerprint.elbo_version, model: kind, checkpoint: ckpt, config: 'config.yaml', backend: record.backend.name, data: record.data.name } },
+      // paths inside the logged model's artifacts: the checkpoint's files are uploaded to checkpoint/
+      flavors: { elbo: { elbo_version: record.fingerprint.elbo_version, model: kind, checkpoint: 'checkpoint', source_checkpoint: ckpt, config: 'config.yaml', backend: record.backend.name, data: record.data.name } },
       utc_time_created: new Date().toISOString().replace('T', ' ').replace('Z', ''),
     }),
   );
@@ -344,7 +345,8 @@ function modelEvent(record: RunRecord, config: any, runDir: string): SpoolEventB
   return {
     type: 'model',
     uid: crypto.randomUUID(),
-    name: kind,
+    // named by experiment and model kind (MLflow lists every logged model of an experiment by name)
+    name: `${record.experiment}-${kind}`,
     model_type: kind,
     step: epoch,
     files,
