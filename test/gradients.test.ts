@@ -113,3 +113,21 @@ test('train.clip and train.weight_decay in a run: grad_norm per epoch in metrics
   assert.deepEqual(recorded.train.clip, { norm: 0.5, value: 0.01 });
   assert.equal(recorded.train.weight_decay, 0.001);
 });
+
+test('mlp init_std: weights from N(0, std²) drawn from the run seed, biases 0; absent: Glorot-uniform as before', () => {
+  const registry = createRegistry();
+  const make = (o: Record<string, unknown>) =>
+    registry.create('network', { kind: 'mlp', hidden: [300], activation: 'relu', ...o } as never, { tf, registry, rng: new Rng(3), baseDir: '.', shape: { inDim: 200, outDim: 10 } } as never);
+  const small = make({ init_std: 1e-3 });
+  const w = Array.from(small.params.get('dense0/w')!.dataSync());
+  const mean = w.reduce((a, b) => a + b, 0) / w.length;
+  const std = Math.sqrt(w.reduce((a, b) => a + (b - mean) ** 2, 0) / w.length);
+  assert.ok(Math.abs(std - 1e-3) < 2e-5, `std ${std}`);
+  assert.ok(Math.abs(mean) < 2e-5, `mean ${mean}`);
+  assert.deepEqual(Array.from(small.params.get('dense0/b')!.dataSync()), new Array(300).fill(0));
+  // the same seed draws the same weights; Glorot-uniform is bounded by √(6/(in+out))
+  assert.deepEqual(Array.from(make({ init_std: 1e-3 }).params.get('dense1/w')!.dataSync()), Array.from(small.params.get('dense1/w')!.dataSync()));
+  const glorot = Array.from(make({}).params.get('dense0/w')!.dataSync());
+  const limit = Math.sqrt(6 / 500);
+  assert.ok(glorot.every((v) => Math.abs(v) <= limit) && Math.max(...glorot.map(Math.abs)) > 0.9 * limit, 'Glorot-uniform without init_std');
+});

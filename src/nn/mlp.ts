@@ -19,6 +19,13 @@ const mlpOptions = {
       description: 'Batch-normalise the input features too, before the first layer (bn_input: γ, no β), as Chainer M2 implementations do; absent: false',
     }),
   ),
+  init_std: Type.Optional(
+    Type.Number({
+      exclusiveMinimum: 0,
+      description:
+        "Initialise every weight matrix from N(0, init_std²) instead of Glorot-uniform (Kingma's M1+M2 code: 1e-3); biases start at 0 either way. Absent: Glorot-uniform",
+    }),
+  ),
 };
 export type MlpOptions = OptionsOf<typeof mlpOptions>;
 
@@ -27,6 +34,13 @@ export function glorotUniform(tf: typeof tfc, rng: Rng, fanIn: number, fanOut: n
   const limit = Math.sqrt(6 / (fanIn + fanOut));
   const v = new Float32Array(fanIn * fanOut);
   for (let i = 0; i < v.length; i++) v[i] = (rng.uniform() * 2 - 1) * limit;
+  return tf.variable(tf.tensor2d(v, [fanIn, fanOut]), true);
+}
+
+/** Weights from N(0, std²), drawn from the run's rng (every backend draws the same). */
+export function normalWeights(tf: typeof tfc, rng: Rng, fanIn: number, fanOut: number, std: number): tfc.Variable {
+  const v = rng.normals(fanIn * fanOut);
+  for (let i = 0; i < v.length; i++) v[i] *= std;
   return tf.variable(tf.tensor2d(v, [fanIn, fanOut]), true);
 }
 
@@ -46,7 +60,7 @@ export function mlp(tf: typeof tfc, o: MlpOptions, shape: NetworkShape, rng: Rng
   const layers: { w: tfc.Variable; b: tfc.Variable | null; bn: BatchNorm | null; act: Activation }[] = [];
   for (let i = 0; i < dims.length - 1; i++) {
     const hidden = i < dims.length - 2;
-    const w = glorotUniform(tf, rng, dims[i], dims[i + 1]);
+    const w = o.init_std !== undefined ? normalWeights(tf, rng, dims[i], dims[i + 1], o.init_std) : glorotUniform(tf, rng, dims[i], dims[i + 1]);
     params.set(`dense${i}/w`, w);
     const bn = hidden && o.norm === 'batch' ? batchNorm(tf, `bn${i}`, dims[i + 1], settings, phase, params, buffers) : null;
     let b: tfc.Variable | null = null;
