@@ -32,9 +32,22 @@ LOG="$NATIVE/setup.log"
 [ -w "$NATIVE" ] || LOG=/dev/null
 # one line: what is being done now (the build takes minutes), and how it ended
 printf 'elbo: native TensorFlow backend%s (ELBO_NATIVE=0 skips; log: %s): ' "${flags[*]:+ (GPU)}" "${LOG#"$ROOT"/}"
-if bash "$HERE/setup.sh" "${flags[@]}" >"$LOG" 2>&1; then
+# the build's log is kept: a later check that finds the backend built adds its line to it
+# (npm ci runs this, then npm test again) instead of replacing the build's output
+RUN_LOG="$LOG"
+[ "$LOG" = /dev/null ] || RUN_LOG="$LOG.run-$$"
+if bash "$HERE/setup.sh" "${flags[@]}" >"$RUN_LOG" 2>&1; then
+  if [ "$RUN_LOG" != "$LOG" ]; then
+    if grep -q 'already built in' "$RUN_LOG" && [ -s "$LOG" ]; then
+      { printf '\n[%s] checked again:\n' "$(date -u +%FT%TZ)"; cat "$RUN_LOG"; } >>"$LOG"
+      rm -f "$RUN_LOG"
+    else
+      mv -f "$RUN_LOG" "$LOG"
+    fi
+  fi
   grep '^setup:native: ' "$LOG" | tail -1 | sed 's/^setup:native: //'
 else
+  [ "$RUN_LOG" = "$LOG" ] || mv -f "$RUN_LOG" "$LOG"
   # setup.sh says why in its last 'setup:native: ...' line
   why="$(grep '^setup:native: ' "$LOG" 2>/dev/null | tail -1 | sed 's/^setup:native: //')"
   echo "not built (${why:-see the log}); training falls back to wasm (npm run setup:native retries)"
