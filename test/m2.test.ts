@@ -306,6 +306,9 @@ test('a short M2 run on 20 labels lowers the objective and classifies far better
   assert.ok(lines.at(-1)['train/loss'] < lines[0]['train/loss'], `train/loss ${lines[0]['train/loss']} → ${lines.at(-1)['train/loss']}`);
   assert.ok(lines.at(-1)['val/elbo'] > lines[0]['val/elbo'], `val/elbo ${lines[0]['val/elbo']} → ${lines.at(-1)['val/elbo']}`);
   for (const k of ['train/labelled', 'train/unlabelled', 'train/class', 'train/entropy', 'train/recon', 'train/kl', 'val/accuracy']) assert.ok(k in lines[0], k);
+  // the weight that trained: alpha from alpha_expression (0.1 · 400 / 20 = 2 here), not loss.alpha's 0
+  const alpha = 0.1 * (JSON.parse(fs.readFileSync(path.join(r.runDir, 'run.json'), 'utf8')).data.train / 20);
+  assert.ok(lines.every((l) => Math.abs(l['weight/alpha'] - alpha) < 1e-9), `weight/alpha ${lines[0]['weight/alpha']} (expected ${alpha})`);
   const acc = r.metrics['test/accuracy'];
   assert.ok(acc > 0.6, `test accuracy ${acc} (chance 0.25)`);
   close(r.metrics['test/error_pct'], 100 * (1 - acc), 1e-9, 'error_pct');

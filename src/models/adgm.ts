@@ -171,6 +171,7 @@ export function adgmCore(o: AdgmOptions, ctx: ModelContext, variant: AdgmVariant
     parts: { encoderA, classifier, encoder, decoder, decoderA, prior },
     stepInputs: (y, rows) => m2Rows(y ?? new Int32Array(rows).fill(-1), C),
     scheduled: prior.scheduled || !constantEntropy ? scheduled : undefined,
+    ...(alpha !== null ? { fixedWeights: { alpha } } : {}),
     terms(batch, w, rng, progress) {
       const x = batch.x;
       const B = x.shape[0];

@@ -274,6 +274,7 @@ export function m2Core(o: M2CoreOptions, ctx: ModelContext, features: FeatureMap
     parts: { classifier, encoder, decoder, prior },
     stepInputs: (y, rows) => m2Rows(y ?? new Int32Array(rows).fill(-1), C),
     scheduled: prior.scheduled || !constantEntropy ? scheduled : undefined,
+    ...(alpha !== null ? { fixedWeights: { alpha } } : {}),
     terms(batch, w, rng, progress) {
       const x = features ? features.sample(batch.x, rng) : batch.x;
       const B = x.shape[0];

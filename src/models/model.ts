@@ -85,6 +85,11 @@ export interface Model {
   stepInputs?(y: Int32Array | null, rows: number): Record<string, Int32Array>;
   /** The prior's scheduled quantities (Prior.scheduled), for a compiled step to feed. */
   scheduled?(progress: TrainProgress): Record<string, number>;
+  /**
+   * Loss weights the model sets itself in place of `loss.<name>` (m2's alpha_expression
+   * gives alpha): logged as weight/<name>, so the record shows the weight that trains.
+   */
+  fixedWeights?: Record<string, number>;
   /** Posterior means [B, K]. */
   encodeMean(x: tfc.Tensor2D): tfc.Tensor2D;
   /** μ and log σ² when the posterior is a diagonal Gaussian (augmentation along σ). */

@@ -198,7 +198,8 @@ export async function trainLoop(
       for (const [k, v] of Object.entries(means)) metrics[`train/${k}`] = v;
       metrics['train/samples_per_sec'] = seen / Math.max(trainSeconds, 1e-9);
       metrics['train/epoch_time_s'] = trainSeconds;
-      for (const [n, v] of Object.entries(w)) metrics[`weight/${n}`] = v;
+      // the weights that trained: the schedules' values, or the model's own (m2's alpha_expression)
+      for (const [n, v] of Object.entries({ ...w, ...(model.fixedWeights ?? {}) })) metrics[`weight/${n}`] = v;
       // a scheduled learning rate, as its last step used it
       if (lastAt) for (const [n, v] of Object.entries(optimizer.scheduled?.(lastAt) ?? {})) metrics[`optimizer/${n}`] = v;
       if (data.val) {
