@@ -6,7 +6,7 @@ import { createRegistry } from '../src/builtins';
 import { loadConfig } from '../src/config/load';
 import { UserError } from '../src/errors';
 import { PLUGIN_KINDS } from '../src/registry/types';
-import { tmpDir, elbo, ROOT } from './helpers';
+import { tmpDir, elbo, ROOT, smallConfig, lastJson } from './helpers';
 
 test('every plugin kind has built-ins, and names are unique within a kind', () => {
   const r = createRegistry();
@@ -115,4 +115,24 @@ test('plugins that break the contract are named with what they broke; one that p
   assert.equal(chatty.stdout.trim().split('\n').length, 1, chatty.stdout);
   assert.equal(JSON.parse(chatty.stdout).ok, true);
   assert.match(chatty.stderr, /hello from a plugin/);
+});
+
+test("an exception inside a plugin model's terms() while training names the plugin and its file, and the run is FAILED", () => {
+  const dir = tmpDir();
+  const cfg = smallConfig(dir);
+  fs.writeFileSync(
+    path.join(dir, 'boom.js'),
+    `module.exports = { kind: 'model', name: 'boom', description: 'throws in its loss', schema: { properties: {} },
+  create(o, ctx) {
+    const w = ctx.tf.variable(ctx.tf.zeros([2]));
+    const m = { params: new Map([['w', w]]), latent: 1, terms() { throw new Error('the loss blew up'); },
+      encodeMean: (x) => x, reconstruct: (x) => x, decode: (z) => z, sampleLatent: () => null };
+    return m;
+  } };`,
+  );
+  const r = elbo(['run', cfg, '--runs-dir', path.join(dir, 'runs'), '--set', 'plugins=[./boom.js]', '--set', 'model={kind: boom}', '--set', 'eval=[]', '--set', 'train.epochs=1', '--json']);
+  assert.equal(r.status, 1, r.stderr);
+  assert.match(r.stderr, /boom\.js: model plugin 'boom' failed in its model's terms \(the loss\): the loss blew up; the problem is in the plugin, not in elbo/);
+  assert.doesNotMatch(r.stderr, /internal error/);
+  assert.equal(lastJson(r.stdout).status, 'FAILED');
 });

@@ -297,6 +297,11 @@ function attributed(plugin: AnyPlugin, source: string): AnyPlugin {
       const made: unknown = create!(options, ctx);
       const wrapRun = (inst: unknown) => {
         const ev = inst as { run?: unknown } | null;
+        // a model's loss, computed every step: an exception there names the plugin's file too
+        const model = inst as { terms?: unknown } | null;
+        if (plugin.kind === 'model' && model && typeof model.terms === 'function') {
+          model.terms = guard(model.terms.bind(model) as (...a: unknown[]) => unknown, "its model's terms (the loss)");
+        }
         return plugin.kind === 'evaluator' && ev && typeof ev.run === 'function' ? { ...ev, run: guard(ev.run.bind(ev) as (...a: unknown[]) => unknown, 'run') } : inst;
       };
       return made instanceof Promise ? made.then(wrapRun) : wrapRun(made);
