@@ -52,7 +52,12 @@ export function selectRunBackend(o: Pick<RunOptions, 'backend' | 'device'>, conf
   const requested = o.backend ?? resumeRecord?.backend.name ?? config.backend;
   const resumedOnGpu = resumeRecord?.backend.device?.startsWith('gpu') ? 'gpu' : undefined;
   const device = o.device ?? resumedOnGpu ?? config.device ?? 'auto';
-  const deviceWhere = o.device !== undefined ? '--device' : resumedOnGpu && config.device === undefined ? `--resume (the run trained on ${resumeRecord!.backend.device}; --device cpu continues it on the CPU)` : 'device';
+  const deviceWhere =
+    o.device !== undefined
+      ? `--device ${o.device}`
+      : resumedOnGpu
+        ? `--resume (the run trained on ${resumeRecord!.backend.device}; --device cpu continues it on the CPU)`
+        : `config 'device: ${device}'`;
   return selectBackend(requested, o.backend ? '--backend' : 'backend', backendConstraint(config, registry), { device: device as DeviceRequest, where: deviceWhere });
 }
 

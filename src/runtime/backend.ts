@@ -147,16 +147,16 @@ export interface DeviceChoice {
 /** Why `auto` passes over the native backend when no build of it is there (also what elbo env says). */
 export const NOT_BUILT = 'the native backend is not built (npm run setup:native builds it)';
 
-const GPU_HELP = "build the GPU backend with 'npm run setup:native -- --gpu' (it needs the CUDA 12 and cuDNN 9 libraries), or use device cpu; see elbo env";
+const GPU_HELP = "build it with 'npm run setup:native -- --gpu' (it needs the CUDA 12 and cuDNN 9 libraries; see elbo env), or use device cpu";
 
 /**
  * Why `device: gpu` cannot be had here, found without loading TensorFlow (null: try it):
  * the GPU build is not installed, or no GPU is visible.
  */
 export function gpuUnavailable(env: NodeJS.ProcessEnv = process.env): string | null {
-  if (!nativeBuilds().some((b) => b.gpu && b.installed)) return `the GPU build of the native backend is not installed; ${GPU_HELP}`;
+  if (!nativeBuilds().some((b) => b.gpu && b.installed)) return `the GPU build of the native backend is not installed: ${GPU_HELP}`;
   const all = nvidiaSmiGpus();
-  if (!all) return `no GPU is visible (nvidia-smi is not installed or does not answer: no NVIDIA driver?); use device cpu, or see elbo env`;
+  if (!all) return 'no GPU is visible (nvidia-smi is not installed or does not answer: no NVIDIA driver?); use device cpu, or see elbo env';
   if (!all.length) return 'no GPU is visible (nvidia-smi lists none); use device cpu, or see elbo env';
   if (!visibleGpus(all, env).length) return `CUDA_VISIBLE_DEVICES=${env.CUDA_VISIBLE_DEVICES} hides every GPU; unset it, or use device cpu`;
   return null;
@@ -216,17 +216,17 @@ export async function selectBackend(requested: string, where = '--backend', cons
 /** `device: gpu`: the native backend's GPU build on a GPU, or a one-line UserError naming `deviceWhere`. */
 async function selectGpu(requested: string, where: string, constraint: BackendConstraint | undefined, deviceWhere: string): Promise<BackendInfo> {
   if (requested !== 'auto' && requested !== 'tensorflow') {
-    throw new UserError(`device gpu needs the tensorflow backend (its GPU build); backend '${requested}' (${where}) computes on the CPU only`, deviceWhere);
+    throw new UserError(`a GPU needs the tensorflow backend (its GPU build); backend '${requested}' (${where}) computes on the CPU only`, deviceWhere);
   }
   if (constraint && !constraint.backends.includes('tensorflow')) {
-    throw new UserError(`device gpu needs the tensorflow backend, and this config cannot train on it: ${constraint.reason}`, deviceWhere);
+    throw new UserError(`a GPU needs the tensorflow backend, and this config cannot train on it: ${constraint.reason}`, deviceWhere);
   }
   const why = gpuUnavailable();
-  if (why) throw new UserError(`device gpu: ${why}`, deviceWhere);
+  if (why) throw new UserError(why, deviceWhere);
   const r = await tryBackend('tensorflow', 'gpu');
-  if (typeof r === 'string') throw new UserError(`device gpu: the GPU build of the native backend did not load (${r}); see elbo env`, deviceWhere);
+  if (typeof r === 'string') throw new UserError(`the GPU build of the native backend did not load (${r}); see elbo env`, deviceWhere);
   if (!r.device?.startsWith('gpu')) {
-    throw new UserError('device gpu: the GPU build loaded but TensorFlow found no GPU it can use (the CUDA 12 / cuDNN 9 libraries missing or not on LD_LIBRARY_PATH? elbo env lists them; ELBO_TF_LOG=1 shows TensorFlow\'s reason)', deviceWhere);
+    throw new UserError('the GPU build loaded but TensorFlow found no GPU it can use (the CUDA 12 / cuDNN 9 libraries missing or not on LD_LIBRARY_PATH? elbo env lists them; ELBO_TF_LOG=1 shows TensorFlow\'s reason)', deviceWhere);
   }
   return r;
 }
