@@ -184,7 +184,7 @@ export function formatEnv(r: EnvReport): string {
       : !r.nvidia_smi.length
         ? 'nvidia-smi lists none'
         : !gpuBuild
-          ? "the GPU build is not installed (npm run setup:native -- --gpu)"
+          ? "no GPU build (npm run setup:native -- --gpu)"
           : r.backend.loaded && !r.backend.error
             ? 'the GPU build loaded but TensorFlow uses no GPU (CUDA libraries below?)'
             : 'the GPU build did not load';
