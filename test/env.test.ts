@@ -191,6 +191,33 @@ test('a run records the device that trained in run.json (backend.device) and say
   const rec = JSON.parse(fs.readFileSync(path.join(out.runDir, 'run.json'), 'utf8'));
   assert.equal(rec.backend.device, 'cpu');
   assert.match(r.stderr, new RegExp(`^run ${out.runId}: .*, backend ${rec.backend.name}(?: \\(.*\\))?, device cpu, seed 1$`, 'm'));
+  const show = elbo(['runs', 'show', out.runDir]);
+  assert.equal(show.status, 0, show.stderr);
+  assert.match(show.stdout, /^backend +\S+ [^\n]*, device cpu$/m);
+});
+
+test('a run that trained on a GPU resumes on one: refused in one line where there is none; --device cpu continues it', () => {
+  const dir = tmpDir();
+  const cfg = smallConfig(dir);
+  const env = { PATH: fakeNvidiaSmi('no-driver') };
+  const r = elbo(['run', cfg, '--runs-dir', path.join(dir, 'runs'), '--json', '--set', 'train.epochs=2', '--set', 'eval=[{kind: elbo}]', '--pause-at', '1', '-q'], { env });
+  assert.equal(r.status, 0, r.stderr);
+  const runDir = lastJson(r.stdout).runDir;
+  const file = path.join(runDir, 'run.json');
+  const rec = JSON.parse(fs.readFileSync(file, 'utf8'));
+  assert.equal(rec.status, 'PAUSED');
+  // as if it had trained on a GPU
+  rec.backend = { ...rec.backend, name: 'tensorflow', device: 'gpu: NVIDIA H100 80GB HBM3' };
+  fs.writeFileSync(file, JSON.stringify(rec, null, 2));
+  const again = elbo(['run', '--resume', runDir, '-q'], { env });
+  assert.equal(again.status, 1, again.stderr);
+  assert.equal(again.stderr.trimEnd().split('\n').length, 1, again.stderr);
+  assert.match(again.stderr, /^--resume \(the run trained on gpu: NVIDIA H100 80GB HBM3; --device cpu continues it on the CPU\): /);
+  assert.equal(JSON.parse(fs.readFileSync(file, 'utf8')).status, 'PAUSED', 'the refused resume changed the record');
+  if (!HAVE_CPU_BUILD && !process.env.ELBO_BACKEND) return;
+  const cpu = elbo(['run', '--resume', runDir, '--device', 'cpu', '--backend', process.env.ELBO_BACKEND || 'tensorflow', '--json', '-q'], { env });
+  assert.equal(cpu.status, 0, cpu.stderr);
+  assert.equal(JSON.parse(fs.readFileSync(file, 'utf8')).backend.device, 'cpu');
 });
 
 test('device cpu with the GPU build: the GPUs are hidden (CUDA_VISIBLE_DEVICES=-1) and the run records cpu', { skip: !HAVE_CPU_BUILD && 'the native backend is not built here' }, () => {
