@@ -69,7 +69,7 @@ async function runLocked(o: RunOptions, run: ActiveRun): Promise<RunResult> {
     progress.message(`recovered the metrics of epoch ${line.epoch} from its checkpoint (the run was stopped before writing them)`);
   }
   progress.message(
-    `run ${store.runId}: ${config.model.kind} on ${data.name} (${data.train.n} train / ${data.val?.n ?? 0} val / ${data.test.n} test), backend ${backend.name}${backend.fallback ? ` (${backend.fallback})` : ''}, seed ${config.seed}`,
+    `run ${store.runId}: ${config.model.kind} on ${data.name} (${data.train.n} train / ${data.val?.n ?? 0} val / ${data.test.n} test), backend ${backend.name}${backend.fallback ? ` (${backend.fallback})` : ''}, device ${backend.device ?? 'cpu'}, seed ${config.seed}`,
   );
   for (const line of describeClasses(data)) progress.message(line);
 

@@ -46,6 +46,12 @@ export function buildSchema(registry: Registry): JsonSchema {
       },
       seed: { type: 'integer', minimum: 0, maximum: 4294967295, default: 0, description: 'Drives every random draw of the run' },
       backend: { enum: [...BACKENDS], default: 'auto', description: 'TensorFlow.js backend; auto picks the fastest installed' },
+      // no default: a config without it resolves (and hashes) as it did before the key existed
+      device: {
+        enum: ['auto', 'cpu', 'gpu'],
+        description:
+          "Where the tensorflow backend computes (absent: auto, the GPU when its GPU build is installed and sees one): gpu refuses to start unless it can train on a GPU (npm run setup:native -- --gpu; see elbo env); cpu hides the GPUs. --device overrides it",
+      },
       plugins: {
         type: 'array',
         items: { type: 'string' },

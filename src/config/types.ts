@@ -23,6 +23,8 @@ export interface ExperimentConfig {
   experiment: string;
   seed: number;
   backend: 'auto' | 'tensorflow' | 'wasm' | 'cpu';
+  /** Absent: auto (no default, so configs without it keep their hash). */
+  device?: 'auto' | 'cpu' | 'gpu';
   plugins: string[];
   data: PluginOptions;
   model: PluginOptions;

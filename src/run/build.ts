@@ -2,6 +2,7 @@ import * as path from 'path';
 import type { Registry } from '../registry/registry';
 import { loadConfig, LoadedConfig } from '../config/load';
 import { selectBackend, BackendConstraint, BackendInfo } from '../runtime/backend';
+import type { DeviceRequest } from '../runtime/device';
 import { PLUGIN_KINDS, withOptionDefaults } from '../registry/types';
 import type { PluginContext, NestedRuns } from '../registry/types';
 import { UserError } from '../errors';
@@ -45,10 +46,20 @@ export function loadRunConfig(o: RunOptions, registry: Registry, run: ActiveRun)
  * Where the run executes: --backend, else the backend a resumed run ran on (so its numbers
  * stay comparable), else the config's `backend`, narrowed to what every plugin trains on.
  * It is not written into the config, so the config (and its hash) stays what was asked.
+ * The device likewise: --device, else a resumed run's GPU when it trained on one, else the
+ * config's `device` (absent: auto).
  */
-export function selectRunBackend(o: Pick<RunOptions, 'backend'>, config: ExperimentConfig, registry: Registry, resumeRecord?: RunRecord): Promise<BackendInfo> {
+export function selectRunBackend(o: Pick<RunOptions, 'backend' | 'device'>, config: ExperimentConfig, registry: Registry, resumeRecord?: RunRecord): Promise<BackendInfo> {
   const requested = o.backend ?? resumeRecord?.backend.name ?? config.backend;
-  return selectBackend(requested, o.backend ? '--backend' : 'backend', backendConstraint(config, registry));
+  const resumedOnGpu = resumeRecord?.backend.device?.startsWith('gpu') ? 'gpu' : undefined;
+  const device = o.device ?? resumedOnGpu ?? config.device ?? 'auto';
+  const deviceWhere =
+    o.device !== undefined
+      ? `--device ${o.device}`
+      : resumedOnGpu
+        ? `--resume (the run trained on ${resumeRecord!.backend.device}; --device cpu continues it on the CPU)`
+        : `config 'device: ${device}'`;
+  return selectBackend(requested, o.backend ? '--backend' : 'backend', backendConstraint(config, registry), { device: device as DeviceRequest, where: deviceWhere });
 }
 
 /** The run's data set, from its own stream of the run seed (`rng.fork('data')`). */
@@ -106,7 +117,7 @@ export function nestedRuns(
   const { config } = loaded;
   const local = config.tracking.find((t) => t.kind === 'local');
   const dir = o.resume ? path.dirname(path.dirname(path.resolve(o.resume))) : path.resolve(o.runsDir ?? (local ? withOptionDefaults(localTracker, local).dir : 'runs'));
-  const common = { runsDir: dir, backend, progress: o.progress, registry, trackingUri: o.trackingUri, shouldStop: o.shouldStop };
+  const common = { runsDir: dir, backend, device: o.device ?? config.device, progress: o.progress, registry, trackingUri: o.trackingUri, shouldStop: o.shouldStop };
   return {
     dir,
     config,

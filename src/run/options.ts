@@ -13,6 +13,8 @@ export interface RunOptions {
   overrides?: string[];
   seed?: number;
   backend?: string;
+  /** `--device`: auto, cpu or gpu, over the config's `device`. */
+  device?: string;
   runsDir?: string;
   /** A run directory to continue from its last checkpoint. */
   resume?: string;

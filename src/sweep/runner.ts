@@ -27,6 +27,8 @@ export interface SweepOptions {
   /** The cells' hash an emitted script was made for (sweep.json's cells_sha256): refused when the cells changed since. */
   cellsSha256?: string;
   backend?: string;
+  /** `--device` for every cell (not a resumed one: it continues where it ran). */
+  device?: string;
   /** MLflow server for the sweep's parent run and its cells (else the config's, or MLFLOW_TRACKING_URI). */
   trackingUri?: string;
   /** `--tag K=V` and `--note`: passed to every cell (run.json, MLflow) and to the MLflow parent run. */
@@ -229,6 +231,7 @@ export async function runSweep(spec: SweepSpec, o: SweepOptions): Promise<{ dir:
       if (!stream) args.push('--quiet');
       // a resumed run continues on the backend it ran on (elbo run --resume)
       if (o.backend && !job.resume) args.push('--backend', o.backend);
+      if (o.device && !job.resume) args.push('--device', o.device);
       if (!job.resume) for (const [k, v] of Object.entries(o.tags ?? {})) args.push('--tag', `${k}=${v}`);
       if (!job.resume && o.note !== undefined) args.push('--note', o.note);
       const t0 = Date.now();

@@ -22,6 +22,10 @@ export default class Run extends BaseCommand {
     set: setFlag,
     seed: Flags.integer({ description: 'Run seed (same as --set seed=N)', min: 0 }),
     backend: Flags.string({ description: 'TensorFlow.js backend: auto, tensorflow, wasm or cpu' }),
+    device: Flags.string({
+      description: "Where the tensorflow backend computes: auto, cpu or gpu (over the config's device). gpu refuses to start without the GPU build and a visible GPU (see elbo env)",
+      options: ['auto', 'cpu', 'gpu'],
+    }),
     'runs-dir': Flags.string({ description: 'Root of the local run store (default: runs)' }),
     resume: Flags.string({ description: 'Continue an interrupted, failed or paused run from its last checkpoint' }),
     'pause-at': Flags.integer({ description: 'Stop after this epoch, checkpointed and recorded PAUSED (exit 0), without the test evaluation; --resume continues it (what a sweep\'s early stopping does at each rung)', min: 1 }),
@@ -73,6 +77,7 @@ export default class Run extends BaseCommand {
       overrides: flags.set,
       seed: flags.seed,
       backend: flags.backend,
+      device: flags.device,
       runsDir: flags['runs-dir'],
       resume: flags.resume,
       pauseAt: flags['pause-at'],

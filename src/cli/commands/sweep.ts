@@ -37,6 +37,7 @@ export default class Sweep extends BaseCommand {
     'cells-sha256': Flags.string({ description: 'Refuse to run unless the cells hash to this (what an emitted script checks)', hidden: true }),
     'runs-dir': Flags.string({ description: 'Root of the local run store', default: 'runs' }),
     backend: Flags.string({ description: 'Backend for every cell' }),
+    device: Flags.string({ description: 'Device for every cell: auto, cpu or gpu (elbo run --device)', options: ['auto', 'cpu', 'gpu'] }),
     'tracking-uri': Flags.string({ description: 'MLflow server: a parent run for the sweep, every cell nested under it' }),
     json: Flags.boolean({ description: 'Print the result as JSON on the last stdout line', default: false }),
     tag: tagFlag('every cell (and the MLflow parent run)'),
@@ -60,6 +61,7 @@ export default class Sweep extends BaseCommand {
       const slurm = slurmOptions(spec.slurm, [...flags.slurm, ...(flags.parallel ? [`throttle=${flags.parallel}`] : [])]);
       const forward = [
         ...(flags.backend ? ['--backend', flags.backend] : []),
+        ...(flags.device ? ['--device', flags.device] : []),
         ...(flags['tracking-uri'] ? ['--tracking-uri', flags['tracking-uri']] : []),
         ...Object.entries(tags).flatMap(([k, v]) => ['--tag', `${k}=${v}`]),
         ...(flags.note !== undefined ? ['--note', flags.note] : []),
@@ -100,6 +102,7 @@ export default class Sweep extends BaseCommand {
       cell: flags.cell,
       resolved: cells,
       backend: flags.backend,
+      device: flags.device,
       trackingUri: flags['tracking-uri'],
       tags,
       note: flags.note,

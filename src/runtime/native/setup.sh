@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# npm run setup:native [-- --gpu]
+# npm run setup:native [-- --gpu] [--check] [--force]
 #
 # Builds TensorFlow.js's native binding (@tensorflow/tfjs-node, or -gpu) from source
 # against the TensorFlow C library taken from the PyPI wheel, because the package's own
@@ -15,24 +15,76 @@
 # Everything goes into .native/ at the project root (ignored by git, untouched by npm ci;
 # ELBO_NATIVE_DIR names another folder); the backend chooser (src/runtime/backend.ts)
 # finds it there. Idempotent: a finished build is kept unless --force is given.
+# --check prints what the build needs and what is here (with --gpu: the NVIDIA driver, the
+# CUDA 12 / cuDNN 9 libraries), downloads and builds nothing, and exits 1 when something is
+# missing. --gpu prints the same before it builds.
 # `npm ci` runs this through install.sh (beside this file), which never fails the install.
 set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/../../.." && pwd)"
 HERE="$ROOT/src/runtime/native"
 FLAVOUR=cpu
 FORCE=0
+CHECK=0
 for a in "$@"; do
   case "$a" in
     --gpu) FLAVOUR=gpu ;;
     --force) FORCE=1 ;;
-    *) echo "setup:native: unknown option '$a' (use --gpu, --force)" >&2; exit 2 ;;
+    --check) CHECK=1 ;;
+    *) echo "setup:native: unknown option '$a' (use --gpu, --check, --force)" >&2; exit 2 ;;
   esac
 done
+NATIVE="${ELBO_NATIVE_DIR:-$ROOT/.native}"
+if [ "$CHECK" = 1 ] || [ "$FLAVOUR" = gpu ]; then
+  # what the build needs, and what this machine has; nothing downloaded
+  ok=1
+  say() { echo "  $*"; }
+  tfline="$(grep -v '^#' "$HERE/requirements-$FLAVOUR.txt" | cut -d' ' -f1 | head -1)"
+  echo "setup:native: check: the $FLAVOUR build takes libtensorflow from $tfline"
+  if command -v python3 >/dev/null && python3 -m pip --version >/dev/null 2>&1; then say "python3 and pip: found (they download the wheels)"; else say "python3 and pip: MISSING (they download the wheels)"; ok=0; fi
+  if [ -f "${npm_config_nodedir:-/usr}/include/node/node_api.h" ]; then say "Node headers: ${npm_config_nodedir:-/usr}/include/node"; else say "Node headers: MISSING under ${npm_config_nodedir:-/usr}/include/node (set npm_config_nodedir)"; ok=0; fi
+  if [ "$FLAVOUR" = gpu ]; then
+    say "TensorFlow 2.18.1's GPU build needs CUDA 12 and cuDNN 9 at run time, from"
+    say "the pip packages (requirements-cuda.txt, pinned, about 3 GB):"
+    { grep -v '^#' "$HERE/requirements-cuda.txt" | cut -d'=' -f1 | tr '\n' ' '; echo; } | fold -s -w 72 | sed 's/ *$//; s/^/    /'
+    say "This build lays their lib/*.so* out beside libtensorflow, where TensorFlow"
+    say "finds them. Installed any other way (pip install 'tensorflow[and-cuda]',"
+    say "or @tensorflow/tfjs-node-gpu), put each site-packages/nvidia/*/lib folder"
+    say "on LD_LIBRARY_PATH. TF_FORCE_GPU_ALLOW_GROWTH=true (elbo sets it unless"
+    say "set) keeps TensorFlow from taking all of the GPU's memory at start."
+    if command -v nvidia-smi >/dev/null && gpus="$(nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader 2>/dev/null)" && [ -n "$gpus" ]; then
+      while IFS= read -r g; do say "GPU: $g (CUDA 12 needs driver 525.60 or newer)"; done <<<"$gpus"
+    else
+      say "GPU: NONE VISIBLE (nvidia-smi is missing or lists none): a GPU build"
+      say "would compute on the CPU, and elbo run --device gpu refuses to start"
+      ok=0
+    fi
+    # the libraries, where TensorFlow or the dynamic loader would find them
+    dirs="$NATIVE/tfjs-node-gpu/deps/lib:${LD_LIBRARY_PATH:-}:/usr/local/cuda/lib64"
+    for site in $(python3 -c 'import site; print(" ".join(site.getsitepackages() + [site.getusersitepackages()]))' 2>/dev/null); do
+      for d in "$site"/nvidia/*/lib; do [ -d "$d" ] && dirs="$dirs:$d"; done
+    done
+    cache="$( (ldconfig -p || /sbin/ldconfig -p) 2>/dev/null || true)"
+    for lib in libcudart.so.12 libcublas.so.12 libcublasLt.so.12 libcudnn.so.9 libcufft.so.11 libcusolver.so.11 libcusparse.so.12; do
+      found=""
+      IFS=: read -ra ds <<<"$dirs"
+      for d in "${ds[@]}"; do [ -n "$d" ] && [ -e "$d/$lib" ] && { found="$d/$lib"; break; }; done
+      [ -z "$found" ] && found="$(awk -v l="$lib" '$1 == l { print $NF; exit }' <<<"$cache")"
+      say "$(printf '%-18s %s' "$lib" "${found:-not here (the build downloads it)}")"
+    done
+    avail="$(df -Pk "$(dirname "$NATIVE")" 2>/dev/null | awk 'NR == 2 { print int($4 / 1048576) }')"
+    if [ -n "$avail" ] && [ "$avail" -lt 8 ]; then say "disk: ${avail} GB free under $(dirname "$NATIVE"); the build needs about 8 GB"; ok=0; fi
+  fi
+  if [ "$CHECK" = 1 ]; then
+    cmd="npm run setup:native"; [ "$FLAVOUR" = gpu ] && cmd="$cmd -- --gpu"
+    if [ "$ok" = 1 ]; then echo "setup:native: check: ready ($cmd builds it)"; exit 0; fi
+    echo "setup:native: check: not ready (see above; nothing was downloaded)"
+    exit 1
+  fi
+fi
 # (resolved from the project: elbo installed as a dependency has it in the parent's node_modules)
 TFJS_VERSION="$(node -p "require(require.resolve('@tensorflow/tfjs/package.json', { paths: ['$ROOT'] })).version" 2>/dev/null || true)"
 if [ -z "$TFJS_VERSION" ]; then echo "setup:native: run npm ci first (node_modules/@tensorflow/tfjs is missing)" >&2; exit 1; fi
 PKG=tfjs-node; [ "$FLAVOUR" = gpu ] && PKG=tfjs-node-gpu
-NATIVE="${ELBO_NATIVE_DIR:-$ROOT/.native}"
 DEST="$NATIVE/$PKG"
 STAMP="$DEST/.elbo-built"
 REQ="$HERE/requirements-$FLAVOUR.txt"

@@ -32,7 +32,7 @@ export default class RunsShow extends BaseCommand {
       ['config', `${rec.config_file} (sha256 ${rec.config_sha256.slice(0, 12)})`],
       ['data', `${rec.data.name}: ${rec.data.train} train / ${rec.data.val} val / ${rec.data.test} test (sha256 ${rec.data.sha256.slice(0, 12)})`],
       ['seed', String(rec.seed)],
-      ['backend', `${rec.backend.name} ${rec.backend.version ?? ''}`.trim()],
+      ['backend', `${rec.backend.name} ${rec.backend.version ?? ''}${rec.backend.device ? `, device ${rec.backend.device}` : ''}`.trim()],
     ];
     const git = rec.fingerprint?.git;
     if (git?.commit) rows.push(['git', `${git.commit.slice(0, 12)}${git.branch ? ` on ${git.branch}` : ''}${git.dirty ? ' (uncommitted changes)' : ''}`]);
