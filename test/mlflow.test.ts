@@ -682,7 +682,7 @@ test('MLflow UI in headless Chromium: the experiment page lists an elbo run as a
     // the run's row: its name, its data set with its digest and context, its model
     const row = text.slice(text.indexOf(rec.run_id));
     assert.match(row, new RegExp(`^${rec.run_id}\\n[\\s\\S]*?${rec.data.name} \\(${rec.data.sha256.slice(0, 36)}\\)\\nTraining\\n`));
-    assert.match(row, /\nvae\n1 matching run/, 'the Models column shows the logged model');
+    assert.match(row, new RegExp(`\\n${rec.experiment}-vae\\n1 matching run`), 'the Models column shows the logged model, named by experiment and kind');
   } finally {
     await browser.close();
   }
