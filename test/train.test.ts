@@ -242,3 +242,38 @@ test('batch composition: every step takes batch_size rows of the pass and L labe
   assert.ok(windows.some((w) => new Set(w).size < 5), 'draws with replacement repeat labels within a step');
   assert.ok(count(windows.flat()).every((c) => c > 20), 'every label drawn');
 });
+
+test("a weight declared role: 'parameter' (a capacity) keeps its scheduled value in validation and the test evaluators; multipliers are 1 there", async () => {
+  const dir = tmpDir();
+  const cfg = smallConfig(dir);
+  const plugin = (role: string) => `module.exports = { kind: 'model', name: 'cap-${role}', description: 'reports its capacity', schema: { properties: {} },
+  weights: { capacity_${role}: { default: 0, description: 'a capacity', role: '${role}' } },
+  terms: () => ['loss', 'capacity'],
+  create(o, ctx) {
+    const tf = ctx.tf;
+    const t = tf.variable(tf.ones([1]));
+    return { params: new Map([['t', t]]), latent: 1,
+      terms(batch, w) { return { loss: tf.sum(tf.square(t)), capacity: tf.mul(w.capacity_${role}, tf.scalar(1)) }; },
+      encodeMean: (x) => x, reconstruct: (x) => x, decode: (z) => z, sampleLatent: () => null };
+  } };`;
+  const run = async (role: string) => {
+    fs.writeFileSync(path.join(dir, `cap-${role}.js`), plugin(role));
+    const r = await runExperiment({
+      config: cfg,
+      runsDir: path.join(dir, 'runs'),
+      progress: false,
+      overrides: [`plugins=[./cap-${role}.js]`, `model={kind: cap-${role}}`, 'eval=[{kind: elbo}]', 'train.epochs=2', `loss.capacity_${role}={kind: linear, from: 0, to: 10, end_epoch: 2}`],
+    });
+    assert.equal(r.status, 'FINISHED', r.error);
+    const lines = fs.readFileSync(path.join(r.runDir, 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l)).filter((l) => 'epoch' in l);
+    return { val: lines.map((l) => l['val/capacity']), test: r.metrics['test/capacity'] };
+  };
+  const parameter = await run('parameter');
+  // where each epoch's training left it (just under 5 and 10: the last step's fractional epoch), and 10 at the end
+  assert.ok(parameter.val[0] > 4 && parameter.val[0] <= 5, `epoch 1: ${parameter.val[0]}`);
+  assert.ok(parameter.val[1] > 9 && parameter.val[1] <= 10, `epoch 2: ${parameter.val[1]}`);
+  assert.equal(parameter.test, 10);
+  const multiplier = await run('multiplier');
+  assert.deepEqual(multiplier.val, [1, 1]);
+  assert.equal(multiplier.test, 1);
+});

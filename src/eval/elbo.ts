@@ -16,23 +16,28 @@ import type { Rng } from '../runtime/rng';
 export function evaluateTerms(tf: typeof tfc, model: Model, split: Split, dim: number, batch: number, rng: Rng, weights: LossWeights, compile?: CompileMode): Record<string, number> {
   let names: string[] = [];
   // the terms but the weighted objective, as one vector
-  const terms = (x: tfc.Tensor2D, y: Int32Array | null, r: Rng) => {
-    const t = model.terms({ x, y }, weights, r, { epoch: 0, step: 0, fraction: 1 });
+  const terms = (x: tfc.Tensor2D, y: Int32Array | null, r: Rng, w: LossWeights) => {
+    const t = model.terms({ x, y }, w, r, { epoch: 0, step: 0, fraction: 1 });
     names = Object.keys(t).filter((k) => k !== 'loss');
     return tf.stack(names.map((k) => t[k])) as tfc.Tensor1D;
   };
+  // the weights are inputs of a compiled graph, not constants: a scheduled hyper-parameter
+  // (a weight with role 'parameter') differs from one validation to the next
+  const weightNames = Object.keys(weights).sort();
+  const weightInputs = weightNames.map((k) => tf.scalar(weights[k]));
+  const fed = (ws: tfc.Tensor[]) => Object.fromEntries(weightNames.map((k, i) => [k, ws[i]])) as unknown as LossWeights;
   let sum: tfc.Tensor1D | null = null;
   for (let start = 0; start < split.n; start += batch) {
     const end = Math.min(split.n, start + batch);
     const next: tfc.Tensor1D = tf.tidy(() => {
       const x = rows(tf, split, dim, start, end);
       const y = split.y ? split.y.subarray(start, end) : null;
-      const graph = evalGraph(tf, model, 'loss terms', [x], ([xx], r, second) => [terms(xx as tfc.Tensor2D, second && y ? y.slice().reverse() : y, r)], rng, {
+      const graph = evalGraph(tf, model, 'loss terms', [x, ...weightInputs], ([xx, ...ws], r, second) => [terms(xx as tfc.Tensor2D, second && y ? y.slice().reverse() : y, r, fed(ws))], rng, {
         compile,
         names: () => names,
       });
       if (graph) names = graph.names;
-      const v = graph ? (graph.run([x], rng)[0] as tfc.Tensor1D) : terms(x, y, rng);
+      const v = graph ? (graph.run([x, ...weightInputs], rng)[0] as tfc.Tensor1D) : terms(x, y, rng, weights);
       const weighted = tf.mul(v, end - start) as tfc.Tensor1D;
       return sum ? tf.add(sum, weighted) : weighted;
     });
@@ -41,6 +46,7 @@ export function evaluateTerms(tf: typeof tfc, model: Model, split: Split, dim: n
   }
   const values = sum ? sum.dataSync() : new Float32Array(0);
   sum?.dispose();
+  weightInputs.forEach((t) => t.dispose());
   return Object.fromEntries(names.map((k, i) => [k, values[i] / split.n]));
 }
 

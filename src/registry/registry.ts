@@ -120,8 +120,8 @@ export class Registry {
     for (const [name, d] of Object.entries(plugin.weights)) {
       const problem = !/^[a-z][a-z0-9_]*$/.test(name)
         ? `its name must be lower case letters, digits and _`
-        : typeof d?.default !== 'number' || !(d.default >= 0) || typeof d.description !== 'string'
-          ? `its declaration must be {default: a number ≥ 0, description: a string}`
+        : typeof d?.default !== 'number' || !(d.default >= 0) || typeof d.description !== 'string' || (d.role !== undefined && d.role !== 'multiplier' && d.role !== 'parameter')
+          ? `its declaration must be {default: a number ≥ 0, description: a string, role?: 'multiplier' | 'parameter'}`
           : known[name] && known[name].default !== d.default
             ? `it is already declared with default ${known[name].default} (${known[name].description}); a weight name means one thing in every model: choose another name`
             : null;

@@ -158,6 +158,14 @@ export interface PluginOptions {
 export interface WeightDeclaration {
   default: number;
   description: string;
+  /**
+   * 'multiplier' (default): it multiplies a term of the loss (c1, c2, alpha), and the
+   * evaluators and validation report the unweighted terms with it at 1. 'parameter': a
+   * scheduled hyper-parameter inside a term (a KL capacity, a temperature), which stays at its
+   * value there: validation reads it where the epoch's training left it, the test evaluators
+   * at the end of its schedule.
+   */
+  role?: 'multiplier' | 'parameter';
 }
 
 /** The options schema of a plugin: a JSON Schema `properties` map and the required names. */

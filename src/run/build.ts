@@ -12,7 +12,8 @@ import type { Model } from '../models/model';
 import type { Optimizer } from '../train/optimizer';
 import { weightSchedule } from '../schedules/schedule';
 import type { Schedule } from '../schedules/schedule';
-import { STANDARD_WEIGHTS, weightNames, type StandardWeight } from '../registry/weights';
+import { STANDARD_WEIGHTS, weightNames, evaluationWeights, type StandardWeight } from '../registry/weights';
+import type { TrainProgress } from '../priors/prior';
 import type { Evaluator } from '../eval/evaluator';
 import type { RunRecord } from '../track/run-store';
 import { localTracker } from '../track/local';
@@ -73,6 +74,8 @@ export interface RunParts {
   optimizer: Optimizer;
   /** The weights the model declares, by name, as schedules (a number is a constant one). */
   weights: Record<string, Schedule>;
+  /** The weights evaluations use at a point of training: multipliers at 1, hyper-parameters at their value (registry/weights.ts). */
+  evaluationWeights: (at: TrainProgress) => Record<string, number>;
   evaluators: { name: string; index: number; ev: Evaluator }[];
 }
 
@@ -97,7 +100,7 @@ export async function buildRun(
     weightNames(registry.get('model', config.model.kind)).map((n) => [n, weightSchedule(config.loss[n] ?? declared?.[n]?.default ?? STANDARD_WEIGHTS[n as StandardWeight].default, registry, ctx)]),
   );
   const evaluators = config.eval.map((e, i) => ({ name: e.kind, index: i, ev: registry.create('evaluator', e, ctx) }));
-  return { model, optimizer, weights, evaluators };
+  return { model, optimizer, weights, evaluationWeights: evaluationWeights(declared, weights), evaluators };
 }
 
 /**

@@ -23,12 +23,13 @@ import type { TrainingState } from './train';
  * are returned with `interrupted`). Warns when an evaluator writes metrics it does not declare.
  */
 export async function evaluateRun(
-  parts: Pick<RunParts, 'model' | 'evaluators' | 'weights'>,
+  parts: Pick<RunParts, 'model' | 'evaluators' | 'weights'> & Partial<Pick<RunParts, 'evaluationWeights'>>,
   o: { tf: typeof tfc; data: DataSet; rng: Rng; registry: Registry; config: Pick<ExperimentConfig, 'eval'>; modelTerms: string[] | null; compile?: CompileMode; artifact(name: string): string; log(message: string): void; warn(message: string): void; stopping(): boolean | Promise<boolean>; faultPoint?(index: number): Promise<void> },
   /** Filled as the evaluators finish (a failing evaluator leaves the earlier ones' metrics here). */
   metrics: Record<string, number> = {},
 ): Promise<{ metrics: Record<string, number>; interrupted: boolean }> {
-  const unit = unitWeights(Object.keys(parts.weights));
+  // multipliers at 1, scheduled hyper-parameters at the end of their schedules
+  const unit = parts.evaluationWeights ? parts.evaluationWeights({ epoch: 0, step: 0, fraction: 1 }) : unitWeights(Object.keys(parts.weights));
   for (const { name, index, ev } of parts.evaluators) {
     await o.faultPoint?.(index);
     if (await o.stopping()) return { metrics, interrupted: true };

@@ -67,6 +67,7 @@ export async function trainRun(
       stepsPerEpoch: train.steps_per_epoch,
       labelledPerBatch: train.labelled_per_batch,
       labelledDraw: train.labelled_draw,
+      evaluationWeights: parts.evaluationWeights,
       gradients: { clip: train.clip, weightDecay: train.weight_decay },
       startEpoch: o.start.epoch,
       startStep: o.start.step,
