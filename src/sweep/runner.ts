@@ -238,7 +238,9 @@ export async function runSweep(spec: SweepSpec, o: SweepOptions): Promise<{ dir:
       o.log(`cell ${job.cell.index} (${r.label}): ${job.resume ? `resuming ${path.relative(process.cwd(), job.resume)}` : 'started'}${upTo}`);
       // ELBO_SWEEP_PID: the cell stops (KILLED, resumable) if this process dies without telling it;
       // ELBO_MLFLOW_RUN_NAME: in MLflow the cell's run is named by its cell (latent=8,prior=gaussian,seed=0)
-      const cellEnv = { ...env, ELBO_SWEEP_PID: String(process.pid), ELBO_MLFLOW_RUN_NAME: r.name ?? r.label };
+      // ELBO_SWEEP_CELL: the run records which cell it is (elbo runs list and show say its setting)
+      const sweepCell = { name: spec.name, dir, cell: job.cell.index, label: r.label, short: r.name ?? r.label };
+      const cellEnv = { ...env, ELBO_SWEEP_PID: String(process.pid), ELBO_MLFLOW_RUN_NAME: r.name ?? r.label, ELBO_SWEEP_CELL: JSON.stringify(sweepCell) };
       const child = spawn(process.execPath, args, { env: { ...process.env, ...cellEnv }, stdio: ['ignore', 'pipe', 'pipe'] });
       running.add(child);
       let stdout = '';
