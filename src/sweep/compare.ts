@@ -237,14 +237,17 @@ export function toShortTable(rows: ComparisonRow[], keys: string[], metrics: str
   const note = left.length
     ? `${metric ? `${metric}: mean ± std over the n seeds. ` : ''}${left.length} more metric${left.length === 1 ? '' : 's'} (${left.join(', ')}): --metric NAME shows another, --wide every column`
     : metric && rows.some((r) => r.runs > 1) ? `${metric}: mean ± std over the n seeds` : '';
-  return out + (note ? wrapWords(note, width - 1).join('\n') + '\n' : '');
+  return out + (note ? wrapWords(note, width - 1, true).join('\n') + '\n' : '');
 }
 
-/** `text` as lines of at most `width` characters, broken after spaces, commas, dots, = and /; a piece longer than a line is cut. */
-export function wrapWords(text: string, width: number): string[] {
+/**
+ * `text` as lines of at most `width` characters, broken after spaces, commas, dots, = and /
+ * (`spaces`: after spaces only); a piece longer than a line is cut.
+ */
+export function wrapWords(text: string, width: number, spaces = false): string[] {
   const w = Math.max(1, width);
   if (text.length <= w) return [text];
-  const pieces = text.match(/[^\s,./=]*[\s,./=]*/g)!.filter(Boolean);
+  const pieces = text.match(spaces ? /\S*\s*/g : /[^\s,./=]*[\s,./=]*/g)!.filter(Boolean);
   const lines: string[] = [];
   let cur = '';
   for (let p of pieces) {
@@ -287,6 +290,16 @@ export function fitTable(head: string[], body: string[][], width = 80, min = 8):
   const rowLines = body.map((b) => lines(wrapped(b)));
   const tall = rowLines.some((r) => r.length > 1);
   return [...headLines, w.map((x) => '-'.repeat(x)).join('  '), ...rowLines.flatMap((r, i) => (tall && i > 0 ? ['', ...r] : r))].join('\n') + '\n';
+}
+
+/**
+ * A setting in words: each swept key by its last part (the whole key when two would read
+ * alike) and its value, `latent=8, prior=vamp(components=50)`; `all` when nothing is swept.
+ */
+export function settingLabel(keys: string[], values: Record<string, string>): string {
+  const last = (k: string) => k.split('.').pop()!;
+  const twice = (k: string) => keys.filter((x) => last(x) === last(k)).length > 1;
+  return keys.map((k) => `${twice(k) ? k : last(k)}=${values[k] ?? '-'}`).join(', ') || 'all';
 }
 
 /** Whether every row has a number for swept key `k`. */

@@ -14,7 +14,7 @@ import { takeLock, releaseLock } from '../util/lock';
 import { formatDuration } from '../track/progress';
 import { UserError } from '../errors';
 import { sweepParentRun } from './mlflow-parent';
-import { writeSweepReport } from './report';
+import { writeSweepReport, SWEEP_FIGURES } from './report';
 
 export interface SweepOptions {
   runsDir: string;
@@ -381,7 +381,7 @@ export async function runSweep(spec: SweepSpec, o: SweepOptions): Promise<{ dir:
   writeIndex();
   // with early_stop a process runs whichever cells the rung table gives it: the records say how each stands
   const final = rungs ? readSweepState(dir).cells : results;
-  // report.html (with compare.csv and the compare plots) once the whole sweep has run, not per
+  // report.html (with compare.csv, the compare plots, the overlaid curves and the test metrics by setting) once the whole sweep has run, not per
   // SLURM task (elbo report SWEEP_DIR writes it then); the MLflow parent run carries it with
   // sweep.json and the comparison, and ends (a SLURM task does not end the shared parent run)
   if (o.cell === undefined) {
@@ -392,7 +392,7 @@ export async function runSweep(spec: SweepSpec, o: SweepOptions): Promise<{ dir:
       o.log(`warning: could not write the sweep's report: ${e?.message ?? e}`);
     }
     if (parent) {
-      const files = ['report.html', 'sweep.json', 'compare.csv', ...fs.readdirSync(dir).filter((f) => /^compare-.*\.(png|svg)$/.test(f)).sort()];
+      const files = ['report.html', 'sweep.json', 'compare.csv', ...fs.readdirSync(dir).filter((f) => SWEEP_FIGURES.test(f)).sort()];
       const failed = final.filter((r) => !cellSettled(r)).length;
       const runDirs = final.flatMap((r) => (r.runDir ? [r.runDir] : []));
       await parent.finish(failed === 0 ? 'FINISHED' : stopped || failedFast ? 'KILLED' : 'FAILED', { cells: final.length, finished: final.length - failed, failed, files, runDirs });
