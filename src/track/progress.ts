@@ -60,17 +60,18 @@ export class Progress {
 /**
  * The line `elbo run` prints at the end of an epoch: `epoch 3/100`, its train/ and val/
  * metrics, samples/s and the epoch's seconds. With `columns` (a terminal), at most
- * `columns - 1` characters: kept first the epoch and the time, then the loss, the ELBO
- * (val/elbo, else train/elbo), the accuracy (val/, else train/), the validation loss, and
- * samples/s; the other metrics are dropped from the last; then the names are shortened
- * (train/ left out, accuracy as acc); only a terminal too narrow even for that is cut.
+ * `columns - 1` characters: the names shortened (train/ left out, accuracy as acc), then
+ * samples/s dropped, then the metrics other than the loss, the ELBO (val/elbo, else
+ * train/elbo), the accuracy (val/, else train/) and the validation loss, from the last;
+ * then val/ as v/ and epoch as ep, and those four from the last. The epoch and the time
+ * stay; only a terminal too narrow even for them is cut.
  */
 export function formatEpochLine(epoch: number, epochs: number, metrics: Record<string, number>, seconds: number, columns: number | null = null): string {
   const shown = Object.entries(metrics).filter(([k]) => (k.startsWith('train/') || k.startsWith('val/')) && !k.endsWith('samples_per_sec') && !k.endsWith('epoch_time_s'));
   const rate = `${Math.round(metrics['train/samples_per_sec'] ?? 0)} samples/s`;
   const time = `${seconds.toFixed(1)}s`;
-  const line = (terms: [string, number][], withRate: boolean, rename = (k: string) => k) =>
-    [`epoch ${epoch}/${epochs}`, formatTerms(Object.fromEntries(terms.map(([k, v]) => [rename(k), v])))].filter(Boolean).join(' ') + (withRate ? ` | ${rate}` : '') + ` | ${time}`;
+  const line = (terms: [string, number][], withRate: boolean, rename = (k: string) => k, ep = 'epoch') =>
+    [`${ep} ${epoch}/${epochs}`, formatTerms(Object.fromEntries(terms.map(([k, v]) => [rename(k), v])))].filter(Boolean).join(' ') + (withRate ? ` | ${rate}` : '') + ` | ${time}`;
   const full = line(shown, true);
   if (columns === null) return full;
   const max = Math.max(1, columns - 1);
@@ -81,14 +82,12 @@ export function formatEpochLine(epoch: number, epochs: number, metrics: Record<s
   const first = [lossKey, pick('val/elbo', 'train/elbo'), pick('val/accuracy', 'train/accuracy'), pick('val/loss')].filter((k): k is string => !!k);
   // the others, dropped from the last
   const others = keys.filter((k) => !first.includes(k));
-  const candidates: string[] = [];
   const kept = (ks: string[]) => shown.filter(([k]) => ks.includes(k));
-  for (let n = others.length; n >= 0; n--) candidates.push(line(kept([...first, ...others.slice(0, n)]), true));
   const short = (k: string) => k.replace(/^train\//, '').replace(/accuracy$/, 'acc');
-  for (let n = first.length; n >= 1; n--) {
-    candidates.push(line(kept(first.slice(0, n)), false));
-    candidates.push(line(kept(first.slice(0, n)), false, short));
-  }
+  const tiny = (k: string) => short(k).replace(/^val\//, 'v/');
+  const candidates = [line(shown, true, short)];
+  for (let n = others.length; n >= 0; n--) candidates.push(line(kept([...first, ...others.slice(0, n)]), false, short));
+  for (let n = first.length; n >= 1; n--) candidates.push(line(kept(first.slice(0, n)), false, tiny, 'ep'));
   const fits = candidates.find((c) => c.length <= max);
   return fits ?? candidates[candidates.length - 1].slice(0, max);
 }
