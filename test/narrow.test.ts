@@ -151,6 +151,14 @@ test('compare: the table fits 80 columns (the swept keys, n, one metric, publish
   // --metric: the table shows that one; a sweep that ranks by a metric shows that one first
   assert.match(toShortTable(rows, keys, metrics, tableMetric(metrics, 'test/kl')).split('\n')[0], /^model\.prior\s+n\s+test\/kl$/);
   assert.equal(tableMetric(metrics, undefined, { metric: 'val/elbo' }), 'val/elbo');
+  // more swept keys than fit as columns: each row's setting on the lines under its numbers
+  const many = runs.map((r, i) => ({ ...r, params: { ...r.params, ...Object.fromEntries(['a', 'b', 'c', 'd', 'e', 'f'].map((k) => [`model.${k}`, `value-${k}-${Math.floor(i / 2)}-${'x'.repeat(12)}`])) } }));
+  const manyKeys = ['model.a', 'model.b', 'model.c', 'model.d', 'model.e', 'model.f', 'model.prior'];
+  const stacked = toShortTable(compare(many, manyKeys, metrics), manyKeys, metrics, 'test/elbo').split('\n');
+  assert.ok(stacked.every((l) => l.length <= 79), stacked.join('\n'));
+  assert.match(stacked[0], /^n\s+test\/elbo\s+published\s+verdict$/);
+  assert.match(stacked[2], /^2\s+-81\.400 ± 0\.707\s+-85 ± 1\s+better$/);
+  assert.match(stacked[3], /^ {2}model\.a=value-a-0-x+; model\.b=/);
   // a table whose columns are too wide for 80 characters wraps its widest cells
   const fitted = fitTable(['a', 'b'], [['x'.repeat(60), 'one two three four five six seven eight nine ten eleven']], 80).trimEnd().split('\n');
   assert.ok(fitted.length > 3 && fitted.every((l) => l.length <= 79), fitted.join('\n'));

@@ -218,7 +218,8 @@ export function tableMetric(metrics: string[], asked?: string, rankBy?: { metric
  * over seeds), the epochs of early-stopped rows, one metric (mean ± std over seeds) and its
  * published number and verdict. A line under it names the metrics left out (--wide shows
  * every column; compare.csv has them all). Cells too wide for their share are wrapped
- * (fitTable).
+ * (fitTable); with more swept keys than fit as columns, each row's setting is written on the
+ * lines under its numbers instead.
  */
 export function toShortTable(rows: ComparisonRow[], keys: string[], metrics: string[], metric: string | undefined, width = 80): string {
   const cell = (s: { mean: number; std: number } | undefined, n: number) => (!s ? '-' : n > 1 ? `${s.mean.toFixed(3)} ± ${s.std.toFixed(3)}` : s.mean.toFixed(3));
@@ -232,7 +233,23 @@ export function toShortTable(rows: ComparisonRow[], keys: string[], metrics: str
     ...(metric ? [cell(r.stats[metric], r.runs)] : []),
     ...(pub ? (r.published[metric!] ? [formatPublished(r.published[metric!]), r.published[metric!].verdict] : ['-', '-']) : []),
   ]);
-  const out = fitTable(head, body, width);
+  // too many swept keys for columns (each would wrap to a sliver): the numbers as the table,
+  // each row's setting (its keys with a value) on the lines under it
+  const widths = tableWidths(head, body, width);
+  const natural = tableWidths(head, body, Infinity);
+  const slivers = keys.some((_, i) => widths[i] < Math.min(natural[i], 16));
+  const out = !slivers
+    ? fitTable(head, body, width)
+    : fitTable(head.slice(keys.length), body.map((b) => b.slice(keys.length)), width)
+        .trimEnd()
+        .split('\n')
+        .flatMap((l, i) => {
+          if (i < 2) return [l];
+          const r = rows[i - 2];
+          const setting = keys.filter((k) => r.key[k] !== '-').map((k) => `${k}=${r.key[k]}`).join('; ');
+          return [...(i > 2 ? [''] : []), l, ...wrapWords(setting, width - 3, true).map((s) => `  ${s}`)];
+        })
+        .join('\n') + '\n';
   const left = [...metrics.filter((m) => m !== metric), ...publishedMetrics(rows).filter((m) => m !== metric && !metrics.includes(m))];
   const note = left.length
     ? `${metric ? `${metric}: mean ± std over the n seeds. ` : ''}${left.length} more metric${left.length === 1 ? '' : 's'} (${left.join(', ')}): --metric NAME shows another, --wide every column`
@@ -267,15 +284,10 @@ export function wrapWords(text: string, width: number, spaces = false): string[]
   return lines;
 }
 
-/**
- * A table of at most `width - 1` characters a line (as far as columns of `min` characters
- * allow): the widest column is narrowed first, and its cells (and header) wrap onto more
- * lines; rows that take more than one line are set apart by a blank line.
- */
-export function fitTable(head: string[], body: string[][], width = 80, min = 8): string {
+/** The column widths fitTable gives a table in `width` columns: the widest narrowed first, none below `min`. */
+export function tableWidths(head: string[], body: string[][], width = 80, min = 8): number[] {
   const max = width - 1;
-  const natural = head.map((h, i) => Math.max(h.length, ...body.map((b) => b[i].length)));
-  const w = [...natural];
+  const w = head.map((h, i) => Math.max(h.length, ...body.map((b) => b[i].length)));
   const total = () => w.reduce((a, b) => a + b, 0) + 2 * (w.length - 1);
   while (total() > max) {
     let widest = -1;
@@ -283,6 +295,16 @@ export function fitTable(head: string[], body: string[][], width = 80, min = 8):
     if (widest < 0) break;
     w[widest]--;
   }
+  return w;
+}
+
+/**
+ * A table of at most `width - 1` characters a line (as far as columns of `min` characters
+ * allow): the widest column is narrowed first, and its cells (and header) wrap onto more
+ * lines; rows that take more than one line are set apart by a blank line.
+ */
+export function fitTable(head: string[], body: string[][], width = 80, min = 8): string {
+  const w = tableWidths(head, body, width, min);
   const wrapped = (cells: string[]) => cells.map((c, i) => wrapWords(c, w[i]));
   const lines = (cells: string[][]) =>
     Array.from({ length: Math.max(...cells.map((c) => c.length)) }, (_, k) => cells.map((c, i) => (c[k] ?? '').padEnd(w[i])).join('  ').trimEnd());
