@@ -30,7 +30,7 @@ export default class RunsShow extends BaseCommand {
     const shownDir = shownPath(r.dir);
     const rows: [string, string][] = [
       ['run', `${rec.run_id} (${rec.experiment})`],
-      ...(cell ? [['setting', `${cell.label} (cell ${cell.cell} of sweep ${cell.name}, ${shownPath(cell.dir)})`] as [string, string]] : []),
+      ...(cell ? [['setting', `${cell.label || cell.short} (cell ${cell.cell} of sweep ${cell.name}, ${shownPath(cell.dir)})`] as [string, string]] : []),
       ['status', `${r.status}${r.status !== rec.status ? ` (recorded ${rec.status}; its process is gone: elbo run --resume ${shownDir})` : ''}${rec.error ? `: ${rec.error}` : ''}`],
       ['epochs', `${rec.epochs_completed}/${rec.epochs_planned}, ${rec.global_step} steps${rec.duration_s !== null ? ` in ${formatDuration(rec.duration_s)}` : ''}`],
       ['started', `${rec.start_time}${rec.end_time ? `, ended ${rec.end_time}` : ''}`],
