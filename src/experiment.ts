@@ -41,7 +41,7 @@ async function runLocked(o: RunOptions, run: ActiveRun): Promise<RunResult> {
   const { config } = loaded;
   const backend = await selectRunBackend(o, config, registry, resumeRecord);
   const tf = (await import('./runtime/tf')).getTf();
-  const progress = new Progress(process.stderr, o.progress !== false);
+  const progress = new Progress(process.stderr, o.progress !== false, { verbose: o.verbose });
   run.progress = progress;
   const rng = new Rng(config.seed);
   const baseCtx: PluginContext = { tf, registry, rng, baseDir: loaded.baseDir };
@@ -58,7 +58,7 @@ async function runLocked(o: RunOptions, run: ActiveRun): Promise<RunResult> {
   const { record, start }: { record: RunRecord; start: StartPoint } = resumeRecord
     ? resumeFromCheckpoint(tf, store, resumeRecord, state.all, { select: !!config.train.select, backend, warn, log: (m) => progress.message(m) })
     : { record: newRecord(store, loaded, data, backend), start: { epoch: 0, step: 0, best: null, recovered: null } };
-  labelRecord(record, { dependsOn: parts.model.dependsOn, tags: o.tags, note: o.note });
+  labelRecord(record, { dependsOn: parts.model.dependsOn, tags: o.tags, note: o.note, sweepCell: o.sweepCell });
   run.record = record;
   await recorder.start(record, loaded.yaml);
   if (start.recovered) {

@@ -121,7 +121,7 @@ test('early_stop end to end: an absurdly small learning rate stops at the first 
   assert.match(text.stdout, /^sweep sweep: 1\/3 cells finished, 2 stopped early \(rungs at epochs 1, 3; 5 epochs in all, the full grid: 9\)/m);
   assert.doesNotMatch(text.stderr, /started|resuming/, 'a rerun trains nothing');
   // compare: the stopped cells shown as such, ranked by their last val/elbo with the others
-  const cmp = elbo(['compare', out.dir]);
+  const cmp = elbo(['compare', out.dir, '--wide']);
   assert.equal(cmp.status, 0, cmp.stderr);
   const rows = cmp.stdout.trim().split('\n').slice(2);
   assert.equal(rows.length, 3);

@@ -136,7 +136,7 @@ test('sweep state: records of cells written by several processes at once all lan
   assert.deepEqual(written.cells.map((c: any) => c.status), ['FINISHED', 'FINISHED', 'FINISHED', 'FINISHED', 'PENDING', 'PENDING']);
   // cell 5: RUNNING in a process that is gone (its lease is not held)
   writeCellRecord(dir, { ...cells[5], status: 'RUNNING' });
-  const cmp = elbo(['compare', dir]);
+  const cmp = elbo(['compare', dir, '--wide']);
   assert.equal(cmp.status, 0, cmp.stderr);
   assert.match(cmp.stdout, /^vae\(latent=1\)\s+0\s+-90\.000$/m);
   assert.match(

@@ -604,7 +604,7 @@ test('elbo sweep --tracking-uri: one parent run, every cell nested under it; a r
   assert.deepEqual(Object.fromEntries(parent.data.metrics.map((m: any) => [m.key, m.value])), { 'sweep/cells': 2, 'sweep/finished': 2, 'sweep/failed': 0 });
   assert.equal(byKey(parent.data.tags).study, 'latent');
   assert.match(byKey(parent.data.tags)['mlflow.note.content'], /2 cells.*small grid/s);
-  await assertArtifactsIdentical(server.url, parent, sweepDir, ['report.html', 'sweep.json', 'compare.csv', 'compare-test_elbo.png', 'compare-test_elbo.svg']);
+  await assertArtifactsIdentical(server.url, parent, sweepDir, ['report.html', 'sweep.json', 'compare.csv', 'compare-test_elbo.png', 'compare-test_elbo.svg', 'curves.png', 'curves.svg', 'test-metrics.png', 'test-metrics.svg']);
   // the cells' logged models are the parent's outputs too (MLflow lists the sweep as a training run)
   const childModels = children.map((c) => c.outputs.model_outputs[0].model_id).sort();
   assert.deepEqual(parent.outputs.model_outputs.map((o: any) => o.model_id).sort(), childModels);

@@ -126,7 +126,8 @@ test('report: a sweep writes compare plots with legend, error bars and the publi
   assert.equal(page.title, 'elbo sweep s');
   for (const t of ['Cells', 'Comparison (mean ± std over seeds)', 'model.latent', 'train.batch_size', 'test/elbo published', '-30 ± 1 (a paper, Table 2)']) assert.ok(page.text.includes(t), `report text has ${t}`);
   assert.equal((page.text.match(/FINISHED/g) ?? []).length, 4);
-  assert.equal(page.images.length, 1);
+  // the compare plot, every run's curves overlaid, the test metrics by setting
+  assert.equal(page.images.length, 3);
   // each cell links to its run's report
   const html = fs.readFileSync(path.join(sweepDir, 'report.html'), 'utf8');
   const links = [...html.matchAll(/href="([^"]+)"/g)].map((m) => decodeURI(m[1]));

@@ -89,7 +89,7 @@ test('sweep runs cells in parallel, resumes without redoing finished cells, comp
   assert.match(again.stderr, /cell 1 \(model\.latent=2 seed=1\): resuming/);
 
   // compare: mean ± std over the two seeds, CSV and PNG
-  const cmp = elbo(['compare', sweepDir, '--metric', 'test/elbo', '--by', 'model.latent']);
+  const cmp = elbo(['compare', sweepDir, '--metric', 'test/elbo', '--by', 'model.latent', '--wide']);
   assert.equal(cmp.status, 0, cmp.stderr);
   assert.match(cmp.stdout, /^model\.latent\s+seeds\s+test\/elbo/m);
   assert.match(cmp.stdout, /^2\s+0,1\s+-?\d+\.\d+ ± \d+\.\d+/m);
@@ -228,7 +228,7 @@ test('compare: published columns and a verdict per row (within, better, worse)',
   ]);
 
   const csvFile = path.join(dir, 'compare.csv');
-  const r = elbo(['compare', ...runDirs, '--csv', csvFile, '--plot', path.join(dir, 'plot.png')]);
+  const r = elbo(['compare', ...runDirs, '--csv', csvFile, '--plot', path.join(dir, 'plot.png'), '--wide']);
   assert.equal(r.status, 0, r.stderr);
   const [head, ...lines] = r.stdout.trim().split('\n');
   assert.match(head, /test\/error_pct published\s+verdict\s+test\/accuracy published\s+verdict\s+test\/pca_explained_1 published\s+verdict$/);

@@ -10,7 +10,7 @@ import { diskError } from '../util/disk-errors';
  */
 export abstract class BaseCommand extends Command {
   static baseFlags = {
-    verbose: Flags.boolean({ description: 'Show stack traces of internal errors', default: false }),
+    verbose: Flags.boolean({ description: 'Show stack traces of internal errors; elbo run: whole progress lines on a terminal too (else they fit its width)', default: false }),
   };
 
   override async init(): Promise<void> {

@@ -1,6 +1,7 @@
 import * as fs from 'fs';
 import * as path from 'path';
-import { allRuns, effectiveStatus, readJsonFile, type RunRecord, type RunStatus } from '../track/run-store';
+import { allRuns, effectiveStatus, readJsonFile, type RunRecord, type RunStatus, type SweepCellLabel } from '../track/run-store';
+import { readSweepState } from '../sweep/state';
 import { Spool } from '../track/spool';
 import { UserError, suggestion } from '../errors';
 
@@ -79,4 +80,27 @@ export function shortNumber(v: number): string {
 /** `s` cut to `n` characters (… at the end). */
 export function fit(s: string, n: number): string {
   return s.length <= n ? s : s.slice(0, Math.max(0, n - 1)) + '…';
+}
+
+/**
+ * The sweep cell a run is: from its run.json (`sweep`, recorded since elbo sweep passes it),
+ * else, for a run of an older sweep, from the sweep directory it lies in
+ * (SWEEP/runs/EXPERIMENT/RUN_ID, with SWEEP/sweep.json naming it as a cell's run). Null for
+ * a run that is no sweep's cell. `cache`: sweep states already read, by directory.
+ */
+export function sweepCellOf(run: { dir: string; record: RunRecord }, cache = new Map<string, ReturnType<typeof readSweepState> | null>()): SweepCellLabel | null {
+  if (run.record.sweep) return run.record.sweep;
+  const dir = path.resolve(run.dir);
+  const sweepDir = path.dirname(path.dirname(path.dirname(dir)));
+  if (path.basename(path.dirname(path.dirname(dir))) !== 'runs' || !fs.existsSync(path.join(sweepDir, 'sweep.json'))) return null;
+  if (!cache.has(sweepDir)) {
+    try {
+      cache.set(sweepDir, readSweepState(sweepDir));
+    } catch {
+      cache.set(sweepDir, null); // a damaged sweep.json: the run is listed without its cell
+    }
+  }
+  const state = cache.get(sweepDir);
+  const cell = state?.cells.find((c) => c.runDir && path.resolve(c.runDir) === dir);
+  return state && cell ? { name: state.name, dir: sweepDir, cell: cell.index, label: cell.label, short: cell.name ?? cell.label } : null;
 }

@@ -346,3 +346,103 @@ export async function writeImageGrid(file: string, images: Float32Array[], shape
   const scale = Math.max(1, Math.min(4, Math.floor(900 / base.width)));
   await writeFigure(file, gridSpec(imageGridPng(images, shape, cols, scale * ZOOM), caption, ZOOM));
 }
+
+/** Colours of a sweep's settings, the same in each of its figures: Vega's category10, tableau20 beyond ten settings. */
+function settingScale(settings: string[]): { domain: string[]; scheme: string } {
+  return { domain: settings, scheme: settings.length > 10 ? 'tableau20' : 'category10' };
+}
+
+export interface SweepCurvePoint {
+  epoch: number;
+  /** The metric as logged: train/loss, val/elbo, ... */
+  metric: string;
+  /** The cell's setting (its swept values, without the seed): one colour each. */
+  setting: string;
+  /** The run (one line each; a setting's seeds share its colour). */
+  run: string;
+  value: number;
+}
+
+/** A sweep's learning-curve panels in this order: the loss, the other terms, the ELBO, the accuracy; train before val. */
+export function sweepCurveMetrics(metrics: string[]): string[] {
+  const term = (m: string) => m.replace(/^(train|val)\//, '');
+  const terms = termOrder([...new Set(metrics.map(term))]);
+  return [...metrics].sort((a, b) => terms.indexOf(term(a)) - terms.indexOf(term(b)) || (a.startsWith('train/') ? 0 : 1) - (b.startsWith('train/') ? 0 : 1));
+}
+
+/**
+ * Every cell's learning curves overlaid: one panel per metric (own y scale), one line per
+ * run, coloured by its setting (the seeds of a setting share a colour).
+ */
+export function sweepCurvesSpec(o: { title: string; subtitle: string; points: SweepCurvePoint[]; settings: string[]; settingTitle: string; metrics: string[] }): VegaLiteSpec {
+  const epochs = new Set(o.points.map((p) => p.epoch)).size;
+  const colour = { field: 'setting', type: 'nominal', title: o.settingTitle, scale: settingScale(o.settings), legend: { orient: 'top', direction: 'horizontal', columns: Math.min(4, o.settings.length) } };
+  return {
+    title: { text: o.title, subtitle: wrap(o.subtitle) },
+    data: { values: o.points },
+    columns: Math.min(3, Math.max(1, o.metrics.length)),
+    concat: o.metrics.map((metric) => {
+      const from = focusFrom(o.points.filter((p) => p.metric === metric));
+      return {
+        title: { text: metric, anchor: 'middle', fontSize: 13, ...(from ? { subtitle: `from epoch ${from} (before: far off)`, subtitleFontSize: 10 } : {}) },
+        width: 230,
+        height: 140,
+        transform: [{ filter: from ? `datum.metric === ${JSON.stringify(metric)} && datum.epoch >= ${from}` : { field: 'metric', equal: metric } }],
+        mark: { type: 'line', point: epochs <= 30 ? { size: 18 } : false, strokeWidth: 1.6, opacity: 0.9 },
+        encoding: {
+          x: { field: 'epoch', type: 'quantitative', title: 'epoch', axis: { tickMinStep: 1 } },
+          y: { field: 'value', type: 'quantitative', title: null, scale: { zero: false } },
+          color: colour,
+          detail: { field: 'run', type: 'nominal' },
+        },
+      };
+    }),
+    resolve: { scale: { y: 'independent', color: 'shared' } },
+  };
+}
+
+export interface SettingValue {
+  metric: string;
+  setting: string;
+  run: string;
+  value: number;
+}
+
+/**
+ * A sweep's final test metrics, one panel per metric: each setting a row (in the order
+ * given), every run's value as a dot, and the mean over seeds as a bar-shaped tick with ± one
+ * standard deviation, coloured as in the sweep's curves.
+ */
+export function settingValuesSpec(o: { title: string; subtitle: string; values: SettingValue[]; settings: string[]; settingTitle: string; metrics: string[] }): VegaLiteSpec {
+  const columns = Math.min(3, Math.max(1, o.metrics.length));
+  const colour = { field: 'setting', type: 'nominal', scale: settingScale(o.settings), legend: null };
+  const height = Math.max(60, 22 * o.settings.length);
+  return {
+    title: { text: o.title, subtitle: wrap(o.subtitle) },
+    columns,
+    concat: o.metrics.map((metric, i) => {
+      const runs = o.values.filter((v) => v.metric === metric);
+      const stats = o.settings.flatMap((setting) => {
+        const v = runs.filter((r) => r.setting === setting).map((r) => r.value);
+        if (!v.length) return [];
+        const mean = v.reduce((a, b) => a + b, 0) / v.length;
+        const std = v.length > 1 ? Math.sqrt(v.reduce((a, b) => a + (b - mean) ** 2, 0) / (v.length - 1)) : 0;
+        return [{ setting, mean, lo: mean - std, hi: mean + std, n: v.length }];
+      });
+      // the settings down the left of each row of panels
+      const y = { field: 'setting', type: 'nominal', title: null, sort: o.settings, scale: { domain: o.settings }, axis: i % columns === 0 ? { labelLimit: 260 } : { labels: false, ticks: false } };
+      const x = { type: 'quantitative', title: null, scale: { zero: false, nice: true } };
+      return {
+        title: { text: metric, anchor: 'middle', fontSize: 13 },
+        width: 200,
+        height,
+        layer: [
+          { data: { values: stats }, mark: { type: 'rule', strokeWidth: 1.5 }, encoding: { y, x: { ...x, field: 'lo' }, x2: { field: 'hi' }, color: colour } },
+          { data: { values: stats }, mark: { type: 'tick', thickness: 2.5, size: 16 }, encoding: { y, x: { ...x, field: 'mean' }, color: colour } },
+          { data: { values: runs }, mark: { type: 'circle', size: 36, opacity: 0.55 }, encoding: { y, x: { ...x, field: 'value' }, color: colour } },
+        ],
+      };
+    }),
+    resolve: { scale: { x: 'independent', color: 'shared' } },
+  };
+}

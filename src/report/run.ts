@@ -13,11 +13,10 @@ import { esc, table, facts, figure, num, verdictBadge, page } from './html';
  * the end of a run and by `elbo report`. A sweep's report is src/sweep/report.ts.
  */
 
-/** The learning curves of a run, from metrics.jsonl: artifacts/curves.png and .svg (null when no epoch finished). */
-export async function writeCurves(runDir: string, record?: RunRecord): Promise<string | null> {
-  const rec = record ?? readJsonFile<RunRecord>(path.join(runDir, 'run.json'), 'run.json');
+/** The lines of a run's metrics.jsonl (none when it has none; a line cut by a hard stop is left out). */
+export function readMetricLines(runDir: string): Record<string, number>[] {
   const file = path.join(runDir, 'metrics.jsonl');
-  const lines: Record<string, number>[] = fs.existsSync(file)
+  return fs.existsSync(file)
     ? fs
         .readFileSync(file, 'utf8')
         .split('\n')
@@ -30,7 +29,12 @@ export async function writeCurves(runDir: string, record?: RunRecord): Promise<s
           }
         })
     : [];
-  const points = curvePoints(lines);
+}
+
+/** The learning curves of a run, from metrics.jsonl: artifacts/curves.png and .svg (null when no epoch finished). */
+export async function writeCurves(runDir: string, record?: RunRecord): Promise<string | null> {
+  const rec = record ?? readJsonFile<RunRecord>(path.join(runDir, 'run.json'), 'run.json');
+  const points = curvePoints(readMetricLines(runDir));
   if (!points.length) return null;
   const test = Object.fromEntries(
     Object.entries(rec.metrics ?? {})

@@ -22,6 +22,8 @@ export interface RunOptions {
   baseDir?: string;
   /** Progress output on stderr (default true). */
   progress?: boolean;
+  /** Whole progress lines on a terminal too (`--verbose`; else they fit its width). */
+  verbose?: boolean;
   registry?: Registry;
   /** Called after each epoch's checkpoint (API users, tests). */
   onEpoch?: (epoch: number, metrics: Record<string, number>, tf: typeof tfc) => void;
@@ -39,6 +41,8 @@ export interface RunOptions {
   tags?: Record<string, string>;
   /** What the run is for (`--note TEXT`), recorded in run.json and in MLflow's run description. */
   note?: string;
+  /** The sweep cell this run is (set by `elbo sweep` through ELBO_SWEEP_CELL): recorded in run.json, shown by elbo runs list and show. */
+  sweepCell?: import('../track/run-store').SweepCellLabel;
 }
 
 /** How a run ended, as `runExperiment` resolves it (run.json has the same and more). */

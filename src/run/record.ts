@@ -142,9 +142,10 @@ export function newRecord(store: RunStore, loaded: LoadedConfig, data: DataSet, 
   };
 }
 
-/** The run's labels: the runs it depends on, and the user's tags and note (a resumed run keeps its own; a new note replaces the old). */
-export function labelRecord(record: RunRecord, o: { dependsOn?: RunRecord['depends_on']; tags?: Record<string, string>; note?: string }): void {
+/** The run's labels: the runs it depends on, the sweep cell it is, and the user's tags and note (a resumed run keeps its own; a new note replaces the old). */
+export function labelRecord(record: RunRecord, o: { dependsOn?: RunRecord['depends_on']; tags?: Record<string, string>; note?: string; sweepCell?: RunRecord['sweep'] }): void {
   if (o.dependsOn) record.depends_on = o.dependsOn;
+  if (o.sweepCell) record.sweep = o.sweepCell;
   if (o.tags && Object.keys(o.tags).length) record.tags = { ...record.tags, ...o.tags };
   if (o.note) record.note = o.note;
 }

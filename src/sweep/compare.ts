@@ -184,6 +184,7 @@ export function toCsv(rows: ComparisonRow[], keys: string[], metrics: string[]):
   return [head, ...lines].map((l) => l.map(q).join(',')).join('\n') + '\n';
 }
 
+/** Every column: the swept keys, the seeds, every compared metric, and each published metric with its verdict (`elbo compare --wide`). */
 export function toTable(rows: ComparisonRow[], keys: string[], metrics: string[]): string {
   const cell = (s: { mean: number; std: number } | undefined, n: number) => (!s ? '-' : n > 1 ? `${s.mean.toFixed(3)} ± ${s.std.toFixed(3)}` : s.mean.toFixed(3));
   const pub = publishedMetrics(rows);
@@ -200,6 +201,127 @@ export function toTable(rows: ComparisonRow[], keys: string[], metrics: string[]
   const width = head.map((h, i) => Math.max(h.length, ...body.map((b) => b[i].length)));
   const fmt = (l: string[]) => l.map((v, i) => v.padEnd(width[i])).join('  ').trimEnd();
   return [fmt(head), fmt(width.map((w) => '-'.repeat(w))), ...body.map(fmt)].join('\n') + '\n';
+}
+
+/**
+ * The metric the short table shows: the one asked for, else the one the sweep ranks its
+ * cells by (early stopping, a search), else test/elbo or the first test metric, else the first.
+ */
+export function tableMetric(metrics: string[], asked?: string, rankBy?: { metric: string }): string | undefined {
+  if (asked && metrics.includes(asked)) return asked;
+  if (rankBy && metrics.includes(rankBy.metric)) return rankBy.metric;
+  return defaultPlotMetric(metrics) ?? metrics[0];
+}
+
+/**
+ * The table `elbo compare` prints by default, in `width` columns: the swept keys, n (runs
+ * over seeds), the epochs of early-stopped rows, one metric (mean ± std over seeds) and its
+ * published number and verdict. A line under it names the metrics left out (--wide shows
+ * every column; compare.csv has them all). Cells too wide for their share are wrapped
+ * (fitTable); with more swept keys than fit as columns, each row's setting is written on the
+ * lines under its numbers instead.
+ */
+export function toShortTable(rows: ComparisonRow[], keys: string[], metrics: string[], metric: string | undefined, width = 80): string {
+  const cell = (s: { mean: number; std: number } | undefined, n: number) => (!s ? '-' : n > 1 ? `${s.mean.toFixed(3)} ± ${s.std.toFixed(3)}` : s.mean.toFixed(3));
+  const early = rows.some((r) => r.stopped);
+  const pub = metric !== undefined && rows.some((r) => r.published[metric]);
+  const head = [...keys, 'n', ...(early ? ['epochs'] : []), ...(metric ? [metric] : []), ...(pub ? ['published', 'verdict'] : [])];
+  const body = rows.map((r) => [
+    ...keys.map((k) => r.key[k]),
+    String(r.runs),
+    ...(early ? [epochsCell(r)] : []),
+    ...(metric ? [cell(r.stats[metric], r.runs)] : []),
+    ...(pub ? (r.published[metric!] ? [formatPublished(r.published[metric!]), r.published[metric!].verdict] : ['-', '-']) : []),
+  ]);
+  // too many swept keys for columns (each would wrap to a sliver): the numbers as the table,
+  // each row's setting (its keys with a value) on the lines under it
+  const widths = tableWidths(head, body, width);
+  const natural = tableWidths(head, body, Infinity);
+  const slivers = keys.some((_, i) => widths[i] < Math.min(natural[i], 16));
+  const out = !slivers
+    ? fitTable(head, body, width)
+    : fitTable(head.slice(keys.length), body.map((b) => b.slice(keys.length)), width)
+        .trimEnd()
+        .split('\n')
+        .flatMap((l, i) => {
+          if (i < 2) return [l];
+          const r = rows[i - 2];
+          const setting = keys.filter((k) => r.key[k] !== '-').map((k) => `${k}=${r.key[k]}`).join('; ');
+          return [...(i > 2 ? [''] : []), l, ...wrapWords(setting, width - 3, true).map((s) => `  ${s}`)];
+        })
+        .join('\n') + '\n';
+  const left = [...metrics.filter((m) => m !== metric), ...publishedMetrics(rows).filter((m) => m !== metric && !metrics.includes(m))];
+  const note = left.length
+    ? `${metric ? `${metric}: mean ± std over the n seeds. ` : ''}${left.length} more metric${left.length === 1 ? '' : 's'} (${left.join(', ')}): --metric NAME shows another, --wide every column`
+    : metric && rows.some((r) => r.runs > 1) ? `${metric}: mean ± std over the n seeds` : '';
+  return out + (note ? wrapWords(note, width - 1, true).join('\n') + '\n' : '');
+}
+
+/**
+ * `text` as lines of at most `width` characters, broken after spaces, commas, dots, = and /
+ * (`spaces`: after spaces only); a piece longer than a line is cut.
+ */
+export function wrapWords(text: string, width: number, spaces = false): string[] {
+  const w = Math.max(1, width);
+  if (text.length <= w) return [text];
+  const pieces = text.match(spaces ? /\S*\s*/g : /[^\s,./=]*[\s,./=]*/g)!.filter(Boolean);
+  const lines: string[] = [];
+  let cur = '';
+  for (let p of pieces) {
+    if ((cur + p).trimEnd().length <= w) {
+      cur += p;
+      continue;
+    }
+    if (cur.trim()) lines.push(cur.trimEnd());
+    cur = '';
+    while (p.trimEnd().length > w) {
+      lines.push(p.slice(0, w));
+      p = p.slice(w);
+    }
+    cur = p.trimStart();
+  }
+  if (cur.trim()) lines.push(cur.trimEnd());
+  return lines;
+}
+
+/** The column widths fitTable gives a table in `width` columns: the widest narrowed first, none below `min`. */
+export function tableWidths(head: string[], body: string[][], width = 80, min = 8): number[] {
+  const max = width - 1;
+  const w = head.map((h, i) => Math.max(h.length, ...body.map((b) => b[i].length)));
+  const total = () => w.reduce((a, b) => a + b, 0) + 2 * (w.length - 1);
+  while (total() > max) {
+    let widest = -1;
+    for (let i = 0; i < w.length; i++) if (w[i] > min && (widest < 0 || w[i] > w[widest])) widest = i;
+    if (widest < 0) break;
+    w[widest]--;
+  }
+  return w;
+}
+
+/**
+ * A table of at most `width - 1` characters a line (as far as columns of `min` characters
+ * allow): the widest column is narrowed first, and its cells (and header) wrap onto more
+ * lines; rows that take more than one line are set apart by a blank line.
+ */
+export function fitTable(head: string[], body: string[][], width = 80, min = 8): string {
+  const w = tableWidths(head, body, width, min);
+  const wrapped = (cells: string[]) => cells.map((c, i) => wrapWords(c, w[i]));
+  const lines = (cells: string[][]) =>
+    Array.from({ length: Math.max(...cells.map((c) => c.length)) }, (_, k) => cells.map((c, i) => (c[k] ?? '').padEnd(w[i])).join('  ').trimEnd());
+  const headLines = lines(wrapped(head));
+  const rowLines = body.map((b) => lines(wrapped(b)));
+  const tall = rowLines.some((r) => r.length > 1);
+  return [...headLines, w.map((x) => '-'.repeat(x)).join('  '), ...rowLines.flatMap((r, i) => (tall && i > 0 ? ['', ...r] : r))].join('\n') + '\n';
+}
+
+/**
+ * A setting in words: each swept key by its last part (the whole key when two would read
+ * alike) and its value, `latent=8, prior=vamp(components=50)`; `all` when nothing is swept.
+ */
+export function settingLabel(keys: string[], values: Record<string, string>): string {
+  const last = (k: string) => k.split('.').pop()!;
+  const twice = (k: string) => keys.filter((x) => last(x) === last(k)).length > 1;
+  return keys.map((k) => `${twice(k) ? k : last(k)}=${values[k] ?? '-'}`).join(', ') || 'all';
 }
 
 /** Whether every row has a number for swept key `k`. */

@@ -3,9 +3,91 @@ import * as path from 'path';
 import { formatPublished } from '../config/metrics';
 import { UserError } from '../errors';
 import { esc, table, figure, num, verdictBadge, page } from '../report/html';
-import { footer, writeRunReport } from '../report/run';
-import { collectRuns, sweptKeys, comparedMetrics, compare, epochsCell, toCsv, publishedMetrics, writeComparePlot, defaultPlotMetric, defaultPlotKey, type ComparisonRow } from './compare';
+import { footer, writeRunReport, readMetricLines } from '../report/run';
+import { collectRuns, sweptKeys, comparedMetrics, compare, epochsCell, toCsv, publishedMetrics, writeComparePlot, defaultPlotMetric, defaultPlotKey, settingLabel, type ComparisonRow, type ComparedRun } from './compare';
 import { readSweepState } from './state';
+import { curvePoints, LR_TERM, sweepCurvesSpec, sweepCurveMetrics, settingValuesSpec, type SweepCurvePoint, type SettingValue } from '../plot/figures';
+import { writeFigure } from '../plot/render';
+import { Spool } from '../track/spool';
+import { isHttpUri } from '../util/uri';
+
+/** The files a sweep's report draws beside it (the MLflow parent run carries them too). */
+export const SWEEP_FIGURES = /^(compare-.*|curves|test-metrics)\.(png|svg)$/;
+
+/**
+ * A run's MLflow run as the report links it (from the spool of RUN_DIR, or of the sweep
+ * directory for the sweep's parent run): a link to the run's page on an http(s) server, the
+ * run id elsewhere, and what is not sent yet. Null when the run is not tracked in MLflow.
+ */
+export function mlflowLink(dir: string): string | null {
+  if (!Spool.exists(dir)) return null;
+  let s: Spool;
+  try {
+    s = Spool.open(dir);
+  } catch {
+    return null; // a damaged spool: elbo sync says what is wrong
+  }
+  const st = s.state;
+  const pending = s.pending().length;
+  const behind = pending ? ` <span class="sub">(${pending} events not sent: elbo sync)</span>` : '';
+  if (!st.run_id) return `<span class="sub">not created yet on ${esc(st.tracking_uri)}: elbo sync</span>`;
+  const url = isHttpUri(st.tracking_uri) && st.experiment_id ? `${st.tracking_uri.replace(/\/+$/, '')}/#/experiments/${encodeURIComponent(st.experiment_id)}/runs/${encodeURIComponent(st.run_id)}` : null;
+  return (url ? `<a href="${esc(url)}">${esc(st.run_id.slice(0, 12))}</a>` : esc(st.run_id)) + behind;
+}
+
+/**
+ * Every run's learning curves overlaid (SWEEP_DIR/curves.png and .svg): a panel per train/
+ * and val/ metric (at most 12), a colour per setting. Null when no run has finished an epoch.
+ */
+async function writeSweepCurves(dir: string, name: string, runs: ComparedRun[], keys: string[], settings: string[]): Promise<string | null> {
+  const points: SweepCurvePoint[] = [];
+  for (const r of runs) {
+    const setting = settingLabel(keys, r.params);
+    const run = path.basename(r.dir);
+    for (const p of curvePoints(readMetricLines(r.dir))) {
+      if (p.term !== LR_TERM) points.push({ epoch: p.epoch, metric: `${p.split === 'train' ? 'train' : 'val'}/${p.term}`, setting, run, value: p.value });
+    }
+  }
+  if (!points.length) return null;
+  const metrics = sweepCurveMetrics([...new Set(points.map((p) => p.metric))]).slice(0, 12);
+  const seeds = Math.max(...settings.map((s) => new Set(points.filter((p) => p.setting === s).map((p) => p.run)).size));
+  const file = path.join(dir, 'curves.png');
+  await writeFigure(
+    file,
+    sweepCurvesSpec({
+      title: `Learning curves of sweep ${name}`,
+      subtitle: `${runs.length} run${runs.length === 1 ? '' : 's'}, ${settings.length} setting${settings.length === 1 ? '' : 's'}${seeds > 1 ? `; a line per run (the seeds of a setting share its colour)` : ''}`,
+      points,
+      settings,
+      settingTitle: keys.join(', ') || 'setting',
+      metrics,
+    }),
+  );
+  return file;
+}
+
+/** The final test metrics by setting (SWEEP_DIR/test-metrics.png and .svg): a panel per test metric (at most 12). Null without test metrics. */
+async function writeTestMetrics(dir: string, name: string, runs: ComparedRun[], keys: string[], settings: string[], metrics: string[]): Promise<string | null> {
+  const first = defaultPlotMetric(metrics);
+  const tested = [...(first ? [first] : []), ...metrics.filter((m) => m.startsWith('test/') && m !== first)].slice(0, 12);
+  const values: SettingValue[] = runs.flatMap((r) =>
+    tested.filter((m) => Number.isFinite(r.metrics[m])).map((m) => ({ metric: m, setting: settingLabel(keys, r.params), run: path.basename(r.dir), value: r.metrics[m] })),
+  );
+  if (!values.length) return null;
+  const file = path.join(dir, 'test-metrics.png');
+  await writeFigure(
+    file,
+    settingValuesSpec({
+      title: `Test metrics of sweep ${name}, by setting`,
+      subtitle: `a row per setting (${keys.join(', ') || 'the runs'}); dots: each run (seed); tick and line: the mean ± one standard deviation over seeds`,
+      values,
+      settings,
+      settingTitle: keys.join(', ') || 'setting',
+      metrics: tested.filter((m) => values.some((v) => v.metric === m)),
+    }),
+  );
+  return file;
+}
 
 /**
  * report.html of a sweep (SWEEP_DIR/report.html): one self-contained page, written at the
@@ -29,16 +111,20 @@ export async function writeSweepReport(sweepDir: string): Promise<string> {
   const index = readSweepState(dir);
   const cells = index.cells;
   const withRuns = cells.filter((c) => c.runDir && fs.existsSync(path.join(c.runDir, 'run.json')));
+  // the cells' MLflow runs (and the sweep's parent run), when tracked
+  const mlflow = cells.map((c) => (c.runDir ? mlflowLink(c.runDir) : null));
+  const parent = mlflowLink(dir);
+  const tracked = mlflow.some(Boolean);
   const parts: string[] = [
     `<h1>Sweep ${esc(index.name)}</h1>`,
-    `<p class="sub">${esc(dir)} · sweep file ${esc(index.file)} · base ${esc([index.base].flat().join(', '))}</p>`,
+    `<p class="sub">${esc(dir)} · sweep file ${esc(index.file)} · base ${esc([index.base].flat().join(', '))}${parent ? ` · MLflow: the sweep's run ${parent}` : ''}</p>`,
     '<h2>Cells</h2>',
     table(
-      ['cell', 'setting', 'status', 'seconds', 'run'],
-      cells.map((c) => {
+      ['cell', 'setting', 'status', 'seconds', 'run', ...(tracked ? ['MLflow'] : [])],
+      cells.map((c, i) => {
         const report = c.runDir ? path.join(c.runDir, 'artifacts', 'report.html') : null;
         const link = report && fs.existsSync(report) ? `<a href="${esc(encodeURI(path.relative(dir, report).split(path.sep).join('/')))}">${esc(path.basename(c.runDir!))}</a>` : esc(c.runDir ? path.basename(c.runDir) : '–');
-        return [String(c.index), esc(c.label), `<span class="status ${esc(c.status)}">${esc(c.status)}</span>${c.status === 'STOPPED' && c.rung ? ` at epoch ${c.rung.epoch}` : ''}${c.error ? ` ${esc(c.error)}` : ''}`, c.seconds ? c.seconds.toFixed(1) : '–', link];
+        return [String(c.index), esc(c.label), `<span class="status ${esc(c.status)}">${esc(c.status)}</span>${c.status === 'STOPPED' && c.rung ? ` at epoch ${c.rung.epoch}` : ''}${c.error ? ` ${esc(c.error)}` : ''}`, c.seconds ? c.seconds.toFixed(1) : '–', link, ...(tracked ? [mlflow[i] ?? '–'] : [])];
       }),
     ),
   ];
@@ -75,6 +161,12 @@ export async function writeSweepReport(sweepDir: string): Promise<string> {
         if ((await writeComparePlot(file, rows, keys, m, by)).length) figures.push(figure(file, `${path.basename(file)} (SVG beside it): ${m} against ${by}`));
       }
     }
+    // every run's curves overlaid, and each test metric by setting (the settings in the table's order)
+    const settings = rows.map((r) => settingLabel(keys, r.key));
+    const curves = await writeSweepCurves(dir, index.name, runs, keys, settings);
+    if (curves) figures.push(figure(curves, `${path.basename(curves)} (SVG beside it): every run's learning curves, a panel per metric, a colour per setting`));
+    const tested = await writeTestMetrics(dir, index.name, runs, keys, settings, metrics);
+    if (tested) figures.push(figure(tested, `${path.basename(tested)} (SVG beside it): each test metric by setting`));
     parts.push('<h2>Figures</h2>', figures.length ? figures.join('\n') : '<p class="sub">No swept key to plot against.</p>');
   } else parts.push('<p class="sub">No cell has a run yet.</p>');
   const out = path.join(dir, 'report.html');

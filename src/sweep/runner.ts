@@ -14,7 +14,7 @@ import { takeLock, releaseLock } from '../util/lock';
 import { formatDuration } from '../track/progress';
 import { UserError } from '../errors';
 import { sweepParentRun } from './mlflow-parent';
-import { writeSweepReport } from './report';
+import { writeSweepReport, SWEEP_FIGURES } from './report';
 
 export interface SweepOptions {
   runsDir: string;
@@ -241,7 +241,9 @@ export async function runSweep(spec: SweepSpec, o: SweepOptions): Promise<{ dir:
       o.log(`cell ${job.cell.index} (${r.label}): ${job.resume ? `resuming ${path.relative(process.cwd(), job.resume)}` : 'started'}${upTo}`);
       // ELBO_SWEEP_PID: the cell stops (KILLED, resumable) if this process dies without telling it;
       // ELBO_MLFLOW_RUN_NAME: in MLflow the cell's run is named by its cell (latent=8,prior=gaussian,seed=0)
-      const cellEnv = { ...env, ELBO_SWEEP_PID: String(process.pid), ELBO_MLFLOW_RUN_NAME: r.name ?? r.label };
+      // ELBO_SWEEP_CELL: the run records which cell it is (elbo runs list and show say its setting)
+      const sweepCell = { name: spec.name, dir, cell: job.cell.index, label: r.label, short: r.name ?? r.label };
+      const cellEnv = { ...env, ELBO_SWEEP_PID: String(process.pid), ELBO_MLFLOW_RUN_NAME: r.name ?? r.label, ELBO_SWEEP_CELL: JSON.stringify(sweepCell) };
       const child = spawn(process.execPath, args, { env: { ...process.env, ...cellEnv }, stdio: ['ignore', 'pipe', 'pipe'] });
       running.add(child);
       let stdout = '';
@@ -382,7 +384,7 @@ export async function runSweep(spec: SweepSpec, o: SweepOptions): Promise<{ dir:
   writeIndex();
   // with early_stop a process runs whichever cells the rung table gives it: the records say how each stands
   const final = rungs ? readSweepState(dir).cells : results;
-  // report.html (with compare.csv and the compare plots) once the whole sweep has run, not per
+  // report.html (with compare.csv, the compare plots, the overlaid curves and the test metrics by setting) once the whole sweep has run, not per
   // SLURM task (elbo report SWEEP_DIR writes it then); the MLflow parent run carries it with
   // sweep.json and the comparison, and ends (a SLURM task does not end the shared parent run)
   if (o.cell === undefined) {
@@ -393,7 +395,7 @@ export async function runSweep(spec: SweepSpec, o: SweepOptions): Promise<{ dir:
       o.log(`warning: could not write the sweep's report: ${e?.message ?? e}`);
     }
     if (parent) {
-      const files = ['report.html', 'sweep.json', 'compare.csv', ...fs.readdirSync(dir).filter((f) => /^compare-.*\.(png|svg)$/.test(f)).sort()];
+      const files = ['report.html', 'sweep.json', 'compare.csv', ...fs.readdirSync(dir).filter((f) => SWEEP_FIGURES.test(f)).sort()];
       const failed = final.filter((r) => !cellSettled(r)).length;
       const runDirs = final.flatMap((r) => (r.runDir ? [r.runDir] : []));
       await parent.finish(failed === 0 ? 'FINISHED' : stopped || failedFast ? 'KILLED' : 'FAILED', { cells: final.length, finished: final.length - failed, failed, files, runDirs });

@@ -191,6 +191,10 @@ function runTags(record: RunRecord, config: any, runDir: string, o: MlflowTracke
   // the user's --tag K=V, as they are (elbo.* and mlflow.* are refused when parsed)
   for (const [k, v] of Object.entries(record.tags ?? {})) tags[k] = capTag(v);
   if (record.note) tags['elbo.note'] = capTag(record.note);
+  if (record.sweep) {
+    tags['elbo.sweep'] = capTag(record.sweep.name);
+    tags['elbo.sweep_cell'] = capTag(record.sweep.label);
+  }
   if (fp.git.commit) tags['mlflow.source.git.commit'] = fp.git.commit;
   if (fp.git.branch) tags['mlflow.source.git.branch'] = fp.git.branch;
   if (fp.git.remote) tags['mlflow.source.git.repoURL'] = fp.git.remote;

@@ -16,6 +16,32 @@ import { diskError } from '../util/disk-errors';
 export type RunStatus = 'RUNNING' | 'FINISHED' | 'FAILED' | 'KILLED' | 'PAUSED';
 
 /** run.json: everything needed to know what ran, where, and how it ended. */
+/**
+ * A sweep cell, as its run records it: the sweep's name and directory, the cell's index, its
+ * `label` (every swept value: model.latent=8 seed=0) and its `short` name (latent=8,seed=0).
+ */
+export interface SweepCellLabel {
+  name: string;
+  dir: string;
+  cell: number;
+  label: string;
+  short: string;
+}
+
+/**
+ * The sweep cell `elbo sweep` runs in this process (ELBO_SWEEP_CELL, JSON), or undefined.
+ * A damaged value is ignored: the label is for reading, never a reason to fail a run.
+ */
+export function sweepCellFromEnv(env: NodeJS.ProcessEnv = process.env): SweepCellLabel | undefined {
+  if (!env.ELBO_SWEEP_CELL) return undefined;
+  try {
+    const c = JSON.parse(env.ELBO_SWEEP_CELL);
+    return c && typeof c.label === 'string' && typeof c.name === 'string' && Number.isInteger(c.cell) ? { name: c.name, dir: String(c.dir ?? ''), cell: c.cell, label: c.label, short: String(c.short ?? c.label) } : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 export interface RunRecord {
   run_id: string;
   experiment: string;
@@ -39,6 +65,8 @@ export interface RunRecord {
   tags?: Record<string, string>;
   /** `elbo run --note TEXT`: what the run is for, in the user's words (also in MLflow's run description). */
   note?: string;
+  /** A sweep cell's run: which sweep (its name and directory), which cell, and the setting it ran (elbo runs list and show say it). */
+  sweep?: SweepCellLabel;
   /**
    * Every resume: when, from which epoch, on which backend, and the status the run had then
    * (a RUNNING run whose process was gone is recorded KILLED, with `recovered` saying so).

@@ -2,20 +2,24 @@ import * as fs from 'fs';
 import * as path from 'path';
 import { Args, Flags } from '@oclif/core';
 import { BaseCommand, shownPath as shown } from '../base';
-import { collectRuns, sweptKeys, comparedMetrics, compare, toCsv, toTable, writeComparePlot, defaultPlotMetric, defaultPlotKey } from '../../sweep/compare';
+import { collectRuns, sweptKeys, comparedMetrics, compare, toCsv, toTable, toShortTable, tableMetric, writeComparePlot, defaultPlotMetric, defaultPlotKey } from '../../sweep/compare';
 import { UserError, suggestion } from '../../errors';
 
 export default class Compare extends BaseCommand {
   static summary = 'Table of swept keys and final metrics (mean ± std over seeds), as CSV and a plot (PNG and SVG)';
+  static description =
+    'The table fits 80 columns: the swept keys, n (runs over seeds), one metric (mean ± std; --metric, default: the metric the sweep ranks by, else test/elbo) with its published number and verdict; long values wrap. --wide prints every column; compare.csv always has them all.';
   static examples = [
     '<%= config.bin %> compare runs/sweeps/latent-prior',
     '<%= config.bin %> compare runs/sweeps/latent-prior --metric test/elbo --by model.latent',
+    '<%= config.bin %> compare runs/sweeps/latent-prior --wide',
     '<%= config.bin %> compare runs/quickstart/RUN_A runs/quickstart/RUN_B',
   ];
   static strict = false;
   static args = { runs: Args.string({ description: 'A sweep directory, or run directories', required: true }) };
   static flags = {
-    metric: Flags.string({ description: 'Metric to plot (default: test/elbo, or the first test metric)' }),
+    metric: Flags.string({ description: 'Metric to show in the table and plot (default: test/elbo, or the first test metric; the table: the metric a sweep ranks by first)' }),
+    wide: Flags.boolean({ description: 'Print every column (the seeds, every metric, each published number), however wide', default: false }),
     by: Flags.string({ description: 'Swept key on the plot’s x axis (default: the first numeric swept key, else the first)' }),
     csv: Flags.string({ description: 'CSV file (default: compare.csv in the sweep directory, or ./compare.csv)' }),
     plot: Flags.string({ description: 'PNG file, with the SVG beside it (default: compare-<metric>.png beside the CSV)' }),
@@ -32,7 +36,11 @@ export default class Compare extends BaseCommand {
     const csv = flags.csv ?? path.join(outDir, 'compare.csv');
     fs.writeFileSync(csv, toCsv(rows, keys, metrics));
     if (flags.json) process.stdout.write(JSON.stringify({ keys, metrics, rows }) + '\n');
-    else process.stdout.write(toTable(rows, keys, metrics));
+    else if (flags.wide) process.stdout.write(toTable(rows, keys, metrics));
+    else {
+      if (flags.metric !== undefined && !metrics.includes(flags.metric)) throw new UserError(`no metric '${flags.metric}'${suggestion(flags.metric, metrics)}`, '--metric');
+      process.stdout.write(toShortTable(rows, keys, metrics, tableMetric(metrics, flags.metric, rankBy)));
+    }
     process.stderr.write(`wrote ${shown(csv)}\n`);
     if (missing.length) {
       process.stderr.write(`${missing.length} cell${missing.length === 1 ? ' has' : 's have'} no finished run (left out):\n`);

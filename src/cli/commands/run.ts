@@ -5,6 +5,7 @@ import { BaseCommand, setFlag, shownPath, tagFlag, noteFlag, parseTags } from '.
 import { UserError } from '../../errors';
 import { formatPublished } from '../../config/metrics';
 import { alive } from '../../util/lock';
+import { sweepCellFromEnv } from '../../track/run-store';
 
 export default class Run extends BaseCommand {
   static summary = 'Train and evaluate the experiment a config describes';
@@ -82,6 +83,8 @@ export default class Run extends BaseCommand {
       resume: flags.resume,
       pauseAt: flags['pause-at'],
       progress: !flags.quiet,
+      verbose: flags.verbose,
+      sweepCell: sweepCellFromEnv(),
       trackingUri: flags['tracking-uri'],
       tags,
       note: flags.note,

@@ -1,11 +1,11 @@
 import { Flags } from '@oclif/core';
 import { BaseCommand } from '../../base';
-import { listRuns, keyMetricOf, shortNumber, fit } from '../../runs';
+import { listRuns, keyMetricOf, shortNumber, fit, sweepCellOf } from '../../runs';
 
 export default class RunsList extends BaseCommand {
   static summary = 'List the runs of the run store: status, epochs and a key metric, newest last';
   static description =
-    'Reads every run.json under --runs-dir (sweep cells included). A RUNNING run whose process is gone is shown KILLED (elbo run --resume continues it). The metric column is test/elbo, else the first test metric, else train/loss (choose with --metric).';
+    'Reads every run.json under --runs-dir (sweep cells included, each with the setting it ran: latent=8,seed=0). A RUNNING run whose process is gone is shown KILLED (elbo run --resume continues it). The metric column is test/elbo, else the first test metric, else train/loss (choose with --metric).';
   static examples = [
     '<%= config.bin %> runs list',
     '<%= config.bin %> runs list --experiment quickstart --status finished',
@@ -26,10 +26,12 @@ export default class RunsList extends BaseCommand {
     const warn = (m: string) => process.stderr.write(`warning: ${m}\n`);
     let runs = listRuns(flags['runs-dir'], { experiment: flags.experiment, status: flags.status, tags: flags.tag }, warn);
     if (flags.limit) runs = runs.slice(-flags.limit);
+    const sweeps = new Map();
+    const cells = runs.map((r) => sweepCellOf(r, sweeps));
     if (flags.json) {
       process.stdout.write(
         JSON.stringify(
-          runs.map((r) => ({
+          runs.map((r, i) => ({
             run_id: r.record.run_id,
             dir: r.dir,
             experiment: r.record.experiment,
@@ -38,6 +40,7 @@ export default class RunsList extends BaseCommand {
             epochs_completed: r.record.epochs_completed,
             epochs_planned: r.record.epochs_planned,
             tags: r.record.tags ?? {},
+            ...(cells[i] ? { sweep: cells[i] } : {}),
             metrics: r.record.metrics,
           })),
         ) + '\n',
@@ -48,15 +51,23 @@ export default class RunsList extends BaseCommand {
       process.stdout.write('no runs match\n');
       return;
     }
-    // 80 columns: run id 22, experiment 16, status 8, epochs 7, one metric 19, gaps of 2
+    // 80 columns: run id 22, experiment 16, status 8, epochs 7, one metric 19, gaps of 2; with
+    // sweep cells the experiment column also says the cell's setting (experiment: latent=8,seed=0),
+    // taking what the metric column does not need
     const metric = flags.metric ?? keyMetricOf(runs.map((r) => r.record));
-    const w = [22, 16, 8, 7, 19];
-    const line = (c: string[]) => c.map((v, i) => (i === c.length - 1 ? fit(v, w[i]) : fit(v, w[i]).padEnd(w[i]))).join('  ').trimEnd();
-    const out = [line(['run', 'experiment', 'status', 'epochs', metric])];
-    for (const r of runs) {
+    const values = runs.map((r) => {
       const v = r.record.metrics?.[metric];
-      out.push(line([r.record.run_id, r.record.experiment, r.status, `${r.record.epochs_completed}/${r.record.epochs_planned}`, typeof v === 'number' ? shortNumber(v) : '-']));
-    }
+      return typeof v === 'number' ? shortNumber(v) : '-';
+    });
+    const anyCell = cells.some(Boolean);
+    const mw = anyCell ? Math.min(19, Math.max(8, metric.length, ...values.map((v) => v.length))) : 19;
+    const w = [22, 80 - 22 - 8 - 7 - mw - 8, 8, 7, mw];
+    const line = (c: string[]) => c.map((v, i) => (i === c.length - 1 ? fit(v, w[i]) : fit(v, w[i]).padEnd(w[i]))).join('  ').trimEnd();
+    const out = [line(['run', anyCell ? 'experiment: setting' : 'experiment', 'status', 'epochs', metric])];
+    runs.forEach((r, i) => {
+      const cell = cells[i];
+      out.push(line([r.record.run_id, cell ? `${r.record.experiment}: ${cell.short}` : r.record.experiment, r.status, `${r.record.epochs_completed}/${r.record.epochs_planned}`, values[i]]));
+    });
     out.push(`${runs.length} run${runs.length === 1 ? '' : 's'}; details: elbo runs show RUN_ID`);
     process.stdout.write(out.join('\n') + '\n');
   }

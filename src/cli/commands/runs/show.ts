@@ -1,7 +1,7 @@
 import * as path from 'path';
 import { Args, Flags } from '@oclif/core';
 import { BaseCommand } from '../../base';
-import { findRun, mlflowState, shortNumber, fit } from '../../runs';
+import { findRun, mlflowState, shortNumber, fit, sweepCellOf } from '../../runs';
 import { formatDuration } from '../../../track/progress';
 
 export default class RunsShow extends BaseCommand {
@@ -17,15 +17,20 @@ export default class RunsShow extends BaseCommand {
     const { args, flags } = await this.parse(RunsShow);
     const r = findRun(flags['runs-dir'], args.run, (m) => process.stderr.write(`warning: ${m}\n`));
     const mlflow = mlflowState(r.dir);
+    const cell = sweepCellOf(r);
     if (flags.json) {
-      process.stdout.write(JSON.stringify({ ...r.record, dir: r.dir, status: r.status, recorded_status: r.record.status, mlflow }) + '\n');
+      process.stdout.write(JSON.stringify({ ...r.record, ...(cell ? { sweep: cell } : {}), dir: r.dir, status: r.status, recorded_status: r.record.status, mlflow }) + '\n');
       return;
     }
     const rec = r.record;
-    const rel = path.relative(process.cwd(), r.dir);
-    const shownDir = rel && !rel.startsWith('..') ? rel : r.dir;
+    const shownPath = (p: string) => {
+      const rel = path.relative(process.cwd(), p);
+      return rel && !rel.startsWith('..') ? rel : p;
+    };
+    const shownDir = shownPath(r.dir);
     const rows: [string, string][] = [
       ['run', `${rec.run_id} (${rec.experiment})`],
+      ...(cell ? [['setting', `${cell.label || cell.short} (cell ${cell.cell} of sweep ${cell.name}, ${shownPath(cell.dir)})`] as [string, string]] : []),
       ['status', `${r.status}${r.status !== rec.status ? ` (recorded ${rec.status}; its process is gone: elbo run --resume ${shownDir})` : ''}${rec.error ? `: ${rec.error}` : ''}`],
       ['epochs', `${rec.epochs_completed}/${rec.epochs_planned}, ${rec.global_step} steps${rec.duration_s !== null ? ` in ${formatDuration(rec.duration_s)}` : ''}`],
       ['started', `${rec.start_time}${rec.end_time ? `, ended ${rec.end_time}` : ''}`],
