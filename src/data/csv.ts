@@ -61,7 +61,8 @@ const unquote = (c: string) => (c.length >= 2 && c.startsWith('"') && c.endsWith
 export function parseNumericCsv(text: string, file: string, f: CsvFormat): ParsedCsv {
   const lines = text.split(/\r?\n/);
   const isNumber = (c: string) => (f.decimal === ',' ? DECIMAL_COMMA : DECIMAL).test(c);
-  const isWord = (c: string) => c !== '' && !isNumber(c) && !NUMBER_LIKE.test(c);
+  // a header word is neither kind of decimal number (0.5 under decimal ',' is a wrong number, not a name)
+  const isWord = (c: string) => c !== '' && !DECIMAL.test(c) && !DECIMAL_COMMA.test(c) && !NUMBER_LIKE.test(c);
   const headerSplit = f.delimiter === 'auto' ? /[;\t]/ : f.delimiter;
   const splitHeader = (l: string) => l.split(f.delimiter === 'auto' && f.decimal === '.' ? /[,;\t]/ : headerSplit).map((c) => c.trim());
   let first = 0;
@@ -71,7 +72,8 @@ export function parseNumericCsv(text: string, file: string, f: CsvFormat): Parse
   const isHeader = (l: string) => {
     const cells = splitHeader(l);
     const below = f.labels === 'any' && next < lines.length ? splitHeader(lines[next]) : null;
-    return cells.every((c) => c !== '') && cells.some((c, j) => isWord(c) && !(below && isWord(below[j] ?? '')));
+    // with a next line, a header word stands above a number there (a word above a word or a gap is a class name)
+    return cells.every((c) => c !== '') && cells.some((c, j) => isWord(c) && (!below || (below[j] !== undefined && below[j] !== '' && !isWord(below[j]))));
   };
   let headerLine: string | null = null;
   if (first < lines.length && (f.header === true || (f.header === 'auto' && isHeader(lines[first])))) {
@@ -84,7 +86,7 @@ export function parseNumericCsv(text: string, file: string, f: CsvFormat): Parse
   let delimiter: Delimiter;
   if (f.delimiter !== 'auto') delimiter = f.delimiter;
   else delimiter = firstRow.includes(';') ? ';' : firstRow.includes('\t') ? '\t' : ',';
-  if (f.decimal === ',' && delimiter === ',') {
+  if (f.decimal === ',' && delimiter === ',' && firstRow.trim()) {
     throw new UserError(`line ${start + 1}: with decimal: ',' the cells must be separated by ';' or tabs (set delimiter)`, file);
   }
   const header = headerLine !== null ? headerLine.split(delimiter).map((c) => unquote(c.trim())) : null;

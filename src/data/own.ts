@@ -71,7 +71,7 @@ export function scaleAndCheck(x: Float32Array, dim: number, divisor: number, sca
       const row = Math.floor(i / dim);
       const col = i % dim;
       if (!Number.isFinite(raw)) throw new UserError(`${locate(row, col)}: ${raw} is not a finite number; remove or impute it`, file);
-      const fix = scaleName === 'none' ? 'use scale: max (÷255 for 8-bit values) or scale: minmax' : 'use scale: minmax (per feature, by the training split)';
+      const fix = divisor === 1 ? 'use scale: max (÷255 for 8-bit values) or scale: minmax' : 'use scale: minmax (per feature, by the training split)';
       throw new UserError(`${locate(row, col)}: ${raw} is outside [0, 1] after scale: ${scaleName}${divisor === 1 ? '' : ` (÷${divisor})`}; ${fix}`, file);
     }
     if (divisor !== 1) out[i] = v;
