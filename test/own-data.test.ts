@@ -313,3 +313,33 @@ published: []
   assert.equal(b.metrics['test/elbo'], a.metrics['test/elbo']);
   assert.equal(b.metrics['val/elbo'], a.metrics['val/elbo']);
 });
+
+test('unlabelled own data: a VAE trains, the models and evaluators that need labels refuse with one clear line', async () => {
+  const dir = tmpDir();
+  write(dir, 'x.npy', npyBytes('<f4', [40, 6], Float32Array.from({ length: 240 }, (_, i) => (i % 13) / 12)));
+  const cfg = (model: string, evals = '[{kind: elbo}]') => {
+    const block = model === 'classifier' ? '{kind: classifier}' : `{kind: ${model}, latent: 2, encoder: {kind: mlp, hidden: [8]}, decoder: {kind: mlp, hidden: [8]}}`;
+    write(dir, `${model}.yaml`, `experiment: unlabelled\nseed: 1\ndata: {kind: npy, train: x.npy, test_fraction: 0.25}\nmodel: ${block}\ntrain: {epochs: 1, batch_size: 10}\neval: ${evals}\npublished: []\n`);
+    return path.join(dir, `${model}.yaml`);
+  };
+  const run = async (file: string) => {
+    try {
+      return await runExperiment({ config: file, runsDir: path.join(dir, 'runs'), overrides: [], progress: false });
+    } catch (e) {
+      return { status: 'THROWN', error: e instanceof UserError ? e.line() : String(e) } as any;
+    }
+  };
+  const vae = await run(cfg('vae'));
+  assert.equal(vae.status, 'FINISHED', vae.error);
+  assert.ok(Number.isFinite(vae.metrics['test/elbo']));
+  const m2 = await run(cfg('m2'));
+  assert.notEqual(m2.status, 'FINISHED');
+  assert.match(m2.error!, /needs a data set with class labels \(C ≥ 2\); 'npy' has none/);
+  const cls = await run(cfg('classifier'));
+  assert.notEqual(cls.status, 'FINISHED');
+  assert.match(cls.error!, /^model \(classifier\): .*label/);
+  assert.equal(cls.error!.split('\n').length, 1);
+  const probe = await run(cfg('vae', '[{kind: elbo}, {kind: latent-classifier}]'));
+  assert.notEqual(probe.status, 'FINISHED');
+  assert.match(probe.error!, /the latent classifier needs class labels, but this data set has none/);
+});
