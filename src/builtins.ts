@@ -5,6 +5,9 @@ import { hyperspectralDataset } from './data/hyperspectral';
 import { fashionMnistDataset } from './data/fashion-mnist';
 import { cifar10Dataset } from './data/cifar10';
 import { celebaDataset } from './data/celeba';
+import { npyDataset } from './data/npy';
+import { csvDataset } from './data/csv';
+import { imageFolderDataset } from './data/image-folder';
 import { mlpNetwork } from './nn/mlp';
 import { convNetwork } from './nn/conv';
 import { gaussianPriorPlugin } from './priors/gaussian';
@@ -42,6 +45,9 @@ export const BUILTIN_PLUGINS: AnyPlugin[] = [
   fashionMnistDataset,
   cifar10Dataset,
   celebaDataset,
+  npyDataset,
+  imageFolderDataset,
+  csvDataset,
   mlpNetwork,
   convNetwork,
   gaussianPriorPlugin,

@@ -48,6 +48,7 @@ export function capPerClass(split: Split, dim: number, classes: number, cap: num
  * (Kingma et al.: N = 100 means 10 per digit). Returns row indices into `split`, sorted.
  */
 export function labelledSubset(split: Split, classes: number, n: number, rng: Rng, where: string): Int32Array {
+  if (!split.y || !classes) throw new UserError('labelled needs labels, but this data set has none', where);
   if (n % classes !== 0) {
     throw new UserError(`labelled (${n}) must be a multiple of the number of classes (${classes}) for a class-balanced subset`, where);
   }
