@@ -7,7 +7,7 @@ import { standardWeights } from '../registry/weights';
 import { weightSchedule, scheduleProgress } from '../schedules/schedule';
 import { likelihoodOf } from '../losses/likelihood';
 import { gaussianLogDensity } from '../losses/gaussian-kl';
-import { categoricalEntropy, categoricalNll, m2Labelled, m2Unlabelled } from '../losses/m2';
+import { semiSupervisedTerms } from '../losses/m2';
 import { alphaNames, evalAlphaExpression, m2Options, m2Rows, M2_TERMS, type ClassConditionalModel } from './m2';
 import { latentModelProvides } from './vae';
 import { UserError } from '../errors';
@@ -177,7 +177,6 @@ export function adgmCore(o: AdgmOptions, ctx: ModelContext, variant: AdgmVariant
       const B = x.shape[0];
       const r = batch.inputs ?? upload(m2Rows(batch.y ?? new Int32Array(B).fill(-1), C));
       const nl = r.lab.shape[0];
-      const nu = r.unl.shape[0];
       // one a ~ q(a|x) per row, shared by its class passes
       const qa = gauss(encoderA.apply(x));
       const epsA = tf.tensor2d(rng.normals(B * A), [B, A]);
@@ -195,64 +194,11 @@ export function adgmCore(o: AdgmOptions, ctx: ModelContext, variant: AdgmVariant
       const p = pa(xr, z, yr);
       const klA = tf.sub(tf.gather(logqa, r.idx), gaussianLogDensity(ar, p.mu, p.logvar)) as tfc.Tensor1D;
       const klBoth = tf.add(kl, klA) as tfc.Tensor1D;
-      const alphaNow = alpha ?? w.alpha;
-
-      const zero = tf.scalar(0);
-      let labW: tfc.Scalar = zero, lab1: tfc.Scalar = zero, cls: tfc.Scalar = zero, correct: tfc.Scalar = zero;
-      let reconSum: tfc.Scalar = zero, klSum: tfc.Scalar = zero, klASum: tfc.Scalar = zero;
-      if (nl > 0) {
-        const head = (t: tfc.Tensor1D) => tf.slice(t, [0], [nl]) as tfc.Tensor1D;
-        const rl = head(recon);
-        const kll = head(klBoth);
-        const logitsL = tf.gather(logits, r.lab) as tfc.Tensor2D;
-        labW = tf.sum(m2Labelled(rl, kll, C, w.c1, w.c2)) as tfc.Scalar;
-        lab1 = tf.sum(m2Labelled(rl, kll, C)) as tfc.Scalar;
-        cls = tf.sum(categoricalNll(logitsL, r.labY)) as tfc.Scalar;
-        // accuracy of q(y|ā,x) at the mean of q(a|x)
-        const logitsMean = classifier.apply(cat(tf.gather(qa.mu, r.lab) as tfc.Tensor2D, tf.gather(x, r.lab) as tfc.Tensor2D));
-        correct = tf.sum(tf.cast(tf.equal(tf.argMax(logitsMean, 1), r.labY), 'float32')) as tfc.Scalar;
-        reconSum = tf.sum(rl) as tfc.Scalar;
-        klSum = tf.sum(head(kl)) as tfc.Scalar;
-        klASum = tf.sum(head(klA)) as tfc.Scalar;
-      }
-      let unlW: tfc.Scalar = zero, unl1: tfc.Scalar = zero, ent: tfc.Scalar = zero;
-      if (nu > 0) {
-        // [C·nu] → [nu, C]: row i, column c is the pass of unlabelled row i with class c
-        const perClass = (t: tfc.Tensor1D) => tf.transpose(tf.reshape(tf.slice(t, [nl], [C * nu]), [C, nu])) as tfc.Tensor2D;
-        const ru = perClass(recon);
-        const ku = perClass(klBoth);
-        const logitsU = tf.gather(logits, r.unl) as tfc.Tensor2D;
-        const q = tf.softmax(logitsU);
-        const logC = Math.log(C);
-        const lw = tf.add(tf.add(tf.mul(w.c2, ru), tf.mul(w.c1, ku)), logC) as tfc.Tensor2D;
-        const lambdaH = constantEntropy ? ((o.entropy_weight as number | undefined) ?? 1) : (progress.scheduled?.m2_entropy_weight ?? entropySchedule(scheduleProgress(progress)));
-        unlW =
-          lambdaH === 1
-            ? (tf.sum(m2Unlabelled(logitsU, lw)) as tfc.Scalar)
-            : (tf.sub(tf.sum(tf.mul(q, lw)), tf.mul(lambdaH, tf.sum(categoricalEntropy(logitsU)))) as tfc.Scalar);
-        unl1 = tf.sum(m2Unlabelled(logitsU, tf.add(tf.add(ru, ku), logC) as tfc.Tensor2D)) as tfc.Scalar;
-        ent = tf.sum(categoricalEntropy(logitsU)) as tfc.Scalar;
-        reconSum = tf.add(reconSum, tf.sum(tf.mul(q, ru))) as tfc.Scalar;
-        klSum = tf.add(klSum, tf.sum(tf.mul(q, perClass(kl)))) as tfc.Scalar;
-        klASum = tf.add(klASum, tf.sum(tf.mul(q, perClass(klA)))) as tfc.Scalar;
-      }
-      const mean = (t: tfc.Scalar) => tf.div(t, B) as tfc.Scalar;
-      const classTerm = o.class_loss === 'mean' ? (nl > 0 ? tf.mul(alphaNow, tf.div(cls, nl / B)) : zero) : tf.mul(alphaNow, cls);
-      const loss = mean(tf.add(tf.add(labW, unlW), classTerm) as tfc.Scalar);
-      const labelled = mean(lab1);
-      const unlabelled = mean(unl1);
-      return {
-        loss,
-        recon: mean(reconSum),
-        kl: mean(klSum),
-        kl_a: mean(klASum),
-        labelled,
-        unlabelled,
-        class: mean(cls),
-        entropy: mean(ent),
-        accuracy: mean(correct),
-        elbo: tf.neg(tf.add(labelled, unlabelled)) as tfc.Scalar,
-      };
+      const lambdaH = constantEntropy ? ((o.entropy_weight as number | undefined) ?? 1) : (progress.scheduled?.m2_entropy_weight ?? entropySchedule(scheduleProgress(progress)));
+      // the labelled rows' accuracy reads q(y|ā,x) at the mean ā of q(a|x)
+      const accuracyLogits = nl > 0 ? classifier.apply(cat(tf.gather(qa.mu, r.lab) as tfc.Tensor2D, tf.gather(x, r.lab) as tfc.Tensor2D)) : undefined;
+      // L uses the KL of z and of a together; each is reported on its own
+      return semiSupervisedTerms({ B, C, rows: r, recon, kl: klBoth, logits, w: w as { c1: number; c2: number }, alpha: alpha ?? w.alpha, classLoss: o.class_loss, lambdaH, report: { kl, kl_a: klA }, accuracyLogits });
     },
     classify: (x) =>
       tf.tidy(() => {

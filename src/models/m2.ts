@@ -8,7 +8,7 @@ import { weightSchedule, scheduleProgress } from '../schedules/schedule';
 import type { DataSet } from '../data/dataset';
 import type { Rng } from '../runtime/rng';
 import { likelihoodOf, type LikelihoodName } from '../losses/likelihood';
-import { categoricalEntropy, categoricalNll, m2Labelled, m2Unlabelled } from '../losses/m2';
+import { semiSupervisedTerms } from '../losses/m2';
 import { UserError } from '../errors';
 
 /**
@@ -279,8 +279,6 @@ export function m2Core(o: M2CoreOptions, ctx: ModelContext, features: FeatureMap
       const x = features ? features.sample(batch.x, rng) : batch.x;
       const B = x.shape[0];
       const r = batch.inputs ?? upload(m2Rows(batch.y ?? new Int32Array(B).fill(-1), C));
-      const nl = r.lab.shape[0];
-      const nu = r.unl.shape[0];
       const xr = tf.gather(x, r.idx) as tfc.Tensor2D;
       const yr = tf.cast(tf.oneHot(r.ys, C), 'float32') as tfc.Tensor2D;
       const enc = encoder.apply(tf.concat([xr, yr], 1) as tfc.Tensor2D);
@@ -288,59 +286,8 @@ export function m2Core(o: M2CoreOptions, ctx: ModelContext, features: FeatureMap
       const recon = nll(xr, decoder.apply(tf.concat([z, yr], 1) as tfc.Tensor2D));
       const kl = prior.kl(enc, K, progress, z);
       const logits = classifier.apply(x);
-      const alphaNow = alpha ?? w.alpha;
-
-      const zero = tf.scalar(0);
-      let labW: tfc.Scalar = zero, lab1: tfc.Scalar = zero, cls: tfc.Scalar = zero, correct: tfc.Scalar = zero;
-      let reconSum: tfc.Scalar = zero, klSum: tfc.Scalar = zero;
-      if (nl > 0) {
-        const rl = tf.slice(recon, [0], [nl]) as tfc.Tensor1D;
-        const kll = tf.slice(kl, [0], [nl]) as tfc.Tensor1D;
-        const logitsL = tf.gather(logits, r.lab) as tfc.Tensor2D;
-        labW = tf.sum(m2Labelled(rl, kll, C, w.c1, w.c2)) as tfc.Scalar;
-        lab1 = tf.sum(m2Labelled(rl, kll, C)) as tfc.Scalar;
-        cls = tf.sum(categoricalNll(logitsL, r.labY)) as tfc.Scalar;
-        correct = tf.sum(tf.cast(tf.equal(tf.argMax(logitsL, 1), r.labY), 'float32')) as tfc.Scalar;
-        reconSum = tf.sum(rl) as tfc.Scalar;
-        klSum = tf.sum(kll) as tfc.Scalar;
-      }
-      let unlW: tfc.Scalar = zero, unl1: tfc.Scalar = zero, ent: tfc.Scalar = zero;
-      if (nu > 0) {
-        // [C·nu] → [nu, C]: row i, column c is L(x_i, c)
-        const perClass = (t: tfc.Tensor1D) => tf.transpose(tf.reshape(tf.slice(t, [nl], [C * nu]), [C, nu])) as tfc.Tensor2D;
-        const ru = perClass(recon);
-        const ku = perClass(kl);
-        const logitsU = tf.gather(logits, r.unl) as tfc.Tensor2D;
-        const q = tf.softmax(logitsU);
-        const logC = Math.log(C);
-        const lw = tf.add(tf.add(tf.mul(w.c2, ru), tf.mul(w.c1, ku)), logC) as tfc.Tensor2D;
-        const lambdaH = constantEntropy ? (o.entropy_weight as number | undefined) ?? 1 : (progress.scheduled?.m2_entropy_weight ?? entropySchedule(scheduleProgress(progress)));
-        unlW =
-          lambdaH === 1
-            ? (tf.sum(m2Unlabelled(logitsU, lw)) as tfc.Scalar)
-            : (tf.sub(tf.sum(tf.mul(q, lw)), tf.mul(lambdaH, tf.sum(categoricalEntropy(logitsU)))) as tfc.Scalar);
-        unl1 = tf.sum(m2Unlabelled(logitsU, tf.add(tf.add(ru, ku), logC) as tfc.Tensor2D)) as tfc.Scalar;
-        ent = tf.sum(categoricalEntropy(logitsU)) as tfc.Scalar;
-        reconSum = tf.add(reconSum, tf.sum(tf.mul(q, ru))) as tfc.Scalar;
-        klSum = tf.add(klSum, tf.sum(tf.mul(q, ku))) as tfc.Scalar;
-      }
-      const mean = (t: tfc.Scalar) => tf.div(t, B) as tfc.Scalar;
-      // α per labelled row (sum), or on the labelled rows' mean −log q(y|x) (mean)
-      const classTerm = o.class_loss === 'mean' ? (nl > 0 ? tf.mul(alphaNow, tf.div(cls, nl / B)) : zero) : tf.mul(alphaNow, cls);
-      const loss = mean(tf.add(tf.add(labW, unlW), classTerm) as tfc.Scalar);
-      const labelled = mean(lab1);
-      const unlabelled = mean(unl1);
-      return {
-        loss,
-        recon: mean(reconSum),
-        kl: mean(klSum),
-        labelled,
-        unlabelled,
-        class: mean(cls),
-        entropy: mean(ent),
-        accuracy: mean(correct),
-        elbo: tf.neg(tf.add(labelled, unlabelled)) as tfc.Scalar,
-      };
+      const lambdaH = constantEntropy ? (o.entropy_weight as number | undefined) ?? 1 : (progress.scheduled?.m2_entropy_weight ?? entropySchedule(scheduleProgress(progress)));
+      return semiSupervisedTerms({ B, C, rows: r, recon, kl, logits, w: w as { c1: number; c2: number }, alpha: alpha ?? w.alpha, classLoss: o.class_loss, lambdaH, report: { kl } });
     },
     classify: (x) => tf.tidy(() => tf.softmax(classifier.apply(featMean(x))) as tfc.Tensor2D),
     /** Means of q(z|x, ŷ) with ŷ = argmax q(y|x). */
