@@ -38,7 +38,7 @@ test('wrong type: position of the value', () => {
 test('unknown plugin: names the kind, suggests, lists allowed', () => {
   const p = problems('data: {kind: mnst}\nmodel: {kind: vae}\n');
   assert.equal(p.length, 1);
-  assert.match(p[0], /^FILE:1:14: unknown dataset 'mnst'; did you mean 'mnist'\? \(allowed: .*idx, mnist/);
+  assert.match(p[0], /^FILE:1:14: unknown dataset 'mnst'; did you mean 'mnist'\? \(allowed: .*idx, image-folder, mnist, npy\)/);
   const q = problems(BASE + '  prior: {kind: spike}\n');
   assert.match(q[0], /^FILE:4:17: unknown prior 'spike'/);
 });
@@ -63,7 +63,7 @@ test('missing required section and missing kind', () => {
   const p = problems('model: {kind: vae}\n');
   assert.match(p[0], /missing required key 'data'/);
   const q = problems('data: {path: x}\nmodel: {kind: vae}\n');
-  assert.match(q[0], /^FILE:1:7: missing required key 'kind' in data naming a dataset \(one of: .*idx, mnist/);
+  assert.match(q[0], /^FILE:1:7: missing required key 'kind' in data naming a dataset \(one of: .*idx, image-folder, mnist, npy\)/);
 });
 
 test('--set overrides apply, are validated, and errors name the flag', () => {
