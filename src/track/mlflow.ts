@@ -192,7 +192,8 @@ function runTags(record: RunRecord, config: any, runDir: string, o: MlflowTracke
   for (const [k, v] of Object.entries(record.tags ?? {})) tags[k] = capTag(v);
   if (record.note) tags['elbo.note'] = capTag(record.note);
   if (record.sweep) {
-    tags['elbo.sweep'] = capTag(record.sweep.name);
+    // (elbo.sweep is the parent run's tag: a cell names its sweep in elbo.sweep_cell_of)
+    tags['elbo.sweep_cell_of'] = capTag(record.sweep.name);
     tags['elbo.sweep_cell'] = capTag(record.sweep.label);
   }
   if (fp.git.commit) tags['mlflow.source.git.commit'] = fp.git.commit;
