@@ -82,21 +82,23 @@ async function runLocked(o: RunOptions, run: ActiveRun): Promise<RunResult> {
       state.all.forEach((v) => v.dispose());
     }
   };
-  const failed = (e: any) => {
+  /** An error as the user reads it (a full disk or a read-only store is theirs to fix, not internal) and as it is thrown on. */
+  const userFacing = (e: any): { error: any; line: string } => {
     const user = e instanceof UserError ? e : diskError(e);
-    return user ? user.line() : `internal error: ${e?.message ?? e}`;
+    const error = user ?? (e instanceof Object ? e : new Error(`a non-error was thrown: ${String(e)}`));
+    return { error, line: user ? user.line() : `internal error: ${e?.message ?? e}` };
   };
   /** A failure: recorded FAILED where the record can still be written, then the error, as the user should read it. */
   const fail = async (e: any, metrics: Record<string, number>): Promise<never> => {
-    const why = diskError(e) ?? (e instanceof Object ? e : new Error(`a non-error was thrown: ${String(e)}`));
+    const { error, line } = userFacing(e);
+    let result;
     try {
-      const result = await finish('FAILED', failed(e), metrics);
-      throw Object.assign(why, { runResult: result });
+      result = await finish('FAILED', line, metrics);
     } catch (recordError) {
-      if (recordError === why) throw why;
-      progress.message(`warning: the run's record could not be updated to FAILED (${failed(recordError)})`);
-      throw Object.assign(why, { runResult: { runId: store.runId, runDir: store.dir, status: 'FAILED', metrics, error: failed(e) } });
+      progress.message(`warning: the run's record could not be updated to FAILED (${userFacing(recordError).line})`);
+      result = { runId: store.runId, runDir: store.dir, status: 'FAILED', metrics, error: line };
     }
+    throw Object.assign(error, { runResult: result });
   };
   // Ctrl-C / SIGTERM (run/interrupt.ts): stop between steps and record KILLED; a second one quits at once
   const interrupted = stopper(run, o.shouldStop);

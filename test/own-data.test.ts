@@ -7,7 +7,7 @@ import { PNG } from 'pngjs';
 import { createRegistry } from '../src/builtins';
 import { UserError } from '../src/errors';
 import { Rng } from '../src/runtime/rng';
-import { npyBytes, npzBytes } from '../src/data/npy';
+import { npyBytes, npyHeader, npzBytes } from '../src/data/npy';
 import { readIdx } from '../src/data/idx';
 import { bundledMnistDir } from '../src/data/mnist';
 import type { OwnDataSet } from '../src/data/own';
@@ -45,18 +45,7 @@ const write = (dir: string, name: string, bytes: Buffer | string) => {
 
 /** An .npy whose header is written by hand (dtypes and versions npyBytes does not write). */
 function rawNpy(dict: string, body: Buffer, version = 1): Buffer {
-  const pre = version === 1 ? 10 : 12;
-  const total = Math.ceil((pre + dict.length + 1) / 64) * 64;
-  const h = Buffer.alloc(total, 0x20);
-  h[0] = 0x93;
-  h.write('NUMPY', 1, 'latin1');
-  h[6] = version;
-  h[7] = 0;
-  if (version === 1) h.writeUInt16LE(total - pre, 8);
-  else h.writeUInt32LE(total - pre, 8);
-  h.write(dict, pre, 'latin1');
-  h[total - 1] = 0x0a;
-  return Buffer.concat([h, body]);
+  return Buffer.concat([npyHeader(dict, version), body]);
 }
 
 test('npy: images and labels from .npy (versions 1-3), vectors from .npz (stored and deflated, x/y and x_train/x_test), unlabelled arrays', () => {

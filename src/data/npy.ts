@@ -230,10 +230,8 @@ export function npzKeys(entries: ZipEntry[]): string[] {
   return entries.map((e) => e.name.replace(/\.npy$/, ''));
 }
 
-/** Write an .npy file, version 1.0 (for generated test data and exports). */
-export function npyBytes(dtype: '<f4' | '<f8' | '|u1' | '<i4' | '<i8' | '<u2' | '|b1', shape: number[], data: ArrayLike<number>, opts: { fortran?: boolean; version?: 1 | 2 | 3 } = {}): Buffer {
-  const dict = `{'descr': '${dtype}', 'fortran_order': ${opts.fortran ? 'True' : 'False'}, 'shape': (${shape.join(', ')}${shape.length === 1 ? ',' : ''}), }`;
-  const version = opts.version ?? 1;
+/** An .npy header around the dictionary text `dict`, padded to 64 bytes as numpy writes it. */
+export function npyHeader(dict: string, version: number): Buffer {
   const pre = version === 1 ? 10 : 12;
   const total = Math.ceil((pre + dict.length + 1) / 64) * 64;
   const header = Buffer.alloc(total, 0x20);
@@ -245,6 +243,13 @@ export function npyBytes(dtype: '<f4' | '<f8' | '|u1' | '<i4' | '<i8' | '<u2' | 
   else header.writeUInt32LE(total - pre, 8);
   header.write(dict, pre, 'latin1');
   header[total - 1] = 0x0a;
+  return header;
+}
+
+/** Write an .npy file, version 1.0 (for generated test data and exports). */
+export function npyBytes(dtype: '<f4' | '<f8' | '|u1' | '<i4' | '<i8' | '<u2' | '|b1', shape: number[], data: ArrayLike<number>, opts: { fortran?: boolean; version?: 1 | 2 | 3 } = {}): Buffer {
+  const dict = `{'descr': '${dtype}', 'fortran_order': ${opts.fortran ? 'True' : 'False'}, 'shape': (${shape.join(', ')}${shape.length === 1 ? ',' : ''}), }`;
+  const header = npyHeader(dict, opts.version ?? 1);
   const n = data.length;
   let body: Buffer;
   if (dtype === '<f4') body = Buffer.from(Float32Array.from(data).buffer);

@@ -324,7 +324,7 @@ function describeValue(v: unknown): string {
   if (v === null || v === undefined) return String(v);
   if (typeof v === 'string') return `the string ${JSON.stringify(v.length > 60 ? v.slice(0, 60) + '…' : v)}`;
   if (typeof v === 'number' || typeof v === 'boolean') return `${typeof v} ${v}`;
-  if (Array.isArray(v)) return `a list (${v.length} items, not all strings)`;
+  if (Array.isArray(v)) return `a list of ${v.length} items${v.every((x) => typeof x === 'string') ? '' : ', not all strings'}`;
   return typeof v === 'object' ? 'an object' : typeof v;
 }
 

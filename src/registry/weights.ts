@@ -1,6 +1,4 @@
 import type { WeightDeclaration } from './types';
-import type { Schedule } from '../schedules/schedule';
-import type { TrainProgress } from '../priors/prior';
 
 /**
  * The loss weights of the source write-ups (docs/models.md "Shared pieces"): c1 multiplies
@@ -26,20 +24,4 @@ export function standardWeights(...names: StandardWeight[]): Record<string, Weig
 /** The weights a model plugin's `terms` reads: its declaration, else the standard three. */
 export function weightNames(plugin: { weights?: Record<string, WeightDeclaration> }): string[] {
   return Object.keys(plugin.weights ?? STANDARD_WEIGHTS);
-}
-
-/** Every weight at 1: the unweighted terms, as evaluators report them. */
-export function unitWeights(names: readonly string[]): Record<string, number> {
-  return Object.fromEntries(names.map((n) => [n, 1]));
-}
-
-/**
- * The weights evaluations compute the terms with, at training progress `at`: multipliers at 1
- * (the unweighted terms), a declared `role: 'parameter'` at its schedule's value there.
- */
-export function evaluationWeights(
-  declared: Record<string, WeightDeclaration> | undefined,
-  schedules: Record<string, Schedule>,
-): (at: TrainProgress) => Record<string, number> {
-  return (at) => Object.fromEntries(Object.entries(schedules).map(([n, s]) => [n, declared?.[n]?.role === 'parameter' ? s({ ...at, epochFloat: at.epochFloat ?? (at.fraction >= 1 ? Infinity : at.epoch) }) : 1]));
 }

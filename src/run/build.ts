@@ -10,9 +10,9 @@ import { evaluationPhase } from '../nn/network';
 import type { DataSet } from '../data/dataset';
 import type { Model } from '../models/model';
 import type { Optimizer } from '../train/optimizer';
-import { weightSchedule } from '../schedules/schedule';
+import { weightSchedule, evaluationWeights } from '../schedules/schedule';
 import type { Schedule } from '../schedules/schedule';
-import { STANDARD_WEIGHTS, weightNames, evaluationWeights, type StandardWeight } from '../registry/weights';
+import { STANDARD_WEIGHTS, weightNames, type StandardWeight } from '../registry/weights';
 import type { TrainProgress } from '../priors/prior';
 import type { Evaluator } from '../eval/evaluator';
 import type { RunRecord } from '../track/run-store';
@@ -74,7 +74,7 @@ export interface RunParts {
   optimizer: Optimizer;
   /** The weights the model declares, by name, as schedules (a number is a constant one). */
   weights: Record<string, Schedule>;
-  /** The weights evaluations use at a point of training: multipliers at 1, hyper-parameters at their value (registry/weights.ts). */
+  /** The weights evaluations use at a point of training: multipliers at 1, hyper-parameters at their value (schedules/schedule.ts). */
   evaluationWeights: (at: TrainProgress) => Record<string, number>;
   evaluators: { name: string; index: number; ev: Evaluator }[];
 }

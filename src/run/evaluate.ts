@@ -2,7 +2,6 @@ import * as fs from 'fs';
 import * as path from 'path';
 import type * as tfc from '@tensorflow/tfjs-core';
 import type { Registry } from '../registry/registry';
-import { unitWeights } from '../registry/weights';
 import { UserError } from '../errors';
 import type { Rng } from '../runtime/rng';
 import type { DataSet } from '../data/dataset';
@@ -18,18 +17,18 @@ import type { TrainingState } from './train';
 
 /**
  * Step 3 of a run, evaluate: every evaluator in turn on the test split with its own stream
- * of the run seed (`rng.fork('eval-<i>-<name>')`), the model's weights at 1 for those that
- * compute its terms. Stops between evaluators when `stopping()` says so (the metrics so far
+ * of the run seed (`rng.fork('eval-<i>-<name>')`), the model's evaluation weights for those
+ * that compute its terms (multipliers at 1, scheduled hyper-parameters at their end values). Stops between evaluators when `stopping()` says so (the metrics so far
  * are returned with `interrupted`). Warns when an evaluator writes metrics it does not declare.
  */
 export async function evaluateRun(
-  parts: Pick<RunParts, 'model' | 'evaluators' | 'weights'> & Partial<Pick<RunParts, 'evaluationWeights'>>,
+  parts: Pick<RunParts, 'model' | 'evaluators' | 'evaluationWeights'>,
   o: { tf: typeof tfc; data: DataSet; rng: Rng; registry: Registry; config: Pick<ExperimentConfig, 'eval'>; modelTerms: string[] | null; compile?: CompileMode; artifact(name: string): string; log(message: string): void; warn(message: string): void; stopping(): boolean | Promise<boolean>; faultPoint?(index: number): Promise<void> },
   /** Filled as the evaluators finish (a failing evaluator leaves the earlier ones' metrics here). */
   metrics: Record<string, number> = {},
 ): Promise<{ metrics: Record<string, number>; interrupted: boolean }> {
   // multipliers at 1, scheduled hyper-parameters at the end of their schedules
-  const unit = parts.evaluationWeights ? parts.evaluationWeights({ epoch: 0, step: 0, fraction: 1 }) : unitWeights(Object.keys(parts.weights));
+  const unit = parts.evaluationWeights({ epoch: 0, step: 0, fraction: 1 });
   for (const { name, index, ev } of parts.evaluators) {
     await o.faultPoint?.(index);
     if (await o.stopping()) return { metrics, interrupted: true };

@@ -1,4 +1,4 @@
-import { definePlugin, NumberRelative, ObjectOf, Type, type OptionsOf, type PluginContext } from '../registry/types';
+import { definePlugin, NumberRelative, ObjectOf, Type, type OptionsOf, type PluginContext, type WeightDeclaration } from '../registry/types';
 import type { TrainProgress } from '../priors/prior';
 import type { WeightSpec } from '../config/types';
 import type { Registry } from '../registry/registry';
@@ -95,6 +95,17 @@ export const piecewiseSchedule = definePlugin({
 export function scheduleProgress(p: TrainProgress): TrainProgress & { epochFloat: number } {
   const epochFloat = p.epochFloat ?? (p.fraction >= 1 ? Number.POSITIVE_INFINITY : p.epoch);
   return { ...p, epochFloat };
+}
+
+/**
+ * The weights evaluations compute the terms with, at training progress `at`: multipliers at 1
+ * (the unweighted terms), a declared `role: 'parameter'` at its schedule's value there.
+ */
+export function evaluationWeights(
+  declared: Record<string, WeightDeclaration> | undefined,
+  schedules: Record<string, Schedule>,
+): (at: TrainProgress) => Record<string, number> {
+  return (at) => Object.fromEntries(Object.entries(schedules).map(([n, s]) => [n, declared?.[n]?.role === 'parameter' ? s(scheduleProgress(at)) : 1]));
 }
 
 /** Turn a weight as written (number or schedule options) into a schedule. */

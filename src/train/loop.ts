@@ -3,7 +3,6 @@ import type { Model, LossWeights } from '../models/model';
 import type { DataSet } from '../data/dataset';
 import type { Optimizer } from './optimizer';
 import type { Schedule } from '../schedules/schedule';
-import { unitWeights } from '../registry/weights';
 import type { Rng } from '../runtime/rng';
 import type { TrainProgress } from '../priors/prior';
 import type { Progress } from '../track/progress';
@@ -26,8 +25,8 @@ export interface LoopOptions {
    * fresh order each epoch; 'replacement' draws each row independently and uniformly.
    */
   labelledDraw?: 'cycle' | 'replacement';
-  /** The weights validation computes the terms with (RunParts.evaluationWeights); default: every one at 1. */
-  evaluationWeights?: (at: TrainProgress) => Record<string, number>;
+  /** The weights validation computes the terms with (RunParts.evaluationWeights), at the epoch's last step. */
+  evaluationWeights: (at: TrainProgress) => Record<string, number>;
   /** train.clip and train.weight_decay (src/train/gradients.ts); the step logs grad_norm. */
   gradients?: GradientOptions;
   /** First epoch to run (0-based): > 0 when resuming from a checkpoint. */
@@ -205,7 +204,7 @@ export async function trainLoop(
       // a scheduled learning rate, as its last step used it
       if (lastAt) for (const [n, v] of Object.entries(optimizer.scheduled?.(lastAt) ?? {})) metrics[`optimizer/${n}`] = v;
       if (data.val) {
-        const val = evaluateTerms(tf, model, data.val, data.dim, 1000, epochRng.fork('validation'), o.evaluationWeights && lastAt ? o.evaluationWeights(lastAt) : unitWeights(Object.keys(weights)), o.compile);
+        const val = evaluateTerms(tf, model, data.val, data.dim, 1000, epochRng.fork('validation'), o.evaluationWeights(lastAt ?? { epoch, step: globalStep, fraction: (epoch + 1) / o.epochs }), o.compile);
         for (const [k, v] of Object.entries(val)) metrics[`val/${k}`] = v;
       }
       const bad = Object.entries(metrics).find(([, v]) => !Number.isFinite(v));
