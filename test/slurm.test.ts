@@ -159,6 +159,21 @@ test('near the time limit a task stops its cell, requeues itself, and the next a
   assert.doesNotMatch(logs.join('\n'), /already finished in/);
 });
 
+test('a time-limit signal that comes as the cell has just finished requeues nothing: one attempt, no cell run twice', async () => {
+  // the sweep holds still after its cell has ended (ELBO_FAULT sweep-end@0:pause) until the
+  // time limit's signal stops the step: the race the job script must not lose
+  const { script, sweep } = emit('race', '--slurm', 'time=1', '--slurm', 'signal_before=55');
+  const job = cluster.sbatch(script, { ELBO_FAULT: 'sweep-end@0:pause', ELBO_FAULT_ONCE: path.join(dir, 'fault-race') });
+  await cluster.waitDone([job], 240_000);
+  const log = [0, 1].map((i) => taskLog(sweep, job, i)).find((l) => /fault: paused at sweep-end@0/.test(l)) ?? '';
+  assertLikeLocal(sweep, log);
+  // (under load the signal may stop an attempt's training first: that attempt is requeued, and the next one pauses)
+  const last = log.slice(log.lastIndexOf('attempt '));
+  assert.match(last, /\[1\/1\] cell \d \(model\.latent=\d\): finished[\s\S]*fault: paused at sweep-end@0[\s\S]*the time limit is near[\s\S]*the cell had ended: not requeued/, log);
+  assert.doesNotMatch(log, /already finished in/);
+  assert.ok(!fs.readdirSync(path.join(sweep, 'tasks')).length, 'no unfinished-task file is left');
+});
+
 test('early stopping under SLURM: the array tasks share one rung table; the best of three cells goes on to max_epochs, resumed by whichever task recorded last; the others stop at the first rung', async () => {
   const { sweep, logs } = await submitSweep(
     'asha',

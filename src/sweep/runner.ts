@@ -85,7 +85,19 @@ const STOP_SIGNALS: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP'];
  * recorded in cells/ (see state.ts); sweep.json is rebuilt from those records;
  * report.html (with compare.csv and compare plots) sums the sweep up at the end.
  */
-export async function runSweep(spec: SweepSpec, o: SweepOptions): Promise<{ dir: string; cells: CellResult[]; stopped: NodeJS.Signals | null }> {
+/**
+ * What a sweep process did. `unfinished`: it was stopped by a signal while a cell it was to
+ * run (its own, or one it took from the rung table) had not finished: what a SLURM task asks
+ * before it requeues itself (a signal that comes just after the cells ended requeues nothing).
+ */
+export interface SweepOutcome {
+  dir: string;
+  cells: CellResult[];
+  stopped: NodeJS.Signals | null;
+  unfinished: boolean;
+}
+
+export async function runSweep(spec: SweepSpec, o: SweepOptions): Promise<SweepOutcome> {
   const resolved = o.resolved ?? resolveCells(spec);
   if (o.cell !== undefined && (o.cell < 0 || o.cell >= resolved.length)) {
     throw new UserError(`the sweep has cells 0..${resolved.length - 1}`, `--cell ${o.cell}`);
@@ -125,7 +137,9 @@ export async function runSweep(spec: SweepSpec, o: SweepOptions): Promise<{ dir:
     writeSweepIndex(dir, { ...index, cells: results.map(({ index: i, label, name, config_sha256 }) => ({ index: i, label, name, config_sha256, status: 'PENDING' as const, runDir: null, metrics: {}, seconds: 0 })) });
   };
   /** Record a cell this process handles (it holds the cell's lease, or found it finished). */
+  const handled = new Set<number>();
   const record = (r: CellResult) => {
+    handled.add(r.index);
     writeCellRecord(dir, r);
     writeIndex();
   };
@@ -401,5 +415,7 @@ export async function runSweep(spec: SweepSpec, o: SweepOptions): Promise<{ dir:
       await parent.finish(failed === 0 ? 'FINISHED' : stopped || failedFast ? 'KILLED' : 'FAILED', { cells: final.length, finished: final.length - failed, failed, files, runDirs });
     }
   }
-  return { dir, cells: o.cell === undefined ? final : final.filter((r) => r.index === o.cell), stopped };
+  for (const { cell } of selected) handled.add(cell.index);
+  const unfinished = stopped !== null && final.some((r) => handled.has(r.index) && !cellSettled(r) && r.status !== 'BUSY');
+  return { dir, cells: o.cell === undefined ? final : final.filter((r) => r.index === o.cell), stopped, unfinished };
 }

@@ -6,6 +6,7 @@
  *           checkpoint@E  after epoch E's checkpoint is renamed into place, before its
  *                         metrics line and run.json are written
  *           eval@I        before evaluator I (0-based) runs: during evaluation
+ *           sweep-end@0   an `elbo sweep` whose cells have all ended, before it exits
  *   ACTION  kill          SIGKILL (kill -9: nothing runs after it)
  *           term          SIGTERM
  *           int2          two SIGINTs 10 ms apart (Ctrl-C twice)
@@ -25,7 +26,7 @@ type Action = 'kill' | 'term' | 'int2' | 'pause';
 function parse(spec: string | undefined): Map<string, Action> {
   const out = new Map<string, Action>();
   for (const part of (spec ?? '').split(',').map((s) => s.trim()).filter(Boolean)) {
-    const m = /^(step|checkpoint|eval)@(\d+):(kill|term|int2|pause)$/.exec(part);
+    const m = /^(step|checkpoint|eval|sweep-end)@(\d+):(kill|term|int2|pause)$/.exec(part);
     if (!m) throw new Error(`ELBO_FAULT: cannot read '${part}' (PHASE@N:ACTION, e.g. checkpoint@2:kill)`);
     out.set(`${m[1]}@${m[2]}`, m[3] as Action);
   }
@@ -36,7 +37,7 @@ let faults: Map<string, Action> | null = null;
 let claimed = false;
 
 /** Run the fault planned for `phase@n`, if any; `stopped` says when a paused run may go on. */
-export async function faultPoint(phase: 'step' | 'checkpoint' | 'eval', n: number, stopped: () => boolean): Promise<void> {
+export async function faultPoint(phase: 'step' | 'checkpoint' | 'eval' | 'sweep-end', n: number, stopped: () => boolean): Promise<void> {
   faults ??= parse(process.env.ELBO_FAULT);
   const action = faults.get(`${phase}@${n}`);
   if (!action) return;

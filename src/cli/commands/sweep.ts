@@ -8,6 +8,7 @@ import { slurmScript, slurmOptions } from '../../sweep/slurm';
 import { whyMissing, cellSettled } from '../../sweep/state';
 import { elboRoot } from '../../runtime/fingerprint';
 import { UserError } from '../../errors';
+import { faultPoint } from '../../util/fault';
 
 export default class Sweep extends BaseCommand {
   static summary = 'Run a grid of configs (a sweep file, or --grid on a config), each cell as its own process';
@@ -95,7 +96,7 @@ export default class Sweep extends BaseCommand {
       }
       return;
     }
-    const { cells: results, stopped } = await runSweep(spec, {
+    const { cells: results, stopped, unfinished } = await runSweep(spec, {
       runsDir: flags['runs-dir'],
       parallel: flags.parallel ?? 1,
       failFast: flags['fail-fast'],
@@ -108,6 +109,9 @@ export default class Sweep extends BaseCommand {
       note: flags.note,
       log: (l) => process.stderr.write(l + '\n'),
     });
+    // a SLURM task (sweep.slurm) requeues itself on its time limit only while this file is there
+    if (process.env.ELBO_UNFINISHED_FILE && !unfinished) fs.rmSync(process.env.ELBO_UNFINISHED_FILE, { force: true });
+    await faultPoint('sweep-end', 0, () => false); // (tests: a signal that comes as the sweep ends)
     const ok = results.every(cellSettled);
     if (flags.json) process.stdout.write(JSON.stringify({ dir, status: ok ? 'FINISHED' : 'FAILED', cells: results }) + '\n');
     else {
