@@ -62,6 +62,7 @@ function line(r: SyncReport): string {
     case 'busy':
       return `${r.runDir}: ${r.error}; it sends its own events (${r.pending} pending)`;
     case 'failed':
+      if (!r.error) return `${r.runDir}: sent ${r.sent} event${r.sent === 1 ? '' : 's'} to ${where}${skipped}; ${r.waiting}`;
       return `${r.runDir}: ${r.error}; ${r.pending} event${r.pending === 1 ? '' : 's'} still pending (sent ${r.sent}${skipped}), nothing lost: run elbo sync again later`;
   }
 }
