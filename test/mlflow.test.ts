@@ -773,6 +773,10 @@ test('no artifact proxy (--default-artifact-root DIR --no-serve-artifacts): elbo
   assertSpoolDelivered(out.runDir);
   const rec = JSON.parse(fs.readFileSync(path.join(out.runDir, 'run.json'), 'utf8'));
   await assertTrainingRunInUi(shared.url, 't-shared', rec, 'mlflow-training-runs-shared-root.png');
+  // elbo reproduce reads the run's record from the shared directory
+  const repro = await elboAsync(['reproduce', run.info.run_id, '--tracking-uri', shared.url, '--runs-dir', path.join(tmpDir('elbo-repro-'), 'runs'), '--json', '--quiet'], CLEAN_ENV);
+  assert.equal(repro.status, 0, repro.stdout + repro.stderr);
+  assert.equal(jsonOf(repro).passed, true);
 });
 
 test('an artifact location not mounted here: one warning, the run and its model go on, the files wait in the spool; once mounted, elbo sync writes them and the model is READY', async () => {
