@@ -14,6 +14,7 @@ import { MlflowClient } from '../src/track/mlflow-client';
 import { getOrCreateExperiment, Replayer } from '../src/track/mlflow-replay';
 import { Spool } from '../src/track/spool';
 import { syncRun, configParams } from '../src/track/mlflow';
+import { artifactLocation, ArtifactStore, ArtifactsUnreachable } from '../src/track/mlflow-artifacts';
 import { runExperiment } from '../src/experiment';
 import { Chromium } from './chromium';
 
@@ -777,6 +778,45 @@ test('no artifact proxy (--default-artifact-root DIR --no-serve-artifacts): elbo
   const repro = await elboAsync(['reproduce', run.info.run_id, '--tracking-uri', shared.url, '--runs-dir', path.join(tmpDir('elbo-repro-'), 'runs'), '--json', '--quiet'], CLEAN_ENV);
   assert.equal(repro.status, 0, repro.stdout + repro.stderr);
   assert.equal(jsonOf(repro).passed, true);
+});
+
+test('artifact locations: which ones elbo writes, where, and what it says where it cannot', async () => {
+  assert.deepEqual(artifactLocation('mlflow-artifacts:/1/abc/artifacts'), { kind: 'proxy', root: '1/abc/artifacts' });
+  assert.deepEqual(artifactLocation('/shared/mlruns/1/abc/artifacts'), { kind: 'file', dir: '/shared/mlruns/1/abc/artifacts' });
+  assert.deepEqual(artifactLocation('file:///shared/mlruns/1'), { kind: 'file', dir: '/shared/mlruns/1' });
+  assert.deepEqual(artifactLocation('file:/shared/mlruns/1'), { kind: 'file', dir: '/shared/mlruns/1' });
+  assert.deepEqual(artifactLocation('file://localhost/shared/mlruns/1'), { kind: 'file', dir: '/shared/mlruns/1' });
+  assert.deepEqual(artifactLocation('file://nfs-server/shared/mlruns/1'), { kind: 'other', scheme: 'file://HOST/' });
+  assert.deepEqual(artifactLocation('s3://bucket/mlruns/1'), { kind: 'other', scheme: 's3:' });
+  assert.deepEqual(artifactLocation('gs://bucket/mlruns/1'), { kind: 'other', scheme: 'gs:' });
+
+  const root = tmpDir('elbo-artifacts-');
+  const src = path.join(root, 'weights.bin');
+  fs.writeFileSync(src, Buffer.from([0, 1, 2, 255]));
+  const client = new MlflowClient(server.url, { timeoutMs: 10_000 });
+  const store = (expLocation: string) => new ArtifactStore(client, async () => expLocation);
+  // the server's artifact root exists: the experiment's and the run's folders are made
+  const exp = path.join(root, 'mlruns', '7');
+  fs.mkdirSync(path.dirname(exp));
+  await store(exp).put(`${exp}/r1/artifacts`, src, 'checkpoints/epoch-0001/weights.bin');
+  assert.ok(fs.readFileSync(path.join(exp, 'r1/artifacts/checkpoints/epoch-0001/weights.bin')).equals(fs.readFileSync(src)));
+  assert.ok(!fs.readdirSync(path.join(exp, 'r1/artifacts/checkpoints/epoch-0001')).some((f) => f.includes('.tmp')), 'no temporary file is left');
+  assert.ok((await store(exp).get(`file://${exp}/r1/artifacts`, 'checkpoints/epoch-0001/weights.bin')).equals(fs.readFileSync(src)));
+  // not there (not mounted), not a directory, a store elbo does not write: ArtifactsUnreachable
+  const unreachable = async (exp: string, uri: string, pattern: RegExp) =>
+    assert.rejects(store(exp).put(uri, src, 'weights.bin'), (e: any) => {
+      assert.ok(e instanceof ArtifactsUnreachable, String(e));
+      assert.match(e.message, pattern);
+      return true;
+    });
+  const gone = path.join(root, 'nfs', 'mlruns', '7');
+  await unreachable(gone, `${gone}/r1/artifacts`, new RegExp(`^cannot write artifacts to ${escapeRe(gone)}/r1/artifacts: ${escapeRe(path.dirname(gone))} does not exist on this machine`));
+  assert.ok(!fs.existsSync(path.join(root, 'nfs')), 'nothing is made where the mount is missing');
+  const file = path.join(root, 'mlruns', 'a-file');
+  fs.writeFileSync(file, 'not a directory');
+  await unreachable(file, `${file}/r1/artifacts`, /: it is not a directory here \(ENOTDIR/);
+  await unreachable(exp, 's3://bucket/mlruns/7/r1/artifacts', /^cannot write artifacts to s3:\/\/bucket\/mlruns\/7\/r1\/artifacts: elbo writes artifacts .* not to s3:$/);
+  await assert.rejects(store(exp).put(`${exp}/r1/artifacts`, src, '../../escape.bin'), /leaves the artifact location/);
 });
 
 test('an artifact location not mounted here: one warning, the run and its model go on, the files wait in the spool; once mounted, elbo sync writes them and the model is READY', async () => {

@@ -46,7 +46,6 @@ export class ArtifactsUnreachable extends MlflowError {
     super(`cannot write artifacts to ${location}: ${reason}`, null, 'ARTIFACTS_UNREACHABLE', false);
     this.name = 'ArtifactsUnreachable';
   }
-
 }
 
 /** What to do about an unreachable artifact location, ending with the command that sends the files then. */
