@@ -75,7 +75,8 @@ test(
       assert.ok(c.draws.length > 0 && Number.isFinite(c.loss), w.name);
       const t = twinLoss(c, dir);
       assert.equal(t.used, t.draws, `${w.name}: the twin used ${t.used} of elbo's ${t.draws} normal draws`);
-      assert.ok(Math.abs(t.loss - c.loss) <= 1e-4 * Math.abs(c.loss), `${w.name}: PyTorch ${t.loss}, elbo ${c.loss}`);
+      // (float32 both: they agree to about 1e-7 here)
+      assert.ok(Math.abs(t.loss - c.loss) <= 1e-5 * Math.abs(c.loss), `${w.name}: PyTorch ${t.loss}, elbo ${c.loss}`);
     }
     // the comparison sees the row layout: M2's draws in another order give another loss
     const m2 = await referenceCase(tf, byName('m2-mnist'));
