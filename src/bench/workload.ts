@@ -353,7 +353,9 @@ export async function referenceCase(tf: typeof tfc, w: Workload, seed = 0, image
     // the evaluator's first call reads the first images of the pool
     x = e.data.test.x.slice(0, images * e.data.dim);
     y = null;
-    loss = await e.evaluate(undefined, rng, images);
+    // eagerly: every draw through `rng` (compiled passes after the first draw on a worker
+    // thread, from a copy of the stream: the same numbers, test/iwae.test.ts)
+    loss = await e.evaluate('off', rng, images);
   } else {
     const s = await setup(tf, w, seed);
     model = s.model;
