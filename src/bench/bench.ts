@@ -29,6 +29,9 @@ import * as path from 'path';
 import { installedBackends, selectBackend, getTf } from '../runtime/backend';
 import { buildAny, Phase, WORKLOADS, type Workload } from './workload';
 import type { StepOptions } from '../train/step';
+import { checkTwins } from './twin-check';
+
+const TORCH_SCRIPT = path.join(__dirname, '..', '..', '..', 'src', 'bench', 'reference_torch.py');
 
 interface Result {
   workload: string;
@@ -176,7 +179,7 @@ function runChild(backend: string, workloads: string[], passThrough: string[]): 
 
 /** The PyTorch reference (reference_torch.py), when `torch` imports; null otherwise. */
 function runTorch(workloads: string[], passThrough: string[]): Outcome[] | null {
-  const script = path.join(__dirname, '..', '..', '..', 'src', 'bench', 'reference_torch.py');
+  const script = TORCH_SCRIPT;
   const python = process.env.PYTHON ?? 'python3';
   if (spawnSync(python, ['-c', 'import torch'], { encoding: 'utf8' }).status !== 0) return null;
   const p = spawnSync(python, [script, '--workloads', workloads.join(','), ...passThrough], { encoding: 'utf8' });
@@ -296,11 +299,23 @@ function tables(results: Outcome[], m: ReturnType<typeof machine>): string {
   return lines.join('\n');
 }
 
+/** With torch: the twins are checked to be elbo's computation before they are timed (twin-check.ts); a mismatch fails the bench. */
+async function checkTwinsFirst(workloads: string[]): Promise<void> {
+  const python = process.env.PYTHON ?? 'python3';
+  if (spawnSync(python, ['-c', 'import torch, numpy'], { encoding: 'utf8' }).status !== 0) return;
+  process.stderr.write('bench: checking that each PyTorch twin computes elbo\'s loss ...\n');
+  await selectBackend('auto');
+  const problems = await checkTwins(getTf(), python, TORCH_SCRIPT, workloads);
+  if (problems.length) throw new Error(`the PyTorch twins are not elbo's computation: ${problems.join('; ')}`);
+  process.stderr.write('bench: every twin agrees with elbo to 1e-5\n');
+}
+
 async function main(): Promise<void> {
   const a = parseArgs(process.argv.slice(2));
   if (a.worker) return worker(a.worker, a.workloads, a.timed, a.explicitCpu, a.all);
   const all: Outcome[] = [];
   let torchMissing = false;
+  if (!a.noTorch) await checkTwinsFirst(a.workloads);
   for (let round = 1; round <= a.rounds; round++) {
     for (const b of a.backends) {
       process.stderr.write(`bench: round ${round}/${a.rounds}: ${b} ...\n`);
