@@ -6,11 +6,12 @@ import { createRegistry } from '../src/builtins';
 import { buildSchema } from '../src/config/schema';
 import { loadConfig } from '../src/config/load';
 import { UserError } from '../src/errors';
-import { definePlugin, Enum, Type, slot, type PluginOptions } from '../src/registry/types';
+import { definePlugin, Enum, Type, slot } from '../src/registry/define';
 import { Rng } from '../src/runtime/rng';
 import { getTf } from '../src/runtime/tf';
 import { STANDARD_WEIGHTS } from '../src/registry/weights';
 import { tmpDir, elbo, tinyDataSet } from './helpers';
+import type { PluginOptions } from '../src/contracts';
 
 test('definePlugin: the schema is the one source of the options (required = neither optional nor defaulted)', () => {
   const p = definePlugin({

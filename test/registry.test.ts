@@ -5,8 +5,8 @@ import * as path from 'path';
 import { createRegistry } from '../src/builtins';
 import { loadConfig } from '../src/config/load';
 import { UserError } from '../src/errors';
-import { PLUGIN_KINDS } from '../src/registry/types';
 import { tmpDir, elbo, ROOT, smallConfig, lastJson } from './helpers';
+import { PLUGIN_KINDS } from '../src/contracts';
 
 test('every plugin kind has built-ins, and names are unique within a kind', () => {
   const r = createRegistry();

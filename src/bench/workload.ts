@@ -2,10 +2,8 @@ import type * as tfc from '@tensorflow/tfjs-core';
 import { createRegistry } from '../builtins';
 import { buildRun } from '../run/build';
 import { Rng } from '../runtime/rng';
-import type { DataSet } from '../data/dataset';
-import type { LossWeights } from '../models/model';
-import type { PluginOptions } from '../registry/types';
 import { makeTrainStep, type StepOptions } from '../train/step';
+import type { DataSet, PluginOptions, WeightValues } from '../contracts';
 
 /**
  * The benchmark's workloads: each is a model config as a user would write it, on
@@ -23,7 +21,7 @@ export interface Workload {
   labelled: number;
   model: PluginOptions;
   /** The loss weights by name: those the model plugin declares (registry/weights.ts). */
-  weights: LossWeights;
+  weights: WeightValues;
 }
 
 const mlp = (hidden: number[], activation = 'relu') => ({ kind: 'mlp', hidden, activation });

@@ -1,17 +1,13 @@
 import type * as tfc from '@tensorflow/tfjs-core';
-import type { Model, LossWeights } from '../models/model';
-import type { DataSet } from '../data/dataset';
-import type { Optimizer } from './optimizer';
-import type { Schedule } from '../schedules/schedule';
 import type { Rng } from '../runtime/rng';
-import type { TrainProgress } from '../priors/prior';
 import type { Progress } from '../track/progress';
 import { evaluateTerms } from '../eval/elbo';
-import { makeTrainStep, type StepMode } from './step';
+import { makeTrainStep } from './step';
 import type { GradientOptions } from './gradients';
 import { DEFAULT_DRAWS } from '../config/schema';
 import { DeviceSums } from '../eval/device-sums';
 import { faultPoint } from '../util/fault';
+import type { Model, WeightValues, DataSet, Optimizer, Schedule, TrainProgress, StepMode } from '../contracts';
 
 export interface LoopOptions {
   epochs: number;
@@ -144,7 +140,7 @@ export async function trainLoop(
       const sums = new DeviceSums(tf);
       let seen = 0;
       const t0 = Date.now();
-      let w: LossWeights = {};
+      let w: WeightValues = {};
       let lastAt: TrainProgress | null = null;
 
       for (let s = 0; s < stepsPerEpoch; s++) {
