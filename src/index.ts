@@ -23,6 +23,7 @@ export type {
   Capabilities,
   WeightDeclaration,
   Model,
+  ClassConditionalModel,
   Batch,
   LossWeights,
   WeightValues,

@@ -133,6 +133,17 @@ export interface Model {
   exportable?: ExportableModel;
 }
 
+/**
+ * A model that can decode a latent code for a chosen class (M2's p(x|y,z)): what a model
+ * plugin that `provides` 'class-conditional' makes (the class-samples evaluator reads it).
+ */
+export interface ClassConditionalModel extends Model {
+  /** Number of classes C. */
+  classes: number;
+  /** Decode z [B, K] with class y[i] for row i, to data space [B, D]. */
+  decodeClass(z: tfc.Tensor2D, y: Int32Array): tfc.Tensor2D;
+}
+
 /** An encoder x → z and a decoder z → x, and how their outputs are read. */
 export interface ExportableModel {
   latent: number;

@@ -1,10 +1,8 @@
 import { definePlugin, Type, type OptionsOf } from '../registry/define';
-import type { ClassConditionalModel } from '../models/m2';
 import { writeImageGrid } from '../plot/figures';
 import { UserError } from '../errors';
 
-export type { ClassConditionalModel } from '../models/m2';
-import type { Model } from '../contracts';
+import type { ClassConditionalModel, Model } from '../contracts';
 
 const classSamplesOptions = {
   n: Type.Integer({ minimum: 1, maximum: 100, default: 10, description: 'Latent codes (columns)' }),

@@ -6,10 +6,10 @@ import { weightSchedule, scheduleProgress } from '../schedules/schedule';
 import { likelihoodOf } from '../losses/likelihood';
 import { gaussianLogDensity } from '../losses/gaussian-kl';
 import { semiSupervisedTerms } from '../losses/m2';
-import { alphaNames, evalAlphaExpression, m2Options, m2Rows, M2_TERMS, type ClassConditionalModel } from './m2';
+import { alphaNames, evalAlphaExpression, m2Options, m2Rows, M2_TERMS } from './m2';
 import { latentModelCapabilities } from './vae';
 import { UserError } from '../errors';
-import type { ModelBuildContext, Model, Network, Prior, TrainProgress } from '../contracts';
+import type { ModelBuildContext, Model, Network, Prior, TrainProgress, ClassConditionalModel } from '../contracts';
 
 /**
  * Maaløe et al. 2016, "Auxiliary Deep Generative Models" (docs/models.md "Model: ADGM and

@@ -7,7 +7,7 @@ import type { Rng } from '../runtime/rng';
 import { likelihoodOf } from '../losses/likelihood';
 import { semiSupervisedTerms } from '../losses/m2';
 import { UserError } from '../errors';
-import type { ModelBuildContext, Model, Network, Prior, TrainProgress, DataSet, LikelihoodName } from '../contracts';
+import type { ModelBuildContext, Model, Network, Prior, TrainProgress, DataSet, LikelihoodName, ClassConditionalModel } from '../contracts';
 
 /**
  * Kingma et al. 2014, M2 (docs/models.md "Model: M2"): p(y) uniform, p(z) from the prior slot,
@@ -22,14 +22,6 @@ export type M2Likelihood = LikelihoodName;
 
 /** The options m2Core reads (m2's, and m1m2's besides its own). */
 export type M2CoreOptions = Omit<OptionsOf<ReturnType<typeof m2Options<readonly M2Likelihood[]>>>, 'kind'>;
-
-/** A model that can decode a latent code for a chosen class (M2's p(x|y,z)). */
-export interface ClassConditionalModel extends Model {
-  /** Number of classes C. */
-  classes: number;
-  /** Decode z [B, K] with class y[i] for row i, to data space [B, D]. */
-  decodeClass(z: tfc.Tensor2D, y: Int32Array): tfc.Tensor2D;
-}
 
 /**
  * How a batch's rows go through q(z|x,y) and p(x|y,z): labelled rows with their label,
