@@ -48,7 +48,12 @@ export function withPriorSchedules(model: Model, priors: Prior[], plugin: { name
   if (model.scheduled) return;
   const scheduling = priors.filter((p) => typeof p.scheduled === 'function');
   if (!scheduling.length) return;
-  const names = scheduling.flatMap((p) => Object.keys(p.scheduled!(END_OF_TRAINING)));
+  let names: string[];
+  try {
+    names = scheduling.flatMap((p) => Object.keys(p.scheduled!(END_OF_TRAINING)));
+  } catch (e) {
+    throw new UserError(`model plugin '${plugin.name}' (${plugin.file}): the scheduled() of a prior it created failed: ${e instanceof Error ? e.message.split('\n')[0] : String(e)}`, plugin.file);
+  }
   const twice = names.find((n, i) => names.indexOf(n) !== i);
   if (twice) {
     throw new UserError(
