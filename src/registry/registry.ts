@@ -253,7 +253,8 @@ function memberProblems(p: Record<string, unknown>): string[] {
   for (const f of ['metrics', 'termNames', 'capabilities']) if (p[f] !== undefined && typeof p[f] !== 'function') problems.push(`'${f}' must be a function when given`);
   for (const key of ['provides', 'needs']) {
     const v = p[key];
-    if (v !== undefined && typeof v !== 'function' && (!Array.isArray(v) || v.some((c: unknown) => !(MODEL_CAPABILITIES as readonly unknown[]).includes(c)))) {
+    // provides as a function has its own message above
+    if (v !== undefined && !(key === 'provides' && typeof v === 'function') && (!Array.isArray(v) || v.some((c: unknown) => !(MODEL_CAPABILITIES as readonly unknown[]).includes(c)))) {
       problems.push(`'${key}' must be a list of ${MODEL_CAPABILITIES.join(', ')} (got ${JSON.stringify(v)})`);
     }
   }
