@@ -248,7 +248,7 @@ test("a weight declared role: 'parameter' (a capacity) keeps its scheduled value
   const cfg = smallConfig(dir);
   const plugin = (role: string) => `module.exports = { kind: 'model', name: 'cap-${role}', description: 'reports its capacity', schema: { properties: {} },
   weights: { capacity_${role}: { default: 0, description: 'a capacity', role: '${role}' } },
-  terms: () => ['loss', 'capacity'],
+  termNames: () => ['loss', 'capacity'],
   create(o, ctx) {
     const tf = ctx.tf;
     const t = tf.variable(tf.ones([1]));
