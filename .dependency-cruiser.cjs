@@ -1,23 +1,26 @@
-// Imports flow one way (test/dependencies.test.ts runs this on the compiled dist/src, where
-// type-only imports are gone): a folder imports only from folders in its own layer or
-// below. From the bottom:
+// Imports flow one way (test/architecture.test.ts runs this on src/, type-only imports
+// included: a type is as much a dependency as a value): a folder imports only from
+// folders in its own layer or below. From the bottom:
 //   0 errors, util, runtime        no elbo imports above these
-//   1 registry                     the plugin contract (types, weights, the registry)
-//   2 config                       YAML, --set, the schema assembled from a registry
-//   3 losses nn data schedules track plot svm   leaf plugins, the run store and checkpoints, figures, the SVM solvers
-//   4 priors
-//   5 models
-//   6 eval
-//   7 train                        the loop, the step, optimizers
-//   8 builtins report              the list of built-in plugins; a run's report.html
-//   9 experiment run export        one run (experiment.ts) as named steps (run/); a finished run exported
-//  10 bench sweep                  many runs (and a sweep's report.html)
-//  11 cli index                    entry points
-// and no module cycles at all.
+//   1 contracts                    what plugins make and receive (Model, Prior, Network, ...)
+//   2 registry                     the registry, definePlugin and the option helpers, weights
+//   3 config                       YAML, --set, the schema assembled from a registry
+//   4 losses nn data schedules track plot svm   leaf plugins, the run store and checkpoints, figures, the SVM solvers
+//   5 priors
+//   6 models
+//   7 eval
+//   8 train                        the loop, the step, optimizers
+//   9 builtins report              the list of built-in plugins; a run's report.html
+//  10 experiment run export        one run (experiment.ts) as named steps (run/); a finished run exported
+//  11 bench sweep                  many runs (and a sweep's report.html)
+//  12 cli index                    entry points
+// src/contracts/ imports nothing but TensorFlow.js types, other contracts and types of
+// layer 0, and no module cycles at all.
 'use strict';
 
 const LAYERS = [
   ['errors', 'util', 'runtime'],
+  ['contracts'],
   ['registry'],
   ['config'],
   ['losses', 'nn', 'data', 'schedules', 'track', 'plot', 'svm'],
@@ -31,11 +34,11 @@ const LAYERS = [
   ['cli', 'index'],
 ];
 
-const path = (names) => `^dist/src/(${names.join('|')})(/|\\.js$)`;
+const path = (names) => `^src/(${names.join('|')})(/|\\.ts$)`;
 
 module.exports = {
   forbidden: [
-    { name: 'no-circular', severity: 'error', comment: 'a module cycle', from: {}, to: { circular: true } },
+    { name: 'no-circular', severity: 'error', comment: 'a module cycle (type-only imports count)', from: {}, to: { circular: true } },
     ...LAYERS.slice(0, -1).map((layer, i) => ({
       name: `layer-${i}-${layer.join('-')}`,
       severity: 'error',
@@ -44,15 +47,25 @@ module.exports = {
       to: { path: path(LAYERS.slice(i + 1).flat()) },
     })),
     {
+      name: 'contracts-types-only',
+      severity: 'error',
+      comment: 'src/contracts/ takes only types from outside itself (TensorFlow.js, layer 0)',
+      from: { path: '^src/contracts/' },
+      to: { pathNot: '^src/contracts/', dependencyTypesNot: ['type-only'] },
+    },
+    {
       name: 'no-unknown-folder',
       severity: 'error',
       comment: 'every folder of src/ has a layer in .dependency-cruiser.cjs',
-      from: { path: '^dist/src/', pathNot: path(LAYERS.flat()) },
+      from: { path: '^src/', pathNot: path(LAYERS.flat()) },
       to: {},
     },
   ],
   options: {
+    // type-only imports are dependencies too: a cycle through types is still a cycle
+    tsPreCompilationDeps: true,
+    tsConfig: { fileName: 'tsconfig.json' },
     doNotFollow: { path: 'node_modules' },
-    exclude: { path: 'node_modules|\\.d\\.ts$|\\.map$' },
+    exclude: { path: 'node_modules|\\.d\\.ts$' },
   },
 };

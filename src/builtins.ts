@@ -13,7 +13,7 @@ import { convNetwork } from './nn/conv';
 import { gaussianPriorPlugin } from './priors/gaussian';
 import { spikeSlabPriorPlugin } from './priors/spike-slab';
 import { vampPriorPlugin } from './priors/vamp';
-import { vaePlugin } from './models/vae';
+import { latentParts, vaePlugin } from './models/vae';
 import { iwaeModelPlugin } from './models/iwae';
 import { m1Plugin } from './models/m1';
 import { m2Plugin } from './models/m2';
@@ -35,7 +35,7 @@ import { localTracker } from './track/local';
 import { mlflowTracker } from './track/mlflow';
 import { adamPlugin, sgdPlugin } from './train/optimizer';
 import { linearSchedule, cosineSchedule, piecewiseSchedule } from './schedules/schedule';
-import type { AnyPlugin } from './registry/types';
+import type { AnyPlugin } from './contracts';
 
 /** Every built-in plugin; third-party ones are added by `plugins:` in a config. */
 export const BUILTIN_PLUGINS: AnyPlugin[] = [
@@ -81,8 +81,9 @@ export const BUILTIN_PLUGINS: AnyPlugin[] = [
   piecewiseSchedule,
 ];
 
+/** A registry of the built-in plugins, whose model contexts build parts with models/vae.ts's latentParts. */
 export function createRegistry(): Registry {
-  const r = new Registry();
+  const r = new Registry({ latentParts });
   for (const p of BUILTIN_PLUGINS) r.register(p);
   return r;
 }

@@ -3,17 +3,17 @@ import { Rng } from './runtime/rng';
 import { UserError } from './errors';
 import { diskError } from './util/disk-errors';
 import { Progress } from './track/progress';
-import type { RunRecord, RunStatus } from './track/run-store';
-import type { PluginContext } from './registry/types';
 import { enterRun, leaveRun, stopper, type ActiveRun } from './run/interrupt';
 import { loadRunConfig, selectRunBackend, buildData, buildRun, nestedRuns } from './run/build';
 import { resumeFromCheckpoint, type StartPoint } from './run/resume';
 import { trainingState, trainRun, describeClasses } from './run/train';
 import { evaluateTest } from './run/evaluate';
 import { openRecorder, newRecord, labelRecord, recordRun } from './run/record';
-import type { RunOptions, RunResult } from './run/options';
+import type { RunOptions } from './run/options';
 
-export type { RunOptions, RunResult } from './run/options';
+export type { RunOptions } from './run/options';
+import type { RunRecord, RunStatus, PluginContext, RunResult } from './contracts';
+export type { RunResult } from './contracts';
 
 /**
  * One run: config → registry → data, model, optimizer → seeded training with

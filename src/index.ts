@@ -3,30 +3,57 @@
  * functions themselves (tensors in, per-example terms out) so other code can check them.
  */
 export { runExperiment } from './experiment';
-export type { RunOptions, RunResult } from './run/options';
-export { Registry } from './registry/registry';
-export { createRegistry, BUILTIN_PLUGINS } from './builtins';
-export { definePlugin, slot, weight, Enum, ObjectOf, Override, Type, withOptionDefaults, PLUGIN_KINDS } from './registry/types';
+export type { RunOptions } from './run/options';
+export { PLUGIN_KINDS, LIKELIHOODS, END_OF_TRAINING } from './contracts';
 export type {
+  RunResult,
   Plugin,
   PluginKind,
   PluginOptions,
+  PluginRegistry,
   PluginContext,
   ModelContext,
+  ModelBuildContext,
   PriorContext,
   NetworkContext,
   OptimizerContext,
   TrackerContext,
   KindContexts,
   KindInstances,
-  OptionsOf,
+  Capabilities,
   WeightDeclaration,
-} from './registry/types';
+  Model,
+  ClassConditionalModel,
+  Batch,
+  LossWeights,
+  WeightValues,
+  LatentParts,
+  LatentPartsOptions,
+  Prior,
+  TrainProgress,
+  NoiseShare,
+  DataSet,
+  Split,
+  Network,
+  NetworkShape,
+  Phase,
+  Likelihood,
+  LikelihoodName,
+  Optimizer,
+  Evaluator,
+  EvalContext,
+  Tracker,
+  RunRecord,
+  Schedule,
+} from './contracts';
+export { Registry } from './registry/registry';
+export { createRegistry, BUILTIN_PLUGINS } from './builtins';
+export { definePlugin, slot, weight, Enum, ObjectOf, Override, Type, withOptionDefaults } from './registry/define';
+export type { OptionsOf } from './registry/define';
 export { STANDARD_WEIGHTS, standardWeights } from './registry/weights';
 export { latentParts } from './models/vae';
 export { importanceTerms } from './models/importance';
-export { likelihoodOf, LIKELIHOODS } from './losses/likelihood';
-export type { Likelihood, LikelihoodName } from './losses/likelihood';
+export { likelihoodOf } from './losses/likelihood';
 export { loadConfig, parseOverride } from './config/load';
 export { buildSchema } from './config/schema';
 export { UserError } from './errors';
@@ -39,18 +66,10 @@ export { isdaClassLoss, softmaxCrossEntropy } from './losses/isda';
 export { categoricalNll, categoricalEntropy, m2Labelled, m2Unlabelled } from './losses/m2';
 export { evalAlphaExpression } from './models/m2';
 export { spikeSlabKl } from './losses/spike-slab-kl';
-export type { Model, Batch, LossWeights } from './models/model';
-export type { Prior, TrainProgress, NoiseShare } from './priors/prior';
 export { noiseRows } from './priors/prior';
-export type { DataSet, Split } from './data/dataset';
-export type { Network, NetworkShape, Phase } from './nn/network';
 export { collectVariables, evaluationPhase } from './nn/network';
 export { batchNorm } from './nn/batchnorm';
 export { modelVariables } from './models/model';
-export type { Optimizer } from './train/optimizer';
-export type { Evaluator, EvalContext } from './eval/evaluator';
-export type { Tracker } from './track/tracker';
-export type { Schedule } from './schedules/schedule';
 export { parseIdx, readIdx, writeIdx } from './data/idx';
 export { exportTfjs } from './export/tfjs';
 export type { ExportOptions, ExportResult, ModelCard } from './export/tfjs';

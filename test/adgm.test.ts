@@ -9,11 +9,11 @@ import { setTf } from '../src/runtime/tf';
 import { createRegistry } from '../src/builtins';
 import { Rng } from '../src/runtime/rng';
 import { adgmCore, AdgmModel, AdgmVariant, ADGM_TERMS } from '../src/models/adgm';
-import type { DataSet } from '../src/data/dataset';
 import { runExperiment } from '../src/experiment';
 import { loadConfig } from '../src/config/load';
 import { isSweepFile, loadSweep, resolveCells } from '../src/sweep/spec';
 import { tmpDir, smallConfig, tinyDataSet, ROOT } from './helpers';
+import type { DataSet } from '../src/contracts';
 
 test.before(async () => {
   await tf.setBackend('cpu');

@@ -17,10 +17,9 @@ import { saveCheckpoint, loadCheckpoint } from '../src/track/checkpoint';
 import { evaluateTerms } from '../src/eval/elbo';
 import { compiledEvaluations } from '../src/eval/compiled';
 import { runExperiment } from '../src/experiment';
-import type { DataSet } from '../src/data/dataset';
-import type { Model } from '../src/models/model';
 import { tmpDir, smallConfig, tinyDataSet } from './helpers';
 import { trainAndExport, elboOwn } from './tfjs-export-helpers';
+import type { DataSet, Model } from '../src/contracts';
 
 // the compiled step needs the native backend; the rest runs on the one ELBO_BACKEND picks
 const native = installedBackends().includes('tensorflow');

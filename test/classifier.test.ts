@@ -1,19 +1,18 @@
 import { test } from 'node:test';
-import type { PluginOptions } from '../src/registry/types';
 import * as assert from 'node:assert/strict';
 import * as fs from 'fs';
 import * as path from 'path';
 import { runExperiment } from '../src/experiment';
 import { createRegistry } from '../src/builtins';
-import { classifierPlugin } from '../src/models/classifier';
+import { classifier, classifierPlugin } from '../src/models/classifier';
 import { loadConfig } from '../src/config/load';
 import { UserError } from '../src/errors';
-import type { Model } from '../src/models/model';
 import { Rng } from '../src/runtime/rng';
 import { setTf } from '../src/runtime/tf';
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
 import { tmpDir, smallConfig, elbo, ROOT } from './helpers';
+import type { PluginOptions, Model } from '../src/contracts';
 
 const CLASSIFIER = ['model={kind: classifier, network: {kind: mlp, hidden: [32]}}', 'eval=[{kind: accuracy}]'];
 
@@ -101,7 +100,7 @@ test('classifier: the latent-space methods throw a clear error', async () => {
     train: { x: new Float32Array(8), y: Int32Array.from([0, 1]), n: 2 }, test: { x: new Float32Array(8), y: Int32Array.from([0, 1]), n: 2 },
   };
   const registry = createRegistry();
-  const m: Model = classifierPlugin.create({ kind: 'classifier', network: { kind: 'mlp', hidden: [3], activation: 'relu' } }, { tf, registry, rng: new Rng(1), baseDir: '.', data: data as any });
+  const m: Model = classifier({ kind: 'classifier', network: { kind: 'mlp', hidden: [3], activation: 'relu' } }, { tf, registry, rng: new Rng(1), baseDir: '.', data: data as any });
   assert.equal(m.latent, 0);
   assert.equal(m.trainsOn, 'labelled');
   assert.throws(() => m.encodeMean(tf.zeros([1, 4])), (e: any) => e instanceof UserError && /classifier model has no latent space/.test(e.message));

@@ -1,5 +1,4 @@
 import { test } from 'node:test';
-import type { PluginOptions } from '../src/registry/types';
 import * as assert from 'node:assert/strict';
 import * as fs from 'fs';
 import * as path from 'path';
@@ -7,6 +6,7 @@ import { loadConfig } from '../src/config/load';
 import { createRegistry } from '../src/builtins';
 import { isSweepFile, loadSweep, resolveCells } from '../src/sweep/spec';
 import { tmpDir, elbo, ROOT, configProblems as problems, BASE_CONFIG as BASE } from './helpers';
+import type { PluginOptions } from '../src/contracts';
 
 test('a valid config gets every default filled in', () => {
   const dir = tmpDir();

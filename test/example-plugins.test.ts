@@ -64,3 +64,29 @@ test('the example plugins are listed and validated like built-ins', () => {
   assert.equal(bad.status, 1);
   assert.match(bad.stderr, /data\.noise must be <= 0\.5/);
 });
+
+test("docs/plugins.md's worked model example, as the page shows it, trains: built with ctx.latentParts, with a scheduled spike-slab prior", async () => {
+  const doc = fs.readFileSync(path.join(ROOT, 'docs', 'plugins.md'), 'utf8');
+  const at = doc.indexOf('**model** (`plugins/l1-vae`)');
+  assert.ok(at >= 0, 'docs/plugins.md has the model example');
+  const block = /```js\n([\s\S]*?)```/.exec(doc.slice(at));
+  assert.ok(block, 'the model example is a js block');
+  const dir = tmpDir();
+  fs.writeFileSync(path.join(dir, 'doc-model.js'), block[1]);
+  const file = path.join(dir, 'doc.yaml');
+  fs.writeFileSync(
+    file,
+    `experiment: doc-example
+seed: 5
+plugins: [./doc-model.js, ${path.join(ROOT, 'plugins', 'bars')}]
+data: { kind: bars, train: 200, test: 50 }
+model: { kind: l1-vae, latent: 4, prior: { kind: spike-slab, c: { kind: linear, from: 50, to: 200, end_epoch: 2 } }, encoder: { kind: mlp, hidden: [16] }, decoder: { kind: mlp, hidden: [16] } }
+loss: { l1_mu: 0.1 }
+train: { epochs: 2, batch_size: 25 }
+eval: [{ kind: elbo }, { kind: reconstructions, n: 4 }]
+`,
+  );
+  const r = await runExperiment({ config: file, runsDir: path.join(dir, 'runs'), progress: false });
+  assert.equal(r.status, 'FINISHED', r.error);
+  for (const k of ['train/l1', 'test/elbo', 'test/l1']) assert.ok(Number.isFinite(r.metrics[k]), `${k}: ${JSON.stringify(r.metrics)}`);
+});

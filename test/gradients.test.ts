@@ -8,11 +8,10 @@ import { transformGradients } from '../src/train/gradients';
 import { makeTrainStep } from '../src/train/step';
 import { createRegistry } from '../src/builtins';
 import { Rng } from '../src/runtime/rng';
-import type { Model } from '../src/models/model';
-import type { Optimizer } from '../src/train/optimizer';
 import { runExperiment } from '../src/experiment';
 import { parse as parseYaml } from 'yaml';
 import { tmpDir, smallConfig } from './helpers';
+import type { Model, Optimizer } from '../src/contracts';
 
 let tf: typeof tfc;
 before(async () => {

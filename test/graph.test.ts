@@ -19,7 +19,7 @@ import { encodeMeans } from '../src/eval/latent-classifier';
 import { compiledEvaluations } from '../src/eval/compiled';
 import { configProto, parseSessionConfig } from '../src/runtime/graph/session-config';
 import type { UserError } from '../src/errors';
-import type { DataSet } from '../src/data/dataset';
+import type { DataSet } from '../src/contracts';
 
 // The compiled step needs the native backend (npm run setup:native); the encoder does not.
 const native = installedBackends().includes('tensorflow');

@@ -8,7 +8,7 @@ import { Rng } from '../src/runtime/rng';
 import { loadConfig } from '../src/config/load';
 import { createRegistry } from '../src/builtins';
 import { UserError } from '../src/errors';
-import type { DataSet } from '../src/data/dataset';
+import type { DataSet } from '../src/contracts';
 
 export const ROOT = path.resolve(__dirname, '..', '..');
 export const BIN = path.join(ROOT, 'bin', 'run.js');

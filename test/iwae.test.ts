@@ -11,10 +11,8 @@ import { runExperiment } from '../src/experiment';
 import { buildData, buildRun } from '../src/run/build';
 import { bernoulliNll } from '../src/losses/likelihood';
 import { Rng } from '../src/runtime/rng';
-import type { Model } from '../src/models/model';
-import type { DataSet } from '../src/data/dataset';
-import type { Evaluator } from '../src/eval/evaluator';
 import { ROOT, tmpDir, smallConfig } from './helpers';
+import type { Model, DataSet, Evaluator } from '../src/contracts';
 
 test.before(async () => {
   await selectBackend('auto'); // ELBO_BACKEND picks it in the test runs

@@ -1,5 +1,4 @@
 import { test } from 'node:test';
-import type { PluginOptions } from '../src/registry/types';
 import * as assert from 'node:assert/strict';
 import * as fs from 'fs';
 import * as path from 'path';
@@ -7,6 +6,7 @@ import { runExperiment } from '../src/experiment';
 import { loadConfig } from '../src/config/load';
 import { createRegistry } from '../src/builtins';
 import { tmpDir, smallConfig, elbo, lastJson, ROOT } from './helpers';
+import type { PluginOptions } from '../src/contracts';
 
 test('the CNN judge config validates and trains on a limited MNIST set (conv classifier on real images)', () => {
   const { config } = loadConfig(path.join(ROOT, 'configs/mnist/cnn-judge.yaml'), [], createRegistry());

@@ -2,10 +2,10 @@ import { test } from 'node:test';
 import * as assert from 'node:assert/strict';
 import { getTf } from '../src/runtime/tf';
 import { Rng } from '../src/runtime/rng';
-import { likelihoodOf, LIKELIHOODS } from '../src/losses/likelihood';
+import { likelihoodOf } from '../src/losses/likelihood';
 import { createRegistry } from '../src/builtins';
-import type { Model } from '../src/models/model';
 import { tinyDataSet } from './helpers';
+import { LIKELIHOODS, type Model } from '../src/contracts';
 
 test('every likelihood: log p(x|out) for k rows per example (x not repeated) equals −nll with x repeated', () => {
   const tf = getTf();
@@ -35,8 +35,8 @@ test('a VAE with the learned-variance Gaussian likelihood is a density: importan
   const data = tinyDataSet({ shape: [6], n: 8 });
   const options = { kind: 'vae', latent: 2, prior: { kind: 'gaussian' }, encoder: { kind: 'mlp', hidden: [5] }, decoder: { kind: 'mlp', hidden: [5] }, likelihood: 'gaussian_learned' };
   const model: Model = await registry.create('model', options, { tf, registry, rng: new Rng(1), baseDir: '.', data });
-  const caps = registry.get('model', 'vae').provides;
-  assert.deepEqual(typeof caps === 'function' ? caps(options as never, { registry }).provides : caps, ['latent', 'density']);
+  const caps = registry.get('model', 'vae').capabilities!;
+  assert.deepEqual(caps(options as never, { registry }).provides, ['latent', 'density']);
   const lw = model.logImportanceWeights!(tf.tensor2d(data.test.x.subarray(0, 12), [2, 6]), 3, new Rng(2));
   assert.deepEqual(lw.shape, [2, 3]);
   assert.ok((lw.dataSync() as Float32Array).every(Number.isFinite));
@@ -55,7 +55,7 @@ test('importance weights for any encoder-decoder model: the G-VAE has them with 
   const lw = learned.logImportanceWeights!(tf.tensor2d(data.test.x.subarray(0, 12), [2, 6]), 3, new Rng(2));
   assert.deepEqual(lw.shape, [2, 3]);
   assert.ok((lw.dataSync() as Float32Array).every(Number.isFinite));
-  const caps = registry.get('model', 'gvae').provides;
+  const caps = registry.get('model', 'gvae').capabilities;
   assert.ok(typeof caps === 'function');
   assert.deepEqual(caps({ ...options, likelihood: 'gaussian_learned', prior: { kind: 'gaussian' } } as never, { registry }).provides, ['latent', 'density', 'classify']);
   // its default, the image loss, is not a density

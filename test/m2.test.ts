@@ -14,9 +14,9 @@ import { m2Core, evalAlphaExpression, M2Model } from '../src/models/m2';
 import { loadHyperspectral, HyperspectralDataSet } from '../src/data/hyperspectral';
 import { classHistogram } from '../src/data/splits';
 import { pca } from '../src/eval/latent-pca';
-import type { DataSet } from '../src/data/dataset';
 import { runExperiment } from '../src/experiment';
 import { tmpDir, smallConfig, tinyDataSet } from './helpers';
+import type { DataSet } from '../src/contracts';
 
 test.before(async () => {
   await tf.setBackend('cpu');

@@ -5,8 +5,8 @@ import * as path from 'path';
 import { createRegistry } from '../src/builtins';
 import { loadConfig } from '../src/config/load';
 import { UserError } from '../src/errors';
-import { PLUGIN_KINDS } from '../src/registry/types';
 import { tmpDir, elbo, ROOT, smallConfig, lastJson } from './helpers';
+import { PLUGIN_KINDS } from '../src/contracts';
 
 test('every plugin kind has built-ins, and names are unique within a kind', () => {
   const r = createRegistry();
@@ -84,7 +84,9 @@ test('plugins that break the contract are named with what they broke; one that p
   const ev = (name: string, extra: string) =>
     `{ kind: 'evaluator', name: '${name}', description: 'x', schema: { properties: {} }, create: () => ({ run: async () => ({ metrics: {} }) }), ${extra} }`;
   const files: Record<string, string> = {
-    'terms-number.js': "module.exports = { kind: 'model', name: 'numbers', description: 'x', schema: { properties: {} }, terms: () => 3, create() {} };",
+    'terms-number.js': "module.exports = { kind: 'model', name: 'numbers', description: 'x', schema: { properties: {} }, termNames: () => 3, create() {} };",
+    'old-terms.js': "module.exports = { kind: 'model', name: 'old-terms', description: 'x', schema: { properties: {} }, terms: () => ['loss'], create() {} };",
+    'old-provides.js': "module.exports = { kind: 'model', name: 'old-provides', description: 'x', schema: { properties: {} }, provides: () => ({ provides: ['latent'] }), create() {} };",
     'metrics-string.js': `module.exports = ${ev('stringy', "metrics: () => 'test/x'")};`,
     'getter.js': `const p = ${ev('getter', '')}; Object.defineProperty(p, 'description', { get() { throw new Error('getter boom'); }, enumerable: true }); module.exports = p;`,
     'throws-null.js': 'throw null;',
@@ -97,7 +99,10 @@ test('plugins that break the contract are named with what they broke; one that p
     return f;
   };
   const expect: [string, string, RegExp][] = [
-    ['terms-number.js', 'data: {kind: mnist}\nmodel: {kind: numbers}\ntrain: {select: {metric: val/elbo}}\n', /terms-number\.js: model plugin 'numbers': terms\(\) must return a list of metric names \(strings\), got number 3/],
+    ['terms-number.js', 'data: {kind: mnist}\nmodel: {kind: numbers}\ntrain: {select: {metric: val/elbo}}\n', /terms-number\.js: model plugin 'numbers': termNames\(\) must return a list of metric names \(strings\), got number 3/],
+    // the names a plugin declared its terms and capabilities with before they were told apart from what a model computes
+    ['old-terms.js', 'data: {kind: mnist}\nmodel: {kind: old-terms}\n', /old-terms\.js: invalid plugin: 'terms' is now 'termNames' \(the names of the loss terms; the model it creates computes them in terms\(batch, w, rng, progress\)\)/],
+    ['old-provides.js', 'data: {kind: mnist}\nmodel: {kind: old-provides}\n', /old-provides\.js: invalid plugin: 'provides' is a list; a function of the options returning \{provides, why\} is now 'capabilities'/],
     ['metrics-string.js', 'data: {kind: mnist}\nmodel: {kind: vae}\neval: [{kind: stringy}]\npublished: [{metric: test/x, value: 1, source: s}]\n', /metrics-string\.js: evaluator plugin 'stringy': metrics\(\) must return a list of metric names \(strings\) or null, got the string "test\/x"/],
     ['getter.js', 'data: {kind: mnist}\nmodel: {kind: vae}\n', /getter\.js: invalid plugin: reading what it exports failed: getter boom; the problem is in the plugin/],
     ['throws-null.js', 'data: {kind: mnist}\nmodel: {kind: vae}\n', /cannot load plugin '\.\/throws-null\.js' .*: it threw null/],

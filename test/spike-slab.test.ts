@@ -11,9 +11,8 @@ import { spikeSlabPriorPlugin, scheduleProgress } from '../src/priors/spike-slab
 import { createRegistry } from '../src/builtins';
 import { runExperiment } from '../src/experiment';
 import { Rng } from '../src/runtime/rng';
-import type { Model } from '../src/models/model';
-import type { Prior } from '../src/priors/prior';
 import { tmpDir, smallConfig, tinyDataSet } from './helpers';
+import type { Model, Prior } from '../src/contracts';
 
 test.before(async () => {
   await selectBackend('cpu');

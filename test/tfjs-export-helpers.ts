@@ -4,7 +4,7 @@ import * as path from 'path';
 import { getTf } from '../src/runtime/tf';
 import { createRegistry } from '../src/builtins';
 import { loadFinishedRun } from '../src/models/load-run';
-import type { ClassConditionalModel } from '../src/models/m2';
+import type { ClassConditionalModel } from '../src/contracts';
 import { modelVariables } from '../src/models/model';
 import { elbo, lastJson } from './helpers';
 

@@ -171,7 +171,7 @@ test('train.select on a metric the epoch does not write fails the run with a cle
   // a model plugin that does not declare its terms cannot be checked before the run
   const dir = tmpDir();
   const registry = createRegistry();
-  registry.register({ ...registry.get('model', 'vae'), name: 'plain', terms: undefined }, 'test');
+  registry.register({ ...registry.get('model', 'vae'), name: 'plain', termNames: undefined }, 'test');
   const runs = path.join(dir, 'runs');
   const run = runExperiment({ config: smallConfig(dir), runsDir: runs, registry, overrides: ['model.kind=plain', 'train.select={metric: val/accuracy, mode: max}'], ...quiet });
   const message = "'val/accuracy' is not among the metrics of epoch 1 (val/recon, val/kl, val/elbo)";
@@ -248,7 +248,7 @@ test("a weight declared role: 'parameter' (a capacity) keeps its scheduled value
   const cfg = smallConfig(dir);
   const plugin = (role: string) => `module.exports = { kind: 'model', name: 'cap-${role}', description: 'reports its capacity', schema: { properties: {} },
   weights: { capacity_${role}: { default: 0, description: 'a capacity', role: '${role}' } },
-  terms: () => ['loss', 'capacity'],
+  termNames: () => ['loss', 'capacity'],
   create(o, ctx) {
     const tf = ctx.tf;
     const t = tf.variable(tf.ones([1]));

@@ -7,10 +7,9 @@ import { Rng } from '../src/runtime/rng';
 import { createRegistry } from '../src/builtins';
 import { loadConfig } from '../src/config/load';
 import { runExperiment } from '../src/experiment';
-import type { Network } from '../src/nn/network';
 import type { CheckpointManifest } from '../src/track/checkpoint';
-import type { Model } from '../src/models/model';
 import { ROOT, tmpDir, smallConfig, tinyDataSet } from './helpers';
+import type { Network, Model } from '../src/contracts';
 
 test('vamp prior: log p(z) is the mean of q(z|u_j) over the pseudo-inputs, through the model\'s own encoder', async () => {
   const tf = getTf();

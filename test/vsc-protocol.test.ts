@@ -1,5 +1,4 @@
 import { test } from 'node:test';
-import type { PluginOptions } from '../src/registry/types';
 import * as assert from 'node:assert/strict';
 import * as fs from 'fs';
 import * as path from 'path';
@@ -9,8 +8,8 @@ import { classifyLatents, labelledRows, encodeMeans, LatentSet, ClassifierOption
 import { loadSweep, resolveCells } from '../src/sweep/spec';
 import { runExperiment } from '../src/experiment';
 import { Rng } from '../src/runtime/rng';
-import type { Model } from '../src/models/model';
 import { tmpDir, smallConfig, elbo, lastJson, ROOT } from './helpers';
+import type { PluginOptions, Model } from '../src/contracts';
 
 test.before(async () => {
   await selectBackend('auto'); // ELBO_BACKEND picks it in the test runs

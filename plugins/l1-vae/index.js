@@ -4,8 +4,8 @@
 //   L = c1·KL + c2·recon + l1_mu·mean_k |μ_k|
 // an L1 penalty on the posterior means, which pushes unused latent dimensions to exactly 0
 // (sparse codes). The config sets it like the built-in weights: loss: { l1_mu: 0.05 } or a
-// schedule; it is logged as weight/l1_mu. Any prior works (it is created through the
-// registry, before the encoder, and sees it); the likelihood is Bernoulli.
+// schedule; it is logged as weight/l1_mu. Any prior works: ctx.latentParts creates it
+// through the registry, before the encoder, which it sees; the likelihood is Bernoulli.
 //   plugins: [./plugins/l1-vae]
 //   model: { kind: l1-vae, latent: 8 }
 'use strict';
@@ -27,24 +27,16 @@ module.exports = {
     c2: { default: 1, description: 'Weight of the reconstruction term' },
     l1_mu: { default: 0.1, description: 'Weight of the mean |μ| of the posterior means (sparse codes)' },
   },
-  terms: () => ['loss', 'recon', 'kl', 'l1', 'elbo'],
+  termNames: () => ['loss', 'recon', 'kl', 'l1', 'elbo'],
   provides: ['latent'],
   create(o, ctx) {
     const tf = ctx.tf;
-    const { data } = ctx;
-    const K = o.latent;
-    let encoder = null;
-    const prior = ctx.registry.create('prior', o.prior, { ...ctx, rng: ctx.rng.fork('prior'), latent: K, inDim: data.dim, encoder: () => encoder });
-    encoder = ctx.registry.create('network', o.encoder, { ...ctx, rng: ctx.rng.fork('encoder'), shape: { inDim: data.dim, outDim: prior.paramsPerLatent * K } });
-    const decoder = ctx.registry.create('network', o.decoder, { ...ctx, rng: ctx.rng.fork('decoder'), shape: { inDim: K, outDim: data.dim } });
-    const params = new Map();
-    for (const [n, v] of encoder.params) params.set(`encoder/${n}`, v);
-    for (const [n, v] of decoder.params) params.set(`decoder/${n}`, v);
-    for (const [n, v] of prior.params || []) params.set(`prior/${n}`, v);
-    // −log p(x|z) of a Bernoulli decoder: Σ_d softplus(l) − x·l
-    const nll = (x, logits) => tf.sum(tf.sub(tf.softplus(logits), tf.mul(x, logits)), 1);
+    // the prior, then the encoder sized for it, the decoder and the likelihood, their
+    // parameters collected as encoder/…, decoder/…, prior/…
+    const { K, prior, encoder, decoder, params, buffers, nll, toData } = ctx.latentParts(o);
     return {
       params,
+      buffers,
       latent: K,
       terms(batch, w, rng, progress) {
         const enc = encoder.apply(batch.x);
@@ -56,8 +48,8 @@ module.exports = {
         return { loss, recon, kl, l1, elbo: tf.neg(tf.add(kl, recon)) };
       },
       encodeMean: (x) => tf.tidy(() => prior.mean(encoder.apply(x), K)),
-      reconstruct: (x) => tf.tidy(() => tf.sigmoid(decoder.apply(prior.mean(encoder.apply(x), K)))),
-      decode: (z) => tf.tidy(() => tf.sigmoid(decoder.apply(z))),
+      reconstruct: (x) => tf.tidy(() => toData(decoder.apply(prior.mean(encoder.apply(x), K)))),
+      decode: (z) => tf.tidy(() => toData(decoder.apply(z))),
       sampleLatent: (n, rng) => prior.sampleFromPrior(n, K, rng),
     };
   },

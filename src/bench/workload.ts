@@ -2,12 +2,9 @@ import type * as tfc from '@tensorflow/tfjs-core';
 import { createRegistry } from '../builtins';
 import { buildRun } from '../run/build';
 import { Rng } from '../runtime/rng';
-import type { DataSet } from '../data/dataset';
-import type { LossWeights } from '../models/model';
-import type { PluginOptions } from '../registry/types';
 import { makeTrainStep, type StepOptions } from '../train/step';
 import { compiledEvaluations } from '../eval/compiled';
-import type { Evaluator } from '../eval/evaluator';
+import type { DataSet, Evaluator, PluginOptions, WeightValues } from '../contracts';
 
 /**
  * The benchmark's workloads: each is a model config as a user would write it, on
@@ -26,7 +23,7 @@ export interface Workload {
   labelled: number;
   model: PluginOptions;
   /** The loss weights by name: those the model plugin declares (registry/weights.ts). */
-  weights: LossWeights;
+  weights: WeightValues;
   /**
    * An evaluation workload: no training; a timed call is the iwae evaluator
    * (src/eval/iwae.ts, its default pass sizes) with `k` importance samples over `batch`
@@ -187,7 +184,7 @@ export interface Built {
   flopsPerStep(): Promise<number>;
   /** How a call runs: 'graph (N kernels)' (one TensorFlow graph per step or pass) or 'eager'. */
   mode(): string;
-  model: import('../models/model').Model;
+  model: import('../contracts').Model;
 }
 
 /** The model and the synthetic data of a workload, built as `elbo run` builds a run (src/run/build.ts buildRun). */
@@ -346,7 +343,7 @@ export async function referenceCase(tf: typeof tfc, w: Workload, seed = 0, image
   let x: Float32Array;
   let y: Int32Array | null;
   let loss: number;
-  let model: import('../models/model').Model;
+  let model: import('../contracts').Model;
   if (w.evaluate) {
     const e = await buildEvaluation(tf, w, seed);
     model = e.model;

@@ -1,9 +1,10 @@
 import * as fs from 'fs';
 import * as path from 'path';
-import { allRuns, effectiveStatus, readJsonFile, type RunRecord, type RunStatus, type SweepCellLabel } from '../track/run-store';
+import { allRuns, effectiveStatus, readJsonFile } from '../track/run-store';
 import { readSweepState } from '../sweep/state';
 import { Spool } from '../track/spool';
 import { UserError, suggestion } from '../errors';
+import type { RunRecord, RunStatus, SweepCellLabel } from '../contracts';
 
 /** What `elbo runs list` and `elbo runs show` know of one run. */
 export interface ListedRun {

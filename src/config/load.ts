@@ -4,13 +4,11 @@ import * as crypto from 'crypto';
 import Ajv, { ErrorObject } from 'ajv';
 import { Document, LineCounter, parseDocument, isMap, isPair, isScalar, isSeq, visit, Node as YamlNode, Pair, YAMLMap, parse as parseYamlValue, stringify } from 'yaml';
 import { UserError, UserErrors, suggestion } from '../errors';
-import { Registry } from '../registry/registry';
 import { buildSchema } from './schema';
 import { checkMetrics } from './metrics';
 import { unmetEvaluatorNeeds } from './needs';
-import type { PluginKind, PluginOptions } from '../registry/types';
-import type { ExperimentConfig } from './types';
 import { parseKeyPath, setAtPath } from './path';
+import type { PluginKind, PluginOptions, ExperimentConfig, PluginRegistry } from '../contracts';
 
 export interface LoadedConfig {
   config: ExperimentConfig;
@@ -180,7 +178,7 @@ export function parseYaml(text: string, file: string): { doc: Document; lines: L
 export function loadConfig(
   file: string,
   overrides: string[],
-  registry: Registry,
+  registry: PluginRegistry,
   opts: {
     text?: string;
     baseDir?: string;
@@ -257,7 +255,7 @@ export function loadConfig(
  * A learning-rate schedule that is 0 over the whole of training is refused as `lr: 0` is (the
  * parameters would never move): it is read at 201 points from epoch 0 to train.epochs.
  */
-function checkLearningRate(config: ExperimentConfig, registry: Registry, loc: Locator): void {
+function checkLearningRate(config: ExperimentConfig, registry: PluginRegistry, loc: Locator): void {
   const lr = (config.train.optimizer as { lr?: unknown }).lr;
   if (!lr || typeof lr !== 'object' || !registry.has('schedule', (lr as PluginOptions).kind)) return;
   const s = registry.create('schedule', lr as PluginOptions, { registry } as never) as (p: { epoch: number; step: number; fraction: number; epochFloat: number }) => number;
@@ -275,9 +273,9 @@ function checkLearningRate(config: ExperimentConfig, registry: Registry, loc: Lo
  */
 export const AJV_OPTIONS = { allErrors: true, useDefaults: true, discriminator: true, strict: false, verbose: true, strictNumbers: true, $data: true } as const;
 
-const ajvCache = new WeakMap<Registry, { size: number; validate: ReturnType<Ajv['compile']> }>();
+const ajvCache = new WeakMap<PluginRegistry, { size: number; validate: ReturnType<Ajv['compile']> }>();
 
-function compiled(registry: Registry) {
+function compiled(registry: PluginRegistry) {
   const size = registry.list().length;
   const hit = ajvCache.get(registry);
   if (hit && hit.size === size) return hit.validate;
@@ -295,7 +293,7 @@ function compiled(registry: Registry) {
   return v;
 }
 
-function validate(data: any, registry: Registry, loc: Locator): ExperimentConfig {
+function validate(data: any, registry: PluginRegistry, loc: Locator): ExperimentConfig {
   const v = compiled(registry);
   if (v(data)) return data as ExperimentConfig;
   throw ajvUserErrors(v.errors ?? [], data, loc, registry);
@@ -305,7 +303,7 @@ function validate(data: any, registry: Registry, loc: Locator): ExperimentConfig
 export const MAX_PROBLEMS = 50;
 
 /** ajv errors as user errors, one line per distinct problem, each with its position. */
-export function ajvUserErrors(errors: ErrorObject[], data: any, loc: Locator, registry?: Registry): UserErrors {
+export function ajvUserErrors(errors: ErrorObject[], data: any, loc: Locator, registry?: PluginRegistry): UserErrors {
   // only the problems that are shown are turned into messages (30,000 of them would take seconds)
   const shown: UserError[] = [];
   const lines = new Set<string>();
@@ -372,7 +370,7 @@ function kindOf(e: ErrorObject): PluginKind | undefined {
   return (e.parentSchema as any)?.['x-elbo-kind'];
 }
 
-function toUserError(e: ErrorObject, data: any, registry: Registry | undefined, loc: Locator): UserError {
+function toUserError(e: ErrorObject, data: any, registry: PluginRegistry | undefined, loc: Locator): UserError {
   const p = pathOf(e.instancePath);
   const here = dotted(p);
   switch (e.keyword) {

@@ -1,6 +1,5 @@
-import type { Registry } from '../registry/registry';
-import type { ExperimentConfig, Mode, PublishedEntry } from './types';
 import { UserError, UserErrors, suggestion } from '../errors';
+import type { ExperimentConfig, Mode, PublishedEntry, Verdict, PublishedComparison, PluginRegistry } from '../contracts';
 
 /**
  * Which metrics a config's run writes, as the plugins declare them (evaluators:
@@ -28,16 +27,16 @@ export function defaultMode(metric: string): Mode | undefined {
 }
 
 /** The configured model's loss terms, or null when its plugin does not declare them. */
-export function modelTerms(config: Pick<ExperimentConfig, 'model'>, registry: Registry): string[] | null {
+export function modelTerms(config: Pick<ExperimentConfig, 'model'>, registry: PluginRegistry): string[] | null {
   const p = registry.has('model', config.model.kind) ? registry.get('model', config.model.kind) : null;
-  return p?.terms ? p.terms(config.model) : null;
+  return p?.termNames ? p.termNames(config.model) : null;
 }
 
 /**
  * The validation metrics the training loop writes after every epoch (val/<term> for every
  * loss term but `loss`); null when the model does not declare its terms.
  */
-export function validationMetrics(config: Pick<ExperimentConfig, 'model'>, registry: Registry): string[] | null {
+export function validationMetrics(config: Pick<ExperimentConfig, 'model'>, registry: PluginRegistry): string[] | null {
   const terms = modelTerms(config, registry);
   return terms ? terms.filter((t) => t !== 'loss').map((t) => `val/${t}`) : null;
 }
@@ -47,7 +46,7 @@ export function validationMetrics(config: Pick<ExperimentConfig, 'model'>, regis
  * training loop's train/<term> (every loss term, and train/grad_norm) and, with a validation
  * split, val/<term>; null when the model does not declare its terms.
  */
-export function epochMetrics(config: Pick<ExperimentConfig, 'model' | 'data'>, registry: Registry): string[] | null {
+export function epochMetrics(config: Pick<ExperimentConfig, 'model' | 'data'>, registry: PluginRegistry): string[] | null {
   const terms = modelTerms(config, registry);
   if (!terms) return null;
   const val = config.data.validation === 0 ? [] : validationMetrics(config, registry) ?? [];
@@ -58,7 +57,7 @@ export function epochMetrics(config: Pick<ExperimentConfig, 'model' | 'data'>, r
  * The test metrics the configured evaluators write: `names` (test/...) from every
  * evaluator that declares them, and the evaluators (index, kind) that do not.
  */
-export function evaluatorMetrics(config: Pick<ExperimentConfig, 'model' | 'eval'>, registry: Registry): { names: string[]; undeclared: string[] } {
+export function evaluatorMetrics(config: Pick<ExperimentConfig, 'model' | 'eval'>, registry: PluginRegistry): { names: string[]; undeclared: string[] } {
   const info = { modelTerms: modelTerms(config, registry) };
   const names = new Set<string>();
   const undeclared: string[] = [];
@@ -75,7 +74,7 @@ export function evaluatorMetrics(config: Pick<ExperimentConfig, 'model' | 'eval'
  * Check `published:` and `train.select` against what the run writes; fill in each entry's
  * mode from the metric name. Every problem is one located error.
  */
-export function checkMetrics(config: ExperimentConfig, registry: Registry, at: (p: (string | number)[]) => string, overridden: string[] = []): void {
+export function checkMetrics(config: ExperimentConfig, registry: PluginRegistry, at: (p: (string | number)[]) => string, overridden: string[] = []): void {
   const problems: UserError[] = [];
   const published = config.published ?? [];
   if (published.length) {
@@ -118,8 +117,6 @@ export function checkMetrics(config: ExperimentConfig, registry: Registry, at: (
   if (problems.length) throw new UserErrors(problems);
 }
 
-export type Verdict = 'within' | 'better' | 'worse' | 'missing';
-
 /**
  * How a measured value compares with a published entry: within when
  * |measured − value| ≤ tolerance (the entry's pm, else `spread`: the std over seeds, 0 for
@@ -131,12 +128,6 @@ export function verdict(measured: number | undefined, entry: Pick<PublishedEntry
   if (Math.abs(measured - entry.value) <= tolerance) return 'within';
   const mode = entry.mode ?? defaultMode(entry.metric) ?? 'max';
   return (mode === 'min' ? measured < entry.value : measured > entry.value) ? 'better' : 'worse';
-}
-
-/** One published entry against the run's measurement (run.json `published`). */
-export interface PublishedComparison extends PublishedEntry {
-  measured: number | null;
-  verdict: Verdict;
 }
 
 export function comparePublished(published: PublishedEntry[] | undefined, metrics: Record<string, number>): PublishedComparison[] {

@@ -1,6 +1,4 @@
-import type { Registry } from '../registry/registry';
-import type { ModelCapability, Plugin } from '../registry/types';
-import type { ExperimentConfig, PluginOptions } from './types';
+import type { ModelCapability, Plugin, ExperimentConfig, PluginOptions, PluginRegistry } from '../contracts';
 
 const WHAT: Record<ModelCapability, string> = {
   latent: 'a model with a latent space (encodeMean, decode)',
@@ -10,29 +8,31 @@ const WHAT: Record<ModelCapability, string> = {
 };
 
 /**
- * What a model plugin offers for these options (its `provides`, a list or a function of
- * the options), and why it lacks what it lacks; null when the plugin does not declare it.
+ * What a model plugin offers for these options (its `provides` list, or what its
+ * `capabilities` says for them), and why it lacks what it lacks; null when the plugin
+ * declares neither.
  */
 export function modelCapabilities(
   plugin: Plugin | null,
   options: PluginOptions,
-  registry: Registry,
+  registry: PluginRegistry,
 ): { provides: ModelCapability[]; why: Partial<Record<ModelCapability, string>> } | null {
-  const p = plugin?.provides;
-  if (!p) return null;
-  if (Array.isArray(p)) return { provides: p, why: {} };
-  const out = p(options, { registry });
-  return { provides: out.provides, why: out.why ?? {} };
+  if (plugin?.capabilities) {
+    const out = plugin.capabilities(options, { registry });
+    return { provides: out.provides, why: out.why ?? {} };
+  }
+  return plugin?.provides ? { provides: plugin.provides, why: {} } : null;
 }
 
 /**
  * Evaluators whose `needs` the model plugin does not `provide` (e.g. reconstructions on
  * the classifier, which has no latent space; iwae on a spike-and-slab prior, which has no
  * density): one problem per evaluator, with the path of its `kind`, so a config is refused
- * when it is validated, not after training. A model plugin that declares no `provides` is
- * not checked here (its evaluators fail at the end of the run if they cannot work).
+ * when it is validated, not after training. A model plugin that declares neither `provides`
+ * nor `capabilities` is not checked here (its evaluators fail at the end of the run if they
+ * cannot work).
  */
-export function unmetEvaluatorNeeds(config: ExperimentConfig, registry: Registry): { path: (string | number)[]; message: string }[] {
+export function unmetEvaluatorNeeds(config: ExperimentConfig, registry: PluginRegistry): { path: (string | number)[]; message: string }[] {
   const model = registry.has('model', config.model.kind) ? registry.get('model', config.model.kind) : null;
   const caps = modelCapabilities(model, config.model, registry);
   if (!caps) return [];

@@ -1,7 +1,7 @@
-import { PLUGIN_KINDS, JsonSchema, PluginKind, numberOrSchedule, slot, weight } from '../registry/types';
-import type { Registry } from '../registry/registry';
+import { numberOrSchedule, slot, weight } from '../registry/define';
 import { MODE_RULE } from './metrics';
 import { STANDARD_WEIGHTS } from '../registry/weights';
+import { PLUGIN_KINDS, JsonSchema, PluginKind, type PluginRegistry } from '../contracts';
 
 /**
  * train.draws when the config does not say (src/train/step.ts). 'host': measured against
@@ -23,7 +23,7 @@ export const BACKENDS = ['auto', 'tensorflow', 'wasm', 'cpu'] as const;
  * validates a config, the one `elbo schema` prints and the list `elbo plugins` shows
  * are one and the same.
  */
-export function buildSchema(registry: Registry): JsonSchema {
+export function buildSchema(registry: PluginRegistry): JsonSchema {
   const definitions: Record<string, JsonSchema> = {};
   for (const kind of PLUGIN_KINDS) definitions[kind] = kindSchema(registry, kind);
   // weights scale loss terms: a negative one would reward the term it weighs
@@ -199,7 +199,7 @@ function publishedSchema(): JsonSchema {
   };
 }
 
-function kindSchema(registry: Registry, kind: PluginKind): JsonSchema {
+function kindSchema(registry: PluginRegistry, kind: PluginKind): JsonSchema {
   const branches = registry.list(kind).map(({ plugin }) => ({
     title: `${kind} ${plugin.name}`,
     description: plugin.description,

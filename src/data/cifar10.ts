@@ -1,10 +1,11 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import * as crypto from 'crypto';
-import { definePlugin, Override, Type, type OptionsOf } from '../registry/types';
-import { Split, commonDataOptions, finishDataSet } from './dataset';
+import { definePlugin, Override, Type, type OptionsOf } from '../registry/define';
+import { commonDataOptions, finishDataSet } from './dataset';
 import { UserError } from '../errors';
 import { readDataFile } from './files';
+import { Split } from '../contracts';
 
 const cifar10Options = {
   path: Type.String({ description: 'The cifar-10-batches-bin directory' }),

@@ -1,10 +1,11 @@
 import * as path from 'path';
 import * as crypto from 'crypto';
-import { definePlugin, Enum, Type, type OptionsOf, type PluginContext } from '../registry/types';
+import { definePlugin, Enum, Type, type OptionsOf } from '../registry/define';
 import type { CommonDataOptions } from './dataset';
 import { UserError, suggestion } from '../errors';
 import { readDataFile } from './files';
 import { OwnDataSet, RawPart, Scale, finishOwnDataSet, ownDataOptions, scaleAndCheck, scaleOption } from './own';
+import type { PluginContext } from '../contracts';
 
 /** The largest finite float32. */
 const FLOAT32_MAX = 3.4028234663852886e38;

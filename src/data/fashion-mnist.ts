@@ -1,11 +1,12 @@
 import * as path from 'path';
 import * as fs from 'fs';
 import * as crypto from 'crypto';
-import { definePlugin, Enum, Type, type OptionsOf } from '../registry/types';
-import { commonDataOptions, finishDataSet, Split } from './dataset';
+import { definePlugin, Enum, Type, type OptionsOf } from '../registry/define';
+import { commonDataOptions, finishDataSet } from './dataset';
 import { loadIdxDataSet } from './idx-files';
 import { Rng } from '../runtime/rng';
 import { UserError } from '../errors';
+import { Split } from '../contracts';
 
 const fashionMnistOptions = {
   path: Type.Optional(Type.String({

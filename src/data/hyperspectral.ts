@@ -1,7 +1,8 @@
-import { definePlugin, Override, Enum, Type, type OptionsOf, type PluginContext } from '../registry/types';
+import { definePlugin, Override, Enum, Type, type OptionsOf } from '../registry/define';
 import { commonDataOptions } from './dataset';
 import { CsvFormat, loadCsvDataSet, parseNumericCsv } from './csv';
 import type { OwnDataSet } from './own';
+import type { PluginContext } from '../contracts';
 
 const hyperspectralOptions = {
   path: Type.String({ description: 'CSV file: one row per pixel, the band values, then an integer class label (last column); relative to the config file' }),

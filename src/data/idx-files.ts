@@ -1,10 +1,11 @@
 import * as path from 'path';
 import * as crypto from 'crypto';
-import { definePlugin, Type, type OptionsOf, type PluginContext } from '../registry/types';
-import { DataSet, commonDataOptions, finishDataSet, type CommonDataOptions } from './dataset';
+import { definePlugin, Type, type OptionsOf } from '../registry/define';
+import { commonDataOptions, finishDataSet, type CommonDataOptions } from './dataset';
 import { readIdxImages } from './idx';
 import { checkClassIndices } from './files';
 import { UserError } from '../errors';
+import { type PluginContext, DataSet } from '../contracts';
 
 const idxFilesOptions = {
   train_images: Type.String({ description: 'IDX file of training images (n × rows × cols bytes)' }),

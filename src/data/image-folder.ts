@@ -3,10 +3,11 @@ import * as path from 'path';
 import * as crypto from 'crypto';
 import * as jpeg from 'jpeg-js';
 import { PNG } from 'pngjs';
-import { definePlugin, Enum, Type, type OptionsOf, type PluginContext } from '../registry/types';
+import { definePlugin, Enum, Type, type OptionsOf } from '../registry/define';
 import { UserError } from '../errors';
 import { readDataFile } from './files';
 import { OwnDataSet, RawPart, finishOwnDataSet, ownDataOptions } from './own';
+import type { PluginContext } from '../contracts';
 
 const imageFolderOptions = {
   root: Type.String({ description: 'Directory with one subfolder per class, each holding .png/.jpg/.jpeg images (root/<class>/*.png); relative to the config file' }),

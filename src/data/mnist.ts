@@ -1,6 +1,6 @@
 import * as path from 'path';
 import * as fs from 'fs';
-import { definePlugin, Type, type OptionsOf } from '../registry/types';
+import { definePlugin, Type, type OptionsOf } from '../registry/define';
 import { commonDataOptions } from './dataset';
 import { loadIdxDataSet } from './idx-files';
 import { UserError } from '../errors';

@@ -1,10 +1,11 @@
 import * as path from 'path';
 import * as zlib from 'zlib';
 import * as crypto from 'crypto';
-import { definePlugin, Type, type OptionsOf, type PluginContext } from '../registry/types';
+import { definePlugin, Type, type OptionsOf } from '../registry/define';
 import { UserError } from '../errors';
 import { readDataFile } from './files';
 import { OwnDataSet, RawPart, finishOwnDataSet, ownDataOptions, scaleAndCheck, scaleOption, checkLabelsPaired } from './own';
+import type { PluginContext } from '../contracts';
 
 /**
  * NumPy's .npy (format versions 1, 2, 3) and .npz (a zip of .npy files, stored or deflated)

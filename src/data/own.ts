@@ -1,8 +1,8 @@
-import type { PluginContext } from '../registry/types';
-import { Enum, Override, Type } from '../registry/types';
-import { DataSet, Split, commonDataOptions, finishDataSet, type CommonDataOptions } from './dataset';
+import { Enum, Override, Type } from '../registry/define';
+import { commonDataOptions, finishDataSet, type CommonDataOptions } from './dataset';
 import { binarizeOnce, subset } from './splits';
 import { UserError } from '../errors';
+import { type PluginContext, DataSet, Split } from '../contracts';
 
 /**
  * What the "your own data" loaders (npy, csv, image-folder, and hyperspectral, a preset of

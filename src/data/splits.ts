@@ -1,6 +1,6 @@
 import type { Rng } from '../runtime/rng';
-import type { Split } from './dataset';
 import { UserError } from '../errors';
+import type { Split } from '../contracts';
 
 /** Rows `idx` of a split, copied. */
 export function subset(split: Split, dim: number, idx: Int32Array | number[]): Split {

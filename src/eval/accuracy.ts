@@ -1,10 +1,9 @@
 import * as fs from 'fs';
 import type * as tfc from '@tensorflow/tfjs-core';
-import { definePlugin, Enum, Type, type OptionsOf } from '../registry/types';
+import { definePlugin, Enum, Type, type OptionsOf } from '../registry/define';
 import { rows } from './evaluator';
-import type { Model } from '../models/model';
-import type { Split } from '../data/dataset';
 import { UserError } from '../errors';
+import type { Model, Split } from '../contracts';
 
 const accuracyOptions = {
   split: Enum(['test', 'val'], { default: 'test', description: 'Which split to classify' }),

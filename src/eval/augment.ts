@@ -1,11 +1,10 @@
 import type * as tfc from '@tensorflow/tfjs-core';
-import { definePlugin, Type, type OptionsOf, type PluginContext } from '../registry/types';
-import type { EvalContext } from './evaluator';
-import type { Model } from '../models/model';
+import { definePlugin, Type, type OptionsOf } from '../registry/define';
 import { writeImageGrid } from '../plot/figures';
 import { subset } from '../data/splits';
 import { loadRunModel, openFinishedRun } from '../models/load-run';
 import { UserError } from '../errors';
+import type { PluginContext, EvalContext, Model } from '../contracts';
 
 const augmentOptions = {
   lambda_clip: Type.Number({ exclusiveMinimum: 0, maximum: 1, default: 0.1, description: 'Fraction of latent dims (largest σ) moved' }),

@@ -1,10 +1,8 @@
-import { definePlugin, Type, type OptionsOf } from '../registry/types';
-import type { Model } from '../models/model';
-import type { ClassConditionalModel } from '../models/m2';
+import { definePlugin, Type, type OptionsOf } from '../registry/define';
 import { writeImageGrid } from '../plot/figures';
 import { UserError } from '../errors';
 
-export type { ClassConditionalModel } from '../models/m2';
+import type { ClassConditionalModel, Model } from '../contracts';
 
 const classSamplesOptions = {
   n: Type.Integer({ minimum: 1, maximum: 100, default: 10, description: 'Latent codes (columns)' }),

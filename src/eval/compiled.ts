@@ -1,8 +1,8 @@
 import type * as tfc from '@tensorflow/tfjs-core';
-import type { Model } from '../models/model';
 import { Rng } from '../runtime/rng';
 import { nativeBackend } from '../runtime/graph/trace';
 import { compileFunction, type GraphFunction } from '../runtime/graph/compile';
+import type { Model, CompileMode } from '../contracts';
 
 /**
  * Evaluations compiled as the training step is (`train.compile`): on the tensorflow
@@ -13,7 +13,6 @@ import { compileFunction, type GraphFunction } from '../runtime/graph/compile';
  * graphs are kept per model and computation, so the validation of every epoch reuses
  * them; their sessions are freed with the model.
  */
-export type CompileMode = 'auto' | 'off';
 
 export interface EvalGraph extends GraphFunction {
   /** Names of the outputs' parts, where the computation has them (loss terms). */

@@ -1,10 +1,9 @@
 import type * as tfc from '@tensorflow/tfjs-core';
-import { definePlugin, Type, type OptionsOf } from '../registry/types';
+import { definePlugin, Type, type OptionsOf } from '../registry/define';
 import { rows } from './evaluator';
-import { evalGraph, type CompileMode } from './compiled';
-import type { Model, LossWeights } from '../models/model';
-import type { Split } from '../data/dataset';
+import { evalGraph } from './compiled';
 import type { Rng } from '../runtime/rng';
+import type { CompileMode, Model, LossWeights, Split, WeightValues } from '../contracts';
 
 /**
  * Mean loss terms over a whole split with every weight the model reads at 1 (`weights`,
@@ -13,7 +12,7 @@ import type { Rng } from '../runtime/rng';
  * graph where that is exact (src/eval/compiled.ts: a model whose terms depend on the labels
  * stays eager).
  */
-export function evaluateTerms(tf: typeof tfc, model: Model, split: Split, dim: number, batch: number, rng: Rng, weights: LossWeights, compile?: CompileMode): Record<string, number> {
+export function evaluateTerms(tf: typeof tfc, model: Model, split: Split, dim: number, batch: number, rng: Rng, weights: WeightValues, compile?: CompileMode): Record<string, number> {
   let names: string[] = [];
   // the terms but the weighted objective, as one vector
   const terms = (x: tfc.Tensor2D, y: Int32Array | null, r: Rng, w: LossWeights) => {
@@ -25,7 +24,7 @@ export function evaluateTerms(tf: typeof tfc, model: Model, split: Split, dim: n
   // (a weight with role 'parameter') differs from one validation to the next
   const weightNames = Object.keys(weights).sort();
   const weightInputs = weightNames.map((k) => tf.scalar(weights[k]));
-  const fed = (ws: tfc.Tensor[]) => Object.fromEntries(weightNames.map((k, i) => [k, ws[i]])) as unknown as LossWeights;
+  const fed = (ws: tfc.Tensor[]): LossWeights => Object.fromEntries(weightNames.map((k, i) => [k, ws[i] as tfc.Scalar]));
   let sum: tfc.Tensor1D | null = null;
   for (let start = 0; start < split.n; start += batch) {
     const end = Math.min(split.n, start + batch);

@@ -1,7 +1,7 @@
 import type * as tfc from '@tensorflow/tfjs-core';
 import * as path from 'path';
 import { Worker } from 'worker_threads';
-import { definePlugin, Type, type OptionsOf } from '../registry/types';
+import { definePlugin, Type, type OptionsOf } from '../registry/define';
 import { rows } from './evaluator';
 import { UserError } from '../errors';
 import { evalGraph, type EvalGraph } from './compiled';

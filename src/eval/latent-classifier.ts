@@ -1,12 +1,12 @@
 import type * as tfc from '@tensorflow/tfjs-core';
-import { definePlugin, Enum, ObjectOf, Type, type OptionsOf } from '../registry/types';
-import type { Model } from '../models/model';
-import { evalGraph, type CompileMode } from './compiled';
+import { definePlugin, Enum, ObjectOf, Type, type OptionsOf } from '../registry/define';
+import { evalGraph } from './compiled';
 import { binarizeOnce, labelledSubset, subset } from '../data/splits';
 import { UserError } from '../errors';
 import { Rng } from '../runtime/rng';
 import { SVM_DEFAULTS } from '../svm/linear-svm';
 import { svmPredict } from '../svm/multiclass';
+import type { Model, CompileMode } from '../contracts';
 
 export type ClassifierKind = 'logistic' | 'knn' | 'svm' | 'tsvm' | 'linear-sgd';
 /** Which latent code the classifier reads: the posterior mean (Prior.mean) or μ as the encoder emits it (Prior.mu). */

@@ -1,5 +1,5 @@
 import * as fs from 'fs';
-import { definePlugin, Type, type OptionsOf } from '../registry/types';
+import { definePlugin, Type, type OptionsOf } from '../registry/define';
 import { scatterSpec } from '../plot/figures';
 import { writeFigure } from '../plot/render';
 import { encodeMeans } from './latent-classifier';

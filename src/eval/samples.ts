@@ -1,4 +1,4 @@
-import { definePlugin, Type, type OptionsOf } from '../registry/types';
+import { definePlugin, Type, type OptionsOf } from '../registry/define';
 import { writeImageGrid } from '../plot/figures';
 
 const samplesOptions = {

@@ -1,5 +1,5 @@
 import * as fs from 'fs';
-import { definePlugin, Type, type OptionsOf } from '../registry/types';
+import { definePlugin, Type, type OptionsOf } from '../registry/define';
 import { encodeMeans } from './latent-classifier';
 import { barsSpec } from '../plot/figures';
 import { writeFigure } from '../plot/render';

@@ -4,13 +4,12 @@ import type * as tfc from '@tensorflow/tfjs-core';
 import type * as tfjs from '@tensorflow/tfjs';
 import { createRegistry } from '../builtins';
 import { loadFinishedRun, openFinishedRun } from '../models/load-run';
-import type { ExportableModel, Model } from '../models/model';
-import { blockLayers, type ExportedPrior } from '../priors/prior';
+import { blockLayers } from '../priors/prior';
 import { selectBackend } from '../runtime/backend';
 import { elboRoot, elboVersion } from '../runtime/fingerprint';
 import { Rng } from '../runtime/rng';
-import type { RunRecord } from '../track/run-store';
 import { UserError } from '../errors';
+import type { ExportableModel, Model, ExportedPrior, RunRecord } from '../contracts';
 
 /**
  * `elbo export RUN --format tfjs`: a finished run's encoder and decoder as TensorFlow.js

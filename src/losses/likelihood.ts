@@ -1,6 +1,7 @@
 import type * as tfc from '@tensorflow/tfjs-core';
 import { getTf } from '../runtime/tf';
 import { gaussianLogDensity } from './gaussian-kl';
+import type { LikelihoodName, Likelihood } from '../contracts';
 
 /**
  * −log p(x|z) for a Bernoulli decoder, per example: Σ_i BCE(x_i, logit_i), computed
@@ -72,18 +73,6 @@ export function logSumExp(t: tfc.Tensor, axis: number): tfc.Tensor {
 }
 
 /**
- * The decoder likelihoods p(x|z) every model shares (docs/models.md "Shared pieces"), by
- * name as configs give them:
- *  - bernoulli: the decoder emits logits; −log p(x|z) = Σ BCE; a density.
- *  - gaussian: fixed variance, the image loss ‖x − x̂‖² (the decoder emits x̂); not
- *    normalised, so no density and no importance weights.
- *  - gaussian_learned: the decoder emits the mean and log σ² per dimension (twice the
- *    outputs); −log N(x; x̂, σ²); a density.
- */
-export const LIKELIHOODS = ['bernoulli', 'gaussian', 'gaussian_learned'] as const;
-export type LikelihoodName = (typeof LIKELIHOODS)[number];
-
-/**
  * What a likelihood that is not a density is instead (null: it is one). Read without
  * TensorFlow (validation checks capabilities before anything loads it).
  */
@@ -95,23 +84,6 @@ export const NOT_A_DENSITY: Record<LikelihoodName, string | null> = {
 
 /** log σ² clamp of the learned-variance Gaussian (numerical safety). */
 export const LEARNED_LOGVAR_CLAMP: [number, number] = [-12, 10];
-
-export interface Likelihood {
-  name: LikelihoodName;
-  /** Decoder outputs per data dimension (2: mean and log σ²). */
-  outPerDim: number;
-  /** −log p(x|out) per row; x [B, D], out [B, outPerDim·D] → [B]. */
-  nll(x: tfc.Tensor2D, out: tfc.Tensor2D): tfc.Tensor1D;
-  /** The decoder output's mean in data space [B, D] (probabilities for Bernoulli). */
-  mean(out: tfc.Tensor2D): tfc.Tensor2D;
-  /**
-   * log p(x_b | out_{b,i}) for k rows of decoder outputs per example (rows b·k … b·k+k−1
-   * belong to example b), without repeating x: [B, k]. Absent when the likelihood is not a
-   * density; `noDensity` says what it is instead.
-   */
-  logDensityK?(x: tfc.Tensor2D, out: tfc.Tensor2D, k: number): tfc.Tensor2D;
-  noDensity?: string;
-}
 
 /** The likelihood of that name, for data of D dimensions. */
 export function likelihoodOf(name: LikelihoodName, D: number): Likelihood {

@@ -1,16 +1,15 @@
 import type * as tfc from '@tensorflow/tfjs-core';
-import { definePlugin, slot, Type, type ModelContext, type OptionsOf } from '../registry/types';
-import type { Model } from './model';
-import { collectVariables, type Network } from '../nn/network';
-import type { Prior, TrainProgress } from '../priors/prior';
+import { definePlugin, slot, Type, type OptionsOf } from '../registry/define';
+import { collectVariables } from '../nn/network';
 import { standardWeights } from '../registry/weights';
 import { weightSchedule, scheduleProgress } from '../schedules/schedule';
 import { likelihoodOf } from '../losses/likelihood';
 import { gaussianLogDensity } from '../losses/gaussian-kl';
 import { semiSupervisedTerms } from '../losses/m2';
-import { alphaNames, evalAlphaExpression, m2Options, m2Rows, M2_TERMS, type ClassConditionalModel } from './m2';
-import { latentModelProvides } from './vae';
+import { alphaNames, evalAlphaExpression, m2Options, m2Rows, M2_TERMS } from './m2';
+import { latentModelCapabilities } from './vae';
 import { UserError } from '../errors';
+import type { ModelBuildContext, Model, Network, Prior, TrainProgress, ClassConditionalModel } from '../contracts';
 
 /**
  * Maaløe et al. 2016, "Auxiliary Deep Generative Models" (docs/models.md "Model: ADGM and
@@ -86,7 +85,7 @@ const EVAL_PROGRESS: TrainProgress = { epoch: 0, step: 0, fraction: 1 };
  * labelled, unlabelled, elbo, recon, kl, kl_a, class, entropy and accuracy as in M2
  * (docs/models.md); accuracy reads q(y|ā,x) at the mean ā of q(a|x).
  */
-export function adgmCore(o: AdgmOptions, ctx: ModelContext, variant: AdgmVariant, where: string): AdgmModel {
+export function adgmCore(o: AdgmOptions, ctx: ModelBuildContext, variant: AdgmVariant, where: string): AdgmModel {
   const tf = ctx.tf;
   const data = ctx.data;
   if (!data.classes || data.classes < 2) {
@@ -262,16 +261,16 @@ export function adgmCore(o: AdgmOptions, ctx: ModelContext, variant: AdgmVariant
 /** The loss terms adgmCore's `terms` returns: M2's and kl_a. */
 export const ADGM_TERMS = [...M2_TERMS.slice(0, 3), 'kl_a', ...M2_TERMS.slice(3)];
 
-const provides = (o: { prior: { kind: string }; likelihood: string }, info: Parameters<typeof latentModelProvides>[1]) => {
-  const base = latentModelProvides(o, info);
+const capabilities = (o: { prior: { kind: string }; likelihood: string }, info: Parameters<typeof latentModelCapabilities>[1]) => {
+  const base = latentModelCapabilities(o, info);
   return { provides: [...base.provides, 'classify', 'class-conditional'] as ('latent' | 'density' | 'classify' | 'class-conditional')[], why: base.why };
 };
 
 export const adgmPlugin = definePlugin({
   kind: 'model',
   name: 'adgm',
-  terms: () => ADGM_TERMS,
-  provides,
+  termNames: () => ADGM_TERMS,
+  capabilities,
   description:
     'Maaløe et al. 2016 auxiliary deep generative model (semi-supervised): q(a|x), q(y|a,x), q(z|a,y,x); p(x|y,z), p(a|x,y,z); y summed out on unlabelled rows',
   options: adgmOptions('adgm'),
@@ -282,8 +281,8 @@ export const adgmPlugin = definePlugin({
 export const sdgmPlugin = definePlugin({
   kind: 'model',
   name: 'sdgm',
-  terms: () => ADGM_TERMS,
-  provides,
+  termNames: () => ADGM_TERMS,
+  capabilities,
   description:
     'Maaløe et al. 2016 skip deep generative model (semi-supervised, a in the generative chain): q(a|x), q(y|a,x), q(z|a,y,x); p(a|y,z), p(x|a,y,z)',
   options: adgmOptions('sdgm'),

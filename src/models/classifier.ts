@@ -1,9 +1,9 @@
 import type * as tfc from '@tensorflow/tfjs-core';
-import { definePlugin, slot, type ModelContext, type OptionsOf } from '../registry/types';
-import type { Model } from './model';
+import { definePlugin, slot, type OptionsOf } from '../registry/define';
 import { categoricalNll } from '../losses/m2';
 import { UserError } from '../errors';
 import { collectVariables } from '../nn/network';
+import type { ModelBuildContext, Model } from '../contracts';
 
 const classifierOptions = {
   network: slot('network', {
@@ -25,7 +25,7 @@ export type ClassifierOptions = OptionsOf<typeof classifierOptions>;
  * evaluators that need one (reconstructions, samples, latent-classifier, ...) are refused
  * when the config is validated.
  */
-export function classifier(o: ClassifierOptions, ctx: ModelContext): Model {
+export function classifier(o: ClassifierOptions, ctx: ModelBuildContext): Model {
   const tf = ctx.tf;
   const data = ctx.data;
   if (!data.classes || data.classes < 2 || !data.train.y) {
@@ -80,7 +80,7 @@ export const classifierPlugin = definePlugin({
     'Supervised-only baseline: a network x → softmax over the classes, cross-entropy on the labelled rows only (data.labelled: N, else all); no latent space',
   options: classifierOptions,
   provides: ['classify'],
-  terms: () => ['loss', 'class', 'accuracy'],
+  termNames: () => ['loss', 'class', 'accuracy'],
   // cross-entropy alone: no weight applies
   weights: {},
   create: classifier,

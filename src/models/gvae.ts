@@ -1,12 +1,12 @@
 import type * as tfc from '@tensorflow/tfjs-core';
-import { definePlugin, Override, type ModelContext, type OptionsOf } from '../registry/types';
-import type { Model } from './model';
-import { latentParts, latentModelOptions, latentModelProvides } from './vae';
+import { definePlugin, Override, type OptionsOf } from '../registry/define';
+import { latentParts, latentModelOptions, latentModelCapabilities } from './vae';
 import { importanceTerms, importanceWeightsOf } from './importance';
 import { standardWeights } from '../registry/weights';
 import { glorotUniform } from '../nn/mlp';
 import { isdaClassLoss } from '../losses/isda';
 import { UserError } from '../errors';
+import type { ModelBuildContext, Model } from '../contracts';
 
 const gvaeOptions = { ...latentModelOptions, likelihood: Override(latentModelOptions.likelihood, { default: 'gaussian' }) };
 export type GvaeOptions = OptionsOf<typeof gvaeOptions>;
@@ -21,11 +21,11 @@ export type GvaeOptions = OptionsOf<typeof gvaeOptions>;
  * 20 on the class term (CIFAR-10/CelebA) and 1 on the image term: both are just loss
  * weights in the config. Rows whose label is unknown (y = −1) skip the class term.
  */
-export function gvae(o: GvaeOptions, ctx: ModelContext): Model {
+export function gvae(o: GvaeOptions, ctx: ModelBuildContext): Model {
   const tf = ctx.tf;
   const data = ctx.data;
   if (!data.classes) throw new UserError(`gvae needs a labelled data set; '${data.name}' has no labels`, 'model.kind');
-  const parts = latentParts({ ...o, kind: 'vae' }, ctx);
+  const parts = latentParts(o, ctx);
   const { K, prior, encoder, decoder, params, buffers, nll, toData, exportable } = parts;
   if (!prior.gaussianParams) {
     throw new UserError(`gvae reads μ and σ² of a Gaussian posterior; prior '${o.prior.kind}' has none (use prior: {kind: gaussian})`, 'model.prior');
@@ -77,13 +77,13 @@ export const gvaePlugin = definePlugin({
   kind: 'model',
   name: 'gvae',
   // a density as vae's: with a likelihood and a prior that have one
-  provides: (o, info) => {
-    const latent = latentModelProvides(o, info);
+  capabilities: (o, info) => {
+    const latent = latentModelCapabilities(o, info);
     return { provides: [...latent.provides, 'classify'], why: latent.why };
   },
   description: 'G-VAE: VAE + linear head on (μ, σ²) with the ISDA class bound; L = c1·KL + c2·recon + alpha·class',
   options: gvaeOptions,
-  terms: () => ['loss', 'recon', 'kl', 'class', 'elbo'],
+  termNames: () => ['loss', 'recon', 'kl', 'class', 'elbo'],
   weights: standardWeights('c1', 'c2', 'alpha'),
   create: gvae,
 });

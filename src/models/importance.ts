@@ -1,7 +1,6 @@
 import type * as tfc from '@tensorflow/tfjs-core';
 import type { Rng } from '../runtime/rng';
-import type { LatentParts } from './vae';
-import type { Model } from './model';
+import type { LatentParts, Model } from '../contracts';
 
 /**
  * Importance weights for any model with an encoder → z → decoder path (vae, m1, iwae,

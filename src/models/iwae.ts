@@ -1,8 +1,8 @@
 import type * as tfc from '@tensorflow/tfjs-core';
-import { definePlugin, Type, type ModelContext, type OptionsOf } from '../registry/types';
-import type { Model } from './model';
-import { vaeWithImportance, latentModelOptions, latentModelProvides, VAE_TERMS } from './vae';
+import { definePlugin, Type, type OptionsOf } from '../registry/define';
+import { vaeWithImportance, latentModelOptions, latentModelCapabilities, VAE_TERMS } from './vae';
 import { UserError } from '../errors';
+import type { ModelBuildContext, Model } from '../contracts';
 
 const iwaeModelOptions = {
   ...latentModelOptions,
@@ -29,7 +29,7 @@ export type IwaeModelOptions = OptionsOf<typeof iwaeModelOptions>;
  * The loss weights c1, c2 do not enter the bound. Needs a density for both the likelihood
  * (bernoulli) and the prior (gaussian).
  */
-export function iwaeModel(o: IwaeModelOptions, ctx: ModelContext): Model {
+export function iwaeModel(o: IwaeModelOptions, ctx: ModelBuildContext): Model {
   const tf = ctx.tf;
   const { model, importance } = vaeWithImportance({ ...o, kind: 'vae' }, ctx);
   if (!importance) throw new UserError(`the iwae objective needs importance weights: ${model.noImportanceWeights}`, 'model.kind (iwae)');
@@ -51,11 +51,11 @@ export function iwaeModel(o: IwaeModelOptions, ctx: ModelContext): Model {
 export const iwaeModelPlugin = definePlugin({
   kind: 'model',
   name: 'iwae',
-  provides: latentModelProvides,
+  capabilities: latentModelCapabilities,
   description:
     'IWAE (Burda et al.): the VAE trained on the k-sample importance-weighted bound L_k; terms iwae (L_k), elbo (L_1 from the same draws), recon, kl',
   options: iwaeModelOptions,
-  terms: () => [...VAE_TERMS, 'iwae'],
+  termNames: () => [...VAE_TERMS, 'iwae'],
   // the bound L_k has no weights (c1 and c2 do not enter it)
   weights: {},
   create: iwaeModel,

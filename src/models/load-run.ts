@@ -1,16 +1,14 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import type * as tfc from '@tensorflow/tfjs-core';
-import type { Registry } from '../registry/registry';
-import type { DataSet } from '../data/dataset';
-import { modelVariables, type Model } from './model';
+import { modelVariables } from './model';
 import { evaluationPhase } from '../nn/network';
-import type { ExperimentConfig } from '../config/types';
 import { loadConfig } from '../config/load';
 import { loadCheckpoint, CheckpointManifest } from '../track/checkpoint';
-import { RunStore, RunRecord } from '../track/run-store';
+import { RunStore } from '../track/run-store';
 import { Rng } from '../runtime/rng';
 import { UserError } from '../errors';
+import { type DataSet, type Model, type ExperimentConfig, RunRecord, type PluginRegistry } from '../contracts';
 
 /**
  * A finished run named by a path (absolute, or relative to the current directory, then
@@ -62,7 +60,7 @@ export function loadLastCheckpoint(store: RunStore, tf: typeof tfc, vars: Map<st
 export async function loadRunModel(
   runDir: string,
   tf: typeof tfc,
-  registry: Registry,
+  registry: PluginRegistry,
   data: DataSet,
   where: string,
   opts: { baseDir?: string; hint?: string } = {},
@@ -84,7 +82,7 @@ export async function loadRunModel(
 export async function loadFinishedRun(
   spec: string,
   tf: typeof tfc,
-  registry: Registry,
+  registry: PluginRegistry,
   where: string,
 ): Promise<{ model: Model; config: ExperimentConfig; data: DataSet; runDir: string; record: RunRecord }> {
   const run = openFinishedRun(spec, process.cwd(), where);
@@ -107,7 +105,7 @@ function checkData(record: RunRecord, data: DataSet, where: string): void {
 }
 
 /** The run's resolved config; it never loads plugins (reading a run must not run its code). */
-function runConfig({ runDir, store, record }: FinishedRun, registry: Registry, where: string): ExperimentConfig {
+function runConfig({ runDir, store, record }: FinishedRun, registry: PluginRegistry, where: string): ExperimentConfig {
   try {
     return loadConfig(store.file('config.yaml'), [], registry, { baseDir: record.config_dir, loadPlugins: false }).config;
   } catch (e) {
@@ -121,7 +119,7 @@ async function runModel(
   { runDir, store, record }: FinishedRun,
   config: ExperimentConfig,
   tf: typeof tfc,
-  registry: Registry,
+  registry: PluginRegistry,
   data: DataSet,
   where: string,
   checkpoint: (store: RunStore) => string | undefined,

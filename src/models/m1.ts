@@ -1,7 +1,7 @@
-import { definePlugin, Override, type ModelContext, type OptionsOf } from '../registry/types';
-import type { Model } from './model';
-import { vae, latentModelOptions, latentModelProvides, VAE_TERMS } from './vae';
+import { definePlugin, Override, type OptionsOf } from '../registry/define';
+import { vae, latentModelOptions, latentModelCapabilities, VAE_TERMS } from './vae';
 import { standardWeights } from '../registry/weights';
+import type { ModelBuildContext, Model } from '../contracts';
 
 const M1_NETWORK = { kind: 'mlp', hidden: [500, 500], activation: 'softplus' };
 
@@ -21,18 +21,18 @@ export type M1Options = OptionsOf<typeof m1Options>;
  * latent means plus unlabelled ones) or an inductive classifier (SVM / logistic regression /
  * k-NN, the labelled latent means only) and reports the test error.
  */
-export function m1(o: M1Options, ctx: ModelContext): Model {
+export function m1(o: M1Options, ctx: ModelBuildContext): Model {
   return vae({ ...o, kind: 'vae' }, ctx);
 }
 
 export const m1Plugin = definePlugin({
   kind: 'model',
   name: 'm1',
-  provides: latentModelProvides,
+  capabilities: latentModelCapabilities,
   description:
     'M1 (Kingma et al. 2014): a VAE on all images, labels unused (defaults 784-500-500-z50 softplus); pair it with the latent-classifier evaluator on the N labelled examples',
   options: m1Options,
-  terms: () => VAE_TERMS,
+  termNames: () => VAE_TERMS,
   weights: standardWeights('c1', 'c2'),
   create: m1,
 });

@@ -2,11 +2,8 @@ import * as fs from 'fs';
 import * as path from 'path';
 import type * as tfc from '@tensorflow/tfjs-core';
 import { parse as parseYaml, stringify } from 'yaml';
-import { definePlugin, Enum, ObjectOf, withOptionDefaults, slot, Type, type ModelContext, type NestedRuns, type OptionsOf, type PluginOptions } from '../registry/types';
-import type { Model, RunDependency } from './model';
-import { evaluationPhase, type Network } from '../nn/network';
-import type { Prior, TrainProgress } from '../priors/prior';
-import type { DataSet } from '../data/dataset';
+import { definePlugin, Enum, ObjectOf, withOptionDefaults, slot, Type, type OptionsOf } from '../registry/define';
+import { evaluationPhase } from '../nn/network';
 import { FeatureMap, M2_TERMS, m2Core, m2Options } from './m2';
 import { standardWeights } from '../registry/weights';
 import { openFinishedRun, loadLastCheckpoint } from './load-run';
@@ -16,6 +13,7 @@ import { loadConfig, LoadedConfig } from '../config/load';
 import { runsIn } from '../track/run-store';
 import { takeLock, releaseLock } from '../util/lock';
 import { UserError, UserErrors } from '../errors';
+import type { ModelBuildContext, NestedRuns, PluginOptions, Model, RunDependency, Network, Prior, TrainProgress, DataSet } from '../contracts';
 
 /** The nested M1: its model block and its own train/loss/eval sections (config.yaml's shapes). */
 export interface M1Block {
@@ -80,7 +78,7 @@ export interface LoadedM1 {
  * check it is a FINISHED run of a model with encoder/decoder/latent/prior (vae, m1, ...),
  * rebuild its networks from its config.yaml and load its last checkpoint.
  */
-export function loadM1Run(spec: string | undefined, ctx: ModelContext, data: DataSet): LoadedM1 {
+export function loadM1Run(spec: string | undefined, ctx: ModelBuildContext, data: DataSet): LoadedM1 {
   const hint = 'describe the M1 in model.m1 (see configs/mnist/m1m2.yaml: it is trained first or reused), or train one (e.g. elbo run configs/mnist/m1.yaml) and pass its run directory: --set model.m1_run=runs/<experiment>/<runId>';
   if (!spec) throw new UserError(`m1m2 needs an M1: a nested model.m1 block or the run directory of a finished m1/vae run; ${hint}`, WHERE);
   const { runDir, store, record } = openFinishedRun(spec, ctx.baseDir, WHERE, hint);
@@ -127,7 +125,7 @@ export function nestedM1Config(block: M1Block, outer: { experiment: string; seed
  * (resumed), else a new run trained now, through `elbo run`'s own machinery. A lock file per
  * config hash keeps parallel runs (sweep cells) from training the same M1 twice.
  */
-export async function resolveNestedM1(block: M1Block, ctx: ModelContext): Promise<{ runDir: string; how: RunDependency['how'] }> {
+export async function resolveNestedM1(block: M1Block, ctx: ModelBuildContext): Promise<{ runDir: string; how: RunDependency['how'] }> {
   const runs: NestedRuns | undefined = ctx.runs;
   if (!runs) throw new UserError('a nested M1 needs the run store; create this model through elbo run', WHERE_NESTED);
   if (!['m1', 'vae'].includes(block.model.kind)) {
@@ -215,7 +213,7 @@ export function activeDims(tf: typeof tfc, m1: LoadedM1, data: DataSet, minStd: 
  * resume). Images (reconstructions, samples) are decoded back to pixels by M1's decoder
  * with the dropped z1 dimensions set to 0.
  */
-export async function m1m2(o: M1M2Options, ctx: ModelContext): Promise<Model> {
+export async function m1m2(o: M1M2Options, ctx: ModelBuildContext): Promise<Model> {
   const tf = ctx.tf;
   const data = ctx.data;
   if (o.m1 && o.m1_run !== undefined) throw new UserError('give the M1 either as model.m1 (trained or reused here) or as model.m1_run (a finished run), not both', WHERE);
@@ -253,7 +251,7 @@ export async function m1m2(o: M1M2Options, ctx: ModelContext): Promise<Model> {
 export const m1m2Plugin = definePlugin({
   kind: 'model',
   name: 'm1m2',
-  terms: () => M2_TERMS,
+  termNames: () => M2_TERMS,
   provides: ['latent', 'classify', 'class-conditional'],
   description:
     'Kingma et al. 2014 M1+M2: M2 on the z1 features of an M1 (nested m1 block: reused by config hash or trained first; or a finished m1_run), sampled from q(z1|x) per batch, Gaussian p(z1|y,z2)',

@@ -1,15 +1,13 @@
 import type * as tfc from '@tensorflow/tfjs-core';
-import { definePlugin, Enum, slot, Type, weight, type ModelContext, type OptionsOf } from '../registry/types';
-import type { Model } from './model';
-import { collectVariables, type Network } from '../nn/network';
-import type { Prior, TrainProgress } from '../priors/prior';
+import { definePlugin, Enum, slot, Type, weight, type OptionsOf } from '../registry/define';
+import { collectVariables } from '../nn/network';
 import { standardWeights } from '../registry/weights';
 import { weightSchedule, scheduleProgress } from '../schedules/schedule';
-import type { DataSet } from '../data/dataset';
 import type { Rng } from '../runtime/rng';
-import { likelihoodOf, type LikelihoodName } from '../losses/likelihood';
+import { likelihoodOf } from '../losses/likelihood';
 import { semiSupervisedTerms } from '../losses/m2';
 import { UserError } from '../errors';
+import type { ModelBuildContext, Model, Network, Prior, TrainProgress, DataSet, LikelihoodName, ClassConditionalModel } from '../contracts';
 
 /**
  * Kingma et al. 2014, M2 (docs/models.md "Model: M2"): p(y) uniform, p(z) from the prior slot,
@@ -24,14 +22,6 @@ export type M2Likelihood = LikelihoodName;
 
 /** The options m2Core reads (m2's, and m1m2's besides its own). */
 export type M2CoreOptions = Omit<OptionsOf<ReturnType<typeof m2Options<readonly M2Likelihood[]>>>, 'kind'>;
-
-/** A model that can decode a latent code for a chosen class (M2's p(x|y,z)). */
-export interface ClassConditionalModel extends Model {
-  /** Number of classes C. */
-  classes: number;
-  /** Decode z [B, K] with class y[i] for row i, to data space [B, D]. */
-  decodeClass(z: tfc.Tensor2D, y: Int32Array): tfc.Tensor2D;
-}
 
 /**
  * How a batch's rows go through q(z|x,y) and p(x|y,z): labelled rows with their label,
@@ -208,7 +198,7 @@ const EVAL_PROGRESS: TrainProgress = { epoch: 0, step: 0, fraction: 1 };
  * means. Unlabelled rows are tiled C times (one block per class) and go through
  * q(z|x,y) and p(x|y,z) in the same forward pass as the labelled rows.
  */
-export function m2Core(o: M2CoreOptions, ctx: ModelContext, features: FeatureMap | null, where: string): M2Model {
+export function m2Core(o: M2CoreOptions, ctx: ModelBuildContext, features: FeatureMap | null, where: string): M2Model {
   const tf = ctx.tf;
   const data = ctx.data;
   if (!data.classes || data.classes < 2) {
@@ -322,7 +312,7 @@ export const M2_TERMS = ['loss', 'recon', 'kl', 'labelled', 'unlabelled', 'class
 export const m2Plugin = definePlugin({
   kind: 'model',
   name: 'm2',
-  terms: () => M2_TERMS,
+  termNames: () => M2_TERMS,
   provides: ['latent', 'classify', 'class-conditional'],
   description:
     'Kingma et al. 2014 M2 (semi-supervised): q(y|x), q(z|x,y), p(x|y,z); rows with y = −1 sum y out exactly; J = ΣL + ΣU + α·Σ_lab −log q(y|x)',

@@ -1,11 +1,10 @@
 import type * as tfc from '@tensorflow/tfjs-core';
-import { definePlugin, Enum, slot, Type, type CapabilitiesOf, type ModelContext, type OptionsOf, type PluginOptions } from '../registry/types';
-import type { Model, ExportableModel } from './model';
-import { collectVariables, type Network } from '../nn/network';
-import type { Prior } from '../priors/prior';
+import { definePlugin, Enum, slot, Type, type OptionsOf } from '../registry/define';
+import { collectVariables } from '../nn/network';
 import { standardWeights } from '../registry/weights';
-import { LIKELIHOODS, likelihoodOf, NOT_A_DENSITY, type Likelihood, type LikelihoodName } from '../losses/likelihood';
+import { likelihoodOf, NOT_A_DENSITY } from '../losses/likelihood';
 import { importanceTerms, importanceWeightsOf, type ImportanceTerms } from './importance';
+import { type CapabilitiesOf, type ModelBuildContext, type PluginOptions, type Model, type Network, LIKELIHOODS, type LikelihoodName, type LatentParts, type LatentPartsOptions } from '../contracts';
 
 export type { ImportanceTerms };
 
@@ -24,29 +23,15 @@ export const latentModelOptions = {
 
 export type VaeOptions = OptionsOf<typeof latentModelOptions>;
 
-/** What every model with an encoder → z → decoder path is built from. */
-export interface LatentParts {
-  K: number;
-  prior: Prior;
-  encoder: Network;
-  decoder: Network;
-  params: Map<string, tfc.Variable>;
-  /** The networks' buffers (batch normalisation's running averages), named as params. */
-  buffers: Map<string, tfc.Variable>;
-  /** p(x|z) from the decoder's outputs (losses/likelihood.ts). */
-  likelihood: Likelihood;
-  /** −log p(x|z) per example from decoder outputs. */
-  nll(x: tfc.Tensor2D, out: tfc.Tensor2D): tfc.Tensor1D;
-  /** Decoder outputs in data space (probabilities for Bernoulli). */
-  toData(out: tfc.Tensor2D): tfc.Tensor2D;
-  /** The encoder, decoder and prior as `elbo export` writes them (Model.exportable). */
-  exportable: ExportableModel;
-}
-
-export function latentParts(o: VaeOptions, ctx: ModelContext): LatentParts {
+/**
+ * The prior, encoder, decoder and likelihood of an encoder → z → decoder model, created
+ * through the registry with `ctx` (what every model context's `latentParts` calls).
+ */
+export function latentParts(o: LatentPartsOptions, ctx: ModelBuildContext): LatentParts {
   const data = ctx.data;
   const K = o.latent;
-  const likelihood = likelihoodOf(o.likelihood, data.dim);
+  const likelihoodName = o.likelihood ?? 'bernoulli';
+  const likelihood = likelihoodOf(likelihoodName, data.dim);
   // the prior comes first (the encoder's size depends on it); a prior that reads the encoder gets it when it computes
   let built: Network | null = null;
   const prior = ctx.registry.create('prior', o.prior, { ...ctx, rng: ctx.rng.fork('prior'), latent: K, inDim: data.dim, inShape: data.shape, encoder: () => built! });
@@ -72,7 +57,7 @@ export function latentParts(o: VaeOptions, ctx: ModelContext): LatentParts {
     likelihood,
     nll: likelihood.nll,
     toData: likelihood.mean,
-    exportable: { latent: K, encoder, decoder, prior, output: o.likelihood === 'bernoulli' ? 'sigmoid' : o.likelihood === 'gaussian' ? 'identity' : 'gaussian-mean' },
+    exportable: { latent: K, encoder, decoder, prior, output: likelihoodName === 'bernoulli' ? 'sigmoid' : likelihoodName === 'gaussian' ? 'identity' : 'gaussian-mean' },
   };
 }
 
@@ -80,7 +65,7 @@ export function latentParts(o: VaeOptions, ctx: ModelContext): LatentParts {
  * The plain VAE: L = c1·KL(q(z|x) ‖ p(z)) + c2·(−log p(x|z)), docs/models.md "Model: VAE and M1".
  * Any prior plugin works (a VSC is this model with the spike-slab prior).
  */
-export function vae(o: VaeOptions, ctx: ModelContext): Model {
+export function vae(o: VaeOptions, ctx: ModelBuildContext): Model {
   return vaeWithImportance(o, ctx).model;
 }
 
@@ -88,7 +73,7 @@ export function vae(o: VaeOptions, ctx: ModelContext): Model {
  * The VAE and, when its likelihood and prior are densities, the parts of its importance
  * weights (`importance`, null otherwise): what the IWAE model (models/iwae.ts) trains on.
  */
-export function vaeWithImportance(o: VaeOptions, ctx: ModelContext): { model: Model; importance: ImportanceTerms | null } {
+export function vaeWithImportance(o: VaeOptions, ctx: ModelBuildContext): { model: Model; importance: ImportanceTerms | null } {
   const tf = ctx.tf;
   const parts = latentParts(o, ctx);
   const { K, prior, encoder, decoder, params, buffers, nll, toData, exportable } = parts;
@@ -125,7 +110,7 @@ export function vaeWithImportance(o: VaeOptions, ctx: ModelContext): { model: Mo
  * likelihood is one (bernoulli, gaussian_learned) and the prior declares one (gaussian,
  * vamp; not spike-slab).
  */
-export const latentModelProvides: CapabilitiesOf<{ prior: PluginOptions; likelihood: string }> = (o, { registry }) => {
+export const latentModelCapabilities: CapabilitiesOf<{ prior: PluginOptions; likelihood: string }> = (o, { registry }) => {
   const prior = o.prior && registry.has('prior', o.prior.kind) ? registry.get('prior', o.prior.kind) : null;
   const priorCaps = Array.isArray(prior?.provides) ? prior!.provides : [];
   const noDensity = NOT_A_DENSITY[o.likelihood as LikelihoodName];
@@ -140,10 +125,10 @@ export const VAE_TERMS = ['loss', 'recon', 'kl', 'elbo'];
 export const vaePlugin = definePlugin({
   kind: 'model',
   name: 'vae',
-  provides: latentModelProvides,
+  capabilities: latentModelCapabilities,
   description: 'Variational autoencoder: L = c1·KL + c2·recon; any prior (gaussian → VAE, spike-slab → VSC)',
   options: latentModelOptions,
-  terms: () => VAE_TERMS,
+  termNames: () => VAE_TERMS,
   weights: standardWeights('c1', 'c2'),
   create: vae,
 });

@@ -1,7 +1,8 @@
 import type * as tfc from '@tensorflow/tfjs-core';
 import type * as tfjs from '@tensorflow/tfjs';
-import { Enum, Type } from '../registry/types';
-import { applyWithWeights, type Phase } from './network';
+import { Enum, Type } from '../registry/define';
+import { applyWithWeights } from './network';
+import type { Phase } from '../contracts';
 
 /**
  * The network options of batch normalisation (mlp, conv). Optional, with no schema

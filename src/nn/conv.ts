@@ -1,11 +1,12 @@
 import type * as tfc from '@tensorflow/tfjs-core';
-import { definePlugin, Enum, Type, type OptionsOf } from '../registry/types';
+import { definePlugin, Enum, Type, type OptionsOf } from '../registry/define';
 import type * as tfjs from '@tensorflow/tfjs';
-import { applyWithWeights, evaluationPhase, type Network, type NetworkShape, type Phase } from './network';
+import { applyWithWeights, evaluationPhase } from './network';
 import { batchNorm, normOptions, normSettings, type BatchNorm } from './batchnorm';
 import type { Rng } from '../runtime/rng';
 import { glorotUniform, leakyReluLayer, LEAKY_SLOPE } from './mlp';
 import { UserError } from '../errors';
+import type { Network, NetworkShape, Phase } from '../contracts';
 
 const convOptions = {
   channels: Type.Array(Type.Integer({ minimum: 1 }), { minItems: 1, default: [32, 64], description: 'Channels per resolution (each halves the image)' }),

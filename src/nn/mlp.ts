@@ -1,9 +1,10 @@
 import type * as tfc from '@tensorflow/tfjs-core';
-import { definePlugin, Enum, Type, type OptionsOf } from '../registry/types';
+import { definePlugin, Enum, Type, type OptionsOf } from '../registry/define';
 import type * as tfjs from '@tensorflow/tfjs';
-import { applyWithWeights, evaluationPhase, type Network, type NetworkShape, type Phase } from './network';
+import { applyWithWeights, evaluationPhase } from './network';
 import type { Rng } from '../runtime/rng';
 import { batchNorm, normOptions, normSettings, type BatchNorm } from './batchnorm';
+import type { Network, NetworkShape, Phase } from '../contracts';
 
 export const ACTIVATIONS = ['relu', 'tanh', 'softplus', 'sigmoid', 'elu', 'leakyrelu', 'linear'] as const;
 type Activation = (typeof ACTIVATIONS)[number];

@@ -1,7 +1,8 @@
 import type * as tfc from '@tensorflow/tfjs-core';
-import { definePlugin, NumberRelative, Type, type OptionsOf } from '../registry/types';
-import { blockLayers, noiseRows, type Prior } from './prior';
+import { definePlugin, NumberRelative, Type, type OptionsOf } from '../registry/define';
+import { blockLayers, noiseRows } from './prior';
 import { gaussianKl, gaussianLogDensity } from '../losses/gaussian-kl';
+import type { Prior } from '../contracts';
 
 /** log σ² clamps (numerical safety), shared by the priors whose posterior is Gaussian. */
 export const logvarClampOptions = {

@@ -1,10 +1,11 @@
 import type * as tfc from '@tensorflow/tfjs-core';
-import { definePlugin, Enum, Type, weight, type OptionsOf } from '../registry/types';
+import { definePlugin, Enum, Type, weight, type OptionsOf } from '../registry/define';
 import type * as tfjs from '@tensorflow/tfjs';
 import { logvarClampOptions } from './gaussian';
-import { blockLayers, noiseRows, type Prior, type TrainProgress } from './prior';
-import { weightSchedule, scheduleProgress, Schedule } from '../schedules/schedule';
+import { blockLayers, noiseRows } from './prior';
+import { weightSchedule, scheduleProgress } from '../schedules/schedule';
 import { spikeSlabKl, SPIKE_EPS } from '../losses/spike-slab-kl';
+import { END_OF_TRAINING, type Prior, type Schedule, type TrainProgress } from '../contracts';
 
 const spikeSlabOptions = {
   alpha: Type.Number({
@@ -62,9 +63,10 @@ export function spikeSlabPrior(tf: typeof tfc, o: SpikeSlabPriorOptions, schedul
      * z = sigmoid(c·(η + γ − 1)) ⊙ (μ + σ ⊙ ε), η ~ U(0, 1), ε ~ N(0, 1), both from `rng`.
      * The spike warm-up λ of the official code (Tonolini et al.) samples the slab from
      * N(λμ, σ^(2λ)) instead: at λ = 0 only the spike selection carries information.
+     * Without `progress`, c and λ are at the end of their schedules (as in evaluation).
      */
     scheduled: scheduledAt,
-    sample(enc, K, rng, progress, share) {
+    sample(enc, K, rng, progress = END_OF_TRAINING, share) {
       const { c, warmup: lambda } = progress.scheduled ?? scheduledAt(progress);
       return tf.tidy(() => {
         const { mu, logvar, logGamma } = split(enc, K);

@@ -1,9 +1,8 @@
 import type * as tfc from '@tensorflow/tfjs-core';
-import { definePlugin, Type, type OptionsOf, type PriorContext } from '../registry/types';
+import { definePlugin, Type, type OptionsOf } from '../registry/define';
 import { UserError } from '../errors';
-import type { Network } from '../nn/network';
 import { gaussianPrior, logvarClampOptions } from './gaussian';
-import type { Prior } from './prior';
+import type { PriorContext, Network, Prior } from '../contracts';
 
 const vampOptions = {
   components: Type.Integer({ minimum: 1, default: 500, description: 'Number J of pseudo-inputs (mixture components); the paper uses 500 on MNIST' }),

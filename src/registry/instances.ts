@@ -1,5 +1,5 @@
-import type { PluginKind } from './types';
 
+import type { PluginKind } from '../contracts';
 /**
  * The runtime half of each kind's contract (the types in ./types are the compile-time
  * half, which a plain-JavaScript plugin never meets): what an instance must have, checked

@@ -1,9 +1,12 @@
 import * as path from 'path';
 import * as fs from 'fs';
-import { MODEL_CAPABILITIES, PLUGIN_KINDS, withOptionDefaults, type AnyPlugin, type KindContexts, type KindInstances, type PluginKind, type PluginOptions, type WeightDeclaration } from './types';
+import { withOptionDefaults } from './define';
 import { instanceProblem } from './instances';
 import Ajv from 'ajv';
 import { UserError, suggestion } from '../errors';
+import { modelContext, recordPrior, withDefaultProgress, withPriorSchedules, type LatentPartsBuilder } from './model-context';
+import { looseObjectOption } from './option-schemas';
+import { MODEL_CAPABILITIES, PLUGIN_KINDS, type AnyPlugin, type GivenContext, type KindContexts, type KindInstances, type Model, type PluginKind, type PluginOptions, type PluginRegistry, type Prior, type WeightDeclaration } from '../contracts';
 
 interface Entry {
   plugin: AnyPlugin;
@@ -20,13 +23,16 @@ const RESERVED_NAMES = new Set(Object.getOwnPropertyNames(Object.prototype).map(
  * The one registry every plugin goes through. The config schema, `elbo plugins`,
  * `elbo schema` and validation are all derived from what is registered here.
  */
-export class Registry {
+export class Registry implements PluginRegistry {
   private entries = new Map<PluginKind, Map<string, Entry>>();
   /** The files third-party plugins were loaded from (resolved paths). */
   private readonly loadedFiles = new Set<string>();
+  /** What a model context's `latentParts` calls (createRegistry gives models/vae.ts's). */
+  private readonly latentParts?: LatentPartsBuilder;
 
-  constructor() {
+  constructor(options: { latentParts?: LatentPartsBuilder } = {}) {
     for (const k of PLUGIN_KINDS) this.entries.set(k, new Map());
+    this.latentParts = options.latentParts;
   }
 
   /** `source`: 'built-in' or the plugin as the config names it; `file`: where it was loaded from (errors point there). */
@@ -86,11 +92,15 @@ export class Registry {
    * Create the plugin named by `options.kind` (options already validated and defaulted)
    * with its kind's context, and check what it made against its kind's contract: an
    * instance that lacks something (a prior without paramsPerLatent) is a UserError naming
-   * the kind, the plugin and its file, not a failure deep inside training.
+   * the kind, the plugin and its file, not a failure deep inside training. A model's
+   * context gets `latentParts` (model-context.ts); a prior takes END_OF_TRAINING for a
+   * `progress` its caller omits.
    */
-  create<K extends PluginKind>(kind: K, options: PluginOptions, ctx: KindContexts[K]): KindInstances[K] {
+  create<K extends PluginKind>(kind: K, options: PluginOptions, given: GivenContext<K>): KindInstances[K] {
     const e = this.entries.get(kind)!.get(options.kind);
     if (!e) throw new UserError(`unknown ${kind} '${options.kind}'${suggestion(options.kind, this.names(kind))}`);
+    const built = kind === 'model' ? modelContext(given as GivenContext<'model'>, this.latentParts) : null;
+    const ctx = (built?.ctx ?? given) as KindContexts[K];
     // the options were validated against this plugin's schema, from which its Options type is derived
     const made = (e.plugin as { create(o: PluginOptions, c: KindContexts[K]): unknown }).create(withOptionDefaults(e.plugin, options), ctx);
     const check = (inst: unknown) => {
@@ -101,6 +111,12 @@ export class Registry {
           e.file === 'built-in' ? undefined : e.file,
         );
       }
+      if (kind === 'prior') {
+        recordPrior(given, inst as Prior);
+        return withDefaultProgress(inst as Prior);
+      }
+      // the built-in models give their own scheduled where they need one
+      if (built && e.source !== 'built-in') withPriorSchedules(inst as Model, built.priors, { name: e.plugin.name, file: e.file });
       return inst;
     };
     return (made instanceof Promise ? made.then(check) : check(made)) as KindInstances[K];
@@ -208,6 +224,8 @@ function checkPluginShape(p: any, source: string, thirdParty: boolean): void {
     else {
       const bad = Object.entries(props).filter(([, s]) => !isPlainObject(s) && typeof s !== 'boolean').map(([k]) => k);
       if (bad.length) problems.push(`'schema.properties' must map option names to JSON Schemas (${bad.join(', ')} ${bad.length > 1 ? 'are' : 'is'} not)`);
+      const loose = Object.entries(props).map(([k, v]) => looseObjectOption(v, k)).find((path) => path !== null);
+      if (loose) problems.push(looseObjectProblem(loose, p));
       const req = p.schema.required;
       if (req !== undefined && (!Array.isArray(req) || req.some((r: unknown) => typeof r !== 'string' || !Object.prototype.hasOwnProperty.call(props, r)))) {
         problems.push(`'schema.required' must list option names of schema.properties (got ${JSON.stringify(req)})`);
@@ -219,18 +237,36 @@ function checkPluginShape(p: any, source: string, thirdParty: boolean): void {
       }
     }
     if (typeof p.create !== 'function') problems.push(`'create' must be a function`);
-    for (const f of ['metrics', 'terms']) if (p[f] !== undefined && typeof p[f] !== 'function') problems.push(`'${f}' must be a function when given`);
-    for (const key of ['provides', 'needs']) {
-      const v = p[key];
-      if (key === 'provides' && typeof v === 'function') continue;
-      if (v !== undefined && (!Array.isArray(v) || v.some((c: unknown) => !(MODEL_CAPABILITIES as readonly unknown[]).includes(c)))) {
-        problems.push(`'${key}' must be a list of ${MODEL_CAPABILITIES.join(', ')}${key === 'provides' ? ' (or a function of the options returning {provides})' : ''} (got ${JSON.stringify(v)})`);
-      }
-    }
+    problems.push(...memberProblems(p));
   }
   if (problems.length) {
     throw new UserError(`invalid plugin: ${problems.join('; ')}; a plugin exports {kind, name, description, schema, create}`, source);
   }
+}
+
+/** What is wrong with a plugin's optional members (metrics, termNames, provides, capabilities, needs), and the names they had before. */
+function memberProblems(p: Record<string, unknown>): string[] {
+  const problems: string[] = [];
+  if (p.terms !== undefined) problems.push(`'terms' is now 'termNames' (the names of the loss terms; the model it creates computes them in terms(batch, w, rng, progress))`);
+  if (typeof p.provides === 'function') problems.push(`'provides' is a list; a function of the options returning {provides, why} is now 'capabilities'`);
+  else if (p.provides !== undefined && p.capabilities !== undefined) problems.push(`give 'provides' (a list) or 'capabilities' (a function of the options), not both`);
+  for (const f of ['metrics', 'termNames', 'capabilities']) if (p[f] !== undefined && typeof p[f] !== 'function') problems.push(`'${f}' must be a function when given`);
+  for (const key of ['provides', 'needs']) {
+    const v = p[key];
+    // provides as a function has its own message above
+    if (v !== undefined && !(key === 'provides' && typeof v === 'function') && (!Array.isArray(v) || v.some((c: unknown) => !(MODEL_CAPABILITIES as readonly unknown[]).includes(c)))) {
+      problems.push(`'${key}' must be a list of ${MODEL_CAPABILITIES.join(', ')} (got ${JSON.stringify(v)})`);
+    }
+  }
+  return problems;
+}
+
+/** Why an option whose object schema states nothing is refused, and what to write instead. */
+function looseObjectProblem(path: string, p: { kind?: unknown; name?: unknown }): string {
+  return (
+    `${typeof p.name === 'string' ? `${String(p.kind)} plugin '${p.name}': ` : ''}option '${path}' is {type: 'object'} without properties, $ref or additionalProperties, so any keys pass and a misspelt one is silently ignored: ` +
+    `for another plugin's options write {$ref: '#/definitions/network'} (or prior, dataset, schedule, ...), for an object of your own list its properties (and additionalProperties: false)`
+  );
 }
 
 function isPlainObject(v: unknown): v is Record<string, unknown> {
@@ -260,7 +296,7 @@ function schemaProblem(schema: { properties: Record<string, unknown>; required?:
 
 /**
  * A third-party plugin whose failures name it: an exception from `create` (also a rejected
- * promise), `metrics`, `terms` or `provides`, or from an evaluator's `run`, becomes a
+ * promise), `metrics`, `termNames` or `capabilities`, or from an evaluator's `run`, becomes a
  * UserError "<kind> plugin '<name>' (<file>) failed: ..." at the plugin's file. UserErrors
  * it throws itself pass through.
  */
@@ -291,8 +327,8 @@ function attributed(plugin: AnyPlugin, source: string): AnyPlugin {
   return {
     ...plugin,
     metrics: guard(plugin.metrics as ((o: PluginOptions, i: { modelTerms: string[] | null }) => string[] | null) | undefined, 'metrics', names(true)),
-    terms: guard(plugin.terms as ((o: PluginOptions) => string[]) | undefined, 'terms', names(false)),
-    provides: typeof plugin.provides === 'function' ? guard(plugin.provides, 'provides') : plugin.provides,
+    termNames: guard(plugin.termNames as ((o: PluginOptions) => string[]) | undefined, 'termNames', names(false)),
+    capabilities: guard(plugin.capabilities as NonNullable<AnyPlugin['capabilities']> | undefined, 'capabilities'),
     create(options: PluginOptions, ctx: unknown) {
       const made: unknown = create!(options, ctx);
       const wrapRun = (inst: unknown) => {

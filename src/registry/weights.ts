@@ -1,5 +1,5 @@
-import type { WeightDeclaration } from './types';
 
+import type { WeightDeclaration } from '../contracts';
 /**
  * The loss weights of the source write-ups (docs/models.md "Shared pieces"): c1 multiplies
  * the KL term, c2 the reconstruction term, alpha the classification term. A model plugin

@@ -1,12 +1,13 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import { parse } from 'yaml';
-import { readJsonFile, type RunRecord } from '../track/run-store';
+import { readJsonFile } from '../track/run-store';
 import { formatPublished } from '../config/metrics';
 import { curvePoints, curvesSpec } from '../plot/figures';
 import { writeFigure } from '../plot/render';
 import { elboVersion } from '../runtime/fingerprint';
 import { esc, table, facts, figure, num, verdictBadge, page } from './html';
+import type { RunRecord } from '../contracts';
 
 /**
  * report.html of a run (RUN_DIR/artifacts/report.html): one self-contained page, written at

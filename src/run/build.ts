@@ -1,27 +1,18 @@
 import * as path from 'path';
-import type { Registry } from '../registry/registry';
 import { loadConfig, LoadedConfig } from '../config/load';
 import { selectBackend, BackendConstraint, BackendInfo } from '../runtime/backend';
 import type { DeviceRequest } from '../runtime/device';
-import { PLUGIN_KINDS, withOptionDefaults } from '../registry/types';
-import type { PluginContext, NestedRuns } from '../registry/types';
+import { withOptionDefaults } from '../registry/define';
 import { UserError } from '../errors';
 import { evaluationPhase } from '../nn/network';
-import type { DataSet } from '../data/dataset';
-import type { Model } from '../models/model';
-import type { Optimizer } from '../train/optimizer';
 import { weightSchedule, evaluationWeights } from '../schedules/schedule';
-import type { Schedule } from '../schedules/schedule';
 import { STANDARD_WEIGHTS, weightNames, type StandardWeight } from '../registry/weights';
-import type { TrainProgress } from '../priors/prior';
-import type { Evaluator } from '../eval/evaluator';
-import type { RunRecord } from '../track/run-store';
 import { localTracker } from '../track/local';
 import type { Progress } from '../track/progress';
-import type { ExperimentConfig } from '../config/types';
 import { openResumedRun } from './resume';
 import type { ActiveRun } from './interrupt';
-import type { RunOptions, RunResult } from './options';
+import type { RunOptions } from './options';
+import { PLUGIN_KINDS, type PluginContext, type NestedRuns, type DataSet, type Model, type Optimizer, type Schedule, type TrainProgress, type Evaluator, type RunRecord, type ExperimentConfig, type RunResult, type PluginRegistry } from '../contracts';
 
 /**
  * Step 1 of a run, build: the config (a file with --set and --seed, or a resumed run's
@@ -31,7 +22,7 @@ import type { RunOptions, RunResult } from './options';
  */
 
 /** The config to run: the file with its overrides, or the resumed run's (its directory locked first). */
-export function loadRunConfig(o: RunOptions, registry: Registry, run: ActiveRun): { loaded: LoadedConfig; resumeRecord?: RunRecord } {
+export function loadRunConfig(o: RunOptions, registry: PluginRegistry, run: ActiveRun): { loaded: LoadedConfig; resumeRecord?: RunRecord } {
   if (o.resume) {
     const record = openResumedRun(o.resume, o, run);
     const file = path.join(o.resume, 'config.yaml');
@@ -50,7 +41,7 @@ export function loadRunConfig(o: RunOptions, registry: Registry, run: ActiveRun)
  * The device likewise: --device, else a resumed run's GPU when it trained on one, else the
  * config's `device` (absent: auto).
  */
-export function selectRunBackend(o: Pick<RunOptions, 'backend' | 'device'>, config: ExperimentConfig, registry: Registry, resumeRecord?: RunRecord): Promise<BackendInfo> {
+export function selectRunBackend(o: Pick<RunOptions, 'backend' | 'device'>, config: ExperimentConfig, registry: PluginRegistry, resumeRecord?: RunRecord): Promise<BackendInfo> {
   const requested = o.backend ?? resumeRecord?.backend.name ?? config.backend;
   const resumedOnGpu = resumeRecord?.backend.device?.startsWith('gpu') ? 'gpu' : undefined;
   const device = o.device ?? resumedOnGpu ?? config.device ?? 'auto';
@@ -112,7 +103,7 @@ export async function buildRun(
 export function nestedRuns(
   o: RunOptions,
   loaded: LoadedConfig,
-  registry: Registry,
+  registry: PluginRegistry,
   backend: string,
   progress: Progress,
   start: (o: RunOptions) => Promise<RunResult>,
@@ -137,7 +128,7 @@ export function nestedRuns(
  * `backends` (e.g. conv: tensorflow, cpu) narrow what `auto` may pick, and a named
  * backend outside them is refused with the reason.
  */
-function backendConstraint(config: unknown, registry: Registry): BackendConstraint | undefined {
+function backendConstraint(config: unknown, registry: PluginRegistry): BackendConstraint | undefined {
   let allowed: string[] | null = null;
   const why: string[] = [];
   const visit = (v: unknown) => {

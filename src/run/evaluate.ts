@@ -1,19 +1,16 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import type * as tfc from '@tensorflow/tfjs-core';
-import type { Registry } from '../registry/registry';
 import { UserError } from '../errors';
 import type { Rng } from '../runtime/rng';
-import type { DataSet } from '../data/dataset';
-import type { ExperimentConfig } from '../config/types';
 import { modelTerms } from '../config/metrics';
-import type { CompileMode } from '../eval/compiled';
-import { loadCheckpoint, Selected } from '../track/checkpoint';
+import { loadCheckpoint } from '../track/checkpoint';
 import type { Progress } from '../track/progress';
 import { faultPoint } from '../util/fault';
 import type { RunParts } from './build';
 import type { RunRecorder } from './record';
 import type { TrainingState } from './train';
+import { type DataSet, type ExperimentConfig, type CompileMode, Selected, type PluginRegistry } from '../contracts';
 
 /**
  * Step 3 of a run, evaluate: every evaluator in turn on the test split with its own stream
@@ -23,7 +20,7 @@ import type { TrainingState } from './train';
  */
 export async function evaluateRun(
   parts: Pick<RunParts, 'model' | 'evaluators' | 'evaluationWeights'>,
-  o: { tf: typeof tfc; data: DataSet; rng: Rng; registry: Registry; config: Pick<ExperimentConfig, 'eval'>; modelTerms: string[] | null; compile?: CompileMode; artifact(name: string): string; log(message: string): void; warn(message: string): void; stopping(): boolean | Promise<boolean>; faultPoint?(index: number): Promise<void> },
+  o: { tf: typeof tfc; data: DataSet; rng: Rng; registry: PluginRegistry; config: Pick<ExperimentConfig, 'eval'>; modelTerms: string[] | null; compile?: CompileMode; artifact(name: string): string; log(message: string): void; warn(message: string): void; stopping(): boolean | Promise<boolean>; faultPoint?(index: number): Promise<void> },
   /** Filled as the evaluators finish (a failing evaluator leaves the earlier ones' metrics here). */
   metrics: Record<string, number> = {},
 ): Promise<{ metrics: Record<string, number>; interrupted: boolean }> {
@@ -53,7 +50,7 @@ export async function evaluateRun(
  */
 export async function evaluateTest(
   parts: RunParts,
-  o: { tf: typeof tfc; data: DataSet; rng: Rng; registry: Registry; config: ExperimentConfig; state: TrainingState; best: Selected | null; recorder: RunRecorder; progress: Progress; stopping(): boolean },
+  o: { tf: typeof tfc; data: DataSet; rng: Rng; registry: PluginRegistry; config: ExperimentConfig; state: TrainingState; best: Selected | null; recorder: RunRecorder; progress: Progress; stopping(): boolean },
   metrics: Record<string, number>,
 ): Promise<{ metrics: Record<string, number>; interrupted: boolean }> {
   const { tf, config, recorder, progress, best } = o;

@@ -1,5 +1,6 @@
-import type { RunRecord, RunStore } from '../track/run-store';
+import type { RunStore } from '../track/run-store';
 import type { Progress } from '../track/progress';
+import type { RunRecord } from '../contracts';
 
 /**
  * Interruption: Ctrl-C or SIGTERM asks every run in this process to stop after its current

@@ -1,8 +1,5 @@
 import type * as tfc from '@tensorflow/tfjs-core';
-import type { Registry } from '../registry/registry';
-import type { Selected } from '../track/checkpoint';
-import type { RunStatus } from '../track/run-store';
-import type { PublishedComparison } from '../config/metrics';
+import type { PluginRegistry, SweepCellLabel } from '../contracts';
 
 /** What `runExperiment` is asked (`elbo run`'s flags, and what API users and tests add). */
 export interface RunOptions {
@@ -24,7 +21,7 @@ export interface RunOptions {
   progress?: boolean;
   /** Whole progress lines on a terminal too (`--verbose`; else they fit its width). */
   verbose?: boolean;
-  registry?: Registry;
+  registry?: PluginRegistry;
   /** Called after each epoch's checkpoint (API users, tests). */
   onEpoch?: (epoch: number, metrics: Record<string, number>, tf: typeof tfc) => void;
   /**
@@ -42,20 +39,6 @@ export interface RunOptions {
   /** What the run is for (`--note TEXT`), recorded in run.json and in MLflow's run description. */
   note?: string;
   /** The sweep cell this run is (set by `elbo sweep` through ELBO_SWEEP_CELL): recorded in run.json, shown by elbo runs list and show. */
-  sweepCell?: import('../track/run-store').SweepCellLabel;
+  sweepCell?: SweepCellLabel;
 }
 
-/** How a run ended, as `runExperiment` resolves it (run.json has the same and more). */
-export interface RunResult {
-  runId: string;
-  runDir: string;
-  status: RunStatus;
-  metrics: Record<string, number>;
-  error?: string;
-  /** Which parameters the test metrics come from (absent when the run ended before evaluating). */
-  evaluatedOn?: { checkpoint: 'best' | 'last'; epoch: number };
-  /** train.select: the selected epoch and its metric value. */
-  selected?: Selected;
-  /** The config's published numbers against the measured ones (FINISHED runs). */
-  published?: PublishedComparison[];
-}

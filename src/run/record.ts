@@ -1,21 +1,17 @@
 import * as fs from 'fs';
 import * as path from 'path';
-import type { Registry } from '../registry/registry';
-import type { PluginContext } from '../registry/types';
-import type { ExperimentConfig } from '../config/types';
 import type { LoadedConfig } from '../config/load';
-import type { DataSet } from '../data/dataset';
 import type { BackendInfo } from '../runtime/backend';
 import { fingerprint } from '../runtime/fingerprint';
 import { comparePublished } from '../config/metrics';
-import { RunRecord, RunStatus, RunStore } from '../track/run-store';
+import { RunStore } from '../track/run-store';
 import { LocalTracker } from '../track/local';
 import { mlflowTrackersFor } from '../track/mlflow';
-import type { Tracker } from '../track/tracker';
 import type { Progress } from '../track/progress';
 import { writeRunReport } from '../report/run';
 import type { ActiveRun } from './interrupt';
-import type { RunOptions, RunResult } from './options';
+import type { RunOptions } from './options';
+import { type PluginContext, type ExperimentConfig, type DataSet, RunRecord, RunStatus, type Tracker, type RunResult, type PluginRegistry } from '../contracts';
 
 /**
  * Step 4 of a run, record, and the recording all along: every event of the run goes to
@@ -94,7 +90,7 @@ export class RunRecorder {
  */
 export function openRecorder(
   config: ExperimentConfig,
-  registry: Registry,
+  registry: PluginRegistry,
   ctx: PluginContext,
   o: Pick<RunOptions, 'runsDir' | 'resume' | 'trackingUri'>,
   progress: Progress,

@@ -2,10 +2,11 @@ import * as fs from 'fs';
 import * as path from 'path';
 import type * as tfc from '@tensorflow/tfjs-core';
 import { UserError } from '../errors';
-import { RunRecord, RunStore } from '../track/run-store';
-import { loadCheckpoint, Selected } from '../track/checkpoint';
+import { RunStore } from '../track/run-store';
+import { loadCheckpoint } from '../track/checkpoint';
 import type { BackendInfo } from '../runtime/backend';
 import type { ActiveRun } from './interrupt';
+import { RunRecord, Selected } from '../contracts';
 
 /**
  * Resuming a run (`elbo run --resume RUN_DIR`): the run directory is locked before anything

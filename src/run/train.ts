@@ -1,17 +1,16 @@
 import type * as tfc from '@tensorflow/tfjs-core';
 import { UserError } from '../errors';
 import type { Rng } from '../runtime/rng';
-import type { DataSet } from '../data/dataset';
 import { classHistogram } from '../data/splits';
-import type { ExperimentConfig } from '../config/types';
 import { trainLoop, LoopEnd } from '../train/loop';
-import { saveCheckpoint, Selected } from '../track/checkpoint';
+import { saveCheckpoint } from '../track/checkpoint';
 import type { Progress } from '../track/progress';
 import { faultPoint } from '../util/fault';
 import type { RunParts } from './build';
 import { modelVariables } from '../models/model';
 import type { RunRecorder } from './record';
 import type { StartPoint } from './resume';
+import { type DataSet, type ExperimentConfig, Selected } from '../contracts';
 
 /** The variables a checkpoint holds, by name: the model's (`model/...`) and, in `all`, the optimizer's (`optimizer/...`) too. */
 export interface TrainingState {

@@ -1,10 +1,5 @@
-import { definePlugin, NumberRelative, ObjectOf, Type, type OptionsOf, type PluginContext, type WeightDeclaration } from '../registry/types';
-import type { TrainProgress } from '../priors/prior';
-import type { WeightSpec } from '../config/types';
-import type { Registry } from '../registry/registry';
-
-/** A schedule maps training progress to a number (a loss weight, a sharpness, ...). */
-export type Schedule = (p: TrainProgress & { epochFloat: number }) => number;
+import { definePlugin, NumberRelative, ObjectOf, Type, type OptionsOf } from '../registry/define';
+import type { PluginContext, WeightDeclaration, TrainProgress, WeightSpec, Schedule, PluginRegistry } from '../contracts';
 
 const linearOptions = {
   from: Type.Number({ minimum: 0, default: 0, description: 'Value before start_epoch (≥ 0: schedules drive weights and sharpnesses)' }),
@@ -109,7 +104,7 @@ export function evaluationWeights(
 }
 
 /** Turn a weight as written (number or schedule options) into a schedule. */
-export function weightSchedule(spec: WeightSpec, registry: Registry, ctx: PluginContext): Schedule {
+export function weightSchedule(spec: WeightSpec, registry: PluginRegistry, ctx: PluginContext): Schedule {
   if (typeof spec === 'number') return () => spec;
   return registry.create('schedule', spec, ctx);
 }

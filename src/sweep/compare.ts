@@ -1,13 +1,13 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import { parse } from 'yaml';
-import { readJsonFile, type RunRecord } from '../track/run-store';
+import { readJsonFile } from '../track/run-store';
 import { readSweepState, whyMissing, cellSettled, type CellResult } from './state';
 import { UserError } from '../errors';
-import type { PublishedEntry } from '../config/types';
-import { verdict, formatPublished, Verdict } from '../config/metrics';
+import { verdict, formatPublished } from '../config/metrics';
 import { compareSpec, type ComparePoint } from '../plot/figures';
 import { writeFigure } from '../plot/render';
+import { type RunRecord, type PublishedEntry, Verdict } from '../contracts';
 
 /** One run as the comparison sees it: its config flattened to dotted keys, and its final metrics. */
 export interface ComparedRun {

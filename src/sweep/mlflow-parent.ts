@@ -9,7 +9,7 @@ import { Spool, SpoolEventBody } from '../track/spool';
 import { experimentNameFor, mlflowTracker, checkTrackingUri, capTag, userName, mlflowKey } from '../track/mlflow';
 import { MLFLOW_LIMITS } from '../track/mlflow-client';
 import { gitState } from '../runtime/fingerprint';
-import { withOptionDefaults } from '../registry/types';
+import { withOptionDefaults } from '../registry/define';
 
 export interface ParentRun {
   runId: string;

@@ -5,7 +5,6 @@ import { withLockSync } from '../util/lock';
 import { ensureVenvTool } from '../util/venv';
 import { elboRoot } from '../runtime/fingerprint';
 import { UserError } from '../errors';
-import type { Distribution } from './spec';
 import { writeFileAtomic } from '../util/write-atomic';
 
 /**
@@ -44,6 +43,9 @@ export interface Search {
   storage: string;
   space: Record<string, Distribution>;
 }
+
+/** One swept value's distribution, as `random:` and `search:` spaces write it. */
+export type Distribution = { uniform: [number, number] } | { log_uniform: [number, number] } | { int: [number, number] } | { choice: unknown[] };
 
 /** Optuna, pinned. */
 export const OPTUNA_VERSION = '5.0.0';

@@ -1,10 +1,11 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import { runExperiment } from '../experiment';
-import { RunStore, RunRecord } from '../track/run-store';
+import { RunStore } from '../track/run-store';
 import { UserError } from '../errors';
 import { Spool } from '../track/spool';
 import { syncRun } from '../track/mlflow';
+import { RunRecord } from '../contracts';
 
 /** Metrics that measure the machine, not the model: never compared. */
 const TIMING = /samples_per_sec|time_s$|_seconds$/;

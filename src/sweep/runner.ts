@@ -9,12 +9,13 @@ import { Rng } from '../runtime/rng';
 import { createRegistry } from '../builtins';
 import { elboRoot } from '../runtime/fingerprint';
 import { loadConfig, type LoadedConfig } from '../config/load';
-import { runsIn, runLockHolder, effectiveStatus, type RunRecord } from '../track/run-store';
+import { runsIn, runLockHolder, effectiveStatus } from '../track/run-store';
 import { takeLock, releaseLock } from '../util/lock';
 import { formatDuration } from '../track/progress';
 import { UserError } from '../errors';
 import { sweepParentRun, type ParentRun } from './mlflow-parent';
 import { writeSweepReport, SWEEP_FIGURES } from './report';
+import type { RunRecord } from '../contracts';
 
 export interface SweepOptions {
   runsDir: string;

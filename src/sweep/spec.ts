@@ -6,17 +6,16 @@ import Ajv from 'ajv';
 import { Locator, parseYaml, ajvUserErrors, loadConfig, LoadedConfig, AJV_OPTIONS } from '../config/load';
 import { parseKeyPath } from '../config/path';
 import { epochMetrics, evaluatorMetrics } from '../config/metrics';
-import type { ExperimentConfig } from '../config/types';
 import { EXPERIMENT_NAME_MAX } from '../config/schema';
 import { UserError, UserErrors, suggestion } from '../errors';
-import { Registry } from '../registry/registry';
 import { createRegistry } from '../builtins';
 import { Rng } from '../runtime/rng';
 import { flatten as flattenConfig } from './compare';
 import { SLURM_SCHEMA } from './slurm';
 import { EARLY_STOP_SCHEMA, sweepRungs, type EarlyStop } from './asha';
-import { SEARCH_SCHEMA, type Search } from './optuna';
+import { SEARCH_SCHEMA, type Distribution, type Search } from './optuna';
 import { writeFileAtomic } from '../util/write-atomic';
+import type { ExperimentConfig, PluginRegistry } from '../contracts';
 
 /**
  * A sweep file: a base config, fixed overrides, and the axes to vary.
@@ -58,8 +57,6 @@ export interface SweepSpec {
   /** FILE:LINE:COL of the metric names the sweep ranks its cells by, for located errors. */
   metricWhere?: { early_stop?: string; search?: string };
 }
-
-export type Distribution = { uniform: [number, number] } | { log_uniform: [number, number] } | { int: [number, number] } | { choice: unknown[] };
 
 /** One cell: its index, its base config, the overrides that make it, and its seed. */
 export interface Cell {
@@ -364,14 +361,14 @@ export function cellRunName(cell: Cell, spec: SweepSpec): string {
  * Validate the sweep and every expanded config before anything runs; returns each
  * cell's resolved config. Problems name the cell and its overrides.
  */
-export function resolveCells(spec: SweepSpec, registry?: Registry): { cell: Cell; loaded: LoadedConfig }[] {
+export function resolveCells(spec: SweepSpec, registry?: PluginRegistry): { cell: Cell; loaded: LoadedConfig }[] {
   // one line per distinct problem, naming the cells it occurs in
   const problems = new Map<string, { error: UserError; cells: Cell[] }>();
   const out: { cell: Cell; loaded: LoadedConfig }[] = [];
   const cells = expand(spec);
   // one registry, and so one compiled schema, for every cell of base configs that load no
   // plugins; a base config with plugins gets a registry of its own (its plugins only)
-  const registries = new Map<string, Registry>();
+  const registries = new Map<string, PluginRegistry>();
   const registryFor = (cell: Cell) => {
     if (registry) return registry;
     const key = 'plugins' in cell.overrides || hasPlugins(cell.base) ? cell.base : '';
@@ -425,7 +422,7 @@ export function resolveCells(spec: SweepSpec, registry?: Registry): { cell: Cell
  * from the run's final metrics (those, and the evaluators' test/ metrics). Checked as
  * train.select is, before any cell trains.
  */
-function checkSweepMetrics(spec: SweepSpec, config: ExperimentConfig, registry: Registry): void {
+function checkSweepMetrics(spec: SweepSpec, config: ExperimentConfig, registry: PluginRegistry): void {
   const problems: UserError[] = [];
   const per = epochMetrics(config, registry);
   const check = (what: 'early_stop' | 'search', metric: string, allowed: string[] | null) => {

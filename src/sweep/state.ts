@@ -1,9 +1,10 @@
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
-import { readJsonFile, type RunStatus } from '../track/run-store';
+import { readJsonFile } from '../track/run-store';
 import { readLock, withLockSync } from '../util/lock';
 import { writeFileAtomic } from '../util/write-atomic';
+import type { RunStatus } from '../contracts';
 
 /**
  * A sweep's state on disk, shared by every process that runs its cells (a local

@@ -3,14 +3,7 @@ import * as path from 'path';
 import type * as tfc from '@tensorflow/tfjs-core';
 import { UserError } from '../errors';
 import { diskError } from '../util/disk-errors';
-
-/** The best epoch so far under train.select, as of a checkpoint. */
-export interface Selected {
-  metric: string;
-  mode: 'min' | 'max';
-  epoch: number;
-  value: number;
-}
+import type { Selected } from '../contracts';
 
 export interface CheckpointManifest {
   epoch: number;

@@ -1,7 +1,7 @@
 import * as path from 'path';
-import { definePlugin, Type, type OptionsOf } from '../registry/types';
-import { RunStore, RunRecord } from './run-store';
-import type { Tracker } from './tracker';
+import { definePlugin, Type, type OptionsOf } from '../registry/define';
+import { RunStore } from './run-store';
+import { RunRecord, type Tracker } from '../contracts';
 
 /**
  * The local run store as a tracker: always on (added when `tracking:` does not name it),

@@ -3,14 +3,13 @@ import * as os from 'os';
 import * as path from 'path';
 import * as crypto from 'crypto';
 import { parse as parseYaml, stringify as stringifyYaml } from 'yaml';
-import { definePlugin, Type, withOptionDefaults, type OptionsOf } from '../registry/types';
-import type { PluginOptions } from '../config/types';
+import { definePlugin, Type, withOptionDefaults, type OptionsOf } from '../registry/define';
 import { UserError } from '../errors';
-import { readJsonFile, type RunRecord } from './run-store';
-import type { Tracker } from './tracker';
+import { readJsonFile } from './run-store';
 import { MlflowClient, MlflowMetric, MlflowDatasetInput, MLFLOW_LIMITS, hasCredentials, isHttpUri, redactUri } from './mlflow-client';
 import { Replayer, FlushResult, deferredWarning } from './mlflow-replay';
 import { Spool, SpoolEventBody, SPOOL_DIR } from './spool';
+import type { PluginOptions, RunRecord, Tracker } from '../contracts';
 
 /**
  * MLflow as a second tracker (the local run store stays the system of record).

@@ -3,30 +3,9 @@ import * as path from 'path';
 import * as crypto from 'crypto';
 import { UserError } from '../errors';
 import { takeLock, releaseLock, readLock, type LockHolder } from '../util/lock';
-import type { BackendInfo } from '../runtime/backend';
-import type { Fingerprint } from '../runtime/fingerprint';
-import type { StepMode } from '../train/step';
-import type { Selected } from './checkpoint';
-import type { PublishedComparison } from '../config/metrics';
-import type { RunDependency } from '../models/model';
 import { writeFileAtomic } from '../util/write-atomic';
 import { diskError } from '../util/disk-errors';
-
-/** PAUSED: stopped on purpose after the epoch `elbo run --pause-at` named (a sweep's early-stopping rung); resumable. */
-export type RunStatus = 'RUNNING' | 'FINISHED' | 'FAILED' | 'KILLED' | 'PAUSED';
-
-/** run.json: everything needed to know what ran, where, and how it ended. */
-/**
- * A sweep cell, as its run records it: the sweep's name and directory, the cell's index, its
- * `label` (every swept value: model.latent=8 seed=0) and its `short` name (latent=8,seed=0).
- */
-export interface SweepCellLabel {
-  name: string;
-  dir: string;
-  cell: number;
-  label: string;
-  short: string;
-}
+import type { SweepCellLabel, RunRecord, RunStatus } from '../contracts';
 
 /**
  * The sweep cell `elbo sweep` runs in this process (ELBO_SWEEP_CELL, JSON), or undefined.
@@ -40,49 +19,6 @@ export function sweepCellFromEnv(env: NodeJS.ProcessEnv = process.env): SweepCel
   } catch {
     return undefined;
   }
-}
-
-export interface RunRecord {
-  run_id: string;
-  experiment: string;
-  status: RunStatus;
-  seed: number;
-  backend: BackendInfo;
-  fingerprint: Fingerprint;
-  config_file: string;
-  /** Relative paths in the config (data, plugins) resolve against this directory. */
-  config_dir: string;
-  config_sha256: string;
-  data: { name: string; source: string; sha256: string; train: number; val: number; test: number };
-  start_time: string;
-  end_time: string | null;
-  duration_s: number | null;
-  epochs_completed: number;
-  epochs_planned: number;
-  global_step: number;
-  error: string | null;
-  /** `elbo run --tag K=V` (repeatable): the user's labels for the run (also MLflow tags). */
-  tags?: Record<string, string>;
-  /** `elbo run --note TEXT`: what the run is for, in the user's words (also in MLflow's run description). */
-  note?: string;
-  /** A sweep cell's run: which sweep (its name and directory), which cell, and the setting it ran (elbo runs list and show say it). */
-  sweep?: SweepCellLabel;
-  /**
-   * Every resume: when, from which epoch, on which backend, and the status the run had then
-   * (a RUNNING run whose process was gone is recorded KILLED, with `recovered` saying so).
-   */
-  resumes: { time: string; from_epoch: number; backend: string; previous_status?: RunStatus; recovered?: string }[];
-  /** How the training step ran, per batch shape (one TensorFlow graph, or eager kernels and why). */
-  step_modes?: StepMode[];
-  /** train.select: the best epoch so far (at the end: the selected one) and its metric value. */
-  selected?: Selected;
-  /** Which parameters the test metrics were measured on: the best checkpoint (train.select) or the last epoch. */
-  evaluated_on?: { checkpoint: 'best' | 'last'; epoch: number };
-  /** The config's `published:` entries with the measured value and a verdict (within, better, worse, missing). */
-  published?: PublishedComparison[];
-  /** Runs the model was built on, by role (m1m2: its M1), and whether they were reused or trained for this run. */
-  depends_on?: Record<string, RunDependency>;
-  metrics: Record<string, number>;
 }
 
 /**

@@ -1,17 +1,13 @@
 import type * as tfc from '@tensorflow/tfjs-core';
-import type { Model, LossWeights } from '../models/model';
-import type { DataSet } from '../data/dataset';
-import type { Optimizer } from './optimizer';
-import type { Schedule } from '../schedules/schedule';
 import type { Rng } from '../runtime/rng';
-import type { TrainProgress } from '../priors/prior';
 import type { Progress } from '../track/progress';
 import { evaluateTerms } from '../eval/elbo';
-import { makeTrainStep, type StepMode } from './step';
+import { makeTrainStep } from './step';
 import type { GradientOptions } from './gradients';
 import { DEFAULT_DRAWS } from '../config/schema';
 import { DeviceSums } from '../eval/device-sums';
 import { faultPoint } from '../util/fault';
+import type { Model, WeightValues, DataSet, Optimizer, Schedule, TrainProgress, StepMode } from '../contracts';
 
 export interface LoopOptions {
   epochs: number;
@@ -120,7 +116,7 @@ function epochRows(model: Model, data: DataSet, o: LoopOptions) {
 }
 
 /** A running mean that is not finite at a read-back: the loop's end, with the cause (a loss weight that is not a number, from a schedule plugin, rather than the learning rate). */
-function divergedInEpoch(means: Record<string, number>, w: LossWeights, epoch: number, globalStep: number): LoopEnd | null {
+function divergedInEpoch(means: Record<string, number>, w: WeightValues, epoch: number, globalStep: number): LoopEnd | null {
   const bad = Object.entries(means).find(([, v]) => !Number.isFinite(v));
   if (!bad) return null;
   const weight = Object.entries(w).find(([, v]) => !Number.isFinite(v));
@@ -145,7 +141,7 @@ function epochMetrics(
   data: DataSet,
   optimizer: Optimizer,
   o: LoopOptions,
-  end: { means: Record<string, number>; seen: number; seconds: number; w: LossWeights; lastAt: TrainProgress | null; epoch: number; step: number; rng: Rng },
+  end: { means: Record<string, number>; seen: number; seconds: number; w: WeightValues; lastAt: TrainProgress | null; epoch: number; step: number; rng: Rng },
 ): Record<string, number> {
   const { epoch, lastAt } = end;
   const metrics: Record<string, number> = {};
@@ -194,7 +190,7 @@ export async function trainLoop(
       const sums = new DeviceSums(tf);
       let seen = 0;
       const t0 = Date.now();
-      let w: LossWeights = {};
+      let w: WeightValues = {};
       let lastAt: TrainProgress | null = null;
 
       for (let s = 0; s < stepsPerEpoch; s++) {

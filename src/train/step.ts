@@ -1,29 +1,12 @@
 import type * as tfc from '@tensorflow/tfjs-core';
-import type { Model, LossWeights } from '../models/model';
-import type { Optimizer } from './optimizer';
 import type { Rng } from '../runtime/rng';
-import type { TrainProgress } from '../priors/prior';
 import { nativeBackend, traceNative } from '../runtime/graph/trace';
 import { DEFAULT_DRAWS } from '../config/schema';
 import { transformGradients, type GradientOptions } from './gradients';
 import { recordingRng, firstDifference, sameGraph, loadTrace, drawTensors, seedTensors, type LoadedTrace } from '../runtime/graph/compile';
+import type { Model, LossWeights, Optimizer, TrainProgress, StepMode, WeightValues } from '../contracts';
 
-export type StepFn = (x: tfc.Tensor2D, y: Int32Array | null, w: LossWeights, rng: Rng, progress: TrainProgress) => Record<string, tfc.Scalar>;
-
-/** How the step for one batch shape runs: one TensorFlow graph, or kernel by kernel. */
-export interface StepMode {
-  /**
-   * Shapes the mode applies to: x, and the lengths of the model's step inputs (the last,
-   * smaller batch of an epoch gets its own graph, as does each labelled count of M2).
-   */
-  batch: string;
-  mode: 'graph' | 'eager';
-  /** Why the step stays eager. */
-  reason?: string;
-  /** Kernels in the graph, and the time tracing, loading and checking it took. */
-  kernels?: number;
-  seconds?: number;
-}
+export type StepFn = (x: tfc.Tensor2D, y: Int32Array | null, w: WeightValues, rng: Rng, progress: TrainProgress) => Record<string, tfc.Scalar>;
 
 export type TrainStep = StepFn & {
   modes: StepMode[];
@@ -95,7 +78,7 @@ function uploads(tf: typeof tfc, model: Model, y: Int32Array | null, rows: numbe
  * (`guard`), reading one as a JavaScript number would freeze it into the graph: that
  * throws, and the step stays eager.
  */
-function stepScalars(tf: typeof tfc, model: Model, optimizer: Optimizer, w: LossWeights, progress: TrainProgress, guard: boolean) {
+function stepScalars(tf: typeof tfc, model: Model, optimizer: Optimizer, w: WeightValues, progress: TrainProgress, guard: boolean) {
   const scalar = (v: number, what: string) => (guard ? guardedScalar(tf, v, what) : tf.scalar(v));
   // by name, in a fixed order: the graph's inputs are the same every step
   const weightNames = Object.keys(w).sort();
@@ -110,8 +93,8 @@ function stepScalars(tf: typeof tfc, model: Model, optimizer: Optimizer, w: Loss
   return {
     list,
     opt: Object.fromEntries(optNames.map((k, i) => [k, opt[i]])),
-    // device scalars where the model expects numbers: it uses them only as tf operands
-    weights: Object.fromEntries(weightNames.map((k, i) => [k, weights[i]])) as unknown as LossWeights,
+    // fed device scalars: the model uses them only as tf operands
+    weights: Object.fromEntries(weightNames.map((k, i): [string, tfc.Scalar] => [k, weights[i]])),
     progress: names.length ? { ...progress, scheduled: Object.fromEntries(names.map((k, i) => [k, scheduled[i]])) } : progress,
     dispose: () => list.forEach((t) => t.dispose()),
   };
@@ -202,7 +185,7 @@ interface Compiled extends LoadedTrace {
  * the eager step's loss terms and updates. Returns why not otherwise. State is left untouched and
  * `rng` is not advanced.
  */
-function compile(tf: typeof tfc, model: Model, optimizer: Optimizer, eager: CoreFn, state: tfc.Variable[], x: tfc.Tensor2D, y: Int32Array | null, w: LossWeights, rng: Rng, inGraph: boolean): Compiled | string {
+function compile(tf: typeof tfc, model: Model, optimizer: Optimizer, eager: CoreFn, state: tfc.Variable[], x: tfc.Tensor2D, y: Int32Array | null, w: WeightValues, rng: Rng, inGraph: boolean): Compiled | string {
   let termNames: string[] = [];
   const dry = (labels: Int32Array | null, progress: TrainProgress, r: Rng) => {
     const saved = state.map((v) => tf.clone(v));

@@ -1,10 +1,9 @@
 import { Args, Flags } from '@oclif/core';
 import { BaseCommand } from '../base';
 import { createRegistry } from '../../builtins';
-import { PLUGIN_KINDS, PluginKind, JsonSchema, Plugin } from '../../registry/types';
-import type { Registry } from '../../registry/registry';
 import { modelCapabilities } from '../../config/needs';
 import { UserError, suggestion } from '../../errors';
+import { PLUGIN_KINDS, PluginKind, JsonSchema, Plugin, type PluginRegistry } from '../../contracts';
 
 export default class Plugins extends BaseCommand {
   static summary = 'List registered plugins (built in, and those a config loads) with their options';
@@ -27,7 +26,7 @@ export default class Plugins extends BaseCommand {
     const entries = registry.list(args.kind as PluginKind | undefined);
     if (flags.json) {
       process.stdout.write(
-        JSON.stringify(entries.map(({ plugin, source }) => ({ kind: plugin.kind, name: plugin.name, description: plugin.description, source, backends: plugin.backends ?? 'all', ...(plugin.provides ? { provides: shownProvides(plugin, registry) } : {}), ...(plugin.needs ? { needs: plugin.needs } : {}), ...(plugin.weights ? { weights: plugin.weights } : {}), options: plugin.schema }))) + '\n',
+        JSON.stringify(entries.map(({ plugin, source }) => ({ kind: plugin.kind, name: plugin.name, description: plugin.description, source, backends: plugin.backends ?? 'all', ...(plugin.provides || plugin.capabilities ? { provides: shownProvides(plugin, registry) } : {}), ...(plugin.needs ? { needs: plugin.needs } : {}), ...(plugin.weights ? { weights: plugin.weights } : {}), options: plugin.schema }))) + '\n',
       );
       return;
     }
@@ -40,7 +39,7 @@ export default class Plugins extends BaseCommand {
       }
       const from = source === 'built-in' ? '' : `  [${source}]`;
       const backends = plugin.backends ? `  (backends: ${plugin.backends.join(', ')})` : '';
-      const caps = plugin.provides ? `  (provides: ${shownProvides(plugin, registry).join(', ') || 'nothing'}${typeof plugin.provides === 'function' ? ' with the default options' : ''})` : plugin.needs?.length ? `  (needs: ${plugin.needs.join(', ')})` : '';
+      const caps = plugin.provides || plugin.capabilities ? `  (provides: ${shownProvides(plugin, registry).join(', ') || 'nothing'}${plugin.capabilities ? ' with the default options' : ''})` : plugin.needs?.length ? `  (needs: ${plugin.needs.join(', ')})` : '';
       out.push(`  ${plugin.name.padEnd(16)} ${plugin.description}${backends}${caps}${from}`);
       // the loss weights a model reads (config loss.<name>)
       if (plugin.weights) out.push(`      ${'loss weights'.padEnd(16)} ${Object.keys(plugin.weights).map((n) => `${n} = ${plugin.weights![n].default}`).join(', ') || 'none'}`);
@@ -51,8 +50,8 @@ export default class Plugins extends BaseCommand {
 }
 
 /** What a plugin provides; for one whose answer depends on its options, with its defaults. */
-function shownProvides(plugin: Plugin, registry: Registry): string[] {
-  if (Array.isArray(plugin.provides)) return plugin.provides;
+function shownProvides(plugin: Plugin, registry: PluginRegistry): string[] {
+  if (!plugin.capabilities) return plugin.provides ?? [];
   const defaults = Object.fromEntries(Object.entries(plugin.schema.properties).filter(([, s]) => s.default !== undefined).map(([k, s]) => [k, s.default]));
   return modelCapabilities(plugin, { kind: plugin.name, ...defaults }, registry)?.provides ?? [];
 }

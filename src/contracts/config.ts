@@ -1,7 +1,4 @@
-import type { PluginOptions } from '../registry/types';
-
-/** Plugin options as a config holds them (each plugin types its own: see definePlugin). */
-export type { PluginOptions };
+import type { PluginOptions } from './options';
 
 /** A loss weight as written: a number or a schedule plugin. */
 export type WeightSpec = number | PluginOptions;
@@ -19,6 +16,7 @@ export interface PublishedEntry {
   note?: string;
 }
 
+/** The experiment config as a validated, defaulted YAML file gives it (config/schema.ts builds its schema). */
 export interface ExperimentConfig {
   experiment: string;
   seed: number;
@@ -49,4 +47,13 @@ export interface ExperimentConfig {
   eval: PluginOptions[];
   published?: PublishedEntry[];
   tracking: PluginOptions[];
+}
+
+/** How a measured value compares with a published one (config/metrics.ts verdict). */
+export type Verdict = 'within' | 'better' | 'worse' | 'missing';
+
+/** One published entry against the run's measurement (run.json `published`). */
+export interface PublishedComparison extends PublishedEntry {
+  measured: number | null;
+  verdict: Verdict;
 }

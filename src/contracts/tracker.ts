@@ -1,4 +1,4 @@
-import type { RunRecord } from './run-store';
+import type { RunRecord } from './run';
 
 /**
  * A tracker receives a run's events. The local run store is always on and is the

@@ -1,0 +1,60 @@
+import type * as tfc from '@tensorflow/tfjs-core';
+import type * as tfjs from '@tensorflow/tfjs';
+
+/**
+ * The training/evaluation switch of one model (docs/plugins.md "Training and evaluation
+ * phase"): made once per model build (`{ training: false }`), handed to its networks as
+ * `ctx.phase`, and set to `training: true` by the training step only around its forward
+ * pass (eager, and while the compiled step is traced). Everything else (validation,
+ * test, evaluators, export) runs with `training: false`. A network that behaves
+ * differently while training (batch normalisation: batch statistics and running
+ * averages) reads `phase.training` when it computes, not when it is created.
+ */
+export interface Phase {
+  training: boolean;
+}
+
+/** What a network plugin creates: named trainable parameters and a forward pass. */
+export interface Network {
+  /** Parameters by name, e.g. 'dense0/w'. Names are stable: checkpoints use them. */
+  params: Map<string, tfc.Variable>;
+  /**
+   * Non-trainable state by name (batch normalisation's running averages, 'bn0/mean',
+   * 'bn0/var'): checkpointed and fed to compiled graphs like the parameters, but never
+   * given gradients, never touched by the optimizer or weight decay. The network updates
+   * them itself with `v.assign(...)` while `phase.training` (the compiled step picks the
+   * new values up as outputs). Absent: none.
+   */
+  buffers?: Map<string, tfc.Variable>;
+  apply(x: tfc.Tensor2D): tfc.Tensor2D;
+  /**
+   * The same forward pass as TensorFlow.js Layers on `input` ([B, inDim] symbolic), with
+   * the current parameter values copied in: what `elbo export --format tfjs` writes
+   * (export/tfjs.ts). `tfl` is the @tensorflow/tfjs package. Absent: the network cannot
+   * be exported.
+   */
+  layers?(tfl: typeof tfjs, input: tfjs.SymbolicTensor): tfjs.SymbolicTensor;
+}
+
+/**
+ * A network's sizes (NetworkContext.shape): it reads rows of `inDim` numbers and emits rows
+ * of `outDim`. Rows are always flat; `inShape`/`outShape` say how to read them as images.
+ */
+export interface NetworkShape {
+  inDim: number;
+  outDim: number;
+  /**
+   * Shape of one input row as an image ([h, w, c], h·w·c = inDim): a model gives its
+   * encoder the data set's `shape` here. Networks that see pixels as a grid (conv) need
+   * it and refuse to be built without it; the mlp ignores it.
+   */
+  inShape?: number[];
+  /** Shape of one output row as an image: a model gives its decoder the data's `shape` (conv decoders need it). */
+  outShape?: number[];
+}
+
+/** Anything with named parameters and, maybe, buffers (a network, a prior). */
+export interface HasVariables {
+  params?: Map<string, tfc.Variable>;
+  buffers?: Map<string, tfc.Variable>;
+}
