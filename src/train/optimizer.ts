@@ -20,6 +20,28 @@ export interface Optimizer {
    */
   scheduled?(progress: TrainProgress): Record<string, number>;
   state: Map<string, tfc.Variable>;
+  /**
+   * Present when `apply` is Adam's update in the form TensorFlow's fused kernel computes
+   * (ResourceApplyAdam): a compiled step whose state stays in its TensorFlow session then
+   * updates each parameter in one pass (src/train/step.ts).
+   */
+  fused?: FusedAdam;
+}
+
+/** What a compiled step needs to run Adam's update as ResourceApplyAdam on its session's variables. */
+export interface FusedAdam {
+  kind: 'adam';
+  beta1: number;
+  beta2: number;
+  epsilon: number;
+  /** A constant learning rate, or the name of the scheduled one (a key of `scheduled`). */
+  lr: number | string;
+  /** The update count (advanced by one before β1^t, β2^t are taken), and the moments as flat vectors. */
+  t: tfc.Variable;
+  m: tfc.Variable;
+  v: tfc.Variable;
+  /** The parameters in the moments' order (each one's moments follow the previous one's). */
+  slots: { name: string; size: number }[];
 }
 
 /**
@@ -61,6 +83,8 @@ export type AdamOptions = OptionsOf<typeof adamOptions>;
  * Adam (Kingma & Ba 2015) with bias correction. The moments of all parameters live in
  * one flat vector each, so an update is a dozen kernels for the whole model instead of a
  * dozen per parameter (kernel dispatch, not arithmetic, dominates small models' steps).
+ * A compiled step on the native backend instead runs TensorFlow's fused ResourceApplyAdam
+ * per parameter (`fused`), on per-parameter slices of the same moments.
  */
 export function adam(tf: typeof tfc, o: AdamOptions, params: Map<string, tfc.Variable>, ctx?: PluginContext): Optimizer {
   const lr = lrSchedule(o.lr, ctx);
@@ -77,6 +101,7 @@ export function adam(tf: typeof tfc, o: AdamOptions, params: Map<string, tfc.Var
   return {
     state,
     scheduled: lr.scheduled,
+    fused: { kind: 'adam', beta1: o.beta1, beta2: o.beta2, epsilon: o.epsilon, lr: typeof o.lr === 'number' ? o.lr : 'lr', t, m, v, slots: slots.map(({ name, size }) => ({ name, size })) },
     apply(grads, at) {
       tf.tidy(() => {
         t.assign(tf.add(t, 1));

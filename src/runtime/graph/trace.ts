@@ -23,6 +23,8 @@ export interface Trace {
   drawNames: Map<number, string>;
   /** Output names of the tensors `run` returned, in order ("n12", "n12:1", "f3"). */
   fetchNames: string[];
+  /** Their TF dtypes. */
+  fetchTypes: number[];
   problems: string[];
   /** Kernels recorded (for the log). */
   kernels: number;
@@ -220,5 +222,5 @@ export function traceNative<T extends tfc.Tensor[]>(
     if (ownRunKernel) engine.runKernel = runKernel;
     else delete (engine as { runKernel?: unknown }).runKernel;
   }
-  return { trace: { nodes, feedNames, drawNames, fetchNames, problems: [...problems], kernels }, outputs };
+  return { trace: { nodes, feedNames, drawNames, fetchNames, fetchTypes: fetchNames.map((n) => dtypes.get(n)!), problems: [...problems], kernels }, outputs };
 }
