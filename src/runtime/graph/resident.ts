@@ -184,7 +184,7 @@ export class ResidentSession {
     const values = this.vars.map((v) => {
       const whole = state[v.state];
       if (v.offset === 0 && size(v.shape) === whole.size) return whole;
-      const t = tf.reshape(tf.slice(tf.reshape(whole, [-1]), v.offset, size(v.shape)), v.shape);
+      const t = tf.tidy(() => tf.reshape(tf.slice(tf.reshape(whole, [-1]), v.offset, size(v.shape)), v.shape));
       made.push(t);
       return t;
     });
