@@ -134,7 +134,9 @@ export function residentNodes(t: Trace, plan: ResidentPlan): { nodes: GraphNode[
   const stateFeeds = t.feedNames.slice(0, plan.reads.length);
   const written = plan.writes.flatMap((k, i) => (k >= 0 && t.fetchNames[i] !== stateFeeds[plan.reads.indexOf(k)] ? [{ k, value: t.fetchNames[i] }] : []));
   const a = plan.adam;
-  const roots = [...plan.outputs.map((i) => t.fetchNames[i]), ...written.map((w) => w.value), ...(a ? [a.t, ...a.updates.map((u) => u.grad), ...(typeof a.lr === 'string' ? [a.lr] : [])] : [])];
+  // (every input stays, also one that only the replaced update read: runs feed them all)
+  const inputs = [...t.feedNames.slice(plan.reads.length), ...t.drawNames.values()];
+  const roots = [...inputs, ...plan.outputs.map((i) => t.fetchNames[i]), ...written.map((w) => w.value), ...(a ? [a.t, ...a.updates.map((u) => u.grad), ...(typeof a.lr === 'string' ? [a.lr] : [])] : [])];
   const kept = reachable(t.nodes, roots);
   const unread = stateFeeds.filter((f, i) => plan.reads[i] < 0 && kept.some((n) => n.name === f));
   if (unread.length) return `the step reads state kept per parameter in the session (${unread.join(', ')})`;
