@@ -248,7 +248,7 @@ interface Traced {
   lr?: string;
 }
 
-/** Where the compiled step sends `onGrads` the gradients it hands the optimizer (to trace them as outputs). */
+/** Set while tracing: given the gradients the eager step hands the optimizer (to make them graph outputs). */
 interface GradsHook {
   grads?: (g: Record<string, tfc.Tensor>) => void;
 }
