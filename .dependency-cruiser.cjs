@@ -4,7 +4,7 @@
 //   0 errors, util, runtime        no elbo imports above these
 //   1 registry                     the plugin contract (types, weights, the registry)
 //   2 config                       YAML, --set, the schema assembled from a registry
-//   3 losses nn data schedules track plot   leaf plugins, the run store and checkpoints, figures
+//   3 losses nn data schedules track plot svm   leaf plugins, the run store and checkpoints, figures, the SVM solvers
 //   4 priors
 //   5 models
 //   6 eval
@@ -20,7 +20,7 @@ const LAYERS = [
   ['errors', 'util', 'runtime'],
   ['registry'],
   ['config'],
-  ['losses', 'nn', 'data', 'schedules', 'track', 'plot'],
+  ['losses', 'nn', 'data', 'schedules', 'track', 'plot', 'svm'],
   ['priors'],
   ['models'],
   ['eval'],

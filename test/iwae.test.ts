@@ -120,6 +120,27 @@ test('the iwae evaluator gives the same estimate whatever the pass sizes (chunks
   }
 });
 
+test('the iwae evaluator draws as one stream, example by example: its estimate and the stream after it are those of the draws made in turn', async () => {
+  // one example per pass (max_rows = k), and three chunks of draws per example (max_rows 8):
+  // on the tensorflow backend the draws of every pass after the first come from a worker thread
+  const { tf, data, vae } = await models(1);
+  const registry = createRegistry();
+  const k = 20;
+  const n = 12;
+  const x = (b: number) => tf.tensor2d(data.test.x.subarray(b * data.dim, (b + 1) * data.dim), [1, data.dim]);
+  const direct = new Rng(9);
+  let sum = 0;
+  for (let b = 0; b < n; b++) sum += tf.tidy(() => tf.sub(tf.logSumExp(vae.logImportanceWeights!(x(b), k, direct)), Math.log(k)).dataSync()[0]);
+  for (const max_rows of [k, 8]) {
+    const ev: Evaluator = registry.create('evaluator', { kind: 'iwae', k, max_rows, max_examples: n }, { tf, registry, rng: new Rng(0), baseDir: '.' });
+    const stream = new Rng(9);
+    const out = await ev.run({ tf, model: vae, data, rng: stream, artifact: (f) => f, log: () => {}, unitWeights: {} });
+    assert.ok(Math.abs(out.log_likelihood_k20 - sum / n) < 1e-5 * Math.abs(sum / n), `max_rows ${max_rows}: ${out.log_likelihood_k20} vs ${sum / n}`);
+    assert.deepEqual(stream.state(), direct.state(), `max_rows ${max_rows}: the stream ends where the draws made in turn end`);
+    assert.equal(stream.clone().normal(), direct.clone().normal());
+  }
+});
+
 test('an IWAE trains from a config: terms declared, k = 1 evaluation below the bound, iwae.yaml validates', async () => {
   const dir = tmpDir();
   const r = await runExperiment({

@@ -5,7 +5,7 @@ import * as fs from 'fs';
 import { getTf } from '../src/runtime/tf';
 import { selectBackend } from '../src/runtime/backend';
 import { classifyLatents, LatentSet, ClassifierOptions } from '../src/eval/latent-classifier';
-import { decisions, design, dualCoordinateDescent, ovrTargets, predictLinear, primalObjective, SolverOptions, stack, trainLinearSvm, trainTsvm } from '../src/eval/linear-svm';
+import { decisions, design, dualCoordinateDescent, ovrTargets, predictLinear, primalObjective, SolverOptions, stack, trainLinearSvm, trainTsvm } from '../src/svm/linear-svm';
 import { Rng } from '../src/runtime/rng';
 import { ROOT } from './helpers';
 

@@ -4,8 +4,10 @@
  * - MLflow (pinned) is installed from PyPI into ROOT/.venv-mlflow the first time (about a
  *   minute) and reused afterwards; a marker file records the version.
  * - A server is started on 127.0.0.1 on a free port with a fresh SQLite store and
- *   --serve-artifacts, in its own process group, and waited for on /health; stop() and
- *   kill() end the whole group (uvicorn runs in a child process).
+ *   --serve-artifacts (or, with `artifactRoot`, as on a cluster: --default-artifact-root
+ *   DIR --no-serve-artifacts, the clients writing DIR themselves), in its own process group,
+ *   and waited for on /health; stop() and kill() end the whole group (uvicorn runs in a
+ *   child process).
  * - FaultProxy sits between elbo and the server to see what is sent (headers, bodies) and to
  *   break things on purpose: HTTP 503, no answer, an answer lost after the server acted on
  *   the request, or nothing listening at all.
@@ -51,17 +53,27 @@ export class MlflowServer {
   private constructor(
     readonly dir: string,
     readonly port: number,
+    /** Without the artifact proxy: the artifact root the clients write themselves. */
+    readonly artifactRoot?: string,
   ) {}
 
   get url(): string {
     return `http://127.0.0.1:${this.port}`;
   }
 
-  /** A fresh server: new SQLite store and artifact folder in `dir`. */
-  static async start(dir: string): Promise<MlflowServer> {
-    const s = new MlflowServer(dir, await freePort());
+  /**
+   * A fresh server: new SQLite store and artifact folder in `dir`; with `artifactRoot`, no
+   * artifact proxy: runs get artifact locations under that directory.
+   */
+  static async start(dir: string, o: { artifactRoot?: string } = {}): Promise<MlflowServer> {
+    const s = new MlflowServer(dir, await freePort(), o.artifactRoot);
     await s.launch();
     return s;
+  }
+
+  private artifactArgs(): string[] {
+    if (this.artifactRoot) return ['--default-artifact-root', this.artifactRoot, '--no-serve-artifacts'];
+    return ['--artifacts-destination', path.join(this.dir, 'artifacts'), '--serve-artifacts'];
   }
 
   private async launch(): Promise<void> {
@@ -74,8 +86,7 @@ export class MlflowServer {
         '--host', '127.0.0.1',
         '--port', String(this.port),
         '--backend-store-uri', `sqlite:///${path.join(this.dir, 'mlflow.db')}`,
-        '--artifacts-destination', path.join(this.dir, 'artifacts'),
-        '--serve-artifacts',
+        ...this.artifactArgs(),
         '--workers', '1',
       ],
       // the job runner (huey workers for GenAI jobs) is not needed: fewer processes, faster start;
@@ -173,6 +184,37 @@ export async function artifactList(base: string, runId: string, dir = ''): Promi
     else out.push(f.path);
   }
   return out.sort();
+}
+
+/**
+ * A run's artifacts and its logged models as MLflow's own Python client reads them (its
+ * get_run, get_logged_model and download_artifacts, from the proxy or the shared directory):
+ * the files are downloaded under `dest`.
+ */
+export interface PythonReadBack {
+  artifact_uri: string;
+  /** Where the run's files were downloaded. */
+  run_dir: string;
+  run_files: string[];
+  models: { model_id: string; status: string; source_run_id: string; step: number; artifact_location: string; dir: string; files: string[] }[];
+}
+
+export function readBackWithPython(base: string, runId: string, dest: string): Promise<PythonReadBack> {
+  // not spawnSync: a blocked event loop would keep HTTP connections the server has closed meanwhile
+  return new Promise((resolve, reject) => {
+    const child = spawn(path.join(VENV, 'bin', 'python'), [path.join(ROOT, 'test', 'mlflow-readback.py'), base, runId, dest], {
+      env: { ...process.env, MLFLOW_TRACKING_URI: base, MLFLOW_DISABLE_TELEMETRY: 'true', DO_NOT_TRACK: 'true' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let out = '';
+    child.stdout.on('data', (d) => (out += d));
+    child.stderr.on('data', (d) => (out += d));
+    child.on('error', reject);
+    child.on('exit', (code) => {
+      if (code !== 0) return reject(new Error(`mlflow-readback.py failed (exit ${code}):\n${out.slice(-3000)}`));
+      resolve(JSON.parse(out.trim().split('\n').at(-1)!));
+    });
+  });
 }
 
 export async function artifactBytes(base: string, artifactUri: string, p: string): Promise<Buffer> {

@@ -9,15 +9,20 @@ import * as path from 'path';
 import { spawn, spawnSync } from 'child_process';
 import { parse as parseYaml } from 'yaml';
 import { tmpDir, smallConfig, lastJson, BIN, ROOT } from './helpers';
-import { ensureMlflow, MlflowServer, FaultProxy, api, runsOf, history, artifactList, artifactBytes, MLFLOW_VERSION } from './mlflow-server';
+import { ensureMlflow, MlflowServer, FaultProxy, api, runsOf, history, artifactList, artifactBytes, readBackWithPython, PythonReadBack, MLFLOW_VERSION } from './mlflow-server';
 import { MlflowClient } from '../src/track/mlflow-client';
 import { getOrCreateExperiment, Replayer } from '../src/track/mlflow-replay';
 import { Spool } from '../src/track/spool';
 import { syncRun, configParams } from '../src/track/mlflow';
+import { artifactLocation, ArtifactStore, ArtifactsUnreachable } from '../src/track/mlflow-artifacts';
 import { runExperiment } from '../src/experiment';
 import { Chromium } from './chromium';
 
+/** With the artifact proxy (mlflow server's default). */
 let server: MlflowServer;
+/** Without it, as deployed on clusters: --default-artifact-root SHARED_ROOT --no-serve-artifacts. */
+let shared: MlflowServer;
+let sharedRoot: string;
 let work: string;
 
 before(async () => {
@@ -25,12 +30,15 @@ before(async () => {
   for (const k of ['MLFLOW_TRACKING_URI', 'MLFLOW_TRACKING_TOKEN', 'MLFLOW_TRACKING_USERNAME', 'MLFLOW_TRACKING_PASSWORD', 'MLFLOW_EXPERIMENT_NAME', 'ELBO_MLFLOW_PARENT_RUN_ID']) delete process.env[k];
   const inst = await ensureMlflow((m) => process.stderr.write(`# ${m}\n`));
   work = tmpDir('elbo-mlflow-');
-  server = await MlflowServer.start(work);
-  process.stderr.write(`# mlflow ${MLFLOW_VERSION}${inst.installed ? ` installed in ${inst.seconds.toFixed(0)} s,` : ''} server ready in ${server.startSeconds[0].toFixed(1)} s\n`);
+  const sharedWork = tmpDir('elbo-mlflow-shared-');
+  sharedRoot = path.join(sharedWork, 'mlruns');
+  fs.mkdirSync(sharedRoot);
+  [server, shared] = await Promise.all([MlflowServer.start(work), MlflowServer.start(sharedWork, { artifactRoot: sharedRoot })]);
+  process.stderr.write(`# mlflow ${MLFLOW_VERSION}${inst.installed ? ` installed in ${inst.seconds.toFixed(0)} s,` : ''} servers ready in ${server.startSeconds[0].toFixed(1)} s (artifact proxy) and ${shared.startSeconds[0].toFixed(1)} s (shared artifact root)\n`);
 });
 
 after(async () => {
-  await server?.stop();
+  await Promise.all([server?.stop(), shared?.stop()]);
 });
 
 /** `elbo ...` without blocking this process (the proxy lives here). */
@@ -114,6 +122,55 @@ async function assertArtifactsIdentical(base: string, run: any, runDir: string, 
     assert.ok(remote.equals(fs.readFileSync(path.join(runDir, f))), `artifact ${f} is byte-identical`);
   }
 }
+
+/**
+ * The files a finished run sends as artifacts, listed from its directory: config.yaml,
+ * run.json, metrics.jsonl, artifacts/* and the last checkpoint.
+ */
+function runArtifactFiles(runDir: string): string[] {
+  const last = fs.readdirSync(path.join(runDir, 'checkpoints')).filter((n) => /^epoch-\d+$/.test(n)).sort().at(-1)!;
+  return [
+    'config.yaml',
+    'run.json',
+    'metrics.jsonl',
+    ...fs.readdirSync(path.join(runDir, 'artifacts')).map((f) => `artifacts/${f}`),
+    ...fs.readdirSync(path.join(runDir, 'checkpoints', last)).map((f) => `checkpoints/${last}/${f}`),
+  ].sort();
+}
+
+/**
+ * MLflow's Python client reads back every artifact of the run (exactly `files`, byte for
+ * byte) and its one logged model: READY, made by this run, holding the evaluated checkpoint
+ * and config.yaml byte for byte, and its MLmodel file.
+ */
+async function assertPythonReadBack(base: string, runId: string, runDir: string, files: string[]): Promise<PythonReadBack> {
+  const dest = tmpDir('elbo-readback-');
+  const back = await readBackWithPython(base, runId, dest);
+  assert.deepEqual(back.run_files, files, 'the artifacts MLflow has are the run\'s files');
+  for (const f of files) assert.ok(fs.readFileSync(path.join(back.run_dir, f)).equals(fs.readFileSync(path.join(runDir, f))), `artifact ${f} is byte-identical`);
+  assert.equal(back.models.length, 1, 'one logged model, the run\'s output');
+  const [m] = back.models;
+  assert.equal(m.status, 'READY');
+  assert.equal(m.source_run_id, runId);
+  const ckpt = files.find((f) => f.endsWith('/weights.bin'))!.replace(/\/weights\.bin$/, '');
+  const ckptFiles = files.filter((f) => f.startsWith(`${ckpt}/`)).map((f) => `checkpoint/${f.slice(ckpt.length + 1)}`);
+  assert.deepEqual(m.files, ['MLmodel', ...ckptFiles, 'config.yaml'].sort());
+  for (const f of ckptFiles) assert.ok(fs.readFileSync(path.join(m.dir, f)).equals(fs.readFileSync(path.join(runDir, ckpt, f.slice('checkpoint/'.length)))), `model file ${f}`);
+  assert.ok(fs.readFileSync(path.join(m.dir, 'config.yaml')).equals(fs.readFileSync(path.join(runDir, 'config.yaml'))));
+  assert.match(fs.readFileSync(path.join(m.dir, 'MLmodel'), 'utf8'), /flavors:\n  elbo:\n/);
+  return back;
+}
+
+/** Every event of the run's spool is acknowledged, none refused, none waiting. */
+function assertSpoolDelivered(runDir: string): any {
+  const state = JSON.parse(fs.readFileSync(path.join(runDir, 'mlflow', 'state.json'), 'utf8'));
+  assert.equal(state.acked, fs.readFileSync(path.join(runDir, 'mlflow', 'spool.jsonl'), 'utf8').trim().split('\n').length);
+  assert.deepEqual(state.skipped, []);
+  assert.equal(state.deferred, undefined);
+  return state;
+}
+
+const escapeRe = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 
 test('elbo run --tracking-uri: params, every metric point, tags, status and artifacts reach MLflow', async () => {
   const { cfg, runs } = configInRepo('tracking:\n  - kind: mlflow\n    experiment_name: t-full\n    log_steps: true\n    system_metrics: true\n    system_metrics_interval_s: 0.5\n');
@@ -216,11 +273,12 @@ test('elbo run --tracking-uri: params, every metric point, tags, status and arti
     'checkpoints/epoch-0003/manifest.json',
     'checkpoints/epoch-0003/weights.bin',
   ]);
+  // and as MLflow's own Python client reads them, with the logged model
+  const back = await assertPythonReadBack(server.url, info.run_id, out.runDir, runArtifactFiles(out.runDir));
+  assert.match(back.artifact_uri, /^mlflow-artifacts:/, 'through the artifact proxy');
   // the spool is fully acknowledged
-  const state = JSON.parse(fs.readFileSync(path.join(out.runDir, 'mlflow', 'state.json'), 'utf8'));
+  const state = assertSpoolDelivered(out.runDir);
   assert.equal(state.run_id, info.run_id);
-  assert.equal(state.acked, fs.readFileSync(path.join(out.runDir, 'mlflow', 'spool.jsonl'), 'utf8').trim().split('\n').length);
-  assert.deepEqual(state.skipped, []);
   // a second sync has nothing to do
   const again = await elboAsync(['sync', out.runDir, '--json'], CLEAN_ENV);
   assert.equal(again.status, 0, again.stderr);
@@ -659,23 +717,22 @@ test('elbo reproduce MLFLOW_RUN_ID: the record comes from the server and the rer
   assert.match(missing.stderr, /no MLflow run 0{32}|cannot read MLflow run 0{32}/);
 });
 
-test('MLflow UI in headless Chromium: the experiment page lists an elbo run as a training run, with its model and data set', async () => {
-  const { cfg, runs } = configInRepo('tracking:\n  - kind: mlflow\n    experiment_name: t-ui\n');
-  const r = await runExperiment({ config: cfg, runsDir: runs, progress: false, trackingUri: server.url, overrides: ['train.epochs=1', 'eval=[{kind: elbo}]'] });
-  assert.equal(r.status, 'FINISHED');
-  const rec = JSON.parse(fs.readFileSync(path.join(r.runDir, 'run.json'), 'utf8'));
-  const exp = (await api(server.url, 'GET', 'experiments/get-by-name', { experiment_name: 't-ui' })).experiment;
-  // a fresh browser profile: MLflow 3.17 opens in its GenAI mode, where runs without a model
-  // output are listed only as evaluation runs (checked by hand: with log_model false the
-  // "Training runs" entry never appears)
+/**
+ * MLflow's own UI (headless Chromium, a fresh profile, so MLflow's GenAI mode) lists the run
+ * under "Training runs", with its data set and model. (MLflow 3.17's UI counts a run with a
+ * model output as a training run and lists the others only as evaluation runs, typed Eval;
+ * checked by hand: with log_model false the "Training runs" entry never appears.)
+ */
+async function assertTrainingRunInUi(base: string, experiment: string, rec: any, screenshot: string): Promise<void> {
+  const exp = (await api(base, 'GET', 'experiments/get-by-name', { experiment_name: experiment })).experiment;
   const browser = await Chromium.launch({ width: 1400, height: 900 });
   try {
-    const page = await browser.render(`${server.url}/#/experiments/${exp.experiment_id}/runs`, {
+    const page = await browser.render(`${base}/#/experiments/${exp.experiment_id}/runs`, {
       waitFor: `document.body.innerText.includes(${JSON.stringify(rec.run_id)})`,
       timeoutMs: 90_000,
     });
     fs.mkdirSync(path.join(ROOT, '.test-output'), { recursive: true });
-    fs.writeFileSync(path.join(ROOT, '.test-output', 'mlflow-training-runs.png'), page.screenshotPng);
+    fs.writeFileSync(path.join(ROOT, '.test-output', screenshot), page.screenshotPng);
     const text = page.text;
     assert.match(text, /\bTraining runs\b/, 'the side bar offers the training runs');
     assert.match(text, /Training runs\n(.*\n){0,3}Views/, 'the page shown is the training runs table');
@@ -686,4 +743,160 @@ test('MLflow UI in headless Chromium: the experiment page lists an elbo run as a
   } finally {
     await browser.close();
   }
+}
+
+test('MLflow UI in headless Chromium: the experiment page lists an elbo run as a training run, with its model and data set', async () => {
+  const { cfg, runs } = configInRepo('tracking:\n  - kind: mlflow\n    experiment_name: t-ui\n');
+  const r = await runExperiment({ config: cfg, runsDir: runs, progress: false, trackingUri: server.url, overrides: ['train.epochs=1', 'eval=[{kind: elbo}]'] });
+  assert.equal(r.status, 'FINISHED');
+  const rec = JSON.parse(fs.readFileSync(path.join(r.runDir, 'run.json'), 'utf8'));
+  await assertTrainingRunInUi(server.url, 't-ui', rec, 'mlflow-training-runs.png');
+});
+
+// ---- without the artifact proxy: a shared file system, as on clusters ---------------------------
+
+test('no artifact proxy (--default-artifact-root DIR --no-serve-artifacts): elbo writes every artifact and the logged model into DIR, MLflow\'s Python client reads them back, the UI lists a training run', async () => {
+  const { cfg, runs } = configInRepo('tracking:\n  - kind: mlflow\n    experiment_name: t-shared\n');
+  const r = await elboAsync(['run', cfg, '--runs-dir', runs, '--json', '--tracking-uri', shared.url], CLEAN_ENV);
+  assert.equal(r.status, 0, r.stderr);
+  assert.doesNotMatch(r.stderr, /warning/);
+  const out = jsonOf(r);
+  const [run] = await runsOf(shared.url, 't-shared');
+  assert.equal(run.info.status, 'FINISHED');
+  assert.ok(run.info.artifact_uri.startsWith(`${sharedRoot}/`), `the run's artifacts are a path under the shared root (${run.info.artifact_uri})`);
+  const files = runArtifactFiles(out.runDir);
+  assert.ok(files.includes('artifacts/report.html') && files.some((f) => f.endsWith('/weights.bin')));
+  const back = await assertPythonReadBack(shared.url, run.info.run_id, out.runDir, files);
+  assert.ok(back.models[0].artifact_location.startsWith(`${sharedRoot}/`), 'the model\'s files are in the shared root too');
+  // the model is the run's output: a training run
+  assert.deepEqual(run.outputs.model_outputs.map((o: any) => o.model_id), [back.models[0].model_id]);
+  await assertMetricsExactlyOnce(shared.url, run.info.run_id, out.runDir);
+  assertSpoolDelivered(out.runDir);
+  const rec = JSON.parse(fs.readFileSync(path.join(out.runDir, 'run.json'), 'utf8'));
+  await assertTrainingRunInUi(shared.url, 't-shared', rec, 'mlflow-training-runs-shared-root.png');
+  // elbo reproduce reads the run's record from the shared directory
+  const repro = await elboAsync(['reproduce', run.info.run_id, '--tracking-uri', shared.url, '--runs-dir', path.join(tmpDir('elbo-repro-'), 'runs'), '--json', '--quiet'], CLEAN_ENV);
+  assert.equal(repro.status, 0, repro.stdout + repro.stderr);
+  assert.equal(jsonOf(repro).passed, true);
+});
+
+test('artifact locations: which ones elbo writes, where, and what it says where it cannot', async () => {
+  assert.deepEqual(artifactLocation('mlflow-artifacts:/1/abc/artifacts'), { kind: 'proxy', root: '1/abc/artifacts' });
+  assert.deepEqual(artifactLocation('/shared/mlruns/1/abc/artifacts'), { kind: 'file', dir: '/shared/mlruns/1/abc/artifacts' });
+  assert.deepEqual(artifactLocation('file:///shared/mlruns/1'), { kind: 'file', dir: '/shared/mlruns/1' });
+  assert.deepEqual(artifactLocation('file:/shared/mlruns/1'), { kind: 'file', dir: '/shared/mlruns/1' });
+  assert.deepEqual(artifactLocation('file://localhost/shared/mlruns/1'), { kind: 'file', dir: '/shared/mlruns/1' });
+  assert.deepEqual(artifactLocation('file://nfs-server/shared/mlruns/1'), { kind: 'other', scheme: 'file://HOST/' });
+  assert.deepEqual(artifactLocation('s3://bucket/mlruns/1'), { kind: 'other', scheme: 's3:' });
+  assert.deepEqual(artifactLocation('gs://bucket/mlruns/1'), { kind: 'other', scheme: 'gs:' });
+
+  const root = tmpDir('elbo-artifacts-');
+  const src = path.join(root, 'weights.bin');
+  fs.writeFileSync(src, Buffer.from([0, 1, 2, 255]));
+  const client = new MlflowClient(server.url, { timeoutMs: 10_000 });
+  const store = (expLocation: string) => new ArtifactStore(client, async () => expLocation);
+  // the server's artifact root exists: the experiment's and the run's folders are made
+  const exp = path.join(root, 'mlruns', '7');
+  fs.mkdirSync(path.dirname(exp));
+  await store(exp).put(`${exp}/r1/artifacts`, src, 'checkpoints/epoch-0001/weights.bin');
+  assert.ok(fs.readFileSync(path.join(exp, 'r1/artifacts/checkpoints/epoch-0001/weights.bin')).equals(fs.readFileSync(src)));
+  assert.ok(!fs.readdirSync(path.join(exp, 'r1/artifacts/checkpoints/epoch-0001')).some((f) => f.includes('.tmp')), 'no temporary file is left');
+  assert.ok((await store(exp).get(`file://${exp}/r1/artifacts`, 'checkpoints/epoch-0001/weights.bin')).equals(fs.readFileSync(src)));
+  // not there (not mounted), not a directory, a store elbo does not write: ArtifactsUnreachable
+  const unreachable = async (exp: string, uri: string, pattern: RegExp) =>
+    assert.rejects(store(exp).put(uri, src, 'weights.bin'), (e: any) => {
+      assert.ok(e instanceof ArtifactsUnreachable, String(e));
+      assert.match(e.message, pattern);
+      return true;
+    });
+  const gone = path.join(root, 'nfs', 'mlruns', '7');
+  await unreachable(gone, `${gone}/r1/artifacts`, new RegExp(`^cannot write artifacts to ${escapeRe(gone)}/r1/artifacts: ${escapeRe(path.dirname(gone))} does not exist on this machine`));
+  assert.ok(!fs.existsSync(path.join(root, 'nfs')), 'nothing is made where the mount is missing');
+  const file = path.join(root, 'mlruns', 'a-file');
+  fs.writeFileSync(file, 'not a directory');
+  await unreachable(file, `${file}/r1/artifacts`, /: it is not a directory here \(ENOTDIR/);
+  await unreachable(exp, 's3://bucket/mlruns/7/r1/artifacts', /^cannot write artifacts to s3:\/\/bucket\/mlruns\/7\/r1\/artifacts: elbo writes artifacts .* not to s3:$/);
+  await assert.rejects(store(exp).put(`${exp}/r1/artifacts`, src, '../../escape.bin'), /leaves the artifact location/);
+});
+
+test('an artifact location not mounted here: one warning, the run and its model go on, the files wait in the spool; once mounted, elbo sync writes them and the model is READY', async () => {
+  // the experiment's artifacts live on a file system this machine has not mounted
+  const mnt = path.join(tmpDir('elbo-nfs-'), 'mnt');
+  const location = path.join(mnt, 'mlruns', 't-unmounted');
+  await api(shared.url, 'POST', 'experiments/create', { name: 't-unmounted', artifact_location: location });
+  const { cfg, runs } = configInRepo('tracking:\n  - kind: mlflow\n    experiment_name: t-unmounted\n');
+  const r = await elboAsync(['run', cfg, '--runs-dir', runs, '--json', '--tracking-uri', shared.url, '--set', 'train.epochs=2'], CLEAN_ENV);
+  assert.equal(r.status, 0, r.stderr);
+  const out = jsonOf(r);
+  const files = runArtifactFiles(out.runDir);
+  const modelFiles = 2 + files.filter((f) => f.startsWith('checkpoints/')).length;
+  const warnings = r.stderr.split('\n').filter((l) => l.startsWith('warning:'));
+  assert.equal(warnings.length, 1, `one warning: ${r.stderr}`);
+  assert.match(
+    warnings[0],
+    new RegExp(
+      `^warning: MLflow: cannot write artifacts to ${escapeRe(location)}/[0-9a-f]{32}/artifacts: ${escapeRe(path.join(mnt, 'mlruns'))} does not exist on this machine \\(the shared file system is not mounted here\\?\\); ` +
+        `${files.length + modelFiles} files wait in the spool \\(${escapeRe(path.join(out.runDir, 'mlflow'))}\\), the logged model stays PENDING until then: ` +
+        `mount it here \\(or create it, if it belongs on this machine\\), then send them with: elbo sync ${escapeRe(out.runDir)}$`,
+    ),
+  );
+  assert.ok(!fs.existsSync(mnt), 'nothing is written where the file system is not mounted');
+  // everything else arrived: the run, its metrics, and its model as its output (a training run), PENDING
+  const [run] = await runsOf(shared.url, 't-unmounted');
+  assert.equal(run.info.status, 'FINISHED');
+  await assertMetricsExactlyOnce(shared.url, run.info.run_id, out.runDir);
+  assert.equal(run.outputs.model_outputs.length, 1);
+  const modelId = run.outputs.model_outputs[0].model_id;
+  assert.equal((await api(shared.url, 'GET', `logged-models/${modelId}`)).model.info.status, 'LOGGED_MODEL_PENDING');
+  // the run's record says what waits, and why
+  const state = JSON.parse(fs.readFileSync(path.join(out.runDir, 'mlflow', 'state.json'), 'utf8'));
+  assert.deepEqual(state.skipped, []);
+  assert.deepEqual(state.deferred.map((d: any) => d.type), [...files.map(() => 'artifact'), 'model']);
+  const show = jsonOf(await elboAsync(['runs', 'show', out.runDir, '--json'], CLEAN_ENV));
+  assert.equal(show.mlflow.pending, files.length + 1);
+  assert.match(show.mlflow.waiting, /^cannot write artifacts to .* does not exist on this machine/);
+  // still not mounted: sync says so (exit 1) and keeps them
+  const early = await elboAsync(['sync', out.runDir], CLEAN_ENV);
+  assert.equal(early.status, 1, early.stderr);
+  assert.match(early.stdout, /sent 0 events .*; MLflow: cannot write artifacts to .* mount it here/);
+  assert.equal(JSON.parse(fs.readFileSync(path.join(out.runDir, 'mlflow', 'state.json'), 'utf8')).deferred.length, files.length + 1);
+  // mounted: sync writes them, the model is READY, and MLflow's Python client reads it all back
+  fs.mkdirSync(path.join(mnt, 'mlruns'), { recursive: true });
+  const s = await elboAsync(['sync', out.runDir, '--json'], CLEAN_ENV);
+  assert.equal(s.status, 0, s.stdout + s.stderr);
+  const rep = jsonOf(s).runs[0];
+  assert.deepEqual([rep.status, rep.sent, rep.pending, rep.deferred], ['synced', files.length + 1, 0, 0]);
+  const back = await assertPythonReadBack(shared.url, run.info.run_id, out.runDir, files);
+  assert.equal(back.models[0].model_id, modelId, 'the same model, not a second one');
+  assertSpoolDelivered(out.runDir);
+  assert.equal(jsonOf(await elboAsync(['sync', out.runDir, '--json'], CLEAN_ENV)).runs[0].status, 'up-to-date');
+});
+
+test('an artifact store elbo does not write (s3://): one warning saying what to do; elbo sync --tracking-uri sends the whole run to a server with the artifact proxy', async () => {
+  await api(shared.url, 'POST', 'experiments/create', { name: 't-s3', artifact_location: 's3://elbo-test-bucket/mlruns' });
+  const { cfg, runs } = configInRepo('tracking:\n  - kind: mlflow\n    experiment_name: t-s3\n');
+  const r = await elboAsync(['run', cfg, '--runs-dir', runs, '--json', '--tracking-uri', shared.url, '--set', 'train.epochs=1'], CLEAN_ENV);
+  assert.equal(r.status, 0, r.stderr);
+  const out = jsonOf(r);
+  const warnings = r.stderr.split('\n').filter((l) => l.startsWith('warning:'));
+  assert.equal(warnings.length, 1, `one warning: ${r.stderr}`);
+  assert.match(
+    warnings[0],
+    new RegExp(
+      `^warning: MLflow: cannot write artifacts to s3://elbo-test-bucket/mlruns/[0-9a-f]{32}/artifacts: elbo writes artifacts through the server's proxy \\(mlflow-artifacts:\\) or to a file path it can reach, not to s3:; ` +
+        `\\d+ files wait in the spool .*: run the tracking server with --serve-artifacts .* elbo sync ${escapeRe(out.runDir)} --tracking-uri URL$`,
+    ),
+  );
+  const [run] = await runsOf(shared.url, 't-s3');
+  assert.equal(run.info.status, 'FINISHED');
+  assert.equal(run.outputs.model_outputs.length, 1, 'a training run, its model waiting for its files');
+  // a server with the artifact proxy gets the whole run, files and model included
+  const s = await elboAsync(['sync', out.runDir, '--tracking-uri', server.url, '--json'], CLEAN_ENV);
+  assert.equal(s.status, 0, s.stdout + s.stderr);
+  assert.equal(jsonOf(s).runs[0].status, 'synced');
+  const [moved] = await runsOf(server.url, 't-s3');
+  assert.equal(moved.info.status, 'FINISHED');
+  await assertPythonReadBack(server.url, moved.info.run_id, out.runDir, runArtifactFiles(out.runDir));
+  await assertMetricsExactlyOnce(server.url, moved.info.run_id, out.runDir);
+  assertSpoolDelivered(out.runDir);
 });

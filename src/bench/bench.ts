@@ -1,10 +1,12 @@
 /**
  * `npm run bench`: training throughput of the benchmark workloads (workload.ts) on each
  * installed backend, and of the same networks in PyTorch on the CPU when `torch`
- * imports (reference_torch.py), all in one invocation.
+ * imports (reference_torch.py), all in one invocation. An evaluation workload (iwae-k5000)
+ * times the iwae evaluator instead, per image, with the time for a 10,000-image test set
+ * and its arithmetic floor (its FLOPs at the sgemm peak).
  *
- *   node dist/src/bench/bench.js [--backends tensorflow,wasm,cpu] [--workloads vae-mlp,m2-mnist,adgm-mnist,gvae-conv]
- *        [--rounds 3] [--steps 30] [--min-seconds 3] [--max-seconds 10] [--no-torch] [--json] [--markdown FILE]
+ *   node dist/src/bench/bench.js [--backends tensorflow,wasm,cpu] [--workloads vae-mlp,m2-mnist,adgm-mnist,iwae-mnist,iwae-k5000,gvae-conv]
+ *        [--rounds 3] [--steps 30] [--min-seconds 3] [--max-seconds 10] [--no-torch] [--all-workloads] [--json] [--markdown FILE]
  *
  * Each backend runs in its own child process (`--worker NAME`): tfjs keeps one global
  * engine per process, and backends would otherwise share kernels' registration, memory
@@ -12,6 +14,9 @@
  * step from the kernels it runs (forward and backward), divided by the step time, and is
  * given as a fraction of this machine's sgemm peak, which the tensorflow worker measures
  * (`sgemmPeak`; the fastest of all rounds).
+ *
+ * The pure-JS cpu backend runs only vae-mlp, and wasm no evaluation workload, unless
+ * `--all-workloads` (or, for cpu, `--backends cpu`) asks: they take minutes there.
  *
  * The whole sequence (every backend, then PyTorch) runs `--rounds` times and each row
  * keeps its fastest round: on a shared machine a neighbour's load slows some rounds, and
@@ -22,7 +27,7 @@ import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import { installedBackends, selectBackend, getTf } from '../runtime/backend';
-import { buildWorkload, Phase, WORKLOADS } from './workload';
+import { buildAny, Phase, WORKLOADS, type Workload } from './workload';
 import type { StepOptions } from '../train/step';
 
 interface Result {
@@ -36,7 +41,7 @@ interface Result {
   samplesPerSec: number;
   flopsPerStep: number;
   gflops: number;
-  /** How the training step ran: 'graph (N kernels)' or 'eager' (kernel by kernel). */
+  /** How the training step (or the evaluator's pass) ran: 'graph (N kernels)' or 'eager' (kernel by kernel). */
   step: string;
 }
 type Outcome = Result | { workload: string; backend: string; error: string };
@@ -61,8 +66,10 @@ function parseArgs(argv: string[]) {
     json: argv.includes('--json'),
     noTorch: argv.includes('--no-torch'),
     markdown: flag('--markdown'),
-    /** cpu named on the command line: run every workload on it, however slow */
-    explicitCpu: !!flag('--backends')?.split(',').includes('cpu') || argv.includes('--all-workloads'),
+    /** cpu named on the command line (--explicit-cpu: the parent's, passed to a worker): run every training workload on it, however slow */
+    explicitCpu: !!flag('--backends')?.split(',').includes('cpu') || argv.includes('--explicit-cpu') || argv.includes('--all-workloads'),
+    /** every workload on every backend, the evaluation ones on wasm too */
+    all: argv.includes('--all-workloads'),
     timed: { steps: num('--steps', 30), minSeconds: num('--min-seconds', 3), maxSeconds: num('--max-seconds', 10) } as Phase,
     rounds: num('--rounds', 3),
     /** the workers and the PyTorch script measure with the same phase */
@@ -100,7 +107,7 @@ function sgemmPeak(tf: typeof import('@tensorflow/tfjs-core'), n = 512, reps = 1
 }
 
 /** Child: measure every workload on one backend, one JSON line each (and the sgemm peak on tensorflow). */
-async function worker(name: string, workloads: string[], timed: Phase, explicit: boolean): Promise<void> {
+async function worker(name: string, workloads: string[], timed: Phase, explicit: boolean, all: boolean): Promise<void> {
   const info = await selectBackend(name, '--backends');
   const tf = getTf();
   if (name === 'tensorflow') process.stdout.write(JSON.stringify({ peak: sgemmPeak(tf) }) + '\n');
@@ -113,9 +120,13 @@ async function worker(name: string, workloads: string[], timed: Phase, explicit:
       skip('wasm lacks the Conv2DBackpropFilter kernel');
       continue;
     }
-    if (name === 'cpu' && wname !== 'vae-mlp' && !explicit) {
+    if (name === 'cpu' && wname !== 'vae-mlp' && !(explicit && (!w.evaluate || all))) {
       // measured on the 2-core VM of BENCHMARKS.md: 9.6 s/step (m2-mnist), 143 s/step (gvae-conv)
-      skip('skipped: the pure-JS backend takes seconds to minutes per step here; --backends cpu runs it');
+      skip(`skipped: the pure-JS backend takes seconds to minutes per step here; ${w.evaluate ? '--all-workloads' : '--backends cpu'} runs it`);
+      continue;
+    }
+    if (name === 'wasm' && w.evaluate && !all) {
+      skip('skipped: about a second per image on wasm (2 GFLOP each); --all-workloads runs it');
       continue;
     }
     try {
@@ -127,19 +138,19 @@ async function worker(name: string, workloads: string[], timed: Phase, explicit:
     }
   }
 
-  async function measure(w: (typeof WORKLOADS)[number], stepOptions: StepOptions): Promise<string> {
+  async function measure(w: Workload, stepOptions: StepOptions): Promise<string> {
     const wname = w.name;
-    const run = await buildWorkload(tf, w, 0, stepOptions);
-    // warm-up: kernel compilation, memory growth, first-use allocations
-    run.run({ steps: 5, minSeconds: 0, maxSeconds: 3 });
+    const run = await buildAny(tf, w, 0, stepOptions);
+    // warm-up: kernel compilation, graph tracing, memory growth, first-use allocations
+    await run.run({ steps: 5, minSeconds: 0, maxSeconds: 3 });
     const flopsPerStep = await run.flopsPerStep();
-    const r = run.run(timed);
+    const r = await run.run(timed);
     const samplesPerSec = (r.steps * w.batch) / r.seconds;
     const result: Result = {
       workload: wname, backend: name, version: info.tensorflow ? `${info.version}, TF ${info.tensorflow}` : info.version, threads,
       steps: r.steps, seconds: r.seconds, msPerStep: (1000 * r.seconds) / r.steps, samplesPerSec, flopsPerStep,
       gflops: (flopsPerStep * r.steps) / r.seconds / 1e9,
-      step: run.modes[0]?.mode === 'graph' ? `graph (${run.modes[0].kernels} kernels)` : 'eager',
+      step: run.mode(),
     };
     process.stdout.write(JSON.stringify(result) + '\n');
     return result.step;
@@ -204,6 +215,51 @@ function fastest(all: Outcome[]): Outcome[] {
   return [...best.keys()].sort((x, y) => all.findIndex((r) => key(r) === x) - all.findIndex((r) => key(r) === y)).map((k) => best.get(k)!);
 }
 
+/** GFLOP/s as a share of the sgemm peak ('-' when either is unknown). */
+function ofPeak(gflops: number, peak: number): string {
+  const pct = gflops && peak ? (100 * gflops) / peak : 0;
+  return pct ? `${pct.toFixed(pct < 10 ? 1 : 0)} %` : '-';
+}
+
+/** The test set an evaluation workload's time is extrapolated to (MNIST's). */
+const TEST_IMAGES = 10000;
+
+/** Minutes and seconds, e.g. '5 min 42 s' (or '48.1 s'). */
+const duration = (s: number) => (s < 60 ? `${s.toFixed(1)} s` : `${Math.floor(Math.round(s) / 60)} min ${Math.round(s) % 60} s`);
+
+/**
+ * An evaluation workload's table: per image, and extrapolated to the 10,000 test images,
+ * against the arithmetic floor (the counted FLOPs at the sgemm peak).
+ */
+function evaluationTable(lines: string[], w: Workload, rows: Outcome[], flops: number | undefined, torch: Result | undefined, peak: number): void {
+  lines.push(
+    `| backend | pass | threads | images | ms/image | images/s | ${TEST_IMAGES.toLocaleString('en')} images | GFLOP/s | of peak | × floor | vs PyTorch |`,
+    '|---|---|---|---|---|---|---|---|---|---|---|',
+  );
+  const perImage = flops ? flops / w.batch : 0;
+  const floor = perImage && peak ? (TEST_IMAGES * perImage) / (peak * 1e9) : 0;
+  for (const r of rows) {
+    if (failed(r)) {
+      lines.push(`| ${r.backend} | | | | | | | | | | not run: ${r.error} |`);
+      continue;
+    }
+    const gflops = (perImage * r.samplesPerSec) / 1e9;
+    const total = TEST_IMAGES / r.samplesPerSec;
+    const ratio = torch ? `${(r.samplesPerSec / torch.samplesPerSec).toFixed(2)}×` : '-';
+    lines.push(
+      `| ${r.backend} ${r.version} | ${r.step ?? (r.backend === 'pytorch' ? 'eager' : '-')} | ${r.threads ?? '-'} | ${r.steps * w.batch} | ${(1000 / r.samplesPerSec).toFixed(1)} | ${r.samplesPerSec.toFixed(1)} | ${duration(total)} | ${gflops ? gflops.toFixed(2) : '-'} | ${ofPeak(gflops, peak)} | ${floor ? `${(total / floor).toFixed(2)}×` : '-'} | ${ratio} |`,
+    );
+  }
+  if (perImage) {
+    lines.push(
+      '',
+      `Counted: ${(perImage / 1e9).toFixed(3)} GFLOP per image (matmul kernels, forward only); the arithmetic floor for ${TEST_IMAGES.toLocaleString('en')} images, ` +
+        (floor ? `those FLOPs at the sgemm peak: ${duration(floor)}.` : 'those FLOPs at the sgemm peak: not known (no peak measured).'),
+    );
+  }
+  lines.push('');
+}
+
 /** One markdown table per workload; also what the console shows. */
 function tables(results: Outcome[], m: ReturnType<typeof machine>): string {
   const lines: string[] = [`Machine: ${m.cpu}, ${m.cores} cores, ${m.memory}, ${m.os}, Node ${m.node}; ${m.date}; fastest of ${m.rounds} round(s) per row`, ''];
@@ -219,7 +275,12 @@ function tables(results: Outcome[], m: ReturnType<typeof machine>): string {
     // PyTorch does the same FLOPs per step: take tfjs's count
     const flops = (rows.find((r) => !failed(r) && r.flopsPerStep) as Result | undefined)?.flopsPerStep;
     const torch = rows.find((r) => !failed(r) && r.backend === 'pytorch') as Result | undefined;
-    lines.push(`### ${w.name}: ${w.description}`, '', '| backend | step | threads | steps | ms/step | samples/s | GFLOP/s | of peak | vs PyTorch |', '|---|---|---|---|---|---|---|---|---|');
+    lines.push(`### ${w.name}: ${w.description}`, '');
+    if (w.evaluate) {
+      evaluationTable(lines, w, rows, flops, torch, m.sgemmPeak);
+      continue;
+    }
+    lines.push('| backend | step | threads | steps | ms/step | samples/s | GFLOP/s | of peak | vs PyTorch |', '|---|---|---|---|---|---|---|---|---|');
     for (const r of rows) {
       if (failed(r)) {
         lines.push(`| ${r.backend} | | | | | | | | not run: ${r.error} |`);
@@ -227,9 +288,7 @@ function tables(results: Outcome[], m: ReturnType<typeof machine>): string {
       }
       const gflops = r.backend === 'pytorch' && flops ? (flops * r.steps) / r.seconds / 1e9 : r.gflops;
       const ratio = torch ? `${(r.samplesPerSec / torch.samplesPerSec).toFixed(2)}×` : '-';
-      const pct = gflops && m.sgemmPeak ? (100 * gflops) / m.sgemmPeak : 0;
-      const ofPeak = pct ? `${pct.toFixed(pct < 10 ? 1 : 0)} %` : '-';
-      lines.push(`| ${r.backend} ${r.version} | ${r.step ?? (r.backend === 'pytorch' ? 'eager' : '-')} | ${r.threads ?? '-'} | ${r.steps} | ${r.msPerStep.toFixed(1)} | ${r.samplesPerSec.toFixed(0)} | ${gflops ? gflops.toFixed(2) : '-'} | ${ofPeak} | ${ratio} |`);
+      lines.push(`| ${r.backend} ${r.version} | ${r.step ?? (r.backend === 'pytorch' ? 'eager' : '-')} | ${r.threads ?? '-'} | ${r.steps} | ${r.msPerStep.toFixed(1)} | ${r.samplesPerSec.toFixed(0)} | ${gflops ? gflops.toFixed(2) : '-'} | ${ofPeak(gflops, m.sgemmPeak)} | ${ratio} |`);
     }
     if (flops) lines.push('', `Counted: ${(flops / 1e9).toFixed(3)} GFLOP per step (matmul + convolution kernels, forward and backward).`);
     lines.push('');
@@ -239,13 +298,13 @@ function tables(results: Outcome[], m: ReturnType<typeof machine>): string {
 
 async function main(): Promise<void> {
   const a = parseArgs(process.argv.slice(2));
-  if (a.worker) return worker(a.worker, a.workloads, a.timed, a.explicitCpu);
+  if (a.worker) return worker(a.worker, a.workloads, a.timed, a.explicitCpu, a.all);
   const all: Outcome[] = [];
   let torchMissing = false;
   for (let round = 1; round <= a.rounds; round++) {
     for (const b of a.backends) {
       process.stderr.write(`bench: round ${round}/${a.rounds}: ${b} ...\n`);
-      all.push(...runChild(b, a.workloads, [...a.passThrough, ...(a.explicitCpu ? ['--all-workloads'] : [])]));
+      all.push(...runChild(b, a.workloads, [...a.passThrough, ...(a.all ? ['--all-workloads'] : a.explicitCpu ? ['--explicit-cpu'] : [])]));
     }
     if (!a.noTorch && !torchMissing) {
       process.stderr.write(`bench: round ${round}/${a.rounds}: pytorch reference ...\n`);
@@ -263,10 +322,11 @@ async function main(): Promise<void> {
   if (a.json) console.log(JSON.stringify({ machine: m, results }, null, 2));
   else console.log(text);
   if (a.markdown) {
-    fs.writeFileSync(a.markdown, `# Benchmarks\n\nWritten by \`npm run bench -- --markdown ${a.markdown}\`: training steps of each workload, after a warm-up, on each backend in its own process; PyTorch (CPU) runs the same networks in the same invocation. Every backend and PyTorch run in turn, for several rounds; each row is its fastest round (the machine is shared: a neighbour's load slows some rounds). On the tensorflow backend the step runs as training runs it (one TensorFlow graph per step where the trace allows, src/train/step.ts) and, for comparison, kernel by kernel (train.compile: off). "of peak" is the effective GFLOP/s (matmul and convolution FLOPs counted from the kernels of one step) against this machine's sgemm peak, measured in the same invocation.\n\n${text}\n`);
+    fs.writeFileSync(a.markdown, `# Benchmarks\n\nWritten by \`npm run bench -- --markdown ${a.markdown}\`: training steps of each workload (and, for iwae-k5000, the k = 5000 test estimate, timed per image and extrapolated to the 10,000 test images), after a warm-up, on each backend in its own process; PyTorch (CPU) runs the same networks in the same invocation. Every backend and PyTorch run in turn, for several rounds; each row is its fastest round (the machine is shared: a neighbour's load slows some rounds). On the tensorflow backend the step runs as training runs it (one TensorFlow graph per step where the trace allows, src/train/step.ts) and, for comparison, kernel by kernel (train.compile: off). "of peak" is the effective GFLOP/s (matmul and convolution FLOPs counted from the kernels of one step) against this machine's sgemm peak, measured in the same invocation.\n\n${text}\n`);
     process.stderr.write(`bench: wrote ${a.markdown}\n`);
   }
-  if (results.some((r) => failed(r) && !/lacks/.test(r.error))) process.exitCode = 1;
+  // a backend that lacks a kernel, or a workload skipped as too slow there, is no failure
+  if (results.some((r) => failed(r) && !/lacks|^skipped:/.test(r.error))) process.exitCode = 1;
 }
 
 main().catch((e) => {

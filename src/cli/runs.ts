@@ -64,10 +64,11 @@ export function keyMetricOf(records: RunRecord[]): string {
 }
 
 /** The run's MLflow side, from its spool: where it goes, its run id, and what is not sent yet. */
-export function mlflowState(dir: string): { tracking_uri: string; experiment: string; run_id: string | null; pending: number } | null {
+export function mlflowState(dir: string): { tracking_uri: string; experiment: string; run_id: string | null; pending: number; waiting: string | null } | null {
   if (!Spool.exists(dir)) return null;
   const s = Spool.open(dir);
-  return { tracking_uri: s.state.tracking_uri, experiment: s.state.experiment_name, run_id: s.state.run_id ?? null, pending: s.pending().length };
+  // waiting: why files wait for their artifact location (they are part of pending)
+  return { tracking_uri: s.state.tracking_uri, experiment: s.state.experiment_name, run_id: s.state.run_id ?? null, pending: s.pending().length, waiting: s.state.deferred?.[0]?.error ?? null };
 }
 
 /** A number as a listing shows it: 4 decimals, or 4 significant digits when small. */

@@ -67,117 +67,14 @@ export function buildSchema(registry: Registry): JsonSchema {
         description: 'Loss weights by name (docs/models.md "Objectives"): the standard c1, c2, alpha and whatever the registered models declare; each model reads the ones it declares',
         properties: Object.fromEntries(Object.entries({ ...STANDARD_WEIGHTS, ...registry.weights() }).map(([name, d]) => [name, weight(d.default, d.description)])),
       },
-      train: {
-        type: 'object',
-        additionalProperties: false,
-        default: {},
-        properties: {
-          epochs: { type: 'integer', minimum: 1, maximum: 1000000, default: 10, description: 'Passes over the training split (at most 1,000,000)' },
-          batch_size: { type: 'integer', minimum: 1, default: 128 },
-          optimizer: slot('optimizer', { default: { kind: 'adam' } }),
-          log_every: {
-            type: 'integer',
-            minimum: 1,
-            default: 25,
-            description: 'Steps between reading losses back from the device (progress, NaN check)',
-          },
-          steps_per_epoch: {
-            type: 'integer',
-            minimum: 1,
-            description: 'Cap on steps per epoch (default: one pass over the training split)',
-          },
-          labelled_per_batch: {
-            type: 'integer',
-            minimum: 0,
-            default: 0,
-            description:
-              'Semi-supervised data: L labelled examples added to every batch of batch_size rows (so every step takes L labelled rows and about batch_size unlabelled ones, L independent of batch_size; 0: labelled rows only appear in their natural proportion)',
-          },
-          labelled_draw: {
-            enum: ['cycle', 'replacement'],
-            default: 'cycle',
-            description:
-              'How labelled_per_batch rows are drawn: cycle goes through the labelled set in a fresh order every epoch (every label equally often); replacement draws each row uniformly and independently (as sampling a labelled batch per step). Both from the run seed',
-          },
-          clip: {
-            type: 'object',
-            additionalProperties: false,
-            minProperties: 1,
-            description:
-              "Gradient clipping before the optimizer's update (as Lightning's gradient_clip_val/_algorithm): norm rescales all gradients together when their global L2 norm exceeds it, value then clamps each gradient component to [−value, value]; either or both. train/grad_norm logs the norm before clipping",
-            properties: {
-              norm: { type: 'number', exclusiveMinimum: 0, description: 'Largest global L2 norm of the gradients (clip_grad_norm_)' },
-              value: { type: 'number', exclusiveMinimum: 0, description: 'Largest absolute value of a gradient component (clip_grad_value_)' },
-            },
-          },
-          weight_decay: {
-            type: 'number',
-            minimum: 0,
-            default: 0,
-            description:
-              "λ: λ·θ is added to every parameter's gradient after clipping (the gradient of λ/2·‖θ‖², i.e. a Gaussian prior N(0, 1/λ) on the weights of a per-example loss; coupled as PyTorch's Adam weight_decay, not AdamW). A N(0, 1) prior on the weights of a model trained on N examples is λ = 1/N",
-          },
-          checkpoint_keep: { type: 'integer', minimum: 1, default: 2, description: 'How many epoch checkpoints to keep' },
-          select: {
-            type: 'object',
-            additionalProperties: false,
-            required: ['metric'],
-            description:
-              'Model selection on validation: after every epoch keep the parameters with the best value of `metric` so far in checkpoints/best/ (never pruned), and run the evaluators on them instead of on the last epoch; run.json records `selected` and `evaluated_on`. Absent: the evaluators run on the last epoch',
-            properties: {
-              metric: {
-                type: 'string',
-                description:
-                  "A validation metric the training loop writes for this model: val/<loss term>, e.g. val/elbo, val/accuracy (m2, m1m2); needs data.validation > 0",
-              },
-              mode: { enum: ['min', 'max'], description: `min keeps the lowest value, max the highest (ties keep the earlier epoch). ${MODE_RULE}` },
-            },
-          },
-          compile: {
-            enum: ['auto', 'off'],
-            default: 'auto',
-            description:
-              'tensorflow backend: auto runs each training step, and the batches of the evaluations (loss terms, IWAE, latent encodings), as one TensorFlow graph when a trace shows that is exact (else kernel by kernel, with the step\'s reason in run.json step_modes); off always runs kernel by kernel',
-          },
-          draws: {
-            enum: ['host', 'graph'],
-            default: DEFAULT_DRAWS,
-            description:
-              "Where a training step's random draws (the reparameterisation noise, and dynamic binarisation) are made. graph: each step draws from its own stream, keyed by the run seed, the epoch and the step number; a compiled step makes them inside its TensorFlow graph (counter-based Philox), an eager step in JavaScript: the same distributions, not the same numbers. host: in JavaScript, in order from the epoch's streams, fed to the graph: compiled and eager steps (train.compile: off) train on the same numbers",
-          },
-        },
-      },
+      train: trainSchema(),
       eval: {
         type: 'array',
         items: slot('evaluator'),
         default: [{ kind: 'elbo' }, { kind: 'reconstructions' }],
         description: 'Evaluations run on the test split after training',
       },
-      published: {
-        type: 'array',
-        description:
-          'Published numbers this config aims at: `elbo run` ends by printing measured against published (and records it in run.json), `elbo compare` adds the published value and a verdict per row. [] says that no published number applies',
-        items: {
-          type: 'object',
-          additionalProperties: false,
-          required: ['metric', 'value', 'source'],
-          properties: {
-            metric: {
-              type: 'string',
-              description: 'A test metric as the run records it (test/error_pct, test/log_likelihood_k5000), one that the configured evaluators write',
-            },
-            value: { type: 'number', description: "The published value, in the metric's units (e.g. % for error_pct, nats for log-likelihoods)" },
-            pm: {
-              type: 'number',
-              minimum: 0,
-              description: 'The ± the source gives. Verdict within: |measured − value| ≤ pm (without pm: ≤ the std over seeds in elbo compare, exact for one run)',
-            },
-            mode: { enum: ['min', 'max'], description: `Which direction is better, for the verdict better/worse: min (error, loss) or max (accuracy, log-likelihood, elbo). ${MODE_RULE}` },
-            source: { type: 'string', minLength: 1, description: 'Where the number is published: paper, table, row' },
-            note: { type: 'string', description: 'What differs between that setting and this config, or anything else a reader should know' },
-          },
-        },
-      },
+      published: publishedSchema(),
       tracking: {
         type: 'array',
         items: slot('tracker'),
@@ -186,6 +83,119 @@ export function buildSchema(registry: Registry): JsonSchema {
       },
     },
     definitions,
+  };
+}
+
+/** `train`: the loop, the optimizer, clipping, model selection, compilation and draws. */
+function trainSchema(): JsonSchema {
+  return {
+    type: 'object',
+    additionalProperties: false,
+    default: {},
+    properties: {
+      epochs: { type: 'integer', minimum: 1, maximum: 1000000, default: 10, description: 'Passes over the training split (at most 1,000,000)' },
+      batch_size: { type: 'integer', minimum: 1, default: 128 },
+      optimizer: slot('optimizer', { default: { kind: 'adam' } }),
+      log_every: {
+        type: 'integer',
+        minimum: 1,
+        default: 25,
+        description: 'Steps between reading losses back from the device (progress, NaN check)',
+      },
+      steps_per_epoch: {
+        type: 'integer',
+        minimum: 1,
+        description: 'Cap on steps per epoch (default: one pass over the training split)',
+      },
+      labelled_per_batch: {
+        type: 'integer',
+        minimum: 0,
+        default: 0,
+        description:
+          'Semi-supervised data: L labelled examples added to every batch of batch_size rows (so every step takes L labelled rows and about batch_size unlabelled ones, L independent of batch_size; 0: labelled rows only appear in their natural proportion)',
+      },
+      labelled_draw: {
+        enum: ['cycle', 'replacement'],
+        default: 'cycle',
+        description:
+          'How labelled_per_batch rows are drawn: cycle goes through the labelled set in a fresh order every epoch (every label equally often); replacement draws each row uniformly and independently (as sampling a labelled batch per step). Both from the run seed',
+      },
+      clip: {
+        type: 'object',
+        additionalProperties: false,
+        minProperties: 1,
+        description:
+          "Gradient clipping before the optimizer's update (as Lightning's gradient_clip_val/_algorithm): norm rescales all gradients together when their global L2 norm exceeds it, value then clamps each gradient component to [−value, value]; either or both. train/grad_norm logs the norm before clipping",
+        properties: {
+          norm: { type: 'number', exclusiveMinimum: 0, description: 'Largest global L2 norm of the gradients (clip_grad_norm_)' },
+          value: { type: 'number', exclusiveMinimum: 0, description: 'Largest absolute value of a gradient component (clip_grad_value_)' },
+        },
+      },
+      weight_decay: {
+        type: 'number',
+        minimum: 0,
+        default: 0,
+        description:
+          "λ: λ·θ is added to every parameter's gradient after clipping (the gradient of λ/2·‖θ‖², i.e. a Gaussian prior N(0, 1/λ) on the weights of a per-example loss; coupled as PyTorch's Adam weight_decay, not AdamW). A N(0, 1) prior on the weights of a model trained on N examples is λ = 1/N",
+      },
+      checkpoint_keep: { type: 'integer', minimum: 1, default: 2, description: 'How many epoch checkpoints to keep' },
+      select: {
+        type: 'object',
+        additionalProperties: false,
+        required: ['metric'],
+        description:
+          'Model selection on validation: after every epoch keep the parameters with the best value of `metric` so far in checkpoints/best/ (never pruned), and run the evaluators on them instead of on the last epoch; run.json records `selected` and `evaluated_on`. Absent: the evaluators run on the last epoch',
+        properties: {
+          metric: {
+            type: 'string',
+            description:
+              "A validation metric the training loop writes for this model: val/<loss term>, e.g. val/elbo, val/accuracy (m2, m1m2); needs data.validation > 0",
+          },
+          mode: { enum: ['min', 'max'], description: `min keeps the lowest value, max the highest (ties keep the earlier epoch). ${MODE_RULE}` },
+        },
+      },
+      compile: {
+        enum: ['auto', 'off'],
+        default: 'auto',
+        description:
+          'tensorflow backend: auto runs each training step, and the batches of the evaluations (loss terms, IWAE, latent encodings), as one TensorFlow graph when a trace shows that is exact (else kernel by kernel, with the step\'s reason in run.json step_modes); off always runs kernel by kernel',
+      },
+      draws: {
+        enum: ['host', 'graph'],
+        default: DEFAULT_DRAWS,
+        description:
+          "Where a training step's random draws (the reparameterisation noise, and dynamic binarisation) are made. graph: each step draws from its own stream, keyed by the run seed, the epoch and the step number; a compiled step makes them inside its TensorFlow graph (counter-based Philox), an eager step in JavaScript: the same distributions, not the same numbers. host: in JavaScript, in order from the epoch's streams, fed to the graph: compiled and eager steps (train.compile: off) train on the same numbers",
+      },
+    },
+  };
+}
+
+/** `published`: the numbers a config aims at, that elbo run and elbo compare measure against. */
+function publishedSchema(): JsonSchema {
+  return {
+    type: 'array',
+    description:
+      'Published numbers this config aims at: `elbo run` ends by printing measured against published (and records it in run.json), `elbo compare` adds the published value and a verdict per row. [] says that no published number applies',
+    items: {
+      type: 'object',
+      additionalProperties: false,
+      required: ['metric', 'value', 'source'],
+      properties: {
+        metric: {
+          type: 'string',
+          description: 'A test metric as the run records it (test/error_pct, test/log_likelihood_k5000), one that the configured evaluators write',
+        },
+        value: { type: 'number', description: "The published value, in the metric's units (e.g. % for error_pct, nats for log-likelihoods)" },
+        pm: {
+          type: 'number',
+          minimum: 0,
+          description: 'The ± the source gives. Verdict within: |measured − value| ≤ pm (without pm: ≤ the std over seeds in elbo compare, exact for one run)',
+        },
+        mode: { enum: ['min', 'max'], description: `Which direction is better, for the verdict better/worse: min (error, loss) or max (accuracy, log-likelihood, elbo). ${MODE_RULE}` },
+        source: { type: 'string', minLength: 1, description: 'Where the number is published: paper, table, row' },
+        note: { type: 'string', description: 'What differs between that setting and this config, or anything else a reader should know' },
+      },
+    },
   };
 }
 

@@ -5,7 +5,8 @@ import { evalGraph, type CompileMode } from './compiled';
 import { binarizeOnce, labelledSubset, subset } from '../data/splits';
 import { UserError } from '../errors';
 import { Rng } from '../runtime/rng';
-import { design, ovrTargets, predictLinear, stack, SVM_DEFAULTS, trainLinearSvm, trainTsvm, SolverOptions } from './linear-svm';
+import { SVM_DEFAULTS } from '../svm/linear-svm';
+import { svmPredict } from '../svm/multiclass';
 
 export type ClassifierKind = 'logistic' | 'knn' | 'svm' | 'tsvm' | 'linear-sgd';
 /** Which latent code the classifier reads: the posterior mean (Prior.mean) or μ as the encoder emits it (Prior.mu). */
@@ -156,11 +157,11 @@ function accuracyOf(predictions: Int32Array, y: Int32Array): number {
 /**
  * Fit a classifier on `train` latents and report its error and accuracy (both in percent,
  * as the papers' tables) on `test`, plus the classifier's own `metrics` (names without the
- * evaluator's prefix; see `svmPredict`). `unlabelled` (rows of K latents) is the TSVM's
- * unlabelled set; it is scaled with the labelled set's statistics, as `test` is. `rng` orders
- * the SVM solver's coordinate passes (default: a fixed seed). Deterministic: full-batch
- * optimisation from zero weights (logistic), a seeded solver (svm, tsvm), exact nearest
- * neighbours (knn).
+ * evaluator's prefix; see svmPredict, src/svm/multiclass.ts). `unlabelled` (rows of K
+ * latents) is the TSVM's unlabelled set; it is scaled with the labelled set's statistics, as
+ * `test` is. `rng` orders the SVM solver's coordinate passes (default: a fixed seed).
+ * Deterministic: full-batch optimisation from zero weights (logistic), a seeded solver (svm,
+ * tsvm), exact nearest neighbours (knn).
  */
 export function classifyLatents(
   tf: typeof tfc,
@@ -193,71 +194,6 @@ export function classifyLatents(
   }
   const accuracy = accuracyOf(predictions, test.y);
   return { error: 100 - accuracy, accuracy, predictions, metrics };
-}
-
-/**
- * The linear SVM (`svm`) or the transductive SVM (`tsvm`, when `zu` holds unlabelled rows) of
- * ./linear-svm.ts on standardised latents: LIBLINEAR's dual coordinate descent for
- * ½‖w‖² + C Σ max(0, 1 − y wᵀx)² with an appended constant feature 1 (a penalised intercept),
- * scikit-learn's `LinearSVC()`; one problem for two classes, one-vs-rest problems otherwise,
- * prediction by the sign / the largest decision value. Metrics:
- *  - svm_objective: the inductive SVM's primal objective, summed over the problems;
- *  - svm_iterations: its outer coordinate-descent passes, the largest over the problems
- *    (scikit-learn's n_iter_; equal to max_iter means it stopped unconverged);
- *  - tsvm only: tsvm_objective (the final TSVM objective with the unlabelled terms, summed
- *    over the problems), tsvm_switches (unlabelled labels swapped, all problems),
- *    unlabelled (rows used), and svm_error (set by the caller: the inductive SVM's error).
- */
-function svmPredict(
-  train: LatentSet,
-  zte: Float32Array,
-  nTest: number,
-  K: number,
-  classes: number,
-  o: ClassifierOptions,
-  rng: Rng,
-  zu: Float32Array | null,
-): { predictions: Int32Array; inductive: Int32Array | null; metrics: Record<string, number> } {
-  const C = o.C ?? SVM_DEFAULTS.C;
-  const solver: SolverOptions = { tol: o.tol ?? SVM_DEFAULTS.tol, maxIter: o.max_iter ?? SVM_DEFAULTS.maxIter, shrinking: true, rng };
-  const L = design(train.z, train.n, K);
-  const T = design(zte, nTest, K);
-  const targets = ovrTargets(train.y, classes);
-  if (!zu) {
-    const fits = targets.map((y) => trainLinearSvm(L, y, C, solver));
-    return {
-      predictions: predictLinear(T, fits.map((f) => f.w)),
-      inductive: null,
-      metrics: {
-        svm_objective: fits.reduce((s, f) => s + f.objective, 0),
-        svm_iterations: Math.max(...fits.map((f) => f.iterations)),
-      },
-    };
-  }
-  const nU = zu.length / K;
-  const X = stack(L, design(zu, nU, K));
-  const fits = targets.map((y) => {
-    const positives = y.reduce((s, v) => s + (v > 0 ? 1 : 0), 0);
-    return trainTsvm(X, train.n, y, positives / train.n, {
-      ...solver,
-      C,
-      cUnlabelled: o.C_unlabelled ?? C,
-      cStart: 1e-5,
-      stageTol: 1e-2,
-      maxRounds: 1000,
-    });
-  });
-  return {
-    predictions: predictLinear(T, fits.map((f) => f.w)),
-    inductive: predictLinear(T, fits.map((f) => f.inductive.w)),
-    metrics: {
-      svm_objective: fits.reduce((s, f) => s + f.inductive.objective, 0),
-      svm_iterations: Math.max(...fits.map((f) => f.inductive.iterations)),
-      tsvm_objective: fits.reduce((s, f) => s + f.objective, 0),
-      tsvm_switches: fits.reduce((s, f) => s + f.switches, 0),
-      unlabelled: nU,
-    },
-  };
 }
 
 /**

@@ -36,14 +36,6 @@ function convKernel(tf: typeof tfc, rng: Rng, k: number, cin: number, cout: numb
  * `…/res/bn2`; the dense layers are not.
  */
 export function conv(tf: typeof tfc, o: ConvOptions, shape: NetworkShape, rng: Rng, phase: Phase = evaluationPhase()): Network {
-  const params = new Map<string, tfc.Variable>();
-  const buffers = new Map<string, tfc.Variable>();
-  const settings = normSettings(o);
-  /** The batch normalisation of a convolution's c output channels, or null (norm: none). */
-  const norm = (name: string, c: number): BatchNorm | null => (o.norm === 'batch' ? batchNorm(tf, `${name}/bn`, c, settings, phase, params, buffers) : null);
-  const bnApply = (bn: BatchNorm | null, t: tfc.Tensor4D) => (bn ? bn.apply(t) : t);
-  const bnLayers = (tfl: typeof tfjs, bn: BatchNorm | null, x: tfjs.SymbolicTensor) => (bn ? bn.layers(tfl, x) : x);
-  const act = (t: tfc.Tensor4D) => (o.activation === 'relu' ? tf.relu(t) : o.activation === 'elu' ? tf.elu(t) : tf.leakyRelu(t, LEAKY_SLOPE)) as tfc.Tensor4D;
   const L = o.channels.length;
   const image = shape.inShape && shape.inShape.reduce((a, b) => a * b, 1) === shape.inDim ? 'in' : shape.outShape ? 'out' : null;
   if (!image) throw new UserError('the conv network needs image data (an input or output shape [h, w, c])', 'network: conv');
@@ -52,9 +44,40 @@ export function conv(tf: typeof tfc, o: ConvOptions, shape: NetworkShape, rng: R
   if (H % f || Wd % f) {
     throw new UserError(`images of ${H}×${Wd} cannot be halved ${L} times; use ${Math.max(1, Math.floor(Math.log2(gcd(H, Wd))))} or fewer channels entries`, 'network: conv channels');
   }
-  const h0 = H / f;
-  const w0 = Wd / f;
-  // the same steps as Layers (Network.layers): one function per step, named like its parameters
+  const parts = convParts(tf, o, shape, rng, phase, { H, Wd, Cimg, h0: H / f, w0: Wd / f });
+  return image === 'in' ? convEncoder(parts) : convDecoder(parts);
+}
+
+/**
+ * What conv's encoder and decoder share: the image's shape ([H, Wd, Cimg], and [h0, w0] at
+ * the lowest resolution), the parameters (and batch-norm buffers) made so far, and the
+ * pieces their steps are made of, each eagerly and as Layers (Network.layers), named like
+ * its parameters.
+ */
+interface ConvParts {
+  tf: typeof tfc;
+  o: ConvOptions;
+  shape: NetworkShape;
+  rng: Rng;
+  params: Map<string, tfc.Variable>;
+  buffers: Map<string, tfc.Variable>;
+  image: { H: number; Wd: number; Cimg: number; h0: number; w0: number };
+  /** The batch normalisation of a convolution's c output channels, or null (norm: none). */
+  norm(name: string, c: number): BatchNorm | null;
+  act(t: tfc.Tensor4D): tfc.Tensor4D;
+  actLayer(tfl: typeof tfjs, x: tfjs.SymbolicTensor, name: string): tfjs.SymbolicTensor;
+  convLayer(tfl: typeof tfjs, x: tfjs.SymbolicTensor, name: string, k: tfc.Variable, strides: number, bias?: tfc.Variable): tfjs.SymbolicTensor;
+  /** A 3×3 residual block of c channels (its kernels drawn now). */
+  residualBlock(name: string, c: number): Step;
+}
+
+function convParts(tf: typeof tfc, o: ConvOptions, shape: NetworkShape, rng: Rng, phase: Phase, image: ConvParts['image']): ConvParts {
+  const params = new Map<string, tfc.Variable>();
+  const buffers = new Map<string, tfc.Variable>();
+  const settings = normSettings(o);
+  const bnApply = (bn: BatchNorm | null, t: tfc.Tensor4D) => (bn ? bn.apply(t) : t);
+  const bnLayers = (tfl: typeof tfjs, bn: BatchNorm | null, x: tfjs.SymbolicTensor) => (bn ? bn.layers(tfl, x) : x);
+  const act = (t: tfc.Tensor4D) => (o.activation === 'relu' ? tf.relu(t) : o.activation === 'elu' ? tf.elu(t) : tf.leakyRelu(t, LEAKY_SLOPE)) as tfc.Tensor4D;
   const actLayer = (tfl: typeof tfjs, x: tfjs.SymbolicTensor, name: string) =>
     (o.activation === 'leakyrelu' ? leakyReluLayer(tfl, name) : tfl.layers.activation({ activation: o.activation, name })).apply(x) as tfjs.SymbolicTensor;
   const convLayer = (tfl: typeof tfjs, x: tfjs.SymbolicTensor, name: string, k: tfc.Variable, strides: number, bias?: tfc.Variable) =>
@@ -75,54 +98,65 @@ export function conv(tf: typeof tfc, o: ConvOptions, shape: NetworkShape, rng: R
       },
     };
   };
+  const norm = (name: string, c: number): BatchNorm | null => (o.norm === 'batch' ? batchNorm(tf, `${name}/bn`, c, settings, phase, params, buffers) : null);
+  return { tf, o, shape, rng, params, buffers, image, norm, act, actLayer, convLayer, residualBlock };
+}
+
+/** Image in: stride-2 convolutions (channels[i] each, each with its residual block), flatten, dense to the output. */
+function convEncoder(p: ConvParts): Network {
+  const { tf, o, shape, rng, params, buffers, act, actLayer, convLayer } = p;
+  const { H, Wd, Cimg, h0, w0 } = p.image;
   const layers: Step[] = [];
+  let cin = Cimg;
+  o.channels.forEach((c, i) => {
+    const k = convKernel(tf, rng, o.kernel, cin, c);
+    params.set(`conv${i}/w`, k);
+    const bn = p.norm(`conv${i}`, c);
+    if (bn) {
+      // no bias: β takes its place
+      layers.push({
+        apply: (x) => act(bn.apply(tf.conv2d(x, k as tfc.Tensor4D, 2, 'same'))),
+        layers: (tfl, x) => actLayer(tfl, bn.layers(tfl, convLayer(tfl, x, `conv${i}`, k, 2)), `conv${i}_act`),
+      });
+    } else {
+      const b = tf.variable(tf.zeros([c]), true);
+      params.set(`conv${i}/b`, b);
+      layers.push({
+        apply: (x) => act(tf.add(tf.conv2d(x, k as tfc.Tensor4D, 2, 'same'), b) as tfc.Tensor4D),
+        layers: (tfl, x) => actLayer(tfl, convLayer(tfl, x, `conv${i}`, k, 2, b), `conv${i}_act`),
+      });
+    }
+    if (o.residual) layers.push(p.residualBlock(`conv${i}/res`, c));
+    cin = c;
+  });
+  const flat = h0 * w0 * cin;
+  const w = glorotUniform(tf, rng, flat, shape.outDim);
+  const b = tf.variable(tf.zeros([shape.outDim]), true);
+  params.set('dense/w', w);
+  params.set('dense/b', b);
+  return {
+    params,
+    ...(buffers.size ? { buffers } : {}),
+    apply(x) {
+      let t = tf.reshape(x, [x.shape[0], H, Wd, Cimg]) as tfc.Tensor4D;
+      for (const l of layers) t = l.apply(t);
+      return tf.add(tf.matMul(tf.reshape(t, [x.shape[0], flat]) as tfc.Tensor2D, w as tfc.Tensor2D), b) as tfc.Tensor2D;
+    },
+    layers(tfl, x) {
+      let h = tfl.layers.reshape({ targetShape: [H, Wd, Cimg], name: 'image' }).apply(x) as tfjs.SymbolicTensor;
+      for (const l of layers) h = l.layers(tfl, h);
+      h = tfl.layers.flatten({ name: 'flatten' }).apply(h) as tfjs.SymbolicTensor;
+      return applyWithWeights(tfl, tfl.layers.dense({ units: shape.outDim, name: 'dense' }), h, [w, b]);
+    },
+  };
+}
 
-  if (image === 'in') {
-    let cin = Cimg;
-    o.channels.forEach((c, i) => {
-      const k = convKernel(tf, rng, o.kernel, cin, c);
-      params.set(`conv${i}/w`, k);
-      const bn = norm(`conv${i}`, c);
-      if (bn) {
-        // no bias: β takes its place
-        layers.push({
-          apply: (x) => act(bn.apply(tf.conv2d(x, k as tfc.Tensor4D, 2, 'same'))),
-          layers: (tfl, x) => actLayer(tfl, bn.layers(tfl, convLayer(tfl, x, `conv${i}`, k, 2)), `conv${i}_act`),
-        });
-      } else {
-        const b = tf.variable(tf.zeros([c]), true);
-        params.set(`conv${i}/b`, b);
-        layers.push({
-          apply: (x) => act(tf.add(tf.conv2d(x, k as tfc.Tensor4D, 2, 'same'), b) as tfc.Tensor4D),
-          layers: (tfl, x) => actLayer(tfl, convLayer(tfl, x, `conv${i}`, k, 2, b), `conv${i}_act`),
-        });
-      }
-      if (o.residual) layers.push(residualBlock(`conv${i}/res`, c));
-      cin = c;
-    });
-    const flat = h0 * w0 * cin;
-    const w = glorotUniform(tf, rng, flat, shape.outDim);
-    const b = tf.variable(tf.zeros([shape.outDim]), true);
-    params.set('dense/w', w);
-    params.set('dense/b', b);
-    return {
-      params,
-      ...(buffers.size ? { buffers } : {}),
-      apply(x) {
-        let t = tf.reshape(x, [x.shape[0], H, Wd, Cimg]) as tfc.Tensor4D;
-        for (const l of layers) t = l.apply(t);
-        return tf.add(tf.matMul(tf.reshape(t, [x.shape[0], flat]) as tfc.Tensor2D, w as tfc.Tensor2D), b) as tfc.Tensor2D;
-      },
-      layers(tfl, x) {
-        let h = tfl.layers.reshape({ targetShape: [H, Wd, Cimg], name: 'image' }).apply(x) as tfjs.SymbolicTensor;
-        for (const l of layers) h = l.layers(tfl, h);
-        h = tfl.layers.flatten({ name: 'flatten' }).apply(h) as tfjs.SymbolicTensor;
-        return applyWithWeights(tfl, tfl.layers.dense({ units: shape.outDim, name: 'dense' }), h, [w, b]);
-      },
-    };
-  }
-
-  // decoder: dense → [h0, w0, channels[last]] → transposed convs up to the image
+/** Image out: dense → [h0, w0, channels[last]] → stride-2 transposed convolutions (each after its residual block) up to the image. */
+function convDecoder(p: ConvParts): Network {
+  const { tf, o, shape, rng, params, buffers, act, actLayer } = p;
+  const { H, Wd, Cimg, h0, w0 } = p.image;
+  const L = o.channels.length;
+  const layers: Step[] = [];
   const rev = [...o.channels].reverse();
   const flat = h0 * w0 * rev[0];
   const w = glorotUniform(tf, rng, shape.inDim, flat);
@@ -133,12 +167,12 @@ export function conv(tf: typeof tfc, o: ConvOptions, shape: NetworkShape, rng: R
   let ww = w0;
   rev.forEach((c, i) => {
     const cout = i === L - 1 ? Cimg : rev[i + 1];
-    if (o.residual) layers.push(residualBlock(`deconv${i}/res`, c));
+    if (o.residual) layers.push(p.residualBlock(`deconv${i}/res`, c));
     const k = convKernel(tf, rng, o.kernel, cout, c); // conv2dTranspose filters are [k, k, out, in]
     params.set(`deconv${i}/w`, k);
     const last = i === L - 1;
     // batch normalisation before the activation (not on the image itself), in place of the bias
-    const bn = last ? null : norm(`deconv${i}`, cout);
+    const bn = last ? null : p.norm(`deconv${i}`, cout);
     const bias = bn ? null : tf.variable(tf.zeros([cout]), true);
     if (bias) params.set(`deconv${i}/b`, bias);
     hh *= 2;

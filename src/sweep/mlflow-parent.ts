@@ -4,7 +4,7 @@ import * as crypto from 'crypto';
 import type { LoadedConfig } from '../config/load';
 import type { SweepSpec } from './spec';
 import { MlflowClient, isHttpUri, redactUri } from '../track/mlflow-client';
-import { Replayer } from '../track/mlflow-replay';
+import { Replayer, deferredWarning } from '../track/mlflow-replay';
 import { Spool, SpoolEventBody } from '../track/spool';
 import { experimentNameFor, mlflowTracker, checkTrackingUri, capTag, userName, mlflowKey } from '../track/mlflow';
 import { MLFLOW_LIMITS } from '../track/mlflow-client';
@@ -181,8 +181,10 @@ export async function sweepParentRun(
         ...summary.files.filter((f) => fs.existsSync(path.join(dir, f))).map((f): SpoolEventBody => ({ type: 'artifact', file: f, path: f })),
         { type: 'status', status, end_time: now },
       ];
-      const { error: err } = await appendAndSend(dir, init, client, opts.finish_timeout_s, (s) => s.append(...events));
+      const { spool: sent, error: err } = await appendAndSend(dir, init, client, opts.finish_timeout_s, (s) => s.append(...events));
       if (err) o.warn(`could not send the end of the sweep's MLflow parent run (${err}); send it with: elbo sync ${dir}`);
+      const waiting = deferredWarning(sent);
+      if (waiting) o.warn(waiting);
     },
   };
 }

@@ -186,7 +186,10 @@ export function reportText(r: ReproReport): string {
  */
 export async function fetchMlflowRun(runId: string, trackingUri: string, dest: string): Promise<string> {
   const { MlflowClient, MlflowError } = await import('../track/mlflow-client');
+  const { ArtifactStore } = await import('../track/mlflow-artifacts');
   const client = new MlflowClient(trackingUri, { timeoutMs: 30_000 });
+  // the proxy, or a shared file system's path (a server without the proxy)
+  const artifacts = new ArtifactStore(client, async () => null);
   let info;
   try {
     info = (await client.getRun(runId)).info;
@@ -197,7 +200,7 @@ export async function fetchMlflowRun(runId: string, trackingUri: string, dest: s
   fs.mkdirSync(dir, { recursive: true });
   for (const f of ['run.json', 'config.yaml', 'metrics.jsonl']) {
     try {
-      fs.writeFileSync(path.join(dir, f), await client.downloadArtifact(info.artifact_uri, f));
+      fs.writeFileSync(path.join(dir, f), await artifacts.get(info.artifact_uri, f));
     } catch (e: any) {
       if (f === 'metrics.jsonl') continue;
       throw new UserError(`MLflow run ${runId} has no ${f} artifact (was it logged by elbo? try elbo sync): ${e.message}`, runId);

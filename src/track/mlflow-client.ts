@@ -230,6 +230,11 @@ export class MlflowClient {
     }
   }
 
+  async getExperiment(experimentId: string): Promise<MlflowExperiment> {
+    const r = await this.request('GET', '/api/2.0/mlflow/experiments/get', { query: { experiment_id: experimentId } });
+    return r.experiment;
+  }
+
   async createExperiment(name: string): Promise<string> {
     const r = await this.request('POST', '/api/2.0/mlflow/experiments/create', { json: { name } });
     return r.experiment_id;
@@ -331,7 +336,7 @@ export class MlflowClient {
     return r.models ?? [];
   }
 
-  // ---- artifacts (through the server's proxy) ------------------------------------------
+  // ---- artifacts through the server's proxy (mlflow-artifacts.ts writes the other locations) --
 
   /** The artifact-proxy path of a run's artifact root, or null when the server does not proxy it. */
   static proxiedRoot(artifactUri: string): string | null {
@@ -346,14 +351,7 @@ export class MlflowClient {
 
   async uploadArtifact(artifactUri: string, localFile: string, artifactPath: string): Promise<void> {
     const root = MlflowClient.proxiedRoot(artifactUri);
-    if (root === null) {
-      throw new MlflowError(
-        `MLflow at ${this.shownUri}: the run's artifact location ${artifactUri} is not served by the tracking server; start it with --serve-artifacts (the default) and a default artifact root of mlflow-artifacts:/`,
-        null,
-        'ARTIFACTS_NOT_PROXIED',
-        false,
-      );
-    }
+    if (root === null) throw new MlflowError(`artifact location ${artifactUri} is not proxied`, null, null, false);
     const body = fs.readFileSync(localFile);
     const timeoutMs = this.o.timeoutMs + Math.ceil(body.length / 1e6) * 1000;
     await this.request('PUT', this.artifactUrlPath(root, artifactPath), {

@@ -9,7 +9,7 @@ import { UserError } from '../errors';
 import { readJsonFile, type RunRecord } from './run-store';
 import type { Tracker } from './tracker';
 import { MlflowClient, MlflowMetric, MlflowDatasetInput, MLFLOW_LIMITS, hasCredentials, isHttpUri, redactUri } from './mlflow-client';
-import { Replayer, FlushResult } from './mlflow-replay';
+import { Replayer, FlushResult, deferredWarning } from './mlflow-replay';
 import { Spool, SpoolEventBody, SPOOL_DIR } from './spool';
 
 /**
@@ -496,10 +496,13 @@ export class MlflowTracker implements Tracker {
     const how = await Promise.race([done, timedOut]);
     clearTimeout(timer);
     if (how === 'timeout') this.abort.abort();
-    const pending = this.spool.pending().length;
-    if (pending) {
-      this.warn(`MLflow is behind: ${pending} event${pending === 1 ? '' : 's'} of this run are not on ${this.client.shownUri} yet; they are kept in ${this.spool.file}; send them with: elbo sync ${this.runDir}`);
+    const queued = this.spool.queued().length;
+    if (queued) {
+      this.warn(`MLflow is behind: ${queued} event${queued === 1 ? '' : 's'} of this run are not on ${this.client.shownUri} yet; they are kept in ${this.spool.file}; send them with: elbo sync ${this.runDir}`);
     }
+    // artifacts whose location this machine cannot write: said once, at the end
+    const waiting = deferredWarning(this.spool);
+    if (waiting) this.warn(waiting);
     this.spool.unlock();
   }
 
@@ -599,8 +602,13 @@ export interface SyncReport {
   sent: number;
   pending: number;
   skipped: number;
+  /** Events that wait for an artifact location this machine cannot write (part of pending). */
+  deferred: number;
   imported?: boolean;
+  /** Why sending stopped (server away, refused credentials, deleted experiment). */
   error?: string;
+  /** Where and why files wait, and what to do (deferred events); status is then 'failed'. */
+  waiting?: string;
 }
 
 /**
@@ -633,21 +641,25 @@ export async function syncRun(
   const base = { runDir: dir, trackingUri: client.shownUri, experiment: spool.state.experiment_name, ...(imported ? { imported } : {}) };
   const holder = spool.lock();
   if (holder) {
-    return { ...base, status: 'busy', mlflowRunId: spool.state.run_id ?? null, sent: 0, pending: spool.pending().length, skipped: 0, error: `being sent by process ${holder.pid} on ${holder.host}` };
+    return { ...base, status: 'busy', mlflowRunId: spool.state.run_id ?? null, sent: 0, pending: spool.pending().length, skipped: 0, deferred: spool.state.deferred?.length ?? 0, error: `being sent by process ${holder.pid} on ${holder.host}` };
   }
   try {
-    if (!spool.pending().length) return { ...base, status: 'up-to-date', mlflowRunId: spool.state.run_id ?? null, sent: 0, pending: 0, skipped: 0 };
-    // another process sent these events before: whatever may have arrived is checked first
-    const replayer = new Replayer(spool, client, { retries: opts.retries, backoffMs: opts.backoff_s * 1000, uncertainBelow: Infinity, warn: o.warn });
+    if (!spool.pending().length) return { ...base, status: 'up-to-date', mlflowRunId: spool.state.run_id ?? null, sent: 0, pending: 0, skipped: 0, deferred: 0 };
+    // another process sent these events before: whatever may have arrived is checked first;
+    // files that waited for their artifact location are tried again
+    const replayer = new Replayer(spool, client, { retries: opts.retries, backoffMs: opts.backoff_s * 1000, uncertainBelow: Infinity, warn: o.warn, retryDeferred: true });
     const r = await replayer.flush();
+    const waiting = deferredWarning(spool);
     return {
       ...base,
-      status: r.error ? 'failed' : 'synced',
+      status: r.error || waiting ? 'failed' : 'synced',
       mlflowRunId: spool.state.run_id ?? null,
       sent: r.sent,
       pending: r.pending,
       skipped: r.skipped,
+      deferred: r.deferred,
       ...(r.error ? { error: r.error } : {}),
+      ...(waiting ? { waiting } : {}),
     };
   } finally {
     spool.unlock();

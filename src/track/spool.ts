@@ -10,8 +10,10 @@ import { writeFileAtomic } from '../util/write-atomic';
  *   spool.jsonl   every event for MLflow, appended (one JSON line each, numbered by `seq`)
  *                 before anything is sent; never rewritten, so it can be replayed in full
  *   state.json    where the events go (tracking URI without credentials, experiment) and how
- *                 far the server has them: events with seq < `acked` were delivered; written
- *                 to a temporary name and renamed
+ *                 far the server has them: events with seq < `acked` were delivered, except
+ *                 those listed in `deferred` (artifacts whose location this machine cannot
+ *                 write yet; `elbo sync` tries them again); written to a temporary name and
+ *                 renamed
  *   lock          {pid, host} of the process that sends this run's events (the run, or sync)
  *
  * "Spool first": the training process appends, then flushes in the background; whatever
@@ -68,12 +70,28 @@ export interface SpoolState {
   experiment_id?: string;
   run_id?: string;
   artifact_uri?: string;
-  /** Events with seq < acked are on the server. */
+  /** Events with seq < acked are on the server, except the deferred ones. */
   acked: number;
+  /**
+   * Artifact and model events whose artifact location this machine could not write (a shared
+   * file system not mounted here, a store elbo does not write): the rest of the run went on
+   * without them; `elbo sync` sends them once the location is reachable.
+   */
+  deferred?: DeferredEvent[];
   /** Events the server refused for good (a changed param value, say): not retried. */
   skipped: { seq: number; type: string; error: string }[];
   /** Logged models created so far, by the uid of their event (a replay goes on from there). */
-  models?: Record<string, { model_id: string; artifact_uri: string }>;
+  models?: Record<string, { model_id: string; artifact_uri: string; /** the run's output, with its metrics */ linked?: boolean }>;
+}
+
+export interface DeferredEvent {
+  seq: number;
+  type: string;
+  /** The artifact location elbo could not write, and why (one line). */
+  location: string;
+  error: string;
+  /** What makes it reachable; null: a store elbo does not write (s3://, ...). */
+  fix: string | null;
 }
 
 export const SPOOL_DIR = 'mlflow';
@@ -126,13 +144,24 @@ export class Spool {
     return this.events;
   }
 
-  /** Events the server does not have yet, oldest first. */
+  /** Events the server does not have yet, oldest first: the deferred ones, then the queue. */
   pending(): SpoolEvent[] {
+    return [...this.deferredEvents(), ...this.queued()];
+  }
+
+  /** Events not sent yet in their turn (not the deferred ones), oldest first. */
+  queued(): SpoolEvent[] {
     const acked = this.state.acked;
-    // seq grows line by line, so the pending events are a suffix
+    // seq grows line by line, so the queued events are a suffix
     let i = this.events.length;
     while (i > 0 && this.events[i - 1].seq >= acked) i--;
     return this.events.slice(i);
+  }
+
+  /** Deferred events, oldest first (see SpoolState.deferred). */
+  deferredEvents(): SpoolEvent[] {
+    const seqs = new Set((this.state.deferred ?? []).map((d) => d.seq));
+    return seqs.size ? this.events.filter((e) => seqs.has(e.seq)) : [];
   }
 
   has(type: SpoolEvent['type']): boolean {
@@ -160,7 +189,23 @@ export class Spool {
 
   skip(e: SpoolEvent, error: string): void {
     this.state.skipped.push({ seq: e.seq, type: e.type, error });
+    if (this.state.deferred?.some((d) => d.seq === e.seq)) this.undefer(e.seq);
     this.ack(e.seq);
+  }
+
+  /** The event waits for its artifact location (the queue goes on without it). */
+  defer(e: SpoolEvent, why: Pick<DeferredEvent, 'location' | 'error' | 'fix'>): void {
+    const rest = (this.state.deferred ?? []).filter((d) => d.seq !== e.seq);
+    this.state.deferred = [...rest, { seq: e.seq, type: e.type, ...why }].sort((a, b) => a.seq - b.seq);
+    if (e.seq + 1 > this.state.acked) this.state.acked = e.seq + 1;
+    this.saveState();
+  }
+
+  /** A deferred event has been delivered. */
+  undefer(seq: number): void {
+    const rest = (this.state.deferred ?? []).filter((d) => d.seq !== seq);
+    this.state.deferred = rest.length ? rest : undefined;
+    this.saveState();
   }
 
   saveState(): void {
@@ -170,7 +215,7 @@ export class Spool {
 
   /** Forget the remote side (another server): every event is pending again. */
   resetRemote(trackingUri: string): void {
-    this.state = { ...this.state, tracking_uri: trackingUri, experiment_id: undefined, run_id: undefined, artifact_uri: undefined, acked: 0, skipped: [], models: undefined };
+    this.state = { ...this.state, tracking_uri: trackingUri, experiment_id: undefined, run_id: undefined, artifact_uri: undefined, acked: 0, skipped: [], deferred: undefined, models: undefined };
     this.saveState();
   }
 

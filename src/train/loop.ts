@@ -105,6 +105,63 @@ export function epochBatches(
 }
 
 /**
+ * The rows an epoch passes over: every training row, or only the labelled ones (`pool`) for
+ * a model that learns from labels alone (then there is nothing to cycle in besides); `extra`
+ * labelled rows appended to every batch; `known`: which training rows have their label.
+ */
+function epochRows(model: Model, data: DataSet, o: LoopOptions) {
+  const known = data.labelled ? new Uint8Array(data.train.n) : null;
+  if (known) for (const i of data.labelled!) known[i] = 1;
+  const pool = model.trainsOn === 'labelled' && data.labelled ? data.labelled : null;
+  const n = pool ? pool.length : data.train.n;
+  const extra = !pool && data.labelled && o.labelledPerBatch > 0 ? o.labelledPerBatch : 0;
+  const stepsPerEpoch = Math.min(Math.ceil(n / o.batchSize), o.stepsPerEpoch ?? Infinity);
+  return { known, pool, n, extra, stepsPerEpoch };
+}
+
+/** A running mean that is not finite at a read-back: the loop's end, with the cause (a loss weight that is not a number, from a schedule plugin, rather than the learning rate). */
+function divergedInEpoch(means: Record<string, number>, w: LossWeights, epoch: number, globalStep: number): LoopEnd | null {
+  const bad = Object.entries(means).find(([, v]) => !Number.isFinite(v));
+  if (!bad) return null;
+  const weight = Object.entries(w).find(([, v]) => !Number.isFinite(v));
+  return {
+    status: 'diverged',
+    epochs: epoch,
+    step: globalStep,
+    message: weight
+      ? `training stopped: the loss weight ${weight[0]} is ${weight[1]} in epoch ${epoch + 1} (step ${globalStep}), so ${bad[0]} became ${bad[1]}; loss.${weight[0]} (its schedule) must give finite numbers (the last good checkpoint is kept)`
+      : `training diverged: ${bad[0]} became ${bad[1]} in epoch ${epoch + 1} by step ${globalStep}; lower train.optimizer.lr, check the data range, or try another seed (the last good checkpoint is kept)`,
+  };
+}
+
+/**
+ * An epoch's metrics: the training means and speed, the loss weights that trained (the
+ * schedules' values, or the model's own: m2's alpha_expression), a scheduled learning rate
+ * as its last step used it, and the validation terms.
+ */
+function epochMetrics(
+  tf: typeof tfc,
+  model: Model,
+  data: DataSet,
+  optimizer: Optimizer,
+  o: LoopOptions,
+  end: { means: Record<string, number>; seen: number; seconds: number; w: LossWeights; lastAt: TrainProgress | null; epoch: number; step: number; rng: Rng },
+): Record<string, number> {
+  const { epoch, lastAt } = end;
+  const metrics: Record<string, number> = {};
+  for (const [k, v] of Object.entries(end.means)) metrics[`train/${k}`] = v;
+  metrics['train/samples_per_sec'] = end.seen / Math.max(end.seconds, 1e-9);
+  metrics['train/epoch_time_s'] = end.seconds;
+  for (const [n, v] of Object.entries({ ...end.w, ...(model.fixedWeights ?? {}) })) metrics[`weight/${n}`] = v;
+  if (lastAt) for (const [n, v] of Object.entries(optimizer.scheduled?.(lastAt) ?? {})) metrics[`optimizer/${n}`] = v;
+  if (data.val) {
+    const val = evaluateTerms(tf, model, data.val, data.dim, 1000, end.rng.fork('validation'), o.evaluationWeights(lastAt ?? { epoch, step: end.step, fraction: (epoch + 1) / o.epochs }), o.compile);
+    for (const [k, v] of Object.entries(val)) metrics[`val/${k}`] = v;
+  }
+  return metrics;
+}
+
+/**
  * The seeded training loop. Every epoch draws from its own stream, forked from the run
  * seed by epoch number, so a run resumed at an epoch boundary replays exactly the draws
  * an uninterrupted run makes. Loss values stay on the device and are read back once
@@ -126,14 +183,7 @@ export async function trainLoop(
   const binarizeOnHost = data.binarize === 'dynamic' && !binarizeInStep;
   const step = makeTrainStep(tf, model, optimizer, { compile: o.compile, onMode: hooks.onStepMode, draws: o.draws, binarize: binarizeInStep, gradients: o.gradients });
   try {
-    const known = data.labelled ? new Uint8Array(data.train.n) : null;
-    if (known) for (const i of data.labelled!) known[i] = 1;
-    // the rows an epoch passes over: every training row, or only the labelled ones for a
-    // model that learns from labels alone (then there is nothing to cycle in besides)
-    const pool = model.trainsOn === 'labelled' && data.labelled ? data.labelled : null;
-    const n = pool ? pool.length : data.train.n;
-    const extra = !pool && data.labelled && o.labelledPerBatch > 0 ? o.labelledPerBatch : 0;
-    const stepsPerEpoch = Math.min(Math.ceil(n / o.batchSize), o.stepsPerEpoch ?? Infinity);
+    const { known, pool, n, extra, stepsPerEpoch } = epochRows(model, data, o);
     let globalStep = o.startStep;
 
     for (let epoch = o.startEpoch; epoch < o.epochs; epoch++) {
@@ -172,19 +222,10 @@ export async function trainLoop(
         const last = s === stepsPerEpoch - 1;
         if ((s + 1) % o.logEvery === 0 || last) {
           const means = sums.means(seen);
-          const bad = Object.entries(means).find(([, v]) => !Number.isFinite(v));
-          if (bad) {
+          const diverged = divergedInEpoch(means, w, epoch, globalStep);
+          if (diverged) {
             sums.dispose();
-            // a loss weight that is not a number (from a schedule plugin) is the cause, not the learning rate
-            const weight = Object.entries(w).find(([, v]) => !Number.isFinite(v));
-            return {
-              status: 'diverged',
-              epochs: epoch,
-              step: globalStep,
-              message: weight
-                ? `training stopped: the loss weight ${weight[0]} is ${weight[1]} in epoch ${epoch + 1} (step ${globalStep}), so ${bad[0]} became ${bad[1]}; loss.${weight[0]} (its schedule) must give finite numbers (the last good checkpoint is kept)`
-                : `training diverged: ${bad[0]} became ${bad[1]} in epoch ${epoch + 1} by step ${globalStep}; lower train.optimizer.lr, check the data range, or try another seed (the last good checkpoint is kept)`,
-            };
+            return diverged;
           }
           const elapsed = (Date.now() - t0) / 1000;
           const rate = seen / Math.max(elapsed, 1e-9);
@@ -198,18 +239,7 @@ export async function trainLoop(
       const trainSeconds = (Date.now() - t0) / 1000;
       const means = sums.means(seen);
       sums.dispose();
-      const metrics: Record<string, number> = {};
-      for (const [k, v] of Object.entries(means)) metrics[`train/${k}`] = v;
-      metrics['train/samples_per_sec'] = seen / Math.max(trainSeconds, 1e-9);
-      metrics['train/epoch_time_s'] = trainSeconds;
-      // the weights that trained: the schedules' values, or the model's own (m2's alpha_expression)
-      for (const [n, v] of Object.entries({ ...w, ...(model.fixedWeights ?? {}) })) metrics[`weight/${n}`] = v;
-      // a scheduled learning rate, as its last step used it
-      if (lastAt) for (const [n, v] of Object.entries(optimizer.scheduled?.(lastAt) ?? {})) metrics[`optimizer/${n}`] = v;
-      if (data.val) {
-        const val = evaluateTerms(tf, model, data.val, data.dim, 1000, epochRng.fork('validation'), o.evaluationWeights(lastAt ?? { epoch, step: globalStep, fraction: (epoch + 1) / o.epochs }), o.compile);
-        for (const [k, v] of Object.entries(val)) metrics[`val/${k}`] = v;
-      }
+      const metrics = epochMetrics(tf, model, data, optimizer, o, { means, seen, seconds: trainSeconds, w, lastAt, epoch, step: globalStep, rng: epochRng });
       const bad = Object.entries(metrics).find(([, v]) => !Number.isFinite(v));
       if (bad) {
         return {

@@ -7,7 +7,7 @@ import { runsWithSpool, syncRun, SyncReport } from '../../track/mlflow';
 export default class Sync extends BaseCommand {
   static summary = 'Send to MLflow what runs spooled while the server was away';
   static description =
-    'Every MLflow event of a run is first written to RUN_DIR/mlflow/spool.jsonl. This sends the events the server does not have, exactly once: running it again sends nothing twice. A run started while the server was down gets its MLflow run now, with its original times. A run made with MLflow off is sent in full when --tracking-uri (or MLFLOW_TRACKING_URI) is given. Without RUN_DIR: every run under --runs-dir with unsent events. Exit 0 when every run is up to date.';
+    'Every MLflow event of a run is first written to RUN_DIR/mlflow/spool.jsonl. This sends the events the server does not have, exactly once: running it again sends nothing twice. A run started while the server was down gets its MLflow run now, with its original times. Files that waited because this machine could not write their artifact location (a shared file system not mounted) are written now if it can. A run made with MLflow off is sent in full when --tracking-uri (or MLFLOW_TRACKING_URI) is given. Without RUN_DIR: every run under --runs-dir with unsent events. Exit 0 when every run is up to date.';
   static examples = [
     '<%= config.bin %> sync runs/quickstart/20261122-101500-a1b2c3',
     '<%= config.bin %> sync                       # every run under runs/ with unsent events',
@@ -62,6 +62,7 @@ function line(r: SyncReport): string {
     case 'busy':
       return `${r.runDir}: ${r.error}; it sends its own events (${r.pending} pending)`;
     case 'failed':
+      if (!r.error) return `${r.runDir}: sent ${r.sent} event${r.sent === 1 ? '' : 's'} to ${where}${skipped}; ${r.waiting}`;
       return `${r.runDir}: ${r.error}; ${r.pending} event${r.pending === 1 ? '' : 's'} still pending (sent ${r.sent}${skipped}), nothing lost: run elbo sync again later`;
   }
 }

@@ -45,7 +45,7 @@ export default class RunsShow extends BaseCommand {
     for (const [k, v] of Object.entries(rec.tags ?? {})) rows.push([`tag ${k}`, v]);
     if (rec.note) rows.push(['note', rec.note]);
     if (rec.evaluated_on) rows.push(['evaluated', `the ${rec.evaluated_on.checkpoint} checkpoint (epoch ${rec.evaluated_on.epoch})`]);
-    if (mlflow) rows.push(['mlflow', `${mlflow.run_id ?? 'not created yet'} on ${mlflow.tracking_uri} (${mlflow.experiment})${mlflow.pending ? `; ${mlflow.pending} events not sent: elbo sync ${shownDir}` : ''}`]);
+    if (mlflow) rows.push(['mlflow', `${mlflow.run_id ?? 'not created yet'} on ${mlflow.tracking_uri} (${mlflow.experiment})${mlflow.pending ? `; ${mlflow.pending} events not sent${mlflow.waiting ? ` (${mlflow.waiting})` : ''}: elbo sync ${shownDir}` : ''}`]);
     rows.push(['dir', shownDir]);
     const metrics = Object.entries(rec.metrics ?? {}).sort(([a], [b]) => a.localeCompare(b));
     const label = 12;

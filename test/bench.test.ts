@@ -1,0 +1,130 @@
+import { test, before } from 'node:test';
+import * as assert from 'node:assert/strict';
+import * as fs from 'fs';
+import * as path from 'path';
+import { spawnSync } from 'child_process';
+import { selectBackend, installedBackends, getTf } from '../src/runtime/backend';
+import { WORKLOADS, buildAny, buildEvaluation, referenceCase, type Workload } from '../src/bench/workload';
+import { ROOT, tmpDir } from './helpers';
+
+// `npm run bench` times each workload against its PyTorch twin (src/bench/reference_torch.py);
+// these tests check that the twin is the same computation.
+const SCRIPT = path.join(ROOT, 'src', 'bench', 'reference_torch.py');
+const PYTHON = process.env.PYTHON ?? 'python3';
+const torch = spawnSync(PYTHON, ['-c', 'import torch, numpy'], { encoding: 'utf8' }).status === 0;
+const native = installedBackends().includes('tensorflow');
+
+before(async () => {
+  await selectBackend('auto'); // ELBO_BACKEND picks it in the test runs
+});
+
+const byName = (name: string) => WORKLOADS.find((w) => w.name === name)!;
+
+test('every bench workload has a PyTorch twin of its sizes: batch, labelled rows, samples, every parameter by name and shape (no torch needed)', async () => {
+  const r = spawnSync(PYTHON, [SCRIPT, '--spec'], { encoding: 'utf8' });
+  assert.equal(r.status, 0, r.stderr);
+  const specs = JSON.parse(r.stdout);
+  assert.deepEqual(Object.keys(specs).sort(), WORKLOADS.map((w) => w.name).sort());
+  const tf = getTf();
+  for (const w of WORKLOADS) {
+    const s = specs[w.name];
+    assert.equal(s.batch, w.batch, w.name);
+    assert.equal(s.labelled, w.labelled, w.name);
+    assert.equal(s.k, w.evaluate?.k ?? (w.model.k as number | undefined) ?? 1, `${w.name}: samples per example`);
+    assert.equal(!!s.evaluate, !!w.evaluate, w.name);
+    const { model } = await buildAny(tf, w);
+    const shapes = Object.fromEntries([...model.params].map(([name, v]) => [name, v.shape]));
+    assert.deepEqual(s.params, shapes, `${w.name}: parameters`);
+  }
+});
+
+/** The twin's loss for an elbo reference case (reference_torch.py --check). */
+function twinLoss(c: Awaited<ReturnType<typeof referenceCase>>, dir: string, draws = c.draws): { loss: number; draws: number; used: number } {
+  const parts: Float32Array[] = [];
+  let offset = 0;
+  const put = (v: Float32Array) => {
+    parts.push(v);
+    offset += v.length;
+    return offset - v.length;
+  };
+  const manifest = {
+    workload: c.workload,
+    params: c.params.map((p) => ({ name: p.name, shape: p.shape, offset: put(p.values) })),
+    x: { shape: c.xShape, offset: put(c.x) },
+    y: c.y ? Array.from(c.y) : null,
+    draws: { n: draws.length, offset: put(draws) },
+    bin: path.join(dir, `${c.workload}.f32`),
+  };
+  fs.writeFileSync(manifest.bin, Buffer.concat(parts.map((p) => Buffer.from(p.buffer, p.byteOffset, p.byteLength))));
+  const file = path.join(dir, `${c.workload}.json`);
+  fs.writeFileSync(file, JSON.stringify(manifest));
+  const r = spawnSync(PYTHON, [SCRIPT, '--check', file], { encoding: 'utf8' });
+  assert.equal(r.status, 0, r.stderr);
+  return JSON.parse(r.stdout.trim().split('\n').pop()!);
+}
+
+test(
+  'each MLP twin computes elbo’s loss (the k = 5000 estimate for iwae-k5000) from the same parameters, batch and normal draws',
+  torch ? {} : { skip: `torch is not importable by ${PYTHON}: PYTHON=/path/to/venv/bin/python runs this check (the sizes are checked above without it)` },
+  async () => {
+    const tf = getTf();
+    const dir = tmpDir();
+    for (const w of WORKLOADS.filter((x) => x.name !== 'gvae-conv')) {
+      const c = await referenceCase(tf, w);
+      assert.equal(c.uniformDraws, 0, `${w.name}: uniform draws the twin would not see`);
+      assert.ok(c.draws.length > 0 && Number.isFinite(c.loss), w.name);
+      const t = twinLoss(c, dir);
+      assert.equal(t.used, t.draws, `${w.name}: the twin used ${t.used} of elbo's ${t.draws} normal draws`);
+      // (float32 both: they agree to about 1e-7 here)
+      assert.ok(Math.abs(t.loss - c.loss) <= 1e-5 * Math.abs(c.loss), `${w.name}: PyTorch ${t.loss}, elbo ${c.loss}`);
+    }
+    // the comparison sees the row layout: M2's draws in another order give another loss
+    const m2 = await referenceCase(tf, byName('m2-mnist'));
+    const swapped = twinLoss(m2, dir, m2.draws.slice().reverse());
+    assert.ok(Math.abs(swapped.loss - m2.loss) > 1e-3 * Math.abs(m2.loss), `reversed draws: ${swapped.loss} vs ${m2.loss}`);
+  },
+);
+
+test('a training step counts each product once, forward and backward (the native backend runs a fused dense layer as a BatchMatMul inside it)', async () => {
+  const tf = getTf();
+  const w = byName('vae-mlp');
+  const B = w.batch;
+  const layers = [[784, 400], [400, 40], [20, 400], [400, 784]];
+  const forward = layers.reduce((s, [i, o]) => s + 2 * B * i * o, 0);
+  // weight gradients of every layer; input gradients of all but the first (x is no parameter)
+  const backward = forward + layers.slice(1).reduce((s, [i, o]) => s + 2 * B * i * o, 0);
+  assert.equal(await (await buildAny(tf, w)).flopsPerStep(), forward + backward);
+});
+
+test('the k = 5000 estimate counts the FLOPs of its passes: the encoder once per image, the decoder and the likelihood on 5,000 rows', async () => {
+  const tf = getTf();
+  const w: Workload = { ...byName('iwae-k5000'), batch: 1 };
+  const k = w.evaluate!.k;
+  const perImage = 2 * (784 * 200 + 200 * 200 + 200 * 100) + 2 * k * (50 * 200 + 200 * 200 + 200 * 784) + 2 * k * 784;
+  assert.equal(await (await buildEvaluation(tf, w)).flopsPerStep(), perImage);
+});
+
+test(
+  'npm run bench times the IWAE workloads: the k = 50 training step, and the k = 5000 estimate per image against its arithmetic floor',
+  native ? {} : { skip: 'the tensorflow backend is not installed here (npm run setup:native builds it): the floor needs its sgemm peak' },
+  () => {
+    const file = path.join(tmpDir(), 'BENCH.md');
+    const args = ['--backends', 'tensorflow', '--workloads', 'iwae-mnist,iwae-k5000', '--rounds', '1', '--steps', '1', '--min-seconds', '0.001', '--max-seconds', '0.001', '--no-torch', '--markdown', file];
+    const r = spawnSync(process.execPath, [path.join(ROOT, 'dist', 'src', 'bench', 'bench.js'), ...args], { encoding: 'utf8' });
+    assert.equal(r.status, 0, r.stderr + r.stdout);
+    const md = fs.readFileSync(file, 'utf8');
+    assert.match(md, /### iwae-mnist: .*k = 50.*\n\n\| backend \| step .*\n.*\n\| tensorflow [^|]*\| graph \(\d+ kernels\) \|/);
+    assert.match(md, /\| backend \| pass \| threads \| images \| ms\/image \| images\/s \| 10,000 images \| GFLOP\/s \| of peak \| × floor \| vs PyTorch \|/);
+    // the compiled pass and, for comparison, the eager one; 2 calls of 10 images at least
+    const rows = md.slice(md.indexOf('### iwae-k5000')).split('\n').filter((l) => /^\| tensorflow .*\| (graph \(\d+ kernels\)|eager) \| - \| \d+ \|/.test(l));
+    assert.equal(rows.length, 2, md);
+    for (const row of rows) {
+      const cells = row.split('|').map((c) => c.trim());
+      assert.ok(Number(cells[4]) >= 20, row);
+      // slower than the floor (the FLOPs at the sgemm peak), by a plausible factor
+      const times = Number(cells[10].replace('×', ''));
+      assert.ok(times > 1 && times < 1000, row);
+    }
+    assert.match(md, /Counted: 2\.076 GFLOP per image \(matmul kernels, forward only\); the arithmetic floor for 10,000 images, those FLOPs at the sgemm peak: (\d+ min \d+ s|[\d.]+ s)\./);
+  },
+);
