@@ -82,12 +82,14 @@ test('the training step clips and decays inside the step (compiled on the native
   const progress = { epoch: 0, step: 0, fraction: 0, epochFloat: 0 };
   const before = Array.from(w.dataSync());
   const t1 = step(x, null, {}, new Rng(1), progress);
-  // g = c/5 + 0.5·w
+  // g = c/5 + 0.5·w (a compiled step keeps w in its session until sync)
   const expect1 = before.map((v, i) => v - (c[i] / 5 + 0.5 * v));
+  step.sync();
   close(w.dataSync(), expect1, 'after step 1');
   assert.ok(Math.abs(t1.grad_norm.dataSync()[0] - 5) < 1e-5, `grad_norm ${t1.grad_norm.dataSync()[0]}`);
   // a second step (the compiled graph, where there is one) does the same arithmetic
   const t2 = step(x, null, {}, new Rng(1), { ...progress, step: 1 });
+  step.sync();
   close(w.dataSync(), expect1.map((v, i) => v - (c[i] / 5 + 0.5 * v)), 'after step 2');
   assert.ok(Math.abs(t2.grad_norm.dataSync()[0] - 5) < 1e-5);
   if (tf.getBackend() === 'tensorflow') assert.equal(step.modes[0]?.mode, 'graph', JSON.stringify(step.modes));

@@ -76,6 +76,7 @@ test('tensorflow: the MLP VAE step runs as one graph and trains as the eager ste
   const e = await losses(w, { compile: 'off', draws: 'host' });
   assert.equal(g.modes.length, 1);
   assert.equal(g.modes[0].mode, 'graph', g.modes[0].reason);
+  assert.equal(g.modes[0].state, 'session', g.modes[0].stateReason);
   assert.ok(g.modes[0].kernels! > 100);
   assert.equal(e.modes.length, 0);
   close(g.out, e.out, 1e-4);
@@ -102,6 +103,7 @@ test('tensorflow: labels enter the graph as an input (G-VAE with its class term)
   const g = await losses(w, { compile: 'auto', draws: 'host' });
   const e = await losses(w, { compile: 'off', draws: 'host' });
   assert.equal(g.modes[0].mode, 'graph', g.modes[0].reason);
+  assert.equal(g.modes[0].state, 'session', g.modes[0].stateReason);
   close(g.out, e.out, 1e-4);
 });
 
@@ -120,6 +122,7 @@ test('tensorflow: M2 compiles with its row layout as step inputs, one graph per 
   assert.equal(g.modes.length, 1);
   assert.equal(g.modes[0].mode, 'graph', g.modes[0].reason);
   assert.match(g.modes[0].batch, /lab 4/);
+  assert.equal(g.modes[0].state, 'session', g.modes[0].stateReason);
   close(g.out, (await losses(w, { compile: 'off', draws: 'host' }, 3, 3)).out, 1e-4);
 });
 
@@ -141,6 +144,7 @@ test('tensorflow: a prior whose schedules move every step compiles: c and the wa
   };
   const g = await losses(w, { compile: 'auto', draws: 'host' }, 3, 3);
   assert.equal(g.modes[0].mode, 'graph', g.modes[0].reason);
+  assert.equal(g.modes[0].state, 'session', g.modes[0].stateReason);
   close(g.out, (await losses(w, { compile: 'off', draws: 'host' }, 3, 3)).out, 1e-4);
 });
 
@@ -157,7 +161,7 @@ test('tensorflow: elbo run logs and records how the step ran; train.compile: off
   const g = run();
   assert.match(fs.readFileSync(path.join(g.out.runDir, 'config.yaml'), 'utf8'), /\n {2}draws: host\n/);
   // 400 generated rows, 50 for validation: 350 train rows = 5 batches of 64 + one of 30
-  assert.deepEqual(g.rec.step_modes.map((m: any) => [m.batch, m.mode]), [['64×64', 'graph'], ['30×64', 'graph']]);
+  assert.deepEqual(g.rec.step_modes.map((m: any) => [m.batch, m.mode, m.state]), [['64×64', 'graph', 'session'], ['30×64', 'graph', 'session']]);
   assert.match(g.stderr, /train step \(64×64\): one TensorFlow graph of \d+ kernels/);
   const e = run('--set', 'train.compile=off');
   assert.equal(e.rec.step_modes, undefined);
@@ -170,7 +174,7 @@ test('tensorflow: elbo run logs and records how the step ran; train.compile: off
   // so it trains on other numbers than the eager step: the same distribution, not the same values
   const gg = run('--set', 'train.draws=graph');
   const ge = run('--set', 'train.compile=off', '--set', 'train.draws=graph');
-  assert.deepEqual(gg.rec.step_modes.map((m: any) => m.mode), ['graph', 'graph']);
+  assert.deepEqual(gg.rec.step_modes.map((m: any) => [m.mode, m.state]), [['graph', 'session'], ['graph', 'session']]);
   for (const k of ['test/elbo', 'val/elbo', 'train/loss']) {
     const a = gg.out.metrics[k];
     const b = ge.out.metrics[k];
@@ -273,6 +277,7 @@ test('tensorflow: train.draws graph: the compiled step makes its noise and binar
   try {
     const g = steps({ draws: 'graph' }, 0, 4);
     assert.equal(g.modes[0].mode, 'graph', g.modes[0].reason);
+    assert.equal(g.modes[0].state, 'session', g.modes[0].stateReason);
     // after compiling, no draw is made in JavaScript: the graph makes them
     assert.deepEqual(g.calls, { normals: 0, uniforms: 0 });
     const e = steps({ draws: 'graph', compile: 'off' }, 0, 4);

@@ -18,4 +18,26 @@ export interface Optimizer {
    */
   scheduled?(progress: TrainProgress): Record<string, number>;
   state: Map<string, tfc.Variable>;
+  /**
+   * Present when `apply` is Adam's update in the form TensorFlow's fused kernel computes
+   * (ResourceApplyAdam): a compiled step whose state stays in its TensorFlow session then
+   * updates each parameter in one pass (src/train/step.ts).
+   */
+  fused?: FusedAdam;
+}
+
+/** What a compiled step needs to run Adam's update as ResourceApplyAdam on its session's variables. */
+export interface FusedAdam {
+  kind: 'adam';
+  beta1: number;
+  beta2: number;
+  epsilon: number;
+  /** A constant learning rate, or the name of the scheduled one (a key of `scheduled`). */
+  lr: number | string;
+  /** The update count (advanced by one before β1^t, β2^t are taken), and the moments as flat vectors. */
+  t: tfc.Variable;
+  m: tfc.Variable;
+  v: tfc.Variable;
+  /** The parameters in the moments' order (each one's moments follow the previous one's). */
+  slots: { name: string; size: number }[];
 }

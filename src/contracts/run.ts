@@ -100,6 +100,13 @@ export interface StepMode {
   /** Kernels in the graph, and the time tracing, loading and checking it took. */
   kernels?: number;
   seconds?: number;
+  /**
+   * Where a compiled step keeps the parameters and optimizer state between steps: in its
+   * TensorFlow session ('session', Adam's update fused), or fed in and returned ('fed').
+   */
+  state?: 'session' | 'fed';
+  /** Why the state is fed when the session was asked to keep it. */
+  stateReason?: string;
 }
 
 /** How a run ended, as `runExperiment` resolves it (run.json has the same and more). */

@@ -229,6 +229,9 @@ export async function trainLoop(
           progress.update({ epoch: epoch + 1, epochs: o.epochs, step: s + 1, steps: stepsPerEpoch, terms: means, samplesPerSec: rate, etaSec: remainingSamples / rate });
         }
       }
+      // the compiled step's state, kept in its TensorFlow session, back into the variables
+      // that validation and the checkpoint read
+      step.sync();
       const trainSeconds = (Date.now() - t0) / 1000;
       const means = sums.means(seen);
       sums.dispose();

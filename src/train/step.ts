@@ -1,16 +1,22 @@
 import type * as tfc from '@tensorflow/tfjs-core';
 import type { Rng } from '../runtime/rng';
-import { nativeBackend, traceNative } from '../runtime/graph/trace';
+import { nativeBackend, traceNative, type Trace } from '../runtime/graph/trace';
 import { DEFAULT_DRAWS } from '../config/schema';
 import { transformGradients, type GradientOptions } from './gradients';
-import { recordingRng, firstDifference, sameGraph, loadTrace, drawTensors, seedTensors, type LoadedTrace } from '../runtime/graph/compile';
-import type { Model, LossWeights, Optimizer, TrainProgress, StepMode, WeightValues } from '../contracts';
+import { recordingRng, firstDifference, sameGraph, loadTrace, drawTensors, seedTensors, type Draw, type LoadedTrace } from '../runtime/graph/compile';
+import { ResidentSession, residentNodes, coversState, DT_FLOAT, type ResidentPlan, type ResidentVar } from '../runtime/graph/resident';
+import type { Model, LossWeights, Optimizer, FusedAdam, TrainProgress, StepMode, WeightValues } from '../contracts';
 
 export type StepFn = (x: tfc.Tensor2D, y: Int32Array | null, w: WeightValues, rng: Rng, progress: TrainProgress) => Record<string, tfc.Scalar>;
 
 export type TrainStep = StepFn & {
   modes: StepMode[];
-  /** Free the compiled graphs' sessions. */
+  /**
+   * Copy the state a compiled step keeps in its session back into the model's and the
+   * optimizer's variables: before anything else reads them (evaluation, a checkpoint).
+   */
+  sync(): void;
+  /** Sync, then free the compiled graphs' sessions. */
   dispose(): void;
 };
 
@@ -43,6 +49,13 @@ export interface StepOptions {
    * `grad_norm`, the gradients' global norm before clipping.
    */
   gradients?: GradientOptions;
+  /**
+   * Where a compiled step keeps the parameters, buffers and optimizer state between steps:
+   * 'session' (default) in its TensorFlow session as resource variables, Adam's update then
+   * TensorFlow's fused kernel (ResourceApplyAdam), copied back by `sync()`; 'fed': fed in
+   * and returned by every step (the variables are always current).
+   */
+  state?: 'session' | 'fed';
 }
 
 /** The step with the labels already on the device (a graph input when compiled). */
@@ -114,7 +127,7 @@ function binarized(tf: typeof tfc, x: tfc.Tensor2D, rng: Rng): tfc.Tensor2D {
 }
 
 /** One optimisation step, kernel by kernel: gradients of `loss`, then the optimizer's update. */
-function eagerStep(tf: typeof tfc, model: Model, optimizer: Optimizer, binarize: boolean, gradients?: GradientOptions): CoreFn {
+function eagerStep(tf: typeof tfc, model: Model, optimizer: Optimizer, binarize: boolean, gradients: GradientOptions | undefined, hook: GradsHook): CoreFn {
   const names = [...model.params.keys()];
   const vars = names.map((n) => model.params.get(n)!);
   const byTfName = new Map(vars.map((v, i) => [v.name, names[i]]));
@@ -131,11 +144,14 @@ function eagerStep(tf: typeof tfc, model: Model, optimizer: Optimizer, binarize:
       );
       const named: Record<string, tfc.Tensor> = {};
       for (const [k, g] of Object.entries(grads)) named[byTfName.get(k)!] = g;
+      let final = named;
       if (gradients) {
         const t = transformGradients(tf, named, model.params, gradients);
         terms = { ...terms, grad_norm: tf.keep(t.norm) };
-        optimizer.apply(t.grads, opt ?? optimizer.scheduled?.(progress) ?? {});
-      } else optimizer.apply(named, opt ?? optimizer.scheduled?.(progress) ?? {});
+        final = t.grads;
+      }
+      hook.grads?.(final);
+      optimizer.apply(final, opt ?? optimizer.scheduled?.(progress) ?? {});
     });
     return terms;
   };
@@ -171,39 +187,81 @@ function guardedScalar(tf: typeof tfc, value: number, what: string): tfc.Scalar 
 const START: TrainProgress = { epoch: 0, step: 0, fraction: 0, epochFloat: 0 };
 const END: TrainProgress = { epoch: 1e6, step: 1e9, fraction: 1, epochFloat: 1e6 };
 
-interface Compiled extends LoadedTrace {
+/** TensorFlow's DataType numbers of the state's dtypes. */
+const TF_DTYPES: Partial<Record<string, number>> = { float32: DT_FLOAT, int32: 3 };
+
+/** Adam's state, by index into the step's state, when its update can run fused (ResourceApplyAdam). */
+interface FusedState {
+  adam: FusedAdam;
+  /** State index of each parameter, in the moments' order. */
+  params: number[];
+  t: number;
+  m: number;
+  v: number;
+}
+
+/** Whether the optimizer's update can run as ResourceApplyAdam on this state: Adam's, on float32 parameters it knows all of. */
+function fusedState(model: Model, optimizer: Optimizer, state: tfc.Variable[]): FusedState | null {
+  const adam = optimizer.fused;
+  if (!adam || adam.kind !== 'adam' || adam.slots.length !== model.params.size) return null;
+  const params = adam.slots.map((s) => {
+    const p = model.params.get(s.name);
+    return p && p.size === s.size && p.dtype === 'float32' ? state.indexOf(p) : -1;
+  });
+  const [t, m, v] = [adam.t, adam.m, adam.v].map((x) => state.indexOf(x));
+  return params.every((i) => i >= 0) && Math.min(t, m, v) >= 0 ? { adam, params, t, m, v } : null;
+}
+
+/** The step traced twice, and the eager step's numbers on the first trace's inputs. */
+interface Traced {
+  trace: Trace;
   termNames: string[];
-  kernels: number;
+  /** The eager step's loss terms and state after it (from the state it started from). */
+  terms: number[];
+  after: Float32Array[];
+  draws: Draw[];
+  /** The graph value of the scheduled learning rate (fused Adam with a schedule). */
+  lr?: string;
+}
+
+/** Set while tracing: given the gradients the eager step hands the optimizer (to make them graph outputs). */
+interface GradsHook {
+  grads?: (g: Record<string, tfc.Tensor>) => void;
 }
 
 /**
- * Trace the step on the native backend and load it as one graph. The step is traced
- * twice from the same state: at the start of training with the batch's labels and at
- * the end of training with the labels reversed and fresh draws. The graph is used only
- * when both traces are the same graph, i.e. nothing the graph would freeze (labels,
- * schedules, random numbers) entered it as a constant, and when the graph reproduces
- * the eager step's loss terms and updates. Returns why not otherwise. State is left untouched and
- * `rng` is not advanced.
+ * Trace the step twice from the same state: at the start of training with the batch's
+ * labels and at the end of training with the labels reversed and fresh draws. Returns why
+ * the traces cannot be one graph: something the graph would freeze (labels, schedules,
+ * random numbers) entered it as a constant, or it reads back mid-step. With `fused`, the
+ * gradients the optimizer gets are outputs too, after the state and the terms. State is
+ * left untouched and `rng` is not advanced.
  */
-function compile(tf: typeof tfc, model: Model, optimizer: Optimizer, eager: CoreFn, state: tfc.Variable[], x: tfc.Tensor2D, y: Int32Array | null, w: WeightValues, rng: Rng, inGraph: boolean): Compiled | string {
+function traceStep(tf: typeof tfc, model: Model, optimizer: Optimizer, eager: CoreFn, hook: GradsHook, state: tfc.Variable[], fused: FusedState | null, x: tfc.Tensor2D, y: Int32Array | null, w: WeightValues, rng: Rng): Traced | string {
   let termNames: string[] = [];
   const dry = (labels: Int32Array | null, progress: TrainProgress, r: Rng) => {
     const saved = state.map((v) => tf.clone(v));
     const rec = recordingRng(r);
     const up = uploads(tf, model, labels, x.shape[0]);
     const sc = stepScalars(tf, model, optimizer, w, progress, true);
+    const feeds = graphFeeds(state, x, up, sc);
+    let grads: tfc.Tensor[] = [];
+    if (fused) hook.grads = (g) => (grads = fused.adam.slots.map((s, k) => tf.keep(g[s.name] ?? tf.zeros(state[fused.params[k]].shape))));
     try {
-      const { trace, outputs } = traceNative(tf, graphFeeds(state, x, up, sc), rec.drawIndex, () => {
+      const { trace, outputs } = traceNative(tf, feeds, rec.drawIndex, () => {
         const terms = eager(x, labels, up.labels, up.inputs, sc.weights, rec.rng, sc.progress, sc.opt);
         termNames = Object.keys(terms);
-        return [...state, ...termNames.map((k) => terms[k])];
+        return [...state, ...termNames.map((k) => terms[k]), ...grads];
       });
-      const terms = outputs.slice(state.length).map((t) => t.dataSync()[0]);
+      const own = outputs.slice(state.length);
+      const terms = own.slice(0, termNames.length).map((t) => t.dataSync()[0]);
       const after = state.map((v) => v.dataSync() as Float32Array);
-      outputs.slice(state.length).forEach((t) => t.dispose());
+      new Set(own).forEach((t) => t.dispose());
       trace.problems.push(...rec.problems);
-      return { trace, terms, after, draws: rec.draws };
+      const lrAt = typeof fused?.adam.lr === 'string' ? feeds.indexOf(sc.opt[fused.adam.lr]) : -1;
+      return { trace, terms, after, draws: rec.draws, lr: lrAt >= 0 ? trace.feedNames[lrAt] : undefined };
     } finally {
+      hook.grads = undefined;
       state.forEach((v, i) => v.assign(saved[i]));
       saved.forEach((t) => t.dispose());
       up.dispose();
@@ -224,32 +282,103 @@ function compile(tf: typeof tfc, model: Model, optimizer: Optimizer, eager: Core
   const problems = [...new Set([...a.trace.problems, ...b.trace.problems])];
   if (problems.length) return problems.join('; ');
   if (!sameGraph(a, b)) return `the step's kernels or constants change with the labels, the schedule or the random draws (${firstDifference(a.trace, b.trace)})`;
+  return { ...a, termNames };
+}
 
-  const loaded = loadTrace(tf, a.trace, a.draws, { inGraph });
+interface Compiled extends LoadedTrace {
+  termNames: string[];
+  kernels: number;
+  /** The session's variables hold the state between runs (null: the state is fed and returned). */
+  resident: ResidentSession | null;
+  /** Why the state is fed rather than kept in the session. */
+  stateReason?: string;
+}
+
+/**
+ * How the session keeps the state: one variable per state tensor, except Adam's moments
+ * under `fused`, one variable per parameter each (slices of the flat vectors), whose
+ * parameters ResourceApplyAdam updates.
+ */
+function residentPlan(state: tfc.Variable[], t: Traced, fused: FusedState | null): ResidentPlan | string {
+  const n = state.length;
+  const terms = t.termNames.length;
+  const vars: ResidentVar[] = [];
+  const reads: number[] = new Array(n).fill(-1);
+  const writes: number[] = new Array(n).fill(-1);
+  const split = new Set(fused ? [fused.m, fused.v] : []);
+  for (const [i, v] of state.entries()) {
+    const dtype = TF_DTYPES[v.dtype];
+    if (dtype === undefined) return `state ${v.name} is ${v.dtype}`;
+    if (!split.has(i)) reads[i] = writes[i] = vars.push({ dtype, shape: v.shape, state: i, offset: 0 }) - 1;
+  }
+  const plan: ResidentPlan = { vars, reads, writes, outputs: t.termNames.map((_, j) => n + j) };
+  if (!fused) return plan;
+  const { adam } = fused;
+  if (typeof adam.lr === 'string' && !t.lr) return 'the scheduled learning rate is not an input of the graph';
+  let offset = 0;
+  const updates = fused.params.map((p, k) => {
+    writes[p] = -1;
+    const shape = state[p].shape;
+    const m = vars.push({ dtype: DT_FLOAT, shape, state: fused.m, offset }) - 1;
+    const v = vars.push({ dtype: DT_FLOAT, shape, state: fused.v, offset }) - 1;
+    offset += adam.slots[k].size;
+    return { param: reads[p], m, v, grad: t.trace.fetchNames[n + terms + k] };
+  });
+  plan.adam = { beta1: adam.beta1, beta2: adam.beta2, epsilon: adam.epsilon, lr: typeof adam.lr === 'number' ? adam.lr : t.lr!, t: t.trace.fetchNames[fused.t], updates };
+  return plan;
+}
+
+/** Load the traced step with its state in the session's variables, or why not. */
+function loadResident(tf: typeof tfc, state: tfc.Variable[], t: Traced, fused: FusedState | null, inGraph: boolean): Compiled | string {
+  const plan = residentPlan(state, t, fused);
+  if (typeof plan === 'string') return plan;
+  const shapes = state.map((v) => v.shape);
+  if (!coversState(plan.vars, shapes)) return 'the session variables do not cover the state';
+  const r = residentNodes(t.trace, plan);
+  if (typeof r === 'string') return r;
+  const loaded = loadTrace(tf, { ...t.trace, nodes: r.nodes, feedNames: t.trace.feedNames.slice(state.length), fetchNames: r.outputs }, t.draws, { inGraph });
   if (typeof loaded === 'string') return loaded;
-  const { session } = loaded;
-  const compiled: Compiled = { ...loaded, termNames, kernels: a.trace.kernels };
-  // the graph must give the eager step's loss terms and updates on the same inputs
-  // (the traces restored the state, so this is the state they started from)
+  return { ...loaded, termNames: t.termNames, kernels: r.kernels, resident: new ResidentSession(tf, loaded.session, plan.vars, shapes) };
+}
+
+/** Load the traced step with the state as inputs and outputs, or why not. */
+function loadFed(tf: typeof tfc, state: tfc.Variable[], t: Traced, inGraph: boolean): Compiled | string {
+  const loaded = loadTrace(tf, { ...t.trace, fetchNames: t.trace.fetchNames.slice(0, state.length + t.termNames.length) }, t.draws, { inGraph });
+  if (typeof loaded === 'string') return loaded;
+  return { ...loaded, termNames: t.termNames, kernels: t.trace.kernels, resident: null };
+}
+
+/** A compiled step's inputs (before the draws): the state unless the session holds it, then what every step uploads. */
+const stepFeeds = (c: Compiled, state: tfc.Variable[], x: tfc.Tensor2D, up: ReturnType<typeof uploads>, sc: ReturnType<typeof stepScalars>) =>
+  c.resident ? [x, ...up.list, ...sc.list] : graphFeeds(state, x, up, sc);
+
+/**
+ * Whether the loaded graph gives the eager step's loss terms and updates on the same
+ * inputs (the traces restored the state, so this is the state they started from); with
+ * draws made in the graph, also that it runs with its own. Returns why not. A session
+ * holding the state is left holding something else: upload before using it.
+ */
+function checkCompiled(tf: typeof tfc, c: Compiled, t: Traced, model: Model, optimizer: Optimizer, state: tfc.Variable[], x: tfc.Tensor2D, y: Int32Array | null, w: WeightValues, rng: Rng): string | null {
   const before = state.map((v) => v.dataSync() as Float32Array);
   const up = uploads(tf, model, y, x.shape[0]);
   const sc = stepScalars(tf, model, optimizer, w, START, false);
   // (draws made in the graph are fed the recorded values here, in place of the generator's)
-  const draws = drawTensors(tf, compiled.draws, a.draws);
+  const draws = drawTensors(tf, c.draws, t.draws);
+  const n = state.length;
   let outs: tfc.Tensor[] = [];
+  let after: tfc.Tensor[] = [];
   try {
-    outs = session.run([...graphFeeds(state, x, up, sc), ...draws], inGraph ? compiled.recordedInputs : undefined);
-    const got = outs.slice(state.length).map((o) => o.dataSync()[0]);
-    const bad = got.findIndex((g, i) => !(Math.abs(g - a.terms[i]) <= 1e-4 * (1 + Math.abs(a.terms[i]))));
-    if (bad >= 0) {
-      session.dispose();
-      return `the graph gives ${termNames[bad]} = ${got[bad]} where the eager step gives ${a.terms[bad]}`;
-    }
+    c.resident?.upload(state);
+    outs = c.session.run([...stepFeeds(c, state, x, up, sc), ...draws], c.inGraph ? c.recordedInputs : undefined);
+    const got = outs.slice(c.resident ? 0 : n).map((o) => o.dataSync()[0]);
+    const bad = got.findIndex((g, i) => !(Math.abs(g - t.terms[i]) <= 1e-4 * (1 + Math.abs(t.terms[i]))));
+    if (bad >= 0) return `the graph gives ${t.termNames[bad]} = ${got[bad]} where the eager step gives ${t.terms[bad]}`;
+    after = c.resident ? c.resident.download() : outs.slice(0, n);
     // updates: ‖graph − eager‖ small against ‖eager − before‖ (Adam's first step is ±lr
     // wherever a gradient is not exactly zero, so elementwise rounding could flip a few)
     const off = state.findIndex((v, i) => {
-      const g = outs[i].dataSync() as Float32Array;
-      const e = a.after[i];
+      const g = after[i].dataSync() as Float32Array;
+      const e = t.after[i];
       let diff = 0;
       let delta = 0;
       for (let k = 0; k < e.length; k++) {
@@ -258,28 +387,54 @@ function compile(tf: typeof tfc, model: Model, optimizer: Optimizer, eager: Core
       }
       return !(Math.sqrt(diff) <= 1e-2 * Math.sqrt(delta) + 1e-6);
     });
-    if (off >= 0) {
-      session.dispose();
-      return `the graph updates ${state[off].name} differently from the eager step`;
-    }
-    if (inGraph) {
-      // and it runs with its own draws (the outputs are dropped: the state is untouched)
-      const seeds = seedTensors(tf, compiled.draws, rng.clone());
+    if (off >= 0) return `the graph updates ${state[off].name} differently from the eager step`;
+    if (c.inGraph) {
+      // and it runs with its own draws (the outputs are dropped; a fed state is untouched)
+      const seeds = seedTensors(tf, c.draws, rng.clone());
       try {
-        session.run([...graphFeeds(state, x, up, sc), ...seeds]).forEach((o) => o.dispose());
+        c.session.run([...stepFeeds(c, state, x, up, sc), ...seeds]).forEach((o) => o.dispose());
       } finally {
-        seeds.forEach((t) => t.dispose());
+        seeds.forEach((s) => s.dispose());
       }
     }
+    return null;
   } catch (e) {
-    session.dispose();
     return `TensorFlow could not run the traced graph: ${(e as Error).message}`;
   } finally {
-    [...outs, ...draws].forEach((o) => o.dispose());
+    [...new Set([...outs, ...after, ...draws])].forEach((o) => o.dispose());
     up.dispose();
     sc.dispose();
   }
-  return compiled;
+}
+
+/**
+ * Trace the step on the native backend (traceStep) and load it as one graph, used only
+ * when it reproduces the eager step's loss terms and updates (checkCompiled). With
+ * `keep: 'session'` the state stays in the session's variables between steps and Adam's
+ * update is TensorFlow's fused kernel, where that loads and checks; else (and with
+ * `keep: 'fed'`) the state is fed and returned every step. Returns why not otherwise.
+ * State is left untouched and `rng` is not advanced.
+ */
+function compile(tf: typeof tfc, model: Model, optimizer: Optimizer, eager: CoreFn, hook: GradsHook, state: tfc.Variable[], x: tfc.Tensor2D, y: Int32Array | null, w: WeightValues, rng: Rng, o: { inGraph: boolean; keep: 'session' | 'fed' }): Compiled | string {
+  const fused = o.keep === 'session' ? fusedState(model, optimizer, state) : null;
+  const traced = traceStep(tf, model, optimizer, eager, hook, state, fused, x, y, w, rng);
+  if (typeof traced === 'string') return traced;
+  let stateReason: string | undefined;
+  if (o.keep === 'session') {
+    const r = loadResident(tf, state, traced, fused, o.inGraph);
+    const bad = typeof r === 'string' ? r : checkCompiled(tf, r, traced, model, optimizer, state, x, y, w, rng);
+    if (!bad) return r as Compiled;
+    if (typeof r !== 'string') r.session.dispose();
+    stateReason = bad;
+  }
+  const fed = loadFed(tf, state, traced, o.inGraph);
+  if (typeof fed === 'string') return fed;
+  const bad = checkCompiled(tf, fed, traced, model, optimizer, state, x, y, w, rng);
+  if (bad) {
+    fed.session.dispose();
+    return bad;
+  }
+  return { ...fed, stateReason };
 }
 
 /**
@@ -295,9 +450,16 @@ function compile(tf: typeof tfc, model: Model, optimizer: Optimizer, eager: Core
  * graph's, TensorFlow makes them inside the graph from per-step seeds. Whether a shape compiles depends only on the code
  * and the shape, never on when it is first seen, so a resumed run runs as the
  * uninterrupted one did.
+ *
+ * A compiled step keeps the parameters, buffers and optimizer state in its session
+ * between steps (StepOptions.state): the model's and the optimizer's variables then lag
+ * behind until `sync()` (or `dispose()`) copies the state back. A step of another batch
+ * shape, an eager step and a new compilation sync first; the next compiled step uploads
+ * the variables' values again, so whatever changed them in between counts.
  */
 export function makeTrainStep(tf: typeof tfc, model: Model, optimizer: Optimizer, opts: StepOptions = {}): TrainStep {
-  const core = eagerStep(tf, model, optimizer, !!opts.binarize, opts.gradients);
+  const hook: GradsHook = {};
+  const core = eagerStep(tf, model, optimizer, !!opts.binarize, opts.gradients, hook);
   const inGraph = (opts.draws ?? DEFAULT_DRAWS) === 'graph';
   /** The stream the step draws from: the one given, or the step's own (draws: graph). */
   const stream = (rng: Rng, progress: TrainProgress) => (inGraph ? rng.fork(`step-${progress.step}`) : rng);
@@ -311,10 +473,27 @@ export function makeTrainStep(tf: typeof tfc, model: Model, optimizer: Optimizer
     }
   };
   const modes: StepMode[] = [];
-  if (opts.compile === 'off' || !nativeBackend(tf)) return Object.assign(eager, { modes, dispose: () => {} });
+  if (opts.compile === 'off' || !nativeBackend(tf)) return Object.assign(eager, { modes, sync: () => {}, dispose: () => {} });
   // the buffers (batch normalisation's running averages) are fed and read back as the parameters are
   const state = [...model.params.values(), ...(model.buffers?.values() ?? []), ...optimizer.state.values()];
   const compiled = new Map<string, Compiled | null>();
+  const keep = opts.state ?? 'session';
+
+  /** The compiled step whose session holds the state, and whether it has moved since the variables were copied in. */
+  let holder: Compiled | null = null;
+  let moved = false;
+  const sync = () => {
+    if (!holder) return;
+    if (moved) {
+      const values = holder.resident!.download();
+      state.forEach((v, i) => {
+        v.assign(values[i]);
+        values[i].dispose();
+      });
+    }
+    holder = null;
+    moved = false;
+  };
 
   const step: StepFn = (x, y, w, given, progress) => {
     const rng = stream(given, progress);
@@ -324,33 +503,57 @@ export function makeTrainStep(tf: typeof tfc, model: Model, optimizer: Optimizer
       const key = [x.shape.join('×'), ...Object.entries(up.inputs ?? {}).map(([k, v]) => `${k} ${v.shape[0]}`)].join(', ');
       let c = compiled.get(key);
       if (c === undefined) {
+        sync();
         const t0 = performance.now();
-        const r = compile(tf, model, optimizer, core, state, x, y, w, rng, inGraph);
+        const r = compile(tf, model, optimizer, core, hook, state, x, y, w, rng, { inGraph, keep });
         const seconds = (performance.now() - t0) / 1000;
         c = typeof r === 'string' ? null : r;
-        const mode: StepMode = c ? { batch: key, mode: 'graph', kernels: c.kernels, seconds } : { batch: key, mode: 'eager', reason: r as string };
+        const mode: StepMode = c
+          ? { batch: key, mode: 'graph', kernels: c.kernels, seconds, state: c.resident ? 'session' : 'fed', ...(c.stateReason ? { stateReason: c.stateReason } : {}) }
+          : { batch: key, mode: 'eager', reason: r as string };
         compiled.set(key, c);
         modes.push(mode);
         opts.onMode?.(mode);
       }
-      if (!c) return core(x, y, up.labels, up.inputs, w, rng, progress);
+      if (!c) {
+        sync();
+        return core(x, y, up.labels, up.inputs, w, rng, progress);
+      }
       const draws = c.inGraph ? seedTensors(tf, c.draws, rng) : drawTensors(tf, c.draws, rng);
       const sc = stepScalars(tf, model, optimizer, w, progress, false);
-      const outs = c.session.run([...graphFeeds(state, x, up, sc), ...draws]);
-      draws.forEach((t) => t.dispose());
-      sc.dispose();
-      state.forEach((v, i) => {
-        v.assign(outs[i]);
-        outs[i].dispose();
-      });
-      return Object.fromEntries(c.termNames.map((k, i) => [k, outs[state.length + i] as tfc.Scalar]));
+      let outs: tfc.Tensor[];
+      try {
+        if (!c.resident) sync();
+        else if (holder !== c) {
+          sync();
+          c.resident.upload(state);
+          holder = c;
+        }
+        outs = c.session.run([...stepFeeds(c, state, x, up, sc), ...draws]);
+      } finally {
+        draws.forEach((t) => t.dispose());
+        sc.dispose();
+      }
+      if (c.resident) moved = true;
+      else {
+        state.forEach((v, i) => {
+          v.assign(outs[i]);
+          outs[i].dispose();
+        });
+      }
+      const terms = outs.slice(c.resident ? 0 : state.length);
+      return Object.fromEntries(c.termNames.map((k, i) => [k, terms[i] as tfc.Scalar]));
     } finally {
       up.dispose();
     }
   };
   const dispose = () => {
-    for (const c of compiled.values()) c?.session.dispose();
-    compiled.clear();
+    try {
+      sync();
+    } finally {
+      for (const c of compiled.values()) c?.session.dispose();
+      compiled.clear();
+    }
   };
-  return Object.assign(step, { modes, dispose });
+  return Object.assign(step, { modes, sync, dispose });
 }

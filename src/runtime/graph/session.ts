@@ -42,6 +42,16 @@ export class GraphSession {
     return this.backend.runSavedModel(this.id, inputs, names ? names.map((name) => ({ name: outputName(name) })) : this.inputs, this.outputs);
   }
 
+  /** The named outputs for inputs fed at the named endpoints (any node's output, e.g. a variable's reader). */
+  runWith(inputs: tfc.Tensor[], inputNames: string[], outputNames: string[]): tfc.Tensor[] {
+    return this.backend.runSavedModel(
+      this.id,
+      inputs,
+      inputNames.map((name) => ({ name: outputName(name) })),
+      outputNames.map(outputName),
+    );
+  }
+
   dispose(): void {
     this.backend.deleteSavedModel(this.id);
   }

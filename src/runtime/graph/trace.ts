@@ -23,6 +23,8 @@ export interface Trace {
   drawNames: Map<number, string>;
   /** Output names of the tensors `run` returned, in order ("n12", "n12:1", "f3"). */
   fetchNames: string[];
+  /** Their TF dtypes. */
+  fetchTypes: number[];
   problems: string[];
   /** Kernels recorded (for the log). */
   kernels: number;
@@ -79,6 +81,144 @@ function copyAttr(a: { name: string; type: number; value: unknown }): Attr {
   return { name: a.name, type: a.type, value: Array.isArray(a.value) ? [...a.value] : (a.value as Attr['value']) };
 }
 
+/** What a trace records while the step runs: the graph so far, and what every tensor id is in it. */
+class Recording {
+  nodes: GraphNode[] = [];
+  /** The graph value (node output) of every tensor id the step was fed or made. */
+  refs = new Map<number, string>();
+  /** TF dtype of every graph value by name, for attributes TensorFlow would infer. */
+  dtypes = new Map<string, number>();
+  problems = new Set<string>();
+  drawNames = new Map<number, string>();
+  kernels = 0;
+  private consts = 0;
+  /** Set while a kernel's inputs are being resolved (their constants are named then, in input order). */
+  capturing = false;
+  /** Which tfjs kernel is running, to tell a validating read from one that shapes the step. */
+  kernelStack: string[] = [];
+
+  placeholder(name: string, dtype: number, shape: number[]): void {
+    this.dtypes.set(name, dtype);
+    this.nodes.push({ name, op: 'Placeholder', inputs: [], attrs: [{ name: 'dtype', type: ATTR.TYPE, value: dtype }, { name: 'shape', type: ATTR.SHAPE, value: [...shape] }] });
+  }
+
+  constant(dtype: number, shape: number[], values: ArrayBufferView): string {
+    const name = `c${this.consts++}`;
+    this.dtypes.set(name, dtype);
+    this.nodes.push({
+      name,
+      op: 'Const',
+      inputs: [],
+      attrs: [{ name: 'dtype', type: ATTR.TYPE, value: dtype }, { name: 'value', type: ATTR.TENSOR, value: { dtype, shape: [...shape], bytes: typedBytes(values) } }],
+    });
+    return name;
+  }
+}
+
+/**
+ * The binding, wrapped to record: every tensor made from JavaScript values (a draw, or a
+ * constant), every kernel with its attributes and inputs, reads back to JavaScript, and
+ * deleted tensors (their ids are reused).
+ */
+function recordingBinding(real: Binding, rec: Recording, drawIndex: (values: unknown) => number): Binding {
+  const wrapped: Binding = Object.create(real);
+  const define = (key: string, value: (...a: any[]) => unknown) => Object.defineProperty(wrapped, key, { value });
+  define('createTensor', (shape: number[], dtype: number, values: ArrayBufferView) => {
+    const id = real.createTensor(shape, dtype, values);
+    const j = drawIndex(values);
+    if (j >= 0) {
+      if (!rec.drawNames.has(j)) {
+        rec.drawNames.set(j, `draw${j}`);
+        rec.placeholder(`draw${j}`, dtype, shape);
+      }
+      rec.refs.set(id, rec.drawNames.get(j)!);
+    } else if (dtype === real.TF_STRING) {
+      rec.problems.add('a string tensor is created in the step');
+    } else if (!rec.capturing) {
+      rec.refs.set(id, rec.constant(dtype, shape, values));
+    }
+    // (while a kernel's inputs are captured, their constants are named afterwards in input
+    // order: tfjs-node makes a tensor's native copy at its first use, so naming at creation
+    // would depend on which tensors an earlier call had already used)
+    return id;
+  });
+  define('executeOp', (op: string, attrs: { name: string; type: number; value: unknown }[], ids: number[], nOut: number) => {
+    const inputs = ids.map((id) => {
+      const r = rec.refs.get(id);
+      if (r === undefined) rec.problems.add(`kernel ${op} reads a tensor made outside the step that is not one of its inputs`);
+      return r ?? '?';
+    });
+    const outs: { id: number; dtype: number }[] = real.executeOp(op, attrs, ids, nOut);
+    const name = `n${rec.kernels++}`;
+    const copied = attrs.map(copyAttr);
+    for (const [attr, input] of INFERRED_TYPES[op] ?? []) {
+      if (!copied.some((a) => a.name === attr)) copied.push({ name: attr, type: ATTR.TYPE, value: rec.dtypes.get(inputs[input])! });
+    }
+    rec.nodes.push({ name, op, inputs, attrs: copied });
+    outs.forEach((o, k) => {
+      const out = k === 0 ? name : `${name}:${k}`;
+      rec.refs.set(o.id, out);
+      rec.dtypes.set(out, o.dtype);
+    });
+    return outs;
+  });
+  define('tensorDataSync', (id: number) => {
+    const kernel = rec.kernelStack[rec.kernelStack.length - 1];
+    if (!VALIDATING_READS.has(kernel)) rec.problems.add(`the step reads a tensor back to JavaScript${kernel ? ` (in kernel ${kernel})` : ''}`);
+    return real.tensorDataSync(id);
+  });
+  define('deleteTensor', (id: number) => {
+    rec.refs.delete(id);
+    return real.deleteTensor(id);
+  });
+  return wrapped;
+}
+
+/**
+ * The backend's `getInputTensorIds`, wrapped so that tensors made before the step (a
+ * model's constant tables) enter the graph as constants when a kernel first reads them.
+ */
+function capturingInputs(tf: typeof tfc, backend: NodeBackend, real: Binding, rec: Recording) {
+  const getIds = backend.getInputTensorIds;
+  return function (this: NodeBackend, tensors: tfc.Tensor[]): number[] {
+    rec.capturing = true;
+    let ids: number[];
+    try {
+      ids = getIds.call(this, tensors);
+    } finally {
+      rec.capturing = false;
+    }
+    ids.forEach((id, i) => {
+      if (rec.refs.has(id)) return;
+      const t = tensors[i];
+      // a variable's value would be frozen into the graph: it must be one of the feeds,
+      // unless it was declared constant (freezeInGraphs)
+      if (t instanceof tf.Variable && !frozen.has(t)) rec.problems.add(`the computation reads variable ${t.name}, which is not one of its inputs`);
+      rec.refs.set(id, rec.constant(backend.tensorMap.get(t.dataId).dtype, t.shape, real.tensorDataSync(id)));
+    });
+    return ids;
+  };
+}
+
+/** Keep `rec.kernelStack` as the engine runs tfjs kernels; returns the undo. */
+function trackKernels(tf: typeof tfc, rec: Recording): () => void {
+  const engine = tf.engine() as unknown as { runKernel: (name: string, ...rest: unknown[]) => unknown };
+  const runKernel = engine.runKernel;
+  const own = Object.prototype.hasOwnProperty.call(engine, 'runKernel');
+  engine.runKernel = function (this: unknown, name: string, ...rest: unknown[]) {
+    rec.kernelStack.push(name);
+    try {
+      return runKernel.call(this, name, ...rest);
+    } finally {
+      rec.kernelStack.pop();
+    }
+  };
+  return () => {
+    if (own) engine.runKernel = runKernel;
+    else delete (engine as { runKernel?: unknown }).runKernel;
+  };
+}
+
 export function traceNative<T extends tfc.Tensor[]>(
   tf: typeof tfc,
   feeds: tfc.Tensor[],
@@ -88,137 +228,29 @@ export function traceNative<T extends tfc.Tensor[]>(
   const backend = nativeBackend(tf);
   if (!backend) throw new Error('graph tracing needs the tensorflow backend');
   const real = backend.binding;
-  const nodes: GraphNode[] = [];
-  const refs = new Map<number, string>();
-  /** TF dtype of every graph value by name, for attributes TensorFlow would infer. */
-  const dtypes = new Map<string, number>();
-  const problems = new Set<string>();
-  const drawNames = new Map<number, string>();
-  let kernels = 0;
-  let consts = 0;
-
-  const placeholder = (name: string, dtype: number, shape: number[]) => {
-    dtypes.set(name, dtype);
-    nodes.push({ name, op: 'Placeholder', inputs: [], attrs: [{ name: 'dtype', type: ATTR.TYPE, value: dtype }, { name: 'shape', type: ATTR.SHAPE, value: [...shape] }] });
-  };
-  const constant = (dtype: number, shape: number[], values: ArrayBufferView): string => {
-    const name = `c${consts++}`;
-    dtypes.set(name, dtype);
-    nodes.push({
-      name,
-      op: 'Const',
-      inputs: [],
-      attrs: [{ name: 'dtype', type: ATTR.TYPE, value: dtype }, { name: 'value', type: ATTR.TENSOR, value: { dtype, shape: [...shape], bytes: typedBytes(values) } }],
-    });
-    return name;
-  };
-
+  const rec = new Recording();
   const feedIds = backend.getInputTensorIds(feeds);
   const feedNames = feeds.map((t, i) => {
     const name = `f${i}`;
-    placeholder(name, backend.tensorMap.get(t.dataId).dtype, t.shape);
-    refs.set(feedIds[i], name);
+    rec.placeholder(name, backend.tensorMap.get(t.dataId).dtype, t.shape);
+    rec.refs.set(feedIds[i], name);
     return name;
   });
-
-  const wrapped: Binding = Object.create(real);
-  const define = (key: string, value: (...a: any[]) => unknown) => Object.defineProperty(wrapped, key, { value });
-  define('createTensor', (shape: number[], dtype: number, values: ArrayBufferView) => {
-    const id = real.createTensor(shape, dtype, values);
-    const j = drawIndex(values);
-    if (j >= 0) {
-      if (!drawNames.has(j)) {
-        drawNames.set(j, `draw${j}`);
-        placeholder(`draw${j}`, dtype, shape);
-      }
-      refs.set(id, drawNames.get(j)!);
-    } else if (dtype === real.TF_STRING) {
-      problems.add('a string tensor is created in the step');
-    } else if (!capturing) {
-      refs.set(id, constant(dtype, shape, values));
-    }
-    // (while a kernel's inputs are captured, their constants are named afterwards in input
-    // order: tfjs-node makes a tensor's native copy at its first use, so naming at creation
-    // would depend on which tensors an earlier call had already used)
-    return id;
-  });
-  define('executeOp', (op: string, attrs: { name: string; type: number; value: unknown }[], ids: number[], nOut: number) => {
-    const inputs = ids.map((id) => {
-      const r = refs.get(id);
-      if (r === undefined) problems.add(`kernel ${op} reads a tensor made outside the step that is not one of its inputs`);
-      return r ?? '?';
-    });
-    const outs: { id: number; dtype: number }[] = real.executeOp(op, attrs, ids, nOut);
-    const name = `n${kernels++}`;
-    const copied = attrs.map(copyAttr);
-    for (const [attr, input] of INFERRED_TYPES[op] ?? []) {
-      if (!copied.some((a) => a.name === attr)) copied.push({ name: attr, type: ATTR.TYPE, value: dtypes.get(inputs[input])! });
-    }
-    nodes.push({ name, op, inputs, attrs: copied });
-    outs.forEach((o, k) => {
-      const out = k === 0 ? name : `${name}:${k}`;
-      refs.set(o.id, out);
-      dtypes.set(out, o.dtype);
-    });
-    return outs;
-  });
-  define('tensorDataSync', (id: number) => {
-    const kernel = kernelStack[kernelStack.length - 1];
-    if (!VALIDATING_READS.has(kernel)) problems.add(`the step reads a tensor back to JavaScript${kernel ? ` (in kernel ${kernel})` : ''}`);
-    return real.tensorDataSync(id);
-  });
-  define('deleteTensor', (id: number) => {
-    refs.delete(id);
-    return real.deleteTensor(id);
-  });
-  // tensors made before the step (a model's constant tables) enter as constants
-  const getIds = backend.getInputTensorIds;
-  let capturing = false;
-  const capture = function (this: NodeBackend, tensors: tfc.Tensor[]): number[] {
-    capturing = true;
-    let ids: number[];
-    try {
-      ids = getIds.call(this, tensors);
-    } finally {
-      capturing = false;
-    }
-    ids.forEach((id, i) => {
-      if (refs.has(id)) return;
-      const t = tensors[i];
-      // a variable's value would be frozen into the graph: it must be one of the feeds,
-      // unless it was declared constant (freezeInGraphs)
-      if (t instanceof tf.Variable && !frozen.has(t)) problems.add(`the computation reads variable ${t.name}, which is not one of its inputs`);
-      refs.set(id, constant(backend.tensorMap.get(t.dataId).dtype, t.shape, real.tensorDataSync(id)));
-    });
-    return ids;
-  };
-
-  // which tfjs kernel is running, to tell a validating read from one that shapes the step
-  const kernelStack: string[] = [];
-  const engine = tf.engine() as unknown as { runKernel: (name: string, ...rest: unknown[]) => unknown };
-  const runKernel = engine.runKernel;
-  const ownRunKernel = Object.prototype.hasOwnProperty.call(engine, 'runKernel');
-  engine.runKernel = function (this: unknown, name: string, ...rest: unknown[]) {
-    kernelStack.push(name);
-    try {
-      return runKernel.call(this, name, ...rest);
-    } finally {
-      kernelStack.pop();
-    }
-  };
-
+  const wrapped = recordingBinding(real, rec, drawIndex);
+  const capture = capturingInputs(tf, backend, real, rec);
+  const untrack = trackKernels(tf, rec);
   backend.binding = wrapped;
   (backend as any).getInputTensorIds = capture;
   let outputs: T;
   let fetchNames: string[];
   try {
     outputs = run();
-    fetchNames = backend.getInputTensorIds(outputs).map((id) => refs.get(id)!);
+    fetchNames = backend.getInputTensorIds(outputs).map((id) => rec.refs.get(id)!);
   } finally {
     backend.binding = real;
     delete (backend as any).getInputTensorIds;
-    if (ownRunKernel) engine.runKernel = runKernel;
-    else delete (engine as { runKernel?: unknown }).runKernel;
+    untrack();
   }
-  return { trace: { nodes, feedNames, drawNames, fetchNames, problems: [...problems], kernels }, outputs };
+  const { nodes, drawNames, dtypes, problems, kernels } = rec;
+  return { trace: { nodes, feedNames, drawNames, fetchNames, fetchTypes: fetchNames.map((n) => dtypes.get(n)!), problems: [...problems], kernels }, outputs };
 }
