@@ -14,7 +14,6 @@ const LIMIT = 120;
  */
 const ALLOWED: Record<string, string> = {
   'src/runtime/graph/trace.ts:traceNative': 'the native graph trace: being split (with src/train/optimizer.ts)',
-  'src/models/adgm.ts:adgmCore': 'src/models is being reworked for the plugin contract (types moved, terms/provides renamed): split once that is in',
 };
 
 export interface FunctionSpan {
