@@ -9,7 +9,8 @@ import { semiSupervisedTerms } from '../losses/m2';
 import { alphaNames, evalAlphaExpression, m2Options, m2Rows, M2_TERMS } from './m2';
 import { latentModelCapabilities } from './vae';
 import { UserError } from '../errors';
-import type { ModelBuildContext, Model, Network, Prior, TrainProgress, ClassConditionalModel } from '../contracts';
+import type { Rng } from '../runtime/rng';
+import type { ModelBuildContext, Model, Network, Prior, TrainProgress, ClassConditionalModel, Likelihood, Schedule } from '../contracts';
 
 /**
  * Maaløe et al. 2016, "Auxiliary Deep Generative Models" (docs/models.md "Model: ADGM and
@@ -74,38 +75,43 @@ export type AdgmOptions = Omit<OptionsOf<ReturnType<typeof adgmOptions>>, 'kind'
 const EVAL_PROGRESS: TrainProgress = { epoch: 0, step: 0, fraction: 1 };
 
 /**
- * Build ADGM or SDGM. Every term is a batch mean over the B rows:
- *   loss       = (Σ_lab L_w(x,y) + Σ_unlab U_w(x) + α·Σ_lab −log q(y|a,x)) / B
- * with, per pass of (x, a, y) and one z ~ q(z|a,y,x),
- *   L_w(x,y)   = c2·recon + c1·(kl + kl_a) + log C,
- *   recon      = −log p(x|·),  kl = KL(q(z|a,y,x) ‖ p(z)) (the prior's, analytic for gaussian),
- *   kl_a       = log q(a|x) − log p(a|·)   (the log densities of the sample a),
- *   U_w(x)     = Σ_y q(y|a,x)·L_w(x,y) − λ_H·H(q(y|a,x)),
- * so c1 weighs both KL-like terms (z's and a's), c2 the reconstruction, α the classifier.
- * labelled, unlabelled, elbo, recon, kl, kl_a, class, entropy and accuracy as in M2
- * (docs/models.md); accuracy reads q(y|ā,x) at the mean ā of q(a|x).
+ * What an ADGM/SDGM is made of: its sizes, the prior, λ_H's schedule, the likelihood and the
+ * five networks (made in this order: the rng forks and the parameter names follow it), and
+ * their variables.
  */
-export function adgmCore(o: AdgmOptions, ctx: ModelBuildContext, variant: AdgmVariant, where: string): AdgmModel {
-  const tf = ctx.tf;
+interface AdgmParts {
+  tf: typeof tfc;
+  sd: boolean;
+  C: number;
+  K: number;
+  A: number;
+  D: number;
+  prior: Prior;
+  entropySchedule: Schedule;
+  /** entropy_weight is a number (else a schedule, fed to a compiled step as m2_entropy_weight). */
+  constantEntropy: boolean;
+  likelihood: Likelihood;
+  encoderA: Network;
+  classifier: Network;
+  encoder: Network;
+  decoder: Network;
+  decoderA: Network;
+  params: Map<string, tfc.Variable>;
+  buffers: Map<string, tfc.Variable>;
+}
+
+/** Build the prior, λ_H's schedule, the likelihood and the networks q(a|x), q(y|a,x), q(z|a,y,x), p(x|·), p(a|·). */
+function adgmParts(o: AdgmOptions, ctx: ModelBuildContext, variant: AdgmVariant): AdgmParts {
   const data = ctx.data;
-  if (!data.classes || data.classes < 2) {
-    throw new UserError(`needs a data set with class labels (C ≥ 2); '${data.name}' has ${data.classes || 'none'}`, where);
-  }
-  if (!(o.aux_logvar_min < o.aux_logvar_max)) throw new UserError(`aux_logvar_min (${o.aux_logvar_min}) must be below aux_logvar_max (${o.aux_logvar_max})`, where);
   const sd = variant === 'sdgm';
-  const C = data.classes;
+  const C = data.classes!;
   const K = o.latent;
   const A = o.aux;
   const D = data.dim;
-  const alpha = o.alpha_expression !== undefined ? evalAlphaExpression(o.alpha_expression, alphaNames(data), `${where.replace(/ \(.*/, '')}.alpha_expression`) : null;
   let built: Network | null = null;
   const prior = ctx.registry.create('prior', o.prior, { ...ctx, rng: ctx.rng.fork('prior'), latent: K, inDim: D + A + C, encoder: () => built! });
   const entropySchedule = weightSchedule(o.entropy_weight ?? 1, ctx.registry, ctx);
   const constantEntropy = typeof (o.entropy_weight ?? 1) === 'number';
-  const scheduled = (p: TrainProgress): Record<string, number> => ({
-    ...(prior.scheduled?.(p) ?? {}),
-    ...(constantEntropy ? {} : { m2_entropy_weight: entropySchedule(scheduleProgress(p)) }),
-  });
   const likelihood = likelihoodOf(o.likelihood, D);
   const create = (name: string, spec: typeof o.encoder, inDim: number, outDim: number, extra: Record<string, unknown> = {}) =>
     ctx.registry.create('network', spec, { ...ctx, rng: ctx.rng.fork(name), shape: { inDim, outDim, ...extra } });
@@ -116,7 +122,12 @@ export function adgmCore(o: AdgmOptions, ctx: ModelBuildContext, variant: AdgmVa
   const decoderA = create('decoder_a', o.decoder_a, (sd ? 0 : D) + K + C, 2 * A);
   const { params, buffers } = collectVariables({ encoder_a: encoderA, classifier, encoder, decoder, decoder_a: decoderA, prior });
   built = encoder;
+  return { tf: ctx.tf, sd, C, K, A, D, prior, entropySchedule, constantEntropy, likelihood, encoderA, classifier, encoder, decoder, decoderA, params, buffers };
+}
 
+/** The networks applied as the passes use them (inputs concatenated as the comment at the top of this file says). */
+function adgmOps(m: AdgmParts, o: AdgmOptions) {
+  const { tf, sd, C, K, A, prior, likelihood, encoderA, classifier, encoder, decoder, decoderA } = m;
   const cat = (...t: tfc.Tensor2D[]) => tf.concat(t, 1) as tfc.Tensor2D;
   /** Mean and clamped log σ² of a Gaussian over a from a network's [B, 2A] output. */
   const gauss = (out: tfc.Tensor2D) => ({
@@ -128,8 +139,6 @@ export function adgmCore(o: AdgmOptions, ctx: ModelBuildContext, variant: AdgmVa
   /** p(x|·)'s network: [z, y] (adgm) or [z, a, y] (sdgm). */
   const px = (z: tfc.Tensor2D, a: tfc.Tensor2D, y: tfc.Tensor2D) => decoder.apply(sd ? cat(z, a, y) : cat(z, y));
   const oneHot = (y: Int32Array) => tf.cast(tf.oneHot(tf.tensor1d(y, 'int32'), C), 'float32') as tfc.Tensor2D;
-  const upload = (a: Record<string, Int32Array>) =>
-    Object.fromEntries(Object.entries(a).map(([k, v]) => [k, tf.tensor1d(v, 'int32')])) as Record<keyof ReturnType<typeof m2Rows>, tfc.Tensor1D>;
   const aMean = (x: tfc.Tensor2D) => gauss(encoderA.apply(x)).mu;
   const argmaxY = (x: tfc.Tensor2D, a: tfc.Tensor2D) => Int32Array.from(tf.argMax(classifier.apply(cat(a, x)), 1).dataSync());
   /** The mean of q(z|a,y,x) at ā and ŷ = argmax q(y|ā,x), with ā and ŷ. */
@@ -146,71 +155,167 @@ export function adgmCore(o: AdgmOptions, ctx: ModelBuildContext, variant: AdgmVa
       const a = sd ? pa(z, z, yh).mu : z;
       return likelihood.mean(px(z, a, yh));
     });
+  return { ...m, cat, gauss, pa, px, posterior, decodeClass };
+}
+
+type AdgmOps = ReturnType<typeof adgmOps>;
+type AdgmRows = Record<keyof ReturnType<typeof m2Rows>, tfc.Tensor1D>;
+
+/**
+ * The inference passes of a step: one a ~ q(a|x) per row (shared by its class passes) and
+ * its log density, q(y|a,x)'s logits, then the passes (labelled rows with their label, then
+ * each unlabelled row once per class) through q(z|a,y,x) and one z each.
+ */
+function inferencePasses(m: AdgmOps, o: AdgmOptions, x: tfc.Tensor2D, r: AdgmRows, rng: Rng, progress: TrainProgress) {
+  const { tf, C, K, A, prior, encoderA, classifier, encoder, cat, gauss } = m;
+  const B = x.shape[0];
+  const qa = gauss(encoderA.apply(x));
+  const epsA = tf.tensor2d(rng.normals(B * A), [B, A]);
+  const a = tf.add(qa.mu, tf.mul(tf.exp(tf.mul(0.5, qa.logvar)), epsA)) as tfc.Tensor2D;
+  const logqa = gaussianLogDensity(a, qa.mu, qa.logvar);
+  const logits = classifier.apply(cat(a, x));
+  const xr = tf.gather(x, r.idx) as tfc.Tensor2D;
+  const ar = tf.gather(a, r.idx) as tfc.Tensor2D;
+  const yr = tf.cast(tf.oneHot(r.ys, C), 'float32') as tfc.Tensor2D;
+  const enc = encoder.apply(cat(xr, ar, yr));
+  const z = prior.sample(enc, K, rng, progress, o.class_noise === 'shared' ? { rows: B, index: r.idx } : undefined);
+  return { qa, logqa, logits, xr, ar, yr, enc, z };
+}
+
+/** The generative terms of the passes: −log p(x|·), KL(q(z|a,y,x) ‖ p(z)) and kl_a = log q(a|x) − log p(a|·). */
+function generativeTerms(m: AdgmOps, q: ReturnType<typeof inferencePasses>, r: AdgmRows, progress: TrainProgress) {
+  const { tf, K, prior, likelihood, px, pa } = m;
+  const recon = likelihood.nll(q.xr, px(q.z, q.ar, q.yr));
+  const kl = prior.kl(q.enc, K, progress, q.z);
+  const p = pa(q.xr, q.z, q.yr);
+  const klA = tf.sub(tf.gather(q.logqa, r.idx), gaussianLogDensity(q.ar, p.mu, p.logvar)) as tfc.Tensor1D;
+  return { recon, kl, klA };
+}
+
+/** The model's `terms`: the passes, their terms, and M2's semi-supervised objective over them. */
+function adgmTerms(m: AdgmOps, o: AdgmOptions, alpha: number | null): AdgmModel['terms'] {
+  const { tf, C, constantEntropy, entropySchedule, classifier, cat } = m;
+  const upload = (a: Record<string, Int32Array>) => Object.fromEntries(Object.entries(a).map(([k, v]) => [k, tf.tensor1d(v, 'int32')])) as AdgmRows;
+  return (batch, w, rng, progress) => {
+    const x = batch.x;
+    const B = x.shape[0];
+    const r = (batch.inputs ?? upload(m2Rows(batch.y ?? new Int32Array(B).fill(-1), C))) as AdgmRows;
+    const nl = r.lab.shape[0];
+    const q = inferencePasses(m, o, x, r, rng, progress);
+    const { recon, kl, klA } = generativeTerms(m, q, r, progress);
+    const klBoth = tf.add(kl, klA) as tfc.Tensor1D;
+    const lambdaH = constantEntropy ? ((o.entropy_weight as number | undefined) ?? 1) : (progress.scheduled?.m2_entropy_weight ?? entropySchedule(scheduleProgress(progress)));
+    // the labelled rows' accuracy reads q(y|ā,x) at the mean ā of q(a|x)
+    const accuracyLogits = nl > 0 ? classifier.apply(cat(tf.gather(q.qa.mu, r.lab) as tfc.Tensor2D, tf.gather(x, r.lab) as tfc.Tensor2D)) : undefined;
+    // L uses the KL of z and of a together; each is reported on its own
+    return semiSupervisedTerms({ B, C, rows: r, recon, kl: klBoth, logits: q.logits, w: w as { c1: number; c2: number }, alpha: alpha ?? w.alpha, classLoss: o.class_loss, lambdaH, report: { kl, kl_a: klA }, accuracyLogits });
+  };
+}
+
+/**
+ * classify(x): q(y|x) ≈ the mean of q(y|a_s,x) over S draws a_s ~ q(a|x) from a fixed
+ * stream (the same for every call), or q(y|ā,x) at the mean ā when S = 0.
+ */
+function adgmClassify(m: AdgmOps, S: number, classifyRng: Rng): AdgmModel['classify'] {
+  const { tf, C, A, D, encoderA, classifier, cat, gauss } = m;
+  return (x) =>
+    tf.tidy(() => {
+      const qa = gauss(encoderA.apply(x));
+      if (S === 0) return tf.softmax(classifier.apply(cat(qa.mu, x))) as tfc.Tensor2D;
+      const B = x.shape[0];
+      // draw s of row b in row s·B + b; the same stream for every call (deterministic)
+      const eps = tf.tensor3d(classifyRng.clone().normals(S * B * A), [S, B, A]);
+      const a = tf.add(tf.expandDims(qa.mu, 0), tf.mul(tf.expandDims(tf.exp(tf.mul(0.5, qa.logvar)), 0), eps));
+      const xs = tf.add(tf.expandDims(x, 0), tf.zeros([S, 1, 1]));
+      const logits = classifier.apply(tf.reshape(tf.concat([a, xs], 2), [S * B, A + D]) as tfc.Tensor2D);
+      return tf.mean(tf.reshape(tf.softmax(logits), [S, B, C]), 0) as tfc.Tensor2D;
+    });
+}
+
+/** Why log p(x, y, a, z) − log q(a|x) − log q(z|a,y,x) cannot be computed (no density), or null. */
+function densityMissing(m: AdgmParts, o: AdgmOptions): string | null {
+  if (!m.likelihood.logDensityK) return `the ${o.likelihood} likelihood here is ${m.likelihood.noDensity ?? 'not a density'}`;
+  if (!m.prior.logPrior || !m.prior.logPosterior) return `prior '${o.prior.kind}' has no density (needed for log p(z) − log q(z|a,y,x))`;
+  return null;
+}
+
+/**
+ * k draws a_i ~ q(a|x) per row and, for every class y, one z ~ q(z|a_i,y,x):
+ * w_i = Σ_y p(x, y, a_i, z_iy) / (q(a_i|x) q(z_iy|a_i,y,x)), an unbiased estimate of p(x)
+ * (y summed out exactly instead of sampled from q(y|a,x)). Rows b·k·C + i·C + y.
+ * Only where densityMissing is null.
+ */
+function adgmImportanceWeights(m: AdgmOps): NonNullable<AdgmModel['logImportanceWeights']> {
+  const { tf, C, K, A, prior, encoderA, encoder, cat, gauss, pa, px } = m;
+  const logDensityK = m.likelihood.logDensityK!;
+  const logPrior = prior.logPrior!;
+  const logPosterior = prior.logPosterior!;
+  return (x, k, rng) =>
+    tf.tidy(() => {
+      const B = x.shape[0];
+      const rep = (t: tfc.Tensor2D, n: number) => tf.reshape(tf.add(tf.expandDims(t, 1), tf.zeros([1, n, 1])), [t.shape[0] * n, t.shape[1]]) as tfc.Tensor2D;
+      const qa = gauss(encoderA.apply(x));
+      const muK = rep(qa.mu, k);
+      const lvK = rep(qa.logvar, k);
+      const a = tf.add(muK, tf.mul(tf.exp(tf.mul(0.5, lvK)), tf.tensor2d(rng.normals(B * k * A), [B * k, A]))) as tfc.Tensor2D;
+      const logqa = tf.reshape(gaussianLogDensity(a, muK, lvK), [B, k]);
+      const aC = rep(a, C);
+      const xC = rep(x, k * C);
+      const yC = tf.tile(tf.eye(C), [B * k, 1]) as tfc.Tensor2D;
+      const enc = encoder.apply(cat(xC, aC, yC));
+      const z = prior.sample(enc, K, rng, EVAL_PROGRESS);
+      const p = pa(xC, z, yC);
+      const logJoint = tf.add(
+        tf.reshape(logDensityK(x, px(z, aC, yC), k * C), [B * k * C]),
+        tf.add(tf.sub(logPrior(z), logPosterior(z, enc, K)), gaussianLogDensity(aC, p.mu, p.logvar)),
+      );
+      const perClass = tf.reshape(logJoint, [B, k, C]);
+      return tf.sub(tf.sub(tf.logSumExp(perClass, 2), Math.log(C)), logqa) as tfc.Tensor2D;
+    });
+}
+
+/**
+ * Build ADGM or SDGM. Every term is a batch mean over the B rows:
+ *   loss       = (Σ_lab L_w(x,y) + Σ_unlab U_w(x) + α·Σ_lab −log q(y|a,x)) / B
+ * with, per pass of (x, a, y) and one z ~ q(z|a,y,x),
+ *   L_w(x,y)   = c2·recon + c1·(kl + kl_a) + log C,
+ *   recon      = −log p(x|·),  kl = KL(q(z|a,y,x) ‖ p(z)) (the prior's, analytic for gaussian),
+ *   kl_a       = log q(a|x) − log p(a|·)   (the log densities of the sample a),
+ *   U_w(x)     = Σ_y q(y|a,x)·L_w(x,y) − λ_H·H(q(y|a,x)),
+ * so c1 weighs both KL-like terms (z's and a's), c2 the reconstruction, α the classifier.
+ * labelled, unlabelled, elbo, recon, kl, kl_a, class, entropy and accuracy as in M2
+ * (docs/models.md); accuracy reads q(y|ā,x) at the mean ā of q(a|x).
+ */
+export function adgmCore(o: AdgmOptions, ctx: ModelBuildContext, variant: AdgmVariant, where: string): AdgmModel {
+  const data = ctx.data;
+  if (!data.classes || data.classes < 2) {
+    throw new UserError(`needs a data set with class labels (C ≥ 2); '${data.name}' has ${data.classes || 'none'}`, where);
+  }
+  if (!(o.aux_logvar_min < o.aux_logvar_max)) throw new UserError(`aux_logvar_min (${o.aux_logvar_min}) must be below aux_logvar_max (${o.aux_logvar_max})`, where);
+  const alpha = o.alpha_expression !== undefined ? evalAlphaExpression(o.alpha_expression, alphaNames(data), `${where.replace(/ \(.*/, '')}.alpha_expression`) : null;
+  const m = adgmOps(adgmParts(o, ctx, variant), o);
+  const { tf, C, K, prior, likelihood, entropySchedule, constantEntropy, posterior, px, decodeClass } = m;
+  /** The prior's scheduled values plus λ_H (when it is a schedule), fed to a compiled step. */
+  const scheduled = (p: TrainProgress): Record<string, number> => ({
+    ...(prior.scheduled?.(p) ?? {}),
+    ...(constantEntropy ? {} : { m2_entropy_weight: entropySchedule(scheduleProgress(p)) }),
+  });
   const classifyRng = ctx.rng.fork('classify');
-  const S = o.classify_samples;
-
-  /** log p(x, y, a, z) − log q(a|x) − log q(z|a,y,x) summed over y, for k draws of a per row: [B, k]. */
-  const logDensityK = likelihood.logDensityK;
-  const logPrior = prior.logPrior;
-  const logPosterior = prior.logPosterior;
-  const densityMissing = !logDensityK
-    ? `the ${o.likelihood} likelihood here is ${likelihood.noDensity ?? 'not a density'}`
-    : !logPrior || !logPosterior
-      ? `prior '${o.prior.kind}' has no density (needed for log p(z) − log q(z|a,y,x))`
-      : null;
-
+  const noDensity = densityMissing(m, o);
   const model: AdgmModel = {
-    params,
-    buffers,
+    params: m.params,
+    buffers: m.buffers,
     latent: K,
     classes: C,
-    aux: A,
+    aux: m.A,
     variant,
     alpha,
-    parts: { encoderA, classifier, encoder, decoder, decoderA, prior },
+    parts: { encoderA: m.encoderA, classifier: m.classifier, encoder: m.encoder, decoder: m.decoder, decoderA: m.decoderA, prior },
     stepInputs: (y, rows) => m2Rows(y ?? new Int32Array(rows).fill(-1), C),
     scheduled: prior.scheduled || !constantEntropy ? scheduled : undefined,
     ...(alpha !== null ? { fixedWeights: { alpha } } : {}),
-    terms(batch, w, rng, progress) {
-      const x = batch.x;
-      const B = x.shape[0];
-      const r = batch.inputs ?? upload(m2Rows(batch.y ?? new Int32Array(B).fill(-1), C));
-      const nl = r.lab.shape[0];
-      // one a ~ q(a|x) per row, shared by its class passes
-      const qa = gauss(encoderA.apply(x));
-      const epsA = tf.tensor2d(rng.normals(B * A), [B, A]);
-      const a = tf.add(qa.mu, tf.mul(tf.exp(tf.mul(0.5, qa.logvar)), epsA)) as tfc.Tensor2D;
-      const logqa = gaussianLogDensity(a, qa.mu, qa.logvar);
-      const logits = classifier.apply(cat(a, x));
-      // the passes: labelled rows with their label, then each unlabelled row once per class
-      const xr = tf.gather(x, r.idx) as tfc.Tensor2D;
-      const ar = tf.gather(a, r.idx) as tfc.Tensor2D;
-      const yr = tf.cast(tf.oneHot(r.ys, C), 'float32') as tfc.Tensor2D;
-      const enc = encoder.apply(cat(xr, ar, yr));
-      const z = prior.sample(enc, K, rng, progress, o.class_noise === 'shared' ? { rows: B, index: r.idx } : undefined);
-      const recon = likelihood.nll(xr, px(z, ar, yr));
-      const kl = prior.kl(enc, K, progress, z);
-      const p = pa(xr, z, yr);
-      const klA = tf.sub(tf.gather(logqa, r.idx), gaussianLogDensity(ar, p.mu, p.logvar)) as tfc.Tensor1D;
-      const klBoth = tf.add(kl, klA) as tfc.Tensor1D;
-      const lambdaH = constantEntropy ? ((o.entropy_weight as number | undefined) ?? 1) : (progress.scheduled?.m2_entropy_weight ?? entropySchedule(scheduleProgress(progress)));
-      // the labelled rows' accuracy reads q(y|ā,x) at the mean ā of q(a|x)
-      const accuracyLogits = nl > 0 ? classifier.apply(cat(tf.gather(qa.mu, r.lab) as tfc.Tensor2D, tf.gather(x, r.lab) as tfc.Tensor2D)) : undefined;
-      // L uses the KL of z and of a together; each is reported on its own
-      return semiSupervisedTerms({ B, C, rows: r, recon, kl: klBoth, logits, w: w as { c1: number; c2: number }, alpha: alpha ?? w.alpha, classLoss: o.class_loss, lambdaH, report: { kl, kl_a: klA }, accuracyLogits });
-    },
-    classify: (x) =>
-      tf.tidy(() => {
-        const qa = gauss(encoderA.apply(x));
-        if (S === 0) return tf.softmax(classifier.apply(cat(qa.mu, x))) as tfc.Tensor2D;
-        const B = x.shape[0];
-        // draw s of row b in row s·B + b; the same stream for every call (deterministic)
-        const eps = tf.tensor3d(classifyRng.clone().normals(S * B * A), [S, B, A]);
-        const a = tf.add(tf.expandDims(qa.mu, 0), tf.mul(tf.expandDims(tf.exp(tf.mul(0.5, qa.logvar)), 0), eps));
-        const xs = tf.add(tf.expandDims(x, 0), tf.zeros([S, 1, 1]));
-        const logits = classifier.apply(tf.reshape(tf.concat([a, xs], 2), [S * B, A + D]) as tfc.Tensor2D);
-        return tf.mean(tf.reshape(tf.softmax(logits), [S, B, C]), 0) as tfc.Tensor2D;
-      }),
+    terms: adgmTerms(m, o, alpha),
+    classify: adgmClassify(m, o.classify_samples, classifyRng),
     /** The mean of q(z|ā,ŷ,x): ā the mean of q(a|x), ŷ = argmax q(y|ā,x). */
     encodeMean: (x) => tf.tidy(() => posterior(x).z),
     /** p(x|·)'s mean at the mean of q(z|ā,ŷ,x) (SDGM: with ā). */
@@ -226,35 +331,8 @@ export function adgmCore(o: AdgmOptions, ctx: ModelBuildContext, variant: AdgmVa
     // a reaches every network after q(a|x), which export does not compose
     exportable: undefined,
   };
-  if (densityMissing) model.noImportanceWeights = densityMissing;
-  else
-    /**
-     * k draws a_i ~ q(a|x) per row and, for every class y, one z ~ q(z|a_i,y,x):
-     * w_i = Σ_y p(x, y, a_i, z_iy) / (q(a_i|x) q(z_iy|a_i,y,x)), an unbiased estimate of p(x)
-     * (y summed out exactly instead of sampled from q(y|a,x)). Rows b·k·C + i·C + y.
-     */
-    model.logImportanceWeights = (x, k, rng) =>
-      tf.tidy(() => {
-        const B = x.shape[0];
-        const rep = (t: tfc.Tensor2D, n: number) => tf.reshape(tf.add(tf.expandDims(t, 1), tf.zeros([1, n, 1])), [t.shape[0] * n, t.shape[1]]) as tfc.Tensor2D;
-        const qa = gauss(encoderA.apply(x));
-        const muK = rep(qa.mu, k);
-        const lvK = rep(qa.logvar, k);
-        const a = tf.add(muK, tf.mul(tf.exp(tf.mul(0.5, lvK)), tf.tensor2d(rng.normals(B * k * A), [B * k, A]))) as tfc.Tensor2D;
-        const logqa = tf.reshape(gaussianLogDensity(a, muK, lvK), [B, k]);
-        const aC = rep(a, C);
-        const xC = rep(x, k * C);
-        const yC = tf.tile(tf.eye(C), [B * k, 1]) as tfc.Tensor2D;
-        const enc = encoder.apply(cat(xC, aC, yC));
-        const z = prior.sample(enc, K, rng, EVAL_PROGRESS);
-        const p = pa(xC, z, yC);
-        const logJoint = tf.add(
-          tf.reshape(logDensityK!(x, px(z, aC, yC), k * C), [B * k * C]),
-          tf.add(tf.sub(logPrior!(z), logPosterior!(z, enc, K)), gaussianLogDensity(aC, p.mu, p.logvar)),
-        );
-        const perClass = tf.reshape(logJoint, [B, k, C]);
-        return tf.sub(tf.sub(tf.logSumExp(perClass, 2), Math.log(C)), logqa) as tfc.Tensor2D;
-      });
+  if (noDensity) model.noImportanceWeights = noDensity;
+  else model.logImportanceWeights = adgmImportanceWeights(m);
   return model;
 }
 
