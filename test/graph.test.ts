@@ -170,6 +170,13 @@ test('tensorflow: elbo run logs and records how the step ran; train.compile: off
     const b = e.out.metrics[k];
     assert.ok(Math.abs(a - b) <= 1e-3 * Math.abs(b), `${k}: ${a} vs ${b}`);
   }
+  // train.step_state: fed: the state fed in and returned every step, Adam as the eager step
+  // computes it: the eager run's numbers to the bit (and those of runs made before the session kept the state)
+  const f = run('--set', 'train.step_state=fed');
+  assert.deepEqual(f.rec.step_modes.map((m: any) => [m.batch, m.mode, m.state]), [['64×64', 'graph', 'fed'], ['30×64', 'graph', 'fed']]);
+  const numbers = (m: Record<string, number>) => Object.fromEntries(Object.entries(m).filter(([k]) => !/samples_per_sec|time_s/.test(k)));
+  assert.deepEqual(numbers(f.out.metrics), numbers(e.out.metrics));
+  assert.ok(Object.keys(numbers(f.out.metrics)).length >= 8);
   // train.draws: graph: the compiled step draws (noise, dynamic binarisation) in its graph,
   // so it trains on other numbers than the eager step: the same distribution, not the same values
   const gg = run('--set', 'train.draws=graph');

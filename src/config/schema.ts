@@ -160,6 +160,11 @@ function trainSchema(): JsonSchema {
         description:
           'tensorflow backend: auto runs each training step, and the batches of the evaluations (loss terms, IWAE, latent encodings), as one TensorFlow graph when a trace shows that is exact (else kernel by kernel, with the step\'s reason in run.json step_modes); off always runs kernel by kernel',
       },
+      step_state: {
+        enum: ['session', 'fed'],
+        description:
+          "tensorflow backend, compiled step: where the parameters, buffers and optimizer state live between steps. session (when unset): inside the step's TensorFlow session, Adam's update as TensorFlow's fused kernel (ResourceApplyAdam), copied back at each epoch's end; fed: fed in and returned every step, Adam as the eager step computes it (bit for bit the eager step's numbers, and those of runs made before 2026-12-05; Adam's moments differ from session's in the float32 rounding of 1 − β)",
+      },
       draws: {
         enum: ['host', 'graph'],
         default: DEFAULT_DRAWS,

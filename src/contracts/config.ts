@@ -41,6 +41,8 @@ export interface ExperimentConfig {
     checkpoint_keep: number;
     compile: 'auto' | 'off';
     draws: 'host' | 'graph';
+    /** Where a compiled step keeps the state between steps (unset: session). */
+    step_state?: 'session' | 'fed';
     /** Model selection on validation (mode filled in from the metric name when not given). */
     select?: { metric: string; mode: Mode };
   };

@@ -72,6 +72,7 @@ export async function trainRun(
       startStep: o.start.step,
       compile: train.compile,
       draws: train.draws,
+      state: train.step_state,
     },
     {
       interrupted: o.stopping,

@@ -32,6 +32,8 @@ export interface LoopOptions {
   compile?: 'auto' | 'off';
   /** train.draws: where the step's random draws (and dynamic binarisation's) are made (StepOptions.draws). */
   draws?: 'host' | 'graph';
+  /** train.step_state: where a compiled step keeps the state between steps (StepOptions.state). */
+  state?: 'session' | 'fed';
 }
 
 export interface LoopHooks {
@@ -177,7 +179,7 @@ export async function trainLoop(
   // dynamic binarisation: in JavaScript with the host draws, in the step with the graph's
   const binarizeInStep = data.binarize === 'dynamic' && (o.draws ?? DEFAULT_DRAWS) === 'graph';
   const binarizeOnHost = data.binarize === 'dynamic' && !binarizeInStep;
-  const step = makeTrainStep(tf, model, optimizer, { compile: o.compile, onMode: hooks.onStepMode, draws: o.draws, binarize: binarizeInStep, gradients: o.gradients });
+  const step = makeTrainStep(tf, model, optimizer, { compile: o.compile, onMode: hooks.onStepMode, draws: o.draws, binarize: binarizeInStep, gradients: o.gradients, state: o.state });
   try {
     const { known, pool, n, extra, stepsPerEpoch } = epochRows(model, data, o);
     let globalStep = o.startStep;
