@@ -10,7 +10,10 @@ const classSamplesOptions = {
 export type ClassSamplesOptions = OptionsOf<typeof classSamplesOptions>;
 
 export function isClassConditional(m: Model): m is ClassConditionalModel {
-  return typeof (m as Partial<ClassConditionalModel>).decodeClass === 'function' && typeof (m as Partial<ClassConditionalModel>).classes === 'number';
+  return (
+    typeof (m as Partial<ClassConditionalModel>).decodeClass === 'function' &&
+    typeof (m as Partial<ClassConditionalModel>).classes === 'number'
+  );
 }
 
 /**
@@ -23,14 +26,18 @@ export const classSamplesEvaluator = definePlugin({
   name: 'class-samples',
   // decodeClass(z, y): m2 and m1m2, which classify (gvae classifies but is not class-conditional: refused when it runs)
   needs: ['latent', 'classify', 'class-conditional'],
-  description: 'Captioned grid of p(x|y,z) for fixed z ~ p(z) (columns) and every class y (rows, labelled): artifacts/class-samples.png and .svg (m2, m1m2)',
+  description:
+    'Captioned grid of p(x|y,z) for fixed z ~ p(z) (columns) and every class y (rows, labelled): artifacts/class-samples.png and .svg (m2, m1m2)',
   options: classSamplesOptions,
   metrics: () => [],
   create: (o) => ({
     async run(ctx) {
       const { tf, model, data } = ctx;
       if (!isClassConditional(model)) {
-        throw new UserError('the class-samples evaluator needs a class-conditional model (decodeClass(z, y): m2, m1m2)', 'eval: class-samples');
+        throw new UserError(
+          'the class-samples evaluator needs a class-conditional model (decodeClass(z, y): m2, m1m2)',
+          'eval: class-samples',
+        );
       }
       const C = model.classes;
       const img = tf.tidy(() => {

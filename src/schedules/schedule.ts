@@ -100,7 +100,8 @@ export function evaluationWeights(
   declared: Record<string, WeightDeclaration> | undefined,
   schedules: Record<string, Schedule>,
 ): (at: TrainProgress) => Record<string, number> {
-  return (at) => Object.fromEntries(Object.entries(schedules).map(([n, s]) => [n, declared?.[n]?.role === 'parameter' ? s(scheduleProgress(at)) : 1]));
+  return (at) =>
+    Object.fromEntries(Object.entries(schedules).map(([n, s]) => [n, declared?.[n]?.role === 'parameter' ? s(scheduleProgress(at)) : 1]));
 }
 
 /** Turn a weight as written (number or schedule options) into a schedule. */

@@ -11,7 +11,10 @@ function learningRate(defaultValue: number) {
   return Type.Unsafe<number | PluginOptions>(
     numberOrSchedule(
       { exclusiveMinimum: 0 },
-      { description: 'Learning rate: a number, or a schedule plugin ({kind: cosine | piecewise | linear, ...}) evaluated every step', default: defaultValue },
+      {
+        description: 'Learning rate: a number, or a schedule plugin ({kind: cosine | piecewise | linear, ...}) evaluated every step',
+        default: defaultValue,
+      },
     ),
   );
 }
@@ -60,7 +63,17 @@ export function adam(tf: typeof tfc, o: AdamOptions, params: Map<string, tfc.Var
   return {
     state,
     scheduled: lr.scheduled,
-    fused: { kind: 'adam', beta1: o.beta1, beta2: o.beta2, epsilon: o.epsilon, lr: typeof o.lr === 'number' ? o.lr : 'lr', t, m, v, slots: slots.map(({ name, size }) => ({ name, size })) },
+    fused: {
+      kind: 'adam',
+      beta1: o.beta1,
+      beta2: o.beta2,
+      epsilon: o.epsilon,
+      lr: typeof o.lr === 'number' ? o.lr : 'lr',
+      t,
+      m,
+      v,
+      slots: slots.map(({ name, size }) => ({ name, size })),
+    },
     apply(grads, at) {
       tf.tidy(() => {
         t.assign(tf.add(t, 1));
@@ -71,7 +84,10 @@ export function adam(tf: typeof tfc, o: AdamOptions, params: Map<string, tfc.Var
         m.assign(tf.add(tf.mul(o.beta1, m), tf.mul(1 - o.beta1, g)));
         v.assign(tf.add(tf.mul(o.beta2, v), tf.mul(1 - o.beta2, tf.square(g))));
         const update = tf.div(tf.mul(lrT, m), tf.add(tf.sqrt(v), o.epsilon));
-        tf.split(update, slots.map((s) => s.size)).forEach((u, i) => {
+        tf.split(
+          update,
+          slots.map((s) => s.size),
+        ).forEach((u, i) => {
           const { p } = slots[i];
           p.assign(tf.sub(p, tf.reshape(u, p.shape)));
         });
