@@ -14,8 +14,20 @@ export default tseslint.config(
     extends: [js.configs.recommended, ...tseslint.configs.recommended],
     languageOptions: { globals: { ...globals.node } },
     rules: {
+      // require() is deliberate here: optional and native modules (tfjs-node, resvg, plugin
+      // files) are loaded lazily, only when used, so a missing one fails where it is needed.
+      '@typescript-eslint/no-require-imports': 'off',
+      // Omitting keys by destructuring (`const { timestamp, ...rest } = o`) is the codebase's way
+      // to drop fields; `_name` marks a binding kept on purpose.
+      '@typescript-eslint/no-unused-vars': [
+        'error',
+        { ignoreRestSiblings: true, argsIgnorePattern: '^_', varsIgnorePattern: '^_', caughtErrors: 'none' },
+      ],
+      // Control characters in regexes are deliberate: stripping ANSI escapes and rejecting control bytes.
+      'no-control-regex': 'off',
       // Explicit `any` and `as unknown as` casts may not increase: both warn, and `npm run lint`
-      // runs ESLint with --max-warnings set to today's count (every other rule is an error).
+      // runs ESLint with --max-warnings set to today's count, 278 = 265 `any` + 13 `as unknown as`
+      // (every other rule is an error, so only these two can warn).
       // Lower the number in package.json when you remove some; never raise it.
       '@typescript-eslint/no-explicit-any': 'warn',
       'no-restricted-syntax': [

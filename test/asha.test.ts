@@ -3,7 +3,6 @@ import * as assert from 'node:assert/strict';
 import * as fs from 'fs';
 import * as path from 'path';
 import { rungEpochs, promotable, nextJob, type RungTable } from '../src/sweep/asha';
-import { readSweepState } from '../src/sweep/state';
 import { tmpDir, smallConfig, elbo, lastJson } from './helpers';
 
 /**

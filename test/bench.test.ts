@@ -4,7 +4,7 @@ import * as fs from 'fs';
 import * as path from 'path';
 import { spawnSync } from 'child_process';
 import { selectBackend, installedBackends, getTf } from '../src/runtime/backend';
-import { WORKLOADS, buildAny, buildEvaluation, referenceCase, type Workload } from '../src/bench/workload';
+import { WORKLOADS, buildAny, buildEvaluation, type Workload } from '../src/bench/workload';
 import { ROOT, tmpDir } from './helpers';
 
 // `npm run bench` times each workload against its PyTorch twin (src/bench/reference_torch.py);

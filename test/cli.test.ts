@@ -65,7 +65,7 @@ test('elbo run --json: trains on generated data end to end and fills the run dir
   assert.match(h.stdout, /^test metrics of the best checkpoint: epoch 2 \(val\/elbo -\d+\.\d{4}, max\)$/m);
   assert.match(
     h.stdout,
-    /^measured against published \(best checkpoint, epoch 2\):\n  metric +measured +published +verdict +source\n  test\/elbo +-\d+\.\d{4} +-1000 ± 1 +better +a paper, Table 2\n  test\/kl +\d+\.\d{4} +0 +worse +another$/m,
+    /^measured against published \(best checkpoint, epoch 2\):\n {2}metric +measured +published +verdict +source\n {2}test\/elbo +-\d+\.\d{4} +-1000 ± 1 +better +a paper, Table 2\n {2}test\/kl +\d+\.\d{4} +0 +worse +another$/m,
   );
 });
 

@@ -356,5 +356,5 @@ test('npm run setup:native -- --gpu --check: what the GPU build needs and what i
     env: { ...process.env, PATH: fakeNvidiaSmi('h100'), ELBO_NATIVE_DIR: native },
     timeout: 60_000,
   });
-  assert.match(g.stdout, /^  GPU: NVIDIA H100 80GB HBM3, 81559 MiB, 550\.54\.15 \(CUDA 12 needs driver 525\.60 or newer\)$/m);
+  assert.match(g.stdout, /^ {2}GPU: NVIDIA H100 80GB HBM3, 81559 MiB, 550\.54\.15 \(CUDA 12 needs driver 525\.60 or newer\)$/m);
 });

@@ -188,6 +188,7 @@ const value: fc.Arbitrary<unknown> = fc.letrec((tie) => ({
       0,
       1,
       2,
+      // eslint-disable-next-line no-loss-of-precision -- deliberately overflows to Infinity
       1e309,
       2 ** 32,
       1e12,

@@ -16,7 +16,7 @@ import * as fs from 'fs';
 import * as path from 'path';
 import * as http from 'http';
 import * as net from 'net';
-import { spawn, spawnSync, ChildProcess } from 'child_process';
+import { spawn, ChildProcess } from 'child_process';
 import { ROOT } from './helpers';
 import { killGroup, trackGroup } from './processes';
 import { ensureVenvTool } from '../src/util/venv';

@@ -201,7 +201,7 @@ async function assertPythonReadBack(base: string, runId: string, runDir: string,
       `model file ${f}`,
     );
   assert.ok(fs.readFileSync(path.join(m.dir, 'config.yaml')).equals(fs.readFileSync(path.join(runDir, 'config.yaml'))));
-  assert.match(fs.readFileSync(path.join(m.dir, 'MLmodel'), 'utf8'), /flavors:\n  elbo:\n/);
+  assert.match(fs.readFileSync(path.join(m.dir, 'MLmodel'), 'utf8'), /flavors:\n {2}elbo:\n/);
   return back;
 }
 
@@ -313,10 +313,10 @@ test('elbo run --tracking-uri: params, every metric point, tags, status and arti
   const mlmodel = await (
     await fetch(`${server.url}/ajax-api/2.0/mlflow/logged-models/${model.info.model_id}/artifacts/files?artifact_file_path=MLmodel`)
   ).text();
-  assert.match(mlmodel, /flavors:\n  elbo:\n/);
+  assert.match(mlmodel, /flavors:\n {2}elbo:\n/);
   // MLmodel's paths are the model's own (the checkpoint's files are under checkpoint/), the run's checkpoint beside it
-  assert.match(mlmodel, /\n    checkpoint: checkpoint\n/);
-  assert.match(mlmodel, /\n    source_checkpoint: checkpoints\/epoch-0003\n/);
+  assert.match(mlmodel, /\n {4}checkpoint: checkpoint\n/);
+  assert.match(mlmodel, /\n {4}source_checkpoint: checkpoints\/epoch-0003\n/);
 
   // system metrics: CPU and memory, sampled while it trained
   const cpu = await history(server.url, info.run_id, 'system/cpu_utilization_percentage');

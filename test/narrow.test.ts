@@ -314,7 +314,7 @@ test('a sweep cell run records its setting; runs list and show say it; the sweep
   // a run of an older sweep (no sweep in its run.json): found by the sweep directory it lies in
   delete rec.sweep;
   fs.writeFileSync(path.join(out.cells[1].runDir, 'run.json'), JSON.stringify(rec));
-  assert.match(elbo(['runs', 'show', out.cells[1].runDir]).stdout, /^setting     model\.latent=3 \(cell 1 of sweep/m);
+  assert.match(elbo(['runs', 'show', out.cells[1].runDir]).stdout, /^setting {5}model\.latent=3 \(cell 1 of sweep/m);
   assert.match(elbo(['runs', 'list', '--runs-dir', runs]).stdout, /small: latent=3/);
 
   // the report: written at the sweep's end with both new figures, each in the page

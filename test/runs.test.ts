@@ -90,7 +90,7 @@ test('elbo runs show: a run by id, id end or directory; what ran, how it ended, 
     const r = elbo(['runs', 'show', given, '--runs-dir', runs]);
     assert.equal(r.status, 0, r.stderr);
     assert.match(r.stdout, new RegExp(`^run {9}${id} \\(small\\)\\nstatus {6}FINISHED\\nepochs {6}1/1, `));
-    assert.match(r.stdout, /\ntag purpose {1}baseline\ntag ticket  42\nnote {8}the reference\n/);
+    assert.match(r.stdout, /\ntag purpose {1}baseline\ntag ticket {2}42\nnote {8}the reference\n/);
     assert.match(r.stdout, new RegExp(`\\n  test/elbo +${rec.metrics['test/elbo'].toFixed(4)}\\n`));
     assert.match(r.stdout, new RegExp(`\\nbackend {5}${rec.backend.name}`));
   }

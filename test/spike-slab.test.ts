@@ -12,7 +12,7 @@ import { createRegistry } from '../src/builtins';
 import { runExperiment } from '../src/experiment';
 import { Rng } from '../src/runtime/rng';
 import { tmpDir, smallConfig, tinyDataSet } from './helpers';
-import type { Model, Prior } from '../src/contracts';
+import type { Model } from '../src/contracts';
 
 test.before(async () => {
   await selectBackend('cpu');

@@ -372,7 +372,10 @@ test('a sweep of a config from the command line: --grid, --seeds and --set make 
   ];
   const dry = elbo([...args, '--dry-run']);
   assert.equal(dry.status, 0, dry.stderr);
-  assert.match(dry.stdout, /^2 cells → .*sweeps\/small-[0-9a-f]{8}\n  cell 0: model\.latent=2 seed=3\n  cell 1: model\.latent=4 seed=3\n$/);
+  assert.match(
+    dry.stdout,
+    /^2 cells → .*sweeps\/small-[0-9a-f]{8}\n {2}cell 0: model\.latent=2 seed=3\n {2}cell 1: model\.latent=4 seed=3\n$/,
+  );
   const r = elbo([...args, '--tag', 'purpose=multirun', '--note', 'from flags', '--json']);
   assert.equal(r.status, 0, r.stderr);
   const out = lastJson(r.stdout);

@@ -81,8 +81,11 @@ export function resizeImage(
     const r = rgba[p * 4];
     const g = rgba[p * 4 + 1];
     const b = rgba[p * 4 + 2];
-    if (channels === 3) ((src[p * 3] = r), (src[p * 3 + 1] = g), (src[p * 3 + 2] = b));
-    else src[p] = r === g && g === b ? r : 0.299 * r + 0.587 * g + 0.114 * b;
+    if (channels === 3) {
+      src[p * 3] = r;
+      src[p * 3 + 1] = g;
+      src[p * 3 + 2] = b;
+    } else src[p] = r === g && g === b ? r : 0.299 * r + 0.587 * g + 0.114 * b;
   }
   const sy = h / size;
   const sx = w / size;

@@ -175,8 +175,14 @@ export function zipEntries(buf: Buffer, file: string): ZipEntry[] {
       const len = buf.readUInt16LE(e + 2);
       if (id === 0x0001) {
         let q = e + 4;
-        if (size === 0xffffffff) ((size = Number(buf.readBigUInt64LE(q))), (q += 8));
-        if (compressedSize === 0xffffffff) ((compressedSize = Number(buf.readBigUInt64LE(q))), (q += 8));
+        if (size === 0xffffffff) {
+          size = Number(buf.readBigUInt64LE(q));
+          q += 8;
+        }
+        if (compressedSize === 0xffffffff) {
+          compressedSize = Number(buf.readBigUInt64LE(q));
+          q += 8;
+        }
         if (localOffset === 0xffffffff) localOffset = Number(buf.readBigUInt64LE(q));
       }
       e += 4 + len;
@@ -393,7 +399,6 @@ function readSide(o: NpyOptions, baseDir: string, which: 'train' | 'test', hash:
     throw new UserError(`the examples are an array of shape (${x.shape.join(', ')}); need N×D vectors, N×H×W grey or N×H×W×C images`, file);
   }
   const [n, ...rest] = x.shape;
-  const dim = rest.reduce((a, b) => a * b, 1);
   const shape = rest.length === 1 ? [1, rest[0], 1] : rest.length === 2 ? [...rest, 1] : rest;
   const xs = x.dtype === '<f4' ? (x.data as Float32Array) : Float32Array.from(x.data);
   let labels: Float64Array | null = null;

@@ -188,8 +188,6 @@ export function m2Options<const L extends readonly M2Likelihood[]>(likelihoods: 
   };
 }
 
-const EVAL_PROGRESS: TrainProgress = { epoch: 0, step: 0, fraction: 1 };
-
 /**
  * Build M2 on top of `features` (null: x itself). Every term is a batch mean:
  *   loss       = (Σ_lab L_w(x,y) + Σ_unlab U_w(x) + α·Σ_lab −log q(y|x)) / B

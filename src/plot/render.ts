@@ -39,7 +39,6 @@ let engines: Promise<Engines> | null = null;
  * compiled CommonJS would otherwise turn `import()` into `require()`), once per process.
  */
 function loadEngines(): Promise<Engines> {
-  // eslint-disable-next-line @typescript-eslint/no-implied-eval
   const importEsm = new Function('specifier', 'return import(specifier)') as (s: string) => Promise<any>;
   engines ??= Promise.all([importEsm('vega'), importEsm('vega-lite')]).then(([vega, vegaLite]) => ({ vega, vegaLite }));
   return engines;

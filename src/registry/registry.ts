@@ -170,7 +170,6 @@ export class Registry implements PluginRegistry {
     process.stdout.write = process.stderr.write.bind(process.stderr) as typeof process.stdout.write;
     try {
       try {
-        // eslint-disable-next-line @typescript-eslint/no-var-requires
         mod = require(file);
       } catch (e: any) {
         throw new UserError(`cannot load plugin '${spec}' (${file}): ${thrown(e)}`, where);

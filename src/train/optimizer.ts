@@ -1,7 +1,7 @@
 import type * as tfc from '@tensorflow/tfjs-core';
 import { definePlugin, numberOrSchedule, Type, type OptionsOf } from '../registry/define';
 import { scheduleProgress, weightSchedule } from '../schedules/schedule';
-import type { PluginContext, PluginOptions, TrainProgress, Optimizer, FusedAdam } from '../contracts';
+import type { PluginContext, PluginOptions, TrainProgress, Optimizer } from '../contracts';
 
 /**
  * A learning rate as an option: a positive number, or a schedule plugin evaluated every

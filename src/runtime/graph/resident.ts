@@ -16,7 +16,6 @@ import type { Trace } from './trace';
 /** TensorFlow's DataType numbers used here. */
 export const DT_FLOAT = 1;
 const DT_INT32 = 3;
-const DT_RESOURCE = 20;
 
 /** A variable of the session: a slice of one state tensor, flattened ([offset, offset + size)). */
 export interface ResidentVar {
