@@ -4,7 +4,7 @@ import * as fs from 'fs';
 import * as path from 'path';
 import { runExperiment } from '../src/experiment';
 import { createRegistry } from '../src/builtins';
-import { classifier, classifierPlugin } from '../src/models/classifier';
+import { classifier, classifierModelPlugin } from '../src/models/classifier';
 import { loadConfig } from '../src/config/load';
 import { UserError } from '../src/errors';
 import { Rng } from '../src/runtime/rng';
@@ -21,10 +21,10 @@ function spyRegistry(seen: number[]) {
   const registry = createRegistry();
   registry.register(
     {
-      ...classifierPlugin,
+      ...classifierModelPlugin,
       name: 'spy-classifier',
       create: (o: any, ctx: any) => {
-        const m: Model = classifierPlugin.create({ ...o, kind: 'classifier' }, ctx);
+        const m: Model = classifierModelPlugin.create({ ...o, kind: 'classifier' }, ctx);
         const terms = m.terms.bind(m);
         // training steps pass the labels on the device (batch.labels); evaluation does not
         m.terms = (batch, w, rng, p) => {

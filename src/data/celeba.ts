@@ -118,7 +118,7 @@ export function cropResize(rgba: Uint8Array, w: number, h: number, crop: number,
  * class is 2·male + smiling (0 female not smiling … 3 male smiling), as G-VAE's 4-class
  * setting. The official partition gives train (0, plus validation 1) and test (2).
  */
-export const celebaDataset = definePlugin({
+export const celebaDatasetPlugin = definePlugin({
   kind: 'dataset',
   name: 'celeba',
   description: 'CelebA aligned faces from a local directory (not shipped), centre-cropped and resized; classes from binary attributes',

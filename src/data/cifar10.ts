@@ -49,7 +49,7 @@ export function readCifarFiles(files: string[], hash: crypto.Hash): Split {
   return { x, y, n };
 }
 
-export const cifar10Dataset = definePlugin({
+export const cifar10DatasetPlugin = definePlugin({
   kind: 'dataset',
   name: 'cifar10',
   description: 'CIFAR-10, 32×32×3, 50k/10k, from the binary distribution in a local directory (not shipped)',

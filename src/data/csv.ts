@@ -296,7 +296,7 @@ export function loadCsvDataSet(c: CsvLoad, ctx: PluginContext): OwnDataSet {
   });
 }
 
-export const csvDataset = definePlugin({
+export const csvDatasetPlugin = definePlugin({
   kind: 'dataset',
   name: 'csv',
   description:

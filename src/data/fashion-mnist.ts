@@ -132,7 +132,7 @@ export function splitFashionMnist(
   return { train: toSplit(trainImgs, 'train'), test: toSplit(testImgs, 'test') };
 }
 
-export const fashionMnistDataset = definePlugin({
+export const fashionMnistDatasetPlugin = definePlugin({
   kind: 'dataset',
   name: 'fashion-mnist',
   description:

@@ -101,7 +101,7 @@ export function loadHyperspectral(o: HyperspectralOptions, ctx: PluginContext): 
   ) as HyperspectralDataSet;
 }
 
-export const hyperspectralDataset = definePlugin({
+export const hyperspectralDatasetPlugin = definePlugin({
   kind: 'dataset',
   name: 'hyperspectral',
   description:

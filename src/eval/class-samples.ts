@@ -21,7 +21,7 @@ export function isClassConditional(m: Model): m is ClassConditionalModel {
  * each decoded with every class y. One row per class, one column per z, so a column
  * shows one "style" across the classes.
  */
-export const classSamplesEvaluator = definePlugin({
+export const classSamplesEvaluatorPlugin = definePlugin({
   kind: 'evaluator',
   name: 'class-samples',
   // decodeClass(z, y): m2 and m1m2, which classify (gvae classifies but is not class-conditional: refused when it runs)

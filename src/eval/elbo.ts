@@ -71,7 +71,7 @@ const elboOptions = {
 };
 export type ElboEvalOptions = OptionsOf<typeof elboOptions>;
 
-export const elboEvaluator = definePlugin({
+export const elboEvaluatorPlugin = definePlugin({
   kind: 'evaluator',
   name: 'elbo',
   description: 'Test-set ELBO in nats (every loss weight at 1) and its terms: test/elbo, test/recon, test/kl',

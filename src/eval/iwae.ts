@@ -133,7 +133,7 @@ function recording(rng: Rng, calls: Call[]): Rng {
  * compiled graph (src/eval/compiled.ts), and the draws of the next pass are made on a
  * worker thread while it runs (DrawsAhead).
  */
-export const iwaeEvaluator = definePlugin({
+export const iwaeEvaluatorPlugin = definePlugin({
   kind: 'evaluator',
   name: 'iwae',
   needs: ['latent', 'density'],

@@ -493,7 +493,7 @@ export function labelledRows(
  * SVM (`tsvm`) also encodes up to `unlabelled` other training examples (a subsample drawn
  * with the run's seed; their labels are never read) as its unlabelled set.
  */
-export const latentClassifierEvaluator = definePlugin({
+export const latentClassifierEvaluatorPlugin = definePlugin({
   kind: 'evaluator',
   name: 'latent-classifier',
   metrics: (o) => {

@@ -104,7 +104,7 @@ function hex(rgb: [number, number, number]): string {
  * (and .svg), with the components, their explained variance and the class colours in
  * artifacts/latent-pca.json.
  */
-export const latentPcaEvaluator = definePlugin({
+export const latentPcaEvaluatorPlugin = definePlugin({
   kind: 'evaluator',
   name: 'latent-pca',
   needs: ['latent'],

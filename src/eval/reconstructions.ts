@@ -11,7 +11,7 @@ export type ReconstructionsOptions = OptionsOf<typeof reconstructionsOptions>;
  * A grid of test images and their reconstructions: rows in pairs, a row of up to 16 test
  * images ("original") above their reconstructions ("reconstruction").
  */
-export const reconstructionsEvaluator = definePlugin({
+export const reconstructionsEvaluatorPlugin = definePlugin({
   kind: 'evaluator',
   name: 'reconstructions',
   needs: ['latent'],

@@ -410,7 +410,7 @@ const capabilities = (o: { prior: { kind: string }; likelihood: string }, info: 
   };
 };
 
-export const adgmPlugin = definePlugin({
+export const adgmModelPlugin = definePlugin({
   kind: 'model',
   name: 'adgm',
   termNames: () => ADGM_TERMS,
@@ -422,7 +422,7 @@ export const adgmPlugin = definePlugin({
   create: (o, ctx): Model => adgmCore(o, ctx, 'adgm', 'model (adgm)'),
 });
 
-export const sdgmPlugin = definePlugin({
+export const sdgmModelPlugin = definePlugin({
   kind: 'model',
   name: 'sdgm',
   termNames: () => ADGM_TERMS,

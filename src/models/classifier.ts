@@ -76,7 +76,7 @@ export function classifier(o: ClassifierOptions, ctx: ModelBuildContext): Model 
   };
 }
 
-export const classifierPlugin = definePlugin({
+export const classifierModelPlugin = definePlugin({
   kind: 'model',
   name: 'classifier',
   description:

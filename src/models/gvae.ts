@@ -82,7 +82,7 @@ export function gvae(o: GvaeOptions, ctx: ModelBuildContext): Model {
   };
 }
 
-export const gvaePlugin = definePlugin({
+export const gvaeModelPlugin = definePlugin({
   kind: 'model',
   name: 'gvae',
   // a density as vae's: with a likelihood and a prior that have one

@@ -8,7 +8,7 @@ import { FeatureMap, M2_TERMS, m2Core, m2Options } from './m2';
 import { standardWeights } from '../registry/weights';
 import { openFinishedRun, loadLastCheckpoint } from './load-run';
 import { freezeInGraphs } from '../runtime/graph/trace';
-import { latentParts, vaePlugin } from './vae';
+import { latentParts, vaeModelPlugin } from './vae';
 import { loadConfig, LoadedConfig } from '../config/load';
 import { runsIn } from '../track/run-store';
 import { takeLock, releaseLock } from '../util/lock';
@@ -117,7 +117,7 @@ export function loadM1Run(spec: string | undefined, ctx: ModelBuildContext, data
     );
   }
   // M1's networks exactly as its run built them, then its trained weights
-  const vo = withOptionDefaults(vaePlugin, { ...m, kind: 'vae' });
+  const vo = withOptionDefaults(vaeModelPlugin, { ...m, kind: 'vae' });
   // its own phase, always evaluation: batch normalisation in the M1 uses its running averages
   const { K, prior, encoder, decoder, params, buffers } = latentParts(vo, {
     ...ctx,
@@ -313,7 +313,7 @@ export async function m1m2(o: M1M2Options, ctx: ModelBuildContext): Promise<Mode
   return Object.assign(model, { dependsOn, m1: { runDir: m1.runDir, epoch: m1.epoch, keptDims: keep, posteriorMeanStd: std } });
 }
 
-export const m1m2Plugin = definePlugin({
+export const m1m2ModelPlugin = definePlugin({
   kind: 'model',
   name: 'm1m2',
   termNames: () => M2_TERMS,

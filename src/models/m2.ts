@@ -350,7 +350,7 @@ export function m2Core(o: M2CoreOptions, ctx: ModelBuildContext, features: Featu
 /** The loss terms m2Core's `terms` returns (and so the train/, val/ and elbo evaluator names). */
 export const M2_TERMS = ['loss', 'recon', 'kl', 'labelled', 'unlabelled', 'class', 'entropy', 'accuracy', 'elbo'];
 
-export const m2Plugin = definePlugin({
+export const m2ModelPlugin = definePlugin({
   kind: 'model',
   name: 'm2',
   termNames: () => M2_TERMS,

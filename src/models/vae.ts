@@ -153,7 +153,7 @@ export const latentModelCapabilities: CapabilitiesOf<{ prior: PluginOptions; lik
 /** The loss terms `terms` returns (vae, m1). */
 export const VAE_TERMS = ['loss', 'recon', 'kl', 'elbo'];
 
-export const vaePlugin = definePlugin({
+export const vaeModelPlugin = definePlugin({
   kind: 'model',
   name: 'vae',
   capabilities: latentModelCapabilities,

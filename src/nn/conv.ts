@@ -258,7 +258,7 @@ function gcd(a: number, b: number): number {
   return b ? gcd(b, a % b) : a;
 }
 
-export const convNetwork = definePlugin({
+export const convNetworkPlugin = definePlugin({
   kind: 'network',
   name: 'conv',
   description:

@@ -143,7 +143,7 @@ export function leakyReluLayer(tfl: typeof tfjs, name: string): tfjs.layers.Laye
   return tfl.layers.leakyReLU({ alpha: LEAKY_SLOPE, name });
 }
 
-export const mlpNetwork = definePlugin({
+export const mlpNetworkPlugin = definePlugin({
   kind: 'network',
   name: 'mlp',
   description: 'Fully connected layers (Glorot init, fused matMul+bias+activation; optional batch normalisation); trains on every backend',

@@ -7,7 +7,7 @@ import { UserError } from '../errors';
 import { evaluationPhase } from '../nn/network';
 import { weightSchedule, evaluationWeights } from '../schedules/schedule';
 import { STANDARD_WEIGHTS, weightNames, type StandardWeight } from '../registry/weights';
-import { localTracker } from '../track/local';
+import { localTrackerPlugin } from '../track/local';
 import type { Progress } from '../track/progress';
 import { openResumedRun } from './resume';
 import type { ActiveRun } from './interrupt';
@@ -137,7 +137,7 @@ export function nestedRuns(
   const local = config.tracking.find((t) => t.kind === 'local');
   const dir = o.resume
     ? path.dirname(path.dirname(path.resolve(o.resume)))
-    : path.resolve(o.runsDir ?? (local ? withOptionDefaults(localTracker, local).dir : 'runs'));
+    : path.resolve(o.runsDir ?? (local ? withOptionDefaults(localTrackerPlugin, local).dir : 'runs'));
   const common = {
     runsDir: dir,
     backend,

@@ -6,7 +6,7 @@ import type { SweepSpec } from './spec';
 import { MlflowClient, isHttpUri, redactUri } from '../track/mlflow-client';
 import { Replayer, deferredWarning } from '../track/mlflow-replay';
 import { Spool, SpoolEventBody } from '../track/spool';
-import { experimentNameFor, mlflowTracker, checkTrackingUri, capTag, userName, mlflowKey } from '../track/mlflow';
+import { experimentNameFor, mlflowTrackerPlugin, checkTrackingUri, capTag, userName, mlflowKey } from '../track/mlflow';
 import { MLFLOW_LIMITS } from '../track/mlflow-client';
 import { gitState } from '../runtime/fingerprint';
 import { withOptionDefaults } from '../registry/define';
@@ -114,7 +114,7 @@ export async function sweepParentRun(
 ): Promise<ParentRun | null> {
   const env = o.env ?? process.env;
   const named = first.config.tracking.find((t) => t.kind === 'mlflow');
-  const tracker = named ? withOptionDefaults(mlflowTracker, named) : undefined;
+  const tracker = named ? withOptionDefaults(mlflowTrackerPlugin, named) : undefined;
   const given = o.trackingUri ?? tracker?.tracking_uri ?? env.MLFLOW_TRACKING_URI;
   if (!given || !isHttpUri(given)) return null;
   let uri: string;
@@ -127,7 +127,7 @@ export async function sweepParentRun(
     o.warn(`${e?.line?.() ?? e?.message ?? e}; the sweep is not tracked in MLflow`);
     return null;
   }
-  const opts = tracker ?? withOptionDefaults(mlflowTracker, { kind: 'mlflow' });
+  const opts = tracker ?? withOptionDefaults(mlflowTrackerPlugin, { kind: 'mlflow' });
   const client = new MlflowClient(uri, { timeoutMs: opts.timeout_s * 1000, env });
   const init = {
     tracking_uri: uri,

@@ -112,8 +112,8 @@ export function mlflowTrackersFor(
   if (named.length) {
     // fail before the run starts when there is no server to name
     if (o.trackingUri) checkTrackingUri(o.trackingUri, '--tracking-uri');
-    else if (withOptionDefaults(mlflowTracker, named[0]).tracking_uri)
-      checkTrackingUri(withOptionDefaults(mlflowTracker, named[0]).tracking_uri!, 'tracking: mlflow tracking_uri');
+    else if (withOptionDefaults(mlflowTrackerPlugin, named[0]).tracking_uri)
+      checkTrackingUri(withOptionDefaults(mlflowTrackerPlugin, named[0]).tracking_uri!, 'tracking: mlflow tracking_uri');
     else if (!(o.resumeDir && Spool.exists(o.resumeDir)) && !env.MLFLOW_TRACKING_URI) {
       throw new UserError(
         'the mlflow tracker needs a server: set tracking_uri, pass --tracking-uri URI, or set MLFLOW_TRACKING_URI',
@@ -686,7 +686,7 @@ function readMetricLines(runDir: string): ({ step: number; timestamp: number } &
     .filter((m) => typeof m.step === 'number' && typeof m.timestamp === 'number');
 }
 
-export const mlflowTracker = definePlugin({
+export const mlflowTrackerPlugin = definePlugin({
   kind: 'tracker',
   name: 'mlflow',
   description:
@@ -819,7 +819,7 @@ function importRun(runDir: string, trackingUri: string): void {
   const configYaml = fs.readFileSync(path.join(runDir, 'config.yaml'), 'utf8');
   const config = parseYaml(configYaml) ?? {};
   const fromConfig = (config.tracking ?? []).find((t: PluginOptions) => t.kind === 'mlflow') ?? {};
-  const o = withOptionDefaults<MlflowTrackerOptions>(mlflowTracker, { ...fromConfig, kind: 'mlflow', tracking_uri: trackingUri });
+  const o = withOptionDefaults<MlflowTrackerOptions>(mlflowTrackerPlugin, { ...fromConfig, kind: 'mlflow', tracking_uri: trackingUri });
   const spool = Spool.open(runDir, {
     tracking_uri: trackingUri,
     experiment_name: experimentNameFor(o, record.experiment),

@@ -96,7 +96,7 @@ export function adam(tf: typeof tfc, o: AdamOptions, params: Map<string, tfc.Var
   };
 }
 
-export const adamPlugin = definePlugin({
+export const adamOptimizerPlugin = definePlugin({
   kind: 'optimizer',
   name: 'adam',
   description: 'Adam with bias correction; state is checkpointed for exact resume',
@@ -104,7 +104,7 @@ export const adamPlugin = definePlugin({
   create: (o, ctx): Optimizer => adam(ctx.tf, o, ctx.params, ctx),
 });
 
-export const sgdPlugin = definePlugin({
+export const sgdOptimizerPlugin = definePlugin({
   kind: 'optimizer',
   name: 'sgd',
   description: 'Stochastic gradient descent with optional (heavy-ball) momentum',
