@@ -42,7 +42,9 @@ module.exports = {
     ...LAYERS.slice(0, -1).map((layer, i) => ({
       name: `layer-${i}-${layer.join('-')}`,
       severity: 'error',
-      comment: `${layer.join(', ')} may not import from a higher layer (${LAYERS.slice(i + 1).flat().join(', ')})`,
+      comment: `${layer.join(', ')} may not import from a higher layer (${LAYERS.slice(i + 1)
+        .flat()
+        .join(', ')})`,
       from: { path: path(layer) },
       to: { path: path(LAYERS.slice(i + 1).flat()) },
     })),

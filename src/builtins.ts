@@ -1,84 +1,84 @@
 import { Registry } from './registry/registry';
-import { mnistDataset } from './data/mnist';
-import { idxFilesDataset } from './data/idx-files';
-import { hyperspectralDataset } from './data/hyperspectral';
-import { fashionMnistDataset } from './data/fashion-mnist';
-import { cifar10Dataset } from './data/cifar10';
-import { celebaDataset } from './data/celeba';
-import { npyDataset } from './data/npy';
-import { csvDataset } from './data/csv';
-import { imageFolderDataset } from './data/image-folder';
-import { mlpNetwork } from './nn/mlp';
-import { convNetwork } from './nn/conv';
+import { mnistDatasetPlugin } from './data/mnist';
+import { idxDatasetPlugin } from './data/idx-files';
+import { hyperspectralDatasetPlugin } from './data/hyperspectral';
+import { fashionMnistDatasetPlugin } from './data/fashion-mnist';
+import { cifar10DatasetPlugin } from './data/cifar10';
+import { celebaDatasetPlugin } from './data/celeba';
+import { npyDatasetPlugin } from './data/npy';
+import { csvDatasetPlugin } from './data/csv';
+import { imageFolderDatasetPlugin } from './data/image-folder';
+import { mlpNetworkPlugin } from './nn/mlp';
+import { convNetworkPlugin } from './nn/conv';
 import { gaussianPriorPlugin } from './priors/gaussian';
 import { spikeSlabPriorPlugin } from './priors/spike-slab';
 import { vampPriorPlugin } from './priors/vamp';
-import { latentParts, vaePlugin } from './models/vae';
+import { latentParts, vaeModelPlugin } from './models/vae';
 import { iwaeModelPlugin } from './models/iwae';
-import { m1Plugin } from './models/m1';
-import { m2Plugin } from './models/m2';
-import { m1m2Plugin } from './models/m1m2';
-import { adgmPlugin, sdgmPlugin } from './models/adgm';
-import { gvaePlugin } from './models/gvae';
-import { classifierPlugin } from './models/classifier';
-import { elboEvaluator } from './eval/elbo';
-import { iwaeEvaluator } from './eval/iwae';
-import { reconstructionsEvaluator } from './eval/reconstructions';
-import { samplesEvaluator } from './eval/samples';
-import { accuracyEvaluator } from './eval/accuracy';
-import { classSamplesEvaluator } from './eval/class-samples';
-import { latentPcaEvaluator } from './eval/latent-pca';
-import { latentClassifierEvaluator } from './eval/latent-classifier';
-import { sparsityEvaluator } from './eval/sparsity';
-import { augmentEvaluator } from './eval/augment';
-import { localTracker } from './track/local';
-import { mlflowTracker } from './track/mlflow';
-import { adamPlugin, sgdPlugin } from './train/optimizer';
-import { linearSchedule, cosineSchedule, piecewiseSchedule } from './schedules/schedule';
+import { m1ModelPlugin } from './models/m1';
+import { m2ModelPlugin } from './models/m2';
+import { m1m2ModelPlugin } from './models/m1m2';
+import { adgmModelPlugin, sdgmModelPlugin } from './models/adgm';
+import { gvaeModelPlugin } from './models/gvae';
+import { classifierModelPlugin } from './models/classifier';
+import { elboEvaluatorPlugin } from './eval/elbo';
+import { iwaeEvaluatorPlugin } from './eval/iwae';
+import { reconstructionsEvaluatorPlugin } from './eval/reconstructions';
+import { samplesEvaluatorPlugin } from './eval/samples';
+import { accuracyEvaluatorPlugin } from './eval/accuracy';
+import { classSamplesEvaluatorPlugin } from './eval/class-samples';
+import { latentPcaEvaluatorPlugin } from './eval/latent-pca';
+import { latentClassifierEvaluatorPlugin } from './eval/latent-classifier';
+import { sparsityEvaluatorPlugin } from './eval/sparsity';
+import { augmentEvaluatorPlugin } from './eval/augment';
+import { localTrackerPlugin } from './track/local';
+import { mlflowTrackerPlugin } from './track/mlflow';
+import { adamOptimizerPlugin, sgdOptimizerPlugin } from './train/optimizer';
+import { linearSchedulePlugin, cosineSchedulePlugin, piecewiseSchedulePlugin } from './schedules/schedule';
 import type { AnyPlugin } from './contracts';
 
 /** Every built-in plugin; third-party ones are added by `plugins:` in a config. */
 export const BUILTIN_PLUGINS: AnyPlugin[] = [
-  mnistDataset,
-  idxFilesDataset,
-  hyperspectralDataset,
-  fashionMnistDataset,
-  cifar10Dataset,
-  celebaDataset,
-  npyDataset,
-  imageFolderDataset,
-  csvDataset,
-  mlpNetwork,
-  convNetwork,
+  mnistDatasetPlugin,
+  idxDatasetPlugin,
+  hyperspectralDatasetPlugin,
+  fashionMnistDatasetPlugin,
+  cifar10DatasetPlugin,
+  celebaDatasetPlugin,
+  npyDatasetPlugin,
+  imageFolderDatasetPlugin,
+  csvDatasetPlugin,
+  mlpNetworkPlugin,
+  convNetworkPlugin,
   gaussianPriorPlugin,
   spikeSlabPriorPlugin,
   vampPriorPlugin,
-  vaePlugin,
+  vaeModelPlugin,
   iwaeModelPlugin,
-  m1Plugin,
-  m2Plugin,
-  m1m2Plugin,
-  adgmPlugin,
-  sdgmPlugin,
-  gvaePlugin,
-  classifierPlugin,
-  elboEvaluator,
-  iwaeEvaluator,
-  reconstructionsEvaluator,
-  samplesEvaluator,
-  accuracyEvaluator,
-  classSamplesEvaluator,
-  latentPcaEvaluator,
-  latentClassifierEvaluator,
-  sparsityEvaluator,
-  augmentEvaluator,
-  localTracker,
-  mlflowTracker,
-  adamPlugin,
-  sgdPlugin,
-  linearSchedule,
-  cosineSchedule,
-  piecewiseSchedule,
+  m1ModelPlugin,
+  m2ModelPlugin,
+  m1m2ModelPlugin,
+  adgmModelPlugin,
+  sdgmModelPlugin,
+  gvaeModelPlugin,
+  classifierModelPlugin,
+  elboEvaluatorPlugin,
+  iwaeEvaluatorPlugin,
+  reconstructionsEvaluatorPlugin,
+  samplesEvaluatorPlugin,
+  accuracyEvaluatorPlugin,
+  classSamplesEvaluatorPlugin,
+  latentPcaEvaluatorPlugin,
+  latentClassifierEvaluatorPlugin,
+  sparsityEvaluatorPlugin,
+  augmentEvaluatorPlugin,
+  localTrackerPlugin,
+  mlflowTrackerPlugin,
+  adamOptimizerPlugin,
+  sgdOptimizerPlugin,
+  linearSchedulePlugin,
+  cosineSchedulePlugin,
+  piecewiseSchedulePlugin,
 ];
 
 /** A registry of the built-in plugins, whose model contexts build parts with models/vae.ts's latentParts. */

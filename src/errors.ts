@@ -32,7 +32,10 @@ export function oneLine(s: string): string {
   const escaped = s.replace(/[\u0000-\u001f\u007f-\u009f]/g, (c) =>
     c === '\n' ? '\\n' : c === '\r' ? '\\r' : c === '\t' ? '\\t' : `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`,
   );
-  return escaped.replace(new RegExp(`\\S{${LONGEST_WORD + 1},}`, 'g'), (w) => `${w.slice(0, 120)}… (${w.length.toLocaleString('en')} characters)`);
+  return escaped.replace(
+    new RegExp(`\\S{${LONGEST_WORD + 1},}`, 'g'),
+    (w) => `${w.slice(0, 120)}… (${w.length.toLocaleString('en')} characters)`,
+  );
 }
 
 /** Several user errors at once (e.g. every problem in a config). */
@@ -64,7 +67,9 @@ export function closeMatch(word: string, candidates: Iterable<string>): string |
 
 /** Optimal-string-alignment distance: edits, with a swap of neighbours counted as one. */
 function editDistance(a: string, b: string): number {
-  const d: number[][] = Array.from({ length: a.length + 1 }, (_, i) => Array.from({ length: b.length + 1 }, (_, j) => (i === 0 ? j : j === 0 ? i : 0)));
+  const d: number[][] = Array.from({ length: a.length + 1 }, (_, i) =>
+    Array.from({ length: b.length + 1 }, (_, j) => (i === 0 ? j : j === 0 ? i : 0)),
+  );
   for (let i = 1; i <= a.length; i++)
     for (let j = 1; j <= b.length; j++) {
       const cost = a[i - 1] === b[j - 1] ? 0 : 1;

@@ -56,7 +56,12 @@ async function runLocked(o: RunOptions, run: ActiveRun): Promise<RunResult> {
   const { store, warn } = recorder;
   const state = trainingState(parts);
   const { record, start }: { record: RunRecord; start: StartPoint } = resumeRecord
-    ? resumeFromCheckpoint(tf, store, resumeRecord, state.all, { select: !!config.train.select, backend, warn, log: (m) => progress.message(m) })
+    ? resumeFromCheckpoint(tf, store, resumeRecord, state.all, {
+        select: !!config.train.select,
+        backend,
+        warn,
+        log: (m) => progress.message(m),
+      })
     : { record: newRecord(store, loaded, data, backend), start: { epoch: 0, step: 0, best: null, recovered: null } };
   labelRecord(record, { dependsOn: parts.model.dependsOn, tags: o.tags, note: o.note, sweepCell: o.sweepCell });
   run.record = record;
@@ -115,14 +120,16 @@ async function runLocked(o: RunOptions, run: ActiveRun): Promise<RunResult> {
   }
   const { end, best } = trained;
   if (end.status === 'interrupted' && pausing() && !interrupted()) return finish('PAUSED', null, {});
-  if (end.status === 'interrupted') return finish('KILLED', `interrupted in epoch ${end.epochs + 1}; resume with: elbo run --resume ${store.dir}`, {});
+  if (end.status === 'interrupted')
+    return finish('KILLED', `interrupted in epoch ${end.epochs + 1}; resume with: elbo run --resume ${store.dir}`, {});
   if (end.status === 'diverged') return finish('FAILED', end.message, {});
 
   // 3. evaluate on the test split: the best epoch's parameters under train.select, else the last epoch's
   const testMetrics: Record<string, number> = {};
   try {
     const ended = await evaluateTest(parts, { tf, data, rng, registry, config, state, best, recorder, progress, stopping }, testMetrics);
-    if (ended.interrupted) return finish('KILLED', `interrupted during evaluation; resume with: elbo run --resume ${store.dir}`, testMetrics);
+    if (ended.interrupted)
+      return finish('KILLED', `interrupted during evaluation; resume with: elbo run --resume ${store.dir}`, testMetrics);
     await recorder.logMetrics(testMetrics, record.global_step, Date.now());
     await recorder.uploadArtifacts();
   } catch (e: any) {

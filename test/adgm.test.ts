@@ -22,7 +22,8 @@ test.before(async () => {
 
 const EVAL = { epoch: 0, step: 0, fraction: 1 };
 const sum = (a: number[]) => a.reduce((s, v) => s + v, 0);
-const close = (a: number, b: number, tol: number, what: string) => assert.ok(Math.abs(a - b) <= tol * Math.max(1, Math.abs(b)), `${what}: ${a} vs ${b}`);
+const close = (a: number, b: number, tol: number, what: string) =>
+  assert.ok(Math.abs(a - b) <= tol * Math.max(1, Math.abs(b)), `${what}: ${a} vs ${b}`);
 const VARIANTS: AdgmVariant[] = ['adgm', 'sdgm'];
 
 /** A tiny labelled data set (D = 6, C = 3). */
@@ -63,7 +64,8 @@ const softmax = (l: number[]) => {
   const e = l.map((v) => Math.exp(v - mx));
   return e.map((v) => v / sum(e));
 };
-const logN = (v: number[], mu: number[], lv: number[]) => sum(v.map((x, i) => -0.5 * ((x - mu[i]) ** 2 / Math.exp(lv[i]) + lv[i] + Math.log(2 * Math.PI))));
+const logN = (v: number[], mu: number[], lv: number[]) =>
+  sum(v.map((x, i) => -0.5 * ((x - mu[i]) ** 2 / Math.exp(lv[i]) + lv[i] + Math.log(2 * Math.PI))));
 const sig = (v: number) => 1 / (1 + Math.exp(-v));
 
 /**
@@ -86,7 +88,17 @@ function handPass(m: AdgmModel, xi: number[], a: number[], c: number, e: number[
   const kl = 0.5 * sum(mu.map((m_, k) => m_ * m_ + Math.exp(lv[k]) - lv[k] - 1));
   const pa = row(decoderA, sd ? [...z, ...oh] : [...xi, ...z, ...oh]);
   const logpa = logN(a, pa.slice(0, A), pa.slice(A, 2 * A));
-  return { recon, kl, logpa, logqz: logN(z, mu, lv), logpz: logN(z, z.map(() => 0), z.map(() => 0)) };
+  return {
+    recon,
+    kl,
+    logpa,
+    logqz: logN(z, mu, lv),
+    logpz: logN(
+      z,
+      z.map(() => 0),
+      z.map(() => 0),
+    ),
+  };
 }
 
 /** a ~ q(a|x) by hand from noise e: a, log q(a|x), and q(a|x)'s mean. */
@@ -104,7 +116,16 @@ function handA(m: AdgmModel, xi: number[], e: number[]) {
  * a's noise for every row (B·A), then z's for every pass (labelled rows, then each
  * unlabelled row once per class; with shared noise one draw per row of x).
  */
-function handObjective(m: AdgmModel, x: number[][], y: number[], seed: number, c1: number, c2: number, alpha: number, o: { shared?: boolean; classMean?: boolean } = {}) {
+function handObjective(
+  m: AdgmModel,
+  x: number[][],
+  y: number[],
+  seed: number,
+  c1: number,
+  c2: number,
+  alpha: number,
+  o: { shared?: boolean; classMean?: boolean } = {},
+) {
   const C = m.classes;
   const K = m.latent;
   const A = m.aux;
@@ -116,14 +137,24 @@ function handObjective(m: AdgmModel, x: number[][], y: number[], seed: number, c
   const unl = y.flatMap((v, i) => (v < 0 ? [i] : []));
   const perRow = o.shared ? y.map(() => Array.from(eps.normals(K))) : [];
   const epsLab = o.shared ? lab.map((r) => perRow[r]) : lab.map(() => Array.from(eps.normals(K)));
-  const epsUnl: number[][][] = o.shared ? Array.from({ length: C }, () => unl.map((r) => perRow[r])) : Array.from({ length: C }, () => unl.map(() => Array.from(eps.normals(K))));
+  const epsUnl: number[][][] = o.shared
+    ? Array.from({ length: C }, () => unl.map((r) => perRow[r]))
+    : Array.from({ length: C }, () => unl.map(() => Array.from(eps.normals(K))));
   const L = (r: number, c: number, e: number[]) => {
     const t = handPass(m, x[r], rows[r].a, c, e);
     const klA = rows[r].logqa - t.logpa;
     return { ...t, klA, Lw: c2 * t.recon + c1 * (t.kl + klA) + Math.log(C), L1: t.recon + t.kl + klA + Math.log(C) };
   };
   const qy = (r: number) => softmax(row(m.parts.classifier, [...rows[r].a, ...x[r]]));
-  let lw = 0, labelled = 0, unlabelled = 0, cls = 0, ent = 0, correct = 0, recon = 0, kl = 0, klA = 0;
+  let lw = 0,
+    labelled = 0,
+    unlabelled = 0,
+    cls = 0,
+    ent = 0,
+    correct = 0,
+    recon = 0,
+    kl = 0,
+    klA = 0;
   lab.forEach((r, i) => {
     const t = L(r, y[r], epsLab[i]);
     const q = qy(r);
@@ -223,9 +254,15 @@ test('gradients are finite for both models, and an unlabelled batch trains q(y|a
     const m = tinyModel(variant, { alpha_expression: '2' });
     const names = [...m.params.keys()];
     const vars = names.map((n) => m.params.get(n)!);
-    for (const y of [[0, -1, 2, -1], [-1, -1, -1, -1]]) {
+    for (const y of [
+      [0, -1, 2, -1],
+      [-1, -1, -1, -1],
+    ]) {
       const { xt } = batchOf(y);
-      const { value, grads } = tf.variableGrads(() => m.terms({ x: xt, y: Int32Array.from(y) }, { c1: 1, c2: 1, alpha: 0 }, new Rng(3), EVAL).loss, vars);
+      const { value, grads } = tf.variableGrads(
+        () => m.terms({ x: xt, y: Int32Array.from(y) }, { c1: 1, c2: 1, alpha: 0 }, new Rng(3), EVAL).loss,
+        vars,
+      );
       assert.ok(Number.isFinite(value.dataSync()[0]));
       const norms: Record<string, number> = {};
       for (const [i, v] of vars.entries()) {
@@ -234,7 +271,8 @@ test('gradients are finite for both models, and an unlabelled batch trains q(y|a
         const net = names[i].split('/')[0];
         norms[net] = (norms[net] ?? 0) + g.reduce((s, u) => s + u * u, 0);
       }
-      for (const net of ['encoder_a', 'classifier', 'encoder', 'decoder', 'decoder_a']) assert.ok(norms[net] > 0, `${variant} ${net} gets a gradient (y = ${y})`);
+      for (const net of ['encoder_a', 'classifier', 'encoder', 'decoder', 'decoder_a'])
+        assert.ok(norms[net] > 0, `${variant} ${net} gets a gradient (y = ${y})`);
     }
   }
 });
@@ -298,7 +336,12 @@ const adgmModel = (kind: AdgmVariant) =>
   `model={kind: ${kind}, latent: 4, aux: 4, encoder_a: {kind: mlp, hidden: [32]}, encoder: {kind: mlp, hidden: [32]}, decoder: {kind: mlp, hidden: [32]}, decoder_a: {kind: mlp, hidden: [32]}, classifier: {kind: mlp, hidden: [32]}, alpha_expression: "0.1*N_total/N_labelled"}`;
 
 const epochLines = (runDir: string) =>
-  fs.readFileSync(path.join(runDir, 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l)).filter((m) => m.epoch);
+  fs
+    .readFileSync(path.join(runDir, 'metrics.jsonl'), 'utf8')
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l))
+    .filter((m) => m.epoch);
 
 test('a short ADGM run on 20 labels lowers the objective, classifies far better than chance, and compiles its step', async () => {
   const dir = tmpDir();
@@ -320,13 +363,28 @@ test('a short ADGM run on 20 labels lowers the objective, classifies far better 
   assert.equal(r.status, 'FINISHED', r.error);
   const lines = epochLines(r.runDir);
   assert.ok(lines.at(-1)['train/loss'] < lines[0]['train/loss'], `train/loss ${lines[0]['train/loss']} → ${lines.at(-1)['train/loss']}`);
-  for (const k of ['train/labelled', 'train/unlabelled', 'train/class', 'train/entropy', 'train/recon', 'train/kl', 'train/kl_a', 'val/accuracy', 'val/kl_a']) assert.ok(k in lines[0], k);
+  for (const k of [
+    'train/labelled',
+    'train/unlabelled',
+    'train/class',
+    'train/entropy',
+    'train/recon',
+    'train/kl',
+    'train/kl_a',
+    'val/accuracy',
+    'val/kl_a',
+  ])
+    assert.ok(k in lines[0], k);
   const acc = r.metrics['test/accuracy'];
   assert.ok(acc > 0.6, `test accuracy ${acc} (chance 0.25)`);
   close(r.metrics['test/error_pct'], 100 * (1 - acc), 1e-9, 'error_pct');
   // the importance-weighted bound is at least the elbo (up to the noise of k = 4)
-  assert.ok(r.metrics['test/log_likelihood_k4'] > r.metrics['test/elbo'] - 1, `${r.metrics['test/log_likelihood_k4']} vs ${r.metrics['test/elbo']}`);
-  for (const f of ['class-samples.png', 'latent-pca.png', 'reconstructions.png', 'confusion.json']) assert.ok(fs.existsSync(path.join(r.runDir, 'artifacts', f)), f);
+  assert.ok(
+    r.metrics['test/log_likelihood_k4'] > r.metrics['test/elbo'] - 1,
+    `${r.metrics['test/log_likelihood_k4']} vs ${r.metrics['test/elbo']}`,
+  );
+  for (const f of ['class-samples.png', 'latent-pca.png', 'reconstructions.png', 'confusion.json'])
+    assert.ok(fs.existsSync(path.join(r.runDir, 'artifacts', f)), f);
   const rec = JSON.parse(fs.readFileSync(path.join(r.runDir, 'run.json'), 'utf8'));
   if (rec.backend.name === 'tensorflow') {
     assert.ok(rec.step_modes.length > 0);
@@ -338,15 +396,29 @@ test('SDGM: an interrupted run resumed gives the uninterrupted metrics', async (
   const dir = tmpDir();
   const cfg = smallConfig(dir);
   const runs = path.join(dir, 'runs');
-  const overrides = [adgmModel('sdgm'), 'data.labelled=20', 'train.labelled_per_batch=10', 'train.epochs=3', 'eval=[{kind: accuracy}, {kind: elbo}]'];
+  const overrides = [
+    adgmModel('sdgm'),
+    'data.labelled=20',
+    'train.labelled_per_batch=10',
+    'train.epochs=3',
+    'eval=[{kind: accuracy}, {kind: elbo}]',
+  ];
   const full = await runExperiment({ config: cfg, runsDir: runs, progress: false, overrides });
   assert.equal(full.status, 'FINISHED', full.error);
   let seen = 0;
-  const cut = await runExperiment({ config: cfg, runsDir: runs, progress: false, overrides, onEpoch: () => seen++, shouldStop: () => seen >= 1 });
+  const cut = await runExperiment({
+    config: cfg,
+    runsDir: runs,
+    progress: false,
+    overrides,
+    onEpoch: () => seen++,
+    shouldStop: () => seen >= 1,
+  });
   assert.equal(cut.status, 'KILLED');
   const resumed = await runExperiment({ resume: cut.runDir, progress: false });
   assert.equal(resumed.status, 'FINISHED', resumed.error);
-  for (const k of ['test/accuracy', 'test/elbo', 'test/kl_a', 'val/accuracy', 'val/elbo', 'train/loss']) assert.equal(resumed.metrics[k], full.metrics[k], k);
+  for (const k of ['test/accuracy', 'test/elbo', 'test/kl_a', 'val/accuracy', 'val/elbo', 'train/loss'])
+    assert.equal(resumed.metrics[k], full.metrics[k], k);
 });
 
 test('the shipped ADGM/SDGM configs and the table sweep validate', () => {

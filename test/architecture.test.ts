@@ -9,7 +9,10 @@ import { ROOT, tmpDir } from './helpers';
 function cruise(cwd: string, dir: string) {
   // the package's own CLI (its exports map leaves bin/ out of require.resolve)
   const bin = path.join(ROOT, 'node_modules', 'dependency-cruiser', 'bin', 'dependency-cruise.mjs');
-  return spawnSync(process.execPath, [bin, '--config', path.join(ROOT, '.dependency-cruiser.cjs'), '--output-type', 'err', dir], { cwd, encoding: 'utf8' });
+  return spawnSync(process.execPath, [bin, '--config', path.join(ROOT, '.dependency-cruiser.cjs'), '--output-type', 'err', dir], {
+    cwd,
+    encoding: 'utf8',
+  });
 }
 
 test('imports flow one way in src/, type-only imports counted: no module cycle, no folder importing from a higher layer, contracts import only types (.dependency-cruiser.cjs)', () => {
@@ -32,7 +35,10 @@ test('the rules catch a cycle and an upward import made of type-only imports, an
   write('src/models/b.ts', "import type { C } from '../losses/c';\nexport type B = C;\n");
   write('src/losses/c.ts', "import type { D } from './d';\nexport type C = { d?: D };\n");
   write('src/losses/d.ts', "import type { C } from './c';\nexport type D = { c?: C };\n");
-  write('src/contracts/model.ts', "import type { B } from '../models/b';\nimport { seed } from '../runtime/rng';\nexport type M = B;\nexport const s = seed;\n");
+  write(
+    'src/contracts/model.ts',
+    "import type { B } from '../models/b';\nimport { seed } from '../runtime/rng';\nexport type M = B;\nexport const s = seed;\n",
+  );
   write('src/runtime/rng.ts', 'export const seed = 1;\n');
   const r = cruise(dir, 'src');
   assert.notEqual(r.status, 0, r.stdout);

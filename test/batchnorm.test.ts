@@ -45,7 +45,10 @@ function dense(x: number[], w: number[], B: number, D: number, H: number): numbe
 }
 function columnStats(z: number[], B: number, H: number): { mean: number[]; variance: number[] } {
   const mean = Array.from({ length: H }, (_, j) => Array.from({ length: B }, (_, i) => z[i * H + j]).reduce((s, v) => s + v, 0) / B);
-  const variance = Array.from({ length: H }, (_, j) => Array.from({ length: B }, (_, i) => (z[i * H + j] - mean[j]) ** 2).reduce((s, v) => s + v, 0) / B);
+  const variance = Array.from(
+    { length: H },
+    (_, j) => Array.from({ length: B }, (_, i) => (z[i * H + j] - mean[j]) ** 2).reduce((s, v) => s + v, 0) / B,
+  );
   return { mean, variance };
 }
 
@@ -56,17 +59,34 @@ async function loadExported(exportDir: string, part: string): Promise<tfl.Layers
   const bin = fs.readFileSync(path.join(exportDir, part, 'weights.bin'));
   const classes = json.modelTopology.config.layers.map((l: any) => l.class_name);
   assert.ok(classes.includes('BatchNormalization'), `${part} layers: ${classes.join(', ')}`);
-  return tfl.loadLayersModel(tfl.io.fromMemory({ modelTopology: json.modelTopology, weightSpecs: json.weightsManifest[0].weights, weightData: bin.buffer.slice(bin.byteOffset, bin.byteOffset + bin.byteLength) }));
+  return tfl.loadLayersModel(
+    tfl.io.fromMemory({
+      modelTopology: json.modelTopology,
+      weightSpecs: json.weightsManifest[0].weights,
+      weightData: bin.buffer.slice(bin.byteOffset, bin.byteOffset + bin.byteLength),
+    }),
+  );
 }
 
-const predict = (m: tfl.LayersModel, v: Float32Array, rows: number) => tfl.tidy(() => Array.from((m.predict(tfl.tensor2d(v, [rows, v.length / rows])) as tfl.Tensor).dataSync()));
+const predict = (m: tfl.LayersModel, v: Float32Array, rows: number) =>
+  tfl.tidy(() => Array.from((m.predict(tfl.tensor2d(v, [rows, v.length / rows])) as tfl.Tensor).dataSync()));
 
 test('mlp norm: batch — training output is γ·(z − μ_B)/√(σ²_B + ε) + β by hand, the running averages move by the hand update, evaluation uses them', () => {
   const tf = getTf();
-  const B = 5, D = 4, H = 3, O = 2;
-  const eps = 1e-3, m = 0.8;
+  const B = 5,
+    D = 4,
+    H = 3,
+    O = 2;
+  const eps = 1e-3,
+    m = 0.8;
   const phase = { training: true };
-  const net = mlp(tf, { kind: 'mlp', hidden: [H], activation: 'tanh', norm: 'batch', norm_input: false, norm_momentum: m, norm_epsilon: eps }, { inDim: D, outDim: O }, new Rng(3), phase);
+  const net = mlp(
+    tf,
+    { kind: 'mlp', hidden: [H], activation: 'tanh', norm: 'batch', norm_input: false, norm_momentum: m, norm_epsilon: eps },
+    { inDim: D, outDim: O },
+    new Rng(3),
+    phase,
+  );
   assert.deepEqual([...net.params.keys()], ['dense0/w', 'bn0/gamma', 'bn0/beta', 'dense1/w', 'dense1/b']);
   assert.deepEqual([...net.buffers!.keys()], ['bn0/mean', 'bn0/var']);
   // initial values: γ 1, β 0, running mean 0 and variance 1
@@ -74,7 +94,9 @@ test('mlp norm: batch — training output is γ·(z − μ_B)/√(σ²_B + ε) +
   assert.deepEqual(values(net.params.get('bn0/beta')!), [0, 0, 0]);
   assert.deepEqual(values(net.buffers!.get('bn0/mean')!), [0, 0, 0]);
   assert.deepEqual(values(net.buffers!.get('bn0/var')!), [1, 1, 1]);
-  const gamma = [1.5, 0.5, -2], beta = [0.1, -0.3, 0.7], run0 = { mean: [0.2, -0.1, 0.3], variance: [2, 0.5, 1.2] };
+  const gamma = [1.5, 0.5, -2],
+    beta = [0.1, -0.3, 0.7],
+    run0 = { mean: [0.2, -0.1, 0.3], variance: [2, 0.5, 1.2] };
   net.params.get('bn0/gamma')!.assign(tf.tensor1d(gamma));
   net.params.get('bn0/beta')!.assign(tf.tensor1d(beta));
   net.params.get('dense1/b')!.assign(tf.tensor1d([0.25, -0.5]));
@@ -84,7 +106,8 @@ test('mlp norm: batch — training output is γ·(z − μ_B)/√(σ²_B + ε) +
   const w1 = values(net.params.get('dense1/w')!);
   const x = Array.from(new Rng(8).normals(B * D));
   const head = (h: number[]) => dense(h, w1, B, H, O).map((v, i) => v + [0.25, -0.5][i % O]);
-  const normed = (z: number[], s: { mean: number[]; variance: number[] }) => z.map((v, i) => Math.tanh((gamma[i % H] * (v - s.mean[i % H])) / Math.sqrt(s.variance[i % H] + eps) + beta[i % H]));
+  const normed = (z: number[], s: { mean: number[]; variance: number[] }) =>
+    z.map((v, i) => Math.tanh((gamma[i % H] * (v - s.mean[i % H])) / Math.sqrt(s.variance[i % H] + eps) + beta[i % H]));
 
   const z = dense(x, w0, B, D, H);
   const batch = columnStats(z, B, H);
@@ -103,10 +126,18 @@ test('mlp norm: batch — training output is γ·(z − μ_B)/√(σ²_B + ε) +
   near(evalOut, head(normed(z, run1)), 1e-5, 'evaluation output');
   // evaluation leaves the running averages alone, and differs from the training output
   near(values(net.buffers!.get('bn0/mean')!), run1.mean, 1e-6, 'running mean after evaluation');
-  assert.ok(Math.max(...evalOut.map((v, i) => Math.abs(v - head(normed(z, batch))[i]))) > 1e-2, 'evaluation uses the running averages, not the batch');
+  assert.ok(
+    Math.max(...evalOut.map((v, i) => Math.abs(v - head(normed(z, batch))[i]))) > 1e-2,
+    'evaluation uses the running averages, not the batch',
+  );
 
   // norm_input: the features are normalised first, under their own names
-  const withInput = mlp(tf, { kind: 'mlp', hidden: [H], activation: 'relu', norm: 'batch', norm_input: true, norm_momentum: 0.9, norm_epsilon: 1e-5 }, { inDim: D, outDim: O }, new Rng(3));
+  const withInput = mlp(
+    tf,
+    { kind: 'mlp', hidden: [H], activation: 'relu', norm: 'batch', norm_input: true, norm_momentum: 0.9, norm_epsilon: 1e-5 },
+    { inDim: D, outDim: O },
+    new Rng(3),
+  );
   // (γ but no β: a shift of the input is taken out by the next batch normalisation, its gradient is 0)
   assert.deepEqual([...withInput.params.keys()], ['bn_input/gamma', 'dense0/w', 'bn0/gamma', 'bn0/beta', 'dense1/w', 'dense1/b']);
   assert.deepEqual([...withInput.buffers!.keys()], ['bn_input/mean', 'bn_input/var', 'bn0/mean', 'bn0/var']);
@@ -116,14 +147,26 @@ test('mlp norm: none (the default) keeps the names, the variables and the number
   const tf = getTf();
   const shape = { inDim: 4, outDim: 2 };
   const plain = mlp(tf, { kind: 'mlp', hidden: [3, 5], activation: 'relu' } as any, shape, new Rng(3));
-  const none = mlp(tf, { kind: 'mlp', hidden: [3, 5], activation: 'relu', norm: 'none', norm_input: false, norm_momentum: 0.9, norm_epsilon: 1e-5 }, shape, new Rng(3), { training: true });
+  const none = mlp(
+    tf,
+    { kind: 'mlp', hidden: [3, 5], activation: 'relu', norm: 'none', norm_input: false, norm_momentum: 0.9, norm_epsilon: 1e-5 },
+    shape,
+    new Rng(3),
+    { training: true },
+  );
   assert.deepEqual([...none.params.keys()], ['dense0/w', 'dense0/b', 'dense1/w', 'dense1/b', 'dense2/w', 'dense2/b']);
   assert.equal(none.buffers, undefined);
   const x = tf.tensor2d(Array.from(new Rng(2).normals(12)), [3, 4]);
   assert.deepEqual(values(none.apply(x)), values(plain.apply(x)));
   // the weights drawn are the same with batch normalisation on (only the biases go)
-  const bn = mlp(tf, { kind: 'mlp', hidden: [3, 5], activation: 'relu', norm: 'batch', norm_input: false, norm_momentum: 0.9, norm_epsilon: 1e-5 }, shape, new Rng(3));
-  for (const k of ['dense0/w', 'dense1/w', 'dense2/w', 'dense2/b']) assert.deepEqual(values(bn.params.get(k)!), values(none.params.get(k)!), k);
+  const bn = mlp(
+    tf,
+    { kind: 'mlp', hidden: [3, 5], activation: 'relu', norm: 'batch', norm_input: false, norm_momentum: 0.9, norm_epsilon: 1e-5 },
+    shape,
+    new Rng(3),
+  );
+  for (const k of ['dense0/w', 'dense1/w', 'dense2/w', 'dense2/b'])
+    assert.deepEqual(values(bn.params.get(k)!), values(none.params.get(k)!), k);
 });
 
 /** A classifier model (x → mlp → logits) with batch normalisation, built as a run builds it. */
@@ -131,7 +174,10 @@ async function bnClassifier(norm: Record<string, unknown> = {}) {
   const tf = getTf();
   const data = tinyDataSet({ shape: [6], n: 16, classes: 3 });
   const config = {
-    model: { kind: 'classifier', network: { kind: 'mlp', hidden: [4], activation: 'softplus', norm: 'batch', norm_momentum: 0.9, norm_epsilon: 1e-5, ...norm } },
+    model: {
+      kind: 'classifier',
+      network: { kind: 'mlp', hidden: [4], activation: 'softplus', norm: 'batch', norm_momentum: 0.9, norm_epsilon: 1e-5, ...norm },
+    },
     loss: {},
     eval: [],
     train: { optimizer: ADAM },
@@ -143,23 +189,41 @@ test('the training step runs the forward pass in training (batch statistics, run
   const { tf, data, model, optimizer } = await bnClassifier();
   assert.deepEqual([...model.buffers!.keys()], ['network/bn0/mean', 'network/bn0/var']);
   assert.ok(!['network/bn0/mean', 'network/bn0/var'].some((k) => model.params.has(k)));
-  assert.ok([...optimizer.state.keys()].every((k) => !k.includes('bn0/mean') && !k.includes('bn0/var')), [...optimizer.state.keys()].join(', '));
+  assert.ok(
+    [...optimizer.state.keys()].every((k) => !k.includes('bn0/mean') && !k.includes('bn0/var')),
+    [...optimizer.state.keys()].join(', '),
+  );
   assert.equal(model.phase?.training, false);
-  const B = 8, D = 6, H = 4;
+  const B = 8,
+    D = 6,
+    H = 4;
   const x = Array.from(data.train.x.subarray(0, B * D));
   const z = dense(x, values(model.params.get('network/dense0/w')!), B, D, H);
   const s = columnStats(z, B, H);
   const step = makeTrainStep(tf, model, optimizer, { compile: 'off' });
   const terms = step(tf.tensor2d(x, [B, D]), data.train.y!.slice(0, B), {}, new Rng(2), STEP0);
   Object.values(terms).forEach((t) => t.dispose());
-  near(values(model.buffers!.get('network/bn0/mean')!), s.mean.map((v) => 0.1 * v), 1e-5, 'running mean');
-  near(values(model.buffers!.get('network/bn0/var')!), s.variance.map((v) => 0.9 + 0.1 * v * (B / (B - 1))), 1e-5, 'running variance');
+  near(
+    values(model.buffers!.get('network/bn0/mean')!),
+    s.mean.map((v) => 0.1 * v),
+    1e-5,
+    'running mean',
+  );
+  near(
+    values(model.buffers!.get('network/bn0/var')!),
+    s.variance.map((v) => 0.9 + 0.1 * v * (B / (B - 1))),
+    1e-5,
+    'running variance',
+  );
   assert.equal(model.phase?.training, false, 'evaluation again after the step');
   // γ moved (it is trained), the buffers only by the running average
-  assert.ok(values(model.params.get('network/bn0/gamma')!).some((v) => v !== 1), 'γ trained');
+  assert.ok(
+    values(model.params.get('network/bn0/gamma')!).some((v) => v !== 1),
+    'γ trained',
+  );
 });
 
-test('every model collects its networks\' buffers under their prefixes, and one training step moves every one of them', async () => {
+test("every model collects its networks' buffers under their prefixes, and one training step moves every one of them", async () => {
   const tf = getTf();
   const data = tinyDataSet({ shape: [6], n: 16, classes: 3 });
   const net = { kind: 'mlp', hidden: [4], norm: 'batch' };
@@ -168,24 +232,47 @@ test('every model collects its networks\' buffers under their prefixes, and one 
     [{ kind: 'iwae', latent: 2, k: 3, encoder: net, decoder: net }, ['encoder', 'decoder']],
     [{ kind: 'gvae', latent: 2, encoder: net, decoder: net }, ['encoder', 'decoder']],
     [{ kind: 'm2', latent: 2, encoder: net, decoder: net, classifier: net }, ['classifier', 'encoder', 'decoder']],
-    [{ kind: 'adgm', latent: 2, aux: 2, encoder: net, decoder: net, classifier: net, encoder_a: net, decoder_a: net }, ['encoder_a', 'classifier', 'encoder', 'decoder', 'decoder_a']],
+    [
+      { kind: 'adgm', latent: 2, aux: 2, encoder: net, decoder: net, classifier: net, encoder_a: net, decoder_a: net },
+      ['encoder_a', 'classifier', 'encoder', 'decoder', 'decoder_a'],
+    ],
     [{ kind: 'classifier', network: net }, ['network']],
   ];
   for (const [m, parts] of cases) {
-    const { model, optimizer } = await buildRun({ model: m as any, loss: {}, eval: [], train: { optimizer: ADAM } }, data, { tf, registry: createRegistry(), rng: new Rng(1), baseDir: '.' });
-    assert.deepEqual([...model.buffers!.keys()], parts.flatMap((p) => [`${p}/bn0/mean`, `${p}/bn0/var`]), m.kind as string);
+    const { model, optimizer } = await buildRun({ model: m as any, loss: {}, eval: [], train: { optimizer: ADAM } }, data, {
+      tf,
+      registry: createRegistry(),
+      rng: new Rng(1),
+      baseDir: '.',
+    });
+    assert.deepEqual(
+      [...model.buffers!.keys()],
+      parts.flatMap((p) => [`${p}/bn0/mean`, `${p}/bn0/var`]),
+      m.kind as string,
+    );
     const step = makeTrainStep(tf, model, optimizer, { compile: 'off' });
     const y = Int32Array.from({ length: 8 }, (_, i) => (i < 5 ? i % 3 : -1));
     const terms = step(tf.tensor2d(data.train.x.subarray(0, 48), [8, 6]), y, { c1: 1, c2: 1, alpha: 1 }, new Rng(2), STEP0);
     Object.values(terms).forEach((t) => t.dispose());
-    for (const [k, v] of model.buffers!) if (k.endsWith('/mean')) assert.ok(values(v).some((a) => a !== 0), `${m.kind}: ${k} moved`);
+    for (const [k, v] of model.buffers!)
+      if (k.endsWith('/mean'))
+        assert.ok(
+          values(v).some((a) => a !== 0),
+          `${m.kind}: ${k} moved`,
+        );
   }
 });
 
 test('checkpoints hold the buffers as model/<prefix>/bnN/mean and …/var and restore them', async () => {
   const { tf, model, optimizer } = await bnClassifier({ norm_input: true });
   const state = trainingState({ model, optimizer });
-  for (const k of ['model/network/bn0/mean', 'model/network/bn0/var', 'model/network/bn_input/mean', 'model/network/bn_input/var', 'model/network/bn0/gamma']) {
+  for (const k of [
+    'model/network/bn0/mean',
+    'model/network/bn0/var',
+    'model/network/bn_input/mean',
+    'model/network/bn_input/var',
+    'model/network/bn0/gamma',
+  ]) {
     assert.ok(state.model.has(k) && state.all.has(k), k);
   }
   const dir = path.join(tmpDir(), 'ckpt');
@@ -220,18 +307,27 @@ test('with norm: batch an interrupted run resumes to the uninterrupted metrics e
   for (const k of ['test/elbo', 'test/kl', 'test/recon', 'val/elbo', 'train/loss']) assert.equal(resumed.metrics[k], full.metrics[k], k);
 });
 
-test('export tfjs with norm: batch: the Layers models (BatchNormalization with the running averages) give elbo\'s evaluation-mode outputs', async () => {
+test("export tfjs with norm: batch: the Layers models (BatchNormalization with the running averages) give elbo's evaluation-mode outputs", async () => {
   const dir = tmpDir('elbo-export-');
   const { runDir, exportDir, card } = trainAndExport(smallConfig(dir), [
-    '--set', 'model.encoder={kind: mlp, hidden: [16], activation: softplus, norm: batch, norm_input: true}',
-    '--set', 'model.decoder={kind: mlp, hidden: [16, 12], activation: leakyrelu, norm: batch}',
-    '--set', 'train.epochs=2',
-    '--set', 'eval=[{kind: elbo}]',
+    '--set',
+    'model.encoder={kind: mlp, hidden: [16], activation: softplus, norm: batch, norm_input: true}',
+    '--set',
+    'model.decoder={kind: mlp, hidden: [16, 12], activation: leakyrelu, norm: batch}',
+    '--set',
+    'train.epochs=2',
+    '--set',
+    'eval=[{kind: elbo}]',
   ]);
-  assert.ok(card.check.decode_max_abs_diff < 1e-5 && card.check.reconstruct_max_abs_diff < 1e-5, `checked at export: ${JSON.stringify(card.check)}`);
+  assert.ok(
+    card.check.decode_max_abs_diff < 1e-5 && card.check.reconstruct_max_abs_diff < 1e-5,
+    `checked at export: ${JSON.stringify(card.check)}`,
+  );
   const encoder = await loadExported(exportDir, 'encoder');
   const decoder = await loadExported(exportDir, 'decoder');
-  const K = card.model.latent, D = card.model.dim, n = 6;
+  const K = card.model.latent,
+    D = card.model.dim,
+    n = 6;
   const z = Float32Array.from(new Rng(3).normals(5 * K));
   const x = Float32Array.from(new Rng(5).uniforms(n * D));
   const own = await elboOwn(runDir, z, 5, x, n);
@@ -246,49 +342,130 @@ test('export tfjs with norm: batch: the Layers models (BatchNormalization with t
 
 test('conv norm: batch — per-channel statistics over batch, height and width; names; evaluation uses the running averages', () => {
   const tf = getTf();
-  const o = { kind: 'conv', channels: [3, 5], kernel: 3, residual: true, activation: 'relu' as const, norm: 'batch' as const, norm_momentum: 0.9, norm_epsilon: 1e-5 };
+  const o = {
+    kind: 'conv',
+    channels: [3, 5],
+    kernel: 3,
+    residual: true,
+    activation: 'relu' as const,
+    norm: 'batch' as const,
+    norm_momentum: 0.9,
+    norm_epsilon: 1e-5,
+  };
   const phase = { training: true };
   const enc = conv(tf, o, { inDim: 8 * 8 * 2, outDim: 4, inShape: [8, 8, 2] }, new Rng(3), phase);
-  assert.deepEqual([...enc.params.keys()].filter((k) => !k.startsWith('conv0/res') && !k.startsWith('conv1/res')), ['conv0/w', 'conv0/bn/gamma', 'conv0/bn/beta', 'conv1/w', 'conv1/bn/gamma', 'conv1/bn/beta', 'dense/w', 'dense/b']);
-  assert.deepEqual([...enc.buffers!.keys()], ['conv0/bn/mean', 'conv0/bn/var', 'conv0/res/bn1/mean', 'conv0/res/bn1/var', 'conv0/res/bn2/mean', 'conv0/res/bn2/var', 'conv1/bn/mean', 'conv1/bn/var', 'conv1/res/bn1/mean', 'conv1/res/bn1/var', 'conv1/res/bn2/mean', 'conv1/res/bn2/var']);
+  assert.deepEqual(
+    [...enc.params.keys()].filter((k) => !k.startsWith('conv0/res') && !k.startsWith('conv1/res')),
+    ['conv0/w', 'conv0/bn/gamma', 'conv0/bn/beta', 'conv1/w', 'conv1/bn/gamma', 'conv1/bn/beta', 'dense/w', 'dense/b'],
+  );
+  assert.deepEqual(
+    [...enc.buffers!.keys()],
+    [
+      'conv0/bn/mean',
+      'conv0/bn/var',
+      'conv0/res/bn1/mean',
+      'conv0/res/bn1/var',
+      'conv0/res/bn2/mean',
+      'conv0/res/bn2/var',
+      'conv1/bn/mean',
+      'conv1/bn/var',
+      'conv1/res/bn1/mean',
+      'conv1/res/bn1/var',
+      'conv1/res/bn2/mean',
+      'conv1/res/bn2/var',
+    ],
+  );
   const dec = conv(tf, o, { inDim: 4, outDim: 8 * 8 * 2, outShape: [8, 8, 2] }, new Rng(3), phase);
   // the last transposed convolution gives the image: no normalisation there, its bias stays
-  assert.deepEqual([...dec.buffers!.keys()].filter((k) => !k.includes('/res/')), ['deconv0/bn/mean', 'deconv0/bn/var']);
+  assert.deepEqual(
+    [...dec.buffers!.keys()].filter((k) => !k.includes('/res/')),
+    ['deconv0/bn/mean', 'deconv0/bn/var'],
+  );
   assert.ok(dec.params.has('deconv1/b') && !dec.params.has('deconv0/b'));
   const B = 4;
   const x = tf.tensor2d(new Rng(6).uniforms(B * 128), [B, 128]);
   // the first convolution's output, per channel: mean and variance over B·4·4 values
-  const c0 = tf.conv2d(tf.reshape(x, [B, 8, 8, 2]) as tfc.Tensor4D, enc.params.get('conv0/w') as unknown as tfc.Tensor4D, 2, 'same').dataSync();
+  const c0 = tf
+    .conv2d(tf.reshape(x, [B, 8, 8, 2]) as tfc.Tensor4D, enc.params.get('conv0/w') as unknown as tfc.Tensor4D, 2, 'same')
+    .dataSync();
   const n = c0.length / 3;
-  const mean = [0, 1, 2].map((c) => Array.from(c0).filter((_, i) => i % 3 === c).reduce((s, v) => s + v, 0) / n);
-  const variance = [0, 1, 2].map((c) => Array.from(c0).filter((_, i) => i % 3 === c).reduce((s, v) => s + (v - mean[c]) ** 2, 0) / (n - 1));
+  const mean = [0, 1, 2].map(
+    (c) =>
+      Array.from(c0)
+        .filter((_, i) => i % 3 === c)
+        .reduce((s, v) => s + v, 0) / n,
+  );
+  const variance = [0, 1, 2].map(
+    (c) =>
+      Array.from(c0)
+        .filter((_, i) => i % 3 === c)
+        .reduce((s, v) => s + (v - mean[c]) ** 2, 0) /
+      (n - 1),
+  );
   const trained = values(enc.apply(x));
-  near(values(enc.buffers!.get('conv0/bn/mean')!), mean.map((v) => 0.1 * v), 1e-5, 'running mean');
-  near(values(enc.buffers!.get('conv0/bn/var')!), variance.map((v) => 0.9 + 0.1 * v), 1e-5, 'running variance');
+  near(
+    values(enc.buffers!.get('conv0/bn/mean')!),
+    mean.map((v) => 0.1 * v),
+    1e-5,
+    'running mean',
+  );
+  near(
+    values(enc.buffers!.get('conv0/bn/var')!),
+    variance.map((v) => 0.9 + 0.1 * v),
+    1e-5,
+    'running variance',
+  );
   phase.training = false;
   const evaluated = values(enc.apply(x));
-  assert.ok(evaluated.some((v, i) => Math.abs(v - trained[i]) > 1e-3), 'evaluation uses the running averages');
+  assert.ok(
+    evaluated.some((v, i) => Math.abs(v - trained[i]) > 1e-3),
+    'evaluation uses the running averages',
+  );
   // norm: none keeps conv's names
   const plain = conv(tf, { ...o, norm: 'none' }, { inDim: 8 * 8 * 2, outDim: 4, inShape: [8, 8, 2] }, new Rng(3));
   assert.equal(plain.buffers, undefined);
-  assert.deepEqual([...plain.params.keys()], ['conv0/w', 'conv0/b', 'conv0/res/conv1', 'conv0/res/conv2', 'conv1/w', 'conv1/b', 'conv1/res/conv1', 'conv1/res/conv2', 'dense/w', 'dense/b']);
+  assert.deepEqual(
+    [...plain.params.keys()],
+    [
+      'conv0/w',
+      'conv0/b',
+      'conv0/res/conv1',
+      'conv0/res/conv2',
+      'conv1/w',
+      'conv1/b',
+      'conv1/res/conv1',
+      'conv1/res/conv2',
+      'dense/w',
+      'dense/b',
+    ],
+  );
 });
 
 test('export tfjs: a conv VAE with norm: batch and residual blocks decodes and encodes in Node as elbo does', async () => {
   const dir = tmpDir('elbo-export-');
   // conv layers train on cpu and tensorflow (not wasm): one epoch on the cpu backend
   const { runDir, exportDir, card } = trainAndExport(smallConfig(dir), [
-    '--set', 'model.encoder={kind: conv, channels: [4, 6], kernel: 3, residual: true, activation: leakyrelu, norm: batch}',
-    '--set', 'model.decoder={kind: conv, channels: [4, 6], kernel: 3, residual: true, activation: elu, norm: batch}',
-    '--set', 'model.likelihood=gaussian',
-    '--set', 'train.epochs=1',
-    '--set', 'eval=[{kind: elbo}]',
-    '--backend', 'cpu',
+    '--set',
+    'model.encoder={kind: conv, channels: [4, 6], kernel: 3, residual: true, activation: leakyrelu, norm: batch}',
+    '--set',
+    'model.decoder={kind: conv, channels: [4, 6], kernel: 3, residual: true, activation: elu, norm: batch}',
+    '--set',
+    'model.likelihood=gaussian',
+    '--set',
+    'train.epochs=1',
+    '--set',
+    'eval=[{kind: elbo}]',
+    '--backend',
+    'cpu',
   ]);
-  assert.ok(card.check.decode_max_abs_diff < 1e-5 && card.check.reconstruct_max_abs_diff < 1e-5, `checked at export: ${JSON.stringify(card.check)}`);
+  assert.ok(
+    card.check.decode_max_abs_diff < 1e-5 && card.check.reconstruct_max_abs_diff < 1e-5,
+    `checked at export: ${JSON.stringify(card.check)}`,
+  );
   const decoder = await loadExported(exportDir, 'decoder');
   const encoder = await loadExported(exportDir, 'encoder');
-  const K = card.model.latent, D = card.model.dim;
+  const K = card.model.latent,
+    D = card.model.dim;
   const z = Float32Array.from(new Rng(3).normals(5 * K));
   const x = Float32Array.from(new Rng(5).uniforms(4 * D));
   const own = await elboOwn(runDir, z, 5, x, 4);
@@ -302,12 +479,32 @@ test('export tfjs: a conv VAE with norm: batch and residual blocks decodes and e
 async function vaeSteps(compile: 'auto' | 'off', steps = 6) {
   const tf = getTf();
   const rng = new Rng(4);
-  const dim = 36, n = 60;
+  const dim = 36,
+    n = 60;
   const split = { x: rng.uniforms(n * dim).map((v) => (v < 0.4 ? 1 : 0)), y: Int32Array.from({ length: n }, (_, i) => i % 3), n };
-  const data: DataSet = { name: 'toy', shape: [6, 6, 1], dim, classes: 3, train: split, val: null, test: split, sha256: '', source: 'generated', binarize: 'none', labelled: null };
+  const data: DataSet = {
+    name: 'toy',
+    shape: [6, 6, 1],
+    dim,
+    classes: 3,
+    train: split,
+    val: null,
+    test: split,
+    sha256: '',
+    source: 'generated',
+    binarize: 'none',
+    labelled: null,
+  };
   const net = { kind: 'mlp', hidden: [16], norm: 'batch', norm_momentum: 0.9, norm_epsilon: 1e-5 };
   const config = {
-    model: { kind: 'vae', latent: 3, prior: { kind: 'gaussian', logvar_min: -30, logvar_max: 20 }, encoder: { ...net, norm_input: true }, decoder: net, likelihood: 'bernoulli' },
+    model: {
+      kind: 'vae',
+      latent: 3,
+      prior: { kind: 'gaussian', logvar_min: -30, logvar_max: 20 },
+      encoder: { ...net, norm_input: true },
+      decoder: net,
+      likelihood: 'bernoulli',
+    },
     loss: {},
     eval: [],
     train: { optimizer: ADAM },
@@ -329,28 +526,38 @@ async function vaeSteps(compile: 'auto' | 'off', steps = 6) {
   return { tf, model, losses, modes: step.modes, split, dim, buffers: new Map([...model.buffers!].map(([k, v]) => [k, values(v)])) };
 }
 
-test('tensorflow: with norm: batch the step stays one TensorFlow graph (buffers kept in its session) and trains as the eager step does; evaluations compile with the buffers as inputs', needsNative, async () => {
-  await selectBackend('tensorflow');
-  const g = await vaeSteps('auto');
-  const e = await vaeSteps('off');
-  assert.equal(g.modes.length, 1);
-  assert.equal(g.modes[0].mode, 'graph', g.modes[0].reason);
-  assert.equal(g.modes[0].state, 'session', g.modes[0].stateReason);
-  near(g.losses, e.losses, 1e-4, 'losses');
-  assert.ok(g.buffers.size === 6, [...g.buffers.keys()].join(', '));
-  for (const [k, v] of g.buffers) {
-    near(v, e.buffers.get(k)!, 1e-4, k);
-    // they moved from their initial values (0, 1)
-    assert.ok(v.some((a) => a !== 0 && a !== 1), `${k} moved`);
-  }
-  // evaluation: one graph per shape, the running averages as inputs (moved between two calls, as training does)
-  const model: Model = g.model;
-  for (let round = 0; round < 2; round++) {
-    const a = evaluateTerms(g.tf, model, g.split, g.dim, 20, new Rng(9), { c1: 1, c2: 1 }, 'auto');
-    const b = evaluateTerms(g.tf, model, g.split, g.dim, 20, new Rng(9), { c1: 1, c2: 1 }, 'off');
-    for (const k of Object.keys(b)) near([a[k]], [b[k]], 1e-4, k);
-    for (const v of model.buffers!.values()) v.assign(g.tf.add(v, 0.5));
-  }
-  const compiled = compiledEvaluations(model);
-  assert.ok(Object.values(compiled).length > 0 && Object.values(compiled).every((k) => typeof k === 'number' && k > 0), JSON.stringify(compiled));
-});
+test(
+  'tensorflow: with norm: batch the step stays one TensorFlow graph (buffers kept in its session) and trains as the eager step does; evaluations compile with the buffers as inputs',
+  needsNative,
+  async () => {
+    await selectBackend('tensorflow');
+    const g = await vaeSteps('auto');
+    const e = await vaeSteps('off');
+    assert.equal(g.modes.length, 1);
+    assert.equal(g.modes[0].mode, 'graph', g.modes[0].reason);
+    assert.equal(g.modes[0].state, 'session', g.modes[0].stateReason);
+    near(g.losses, e.losses, 1e-4, 'losses');
+    assert.ok(g.buffers.size === 6, [...g.buffers.keys()].join(', '));
+    for (const [k, v] of g.buffers) {
+      near(v, e.buffers.get(k)!, 1e-4, k);
+      // they moved from their initial values (0, 1)
+      assert.ok(
+        v.some((a) => a !== 0 && a !== 1),
+        `${k} moved`,
+      );
+    }
+    // evaluation: one graph per shape, the running averages as inputs (moved between two calls, as training does)
+    const model: Model = g.model;
+    for (let round = 0; round < 2; round++) {
+      const a = evaluateTerms(g.tf, model, g.split, g.dim, 20, new Rng(9), { c1: 1, c2: 1 }, 'auto');
+      const b = evaluateTerms(g.tf, model, g.split, g.dim, 20, new Rng(9), { c1: 1, c2: 1 }, 'off');
+      for (const k of Object.keys(b)) near([a[k]], [b[k]], 1e-4, k);
+      for (const v of model.buffers!.values()) v.assign(g.tf.add(v, 0.5));
+    }
+    const compiled = compiledEvaluations(model);
+    assert.ok(
+      Object.values(compiled).length > 0 && Object.values(compiled).every((k) => typeof k === 'number' && k > 0),
+      JSON.stringify(compiled),
+    );
+  },
+);

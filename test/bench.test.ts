@@ -4,7 +4,7 @@ import * as fs from 'fs';
 import * as path from 'path';
 import { spawnSync } from 'child_process';
 import { selectBackend, installedBackends, getTf } from '../src/runtime/backend';
-import { WORKLOADS, buildAny, buildEvaluation, referenceCase, type Workload } from '../src/bench/workload';
+import { WORKLOADS, buildAny, buildEvaluation, type Workload } from '../src/bench/workload';
 import { ROOT, tmpDir } from './helpers';
 
 // `npm run bench` times each workload against its PyTorch twin (src/bench/reference_torch.py);
@@ -45,7 +45,12 @@ test('a training step counts each product once, forward and backward (the native
   const tf = getTf();
   const w = byName('vae-mlp');
   const B = w.batch;
-  const layers = [[784, 400], [400, 40], [20, 400], [400, 784]];
+  const layers = [
+    [784, 400],
+    [400, 40],
+    [20, 400],
+    [400, 784],
+  ];
   const forward = layers.reduce((s, [i, o]) => s + 2 * B * i * o, 0);
   // weight gradients of every layer; input gradients of all but the first (x is no parameter)
   const backward = forward + layers.slice(1).reduce((s, [i, o]) => s + 2 * B * i * o, 0);
@@ -65,14 +70,36 @@ test(
   native ? {} : { skip: 'the tensorflow backend is not installed here (npm run setup:native builds it): the floor needs its sgemm peak' },
   () => {
     const file = path.join(tmpDir(), 'BENCH.md');
-    const args = ['--backends', 'tensorflow', '--workloads', 'iwae-mnist,iwae-k5000', '--rounds', '1', '--steps', '1', '--min-seconds', '0.001', '--max-seconds', '0.001', '--no-torch', '--markdown', file];
+    const args = [
+      '--backends',
+      'tensorflow',
+      '--workloads',
+      'iwae-mnist,iwae-k5000',
+      '--rounds',
+      '1',
+      '--steps',
+      '1',
+      '--min-seconds',
+      '0.001',
+      '--max-seconds',
+      '0.001',
+      '--no-torch',
+      '--markdown',
+      file,
+    ];
     const r = spawnSync(process.execPath, [path.join(ROOT, 'dist', 'src', 'bench', 'bench.js'), ...args], { encoding: 'utf8' });
     assert.equal(r.status, 0, r.stderr + r.stdout);
     const md = fs.readFileSync(file, 'utf8');
     assert.match(md, /### iwae-mnist: .*k = 50.*\n\n\| backend \| step .*\n.*\n\| tensorflow [^|]*\| graph \(\d+ kernels\) \|/);
-    assert.match(md, /\| backend \| pass \| threads \| images \| ms\/image \| images\/s \| 10,000 images \| GFLOP\/s \| of peak \| × floor \| vs PyTorch \|/);
+    assert.match(
+      md,
+      /\| backend \| pass \| threads \| images \| ms\/image \| images\/s \| 10,000 images \| GFLOP\/s \| of peak \| × floor \| vs PyTorch \|/,
+    );
     // the compiled pass and, for comparison, the eager one; 2 calls of 10 images at least
-    const rows = md.slice(md.indexOf('### iwae-k5000')).split('\n').filter((l) => /^\| tensorflow .*\| (graph \(\d+ kernels\)|eager) \| - \| \d+ \|/.test(l));
+    const rows = md
+      .slice(md.indexOf('### iwae-k5000'))
+      .split('\n')
+      .filter((l) => /^\| tensorflow .*\| (graph \(\d+ kernels\)|eager) \| - \| \d+ \|/.test(l));
     assert.equal(rows.length, 2, md);
     for (const row of rows) {
       const cells = row.split('|').map((c) => c.trim());
@@ -81,6 +108,9 @@ test(
       const times = Number(cells[10].replace('×', ''));
       assert.ok(times > 1 && times < 1000, row);
     }
-    assert.match(md, /Counted: 2\.076 GFLOP per image \(matmul kernels, forward only\); the arithmetic floor for 10,000 images, those FLOPs at the sgemm peak: (\d+ min \d+ s|[\d.]+ s)\./);
+    assert.match(
+      md,
+      /Counted: 2\.076 GFLOP per image \(matmul kernels, forward only\); the arithmetic floor for 10,000 images, those FLOPs at the sgemm peak: (\d+ min \d+ s|[\d.]+ s)\./,
+    );
   },
 );

@@ -38,9 +38,15 @@ test('chromium: a good page: text, a loaded image, no console errors, a screensh
   const r = await browser.render(page('good.html', '<!doctype html><title>Good</title><h1>Hello report</h1><img src="a.png" alt="grid">'));
   assert.equal(r.title, 'Good');
   assert.match(r.text, /Hello report/);
-  assert.deepEqual(r.images.map((i) => [path.basename(i.src), i.loaded, i.width, i.height]), [['a.png', true, 20, 10]]);
+  assert.deepEqual(
+    r.images.map((i) => [path.basename(i.src), i.loaded, i.width, i.height]),
+    [['a.png', true, 20, 10]],
+  );
   assert.deepEqual(r.consoleErrors, []);
-  assert.ok(r.requests.every((u) => u.startsWith('file:')), r.requests.join(' '));
+  assert.ok(
+    r.requests.every((u) => u.startsWith('file:')),
+    r.requests.join(' '),
+  );
   const shot = PNG.sync.read(r.screenshotPng);
   assert.equal(shot.width, 1280);
   assert.ok(shot.height > 50);
@@ -58,14 +64,29 @@ test('chromium: a missing image, a script error and a network request are all se
     r.images.map((i) => i.loaded),
     [false, false],
   );
-  assert.ok(r.consoleErrors.some((e) => /boom from console/.test(e)), r.consoleErrors.join('\n'));
-  assert.ok(r.consoleErrors.some((e) => /undefinedFunction/.test(e)), r.consoleErrors.join('\n'));
-  assert.ok(r.requests.some((u) => u.startsWith('http://127.0.0.1:9/')), r.requests.join(' '));
+  assert.ok(
+    r.consoleErrors.some((e) => /boom from console/.test(e)),
+    r.consoleErrors.join('\n'),
+  );
+  assert.ok(
+    r.consoleErrors.some((e) => /undefinedFunction/.test(e)),
+    r.consoleErrors.join('\n'),
+  );
+  assert.ok(
+    r.requests.some((u) => u.startsWith('http://127.0.0.1:9/')),
+    r.requests.join(' '),
+  );
 });
 
 test('chromium: waitFor waits for a page that renders with a script', async () => {
-  const r = await browser.render(page('late.html', '<!doctype html><body><script>setTimeout(() => { document.body.textContent = "rendered late"; window.ready = true; }, 300)</script>'), {
-    waitFor: 'window.ready === true',
-  });
+  const r = await browser.render(
+    page(
+      'late.html',
+      '<!doctype html><body><script>setTimeout(() => { document.body.textContent = "rendered late"; window.ready = true; }, 300)</script>',
+    ),
+    {
+      waitFor: 'window.ready === true',
+    },
+  );
   assert.match(r.text, /rendered late/);
 });

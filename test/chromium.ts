@@ -44,16 +44,32 @@ export function findChromium(): string | null {
  * (no apt-get, not root, the install's last lines) when it cannot be had.
  */
 export async function ensureChromium(log: (m: string) => void = () => {}): Promise<string> {
-  await installOnce(path.join(os.tmpdir(), 'elbo-chromium-install.lock'), () => findChromium() !== null, () => {
-    if (spawnSync('apt-get', ['--version']).status !== 0) throw new Error("Chromium is not installed and apt-get is not available: install Debian's chromium package (or set CHROMIUM to a Chromium binary)");
-    if (process.getuid && process.getuid() !== 0) throw new Error('Chromium is not installed and installing it needs root: run apt-get install chromium (or set CHROMIUM to a Chromium binary)');
-    log('installing chromium with apt-get (first time only)');
-    const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
-    for (const args of [['update', '-qq'], ['install', '-y', '-qq', '-o', 'DPkg::Lock::Timeout=600', 'chromium']]) {
-      const r = spawnSync('apt-get', args, { encoding: 'utf8', env, timeout: 15 * 60_000 });
-      if (r.status !== 0) throw new Error(`apt-get ${args.join(' ')} failed (${r.error?.message ?? `exit ${r.status}`}):\n${(r.stderr || r.stdout || '').slice(-3000)}`);
-    }
-  });
+  await installOnce(
+    path.join(os.tmpdir(), 'elbo-chromium-install.lock'),
+    () => findChromium() !== null,
+    () => {
+      if (spawnSync('apt-get', ['--version']).status !== 0)
+        throw new Error(
+          "Chromium is not installed and apt-get is not available: install Debian's chromium package (or set CHROMIUM to a Chromium binary)",
+        );
+      if (process.getuid && process.getuid() !== 0)
+        throw new Error(
+          'Chromium is not installed and installing it needs root: run apt-get install chromium (or set CHROMIUM to a Chromium binary)',
+        );
+      log('installing chromium with apt-get (first time only)');
+      const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
+      for (const args of [
+        ['update', '-qq'],
+        ['install', '-y', '-qq', '-o', 'DPkg::Lock::Timeout=600', 'chromium'],
+      ]) {
+        const r = spawnSync('apt-get', args, { encoding: 'utf8', env, timeout: 15 * 60_000 });
+        if (r.status !== 0)
+          throw new Error(
+            `apt-get ${args.join(' ')} failed (${r.error?.message ?? `exit ${r.status}`}):\n${(r.stderr || r.stdout || '').slice(-3000)}`,
+          );
+      }
+    },
+  );
   const bin = findChromium();
   if (!bin) throw new Error('apt-get install chromium succeeded but no chromium binary is on PATH');
   return bin;
@@ -127,7 +143,11 @@ export class Chromium {
     const proc = spawn(bin, args, { stdio: ['ignore', 'ignore', 'pipe', 'pipe', 'pipe'], detached: true });
     trackGroup(proc);
     const c = new Chromium(proc, profile);
-    const started = await withTimeout(Promise.race([c.send('Browser.getVersion').then(() => true), c.exited.then(() => false)]), 60_000, '').catch(() => false);
+    const started = await withTimeout(
+      Promise.race([c.send('Browser.getVersion').then(() => true), c.exited.then(() => false)]),
+      60_000,
+      '',
+    ).catch(() => false);
     if (!started) {
       await c.close();
       throw new Error(`chromium (${bin}) did not start:\n${c.stderr}`);
@@ -172,33 +192,57 @@ export class Chromium {
     const { sessionId } = await this.send('Target.attachToTarget', { targetId, flatten: true });
     const consoleErrors: string[] = [];
     const requests: string[] = [];
-    const mine = (h: Handler): Handler => (p, s) => s === sessionId && h(p);
+    const mine =
+      (h: Handler): Handler =>
+      (p, s) =>
+        s === sessionId && h(p);
     let loaded!: () => void;
     const loadFired = new Promise<void>((r) => (loaded = r));
     const off = [
-      this.on('Runtime.consoleAPICalled', mine((p) => p.type === 'error' && consoleErrors.push(p.args.map((a: any) => a.value ?? a.description ?? '').join(' ')))),
-      this.on('Runtime.exceptionThrown', mine((p) => consoleErrors.push(p.exceptionDetails.exception?.description ?? p.exceptionDetails.text))),
-      this.on('Log.entryAdded', mine((p) => p.entry.level === 'error' && consoleErrors.push(`${p.entry.text}${p.entry.url ? ` (${p.entry.url})` : ''}`))),
-      this.on('Network.requestWillBeSent', mine((p) => requests.push(p.request.url))),
-      this.on('Page.loadEventFired', mine(() => loaded())),
+      this.on(
+        'Runtime.consoleAPICalled',
+        mine((p) => p.type === 'error' && consoleErrors.push(p.args.map((a: any) => a.value ?? a.description ?? '').join(' '))),
+      ),
+      this.on(
+        'Runtime.exceptionThrown',
+        mine((p) => consoleErrors.push(p.exceptionDetails.exception?.description ?? p.exceptionDetails.text)),
+      ),
+      this.on(
+        'Log.entryAdded',
+        mine((p) => p.entry.level === 'error' && consoleErrors.push(`${p.entry.text}${p.entry.url ? ` (${p.entry.url})` : ''}`)),
+      ),
+      this.on(
+        'Network.requestWillBeSent',
+        mine((p) => requests.push(p.request.url)),
+      ),
+      this.on(
+        'Page.loadEventFired',
+        mine(() => loaded()),
+      ),
     ];
     try {
       const width = opts.width ?? 1280;
       await Promise.all(['Page.enable', 'Runtime.enable', 'Log.enable', 'Network.enable'].map((m) => this.send(m, {}, sessionId)));
-      await this.send('Emulation.setDeviceMetricsOverride', { width, height: opts.height ?? 900, deviceScaleFactor: 1, mobile: false }, sessionId);
+      await this.send(
+        'Emulation.setDeviceMetricsOverride',
+        { width, height: opts.height ?? 900, deviceScaleFactor: 1, mobile: false },
+        sessionId,
+      );
       const nav = await this.send('Page.navigate', { url }, sessionId);
       if (nav.errorText) throw new Error(`could not open ${url}: ${nav.errorText}`);
       await withTimeout(loadFired, timeout, `${url} did not finish loading in ${timeout} ms`);
       const evaluate = async (expression: string) => {
         const r = await this.send('Runtime.evaluate', { expression, returnByValue: true, awaitPromise: true }, sessionId);
-        if (r.exceptionDetails) throw new Error(`evaluating in ${url}: ${r.exceptionDetails.exception?.description ?? r.exceptionDetails.text}`);
+        if (r.exceptionDetails)
+          throw new Error(`evaluating in ${url}: ${r.exceptionDetails.exception?.description ?? r.exceptionDetails.text}`);
         return r.result.value;
       };
       // every image finished (loaded or failed), then the page's own condition
       const ready = `(${opts.waitFor ?? 'true'}) && [...document.images].every((i) => i.complete)`;
       const t0 = Date.now();
       while (!(await evaluate(ready))) {
-        if (Date.now() - t0 > timeout) throw new Error(`${url}: ${opts.waitFor ? `waitFor (${opts.waitFor})` : 'images'} not ready after ${timeout} ms`);
+        if (Date.now() - t0 > timeout)
+          throw new Error(`${url}: ${opts.waitFor ? `waitFor (${opts.waitFor})` : 'images'} not ready after ${timeout} ms`);
         await new Promise((r) => setTimeout(r, 100));
       }
       const page = await evaluate(`({
@@ -210,7 +254,15 @@ export class Chromium {
       const height = Math.min(page.height, opts.maxHeight ?? 16_000);
       await this.send('Emulation.setDeviceMetricsOverride', { width, height, deviceScaleFactor: 1, mobile: false }, sessionId);
       const shot = await this.send('Page.captureScreenshot', { format: 'png', captureBeyondViewport: false }, sessionId);
-      return { url, title: page.title, text: page.text, images: page.images, consoleErrors, requests, screenshotPng: Buffer.from(shot.data, 'base64') };
+      return {
+        url,
+        title: page.title,
+        text: page.text,
+        images: page.images,
+        consoleErrors,
+        requests,
+        screenshotPng: Buffer.from(shot.data, 'base64'),
+      };
     } finally {
       off.forEach((f) => f());
       await this.send('Target.closeTarget', { targetId }).catch(() => {});
@@ -273,5 +325,7 @@ export async function renderPage(url: string, opts: RenderOptions = {}): Promise
 
 function withTimeout<T>(p: Promise<T>, ms: number, message: string): Promise<T> {
   let timer: NodeJS.Timeout;
-  return Promise.race([p, new Promise<T>((_, reject) => (timer = setTimeout(() => reject(new Error(message)), ms)))]).finally(() => clearTimeout(timer));
+  return Promise.race([p, new Promise<T>((_, reject) => (timer = setTimeout(() => reject(new Error(message)), ms)))]).finally(() =>
+    clearTimeout(timer),
+  );
 }

@@ -7,7 +7,10 @@ import { tmpDir, smallConfig, elbo, lastJson, BIN, ROOT } from './helpers';
 
 test('elbo run --json: trains on generated data end to end and fills the run directory', () => {
   const dir = tmpDir();
-  const cfg = smallConfig(dir, 'published:\n  - {metric: test/elbo, value: -1000, pm: 1, source: "a paper, Table 2"}\n  - {metric: test/kl, value: 0, source: "another"}\n');
+  const cfg = smallConfig(
+    dir,
+    'published:\n  - {metric: test/elbo, value: -1000, pm: 1, source: "a paper, Table 2"}\n  - {metric: test/kl, value: 0, source: "another"}\n',
+  );
   const runs = path.join(dir, 'runs');
   const r = elbo(['run', cfg, '--runs-dir', runs, '--json', '--set', 'train.epochs=2', '--seed', '5']);
   assert.equal(r.status, 0, r.stderr);
@@ -42,9 +45,14 @@ test('elbo run --json: trains on generated data end to end and fills the run dir
   assert.match(resolved, /seed: 5/);
   assert.match(resolved, /epochs: 2/);
   assert.match(resolved, /lr: 0\.001/, 'defaults are written out');
-  const metrics = fs.readFileSync(path.join(out.runDir, 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+  const metrics = fs
+    .readFileSync(path.join(out.runDir, 'metrics.jsonl'), 'utf8')
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l));
   assert.equal(metrics.filter((m) => m.epoch).length, 2);
-  for (const k of ['train/loss', 'train/recon', 'train/kl', 'val/elbo', 'train/samples_per_sec']) assert.ok(Number.isFinite(metrics[0][k]), k);
+  for (const k of ['train/loss', 'train/recon', 'train/kl', 'val/elbo', 'train/samples_per_sec'])
+    assert.ok(Number.isFinite(metrics[0][k]), k);
   const png = fs.readFileSync(path.join(out.runDir, 'artifacts', 'reconstructions.png'));
   assert.equal(png.subarray(1, 4).toString(), 'PNG');
   assert.ok(fs.existsSync(path.join(out.runDir, 'checkpoints', 'epoch-0002', 'weights.bin')));
@@ -55,7 +63,10 @@ test('elbo run --json: trains on generated data end to end and fills the run dir
   const h = elbo(['run', cfg, '--runs-dir', runs, '--set', 'train.epochs=2', '--seed', '5', '--set', 'train.select={metric: val/elbo}']);
   assert.equal(h.status, 0, h.stderr);
   assert.match(h.stdout, /^test metrics of the best checkpoint: epoch 2 \(val\/elbo -\d+\.\d{4}, max\)$/m);
-  assert.match(h.stdout, /^measured against published \(best checkpoint, epoch 2\):\n  metric +measured +published +verdict +source\n  test\/elbo +-\d+\.\d{4} +-1000 ± 1 +better +a paper, Table 2\n  test\/kl +\d+\.\d{4} +0 +worse +another$/m);
+  assert.match(
+    h.stdout,
+    /^measured against published \(best checkpoint, epoch 2\):\n {2}metric +measured +published +verdict +source\n {2}test\/elbo +-\d+\.\d{4} +-1000 ± 1 +better +a paper, Table 2\n {2}test\/kl +\d+\.\d{4} +0 +worse +another$/m,
+  );
 });
 
 test('bad input exits non-zero with one line and no stack trace', () => {
@@ -155,7 +166,15 @@ Module._load = function (req, parent, isMain) {
 };
 process.on('exit', () => require('fs').writeFileSync(process.env.PROBE_OUT, JSON.stringify([...seen])));\n`,
   );
-  const cases = [['--help'], ['validate', 'configs/quickstart.yaml'], ['validate', 'configs/mnist/m2.yaml', '--json'], ['plugins'], ['schema'], ['run', '--help'], ['run', 'configs/quickstart.yaml', '--print-config']];
+  const cases = [
+    ['--help'],
+    ['validate', 'configs/quickstart.yaml'],
+    ['validate', 'configs/mnist/m2.yaml', '--json'],
+    ['plugins'],
+    ['schema'],
+    ['run', '--help'],
+    ['run', 'configs/quickstart.yaml', '--print-config'],
+  ];
   for (const args of cases) {
     const out = path.join(dir, 'loaded.json');
     const r = elbo(args, { env: { NODE_OPTIONS: `--require ${probe}`, PROBE_OUT: out } });
@@ -165,14 +184,18 @@ process.on('exit', () => require('fs').writeFileSync(process.env.PROBE_OUT, JSON
   // the probe itself works: a run's backend does load it
   const out = path.join(dir, 'loaded.json');
   const cfg = smallConfig(dir);
-  const r = elbo(['run', cfg, '--runs-dir', path.join(dir, 'runs'), '--set', 'train.epochs=1', '--set', 'eval=[{kind: elbo}]', '-q'], { env: { NODE_OPTIONS: `--require ${probe}`, PROBE_OUT: out } });
+  const r = elbo(['run', cfg, '--runs-dir', path.join(dir, 'runs'), '--set', 'train.epochs=1', '--set', 'eval=[{kind: elbo}]', '-q'], {
+    env: { NODE_OPTIONS: `--require ${probe}`, PROBE_OUT: out },
+  });
   assert.equal(r.status, 0, r.stderr);
   assert.ok(JSON.parse(fs.readFileSync(out, 'utf8')).some((f: string) => f.includes('tfjs-core')));
 
   const manifest = JSON.parse(fs.readFileSync(path.join(ROOT, 'oclif.manifest.json'), 'utf8'));
   // command ids: file paths under commands/, topics joined by ':' (runs/list.js → runs:list)
   const root = path.join(ROOT, 'dist', 'src', 'cli', 'commands');
-  const commands = (fs.readdirSync(root, { recursive: true }) as string[]).filter((f) => f.endsWith('.js')).map((f) => f.replace(/\.js$/, '').split(path.sep).join(':'));
+  const commands = (fs.readdirSync(root, { recursive: true }) as string[])
+    .filter((f) => f.endsWith('.js'))
+    .map((f) => f.replace(/\.js$/, '').split(path.sep).join(':'));
   assert.ok(commands.includes('runs:list') && commands.includes('runs:show'));
   assert.deepEqual(Object.keys(manifest.commands).sort(), commands.sort());
   assert.equal(manifest.version, JSON.parse(fs.readFileSync(path.join(ROOT, 'package.json'), 'utf8')).version);
@@ -203,7 +226,10 @@ test('the progress line fits the terminal: epoch, step, loss, samples/s and ETA 
     etaSec: 3 * 3600 + 25 * 60 + 7,
   };
   const wide = formatProgressLine(p, 200);
-  assert.match(wide, /^epoch 12\/300 [█░]{20} 391\/469 loss 123\.5 recon 98\.77 kl 24\.69 class 0\.1235 \| 12346 samples\/s \| ETA 3:25:07$/);
+  assert.match(
+    wide,
+    /^epoch 12\/300 [█░]{20} 391\/469 loss 123\.5 recon 98\.77 kl 24\.69 class 0\.1235 \| 12346 samples\/s \| ETA 3:25:07$/,
+  );
   assert.ok(wide.length > 80, `the full line is ${wide.length} wide`);
   for (const cols of [100, 80, 72, 60, 50, 40]) {
     const line = formatProgressLine(p, cols);
@@ -254,7 +280,11 @@ test('elbo run --print-config prints the resolved config and trains nothing; val
   assert.match(ok.config_sha256, /^[0-9a-f]{64}$/);
   assert.deepEqual(ok.problems, []);
   const crypto = require('crypto');
-  assert.equal(crypto.createHash('sha256').update(r.stdout).digest('hex'), ok.config_sha256, 'the printed config is the one whose sha256 is recorded');
+  assert.equal(
+    crypto.createHash('sha256').update(r.stdout).digest('hex'),
+    ok.config_sha256,
+    'the printed config is the one whose sha256 is recorded',
+  );
 
   // problems: file, line, column and message each; exit 1; nothing on stderr
   const bad = path.join(dir, 'bad.yaml');
@@ -270,8 +300,15 @@ test('elbo run --print-config prints the resolved config and trains nothing; val
     assert.ok(Number.isInteger(p.line) && Number.isInteger(p.col), JSON.stringify(p));
     assert.equal(typeof p.message, 'string');
   }
-  const modelLine = fs.readFileSync(bad, 'utf8').split('\n').findIndex((l) => l.includes('kind: vea')) + 1;
-  assert.ok(res.problems.some((p: any) => /unknown model 'vea'/.test(p.message) && p.line === modelLine), JSON.stringify(res.problems));
+  const modelLine =
+    fs
+      .readFileSync(bad, 'utf8')
+      .split('\n')
+      .findIndex((l) => l.includes('kind: vea')) + 1;
+  assert.ok(
+    res.problems.some((p: any) => /unknown model 'vea'/.test(p.message) && p.line === modelLine),
+    JSON.stringify(res.problems),
+  );
   const flagProblem = lastJson(elbo(['validate', cfg, '--set', 'train.epochs=0', '--json']).stdout).problems[0];
   assert.deepEqual([flagProblem.where, flagProblem.file, flagProblem.line], ['--set train.epochs=0', null, null]);
 
@@ -279,7 +316,8 @@ test('elbo run --print-config prints the resolved config and trains nothing; val
   const manifest = JSON.parse(fs.readFileSync(path.join(ROOT, 'oclif.manifest.json'), 'utf8'));
   for (const [id, c] of Object.entries<any>(manifest.commands)) {
     for (const ex of c.examples ?? []) {
-      for (const f of String(ex).match(/\bconfigs\/\S+\.ya?ml\b/g) ?? []) assert.ok(fs.existsSync(path.join(ROOT, f)), `elbo ${id} --help names ${f}, which does not exist`);
+      for (const f of String(ex).match(/\bconfigs\/\S+\.ya?ml\b/g) ?? [])
+        assert.ok(fs.existsSync(path.join(ROOT, f)), `elbo ${id} --help names ${f}, which does not exist`);
     }
   }
 });
@@ -289,9 +327,28 @@ test('elbo run --tag K=V --note TEXT: recorded in run.json and spooled for MLflo
   const cfg = smallConfig(dir);
   const runs = path.join(dir, 'runs');
   const r = elbo(
-    ['run', cfg, '--runs-dir', runs, '--json', '-q', '--set', 'train.epochs=1', '--set', 'eval=[{kind: elbo}]',
-      '--tag', 'purpose=baseline', '--tag', 'ticket=42', '--tag', 'purpose=smoke test', '--note', 'checking the tags',
-      '--tracking-uri', 'http://127.0.0.1:9'],
+    [
+      'run',
+      cfg,
+      '--runs-dir',
+      runs,
+      '--json',
+      '-q',
+      '--set',
+      'train.epochs=1',
+      '--set',
+      'eval=[{kind: elbo}]',
+      '--tag',
+      'purpose=baseline',
+      '--tag',
+      'ticket=42',
+      '--tag',
+      'purpose=smoke test',
+      '--note',
+      'checking the tags',
+      '--tracking-uri',
+      'http://127.0.0.1:9',
+    ],
     { env: { MLFLOW_HTTP_TIMEOUT_S: '1' } },
   );
   assert.equal(r.status, 0, r.stderr);
@@ -300,14 +357,22 @@ test('elbo run --tag K=V --note TEXT: recorded in run.json and spooled for MLflo
   assert.deepEqual(rec.tags, { purpose: 'smoke test', ticket: '42' }, 'the last of a key wins');
   assert.equal(rec.note, 'checking the tags');
   // the MLflow events (spooled: no server listens there) carry them as tags
-  const events = fs.readFileSync(path.join(out.runDir, 'mlflow', 'spool.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+  const events = fs
+    .readFileSync(path.join(out.runDir, 'mlflow', 'spool.jsonl'), 'utf8')
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l));
   const tags = Object.assign({}, ...events.map((e: any) => e.tags ?? e.event?.tags ?? {}));
   assert.equal(tags.purpose, 'smoke test', JSON.stringify(events[0]).slice(0, 400));
   assert.equal(tags.ticket, '42');
   assert.equal(tags['elbo.note'], 'checking the tags');
   assert.match(tags['mlflow.note.content'], /checking the tags/);
 
-  for (const [flag, pattern] of [['novalue', /--tag novalue: a tag is KEY=VALUE/], ['elbo.seed=3', /reserved/], ['a*b=1', /may hold only/]] as const) {
+  for (const [flag, pattern] of [
+    ['novalue', /--tag novalue: a tag is KEY=VALUE/],
+    ['elbo.seed=3', /reserved/],
+    ['a*b=1', /may hold only/],
+  ] as const) {
     const b = elbo(['run', cfg, '--runs-dir', runs, '--tag', flag]);
     assert.equal(b.status, 1, flag);
     assert.match(b.stderr, pattern);
@@ -336,7 +401,11 @@ test('shell completion (oclif autocomplete): bash completes commands, topics and
 
 test('a mistyped command (oclif not-found): did you mean, asked in a terminal; exit 127 with where to look', () => {
   // in a terminal (script(1) gives the command a pseudo-terminal) it asks; answered "n"
-  const tty = require('child_process').spawnSync('script', ['-qec', `${JSON.stringify(process.execPath)} ${JSON.stringify(BIN)} sweeep`, '/dev/null'], { input: 'n\n', encoding: 'utf8', timeout: 60_000 });
+  const tty = require('child_process').spawnSync(
+    'script',
+    ['-qec', `${JSON.stringify(process.execPath)} ${JSON.stringify(BIN)} sweeep`, '/dev/null'],
+    { input: 'n\n', encoding: 'utf8', timeout: 60_000 },
+  );
   const text = tty.stdout.replace(/\x1b\[[0-9;?]*[A-Za-z]/g, '');
   assert.match(text, /sweeep is not a elbo command/);
   assert.match(text, /Did you mean sweep\?/);

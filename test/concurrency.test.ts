@@ -14,8 +14,15 @@ import { takeLock, releaseLock } from '../src/util/lock';
  * The runs hold still where the test wants them with ELBO_FAULT=...:pause.
  */
 
-function start(args: string[], env: Record<string, string> = {}): { child: ChildProcess; stderr: () => string; done: Promise<number | null> } {
-  const child = spawn(process.execPath, [BIN, ...args], { cwd: ROOT, env: { ...process.env, CI: 'true', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+function start(
+  args: string[],
+  env: Record<string, string> = {},
+): { child: ChildProcess; stderr: () => string; done: Promise<number | null> } {
+  const child = spawn(process.execPath, [BIN, ...args], {
+    cwd: ROOT,
+    env: { ...process.env, CI: 'true', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   let err = '';
   child.stderr!.on('data', (d) => (err += d));
   child.stdout!.on('data', () => {});
@@ -76,7 +83,9 @@ test('two sweeps of one file share its cells; a sweep killed with -9 stops its c
   // sweep A: its first cell holds still in epoch 1
   const { a, sweepFile, runsDir, store } = pausingSweep('[1, 2]', 'step@1:pause');
   try {
-    await until('sweep A to start its first cell', () => runDirs(store).some((d) => fs.existsSync(path.join(d, 'run.json')) && fs.existsSync(path.join(d, 'lock'))));
+    await until('sweep A to start its first cell', () =>
+      runDirs(store).some((d) => fs.existsSync(path.join(d, 'run.json')) && fs.existsSync(path.join(d, 'lock'))),
+    );
     // sweep B at the same time: leaves cell 0 to A, runs cell 1
     const b = elbo(['sweep', sweepFile, '--runs-dir', runsDir, '--json']);
     assert.equal(b.status, 1, b.stderr);
@@ -97,11 +106,17 @@ test('two sweeps of one file share its cells; a sweep killed with -9 stops its c
     const c = elbo(['sweep', sweepFile, '--runs-dir', runsDir, '--json']);
     assert.equal(c.status, 0, c.stderr);
     const after = lastJson(c.stdout).cells;
-    assert.deepEqual(after.map((x: any) => x.status), ['FINISHED', 'CACHED']);
+    assert.deepEqual(
+      after.map((x: any) => x.status),
+      ['FINISHED', 'CACHED'],
+    );
     assert.equal(after[0].runDir, cell0);
     assert.equal(runDirs(store).length, 2);
     const index = JSON.parse(fs.readFileSync(path.join(runsDir, 'sweeps', 'sweep', 'sweep.json'), 'utf8'));
-    assert.deepEqual(index.cells.map((x: any) => x.status), ['FINISHED', 'CACHED']);
+    assert.deepEqual(
+      index.cells.map((x: any) => x.status),
+      ['FINISHED', 'CACHED'],
+    );
   } finally {
     a.child.kill('SIGKILL');
   }
@@ -109,7 +124,15 @@ test('two sweeps of one file share its cells; a sweep killed with -9 stops its c
 
 test('sweep state: records of cells written by several processes at once all land in sweep.json; compare says which cells are missing and why', async () => {
   const dir = tmpDir();
-  const cells = [0, 1, 2, 3, 4, 5].map((i) => ({ index: i, label: `model.latent=${i + 1}`, config_sha256: `${i}`.repeat(64), status: 'PENDING' as const, runDir: null, metrics: {}, seconds: 0 }));
+  const cells = [0, 1, 2, 3, 4, 5].map((i) => ({
+    index: i,
+    label: `model.latent=${i + 1}`,
+    config_sha256: `${i}`.repeat(64),
+    status: 'PENDING' as const,
+    runDir: null,
+    metrics: {},
+    seconds: 0,
+  }));
   const index = { name: 's', file: path.join(dir, 's.yaml'), base: path.join(dir, 'c.yaml'), cells_sha256: 'x'.repeat(64), cells };
   writeSweepIndex(dir, index);
   // cells 0-3: a run directory each, as compare reads them
@@ -133,7 +156,10 @@ test('sweep state: records of cells written by several processes at once all lan
     });
   assert.deepEqual(await Promise.all([0, 1, 2, 3].map(writer)), [0, 0, 0, 0]);
   const written = JSON.parse(fs.readFileSync(path.join(dir, 'sweep.json'), 'utf8'));
-  assert.deepEqual(written.cells.map((c: any) => c.status), ['FINISHED', 'FINISHED', 'FINISHED', 'FINISHED', 'PENDING', 'PENDING']);
+  assert.deepEqual(
+    written.cells.map((c: any) => c.status),
+    ['FINISHED', 'FINISHED', 'FINISHED', 'FINISHED', 'PENDING', 'PENDING'],
+  );
   // cell 5: RUNNING in a process that is gone (its lease is not held)
   writeCellRecord(dir, { ...cells[5], status: 'RUNNING' });
   const cmp = elbo(['compare', dir, '--wide']);
@@ -141,7 +167,9 @@ test('sweep state: records of cells written by several processes at once all lan
   assert.match(cmp.stdout, /^vae\(latent=1\)\s+0\s+-90\.000$/m);
   assert.match(
     cmp.stderr,
-    new RegExp(`2 cells have no finished run \\(left out\\):\\n  cell 4 \\(model\\.latent=5\\): never started\\n  cell 5 \\(model\\.latent=6\\): killed: the process that ran it \\(${process.pid} on \\S+\\) is gone; rerun the sweep to resume it\\n`),
+    new RegExp(
+      `2 cells have no finished run \\(left out\\):\\n  cell 4 \\(model\\.latent=5\\): never started\\n  cell 5 \\(model\\.latent=6\\): killed: the process that ran it \\(${process.pid} on \\S+\\) is gone; rerun the sweep to resume it\\n`,
+    ),
   );
 });
 
@@ -152,7 +180,7 @@ test('a lease held on another host is respected while its heartbeat is fresh and
   process.env.ELBO_LEASE_STALE_S = '0.4';
   try {
     fs.writeFileSync(file, JSON.stringify({ pid: 1, host: 'node-b' }));
-    assert.deepEqual(takeLock(file), { pid: 1, host: 'node-b' }, 'a fresh lease of another host is its holder\'s');
+    assert.deepEqual(takeLock(file), { pid: 1, host: 'node-b' }, "a fresh lease of another host is its holder's");
     const old = new Date(Date.now() - 5000);
     fs.utimesSync(file, old, old);
     assert.equal(takeLock(file), null, 'a stale one is taken over');
@@ -172,7 +200,8 @@ test('SIGTERM to a sweep stops its running cell (passed on), which records KILLE
   const { a, runsDir, store } = pausingSweep('[1]', 'step@2:pause');
   try {
     // its run checkpointed epoch 1 (run.json says so) and holds still in epoch 2
-    const epochs = (d: string) => (fs.existsSync(path.join(d, 'run.json')) ? JSON.parse(fs.readFileSync(path.join(d, 'run.json'), 'utf8')).epochs_completed : 0);
+    const epochs = (d: string) =>
+      fs.existsSync(path.join(d, 'run.json')) ? JSON.parse(fs.readFileSync(path.join(d, 'run.json'), 'utf8')).epochs_completed : 0;
     await until('the cell to pause in epoch 2', () => runDirs(store).some((d) => epochs(d) === 1));
     a.child.kill('SIGTERM');
     assert.equal(await a.done, 130, a.stderr());

@@ -56,7 +56,13 @@ test('every problem is reported, one line each', () => {
   assert.equal(p.length, 3, p.join('\n'));
   assert.ok(p.some((l) => /FILE:6:1: unknown key 'extra'/.test(l)));
   assert.ok(p.some((l) => /FILE:4:11: model\.latent must be >= 1/.test(l)));
-  assert.ok(p.some((l) => /FILE:5:15: model\.likelihood must be one of bernoulli, gaussian, gaussian_learned, got string "bernouli"; did you mean 'bernoulli'\?/.test(l)));
+  assert.ok(
+    p.some((l) =>
+      /FILE:5:15: model\.likelihood must be one of bernoulli, gaussian, gaussian_learned, got string "bernouli"; did you mean 'bernoulli'\?/.test(
+        l,
+      ),
+    ),
+  );
 });
 
 test('missing required section and missing kind', () => {
@@ -98,7 +104,9 @@ test('elbo validate: exit 0 on a shipped config, exit 1 with FILE:LINE:COL lines
 test('every shipped config validates', () => {
   const files: string[] = [];
   const walk = (d: string) =>
-    fs.readdirSync(d, { withFileTypes: true }).forEach((e) => (e.isDirectory() ? walk(path.join(d, e.name)) : e.name.endsWith('.yaml') && files.push(path.join(d, e.name))));
+    fs
+      .readdirSync(d, { withFileTypes: true })
+      .forEach((e) => (e.isDirectory() ? walk(path.join(d, e.name)) : e.name.endsWith('.yaml') && files.push(path.join(d, e.name))));
   walk(path.join(ROOT, 'configs'));
   assert.ok(files.length >= 2);
   for (const f of files) {
@@ -141,37 +149,72 @@ test('published: a good block validates and gets its mode from the metric name',
       '  - {metric: test/recon, value: 60, mode: max, source: "a paper"}\n',
   );
   const { config } = loadConfig(file, [], createRegistry());
-  assert.deepEqual(config.published!.map((e) => e.mode), ['max', 'min', 'max']);
+  assert.deepEqual(
+    config.published!.map((e) => e.mode),
+    ['max', 'min', 'max'],
+  );
   assert.equal(config.published![1].pm, 1);
   // [] says that no published number applies
   assert.deepEqual(problems(BASE + 'published: []\n'), []);
 });
 
 test('published: an unknown metric is a located error naming the metrics the evaluators write', () => {
-  const p = problems(BASE + 'eval: [{kind: elbo}, {kind: iwae, k: 50}]\npublished:\n  - metric: test/log_likelihood_k5000\n    value: -86.76\n    source: x\n');
+  const p = problems(
+    BASE +
+      'eval: [{kind: elbo}, {kind: iwae, k: 50}]\npublished:\n  - metric: test/log_likelihood_k5000\n    value: -86.76\n    source: x\n',
+  );
   assert.equal(p.length, 1, p.join('\n'));
   assert.match(
     p[0],
     /^FILE:6:13: published\.0\.metric 'test\/log_likelihood_k5000' is not a metric this config's evaluators write; did you mean 'test\/log_likelihood_k50'\? \(the configured evaluators write: test\/elbo, test\/kl, test\/log_likelihood_k50, test\/recon\)$/,
   );
   // a metric of an evaluator the config does not run; a val/ metric; one metric twice; no source
-  const q = problems(BASE + 'published:\n  - {metric: test/accuracy, value: 0.9, source: x}\n  - {metric: val/elbo, value: 1, source: x}\n  - {metric: test/elbo, value: 1, source: x}\n  - {metric: test/elbo, value: 2, source: y}\n');
+  const q = problems(
+    BASE +
+      'published:\n  - {metric: test/accuracy, value: 0.9, source: x}\n  - {metric: val/elbo, value: 1, source: x}\n  - {metric: test/elbo, value: 1, source: x}\n  - {metric: test/elbo, value: 2, source: y}\n',
+  );
   assert.equal(q.length, 3, q.join('\n'));
   assert.match(q[0], /^FILE:5:14: published\.0\.metric 'test\/accuracy' is not a metric/);
   assert.match(q[1], /^FILE:6:14: published\.1\.metric 'val\/elbo' .*\(published numbers are test metrics: test\/\.\.\.\)/);
   assert.match(q[2], /^FILE:8:14: published\.3: 'test\/elbo' is listed twice/);
-  assert.match(problems(BASE + 'published:\n  - {metric: test/elbo, value: 1}\n')[0], /^FILE:5:5: missing required key 'source' in published\.0/);
+  assert.match(
+    problems(BASE + 'published:\n  - {metric: test/elbo, value: 1}\n')[0],
+    /^FILE:5:5: missing required key 'source' in published\.0/,
+  );
   const r = problems(BASE + 'eval: [{kind: sparsity}]\npublished:\n  - {metric: test/sparsity_dead_dims, value: 3, source: x}\n');
-  assert.match(r[0], /^FILE:6:5: published\.0: cannot tell from 'test\/sparsity_dead_dims' whether lower or higher is better; add mode: min or mode: max/);
-  assert.deepEqual(problems(BASE + 'eval: [{kind: sparsity}]\npublished:\n  - {metric: test/sparsity_dead_dims, value: 3, mode: min, source: x}\n'), []);
+  assert.match(
+    r[0],
+    /^FILE:6:5: published\.0: cannot tell from 'test\/sparsity_dead_dims' whether lower or higher is better; add mode: min or mode: max/,
+  );
+  assert.deepEqual(
+    problems(BASE + 'eval: [{kind: sparsity}]\npublished:\n  - {metric: test/sparsity_dead_dims, value: 3, mode: min, source: x}\n'),
+    [],
+  );
   // evaluators declare their metrics for their options: accuracy on the validation split, a latent-classifier prefix
-  assert.deepEqual(problems(BASE + 'eval: [{kind: latent-classifier, prefix: knn}]\npublished: [{metric: test/knn_error, value: 3, source: x}]\n'), []);
-  assert.match(problems(BASE + 'eval: [{kind: latent-classifier, prefix: knn}]\npublished: [{metric: test/latent_classifier_error, value: 3, source: x}]\n')[0], /\(the configured evaluators write: test\/knn_accuracy, test\/knn_error, test\/knn_labelled\)$/);
-  assert.match(problems(BASE, ['published=[{metric: test/elbow, value: 1, source: x}]'])[0], /^--set published=.*: published\.0\.metric 'test\/elbow' .*did you mean 'test\/elbo'/);
+  assert.deepEqual(
+    problems(BASE + 'eval: [{kind: latent-classifier, prefix: knn}]\npublished: [{metric: test/knn_error, value: 3, source: x}]\n'),
+    [],
+  );
+  assert.match(
+    problems(
+      BASE + 'eval: [{kind: latent-classifier, prefix: knn}]\npublished: [{metric: test/latent_classifier_error, value: 3, source: x}]\n',
+    )[0],
+    /\(the configured evaluators write: test\/knn_accuracy, test\/knn_error, test\/knn_labelled\)$/,
+  );
+  assert.match(
+    problems(BASE, ['published=[{metric: test/elbow, value: 1, source: x}]'])[0],
+    /^--set published=.*: published\.0\.metric 'test\/elbow' .*did you mean 'test\/elbo'/,
+  );
   // an override of the evaluators that leaves the file's published metric unmeasured says how to drop it
-  const o = problems(BASE + 'eval: [{kind: elbo}, {kind: iwae, k: 5000}]\npublished: [{metric: test/log_likelihood_k5000, value: -86.76, source: x}]\n', ['eval.1.k=100']);
+  const o = problems(
+    BASE + 'eval: [{kind: elbo}, {kind: iwae, k: 5000}]\npublished: [{metric: test/log_likelihood_k5000, value: -86.76, source: x}]\n',
+    ['eval.1.k=100'],
+  );
   assert.equal(o.length, 1, o.join('\n'));
-  assert.match(o[0], /did you mean 'test\/log_likelihood_k100'.*; eval\.1\.k changed what this run measures: add --set 'published=\[\]' to compare with nothing$/);
+  assert.match(
+    o[0],
+    /did you mean 'test\/log_likelihood_k100'.*; eval\.1\.k changed what this run measures: add --set 'published=\[\]' to compare with nothing$/,
+  );
   assert.doesNotMatch(problems(BASE, ['published=[{metric: test/elbow, value: 1, source: x}]'])[0], /changed what this run measures/);
 });
 
@@ -182,9 +225,18 @@ test('train.select: a validation metric the model writes; otherwise a located er
   assert.deepEqual(loadConfig(file, [], createRegistry()).config.train.select, { metric: 'val/accuracy', mode: 'max' });
   const vae = problems(BASE + 'train:\n  select: {metric: val/accuracy, mode: max}\n');
   assert.equal(vae.length, 1, vae.join('\n'));
-  assert.match(vae[0], /^FILE:5:20: train\.select\.metric 'val\/accuracy' is not written by model 'vae' \(it writes: val\/recon, val\/kl, val\/elbo\)$/);
-  assert.match(problems(BASE + 'train: {select: {metric: train/loss, mode: min}}\n')[0], /must be a validation metric, val\/<loss term> \(this model writes: val\/recon, val\/kl, val\/elbo\)/);
-  assert.match(problems('data: {kind: mnist, validation: 0}\nmodel: {kind: vae}\ntrain: {select: {metric: val/elbo}}\n')[0], /^FILE:3:26: train\.select\.metric 'val\/elbo' needs a validation split, but data\.validation is 0/);
+  assert.match(
+    vae[0],
+    /^FILE:5:20: train\.select\.metric 'val\/accuracy' is not written by model 'vae' \(it writes: val\/recon, val\/kl, val\/elbo\)$/,
+  );
+  assert.match(
+    problems(BASE + 'train: {select: {metric: train/loss, mode: min}}\n')[0],
+    /must be a validation metric, val\/<loss term> \(this model writes: val\/recon, val\/kl, val\/elbo\)/,
+  );
+  assert.match(
+    problems('data: {kind: mnist, validation: 0}\nmodel: {kind: vae}\ntrain: {select: {metric: val/elbo}}\n')[0],
+    /^FILE:3:26: train\.select\.metric 'val\/elbo' needs a validation split, but data\.validation is 0/,
+  );
   assert.match(problems(BASE + 'train: {select: {metric: val/elbo, mode: best}}\n')[0], /train\.select\.mode must be one of min, max/);
   // the resolved config says which direction was used
   fs.writeFileSync(file, BASE + 'train: {select: {metric: val/elbo}}\n');

@@ -10,7 +10,10 @@ import { ROOT, tmpDir, smallConfig, elbo, lastJson } from './helpers';
 // exit 1 before any run directory exists.
 
 /** The CPU build `npm ci` made (absent where Python or PyPI were not there). */
-const CPU_BUILD = path.join(process.env.ELBO_NATIVE_DIR ? path.resolve(process.env.ELBO_NATIVE_DIR) : path.join(ROOT, '.native'), 'tfjs-node');
+const CPU_BUILD = path.join(
+  process.env.ELBO_NATIVE_DIR ? path.resolve(process.env.ELBO_NATIVE_DIR) : path.join(ROOT, '.native'),
+  'tfjs-node',
+);
 const HAVE_CPU_BUILD = fs.existsSync(path.join(CPU_BUILD, '.elbo-built'));
 
 /**
@@ -27,7 +30,10 @@ function nativeDir(builds: { cpu?: boolean; fakeGpu?: boolean }): string {
 /** PATH with an nvidia-smi first: one that lists an H100, or one that fails as without a driver. */
 function fakeNvidiaSmi(kind: 'h100' | 'no-driver'): string {
   const bin = tmpDir('elbo-smi-');
-  const body = kind === 'h100' ? 'case "$*" in *driver_version*) echo "NVIDIA H100 80GB HBM3, 81559 MiB, 550.54.15" ;; *) echo "NVIDIA H100 80GB HBM3, 81559 MiB" ;; esac' : 'echo "NVIDIA-SMI has failed because it could not communicate with the NVIDIA driver." >&2; exit 9';
+  const body =
+    kind === 'h100'
+      ? 'case "$*" in *driver_version*) echo "NVIDIA H100 80GB HBM3, 81559 MiB, 550.54.15" ;; *) echo "NVIDIA H100 80GB HBM3, 81559 MiB" ;; esac'
+      : 'echo "NVIDIA-SMI has failed because it could not communicate with the NVIDIA driver." >&2; exit 9';
   fs.writeFileSync(path.join(bin, 'nvidia-smi'), `#!/bin/sh\n${body}\n`, { mode: 0o755 });
   return `${bin}:${process.env.PATH}`;
 }
@@ -60,19 +66,24 @@ process.on('exit', () => require('fs').writeFileSync(process.env.PROBE_OUT, JSON
   assert.match(text, /^devices +cpu: .*\(\d+ cores\) no GPU: nvidia-smi is not installed or does not answer$/m);
   assert.match(text, /^nvidia-smi +not found, or no driver answering$/m);
   assert.match(text, /^CUDA\/cuDNN +CUDA 12 and cuDNN 9, needed by the GPU build only/m);
-  for (const lib of ['libcudart.so.12', 'libcublas.so.12', 'libcudnn.so.9']) assert.match(r.stdout, new RegExp(`^ {13}${lib.replace(/\./g, '\\.')} +(missing|/\\S+)$`, 'm'));
+  for (const lib of ['libcudart.so.12', 'libcublas.so.12', 'libcudnn.so.9'])
+    assert.match(r.stdout, new RegExp(`^ {13}${lib.replace(/\./g, '\\.')} +(missing|/\\S+)$`, 'm'));
   assert.match(text, /^threads +TF_NUM_INTRAOP_THREADS /m);
   assert.match(text, /ELBO_TF_SESSION \(unset\): intra auto, inter auto/);
   assert.deepEqual(JSON.parse(fs.readFileSync(out, 'utf8')), [], 'elbo env loads TensorFlow');
   // the probe itself works: --load does load it
-  const l = elbo(['env', '--load'], { env: { ...noGpu(), ELBO_NATIVE_DIR: nativeDir({}), NODE_OPTIONS: `--require ${probe}`, PROBE_OUT: out } });
+  const l = elbo(['env', '--load'], {
+    env: { ...noGpu(), ELBO_NATIVE_DIR: nativeDir({}), NODE_OPTIONS: `--require ${probe}`, PROBE_OUT: out },
+  });
   assert.equal(l.status, 0, l.stderr);
   assert.ok(JSON.parse(fs.readFileSync(out, 'utf8')).some((f: string) => f.includes('tfjs-core')));
 });
 
 test('elbo env --json: node, tfjs, native builds, backend, devices, cuda and threads; no GPU without the GPU build', () => {
   const native = nativeDir({ cpu: HAVE_CPU_BUILD });
-  const r = elbo(['env', '--json'], { env: { PATH: fakeNvidiaSmi('h100'), ELBO_BACKEND: '', ELBO_NATIVE_DIR: native, OMP_NUM_THREADS: '3' } });
+  const r = elbo(['env', '--json'], {
+    env: { PATH: fakeNvidiaSmi('h100'), ELBO_BACKEND: '', ELBO_NATIVE_DIR: native, OMP_NUM_THREADS: '3' },
+  });
   assert.equal(r.status, 0, r.stderr);
   assert.equal(r.stdout.trim().split('\n').length, 1);
   const e = JSON.parse(r.stdout);
@@ -80,22 +91,31 @@ test('elbo env --json: node, tfjs, native builds, backend, devices, cuda and thr
   assert.equal(e.tfjs['@tensorflow/tfjs-core'], require('@tensorflow/tfjs-core/package.json').version);
   assert.equal(e.cpu.cores, require('os').cpus().length);
   assert.ok(e.memory.total_bytes > 0);
-  assert.deepEqual(e.native.map((b: any) => [b.source, b.gpu, b.installed]), [
-    ['npm', true, e.native[0].installed],
-    ['npm', false, e.native[1].installed],
-    ['setup:native', true, false],
-    ['setup:native', false, HAVE_CPU_BUILD],
-  ]);
+  assert.deepEqual(
+    e.native.map((b: any) => [b.source, b.gpu, b.installed]),
+    [
+      ['npm', true, e.native[0].installed],
+      ['npm', false, e.native[1].installed],
+      ['setup:native', true, false],
+      ['setup:native', false, HAVE_CPU_BUILD],
+    ],
+  );
   // nvidia-smi lists a GPU, but no GPU build is installed: TensorFlow computes on the CPU only
   assert.deepEqual(e.nvidia_smi, [{ name: 'NVIDIA H100 80GB HBM3', memory: '81559 MiB' }]);
-  assert.deepEqual(e.devices.map((d: any) => d.type), ['cpu']);
+  assert.deepEqual(
+    e.devices.map((d: any) => d.type),
+    ['cpu'],
+  );
   assert.equal(e.backend.device, 'cpu');
   if (!e.native[0].installed && !e.native[1].installed) {
     assert.equal(e.backend.auto, HAVE_CPU_BUILD ? 'tensorflow' : 'wasm');
     assert.equal(e.backend.loaded, false);
     if (HAVE_CPU_BUILD) assert.equal(e.tensorflow, '2.18.1');
   }
-  assert.deepEqual(e.cuda.libraries.slice(0, 3).map((l: any) => l.name), ['libcudart.so.12', 'libcublas.so.12', 'libcudnn.so.9']);
+  assert.deepEqual(
+    e.cuda.libraries.slice(0, 3).map((l: any) => l.name),
+    ['libcudart.so.12', 'libcublas.so.12', 'libcudnn.so.9'],
+  );
   assert.match(e.cuda.needed_by, /^the GPU build only/);
   assert.equal(e.threads.OMP_NUM_THREADS, '3');
   assert.equal(e.threads.TF_NUM_INTRAOP_THREADS, null);
@@ -108,13 +128,17 @@ test('elbo env --json: node, tfjs, native builds, backend, devices, cuda and thr
   assert.match(t.stdout, /^nvidia-smi +NVIDIA H100 80GB HBM3 \(81559 MiB/m);
 });
 
-test('elbo env --load: loads the backend auto picks and reports it', { skip: !HAVE_CPU_BUILD && 'the native backend is not built here' }, () => {
-  const r = elbo(['env', '--json', '--load'], { env: { ...noGpu(), ELBO_NATIVE_DIR: nativeDir({ cpu: true }) } });
-  assert.equal(r.status, 0, r.stderr);
-  const e = JSON.parse(r.stdout);
-  assert.deepEqual([e.backend.auto, e.backend.loaded, e.backend.device, e.tensorflow], ['tensorflow', true, 'cpu', '2.18.1']);
-  assert.match(e.backend.reason, /tfjs-node \(setup:native\) loads/);
-});
+test(
+  'elbo env --load: loads the backend auto picks and reports it',
+  { skip: !HAVE_CPU_BUILD && 'the native backend is not built here' },
+  () => {
+    const r = elbo(['env', '--json', '--load'], { env: { ...noGpu(), ELBO_NATIVE_DIR: nativeDir({ cpu: true }) } });
+    assert.equal(r.status, 0, r.stderr);
+    const e = JSON.parse(r.stdout);
+    assert.deepEqual([e.backend.auto, e.backend.loaded, e.backend.device, e.tensorflow], ['tensorflow', true, 'cpu', '2.18.1']);
+    assert.match(e.backend.reason, /tfjs-node \(setup:native\) loads/);
+  },
+);
 
 /** `elbo run` that must refuse before training: exit 1, one stderr line matching `line`, no run directory. */
 function refuses(args: string[], env: Record<string, string>, line: RegExp): void {
@@ -132,13 +156,18 @@ function refuses(args: string[], env: Record<string, string>, line: RegExp): voi
 
 test('--device gpu and device: gpu without the GPU build: one line naming the flag or key and what to do, exit 1, no run directory', () => {
   const env = { ...noGpu(), ELBO_NATIVE_DIR: nativeDir({ cpu: HAVE_CPU_BUILD }) };
-  const notInstalled = "the GPU build of the native backend is not installed: build it with 'npm run setup:native -- --gpu' \\(it needs the CUDA 12 and cuDNN 9 libraries; see elbo env\\), or use device cpu$";
+  const notInstalled =
+    "the GPU build of the native backend is not installed: build it with 'npm run setup:native -- --gpu' \\(it needs the CUDA 12 and cuDNN 9 libraries; see elbo env\\), or use device cpu$";
   refuses(['--device', 'gpu'], env, new RegExp(`^--device gpu: ${notInstalled}`));
   refuses(['--set', 'device=gpu'], env, new RegExp(`^config 'device: gpu': ${notInstalled}`));
   // --device wins over the config's key
   refuses(['--set', 'device=cpu', '--device', 'gpu'], env, new RegExp(`^--device gpu: ${notInstalled}`));
   // a backend that computes on the CPU only
-  refuses(['--device', 'gpu', '--backend', 'wasm'], env, /^--device gpu: a GPU needs the tensorflow backend \(its GPU build\); backend 'wasm' \(--backend\) computes on the CPU only$/);
+  refuses(
+    ['--device', 'gpu', '--backend', 'wasm'],
+    env,
+    /^--device gpu: a GPU needs the tensorflow backend \(its GPU build\); backend 'wasm' \(--backend\) computes on the CPU only$/,
+  );
   // an unknown device is oclif's usage error
   const dir = tmpDir();
   const r = elbo(['run', smallConfig(dir), '--runs-dir', path.join(dir, 'runs'), '--device', 'tpu'], { env });
@@ -146,21 +175,37 @@ test('--device gpu and device: gpu without the GPU build: one line naming the fl
   assert.match(r.stderr, /^run: Expected --device=tpu to be one of: auto, cpu, gpu/);
 });
 
-test('device gpu with a GPU build that finds no GPU: refused before training, never a quiet CPU run', { skip: !HAVE_CPU_BUILD && 'the native backend is not built here' }, () => {
-  // the CPU build posing as the GPU build: installed, but TensorFlow sees no GPU
-  const native = nativeDir({ fakeGpu: true });
-  refuses(['--device', 'gpu'], { PATH: fakeNvidiaSmi('no-driver'), ELBO_BACKEND: '', ELBO_NATIVE_DIR: native }, /^--device gpu: no GPU is visible \(nvidia-smi is not installed or does not answer: no NVIDIA driver\?\); use device cpu, or see elbo env$/);
-  refuses(['--device', 'gpu'], { PATH: fakeNvidiaSmi('h100'), ELBO_BACKEND: '', ELBO_NATIVE_DIR: native, CUDA_VISIBLE_DEVICES: '-1' }, /^--device gpu: CUDA_VISIBLE_DEVICES=-1 hides every GPU; unset it, or use device cpu$/);
-  // nvidia-smi lists one, the build loads, and TensorFlow uses no GPU: said, not trained on the CPU
-  refuses(['--set', 'device=gpu'], { PATH: fakeNvidiaSmi('h100'), ELBO_BACKEND: '', ELBO_NATIVE_DIR: native }, /^config 'device: gpu': the GPU build loaded but TensorFlow found no GPU it can use \(the CUDA 12 \/ cuDNN 9 libraries missing/);
-  // elbo env asks that build, and reports no GPU device
-  const e = elbo(['env', '--json'], { env: { PATH: fakeNvidiaSmi('h100'), ELBO_BACKEND: '', ELBO_NATIVE_DIR: native } });
-  assert.equal(e.status, 0, e.stderr);
-  const j = JSON.parse(e.stdout);
-  assert.deepEqual([j.backend.loaded, j.backend.device, j.devices.map((d: any) => d.type)], [true, 'cpu', ['cpu']]);
-  const t = elbo(['env'], { env: { PATH: fakeNvidiaSmi('h100'), ELBO_BACKEND: '', ELBO_NATIVE_DIR: native } });
-  assert.match(t.stdout, /no GPU: the GPU build loaded but TensorFlow uses no GPU/);
-});
+test(
+  'device gpu with a GPU build that finds no GPU: refused before training, never a quiet CPU run',
+  { skip: !HAVE_CPU_BUILD && 'the native backend is not built here' },
+  () => {
+    // the CPU build posing as the GPU build: installed, but TensorFlow sees no GPU
+    const native = nativeDir({ fakeGpu: true });
+    refuses(
+      ['--device', 'gpu'],
+      { PATH: fakeNvidiaSmi('no-driver'), ELBO_BACKEND: '', ELBO_NATIVE_DIR: native },
+      /^--device gpu: no GPU is visible \(nvidia-smi is not installed or does not answer: no NVIDIA driver\?\); use device cpu, or see elbo env$/,
+    );
+    refuses(
+      ['--device', 'gpu'],
+      { PATH: fakeNvidiaSmi('h100'), ELBO_BACKEND: '', ELBO_NATIVE_DIR: native, CUDA_VISIBLE_DEVICES: '-1' },
+      /^--device gpu: CUDA_VISIBLE_DEVICES=-1 hides every GPU; unset it, or use device cpu$/,
+    );
+    // nvidia-smi lists one, the build loads, and TensorFlow uses no GPU: said, not trained on the CPU
+    refuses(
+      ['--set', 'device=gpu'],
+      { PATH: fakeNvidiaSmi('h100'), ELBO_BACKEND: '', ELBO_NATIVE_DIR: native },
+      /^config 'device: gpu': the GPU build loaded but TensorFlow found no GPU it can use \(the CUDA 12 \/ cuDNN 9 libraries missing/,
+    );
+    // elbo env asks that build, and reports no GPU device
+    const e = elbo(['env', '--json'], { env: { PATH: fakeNvidiaSmi('h100'), ELBO_BACKEND: '', ELBO_NATIVE_DIR: native } });
+    assert.equal(e.status, 0, e.stderr);
+    const j = JSON.parse(e.stdout);
+    assert.deepEqual([j.backend.loaded, j.backend.device, j.devices.map((d: any) => d.type)], [true, 'cpu', ['cpu']]);
+    const t = elbo(['env'], { env: { PATH: fakeNvidiaSmi('h100'), ELBO_BACKEND: '', ELBO_NATIVE_DIR: native } });
+    assert.match(t.stdout, /no GPU: the GPU build loaded but TensorFlow uses no GPU/);
+  },
+);
 
 test('elbo validate accepts device: cpu, refuses device: tpu; a config without device resolves without the key', () => {
   const dir = tmpDir();
@@ -185,7 +230,22 @@ test('elbo validate accepts device: cpu, refuses device: tpu; a config without d
 test('a run records the device that trained in run.json (backend.device) and says it in its header', () => {
   const dir = tmpDir();
   const cfg = smallConfig(dir);
-  const r = elbo(['run', cfg, '--runs-dir', path.join(dir, 'runs'), '--json', '--device', 'cpu', '--set', 'train.epochs=1', '--set', 'eval=[{kind: elbo}]'], { env: { PATH: fakeNvidiaSmi('no-driver') } });
+  const r = elbo(
+    [
+      'run',
+      cfg,
+      '--runs-dir',
+      path.join(dir, 'runs'),
+      '--json',
+      '--device',
+      'cpu',
+      '--set',
+      'train.epochs=1',
+      '--set',
+      'eval=[{kind: elbo}]',
+    ],
+    { env: { PATH: fakeNvidiaSmi('no-driver') } },
+  );
   assert.equal(r.status, 0, r.stderr);
   const out = lastJson(r.stdout);
   const rec = JSON.parse(fs.readFileSync(path.join(out.runDir, 'run.json'), 'utf8'));
@@ -200,7 +260,23 @@ test('a run that trained on a GPU resumes on one: refused in one line where ther
   const dir = tmpDir();
   const cfg = smallConfig(dir);
   const env = { PATH: fakeNvidiaSmi('no-driver') };
-  const r = elbo(['run', cfg, '--runs-dir', path.join(dir, 'runs'), '--json', '--set', 'train.epochs=2', '--set', 'eval=[{kind: elbo}]', '--pause-at', '1', '-q'], { env });
+  const r = elbo(
+    [
+      'run',
+      cfg,
+      '--runs-dir',
+      path.join(dir, 'runs'),
+      '--json',
+      '--set',
+      'train.epochs=2',
+      '--set',
+      'eval=[{kind: elbo}]',
+      '--pause-at',
+      '1',
+      '-q',
+    ],
+    { env },
+  );
   assert.equal(r.status, 0, r.stderr);
   const runDir = lastJson(r.stdout).runDir;
   const file = path.join(runDir, 'run.json');
@@ -215,37 +291,70 @@ test('a run that trained on a GPU resumes on one: refused in one line where ther
   assert.match(again.stderr, /^--resume \(the run trained on gpu: NVIDIA H100 80GB HBM3; --device cpu continues it on the CPU\): /);
   assert.equal(JSON.parse(fs.readFileSync(file, 'utf8')).status, 'PAUSED', 'the refused resume changed the record');
   if (!HAVE_CPU_BUILD && !process.env.ELBO_BACKEND) return;
-  const cpu = elbo(['run', '--resume', runDir, '--device', 'cpu', '--backend', process.env.ELBO_BACKEND || 'tensorflow', '--json', '-q'], { env });
+  const cpu = elbo(['run', '--resume', runDir, '--device', 'cpu', '--backend', process.env.ELBO_BACKEND || 'tensorflow', '--json', '-q'], {
+    env,
+  });
   assert.equal(cpu.status, 0, cpu.stderr);
   assert.equal(JSON.parse(fs.readFileSync(file, 'utf8')).backend.device, 'cpu');
 });
 
-test('device cpu with the GPU build: the GPUs are hidden (CUDA_VISIBLE_DEVICES=-1) and the run records cpu', { skip: !HAVE_CPU_BUILD && 'the native backend is not built here' }, () => {
-  const dir = tmpDir();
-  const cfg = smallConfig(dir);
-  const r = elbo(['run', cfg, '--runs-dir', path.join(dir, 'runs'), '--json', '--set', 'device=cpu', '--set', 'train.epochs=1', '--set', 'eval=[{kind: elbo}]'], {
-    env: { PATH: fakeNvidiaSmi('h100'), ELBO_BACKEND: '', ELBO_NATIVE_DIR: nativeDir({ fakeGpu: true }) },
-  });
-  assert.equal(r.status, 0, r.stderr);
-  const rec = JSON.parse(fs.readFileSync(path.join(lastJson(r.stdout).runDir, 'run.json'), 'utf8'));
-  assert.deepEqual([rec.backend.name, rec.backend.package, rec.backend.device], ['tensorflow', 'tfjs-node-gpu (setup:native)', 'cpu']);
-});
+test(
+  'device cpu with the GPU build: the GPUs are hidden (CUDA_VISIBLE_DEVICES=-1) and the run records cpu',
+  { skip: !HAVE_CPU_BUILD && 'the native backend is not built here' },
+  () => {
+    const dir = tmpDir();
+    const cfg = smallConfig(dir);
+    const r = elbo(
+      [
+        'run',
+        cfg,
+        '--runs-dir',
+        path.join(dir, 'runs'),
+        '--json',
+        '--set',
+        'device=cpu',
+        '--set',
+        'train.epochs=1',
+        '--set',
+        'eval=[{kind: elbo}]',
+      ],
+      {
+        env: { PATH: fakeNvidiaSmi('h100'), ELBO_BACKEND: '', ELBO_NATIVE_DIR: nativeDir({ fakeGpu: true }) },
+      },
+    );
+    assert.equal(r.status, 0, r.stderr);
+    const rec = JSON.parse(fs.readFileSync(path.join(lastJson(r.stdout).runDir, 'run.json'), 'utf8'));
+    assert.deepEqual([rec.backend.name, rec.backend.package, rec.backend.device], ['tensorflow', 'tfjs-node-gpu (setup:native)', 'cpu']);
+  },
+);
 
 test('npm run setup:native -- --gpu --check: what the GPU build needs and what is here; downloads nothing', () => {
   const native = path.join(tmpDir(), 'native');
   const script = path.join(ROOT, 'src', 'runtime', 'native', 'setup.sh');
-  const r = spawnSync('bash', [script, '--gpu', '--check'], { encoding: 'utf8', env: { ...process.env, PATH: fakeNvidiaSmi('no-driver'), ELBO_NATIVE_DIR: native }, timeout: 60_000 });
+  const r = spawnSync('bash', [script, '--gpu', '--check'], {
+    encoding: 'utf8',
+    env: { ...process.env, PATH: fakeNvidiaSmi('no-driver'), ELBO_NATIVE_DIR: native },
+    timeout: 60_000,
+  });
   assert.equal(r.status, 1, r.stderr);
   const text = r.stdout.replace(/\n +/g, ' ');
   assert.match(r.stdout, /^setup:native: check: the gpu build takes libtensorflow from tensorflow==2\.18\.1$/m);
-  assert.match(text, /needs CUDA 12 and cuDNN 9 at run time, from the pip packages \(requirements-cuda\.txt, pinned, about 3 GB\): .*nvidia-cublas-cu12 .*nvidia-cuda-runtime-cu12 nvidia-cudnn-cu12 /);
+  assert.match(
+    text,
+    /needs CUDA 12 and cuDNN 9 at run time, from the pip packages \(requirements-cuda\.txt, pinned, about 3 GB\): .*nvidia-cublas-cu12 .*nvidia-cuda-runtime-cu12 nvidia-cudnn-cu12 /,
+  );
   assert.match(text, /LD_LIBRARY_PATH/);
   assert.match(text, /TF_FORCE_GPU_ALLOW_GROWTH=true/);
   assert.match(text, /GPU: NONE VISIBLE/);
-  for (const lib of ['libcudart.so.12', 'libcublas.so.12', 'libcudnn.so.9']) assert.match(r.stdout, new RegExp(`^  ${lib.replace(/\./g, '\\.')} +\\S`, 'm'));
+  for (const lib of ['libcudart.so.12', 'libcublas.so.12', 'libcudnn.so.9'])
+    assert.match(r.stdout, new RegExp(`^  ${lib.replace(/\./g, '\\.')} +\\S`, 'm'));
   assert.match(r.stdout, /^setup:native: check: not ready \(see above; nothing was downloaded\)$/m);
   assert.ok(!fs.existsSync(native), 'the check created the native folder');
   // with a GPU listed: its line, with the driver
-  const g = spawnSync('bash', [script, '--gpu', '--check'], { encoding: 'utf8', env: { ...process.env, PATH: fakeNvidiaSmi('h100'), ELBO_NATIVE_DIR: native }, timeout: 60_000 });
-  assert.match(g.stdout, /^  GPU: NVIDIA H100 80GB HBM3, 81559 MiB, 550\.54\.15 \(CUDA 12 needs driver 525\.60 or newer\)$/m);
+  const g = spawnSync('bash', [script, '--gpu', '--check'], {
+    encoding: 'utf8',
+    env: { ...process.env, PATH: fakeNvidiaSmi('h100'), ELBO_NATIVE_DIR: native },
+    timeout: 60_000,
+  });
+  assert.match(g.stdout, /^ {2}GPU: NVIDIA H100 80GB HBM3, 81559 MiB, 550\.54\.15 \(CUDA 12 needs driver 525\.60 or newer\)$/m);
 });

@@ -31,13 +31,27 @@ eval:
 test('the example prior, model and data set from plugins/ train together; the new weight is set, scheduled and logged by name', async () => {
   const dir = tmpDir();
   const runs = path.join(dir, 'runs');
-  const ramp = await runExperiment({ config: config(dir, '{kind: linear, from: 0, to: 1, start_epoch: 0, end_epoch: 3}'), runsDir: runs, progress: false });
+  const ramp = await runExperiment({
+    config: config(dir, '{kind: linear, from: 0, to: 1, start_epoch: 0, end_epoch: 3}'),
+    runsDir: runs,
+    progress: false,
+  });
   assert.equal(ramp.status, 'FINISHED', ramp.error);
-  const lines = fs.readFileSync(path.join(ramp.runDir, 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l)).filter((l) => l['train/loss'] !== undefined);
+  const lines = fs
+    .readFileSync(path.join(ramp.runDir, 'metrics.jsonl'), 'utf8')
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l))
+    .filter((l) => l['train/loss'] !== undefined);
   assert.equal(lines.length, 3);
   // the model's own weight, a schedule like any other: its value at the last of the 16 steps of each epoch
-  lines.forEach((l, e) => assert.ok(Math.abs(l['weight/l1_mu'] - (e + 15 / 16) / 3) < 1e-9, `epoch ${e + 1}: weight/l1_mu ${l['weight/l1_mu']}`));
-  assert.ok(lines.every((l) => Number.isFinite(l['train/l1'])), 'the model logs its own term');
+  lines.forEach((l, e) =>
+    assert.ok(Math.abs(l['weight/l1_mu'] - (e + 15 / 16) / 3) < 1e-9, `epoch ${e + 1}: weight/l1_mu ${l['weight/l1_mu']}`),
+  );
+  assert.ok(
+    lines.every((l) => Number.isFinite(l['train/l1'])),
+    'the model logs its own term',
+  );
   // the third-party data set went through the run record
   const record = JSON.parse(fs.readFileSync(path.join(ramp.runDir, 'run.json'), 'utf8'));
   assert.equal(record.data.name, 'bars');
@@ -47,9 +61,17 @@ test('the example prior, model and data set from plugins/ train together; the ne
   // the weight does what it says: a large l1_mu gives smaller posterior means than none
   const none = await runExperiment({ config: config(dir, '0'), runsDir: runs, progress: false });
   const strong = await runExperiment({ config: config(dir, '3'), runsDir: runs, progress: false });
-  assert.ok(strong.metrics['test/l1'] < 0.5 * none.metrics['test/l1'], `mean |μ|: ${strong.metrics['test/l1']} with l1_mu 3, ${none.metrics['test/l1']} without`);
+  assert.ok(
+    strong.metrics['test/l1'] < 0.5 * none.metrics['test/l1'],
+    `mean |μ|: ${strong.metrics['test/l1']} with l1_mu 3, ${none.metrics['test/l1']} without`,
+  );
   // the third-party prior in the built-in VAE: its density gives importance weights (iwae ≥ elbo on average)
-  const vae = await runExperiment({ config: config(dir, '0'), runsDir: runs, progress: false, overrides: ['model={kind: vae, latent: 4, prior: {kind: laplace}}', 'eval=[{kind: elbo}, {kind: iwae, k: 8}]'] });
+  const vae = await runExperiment({
+    config: config(dir, '0'),
+    runsDir: runs,
+    progress: false,
+    overrides: ['model={kind: vae, latent: 4, prior: {kind: laplace}}', 'eval=[{kind: elbo}, {kind: iwae, k: 8}]'],
+  });
   assert.equal(vae.status, 'FINISHED', vae.error);
   assert.ok(vae.metrics['test/log_likelihood_k8'] > vae.metrics['test/elbo'], JSON.stringify(vae.metrics));
 });

@@ -20,7 +20,8 @@ test('every function the README’s Library API section names is exported by the
   // the package's main points at that entry point
   const pkg = JSON.parse(fs.readFileSync(path.join(ROOT, 'package.json'), 'utf8'));
   assert.equal(pkg.main, 'dist/src/index.js');
-  for (const n of ['isdaClassLoss', 'softmaxCrossEntropy', 'createRegistry', 'loadConfig']) assert.equal(typeof (api as Record<string, unknown>)[n], 'function', n);
+  for (const n of ['isdaClassLoss', 'softmaxCrossEntropy', 'createRegistry', 'loadConfig'])
+    assert.equal(typeof (api as Record<string, unknown>)[n], 'function', n);
 });
 
 test('a plugin outside the repository imports elbo by the path install docs/plugins.md describes, in JavaScript and TypeScript', () => {
@@ -28,7 +29,10 @@ test('a plugin outside the repository imports elbo by the path install docs/plug
   const dir = tmpDir();
   fs.mkdirSync(path.join(dir, 'node_modules'));
   fs.symlinkSync(ROOT, path.join(dir, 'node_modules', 'elbo'), 'dir');
-  fs.writeFileSync(path.join(dir, 'package.json'), JSON.stringify({ name: 'my-plugin', private: true, main: 'index.js', dependencies: { elbo: `file:${ROOT}` } }));
+  fs.writeFileSync(
+    path.join(dir, 'package.json'),
+    JSON.stringify({ name: 'my-plugin', private: true, main: 'index.js', dependencies: { elbo: `file:${ROOT}` } }),
+  );
   fs.writeFileSync(
     path.join(dir, 'index.js'),
     "const { definePlugin, Type } = require('elbo');\nmodule.exports = definePlugin({ kind: 'schedule', name: 'outside', description: 'a constant from outside the repository', options: { value: Type.Number({ default: 0.5 }) }, create: (o) => () => o.value });\n",
@@ -47,6 +51,26 @@ test('a plugin outside the repository imports elbo by the path install docs/plug
     ].join('\n'),
   );
   const tsc = path.join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc');
-  const r = spawnSync(process.execPath, [tsc, '--noEmit', '--strict', '--skipLibCheck', '--module', 'commonjs', '--moduleResolution', 'node', '--target', 'es2022', '--types', 'node', '--typeRoots', path.join(ROOT, 'node_modules', '@types'), 'typed.ts'], { cwd: dir, encoding: 'utf8' });
+  const r = spawnSync(
+    process.execPath,
+    [
+      tsc,
+      '--noEmit',
+      '--strict',
+      '--skipLibCheck',
+      '--module',
+      'commonjs',
+      '--moduleResolution',
+      'node',
+      '--target',
+      'es2022',
+      '--types',
+      'node',
+      '--typeRoots',
+      path.join(ROOT, 'node_modules', '@types'),
+      'typed.ts',
+    ],
+    { cwd: dir, encoding: 'utf8' },
+  );
   assert.equal(r.status, 0, r.stdout + r.stderr);
 });

@@ -88,13 +88,19 @@ test('reproduce notices a metrics.jsonl that lost an epoch line; a damaged run.j
   fs.writeFileSync(file, lines.filter((l) => JSON.parse(l).epoch !== 2).join('\n') + '\n');
   const report = await reproduce(runDir, { progress: false, runsDir: path.join(dir, 'rerun') });
   assert.equal(report.passed, false);
-  assert.ok(report.causes.some((c) => /metrics\.jsonl has no line for epoch 2 of 2/.test(c)), report.causes.join('; '));
+  assert.ok(
+    report.causes.some((c) => /metrics\.jsonl has no line for epoch 2 of 2/.test(c)),
+    report.causes.join('; '),
+  );
 
   // a damaged run.json: resume and compare say which file, exit 1 (not 2, a usage error)
   fs.writeFileSync(path.join(runDir, 'run.json'), '{"status": "KILLED", oops');
   const resume = elbo(['run', '--resume', runDir]);
   assert.equal(resume.status, 1, resume.stderr);
-  assert.match(resume.stderr, /run\.json: run\.json is damaged \(not valid JSON: .*\); restore it from a backup, or move this run directory away/);
+  assert.match(
+    resume.stderr,
+    /run\.json: run\.json is damaged \(not valid JSON: .*\); restore it from a backup, or move this run directory away/,
+  );
   assert.doesNotMatch(resume.stderr, /see 'elbo run --help'|internal error/);
   const compare = elbo(['compare', runDir], { cwd: dir });
   assert.equal(compare.status, 1, compare.stderr);
@@ -111,35 +117,56 @@ function smallDisk(size: string, ro = false): { dir: string; unmount: () => void
 }
 const asRoot = process.getuid?.() === 0 ? {} : { skip: 'mounting a small tmpfs needs root (CI and the test setup run as root)' };
 
-test('a full disk and a read-only run store: one line naming the path and what to do, exit 1, FAILED where the record can be written, no temporary files left', asRoot, () => {
-  const dir = tmpDir();
-  const cfg = smallConfig(dir);
-  const full = smallDisk('160k')!;
-  try {
-    const r = elbo(['run', cfg, '--runs-dir', path.join(full.dir, 'runs'), '--json', ...SETS, '--set', 'model.encoder.hidden=[64]', '--set', 'model.decoder.hidden=[64]']);
-    assert.equal(r.status, 1, r.stderr);
-    const line = r.stderr.trim().split('\n').at(-1)!;
-    assert.match(line, /: cannot (write|open|mkdir): no space left on the device: free some space, or write the runs elsewhere \(--runs-dir on another disk\)$/);
-    assert.doesNotMatch(r.stderr, /internal error|^\s+at /m);
-    const out = lastJson(r.stdout);
-    assert.equal(out.status, 'FAILED');
-    const rec = JSON.parse(fs.readFileSync(path.join(out.runDir, 'run.json'), 'utf8'));
-    assert.equal(rec.status, 'FAILED');
-    assert.match(rec.error, /no space left on the device/);
-    const leftovers = fs.readdirSync(out.runDir, { recursive: true }).map(String).filter((f) => /\.tmp/.test(f));
-    assert.deepEqual(leftovers, [], 'no temporary file survives');
-  } finally {
-    full.unmount();
-  }
-  const ro = smallDisk('1m', true)!;
-  try {
-    const r = elbo(['run', cfg, '--runs-dir', path.join(ro.dir, 'runs'), ...SETS]);
-    assert.equal(r.status, 1);
-    assert.equal(r.stderr.trim(), `${ro.dir}: cannot mkdir: the file system is read-only: write the runs elsewhere (--runs-dir DIR)`);
-  } finally {
-    ro.unmount();
-  }
-});
+test(
+  'a full disk and a read-only run store: one line naming the path and what to do, exit 1, FAILED where the record can be written, no temporary files left',
+  asRoot,
+  () => {
+    const dir = tmpDir();
+    const cfg = smallConfig(dir);
+    const full = smallDisk('160k')!;
+    try {
+      const r = elbo([
+        'run',
+        cfg,
+        '--runs-dir',
+        path.join(full.dir, 'runs'),
+        '--json',
+        ...SETS,
+        '--set',
+        'model.encoder.hidden=[64]',
+        '--set',
+        'model.decoder.hidden=[64]',
+      ]);
+      assert.equal(r.status, 1, r.stderr);
+      const line = r.stderr.trim().split('\n').at(-1)!;
+      assert.match(
+        line,
+        /: cannot (write|open|mkdir): no space left on the device: free some space, or write the runs elsewhere \(--runs-dir on another disk\)$/,
+      );
+      assert.doesNotMatch(r.stderr, /internal error|^\s+at /m);
+      const out = lastJson(r.stdout);
+      assert.equal(out.status, 'FAILED');
+      const rec = JSON.parse(fs.readFileSync(path.join(out.runDir, 'run.json'), 'utf8'));
+      assert.equal(rec.status, 'FAILED');
+      assert.match(rec.error, /no space left on the device/);
+      const leftovers = fs
+        .readdirSync(out.runDir, { recursive: true })
+        .map(String)
+        .filter((f) => /\.tmp/.test(f));
+      assert.deepEqual(leftovers, [], 'no temporary file survives');
+    } finally {
+      full.unmount();
+    }
+    const ro = smallDisk('1m', true)!;
+    try {
+      const r = elbo(['run', cfg, '--runs-dir', path.join(ro.dir, 'runs'), ...SETS]);
+      assert.equal(r.status, 1);
+      assert.equal(r.stderr.trim(), `${ro.dir}: cannot mkdir: the file system is read-only: write the runs elsewhere (--runs-dir DIR)`);
+    } finally {
+      ro.unmount();
+    }
+  },
+);
 
 test('temporary files a killed process left in a run directory are gone after its resume', () => {
   const dir = tmpDir();

@@ -13,6 +13,10 @@ const LIMIT = 120;
  * An entry whose function is back under the limit (or gone) fails the test: delete it then.
  */
 const ALLOWED: Record<string, string> = {
+  // Over the limit only since Prettier wrapped their long lines (the lint commit); split them next.
+  'src/data/csv.ts:parseNumericCsv': 'Prettier-wrapped lines (was under 120 before the reformat); split next',
+  'src/models/m2.ts:m2Core': 'Prettier-wrapped lines (was under 120 before the reformat); split next',
+  'src/sweep/spec.ts:loadSweep': 'Prettier-wrapped lines (was under 120 before the reformat); split next',
 };
 
 export interface FunctionSpan {
@@ -26,7 +30,8 @@ export interface FunctionSpan {
 
 /** The name a function-like node goes by: its own, its variable's or property's (`Class.name` in a class), else where it sits. */
 function nameOf(node: ts.SignatureDeclaration, sf: ts.SourceFile, enclosing: string[]): string {
-  const own = (n: ts.Node | undefined): string | undefined => (n && (ts.isIdentifier(n) || ts.isStringLiteral(n) || ts.isPrivateIdentifier(n)) ? n.text : undefined);
+  const own = (n: ts.Node | undefined): string | undefined =>
+    n && (ts.isIdentifier(n) || ts.isStringLiteral(n) || ts.isPrivateIdentifier(n)) ? n.text : undefined;
   const inClass = (holder: ts.Node, name: string) => (ts.isClassLike(holder) ? `${holder.name?.text ?? '<class>'}.${name}` : name);
   if (ts.isConstructorDeclaration(node)) return inClass(node.parent, 'constructor');
   const named = own(node.name);
@@ -65,7 +70,13 @@ export function functionSpans(file: string, text: string): FunctionSpan[] {
 function sources(dir: string): string[] {
   return fs
     .readdirSync(path.join(ROOT, dir), { withFileTypes: true })
-    .flatMap((e) => (e.isDirectory() ? sources(path.join(dir, e.name)) : e.name.endsWith('.ts') && !e.name.endsWith('.d.ts') ? [path.join(dir, e.name).split(path.sep).join('/')] : []))
+    .flatMap((e) =>
+      e.isDirectory()
+        ? sources(path.join(dir, e.name))
+        : e.name.endsWith('.ts') && !e.name.endsWith('.d.ts')
+          ? [path.join(dir, e.name).split(path.sep).join('/')]
+          : [],
+    )
     .sort();
 }
 

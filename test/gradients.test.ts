@@ -70,7 +70,13 @@ function linearModel(c: number[]): { model: Model; w: tfc.Variable; optimizer: O
       return { loss };
     },
   } as unknown as Model;
-  const optimizer = createRegistry().create('optimizer', { kind: 'sgd', lr: 1, momentum: 0 }, { tf, registry: createRegistry(), rng: new Rng(0), baseDir: '.', params } as never);
+  const optimizer = createRegistry().create('optimizer', { kind: 'sgd', lr: 1, momentum: 0 }, {
+    tf,
+    registry: createRegistry(),
+    rng: new Rng(0),
+    baseDir: '.',
+    params,
+  } as never);
   return { model, w, optimizer };
 }
 
@@ -90,7 +96,11 @@ test('the training step clips and decays inside the step (compiled on the native
   // a second step (the compiled graph, where there is one) does the same arithmetic
   const t2 = step(x, null, {}, new Rng(1), { ...progress, step: 1 });
   step.sync();
-  close(w.dataSync(), expect1.map((v, i) => v - (c[i] / 5 + 0.5 * v)), 'after step 2');
+  close(
+    w.dataSync(),
+    expect1.map((v, i) => v - (c[i] / 5 + 0.5 * v)),
+    'after step 2',
+  );
   assert.ok(Math.abs(t2.grad_norm.dataSync()[0] - 5) < 1e-5);
   if (tf.getBackend() === 'tensorflow') assert.equal(step.modes[0]?.mode, 'graph', JSON.stringify(step.modes));
   step.dispose();
@@ -102,13 +112,29 @@ test('train.clip and train.weight_decay in a run: grad_norm per epoch in metrics
   const runs = path.join(dir, 'runs');
   const base = ['train.epochs=2', 'eval=[{kind: elbo}]'];
   const plain = await runExperiment({ config: cfg, runsDir: runs, progress: false, overrides: base });
-  const clipped = await runExperiment({ config: cfg, runsDir: runs, progress: false, overrides: [...base, 'train.clip={norm: 0.5, value: 0.01}', 'train.weight_decay=0.001'] });
+  const clipped = await runExperiment({
+    config: cfg,
+    runsDir: runs,
+    progress: false,
+    overrides: [...base, 'train.clip={norm: 0.5, value: 0.01}', 'train.weight_decay=0.001'],
+  });
   assert.equal(clipped.status, 'FINISHED');
-  const lines = (r: { runDir: string }) => fs.readFileSync(path.join(r.runDir, 'metrics.jsonl'), 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l));
+  const lines = (r: { runDir: string }) =>
+    fs
+      .readFileSync(path.join(r.runDir, 'metrics.jsonl'), 'utf8')
+      .split('\n')
+      .filter(Boolean)
+      .map((l) => JSON.parse(l));
   const epochs = lines(clipped).filter((l) => 'train/grad_norm' in l);
   assert.equal(epochs.length, 2, 'train/grad_norm in both epochs');
-  assert.ok(epochs.every((l) => l['train/grad_norm'] > 0.5), 'the logged norm is before clipping (above the clip norm)');
-  assert.ok(lines(plain).some((l) => 'train/grad_norm' in l), 'the norm is logged without clipping too');
+  assert.ok(
+    epochs.every((l) => l['train/grad_norm'] > 0.5),
+    'the logged norm is before clipping (above the clip norm)',
+  );
+  assert.ok(
+    lines(plain).some((l) => 'train/grad_norm' in l),
+    'the norm is logged without clipping too',
+  );
   assert.notEqual(clipped.metrics['test/elbo'], plain.metrics['test/elbo']);
   const recorded = parseYaml(fs.readFileSync(path.join(clipped.runDir, 'config.yaml'), 'utf8'));
   assert.deepEqual(recorded.train.clip, { norm: 0.5, value: 0.01 });
@@ -118,7 +144,11 @@ test('train.clip and train.weight_decay in a run: grad_norm per epoch in metrics
 test('mlp init_std: weights from N(0, std²) drawn from the run seed, biases 0; absent: Glorot-uniform as before', () => {
   const registry = createRegistry();
   const make = (o: Record<string, unknown>) =>
-    registry.create('network', { kind: 'mlp', hidden: [300], activation: 'relu', ...o } as never, { tf, registry, rng: new Rng(3), baseDir: '.', shape: { inDim: 200, outDim: 10 } } as never);
+    registry.create(
+      'network',
+      { kind: 'mlp', hidden: [300], activation: 'relu', ...o } as never,
+      { tf, registry, rng: new Rng(3), baseDir: '.', shape: { inDim: 200, outDim: 10 } } as never,
+    );
   const small = make({ init_std: 1e-3 });
   const w = Array.from(small.params.get('dense0/w')!.dataSync());
   const mean = w.reduce((a, b) => a + b, 0) / w.length;
@@ -127,8 +157,14 @@ test('mlp init_std: weights from N(0, std²) drawn from the run seed, biases 0; 
   assert.ok(Math.abs(mean) < 2e-5, `mean ${mean}`);
   assert.deepEqual(Array.from(small.params.get('dense0/b')!.dataSync()), new Array(300).fill(0));
   // the same seed draws the same weights; Glorot-uniform is bounded by √(6/(in+out))
-  assert.deepEqual(Array.from(make({ init_std: 1e-3 }).params.get('dense1/w')!.dataSync()), Array.from(small.params.get('dense1/w')!.dataSync()));
+  assert.deepEqual(
+    Array.from(make({ init_std: 1e-3 }).params.get('dense1/w')!.dataSync()),
+    Array.from(small.params.get('dense1/w')!.dataSync()),
+  );
   const glorot = Array.from(make({}).params.get('dense0/w')!.dataSync());
   const limit = Math.sqrt(6 / 500);
-  assert.ok(glorot.every((v) => Math.abs(v) <= limit) && Math.max(...glorot.map(Math.abs)) > 0.9 * limit, 'Glorot-uniform without init_std');
+  assert.ok(
+    glorot.every((v) => Math.abs(v) <= limit) && Math.max(...glorot.map(Math.abs)) > 0.9 * limit,
+    'Glorot-uniform without init_std',
+  );
 });

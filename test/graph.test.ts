@@ -37,7 +37,15 @@ test('protobuf writer: varints, negative int64, fixed32 floats, nested messages 
 
 test('SavedModel encoding: a Placeholder node with dtype and shape attributes, byte for byte', () => {
   const bytes = encodeSavedModel([
-    { name: 'f0', op: 'Placeholder', inputs: [], attrs: [{ name: 'dtype', type: ATTR.TYPE, value: 1 }, { name: 'shape', type: ATTR.SHAPE, value: [2] }] },
+    {
+      name: 'f0',
+      op: 'Placeholder',
+      inputs: [],
+      attrs: [
+        { name: 'dtype', type: ATTR.TYPE, value: 1 },
+        { name: 'shape', type: ATTR.SHAPE, value: [2] },
+      ],
+    },
   ]);
   const s = Buffer.from(bytes);
   // SavedModel{schema 1, MetaGraphDef{tags "serve", GraphDef{NodeDef, versions}}}
@@ -96,8 +104,12 @@ test('tensorflow: labels enter the graph as an input (G-VAE with its class term)
     batch: 16,
     labelled: 10, // six rows of every batch unlabelled: the mask is computed on the device
     model: {
-      kind: 'gvae', latent: 8, prior: { kind: 'gaussian', logvar_min: -30, logvar_max: 20 },
-      encoder: { kind: 'mlp', hidden: [32] }, decoder: { kind: 'mlp', hidden: [32] }, likelihood: 'gaussian',
+      kind: 'gvae',
+      latent: 8,
+      prior: { kind: 'gaussian', logvar_min: -30, logvar_max: 20 },
+      encoder: { kind: 'mlp', hidden: [32] },
+      decoder: { kind: 'mlp', hidden: [32] },
+      likelihood: 'gaussian',
     },
   };
   const g = await losses(w, { compile: 'auto', draws: 'host' });
@@ -114,8 +126,13 @@ test('tensorflow: M2 compiles with its row layout as step inputs, one graph per 
     batch: 20,
     labelled: 4,
     model: {
-      kind: 'm2', latent: 4, prior: { kind: 'gaussian', logvar_min: -30, logvar_max: 20 }, likelihood: 'bernoulli',
-      classifier: { kind: 'mlp', hidden: [16] }, encoder: { kind: 'mlp', hidden: [16] }, decoder: { kind: 'mlp', hidden: [16] },
+      kind: 'm2',
+      latent: 4,
+      prior: { kind: 'gaussian', logvar_min: -30, logvar_max: 20 },
+      likelihood: 'bernoulli',
+      classifier: { kind: 'mlp', hidden: [16] },
+      encoder: { kind: 'mlp', hidden: [16] },
+      decoder: { kind: 'mlp', hidden: [16] },
     },
   };
   const g = await losses(w, { compile: 'auto', draws: 'host' }, 3, 3);
@@ -126,78 +143,144 @@ test('tensorflow: M2 compiles with its row layout as step inputs, one graph per 
   close(g.out, (await losses(w, { compile: 'off', draws: 'host' }, 3, 3)).out, 1e-4);
 });
 
-test('tensorflow: a prior whose schedules move every step compiles: c and the warm-up λ are graph inputs (spike-slab)', needsNative, async () => {
-  const w: Workload = {
-    ...WORKLOADS.find((x) => x.name === 'vae-mlp')!,
-    shape: [8, 8, 1],
-    batch: 16,
-    model: {
-      kind: 'vae', latent: 4, likelihood: 'bernoulli', encoder: { kind: 'mlp', hidden: [16] }, decoder: { kind: 'mlp', hidden: [16] },
-      prior: {
-        kind: 'spike-slab', alpha: 0.2, mean: 'expected', logvar_min: -30, logvar_max: 20,
-        // the workload's steps all sit at epoch 0 (c = 50, λ = 0); the trace at the end of
-        // training sees c = 200, λ = 1: as graph inputs, both traces give one graph
-        c: { kind: 'linear', from: 50, to: 200, start_epoch: 0, end_epoch: 10 },
-        warmup: { kind: 'linear', from: 0, to: 1, start_epoch: 0, end_epoch: 5 },
+test(
+  'tensorflow: a prior whose schedules move every step compiles: c and the warm-up λ are graph inputs (spike-slab)',
+  needsNative,
+  async () => {
+    const w: Workload = {
+      ...WORKLOADS.find((x) => x.name === 'vae-mlp')!,
+      shape: [8, 8, 1],
+      batch: 16,
+      model: {
+        kind: 'vae',
+        latent: 4,
+        likelihood: 'bernoulli',
+        encoder: { kind: 'mlp', hidden: [16] },
+        decoder: { kind: 'mlp', hidden: [16] },
+        prior: {
+          kind: 'spike-slab',
+          alpha: 0.2,
+          mean: 'expected',
+          logvar_min: -30,
+          logvar_max: 20,
+          // the workload's steps all sit at epoch 0 (c = 50, λ = 0); the trace at the end of
+          // training sees c = 200, λ = 1: as graph inputs, both traces give one graph
+          c: { kind: 'linear', from: 50, to: 200, start_epoch: 0, end_epoch: 10 },
+          warmup: { kind: 'linear', from: 0, to: 1, start_epoch: 0, end_epoch: 5 },
+        },
       },
-    },
-  };
-  const g = await losses(w, { compile: 'auto', draws: 'host' }, 3, 3);
-  assert.equal(g.modes[0].mode, 'graph', g.modes[0].reason);
-  assert.equal(g.modes[0].state, 'session', g.modes[0].stateReason);
-  close(g.out, (await losses(w, { compile: 'off', draws: 'host' }, 3, 3)).out, 1e-4);
-});
+    };
+    const g = await losses(w, { compile: 'auto', draws: 'host' }, 3, 3);
+    assert.equal(g.modes[0].mode, 'graph', g.modes[0].reason);
+    assert.equal(g.modes[0].state, 'session', g.modes[0].stateReason);
+    close(g.out, (await losses(w, { compile: 'off', draws: 'host' }, 3, 3)).out, 1e-4);
+  },
+);
 
-test('tensorflow: elbo run logs and records how the step ran; train.compile: off runs kernel by kernel to the same numbers (train.draws: host, the default), to the same distribution with the draws made in the graph', needsNative, async () => {
-  const dir = tmpDir();
-  const cfg = smallConfig(dir);
-  const runs = path.join(dir, 'runs');
-  const run = (...extra: string[]) => {
-    const r = elbo(['run', cfg, '--runs-dir', runs, '--json', '--backend', 'tensorflow', '--set', 'train.epochs=2', '--set', 'train.batch_size=64', '--set', 'eval=[{kind: elbo}]', ...extra]);
-    assert.equal(r.status, 0, r.stderr);
-    const out = lastJson(r.stdout);
-    return { out, stderr: r.stderr, rec: JSON.parse(fs.readFileSync(path.join(out.runDir, 'run.json'), 'utf8')) };
-  };
-  const g = run();
-  assert.match(fs.readFileSync(path.join(g.out.runDir, 'config.yaml'), 'utf8'), /\n {2}draws: host\n/);
-  // 400 generated rows, 50 for validation: 350 train rows = 5 batches of 64 + one of 30
-  assert.deepEqual(g.rec.step_modes.map((m: any) => [m.batch, m.mode, m.state]), [['64×64', 'graph', 'session'], ['30×64', 'graph', 'session']]);
-  assert.match(g.stderr, /train step \(64×64\): one TensorFlow graph of \d+ kernels/);
-  const e = run('--set', 'train.compile=off');
-  assert.equal(e.rec.step_modes, undefined);
-  for (const k of ['test/elbo', 'val/elbo', 'train/loss']) {
-    const a = g.out.metrics[k];
-    const b = e.out.metrics[k];
-    assert.ok(Math.abs(a - b) <= 1e-3 * Math.abs(b), `${k}: ${a} vs ${b}`);
-  }
-  // train.step_state: fed: the state fed in and returned every step, Adam as the eager step
-  // computes it: the eager run's numbers to the bit (and those of runs made before the session kept the state)
-  const f = run('--set', 'train.step_state=fed');
-  assert.deepEqual(f.rec.step_modes.map((m: any) => [m.batch, m.mode, m.state]), [['64×64', 'graph', 'fed'], ['30×64', 'graph', 'fed']]);
-  const numbers = (m: Record<string, number>) => Object.fromEntries(Object.entries(m).filter(([k]) => !/samples_per_sec|time_s/.test(k)));
-  assert.deepEqual(numbers(f.out.metrics), numbers(e.out.metrics));
-  assert.ok(Object.keys(numbers(f.out.metrics)).length >= 8);
-  // train.draws: graph: the compiled step draws (noise, dynamic binarisation) in its graph,
-  // so it trains on other numbers than the eager step: the same distribution, not the same values
-  const gg = run('--set', 'train.draws=graph');
-  const ge = run('--set', 'train.compile=off', '--set', 'train.draws=graph');
-  assert.deepEqual(gg.rec.step_modes.map((m: any) => [m.mode, m.state]), [['graph', 'session'], ['graph', 'session']]);
-  for (const k of ['test/elbo', 'val/elbo', 'train/loss']) {
-    const a = gg.out.metrics[k];
-    const b = ge.out.metrics[k];
-    assert.notEqual(a, b, k);
-    assert.ok(Math.abs(a - b) <= 0.03 * Math.abs(b), `${k}: ${a} vs ${b}`);
-  }
-});
+test(
+  'tensorflow: elbo run logs and records how the step ran; train.compile: off runs kernel by kernel to the same numbers (train.draws: host, the default), to the same distribution with the draws made in the graph',
+  needsNative,
+  async () => {
+    const dir = tmpDir();
+    const cfg = smallConfig(dir);
+    const runs = path.join(dir, 'runs');
+    const run = (...extra: string[]) => {
+      const r = elbo([
+        'run',
+        cfg,
+        '--runs-dir',
+        runs,
+        '--json',
+        '--backend',
+        'tensorflow',
+        '--set',
+        'train.epochs=2',
+        '--set',
+        'train.batch_size=64',
+        '--set',
+        'eval=[{kind: elbo}]',
+        ...extra,
+      ]);
+      assert.equal(r.status, 0, r.stderr);
+      const out = lastJson(r.stdout);
+      return { out, stderr: r.stderr, rec: JSON.parse(fs.readFileSync(path.join(out.runDir, 'run.json'), 'utf8')) };
+    };
+    const g = run();
+    assert.match(fs.readFileSync(path.join(g.out.runDir, 'config.yaml'), 'utf8'), /\n {2}draws: host\n/);
+    // 400 generated rows, 50 for validation: 350 train rows = 5 batches of 64 + one of 30
+    assert.deepEqual(
+      g.rec.step_modes.map((m: any) => [m.batch, m.mode, m.state]),
+      [
+        ['64×64', 'graph', 'session'],
+        ['30×64', 'graph', 'session'],
+      ],
+    );
+    assert.match(g.stderr, /train step \(64×64\): one TensorFlow graph of \d+ kernels/);
+    const e = run('--set', 'train.compile=off');
+    assert.equal(e.rec.step_modes, undefined);
+    for (const k of ['test/elbo', 'val/elbo', 'train/loss']) {
+      const a = g.out.metrics[k];
+      const b = e.out.metrics[k];
+      assert.ok(Math.abs(a - b) <= 1e-3 * Math.abs(b), `${k}: ${a} vs ${b}`);
+    }
+    // train.step_state: fed: the state fed in and returned every step, Adam as the eager step
+    // computes it: the eager run's numbers to the bit (and those of runs made before the session kept the state)
+    const f = run('--set', 'train.step_state=fed');
+    assert.deepEqual(
+      f.rec.step_modes.map((m: any) => [m.batch, m.mode, m.state]),
+      [
+        ['64×64', 'graph', 'fed'],
+        ['30×64', 'graph', 'fed'],
+      ],
+    );
+    const numbers = (m: Record<string, number>) => Object.fromEntries(Object.entries(m).filter(([k]) => !/samples_per_sec|time_s/.test(k)));
+    assert.deepEqual(numbers(f.out.metrics), numbers(e.out.metrics));
+    assert.ok(Object.keys(numbers(f.out.metrics)).length >= 8);
+    // train.draws: graph: the compiled step draws (noise, dynamic binarisation) in its graph,
+    // so it trains on other numbers than the eager step: the same distribution, not the same values
+    const gg = run('--set', 'train.draws=graph');
+    const ge = run('--set', 'train.compile=off', '--set', 'train.draws=graph');
+    assert.deepEqual(
+      gg.rec.step_modes.map((m: any) => [m.mode, m.state]),
+      [
+        ['graph', 'session'],
+        ['graph', 'session'],
+      ],
+    );
+    for (const k of ['test/elbo', 'val/elbo', 'train/loss']) {
+      const a = gg.out.metrics[k];
+      const b = ge.out.metrics[k];
+      assert.notEqual(a, b, k);
+      assert.ok(Math.abs(a - b) <= 0.03 * Math.abs(b), `${k}: ${a} vs ${b}`);
+    }
+  },
+);
 
 test('tensorflow: M1+M2 compiles with the frozen M1 held as constants, and matches the eager step', needsNative, async () => {
   const dir = tmpDir();
   const cfg = smallConfig(dir);
   const runs = path.join(dir, 'runs');
   const run = (...extra: string[]) => {
-    const r = elbo(['run', cfg, '--runs-dir', runs, '--json', '--backend', 'tensorflow',
-      '--set', 'model={kind: m1m2, m1: {model: {kind: vae, latent: 6, encoder: {kind: mlp, hidden: [16]}, decoder: {kind: mlp, hidden: [16]}}, train: {epochs: 1, batch_size: 50}}, min_std: 0.01, latent: 3, encoder: {kind: mlp, hidden: [16]}, decoder: {kind: mlp, hidden: [16]}, classifier: {kind: mlp, hidden: [16]}, alpha_expression: "0.1*N_total/N_labelled"}',
-      '--set', 'data.labelled=20', '--set', 'train.labelled_per_batch=10', '--set', 'train.epochs=2', '--set', 'eval=[{kind: accuracy}]', ...extra]);
+    const r = elbo([
+      'run',
+      cfg,
+      '--runs-dir',
+      runs,
+      '--json',
+      '--backend',
+      'tensorflow',
+      '--set',
+      'model={kind: m1m2, m1: {model: {kind: vae, latent: 6, encoder: {kind: mlp, hidden: [16]}, decoder: {kind: mlp, hidden: [16]}}, train: {epochs: 1, batch_size: 50}}, min_std: 0.01, latent: 3, encoder: {kind: mlp, hidden: [16]}, decoder: {kind: mlp, hidden: [16]}, classifier: {kind: mlp, hidden: [16]}, alpha_expression: "0.1*N_total/N_labelled"}',
+      '--set',
+      'data.labelled=20',
+      '--set',
+      'train.labelled_per_batch=10',
+      '--set',
+      'train.epochs=2',
+      '--set',
+      'eval=[{kind: accuracy}]',
+      ...extra,
+    ]);
     assert.equal(r.status, 0, r.stderr);
     const out = lastJson(r.stdout);
     return { out, rec: JSON.parse(fs.readFileSync(path.join(out.runDir, 'run.json'), 'utf8')) };
@@ -242,80 +325,95 @@ test('tensorflow: a model that reads a loss weight as a JavaScript number stays 
   step.dispose();
 });
 
-test('tensorflow: train.draws graph: the compiled step makes its noise and binarisation in the graph, keyed by the step (a resumed step draws the same), in the eager step\'s distribution', needsNative, () => {
-  const tf = getTf();
-  const n = 4000;
-  // a toy model whose terms are statistics of its draws and of its (binarised) batch
-  const p = tf.variable(tf.zeros([1]), true, 'toy/draws');
-  const model = {
-    params: new Map([['p', p]]),
-    latent: 1,
-    terms(batch: { x: any }, _w: unknown, rng: Rng) {
-      const eps = tf.tensor1d(rng.normals(n));
-      const mean = tf.mean(eps) as any;
-      return { loss: tf.add(tf.mul(tf.sum(p), mean), tf.mean(tf.square(p))) as any, mean, square: tf.mean(tf.square(eps)) as any, ones: tf.mean(batch.x) as any };
-    },
-  } as any;
-  const grey = tf.fill([8, n / 8], 0.3) as any; // binarised: a Bernoulli(0.3) per value
-  const calls = { normals: 0, uniforms: 0 };
-  const spied = (['normals', 'uniforms'] as const).map((m) => {
-    const f = Rng.prototype[m];
-    Rng.prototype[m] = function (this: Rng, k: number) {
-      calls[m]++;
-      return f.call(this, k);
+test(
+  "tensorflow: train.draws graph: the compiled step makes its noise and binarisation in the graph, keyed by the step (a resumed step draws the same), in the eager step's distribution",
+  needsNative,
+  () => {
+    const tf = getTf();
+    const n = 4000;
+    // a toy model whose terms are statistics of its draws and of its (binarised) batch
+    const p = tf.variable(tf.zeros([1]), true, 'toy/draws');
+    const model = {
+      params: new Map([['p', p]]),
+      latent: 1,
+      terms(batch: { x: any }, _w: unknown, rng: Rng) {
+        const eps = tf.tensor1d(rng.normals(n));
+        const mean = tf.mean(eps) as any;
+        return {
+          loss: tf.add(tf.mul(tf.sum(p), mean), tf.mean(tf.square(p))) as any,
+          mean,
+          square: tf.mean(tf.square(eps)) as any,
+          ones: tf.mean(batch.x) as any,
+        };
+      },
+    } as any;
+    const grey = tf.fill([8, n / 8], 0.3) as any; // binarised: a Bernoulli(0.3) per value
+    const calls = { normals: 0, uniforms: 0 };
+    const spied = (['normals', 'uniforms'] as const).map((m) => {
+      const f = Rng.prototype[m];
+      Rng.prototype[m] = function (this: Rng, k: number) {
+        calls[m]++;
+        return f.call(this, k);
+      };
+      return () => (Rng.prototype[m] = f);
+    });
+    const steps = (o: StepOptions, from: number, count: number) => {
+      const opt = adam(tf, { kind: 'adam', lr: 0.01, beta1: 0.9, beta2: 0.999, epsilon: 1e-8 }, model.params);
+      const step = makeTrainStep(tf, model, opt, { binarize: true, ...o });
+      const rng = new Rng(5);
+      const out: number[][] = [];
+      for (let i = from; i < from + count; i++) {
+        if (i === from + 1) calls.normals = calls.uniforms = 0; // after the first step compiled it
+        const t = step(grey, null, { c1: 1, c2: 1 }, rng, { epoch: 0, step: i, fraction: 0 });
+        out.push(['mean', 'square', 'ones'].map((k) => t[k].dataSync()[0]));
+        Object.values(t).forEach((v) => v.dispose());
+      }
+      const modes = step.modes;
+      step.dispose();
+      return { out, modes, calls: { ...calls } };
     };
-    return () => (Rng.prototype[m] = f);
-  });
-  const steps = (o: StepOptions, from: number, count: number) => {
-    const opt = adam(tf, { kind: 'adam', lr: 0.01, beta1: 0.9, beta2: 0.999, epsilon: 1e-8 }, model.params);
-    const step = makeTrainStep(tf, model, opt, { binarize: true, ...o });
-    const rng = new Rng(5);
-    const out: number[][] = [];
-    for (let i = from; i < from + count; i++) {
-      if (i === from + 1) calls.normals = calls.uniforms = 0; // after the first step compiled it
-      const t = step(grey, null, { c1: 1, c2: 1 }, rng, { epoch: 0, step: i, fraction: 0 });
-      out.push(['mean', 'square', 'ones'].map((k) => t[k].dataSync()[0]));
-      Object.values(t).forEach((v) => v.dispose());
+    try {
+      const g = steps({ draws: 'graph' }, 0, 4);
+      assert.equal(g.modes[0].mode, 'graph', g.modes[0].reason);
+      assert.equal(g.modes[0].state, 'session', g.modes[0].stateReason);
+      // after compiling, no draw is made in JavaScript: the graph makes them
+      assert.deepEqual(g.calls, { normals: 0, uniforms: 0 });
+      const e = steps({ draws: 'graph', compile: 'off' }, 0, 4);
+      assert.ok(e.calls.normals > 0 && e.calls.uniforms > 0);
+      for (const r of [...g.out, ...e.out]) {
+        // N(0, 1) and Bernoulli(0.3) over 4,000 draws: 5 standard errors
+        assert.ok(Math.abs(r[0]) < 5 / Math.sqrt(n), `mean ${r[0]}`);
+        assert.ok(Math.abs(r[1] - 1) < 5 * Math.sqrt(2 / n), `mean square ${r[1]}`);
+        assert.ok(Math.abs(r[2] - 0.3) < 5 * Math.sqrt(0.21 / n), `binarised mean ${r[2]}`);
+      }
+      // every step draws afresh; the graph's numbers are not the eager step's (other generators)
+      assert.equal(new Set(g.out.map((r) => r[0])).size, 4);
+      assert.notEqual(g.out[0][0], e.out[0][0]);
+      // a run resumed at step 2 (a new step, compiled afresh) makes the uninterrupted run's draws
+      assert.deepEqual(steps({ draws: 'graph' }, 2, 2).out, g.out.slice(2));
+      assert.deepEqual(steps({ draws: 'graph', compile: 'off' }, 2, 2).out, e.out.slice(2));
+      // host draws: the compiled step trains on the eager step's numbers
+      const h = steps({ draws: 'host' }, 0, 2);
+      assert.ok(h.calls.normals > 0);
+      const he = steps({ draws: 'host', compile: 'off' }, 0, 2);
+      h.out.forEach((r, i) => r.forEach((v, k) => assert.ok(Math.abs(v - he.out[i][k]) < 1e-5, `step ${i}: ${v} vs ${he.out[i][k]}`)));
+    } finally {
+      spied.forEach((undo) => undo());
+      grey.dispose();
     }
-    const modes = step.modes;
-    step.dispose();
-    return { out, modes, calls: { ...calls } };
-  };
-  try {
-    const g = steps({ draws: 'graph' }, 0, 4);
-    assert.equal(g.modes[0].mode, 'graph', g.modes[0].reason);
-    assert.equal(g.modes[0].state, 'session', g.modes[0].stateReason);
-    // after compiling, no draw is made in JavaScript: the graph makes them
-    assert.deepEqual(g.calls, { normals: 0, uniforms: 0 });
-    const e = steps({ draws: 'graph', compile: 'off' }, 0, 4);
-    assert.ok(e.calls.normals > 0 && e.calls.uniforms > 0);
-    for (const r of [...g.out, ...e.out]) {
-      // N(0, 1) and Bernoulli(0.3) over 4,000 draws: 5 standard errors
-      assert.ok(Math.abs(r[0]) < 5 / Math.sqrt(n), `mean ${r[0]}`);
-      assert.ok(Math.abs(r[1] - 1) < 5 * Math.sqrt(2 / n), `mean square ${r[1]}`);
-      assert.ok(Math.abs(r[2] - 0.3) < 5 * Math.sqrt(0.21 / n), `binarised mean ${r[2]}`);
-    }
-    // every step draws afresh; the graph's numbers are not the eager step's (other generators)
-    assert.equal(new Set(g.out.map((r) => r[0])).size, 4);
-    assert.notEqual(g.out[0][0], e.out[0][0]);
-    // a run resumed at step 2 (a new step, compiled afresh) makes the uninterrupted run's draws
-    assert.deepEqual(steps({ draws: 'graph' }, 2, 2).out, g.out.slice(2));
-    assert.deepEqual(steps({ draws: 'graph', compile: 'off' }, 2, 2).out, e.out.slice(2));
-    // host draws: the compiled step trains on the eager step's numbers
-    const h = steps({ draws: 'host' }, 0, 2);
-    assert.ok(h.calls.normals > 0);
-    const he = steps({ draws: 'host', compile: 'off' }, 0, 2);
-    h.out.forEach((r, i) => r.forEach((v, k) => assert.ok(Math.abs(v - he.out[i][k]) < 1e-5, `step ${i}: ${v} vs ${he.out[i][k]}`)));
-  } finally {
-    spied.forEach((undo) => undo());
-    grey.dispose();
-  }
-});
+  },
+);
 
 test('train.draws graph (per-step streams; on tensorflow, the graph makes the draws): two runs with one seed are identical, and an interrupted run resumes to the uninterrupted metrics', async () => {
   const dir = tmpDir();
   // (on the backend the other tests here use: a run selects its backend for the whole process)
-  const opts = { config: smallConfig(dir), runsDir: path.join(dir, 'runs'), ...(native ? { backend: 'tensorflow' } : {}), overrides: ['train.draws=graph', 'train.epochs=2', 'eval=[{kind: elbo}]'], progress: false };
+  const opts = {
+    config: smallConfig(dir),
+    runsDir: path.join(dir, 'runs'),
+    ...(native ? { backend: 'tensorflow' } : {}),
+    overrides: ['train.draws=graph', 'train.epochs=2', 'eval=[{kind: elbo}]'],
+    progress: false,
+  };
   const full = await runExperiment(opts);
   const rec = JSON.parse(fs.readFileSync(path.join(full.runDir, 'run.json'), 'utf8'));
   if (rec.backend.name === 'tensorflow') for (const m of rec.step_modes) assert.equal(m.mode, 'graph', `${m.batch}: ${m.reason}`);
@@ -331,45 +429,83 @@ test('train.draws graph (per-step streams; on tensorflow, the graph makes the dr
   }
 });
 
-test('tensorflow: evaluations run as graphs (loss terms, IWAE, latent encodings) and give the eager numbers, after training moves the parameters too', needsNative, async () => {
-  const tf = getTf();
-  const registry = createRegistry();
-  const rng = new Rng(4);
-  const dim = 64;
-  const n = 120;
-  const split = { x: rng.uniforms(n * dim).map((v) => (v < 0.4 ? 1 : 0)), y: Int32Array.from({ length: n }, (_, i) => i % 3), n };
-  const data: DataSet = { name: 'toy', shape: [8, 8, 1], dim, classes: 3, train: split, val: null, test: split, sha256: '', source: 'generated', binarize: 'none', labelled: null };
-  // the build step of a run (src/run/build.ts): the model and the iwae evaluator
-  const config = {
-    model: { kind: 'vae', latent: 3, prior: { kind: 'gaussian', logvar_min: -30, logvar_max: 20 }, encoder: { kind: 'mlp', hidden: [16] }, decoder: { kind: 'mlp', hidden: [16] }, likelihood: 'bernoulli' },
-    loss: {},
-    eval: [{ kind: 'iwae', k: 8, batch_size: 40, max_rows: 5000 }],
-    train: { optimizer: { kind: 'adam', lr: 1e-3, beta1: 0.9, beta2: 0.999, epsilon: 1e-8 } },
-  };
-  const { model, evaluators } = await buildRun(config, data, { tf, registry, rng, baseDir: '.' });
-  const iwae = evaluators[0].ev;
-  const all = async (compile: 'auto' | 'off') => ({
-    terms: evaluateTerms(tf, model, split, dim, 50, new Rng(9), { c1: 1, c2: 1 }, compile),
-    iwae: await iwae.run({ tf, model, data, rng: new Rng(10), compile, artifact: () => '', log: () => {}, unitWeights: { c1: 1, c2: 1 } }),
-    codes: [...encodeMeans(tf, model, split.x, n, dim, 50, 'mean', compile)],
-  });
-  const near = (a: any, b: any) => {
-    for (const k of Object.keys(b)) assert.ok(Math.abs(a[k] - b[k]) <= 1e-4 * (1 + Math.abs(b[k])), `${k}: ${a[k]} vs ${b[k]}`);
-  };
-  for (let round = 0; round < 2; round++) {
-    const g = await all('auto');
-    const e = await all('off');
-    near(g.terms, e.terms);
-    near(g.iwae, e.iwae);
-    near(g.codes, e.codes);
-    // as training does between two validations
-    for (const p of model.params.values()) p.assign(tf.add(p, 0.05));
-  }
-  // 120 rows in batches of 50 (40 for iwae): a graph per computation and shape (null would be eager)
-  const compiled = compiledEvaluations(model);
-  assert.deepEqual(Object.keys(compiled).sort(), ['encode mean: 20×64', 'encode mean: 50×64', 'iwae k 8: 40×64', 'loss terms: 20×64', 'loss terms: 50×64']);
-  for (const [k, kernels] of Object.entries(compiled)) assert.ok(typeof kernels === 'number' && kernels > 0, `${k}: ${kernels}`);
-});
+test(
+  'tensorflow: evaluations run as graphs (loss terms, IWAE, latent encodings) and give the eager numbers, after training moves the parameters too',
+  needsNative,
+  async () => {
+    const tf = getTf();
+    const registry = createRegistry();
+    const rng = new Rng(4);
+    const dim = 64;
+    const n = 120;
+    const split = { x: rng.uniforms(n * dim).map((v) => (v < 0.4 ? 1 : 0)), y: Int32Array.from({ length: n }, (_, i) => i % 3), n };
+    const data: DataSet = {
+      name: 'toy',
+      shape: [8, 8, 1],
+      dim,
+      classes: 3,
+      train: split,
+      val: null,
+      test: split,
+      sha256: '',
+      source: 'generated',
+      binarize: 'none',
+      labelled: null,
+    };
+    // the build step of a run (src/run/build.ts): the model and the iwae evaluator
+    const config = {
+      model: {
+        kind: 'vae',
+        latent: 3,
+        prior: { kind: 'gaussian', logvar_min: -30, logvar_max: 20 },
+        encoder: { kind: 'mlp', hidden: [16] },
+        decoder: { kind: 'mlp', hidden: [16] },
+        likelihood: 'bernoulli',
+      },
+      loss: {},
+      eval: [{ kind: 'iwae', k: 8, batch_size: 40, max_rows: 5000 }],
+      train: { optimizer: { kind: 'adam', lr: 1e-3, beta1: 0.9, beta2: 0.999, epsilon: 1e-8 } },
+    };
+    const { model, evaluators } = await buildRun(config, data, { tf, registry, rng, baseDir: '.' });
+    const iwae = evaluators[0].ev;
+    const all = async (compile: 'auto' | 'off') => ({
+      terms: evaluateTerms(tf, model, split, dim, 50, new Rng(9), { c1: 1, c2: 1 }, compile),
+      iwae: await iwae.run({
+        tf,
+        model,
+        data,
+        rng: new Rng(10),
+        compile,
+        artifact: () => '',
+        log: () => {},
+        unitWeights: { c1: 1, c2: 1 },
+      }),
+      codes: [...encodeMeans(tf, model, split.x, n, dim, 50, 'mean', compile)],
+    });
+    const near = (a: any, b: any) => {
+      for (const k of Object.keys(b)) assert.ok(Math.abs(a[k] - b[k]) <= 1e-4 * (1 + Math.abs(b[k])), `${k}: ${a[k]} vs ${b[k]}`);
+    };
+    for (let round = 0; round < 2; round++) {
+      const g = await all('auto');
+      const e = await all('off');
+      near(g.terms, e.terms);
+      near(g.iwae, e.iwae);
+      near(g.codes, e.codes);
+      // as training does between two validations
+      for (const p of model.params.values()) p.assign(tf.add(p, 0.05));
+    }
+    // 120 rows in batches of 50 (40 for iwae): a graph per computation and shape (null would be eager)
+    const compiled = compiledEvaluations(model);
+    assert.deepEqual(Object.keys(compiled).sort(), [
+      'encode mean: 20×64',
+      'encode mean: 50×64',
+      'iwae k 8: 40×64',
+      'loss terms: 20×64',
+      'loss terms: 50×64',
+    ]);
+    for (const [k, kernels] of Object.entries(compiled)) assert.ok(typeof kernels === 'number' && kernels > 0, `${k}: ${kernels}`);
+  },
+);
 
 test('tensorflow: absl log lines are silent unless ELBO_TF_LOG=1 asks for them', needsNative, () => {
   // a graph session makes TensorFlow's MLIR pass write its 'I0000 ...' line, through absl

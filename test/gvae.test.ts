@@ -14,9 +14,16 @@ test.before(async () => {
 
 const K = 3;
 const C = 4;
-const W = tf.tensor2d([[0.5, -1, 0.2, 0], [1.5, 0.3, -0.7, 0.1], [-0.4, 0.8, 0.9, -1.2]]); // [K, C]
+const W = tf.tensor2d([
+  [0.5, -1, 0.2, 0],
+  [1.5, 0.3, -0.7, 0.1],
+  [-0.4, 0.8, 0.9, -1.2],
+]); // [K, C]
 const b = tf.tensor1d([0.1, -0.2, 0.3, 0]);
-const mu = tf.tensor2d([[0.2, -1.0, 0.5], [1.0, 0.4, -0.3]]);
+const mu = tf.tensor2d([
+  [0.2, -1.0, 0.5],
+  [1.0, 0.4, -0.3],
+]);
 const y = tf.tensor1d([2, 0], 'int32');
 
 test('ISDA bound equals the cross-entropy of the mean when σ² = 0', () => {
@@ -26,7 +33,10 @@ test('ISDA bound equals the cross-entropy of the mean when σ² = 0', () => {
 });
 
 test('ISDA bound ≥ a sampled E_z[cross-entropy], and matches the explicit formula', () => {
-  const sigma2 = tf.tensor2d([[0.5, 1.2, 0.3], [2.0, 0.1, 0.7]]);
+  const sigma2 = tf.tensor2d([
+    [0.5, 1.2, 0.3],
+    [2.0, 0.1, 0.7],
+  ]);
   const bound = isdaClassLoss(mu, sigma2, W, b, y).arraySync() as number[];
   // explicit formula of docs/models.md "Model: G-VAE", element by element
   const Wa = W.arraySync() as number[][];
@@ -72,7 +82,12 @@ test('G-VAE trains on labelled data: the class term falls and the head classifie
   });
   assert.equal(r.status, 'FINISHED', r.error);
   const fs = await import('fs');
-  const lines = fs.readFileSync(path.join(r.runDir, 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l)).filter((m) => m.epoch);
+  const lines = fs
+    .readFileSync(path.join(r.runDir, 'metrics.jsonl'), 'utf8')
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l))
+    .filter((m) => m.epoch);
   assert.ok(lines[7]['train/class'] < lines[0]['train/class'] * 0.7, `class ${lines[0]['train/class']} → ${lines[7]['train/class']}`);
   assert.ok(Number.isFinite(lines[7]['train/loss']));
 });

@@ -26,7 +26,10 @@ export function configProblems(yaml: string, overrides: string[] = []): string[]
     loadConfig(file, overrides, createRegistry());
   } catch (e) {
     assert.ok(e instanceof UserError, `expected a UserError, got ${(e as Error)?.stack ?? e}`);
-    return e.line().split('\n').map((l) => l.split(file).join('FILE').split(path.relative(process.cwd(), file)).join('FILE'));
+    return e
+      .line()
+      .split('\n')
+      .map((l) => l.split(file).join('FILE').split(path.relative(process.cwd(), file)).join('FILE'));
   }
   return [];
 }
@@ -124,7 +127,16 @@ export function tinyDataSet(o: { shape: number[]; n?: number; classes?: number; 
   const x = Float32Array.from({ length: n * dim }, () => rng.uniform());
   const y = o.classes ? Int32Array.from({ length: n }, (_, i) => i % o.classes!) : null;
   return {
-    name: 'tiny', shape: o.shape, dim, classes: o.classes ?? 0, train: { x, y, n }, val: null, test: { x, y, n },
-    sha256: '', source: 'generated', binarize: 'none', labelled: null,
+    name: 'tiny',
+    shape: o.shape,
+    dim,
+    classes: o.classes ?? 0,
+    train: { x, y, n },
+    val: null,
+    test: { x, y, n },
+    sha256: '',
+    source: 'generated',
+    binarize: 'none',
+    labelled: null,
   };
 }

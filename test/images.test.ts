@@ -10,16 +10,32 @@ import { Rng } from '../src/runtime/rng';
 test('conv networks train, and auto never picks wasm for them (no Conv2DBackpropFilter there)', async () => {
   const dir = tmpDir();
   const cfg = smallConfig(dir);
-  const conv = ['model.encoder={kind: conv, channels: [4, 8], kernel: 3}', 'model.decoder={kind: conv, channels: [4, 8], kernel: 3, residual: true}'];
-  const r = await runExperiment({ config: cfg, runsDir: path.join(dir, 'runs'), overrides: [...conv, 'train.epochs=4', 'eval=[{kind: elbo}]'], progress: false });
+  const conv = [
+    'model.encoder={kind: conv, channels: [4, 8], kernel: 3}',
+    'model.decoder={kind: conv, channels: [4, 8], kernel: 3, residual: true}',
+  ];
+  const r = await runExperiment({
+    config: cfg,
+    runsDir: path.join(dir, 'runs'),
+    overrides: [...conv, 'train.epochs=4', 'eval=[{kind: elbo}]'],
+    progress: false,
+  });
   assert.equal(r.status, 'FINISHED', r.error);
   const rec = JSON.parse(fs.readFileSync(path.join(r.runDir, 'run.json'), 'utf8'));
   assert.notEqual(rec.backend.name, 'wasm');
-  const lines = fs.readFileSync(path.join(r.runDir, 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l)).filter((m) => m.epoch);
+  const lines = fs
+    .readFileSync(path.join(r.runDir, 'metrics.jsonl'), 'utf8')
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l))
+    .filter((m) => m.epoch);
   assert.ok(lines[3]['val/elbo'] > lines[0]['val/elbo'], `val/elbo ${lines[0]['val/elbo']} → ${lines[3]['val/elbo']}`);
   const refused = elbo(['run', cfg, '--runs-dir', path.join(dir, 'runs'), '--backend', 'wasm', ...conv.flatMap((s) => ['--set', s])]);
   assert.equal(refused.status, 1);
-  assert.match(refused.stderr, /--backend: backend 'wasm' cannot train this config: network 'conv' trains only on tensorflow, cpu; use tensorflow or cpu/);
+  assert.match(
+    refused.stderr,
+    /--backend: backend 'wasm' cannot train this config: network 'conv' trains only on tensorflow, cpu; use tensorflow or cpu/,
+  );
 });
 
 /** CIFAR-10 binary batches in the real format: label byte + 1024 R + 1024 G + 1024 B. */

@@ -10,7 +10,16 @@ test.before(async () => {
 });
 
 /** The bound in float64, plain JS, from the float32 values the tensors hold. */
-function reference(mu: Float32Array, s2: Float32Array, W: Float32Array, b: Float32Array, y: Int32Array, B: number, K: number, C: number): number[] {
+function reference(
+  mu: Float32Array,
+  s2: Float32Array,
+  W: Float32Array,
+  b: Float32Array,
+  y: Int32Array,
+  B: number,
+  K: number,
+  C: number,
+): number[] {
   return Array.from({ length: B }, (_, i) => {
     const t = Array.from({ length: C }, (_, j) => {
       let e = b[j] - b[y[i]];
@@ -51,7 +60,13 @@ test('ISDA class loss stays accurate where the expanded square cancels (large σ
     const ref = reference(mu, s2, W, b, y, B, K, C);
     const got = tf.tidy(
       () =>
-        isdaClassLoss(tf.tensor2d(mu, [B, K]), tf.tensor2d(s2, [B, K]), tf.tensor2d(W, [K, C]), tf.tensor1d(b), tf.tensor1d(y, 'int32')).arraySync() as number[],
+        isdaClassLoss(
+          tf.tensor2d(mu, [B, K]),
+          tf.tensor2d(s2, [B, K]),
+          tf.tensor2d(W, [K, C]),
+          tf.tensor1d(b),
+          tf.tensor1d(y, 'int32'),
+        ).arraySync() as number[],
     );
     const rel = Math.max(...got.map((g, i) => Math.abs(g - ref[i]) / Math.max(1, Math.abs(ref[i]))));
     assert.ok(rel < 1e-5, `${JSON.stringify(scale)}: relative error ${rel.toExponential(2)} (got ${got[0]}, float64 ${ref[0]})`);
@@ -67,7 +82,9 @@ test('ISDA class loss: gradients flow to μ, σ², W and b, and match finite dif
   const yT = tf.tensor1d(y, 'int32');
   const f = (m: any, s: any, w: any, bb: any) => tf.sum(isdaClassLoss(m, s, w, bb, yT));
   const args = [tf.tensor2d(mu, [B, K]), tf.tensor2d(s2, [B, K]), tf.tensor2d(W, [K, C]), tf.tensor1d(b)];
-  const grads = tf.grads(f as any)(args).map((g) => g.dataSync());
+  const grads = tf
+    .grads(f as any)(args)
+    .map((g) => g.dataSync());
   // finite differences in float64 on the reference, one coordinate of each argument
   const h = 1e-3;
   const arrays = [mu, s2, W, b];
@@ -79,6 +96,9 @@ test('ISDA class loss: gradients flow to μ, σ², W and b, and match finite dif
     minus[which][i] -= h;
     const sum = (v: Float32Array[]) => reference(v[0], v[1], v[2], v[3], y, B, K, C).reduce((s, x) => s + x, 0);
     const fd = (sum(plus) - sum(minus)) / (2 * h);
-    assert.ok(Math.abs(grads[which][i] - fd) < 1e-2 * Math.max(1, Math.abs(fd)), `argument ${which}: gradient ${grads[which][i]} vs finite difference ${fd}`);
+    assert.ok(
+      Math.abs(grads[which][i] - fd) < 1e-2 * Math.max(1, Math.abs(fd)),
+      `argument ${which}: gradient ${grads[which][i]} vs finite difference ${fd}`,
+    );
   });
 });

@@ -68,7 +68,9 @@ test('IWAE at k > 1 is above the ELBO on average, and grows with k', async () =>
   // the model's term is that bound
   const { iwae: i50 } = await models(50);
   const term = tf.tidy(() => values(i50.terms({ x, y: null }, w, new Rng(100), at)));
-  const direct = tf.tidy(() => tf.mean(tf.sub(tf.logSumExp(i50.logImportanceWeights!(x, 50, new Rng(100)), 1), Math.log(50))).dataSync()[0]);
+  const direct = tf.tidy(
+    () => tf.mean(tf.sub(tf.logSumExp(i50.logImportanceWeights!(x, 50, new Rng(100)), 1), Math.log(50))).dataSync()[0],
+  );
   assert.ok(Math.abs(term.iwae - direct) < 1e-4 * Math.abs(direct), `${term.iwae} vs ${direct}`);
   assert.ok(term.iwae > term.elbo, JSON.stringify(term));
 });
@@ -98,14 +100,19 @@ test('log weights match the plain formula (x repeated, −BCE + log p(z) − log
     return tf.reshape(tf.sub(tf.add(logpx, logpz), logqz), [B, k]).arraySync() as number[][];
   });
   for (let b = 0; b < lw.length; b++)
-    for (let i = 0; i < k; i++) assert.ok(Math.abs(lw[b][i] - ref[b][i]) < 2e-3 + 1e-4 * Math.abs(ref[b][i]), `[${b}, ${i}] ${lw[b][i]} vs ${ref[b][i]}`);
+    for (let i = 0; i < k; i++)
+      assert.ok(Math.abs(lw[b][i] - ref[b][i]) < 2e-3 + 1e-4 * Math.abs(ref[b][i]), `[${b}, ${i}] ${lw[b][i]} vs ${ref[b][i]}`);
 });
 
 test('the iwae evaluator gives the same estimate whatever the pass sizes (chunks of draws, examples per pass)', async () => {
   const { tf, data, vae } = await models(1);
   const registry = createRegistry();
   const estimate = async (options: Record<string, unknown>) => {
-    const ev: Evaluator = registry.create('evaluator', { kind: 'iwae', k: 20, batch_size: 50, max_rows: 5000, ...options }, { tf, registry, rng: new Rng(0), baseDir: '.' });
+    const ev: Evaluator = registry.create(
+      'evaluator',
+      { kind: 'iwae', k: 20, batch_size: 50, max_rows: 5000, ...options },
+      { tf, registry, rng: new Rng(0), baseDir: '.' },
+    );
     const before = tf.memory().numTensors;
     const out = await ev.run({ tf, model: vae, data, rng: new Rng(9), artifact: (n) => n, log: () => {}, unitWeights: {} });
     assert.equal(tf.memory().numTensors, before, 'the evaluator leaks tensors');
@@ -128,12 +135,20 @@ test('the iwae evaluator draws as one stream, example by example: its estimate a
   const x = (b: number) => tf.tensor2d(data.test.x.subarray(b * data.dim, (b + 1) * data.dim), [1, data.dim]);
   const direct = new Rng(9);
   let sum = 0;
-  for (let b = 0; b < n; b++) sum += tf.tidy(() => tf.sub(tf.logSumExp(vae.logImportanceWeights!(x(b), k, direct)), Math.log(k)).dataSync()[0]);
+  for (let b = 0; b < n; b++)
+    sum += tf.tidy(() => tf.sub(tf.logSumExp(vae.logImportanceWeights!(x(b), k, direct)), Math.log(k)).dataSync()[0]);
   for (const max_rows of [k, 8]) {
-    const ev: Evaluator = registry.create('evaluator', { kind: 'iwae', k, max_rows, max_examples: n }, { tf, registry, rng: new Rng(0), baseDir: '.' });
+    const ev: Evaluator = registry.create(
+      'evaluator',
+      { kind: 'iwae', k, max_rows, max_examples: n },
+      { tf, registry, rng: new Rng(0), baseDir: '.' },
+    );
     const stream = new Rng(9);
     const out = await ev.run({ tf, model: vae, data, rng: stream, artifact: (f) => f, log: () => {}, unitWeights: {} });
-    assert.ok(Math.abs(out.log_likelihood_k20 - sum / n) < 1e-5 * Math.abs(sum / n), `max_rows ${max_rows}: ${out.log_likelihood_k20} vs ${sum / n}`);
+    assert.ok(
+      Math.abs(out.log_likelihood_k20 - sum / n) < 1e-5 * Math.abs(sum / n),
+      `max_rows ${max_rows}: ${out.log_likelihood_k20} vs ${sum / n}`,
+    );
     assert.deepEqual(stream.state(), direct.state(), `max_rows ${max_rows}: the stream ends where the draws made in turn end`);
     assert.equal(stream.clone().normal(), direct.clone().normal());
   }
@@ -144,7 +159,13 @@ test('an IWAE trains from a config: terms declared, k = 1 evaluation below the b
   const r = await runExperiment({
     config: smallConfig(dir),
     runsDir: path.join(dir, 'runs'),
-    overrides: ['model.kind=iwae', 'model.k=5', 'train.epochs=2', 'eval=[{kind: elbo}, {kind: iwae, k: 20}]', 'train.select={metric: val/iwae}'],
+    overrides: [
+      'model.kind=iwae',
+      'model.k=5',
+      'train.epochs=2',
+      'eval=[{kind: elbo}, {kind: iwae, k: 20}]',
+      'train.select={metric: val/iwae}',
+    ],
     progress: false,
   });
   assert.equal(r.status, 'FINISHED', r.error ?? undefined);
@@ -155,16 +176,28 @@ test('an IWAE trains from a config: terms declared, k = 1 evaluation below the b
   }
   assert.ok(m['test/iwae'] > m['test/elbo'], `L_5 ${m['test/iwae']} ≤ ELBO ${m['test/elbo']}`);
   assert.ok(m['test/log_likelihood_k20'] > m['test/elbo'], JSON.stringify(m));
-  const lines = fs.readFileSync(path.join(r.runDir, 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+  const lines = fs
+    .readFileSync(path.join(r.runDir, 'metrics.jsonl'), 'utf8')
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l));
   assert.ok(lines.some((l) => Number.isFinite(l['train/iwae'])));
   // the shipped config validates, with its published k = 5000 entry
   const { config } = loadConfig(path.join(ROOT, 'configs/mnist/iwae.yaml'), [], createRegistry());
   assert.equal(config.model.kind, 'iwae');
   assert.equal(config.model.k, 50);
-  assert.deepEqual(config.published?.map((p) => [p.metric, p.value]), [['test/log_likelihood_k5000', -84.78]]);
+  assert.deepEqual(
+    config.published?.map((p) => [p.metric, p.value]),
+    [['test/log_likelihood_k5000', -84.78]],
+  );
   // and refuses a likelihood without a density
   await assert.rejects(
-    runExperiment({ config: smallConfig(tmpDir()), runsDir: path.join(dir, 'runs2'), overrides: ['model.kind=iwae', 'model.likelihood=gaussian', 'train.epochs=1'], progress: false }),
+    runExperiment({
+      config: smallConfig(tmpDir()),
+      runsDir: path.join(dir, 'runs2'),
+      overrides: ['model.kind=iwae', 'model.likelihood=gaussian', 'train.epochs=1'],
+      progress: false,
+    }),
     // refused when validated (the iwae evaluator needs a density), else by the model itself
     /likelihood 'gaussian' is the unnormalised image loss|iwae objective needs importance weights: the gaussian likelihood/,
   );

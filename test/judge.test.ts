@@ -53,19 +53,37 @@ test('augment with judge_run: class-kept rates per step i by an independent clas
   const judge = await runExperiment({
     config: cfg,
     runsDir: runs,
-    overrides: ['experiment=judge', 'model={kind: classifier, network: {kind: mlp, hidden: [32]}}', 'train.epochs=10', 'eval=[{kind: accuracy}]', 'data.binarize=none'],
+    overrides: [
+      'experiment=judge',
+      'model={kind: classifier, network: {kind: mlp, hidden: [32]}}',
+      'train.epochs=10',
+      'eval=[{kind: accuracy}]',
+      'data.binarize=none',
+    ],
     progress: false,
   });
   assert.equal(judge.status, 'FINISHED', judge.error ?? undefined);
   assert.ok(judge.metrics['test/accuracy'] > 0.9, `judge accuracy ${judge.metrics['test/accuracy']}`);
-  const vae = await runExperiment({ config: cfg, runsDir: runs, overrides: ['experiment=twin', ...base, 'train.epochs=2', 'eval=[{kind: elbo}]'], progress: false });
+  const vae = await runExperiment({
+    config: cfg,
+    runsDir: runs,
+    overrides: ['experiment=twin', ...base, 'train.epochs=2', 'eval=[{kind: elbo}]'],
+    progress: false,
+  });
   assert.equal(vae.status, 'FINISHED', vae.error ?? undefined);
   const augment = (extra: string) => `eval=[{kind: augment, per_class: 1, kept_per_class: 5, batch_size: 3${extra}}]`;
   const g = await runExperiment({
     config: cfg,
     runsDir: runs,
     // the judge as a directory of runs (its latest finished one), the twin as a run directory
-    overrides: ['experiment=gvae', 'model.kind=gvae', 'loss.alpha=1', ...base, 'train.epochs=6', augment(`, judge_run: ${path.join(runs, 'judge')}, compare_run: ${vae.runDir}`)],
+    overrides: [
+      'experiment=gvae',
+      'model.kind=gvae',
+      'loss.alpha=1',
+      ...base,
+      'train.epochs=6',
+      augment(`, judge_run: ${path.join(runs, 'judge')}, compare_run: ${vae.runDir}`),
+    ],
     progress: false,
   });
   assert.equal(g.status, 'FINISHED', g.error ?? undefined);
@@ -94,7 +112,12 @@ test('augment with judge_run: class-kept rates per step i by an independent clas
 
   // a missing judge fails before any training, saying what to do; a judge that does not classify is refused
   await assert.rejects(
-    runExperiment({ config: cfg, runsDir: runs, overrides: ['model.kind=gvae', ...base, augment(', judge_run: nowhere/at-all')], progress: false }),
+    runExperiment({
+      config: cfg,
+      runsDir: runs,
+      overrides: ['model.kind=gvae', ...base, augment(', judge_run: nowhere/at-all')],
+      progress: false,
+    }),
     /not a run directory nor a directory of runs .*train the judge first/,
   );
   const bad = await runExperiment({

@@ -20,7 +20,9 @@ test.before(async () => {
 /** C well-separated Gaussian clusters in K dims (centres 6 apart, unit-ish noise), plus one useless dimension of large noise. */
 function clusters(n: number, K: number, C: number, seed: number): LatentSet {
   const rng = new Rng(seed);
-  const centres = Array.from({ length: C }, (_, c) => Array.from({ length: K }, (_, k) => (k === c % (K - 1) ? 6 * (1 + Math.floor(c / (K - 1))) : 0)));
+  const centres = Array.from({ length: C }, (_, c) =>
+    Array.from({ length: K }, (_, k) => (k === c % (K - 1) ? 6 * (1 + Math.floor(c / (K - 1))) : 0)),
+  );
   const z = new Float32Array(n * K);
   const y = new Int32Array(n);
   for (let i = 0; i < n; i++) {
@@ -82,7 +84,8 @@ test('global scaling keeps unused latent dimensions small; per-dimension scaling
   };
   const train = make(40, 3);
   const test = make(400, 4);
-  const knn = (standardize: 'global' | 'per-dimension') => classifyLatents(tf, train, test, 31, 2, { ...base, classifier: 'knn', k: 3, standardize }).error;
+  const knn = (standardize: 'global' | 'per-dimension') =>
+    classifyLatents(tf, train, test, 31, 2, { ...base, classifier: 'knn', k: 3, standardize }).error;
   assert.ok(knn('global') <= 0.5, `global ${knn('global')}%`);
   assert.ok(knn('per-dimension') > 5, `per-dimension ${knn('per-dimension')}%`);
 });
@@ -94,10 +97,16 @@ test('labelled rows: the data set subset, a class-balanced draw, or every row', 
   assert.equal(all.length, n);
   const drawn = labelledRows({ train, labelled: null, classes: 4 }, 8, new Rng(0), 'here');
   assert.deepEqual(Array.from(drawn), Array.from(labelledRows({ train, labelled: null, classes: 4 }, 8, new Rng(0), 'here')));
-  assert.deepEqual([0, 1, 2, 3].map((c) => Array.from(drawn).filter((i) => train.y[i] === c).length), [2, 2, 2, 2]);
+  assert.deepEqual(
+    [0, 1, 2, 3].map((c) => Array.from(drawn).filter((i) => train.y[i] === c).length),
+    [2, 2, 2, 2],
+  );
   const given = Int32Array.from([1, 5, 9]);
   assert.equal(labelledRows({ train, labelled: given, classes: 4 }, undefined, new Rng(0), 'here'), given);
-  assert.throws(() => labelledRows({ train, labelled: given, classes: 4 }, 8, new Rng(0), 'here'), /conflicts with the data set's labelled subset of 3/);
+  assert.throws(
+    () => labelledRows({ train, labelled: given, classes: 4 }, 8, new Rng(0), 'here'),
+    /conflicts with the data set's labelled subset of 3/,
+  );
 });
 
 test('sparsity statistics', () => {
@@ -112,13 +121,18 @@ test('sparsity statistics', () => {
 
 test('fashion-mnist split: class-balanced test set, duplicates kept out of it, fixed by split_seed', () => {
   // 3 classes × 12 tiny "images" (distinct except one duplicated pair in class 1)
-  const byClass = [0, 1, 2].map((c) => Array.from({ length: 12 }, (_, i) => Uint8Array.from({ length: 784 }, (_, p) => (p === 0 ? c : p === 1 ? i : 0))));
+  const byClass = [0, 1, 2].map((c) =>
+    Array.from({ length: 12 }, (_, i) => Uint8Array.from({ length: 784 }, (_, p) => (p === 0 ? c : p === 1 ? i : 0))),
+  );
   byClass[1][7] = Uint8Array.from(byClass[1][3]);
   const o = { split: 'random' as const, test_per_class: 4, split_seed: 0 };
   const a = splitFashionMnist(byClass, o);
   assert.equal(a.test.n, 12);
   assert.equal(a.train.n, 24);
-  assert.deepEqual([0, 1, 2].map((c) => Array.from(a.test.y!).filter((y) => y === c).length), [4, 4, 4]);
+  assert.deepEqual(
+    [0, 1, 2].map((c) => Array.from(a.test.y!).filter((y) => y === c).length),
+    [4, 4, 4],
+  );
   const key = (x: Float32Array, i: number) => `${x[i * 784]},${x[i * 784 + 1]}`;
   const testKeys = new Set(Array.from({ length: a.test.n }, (_, i) => key(a.test.x, i)));
   assert.ok(!testKeys.has(`${1 / 255},${3 / 255}`), 'a duplicated image was drawn for test');
@@ -156,7 +170,9 @@ test('m1 with the latent-classifier evaluator: end to end on small data, determi
   // the TSVM: 200 of the other training rows; its inductive start is the svm evaluator's SVM (another visiting order)
   assert.equal(a.metrics['test/tsvm_unlabelled'], 200);
   assert.equal(a.metrics['test/tsvm_labelled'], 40);
-  assert.ok(Math.abs(a.metrics['test/tsvm_svm_objective'] - a.metrics['test/svm_svm_objective']) < 1e-3 * a.metrics['test/svm_svm_objective']);
+  assert.ok(
+    Math.abs(a.metrics['test/tsvm_svm_objective'] - a.metrics['test/svm_svm_objective']) < 1e-3 * a.metrics['test/svm_svm_objective'],
+  );
   assert.ok(a.metrics['test/svm_svm_iterations'] >= 1 && a.metrics['test/tsvm_tsvm_objective'] > 0);
   assert.ok(Math.abs(a.metrics['test/tsvm_svm_error'] - a.metrics['test/svm_error']) <= 2);
   // M1's reference defaults (docs/models.md): 784-500-500-z50 softplus, Bernoulli

@@ -5,7 +5,18 @@ import * as fs from 'fs';
 import { getTf } from '../src/runtime/tf';
 import { selectBackend } from '../src/runtime/backend';
 import { classifyLatents, LatentSet, ClassifierOptions } from '../src/eval/latent-classifier';
-import { decisions, design, dualCoordinateDescent, ovrTargets, predictLinear, primalObjective, SolverOptions, stack, trainLinearSvm, trainTsvm } from '../src/svm/linear-svm';
+import {
+  decisions,
+  design,
+  dualCoordinateDescent,
+  ovrTargets,
+  predictLinear,
+  primalObjective,
+  SolverOptions,
+  stack,
+  trainLinearSvm,
+  trainTsvm,
+} from '../src/svm/linear-svm';
 import { Rng } from '../src/runtime/rng';
 import { ROOT } from './helpers';
 
@@ -30,7 +41,10 @@ interface Problem {
 }
 
 // scikit-learn's LinearSVC on small fixed problems (test/fixtures/linear-svc.py made it)
-const fixture = JSON.parse(fs.readFileSync(path.join(ROOT, 'test', 'fixtures', 'linear-svc.json'), 'utf8')) as { sklearn: string; problems: Problem[] };
+const fixture = JSON.parse(fs.readFileSync(path.join(ROOT, 'test', 'fixtures', 'linear-svc.json'), 'utf8')) as {
+  sklearn: string;
+  problems: Problem[];
+};
 const solver = (o: Partial<SolverOptions> = {}): SolverOptions => ({ tol: 1e-4, maxIter: 1000, shrinking: true, rng: new Rng(0), ...o });
 
 test(`the linear SVM reaches scikit-learn ${fixture.sklearn} LinearSVC's objective (binary and 3-class)`, () => {
@@ -60,7 +74,10 @@ test(`the linear SVM reaches scikit-learn ${fixture.sklearn} LinearSVC's objecti
         const sk = primalObjective(X, targets[c], new Float64Array(p.n).fill(p.C), w);
         assert.ok(Math.abs(sk - p.objective[c]) < 1e-9 * p.objective[c]);
       });
-      const predicted = predictLinear(X, fits.map((f) => f.w));
+      const predicted = predictLinear(
+        X,
+        fits.map((f) => f.w),
+      );
       const sklearn = Int32Array.from({ length: p.n }, (_, i) => {
         if (targets.length === 1) return p.decision[i] > 0 ? 1 : 0;
         const row = p.decision.slice(i * targets.length, (i + 1) * targets.length);
@@ -106,7 +123,14 @@ test('warm starts: after flipped labels (their α reset) and changed costs, a re
   assert.ok(Math.abs(a - b) < 1e-9 * b, `warm ${a} vs cold ${b}`);
   for (let k = 0; k <= p.d; k++) assert.ok(Math.abs(w[k] - cold[k]) < 1e-6);
   // no unlabelled rows: the TSVM is the inductive SVM
-  const t = trainTsvm(X, p.n, ovrTargets(Int32Array.from(p.y), p.classes)[0], 0.5, { ...tight, C: 1, cUnlabelled: 1, cStart: 1e-5, stageTol: 1e-2, maxRounds: 1000 });
+  const t = trainTsvm(X, p.n, ovrTargets(Int32Array.from(p.y), p.classes)[0], 0.5, {
+    ...tight,
+    C: 1,
+    cUnlabelled: 1,
+    cStart: 1e-5,
+    stageTol: 1e-2,
+    maxRounds: 1000,
+  });
   assert.equal(t.switches, 0);
   assert.ok(Math.abs(t.objective - p.optimum[0]) < 1e-8 * p.optimum[0]);
 });
@@ -133,8 +157,14 @@ function elongated(seed: number): { train: LatentSet; unlabelled: Float32Array; 
   const test = draw(1000);
   const rows = Array.from({ length: pool.n }, (_, i) => i);
   const second = (i: number) => pool.z[2 * i + 1];
-  const pos = rows.filter((i) => pool.y[i] === 1).sort((a, b) => second(b) - second(a)).slice(20, 22);
-  const neg = rows.filter((i) => pool.y[i] === 0).sort((a, b) => second(a) - second(b)).slice(20, 22);
+  const pos = rows
+    .filter((i) => pool.y[i] === 1)
+    .sort((a, b) => second(b) - second(a))
+    .slice(20, 22);
+  const neg = rows
+    .filter((i) => pool.y[i] === 0)
+    .sort((a, b) => second(a) - second(b))
+    .slice(20, 22);
   const lab = [...pos, ...neg];
   const pick = (idx: number[]) => Float32Array.from(idx.flatMap((i) => [pool.z[2 * i], pool.z[2 * i + 1]]));
   return {

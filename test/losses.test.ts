@@ -13,8 +13,14 @@ test.before(async () => {
 
 test('Gaussian KL (closed form) matches a Monte Carlo estimate of E_q[log q − log p]', () => {
   const rng = new Rng(3);
-  const mu = tf.tensor2d([[0.5, -1.2, 0.0], [2.0, 0.3, -0.7]]);
-  const logvar = tf.tensor2d([[-0.5, 0.4, -2.0], [0.8, -1.0, 0.1]]);
+  const mu = tf.tensor2d([
+    [0.5, -1.2, 0.0],
+    [2.0, 0.3, -0.7],
+  ]);
+  const logvar = tf.tensor2d([
+    [-0.5, 0.4, -2.0],
+    [0.8, -1.0, 0.1],
+  ]);
   const closed = gaussianKl(mu, logvar).arraySync() as number[];
   const S = 200000;
   const mc = [0, 1].map((b) => {
@@ -47,7 +53,11 @@ test('Bernoulli NLL is stable and equals −Σ[x log σ(l) + (1−x) log(1−σ(
   const x = tf.tensor2d([[1, 0, 0.3]]);
   const l = tf.tensor2d([[2.0, -1.5, 0.7]]);
   const sig = (v: number) => 1 / (1 + Math.exp(-v));
-  const naive = -[[1, 2.0], [0, -1.5], [0.3, 0.7]].reduce((s, [xi, li]) => s + xi * Math.log(sig(li)) + (1 - xi) * Math.log(1 - sig(li)), 0);
+  const naive = -[
+    [1, 2.0],
+    [0, -1.5],
+    [0.3, 0.7],
+  ].reduce((s, [xi, li]) => s + xi * Math.log(sig(li)) + (1 - xi) * Math.log(1 - sig(li)), 0);
   assert.ok(Math.abs(bernoulliNll(x, l).dataSync()[0] - naive) < 1e-5);
   // extreme logits: finite, and ≈ |l| when the sign is wrong
   const extreme = bernoulliNll(tf.tensor2d([[1, 0]]), tf.tensor2d([[-500, 500]])).dataSync()[0];
@@ -55,10 +65,17 @@ test('Bernoulli NLL is stable and equals −Σ[x log σ(l) + (1−x) log(1−σ(
 });
 
 test('Bernoulli NLL gradient: the closed form σ(l) − x (scaled per row) equals differentiating the formula', () => {
-  const x = tf.tensor2d([[1, 0, 0.3], [0, 1, 0.9]]);
-  const l = tf.tensor2d([[2.0, -1.5, 0.7], [30, -30, 0]]);
+  const x = tf.tensor2d([
+    [1, 0, 0.3],
+    [0, 1, 0.9],
+  ]);
+  const l = tf.tensor2d([
+    [2.0, -1.5, 0.7],
+    [30, -30, 0],
+  ]);
   const rowWeights = tf.tensor1d([0.5, 2]);
-  const plain = (v: tf.Tensor) => tf.sum(tf.mul(tf.sum(tf.add(tf.sub(tf.relu(v), tf.mul(x, v)), tf.log1p(tf.exp(tf.neg(tf.abs(v))))), 1), rowWeights));
+  const plain = (v: tf.Tensor) =>
+    tf.sum(tf.mul(tf.sum(tf.add(tf.sub(tf.relu(v), tf.mul(x, v)), tf.log1p(tf.exp(tf.neg(tf.abs(v))))), 1), rowWeights));
   const closed = (v: tf.Tensor) => tf.sum(tf.mul(bernoulliNll(x, v as tf.Tensor2D), rowWeights));
   const a = tf.grad(plain)(l).arraySync() as number[][];
   const b = tf.grad(closed)(l).arraySync() as number[][];
@@ -72,7 +89,13 @@ test('Bernoulli NLL gradient: the closed form σ(l) − x (scaled per row) equal
 });
 
 test('logSumExp does not overflow', () => {
-  const v = logSumExp(tf.tensor2d([[1000, 1000], [-1000, -1000]]), 1).dataSync();
+  const v = logSumExp(
+    tf.tensor2d([
+      [1000, 1000],
+      [-1000, -1000],
+    ]),
+    1,
+  ).dataSync();
   assert.ok(Math.abs(v[0] - (1000 + Math.log(2))) < 1e-3);
   assert.ok(Math.abs(v[1] - (-1000 + Math.log(2))) < 1e-3);
 });

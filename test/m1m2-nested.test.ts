@@ -27,7 +27,10 @@ const record = (dir: string) => JSON.parse(fs.readFileSync(path.join(dir, 'run.j
 /** The M1 run directories in the store (lock files aside). */
 const m1Runs = (runs: string) =>
   fs.existsSync(path.join(runs, 'small-m1'))
-    ? fs.readdirSync(path.join(runs, 'small-m1')).filter((n) => fs.existsSync(path.join(runs, 'small-m1', n, 'run.json'))).sort()
+    ? fs
+        .readdirSync(path.join(runs, 'small-m1'))
+        .filter((n) => fs.existsSync(path.join(runs, 'small-m1', n, 'run.json')))
+        .sort()
     : [];
 
 test('m1m2 with a nested M1: trained first as its own run, reused by config hash, retrained when the M1 block changes', async () => {
@@ -89,7 +92,10 @@ test('m1m2 with a nested M1: trained first as its own run, reused by config hash
   assert.ok(!fs.readdirSync(path.join(runs, 'small-m1')).some((n) => n.startsWith('.lock')), 'locks are released');
 
   // 5. the same M1+M2 with the finished M1 named by m1_run still works, recorded as given
-  const f = await run([...nested(1).slice(1), `model={kind: m1m2, m1_run: ${JSON.stringify(depA.run_dir)}, min_std: 0.01, latent: 3, encoder: {kind: mlp, hidden: [16]}, decoder: {kind: mlp, hidden: [16]}, classifier: {kind: mlp, hidden: [16]}}`]);
+  const f = await run([
+    ...nested(1).slice(1),
+    `model={kind: m1m2, m1_run: ${JSON.stringify(depA.run_dir)}, min_std: 0.01, latent: 3, encoder: {kind: mlp, hidden: [16]}, decoder: {kind: mlp, hidden: [16]}, classifier: {kind: mlp, hidden: [16]}}`,
+  ]);
   assert.equal(f.status, 'FINISHED', f.error);
   assert.deepEqual(record(f.runDir).depends_on.m1, { ...depA, how: 'given' });
 });
@@ -98,7 +104,10 @@ test('m1m2: a nested M1 block is validated with the config; m1 and m1_run togeth
   const dir = tmpDir();
   const cfg = smallConfig(dir);
   const registry = createRegistry();
-  assert.throws(() => loadConfig(cfg, [...nested(1), 'model.m1.train.epoch=3'], registry), /unknown key 'epoch' in model\.m1\.train; did you mean 'epochs'/);
+  assert.throws(
+    () => loadConfig(cfg, [...nested(1), 'model.m1.train.epoch=3'], registry),
+    /unknown key 'epoch' in model\.m1\.train; did you mean 'epochs'/,
+  );
   assert.throws(() => loadConfig(cfg, [...nested(1), 'model.m1.model.kind=vea'], registry), /unknown model 'vea'/);
   const { config } = loadConfig(cfg, nested(1), registry);
   const m1Block = config.model.m1 as M1Block;
@@ -114,7 +123,11 @@ test('m1m2: a nested M1 block is validated with the config; m1 and m1_run togeth
     runExperiment({ config: cfg, runsDir: runs, progress: false, overrides: [...nested(1), 'model.m1.model={kind: m2}'] }),
     (e: any) => e instanceof UserError && e.where === 'model.m1.model' && /must be an m1 or vae model.*not 'm2'/.test(e.message),
   );
-  assert.deepEqual(fs.existsSync(path.join(runs, 'small-m1')) ? fs.readdirSync(path.join(runs, 'small-m1')) : [], [], 'nothing was trained');
+  assert.deepEqual(
+    fs.existsSync(path.join(runs, 'small-m1')) ? fs.readdirSync(path.join(runs, 'small-m1')) : [],
+    [],
+    'nothing was trained',
+  );
 });
 
 test('configs/mnist/m1m2.yaml describes its M1 as configs/mnist/m1.yaml trains it', () => {

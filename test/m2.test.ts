@@ -25,7 +25,8 @@ test.before(async () => {
 
 const EVAL = { epoch: 0, step: 0, fraction: 1 };
 const sum = (a: number[]) => a.reduce((s, v) => s + v, 0);
-const close = (a: number, b: number, tol: number, what: string) => assert.ok(Math.abs(a - b) <= tol * Math.max(1, Math.abs(b)), `${what}: ${a} vs ${b}`);
+const close = (a: number, b: number, tol: number, what: string) =>
+  assert.ok(Math.abs(a - b) <= tol * Math.max(1, Math.abs(b)), `${what}: ${a} vs ${b}`);
 
 /** A tiny labelled data set (D = 6, C = 3) for building models directly. */
 const tinyData = (): DataSet => tinyDataSet({ shape: [6], classes: 3 });
@@ -35,7 +36,18 @@ function tinyModel(extra: Record<string, unknown> = {}): M2Model {
   const ctx = { tf, registry, rng: new Rng(5), baseDir: '.', data: tinyData() };
   const net = { kind: 'mlp', hidden: [5], activation: 'tanh' };
   return m2Core(
-    { latent: 2, prior: { kind: 'gaussian', logvar_min: -30, logvar_max: 20 }, encoder: net, decoder: net, classifier: net, likelihood: 'bernoulli', class_noise: 'independent', class_loss: 'sum', entropy_weight: 1, ...extra },
+    {
+      latent: 2,
+      prior: { kind: 'gaussian', logvar_min: -30, logvar_max: 20 },
+      encoder: net,
+      decoder: net,
+      classifier: net,
+      likelihood: 'bernoulli',
+      class_noise: 'independent',
+      class_loss: 'sum',
+      entropy_weight: 1,
+      ...extra,
+    },
     ctx,
     null,
     'model (m2)',
@@ -46,7 +58,16 @@ function tinyModel(extra: Record<string, unknown> = {}): M2Model {
  * The M2 objective computed by hand (plain JS) from the networks' own outputs and the
  * same ε draws: labelled rows first, then each unlabelled row once per class.
  */
-function handObjective(m: M2Model, x: number[][], y: number[], seed: number, c1: number, c2: number, alpha: number, o: { shared?: boolean; lambdaH?: number } = {}) {
+function handObjective(
+  m: M2Model,
+  x: number[][],
+  y: number[],
+  seed: number,
+  c1: number,
+  c2: number,
+  alpha: number,
+  o: { shared?: boolean; lambdaH?: number } = {},
+) {
   const { classifier, encoder, decoder } = m.parts;
   const C = m.classes;
   const K = m.latent;
@@ -76,7 +97,11 @@ function handObjective(m: M2Model, x: number[][], y: number[], seed: number, c1:
   const epsUnl: number[][][] = o.shared
     ? Array.from({ length: C }, () => unl.map((r) => perRow[r]))
     : Array.from({ length: C }, () => unl.map(() => Array.from(eps.normals(K))));
-  let loss = 0, labelled = 0, unlabelled = 0, cls = 0, ent = 0;
+  let loss = 0,
+    labelled = 0,
+    unlabelled = 0,
+    cls = 0,
+    ent = 0;
   lab.forEach((r, i) => {
     const t = L(x[r], y[r], epsLab[i]);
     const q = softmax((classifier.apply(tf.tensor2d([x[r]])).arraySync() as number[][])[0]);
@@ -105,14 +130,22 @@ function batchOf(m: M2Model, y: number[]) {
 test('class_noise: shared gives every class pass of a row the same draw; entropy_weight scales H in the loss only', () => {
   for (const [extra, o] of [
     [{ class_noise: 'shared' }, { shared: true }],
-    [{ class_noise: 'shared', entropy_weight: 0.25 }, { shared: true, lambdaH: 0.25 }],
+    [
+      { class_noise: 'shared', entropy_weight: 0.25 },
+      { shared: true, lambdaH: 0.25 },
+    ],
     [{ entropy_weight: { kind: 'linear', from: 0, to: 1, start_epoch: 0, end_epoch: 4 } }, { lambdaH: 0.5 }],
   ] as [Record<string, unknown>, { shared?: boolean; lambdaH?: number }][]) {
     const m = tinyModel(extra);
     const y = [1, -1, 0, -1, -1];
     const { x, xt } = batchOf(m, y);
     // epochFloat 2 of a 0 → 1 ramp ending at epoch 4: λ_H = 0.5
-    const t = m.terms({ x: xt, y: Int32Array.from(y) }, { c1: 1, c2: 1, alpha: 2 }, new Rng(9), { epoch: 2, step: 0, fraction: 0.5, epochFloat: 2 });
+    const t = m.terms({ x: xt, y: Int32Array.from(y) }, { c1: 1, c2: 1, alpha: 2 }, new Rng(9), {
+      epoch: 2,
+      step: 0,
+      fraction: 0.5,
+      epochFloat: 2,
+    });
     const hand = handObjective(m, x, y, 9, 1, 1, 2, o);
     const what = JSON.stringify(extra);
     close(t.loss.dataSync()[0], hand.loss, 1e-4, `loss ${what}`);
@@ -172,7 +205,10 @@ test("class_loss: mean puts α on the labelled rows' mean −log q(y|x): the sum
 });
 
 test('the loss pieces against hand computations', () => {
-  const logits = [[1.0, -0.5, 0.2], [3.0, 3.0, -1.0]];
+  const logits = [
+    [1.0, -0.5, 0.2],
+    [3.0, 3.0, -1.0],
+  ];
   const lt = tf.tensor2d(logits);
   const softmax = (l: number[]) => l.map((v) => Math.exp(v) / sum(l.map(Math.exp)));
   const nll = categoricalNll(lt, [2, 0]).arraySync() as number[];
@@ -184,14 +220,22 @@ test('the loss pieces against hand computations', () => {
   const L = m2Labelled(tf.tensor1d([10, 20]), tf.tensor1d([1, 2]), 10, 0.5, 2).arraySync() as number[];
   close(L[0], 2 * 10 + 0.5 * 1 + Math.log(10), 1e-6, 'L0');
   close(L[1], 2 * 20 + 0.5 * 2 + Math.log(10), 1e-6, 'L1');
-  const per = [[5, 6, 7], [1, 2, 3]];
+  const per = [
+    [5, 6, 7],
+    [1, 2, 3],
+  ];
   const U = m2Unlabelled(lt, tf.tensor2d(per)).arraySync() as number[];
   logits.forEach((l, i) => {
     const q = softmax(l);
     close(U[i], sum(q.map((p, c) => p * per[i][c])) + sum(q.map((p) => p * Math.log(p))), 1e-5, `U${i}`);
   });
   // uniform q: U = mean L − log C
-  close((m2Unlabelled(tf.zeros([1, 4]) as tf.Tensor2D, tf.tensor2d([[1, 2, 3, 4]])).arraySync() as number[])[0], 2.5 - Math.log(4), 1e-5, 'uniform');
+  close(
+    (m2Unlabelled(tf.zeros([1, 4]) as tf.Tensor2D, tf.tensor2d([[1, 2, 3, 4]])).arraySync() as number[])[0],
+    2.5 - Math.log(4),
+    1e-5,
+    'uniform',
+  );
 });
 
 test('alpha_expression: arithmetic over N_total, N_labelled, N; bad expressions are one-line UserErrors', () => {
@@ -231,9 +275,15 @@ test('gradients of the M2 loss are finite, and an unlabelled batch alone trains 
   const m = tinyModel({ alpha_expression: '2' });
   const names = [...m.params.keys()];
   const vars = names.map((n) => m.params.get(n)!);
-  for (const y of [[0, -1, 2, -1], [-1, -1, -1, -1]]) {
+  for (const y of [
+    [0, -1, 2, -1],
+    [-1, -1, -1, -1],
+  ]) {
     const { xt } = batchOf(m, y);
-    const { value, grads } = tf.variableGrads(() => m.terms({ x: xt, y: Int32Array.from(y) }, { c1: 1, c2: 1, alpha: 0 }, new Rng(3), EVAL).loss, vars);
+    const { value, grads } = tf.variableGrads(
+      () => m.terms({ x: xt, y: Int32Array.from(y) }, { c1: 1, c2: 1, alpha: 0 }, new Rng(3), EVAL).loss,
+      vars,
+    );
     assert.ok(Number.isFinite(value.dataSync()[0]));
     let classifierNorm = 0;
     for (const [i, v] of vars.entries()) {
@@ -302,19 +352,29 @@ test('a short M2 run on 20 labels lowers the objective and classifies far better
     ],
   });
   assert.equal(r.status, 'FINISHED', r.error);
-  const lines = fs.readFileSync(path.join(r.runDir, 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l)).filter((m) => m.epoch);
+  const lines = fs
+    .readFileSync(path.join(r.runDir, 'metrics.jsonl'), 'utf8')
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l))
+    .filter((m) => m.epoch);
   assert.ok(lines.at(-1)['train/loss'] < lines[0]['train/loss'], `train/loss ${lines[0]['train/loss']} → ${lines.at(-1)['train/loss']}`);
   assert.ok(lines.at(-1)['val/elbo'] > lines[0]['val/elbo'], `val/elbo ${lines[0]['val/elbo']} → ${lines.at(-1)['val/elbo']}`);
-  for (const k of ['train/labelled', 'train/unlabelled', 'train/class', 'train/entropy', 'train/recon', 'train/kl', 'val/accuracy']) assert.ok(k in lines[0], k);
+  for (const k of ['train/labelled', 'train/unlabelled', 'train/class', 'train/entropy', 'train/recon', 'train/kl', 'val/accuracy'])
+    assert.ok(k in lines[0], k);
   // the weight that trained: alpha from alpha_expression (0.1 · 400 / 20 = 2 here), not loss.alpha's 0
   const alpha = 0.1 * (JSON.parse(fs.readFileSync(path.join(r.runDir, 'run.json'), 'utf8')).data.train / 20);
-  assert.ok(lines.every((l) => Math.abs(l['weight/alpha'] - alpha) < 1e-9), `weight/alpha ${lines[0]['weight/alpha']} (expected ${alpha})`);
+  assert.ok(
+    lines.every((l) => Math.abs(l['weight/alpha'] - alpha) < 1e-9),
+    `weight/alpha ${lines[0]['weight/alpha']} (expected ${alpha})`,
+  );
   const acc = r.metrics['test/accuracy'];
   assert.ok(acc > 0.6, `test accuracy ${acc} (chance 0.25)`);
   close(r.metrics['test/error_pct'], 100 * (1 - acc), 1e-9, 'error_pct');
   const confusion = JSON.parse(fs.readFileSync(path.join(r.runDir, 'artifacts', 'confusion.json'), 'utf8'));
   assert.equal(sum(confusion.matrix.flat()), 100);
-  for (const f of ['class-samples.png', 'latent-pca.png', 'latent-pca.json', 'reconstructions.png']) assert.ok(fs.existsSync(path.join(r.runDir, 'artifacts', f)), f);
+  for (const f of ['class-samples.png', 'latent-pca.png', 'latent-pca.json', 'reconstructions.png'])
+    assert.ok(fs.existsSync(path.join(r.runDir, 'artifacts', f)), f);
 });
 
 test('the accuracy and class-samples evaluators refuse a model without a classifier', async () => {
@@ -322,7 +382,12 @@ test('the accuracy and class-samples evaluators refuse a model without a classif
   const cfg = smallConfig(dir);
   for (const ev of ['accuracy', 'class-samples']) {
     await assert.rejects(
-      runExperiment({ config: cfg, runsDir: path.join(dir, 'runs'), progress: false, overrides: ['train.epochs=1', `eval=[{kind: ${ev}}]`] }),
+      runExperiment({
+        config: cfg,
+        runsDir: path.join(dir, 'runs'),
+        progress: false,
+        overrides: ['train.epochs=1', `eval=[{kind: ${ev}}]`],
+      }),
       (e: any) => e instanceof UserError && /needs a .*(classifies|class-conditional)/.test(e.message),
     );
   }
@@ -332,7 +397,12 @@ test('m1m2: M2 on the z1 features of a finished M1 run; clear errors without one
   const dir = tmpDir();
   const cfg = smallConfig(dir);
   const runs = path.join(dir, 'runs');
-  const m1 = await runExperiment({ config: cfg, runsDir: runs, progress: false, overrides: ['train.epochs=3', 'eval=[{kind: elbo}]', 'model.latent=6'] });
+  const m1 = await runExperiment({
+    config: cfg,
+    runsDir: runs,
+    progress: false,
+    overrides: ['train.epochs=3', 'eval=[{kind: elbo}]', 'model.latent=6'],
+  });
   assert.equal(m1.status, 'FINISHED');
   const m1m2 = (run: string | null, features = 'sample') =>
     runExperiment({
@@ -354,9 +424,18 @@ test('m1m2: M2 on the z1 features of a finished M1 run; clear errors without one
   // the posterior means instead of fresh samples of z1: other numbers, still a finished run
   const means = await m1m2(m1.runDir, 'mean');
   assert.equal(means.status, 'FINISHED', means.error);
-  const firstLoss = (d: string) => JSON.parse(fs.readFileSync(path.join(d, 'metrics.jsonl'), 'utf8').split('\n').find((l) => l.includes('train/loss'))!)['train/loss'];
+  const firstLoss = (d: string) =>
+    JSON.parse(
+      fs
+        .readFileSync(path.join(d, 'metrics.jsonl'), 'utf8')
+        .split('\n')
+        .find((l) => l.includes('train/loss'))!,
+    )['train/loss'];
   assert.notEqual(firstLoss(means.runDir), firstLoss(r.runDir));
-  await assert.rejects(m1m2(null), (e: any) => e instanceof UserError && e.where === 'model.m1_run' && /--set model\.m1_run=/.test(e.message));
+  await assert.rejects(
+    m1m2(null),
+    (e: any) => e instanceof UserError && e.where === 'model.m1_run' && /--set model\.m1_run=/.test(e.message),
+  );
   await assert.rejects(m1m2(path.join(dir, 'nowhere')), (e: any) => e instanceof UserError && /not a run directory/.test(e.message));
   // a run that did not finish
   const rec = JSON.parse(fs.readFileSync(path.join(m1.runDir, 'run.json'), 'utf8'));
@@ -371,7 +450,9 @@ function writeSpectra(file: string, n: number, bands: number, header = true): vo
   for (let i = 0; i < n; i++) {
     const label = i % 10 === 0 ? (i % 20 === 0 ? 7 : 40) : 39;
     const centre = label === 39 ? 100 : label === 7 ? 400 : 800;
-    lines.push([...Array.from({ length: bands }, (_, j) => (centre + 50 * Math.sin(j / 3 + label) + 20 * rng.normal()).toFixed(2)), label].join(','));
+    lines.push(
+      [...Array.from({ length: bands }, (_, j) => (centre + 50 * Math.sin(j / 3 + label) + 20 * rng.normal()).toFixed(2)), label].join(','),
+    );
   }
   fs.writeFileSync(file, lines.join('\n') + '\n');
 }
@@ -381,7 +462,14 @@ test('hyperspectral CSV: labels remapped, class cap, min-max scaling by the trai
   const file = path.join(dir, 'pixels.csv');
   writeSpectra(file, 2000, 12);
   const registry = createRegistry();
-  const opts = { kind: 'hyperspectral' as const, path: 'pixels.csv', test_fraction: 0.2, header: 'auto' as const, validation: 50, binarize: 'none' as const };
+  const opts = {
+    kind: 'hyperspectral' as const,
+    path: 'pixels.csv',
+    test_fraction: 0.2,
+    header: 'auto' as const,
+    validation: 50,
+    binarize: 'none' as const,
+  };
   const ctx = { tf, registry, rng: new Rng(3), baseDir: dir };
   const full = loadHyperspectral(opts, ctx);
   assert.equal(full.classes, 3);
@@ -392,7 +480,10 @@ test('hyperspectral CSV: labels remapped, class cap, min-max scaling by the trai
   assert.ok(h[1] / sum(h) > 0.85, `class 39 dominates: ${h}`);
   const capped: HyperspectralDataSet = loadHyperspectral({ ...opts, class_cap: 40, validation: 10 }, { ...ctx, rng: new Rng(3) });
   const hc = classHistogram(capped.train.y!, 3);
-  assert.ok(hc.every((c) => c <= 40), `capped: ${hc}`);
+  assert.ok(
+    hc.every((c) => c <= 40),
+    `capped: ${hc}`,
+  );
   assert.equal(sum(hc) + capped.val!.n, 40 + 40 + 40);
   // every band of the training split spans exactly [0, 1]; other splits are clipped into it
   for (let j = 0; j < 12; j++) {
@@ -402,9 +493,15 @@ test('hyperspectral CSV: labels remapped, class cap, min-max scaling by the trai
   }
   assert.ok(capped.test.x.every((v) => v >= 0 && v <= 1));
   assert.equal(capped.normalisation.min.length, 12);
-  assert.throws(() => loadHyperspectral({ ...opts, path: 'missing.csv' }, ctx), (e: any) => e instanceof UserError && /hyperspectral CSV not found; export labelled pixels as CSV/.test(e.message));
+  assert.throws(
+    () => loadHyperspectral({ ...opts, path: 'missing.csv' }, ctx),
+    (e: any) => e instanceof UserError && /hyperspectral CSV not found; export labelled pixels as CSV/.test(e.message),
+  );
   fs.writeFileSync(path.join(dir, 'bad.csv'), '1,2,3\n1,2\n');
-  assert.throws(() => loadHyperspectral({ ...opts, path: 'bad.csv' }, ctx), (e: any) => e instanceof UserError && /line 2: 2 columns/.test(e.message));
+  assert.throws(
+    () => loadHyperspectral({ ...opts, path: 'bad.csv' }, ctx),
+    (e: any) => e instanceof UserError && /line 2: 2 columns/.test(e.message),
+  );
 });
 
 test('M2 trains on a generated hyperspectral file (class cap, gaussian_learned likelihood)', async () => {

@@ -16,7 +16,7 @@ import * as fs from 'fs';
 import * as path from 'path';
 import * as http from 'http';
 import * as net from 'net';
-import { spawn, spawnSync, ChildProcess } from 'child_process';
+import { spawn, ChildProcess } from 'child_process';
 import { ROOT } from './helpers';
 import { killGroup, trackGroup } from './processes';
 import { ensureVenvTool } from '../src/util/venv';
@@ -83,15 +83,23 @@ export class MlflowServer {
       mlflowBin(),
       [
         'server',
-        '--host', '127.0.0.1',
-        '--port', String(this.port),
-        '--backend-store-uri', `sqlite:///${path.join(this.dir, 'mlflow.db')}`,
+        '--host',
+        '127.0.0.1',
+        '--port',
+        String(this.port),
+        '--backend-store-uri',
+        `sqlite:///${path.join(this.dir, 'mlflow.db')}`,
         ...this.artifactArgs(),
-        '--workers', '1',
+        '--workers',
+        '1',
       ],
       // the job runner (huey workers for GenAI jobs) is not needed: fewer processes, faster start;
       // no telemetry (nothing outside can be reached from the tests anyway)
-      { detached: true, stdio: ['ignore', log, log], env: { ...process.env, MLFLOW_SERVER_ENABLE_JOB_EXECUTION: 'false', MLFLOW_DISABLE_TELEMETRY: 'true', DO_NOT_TRACK: 'true' } },
+      {
+        detached: true,
+        stdio: ['ignore', log, log],
+        env: { ...process.env, MLFLOW_SERVER_ENABLE_JOB_EXECUTION: 'false', MLFLOW_DISABLE_TELEMETRY: 'true', DO_NOT_TRACK: 'true' },
+      },
     );
     fs.closeSync(log);
     this.proc = proc;
@@ -196,7 +204,15 @@ export interface PythonReadBack {
   /** Where the run's files were downloaded. */
   run_dir: string;
   run_files: string[];
-  models: { model_id: string; status: string; source_run_id: string; step: number; artifact_location: string; dir: string; files: string[] }[];
+  models: {
+    model_id: string;
+    status: string;
+    source_run_id: string;
+    step: number;
+    artifact_location: string;
+    dir: string;
+    files: string[];
+  }[];
 }
 
 export function readBackWithPython(base: string, runId: string, dest: string): Promise<PythonReadBack> {
@@ -291,8 +307,13 @@ export class FaultProxy {
       }
       try {
         const headers: Record<string, string> = {};
-        for (const [k, v] of Object.entries(req.headers)) if (typeof v === 'string' && !['host', 'connection', 'content-length', 'transfer-encoding'].includes(k)) headers[k] = v;
-        const r = await fetch(this.target + req.url, { method: req.method, headers, body: ['GET', 'HEAD'].includes(req.method ?? 'GET') ? undefined : (body as any) });
+        for (const [k, v] of Object.entries(req.headers))
+          if (typeof v === 'string' && !['host', 'connection', 'content-length', 'transfer-encoding'].includes(k)) headers[k] = v;
+        const r = await fetch(this.target + req.url, {
+          method: req.method,
+          headers,
+          body: ['GET', 'HEAD'].includes(req.method ?? 'GET') ? undefined : (body as any),
+        });
         const out = Buffer.from(await r.arrayBuffer());
         if (fault === 'lose') {
           // the server did it; the client never hears so

@@ -9,7 +9,19 @@ import * as path from 'path';
 import { spawn, spawnSync } from 'child_process';
 import { parse as parseYaml } from 'yaml';
 import { tmpDir, smallConfig, lastJson, BIN, ROOT } from './helpers';
-import { ensureMlflow, MlflowServer, FaultProxy, api, runsOf, history, artifactList, artifactBytes, readBackWithPython, PythonReadBack, MLFLOW_VERSION } from './mlflow-server';
+import {
+  ensureMlflow,
+  MlflowServer,
+  FaultProxy,
+  api,
+  runsOf,
+  history,
+  artifactList,
+  artifactBytes,
+  readBackWithPython,
+  PythonReadBack,
+  MLFLOW_VERSION,
+} from './mlflow-server';
 import { MlflowClient } from '../src/track/mlflow-client';
 import { getOrCreateExperiment, Replayer } from '../src/track/mlflow-replay';
 import { Spool } from '../src/track/spool';
@@ -27,14 +39,24 @@ let work: string;
 
 before(async () => {
   // in-process runs must not see MLflow settings of the developer's shell
-  for (const k of ['MLFLOW_TRACKING_URI', 'MLFLOW_TRACKING_TOKEN', 'MLFLOW_TRACKING_USERNAME', 'MLFLOW_TRACKING_PASSWORD', 'MLFLOW_EXPERIMENT_NAME', 'ELBO_MLFLOW_PARENT_RUN_ID']) delete process.env[k];
+  for (const k of [
+    'MLFLOW_TRACKING_URI',
+    'MLFLOW_TRACKING_TOKEN',
+    'MLFLOW_TRACKING_USERNAME',
+    'MLFLOW_TRACKING_PASSWORD',
+    'MLFLOW_EXPERIMENT_NAME',
+    'ELBO_MLFLOW_PARENT_RUN_ID',
+  ])
+    delete process.env[k];
   const inst = await ensureMlflow((m) => process.stderr.write(`# ${m}\n`));
   work = tmpDir('elbo-mlflow-');
   const sharedWork = tmpDir('elbo-mlflow-shared-');
   sharedRoot = path.join(sharedWork, 'mlruns');
   fs.mkdirSync(sharedRoot);
   [server, shared] = await Promise.all([MlflowServer.start(work), MlflowServer.start(sharedWork, { artifactRoot: sharedRoot })]);
-  process.stderr.write(`# mlflow ${MLFLOW_VERSION}${inst.installed ? ` installed in ${inst.seconds.toFixed(0)} s,` : ''} servers ready in ${server.startSeconds[0].toFixed(1)} s (artifact proxy) and ${shared.startSeconds[0].toFixed(1)} s (shared artifact root)\n`);
+  process.stderr.write(
+    `# mlflow ${MLFLOW_VERSION}${inst.installed ? ` installed in ${inst.seconds.toFixed(0)} s,` : ''} servers ready in ${server.startSeconds[0].toFixed(1)} s (artifact proxy) and ${shared.startSeconds[0].toFixed(1)} s (shared artifact root)\n`,
+  );
 });
 
 after(async () => {
@@ -42,7 +64,10 @@ after(async () => {
 });
 
 /** `elbo ...` without blocking this process (the proxy lives here). */
-function elboAsync(args: string[], env: Record<string, string | undefined> = {}): Promise<{ status: number | null; stdout: string; stderr: string }> {
+function elboAsync(
+  args: string[],
+  env: Record<string, string | undefined> = {},
+): Promise<{ status: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
     const childEnv: Record<string, string> = {};
     for (const [k, v] of Object.entries({ ...process.env, CI: 'true', ...env })) if (v !== undefined) childEnv[k] = v;
@@ -69,7 +94,13 @@ function jsonOf(r: { status: number | null; stdout: string; stderr: string }): a
 }
 
 /** No MLflow variables from the developer's shell leak into a test. */
-const CLEAN_ENV = { MLFLOW_TRACKING_URI: undefined, MLFLOW_TRACKING_TOKEN: undefined, MLFLOW_TRACKING_USERNAME: undefined, MLFLOW_TRACKING_PASSWORD: undefined, MLFLOW_EXPERIMENT_NAME: undefined };
+const CLEAN_ENV = {
+  MLFLOW_TRACKING_URI: undefined,
+  MLFLOW_TRACKING_TOKEN: undefined,
+  MLFLOW_TRACKING_USERNAME: undefined,
+  MLFLOW_TRACKING_PASSWORD: undefined,
+  MLFLOW_EXPERIMENT_NAME: undefined,
+};
 
 /** A small config in its own git repository (so the run has a commit to report). */
 function configInRepo(extra = ''): { dir: string; cfg: string; runs: string } {
@@ -102,7 +133,11 @@ const byKey = (kv: { key: string; value: string }[] = []) => Object.fromEntries(
  * and exact value; and MLflow has no other points of those keys.
  */
 async function assertMetricsExactlyOnce(base: string, runId: string, runDir: string): Promise<number> {
-  const lines = fs.readFileSync(path.join(runDir, 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+  const lines = fs
+    .readFileSync(path.join(runDir, 'metrics.jsonl'), 'utf8')
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l));
   const keys = new Set(lines.flatMap((l) => Object.keys(l).filter((k) => k !== 'step' && k !== 'timestamp')));
   let n = 0;
   for (const key of keys) {
@@ -128,7 +163,11 @@ async function assertArtifactsIdentical(base: string, run: any, runDir: string, 
  * run.json, metrics.jsonl, artifacts/* and the last checkpoint.
  */
 function runArtifactFiles(runDir: string): string[] {
-  const last = fs.readdirSync(path.join(runDir, 'checkpoints')).filter((n) => /^epoch-\d+$/.test(n)).sort().at(-1)!;
+  const last = fs
+    .readdirSync(path.join(runDir, 'checkpoints'))
+    .filter((n) => /^epoch-\d+$/.test(n))
+    .sort()
+    .at(-1)!;
   return [
     'config.yaml',
     'run.json',
@@ -146,25 +185,36 @@ function runArtifactFiles(runDir: string): string[] {
 async function assertPythonReadBack(base: string, runId: string, runDir: string, files: string[]): Promise<PythonReadBack> {
   const dest = tmpDir('elbo-readback-');
   const back = await readBackWithPython(base, runId, dest);
-  assert.deepEqual(back.run_files, files, 'the artifacts MLflow has are the run\'s files');
-  for (const f of files) assert.ok(fs.readFileSync(path.join(back.run_dir, f)).equals(fs.readFileSync(path.join(runDir, f))), `artifact ${f} is byte-identical`);
-  assert.equal(back.models.length, 1, 'one logged model, the run\'s output');
+  assert.deepEqual(back.run_files, files, "the artifacts MLflow has are the run's files");
+  for (const f of files)
+    assert.ok(fs.readFileSync(path.join(back.run_dir, f)).equals(fs.readFileSync(path.join(runDir, f))), `artifact ${f} is byte-identical`);
+  assert.equal(back.models.length, 1, "one logged model, the run's output");
   const [m] = back.models;
   assert.equal(m.status, 'READY');
   assert.equal(m.source_run_id, runId);
   const ckpt = files.find((f) => f.endsWith('/weights.bin'))!.replace(/\/weights\.bin$/, '');
   const ckptFiles = files.filter((f) => f.startsWith(`${ckpt}/`)).map((f) => `checkpoint/${f.slice(ckpt.length + 1)}`);
   assert.deepEqual(m.files, ['MLmodel', ...ckptFiles, 'config.yaml'].sort());
-  for (const f of ckptFiles) assert.ok(fs.readFileSync(path.join(m.dir, f)).equals(fs.readFileSync(path.join(runDir, ckpt, f.slice('checkpoint/'.length)))), `model file ${f}`);
+  for (const f of ckptFiles)
+    assert.ok(
+      fs.readFileSync(path.join(m.dir, f)).equals(fs.readFileSync(path.join(runDir, ckpt, f.slice('checkpoint/'.length)))),
+      `model file ${f}`,
+    );
   assert.ok(fs.readFileSync(path.join(m.dir, 'config.yaml')).equals(fs.readFileSync(path.join(runDir, 'config.yaml'))));
-  assert.match(fs.readFileSync(path.join(m.dir, 'MLmodel'), 'utf8'), /flavors:\n  elbo:\n/);
+  assert.match(fs.readFileSync(path.join(m.dir, 'MLmodel'), 'utf8'), /flavors:\n {2}elbo:\n/);
   return back;
 }
 
 /** Every event of the run's spool is acknowledged, none refused, none waiting. */
 function assertSpoolDelivered(runDir: string): any {
   const state = JSON.parse(fs.readFileSync(path.join(runDir, 'mlflow', 'state.json'), 'utf8'));
-  assert.equal(state.acked, fs.readFileSync(path.join(runDir, 'mlflow', 'spool.jsonl'), 'utf8').trim().split('\n').length);
+  assert.equal(
+    state.acked,
+    fs
+      .readFileSync(path.join(runDir, 'mlflow', 'spool.jsonl'), 'utf8')
+      .trim()
+      .split('\n').length,
+  );
   assert.deepEqual(state.skipped, []);
   assert.equal(state.deferred, undefined);
   return state;
@@ -173,8 +223,13 @@ function assertSpoolDelivered(runDir: string): any {
 const escapeRe = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 
 test('elbo run --tracking-uri: params, every metric point, tags, status and artifacts reach MLflow', async () => {
-  const { cfg, runs } = configInRepo('tracking:\n  - kind: mlflow\n    experiment_name: t-full\n    log_steps: true\n    system_metrics: true\n    system_metrics_interval_s: 0.5\n');
-  const r = await elboAsync(['run', cfg, '--runs-dir', runs, '--json', '--tracking-uri', server.url, '--set', 'train.log_every=2'], CLEAN_ENV);
+  const { cfg, runs } = configInRepo(
+    'tracking:\n  - kind: mlflow\n    experiment_name: t-full\n    log_steps: true\n    system_metrics: true\n    system_metrics_interval_s: 0.5\n',
+  );
+  const r = await elboAsync(
+    ['run', cfg, '--runs-dir', runs, '--json', '--tracking-uri', server.url, '--set', 'train.log_every=2'],
+    CLEAN_ENV,
+  );
   assert.equal(r.status, 0, r.stderr);
   assert.doesNotMatch(r.stderr, /warning/);
   const out = jsonOf(r);
@@ -223,11 +278,19 @@ test('elbo run --tracking-uri: params, every metric point, tags, status and arti
   assert.equal(inputs[0].dataset.name, rec.data.name);
   assert.equal(inputs[0].dataset.digest, rec.data.sha256.slice(0, 36));
   assert.deepEqual(JSON.parse(inputs[0].dataset.source), { uri: rec.data.source });
-  assert.deepEqual(JSON.parse(inputs[0].dataset.profile), { sha256: rec.data.sha256, train: rec.data.train, val: rec.data.val, test: rec.data.test });
+  assert.deepEqual(JSON.parse(inputs[0].dataset.profile), {
+    sha256: rec.data.sha256,
+    train: rec.data.train,
+    val: rec.data.val,
+    test: rec.data.test,
+  });
 
   // the model: an MLflow 3 logged model, READY, the run's output at its last epoch, with the
   // checkpoint, config and MLmodel as its files and the run's test metrics
-  assert.deepEqual(run.outputs.model_outputs.map((o: any) => Number(o.step)), [3]);
+  assert.deepEqual(
+    run.outputs.model_outputs.map((o: any) => Number(o.step)),
+    [3],
+  );
   const model = (await api(server.url, 'GET', `logged-models/${run.outputs.model_outputs[0].model_id}`)).model;
   assert.equal(model.info.status, 'LOGGED_MODEL_READY');
   assert.equal(model.info.source_run_id, info.run_id);
@@ -236,15 +299,24 @@ test('elbo run --tracking-uri: params, every metric point, tags, status and arti
   const modelMetrics = Object.fromEntries(model.data.metrics.map((m: any) => [m.key, m.value]));
   assert.ok(Object.keys(modelMetrics).some((k) => k.startsWith('test/')));
   for (const [k, v] of Object.entries(modelMetrics)) assert.equal(v, rec.metrics[k], k);
-  const modelFiles = (await api(server.url, 'GET', `logged-models/${model.info.model_id}/artifacts/directories`)).files.map((f: any) => f.path).sort();
+  const modelFiles = (await api(server.url, 'GET', `logged-models/${model.info.model_id}/artifacts/directories`)).files
+    .map((f: any) => f.path)
+    .sort();
   assert.deepEqual(modelFiles, ['MLmodel', 'checkpoint', 'config.yaml']);
-  const weights = await fetch(`${server.url}/ajax-api/2.0/mlflow/logged-models/${model.info.model_id}/artifacts/files?artifact_file_path=checkpoint/weights.bin`);
-  assert.ok(Buffer.from(await weights.arrayBuffer()).equals(fs.readFileSync(path.join(out.runDir, 'checkpoints/epoch-0003/weights.bin'))), 'the model holds the checkpoint, byte for byte');
-  const mlmodel = await (await fetch(`${server.url}/ajax-api/2.0/mlflow/logged-models/${model.info.model_id}/artifacts/files?artifact_file_path=MLmodel`)).text();
-  assert.match(mlmodel, /flavors:\n  elbo:\n/);
+  const weights = await fetch(
+    `${server.url}/ajax-api/2.0/mlflow/logged-models/${model.info.model_id}/artifacts/files?artifact_file_path=checkpoint/weights.bin`,
+  );
+  assert.ok(
+    Buffer.from(await weights.arrayBuffer()).equals(fs.readFileSync(path.join(out.runDir, 'checkpoints/epoch-0003/weights.bin'))),
+    'the model holds the checkpoint, byte for byte',
+  );
+  const mlmodel = await (
+    await fetch(`${server.url}/ajax-api/2.0/mlflow/logged-models/${model.info.model_id}/artifacts/files?artifact_file_path=MLmodel`)
+  ).text();
+  assert.match(mlmodel, /flavors:\n {2}elbo:\n/);
   // MLmodel's paths are the model's own (the checkpoint's files are under checkpoint/), the run's checkpoint beside it
-  assert.match(mlmodel, /\n    checkpoint: checkpoint\n/);
-  assert.match(mlmodel, /\n    source_checkpoint: checkpoints\/epoch-0003\n/);
+  assert.match(mlmodel, /\n {4}checkpoint: checkpoint\n/);
+  assert.match(mlmodel, /\n {4}source_checkpoint: checkpoints\/epoch-0003\n/);
 
   // system metrics: CPU and memory, sampled while it trained
   const cpu = await history(server.url, info.run_id, 'system/cpu_utilization_percentage');
@@ -256,9 +328,15 @@ test('elbo run --tracking-uri: params, every metric point, tags, status and arti
   // metrics: every epoch and the test metrics, exact; the running losses every 2 steps
   const points = await assertMetricsExactlyOnce(server.url, info.run_id, out.runDir);
   assert.ok(points >= 40, `${points} points`);
-  assert.deepEqual((await history(server.url, info.run_id, 'epoch')).map((p) => p.value), [1, 2, 3]);
+  assert.deepEqual(
+    (await history(server.url, info.run_id, 'epoch')).map((p) => p.value),
+    [1, 2, 3],
+  );
   const stepLoss = await history(server.url, info.run_id, 'train_step/loss');
-  assert.deepEqual(stepLoss.map((p) => p.step).sort((a, b) => a - b), [2, 4, 6, 7, 9, 11, 13, 14, 16, 18, 20, 21]);
+  assert.deepEqual(
+    stepLoss.map((p) => p.step).sort((a, b) => a - b),
+    [2, 4, 6, 7, 9, 11, 13, 14, 16, 18, 20, 21],
+  );
 
   // artifacts, byte for byte
   await assertArtifactsIdentical(server.url, run, out.runDir, [
@@ -318,20 +396,30 @@ test('MLFLOW_TRACKING_URI and credentials: sent as MLflow clients send them, wri
     // nowhere: not in the run directories, the output, or anything the server holds
     const secrets = [secretUser, secretPass, token, expectBasic.slice(6)];
     const files: string[] = [];
-    const walk = (d: string) => fs.readdirSync(d, { withFileTypes: true }).forEach((e) => (e.isDirectory() ? walk(path.join(d, e.name)) : files.push(path.join(d, e.name))));
+    const walk = (d: string) =>
+      fs
+        .readdirSync(d, { withFileTypes: true })
+        .forEach((e) => (e.isDirectory() ? walk(path.join(d, e.name)) : files.push(path.join(d, e.name))));
     walk(runs);
     assert.ok(files.some((f) => f.endsWith('spool.jsonl')));
     const texts = [...files.map((f) => fs.readFileSync(f, 'latin1')), basic.stdout, basic.stderr, bearer.stdout, bearer.stderr];
     for (const run of await runsOf(server.url, 't-creds')) {
       texts.push(JSON.stringify(run.data));
-      for (const f of await artifactList(server.url, run.info.run_id)) texts.push((await artifactBytes(server.url, run.info.artifact_uri, f)).toString('latin1'));
+      for (const f of await artifactList(server.url, run.info.run_id))
+        texts.push((await artifactBytes(server.url, run.info.artifact_uri, f)).toString('latin1'));
     }
     for (const t of texts) for (const s of secrets) assert.ok(!t.includes(s), `a secret leaked: ${s}`);
     // and a URI with credentials in it is refused before anything runs
-    await assert.rejects(runExperiment({ config: cfg, runsDir: runs, progress: false, trackingUri: `http://bob:hunter2@127.0.0.1:${server.port}` }), (e: any) => {
-      assert.equal(e.line(), '--tracking-uri: the tracking URI must not carry credentials; set MLFLOW_TRACKING_TOKEN, or MLFLOW_TRACKING_USERNAME and MLFLOW_TRACKING_PASSWORD');
-      return true;
-    });
+    await assert.rejects(
+      runExperiment({ config: cfg, runsDir: runs, progress: false, trackingUri: `http://bob:hunter2@127.0.0.1:${server.port}` }),
+      (e: any) => {
+        assert.equal(
+          e.line(),
+          '--tracking-uri: the tracking URI must not carry credentials; set MLFLOW_TRACKING_TOKEN, or MLFLOW_TRACKING_USERNAME and MLFLOW_TRACKING_PASSWORD',
+        );
+        return true;
+      },
+    );
   } finally {
     await proxy.close();
   }
@@ -342,7 +430,9 @@ test('slow and failing server: bounded retries with back-off, then the spool; a 
   try {
     // a generous deadline: on a busy machine the server can take seconds to answer, and a
     // timeout would count as one more failure; the 503s and the lost answer are what is tested
-    const { cfg, runs } = configInRepo('tracking:\n  - kind: mlflow\n    experiment_name: t-faults\n    backoff_s: 0.05\n    retries: 3\n    timeout_s: 10\n');
+    const { cfg, runs } = configInRepo(
+      'tracking:\n  - kind: mlflow\n    experiment_name: t-faults\n    backoff_s: 0.05\n    retries: 3\n    timeout_s: 10\n',
+    );
     // every third log-batch: 503 once; the first metrics batch: the server stores it but the answer is lost
     let batches = 0;
     let lostOnce = false;
@@ -377,16 +467,37 @@ test('slow and failing server: bounded retries with back-off, then the spool; a 
       }
     }
     // and the model's metrics go out once
-    const modelPoints = later.flatMap((q) => (JSON.parse(q.body.toString()).metrics ?? []).filter((m: any) => m.model_id).map((m: any) => `${m.key}@${m.step}`));
-    assert.equal(new Set(modelPoints).size, modelPoints.length, 'the logged model\'s metrics are sent once');
-    assert.ok(proxy.requests.some((q) => q.url.includes('get-history')), 'the history was read');
+    const modelPoints = later.flatMap((q) =>
+      (JSON.parse(q.body.toString()).metrics ?? []).filter((m: any) => m.model_id).map((m: any) => `${m.key}@${m.step}`),
+    );
+    assert.equal(new Set(modelPoints).size, modelPoints.length, "the logged model's metrics are sent once");
+    assert.ok(
+      proxy.requests.some((q) => q.url.includes('get-history')),
+      'the history was read',
+    );
 
     // a server that does not answer at all: the run ends in bounded time, the events wait
     proxy.requests.length = 0;
     proxy.fault = () => 'hang';
     const t0 = Date.now();
     const hung = await elboAsync(
-      ['run', cfg, '--runs-dir', runs, '--json', '--tracking-uri', proxy.url, '--set', 'tracking.0.timeout_s=0.3', '--set', 'tracking.0.retries=1', '--set', 'tracking.0.finish_timeout_s=2', '--set', 'tracking.0.experiment_name=t-hang'],
+      [
+        'run',
+        cfg,
+        '--runs-dir',
+        runs,
+        '--json',
+        '--tracking-uri',
+        proxy.url,
+        '--set',
+        'tracking.0.timeout_s=0.3',
+        '--set',
+        'tracking.0.retries=1',
+        '--set',
+        'tracking.0.finish_timeout_s=2',
+        '--set',
+        'tracking.0.experiment_name=t-hang',
+      ],
       CLEAN_ENV,
     );
     const took = (Date.now() - t0) / 1000;
@@ -413,12 +524,19 @@ test('server down at the start: the MLflow run is created by elbo sync, with the
   try {
     await proxy.down(); // nothing listens: connection refused
     const { cfg, runs } = configInRepo('tracking:\n  - kind: mlflow\n    experiment_name: t-down\n    backoff_s: 0.05\n');
-    const r = await elboAsync(['run', cfg, '--runs-dir', runs, '--json', '--tracking-uri', proxy.url, '--set', 'train.epochs=2'], CLEAN_ENV);
+    const r = await elboAsync(
+      ['run', cfg, '--runs-dir', runs, '--json', '--tracking-uri', proxy.url, '--set', 'train.epochs=2'],
+      CLEAN_ENV,
+    );
     assert.equal(r.status, 0, r.stderr);
     assert.match(r.stderr, /warning: MLflow is behind: .*connection refused/);
     const out = jsonOf(r);
     assert.equal(out.status, 'FINISHED');
-    assert.equal(await api(server.url, 'GET', 'experiments/get-by-name', { experiment_name: 't-down' }).catch(() => null), null, 'nothing reached the server');
+    assert.equal(
+      await api(server.url, 'GET', 'experiments/get-by-name', { experiment_name: 't-down' }).catch(() => null),
+      null,
+      'nothing reached the server',
+    );
 
     await proxy.listen();
     const s1 = await elboAsync(['sync', out.runDir, '--json'], CLEAN_ENV);
@@ -433,7 +551,13 @@ test('server down at the start: the MLflow run is created by elbo sync, with the
     assert.equal(Number(run.info.start_time), Date.parse(rec.start_time), 'original start time');
     assert.equal(Number(run.info.end_time), Date.parse(rec.end_time), 'original end time');
     await assertMetricsExactlyOnce(server.url, run.info.run_id, out.runDir);
-    await assertArtifactsIdentical(server.url, run, out.runDir, ['config.yaml', 'run.json', 'metrics.jsonl', 'artifacts/reconstructions.png', 'checkpoints/epoch-0002/weights.bin']);
+    await assertArtifactsIdentical(server.url, run, out.runDir, [
+      'config.yaml',
+      'run.json',
+      'metrics.jsonl',
+      'artifacts/reconstructions.png',
+      'checkpoints/epoch-0002/weights.bin',
+    ]);
 
     // again: nothing to send
     assert.equal((await syncRun(out.runDir, { env: {} })).status, 'up-to-date');
@@ -448,7 +572,12 @@ test('server down at the start: the MLflow run is created by elbo sync, with the
     await assertMetricsExactlyOnce(server.url, run.info.run_id, out.runDir);
 
     // a run made with MLflow off is sent in full by sync --tracking-uri
-    const off = await runExperiment({ config: cfg, runsDir: runs, progress: false, overrides: ['train.epochs=1', 'tracking=[]', 'experiment=t-import'] });
+    const off = await runExperiment({
+      config: cfg,
+      runsDir: runs,
+      progress: false,
+      overrides: ['train.epochs=1', 'tracking=[]', 'experiment=t-import'],
+    });
     const offDir = off.runDir;
     assert.ok(!fs.existsSync(path.join(offDir, 'mlflow')));
     await assert.rejects(syncRun(offDir, { env: {} }), /was not tracked in MLflow .*--tracking-uri/);
@@ -477,7 +606,7 @@ test('deleted experiment: a clear error (not restored), and concurrent creation 
   assert.equal(s.status, 1);
   assert.match(s.stdout, /is deleted .*restore it .*still pending/);
   const exp = (await api(server.url, 'GET', 'experiments/get-by-name', { experiment_name: 't-deleted' })).experiment;
-  assert.equal(exp.lifecycle_stage, 'deleted', 'not restored behind the user\'s back');
+  assert.equal(exp.lifecycle_stage, 'deleted', "not restored behind the user's back");
 });
 
 test('limits: 250 params, a 7000-character value and 2500 points in one event go out in batches MLflow accepts', async () => {
@@ -485,14 +614,31 @@ test('limits: 250 params, a 7000-character value and 2500 points in one event go
   try {
     const dir = tmpDir('elbo-mlflow-limits-');
     fs.writeFileSync(path.join(dir, 'run.json'), '{}');
-    const spool = Spool.open(dir, { tracking_uri: proxy.url, experiment_name: 't-limits', options: { timeout_s: 10, retries: 1, backoff_s: 0.05 } });
+    const spool = Spool.open(dir, {
+      tracking_uri: proxy.url,
+      experiment_name: 't-limits',
+      options: { timeout_s: 10, retries: 1, backoff_s: 0.05 },
+    });
     const params: [string, string][] = Array.from({ length: 250 }, (_, i) => [`p.${i}`, String(i)]);
     const long = configParams({ note: 'x'.repeat(7000), ok: 1 });
     assert.equal(long.params.find(([k]) => k === 'note')![1].length, 6000);
     assert.match(long.tags['elbo.params_truncated'], /^note \(cut to 6000 characters/);
-    const metrics = Array.from({ length: 2500 }, (_, i) => ({ key: `m${i % 5}`, value: i / 7, step: Math.floor(i / 5), timestamp: 1_700_000_000_000 + i }));
+    const metrics = Array.from({ length: 2500 }, (_, i) => ({
+      key: `m${i % 5}`,
+      value: i / 7,
+      step: Math.floor(i / 5),
+      timestamp: 1_700_000_000_000 + i,
+    }));
     spool.append(
-      { type: 'create', uid: 'limits-1', experiment_name: 't-limits', run_name: 'limits', start_time: 1_700_000_000_000, user: 'test', tags: long.tags },
+      {
+        type: 'create',
+        uid: 'limits-1',
+        experiment_name: 't-limits',
+        run_name: 'limits',
+        start_time: 1_700_000_000_000,
+        user: 'test',
+        tags: long.tags,
+      },
       { type: 'params', params: [...params, ...long.params] },
       { type: 'metrics', metrics },
       { type: 'status', status: 'FINISHED', end_time: 1_700_000_100_000 },
@@ -514,7 +660,10 @@ test('limits: 250 params, a 7000-character value and 2500 points in one event go
       const h = await history(server.url, run.info.run_id, `m${k}`);
       assert.deepEqual(
         h.map((p) => p.value).sort((a, b) => a - b),
-        metrics.filter((m) => m.key === `m${k}`).map((m) => m.value).sort((a, b) => a - b),
+        metrics
+          .filter((m) => m.key === `m${k}`)
+          .map((m) => m.value)
+          .sort((a, b) => a - b),
       );
     }
   } finally {
@@ -525,7 +674,11 @@ test('limits: 250 params, a 7000-character value and 2500 points in one event go
 test('user errors are one line before anything runs; a non-http MLFLOW_TRACKING_URI leaves MLflow off', async () => {
   const { cfg, runs } = configInRepo();
   const cases: [string[], Record<string, string | undefined>, RegExp][] = [
-    [['run', cfg, '--runs-dir', runs, '--set', 'tracking=[{kind: mlflow}]'], CLEAN_ENV, /^tracking: the mlflow tracker needs a server: set tracking_uri, pass --tracking-uri URI, or set MLFLOW_TRACKING_URI$/m],
+    [
+      ['run', cfg, '--runs-dir', runs, '--set', 'tracking=[{kind: mlflow}]'],
+      CLEAN_ENV,
+      /^tracking: the mlflow tracker needs a server: set tracking_uri, pass --tracking-uri URI, or set MLFLOW_TRACKING_URI$/m,
+    ],
     [['sync', path.join(runs, 'nowhere')], CLEAN_ENV, /nowhere: not a run directory \(no run\.json\)/],
   ];
   for (const [args, env, pattern] of cases) {
@@ -534,9 +687,15 @@ test('user errors are one line before anything runs; a non-http MLFLOW_TRACKING_
     assert.match(r.stderr, pattern);
     assert.doesNotMatch(r.stderr, /^\s+at /m);
   }
-  await assert.rejects(runExperiment({ config: cfg, runsDir: runs, progress: false, trackingUri: 'file:///tmp/mlruns' }), /tracking URI 'file:\/\/\/tmp\/mlruns' is not an MLflow tracking server/);
+  await assert.rejects(
+    runExperiment({ config: cfg, runsDir: runs, progress: false, trackingUri: 'file:///tmp/mlruns' }),
+    /tracking URI 'file:\/\/\/tmp\/mlruns' is not an MLflow tracking server/,
+  );
   assert.ok(!fs.existsSync(runs), 'no run directory was made');
-  const fileUri = await elboAsync(['run', cfg, '--runs-dir', runs, '--json', '--set', 'train.epochs=1'], { ...CLEAN_ENV, MLFLOW_TRACKING_URI: 'file:./mlruns' });
+  const fileUri = await elboAsync(['run', cfg, '--runs-dir', runs, '--json', '--set', 'train.epochs=1'], {
+    ...CLEAN_ENV,
+    MLFLOW_TRACKING_URI: 'file:./mlruns',
+  });
   assert.equal(fileUri.status, 0, fileUri.stderr);
   assert.match(fileUri.stderr, /warning: MLFLOW_TRACKING_URI=file:.*is not an http\(s\) tracking server; MLflow tracking stays off/);
   assert.ok(!fs.existsSync(path.join(jsonOf(fileUri).runDir, 'mlflow')));
@@ -545,11 +704,22 @@ test('user errors are one line before anything runs; a non-http MLFLOW_TRACKING_
 test('a diverging run is FAILED in MLflow too, with its end time and the reason in the note; sweep cells nest under a parent', async () => {
   const { cfg, runs } = configInRepo('tracking:\n  - kind: mlflow\n    experiment_name: t-failed\n');
   const client = new MlflowClient(server.url, { timeoutMs: 10_000 });
-  const parent = await client.createRun({ experiment_id: await getOrCreateExperiment(client, 't-failed'), run_name: 'sweep', start_time: Date.now(), tags: [] });
+  const parent = await client.createRun({
+    experiment_id: await getOrCreateExperiment(client, 't-failed'),
+    run_name: 'sweep',
+    start_time: Date.now(),
+    tags: [],
+  });
   process.env.ELBO_MLFLOW_PARENT_RUN_ID = parent.run_id;
   let r;
   try {
-    r = await runExperiment({ config: cfg, runsDir: runs, progress: false, trackingUri: server.url, overrides: ['train.optimizer={kind: sgd, lr: 1.0e+12}', 'train.log_every=1'] });
+    r = await runExperiment({
+      config: cfg,
+      runsDir: runs,
+      progress: false,
+      trackingUri: server.url,
+      overrides: ['train.optimizer={kind: sgd, lr: 1.0e+12}', 'train.log_every=1'],
+    });
   } finally {
     delete process.env.ELBO_MLFLOW_PARENT_RUN_ID;
   }
@@ -582,10 +752,14 @@ test('resume: the same MLflow run goes on and ends FINISHED, each epoch once', a
 
 test('server killed mid-run and restarted: training goes on, elbo sync sends the rest exactly once', async () => {
   const { cfg, runs } = configInRepo('tracking:\n  - kind: mlflow\n    experiment_name: t-kill\n    backoff_s: 0.05\n    retries: 1\n');
-  const child = spawn(process.execPath, [BIN, 'run', cfg, '--runs-dir', runs, '--json', '--tracking-uri', server.url, '--set', 'train.epochs=16'], {
-    cwd: ROOT,
-    env: { ...process.env, ...Object.fromEntries(Object.keys(CLEAN_ENV).map((k) => [k, ''])), CI: 'true' },
-  });
+  const child = spawn(
+    process.execPath,
+    [BIN, 'run', cfg, '--runs-dir', runs, '--json', '--tracking-uri', server.url, '--set', 'train.epochs=16'],
+    {
+      cwd: ROOT,
+      env: { ...process.env, ...Object.fromEntries(Object.keys(CLEAN_ENV).map((k) => [k, ''])), CI: 'true' },
+    },
+  );
   let stderr = '';
   let stdout = '';
   child.stdout.on('data', (d) => (stdout += d));
@@ -607,7 +781,13 @@ test('server killed mid-run and restarted: training goes on, elbo sync sends the
   const out = lastJson(stdout);
   assert.equal(out.status, 'FINISHED');
   const pending = JSON.parse(fs.readFileSync(path.join(out.runDir, 'mlflow', 'state.json'), 'utf8'));
-  assert.ok(pending.acked < fs.readFileSync(path.join(out.runDir, 'mlflow', 'spool.jsonl'), 'utf8').trim().split('\n').length);
+  assert.ok(
+    pending.acked <
+      fs
+        .readFileSync(path.join(out.runDir, 'mlflow', 'spool.jsonl'), 'utf8')
+        .trim()
+        .split('\n').length,
+  );
 
   // same port, same store
   await server.restart();
@@ -620,8 +800,17 @@ test('server killed mid-run and restarted: training goes on, elbo sync sends the
   assert.equal(all.length, 1);
   assert.equal(all[0].info.status, 'FINISHED');
   await assertMetricsExactlyOnce(server.url, all[0].info.run_id, out.runDir);
-  assert.deepEqual((await history(server.url, all[0].info.run_id, 'epoch')).map((p) => p.value), Array.from({ length: 16 }, (_, i) => i + 1));
-  await assertArtifactsIdentical(server.url, all[0], out.runDir, ['config.yaml', 'run.json', 'metrics.jsonl', 'artifacts/reconstructions.png', 'checkpoints/epoch-0016/weights.bin']);
+  assert.deepEqual(
+    (await history(server.url, all[0].info.run_id, 'epoch')).map((p) => p.value),
+    Array.from({ length: 16 }, (_, i) => i + 1),
+  );
+  await assertArtifactsIdentical(server.url, all[0], out.runDir, [
+    'config.yaml',
+    'run.json',
+    'metrics.jsonl',
+    'artifacts/reconstructions.png',
+    'checkpoints/epoch-0016/weights.bin',
+  ]);
 });
 
 /** A sweep `grid` of one-epoch cells of the small config in experiment `experiment`, over `axes` (YAML lines under grid:). */
@@ -629,7 +818,13 @@ function smallSweep(experiment: string, axes: string): { dir: string; sweep: str
   const dir = tmpDir(`elbo-${experiment}-`);
   smallConfig(dir, '');
   const cfgFile = path.join(dir, 'small.yaml');
-  fs.writeFileSync(cfgFile, fs.readFileSync(cfgFile, 'utf8').replace('experiment: small', `experiment: ${experiment}`).replace(/eval:[\s\S]*$/, 'eval:\n  - kind: elbo\n'));
+  fs.writeFileSync(
+    cfgFile,
+    fs
+      .readFileSync(cfgFile, 'utf8')
+      .replace('experiment: small', `experiment: ${experiment}`)
+      .replace(/eval:[\s\S]*$/, 'eval:\n  - kind: elbo\n'),
+  );
   const sweep = path.join(dir, 'grid.yaml');
   fs.writeFileSync(sweep, `base: small.yaml\nset: {train.epochs: 1}\nsweep:\n  grid:\n${axes}`);
   return { dir, sweep };
@@ -637,7 +832,21 @@ function smallSweep(experiment: string, axes: string): { dir: string; sweep: str
 
 test('elbo sweep --tracking-uri: one parent run, every cell nested under it; a rerun reuses the parent', async () => {
   const { dir, sweep } = smallSweep('t-sweep', '    model.latent: [2, 4]\n    model.prior: [{kind: gaussian}]\n');
-  const args = ['sweep', sweep, '--runs-dir', path.join(dir, 'runs'), '--tracking-uri', server.url, '--parallel', '2', '--json', '--tag', 'study=latent', '--note', 'small grid'];
+  const args = [
+    'sweep',
+    sweep,
+    '--runs-dir',
+    path.join(dir, 'runs'),
+    '--tracking-uri',
+    server.url,
+    '--parallel',
+    '2',
+    '--json',
+    '--tag',
+    'study=latent',
+    '--note',
+    'small grid',
+  ];
   const r = await elboAsync(args, CLEAN_ENV);
   assert.equal(r.status, 0, r.stderr);
   const sweepDir = jsonOf(r).dir;
@@ -658,11 +867,30 @@ test('elbo sweep --tracking-uri: one parent run, every cell nested under it; a r
   }
   // the parent: the swept axes as params, the cell counts, and byte for byte the sweep's
   // report.html, sweep.json, the comparison table and its plot
-  assert.deepEqual(byKey(parent.data.params), { base: 'small.yaml', 'set.train.epochs': '1', 'grid.model.latent': '[2,4]', 'grid.model.prior': '[{"kind":"gaussian"}]' });
-  assert.deepEqual(Object.fromEntries(parent.data.metrics.map((m: any) => [m.key, m.value])), { 'sweep/cells': 2, 'sweep/finished': 2, 'sweep/failed': 0 });
+  assert.deepEqual(byKey(parent.data.params), {
+    base: 'small.yaml',
+    'set.train.epochs': '1',
+    'grid.model.latent': '[2,4]',
+    'grid.model.prior': '[{"kind":"gaussian"}]',
+  });
+  assert.deepEqual(Object.fromEntries(parent.data.metrics.map((m: any) => [m.key, m.value])), {
+    'sweep/cells': 2,
+    'sweep/finished': 2,
+    'sweep/failed': 0,
+  });
   assert.equal(byKey(parent.data.tags).study, 'latent');
   assert.match(byKey(parent.data.tags)['mlflow.note.content'], /2 cells.*small grid/s);
-  await assertArtifactsIdentical(server.url, parent, sweepDir, ['report.html', 'sweep.json', 'compare.csv', 'compare-test_elbo.png', 'compare-test_elbo.svg', 'curves.png', 'curves.svg', 'test-metrics.png', 'test-metrics.svg']);
+  await assertArtifactsIdentical(server.url, parent, sweepDir, [
+    'report.html',
+    'sweep.json',
+    'compare.csv',
+    'compare-test_elbo.png',
+    'compare-test_elbo.svg',
+    'curves.png',
+    'curves.svg',
+    'test-metrics.png',
+    'test-metrics.svg',
+  ]);
   // the cells' logged models are the parent's outputs too (MLflow lists the sweep as a training run)
   const childModels = children.map((c) => c.outputs.model_outputs[0].model_id).sort();
   assert.deepEqual(parent.outputs.model_outputs.map((o: any) => o.model_id).sort(), childModels);
@@ -672,7 +900,11 @@ test('elbo sweep --tracking-uri: one parent run, every cell nested under it; a r
   const after = await runsOf(server.url, 't-sweep');
   assert.equal(after.filter((x) => byKey(x.data.tags)['elbo.sweep'] === 'grid').length, 1);
   assert.equal(after.length, 3);
-  assert.equal(after.find((x) => byKey(x.data.tags)['elbo.sweep'] === 'grid').outputs.model_outputs.length, 2, 'the outputs are not added twice');
+  assert.equal(
+    after.find((x) => byKey(x.data.tags)['elbo.sweep'] === 'grid').outputs.model_outputs.length,
+    2,
+    'the outputs are not added twice',
+  );
   // the parent is spooled like a run: nothing is left to send
   const sync = await elboAsync(['sync', sweepDir, '--json'], CLEAN_ENV);
   assert.equal(sync.status, 0, sync.stderr);
@@ -681,7 +913,11 @@ test('elbo sweep --tracking-uri: one parent run, every cell nested under it; a r
 
 test('two processes of one sweep at once (SLURM array tasks, --cell): one parent run, both cells nested under it', async () => {
   const { dir, sweep } = smallSweep('t-tasks', '    model.latent: [2, 4]\n');
-  const task = (cell: number) => elboAsync(['sweep', sweep, '--runs-dir', path.join(dir, 'runs'), '--tracking-uri', server.url, '--cell', String(cell), '--json'], CLEAN_ENV);
+  const task = (cell: number) =>
+    elboAsync(
+      ['sweep', sweep, '--runs-dir', path.join(dir, 'runs'), '--tracking-uri', server.url, '--cell', String(cell), '--json'],
+      CLEAN_ENV,
+    );
   const [a, b] = await Promise.all([task(0), task(1)]);
   assert.equal(a.status, 0, a.stderr);
   assert.equal(b.status, 0, b.stderr);
@@ -694,7 +930,12 @@ test('two processes of one sweep at once (SLURM array tasks, --cell): one parent
 
 test('elbo reproduce MLFLOW_RUN_ID: the record comes from the server and the rerun matches it', async () => {
   const { cfg, runs } = configInRepo('');
-  const first = jsonOf(await elboAsync(['run', cfg, '--runs-dir', runs, '--tracking-uri', server.url, '--json', '--set', 'train.epochs=1', '--set', 'eval=[{kind: elbo}]'], CLEAN_ENV));
+  const first = jsonOf(
+    await elboAsync(
+      ['run', cfg, '--runs-dir', runs, '--tracking-uri', server.url, '--json', '--set', 'train.epochs=1', '--set', 'eval=[{kind: elbo}]'],
+      CLEAN_ENV,
+    ),
+  );
   assert.equal(first.status, 'FINISHED');
   const runId = JSON.parse(fs.readFileSync(path.join(first.runDir, 'mlflow', 'state.json'), 'utf8')).run_id;
   assert.match(runId, /^[0-9a-f]{32}$/);
@@ -739,7 +980,11 @@ async function assertTrainingRunInUi(base: string, experiment: string, rec: any,
     // the run's row: its name, its data set with its digest and context, its model
     const row = text.slice(text.indexOf(rec.run_id));
     assert.match(row, new RegExp(`^${rec.run_id}\\n[\\s\\S]*?${rec.data.name} \\(${rec.data.sha256.slice(0, 36)}\\)\\nTraining\\n`));
-    assert.match(row, new RegExp(`\\n${rec.experiment}-vae\\n1 matching run`), 'the Models column shows the logged model, named by experiment and kind');
+    assert.match(
+      row,
+      new RegExp(`\\n${rec.experiment}-vae\\n1 matching run`),
+      'the Models column shows the logged model, named by experiment and kind',
+    );
   } finally {
     await browser.close();
   }
@@ -747,7 +992,13 @@ async function assertTrainingRunInUi(base: string, experiment: string, rec: any,
 
 test('MLflow UI in headless Chromium: the experiment page lists an elbo run as a training run, with its model and data set', async () => {
   const { cfg, runs } = configInRepo('tracking:\n  - kind: mlflow\n    experiment_name: t-ui\n');
-  const r = await runExperiment({ config: cfg, runsDir: runs, progress: false, trackingUri: server.url, overrides: ['train.epochs=1', 'eval=[{kind: elbo}]'] });
+  const r = await runExperiment({
+    config: cfg,
+    runsDir: runs,
+    progress: false,
+    trackingUri: server.url,
+    overrides: ['train.epochs=1', 'eval=[{kind: elbo}]'],
+  });
   assert.equal(r.status, 'FINISHED');
   const rec = JSON.parse(fs.readFileSync(path.join(r.runDir, 'run.json'), 'utf8'));
   await assertTrainingRunInUi(server.url, 't-ui', rec, 'mlflow-training-runs.png');
@@ -755,7 +1006,7 @@ test('MLflow UI in headless Chromium: the experiment page lists an elbo run as a
 
 // ---- without the artifact proxy: a shared file system, as on clusters ---------------------------
 
-test('no artifact proxy (--default-artifact-root DIR --no-serve-artifacts): elbo writes every artifact and the logged model into DIR, MLflow\'s Python client reads them back, the UI lists a training run', async () => {
+test("no artifact proxy (--default-artifact-root DIR --no-serve-artifacts): elbo writes every artifact and the logged model into DIR, MLflow's Python client reads them back, the UI lists a training run", async () => {
   const { cfg, runs } = configInRepo('tracking:\n  - kind: mlflow\n    experiment_name: t-shared\n');
   const r = await elboAsync(['run', cfg, '--runs-dir', runs, '--json', '--tracking-uri', shared.url], CLEAN_ENV);
   assert.equal(r.status, 0, r.stderr);
@@ -763,19 +1014,37 @@ test('no artifact proxy (--default-artifact-root DIR --no-serve-artifacts): elbo
   const out = jsonOf(r);
   const [run] = await runsOf(shared.url, 't-shared');
   assert.equal(run.info.status, 'FINISHED');
-  assert.ok(run.info.artifact_uri.startsWith(`${sharedRoot}/`), `the run's artifacts are a path under the shared root (${run.info.artifact_uri})`);
+  assert.ok(
+    run.info.artifact_uri.startsWith(`${sharedRoot}/`),
+    `the run's artifacts are a path under the shared root (${run.info.artifact_uri})`,
+  );
   const files = runArtifactFiles(out.runDir);
   assert.ok(files.includes('artifacts/report.html') && files.some((f) => f.endsWith('/weights.bin')));
   const back = await assertPythonReadBack(shared.url, run.info.run_id, out.runDir, files);
-  assert.ok(back.models[0].artifact_location.startsWith(`${sharedRoot}/`), 'the model\'s files are in the shared root too');
+  assert.ok(back.models[0].artifact_location.startsWith(`${sharedRoot}/`), "the model's files are in the shared root too");
   // the model is the run's output: a training run
-  assert.deepEqual(run.outputs.model_outputs.map((o: any) => o.model_id), [back.models[0].model_id]);
+  assert.deepEqual(
+    run.outputs.model_outputs.map((o: any) => o.model_id),
+    [back.models[0].model_id],
+  );
   await assertMetricsExactlyOnce(shared.url, run.info.run_id, out.runDir);
   assertSpoolDelivered(out.runDir);
   const rec = JSON.parse(fs.readFileSync(path.join(out.runDir, 'run.json'), 'utf8'));
   await assertTrainingRunInUi(shared.url, 't-shared', rec, 'mlflow-training-runs-shared-root.png');
   // elbo reproduce reads the run's record from the shared directory
-  const repro = await elboAsync(['reproduce', run.info.run_id, '--tracking-uri', shared.url, '--runs-dir', path.join(tmpDir('elbo-repro-'), 'runs'), '--json', '--quiet'], CLEAN_ENV);
+  const repro = await elboAsync(
+    [
+      'reproduce',
+      run.info.run_id,
+      '--tracking-uri',
+      shared.url,
+      '--runs-dir',
+      path.join(tmpDir('elbo-repro-'), 'runs'),
+      '--json',
+      '--quiet',
+    ],
+    CLEAN_ENV,
+  );
   assert.equal(repro.status, 0, repro.stdout + repro.stderr);
   assert.equal(jsonOf(repro).passed, true);
 });
@@ -800,7 +1069,10 @@ test('artifact locations: which ones elbo writes, where, and what it says where 
   fs.mkdirSync(path.dirname(exp));
   await store(exp).put(`${exp}/r1/artifacts`, src, 'checkpoints/epoch-0001/weights.bin');
   assert.ok(fs.readFileSync(path.join(exp, 'r1/artifacts/checkpoints/epoch-0001/weights.bin')).equals(fs.readFileSync(src)));
-  assert.ok(!fs.readdirSync(path.join(exp, 'r1/artifacts/checkpoints/epoch-0001')).some((f) => f.includes('.tmp')), 'no temporary file is left');
+  assert.ok(
+    !fs.readdirSync(path.join(exp, 'r1/artifacts/checkpoints/epoch-0001')).some((f) => f.includes('.tmp')),
+    'no temporary file is left',
+  );
   assert.ok((await store(exp).get(`file://${exp}/r1/artifacts`, 'checkpoints/epoch-0001/weights.bin')).equals(fs.readFileSync(src)));
   // not there (not mounted), not a directory, a store elbo does not write: ArtifactsUnreachable
   const unreachable = async (exp: string, uri: string, pattern: RegExp) =>
@@ -810,12 +1082,20 @@ test('artifact locations: which ones elbo writes, where, and what it says where 
       return true;
     });
   const gone = path.join(root, 'nfs', 'mlruns', '7');
-  await unreachable(gone, `${gone}/r1/artifacts`, new RegExp(`^cannot write artifacts to ${escapeRe(gone)}/r1/artifacts: ${escapeRe(path.dirname(gone))} does not exist on this machine`));
+  await unreachable(
+    gone,
+    `${gone}/r1/artifacts`,
+    new RegExp(`^cannot write artifacts to ${escapeRe(gone)}/r1/artifacts: ${escapeRe(path.dirname(gone))} does not exist on this machine`),
+  );
   assert.ok(!fs.existsSync(path.join(root, 'nfs')), 'nothing is made where the mount is missing');
   const file = path.join(root, 'mlruns', 'a-file');
   fs.writeFileSync(file, 'not a directory');
   await unreachable(file, `${file}/r1/artifacts`, /: it is not a directory here \(ENOTDIR/);
-  await unreachable(exp, 's3://bucket/mlruns/7/r1/artifacts', /^cannot write artifacts to s3:\/\/bucket\/mlruns\/7\/r1\/artifacts: elbo writes artifacts .* not to s3:$/);
+  await unreachable(
+    exp,
+    's3://bucket/mlruns/7/r1/artifacts',
+    /^cannot write artifacts to s3:\/\/bucket\/mlruns\/7\/r1\/artifacts: elbo writes artifacts .* not to s3:$/,
+  );
   await assert.rejects(store(exp).put(`${exp}/r1/artifacts`, src, '../../escape.bin'), /leaves the artifact location/);
 });
 
@@ -851,7 +1131,10 @@ test('an artifact location not mounted here: one warning, the run and its model 
   // the run's record says what waits, and why
   const state = JSON.parse(fs.readFileSync(path.join(out.runDir, 'mlflow', 'state.json'), 'utf8'));
   assert.deepEqual(state.skipped, []);
-  assert.deepEqual(state.deferred.map((d: any) => d.type), [...files.map(() => 'artifact'), 'model']);
+  assert.deepEqual(
+    state.deferred.map((d: any) => d.type),
+    [...files.map(() => 'artifact'), 'model'],
+  );
   const show = jsonOf(await elboAsync(['runs', 'show', out.runDir, '--json'], CLEAN_ENV));
   assert.equal(show.mlflow.pending, files.length + 1);
   assert.match(show.mlflow.waiting, /^cannot write artifacts to .* does not exist on this machine/);

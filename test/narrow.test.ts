@@ -9,8 +9,10 @@ import { Spool } from '../src/track/spool';
 import { writeSweepReport } from '../src/sweep/report';
 
 /** What `elbo run` printed for 10 classes, and an epoch of a semi-supervised run (147 columns and more). */
-const HISTOGRAM = 'classes in train: 0:4932 (9.9%) 1:5678 (11.4%) 2:4968 (9.9%) 3:5101 (10.2%) 4:4859 (9.7%) 5:4506 (9.0%) 6:4951 (9.9%) 7:5175 (10.4%) 8:4842 (9.7%) 9:4988 (10.0%)';
-const HEADER = 'run 20261130-172119-b3d931: m2 on mnist (50000 train / 10000 val / 10000 test), backend tensorflow (tfjs-node 4.22.0), seed 1';
+const HISTOGRAM =
+  'classes in train: 0:4932 (9.9%) 1:5678 (11.4%) 2:4968 (9.9%) 3:5101 (10.2%) 4:4859 (9.7%) 5:4506 (9.0%) 6:4951 (9.9%) 7:5175 (10.4%) 8:4842 (9.7%) 9:4988 (10.0%)';
+const HEADER =
+  'run 20261130-172119-b3d931: m2 on mnist (50000 train / 10000 val / 10000 test), backend tensorflow (tfjs-node 4.22.0), seed 1';
 const EPOCH = {
   'train/loss': 123.4567,
   'train/recon': 98.76543,
@@ -43,11 +45,18 @@ function offCi<T>(f: () => T): T {
   }
 }
 
-const lines = (out: string) => out.replace(/\r\x1b\[K/g, '').split('\n').filter(Boolean);
+const lines = (out: string) =>
+  out
+    .replace(/\r\x1b\[K/g, '')
+    .split('\n')
+    .filter(Boolean);
 
 test('the epoch line fits the terminal, keeping the epoch, the loss, the ELBO, the accuracy and the time; whole off a terminal', () => {
   const full = formatEpochLine(3, 100, EPOCH, 12.34);
-  assert.equal(full, 'epoch 3/100 train/loss 123.5 train/recon 98.77 train/kl 24.69 train/class 0.1235 train/elbo -123.5 train/grad_norm 5.231 val/recon 97.10 val/kl 24.10 val/elbo -121.2 val/accuracy 0.9123 | 12346 samples/s | 12.3s');
+  assert.equal(
+    full,
+    'epoch 3/100 train/loss 123.5 train/recon 98.77 train/kl 24.69 train/class 0.1235 train/elbo -123.5 train/grad_norm 5.231 val/recon 97.10 val/kl 24.10 val/elbo -121.2 val/accuracy 0.9123 | 12346 samples/s | 12.3s',
+  );
   assert.ok(full.length > 147);
   for (const cols of [120, 100, 80, 72, 60, 56, 50, 40]) {
     const line = formatEpochLine(3, 100, EPOCH, 12.34, cols);
@@ -59,14 +68,27 @@ test('the epoch line fits the terminal, keeping the epoch, the loss, the ELBO, t
     assert.match(line, /\| 12\.3s$/, `${cols}: time`);
   }
   // on a terminal train/ goes first, then samples/s, then the other terms (from the last)
-  assert.equal(formatEpochLine(3, 100, EPOCH, 12.34, 110), 'epoch 3/100 loss 123.5 recon 98.77 kl 24.69 class 0.1235 elbo -123.5 val/elbo -121.2 val/acc 0.9123 | 12.3s');
+  assert.equal(
+    formatEpochLine(3, 100, EPOCH, 12.34, 110),
+    'epoch 3/100 loss 123.5 recon 98.77 kl 24.69 class 0.1235 elbo -123.5 val/elbo -121.2 val/acc 0.9123 | 12.3s',
+  );
   assert.equal(formatEpochLine(3, 100, EPOCH, 12.34, 80), 'epoch 3/100 loss 123.5 recon 98.77 val/elbo -121.2 val/acc 0.9123 | 12.3s');
   // narrower: val/ as v/; the accuracy, then the ELBO go last
   assert.equal(formatEpochLine(3, 100, EPOCH, 12.34, 64), 'epoch 3/100 loss 123.5 val/elbo -121.2 val/acc 0.9123 | 12.3s');
   assert.equal(formatEpochLine(3, 100, EPOCH, 12.34, 56), 'ep 3/100 loss 123.5 v/elbo -121.2 v/acc 0.9123 | 12.3s');
   assert.equal(formatEpochLine(3, 100, EPOCH, 12.34, 40), 'ep 3/100 loss 123.5 | 12.3s');
   // a VAE's line (169 columns) at 80
-  const vae = { 'train/loss': 44.37, 'train/recon': 43.75, 'train/kl': 0.6204, 'train/elbo': -44.37, 'train/grad_norm': 5.231, 'val/recon': 43.09, 'val/kl': 0.4384, 'val/elbo': -43.52, 'train/samples_per_sec': 668 };
+  const vae = {
+    'train/loss': 44.37,
+    'train/recon': 43.75,
+    'train/kl': 0.6204,
+    'train/elbo': -44.37,
+    'train/grad_norm': 5.231,
+    'val/recon': 43.09,
+    'val/kl': 0.4384,
+    'val/elbo': -43.52,
+    'train/samples_per_sec': 668,
+  };
   assert.equal(formatEpochLine(1, 100, vae, 0.5, 80), 'epoch 1/100 loss 44.37 recon 43.75 kl 0.6204 elbo -44.37 val/elbo -43.52 | 0.5s');
   // no validation split: the train ELBO
   const noVal = Object.fromEntries(Object.entries(EPOCH).filter(([k]) => !k.startsWith('val/')));
@@ -83,7 +105,10 @@ test('the header and the class histogram wrap at the terminal width, under their
   // a class's count and share stay together, continuation lines under the counts
   for (const l of hist.slice(1)) assert.match(l, /^ {18}\d:\d+ \(\d+\.\d%\)/);
   const head = wrapText(HEADER, 79).split('\n');
-  assert.deepEqual(head, ['run 20261130-172119-b3d931: m2 on mnist (50000 train / 10000 val / 10000 test),', '  backend tensorflow (tfjs-node 4.22.0), seed 1']);
+  assert.deepEqual(head, [
+    'run 20261130-172119-b3d931: m2 on mnist (50000 train / 10000 val / 10000 test),',
+    '  backend tensorflow (tfjs-node 4.22.0), seed 1',
+  ]);
 
   offCi(() => {
     // a terminal: every line at most 79 wide; the first shortened epoch line says how to see all
@@ -95,12 +120,18 @@ test('the header and the class histogram wrap at the terminal width, under their
       p.epochDone(1, 100, EPOCH, 12.3);
       p.epochDone(2, 100, EPOCH, 12.3);
       const out = lines(s.out);
-      assert.ok(out.every((l) => l.length <= 79), out.join('\n'));
+      assert.ok(
+        out.every((l) => l.length <= 79),
+        out.join('\n'),
+      );
       assert.equal(out.filter((l) => /^epoch \d\/100/.test(l)).length, 2);
       assert.equal(out.filter((l) => /--verbose/.test(l)).length, 1, 'said once');
     }
     // a pipe, and a terminal under --verbose: whole lines
-    for (const [s, verbose] of [[stream(false, 80), false], [stream(true, 80), true]] as const) {
+    for (const [s, verbose] of [
+      [stream(false, 80), false],
+      [stream(true, 80), true],
+    ] as const) {
       const p = new Progress(s as any, true, { verbose });
       p.message(HEADER);
       p.message(HISTOGRAM);
@@ -115,8 +146,14 @@ test('elbo run: full-width lines when stderr is not a terminal', () => {
   const cfg = smallConfig(dir);
   const r = elbo(['run', cfg, '--runs-dir', path.join(dir, 'runs'), '--set', 'train.epochs=1', '--set', 'eval=[{kind: elbo}]']);
   assert.equal(r.status, 0, r.stderr);
-  assert.match(r.stderr, /^epoch 1\/1 train\/loss \S+ train\/recon \S+ train\/kl \S+ train\/elbo \S+ train\/grad_norm \S+ val\/recon \S+ val\/kl \S+ val\/elbo \S+ \| \d+ samples\/s \| [\d.]+s$/m);
-  assert.ok(r.stderr.split('\n').some((l) => l.length > 80), 'nothing shortened');
+  assert.match(
+    r.stderr,
+    /^epoch 1\/1 train\/loss \S+ train\/recon \S+ train\/kl \S+ train\/elbo \S+ train\/grad_norm \S+ val\/recon \S+ val\/kl \S+ val\/elbo \S+ \| \d+ samples\/s \| [\d.]+s$/m,
+  );
+  assert.ok(
+    r.stderr.split('\n').some((l) => l.length > 80),
+    'nothing shortened',
+  );
 });
 
 /** Runs of a two-setting sweep with two seeds and published numbers for one metric. */
@@ -126,8 +163,27 @@ function sweepRuns(): ComparedRun[] {
   for (const prior of ['gaussian', 'vamp(components=500, pseudo_init=data)'])
     for (const seed of [0, 1]) {
       const m: Record<string, number> = {};
-      for (const k of ['test/elbo', 'test/kl', 'test/recon', 'test/log_likelihood_k5000', 'test/active_units', 'val/elbo', 'val/kl', 'val/recon', 'train/loss']) m[k] = -80 - seed - k.length / 10;
-      runs.push({ dir: `/r/${prior}-${seed}`, status: 'FINISHED', seed, params: { 'model.latent': '32', 'model.prior': prior, 'model.encoder': 'mlp(hidden=[500, 500])' }, metrics: m, epochs: 10, published });
+      for (const k of [
+        'test/elbo',
+        'test/kl',
+        'test/recon',
+        'test/log_likelihood_k5000',
+        'test/active_units',
+        'val/elbo',
+        'val/kl',
+        'val/recon',
+        'train/loss',
+      ])
+        m[k] = -80 - seed - k.length / 10;
+      runs.push({
+        dir: `/r/${prior}-${seed}`,
+        status: 'FINISHED',
+        seed,
+        params: { 'model.latent': '32', 'model.prior': prior, 'model.encoder': 'mlp(hidden=[500, 500])' },
+        metrics: m,
+        epochs: 10,
+        published,
+      });
     }
   return runs;
 }
@@ -141,26 +197,43 @@ test('compare: the table fits 80 columns (the swept keys, n, one metric, publish
   assert.ok(Math.max(...wide.split('\n').map((l) => l.length)) > 171, 'every column is wide');
   const short = toShortTable(rows, keys, metrics, tableMetric(metrics));
   const out = short.trimEnd().split('\n');
-  assert.ok(out.every((l) => l.length <= 79), short);
+  assert.ok(
+    out.every((l) => l.length <= 79),
+    short,
+  );
   assert.match(out[0], /^model\.prior\s+n\s+test\/elbo\s+published\s+verdict$/);
   assert.match(short, /^gaussian\s+2\s+-81\.400 ± 0\.707\s+-85 ± 1\s+better$/m);
   // the plugin block is whole, across lines
   assert.match(short, /^vamp\(components=500,/m);
   assert.ok(short.replace(/\s+/g, '').includes('vamp(components=500,pseudo_init=data)'));
-  assert.match(short.replace(/\n/g, ' '), /8 more metrics \(test\/active_units, test\/kl, .*\): --metric NAME shows another, --wide every column/);
+  assert.match(
+    short.replace(/\n/g, ' '),
+    /8 more metrics \(test\/active_units, test\/kl, .*\): --metric NAME shows another, --wide every column/,
+  );
   // --metric: the table shows that one; a sweep that ranks by a metric shows that one first
   assert.match(toShortTable(rows, keys, metrics, tableMetric(metrics, 'test/kl')).split('\n')[0], /^model\.prior\s+n\s+test\/kl$/);
   assert.equal(tableMetric(metrics, undefined, { metric: 'val/elbo' }), 'val/elbo');
   // more swept keys than fit as columns: each row's setting on the lines under its numbers
-  const many = runs.map((r, i) => ({ ...r, params: { ...r.params, ...Object.fromEntries(['a', 'b', 'c', 'd', 'e', 'f'].map((k) => [`model.${k}`, `value-${k}-${Math.floor(i / 2)}-${'x'.repeat(12)}`])) } }));
+  const many = runs.map((r, i) => ({
+    ...r,
+    params: {
+      ...r.params,
+      ...Object.fromEntries(['a', 'b', 'c', 'd', 'e', 'f'].map((k) => [`model.${k}`, `value-${k}-${Math.floor(i / 2)}-${'x'.repeat(12)}`])),
+    },
+  }));
   const manyKeys = ['model.a', 'model.b', 'model.c', 'model.d', 'model.e', 'model.f', 'model.prior'];
   const stacked = toShortTable(compare(many, manyKeys, metrics), manyKeys, metrics, 'test/elbo').split('\n');
-  assert.ok(stacked.every((l) => l.length <= 79), stacked.join('\n'));
+  assert.ok(
+    stacked.every((l) => l.length <= 79),
+    stacked.join('\n'),
+  );
   assert.match(stacked[0], /^n\s+test\/elbo\s+published\s+verdict$/);
   assert.match(stacked[2], /^2\s+-81\.400 ± 0\.707\s+-85 ± 1\s+better$/);
   assert.match(stacked[3], /^ {2}model\.a=value-a-0-x+; model\.b=/);
   // a table whose columns are too wide for 80 characters wraps its widest cells
-  const fitted = fitTable(['a', 'b'], [['x'.repeat(60), 'one two three four five six seven eight nine ten eleven']], 80).trimEnd().split('\n');
+  const fitted = fitTable(['a', 'b'], [['x'.repeat(60), 'one two three four five six seven eight nine ten eleven']], 80)
+    .trimEnd()
+    .split('\n');
   assert.ok(fitted.length > 3 && fitted.every((l) => l.length <= 79), fitted.join('\n'));
 });
 
@@ -169,18 +242,30 @@ test('elbo compare: 80 columns by default, every column with --wide', () => {
   const dirs = sweepRuns().map((r, i) => {
     const d = path.join(dir, `run-${i}`);
     fs.mkdirSync(d);
-    fs.writeFileSync(path.join(d, 'run.json'), JSON.stringify({ status: 'FINISHED', seed: r.seed, metrics: r.metrics, epochs_completed: 10 }));
-    fs.writeFileSync(path.join(d, 'config.yaml'), `seed: ${r.seed}\nmodel: {kind: vae, latent: 32, prior: ${JSON.stringify(r.params['model.prior'])}}\npublished: ${JSON.stringify(r.published)}\n`);
+    fs.writeFileSync(
+      path.join(d, 'run.json'),
+      JSON.stringify({ status: 'FINISHED', seed: r.seed, metrics: r.metrics, epochs_completed: 10 }),
+    );
+    fs.writeFileSync(
+      path.join(d, 'config.yaml'),
+      `seed: ${r.seed}\nmodel: {kind: vae, latent: 32, prior: ${JSON.stringify(r.params['model.prior'])}}\npublished: ${JSON.stringify(r.published)}\n`,
+    );
     return d;
   });
   const args = ['compare', ...dirs, '--csv', path.join(dir, 'c.csv'), '--plot', path.join(dir, 'p.png')];
   const short = elbo(args);
   assert.equal(short.status, 0, short.stderr);
-  assert.ok(short.stdout.split('\n').every((l) => l.length <= 79), short.stdout);
+  assert.ok(
+    short.stdout.split('\n').every((l) => l.length <= 79),
+    short.stdout,
+  );
   assert.match(short.stdout, /^model\s+n\s+test\/elbo\s+published\s+verdict$/m);
   const wide = elbo([...args, '--wide']);
   assert.equal(wide.status, 0, wide.stderr);
-  assert.match(wide.stdout, /^model\s+seeds\s+test\/active_units\s+test\/elbo\s+test\/kl\s+.*val\/recon\s+test\/elbo published\s+verdict$/m);
+  assert.match(
+    wide.stdout,
+    /^model\s+seeds\s+test\/active_units\s+test\/elbo\s+test\/kl\s+.*val\/recon\s+test\/elbo published\s+verdict$/m,
+  );
   assert.ok(wide.stdout.split('\n').some((l) => l.length > 80));
   const bad = elbo([...args, '--metric', 'test/elbow']);
   assert.equal(bad.status, 1);
@@ -191,10 +276,25 @@ test('a sweep cell run records its setting; runs list and show say it; the sweep
   const dir = tmpDir();
   const cfg = smallConfig(dir);
   const runs = path.join(dir, 'runs');
-  const r = elbo(['sweep', cfg, '--grid', 'model.latent=2,3', '--set', 'train.epochs=2', '--set', 'eval=[{kind: elbo}]', '--runs-dir', runs, '--json']);
+  const r = elbo([
+    'sweep',
+    cfg,
+    '--grid',
+    'model.latent=2,3',
+    '--set',
+    'train.epochs=2',
+    '--set',
+    'eval=[{kind: elbo}]',
+    '--runs-dir',
+    runs,
+    '--json',
+  ]);
   assert.equal(r.status, 0, r.stderr);
   const out = lastJson(r.stdout);
-  assert.deepEqual(out.cells.map((c: any) => c.status), ['FINISHED', 'FINISHED']);
+  assert.deepEqual(
+    out.cells.map((c: any) => c.status),
+    ['FINISHED', 'FINISHED'],
+  );
   const rec = JSON.parse(fs.readFileSync(path.join(out.cells[1].runDir, 'run.json'), 'utf8'));
   assert.deepEqual(rec.sweep, { name: path.basename(out.dir), dir: out.dir, cell: 1, label: 'model.latent=3', short: 'latent=3' });
 
@@ -202,7 +302,10 @@ test('a sweep cell run records its setting; runs list and show say it; the sweep
   assert.equal(list.status, 0, list.stderr);
   assert.match(list.stdout, /^run\s+experiment: setting\s+status\s+epochs\s+test\/elbo$/m);
   assert.match(list.stdout, new RegExp(`^${rec.run_id}  small: latent=3\\s+FINISHED  2/2\\s+-\\d`, 'm'));
-  assert.ok(list.stdout.split('\n').every((l) => l.length <= 80), list.stdout);
+  assert.ok(
+    list.stdout.split('\n').every((l) => l.length <= 80),
+    list.stdout,
+  );
   const json = JSON.parse(elbo(['runs', 'list', '--runs-dir', runs, '--json']).stdout);
   assert.deepEqual(json.map((x: any) => x.sweep?.short).sort(), ['latent=2', 'latent=3']);
   const show = elbo(['runs', 'show', rec.run_id, '--runs-dir', runs]);
@@ -211,13 +314,16 @@ test('a sweep cell run records its setting; runs list and show say it; the sweep
   // a run of an older sweep (no sweep in its run.json): found by the sweep directory it lies in
   delete rec.sweep;
   fs.writeFileSync(path.join(out.cells[1].runDir, 'run.json'), JSON.stringify(rec));
-  assert.match(elbo(['runs', 'show', out.cells[1].runDir]).stdout, /^setting     model\.latent=3 \(cell 1 of sweep/m);
+  assert.match(elbo(['runs', 'show', out.cells[1].runDir]).stdout, /^setting {5}model\.latent=3 \(cell 1 of sweep/m);
   assert.match(elbo(['runs', 'list', '--runs-dir', runs]).stdout, /small: latent=3/);
 
   // the report: written at the sweep's end with both new figures, each in the page
   const html = () => fs.readFileSync(path.join(out.dir, 'report.html'), 'utf8');
   for (const f of ['curves.png', 'curves.svg', 'test-metrics.png', 'test-metrics.svg']) assert.ok(fs.existsSync(path.join(out.dir, f)), f);
-  assert.match(html(), /<figure><img src="data:image\/png;base64,[^"]+" width="\d+" alt="curves\.png [^"]*"><figcaption>curves\.png \(SVG beside it\): every run&#39;s learning curves/);
+  assert.match(
+    html(),
+    /<figure><img src="data:image\/png;base64,[^"]+" width="\d+" alt="curves\.png [^"]*"><figcaption>curves\.png \(SVG beside it\): every run&#39;s learning curves/,
+  );
   assert.match(html(), /alt="test-metrics\.png [^"]*"><figcaption>test-metrics\.png \(SVG beside it\): each test metric by setting/);
   const curves = fs.readFileSync(path.join(out.dir, 'curves.svg'), 'utf8');
   for (const t of ['train/loss', 'val/elbo', 'latent=2', 'latent=3']) assert.ok(curves.includes(t), `curves: ${t}`);
@@ -227,7 +333,11 @@ test('a sweep cell run records its setting; runs list and show say it; the sweep
 
   // tracked in MLflow: a link to each cell's run page, and to the sweep's parent run
   const spool = (d: string, runId: string) => {
-    const s = Spool.open(d, { tracking_uri: 'http://mlflow.example:5000', experiment_name: 'small', options: { timeout_s: 1, retries: 0, backoff_s: 0 } });
+    const s = Spool.open(d, {
+      tracking_uri: 'http://mlflow.example:5000',
+      experiment_name: 'small',
+      options: { timeout_s: 1, retries: 0, backoff_s: 0 },
+    });
     s.state.experiment_id = '7';
     s.state.run_id = runId;
     s.saveState();

@@ -40,7 +40,10 @@ test('install without Python on PATH: exit 0, one line, and auto trains on wasm 
   assert.equal(spawnSync('bash', ['-c', 'command -v python3'], { env: { PATH } }).status, 1, 'python3 is still on the PATH');
   const lines = install({ PATH, ELBO_NATIVE_DIR: native, ELBO_NATIVE: '1' });
   assert.equal(lines.length, 1, lines.join('\n'));
-  assert.match(lines[0], /^elbo: native TensorFlow backend .*: not built \(python3 not found on PATH: .*\); training falls back to wasm \(npm run setup:native retries\)$/);
+  assert.match(
+    lines[0],
+    /^elbo: native TensorFlow backend .*: not built \(python3 not found on PATH: .*\); training falls back to wasm \(npm run setup:native retries\)$/,
+  );
   assert.ok(!fs.existsSync(path.join(native, 'tfjs-node')));
 
   const cfg = smallConfig(dir);
@@ -58,6 +61,8 @@ test('install without Python on PATH: exit 0, one line, and auto trains on wasm 
 test('ELBO_NATIVE=0 skips the native build with one line', () => {
   const native = path.join(tmpDir(), 'native');
   const lines = install({ ELBO_NATIVE: '0', ELBO_NATIVE_DIR: native });
-  assert.deepEqual(lines, ['elbo: ELBO_NATIVE=0: the native TensorFlow backend is not built; training uses wasm (npm run setup:native builds it)']);
+  assert.deepEqual(lines, [
+    'elbo: ELBO_NATIVE=0: the native TensorFlow backend is not built; training uses wasm (npm run setup:native builds it)',
+  ]);
   assert.ok(!fs.existsSync(native));
 });

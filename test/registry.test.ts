@@ -45,7 +45,8 @@ test('the plugin appears in `elbo plugins` and `elbo schema`', () => {
   const schema = JSON.parse(elbo(['schema', '--plugin', './plugins/cyclical-beta']).stdout);
   assert.ok(schema.definitions.schedule.oneOf.some((b: any) => b.properties.kind.const === 'cyclical'));
   const all = elbo(['plugins']);
-  for (const k of ['dataset:', 'network:', 'prior:', 'model:', 'evaluator:', 'tracker:', 'optimizer:', 'schedule:']) assert.ok(all.stdout.includes(k), k);
+  for (const k of ['dataset:', 'network:', 'prior:', 'model:', 'evaluator:', 'tracker:', 'optimizer:', 'schedule:'])
+    assert.ok(all.stdout.includes(k), k);
   const bad = elbo(['plugins', 'modle']);
   assert.equal(bad.status, 1);
   assert.match(bad.stderr, /unknown plugin kind 'modle'; did you mean 'model'/);
@@ -55,7 +56,10 @@ test('broken plugins give one clear line naming the plugin', () => {
   const dir = tmpDir();
   fs.writeFileSync(path.join(dir, 'bad.js'), "module.exports = { kind: 'prior', name: 'Bad Name', schema: {} };");
   fs.writeFileSync(path.join(dir, 'throws.js'), "throw new Error('boom');");
-  fs.writeFileSync(path.join(dir, 'dup.js'), "module.exports = { kind: 'model', name: 'vae', description: 'x', schema: {properties: {}}, create() {} };");
+  fs.writeFileSync(
+    path.join(dir, 'dup.js'),
+    "module.exports = { kind: 'model', name: 'vae', description: 'x', schema: {properties: {}}, create() {} };",
+  );
   const cfg = (plugin: string) => {
     const f = path.join(dir, `c-${path.basename(plugin)}.yaml`);
     fs.writeFileSync(f, `plugins: [${plugin}]\ndata: {kind: mnist}\nmodel: {kind: vae}\n`);
@@ -63,7 +67,10 @@ test('broken plugins give one clear line naming the plugin', () => {
   };
   const shape = elbo(['validate', cfg('./bad.js')]);
   assert.equal(shape.status, 1);
-  assert.match(shape.stderr, /invalid plugin: 'name' must be a lower-case name.*'description' must be a string.*'create' must be a function/);
+  assert.match(
+    shape.stderr,
+    /invalid plugin: 'name' must be a lower-case name.*'description' must be a string.*'create' must be a function/,
+  );
   const thrown = elbo(['validate', cfg('./throws.js')]);
   assert.match(thrown.stderr, /c-throws\.js\.yaml:1:11: cannot load plugin '\.\/throws\.js'.*boom/);
   const missing = elbo(['validate', cfg('./nowhere')]);
@@ -74,7 +81,10 @@ test('broken plugins give one clear line naming the plugin', () => {
   // what a model provides and an evaluator needs: capabilities elbo knows
   const registry = createRegistry();
   const base = { kind: 'evaluator', name: 'needy', description: 'x', schema: { properties: {} }, create() {} } as any;
-  assert.throws(() => registry.register({ ...base, needs: ['latent', 'wings'] }, 'needy.js'), /'needs' must be a list of latent, classify, density, class-conditional \(got \["latent","wings"\]\)/);
+  assert.throws(
+    () => registry.register({ ...base, needs: ['latent', 'wings'] }, 'needy.js'),
+    /'needs' must be a list of latent, classify, density, class-conditional \(got \["latent","wings"\]\)/,
+  );
   assert.throws(() => registry.register({ ...base, kind: 'model', provides: 'latent' }, 'needy.js'), /'provides' must be a list/);
   registry.register({ ...base, needs: ['classify'] }, 'needy.js');
 });
@@ -84,9 +94,12 @@ test('plugins that break the contract are named with what they broke; one that p
   const ev = (name: string, extra: string) =>
     `{ kind: 'evaluator', name: '${name}', description: 'x', schema: { properties: {} }, create: () => ({ run: async () => ({ metrics: {} }) }), ${extra} }`;
   const files: Record<string, string> = {
-    'terms-number.js': "module.exports = { kind: 'model', name: 'numbers', description: 'x', schema: { properties: {} }, termNames: () => 3, create() {} };",
-    'old-terms.js': "module.exports = { kind: 'model', name: 'old-terms', description: 'x', schema: { properties: {} }, terms: () => ['loss'], create() {} };",
-    'old-provides.js': "module.exports = { kind: 'model', name: 'old-provides', description: 'x', schema: { properties: {} }, provides: () => ({ provides: ['latent'] }), create() {} };",
+    'terms-number.js':
+      "module.exports = { kind: 'model', name: 'numbers', description: 'x', schema: { properties: {} }, termNames: () => 3, create() {} };",
+    'old-terms.js':
+      "module.exports = { kind: 'model', name: 'old-terms', description: 'x', schema: { properties: {} }, terms: () => ['loss'], create() {} };",
+    'old-provides.js':
+      "module.exports = { kind: 'model', name: 'old-provides', description: 'x', schema: { properties: {} }, provides: () => ({ provides: ['latent'] }), create() {} };",
     'metrics-string.js': `module.exports = ${ev('stringy', "metrics: () => 'test/x'")};`,
     'getter.js': `const p = ${ev('getter', '')}; Object.defineProperty(p, 'description', { get() { throw new Error('getter boom'); }, enumerable: true }); module.exports = p;`,
     'throws-null.js': 'throw null;',
@@ -99,12 +112,32 @@ test('plugins that break the contract are named with what they broke; one that p
     return f;
   };
   const expect: [string, string, RegExp][] = [
-    ['terms-number.js', 'data: {kind: mnist}\nmodel: {kind: numbers}\ntrain: {select: {metric: val/elbo}}\n', /terms-number\.js: model plugin 'numbers': termNames\(\) must return a list of metric names \(strings\), got number 3/],
+    [
+      'terms-number.js',
+      'data: {kind: mnist}\nmodel: {kind: numbers}\ntrain: {select: {metric: val/elbo}}\n',
+      /terms-number\.js: model plugin 'numbers': termNames\(\) must return a list of metric names \(strings\), got number 3/,
+    ],
     // the names a plugin declared its terms and capabilities with before they were told apart from what a model computes
-    ['old-terms.js', 'data: {kind: mnist}\nmodel: {kind: old-terms}\n', /old-terms\.js: invalid plugin: 'terms' is now 'termNames' \(the names of the loss terms; the model it creates computes them in terms\(batch, w, rng, progress\)\)/],
-    ['old-provides.js', 'data: {kind: mnist}\nmodel: {kind: old-provides}\n', /old-provides\.js: invalid plugin: 'provides' is a list; a function of the options returning \{provides, why\} is now 'capabilities'/],
-    ['metrics-string.js', 'data: {kind: mnist}\nmodel: {kind: vae}\neval: [{kind: stringy}]\npublished: [{metric: test/x, value: 1, source: s}]\n', /metrics-string\.js: evaluator plugin 'stringy': metrics\(\) must return a list of metric names \(strings\) or null, got the string "test\/x"/],
-    ['getter.js', 'data: {kind: mnist}\nmodel: {kind: vae}\n', /getter\.js: invalid plugin: reading what it exports failed: getter boom; the problem is in the plugin/],
+    [
+      'old-terms.js',
+      'data: {kind: mnist}\nmodel: {kind: old-terms}\n',
+      /old-terms\.js: invalid plugin: 'terms' is now 'termNames' \(the names of the loss terms; the model it creates computes them in terms\(batch, w, rng, progress\)\)/,
+    ],
+    [
+      'old-provides.js',
+      'data: {kind: mnist}\nmodel: {kind: old-provides}\n',
+      /old-provides\.js: invalid plugin: 'provides' is a list; a function of the options returning \{provides, why\} is now 'capabilities'/,
+    ],
+    [
+      'metrics-string.js',
+      'data: {kind: mnist}\nmodel: {kind: vae}\neval: [{kind: stringy}]\npublished: [{metric: test/x, value: 1, source: s}]\n',
+      /metrics-string\.js: evaluator plugin 'stringy': metrics\(\) must return a list of metric names \(strings\) or null, got the string "test\/x"/,
+    ],
+    [
+      'getter.js',
+      'data: {kind: mnist}\nmodel: {kind: vae}\n',
+      /getter\.js: invalid plugin: reading what it exports failed: getter boom; the problem is in the plugin/,
+    ],
     ['throws-null.js', 'data: {kind: mnist}\nmodel: {kind: vae}\n', /cannot load plugin '\.\/throws-null\.js' .*: it threw null/],
   ];
   for (const [plugin, rest, pattern] of expect) {
@@ -135,9 +168,26 @@ test("an exception inside a plugin model's terms() while training names the plug
     return m;
   } };`,
   );
-  const r = elbo(['run', cfg, '--runs-dir', path.join(dir, 'runs'), '--set', 'plugins=[./boom.js]', '--set', 'model={kind: boom}', '--set', 'eval=[]', '--set', 'train.epochs=1', '--json']);
+  const r = elbo([
+    'run',
+    cfg,
+    '--runs-dir',
+    path.join(dir, 'runs'),
+    '--set',
+    'plugins=[./boom.js]',
+    '--set',
+    'model={kind: boom}',
+    '--set',
+    'eval=[]',
+    '--set',
+    'train.epochs=1',
+    '--json',
+  ]);
   assert.equal(r.status, 1, r.stderr);
-  assert.match(r.stderr, /boom\.js: model plugin 'boom' failed in its model's terms \(the loss\): the loss blew up; the problem is in the plugin, not in elbo/);
+  assert.match(
+    r.stderr,
+    /boom\.js: model plugin 'boom' failed in its model's terms \(the loss\): the loss blew up; the problem is in the plugin, not in elbo/,
+  );
   assert.doesNotMatch(r.stderr, /internal error/);
   assert.equal(lastJson(r.stdout).status, 'FAILED');
 });

@@ -46,7 +46,9 @@ async function openReport(file: string, name: string): Promise<RenderedPage> {
 
 /** The visible text of an SVG (its <text> elements), for checking titles, axes and legends. */
 function svgText(file: string): string {
-  return [...fs.readFileSync(file, 'utf8').matchAll(/<text[^>]*>([^<]*)<\/text>/g)].map((m) => m[1].replace(/&amp;/g, '&').replace(/&lt;/g, '<').replace(/&gt;/g, '>')).join('\n');
+  return [...fs.readFileSync(file, 'utf8').matchAll(/<text[^>]*>([^<]*)<\/text>/g)]
+    .map((m) => m[1].replace(/&amp;/g, '&').replace(/&lt;/g, '<').replace(/&gt;/g, '>'))
+    .join('\n');
 }
 
 const EVALS = '  - kind: latent-pca\n  - kind: sparsity\n  - kind: samples\n    n: 16\n';
@@ -62,14 +64,18 @@ test('report: a run writes its curves, labelled figures and a report.html that C
   const art = path.join(runDir, 'artifacts');
 
   // every figure: a PNG and the SVG beside it, with its words in the SVG
-  const pngs = fs.readdirSync(art).filter((f) => f.endsWith('.png')).sort();
+  const pngs = fs
+    .readdirSync(art)
+    .filter((f) => f.endsWith('.png'))
+    .sort();
   assert.deepEqual(pngs, ['curves.png', 'latent-pca.png', 'reconstructions.png', 'samples.png', 'sparsity.png']);
   for (const f of pngs) {
     assert.equal(fs.readFileSync(path.join(art, f)).subarray(1, 4).toString(), 'PNG', f);
     assert.ok(fs.existsSync(path.join(art, f.replace(/\.png$/, '.svg'))), `${f}: the SVG beside it`);
   }
   const curves = svgText(path.join(art, 'curves.svg'));
-  for (const w of ['Learning curves', 'train', 'validation', 'test (final)', 'loss', 'recon', 'kl', 'elbo', 'epoch']) assert.ok(curves.split('\n').includes(w) || curves.includes(w), `curves: ${w}`);
+  for (const w of ['Learning curves', 'train', 'validation', 'test (final)', 'loss', 'recon', 'kl', 'elbo', 'epoch'])
+    assert.ok(curves.split('\n').includes(w) || curves.includes(w), `curves: ${w}`);
   const pca = svgText(path.join(art, 'latent-pca.svg'));
   assert.match(pca, /^class$/m, 'a class legend');
   for (const c of ['0', '1', '2', '3']) assert.match(pca, new RegExp(`^${c}$`, 'm'), `legend entry ${c}`);
@@ -86,7 +92,19 @@ test('report: a run writes its curves, labelled figures and a report.html that C
   const rec = JSON.parse(fs.readFileSync(path.join(runDir, 'run.json'), 'utf8'));
   const page = await openReport(path.join(art, 'report.html'), 'report-run');
   assert.equal(page.title, `elbo run small/${rec.run_id}`);
-  for (const t of ['FINISHED', 'Measured against published', 'a paper, Table 2', '-30 ± 1', 'Final metrics', 'test/elbo', 'test/pca_explained_1', 'latent: 4', 'Fingerprint', rec.fingerprint.node_version, rec.config_sha256.slice(0, 16)]) {
+  for (const t of [
+    'FINISHED',
+    'Measured against published',
+    'a paper, Table 2',
+    '-30 ± 1',
+    'Final metrics',
+    'test/elbo',
+    'test/pca_explained_1',
+    'latent: 4',
+    'Fingerprint',
+    rec.fingerprint.node_version,
+    rec.config_sha256.slice(0, 16),
+  ]) {
     assert.ok(page.text.includes(t), `report text has ${t}`);
   }
   assert.match(page.text, /test\/elbo\s+-\d+\.\d{4}\s+-30 ± 1\s+worse/);
@@ -104,8 +122,17 @@ test('report: a run writes its curves, labelled figures and a report.html that C
 test('report: a sweep writes compare plots with legend, error bars and the published line, and a report.html Chromium renders', async () => {
   const dir = tmpDir();
   const cfg = smallConfig(dir, PUBLISHED);
-  fs.writeFileSync(cfg, fs.readFileSync(cfg, 'utf8').replace(/eval:[\s\S]*?published:/, 'eval:\n  - kind: elbo\npublished:').replace('epochs: 3', 'epochs: 1'));
-  fs.writeFileSync(path.join(dir, 'sweep.yaml'), 'name: s\nbase: small.yaml\nsweep:\n  grid:\n    model.latent: [2, 3]\n    train.batch_size: [25, 50]\n');
+  fs.writeFileSync(
+    cfg,
+    fs
+      .readFileSync(cfg, 'utf8')
+      .replace(/eval:[\s\S]*?published:/, 'eval:\n  - kind: elbo\npublished:')
+      .replace('epochs: 3', 'epochs: 1'),
+  );
+  fs.writeFileSync(
+    path.join(dir, 'sweep.yaml'),
+    'name: s\nbase: small.yaml\nsweep:\n  grid:\n    model.latent: [2, 3]\n    train.batch_size: [25, 50]\n',
+  );
   const r = elbo(['sweep', path.join(dir, 'sweep.yaml'), '--runs-dir', path.join(dir, 'runs'), '--parallel', '2', '--json']);
   assert.equal(r.status, 0, r.stderr);
   const sweepDir = lastJson(r.stdout).dir;
@@ -124,7 +151,15 @@ test('report: a sweep writes compare plots with legend, error bars and the publi
 
   const page = await openReport(path.join(sweepDir, 'report.html'), 'report-sweep');
   assert.equal(page.title, 'elbo sweep s');
-  for (const t of ['Cells', 'Comparison (mean ± std over seeds)', 'model.latent', 'train.batch_size', 'test/elbo published', '-30 ± 1 (a paper, Table 2)']) assert.ok(page.text.includes(t), `report text has ${t}`);
+  for (const t of [
+    'Cells',
+    'Comparison (mean ± std over seeds)',
+    'model.latent',
+    'train.batch_size',
+    'test/elbo published',
+    '-30 ± 1 (a paper, Table 2)',
+  ])
+    assert.ok(page.text.includes(t), `report text has ${t}`);
   assert.equal((page.text.match(/FINISHED/g) ?? []).length, 4);
   // the compare plot, every run's curves overlaid, the test metrics by setting
   assert.equal(page.images.length, 3);
@@ -151,7 +186,16 @@ test('report: a run stopped by SIGTERM is recorded KILLED, then gets its curves 
 
 test('figures: learning-curve points take every train/ and val/ term, not speed or timing', () => {
   const pts = curvePoints([
-    { step: 5, epoch: 1, 'train/loss': 3, 'train/kl': 1, 'train/samples_per_sec': 900, 'train/epoch_time_s': 2, 'val/elbo': -3, 'weight/kl': 1 },
+    {
+      step: 5,
+      epoch: 1,
+      'train/loss': 3,
+      'train/kl': 1,
+      'train/samples_per_sec': 900,
+      'train/epoch_time_s': 2,
+      'val/elbo': -3,
+      'weight/kl': 1,
+    },
     { step: 9, 'test/elbo': -2 } as any,
   ]);
   assert.deepEqual(
@@ -160,8 +204,12 @@ test('figures: learning-curve points take every train/ and val/ term, not speed 
   );
   assert.deepEqual(wrap('aaa bbb ccc ddd', 7), ['aaa bbb', 'ccc ddd']);
   // a learning rate that moves gets its panel; a constant one does not
-  const lr = (v: number[]) => curvePoints(v.map((x, i) => ({ epoch: i + 1, 'train/loss': 1, 'optimizer/lr': x }))).filter((p) => p.term === LR_TERM);
-  assert.deepEqual(lr([1e-3, 5e-4]).map((p) => p.value), [1e-3, 5e-4]);
+  const lr = (v: number[]) =>
+    curvePoints(v.map((x, i) => ({ epoch: i + 1, 'train/loss': 1, 'optimizer/lr': x }))).filter((p) => p.term === LR_TERM);
+  assert.deepEqual(
+    lr([1e-3, 5e-4]).map((p) => p.value),
+    [1e-3, 5e-4],
+  );
   assert.deepEqual(lr([1e-3, 1e-3]), []);
 });
 

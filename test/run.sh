@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The project's one test command (README, .ci/run): installs what is missing, builds,
-# and runs every test with Node's test runner: first with the WebAssembly backend
+# lints (ESLint and a Prettier format check: `npm run lint`; `npm run format` fixes the
+# formatting), and runs every test with Node's test runner: first with the WebAssembly backend
 # pinned for 'auto', then again on the native TensorFlow backend.
 #
 # `npm ci` builds the native backend (src/runtime/native/install.sh); when node_modules
@@ -14,6 +15,10 @@ export npm_config_nodedir="${npm_config_nodedir:-/usr}"
 if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
   npm ci --no-audit --no-fund
 fi
+# lint first (seconds); a lint failure fails the run but the test passes still run, as a wasm
+# failure does not stop the native pass
+lint=0
+npm run --silent lint || lint=$?
 NATIVE="${ELBO_NATIVE_DIR:-.native}"
 built() { [ -f "$NATIVE/tfjs-node/.elbo-built" ] || [ -f "$NATIVE/tfjs-node-gpu/.elbo-built" ]; }
 wanted=1
@@ -36,5 +41,5 @@ if built && [ "${ELBO_TEST_NATIVE:-}" != 0 ]; then
   ELBO_BACKEND=tensorflow node --test --test-concurrency=2 $(ls dist/test/*.test.js | grep -v -E "mlflow|slurm|chromium") || native=$?
 fi
 word() { case "$1" in 0) echo passed ;; skipped) echo skipped ;; *) echo "FAILED (exit $1)" ;; esac; }
-echo "test: wasm pass $(word "$wasm"), native pass $(word "$native")"
-[ "$wasm" = 0 ] && { [ "$native" = 0 ] || [ "$native" = skipped ]; }
+echo "test: lint $(word "$lint"), wasm pass $(word "$wasm"), native pass $(word "$native")"
+[ "$lint" = 0 ] && [ "$wasm" = 0 ] && { [ "$native" = 0 ] || [ "$native" = skipped ]; }

@@ -17,10 +17,26 @@ before(async () => {
   const cfg = smallConfig(dir);
   runs = path.join(dir, 'runs');
   const quick = { config: cfg, runsDir: runs, progress: false };
-  made.push(await runExperiment({ ...quick, overrides: ['train.epochs=1', 'eval=[{kind: elbo}]'], tags: { purpose: 'baseline', ticket: '42' }, note: 'the reference' }));
+  made.push(
+    await runExperiment({
+      ...quick,
+      overrides: ['train.epochs=1', 'eval=[{kind: elbo}]'],
+      tags: { purpose: 'baseline', ticket: '42' },
+      note: 'the reference',
+    }),
+  );
   let epochs = 0;
-  made.push(await runExperiment({ ...quick, overrides: ['train.epochs=2', 'eval=[{kind: elbo}]'], onEpoch: () => void epochs++, shouldStop: () => epochs >= 1 }));
-  made.push(await runExperiment({ ...quick, overrides: ['train.epochs=1', 'eval=[{kind: elbo}]', 'experiment=other'], tags: { purpose: 'probe' } }));
+  made.push(
+    await runExperiment({
+      ...quick,
+      overrides: ['train.epochs=2', 'eval=[{kind: elbo}]'],
+      onEpoch: () => void epochs++,
+      shouldStop: () => epochs >= 1,
+    }),
+  );
+  made.push(
+    await runExperiment({ ...quick, overrides: ['train.epochs=1', 'eval=[{kind: elbo}]', 'experiment=other'], tags: { purpose: 'probe' } }),
+  );
 });
 
 const lines = (s: string) => s.trimEnd().split('\n');
@@ -50,7 +66,10 @@ test('elbo runs list: every run with status, epochs and test/elbo in 80 columns;
 
   // bad filters: one line saying where and what to do
   const bad: [string[], string][] = [
-    [['--status', 'finishd'], "--status: no status 'finishd'; did you mean 'FINISHED'? (allowed: RUNNING, FINISHED, FAILED, KILLED, PAUSED)"],
+    [
+      ['--status', 'finishd'],
+      "--status: no status 'finishd'; did you mean 'FINISHED'? (allowed: RUNNING, FINISHED, FAILED, KILLED, PAUSED)",
+    ],
     [['--experiment', 'smal'], `--experiment: no experiment 'smal' in ${runs}; did you mean 'small'? (allowed: other, small)`],
   ];
   for (const [args, msg] of bad) {
@@ -71,7 +90,7 @@ test('elbo runs show: a run by id, id end or directory; what ran, how it ended, 
     const r = elbo(['runs', 'show', given, '--runs-dir', runs]);
     assert.equal(r.status, 0, r.stderr);
     assert.match(r.stdout, new RegExp(`^run {9}${id} \\(small\\)\\nstatus {6}FINISHED\\nepochs {6}1/1, `));
-    assert.match(r.stdout, /\ntag purpose {1}baseline\ntag ticket  42\nnote {8}the reference\n/);
+    assert.match(r.stdout, /\ntag purpose {1}baseline\ntag ticket {2}42\nnote {8}the reference\n/);
     assert.match(r.stdout, new RegExp(`\\n  test/elbo +${rec.metrics['test/elbo'].toFixed(4)}\\n`));
     assert.match(r.stdout, new RegExp(`\\nbackend {5}${rec.backend.name}`));
   }

@@ -37,9 +37,15 @@ export function ensureSlurm(log: (m: string) => void = () => {}): void {
   if (process.getuid?.() !== 0) throw new Error(`SLURM is not installed and this is not root: apt-get install ${PACKAGES.join(' ')}`);
   log(`installing ${PACKAGES.join(' ')} with apt-get (first time only)`);
   const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
-  for (const args of [['update', '-qq'], ['install', '-y', '-qq', '--no-install-recommends', ...PACKAGES]]) {
+  for (const args of [
+    ['update', '-qq'],
+    ['install', '-y', '-qq', '--no-install-recommends', ...PACKAGES],
+  ]) {
     const r = spawnSync('apt-get', args, { encoding: 'utf8', env, timeout: 15 * 60_000 });
-    if (r.status !== 0) throw new Error(`apt-get ${args.join(' ')} failed (${r.error?.message ?? `exit ${r.status}`}):\n${(r.stderr || r.stdout || '').slice(-3000)}`);
+    if (r.status !== 0)
+      throw new Error(
+        `apt-get ${args.join(' ')} failed (${r.error?.message ?? `exit ${r.status}`}):\n${(r.stderr || r.stdout || '').slice(-3000)}`,
+      );
   }
 }
 
@@ -81,7 +87,8 @@ export class SlurmCluster {
     const socket = path.join(d, 'munge', 'munge.socket');
     const t0 = Date.now();
     this.spawn('munged', [
-      '--foreground', '--force',
+      '--foreground',
+      '--force',
       `--socket=${socket}`,
       `--key-file=${path.join(d, 'munge', 'munge.key')}`,
       `--log-file=${path.join(d, 'log', 'munged.log')}`,
@@ -128,10 +135,14 @@ export class SlurmCluster {
     const conf_ = path.join(d, 'slurm.conf');
     this.spawn('slurmctld', ['-D', '-i', '-f', conf_]);
     this.spawn('slurmd', ['-D', '-N', this.node, '-f', conf_]);
-    await this.until('the node to be idle', () => {
-      const r = this.cmd('sinfo', ['-h', '-n', this.node, '-o', '%T']);
-      return r.status === 0 && /^idle/.test(r.stdout.trim());
-    }, 60_000);
+    await this.until(
+      'the node to be idle',
+      () => {
+        const r = this.cmd('sinfo', ['-h', '-n', this.node, '-o', '%T']);
+        return r.status === 0 && /^idle/.test(r.stdout.trim());
+      },
+      60_000,
+    );
     this.startSeconds = (Date.now() - t0) / 1000;
   }
 
@@ -174,10 +185,14 @@ export class SlurmCluster {
   tasks(jobId: string): JobTask[] {
     const r = this.cmd('squeue', ['-h', '-r', '-j', jobId, '-o', '%i %T']);
     if (r.status !== 0) return [];
-    return r.stdout.trim().split('\n').filter(Boolean).map((l) => {
-      const [id, state] = l.trim().split(/\s+/);
-      return { id, state };
-    });
+    return r.stdout
+      .trim()
+      .split('\n')
+      .filter(Boolean)
+      .map((l) => {
+        const [id, state] = l.trim().split(/\s+/);
+        return { id, state };
+      });
   }
 
   /** Wait (polling squeue: `sbatch --wait` lags) until none of the jobs' tasks is left. */

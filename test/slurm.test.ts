@@ -76,7 +76,11 @@ async function until(what: string, check: () => boolean, timeoutMs = 120_000): P
 /** Every cell FINISHED (or CACHED) in its own run, with the local sweep's metrics. */
 function assertLikeLocal(sweep: string, logs: string): void {
   const state = readSweepState(sweep);
-  assert.deepEqual(state.cells.map((c) => c.status === 'CACHED' ? 'FINISHED' : c.status), ['FINISHED', 'FINISHED'], logs);
+  assert.deepEqual(
+    state.cells.map((c) => (c.status === 'CACHED' ? 'FINISHED' : c.status)),
+    ['FINISHED', 'FINISHED'],
+    logs,
+  );
   state.cells.forEach((c, i) => assert.deepEqual(compared(c.metrics), reference[i], `cell ${i}`));
   const runs = fs.readdirSync(path.join(sweep, 'runs', 'small'));
   assert.equal(runs.length, 2, 'one run per cell: none trained twice');
@@ -90,7 +94,7 @@ test('an emitted array runs every cell to the end with the metrics of a local sw
   assertLikeLocal(sweep, logs.join('\n'));
   for (const [i, log] of logs.entries()) {
     assert.match(log, new RegExp(`^elbo: task ${job}_${i} \\(job \\d+\\) on \\S+, attempt 1,`, 'm'));
-    assert.match(log, /^epoch 1\/2 .*samples\/s/m, 'the run\'s progress is in the task log');
+    assert.match(log, /^epoch 1\/2 .*samples\/s/m, "the run's progress is in the task log");
     assert.match(log, /^epoch 2\/2 /m);
     assert.match(log, new RegExp(`^\\[1/1\\] cell ${i} \\(model\\.latent=${[2, 4][i]}\\): finished test/elbo`, 'm'));
     assert.match(log, /ended \(exit 0\)/);
@@ -127,7 +131,10 @@ test('a task cancelled mid-run records KILLED; a second submission meanwhile run
   assert.match(taskLog(sweep, first, paused), /SIGTERM: stopping/);
   const compare = elbo(['compare', sweep]);
   assert.equal(compare.status, 0, compare.stderr);
-  assert.match(compare.stderr, new RegExp(`1 cell has no finished run \\(left out\\):\\n  cell ${paused} \\(model\\.latent=\\d\\): killed`));
+  assert.match(
+    compare.stderr,
+    new RegExp(`1 cell has no finished run \\(left out\\):\\n  cell ${paused} \\(model\\.latent=\\d\\): killed`),
+  );
 
   // resubmitted: the killed cell resumes in its run directory, the other is skipped
   const third = cluster.sbatch(script);
@@ -151,7 +158,10 @@ test('near the time limit a task stops its cell, requeues itself, and the next a
   assert.ok(paused >= 0, logs.join('\n'));
   const log = logs[paused];
   // one log for both attempts (--open-mode=append)
-  assert.match(log, /attempt 1,[\s\S]*the time limit is near: stopping cell \d and requeueing the task[\s\S]*attempt 2,[\s\S]*: resuming [\s\S]*finished test\/elbo/);
+  assert.match(
+    log,
+    /attempt 1,[\s\S]*the time limit is near: stopping cell \d and requeueing the task[\s\S]*attempt 2,[\s\S]*: resuming [\s\S]*finished test\/elbo/,
+  );
   const rec = JSON.parse(fs.readFileSync(path.join(readSweepState(sweep).cells[paused].runDir!, 'run.json'), 'utf8'));
   // (an attempt may meet the time limit again: each one resumes where the last stopped)
   assert.ok(rec.resumes.length >= 1 && rec.resumes.every((x: any) => x.previous_status === 'KILLED'), JSON.stringify(rec.resumes));
@@ -169,7 +179,11 @@ test('a time-limit signal that comes as the cell has just finished requeues noth
   assertLikeLocal(sweep, log);
   // (under load the signal may stop an attempt's training first: that attempt is requeued, and the next one pauses)
   const last = log.slice(log.lastIndexOf('attempt '));
-  assert.match(last, /\[1\/1\] cell \d \(model\.latent=\d\): finished[\s\S]*fault: paused at sweep-end@0[\s\S]*the time limit is near[\s\S]*the cell had ended: not requeued/, log);
+  assert.match(
+    last,
+    /\[1\/1\] cell \d \(model\.latent=\d\): finished[\s\S]*fault: paused at sweep-end@0[\s\S]*the time limit is near[\s\S]*the cell had ended: not requeued/,
+    log,
+  );
   assert.doesNotMatch(log, /already finished in/);
   assert.ok(!fs.readdirSync(path.join(sweep, 'tasks')).length, 'no unfinished-task file is left');
 });
@@ -185,16 +199,31 @@ test('early stopping under SLURM: the array tasks share one rung table; the best
   const first = [0, 1, 2].map((i) => table.cells[i].values[0]);
   const best = first.indexOf(Math.max(...first));
   const state = readSweepState(sweep);
-  assert.deepEqual(state.cells.map((c) => c.status), [0, 1, 2].map((i) => (i === best ? 'FINISHED' : 'STOPPED')), logs.join('\n'));
+  assert.deepEqual(
+    state.cells.map((c) => c.status),
+    [0, 1, 2].map((i) => (i === best ? 'FINISHED' : 'STOPPED')),
+    logs.join('\n'),
+  );
   const rec = JSON.parse(fs.readFileSync(path.join(state.cells[best].runDir!, 'run.json'), 'utf8'));
   assert.equal(rec.epochs_completed, 3);
-  assert.deepEqual(rec.resumes.map((x: any) => [x.from_epoch, x.previous_status]), [[1, 'PAUSED']]);
+  assert.deepEqual(
+    rec.resumes.map((x: any) => [x.from_epoch, x.previous_status]),
+    [[1, 'PAUSED']],
+  );
   assert.equal(fs.readdirSync(path.join(sweep, 'runs', 'small')).length, 3, 'one run per cell: the promoted cell resumed in its own');
   // the task that promoted it is the one whose own cell reached epoch 1 last
   const promoter = logs.findIndex((l) => new RegExp(`cell ${best} \\(.*\\): resuming `).test(l));
   assert.ok(promoter >= 0, logs.join('\n'));
-  assert.match(logs[promoter], new RegExp(`cell ${promoter} \\(.*\\): paused at epoch 1 \\(rung 1 of 2\\)[\\s\\S]*cell ${best} \\(.*\\): promoted, among the top 1/3 at epoch 1`));
-  assert.ok(logs.every((l) => /ended \(exit 0\)/.test(l)), logs.join('\n'));
+  assert.match(
+    logs[promoter],
+    new RegExp(
+      `cell ${promoter} \\(.*\\): paused at epoch 1 \\(rung 1 of 2\\)[\\s\\S]*cell ${best} \\(.*\\): promoted, among the top 1/3 at epoch 1`,
+    ),
+  );
+  assert.ok(
+    logs.every((l) => /ended \(exit 0\)/.test(l)),
+    logs.join('\n'),
+  );
 });
 
 test('a Bayesian search under SLURM: one array task per trial, each asks Optuna for its own under the lock and tells it its val/elbo', async () => {
@@ -204,16 +233,26 @@ test('a Bayesian search under SLURM: one array task per trial, each asks Optuna 
     2,
   );
   const state = readSweepState(sweep);
-  assert.deepEqual(state.cells.map((c) => c.status), ['FINISHED', 'FINISHED'], logs.join('\n'));
+  assert.deepEqual(
+    state.cells.map((c) => c.status),
+    ['FINISHED', 'FINISHED'],
+    logs.join('\n'),
+  );
   const trials = JSON.parse(fs.readFileSync(path.join(sweep, 'trials.json'), 'utf8'));
   // two trials, each asked once (numbers 0 and 1 in whichever order the tasks asked), both told
   assert.deepEqual([0, 1].map((i) => trials[i].number).sort(), [0, 1]);
-  assert.ok([0, 1].every((i) => trials[i].told === 'complete'), JSON.stringify(trials));
+  assert.ok(
+    [0, 1].every((i) => trials[i].told === 'complete'),
+    JSON.stringify(trials),
+  );
   assert.notEqual(trials[0].params['train.optimizer.lr'], trials[1].params['train.optimizer.lr']);
   for (const i of [0, 1]) {
     // the task ran what it was proposed
     const config = fs.readFileSync(path.join(state.cells[i].runDir!, 'config.yaml'), 'utf8');
     assert.match(config, new RegExp(`lr: ${String(trials[i].params['train.optimizer.lr']).replace('.', '\\.')}\\b`));
   }
-  assert.ok(logs.every((l) => /ended \(exit 0\)/.test(l)), logs.join('\n'));
+  assert.ok(
+    logs.every((l) => /ended \(exit 0\)/.test(l)),
+    logs.join('\n'),
+  );
 });

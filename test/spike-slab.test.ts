@@ -12,7 +12,7 @@ import { createRegistry } from '../src/builtins';
 import { runExperiment } from '../src/experiment';
 import { Rng } from '../src/runtime/rng';
 import { tmpDir, smallConfig, tinyDataSet } from './helpers';
-import type { Model, Prior } from '../src/contracts';
+import type { Model } from '../src/contracts';
 
 test.before(async () => {
   await selectBackend('cpu');
@@ -27,9 +27,18 @@ test('spikeSlabKl equals a Monte Carlo estimate of KL(q ‖ p_s) with hard spike
   //   KL = E[log q/p] = (1 − γ) log((1 − γ)/(1 − a)) + γ log(γ/a) + γ·KL(N(μ, σ²) ‖ N(0, 1)),
   // the formula of docs/models.md "Prior 2". Here we estimate E[log q/p] by sampling.
   const tf = getTf();
-  const mu = [[0.5, -1.2, 0.0], [2.0, 0.3, -0.7]];
-  const lv = [[-0.5, 0.4, -2.0], [0.8, -1.0, 0.1]];
-  const gamma = [[0.9, 0.2, 0.5], [0.05, 0.7, 0.99]];
+  const mu = [
+    [0.5, -1.2, 0.0],
+    [2.0, 0.3, -0.7],
+  ];
+  const lv = [
+    [-0.5, 0.4, -2.0],
+    [0.8, -1.0, 0.1],
+  ];
+  const gamma = [
+    [0.9, 0.2, 0.5],
+    [0.05, 0.7, 0.99],
+  ];
   for (const a of [0.2, 0.5, 0.9]) {
     const closed = spikeSlabKl(tf.tensor2d(mu), tf.tensor2d(lv), tf.log(tf.tensor2d(gamma)) as tfc.Tensor2D, a).arraySync() as number[];
     const rng = new Rng(11);
@@ -54,13 +63,24 @@ test('spikeSlabKl equals a Monte Carlo estimate of KL(q ‖ p_s) with hard spike
 
 test('with γ = 1 and a = 1 the spike-slab KL is the Gaussian KL', () => {
   const tf = getTf();
-  const mu = tf.tensor2d([[0.5, -1.2, 0.0, 3.0], [2.0, 0.3, -0.7, 0.0]]);
-  const lv = tf.tensor2d([[-0.5, 0.4, -2.0, 1.0], [0.8, -1.0, 0.1, 0.0]]);
+  const mu = tf.tensor2d([
+    [0.5, -1.2, 0.0, 3.0],
+    [2.0, 0.3, -0.7, 0.0],
+  ]);
+  const lv = tf.tensor2d([
+    [-0.5, 0.4, -2.0, 1.0],
+    [0.8, -1.0, 0.1, 0.0],
+  ]);
   const ss = spikeSlabKl(mu, lv, tf.zeros([2, 4]) as tfc.Tensor2D, 1).arraySync() as number[];
   const g = gaussianKl(mu, lv).arraySync() as number[];
   for (let b = 0; b < 2; b++) assert.ok(Math.abs(ss[b] - g[b]) <= 1e-5 * Math.max(1, Math.abs(g[b])), `${ss[b]} vs ${g[b]}`);
   // and the KL of q = p (γ = a, μ = 0, σ = 1) is zero
-  const zero = spikeSlabKl(tf.zeros([1, 3]) as tfc.Tensor2D, tf.zeros([1, 3]) as tfc.Tensor2D, tf.fill([1, 3], Math.log(0.3)) as tfc.Tensor2D, 0.3);
+  const zero = spikeSlabKl(
+    tf.zeros([1, 3]) as tfc.Tensor2D,
+    tf.zeros([1, 3]) as tfc.Tensor2D,
+    tf.fill([1, 3], Math.log(0.3)) as tfc.Tensor2D,
+    0.3,
+  );
   assert.ok(Math.abs(zero.dataSync()[0]) < 1e-5);
 });
 
@@ -102,7 +122,16 @@ test('gradients of the loss through the spike-slab prior are finite', async () =
     { tf, registry, rng: new Rng(0), baseDir: '.', latent: 2, inDim: 4 },
   );
   const enc = tf.variable(tf.tensor2d([[1e3, -1e3, 40, -40, 0, 0, 100, -100]]));
-  const kg = tf.variableGrads(() => tf.sum(tf.add(prior.kl(enc as any, 2, { epoch: 0, step: 0, fraction: 0 }), tf.sum(prior.sample(enc as any, 2, new Rng(3), { epoch: 0, step: 0, fraction: 0 })))) as tfc.Scalar, [enc]);
+  const kg = tf.variableGrads(
+    () =>
+      tf.sum(
+        tf.add(
+          prior.kl(enc as any, 2, { epoch: 0, step: 0, fraction: 0 }),
+          tf.sum(prior.sample(enc as any, 2, new Rng(3), { epoch: 0, step: 0, fraction: 0 })),
+        ),
+      ) as tfc.Scalar,
+    [enc],
+  );
   assert.ok(Number.isFinite(kg.value.dataSync()[0]), String(kg.value.dataSync()[0]));
   assert.ok((Object.values(kg.grads)[0].dataSync() as Float32Array).every(Number.isFinite));
   // no density: importance weighting is refused with the reason
@@ -115,17 +144,30 @@ test('sample, mean and prior draws: spikes are zeros, c follows its schedule', (
   const registry = createRegistry();
   const mk = (mean: string) =>
     spikeSlabPriorPlugin.create(
-      { kind: 'spike-slab', alpha: 0.25, c: { kind: 'linear', from: 50, to: 200, start_epoch: 0, end_epoch: 10 }, warmup: 1, mean: mean as any, logvar_min: -30, logvar_max: 20 },
+      {
+        kind: 'spike-slab',
+        alpha: 0.25,
+        c: { kind: 'linear', from: 50, to: 200, start_epoch: 0, end_epoch: 10 },
+        warmup: 1,
+        mean: mean as any,
+        logvar_min: -30,
+        logvar_max: 20,
+      },
       { tf, registry, rng: new Rng(0), baseDir: '.', latent: 2, inDim: 4 },
     );
   // K = 2: μ = [2, −3], log σ² = [−20, −20] (σ ≈ 0), v = [5, −50] → γ = [1, e^−50 → 1e-6]
   const enc = tf.tensor2d([[2, -3, -20, -20, 5, -50]]);
   const near = (got: ArrayLike<number>, want: number[], tol: number) =>
-    assert.ok(want.every((w, i) => Math.abs(got[i] - w) <= tol), `${Array.from(got)} vs ${want}`);
+    assert.ok(
+      want.every((w, i) => Math.abs(got[i] - w) <= tol),
+      `${Array.from(got)} vs ${want}`,
+    );
   near(mk('expected').mean(enc, 2).dataSync(), [2, 0], 1e-4); // γ⊙μ
   near(mk('selected').mean(enc, 2).dataSync(), [2, 0], 0); // μ where γ > 0.5
   near(mk('slab').mean(enc, 2).dataSync(), [2, -3], 0); // μ
-  const z = mk('expected').sample(tf.tile(enc, [200, 1]) as tfc.Tensor2D, 2, new Rng(4), { epoch: 9, step: 0, fraction: 0.9 }).arraySync() as number[][];
+  const z = mk('expected')
+    .sample(tf.tile(enc, [200, 1]) as tfc.Tensor2D, 2, new Rng(4), { epoch: 9, step: 0, fraction: 0.9 })
+    .arraySync() as number[][];
   // γ = 1: sigmoid(c·η) with c ≥ 50 and η ~ U(0,1) is nearly always ≈ 1; γ ≈ 0: never selected
   assert.ok(z.filter((r) => Math.abs(r[0] - 2) < 0.05).length > 180);
   assert.ok(z.filter((r) => Math.abs(r[1]) < 0.01).length > 180);
@@ -152,11 +194,22 @@ test('a short VSC training run lowers its objective; sparsity and latent classif
     progress: false,
   });
   assert.equal(r.status, 'FINISHED', r.error);
-  const lines = fs.readFileSync(path.join(r.runDir, 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l)).filter((m) => m.epoch);
+  const lines = fs
+    .readFileSync(path.join(r.runDir, 'metrics.jsonl'), 'utf8')
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l))
+    .filter((m) => m.epoch);
   assert.equal(lines.length, 6);
   assert.ok(lines[5]['train/loss'] < lines[0]['train/loss'] - 1, `train/loss ${lines[0]['train/loss']} → ${lines[5]['train/loss']}`);
   assert.ok(lines[5]['val/elbo'] > lines[0]['val/elbo'], `val/elbo ${lines[0]['val/elbo']} → ${lines[5]['val/elbo']}`);
-  for (const k of ['test/elbo', 'test/kl', 'test/sparsity_zero_fraction', 'test/sparsity_active_dims_mean', 'test/latent_classifier_error']) {
+  for (const k of [
+    'test/elbo',
+    'test/kl',
+    'test/sparsity_zero_fraction',
+    'test/sparsity_active_dims_mean',
+    'test/latent_classifier_error',
+  ]) {
     assert.ok(Number.isFinite(r.metrics[k]), k);
   }
   const s = JSON.parse(fs.readFileSync(path.join(r.runDir, 'artifacts', 'sparsity.json'), 'utf8'));

@@ -35,7 +35,10 @@ test('labelled subset: class-balanced, seeded, rows from the split', () => {
   assert.deepEqual(classHistogram(s.y, 4, a), [10, 10, 10, 10]);
   assert.deepEqual(Array.from(labelledSubset(s, 4, 40, new Rng(1), 'data')), Array.from(a));
   assert.notDeepEqual(Array.from(labelledSubset(s, 4, 40, new Rng(2), 'data')), Array.from(a));
-  assert.throws(() => labelledSubset(s, 4, 42, new Rng(1), 'data'), (e: any) => e instanceof UserError && /multiple of the number of classes/.test(e.message));
+  assert.throws(
+    () => labelledSubset(s, 4, 42, new Rng(1), 'data'),
+    (e: any) => e instanceof UserError && /multiple of the number of classes/.test(e.message),
+  );
   assert.throws(() => labelledSubset(s, 4, 400, new Rng(1), 'data'), /needs 100 examples of class 1, but the training split has 34/);
 });
 
@@ -52,7 +55,20 @@ test('class cap keeps at most N per class, and holdOut splits without overlap', 
 test('a semi-supervised run prints the class histograms before training', () => {
   const dir = tmpDir();
   const cfg = smallConfig(dir);
-  const r = elbo(['run', cfg, '--runs-dir', path.join(dir, 'runs'), '--set', 'data.labelled=20', '--set', 'data.class_cap=80', '--set', 'train.labelled_per_batch=4', '--set', 'train.epochs=1']);
+  const r = elbo([
+    'run',
+    cfg,
+    '--runs-dir',
+    path.join(dir, 'runs'),
+    '--set',
+    'data.labelled=20',
+    '--set',
+    'data.class_cap=80',
+    '--set',
+    'train.labelled_per_batch=4',
+    '--set',
+    'train.epochs=1',
+  ]);
   assert.equal(r.status, 0, r.stderr);
   assert.match(r.stderr, /classes in train: 0:\d+ \(\d+\.\d%\) 1:/);
   assert.match(r.stderr, /labelled subset \(20\): 0:5 \(25\.0%\) 1:5 \(25\.0%\) 2:5 \(25\.0%\) 3:5 \(25\.0%\)/);

@@ -33,13 +33,23 @@ test('the papers sweep: Kingma et al. Table 1 as 4 N × 4 models × 3 seeds = 48
       const key = `${loaded.config.model.kind} N=${loaded.config.data.labelled} seed=${loaded.config.seed}`;
       count.set(key, (count.get(key) ?? 0) + 1);
       assert.equal(loaded.config.data.kind, 'mnist');
-      assert.equal(loaded.config.data.validation, 10000, 'the same training split (and so the same labelled rows per seed) for every model');
+      assert.equal(
+        loaded.config.data.validation,
+        10000,
+        'the same training split (and so the same labelled rows per seed) for every model',
+      );
       assert.ok(cell.base.startsWith(path.join(ROOT, 'configs', 'mnist')));
     }
     const kinds = ['classifier', 'm1', 'm2', 'm1m2'];
-    for (const k of kinds) for (const n of [100, 600, 1000, 3000]) for (const s of [0, 1, 2]) assert.equal(count.get(`${k} N=${n} seed=${s}`), 1, `${k} N=${n} seed=${s}`);
+    for (const k of kinds)
+      for (const n of [100, 600, 1000, 3000])
+        for (const s of [0, 1, 2]) assert.equal(count.get(`${k} N=${n} seed=${s}`), 1, `${k} N=${n} seed=${s}`);
     // the M1+M2 cells describe their M1 in the config (no m1_run to fill in)
-    assert.ok(cells.filter(({ loaded }) => loaded.config.model.kind === 'm1m2').every(({ loaded }) => loaded.config.model.m1 && !loaded.config.model.m1_run));
+    assert.ok(
+      cells
+        .filter(({ loaded }) => loaded.config.model.kind === 'm1m2')
+        .every(({ loaded }) => loaded.config.model.m1 && !loaded.config.model.m1_run),
+    );
   } finally {
     process.chdir(prev);
   }
@@ -58,21 +68,42 @@ test('a sweep over base configs: grid and zip axes, labels, and clear errors', (
   const dir = tmpDir();
   twoBases(dir);
   const file = path.join(dir, 'bases.yaml');
-  fs.writeFileSync(file, 'set: {train.epochs: 1}\nsweep:\n  grid:\n    base: [small.yaml, classifier.yaml]\n    train.batch_size: [25, 50]\n  seeds: [3]\n');
+  fs.writeFileSync(
+    file,
+    'set: {train.epochs: 1}\nsweep:\n  grid:\n    base: [small.yaml, classifier.yaml]\n    train.batch_size: [25, 50]\n  seeds: [3]\n',
+  );
   const spec = loadSweep(file);
   assert.equal(spec.base, null);
   const cells = expand(spec);
-  assert.deepEqual(cells.map((c) => path.basename(c.base)), ['small.yaml', 'small.yaml', 'classifier.yaml', 'classifier.yaml']);
-  assert.ok(cells.every((c) => !('base' in c.overrides)), 'base is not an override');
+  assert.deepEqual(
+    cells.map((c) => path.basename(c.base)),
+    ['small.yaml', 'small.yaml', 'classifier.yaml', 'classifier.yaml'],
+  );
+  assert.ok(
+    cells.every((c) => !('base' in c.overrides)),
+    'base is not an override',
+  );
   assert.equal(cellLabel(cells[2], spec), 'base=classifier.yaml train.batch_size=25 seed=3');
   const resolved = resolveCells(spec);
-  assert.deepEqual(resolved.map((r) => r.loaded.config.model.kind), ['vae', 'vae', 'classifier', 'classifier']);
+  assert.deepEqual(
+    resolved.map((r) => r.loaded.config.model.kind),
+    ['vae', 'vae', 'classifier', 'classifier'],
+  );
   // zip: each base with overrides of its own
   fs.writeFileSync(file, 'sweep:\n  zip:\n    - {base: [small.yaml, classifier.yaml], train.epochs: [2, 5]}\n');
-  assert.deepEqual(resolveCells(loadSweep(file)).map((r) => [r.loaded.config.model.kind, r.loaded.config.train.epochs]), [['vae', 2], ['classifier', 5]]);
+  assert.deepEqual(
+    resolveCells(loadSweep(file)).map((r) => [r.loaded.config.model.kind, r.loaded.config.train.epochs]),
+    [
+      ['vae', 2],
+      ['classifier', 5],
+    ],
+  );
   // a cell whose override does not fit its base names the cell
   fs.writeFileSync(file, 'sweep:\n  grid:\n    base: [small.yaml, classifier.yaml]\n    model.latent: [3]\n');
-  assert.throws(() => resolveCells(loadSweep(file)), (e: any) => e instanceof UserError && /cell 1 \(base=classifier\.yaml model\.latent=3\): unknown key 'latent' in model/.test(e.message));
+  assert.throws(
+    () => resolveCells(loadSweep(file)),
+    (e: any) => e instanceof UserError && /cell 1 \(base=classifier\.yaml model\.latent=3\): unknown key 'latent' in model/.test(e.message),
+  );
   // a base config that is not there
   fs.writeFileSync(file, 'sweep:\n  grid:\n    base: [small.yaml, nope.yaml]\n');
   assert.throws(() => resolveCells(loadSweep(file)), /cell 1 .*config file not found/);
@@ -81,7 +112,10 @@ test('a sweep over base configs: grid and zip axes, labels, and clear errors', (
     fs.writeFileSync(file, body);
     assert.throws(() => loadSweep(file), re);
   };
-  bad('base: small.yaml\nsweep:\n  grid:\n    base: [small.yaml, classifier.yaml]\n', /'base' is both the top-level base config and an axis/);
+  bad(
+    'base: small.yaml\nsweep:\n  grid:\n    base: [small.yaml, classifier.yaml]\n',
+    /'base' is both the top-level base config and an axis/,
+  );
   bad('base: small.yaml\nset: {base: classifier.yaml}\nsweep:\n  seeds: [0, 1]\n', /'base' is not an override/);
   bad('sweep:\n  seeds: [0, 1]\n', /missing the base config/);
   bad('sweep:\n  grid:\n    base: [small.yaml, 3]\n', /the 'base' axis lists config files/);
@@ -96,21 +130,36 @@ test('a sweep over base configs runs each cell from its own base, and a rerun sk
   const r = elbo(['sweep', file, '--runs-dir', runs, '--json']);
   assert.equal(r.status, 0, r.stderr);
   const out = lastJson(r.stdout);
-  assert.deepEqual(out.cells.map((c: any) => c.status), ['FINISHED', 'FINISHED']);
-  assert.deepEqual(out.cells.map((c: any) => path.basename(path.dirname(c.runDir))), ['small', 'small-classifier']);
+  assert.deepEqual(
+    out.cells.map((c: any) => c.status),
+    ['FINISHED', 'FINISHED'],
+  );
+  assert.deepEqual(
+    out.cells.map((c: any) => path.basename(path.dirname(c.runDir))),
+    ['small', 'small-classifier'],
+  );
   assert.ok(Number.isFinite(out.cells[0].metrics['test/elbo']));
   assert.ok(Number.isFinite(out.cells[1].metrics['test/accuracy']));
   const index = JSON.parse(fs.readFileSync(path.join(out.dir, 'sweep.json'), 'utf8'));
-  assert.deepEqual(index.base.map((b: string) => path.basename(b)), ['small.yaml', 'classifier.yaml']);
+  assert.deepEqual(
+    index.base.map((b: string) => path.basename(b)),
+    ['small.yaml', 'classifier.yaml'],
+  );
   // compare: the keys one base has and the other lacks show as '-'
   const cmp = elbo(['compare', out.dir, '--metric', 'test/accuracy']);
   assert.equal(cmp.status, 0, cmp.stderr);
   // more swept keys than fit in 80 columns: each row's setting under its numbers
-  assert.ok(cmp.stdout.split('\n').every((l) => l.length <= 79), cmp.stdout);
+  assert.ok(
+    cmp.stdout.split('\n').every((l) => l.length <= 79),
+    cmp.stdout,
+  );
   assert.match(cmp.stdout, /^1 +0\.\d+\n {2}eval=\[\{"kind":"accuracy"/m);
   assert.match(cmp.stdout, /^ {2}.*model\.kind=classifier; /m);
   assert.match(cmp.stdout, /^ {2}.*model\.kind=vae; /m);
   const again = elbo(['sweep', file, '--runs-dir', runs, '--json']);
   assert.equal(again.status, 0, again.stderr);
-  assert.deepEqual(lastJson(again.stdout).cells.map((c: any) => c.status), ['CACHED', 'CACHED']);
+  assert.deepEqual(
+    lastJson(again.stdout).cells.map((c: any) => c.status),
+    ['CACHED', 'CACHED'],
+  );
 });

@@ -39,10 +39,17 @@ test('expansion: grid × zip × random × seeds, in a fixed order; random draws 
   );
   const cells = expand(loadSweep(file));
   assert.equal(cells.length, 2 * 2 * 3 * 2);
-  assert.deepEqual(cells.map((c) => c.index), cells.map((_, i) => i));
+  assert.deepEqual(
+    cells.map((c) => c.index),
+    cells.map((_, i) => i),
+  );
   assert.deepEqual(cells[0].overrides['train.batch_size'], 50);
   assert.equal(cells[0].overrides['train.optimizer.lr'], 0.001);
-  assert.equal(cells.filter((c) => c.overrides['train.optimizer.lr'] === 0.01).every((c) => c.overrides['train.batch_size'] === 25), true, 'zip keys move together');
+  assert.equal(
+    cells.filter((c) => c.overrides['train.optimizer.lr'] === 0.01).every((c) => c.overrides['train.batch_size'] === 25),
+    true,
+    'zip keys move together',
+  );
   assert.deepEqual([cells[0].seed, cells[1].seed], [0, 1]);
   const c1 = cells.map((c) => c.overrides['loss.c1'] as number);
   assert.ok(c1.every((v) => v >= 0.5 && v <= 2));
@@ -83,7 +90,10 @@ test('sweep runs cells in parallel, resumes without redoing finished cells, comp
   const again = elbo(['sweep', file, '--runs-dir', runs, '--json']);
   assert.equal(again.status, 0, again.stderr);
   const cells = lastJson(again.stdout).cells;
-  assert.deepEqual(cells.map((c: any) => c.status), ['CACHED', 'FINISHED', 'CACHED', 'CACHED']);
+  assert.deepEqual(
+    cells.map((c: any) => c.status),
+    ['CACHED', 'FINISHED', 'CACHED', 'CACHED'],
+  );
   assert.equal(cells[1].runDir, victim);
   assert.equal(runDirs().length, 4);
   assert.match(again.stderr, /cell 1 \(model\.latent=2 seed=1\): resuming/);
@@ -108,14 +118,51 @@ test('sweep runs cells in parallel, resumes without redoing finished cells, comp
 
 test('the emitted SLURM script: resources from the sweep file and --slurm, forwarded flags quoted for bash, task i runs cell i, a changed sweep is refused', () => {
   const dir = tmpDir('elbo sweep $HOME ');
-  const file = sweepFile(dir, 'slurm: {mem: 2G, partition: short, sbatch: [--exclusive]}\nsweep:\n  grid:\n    model.latent: [2, 4, 8]\n  seeds: [0, 1]\n');
+  const file = sweepFile(
+    dir,
+    'slurm: {mem: 2G, partition: short, sbatch: [--exclusive]}\nsweep:\n  grid:\n    model.latent: [2, 4, 8]\n  seeds: [0, 1]\n',
+  );
   const runs = path.join(dir, 'runs');
   const note = `it's $HOME and \`id\` "quoted"`;
-  const r = elbo(['sweep', file, '--emit', 'slurm', '--parallel', '2', '--runs-dir', runs, '--slurm', 'time=4:00:00', '--slurm', 'gpus=1', '--slurm', 'mem=3G', '--backend', 'cpu', '--tracking-uri', 'http://127.0.0.1:9/', '--tag', 'who=$USER', '--note', note]);
+  const r = elbo([
+    'sweep',
+    file,
+    '--emit',
+    'slurm',
+    '--parallel',
+    '2',
+    '--runs-dir',
+    runs,
+    '--slurm',
+    'time=4:00:00',
+    '--slurm',
+    'gpus=1',
+    '--slurm',
+    'mem=3G',
+    '--backend',
+    'cpu',
+    '--tracking-uri',
+    'http://127.0.0.1:9/',
+    '--tag',
+    'who=$USER',
+    '--note',
+    note,
+  ]);
   assert.equal(r.status, 0, r.stderr);
   const script = fs.readFileSync(r.stdout.trim(), 'utf8');
   const sbatch = script.split('\n').filter((l) => l.startsWith('#SBATCH'));
-  for (const line of ['--array=0-5%2', '--mem=3G', '--partition=short', '--time=4:00:00', '--gpus=1', '--cpus-per-task=2', '--exclusive', '--requeue', '--open-mode=append', '--signal=B:USR1@180'])
+  for (const line of [
+    '--array=0-5%2',
+    '--mem=3G',
+    '--partition=short',
+    '--time=4:00:00',
+    '--gpus=1',
+    '--cpus-per-task=2',
+    '--exclusive',
+    '--requeue',
+    '--open-mode=append',
+    '--signal=B:USR1@180',
+  ])
     assert.ok(sbatch.includes(`#SBATCH ${line}`), `${line} in\n${sbatch.join('\n')}`);
   assert.ok(sbatch.includes(`#SBATCH --output="${path.join(runs, 'sweeps', 'sweep', 'slurm-%A_%a.out')}"`));
   assert.doesNotMatch(script, /^cd /m, 'no cd to the emit-time directory');
@@ -123,16 +170,47 @@ test('the emitted SLURM script: resources from the sweep file and --slurm, forwa
   const srun = /^srun (.*) &$/m.exec(script)![1];
   const hash = /^cells_sha256=([0-9a-f]{64})$/m.exec(script)![1];
   const words = (i: number) => {
-    const b = spawnSync('bash', ['-c', `cells_sha256=${hash}; SLURM_ARRAY_TASK_ID=${i}; SLURM_CPUS_PER_TASK=2; set -- ${srun}; printf '%s\\0' "$@"`], { encoding: 'utf8' });
+    const b = spawnSync(
+      'bash',
+      ['-c', `cells_sha256=${hash}; SLURM_ARRAY_TASK_ID=${i}; SLURM_CPUS_PER_TASK=2; set -- ${srun}; printf '%s\\0' "$@"`],
+      { encoding: 'utf8' },
+    );
     assert.equal(b.status, 0, b.stderr);
     return b.stdout.split('\0').slice(0, -1);
   };
   const w = words(3);
   assert.deepEqual(w.slice(0, 2), ['--ntasks=1', '--cpus-per-task=2']);
-  assert.deepEqual(w.slice(4), ['sweep', file, '--cell', '3', '--runs-dir', runs, '--cells-sha256', hash, '--backend', 'cpu', '--tracking-uri', 'http://127.0.0.1:9/', '--tag', 'who=$USER', '--note', note]);
+  assert.deepEqual(w.slice(4), [
+    'sweep',
+    file,
+    '--cell',
+    '3',
+    '--runs-dir',
+    runs,
+    '--cells-sha256',
+    hash,
+    '--backend',
+    'cpu',
+    '--tracking-uri',
+    'http://127.0.0.1:9/',
+    '--tag',
+    'who=$USER',
+    '--note',
+    note,
+  ]);
   const cells = expand(loadSweep(file));
   for (const i of [0, 5]) {
-    const dry = elbo([...words(i).slice(4).filter((x, k, a) => !['--backend', '--tracking-uri', '--tag', '--note'].includes(x) && !['--backend', '--tracking-uri', '--tag', '--note'].includes(a[k - 1])), '--dry-run', '--json']);
+    const dry = elbo([
+      ...words(i)
+        .slice(4)
+        .filter(
+          (x, k, a) =>
+            !['--backend', '--tracking-uri', '--tag', '--note'].includes(x) &&
+            !['--backend', '--tracking-uri', '--tag', '--note'].includes(a[k - 1]),
+        ),
+      '--dry-run',
+      '--json',
+    ]);
     assert.equal(dry.status, 0, dry.stderr);
     const shown = lastJson(dry.stdout).cells;
     assert.deepEqual([shown.length, shown[0].index, shown[0].overrides, shown[0].seed], [1, i, cells[i].overrides, cells[i].seed]);
@@ -141,17 +219,26 @@ test('the emitted SLURM script: resources from the sweep file and --slurm, forwa
   fs.writeFileSync(file, fs.readFileSync(file, 'utf8').replace('[2, 4, 8]', '[2, 4, 8, 16]'));
   const stale = elbo([...words(0).slice(4, 12), '--dry-run']);
   assert.equal(stale.status, 1);
-  assert.match(stale.stderr, /^--cells-sha256 [0-9a-f]{12}…: the sweep's cells changed since this job script was emitted \(the sweep file or a base config was edited; now 8 cells, hash [0-9a-f]{12}…\): emit the script again \(elbo sweep .*sweep\.yaml --emit slurm\) and submit that one$/m);
+  assert.match(
+    stale.stderr,
+    /^--cells-sha256 [0-9a-f]{12}…: the sweep's cells changed since this job script was emitted \(the sweep file or a base config was edited; now 8 cells, hash [0-9a-f]{12}…\): emit the script again \(elbo sweep .*sweep\.yaml --emit slurm\) and submit that one$/m,
+  );
   // bad SLURM options: one line naming the flag or the sweep file
   const bad = (args: string[], re: RegExp) => {
     const x = elbo(['sweep', file, '--emit', 'slurm', ...args]);
     assert.equal(x.status, 1, x.stdout);
     assert.match(x.stderr, re);
   };
-  bad(['--slurm', 'partiton=short', '--runs-dir', runs], /^--slurm partiton=short: unknown SLURM option 'partiton'; did you mean 'partition'\?/m);
+  bad(
+    ['--slurm', 'partiton=short', '--runs-dir', runs],
+    /^--slurm partiton=short: unknown SLURM option 'partiton'; did you mean 'partition'\?/m,
+  );
   bad(['--slurm', 'time=soon', '--runs-dir', runs], /^--slurm time=soon: slurm\.time must match pattern/m);
   bad(['--slurm', 'partition=a b', '--runs-dir', runs], /^--slurm partition=a b: slurm\.partition must match pattern/m);
-  bad(['--runs-dir', path.join(dir, '100%')], /^--runs-dir .*100%: a runs directory whose path has a double quote, a % or a line break cannot be given to sbatch; use another one$/m);
+  bad(
+    ['--runs-dir', path.join(dir, '100%')],
+    /^--runs-dir .*100%: a runs directory whose path has a double quote, a % or a line break cannot be given to sbatch; use another one$/m,
+  );
   const local = elbo(['sweep', file, '--slurm', 'mem=2G', '--dry-run']);
   assert.match(local.stderr, /^--slurm mem=2G: --slurm sets what an emitted SLURM script asks for: give it with --emit slurm$/m);
 });
@@ -160,7 +247,9 @@ test('reproduce: a finished run passes bit-exactly; edited metrics and changed d
   const dir = tmpDir();
   const cfg = smallConfig(dir);
   const runs = path.join(dir, 'runs');
-  const first = lastJson(elbo(['run', cfg, '--runs-dir', runs, '--json', '--set', 'train.epochs=1', '--set', 'eval=[{kind: elbo}]']).stdout);
+  const first = lastJson(
+    elbo(['run', cfg, '--runs-dir', runs, '--json', '--set', 'train.epochs=1', '--set', 'eval=[{kind: elbo}]']).stdout,
+  );
   const ok = await reproduce(first.runDir, { progress: false });
   assert.equal(ok.passed, true, ok.causes.join('; '));
   assert.ok(ok.metrics.length >= 5 && ok.metrics.every((m) => m.diff === 0));
@@ -174,11 +263,26 @@ test('reproduce: a finished run passes bit-exactly; edited metrics and changed d
   const runJson = path.join(first.runDir, 'run.json');
   const rec = JSON.parse(fs.readFileSync(runJson, 'utf8'));
   assert.deepEqual(rec.evaluated_on, { checkpoint: 'last', epoch: 1 });
-  fs.writeFileSync(runJson, JSON.stringify({ ...rec, metrics: { ...rec.metrics, 'test/elbo': rec.metrics['test/elbo'] + 1 }, evaluated_on: { checkpoint: 'best', epoch: 3 } }));
+  fs.writeFileSync(
+    runJson,
+    JSON.stringify({
+      ...rec,
+      metrics: { ...rec.metrics, 'test/elbo': rec.metrics['test/elbo'] + 1 },
+      evaluated_on: { checkpoint: 'best', epoch: 3 },
+    }),
+  );
   const edited = await reproduce(first.runDir, { progress: false });
   assert.equal(edited.passed, false);
-  assert.ok(edited.causes.includes("the recorded test metrics were measured on the best checkpoint (epoch 3), the rerun's on the last checkpoint (epoch 1)"), edited.causes.join('; '));
-  assert.ok(edited.causes.some((c) => /^test\/elbo: recorded .*, reproduced/.test(c)), edited.causes.join('; '));
+  assert.ok(
+    edited.causes.includes(
+      "the recorded test metrics were measured on the best checkpoint (epoch 3), the rerun's on the last checkpoint (epoch 1)",
+    ),
+    edited.causes.join('; '),
+  );
+  assert.ok(
+    edited.causes.some((c) => /^test\/elbo: recorded .*, reproduced/.test(c)),
+    edited.causes.join('; '),
+  );
   assert.ok(edited.causes.some((c) => /run\.json says test\/elbo = .* but metrics\.jsonl logged .*: the record was edited/.test(c)));
   fs.writeFileSync(runJson, JSON.stringify(rec));
 
@@ -209,7 +313,10 @@ test('compare: published columns and a verdict per row (within, better, worse)',
     const d = path.join(dir, `run-${latent}-${seed}`);
     fs.mkdirSync(d);
     fs.writeFileSync(path.join(d, 'run.json'), JSON.stringify({ status: 'FINISHED', seed, metrics }));
-    fs.writeFileSync(path.join(d, 'config.yaml'), `seed: ${seed}\nmodel: {kind: m2, latent: ${latent}}\npublished: ${JSON.stringify(published)}\n`);
+    fs.writeFileSync(
+      path.join(d, 'config.yaml'),
+      `seed: ${seed}\nmodel: {kind: m2, latent: ${latent}}\npublished: ${JSON.stringify(published)}\n`,
+    );
     runDirs.push(d);
   };
   make(2, 0, { 'test/error_pct': 10, 'test/accuracy': 0.85, 'test/pca_explained_1': 0.4 }); // mean 11 ± 1.41: within; 0.88 ± 0.042: within
@@ -231,11 +338,17 @@ test('compare: published columns and a verdict per row (within, better, worse)',
   const r = elbo(['compare', ...runDirs, '--csv', csvFile, '--plot', path.join(dir, 'plot.png'), '--wide']);
   assert.equal(r.status, 0, r.stderr);
   const [head, ...lines] = r.stdout.trim().split('\n');
-  assert.match(head, /test\/error_pct published\s+verdict\s+test\/accuracy published\s+verdict\s+test\/pca_explained_1 published\s+verdict$/);
+  assert.match(
+    head,
+    /test\/error_pct published\s+verdict\s+test\/accuracy published\s+verdict\s+test\/pca_explained_1 published\s+verdict$/,
+  );
   assert.match(lines[1], /^m2\(latent=2\)\s+0,1\s+.*11\.97 ± 1\.71\s+within\s+0\.9\s+within\s+0\.5\s+better$/);
   assert.match(lines[3], /^m2\(latent=8\)\s+0\s+.*11\.97 ± 1\.71\s+worse\s+0\.9\s+worse\s+0\.5\s+missing$/);
   const csv = fs.readFileSync(csvFile, 'utf8').trim().split('\n');
-  assert.match(csv[0], /,test\/error_pct published,test\/error_pct published pm,test\/error_pct mode,test\/error_pct verdict,test\/error_pct source,/);
+  assert.match(
+    csv[0],
+    /,test\/error_pct published,test\/error_pct published pm,test\/error_pct mode,test\/error_pct verdict,test\/error_pct source,/,
+  );
   assert.match(csv[2], /,11\.97,1\.71,min,better,"Kingma et al\. 2014, Table 1",0\.9,,max,better,a tutorial,/);
 });
 
@@ -243,22 +356,47 @@ test('a sweep of a config from the command line: --grid, --seeds and --set make 
   const dir = tmpDir();
   const cfg = smallConfig(dir);
   const runs = path.join(dir, 'runs');
-  const args = ['sweep', cfg, '--grid', 'model.latent=2,4', '--seeds', '3', '--set', 'train.epochs=1', '--set', 'eval=[{kind: elbo}]', '--runs-dir', runs];
+  const args = [
+    'sweep',
+    cfg,
+    '--grid',
+    'model.latent=2,4',
+    '--seeds',
+    '3',
+    '--set',
+    'train.epochs=1',
+    '--set',
+    'eval=[{kind: elbo}]',
+    '--runs-dir',
+    runs,
+  ];
   const dry = elbo([...args, '--dry-run']);
   assert.equal(dry.status, 0, dry.stderr);
-  assert.match(dry.stdout, /^2 cells → .*sweeps\/small-[0-9a-f]{8}\n  cell 0: model\.latent=2 seed=3\n  cell 1: model\.latent=4 seed=3\n$/);
+  assert.match(
+    dry.stdout,
+    /^2 cells → .*sweeps\/small-[0-9a-f]{8}\n {2}cell 0: model\.latent=2 seed=3\n {2}cell 1: model\.latent=4 seed=3\n$/,
+  );
   const r = elbo([...args, '--tag', 'purpose=multirun', '--note', 'from flags', '--json']);
   assert.equal(r.status, 0, r.stderr);
   const out = lastJson(r.stdout);
-  assert.deepEqual(out.cells.map((c: any) => c.status), ['FINISHED', 'FINISHED']);
+  assert.deepEqual(
+    out.cells.map((c: any) => c.status),
+    ['FINISHED', 'FINISHED'],
+  );
   const rec = JSON.parse(fs.readFileSync(path.join(out.cells[1].runDir, 'run.json'), 'utf8'));
   assert.deepEqual([rec.seed, rec.epochs_planned, rec.tags, rec.note], [3, 1, { purpose: 'multirun' }, 'from flags']);
   // the sweep file it wrote is an ordinary sweep file: elbo validate and --emit slurm take it
   const written = path.join(out.dir, 'sweep.yaml');
-  assert.match(fs.readFileSync(written, 'utf8'), /^# made by: elbo sweep .*small\.yaml --grid model\.latent=2,4 --seeds 3 --set train\.epochs=1/);
+  assert.match(
+    fs.readFileSync(written, 'utf8'),
+    /^# made by: elbo sweep .*small\.yaml --grid model\.latent=2,4 --seeds 3 --set train\.epochs=1/,
+  );
   assert.equal(elbo(['validate', written]).status, 0);
   const again = elbo([...args, '--json']);
-  assert.deepEqual(lastJson(again.stdout).cells.map((c: any) => c.status), ['CACHED', 'CACHED']);
+  assert.deepEqual(
+    lastJson(again.stdout).cells.map((c: any) => c.status),
+    ['CACHED', 'CACHED'],
+  );
   // mistakes name the flag
   const bad = (extra: string[], re: RegExp) => {
     const x = elbo(['sweep', cfg, ...extra, '--runs-dir', runs, '--dry-run']);

@@ -35,7 +35,10 @@ async function checkPage(runDir: string, exportDir: string, card: any, dir: stri
   const server = await serveStatic(exportDir);
   let page;
   try {
-    page = await browser.render(`${server.url}index.html?dump`, { waitFor: "document.body.dataset.state === 'ready' || document.body.dataset.state === 'error'", timeoutMs: 60_000 });
+    page = await browser.render(`${server.url}index.html?dump`, {
+      waitFor: "document.body.dataset.state === 'ready' || document.body.dataset.state === 'error'",
+      timeoutMs: 60_000,
+    });
   } finally {
     await server.close();
   }
@@ -48,7 +51,12 @@ async function checkPage(runDir: string, exportDir: string, card: any, dir: stri
   assert.match(page.text, /Samples from the prior/);
   assert.match(page.text, new RegExp(card.data.sha256), 'the model card shows the data hash');
   // offline: every request goes to the export's own server
-  const files = ['tf.min.js', 'card.json', 'images.bin', ...['encoder', 'decoder', ...(card.model.classes ? ['classifier'] : [])].flatMap((m) => [`${m}/model.json`, `${m}/weights.bin`])];
+  const files = [
+    'tf.min.js',
+    'card.json',
+    'images.bin',
+    ...['encoder', 'decoder', ...(card.model.classes ? ['classifier'] : [])].flatMap((m) => [`${m}/model.json`, `${m}/weights.bin`]),
+  ];
   for (const u of page.requests) assert.ok(u.startsWith(server.url), `request outside the export: ${u}`);
   for (const f of files) assert.ok(page.requests.includes(server.url + f), `the page loads ${f}`);
   const { width, height } = PNG.sync.read(page.screenshotPng);
@@ -83,7 +91,9 @@ async function checkPage(runDir: string, exportDir: string, card: any, dir: stri
   const ownInterp = await elboOwn(runDir, Float32Array.from(it.z), it.steps, images, card.images.count, it.ys ?? undefined);
   const dInterp = maxAbsDiff(ownInterp.decode, it.x);
   assert.ok(dInterp < tol, `interpolation: max |Δ| ${dInterp}`);
-  console.log(`# ${card.model.kind} (${card.model.prior.kind}) page on ${dump.backend}: max |Δ| samples ${dSamples}, reconstructions ${dRecon}, interpolation ${dInterp}`);
+  console.log(
+    `# ${card.model.kind} (${card.model.prior.kind}) page on ${dump.backend}: max |Δ| samples ${dSamples}, reconstructions ${dRecon}, interpolation ${dInterp}`,
+  );
   return dump;
 }
 
@@ -96,8 +106,10 @@ test("export tfjs: a VAE's page samples, reconstructs and interpolates in headle
 test("export tfjs: an M2's page decodes each class as elbo does in headless Chromium", async () => {
   const dir = tmpDir('elbo-export-browser-');
   const { runDir, exportDir, card } = trainAndExport(smallConfig(dir), [
-    '--set', 'model={kind: m2, latent: 3, encoder: {kind: mlp, hidden: [16]}, decoder: {kind: mlp, hidden: [16]}, classifier: {kind: mlp, hidden: [16]}}',
-    '--set', 'eval=[{kind: elbo}]',
+    '--set',
+    'model={kind: m2, latent: 3, encoder: {kind: mlp, hidden: [16]}, decoder: {kind: mlp, hidden: [16]}, classifier: {kind: mlp, hidden: [16]}}',
+    '--set',
+    'eval=[{kind: elbo}]',
   ]);
   assert.equal(card.model.classes, 4);
   await checkPage(runDir, exportDir, card, dir);
@@ -105,7 +117,12 @@ test("export tfjs: an M2's page decodes each class as elbo does in headless Chro
 
 test("export tfjs: a VSC's page (spike-and-slab prior, mean γ ⊙ μ) draws sparse prior samples and decodes as elbo does in headless Chromium", async () => {
   const dir = tmpDir('elbo-export-browser-');
-  const { runDir, exportDir, card } = trainAndExport(smallConfig(dir), ['--set', 'model.prior={kind: spike-slab, alpha: 0.5}', '--set', 'eval=[{kind: elbo}]']);
+  const { runDir, exportDir, card } = trainAndExport(smallConfig(dir), [
+    '--set',
+    'model.prior={kind: spike-slab, alpha: 0.5}',
+    '--set',
+    'eval=[{kind: elbo}]',
+  ]);
   const dump = await checkPage(runDir, exportDir, card, dir);
   // z_k = 0 with probability 1 − alpha: 64 draws, about half exactly 0
   const zeros = dump.samples.z.filter((v: number) => v === 0).length / dump.samples.z.length;

@@ -28,7 +28,14 @@ export function trainAndExport(config: string, args: string[] = []): { runDir: s
  * the backend selected): decode of z [nz·K] (class-conditional models: with classes `ys`,
  * default row i mod C), encodeMean and reconstruct of x [n·D].
  */
-export async function elboOwn(runDir: string, z: Float32Array, nz: number, x: Float32Array, n: number, ys?: number[]): Promise<{ decode: Float32Array; encode: Float32Array; reconstruct: Float32Array }> {
+export async function elboOwn(
+  runDir: string,
+  z: Float32Array,
+  nz: number,
+  x: Float32Array,
+  n: number,
+  ys?: number[],
+): Promise<{ decode: Float32Array; encode: Float32Array; reconstruct: Float32Array }> {
   const tf = getTf();
   const { model } = await loadFinishedRun(runDir, tf, createRegistry(), 'test');
   const zt = tf.tensor2d(z, [nz, z.length / nz]);

@@ -38,10 +38,20 @@ async function checkInNode(runDir: string, exportDir: string): Promise<{ decode:
     const K = card.model.latent;
     const D = card.model.dim;
     assert.equal(images.length, n * D);
-    const run = (m: tf.LayersModel, values: Float32Array, rows: number) => tf.tidy(() => (m.predict(tf.tensor2d(values, [rows, values.length / rows])) as tf.Tensor).dataSync() as Float32Array);
+    const run = (m: tf.LayersModel, values: Float32Array, rows: number) =>
+      tf.tidy(() => (m.predict(tf.tensor2d(values, [rows, values.length / rows])) as tf.Tensor).dataSync() as Float32Array);
     const z = Float32Array.from(new Rng(3).normals(5 * K));
     const own = await elboOwn(runDir, z, 5, images, n);
-    const decoded = run(decoder, withClasses(z, 5, [0, 1, 2, 3, 4].map((i) => (C ? i % C : 0)), C), 5);
+    const decoded = run(
+      decoder,
+      withClasses(
+        z,
+        5,
+        [0, 1, 2, 3, 4].map((i) => (C ? i % C : 0)),
+        C,
+      ),
+      5,
+    );
     let ys = new Array<number>(n).fill(0);
     if (classifier) {
       const q = run(classifier, images, n);
@@ -50,7 +60,11 @@ async function checkInNode(runDir: string, exportDir: string): Promise<{ decode:
     }
     const means = run(encoder, withClasses(images, n, ys, C), n);
     const reconstructed = run(decoder, withClasses(means, n, ys, C), n);
-    const d = { decode: maxAbsDiff(own.decode, decoded), reconstruct: maxAbsDiff(own.reconstruct, reconstructed), encode: maxAbsDiff(own.encode, means) };
+    const d = {
+      decode: maxAbsDiff(own.decode, decoded),
+      reconstruct: maxAbsDiff(own.reconstruct, reconstructed),
+      encode: maxAbsDiff(own.encode, means),
+    };
     // float tolerance: the same kernels give 0; another backend (native) rounds differently
     assert.ok(d.decode < 1e-5 && d.reconstruct < 1e-5 && d.encode < 1e-4, `exported vs elbo: ${JSON.stringify(d)}`);
     // the images are not constant: a broken network that outputs 0.5 everywhere would not pass
@@ -66,7 +80,11 @@ async function checkInNode(runDir: string, exportDir: string): Promise<{ decode:
 async function readExport(dir: string): Promise<tf.io.ModelArtifacts> {
   const json = JSON.parse(fs.readFileSync(path.join(dir, 'model.json'), 'utf8'));
   const bin = fs.readFileSync(path.join(dir, 'weights.bin'));
-  return { modelTopology: json.modelTopology, weightSpecs: json.weightsManifest[0].weights, weightData: bin.buffer.slice(bin.byteOffset, bin.byteOffset + bin.byteLength) };
+  return {
+    modelTopology: json.modelTopology,
+    weightSpecs: json.weightsManifest[0].weights,
+    weightData: bin.buffer.slice(bin.byteOffset, bin.byteOffset + bin.byteLength),
+  };
 }
 
 test("export tfjs: an MLP VAE (tanh encoder, leaky-ReLU decoder) loads in Node with tf.loadLayersModel and decodes as elbo does, with the selected epoch's parameters; the card carries config, data hash, metrics and published numbers", async () => {
@@ -74,7 +92,14 @@ test("export tfjs: an MLP VAE (tanh encoder, leaky-ReLU decoder) loads in Node w
   const { runDir, exportDir, card } = trainAndExport(
     smallConfig(dir, 'published:\n  - { metric: test/elbo, value: -40, source: "made up for the test" }\n'),
     // train.select with mode min keeps the worst val/elbo (an early epoch): the export must take those parameters
-    ['--set', 'model.encoder.activation=tanh', '--set', 'model.decoder.activation=leakyrelu', '--set', 'train.select={metric: val/elbo, mode: min}'],
+    [
+      '--set',
+      'model.encoder.activation=tanh',
+      '--set',
+      'model.decoder.activation=leakyrelu',
+      '--set',
+      'train.select={metric: val/elbo, mode: min}',
+    ],
   );
   const record = JSON.parse(fs.readFileSync(path.join(runDir, 'run.json'), 'utf8'));
   assert.equal(card.format, 'elbo-tfjs');
@@ -91,11 +116,22 @@ test("export tfjs: an MLP VAE (tanh encoder, leaky-ReLU decoder) loads in Node w
   assert.equal(card.model.output, 'sigmoid');
   assert.equal(card.images.count, 16);
   assert.equal(card.images.labels.length, 16);
-  for (const f of ['index.html', 'elbo-page.js', 'tf.min.js', 'config.yaml', 'encoder/model.json', 'encoder/weights.bin', 'decoder/weights.bin']) {
+  for (const f of [
+    'index.html',
+    'elbo-page.js',
+    'tf.min.js',
+    'config.yaml',
+    'encoder/model.json',
+    'encoder/weights.bin',
+    'decoder/weights.bin',
+  ]) {
     assert.ok(fs.existsSync(path.join(exportDir, f)), `${f} in the export`);
   }
   // the page brings the same tfjs version that wrote the models
-  assert.ok(fs.readFileSync(path.join(exportDir, 'tf.min.js'), 'utf8').includes(`"${tf.version.tfjs}"`), `tf.min.js is tfjs ${tf.version.tfjs}`);
+  assert.ok(
+    fs.readFileSync(path.join(exportDir, 'tf.min.js'), 'utf8').includes(`"${tf.version.tfjs}"`),
+    `tf.min.js is tfjs ${tf.version.tfjs}`,
+  );
   assert.equal(card.tfjs_version, tf.version.tfjs);
   // the parameters the test metrics were measured on: the selected epoch's, not the last
   assert.deepEqual(card.run.evaluated_on, record.evaluated_on);
@@ -121,12 +157,18 @@ test('export tfjs: a conv VAE with residual blocks (Gaussian likelihood) decodes
   const dir = tmpDir('elbo-export-');
   // conv layers train on cpu and tensorflow (not wasm): one epoch on the cpu backend
   const { runDir, exportDir, card } = trainAndExport(smallConfig(dir), [
-    '--set', 'model.encoder={kind: conv, channels: [4, 6], kernel: 3, residual: true, activation: leakyrelu}',
-    '--set', 'model.decoder={kind: conv, channels: [4, 6], kernel: 3, residual: true, activation: elu}',
-    '--set', 'model.likelihood=gaussian',
-    '--set', 'train.epochs=1',
-    '--set', 'eval=[{kind: elbo}]',
-    '--backend', 'cpu',
+    '--set',
+    'model.encoder={kind: conv, channels: [4, 6], kernel: 3, residual: true, activation: leakyrelu}',
+    '--set',
+    'model.decoder={kind: conv, channels: [4, 6], kernel: 3, residual: true, activation: elu}',
+    '--set',
+    'model.likelihood=gaussian',
+    '--set',
+    'train.epochs=1',
+    '--set',
+    'eval=[{kind: elbo}]',
+    '--backend',
+    'cpu',
   ]);
   assert.equal(card.model.output, 'identity');
   const topology = JSON.parse(fs.readFileSync(path.join(exportDir, 'decoder', 'model.json'), 'utf8')).modelTopology;
@@ -139,8 +181,10 @@ test('export tfjs: a conv VAE with residual blocks (Gaussian likelihood) decodes
 test('export tfjs: M2 (class-conditional decoder, Gaussian likelihood with learned variance) exports its classifier too and decodes in Node as elbo does', async () => {
   const dir = tmpDir('elbo-export-');
   const { runDir, exportDir, card } = trainAndExport(smallConfig(dir), [
-    '--set', 'model={kind: m2, latent: 3, likelihood: gaussian_learned, encoder: {kind: mlp, hidden: [16]}, decoder: {kind: mlp, hidden: [16]}, classifier: {kind: mlp, hidden: [16]}}',
-    '--set', 'eval=[{kind: elbo}, {kind: accuracy}]',
+    '--set',
+    'model={kind: m2, latent: 3, likelihood: gaussian_learned, encoder: {kind: mlp, hidden: [16]}, decoder: {kind: mlp, hidden: [16]}, classifier: {kind: mlp, hidden: [16]}}',
+    '--set',
+    'eval=[{kind: elbo}, {kind: accuracy}]',
   ]);
   assert.equal(card.model.classes, 4);
   assert.equal(card.model.output, 'gaussian-mean');
@@ -152,7 +196,20 @@ test('export tfjs: M2 (class-conditional decoder, Gaussian likelihood with learn
 test("export: a model without an encoder–decoder pair, an unfinished run, a bad flag and spike-slab's mean selected are refused with the reason", () => {
   const dir = tmpDir('elbo-export-');
   const config = smallConfig(dir);
-  const run = elbo(['run', config, '--runs-dir', path.join(dir, 'runs'), '--json', '-q', '--set', 'model={kind: classifier, network: {kind: mlp, hidden: [8]}}', '--set', 'train.epochs=1', '--set', 'eval=[{kind: accuracy}]']);
+  const run = elbo([
+    'run',
+    config,
+    '--runs-dir',
+    path.join(dir, 'runs'),
+    '--json',
+    '-q',
+    '--set',
+    'model={kind: classifier, network: {kind: mlp, hidden: [8]}}',
+    '--set',
+    'train.epochs=1',
+    '--set',
+    'eval=[{kind: accuracy}]',
+  ]);
   assert.equal(run.status, 0, run.stderr);
   const runDir = lastJson(run.stdout).runDir;
   const r = elbo(['export', runDir, '--format', 'tfjs']);
@@ -177,7 +234,11 @@ test("export: a model without an encoder–decoder pair, an unfinished run, a ba
   assert.match(format.stderr, /--format/);
   // a spike-and-slab prior whose mean is a threshold says why it has no exported form
   const constant = () => 1;
-  const selected = spikeSlabPrior(getTf(), { kind: 'spike-slab', alpha: 0.5, c: 50, warmup: 1, mean: 'selected', logvar_min: -30, logvar_max: 20 }, { c: constant, warmup: constant });
+  const selected = spikeSlabPrior(
+    getTf(),
+    { kind: 'spike-slab', alpha: 0.5, c: 50, warmup: 1, mean: 'selected', logvar_min: -30, logvar_max: 20 },
+    { c: constant, warmup: constant },
+  );
   assert.match(String(selected.exported), /mean 'selected'.*threshold.*mean: expected or slab/);
 });
 

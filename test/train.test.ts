@@ -22,7 +22,12 @@ test('two runs with one seed give identical metrics; another seed differs', asyn
   assert.deepEqual(strip(a.metrics), strip(b.metrics));
   assert.notEqual(a.metrics['test/elbo'], c.metrics['test/elbo']);
   // per-epoch curves too, to the last digit
-  const curve = (r: typeof a) => fs.readFileSync(path.join(r.runDir, 'metrics.jsonl'), 'utf8').split('\n').filter(Boolean).map((l) => strip(JSON.parse(l)));
+  const curve = (r: typeof a) =>
+    fs
+      .readFileSync(path.join(r.runDir, 'metrics.jsonl'), 'utf8')
+      .split('\n')
+      .filter(Boolean)
+      .map((l) => strip(JSON.parse(l)));
   const ca = curve(a).map(({ timestamp, ...m }) => m);
   const cb = curve(b).map(({ timestamp, ...m }) => m);
   assert.deepEqual(ca, cb);
@@ -32,7 +37,13 @@ test('two runs with one seed give identical metrics; another seed differs', asyn
 test('determinism holds on the cpu backend too', async () => {
   const dir = tmpDir();
   const cfg = smallConfig(dir);
-  const opts = { config: cfg, runsDir: path.join(dir, 'runs'), backend: 'cpu', overrides: ['train.epochs=1', 'eval=[{kind: elbo}]'], ...quiet };
+  const opts = {
+    config: cfg,
+    runsDir: path.join(dir, 'runs'),
+    backend: 'cpu',
+    overrides: ['train.epochs=1', 'eval=[{kind: elbo}]'],
+    ...quiet,
+  };
   const a = await runExperiment(opts);
   const b = await runExperiment(opts);
   assert.equal(a.metrics['test/elbo'], b.metrics['test/elbo']);
@@ -102,13 +113,21 @@ test('memory stays flat: the tensor count does not grow over epochs', async () =
   });
   assert.equal(r.status, 'FINISHED');
   assert.equal(counts.length, 5);
-  assert.ok(counts.every((c) => c === counts[0]), `tensor counts per epoch: ${counts.join(', ')}`);
+  assert.ok(
+    counts.every((c) => c === counts[0]),
+    `tensor counts per epoch: ${counts.join(', ')}`,
+  );
 });
 
 test('a training run lowers the loss', async () => {
   const dir = tmpDir();
   const r = await runExperiment({ config: smallConfig(dir), runsDir: path.join(dir, 'runs'), overrides: ['train.epochs=6'], ...quiet });
-  const lines = fs.readFileSync(path.join(r.runDir, 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l)).filter((m) => m.epoch);
+  const lines = fs
+    .readFileSync(path.join(r.runDir, 'metrics.jsonl'), 'utf8')
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l))
+    .filter((m) => m.epoch);
   assert.ok(lines[5]['val/elbo'] > lines[0]['val/elbo'] + 1, `val/elbo ${lines[0]['val/elbo']} → ${lines[5]['val/elbo']}`);
 });
 
@@ -131,7 +150,12 @@ test('train.select keeps the best epoch in checkpoints/best, evaluates it, and a
   const sel = ['train.epochs=4', 'train.select={metric: val/elbo, mode: min}', 'train.checkpoint_keep=1'];
   const full = await runExperiment({ config: cfg, runsDir: runs, overrides: sel, ...quiet });
   assert.equal(full.status, 'FINISHED', full.error);
-  const epochs = fs.readFileSync(path.join(full.runDir, 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l)).filter((m) => m.epoch);
+  const epochs = fs
+    .readFileSync(path.join(full.runDir, 'metrics.jsonl'), 'utf8')
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l))
+    .filter((m) => m.epoch);
   assert.equal(epochs.length, 4);
   const vals = epochs.map((m) => m['val/elbo'] as number);
   const bestEpoch = vals.indexOf(Math.min(...vals)) + 1;
@@ -157,14 +181,22 @@ test('train.select keeps the best epoch in checkpoints/best, evaluates it, and a
   // interrupted after epoch 2 (the best epoch is behind it), then resumed: the best-so-far
   // survives in the checkpoint, so epochs 3 and 4 do not displace it
   let epochsSeen = 0;
-  const cut = await runExperiment({ config: cfg, runsDir: runs, overrides: sel, ...quiet, onEpoch: () => epochsSeen++, shouldStop: () => epochsSeen >= 2 });
+  const cut = await runExperiment({
+    config: cfg,
+    runsDir: runs,
+    overrides: sel,
+    ...quiet,
+    onEpoch: () => epochsSeen++,
+    shouldStop: () => epochsSeen >= 2,
+  });
   assert.equal(cut.status, 'KILLED');
   assert.equal(JSON.parse(fs.readFileSync(path.join(cut.runDir, 'run.json'), 'utf8')).selected.epoch, bestEpoch);
   const resumed = await runExperiment({ resume: cut.runDir, ...quiet });
   assert.equal(resumed.status, 'FINISHED', resumed.error);
   assert.deepEqual(resumed.selected, rec.selected);
   assert.deepEqual(resumed.evaluatedOn, rec.evaluated_on);
-  for (const k of ['test/elbo', 'test/kl', 'test/recon', 'test/log_likelihood_k8', 'val/elbo']) assert.equal(resumed.metrics[k], full.metrics[k], k);
+  for (const k of ['test/elbo', 'test/kl', 'test/recon', 'test/log_likelihood_k8', 'val/elbo'])
+    assert.equal(resumed.metrics[k], full.metrics[k], k);
 });
 
 test('train.select on a metric the epoch does not write fails the run with a clear message', async () => {
@@ -173,7 +205,13 @@ test('train.select on a metric the epoch does not write fails the run with a cle
   const registry = createRegistry();
   registry.register({ ...registry.get('model', 'vae'), name: 'plain', termNames: undefined }, 'test');
   const runs = path.join(dir, 'runs');
-  const run = runExperiment({ config: smallConfig(dir), runsDir: runs, registry, overrides: ['model.kind=plain', 'train.select={metric: val/accuracy, mode: max}'], ...quiet });
+  const run = runExperiment({
+    config: smallConfig(dir),
+    runsDir: runs,
+    registry,
+    overrides: ['model.kind=plain', 'train.select={metric: val/accuracy, mode: max}'],
+    ...quiet,
+  });
   const message = "'val/accuracy' is not among the metrics of epoch 1 (val/recon, val/kl, val/elbo)";
   await assert.rejects(run, { message });
   const [runId] = fs.readdirSync(path.join(runs, 'small'));
@@ -190,26 +228,71 @@ test('a learning-rate schedule moves the rate every step: a stage at rate 0 leav
   const two = await runExperiment({ config: cfg, runsDir: runs, overrides: [lr, 'train.epochs=2', 'eval=[{kind: elbo}]'], ...quiet });
   const one = await runExperiment({ config: cfg, runsDir: runs, overrides: [lr, 'train.epochs=1', 'eval=[{kind: elbo}]'], ...quiet });
   assert.equal(two.status, 'FINISHED', two.error);
-  const epochs = fs.readFileSync(path.join(two.runDir, 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l)).filter((m) => m.epoch);
-  assert.deepEqual(epochs.map((m) => m['optimizer/lr']), [0.01, 0]);
+  const epochs = fs
+    .readFileSync(path.join(two.runDir, 'metrics.jsonl'), 'utf8')
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l))
+    .filter((m) => m.epoch);
+  assert.deepEqual(
+    epochs.map((m) => m['optimizer/lr']),
+    [0.01, 0],
+  );
   // epoch 2 ran at rate 0 (whether its step was one TensorFlow graph or kernel by kernel)
-  assert.deepEqual(modelTensors(path.join(two.runDir, 'checkpoints', 'epoch-0002')), modelTensors(path.join(one.runDir, 'checkpoints', 'epoch-0001')));
+  assert.deepEqual(
+    modelTensors(path.join(two.runDir, 'checkpoints', 'epoch-0002')),
+    modelTensors(path.join(one.runDir, 'checkpoints', 'epoch-0001')),
+  );
   // and the rate is fed to the compiled step, not frozen into it
   const rec = JSON.parse(fs.readFileSync(path.join(two.runDir, 'run.json'), 'utf8'));
-  if (rec.backend.name === 'tensorflow') assert.ok(rec.step_modes.every((m: { mode: string }) => m.mode === 'graph'), JSON.stringify(rec.step_modes));
+  if (rec.backend.name === 'tensorflow')
+    assert.ok(
+      rec.step_modes.every((m: { mode: string }) => m.mode === 'graph'),
+      JSON.stringify(rec.step_modes),
+    );
   // a cosine schedule from 0.01 to 0.001 over the two epochs falls from step to step
-  const cos = await runExperiment({ config: cfg, runsDir: runs, overrides: ['train.optimizer.lr={kind: cosine, from: 0.01, to: 0.001, end_epoch: 2}', 'train.epochs=2', 'eval=[{kind: elbo}]'], ...quiet });
-  const lrs = fs.readFileSync(path.join(cos.runDir, 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l)).filter((m) => m.epoch).map((m) => m['optimizer/lr']);
+  const cos = await runExperiment({
+    config: cfg,
+    runsDir: runs,
+    overrides: ['train.optimizer.lr={kind: cosine, from: 0.01, to: 0.001, end_epoch: 2}', 'train.epochs=2', 'eval=[{kind: elbo}]'],
+    ...quiet,
+  });
+  const lrs = fs
+    .readFileSync(path.join(cos.runDir, 'metrics.jsonl'), 'utf8')
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l))
+    .filter((m) => m.epoch)
+    .map((m) => m['optimizer/lr']);
   assert.ok(lrs[0] < 0.01 && lrs[0] > 0.0055 && lrs[1] > 0.001 && lrs[1] < 0.0015, `lr per epoch (its last step) ${lrs}`);
 });
 
 test('the cosine and piecewise schedules give their values at the epochs they name', () => {
   const r = createRegistry();
-  const at = (spec: object, epochFloat: number) => (r.create('schedule', spec as any, {} as any) as (p: object) => number)({ epoch: Math.floor(epochFloat), step: 0, fraction: 0, epochFloat });
+  const at = (spec: object, epochFloat: number) =>
+    (r.create('schedule', spec as any, {} as any) as (p: object) => number)({
+      epoch: Math.floor(epochFloat),
+      step: 0,
+      fraction: 0,
+      epochFloat,
+    });
   const cos = { kind: 'cosine', from: 1, to: 0.1, start_epoch: 2, end_epoch: 6 };
-  assert.deepEqual([0, 2, 4, 6, 9].map((e) => +at(cos, e).toFixed(6)), [1, 1, 0.55, 0.1, 0.1]);
-  const steps = { kind: 'piecewise', stages: [{ epochs: 1, value: 3 }, { epochs: 3, value: 2 }, { epochs: 9, value: 1 }] };
-  assert.deepEqual([0, 0.99, 1, 3.99, 4, 12.9, 13, 100].map((e) => at(steps, e)), [3, 3, 2, 2, 1, 1, 1, 1]);
+  assert.deepEqual(
+    [0, 2, 4, 6, 9].map((e) => +at(cos, e).toFixed(6)),
+    [1, 1, 0.55, 0.1, 0.1],
+  );
+  const steps = {
+    kind: 'piecewise',
+    stages: [
+      { epochs: 1, value: 3 },
+      { epochs: 3, value: 2 },
+      { epochs: 9, value: 1 },
+    ],
+  };
+  assert.deepEqual(
+    [0, 0.99, 1, 3.99, 4, 12.9, 13, 100].map((e) => at(steps, e)),
+    [3, 3, 2, 2, 1, 1, 1, 1],
+  );
 });
 
 test('batch composition: every step takes batch_size rows of the pass and L labelled rows, cycled or drawn with replacement, from the seed', () => {
@@ -225,7 +308,10 @@ test('batch composition: every step takes batch_size rows of the pass and L labe
     assert.notDeepEqual(a, rows(draw, 2), `${draw}: another seed other rows`);
     for (const b of a) {
       assert.equal(b.length, 14, 'B = 10 rows of the pass + L = 4 labelled');
-      assert.ok(b.slice(10).every((r) => isLab.has(r)), 'the last L rows are labelled');
+      assert.ok(
+        b.slice(10).every((r) => isLab.has(r)),
+        'the last L rows are labelled',
+      );
     }
     // the pass itself: 40 distinct rows over the 4 steps
     assert.equal(new Set(a.flatMap((b) => b.slice(0, 10))).size, 40);
@@ -233,20 +319,31 @@ test('batch composition: every step takes batch_size rows of the pass and L labe
   // cycle: 16 draws over 5 labels, each label 3 or 4 times, every 5 consecutive draws a permutation
   const cyc = rows('cycle', 1).flatMap((b) => b.slice(10));
   const count = (v: number[]) => [...labelled].map((l) => v.filter((r) => r === l).length);
-  assert.ok(count(cyc).every((c) => c === 3 || c === 4), JSON.stringify(count(cyc)));
+  assert.ok(
+    count(cyc).every((c) => c === 3 || c === 4),
+    JSON.stringify(count(cyc)),
+  );
   assert.equal(new Set(cyc.slice(0, 5)).size, 5);
   assert.equal(new Set(cyc.slice(5, 10)).size, 5);
   // replacement: independent draws, so over many steps some 5 consecutive draws repeat a label
   const rep = epochBatches(new Rng(1).fork('epoch-0'), 400, 10, null, labelled, 5, 'replacement');
   const windows = Array.from({ length: 40 }, (_, s) => Array.from(rep(s)).slice(10));
-  assert.ok(windows.some((w) => new Set(w).size < 5), 'draws with replacement repeat labels within a step');
-  assert.ok(count(windows.flat()).every((c) => c > 20), 'every label drawn');
+  assert.ok(
+    windows.some((w) => new Set(w).size < 5),
+    'draws with replacement repeat labels within a step',
+  );
+  assert.ok(
+    count(windows.flat()).every((c) => c > 20),
+    'every label drawn',
+  );
 });
 
 test("a weight declared role: 'parameter' (a capacity) keeps its scheduled value in validation and the test evaluators; multipliers are 1 there", async () => {
   const dir = tmpDir();
   const cfg = smallConfig(dir);
-  const plugin = (role: string) => `module.exports = { kind: 'model', name: 'cap-${role}', description: 'reports its capacity', schema: { properties: {} },
+  const plugin = (
+    role: string,
+  ) => `module.exports = { kind: 'model', name: 'cap-${role}', description: 'reports its capacity', schema: { properties: {} },
   weights: { capacity_${role}: { default: 0, description: 'a capacity', role: '${role}' } },
   termNames: () => ['loss', 'capacity'],
   create(o, ctx) {
@@ -262,10 +359,21 @@ test("a weight declared role: 'parameter' (a capacity) keeps its scheduled value
       config: cfg,
       runsDir: path.join(dir, 'runs'),
       progress: false,
-      overrides: [`plugins=[./cap-${role}.js]`, `model={kind: cap-${role}}`, 'eval=[{kind: elbo}]', 'train.epochs=2', `loss.capacity_${role}={kind: linear, from: 0, to: 10, end_epoch: 2}`],
+      overrides: [
+        `plugins=[./cap-${role}.js]`,
+        `model={kind: cap-${role}}`,
+        'eval=[{kind: elbo}]',
+        'train.epochs=2',
+        `loss.capacity_${role}={kind: linear, from: 0, to: 10, end_epoch: 2}`,
+      ],
     });
     assert.equal(r.status, 'FINISHED', r.error);
-    const lines = fs.readFileSync(path.join(r.runDir, 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l)).filter((l) => 'epoch' in l);
+    const lines = fs
+      .readFileSync(path.join(r.runDir, 'metrics.jsonl'), 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l))
+      .filter((l) => 'epoch' in l);
     return { val: lines.map((l) => l['val/capacity']), test: r.metrics['test/capacity'] };
   };
   const parameter = await run('parameter');

@@ -11,7 +11,7 @@ import type { CheckpointManifest } from '../src/track/checkpoint';
 import { ROOT, tmpDir, smallConfig, tinyDataSet } from './helpers';
 import type { Network, Model } from '../src/contracts';
 
-test('vamp prior: log p(z) is the mean of q(z|u_j) over the pseudo-inputs, through the model\'s own encoder', async () => {
+test("vamp prior: log p(z) is the mean of q(z|u_j) over the pseudo-inputs, through the model's own encoder", async () => {
   const tf = getTf();
   const registry = createRegistry();
   const K = 3;
@@ -56,7 +56,13 @@ test('vamp prior: log p(z) is the mean of q(z|u_j) over the pseudo-inputs, throu
   const data = tinyDataSet({ shape: [D] });
   const model: Model = await registry.create(
     'model',
-    { kind: 'vae', latent: K, prior: { kind: 'vamp', components: J }, encoder: { kind: 'mlp', hidden: [5] }, decoder: { kind: 'mlp', hidden: [5] } },
+    {
+      kind: 'vae',
+      latent: K,
+      prior: { kind: 'vamp', components: J },
+      encoder: { kind: 'mlp', hidden: [5] },
+      decoder: { kind: 'mlp', hidden: [5] },
+    },
     { tf, registry, rng: new Rng(2), baseDir: '.', data },
   );
   assert.deepEqual(model.params.get('prior/pseudo_inputs')!.shape, [J, D]);
@@ -73,7 +79,11 @@ test('a VAE with the vamp prior trains from a config: its loss falls, its pseudo
     progress: false,
   });
   assert.equal(result.status, 'FINISHED', result.error);
-  const lines = fs.readFileSync(path.join(result.runDir, 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+  const lines = fs
+    .readFileSync(path.join(result.runDir, 'metrics.jsonl'), 'utf8')
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l));
   const losses = lines.filter((l) => l['train/loss'] !== undefined).map((l) => l['train/loss']);
   assert.ok(losses.at(-1) < losses[0], `train/loss ${losses.join(' → ')}`);
   assert.ok(Number.isFinite(result.metrics['test/log_likelihood_k8']));
@@ -87,10 +97,17 @@ test('a VAE with the vamp prior trains from a config: its loss falls, its pseudo
     const buf = fs.readFileSync(path.join(dir, 'weights.bin'));
     return new Float32Array(buf.buffer, buf.byteOffset, buf.length / 4).slice(t.offset, t.offset + t.length);
   };
-  const [a, b] = fs.readdirSync(path.join(result.runDir, 'checkpoints')).filter((d) => d.startsWith('epoch-')).sort().slice(-2);
+  const [a, b] = fs
+    .readdirSync(path.join(result.runDir, 'checkpoints'))
+    .filter((d) => d.startsWith('epoch-'))
+    .sort()
+    .slice(-2);
   const [ua, ub] = [pseudo(a), pseudo(b)];
   assert.equal(ua.length, 10 * 64);
-  assert.ok(ua.some((v, i) => Math.abs(v - ub[i]) > 1e-6), 'the pseudo-inputs did not change between epochs');
+  assert.ok(
+    ua.some((v, i) => Math.abs(v - ub[i]) > 1e-6),
+    'the pseudo-inputs did not change between epochs',
+  );
 });
 
 test('configs/mnist/vae-vamp.yaml is configs/mnist/vae.yaml with the vamp prior', () => {

@@ -60,13 +60,19 @@ test('labelled_draw: uniform draws N rows whatever their classes; balanced keeps
   const u = labelledRows({ train, labelled: null, classes: 4 }, 100, new Rng(0), 'here', 'uniform');
   assert.equal(u.length, 100);
   assert.equal(new Set(u).size, 100);
-  assert.deepEqual(Array.from(u), Array.from(u).sort((p, q) => p - q));
+  assert.deepEqual(
+    Array.from(u),
+    Array.from(u).sort((p, q) => p - q),
+  );
   assert.deepEqual(Array.from(labelledRows({ train, labelled: null, classes: 4 }, 100, new Rng(0), 'here', 'uniform')), Array.from(u));
   const zeros = Array.from(u).filter((i) => y[i] === 0).length;
   assert.ok(zeros > 50, `a uniform draw follows the class frequencies: ${zeros} of class 0`);
   const bal = labelledRows({ train, labelled: null, classes: 4 }, 100, new Rng(0), 'here');
   assert.equal(Array.from(bal).filter((i) => y[i] === 0).length, 25);
-  assert.throws(() => labelledRows({ train, labelled: null, classes: 4 }, 2000, new Rng(0), 'here', 'uniform'), /more than the 1000 training rows/);
+  assert.throws(
+    () => labelledRows({ train, labelled: null, classes: 4 }, 2000, new Rng(0), 'here', 'uniform'),
+    /more than the 1000 training rows/,
+  );
 });
 
 test('features: mu reads the slab mean of a VSC (γ ignored), mean the posterior mean; both run as evaluators', async () => {
@@ -85,7 +91,8 @@ test('features: mu reads the slab mean of a VSC (γ ignored), mean the posterior
     progress: false,
   });
   assert.equal(r.status, 'FINISHED', r.error ?? undefined);
-  for (const m of ['test/latent_classifier_accuracy', 'test/latent_classifier_sgd_loss', 'test/on_mean_accuracy']) assert.ok(Number.isFinite(r.metrics[m]), `${m}: ${JSON.stringify(r.metrics)}`);
+  for (const m of ['test/latent_classifier_accuracy', 'test/latent_classifier_sgd_loss', 'test/on_mean_accuracy'])
+    assert.ok(Number.isFinite(r.metrics[m]), `${m}: ${JSON.stringify(r.metrics)}`);
   assert.equal(r.metrics['test/latent_classifier_labelled'], 100);
   // on the model itself: mu is the first K encoder outputs, mean is γ⊙μ
   const { loadRunModel } = await import('../src/models/load-run');
@@ -93,13 +100,21 @@ test('features: mu reads the slab mean of a VSC (γ ignored), mean the posterior
   const { loadConfig } = await import('../src/config/load');
   const registry = createRegistry();
   const { config } = loadConfig(path.join(r.runDir, 'config.yaml'), [], registry);
-  const data = await registry.create<any>('dataset', config.data, { tf, registry, rng: new Rng(config.seed).fork('data'), baseDir: path.dirname(path.join(dir, 'small.yaml')) });
+  const data = await registry.create<any>('dataset', config.data, {
+    tf,
+    registry,
+    rng: new Rng(config.seed).fork('data'),
+    baseDir: path.dirname(path.join(dir, 'small.yaml')),
+  });
   const { model } = await loadRunModel(r.runDir, tf, registry, data, 'test');
   const x = data.test.x.subarray(0, 10 * data.dim);
   const mu = encodeMeans(tf, model, x, 10, data.dim, 4, 'mu');
   const mean = encodeMeans(tf, model, x, 10, data.dim, 4, 'mean');
   assert.notDeepEqual(Array.from(mu), Array.from(mean));
-  assert.ok(mean.every((m, i) => Math.abs(m) <= Math.abs(mu[i]) + 1e-6), 'γ⊙μ is never larger than μ');
+  assert.ok(
+    mean.every((m, i) => Math.abs(m) <= Math.abs(mu[i]) + 1e-6),
+    'γ⊙μ is never larger than μ',
+  );
   // a model without μ: a clear error
   const noMu = { ...model, encodeMu: undefined } as Model;
   assert.throws(() => encodeMeans(tf, noMu, x, 10, data.dim, 4, 'mu'), /features: mu needs a model whose prior has a location/);
@@ -121,10 +136,15 @@ test('the VSC latent-size sweep: K ∈ {8 … 200} × {VAE, VSC} × {MNIST, Fash
       assert.equal(c.published![0].metric, 'test/latent_classifier_accuracy');
       // the protocol evaluator is the one the published metric names
       const ev = c.eval.find((e) => e.kind === 'latent-classifier' && e.prefix === 'latent_classifier')!;
-      assert.deepEqual([ev.classifier, ev.features, ev.labelled, ev.labelled_draw, ev.standardize], ['linear-sgd', 'mu', 5000, 'uniform', 'none']);
+      assert.deepEqual(
+        [ev.classifier, ev.features, ev.labelled, ev.labelled_draw, ev.standardize],
+        ['linear-sgd', 'mu', 5000, 'uniform', 'none'],
+      );
       assert.deepEqual([c.train.epochs, c.train.batch_size, c.data.validation], [11, 32, 0]);
     }
-    for (const d of ['mnist', 'fashion-mnist']) for (const m of ['vae', 'vsc0.01']) for (const K of [8, 16, 32, 64, 128, 200]) assert.ok(seen.has(`${d} ${m} ${K}`), `${d} ${m} ${K}`);
+    for (const d of ['mnist', 'fashion-mnist'])
+      for (const m of ['vae', 'vsc0.01'])
+        for (const K of [8, 16, 32, 64, 128, 200]) assert.ok(seen.has(`${d} ${m} ${K}`), `${d} ${m} ${K}`);
     // K = 200 cells carry the base configs' own numbers
     const at200 = cells.filter(({ loaded }) => loaded.config.model.latent === 200).map(({ loaded }) => loaded.config.published![0].value);
     assert.deepEqual(at200.sort(), [67.05, 79.66, 86.57, 91.78]);
@@ -140,13 +160,27 @@ test('elbo compare plots a metric against the latent size of a sweep over two ba
   const dir = tmpDir();
   smallConfig(dir);
   const small = path.join(dir, 'small.yaml');
-  const text = fs.readFileSync(small, 'utf8').replace(/eval:[\s\S]*$/, 'eval:\n  - kind: latent-classifier\n    classifier: linear-sgd\n    features: mu\n    labelled: 40\n    sgd: { epochs: 2 }\n');
+  const text = fs
+    .readFileSync(small, 'utf8')
+    .replace(
+      /eval:[\s\S]*$/,
+      'eval:\n  - kind: latent-classifier\n    classifier: linear-sgd\n    features: mu\n    labelled: 40\n    sgd: { epochs: 2 }\n',
+    );
   fs.writeFileSync(small, text.replace('epochs: 3', 'epochs: 1'));
-  fs.writeFileSync(path.join(dir, 'vsc.yaml'), text.replace('epochs: 3', 'epochs: 1').replace('experiment: small', 'experiment: small-vsc').replace('  latent: 4\n', '  latent: 4\n  prior: { kind: spike-slab, alpha: 0.2 }\n'));
+  fs.writeFileSync(
+    path.join(dir, 'vsc.yaml'),
+    text
+      .replace('epochs: 3', 'epochs: 1')
+      .replace('experiment: small', 'experiment: small-vsc')
+      .replace('  latent: 4\n', '  latent: 4\n  prior: { kind: spike-slab, alpha: 0.2 }\n'),
+  );
   fs.writeFileSync(path.join(dir, 'sweep.yaml'), 'name: k\nsweep:\n  grid:\n    base: [small.yaml, vsc.yaml]\n    model.latent: [2, 4]\n');
   const run = elbo(['sweep', path.join(dir, 'sweep.yaml'), '--runs-dir', path.join(dir, 'runs')], { cwd: dir });
   assert.equal(run.status, 0, run.stderr + run.stdout);
-  const cmp = elbo(['compare', path.join(dir, 'runs', 'sweeps', 'k'), '--metric', 'test/latent_classifier_accuracy', '--by', 'model.latent'], { cwd: dir });
+  const cmp = elbo(
+    ['compare', path.join(dir, 'runs', 'sweeps', 'k'), '--metric', 'test/latent_classifier_accuracy', '--by', 'model.latent'],
+    { cwd: dir },
+  );
   assert.equal(cmp.status, 0, cmp.stderr);
   assert.match(cmp.stderr, /test\/latent_classifier_accuracy against model\.latent/);
   assert.ok(fs.existsSync(path.join(dir, 'runs', 'sweeps', 'k', 'compare-test_latent_classifier_accuracy.png')));

@@ -27,7 +27,8 @@
       get(card.files.images).then((r) => r.arrayBuffer()),
     ]);
     const images = new Float32Array(buf);
-    if (images.length !== card.images.count * card.model.dim) throw new Error(`${card.files.images}: ${images.length} numbers, expected ${card.images.count} × ${card.model.dim}`);
+    if (images.length !== card.images.count * card.model.dim)
+      throw new Error(`${card.files.images}: ${images.length} numbers, expected ${card.images.count} × ${card.model.dim}`);
     return { card, encoder, decoder, classifier, images };
   }
 
@@ -66,7 +67,8 @@
   function samplePrior(ex, n, seed) {
     const K = ex.card.model.latent;
     const prior = ex.card.model.prior;
-    if (prior.kind !== 'normal' && prior.kind !== 'spike-slab') throw new Error(`prior ${prior.kind}: this page draws from normal and spike-slab priors only`);
+    if (prior.kind !== 'normal' && prior.kind !== 'spike-slab')
+      throw new Error(`prior ${prior.kind}: this page draws from normal and spike-slab priors only`);
     let a = seed >>> 0;
     const uniform = () => {
       a = (a + 0x6d2b79f5) >>> 0;
@@ -181,15 +183,30 @@
       tr.appendChild(td);
       table.appendChild(tr);
     };
-    add('run', `${card.run.experiment} / ${card.run.run_id}, seed ${card.run.seed}, ${card.run.epochs_completed} epochs on ${card.run.backend}`);
-    const classes = card.model.classes ? `, ${card.model.classes} classes (decoder and encoder read onehot(y), q(y|x) from the classifier)` : '';
-    add('model', `${card.model.kind}, latent K = ${card.model.latent}, prior ${card.model.prior.kind}${card.model.prior.alpha !== undefined ? ` (alpha ${card.model.prior.alpha})` : ''}, decoder output ${card.model.output}${classes}`);
-    add('data', `${card.data.name} ${card.data.shape.join('×')} (${card.data.train} train / ${card.data.val} val / ${card.data.test} test), sha256 ${card.data.sha256}`);
+    add(
+      'run',
+      `${card.run.experiment} / ${card.run.run_id}, seed ${card.run.seed}, ${card.run.epochs_completed} epochs on ${card.run.backend}`,
+    );
+    const classes = card.model.classes
+      ? `, ${card.model.classes} classes (decoder and encoder read onehot(y), q(y|x) from the classifier)`
+      : '';
+    add(
+      'model',
+      `${card.model.kind}, latent K = ${card.model.latent}, prior ${card.model.prior.kind}${card.model.prior.alpha !== undefined ? ` (alpha ${card.model.prior.alpha})` : ''}, decoder output ${card.model.output}${classes}`,
+    );
+    add(
+      'data',
+      `${card.data.name} ${card.data.shape.join('×')} (${card.data.train} train / ${card.data.val} val / ${card.data.test} test), sha256 ${card.data.sha256}`,
+    );
     add('config', `sha256 ${card.run.config_sha256}`, card.files.config);
     for (const [k, v] of Object.entries(card.metrics).filter(([k]) => k.startsWith('test/'))) add(k, fmt(v));
     if (!card.published.length) add('published', 'no published number applies to this config');
-    for (const p of card.published) add(`published ${p.metric}`, `${fmt(p.value)} (${p.source}); measured ${p.measured === null ? '—' : fmt(p.measured)}: ${p.verdict}`);
-    add('checked at export', `max |Δ| against elbo: decode ${card.check.decode_max_abs_diff.toExponential(1)}, reconstruct ${card.check.reconstruct_max_abs_diff.toExponential(1)}`);
+    for (const p of card.published)
+      add(`published ${p.metric}`, `${fmt(p.value)} (${p.source}); measured ${p.measured === null ? '—' : fmt(p.measured)}: ${p.verdict}`);
+    add(
+      'checked at export',
+      `max |Δ| against elbo: decode ${card.check.decode_max_abs_diff.toExponential(1)}, reconstruct ${card.check.reconstruct_max_abs_diff.toExponential(1)}`,
+    );
     parent.appendChild(table);
   }
 
@@ -212,7 +229,9 @@
     const drawSamples = () => {
       const z = samplePrior(ex, 16, seed);
       const x = decode(ex, z, 16);
-      samples.replaceChildren(text('p', `seed ${seed}${card.model.classes ? `; sample i has class i mod ${card.model.classes}` : ''}`, 'note'));
+      samples.replaceChildren(
+        text('p', `seed ${seed}${card.model.classes ? `; sample i has class i mod ${card.model.classes}` : ''}`, 'note'),
+      );
       imageRow(samples, x.subarray(0, 8 * card.model.dim), 8, shape, scale);
       imageRow(samples, x.subarray(8 * card.model.dim), 8, shape, scale);
       dump.samples = { seed, n: 16, z: Array.from(z), x: Array.from(x) };

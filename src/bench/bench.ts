@@ -61,7 +61,9 @@ function parseArgs(argv: string[]) {
     return v;
   };
   const workloads = flag('--workloads')?.split(',').filter(Boolean) ?? WORKLOADS.map((w) => w.name);
-  for (const w of workloads) if (!WORKLOADS.some((x) => x.name === w)) throw new Error(`unknown workload '${w}' (allowed: ${WORKLOADS.map((x) => x.name).join(', ')})`);
+  for (const w of workloads)
+    if (!WORKLOADS.some((x) => x.name === w))
+      throw new Error(`unknown workload '${w}' (allowed: ${WORKLOADS.map((x) => x.name).join(', ')})`);
   return {
     worker: flag('--worker'),
     backends: flag('--backends')?.split(',').filter(Boolean) ?? installedBackends(),
@@ -76,8 +78,14 @@ function parseArgs(argv: string[]) {
     timed: { steps: num('--steps', 30), minSeconds: num('--min-seconds', 3), maxSeconds: num('--max-seconds', 10) } as Phase,
     rounds: num('--rounds', 3),
     /** the workers and the PyTorch script measure with the same phase */
-    passThrough: ['--steps', String(num('--steps', 30)), '--min-seconds', String(num('--min-seconds', 3)), '--max-seconds', String(num('--max-seconds', 10))],
-
+    passThrough: [
+      '--steps',
+      String(num('--steps', 30)),
+      '--min-seconds',
+      String(num('--min-seconds', 3)),
+      '--max-seconds',
+      String(num('--max-seconds', 10)),
+    ],
   };
 }
 
@@ -125,7 +133,9 @@ async function worker(name: string, workloads: string[], timed: Phase, explicit:
     }
     if (name === 'cpu' && wname !== 'vae-mlp' && !(explicit && (!w.evaluate || all))) {
       // measured on the 2-core VM of BENCHMARKS.md: 9.6 s/step (m2-mnist), 143 s/step (gvae-conv)
-      skip(`skipped: the pure-JS backend takes seconds to minutes per step here; ${w.evaluate ? '--all-workloads' : '--backends cpu'} runs it`);
+      skip(
+        `skipped: the pure-JS backend takes seconds to minutes per step here; ${w.evaluate ? '--all-workloads' : '--backends cpu'} runs it`,
+      );
       continue;
     }
     if (name === 'wasm' && w.evaluate && !all) {
@@ -150,8 +160,15 @@ async function worker(name: string, workloads: string[], timed: Phase, explicit:
     const r = await run.run(timed);
     const samplesPerSec = (r.steps * w.batch) / r.seconds;
     const result: Result = {
-      workload: wname, backend: name, version: info.tensorflow ? `${info.version}, TF ${info.tensorflow}` : info.version, threads,
-      steps: r.steps, seconds: r.seconds, msPerStep: (1000 * r.seconds) / r.steps, samplesPerSec, flopsPerStep,
+      workload: wname,
+      backend: name,
+      version: info.tensorflow ? `${info.version}, TF ${info.tensorflow}` : info.version,
+      threads,
+      steps: r.steps,
+      seconds: r.seconds,
+      msPerStep: (1000 * r.seconds) / r.steps,
+      samplesPerSec,
+      flopsPerStep,
       gflops: (flopsPerStep * r.steps) / r.seconds / 1e9,
       step: run.mode(),
     };
@@ -161,14 +178,19 @@ async function worker(name: string, workloads: string[], timed: Phase, explicit:
 }
 
 function jsonLines(out: string | undefined): any[] {
-  return (out ?? '').split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l));
+  return (out ?? '')
+    .split('\n')
+    .filter((l) => l.startsWith('{'))
+    .map((l) => JSON.parse(l));
 }
 
 /** The fastest sgemm a worker measured (GFLOP/s), across rounds. */
 let peak = 0;
 
 function runChild(backend: string, workloads: string[], passThrough: string[]): Outcome[] {
-  const p = spawnSync(process.execPath, [__filename, '--worker', backend, '--workloads', workloads.join(','), ...passThrough], { encoding: 'utf8' });
+  const p = spawnSync(process.execPath, [__filename, '--worker', backend, '--workloads', workloads.join(','), ...passThrough], {
+    encoding: 'utf8',
+  });
   const lines = jsonLines(p.stdout);
   for (const l of lines) if (typeof l.peak === 'number') peak = Math.max(peak, l.peak);
   const got = lines.filter((l) => typeof l.peak !== 'number') as Outcome[];
@@ -207,7 +229,7 @@ function machine(rounds: number) {
  * workload keeps its reason. Rows stay in the order they first appeared.
  */
 function fastest(all: Outcome[]): Outcome[] {
-  const key = (r: Outcome) => `${r.workload}|${r.backend}|${failed(r) ? '' : r.step ?? ''}`;
+  const key = (r: Outcome) => `${r.workload}|${r.backend}|${failed(r) ? '' : (r.step ?? '')}`;
   const ran = (r: Outcome) => all.some((x) => !failed(x) && x.workload === r.workload && x.backend === r.backend);
   const best = new Map<string, Outcome>();
   for (const r of all) {
@@ -234,7 +256,14 @@ const duration = (s: number) => (s < 60 ? `${s.toFixed(1)} s` : `${Math.floor(Ma
  * An evaluation workload's table: per image, and extrapolated to the 10,000 test images,
  * against the arithmetic floor (the counted FLOPs at the sgemm peak).
  */
-function evaluationTable(lines: string[], w: Workload, rows: Outcome[], flops: number | undefined, torch: Result | undefined, peak: number): void {
+function evaluationTable(
+  lines: string[],
+  w: Workload,
+  rows: Outcome[],
+  flops: number | undefined,
+  torch: Result | undefined,
+  peak: number,
+): void {
   lines.push(
     `| backend | pass | threads | images | ms/image | images/s | ${TEST_IMAGES.toLocaleString('en')} images | GFLOP/s | of peak | × floor | vs PyTorch |`,
     '|---|---|---|---|---|---|---|---|---|---|---|',
@@ -265,7 +294,10 @@ function evaluationTable(lines: string[], w: Workload, rows: Outcome[], flops: n
 
 /** One markdown table per workload; also what the console shows. */
 function tables(results: Outcome[], m: ReturnType<typeof machine>): string {
-  const lines: string[] = [`Machine: ${m.cpu}, ${m.cores} cores, ${m.memory}, ${m.os}, Node ${m.node}; ${m.date}; fastest of ${m.rounds} round(s) per row`, ''];
+  const lines: string[] = [
+    `Machine: ${m.cpu}, ${m.cores} cores, ${m.memory}, ${m.os}, Node ${m.node}; ${m.date}; fastest of ${m.rounds} round(s) per row`,
+    '',
+  ];
   lines.push(
     m.sgemmPeak
       ? `sgemm peak: ${m.sgemmPeak.toFixed(1)} GFLOP/s (float32 512×512 products on the native backend, fastest batch); "of peak" is each row's GFLOP/s against it.`
@@ -283,7 +315,10 @@ function tables(results: Outcome[], m: ReturnType<typeof machine>): string {
       evaluationTable(lines, w, rows, flops, torch, m.sgemmPeak);
       continue;
     }
-    lines.push('| backend | step | threads | steps | ms/step | samples/s | GFLOP/s | of peak | vs PyTorch |', '|---|---|---|---|---|---|---|---|---|');
+    lines.push(
+      '| backend | step | threads | steps | ms/step | samples/s | GFLOP/s | of peak | vs PyTorch |',
+      '|---|---|---|---|---|---|---|---|---|',
+    );
     for (const r of rows) {
       if (failed(r)) {
         lines.push(`| ${r.backend} | | | | | | | | not run: ${r.error} |`);
@@ -291,7 +326,9 @@ function tables(results: Outcome[], m: ReturnType<typeof machine>): string {
       }
       const gflops = r.backend === 'pytorch' && flops ? (flops * r.steps) / r.seconds / 1e9 : r.gflops;
       const ratio = torch ? `${(r.samplesPerSec / torch.samplesPerSec).toFixed(2)}×` : '-';
-      lines.push(`| ${r.backend} ${r.version} | ${r.step ?? (r.backend === 'pytorch' ? 'eager' : '-')} | ${r.threads ?? '-'} | ${r.steps} | ${r.msPerStep.toFixed(1)} | ${r.samplesPerSec.toFixed(0)} | ${gflops ? gflops.toFixed(2) : '-'} | ${ofPeak(gflops, m.sgemmPeak)} | ${ratio} |`);
+      lines.push(
+        `| ${r.backend} ${r.version} | ${r.step ?? (r.backend === 'pytorch' ? 'eager' : '-')} | ${r.threads ?? '-'} | ${r.steps} | ${r.msPerStep.toFixed(1)} | ${r.samplesPerSec.toFixed(0)} | ${gflops ? gflops.toFixed(2) : '-'} | ${ofPeak(gflops, m.sgemmPeak)} | ${ratio} |`,
+      );
     }
     if (flops) lines.push('', `Counted: ${(flops / 1e9).toFixed(3)} GFLOP per step (matmul + convolution kernels, forward and backward).`);
     lines.push('');
@@ -303,7 +340,7 @@ function tables(results: Outcome[], m: ReturnType<typeof machine>): string {
 async function checkTwinsFirst(workloads: string[]): Promise<void> {
   const python = process.env.PYTHON ?? 'python3';
   if (spawnSync(python, ['-c', 'import torch, numpy'], { encoding: 'utf8' }).status !== 0) return;
-  process.stderr.write('bench: checking that each PyTorch twin computes elbo\'s loss ...\n');
+  process.stderr.write("bench: checking that each PyTorch twin computes elbo's loss ...\n");
   await selectBackend('auto');
   const problems = await checkTwins(getTf(), python, TORCH_SCRIPT, workloads);
   if (problems.length) throw new Error(`the PyTorch twins are not elbo's computation: ${problems.join('; ')}`);
@@ -337,7 +374,10 @@ async function main(): Promise<void> {
   if (a.json) console.log(JSON.stringify({ machine: m, results }, null, 2));
   else console.log(text);
   if (a.markdown) {
-    fs.writeFileSync(a.markdown, `# Benchmarks\n\nWritten by \`npm run bench -- --markdown ${a.markdown}\`: training steps of each workload (and, for iwae-k5000, the k = 5000 test estimate, timed per image and extrapolated to the 10,000 test images), after a warm-up, on each backend in its own process; PyTorch (CPU) runs the same networks in the same invocation. Every backend and PyTorch run in turn, for several rounds; each row is its fastest round (the machine is shared: a neighbour's load slows some rounds). On the tensorflow backend the step runs as training runs it (one TensorFlow graph per step where the trace allows, src/train/step.ts) and, for comparison, kernel by kernel (train.compile: off). "of peak" is the effective GFLOP/s (matmul and convolution FLOPs counted from the kernels of one step) against this machine's sgemm peak, measured in the same invocation.\n\n${text}\n`);
+    fs.writeFileSync(
+      a.markdown,
+      `# Benchmarks\n\nWritten by \`npm run bench -- --markdown ${a.markdown}\`: training steps of each workload (and, for iwae-k5000, the k = 5000 test estimate, timed per image and extrapolated to the 10,000 test images), after a warm-up, on each backend in its own process; PyTorch (CPU) runs the same networks in the same invocation. Every backend and PyTorch run in turn, for several rounds; each row is its fastest round (the machine is shared: a neighbour's load slows some rounds). On the tensorflow backend the step runs as training runs it (one TensorFlow graph per step where the trace allows, src/train/step.ts) and, for comparison, kernel by kernel (train.compile: off). "of peak" is the effective GFLOP/s (matmul and convolution FLOPs counted from the kernels of one step) against this machine's sgemm peak, measured in the same invocation.\n\n${text}\n`,
+    );
     process.stderr.write(`bench: wrote ${a.markdown}\n`);
   }
   // a backend that lacks a kernel, or a workload skipped as too slow there, is no failure

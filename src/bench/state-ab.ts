@@ -37,7 +37,9 @@ async function main(): Promise<void> {
       ms[k].push((1000 * o.seconds) / o.steps);
       cpu[k].push((c.user + c.system) / 1000 / o.steps);
     }
-    console.log(`round ${r + 1}: session ${ms.session[r].toFixed(2)} ms (CPU ${cpu.session[r].toFixed(2)} ms), fed ${ms.fed[r].toFixed(2)} ms (CPU ${cpu.fed[r].toFixed(2)} ms)`);
+    console.log(
+      `round ${r + 1}: session ${ms.session[r].toFixed(2)} ms (CPU ${cpu.session[r].toFixed(2)} ms), fed ${ms.fed[r].toFixed(2)} ms (CPU ${cpu.fed[r].toFixed(2)} ms)`,
+    );
   }
   const median = (a: number[]) => {
     const s = [...a].sort((x, y) => x - y);

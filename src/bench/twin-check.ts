@@ -54,7 +54,8 @@ export async function checkTwins(tf: typeof tfc, python: string, script: string,
       if (!(Math.abs(t.loss - c.loss) <= 1e-5 * Math.abs(c.loss))) problems.push(`${w.name}: loss ${t.loss} in PyTorch, ${c.loss} in elbo`);
       if (w.name === 'm2-mnist') {
         const swapped = twinLoss(python, script, c, dir, c.draws.slice().reverse());
-        if (!(Math.abs(swapped.loss - c.loss) > 1e-3 * Math.abs(c.loss))) problems.push(`m2-mnist: the draws in reverse give the same loss (${swapped.loss}): the twin does not see the row layout`);
+        if (!(Math.abs(swapped.loss - c.loss) > 1e-3 * Math.abs(c.loss)))
+          problems.push(`m2-mnist: the draws in reverse give the same loss (${swapped.loss}): the twin does not see the row layout`);
       }
     }
   } finally {

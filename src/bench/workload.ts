@@ -36,7 +36,15 @@ const mlp = (hidden: number[], activation = 'relu') => ({ kind: 'mlp', hidden, a
 const conv = (channels: number[]) => ({ kind: 'conv', channels, kernel: 4, residual: false, activation: 'relu' });
 const gaussian = { kind: 'gaussian', logvar_min: -30, logvar_max: 20 };
 /** configs/mnist/iwae.yaml's model: the networks of configs/mnist/vae.yaml, trained on the k = 50 bound. */
-const iwaeMnist = { kind: 'iwae', k: 50, latent: 50, prior: gaussian, encoder: mlp([200, 200], 'tanh'), decoder: mlp([200, 200], 'tanh'), likelihood: 'bernoulli' };
+const iwaeMnist = {
+  kind: 'iwae',
+  k: 50,
+  latent: 50,
+  prior: gaussian,
+  encoder: mlp([200, 200], 'tanh'),
+  decoder: mlp([200, 200], 'tanh'),
+  likelihood: 'bernoulli',
+};
 
 export const WORKLOADS: Workload[] = [
   {
@@ -69,7 +77,8 @@ export const WORKLOADS: Workload[] = [
   },
   {
     name: 'adgm-mnist',
-    description: 'ADGM on MNIST (configs/mnist/adgm.yaml), a = z = 100, five MLPs of 500-500 (ReLU), batch 200 = 100 labelled + 100 unlabelled',
+    description:
+      'ADGM on MNIST (configs/mnist/adgm.yaml), a = z = 100, five MLPs of 500-500 (ReLU), batch 200 = 100 labelled + 100 unlabelled',
     shape: [28, 28, 1],
     classes: 10,
     batch: 200,
@@ -90,7 +99,8 @@ export const WORKLOADS: Workload[] = [
   },
   {
     name: 'iwae-mnist',
-    description: 'IWAE (configs/mnist/iwae.yaml), MLP 784-200-200-(2×50) / 50-200-200-784 (tanh), Bernoulli, k = 50 samples, batch 100 (5,000 decoder rows)',
+    description:
+      'IWAE (configs/mnist/iwae.yaml), MLP 784-200-200-(2×50) / 50-200-200-784 (tanh), Bernoulli, k = 50 samples, batch 100 (5,000 decoder rows)',
     shape: [28, 28, 1],
     classes: 0,
     batch: 100,
@@ -117,7 +127,14 @@ export const WORKLOADS: Workload[] = [
     classes: 10,
     batch: 64,
     labelled: 64,
-    model: { kind: 'gvae', latent: 128, prior: gaussian, encoder: conv([32, 64, 128]), decoder: conv([32, 64, 128]), likelihood: 'gaussian' },
+    model: {
+      kind: 'gvae',
+      latent: 128,
+      prior: gaussian,
+      encoder: conv([32, 64, 128]),
+      decoder: conv([32, 64, 128]),
+      likelihood: 'gaussian',
+    },
     weights: { c1: 0.0025, c2: 1, alpha: 20 },
   },
 ];
@@ -194,12 +211,30 @@ async function setup(tf: typeof tfc, w: Workload, seed: number) {
   const dim = w.shape.reduce((a, b) => a * b, 1);
   // a few distinct batches, so no backend can cache one upload; values in [0,1]
   const pool = 4;
-  const split = { x: rng.fork('data').uniforms(pool * w.batch * dim), y: Int32Array.from({ length: pool * w.batch }, (_, i) => (w.classes ? i % w.classes : 0)), n: pool * w.batch };
-  const data: DataSet = {
-    name: 'synthetic', shape: w.shape, dim, classes: w.classes, train: split, val: null, test: split,
-    sha256: '', source: 'bench (uniform random)', binarize: 'none', labelled: null,
+  const split = {
+    x: rng.fork('data').uniforms(pool * w.batch * dim),
+    y: Int32Array.from({ length: pool * w.batch }, (_, i) => (w.classes ? i % w.classes : 0)),
+    n: pool * w.batch,
   };
-  const config = { model: w.model, loss: w.weights, eval: [], train: { optimizer: { kind: 'adam', lr: 1e-3, beta1: 0.9, beta2: 0.999, epsilon: 1e-8 } } };
+  const data: DataSet = {
+    name: 'synthetic',
+    shape: w.shape,
+    dim,
+    classes: w.classes,
+    train: split,
+    val: null,
+    test: split,
+    sha256: '',
+    source: 'bench (uniform random)',
+    binarize: 'none',
+    labelled: null,
+  };
+  const config = {
+    model: w.model,
+    loss: w.weights,
+    eval: [],
+    train: { optimizer: { kind: 'adam', lr: 1e-3, beta1: 0.9, beta2: 0.999, epsilon: 1e-8 } },
+  };
   const { model, optimizer, weights: schedules } = await buildRun(config, data, { tf, registry, rng, baseDir: process.cwd() });
   // the weights are numbers here: their value at the start
   const weights = Object.fromEntries(Object.entries(schedules).map(([n, s]) => [n, s({ epoch: 0, step: 0, fraction: 0, epochFloat: 0 })]));
@@ -280,7 +315,16 @@ export async function buildEvaluation(tf: typeof tfc, w: Workload, seed = 0, ste
   async function evaluate(compile = stepOptions.compile ?? 'auto', r: Rng = noise, images = w.batch): Promise<number> {
     const b = batch(count++ % pool);
     const test = { x: b.x.subarray(0, images * data.dim), y: new Int32Array(images), n: images };
-    const out = await evaluator.run({ tf, model, data: { ...data, test }, rng: r, compile, artifact: (name) => name, log: () => {}, unitWeights: {} });
+    const out = await evaluator.run({
+      tf,
+      model,
+      data: { ...data, test },
+      rng: r,
+      compile,
+      artifact: (name) => name,
+      log: () => {},
+      unitWeights: {},
+    });
     return out[`log_likelihood_k${k}`];
   }
 
@@ -366,5 +410,15 @@ export async function referenceCase(tf: typeof tfc, w: Workload, seed = 0, image
   const draws = new Float32Array(n);
   rng.normalDraws.reduce((at, d) => (draws.set(d, at), at + d.length), 0);
   const dim = w.shape.reduce((a, b) => a * b, 1);
-  return { workload: w.name, params, x, xShape: [x.length / dim, dim], y, draws, uniformDraws: rng.uniformDraws, loss, images: w.evaluate ? images : undefined };
+  return {
+    workload: w.name,
+    params,
+    x,
+    xShape: [x.length / dim, dim],
+    y,
+    draws,
+    uniformDraws: rng.uniformDraws,
+    loss,
+    images: w.evaluate ? images : undefined,
+  };
 }

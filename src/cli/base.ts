@@ -10,7 +10,10 @@ import { diskError } from '../util/disk-errors';
  */
 export abstract class BaseCommand extends Command {
   static baseFlags = {
-    verbose: Flags.boolean({ description: 'Show stack traces of internal errors; elbo run: whole progress lines on a terminal too (else they fit its width)', default: false }),
+    verbose: Flags.boolean({
+      description: 'Show stack traces of internal errors; elbo run: whole progress lines on a terminal too (else they fit its width)',
+      default: false,
+    }),
   };
 
   override async init(): Promise<void> {
@@ -67,7 +70,8 @@ export const tagFlag = (what: string) =>
   });
 
 /** `--note TEXT` of `what`. */
-export const noteFlag = (what: string) => Flags.string({ description: `What ${what} is for, recorded in run.json (note) and in the MLflow run description` });
+export const noteFlag = (what: string) =>
+  Flags.string({ description: `What ${what} is for, recorded in run.json (note) and in the MLflow run description` });
 
 /**
  * `--tag KEY=VALUE` flags as a map (the last of a key wins). Keys follow MLflow's rules
@@ -80,8 +84,13 @@ export function parseTags(flags: string[]): Record<string, string> {
     const eq = f.indexOf('=');
     const key = eq < 0 ? '' : f.slice(0, eq).trim();
     if (eq < 0 || !key) throw new UserError('a tag is KEY=VALUE, e.g. --tag purpose=baseline', `--tag ${f}`);
-    if (!/^[A-Za-z0-9_\-./ ]+$/.test(key) || key.length > 250) throw new UserError(`tag key '${key}' may hold only letters, digits, _ - . / and spaces (at most 250 characters)`, `--tag ${f}`);
-    if (/^(mlflow|elbo)\./i.test(key)) throw new UserError(`tag keys starting with '${key.split('.')[0]}.' are reserved for the tags elbo sets; choose another key`, `--tag ${f}`);
+    if (!/^[A-Za-z0-9_\-./ ]+$/.test(key) || key.length > 250)
+      throw new UserError(`tag key '${key}' may hold only letters, digits, _ - . / and spaces (at most 250 characters)`, `--tag ${f}`);
+    if (/^(mlflow|elbo)\./i.test(key))
+      throw new UserError(
+        `tag keys starting with '${key.split('.')[0]}.' are reserved for the tags elbo sets; choose another key`,
+        `--tag ${f}`,
+      );
     tags[key] = f.slice(eq + 1);
   }
   return tags;

@@ -25,23 +25,35 @@ export interface RunFilter {
 
 /** The runs of the store that pass every filter, oldest first; damaged records are reported to `warn`. */
 export function listRuns(runsDir: string, f: RunFilter, warn: (m: string) => void): ListedRun[] {
-  if (!fs.existsSync(runsDir) || !fs.statSync(runsDir).isDirectory()) throw new UserError('no run store here; give the runs directory with --runs-dir', runsDir);
-  const runs = allRuns(runsDir, (_dir, e) => warn(`${e.line()}; left out`)).map(({ dir, record }) => ({ dir, record, status: effectiveStatus(dir, record) }));
+  if (!fs.existsSync(runsDir) || !fs.statSync(runsDir).isDirectory())
+    throw new UserError('no run store here; give the runs directory with --runs-dir', runsDir);
+  const runs = allRuns(runsDir, (_dir, e) => warn(`${e.line()}; left out`)).map(({ dir, record }) => ({
+    dir,
+    record,
+    status: effectiveStatus(dir, record),
+  }));
   let status: RunStatus | undefined;
   if (f.status !== undefined) {
     status = f.status.toUpperCase() as RunStatus;
-    if (!STATUSES.includes(status)) throw new UserError(`no status '${f.status}'${suggestion(f.status.toUpperCase(), STATUSES)}`, '--status');
+    if (!STATUSES.includes(status))
+      throw new UserError(`no status '${f.status}'${suggestion(f.status.toUpperCase(), STATUSES)}`, '--status');
   }
   if (f.experiment !== undefined) {
     const names = [...new Set(runs.map((r) => r.record.experiment))].sort();
-    if (!names.includes(f.experiment)) throw new UserError(`no experiment '${f.experiment}' in ${runsDir}${suggestion(f.experiment, names)}`, '--experiment');
+    if (!names.includes(f.experiment))
+      throw new UserError(`no experiment '${f.experiment}' in ${runsDir}${suggestion(f.experiment, names)}`, '--experiment');
   }
   const tagTests = f.tags.map((t) => {
     const eq = t.indexOf('=');
     if (eq === 0 || !t.trim()) throw new UserError('a tag filter is KEY=VALUE or KEY', `--tag ${t}`);
     return eq < 0 ? (r: RunRecord) => !!r.tags && t in r.tags : (r: RunRecord) => r.tags?.[t.slice(0, eq)] === t.slice(eq + 1);
   });
-  return runs.filter((r) => (f.experiment === undefined || r.record.experiment === f.experiment) && (!status || r.status === status) && tagTests.every((test) => test(r.record)));
+  return runs.filter(
+    (r) =>
+      (f.experiment === undefined || r.record.experiment === f.experiment) &&
+      (!status || r.status === status) &&
+      tagTests.every((test) => test(r.record)),
+  );
 }
 
 /** A run given as its directory or its id (found in the store). */
@@ -50,12 +62,23 @@ export function findRun(runsDir: string, given: string, warn: (m: string) => voi
     const record = readJsonFile<RunRecord>(path.join(given, 'run.json'), 'run.json');
     return { dir: path.resolve(given), record, status: effectiveStatus(given, record) };
   }
-  if (!fs.existsSync(runsDir)) throw new UserError(`not a run directory, and there is no run store at ${runsDir} to look the id up in (give --runs-dir)`, given);
+  if (!fs.existsSync(runsDir))
+    throw new UserError(`not a run directory, and there is no run store at ${runsDir} to look the id up in (give --runs-dir)`, given);
   const runs = listRuns(runsDir, { tags: [] }, warn);
   const hits = runs.filter((r) => r.record.run_id === given || r.record.run_id.endsWith(given));
   if (hits.length === 1) return hits[0];
-  if (hits.length > 1) throw new UserError(`${hits.length} runs end with '${given}' (${hits.map((h) => h.record.run_id).join(', ')}); give more of the id`, given);
-  throw new UserError(`no run with this id or directory in ${runsDir}${suggestion(given, runs.map((r) => r.record.run_id)).replace(/ \(allowed: .*\)$/, '')}`, given);
+  if (hits.length > 1)
+    throw new UserError(
+      `${hits.length} runs end with '${given}' (${hits.map((h) => h.record.run_id).join(', ')}); give more of the id`,
+      given,
+    );
+  throw new UserError(
+    `no run with this id or directory in ${runsDir}${suggestion(
+      given,
+      runs.map((r) => r.record.run_id),
+    ).replace(/ \(allowed: .*\)$/, '')}`,
+    given,
+  );
 }
 
 /** The metric a listing shows: test/elbo when any run has it, else the first test metric, else train/loss. */
@@ -65,11 +88,19 @@ export function keyMetricOf(records: RunRecord[]): string {
 }
 
 /** The run's MLflow side, from its spool: where it goes, its run id, and what is not sent yet. */
-export function mlflowState(dir: string): { tracking_uri: string; experiment: string; run_id: string | null; pending: number; waiting: string | null } | null {
+export function mlflowState(
+  dir: string,
+): { tracking_uri: string; experiment: string; run_id: string | null; pending: number; waiting: string | null } | null {
   if (!Spool.exists(dir)) return null;
   const s = Spool.open(dir);
   // waiting: why files wait for their artifact location (they are part of pending)
-  return { tracking_uri: s.state.tracking_uri, experiment: s.state.experiment_name, run_id: s.state.run_id ?? null, pending: s.pending().length, waiting: s.state.deferred?.[0]?.error ?? null };
+  return {
+    tracking_uri: s.state.tracking_uri,
+    experiment: s.state.experiment_name,
+    run_id: s.state.run_id ?? null,
+    pending: s.pending().length,
+    waiting: s.state.deferred?.[0]?.error ?? null,
+  };
 }
 
 /** A number as a listing shows it: 4 decimals, or 4 significant digits when small. */
@@ -90,7 +121,10 @@ export function fit(s: string, n: number): string {
  * (SWEEP/runs/EXPERIMENT/RUN_ID, with SWEEP/sweep.json naming it as a cell's run). Null for
  * a run that is no sweep's cell. `cache`: sweep states already read, by directory.
  */
-export function sweepCellOf(run: { dir: string; record: RunRecord }, cache = new Map<string, ReturnType<typeof readSweepState> | null>()): SweepCellLabel | null {
+export function sweepCellOf(
+  run: { dir: string; record: RunRecord },
+  cache = new Map<string, ReturnType<typeof readSweepState> | null>(),
+): SweepCellLabel | null {
   if (run.record.sweep) return run.record.sweep;
   const dir = path.resolve(run.dir);
   const sweepDir = path.dirname(path.dirname(path.dirname(dir)));

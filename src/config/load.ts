@@ -2,7 +2,21 @@ import * as fs from 'fs';
 import * as path from 'path';
 import * as crypto from 'crypto';
 import Ajv, { ErrorObject } from 'ajv';
-import { Document, LineCounter, parseDocument, isMap, isPair, isScalar, isSeq, visit, Node as YamlNode, Pair, YAMLMap, parse as parseYamlValue, stringify } from 'yaml';
+import {
+  Document,
+  LineCounter,
+  parseDocument,
+  isMap,
+  isPair,
+  isScalar,
+  isSeq,
+  visit,
+  Node as YamlNode,
+  Pair,
+  YAMLMap,
+  parse as parseYamlValue,
+  stringify,
+} from 'yaml';
 import { UserError, UserErrors, suggestion } from '../errors';
 import { buildSchema } from './schema';
 import { checkMetrics } from './metrics';
@@ -127,9 +141,13 @@ export function parseYaml(text: string, file: string): { doc: Document; lines: L
   }
   if (doc.errors.length) {
     throw new UserErrors(
-      doc.errors.slice(0, MAX_PROBLEMS).map((e) =>
-        /call stack/i.test(e.message) ? new UserError('YAML is nested too deeply to read', at(e.pos[0])) : new UserError(`YAML syntax error: ${e.message.split('\n')[0]}`, at(e.pos[0])),
-      ),
+      doc.errors
+        .slice(0, MAX_PROBLEMS)
+        .map((e) =>
+          /call stack/i.test(e.message)
+            ? new UserError('YAML is nested too deeply to read', at(e.pos[0]))
+            : new UserError(`YAML syntax error: ${e.message.split('\n')[0]}`, at(e.pos[0])),
+        ),
     );
   }
   const problems: UserError[] = [];
@@ -147,7 +165,8 @@ export function parseYaml(text: string, file: string): { doc: Document; lines: L
       },
       Alias(_, alias) {
         aliases.push(alias);
-        if (alias.resolve(doc) === undefined) problems.push(new UserError(`YAML alias *${alias.source} has no anchor &${alias.source} before it`, at(alias.range?.[0])));
+        if (alias.resolve(doc) === undefined)
+          problems.push(new UserError(`YAML alias *${alias.source} has no anchor &${alias.source} before it`, at(alias.range?.[0])));
       },
     });
   } catch (e) {
@@ -161,7 +180,10 @@ export function parseYaml(text: string, file: string): { doc: Document; lines: L
     const first = aliases[0]?.range?.[0];
     if (e instanceof RangeError) throw new UserError('YAML is nested too deeply to read (or an alias refers to itself)', at(first));
     if (/alias/i.test(String(e?.message))) {
-      throw new UserError(`YAML aliases expand to too much data (more than ${MAX_ALIAS_COUNT} alias resolutions: an "alias bomb"); write the values out or use fewer aliases`, at(first));
+      throw new UserError(
+        `YAML aliases expand to too much data (more than ${MAX_ALIAS_COUNT} alias resolutions: an "alias bomb"); write the values out or use fewer aliases`,
+        at(first),
+      );
     }
     throw e;
   }
@@ -236,7 +258,12 @@ export function loadConfig(
 
   const config = validate(data, registry, loc);
   // what the run will write: published metrics, the model-selection metric
-  checkMetrics(config, registry, (p) => loc.at(p), parsed.map((o) => o.path.join('.')));
+  checkMetrics(
+    config,
+    registry,
+    (p) => loc.at(p),
+    parsed.map((o) => o.path.join('.')),
+  );
   checkLearningRate(config, registry, loc);
   // evaluators the model cannot serve (no latent space, no classifier) are refused before any training
   const unmet = unmetEvaluatorNeeds(config, registry);
@@ -258,11 +285,21 @@ export function loadConfig(
 function checkLearningRate(config: ExperimentConfig, registry: PluginRegistry, loc: Locator): void {
   const lr = (config.train.optimizer as { lr?: unknown }).lr;
   if (!lr || typeof lr !== 'object' || !registry.has('schedule', (lr as PluginOptions).kind)) return;
-  const s = registry.create('schedule', lr as PluginOptions, { registry } as never) as (p: { epoch: number; step: number; fraction: number; epochFloat: number }) => number;
+  const s = registry.create('schedule', lr as PluginOptions, { registry } as never) as (p: {
+    epoch: number;
+    step: number;
+    fraction: number;
+    epochFloat: number;
+  }) => number;
   const E = config.train.epochs;
-  const values = Array.from({ length: 201 }, (_, i) => s({ epoch: Math.floor((i * E) / 200), step: 0, fraction: i / 200, epochFloat: (i * E) / 200 }));
+  const values = Array.from({ length: 201 }, (_, i) =>
+    s({ epoch: Math.floor((i * E) / 200), step: 0, fraction: i / 200, epochFloat: (i * E) / 200 }),
+  );
   if (values.every((v) => !(v > 0))) {
-    throw new UserError(`the learning-rate schedule is ${values[0]} over all ${E} epochs of training, so the parameters would never move; give it a positive value somewhere (as lr must be > 0)`, loc.at(['train', 'optimizer', 'lr']));
+    throw new UserError(
+      `the learning-rate schedule is ${values[0]} over all ${E} epochs of training, so the parameters would never move; give it a positive value somewhere (as lr must be > 0)`,
+      loc.at(['train', 'optimizer', 'lr']),
+    );
   }
 }
 
@@ -271,7 +308,15 @@ function checkLearningRate(config: ExperimentConfig, registry: PluginRegistry, l
  * finite (NaN and ±Infinity are not numbers here: `.inf` epochs would train forever), and
  * `$data` references for rules between fields (logvar_min < logvar_max).
  */
-export const AJV_OPTIONS = { allErrors: true, useDefaults: true, discriminator: true, strict: false, verbose: true, strictNumbers: true, $data: true } as const;
+export const AJV_OPTIONS = {
+  allErrors: true,
+  useDefaults: true,
+  discriminator: true,
+  strict: false,
+  verbose: true,
+  strictNumbers: true,
+  $data: true,
+} as const;
 
 const ajvCache = new WeakMap<PluginRegistry, { size: number; validate: ReturnType<Ajv['compile']> }>();
 
@@ -287,7 +332,10 @@ function compiled(registry: PluginRegistry) {
     // built-in schemas compile (tested): a third-party plugin's schema is the cause
     const third = registry.list().filter((p) => p.source !== 'built-in');
     const blame = third.map((p) => `${p.plugin.kind} '${p.plugin.name}' (${p.source})`).join(', ');
-    throw new UserError(`the config schema does not compile with the loaded plugins${blame ? ` (${blame})` : ''}: ${String(e?.message).split('\n')[0]}; fix the plugin's schema`, third[0]?.source);
+    throw new UserError(
+      `the config schema does not compile with the loaded plugins${blame ? ` (${blame})` : ''}: ${String(e?.message).split('\n')[0]}; fix the plugin's schema`,
+      third[0]?.source,
+    );
   }
   ajvCache.set(registry, { size, validate: v });
   return v;
@@ -320,13 +368,19 @@ export function ajvUserErrors(errors: ErrorObject[], data: any, loc: Locator, re
     }
   }
   if (shown.length <= MAX_PROBLEMS) return new UserErrors(shown);
-  return new UserErrors([...shown.slice(0, MAX_PROBLEMS), new UserError(`... and about ${distinct.size - MAX_PROBLEMS} more problems (fix these first)`, loc.at([]))]);
+  return new UserErrors([
+    ...shown.slice(0, MAX_PROBLEMS),
+    new UserError(`... and about ${distinct.size - MAX_PROBLEMS} more problems (fix these first)`, loc.at([])),
+  ]);
 }
 
 /** The first MAX_PROBLEMS problems, and a line saying how many more there are. */
 export function capProblems(problems: UserError[], where: string): UserErrors {
   if (problems.length <= MAX_PROBLEMS) return new UserErrors(problems);
-  return new UserErrors([...problems.slice(0, MAX_PROBLEMS), new UserError(`... and ${problems.length - MAX_PROBLEMS} more problems (fix these first)`, where)]);
+  return new UserErrors([
+    ...problems.slice(0, MAX_PROBLEMS),
+    new UserError(`... and ${problems.length - MAX_PROBLEMS} more problems (fix these first)`, where),
+  ]);
 }
 
 /** Drop errors that only restate a more specific one (if/then wrappers, a missing tag twice). */
@@ -402,7 +456,10 @@ function toUserError(e: ErrorObject, data: any, registry: PluginRegistry | undef
     case 'enum': {
       const allowed = (e.params.allowedValues as unknown[]).map(String);
       const got = valueAt(data, p);
-      return new UserError(`${here} must be one of ${allowed.join(', ')}, got ${describe(got)}${typeof got === 'string' ? suggestion(got, allowed).replace(/ \(allowed.*$/, '') : ''}`, loc.at(p));
+      return new UserError(
+        `${here} must be one of ${allowed.join(', ')}, got ${describe(got)}${typeof got === 'string' ? suggestion(got, allowed).replace(/ \(allowed.*$/, '') : ''}`,
+        loc.at(p),
+      );
     }
     case 'const':
       return new UserError(`${here} must be ${JSON.stringify(e.params.allowedValue)}`, loc.at(p));
@@ -421,6 +478,13 @@ function toUserError(e: ErrorObject, data: any, registry: PluginRegistry | undef
 }
 
 function article(t: string): string {
-  const map: Record<string, string> = { integer: 'an integer', object: 'a mapping', array: 'a list', number: 'a number', string: 'a string', boolean: 'true or false' };
+  const map: Record<string, string> = {
+    integer: 'an integer',
+    object: 'a mapping',
+    array: 'a list',
+    number: 'a number',
+    string: 'a string',
+    boolean: 'true or false',
+  };
   return map[t] ?? t;
 }

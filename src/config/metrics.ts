@@ -49,7 +49,7 @@ export function validationMetrics(config: Pick<ExperimentConfig, 'model'>, regis
 export function epochMetrics(config: Pick<ExperimentConfig, 'model' | 'data'>, registry: PluginRegistry): string[] | null {
   const terms = modelTerms(config, registry);
   if (!terms) return null;
-  const val = config.data.validation === 0 ? [] : validationMetrics(config, registry) ?? [];
+  const val = config.data.validation === 0 ? [] : (validationMetrics(config, registry) ?? []);
   return [...terms.map((t) => `train/${t}`), 'train/grad_norm', ...val];
 }
 
@@ -57,7 +57,10 @@ export function epochMetrics(config: Pick<ExperimentConfig, 'model' | 'data'>, r
  * The test metrics the configured evaluators write: `names` (test/...) from every
  * evaluator that declares them, and the evaluators (index, kind) that do not.
  */
-export function evaluatorMetrics(config: Pick<ExperimentConfig, 'model' | 'eval'>, registry: PluginRegistry): { names: string[]; undeclared: string[] } {
+export function evaluatorMetrics(
+  config: Pick<ExperimentConfig, 'model' | 'eval'>,
+  registry: PluginRegistry,
+): { names: string[]; undeclared: string[] } {
   const info = { modelTerms: modelTerms(config, registry) };
   const names = new Set<string>();
   const undeclared: string[] = [];
@@ -74,7 +77,12 @@ export function evaluatorMetrics(config: Pick<ExperimentConfig, 'model' | 'eval'
  * Check `published:` and `train.select` against what the run writes; fill in each entry's
  * mode from the metric name. Every problem is one located error.
  */
-export function checkMetrics(config: ExperimentConfig, registry: PluginRegistry, at: (p: (string | number)[]) => string, overridden: string[] = []): void {
+export function checkMetrics(
+  config: ExperimentConfig,
+  registry: PluginRegistry,
+  at: (p: (string | number)[]) => string,
+  overridden: string[] = [],
+): void {
   const problems: UserError[] = [];
   const published = config.published ?? [];
   if (published.length) {
@@ -82,19 +90,37 @@ export function checkMetrics(config: ExperimentConfig, registry: PluginRegistry,
     const seen = new Set<string>();
     published.forEach((entry: PublishedEntry, i) => {
       const where = ['published', i];
-      if (seen.has(entry.metric)) problems.push(new UserError(`published.${i}: '${entry.metric}' is listed twice; give each metric one entry`, at([...where, 'metric'])));
+      if (seen.has(entry.metric))
+        problems.push(
+          new UserError(`published.${i}: '${entry.metric}' is listed twice; give each metric one entry`, at([...where, 'metric'])),
+        );
       seen.add(entry.metric);
       const known = names.includes(entry.metric) || (undeclared.length > 0 && entry.metric.startsWith('test/'));
       if (!known) {
-        const list = names.length ? suggestion(entry.metric, names).replace('(allowed: ', '(the configured evaluators write: ') : '; the configured evaluators write no metrics';
+        const list = names.length
+          ? suggestion(entry.metric, names).replace('(allowed: ', '(the configured evaluators write: ')
+          : '; the configured evaluators write no metrics';
         const hint = entry.metric.startsWith('test/') ? '' : ' (published numbers are test metrics: test/...)';
         // an override changed the evaluators: say how to leave the file's published numbers out
         const flags = overridden.filter((f) => /^eval\b/.test(f));
-        const fix = flags.length ? `; ${flags.join(', ')} changed what this run measures: add --set 'published=[]' to compare with nothing` : '';
-        problems.push(new UserError(`published.${i}.metric '${entry.metric}' is not a metric this config's evaluators write${hint}${list}${fix}`, at([...where, 'metric'])));
+        const fix = flags.length
+          ? `; ${flags.join(', ')} changed what this run measures: add --set 'published=[]' to compare with nothing`
+          : '';
+        problems.push(
+          new UserError(
+            `published.${i}.metric '${entry.metric}' is not a metric this config's evaluators write${hint}${list}${fix}`,
+            at([...where, 'metric']),
+          ),
+        );
       }
       const mode = entry.mode ?? defaultMode(entry.metric);
-      if (!mode && known) problems.push(new UserError(`published.${i}: cannot tell from '${entry.metric}' whether lower or higher is better; add mode: min or mode: max`, at(where)));
+      if (!mode && known)
+        problems.push(
+          new UserError(
+            `published.${i}: cannot tell from '${entry.metric}' whether lower or higher is better; add mode: min or mode: max`,
+            at(where),
+          ),
+        );
       else entry.mode = mode;
     });
   }
@@ -106,12 +132,23 @@ export function checkMetrics(config: ExperimentConfig, registry: PluginRegistry,
       const list = written ? ` (this model writes: ${written.join(', ')})` : '';
       problems.push(new UserError(`train.select.metric '${select.metric}' must be a validation metric, val/<loss term>${list}`, at(where)));
     } else if (written && !written.includes(select.metric)) {
-      problems.push(new UserError(`train.select.metric '${select.metric}' is not written by model '${config.model.kind}'${suggestion(select.metric, written).replace('(allowed: ', '(it writes: ')}`, at(where)));
+      problems.push(
+        new UserError(
+          `train.select.metric '${select.metric}' is not written by model '${config.model.kind}'${suggestion(select.metric, written).replace('(allowed: ', '(it writes: ')}`,
+          at(where),
+        ),
+      );
     } else if (config.data.validation === 0) {
       problems.push(new UserError(`train.select.metric '${select.metric}' needs a validation split, but data.validation is 0`, at(where)));
     }
     const mode = select.mode ?? defaultMode(select.metric);
-    if (!mode) problems.push(new UserError(`train.select: cannot tell from '${select.metric}' whether lower or higher is better; add mode: min or mode: max`, at(['train', 'select'])));
+    if (!mode)
+      problems.push(
+        new UserError(
+          `train.select: cannot tell from '${select.metric}' whether lower or higher is better; add mode: min or mode: max`,
+          at(['train', 'select']),
+        ),
+      );
     else select.mode = mode;
   }
   if (problems.length) throw new UserErrors(problems);
@@ -122,7 +159,11 @@ export function checkMetrics(config: ExperimentConfig, registry: PluginRegistry,
  * |measured − value| ≤ tolerance (the entry's pm, else `spread`: the std over seeds, 0 for
  * one run), else better or worse by the entry's mode; missing when nothing was measured.
  */
-export function verdict(measured: number | undefined, entry: Pick<PublishedEntry, 'value' | 'pm' | 'mode' | 'metric'>, spread = 0): Verdict {
+export function verdict(
+  measured: number | undefined,
+  entry: Pick<PublishedEntry, 'value' | 'pm' | 'mode' | 'metric'>,
+  spread = 0,
+): Verdict {
   if (measured === undefined || !Number.isFinite(measured)) return 'missing';
   const tolerance = entry.pm ?? spread;
   if (Math.abs(measured - entry.value) <= tolerance) return 'within';

@@ -42,9 +42,11 @@ export function unmetEvaluatorNeeds(config: ExperimentConfig, registry: PluginRe
     const missing = (ev?.needs ?? []).filter((c) => !has.has(c));
     if (!missing.length) return [];
     const why = missing.map((c) => caps.why[c]).filter(Boolean);
-    return [{
-      path: ['eval', i, 'kind'],
-      message: `the ${e.kind} evaluator needs ${missing.map((c) => WHAT[c]).join(' and ')}; model '${config.model.kind}' ${why.length ? `has ${missing.length > 1 ? 'neither' : 'none'} here: ${why.join('; ')}` : `has ${missing.length > 1 ? 'neither' : 'none'} (it provides: ${caps.provides.join(', ') || 'nothing'})`}`,
-    }];
+    return [
+      {
+        path: ['eval', i, 'kind'],
+        message: `the ${e.kind} evaluator needs ${missing.map((c) => WHAT[c]).join(' and ')}; model '${config.model.kind}' ${why.length ? `has ${missing.length > 1 ? 'neither' : 'none'} here: ${why.join('; ')}` : `has ${missing.length > 1 ? 'neither' : 'none'} (it provides: ${caps.provides.join(', ') || 'nothing'})`}`,
+      },
+    ];
   });
 }

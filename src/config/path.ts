@@ -26,7 +26,10 @@ export function parseKeyPath(key: string, where: string): KeyPath {
     }
     if (/^-\d+$/.test(seg)) throw new UserError(`'${seg}' in '${key}' is not a list index: indices count from 0 (eval.0.k)`, where);
     if (!/^[A-Za-z_][A-Za-z0-9_-]*$/.test(seg)) {
-      throw new UserError(`bad key '${key}': use dotted names such as train.epochs or eval.0.k (segment '${seg}' is neither a name nor an index)`, where);
+      throw new UserError(
+        `bad key '${key}': use dotted names such as train.epochs or eval.0.k (segment '${seg}' is neither a name nor an index)`,
+        where,
+      );
     }
     if (FORBIDDEN.has(seg)) throw new UserError(`'${seg}' in '${key}' is not a config key`, where);
     return seg;
@@ -56,7 +59,10 @@ export function setAtPath(obj: Record<string, any>, p: KeyPath, value: unknown, 
         throw new UserError(`'${shown(i)}' is a list: address an item by its index (${shown(i)}.0.${seg}), not by '${seg}'`, where);
       }
       if (seg > cur.length) {
-        throw new UserError(`'${shown(i)}' has ${cur.length} item${cur.length === 1 ? '' : 's'}${cur.length ? ` (${shown(i)}.0 … ${shown(i)}.${cur.length - 1})` : ''}; ${shown(i)}.${cur.length} adds one, ${shown(i)}.${seg} is past the end`, where);
+        throw new UserError(
+          `'${shown(i)}' has ${cur.length} item${cur.length === 1 ? '' : 's'}${cur.length ? ` (${shown(i)}.0 … ${shown(i)}.${cur.length - 1})` : ''}; ${shown(i)}.${cur.length} adds one, ${shown(i)}.${seg} is past the end`,
+          where,
+        );
       }
     } else if (cur === null || typeof cur !== 'object') {
       throw new UserError(`'${shown(i)}' is ${describe(cur)}, not a section`, where);

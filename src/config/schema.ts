@@ -27,7 +27,10 @@ export function buildSchema(registry: PluginRegistry): JsonSchema {
   const definitions: Record<string, JsonSchema> = {};
   for (const kind of PLUGIN_KINDS) definitions[kind] = kindSchema(registry, kind);
   // weights scale loss terms: a negative one would reward the term it weighs
-  definitions.weight = numberOrSchedule({ minimum: 0 }, { description: 'A number, or a schedule plugin ({kind: linear, ...}) evaluated every step' });
+  definitions.weight = numberOrSchedule(
+    { minimum: 0 },
+    { description: 'A number, or a schedule plugin ({kind: linear, ...}) evaluated every step' },
+  );
   return {
     $schema: 'http://json-schema.org/draft-07/schema#',
     $id: 'https://elbo.dev/schema/config.json',
@@ -50,7 +53,7 @@ export function buildSchema(registry: PluginRegistry): JsonSchema {
       device: {
         enum: ['auto', 'cpu', 'gpu'],
         description:
-          "Where the tensorflow backend computes (absent: auto, the GPU when its GPU build is installed and sees one): gpu refuses to start unless it can train on a GPU (npm run setup:native -- --gpu; see elbo env); cpu hides the GPUs. --device overrides it",
+          'Where the tensorflow backend computes (absent: auto, the GPU when its GPU build is installed and sees one): gpu refuses to start unless it can train on a GPU (npm run setup:native -- --gpu; see elbo env); cpu hides the GPUs. --device overrides it',
       },
       plugins: {
         type: 'array',
@@ -64,8 +67,11 @@ export function buildSchema(registry: PluginRegistry): JsonSchema {
         type: 'object',
         additionalProperties: false,
         default: {},
-        description: 'Loss weights by name (docs/models.md "Objectives"): the standard c1, c2, alpha and whatever the registered models declare; each model reads the ones it declares',
-        properties: Object.fromEntries(Object.entries({ ...STANDARD_WEIGHTS, ...registry.weights() }).map(([name, d]) => [name, weight(d.default, d.description)])),
+        description:
+          'Loss weights by name (docs/models.md "Objectives"): the standard c1, c2, alpha and whatever the registered models declare; each model reads the ones it declares',
+        properties: Object.fromEntries(
+          Object.entries({ ...STANDARD_WEIGHTS, ...registry.weights() }).map(([name, d]) => [name, weight(d.default, d.description)]),
+        ),
       },
       train: trainSchema(),
       eval: {
@@ -93,7 +99,13 @@ function trainSchema(): JsonSchema {
     additionalProperties: false,
     default: {},
     properties: {
-      epochs: { type: 'integer', minimum: 1, maximum: 1000000, default: 10, description: 'Passes over the training split (at most 1,000,000)' },
+      epochs: {
+        type: 'integer',
+        minimum: 1,
+        maximum: 1000000,
+        default: 10,
+        description: 'Passes over the training split (at most 1,000,000)',
+      },
       batch_size: { type: 'integer', minimum: 1, default: 128 },
       optimizer: slot('optimizer', { default: { kind: 'adam' } }),
       log_every: {
@@ -149,16 +161,19 @@ function trainSchema(): JsonSchema {
           metric: {
             type: 'string',
             description:
-              "A validation metric the training loop writes for this model: val/<loss term>, e.g. val/elbo, val/accuracy (m2, m1m2); needs data.validation > 0",
+              'A validation metric the training loop writes for this model: val/<loss term>, e.g. val/elbo, val/accuracy (m2, m1m2); needs data.validation > 0',
           },
-          mode: { enum: ['min', 'max'], description: `min keeps the lowest value, max the highest (ties keep the earlier epoch). ${MODE_RULE}` },
+          mode: {
+            enum: ['min', 'max'],
+            description: `min keeps the lowest value, max the highest (ties keep the earlier epoch). ${MODE_RULE}`,
+          },
         },
       },
       compile: {
         enum: ['auto', 'off'],
         default: 'auto',
         description:
-          'tensorflow backend: auto runs each training step, and the batches of the evaluations (loss terms, IWAE, latent encodings), as one TensorFlow graph when a trace shows that is exact (else kernel by kernel, with the step\'s reason in run.json step_modes); off always runs kernel by kernel',
+          "tensorflow backend: auto runs each training step, and the batches of the evaluations (loss terms, IWAE, latent encodings), as one TensorFlow graph when a trace shows that is exact (else kernel by kernel, with the step's reason in run.json step_modes); off always runs kernel by kernel",
       },
       step_state: {
         enum: ['session', 'fed'],
@@ -188,15 +203,23 @@ function publishedSchema(): JsonSchema {
       properties: {
         metric: {
           type: 'string',
-          description: 'A test metric as the run records it (test/error_pct, test/log_likelihood_k5000), one that the configured evaluators write',
+          description:
+            'A test metric as the run records it (test/error_pct, test/log_likelihood_k5000), one that the configured evaluators write',
         },
-        value: { type: 'number', description: "The published value, in the metric's units (e.g. % for error_pct, nats for log-likelihoods)" },
+        value: {
+          type: 'number',
+          description: "The published value, in the metric's units (e.g. % for error_pct, nats for log-likelihoods)",
+        },
         pm: {
           type: 'number',
           minimum: 0,
-          description: 'The ± the source gives. Verdict within: |measured − value| ≤ pm (without pm: ≤ the std over seeds in elbo compare, exact for one run)',
+          description:
+            'The ± the source gives. Verdict within: |measured − value| ≤ pm (without pm: ≤ the std over seeds in elbo compare, exact for one run)',
         },
-        mode: { enum: ['min', 'max'], description: `Which direction is better, for the verdict better/worse: min (error, loss) or max (accuracy, log-likelihood, elbo). ${MODE_RULE}` },
+        mode: {
+          enum: ['min', 'max'],
+          description: `Which direction is better, for the verdict better/worse: min (error, loss) or max (accuracy, log-likelihood, elbo). ${MODE_RULE}`,
+        },
         source: { type: 'string', minLength: 1, description: 'Where the number is published: paper, table, row' },
         note: { type: 'string', description: 'What differs between that setting and this config, or anything else a reader should know' },
       },

@@ -4,16 +4,7 @@
  */
 
 /** The kinds of plugin a config can name. Each has one slot type in the config schema. */
-export const PLUGIN_KINDS = [
-  'dataset',
-  'network',
-  'prior',
-  'model',
-  'evaluator',
-  'tracker',
-  'optimizer',
-  'schedule',
-] as const;
+export const PLUGIN_KINDS = ['dataset', 'network', 'prior', 'model', 'evaluator', 'tracker', 'optimizer', 'schedule'] as const;
 export type PluginKind = (typeof PLUGIN_KINDS)[number];
 
 /**

@@ -199,7 +199,11 @@ export type CapabilitiesOf<Options> = CapabilitiesMethod<Options>['bivarianceHac
  * `definePlugin`, which derives `Options` from the schema; third-party plugins may be
  * plain JavaScript objects of this shape. docs/plugins.md lists every member.
  */
-export interface Plugin<K extends PluginKind = PluginKind, Options extends PluginOptions = PluginOptions, Instance extends KindInstances[K] = KindInstances[K]> {
+export interface Plugin<
+  K extends PluginKind = PluginKind,
+  Options extends PluginOptions = PluginOptions,
+  Instance extends KindInstances[K] = KindInstances[K],
+> {
   kind: K;
   name: string;
   /** One line for `elbo plugins`. */

@@ -10,10 +10,17 @@ import { Split } from '../contracts';
 
 const celebaOptions = {
   path: Type.String({ description: 'Directory with img_align_celeba/, list_attr_celeba.txt, list_eval_partition.txt' }),
-  attributes: Type.Array(Type.String(), { minItems: 1, maxItems: 4, default: ['Male', 'Smiling'], description: 'Binary attributes whose combinations are the classes' }),
+  attributes: Type.Array(Type.String(), {
+    minItems: 1,
+    maxItems: 4,
+    default: ['Male', 'Smiling'],
+    description: 'Binary attributes whose combinations are the classes',
+  }),
   size: Type.Integer({ minimum: 8, default: 64, description: 'Output image side' }),
   crop: Type.Integer({ minimum: 8, default: 148, description: 'Centre crop side before resizing' }),
-  max_images: Type.Optional(Type.Integer({ minimum: 1, description: 'Load at most this many images per split (decoding all 202,599 takes a while)' })),
+  max_images: Type.Optional(
+    Type.Integer({ minimum: 1, description: 'Load at most this many images per split (decoding all 202,599 takes a while)' }),
+  ),
   ...commonDataOptions,
   binarize: Override(commonDataOptions.binarize, { default: 'none' }),
 };
@@ -35,7 +42,10 @@ export function parseCelebaAttributes(text: string, file: string, attributes: st
   const lines = text.split(/\r?\n/);
   const content = lines.map((l, i) => ({ l: l.trim(), n: i + 1 })).filter((x) => x.l);
   if (content.length < 2) {
-    throw new UserError(`expected a count line, a line of attribute names, then one line per image; the file has ${content.length} non-empty line${content.length === 1 ? '' : 's'}`, file);
+    throw new UserError(
+      `expected a count line, a line of attribute names, then one line per image; the file has ${content.length} non-empty line${content.length === 1 ? '' : 's'}`,
+      file,
+    );
   }
   const names = content[1].l.split(/\s+/);
   const cols = attributes.map((a) => {
@@ -46,12 +56,14 @@ export function parseCelebaAttributes(text: string, file: string, attributes: st
   const labels = new Map<string, number>();
   for (const { l, n } of content.slice(2)) {
     const f = l.split(/\s+/);
-    if (f.length !== names.length + 1) throw new UserError(`line ${n}: ${f.length - 1} attribute values for ${f[0]}, but the header names ${names.length}`, file);
+    if (f.length !== names.length + 1)
+      throw new UserError(`line ${n}: ${f.length - 1} attribute values for ${f[0]}, but the header names ${names.length}`, file);
     labels.set(
       f[0],
       cols.reduce((c, col) => {
         const v = f[1 + col];
-        if (v !== '1' && v !== '-1') throw new UserError(`line ${n}: attribute ${names[col]} of ${f[0]} is '${v}'; values are 1 or -1`, file);
+        if (v !== '1' && v !== '-1')
+          throw new UserError(`line ${n}: attribute ${names[col]} of ${f[0]} is '${v}'; values are 1 or -1`, file);
         return 2 * c + (v === '1' ? 1 : 0);
       }, 0),
     );
@@ -66,7 +78,10 @@ export function parseCelebaPartition(text: string, file: string): Record<'train'
     const f = line.trim().split(/\s+/);
     if (!f[0]) return;
     if (f.length !== 2 || !['0', '1', '2'].includes(f[1])) {
-      throw new UserError(`line ${i + 1}: expected 'FILE PARTITION' with partition 0 (train), 1 (validation) or 2 (test), got '${line.trim()}'`, file);
+      throw new UserError(
+        `line ${i + 1}: expected 'FILE PARTITION' with partition 0 (train), 1 (validation) or 2 (test), got '${line.trim()}'`,
+        file,
+      );
     }
     (f[1] === '2' ? parts.test : parts.train).push(f[0]);
   });
@@ -103,7 +118,7 @@ export function cropResize(rgba: Uint8Array, w: number, h: number, crop: number,
  * class is 2·male + smiling (0 female not smiling … 3 male smiling), as G-VAE's 4-class
  * setting. The official partition gives train (0, plus validation 1) and test (2).
  */
-export const celebaDataset = definePlugin({
+export const celebaDatasetPlugin = definePlugin({
   kind: 'dataset',
   name: 'celeba',
   description: 'CelebA aligned faces from a local directory (not shipped), centre-cropped and resized; classes from binary attributes',
@@ -147,7 +162,16 @@ export const celebaDataset = definePlugin({
     const train = load(parts.train);
     const test = load(parts.test);
     return finishDataSet(
-      { name: 'celeba', shape: [size, size, 3], dim, classes: 2 ** o.attributes.length, train, test, sha256: hash.digest('hex'), source: dir },
+      {
+        name: 'celeba',
+        shape: [size, size, 3],
+        dim,
+        classes: 2 ** o.attributes.length,
+        train,
+        test,
+        sha256: hash.digest('hex'),
+        source: dir,
+      },
       o,
       ctx.rng,
       'data (celeba)',

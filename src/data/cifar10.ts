@@ -43,14 +43,13 @@ export function readCifarFiles(files: string[], hash: crypto.Hash): Split {
       const label = b[o];
       if (label > 9) throw new UserError(`label ${label} in record ${r} (byte ${o}) is not a CIFAR-10 class (0-9)`, files[fi]);
       y[row] = label;
-      for (let p = 0; p < 1024; p++)
-        for (let c = 0; c < 3; c++) x[row * 3072 + p * 3 + c] = b[o + 1 + c * 1024 + p] / 255;
+      for (let p = 0; p < 1024; p++) for (let c = 0; c < 3; c++) x[row * 3072 + p * 3 + c] = b[o + 1 + c * 1024 + p] / 255;
     }
   });
   return { x, y, n };
 }
 
-export const cifar10Dataset = definePlugin({
+export const cifar10DatasetPlugin = definePlugin({
   kind: 'dataset',
   name: 'cifar10',
   description: 'CIFAR-10, 32×32×3, 50k/10k, from the binary distribution in a local directory (not shipped)',
@@ -59,8 +58,14 @@ export const cifar10Dataset = definePlugin({
     const dir = path.resolve(ctx.baseDir, o.path);
     if (!fs.existsSync(dir)) throw new UserError(`CIFAR-10 directory not found; ${WHERE_TO_GET}`, dir);
     const hash = crypto.createHash('sha256');
-    const train = readCifarFiles(TRAIN.map((f) => path.join(dir, f)), hash);
-    const test = readCifarFiles(TEST.map((f) => path.join(dir, f)), hash);
+    const train = readCifarFiles(
+      TRAIN.map((f) => path.join(dir, f)),
+      hash,
+    );
+    const test = readCifarFiles(
+      TEST.map((f) => path.join(dir, f)),
+      hash,
+    );
     return finishDataSet(
       { name: 'cifar10', shape: [32, 32, 3], dim: 3072, classes: 10, train, test, sha256: hash.digest('hex'), source: dir },
       o,

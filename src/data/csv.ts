@@ -74,7 +74,10 @@ export function parseNumericCsv(text: string, file: string, f: CsvFormat): Parse
     const cells = splitHeader(l);
     const below = f.labels === 'any' && next < lines.length ? splitHeader(lines[next]) : null;
     // with a next line, a header word stands above a number there (a word above a word or a gap is a class name)
-    return cells.every((c) => c !== '') && cells.some((c, j) => isWord(c) && (!below || (below[j] !== undefined && below[j] !== '' && !isWord(below[j]))));
+    return (
+      cells.every((c) => c !== '') &&
+      cells.some((c, j) => isWord(c) && (!below || (below[j] !== undefined && below[j] !== '' && !isWord(below[j]))))
+    );
   };
   let headerLine: string | null = null;
   if (first < lines.length && (f.header === true || (f.header === 'auto' && isHeader(lines[first])))) {
@@ -106,20 +109,32 @@ export function parseNumericCsv(text: string, file: string, f: CsvFormat): Parse
     if (cols < 0) {
       cols = cells.length;
       features = cols - (labelled ? 1 : 0);
-      if (features < 1) throw new UserError(`line ${i + 1}: need at least one ${f.valueWord} value${labelled ? ' and a label' : ''} per row`, file);
+      if (features < 1)
+        throw new UserError(`line ${i + 1}: need at least one ${f.valueWord} value${labelled ? ' and a label' : ''} per row`, file);
       if (typeof f.labelColumn === 'number') {
         label = f.labelColumn < 0 ? cols + f.labelColumn : f.labelColumn;
         if (label < 0 || label >= cols) {
-          throw new UserError(`label_column ${f.labelColumn} is out of range: line ${i + 1} has ${cols} columns (label_column counts from 0, or from -1 at the end: 0..${cols - 1} or -${cols}..-1)`, file);
+          throw new UserError(
+            `label_column ${f.labelColumn} is out of range: line ${i + 1} has ${cols} columns (label_column counts from 0, or from -1 at the end: 0..${cols - 1} or -${cols}..-1)`,
+            file,
+          );
         }
       } else if (typeof f.labelColumn === 'string') {
-        if (!header) throw new UserError(`label_column '${f.labelColumn}' names a column, but the file has no header line (set header: true, or give the column's index from 0)`, file);
+        if (!header)
+          throw new UserError(
+            `label_column '${f.labelColumn}' names a column, but the file has no header line (set header: true, or give the column's index from 0)`,
+            file,
+          );
         label = header.indexOf(f.labelColumn);
-        if (label < 0) throw new UserError(`line ${first}: no column named '${f.labelColumn}' in the header${suggestion(f.labelColumn, header)}`, file);
+        if (label < 0)
+          throw new UserError(`line ${first}: no column named '${f.labelColumn}' in the header${suggestion(f.labelColumn, header)}`, file);
       }
     }
     if (cells.length !== cols) {
-      throw new UserError(`line ${i + 1}: ${cells.length} columns, but the first row has ${cols} (${f.valueWord}s${labelled ? ' + label' : ''})`, file);
+      throw new UserError(
+        `line ${i + 1}: ${cells.length} columns, but the first row has ${cols} (${f.valueWord}s${labelled ? ' + label' : ''})`,
+        file,
+      );
     }
     const v = new Array<number>(cols);
     for (let j = 0; j < cols; j++) {
@@ -140,10 +155,15 @@ export function parseNumericCsv(text: string, file: string, f: CsvFormat): Parse
     }
     // values are stored as float32: beyond its range a value would become Infinity
     const huge = v.findIndex((x, j) => j !== label && Math.abs(x) > FLOAT32_MAX);
-    if (huge >= 0) throw new UserError(`line ${i + 1}, column ${huge + 1}: ${cells[huge]} is beyond float32's range (±3.4e38); rescale the ${f.valueWord} values`, file);
+    if (huge >= 0)
+      throw new UserError(
+        `line ${i + 1}, column ${huge + 1}: ${cells[huge]} is beyond float32's range (±3.4e38); rescale the ${f.valueWord} values`,
+        file,
+      );
     if (label >= 0) {
       if (f.labels === 'integer') {
-        if (!Number.isSafeInteger(v[label])) throw new UserError(`line ${i + 1}: the label (${labelWhere()}) must be an integer, got ${cells[label]}`, file);
+        if (!Number.isSafeInteger(v[label]))
+          throw new UserError(`line ${i + 1}: the label (${labelWhere()}) must be an integer, got ${cells[label]}`, file);
       } else {
         const name = unquote(cells[label]);
         if (name === '') throw new UserError(`line ${i + 1}, column ${label + 1}: the label is empty`, file);
@@ -167,7 +187,8 @@ export function parseNumericCsv(text: string, file: string, f: CsvFormat): Parse
     const numeric = names.every((s) => DECIMAL.test(s) && Number.isFinite(Number(s)));
     if (numeric) {
       const bad = names.findIndex((s) => !Number.isSafeInteger(Number(s)));
-      if (bad >= 0) throw new UserError(`line ${lineOf[bad]}: the label (${labelWhere()}) must be an integer or a class name, got ${names[bad]}`, file);
+      if (bad >= 0)
+        throw new UserError(`line ${lineOf[bad]}: the label (${labelWhere()}) must be an integer or a class name, got ${names[bad]}`, file);
       labels = Float64Array.from(names, Number);
     } else labels = names;
   }
@@ -176,15 +197,31 @@ export function parseNumericCsv(text: string, file: string, f: CsvFormat): Parse
 
 const csvOptions = {
   path: Type.String({ description: 'CSV file: one example per row, numbers (and a label column); relative to the config file' }),
-  test_path: Type.Optional(Type.String({ description: 'A second CSV in the same format as the test split (default: test_fraction of path)' })),
+  test_path: Type.Optional(
+    Type.String({ description: 'A second CSV in the same format as the test split (default: test_fraction of path)' }),
+  ),
   label_column: Type.Union([Type.Integer(), Type.String()], {
     default: -1,
-    description: "Column of the integer labels or class names: an index from 0 (negative: from the end; -1 = last), a header name, or 'none' (no labels)",
+    description:
+      "Column of the integer labels or class names: an index from 0 (negative: from the end; -1 = last), a header name, or 'none' (no labels)",
   }),
-  delimiter: Enum(['auto', ',', ';', 'tab'], { default: 'auto', description: "Between cells; auto: ';' or tab where the first data row has one, else ','" }),
+  delimiter: Enum(['auto', ',', ';', 'tab'], {
+    default: 'auto',
+    description: "Between cells; auto: ';' or tab where the first data row has one, else ','",
+  }),
   decimal: Enum(['.', ','], { default: '.', description: "Decimal separator; ',' needs ';' or tab between cells" }),
-  header: Enum(['auto', true, false], { default: 'auto', description: 'Whether the first line is a header (auto: when it holds a word where the data has numbers)' }),
-  shape: Type.Optional(Type.Array(Type.Integer({ minimum: 1 }), { minItems: 1, maxItems: 3, description: 'Shape of one example, e.g. [28, 28, 1] for pixel rows (default [1, features, 1]); its product must be the number of features' })),
+  header: Enum(['auto', true, false], {
+    default: 'auto',
+    description: 'Whether the first line is a header (auto: when it holds a word where the data has numbers)',
+  }),
+  shape: Type.Optional(
+    Type.Array(Type.Integer({ minimum: 1 }), {
+      minItems: 1,
+      maxItems: 3,
+      description:
+        'Shape of one example, e.g. [28, 28, 1] for pixel rows (default [1, features, 1]); its product must be the number of features',
+    }),
+  ),
   scale: scaleOption(['none', 'max', 'minmax'], 'minmax', 'the values'),
   ...ownDataOptions,
 };
@@ -217,7 +254,10 @@ export function loadCsvDataSet(c: CsvLoad, ctx: PluginContext): OwnDataSet {
     const buf = readDataFile(file, c.what, c.format.hint);
     hash.update(buf);
     const p = parseNumericCsv(buf.toString('utf8'), file, c.format);
-    const x = c.scale === 'minmax' ? p.x : scaleAndCheck(p.x, p.features, divisor, c.scale, file, (r, col) => `line ${p.lineOf[r]}, column ${p.columnOf[col]}`);
+    const x =
+      c.scale === 'minmax'
+        ? p.x
+        : scaleAndCheck(p.x, p.features, divisor, c.scale, file, (r, col) => `line ${p.lineOf[r]}, column ${p.columnOf[col]}`);
     return { x, labels: p.labels, n: p.n, features: p.features };
   };
   const file = path.resolve(ctx.baseDir, c.path);
@@ -227,11 +267,15 @@ export function loadCsvDataSet(c: CsvLoad, ctx: PluginContext): OwnDataSet {
   if (c.test_path) {
     testFile = path.resolve(ctx.baseDir, c.test_path);
     test = read(testFile);
-    if (test.features !== all.features) throw new UserError(`test file has ${test.features} ${c.format.valueWord}s, the training file ${all.features}`, testFile);
+    if (test.features !== all.features)
+      throw new UserError(`test file has ${test.features} ${c.format.valueWord}s, the training file ${all.features}`, testFile);
   }
   const dim = all.features;
   if (c.shape && c.shape.reduce((a, b) => a * b, 1) !== dim) {
-    throw new UserError(`data.shape ${c.shape.join('×')} = ${c.shape.reduce((a, b) => a * b, 1)} values, but each row has ${dim} ${c.format.valueWord}s`, file);
+    throw new UserError(
+      `data.shape ${c.shape.join('×')} = ${c.shape.reduce((a, b) => a * b, 1)} values, but each row has ${dim} ${c.format.valueWord}s`,
+      file,
+    );
   }
   const shape = c.shape ? (c.shape.length === 1 ? [1, c.shape[0], 1] : c.shape.length === 2 ? [...c.shape, 1] : c.shape) : [1, dim, 1];
   const source = (c.test_path ? `${file} + ${testFile}` : `${file} (test: ${c.test_fraction} of the rows)`) + (c.sourceNote ?? '');
@@ -252,13 +296,19 @@ export function loadCsvDataSet(c: CsvLoad, ctx: PluginContext): OwnDataSet {
   });
 }
 
-export const csvDataset = definePlugin({
+export const csvDatasetPlugin = definePlugin({
   kind: 'dataset',
   name: 'csv',
-  description: 'Your own data from a CSV file: one example per row, numbers and an optional label column (integers or class names); scaled to [0,1] (default: min-max per feature by the training split)',
+  description:
+    'Your own data from a CSV file: one example per row, numbers and an optional label column (integers or class names); scaled to [0,1] (default: min-max per feature by the training split)',
   options: csvOptions,
   create(o, ctx): OwnDataSet {
-    const labelColumn = o.label_column === 'none' ? null : typeof o.label_column === 'string' && /^-?\d+$/.test(o.label_column) ? Number(o.label_column) : o.label_column;
+    const labelColumn =
+      o.label_column === 'none'
+        ? null
+        : typeof o.label_column === 'string' && /^-?\d+$/.test(o.label_column)
+          ? Number(o.label_column)
+          : o.label_column;
     return loadCsvDataSet(
       {
         name: 'csv',
@@ -279,7 +329,8 @@ export const csvDataset = definePlugin({
         },
         scale: o.scale,
         shape: o.shape,
-        sourceNote: o.scale === 'minmax' ? '; features min-max scaled to [0,1] by the training split' : o.scale === 'max' ? '; values ÷255' : '',
+        sourceNote:
+          o.scale === 'minmax' ? '; features min-max scaled to [0,1] by the training split' : o.scale === 'max' ? '; values ÷255' : '',
         opts: o,
       },
       ctx,

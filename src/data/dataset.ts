@@ -16,19 +16,24 @@ export const commonDataOptions = {
     description:
       'none: grey values in [0,1]; dynamic: a fresh Bernoulli draw per training batch (eval splits drawn once); fixed: one draw for all splits',
   }),
-  max_train: Type.Optional(Type.Integer({
-    minimum: 1,
-    description: 'Use only the first N training examples (after the validation split), for quick runs',
-  })),
-  labelled: Type.Optional(Type.Integer({
-    minimum: 1,
-    description:
-      'Semi-supervised: only N training labels are known, N/C per class, drawn with the run seed (the rest is unlabelled)',
-  })),
-  class_cap: Type.Optional(Type.Integer({
-    minimum: 1,
-    description: 'At most this many training examples per class (drawn with the run seed), for heavily imbalanced data',
-  })),
+  max_train: Type.Optional(
+    Type.Integer({
+      minimum: 1,
+      description: 'Use only the first N training examples (after the validation split), for quick runs',
+    }),
+  ),
+  labelled: Type.Optional(
+    Type.Integer({
+      minimum: 1,
+      description: 'Semi-supervised: only N training labels are known, N/C per class, drawn with the run seed (the rest is unlabelled)',
+    }),
+  ),
+  class_cap: Type.Optional(
+    Type.Integer({
+      minimum: 1,
+      description: 'At most this many training examples per class (drawn with the run seed), for heavily imbalanced data',
+    }),
+  ),
 };
 
 /** The options of commonDataOptions, as a plugin receives them. */
@@ -52,7 +57,11 @@ export function finishDataSet(
   let val: Split | null;
   ({ train, val } = holdOut(train, base.dim, opts.validation, rng.fork('validation'), where));
   if (opts.max_train && opts.max_train < train.n) {
-    train = subset(train, base.dim, Array.from({ length: opts.max_train }, (_, i) => i));
+    train = subset(
+      train,
+      base.dim,
+      Array.from({ length: opts.max_train }, (_, i) => i),
+    );
   }
   const labelled = opts.labelled ? labelledSubset(train, base.classes, opts.labelled, rng.fork('labelled'), where) : null;
   let test = base.test;

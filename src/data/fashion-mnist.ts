@@ -9,18 +9,27 @@ import { UserError } from '../errors';
 import { Split } from '../contracts';
 
 const fashionMnistOptions = {
-  path: Type.Optional(Type.String({
-    description: 'Directory holding the four original uncompressed IDX files (train-images-idx3-ubyte, ..., official 60k/10k split); default: the bundled copy',
-  })),
+  path: Type.Optional(
+    Type.String({
+      description:
+        'Directory holding the four original uncompressed IDX files (train-images-idx3-ubyte, ..., official 60k/10k split); default: the bundled copy',
+    }),
+  ),
   split: Enum(['random', 'package-order'], {
     default: 'random',
-    description: 'Bundled copy only: random = test images drawn per class with split_seed (duplicates kept out of test); package-order = the first test_per_class of each class',
+    description:
+      'Bundled copy only: random = test images drawn per class with split_seed (duplicates kept out of test); package-order = the first test_per_class of each class',
   }),
-  test_per_class: Type.Integer({ minimum: 1, default: 1000, description: 'Bundled copy only: test images per class (1000: the original 60k/10k proportions)' }),
+  test_per_class: Type.Integer({
+    minimum: 1,
+    default: 1000,
+    description: 'Bundled copy only: test images per class (1000: the original 60k/10k proportions)',
+  }),
   split_seed: Type.Integer({
     minimum: 0,
     default: 0,
-    description: 'Bundled copy only: seed of the train/test split, fixed apart from the run seed so that every run is tested on the same images',
+    description:
+      'Bundled copy only: seed of the train/test split, fixed apart from the run seed so that every run is tested on the same images',
   }),
   ...commonDataOptions,
 };
@@ -84,7 +93,10 @@ export function readBundledFashionMnist(dir: string, hash: crypto.Hash): Uint8Ar
  *   images first, but that cannot be checked against the original files here.
  * Both splits are then shuffled (with `split_seed`) so that neither is ordered by class.
  */
-export function splitFashionMnist(byClass: Uint8Array[][], o: Pick<FashionMnistOptions, 'split' | 'test_per_class' | 'split_seed'>): { train: Split; test: Split } {
+export function splitFashionMnist(
+  byClass: Uint8Array[][],
+  o: Pick<FashionMnistOptions, 'split' | 'test_per_class' | 'split_seed'>,
+): { train: Split; test: Split } {
   const rng = new Rng(o.split_seed);
   const seen = new Map<string, number>();
   const digests = byClass.map((images) => images.map((img) => crypto.createHash('sha1').update(img).digest('hex')));
@@ -120,7 +132,7 @@ export function splitFashionMnist(byClass: Uint8Array[][], o: Pick<FashionMnistO
   return { train: toSplit(trainImgs, 'train'), test: toSplit(testImgs, 'test') };
 }
 
-export const fashionMnistDataset = definePlugin({
+export const fashionMnistDatasetPlugin = definePlugin({
   kind: 'dataset',
   name: 'fashion-mnist',
   description:
@@ -130,7 +142,10 @@ export const fashionMnistDataset = definePlugin({
     if (o.path) {
       const dir = path.resolve(ctx.baseDir, o.path);
       if (!fs.existsSync(dir)) {
-        throw new UserError('Fashion-MNIST directory not found; give the directory with train-images-idx3-ubyte etc., or leave out data.path to use the bundled copy', dir);
+        throw new UserError(
+          'Fashion-MNIST directory not found; give the directory with train-images-idx3-ubyte etc., or leave out data.path to use the bundled copy',
+          dir,
+        );
       }
       const files = Object.fromEntries(Object.entries(IDX_FILES).map(([k, f]) => [k, path.join(dir, f)])) as typeof IDX_FILES;
       return loadIdxDataSet('fashion-mnist', files, o, ctx);

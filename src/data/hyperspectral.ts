@@ -5,13 +5,28 @@ import type { OwnDataSet } from './own';
 import type { PluginContext } from '../contracts';
 
 const hyperspectralOptions = {
-  path: Type.String({ description: 'CSV file: one row per pixel, the band values, then an integer class label (last column); relative to the config file' }),
-  test_path: Type.Optional(Type.String({ description: 'A second CSV in the same format as the test split (default: test_fraction of path)' })),
-  test_fraction: Type.Number({ exclusiveMinimum: 0, exclusiveMaximum: 1, default: 0.2, description: 'Without test_path: the fraction of rows held out as the test split, drawn with the run seed' }),
-  header: Enum(['auto', true, false], { default: 'auto', description: 'Whether the first line is a header (auto: when it is not all numbers)' }),
+  path: Type.String({
+    description: 'CSV file: one row per pixel, the band values, then an integer class label (last column); relative to the config file',
+  }),
+  test_path: Type.Optional(
+    Type.String({ description: 'A second CSV in the same format as the test split (default: test_fraction of path)' }),
+  ),
+  test_fraction: Type.Number({
+    exclusiveMinimum: 0,
+    exclusiveMaximum: 1,
+    default: 0.2,
+    description: 'Without test_path: the fraction of rows held out as the test split, drawn with the run seed',
+  }),
+  header: Enum(['auto', true, false], {
+    default: 'auto',
+    description: 'Whether the first line is a header (auto: when it is not all numbers)',
+  }),
   ...commonDataOptions,
   validation: Override(commonDataOptions.validation, { default: 0 }),
-  binarize: Override(commonDataOptions.binarize, { default: 'none', description: 'none (spectra are real-valued); dynamic/fixed treat the scaled bands as Bernoulli probabilities' }),
+  binarize: Override(commonDataOptions.binarize, {
+    default: 'none',
+    description: 'none (spectra are real-valued); dynamic/fixed treat the scaled bands as Bernoulli probabilities',
+  }),
 };
 export type HyperspectralOptions = OptionsOf<typeof hyperspectralOptions>;
 
@@ -51,7 +66,11 @@ function spectraFormat(header: 'auto' | boolean): CsvFormat {
  * per file, from the first data row (';' or a tab where it has one, else ','). Labels stay
  * exact (any safe integer: 2^32 and 10^12 are two classes, not wrapped through 32 bits).
  */
-export function parseSpectraCsv(text: string, file: string, header: 'auto' | boolean): { x: Float32Array; labels: Float64Array; n: number; bands: number } {
+export function parseSpectraCsv(
+  text: string,
+  file: string,
+  header: 'auto' | boolean,
+): { x: Float32Array; labels: Float64Array; n: number; bands: number } {
   const p = parseNumericCsv(text, file, spectraFormat(header));
   return { x: p.x, labels: p.labels as Float64Array, n: p.n, bands: p.features };
 }
@@ -82,10 +101,11 @@ export function loadHyperspectral(o: HyperspectralOptions, ctx: PluginContext): 
   ) as HyperspectralDataSet;
 }
 
-export const hyperspectralDataset = definePlugin({
+export const hyperspectralDatasetPlugin = definePlugin({
   kind: 'dataset',
   name: 'hyperspectral',
-  description: 'Hyperspectral pixels (seed 002) from a CSV file: band values then an integer label per row; bands min-max scaled to [0,1] by the training split',
+  description:
+    'Hyperspectral pixels (seed 002) from a CSV file: band values then an integer label per row; bands min-max scaled to [0,1] by the training split',
   options: hyperspectralOptions,
   create: (o, ctx): HyperspectralDataSet => loadHyperspectral(o, ctx),
 });

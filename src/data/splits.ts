@@ -55,7 +55,8 @@ export function labelledSubset(split: Split, classes: number, n: number, rng: Rn
   const per = n / classes;
   const out: number[] = [];
   byClass(split, classes, where, 'labelled').forEach((rows, c) => {
-    if (rows.length < per) throw new UserError(`labelled needs ${per} examples of class ${c}, but the training split has ${rows.length}`, where);
+    if (rows.length < per)
+      throw new UserError(`labelled needs ${per} examples of class ${c}, but the training split has ${rows.length}`, where);
     const perm = rng.permutation(rows.length);
     for (let i = 0; i < per; i++) out.push(rows[perm[i]]);
   });

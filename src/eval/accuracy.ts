@@ -27,11 +27,12 @@ export function confusionMatrix(tf: typeof tfc, model: Model, split: Split, dim:
  * `model.classify`, e.g. M2's q(y|x)): test/accuracy (a fraction), test/error_pct (the
  * error in percent, as Kingma et al. report it), and artifacts/confusion.json.
  */
-export const accuracyEvaluator = definePlugin({
+export const accuracyEvaluatorPlugin = definePlugin({
   kind: 'evaluator',
   name: 'accuracy',
   needs: ['classify'],
-  description: "Accuracy and error (%) of the model's classifier (argmax classify(x), e.g. M2's q(y|x)) on the test split; artifacts/confusion.json",
+  description:
+    "Accuracy and error (%) of the model's classifier (argmax classify(x), e.g. M2's q(y|x)) on the test split; artifacts/confusion.json",
   options: accuracyOptions,
   metrics: (o) => {
     const prefix = o.split === 'test' ? '' : `${o.split}_`;
@@ -41,7 +42,10 @@ export const accuracyEvaluator = definePlugin({
     async run(ctx) {
       const { tf, model, data } = ctx;
       if (!model.classify) {
-        throw new UserError('the accuracy evaluator needs a model that classifies (m2, m1m2, gvae, ...); this model has no classify(x)', 'eval: accuracy');
+        throw new UserError(
+          'the accuracy evaluator needs a model that classifies (m2, m1m2, gvae, ...); this model has no classify(x)',
+          'eval: accuracy',
+        );
       }
       const split = o.split === 'val' ? data.val : data.test;
       if (!split) throw new UserError('split: val needs data.validation > 0', 'eval: accuracy');
@@ -55,7 +59,20 @@ export const accuracyEvaluator = definePlugin({
       });
       fs.writeFileSync(
         ctx.artifact(o.split === 'test' ? 'confusion.json' : `confusion-${o.split}.json`),
-        JSON.stringify({ split: o.split, examples: split.n, accuracy, error_pct: 100 * (1 - accuracy), per_class_accuracy: perClass, rows: 'true class', columns: 'predicted class', matrix }, null, 1),
+        JSON.stringify(
+          {
+            split: o.split,
+            examples: split.n,
+            accuracy,
+            error_pct: 100 * (1 - accuracy),
+            per_class_accuracy: perClass,
+            rows: 'true class',
+            columns: 'predicted class',
+            matrix,
+          },
+          null,
+          1,
+        ),
       );
       const prefix = o.split === 'test' ? '' : `${o.split}_`;
       return { [`${prefix}accuracy`]: accuracy, [`${prefix}error_pct`]: 100 * (1 - accuracy) };

@@ -10,15 +10,28 @@ const augmentOptions = {
   lambda_clip: Type.Number({ exclusiveMinimum: 0, maximum: 1, default: 0.1, description: 'Fraction of latent dims (largest σ) moved' }),
   steps: Type.Integer({ minimum: 1, default: 6, description: 'Steps of 0.5σ each way (6: to 3σ)' }),
   per_class: Type.Integer({ minimum: 1, default: 2, description: 'Test images per class in the grid' }),
-  kept_per_class: Type.Optional(Type.Integer({ minimum: 1, description: 'Test images per class the class-kept rates are measured on (default: per_class)' })),
-  compare_run: Type.Optional(Type.String({ description: 'A finished plain-VAE run on the same data (or a directory of runs: its latest finished one), drawn beside and, with judge_run, judged too' })),
-  judge_run: Type.Optional(Type.String({ description: 'A finished classifier run on the same data (or a directory of runs: its latest finished one), e.g. of configs/mnist/cnn-judge.yaml, that judges the decoded augmentations: augment_judge_i<i>_kept' })),
+  kept_per_class: Type.Optional(
+    Type.Integer({ minimum: 1, description: 'Test images per class the class-kept rates are measured on (default: per_class)' }),
+  ),
+  compare_run: Type.Optional(
+    Type.String({
+      description:
+        'A finished plain-VAE run on the same data (or a directory of runs: its latest finished one), drawn beside and, with judge_run, judged too',
+    }),
+  ),
+  judge_run: Type.Optional(
+    Type.String({
+      description:
+        'A finished classifier run on the same data (or a directory of runs: its latest finished one), e.g. of configs/mnist/cnn-judge.yaml, that judges the decoded augmentations: augment_judge_i<i>_kept',
+    }),
+  ),
   batch_size: Type.Integer({ minimum: 1, default: 50, description: 'Test images per encode/decode pass (each gives 2·steps + 1 images)' }),
 };
 export type AugmentOptions = OptionsOf<typeof augmentOptions>;
 
 const WHERE = 'eval: augment';
-const JUDGE_HINT = 'train the judge first, e.g. elbo run configs/mnist/cnn-judge.yaml (judge_run then names its run, or runs/mnist-cnn-judge for the latest)';
+const JUDGE_HINT =
+  'train the judge first, e.g. elbo run configs/mnist/cnn-judge.yaml (judge_run then names its run, or runs/mnist-cnn-judge for the latest)';
 
 /**
  * The decoded augmentations of the images x [B, D]: row b, column c (c = 0 … 2·steps) is
@@ -58,7 +71,14 @@ function augmentImages(tf: typeof tfc, model: Model, x: Float32Array, B: number,
  * i = 0 … steps (the columns −i and +i together; i = 0 is the decoded μ) and over all
  * columns. `labels` holds one class per image.
  */
-function keptRates(tf: typeof tfc, classifier: Model, images: Float32Array, labels: number[], D: number, o: AugmentOptions): { perStep: number[]; all: number; moved: number } {
+function keptRates(
+  tf: typeof tfc,
+  classifier: Model,
+  images: Float32Array,
+  labels: number[],
+  D: number,
+  o: AugmentOptions,
+): { perStep: number[]; all: number; moved: number } {
   const cols = 2 * o.steps + 1;
   const rows = images.length / D;
   const hits = new Array(o.steps + 1).fill(0);
@@ -66,7 +86,9 @@ function keptRates(tf: typeof tfc, classifier: Model, images: Float32Array, labe
   const chunk = o.batch_size * cols;
   for (let start = 0; start < rows; start += chunk) {
     const n = Math.min(rows, start + chunk) - start;
-    const pred = tf.tidy(() => tf.argMax(classifier.classify!(tf.tensor2d(images.subarray(start * D, (start + n) * D), [n, D])), 1).dataSync());
+    const pred = tf.tidy(() =>
+      tf.argMax(classifier.classify!(tf.tensor2d(images.subarray(start * D, (start + n) * D), [n, D])), 1).dataSync(),
+    );
     for (let r = 0; r < n; r++) {
       const row = start + r;
       const i = Math.abs((row % cols) - o.steps);
@@ -107,7 +129,7 @@ function rateMetrics(name: string, r: { perStep: number[]; all: number; moved: n
  *  - judge_run and compare_run: the same judge on the plain VAE's augmentations,
  *    augment_compare_judge_i<i>_kept and augment_compare_judge_kept.
  */
-export const augmentEvaluator = definePlugin({
+export const augmentEvaluatorPlugin = definePlugin({
   kind: 'evaluator',
   name: 'augment',
   needs: ['latent'],
@@ -118,7 +140,11 @@ export const augmentEvaluator = definePlugin({
     const steps = Array.from({ length: o.steps + 1 }, (_, i) => i);
     const rates = (name: string) => [`${name}_kept`, ...steps.map((i) => `${name}_i${i}_kept`)];
     // augment_class_* only when the model classifies
-    return [...rates('augment_class'), ...(o.judge_run ? rates('augment_judge') : []), ...(o.judge_run && o.compare_run ? rates('augment_compare_judge') : [])];
+    return [
+      ...rates('augment_class'),
+      ...(o.judge_run ? rates('augment_judge') : []),
+      ...(o.judge_run && o.compare_run ? rates('augment_compare_judge') : []),
+    ];
   },
   create: (o, pctx: PluginContext) => {
     // the runs must exist before training starts, not after it
@@ -147,11 +173,14 @@ export const augmentEvaluator = definePlugin({
         const images = augmentImages(tf, model, x, picks.length, D, o);
         let other: Float32Array | null = null;
         if (o.compare_run) {
-          const { model: vae } = await loadRunModel(o.compare_run, tf, pctx.registry, data, `${WHERE}.compare_run`, { baseDir: pctx.baseDir });
+          const { model: vae } = await loadRunModel(o.compare_run, tf, pctx.registry, data, `${WHERE}.compare_run`, {
+            baseDir: pctx.baseDir,
+          });
           other = augmentImages(tf, vae, x, picks.length, D, o);
         }
         // the grid: per_class images per class, the compared run's row beside
-        const row = (imgs: Float32Array, b: number) => Array.from({ length: cols }, (_, c) => imgs.slice((b * cols + c) * D, (b * cols + c + 1) * D));
+        const row = (imgs: Float32Array, b: number) =>
+          Array.from({ length: cols }, (_, c) => imgs.slice((b * cols + c) * D, (b * cols + c + 1) * D));
         const blank = new Float32Array(D).fill(1);
         const grid = picks.flatMap((_, b) => (!inGrid[b] ? [] : other ? [...row(images, b), blank, ...row(other, b)] : row(images, b)));
         // columns: the step in σ, labelled at whole σ (the centre column is the decoded μ)
@@ -171,8 +200,15 @@ export const augmentEvaluator = definePlugin({
         const out: Record<string, number> = {};
         if (model.classify) Object.assign(out, rateMetrics('augment_class', keptRates(tf, model, images, labels, D, o), 'all'));
         if (o.judge_run) {
-          const { model: judge, runDir } = await loadRunModel(o.judge_run, tf, pctx.registry, data, `${WHERE}.judge_run`, { baseDir: pctx.baseDir, hint: JUDGE_HINT });
-          if (!judge.classify) throw new UserError(`the judge run ${runDir} has no classifier (its model must classify, e.g. kind: classifier)`, `${WHERE}.judge_run`);
+          const { model: judge, runDir } = await loadRunModel(o.judge_run, tf, pctx.registry, data, `${WHERE}.judge_run`, {
+            baseDir: pctx.baseDir,
+            hint: JUDGE_HINT,
+          });
+          if (!judge.classify)
+            throw new UserError(
+              `the judge run ${runDir} has no classifier (its model must classify, e.g. kind: classifier)`,
+              `${WHERE}.judge_run`,
+            );
           const rates = keptRates(tf, judge, images, labels, D, o);
           Object.assign(out, rateMetrics('augment_judge', rates, 'moved'));
           let line = `augment: the judge (${runDir}) keeps the class of ${(100 * rates.perStep[0]).toFixed(1)}% of the decoded μ and ${rates.perStep

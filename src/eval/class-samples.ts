@@ -10,7 +10,10 @@ const classSamplesOptions = {
 export type ClassSamplesOptions = OptionsOf<typeof classSamplesOptions>;
 
 export function isClassConditional(m: Model): m is ClassConditionalModel {
-  return typeof (m as Partial<ClassConditionalModel>).decodeClass === 'function' && typeof (m as Partial<ClassConditionalModel>).classes === 'number';
+  return (
+    typeof (m as Partial<ClassConditionalModel>).decodeClass === 'function' &&
+    typeof (m as Partial<ClassConditionalModel>).classes === 'number'
+  );
 }
 
 /**
@@ -18,19 +21,23 @@ export function isClassConditional(m: Model): m is ClassConditionalModel {
  * each decoded with every class y. One row per class, one column per z, so a column
  * shows one "style" across the classes.
  */
-export const classSamplesEvaluator = definePlugin({
+export const classSamplesEvaluatorPlugin = definePlugin({
   kind: 'evaluator',
   name: 'class-samples',
   // decodeClass(z, y): m2 and m1m2, which classify (gvae classifies but is not class-conditional: refused when it runs)
   needs: ['latent', 'classify', 'class-conditional'],
-  description: 'Captioned grid of p(x|y,z) for fixed z ~ p(z) (columns) and every class y (rows, labelled): artifacts/class-samples.png and .svg (m2, m1m2)',
+  description:
+    'Captioned grid of p(x|y,z) for fixed z ~ p(z) (columns) and every class y (rows, labelled): artifacts/class-samples.png and .svg (m2, m1m2)',
   options: classSamplesOptions,
   metrics: () => [],
   create: (o) => ({
     async run(ctx) {
       const { tf, model, data } = ctx;
       if (!isClassConditional(model)) {
-        throw new UserError('the class-samples evaluator needs a class-conditional model (decodeClass(z, y): m2, m1m2)', 'eval: class-samples');
+        throw new UserError(
+          'the class-samples evaluator needs a class-conditional model (decodeClass(z, y): m2, m1m2)',
+          'eval: class-samples',
+        );
       }
       const C = model.classes;
       const img = tf.tidy(() => {

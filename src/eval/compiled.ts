@@ -51,7 +51,10 @@ export function evalGraph(
     sessions.register(model, cache);
   }
   // (scalar inputs, a computation's loss weights, have no shape to tell graphs apart by)
-  const key = `${what}: ${inputs.filter((t) => t.rank > 0).map((t) => t.shape.join('×')).join(', ')}`;
+  const key = `${what}: ${inputs
+    .filter((t) => t.rank > 0)
+    .map((t) => t.shape.join('×'))
+    .join(', ')}`;
   if (!cache.has(key)) {
     let first = true;
     const other = tf.tidy(() => inputs.map((t) => (t.dtype === 'float32' ? tf.add(t, 0.25) : t.clone())));

@@ -12,7 +12,16 @@ import type { CompileMode, Model, LossWeights, Split, WeightValues } from '../co
  * graph where that is exact (src/eval/compiled.ts: a model whose terms depend on the labels
  * stays eager).
  */
-export function evaluateTerms(tf: typeof tfc, model: Model, split: Split, dim: number, batch: number, rng: Rng, weights: WeightValues, compile?: CompileMode): Record<string, number> {
+export function evaluateTerms(
+  tf: typeof tfc,
+  model: Model,
+  split: Split,
+  dim: number,
+  batch: number,
+  rng: Rng,
+  weights: WeightValues,
+  compile?: CompileMode,
+): Record<string, number> {
   let names: string[] = [];
   // the terms but the weighted objective, as one vector
   const terms = (x: tfc.Tensor2D, y: Int32Array | null, r: Rng, w: LossWeights) => {
@@ -31,10 +40,18 @@ export function evaluateTerms(tf: typeof tfc, model: Model, split: Split, dim: n
     const next: tfc.Tensor1D = tf.tidy(() => {
       const x = rows(tf, split, dim, start, end);
       const y = split.y ? split.y.subarray(start, end) : null;
-      const graph = evalGraph(tf, model, 'loss terms', [x, ...weightInputs], ([xx, ...ws], r, second) => [terms(xx as tfc.Tensor2D, second && y ? y.slice().reverse() : y, r, fed(ws))], rng, {
-        compile,
-        names: () => names,
-      });
+      const graph = evalGraph(
+        tf,
+        model,
+        'loss terms',
+        [x, ...weightInputs],
+        ([xx, ...ws], r, second) => [terms(xx as tfc.Tensor2D, second && y ? y.slice().reverse() : y, r, fed(ws))],
+        rng,
+        {
+          compile,
+          names: () => names,
+        },
+      );
       if (graph) names = graph.names;
       const v = graph ? (graph.run([x, ...weightInputs], rng)[0] as tfc.Tensor1D) : terms(x, y, rng, weights);
       const weighted = tf.mul(v, end - start) as tfc.Tensor1D;
@@ -54,7 +71,7 @@ const elboOptions = {
 };
 export type ElboEvalOptions = OptionsOf<typeof elboOptions>;
 
-export const elboEvaluator = definePlugin({
+export const elboEvaluatorPlugin = definePlugin({
   kind: 'evaluator',
   name: 'elbo',
   description: 'Test-set ELBO in nats (every loss weight at 1) and its terms: test/elbo, test/recon, test/kl',

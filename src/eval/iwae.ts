@@ -9,9 +9,19 @@ import { Rng } from '../runtime/rng';
 
 const iwaeOptions = {
   k: Type.Integer({ minimum: 1, default: 100, description: 'Importance samples per example (the IWAE paper reports k = 5000)' }),
-  batch_size: Type.Integer({ minimum: 1, default: 50, description: 'Test examples per forward pass at most (each repeated k times; max_rows caps it too)' }),
-  max_rows: Type.Integer({ minimum: 1, default: 5000, description: 'Decoder rows (examples × k) per pass at most: bounds memory; k above it is split into chunks of draws' }),
-  max_examples: Type.Optional(Type.Integer({ minimum: 1, description: 'Evaluate only the first N test examples (the metric says how many)' })),
+  batch_size: Type.Integer({
+    minimum: 1,
+    default: 50,
+    description: 'Test examples per forward pass at most (each repeated k times; max_rows caps it too)',
+  }),
+  max_rows: Type.Integer({
+    minimum: 1,
+    default: 5000,
+    description: 'Decoder rows (examples × k) per pass at most: bounds memory; k above it is split into chunks of draws',
+  }),
+  max_examples: Type.Optional(
+    Type.Integer({ minimum: 1, description: 'Evaluate only the first N test examples (the metric says how many)' }),
+  ),
 };
 export type IwaeOptions = OptionsOf<typeof iwaeOptions>;
 
@@ -123,7 +133,7 @@ function recording(rng: Rng, calls: Call[]): Rng {
  * compiled graph (src/eval/compiled.ts), and the draws of the next pass are made on a
  * worker thread while it runs (DrawsAhead).
  */
-export const iwaeEvaluator = definePlugin({
+export const iwaeEvaluatorPlugin = definePlugin({
   kind: 'evaluator',
   name: 'iwae',
   needs: ['latent', 'density'],
@@ -134,7 +144,10 @@ export const iwaeEvaluator = definePlugin({
     async run(ctx) {
       const { tf, model, data } = ctx;
       if (!model.logImportanceWeights) {
-        throw new UserError(`the iwae evaluator cannot run on this model: ${model.noImportanceWeights ?? 'no importance weights'}`, 'eval: iwae');
+        throw new UserError(
+          `the iwae evaluator cannot run on this model: ${model.noImportanceWeights ?? 'no importance weights'}`,
+          'eval: iwae',
+        );
       }
       const n = Math.min(data.test.n, o.max_examples ?? Infinity);
       const perPass = Math.max(1, Math.min(o.batch_size, Math.floor(o.max_rows / o.k)));
@@ -143,7 +156,8 @@ export const iwaeEvaluator = definePlugin({
       /** The passes in order: examples [start, end), draws [s, s + size) of each. */
       const passes: { start: number; end: number; size: number; last: boolean }[] = [];
       for (let start = 0; start < n; start += perPass)
-        for (let s = 0; s < o.k; s += chunk) passes.push({ start, end: Math.min(n, start + perPass), size: Math.min(chunk, o.k - s), last: s + chunk >= o.k });
+        for (let s = 0; s < o.k; s += chunk)
+          passes.push({ start, end: Math.min(n, start + perPass), size: Math.min(chunk, o.k - s), last: s + chunk >= o.k });
       const key = (p: (typeof passes)[number]) => `${p.end - p.start}×${p.size}`;
       /** The draws each compiled pass makes, by its shape (known once one such pass ran). */
       const plans = new Map<string, Call[]>();
@@ -162,7 +176,9 @@ export const iwaeEvaluator = definePlugin({
           // (a first pass of this shape traces the computation: what that leaves is freed)
           let graph = null as EvalGraph | null;
           tf.tidy(() => {
-            graph = evalGraph(tf, model, `iwae k ${p.size}`, [xs], ([xx], r) => [lse(xx as tfc.Tensor2D, r)], ctx.rng, { compile: ctx.compile });
+            graph = evalGraph(tf, model, `iwae k ${p.size}`, [xs], ([xx], r) => [lse(xx as tfc.Tensor2D, r)], ctx.rng, {
+              compile: ctx.compile,
+            });
           });
           const plan = graph ? plans.get(key(p)) : undefined;
           let source: Rng;

@@ -62,28 +62,93 @@ export const SGD_DEFAULTS: SgdOptions = { epochs: 20, batch_size: 32, lr: 0.001,
 export const TSVM_UNLABELLED_DEFAULT = 10000;
 
 const latentClassifierOptions = {
-  classifier: Enum(['logistic', 'knn', 'svm', 'tsvm', 'linear-sgd'], { default: 'logistic', description: "logistic: multinomial logistic regression; knn: k nearest neighbours; svm: linear SVM (squared hinge, one-vs-rest; scikit-learn's LinearSVC, solved by LIBLINEAR's dual coordinate descent); tsvm: Joachims' transductive SVM on the same loss, the labelled examples plus `unlabelled` unlabelled training examples; linear-sgd: the VSC reproduction's classifier, one linear layer (ReLU on its outputs) trained by SGD with momentum (options under `sgd`)" }),
-  features: Enum(['mean', 'mu'], { default: 'mean', description: "The latent code classified: mean = the posterior mean (the prior's `mean`; γ⊙μ for spike-slab by default); mu = μ as the encoder emits it (the slab mean, spikes ignored; the VSC reproduction's features). The same for a Gaussian posterior" }),
-  sgd: ObjectOf({
-  epochs: Type.Integer({ minimum: 1, default: SGD_DEFAULTS.epochs, description: 'Passes over the labelled examples' }),
-  batch_size: Type.Integer({ minimum: 1, default: SGD_DEFAULTS.batch_size, description: 'Examples per step (the last step of an epoch takes the rest)' }),
-  lr: Type.Number({ exclusiveMinimum: 0, default: SGD_DEFAULTS.lr, description: 'SGD learning rate' }),
-  momentum: Type.Number({ minimum: 0, maximum: 1, default: SGD_DEFAULTS.momentum, description: "Momentum (PyTorch's: v ← μ·v + g, p ← p − lr·v)" }),
-  relu: Type.Boolean({ default: SGD_DEFAULTS.relu, description: 'A ReLU on the logits, as the reproduction; false: plain softmax regression' }),
-}, { additionalProperties: false, default: {}, description: 'linear-sgd: its training, by default the VSC reproduction\'s (20 epochs, batch 32, SGD lr 0.001, momentum 0.9, ReLU on the outputs)' }),
+  classifier: Enum(['logistic', 'knn', 'svm', 'tsvm', 'linear-sgd'], {
+    default: 'logistic',
+    description:
+      "logistic: multinomial logistic regression; knn: k nearest neighbours; svm: linear SVM (squared hinge, one-vs-rest; scikit-learn's LinearSVC, solved by LIBLINEAR's dual coordinate descent); tsvm: Joachims' transductive SVM on the same loss, the labelled examples plus `unlabelled` unlabelled training examples; linear-sgd: the VSC reproduction's classifier, one linear layer (ReLU on its outputs) trained by SGD with momentum (options under `sgd`)",
+  }),
+  features: Enum(['mean', 'mu'], {
+    default: 'mean',
+    description:
+      "The latent code classified: mean = the posterior mean (the prior's `mean`; γ⊙μ for spike-slab by default); mu = μ as the encoder emits it (the slab mean, spikes ignored; the VSC reproduction's features). The same for a Gaussian posterior",
+  }),
+  sgd: ObjectOf(
+    {
+      epochs: Type.Integer({ minimum: 1, default: SGD_DEFAULTS.epochs, description: 'Passes over the labelled examples' }),
+      batch_size: Type.Integer({
+        minimum: 1,
+        default: SGD_DEFAULTS.batch_size,
+        description: 'Examples per step (the last step of an epoch takes the rest)',
+      }),
+      lr: Type.Number({ exclusiveMinimum: 0, default: SGD_DEFAULTS.lr, description: 'SGD learning rate' }),
+      momentum: Type.Number({
+        minimum: 0,
+        maximum: 1,
+        default: SGD_DEFAULTS.momentum,
+        description: "Momentum (PyTorch's: v ← μ·v + g, p ← p − lr·v)",
+      }),
+      relu: Type.Boolean({
+        default: SGD_DEFAULTS.relu,
+        description: 'A ReLU on the logits, as the reproduction; false: plain softmax regression',
+      }),
+    },
+    {
+      additionalProperties: false,
+      default: {},
+      description:
+        "linear-sgd: its training, by default the VSC reproduction's (20 epochs, batch 32, SGD lr 0.001, momentum 0.9, ReLU on the outputs)",
+    },
+  ),
   k: Type.Integer({ minimum: 1, default: 5, description: 'Neighbours for knn' }),
-  standardize: Enum(['global', 'per-dimension', 'none'], { default: 'global', description: 'Centre each latent dimension (statistics of the labelled set), then global: divide all by one common scale (unused dimensions stay small); per-dimension: unit variance each; none: raw latent means' }),
+  standardize: Enum(['global', 'per-dimension', 'none'], {
+    default: 'global',
+    description:
+      'Centre each latent dimension (statistics of the labelled set), then global: divide all by one common scale (unused dimensions stay small); per-dimension: unit variance each; none: raw latent means',
+  }),
   l2: Type.Number({ minimum: 0, default: 0.001, description: 'logistic: L2 penalty ½·l2·‖W‖² (loss is a mean over examples)' }),
   steps: Type.Integer({ minimum: 1, default: 500, description: 'logistic: full-batch Adam steps' }),
   lr: Type.Number({ exclusiveMinimum: 0, default: 0.05, description: 'logistic: Adam learning rate' }),
-  C: Type.Number({ exclusiveMinimum: 0, default: SVM_DEFAULTS.C, description: 'svm, tsvm: C of ½‖w‖² + C Σ max(0, 1 − y wᵀx)² (a sum over examples; the intercept is penalised, as LIBLINEAR does)' }),
-  C_unlabelled: Type.Optional(Type.Number({ exclusiveMinimum: 0, description: "tsvm: the unlabelled examples' final weight C* (default: C)" })),
-  tol: Type.Number({ exclusiveMinimum: 0, default: SVM_DEFAULTS.tol, description: 'svm, tsvm: stop a solve when the projected gradient spans at most tol over a pass (LIBLINEAR, scikit-learn)' }),
-  max_iter: Type.Integer({ minimum: 1, default: SVM_DEFAULTS.maxIter, description: 'svm, tsvm: coordinate-descent passes per solve at most' }),
-  unlabelled: Type.Integer({ minimum: 0, default: TSVM_UNLABELLED_DEFAULT, description: 'tsvm: unlabelled training examples (those outside the labelled set) it uses at most, a subsample drawn with the run seed' }),
-  labelled: Type.Optional(Type.Integer({ minimum: 1, description: 'When the data set has no labelled subset: use N training labels, drawn with the run seed as labelled_draw says (default: every training label)' })),
-  labelled_draw: Enum(['balanced', 'uniform'], { default: 'balanced', description: 'How `labelled: N` draws: balanced = N/C per class; uniform = N rows uniformly without replacement (the VSC reproduction: 5,000 of the 60,000 training images)' }),
-  prefix: Type.String({ pattern: '^[A-Za-z0-9_]+$', default: 'latent_classifier', description: 'Metric names: <prefix>_error, <prefix>_accuracy, <prefix>_labelled (to run several classifiers in one config); svm adds <prefix>_svm_objective (summed over the one-vs-rest problems) and _svm_iterations (the most over them); tsvm adds those of its inductive start, _svm_error (that start\'s test error), _tsvm_objective, _tsvm_switches and _unlabelled' }),
+  C: Type.Number({
+    exclusiveMinimum: 0,
+    default: SVM_DEFAULTS.C,
+    description: 'svm, tsvm: C of ½‖w‖² + C Σ max(0, 1 − y wᵀx)² (a sum over examples; the intercept is penalised, as LIBLINEAR does)',
+  }),
+  C_unlabelled: Type.Optional(
+    Type.Number({ exclusiveMinimum: 0, description: "tsvm: the unlabelled examples' final weight C* (default: C)" }),
+  ),
+  tol: Type.Number({
+    exclusiveMinimum: 0,
+    default: SVM_DEFAULTS.tol,
+    description: 'svm, tsvm: stop a solve when the projected gradient spans at most tol over a pass (LIBLINEAR, scikit-learn)',
+  }),
+  max_iter: Type.Integer({
+    minimum: 1,
+    default: SVM_DEFAULTS.maxIter,
+    description: 'svm, tsvm: coordinate-descent passes per solve at most',
+  }),
+  unlabelled: Type.Integer({
+    minimum: 0,
+    default: TSVM_UNLABELLED_DEFAULT,
+    description: 'tsvm: unlabelled training examples (those outside the labelled set) it uses at most, a subsample drawn with the run seed',
+  }),
+  labelled: Type.Optional(
+    Type.Integer({
+      minimum: 1,
+      description:
+        'When the data set has no labelled subset: use N training labels, drawn with the run seed as labelled_draw says (default: every training label)',
+    }),
+  ),
+  labelled_draw: Enum(['balanced', 'uniform'], {
+    default: 'balanced',
+    description:
+      'How `labelled: N` draws: balanced = N/C per class; uniform = N rows uniformly without replacement (the VSC reproduction: 5,000 of the 60,000 training images)',
+  }),
+  prefix: Type.String({
+    pattern: '^[A-Za-z0-9_]+$',
+    default: 'latent_classifier',
+    description:
+      "Metric names: <prefix>_error, <prefix>_accuracy, <prefix>_labelled (to run several classifiers in one config); svm adds <prefix>_svm_objective (summed over the one-vs-rest problems) and _svm_iterations (the most over them); tsvm adds those of its inductive start, _svm_error (that start's test error), _tsvm_objective, _tsvm_switches and _unlabelled",
+  }),
   batch_size: Type.Integer({ minimum: 1, default: 1000, description: 'Examples per encoder pass' }),
 };
 export type LatentClassifierOptions = OptionsOf<typeof latentClassifierOptions>;
@@ -93,9 +158,21 @@ export type LatentClassifierOptions = OptionsOf<typeof latentClassifierOptions>;
  * `mean`: the posterior means (the prior's `mean`); `mu`: μ as the encoder emits it.
  * On the tensorflow backend each batch runs as one compiled graph (src/eval/compiled.ts).
  */
-export function encodeMeans(tf: typeof tfc, model: Model, x: Float32Array, n: number, dim: number, batch: number, features: Features = 'mean', compile?: CompileMode): Float32Array {
+export function encodeMeans(
+  tf: typeof tfc,
+  model: Model,
+  x: Float32Array,
+  n: number,
+  dim: number,
+  batch: number,
+  features: Features = 'mean',
+  compile?: CompileMode,
+): Float32Array {
   if (features === 'mu' && !model.encodeMu) {
-    throw new UserError("features: mu needs a model whose prior has a location μ (gaussian, spike-slab); use features: mean", 'eval: latent-classifier');
+    throw new UserError(
+      'features: mu needs a model whose prior has a location μ (gaussian, spike-slab); use features: mean',
+      'eval: latent-classifier',
+    );
   }
   const encode = features === 'mu' ? model.encodeMu!.bind(model) : model.encodeMean.bind(model);
   const out = new Float32Array(n * model.latent);
@@ -184,8 +261,7 @@ export function classifyLatents(
     const r = sgdPredict({ ...train, z: ztr }, zte, test.n, K, classes, { ...SGD_DEFAULTS, ...o.sgd }, extra.rng ?? new Rng(0));
     predictions = r.predictions;
     metrics = { sgd_loss: r.loss };
-  }
-  else {
+  } else {
     const zu = o.classifier === 'tsvm' ? apply(extra.unlabelled ?? new Float32Array(0)) : null;
     const r = svmPredict({ ...train, z: ztr }, zte, test.n, K, classes, o, extra.rng ?? new Rng(0), zu);
     predictions = r.predictions;
@@ -245,7 +321,15 @@ function linearPredict(
  * `rng`. Returns the test predictions (argmax of the outputs, the first on ties) and the
  * mean training loss of the last epoch.
  */
-function sgdPredict(train: LatentSet, zte: Float32Array, nTest: number, K: number, C: number, o: SgdOptions, rng: Rng): { predictions: Int32Array; loss: number } {
+function sgdPredict(
+  train: LatentSet,
+  zte: Float32Array,
+  nTest: number,
+  K: number,
+  C: number,
+  o: SgdOptions,
+  rng: Rng,
+): { predictions: Int32Array; loss: number } {
   const init = rng.fork('init');
   const bound = 1 / Math.sqrt(K);
   const W = Float64Array.from({ length: K * C }, () => (2 * init.uniform() - 1) * bound); // [K, C]
@@ -409,7 +493,7 @@ export function labelledRows(
  * SVM (`tsvm`) also encodes up to `unlabelled` other training examples (a subsample drawn
  * with the run's seed; their labels are never read) as its unlabelled set.
  */
-export const latentClassifierEvaluator = definePlugin({
+export const latentClassifierEvaluatorPlugin = definePlugin({
   kind: 'evaluator',
   name: 'latent-classifier',
   metrics: (o) => {
@@ -427,26 +511,41 @@ export const latentClassifierEvaluator = definePlugin({
     async run(ctx) {
       const { tf, model, data } = ctx;
       const where = 'eval: latent-classifier';
-      if (!data.train.y || !data.test.y || !data.classes) throw new UserError('the latent classifier needs class labels, but this data set has none', where);
+      if (!data.train.y || !data.test.y || !data.classes)
+        throw new UserError('the latent classifier needs class labels, but this data set has none', where);
       const rows = labelledRows(data, o.labelled, ctx.rng.fork('labelled'), where, o.labelled_draw);
       const lab = subset(data.train, data.dim, rows);
       // the test split was binarised once; binarise the labelled inputs the same way
       const x = data.binarize === 'dynamic' ? binarizeOnce(lab.x, ctx.rng.fork('binarize')) : lab.x;
       const K = model.latent;
-      const train: LatentSet = { z: encodeMeans(tf, model, x, lab.n, data.dim, o.batch_size, o.features, ctx.compile), y: lab.y!, n: lab.n };
-      const test: LatentSet = { z: encodeMeans(tf, model, data.test.x, data.test.n, data.dim, o.batch_size, o.features, ctx.compile), y: data.test.y, n: data.test.n };
+      const train: LatentSet = {
+        z: encodeMeans(tf, model, x, lab.n, data.dim, o.batch_size, o.features, ctx.compile),
+        y: lab.y!,
+        n: lab.n,
+      };
+      const test: LatentSet = {
+        z: encodeMeans(tf, model, data.test.x, data.test.n, data.dim, o.batch_size, o.features, ctx.compile),
+        y: data.test.y,
+        n: data.test.n,
+      };
       let unlabelled: Float32Array | undefined;
       if (o.classifier === 'tsvm') {
         const labelled = new Set(rows);
         const pool = Int32Array.from({ length: data.train.n }, (_, i) => i).filter((i) => !labelled.has(i));
         const take = Math.min(o.unlabelled ?? TSVM_UNLABELLED_DEFAULT, pool.length);
-        const picked = take < pool.length ? Int32Array.from(ctx.rng.fork('unlabelled').permutation(pool.length).subarray(0, take), (j) => pool[j]).sort() : pool;
+        const picked =
+          take < pool.length
+            ? Int32Array.from(ctx.rng.fork('unlabelled').permutation(pool.length).subarray(0, take), (j) => pool[j]).sort()
+            : pool;
         const u = subset(data.train, data.dim, picked);
         const ux = data.binarize === 'dynamic' ? binarizeOnce(u.x, ctx.rng.fork('binarize-unlabelled')) : u.x;
         unlabelled = encodeMeans(tf, model, ux, u.n, data.dim, o.batch_size, o.features, ctx.compile);
       }
       const started = Date.now();
-      const r = classifyLatents(tf, train, test, K, data.classes, o, { unlabelled, rng: ctx.rng.fork(o.classifier === 'linear-sgd' ? 'sgd' : 'svm') });
+      const r = classifyLatents(tf, train, test, K, data.classes, o, {
+        unlabelled,
+        rng: ctx.rng.fork(o.classifier === 'linear-sgd' ? 'sgd' : 'svm'),
+      });
       const seconds = ((Date.now() - started) / 1000).toFixed(1);
       const m = r.metrics;
       const detail =
@@ -459,8 +558,14 @@ export const latentClassifierEvaluator = definePlugin({
               : ` (test error ${m.svm_error.toFixed(2)}%); TSVM on ${m.unlabelled} unlabelled: objective ${m.tsvm_objective.toPrecision(6)}, ${m.tsvm_switches} label switches`) +
             ` (${seconds} s)`;
       const sgd = m.sgd_loss === undefined ? '' : `; last epoch's training loss ${m.sgd_loss.toFixed(4)}`;
-      ctx.log(`latent classifier (${o.classifier} on ${o.features === 'mu' ? 'μ' : 'the latent means'}) on ${lab.n} labelled examples: test error ${r.error.toFixed(2)}%${detail}${sgd}`);
-      const out: Record<string, number> = { [`${o.prefix}_error`]: r.error, [`${o.prefix}_accuracy`]: r.accuracy, [`${o.prefix}_labelled`]: lab.n };
+      ctx.log(
+        `latent classifier (${o.classifier} on ${o.features === 'mu' ? 'μ' : 'the latent means'}) on ${lab.n} labelled examples: test error ${r.error.toFixed(2)}%${detail}${sgd}`,
+      );
+      const out: Record<string, number> = {
+        [`${o.prefix}_error`]: r.error,
+        [`${o.prefix}_accuracy`]: r.accuracy,
+        [`${o.prefix}_labelled`]: lab.n,
+      };
       for (const [k, v] of Object.entries(m)) out[`${o.prefix}_${k}`] = v;
       return out;
     },

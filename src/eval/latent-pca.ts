@@ -6,7 +6,12 @@ import { encodeMeans } from './latent-classifier';
 
 const latentPcaOptions = {
   max_examples: Type.Integer({ minimum: 2, default: 5000, description: 'Test examples to project (the first N)' }),
-  size: Type.Integer({ minimum: 64, maximum: 4096, default: 460, description: 'Width and height of the plot area in SVG pixels (the PNG has twice as many)' }),
+  size: Type.Integer({
+    minimum: 64,
+    maximum: 4096,
+    default: 460,
+    description: 'Width and height of the plot area in SVG pixels (the PNG has twice as many)',
+  }),
   batch_size: Type.Integer({ minimum: 1, default: 1000 }),
 };
 export type LatentPcaOptions = OptionsOf<typeof latentPcaOptions>;
@@ -14,8 +19,16 @@ export type LatentPcaOptions = OptionsOf<typeof latentPcaOptions>;
 /** Ten distinguishable colours (Tableau 10), then hues around the wheel for more classes. */
 export function classColour(c: number): [number, number, number] {
   const base: [number, number, number][] = [
-    [31, 119, 180], [255, 127, 14], [44, 160, 44], [214, 39, 40], [148, 103, 189],
-    [140, 86, 75], [227, 119, 194], [127, 127, 127], [188, 189, 34], [23, 190, 207],
+    [31, 119, 180],
+    [255, 127, 14],
+    [44, 160, 44],
+    [214, 39, 40],
+    [148, 103, 189],
+    [140, 86, 75],
+    [227, 119, 194],
+    [127, 127, 127],
+    [188, 189, 34],
+    [23, 190, 207],
   ];
   if (c < base.length) return base[c];
   const h = ((c * 0.618033988749895) % 1) * 6;
@@ -29,7 +42,13 @@ export function classColour(c: number): [number, number, number] {
  * iteration with deflation on the d×d covariance (plain TS, float64). Returns the
  * components (unit vectors), their variances, the total variance and the mean.
  */
-export function pca(x: Float32Array | Float64Array, n: number, d: number, k = 2, iterations = 500): { components: number[][]; variances: number[]; total: number; mean: number[] } {
+export function pca(
+  x: Float32Array | Float64Array,
+  n: number,
+  d: number,
+  k = 2,
+  iterations = 500,
+): { components: number[][]; variances: number[]; total: number; mean: number[] } {
   const mean = new Array(d).fill(0);
   for (let i = 0; i < n; i++) for (let j = 0; j < d; j++) mean[j] += x[i * d + j] / n;
   const cov = Array.from({ length: d }, () => new Float64Array(d));
@@ -85,11 +104,12 @@ function hex(rgb: [number, number, number]): string {
  * (and .svg), with the components, their explained variance and the class colours in
  * artifacts/latent-pca.json.
  */
-export const latentPcaEvaluator = definePlugin({
+export const latentPcaEvaluatorPlugin = definePlugin({
   kind: 'evaluator',
   name: 'latent-pca',
   needs: ['latent'],
-  description: 'Scatter plot of the test latent means projected on their first 2 principal components, coloured by class (artifacts/latent-pca.png and .svg)',
+  description:
+    'Scatter plot of the test latent means projected on their first 2 principal components, coloured by class (artifacts/latent-pca.png and .svg)',
   options: latentPcaOptions,
   metrics: () => ['pca_explained_1', 'pca_explained_2'],
   create: (o) => ({
@@ -116,7 +136,9 @@ export const latentPcaEvaluator = definePlugin({
           xTitle: `PC 1${pct(0)}`,
           yTitle: `PC 2${pct(1)}`,
           points: Array.from(order, (i) => ({ x: proj[i][0], y: proj[i][1], cls: y ? String(y[i]) : 'unlabelled' })),
-          classes: y ? Array.from({ length: classes }, (_, c) => ({ name: String(c), colour: hex(classColour(c)) })) : [{ name: 'unlabelled', colour: '#3c3c3c' }],
+          classes: y
+            ? Array.from({ length: classes }, (_, c) => ({ name: String(c), colour: hex(classColour(c)) }))
+            : [{ name: 'unlabelled', colour: '#3c3c3c' }],
           size: o.size,
         }),
       );

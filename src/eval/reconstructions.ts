@@ -11,11 +11,12 @@ export type ReconstructionsOptions = OptionsOf<typeof reconstructionsOptions>;
  * A grid of test images and their reconstructions: rows in pairs, a row of up to 16 test
  * images ("original") above their reconstructions ("reconstruction").
  */
-export const reconstructionsEvaluator = definePlugin({
+export const reconstructionsEvaluatorPlugin = definePlugin({
   kind: 'evaluator',
   name: 'reconstructions',
   needs: ['latent'],
-  description: 'Captioned grid of test images (rows "original") above their reconstructions from the posterior mean (artifacts/reconstructions.png and .svg)',
+  description:
+    'Captioned grid of test images (rows "original") above their reconstructions from the posterior mean (artifacts/reconstructions.png and .svg)',
   options: reconstructionsOptions,
   metrics: () => [],
   create: (o) => ({
@@ -32,7 +33,8 @@ export const reconstructionsEvaluator = definePlugin({
       const images: Float32Array[] = [];
       const rowLabels: string[] = [];
       for (let s = 0; s < n; s += cols) {
-        const row = (src: Float32Array) => Array.from({ length: cols }, (_, j) => (s + j < n ? src.subarray((s + j) * data.dim, (s + j + 1) * data.dim) : blank));
+        const row = (src: Float32Array) =>
+          Array.from({ length: cols }, (_, j) => (s + j < n ? src.subarray((s + j) * data.dim, (s + j + 1) * data.dim) : blank));
         images.push(...row(data.test.x), ...row(recon));
         rowLabels.push('original', 'reconstruction');
       }

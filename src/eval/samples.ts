@@ -7,7 +7,7 @@ const samplesOptions = {
 export type SamplesOptions = OptionsOf<typeof samplesOptions>;
 
 /** A captioned grid of decoded draws from the prior. */
-export const samplesEvaluator = definePlugin({
+export const samplesEvaluatorPlugin = definePlugin({
   kind: 'evaluator',
   name: 'samples',
   needs: ['latent'],

@@ -45,7 +45,7 @@ export function sparsityStats(z: Float32Array, n: number, K: number, threshold: 
  * "Prior 2": the fraction of latent dimensions that are exactly or nearly zero). Works for
  * any model; with the spike-slab prior the means are γ⊙μ (see its `mean` option).
  */
-export const sparsityEvaluator = definePlugin({
+export const sparsityEvaluatorPlugin = definePlugin({
   kind: 'evaluator',
   name: 'sparsity',
   needs: ['latent'],

@@ -45,13 +45,24 @@ export interface ModelCard {
   elbo_version: string;
   tfjs_version: string;
   exported: string;
-  run: Pick<RunRecord, 'run_id' | 'experiment' | 'seed' | 'config_sha256' | 'epochs_completed' | 'evaluated_on' | 'tags' | 'note'> & { backend: string };
+  run: Pick<RunRecord, 'run_id' | 'experiment' | 'seed' | 'config_sha256' | 'epochs_completed' | 'evaluated_on' | 'tags' | 'note'> & {
+    backend: string;
+  };
   config: unknown;
   data: RunRecord['data'] & { shape: number[] };
   metrics: Record<string, number>;
   published: NonNullable<RunRecord['published']>;
   /** classes: class-conditional (M2): the encoder reads [x, onehot(y)], the decoder [z, onehot(y)], and `classifier` gives q(y|x). */
-  model: { kind: string; latent: number; dim: number; shape: number[]; prior: ExportedPrior; output: ExportableModel['output']; classes?: number; likelihood?: string };
+  model: {
+    kind: string;
+    latent: number;
+    dim: number;
+    shape: number[];
+    prior: ExportedPrior;
+    output: ExportableModel['output'];
+    classes?: number;
+    likelihood?: string;
+  };
   files: { encoder: string; decoder: string; classifier?: string; images: string; config: string };
   images: { count: number; labels: number[] | null };
   /** The exported models against elbo's own forward passes at export time. */
@@ -78,7 +89,10 @@ export async function exportTfjs(runSpec: string, o: ExportOptions = {}): Promis
   const { model, config, data, runDir, record } = await loadFinishedRun(runSpec, tf, registry, WHERE);
   const parts = model.exportable;
   if (!parts) {
-    throw new UserError(`model '${config.model.kind}' has no encoder x → z and decoder z → x to export (models that have them: vae, m1, iwae, gvae, m2)`, runDir);
+    throw new UserError(
+      `model '${config.model.kind}' has no encoder x → z and decoder z → x to export (models that have them: vae, m1, iwae, gvae, m2)`,
+      runDir,
+    );
   }
   const classifier = parts.classes?.classifier;
   if (!parts.encoder.layers || !parts.decoder.layers || (classifier && !classifier.layers)) {
@@ -106,7 +120,13 @@ export async function exportTfjs(runSpec: string, o: ExportOptions = {}): Promis
     encoder: buildModel(tfl, 'encoder', D + C, (x) => priorExport.meanLayers(tfl, parts.encoder.layers!(tfl, x), K)),
     decoder: buildModel(tfl, 'decoder', K + C, (z) => outputLayers(tfl, parts.output, parts.decoder.layers!(tfl, z), D)),
   };
-  if (classifier) models.classifier = buildModel(tfl, 'classifier', D, (x) => tfl.layers.activation({ activation: 'softmax', name: 'q_y' }).apply(classifier.layers!(tfl, x)) as tfjs.SymbolicTensor);
+  if (classifier)
+    models.classifier = buildModel(
+      tfl,
+      'classifier',
+      D,
+      (x) => tfl.layers.activation({ activation: 'softmax', name: 'q_y' }).apply(classifier.layers!(tfl, x)) as tfjs.SymbolicTensor,
+    );
 
   const n = Math.min(images, data.test.n);
   const x = data.test.x.slice(0, n * D);
@@ -155,7 +175,13 @@ export async function exportTfjs(runSpec: string, o: ExportOptions = {}): Promis
       ...(C ? { classes: C } : {}),
       ...((config.model as any).likelihood ? { likelihood: (config.model as any).likelihood } : {}),
     },
-    files: { encoder: 'encoder/model.json', decoder: 'decoder/model.json', ...(classifier ? { classifier: 'classifier/model.json' } : {}), images: 'images.bin', config: 'config.yaml' },
+    files: {
+      encoder: 'encoder/model.json',
+      decoder: 'decoder/model.json',
+      ...(classifier ? { classifier: 'classifier/model.json' } : {}),
+      images: 'images.bin',
+      config: 'config.yaml',
+    },
     images: { count: n, labels: data.test.y ? Array.from(data.test.y.subarray(0, n)) : null },
     check,
   };
@@ -193,14 +219,26 @@ export function withClasses(values: Float32Array, n: number, ys: ArrayLike<numbe
  * as Model.decode) and the n test images (reconstruct; with the class q(y|x) finds most
  * likely); a difference beyond float tolerance is a bug in a network's `layers`.
  */
-function compare(tf: typeof tfc, tfl: typeof tfjs, model: Model, models: Record<string, tfjs.LayersModel>, x: Float32Array, n: number, D: number, K: number, C: number, rng: Rng): ModelCard['check'] {
+function compare(
+  tf: typeof tfc,
+  tfl: typeof tfjs,
+  model: Model,
+  models: Record<string, tfjs.LayersModel>,
+  x: Float32Array,
+  n: number,
+  D: number,
+  K: number,
+  C: number,
+  rng: Rng,
+): ModelCard['check'] {
   const z = model.sampleLatent(n, rng);
   const zValues = z.dataSync() as Float32Array;
   const xt = tf.tensor2d(x, [n, D]);
   const ownDecode = model.decode(z).dataSync() as Float32Array;
   const ownRecon = model.reconstruct(xt).dataSync() as Float32Array;
   tf.dispose([z, xt]);
-  const run = (m: tfjs.LayersModel, values: Float32Array) => tfl.tidy(() => (m.predict(tfl.tensor2d(values, [n, values.length / n])) as tfjs.Tensor).dataSync() as Float32Array);
+  const run = (m: tfjs.LayersModel, values: Float32Array) =>
+    tfl.tidy(() => (m.predict(tfl.tensor2d(values, [n, values.length / n])) as tfjs.Tensor).dataSync() as Float32Array);
   const cycle = Int32Array.from({ length: n }, (_, i) => (C ? i % C : 0));
   const decoded = run(models.decoder, withClasses(zValues, n, cycle, C));
   let ys = cycle;
@@ -210,10 +248,18 @@ function compare(tf: typeof tfc, tfl: typeof tfjs, model: Model, models: Record<
   }
   const means = run(models.encoder, withClasses(x, n, ys, C));
   const reconstructed = run(models.decoder, withClasses(means, n, ys, C));
-  const check = { backend: '', layers_backend: tfl.getBackend(), rows: n, decode_max_abs_diff: maxAbsDiff(ownDecode, decoded), reconstruct_max_abs_diff: maxAbsDiff(ownRecon, reconstructed) };
+  const check = {
+    backend: '',
+    layers_backend: tfl.getBackend(),
+    rows: n,
+    decode_max_abs_diff: maxAbsDiff(ownDecode, decoded),
+    reconstruct_max_abs_diff: maxAbsDiff(ownRecon, reconstructed),
+  };
   const scale = 1 + Math.max(maxAbs(ownDecode), maxAbs(ownRecon));
   if (!(Math.max(check.decode_max_abs_diff, check.reconstruct_max_abs_diff) <= 1e-4 * scale)) {
-    throw new Error(`the exported models differ from elbo's own (decode max |Δ| ${check.decode_max_abs_diff}, reconstruct ${check.reconstruct_max_abs_diff}): a network's layers() does not match its apply()`);
+    throw new Error(
+      `the exported models differ from elbo's own (decode max |Δ| ${check.decode_max_abs_diff}, reconstruct ${check.reconstruct_max_abs_diff}): a network's layers() does not match its apply()`,
+    );
   }
   return check;
 }

@@ -7,9 +7,7 @@ import { getTf } from '../runtime/tf';
  */
 export function gaussianKl(mu: tfc.Tensor2D, logvar: tfc.Tensor2D): tfc.Tensor1D {
   const tf = getTf();
-  return tf.tidy(() =>
-    tf.mul(0.5, tf.sum(tf.sub(tf.add(tf.square(mu), tf.exp(logvar)), tf.add(logvar, 1)), 1)),
-  ) as tfc.Tensor1D;
+  return tf.tidy(() => tf.mul(0.5, tf.sum(tf.sub(tf.add(tf.square(mu), tf.exp(logvar)), tf.add(logvar, 1)), 1))) as tfc.Tensor1D;
 }
 
 /** log N(z; μ, σ²) summed over the last axis; [B, K] → [B]. */

@@ -18,13 +18,7 @@ import { getTf } from '../runtime/tf';
  * on such inputs, against 5e-7 for the differences. The product costs B·2K·C² multiply-adds,
  * small for the G-VAE's class counts (10 for MNIST and CIFAR-10, 4 for CelebA).
  */
-export function isdaClassLoss(
-  mu: tfc.Tensor2D,
-  sigma2: tfc.Tensor2D,
-  W: tfc.Tensor2D,
-  b: tfc.Tensor1D,
-  y: tfc.Tensor1D,
-): tfc.Tensor1D {
+export function isdaClassLoss(mu: tfc.Tensor2D, sigma2: tfc.Tensor2D, W: tfc.Tensor2D, b: tfc.Tensor1D, y: tfc.Tensor1D): tfc.Tensor1D {
   const tf = getTf();
   const [K, C] = W.shape;
   const B = mu.shape[0];
@@ -35,7 +29,10 @@ export function isdaClassLoss(
     const onehot = tf.oneHot(tf.cast(y, 'int32') as tfc.Tensor1D, C); // [B, C]
     const by = tf.sum(tf.mul(onehot, b), 1); // [B]
     const delta = tf.reshape(tf.sub(tf.expandDims(W, 1), tf.expandDims(W, 2)), [K, C * C]); // [k, y·C + j] = W_kj − W_ky
-    const pairs = plainMatMul(tf.concat([sigma2, mu], 1) as tfc.Tensor2D, tf.concat([tf.mul(0.5, tf.square(delta)), delta], 0) as tfc.Tensor2D); // [B, C·C]
+    const pairs = plainMatMul(
+      tf.concat([sigma2, mu], 1) as tfc.Tensor2D,
+      tf.concat([tf.mul(0.5, tf.square(delta)), delta], 0) as tfc.Tensor2D,
+    ); // [B, C·C]
     const exponent = tf.sum(tf.mul(tf.reshape(pairs, [B, C, C]), tf.expandDims(onehot, 2)), 1); // [B, C]: row y_b
     const logits = tf.add(exponent, tf.sub(tf.expandDims(b, 0), tf.expandDims(by, 1)));
     return tf.logSumExp(logits, 1);

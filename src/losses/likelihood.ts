@@ -129,7 +129,11 @@ export function likelihoodOf(name: LikelihoodName, D: number): Likelihood {
       const { mu, logvar } = split(out);
       // x broadcast over the k rows of its example: [B, 1, D] against [B, k, D], summed over D
       const x3 = tf.expandDims(x, 1) as unknown as tfc.Tensor2D;
-      return gaussianLogDensity(x3, tf.reshape(mu, [B, k, D]) as unknown as tfc.Tensor2D, tf.reshape(logvar, [B, k, D]) as unknown as tfc.Tensor2D) as unknown as tfc.Tensor2D;
+      return gaussianLogDensity(
+        x3,
+        tf.reshape(mu, [B, k, D]) as unknown as tfc.Tensor2D,
+        tf.reshape(logvar, [B, k, D]) as unknown as tfc.Tensor2D,
+      ) as unknown as tfc.Tensor2D;
     },
   };
 }

@@ -11,7 +11,8 @@ export function categoricalNll(logits: tfc.Tensor2D, y: tfc.Tensor1D | Int32Arra
   const tf = getTf();
   return tf.tidy(() => {
     const C = logits.shape[1];
-    const labels = ArrayBuffer.isView(y) || Array.isArray(y) ? tf.tensor1d(Array.from(y as ArrayLike<number>), 'int32') : (y as tfc.Tensor1D);
+    const labels =
+      ArrayBuffer.isView(y) || Array.isArray(y) ? tf.tensor1d(Array.from(y as ArrayLike<number>), 'int32') : (y as tfc.Tensor1D);
     const logp = tf.logSoftmax(logits);
     return tf.neg(tf.sum(tf.mul(logp, tf.oneHot(labels, C)), 1));
   }) as tfc.Tensor1D;
@@ -90,7 +91,10 @@ export function semiSupervisedTerms(o: {
   const nl = r.lab.shape[0];
   const nu = r.unl.shape[0];
   const zero = tf.scalar(0);
-  let labW: tfc.Scalar = zero, lab1: tfc.Scalar = zero, cls: tfc.Scalar = zero, correct: tfc.Scalar = zero;
+  let labW: tfc.Scalar = zero,
+    lab1: tfc.Scalar = zero,
+    cls: tfc.Scalar = zero,
+    correct: tfc.Scalar = zero;
   const names = ['recon', ...Object.keys(o.report)];
   const per: Record<string, tfc.Tensor1D> = { recon: o.recon, ...o.report };
   const sums: Record<string, tfc.Scalar> = Object.fromEntries(names.map((n) => [n, zero]));
@@ -105,7 +109,9 @@ export function semiSupervisedTerms(o: {
     correct = tf.sum(tf.cast(tf.equal(tf.argMax(o.accuracyLogits ?? logitsL, 1), r.labY), 'float32')) as tfc.Scalar;
     for (const n of names) sums[n] = tf.sum(head(per[n])) as tfc.Scalar;
   }
-  let unlW: tfc.Scalar = zero, unl1: tfc.Scalar = zero, ent: tfc.Scalar = zero;
+  let unlW: tfc.Scalar = zero,
+    unl1: tfc.Scalar = zero,
+    ent: tfc.Scalar = zero;
   if (nu > 0) {
     // [C·nu] → [nu, C]: row i, column c is the pass of unlabelled row i with class c
     const perClass = (t: tfc.Tensor1D) => tf.transpose(tf.reshape(tf.slice(t, [nl], [C * nu]), [C, nu])) as tfc.Tensor2D;

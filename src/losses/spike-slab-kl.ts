@@ -25,10 +25,7 @@ export function spikeSlabKl(mu: tfc.Tensor2D, logvar: tfc.Tensor2D, logGamma: tf
     // slab: γ-weighted Gaussian KL
     const slab = tf.mul(-0.5, tf.mul(gamma, tf.sub(tf.sub(tf.add(1, logvar), tf.square(mu)), tf.exp(logvar))));
     // spike: KL(Bernoulli(γ) ‖ Bernoulli(a))
-    const spike = tf.add(
-      tf.mul(oneMinus, tf.sub(tf.log(oneMinus), Math.log(1 - ac))),
-      tf.mul(gamma, tf.sub(tf.log(gamma), Math.log(ac))),
-    );
+    const spike = tf.add(tf.mul(oneMinus, tf.sub(tf.log(oneMinus), Math.log(1 - ac))), tf.mul(gamma, tf.sub(tf.log(gamma), Math.log(ac))));
     return tf.sum(tf.add(slab, spike), 1);
   }) as tfc.Tensor1D;
 }

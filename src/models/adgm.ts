@@ -58,8 +58,15 @@ export function adgmOptions(variant: AdgmVariant) {
     classifier: net('q(y|a,x): a network on [a, x], softmax over the C classes'),
     encoder: net("q(z|a,y,x): a network on [x, a, onehot(y)] emitting the prior's posterior parameters"),
     decoder: net(sd ? 'p(x|a,y,z): a network on [z, a, onehot(y)]' : 'p(x|y,z): a network on [z, onehot(y)]'),
-    decoder_a: net(sd ? 'p(a|y,z): a network on [z, onehot(y)] emitting the mean and log σ² of a' : 'p(a|x,y,z): a network on [x, z, onehot(y)] emitting the mean and log σ² of a'),
-    aux_logvar_min: Type.Number({ default: -30, description: 'Clamp of the log σ² of q(a|x) and p(a|·) from below (numerical safety; as the gaussian prior)' }),
+    decoder_a: net(
+      sd
+        ? 'p(a|y,z): a network on [z, onehot(y)] emitting the mean and log σ² of a'
+        : 'p(a|x,y,z): a network on [x, z, onehot(y)] emitting the mean and log σ² of a',
+    ),
+    aux_logvar_min: Type.Number({
+      default: -30,
+      description: 'Clamp of the log σ² of q(a|x) and p(a|·) from below (numerical safety; as the gaussian prior)',
+    }),
     aux_logvar_max: Type.Number({ default: 20, description: 'Clamp of the log σ² of q(a|x) and p(a|·) from above' }),
     classify_samples: Type.Integer({
       minimum: 0,
@@ -109,7 +116,13 @@ function adgmParts(o: AdgmOptions, ctx: ModelBuildContext, variant: AdgmVariant)
   const A = o.aux;
   const D = data.dim;
   let built: Network | null = null;
-  const prior = ctx.registry.create('prior', o.prior, { ...ctx, rng: ctx.rng.fork('prior'), latent: K, inDim: D + A + C, encoder: () => built! });
+  const prior = ctx.registry.create('prior', o.prior, {
+    ...ctx,
+    rng: ctx.rng.fork('prior'),
+    latent: K,
+    inDim: D + A + C,
+    encoder: () => built!,
+  });
   const entropySchedule = weightSchedule(o.entropy_weight ?? 1, ctx.registry, ctx);
   const constantEntropy = typeof (o.entropy_weight ?? 1) === 'number';
   const likelihood = likelihoodOf(o.likelihood, D);
@@ -118,11 +131,35 @@ function adgmParts(o: AdgmOptions, ctx: ModelBuildContext, variant: AdgmVariant)
   const encoderA = create('encoder_a', o.encoder_a, D, 2 * A, { inShape: data.shape });
   const classifier = create('classifier', o.classifier, A + D, C);
   const encoder = create('encoder', o.encoder, D + A + C, prior.paramsPerLatent * K);
-  const decoder = create('decoder', o.decoder, K + (sd ? A : 0) + C, likelihood.outPerDim * D, likelihood.outPerDim > 1 ? {} : { outShape: data.shape });
+  const decoder = create(
+    'decoder',
+    o.decoder,
+    K + (sd ? A : 0) + C,
+    likelihood.outPerDim * D,
+    likelihood.outPerDim > 1 ? {} : { outShape: data.shape },
+  );
   const decoderA = create('decoder_a', o.decoder_a, (sd ? 0 : D) + K + C, 2 * A);
   const { params, buffers } = collectVariables({ encoder_a: encoderA, classifier, encoder, decoder, decoder_a: decoderA, prior });
   built = encoder;
-  return { tf: ctx.tf, sd, C, K, A, D, prior, entropySchedule, constantEntropy, likelihood, encoderA, classifier, encoder, decoder, decoderA, params, buffers };
+  return {
+    tf: ctx.tf,
+    sd,
+    C,
+    K,
+    A,
+    D,
+    prior,
+    entropySchedule,
+    constantEntropy,
+    likelihood,
+    encoderA,
+    classifier,
+    encoder,
+    decoder,
+    decoderA,
+    params,
+    buffers,
+  };
 }
 
 /** The networks applied as the passes use them (inputs concatenated as the comment at the top of this file says). */
@@ -195,7 +232,8 @@ function generativeTerms(m: AdgmOps, q: ReturnType<typeof inferencePasses>, r: A
 /** The model's `terms`: the passes, their terms, and M2's semi-supervised objective over them. */
 function adgmTerms(m: AdgmOps, o: AdgmOptions, alpha: number | null): AdgmModel['terms'] {
   const { tf, C, constantEntropy, entropySchedule, classifier, cat } = m;
-  const upload = (a: Record<string, Int32Array>) => Object.fromEntries(Object.entries(a).map(([k, v]) => [k, tf.tensor1d(v, 'int32')])) as AdgmRows;
+  const upload = (a: Record<string, Int32Array>) =>
+    Object.fromEntries(Object.entries(a).map(([k, v]) => [k, tf.tensor1d(v, 'int32')])) as AdgmRows;
   return (batch, w, rng, progress) => {
     const x = batch.x;
     const B = x.shape[0];
@@ -204,11 +242,27 @@ function adgmTerms(m: AdgmOps, o: AdgmOptions, alpha: number | null): AdgmModel[
     const q = inferencePasses(m, o, x, r, rng, progress);
     const { recon, kl, klA } = generativeTerms(m, q, r, progress);
     const klBoth = tf.add(kl, klA) as tfc.Tensor1D;
-    const lambdaH = constantEntropy ? ((o.entropy_weight as number | undefined) ?? 1) : (progress.scheduled?.m2_entropy_weight ?? entropySchedule(scheduleProgress(progress)));
+    const lambdaH = constantEntropy
+      ? ((o.entropy_weight as number | undefined) ?? 1)
+      : (progress.scheduled?.m2_entropy_weight ?? entropySchedule(scheduleProgress(progress)));
     // the labelled rows' accuracy reads q(y|ā,x) at the mean ā of q(a|x)
-    const accuracyLogits = nl > 0 ? classifier.apply(cat(tf.gather(q.qa.mu, r.lab) as tfc.Tensor2D, tf.gather(x, r.lab) as tfc.Tensor2D)) : undefined;
+    const accuracyLogits =
+      nl > 0 ? classifier.apply(cat(tf.gather(q.qa.mu, r.lab) as tfc.Tensor2D, tf.gather(x, r.lab) as tfc.Tensor2D)) : undefined;
     // L uses the KL of z and of a together; each is reported on its own
-    return semiSupervisedTerms({ B, C, rows: r, recon, kl: klBoth, logits: q.logits, w: w as { c1: number; c2: number }, alpha: alpha ?? w.alpha, classLoss: o.class_loss, lambdaH, report: { kl, kl_a: klA }, accuracyLogits });
+    return semiSupervisedTerms({
+      B,
+      C,
+      rows: r,
+      recon,
+      kl: klBoth,
+      logits: q.logits,
+      w: w as { c1: number; c2: number },
+      alpha: alpha ?? w.alpha,
+      classLoss: o.class_loss,
+      lambdaH,
+      report: { kl, kl_a: klA },
+      accuracyLogits,
+    });
   };
 }
 
@@ -253,7 +307,8 @@ function adgmImportanceWeights(m: AdgmOps): NonNullable<AdgmModel['logImportance
   return (x, k, rng) =>
     tf.tidy(() => {
       const B = x.shape[0];
-      const rep = (t: tfc.Tensor2D, n: number) => tf.reshape(tf.add(tf.expandDims(t, 1), tf.zeros([1, n, 1])), [t.shape[0] * n, t.shape[1]]) as tfc.Tensor2D;
+      const rep = (t: tfc.Tensor2D, n: number) =>
+        tf.reshape(tf.add(tf.expandDims(t, 1), tf.zeros([1, n, 1])), [t.shape[0] * n, t.shape[1]]) as tfc.Tensor2D;
       const qa = gauss(encoderA.apply(x));
       const muK = rep(qa.mu, k);
       const lvK = rep(qa.logvar, k);
@@ -291,8 +346,12 @@ export function adgmCore(o: AdgmOptions, ctx: ModelBuildContext, variant: AdgmVa
   if (!data.classes || data.classes < 2) {
     throw new UserError(`needs a data set with class labels (C ≥ 2); '${data.name}' has ${data.classes || 'none'}`, where);
   }
-  if (!(o.aux_logvar_min < o.aux_logvar_max)) throw new UserError(`aux_logvar_min (${o.aux_logvar_min}) must be below aux_logvar_max (${o.aux_logvar_max})`, where);
-  const alpha = o.alpha_expression !== undefined ? evalAlphaExpression(o.alpha_expression, alphaNames(data), `${where.replace(/ \(.*/, '')}.alpha_expression`) : null;
+  if (!(o.aux_logvar_min < o.aux_logvar_max))
+    throw new UserError(`aux_logvar_min (${o.aux_logvar_min}) must be below aux_logvar_max (${o.aux_logvar_max})`, where);
+  const alpha =
+    o.alpha_expression !== undefined
+      ? evalAlphaExpression(o.alpha_expression, alphaNames(data), `${where.replace(/ \(.*/, '')}.alpha_expression`)
+      : null;
   const m = adgmOps(adgmParts(o, ctx, variant), o);
   const { tf, C, K, prior, likelihood, entropySchedule, constantEntropy, posterior, px, decodeClass } = m;
   /** The prior's scheduled values plus λ_H (when it is a schedule), fed to a compiled step. */
@@ -325,7 +384,11 @@ export function adgmCore(o: AdgmOptions, ctx: ModelBuildContext, variant: AdgmVa
         return likelihood.mean(px(t.z, t.a, t.y));
       }),
     /** Row i decoded with class i mod C (as M2). */
-    decode: (z) => decodeClass(z, Int32Array.from({ length: z.shape[0] }, (_, i) => i % C)),
+    decode: (z) =>
+      decodeClass(
+        z,
+        Int32Array.from({ length: z.shape[0] }, (_, i) => i % C),
+      ),
     decodeClass,
     sampleLatent: (n, rng) => prior.sampleFromPrior(n, K, rng),
     // a reaches every network after q(a|x), which export does not compose
@@ -341,10 +404,13 @@ export const ADGM_TERMS = [...M2_TERMS.slice(0, 3), 'kl_a', ...M2_TERMS.slice(3)
 
 const capabilities = (o: { prior: { kind: string }; likelihood: string }, info: Parameters<typeof latentModelCapabilities>[1]) => {
   const base = latentModelCapabilities(o, info);
-  return { provides: [...base.provides, 'classify', 'class-conditional'] as ('latent' | 'density' | 'classify' | 'class-conditional')[], why: base.why };
+  return {
+    provides: [...base.provides, 'classify', 'class-conditional'] as ('latent' | 'density' | 'classify' | 'class-conditional')[],
+    why: base.why,
+  };
 };
 
-export const adgmPlugin = definePlugin({
+export const adgmModelPlugin = definePlugin({
   kind: 'model',
   name: 'adgm',
   termNames: () => ADGM_TERMS,
@@ -356,7 +422,7 @@ export const adgmPlugin = definePlugin({
   create: (o, ctx): Model => adgmCore(o, ctx, 'adgm', 'model (adgm)'),
 });
 
-export const sdgmPlugin = definePlugin({
+export const sdgmModelPlugin = definePlugin({
   kind: 'model',
   name: 'sdgm',
   termNames: () => ADGM_TERMS,

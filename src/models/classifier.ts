@@ -29,7 +29,10 @@ export function classifier(o: ClassifierOptions, ctx: ModelBuildContext): Model 
   const tf = ctx.tf;
   const data = ctx.data;
   if (!data.classes || data.classes < 2 || !data.train.y) {
-    throw new UserError(`the classifier needs a data set with class labels (C ≥ 2); '${data.name}' has ${data.classes || 'none'}`, 'model (classifier)');
+    throw new UserError(
+      `the classifier needs a data set with class labels (C ≥ 2); '${data.name}' has ${data.classes || 'none'}`,
+      'model (classifier)',
+    );
   }
   const C = data.classes;
   const net = ctx.registry.create('network', o.network, {
@@ -73,7 +76,7 @@ export function classifier(o: ClassifierOptions, ctx: ModelBuildContext): Model 
   };
 }
 
-export const classifierPlugin = definePlugin({
+export const classifierModelPlugin = definePlugin({
   kind: 'model',
   name: 'classifier',
   description:

@@ -28,7 +28,10 @@ export function gvae(o: GvaeOptions, ctx: ModelBuildContext): Model {
   const parts = latentParts(o, ctx);
   const { K, prior, encoder, decoder, params, buffers, nll, toData, exportable } = parts;
   if (!prior.gaussianParams) {
-    throw new UserError(`gvae reads μ and σ² of a Gaussian posterior; prior '${o.prior.kind}' has none (use prior: {kind: gaussian})`, 'model.prior');
+    throw new UserError(
+      `gvae reads μ and σ² of a Gaussian posterior; prior '${o.prior.kind}' has none (use prior: {kind: gaussian})`,
+      'model.prior',
+    );
   }
   const gaussian = prior.gaussianParams;
   const C = data.classes;
@@ -54,7 +57,13 @@ export function gvae(o: GvaeOptions, ctx: ModelBuildContext): Model {
       const labels = batch.labels ?? (batch.y ? tf.tensor1d(batch.y, 'int32') : null);
       if (labels) {
         const mask = tf.cast(tf.greaterEqual(labels, 0), 'float32') as tfc.Tensor1D;
-        const perRow = isdaClassLoss(mu, tf.exp(logvar) as tfc.Tensor2D, W as tfc.Tensor2D, b as tfc.Tensor1D, tf.maximum(labels, 0) as tfc.Tensor1D);
+        const perRow = isdaClassLoss(
+          mu,
+          tf.exp(logvar) as tfc.Tensor2D,
+          W as tfc.Tensor2D,
+          b as tfc.Tensor1D,
+          tf.maximum(labels, 0) as tfc.Tensor1D,
+        );
         cls = tf.div(tf.sum(tf.mul(perRow, mask)), tf.maximum(tf.sum(mask), 1)) as tfc.Scalar;
       }
       const loss = tf.addN([tf.mul(w.c1, kl), tf.mul(w.c2, recon), tf.mul(w.alpha, cls)]) as tfc.Scalar;
@@ -73,7 +82,7 @@ export function gvae(o: GvaeOptions, ctx: ModelBuildContext): Model {
   };
 }
 
-export const gvaePlugin = definePlugin({
+export const gvaeModelPlugin = definePlugin({
   kind: 'model',
   name: 'gvae',
   // a density as vae's: with a likelihood and a prior that have one

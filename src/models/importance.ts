@@ -27,7 +27,11 @@ export type ImportanceTerms = (x: tfc.Tensor2D, k: number, rng: Rng) => { logpx:
  *    (Likelihood.logDensityK; for Bernoulli one batched matrix product and one log per
  *    group of pixels, see losses/likelihood.ts).
  */
-export function importanceTerms(tf: typeof tfc, p: Pick<LatentParts, 'K' | 'prior' | 'encoder' | 'decoder' | 'likelihood'>, priorName: string): ImportanceTerms | string {
+export function importanceTerms(
+  tf: typeof tfc,
+  p: Pick<LatentParts, 'K' | 'prior' | 'encoder' | 'decoder' | 'likelihood'>,
+  priorName: string,
+): ImportanceTerms | string {
   const { K, prior, encoder, decoder, likelihood } = p;
   if (!likelihood.logDensityK) return `the ${likelihood.name} likelihood here is ${likelihood.noDensity ?? 'not a density'}`;
   if (!prior.logPrior || !prior.logPosterior) return `prior '${priorName}' has no density (needed for log p(z) − log q(z|x))`;
@@ -53,7 +57,10 @@ export function importanceTerms(tf: typeof tfc, p: Pick<LatentParts, 'K' | 'prio
  * log q(z_i|x), [B, k]) when the likelihood and the prior are densities, else
  * `noImportanceWeights` saying why. Spread it into the model object.
  */
-export function importanceWeightsOf(tf: typeof tfc, importance: ImportanceTerms | string): Pick<Model, 'logImportanceWeights' | 'noImportanceWeights'> {
+export function importanceWeightsOf(
+  tf: typeof tfc,
+  importance: ImportanceTerms | string,
+): Pick<Model, 'logImportanceWeights' | 'noImportanceWeights'> {
   if (typeof importance === 'string') return { noImportanceWeights: importance };
   return {
     logImportanceWeights: (x, k, rng) =>

@@ -16,7 +16,12 @@ import { type DataSet, type Model, type ExperimentConfig, RunRecord, type Plugin
  * its latest FINISHED run (run ids sort by start time). A clear one-line error when there is
  * none or the run did not finish.
  */
-export function openFinishedRun(spec: string, baseDir: string, where: string, hint = ''): { runDir: string; store: RunStore; record: RunRecord } {
+export function openFinishedRun(
+  spec: string,
+  baseDir: string,
+  where: string,
+  hint = '',
+): { runDir: string; store: RunStore; record: RunRecord } {
   const candidates = path.isAbsolute(spec) ? [spec] : [path.resolve(spec), path.resolve(baseDir, spec)];
   let runDir = candidates.find((c) => fs.existsSync(path.join(c, 'run.json')));
   if (!runDir) {
@@ -34,7 +39,11 @@ export function openFinishedRun(spec: string, baseDir: string, where: string, hi
       break;
     }
   }
-  if (!runDir) throw new UserError(`not a run directory nor a directory of runs (no run.json at ${[...new Set(candidates)].join(' or ')})${hint ? `; ${hint}` : ''}`, where);
+  if (!runDir)
+    throw new UserError(
+      `not a run directory nor a directory of runs (no run.json at ${[...new Set(candidates)].join(' or ')})${hint ? `; ${hint}` : ''}`,
+      where,
+    );
   const store = RunStore.open(runDir);
   const record = store.readRecord();
   if (record.status !== 'FINISHED') {
@@ -70,7 +79,7 @@ export async function loadRunModel(
   const run = openFinishedRun(runDir, opts.baseDir ?? process.cwd(), where, opts.hint);
   checkData(run.record, data, where);
   const config = runConfig(run, registry, where);
-  const model = await runModel(run, config, tf, registry, data, where, store => store.checkpoints().at(-1)?.dir);
+  const model = await runModel(run, config, tf, registry, data, where, (store) => store.checkpoints().at(-1)?.dir);
   return { model, config, runDir: run.runDir };
 }
 
@@ -87,7 +96,12 @@ export async function loadFinishedRun(
 ): Promise<{ model: Model; config: ExperimentConfig; data: DataSet; runDir: string; record: RunRecord }> {
   const run = openFinishedRun(spec, process.cwd(), where);
   const config = runConfig(run, registry, where);
-  const data: DataSet = await registry.create('dataset', config.data, { tf, registry, rng: new Rng(config.seed).fork('data'), baseDir: run.record.config_dir });
+  const data: DataSet = await registry.create('dataset', config.data, {
+    tf,
+    registry,
+    rng: new Rng(config.seed).fork('data'),
+    baseDir: run.record.config_dir,
+  });
   checkData(run.record, data, where);
   const evaluated = run.record.evaluated_on;
   const model = await runModel(run, config, tf, registry, data, where, (store) =>
@@ -100,7 +114,10 @@ type FinishedRun = ReturnType<typeof openFinishedRun>;
 
 function checkData(record: RunRecord, data: DataSet, where: string): void {
   if (record.data.sha256 && record.data.sha256 !== data.sha256) {
-    throw new UserError(`run ${record.run_id} was trained on other data (${record.data.name}, sha256 ${record.data.sha256.slice(0, 12)}…, not ${data.sha256.slice(0, 12)}…)`, where);
+    throw new UserError(
+      `run ${record.run_id} was trained on other data (${record.data.name}, sha256 ${record.data.sha256.slice(0, 12)}…, not ${data.sha256.slice(0, 12)}…)`,
+      where,
+    );
   }
 }
 
@@ -126,11 +143,20 @@ async function runModel(
 ): Promise<Model> {
   // a model built on another run (m1m2's M1) finds it in the same run store; nothing is trained
   const runs = { dir: path.dirname(path.dirname(runDir)), config };
-  const model = await registry.create('model', config.model, { tf, registry, rng: new Rng(config.seed).fork('init'), baseDir: record.config_dir, data, runs, phase: evaluationPhase() });
+  const model = await registry.create('model', config.model, {
+    tf,
+    registry,
+    rng: new Rng(config.seed).fork('init'),
+    baseDir: record.config_dir,
+    data,
+    runs,
+    phase: evaluationPhase(),
+  });
   const vars = new Map<string, tfc.Variable>();
   for (const [k, v] of modelVariables(model)) vars.set(`model/${k}`, v);
   const dir = checkpoint(store);
-  if (!dir || !fs.existsSync(path.join(dir, 'manifest.json'))) throw new UserError(`run ${store.dir} has no checkpoint${dir ? ` at ${dir}` : ''}`, where);
+  if (!dir || !fs.existsSync(path.join(dir, 'manifest.json')))
+    throw new UserError(`run ${store.dir} has no checkpoint${dir ? ` at ${dir}` : ''}`, where);
   loadCheckpoint(tf, dir, vars);
   return model;
 }

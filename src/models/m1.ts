@@ -25,7 +25,7 @@ export function m1(o: M1Options, ctx: ModelBuildContext): Model {
   return vae({ ...o, kind: 'vae' }, ctx);
 }
 
-export const m1Plugin = definePlugin({
+export const m1ModelPlugin = definePlugin({
   kind: 'model',
   name: 'm1',
   capabilities: latentModelCapabilities,

@@ -8,12 +8,22 @@ import { FeatureMap, M2_TERMS, m2Core, m2Options } from './m2';
 import { standardWeights } from '../registry/weights';
 import { openFinishedRun, loadLastCheckpoint } from './load-run';
 import { freezeInGraphs } from '../runtime/graph/trace';
-import { latentParts, vaePlugin } from './vae';
+import { latentParts, vaeModelPlugin } from './vae';
 import { loadConfig, LoadedConfig } from '../config/load';
 import { runsIn } from '../track/run-store';
 import { takeLock, releaseLock } from '../util/lock';
 import { UserError, UserErrors } from '../errors';
-import type { ModelBuildContext, NestedRuns, PluginOptions, Model, RunDependency, Network, Prior, TrainProgress, DataSet } from '../contracts';
+import type {
+  ModelBuildContext,
+  NestedRuns,
+  PluginOptions,
+  Model,
+  RunDependency,
+  Network,
+  Prior,
+  TrainProgress,
+  DataSet,
+} from '../contracts';
 
 /** The nested M1: its model block and its own train/loss/eval sections (config.yaml's shapes). */
 export interface M1Block {
@@ -28,9 +38,20 @@ const m1m2Options = {
     ObjectOf(
       {
         model: slot('model', { description: 'The M1 model (m1 or vae)' }),
-        train: Type.Unsafe<Record<string, unknown>>({ $ref: '#/properties/train', default: {}, description: "The M1's training settings (as the top-level train)" }),
-        loss: Type.Unsafe<Record<string, unknown>>({ $ref: '#/properties/loss', default: {}, description: "The M1's loss weights (as the top-level loss)" }),
-        eval: Type.Array(slot('evaluator'), { default: [], description: "Evaluations of the M1 run (default: none; this run's own eval follows)" }),
+        train: Type.Unsafe<Record<string, unknown>>({
+          $ref: '#/properties/train',
+          default: {},
+          description: "The M1's training settings (as the top-level train)",
+        }),
+        loss: Type.Unsafe<Record<string, unknown>>({
+          $ref: '#/properties/loss',
+          default: {},
+          description: "The M1's loss weights (as the top-level loss)",
+        }),
+        eval: Type.Array(slot('evaluator'), {
+          default: [],
+          description: "Evaluations of the M1 run (default: none; this run's own eval follows)",
+        }),
       },
       {
         additionalProperties: false,
@@ -45,7 +66,11 @@ const m1m2Options = {
         'Instead of m1: the run directory of a FINISHED m1 or vae run on the same data (relative to the current directory, then the config file), e.g. --set model.m1_run=runs/mnist-m1/<runId>',
     }),
   ),
-  min_std: Type.Number({ minimum: 0, default: 0.1, description: 'Keep z1 dimensions whose posterior-mean std over the training data exceeds this (reference code: 0.1)' }),
+  min_std: Type.Number({
+    minimum: 0,
+    default: 0.1,
+    description: 'Keep z1 dimensions whose posterior-mean std over the training data exceeds this (reference code: 0.1)',
+  }),
   features: Enum(['sample', 'mean'], {
     default: 'sample',
     description:
@@ -79,23 +104,42 @@ export interface LoadedM1 {
  * rebuild its networks from its config.yaml and load its last checkpoint.
  */
 export function loadM1Run(spec: string | undefined, ctx: ModelBuildContext, data: DataSet): LoadedM1 {
-  const hint = 'describe the M1 in model.m1 (see configs/mnist/m1m2.yaml: it is trained first or reused), or train one (e.g. elbo run configs/mnist/m1.yaml) and pass its run directory: --set model.m1_run=runs/<experiment>/<runId>';
+  const hint =
+    'describe the M1 in model.m1 (see configs/mnist/m1m2.yaml: it is trained first or reused), or train one (e.g. elbo run configs/mnist/m1.yaml) and pass its run directory: --set model.m1_run=runs/<experiment>/<runId>';
   if (!spec) throw new UserError(`m1m2 needs an M1: a nested model.m1 block or the run directory of a finished m1/vae run; ${hint}`, WHERE);
   const { runDir, store, record } = openFinishedRun(spec, ctx.baseDir, WHERE, hint);
   const cfg = parseYaml(fs.readFileSync(store.file('config.yaml'), 'utf8'));
   const m: PluginOptions | undefined = cfg?.model;
   if (!m || typeof m.latent !== 'number' || !m.encoder || !m.decoder || !m.prior) {
-    throw new UserError(`the M1 run's model (${m?.kind ?? 'none'}) has no latent/prior/encoder/decoder; use a run of the m1 or vae model`, WHERE);
+    throw new UserError(
+      `the M1 run's model (${m?.kind ?? 'none'}) has no latent/prior/encoder/decoder; use a run of the m1 or vae model`,
+      WHERE,
+    );
   }
   // M1's networks exactly as its run built them, then its trained weights
-  const vo = withOptionDefaults(vaePlugin, { ...m, kind: 'vae' });
+  const vo = withOptionDefaults(vaeModelPlugin, { ...m, kind: 'vae' });
   // its own phase, always evaluation: batch normalisation in the M1 uses its running averages
-  const { K, prior, encoder, decoder, params, buffers } = latentParts(vo, { ...ctx, rng: ctx.rng.fork('m1'), data, phase: evaluationPhase() });
+  const { K, prior, encoder, decoder, params, buffers } = latentParts(vo, {
+    ...ctx,
+    rng: ctx.rng.fork('m1'),
+    data,
+    phase: evaluationPhase(),
+  });
   const vars = new Map<string, tfc.Variable>([...params, ...buffers].map(([n, v]) => [`model/${n}`, v]));
   const manifest = loadLastCheckpoint(store, ctx.tf, vars, WHERE);
   // nothing trains the M1 here: a compiled step or evaluation may hold its weights as constants
   freezeInGraphs(vars.values());
-  return { runDir, runId: record.run_id, configSha256: record.config_sha256, latent: K, prior, encoder, decoder, likelihood: vo.likelihood, epoch: manifest.epoch };
+  return {
+    runDir,
+    runId: record.run_id,
+    configSha256: record.config_sha256,
+    latent: K,
+    prior,
+    encoder,
+    decoder,
+    likelihood: vo.likelihood,
+    epoch: manifest.epoch,
+  };
 }
 
 /**
@@ -104,7 +148,10 @@ export function loadM1Run(spec: string | undefined, ctx: ModelBuildContext, data
  * drawn from a stream of its own, so the images it trains on are the same for every N),
  * and the m1 block's model, train, loss and eval. Its hash finds it again in the run store.
  */
-export function nestedM1Config(block: M1Block, outer: { experiment: string; seed: number; plugins: string[]; data: PluginOptions }): Record<string, unknown> {
+export function nestedM1Config(
+  block: M1Block,
+  outer: { experiment: string; seed: number; plugins: string[]; data: PluginOptions },
+): Record<string, unknown> {
   const { labelled: _labelled, ...data } = outer.data;
   return {
     experiment: `${outer.experiment}-m1`,
@@ -129,7 +176,10 @@ export async function resolveNestedM1(block: M1Block, ctx: ModelBuildContext): P
   const runs: NestedRuns | undefined = ctx.runs;
   if (!runs) throw new UserError('a nested M1 needs the run store; create this model through elbo run', WHERE_NESTED);
   if (!['m1', 'vae'].includes(block.model.kind)) {
-    throw new UserError(`the M1 must be an m1 or vae model (a VAE with latent/prior/encoder/decoder), not '${block.model.kind}'`, `${WHERE_NESTED}.model`);
+    throw new UserError(
+      `the M1 must be an m1 or vae model (a VAE with latent/prior/encoder/decoder), not '${block.model.kind}'`,
+      `${WHERE_NESTED}.model`,
+    );
   }
   const text = stringify(nestedM1Config(block, runs.config), { lineWidth: 0 });
   let loaded: LoadedConfig;
@@ -156,7 +206,10 @@ export async function resolveNestedM1(block: M1Block, ctx: ModelBuildContext): P
       return { runDir: done.dir, how: 'reused' };
     }
     if (!runs.run) {
-      throw new UserError(`no finished M1 with config sha256 ${loaded.sha256.slice(0, 12)} in ${experimentDir}; elbo run trains it`, WHERE_NESTED);
+      throw new UserError(
+        `no finished M1 with config sha256 ${loaded.sha256.slice(0, 12)} in ${experimentDir}; elbo run trains it`,
+        WHERE_NESTED,
+      );
     }
     const unfinished = same.at(-1);
     runs.log?.(
@@ -182,14 +235,22 @@ export async function resolveNestedM1(block: M1Block, ctx: ModelBuildContext): P
  * Indices of the z1 dimensions whose posterior-mean standard deviation over (up to
  * `maxRows` of) the training data exceeds `minStd` (Kingma's reference code: 0.1).
  */
-export function activeDims(tf: typeof tfc, m1: LoadedM1, data: DataSet, minStd: number, maxRows: number): { keep: number[]; std: number[] } {
+export function activeDims(
+  tf: typeof tfc,
+  m1: LoadedM1,
+  data: DataSet,
+  minStd: number,
+  maxRows: number,
+): { keep: number[]; std: number[] } {
   const n = Math.min(data.train.n, maxRows);
   const K = m1.latent;
   const sum = new Float64Array(K);
   const sq = new Float64Array(K);
   for (let s = 0; s < n; s += 1000) {
     const e = Math.min(n, s + 1000);
-    const mu = tf.tidy(() => m1.prior.mean(m1.encoder.apply(tf.tensor2d(data.train.x.subarray(s * data.dim, e * data.dim), [e - s, data.dim])), K));
+    const mu = tf.tidy(() =>
+      m1.prior.mean(m1.encoder.apply(tf.tensor2d(data.train.x.subarray(s * data.dim, e * data.dim), [e - s, data.dim])), K),
+    );
     const v = mu.dataSync();
     mu.dispose();
     for (let i = 0; i < e - s; i++)
@@ -216,7 +277,8 @@ export function activeDims(tf: typeof tfc, m1: LoadedM1, data: DataSet, minStd: 
 export async function m1m2(o: M1M2Options, ctx: ModelBuildContext): Promise<Model> {
   const tf = ctx.tf;
   const data = ctx.data;
-  if (o.m1 && o.m1_run !== undefined) throw new UserError('give the M1 either as model.m1 (trained or reused here) or as model.m1_run (a finished run), not both', WHERE);
+  if (o.m1 && o.m1_run !== undefined)
+    throw new UserError('give the M1 either as model.m1 (trained or reused here) or as model.m1_run (a finished run), not both', WHERE);
   const nested = o.m1 ? await resolveNestedM1(o.m1, ctx) : null;
   const m1 = loadM1Run(nested ? nested.runDir : o.m1_run, ctx, data);
   const dependsOn: Record<string, RunDependency> = {
@@ -224,7 +286,10 @@ export async function m1m2(o: M1M2Options, ctx: ModelBuildContext): Promise<Mode
   };
   const { keep, std } = activeDims(tf, m1, data, o.min_std, o.std_examples);
   if (!keep.length) {
-    throw new UserError(`no z1 dimension of the M1 run has posterior-mean std > ${o.min_std} (largest ${Math.max(...std).toFixed(3)}); lower model.min_std`, WHERE);
+    throw new UserError(
+      `no z1 dimension of the M1 run has posterior-mean std > ${o.min_std} (largest ${Math.max(...std).toFixed(3)}); lower model.min_std`,
+      WHERE,
+    );
   }
   const K1 = m1.latent;
   const keepT = tf.keep(tf.tensor1d(keep, 'int32'));
@@ -248,7 +313,7 @@ export async function m1m2(o: M1M2Options, ctx: ModelBuildContext): Promise<Mode
   return Object.assign(model, { dependsOn, m1: { runDir: m1.runDir, epoch: m1.epoch, keptDims: keep, posteriorMeanStd: std } });
 }
 
-export const m1m2Plugin = definePlugin({
+export const m1m2ModelPlugin = definePlugin({
   kind: 'model',
   name: 'm1m2',
   termNames: () => M2_TERMS,

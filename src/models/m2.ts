@@ -74,7 +74,7 @@ const ALPHA_NAMES = ['N_total', 'N_labelled', 'N'];
 
 export const ALPHA_EXPRESSION_DOC =
   'Classification weight alpha as arithmetic over N_total (training examples after the validation split, class_cap and max_train), ' +
-  'N_labelled (examples whose label is known: data.labelled, else N_total) and N (= N_total, the paper\'s N); numbers, + - * / and ' +
+  "N_labelled (examples whose label is known: data.labelled, else N_total) and N (= N_total, the paper's N); numbers, + - * / and " +
   'parentheses only. When given it replaces loss.alpha. Kingma et al.: 0.1*N_total/N_labelled (per labelled example)';
 
 /**
@@ -95,7 +95,10 @@ export function evalAlphaExpression(expr: string, names: Record<string, number>,
     if (/^\s*$/.test(expr.slice(pos))) break;
     re.lastIndex = pos;
     const m = re.exec(expr);
-    if (!m) fail(`unexpected character '${expr.slice(pos).trim()[0]}' at position ${pos + 1 + (expr.slice(pos).length - expr.slice(pos).trimStart().length)} (allowed: numbers, ${ALPHA_NAMES.join(', ')}, + - * / and parentheses)`);
+    if (!m)
+      fail(
+        `unexpected character '${expr.slice(pos).trim()[0]}' at position ${pos + 1 + (expr.slice(pos).length - expr.slice(pos).trimStart().length)} (allowed: numbers, ${ALPHA_NAMES.join(', ')}, + - * / and parentheses)`,
+      );
     tokens.push(m![1] ?? m![2] ?? m![3]);
     pos = re.lastIndex;
   }
@@ -149,24 +152,27 @@ export function m2Options<const L extends readonly M2Likelihood[]>(likelihoods: 
     prior: slot('prior', { default: { kind: 'gaussian' }, description: 'p(z) and the family of q(z|x,y)' }),
     encoder: slot('network', { default: { kind: 'mlp', hidden: [500] }, description: 'q(z|x,y): a network on [x, onehot(y)]' }),
     decoder: slot('network', { default: { kind: 'mlp', hidden: [500] }, description: 'p(x|y,z): a network on [z, onehot(y)]' }),
-    classifier: slot('network', { default: { kind: 'mlp', hidden: [500] }, description: 'q(y|x): a network on x, softmax over the C classes' }),
+    classifier: slot('network', {
+      default: { kind: 'mlp', hidden: [500] },
+      description: 'q(y|x): a network on x, softmax over the C classes',
+    }),
     likelihood: Enum(likelihoods, {
       default: defaultLikelihood,
       description:
-        'bernoulli: Σ BCE (x in [0,1]); gaussian: the image loss ‖x − x̂‖²; gaussian_learned: −log N(x; μ, σ²) with μ and log σ² from the decoder (Kingma\'s type_px = gaussian)',
+        "bernoulli: Σ BCE (x in [0,1]); gaussian: the image loss ‖x − x̂‖²; gaussian_learned: −log N(x; μ, σ²) with μ and log σ² from the decoder (Kingma's type_px = gaussian)",
     }),
     class_noise: Enum(['independent', 'shared'], {
       default: 'independent',
       description:
-        'Noise of z across the C class passes of an unlabelled row: independent (a draw per pass, as Kingma\'s code) or shared ' +
-        '(one draw per row for all C passes: common random numbers, so the differences L(x,y) − L(x,y\') that train q(y|x) carry less sampling noise; every L(x,y) stays unbiased)',
+        "Noise of z across the C class passes of an unlabelled row: independent (a draw per pass, as Kingma's code) or shared " +
+        "(one draw per row for all C passes: common random numbers, so the differences L(x,y) − L(x,y') that train q(y|x) carry less sampling noise; every L(x,y) stays unbiased)",
     }),
     class_loss: Enum(['sum', 'mean'], {
       default: 'sum',
       description:
         "How α weighs the classification term: sum (Kingma's): α·Σ_lab −log q(y|x) / B, α per labelled example, the batch's labelled share scaling it; " +
         'mean: α·mean_lab −log q(y|x), the same weight whatever the labelled count (as the public reproductions write it). With L labelled rows in a batch of B rows, ' +
-        'sum with α equals mean with α·L/B (Kingma\'s α = 50 with 100 labelled of 200 rows is mean with 25)',
+        "sum with α equals mean with α·L/B (Kingma's α = 50 with 100 labelled of 200 rows is mean with 25)",
     }),
     entropy_weight: weight(
       1,
@@ -181,8 +187,6 @@ export function m2Options<const L extends readonly M2Likelihood[]>(likelihoods: 
     ),
   };
 }
-
-const EVAL_PROGRESS: TrainProgress = { epoch: 0, step: 0, fraction: 1 };
 
 /**
  * Build M2 on top of `features` (null: x itself). Every term is a batch mean:
@@ -207,10 +211,19 @@ export function m2Core(o: M2CoreOptions, ctx: ModelBuildContext, features: Featu
   const C = data.classes;
   const K = o.latent;
   const D = features ? features.dim : data.dim;
-  const alpha = o.alpha_expression !== undefined ? evalAlphaExpression(o.alpha_expression, alphaNames(data), `${where.replace(/ \(.*/, '')}.alpha_expression`) : null;
+  const alpha =
+    o.alpha_expression !== undefined
+      ? evalAlphaExpression(o.alpha_expression, alphaNames(data), `${where.replace(/ \(.*/, '')}.alpha_expression`)
+      : null;
   // the prior comes first (the encoder's size depends on it); a prior that reads the encoder gets it when it computes
   let built: Network | null = null;
-  const prior = ctx.registry.create('prior', o.prior, { ...ctx, rng: ctx.rng.fork('prior'), latent: K, inDim: D + C, encoder: () => built! });
+  const prior = ctx.registry.create('prior', o.prior, {
+    ...ctx,
+    rng: ctx.rng.fork('prior'),
+    latent: K,
+    inDim: D + C,
+    encoder: () => built!,
+  });
   const entropySchedule = weightSchedule(o.entropy_weight ?? 1, ctx.registry, ctx);
   const constantEntropy = typeof (o.entropy_weight ?? 1) === 'number';
   /** The prior's scheduled values plus λ_H (when it is a schedule), fed to a compiled step. */
@@ -246,14 +259,16 @@ export function m2Core(o: M2CoreOptions, ctx: ModelBuildContext, features: Featu
     return features ? features.toData(f) : f;
   };
   const upload = (a: Record<string, Int32Array>) =>
-    Object.fromEntries(Object.entries(a).map(([k, v]) => [k, tf.tensor1d(v, 'int32')])) as Record<keyof ReturnType<typeof m2Rows>, tfc.Tensor1D>;
+    Object.fromEntries(Object.entries(a).map(([k, v]) => [k, tf.tensor1d(v, 'int32')])) as Record<
+      keyof ReturnType<typeof m2Rows>,
+      tfc.Tensor1D
+    >;
   const oneHot = (y: Int32Array) => tf.cast(tf.oneHot(tf.tensor1d(y, 'int32'), C), 'float32') as tfc.Tensor2D;
   const featMean = (x: tfc.Tensor2D) => (features ? features.mean(x) : x);
   const argmaxY = (f: tfc.Tensor2D) => Int32Array.from(tf.argMax(classifier.apply(f), 1).dataSync());
   const decodeClass = (z: tfc.Tensor2D, y: Int32Array) =>
     tf.tidy(() => toData(decoder.apply(tf.concat([z, oneHot(y)], 1) as tfc.Tensor2D)));
-  const posteriorMean = (f: tfc.Tensor2D, y: Int32Array) =>
-    prior.mean(encoder.apply(tf.concat([f, oneHot(y)], 1) as tfc.Tensor2D), K);
+  const posteriorMean = (f: tfc.Tensor2D, y: Int32Array) => prior.mean(encoder.apply(tf.concat([f, oneHot(y)], 1) as tfc.Tensor2D), K);
 
   const model: M2Model = {
     params,
@@ -276,8 +291,22 @@ export function m2Core(o: M2CoreOptions, ctx: ModelBuildContext, features: Featu
       const recon = nll(xr, decoder.apply(tf.concat([z, yr], 1) as tfc.Tensor2D));
       const kl = prior.kl(enc, K, progress, z);
       const logits = classifier.apply(x);
-      const lambdaH = constantEntropy ? (o.entropy_weight as number | undefined) ?? 1 : (progress.scheduled?.m2_entropy_weight ?? entropySchedule(scheduleProgress(progress)));
-      return semiSupervisedTerms({ B, C, rows: r, recon, kl, logits, w: w as { c1: number; c2: number }, alpha: alpha ?? w.alpha, classLoss: o.class_loss, lambdaH, report: { kl } });
+      const lambdaH = constantEntropy
+        ? ((o.entropy_weight as number | undefined) ?? 1)
+        : (progress.scheduled?.m2_entropy_weight ?? entropySchedule(scheduleProgress(progress)));
+      return semiSupervisedTerms({
+        B,
+        C,
+        rows: r,
+        recon,
+        kl,
+        logits,
+        w: w as { c1: number; c2: number },
+        alpha: alpha ?? w.alpha,
+        classLoss: o.class_loss,
+        lambdaH,
+        report: { kl },
+      });
     },
     classify: (x) => tf.tidy(() => tf.softmax(classifier.apply(featMean(x))) as tfc.Tensor2D),
     /** Means of q(z|x, ŷ) with ŷ = argmax q(y|x). */
@@ -294,14 +323,26 @@ export function m2Core(o: M2CoreOptions, ctx: ModelBuildContext, features: Featu
         return toData(decoder.apply(tf.concat([posteriorMean(f, y), oneHot(y)], 1) as tfc.Tensor2D));
       }),
     /** p(x|y,z) has no y here: row i is decoded with class i mod C (a prior sample grid shows every class in turn). */
-    decode: (z) => decodeClass(z, Int32Array.from({ length: z.shape[0] }, (_, i) => i % C)),
+    decode: (z) =>
+      decodeClass(
+        z,
+        Int32Array.from({ length: z.shape[0] }, (_, i) => i % C),
+      ),
     decodeClass,
     sampleLatent: (n, rng) => prior.sampleFromPrior(n, K, rng),
-    noImportanceWeights: 'M2 has no importance weights here (its marginal needs y summed out inside the importance sum); use the elbo evaluator',
+    noImportanceWeights:
+      'M2 has no importance weights here (its marginal needs y summed out inside the importance sum); use the elbo evaluator',
     // m1m2's features go through M1's networks, which export does not compose
     exportable: features
       ? undefined
-      : { latent: K, encoder, decoder, prior, output: o.likelihood === 'bernoulli' ? 'sigmoid' : o.likelihood === 'gaussian' ? 'identity' : 'gaussian-mean', classes: { count: C, classifier } },
+      : {
+          latent: K,
+          encoder,
+          decoder,
+          prior,
+          output: o.likelihood === 'bernoulli' ? 'sigmoid' : o.likelihood === 'gaussian' ? 'identity' : 'gaussian-mean',
+          classes: { count: C, classifier },
+        },
   };
   return model;
 }
@@ -309,7 +350,7 @@ export function m2Core(o: M2CoreOptions, ctx: ModelBuildContext, features: Featu
 /** The loss terms m2Core's `terms` returns (and so the train/, val/ and elbo evaluator names). */
 export const M2_TERMS = ['loss', 'recon', 'kl', 'labelled', 'unlabelled', 'class', 'entropy', 'accuracy', 'elbo'];
 
-export const m2Plugin = definePlugin({
+export const m2ModelPlugin = definePlugin({
   kind: 'model',
   name: 'm2',
   termNames: () => M2_TERMS,

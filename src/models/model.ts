@@ -8,4 +8,3 @@ import type { Model } from '../contracts';
 export function modelVariables(model: Pick<Model, 'params' | 'buffers'>): Map<string, tfc.Variable> {
   return new Map([...model.params, ...(model.buffers ?? [])]);
 }
-

@@ -4,7 +4,17 @@ import { collectVariables } from '../nn/network';
 import { standardWeights } from '../registry/weights';
 import { likelihoodOf, NOT_A_DENSITY } from '../losses/likelihood';
 import { importanceTerms, importanceWeightsOf, type ImportanceTerms } from './importance';
-import { type CapabilitiesOf, type ModelBuildContext, type PluginOptions, type Model, type Network, LIKELIHOODS, type LikelihoodName, type LatentParts, type LatentPartsOptions } from '../contracts';
+import {
+  type CapabilitiesOf,
+  type ModelBuildContext,
+  type PluginOptions,
+  type Model,
+  type Network,
+  LIKELIHOODS,
+  type LikelihoodName,
+  type LatentParts,
+  type LatentPartsOptions,
+} from '../contracts';
 
 export type { ImportanceTerms };
 
@@ -34,7 +44,14 @@ export function latentParts(o: LatentPartsOptions, ctx: ModelBuildContext): Late
   const likelihood = likelihoodOf(likelihoodName, data.dim);
   // the prior comes first (the encoder's size depends on it); a prior that reads the encoder gets it when it computes
   let built: Network | null = null;
-  const prior = ctx.registry.create('prior', o.prior, { ...ctx, rng: ctx.rng.fork('prior'), latent: K, inDim: data.dim, inShape: data.shape, encoder: () => built! });
+  const prior = ctx.registry.create('prior', o.prior, {
+    ...ctx,
+    rng: ctx.rng.fork('prior'),
+    latent: K,
+    inDim: data.dim,
+    inShape: data.shape,
+    encoder: () => built!,
+  });
   const encoder = ctx.registry.create('network', o.encoder, {
     ...ctx,
     rng: ctx.rng.fork('encoder'),
@@ -57,7 +74,13 @@ export function latentParts(o: LatentPartsOptions, ctx: ModelBuildContext): Late
     likelihood,
     nll: likelihood.nll,
     toData: likelihood.mean,
-    exportable: { latent: K, encoder, decoder, prior, output: likelihoodName === 'bernoulli' ? 'sigmoid' : likelihoodName === 'gaussian' ? 'identity' : 'gaussian-mean' },
+    exportable: {
+      latent: K,
+      encoder,
+      decoder,
+      prior,
+      output: likelihoodName === 'bernoulli' ? 'sigmoid' : likelihoodName === 'gaussian' ? 'identity' : 'gaussian-mean',
+    },
   };
 }
 
@@ -114,15 +137,23 @@ export const latentModelCapabilities: CapabilitiesOf<{ prior: PluginOptions; lik
   const prior = o.prior && registry.has('prior', o.prior.kind) ? registry.get('prior', o.prior.kind) : null;
   const priorCaps = Array.isArray(prior?.provides) ? prior!.provides : [];
   const noDensity = NOT_A_DENSITY[o.likelihood as LikelihoodName];
-  if (noDensity) return { provides: ['latent'], why: { density: `its likelihood '${o.likelihood}' is ${noDensity} (use likelihood: bernoulli or gaussian_learned)` } };
-  if (!priorCaps.includes('density')) return { provides: ['latent'], why: { density: `its prior '${o.prior?.kind}' has no density (a spike at 0 has none; use prior: gaussian)` } };
+  if (noDensity)
+    return {
+      provides: ['latent'],
+      why: { density: `its likelihood '${o.likelihood}' is ${noDensity} (use likelihood: bernoulli or gaussian_learned)` },
+    };
+  if (!priorCaps.includes('density'))
+    return {
+      provides: ['latent'],
+      why: { density: `its prior '${o.prior?.kind}' has no density (a spike at 0 has none; use prior: gaussian)` },
+    };
   return { provides: ['latent', 'density'] };
 };
 
 /** The loss terms `terms` returns (vae, m1). */
 export const VAE_TERMS = ['loss', 'recon', 'kl', 'elbo'];
 
-export const vaePlugin = definePlugin({
+export const vaeModelPlugin = definePlugin({
   kind: 'model',
   name: 'vae',
   capabilities: latentModelCapabilities,

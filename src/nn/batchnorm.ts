@@ -13,17 +13,21 @@ import type { Phase } from '../contracts';
 export const normOptions = {
   norm: Type.Optional(
     Enum(['none', 'batch'], {
-      description: 'batch: batch normalisation after every hidden layer, before its activation (learnable γ, β; running mean and variance for evaluation); absent: none',
+      description:
+        'batch: batch normalisation after every hidden layer, before its activation (learnable γ, β; running mean and variance for evaluation); absent: none',
     }),
   ),
   norm_momentum: Type.Optional(
     Type.Number({
       minimum: 0,
       maximum: 1,
-      description: 'Running-average decay m: running = m·running + (1 − m)·batch statistic (Keras convention; PyTorch momentum 0.1 is m = 0.9); absent: 0.9',
+      description:
+        'Running-average decay m: running = m·running + (1 − m)·batch statistic (Keras convention; PyTorch momentum 0.1 is m = 0.9); absent: 0.9',
     }),
   ),
-  norm_epsilon: Type.Optional(Type.Number({ exclusiveMinimum: 0, description: 'Added to the variance before its square root; absent: 1e-5 (PyTorch)' })),
+  norm_epsilon: Type.Optional(
+    Type.Number({ exclusiveMinimum: 0, description: 'Added to the variance before its square root; absent: 1e-5 (PyTorch)' }),
+  ),
 };
 
 /** What absent normalisation options mean. */

@@ -9,7 +9,11 @@ import { UserError } from '../errors';
 import type { Network, NetworkShape, Phase } from '../contracts';
 
 const convOptions = {
-  channels: Type.Array(Type.Integer({ minimum: 1 }), { minItems: 1, default: [32, 64], description: 'Channels per resolution (each halves the image)' }),
+  channels: Type.Array(Type.Integer({ minimum: 1 }), {
+    minItems: 1,
+    default: [32, 64],
+    description: 'Channels per resolution (each halves the image)',
+  }),
   kernel: Type.Integer({ minimum: 1, default: 4 }),
   residual: Type.Boolean({ default: false, description: 'A 3×3 residual block at every resolution (ResNet-like)' }),
   activation: Enum(['relu', 'elu', 'leakyrelu'], { default: 'relu' }),
@@ -43,7 +47,10 @@ export function conv(tf: typeof tfc, o: ConvOptions, shape: NetworkShape, rng: R
   const [H, Wd, Cimg] = (image === 'in' ? shape.inShape! : shape.outShape!) as number[];
   const f = 2 ** L;
   if (H % f || Wd % f) {
-    throw new UserError(`images of ${H}×${Wd} cannot be halved ${L} times; use ${Math.max(1, Math.floor(Math.log2(gcd(H, Wd))))} or fewer channels entries`, 'network: conv channels');
+    throw new UserError(
+      `images of ${H}×${Wd} cannot be halved ${L} times; use ${Math.max(1, Math.floor(Math.log2(gcd(H, Wd))))} or fewer channels entries`,
+      'network: conv channels',
+    );
   }
   const parts = convParts(tf, o, shape, rng, phase, { H, Wd, Cimg, h0: H / f, w0: Wd / f });
   return image === 'in' ? convEncoder(parts) : convDecoder(parts);
@@ -67,7 +74,14 @@ interface ConvParts {
   norm(name: string, c: number): BatchNorm | null;
   act(t: tfc.Tensor4D): tfc.Tensor4D;
   actLayer(tfl: typeof tfjs, x: tfjs.SymbolicTensor, name: string): tfjs.SymbolicTensor;
-  convLayer(tfl: typeof tfjs, x: tfjs.SymbolicTensor, name: string, k: tfc.Variable, strides: number, bias?: tfc.Variable): tfjs.SymbolicTensor;
+  convLayer(
+    tfl: typeof tfjs,
+    x: tfjs.SymbolicTensor,
+    name: string,
+    k: tfc.Variable,
+    strides: number,
+    bias?: tfc.Variable,
+  ): tfjs.SymbolicTensor;
   /** A 3×3 residual block of c channels (its kernels drawn now). */
   residualBlock(name: string, c: number): Step;
 }
@@ -78,11 +92,19 @@ function convParts(tf: typeof tfc, o: ConvOptions, shape: NetworkShape, rng: Rng
   const settings = normSettings(o);
   const bnApply = (bn: BatchNorm | null, t: tfc.Tensor4D) => (bn ? bn.apply(t) : t);
   const bnLayers = (tfl: typeof tfjs, bn: BatchNorm | null, x: tfjs.SymbolicTensor) => (bn ? bn.layers(tfl, x) : x);
-  const act = (t: tfc.Tensor4D) => (o.activation === 'relu' ? tf.relu(t) : o.activation === 'elu' ? tf.elu(t) : tf.leakyRelu(t, LEAKY_SLOPE)) as tfc.Tensor4D;
+  const act = (t: tfc.Tensor4D) =>
+    (o.activation === 'relu' ? tf.relu(t) : o.activation === 'elu' ? tf.elu(t) : tf.leakyRelu(t, LEAKY_SLOPE)) as tfc.Tensor4D;
   const actLayer = (tfl: typeof tfjs, x: tfjs.SymbolicTensor, name: string) =>
-    (o.activation === 'leakyrelu' ? leakyReluLayer(tfl, name) : tfl.layers.activation({ activation: o.activation, name })).apply(x) as tfjs.SymbolicTensor;
+    (o.activation === 'leakyrelu' ? leakyReluLayer(tfl, name) : tfl.layers.activation({ activation: o.activation, name })).apply(
+      x,
+    ) as tfjs.SymbolicTensor;
   const convLayer = (tfl: typeof tfjs, x: tfjs.SymbolicTensor, name: string, k: tfc.Variable, strides: number, bias?: tfc.Variable) =>
-    applyWithWeights(tfl, tfl.layers.conv2d({ filters: k.shape[3]!, kernelSize: k.shape[0]!, strides, padding: 'same', useBias: !!bias, name }), x, bias ? [k, bias] : [k]);
+    applyWithWeights(
+      tfl,
+      tfl.layers.conv2d({ filters: k.shape[3]!, kernelSize: k.shape[0]!, strides, padding: 'same', useBias: !!bias, name }),
+      x,
+      bias ? [k, bias] : [k],
+    );
   const residualBlock = (name: string, c: number): Step => {
     const k1 = convKernel(tf, rng, 3, c, c);
     const k2 = convKernel(tf, rng, 3, c, c);
@@ -92,14 +114,23 @@ function convParts(tf: typeof tfc, o: ConvOptions, shape: NetworkShape, rng: Rng
     const bn2 = o.norm === 'batch' ? batchNorm(tf, `${name}/bn2`, c, settings, phase, params, buffers) : null;
     const id = name.replace(/\//g, '_');
     return {
-      apply: (x) => tf.add(x, bnApply(bn2, tf.conv2d(act(bnApply(bn1, tf.conv2d(x, k1 as tfc.Tensor4D, 1, 'same'))), k2 as tfc.Tensor4D, 1, 'same'))) as tfc.Tensor4D,
+      apply: (x) =>
+        tf.add(
+          x,
+          bnApply(bn2, tf.conv2d(act(bnApply(bn1, tf.conv2d(x, k1 as tfc.Tensor4D, 1, 'same'))), k2 as tfc.Tensor4D, 1, 'same')),
+        ) as tfc.Tensor4D,
       layers: (tfl, x) => {
-        const inner = bnLayers(tfl, bn2, convLayer(tfl, actLayer(tfl, bnLayers(tfl, bn1, convLayer(tfl, x, `${id}_conv1`, k1, 1)), `${id}_act`), `${id}_conv2`, k2, 1));
+        const inner = bnLayers(
+          tfl,
+          bn2,
+          convLayer(tfl, actLayer(tfl, bnLayers(tfl, bn1, convLayer(tfl, x, `${id}_conv1`, k1, 1)), `${id}_act`), `${id}_conv2`, k2, 1),
+        );
         return tfl.layers.add({ name: `${id}_add` }).apply([x, inner]) as tfjs.SymbolicTensor;
       },
     };
   };
-  const norm = (name: string, c: number): BatchNorm | null => (o.norm === 'batch' ? batchNorm(tf, `${name}/bn`, c, settings, phase, params, buffers) : null);
+  const norm = (name: string, c: number): BatchNorm | null =>
+    o.norm === 'batch' ? batchNorm(tf, `${name}/bn`, c, settings, phase, params, buffers) : null;
   return { tf, o, shape, rng, params, buffers, image, norm, act, actLayer, convLayer, residualBlock };
 }
 
@@ -187,7 +218,14 @@ function convDecoder(p: ConvParts): Network {
         return last ? y : act(y);
       },
       layers: (tfl, x) => {
-        const deconv = tfl.layers.conv2dTranspose({ filters: cout, kernelSize: o.kernel, strides: 2, padding: 'same', useBias: !bn, name: `deconv${i}` });
+        const deconv = tfl.layers.conv2dTranspose({
+          filters: cout,
+          kernelSize: o.kernel,
+          strides: 2,
+          padding: 'same',
+          useBias: !bn,
+          name: `deconv${i}`,
+        });
         const y = bn ? bn.layers(tfl, applyWithWeights(tfl, deconv, x, [k])) : applyWithWeights(tfl, deconv, x, [k, bias!]);
         return last ? y : actLayer(tfl, y, `deconv${i}_act`);
       },
@@ -220,10 +258,11 @@ function gcd(a: number, b: number): number {
   return b ? gcd(b, a % b) : a;
 }
 
-export const convNetwork = definePlugin({
+export const convNetworkPlugin = definePlugin({
   kind: 'network',
   name: 'conv',
-  description: 'Convolutional encoder/decoder for images (stride-2 convs / transposed convs, optional residual blocks); not on wasm, which lacks Conv2DBackpropFilter',
+  description:
+    'Convolutional encoder/decoder for images (stride-2 convs / transposed convs, optional residual blocks); not on wasm, which lacks Conv2DBackpropFilter',
   backends: ['tensorflow', 'cpu'],
   options: convOptions,
   create: (o, ctx) => conv(ctx.tf, o, ctx.shape, ctx.rng, ctx.phase),

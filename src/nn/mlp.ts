@@ -17,7 +17,8 @@ const mlpOptions = {
   ...normOptions,
   norm_input: Type.Optional(
     Type.Boolean({
-      description: 'Batch-normalise the input features too, before the first layer (bn_input: γ, no β), as Chainer M2 implementations do; absent: false',
+      description:
+        'Batch-normalise the input features too, before the first layer (bn_input: γ, no β), as Chainer M2 implementations do; absent: false',
     }),
   ),
   init_std: Type.Optional(
@@ -61,7 +62,8 @@ export function mlp(tf: typeof tfc, o: MlpOptions, shape: NetworkShape, rng: Rng
   const layers: { w: tfc.Variable; b: tfc.Variable | null; bn: BatchNorm | null; act: Activation }[] = [];
   for (let i = 0; i < dims.length - 1; i++) {
     const hidden = i < dims.length - 2;
-    const w = o.init_std !== undefined ? normalWeights(tf, rng, dims[i], dims[i + 1], o.init_std) : glorotUniform(tf, rng, dims[i], dims[i + 1]);
+    const w =
+      o.init_std !== undefined ? normalWeights(tf, rng, dims[i], dims[i + 1], o.init_std) : glorotUniform(tf, rng, dims[i], dims[i + 1]);
     params.set(`dense${i}/w`, w);
     const bn = hidden && o.norm === 'batch' ? batchNorm(tf, `bn${i}`, dims[i + 1], settings, phase, params, buffers) : null;
     let b: tfc.Variable | null = null;
@@ -96,7 +98,12 @@ export function mlp(tf: typeof tfc, o: MlpOptions, shape: NetworkShape, rng: Rng
         if (bn) {
           h = applyWithWeights(tfl, tfl.layers.dense({ units: w.shape[1]!, useBias: false, name: `dense${i}` }), h, [w]);
           h = bn.layers(tfl, h);
-          if (act !== 'linear') h = (act === 'leakyrelu' ? leakyReluLayer(tfl, `dense${i}_act`) : tfl.layers.activation({ activation: layerAct, name: `dense${i}_act` })).apply(h) as tfjs.SymbolicTensor;
+          if (act !== 'linear')
+            h = (
+              act === 'leakyrelu'
+                ? leakyReluLayer(tfl, `dense${i}_act`)
+                : tfl.layers.activation({ activation: layerAct, name: `dense${i}_act` })
+            ).apply(h) as tfjs.SymbolicTensor;
           return;
         }
         const dense = tfl.layers.dense({ units: w.shape[1]!, activation: layerAct, name: `dense${i}` });
@@ -136,7 +143,7 @@ export function leakyReluLayer(tfl: typeof tfjs, name: string): tfjs.layers.Laye
   return tfl.layers.leakyReLU({ alpha: LEAKY_SLOPE, name });
 }
 
-export const mlpNetwork = definePlugin({
+export const mlpNetworkPlugin = definePlugin({
   kind: 'network',
   name: 'mlp',
   description: 'Fully connected layers (Glorot init, fused matMul+bias+activation; optional batch normalisation); trains on every backend',

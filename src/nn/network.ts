@@ -11,7 +11,12 @@ export const evaluationPhase = (): Phase => ({ training: false });
  * The values are copied, so the variables may live on another tfjs-core instance (the native
  * backend's).
  */
-export function applyWithWeights(tfl: typeof tfjs, layer: tfjs.layers.Layer, input: tfjs.SymbolicTensor, weights: tfc.Variable[]): tfjs.SymbolicTensor {
+export function applyWithWeights(
+  tfl: typeof tfjs,
+  layer: tfjs.layers.Layer,
+  input: tfjs.SymbolicTensor,
+  weights: tfc.Variable[],
+): tfjs.SymbolicTensor {
   const out = layer.apply(input) as tfjs.SymbolicTensor;
   const values = weights.map((v) => tfl.tensor(v.dataSync() as Float32Array, v.shape));
   layer.setWeights(values);
@@ -24,7 +29,10 @@ export function applyWithWeights(tfl: typeof tfjs, layer: tfjs.layers.Layer, inp
  * ('encoder' → 'encoder/dense0/w', 'encoder/bn0/mean'): what every model builds its
  * `params` and `buffers` from, so both get the same names.
  */
-export function collectVariables(parts: Record<string, HasVariables | null | undefined>): { params: Map<string, tfc.Variable>; buffers: Map<string, tfc.Variable> } {
+export function collectVariables(parts: Record<string, HasVariables | null | undefined>): {
+  params: Map<string, tfc.Variable>;
+  buffers: Map<string, tfc.Variable>;
+} {
   const params = new Map<string, tfc.Variable>();
   const buffers = new Map<string, tfc.Variable>();
   for (const [prefix, part] of Object.entries(parts)) {

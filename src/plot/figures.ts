@@ -99,10 +99,21 @@ export function curvesSpec(title: string, subtitle: string, points: CurvePoint[]
     data: { values: [...points, ...rules] },
     columns: Math.min(3, Math.max(1, terms.length)),
     concat: terms.map((term) => {
-      const from = term === LR_TERM ? null : focusFrom(points.filter((p) => p.term === term), test[term]);
+      const from =
+        term === LR_TERM
+          ? null
+          : focusFrom(
+              points.filter((p) => p.term === term),
+              test[term],
+            );
       const scale = term === LR_TERM ? { type: 'log' } : { zero: false };
       return {
-        title: { text: term, anchor: 'middle', fontSize: 13, ...(from ? { subtitle: `from epoch ${from} (before: far off)`, subtitleFontSize: 10 } : {}) },
+        title: {
+          text: term,
+          anchor: 'middle',
+          fontSize: 13,
+          ...(from ? { subtitle: `from epoch ${from} (before: far off)`, subtitleFontSize: 10 } : {}),
+        },
         width: 230,
         height: 140,
         transform: [{ filter: { field: 'term', equal: term } }],
@@ -150,16 +161,40 @@ export interface ReferenceLine {
  * over seeds, one colour per series (the other swept keys), and each published value as
  * a labelled dashed reference line.
  */
-export function compareSpec(o: { metric: string; by: string; seriesTitle: string; points: ComparePoint[]; references: ReferenceLine[]; subtitle?: string }): VegaLiteSpec {
+export function compareSpec(o: {
+  metric: string;
+  by: string;
+  seriesTitle: string;
+  points: ComparePoint[];
+  references: ReferenceLine[];
+  subtitle?: string;
+}): VegaLiteSpec {
   const numeric = o.points.every((p) => typeof p.x === 'number');
   const xs = o.points.map((p) => p.x as number);
   const logX = numeric && xs.every((v) => v > 0) && Math.max(...xs) / Math.min(...xs) >= 50;
   const values = o.points.map((p) => ({ ...p, lo: p.mean - p.std, hi: p.mean + p.std }));
   const x = numeric
-    ? { field: 'x', type: 'quantitative', title: o.by, scale: { type: logX ? 'log' : 'linear', zero: false, nice: !logX }, axis: { values: [...new Set(xs)].sort((a, b) => a - b) } }
+    ? {
+        field: 'x',
+        type: 'quantitative',
+        title: o.by,
+        scale: { type: logX ? 'log' : 'linear', zero: false, nice: !logX },
+        axis: { values: [...new Set(xs)].sort((a, b) => a - b) },
+      }
     : // a long setting (a plugin block: kind(option=value, ...)) is a label of one option a line
-      { field: 'x', type: 'nominal', title: o.by, axis: { labelAngle: 0, labelLimit: 900, labelExpr: "split(datum.label, ', ')" }, sort: null };
-  const colour = { field: 'series', type: 'nominal', title: o.seriesTitle, legend: { orient: 'bottom', direction: 'vertical', columns: 1 } };
+      {
+        field: 'x',
+        type: 'nominal',
+        title: o.by,
+        axis: { labelAngle: 0, labelLimit: 900, labelExpr: "split(datum.label, ', ')" },
+        sort: null,
+      };
+  const colour = {
+    field: 'series',
+    type: 'nominal',
+    title: o.seriesTitle,
+    legend: { orient: 'bottom', direction: 'vertical', columns: 1 },
+  };
   const y = { type: 'quantitative', title: `${o.metric} (mean ± std over seeds)`, scale: { zero: false } };
   return {
     title: { text: `${o.metric} against ${o.by}`, subtitle: wrap(o.subtitle ?? '') },
@@ -172,10 +207,19 @@ export function compareSpec(o: { metric: string; by: string; seriesTitle: string
           // categories are not joined by lines; their series sit side by side
           numeric
             ? { mark: { type: 'line', point: { size: 50, filled: true } }, encoding: { x, y: { ...y, field: 'mean' }, color: colour } }
-            : { mark: { type: 'point', size: 60, filled: true, opacity: 1 }, encoding: { x, xOffset: { field: 'series' }, y: { ...y, field: 'mean' }, color: colour } },
+            : {
+                mark: { type: 'point', size: 60, filled: true, opacity: 1 },
+                encoding: { x, xOffset: { field: 'series' }, y: { ...y, field: 'mean' }, color: colour },
+              },
           {
             mark: { type: 'errorbar', ticks: { width: 8 }, thickness: 1.5 },
-            encoding: { x, ...(numeric ? {} : { xOffset: { field: 'series' } }), y: { ...y, field: 'lo' }, y2: { field: 'hi' }, color: colour },
+            encoding: {
+              x,
+              ...(numeric ? {} : { xOffset: { field: 'series' } }),
+              y: { ...y, field: 'lo' },
+              y2: { field: 'hi' },
+              color: colour,
+            },
           },
         ],
       },
@@ -196,7 +240,10 @@ export function compareSpec(o: { metric: string; by: string; seriesTitle: string
             {
               data: { values: o.references },
               layer: [
-                { mark: { type: 'rule', strokeDash: [6, 4], color: '#222', strokeWidth: 1.2 }, encoding: { y: { field: 'value', type: 'quantitative' } } },
+                {
+                  mark: { type: 'rule', strokeDash: [6, 4], color: '#222', strokeWidth: 1.2 },
+                  encoding: { y: { field: 'value', type: 'quantitative' } },
+                },
                 {
                   mark: { type: 'text', align: 'left', baseline: 'bottom', dx: 4, dy: -3, color: '#222', fontSize: 11 },
                   encoding: { y: { field: 'value', type: 'quantitative' }, x: { value: 0 }, text: { field: 'label' } },
@@ -246,7 +293,13 @@ export function scatterSpec(o: {
 }
 
 /** One bar per category (e.g. per latent dimension) on a 0 … 1 axis. */
-export function barsSpec(o: { title: string; subtitle: string; xTitle: string; yTitle: string; bars: { x: number; y: number }[] }): VegaLiteSpec {
+export function barsSpec(o: {
+  title: string;
+  subtitle: string;
+  xTitle: string;
+  yTitle: string;
+  bars: { x: number; y: number }[];
+}): VegaLiteSpec {
   const n = o.bars.length;
   const every = Math.max(1, Math.ceil(n / 32));
   return {
@@ -256,7 +309,12 @@ export function barsSpec(o: { title: string; subtitle: string; xTitle: string; y
     data: { values: o.bars },
     mark: { type: 'bar', color: '#3a6fc4' },
     encoding: {
-      x: { field: 'x', type: 'ordinal', title: o.xTitle, axis: { labelAngle: 0, values: o.bars.map((b) => b.x).filter((v) => v % every === 0) } },
+      x: {
+        field: 'x',
+        type: 'ordinal',
+        title: o.xTitle,
+        axis: { labelAngle: 0, values: o.bars.map((b) => b.x).filter((v) => v % every === 0) },
+      },
       y: { field: 'y', type: 'quantitative', title: o.yTitle, scale: { domain: [0, 1] } },
     },
   };
@@ -277,7 +335,12 @@ export interface GridCaption {
  * columns and a 1-pixel gap, every pixel drawn as a `scale`×`scale` block (so no viewer
  * smooths it). `cell` is one image plus its gap, in output pixels.
  */
-export function imageGridPng(images: Float32Array[], shape: number[], cols: number, scale = 1): { png: Buffer; width: number; height: number; cell: [number, number] } {
+export function imageGridPng(
+  images: Float32Array[],
+  shape: number[],
+  cols: number,
+  scale = 1,
+): { png: Buffer; width: number; height: number; cell: [number, number] } {
   const [h, w, c] = shape.length === 3 ? shape : [shape[0], shape[1] ?? 1, 1];
   const rows = Math.ceil(images.length / cols);
   const gap = 1;
@@ -308,7 +371,11 @@ export function imageGridPng(images: Float32Array[], shape: number[], cols: numb
  * An image grid with a caption: the grid (drawn at `zoom` PNG pixels per SVG pixel), a
  * title and subtitle, and labels per row and per column.
  */
-export function gridSpec(grid: { png: Buffer; width: number; height: number; cell: [number, number] }, caption: GridCaption, zoom = 1): VegaLiteSpec {
+export function gridSpec(
+  grid: { png: Buffer; width: number; height: number; cell: [number, number] },
+  caption: GridCaption,
+  zoom = 1,
+): VegaLiteSpec {
   const W = grid.width / zoom;
   const H = grid.height / zoom;
   const [ch, cw] = grid.cell.map((v) => v / zoom);
@@ -326,10 +393,22 @@ export function gridSpec(grid: { png: Buffer; width: number; height: number; cel
         encoding: { x: { value: 0 }, y: { value: 0 }, url: { field: 'url', type: 'nominal' } },
       },
       ...(rowLabels.length
-        ? [{ data: { values: rowLabels }, mark: { ...text, align: 'right', baseline: 'middle', dx: -6 }, encoding: { x: { value: 0 }, y: { field: 'y', type: 'quantitative', scale: null }, text: { field: 't' } } }]
+        ? [
+            {
+              data: { values: rowLabels },
+              mark: { ...text, align: 'right', baseline: 'middle', dx: -6 },
+              encoding: { x: { value: 0 }, y: { field: 'y', type: 'quantitative', scale: null }, text: { field: 't' } },
+            },
+          ]
         : []),
       ...(colLabels.length
-        ? [{ data: { values: colLabels }, mark: { ...text, align: 'center', baseline: 'bottom', dy: -4 }, encoding: { y: { value: 0 }, x: { field: 'x', type: 'quantitative', scale: null }, text: { field: 't' } } }]
+        ? [
+            {
+              data: { values: colLabels },
+              mark: { ...text, align: 'center', baseline: 'bottom', dy: -4 },
+              encoding: { y: { value: 0 }, x: { field: 'x', type: 'quantitative', scale: null }, text: { field: 't' } },
+            },
+          ]
         : []),
     ],
     config: { view: { stroke: null } },
@@ -341,7 +420,13 @@ export function gridSpec(grid: { png: Buffer; width: number; height: number; cel
  * images are enlarged (up to 4×, to about 900 pixels across) and stored at the PNG's
  * resolution, so a digit stays sharp.
  */
-export async function writeImageGrid(file: string, images: Float32Array[], shape: number[], cols: number, caption: GridCaption): Promise<void> {
+export async function writeImageGrid(
+  file: string,
+  images: Float32Array[],
+  shape: number[],
+  cols: number,
+  caption: GridCaption,
+): Promise<void> {
   const base = imageGridPng([], shape, cols);
   const scale = Math.max(1, Math.min(4, Math.floor(900 / base.width)));
   await writeFigure(file, gridSpec(imageGridPng(images, shape, cols, scale * ZOOM), caption, ZOOM));
@@ -367,16 +452,31 @@ export interface SweepCurvePoint {
 export function sweepCurveMetrics(metrics: string[]): string[] {
   const term = (m: string) => m.replace(/^(train|val)\//, '');
   const terms = termOrder([...new Set(metrics.map(term))]);
-  return [...metrics].sort((a, b) => terms.indexOf(term(a)) - terms.indexOf(term(b)) || (a.startsWith('train/') ? 0 : 1) - (b.startsWith('train/') ? 0 : 1));
+  return [...metrics].sort(
+    (a, b) => terms.indexOf(term(a)) - terms.indexOf(term(b)) || (a.startsWith('train/') ? 0 : 1) - (b.startsWith('train/') ? 0 : 1),
+  );
 }
 
 /**
  * Every cell's learning curves overlaid: one panel per metric (own y scale), one line per
  * run, coloured by its setting (the seeds of a setting share a colour).
  */
-export function sweepCurvesSpec(o: { title: string; subtitle: string; points: SweepCurvePoint[]; settings: string[]; settingTitle: string; metrics: string[] }): VegaLiteSpec {
+export function sweepCurvesSpec(o: {
+  title: string;
+  subtitle: string;
+  points: SweepCurvePoint[];
+  settings: string[];
+  settingTitle: string;
+  metrics: string[];
+}): VegaLiteSpec {
   const epochs = new Set(o.points.map((p) => p.epoch)).size;
-  const colour = { field: 'setting', type: 'nominal', title: o.settingTitle, scale: settingScale(o.settings), legend: { orient: 'top', direction: 'horizontal', columns: Math.min(4, o.settings.length) } };
+  const colour = {
+    field: 'setting',
+    type: 'nominal',
+    title: o.settingTitle,
+    scale: settingScale(o.settings),
+    legend: { orient: 'top', direction: 'horizontal', columns: Math.min(4, o.settings.length) },
+  };
   return {
     title: { text: o.title, subtitle: wrap(o.subtitle) },
     data: { values: o.points },
@@ -384,10 +484,17 @@ export function sweepCurvesSpec(o: { title: string; subtitle: string; points: Sw
     concat: o.metrics.map((metric) => {
       const from = focusFrom(o.points.filter((p) => p.metric === metric));
       return {
-        title: { text: metric, anchor: 'middle', fontSize: 13, ...(from ? { subtitle: `from epoch ${from} (before: far off)`, subtitleFontSize: 10 } : {}) },
+        title: {
+          text: metric,
+          anchor: 'middle',
+          fontSize: 13,
+          ...(from ? { subtitle: `from epoch ${from} (before: far off)`, subtitleFontSize: 10 } : {}),
+        },
         width: 230,
         height: 140,
-        transform: [{ filter: from ? `datum.metric === ${JSON.stringify(metric)} && datum.epoch >= ${from}` : { field: 'metric', equal: metric } }],
+        transform: [
+          { filter: from ? `datum.metric === ${JSON.stringify(metric)} && datum.epoch >= ${from}` : { field: 'metric', equal: metric } },
+        ],
         mark: { type: 'line', point: epochs <= 30 ? { size: 18 } : false, strokeWidth: 1.6, opacity: 0.9 },
         encoding: {
           x: { field: 'epoch', type: 'quantitative', title: 'epoch', axis: { tickMinStep: 1 } },
@@ -413,7 +520,14 @@ export interface SettingValue {
  * given), every run's value as a dot, and the mean over seeds as a bar-shaped tick with ± one
  * standard deviation, coloured as in the sweep's curves.
  */
-export function settingValuesSpec(o: { title: string; subtitle: string; values: SettingValue[]; settings: string[]; settingTitle: string; metrics: string[] }): VegaLiteSpec {
+export function settingValuesSpec(o: {
+  title: string;
+  subtitle: string;
+  values: SettingValue[];
+  settings: string[];
+  settingTitle: string;
+  metrics: string[];
+}): VegaLiteSpec {
   const columns = Math.min(3, Math.max(1, o.metrics.length));
   const colour = { field: 'setting', type: 'nominal', scale: settingScale(o.settings), legend: null };
   const height = Math.max(60, 22 * o.settings.length);
@@ -430,16 +544,35 @@ export function settingValuesSpec(o: { title: string; subtitle: string; values: 
         return [{ setting, mean, lo: mean - std, hi: mean + std, n: v.length }];
       });
       // the settings down the left of each row of panels
-      const y = { field: 'setting', type: 'nominal', title: null, sort: o.settings, scale: { domain: o.settings }, axis: i % columns === 0 ? { labelLimit: 260 } : { labels: false, ticks: false } };
+      const y = {
+        field: 'setting',
+        type: 'nominal',
+        title: null,
+        sort: o.settings,
+        scale: { domain: o.settings },
+        axis: i % columns === 0 ? { labelLimit: 260 } : { labels: false, ticks: false },
+      };
       const x = { type: 'quantitative', title: null, scale: { zero: false, nice: true } };
       return {
         title: { text: metric, anchor: 'middle', fontSize: 13 },
         width: 200,
         height,
         layer: [
-          { data: { values: stats }, mark: { type: 'rule', strokeWidth: 1.5 }, encoding: { y, x: { ...x, field: 'lo' }, x2: { field: 'hi' }, color: colour } },
-          { data: { values: stats }, mark: { type: 'tick', thickness: 2.5, size: 16 }, encoding: { y, x: { ...x, field: 'mean' }, color: colour } },
-          { data: { values: runs }, mark: { type: 'circle', size: 36, opacity: 0.55 }, encoding: { y, x: { ...x, field: 'value' }, color: colour } },
+          {
+            data: { values: stats },
+            mark: { type: 'rule', strokeWidth: 1.5 },
+            encoding: { y, x: { ...x, field: 'lo' }, x2: { field: 'hi' }, color: colour },
+          },
+          {
+            data: { values: stats },
+            mark: { type: 'tick', thickness: 2.5, size: 16 },
+            encoding: { y, x: { ...x, field: 'mean' }, color: colour },
+          },
+          {
+            data: { values: runs },
+            mark: { type: 'circle', size: 36, opacity: 0.55 },
+            encoding: { y, x: { ...x, field: 'value' }, color: colour },
+          },
         ],
       };
     }),

@@ -39,7 +39,6 @@ let engines: Promise<Engines> | null = null;
  * compiled CommonJS would otherwise turn `import()` into `require()`), once per process.
  */
 function loadEngines(): Promise<Engines> {
-  // eslint-disable-next-line @typescript-eslint/no-implied-eval
   const importEsm = new Function('specifier', 'return import(specifier)') as (s: string) => Promise<any>;
   engines ??= Promise.all([importEsm('vega'), importEsm('vega-lite')]).then(([vega, vegaLite]) => ({ vega, vegaLite }));
   return engines;
@@ -48,7 +47,11 @@ function loadEngines(): Promise<Engines> {
 /** A Vega-Lite spec as SVG text (the shared CONFIG merged under the spec's own config). */
 export async function toSvg(spec: VegaLiteSpec): Promise<string> {
   const { vega, vegaLite } = await loadEngines();
-  const full = { $schema: 'https://vega.github.io/schema/vega-lite/v6.json', ...spec, config: { ...CONFIG, ...((spec.config as object) ?? {}) } };
+  const full = {
+    $schema: 'https://vega.github.io/schema/vega-lite/v6.json',
+    ...spec,
+    config: { ...CONFIG, ...((spec.config as object) ?? {}) },
+  };
   const compiled = vegaLite.compile(full).spec;
   const view = new vega.View(vega.parse(compiled), { renderer: 'none' });
   try {
@@ -65,7 +68,9 @@ let fonts: { fontFiles: string[]; loadSystemFonts: boolean } | null = null;
 function resvg(svg: string) {
   // loaded here so that commands that draw nothing never load the native renderer
   const { Resvg } = require('@resvg/resvg-js') as typeof import('@resvg/resvg-js');
-  fonts ??= DEJAVU.every((f) => fs.existsSync(f)) ? { fontFiles: DEJAVU, loadSystemFonts: false } : { fontFiles: [], loadSystemFonts: true };
+  fonts ??= DEJAVU.every((f) => fs.existsSync(f))
+    ? { fontFiles: DEJAVU, loadSystemFonts: false }
+    : { fontFiles: [], loadSystemFonts: true };
   return new Resvg(svg, {
     background: 'white',
     fitTo: { mode: 'zoom', value: ZOOM },

@@ -6,7 +6,11 @@ import type { Prior } from '../contracts';
 
 /** log σ² clamps (numerical safety), shared by the priors whose posterior is Gaussian. */
 export const logvarClampOptions = {
-  logvar_min: NumberRelative({ exclusiveMaximum: { $data: '1/logvar_max' }, default: -30, description: 'Clamp of log σ² from below (numerical safety); below logvar_max' }),
+  logvar_min: NumberRelative({
+    exclusiveMaximum: { $data: '1/logvar_max' },
+    default: -30,
+    description: 'Clamp of log σ² from below (numerical safety); below logvar_max',
+  }),
   logvar_max: Type.Number({ default: 20, description: 'Clamp of log σ² from above (numerical safety)' }),
 };
 

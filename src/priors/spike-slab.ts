@@ -14,7 +14,10 @@ const spikeSlabOptions = {
     default: 0.5,
     description: 'Prior spike probability a ("alpha" in the paper): P(z_k is drawn from the slab); 1 recovers the Gaussian VAE',
   }),
-  c: weight(50, 'Sharpness c of the selection sigmoid(c·(η + γ − 1)); the paper warms it up from 50 to 200 ({kind: linear, from: 50, to: 200, end_epoch: N})'),
+  c: weight(
+    50,
+    'Sharpness c of the selection sigmoid(c·(η + γ − 1)); the paper warms it up from 50 to 200 ({kind: linear, from: 50, to: 200, end_epoch: N})',
+  ),
   warmup: weight(
     1,
     'Spike warm-up λ of the official code: the slab is sampled from N(λμ, σ^(2λ)); a schedule 0 → 1 lets only the spikes carry information at first (1: off)',
@@ -112,8 +115,14 @@ export function spikeSlabPrior(tf: typeof tfc, o: SpikeSlabPriorOptions, schedul
               const step = (layer: tfjs.layers.Layer, x: tfjs.SymbolicTensor) => layer.apply(x) as tfjs.SymbolicTensor;
               let g = step(tfl.layers.rescaling({ scale: -1, offset: 0, name: 'neg_v' }), blockLayers(tfl, enc, 3, K, 2, 'v'));
               g = step(tfl.layers.rescaling({ scale: -1, offset: 0, name: 'log_gamma' }), step(tfl.layers.reLU({ name: 'relu_neg_v' }), g));
-              g = step(tfl.layers.rescaling({ scale: 1, offset: 1 - SPIKE_EPS, name: 'gamma_shifted' }), step(tfl.layers.elu({ alpha: 1, name: 'gamma_minus_1' }), g));
-              g = step(tfl.layers.rescaling({ scale: 1, offset: SPIKE_EPS, name: 'gamma' }), step(tfl.layers.reLU({ maxValue: 1 - 2 * SPIKE_EPS, name: 'gamma_clamped' }), g));
+              g = step(
+                tfl.layers.rescaling({ scale: 1, offset: 1 - SPIKE_EPS, name: 'gamma_shifted' }),
+                step(tfl.layers.elu({ alpha: 1, name: 'gamma_minus_1' }), g),
+              );
+              g = step(
+                tfl.layers.rescaling({ scale: 1, offset: SPIKE_EPS, name: 'gamma' }),
+                step(tfl.layers.reLU({ maxValue: 1 - 2 * SPIKE_EPS, name: 'gamma_clamped' }), g),
+              );
               return tfl.layers.multiply({ name: 'mean' }).apply([g, mu]) as tfjs.SymbolicTensor;
             },
           },

@@ -5,8 +5,17 @@ import { gaussianPrior, logvarClampOptions } from './gaussian';
 import type { PriorContext, Network, Prior } from '../contracts';
 
 const vampOptions = {
-  components: Type.Integer({ minimum: 1, default: 500, description: 'Number J of pseudo-inputs (mixture components); the paper uses 500 on MNIST' }),
-  init_mean: Type.Number({ minimum: 0, maximum: 1, default: 0.05, description: 'Pseudo-inputs start as N(init_mean, init_std²) per input value (the reference code: 0.05, 0.01)' }),
+  components: Type.Integer({
+    minimum: 1,
+    default: 500,
+    description: 'Number J of pseudo-inputs (mixture components); the paper uses 500 on MNIST',
+  }),
+  init_mean: Type.Number({
+    minimum: 0,
+    maximum: 1,
+    default: 0.05,
+    description: 'Pseudo-inputs start as N(init_mean, init_std²) per input value (the reference code: 0.05, 0.01)',
+  }),
   init_std: Type.Number({ minimum: 0, default: 0.01, description: 'Spread of the pseudo-inputs at the start' }),
   ...logvarClampOptions,
 };
@@ -34,7 +43,8 @@ export function vampPrior(tf: typeof tfc, o: VampPriorOptions, ctx: PriorContext
   const init = Float32Array.from(rng.normals(J * ctx.inDim), (e) => o.init_mean + o.init_std * e);
   const pseudo = tf.variable(tf.tensor2d(init, [J, ctx.inDim]), true);
   const encoder = (): Network => {
-    if (!ctx.encoder) throw new UserError('the vamp prior needs a model with an encoder (it passes its pseudo-inputs through it)', 'model.prior');
+    if (!ctx.encoder)
+      throw new UserError('the vamp prior needs a model with an encoder (it passes its pseudo-inputs through it)', 'model.prior');
     return ctx.encoder();
   };
   /** μ and log σ² of q(z|u_j) for every pseudo-input: [J, K] each. */
@@ -69,7 +79,10 @@ export function vampPrior(tf: typeof tfc, o: VampPriorOptions, ctx: PriorContext
     sampleFromPrior(n, K2, rng2) {
       return tf.tidy(() => {
         const { mu, logvar } = components();
-        const pick = tf.tensor1d(Int32Array.from(rng2.uniforms(n), (u) => Math.min(J - 1, Math.floor(u * J))), 'int32');
+        const pick = tf.tensor1d(
+          Int32Array.from(rng2.uniforms(n), (u) => Math.min(J - 1, Math.floor(u * J))),
+          'int32',
+        );
         const eps = tf.tensor2d(rng2.normals(n * K2), [n, K2]);
         return tf.add(tf.gather(mu, pick), tf.mul(tf.exp(tf.mul(0.5, tf.gather(logvar, pick))), eps)) as tfc.Tensor2D;
       });
@@ -82,7 +95,8 @@ export const vampPriorPlugin = definePlugin({
   name: 'vamp',
   // logPrior (the mixture) and logPosterior (the Gaussian): importance weighting works
   provides: ['density'],
-  description: 'VampPrior (Tomczak & Welling 2018): p(z) = mean over J learned pseudo-inputs u_j of q(z|u_j); Gaussian posterior; KL estimated with the sampled z',
+  description:
+    'VampPrior (Tomczak & Welling 2018): p(z) = mean over J learned pseudo-inputs u_j of q(z|u_j); Gaussian posterior; KL estimated with the sampled z',
   options: vampOptions,
   create: (o, ctx) => vampPrior(ctx.tf, o, ctx),
 });

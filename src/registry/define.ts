@@ -52,7 +52,10 @@ export function ObjectOf<P extends TProperties>(properties: P, extra: JsonSchema
  * receives from a validated config, for options that come from elsewhere (a run directory's
  * recorded config, a command-line flag). The registry applies it before every `create`.
  */
-export function withOptionDefaults<O extends PluginOptions>(plugin: Plugin<PluginKind, O, never> | { schema: OptionsSchema }, options: PluginOptions | (Partial<O> & { kind: string })): O {
+export function withOptionDefaults<O extends PluginOptions>(
+  plugin: Plugin<PluginKind, O, never> | { schema: OptionsSchema },
+  options: PluginOptions | (Partial<O> & { kind: string }),
+): O {
   const out: Record<string, unknown> = { ...options };
   for (const [k, s] of Object.entries(plugin.schema.properties)) {
     const d = (s as { default?: unknown }).default;

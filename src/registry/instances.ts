@@ -1,4 +1,3 @@
-
 import type { PluginKind } from '../contracts';
 /**
  * The runtime half of each kind's contract (the types in ./types are the compile-time
@@ -6,13 +5,15 @@ import type { PluginKind } from '../contracts';
  * once when the registry creates it. Returns why it falls short, or null.
  */
 export function instanceProblem(kind: PluginKind, inst: unknown): string | null {
-  if (kind === 'schedule') return typeof inst === 'function' ? null : `a schedule is a function (progress) => number, not ${describe(inst)}`;
+  if (kind === 'schedule')
+    return typeof inst === 'function' ? null : `a schedule is a function (progress) => number, not ${describe(inst)}`;
   if (!inst || typeof inst !== 'object') return `create returned ${describe(inst)}, not an object`;
   const o = inst as Record<string, unknown>;
   const missing: string[] = [];
   const fn = (...names: string[]) => names.forEach((n) => typeof o[n] !== 'function' && missing.push(`${n}() (a function)`));
   const map = (n: string) => !(o[n] instanceof Map) && missing.push(`${n} (a Map of tf.Variables by name)`);
-  const count = (n: string, min: number) => !(Number.isInteger(o[n]) && (o[n] as number) >= min) && missing.push(`${n} (an integer ≥ ${min}, got ${describe(o[n])})`);
+  const count = (n: string, min: number) =>
+    !(Number.isInteger(o[n]) && (o[n] as number) >= min) && missing.push(`${n} (an integer ≥ ${min}, got ${describe(o[n])})`);
   switch (kind) {
     case 'dataset': {
       count('dim', 1);

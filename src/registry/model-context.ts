@@ -1,5 +1,13 @@
 import { UserError } from '../errors';
-import { END_OF_TRAINING, type GivenContext, type LatentParts, type LatentPartsOptions, type Model, type ModelContext, type Prior } from '../contracts';
+import {
+  END_OF_TRAINING,
+  type GivenContext,
+  type LatentParts,
+  type LatentPartsOptions,
+  type Model,
+  type ModelContext,
+  type Prior,
+} from '../contracts';
 
 /**
  * What the registry adds around a model plugin's `create`: the context's `latentParts`
@@ -19,13 +27,19 @@ export type LatentPartsBuilder = (options: LatentPartsOptions, ctx: GivenContext
 const PRIORS = Symbol('elbo.model-priors');
 
 /** A model's context as the registry gives it to the plugin's `create`, and the list its priors are recorded in. */
-export function modelContext(given: GivenContext<'model'>, builder: LatentPartsBuilder | undefined): { ctx: ModelContext; priors: Prior[] } {
+export function modelContext(
+  given: GivenContext<'model'>,
+  builder: LatentPartsBuilder | undefined,
+): { ctx: ModelContext; priors: Prior[] } {
   const priors: Prior[] = [];
   const ctx: ModelContext & { [PRIORS]: Prior[] } = {
     ...given,
     [PRIORS]: priors,
     latentParts(options) {
-      if (!builder) throw new UserError('ctx.latentParts is missing: this registry was made with new Registry() without a latentParts builder; make it with createRegistry()');
+      if (!builder)
+        throw new UserError(
+          'ctx.latentParts is missing: this registry was made with new Registry() without a latentParts builder; make it with createRegistry()',
+        );
       return builder(options, ctx);
     },
   };
@@ -52,7 +66,10 @@ export function withPriorSchedules(model: Model, priors: Prior[], plugin: { name
   try {
     names = scheduling.flatMap((p) => Object.keys(p.scheduled!(END_OF_TRAINING)));
   } catch (e) {
-    throw new UserError(`model plugin '${plugin.name}' (${plugin.file}): the scheduled() of a prior it created failed: ${e instanceof Error ? e.message.split('\n')[0] : String(e)}`, plugin.file);
+    throw new UserError(
+      `model plugin '${plugin.name}' (${plugin.file}): the scheduled() of a prior it created failed: ${e instanceof Error ? e.message.split('\n')[0] : String(e)}`,
+      plugin.file,
+    );
   }
   const twice = names.find((n, i) => names.indexOf(n) !== i);
   if (twice) {

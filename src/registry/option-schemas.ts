@@ -8,7 +8,20 @@
  */
 
 /** Keywords that say what an object holds (or defer to a schema that does). */
-const STATES_CONTENTS = ['properties', 'patternProperties', 'additionalProperties', 'unevaluatedProperties', '$ref', 'allOf', 'anyOf', 'oneOf', 'then', 'else', 'const', 'enum'];
+const STATES_CONTENTS = [
+  'properties',
+  'patternProperties',
+  'additionalProperties',
+  'unevaluatedProperties',
+  '$ref',
+  'allOf',
+  'anyOf',
+  'oneOf',
+  'then',
+  'else',
+  'const',
+  'enum',
+];
 
 /** Keywords whose value is one schema a value (or a part of it) must match. */
 const ONE_SCHEMA = ['additionalProperties', 'items', 'then', 'else', 'contains', 'unevaluatedProperties'];

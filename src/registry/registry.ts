@@ -6,7 +6,20 @@ import Ajv from 'ajv';
 import { UserError, suggestion } from '../errors';
 import { modelContext, recordPrior, withDefaultProgress, withPriorSchedules, type LatentPartsBuilder } from './model-context';
 import { looseObjectOption } from './option-schemas';
-import { MODEL_CAPABILITIES, PLUGIN_KINDS, type AnyPlugin, type GivenContext, type KindContexts, type KindInstances, type Model, type PluginKind, type PluginOptions, type PluginRegistry, type Prior, type WeightDeclaration } from '../contracts';
+import {
+  MODEL_CAPABILITIES,
+  PLUGIN_KINDS,
+  type AnyPlugin,
+  type GivenContext,
+  type KindContexts,
+  type KindInstances,
+  type Model,
+  type PluginKind,
+  type PluginOptions,
+  type PluginRegistry,
+  type Prior,
+  type WeightDeclaration,
+} from '../contracts';
 
 interface Entry {
   plugin: AnyPlugin;
@@ -44,10 +57,7 @@ export class Registry implements PluginRegistry {
     const byName = this.entries.get(plugin.kind)!;
     const existing = byName.get(plugin.name);
     if (existing && existing.source !== source) {
-      throw new UserError(
-        `${plugin.kind} plugin '${plugin.name}' is already registered by ${existing.source}; rename one of them`,
-        source,
-      );
+      throw new UserError(`${plugin.kind} plugin '${plugin.name}' is already registered by ${existing.source}; rename one of them`, source);
     }
     byName.set(plugin.name, { plugin, source, file });
   }
@@ -74,9 +84,7 @@ export class Registry implements PluginRegistry {
 
   list(kind?: PluginKind): { plugin: AnyPlugin; source: string }[] {
     const kinds = kind ? [kind] : [...PLUGIN_KINDS];
-    return kinds.flatMap((k) =>
-      this.names(k).map((n) => this.entries.get(k)!.get(n)!),
-    );
+    return kinds.flatMap((k) => this.names(k).map((n) => this.entries.get(k)!.get(n)!));
   }
 
   /** Whether the plugin file `spec` names (resolved against `baseDir`, then the cwd) is already loaded: it runs no code. */
@@ -136,7 +144,10 @@ export class Registry implements PluginRegistry {
     for (const [name, d] of Object.entries(plugin.weights)) {
       const problem = !/^[a-z][a-z0-9_]*$/.test(name)
         ? `its name must be lower case letters, digits and _`
-        : typeof d?.default !== 'number' || !(d.default >= 0) || typeof d.description !== 'string' || (d.role !== undefined && d.role !== 'multiplier' && d.role !== 'parameter')
+        : typeof d?.default !== 'number' ||
+            !(d.default >= 0) ||
+            typeof d.description !== 'string' ||
+            (d.role !== undefined && d.role !== 'multiplier' && d.role !== 'parameter')
           ? `its declaration must be {default: a number ≥ 0, description: a string, role?: 'multiplier' | 'parameter'}`
           : known[name] && known[name].default !== d.default
             ? `it is already declared with default ${known[name].default} (${known[name].description}); a weight name means one thing in every model: choose another name`
@@ -159,23 +170,21 @@ export class Registry implements PluginRegistry {
     process.stdout.write = process.stderr.write.bind(process.stderr) as typeof process.stdout.write;
     try {
       try {
-        // eslint-disable-next-line @typescript-eslint/no-var-requires
         mod = require(file);
       } catch (e: any) {
         throw new UserError(`cannot load plugin '${spec}' (${file}): ${thrown(e)}`, where);
       }
       try {
         const exported = mod?.default ?? mod;
-        const plugins: unknown[] = Array.isArray(exported)
-          ? exported
-          : Array.isArray(exported?.plugins)
-            ? exported.plugins
-            : [exported];
+        const plugins: unknown[] = Array.isArray(exported) ? exported : Array.isArray(exported?.plugins) ? exported.plugins : [exported];
         for (const p of plugins) this.register(p as AnyPlugin, spec, file);
       } catch (e) {
         // a getter that throws, a Proxy: reading the plugin object failed
         if (e instanceof UserError) throw e;
-        throw new UserError(`invalid plugin: reading what it exports failed: ${thrown(e)}; the problem is in the plugin, not in elbo`, file);
+        throw new UserError(
+          `invalid plugin: reading what it exports failed: ${thrown(e)}; the problem is in the plugin, not in elbo`,
+          file,
+        );
       }
     } finally {
       process.stdout.write = write;
@@ -187,9 +196,7 @@ export class Registry implements PluginRegistry {
 function resolvePluginPath(spec: string, baseDir: string, where?: string): string {
   const isPath = spec.startsWith('.') || spec.startsWith('/') || spec.includes(path.sep);
   if (isPath) {
-    const candidates = path.isAbsolute(spec)
-      ? [spec]
-      : [path.resolve(baseDir, spec), path.resolve(process.cwd(), spec)];
+    const candidates = path.isAbsolute(spec) ? [spec] : [path.resolve(baseDir, spec), path.resolve(process.cwd(), spec)];
     for (const c of candidates) {
       try {
         return require.resolve(c);
@@ -215,19 +222,33 @@ function checkPluginShape(p: any, source: string, thirdParty: boolean): void {
   if (!p || typeof p !== 'object') problems.push('does not export a plugin object');
   else {
     if (!PLUGIN_KINDS.includes(p.kind)) problems.push(`'kind' must be one of ${PLUGIN_KINDS.join(', ')} (got ${JSON.stringify(p.kind)})`);
-    if (typeof p.name !== 'string' || !/^[a-z][a-z0-9-]*$/.test(p.name)) problems.push(`'name' must be a lower-case name like 'my-plugin' (got ${JSON.stringify(p.name)})`);
+    if (typeof p.name !== 'string' || !/^[a-z][a-z0-9-]*$/.test(p.name))
+      problems.push(`'name' must be a lower-case name like 'my-plugin' (got ${JSON.stringify(p.name)})`);
     if (typeof p.description !== 'string') problems.push(`'description' must be a string`);
-    if (typeof p.name === 'string' && RESERVED_NAMES.has(p.name.toLowerCase())) problems.push(`'name' '${p.name}' is reserved (it is a property of every JavaScript object); choose another`);
+    if (typeof p.name === 'string' && RESERVED_NAMES.has(p.name.toLowerCase()))
+      problems.push(`'name' '${p.name}' is reserved (it is a property of every JavaScript object); choose another`);
     const props = p.schema?.properties;
-    if (!p.schema || !isPlainObject(props)) problems.push(`'schema.properties' must be an object (a mapping) of JSON Schemas, not ${Array.isArray(props) ? 'a list' : JSON.stringify(props) ?? 'missing'}`);
-    else if (Object.prototype.hasOwnProperty.call(props, 'kind')) problems.push(`'schema.properties' must not define 'kind' (the registry adds it)`);
+    if (!p.schema || !isPlainObject(props))
+      problems.push(
+        `'schema.properties' must be an object (a mapping) of JSON Schemas, not ${Array.isArray(props) ? 'a list' : (JSON.stringify(props) ?? 'missing')}`,
+      );
+    else if (Object.prototype.hasOwnProperty.call(props, 'kind'))
+      problems.push(`'schema.properties' must not define 'kind' (the registry adds it)`);
     else {
-      const bad = Object.entries(props).filter(([, s]) => !isPlainObject(s) && typeof s !== 'boolean').map(([k]) => k);
-      if (bad.length) problems.push(`'schema.properties' must map option names to JSON Schemas (${bad.join(', ')} ${bad.length > 1 ? 'are' : 'is'} not)`);
-      const loose = Object.entries(props).map(([k, v]) => looseObjectOption(v, k)).find((path) => path !== null);
+      const bad = Object.entries(props)
+        .filter(([, s]) => !isPlainObject(s) && typeof s !== 'boolean')
+        .map(([k]) => k);
+      if (bad.length)
+        problems.push(`'schema.properties' must map option names to JSON Schemas (${bad.join(', ')} ${bad.length > 1 ? 'are' : 'is'} not)`);
+      const loose = Object.entries(props)
+        .map(([k, v]) => looseObjectOption(v, k))
+        .find((path) => path !== null);
       if (loose) problems.push(looseObjectProblem(loose, p));
       const req = p.schema.required;
-      if (req !== undefined && (!Array.isArray(req) || req.some((r: unknown) => typeof r !== 'string' || !Object.prototype.hasOwnProperty.call(props, r)))) {
+      if (
+        req !== undefined &&
+        (!Array.isArray(req) || req.some((r: unknown) => typeof r !== 'string' || !Object.prototype.hasOwnProperty.call(props, r)))
+      ) {
         problems.push(`'schema.required' must list option names of schema.properties (got ${JSON.stringify(req)})`);
       }
       // built-in schemas are tested; a third party's is checked once, here
@@ -247,14 +268,24 @@ function checkPluginShape(p: any, source: string, thirdParty: boolean): void {
 /** What is wrong with a plugin's optional members (metrics, termNames, provides, capabilities, needs), and the names they had before. */
 function memberProblems(p: Record<string, unknown>): string[] {
   const problems: string[] = [];
-  if (p.terms !== undefined) problems.push(`'terms' is now 'termNames' (the names of the loss terms; the model it creates computes them in terms(batch, w, rng, progress))`);
-  if (typeof p.provides === 'function') problems.push(`'provides' is a list; a function of the options returning {provides, why} is now 'capabilities'`);
-  else if (p.provides !== undefined && p.capabilities !== undefined) problems.push(`give 'provides' (a list) or 'capabilities' (a function of the options), not both`);
-  for (const f of ['metrics', 'termNames', 'capabilities']) if (p[f] !== undefined && typeof p[f] !== 'function') problems.push(`'${f}' must be a function when given`);
+  if (p.terms !== undefined)
+    problems.push(
+      `'terms' is now 'termNames' (the names of the loss terms; the model it creates computes them in terms(batch, w, rng, progress))`,
+    );
+  if (typeof p.provides === 'function')
+    problems.push(`'provides' is a list; a function of the options returning {provides, why} is now 'capabilities'`);
+  else if (p.provides !== undefined && p.capabilities !== undefined)
+    problems.push(`give 'provides' (a list) or 'capabilities' (a function of the options), not both`);
+  for (const f of ['metrics', 'termNames', 'capabilities'])
+    if (p[f] !== undefined && typeof p[f] !== 'function') problems.push(`'${f}' must be a function when given`);
   for (const key of ['provides', 'needs']) {
     const v = p[key];
     // provides as a function has its own message above
-    if (v !== undefined && !(key === 'provides' && typeof v === 'function') && (!Array.isArray(v) || v.some((c: unknown) => !(MODEL_CAPABILITIES as readonly unknown[]).includes(c)))) {
+    if (
+      v !== undefined &&
+      !(key === 'provides' && typeof v === 'function') &&
+      (!Array.isArray(v) || v.some((c: unknown) => !(MODEL_CAPABILITIES as readonly unknown[]).includes(c)))
+    ) {
       problems.push(`'${key}' must be a list of ${MODEL_CAPABILITIES.join(', ')} (got ${JSON.stringify(v)})`);
     }
   }
@@ -301,10 +332,15 @@ function schemaProblem(schema: { properties: Record<string, unknown>; required?:
  * it throws itself pass through.
  */
 function attributed(plugin: AnyPlugin, source: string): AnyPlugin {
-  const blame = (what: string) => (e: unknown): never => {
-    if (e instanceof UserError) throw e;
-    throw new UserError(`${plugin.kind} plugin '${plugin.name}' failed in ${what}: ${thrown(e)}; the problem is in the plugin, not in elbo`, source);
-  };
+  const blame =
+    (what: string) =>
+    (e: unknown): never => {
+      if (e instanceof UserError) throw e;
+      throw new UserError(
+        `${plugin.kind} plugin '${plugin.name}' failed in ${what}: ${thrown(e)}; the problem is in the plugin, not in elbo`,
+        source,
+      );
+    };
   /** `f` with its exceptions blamed on the plugin, and its result checked by `check` (why it is wrong, or null). */
   const guard = <A extends unknown[], R>(f: ((...a: A) => R) | undefined, what: string, check?: (r: R) => string | null) =>
     f === undefined
@@ -322,11 +358,17 @@ function attributed(plugin: AnyPlugin, source: string): AnyPlugin {
           return out;
         };
   const names = (nullable: boolean) => (r: unknown) =>
-    (nullable && r === null) || (Array.isArray(r) && r.every((n) => typeof n === 'string')) ? null : `must return a list of metric names (strings)${nullable ? ' or null' : ''}, got ${describeValue(r)}`;
+    (nullable && r === null) || (Array.isArray(r) && r.every((n) => typeof n === 'string'))
+      ? null
+      : `must return a list of metric names (strings)${nullable ? ' or null' : ''}, got ${describeValue(r)}`;
   const create = guard(plugin.create as (o: PluginOptions, c: unknown) => unknown, 'create');
   return {
     ...plugin,
-    metrics: guard(plugin.metrics as ((o: PluginOptions, i: { modelTerms: string[] | null }) => string[] | null) | undefined, 'metrics', names(true)),
+    metrics: guard(
+      plugin.metrics as ((o: PluginOptions, i: { modelTerms: string[] | null }) => string[] | null) | undefined,
+      'metrics',
+      names(true),
+    ),
     termNames: guard(plugin.termNames as ((o: PluginOptions) => string[]) | undefined, 'termNames', names(false)),
     capabilities: guard(plugin.capabilities as NonNullable<AnyPlugin['capabilities']> | undefined, 'capabilities'),
     create(options: PluginOptions, ctx: unknown) {
@@ -338,7 +380,9 @@ function attributed(plugin: AnyPlugin, source: string): AnyPlugin {
         if (plugin.kind === 'model' && model && typeof model.terms === 'function') {
           model.terms = guard(model.terms.bind(model) as (...a: unknown[]) => unknown, "its model's terms (the loss)");
         }
-        return plugin.kind === 'evaluator' && ev && typeof ev.run === 'function' ? { ...ev, run: guard(ev.run.bind(ev) as (...a: unknown[]) => unknown, 'run') } : inst;
+        return plugin.kind === 'evaluator' && ev && typeof ev.run === 'function'
+          ? { ...ev, run: guard(ev.run.bind(ev) as (...a: unknown[]) => unknown, 'run') }
+          : inst;
       };
       return made instanceof Promise ? made.then(wrapRun) : wrapRun(made);
     },

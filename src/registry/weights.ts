@@ -1,4 +1,3 @@
-
 import type { WeightDeclaration } from '../contracts';
 /**
  * The loss weights of the source write-ups (docs/models.md "Shared pieces"): c1 multiplies

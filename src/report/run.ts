@@ -65,7 +65,15 @@ function modelName(runDir: string): string {
 }
 
 /** Figures of a run in this order, then any other PNG of artifacts/ by name. */
-const FIGURE_ORDER = ['curves.png', 'latent-pca.png', 'sparsity.png', 'reconstructions.png', 'samples.png', 'class-samples.png', 'augment.png'];
+const FIGURE_ORDER = [
+  'curves.png',
+  'latent-pca.png',
+  'sparsity.png',
+  'reconstructions.png',
+  'samples.png',
+  'class-samples.png',
+  'augment.png',
+];
 
 function runBody(runDir: string, rec: RunRecord, configYaml: string): string {
   const art = path.join(runDir, 'artifacts');
@@ -82,19 +90,42 @@ function runBody(runDir: string, rec: RunRecord, configYaml: string): string {
     ['seed', esc(rec.seed)],
     ['epochs', `${rec.epochs_completed} of ${rec.epochs_planned} (${rec.global_step} steps)`],
     ['test metrics from', rec.evaluated_on ? `the ${rec.evaluated_on.checkpoint} checkpoint, epoch ${rec.evaluated_on.epoch}` : '–'],
-    ...(rec.selected ? ([['selected by', `${esc(rec.selected.metric)} (${rec.selected.mode}): ${num(rec.selected.value)} at epoch ${rec.selected.epoch}`]] as [string, string][]) : []),
+    ...(rec.selected
+      ? ([
+          ['selected by', `${esc(rec.selected.metric)} (${rec.selected.mode}): ${num(rec.selected.value)} at epoch ${rec.selected.epoch}`],
+        ] as [string, string][])
+      : []),
     ['backend', esc(`${rec.backend.name} (${rec.backend.package ?? ''} ${rec.backend.version ?? ''})`)],
     ['started', esc(rec.start_time)],
     ['duration', duration],
     ['config', `${esc(rec.config_file)} (sha256 ${esc(rec.config_sha256.slice(0, 16))}…)`],
     ...(rec.note ? ([['note', esc(rec.note)]] as [string, string][]) : []),
-    ...(rec.tags && Object.keys(rec.tags).length ? ([['tags', esc(Object.entries(rec.tags).map(([k, v]) => `${k}=${v}`).join(', '))]] as [string, string][]) : []),
-    ...Object.entries(rec.depends_on ?? {}).map(([role, dep]) => [`built on (${role})`, esc(`${dep.run_dir} (${dep.run_id})`)] as [string, string]),
+    ...(rec.tags && Object.keys(rec.tags).length
+      ? ([
+          [
+            'tags',
+            esc(
+              Object.entries(rec.tags)
+                .map(([k, v]) => `${k}=${v}`)
+                .join(', '),
+            ),
+          ],
+        ] as [string, string][])
+      : []),
+    ...Object.entries(rec.depends_on ?? {}).map(
+      ([role, dep]) => [`built on (${role})`, esc(`${dep.run_dir} (${dep.run_id})`)] as [string, string],
+    ),
   ];
   const published = rec.published?.length
     ? table(
         ['metric', 'measured', 'published', 'verdict', 'source'],
-        rec.published.map((p) => [esc(p.metric), `<span class="n">${num(p.measured)}</span>`, esc(formatPublished(p)), verdictBadge(p.verdict), esc(p.source)]),
+        rec.published.map((p) => [
+          esc(p.metric),
+          `<span class="n">${num(p.measured)}</span>`,
+          esc(formatPublished(p)),
+          verdictBadge(p.verdict),
+          esc(p.source),
+        ]),
         'published',
       )
     : '<p class="sub">The config has no published numbers to compare with.</p>';
@@ -111,7 +142,14 @@ function runBody(runDir: string, rec: RunRecord, configYaml: string): string {
         ['host', esc(fp.hostname)],
         ['git', fp.git?.commit ? esc(`${fp.git.commit}${fp.git.dirty ? ' (uncommitted changes)' : ''}`) : 'not a git checkout'],
         ['command', esc(`elbo ${(fp.argv ?? []).join(' ')}`)],
-        ['packages', esc(Object.entries(fp.packages ?? {}).map(([k, v]) => `${k} ${v}`).join(', '))],
+        [
+          'packages',
+          esc(
+            Object.entries(fp.packages ?? {})
+              .map(([k, v]) => `${k} ${v}`)
+              .join(', '),
+          ),
+        ],
       ]
     : [];
   return [
@@ -123,7 +161,9 @@ function runBody(runDir: string, rec: RunRecord, configYaml: string): string {
     '<h2>Final metrics</h2>',
     metricRows.length ? table(['metric', 'value'], metricRows, 'metrics') : '<p class="sub">No test or validation metrics.</p>',
     '<h2>Figures</h2>',
-    pngs.length ? pngs.map((f) => figure(path.join(art, f), `artifacts/${f} (SVG beside it)`)).join('\n') : '<p class="sub">No figures.</p>',
+    pngs.length
+      ? pngs.map((f) => figure(path.join(art, f), `artifacts/${f} (SVG beside it)`)).join('\n')
+      : '<p class="sub">No figures.</p>',
     '<h2>Config</h2>',
     `<pre>${esc(configYaml)}</pre>`,
     '<h2>Fingerprint</h2>',

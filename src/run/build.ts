@@ -7,12 +7,26 @@ import { UserError } from '../errors';
 import { evaluationPhase } from '../nn/network';
 import { weightSchedule, evaluationWeights } from '../schedules/schedule';
 import { STANDARD_WEIGHTS, weightNames, type StandardWeight } from '../registry/weights';
-import { localTracker } from '../track/local';
+import { localTrackerPlugin } from '../track/local';
 import type { Progress } from '../track/progress';
 import { openResumedRun } from './resume';
 import type { ActiveRun } from './interrupt';
 import type { RunOptions } from './options';
-import { PLUGIN_KINDS, type PluginContext, type NestedRuns, type DataSet, type Model, type Optimizer, type Schedule, type TrainProgress, type Evaluator, type RunRecord, type ExperimentConfig, type RunResult, type PluginRegistry } from '../contracts';
+import {
+  PLUGIN_KINDS,
+  type PluginContext,
+  type NestedRuns,
+  type DataSet,
+  type Model,
+  type Optimizer,
+  type Schedule,
+  type TrainProgress,
+  type Evaluator,
+  type RunRecord,
+  type ExperimentConfig,
+  type RunResult,
+  type PluginRegistry,
+} from '../contracts';
 
 /**
  * Step 1 of a run, build: the config (a file with --set and --seed, or a resumed run's
@@ -41,7 +55,12 @@ export function loadRunConfig(o: RunOptions, registry: PluginRegistry, run: Acti
  * The device likewise: --device, else a resumed run's GPU when it trained on one, else the
  * config's `device` (absent: auto).
  */
-export function selectRunBackend(o: Pick<RunOptions, 'backend' | 'device'>, config: ExperimentConfig, registry: PluginRegistry, resumeRecord?: RunRecord): Promise<BackendInfo> {
+export function selectRunBackend(
+  o: Pick<RunOptions, 'backend' | 'device'>,
+  config: ExperimentConfig,
+  registry: PluginRegistry,
+  resumeRecord?: RunRecord,
+): Promise<BackendInfo> {
   const requested = o.backend ?? resumeRecord?.backend.name ?? config.backend;
   const resumedOnGpu = resumeRecord?.backend.device?.startsWith('gpu') ? 'gpu' : undefined;
   const device = o.device ?? resumedOnGpu ?? config.device ?? 'auto';
@@ -51,7 +70,10 @@ export function selectRunBackend(o: Pick<RunOptions, 'backend' | 'device'>, conf
       : resumedOnGpu
         ? `--resume (the run trained on ${resumeRecord!.backend.device}; --device cpu continues it on the CPU)`
         : `config 'device: ${device}'`;
-  return selectBackend(requested, o.backend ? '--backend' : 'backend', backendConstraint(config, registry), { device: device as DeviceRequest, where: deviceWhere });
+  return selectBackend(requested, o.backend ? '--backend' : 'backend', backendConstraint(config, registry), {
+    device: device as DeviceRequest,
+    where: deviceWhere,
+  });
 }
 
 /** The run's data set, from its own stream of the run seed (`rng.fork('data')`). */
@@ -88,7 +110,10 @@ export async function buildRun(
   const optimizer = registry.create('optimizer', config.train.optimizer, { ...ctx, params: model.params });
   const declared = registry.get('model', config.model.kind).weights;
   const weights = Object.fromEntries(
-    weightNames(registry.get('model', config.model.kind)).map((n) => [n, weightSchedule(config.loss[n] ?? declared?.[n]?.default ?? STANDARD_WEIGHTS[n as StandardWeight].default, registry, ctx)]),
+    weightNames(registry.get('model', config.model.kind)).map((n) => [
+      n,
+      weightSchedule(config.loss[n] ?? declared?.[n]?.default ?? STANDARD_WEIGHTS[n as StandardWeight].default, registry, ctx),
+    ]),
   );
   const evaluators = config.eval.map((e, i) => ({ name: e.kind, index: i, ev: registry.create('evaluator', e, ctx) }));
   return { model, optimizer, weights, evaluationWeights: evaluationWeights(declared, weights), evaluators };
@@ -110,8 +135,18 @@ export function nestedRuns(
 ): NestedRuns {
   const { config } = loaded;
   const local = config.tracking.find((t) => t.kind === 'local');
-  const dir = o.resume ? path.dirname(path.dirname(path.resolve(o.resume))) : path.resolve(o.runsDir ?? (local ? withOptionDefaults(localTracker, local).dir : 'runs'));
-  const common = { runsDir: dir, backend, device: o.device ?? config.device, progress: o.progress, registry, trackingUri: o.trackingUri, shouldStop: o.shouldStop };
+  const dir = o.resume
+    ? path.dirname(path.dirname(path.resolve(o.resume)))
+    : path.resolve(o.runsDir ?? (local ? withOptionDefaults(localTrackerPlugin, local).dir : 'runs'));
+  const common = {
+    runsDir: dir,
+    backend,
+    device: o.device ?? config.device,
+    progress: o.progress,
+    registry,
+    trackingUri: o.trackingUri,
+    shouldStop: o.shouldStop,
+  };
   return {
     dir,
     config,

@@ -20,7 +20,20 @@ import { type DataSet, type ExperimentConfig, type CompileMode, Selected, type P
  */
 export async function evaluateRun(
   parts: Pick<RunParts, 'model' | 'evaluators' | 'evaluationWeights'>,
-  o: { tf: typeof tfc; data: DataSet; rng: Rng; registry: PluginRegistry; config: Pick<ExperimentConfig, 'eval'>; modelTerms: string[] | null; compile?: CompileMode; artifact(name: string): string; log(message: string): void; warn(message: string): void; stopping(): boolean | Promise<boolean>; faultPoint?(index: number): Promise<void> },
+  o: {
+    tf: typeof tfc;
+    data: DataSet;
+    rng: Rng;
+    registry: PluginRegistry;
+    config: Pick<ExperimentConfig, 'eval'>;
+    modelTerms: string[] | null;
+    compile?: CompileMode;
+    artifact(name: string): string;
+    log(message: string): void;
+    warn(message: string): void;
+    stopping(): boolean | Promise<boolean>;
+    faultPoint?(index: number): Promise<void>;
+  },
   /** Filled as the evaluators finish (a failing evaluator leaves the earlier ones' metrics here). */
   metrics: Record<string, number> = {},
 ): Promise<{ metrics: Record<string, number>; interrupted: boolean }> {
@@ -30,13 +43,28 @@ export async function evaluateRun(
     await o.faultPoint?.(index);
     if (await o.stopping()) return { metrics, interrupted: true };
     const t0 = Date.now();
-    const out = await ev.run({ tf: o.tf, model: parts.model, data: o.data, rng: o.rng.fork(`eval-${index}-${name}`), compile: o.compile, artifact: o.artifact, log: o.log, unitWeights: unit });
+    const out = await ev.run({
+      tf: o.tf,
+      model: parts.model,
+      data: o.data,
+      rng: o.rng.fork(`eval-${index}-${name}`),
+      compile: o.compile,
+      artifact: o.artifact,
+      log: o.log,
+      unitWeights: unit,
+    });
     for (const [k, v] of Object.entries(out)) metrics[`test/${k}`] = v;
     // a plugin whose declared metrics miss what it wrote: published entries cannot be checked for those
     const names = o.registry.get('evaluator', name).metrics?.(o.config.eval[index], { modelTerms: o.modelTerms });
     const extraNames = names ? Object.keys(out).filter((k) => !names.includes(k)) : [];
     if (extraNames.length) o.warn(`evaluator ${name} wrote metrics it does not declare in metrics(): ${extraNames.join(', ')}`);
-    o.log(`eval ${name}: ${Object.entries(out).map(([k, v]) => `${k} ${v.toFixed(3)}`).join(', ') || 'done'} (${((Date.now() - t0) / 1000).toFixed(1)}s)`);
+    o.log(
+      `eval ${name}: ${
+        Object.entries(out)
+          .map(([k, v]) => `${k} ${v.toFixed(3)}`)
+          .join(', ') || 'done'
+      } (${((Date.now() - t0) / 1000).toFixed(1)}s)`,
+    );
   }
   // stopped during the last evaluator: the run did not finish (its test metrics are partial)
   return { metrics, interrupted: await o.stopping() };
@@ -50,7 +78,18 @@ export async function evaluateRun(
  */
 export async function evaluateTest(
   parts: RunParts,
-  o: { tf: typeof tfc; data: DataSet; rng: Rng; registry: PluginRegistry; config: ExperimentConfig; state: TrainingState; best: Selected | null; recorder: RunRecorder; progress: Progress; stopping(): boolean },
+  o: {
+    tf: typeof tfc;
+    data: DataSet;
+    rng: Rng;
+    registry: PluginRegistry;
+    config: ExperimentConfig;
+    state: TrainingState;
+    best: Selected | null;
+    recorder: RunRecorder;
+    progress: Progress;
+    stopping(): boolean;
+  },
   metrics: Record<string, number>,
 ): Promise<{ metrics: Record<string, number>; interrupted: boolean }> {
   const { tf, config, recorder, progress, best } = o;
@@ -61,7 +100,9 @@ export async function evaluateTest(
     if (!fs.existsSync(path.join(dir, 'manifest.json'))) throw new UserError(`the best checkpoint (epoch ${best.epoch}) is missing`, dir);
     loadCheckpoint(tf, dir, o.state.model);
     record.evaluated_on = { checkpoint: 'best', epoch: best.epoch };
-    progress.message(`evaluating the best checkpoint: epoch ${best.epoch} of ${record.epochs_completed} (${best.metric} ${best.value.toFixed(4)}, ${best.mode})`);
+    progress.message(
+      `evaluating the best checkpoint: epoch ${best.epoch} of ${record.epochs_completed} (${best.metric} ${best.value.toFixed(4)}, ${best.mode})`,
+    );
   } else record.evaluated_on = { checkpoint: 'last', epoch: record.epochs_completed };
   return evaluateRun(
     parts,

@@ -41,4 +41,3 @@ export interface RunOptions {
   /** The sweep cell this run is (set by `elbo sweep` through ELBO_SWEEP_CELL): recorded in run.json, shown by elbo runs list and show. */
   sweepCell?: SweepCellLabel;
 }
-

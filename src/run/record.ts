@@ -11,7 +11,16 @@ import type { Progress } from '../track/progress';
 import { writeRunReport } from '../report/run';
 import type { ActiveRun } from './interrupt';
 import type { RunOptions } from './options';
-import { type PluginContext, type ExperimentConfig, type DataSet, RunRecord, RunStatus, type Tracker, type RunResult, type PluginRegistry } from '../contracts';
+import {
+  type PluginContext,
+  type ExperimentConfig,
+  type DataSet,
+  RunRecord,
+  RunStatus,
+  type Tracker,
+  type RunResult,
+  type PluginRegistry,
+} from '../contracts';
 
 /**
  * Step 4 of a run, record, and the recording all along: every event of the run goes to
@@ -108,7 +117,9 @@ export function openRecorder(
   store.lock();
   run.store = store;
   const otherCtx = { ...trackerCtx, runDir: store.dir, warn };
-  const others = [...config.tracking.filter((t) => t.kind !== 'local'), ...extra.trackers].map((t) => registry.create('tracker', t, otherCtx));
+  const others = [...config.tracking.filter((t) => t.kind !== 'local'), ...extra.trackers].map((t) =>
+    registry.create('tracker', t, otherCtx),
+  );
   return new RunRecorder(store, local, [local, ...others], warn);
 }
 
@@ -139,7 +150,10 @@ export function newRecord(store: RunStore, loaded: LoadedConfig, data: DataSet, 
 }
 
 /** The run's labels: the runs it depends on, the sweep cell it is, and the user's tags and note (a resumed run keeps its own; a new note replaces the old). */
-export function labelRecord(record: RunRecord, o: { dependsOn?: RunRecord['depends_on']; tags?: Record<string, string>; note?: string; sweepCell?: RunRecord['sweep'] }): void {
+export function labelRecord(
+  record: RunRecord,
+  o: { dependsOn?: RunRecord['depends_on']; tags?: Record<string, string>; note?: string; sweepCell?: RunRecord['sweep'] },
+): void {
   if (o.dependsOn) record.depends_on = o.dependsOn;
   if (o.sweepCell) record.sweep = o.sweepCell;
   if (o.tags && Object.keys(o.tags).length) record.tags = { ...record.tags, ...o.tags };

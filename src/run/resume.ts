@@ -54,7 +54,15 @@ export function resumeFromCheckpoint(
   state: Map<string, tfc.Variable>,
   o: { select: boolean; backend: BackendInfo; warn(message: string): void; log(message: string): void },
 ): { record: RunRecord; start: StartPoint } {
-  const record: RunRecord = { ...previous, status: 'RUNNING', end_time: null, duration_s: null, error: null, evaluated_on: undefined, published: undefined };
+  const record: RunRecord = {
+    ...previous,
+    status: 'RUNNING',
+    end_time: null,
+    duration_s: null,
+    error: null,
+    evaluated_on: undefined,
+    published: undefined,
+  };
   const start: StartPoint = { epoch: 0, step: 0, best: null, recovered: null };
   const last = store.checkpoints().at(-1);
   if (last) {
@@ -63,7 +71,11 @@ export function resumeFromCheckpoint(
     start.step = m.global_step;
     if (m.metrics && !store.readMetrics().some((l) => l.epoch === m.epoch)) start.recovered = m.metrics;
     if (o.select) {
-      if (!m.selected) throw new UserError('this checkpoint has no best-so-far record for train.select (written by an older elbo?); start the run afresh', last.dir);
+      if (!m.selected)
+        throw new UserError(
+          'this checkpoint has no best-so-far record for train.select (written by an older elbo?); start the run afresh',
+          last.dir,
+        );
       start.best = m.selected;
     }
   }
@@ -75,7 +87,15 @@ export function resumeFromCheckpoint(
   const status = previous.status === 'RUNNING' ? 'KILLED' : previous.status;
   record.resumes = [
     ...(record.resumes ?? []),
-    { time: new Date().toISOString(), from_epoch: start.epoch, backend: o.backend.name, previous_status: status, ...(previous.status === 'RUNNING' ? { recovered: 'the run was RUNNING but its process was gone (killed hard): recovered as KILLED' } : {}) },
+    {
+      time: new Date().toISOString(),
+      from_epoch: start.epoch,
+      backend: o.backend.name,
+      previous_status: status,
+      ...(previous.status === 'RUNNING'
+        ? { recovered: 'the run was RUNNING but its process was gone (killed hard): recovered as KILLED' }
+        : {}),
+    },
   ];
   if (o.backend.name !== previous.backend.name) {
     o.warn(`resuming on backend ${o.backend.name}, the run started on ${previous.backend.name}: numbers may differ in the last digits`);

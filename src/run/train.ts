@@ -91,7 +91,10 @@ export async function trainRun(
           const value = metrics[select.metric];
           if (value === undefined) {
             const have = Object.keys(metrics).filter((k) => k.startsWith('val/'));
-            throw new UserError(`'${select.metric}' is not among the metrics of epoch ${epoch}${have.length ? ` (${have.join(', ')})` : ' (no val/ metrics: is data.validation 0?)'}`, 'train.select.metric');
+            throw new UserError(
+              `'${select.metric}' is not among the metrics of epoch ${epoch}${have.length ? ` (${have.join(', ')})` : ' (no val/ metrics: is data.validation 0?)'}`,
+              'train.select.metric',
+            );
           }
           if (!best || (select.mode === 'max' ? value > best.value : value < best.value)) {
             best = { metric: select.metric, mode: select.mode, epoch, value };
@@ -99,7 +102,10 @@ export async function trainRun(
           }
         }
         const now = Date.now(); // one timestamp for every tracker, and in the checkpoint
-        saveCheckpoint(store.checkpointDir(epoch), epoch, step, o.state.all, { ...(best ? { selected: best } : {}), metrics: { step, timestamp: now, epoch, ...metrics } });
+        saveCheckpoint(store.checkpointDir(epoch), epoch, step, o.state.all, {
+          ...(best ? { selected: best } : {}),
+          metrics: { step, timestamp: now, epoch, ...metrics },
+        });
         await faultPoint('checkpoint', epoch, o.stopping);
         store.pruneCheckpoints(train.checkpoint_keep);
         if (best) store.pruneBest(best.epoch);
@@ -125,14 +131,21 @@ export function describeClasses(data: DataSet): string[] {
     return h.map((c, i) => `${i}:${c} (${((100 * c) / Math.max(total, 1)).toFixed(1)}%)`).join(' ');
   };
   const lines = [`classes in train: ${fmt(classHistogram(data.train.y, data.classes))}`];
-  if (data.labelled) lines.push(`labelled subset (${data.labelled.length}): ${fmt(classHistogram(data.train.y, data.classes, data.labelled))}`);
+  if (data.labelled)
+    lines.push(`labelled subset (${data.labelled.length}): ${fmt(classHistogram(data.train.y, data.classes, data.labelled))}`);
   // a class the model never sees in training cannot be learnt: say so before it trains
   const train = classHistogram(data.train.y, data.classes);
-  for (const [name, split] of [['validation', data.val], ['test', data.test]] as const) {
+  for (const [name, split] of [
+    ['validation', data.val],
+    ['test', data.test],
+  ] as const) {
     if (!split?.y) continue;
     const h = classHistogram(split.y, data.classes);
     const unseen = h.flatMap((c, i) => (c > 0 && train[i] === 0 ? [`${i} (${c} rows)`] : []));
-    if (unseen.length) lines.push(`warning: class${unseen.length > 1 ? 'es' : ''} ${unseen.join(', ')} of the ${name} split never occur${unseen.length > 1 ? '' : 's'} in the training split: no model can learn ${unseen.length > 1 ? 'them' : 'it'}; check the labels or the split`);
+    if (unseen.length)
+      lines.push(
+        `warning: class${unseen.length > 1 ? 'es' : ''} ${unseen.join(', ')} of the ${name} split never occur${unseen.length > 1 ? '' : 's'} in the training split: no model can learn ${unseen.length > 1 ? 'them' : 'it'}; check the labels or the split`,
+      );
   }
   return lines;
 }

@@ -122,7 +122,11 @@ async function tryBackend(name: string, device: DeviceRequest = 'auto'): Promise
     }
     if (name === 'wasm') registerWasmKernels(tf);
     setTf(tf);
-    const info: BackendInfo = { name, package: pkg.startsWith(NATIVE_DIR) ? `${path.basename(pkg)} (setup:native)` : pkg, version: version(pkg) };
+    const info: BackendInfo = {
+      name,
+      package: pkg.startsWith(NATIVE_DIR) ? `${path.basename(pkg)} (setup:native)` : pkg,
+      version: version(pkg),
+    };
     if (name === 'tensorflow') {
       info.tensorflow = (tf.backend() as any).binding?.TF_Version;
       if (process.env.ELBO_TF_SESSION) info.session = process.env.ELBO_TF_SESSION;
@@ -147,7 +151,8 @@ export interface DeviceChoice {
 /** Why `auto` passes over the native backend when no build of it is there (also what elbo env says). */
 export const NOT_BUILT = 'the native backend is not built (npm run setup:native builds it)';
 
-const GPU_HELP = "build it with 'npm run setup:native -- --gpu' (it needs the CUDA 12 and cuDNN 9 libraries; see elbo env), or use device cpu";
+const GPU_HELP =
+  "build it with 'npm run setup:native -- --gpu' (it needs the CUDA 12 and cuDNN 9 libraries; see elbo env), or use device cpu";
 
 /**
  * Why `device: gpu` cannot be had here, found without loading TensorFlow (null: try it):
@@ -170,8 +175,14 @@ export function gpuUnavailable(env: NodeJS.ProcessEnv = process.env): string | n
  * one): 'gpu' needs the native backend's GPU build and a GPU it uses, else a UserError before
  * anything trains (never a quiet CPU run); 'cpu' hides the GPUs from TensorFlow.
  */
-export async function selectBackend(requested: string, where = '--backend', constraint?: BackendConstraint, device: DeviceChoice = { device: 'auto', where: 'device' }): Promise<BackendInfo> {
-  if (!DEVICES.includes(device.device)) throw new UserError(`unknown device '${device.device}' (allowed: ${DEVICES.join(', ')})`, device.where);
+export async function selectBackend(
+  requested: string,
+  where = '--backend',
+  constraint?: BackendConstraint,
+  device: DeviceChoice = { device: 'auto', where: 'device' },
+): Promise<BackendInfo> {
+  if (!DEVICES.includes(device.device))
+    throw new UserError(`unknown device '${device.device}' (allowed: ${DEVICES.join(', ')})`, device.where);
   if (device.device === 'gpu') return selectGpu(requested, where, constraint, device.where);
   // ELBO_BACKEND pins what 'auto' means (e.g. run the test suite on each backend)
   const preferred = process.env.ELBO_BACKEND;
@@ -184,7 +195,10 @@ export async function selectBackend(requested: string, where = '--backend', cons
       throw new UserError(`unknown backend '${requested}' (allowed: auto, ${CANDIDATES.map((c) => c.name).join(', ')})`, where);
     }
     if (constraint && !constraint.backends.includes(requested)) {
-      throw new UserError(`backend '${requested}' cannot train this config: ${constraint.reason}; use ${constraint.backends.join(' or ')} (or auto)`, where);
+      throw new UserError(
+        `backend '${requested}' cannot train this config: ${constraint.reason}; use ${constraint.backends.join(' or ')} (or auto)`,
+        where,
+      );
     }
     const r = await tryBackend(requested, device.device);
     if (typeof r === 'string') {
@@ -202,21 +216,29 @@ export async function selectBackend(requested: string, where = '--backend', cons
     const r = await tryBackend(c.name, device.device);
     if (typeof r !== 'string') return fallback ? { ...r, fallback } : r;
     if (c.name === 'tensorflow') {
-      fallback = installedBackends().includes('tensorflow')
-        ? `the native backend did not load (${r})`
-        : NOT_BUILT;
+      fallback = installedBackends().includes('tensorflow') ? `the native backend did not load (${r})` : NOT_BUILT;
     }
   }
   throw new UserError(
-    constraint ? `no installed backend can train this config: ${constraint.reason}` : 'no TensorFlow.js backend could be loaded; run npm ci',
+    constraint
+      ? `no installed backend can train this config: ${constraint.reason}`
+      : 'no TensorFlow.js backend could be loaded; run npm ci',
     where,
   );
 }
 
 /** `device: gpu`: the native backend's GPU build on a GPU, or a one-line UserError naming `deviceWhere`. */
-async function selectGpu(requested: string, where: string, constraint: BackendConstraint | undefined, deviceWhere: string): Promise<BackendInfo> {
+async function selectGpu(
+  requested: string,
+  where: string,
+  constraint: BackendConstraint | undefined,
+  deviceWhere: string,
+): Promise<BackendInfo> {
   if (requested !== 'auto' && requested !== 'tensorflow') {
-    throw new UserError(`a GPU needs the tensorflow backend (its GPU build); backend '${requested}' (${where}) computes on the CPU only`, deviceWhere);
+    throw new UserError(
+      `a GPU needs the tensorflow backend (its GPU build); backend '${requested}' (${where}) computes on the CPU only`,
+      deviceWhere,
+    );
   }
   if (constraint && !constraint.backends.includes('tensorflow')) {
     throw new UserError(`a GPU needs the tensorflow backend, and this config cannot train on it: ${constraint.reason}`, deviceWhere);
@@ -226,7 +248,10 @@ async function selectGpu(requested: string, where: string, constraint: BackendCo
   const r = await tryBackend('tensorflow', 'gpu');
   if (typeof r === 'string') throw new UserError(`the GPU build of the native backend did not load (${r}); see elbo env`, deviceWhere);
   if (!r.device?.startsWith('gpu')) {
-    throw new UserError('the GPU build loaded but TensorFlow found no GPU it can use (the CUDA 12 / cuDNN 9 libraries missing or not on LD_LIBRARY_PATH? elbo env lists them; ELBO_TF_LOG=1 shows TensorFlow\'s reason)', deviceWhere);
+    throw new UserError(
+      "the GPU build loaded but TensorFlow found no GPU it can use (the CUDA 12 / cuDNN 9 libraries missing or not on LD_LIBRARY_PATH? elbo env lists them; ELBO_TF_LOG=1 shows TensorFlow's reason)",
+      deviceWhere,
+    );
   }
   return r;
 }

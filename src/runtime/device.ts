@@ -49,7 +49,8 @@ function resolvable(p: string): boolean {
 /** The native builds backend.ts tries, in its order (GPU builds first), each present or not. */
 export function nativeBuilds(): NativeBuild[] {
   const dir = nativeDir();
-  const shownDir = path.relative(process.cwd(), dir) && !path.relative(process.cwd(), dir).startsWith('..') ? path.relative(process.cwd(), dir) : dir;
+  const shownDir =
+    path.relative(process.cwd(), dir) && !path.relative(process.cwd(), dir).startsWith('..') ? path.relative(process.cwd(), dir) : dir;
   const out: NativeBuild[] = [];
   for (const name of ['tfjs-node-gpu', 'tfjs-node']) {
     const pkg = `@tensorflow/${name}`;
@@ -67,7 +68,13 @@ export function nativeBuilds(): NativeBuild[] {
   }
   for (const name of ['tfjs-node-gpu', 'tfjs-node']) {
     const folder = path.join(dir, name);
-    const b: NativeBuild = { package: folder, label: `${path.join(shownDir, name)} (setup:native)`, gpu: name.endsWith('-gpu'), source: 'setup:native', installed: resolvable(folder) };
+    const b: NativeBuild = {
+      package: folder,
+      label: `${path.join(shownDir, name)} (setup:native)`,
+      gpu: name.endsWith('-gpu'),
+      source: 'setup:native',
+      installed: resolvable(folder),
+    };
     if (b.installed) {
       try {
         b.version = JSON.parse(fs.readFileSync(path.join(folder, 'package.json'), 'utf8')).version;
@@ -103,7 +110,10 @@ export interface Gpu {
 export function nvidiaSmiGpus(): Gpu[] | null {
   let out: string;
   try {
-    out = execFileSync('nvidia-smi', ['--query-gpu=name,memory.total', '--format=csv,noheader'], { stdio: ['ignore', 'pipe', 'ignore'], timeout: 10000 }).toString();
+    out = execFileSync('nvidia-smi', ['--query-gpu=name,memory.total', '--format=csv,noheader'], {
+      stdio: ['ignore', 'pipe', 'ignore'],
+      timeout: 10000,
+    }).toString();
   } catch {
     return null;
   }
@@ -138,7 +148,15 @@ export function visibleGpus(all: Gpu[] | null = nvidiaSmiGpus(), env: NodeJS.Pro
 }
 
 /** The CUDA 12 / cuDNN 9 libraries TensorFlow 2.18's GPU build loads; the first three are what elbo env lists. */
-export const CUDA_LIBRARIES = ['libcudart.so.12', 'libcublas.so.12', 'libcudnn.so.9', 'libcublasLt.so.12', 'libcufft.so.11', 'libcusolver.so.11', 'libcusparse.so.12'];
+export const CUDA_LIBRARIES = [
+  'libcudart.so.12',
+  'libcublas.so.12',
+  'libcudnn.so.9',
+  'libcublasLt.so.12',
+  'libcufft.so.11',
+  'libcusolver.so.11',
+  'libcusparse.so.12',
+];
 
 export interface CudaLibrary {
   name: string;

@@ -1,6 +1,15 @@
 import * as os from 'os';
 import { elboRoot, elboVersion, gitState } from './fingerprint';
-import { CUDA_LIBRARIES, findCudaLibraries, nativeBuilds, nvidiaSmiGpus, visibleGpus, type CudaLibrary, type Gpu, type NativeBuild } from './device';
+import {
+  CUDA_LIBRARIES,
+  findCudaLibraries,
+  nativeBuilds,
+  nvidiaSmiGpus,
+  visibleGpus,
+  type CudaLibrary,
+  type Gpu,
+  type NativeBuild,
+} from './device';
 import { parseSessionConfig, type SessionConfig } from './graph/session-config';
 
 /**
@@ -50,7 +59,14 @@ export interface EnvReport {
   };
 }
 
-const TFJS_PACKAGES = ['@tensorflow/tfjs', '@tensorflow/tfjs-core', '@tensorflow/tfjs-backend-cpu', '@tensorflow/tfjs-backend-wasm', '@tensorflow/tfjs-node', '@tensorflow/tfjs-node-gpu'];
+const TFJS_PACKAGES = [
+  '@tensorflow/tfjs',
+  '@tensorflow/tfjs-core',
+  '@tensorflow/tfjs-backend-cpu',
+  '@tensorflow/tfjs-backend-wasm',
+  '@tensorflow/tfjs-node',
+  '@tensorflow/tfjs-node-gpu',
+];
 
 export async function envReport(o: { load?: boolean } = {}): Promise<EnvReport> {
   const root = elboRoot();
@@ -88,7 +104,13 @@ export async function envReport(o: { load?: boolean } = {}): Promise<EnvReport> 
   if (pinned) {
     backend = { auto: pinned, package: null, reason: `ELBO_BACKEND=${pinned} pins what auto means`, loaded: false, device: 'cpu' };
   } else if (firstNative) {
-    backend = { auto: 'tensorflow', package: firstNative.label, reason: `the native build ${firstNative.label.replace(' (setup:native)', '')} is there`, loaded: false, device: 'cpu' };
+    backend = {
+      auto: 'tensorflow',
+      package: firstNative.label,
+      reason: `the native build ${firstNative.label.replace(' (setup:native)', '')} is there`,
+      loaded: false,
+      device: 'cpu',
+    };
   } else {
     const { NOT_BUILT } = await import('./backend');
     backend = { auto: 'wasm', package: '@tensorflow/tfjs-backend-wasm', reason: NOT_BUILT, loaded: false, device: 'cpu' };
@@ -102,7 +124,13 @@ export async function envReport(o: { load?: boolean } = {}): Promise<EnvReport> 
     const { selectBackend } = await import('./backend');
     try {
       const info = await selectBackend('auto', 'elbo env');
-      backend = { auto: info.name, package: info.package, reason: info.fallback ?? (pinned ? backend.reason : `${info.package} loads`), loaded: true, device: info.device ?? 'cpu' };
+      backend = {
+        auto: info.name,
+        package: info.package,
+        reason: info.fallback ?? (pinned ? backend.reason : `${info.package} loads`),
+        loaded: true,
+        device: info.device ?? 'cpu',
+      };
       tensorflow = info.tensorflow ?? tensorflow;
     } catch (e: any) {
       backend = { ...backend, loaded: true, error: String(e?.message ?? e).split('\n')[0] };
@@ -118,14 +146,24 @@ export async function envReport(o: { load?: boolean } = {}): Promise<EnvReport> 
     cpu: { model: os.cpus()[0]?.model?.trim() ?? 'unknown', cores: os.cpus().length },
     memory: { total_bytes: os.totalmem(), free_bytes: os.freemem() },
     tfjs,
-    native: builds.map((b) => ({ label: b.label, gpu: b.gpu, source: b.source, installed: b.installed, version: b.version ?? null, tensorflow: b.tensorflow ?? null })),
+    native: builds.map((b) => ({
+      label: b.label,
+      gpu: b.gpu,
+      source: b.source,
+      installed: b.installed,
+      version: b.version ?? null,
+      tensorflow: b.tensorflow ?? null,
+    })),
     tensorflow,
     backend,
     devices,
     nvidia_smi: smi,
     cuda: {
       needed_by: 'the GPU build only (npm run setup:native -- --gpu lays them out beside it)',
-      libraries: findCudaLibraries(builds.filter((b) => b.gpu && b.installed && b.libDir).map((b) => b.libDir!), CUDA_LIBRARIES),
+      libraries: findCudaLibraries(
+        builds.filter((b) => b.gpu && b.installed && b.libDir).map((b) => b.libDir!),
+        CUDA_LIBRARIES,
+      ),
       gpu_build_lib_dirs: builds.filter((b) => b.gpu && b.installed && b.libDir).map((b) => b.libDir!),
     },
     threads,
@@ -160,21 +198,46 @@ const gib = (b: number) => `${(b / 2 ** 30).toFixed(1)} GiB`;
 
 export function formatEnv(r: EnvReport): string {
   const out: string[] = [];
-  const git = r.elbo.commit ? `git ${r.elbo.commit.slice(0, 12)}${r.elbo.dirty ? ', uncommitted changes' : ''}${r.elbo.branch ? ` on ${r.elbo.branch}` : ''}` : 'not a git checkout';
+  const git = r.elbo.commit
+    ? `git ${r.elbo.commit.slice(0, 12)}${r.elbo.dirty ? ', uncommitted changes' : ''}${r.elbo.branch ? ` on ${r.elbo.branch}` : ''}`
+    : 'not a git checkout';
   out.push(...row('elbo', `${r.elbo.version} (${git}) in ${r.elbo.root}`));
   out.push(...row('node', `${r.node.version} (N-API ${r.node.napi})`));
   out.push(...row('os', `${r.os.platform} ${r.os.arch} (${r.os.release})`));
   out.push(...row('cpu', `${r.cpu.model}, ${r.cpu.cores} cores`));
   out.push(...row('memory', `${gib(r.memory.total_bytes)} total, ${gib(r.memory.free_bytes)} free`));
-  out.push(...row('tfjs', Object.entries(r.tfjs).map(([p, v]) => `${p.replace('@tensorflow/', '')} ${v}`).join(', ') || 'none installed (npm ci)'));
+  out.push(
+    ...row(
+      'tfjs',
+      Object.entries(r.tfjs)
+        .map(([p, v]) => `${p.replace('@tensorflow/', '')} ${v}`)
+        .join(', ') || 'none installed (npm ci)',
+    ),
+  );
   const builds = r.native.map((b) => {
-    const what = b.installed ? `${b.version ?? '?'}${b.tensorflow ? `, TensorFlow ${b.tensorflow}` : ''}` : b.source === 'npm' ? 'not installed' : `not built${b.gpu ? ' (npm run setup:native -- --gpu)' : ' (npm run setup:native)'}`;
+    const what = b.installed
+      ? `${b.version ?? '?'}${b.tensorflow ? `, TensorFlow ${b.tensorflow}` : ''}`
+      : b.source === 'npm'
+        ? 'not installed'
+        : `not built${b.gpu ? ' (npm run setup:native -- --gpu)' : ' (npm run setup:native)'}`;
     return `${b.label.replace(' (setup:native)', '')}: ${what}`;
   });
   out.push(...row('native', builds[0]));
   for (const b of builds.slice(1)) out.push(...row('', b));
-  out.push(...row('tensorflow', r.tensorflow ?? (r.backend.auto === 'tensorflow' ? 'version unknown without loading it (elbo env --load)' : 'not used (no native build)')));
-  const checked = r.backend.loaded ? (r.backend.error ? `; loading failed: ${r.backend.error}` : '') : r.backend.auto === 'tensorflow' ? '; not loaded (elbo env --load checks it)' : '';
+  out.push(
+    ...row(
+      'tensorflow',
+      r.tensorflow ??
+        (r.backend.auto === 'tensorflow' ? 'version unknown without loading it (elbo env --load)' : 'not used (no native build)'),
+    ),
+  );
+  const checked = r.backend.loaded
+    ? r.backend.error
+      ? `; loading failed: ${r.backend.error}`
+      : ''
+    : r.backend.auto === 'tensorflow'
+      ? '; not loaded (elbo env --load checks it)'
+      : '';
   out.push(...row('backend', `auto picks ${r.backend.auto}: ${r.backend.reason}${checked}`));
   out.push(...row('devices', r.devices.map((d) => `${d.type}: ${d.name}${d.memory ? ` (${d.memory})` : ''}`).join('; ')));
   const gpuBuild = r.native.some((b) => b.installed && b.gpu);
@@ -184,20 +247,32 @@ export function formatEnv(r: EnvReport): string {
       : !r.nvidia_smi.length
         ? 'nvidia-smi lists none'
         : !gpuBuild
-          ? "no GPU build (npm run setup:native -- --gpu)"
+          ? 'no GPU build (npm run setup:native -- --gpu)'
           : r.backend.loaded && !r.backend.error
             ? 'the GPU build loaded but TensorFlow uses no GPU (CUDA libraries below?)'
             : 'the GPU build did not load';
     out.push(...row('', `no GPU: ${why}`));
   }
-  out.push(...row('nvidia-smi', r.nvidia_smi === null ? 'not found, or no driver answering' : r.nvidia_smi.length ? r.nvidia_smi.map((g) => `${g.name} (${g.memory})`).join('; ') : 'lists no GPU'));
+  out.push(
+    ...row(
+      'nvidia-smi',
+      r.nvidia_smi === null
+        ? 'not found, or no driver answering'
+        : r.nvidia_smi.length
+          ? r.nvidia_smi.map((g) => `${g.name} (${g.memory})`).join('; ')
+          : 'lists no GPU',
+    ),
+  );
   out.push(...row('CUDA/cuDNN', `CUDA 12 and cuDNN 9, needed by ${r.cuda.needed_by}:`));
   for (const l of r.cuda.libraries) out.push(...row('', `${l.name.padEnd(18)} ${l.path ?? 'missing'}`));
   const t = r.threads;
   const s = t.session;
-  const session = t.session_error ? `does not parse: ${t.session_error}` : `intra ${s!.intra || 'auto'}, inter ${s!.inter || 'auto'}, remapper ${s!.remapper}, xla ${s!.xla}`;
+  const session = t.session_error
+    ? `does not parse: ${t.session_error}`
+    : `intra ${s!.intra || 'auto'}, inter ${s!.inter || 'auto'}, remapper ${s!.remapper}, xla ${s!.xla}`;
   out.push(...row('threads', `TF_NUM_INTRAOP_THREADS ${t.TF_NUM_INTRAOP_THREADS ?? '(unset)'}`));
-  for (const k of ['TF_NUM_INTEROP_THREADS', 'OMP_NUM_THREADS', 'CUDA_VISIBLE_DEVICES', 'TF_FORCE_GPU_ALLOW_GROWTH'] as const) out.push(...row('', `${k} ${t[k] ?? '(unset)'}`));
+  for (const k of ['TF_NUM_INTEROP_THREADS', 'OMP_NUM_THREADS', 'CUDA_VISIBLE_DEVICES', 'TF_FORCE_GPU_ALLOW_GROWTH'] as const)
+    out.push(...row('', `${k} ${t[k] ?? '(unset)'}`));
   out.push(...row('', `ELBO_TF_SESSION ${t.ELBO_TF_SESSION ?? '(unset)'}: ${session}`));
   return out.join('\n') + '\n';
 }

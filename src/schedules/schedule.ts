@@ -10,7 +10,7 @@ const linearOptions = {
 export type LinearOptions = OptionsOf<typeof linearOptions>;
 
 /** Linear ramp from `from` to `to` between two (fractional) epochs; flat outside. */
-export const linearSchedule = definePlugin({
+export const linearSchedulePlugin = definePlugin({
   kind: 'schedule',
   name: 'linear',
   description: 'Linear ramp between two epochs (e.g. a KL warm-up 0 → 1), constant before and after',
@@ -39,7 +39,7 @@ const cosineOptions = {
  * annealing without restarts): a learning-rate decay such as `{kind: cosine, from: 1e-3,
  * to: 1e-5, end_epoch: 500}`; flat outside.
  */
-export const cosineSchedule = definePlugin({
+export const cosineSchedulePlugin = definePlugin({
   kind: 'schedule',
   name: 'cosine',
   description: 'Cosine annealing between two epochs (e.g. a learning rate 1e-3 → 1e-5), constant before and after',
@@ -65,7 +65,7 @@ const piecewiseOptions = {
  * them. The IWAE paper's learning rate, 10^(−i/7)·1e-3 for 3^i passes, begins
  * `{kind: piecewise, stages: [{epochs: 1, value: 1e-3}, {epochs: 3, value: 7.2e-4}, ...]}`.
  */
-export const piecewiseSchedule = definePlugin({
+export const piecewiseSchedulePlugin = definePlugin({
   kind: 'schedule',
   name: 'piecewise',
   description: 'Constant stages of given lengths, one after another (step decay)',
@@ -100,7 +100,8 @@ export function evaluationWeights(
   declared: Record<string, WeightDeclaration> | undefined,
   schedules: Record<string, Schedule>,
 ): (at: TrainProgress) => Record<string, number> {
-  return (at) => Object.fromEntries(Object.entries(schedules).map(([n, s]) => [n, declared?.[n]?.role === 'parameter' ? s(scheduleProgress(at)) : 1]));
+  return (at) =>
+    Object.fromEntries(Object.entries(schedules).map(([n, s]) => [n, declared?.[n]?.role === 'parameter' ? s(scheduleProgress(at)) : 1]));
 }
 
 /** Turn a weight as written (number or schedule options) into a schedule. */

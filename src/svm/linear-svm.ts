@@ -308,7 +308,15 @@ export function trainTsvm(X: Design, nL: number, yL: Float64Array, positiveFract
   const y = new Float64Array(n);
   y.set(yL);
   const cost = new Float64Array(n).fill(o.C);
-  const first = dualCoordinateDescent(labelled, y.subarray(0, nL), cost.subarray(0, nL), w, alpha.subarray(0, nL), o, norms.subarray(0, nL));
+  const first = dualCoordinateDescent(
+    labelled,
+    y.subarray(0, nL),
+    cost.subarray(0, nL),
+    w,
+    alpha.subarray(0, nL),
+    o,
+    norms.subarray(0, nL),
+  );
   const inductive: BinarySvm = {
     w: Float64Array.from(w),
     objective: primalObjective(labelled, y.subarray(0, nL), cost.subarray(0, nL), w),

@@ -48,7 +48,10 @@ export function svmPredict(
   if (!zu) {
     const fits = targets.map((y) => trainLinearSvm(L, y, C, solver));
     return {
-      predictions: predictLinear(T, fits.map((f) => f.w)),
+      predictions: predictLinear(
+        T,
+        fits.map((f) => f.w),
+      ),
       inductive: null,
       metrics: {
         svm_objective: fits.reduce((s, f) => s + f.objective, 0),
@@ -70,8 +73,14 @@ export function svmPredict(
     });
   });
   return {
-    predictions: predictLinear(T, fits.map((f) => f.w)),
-    inductive: predictLinear(T, fits.map((f) => f.inductive.w)),
+    predictions: predictLinear(
+      T,
+      fits.map((f) => f.w),
+    ),
+    inductive: predictLinear(
+      T,
+      fits.map((f) => f.inductive.w),
+    ),
     metrics: {
       svm_objective: fits.reduce((s, f) => s + f.inductive.objective, 0),
       svm_iterations: Math.max(...fits.map((f) => f.inductive.iterations)),

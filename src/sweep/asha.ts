@@ -47,15 +47,45 @@ export const EARLY_STOP_SCHEMA = {
   type: 'object',
   additionalProperties: false,
   required: ['kind'],
-  description: 'Stop bad cells early: asynchronous successive halving (ASHA). Cells pause at rungs of grace_epochs·reduction_factor^k epochs and go on only when they rank in the top 1/reduction_factor there',
+  description:
+    'Stop bad cells early: asynchronous successive halving (ASHA). Cells pause at rungs of grace_epochs·reduction_factor^k epochs and go on only when they rank in the top 1/reduction_factor there',
   properties: {
-    kind: { enum: ['asha', 'sha'], description: 'asha: asynchronous successive halving (a cell goes on as soon as it ranks in the top 1/η of those at its rung so far: for SLURM arrays and --parallel); sha: synchronous (promotions once every cell has reached the rung: fewest epochs, but the last cell to arrive waits for none and the others wait for it)' },
-    metric: { type: 'string', pattern: '^[A-Za-z0-9_./-]+$', default: 'val/elbo', description: 'The per-epoch metric cells are ranked by at each rung (e.g. val/elbo)' },
+    kind: {
+      enum: ['asha', 'sha'],
+      description:
+        'asha: asynchronous successive halving (a cell goes on as soon as it ranks in the top 1/η of those at its rung so far: for SLURM arrays and --parallel); sha: synchronous (promotions once every cell has reached the rung: fewest epochs, but the last cell to arrive waits for none and the others wait for it)',
+    },
+    metric: {
+      type: 'string',
+      pattern: '^[A-Za-z0-9_./-]+$',
+      default: 'val/elbo',
+      description: 'The per-epoch metric cells are ranked by at each rung (e.g. val/elbo)',
+    },
     mode: { enum: ['max', 'min'], default: 'max', description: 'max: higher is better (an ELBO); min: lower is better (a loss)' },
-    grace_epochs: { type: 'integer', minimum: 1, default: 1, description: 'Epochs every cell trains before it can be stopped: the lowest rung' },
-    reduction_factor: { type: 'integer', minimum: 2, default: 3, description: 'η: the top 1/η of a rung is promoted, and each rung trains η times the epochs of the one below' },
-    max_epochs: { type: 'integer', minimum: 2, description: "The top rung: sets every cell's train.epochs (default: the cells' train.epochs)" },
-    seed: { type: 'integer', minimum: 0, default: 0, description: 'A local sweep starts its cells in an order drawn with this seed (a grid in order, e.g. learning rates rising, would feed ASHA its cells worst first or best first)' },
+    grace_epochs: {
+      type: 'integer',
+      minimum: 1,
+      default: 1,
+      description: 'Epochs every cell trains before it can be stopped: the lowest rung',
+    },
+    reduction_factor: {
+      type: 'integer',
+      minimum: 2,
+      default: 3,
+      description: 'η: the top 1/η of a rung is promoted, and each rung trains η times the epochs of the one below',
+    },
+    max_epochs: {
+      type: 'integer',
+      minimum: 2,
+      description: "The top rung: sets every cell's train.epochs (default: the cells' train.epochs)",
+    },
+    seed: {
+      type: 'integer',
+      minimum: 0,
+      default: 0,
+      description:
+        'A local sweep starts its cells in an order drawn with this seed (a grid in order, e.g. learning rates rising, would feed ASHA its cells worst first or best first)',
+    },
   },
 } as const;
 
@@ -146,7 +176,11 @@ export function cellStanding(t: RungTable, cell: number): { rung: number; epochs
 export function rungValues(t: RungTable, runDir: string): Record<number, number> {
   const file = path.join(runDir, 'metrics.jsonl');
   const lines: Record<string, number>[] = fs.existsSync(file)
-    ? fs.readFileSync(file, 'utf8').split('\n').filter((l) => l.trim()).map((l) => JSON.parse(l))
+    ? fs
+        .readFileSync(file, 'utf8')
+        .split('\n')
+        .filter((l) => l.trim())
+        .map((l) => JSON.parse(l))
     : [];
   const out: Record<number, number> = {};
   t.rungs.forEach((epoch, k) => {
@@ -155,7 +189,10 @@ export function rungValues(t: RungTable, runDir: string): Record<number, number>
     const v = line[t.metric];
     if (typeof v !== 'number') {
       const have = Object.keys(line).filter((x) => x !== 'epoch' && x !== 'step' && x !== 'timestamp');
-      throw new UserError(`'${t.metric}' is not among the metrics of epoch ${epoch} (${have.join(', ')}); name one of them`, 'early_stop.metric');
+      throw new UserError(
+        `'${t.metric}' is not among the metrics of epoch ${epoch} (${have.join(', ')}); name one of them`,
+        'early_stop.metric',
+      );
     }
     // a diverged value ranks last
     out[k] = Number.isFinite(v) ? v : t.mode === 'max' ? -Infinity : Infinity;
@@ -197,7 +234,14 @@ export class Rungs {
     } catch {
       t = null; // none yet (never half-written: renamed into place)
     }
-    const same = t && t.cells_sha256 === this.fresh.cells_sha256 && JSON.stringify(t.rungs) === JSON.stringify(this.fresh.rungs) && t.metric === this.fresh.metric && t.mode === this.fresh.mode && t.reduction_factor === this.fresh.reduction_factor && JSON.stringify(t.sync) === JSON.stringify(this.fresh.sync);
+    const same =
+      t &&
+      t.cells_sha256 === this.fresh.cells_sha256 &&
+      JSON.stringify(t.rungs) === JSON.stringify(this.fresh.rungs) &&
+      t.metric === this.fresh.metric &&
+      t.mode === this.fresh.mode &&
+      t.reduction_factor === this.fresh.reduction_factor &&
+      JSON.stringify(t.sync) === JSON.stringify(this.fresh.sync);
     return same ? t! : { ...this.fresh, cells: {} };
   }
 
@@ -237,8 +281,16 @@ export class Rungs {
  */
 export function sweepRungs(es: EarlyStop, epochs: number[]): number[] {
   const distinct = [...new Set(epochs)];
-  if (distinct.length > 1) throw new UserError(`the cells train for different numbers of epochs (${distinct.join(', ')}); give early_stop.max_epochs`, 'early_stop');
+  if (distinct.length > 1)
+    throw new UserError(
+      `the cells train for different numbers of epochs (${distinct.join(', ')}); give early_stop.max_epochs`,
+      'early_stop',
+    );
   const max = distinct[0];
-  if (es.grace_epochs >= max) throw new UserError(`grace_epochs (${es.grace_epochs}) must be below max_epochs (${max}): with one rung nothing is stopped early`, 'early_stop.grace_epochs');
+  if (es.grace_epochs >= max)
+    throw new UserError(
+      `grace_epochs (${es.grace_epochs}) must be below max_epochs (${max}): with one rung nothing is stopped early`,
+      'early_stop.grace_epochs',
+    );
   return rungEpochs(es.grace_epochs, es.reduction_factor, max);
 }

@@ -59,7 +59,12 @@ export function flatten(obj: unknown, prefix = '', out: Record<string, string> =
  * run directories; `missing`: the sweep's cells with no finished run, each with why (never
  * started, running, killed, failed), left out of the comparison.
  */
-export function collectRuns(paths: string[]): { runs: ComparedRun[]; sweepDir: string | null; missing: { cell: CellResult; why: string }[]; rankBy?: { metric: string; mode: 'max' | 'min' } } {
+export function collectRuns(paths: string[]): {
+  runs: ComparedRun[];
+  sweepDir: string | null;
+  missing: { cell: CellResult; why: string }[];
+  rankBy?: { metric: string; mode: 'max' | 'min' };
+} {
   const dirs: string[] = [];
   let sweepDir: string | null = null;
   let rankBy: { metric: string; mode: 'max' | 'min' } | undefined;
@@ -87,10 +92,23 @@ export function collectRuns(paths: string[]): { runs: ComparedRun[]; sweepDir: s
     try {
       parsed = parse(fs.readFileSync(file, 'utf8'));
     } catch (e: any) {
-      throw new UserError(e?.code === 'ENOENT' ? 'config.yaml not found: not a complete run directory' : `config.yaml is damaged: ${String(e?.message ?? e).split('\n')[0]}`, file);
+      throw new UserError(
+        e?.code === 'ENOENT'
+          ? 'config.yaml not found: not a complete run directory'
+          : `config.yaml is damaged: ${String(e?.message ?? e).split('\n')[0]}`,
+        file,
+      );
     }
     const { published, ...config } = parsed && typeof parsed === 'object' ? parsed : ({} as Record<string, unknown>);
-    return { dir, status: rec.status, seed: rec.seed, params: flatten(config), metrics: rec.metrics ?? {}, epochs: rec.epochs_completed, published: Array.isArray(published) ? published : [] };
+    return {
+      dir,
+      status: rec.status,
+      seed: rec.seed,
+      params: flatten(config),
+      metrics: rec.metrics ?? {},
+      epochs: rec.epochs_completed,
+      published: Array.isArray(published) ? published : [],
+    };
   });
   if (!runs.length) throw new UserError('no runs to compare (has the sweep run yet?)', paths.join(' '));
   return { runs, sweepDir, missing, ...(rankBy ? { rankBy } : {}) };
@@ -113,7 +131,12 @@ export function comparedMetrics(runs: ComparedRun[]): string[] {
  * `rankBy` (a sweep with early stopping, or a search), rows are ranked by that metric's mean, best first,
  * stopped runs by their last value (rows without it last).
  */
-export function compare(runs: ComparedRun[], keys: string[], metrics: string[], rankBy?: { metric: string; mode: 'max' | 'min' }): ComparisonRow[] {
+export function compare(
+  runs: ComparedRun[],
+  keys: string[],
+  metrics: string[],
+  rankBy?: { metric: string; mode: 'max' | 'min' },
+): ComparisonRow[] {
   const groups = new Map<string, ComparedRun[]>();
   for (const r of runs) {
     const id = JSON.stringify(keys.map((k) => r.params[k]));
@@ -132,7 +155,15 @@ export function compare(runs: ComparedRun[], keys: string[], metrics: string[], 
     }
     // a key another base config has and this one lacks (a sweep over base configs): '-'
     const stopped = g.filter((r) => r.status === 'PAUSED').length;
-    return { key: Object.fromEntries(keys.map((k) => [k, g[0].params[k] ?? '-'])), runs: g.length, seeds: g.map((r) => r.seed).sort((a, b) => a - b), stats, stopped, epochs: g.map((r) => r.epochs), published };
+    return {
+      key: Object.fromEntries(keys.map((k) => [k, g[0].params[k] ?? '-'])),
+      runs: g.length,
+      seeds: g.map((r) => r.seed).sort((a, b) => a - b),
+      stats,
+      stopped,
+      epochs: g.map((r) => r.epochs),
+      published,
+    };
   });
   if (!rankBy) return rows;
   const value = (r: ComparisonRow) => r.stats[rankBy.metric]?.mean ?? (rankBy.mode === 'max' ? -Infinity : Infinity);
@@ -186,7 +217,8 @@ export function toCsv(rows: ComparisonRow[], keys: string[], metrics: string[]):
 
 /** Every column: the swept keys, the seeds, every compared metric, and each published metric with its verdict (`elbo compare --wide`). */
 export function toTable(rows: ComparisonRow[], keys: string[], metrics: string[]): string {
-  const cell = (s: { mean: number; std: number } | undefined, n: number) => (!s ? '-' : n > 1 ? `${s.mean.toFixed(3)} ± ${s.std.toFixed(3)}` : s.mean.toFixed(3));
+  const cell = (s: { mean: number; std: number } | undefined, n: number) =>
+    !s ? '-' : n > 1 ? `${s.mean.toFixed(3)} ± ${s.std.toFixed(3)}` : s.mean.toFixed(3);
   const pub = publishedMetrics(rows);
   // runs stopped early: their epochs, marked
   const early = rows.some((r) => r.stopped);
@@ -199,7 +231,11 @@ export function toTable(rows: ComparisonRow[], keys: string[], metrics: string[]
     ...pub.flatMap((m) => (r.published[m] ? [formatPublished(r.published[m]), r.published[m].verdict] : ['-', '-'])),
   ]);
   const width = head.map((h, i) => Math.max(h.length, ...body.map((b) => b[i].length)));
-  const fmt = (l: string[]) => l.map((v, i) => v.padEnd(width[i])).join('  ').trimEnd();
+  const fmt = (l: string[]) =>
+    l
+      .map((v, i) => v.padEnd(width[i]))
+      .join('  ')
+      .trimEnd();
   return [fmt(head), fmt(width.map((w) => '-'.repeat(w))), ...body.map(fmt)].join('\n') + '\n';
 }
 
@@ -222,7 +258,8 @@ export function tableMetric(metrics: string[], asked?: string, rankBy?: { metric
  * lines under its numbers instead.
  */
 export function toShortTable(rows: ComparisonRow[], keys: string[], metrics: string[], metric: string | undefined, width = 80): string {
-  const cell = (s: { mean: number; std: number } | undefined, n: number) => (!s ? '-' : n > 1 ? `${s.mean.toFixed(3)} ± ${s.std.toFixed(3)}` : s.mean.toFixed(3));
+  const cell = (s: { mean: number; std: number } | undefined, n: number) =>
+    !s ? '-' : n > 1 ? `${s.mean.toFixed(3)} ± ${s.std.toFixed(3)}` : s.mean.toFixed(3);
   const early = rows.some((r) => r.stopped);
   const pub = metric !== undefined && rows.some((r) => r.published[metric]);
   const head = [...keys, 'n', ...(early ? ['epochs'] : []), ...(metric ? [metric] : []), ...(pub ? ['published', 'verdict'] : [])];
@@ -240,20 +277,29 @@ export function toShortTable(rows: ComparisonRow[], keys: string[], metrics: str
   const slivers = keys.some((_, i) => widths[i] < Math.min(natural[i], 16));
   const out = !slivers
     ? fitTable(head, body, width)
-    : fitTable(head.slice(keys.length), body.map((b) => b.slice(keys.length)), width)
+    : fitTable(
+        head.slice(keys.length),
+        body.map((b) => b.slice(keys.length)),
+        width,
+      )
         .trimEnd()
         .split('\n')
         .flatMap((l, i) => {
           if (i < 2) return [l];
           const r = rows[i - 2];
-          const setting = keys.filter((k) => r.key[k] !== '-').map((k) => `${k}=${r.key[k]}`).join('; ');
+          const setting = keys
+            .filter((k) => r.key[k] !== '-')
+            .map((k) => `${k}=${r.key[k]}`)
+            .join('; ');
           return [...(i > 2 ? [''] : []), l, ...wrapWords(setting, width - 3, true).map((s) => `  ${s}`)];
         })
         .join('\n') + '\n';
   const left = [...metrics.filter((m) => m !== metric), ...publishedMetrics(rows).filter((m) => m !== metric && !metrics.includes(m))];
   const note = left.length
     ? `${metric ? `${metric}: mean ± std over the n seeds. ` : ''}${left.length} more metric${left.length === 1 ? '' : 's'} (${left.join(', ')}): --metric NAME shows another, --wide every column`
-    : metric && rows.some((r) => r.runs > 1) ? `${metric}: mean ± std over the n seeds` : '';
+    : metric && rows.some((r) => r.runs > 1)
+      ? `${metric}: mean ± std over the n seeds`
+      : '';
   return out + (note ? wrapWords(note, width - 1, true).join('\n') + '\n' : '');
 }
 
@@ -307,11 +353,19 @@ export function fitTable(head: string[], body: string[][], width = 80, min = 8):
   const w = tableWidths(head, body, width, min);
   const wrapped = (cells: string[]) => cells.map((c, i) => wrapWords(c, w[i]));
   const lines = (cells: string[][]) =>
-    Array.from({ length: Math.max(...cells.map((c) => c.length)) }, (_, k) => cells.map((c, i) => (c[k] ?? '').padEnd(w[i])).join('  ').trimEnd());
+    Array.from({ length: Math.max(...cells.map((c) => c.length)) }, (_, k) =>
+      cells
+        .map((c, i) => (c[k] ?? '').padEnd(w[i]))
+        .join('  ')
+        .trimEnd(),
+    );
   const headLines = lines(wrapped(head));
   const rowLines = body.map((b) => lines(wrapped(b)));
   const tall = rowLines.some((r) => r.length > 1);
-  return [...headLines, w.map((x) => '-'.repeat(x)).join('  '), ...rowLines.flatMap((r, i) => (tall && i > 0 ? ['', ...r] : r))].join('\n') + '\n';
+  return (
+    [...headLines, w.map((x) => '-'.repeat(x)).join('  '), ...rowLines.flatMap((r, i) => (tall && i > 0 ? ['', ...r] : r))].join('\n') +
+    '\n'
+  );
 }
 
 /**
@@ -362,7 +416,14 @@ export async function writeComparePlot(file: string, rows: ComparisonRow[], keys
     const s = r.stats[metric];
     if (!s) continue;
     const e = r.published[metric];
-    points.push({ x: numeric ? Number(r.key[by]) : r.key[by], series: name(r), mean: s.mean, std: s.std, runs: r.runs, ...(perPoint && e ? { published: e.value } : {}) });
+    points.push({
+      x: numeric ? Number(r.key[by]) : r.key[by],
+      series: name(r),
+      mean: s.mean,
+      std: s.std,
+      runs: r.runs,
+      ...(perPoint && e ? { published: e.value } : {}),
+    });
   }
   if (!points.length) return [];
   const refs = new Map<string, { value: number; label: string }>();

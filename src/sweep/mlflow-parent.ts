@@ -6,7 +6,7 @@ import type { SweepSpec } from './spec';
 import { MlflowClient, isHttpUri, redactUri } from '../track/mlflow-client';
 import { Replayer, deferredWarning } from '../track/mlflow-replay';
 import { Spool, SpoolEventBody } from '../track/spool';
-import { experimentNameFor, mlflowTracker, checkTrackingUri, capTag, userName, mlflowKey } from '../track/mlflow';
+import { experimentNameFor, mlflowTrackerPlugin, checkTrackingUri, capTag, userName, mlflowKey } from '../track/mlflow';
 import { MLFLOW_LIMITS } from '../track/mlflow-client';
 import { gitState } from '../runtime/fingerprint';
 import { withOptionDefaults } from '../registry/define';
@@ -81,7 +81,8 @@ async function appendAndSend(
   for (;;) {
     const holder = Spool.open(dir, init).lock();
     if (!holder) break;
-    if (Date.now() > deadline) return { spool: Spool.open(dir, init), error: `the spool is held by process ${holder.pid} on ${holder.host}` };
+    if (Date.now() > deadline)
+      return { spool: Spool.open(dir, init), error: `the spool is held by process ${holder.pid} on ${holder.host}` };
     await new Promise((r) => setTimeout(r, 200));
   }
   const spool = Spool.open(dir, init);
@@ -113,24 +114,30 @@ export async function sweepParentRun(
 ): Promise<ParentRun | null> {
   const env = o.env ?? process.env;
   const named = first.config.tracking.find((t) => t.kind === 'mlflow');
-  const tracker = named ? withOptionDefaults(mlflowTracker, named) : undefined;
+  const tracker = named ? withOptionDefaults(mlflowTrackerPlugin, named) : undefined;
   const given = o.trackingUri ?? tracker?.tracking_uri ?? env.MLFLOW_TRACKING_URI;
   if (!given || !isHttpUri(given)) return null;
   let uri: string;
   try {
-    uri = checkTrackingUri(given, o.trackingUri ? '--tracking-uri' : tracker?.tracking_uri ? 'tracking: mlflow tracking_uri' : 'MLFLOW_TRACKING_URI');
+    uri = checkTrackingUri(
+      given,
+      o.trackingUri ? '--tracking-uri' : tracker?.tracking_uri ? 'tracking: mlflow tracking_uri' : 'MLFLOW_TRACKING_URI',
+    );
   } catch (e: any) {
     o.warn(`${e?.line?.() ?? e?.message ?? e}; the sweep is not tracked in MLflow`);
     return null;
   }
-  const opts = tracker ?? withOptionDefaults(mlflowTracker, { kind: 'mlflow' });
+  const opts = tracker ?? withOptionDefaults(mlflowTrackerPlugin, { kind: 'mlflow' });
   const client = new MlflowClient(uri, { timeoutMs: opts.timeout_s * 1000, env });
   const init = {
     tracking_uri: uri,
     experiment_name: experimentNameFor(opts, first.config.experiment, env),
     options: { timeout_s: opts.timeout_s, retries: opts.retries, backoff_s: opts.backoff_s },
   };
-  const note = [`elbo sweep **${spec.name}**: ${cells} cells over ${spec.base ? path.basename(spec.base) : 'several base configs'}.`, ...(o.note ? [o.note] : [])].join('\n\n');
+  const note = [
+    `elbo sweep **${spec.name}**: ${cells} cells over ${spec.base ? path.basename(spec.base) : 'several base configs'}.`,
+    ...(o.note ? [o.note] : []),
+  ].join('\n\n');
   const userTags: Record<string, string> = {};
   for (const [k, v] of Object.entries(o.tags ?? {})) userTags[k] = capTag(v);
   if (o.note) userTags['elbo.note'] = capTag(o.note);
@@ -154,16 +161,29 @@ export async function sweepParentRun(
       if (git.branch) tags['mlflow.source.git.branch'] = git.branch;
       if (git.remote) tags['mlflow.source.git.repoURL'] = git.remote;
       spool.append(
-        { type: 'create', uid: crypto.randomUUID(), experiment_name: spool.state.experiment_name, run_name: `sweep ${spec.name}`, start_time: Date.now(), user: userName(), tags },
+        {
+          type: 'create',
+          uid: crypto.randomUUID(),
+          experiment_name: spool.state.experiment_name,
+          run_name: `sweep ${spec.name}`,
+          start_time: Date.now(),
+          user: userName(),
+          tags,
+        },
         { type: 'params', params: axesParams(spec) },
       );
     } else {
-      spool.append({ type: 'tags', tags: { 'mlflow.note.content': capTag(note), 'elbo.status': 'RUNNING', ...userTags } }, { type: 'status', status: 'RUNNING' });
+      spool.append(
+        { type: 'tags', tags: { 'mlflow.note.content': capTag(note), 'elbo.status': 'RUNNING', ...userTags } },
+        { type: 'status', status: 'RUNNING' },
+      );
     }
   });
   const runId = spool.state.run_id;
   if (!runId) {
-    o.warn(`MLflow at ${redactUri(uri)} is not reachable for the sweep's parent run (${String(error).split('\n')[0]}); cells are tracked without nesting (send the parent later with: elbo sync ${dir})`);
+    o.warn(
+      `MLflow at ${redactUri(uri)} is not reachable for the sweep's parent run (${String(error).split('\n')[0]}); cells are tracked without nesting (send the parent later with: elbo sync ${dir})`,
+    );
     return null;
   }
   if (error) o.warn(`MLflow is behind for the sweep's parent run: ${error}; send it later with: elbo sync ${dir}`);
@@ -174,11 +194,18 @@ export async function sweepParentRun(
       const now = Date.now();
       const models = cellModels(summary.runDirs);
       const events: SpoolEventBody[] = [
-        { type: 'metrics', metrics: Object.entries({ 'sweep/cells': summary.cells, 'sweep/finished': summary.finished, 'sweep/failed': summary.failed }).map(([key, value]) => ({ key, value, step: 0, timestamp: now })) },
+        {
+          type: 'metrics',
+          metrics: Object.entries({ 'sweep/cells': summary.cells, 'sweep/finished': summary.finished, 'sweep/failed': summary.failed }).map(
+            ([key, value]) => ({ key, value, step: 0, timestamp: now }),
+          ),
+        },
         { type: 'tags', tags: { 'elbo.status': status } },
         // the cells' models as the parent's outputs: MLflow lists the sweep as a training run too
         ...(models.length ? [{ type: 'outputs' as const, models }] : []),
-        ...summary.files.filter((f) => fs.existsSync(path.join(dir, f))).map((f): SpoolEventBody => ({ type: 'artifact', file: f, path: f })),
+        ...summary.files
+          .filter((f) => fs.existsSync(path.join(dir, f)))
+          .map((f): SpoolEventBody => ({ type: 'artifact', file: f, path: f })),
         { type: 'status', status, end_time: now },
       ];
       const { spool: sent, error: err } = await appendAndSend(dir, init, client, opts.finish_timeout_s, (s) => s.append(...events));

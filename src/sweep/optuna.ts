@@ -45,7 +45,8 @@ export interface Search {
 }
 
 /** One swept value's distribution, as `random:` and `search:` spaces write it. */
-export type Distribution = { uniform: [number, number] } | { log_uniform: [number, number] } | { int: [number, number] } | { choice: unknown[] };
+export type Distribution =
+  { uniform: [number, number] } | { log_uniform: [number, number] } | { int: [number, number] } | { choice: unknown[] };
 
 /** Optuna, pinned. */
 export const OPTUNA_VERSION = '5.0.0';
@@ -63,10 +64,16 @@ export interface Trial {
 export function optunaSpace(space: Record<string, Distribution>): Record<string, unknown> {
   const out: Record<string, unknown> = {};
   for (const [k, d] of Object.entries(space)) {
-    if ('uniform' in d) out[k] = { name: 'FloatDistribution', attributes: { low: d.uniform[0], high: d.uniform[1], log: false, step: null } };
-    else if ('log_uniform' in d) out[k] = { name: 'FloatDistribution', attributes: { low: d.log_uniform[0], high: d.log_uniform[1], log: true, step: null } };
+    if ('uniform' in d)
+      out[k] = { name: 'FloatDistribution', attributes: { low: d.uniform[0], high: d.uniform[1], log: false, step: null } };
+    else if ('log_uniform' in d)
+      out[k] = { name: 'FloatDistribution', attributes: { low: d.log_uniform[0], high: d.log_uniform[1], log: true, step: null } };
     else if ('int' in d) out[k] = { name: 'IntDistribution', attributes: { low: d.int[0], high: d.int[1], log: false, step: 1 } };
-    else out[k] = { name: 'CategoricalDistribution', attributes: { choices: scalarChoices(d.choice) ? d.choice : d.choice.map((c) => JSON.stringify(c)) } };
+    else
+      out[k] = {
+        name: 'CategoricalDistribution',
+        attributes: { choices: scalarChoices(d.choice) ? d.choice : d.choice.map((c) => JSON.stringify(c)) },
+      };
   }
   return out;
 }
@@ -104,24 +111,44 @@ export class Study {
       this.bin = (await ensureVenvTool({ venv, pkg: 'optuna', version: OPTUNA_VERSION, bin: 'optuna', log })).bin;
     } catch (e: any) {
       // the step that failed, and the last words of its output
-      const [step, ...rest] = String(e?.message ?? e).trim().split('\n').filter((l) => l.trim());
+      const [step, ...rest] = String(e?.message ?? e)
+        .trim()
+        .split('\n')
+        .filter((l) => l.trim());
       const why = [step.replace(/:$/, ''), ...rest.slice(-1)].join(': ');
-      throw new UserError(`optuna is not installed and could not be installed (${why}); install it by hand: python3 -m venv ${venv} && ${venv}/bin/pip install optuna==${OPTUNA_VERSION}`, this.where);
+      throw new UserError(
+        `optuna is not installed and could not be installed (${why}); install it by hand: python3 -m venv ${venv} && ${venv}/bin/pip install optuna==${OPTUNA_VERSION}`,
+        this.where,
+      );
     }
     fs.mkdirSync(path.dirname(this.lock), { recursive: true });
-    withLockSync(this.lock, () => this.optuna(['create-study', '--direction', this.s.mode === 'max' ? 'maximize' : 'minimize', '--skip-if-exists']));
+    withLockSync(this.lock, () =>
+      this.optuna(['create-study', '--direction', this.s.mode === 'max' ? 'maximize' : 'minimize', '--skip-if-exists']),
+    );
   }
 
   private storage(): string[] {
     const file = path.resolve(this.dir, this.s.storage);
-    return /\.(db|sqlite3?)$/.test(file) ? ['--storage', `sqlite:///${file}`] : ['--storage', file, '--storage-class', 'JournalFileBackend'];
+    return /\.(db|sqlite3?)$/.test(file)
+      ? ['--storage', `sqlite:///${file}`]
+      : ['--storage', file, '--storage-class', 'JournalFileBackend'];
   }
 
   private optuna(args: string[]): string {
-    const r = spawnSync(this.bin, [args[0], ...this.storage(), '--study-name', this.name, ...args.slice(1)], { encoding: 'utf8', timeout: 300_000 });
+    const r = spawnSync(this.bin, [args[0], ...this.storage(), '--study-name', this.name, ...args.slice(1)], {
+      encoding: 'utf8',
+      timeout: 300_000,
+    });
     if (r.status !== 0) {
-      const last = (r.stderr || r.stdout || r.error?.message || '').trim().split('\n').filter((l) => l.trim()).pop();
-      throw new UserError(`optuna ${args[0]} failed: ${last ?? `exit ${r.status}`}`, path.relative(process.cwd(), path.resolve(this.dir, this.s.storage)));
+      const last = (r.stderr || r.stdout || r.error?.message || '')
+        .trim()
+        .split('\n')
+        .filter((l) => l.trim())
+        .pop();
+      throw new UserError(
+        `optuna ${args[0]} failed: ${last ?? `exit ${r.status}`}`,
+        path.relative(process.cwd(), path.resolve(this.dir, this.s.storage)),
+      );
     }
     return r.stdout;
   }
@@ -145,7 +172,17 @@ export class Study {
       if (t[cell]) return t[cell];
       const sampler = this.s.sampler === 'tpe' ? 'TPESampler' : 'RandomSampler';
       const kwargs = { seed: this.s.seed + cell, ...(this.s.sampler === 'tpe' ? { n_startup_trials: this.s.startup_trials } : {}) };
-      const out = this.optuna(['ask', '--sampler', sampler, '--sampler-kwargs', JSON.stringify(kwargs), '--search-space', JSON.stringify(optunaSpace(this.s.space)), '-f', 'json']);
+      const out = this.optuna([
+        'ask',
+        '--sampler',
+        sampler,
+        '--sampler-kwargs',
+        JSON.stringify(kwargs),
+        '--search-space',
+        JSON.stringify(optunaSpace(this.s.space)),
+        '-f',
+        'json',
+      ]);
       const asked = JSON.parse(out.trim().split('\n').pop()!);
       t[cell] = { number: asked.number, params: fromOptuna(this.s.space, asked.params) };
       this.write(t);
@@ -169,7 +206,13 @@ export class Study {
       const t = this.read();
       if (!t[cell] || t[cell].told) return;
       const ok = value !== null && Number.isFinite(value);
-      this.optuna(['tell', '--trial-number', String(t[cell].number), ...(ok ? ['--values', String(value), '--state', 'complete'] : ['--state', 'fail']), '--skip-if-finished']);
+      this.optuna([
+        'tell',
+        '--trial-number',
+        String(t[cell].number),
+        ...(ok ? ['--values', String(value), '--state', 'complete'] : ['--state', 'fail']),
+        '--skip-if-finished',
+      ]);
       t[cell].told = ok ? 'complete' : 'fail';
       this.write(t);
     });
@@ -184,11 +227,25 @@ export const SEARCH_SCHEMA = {
   properties: {
     kind: { const: 'optuna', description: 'optuna: Optuna through its command line (installed into .venv-optuna the first time)' },
     trials: { type: 'integer', minimum: 1, maximum: 10_000, description: 'Cells (trials) to run' },
-    sampler: { enum: ['tpe', 'random'], default: 'tpe', description: "tpe: Optuna's Tree-structured Parzen Estimator; random: uniform draws" },
+    sampler: {
+      enum: ['tpe', 'random'],
+      default: 'tpe',
+      description: "tpe: Optuna's Tree-structured Parzen Estimator; random: uniform draws",
+    },
     seed: { type: 'integer', minimum: 0, default: 0, description: "The sampler's seed (cell i asks with seed + i)" },
     startup_trials: { type: 'integer', minimum: 1, default: 10, description: 'tpe: trials drawn at random before TPE models the results' },
-    metric: { type: 'string', pattern: '^[A-Za-z0-9_./-]+$', default: 'val/elbo', description: "The metric told back: its value at the trial's last epoch" },
+    metric: {
+      type: 'string',
+      pattern: '^[A-Za-z0-9_./-]+$',
+      default: 'val/elbo',
+      description: "The metric told back: its value at the trial's last epoch",
+    },
     mode: { enum: ['max', 'min'], default: 'max', description: 'max: maximize the metric; min: minimize it' },
-    storage: { type: 'string', default: 'optuna.journal', pattern: '^[^/]', description: 'The study, in the sweep directory: NAME.db is SQLite, any other name a journal file' },
+    storage: {
+      type: 'string',
+      default: 'optuna.journal',
+      pattern: '^[^/]',
+      description: 'The study, in the sweep directory: NAME.db is SQLite, any other name a journal file',
+    },
   },
 } as const;

@@ -4,9 +4,31 @@ import { formatPublished } from '../config/metrics';
 import { UserError } from '../errors';
 import { esc, table, figure, num, verdictBadge, page } from '../report/html';
 import { footer, writeRunReport, readMetricLines } from '../report/run';
-import { collectRuns, sweptKeys, comparedMetrics, compare, epochsCell, toCsv, publishedMetrics, writeComparePlot, defaultPlotMetric, defaultPlotKey, settingLabel, type ComparisonRow, type ComparedRun } from './compare';
+import {
+  collectRuns,
+  sweptKeys,
+  comparedMetrics,
+  compare,
+  epochsCell,
+  toCsv,
+  publishedMetrics,
+  writeComparePlot,
+  defaultPlotMetric,
+  defaultPlotKey,
+  settingLabel,
+  type ComparisonRow,
+  type ComparedRun,
+} from './compare';
 import { readSweepState } from './state';
-import { curvePoints, LR_TERM, sweepCurvesSpec, sweepCurveMetrics, settingValuesSpec, type SweepCurvePoint, type SettingValue } from '../plot/figures';
+import {
+  curvePoints,
+  LR_TERM,
+  sweepCurvesSpec,
+  sweepCurveMetrics,
+  settingValuesSpec,
+  type SweepCurvePoint,
+  type SettingValue,
+} from '../plot/figures';
 import { writeFigure } from '../plot/render';
 import { Spool } from '../track/spool';
 import { isHttpUri } from '../util/uri';
@@ -31,7 +53,10 @@ export function mlflowLink(dir: string): string | null {
   const pending = s.pending().length;
   const behind = pending ? ` <span class="sub">(${pending} events not sent: elbo sync)</span>` : '';
   if (!st.run_id) return `<span class="sub">not created yet on ${esc(st.tracking_uri)}: elbo sync</span>`;
-  const url = isHttpUri(st.tracking_uri) && st.experiment_id ? `${st.tracking_uri.replace(/\/+$/, '')}/#/experiments/${encodeURIComponent(st.experiment_id)}/runs/${encodeURIComponent(st.run_id)}` : null;
+  const url =
+    isHttpUri(st.tracking_uri) && st.experiment_id
+      ? `${st.tracking_uri.replace(/\/+$/, '')}/#/experiments/${encodeURIComponent(st.experiment_id)}/runs/${encodeURIComponent(st.run_id)}`
+      : null;
   return (url ? `<a href="${esc(url)}">${esc(st.run_id.slice(0, 12))}</a>` : esc(st.run_id)) + behind;
 }
 
@@ -39,13 +64,20 @@ export function mlflowLink(dir: string): string | null {
  * Every run's learning curves overlaid (SWEEP_DIR/curves.png and .svg): a panel per train/
  * and val/ metric (at most 12), a colour per setting. Null when no run has finished an epoch.
  */
-async function writeSweepCurves(dir: string, name: string, runs: ComparedRun[], keys: string[], settings: string[]): Promise<string | null> {
+async function writeSweepCurves(
+  dir: string,
+  name: string,
+  runs: ComparedRun[],
+  keys: string[],
+  settings: string[],
+): Promise<string | null> {
   const points: SweepCurvePoint[] = [];
   for (const r of runs) {
     const setting = settingLabel(keys, r.params);
     const run = path.basename(r.dir);
     for (const p of curvePoints(readMetricLines(r.dir))) {
-      if (p.term !== LR_TERM) points.push({ epoch: p.epoch, metric: `${p.split === 'train' ? 'train' : 'val'}/${p.term}`, setting, run, value: p.value });
+      if (p.term !== LR_TERM)
+        points.push({ epoch: p.epoch, metric: `${p.split === 'train' ? 'train' : 'val'}/${p.term}`, setting, run, value: p.value });
     }
   }
   if (!points.length) return null;
@@ -67,11 +99,20 @@ async function writeSweepCurves(dir: string, name: string, runs: ComparedRun[], 
 }
 
 /** The final test metrics by setting (SWEEP_DIR/test-metrics.png and .svg): a panel per test metric (at most 12). Null without test metrics. */
-async function writeTestMetrics(dir: string, name: string, runs: ComparedRun[], keys: string[], settings: string[], metrics: string[]): Promise<string | null> {
+async function writeTestMetrics(
+  dir: string,
+  name: string,
+  runs: ComparedRun[],
+  keys: string[],
+  settings: string[],
+  metrics: string[],
+): Promise<string | null> {
   const first = defaultPlotMetric(metrics);
   const tested = [...(first ? [first] : []), ...metrics.filter((m) => m.startsWith('test/') && m !== first)].slice(0, 12);
   const values: SettingValue[] = runs.flatMap((r) =>
-    tested.filter((m) => Number.isFinite(r.metrics[m])).map((m) => ({ metric: m, setting: settingLabel(keys, r.params), run: path.basename(r.dir), value: r.metrics[m] })),
+    tested
+      .filter((m) => Number.isFinite(r.metrics[m]))
+      .map((m) => ({ metric: m, setting: settingLabel(keys, r.params), run: path.basename(r.dir), value: r.metrics[m] })),
   );
   if (!values.length) return null;
   const file = path.join(dir, 'test-metrics.png');
@@ -123,8 +164,18 @@ export async function writeSweepReport(sweepDir: string): Promise<string> {
       ['cell', 'setting', 'status', 'seconds', 'run', ...(tracked ? ['MLflow'] : [])],
       cells.map((c, i) => {
         const report = c.runDir ? path.join(c.runDir, 'artifacts', 'report.html') : null;
-        const link = report && fs.existsSync(report) ? `<a href="${esc(encodeURI(path.relative(dir, report).split(path.sep).join('/')))}">${esc(path.basename(c.runDir!))}</a>` : esc(c.runDir ? path.basename(c.runDir) : '–');
-        return [String(c.index), esc(c.label), `<span class="status ${esc(c.status)}">${esc(c.status)}</span>${c.status === 'STOPPED' && c.rung ? ` at epoch ${c.rung.epoch}` : ''}${c.error ? ` ${esc(c.error)}` : ''}`, c.seconds ? c.seconds.toFixed(1) : '–', link, ...(tracked ? [mlflow[i] ?? '–'] : [])];
+        const link =
+          report && fs.existsSync(report)
+            ? `<a href="${esc(encodeURI(path.relative(dir, report).split(path.sep).join('/')))}">${esc(path.basename(c.runDir!))}</a>`
+            : esc(c.runDir ? path.basename(c.runDir) : '–');
+        return [
+          String(c.index),
+          esc(c.label),
+          `<span class="status ${esc(c.status)}">${esc(c.status)}</span>${c.status === 'STOPPED' && c.rung ? ` at epoch ${c.rung.epoch}` : ''}${c.error ? ` ${esc(c.error)}` : ''}`,
+          c.seconds ? c.seconds.toFixed(1) : '–',
+          link,
+          ...(tracked ? [mlflow[i] ?? '–'] : []),
+        ];
       }),
     ),
   ];
@@ -135,7 +186,8 @@ export async function writeSweepReport(sweepDir: string): Promise<string> {
     const rows = compare(runs, keys, metrics, rankBy);
     fs.writeFileSync(path.join(dir, 'compare.csv'), toCsv(rows, keys, metrics));
     const pub = publishedMetrics(rows);
-    const cell = (s: { mean: number; std: number } | undefined, n: number) => (!s ? '–' : n > 1 ? `${num(s.mean)} ± ${num(s.std)}` : num(s.mean));
+    const cell = (s: { mean: number; std: number } | undefined, n: number) =>
+      !s ? '–' : n > 1 ? `${num(s.mean)} ± ${num(s.std)}` : num(s.mean);
     // a sweep that ranks its cells (early stopping, a search): the metric it ranks by, and the epochs of stopped cells
     const shownMetrics = metrics.filter((m) => m.startsWith('test/') || pub.includes(m) || m === rankBy?.metric);
     const early = rows.some((r) => r.stopped);
@@ -148,7 +200,11 @@ export async function writeSweepReport(sweepDir: string): Promise<string> {
           esc(r.seeds.join(', ')),
           ...(early ? [esc(epochsCell(r))] : []),
           ...shownMetrics.map((m) => cell(r.stats[m], r.runs)),
-          ...pub.flatMap((m) => (r.published[m] ? [esc(`${formatPublished(r.published[m])} (${r.published[m].source})`), verdictBadge(r.published[m].verdict)] : ['–', '–'])),
+          ...pub.flatMap((m) =>
+            r.published[m]
+              ? [esc(`${formatPublished(r.published[m])} (${r.published[m].source})`), verdictBadge(r.published[m].verdict)]
+              : ['–', '–'],
+          ),
         ]),
         'compare',
       ),
@@ -158,13 +214,17 @@ export async function writeSweepReport(sweepDir: string): Promise<string> {
     if (by) {
       for (const m of plottedMetrics(rows, metrics)) {
         const file = path.join(dir, `compare-${m.replace(/\W+/g, '_')}.png`);
-        if ((await writeComparePlot(file, rows, keys, m, by)).length) figures.push(figure(file, `${path.basename(file)} (SVG beside it): ${m} against ${by}`));
+        if ((await writeComparePlot(file, rows, keys, m, by)).length)
+          figures.push(figure(file, `${path.basename(file)} (SVG beside it): ${m} against ${by}`));
       }
     }
     // every run's curves overlaid, and each test metric by setting (the settings in the table's order)
     const settings = rows.map((r) => settingLabel(keys, r.key));
     const curves = await writeSweepCurves(dir, index.name, runs, keys, settings);
-    if (curves) figures.push(figure(curves, `${path.basename(curves)} (SVG beside it): every run's learning curves, a panel per metric, a colour per setting`));
+    if (curves)
+      figures.push(
+        figure(curves, `${path.basename(curves)} (SVG beside it): every run's learning curves, a panel per metric, a colour per setting`),
+      );
     const tested = await writeTestMetrics(dir, index.name, runs, keys, settings, metrics);
     if (tested) figures.push(figure(tested, `${path.basename(tested)} (SVG beside it): each test metric by setting`));
     parts.push('<h2>Figures</h2>', figures.length ? figures.join('\n') : '<p class="sub">No swept key to plot against.</p>');
@@ -179,5 +239,8 @@ export async function writeReport(target: string): Promise<{ kind: 'run' | 'swee
   const dir = path.resolve(target);
   if (fs.existsSync(path.join(dir, 'sweep.json'))) return { kind: 'sweep', file: await writeSweepReport(dir) };
   if (fs.existsSync(path.join(dir, 'run.json'))) return { kind: 'run', file: await writeRunReport(dir) };
-  throw new UserError(fs.existsSync(dir) ? 'neither a run directory (run.json) nor a sweep directory (sweep.json)' : 'no such directory', target);
+  throw new UserError(
+    fs.existsSync(dir) ? 'neither a run directory (run.json) nor a sweep directory (sweep.json)' : 'no such directory',
+    target,
+  );
 }

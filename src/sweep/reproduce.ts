@@ -107,17 +107,25 @@ export async function reproduce(
     return { name, recorded: a, reproduced: b, diff, ok };
   });
   for (const m of metrics.filter((x) => !x.ok)) {
-    causes.push(m.recorded === null ? `${m.name} was not recorded` : m.reproduced === null ? `${m.name} was not reproduced` : `${m.name}: recorded ${m.recorded}, reproduced ${m.reproduced}`);
+    causes.push(
+      m.recorded === null
+        ? `${m.name} was not recorded`
+        : m.reproduced === null
+          ? `${m.name} was not reproduced`
+          : `${m.name}: recorded ${m.recorded}, reproduced ${m.reproduced}`,
+    );
   }
   // train.select: the test metrics must come from the same checkpoint
-  const evaluated = (r: RunRecord) => (r.evaluated_on ? `the ${r.evaluated_on.checkpoint} checkpoint (epoch ${r.evaluated_on.epoch})` : 'nothing');
+  const evaluated = (r: RunRecord) =>
+    r.evaluated_on ? `the ${r.evaluated_on.checkpoint} checkpoint (epoch ${r.evaluated_on.epoch})` : 'nothing';
   if (result.status === 'FINISHED' && old.evaluated_on && evaluated(old) !== evaluated(fresh)) {
     causes.push(`the recorded test metrics were measured on ${evaluated(old)}, the rerun's on ${evaluated(fresh)}`);
   }
   causes.push(...epochLineProblems(store, old.epochs_completed));
   const logged = loggedMetrics(store.dir);
   for (const [k, v] of Object.entries(old.metrics)) {
-    if (k in logged && logged[k] !== v && !TIMING.test(k)) causes.push(`run.json says ${k} = ${v} but metrics.jsonl logged ${logged[k]}: the record was edited`);
+    if (k in logged && logged[k] !== v && !TIMING.test(k))
+      causes.push(`run.json says ${k} = ${v} but metrics.jsonl logged ${logged[k]}: the record was edited`);
   }
   const fa = fingerprintFields(old);
   const fb = fingerprintFields(fresh);
@@ -125,7 +133,8 @@ export async function reproduce(
     .filter((k) => JSON.stringify(fa[k]) !== JSON.stringify(fb[k]))
     .map((field) => ({ field, recorded: fa[field] ?? null, reproduced: fb[field] ?? null }));
   for (const f of fingerprint) {
-    if (f.field === 'data.sha256') causes.push(`the data changed since the run: sha256 ${String(f.recorded).slice(0, 12)}… → ${String(f.reproduced).slice(0, 12)}…`);
+    if (f.field === 'data.sha256')
+      causes.push(`the data changed since the run: sha256 ${String(f.recorded).slice(0, 12)}… → ${String(f.reproduced).slice(0, 12)}…`);
     if (f.field === 'config_sha256') causes.push('the resolved config differs from the recorded one');
   }
   const report: ReproReport = {
@@ -151,7 +160,9 @@ export async function reproduce(
 async function logReport(originalDir: string, rerunDir: string, report: ReproReport, warn: (m: string) => void): Promise<void> {
   if (!Spool.exists(rerunDir)) return;
   const original = RunStore.open(originalDir).readRecord();
-  const originalMlflow = Spool.exists(originalDir) ? Spool.open(originalDir).state.run_id : /^mlflow-([0-9a-f]{32})$/.exec(path.basename(originalDir))?.[1];
+  const originalMlflow = Spool.exists(originalDir)
+    ? Spool.open(originalDir).state.run_id
+    : /^mlflow-([0-9a-f]{32})$/.exec(path.basename(originalDir))?.[1];
   const tags: Record<string, string> = {
     'elbo.reproduces': original.run_id,
     'elbo.reproduce.passed': String(report.passed),
@@ -159,10 +170,15 @@ async function logReport(originalDir: string, rerunDir: string, report: ReproRep
   };
   Spool.open(rerunDir).append(
     { type: 'tags', tags },
-    ...['reproduce-report.json', 'reproduce-report.md'].map((f) => ({ type: 'artifact' as const, file: `artifacts/${f}`, path: `artifacts/${f}` })),
+    ...['reproduce-report.json', 'reproduce-report.md'].map((f) => ({
+      type: 'artifact' as const,
+      file: `artifacts/${f}`,
+      path: `artifacts/${f}`,
+    })),
   );
   const r = await syncRun(rerunDir, { warn });
-  if (r.status !== 'synced' && r.status !== 'up-to-date') warn(`MLflow does not have the reproduction report yet (${r.error ?? r.status}); send it with: elbo sync ${rerunDir}`);
+  if (r.status !== 'synced' && r.status !== 'up-to-date')
+    warn(`MLflow does not have the reproduction report yet (${r.error ?? r.status}); send it with: elbo sync ${rerunDir}`);
 }
 
 export function reportText(r: ReproReport): string {
@@ -172,7 +188,9 @@ export function reportText(r: ReproReport): string {
     `result: ${r.passed ? 'PASSED' : 'FAILED'} (${r.tolerance === null ? 'exact match required' : `relative tolerance ${r.tolerance}`})`,
     '',
     'metric                            recorded            reproduced          difference',
-    ...r.metrics.map((m) => `${m.ok ? ' ' : '✗'} ${m.name.padEnd(32)} ${String(m.recorded).padEnd(19)} ${String(m.reproduced).padEnd(19)} ${m.diff ?? ''}`),
+    ...r.metrics.map(
+      (m) => `${m.ok ? ' ' : '✗'} ${m.name.padEnd(32)} ${String(m.recorded).padEnd(19)} ${String(m.reproduced).padEnd(19)} ${m.diff ?? ''}`,
+    ),
     '',
     r.fingerprint.length ? 'fingerprint fields that differ:' : 'fingerprint: identical',
     ...r.fingerprint.map((f) => `  ${f.field}: ${JSON.stringify(f.recorded)} → ${JSON.stringify(f.reproduced)}`),
@@ -195,7 +213,12 @@ export async function fetchMlflowRun(runId: string, trackingUri: string, dest: s
   try {
     info = (await client.getRun(runId)).info;
   } catch (e: any) {
-    throw new UserError(e instanceof MlflowError && e.status === 404 ? `no MLflow run ${runId} on ${client.shownUri}` : `cannot read MLflow run ${runId}: ${e.message}`, runId);
+    throw new UserError(
+      e instanceof MlflowError && e.status === 404
+        ? `no MLflow run ${runId} on ${client.shownUri}`
+        : `cannot read MLflow run ${runId}: ${e.message}`,
+      runId,
+    );
   }
   const dir = path.join(dest, `mlflow-${runId}`);
   fs.mkdirSync(dir, { recursive: true });

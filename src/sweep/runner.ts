@@ -1,7 +1,19 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import { spawn, ChildProcess } from 'child_process';
-import { SweepSpec, Cell, resolveCells, cellArgs, cellLabel, cellRunName, sweepDir, sha256, cellOverrides, shownFile, earlyStopRungs } from './spec';
+import {
+  SweepSpec,
+  Cell,
+  resolveCells,
+  cellArgs,
+  cellLabel,
+  cellRunName,
+  sweepDir,
+  sha256,
+  cellOverrides,
+  shownFile,
+  earlyStopRungs,
+} from './spec';
 import { type CellResult, type SweepIndex, writeCellRecord, writeSweepIndex, cellLeaseFile, readSweepState, cellSettled } from './state';
 import { Rungs, type AshaJob } from './asha';
 import { Study } from './optuna';
@@ -183,19 +195,38 @@ class SweepRun {
     const labels = { ...(o.tags && Object.keys(o.tags).length ? { tags: o.tags } : {}), ...(o.note ? { note: o.note } : {}) };
     const search = spec.sweep.search;
     const es = {
-      ...(spec.early_stop && this.rungs ? { early_stop: { metric: spec.early_stop.metric, mode: spec.early_stop.mode, rungs: this.rungs } } : {}),
+      ...(spec.early_stop && this.rungs
+        ? { early_stop: { metric: spec.early_stop.metric, mode: spec.early_stop.mode, rungs: this.rungs } }
+        : {}),
       ...(search ? { search: { kind: search.kind, metric: search.metric, mode: search.mode, trials: search.trials } } : {}),
     };
-    this.index = { name: spec.name, file: spec.file, base: spec.base ?? [...new Set(resolved.map(({ cell }) => cell.base))], cells_sha256: hash, ...es, ...labels };
+    this.index = {
+      name: spec.name,
+      file: spec.file,
+      base: spec.base ?? [...new Set(resolved.map(({ cell }) => cell.base))],
+      cells_sha256: hash,
+      ...es,
+      ...labels,
+    };
     this.study = search ? new Study(this.dir, spec.name, search, `${shownFile(spec.file)}: sweep.search`) : null;
     this.stream = o.cell !== undefined;
   }
 
   writeIndex(): void {
     if (this.study) {
-      for (const [i, t] of Object.entries(this.study.read())) if (t.cell && this.results[Number(i)]) Object.assign(this.results[Number(i)], t.cell);
+      for (const [i, t] of Object.entries(this.study.read()))
+        if (t.cell && this.results[Number(i)]) Object.assign(this.results[Number(i)], t.cell);
     }
-    const cells = this.results.map(({ index: i, label, name, config_sha256 }) => ({ index: i, label, name, config_sha256, status: 'PENDING' as const, runDir: null, metrics: {}, seconds: 0 }));
+    const cells = this.results.map(({ index: i, label, name, config_sha256 }) => ({
+      index: i,
+      label,
+      name,
+      config_sha256,
+      status: 'PENDING' as const,
+      runDir: null,
+      metrics: {},
+      seconds: 0,
+    }));
     writeSweepIndex(this.dir, { ...this.index, cells });
   }
 
@@ -209,7 +240,12 @@ class SweepRun {
   /** MLflow on: one parent run, every cell nested under it. */
   async openParent(): Promise<void> {
     const { spec, o } = this;
-    this.parent = await sweepParentRun(spec, this.resolved[0].loaded, this.dir, this.resolved.length, { trackingUri: o.trackingUri, warn: o.log, tags: o.tags, note: o.note });
+    this.parent = await sweepParentRun(spec, this.resolved[0].loaded, this.dir, this.resolved.length, {
+      trackingUri: o.trackingUri,
+      warn: o.log,
+      tags: o.tags,
+      note: o.note,
+    });
     if (this.parent) {
       this.env.ELBO_MLFLOW_PARENT_RUN_ID = this.parent.runId;
       if (o.trackingUri) this.env.MLFLOW_TRACKING_URI = o.trackingUri;
@@ -225,7 +261,8 @@ class SweepRun {
   queue(): CellJob[] {
     const queue: CellJob[] = [];
     if (!this.rungs) {
-      for (const { cell } of this.selected) if (this.study || !this.cached(cell, this.existing.get(this.results[cell.index].config_sha256) ?? [])) queue.push({ cell });
+      for (const { cell } of this.selected)
+        if (this.study || !this.cached(cell, this.existing.get(this.results[cell.index].config_sha256) ?? [])) queue.push({ cell });
     }
     this.writeIndex();
     this.total = queue.length;
@@ -256,7 +293,8 @@ class SweepRun {
     await this.leased({ ...job, cell: made });
     const r = this.results[made.index];
     const value = r.metrics[this.spec.sweep.search!.metric];
-    if (r.status === 'FINISHED' || r.status === 'CACHED' || r.status === 'FAILED') this.study.tell(made.index, r.status === 'FAILED' ? null : value ?? null);
+    if (r.status === 'FINISHED' || r.status === 'CACHED' || r.status === 'FAILED')
+      this.study.tell(made.index, r.status === 'FAILED' ? null : (value ?? null));
   }
 
   /** A search's cell: the overrides its trial proposes, resolved (a config they make invalid: the cell FAILED, the trial told so). */
@@ -328,12 +366,19 @@ class SweepRun {
       Object.assign(r, { status: 'RUNNING', runDir: job.resume ?? null, error: undefined });
       this.record(r);
       const upTo = job.pauseAt !== undefined ? ` (up to epoch ${job.pauseAt})` : '';
-      this.o.log(`cell ${job.cell.index} (${r.label}): ${job.resume ? `resuming ${path.relative(process.cwd(), job.resume)}` : 'started'}${upTo}`);
+      this.o.log(
+        `cell ${job.cell.index} (${r.label}): ${job.resume ? `resuming ${path.relative(process.cwd(), job.resume)}` : 'started'}${upTo}`,
+      );
       // ELBO_SWEEP_PID: the cell stops (KILLED, resumable) if this process dies without telling it;
       // ELBO_MLFLOW_RUN_NAME: in MLflow the cell's run is named by its cell (latent=8,prior=gaussian,seed=0)
       // ELBO_SWEEP_CELL: the run records which cell it is (elbo runs list and show say its setting)
       const sweepCell = { name: this.spec.name, dir: this.dir, cell: job.cell.index, label: r.label, short: r.name ?? r.label };
-      const cellEnv = { ...this.env, ELBO_SWEEP_PID: String(process.pid), ELBO_MLFLOW_RUN_NAME: r.name ?? r.label, ELBO_SWEEP_CELL: JSON.stringify(sweepCell) };
+      const cellEnv = {
+        ...this.env,
+        ELBO_SWEEP_PID: String(process.pid),
+        ELBO_MLFLOW_RUN_NAME: r.name ?? r.label,
+        ELBO_SWEEP_CELL: JSON.stringify(sweepCell),
+      };
       const child = spawn(process.execPath, args, { env: { ...process.env, ...cellEnv }, stdio: ['ignore', 'pipe', 'pipe'] });
       this.running.add(child);
       let stdout = '';
@@ -353,7 +398,11 @@ class SweepRun {
   }
 
   /** A cell's process has ended: its result, the log line, --fail-fast, the record. */
-  private cellEnded(job: CellJob, r: CellResult, end: { code: number | null; signal: NodeJS.Signals | null; stdout: string; stderr: string }): void {
+  private cellEnded(
+    job: CellJob,
+    r: CellResult,
+    end: { code: number | null; signal: NodeJS.Signals | null; stdout: string; stderr: string },
+  ): void {
     const { o, spec } = this;
     const last = end.stdout.trim().split('\n').pop() ?? '';
     let parsed: any = null;
@@ -362,16 +411,25 @@ class SweepRun {
     } catch {
       parsed = null;
     }
-    if (parsed) Object.assign(r, { status: parsed.status, runDir: parsed.runDir, metrics: parsed.metrics, error: parsed.error ?? undefined });
+    if (parsed)
+      Object.assign(r, { status: parsed.status, runDir: parsed.runDir, metrics: parsed.metrics, error: parsed.error ?? undefined });
     else {
       // no result line: its last words (a crash shows more than one line)
       const tail = end.stderr.trim().split('\n').slice(-5).join(' | ');
-      Object.assign(r, { status: this.stopped || end.signal ? 'KILLED' : 'FAILED', error: tail || (end.signal ? `killed by ${end.signal}` : `exit ${end.code}`) });
+      Object.assign(r, {
+        status: this.stopped || end.signal ? 'KILLED' : 'FAILED',
+        error: tail || (end.signal ? `killed by ${end.signal}` : `exit ${end.code}`),
+      });
     }
     this.finished++;
-    const key = Object.keys(r.metrics).find((k) => k === 'test/elbo') ?? Object.keys(r.metrics).find((k) => k.startsWith('test/')) ?? (spec.early_stop && r.metrics[spec.early_stop.metric] !== undefined ? spec.early_stop.metric : undefined);
+    const key =
+      Object.keys(r.metrics).find((k) => k === 'test/elbo') ??
+      Object.keys(r.metrics).find((k) => k.startsWith('test/')) ??
+      (spec.early_stop && r.metrics[spec.early_stop.metric] !== undefined ? spec.early_stop.metric : undefined);
     const shown = key ? ` ${key} ${r.metrics[key].toFixed(3)}` : '';
-    o.log(`[${this.finished}${this.rungs ? '' : `/${this.total}`}] cell ${job.cell.index} (${r.label}): ${r.status.toLowerCase()}${shown} (${formatDuration(r.seconds)})${r.error ? `: ${r.error}` : ''}`);
+    o.log(
+      `[${this.finished}${this.rungs ? '' : `/${this.total}`}] cell ${job.cell.index} (${r.label}): ${r.status.toLowerCase()}${shown} (${formatDuration(r.seconds)})${r.error ? `: ${r.error}` : ''}`,
+    );
     if (r.status !== 'FINISHED' && o.failFast && !this.failedFast && !this.stopped) {
       this.failedFast = true;
       o.log('--fail-fast: stopping the other cells (they are recorded KILLED and can be resumed)');
@@ -401,7 +459,9 @@ function catchStopSignals(sweep: SweepRun): () => void {
     if (sweep.stopped) return;
     sweep.stopped = sig;
     const n = sweep.running.size;
-    sweep.o.log(`${sig}: stopping ${n ? `the running cell${n === 1 ? '' : 's'} after ${n === 1 ? 'its' : 'their'} current step (recorded KILLED, resumed by the next sweep)` : 'the sweep'}`);
+    sweep.o.log(
+      `${sig}: stopping ${n ? `the running cell${n === 1 ? '' : 's'} after ${n === 1 ? 'its' : 'their'} current step (recorded KILLED, resumed by the next sweep)` : 'the sweep'}`,
+    );
     if (sig !== 'SIGINT' && !process.env.SLURM_STEP_ID) for (const c of sweep.running) c.kill(sig);
   };
   for (const s of STOP_SIGNALS) process.on(s, onSignal);
@@ -432,7 +492,14 @@ class AshaWorkers {
     private readonly rungs: number[],
   ) {
     const es = sweep.spec.early_stop!;
-    this.table = new Rungs(sweep.dir, { cells_sha256: sweep.hash, metric: es.metric, mode: es.mode, reduction_factor: es.reduction_factor, rungs, ...(es.kind === 'sha' ? { sync: { total: sweep.resolved.length } } : {}) });
+    this.table = new Rungs(sweep.dir, {
+      cells_sha256: sweep.hash,
+      metric: es.metric,
+      mode: es.mode,
+      reduction_factor: es.reduction_factor,
+      rungs,
+      ...(es.kind === 'sha' ? { sync: { total: sweep.resolved.length } } : {}),
+    });
     const mine = sweep.selected.map(({ cell }) => cell.index);
     this.fresh = Array.from(new Rng(es.seed).fork('early-stop-order').permutation(mine.length), (i) => mine[i]);
     this.woken = new Promise<void>((r) => (this.wake = r));
@@ -502,7 +569,8 @@ class AshaWorkers {
     }
     const unfinished = runs.find((x) => effectiveStatus(x.dir, x.record) !== 'FINISHED');
     const top = job.rung === rungs.length - 1;
-    if (job.rung > 0 && unfinished) sweep.o.log(`cell ${job.cell} (${r.label}): promoted, among the top 1/${es.reduction_factor} at epoch ${rungs[job.rung - 1]}`);
+    if (job.rung > 0 && unfinished)
+      sweep.o.log(`cell ${job.cell} (${r.label}): promoted, among the top 1/${es.reduction_factor} at epoch ${rungs[job.rung - 1]}`);
     await sweep.runCell({ cell, resume: unfinished?.dir, pauseAt: top ? undefined : rungs[job.rung] });
     if ((r.status === 'PAUSED' || r.status === 'FINISHED') && r.runDir) {
       try {
@@ -511,7 +579,10 @@ class AshaWorkers {
         if (!(e instanceof UserError)) throw e;
         Object.assign(r, { status: 'FAILED', error: e.line() });
       }
-      if ((r.status as string) === 'STOPPED') sweep.o.log(`cell ${job.cell} (${r.label}): paused at epoch ${r.rung!.epoch} (rung ${r.rung!.index + 1} of ${rungs.length}), ${es.metric} ${r.metrics[es.metric]?.toFixed(3)}`);
+      if ((r.status as string) === 'STOPPED')
+        sweep.o.log(
+          `cell ${job.cell} (${r.label}): paused at epoch ${r.rung!.epoch} (rung ${r.rung!.index + 1} of ${rungs.length}), ${es.metric} ${r.metrics[es.metric]?.toFixed(3)}`,
+        );
     }
     if (r.status !== 'STOPPED' && r.status !== 'FINISHED') this.failedHere.add(job.cell);
   }
@@ -537,10 +608,24 @@ async function finishSweep(sweep: SweepRun): Promise<SweepOutcome> {
       o.log(`warning: could not write the sweep's report: ${e?.message ?? e}`);
     }
     if (parent) {
-      const files = ['report.html', 'sweep.json', 'compare.csv', ...fs.readdirSync(dir).filter((f) => SWEEP_FIGURES.test(f)).sort()];
+      const files = [
+        'report.html',
+        'sweep.json',
+        'compare.csv',
+        ...fs
+          .readdirSync(dir)
+          .filter((f) => SWEEP_FIGURES.test(f))
+          .sort(),
+      ];
       const failed = final.filter((r) => !cellSettled(r)).length;
       const runDirs = final.flatMap((r) => (r.runDir ? [r.runDir] : []));
-      await parent.finish(failed === 0 ? 'FINISHED' : stopped || sweep.failedFast ? 'KILLED' : 'FAILED', { cells: final.length, finished: final.length - failed, failed, files, runDirs });
+      await parent.finish(failed === 0 ? 'FINISHED' : stopped || sweep.failedFast ? 'KILLED' : 'FAILED', {
+        cells: final.length,
+        finished: final.length - failed,
+        failed,
+        files,
+        runDirs,
+      });
     }
   }
   for (const { cell } of sweep.selected) sweep.handled.add(cell.index);

@@ -44,15 +44,29 @@ export const SLURM_SCHEMA = {
   properties: {
     cpus_per_task: { type: 'integer', minimum: 1, default: 2, description: 'CPUs per task (sbatch --cpus-per-task)' },
     mem: { type: 'string', pattern: '^[0-9]+[KMGT]?$', default: '4G', description: 'Memory per task, e.g. 4G (sbatch --mem)' },
-    time: { type: 'string', pattern: '^([0-9]+-)?[0-9]+(:[0-9]{1,2}){0,2}$', description: 'Time limit per task: MINUTES, H:MM:SS or D-HH:MM:SS (sbatch --time)' },
+    time: {
+      type: 'string',
+      pattern: '^([0-9]+-)?[0-9]+(:[0-9]{1,2}){0,2}$',
+      description: 'Time limit per task: MINUTES, H:MM:SS or D-HH:MM:SS (sbatch --time)',
+    },
     partition: { ...WORD, description: 'sbatch --partition' },
     account: { ...WORD, description: 'sbatch --account' },
     qos: { ...WORD, description: 'sbatch --qos' },
     gpus: { oneOf: [{ type: 'integer', minimum: 1 }, WORD], description: 'GPUs per task: a count or TYPE:COUNT (sbatch --gpus)' },
     constraint: { ...WORD, description: 'Node features (sbatch --constraint)' },
     throttle: { type: 'integer', minimum: 1, description: 'At most this many tasks at once (--array=0-N%K); default: no limit' },
-    signal_before: { type: 'integer', minimum: 10, default: 180, description: 'Seconds before the time limit when a task stops (its run checkpointed, KILLED) and requeues itself' },
-    sbatch: { type: 'array', default: [], items: { type: 'string', pattern: '^--[a-z][a-z-]*(=[^\\n\\r"\'$`\\\\]+)?$' }, description: 'More #SBATCH options, each as --name or --name=value' },
+    signal_before: {
+      type: 'integer',
+      minimum: 10,
+      default: 180,
+      description: 'Seconds before the time limit when a task stops (its run checkpointed, KILLED) and requeues itself',
+    },
+    sbatch: {
+      type: 'array',
+      default: [],
+      items: { type: 'string', pattern: '^--[a-z][a-z-]*(=[^\\n\\r"\'$`\\\\]+)?$' },
+      description: 'More #SBATCH options, each as --name or --name=value',
+    },
   },
 } as const;
 
@@ -91,7 +105,7 @@ export function slurmOptions(block: Record<string, unknown> | undefined, flags: 
   if (!validator(out)) {
     const e = validator.errors![0];
     const key = e.instancePath.split('/')[1] ?? '';
-    throw new UserError(`slurm.${e.instancePath.slice(1).replace(/\//g, '.')} ${e.message}`, where[key] ?? 'the sweep file\'s slurm block');
+    throw new UserError(`slurm.${e.instancePath.slice(1).replace(/\//g, '.')} ${e.message}`, where[key] ?? "the sweep file's slurm block");
   }
   return out as unknown as SlurmOptions;
 }
@@ -104,7 +118,11 @@ export function shQuote(s: string): string {
 /** A path for an #SBATCH line, double-quoted (sbatch reads the quotes: spaces are fine). */
 function sbatchPath(p: string, file: string, runsDir: string): string {
   // sbatch reads % as a file-name pattern (%A, %a) and has no escape for one % alone
-  if (/["%\n\r]/.test(p)) throw new UserError('a runs directory whose path has a double quote, a % or a line break cannot be given to sbatch; use another one', `--runs-dir ${runsDir}`);
+  if (/["%\n\r]/.test(p))
+    throw new UserError(
+      'a runs directory whose path has a double quote, a % or a line break cannot be given to sbatch; use another one',
+      `--runs-dir ${runsDir}`,
+    );
   return `"${path.join(p, file)}"`;
 }
 

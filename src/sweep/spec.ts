@@ -98,14 +98,23 @@ const SWEEP_SCHEMA: Record<string, unknown> = {
   required: ['sweep'],
   properties: {
     base: { type: 'string', description: "The base config, relative to this file (or sweep over several: the axis key 'base')" },
-    name: { type: 'string', pattern: '^[A-Za-z0-9][A-Za-z0-9._-]*$', maxLength: EXPERIMENT_NAME_MAX, description: 'Sweep name (default: the file name)' },
+    name: {
+      type: 'string',
+      pattern: '^[A-Za-z0-9][A-Za-z0-9._-]*$',
+      maxLength: EXPERIMENT_NAME_MAX,
+      description: 'Sweep name (default: the file name)',
+    },
     set: { type: 'object', propertyNames: KEY, default: {}, description: 'Overrides every cell shares' },
     sweep: {
       type: 'object',
       additionalProperties: false,
       properties: {
         grid: { type: 'object', propertyNames: KEY, additionalProperties: { type: 'array', minItems: 1 }, default: {} },
-        zip: { type: 'array', default: [], items: { type: 'object', propertyNames: KEY, minProperties: 1, additionalProperties: { type: 'array', minItems: 1 } } },
+        zip: {
+          type: 'array',
+          default: [],
+          items: { type: 'object', propertyNames: KEY, minProperties: 1, additionalProperties: { type: 'array', minItems: 1 } },
+        },
         seeds: { type: 'array', minItems: 1, items: { type: 'integer', minimum: 0 } },
         random: {
           type: 'object',
@@ -173,10 +182,25 @@ export function loadSweep(file: string): SweepSpec {
   if (search) {
     checkKeys(search.space, ['sweep', 'search', 'space']);
     // the search proposes every swept value: no other axis beside it
-    const other = ['grid', 'zip', 'seeds', 'random'].filter((k) => k in data.sweep && (Array.isArray(data.sweep[k]) ? data.sweep[k].length : Object.keys(data.sweep[k]).length));
-    if (other.length) problems.push(new UserError(`search proposes every swept value: put the keys of ${other.join(', ')} into search.space (e.g. {choice: [..]}), or run them as a sweep of their own`, loc.at(['sweep', other[0]])));
-    if (data.early_stop) problems.push(new UserError('early_stop and search together are not supported yet: give one', loc.at(['early_stop'])));
-    if ('base' in search.space) problems.push(new UserError("a search cannot choose the base config: sweep over 'base' with grid, zip or random", loc.at(['sweep', 'search', 'space', 'base'])));
+    const other = ['grid', 'zip', 'seeds', 'random'].filter(
+      (k) => k in data.sweep && (Array.isArray(data.sweep[k]) ? data.sweep[k].length : Object.keys(data.sweep[k]).length),
+    );
+    if (other.length)
+      problems.push(
+        new UserError(
+          `search proposes every swept value: put the keys of ${other.join(', ')} into search.space (e.g. {choice: [..]}), or run them as a sweep of their own`,
+          loc.at(['sweep', other[0]]),
+        ),
+      );
+    if (data.early_stop)
+      problems.push(new UserError('early_stop and search together are not supported yet: give one', loc.at(['early_stop'])));
+    if ('base' in search.space)
+      problems.push(
+        new UserError(
+          "a search cannot choose the base config: sweep over 'base' with grid, zip or random",
+          loc.at(['sweep', 'search', 'space', 'base']),
+        ),
+      );
   }
   // how many cells, before any is made
   const count =
@@ -186,39 +210,81 @@ export function loadSweep(file: string): SweepSpec {
     (data.sweep.search?.trials ?? 1) *
     (data.sweep.seeds?.length ?? 1);
   if (count > MAX_CELLS) {
-    problems.push(new UserError(`the sweep has ${count.toLocaleString('en')} cells; at most ${MAX_CELLS.toLocaleString('en')} are allowed (each is validated and recorded before anything runs): split it into several sweep files or use fewer values`, loc.at(['sweep'])));
+    problems.push(
+      new UserError(
+        `the sweep has ${count.toLocaleString('en')} cells; at most ${MAX_CELLS.toLocaleString('en')} are allowed (each is validated and recorded before anything runs): split it into several sweep files or use fewer values`,
+        loc.at(['sweep']),
+      ),
+    );
   }
   data.sweep.zip.forEach((group: Record<string, unknown[]>, g: number) => {
     const lengths = new Set(Object.values(group).map((v) => v.length));
-    if (lengths.size > 1) problems.push(new UserError(`zip group ${g}: its lists must have one length (got ${[...lengths].join(', ')})`, loc.at(['sweep', 'zip', g])));
+    if (lengths.size > 1)
+      problems.push(
+        new UserError(`zip group ${g}: its lists must have one length (got ${[...lengths].join(', ')})`, loc.at(['sweep', 'zip', g])),
+      );
   });
-  const axes = [...Object.keys(data.sweep.grid), ...data.sweep.zip.flatMap((g: object) => Object.keys(g)), ...Object.keys(data.sweep.random?.space ?? {}), ...Object.keys(data.sweep.search?.space ?? {})];
+  const axes = [
+    ...Object.keys(data.sweep.grid),
+    ...data.sweep.zip.flatMap((g: object) => Object.keys(g)),
+    ...Object.keys(data.sweep.random?.space ?? {}),
+    ...Object.keys(data.sweep.search?.space ?? {}),
+  ];
   const dup = axes.find((k, i) => axes.indexOf(k) !== i);
   if (dup) problems.push(new UserError(`'${dup}' is swept twice; give each key one axis`, loc.at(['sweep'])));
   // a key both set for every cell and swept: the sweep would win silently
   for (const k of Object.keys(data.set)) {
-    if (axes.includes(k)) problems.push(new UserError(`'${k}' is both in set: and swept; remove it from set: (the sweep gives every cell its value)`, loc.at(['set', k])));
+    if (axes.includes(k))
+      problems.push(
+        new UserError(`'${k}' is both in set: and swept; remove it from set: (the sweep gives every cell its value)`, loc.at(['set', k])),
+      );
   }
   if (axes.includes('seed')) problems.push(new UserError("sweep seeds with 'seeds: [..]', not as a grid key", loc.at(['sweep'])));
   // the base config: one file, or an axis of files
-  if ('base' in data.set) problems.push(new UserError("'base' is not an override: give it at the top level, or as an axis of the sweep", loc.at(['set', 'base'])));
+  if ('base' in data.set)
+    problems.push(
+      new UserError("'base' is not an override: give it at the top level, or as an axis of the sweep", loc.at(['set', 'base'])),
+    );
   if (axes.includes('base')) {
-    if (data.base !== undefined) problems.push(new UserError("'base' is both the top-level base config and an axis; keep one", loc.at(['base'])));
-    const values = [...(data.sweep.grid.base ?? []), ...data.sweep.zip.flatMap((g: Record<string, unknown[]>) => g.base ?? []), ...(data.sweep.random?.space.base?.choice ?? [])];
-    const where = data.sweep.grid.base ? ['sweep', 'grid', 'base'] : data.sweep.random?.space.base ? ['sweep', 'random', 'space', 'base'] : ['sweep', 'zip'];
-    if (data.sweep.random?.space.base && !data.sweep.random.space.base.choice) problems.push(new UserError("a random 'base' must be a {choice: [config files]}", loc.at(where)));
-    if (values.some((v: unknown) => typeof v !== 'string' || !v)) problems.push(new UserError("the 'base' axis lists config files (paths relative to the sweep file)", loc.at(where)));
+    if (data.base !== undefined)
+      problems.push(new UserError("'base' is both the top-level base config and an axis; keep one", loc.at(['base'])));
+    const values = [
+      ...(data.sweep.grid.base ?? []),
+      ...data.sweep.zip.flatMap((g: Record<string, unknown[]>) => g.base ?? []),
+      ...(data.sweep.random?.space.base?.choice ?? []),
+    ];
+    const where = data.sweep.grid.base
+      ? ['sweep', 'grid', 'base']
+      : data.sweep.random?.space.base
+        ? ['sweep', 'random', 'space', 'base']
+        : ['sweep', 'zip'];
+    if (data.sweep.random?.space.base && !data.sweep.random.space.base.choice)
+      problems.push(new UserError("a random 'base' must be a {choice: [config files]}", loc.at(where)));
+    if (values.some((v: unknown) => typeof v !== 'string' || !v))
+      problems.push(new UserError("the 'base' axis lists config files (paths relative to the sweep file)", loc.at(where)));
   } else if (data.base === undefined) {
-    problems.push(new UserError("missing the base config: 'base: FILE' (relative to this file), or a 'base' axis listing several", loc.at([])));
+    problems.push(
+      new UserError("missing the base config: 'base: FILE' (relative to this file), or a 'base' axis listing several", loc.at([])),
+    );
   }
   const es = data.early_stop as EarlyStop | undefined;
-  if (es && axes.includes('train.epochs')) problems.push(new UserError('with early_stop every cell trains to the same max_epochs: do not sweep train.epochs', loc.at(['early_stop'])));
+  if (es && axes.includes('train.epochs'))
+    problems.push(
+      new UserError('with early_stop every cell trains to the same max_epochs: do not sweep train.epochs', loc.at(['early_stop'])),
+    );
   if (es?.max_epochs !== undefined) {
     // max_epochs is every cell's train.epochs
-    if (data.set['train.epochs'] !== undefined && data.set['train.epochs'] !== es.max_epochs) problems.push(new UserError(`early_stop.max_epochs (${es.max_epochs}) and set's train.epochs (${data.set['train.epochs']}) disagree; give one`, loc.at(['early_stop', 'max_epochs'])));
+    if (data.set['train.epochs'] !== undefined && data.set['train.epochs'] !== es.max_epochs)
+      problems.push(
+        new UserError(
+          `early_stop.max_epochs (${es.max_epochs}) and set's train.epochs (${data.set['train.epochs']}) disagree; give one`,
+          loc.at(['early_stop', 'max_epochs']),
+        ),
+      );
     else data.set['train.epochs'] = es.max_epochs;
   }
-  if (!axes.length && !data.sweep.seeds) problems.push(new UserError('the sweep has no axis: add grid, zip, seeds or random', loc.at(['sweep'])));
+  if (!axes.length && !data.sweep.seeds)
+    problems.push(new UserError('the sweep has no axis: add grid, zip, seeds or random', loc.at(['sweep'])));
   if (problems.length) throw new UserErrors(problems);
   return {
     file: path.resolve(file),
@@ -239,7 +305,10 @@ export function loadSweep(file: string): SweepSpec {
 export function earlyStopRungs(spec: SweepSpec, resolved: { loaded: LoadedConfig }[]): number[] | null {
   if (!spec.early_stop) return null;
   try {
-    return sweepRungs(spec.early_stop, resolved.map((r) => r.loaded.config.train.epochs));
+    return sweepRungs(
+      spec.early_stop,
+      resolved.map((r) => r.loaded.config.train.epochs),
+    );
   } catch (e) {
     if (e instanceof UserError) throw new UserError(e.message, `${shownFile(spec.file)}: ${e.where}`);
     throw e;
@@ -288,7 +357,8 @@ export function describeBases(spec: SweepSpec, cells: Cell[]): string {
 
 function draw(d: Distribution, rng: Rng): unknown {
   if ('uniform' in d) return d.uniform[0] + rng.uniform() * (d.uniform[1] - d.uniform[0]);
-  if ('log_uniform' in d) return Math.exp(Math.log(d.log_uniform[0]) + rng.uniform() * (Math.log(d.log_uniform[1]) - Math.log(d.log_uniform[0])));
+  if ('log_uniform' in d)
+    return Math.exp(Math.log(d.log_uniform[0]) + rng.uniform() * (Math.log(d.log_uniform[1]) - Math.log(d.log_uniform[0])));
   if ('int' in d) return d.int[0] + rng.int(d.int[1] - d.int[0] + 1);
   return d.choice[rng.int(d.choice.length)];
 }
@@ -300,7 +370,10 @@ function draw(d: Distribution, rng: Rng): unknown {
 export function flowYaml(v: unknown): string {
   if (typeof v === 'number' && !Number.isFinite(v)) return Number.isNaN(v) ? '.nan' : v > 0 ? '.inf' : '-.inf';
   if (Array.isArray(v)) return `[${v.map(flowYaml).join(', ')}]`;
-  if (v !== null && typeof v === 'object') return `{${Object.entries(v).map(([k, x]) => `${JSON.stringify(k)}: ${flowYaml(x)}`).join(', ')}}`;
+  if (v !== null && typeof v === 'object')
+    return `{${Object.entries(v)
+      .map(([k, x]) => `${JSON.stringify(k)}: ${flowYaml(x)}`)
+      .join(', ')}}`;
   return JSON.stringify(v) ?? 'null';
 }
 
@@ -347,7 +420,15 @@ export function cellRunName(cell: Cell, spec: SweepSpec): string {
   const count = new Map<string, number>();
   for (const [k] of swept) count.set(last(k), (count.get(last(k)) ?? 0) + 1);
   // the base by its path from the sweep file (mnist/vsc and fashion-mnist/vsc read apart)
-  const parts = spec.base === null ? [`base=${path.relative(path.dirname(spec.file), cell.base).replace(/^(\.\.\/)+/, '').replace(/\.ya?ml$/, '')}`] : [];
+  const parts =
+    spec.base === null
+      ? [
+          `base=${path
+            .relative(path.dirname(spec.file), cell.base)
+            .replace(/^(\.\.\/)+/, '')
+            .replace(/\.ya?ml$/, '')}`,
+        ]
+      : [];
   for (const [k, v] of swept) {
     const flat = flattenConfig(v, 'v');
     const shown = Object.keys(flat).length === 1 && 'v' in flat ? flat.v : JSON.stringify(v);
@@ -391,7 +472,8 @@ export function resolveCells(spec: SweepSpec, registry?: PluginRegistry): { cell
   // a search's cells get their values when they run: every value at the ends of its space is checked now
   if (spec.sweep.search && out.length) {
     const space = spec.sweep.search.space;
-    const ends = (d: Distribution): unknown[] => ('choice' in d ? d.choice : 'uniform' in d ? d.uniform : 'log_uniform' in d ? d.log_uniform : d.int);
+    const ends = (d: Distribution): unknown[] =>
+      'choice' in d ? d.choice : 'uniform' in d ? d.uniform : 'log_uniform' in d ? d.log_uniform : d.int;
     const lows = Object.fromEntries(Object.entries(space).map(([k, d]) => [k, ends(d)[0]]));
     for (const [k, d] of Object.entries(space)) {
       for (const v of ends(d)) {
@@ -400,7 +482,8 @@ export function resolveCells(spec: SweepSpec, registry?: PluginRegistry): { cell
           loadConfig(probe.base, cellOverrides(probe), registryFor(probe));
         } catch (e) {
           if (!(e instanceof UserError)) throw e;
-          for (const l of e instanceof UserErrors ? e.errors : [e]) problems.set(l.line(), { error: new UserError(`space ${k}=${flowYaml(v)}: ${l.message}`, l.where), cells: [] });
+          for (const l of e instanceof UserErrors ? e.errors : [e])
+            problems.set(l.line(), { error: new UserError(`space ${k}=${flowYaml(v)}: ${l.message}`, l.where), cells: [] });
         }
       }
     }
@@ -408,7 +491,13 @@ export function resolveCells(spec: SweepSpec, registry?: PluginRegistry): { cell
   if (problems.size) {
     throw new UserErrors(
       [...problems.values()].map(({ error, cells: bad }) => {
-        const which = !bad.length ? 'the search' : bad.length === cells.length ? 'every cell' : bad.length === 1 ? `cell ${bad[0].index} (${cellLabel(bad[0], spec)})` : `cells ${bad.map((c) => c.index).join(', ')}`;
+        const which = !bad.length
+          ? 'the search'
+          : bad.length === cells.length
+            ? 'every cell'
+            : bad.length === 1
+              ? `cell ${bad[0].index} (${cellLabel(bad[0], spec)})`
+              : `cells ${bad.map((c) => c.index).join(', ')}`;
         return new UserError(`${which}: ${error.message}`, error.where);
       }),
     );
@@ -429,9 +518,19 @@ function checkSweepMetrics(spec: SweepSpec, config: ExperimentConfig, registry: 
     const where = spec.metricWhere?.[what] ?? `${shownFile(spec.file)}: ${what}`;
     const option = what === 'early_stop' ? 'early_stop.metric' : 'search.metric';
     if (metric.startsWith('val/') && config.data.validation === 0) {
-      problems.push(new UserError(`${option} '${metric}' is a validation metric, but data.validation is 0: set data.validation (e.g. --set data.validation=10000 in set:) or rank by a train/ metric`, where));
+      problems.push(
+        new UserError(
+          `${option} '${metric}' is a validation metric, but data.validation is 0: set data.validation (e.g. --set data.validation=10000 in set:) or rank by a train/ metric`,
+          where,
+        ),
+      );
     } else if (allowed && !allowed.includes(metric)) {
-      problems.push(new UserError(`${option} '${metric}' is not written by model '${config.model.kind}'${suggestion(metric, allowed).replace('(allowed: ', '(it writes: ')}`, where));
+      problems.push(
+        new UserError(
+          `${option} '${metric}' is not written by model '${config.model.kind}'${suggestion(metric, allowed).replace('(allowed: ', '(it writes: ')}`,
+          where,
+        ),
+      );
     }
   };
   if (spec.early_stop) check('early_stop', spec.early_stop.metric, per);
@@ -456,7 +555,10 @@ function hasPlugins(file: string): boolean {
  * hash of the axes, so the same command finds its finished cells again) and loaded from
  * there like any sweep file: an emitted SLURM script runs that file.
  */
-export function sweepFromFlags(config: string, o: { grid: string[]; seeds?: string; set: string[]; name?: string; runsDir: string }): SweepSpec {
+export function sweepFromFlags(
+  config: string,
+  o: { grid: string[]; seeds?: string; set: string[]; name?: string; runsDir: string },
+): SweepSpec {
   const grid: Record<string, unknown[]> = {};
   const list = (raw: string, where: string) => {
     let v: unknown;
@@ -465,13 +567,18 @@ export function sweepFromFlags(config: string, o: { grid: string[]; seeds?: stri
     } catch (e: any) {
       throw new UserError(`values are not valid YAML: ${String(e?.message).split('\n')[0]}`, where);
     }
-    if (!Array.isArray(v) || !v.length || v.some((x) => x === null)) throw new UserError('give one or more values separated by commas (e.g. model.latent=8,32)', where);
+    if (!Array.isArray(v) || !v.length || v.some((x) => x === null))
+      throw new UserError('give one or more values separated by commas (e.g. model.latent=8,32)', where);
     return v;
   };
   const keyValue = (flag: string, kind: string) => {
     const where = `--${kind} ${flag}`;
     const eq = flag.indexOf('=');
-    if (eq <= 0) throw new UserError(`expected key.path=${kind === 'grid' ? 'value,value,...' : 'value'} (e.g. model.latent=${kind === 'grid' ? '8,32' : '32'})`, where);
+    if (eq <= 0)
+      throw new UserError(
+        `expected key.path=${kind === 'grid' ? 'value,value,...' : 'value'} (e.g. model.latent=${kind === 'grid' ? '8,32' : '32'})`,
+        where,
+      );
     const key = flag.slice(0, eq).trim();
     parseKeyPath(key, where);
     return { key, raw: flag.slice(eq + 1), where };
@@ -491,8 +598,10 @@ export function sweepFromFlags(config: string, o: { grid: string[]; seeds?: stri
     }
   }
   const seeds = o.seeds === undefined ? undefined : list(o.seeds, `--seeds ${o.seeds}`);
-  if (seeds && seeds.some((x) => !Number.isInteger(x) || (x as number) < 0)) throw new UserError('seeds are integers >= 0, separated by commas (e.g. 0,1,2)', `--seeds ${o.seeds}`);
-  if (!Object.keys(grid).length && !seeds) throw new UserError('a config is swept over --grid KEY=V1,V2 (repeatable) and/or --seeds 0,1; or give a sweep file', config);
+  if (seeds && seeds.some((x) => !Number.isInteger(x) || (x as number) < 0))
+    throw new UserError('seeds are integers >= 0, separated by commas (e.g. 0,1,2)', `--seeds ${o.seeds}`);
+  if (!Object.keys(grid).length && !seeds)
+    throw new UserError('a config is swept over --grid KEY=V1,V2 (repeatable) and/or --seeds 0,1; or give a sweep file', config);
   const base = path.resolve(config);
   const body = { base, set, sweep: { grid, ...(seeds ? { seeds } : {}) } };
   const name = o.name ?? `${path.basename(config).replace(/\.ya?ml$/, '')}-${sha256(JSON.stringify(body)).slice(0, 8)}`;

@@ -93,7 +93,11 @@ export function mergeRecords(dir: string, cells: CellResult[]): CellResult[] {
     const rec = readCellRecord(dir, c);
     if (!rec) return { ...c, status: 'PENDING', runDir: null, metrics: {}, seconds: 0 };
     if (rec.status === 'RUNNING' && !readLock(cellLeaseFile(dir, c.config_sha256))) {
-      return { ...rec, status: 'KILLED', error: `the process that ran it (${rec.pid} on ${rec.host}${rec.slurm_task ? `, SLURM task ${rec.slurm_task}` : ''}) is gone` };
+      return {
+        ...rec,
+        status: 'KILLED',
+        error: `the process that ran it (${rec.pid} on ${rec.host}${rec.slurm_task ? `, SLURM task ${rec.slurm_task}` : ''}) is gone`,
+      };
     }
     return { ...c, ...rec, label: c.label };
   });

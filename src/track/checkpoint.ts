@@ -28,7 +28,13 @@ export interface CheckpointManifest {
  * a manifest. Written into a temporary directory and renamed, so a checkpoint either
  * exists whole or not at all.
  */
-export function saveCheckpoint(dir: string, epoch: number, globalStep: number, vars: Map<string, tfc.Variable>, extra: { selected?: Selected; metrics?: Record<string, number> } = {}): void {
+export function saveCheckpoint(
+  dir: string,
+  epoch: number,
+  globalStep: number,
+  vars: Map<string, tfc.Variable>,
+  extra: { selected?: Selected; metrics?: Record<string, number> } = {},
+): void {
   const tmp = `${dir}.tmp`;
   const tensors: CheckpointManifest['tensors'] = [];
   const chunks: Buffer[] = [];

@@ -31,7 +31,7 @@ const localTrackerOptions = {
 };
 export type LocalTrackerOptions = OptionsOf<typeof localTrackerOptions>;
 
-export const localTracker = definePlugin({
+export const localTrackerPlugin = definePlugin({
   kind: 'tracker',
   name: 'local',
   description: 'The local run store runs/<experiment>/<runId>/ (always on; --runs-dir overrides dir)',

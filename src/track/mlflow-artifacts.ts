@@ -85,7 +85,8 @@ function inside(p: string, dir: string): boolean {
 /** An artifact path (a/b.png) as a relative path that stays below its root. */
 function safeRelative(artifactPath: string): string {
   const segs = artifactPath.split('/').filter((s) => s && s !== '.');
-  if (segs.some((s) => s === '..')) throw new MlflowError(`artifact path '${artifactPath}' leaves the artifact location`, null, 'BAD_REQUEST', false);
+  if (segs.some((s) => s === '..'))
+    throw new MlflowError(`artifact path '${artifactPath}' leaves the artifact location`, null, 'BAD_REQUEST', false);
   return path.join(...segs);
 }
 
@@ -107,7 +108,11 @@ export class ArtifactStore {
     const loc = artifactLocation(uri);
     if (loc.kind === 'proxy') return this.client.uploadArtifact(uri, localFile, artifactPath);
     if (loc.kind === 'other') {
-      throw new ArtifactsUnreachable(uri, `elbo writes artifacts through the server's proxy (mlflow-artifacts:) or to a file path it can reach, not to ${loc.scheme}`, null);
+      throw new ArtifactsUnreachable(
+        uri,
+        `elbo writes artifacts through the server's proxy (mlflow-artifacts:) or to a file path it can reach, not to ${loc.scheme}`,
+        null,
+      );
     }
     await this.reachable(uri, loc.dir);
     const dest = path.join(loc.dir, safeRelative(artifactPath));
@@ -126,12 +131,22 @@ export class ArtifactStore {
   async get(uri: string, artifactPath: string): Promise<Buffer> {
     const loc = artifactLocation(uri);
     if (loc.kind === 'proxy') return this.client.downloadArtifact(uri, artifactPath);
-    if (loc.kind === 'other') throw new ArtifactsUnreachable(uri, `elbo reads artifacts through the server's proxy (mlflow-artifacts:) or from a file path it can reach, not from ${loc.scheme}`, null);
+    if (loc.kind === 'other')
+      throw new ArtifactsUnreachable(
+        uri,
+        `elbo reads artifacts through the server's proxy (mlflow-artifacts:) or from a file path it can reach, not from ${loc.scheme}`,
+        null,
+      );
     const file = path.join(loc.dir, safeRelative(artifactPath));
     try {
       return fs.readFileSync(file);
     } catch (e: any) {
-      throw new MlflowError(`cannot read artifact ${file}: ${e.code ?? e.message}`, e.code === 'ENOENT' ? 404 : null, e.code === 'ENOENT' ? 'RESOURCE_DOES_NOT_EXIST' : null, false);
+      throw new MlflowError(
+        `cannot read artifact ${file}: ${e.code ?? e.message}`,
+        e.code === 'ENOENT' ? 404 : null,
+        e.code === 'ENOENT' ? 'RESOURCE_DOES_NOT_EXIST' : null,
+        false,
+      );
     }
   }
 
@@ -146,7 +161,11 @@ export class ArtifactStore {
     const expLoc = exp ? artifactLocation(exp) : null;
     const anchor = expLoc?.kind === 'file' && inside(dir, expLoc.dir) ? expLoc.dir : dir;
     if (!isDir(anchor) && !isDir(path.dirname(anchor))) {
-      throw new ArtifactsUnreachable(uri, `${path.dirname(anchor)} does not exist on this machine (the shared file system is not mounted here?)`, 'mount it here (or create it, if it belongs on this machine)');
+      throw new ArtifactsUnreachable(
+        uri,
+        `${path.dirname(anchor)} does not exist on this machine (the shared file system is not mounted here?)`,
+        'mount it here (or create it, if it belongs on this machine)',
+      );
     }
     try {
       fs.mkdirSync(dir, { recursive: true });

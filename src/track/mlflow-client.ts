@@ -161,7 +161,18 @@ export class MlflowClient {
   }
 
   /** One request; parses MLflow's JSON errors into MlflowError. */
-  async request(method: string, apiPath: string, opts: { query?: Record<string, string | number | undefined>; json?: unknown; body?: Buffer; contentType?: string; timeoutMs?: number; raw?: boolean } = {}): Promise<any> {
+  async request(
+    method: string,
+    apiPath: string,
+    opts: {
+      query?: Record<string, string | number | undefined>;
+      json?: unknown;
+      body?: Buffer;
+      contentType?: string;
+      timeoutMs?: number;
+      raw?: boolean;
+    } = {},
+  ): Promise<any> {
     let url = this.baseUrl + apiPath;
     if (opts.query) {
       const q = new URLSearchParams();
@@ -185,7 +196,12 @@ export class MlflowClient {
         signal: AbortSignal.any(signals),
       });
     } catch (e: any) {
-      const cause = e?.name === 'TimeoutError' ? `no answer within ${(timeoutMs / 1000).toFixed(1)} s` : e?.name === 'AbortError' ? 'aborted' : networkReason(e);
+      const cause =
+        e?.name === 'TimeoutError'
+          ? `no answer within ${(timeoutMs / 1000).toFixed(1)} s`
+          : e?.name === 'AbortError'
+            ? 'aborted'
+            : networkReason(e);
       throw new MlflowError(`MLflow at ${this.shownUri}: ${what}: ${cause}`, null, null, true);
     }
     let text: string;
@@ -207,14 +223,24 @@ export class MlflowClient {
         /* not JSON (a proxy's HTML page, say) */
       }
       const transient = res.status >= 500 || res.status === 429 || res.status === 408;
-      throw new MlflowError(`MLflow at ${this.shownUri}: ${what}: HTTP ${res.status}${code ? ` ${code}` : ''}: ${oneLine(msg)}`, res.status, code, transient);
+      throw new MlflowError(
+        `MLflow at ${this.shownUri}: ${what}: HTTP ${res.status}${code ? ` ${code}` : ''}: ${oneLine(msg)}`,
+        res.status,
+        code,
+        transient,
+      );
     }
     if (buf) return buf;
     if (!text) return {};
     try {
       return JSON.parse(text);
     } catch {
-      throw new MlflowError(`MLflow at ${this.shownUri}: ${what}: the answer is not JSON (is this an MLflow tracking server?)`, res.status, null, false);
+      throw new MlflowError(
+        `MLflow at ${this.shownUri}: ${what}: the answer is not JSON (is this an MLflow tracking server?)`,
+        res.status,
+        null,
+        false,
+      );
     }
   }
 
@@ -242,7 +268,13 @@ export class MlflowClient {
 
   // ---- runs ----------------------------------------------------------------------------
 
-  async createRun(body: { experiment_id: string; run_name?: string; start_time: number; user_id?: string; tags: { key: string; value: string }[] }): Promise<MlflowRunInfo> {
+  async createRun(body: {
+    experiment_id: string;
+    run_name?: string;
+    start_time: number;
+    user_id?: string;
+    tags: { key: string; value: string }[];
+  }): Promise<MlflowRunInfo> {
     const r = await this.request('POST', '/api/2.0/mlflow/runs/create', { json: body });
     return r.run.info;
   }
@@ -266,10 +298,15 @@ export class MlflowClient {
   }
 
   async updateRun(runId: string, status: string, endTime?: number): Promise<void> {
-    await this.request('POST', '/api/2.0/mlflow/runs/update', { json: { run_id: runId, status, ...(endTime !== undefined ? { end_time: endTime } : {}) } });
+    await this.request('POST', '/api/2.0/mlflow/runs/update', {
+      json: { run_id: runId, status, ...(endTime !== undefined ? { end_time: endTime } : {}) },
+    });
   }
 
-  async logBatch(runId: string, batch: { metrics?: MlflowMetric[]; params?: { key: string; value: string }[]; tags?: { key: string; value: string }[] }): Promise<void> {
+  async logBatch(
+    runId: string,
+    batch: { metrics?: MlflowMetric[]; params?: { key: string; value: string }[]; tags?: { key: string; value: string }[] },
+  ): Promise<void> {
     await this.request('POST', '/api/2.0/mlflow/runs/log-batch', {
       json: {
         run_id: runId,
@@ -288,7 +325,8 @@ export class MlflowClient {
       const r = await this.request('GET', '/api/2.0/mlflow/metrics/get-history', {
         query: { run_id: runId, metric_key: key, max_results: 25000, page_token: token },
       });
-      for (const m of r.metrics ?? []) out.push({ key: m.key, value: Number(m.value), timestamp: Number(m.timestamp), step: Number(m.step ?? 0) });
+      for (const m of r.metrics ?? [])
+        out.push({ key: m.key, value: Number(m.value), timestamp: Number(m.timestamp), step: Number(m.step ?? 0) });
       token = r.next_page_token || undefined;
       if (!token) return out;
     }

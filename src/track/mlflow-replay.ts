@@ -171,7 +171,13 @@ export class Replayer {
 
   private runId(): string {
     const runId = this.spool.state.run_id;
-    if (!runId) throw new MlflowError(`the spool in ${this.spool.dir} does not start with the run's creation; it is damaged`, null, 'SPOOL_DAMAGED', false);
+    if (!runId)
+      throw new MlflowError(
+        `the spool in ${this.spool.dir} does not start with the run's creation; it is damaged`,
+        null,
+        'SPOOL_DAMAGED',
+        false,
+      );
     return runId;
   }
 
@@ -179,7 +185,12 @@ export class Replayer {
    * Send one event (consecutive metric events of `queued` together). Returns the last seq
    * delivered and how many events that was, or null when the event was skipped.
    */
-  private async send(runId: string, e: SpoolEvent, queued: SpoolEvent[], histories: Map<string, Set<string>>): Promise<{ last: number; events: number } | null> {
+  private async send(
+    runId: string,
+    e: SpoolEvent,
+    queued: SpoolEvent[],
+    histories: Map<string, Set<string>>,
+  ): Promise<{ last: number; events: number } | null> {
     const one = { last: e.seq, events: 1 };
     switch (e.type) {
       case 'params':
@@ -227,7 +238,11 @@ export class Replayer {
   }
 
   /** Consecutive metric events at the head of `queued`, together, up to MLflow's batch limit. */
-  private async sendMetrics(runId: string, queued: SpoolEvent[], histories: Map<string, Set<string>>): Promise<{ last: number; events: number }> {
+  private async sendMetrics(
+    runId: string,
+    queued: SpoolEvent[],
+    histories: Map<string, Set<string>>,
+  ): Promise<{ last: number; events: number }> {
     const group: SpoolEvent[] = [];
     let n = 0;
     for (const p of queued) {
@@ -280,7 +295,8 @@ export class Replayer {
     if (!m.linked) {
       await this.linkOutputs(runId, [{ model_id: m.model_id, step: e.step }]);
       const points = e.metrics.map((p) => ({ ...p, model_id: m.model_id }));
-      for (let i = 0; i < points.length; i += MLFLOW_LIMITS.metricsPerBatch) await this.client.logBatch(runId, { metrics: points.slice(i, i + MLFLOW_LIMITS.metricsPerBatch) });
+      for (let i = 0; i < points.length; i += MLFLOW_LIMITS.metricsPerBatch)
+        await this.client.logBatch(runId, { metrics: points.slice(i, i + MLFLOW_LIMITS.metricsPerBatch) });
       m.linked = true;
       this.spool.saveState();
     }
@@ -333,7 +349,9 @@ export class Replayer {
       st.experiment_id = await getOrCreateExperiment(this.client, st.experiment_name || e.experiment_name);
       this.spool.saveState();
     }
-    const found = (await this.client.searchRunsByTag(st.experiment_id, 'elbo.run_uid', e.uid)).filter((r) => r.info.lifecycle_stage !== 'deleted');
+    const found = (await this.client.searchRunsByTag(st.experiment_id, 'elbo.run_uid', e.uid)).filter(
+      (r) => r.info.lifecycle_stage !== 'deleted',
+    );
     let info = found[0]?.info;
     if (!info) {
       info = await this.client.createRun({

@@ -20,37 +20,78 @@ import type { PluginOptions, RunRecord, Tracker } from '../contracts';
  * in the spool; `elbo sync RUN_DIR` sends it later, exactly once (see mlflow-replay.ts).
  */
 const mlflowOptions = {
-  tracking_uri: Type.Optional(Type.String({ description: 'MLflow tracking server, http(s)://host:port (default: --tracking-uri, then MLFLOW_TRACKING_URI). Credentials come from MLFLOW_TRACKING_TOKEN or MLFLOW_TRACKING_USERNAME/PASSWORD, never from here' })),
-  experiment_name: Type.Optional(Type.String({ minLength: 1, description: "MLflow experiment (default: MLFLOW_EXPERIMENT_NAME, then the config's experiment); created when missing" })),
+  tracking_uri: Type.Optional(
+    Type.String({
+      description:
+        'MLflow tracking server, http(s)://host:port (default: --tracking-uri, then MLFLOW_TRACKING_URI). Credentials come from MLFLOW_TRACKING_TOKEN or MLFLOW_TRACKING_USERNAME/PASSWORD, never from here',
+    }),
+  ),
+  experiment_name: Type.Optional(
+    Type.String({
+      minLength: 1,
+      description: "MLflow experiment (default: MLFLOW_EXPERIMENT_NAME, then the config's experiment); created when missing",
+    }),
+  ),
   run_name: Type.Optional(Type.String({ minLength: 1, description: 'MLflow run name (default: the local run id)' })),
-  parent_run_id: Type.Optional(Type.String({ minLength: 1, description: 'Nest the run under this MLflow run (tag mlflow.parentRunId), e.g. a sweep; default: ELBO_MLFLOW_PARENT_RUN_ID' })),
+  parent_run_id: Type.Optional(
+    Type.String({
+      minLength: 1,
+      description: 'Nest the run under this MLflow run (tag mlflow.parentRunId), e.g. a sweep; default: ELBO_MLFLOW_PARENT_RUN_ID',
+    }),
+  ),
   timeout_s: Type.Number({ exclusiveMinimum: 0, default: 10, description: 'Deadline of one HTTP request (uploads get 1 s more per MB)' }),
-  retries: Type.Integer({ minimum: 0, default: 3, description: 'Retries of a failed send (network, timeout, HTTP 5xx) before the events wait in the spool' }),
+  retries: Type.Integer({
+    minimum: 0,
+    default: 3,
+    description: 'Retries of a failed send (network, timeout, HTTP 5xx) before the events wait in the spool',
+  }),
   backoff_s: Type.Number({ minimum: 0, default: 1, description: 'First wait between retries; doubles each retry' }),
-  finish_timeout_s: Type.Number({ minimum: 0, default: 30, description: 'How long the end of a run waits for MLflow to catch up; the rest waits for elbo sync' }),
-  log_steps: Type.Boolean({ default: false, description: 'Also log the running training losses every train.log_every steps (keys train_step/*)' }),
+  finish_timeout_s: Type.Number({
+    minimum: 0,
+    default: 30,
+    description: 'How long the end of a run waits for MLflow to catch up; the rest waits for elbo sync',
+  }),
+  log_steps: Type.Boolean({
+    default: false,
+    description: 'Also log the running training losses every train.log_every steps (keys train_step/*)',
+  }),
   upload_checkpoint: Type.Boolean({ default: true, description: 'Upload the final checkpoint as artifacts checkpoints/epoch-NNNN/*' }),
   log_model: Type.Boolean({
     default: true,
-    description: "A finished run logs its model (the evaluated checkpoint, config.yaml and an MLmodel file) as an MLflow 3 logged model, the run's output: MLflow lists the run as a training run",
+    description:
+      "A finished run logs its model (the evaluated checkpoint, config.yaml and an MLmodel file) as an MLflow 3 logged model, the run's output: MLflow lists the run as a training run",
   }),
-  system_metrics: Type.Boolean({ default: false, description: 'Also log CPU and memory use every system_metrics_interval_s (keys system/*, as MLflow names them)' }),
+  system_metrics: Type.Boolean({
+    default: false,
+    description: 'Also log CPU and memory use every system_metrics_interval_s (keys system/*, as MLflow names them)',
+  }),
   system_metrics_interval_s: Type.Number({ minimum: 0.1, default: 10, description: 'Seconds between two system-metrics samples' }),
-  max_param_length: Type.Integer({ minimum: 100, maximum: MLFLOW_LIMITS.paramValueLength, default: MLFLOW_LIMITS.paramValueLength, description: 'Longest param value the server takes; longer values are cut and listed in tag elbo.params_truncated' }),
+  max_param_length: Type.Integer({
+    minimum: 100,
+    maximum: MLFLOW_LIMITS.paramValueLength,
+    default: MLFLOW_LIMITS.paramValueLength,
+    description: 'Longest param value the server takes; longer values are cut and listed in tag elbo.params_truncated',
+  }),
 };
 export type MlflowTrackerOptions = OptionsOf<typeof mlflowOptions>;
 
 /** Check a tracking URI given by the user: an http(s) server, no credentials in it. */
 export function checkTrackingUri(uri: string, where: string): string {
   if (hasCredentials(uri)) {
-    throw new UserError('the tracking URI must not carry credentials; set MLFLOW_TRACKING_TOKEN, or MLFLOW_TRACKING_USERNAME and MLFLOW_TRACKING_PASSWORD', where);
+    throw new UserError(
+      'the tracking URI must not carry credentials; set MLFLOW_TRACKING_TOKEN, or MLFLOW_TRACKING_USERNAME and MLFLOW_TRACKING_PASSWORD',
+      where,
+    );
   }
   if (!isHttpUri(uri)) {
     throw new UserError(`tracking URI '${redactUri(uri)}' is not an MLflow tracking server: give http://host:port or https://...`, where);
   }
   // a query string or fragment (?token=...) would be stored with the run (run.json, mlflow/state.json)
   if (/[?#]/.test(uri)) {
-    throw new UserError(`the tracking URI must not carry a query string or fragment (${redactUri(uri)}?…); credentials go in MLFLOW_TRACKING_TOKEN, or MLFLOW_TRACKING_USERNAME and MLFLOW_TRACKING_PASSWORD`, where);
+    throw new UserError(
+      `the tracking URI must not carry a query string or fragment (${redactUri(uri)}?…); credentials go in MLFLOW_TRACKING_TOKEN, or MLFLOW_TRACKING_USERNAME and MLFLOW_TRACKING_PASSWORD`,
+      where,
+    );
   }
   return uri.replace(/\/+$/, '');
 }
@@ -71,9 +112,13 @@ export function mlflowTrackersFor(
   if (named.length) {
     // fail before the run starts when there is no server to name
     if (o.trackingUri) checkTrackingUri(o.trackingUri, '--tracking-uri');
-    else if (withOptionDefaults(mlflowTracker, named[0]).tracking_uri) checkTrackingUri(withOptionDefaults(mlflowTracker, named[0]).tracking_uri!, 'tracking: mlflow tracking_uri');
+    else if (withOptionDefaults(mlflowTrackerPlugin, named[0]).tracking_uri)
+      checkTrackingUri(withOptionDefaults(mlflowTrackerPlugin, named[0]).tracking_uri!, 'tracking: mlflow tracking_uri');
     else if (!(o.resumeDir && Spool.exists(o.resumeDir)) && !env.MLFLOW_TRACKING_URI) {
-      throw new UserError('the mlflow tracker needs a server: set tracking_uri, pass --tracking-uri URI, or set MLFLOW_TRACKING_URI', 'tracking');
+      throw new UserError(
+        'the mlflow tracker needs a server: set tracking_uri, pass --tracking-uri URI, or set MLFLOW_TRACKING_URI',
+        'tracking',
+      );
     }
     return { trackers: [], warnings: [] };
   }
@@ -85,7 +130,12 @@ export function mlflowTrackersFor(
   const fromEnv = env.MLFLOW_TRACKING_URI;
   if (fromEnv) {
     if (!isHttpUri(fromEnv)) {
-      return { trackers: [], warnings: [`MLFLOW_TRACKING_URI=${redactUri(fromEnv)} is not an http(s) tracking server; MLflow tracking stays off (the local run store has everything)`] };
+      return {
+        trackers: [],
+        warnings: [
+          `MLFLOW_TRACKING_URI=${redactUri(fromEnv)} is not an http(s) tracking server; MLflow tracking stays off (the local run store has everything)`,
+        ],
+      };
     }
     checkTrackingUri(fromEnv, 'MLFLOW_TRACKING_URI');
     return { trackers: [{ kind: 'mlflow' }], warnings: [] };
@@ -96,7 +146,10 @@ export function mlflowTrackersFor(
 // ---- what a run sends ---------------------------------------------------------------------
 
 /** The resolved config as MLflow params: dotted keys, within MLflow's length limits. */
-export function configParams(config: unknown, maxValue = MLFLOW_LIMITS.paramValueLength): { params: [string, string][]; tags: Record<string, string> } {
+export function configParams(
+  config: unknown,
+  maxValue = MLFLOW_LIMITS.paramValueLength,
+): { params: [string, string][]; tags: Record<string, string> } {
   const flat: [string, string][] = [];
   const walk = (v: unknown, key: string) => {
     if (Array.isArray(v)) {
@@ -126,7 +179,10 @@ export function configParams(config: unknown, maxValue = MLFLOW_LIMITS.paramValu
     return [key, v];
   });
   const tags: Record<string, string> = {};
-  if (truncated.length) tags['elbo.params_truncated'] = capTag(`${truncated.join(', ')} (cut to ${maxValue} characters; the full values are in the config.yaml artifact)`);
+  if (truncated.length)
+    tags['elbo.params_truncated'] = capTag(
+      `${truncated.join(', ')} (cut to ${maxValue} characters; the full values are in the config.yaml artifact)`,
+    );
   if (Object.keys(renamed).length) tags['elbo.params_renamed'] = capTag(JSON.stringify(renamed));
   return { params, tags };
 }
@@ -232,11 +288,20 @@ function mlflowRunName(o: MlflowTrackerOptions, record: RunRecord): string {
 }
 
 /** The events that open a run: its creation and its params. */
-function startEvents(record: RunRecord, configYaml: string, runDir: string, o: MlflowTrackerOptions, experimentName: string): SpoolEventBody[] {
+function startEvents(
+  record: RunRecord,
+  configYaml: string,
+  runDir: string,
+  o: MlflowTrackerOptions,
+  experimentName: string,
+): SpoolEventBody[] {
   const config = parseYaml(configYaml);
   const runName = mlflowRunName(o, record);
   // params say what ran: the backend the run used, not the config's `auto`
-  const { params, tags: paramTags } = configParams(config && typeof config === 'object' ? { ...config, backend: record.backend.name } : config, o.max_param_length);
+  const { params, tags: paramTags } = configParams(
+    config && typeof config === 'object' ? { ...config, backend: record.backend.name } : config,
+    o.max_param_length,
+  );
   return [
     {
       type: 'create',
@@ -276,7 +341,8 @@ function metricPoints(metrics: Record<string, number>, step: number, timestamp: 
 function runFiles(runDir: string, uploadCheckpoint: boolean): string[] {
   const files = ['config.yaml', 'run.json', 'metrics.jsonl'].filter((f) => fs.existsSync(path.join(runDir, f)));
   const art = path.join(runDir, 'artifacts');
-  if (fs.existsSync(art)) for (const f of fs.readdirSync(art).sort()) if (fs.statSync(path.join(art, f)).isFile()) files.push(`artifacts/${f}`);
+  if (fs.existsSync(art))
+    for (const f of fs.readdirSync(art).sort()) if (fs.statSync(path.join(art, f)).isFile()) files.push(`artifacts/${f}`);
   if (uploadCheckpoint) {
     const root = path.join(runDir, 'checkpoints');
     const last = fs.existsSync(root)
@@ -292,10 +358,23 @@ function runFiles(runDir: string, uploadCheckpoint: boolean): string[] {
 }
 
 /** The events that close a run: updated summary tags, the run's files, its status and end time. */
-function finishEvents(record: RunRecord, configYaml: string | null, runDir: string, o: MlflowTrackerOptions, already: Set<string>): SpoolEventBody[] {
+function finishEvents(
+  record: RunRecord,
+  configYaml: string | null,
+  runDir: string,
+  o: MlflowTrackerOptions,
+  already: Set<string>,
+): SpoolEventBody[] {
   const config = configYaml ? parseYaml(configYaml) : null;
   const out: SpoolEventBody[] = [
-    { type: 'tags', tags: { 'mlflow.note.content': note(record, config, runDir), 'elbo.status': record.status, 'elbo.epochs_completed': String(record.epochs_completed) } },
+    {
+      type: 'tags',
+      tags: {
+        'mlflow.note.content': note(record, config, runDir),
+        'elbo.status': record.status,
+        'elbo.epochs_completed': String(record.epochs_completed),
+      },
+    },
   ];
   for (const f of runFiles(runDir, o.upload_checkpoint)) {
     // PNGs already sent by logArtifact are not sent twice; files that change (run.json, metrics.jsonl) are
@@ -307,7 +386,8 @@ function finishEvents(record: RunRecord, configYaml: string | null, runDir: stri
   }
   const end = record.end_time ? Date.parse(record.end_time) : Date.now();
   // MLflow has no PAUSED: a paused run ends KILLED there (elbo.status says PAUSED; a resume reopens it)
-  if (record.status !== 'RUNNING') out.push({ type: 'status', status: record.status === 'PAUSED' ? 'KILLED' : record.status, end_time: end });
+  if (record.status !== 'RUNNING')
+    out.push({ type: 'status', status: record.status === 'PAUSED' ? 'KILLED' : record.status, end_time: end });
   return out;
 }
 
@@ -326,14 +406,27 @@ function modelEvent(record: RunRecord, config: any, runDir: string): SpoolEventB
     path.join(runDir, mlmodel),
     stringifyYaml({
       // paths inside the logged model's artifacts: the checkpoint's files are uploaded to checkpoint/
-      flavors: { elbo: { elbo_version: record.fingerprint.elbo_version, model: kind, checkpoint: 'checkpoint', source_checkpoint: ckpt, config: 'config.yaml', backend: record.backend.name, data: record.data.name } },
+      flavors: {
+        elbo: {
+          elbo_version: record.fingerprint.elbo_version,
+          model: kind,
+          checkpoint: 'checkpoint',
+          source_checkpoint: ckpt,
+          config: 'config.yaml',
+          backend: record.backend.name,
+          data: record.data.name,
+        },
+      },
       utc_time_created: new Date().toISOString().replace('T', ' ').replace('Z', ''),
     }),
   );
   const files = [
     { file: mlmodel, path: 'MLmodel' },
     { file: 'config.yaml', path: 'config.yaml' },
-    ...fs.readdirSync(path.join(runDir, ckpt)).sort().map((f) => ({ file: `${ckpt}/${f}`, path: `checkpoint/${f}` })),
+    ...fs
+      .readdirSync(path.join(runDir, ckpt))
+      .sort()
+      .map((f) => ({ file: `${ckpt}/${f}`, path: `checkpoint/${f}` })),
   ];
   // the last logged point of each test metric
   const last = new Map<string, MlflowMetric>();
@@ -360,7 +453,11 @@ function modelEvent(record: RunRecord, config: any, runDir: string): SpoolEventB
   };
 }
 
-export function experimentNameFor(o: Pick<MlflowTrackerOptions, 'experiment_name'>, fallback: string, env: NodeJS.ProcessEnv = process.env): string {
+export function experimentNameFor(
+  o: Pick<MlflowTrackerOptions, 'experiment_name'>,
+  fallback: string,
+  env: NodeJS.ProcessEnv = process.env,
+): string {
   return o.experiment_name ?? (env.MLFLOW_EXPERIMENT_NAME || fallback);
 }
 
@@ -399,12 +496,24 @@ export class MlflowTracker implements Tracker {
       // a resumed run pointed at another server: that server gets the whole spool
       this.spool.resetRemote(trackingUri);
     }
-    this.client = new MlflowClient(trackingUri, { timeoutMs: o.timeout_s * 1000, signal: this.abort.signal, userAgent: `elbo/${safeVersion()}` });
+    this.client = new MlflowClient(trackingUri, {
+      timeoutMs: o.timeout_s * 1000,
+      signal: this.abort.signal,
+      userAgent: `elbo/${safeVersion()}`,
+    });
     // events written by an earlier process (a resumed run) may have reached the server already
-    this.replayer = new Replayer(this.spool, this.client, { retries: o.retries, backoffMs: o.backoff_s * 1000, uncertainBelow: this.spool.nextSeq, warn: this.warn, signal: this.abort.signal });
+    this.replayer = new Replayer(this.spool, this.client, {
+      retries: o.retries,
+      backoffMs: o.backoff_s * 1000,
+      uncertainBelow: this.spool.nextSeq,
+      warn: this.warn,
+      signal: this.abort.signal,
+    });
     this.lockedBy = this.spool.lock();
     if (this.lockedBy) {
-      this.warn(`MLflow: ${path.join(runDir, SPOOL_DIR)} is being sent by process ${this.lockedBy.pid} on ${this.lockedBy.host}; this run only spools its events (send them later with: elbo sync ${runDir})`);
+      this.warn(
+        `MLflow: ${path.join(runDir, SPOOL_DIR)} is being sent by process ${this.lockedBy.pid} on ${this.lockedBy.host}; this run only spools its events (send them later with: elbo sync ${runDir})`,
+      );
     }
   }
 
@@ -457,7 +566,12 @@ export class MlflowTracker implements Tracker {
    * count samples; a resumed run goes on after the last one it logged.
    */
   private startSystemMetrics(): void {
-    let step = this.spool.all().reduce((n, e) => (e.type === 'metrics' && e.metrics.some((m) => m.key.startsWith('system/')) ? Math.max(n, e.metrics[0].step + 1) : n), 0);
+    let step = this.spool
+      .all()
+      .reduce(
+        (n, e) => (e.type === 'metrics' && e.metrics.some((m) => m.key.startsWith('system/')) ? Math.max(n, e.metrics[0].step + 1) : n),
+        0,
+      );
     let last = cpuTimes();
     this.sampler = setInterval(() => {
       const now = cpuTimes();
@@ -497,7 +611,9 @@ export class MlflowTracker implements Tracker {
     if (how === 'timeout') this.abort.abort();
     const queued = this.spool.queued().length;
     if (queued) {
-      this.warn(`MLflow is behind: ${queued} event${queued === 1 ? '' : 's'} of this run are not on ${this.client.shownUri} yet; they are kept in ${this.spool.file}; send them with: elbo sync ${this.runDir}`);
+      this.warn(
+        `MLflow is behind: ${queued} event${queued === 1 ? '' : 's'} of this run are not on ${this.client.shownUri} yet; they are kept in ${this.spool.file}; send them with: elbo sync ${this.runDir}`,
+      );
     }
     // artifacts whose location this machine cannot write: said once, at the end
     const waiting = deferredWarning(this.spool);
@@ -522,7 +638,9 @@ export class MlflowTracker implements Tracker {
       const r: FlushResult = await this.replayer.flush(retries ?? (this.behind ? 0 : this.o.retries));
       if (r.error) {
         if (!this.behind) {
-          this.warn(`MLflow is behind: ${r.error}; training goes on, events are kept in ${this.spool.file} and sent when the server answers (or by: elbo sync ${this.runDir})`);
+          this.warn(
+            `MLflow is behind: ${r.error}; training goes on, events are kept in ${this.spool.file} and sent when the server answers (or by: elbo sync ${this.runDir})`,
+          );
         }
         this.behind = true;
         // while the server is away, try again now and then, not at every event
@@ -568,10 +686,11 @@ function readMetricLines(runDir: string): ({ step: number; timestamp: number } &
     .filter((m) => typeof m.step === 'number' && typeof m.timestamp === 'number');
 }
 
-export const mlflowTracker = definePlugin({
+export const mlflowTrackerPlugin = definePlugin({
   kind: 'tracker',
   name: 'mlflow',
-  description: 'An MLflow tracking server (REST API): params, per-epoch metrics, tags, artifacts; spooled in RUN_DIR/mlflow/ first, `elbo sync` sends what the server missed',
+  description:
+    'An MLflow tracking server (REST API): params, per-epoch metrics, tags, artifacts; spooled in RUN_DIR/mlflow/ first, `elbo sync` sends what the server missed',
   options: mlflowOptions,
   create(o, ctx) {
     const runDir = ctx.runDir;
@@ -584,7 +703,11 @@ export const mlflowTracker = definePlugin({
     else if (o.tracking_uri) uri = checkTrackingUri(o.tracking_uri, 'tracking: mlflow tracking_uri');
     else if (stored) uri = stored;
     else if (env.MLFLOW_TRACKING_URI) uri = checkTrackingUri(env.MLFLOW_TRACKING_URI, 'MLFLOW_TRACKING_URI');
-    else throw new UserError('the mlflow tracker needs a server: set tracking_uri, pass --tracking-uri URI, or set MLFLOW_TRACKING_URI', 'tracking');
+    else
+      throw new UserError(
+        'the mlflow tracker needs a server: set tracking_uri, pass --tracking-uri URI, or set MLFLOW_TRACKING_URI',
+        'tracking',
+      );
     const warn = ctx.warn ?? ((m: string) => process.stderr.write(`warning: ${m}\n`));
     return new MlflowTracker(o, runDir, uri, ctx.experiment, warn);
   },
@@ -622,11 +745,16 @@ export async function syncRun(
   const dir = path.resolve(runDir);
   const env = o.env ?? process.env;
   // a sweep directory has a spool (its parent run) and no run.json
-  if (!fs.existsSync(path.join(dir, 'run.json')) && !Spool.exists(dir)) throw new UserError('not a run directory (no run.json); give runs/<experiment>/<runId>', runDir);
+  if (!fs.existsSync(path.join(dir, 'run.json')) && !Spool.exists(dir))
+    throw new UserError('not a run directory (no run.json); give runs/<experiment>/<runId>', runDir);
   let imported = false;
   if (!Spool.exists(dir)) {
     const uri = o.trackingUri ?? env.MLFLOW_TRACKING_URI;
-    if (!uri) throw new UserError('this run was not tracked in MLflow (no mlflow/ folder); to send it, give --tracking-uri URI or set MLFLOW_TRACKING_URI', runDir);
+    if (!uri)
+      throw new UserError(
+        'this run was not tracked in MLflow (no mlflow/ folder); to send it, give --tracking-uri URI or set MLFLOW_TRACKING_URI',
+        runDir,
+      );
     importRun(dir, checkTrackingUri(uri, o.trackingUri ? '--tracking-uri' : 'MLFLOW_TRACKING_URI'));
     imported = true;
   }
@@ -636,17 +764,37 @@ export async function syncRun(
     if (uri !== spool.state.tracking_uri) spool.resetRemote(uri);
   }
   const opts = spool.state.options;
-  const client = new MlflowClient(spool.state.tracking_uri, { timeoutMs: (o.timeoutS ?? opts.timeout_s) * 1000, env, userAgent: `elbo/${safeVersion()}` });
+  const client = new MlflowClient(spool.state.tracking_uri, {
+    timeoutMs: (o.timeoutS ?? opts.timeout_s) * 1000,
+    env,
+    userAgent: `elbo/${safeVersion()}`,
+  });
   const base = { runDir: dir, trackingUri: client.shownUri, experiment: spool.state.experiment_name, ...(imported ? { imported } : {}) };
   const holder = spool.lock();
   if (holder) {
-    return { ...base, status: 'busy', mlflowRunId: spool.state.run_id ?? null, sent: 0, pending: spool.pending().length, skipped: 0, deferred: spool.state.deferred?.length ?? 0, error: `being sent by process ${holder.pid} on ${holder.host}` };
+    return {
+      ...base,
+      status: 'busy',
+      mlflowRunId: spool.state.run_id ?? null,
+      sent: 0,
+      pending: spool.pending().length,
+      skipped: 0,
+      deferred: spool.state.deferred?.length ?? 0,
+      error: `being sent by process ${holder.pid} on ${holder.host}`,
+    };
   }
   try {
-    if (!spool.pending().length) return { ...base, status: 'up-to-date', mlflowRunId: spool.state.run_id ?? null, sent: 0, pending: 0, skipped: 0, deferred: 0 };
+    if (!spool.pending().length)
+      return { ...base, status: 'up-to-date', mlflowRunId: spool.state.run_id ?? null, sent: 0, pending: 0, skipped: 0, deferred: 0 };
     // another process sent these events before: whatever may have arrived is checked first;
     // files that waited for their artifact location are tried again
-    const replayer = new Replayer(spool, client, { retries: opts.retries, backoffMs: opts.backoff_s * 1000, uncertainBelow: Infinity, warn: o.warn, retryDeferred: true });
+    const replayer = new Replayer(spool, client, {
+      retries: opts.retries,
+      backoffMs: opts.backoff_s * 1000,
+      uncertainBelow: Infinity,
+      warn: o.warn,
+      retryDeferred: true,
+    });
     const r = await replayer.flush();
     const waiting = deferredWarning(spool);
     return {
@@ -671,7 +819,7 @@ function importRun(runDir: string, trackingUri: string): void {
   const configYaml = fs.readFileSync(path.join(runDir, 'config.yaml'), 'utf8');
   const config = parseYaml(configYaml) ?? {};
   const fromConfig = (config.tracking ?? []).find((t: PluginOptions) => t.kind === 'mlflow') ?? {};
-  const o = withOptionDefaults<MlflowTrackerOptions>(mlflowTracker, { ...fromConfig, kind: 'mlflow', tracking_uri: trackingUri });
+  const o = withOptionDefaults<MlflowTrackerOptions>(mlflowTrackerPlugin, { ...fromConfig, kind: 'mlflow', tracking_uri: trackingUri });
   const spool = Spool.open(runDir, {
     tracking_uri: trackingUri,
     experiment_name: experimentNameFor(o, record.experiment),

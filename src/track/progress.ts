@@ -27,7 +27,15 @@ export class Progress {
     return this.tty && !this.verbose ? this.stream.columns || 80 : null;
   }
 
-  update(p: { epoch: number; epochs: number; step: number; steps: number; terms: Record<string, number>; samplesPerSec: number; etaSec: number }): void {
+  update(p: {
+    epoch: number;
+    epochs: number;
+    step: number;
+    steps: number;
+    terms: Record<string, number>;
+    samplesPerSec: number;
+    etaSec: number;
+  }): void {
     if (!this.enabled || !this.tty) return;
     const now = Date.now();
     if (now - this.last < 100 && p.step < p.steps) return;
@@ -44,7 +52,9 @@ export class Progress {
     const line = formatEpochLine(epoch, epochs, metrics, seconds, columns);
     if (columns !== null && !this.toldShortened && line !== formatEpochLine(epoch, epochs, metrics, seconds, null)) {
       this.toldShortened = true;
-      this.message(`(epoch lines shortened to the terminal's ${columns} columns: every metric is in metrics.jsonl, and on screen with --verbose)`);
+      this.message(
+        `(epoch lines shortened to the terminal's ${columns} columns: every metric is in metrics.jsonl, and on screen with --verbose)`,
+      );
     }
     this.stream.write((this.tty ? '\r\x1b[K' : '') + line + '\n');
   }
@@ -66,12 +76,22 @@ export class Progress {
  * then val/ as v/ and epoch as ep, and those four from the last. The epoch and the time
  * stay; only a terminal too narrow even for them is cut.
  */
-export function formatEpochLine(epoch: number, epochs: number, metrics: Record<string, number>, seconds: number, columns: number | null = null): string {
-  const shown = Object.entries(metrics).filter(([k]) => (k.startsWith('train/') || k.startsWith('val/')) && !k.endsWith('samples_per_sec') && !k.endsWith('epoch_time_s'));
+export function formatEpochLine(
+  epoch: number,
+  epochs: number,
+  metrics: Record<string, number>,
+  seconds: number,
+  columns: number | null = null,
+): string {
+  const shown = Object.entries(metrics).filter(
+    ([k]) => (k.startsWith('train/') || k.startsWith('val/')) && !k.endsWith('samples_per_sec') && !k.endsWith('epoch_time_s'),
+  );
   const rate = `${Math.round(metrics['train/samples_per_sec'] ?? 0)} samples/s`;
   const time = `${seconds.toFixed(1)}s`;
   const line = (terms: [string, number][], withRate: boolean, rename = (k: string) => k, ep = 'epoch') =>
-    [`${ep} ${epoch}/${epochs}`, formatTerms(Object.fromEntries(terms.map(([k, v]) => [rename(k), v])))].filter(Boolean).join(' ') + (withRate ? ` | ${rate}` : '') + ` | ${time}`;
+    [`${ep} ${epoch}/${epochs}`, formatTerms(Object.fromEntries(terms.map(([k, v]) => [rename(k), v])))].filter(Boolean).join(' ') +
+    (withRate ? ` | ${rate}` : '') +
+    ` | ${time}`;
   const full = line(shown, true);
   if (columns === null) return full;
   const max = Math.max(1, columns - 1);
@@ -79,7 +99,9 @@ export function formatEpochLine(epoch: number, epochs: number, metrics: Record<s
   const keys = shown.map(([k]) => k);
   const pick = (...c: string[]) => c.find((k) => keys.includes(k));
   const lossKey = pick('train/loss') ?? keys.find((k) => k.startsWith('train/'));
-  const first = [lossKey, pick('val/elbo', 'train/elbo'), pick('val/accuracy', 'train/accuracy'), pick('val/loss')].filter((k): k is string => !!k);
+  const first = [lossKey, pick('val/elbo', 'train/elbo'), pick('val/accuracy', 'train/accuracy'), pick('val/loss')].filter(
+    (k): k is string => !!k,
+  );
   // the others, dropped from the last
   const others = keys.filter((k) => !first.includes(k));
   const kept = (ks: string[]) => shown.filter(([k]) => ks.includes(k));
@@ -172,8 +194,9 @@ export function formatProgressLine(p: ProgressState, columns = 80): string {
   const rate = Math.round(p.samplesPerSec);
   const eta = formatDuration(p.etaSec);
   const full = (t: [string, number][], width: number) =>
-    [`epoch ${p.epoch}/${p.epochs}`, width ? bar(width) : '', `${p.step}/${p.steps}`, formatTerms(Object.fromEntries(t))].filter(Boolean).join(' ') +
-    ` | ${rate} samples/s | ETA ${eta}`;
+    [`epoch ${p.epoch}/${p.epochs}`, width ? bar(width) : '', `${p.step}/${p.steps}`, formatTerms(Object.fromEntries(t))]
+      .filter(Boolean)
+      .join(' ') + ` | ${rate} samples/s | ETA ${eta}`;
   const candidates: string[] = [];
   for (let n = others.length; n >= 0; n--) candidates.push(full([...loss, ...others.slice(0, n)], 20));
   candidates.push(full(loss, 10), full(loss, 0));

@@ -15,7 +15,9 @@ export function sweepCellFromEnv(env: NodeJS.ProcessEnv = process.env): SweepCel
   if (!env.ELBO_SWEEP_CELL) return undefined;
   try {
     const c = JSON.parse(env.ELBO_SWEEP_CELL);
-    return c && typeof c.label === 'string' && typeof c.name === 'string' && Number.isInteger(c.cell) ? { name: c.name, dir: String(c.dir ?? ''), cell: c.cell, label: c.label, short: String(c.short ?? c.label) } : undefined;
+    return c && typeof c.label === 'string' && typeof c.name === 'string' && Number.isInteger(c.cell)
+      ? { name: c.name, dir: String(c.dir ?? ''), cell: c.cell, label: c.label, short: String(c.short ?? c.label) }
+      : undefined;
   } catch {
     return undefined;
   }
@@ -35,7 +37,10 @@ export function readJsonFile<T = any>(file: string, what: string): T {
   try {
     return JSON.parse(text);
   } catch (e: any) {
-    throw new UserError(`${what} is damaged (not valid JSON: ${String(e?.message ?? e).split('\n')[0]}); restore it from a backup, or move this run directory away`, file);
+    throw new UserError(
+      `${what} is damaged (not valid JSON: ${String(e?.message ?? e).split('\n')[0]}); restore it from a backup, or move this run directory away`,
+      file,
+    );
   }
 }
 
@@ -66,7 +71,8 @@ export function runsIn(experimentDir: string, damaged?: (dir: string, error: Use
  * their start time). Damaged run.json files go to `damaged`.
  */
 export function allRuns(runsRoot: string, damaged?: (dir: string, error: UserError) => void): { dir: string; record: RunRecord }[] {
-  const subdirs = (d: string) => (fs.existsSync(d) && fs.statSync(d).isDirectory() ? fs.readdirSync(d).filter((n) => fs.statSync(path.join(d, n)).isDirectory()) : []);
+  const subdirs = (d: string) =>
+    fs.existsSync(d) && fs.statSync(d).isDirectory() ? fs.readdirSync(d).filter((n) => fs.statSync(path.join(d, n)).isDirectory()) : [];
   const out: { dir: string; record: RunRecord }[] = [];
   for (const exp of subdirs(runsRoot)) {
     if (exp === 'sweeps') {
@@ -149,7 +155,10 @@ export class RunStore {
   lock(): void {
     const holder = takeLock(this.file('lock'));
     if (holder) {
-      throw new UserError(`this run is in use by process ${holder.pid} on ${holder.host} (training or resuming it); wait for it to end, or stop it (Ctrl-C, kill ${holder.pid}) and resume then`, this.dir);
+      throw new UserError(
+        `this run is in use by process ${holder.pid} on ${holder.host} (training or resuming it); wait for it to end, or stop it (Ctrl-C, kill ${holder.pid}) and resume then`,
+        this.dir,
+      );
     }
     // the lock is ours: temporary files a killed process left (run.json.tmp-*, a checkpoint's .tmp) go
     for (const dir of [this.dir, path.join(this.dir, 'checkpoints')]) {

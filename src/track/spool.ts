@@ -215,7 +215,17 @@ export class Spool {
 
   /** Forget the remote side (another server): every event is pending again. */
   resetRemote(trackingUri: string): void {
-    this.state = { ...this.state, tracking_uri: trackingUri, experiment_id: undefined, run_id: undefined, artifact_uri: undefined, acked: 0, skipped: [], deferred: undefined, models: undefined };
+    this.state = {
+      ...this.state,
+      tracking_uri: trackingUri,
+      experiment_id: undefined,
+      run_id: undefined,
+      artifact_uri: undefined,
+      acked: 0,
+      skipped: [],
+      deferred: undefined,
+      models: undefined,
+    };
     this.saveState();
   }
 

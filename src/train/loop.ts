@@ -143,7 +143,16 @@ function epochMetrics(
   data: DataSet,
   optimizer: Optimizer,
   o: LoopOptions,
-  end: { means: Record<string, number>; seen: number; seconds: number; w: WeightValues; lastAt: TrainProgress | null; epoch: number; step: number; rng: Rng },
+  end: {
+    means: Record<string, number>;
+    seen: number;
+    seconds: number;
+    w: WeightValues;
+    lastAt: TrainProgress | null;
+    epoch: number;
+    step: number;
+    rng: Rng;
+  },
 ): Record<string, number> {
   const { epoch, lastAt } = end;
   const metrics: Record<string, number> = {};
@@ -153,7 +162,16 @@ function epochMetrics(
   for (const [n, v] of Object.entries({ ...end.w, ...(model.fixedWeights ?? {}) })) metrics[`weight/${n}`] = v;
   if (lastAt) for (const [n, v] of Object.entries(optimizer.scheduled?.(lastAt) ?? {})) metrics[`optimizer/${n}`] = v;
   if (data.val) {
-    const val = evaluateTerms(tf, model, data.val, data.dim, 1000, end.rng.fork('validation'), o.evaluationWeights(lastAt ?? { epoch, step: end.step, fraction: (epoch + 1) / o.epochs }), o.compile);
+    const val = evaluateTerms(
+      tf,
+      model,
+      data.val,
+      data.dim,
+      1000,
+      end.rng.fork('validation'),
+      o.evaluationWeights(lastAt ?? { epoch, step: end.step, fraction: (epoch + 1) / o.epochs }),
+      o.compile,
+    );
     for (const [k, v] of Object.entries(val)) metrics[`val/${k}`] = v;
   }
   return metrics;
@@ -179,7 +197,14 @@ export async function trainLoop(
   // dynamic binarisation: in JavaScript with the host draws, in the step with the graph's
   const binarizeInStep = data.binarize === 'dynamic' && (o.draws ?? DEFAULT_DRAWS) === 'graph';
   const binarizeOnHost = data.binarize === 'dynamic' && !binarizeInStep;
-  const step = makeTrainStep(tf, model, optimizer, { compile: o.compile, onMode: hooks.onStepMode, draws: o.draws, binarize: binarizeInStep, gradients: o.gradients, state: o.state });
+  const step = makeTrainStep(tf, model, optimizer, {
+    compile: o.compile,
+    onMode: hooks.onStepMode,
+    draws: o.draws,
+    binarize: binarizeInStep,
+    gradients: o.gradients,
+    state: o.state,
+  });
   try {
     const { known, pool, n, extra, stepsPerEpoch } = epochRows(model, data, o);
     let globalStep = o.startStep;
@@ -201,7 +226,12 @@ export async function trainLoop(
         if (hooks.interrupted()) return { status: 'interrupted', epochs: epoch, step: globalStep };
         const idx = rowsOf(s);
         // schedules (loss weights, spike-slab sharpness) see the fractional epoch every step
-        const progressInfo = { epoch, step: globalStep, fraction: (epoch + s / stepsPerEpoch) / o.epochs, epochFloat: epoch + s / stepsPerEpoch };
+        const progressInfo = {
+          epoch,
+          step: globalStep,
+          fraction: (epoch + s / stepsPerEpoch) / o.epochs,
+          epochFloat: epoch + s / stepsPerEpoch,
+        };
         const at = progressInfo;
         lastAt = at;
         w = Object.fromEntries(Object.entries(weights).map(([n, s]) => [n, s(at)]));
@@ -228,7 +258,15 @@ export async function trainLoop(
           const elapsed = (Date.now() - t0) / 1000;
           const rate = seen / Math.max(elapsed, 1e-9);
           const remainingSamples = (stepsPerEpoch - s - 1) * o.batchSize + (o.epochs - epoch - 1) * stepsPerEpoch * o.batchSize;
-          progress.update({ epoch: epoch + 1, epochs: o.epochs, step: s + 1, steps: stepsPerEpoch, terms: means, samplesPerSec: rate, etaSec: remainingSamples / rate });
+          progress.update({
+            epoch: epoch + 1,
+            epochs: o.epochs,
+            step: s + 1,
+            steps: stepsPerEpoch,
+            terms: means,
+            samplesPerSec: rate,
+            etaSec: remainingSamples / rate,
+          });
         }
       }
       // the compiled step's state, kept in its TensorFlow session, back into the variables
@@ -237,7 +275,16 @@ export async function trainLoop(
       const trainSeconds = (Date.now() - t0) / 1000;
       const means = sums.means(seen);
       sums.dispose();
-      const metrics = epochMetrics(tf, model, data, optimizer, o, { means, seen, seconds: trainSeconds, w, lastAt, epoch, step: globalStep, rng: epochRng });
+      const metrics = epochMetrics(tf, model, data, optimizer, o, {
+        means,
+        seen,
+        seconds: trainSeconds,
+        w,
+        lastAt,
+        epoch,
+        step: globalStep,
+        rng: epochRng,
+      });
       const bad = Object.entries(metrics).find(([, v]) => !Number.isFinite(v));
       if (bad) {
         return {

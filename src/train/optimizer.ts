@@ -1,7 +1,7 @@
 import type * as tfc from '@tensorflow/tfjs-core';
 import { definePlugin, numberOrSchedule, Type, type OptionsOf } from '../registry/define';
 import { scheduleProgress, weightSchedule } from '../schedules/schedule';
-import type { PluginContext, PluginOptions, TrainProgress, Optimizer, FusedAdam } from '../contracts';
+import type { PluginContext, PluginOptions, TrainProgress, Optimizer } from '../contracts';
 
 /**
  * A learning rate as an option: a positive number, or a schedule plugin evaluated every
@@ -11,7 +11,10 @@ function learningRate(defaultValue: number) {
   return Type.Unsafe<number | PluginOptions>(
     numberOrSchedule(
       { exclusiveMinimum: 0 },
-      { description: 'Learning rate: a number, or a schedule plugin ({kind: cosine | piecewise | linear, ...}) evaluated every step', default: defaultValue },
+      {
+        description: 'Learning rate: a number, or a schedule plugin ({kind: cosine | piecewise | linear, ...}) evaluated every step',
+        default: defaultValue,
+      },
     ),
   );
 }
@@ -60,7 +63,17 @@ export function adam(tf: typeof tfc, o: AdamOptions, params: Map<string, tfc.Var
   return {
     state,
     scheduled: lr.scheduled,
-    fused: { kind: 'adam', beta1: o.beta1, beta2: o.beta2, epsilon: o.epsilon, lr: typeof o.lr === 'number' ? o.lr : 'lr', t, m, v, slots: slots.map(({ name, size }) => ({ name, size })) },
+    fused: {
+      kind: 'adam',
+      beta1: o.beta1,
+      beta2: o.beta2,
+      epsilon: o.epsilon,
+      lr: typeof o.lr === 'number' ? o.lr : 'lr',
+      t,
+      m,
+      v,
+      slots: slots.map(({ name, size }) => ({ name, size })),
+    },
     apply(grads, at) {
       tf.tidy(() => {
         t.assign(tf.add(t, 1));
@@ -71,7 +84,10 @@ export function adam(tf: typeof tfc, o: AdamOptions, params: Map<string, tfc.Var
         m.assign(tf.add(tf.mul(o.beta1, m), tf.mul(1 - o.beta1, g)));
         v.assign(tf.add(tf.mul(o.beta2, v), tf.mul(1 - o.beta2, tf.square(g))));
         const update = tf.div(tf.mul(lrT, m), tf.add(tf.sqrt(v), o.epsilon));
-        tf.split(update, slots.map((s) => s.size)).forEach((u, i) => {
+        tf.split(
+          update,
+          slots.map((s) => s.size),
+        ).forEach((u, i) => {
           const { p } = slots[i];
           p.assign(tf.sub(p, tf.reshape(u, p.shape)));
         });
@@ -80,7 +96,7 @@ export function adam(tf: typeof tfc, o: AdamOptions, params: Map<string, tfc.Var
   };
 }
 
-export const adamPlugin = definePlugin({
+export const adamOptimizerPlugin = definePlugin({
   kind: 'optimizer',
   name: 'adam',
   description: 'Adam with bias correction; state is checkpointed for exact resume',
@@ -88,7 +104,7 @@ export const adamPlugin = definePlugin({
   create: (o, ctx): Optimizer => adam(ctx.tf, o, ctx.params, ctx),
 });
 
-export const sgdPlugin = definePlugin({
+export const sgdOptimizerPlugin = definePlugin({
   kind: 'optimizer',
   name: 'sgd',
   description: 'Stochastic gradient descent with optional (heavy-ball) momentum',

@@ -3,11 +3,26 @@ import type { Rng } from '../runtime/rng';
 import { nativeBackend, traceNative, type Trace } from '../runtime/graph/trace';
 import { DEFAULT_DRAWS } from '../config/schema';
 import { transformGradients, type GradientOptions } from './gradients';
-import { recordingRng, firstDifference, sameGraph, loadTrace, drawTensors, seedTensors, type Draw, type LoadedTrace } from '../runtime/graph/compile';
+import {
+  recordingRng,
+  firstDifference,
+  sameGraph,
+  loadTrace,
+  drawTensors,
+  seedTensors,
+  type Draw,
+  type LoadedTrace,
+} from '../runtime/graph/compile';
 import { ResidentSession, residentNodes, coversState, DT_FLOAT, type ResidentPlan, type ResidentVar } from '../runtime/graph/resident';
 import type { Model, LossWeights, Optimizer, FusedAdam, TrainProgress, StepMode, WeightValues } from '../contracts';
 
-export type StepFn = (x: tfc.Tensor2D, y: Int32Array | null, w: WeightValues, rng: Rng, progress: TrainProgress) => Record<string, tfc.Scalar>;
+export type StepFn = (
+  x: tfc.Tensor2D,
+  y: Int32Array | null,
+  w: WeightValues,
+  rng: Rng,
+  progress: TrainProgress,
+) => Record<string, tfc.Scalar>;
 
 export type TrainStep = StepFn & {
   modes: StepMode[];
@@ -78,7 +93,13 @@ type CoreFn = (
 function uploads(tf: typeof tfc, model: Model, y: Int32Array | null, rows: number) {
   const labels = y ? tf.tensor1d(y, 'int32') : null;
   const arrays = model.stepInputs?.(y, rows);
-  const inputs = arrays ? Object.fromEntries(Object.keys(arrays).sort().map((k) => [k, tf.tensor1d(arrays[k], 'int32')])) : undefined;
+  const inputs = arrays
+    ? Object.fromEntries(
+        Object.keys(arrays)
+          .sort()
+          .map((k) => [k, tf.tensor1d(arrays[k], 'int32')]),
+      )
+    : undefined;
   const list = [...(labels ? [labels] : []), ...Object.values(inputs ?? {})];
   return { labels, inputs, list, dispose: () => list.forEach((t) => t.dispose()) };
 }
@@ -127,7 +148,14 @@ function binarized(tf: typeof tfc, x: tfc.Tensor2D, rng: Rng): tfc.Tensor2D {
 }
 
 /** One optimisation step, kernel by kernel: gradients of `loss`, then the optimizer's update. */
-function eagerStep(tf: typeof tfc, model: Model, optimizer: Optimizer, binarize: boolean, gradients: GradientOptions | undefined, hook: GradsHook): CoreFn {
+function eagerStep(
+  tf: typeof tfc,
+  model: Model,
+  optimizer: Optimizer,
+  binarize: boolean,
+  gradients: GradientOptions | undefined,
+  hook: GradsHook,
+): CoreFn {
   const names = [...model.params.keys()];
   const vars = names.map((n) => model.params.get(n)!);
   const byTfName = new Map(vars.map((v, i) => [v.name, names[i]]));
@@ -237,7 +265,19 @@ interface GradsHook {
  * gradients the optimizer gets are outputs too, after the state and the terms. State is
  * left untouched and `rng` is not advanced.
  */
-function traceStep(tf: typeof tfc, model: Model, optimizer: Optimizer, eager: CoreFn, hook: GradsHook, state: tfc.Variable[], fused: FusedState | null, x: tfc.Tensor2D, y: Int32Array | null, w: WeightValues, rng: Rng): Traced | string {
+function traceStep(
+  tf: typeof tfc,
+  model: Model,
+  optimizer: Optimizer,
+  eager: CoreFn,
+  hook: GradsHook,
+  state: tfc.Variable[],
+  fused: FusedState | null,
+  x: tfc.Tensor2D,
+  y: Int32Array | null,
+  w: WeightValues,
+  rng: Rng,
+): Traced | string {
   let termNames: string[] = [];
   const dry = (labels: Int32Array | null, progress: TrainProgress, r: Rng) => {
     const saved = state.map((v) => tf.clone(v));
@@ -281,7 +321,8 @@ function traceStep(tf: typeof tfc, model: Model, optimizer: Optimizer, eager: Co
   }
   const problems = [...new Set([...a.trace.problems, ...b.trace.problems])];
   if (problems.length) return problems.join('; ');
-  if (!sameGraph(a, b)) return `the step's kernels or constants change with the labels, the schedule or the random draws (${firstDifference(a.trace, b.trace)})`;
+  if (!sameGraph(a, b))
+    return `the step's kernels or constants change with the labels, the schedule or the random draws (${firstDifference(a.trace, b.trace)})`;
   return { ...a, termNames };
 }
 
@@ -324,7 +365,14 @@ function residentPlan(state: tfc.Variable[], t: Traced, fused: FusedState | null
     offset += adam.slots[k].size;
     return { param: reads[p], m, v, grad: t.trace.fetchNames[n + terms + k] };
   });
-  plan.adam = { beta1: adam.beta1, beta2: adam.beta2, epsilon: adam.epsilon, lr: typeof adam.lr === 'number' ? adam.lr : t.lr!, t: t.trace.fetchNames[fused.t], updates };
+  plan.adam = {
+    beta1: adam.beta1,
+    beta2: adam.beta2,
+    epsilon: adam.epsilon,
+    lr: typeof adam.lr === 'number' ? adam.lr : t.lr!,
+    t: t.trace.fetchNames[fused.t],
+    updates,
+  };
   return plan;
 }
 
@@ -336,21 +384,33 @@ function loadResident(tf: typeof tfc, state: tfc.Variable[], t: Traced, fused: F
   if (!coversState(plan.vars, shapes)) return 'the session variables do not cover the state';
   const r = residentNodes(t.trace, plan);
   if (typeof r === 'string') return r;
-  const loaded = loadTrace(tf, { ...t.trace, nodes: r.nodes, feedNames: t.trace.feedNames.slice(state.length), fetchNames: r.outputs }, t.draws, { inGraph });
+  const loaded = loadTrace(
+    tf,
+    { ...t.trace, nodes: r.nodes, feedNames: t.trace.feedNames.slice(state.length), fetchNames: r.outputs },
+    t.draws,
+    { inGraph },
+  );
   if (typeof loaded === 'string') return loaded;
   return { ...loaded, termNames: t.termNames, kernels: r.kernels, resident: new ResidentSession(tf, loaded.session, plan.vars, shapes) };
 }
 
 /** Load the traced step with the state as inputs and outputs, or why not. */
 function loadFed(tf: typeof tfc, state: tfc.Variable[], t: Traced, inGraph: boolean): Compiled | string {
-  const loaded = loadTrace(tf, { ...t.trace, fetchNames: t.trace.fetchNames.slice(0, state.length + t.termNames.length) }, t.draws, { inGraph });
+  const loaded = loadTrace(tf, { ...t.trace, fetchNames: t.trace.fetchNames.slice(0, state.length + t.termNames.length) }, t.draws, {
+    inGraph,
+  });
   if (typeof loaded === 'string') return loaded;
   return { ...loaded, termNames: t.termNames, kernels: t.trace.kernels, resident: null };
 }
 
 /** A compiled step's inputs (before the draws): the state unless the session holds it, then what every step uploads. */
-const stepFeeds = (c: Compiled, state: tfc.Variable[], x: tfc.Tensor2D, up: ReturnType<typeof uploads>, sc: ReturnType<typeof stepScalars>) =>
-  c.resident ? [x, ...up.list, ...sc.list] : graphFeeds(state, x, up, sc);
+const stepFeeds = (
+  c: Compiled,
+  state: tfc.Variable[],
+  x: tfc.Tensor2D,
+  up: ReturnType<typeof uploads>,
+  sc: ReturnType<typeof stepScalars>,
+) => (c.resident ? [x, ...up.list, ...sc.list] : graphFeeds(state, x, up, sc));
 
 /**
  * Whether the loaded graph gives the eager step's loss terms and updates on the same
@@ -358,7 +418,18 @@ const stepFeeds = (c: Compiled, state: tfc.Variable[], x: tfc.Tensor2D, up: Retu
  * draws made in the graph, also that it runs with its own. Returns why not. A session
  * holding the state is left holding something else: upload before using it.
  */
-function checkCompiled(tf: typeof tfc, c: Compiled, t: Traced, model: Model, optimizer: Optimizer, state: tfc.Variable[], x: tfc.Tensor2D, y: Int32Array | null, w: WeightValues, rng: Rng): string | null {
+function checkCompiled(
+  tf: typeof tfc,
+  c: Compiled,
+  t: Traced,
+  model: Model,
+  optimizer: Optimizer,
+  state: tfc.Variable[],
+  x: tfc.Tensor2D,
+  y: Int32Array | null,
+  w: WeightValues,
+  rng: Rng,
+): string | null {
   const before = state.map((v) => v.dataSync() as Float32Array);
   const up = uploads(tf, model, y, x.shape[0]);
   const sc = stepScalars(tf, model, optimizer, w, START, false);
@@ -415,7 +486,19 @@ function checkCompiled(tf: typeof tfc, c: Compiled, t: Traced, model: Model, opt
  * `keep: 'fed'`) the state is fed and returned every step. Returns why not otherwise.
  * State is left untouched and `rng` is not advanced.
  */
-function compile(tf: typeof tfc, model: Model, optimizer: Optimizer, eager: CoreFn, hook: GradsHook, state: tfc.Variable[], x: tfc.Tensor2D, y: Int32Array | null, w: WeightValues, rng: Rng, o: { inGraph: boolean; keep: 'session' | 'fed' }): Compiled | string {
+function compile(
+  tf: typeof tfc,
+  model: Model,
+  optimizer: Optimizer,
+  eager: CoreFn,
+  hook: GradsHook,
+  state: tfc.Variable[],
+  x: tfc.Tensor2D,
+  y: Int32Array | null,
+  w: WeightValues,
+  rng: Rng,
+  o: { inGraph: boolean; keep: 'session' | 'fed' },
+): Compiled | string {
   const fused = o.keep === 'session' ? fusedState(model, optimizer, state) : null;
   const traced = traceStep(tf, model, optimizer, eager, hook, state, fused, x, y, w, rng);
   if (typeof traced === 'string') return traced;
@@ -509,7 +592,14 @@ export function makeTrainStep(tf: typeof tfc, model: Model, optimizer: Optimizer
         const seconds = (performance.now() - t0) / 1000;
         c = typeof r === 'string' ? null : r;
         const mode: StepMode = c
-          ? { batch: key, mode: 'graph', kernels: c.kernels, seconds, state: c.resident ? 'session' : 'fed', ...(c.stateReason ? { stateReason: c.stateReason } : {}) }
+          ? {
+              batch: key,
+              mode: 'graph',
+              kernels: c.kernels,
+              seconds,
+              state: c.resident ? 'session' : 'fed',
+              ...(c.stateReason ? { stateReason: c.stateReason } : {}),
+            }
           : { batch: key, mode: 'eager', reason: r as string };
         compiled.set(key, c);
         modes.push(mode);

@@ -25,7 +25,10 @@ type Action = 'kill' | 'term' | 'int2' | 'pause';
 
 function parse(spec: string | undefined): Map<string, Action> {
   const out = new Map<string, Action>();
-  for (const part of (spec ?? '').split(',').map((s) => s.trim()).filter(Boolean)) {
+  for (const part of (spec ?? '')
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean)) {
     const m = /^(step|checkpoint|eval|sweep-end)@(\d+):(kill|term|int2|pause)$/.exec(part);
     if (!m) throw new Error(`ELBO_FAULT: cannot read '${part}' (PHASE@N:ACTION, e.g. checkpoint@2:kill)`);
     out.set(`${m[1]}@${m[2]}`, m[3] as Action);

@@ -180,7 +180,8 @@ export function withLockSync<T>(file: string, fn: () => T, timeoutMs = 60_000): 
   for (let wait = 5; ; wait = Math.min(200, wait * 2)) {
     const holder = takeLock(file);
     if (!holder) break;
-    if (Date.now() - t0 > timeoutMs) throw new Error(`${file}: held by process ${holder.pid} on ${holder.host} for over ${Math.round(timeoutMs / 1000)} s`);
+    if (Date.now() - t0 > timeoutMs)
+      throw new Error(`${file}: held by process ${holder.pid} on ${holder.host} for over ${Math.round(timeoutMs / 1000)} s`);
     Atomics.wait(sleeper, 0, 0, wait);
   }
   try {

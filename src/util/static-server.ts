@@ -18,7 +18,11 @@ const TYPES: Record<string, string> = {
  * to open an export's page (browsers do not fetch model files from file:// pages). GET and
  * HEAD only; paths outside `dir` are refused. Port 0 picks a free one.
  */
-export function serveStatic(dir: string, port = 0, host = '127.0.0.1'): Promise<{ url: string; server: http.Server; close(): Promise<void> }> {
+export function serveStatic(
+  dir: string,
+  port = 0,
+  host = '127.0.0.1',
+): Promise<{ url: string; server: http.Server; close(): Promise<void> }> {
   const root = path.resolve(dir);
   const server = http.createServer((req, res) => {
     if (req.method !== 'GET' && req.method !== 'HEAD') {
@@ -43,7 +47,11 @@ export function serveStatic(dir: string, port = 0, host = '127.0.0.1'): Promise<
         res.writeHead(404, { 'content-type': 'text/plain' }).end(`not found: ${rel}\n`);
         return;
       }
-      res.writeHead(200, { 'content-type': TYPES[path.extname(file)] ?? 'application/octet-stream', 'content-length': st.size, 'cache-control': 'no-cache' });
+      res.writeHead(200, {
+        'content-type': TYPES[path.extname(file)] ?? 'application/octet-stream',
+        'content-length': st.size,
+        'cache-control': 'no-cache',
+      });
       if (req.method === 'HEAD') res.end();
       else fs.createReadStream(file).pipe(res);
     });

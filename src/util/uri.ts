@@ -27,4 +27,3 @@ export function hasCredentials(uri: string): boolean {
     return /\/\/[^/@]*@/.test(uri);
   }
 }
-

@@ -36,7 +36,13 @@ export async function installOnce(lock: string, ready: () => boolean, install: (
  * PACKAGE==VERSION; $PYTHON names another interpreter), reused afterwards: a marker file
  * records the version. Throws an Error saying which step failed and its last output.
  */
-export async function ensureVenvTool(o: { venv: string; pkg: string; version: string; bin: string; log?: (m: string) => void }): Promise<{ bin: string; installed: boolean; seconds: number }> {
+export async function ensureVenvTool(o: {
+  venv: string;
+  pkg: string;
+  version: string;
+  bin: string;
+  log?: (m: string) => void;
+}): Promise<{ bin: string; installed: boolean; seconds: number }> {
   const bin = path.join(o.venv, 'bin', o.bin);
   const marker = path.join(o.venv, `.elbo-${o.pkg}-version`);
   const ready = () => fs.existsSync(bin) && fs.existsSync(marker) && fs.readFileSync(marker, 'utf8').trim() === o.version;
@@ -45,8 +51,15 @@ export async function ensureVenvTool(o: { venv: string; pkg: string; version: st
     o.log?.(`installing ${o.pkg}==${o.version} into ${o.venv} (first time only)`);
     const python = process.env.PYTHON ?? 'python3';
     const run = (cmd: string, args: string[]) => {
-      const r = spawnSync(cmd, args, { encoding: 'utf8', timeout: 15 * 60_000, env: { ...process.env, PIP_DISABLE_PIP_VERSION_CHECK: '1' } });
-      if (r.status !== 0) throw new Error(`${cmd} ${args.join(' ')} failed (${r.error?.message ?? `exit ${r.status}`}):\n${(r.stderr || r.stdout || '').slice(-3000)}`);
+      const r = spawnSync(cmd, args, {
+        encoding: 'utf8',
+        timeout: 15 * 60_000,
+        env: { ...process.env, PIP_DISABLE_PIP_VERSION_CHECK: '1' },
+      });
+      if (r.status !== 0)
+        throw new Error(
+          `${cmd} ${args.join(' ')} failed (${r.error?.message ?? `exit ${r.status}`}):\n${(r.stderr || r.stdout || '').slice(-3000)}`,
+        );
     };
     if (!fs.existsSync(path.join(o.venv, 'bin', 'python'))) run(python, ['-m', 'venv', o.venv]);
     run(path.join(o.venv, 'bin', 'python'), ['-m', 'pip', 'install', '--quiet', `${o.pkg}==${o.version}`]);

@@ -9,7 +9,10 @@ import { readSweepState } from '../../sweep/state';
 
 export default class Audit extends BaseCommand {
   static summary = 'Reproduce every finished cell of a sweep (or a seeded sample of K) and summarise';
-  static examples = ['<%= config.bin %> audit runs/sweeps/latent-prior', '<%= config.bin %> audit runs/sweeps/latent-prior --sample 2 --seed 1'];
+  static examples = [
+    '<%= config.bin %> audit runs/sweeps/latent-prior',
+    '<%= config.bin %> audit runs/sweeps/latent-prior --sample 2 --seed 1',
+  ];
   static args = { sweep: Args.string({ description: 'A sweep directory (holds sweep.json)', required: true }) };
   static flags = {
     sample: Flags.integer({ description: 'Audit only K cells, drawn with --seed', min: 1 }),
@@ -28,7 +31,9 @@ export default class Audit extends BaseCommand {
     if (!chosen.length) throw new UserError('the sweep has no finished cell to audit', args.sweep);
     if (flags.sample && flags.sample < chosen.length) {
       const perm = new Rng(flags.seed).permutation(chosen.length);
-      chosen = Array.from(perm.subarray(0, flags.sample)).sort((a, b) => a - b).map((i) => chosen[i]);
+      chosen = Array.from(perm.subarray(0, flags.sample))
+        .sort((a, b) => a - b)
+        .map((i) => chosen[i]);
     }
     const tolerance = flags.tolerance === undefined ? undefined : Number(flags.tolerance);
     const results: { cell: number; label: string; report: ReproReport }[] = [];
@@ -59,7 +64,9 @@ export default class Audit extends BaseCommand {
     else {
       process.stdout.write(`audit of ${dir}: ${passed}/${results.length} cells reproduced\n`);
       for (const c of summary.cells) {
-        process.stdout.write(`  cell ${String(c.cell).padEnd(3)} ${c.passed ? 'ok  ' : 'FAIL'} ${c.metrics_compared} metrics, max |diff| ${c.max_abs_diff}${c.fingerprint_diffs.length ? `, fingerprint differs: ${c.fingerprint_diffs.join(', ')}` : ''}  ${c.label}\n`);
+        process.stdout.write(
+          `  cell ${String(c.cell).padEnd(3)} ${c.passed ? 'ok  ' : 'FAIL'} ${c.metrics_compared} metrics, max |diff| ${c.max_abs_diff}${c.fingerprint_diffs.length ? `, fingerprint differs: ${c.fingerprint_diffs.join(', ')}` : ''}  ${c.label}\n`,
+        );
         for (const cause of c.causes) process.stdout.write(`       ${cause}\n`);
       }
     }

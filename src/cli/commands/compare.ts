@@ -2,7 +2,19 @@ import * as fs from 'fs';
 import * as path from 'path';
 import { Args, Flags } from '@oclif/core';
 import { BaseCommand, shownPath as shown } from '../base';
-import { collectRuns, sweptKeys, comparedMetrics, compare, toCsv, toTable, toShortTable, tableMetric, writeComparePlot, defaultPlotMetric, defaultPlotKey } from '../../sweep/compare';
+import {
+  collectRuns,
+  sweptKeys,
+  comparedMetrics,
+  compare,
+  toCsv,
+  toTable,
+  toShortTable,
+  tableMetric,
+  writeComparePlot,
+  defaultPlotMetric,
+  defaultPlotKey,
+} from '../../sweep/compare';
 import { UserError, suggestion } from '../../errors';
 
 export default class Compare extends BaseCommand {
@@ -18,8 +30,14 @@ export default class Compare extends BaseCommand {
   static strict = false;
   static args = { runs: Args.string({ description: 'A sweep directory, or run directories', required: true }) };
   static flags = {
-    metric: Flags.string({ description: 'Metric to show in the table and plot (default: test/elbo, or the first test metric; the table: the metric a sweep ranks by first)' }),
-    wide: Flags.boolean({ description: 'Print every column (the seeds, every metric, each published number), however wide', default: false }),
+    metric: Flags.string({
+      description:
+        'Metric to show in the table and plot (default: test/elbo, or the first test metric; the table: the metric a sweep ranks by first)',
+    }),
+    wide: Flags.boolean({
+      description: 'Print every column (the seeds, every metric, each published number), however wide',
+      default: false,
+    }),
     by: Flags.string({ description: 'Swept key on the plot’s x axis (default: the first numeric swept key, else the first)' }),
     csv: Flags.string({ description: 'CSV file (default: compare.csv in the sweep directory, or ./compare.csv)' }),
     plot: Flags.string({ description: 'PNG file, with the SVG beside it (default: compare-<metric>.png beside the CSV)' }),
@@ -38,7 +56,8 @@ export default class Compare extends BaseCommand {
     if (flags.json) process.stdout.write(JSON.stringify({ keys, metrics, rows }) + '\n');
     else if (flags.wide) process.stdout.write(toTable(rows, keys, metrics));
     else {
-      if (flags.metric !== undefined && !metrics.includes(flags.metric)) throw new UserError(`no metric '${flags.metric}'${suggestion(flags.metric, metrics)}`, '--metric');
+      if (flags.metric !== undefined && !metrics.includes(flags.metric))
+        throw new UserError(`no metric '${flags.metric}'${suggestion(flags.metric, metrics)}`, '--metric');
       process.stdout.write(toShortTable(rows, keys, metrics, tableMetric(metrics, flags.metric, rankBy)));
     }
     process.stderr.write(`wrote ${shown(csv)}\n`);

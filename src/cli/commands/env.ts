@@ -8,7 +8,10 @@ export default class Env extends BaseCommand {
   static examples = ['<%= config.bin %> env', '<%= config.bin %> env --json', '<%= config.bin %> env --load'];
   static flags = {
     json: Flags.boolean({ description: 'Print the report as one JSON object', default: false }),
-    load: Flags.boolean({ description: 'Load the backend auto picks, to confirm it loads and read what it reports (slower)', default: false }),
+    load: Flags.boolean({
+      description: 'Load the backend auto picks, to confirm it loads and read what it reports (slower)',
+      default: false,
+    }),
   };
 
   async run(): Promise<void> {

@@ -5,11 +5,17 @@ import { BaseCommand } from '../base';
 const OUTPUT = { sigmoid: 'Bernoulli mean', identity: 'output', 'gaussian-mean': 'μ' };
 
 export default class Export extends BaseCommand {
-  static summary = "Write a finished run's encoder and decoder as TensorFlow.js models, with a model card and a page that runs them in the browser";
+  static summary =
+    "Write a finished run's encoder and decoder as TensorFlow.js models, with a model card and a page that runs them in the browser";
   static description =
-    'tfjs: OUT/encoder and OUT/decoder as Layers models (model.json + weights.bin, read by tf.loadLayersModel), test images, card.json (config, data sha256, metrics, published numbers) and index.html, which samples, reconstructs and interpolates in the browser; open it with `elbo serve OUT`. The models are checked against elbo\'s own decode and reconstruct before anything is written. Models: vae, m1, iwae, gvae and m2 with the gaussian or spike-slab prior and mlp or conv networks.';
-  static examples = ['<%= config.bin %> export runs/quickstart --format tfjs', '<%= config.bin %> export runs/quickstart/20261122-101500-a1b2c3 --format tfjs --out web-model --images 32'];
-  static args = { run: Args.string({ description: 'A finished run directory, or a directory of runs (its latest finished run)', required: true }) };
+    "tfjs: OUT/encoder and OUT/decoder as Layers models (model.json + weights.bin, read by tf.loadLayersModel), test images, card.json (config, data sha256, metrics, published numbers) and index.html, which samples, reconstructs and interpolates in the browser; open it with `elbo serve OUT`. The models are checked against elbo's own decode and reconstruct before anything is written. Models: vae, m1, iwae, gvae and m2 with the gaussian or spike-slab prior and mlp or conv networks.";
+  static examples = [
+    '<%= config.bin %> export runs/quickstart --format tfjs',
+    '<%= config.bin %> export runs/quickstart/20261122-101500-a1b2c3 --format tfjs --out web-model --images 32',
+  ];
+  static args = {
+    run: Args.string({ description: 'A finished run directory, or a directory of runs (its latest finished run)', required: true }),
+  };
   static flags = {
     format: Flags.string({ description: 'Export format', options: ['tfjs'], default: 'tfjs' }),
     out: Flags.string({ char: 'o', description: 'Output directory (default: RUN_DIR/export/tfjs)' }),

@@ -7,7 +7,11 @@ import { PLUGIN_KINDS, PluginKind, JsonSchema, Plugin, type PluginRegistry } fro
 
 export default class Plugins extends BaseCommand {
   static summary = 'List registered plugins (built in, and those a config loads) with their options';
-  static examples = ['<%= config.bin %> plugins', '<%= config.bin %> plugins model', '<%= config.bin %> plugins --config configs/mnist/vae-cyclical-beta.yaml'];
+  static examples = [
+    '<%= config.bin %> plugins',
+    '<%= config.bin %> plugins model',
+    '<%= config.bin %> plugins --config configs/mnist/vae-cyclical-beta.yaml',
+  ];
   static args = { kind: Args.string({ description: `One of: ${PLUGIN_KINDS.join(', ')}`, required: false }) };
   static flags = {
     config: Flags.string({ description: 'Also load the third-party plugins this config names' }),
@@ -26,7 +30,19 @@ export default class Plugins extends BaseCommand {
     const entries = registry.list(args.kind as PluginKind | undefined);
     if (flags.json) {
       process.stdout.write(
-        JSON.stringify(entries.map(({ plugin, source }) => ({ kind: plugin.kind, name: plugin.name, description: plugin.description, source, backends: plugin.backends ?? 'all', ...(plugin.provides || plugin.capabilities ? { provides: shownProvides(plugin, registry) } : {}), ...(plugin.needs ? { needs: plugin.needs } : {}), ...(plugin.weights ? { weights: plugin.weights } : {}), options: plugin.schema }))) + '\n',
+        JSON.stringify(
+          entries.map(({ plugin, source }) => ({
+            kind: plugin.kind,
+            name: plugin.name,
+            description: plugin.description,
+            source,
+            backends: plugin.backends ?? 'all',
+            ...(plugin.provides || plugin.capabilities ? { provides: shownProvides(plugin, registry) } : {}),
+            ...(plugin.needs ? { needs: plugin.needs } : {}),
+            ...(plugin.weights ? { weights: plugin.weights } : {}),
+            options: plugin.schema,
+          })),
+        ) + '\n',
       );
       return;
     }
@@ -39,11 +55,24 @@ export default class Plugins extends BaseCommand {
       }
       const from = source === 'built-in' ? '' : `  [${source}]`;
       const backends = plugin.backends ? `  (backends: ${plugin.backends.join(', ')})` : '';
-      const caps = plugin.provides || plugin.capabilities ? `  (provides: ${shownProvides(plugin, registry).join(', ') || 'nothing'}${plugin.capabilities ? ' with the default options' : ''})` : plugin.needs?.length ? `  (needs: ${plugin.needs.join(', ')})` : '';
+      const caps =
+        plugin.provides || plugin.capabilities
+          ? `  (provides: ${shownProvides(plugin, registry).join(', ') || 'nothing'}${plugin.capabilities ? ' with the default options' : ''})`
+          : plugin.needs?.length
+            ? `  (needs: ${plugin.needs.join(', ')})`
+            : '';
       out.push(`  ${plugin.name.padEnd(16)} ${plugin.description}${backends}${caps}${from}`);
       // the loss weights a model reads (config loss.<name>)
-      if (plugin.weights) out.push(`      ${'loss weights'.padEnd(16)} ${Object.keys(plugin.weights).map((n) => `${n} = ${plugin.weights![n].default}`).join(', ') || 'none'}`);
-      for (const [name, s] of Object.entries(plugin.schema.properties)) out.push(`      ${name.padEnd(16)} ${describeOption(s, (plugin.schema.required ?? []).includes(name))}`);
+      if (plugin.weights)
+        out.push(
+          `      ${'loss weights'.padEnd(16)} ${
+            Object.keys(plugin.weights)
+              .map((n) => `${n} = ${plugin.weights![n].default}`)
+              .join(', ') || 'none'
+          }`,
+        );
+      for (const [name, s] of Object.entries(plugin.schema.properties))
+        out.push(`      ${name.padEnd(16)} ${describeOption(s, (plugin.schema.required ?? []).includes(name))}`);
     }
     process.stdout.write(out.join('\n') + '\n');
   }
@@ -52,7 +81,11 @@ export default class Plugins extends BaseCommand {
 /** What a plugin provides; for one whose answer depends on its options, with its defaults. */
 function shownProvides(plugin: Plugin, registry: PluginRegistry): string[] {
   if (!plugin.capabilities) return plugin.provides ?? [];
-  const defaults = Object.fromEntries(Object.entries(plugin.schema.properties).filter(([, s]) => s.default !== undefined).map(([k, s]) => [k, s.default]));
+  const defaults = Object.fromEntries(
+    Object.entries(plugin.schema.properties)
+      .filter(([, s]) => s.default !== undefined)
+      .map(([k, s]) => [k, s.default]),
+  );
   return modelCapabilities(plugin, { kind: plugin.name, ...defaults }, registry)?.provides ?? [];
 }
 
@@ -67,7 +100,8 @@ function loadPluginsOf(file: string, registry: ReturnType<typeof createRegistry>
   } catch (e: any) {
     throw new UserError(`cannot read config: ${String(e.message).split('\n')[0]}`, file);
   }
-  for (const spec of Array.isArray(data?.plugins) ? data.plugins : []) registry.loadPlugin(String(spec), path.dirname(path.resolve(file)), file);
+  for (const spec of Array.isArray(data?.plugins) ? data.plugins : [])
+    registry.loadPlugin(String(spec), path.dirname(path.resolve(file)), file);
 }
 
 /** An option's type as `elbo plugins` prints it: a number or a schedule (a loss weight, a learning rate) reads `number|schedule`. */

@@ -9,13 +9,25 @@ export default class Reproduce extends BaseCommand {
   static summary = 'Rerun a finished run (a run directory or an MLflow run id) from its record and compare metrics and fingerprint';
   static description =
     'Reruns the recorded config with its seed, then reports every final metric old vs new and every fingerprint field that differs (elbo version, git commit and dirty flag, package versions, backend, Node version, data sha256). Exit 0 only when the metrics match: exactly on the same backend by default, within --tolerance (relative) otherwise. The report is written into the new run (artifacts/reproduce-report.md and .json).';
-  static examples = ['<%= config.bin %> reproduce runs/quickstart/20261122-101500-a1b2c3', '<%= config.bin %> reproduce RUN_DIR --tolerance 1e-5 --backend wasm'];
-  static args = { run: Args.string({ description: 'A finished run directory, or an MLflow run id (with --tracking-uri or MLFLOW_TRACKING_URI)', required: true }) };
+  static examples = [
+    '<%= config.bin %> reproduce runs/quickstart/20261122-101500-a1b2c3',
+    '<%= config.bin %> reproduce RUN_DIR --tolerance 1e-5 --backend wasm',
+  ];
+  static args = {
+    run: Args.string({
+      description: 'A finished run directory, or an MLflow run id (with --tracking-uri or MLFLOW_TRACKING_URI)',
+      required: true,
+    }),
+  };
   static flags = {
-    tolerance: Flags.string({ description: 'Relative tolerance for metric differences (default: exact on the same backend, 1e-4 across backends)' }),
+    tolerance: Flags.string({
+      description: 'Relative tolerance for metric differences (default: exact on the same backend, 1e-4 across backends)',
+    }),
     backend: Flags.string({ description: 'Backend for the rerun (default: the recorded one)' }),
     'runs-dir': Flags.string({ description: 'Where the rerun is stored (default: beside the original)' }),
-    'tracking-uri': Flags.string({ description: 'MLflow server to fetch an MLflow run id from, and to track the rerun and its report in (default: MLFLOW_TRACKING_URI)' }),
+    'tracking-uri': Flags.string({
+      description: 'MLflow server to fetch an MLflow run id from, and to track the rerun and its report in (default: MLFLOW_TRACKING_URI)',
+    }),
     json: Flags.boolean({ description: 'Print the report as JSON on the last stdout line', default: false }),
     quiet: Flags.boolean({ char: 'q', description: 'No training progress', default: false }),
   };
@@ -33,7 +45,13 @@ export default class Reproduce extends BaseCommand {
       runsDir = runsDir ?? 'runs';
       runDir = await fetchMlflowRun(args.run, uri, path.join(runsDir, 'mlflow-records'));
     }
-    const report = await reproduce(runDir, { tolerance, backend: flags.backend, runsDir, progress: !flags.quiet, trackingUri: flags['tracking-uri'] });
+    const report = await reproduce(runDir, {
+      tolerance,
+      backend: flags.backend,
+      runsDir,
+      progress: !flags.quiet,
+      trackingUri: flags['tracking-uri'],
+    });
     process.stdout.write(flags.json ? JSON.stringify(report) + '\n' : reportText(report));
     if (!report.passed) this.exit(1);
   }

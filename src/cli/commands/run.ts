@@ -24,12 +24,17 @@ export default class Run extends BaseCommand {
     seed: Flags.integer({ description: 'Run seed (same as --set seed=N)', min: 0 }),
     backend: Flags.string({ description: 'TensorFlow.js backend: auto, tensorflow, wasm or cpu' }),
     device: Flags.string({
-      description: "Where the tensorflow backend computes: auto, cpu or gpu (over the config's device). gpu refuses to start without the GPU build and a visible GPU (see elbo env)",
+      description:
+        "Where the tensorflow backend computes: auto, cpu or gpu (over the config's device). gpu refuses to start without the GPU build and a visible GPU (see elbo env)",
       options: ['auto', 'cpu', 'gpu'],
     }),
     'runs-dir': Flags.string({ description: 'Root of the local run store (default: runs)' }),
     resume: Flags.string({ description: 'Continue an interrupted, failed or paused run from its last checkpoint' }),
-    'pause-at': Flags.integer({ description: 'Stop after this epoch, checkpointed and recorded PAUSED (exit 0), without the test evaluation; --resume continues it (what a sweep\'s early stopping does at each rung)', min: 1 }),
+    'pause-at': Flags.integer({
+      description:
+        "Stop after this epoch, checkpointed and recorded PAUSED (exit 0), without the test evaluation; --resume continues it (what a sweep's early stopping does at each rung)",
+      min: 1,
+    }),
     'tracking-uri': Flags.string({
       description: 'Also track the run in this MLflow server (http://host:port); default: MLFLOW_TRACKING_URI. See elbo sync',
     }),
@@ -38,7 +43,8 @@ export default class Run extends BaseCommand {
     tag: tagFlag('the run'),
     note: noteFlag('the run'),
     'print-config': Flags.boolean({
-      description: 'Print the fully resolved config (YAML, every default filled in, --set and --seed applied: what the run would record as config.yaml) and exit without training',
+      description:
+        'Print the fully resolved config (YAML, every default filled in, --set and --seed applied: what the run would record as config.yaml) and exit without training',
       default: false,
     }),
   };
@@ -55,16 +61,18 @@ export default class Run extends BaseCommand {
     const sweepPid = Number(process.env.ELBO_SWEEP_PID);
     let checked = 0;
     let orphaned = false;
-    const shouldStop = sweepPid > 0
-      ? () => {
-          if (!orphaned && Date.now() - checked > 500) {
-            checked = Date.now();
-            orphaned = !alive(sweepPid);
-            if (orphaned) process.stderr.write(`the sweep that started this run (process ${sweepPid}) is gone: stopping after this step\n`);
+    const shouldStop =
+      sweepPid > 0
+        ? () => {
+            if (!orphaned && Date.now() - checked > 500) {
+              checked = Date.now();
+              orphaned = !alive(sweepPid);
+              if (orphaned)
+                process.stderr.write(`the sweep that started this run (process ${sweepPid}) is gone: stopping after this step\n`);
+            }
+            return orphaned;
           }
-          return orphaned;
-        }
-      : undefined;
+        : undefined;
     // nobody may read stdout or stderr any more (the sweep that started this run is gone):
     // a write to the broken pipe must not crash the run before it records how it ended
     process.stdout.on('error', () => {});
@@ -72,23 +80,24 @@ export default class Run extends BaseCommand {
     const tags = parseTags(flags.tag);
     // training code (and TensorFlow.js, on first use) loads only when a run starts
     const { runExperiment } = await import('../../experiment');
-    const start = () => runExperiment({
-      shouldStop,
-      config: args.config,
-      overrides: flags.set,
-      seed: flags.seed,
-      backend: flags.backend,
-      device: flags.device,
-      runsDir: flags['runs-dir'],
-      resume: flags.resume,
-      pauseAt: flags['pause-at'],
-      progress: !flags.quiet,
-      verbose: flags.verbose,
-      sweepCell: sweepCellFromEnv(),
-      trackingUri: flags['tracking-uri'],
-      tags,
-      note: flags.note,
-    });
+    const start = () =>
+      runExperiment({
+        shouldStop,
+        config: args.config,
+        overrides: flags.set,
+        seed: flags.seed,
+        backend: flags.backend,
+        device: flags.device,
+        runsDir: flags['runs-dir'],
+        resume: flags.resume,
+        pauseAt: flags['pause-at'],
+        progress: !flags.quiet,
+        verbose: flags.verbose,
+        sweepCell: sweepCellFromEnv(),
+        trackingUri: flags['tracking-uri'],
+        tags,
+        note: flags.note,
+      });
     let result: Awaited<ReturnType<typeof runExperiment>>;
     try {
       result = await start();
@@ -108,7 +117,8 @@ export default class Run extends BaseCommand {
       const sel = result.selected;
       const val = result.metrics['val/elbo'];
       if (val !== undefined) lines.push(`  ${'val/elbo (last epoch)'.padEnd(28)} ${fmt(val)}`);
-      if (on?.checkpoint === 'best' && sel) lines.push(`test metrics of the best checkpoint: epoch ${on.epoch} (${sel.metric} ${fmt(sel.value)}, ${sel.mode})`);
+      if (on?.checkpoint === 'best' && sel)
+        lines.push(`test metrics of the best checkpoint: epoch ${on.epoch} (${sel.metric} ${fmt(sel.value)}, ${sel.mode})`);
       else if (on) lines.push(`test metrics of the last epoch (${on.epoch})`);
       for (const [k, v] of Object.entries(result.metrics).filter(([k]) => k.startsWith('test/'))) lines.push(`  ${k.padEnd(28)} ${fmt(v)}`);
       if (result.published?.length) {
@@ -130,11 +140,17 @@ export default class Run extends BaseCommand {
 }
 
 /** The resolved config `elbo run` would record, without loading TensorFlow or creating a run. */
-async function resolvedConfigYaml(config: string | undefined, set: string[], seed: number | undefined, resume: string | undefined): Promise<string> {
+async function resolvedConfigYaml(
+  config: string | undefined,
+  set: string[],
+  seed: number | undefined,
+  resume: string | undefined,
+): Promise<string> {
   const { loadConfig } = await import('../../config/load');
   const { createRegistry } = await import('../../builtins');
   if (resume) {
-    if (set.length || seed !== undefined) throw new UserError('--resume continues the recorded config; --set and --seed cannot change it', '--resume');
+    if (set.length || seed !== undefined)
+      throw new UserError('--resume continues the recorded config; --set and --seed cannot change it', '--resume');
     const { readJsonFile } = await import('../../track/run-store');
     const record = readJsonFile(path.join(resume, 'run.json'), 'run.json');
     return loadConfig(path.join(resume, 'config.yaml'), [], createRegistry(), { baseDir: record.config_dir }).yaml;

@@ -8,7 +8,11 @@ export default class Schema extends BaseCommand {
   static description =
     'Assembled from every registered plugin. In VS Code with the YAML extension: elbo schema > elbo.schema.json, then start a config with "# yaml-language-server: $schema=./elbo.schema.json".';
   static flags = {
-    plugin: Flags.string({ description: 'Also include this third-party plugin (path or package); repeatable', multiple: true, default: [] }),
+    plugin: Flags.string({
+      description: 'Also include this third-party plugin (path or package); repeatable',
+      multiple: true,
+      default: [],
+    }),
   };
 
   async run(): Promise<void> {

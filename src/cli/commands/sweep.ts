@@ -24,18 +24,39 @@ export default class Sweep extends BaseCommand {
   ];
   static args = { file: Args.string({ description: 'Sweep file, or a config with --grid / --seeds', required: true }) };
   static flags = {
-    grid: Flags.string({ description: 'With a config: sweep KEY over the values V1,V2,... (YAML, comma-separated; repeatable: the grid is their product)', multiple: true, default: [] }),
+    grid: Flags.string({
+      description: 'With a config: sweep KEY over the values V1,V2,... (YAML, comma-separated; repeatable: the grid is their product)',
+      multiple: true,
+      default: [],
+    }),
     seeds: Flags.string({ description: 'With a config: run every cell with each of these seeds (e.g. 0,1,2)' }),
-    set: Flags.string({ char: 's', description: 'With a config: an override every cell shares, key.path=value (YAML); repeatable', multiple: true, default: [] }),
-    name: Flags.string({ description: 'With a config: the sweep\'s name (default: the config\'s name and a hash of the axes)' }),
-    parallel: Flags.integer({ char: 'j', description: 'Cells run at once (default 1; with --emit slurm: at most this many array tasks at once, default no limit)', min: 1 }),
+    set: Flags.string({
+      char: 's',
+      description: 'With a config: an override every cell shares, key.path=value (YAML); repeatable',
+      multiple: true,
+      default: [],
+    }),
+    name: Flags.string({ description: "With a config: the sweep's name (default: the config's name and a hash of the axes)" }),
+    parallel: Flags.integer({
+      char: 'j',
+      description: 'Cells run at once (default 1; with --emit slurm: at most this many array tasks at once, default no limit)',
+      min: 1,
+    }),
     'dry-run': Flags.boolean({ description: 'List the cells and their commands; run nothing', default: false }),
     'fail-fast': Flags.boolean({ description: 'Stop at the first failed cell', default: false, exclusive: ['keep-going'] }),
     'keep-going': Flags.boolean({ description: 'Run every cell even when some fail (default)', default: false }),
     cell: Flags.integer({ description: 'Run only cell i (what a SLURM array task runs)', min: 0 }),
     emit: Flags.string({ description: 'Write a job script instead of running', options: ['slurm'] }),
-    slurm: Flags.string({ description: "With --emit slurm: KEY=VALUE over the sweep file's slurm block (cpus_per_task, mem, time, partition, account, qos, gpus, constraint, throttle, signal_before, sbatch); repeatable", multiple: true, default: [] }),
-    'cells-sha256': Flags.string({ description: 'Refuse to run unless the cells hash to this (what an emitted script checks)', hidden: true }),
+    slurm: Flags.string({
+      description:
+        "With --emit slurm: KEY=VALUE over the sweep file's slurm block (cpus_per_task, mem, time, partition, account, qos, gpus, constraint, throttle, signal_before, sbatch); repeatable",
+      multiple: true,
+      default: [],
+    }),
+    'cells-sha256': Flags.string({
+      description: 'Refuse to run unless the cells hash to this (what an emitted script checks)',
+      hidden: true,
+    }),
     'runs-dir': Flags.string({ description: 'Root of the local run store', default: 'runs' }),
     backend: Flags.string({ description: 'Backend for every cell' }),
     device: Flags.string({ description: 'Device for every cell: auto, cpu or gpu (elbo run --device)', options: ['auto', 'cpu', 'gpu'] }),
@@ -49,15 +70,21 @@ export default class Sweep extends BaseCommand {
     const { args, flags } = await this.parse(Sweep);
     const tags = parseTags(flags.tag);
     const fromFlags = flags.grid.length || flags.seeds !== undefined || flags.set.length || flags.name !== undefined;
-    if (fromFlags && isSweepFile(args.file)) throw new UserError('--grid, --seeds, --set and --name make a sweep of a config; this is a sweep file already: put them in it', args.file);
-    const spec = fromFlags || (fs.existsSync(args.file) && !isSweepFile(args.file))
-      ? sweepFromFlags(args.file, { grid: flags.grid, seeds: flags.seeds, set: flags.set, name: flags.name, runsDir: flags['runs-dir'] })
-      : loadSweep(args.file);
+    if (fromFlags && isSweepFile(args.file))
+      throw new UserError(
+        '--grid, --seeds, --set and --name make a sweep of a config; this is a sweep file already: put them in it',
+        args.file,
+      );
+    const spec =
+      fromFlags || (fs.existsSync(args.file) && !isSweepFile(args.file))
+        ? sweepFromFlags(args.file, { grid: flags.grid, seeds: flags.seeds, set: flags.set, name: flags.name, runsDir: flags['runs-dir'] })
+        : loadSweep(args.file);
     const cells = resolveCells(spec);
     const hash = checkCellsHash(spec, cells, flags['cells-sha256']);
     const rungs = earlyStopRungs(spec, cells);
     const dir = sweepDir(flags['runs-dir'], spec);
-    if (flags.slurm.length && flags.emit !== 'slurm') throw new UserError('--slurm sets what an emitted SLURM script asks for: give it with --emit slurm', `--slurm ${flags.slurm[0]}`);
+    if (flags.slurm.length && flags.emit !== 'slurm')
+      throw new UserError('--slurm sets what an emitted SLURM script asks for: give it with --emit slurm', `--slurm ${flags.slurm[0]}`);
     if (flags.emit === 'slurm') {
       const slurm = slurmOptions(spec.slurm, [...flags.slurm, ...(flags.parallel ? [`throttle=${flags.parallel}`] : [])]);
       const forward = [
@@ -87,16 +114,33 @@ export default class Sweep extends BaseCommand {
     }
     if (flags['dry-run']) {
       const shown = cells.filter(({ cell }) => flags.cell === undefined || cell.index === flags.cell);
-      if (flags.cell !== undefined && !shown.length) throw new UserError(`the sweep has cells 0..${cells.length - 1}`, `--cell ${flags.cell}`);
+      if (flags.cell !== undefined && !shown.length)
+        throw new UserError(`the sweep has cells 0..${cells.length - 1}`, `--cell ${flags.cell}`);
       if (flags.json) {
-        process.stdout.write(JSON.stringify({ dir, cells: shown.map(({ cell, loaded }) => ({ index: cell.index, base: cell.base, overrides: cell.overrides, seed: cell.seed, config_sha256: loaded.sha256, args: cellArgs(cell) })) }) + '\n');
+        process.stdout.write(
+          JSON.stringify({
+            dir,
+            cells: shown.map(({ cell, loaded }) => ({
+              index: cell.index,
+              base: cell.base,
+              overrides: cell.overrides,
+              seed: cell.seed,
+              config_sha256: loaded.sha256,
+              args: cellArgs(cell),
+            })),
+          }) + '\n',
+        );
       } else {
         process.stdout.write(`${cells.length} cells → ${dir}\n`);
         for (const { cell } of shown) process.stdout.write(`  cell ${cell.index}: ${cellLabel(cell, spec)}\n`);
       }
       return;
     }
-    const { cells: results, stopped, unfinished } = await runSweep(spec, {
+    const {
+      cells: results,
+      stopped,
+      unfinished,
+    } = await runSweep(spec, {
       runsDir: flags['runs-dir'],
       parallel: flags.parallel ?? 1,
       failFast: flags['fail-fast'],
@@ -117,10 +161,16 @@ export default class Sweep extends BaseCommand {
     else {
       const early = results.filter((r) => r.status === 'STOPPED').length;
       const epochs = rungs ? results.reduce((n, r) => n + (r.rung?.epoch ?? 0), 0) : 0;
-      process.stdout.write(`sweep ${spec.name}: ${results.filter((r) => r.status === 'FINISHED' || r.status === 'CACHED').length}/${results.length} cells finished${rungs ? `, ${early} stopped early (rungs at epochs ${rungs.join(', ')}; ${epochs} epochs in all, the full grid: ${rungs.at(-1)! * results.length})` : ''} → ${dir}\n`);
+      process.stdout.write(
+        `sweep ${spec.name}: ${results.filter((r) => r.status === 'FINISHED' || r.status === 'CACHED').length}/${results.length} cells finished${rungs ? `, ${early} stopped early (rungs at epochs ${rungs.join(', ')}; ${epochs} epochs in all, the full grid: ${rungs.at(-1)! * results.length})` : ''} → ${dir}\n`,
+      );
       const busy = results.filter((r) => r.status === 'BUSY');
-      if (busy.length) process.stdout.write(`${busy.length} cell${busy.length === 1 ? ' is' : 's are'} being run by another process (${busy.map((r) => `cell ${r.index}: ${r.error}`).join('; ')}); rerun the sweep when it is done\n`);
-      for (const r of results.filter((x) => x.status !== 'BUSY' && !cellSettled(x))) process.stdout.write(`  cell ${r.index} (${r.label}): ${whyMissing(r)}\n`);
+      if (busy.length)
+        process.stdout.write(
+          `${busy.length} cell${busy.length === 1 ? ' is' : 's are'} being run by another process (${busy.map((r) => `cell ${r.index}: ${r.error}`).join('; ')}); rerun the sweep when it is done\n`,
+        );
+      for (const r of results.filter((x) => x.status !== 'BUSY' && !cellSettled(x)))
+        process.stdout.write(`  cell ${r.index} (${r.label}): ${whyMissing(r)}\n`);
       if (flags.cell === undefined) process.stdout.write(`compare with: elbo compare ${path.relative(process.cwd(), dir) || dir}\n`);
     }
     if (stopped) this.exit(130);

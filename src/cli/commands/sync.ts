@@ -14,11 +14,19 @@ export default class Sync extends BaseCommand {
     '<%= config.bin %> sync RUN_DIR --tracking-uri http://127.0.0.1:5000 --json',
   ];
   static strict = false;
-  static args = { runDir: Args.string({ description: 'Run directories, or sweep directories (their MLflow parent run) (default: every run under --runs-dir with unsent events)', required: false }) };
+  static args = {
+    runDir: Args.string({
+      description:
+        'Run directories, or sweep directories (their MLflow parent run) (default: every run under --runs-dir with unsent events)',
+      required: false,
+    }),
+  };
   static flags = {
-    'tracking-uri': Flags.string({ description: 'Send to this MLflow server instead of the one the run recorded (all of the run is sent there)' }),
+    'tracking-uri': Flags.string({
+      description: 'Send to this MLflow server instead of the one the run recorded (all of the run is sent there)',
+    }),
     'runs-dir': Flags.string({ description: 'Root of the local run store, searched when no RUN_DIR is given', default: 'runs' }),
-    'timeout-s': Flags.integer({ description: 'Deadline of one HTTP request, seconds (default: the run\'s timeout_s)', min: 1 }),
+    'timeout-s': Flags.integer({ description: "Deadline of one HTTP request, seconds (default: the run's timeout_s)", min: 1 }),
     json: Flags.boolean({ description: 'Print the result as one JSON object on the last line of stdout', default: false }),
     quiet: Flags.boolean({ char: 'q', description: 'No warnings on stderr', default: false }),
   };

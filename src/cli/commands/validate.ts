@@ -9,9 +9,15 @@ export default class Validate extends BaseCommand {
   static summary = 'Check a config (or a sweep file and every config it expands to) without running it';
   static description =
     'Exit 0 when the config is valid; otherwise exit 1 with one line per problem on stderr: FILE:LINE:COL: message. With --json, one JSON object on stdout instead: {ok, file, kind, config_sha256 (a config) or cells (a sweep), problems: [{where, file, line, col, message}]} (file, line and col are null where a problem is not in a file, e.g. a --set flag).';
-  static examples = ['<%= config.bin %> validate configs/quickstart.yaml --set train.epochs=1', '<%= config.bin %> validate configs/mnist/m2.yaml --json'];
+  static examples = [
+    '<%= config.bin %> validate configs/quickstart.yaml --set train.epochs=1',
+    '<%= config.bin %> validate configs/mnist/m2.yaml --json',
+  ];
   static args = { config: Args.string({ description: 'YAML config file', required: true }) };
-  static flags = { set: setFlag, json: Flags.boolean({ description: 'Machine-readable result on stdout (exit status as without it)', default: false }) };
+  static flags = {
+    set: setFlag,
+    json: Flags.boolean({ description: 'Machine-readable result on stdout (exit status as without it)', default: false }),
+  };
 
   async run(): Promise<void> {
     const { args, flags } = await this.parse(Validate);
@@ -21,7 +27,9 @@ export default class Validate extends BaseCommand {
     } catch (e) {
       if (!(e instanceof UserError)) throw e;
       const problems = (e instanceof UserErrors ? e.errors : [e]).map(problemOf);
-      process.stdout.write(JSON.stringify({ ok: false, file: args.config, kind: isSweepFile(args.config) ? 'sweep' : 'config', problems }) + '\n');
+      process.stdout.write(
+        JSON.stringify({ ok: false, file: args.config, kind: isSweepFile(args.config) ? 'sweep' : 'config', problems }) + '\n',
+      );
       this.exit(e.exitCode);
     }
   }
@@ -33,17 +41,43 @@ export default class Validate extends BaseCommand {
       const cells = resolveCells(spec);
       earlyStopRungs(spec, cells);
       if (json) process.stdout.write(JSON.stringify({ ok: true, file: file, kind: 'sweep', cells: cells.length, problems: [] }) + '\n');
-      else process.stdout.write(`${file}: ok (sweep of ${cells.length} cells over ${describeBases(spec, cells.map((c) => c.cell))})\n`);
+      else
+        process.stdout.write(
+          `${file}: ok (sweep of ${cells.length} cells over ${describeBases(
+            spec,
+            cells.map((c) => c.cell),
+          )})\n`,
+        );
       return;
     }
     const loaded = loadConfig(file, set, createRegistry());
-    if (json) process.stdout.write(JSON.stringify({ ok: true, file: file, kind: 'config', config_sha256: loaded.sha256, model: loaded.config.model.kind, data: loaded.config.data.kind, problems: [] }) + '\n');
-    else process.stdout.write(`${file}: ok (${loaded.config.model.kind} on ${loaded.config.data.kind}, config sha256 ${loaded.sha256.slice(0, 12)})\n`);
+    if (json)
+      process.stdout.write(
+        JSON.stringify({
+          ok: true,
+          file: file,
+          kind: 'config',
+          config_sha256: loaded.sha256,
+          model: loaded.config.model.kind,
+          data: loaded.config.data.kind,
+          problems: [],
+        }) + '\n',
+      );
+    else
+      process.stdout.write(
+        `${file}: ok (${loaded.config.model.kind} on ${loaded.config.data.kind}, config sha256 ${loaded.sha256.slice(0, 12)})\n`,
+      );
   }
 }
 
 /** One problem as JSON: its location split into file, line and column where it is `FILE:LINE:COL`. */
-export function problemOf(e: UserError): { where: string | null; file: string | null; line: number | null; col: number | null; message: string } {
+export function problemOf(e: UserError): {
+  where: string | null;
+  file: string | null;
+  line: number | null;
+  col: number | null;
+  message: string;
+} {
   const where = e.where ?? null;
   const m = where ? /^(.*):(\d+):(\d+)$/.exec(where) : null;
   // the message as the error line shows it (a long user value shortened)

@@ -105,10 +105,22 @@ function statelessDraw(node: GraphNode, method: Draw['method']): GraphNode[] {
       inputs: [],
       attrs: [
         { name: 'dtype', type: ATTR.TYPE, value: DT_INT32 },
-        { name: 'value', type: ATTR.TENSOR, value: { dtype: DT_INT32, shape: [shape.length], bytes: new Uint8Array(Int32Array.from(shape).buffer) } },
+        {
+          name: 'value',
+          type: ATTR.TENSOR,
+          value: { dtype: DT_INT32, shape: [shape.length], bytes: new Uint8Array(Int32Array.from(shape).buffer) },
+        },
       ],
     },
-    { name: seedName(node.name), op: 'Placeholder', inputs: [], attrs: [{ name: 'dtype', type: ATTR.TYPE, value: DT_INT32 }, { name: 'shape', type: ATTR.SHAPE, value: [2] }] },
+    {
+      name: seedName(node.name),
+      op: 'Placeholder',
+      inputs: [],
+      attrs: [
+        { name: 'dtype', type: ATTR.TYPE, value: DT_INT32 },
+        { name: 'shape', type: ATTR.SHAPE, value: [2] },
+      ],
+    },
     {
       name: node.name,
       op: method === 'normals' ? 'StatelessRandomNormal' : 'StatelessRandomUniform',
@@ -146,7 +158,9 @@ export function loadTrace(tf: typeof tfc, t: Trace, draws: Draw[], o: { inGraph?
   const recordedInputs = [...t.feedNames, ...drawFeeds];
   const inGraph = !!o.inGraph;
   const byName = new Map([...t.drawNames].map(([j, name]) => [name, j]));
-  const nodes = inGraph ? t.nodes.flatMap((n) => (n.op === 'Placeholder' && byName.has(n.name) ? statelessDraw(n, draws[byName.get(n.name)!].method) : [n])) : t.nodes;
+  const nodes = inGraph
+    ? t.nodes.flatMap((n) => (n.op === 'Placeholder' && byName.has(n.name) ? statelessDraw(n, draws[byName.get(n.name)!].method) : [n]))
+    : t.nodes;
   try {
     const session = new GraphSession(tf, nodes, inGraph ? [...t.feedNames, ...drawFeeds.map(seedName)] : recordedInputs, t.fetchNames);
     return { session, draws: draws.map((d, j) => ({ method: d.method, n: d.n, shape: shapes[j] })), inGraph, recordedInputs };

@@ -16,7 +16,6 @@ import type { Trace } from './trace';
 /** TensorFlow's DataType numbers used here. */
 export const DT_FLOAT = 1;
 const DT_INT32 = 3;
-const DT_RESOURCE = 20;
 
 /** A variable of the session: a slice of one state tensor, flattened ([offset, offset + size)). */
 export interface ResidentVar {
@@ -62,7 +61,10 @@ function scalarConst(name: string, value: number): GraphNode {
     name,
     op: 'Const',
     inputs: [],
-    attrs: [type('dtype', DT_FLOAT), { name: 'value', type: ATTR.TENSOR, value: { dtype: DT_FLOAT, shape: [], bytes: new Uint8Array(Float32Array.of(value).buffer) } }],
+    attrs: [
+      type('dtype', DT_FLOAT),
+      { name: 'value', type: ATTR.TENSOR, value: { dtype: DT_FLOAT, shape: [], bytes: new Uint8Array(Float32Array.of(value).buffer) } },
+    ],
   };
 }
 
@@ -94,12 +96,25 @@ function variableNodes(vars: ResidentVar[]): GraphNode[] {
         { name: 'shape', type: ATTR.SHAPE, value: [...v.shape] },
       ],
     },
-    { name: `init/${k}`, op: 'Placeholder', inputs: [], attrs: [type('dtype', v.dtype), { name: 'shape', type: ATTR.SHAPE, value: [...v.shape] }] },
+    {
+      name: `init/${k}`,
+      op: 'Placeholder',
+      inputs: [],
+      attrs: [type('dtype', v.dtype), { name: 'shape', type: ATTR.SHAPE, value: [...v.shape] }],
+    },
     { name: `init/assign/${k}`, op: 'AssignVariableOp', inputs: [varName(k), `init/${k}`], attrs: [type('dtype', v.dtype)] },
     { name: `read/${k}`, op: 'ReadVariableOp', inputs: [varName(k)], attrs: [type('dtype', v.dtype)] },
   ]);
   nodes.push(
-    { name: 'init/zero', op: 'Const', inputs: [], attrs: [type('dtype', DT_INT32), { name: 'value', type: ATTR.TENSOR, value: { dtype: DT_INT32, shape: [], bytes: new Uint8Array(4) } }] },
+    {
+      name: 'init/zero',
+      op: 'Const',
+      inputs: [],
+      attrs: [
+        type('dtype', DT_INT32),
+        { name: 'value', type: ATTR.TENSOR, value: { dtype: DT_INT32, shape: [], bytes: new Uint8Array(4) } },
+      ],
+    },
     { name: 'init/done', op: 'Identity', inputs: ['init/zero', ...vars.map((_, k) => `^init/assign/${k}`)], attrs: [type('T', DT_INT32)] },
   );
   return nodes;
@@ -107,7 +122,11 @@ function variableNodes(vars: ResidentVar[]): GraphNode[] {
 
 /** ResourceApplyAdam per parameter, with β1^t and β2^t of the new step count. */
 function adamNodes(a: ResidentAdam, after: (k: number) => string[]): GraphNode[] {
-  const nodes: GraphNode[] = [scalarConst('adam/beta1', a.beta1), scalarConst('adam/beta2', a.beta2), scalarConst('adam/epsilon', a.epsilon)];
+  const nodes: GraphNode[] = [
+    scalarConst('adam/beta1', a.beta1),
+    scalarConst('adam/beta2', a.beta2),
+    scalarConst('adam/epsilon', a.epsilon),
+  ];
   if (typeof a.lr === 'number') nodes.push(scalarConst('adam/lr', a.lr));
   const lr = typeof a.lr === 'number' ? 'adam/lr' : a.lr;
   nodes.push(
@@ -118,8 +137,24 @@ function adamNodes(a: ResidentAdam, after: (k: number) => string[]): GraphNode[]
     nodes.push({
       name: `adam/apply/${i}`,
       op: 'ResourceApplyAdam',
-      inputs: [varName(u.param), varName(u.m), varName(u.v), 'adam/beta1_power', 'adam/beta2_power', lr, 'adam/beta1', 'adam/beta2', 'adam/epsilon', u.grad, ...after(u.param)],
-      attrs: [type('T', DT_FLOAT), { name: 'use_locking', type: ATTR.BOOL, value: false }, { name: 'use_nesterov', type: ATTR.BOOL, value: false }],
+      inputs: [
+        varName(u.param),
+        varName(u.m),
+        varName(u.v),
+        'adam/beta1_power',
+        'adam/beta2_power',
+        lr,
+        'adam/beta1',
+        'adam/beta2',
+        'adam/epsilon',
+        u.grad,
+        ...after(u.param),
+      ],
+      attrs: [
+        type('T', DT_FLOAT),
+        { name: 'use_locking', type: ATTR.BOOL, value: false },
+        { name: 'use_nesterov', type: ATTR.BOOL, value: false },
+      ],
     }),
   );
   return nodes;
@@ -132,28 +167,54 @@ function adamNodes(a: ResidentAdam, after: (k: number) => string[]): GraphNode[]
  */
 export function residentNodes(t: Trace, plan: ResidentPlan): { nodes: GraphNode[]; outputs: string[]; kernels: number } | string {
   const stateFeeds = t.feedNames.slice(0, plan.reads.length);
-  const written = plan.writes.flatMap((k, i) => (k >= 0 && t.fetchNames[i] !== stateFeeds[plan.reads.indexOf(k)] ? [{ k, value: t.fetchNames[i] }] : []));
+  const written = plan.writes.flatMap((k, i) =>
+    k >= 0 && t.fetchNames[i] !== stateFeeds[plan.reads.indexOf(k)] ? [{ k, value: t.fetchNames[i] }] : [],
+  );
   const a = plan.adam;
   // (every input stays, also one that only the replaced update read: runs feed them all)
   const inputs = [...t.feedNames.slice(plan.reads.length), ...t.drawNames.values()];
-  const roots = [...inputs, ...plan.outputs.map((i) => t.fetchNames[i]), ...written.map((w) => w.value), ...(a ? [a.t, ...a.updates.map((u) => u.grad), ...(typeof a.lr === 'string' ? [a.lr] : [])] : [])];
+  const roots = [
+    ...inputs,
+    ...plan.outputs.map((i) => t.fetchNames[i]),
+    ...written.map((w) => w.value),
+    ...(a ? [a.t, ...a.updates.map((u) => u.grad), ...(typeof a.lr === 'string' ? [a.lr] : [])] : []),
+  ];
   const kept = reachable(t.nodes, roots);
   const unread = stateFeeds.filter((f, i) => plan.reads[i] < 0 && kept.some((n) => n.name === f));
   if (unread.length) return `the step reads state kept per parameter in the session (${unread.join(', ')})`;
   const nodes = kept.map((n) => {
     const i = stateFeeds.indexOf(n.name);
-    return i < 0 ? n : { name: n.name, op: 'ReadVariableOp', inputs: [varName(plan.reads[i])], attrs: [type('dtype', plan.vars[plan.reads[i]].dtype)] };
+    return i < 0
+      ? n
+      : { name: n.name, op: 'ReadVariableOp', inputs: [varName(plan.reads[i])], attrs: [type('dtype', plan.vars[plan.reads[i]].dtype)] };
   });
   // a write must not overtake a read of the same variable: it waits for the read and the
   // read's consumers (then the value read is usually released, and the update is in place;
   // where it is still held, TensorFlow copies before writing)
   const consumers = new Map<string, string[]>();
-  for (const n of nodes) for (const i of n.inputs) if (!i.startsWith('^')) consumers.set(nodeOf(i), [...(consumers.get(nodeOf(i)) ?? []), n.name]);
-  const after = (k: number) => [...new Set(stateFeeds.flatMap((f, i) => (plan.reads[i] === k ? [f, ...(consumers.get(f) ?? [])] : [])))].map((n) => `^${n}`);
-  const writes: GraphNode[] = written.map((w) => ({ name: `write/${w.k}`, op: 'AssignVariableOp', inputs: [varName(w.k), w.value, ...after(w.k)], attrs: [type('dtype', plan.vars[w.k].dtype)] }));
+  for (const n of nodes)
+    for (const i of n.inputs) if (!i.startsWith('^')) consumers.set(nodeOf(i), [...(consumers.get(nodeOf(i)) ?? []), n.name]);
+  const after = (k: number) =>
+    [...new Set(stateFeeds.flatMap((f, i) => (plan.reads[i] === k ? [f, ...(consumers.get(f) ?? [])] : [])))].map((n) => `^${n}`);
+  const writes: GraphNode[] = written.map((w) => ({
+    name: `write/${w.k}`,
+    op: 'AssignVariableOp',
+    inputs: [varName(w.k), w.value, ...after(w.k)],
+    attrs: [type('dtype', plan.vars[w.k].dtype)],
+  }));
   const updates = [...writes, ...(a ? adamNodes(a, after) : [])];
-  const done: GraphNode = { name: 'updated', op: 'NoOp', inputs: updates.filter((n) => n.op !== 'Const' && n.op !== 'Pow').map((n) => `^${n.name}`), attrs: [] };
-  const outputs = plan.outputs.map((i, j) => ({ name: `out/${j}`, op: 'Identity', inputs: [t.fetchNames[i], '^updated'], attrs: [type('T', t.fetchTypes[i])] }));
+  const done: GraphNode = {
+    name: 'updated',
+    op: 'NoOp',
+    inputs: updates.filter((n) => n.op !== 'Const' && n.op !== 'Pow').map((n) => `^${n.name}`),
+    attrs: [],
+  };
+  const outputs = plan.outputs.map((i, j) => ({
+    name: `out/${j}`,
+    op: 'Identity',
+    inputs: [t.fetchNames[i], '^updated'],
+    attrs: [type('T', t.fetchTypes[i])],
+  }));
   const all = [...variableNodes(plan.vars), ...nodes, ...updates, done, ...outputs];
   const bookkeeping = new Set(['Const', 'Placeholder', 'VarHandleOp', 'NoOp', 'Identity']);
   const kernels = [...nodes, ...updates].filter((n) => !bookkeeping.has(n.op)).length;
@@ -191,7 +252,13 @@ export class ResidentSession {
       return t;
     });
     try {
-      this.session.runWith(values, this.vars.map((_, k) => `init/${k}`), ['init/done']).forEach((t) => t.dispose());
+      this.session
+        .runWith(
+          values,
+          this.vars.map((_, k) => `init/${k}`),
+          ['init/done'],
+        )
+        .forEach((t) => t.dispose());
     } finally {
       made.forEach((t) => t.dispose());
     }

@@ -26,7 +26,10 @@ export const SESSION_DEFAULTS: SessionConfig = { intra: 0, inter: 0, remapper: '
 /** Parse ELBO_TF_SESSION (`key=value,...`) over the defaults. */
 export function parseSessionConfig(spec: string | undefined, where = 'ELBO_TF_SESSION'): SessionConfig {
   const c: SessionConfig = { ...SESSION_DEFAULTS };
-  for (const part of (spec ?? '').split(',').map((s) => s.trim()).filter(Boolean)) {
+  for (const part of (spec ?? '')
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean)) {
     const [key, value] = part.split('=').map((s) => s.trim());
     if (key === 'intra' || key === 'inter') {
       if (!/^\d+$/.test(value ?? '')) throw new UserError(`${key} takes a thread count (0: TensorFlow's choice), not '${value}'`, where);

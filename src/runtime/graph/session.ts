@@ -39,7 +39,12 @@ export class GraphSession {
    * session was made with (TensorFlow lets a run feed any node's output, overriding it).
    */
   run(inputs: tfc.Tensor[], names?: string[]): tfc.Tensor[] {
-    return this.backend.runSavedModel(this.id, inputs, names ? names.map((name) => ({ name: outputName(name) })) : this.inputs, this.outputs);
+    return this.backend.runSavedModel(
+      this.id,
+      inputs,
+      names ? names.map((name) => ({ name: outputName(name) })) : this.inputs,
+      this.outputs,
+    );
   }
 
   /** The named outputs for inputs fed at the named endpoints (any node's output, e.g. a variable's reader). */

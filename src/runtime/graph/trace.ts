@@ -99,7 +99,15 @@ class Recording {
 
   placeholder(name: string, dtype: number, shape: number[]): void {
     this.dtypes.set(name, dtype);
-    this.nodes.push({ name, op: 'Placeholder', inputs: [], attrs: [{ name: 'dtype', type: ATTR.TYPE, value: dtype }, { name: 'shape', type: ATTR.SHAPE, value: [...shape] }] });
+    this.nodes.push({
+      name,
+      op: 'Placeholder',
+      inputs: [],
+      attrs: [
+        { name: 'dtype', type: ATTR.TYPE, value: dtype },
+        { name: 'shape', type: ATTR.SHAPE, value: [...shape] },
+      ],
+    });
   }
 
   constant(dtype: number, shape: number[], values: ArrayBufferView): string {
@@ -109,7 +117,10 @@ class Recording {
       name,
       op: 'Const',
       inputs: [],
-      attrs: [{ name: 'dtype', type: ATTR.TYPE, value: dtype }, { name: 'value', type: ATTR.TENSOR, value: { dtype, shape: [...shape], bytes: typedBytes(values) } }],
+      attrs: [
+        { name: 'dtype', type: ATTR.TYPE, value: dtype },
+        { name: 'value', type: ATTR.TENSOR, value: { dtype, shape: [...shape], bytes: typedBytes(values) } },
+      ],
     });
     return name;
   }
@@ -164,7 +175,8 @@ function recordingBinding(real: Binding, rec: Recording, drawIndex: (values: unk
   });
   define('tensorDataSync', (id: number) => {
     const kernel = rec.kernelStack[rec.kernelStack.length - 1];
-    if (!VALIDATING_READS.has(kernel)) rec.problems.add(`the step reads a tensor back to JavaScript${kernel ? ` (in kernel ${kernel})` : ''}`);
+    if (!VALIDATING_READS.has(kernel))
+      rec.problems.add(`the step reads a tensor back to JavaScript${kernel ? ` (in kernel ${kernel})` : ''}`);
     return real.tensorDataSync(id);
   });
   define('deleteTensor', (id: number) => {
@@ -193,7 +205,8 @@ function capturingInputs(tf: typeof tfc, backend: NodeBackend, real: Binding, re
       const t = tensors[i];
       // a variable's value would be frozen into the graph: it must be one of the feeds,
       // unless it was declared constant (freezeInGraphs)
-      if (t instanceof tf.Variable && !frozen.has(t)) rec.problems.add(`the computation reads variable ${t.name}, which is not one of its inputs`);
+      if (t instanceof tf.Variable && !frozen.has(t))
+        rec.problems.add(`the computation reads variable ${t.name}, which is not one of its inputs`);
       rec.refs.set(id, rec.constant(backend.tensorMap.get(t.dataId).dtype, t.shape, real.tensorDataSync(id)));
     });
     return ids;
@@ -252,5 +265,8 @@ export function traceNative<T extends tfc.Tensor[]>(
     untrack();
   }
   const { nodes, drawNames, dtypes, problems, kernels } = rec;
-  return { trace: { nodes, feedNames, drawNames, fetchNames, fetchTypes: fetchNames.map((n) => dtypes.get(n)!), problems: [...problems], kernels }, outputs };
+  return {
+    trace: { nodes, feedNames, drawNames, fetchNames, fetchTypes: fetchNames.map((n) => dtypes.get(n)!), problems: [...problems], kernels },
+    outputs,
+  };
 }
