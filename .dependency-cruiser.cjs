@@ -5,7 +5,7 @@
 //   1 contracts                    what plugins make and receive (Model, Prior, Network, ...)
 //   2 registry                     the registry, definePlugin and the option helpers, weights
 //   3 config                       YAML, --set, the schema assembled from a registry
-//   4 losses nn data schedules track plot svm   leaf plugins, the run store and checkpoints, figures, the SVM solvers
+//   4 losses nn data schedules track mlflow plot svm   leaf plugins, the run store and checkpoints, MLflow, figures, the SVM solvers
 //   5 priors
 //   6 models
 //   7 eval
@@ -23,7 +23,7 @@ const LAYERS = [
   ['contracts'],
   ['registry'],
   ['config'],
-  ['losses', 'nn', 'data', 'schedules', 'track', 'plot', 'svm'],
+  ['losses', 'nn', 'data', 'schedules', 'track', 'mlflow', 'plot', 'svm'],
   ['priors'],
   ['models'],
   ['eval'],

@@ -32,7 +32,7 @@ import { latentClassifierEvaluatorPlugin } from './eval/latent-classifier';
 import { sparsityEvaluatorPlugin } from './eval/sparsity';
 import { augmentEvaluatorPlugin } from './eval/augment';
 import { localTrackerPlugin } from './track/local';
-import { mlflowTrackerPlugin } from './track/mlflow';
+import { mlflowTrackerPlugin } from './mlflow/tracker';
 import { adamOptimizerPlugin, sgdOptimizerPlugin } from './train/optimizer';
 import { linearSchedulePlugin, cosineSchedulePlugin, piecewiseSchedulePlugin } from './schedules/schedule';
 import type { AnyPlugin } from './contracts';

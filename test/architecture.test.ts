@@ -42,7 +42,7 @@ test('the rules catch a cycle and an upward import made of type-only imports, an
   write('src/runtime/rng.ts', 'export const seed = 1;\n');
   const r = cruise(dir, 'src');
   assert.notEqual(r.status, 0, r.stdout);
-  assert.match(r.stdout, /layer-4-losses-nn-data-schedules-track-plot-svm: src\/losses\/a\.ts → src\/models\/b\.ts/);
+  assert.match(r.stdout, /layer-4-losses-nn-data-schedules-track-mlflow-plot-svm: src\/losses\/a\.ts → src\/models\/b\.ts/);
   assert.match(r.stdout, /layer-1-contracts: src\/contracts\/model\.ts → src\/models\/b\.ts/);
   assert.match(r.stdout, /contracts-types-only: src\/contracts\/model\.ts → src\/runtime\/rng\.ts/);
   assert.match(r.stdout, /no-circular: src\/losses\/c\.ts → \s*src\/losses\/d\.ts →\s*src\/losses\/c\.ts/);

@@ -22,11 +22,11 @@ import {
   PythonReadBack,
   MLFLOW_VERSION,
 } from './mlflow-server';
-import { MlflowClient } from '../src/track/mlflow-client';
-import { getOrCreateExperiment, Replayer } from '../src/track/mlflow-replay';
-import { Spool } from '../src/track/spool';
-import { syncRun, configParams } from '../src/track/mlflow';
-import { artifactLocation, ArtifactStore, ArtifactsUnreachable } from '../src/track/mlflow-artifacts';
+import { MlflowClient } from '../src/mlflow/client';
+import { getOrCreateExperiment, Replayer } from '../src/mlflow/replay';
+import { Spool } from '../src/mlflow/spool';
+import { syncRun, configParams } from '../src/mlflow/tracker';
+import { artifactLocation, ArtifactStore, ArtifactsUnreachable } from '../src/mlflow/artifacts';
 import { runExperiment } from '../src/experiment';
 import { Chromium } from './chromium';
 

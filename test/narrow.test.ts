@@ -5,7 +5,7 @@ import * as path from 'path';
 import { tmpDir, smallConfig, elbo, lastJson } from './helpers';
 import { Progress, formatEpochLine, wrapText } from '../src/track/progress';
 import { compare, toShortTable, toTable, tableMetric, fitTable, type ComparedRun } from '../src/sweep/compare';
-import { Spool } from '../src/track/spool';
+import { Spool } from '../src/mlflow/spool';
 import { writeSweepReport } from '../src/sweep/report';
 
 /** What `elbo run` printed for 10 classes, and an epoch of a semi-supervised run (147 columns and more). */

@@ -2,7 +2,7 @@ import * as fs from 'fs';
 import * as path from 'path';
 import { allRuns, effectiveStatus, readJsonFile } from '../track/run-store';
 import { readSweepState } from '../sweep/state';
-import { Spool } from '../track/spool';
+import { Spool } from '../mlflow/spool';
 import { UserError, suggestion } from '../errors';
 import type { RunRecord, RunStatus, SweepCellLabel } from '../contracts';
 

@@ -6,7 +6,7 @@ import { fingerprint } from '../runtime/fingerprint';
 import { comparePublished } from '../config/metrics';
 import { RunStore } from '../track/run-store';
 import { LocalTracker } from '../track/local';
-import { mlflowTrackersFor } from '../track/mlflow';
+import { mlflowTrackersFor } from '../mlflow/tracker';
 import type { Progress } from '../track/progress';
 import { writeRunReport } from '../report/run';
 import type { ActiveRun } from './interrupt';

@@ -3,11 +3,11 @@ import * as path from 'path';
 import * as crypto from 'crypto';
 import type { LoadedConfig } from '../config/load';
 import type { SweepSpec } from './spec';
-import { MlflowClient, isHttpUri, redactUri } from '../track/mlflow-client';
-import { Replayer, deferredWarning } from '../track/mlflow-replay';
-import { Spool, SpoolEventBody } from '../track/spool';
-import { experimentNameFor, mlflowTrackerPlugin, checkTrackingUri, capTag, userName, mlflowKey } from '../track/mlflow';
-import { MLFLOW_LIMITS } from '../track/mlflow-client';
+import { MlflowClient, isHttpUri, redactUri } from '../mlflow/client';
+import { Replayer, deferredWarning } from '../mlflow/replay';
+import { Spool, SpoolEventBody } from '../mlflow/spool';
+import { experimentNameFor, mlflowTrackerPlugin, checkTrackingUri, capTag, userName, mlflowKey } from '../mlflow/tracker';
+import { MLFLOW_LIMITS } from '../mlflow/client';
 import { gitState } from '../runtime/fingerprint';
 import { withOptionDefaults } from '../registry/define';
 

@@ -30,7 +30,7 @@ import {
   type SettingValue,
 } from '../plot/figures';
 import { writeFigure } from '../plot/render';
-import { Spool } from '../track/spool';
+import { Spool } from '../mlflow/spool';
 import { isHttpUri } from '../util/uri';
 
 /** The files a sweep's report draws beside it (the MLflow parent run carries them too). */

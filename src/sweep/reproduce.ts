@@ -3,8 +3,8 @@ import * as path from 'path';
 import { runExperiment } from '../experiment';
 import { RunStore } from '../track/run-store';
 import { UserError } from '../errors';
-import { Spool } from '../track/spool';
-import { syncRun } from '../track/mlflow';
+import { Spool } from '../mlflow/spool';
+import { syncRun } from '../mlflow/tracker';
 import { RunRecord } from '../contracts';
 
 /** Metrics that measure the machine, not the model: never compared. */
@@ -204,8 +204,8 @@ export function reportText(r: ReproReport): string {
  * uploads them) copied into `dest` as a run directory that `reproduce` can read.
  */
 export async function fetchMlflowRun(runId: string, trackingUri: string, dest: string): Promise<string> {
-  const { MlflowClient, MlflowError } = await import('../track/mlflow-client');
-  const { ArtifactStore } = await import('../track/mlflow-artifacts');
+  const { MlflowClient, MlflowError } = await import('../mlflow/client');
+  const { ArtifactStore } = await import('../mlflow/artifacts');
   const client = new MlflowClient(trackingUri, { timeoutMs: 30_000 });
   // the proxy, or a shared file system's path (a server without the proxy)
   const artifacts = new ArtifactStore(client, async () => null);

@@ -2,7 +2,7 @@ import * as path from 'path';
 import { Args, Flags } from '@oclif/core';
 import { BaseCommand } from '../base';
 import { UserError } from '../../errors';
-import { runsWithSpool, syncRun, SyncReport } from '../../track/mlflow';
+import { runsWithSpool, syncRun, SyncReport } from '../../mlflow/tracker';
 
 export default class Sync extends BaseCommand {
   static summary = 'Send to MLflow what runs spooled while the server was away';

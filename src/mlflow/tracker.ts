@@ -5,9 +5,9 @@ import * as crypto from 'crypto';
 import { parse as parseYaml, stringify as stringifyYaml } from 'yaml';
 import { definePlugin, Type, withOptionDefaults, type OptionsOf } from '../registry/define';
 import { UserError } from '../errors';
-import { readJsonFile } from './run-store';
-import { MlflowClient, MlflowMetric, MlflowDatasetInput, MLFLOW_LIMITS, hasCredentials, isHttpUri, redactUri } from './mlflow-client';
-import { Replayer, FlushResult, deferredWarning } from './mlflow-replay';
+import { readJsonFile } from '../track/run-store';
+import { MlflowClient, MlflowMetric, MlflowDatasetInput, MLFLOW_LIMITS, hasCredentials, isHttpUri, redactUri } from './client';
+import { Replayer, FlushResult, deferredWarning } from './replay';
 import { Spool, SpoolEventBody, SPOOL_DIR } from './spool';
 import type { PluginOptions, RunRecord, Tracker } from '../contracts';
 

@@ -1,7 +1,7 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import { fileURLToPath } from 'url';
-import { MlflowClient, MlflowError } from './mlflow-client';
+import { MlflowClient, MlflowError } from './client';
 
 /**
  * Where MLflow keeps a run's (or a logged model's) artifacts, and how elbo writes them there.

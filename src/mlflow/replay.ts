@@ -1,7 +1,7 @@
 import * as fs from 'fs';
 import * as path from 'path';
-import { MlflowClient, MlflowError, MlflowMetric, MLFLOW_LIMITS } from './mlflow-client';
-import { ArtifactStore, ArtifactsUnreachable, unreachableRemedy } from './mlflow-artifacts';
+import { MlflowClient, MlflowError, MlflowMetric, MLFLOW_LIMITS } from './client';
+import { ArtifactStore, ArtifactsUnreachable, unreachableRemedy } from './artifacts';
 import type { Spool, SpoolEvent, SpoolState } from './spool';
 
 export interface FlushResult {

@@ -1,6 +1,6 @@
 import * as fs from 'fs';
 import * as path from 'path';
-import type { MlflowMetric, MlflowDatasetInput } from './mlflow-client';
+import type { MlflowMetric, MlflowDatasetInput } from './client';
 import { takeLock, releaseLock, type LockHolder } from '../util/lock';
 import { writeFileAtomic } from '../util/write-atomic';
 
