@@ -49,19 +49,8 @@ export interface ParsedCsv {
 
 const unquote = (c: string) => (c.length >= 2 && c.startsWith('"') && c.endsWith('"') ? c.slice(1, -1).trim() : c);
 
-/**
- * Parse a CSV of numbers, one example per row, with an optional label column. One delimiter
- * per file: the given one, or (auto) from the first data row: ';' or a tab where it has
- * one, else ',' (so '0,5;0,25;1' is three cells with decimal commas, never six numbers).
- * With header 'auto' the first line is a header only when it has no empty cell and some
- * cell is a word (not a number, nor a NaN or inf); with labels 'any', a word whose column
- * also holds a word on the next line is a class name, not a header. A first data row with
- * an empty or NaN cell is reported as such, not dropped as a header. Integer labels stay
- * exact (any safe integer: 2^32 and 10^12 are two classes, not wrapped through 32 bits).
- */
-export function parseNumericCsv(text: string, file: string, f: CsvFormat): ParsedCsv {
-  const lines = text.split(/\r?\n/);
-  const isNumber = (c: string) => (f.decimal === ',' ? DECIMAL_COMMA : DECIMAL).test(c);
+/** Where the data starts: the header line (when there is one, per `f.header`) and the index of the line after it. */
+function findHeader(lines: string[], f: CsvFormat): { headerLine: string | null; first: number } {
   // a header word is neither kind of decimal number (0.5 under decimal ',' is a wrong number, not a name)
   const isWord = (c: string) => c !== '' && !DECIMAL.test(c) && !DECIMAL_COMMA.test(c) && !NUMBER_LIKE.test(c);
   const headerSplit = f.delimiter === 'auto' ? /[;\t]/ : f.delimiter;
@@ -84,6 +73,11 @@ export function parseNumericCsv(text: string, file: string, f: CsvFormat): Parse
     headerLine = lines[first].trim();
     first++;
   }
+  return { headerLine, first };
+}
+
+/** The file's one delimiter: the given one, or (auto) from the first data row. */
+function chooseDelimiter(lines: string[], first: number, f: CsvFormat, file: string): Delimiter {
   let start = first;
   while (start < lines.length && !lines[start].trim()) start++;
   const firstRow = lines[start] ?? '';
@@ -93,6 +87,102 @@ export function parseNumericCsv(text: string, file: string, f: CsvFormat): Parse
   if (f.decimal === ',' && delimiter === ',' && firstRow.trim()) {
     throw new UserError(`line ${start + 1}: with decimal: ',' the cells must be separated by ';' or tabs (set delimiter)`, file);
   }
+  return delimiter;
+}
+
+/** The label's column index (-1 without one), from `f.labelColumn` and the first data row (line `i` + 1, `cols` columns). */
+function labelIndex(f: CsvFormat, cols: number, header: string[] | null, i: number, first: number, file: string): number {
+  let label = -1;
+  if (typeof f.labelColumn === 'number') {
+    label = f.labelColumn < 0 ? cols + f.labelColumn : f.labelColumn;
+    if (label < 0 || label >= cols) {
+      throw new UserError(
+        `label_column ${f.labelColumn} is out of range: line ${i + 1} has ${cols} columns (label_column counts from 0, or from -1 at the end: 0..${cols - 1} or -${cols}..-1)`,
+        file,
+      );
+    }
+  } else if (typeof f.labelColumn === 'string') {
+    if (!header)
+      throw new UserError(
+        `label_column '${f.labelColumn}' names a column, but the file has no header line (set header: true, or give the column's index from 0)`,
+        file,
+      );
+    label = header.indexOf(f.labelColumn);
+    if (label < 0)
+      throw new UserError(`line ${first}: no column named '${f.labelColumn}' in the header${suggestion(f.labelColumn, header)}`, file);
+  }
+  return label;
+}
+
+/** The numbers of one row's cells (line `i` + 1); a label cell under labels 'any' is left unset. */
+function rowValues(cells: string[], cols: number, label: number, i: number, f: CsvFormat, file: string): number[] {
+  const isNumber = (c: string) => (f.decimal === ',' ? DECIMAL_COMMA : DECIMAL).test(c);
+  const v = new Array<number>(cols);
+  for (let j = 0; j < cols; j++) {
+    const c = cells[j];
+    if (j === label && f.labels === 'any') continue;
+    if (!isNumber(c) || !Number.isFinite(Number(f.decimal === ',' ? c.replace(',', '.') : c))) {
+      const why =
+        c === ''
+          ? ' (an empty cell)'
+          : f.decimal === '.' && /^[+-]?\d*,\d+$/.test(c)
+            ? ` (a decimal comma: ${f.decimalCommaFix.replace('{example}', c.replace(',', '.'))})`
+            : f.decimal === ',' && DECIMAL.test(c) && c.includes('.')
+              ? " (a decimal point, but decimal is ','; set decimal: '.')"
+              : '';
+      throw new UserError(`line ${i + 1}, column ${j + 1}: '${c}' is not a number${why}`, file);
+    }
+    v[j] = Number(f.decimal === ',' ? c.replace(',', '.') : c);
+  }
+  // values are stored as float32: beyond its range a value would become Infinity
+  const huge = v.findIndex((x, j) => j !== label && Math.abs(x) > FLOAT32_MAX);
+  if (huge >= 0)
+    throw new UserError(
+      `line ${i + 1}, column ${huge + 1}: ${cells[huge]} is beyond float32's range (±3.4e38); rescale the ${f.valueWord} values`,
+      file,
+    );
+  return v;
+}
+
+/** The labels of the rows: integers by value, or class names when some label cell is not an integer-like number. */
+function rowLabels(
+  rows: number[][],
+  names: string[],
+  lineOf: number[],
+  label: number,
+  labelWhere: () => string,
+  f: CsvFormat,
+  file: string,
+): Float64Array | string[] | null {
+  let labels: Float64Array | string[] | null = null;
+  if (label >= 0 && f.labels === 'integer') labels = Float64Array.from(rows, (r) => r[label]);
+  else if (label >= 0) {
+    // integers are labels by value; any other cell makes every label a class name
+    const numeric = names.every((s) => DECIMAL.test(s) && Number.isFinite(Number(s)));
+    if (numeric) {
+      const bad = names.findIndex((s) => !Number.isSafeInteger(Number(s)));
+      if (bad >= 0)
+        throw new UserError(`line ${lineOf[bad]}: the label (${labelWhere()}) must be an integer or a class name, got ${names[bad]}`, file);
+      labels = Float64Array.from(names, Number);
+    } else labels = names;
+  }
+  return labels;
+}
+
+/**
+ * Parse a CSV of numbers, one example per row, with an optional label column. One delimiter
+ * per file: the given one, or (auto) from the first data row: ';' or a tab where it has
+ * one, else ',' (so '0,5;0,25;1' is three cells with decimal commas, never six numbers).
+ * With header 'auto' the first line is a header only when it has no empty cell and some
+ * cell is a word (not a number, nor a NaN or inf); with labels 'any', a word whose column
+ * also holds a word on the next line is a class name, not a header. A first data row with
+ * an empty or NaN cell is reported as such, not dropped as a header. Integer labels stay
+ * exact (any safe integer: 2^32 and 10^12 are two classes, not wrapped through 32 bits).
+ */
+export function parseNumericCsv(text: string, file: string, f: CsvFormat): ParsedCsv {
+  const lines = text.split(/\r?\n/);
+  const { headerLine, first } = findHeader(lines, f);
+  const delimiter = chooseDelimiter(lines, first, f, file);
   const header = headerLine !== null ? headerLine.split(delimiter).map((c) => unquote(c.trim())) : null;
   const rows: number[][] = [];
   const names: string[] = [];
@@ -111,24 +201,7 @@ export function parseNumericCsv(text: string, file: string, f: CsvFormat): Parse
       features = cols - (labelled ? 1 : 0);
       if (features < 1)
         throw new UserError(`line ${i + 1}: need at least one ${f.valueWord} value${labelled ? ' and a label' : ''} per row`, file);
-      if (typeof f.labelColumn === 'number') {
-        label = f.labelColumn < 0 ? cols + f.labelColumn : f.labelColumn;
-        if (label < 0 || label >= cols) {
-          throw new UserError(
-            `label_column ${f.labelColumn} is out of range: line ${i + 1} has ${cols} columns (label_column counts from 0, or from -1 at the end: 0..${cols - 1} or -${cols}..-1)`,
-            file,
-          );
-        }
-      } else if (typeof f.labelColumn === 'string') {
-        if (!header)
-          throw new UserError(
-            `label_column '${f.labelColumn}' names a column, but the file has no header line (set header: true, or give the column's index from 0)`,
-            file,
-          );
-        label = header.indexOf(f.labelColumn);
-        if (label < 0)
-          throw new UserError(`line ${first}: no column named '${f.labelColumn}' in the header${suggestion(f.labelColumn, header)}`, file);
-      }
+      label = labelIndex(f, cols, header, i, first, file);
     }
     if (cells.length !== cols) {
       throw new UserError(
@@ -136,30 +209,7 @@ export function parseNumericCsv(text: string, file: string, f: CsvFormat): Parse
         file,
       );
     }
-    const v = new Array<number>(cols);
-    for (let j = 0; j < cols; j++) {
-      const c = cells[j];
-      if (j === label && f.labels === 'any') continue;
-      if (!isNumber(c) || !Number.isFinite(Number(f.decimal === ',' ? c.replace(',', '.') : c))) {
-        const why =
-          c === ''
-            ? ' (an empty cell)'
-            : f.decimal === '.' && /^[+-]?\d*,\d+$/.test(c)
-              ? ` (a decimal comma: ${f.decimalCommaFix.replace('{example}', c.replace(',', '.'))})`
-              : f.decimal === ',' && DECIMAL.test(c) && c.includes('.')
-                ? " (a decimal point, but decimal is ','; set decimal: '.')"
-                : '';
-        throw new UserError(`line ${i + 1}, column ${j + 1}: '${c}' is not a number${why}`, file);
-      }
-      v[j] = Number(f.decimal === ',' ? c.replace(',', '.') : c);
-    }
-    // values are stored as float32: beyond its range a value would become Infinity
-    const huge = v.findIndex((x, j) => j !== label && Math.abs(x) > FLOAT32_MAX);
-    if (huge >= 0)
-      throw new UserError(
-        `line ${i + 1}, column ${huge + 1}: ${cells[huge]} is beyond float32's range (±3.4e38); rescale the ${f.valueWord} values`,
-        file,
-      );
+    const v = rowValues(cells, cols, label, i, f, file);
     if (label >= 0) {
       if (f.labels === 'integer') {
         if (!Number.isSafeInteger(v[label]))
@@ -180,18 +230,7 @@ export function parseNumericCsv(text: string, file: string, f: CsvFormat): Parse
   rows.forEach((r, i) => {
     for (let k = 0; k < features; k++) x[i * features + k] = r[columnOf[k] - 1];
   });
-  let labels: Float64Array | string[] | null = null;
-  if (label >= 0 && f.labels === 'integer') labels = Float64Array.from(rows, (r) => r[label]);
-  else if (label >= 0) {
-    // integers are labels by value; any other cell makes every label a class name
-    const numeric = names.every((s) => DECIMAL.test(s) && Number.isFinite(Number(s)));
-    if (numeric) {
-      const bad = names.findIndex((s) => !Number.isSafeInteger(Number(s)));
-      if (bad >= 0)
-        throw new UserError(`line ${lineOf[bad]}: the label (${labelWhere()}) must be an integer or a class name, got ${names[bad]}`, file);
-      labels = Float64Array.from(names, Number);
-    } else labels = names;
-  }
+  const labels = rowLabels(rows, names, lineOf, label, labelWhere, f, file);
   return { x, labels, n, features, lineOf: Int32Array.from(lineOf), columnOf };
 }
 

@@ -188,6 +188,88 @@ export function m2Options<const L extends readonly M2Likelihood[]>(likelihoods: 
   };
 }
 
+/** The prior, the λ_H schedule, the likelihood and the three networks of M2, created in this order (so each draws the same random numbers). */
+function m2Networks(o: M2CoreOptions, ctx: ModelBuildContext, features: FeatureMap | null, D: number, C: number, K: number) {
+  const data = ctx.data;
+  // the prior comes first (the encoder's size depends on it); a prior that reads the encoder gets it when it computes
+  let built: Network | null = null;
+  const prior = ctx.registry.create('prior', o.prior, {
+    ...ctx,
+    rng: ctx.rng.fork('prior'),
+    latent: K,
+    inDim: D + C,
+    encoder: () => built!,
+  });
+  const entropySchedule = weightSchedule(o.entropy_weight ?? 1, ctx.registry, ctx);
+  const constantEntropy = typeof (o.entropy_weight ?? 1) === 'number';
+  const likelihood = likelihoodOf(o.likelihood, D);
+  const outPerDim = likelihood.outPerDim;
+  const classifier = ctx.registry.create('network', o.classifier, {
+    ...ctx,
+    rng: ctx.rng.fork('classifier'),
+    shape: { inDim: D, outDim: C, ...(features ? {} : { inShape: data.shape }) },
+  });
+  const encoder = ctx.registry.create('network', o.encoder, {
+    ...ctx,
+    rng: ctx.rng.fork('encoder'),
+    shape: { inDim: D + C, outDim: prior.paramsPerLatent * K },
+  });
+  const decoder = ctx.registry.create('network', o.decoder, {
+    ...ctx,
+    rng: ctx.rng.fork('decoder'),
+    shape: { inDim: K + C, outDim: outPerDim * D, ...(features || outPerDim > 1 ? {} : { outShape: data.shape }) },
+  });
+  built = encoder;
+  return { prior, entropySchedule, constantEntropy, likelihood, classifier, encoder, decoder };
+}
+
+/** M2's inference methods: q(y|x), the posterior mean under ŷ = argmax q(y|x), reconstruction and class-conditional decoding. */
+function m2Inference(
+  ctx: ModelBuildContext,
+  features: FeatureMap | null,
+  likelihood: ReturnType<typeof likelihoodOf>,
+  parts: M2Model['parts'],
+  C: number,
+  K: number,
+): Pick<M2Model, 'classify' | 'encodeMean' | 'reconstruct' | 'decode' | 'decodeClass'> {
+  const tf = ctx.tf;
+  const { classifier, encoder, decoder, prior } = parts;
+  /** Decoder output → the data-space mean (through the feature map back to x). */
+  const toData = (out: tfc.Tensor2D): tfc.Tensor2D => {
+    const f = likelihood.mean(out);
+    return features ? features.toData(f) : f;
+  };
+  const oneHot = (y: Int32Array) => tf.cast(tf.oneHot(tf.tensor1d(y, 'int32'), C), 'float32') as tfc.Tensor2D;
+  const featMean = (x: tfc.Tensor2D) => (features ? features.mean(x) : x);
+  const argmaxY = (f: tfc.Tensor2D) => Int32Array.from(tf.argMax(classifier.apply(f), 1).dataSync());
+  const decodeClass = (z: tfc.Tensor2D, y: Int32Array) =>
+    tf.tidy(() => toData(decoder.apply(tf.concat([z, oneHot(y)], 1) as tfc.Tensor2D)));
+  const posteriorMean = (f: tfc.Tensor2D, y: Int32Array) => prior.mean(encoder.apply(tf.concat([f, oneHot(y)], 1) as tfc.Tensor2D), K);
+  return {
+    classify: (x) => tf.tidy(() => tf.softmax(classifier.apply(featMean(x))) as tfc.Tensor2D),
+    /** Means of q(z|x, ŷ) with ŷ = argmax q(y|x). */
+    encodeMean: (x) =>
+      tf.tidy(() => {
+        const f = featMean(x);
+        return posteriorMean(f, argmaxY(f));
+      }),
+    /** Decode the mean of q(z|x, ŷ) with ŷ = argmax q(y|x). */
+    reconstruct: (x) =>
+      tf.tidy(() => {
+        const f = featMean(x);
+        const y = argmaxY(f);
+        return toData(decoder.apply(tf.concat([posteriorMean(f, y), oneHot(y)], 1) as tfc.Tensor2D));
+      }),
+    /** p(x|y,z) has no y here: row i is decoded with class i mod C (a prior sample grid shows every class in turn). */
+    decode: (z) =>
+      decodeClass(
+        z,
+        Int32Array.from({ length: z.shape[0] }, (_, i) => i % C),
+      ),
+    decodeClass,
+  };
+}
+
 /**
  * Build M2 on top of `features` (null: x itself). Every term is a batch mean:
  *   loss       = (Σ_lab L_w(x,y) + Σ_unlab U_w(x) + α·Σ_lab −log q(y|x)) / B
@@ -215,60 +297,21 @@ export function m2Core(o: M2CoreOptions, ctx: ModelBuildContext, features: Featu
     o.alpha_expression !== undefined
       ? evalAlphaExpression(o.alpha_expression, alphaNames(data), `${where.replace(/ \(.*/, '')}.alpha_expression`)
       : null;
-  // the prior comes first (the encoder's size depends on it); a prior that reads the encoder gets it when it computes
-  let built: Network | null = null;
-  const prior = ctx.registry.create('prior', o.prior, {
-    ...ctx,
-    rng: ctx.rng.fork('prior'),
-    latent: K,
-    inDim: D + C,
-    encoder: () => built!,
-  });
-  const entropySchedule = weightSchedule(o.entropy_weight ?? 1, ctx.registry, ctx);
-  const constantEntropy = typeof (o.entropy_weight ?? 1) === 'number';
+  const { prior, entropySchedule, constantEntropy, likelihood, classifier, encoder, decoder } = m2Networks(o, ctx, features, D, C, K);
   /** The prior's scheduled values plus λ_H (when it is a schedule), fed to a compiled step. */
   const scheduled = (p: TrainProgress): Record<string, number> => ({
     ...(prior.scheduled?.(p) ?? {}),
     ...(constantEntropy ? {} : { m2_entropy_weight: entropySchedule(scheduleProgress(p)) }),
   });
-  const likelihood = likelihoodOf(o.likelihood, D);
-  const outPerDim = likelihood.outPerDim;
-  const classifier = ctx.registry.create('network', o.classifier, {
-    ...ctx,
-    rng: ctx.rng.fork('classifier'),
-    shape: { inDim: D, outDim: C, ...(features ? {} : { inShape: data.shape }) },
-  });
-  const encoder = ctx.registry.create('network', o.encoder, {
-    ...ctx,
-    rng: ctx.rng.fork('encoder'),
-    shape: { inDim: D + C, outDim: prior.paramsPerLatent * K },
-  });
-  const decoder = ctx.registry.create('network', o.decoder, {
-    ...ctx,
-    rng: ctx.rng.fork('decoder'),
-    shape: { inDim: K + C, outDim: outPerDim * D, ...(features || outPerDim > 1 ? {} : { outShape: data.shape }) },
-  });
   const { params, buffers } = collectVariables({ classifier, encoder, decoder, prior });
-  built = encoder;
 
   /** −log p(x|y,z) per row. */
   const nll = likelihood.nll;
-  /** Decoder output → the data-space mean (through the feature map back to x). */
-  const toData = (out: tfc.Tensor2D): tfc.Tensor2D => {
-    const f = likelihood.mean(out);
-    return features ? features.toData(f) : f;
-  };
   const upload = (a: Record<string, Int32Array>) =>
     Object.fromEntries(Object.entries(a).map(([k, v]) => [k, tf.tensor1d(v, 'int32')])) as Record<
       keyof ReturnType<typeof m2Rows>,
       tfc.Tensor1D
     >;
-  const oneHot = (y: Int32Array) => tf.cast(tf.oneHot(tf.tensor1d(y, 'int32'), C), 'float32') as tfc.Tensor2D;
-  const featMean = (x: tfc.Tensor2D) => (features ? features.mean(x) : x);
-  const argmaxY = (f: tfc.Tensor2D) => Int32Array.from(tf.argMax(classifier.apply(f), 1).dataSync());
-  const decodeClass = (z: tfc.Tensor2D, y: Int32Array) =>
-    tf.tidy(() => toData(decoder.apply(tf.concat([z, oneHot(y)], 1) as tfc.Tensor2D)));
-  const posteriorMean = (f: tfc.Tensor2D, y: Int32Array) => prior.mean(encoder.apply(tf.concat([f, oneHot(y)], 1) as tfc.Tensor2D), K);
 
   const model: M2Model = {
     params,
@@ -308,27 +351,7 @@ export function m2Core(o: M2CoreOptions, ctx: ModelBuildContext, features: Featu
         report: { kl },
       });
     },
-    classify: (x) => tf.tidy(() => tf.softmax(classifier.apply(featMean(x))) as tfc.Tensor2D),
-    /** Means of q(z|x, ŷ) with ŷ = argmax q(y|x). */
-    encodeMean: (x) =>
-      tf.tidy(() => {
-        const f = featMean(x);
-        return posteriorMean(f, argmaxY(f));
-      }),
-    /** Decode the mean of q(z|x, ŷ) with ŷ = argmax q(y|x). */
-    reconstruct: (x) =>
-      tf.tidy(() => {
-        const f = featMean(x);
-        const y = argmaxY(f);
-        return toData(decoder.apply(tf.concat([posteriorMean(f, y), oneHot(y)], 1) as tfc.Tensor2D));
-      }),
-    /** p(x|y,z) has no y here: row i is decoded with class i mod C (a prior sample grid shows every class in turn). */
-    decode: (z) =>
-      decodeClass(
-        z,
-        Int32Array.from({ length: z.shape[0] }, (_, i) => i % C),
-      ),
-    decodeClass,
+    ...m2Inference(ctx, features, likelihood, { classifier, encoder, decoder, prior }, C, K),
     sampleLatent: (n, rng) => prior.sampleFromPrior(n, K, rng),
     noImportanceWeights:
       'M2 has no importance weights here (its marginal needs y summed out inside the importance sum); use the elbo evaluator',

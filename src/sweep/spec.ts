@@ -150,19 +150,11 @@ export function isSweepFile(file: string): boolean {
   return has('sweep') && !has('model') && !has('data');
 }
 
-export function loadSweep(file: string): SweepSpec {
-  let text: string;
-  try {
-    text = fs.readFileSync(file, 'utf8');
-  } catch (e: any) {
-    throw new UserError(e.code === 'ENOENT' ? 'sweep file not found' : `cannot read sweep file: ${e.message}`, file);
-  }
-  const shown = shownFile(file);
-  const { doc, lines, data } = parseYaml(text, shown);
-  const loc = new Locator(shown, doc, lines, []);
-  const validate = new Ajv(AJV_OPTIONS).compile<any>(SWEEP_SCHEMA);
-  if (!validate(data)) throw ajvUserErrors(validate.errors ?? [], data, loc);
-  const problems: UserError[] = [];
+/** A sweep file's data, as parseYaml gives it (untyped) once SWEEP_SCHEMA has validated it. */
+type SweepData = ReturnType<typeof parseYaml>['data'];
+
+/** Check that every key of set: and the sweep's axes is a config path, and that a search stands alone; returns the search, if any. */
+function checkSweepKeys(data: SweepData, loc: Locator, problems: UserError[]): Search | undefined {
   // every key is a config path, checked as --set checks it (no __proto__, no negative index)
   const checkKeys = (obj: Record<string, unknown>, where: (string | number)[]) => {
     for (const key of Object.keys(obj)) {
@@ -202,6 +194,11 @@ export function loadSweep(file: string): SweepSpec {
         ),
       );
   }
+  return search;
+}
+
+/** Check the sweep's size and its axes (zip lengths, no key swept twice or both set and swept); returns the swept keys. */
+function checkSweepAxes(data: SweepData, loc: Locator, problems: UserError[]): string[] {
   // how many cells, before any is made
   const count =
     Object.values(data.sweep.grid as Record<string, unknown[]>).reduce((n, v) => n * v.length, 1) *
@@ -224,7 +221,7 @@ export function loadSweep(file: string): SweepSpec {
         new UserError(`zip group ${g}: its lists must have one length (got ${[...lengths].join(', ')})`, loc.at(['sweep', 'zip', g])),
       );
   });
-  const axes = [
+  const axes: string[] = [
     ...Object.keys(data.sweep.grid),
     ...data.sweep.zip.flatMap((g: object) => Object.keys(g)),
     ...Object.keys(data.sweep.random?.space ?? {}),
@@ -240,6 +237,11 @@ export function loadSweep(file: string): SweepSpec {
       );
   }
   if (axes.includes('seed')) problems.push(new UserError("sweep seeds with 'seeds: [..]', not as a grid key", loc.at(['sweep'])));
+  return axes;
+}
+
+/** Check the base config: one top-level file, or an axis of files. */
+function checkSweepBase(data: SweepData, axes: string[], loc: Locator, problems: UserError[]): void {
   // the base config: one file, or an axis of files
   if ('base' in data.set)
     problems.push(
@@ -267,6 +269,10 @@ export function loadSweep(file: string): SweepSpec {
       new UserError("missing the base config: 'base: FILE' (relative to this file), or a 'base' axis listing several", loc.at([])),
     );
   }
+}
+
+/** Check early_stop against the axes and set's train.epochs (setting it from max_epochs); returns early_stop, if any. */
+function checkEarlyStop(data: SweepData, axes: string[], loc: Locator, problems: UserError[]): EarlyStop | undefined {
   const es = data.early_stop as EarlyStop | undefined;
   if (es && axes.includes('train.epochs'))
     problems.push(
@@ -283,6 +289,26 @@ export function loadSweep(file: string): SweepSpec {
       );
     else data.set['train.epochs'] = es.max_epochs;
   }
+  return es;
+}
+
+export function loadSweep(file: string): SweepSpec {
+  let text: string;
+  try {
+    text = fs.readFileSync(file, 'utf8');
+  } catch (e: any) {
+    throw new UserError(e.code === 'ENOENT' ? 'sweep file not found' : `cannot read sweep file: ${e.message}`, file);
+  }
+  const shown = shownFile(file);
+  const { doc, lines, data } = parseYaml(text, shown);
+  const loc = new Locator(shown, doc, lines, []);
+  const validate = new Ajv(AJV_OPTIONS).compile<any>(SWEEP_SCHEMA);
+  if (!validate(data)) throw ajvUserErrors(validate.errors ?? [], data, loc);
+  const problems: UserError[] = [];
+  const search = checkSweepKeys(data, loc, problems);
+  const axes = checkSweepAxes(data, loc, problems);
+  checkSweepBase(data, axes, loc, problems);
+  const es = checkEarlyStop(data, axes, loc, problems);
   if (!axes.length && !data.sweep.seeds)
     problems.push(new UserError('the sweep has no axis: add grid, zip, seeds or random', loc.at(['sweep'])));
   if (problems.length) throw new UserErrors(problems);
