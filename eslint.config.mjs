@@ -7,7 +7,7 @@ import globals from 'globals';
 
 export default tseslint.config(
   {
-    ignores: ['dist/**', 'node_modules/**', '.native/**', 'runs/**', '.test-output/**', 'oclif.manifest.json', 'web/*.min.js'],
+    ignores: ['dist/**', '.venv*/**', 'node_modules/**', '.native/**', 'runs/**', '.test-output/**', 'oclif.manifest.json', 'web/*.min.js'],
   },
   {
     files: ['**/*.ts'],
