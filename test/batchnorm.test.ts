@@ -17,9 +17,9 @@ import { saveCheckpoint, loadCheckpoint } from '../src/track/checkpoint';
 import { evaluateTerms } from '../src/eval/elbo';
 import { compiledEvaluations } from '../src/eval/compiled';
 import { runExperiment } from '../src/experiment';
-import { tmpDir, smallConfig, tinyDataSet } from './helpers';
+import { tmpDir, smallConfig, tinyDataSet, binaryToyDataSet } from './helpers';
 import { trainAndExport, elboOwn } from './tfjs-export-helpers';
-import type { DataSet, Model } from '../src/contracts';
+import type { Model } from '../src/contracts';
 
 // the compiled step needs the native backend; the rest runs on the one ELBO_BACKEND picks
 const native = installedBackends().includes('tensorflow');
@@ -479,22 +479,8 @@ test('export tfjs: a conv VAE with norm: batch and residual blocks decodes and e
 async function vaeSteps(compile: 'auto' | 'off', steps = 6) {
   const tf = getTf();
   const rng = new Rng(4);
-  const dim = 36,
-    n = 60;
-  const split = { x: rng.uniforms(n * dim).map((v) => (v < 0.4 ? 1 : 0)), y: Int32Array.from({ length: n }, (_, i) => i % 3), n };
-  const data: DataSet = {
-    name: 'toy',
-    shape: [6, 6, 1],
-    dim,
-    classes: 3,
-    train: split,
-    val: null,
-    test: split,
-    sha256: '',
-    source: 'generated',
-    binarize: 'none',
-    labelled: null,
-  };
+  const data = binaryToyDataSet(rng, 6, 60);
+  const { dim, train: split } = data;
   const net = { kind: 'mlp', hidden: [16], norm: 'batch', norm_momentum: 0.9, norm_epsilon: 1e-5 };
   const config = {
     model: {

@@ -2,7 +2,7 @@ import { test, before } from 'node:test';
 import * as assert from 'node:assert/strict';
 import * as fs from 'fs';
 import * as path from 'path';
-import { tmpDir, smallConfig, elbo, lastJson } from './helpers';
+import { tmpDir, smallConfig, elbo, lastJson, binaryToyDataSet } from './helpers';
 import { runExperiment } from '../src/experiment';
 import { ProtoWriter } from '../src/runtime/graph/protobuf';
 import { encodeSavedModel, ATTR } from '../src/runtime/graph/saved-model';
@@ -19,7 +19,6 @@ import { encodeMeans } from '../src/eval/latent-classifier';
 import { compiledEvaluations } from '../src/eval/compiled';
 import { configProto, parseSessionConfig } from '../src/runtime/graph/session-config';
 import type { UserError } from '../src/errors';
-import type { DataSet } from '../src/contracts';
 
 // The compiled step needs the native backend (npm run setup:native); the encoder does not.
 const native = installedBackends().includes('tensorflow');
@@ -436,22 +435,9 @@ test(
     const tf = getTf();
     const registry = createRegistry();
     const rng = new Rng(4);
-    const dim = 64;
-    const n = 120;
-    const split = { x: rng.uniforms(n * dim).map((v) => (v < 0.4 ? 1 : 0)), y: Int32Array.from({ length: n }, (_, i) => i % 3), n };
-    const data: DataSet = {
-      name: 'toy',
-      shape: [8, 8, 1],
-      dim,
-      classes: 3,
-      train: split,
-      val: null,
-      test: split,
-      sha256: '',
-      source: 'generated',
-      binarize: 'none',
-      labelled: null,
-    };
+    const data = binaryToyDataSet(rng, 8, 120);
+    const { dim, train: split } = data;
+    const n = split.n;
     // the build step of a run (src/run/build.ts): the model and the iwae evaluator
     const config = {
       model: {

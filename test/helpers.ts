@@ -140,3 +140,25 @@ export function tinyDataSet(o: { shape: number[]; n?: number; classes?: number; 
     labelled: null,
   };
 }
+
+/**
+ * A toy binary image set of `n` rows of side × side pixels (each on with probability 0.6
+ * from `rng`'s next uniforms, in order), labels i mod 3, the same split for train and test.
+ */
+export function binaryToyDataSet(rng: Rng, side: number, n: number): DataSet {
+  const dim = side * side;
+  const split = { x: rng.uniforms(n * dim).map((v) => (v < 0.4 ? 1 : 0)), y: Int32Array.from({ length: n }, (_, i) => i % 3), n };
+  return {
+    name: 'toy',
+    shape: [side, side, 1],
+    dim,
+    classes: 3,
+    train: split,
+    val: null,
+    test: split,
+    sha256: '',
+    source: 'generated',
+    binarize: 'none',
+    labelled: null,
+  };
+}

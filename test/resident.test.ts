@@ -6,7 +6,8 @@ import { createRegistry } from '../src/builtins';
 import { buildRun } from '../src/run/build';
 import { Rng } from '../src/runtime/rng';
 import { makeTrainStep, type StepOptions, type TrainStep } from '../src/train/step';
-import type { DataSet, Model, Optimizer } from '../src/contracts';
+import type { Model, Optimizer } from '../src/contracts';
+import { binaryToyDataSet } from './helpers';
 
 // The compiled step that keeps its state in the TensorFlow session (StepOptions.state) needs
 // the native backend; elsewhere the step is eager and these tests have nothing to compare.
@@ -24,24 +25,8 @@ const ROWS = 60;
 async function toy(o: { norm?: boolean; lr?: unknown } = {}) {
   const tf = getTf();
   const rng = new Rng(4);
-  const split = {
-    x: rng.uniforms(ROWS * DIM).map((v) => (v < 0.4 ? 1 : 0)),
-    y: Int32Array.from({ length: ROWS }, (_, i) => i % 3),
-    n: ROWS,
-  };
-  const data: DataSet = {
-    name: 'toy',
-    shape: [6, 6, 1],
-    dim: DIM,
-    classes: 3,
-    train: split,
-    val: null,
-    test: split,
-    sha256: '',
-    source: 'generated',
-    binarize: 'none',
-    labelled: null,
-  };
+  const data = binaryToyDataSet(rng, 6, ROWS);
+  const split = data.train;
   const net = { kind: 'mlp', hidden: [16], ...(o.norm ? { norm: 'batch', norm_momentum: 0.9, norm_epsilon: 1e-5 } : {}) };
   const config = {
     model: {
