@@ -12,7 +12,7 @@ import { adgmCore, AdgmModel, AdgmVariant, ADGM_TERMS } from '../src/models/adgm
 import { runExperiment } from '../src/experiment';
 import { loadConfig } from '../src/config/load';
 import { isSweepFile, loadSweep, resolveCells } from '../src/sweep/spec';
-import { tmpDir, smallConfig, tinyDataSet, ROOT } from './helpers';
+import { tmpDir, smallConfig, tinyDataSet, ROOT, epochLines } from './helpers';
 import type { DataSet } from '../src/contracts';
 
 test.before(async () => {
@@ -335,14 +335,6 @@ test('importance weights: log w = log Σ_y p(x,y,a,z_y)/(q(a|x) q(z_y|a,y,x)) wi
 const adgmModel = (kind: AdgmVariant) =>
   `model={kind: ${kind}, latent: 4, aux: 4, encoder_a: {kind: mlp, hidden: [32]}, encoder: {kind: mlp, hidden: [32]}, decoder: {kind: mlp, hidden: [32]}, decoder_a: {kind: mlp, hidden: [32]}, classifier: {kind: mlp, hidden: [32]}, alpha_expression: "0.1*N_total/N_labelled"}`;
 
-const epochLines = (runDir: string) =>
-  fs
-    .readFileSync(path.join(runDir, 'metrics.jsonl'), 'utf8')
-    .trim()
-    .split('\n')
-    .map((l) => JSON.parse(l))
-    .filter((m) => m.epoch);
-
 test('a short ADGM run on 20 labels lowers the objective, classifies far better than chance, and compiles its step', async () => {
   const dir = tmpDir();
   const r = await runExperiment({
@@ -362,7 +354,7 @@ test('a short ADGM run on 20 labels lowers the objective, classifies far better 
   });
   assert.equal(r.status, 'FINISHED', r.error);
   const lines = epochLines(r.runDir);
-  assert.ok(lines.at(-1)['train/loss'] < lines[0]['train/loss'], `train/loss ${lines[0]['train/loss']} → ${lines.at(-1)['train/loss']}`);
+  assert.ok(lines.at(-1)!['train/loss'] < lines[0]['train/loss'], `train/loss ${lines[0]['train/loss']} → ${lines.at(-1)!['train/loss']}`);
   for (const k of [
     'train/labelled',
     'train/unlabelled',

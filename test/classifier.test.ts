@@ -11,7 +11,7 @@ import { Rng } from '../src/runtime/rng';
 import { setTf } from '../src/runtime/tf';
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
-import { tmpDir, smallConfig, elbo, ROOT } from './helpers';
+import { tmpDir, smallConfig, elbo, ROOT, epochLines } from './helpers';
 import type { PluginOptions, Model } from '../src/contracts';
 
 const CLASSIFIER = ['model={kind: classifier, network: {kind: mlp, hidden: [32]}}', 'eval=[{kind: accuracy}]'];
@@ -61,12 +61,7 @@ test('classifier: trains on the labelled rows only (an epoch is a pass over them
   const rec = JSON.parse(fs.readFileSync(path.join(r.runDir, 'run.json'), 'utf8'));
   assert.equal(rec.global_step, 6 * 4, 'an epoch is 20 labelled rows / 5 = 4 steps, not a pass over all 350 rows');
   assert.ok(seen.length > 0 && seen.every((y) => y >= 0), 'every training row has its label (no unlabelled row, y = -1, is fed)');
-  const lines = fs
-    .readFileSync(path.join(r.runDir, 'metrics.jsonl'), 'utf8')
-    .trim()
-    .split('\n')
-    .map((l) => JSON.parse(l))
-    .filter((m) => m.epoch);
+  const lines = epochLines(r.runDir);
   assert.equal(lines.length, 6);
   assert.ok(lines[5]['train/loss'] < 0.5 * lines[0]['train/loss'], `train/loss ${lines[0]['train/loss']} → ${lines[5]['train/loss']}`);
   for (const k of ['train/class', 'train/accuracy', 'val/class', 'val/accuracy']) assert.ok(Number.isFinite(lines[5][k]), k);

@@ -6,7 +6,7 @@ import '@tensorflow/tfjs';
 import { isdaClassLoss, softmaxCrossEntropy } from '../src/losses/isda';
 import { Rng } from '../src/runtime/rng';
 import { runExperiment } from '../src/experiment';
-import { tmpDir, smallConfig } from './helpers';
+import { tmpDir, smallConfig, epochLines } from './helpers';
 
 test.before(async () => {
   await tf.setBackend('cpu');
@@ -81,13 +81,7 @@ test('G-VAE trains on labelled data: the class term falls and the head classifie
     progress: false,
   });
   assert.equal(r.status, 'FINISHED', r.error);
-  const fs = await import('fs');
-  const lines = fs
-    .readFileSync(path.join(r.runDir, 'metrics.jsonl'), 'utf8')
-    .trim()
-    .split('\n')
-    .map((l) => JSON.parse(l))
-    .filter((m) => m.epoch);
+  const lines = epochLines(r.runDir);
   assert.ok(lines[7]['train/class'] < lines[0]['train/class'] * 0.7, `class ${lines[0]['train/class']} → ${lines[7]['train/class']}`);
   assert.ok(Number.isFinite(lines[7]['train/loss']));
 });

@@ -162,3 +162,13 @@ export function binaryToyDataSet(rng: Rng, side: number, n: number): DataSet {
     labelled: null,
   };
 }
+
+/** A run's epoch lines of metrics.jsonl (those with an epoch), in order. */
+export function epochLines(runDir: string): Record<string, number>[] {
+  return fs
+    .readFileSync(path.join(runDir, 'metrics.jsonl'), 'utf8')
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l))
+    .filter((m) => m.epoch);
+}

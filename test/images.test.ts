@@ -4,7 +4,7 @@ import * as fs from 'fs';
 import * as path from 'path';
 import * as jpeg from 'jpeg-js';
 import { runExperiment } from '../src/experiment';
-import { tmpDir, smallConfig, elbo, lastJson } from './helpers';
+import { tmpDir, smallConfig, elbo, lastJson, epochLines } from './helpers';
 import { Rng } from '../src/runtime/rng';
 
 test('conv networks train, and auto never picks wasm for them (no Conv2DBackpropFilter there)', async () => {
@@ -23,12 +23,7 @@ test('conv networks train, and auto never picks wasm for them (no Conv2DBackprop
   assert.equal(r.status, 'FINISHED', r.error);
   const rec = JSON.parse(fs.readFileSync(path.join(r.runDir, 'run.json'), 'utf8'));
   assert.notEqual(rec.backend.name, 'wasm');
-  const lines = fs
-    .readFileSync(path.join(r.runDir, 'metrics.jsonl'), 'utf8')
-    .trim()
-    .split('\n')
-    .map((l) => JSON.parse(l))
-    .filter((m) => m.epoch);
+  const lines = epochLines(r.runDir);
   assert.ok(lines[3]['val/elbo'] > lines[0]['val/elbo'], `val/elbo ${lines[0]['val/elbo']} → ${lines[3]['val/elbo']}`);
   const refused = elbo(['run', cfg, '--runs-dir', path.join(dir, 'runs'), '--backend', 'wasm', ...conv.flatMap((s) => ['--set', s])]);
   assert.equal(refused.status, 1);

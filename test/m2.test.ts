@@ -15,7 +15,7 @@ import { loadHyperspectral, HyperspectralDataSet } from '../src/data/hyperspectr
 import { classHistogram } from '../src/data/splits';
 import { pca } from '../src/eval/latent-pca';
 import { runExperiment } from '../src/experiment';
-import { tmpDir, smallConfig, tinyDataSet } from './helpers';
+import { tmpDir, smallConfig, tinyDataSet, epochLines } from './helpers';
 import type { DataSet } from '../src/contracts';
 
 test.before(async () => {
@@ -352,14 +352,9 @@ test('a short M2 run on 20 labels lowers the objective and classifies far better
     ],
   });
   assert.equal(r.status, 'FINISHED', r.error);
-  const lines = fs
-    .readFileSync(path.join(r.runDir, 'metrics.jsonl'), 'utf8')
-    .trim()
-    .split('\n')
-    .map((l) => JSON.parse(l))
-    .filter((m) => m.epoch);
-  assert.ok(lines.at(-1)['train/loss'] < lines[0]['train/loss'], `train/loss ${lines[0]['train/loss']} → ${lines.at(-1)['train/loss']}`);
-  assert.ok(lines.at(-1)['val/elbo'] > lines[0]['val/elbo'], `val/elbo ${lines[0]['val/elbo']} → ${lines.at(-1)['val/elbo']}`);
+  const lines = epochLines(r.runDir);
+  assert.ok(lines.at(-1)!['train/loss'] < lines[0]['train/loss'], `train/loss ${lines[0]['train/loss']} → ${lines.at(-1)!['train/loss']}`);
+  assert.ok(lines.at(-1)!['val/elbo'] > lines[0]['val/elbo'], `val/elbo ${lines[0]['val/elbo']} → ${lines.at(-1)!['val/elbo']}`);
   for (const k of ['train/labelled', 'train/unlabelled', 'train/class', 'train/entropy', 'train/recon', 'train/kl', 'val/accuracy'])
     assert.ok(k in lines[0], k);
   // the weight that trained: alpha from alpha_expression (0.1 · 400 / 20 = 2 here), not loss.alpha's 0

@@ -11,7 +11,7 @@ import { spikeSlabPriorPlugin, scheduleProgress } from '../src/priors/spike-slab
 import { createRegistry } from '../src/builtins';
 import { runExperiment } from '../src/experiment';
 import { Rng } from '../src/runtime/rng';
-import { tmpDir, smallConfig, tinyDataSet } from './helpers';
+import { tmpDir, smallConfig, tinyDataSet, epochLines } from './helpers';
 import type { Model } from '../src/contracts';
 
 test.before(async () => {
@@ -194,12 +194,7 @@ test('a short VSC training run lowers its objective; sparsity and latent classif
     progress: false,
   });
   assert.equal(r.status, 'FINISHED', r.error);
-  const lines = fs
-    .readFileSync(path.join(r.runDir, 'metrics.jsonl'), 'utf8')
-    .trim()
-    .split('\n')
-    .map((l) => JSON.parse(l))
-    .filter((m) => m.epoch);
+  const lines = epochLines(r.runDir);
   assert.equal(lines.length, 6);
   assert.ok(lines[5]['train/loss'] < lines[0]['train/loss'] - 1, `train/loss ${lines[0]['train/loss']} → ${lines[5]['train/loss']}`);
   assert.ok(lines[5]['val/elbo'] > lines[0]['val/elbo'], `val/elbo ${lines[0]['val/elbo']} → ${lines[5]['val/elbo']}`);

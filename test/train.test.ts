@@ -4,7 +4,7 @@ import * as fs from 'fs';
 import * as path from 'path';
 import { runExperiment } from '../src/experiment';
 import { createRegistry } from '../src/builtins';
-import { tmpDir, smallConfig } from './helpers';
+import { tmpDir, smallConfig, epochLines } from './helpers';
 import { epochBatches } from '../src/train/loop';
 import { Rng } from '../src/runtime/rng';
 
@@ -122,12 +122,7 @@ test('memory stays flat: the tensor count does not grow over epochs', async () =
 test('a training run lowers the loss', async () => {
   const dir = tmpDir();
   const r = await runExperiment({ config: smallConfig(dir), runsDir: path.join(dir, 'runs'), overrides: ['train.epochs=6'], ...quiet });
-  const lines = fs
-    .readFileSync(path.join(r.runDir, 'metrics.jsonl'), 'utf8')
-    .trim()
-    .split('\n')
-    .map((l) => JSON.parse(l))
-    .filter((m) => m.epoch);
+  const lines = epochLines(r.runDir);
   assert.ok(lines[5]['val/elbo'] > lines[0]['val/elbo'] + 1, `val/elbo ${lines[0]['val/elbo']} → ${lines[5]['val/elbo']}`);
 });
 
@@ -150,12 +145,7 @@ test('train.select keeps the best epoch in checkpoints/best, evaluates it, and a
   const sel = ['train.epochs=4', 'train.select={metric: val/elbo, mode: min}', 'train.checkpoint_keep=1'];
   const full = await runExperiment({ config: cfg, runsDir: runs, overrides: sel, ...quiet });
   assert.equal(full.status, 'FINISHED', full.error);
-  const epochs = fs
-    .readFileSync(path.join(full.runDir, 'metrics.jsonl'), 'utf8')
-    .trim()
-    .split('\n')
-    .map((l) => JSON.parse(l))
-    .filter((m) => m.epoch);
+  const epochs = epochLines(full.runDir);
   assert.equal(epochs.length, 4);
   const vals = epochs.map((m) => m['val/elbo'] as number);
   const bestEpoch = vals.indexOf(Math.min(...vals)) + 1;
@@ -228,12 +218,7 @@ test('a learning-rate schedule moves the rate every step: a stage at rate 0 leav
   const two = await runExperiment({ config: cfg, runsDir: runs, overrides: [lr, 'train.epochs=2', 'eval=[{kind: elbo}]'], ...quiet });
   const one = await runExperiment({ config: cfg, runsDir: runs, overrides: [lr, 'train.epochs=1', 'eval=[{kind: elbo}]'], ...quiet });
   assert.equal(two.status, 'FINISHED', two.error);
-  const epochs = fs
-    .readFileSync(path.join(two.runDir, 'metrics.jsonl'), 'utf8')
-    .trim()
-    .split('\n')
-    .map((l) => JSON.parse(l))
-    .filter((m) => m.epoch);
+  const epochs = epochLines(two.runDir);
   assert.deepEqual(
     epochs.map((m) => m['optimizer/lr']),
     [0.01, 0],
@@ -257,13 +242,7 @@ test('a learning-rate schedule moves the rate every step: a stage at rate 0 leav
     overrides: ['train.optimizer.lr={kind: cosine, from: 0.01, to: 0.001, end_epoch: 2}', 'train.epochs=2', 'eval=[{kind: elbo}]'],
     ...quiet,
   });
-  const lrs = fs
-    .readFileSync(path.join(cos.runDir, 'metrics.jsonl'), 'utf8')
-    .trim()
-    .split('\n')
-    .map((l) => JSON.parse(l))
-    .filter((m) => m.epoch)
-    .map((m) => m['optimizer/lr']);
+  const lrs = epochLines(cos.runDir).map((m) => m['optimizer/lr']);
   assert.ok(lrs[0] < 0.01 && lrs[0] > 0.0055 && lrs[1] > 0.001 && lrs[1] < 0.0015, `lr per epoch (its last step) ${lrs}`);
 });
 
