@@ -1,5 +1,6 @@
 import type * as tfc from '@tensorflow/tfjs-core';
 import type * as tfjs from '@tensorflow/tfjs';
+import type { Rng } from '../runtime/rng';
 
 /**
  * The training/evaluation switch of one model (docs/plugins.md "Training and evaluation
@@ -12,6 +13,12 @@ import type * as tfjs from '@tensorflow/tfjs';
  */
 export interface Phase {
   training: boolean;
+  /**
+   * While `training`: the step's random stream, for networks that draw while training
+   * (dropout masks). Its array draws (`uniforms`, `normals`) become inputs of the compiled
+   * step like the priors' noise; scalar draws cannot. Absent outside the training step.
+   */
+  rng?: Rng;
 }
 
 /** What a network plugin creates: named trainable parameters and a forward pass. */

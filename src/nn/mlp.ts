@@ -21,6 +21,22 @@ const mlpOptions = {
         'Batch-normalise the input features too, before the first layer (bn_input: γ, no β), as Chainer M2 implementations do; absent: false',
     }),
   ),
+  dropout: Type.Optional(
+    Type.Number({
+      minimum: 0,
+      exclusiveMaximum: 1,
+      description:
+        'Dropout rate on every hidden layer while training (inverted dropout: kept units scaled by 1/(1 − rate); masks drawn from the run seed); validation, test and export see the whole network. Absent: 0',
+    }),
+  ),
+  dropout_input: Type.Optional(
+    Type.Number({
+      minimum: 0,
+      exclusiveMaximum: 1,
+      description:
+        'Dropout rate on the input features while training (after norm_input when both are set), as in the classic MNIST MLP recipe (0.2 input, 0.5 hidden). Absent: 0',
+    }),
+  ),
   init_std: Type.Optional(
     Type.Number({
       exclusiveMinimum: 0,
@@ -77,8 +93,9 @@ export function mlp(tf: typeof tfc, o: MlpOptions, shape: NetworkShape, rng: Rng
     params,
     ...(buffers.size ? { buffers } : {}),
     apply(x) {
-      let h: tfc.Tensor2D = input ? input.apply(x) : x;
-      for (const { w, b, bn, act } of layers) {
+      let h: tfc.Tensor2D = dropout(tf, input ? input.apply(x) : x, o.dropout_input, phase);
+      for (const [i, { w, b, bn, act }] of layers.entries()) {
+        if (i > 0) h = dropout(tf, h, o.dropout, phase);
         if (bn) {
           h = activate(tf, bn.apply(tf.matMul(h, w as tfc.Tensor2D)), act);
         } else if (FUSABLE.has(act)) {
@@ -113,6 +130,20 @@ export function mlp(tf: typeof tfc, o: MlpOptions, shape: NetworkShape, rng: Rng
       return h;
     },
   };
+}
+
+/**
+ * Inverted dropout while `phase.training`: each unit kept with probability 1 − rate and
+ * scaled by 1/(1 − rate), the mask from `phase.rng`'s uniforms (an input of the compiled
+ * step); outside training, or at rate 0, `h` itself.
+ */
+export function dropout(tf: typeof tfc, h: tfc.Tensor2D, rate: number | undefined, phase: Phase): tfc.Tensor2D {
+  if (!rate || !phase.training) return h;
+  if (!phase.rng) throw new Error('dropout while training needs the step to set phase.rng');
+  const keep = 1 - rate;
+  const [rows, cols] = h.shape;
+  const u = tf.tensor2d(phase.rng.uniforms(rows * cols), [rows, cols]);
+  return tf.mul(h, tf.mul(tf.cast(tf.less(u, keep), 'float32'), 1 / keep)) as tfc.Tensor2D;
 }
 
 /** An activation by name, as the unfused layers apply it (leaky ReLU with elbo's slope). */

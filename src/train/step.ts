@@ -163,12 +163,15 @@ function eagerStep(
     let terms: Record<string, tfc.Scalar> = {};
     tf.tidy(() => {
       const x = binarize ? binarized(tf, grey, rng) : grey;
-      const { grads } = training(model, () =>
-        tf.variableGrads(() => {
-          terms = model.terms({ x, y, labels, inputs }, w, rng, progress);
-          Object.values(terms).forEach((t) => tf.keep(t));
-          return terms.loss;
-        }, vars),
+      const { grads } = training(
+        model,
+        () =>
+          tf.variableGrads(() => {
+            terms = model.terms({ x, y, labels, inputs }, w, rng, progress);
+            Object.values(terms).forEach((t) => tf.keep(t));
+            return terms.loss;
+          }, vars),
+        rng,
       );
       const named: Record<string, tfc.Tensor> = {};
       for (const [k, g] of Object.entries(grads)) named[byTfName.get(k)!] = g;
@@ -187,17 +190,20 @@ function eagerStep(
 
 /**
  * `fn` with the model's phase in training (Model.phase): its networks use batch
- * statistics and update their buffers; restored afterwards, also when `fn` throws.
+ * statistics, update their buffers and draw dropout masks from `rng`; restored afterwards,
+ * also when `fn` throws.
  */
-function training<T>(model: Model, fn: () => T): T {
+function training<T>(model: Model, fn: () => T, rng: Rng): T {
   const phase = model.phase;
   if (!phase) return fn();
-  const was = phase.training;
+  const was = { training: phase.training, rng: phase.rng };
   phase.training = true;
+  phase.rng = rng;
   try {
     return fn();
   } finally {
-    phase.training = was;
+    phase.training = was.training;
+    phase.rng = was.rng;
   }
 }
 
