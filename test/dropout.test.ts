@@ -125,18 +125,22 @@ async function dropoutSteps(compile: 'auto' | 'off', steps = 5) {
   return { losses, modes: step.modes, phase: model.phase };
 }
 
-test('tensorflow: with dropout the step stays one TensorFlow graph (the masks are its inputs) and trains as the eager step does', needsNative, async () => {
-  await selectBackend('tensorflow');
-  const g = await dropoutSteps('auto');
-  const e = await dropoutSteps('off');
-  assert.equal(g.modes.length, 1);
-  assert.equal(g.modes[0].mode, 'graph', g.modes[0].reason);
-  near(g.losses, e.losses, 1e-4, 'losses');
-  // the step leaves the model in evaluation, without the step's rng
-  assert.equal(g.phase?.training, false);
-  assert.equal(g.phase?.rng, undefined);
-  await selectBackend('auto');
-});
+test(
+  'tensorflow: with dropout the step stays one TensorFlow graph (the masks are its inputs) and trains as the eager step does',
+  needsNative,
+  async () => {
+    await selectBackend('tensorflow');
+    const g = await dropoutSteps('auto');
+    const e = await dropoutSteps('off');
+    assert.equal(g.modes.length, 1);
+    assert.equal(g.modes[0].mode, 'graph', g.modes[0].reason);
+    near(g.losses, e.losses, 1e-4, 'losses');
+    // the step leaves the model in evaluation, without the step's rng
+    assert.equal(g.phase?.training, false);
+    assert.equal(g.phase?.rng, undefined);
+    await selectBackend('auto');
+  },
+);
 
 test('with dropout two runs of one seed give the same metrics, another seed others, and an interrupted run resumes to the uninterrupted one exactly', async () => {
   const dir = tmpDir();
