@@ -9,10 +9,14 @@ import { loadConfig } from '../src/config/load';
 import { createRegistry } from '../src/builtins';
 import { runExperiment } from '../src/experiment';
 import { buildData, buildRun } from '../src/run/build';
-import { bernoulliNll } from '../src/losses/likelihood';
+import { bernoulliNll, likelihoodOf } from '../src/losses/likelihood';
+import { importanceTerms, importanceWeightsOf } from '../src/models/importance';
+import { latentParts } from '../src/models/vae';
+import { modelContext } from '../src/registry/model-context';
+import { mlp, type MlpOptions } from '../src/nn/mlp';
 import { Rng } from '../src/runtime/rng';
-import { ROOT, tmpDir, smallConfig } from './helpers';
-import type { Model, DataSet, Evaluator } from '../src/contracts';
+import { ROOT, tmpDir, smallConfig, tinyDataSet } from './helpers';
+import type { Model, DataSet, Evaluator, LatentPartsOptions } from '../src/contracts';
 
 test.before(async () => {
   await selectBackend('auto'); // ELBO_BACKEND picks it in the test runs
@@ -102,6 +106,104 @@ test('log weights match the plain formula (x repeated, −BCE + log p(z) − log
   for (let b = 0; b < lw.length; b++)
     for (let i = 0; i < k; i++)
       assert.ok(Math.abs(lw[b][i] - ref[b][i]) < 2e-3 + 1e-4 * Math.abs(ref[b][i]), `[${b}, ${i}] ${lw[b][i]} vs ${ref[b][i]}`);
+});
+
+test('importance weights through the shortcuts (importanceSample, the affine head, logDensityAffineK) equal the terms the IWAE trains on, on the same draws', () => {
+  const tf = getTf();
+  const registry = createRegistry();
+  const data = tinyDataSet({ shape: [12], n: 8 });
+  const { ctx } = modelContext({ tf, registry, rng: new Rng(1), baseDir: '.', data }, latentParts);
+  const x = tf.tensor2d(data.test.x.subarray(0, 3 * 12), [3, 12]);
+  const k = 6;
+  const mlp = (hidden: number[], more = {}) => ({ kind: 'mlp', hidden, activation: 'tanh', ...more });
+  const cases: [string, LatentPartsOptions][] = [
+    ['gaussian prior, tanh MLP', { latent: 3, prior: { kind: 'gaussian' }, encoder: mlp([5]), decoder: mlp([7, 5]) }],
+    ['vamp prior', { latent: 3, prior: { kind: 'vamp', components: 3 }, encoder: mlp([5]), decoder: mlp([7]) }],
+    ['batch-normalised decoder', { latent: 3, prior: { kind: 'gaussian' }, encoder: mlp([5]), decoder: mlp([7], { norm: 'batch' }) }],
+    ['decoder without hidden layers', { latent: 3, prior: { kind: 'gaussian' }, encoder: mlp([5]), decoder: mlp([]) }],
+  ];
+  for (const [what, o] of cases) {
+    const parts = ctx.latentParts({ ...o, likelihood: 'bernoulli' });
+    assert.ok(
+      parts.prior.importanceSample && parts.decoder.affineHead && parts.likelihood.logDensityAffineK,
+      `${what}: the shortcuts are there`,
+    );
+    // logits of ±20 and more next to small ones: the normaliser's saturated range
+    parts.decoder.params.forEach((v, name) => name.endsWith('/w') && v.assign(tf.mul(v, 6)));
+    const terms = importanceTerms(tf, parts, String(o.prior.kind));
+    assert.ok(typeof terms !== 'string');
+    const fast = tf.tidy(() => importanceWeightsOf(tf, terms, parts).logImportanceWeights!(x, k, new Rng(4)).arraySync());
+    const plain = tf.tidy(() => {
+      const t = terms(x, k, new Rng(4));
+      return tf.sub(tf.add(t.logpx, t.logpz), t.logqz).arraySync() as number[][];
+    });
+    for (let b = 0; b < 3; b++)
+      for (let i = 0; i < k; i++)
+        assert.ok(
+          Math.abs(fast[b][i] - plain[b][i]) < 1e-5 * (1 + Math.abs(plain[b][i])),
+          `${what} [${b}, ${i}]: ${fast[b][i]} vs ${plain[b][i]}`,
+        );
+  }
+});
+
+test('the shortcuts one by one: an MLP is its affine head, importanceSample is sample on enc repeated, the Bernoulli density from h·w + b', () => {
+  const tf = getTf();
+  const registry = createRegistry();
+  const rng = new Rng(21);
+  const [B, k, H, D, K] = [3, 5, 7, 12, 4];
+  tf.tidy(() => {
+    // the network: apply(x) = hidden(x)·w + b
+    const shape = { inDim: D, outDim: 9 };
+    for (const o of [
+      { hidden: [6, 5], activation: 'tanh' },
+      { hidden: [6], activation: 'relu', norm: 'batch' },
+      { hidden: [], activation: 'relu' },
+    ] as MlpOptions[]) {
+      const net = mlp(tf, o, shape, new Rng(2));
+      const xs = tf.tensor2d(rng.uniforms(B * D), [B, D]);
+      const head = net.affineHead!();
+      const viaHead = tf.add(tf.matMul(head.hidden(xs), head.w), head.b).arraySync() as number[][];
+      const out = net.apply(xs).arraySync() as number[][];
+      out.forEach((row, b) =>
+        row.forEach((v, j) =>
+          assert.ok(Math.abs(v - viaHead[b][j]) < 1e-5 * (1 + Math.abs(v)), `${JSON.stringify(o)}: ${v} vs ${viaHead[b][j]}`),
+        ),
+      );
+    }
+    // the Gaussian posteriors' importanceSample: the z of sample on enc repeated k times, from the same draws
+    const enc = tf.tensor2d(rng.normals(B * 2 * K), [B, 2 * K]);
+    const encoder = { params: new Map(), apply: (t: tfc.Tensor2D) => tf.slice(t, [0, 0], [-1, 2 * K]) as tfc.Tensor2D };
+    for (const kind of ['gaussian', 'vamp']) {
+      const prior = registry.create(
+        'prior',
+        { kind, components: 3 },
+        { tf, registry, rng: new Rng(3), baseDir: '.', latent: K, inDim: 2 * K, encoder: () => encoder },
+      );
+      const [r1, r2] = [new Rng(8), new Rng(8)];
+      const { z, logRatio } = prior.importanceSample!(enc, K, k, r1);
+      const encK = tf.reshape(tf.tile(tf.expandDims(enc, 1), [1, k, 1]), [B * k, 2 * K]) as tfc.Tensor2D;
+      const zRef = prior.sample(encK, K, r2);
+      const ratioRef = tf.sub(prior.logPrior!(zRef), prior.logPosterior!(zRef, encK, K)).dataSync();
+      assert.deepEqual(r1.state(), r2.state(), `${kind}: the same draws`);
+      const zs = z.dataSync();
+      zRef.dataSync().forEach((v, i) => assert.ok(Math.abs(zs[i] - v) <= 1e-6 * (1 + Math.abs(v)), `${kind} z[${i}]: ${zs[i]} vs ${v}`));
+      logRatio
+        .dataSync()
+        .forEach((v, i) =>
+          assert.ok(Math.abs(v - ratioRef[i]) < 1e-4 * (1 + Math.abs(v)), `${kind} log p(z) − log q(z|x) [${i}]: ${v} vs ${ratioRef[i]}`),
+        );
+    }
+    // the Bernoulli likelihood read through an affine head: logits of ±30 next to small ones, x grey and binary
+    const lik = likelihoodOf('bernoulli', D);
+    const h = tf.tensor2d(rng.normals(B * k * H), [B * k, H]);
+    const w = tf.mul(tf.tensor2d(rng.normals(H * D), [H, D]), 5) as tfc.Tensor2D;
+    const b = tf.tensor1d(rng.normals(D));
+    for (const x of [tf.tensor2d(rng.uniforms(B * D), [B, D]), tf.round(tf.tensor2d(rng.uniforms(B * D), [B, D])) as tfc.Tensor2D]) {
+      const fast = lik.logDensityAffineK!(x, h, w, b, k).dataSync();
+      const plain = lik.logDensityK!(x, tf.add(tf.matMul(h, w), b) as tfc.Tensor2D, k).dataSync();
+      plain.forEach((v, i) => assert.ok(Math.abs(fast[i] - v) < 1e-5 * (1 + Math.abs(v)), `log p(x|h·w + b) [${i}]: ${fast[i]} vs ${v}`));
+    }
+  });
 });
 
 test('the iwae evaluator gives the same estimate whatever the pass sizes (chunks of draws, examples per pass)', async () => {

@@ -27,5 +27,11 @@ export interface Likelihood {
    * density; `noDensity` says what it is instead.
    */
   logDensityK?(x: tfc.Tensor2D, out: tfc.Tensor2D, k: number): tfc.Tensor2D;
+  /**
+   * The same for outputs given as h·w + b (a decoder's Network.affineHead: h [B·k, H] its
+   * hidden part, w [H, outPerDim·D], b [outPerDim·D]), when that is cheaper than from
+   * the outputs themselves: [B, k], equal to logDensityK(x, h·w + b, k) to float rounding.
+   */
+  logDensityAffineK?(x: tfc.Tensor2D, h: tfc.Tensor2D, w: tfc.Tensor2D, b: tfc.Tensor1D, k: number): tfc.Tensor2D;
   noDensity?: string;
 }

@@ -35,6 +35,13 @@ export interface Network {
   buffers?: Map<string, tfc.Variable>;
   apply(x: tfc.Tensor2D): tfc.Tensor2D;
   /**
+   * The network as a hidden part and a last dense layer without activation:
+   * apply(x) = hidden(x)·w + b, with w [H, outDim] and b [outDim]. A likelihood that scores
+   * thousands of rows against one x reads the output through it (the importance weights of
+   * the iwae evaluator, models/importance.ts). Absent: the network does not end that way.
+   */
+  affineHead?(): { hidden(x: tfc.Tensor2D): tfc.Tensor2D; w: tfc.Tensor2D; b: tfc.Tensor1D };
+  /**
    * The same forward pass as TensorFlow.js Layers on `input` ([B, inDim] symbolic), with
    * the current parameter values copied in: what `elbo export --format tfjs` writes
    * (export/tfjs.ts). `tfl` is the @tensorflow/tfjs package. Absent: the network cannot

@@ -45,6 +45,14 @@ export interface Prior {
   /** log p(z) and log q(z|x), when both are densities (needed by importance weighting). */
   logPrior?(z: tfc.Tensor2D): tfc.Tensor1D;
   logPosterior?(z: tfc.Tensor2D, enc: tfc.Tensor2D, K: number): tfc.Tensor1D;
+  /**
+   * k draws per example for importance weighting, and their log p(z) − log q(z|x): z
+   * [B·k, K] (rows b·k … b·k+k−1 from example b) as `sample` draws it for enc repeated k
+   * times (the same draws from `rng`, in the same order), logRatio [B, k]. For priors that
+   * can do it without repeating enc (the Gaussian posterior's log q(z|x) is a function of
+   * the noise ε and σ alone). Absent: elbo repeats enc and calls sample, logPrior and logPosterior.
+   */
+  importanceSample?(enc: tfc.Tensor2D, K: number, k: number, rng: Rng): { z: tfc.Tensor2D; logRatio: tfc.Tensor2D };
   /** μ and log σ² of a diagonal Gaussian posterior (models that read σ², e.g. G-VAE). */
   gaussianParams?(enc: tfc.Tensor2D, K: number): { mu: tfc.Tensor2D; logvar: tfc.Tensor2D };
   /**

@@ -41,6 +41,13 @@ parentPort.on('message', (m) => {
 });`;
 
 /**
+ * Draw workers between evaluations: starting one, and the first draws of its fresh
+ * JavaScript engine, cost tens of milliseconds, which an evaluation of a few images
+ * (the bench's timed calls) would pay every time. Unref'd: they never keep the process alive.
+ */
+const idleWorkers: Worker[] = [];
+
+/**
  * The random draws of the next compiled pass, made on a worker thread while TensorFlow
  * runs the current one. A pass of k = 5000 draws 250,000 normals; made on the main thread
  * they took about a sixth of the pass's CPU time, with TensorFlow's threads idle. The
@@ -53,20 +60,29 @@ class DrawsAhead {
   /** The worker holds the stream: `rng` is behind it until `reclaim`. */
   private holds = false;
   private pending: Promise<Float32Array[]> | null = null;
+  /** Requests the worker has not answered: a worker with one outstanding is not reused. */
+  private outstanding = 0;
+  private failed = false;
 
   constructor(private rng: Rng) {}
 
   private ask<T>(message: unknown, transfer: ArrayBuffer[] = []): Promise<T> {
     if (!this.worker) {
-      this.worker = new Worker(WORKER, { eval: true, workerData: { rng: path.join(__dirname, '..', 'runtime', 'rng.js') } });
+      this.worker =
+        idleWorkers.pop() ?? new Worker(WORKER, { eval: true, workerData: { rng: path.join(__dirname, '..', 'runtime', 'rng.js') } });
       this.worker.unref();
     }
     const w = this.worker;
+    this.outstanding++;
     return new Promise<T>((resolve, reject) => {
-      const fail = (e: Error) => reject(e);
+      const fail = (e: Error) => {
+        this.failed = true;
+        reject(e);
+      };
       w.once('error', fail);
       w.once('message', (m) => {
         w.off('error', fail);
+        this.outstanding--;
         resolve(m as T);
       });
       w.postMessage(message, transfer);
@@ -94,8 +110,10 @@ class DrawsAhead {
     this.holds = false;
   }
 
+  /** Done with the worker: kept for the next evaluation when it is idle and sound, else stopped. */
   close(): void {
-    void this.worker?.terminate();
+    if (this.worker && !this.failed && this.outstanding === 0) idleWorkers.push(this.worker);
+    else void this.worker?.terminate();
     this.worker = null;
   }
 }

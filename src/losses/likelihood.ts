@@ -61,6 +61,29 @@ export function bernoulliLogNormalizer(logits: tfc.Tensor2D): tfc.Tensor1D {
   return f(logits) as tfc.Tensor1D;
 }
 
+/**
+ * The Bernoulli log p(x_b | l) for k rows of logits per example given as l = h·w + b (a
+ * decoder's affine head, Network.affineHead), for the importance weights of thousands of
+ * rows per example: [B, k]. The formula of logDensityK, Σ_d (x_d − ½)·l_d − Σ_d log 2cosh(l_d/2),
+ * with less work over the [B·k, D] logits:
+ *  - the first sum is linear in l, so it is [h, 1]·([w; b]·(x − ½)): a product of w with x
+ *    per example, then one with h's rows ([B·k, H + 1] read instead of [B·k, D]);
+ *  - the bias is a last row of w against a column of ones appended to h, so the logits
+ *    the normaliser needs are one matrix product, without a pass over them to add b.
+ * Equal to logDensityK(x, h·w + b, k) to float rounding (the sums run in another order).
+ */
+export function bernoulliLogDensityAffineK(x: tfc.Tensor2D, h: tfc.Tensor2D, w: tfc.Tensor2D, b: tfc.Tensor1D, k: number): tfc.Tensor2D {
+  const tf = getTf();
+  const [B, D] = x.shape;
+  const [N, H] = h.shape;
+  const ha = tf.concat([h, tf.ones([N, 1])], 1);
+  const wa = tf.concat([w, tf.reshape(b, [1, D])], 0);
+  // [w; b]·(x_b − ½) of each example: [B, H + 1]
+  const v = tf.matMul(tf.sub(x, 0.5), wa, false, true);
+  const xl = tf.matMul(tf.reshape(ha, [B, k, H + 1]) as tfc.Tensor3D, tf.reshape(v, [B, H + 1, 1]) as tfc.Tensor3D);
+  return tf.sub(tf.reshape(xl, [B, k]), tf.reshape(bernoulliLogNormalizer(tf.matMul(ha, wa)), [B, k])) as tfc.Tensor2D;
+}
+
 /** The "image loss" (docs/models.md "Shared pieces"): ‖x − x̂‖² per example; [B, D] → [B]. */
 export function squaredError(x: tfc.Tensor2D, xhat: tfc.Tensor2D): tfc.Tensor1D {
   const tf = getTf();
@@ -101,6 +124,7 @@ export function likelihoodOf(name: LikelihoodName, D: number): Likelihood {
         const xl = tf.matMul(tf.reshape(out, [B, k, D]) as tfc.Tensor3D, tf.reshape(tf.sub(x, 0.5), [B, D, 1]) as tfc.Tensor3D);
         return tf.sub(tf.reshape(xl, [B, k]), tf.reshape(bernoulliLogNormalizer(out), [B, k])) as tfc.Tensor2D;
       },
+      logDensityAffineK: bernoulliLogDensityAffineK,
     };
   }
   if (name === 'gaussian') {

@@ -77,7 +77,7 @@ export function gvae(o: GvaeOptions, ctx: ModelBuildContext): Model {
     // the head on the posterior mean
     classify: (x) => tf.tidy(() => tf.softmax(tf.add(tf.matMul(prior.mean(encoder.apply(x), K), W), b)) as tfc.Tensor2D),
     // with a likelihood and a prior that are densities (gaussian_learned, gaussian)
-    ...importanceWeightsOf(tf, importanceTerms(tf, parts, o.prior.kind)),
+    ...importanceWeightsOf(tf, importanceTerms(tf, parts, o.prior.kind), parts),
     exportable,
   };
 }

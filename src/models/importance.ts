@@ -1,6 +1,7 @@
 import type * as tfc from '@tensorflow/tfjs-core';
 import type { Rng } from '../runtime/rng';
 import type { LatentParts, Model } from '../contracts';
+import { END_OF_TRAINING } from '../contracts/progress';
 
 /**
  * Importance weights for any model with an encoder → z → decoder path (vae, m1, iwae,
@@ -17,7 +18,8 @@ export type ImportanceTerms = (x: tfc.Tensor2D, k: number, rng: Rng) => { logpx:
 
 /**
  * The parts of log w = log p(x, z) − log q(z|x), when the likelihood and the prior are
- * densities; otherwise why not (a sentence for the error message).
+ * densities; otherwise why not (a sentence for the error message). What the IWAE model
+ * trains on (models/iwae.ts): every term on its own, differentiable as the model's loss.
  *
  * Built for k in the thousands (the IWAE paper evaluates with k = 5000), where the
  * decoder runs on B·k rows and everything that touches a [B·k, D] tensor counts:
@@ -40,11 +42,8 @@ export function importanceTerms(
   const logPosterior = prior.logPosterior;
   return (x, k, rng) => {
     const B = x.shape[0];
-    const enc = encoder.apply(x);
-    const P = enc.shape[1];
-    // rows b*k .. b*k+k-1 belong to example b
-    const encK = tf.reshape(tf.add(tf.expandDims(enc, 1), tf.zeros([1, k, 1])), [B * k, P]) as tfc.Tensor2D;
-    const z = prior.sample(encK, K, rng, { epoch: 0, step: 0, fraction: 1 });
+    const encK = repeatRows(tf, encoder.apply(x), k);
+    const z = prior.sample(encK, K, rng, END_OF_TRAINING);
     const logpx = logDensityK(x, decoder.apply(z), k);
     const logpz = tf.reshape(logPrior(z), [B, k]) as tfc.Tensor2D;
     const logqz = tf.reshape(logPosterior(z, encK, K), [B, k]) as tfc.Tensor2D;
@@ -52,21 +51,51 @@ export function importanceTerms(
   };
 }
 
+/** Each row of t [B, P] k times in a row ([B·k, P], rows b·k … b·k+k−1 from row b), by a broadcast add. */
+function repeatRows(tf: typeof tfc, t: tfc.Tensor2D, k: number): tfc.Tensor2D {
+  const [B, P] = t.shape;
+  return tf.reshape(tf.add(tf.expandDims(t, 1), tf.zeros([1, k, 1])), [B * k, P]) as tfc.Tensor2D;
+}
+
 /**
  * A model's importance weights from its parts: `logImportanceWeights` (log p(x, z_i) −
- * log q(z_i|x), [B, k]) when the likelihood and the prior are densities, else
- * `noImportanceWeights` saying why. Spread it into the model object.
+ * log q(z_i|x), [B, k]) when the likelihood and the prior are densities (`importance` is
+ * then their terms, else the sentence saying why not, which becomes `noImportanceWeights`).
+ * Spread it into the model object.
+ *
+ * The weights are the terms' sum, computed for evaluation (the iwae evaluator's k = 5000
+ * passes) with the shortcuts the parts offer, on the same draws: the prior's
+ * `importanceSample` (z and log p(z) − log q(z|x) without repeating the encoder's output
+ * k times: a Gaussian posterior's log q(z|x) comes from the noise), and the decoder's
+ * `affineHead` with the likelihood's `logDensityAffineK` (the Bernoulli likelihood reads the
+ * [B·k, D] logits once, in its normaliser). Without them, the terms themselves. Equal to
+ * log p(x|z) + log p(z) − log q(z|x) of the terms to float rounding (test/iwae.test.ts);
+ * differentiable, but the IWAE model trains on the terms.
  */
 export function importanceWeightsOf(
   tf: typeof tfc,
   importance: ImportanceTerms | string,
+  p: Pick<LatentParts, 'K' | 'prior' | 'encoder' | 'decoder' | 'likelihood'>,
 ): Pick<Model, 'logImportanceWeights' | 'noImportanceWeights'> {
   if (typeof importance === 'string') return { noImportanceWeights: importance };
+  const { K, prior, encoder, decoder, likelihood } = p;
+  /** z [B·k, K] and log p(z) − log q(z|x) [B, k]. */
+  const draw = (x: tfc.Tensor2D, k: number, rng: Rng) => {
+    const enc = encoder.apply(x);
+    if (prior.importanceSample) return prior.importanceSample(enc, K, k, rng);
+    const encK = repeatRows(tf, enc, k);
+    const z = prior.sample(encK, K, rng, END_OF_TRAINING);
+    return { z, logRatio: tf.reshape(tf.sub(prior.logPrior!(z), prior.logPosterior!(z, encK, K)), [x.shape[0], k]) as tfc.Tensor2D };
+  };
   return {
     logImportanceWeights: (x, k, rng) =>
       tf.tidy(() => {
-        const t = importance(x, k, rng);
-        return tf.sub(tf.add(t.logpx, t.logpz), t.logqz) as tfc.Tensor2D;
+        const { z, logRatio } = draw(x, k, rng);
+        const head = likelihood.logDensityAffineK && decoder.affineHead?.();
+        const logpx = head
+          ? likelihood.logDensityAffineK!(x, head.hidden(z), head.w, head.b, k)
+          : likelihood.logDensityK!(x, decoder.apply(z), k);
+        return tf.add(logpx, logRatio) as tfc.Tensor2D;
       }),
   };
 }

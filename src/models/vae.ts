@@ -124,7 +124,7 @@ export function vaeWithImportance(o: VaeOptions, ctx: ModelBuildContext): { mode
     exportable,
   };
   const importance = importanceTerms(tf, parts, o.prior.kind);
-  Object.assign(model, importanceWeightsOf(tf, importance));
+  Object.assign(model, importanceWeightsOf(tf, importance, parts));
   return { model, importance: typeof importance === 'string' ? null : importance };
 }
 

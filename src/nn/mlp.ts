@@ -89,24 +89,34 @@ export function mlp(tf: typeof tfc, o: MlpOptions, shape: NetworkShape, rng: Rng
     }
     layers.push({ w, b, bn, act: hidden ? o.activation : 'linear' });
   }
+  /** One layer on h: dense, batch normalisation where it has it, activation. */
+  const dense = (h: tfc.Tensor2D, { w, b, bn, act }: (typeof layers)[number]): tfc.Tensor2D => {
+    if (bn) return activate(tf, bn.apply(tf.matMul(h, w as tfc.Tensor2D)), act);
+    if (FUSABLE.has(act)) return tf.fused.matMul({ a: h, b: w as tfc.Tensor2D, bias: b!, activation: act as any }) as tfc.Tensor2D;
+    const z = tf.add(tf.matMul(h, w as tfc.Tensor2D), b!) as tfc.Tensor2D;
+    return (act === 'tanh' ? tf.tanh(z) : tf.softplus(z)) as tfc.Tensor2D;
+  };
+  const last = layers[layers.length - 1];
+  /**
+   * Every layer but the last: the last layer's input [B, hidden width] (x itself, normalised if
+   * norm_input, without hidden layers); while training, dropout on the input and after every
+   * hidden layer, the masks drawn in that order.
+   */
+  const hidden = (x: tfc.Tensor2D): tfc.Tensor2D =>
+    layers
+      .slice(0, -1)
+      .reduce(
+        (h, layer) => dropout(tf, dense(h, layer), o.dropout, phase),
+        dropout(tf, input ? input.apply(x) : x, o.dropout_input, phase),
+      );
   return {
     params,
     ...(buffers.size ? { buffers } : {}),
     apply(x) {
-      let h: tfc.Tensor2D = dropout(tf, input ? input.apply(x) : x, o.dropout_input, phase);
-      for (const [i, { w, b, bn, act }] of layers.entries()) {
-        if (i > 0) h = dropout(tf, h, o.dropout, phase);
-        if (bn) {
-          h = activate(tf, bn.apply(tf.matMul(h, w as tfc.Tensor2D)), act);
-        } else if (FUSABLE.has(act)) {
-          h = tf.fused.matMul({ a: h, b: w as tfc.Tensor2D, bias: b!, activation: act as any }) as tfc.Tensor2D;
-        } else {
-          const z = tf.add(tf.matMul(h, w as tfc.Tensor2D), b!) as tfc.Tensor2D;
-          h = (act === 'tanh' ? tf.tanh(z) : tf.softplus(z)) as tfc.Tensor2D;
-        }
-      }
-      return h;
+      return dense(hidden(x), last);
     },
+    // the last layer is dense and linear (batch normalisation is for hidden layers only)
+    affineHead: () => ({ hidden, w: last.w as tfc.Tensor2D, b: last.b! as tfc.Tensor1D }),
     layers(tfl, x) {
       let h = input ? input.layers(tfl, x) : x;
       layers.forEach(({ w, b, bn, act }, i) => {

@@ -1,7 +1,7 @@
 import type * as tfc from '@tensorflow/tfjs-core';
 import { definePlugin, Type, type OptionsOf } from '../registry/define';
 import { UserError } from '../errors';
-import { gaussianPrior, logvarClampOptions } from './gaussian';
+import { gaussianImportanceSample, gaussianPrior, logvarClampOptions } from './gaussian';
 import type { PriorContext, Network, Prior } from '../contracts';
 
 const vampOptions = {
@@ -76,6 +76,7 @@ export function vampPrior(tf: typeof tfc, o: VampPriorOptions, ctx: PriorContext
       return tf.tidy(() => tf.sub(logPosterior!(z, enc, K2), logPrior(z)) as tfc.Tensor1D);
     },
     logPrior,
+    importanceSample: gaussianImportanceSample(tf, gaussianParams!, logPrior),
     sampleFromPrior(n, K2, rng2) {
       return tf.tidy(() => {
         const { mu, logvar } = components();
