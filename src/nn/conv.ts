@@ -6,6 +6,7 @@ import { batchNorm, normOptions, normSettings, type BatchNorm } from './batchnor
 import type { Rng } from '../runtime/rng';
 import { glorotUniform, leakyReluLayer, LEAKY_SLOPE } from './mlp';
 import { UserError } from '../errors';
+import { relu } from '../runtime/native-ops';
 import type { Network, NetworkShape, Phase } from '../contracts';
 
 const convOptions = {
@@ -93,7 +94,7 @@ function convParts(tf: typeof tfc, o: ConvOptions, shape: NetworkShape, rng: Rng
   const bnApply = (bn: BatchNorm | null, t: tfc.Tensor4D) => (bn ? bn.apply(t) : t);
   const bnLayers = (tfl: typeof tfjs, bn: BatchNorm | null, x: tfjs.SymbolicTensor) => (bn ? bn.layers(tfl, x) : x);
   const act = (t: tfc.Tensor4D) =>
-    (o.activation === 'relu' ? tf.relu(t) : o.activation === 'elu' ? tf.elu(t) : tf.leakyRelu(t, LEAKY_SLOPE)) as tfc.Tensor4D;
+    (o.activation === 'relu' ? relu(tf, t) : o.activation === 'elu' ? tf.elu(t) : tf.leakyRelu(t, LEAKY_SLOPE)) as tfc.Tensor4D;
   const actLayer = (tfl: typeof tfjs, x: tfjs.SymbolicTensor, name: string) =>
     (o.activation === 'leakyrelu' ? leakyReluLayer(tfl, name) : tfl.layers.activation({ activation: o.activation, name })).apply(
       x,
