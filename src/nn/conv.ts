@@ -6,7 +6,7 @@ import { batchNorm, normOptions, normSettings, type BatchNorm } from './batchnor
 import type { Rng } from '../runtime/rng';
 import { glorotUniform, leakyReluLayer, LEAKY_SLOPE } from './mlp';
 import { UserError } from '../errors';
-import { relu } from '../runtime/native-ops';
+import { relu, conv2dTransposeBias } from '../runtime/native-ops';
 import type { Network, NetworkShape, Phase } from '../contracts';
 
 const convOptions = {
@@ -214,8 +214,10 @@ function convDecoder(p: ConvParts): Network {
     const ow = ww;
     layers.push({
       apply: (x) => {
-        const t = tf.conv2dTranspose(x, k as tfc.Tensor4D, [x.shape[0], oh, ow, cout], 2, 'same');
-        const y = bn ? bn.apply(t) : (tf.add(t, bias!) as tfc.Tensor4D);
+        const shape: [number, number, number, number] = [x.shape[0], oh, ow, cout];
+        const y = bn
+          ? bn.apply(tf.conv2dTranspose(x, k as tfc.Tensor4D, shape, 2, 'same'))
+          : conv2dTransposeBias(tf, x, k as tfc.Tensor4D, bias as tfc.Tensor1D, shape, 2);
         return last ? y : act(y);
       },
       layers: (tfl, x) => {
