@@ -97,18 +97,24 @@ export function mlp(tf: typeof tfc, o: MlpOptions, shape: NetworkShape, rng: Rng
     return (act === 'tanh' ? tf.tanh(z) : tf.softplus(z)) as tfc.Tensor2D;
   };
   const last = layers[layers.length - 1];
+  /** The hidden layers from `from` on, each with its dropout, on h. */
+  const hiddenFrom = (h: tfc.Tensor2D, from: number): tfc.Tensor2D =>
+    layers.slice(from, -1).reduce((t, layer) => dropout(tf, dense(t, layer), o.dropout, phase), h);
   /**
    * Every layer but the last: the last layer's input [B, hidden width] (x itself, normalised if
    * norm_input, without hidden layers); while training, dropout on the input and after every
    * hidden layer, the masks drawn in that order.
    */
-  const hidden = (x: tfc.Tensor2D): tfc.Tensor2D =>
-    layers
-      .slice(0, -1)
-      .reduce(
-        (h, layer) => dropout(tf, dense(h, layer), o.dropout, phase),
-        dropout(tf, input ? input.apply(x) : x, o.dropout_input, phase),
-      );
+  const hidden = (x: tfc.Tensor2D): tfc.Tensor2D => hiddenFrom(dropout(tf, input ? input.apply(x) : x, o.dropout_input, phase), 0);
+  /** The first layer from its product x·w on: bias (or normalisation) and activation, as `dense` applies them. */
+  const afterProduct = (xw: tfc.Tensor2D): tfc.Tensor2D => {
+    const { b, bn, act } = layers[0];
+    return bn ? activate(tf, bn.apply(xw), act) : activate(tf, tf.add(xw, b!) as tfc.Tensor2D, act);
+  };
+  /** The last layer's input from the first product (with a hidden layer: the first is not the last). */
+  const hiddenAfterProduct = (xw: tfc.Tensor2D) => hiddenFrom(dropout(tf, afterProduct(xw), o.dropout, phase), 1);
+  // x·w by parts needs x itself to enter the first product: no input normalisation or dropout
+  const plainInput = !input && !o.dropout_input;
   return {
     params,
     ...(buffers.size ? { buffers } : {}),
@@ -117,6 +123,18 @@ export function mlp(tf: typeof tfc, o: MlpOptions, shape: NetworkShape, rng: Rng
     },
     // the last layer is dense and linear (batch normalisation is for hidden layers only)
     affineHead: () => ({ hidden, w: last.w as tfc.Tensor2D, b: last.b! as tfc.Tensor1D }),
+    ...(plainInput
+      ? {
+          affineInput: () =>
+            layers.length === 1
+              ? { w: layers[0].w as tfc.Tensor2D, rest: afterProduct }
+              : {
+                  w: layers[0].w as tfc.Tensor2D,
+                  rest: (xw: tfc.Tensor2D) => dense(hiddenAfterProduct(xw), last),
+                  hidden: hiddenAfterProduct,
+                },
+        }
+      : {}),
     layers(tfl, x) {
       let h = input ? input.layers(tfl, x) : x;
       layers.forEach(({ w, b, bn, act }, i) => {
