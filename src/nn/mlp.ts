@@ -5,6 +5,7 @@ import { applyWithWeights, evaluationPhase } from './network';
 import type { Rng } from '../runtime/rng';
 import { batchNorm, normOptions, normSettings, type BatchNorm } from './batchnorm';
 import type { Network, NetworkShape, Phase } from '../contracts';
+import { softplus } from '../runtime/native-ops';
 
 export const ACTIVATIONS = ['relu', 'tanh', 'softplus', 'sigmoid', 'elu', 'leakyrelu', 'linear'] as const;
 type Activation = (typeof ACTIVATIONS)[number];
@@ -94,7 +95,7 @@ export function mlp(tf: typeof tfc, o: MlpOptions, shape: NetworkShape, rng: Rng
     if (bn) return activate(tf, bn.apply(tf.matMul(h, w as tfc.Tensor2D)), act);
     if (FUSABLE.has(act)) return tf.fused.matMul({ a: h, b: w as tfc.Tensor2D, bias: b!, activation: act as any }) as tfc.Tensor2D;
     const z = tf.add(tf.matMul(h, w as tfc.Tensor2D), b!) as tfc.Tensor2D;
-    return (act === 'tanh' ? tf.tanh(z) : tf.softplus(z)) as tfc.Tensor2D;
+    return (act === 'tanh' ? tf.tanh(z) : softplus(tf, z)) as tfc.Tensor2D;
   };
   const last = layers[layers.length - 1];
   /** The hidden layers from `from` on, each with its dropout, on h. */
@@ -182,7 +183,7 @@ export function activate<T extends tfc.Tensor>(tf: typeof tfc, z: T, act: Activa
     case 'tanh':
       return tf.tanh(z);
     case 'softplus':
-      return tf.softplus(z);
+      return softplus(tf, z);
     case 'sigmoid':
       return tf.sigmoid(z);
     case 'elu':

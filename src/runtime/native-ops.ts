@@ -84,6 +84,47 @@ export function relu<T extends tfc.Tensor>(tf: typeof tfc, x: T): T {
 }
 
 /**
+ * softplus(x) = log(1 + eˣ) as max(x, 0) − log σ(|x|) (σ(|x|) in [½, 1]): TensorFlow's
+ * Softplus kernel takes 1.6 ms on one thread for [910, 500] (M2's hidden layers) on the
+ * 2-core EPYC VM, these five kernels 0.75 ms. Equal to float rounding in absolute terms
+ * (below 2·10⁻⁶ for |x| up to 15; where eˣ < 6·10⁻⁸ it gives 0 for eˣ). The gradient is
+ * tfjs's, dy·σ(x).
+ */
+const SOFTPLUS = 'ElboSoftplus';
+
+function registerSoftplus(tf: typeof tfc): void {
+  if (tf.getKernel(SOFTPLUS, 'tensorflow')) return;
+  tf.registerKernel({
+    kernelName: SOFTPLUS,
+    backendName: 'tensorflow',
+    kernelFunc: ({ inputs, backend }) => {
+      const b = native(backend, SOFTPLUS);
+      const [x] = present([inputs.x], SOFTPLUS);
+      const op = (name: string, ...args: tfc.TensorInfo[]) => b.executeSingleOutput(name, [floatType(b)], args);
+      const abs = op('Abs', x);
+      const sig = op('Sigmoid', abs);
+      const log = op('Log', sig);
+      const pos = op('Relu', x);
+      const y = op('Sub', pos, log);
+      [abs, sig, log, pos].forEach((t) => t.dispose());
+      return y;
+    },
+  });
+  tf.registerGradient({
+    kernelName: SOFTPLUS,
+    inputsToSave: ['x'],
+    gradFunc: (dy, saved) => ({ x: () => tf.mul(dy as tfc.Tensor, tf.sigmoid(saved[0])) }),
+  });
+}
+
+/** log(1 + eˣ): on the tensorflow backend (float32) as above, elsewhere tfjs's softplus. */
+export function softplus<T extends tfc.Tensor>(tf: typeof tfc, x: T): T {
+  if (tf.getBackend() !== 'tensorflow' || x.dtype !== 'float32' || !isNative(tf.backend())) return tf.softplus(x);
+  registerSoftplus(tf);
+  return tf.engine().runKernel(SOFTPLUS, { x }) as T;
+}
+
+/**
  * conv2dTranspose(x, filter, [B, H, W, C], stride, 'same') + bias run by TensorFlow in NCHW:
  * the input transposed to channels first, Conv2DBackpropInput and BiasAdd in NCHW, the
  * output transposed back. Measured on the 2-core EPYC VM (oneDNN, TensorFlow 2.18) for a
