@@ -112,8 +112,6 @@ export function mlp(tf: typeof tfc, o: MlpOptions, shape: NetworkShape, rng: Rng
     const { b, bn, act } = layers[0];
     return bn ? activate(tf, bn.apply(xw), act) : activate(tf, tf.add(xw, b!) as tfc.Tensor2D, act);
   };
-  /** The last layer's input from the first product (with a hidden layer: the first is not the last). */
-  const hiddenAfterProduct = (xw: tfc.Tensor2D) => hiddenFrom(dropout(tf, afterProduct(xw), o.dropout, phase), 1);
   // x·w by parts needs x itself to enter the first product: no input normalisation or dropout
   const plainInput = !input && !o.dropout_input;
   return {
@@ -126,14 +124,12 @@ export function mlp(tf: typeof tfc, o: MlpOptions, shape: NetworkShape, rng: Rng
     affineHead: () => ({ hidden, w: last.w as tfc.Tensor2D, b: last.b! as tfc.Tensor1D }),
     ...(plainInput
       ? {
-          affineInput: () =>
-            layers.length === 1
-              ? { w: layers[0].w as tfc.Tensor2D, rest: afterProduct }
-              : {
-                  w: layers[0].w as tfc.Tensor2D,
-                  rest: (xw: tfc.Tensor2D) => dense(hiddenAfterProduct(xw), last),
-                  hidden: hiddenAfterProduct,
-                },
+          affineInput: () => ({
+            w: layers[0].w as tfc.Tensor2D,
+            // with a hidden layer the first is not the last: its dropout, the other hidden layers, the last
+            rest: (xw: tfc.Tensor2D) =>
+              layers.length === 1 ? afterProduct(xw) : dense(hiddenFrom(dropout(tf, afterProduct(xw), o.dropout, phase), 1), last),
+          }),
         }
       : {}),
     layers(tfl, x) {
