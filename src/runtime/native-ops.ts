@@ -134,7 +134,7 @@ export function softplus<T extends tfc.Tensor>(tf: typeof tfc, x: T): T {
  * NHWC. The gradients are tfjs's for conv2dTranspose and the bias's add (the same kernels,
  * NHWC).
  */
-const DECONV_NCHW = 'ElboConv2DTransposeBiasNchw';
+export const DECONV_NCHW = 'ElboConv2DTransposeBiasNchw';
 
 /** The forward pass of DECONV_NCHW on the native backend. */
 function deconvNchw(tf: typeof tfc, b: NativeKernelBackend, inputs: tfc.TensorInfo[], outShape: number[], s: number): tfc.TensorInfo {
