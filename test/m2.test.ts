@@ -310,11 +310,13 @@ test('class passes by parts: an mlp is its first product and the rest; M2 terms 
   }
   // x itself must enter the first product
   assert.equal(
-    mlp(tf, { kind: 'mlp', hidden: [5], activation: 'relu', norm: 'none', dropout_input: 0.2 }, { inDim: 6, outDim: 3 }, new Rng(4)).affineInput,
+    mlp(tf, { kind: 'mlp', hidden: [5], activation: 'relu', norm: 'none', dropout_input: 0.2 }, { inDim: 6, outDim: 3 }, new Rng(4))
+      .affineInput,
     undefined,
   );
   assert.equal(
-    mlp(tf, { kind: 'mlp', hidden: [5], activation: 'relu', norm: 'batch', norm_input: true }, { inDim: 6, outDim: 3 }, new Rng(4)).affineInput,
+    mlp(tf, { kind: 'mlp', hidden: [5], activation: 'relu', norm: 'batch', norm_input: true }, { inDim: 6, outDim: 3 }, new Rng(4))
+      .affineInput,
     undefined,
   );
   // M2: the same terms with the networks' first products and without (the concatenated rows)
