@@ -11,6 +11,7 @@ import { Rng } from '../src/runtime/rng';
 import { UserError } from '../src/errors';
 import { categoricalEntropy, categoricalNll, m2Labelled, m2Unlabelled } from '../src/losses/m2';
 import { m2Core, evalAlphaExpression, M2Model } from '../src/models/m2';
+import { mlp } from '../src/nn/mlp';
 import { loadHyperspectral, HyperspectralDataSet } from '../src/data/hyperspectral';
 import { classHistogram } from '../src/data/splits';
 import { pca } from '../src/eval/latent-pca';
@@ -293,6 +294,42 @@ test('gradients of the M2 loss are finite, and an unlabelled batch alone trains 
     }
     assert.ok(classifierNorm > 0, 'q(y|x) gets a gradient');
   }
+});
+
+test('class passes by parts: an mlp is its first product and the rest; M2 terms equal those on the concatenated rows', () => {
+  const x = tf.tensor2d(Array.from(new Rng(8).normals(7 * 6)), [7, 6]);
+  for (const extra of [{}, { hidden: [] }, { hidden: [5, 4], norm: 'batch' }, { hidden: [5, 4], dropout: 0.3 }]) {
+    const o = { kind: 'mlp', hidden: [5], activation: 'softplus', norm: 'none', ...extra } as Parameters<typeof mlp>[1];
+    const phase = { training: true, rng: new Rng(2) };
+    const net = mlp(tf, o, { inDim: 6, outDim: 3 }, new Rng(4), phase);
+    const first = net.affineInput!();
+    const whole = net.apply(x).arraySync() as number[][];
+    phase.rng = new Rng(2); // the same dropout masks
+    const parts = first.rest(tf.matMul(x, first.w)).arraySync() as number[][];
+    whole.forEach((row, i) => row.forEach((v, j) => close(parts[i][j], v, 1e-6, `${JSON.stringify(extra)} [${i}, ${j}]`)));
+  }
+  // x itself must enter the first product
+  assert.equal(
+    mlp(tf, { kind: 'mlp', hidden: [5], activation: 'relu', norm: 'none', dropout_input: 0.2 }, { inDim: 6, outDim: 3 }, new Rng(4))
+      .affineInput,
+    undefined,
+  );
+  assert.equal(
+    mlp(tf, { kind: 'mlp', hidden: [5], activation: 'relu', norm: 'batch', norm_input: true }, { inDim: 6, outDim: 3 }, new Rng(4))
+      .affineInput,
+    undefined,
+  );
+  // M2: the same terms with the networks' first products and without (the concatenated rows)
+  const y = [0, -1, 2, -1, -1, 1];
+  const byParts = tinyModel();
+  const concat = tinyModel();
+  delete concat.parts.encoder.affineInput;
+  delete concat.parts.decoder.affineInput;
+  const { xt } = batchOf(byParts, y);
+  const terms = (m: M2Model) => m.terms({ x: xt, y: Int32Array.from(y) }, { c1: 0.7, c2: 1.3, alpha: 2 }, new Rng(9), EVAL);
+  const a = terms(byParts);
+  const b = terms(concat);
+  for (const k of Object.keys(b)) close(a[k].dataSync()[0], b[k].dataSync()[0], 1e-6, k);
 });
 
 test('classify, encodeMean, reconstruct, decode and decodeClass have the right shapes', () => {

@@ -4,6 +4,7 @@ import { buildRun } from '../run/build';
 import { Rng } from '../runtime/rng';
 import { makeTrainStep, type StepOptions } from '../train/step';
 import { compiledEvaluations } from '../eval/compiled';
+import { DECONV_NCHW } from '../runtime/native-ops';
 import type { DataSet, Evaluator, PluginOptions, WeightValues } from '../contracts';
 
 /**
@@ -175,6 +176,7 @@ export function countFlops(kernels: { name: string; inputShapes: (number[] | nul
       case 'FusedConv2D': // x, filter [kh, kw, ci, co] → out [B, Ho, Wo, co]
         flops += 2 * prod(out) * b[0] * b[1] * b[2];
         break;
+      case DECONV_NCHW: // the same, as x [B, Ho, Wo, co] (runtime/native-ops.ts: a transposed convolution run in NCHW)
       case 'Conv2DBackpropInput': // dy [B, Ho, Wo, co], filter [kh, kw, ci, co]
         flops += 2 * prod(a) * b[0] * b[1] * b[2];
         break;

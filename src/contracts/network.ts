@@ -42,6 +42,15 @@ export interface Network {
    */
   affineHead?(): { hidden(x: tfc.Tensor2D): tfc.Tensor2D; w: tfc.Tensor2D; b: tfc.Tensor1D };
   /**
+   * The network as a first product and the rest: apply(x) = rest(x·w), w [inDim, H] (the
+   * first layer's weights; its bias, normalisation and activation are in `rest`). A model
+   * whose input rows share parts (M2's [x, onehot(y)]: each x once per class) computes x·w
+   * by parts, w's rows for x once per x and those for y as a lookup. Absent: the network
+   * does not start with a plain product of its input (conv, an input batch normalisation
+   * or dropout).
+   */
+  affineInput?(): { w: tfc.Tensor2D; rest(xw: tfc.Tensor2D): tfc.Tensor2D };
+  /**
    * The same forward pass as TensorFlow.js Layers on `input` ([B, inDim] symbolic), with
    * the current parameter values copied in: what `elbo export --format tfjs` writes
    * (export/tfjs.ts). `tfl` is the @tensorflow/tfjs package. Absent: the network cannot

@@ -6,6 +6,7 @@ import { batchNorm, normOptions, normSettings, type BatchNorm } from './batchnor
 import type { Rng } from '../runtime/rng';
 import { glorotUniform, leakyReluLayer, LEAKY_SLOPE } from './mlp';
 import { UserError } from '../errors';
+import { relu, conv2dTransposeBias } from '../runtime/native-ops';
 import type { Network, NetworkShape, Phase } from '../contracts';
 
 const convOptions = {
@@ -93,7 +94,7 @@ function convParts(tf: typeof tfc, o: ConvOptions, shape: NetworkShape, rng: Rng
   const bnApply = (bn: BatchNorm | null, t: tfc.Tensor4D) => (bn ? bn.apply(t) : t);
   const bnLayers = (tfl: typeof tfjs, bn: BatchNorm | null, x: tfjs.SymbolicTensor) => (bn ? bn.layers(tfl, x) : x);
   const act = (t: tfc.Tensor4D) =>
-    (o.activation === 'relu' ? tf.relu(t) : o.activation === 'elu' ? tf.elu(t) : tf.leakyRelu(t, LEAKY_SLOPE)) as tfc.Tensor4D;
+    (o.activation === 'relu' ? relu(tf, t) : o.activation === 'elu' ? tf.elu(t) : tf.leakyRelu(t, LEAKY_SLOPE)) as tfc.Tensor4D;
   const actLayer = (tfl: typeof tfjs, x: tfjs.SymbolicTensor, name: string) =>
     (o.activation === 'leakyrelu' ? leakyReluLayer(tfl, name) : tfl.layers.activation({ activation: o.activation, name })).apply(
       x,
@@ -213,8 +214,10 @@ function convDecoder(p: ConvParts): Network {
     const ow = ww;
     layers.push({
       apply: (x) => {
-        const t = tf.conv2dTranspose(x, k as tfc.Tensor4D, [x.shape[0], oh, ow, cout], 2, 'same');
-        const y = bn ? bn.apply(t) : (tf.add(t, bias!) as tfc.Tensor4D);
+        const shape: [number, number, number, number] = [x.shape[0], oh, ow, cout];
+        const y = bn
+          ? bn.apply(tf.conv2dTranspose(x, k as tfc.Tensor4D, shape, 2, 'same'))
+          : conv2dTransposeBias(tf, x, k as tfc.Tensor4D, bias as tfc.Tensor1D, shape, 2);
         return last ? y : act(y);
       },
       layers: (tfl, x) => {

@@ -5,6 +5,7 @@ import { applyWithWeights, evaluationPhase } from './network';
 import type { Rng } from '../runtime/rng';
 import { batchNorm, normOptions, normSettings, type BatchNorm } from './batchnorm';
 import type { Network, NetworkShape, Phase } from '../contracts';
+import { softplus } from '../runtime/native-ops';
 
 export const ACTIVATIONS = ['relu', 'tanh', 'softplus', 'sigmoid', 'elu', 'leakyrelu', 'linear'] as const;
 type Activation = (typeof ACTIVATIONS)[number];
@@ -94,21 +95,25 @@ export function mlp(tf: typeof tfc, o: MlpOptions, shape: NetworkShape, rng: Rng
     if (bn) return activate(tf, bn.apply(tf.matMul(h, w as tfc.Tensor2D)), act);
     if (FUSABLE.has(act)) return tf.fused.matMul({ a: h, b: w as tfc.Tensor2D, bias: b!, activation: act as any }) as tfc.Tensor2D;
     const z = tf.add(tf.matMul(h, w as tfc.Tensor2D), b!) as tfc.Tensor2D;
-    return (act === 'tanh' ? tf.tanh(z) : tf.softplus(z)) as tfc.Tensor2D;
+    return (act === 'tanh' ? tf.tanh(z) : softplus(tf, z)) as tfc.Tensor2D;
   };
   const last = layers[layers.length - 1];
+  /** The hidden layers from `from` on, each with its dropout, on h. */
+  const hiddenFrom = (h: tfc.Tensor2D, from: number): tfc.Tensor2D =>
+    layers.slice(from, -1).reduce((t, layer) => dropout(tf, dense(t, layer), o.dropout, phase), h);
   /**
    * Every layer but the last: the last layer's input [B, hidden width] (x itself, normalised if
    * norm_input, without hidden layers); while training, dropout on the input and after every
    * hidden layer, the masks drawn in that order.
    */
-  const hidden = (x: tfc.Tensor2D): tfc.Tensor2D =>
-    layers
-      .slice(0, -1)
-      .reduce(
-        (h, layer) => dropout(tf, dense(h, layer), o.dropout, phase),
-        dropout(tf, input ? input.apply(x) : x, o.dropout_input, phase),
-      );
+  const hidden = (x: tfc.Tensor2D): tfc.Tensor2D => hiddenFrom(dropout(tf, input ? input.apply(x) : x, o.dropout_input, phase), 0);
+  /** The first layer from its product x·w on: bias (or normalisation) and activation, as `dense` applies them. */
+  const afterProduct = (xw: tfc.Tensor2D): tfc.Tensor2D => {
+    const { b, bn, act } = layers[0];
+    return bn ? activate(tf, bn.apply(xw), act) : activate(tf, tf.add(xw, b!) as tfc.Tensor2D, act);
+  };
+  // x·w by parts needs x itself to enter the first product: no input normalisation or dropout
+  const plainInput = !input && !o.dropout_input;
   return {
     params,
     ...(buffers.size ? { buffers } : {}),
@@ -117,6 +122,16 @@ export function mlp(tf: typeof tfc, o: MlpOptions, shape: NetworkShape, rng: Rng
     },
     // the last layer is dense and linear (batch normalisation is for hidden layers only)
     affineHead: () => ({ hidden, w: last.w as tfc.Tensor2D, b: last.b! as tfc.Tensor1D }),
+    ...(plainInput
+      ? {
+          affineInput: () => ({
+            w: layers[0].w as tfc.Tensor2D,
+            // with a hidden layer the first is not the last: its dropout, the other hidden layers, the last
+            rest: (xw: tfc.Tensor2D) =>
+              layers.length === 1 ? afterProduct(xw) : dense(hiddenFrom(dropout(tf, afterProduct(xw), o.dropout, phase), 1), last),
+          }),
+        }
+      : {}),
     layers(tfl, x) {
       let h = input ? input.layers(tfl, x) : x;
       layers.forEach(({ w, b, bn, act }, i) => {
@@ -164,7 +179,7 @@ export function activate<T extends tfc.Tensor>(tf: typeof tfc, z: T, act: Activa
     case 'tanh':
       return tf.tanh(z);
     case 'softplus':
-      return tf.softplus(z);
+      return softplus(tf, z);
     case 'sigmoid':
       return tf.sigmoid(z);
     case 'elu':
