@@ -38,17 +38,23 @@ export function importanceTerms(
   if (!likelihood.logDensityK) return `the ${likelihood.name} likelihood here is ${likelihood.noDensity ?? 'not a density'}`;
   if (!prior.logPrior || !prior.logPosterior) return `prior '${priorName}' has no density (needed for log p(z) − log q(z|x))`;
   const logDensityK = likelihood.logDensityK;
-  const logPrior = prior.logPrior;
-  const logPosterior = prior.logPosterior;
   return (x, k, rng) => {
-    const B = x.shape[0];
-    const encK = repeatRows(tf, encoder.apply(x), k);
-    const z = prior.sample(encK, K, rng, END_OF_TRAINING);
-    const logpx = logDensityK(x, decoder.apply(z), k);
-    const logpz = tf.reshape(logPrior(z), [B, k]) as tfc.Tensor2D;
-    const logqz = tf.reshape(logPosterior(z, encK, K), [B, k]) as tfc.Tensor2D;
-    return { logpx, logpz, logqz };
+    const { z, logpz, logqz } = posteriorDraws(tf, prior, K, encoder.apply(x), k, rng);
+    return { logpx: logDensityK(x, decoder.apply(z), k), logpz, logqz };
   };
+}
+
+/**
+ * k draws z [B·k, K] of q(z|x) per row of enc [B, P] (`sample` on enc repeated k times) and
+ * their log p(z), log q(z|x) [B, k]: what importance weighting needs of a prior with densities.
+ */
+function posteriorDraws(tf: typeof tfc, prior: LatentParts['prior'], K: number, enc: tfc.Tensor2D, k: number, rng: Rng) {
+  const B = enc.shape[0];
+  const encK = repeatRows(tf, enc, k);
+  const z = prior.sample(encK, K, rng, END_OF_TRAINING);
+  const logpz = tf.reshape(prior.logPrior!(z), [B, k]) as tfc.Tensor2D;
+  const logqz = tf.reshape(prior.logPosterior!(z, encK, K), [B, k]) as tfc.Tensor2D;
+  return { z, logpz, logqz };
 }
 
 /** Each row of t [B, P] k times in a row ([B·k, P], rows b·k … b·k+k−1 from row b), by a broadcast add. */
@@ -83,9 +89,8 @@ export function importanceWeightsOf(
   const draw = (x: tfc.Tensor2D, k: number, rng: Rng) => {
     const enc = encoder.apply(x);
     if (prior.importanceSample) return prior.importanceSample(enc, K, k, rng);
-    const encK = repeatRows(tf, enc, k);
-    const z = prior.sample(encK, K, rng, END_OF_TRAINING);
-    return { z, logRatio: tf.reshape(tf.sub(prior.logPrior!(z), prior.logPosterior!(z, encK, K)), [x.shape[0], k]) as tfc.Tensor2D };
+    const { z, logpz, logqz } = posteriorDraws(tf, prior, K, enc, k, rng);
+    return { z, logRatio: tf.sub(logpz, logqz) as tfc.Tensor2D };
   };
   return {
     logImportanceWeights: (x, k, rng) =>

@@ -318,19 +318,16 @@ export function m2Core(o: M2CoreOptions, ctx: ModelBuildContext, features: Featu
    * idx). When it starts with a product (Network.affineInput), that product is a·w_a + w_y[y]
    * (classProduct) with a·w_a computed once per row of `a` (an unlabelled x once, not once per
    * class) and gathered, and w_y[y] a lookup of w's rows for y: the same sums as the product
-   * with the concatenated rows, in another order; withClass is then rest(product). Otherwise
-   * withClass runs the network on the concatenated rows.
+   * with the concatenated rows, in another order; the network's rest then runs on it.
+   * Otherwise the network runs on the concatenated rows.
    */
-  const classProduct = (net: Network, a: tfc.Tensor2D, idx: tfc.Tensor1D | null, ys: tfc.Tensor1D) => {
-    const first = net.affineInput?.();
-    if (!first) return null;
-    const [wa, wy] = tf.split(first.w, [a.shape[1], C], 0);
-    const aw = tf.matMul(a, wa);
-    return { first, xw: tf.add(idx ? tf.gather(aw, idx) : aw, tf.gather(wy, ys)) as tfc.Tensor2D };
-  };
   const withClass = (net: Network, a: tfc.Tensor2D, idx: tfc.Tensor1D | null, ys: tfc.Tensor1D): tfc.Tensor2D => {
-    const p = classProduct(net, a, idx, ys);
-    if (p) return p.first.rest(p.xw);
+    const first = net.affineInput?.();
+    if (first) {
+      const [wa, wy] = tf.split(first.w, [a.shape[1], C], 0);
+      const aw = tf.matMul(a, wa);
+      return first.rest(tf.add(idx ? tf.gather(aw, idx) : aw, tf.gather(wy, ys)) as tfc.Tensor2D);
+    }
     const rows = idx ? (tf.gather(a, idx) as tfc.Tensor2D) : a;
     return net.apply(tf.concat([rows, tf.cast(tf.oneHot(ys, C), 'float32')], 1) as tfc.Tensor2D);
   };

@@ -33,6 +33,11 @@ function isNative(b: unknown): b is NativeKernelBackend {
   return typeof (b as { executeSingleOutput?: unknown } | null)?.executeSingleOutput === 'function';
 }
 
+/** Whether elbo's native kernels apply: the tensorflow backend is current and is tfjs-node's (and x, when given, is float32). */
+function onNative(tf: typeof tfc, x?: tfc.Tensor): boolean {
+  return tf.getBackend() === 'tensorflow' && (!x || x.dtype === 'float32') && isNative(tf.backend());
+}
+
 function native(backend: unknown, op: string): NativeKernelBackend {
   if (!isNative(backend)) throw new Error(`${op} runs on the tensorflow backend only`);
   return backend;
@@ -78,7 +83,7 @@ function registerRelu(tf: typeof tfc): void {
  * either way.
  */
 export function relu<T extends tfc.Tensor>(tf: typeof tfc, x: T): T {
-  if (tf.getBackend() !== 'tensorflow' || x.dtype !== 'float32' || !isNative(tf.backend())) return tf.relu(x);
+  if (!onNative(tf, x)) return tf.relu(x);
   registerRelu(tf);
   return tf.engine().runKernel(RELU, { x }) as T;
 }
@@ -119,7 +124,7 @@ function registerSoftplus(tf: typeof tfc): void {
 
 /** log(1 + eˣ): on the tensorflow backend (float32) as above, elsewhere tfjs's softplus. */
 export function softplus<T extends tfc.Tensor>(tf: typeof tfc, x: T): T {
-  if (tf.getBackend() !== 'tensorflow' || x.dtype !== 'float32' || !isNative(tf.backend())) return tf.softplus(x);
+  if (!onNative(tf, x)) return tf.softplus(x);
   registerSoftplus(tf);
   return tf.engine().runKernel(SOFTPLUS, { x }) as T;
 }
@@ -213,8 +218,7 @@ export function conv2dTransposeBias(
   outShape: [number, number, number, number],
   stride: number,
 ): tfc.Tensor4D {
-  if (tf.getBackend() !== 'tensorflow' || outShape[3] >= 8 || !isNative(tf.backend()))
-    return tf.add(tf.conv2dTranspose(x, filter, outShape, stride, 'same'), bias);
+  if (outShape[3] >= 8 || !onNative(tf)) return tf.add(tf.conv2dTranspose(x, filter, outShape, stride, 'same'), bias);
   registerDeconv(tf);
   return tf.engine().runKernel(DECONV_NCHW, { x, filter, bias }, { outShape, stride }) as tfc.Tensor4D;
 }
