@@ -142,6 +142,35 @@ test('tensorflow: M2 compiles with its row layout as step inputs, one graph per 
   close(g.out, (await losses(w, { compile: 'off', draws: 'host' }, 3, 3)).out, 1e-4);
 });
 
+test('tensorflow: ADGM and SDGM (class passes by parts) compile to one graph that trains as the eager step', needsNative, async () => {
+  for (const kind of ['adgm', 'sdgm']) {
+    const net = { kind: 'mlp', hidden: [16] };
+    const w: Workload = {
+      ...WORKLOADS.find((x) => x.name === 'adgm-mnist')!,
+      shape: [8, 8, 1],
+      batch: 20,
+      labelled: 4,
+      model: {
+        kind,
+        latent: 4,
+        aux: 3,
+        prior: { kind: 'gaussian', logvar_min: -30, logvar_max: 20 },
+        likelihood: 'bernoulli',
+        encoder_a: net,
+        classifier: net,
+        encoder: net,
+        decoder: net,
+        decoder_a: net,
+      },
+    };
+    const g = await losses(w, { compile: 'auto', draws: 'host' }, 3, 3);
+    assert.equal(g.modes.length, 1);
+    assert.equal(g.modes[0].mode, 'graph', `${kind}: ${g.modes[0].reason}`);
+    assert.equal(g.modes[0].state, 'session', g.modes[0].stateReason);
+    close(g.out, (await losses(w, { compile: 'off', draws: 'host' }, 3, 3)).out, 1e-4);
+  }
+});
+
 test(
   'tensorflow: a prior whose schedules move every step compiles: c and the warm-up λ are graph inputs (spike-slab)',
   needsNative,

@@ -44,8 +44,9 @@ export interface Network {
   /**
    * The network as a first product and the rest: apply(x) = rest(x·w), w [inDim, H] (the
    * first layer's weights; its bias, normalisation and activation are in `rest`). A model
-   * whose input rows share parts (M2's [x, onehot(y)]: each x once per class) computes x·w
-   * by parts, w's rows for x once per x and those for y as a lookup. Absent: the network
+   * whose input rows share parts (M2's [x, onehot(y)], ADGM's [x, a, onehot(y)]: each x once
+   * per class) computes x·w by parts, w's rows for x once per x and those for y as a lookup
+   * (models/class-passes.ts). Absent: the network
    * does not start with a plain product of its input (conv, an input batch normalisation
    * or dropout).
    */

@@ -7,6 +7,7 @@ import { likelihoodOf } from '../losses/likelihood';
 import { gaussianLogDensity } from '../losses/gaussian-kl';
 import { semiSupervisedTerms } from '../losses/m2';
 import { alphaNames, evalAlphaExpression, m2Options, m2Rows, M2_TERMS } from './m2';
+import { withClass, type PassPart } from './class-passes';
 import { latentModelCapabilities } from './vae';
 import { UserError } from '../errors';
 import type { Rng } from '../runtime/rng';
@@ -30,6 +31,9 @@ import type { ModelBuildContext, Model, Network, Prior, TrainProgress, ClassCond
  * Rows go through the passes as in M2 (m2Rows): labelled rows with their label, then every
  * unlabelled row once per class, so y is summed out exactly. One a ~ q(a|x) is drawn per row
  * and shared by its C class passes (the expectation over q(a|x) sits outside the sum over y).
+ * The networks on the passes (encoder, decoder, decoder_a) get their inputs by parts where
+ * they start with a product (withClass, class-passes.ts): x and a, shared by a row's class
+ * passes, multiplied once per row; z per pass; onehot(y) as a lookup of the weights' rows.
  */
 
 export type AdgmVariant = 'adgm' | 'sdgm';
@@ -175,6 +179,9 @@ function adgmOps(m: AdgmParts, o: AdgmOptions) {
   const pa = (x: tfc.Tensor2D, z: tfc.Tensor2D, y: tfc.Tensor2D) => gauss(decoderA.apply(sd ? cat(z, y) : cat(x, z, y)));
   /** p(x|·)'s network: [z, y] (adgm) or [z, a, y] (sdgm). */
   const px = (z: tfc.Tensor2D, a: tfc.Tensor2D, y: tfc.Tensor2D) => decoder.apply(sd ? cat(z, a, y) : cat(z, y));
+  /** pa and px on class passes of class ys (by parts, withClass): x and a as parts that passes share. */
+  const paPasses = (x: PassPart, z: tfc.Tensor2D, ys: tfc.Tensor1D) => gauss(withClass(tf, decoderA, sd ? [z] : [x, z], ys, C));
+  const pxPasses = (z: tfc.Tensor2D, a: PassPart, ys: tfc.Tensor1D) => withClass(tf, decoder, sd ? [z, a] : [z], ys, C);
   const oneHot = (y: Int32Array) => tf.cast(tf.oneHot(tf.tensor1d(y, 'int32'), C), 'float32') as tfc.Tensor2D;
   const aMean = (x: tfc.Tensor2D) => gauss(encoderA.apply(x)).mu;
   const argmaxY = (x: tfc.Tensor2D, a: tfc.Tensor2D) => Int32Array.from(tf.argMax(classifier.apply(cat(a, x)), 1).dataSync());
@@ -192,7 +199,7 @@ function adgmOps(m: AdgmParts, o: AdgmOptions) {
       const a = sd ? pa(z, z, yh).mu : z;
       return likelihood.mean(px(z, a, yh));
     });
-  return { ...m, cat, gauss, pa, px, posterior, decodeClass };
+  return { ...m, cat, gauss, pa, px, paPasses, pxPasses, posterior, decodeClass };
 }
 
 type AdgmOps = ReturnType<typeof adgmOps>;
@@ -211,21 +218,22 @@ function inferencePasses(m: AdgmOps, o: AdgmOptions, x: tfc.Tensor2D, r: AdgmRow
   const a = tf.add(qa.mu, tf.mul(tf.exp(tf.mul(0.5, qa.logvar)), epsA)) as tfc.Tensor2D;
   const logqa = gaussianLogDensity(a, qa.mu, qa.logvar);
   const logits = classifier.apply(cat(a, x));
-  const xr = tf.gather(x, r.idx) as tfc.Tensor2D;
-  const ar = tf.gather(a, r.idx) as tfc.Tensor2D;
-  const yr = tf.cast(tf.oneHot(r.ys, C), 'float32') as tfc.Tensor2D;
-  const enc = encoder.apply(cat(xr, ar, yr));
+  // x and a once per row (an unlabelled row's C passes share them)
+  const xShared = { rows: x, idx: r.idx };
+  const aShared = { rows: a, idx: r.idx };
+  const enc = withClass(tf, encoder, [xShared, aShared], r.ys, C);
   const z = prior.sample(enc, K, rng, progress, o.class_noise === 'shared' ? { rows: B, index: r.idx } : undefined);
-  return { qa, logqa, logits, xr, ar, yr, enc, z };
+  return { qa, logqa, logits, xShared, aShared, enc, z };
 }
 
 /** The generative terms of the passes: −log p(x|·), KL(q(z|a,y,x) ‖ p(z)) and kl_a = log q(a|x) − log p(a|·). */
 function generativeTerms(m: AdgmOps, q: ReturnType<typeof inferencePasses>, r: AdgmRows, progress: TrainProgress) {
-  const { tf, K, prior, likelihood, px, pa } = m;
-  const recon = likelihood.nll(q.xr, px(q.z, q.ar, q.yr));
+  const { tf, K, prior, likelihood, pxPasses, paPasses } = m;
+  const recon = likelihood.nll(tf.gather(q.xShared.rows, r.idx) as tfc.Tensor2D, pxPasses(q.z, q.aShared, r.ys));
   const kl = prior.kl(q.enc, K, progress, q.z);
-  const p = pa(q.xr, q.z, q.yr);
-  const klA = tf.sub(tf.gather(q.logqa, r.idx), gaussianLogDensity(q.ar, p.mu, p.logvar)) as tfc.Tensor1D;
+  const p = paPasses(q.xShared, q.z, r.ys);
+  const ar = tf.gather(q.aShared.rows, r.idx) as tfc.Tensor2D;
+  const klA = tf.sub(tf.gather(q.logqa, r.idx), gaussianLogDensity(ar, p.mu, p.logvar)) as tfc.Tensor1D;
   return { recon, kl, klA };
 }
 
@@ -300,7 +308,7 @@ function densityMissing(m: AdgmParts, o: AdgmOptions): string | null {
  * Only where densityMissing is null.
  */
 function adgmImportanceWeights(m: AdgmOps): NonNullable<AdgmModel['logImportanceWeights']> {
-  const { tf, C, K, A, prior, encoderA, encoder, cat, gauss, pa, px } = m;
+  const { tf, C, K, A, prior, encoderA, encoder, gauss, paPasses, pxPasses } = m;
   const logDensityK = m.likelihood.logDensityK!;
   const logPrior = prior.logPrior!;
   const logPosterior = prior.logPosterior!;
@@ -314,14 +322,21 @@ function adgmImportanceWeights(m: AdgmOps): NonNullable<AdgmModel['logImportance
       const lvK = rep(qa.logvar, k);
       const a = tf.add(muK, tf.mul(tf.exp(tf.mul(0.5, lvK)), tf.tensor2d(rng.normals(B * k * A), [B * k, A]))) as tfc.Tensor2D;
       const logqa = tf.reshape(gaussianLogDensity(a, muK, lvK), [B, k]);
-      const aC = rep(a, C);
-      const xC = rep(x, k * C);
-      const yC = tf.tile(tf.eye(C), [B * k, 1]) as tfc.Tensor2D;
-      const enc = encoder.apply(cat(xC, aC, yC));
+      // the passes by parts (withClass): x once per row, a once per draw, y looked up
+      const index = (f: (i: number) => number) =>
+        tf.tensor1d(
+          Int32Array.from({ length: B * k * C }, (_, i) => f(i)),
+          'int32',
+        );
+      const ys = index((i) => i % C);
+      const xShared = { rows: x, idx: index((i) => Math.floor(i / (k * C))) };
+      const aShared = { rows: a, idx: index((i) => Math.floor(i / C)) };
+      const enc = withClass(tf, encoder, [xShared, aShared], ys, C);
       const z = prior.sample(enc, K, rng, EVAL_PROGRESS);
-      const p = pa(xC, z, yC);
+      const p = paPasses(xShared, z, ys);
+      const aC = rep(a, C);
       const logJoint = tf.add(
-        tf.reshape(logDensityK(x, px(z, aC, yC), k * C), [B * k * C]),
+        tf.reshape(logDensityK(x, pxPasses(z, aShared, ys), k * C), [B * k * C]),
         tf.add(tf.sub(logPrior(z), logPosterior(z, enc, K)), gaussianLogDensity(aC, p.mu, p.logvar)),
       );
       const perClass = tf.reshape(logJoint, [B, k, C]);

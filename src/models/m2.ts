@@ -6,6 +6,7 @@ import { weightSchedule, scheduleProgress } from '../schedules/schedule';
 import type { Rng } from '../runtime/rng';
 import { likelihoodOf } from '../losses/likelihood';
 import { semiSupervisedTerms } from '../losses/m2';
+import { withClass } from './class-passes';
 import { UserError } from '../errors';
 import type { ModelBuildContext, Model, Network, Prior, TrainProgress, DataSet, LikelihoodName, ClassConditionalModel } from '../contracts';
 
@@ -313,24 +314,6 @@ export function m2Core(o: M2CoreOptions, ctx: ModelBuildContext, features: Featu
       tfc.Tensor1D
     >;
 
-  /**
-   * A network on [a_i, onehot(y_i)] for every pass i (a_i: row idx_i of `a`, or row i without
-   * idx). When it starts with a product (Network.affineInput), that product is a·w_a + w_y[y]
-   * (classProduct) with a·w_a computed once per row of `a` (an unlabelled x once, not once per
-   * class) and gathered, and w_y[y] a lookup of w's rows for y: the same sums as the product
-   * with the concatenated rows, in another order; the network's rest then runs on it.
-   * Otherwise the network runs on the concatenated rows.
-   */
-  const withClass = (net: Network, a: tfc.Tensor2D, idx: tfc.Tensor1D | null, ys: tfc.Tensor1D): tfc.Tensor2D => {
-    const first = net.affineInput?.();
-    if (first) {
-      const [wa, wy] = tf.split(first.w, [a.shape[1], C], 0);
-      const aw = tf.matMul(a, wa);
-      return first.rest(tf.add(idx ? tf.gather(aw, idx) : aw, tf.gather(wy, ys)) as tfc.Tensor2D);
-    }
-    const rows = idx ? (tf.gather(a, idx) as tfc.Tensor2D) : a;
-    return net.apply(tf.concat([rows, tf.cast(tf.oneHot(ys, C), 'float32')], 1) as tfc.Tensor2D);
-  };
   const model: M2Model = {
     params,
     buffers,
@@ -345,9 +328,9 @@ export function m2Core(o: M2CoreOptions, ctx: ModelBuildContext, features: Featu
       const x = features ? features.sample(batch.x, rng) : batch.x;
       const B = x.shape[0];
       const r = batch.inputs ?? upload(m2Rows(batch.y ?? new Int32Array(B).fill(-1), C));
-      const enc = withClass(encoder, x, r.idx, r.ys);
+      const enc = withClass(tf, encoder, [{ rows: x, idx: r.idx }], r.ys, C);
       const z = prior.sample(enc, K, rng, progress, o.class_noise === 'shared' ? { rows: B, index: r.idx } : undefined);
-      const recon = nll(tf.gather(x, r.idx) as tfc.Tensor2D, withClass(decoder, z, null, r.ys));
+      const recon = nll(tf.gather(x, r.idx) as tfc.Tensor2D, withClass(tf, decoder, [z], r.ys, C));
       const kl = prior.kl(enc, K, progress, z);
       const logits = classifier.apply(x);
       const lambdaH = constantEntropy
