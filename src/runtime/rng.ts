@@ -8,7 +8,7 @@
  * Standard normals (`normal`, `normals`) come from a ziggurat on the same stream
  * (Marsaglia & Tsang 2000, 256 layers; the layer, the sign and a 53-bit magnitude from
  * disjoint bits of two words, as Doornik's ZIGNOR keeps the layer apart from the uniform;
- * the tail by Marsaglia's exact method): about 2.5× less CPU than the Box-Muller pairs
+ * the tail by Marsaglia's exact method): about half the CPU of the Box-Muller pairs
  * drawn before 2026-12-05, whose log, square root, sine and cosine cost about 5 ms per
  * 250,000 draws. This changed every run's draws from that date (the same distribution,
  * different numbers): runs made before it do not reproduce bit for bit after it.
@@ -70,7 +70,7 @@ export class Rng {
     return Math.floor(this.uniform() * n);
   }
 
-  /** A standard normal draw: two words of the stream, more for the 1 % of draws off the ziggurat's rectangles. */
+  /** A standard normal draw: two words of the stream, more for the 1.5 % of draws off the ziggurat's rectangles. */
   normal(): number {
     const a = this.nextUint32() | 0;
     return this.ziggurat(a, this.nextUint32());
@@ -78,7 +78,7 @@ export class Rng {
 
   /**
    * n draws of `normal()` in turn: the same numbers, and the same state after. The
-   * rectangles' draws (99 % of them) are made with the generator's state in locals (as
+   * rectangles' draws (98.5 % of them) are made with the generator's state in locals (as
    * `bernoulli` does); the rest by `normal()`'s code on the stored state.
    */
   normals(n: number): Float32Array {
