@@ -91,7 +91,7 @@ class DrawsAhead {
 
   /** Start making the draws of a pass, after everything drawn so far. */
   request(calls: Call[]): void {
-    // the Rng's fields (state and spare normal) travel as a structured clone
+    // the Rng's one field (the generator state) travels as a structured clone
     this.pending = this.ask<Float32Array[]>({ calls, rng: this.holds ? undefined : this.rng });
     this.holds = true;
   }
