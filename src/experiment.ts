@@ -54,7 +54,7 @@ async function runLocked(o: RunOptions, run: ActiveRun): Promise<RunResult> {
   // a new one or the resumed run's from its last checkpoint
   const recorder = openRecorder(config, registry, baseCtx, o, progress, run);
   const { store, warn } = recorder;
-  const state = trainingState(parts);
+  const state = trainingState(parts, config.train.swa ? { tf, from_epoch: config.train.swa.from_epoch } : undefined);
   const { record, start }: { record: RunRecord; start: StartPoint } = resumeRecord
     ? resumeFromCheckpoint(tf, store, resumeRecord, state.all, {
         select: !!config.train.select,

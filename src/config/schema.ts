@@ -150,6 +150,21 @@ function trainSchema(): JsonSchema {
         description:
           "λ: λ·θ is added to every parameter's gradient after clipping (the gradient of λ/2·‖θ‖², i.e. a Gaussian prior N(0, 1/λ) on the weights of a per-example loss; coupled as PyTorch's Adam weight_decay, not AdamW). A N(0, 1) prior on the weights of a model trained on N examples is λ = 1/N",
       },
+      swa: {
+        type: 'object',
+        additionalProperties: false,
+        required: ['from_epoch'],
+        description:
+          "Stochastic weight averaging (Izmailov et al. 2018; PyTorch's AveragedModel, Lightning's StochasticWeightAveraging): from epoch from_epoch on, the equal-weight mean of the model's parameters (and buffers) at the end of every epoch since is what validation, train.select, the test evaluators and elbo export measure; training goes on from the raw parameters. Checkpointed (average/model/...), so a resumed run averages on exactly",
+        properties: {
+          from_epoch: {
+            type: 'integer',
+            minimum: 1,
+            maximum: { $data: '2/epochs' },
+            description: 'The first epoch (1-based) whose end-of-epoch parameters enter the average; at most train.epochs',
+          },
+        },
+      },
       checkpoint_keep: { type: 'integer', minimum: 1, default: 2, description: 'How many epoch checkpoints to keep' },
       select: {
         type: 'object',

@@ -38,6 +38,8 @@ export interface ExperimentConfig {
     labelled_draw: 'cycle' | 'replacement';
     clip?: { norm?: number; value?: number };
     weight_decay: number;
+    /** Stochastic weight averaging from this epoch (1-based) on (src/train/average.ts). */
+    swa?: { from_epoch: number };
     checkpoint_keep: number;
     compile: 'auto' | 'off';
     draws: 'host' | 'graph';

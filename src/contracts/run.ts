@@ -46,7 +46,8 @@ export interface RunRecord {
   /** train.select: the best epoch so far (at the end: the selected one) and its metric value. */
   selected?: Selected;
   /** Which parameters the test metrics were measured on: the best checkpoint (train.select) or the last epoch. */
-  evaluated_on?: { checkpoint: 'best' | 'last'; epoch: number };
+  /** Which parameters the test evaluators measured; `swa_epochs`: train.swa's average of that many epochs' ends. */
+  evaluated_on?: { checkpoint: 'best' | 'last'; epoch: number; swa_epochs?: number };
   /** The config's `published:` entries with the measured value and a verdict (within, better, worse, missing). */
   published?: PublishedComparison[];
   /** Runs the model was built on, by role (m1m2: its M1), and whether they were reused or trained for this run. */

@@ -52,11 +52,14 @@ export function openFinishedRun(
   return { runDir, store, record };
 }
 
-/** Load a run's last checkpoint into `vars` (names as the run saved them, e.g. model/encoder/...). */
+/**
+ * Load a run's last checkpoint into `vars` (names as the run saved them, e.g. model/encoder/...):
+ * the parameters it was evaluated with (train.swa's average where it had begun).
+ */
 export function loadLastCheckpoint(store: RunStore, tf: typeof tfc, vars: Map<string, tfc.Variable>, where: string): CheckpointManifest {
   const last = store.checkpoints().at(-1);
   if (!last) throw new UserError(`run ${store.dir} has no checkpoint`, where);
-  return loadCheckpoint(tf, last.dir, vars);
+  return loadCheckpoint(tf, last.dir, vars, { evaluated: true });
 }
 
 /**
@@ -157,6 +160,6 @@ async function runModel(
   const dir = checkpoint(store);
   if (!dir || !fs.existsSync(path.join(dir, 'manifest.json')))
     throw new UserError(`run ${store.dir} has no checkpoint${dir ? ` at ${dir}` : ''}`, where);
-  loadCheckpoint(tf, dir, vars);
+  loadCheckpoint(tf, dir, vars, { evaluated: true });
   return model;
 }

@@ -99,11 +99,15 @@ export async function evaluateTest(
     const dir = store.bestDir(best.epoch);
     if (!fs.existsSync(path.join(dir, 'manifest.json'))) throw new UserError(`the best checkpoint (epoch ${best.epoch}) is missing`, dir);
     loadCheckpoint(tf, dir, o.state.model);
-    record.evaluated_on = { checkpoint: 'best', epoch: best.epoch };
+    record.evaluated_on = { checkpoint: 'best', epoch: best.epoch, ...swaEpochs(o.state, best.epoch) };
     progress.message(
       `evaluating the best checkpoint: epoch ${best.epoch} of ${record.epochs_completed} (${best.metric} ${best.value.toFixed(4)}, ${best.mode})`,
     );
-  } else record.evaluated_on = { checkpoint: 'last', epoch: record.epochs_completed };
+  } else {
+    // train.swa: the last epoch's average, as validation measured it
+    o.state.average?.install(record.epochs_completed);
+    record.evaluated_on = { checkpoint: 'last', epoch: record.epochs_completed, ...swaEpochs(o.state, record.epochs_completed) };
+  }
   return evaluateRun(
     parts,
     {
@@ -126,4 +130,10 @@ export async function evaluateTest(
     },
     metrics,
   );
+}
+
+/** train.swa: how many epochs' ends the average evaluated after `epoch` holds (nothing before it begins). */
+function swaEpochs(state: TrainingState, epoch: number): { swa_epochs?: number } {
+  const a = state.average;
+  return a?.active(epoch) ? { swa_epochs: epoch - a.from + 1 } : {};
 }

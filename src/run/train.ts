@@ -8,22 +8,30 @@ import type { Progress } from '../track/progress';
 import { faultPoint } from '../util/fault';
 import type { RunParts } from './build';
 import { modelVariables } from '../models/model';
+import { WeightAverage } from '../train/average';
 import type { RunRecorder } from './record';
 import type { StartPoint } from './resume';
 import { type DataSet, type ExperimentConfig, Selected } from '../contracts';
 
-/** The variables a checkpoint holds, by name: the model's (`model/...`) and, in `all`, the optimizer's (`optimizer/...`) too. */
+/**
+ * The variables a checkpoint holds, by name: the model's (`model/...`) and, in `all`, the
+ * optimizer's (`optimizer/...`) and train.swa's averages (`average/model/...`) too.
+ */
 export interface TrainingState {
   model: Map<string, tfc.Variable>;
   all: Map<string, tfc.Variable>;
+  /** train.swa: the running average of the model's variables (absent without it). */
+  average?: WeightAverage;
 }
 
-export function trainingState(parts: Pick<RunParts, 'model' | 'optimizer'>): TrainingState {
+export function trainingState(parts: Pick<RunParts, 'model' | 'optimizer'>, swa?: { tf: typeof tfc; from_epoch: number }): TrainingState {
   const model = new Map<string, tfc.Variable>();
   for (const [k, v] of modelVariables(parts.model)) model.set(`model/${k}`, v);
   const all = new Map<string, tfc.Variable>(model);
   for (const [k, v] of parts.optimizer.state) all.set(`optimizer/${k}`, v);
-  return { model, all };
+  const average = swa ? new WeightAverage(swa.tf, model, swa.from_epoch) : undefined;
+  if (average) for (const [k, v] of average.checkpointVars()) all.set(k, v);
+  return { model, all, ...(average ? { average } : {}) };
 }
 
 /**
@@ -68,6 +76,7 @@ export async function trainRun(
       labelledDraw: train.labelled_draw,
       evaluationWeights: parts.evaluationWeights,
       gradients: { clip: train.clip, weightDecay: train.weight_decay },
+      average: o.state.average,
       startEpoch: o.start.epoch,
       startStep: o.start.step,
       compile: train.compile,
@@ -98,12 +107,14 @@ export async function trainRun(
           }
           if (!best || (select.mode === 'max' ? value > best.value : value < best.value)) {
             best = { metric: select.metric, mode: select.mode, epoch, value };
-            saveCheckpoint(store.bestDir(epoch), epoch, step, o.state.model);
+            // the parameters that were validated: train.swa's average once it has begun
+            saveCheckpoint(store.bestDir(epoch), epoch, step, o.state.average?.evaluated(epoch) ?? o.state.model);
           }
         }
         const now = Date.now(); // one timestamp for every tracker, and in the checkpoint
         saveCheckpoint(store.checkpointDir(epoch), epoch, step, o.state.all, {
           ...(best ? { selected: best } : {}),
+          ...(o.state.average?.active(epoch) ? { evaluated: 'average' as const } : {}),
           metrics: { step, timestamp: now, epoch, ...metrics },
         });
         await faultPoint('checkpoint', epoch, o.stopping);

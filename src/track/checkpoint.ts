@@ -4,6 +4,7 @@ import type * as tfc from '@tensorflow/tfjs-core';
 import { UserError } from '../errors';
 import { diskError } from '../util/disk-errors';
 import type { Selected } from '../contracts';
+import { AVERAGE_PREFIX } from '../train/average';
 
 export interface CheckpointManifest {
   epoch: number;
@@ -20,6 +21,12 @@ export interface CheckpointManifest {
    * on resume.
    */
   metrics?: Record<string, number>;
+  /**
+   * train.swa, once averaging has begun: the parameters evaluated at this epoch are the
+   * average (`average/model/...`), not the raw training parameters (`model/...`) a resume
+   * trains on; loadEvaluated reads those.
+   */
+  evaluated?: 'average';
   tensors: { name: string; shape: number[]; offset: number; length: number }[];
 }
 
@@ -33,7 +40,7 @@ export function saveCheckpoint(
   epoch: number,
   globalStep: number,
   vars: Map<string, tfc.Variable>,
-  extra: { selected?: Selected; metrics?: Record<string, number> } = {},
+  extra: Pick<CheckpointManifest, 'selected' | 'metrics' | 'evaluated'> = {},
 ): void {
   const tmp = `${dir}.tmp`;
   const tensors: CheckpointManifest['tensors'] = [];
@@ -61,8 +68,15 @@ export function saveCheckpoint(
 }
 
 /** Restore every variable in `vars` from a checkpoint; names and shapes must match. */
-export function loadCheckpoint(tf: typeof tfc, dir: string, vars: Map<string, tfc.Variable>): CheckpointManifest {
+export function loadCheckpoint(
+  tf: typeof tfc,
+  dir: string,
+  vars: Map<string, tfc.Variable>,
+  o: { evaluated?: boolean } = {},
+): CheckpointManifest {
   const manifest: CheckpointManifest = JSON.parse(fs.readFileSync(path.join(dir, 'manifest.json'), 'utf8'));
+  // the model as it was evaluated at that epoch: train.swa's average where the checkpoint says so
+  if (o.evaluated && manifest.evaluated === 'average') vars = new Map([...vars].map(([k, v]) => [`${AVERAGE_PREFIX}${k}`, v]));
   const buf = fs.readFileSync(path.join(dir, 'weights.bin'));
   const all = new Float32Array(buf.buffer.slice(buf.byteOffset, buf.byteOffset + buf.byteLength));
   const byName = new Map(manifest.tensors.map((t) => [t.name, t]));

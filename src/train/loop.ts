@@ -7,6 +7,7 @@ import type { GradientOptions } from './gradients';
 import { DEFAULT_DRAWS } from '../config/schema';
 import { DeviceSums } from '../eval/device-sums';
 import { faultPoint } from '../util/fault';
+import type { WeightAverage } from './average';
 import type { Model, WeightValues, DataSet, Optimizer, Schedule, TrainProgress, StepMode } from '../contracts';
 
 export interface LoopOptions {
@@ -25,6 +26,8 @@ export interface LoopOptions {
   evaluationWeights: (at: TrainProgress) => Record<string, number>;
   /** train.clip and train.weight_decay (src/train/gradients.ts); the step logs grad_norm. */
   gradients?: GradientOptions;
+  /** train.swa: the average that is folded in after each epoch and validated in place of the raw parameters. */
+  average?: WeightAverage;
   /** First epoch to run (0-based): > 0 when resuming from a checkpoint. */
   startEpoch: number;
   startStep: number;
@@ -275,16 +278,20 @@ export async function trainLoop(
       const trainSeconds = (Date.now() - t0) / 1000;
       const means = sums.means(seen);
       sums.dispose();
-      const metrics = epochMetrics(tf, model, data, optimizer, o, {
-        means,
-        seen,
-        seconds: trainSeconds,
-        w,
-        lastAt,
-        epoch,
-        step: globalStep,
-        rng: epochRng,
-      });
+      // train.swa: the epoch's parameters into the average, which validation then measures
+      o.average?.update(epoch + 1);
+      const validate = () =>
+        epochMetrics(tf, model, data, optimizer, o, {
+          means,
+          seen,
+          seconds: trainSeconds,
+          w,
+          lastAt,
+          epoch,
+          step: globalStep,
+          rng: epochRng,
+        });
+      const metrics = o.average ? o.average.with(epoch + 1, validate) : validate();
       const bad = Object.entries(metrics).find(([, v]) => !Number.isFinite(v));
       if (bad) {
         return {
