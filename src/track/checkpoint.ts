@@ -4,7 +4,9 @@ import type * as tfc from '@tensorflow/tfjs-core';
 import { UserError } from '../errors';
 import { diskError } from '../util/disk-errors';
 import type { Selected } from '../contracts';
-import { AVERAGE_PREFIX } from '../train/average';
+
+/** The checkpoint names of train.swa's averaged parameters: `average/` before the model's (`average/model/...`; src/train/average.ts). */
+export const AVERAGE_PREFIX = 'average/';
 
 export interface CheckpointManifest {
   epoch: number;

@@ -1,7 +1,5 @@
 import type * as tfc from '@tensorflow/tfjs-core';
-
-/** The checkpoint names of the averaged parameters: `average/` before the model's (`average/model/...`). */
-export const AVERAGE_PREFIX = 'average/';
+import { AVERAGE_PREFIX } from '../track/checkpoint';
 
 /**
  * Stochastic weight averaging (train.swa; Izmailov et al. 2018, "Averaging weights leads to

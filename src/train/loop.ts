@@ -165,16 +165,19 @@ function epochMetrics(
   for (const [n, v] of Object.entries({ ...end.w, ...(model.fixedWeights ?? {}) })) metrics[`weight/${n}`] = v;
   if (lastAt) for (const [n, v] of Object.entries(optimizer.scheduled?.(lastAt) ?? {})) metrics[`optimizer/${n}`] = v;
   if (data.val) {
-    const val = evaluateTerms(
-      tf,
-      model,
-      data.val,
-      data.dim,
-      1000,
-      end.rng.fork('validation'),
-      o.evaluationWeights(lastAt ?? { epoch, step: end.step, fraction: (epoch + 1) / o.epochs }),
-      o.compile,
-    );
+    const validate = () =>
+      evaluateTerms(
+        tf,
+        model,
+        data.val!,
+        data.dim,
+        1000,
+        end.rng.fork('validation'),
+        o.evaluationWeights(lastAt ?? { epoch, step: end.step, fraction: (epoch + 1) / o.epochs }),
+        o.compile,
+      );
+    // train.swa: once averaging has begun, validation measures the average
+    const val = o.average ? o.average.with(epoch + 1, validate) : validate();
     for (const [k, v] of Object.entries(val)) metrics[`val/${k}`] = v;
   }
   return metrics;
@@ -278,20 +281,17 @@ export async function trainLoop(
       const trainSeconds = (Date.now() - t0) / 1000;
       const means = sums.means(seen);
       sums.dispose();
-      // train.swa: the epoch's parameters into the average, which validation then measures
-      o.average?.update(epoch + 1);
-      const validate = () =>
-        epochMetrics(tf, model, data, optimizer, o, {
-          means,
-          seen,
-          seconds: trainSeconds,
-          w,
-          lastAt,
-          epoch,
-          step: globalStep,
-          rng: epochRng,
-        });
-      const metrics = o.average ? o.average.with(epoch + 1, validate) : validate();
+      o.average?.update(epoch + 1); // train.swa: the epoch's parameters into the average
+      const metrics = epochMetrics(tf, model, data, optimizer, o, {
+        means,
+        seen,
+        seconds: trainSeconds,
+        w,
+        lastAt,
+        epoch,
+        step: globalStep,
+        rng: epochRng,
+      });
       const bad = Object.entries(metrics).find(([, v]) => !Number.isFinite(v));
       if (bad) {
         return {
