@@ -109,6 +109,10 @@ test('train.swa in a run: checkpoints hold the average of the epochs since from_
   assert.notEqual(swa.metrics['test/elbo'], plain.metrics['test/elbo']);
   const record = JSON.parse(fs.readFileSync(path.join(swa.runDir, 'run.json'), 'utf8'));
   assert.deepEqual(record.evaluated_on, { checkpoint: 'last', epoch: 4, swa_epochs: 3 });
+  // the learning curves say where validation begins to measure the average
+  const curves = (r: { runDir: string }) => fs.readFileSync(path.join(r.runDir, 'artifacts', 'curves.svg'), 'utf8');
+  assert.match(curves(swa), /weight average \(train\.swa\)/);
+  assert.doesNotMatch(curves(plain), /train\.swa/);
   // what export and comparisons read: the average
   const loaded = await loadFinishedRun(swa.runDir, tf, createRegistry(), 'test');
   for (const [k, v] of modelVariables(loaded.model)) assert.deepEqual(v.dataSync(), last.tensors.get(`average/model/${k}`), k);

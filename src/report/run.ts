@@ -48,7 +48,7 @@ export async function writeCurves(runDir: string, record?: RunRecord): Promise<s
     out,
     curvesSpec(
       `Learning curves: ${rec.experiment} ${rec.run_id}`,
-      `${modelName(runDir)} on ${rec.data?.name ?? '?'}, seed ${rec.seed}, ${epochs} epoch${epochs === 1 ? '' : 's'} (${rec.status}); dashed: the final test value`,
+      `${modelName(runDir)} on ${rec.data?.name ?? '?'}, seed ${rec.seed}, ${epochs} epoch${epochs === 1 ? '' : 's'} (${rec.status}); dashed: the final test value${swaNote(runDir)}`,
       points,
       test,
     ),
@@ -56,12 +56,23 @@ export async function writeCurves(runDir: string, record?: RunRecord): Promise<s
   return out;
 }
 
-function modelName(runDir: string): string {
+/** The run's resolved config (config.yaml), or null where it cannot be read. */
+function runConfig(runDir: string): { model?: { kind?: unknown }; train?: { swa?: { from_epoch?: unknown } } } | null {
   try {
-    return String(parse(fs.readFileSync(path.join(runDir, 'config.yaml'), 'utf8'))?.model?.kind ?? 'model');
+    return parse(fs.readFileSync(path.join(runDir, 'config.yaml'), 'utf8'));
   } catch {
-    return 'model';
+    return null;
   }
+}
+
+function modelName(runDir: string): string {
+  return String(runConfig(runDir)?.model?.kind ?? 'model');
+}
+
+/** train.swa: validation measures the average from its first epoch on (a step in the curves). */
+function swaNote(runDir: string): string {
+  const from = runConfig(runDir)?.train?.swa?.from_epoch;
+  return typeof from === 'number' ? `; validation from epoch ${from}: the weight average (train.swa)` : '';
 }
 
 /** Figures of a run in this order, then any other PNG of artifacts/ by name. */
