@@ -79,7 +79,7 @@ export const WORKLOADS: Workload[] = [
   {
     name: 'adgm-mnist',
     description:
-      'ADGM on MNIST (configs/mnist/adgm.yaml), a = z = 100, five MLPs of 500-500 (ReLU), batch 200 = 100 labelled + 100 unlabelled',
+      'ADGM on MNIST (configs/mnist/adgm.yaml without its batch normalisation), a = z = 100, five MLPs of 500-500 (ReLU), batch 200 = 100 labelled + 100 unlabelled',
     shape: [28, 28, 1],
     classes: 10,
     batch: 200,
