@@ -45,8 +45,10 @@ export interface RunRecord {
   step_modes?: StepMode[];
   /** train.select: the best epoch so far (at the end: the selected one) and its metric value. */
   selected?: Selected;
-  /** Which parameters the test metrics were measured on: the best checkpoint (train.select) or the last epoch. */
-  /** Which parameters the test evaluators measured; `swa_epochs`: train.swa's average of that many epochs' ends. */
+  /**
+   * Which parameters the test metrics were measured on: the best checkpoint (train.select) or the
+   * last epoch; `swa_epochs`: train.swa's average of that many epochs' ends.
+   */
   evaluated_on?: { checkpoint: 'best' | 'last'; epoch: number; swa_epochs?: number };
   /** The config's `published:` entries with the measured value and a verdict (within, better, worse, missing). */
   published?: PublishedComparison[];

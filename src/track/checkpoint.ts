@@ -26,7 +26,7 @@ export interface CheckpointManifest {
   /**
    * train.swa, once averaging has begun: the parameters evaluated at this epoch are the
    * average (`average/model/...`), not the raw training parameters (`model/...`) a resume
-   * trains on; loadEvaluated reads those.
+   * trains on; loadCheckpoint with `evaluated` reads those.
    */
   evaluated?: 'average';
   tensors: { name: string; shape: number[]; offset: number; length: number }[];
