@@ -8,7 +8,7 @@ import { selectBackend, installedBackends } from '../src/runtime/backend';
 import { getTf } from '../src/runtime/tf';
 import { createRegistry } from '../src/builtins';
 import { Rng } from '../src/runtime/rng';
-import { mlp } from '../src/nn/mlp';
+import { mlp, mlpNetworkPlugin } from '../src/nn/mlp';
 import { conv } from '../src/nn/conv';
 import { buildRun } from '../src/run/build';
 import { trainingState } from '../src/run/train';
@@ -261,6 +261,63 @@ test("every model collects its networks' buffers under their prefixes, and one t
           `${m.kind}: ${k} moved`,
         );
   }
+});
+
+test("ADGM's training step runs its classifier in training once, on the batch's rows: the accuracy term's q(y|ā,x) reads the running averages and does not move them", async () => {
+  const tf = getTf();
+  const data = tinyDataSet({ shape: [6], n: 16, classes: 3 });
+  const calls: { training: boolean; rows: number }[] = [];
+  const registry = createRegistry();
+  // an mlp that records how q(y|a,x) (in A + D = 8, out C = 3) is applied
+  registry.register(
+    {
+      ...mlpNetworkPlugin,
+      name: 'spy-mlp',
+      create: (...[o, ctx]: Parameters<typeof mlpNetworkPlugin.create>) => {
+        const net = mlpNetworkPlugin.create({ ...o, kind: 'mlp' }, ctx);
+        if (ctx.shape.inDim !== 8 || ctx.shape.outDim !== 3) return net;
+        const apply = net.apply.bind(net);
+        net.apply = (x) => {
+          calls.push({ training: !!ctx.phase?.training, rows: x.shape[0] });
+          return apply(x);
+        };
+        return net;
+      },
+    },
+    'test',
+  );
+  const net = { kind: 'mlp', hidden: [4], norm: 'batch' };
+  const model = {
+    kind: 'adgm',
+    latent: 2,
+    aux: 2,
+    encoder: net,
+    decoder: net,
+    classifier: { ...net, kind: 'spy-mlp' },
+    encoder_a: net,
+    decoder_a: net,
+  };
+  const { model: adgm, optimizer } = await buildRun({ model, loss: {}, eval: [], train: { optimizer: ADAM } }, data, {
+    tf,
+    registry,
+    rng: new Rng(1),
+    baseDir: '.',
+  });
+  const step = makeTrainStep(tf, adgm, optimizer, { compile: 'off' });
+  const y = Int32Array.from({ length: 8 }, (_, i) => (i < 5 ? i % 3 : -1));
+  const terms = step(tf.tensor2d(data.train.x.subarray(0, 48), [8, 6]), y, { c1: 1, c2: 1, alpha: 1 }, new Rng(2), STEP0);
+  assert.ok(terms.accuracy, 'the accuracy term is still computed');
+  Object.values(terms).forEach((t) => t.dispose());
+  assert.deepEqual(
+    calls.filter((c) => c.training),
+    [{ training: true, rows: 8 }],
+    JSON.stringify(calls),
+  );
+  assert.deepEqual(
+    calls.filter((c) => !c.training),
+    [{ training: false, rows: 5 }],
+    "the labelled rows' accuracy pass, in evaluation",
+  );
 });
 
 test('checkpoints hold the buffers as model/<prefix>/bnN/mean and …/var and restore them', async () => {

@@ -1,6 +1,6 @@
 import type * as tfc from '@tensorflow/tfjs-core';
 import { definePlugin, slot, Type, type OptionsOf } from '../registry/define';
-import { collectVariables } from '../nn/network';
+import { collectVariables, inEvaluation } from '../nn/network';
 import { standardWeights } from '../registry/weights';
 import { weightSchedule, scheduleProgress } from '../schedules/schedule';
 import { likelihoodOf } from '../losses/likelihood';
@@ -11,7 +11,17 @@ import { withClass, type PassPart } from './class-passes';
 import { latentModelCapabilities } from './vae';
 import { UserError } from '../errors';
 import type { Rng } from '../runtime/rng';
-import type { ModelBuildContext, Model, Network, Prior, TrainProgress, ClassConditionalModel, Likelihood, Schedule } from '../contracts';
+import type {
+  ModelBuildContext,
+  Model,
+  Network,
+  Phase,
+  Prior,
+  TrainProgress,
+  ClassConditionalModel,
+  Likelihood,
+  Schedule,
+} from '../contracts';
 
 /**
  * Maaløe et al. 2016, "Auxiliary Deep Generative Models" (docs/models.md "Model: ADGM and
@@ -109,6 +119,8 @@ interface AdgmParts {
   decoderA: Network;
   params: Map<string, tfc.Variable>;
   buffers: Map<string, tfc.Variable>;
+  /** The model's training/evaluation switch (the networks read it). */
+  phase?: Phase;
 }
 
 /** Build the prior, λ_H's schedule, the likelihood and the networks q(a|x), q(y|a,x), q(z|a,y,x), p(x|·), p(a|·). */
@@ -163,6 +175,7 @@ function adgmParts(o: AdgmOptions, ctx: ModelBuildContext, variant: AdgmVariant)
     decoderA,
     params,
     buffers,
+    phase: ctx.phase,
   };
 }
 
@@ -253,9 +266,12 @@ function adgmTerms(m: AdgmOps, o: AdgmOptions, alpha: number | null): AdgmModel[
     const lambdaH = constantEntropy
       ? ((o.entropy_weight as number | undefined) ?? 1)
       : (progress.scheduled?.m2_entropy_weight ?? entropySchedule(scheduleProgress(progress)));
-    // the labelled rows' accuracy reads q(y|ā,x) at the mean ā of q(a|x)
+    // the labelled rows' accuracy reads q(y|ā,x) at the mean ā of q(a|x), as validation does (in
+    // evaluation: a second training-mode pass would move the classifier's running averages again)
     const accuracyLogits =
-      nl > 0 ? classifier.apply(cat(tf.gather(q.qa.mu, r.lab) as tfc.Tensor2D, tf.gather(x, r.lab) as tfc.Tensor2D)) : undefined;
+      nl > 0
+        ? inEvaluation(m.phase, () => classifier.apply(cat(tf.gather(q.qa.mu, r.lab) as tfc.Tensor2D, tf.gather(x, r.lab) as tfc.Tensor2D)))
+        : undefined;
     // L uses the KL of z and of a together; each is reported on its own
     return semiSupervisedTerms({
       B,

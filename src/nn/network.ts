@@ -6,6 +6,21 @@ import type { Phase, HasVariables } from '../contracts';
 export const evaluationPhase = (): Phase => ({ training: false });
 
 /**
+ * `fn` with `phase` in evaluation, then as it was: a pass inside the training step that only
+ * monitors (no gradient flows from it) runs as validation would, so that it neither moves
+ * batch normalisation's running averages nor draws dropout masks.
+ */
+export function inEvaluation<T>(phase: Phase | undefined, fn: () => T): T {
+  if (!phase?.training) return fn();
+  phase.training = false;
+  try {
+    return fn();
+  } finally {
+    phase.training = true;
+  }
+}
+
+/**
  * Apply a Layers layer to a symbolic tensor and set its weights from elbo variables (in the
  * order the layer lists them, e.g. kernel then bias): the building block of `Network.layers`.
  * The values are copied, so the variables may live on another tfjs-core instance (the native
