@@ -43,12 +43,13 @@ export async function writeCurves(runDir: string, record?: RunRecord): Promise<s
       .map(([k, v]) => [k.slice(5), v]),
   );
   const epochs = new Set(points.map((p) => p.epoch)).size;
+  const cfg = runConfig(runDir);
   const out = path.join(runDir, 'artifacts', 'curves.png');
   await writeFigure(
     out,
     curvesSpec(
       `Learning curves: ${rec.experiment} ${rec.run_id}`,
-      `${modelName(runDir)} on ${rec.data?.name ?? '?'}, seed ${rec.seed}, ${epochs} epoch${epochs === 1 ? '' : 's'} (${rec.status}); dashed: the final test value${swaNote(runDir)}`,
+      `${modelName(cfg)} on ${rec.data?.name ?? '?'}, seed ${rec.seed}, ${epochs} epoch${epochs === 1 ? '' : 's'} (${rec.status}); dashed: the final test value${swaNote(cfg)}`,
       points,
       test,
     ),
@@ -57,7 +58,9 @@ export async function writeCurves(runDir: string, record?: RunRecord): Promise<s
 }
 
 /** The run's resolved config (config.yaml), or null where it cannot be read. */
-function runConfig(runDir: string): { model?: { kind?: unknown }; train?: { swa?: { from_epoch?: unknown } } } | null {
+type RunConfig = { model?: { kind?: unknown }; train?: { swa?: { from_epoch?: unknown } } } | null;
+
+function runConfig(runDir: string): RunConfig {
   try {
     return parse(fs.readFileSync(path.join(runDir, 'config.yaml'), 'utf8'));
   } catch {
@@ -65,13 +68,13 @@ function runConfig(runDir: string): { model?: { kind?: unknown }; train?: { swa?
   }
 }
 
-function modelName(runDir: string): string {
-  return String(runConfig(runDir)?.model?.kind ?? 'model');
+function modelName(cfg: RunConfig): string {
+  return String(cfg?.model?.kind ?? 'model');
 }
 
 /** train.swa: validation measures the average from its first epoch on (a step in the curves). */
-function swaNote(runDir: string): string {
-  const from = runConfig(runDir)?.train?.swa?.from_epoch;
+function swaNote(cfg: RunConfig): string {
+  const from = cfg?.train?.swa?.from_epoch;
   return typeof from === 'number' ? `; validation from epoch ${from}: the weight average (train.swa)` : '';
 }
 
@@ -96,7 +99,7 @@ function runBody(runDir: string, rec: RunRecord, configYaml: string): string {
     ['status', `<span class="status ${esc(rec.status)}">${esc(rec.status)}</span>${rec.error ? ` ${esc(rec.error)}` : ''}`],
     ['experiment', esc(rec.experiment)],
     ['run', esc(rec.run_id)],
-    ['model', esc(modelName(runDir))],
+    ['model', esc(modelName(runConfig(runDir)))],
     ['data', d ? `${esc(d.name)}: ${d.train} train / ${d.val} validation / ${d.test} test (sha256 ${esc(d.sha256.slice(0, 16))}…)` : '–'],
     ['seed', esc(rec.seed)],
     ['epochs', `${rec.epochs_completed} of ${rec.epochs_planned} (${rec.global_step} steps)`],

@@ -134,6 +134,6 @@ export async function evaluateTest(
 
 /** train.swa: how many epochs' ends the average evaluated after `epoch` holds (nothing before it begins). */
 function swaEpochs(state: TrainingState, epoch: number): { swa_epochs?: number } {
-  const a = state.average;
-  return a?.active(epoch) ? { swa_epochs: epoch - a.from + 1 } : {};
+  const n = state.average?.count(epoch) ?? 0;
+  return n > 0 ? { swa_epochs: n } : {};
 }

@@ -38,10 +38,15 @@ export class WeightAverage {
     return epoch >= this.from;
   }
 
+  /** How many epochs' ends the average holds after epoch `epoch` (1-based; 0 before it begins). */
+  count(epoch: number): number {
+    return Math.max(0, epoch - this.from + 1);
+  }
+
   /** After epoch `epoch` (1-based): fold the model's current variables into the average. */
   update(epoch: number): void {
     if (!this.active(epoch)) return;
-    const n = epoch - this.from; // epochs averaged before this one
+    const n = this.count(epoch) - 1; // epochs averaged before this one
     const tf = this.tf;
     tf.tidy(() => {
       for (const [name, v] of this.model) {
