@@ -8,7 +8,8 @@ read-back at the end). Prints one JSON line per workload in the benchmark's resu
   m2-mnist    M2: classifier, q(z|x,y), p(x|y,z) MLPs of 500 softplus, z 50,
               10 labelled + 90 unlabelled rows (y summed out over 10 classes)
   adgm-mnist  ADGM: q(a|x), q(y|a,x), q(z|a,y,x), p(x|y,z), p(a|x,y,z) MLPs of 500-500 ReLU,
-              a = z = 100, 100 labelled + 100 unlabelled rows (y summed out over 10 classes)
+              batch normalisation on every hidden layer, a = z = 100, 100 labelled +
+              100 unlabelled rows (y summed out over 10 classes)
   iwae-mnist  IWAE: MLP 784-200-200-(2x50) / 50-200-200-784 tanh, Bernoulli, the k = 50
               importance-weighted bound, batch 100 (5,000 decoder rows)
   iwae-k5000  the same networks' k = 5000 importance-weighted estimate of log p(x), evaluation
@@ -32,12 +33,16 @@ import time
 D, C = 784, 10
 
 
-def mlp_params(net, widths):
-    """elbo's names and shapes of an MLP's parameters (src/nn/mlp.ts): dense<i>/w [in, out], dense<i>/b [out]."""
+def mlp_params(net, widths, norm=False):
+    """elbo's names and shapes of an MLP's parameters (src/nn/mlp.ts): dense<i>/w [in, out], dense<i>/b [out];
+    with batch normalisation (norm) a hidden layer has bn<i>/gamma and bn<i>/beta [out] in place of its bias."""
     out = {}
     for i, (a, b) in enumerate(zip(widths, widths[1:])):
         out[f"{net}/dense{i}/w"] = [a, b]
-        out[f"{net}/dense{i}/b"] = [b]
+        if norm and i < len(widths) - 2:
+            out[f"{net}/bn{i}/gamma"], out[f"{net}/bn{i}/beta"] = [b], [b]
+        else:
+            out[f"{net}/dense{i}/b"] = [b]
     return out
 
 
@@ -62,7 +67,7 @@ SPECS = {
     "vae-mlp": dict(batch=128, labelled=0, k=1, latent=20, act="relu", nets={"encoder": [D, 400, 2 * 20], "decoder": [20, 400, D]}),
     "m2-mnist": dict(batch=100, labelled=10, k=1, latent=50, act="softplus",
                      nets={"classifier": [D, 500, C], "encoder": [D + C, 500, 2 * 50], "decoder": [50 + C, 500, D]}),
-    "adgm-mnist": dict(batch=200, labelled=100, k=1, latent=100, aux=100, act="relu",
+    "adgm-mnist": dict(batch=200, labelled=100, k=1, latent=100, aux=100, act="relu", norm=True,
                        nets={"encoder_a": [D, 500, 500, 2 * 100], "classifier": [100 + D, 500, 500, C],
                              "encoder": [D + 100 + C, 500, 500, 2 * 100], "decoder": [100 + C, 500, 500, D],
                              "decoder_a": [D + 100 + C, 500, 500, 2 * 100]}),
@@ -72,7 +77,7 @@ SPECS = {
 }
 for _s in SPECS.values():
     _s["params"] = gvae_params(_s["channels"], _s["kernel"], _s["latent"], 3) if "channels" in _s else \
-        {n: s for net, w in _s["nets"].items() for n, s in mlp_params(net, w).items()}
+        {n: s for net, w in _s["nets"].items() for n, s in mlp_params(net, w, _s.get("norm", False)).items()}
 
 p = argparse.ArgumentParser()
 p.add_argument("--workloads", default="vae-mlp,m2-mnist,adgm-mnist,iwae-mnist,iwae-k5000,gvae-conv")
@@ -95,10 +100,15 @@ ACT = {"relu": nn.ReLU, "softplus": nn.Softplus, "tanh": nn.Tanh}
 LOG2PI = math.log(2 * math.pi)
 
 
-def mlp(widths, act):
+def mlp(widths, act, norm=False):
+    """Linear layers; with norm every hidden layer is Linear (no bias) -> BatchNorm1d -> activation, as elbo's
+    norm: batch (epsilon 1e-5, running averages moved by 0.1 of the batch's: elbo's momentum 0.9)."""
     layers = []
     for i, (a_, b_) in enumerate(zip(widths, widths[1:])):
-        layers += [nn.Linear(a_, b_)] + ([ACT[act]()] if i < len(widths) - 2 else [])
+        hidden = i < len(widths) - 2
+        bn = norm and hidden
+        layers += [nn.Linear(a_, b_, bias=not bn)] + ([nn.BatchNorm1d(b_, eps=1e-5, momentum=0.1)] if bn else [])
+        layers += [ACT[act]()] if hidden else []
     return nn.Sequential(*layers)
 
 
@@ -159,10 +169,12 @@ def m2_mnist(s, randn):
 
 def adgm_mnist(s, randn):
     K, A, NL = s["latent"], s["aux"], s["labelled"]
-    nets = {n: mlp(w, s["act"]) for n, w in s["nets"].items()}
+    nets = {n: mlp(w, s["act"], s["norm"]) for n, w in s["nets"].items()}
     eye = torch.eye(C)
 
     def loss(x, y):
+        # batch normalisation's statistics over the rows of each call, as elbo's: q(a|x) and
+        # q(y|a,x) the B rows, the other three the nl + C*nu class passes
         B = x.shape[0]
         nu = B - NL
         mu_a, logvar_a = split(nets["encoder_a"](x), A)
@@ -258,12 +270,17 @@ WORKLOADS = {"vae-mlp": vae_mlp, "m2-mnist": m2_mnist, "adgm-mnist": adgm_mnist,
 
 
 def load_mlp(seq, net, values):
-    """elbo's dense<i>/w [in, out] and dense<i>/b into the Linear layers of `seq`, in order."""
+    """elbo's dense<i>/w [in, out] and dense<i>/b (or bn<i>/gamma, bn<i>/beta) into the layers of `seq`, in order."""
     linears = [m for m in seq if isinstance(m, nn.Linear)]
+    norms = {i: m for i, m in enumerate(m for m in seq if isinstance(m, nn.BatchNorm1d))}
     with torch.no_grad():
         for i, lin in enumerate(linears):
             lin.weight.copy_(values.pop(f"{net}/dense{i}/w").t())
-            lin.bias.copy_(values.pop(f"{net}/dense{i}/b"))
+            if lin.bias is not None:
+                lin.bias.copy_(values.pop(f"{net}/dense{i}/b"))
+            if i in norms:
+                norms[i].weight.copy_(values.pop(f"{net}/bn{i}/gamma"))
+                norms[i].bias.copy_(values.pop(f"{net}/bn{i}/beta"))
 
 
 def check(path):

@@ -163,7 +163,7 @@ function eagerStep(
     let terms: Record<string, tfc.Scalar> = {};
     tf.tidy(() => {
       const x = binarize ? binarized(tf, grey, rng) : grey;
-      const { grads } = training(
+      const { grads } = inTraining(
         model,
         () =>
           tf.variableGrads(() => {
@@ -191,9 +191,10 @@ function eagerStep(
 /**
  * `fn` with the model's phase in training (Model.phase): its networks use batch
  * statistics, update their buffers and draw dropout masks from `rng`; restored afterwards,
- * also when `fn` throws.
+ * also when `fn` throws. The training step's forward pass runs in it (and the bench's
+ * reference case, which computes that pass's loss for the PyTorch twin).
  */
-function training<T>(model: Model, fn: () => T, rng: Rng): T {
+export function inTraining<T>(model: Model, fn: () => T, rng: Rng): T {
   const phase = model.phase;
   if (!phase) return fn();
   const was = { training: phase.training, rng: phase.rng };
