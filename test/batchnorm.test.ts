@@ -10,6 +10,7 @@ import { createRegistry } from '../src/builtins';
 import { Rng } from '../src/runtime/rng';
 import { mlp, mlpNetworkPlugin } from '../src/nn/mlp';
 import { conv } from '../src/nn/conv';
+import { batchNormTraining } from '../src/runtime/native-ops';
 import { buildRun } from '../src/run/build';
 import { trainingState } from '../src/run/train';
 import { makeTrainStep } from '../src/train/step';
@@ -602,5 +603,52 @@ test(
       Object.values(compiled).length > 0 && Object.values(compiled).every((k) => typeof k === 'number' && k > 0),
       JSON.stringify(compiled),
     );
+  },
+);
+
+test(
+  "tensorflow: training normalisation runs as TensorFlow's fused kernels (FusedBatchNormV3 and its gradient) and gives tfjs's values and gradients: y, the batch mean, the unbiased variance, ∂/∂x, ∂/∂γ, ∂/∂β; one row per channel keeps tfjs's ops",
+  needsNative,
+  async () => {
+    await selectBackend('tensorflow');
+    const tf = getTf();
+    const rng = new Rng(21);
+    for (const shape of [
+      [37, 6],
+      [3, 4, 5, 6],
+    ]) {
+      const n = shape.slice(0, -1).reduce((a, b) => a * b, 1);
+      const x = tf.tensor(
+        rng.normals(n * 6).map((v) => 3 * v + 1),
+        shape,
+      );
+      const gamma = tf.tensor1d(rng.normals(6).map((v) => 1 + 0.3 * v));
+      const beta = tf.tensor1d(rng.normals(6));
+      // a loss that weighs every output differently, so that every gradient is non-trivial
+      const w = tf.tensor(rng.normals(n * 6), shape);
+      const axes = shape.slice(0, -1).map((_, i) => i);
+      const composite = (a: tfc.Tensor, g: tfc.Tensor, b: tfc.Tensor) => {
+        const m = tf.moments(a, axes);
+        return tf.batchNorm(a, m.mean, m.variance, b, g, 1e-5);
+      };
+      const fused = (a: tfc.Tensor, g: tfc.Tensor, b: tfc.Tensor) => batchNormTraining(tf, a, g, b, 1e-5)!.y;
+      const out = batchNormTraining(tf, x, gamma, beta, 1e-5)!;
+      const m = tf.moments(x, axes);
+      near(values(out.y), values(composite(x, gamma, beta)), 1e-5, `${shape}: y`);
+      assert.deepEqual(out.y.shape, shape);
+      near(values(out.mean), values(m.mean), 1e-5, `${shape}: mean`);
+      near(values(out.unbiased), values(tf.mul(m.variance, n / (n - 1))), 1e-5, `${shape}: unbiased variance`);
+      const grads = (f: typeof composite) => tf.grads((a, g, b) => tf.sum(tf.mul(f(a, g, b), w)))([x, gamma, beta]);
+      const [fx, fg, fb] = grads(fused);
+      const [cx, cg, cb] = grads(composite);
+      near(values(fx), values(cx), 1e-4, `${shape}: ∂/∂x`);
+      near(values(fg), values(cg), 1e-4, `${shape}: ∂/∂γ`);
+      near(values(fb), values(cb), 1e-4, `${shape}: ∂/∂β`);
+      assert.ok(
+        values(fx).some((v) => Math.abs(v) > 1e-3) && values(fg).some((v) => Math.abs(v) > 1e-3),
+        `${shape}: gradients not trivial`,
+      );
+    }
+    assert.equal(batchNormTraining(tf, tf.ones([1, 6]), tf.ones([6]), tf.zeros([6]), 1e-5), null, 'one row: tfjs ops');
   },
 );

@@ -2,6 +2,7 @@ import type * as tfc from '@tensorflow/tfjs-core';
 import type * as tfjs from '@tensorflow/tfjs';
 import { Enum, Type } from '../registry/define';
 import { applyWithWeights } from './network';
+import { batchNormTraining } from '../runtime/native-ops';
 import type { Phase } from '../contracts';
 
 /**
@@ -94,12 +95,20 @@ export function batchNorm(
       // (an absent offset breaks tfjs's gradient of batchNorm: a zero one; + 0 changes no number)
       const offset = beta ?? tf.zeros([channels]);
       if (!phase.training) return tf.batchNorm(z, mean, variance, offset, gamma, o.epsilon) as T;
+      const n = z.size / channels;
+      const move = (batchMean: tfc.Tensor, unbiased: tfc.Tensor) => {
+        mean.assign(tf.add(tf.mul(mean, o.momentum), tf.mul(batchMean, 1 - o.momentum)));
+        variance.assign(tf.add(tf.mul(variance, o.momentum), tf.mul(unbiased, 1 - o.momentum)));
+      };
+      // the native backend's fused kernels, forward and backward (runtime/native-ops.ts)
+      const fused = batchNormTraining(tf, z, gamma, offset, o.epsilon);
+      if (fused) {
+        move(fused.mean, fused.unbiased);
+        return fused.y;
+      }
       const axes = z.shape.slice(0, -1).map((_, i) => i);
       const batch = tf.moments(z, axes);
-      const n = z.size / channels;
-      const unbiased = n > 1 ? tf.mul(batch.variance, n / (n - 1)) : batch.variance;
-      mean.assign(tf.add(tf.mul(mean, o.momentum), tf.mul(batch.mean, 1 - o.momentum)));
-      variance.assign(tf.add(tf.mul(variance, o.momentum), tf.mul(unbiased, 1 - o.momentum)));
+      move(batch.mean, n > 1 ? tf.mul(batch.variance, n / (n - 1)) : batch.variance);
       return tf.batchNorm(z, batch.mean, batch.variance, offset, gamma, o.epsilon) as T;
     },
     layers(tfl, x) {
