@@ -72,4 +72,5 @@ export { batchNorm } from './nn/batchnorm';
 export { modelVariables } from './models/model';
 export { parseIdx, readIdx, writeIdx } from './data/idx';
 export { exportTfjs } from './export/tfjs';
+export { evaluateCheckpoint, type CheckpointEvaluation } from './run/evaluate-checkpoint';
 export type { ExportOptions, ExportResult, ModelCard } from './export/tfjs';

@@ -115,7 +115,8 @@ export async function loadFinishedRun(
 
 type FinishedRun = ReturnType<typeof openFinishedRun>;
 
-function checkData(record: RunRecord, data: DataSet, where: string): void {
+/** A clear error when `data` is not what the run was trained on (its recorded sha256). */
+export function checkData(record: RunRecord, data: DataSet, where: string): void {
   if (record.data.sha256 && record.data.sha256 !== data.sha256) {
     throw new UserError(
       `run ${record.run_id} was trained on other data (${record.data.name}, sha256 ${record.data.sha256.slice(0, 12)}…, not ${data.sha256.slice(0, 12)}…)`,

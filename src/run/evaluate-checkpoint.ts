@@ -1,0 +1,150 @@
+import * as fs from 'fs';
+import * as path from 'path';
+import type * as tfc from '@tensorflow/tfjs-core';
+import { createRegistry } from '../builtins';
+import { loadConfig } from '../config/load';
+import { comparePublished, modelTerms } from '../config/metrics';
+import { UserError } from '../errors';
+import { modelVariables } from '../models/model';
+import { checkData } from '../models/load-run';
+import { Rng } from '../runtime/rng';
+import { loadCheckpoint } from '../track/checkpoint';
+import { RunStore } from '../track/run-store';
+import { writeFileAtomic } from '../util/write-atomic';
+import { buildData, buildRun, selectRunBackend } from './build';
+import { evaluateRun } from './evaluate';
+import type { PublishedComparison, RunStatus, PluginRegistry } from '../contracts';
+
+/**
+ * `elbo evaluate RUN_DIR`: the test evaluation of a stored run at one of its checkpoints,
+ * while it is stopped (KILLED, PAUSED, FAILED) or after it finished: what a run of 1,000
+ * epochs can say about its test error on the way (Lightning's `trainer.test(ckpt_path=
+ * "best")`). The run's recorded config, seed and data (its sha256 checked), on the backend
+ * it ran on; every evaluator of its `eval:` list with the stream a finished run's own test
+ * evaluation uses (`eval-<i>-<kind>` of the run seed), so a FINISHED run evaluated at the
+ * checkpoint its record names gives its recorded test metrics exactly.
+ *
+ * The run itself is not changed: its run.json, metrics and checkpoints stay as they were,
+ * and the run stays resumable. The result goes to RUN_DIR/evaluations/<checkpoint>-epoch-NNNN/
+ * (metrics.json, written last and atomically, and the evaluators' artifacts). The run's lock
+ * is held meanwhile: a run still training is refused, and no resume starts under it.
+ */
+export interface CheckpointEvaluation {
+  run_id: string;
+  run_dir: string;
+  /** The run's status when it was evaluated, and the epochs it had completed. */
+  run_status: RunStatus;
+  epochs_completed: number;
+  /** best: the epoch train.select chose so far; last: the last epoch's checkpoint. */
+  checkpoint: 'best' | 'last';
+  epoch: number;
+  /** train.select's metric at that epoch, when the checkpoint is the best one. */
+  selected?: { metric: string; value: number; mode: string };
+  backend: string;
+  evaluated_at: string;
+  seconds: number;
+  /** The test metrics, `test/<name>` as a finished run records them. */
+  metrics: Record<string, number>;
+  /** The config's `published:` entries against these metrics. */
+  published: PublishedComparison[];
+  /** Where metrics.json and the artifacts are. */
+  dir: string;
+}
+
+export interface EvaluateOptions {
+  checkpoint?: 'best' | 'last';
+  backend?: string;
+  registry?: PluginRegistry;
+  log?(message: string): void;
+}
+
+/** Evaluate a stored run on its test split at a checkpoint (see above). */
+export async function evaluateCheckpoint(runDir: string, o: EvaluateOptions = {}): Promise<CheckpointEvaluation> {
+  const dir = path.resolve(runDir);
+  if (!fs.existsSync(path.join(dir, 'run.json'))) throw new UserError(`not a run directory (no run.json in ${dir})`, runDir);
+  const store = RunStore.open(dir);
+  store.lock();
+  try {
+    return await evaluateLocked(store, o);
+  } finally {
+    store.unlock();
+  }
+}
+
+async function evaluateLocked(store: RunStore, o: EvaluateOptions): Promise<CheckpointEvaluation> {
+  const t0 = Date.now();
+  const log = o.log ?? (() => {});
+  const registry = o.registry ?? createRegistry();
+  const record = store.readRecord();
+  const { config } = loadConfig(store.file('config.yaml'), [], registry, { baseDir: record.config_dir });
+  const { which, epoch, checkpointDir } = pickCheckpoint(store, record.selected?.epoch, !!config.train.select, o.checkpoint);
+  const backend = await selectRunBackend({ backend: o.backend }, config, registry, record);
+  const tf: typeof tfc = (await import('../runtime/tf')).getTf();
+  const rng = new Rng(config.seed);
+  const ctx = { tf, registry, rng, baseDir: record.config_dir };
+  const data = await buildData(config, ctx);
+  checkData(record, data, store.dir);
+  // a model built on another run (m1m2's M1) finds it in the same run store; nothing is trained
+  const parts = await buildRun(config, data, { ...ctx, runs: { dir: path.dirname(path.dirname(store.dir)), config } });
+  const vars = new Map<string, tfc.Variable>();
+  for (const [k, v] of modelVariables(parts.model)) vars.set(`model/${k}`, v);
+  loadCheckpoint(tf, checkpointDir, vars, { evaluated: true });
+  const out = path.join(store.dir, 'evaluations', `${which}-epoch-${String(epoch).padStart(4, '0')}`);
+  fs.mkdirSync(out, { recursive: true });
+  log(`evaluating ${store.runId}: ${which} checkpoint, epoch ${epoch} of ${record.epochs_completed} (${backend.name})`);
+  try {
+    const { metrics } = await evaluateRun(parts, {
+      tf,
+      data,
+      rng,
+      registry,
+      config,
+      modelTerms: modelTerms(config, registry),
+      compile: config.train.compile,
+      artifact: (n) => path.join(out, n),
+      log,
+      warn: (m) => log(`warning: ${m}`),
+      stopping: () => false,
+    });
+    const result: CheckpointEvaluation = {
+      run_id: store.runId,
+      run_dir: store.dir,
+      run_status: record.status,
+      epochs_completed: record.epochs_completed,
+      checkpoint: which,
+      epoch,
+      ...(which === 'best' && record.selected ? { selected: { ...record.selected } } : {}),
+      backend: backend.name,
+      evaluated_at: new Date().toISOString(),
+      seconds: (Date.now() - t0) / 1000,
+      metrics,
+      published: comparePublished(config.published, metrics),
+      dir: out,
+    };
+    writeFileAtomic(path.join(out, 'metrics.json'), JSON.stringify(result, null, 2) + '\n');
+    return result;
+  } finally {
+    [...vars.values(), ...parts.optimizer.state.values()].forEach((v) => v.dispose());
+  }
+}
+
+/** The checkpoint asked for (default: the best under train.select, else the last) and its directory. */
+function pickCheckpoint(
+  store: RunStore,
+  bestEpoch: number | undefined,
+  selects: boolean,
+  asked: 'best' | 'last' | undefined,
+): { which: 'best' | 'last'; epoch: number; checkpointDir: string } {
+  const which = asked ?? (selects ? 'best' : 'last');
+  if (which === 'best') {
+    if (!selects)
+      throw new UserError('the run selects no best epoch (its config has no train.select); use --checkpoint last', '--checkpoint');
+    if (bestEpoch === undefined) throw new UserError(`run ${store.dir} has no best epoch yet (no epoch finished)`, '--checkpoint');
+    const dir = store.bestDir(bestEpoch);
+    if (!fs.existsSync(path.join(dir, 'manifest.json'))) throw new UserError(`the best checkpoint (epoch ${bestEpoch}) is missing`, dir);
+    return { which, epoch: bestEpoch, checkpointDir: dir };
+  }
+  const last = store.checkpoints().at(-1);
+  if (!last) throw new UserError(`run ${store.dir} has no checkpoint (no epoch finished)`, '--checkpoint');
+  return { which, epoch: last.epoch, checkpointDir: last.dir };
+}

@@ -1,0 +1,117 @@
+import { test } from 'node:test';
+import * as assert from 'node:assert/strict';
+import * as fs from 'fs';
+import * as os from 'os';
+import * as path from 'path';
+import { spawn } from 'child_process';
+import { tmpDir, smallConfig, elbo, lastJson } from './helpers';
+
+// `elbo evaluate RUN_DIR`: a stored run's test metrics at a checkpoint (src/run/evaluate-checkpoint.ts)
+
+const SELECT = `  select: { metric: val/elbo, mode: max }\n`;
+
+/** small.yaml with train.select (its train block is the last key before eval). */
+function selectingConfig(dir: string): string {
+  const file = smallConfig(dir);
+  fs.writeFileSync(file, fs.readFileSync(file, 'utf8').replace('  batch_size: 50\n', `  batch_size: 50\n${SELECT}`));
+  return file;
+}
+
+function runDirOf(out: string): string {
+  return lastJson(out).runDir;
+}
+
+test('elbo evaluate: a FINISHED run at the checkpoint it was tested on gives its recorded test metrics exactly, and leaves run.json as it was', async () => {
+  const dir = tmpDir();
+  const r = elbo(['run', selectingConfig(dir), '--runs-dir', path.join(dir, 'runs'), '--json', '--quiet']);
+  assert.equal(r.status, 0, r.stderr);
+  const runDir = runDirOf(r.stdout);
+  const before = fs.readFileSync(path.join(runDir, 'run.json'), 'utf8');
+  const record = JSON.parse(before);
+  assert.equal(record.status, 'FINISHED');
+  assert.equal(record.evaluated_on.checkpoint, 'best');
+  const e = elbo(['evaluate', runDir, '--json', '--quiet']);
+  assert.equal(e.status, 0, e.stderr);
+  const got = lastJson(e.stdout);
+  assert.equal(got.checkpoint, 'best');
+  assert.equal(got.epoch, record.evaluated_on.epoch);
+  assert.equal(got.run_status, 'FINISHED');
+  const recorded = Object.fromEntries(Object.entries(record.metrics).filter(([k]) => k.startsWith('test/')));
+  assert.ok(Object.keys(recorded).length >= 3, JSON.stringify(recorded));
+  assert.deepEqual(got.metrics, recorded);
+  assert.equal(fs.readFileSync(path.join(runDir, 'run.json'), 'utf8'), before, 'run.json unchanged');
+  const written = JSON.parse(
+    fs.readFileSync(path.join(runDir, 'evaluations', `best-epoch-${String(got.epoch).padStart(4, '0')}`, 'metrics.json'), 'utf8'),
+  );
+  assert.deepEqual(written.metrics, recorded);
+  // the evaluators' artifacts go beside it, not over the run's own
+  assert.ok(
+    fs.readdirSync(path.join(runDir, 'evaluations', `best-epoch-${String(got.epoch).padStart(4, '0')}`)).some((f) => f.endsWith('.png')),
+  );
+  // the text form names the run, the checkpoint and the metrics
+  const t = elbo(['evaluate', runDir, '--checkpoint', 'last', '--quiet']);
+  assert.equal(t.status, 0, t.stderr);
+  assert.match(t.stdout, /FINISHED after 3 epochs\nlast checkpoint: epoch 3\n/);
+  assert.ok(
+    t.stdout
+      .split('\n')
+      .slice(0, -2)
+      .every((l) => l.length <= 80),
+    t.stdout,
+  );
+  assert.match(t.stdout, /test\/elbo\s+-\d+\.\d{4}/);
+});
+
+test('elbo evaluate: a paused run is evaluated at its last epoch and stays resumable to the end', async () => {
+  const dir = tmpDir();
+  const r = elbo(['run', smallConfig(dir), '--runs-dir', path.join(dir, 'runs'), '--pause-at', '2', '--json', '--quiet']);
+  assert.equal(r.status, 0, r.stderr);
+  const runDir = runDirOf(r.stdout);
+  assert.equal(JSON.parse(fs.readFileSync(path.join(runDir, 'run.json'), 'utf8')).status, 'PAUSED');
+  const e = elbo(['evaluate', runDir, '--json', '--quiet']);
+  assert.equal(e.status, 0, e.stderr);
+  const got = lastJson(e.stdout);
+  assert.equal(got.checkpoint, 'last', 'no train.select: the last checkpoint');
+  assert.equal(got.epoch, 2);
+  assert.equal(got.run_status, 'PAUSED');
+  assert.ok(
+    Number.isFinite(got.metrics['test/elbo']) && Number.isFinite(got.metrics['test/log_likelihood_k8']),
+    JSON.stringify(got.metrics),
+  );
+  assert.ok(fs.existsSync(path.join(runDir, 'evaluations', 'last-epoch-0002', 'metrics.json')));
+  const resumed = elbo(['run', '--resume', runDir, '--json', '--quiet']);
+  assert.equal(resumed.status, 0, resumed.stderr);
+  const record = JSON.parse(fs.readFileSync(path.join(runDir, 'run.json'), 'utf8'));
+  assert.equal(record.status, 'FINISHED');
+  assert.equal(record.epochs_completed, 3);
+  // one more epoch: the test numbers differ from the paused evaluation's
+  assert.notEqual(record.metrics['test/elbo'], got.metrics['test/elbo']);
+});
+
+test('elbo evaluate: one line and exit 1 for a path that is no run, --checkpoint best without train.select, and a run that is training', async () => {
+  const dir = tmpDir();
+  const none = elbo(['evaluate', path.join(dir, 'nothing')]);
+  assert.equal(none.status, 1);
+  assert.match(none.stderr.trim(), /nothing.*not a run directory/);
+  assert.equal(none.stderr.trim().split('\n').length, 1, none.stderr);
+
+  const r = elbo(['run', smallConfig(dir), '--runs-dir', path.join(dir, 'runs'), '--set', 'train.epochs=1', '--json', '--quiet']);
+  assert.equal(r.status, 0, r.stderr);
+  const runDir = runDirOf(r.stdout);
+  const best = elbo(['evaluate', runDir, '--checkpoint', 'best']);
+  assert.equal(best.status, 1);
+  assert.match(best.stderr.trim(), /--checkpoint.*no train\.select.*--checkpoint last/);
+  assert.equal(best.stderr.trim().split('\n').length, 1, best.stderr);
+
+  // a live process holds the run's lock, as a training process does
+  const holder = spawn(process.execPath, ['-e', 'setTimeout(() => {}, 60000)'], { stdio: 'ignore' });
+  try {
+    fs.writeFileSync(path.join(runDir, 'lock'), JSON.stringify({ pid: holder.pid, host: os.hostname() }));
+    const busy = elbo(['evaluate', runDir]);
+    assert.equal(busy.status, 1);
+    assert.match(busy.stderr.trim(), new RegExp(`in use by process ${holder.pid}`));
+    assert.ok(!fs.existsSync(path.join(runDir, 'evaluations')), 'nothing evaluated');
+  } finally {
+    holder.kill();
+  }
+});
