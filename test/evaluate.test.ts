@@ -79,6 +79,11 @@ test('elbo evaluate: a paused run is evaluated at its last epoch and stays resum
     JSON.stringify(got.metrics),
   );
   assert.ok(fs.existsSync(path.join(runDir, 'evaluations', 'last-epoch-0002', 'metrics.json')));
+  // elbo runs show lists it (text and --json)
+  const shown = elbo(['runs', 'show', runDir]);
+  assert.equal(shown.status, 0, shown.stderr);
+  assert.match(shown.stdout, /evaluation {2}the last checkpoint, epoch 2 of 2 \(PAUSED\): test\/elbo -\d+\.\d{4}/);
+  assert.deepEqual(lastJson(elbo(['runs', 'show', runDir, '--json']).stdout).evaluations[0].metrics, got.metrics);
   const resumed = elbo(['run', '--resume', runDir, '--json', '--quiet']);
   assert.equal(resumed.status, 0, resumed.stderr);
   const record = JSON.parse(fs.readFileSync(path.join(runDir, 'run.json'), 'utf8'));

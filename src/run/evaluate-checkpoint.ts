@@ -148,3 +148,29 @@ function pickCheckpoint(
   if (!last) throw new UserError(`run ${store.dir} has no checkpoint (no epoch finished)`, '--checkpoint');
   return { which, epoch: last.epoch, checkpointDir: last.dir };
 }
+
+/** The evaluations `elbo evaluate` wrote into a run directory, by epoch then checkpoint (unreadable ones left out). */
+export function storedEvaluations(runDir: string): CheckpointEvaluation[] {
+  const root = path.join(runDir, 'evaluations');
+  if (!fs.existsSync(root)) return [];
+  const found: CheckpointEvaluation[] = [];
+  for (const name of fs.readdirSync(root)) {
+    try {
+      found.push(JSON.parse(fs.readFileSync(path.join(root, name, 'metrics.json'), 'utf8')));
+    } catch {
+      // an evaluation stopped before it wrote its metrics.json
+    }
+  }
+  return found.sort((a, b) => a.epoch - b.epoch || a.checkpoint.localeCompare(b.checkpoint));
+}
+
+/** One line for an evaluation: where, and its published metrics (else test/elbo, else its first test metric). */
+export function evaluationLine(e: CheckpointEvaluation): string {
+  const first = 'test/elbo' in e.metrics ? 'test/elbo' : Object.keys(e.metrics)[0];
+  const shown = e.published.length
+    ? e.published.map((p) => `${p.metric} ${p.measured === null ? '-' : p.measured.toFixed(4)}`)
+    : first === undefined
+      ? ['no test metrics']
+      : [`${first} ${e.metrics[first].toFixed(4)}`];
+  return `the ${e.checkpoint} checkpoint, epoch ${e.epoch} of ${e.epochs_completed} (${e.run_status}): ${shown.join(', ')}`;
+}

@@ -3,6 +3,7 @@ import { Args, Flags } from '@oclif/core';
 import { BaseCommand } from '../../base';
 import { findRun, mlflowState, shortNumber, fit, sweepCellOf } from '../../runs';
 import { formatDuration } from '../../../track/progress';
+import { storedEvaluations, evaluationLine } from '../../../run/evaluate-checkpoint';
 
 export default class RunsShow extends BaseCommand {
   static summary = 'Show one run: what ran (config, data, seed, backend, git), how it ended, its final metrics and its MLflow run';
@@ -18,8 +19,11 @@ export default class RunsShow extends BaseCommand {
     const r = findRun(flags['runs-dir'], args.run, (m) => process.stderr.write(`warning: ${m}\n`));
     const mlflow = mlflowState(r.dir);
     const cell = sweepCellOf(r);
+    const evaluations = storedEvaluations(r.dir);
     if (flags.json) {
-      process.stdout.write(JSON.stringify({ ...r.record, ...(cell ? { sweep: cell } : {}), dir: r.dir, status: r.status, recorded_status: r.record.status, mlflow }) + '\n');
+      process.stdout.write(
+        JSON.stringify({ ...r.record, ...(cell ? { sweep: cell } : {}), dir: r.dir, status: r.status, recorded_status: r.record.status, mlflow, evaluations }) + '\n',
+      );
       return;
     }
     const rec = r.record;
@@ -45,6 +49,8 @@ export default class RunsShow extends BaseCommand {
     for (const [k, v] of Object.entries(rec.tags ?? {})) rows.push([`tag ${k}`, v]);
     if (rec.note) rows.push(['note', rec.note]);
     if (rec.evaluated_on) rows.push(['evaluated', `the ${rec.evaluated_on.checkpoint} checkpoint (epoch ${rec.evaluated_on.epoch})`]);
+    // elbo evaluate's, made while the run was stopped or after it
+    for (const e of evaluations) rows.push(['evaluation', evaluationLine(e)]);
     if (mlflow) rows.push(['mlflow', `${mlflow.run_id ?? 'not created yet'} on ${mlflow.tracking_uri} (${mlflow.experiment})${mlflow.pending ? `; ${mlflow.pending} events not sent${mlflow.waiting ? ` (${mlflow.waiting})` : ''}: elbo sync ${shownDir}` : ''}`]);
     rows.push(['dir', shownDir]);
     const metrics = Object.entries(rec.metrics ?? {}).sort(([a], [b]) => a.localeCompare(b));
