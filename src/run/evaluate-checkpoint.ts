@@ -109,7 +109,8 @@ async function evaluateLocked(store: RunStore, o: EvaluateOptions): Promise<Chec
     const result: CheckpointEvaluation = {
       run_id: store.runId,
       run_dir: store.dir,
-      run_status: record.status,
+      // recorded RUNNING by a process that is gone (its lock was free): it was killed
+      run_status: record.status === 'RUNNING' ? 'KILLED' : record.status,
       epochs_completed: record.epochs_completed,
       checkpoint: which,
       epoch,
