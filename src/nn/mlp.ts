@@ -5,7 +5,7 @@ import { applyWithWeights, evaluationPhase } from './network';
 import type { Rng } from '../runtime/rng';
 import { batchNorm, normOptions, normSettings, type BatchNorm } from './batchnorm';
 import type { Network, NetworkShape, Phase } from '../contracts';
-import { softplus } from '../runtime/native-ops';
+import { relu, softplus } from '../runtime/native-ops';
 
 export const ACTIVATIONS = ['relu', 'tanh', 'softplus', 'sigmoid', 'elu', 'leakyrelu', 'linear'] as const;
 type Activation = (typeof ACTIVATIONS)[number];
@@ -171,11 +171,15 @@ export function dropout(tf: typeof tfc, h: tfc.Tensor2D, rate: number | undefine
   return tf.mul(h, tf.mul(tf.cast(tf.less(u, keep), 'float32'), 1 / keep)) as tfc.Tensor2D;
 }
 
-/** An activation by name, as the unfused layers apply it (leaky ReLU with elbo's slope). */
+/**
+ * An activation by name, as the unfused layers apply it (leaky ReLU with elbo's slope; ReLU
+ * and softplus as runtime/native-ops.ts runs them on the native backend: ReLU differentiated
+ * by TensorFlow's ReluGrad, one kernel, where tfjs's step(x) is four).
+ */
 export function activate<T extends tfc.Tensor>(tf: typeof tfc, z: T, act: Activation): T {
   switch (act) {
     case 'relu':
-      return tf.relu(z);
+      return relu(tf, z);
     case 'tanh':
       return tf.tanh(z);
     case 'softplus':
