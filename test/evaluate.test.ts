@@ -5,6 +5,13 @@ import * as os from 'os';
 import * as path from 'path';
 import { spawn } from 'child_process';
 import { tmpDir, smallConfig, elbo, lastJson } from './helpers';
+import { runExperiment } from '../src/experiment';
+import { evaluateCheckpoint } from '../src/run/evaluate-checkpoint';
+import { selectBackend } from '../src/runtime/backend';
+
+test.before(async () => {
+  await selectBackend('auto'); // ELBO_BACKEND picks it in the test runs
+});
 
 // `elbo evaluate RUN_DIR`: a stored run's test metrics at a checkpoint (src/run/evaluate-checkpoint.ts)
 
@@ -119,4 +126,24 @@ test('elbo evaluate: one line and exit 1 for a path that is no run, --checkpoint
   } finally {
     holder.kill();
   }
+});
+
+test('evaluateCheckpoint: a model built on another run (M1+M2 on its nested M1) finds that run in the store and gives the recorded test metrics', async () => {
+  const dir = tmpDir();
+  const m1 =
+    '{model: {kind: vae, latent: 6, encoder: {kind: mlp, hidden: [16]}, decoder: {kind: mlp, hidden: [16]}}, train: {epochs: 1, batch_size: 50}}';
+  const overrides = [
+    `model={kind: m1m2, m1: ${m1}, min_std: 0.01, latent: 3, encoder: {kind: mlp, hidden: [16]}, decoder: {kind: mlp, hidden: [16]}, classifier: {kind: mlp, hidden: [16]}, alpha_expression: "0.1*N_total/N_labelled"}`,
+    'data.max_train=200',
+    'data.labelled=20',
+    'train.labelled_per_batch=10',
+    'train.epochs=2',
+    'train.select={metric: val/accuracy, mode: max}',
+    'eval=[{kind: accuracy}]',
+  ];
+  const r = await runExperiment({ config: smallConfig(dir), runsDir: path.join(dir, 'runs'), progress: false, overrides });
+  assert.equal(r.status, 'FINISHED', r.error);
+  const e = await evaluateCheckpoint(r.runDir);
+  assert.equal(e.checkpoint, 'best');
+  assert.deepEqual(e.metrics, { 'test/accuracy': r.metrics['test/accuracy'], 'test/error_pct': r.metrics['test/error_pct'] });
 });
