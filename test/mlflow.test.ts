@@ -968,8 +968,10 @@ async function assertTrainingRunInUi(base: string, experiment: string, rec: any,
   const exp = (await api(base, 'GET', 'experiments/get-by-name', { experiment_name: experiment })).experiment;
   const browser = await Chromium.launch({ width: 1400, height: 900 });
   try {
+    // the row first, its Models cell later (it shows … while the logged models load, longer on a busy machine)
+    const model = `${rec.experiment}-vae`;
     const page = await browser.render(`${base}/#/experiments/${exp.experiment_id}/runs`, {
-      waitFor: `document.body.innerText.includes(${JSON.stringify(rec.run_id)})`,
+      waitFor: `document.body.innerText.includes(${JSON.stringify(rec.run_id)}) && document.body.innerText.includes(${JSON.stringify(`\n${model}\n`)})`,
       timeoutMs: 90_000,
     });
     fs.mkdirSync(path.join(ROOT, '.test-output'), { recursive: true });
@@ -982,7 +984,7 @@ async function assertTrainingRunInUi(base: string, experiment: string, rec: any,
     assert.match(row, new RegExp(`^${rec.run_id}\\n[\\s\\S]*?${rec.data.name} \\(${rec.data.sha256.slice(0, 36)}\\)\\nTraining\\n`));
     assert.match(
       row,
-      new RegExp(`\\n${rec.experiment}-vae\\n1 matching run`),
+      new RegExp(`\\n${model}\\n1 matching run`),
       'the Models column shows the logged model, named by experiment and kind',
     );
   } finally {
