@@ -982,11 +982,7 @@ async function assertTrainingRunInUi(base: string, experiment: string, rec: any,
     // the run's row: its name, its data set with its digest and context, its model
     const row = text.slice(text.indexOf(rec.run_id));
     assert.match(row, new RegExp(`^${rec.run_id}\\n[\\s\\S]*?${rec.data.name} \\(${rec.data.sha256.slice(0, 36)}\\)\\nTraining\\n`));
-    assert.match(
-      row,
-      new RegExp(`\\n${model}\\n1 matching run`),
-      'the Models column shows the logged model, named by experiment and kind',
-    );
+    assert.match(row, new RegExp(`\\n${model}\\n1 matching run`), 'the Models column shows the logged model, named by experiment and kind');
   } finally {
     await browser.close();
   }
