@@ -156,11 +156,21 @@ async function runModel(
     runs,
     phase: evaluationPhase(),
   });
-  const vars = new Map<string, tfc.Variable>();
-  for (const [k, v] of modelVariables(model)) vars.set(`model/${k}`, v);
   const dir = checkpoint(store);
   if (!dir || !fs.existsSync(path.join(dir, 'manifest.json')))
     throw new UserError(`run ${store.dir} has no checkpoint${dir ? ` at ${dir}` : ''}`, where);
-  loadCheckpoint(tf, dir, vars, { evaluated: true });
+  loadModelCheckpoint(tf, model, dir);
   return model;
+}
+
+/**
+ * A checkpoint's model parameters (and buffers) into `model`, under the names a run saves
+ * them (`model/<name>`): the parameters it was evaluated with (train.swa's average where it had
+ * begun). Returns the model's variables by those names.
+ */
+export function loadModelCheckpoint(tf: typeof tfc, model: Model, dir: string): Map<string, tfc.Variable> {
+  const vars = new Map<string, tfc.Variable>();
+  for (const [k, v] of modelVariables(model)) vars.set(`model/${k}`, v);
+  loadCheckpoint(tf, dir, vars, { evaluated: true });
+  return vars;
 }

@@ -5,10 +5,8 @@ import { createRegistry } from '../builtins';
 import { loadConfig } from '../config/load';
 import { comparePublished, modelTerms } from '../config/metrics';
 import { UserError } from '../errors';
-import { modelVariables } from '../models/model';
-import { checkData } from '../models/load-run';
+import { checkData, loadModelCheckpoint } from '../models/load-run';
 import { Rng } from '../runtime/rng';
-import { loadCheckpoint } from '../track/checkpoint';
 import { RunStore } from '../track/run-store';
 import { writeFileAtomic } from '../util/write-atomic';
 import { buildData, buildRun, selectRunBackend } from './build';
@@ -86,9 +84,7 @@ async function evaluateLocked(store: RunStore, o: EvaluateOptions): Promise<Chec
   checkData(record, data, store.dir);
   // a model built on another run (m1m2's M1) finds it in the same run store; nothing is trained
   const parts = await buildRun(config, data, { ...ctx, runs: { dir: path.dirname(path.dirname(store.dir)), config } });
-  const vars = new Map<string, tfc.Variable>();
-  for (const [k, v] of modelVariables(parts.model)) vars.set(`model/${k}`, v);
-  loadCheckpoint(tf, checkpointDir, vars, { evaluated: true });
+  const vars = loadModelCheckpoint(tf, parts.model, checkpointDir);
   const out = path.join(store.dir, 'evaluations', `${which}-epoch-${String(epoch).padStart(4, '0')}`);
   fs.mkdirSync(out, { recursive: true });
   log(`evaluating ${store.runId}: ${which} checkpoint, epoch ${epoch} of ${record.epochs_completed} (${backend.name})`);
