@@ -116,3 +116,31 @@ test(
     );
   },
 );
+
+test('npm run bench -- --help prints its options and exits 0; an unknown option or a missing value is one line and exit 1, before any timing', () => {
+  const bench = (...args: string[]) =>
+    // (the bench.js compiled beside this test)
+    spawnSync(process.execPath, [path.join(__dirname, '..', 'src', 'bench', 'bench.js'), ...args], { encoding: 'utf8', timeout: 60_000 });
+  const help = bench('--help');
+  assert.equal(help.status, 0, help.stderr);
+  for (const o of ['--backends', '--workloads', '--rounds', '--no-torch', '--markdown', 'iwae-k5000'])
+    assert.ok(help.stdout.includes(o), o);
+  assert.ok(
+    help.stdout.split('\n').every((l) => l.length <= 80),
+    help.stdout,
+  );
+  assert.equal(help.stderr, '');
+  for (const [args, line] of [
+    [['--foo'], "bench: unknown option '--foo' (see --help)"],
+    [['--no-torch', '--rounds'], 'bench: --rounds needs a value (see --help)'],
+    [
+      ['--workloads', 'nope', '--no-torch'],
+      "bench: unknown workload 'nope' (allowed: vae-mlp, m2-mnist, adgm-mnist, iwae-mnist, iwae-k5000, gvae-conv)",
+    ],
+  ] as [string[], string][]) {
+    const r = bench(...args);
+    assert.equal(r.status, 1, args.join(' '));
+    assert.equal(r.stderr.trimEnd(), line);
+    assert.equal(r.stdout, '');
+  }
+});

@@ -140,6 +140,35 @@ test(
   },
 );
 
+test(
+  'ELBO_NATIVE_DIR outside the project: the build there loads once link-modules.sh has linked its node_modules',
+  { skip: !HAVE_CPU_BUILD && 'the native backend is not built here' },
+  () => {
+    // a real copy of the build (hard links: no symlink that Node would resolve back into the
+    // project), in a folder whose parents hold no node_modules
+    const native = fs.mkdtempSync('/tmp/elbo-native-outside-');
+    try {
+      const cp = spawnSync('cp', ['-al', fs.realpathSync(CPU_BUILD), path.join(native, 'tfjs-node')]);
+      assert.equal(cp.status, 0, String(cp.stderr));
+      const load = () => elbo(['env', '--json', '--load'], { env: { ...noGpu(), ELBO_NATIVE_DIR: native } });
+      const before = JSON.parse(load().stdout);
+      assert.equal(before.backend.auto, 'wasm');
+      assert.match(before.backend.reason, /Cannot find module '@tensorflow\/tfjs'/);
+      const link = spawnSync('bash', [path.join(ROOT, 'src/runtime/native/link-modules.sh'), native, ROOT], { encoding: 'utf8' });
+      assert.equal(link.status, 0, link.stderr);
+      assert.match(link.stdout, /is outside the project: .*node_modules links to .*node_modules$/m);
+      assert.equal(fs.realpathSync(path.join(native, 'node_modules')), fs.realpathSync(path.join(ROOT, 'node_modules')));
+      const after = JSON.parse(load().stdout);
+      assert.deepEqual([after.backend.auto, after.backend.loaded, after.tensorflow], ['tensorflow', true, '2.18.1']);
+      // a second run leaves a working link alone
+      const again = spawnSync('bash', [path.join(ROOT, 'src/runtime/native/link-modules.sh'), native, ROOT], { encoding: 'utf8' });
+      assert.deepEqual([again.status, again.stdout], [0, '']);
+    } finally {
+      fs.rmSync(native, { recursive: true, force: true });
+    }
+  },
+);
+
 /** `elbo run` that must refuse before training: exit 1, one stderr line matching `line`, no run directory. */
 function refuses(args: string[], env: Record<string, string>, line: RegExp): void {
   const dir = tmpDir();

@@ -50,7 +50,38 @@ interface Result {
 type Outcome = Result | { workload: string; backend: string; error: string };
 const failed = (r: Outcome): r is { workload: string; backend: string; error: string } => 'error' in r;
 
+const USAGE = `usage: npm run bench -- [options]
+       (or node dist/src/bench/bench.js [options])
+
+Times the training step of each workload on each installed backend, and the
+same networks in PyTorch (CPU) when torch imports, in one invocation; prints a
+table per workload. PYTHON names the interpreter with torch (default python3).
+
+  --backends LIST    tensorflow,wasm,cpu (default: every installed backend)
+  --workloads LIST   default: all of
+                     ${WORKLOADS.map((w) => w.name).join(',')}
+  --rounds N         rounds over every backend and PyTorch, each row its
+                     fastest (default 3)
+  --steps N          timed steps per row at least (default 30)
+  --min-seconds S    timed seconds per row at least (default 3)
+  --max-seconds S    timed seconds per row at most (default 10)
+  --no-torch         no PyTorch rows (and no twin check)
+  --all-workloads    every workload on every backend, however slow
+  --json             the results as JSON on stdout
+  --markdown FILE    also write the tables to FILE
+  -h, --help         this text`;
+
+/** Options that take a value, and those that do not (--worker and --explicit-cpu: the parent's, for its workers). */
+const VALUE_OPTIONS = ['--backends', '--workloads', '--rounds', '--steps', '--min-seconds', '--max-seconds', '--markdown', '--worker'];
+const SWITCHES = ['--no-torch', '--all-workloads', '--json', '--explicit-cpu'];
+
 function parseArgs(argv: string[]) {
+  for (let i = 0; i < argv.length; i++) {
+    if (VALUE_OPTIONS.includes(argv[i])) {
+      if (argv[i + 1] === undefined || argv[i + 1].startsWith('--')) throw new Error(`${argv[i]} needs a value (see --help)`);
+      i++;
+    } else if (!SWITCHES.includes(argv[i])) throw new Error(`unknown option '${argv[i]}' (see --help)`);
+  }
   const flag = (name: string) => {
     const i = argv.indexOf(name);
     return i >= 0 ? argv[i + 1] : undefined;
@@ -348,7 +379,12 @@ async function checkTwinsFirst(workloads: string[]): Promise<void> {
 }
 
 async function main(): Promise<void> {
-  const a = parseArgs(process.argv.slice(2));
+  const argv = process.argv.slice(2);
+  if (argv.includes('--help') || argv.includes('-h')) {
+    console.log(USAGE);
+    return;
+  }
+  const a = parseArgs(argv);
   if (a.worker) return worker(a.worker, a.workloads, a.timed, a.explicitCpu, a.all);
   const all: Outcome[] = [];
   let torchMissing = false;
@@ -385,6 +421,6 @@ async function main(): Promise<void> {
 }
 
 main().catch((e) => {
-  console.error(e?.line?.() ?? e?.message ?? e);
+  console.error(`bench: ${e?.line?.() ?? e?.message ?? e}`);
   process.exit(1);
 });

@@ -94,6 +94,7 @@ CUDA_REQ=""; [ "$FLAVOUR" = gpu ] && CUDA_REQ="$HERE/requirements-cuda.txt"
 WANT="$PKG@$TFJS_VERSION $(grep -hv '^#' "$REQ" $CUDA_REQ | tr -s ' \n' ' ') patch $(sha256sum "$HERE/patch-binding.py" | cut -c1-16)"
 if [ "$FORCE" = 0 ] && [ -f "$STAMP" ] && [ "$(cat "$STAMP")" = "$WANT" ]; then
   echo "setup:native: $PKG already built in $DEST"
+  bash "$HERE/link-modules.sh" "$NATIVE" "$ROOT"
   exit 0
 fi
 export npm_config_nodedir="${npm_config_nodedir:-/usr}"
@@ -198,6 +199,8 @@ rm -rf build
 cd "$ROOT"
 rm -rf "$DEST"
 mv "$DEST.tmp" "$DEST"
+# an ELBO_NATIVE_DIR outside the project: the addon finds the project's @tensorflow/tfjs
+bash "$HERE/link-modules.sh" "$NATIVE" "$ROOT"
 rm -rf "$WORK"
 echo "$WANT" > "$STAMP"
 node -e "
