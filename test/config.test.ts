@@ -85,6 +85,32 @@ test('--set overrides apply, are validated, and errors name the flag', () => {
   assert.match(problems(BASE, ['nonsense'])[0], /^--set nonsense: expected key\.path=value/);
 });
 
+test('--set ~key.path deletes a key or list item of the file (Hydra); a missing key or a value is a located error', () => {
+  // the shipped M1+M2 config describes its M1; deleting that block lets model.m1_run name a finished one
+  const m1m2 = path.join(ROOT, 'configs', 'mnist', 'm1m2.yaml');
+  const { config } = loadConfig(m1m2, ['~model.m1', 'model.m1_run=runs/mnist-m1/x', '~eval.1'], createRegistry());
+  assert.equal((config.model as PluginOptions).m1, undefined);
+  assert.equal((config.model as PluginOptions).m1_run, 'runs/mnist-m1/x');
+  assert.deepEqual(
+    config.eval.map((e) => e.kind),
+    ['accuracy', 'latent-pca', 'reconstructions'],
+  );
+  assert.ok((loadConfig(m1m2, [], createRegistry()).config.model as PluginOptions).m1);
+  // a deleted key the schema requires is reported as missing; a default comes back as the default
+  assert.match(problems(BASE, ['~model.kind']).join('\n'), /--set ~model\.kind: .*kind/);
+  const dir = tmpDir();
+  const file = path.join(dir, 'c.yaml');
+  fs.writeFileSync(file, BASE + '  latent: 3\n');
+  assert.equal(loadConfig(file, [], createRegistry()).config.model.latent, 3);
+  assert.equal(loadConfig(file, ['~model.latent'], createRegistry()).config.model.latent, 20);
+  assert.match(
+    problems(BASE, ['~model.latnt'])[0],
+    /^--set ~model\.latnt: 'model\.latnt' is not in the config, so there is nothing to delete/,
+  );
+  assert.match(problems(BASE, ['~eval.7'])[0], /^--set ~eval\.7: 'eval\.7' is not in the config/);
+  assert.match(problems(BASE, ['~model.latent=3'])[0], /^--set ~model\.latent=3: ~key\.path deletes the key and takes no value/);
+});
+
 test('elbo validate: exit 0 on a shipped config, exit 1 with FILE:LINE:COL lines on stderr', () => {
   const ok = elbo(['validate', 'configs/quickstart.yaml']);
   assert.equal(ok.status, 0, ok.stderr);

@@ -56,7 +56,7 @@ export abstract class BaseCommand extends Command {
 /** Repeatable `--set key.path=value`. */
 export const setFlag = Flags.string({
   char: 's',
-  description: 'Override a config value: key.path=value (value parsed as YAML); repeatable',
+  description: 'Override a config value: key.path=value (value parsed as YAML), or ~key.path to delete a key; repeatable',
   multiple: true,
   default: [],
 });

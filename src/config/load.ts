@@ -21,7 +21,7 @@ import { UserError, UserErrors, suggestion } from '../errors';
 import { buildSchema } from './schema';
 import { checkMetrics } from './metrics';
 import { unmetEvaluatorNeeds } from './needs';
-import { parseKeyPath, setAtPath } from './path';
+import { deleteAtPath, parseKeyPath, setAtPath } from './path';
 import type { PluginKind, PluginOptions, ExperimentConfig, PluginRegistry } from '../contracts';
 
 export interface LoadedConfig {
@@ -96,11 +96,19 @@ function isPrefix(a: (string | number)[], b: (string | number)[]): boolean {
   return a.length <= b.length && a.every((s, i) => String(s) === String(b[i]));
 }
 
-/** Parse `key.path=value` (value as a YAML scalar or flow collection). */
-export function parseOverride(flag: string): { path: (string | number)[]; value: unknown; flag: string } {
+/**
+ * Parse `key.path=value` (value as a YAML scalar or flow collection), or `~key.path`, which
+ * deletes the key (Hydra's syntax): `--set ~model.m1` drops a section the file has.
+ */
+export function parseOverride(flag: string): { path: (string | number)[]; value: unknown; flag: string; remove?: true } {
   const where = `--set ${flag}`;
+  if (flag.startsWith('~')) {
+    if (flag.includes('='))
+      throw new UserError('~key.path deletes the key and takes no value (write ~model.m1, or key.path=value to set it)', where);
+    return { path: parseKeyPath(flag.slice(1).trim(), where), value: undefined, flag: where, remove: true };
+  }
   const eq = flag.indexOf('=');
-  if (eq <= 0) throw new UserError(`expected key.path=value (e.g. model.latent=32)`, where);
+  if (eq <= 0) throw new UserError(`expected key.path=value (e.g. model.latent=32), or ~key.path to delete a key`, where);
   const key = flag.slice(0, eq).trim();
   const raw = flag.slice(eq + 1);
   const p = parseKeyPath(key, where);
@@ -229,7 +237,10 @@ export function loadConfig(
   const parsed = overrides.map(parseOverride);
   const withOverrides = (defaults: any) => {
     const data = structuredClone(fileData);
-    for (const o of parsed) setAtPath(data, o.path, o.value, o.flag, defaults);
+    for (const o of parsed) {
+      if (o.remove) deleteAtPath(data, o.path, o.flag);
+      else setAtPath(data, o.path, o.value, o.flag, defaults);
+    }
     return data;
   };
   const loc = new Locator(shown, doc, lines, parsed);

@@ -81,3 +81,31 @@ export function setAtPath(obj: Record<string, any>, p: KeyPath, value: unknown, 
     cur = cur[key];
   }
 }
+
+/**
+ * Delete the key (or list item) at `p` inside `obj`: `--set ~model.m1` (Hydra's `~key`). A
+ * missing key is a located error, so a typo never passes as a deletion; a deleted list item
+ * moves the ones after it up.
+ */
+export function deleteAtPath(obj: Record<string, any>, p: KeyPath, where: string): void {
+  let cur: any = obj;
+  for (let i = 0; i < p.length; i++) {
+    const seg = p[i];
+    const isList = Array.isArray(cur);
+    const has = isList
+      ? typeof seg === 'number' && seg < cur.length
+      : cur !== null && typeof cur === 'object' && Object.prototype.hasOwnProperty.call(cur, String(seg));
+    if (!has || (!isList && cur[String(seg)] === undefined)) {
+      throw new UserError(
+        `'${p.join('.')}' is not in the config, so there is nothing to delete (elbo run CONFIG --print-config shows what is)`,
+        where,
+      );
+    }
+    if (i === p.length - 1) {
+      if (isList) cur.splice(seg as number, 1);
+      else delete cur[String(seg)];
+      return;
+    }
+    cur = isList ? cur[seg as number] : cur[String(seg)];
+  }
+}

@@ -278,7 +278,10 @@ export async function m1m2(o: M1M2Options, ctx: ModelBuildContext): Promise<Mode
   const tf = ctx.tf;
   const data = ctx.data;
   if (o.m1 && o.m1_run !== undefined)
-    throw new UserError('give the M1 either as model.m1 (trained or reused here) or as model.m1_run (a finished run), not both', WHERE);
+    throw new UserError(
+      "give the M1 either as model.m1 (trained or reused here) or as model.m1_run (a finished run), not both (--set ~model.m1 drops the config's m1 block)",
+      WHERE,
+    );
   const nested = o.m1 ? await resolveNestedM1(o.m1, ctx) : null;
   const m1 = loadM1Run(nested ? nested.runDir : o.m1_run, ctx, data);
   const dependsOn: Record<string, RunDependency> = {
