@@ -87,25 +87,23 @@ export function setAtPath(obj: Record<string, any>, p: KeyPath, value: unknown, 
  * missing key is a located error, so a typo never passes as a deletion; a deleted list item
  * moves the ones after it up.
  */
-export function deleteAtPath(obj: Record<string, any>, p: KeyPath, where: string): void {
-  let cur: any = obj;
+export function deleteAtPath(obj: Record<string, unknown>, p: KeyPath, where: string): void {
+  let cur: unknown = obj;
   for (let i = 0; i < p.length; i++) {
     const seg = p[i];
-    const isList = Array.isArray(cur);
-    const has = isList
-      ? typeof seg === 'number' && seg < cur.length
-      : cur !== null && typeof cur === 'object' && Object.prototype.hasOwnProperty.call(cur, String(seg));
-    if (!has || (!isList && cur[String(seg)] === undefined)) {
+    const last = i === p.length - 1;
+    if (Array.isArray(cur) && typeof seg === 'number' && seg < cur.length) {
+      if (last) cur.splice(seg, 1);
+      else cur = cur[seg];
+    } else if (cur !== null && typeof cur === 'object' && !Array.isArray(cur) && Object.prototype.hasOwnProperty.call(cur, String(seg))) {
+      const map = cur as Record<string, unknown>;
+      if (last) delete map[String(seg)];
+      else cur = map[String(seg)];
+    } else {
       throw new UserError(
         `'${p.join('.')}' is not in the config, so there is nothing to delete (elbo run CONFIG --print-config shows what is)`,
         where,
       );
     }
-    if (i === p.length - 1) {
-      if (isList) cur.splice(seg as number, 1);
-      else delete cur[String(seg)];
-      return;
-    }
-    cur = isList ? cur[seg as number] : cur[String(seg)];
   }
 }
