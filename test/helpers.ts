@@ -13,8 +13,31 @@ import type { DataSet } from '../src/contracts';
 export const ROOT = path.resolve(__dirname, '..', '..');
 export const BIN = path.join(ROOT, 'bin', 'run.js');
 
+/** The folders tmpDir made in this process (each test file runs in its own). */
+const made: string[] = [];
+let cleanupHooked = false;
+
+/**
+ * A fresh folder under the system's temporary directory, removed when this test file's
+ * process exits (a suite used to leave gigabytes of runs behind). ELBO_TEST_KEEP=1 keeps
+ * them, to look at what a failing test wrote.
+ */
 export function tmpDir(prefix = 'elbo-test-'): string {
-  return fs.mkdtempSync(path.join(os.tmpdir(), prefix));
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), prefix));
+  made.push(dir);
+  if (!cleanupHooked && process.env.ELBO_TEST_KEEP !== '1') {
+    cleanupHooked = true;
+    process.on('exit', () => {
+      for (const d of made) {
+        try {
+          fs.rmSync(d, { recursive: true, force: true, maxRetries: 2 });
+        } catch {
+          // a folder something else still holds stays behind; the test's result stands
+        }
+      }
+    });
+  }
+  return dir;
 }
 
 /** The problem lines of a config given as YAML text (FILE for its path), or [] when it is valid. */
