@@ -153,7 +153,10 @@ test(
       const load = () => elbo(['env', '--json', '--load'], { env: { ...noGpu(), ELBO_NATIVE_DIR: native } });
       const before = JSON.parse(load().stdout);
       assert.equal(before.backend.auto, 'wasm');
-      assert.match(before.backend.reason, /Cannot find module '@tensorflow\/tfjs'/);
+      assert.match(
+        before.backend.reason,
+        /Cannot find module '@tensorflow\/tfjs' \(npm run setup:native links the project's node_modules there\)/,
+      );
       const link = spawnSync('bash', [path.join(ROOT, 'src/runtime/native/link-modules.sh'), native, ROOT], { encoding: 'utf8' });
       assert.equal(link.status, 0, link.stderr);
       assert.match(link.stdout, /is outside the project: .*node_modules links to .*node_modules$/m);

@@ -107,7 +107,13 @@ async function tryBackend(name: string, device: DeviceRequest = 'auto'): Promise
       baseTf();
       mod = require(pkg);
     } catch (e: any) {
-      reasons.push(`${pkg}: ${String(e?.message ?? e).split('\n')[0]}`);
+      const msg = String(e?.message ?? e).split('\n')[0];
+      // a build in an ELBO_NATIVE_DIR outside the project, made before setup.sh linked node_modules there
+      const hint =
+        pkg.startsWith(NATIVE_DIR) && /Cannot find module '@tensorflow\/tfjs'/.test(msg)
+          ? " (npm run setup:native links the project's node_modules there)"
+          : '';
+      reasons.push(`${pkg}: ${msg}${hint}`);
       continue;
     }
     // the native binding ships its own tfjs-core; ops must run on that engine
