@@ -50,6 +50,7 @@ function tinyModel(variant: AdgmVariant, extra: Record<string, unknown> = {}): A
       aux_logvar_min: -30,
       aux_logvar_max: 20,
       classify_samples: 10,
+      aux_samples: 1,
       ...extra,
     } as any,
     ctx,
@@ -114,7 +115,10 @@ function handA(m: AdgmModel, xi: number[], e: number[]) {
 /**
  * The ADGM/SDGM objective by hand (plain JS) with the same noise the model draws: first
  * a's noise for every row (B·A), then z's for every pass (labelled rows, then each
- * unlabelled row once per class; with shared noise one draw per row of x).
+ * unlabelled row once per class; with shared noise one draw per row of x). With S draws of a
+ * (aux_samples) the batch is repeated S times, draw-major: a's noise for the S·B rows, z's for
+ * the labelled passes of every draw, then per class the unlabelled passes of every draw; a
+ * row's terms are averaged over its draws and q(y|a,x) becomes q̄ = mean_s q(y|a_s,x).
  */
 function handObjective(
   m: AdgmModel,
@@ -124,28 +128,39 @@ function handObjective(
   c1: number,
   c2: number,
   alpha: number,
-  o: { shared?: boolean; classMean?: boolean } = {},
+  o: { shared?: boolean; classMean?: boolean; draws?: number } = {},
 ) {
   const C = m.classes;
   const K = m.latent;
   const A = m.aux;
   const B = y.length;
+  const S = o.draws ?? 1;
+  const draws = Array.from({ length: S }, (_, s) => s);
   const eps = new Rng(seed);
-  const epsA = Array.from(eps.normals(B * A));
-  const rows = x.map((xi, r) => handA(m, xi, epsA.slice(r * A, r * A + A)));
+  const epsA = Array.from(eps.normals(S * B * A));
+  // rows[s][r]: row r's draw s of a
+  const rows = draws.map((s) => x.map((xi, r) => handA(m, xi, epsA.slice((s * B + r) * A, (s * B + r + 1) * A))));
   const lab = y.flatMap((v, i) => (v >= 0 ? [i] : []));
   const unl = y.flatMap((v, i) => (v < 0 ? [i] : []));
-  const perRow = o.shared ? y.map(() => Array.from(eps.normals(K))) : [];
-  const epsLab = o.shared ? lab.map((r) => perRow[r]) : lab.map(() => Array.from(eps.normals(K)));
-  const epsUnl: number[][][] = o.shared
-    ? Array.from({ length: C }, () => unl.map((r) => perRow[r]))
-    : Array.from({ length: C }, () => unl.map(() => Array.from(eps.normals(K))));
-  const L = (r: number, c: number, e: number[]) => {
-    const t = handPass(m, x[r], rows[r].a, c, e);
-    const klA = rows[r].logqa - t.logpa;
+  const perRow = o.shared ? draws.map(() => y.map(() => Array.from(eps.normals(K)))) : [];
+  const epsLab = draws.map((s) => (o.shared ? lab.map((r) => perRow[s][r]) : lab.map(() => Array.from(eps.normals(K)))));
+  const epsUnl: number[][][][] = Array.from({ length: C }, () =>
+    draws.map((s) => (o.shared ? unl.map((r) => perRow[s][r]) : unl.map(() => Array.from(eps.normals(K))))),
+  );
+  const L = (s: number, r: number, c: number, e: number[]) => {
+    const t = handPass(m, x[r], rows[s][r].a, c, e);
+    const klA = rows[s][r].logqa - t.logpa;
     return { ...t, klA, Lw: c2 * t.recon + c1 * (t.kl + klA) + Math.log(C), L1: t.recon + t.kl + klA + Math.log(C) };
   };
-  const qy = (r: number) => softmax(row(m.parts.classifier, [...rows[r].a, ...x[r]]));
+  type Pass = ReturnType<typeof L>;
+  /** The mean over the draws of each of a pass's terms. */
+  const mean = (ts: Pass[]) =>
+    Object.fromEntries(Object.keys(ts[0]).map((k) => [k, sum(ts.map((t) => t[k as keyof Pass] as number)) / S])) as Pass;
+  /** q̄(y|x): the mean over the draws of q(y|a_s,x). */
+  const qy = (r: number) => {
+    const qs = draws.map((s) => softmax(row(m.parts.classifier, [...rows[s][r].a, ...x[r]])));
+    return Array.from({ length: C }, (_, c) => sum(qs.map((q) => q[c])) / S);
+  };
   let lw = 0,
     labelled = 0,
     unlabelled = 0,
@@ -156,7 +171,7 @@ function handObjective(
     kl = 0,
     klA = 0;
   lab.forEach((r, i) => {
-    const t = L(r, y[r], epsLab[i]);
+    const t = mean(draws.map((s) => L(s, r, y[r], epsLab[s][i])));
     const q = qy(r);
     lw += t.Lw;
     labelled += t.L1;
@@ -164,13 +179,13 @@ function handObjective(
     recon += t.recon;
     kl += t.kl;
     klA += t.klA;
-    const qm = row(m.parts.classifier, [...rows[r].mu, ...x[r]]);
+    const qm = row(m.parts.classifier, [...rows[0][r].mu, ...x[r]]);
     if (qm.indexOf(Math.max(...qm)) === y[r]) correct++;
   });
   unl.forEach((r, i) => {
     const q = qy(r);
     const H = -sum(q.map((p) => p * Math.log(p)));
-    const per = Array.from({ length: C }, (_, c) => L(r, c, epsUnl[c][i]));
+    const per = Array.from({ length: C }, (_, c) => mean(draws.map((s) => L(s, r, c, epsUnl[c][s][i]))));
     lw += sum(per.map((t, c) => q[c] * t.Lw)) - H;
     unlabelled += sum(per.map((t, c) => q[c] * t.L1)) - H;
     recon += sum(per.map((t, c) => q[c] * t.recon));
@@ -235,6 +250,46 @@ test('unlabelled rows alone (y summed out), shared z noise, and class_loss: mean
     const t3 = meanForm.terms({ x: b2.xt, y: Int32Array.from(y2) }, { c1: 1, c2: 1, alpha: 2 }, new Rng(7), EVAL);
     const h3 = handObjective(meanForm, b2.x, y2, 7, 1, 1, 2, { classMean: true });
     close(t3.loss.dataSync()[0], h3.loss, 1e-4, `${variant} class_loss mean`);
+  }
+});
+
+test('aux_samples: S draws of a per row, every term against the hand computation (terms averaged over the draws, q̄ = the mean of q(y|a_s,x)); S = 1 is the one-draw objective', () => {
+  for (const variant of VARIANTS) {
+    for (const [S, shared] of [
+      [2, false],
+      [3, true],
+    ] as [number, boolean][]) {
+      const m = tinyModel(variant, { aux_samples: S, ...(shared ? { class_noise: 'shared' } : {}) });
+      const y = [2, -1, 0, -1, 1, -1];
+      const { x, xt } = batchOf(y);
+      const [c1, c2, alpha] = [0.5, 2, 3];
+      const t = m.terms({ x: xt, y: Int32Array.from(y) }, { c1, c2, alpha }, new Rng(9), EVAL);
+      const hand = handObjective(m, x, y, 9, c1, c2, alpha, { draws: S, shared });
+      for (const k of KEYS) close(t[k].dataSync()[0], hand[k], 1e-4, `${variant} S=${S} ${k}`);
+      // the one-draw objective is not what S draws compute (the test can tell them apart)
+      const one = handObjective(m, x, y, 9, c1, c2, alpha, { shared });
+      assert.ok(Math.abs(one.loss - hand.loss) > 1e-3, `${variant} S=${S}: ${one.loss} vs ${hand.loss}`);
+      // the step's inputs carry the repeated rows; terms given them compute the same
+      const inputs = Object.fromEntries(
+        Object.entries(m.stepInputs!(Int32Array.from(y), y.length)).map(([k, v]) => [k, tf.tensor1d(v, 'int32')]),
+      );
+      assert.deepEqual(Object.keys(inputs).sort(), [
+        'idx',
+        'lab',
+        'labY',
+        'rep_idx',
+        'rep_lab',
+        'rep_labY',
+        'rep_unl',
+        'rep_ys',
+        'unl',
+        'ys',
+      ]);
+      assert.equal(inputs.rep_idx.shape[0], S * (3 + 3 * 3));
+      const t2 = m.terms({ x: xt, y: Int32Array.from(y), inputs }, { c1, c2, alpha }, new Rng(9), EVAL);
+      close(t2.loss.dataSync()[0], hand.loss, 1e-4, `${variant} S=${S} with step inputs`);
+    }
+    assert.deepEqual(Object.keys(tinyModel(variant).stepInputs!(Int32Array.from([0, -1]), 2)).sort(), ['idx', 'lab', 'labY', 'unl', 'ys']);
   }
 });
 
@@ -410,6 +465,35 @@ test('a short ADGM run on 20 labels lowers the objective, classifies far better 
     assert.ok(rec.step_modes.length > 0);
     for (const m of rec.step_modes) assert.equal(m.mode, 'graph', `${m.batch}: ${m.reason}`);
   }
+});
+
+test('aux_samples: 2 trains as one compiled graph (native) to the numbers the kernel-by-kernel step gives', async () => {
+  const dir = tmpDir();
+  const run = (name: string, extra: string[]) =>
+    runExperiment({
+      config: smallConfig(dir),
+      runsDir: path.join(dir, name),
+      progress: false,
+      overrides: [
+        adgmModel('sdgm'),
+        'model.aux_samples=2',
+        'data.labelled=20',
+        'train.labelled_per_batch=10',
+        'train.epochs=2',
+        'train.draws=host',
+        'train.step_state=fed',
+        'eval=[{kind: accuracy}]',
+        ...extra,
+      ],
+    });
+  const compiled = await run('compiled', []);
+  const eager = await run('eager', ['train.compile=off']);
+  for (const r of [compiled, eager]) assert.equal(r.status, 'FINISHED', r.error);
+  const rec = JSON.parse(fs.readFileSync(path.join(compiled.runDir, 'run.json'), 'utf8'));
+  if (rec.backend.name === 'tensorflow') for (const m of rec.step_modes) assert.equal(m.mode, 'graph', `${m.batch}: ${m.reason}`);
+  const [a, b] = [epochLines(compiled.runDir), epochLines(eager.runDir)];
+  for (const k of ['train/loss', 'train/kl_a', 'train/class', 'val/accuracy'])
+    for (let e = 0; e < 2; e++) close(a[e][k], b[e][k], 1e-3, `epoch ${e + 1} ${k}`);
 });
 
 test('SDGM: an interrupted run resumed gives the uninterrupted metrics', async () => {

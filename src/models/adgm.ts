@@ -82,6 +82,13 @@ export function adgmOptions(variant: AdgmVariant) {
       description: 'Clamp of the log σ² of q(a|x) and p(a|·) from below (numerical safety; as the gaussian prior)',
     }),
     aux_logvar_max: Type.Number({ default: 20, description: 'Clamp of the log σ² of q(a|x) and p(a|·) from above' }),
+    aux_samples: Type.Integer({
+      minimum: 1,
+      maximum: 100,
+      default: 1,
+      description:
+        "Draws of a ~ q(a|x) per row in the objective (the authors' `samples`: 1, or 5 in their last run_mnist.py); every pass runs once per draw, so a step costs about this many times one draw. With S > 1 the bound is theirs: L(x,y) and its terms averaged over the draws, q(y|x) ≈ q̄ = the mean of q(y|a_s,x) in the class term, the weights and the entropy of an unlabelled row",
+    }),
     classify_samples: Type.Integer({
       minimum: 0,
       default: 10,
@@ -250,18 +257,59 @@ function generativeTerms(m: AdgmOps, q: ReturnType<typeof inferencePasses>, r: A
   return { recon, kl, klA };
 }
 
+/**
+ * The rows of a step's passes (m2Rows) for labels y; with S draws of a per row also the rows
+ * of the batch repeated S times ([x; x; …], draw-major), under `rep_` + m2Rows's names.
+ */
+function adgmRows(y: Int32Array, C: number, S: number): Record<string, Int32Array> {
+  const rows: Record<string, Int32Array> = m2Rows(y, C);
+  if (S === 1) return rows;
+  const repeated = new Int32Array(S * y.length);
+  for (let s = 0; s < S; s++) repeated.set(y, s * y.length);
+  for (const [k, v] of Object.entries(m2Rows(repeated, C))) rows[`rep_${k}`] = v;
+  return rows;
+}
+
+/**
+ * Per-pass values [S·nl + C·S·nu] of the repeated batch (adgmRows' layout: the labelled passes
+ * draw-major, then for each class the unlabelled rows draw-major) → their mean over the S
+ * draws, [nl + C·nu] in m2Rows's layout.
+ */
+function meanOverDraws(tf: typeof tfc, v: tfc.Tensor1D, S: number, nl: number, nu: number, C: number): tfc.Tensor1D {
+  const parts: tfc.Tensor1D[] = [];
+  if (nl > 0) parts.push(tf.mean(tf.reshape(tf.slice(v, [0], [S * nl]), [S, nl]), 0) as tfc.Tensor1D);
+  if (nu > 0) parts.push(tf.reshape(tf.mean(tf.reshape(tf.slice(v, [S * nl], [C * S * nu]), [C, S, nu]), 1), [C * nu]) as tfc.Tensor1D);
+  return (parts.length === 1 ? parts[0] : tf.concat(parts)) as tfc.Tensor1D;
+}
+
 /** The model's `terms`: the passes, their terms, and M2's semi-supervised objective over them. */
 function adgmTerms(m: AdgmOps, o: AdgmOptions, alpha: number | null): AdgmModel['terms'] {
   const { tf, C, constantEntropy, entropySchedule, classifier, cat } = m;
+  const S = o.aux_samples;
   const upload = (a: Record<string, Int32Array>) =>
-    Object.fromEntries(Object.entries(a).map(([k, v]) => [k, tf.tensor1d(v, 'int32')])) as AdgmRows;
+    Object.fromEntries(Object.entries(a).map(([k, v]) => [k, tf.tensor1d(v, 'int32')])) as Record<string, tfc.Tensor1D>;
   return (batch, w, rng, progress) => {
     const x = batch.x;
     const B = x.shape[0];
-    const r = (batch.inputs ?? upload(m2Rows(batch.y ?? new Int32Array(B).fill(-1), C))) as AdgmRows;
+    const all = (batch.inputs ?? upload(adgmRows(batch.y ?? new Int32Array(B).fill(-1), C, S))) as Record<string, tfc.Tensor1D>;
+    const r = all as AdgmRows;
     const nl = r.lab.shape[0];
-    const q = inferencePasses(m, o, x, r, rng, progress);
-    const { recon, kl, klA } = generativeTerms(m, q, r, progress);
+    let q: ReturnType<typeof inferencePasses>;
+    let recon: tfc.Tensor1D, kl: tfc.Tensor1D, klA: tfc.Tensor1D;
+    if (S === 1) {
+      q = inferencePasses(m, o, x, r, rng, progress);
+      ({ recon, kl, klA } = generativeTerms(m, q, r, progress));
+    } else {
+      // every row S times, one draw of a each; the passes' terms averaged over the draws and
+      // q(y|a,x) replaced by q̄(y|x) = mean_s q(y|a_s,x) (logits log q̄ for the softmax)
+      const rr = Object.fromEntries(['idx', 'ys', 'lab', 'labY', 'unl'].map((k) => [k, all[`rep_${k}`]])) as AdgmRows;
+      const qs = inferencePasses(m, o, tf.tile(x, [S, 1]) as tfc.Tensor2D, rr, rng, progress);
+      const g = generativeTerms(m, qs, rr, progress);
+      const avg = (v: tfc.Tensor1D) => meanOverDraws(tf, v, S, nl, B - nl, C);
+      [recon, kl, klA] = [avg(g.recon), avg(g.kl), avg(g.klA)];
+      const logQBar = tf.sub(tf.logSumExp(tf.reshape(tf.logSoftmax(qs.logits), [S, B, C]), 0), Math.log(S));
+      q = { ...qs, logits: logQBar as tfc.Tensor2D };
+    }
     const klBoth = tf.add(kl, klA) as tfc.Tensor1D;
     const lambdaH = constantEntropy
       ? ((o.entropy_weight as number | undefined) ?? 1)
@@ -401,7 +449,7 @@ export function adgmCore(o: AdgmOptions, ctx: ModelBuildContext, variant: AdgmVa
     variant,
     alpha,
     parts: { encoderA: m.encoderA, classifier: m.classifier, encoder: m.encoder, decoder: m.decoder, decoderA: m.decoderA, prior },
-    stepInputs: (y, rows) => m2Rows(y ?? new Int32Array(rows).fill(-1), C),
+    stepInputs: (y, rows) => adgmRows(y ?? new Int32Array(rows).fill(-1), C, o.aux_samples),
     scheduled: prior.scheduled || !constantEntropy ? scheduled : undefined,
     ...(alpha !== null ? { fixedWeights: { alpha } } : {}),
     terms: adgmTerms(m, o, alpha),
