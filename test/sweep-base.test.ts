@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import * as assert from 'node:assert/strict';
 import * as fs from 'fs';
 import * as path from 'path';
-import { loadSweep, expand, resolveCells, cellLabel } from '../src/sweep/spec';
+import { loadSweep, expand, resolveCells, cellLabel, cellArgs } from '../src/sweep/spec';
 import { UserError } from '../src/errors';
 import { tmpDir, smallConfig, elbo, lastJson, ROOT } from './helpers';
 
@@ -162,4 +162,42 @@ test('a sweep over base configs runs each cell from its own base, and a rerun sk
     lastJson(again.stdout).cells.map((c: any) => c.status),
     ['CACHED', 'CACHED'],
   );
+});
+
+test("set: '~path' deletes a key of the base config in every cell (as --set ~path), from a sweep file and from elbo sweep --set", () => {
+  const dir = tmpDir();
+  smallConfig(dir);
+  const file = path.join(dir, 'del.yaml');
+  fs.writeFileSync(file, 'base: small.yaml\nset: {"~eval.1": null, train.epochs: 1}\nsweep:\n  grid:\n    model.latent: [2, 3]\n');
+  const resolved = resolveCells(loadSweep(file));
+  for (const r of resolved) {
+    assert.deepEqual(
+      r.loaded.config.eval.map((e) => e.kind),
+      ['elbo', 'reconstructions'],
+    );
+    assert.deepEqual(cellArgs(r.cell).slice(0, 2), ['--set', '~eval.1']);
+  }
+  // a key the base lacks: one line naming the key; a bad path: located in the sweep file
+  fs.writeFileSync(file, 'base: small.yaml\nset: {"~eval.7": null}\nsweep:\n  grid:\n    model.latent: [2, 3]\n');
+  assert.throws(() => resolveCells(loadSweep(file)), /'eval\.7' is not in the config, so there is nothing to delete/);
+  fs.writeFileSync(file, 'base: small.yaml\nset: {"~eval.-1": null}\nsweep:\n  grid:\n    model.latent: [2, 3]\n');
+  assert.throws(() => loadSweep(file), /del\.yaml:2:7: .*not a list index/);
+  // the command line's --set ~path goes into the sweep file it writes
+  const r = elbo([
+    'sweep',
+    path.join(dir, 'small.yaml'),
+    '--grid',
+    'model.latent=2,3',
+    '--set',
+    '~eval.1',
+    '--dry-run',
+    '--runs-dir',
+    path.join(dir, 'runs'),
+  ]);
+  assert.equal(r.status, 0, r.stderr);
+  const made = fs.readdirSync(path.join(dir, 'runs', 'sweeps'));
+  assert.match(fs.readFileSync(path.join(dir, 'runs', 'sweeps', made[0], 'sweep.yaml'), 'utf8'), /set:\n {2}~eval\.1: null\n/);
+  const bad = elbo(['sweep', path.join(dir, 'small.yaml'), '--grid', 'model.latent=2,3', '--set', '~eval.1=3', '--dry-run']);
+  assert.equal(bad.status, 1);
+  assert.match(bad.stderr, /^--set ~eval\.1=3: ~key\.path deletes the key and takes no value/);
 });

@@ -74,6 +74,8 @@ export interface Cell {
 export const MAX_CELLS = 10_000;
 
 const KEY = { type: 'string', pattern: '^[A-Za-z0-9_-]+(\\.[A-Za-z0-9_-]+)*$' };
+/** set:'s keys: a config path, or ~path, which deletes the key from the base config (its value is ignored; write null). */
+const SET_KEY = { type: 'string', pattern: '^~?[A-Za-z0-9_-]+(\\.[A-Za-z0-9_-]+)*$' };
 /** The values random: draws and search: proposes, per config key. */
 const SPACE = {
   type: 'object',
@@ -104,7 +106,12 @@ const SWEEP_SCHEMA: Record<string, unknown> = {
       maxLength: EXPERIMENT_NAME_MAX,
       description: 'Sweep name (default: the file name)',
     },
-    set: { type: 'object', propertyNames: KEY, default: {}, description: 'Overrides every cell shares' },
+    set: {
+      type: 'object',
+      propertyNames: SET_KEY,
+      default: {},
+      description: 'Overrides every cell shares; a key ~path (value null) deletes that key of the base config, as --set ~path does',
+    },
     sweep: {
       type: 'object',
       additionalProperties: false,
@@ -159,7 +166,7 @@ function checkSweepKeys(data: SweepData, loc: Locator, problems: UserError[]): S
   const checkKeys = (obj: Record<string, unknown>, where: (string | number)[]) => {
     for (const key of Object.keys(obj)) {
       try {
-        if (key !== 'base') parseKeyPath(key, loc.at(where, key));
+        if (key !== 'base') parseKeyPath(where[0] === 'set' && key.startsWith('~') ? key.slice(1) : key, loc.at(where, key));
       } catch (e) {
         if (e instanceof UserError) problems.push(e);
         else throw e;
@@ -405,7 +412,7 @@ export function flowYaml(v: unknown): string {
 
 /** A cell's overrides as `elbo run` flags. */
 export function cellArgs(cell: Cell): string[] {
-  const args = Object.entries(cell.overrides).flatMap(([k, v]) => ['--set', `${k}=${flowYaml(v)}`]);
+  const args = Object.entries(cell.overrides).flatMap(([k, v]) => ['--set', k.startsWith('~') ? k : `${k}=${flowYaml(v)}`]);
   if (cell.seed !== undefined) args.push('--seed', String(cell.seed));
   return args;
 }
@@ -616,6 +623,13 @@ export function sweepFromFlags(
   }
   const set: Record<string, unknown> = {};
   for (const f of o.set) {
+    if (f.startsWith('~')) {
+      // a deletion, kept as the key ~path (cellArgs passes it on as --set ~path)
+      if (f.includes('=')) throw new UserError('~key.path deletes the key and takes no value (write ~model.m1)', `--set ${f}`);
+      parseKeyPath(f.slice(1).trim(), `--set ${f}`);
+      set[f.trim()] = null;
+      continue;
+    }
     const { key, raw, where } = keyValue(f, 'set');
     try {
       set[key] = raw === '' ? '' : parseYamlDocument(raw);
