@@ -146,29 +146,26 @@ test(
   () => {
     // a real copy of the build (hard links: no symlink that Node would resolve back into the
     // project), in a folder whose parents hold no node_modules
-    const native = fs.mkdtempSync('/tmp/elbo-native-outside-');
-    try {
-      const cp = spawnSync('cp', ['-al', fs.realpathSync(CPU_BUILD), path.join(native, 'tfjs-node')]);
-      assert.equal(cp.status, 0, String(cp.stderr));
-      const load = () => elbo(['env', '--json', '--load'], { env: { ...noGpu(), ELBO_NATIVE_DIR: native } });
-      const before = JSON.parse(load().stdout);
-      assert.equal(before.backend.auto, 'wasm');
-      assert.match(
-        before.backend.reason,
-        /Cannot find module '@tensorflow\/tfjs' \(npm run setup:native links the project's node_modules there\)/,
-      );
-      const link = spawnSync('bash', [path.join(ROOT, 'src/runtime/native/link-modules.sh'), native, ROOT], { encoding: 'utf8' });
-      assert.equal(link.status, 0, link.stderr);
-      assert.match(link.stdout, /is outside the project: .*node_modules links to .*node_modules$/m);
-      assert.equal(fs.realpathSync(path.join(native, 'node_modules')), fs.realpathSync(path.join(ROOT, 'node_modules')));
-      const after = JSON.parse(load().stdout);
-      assert.deepEqual([after.backend.auto, after.backend.loaded, after.tensorflow], ['tensorflow', true, '2.18.1']);
-      // a second run leaves a working link alone
-      const again = spawnSync('bash', [path.join(ROOT, 'src/runtime/native/link-modules.sh'), native, ROOT], { encoding: 'utf8' });
-      assert.deepEqual([again.status, again.stdout], [0, '']);
-    } finally {
-      fs.rmSync(native, { recursive: true, force: true });
-    }
+    const native = tmpDir('elbo-native-outside-');
+    const cp = spawnSync('cp', ['-al', fs.realpathSync(CPU_BUILD), path.join(native, 'tfjs-node')]);
+    assert.equal(cp.status, 0, String(cp.stderr));
+    const load = () => elbo(['env', '--json', '--load'], { env: { ...noGpu(), ELBO_NATIVE_DIR: native } });
+    const link = () => spawnSync('bash', [path.join(ROOT, 'src/runtime/native/link-modules.sh'), native, ROOT], { encoding: 'utf8' });
+    const before = JSON.parse(load().stdout);
+    assert.equal(before.backend.auto, 'wasm');
+    assert.match(
+      before.backend.reason,
+      /Cannot find module '@tensorflow\/tfjs' \(npm run setup:native links the project's node_modules there\)/,
+    );
+    const linked = link();
+    assert.equal(linked.status, 0, linked.stderr);
+    assert.match(linked.stdout, /is outside the project: .*node_modules links to .*node_modules$/m);
+    assert.equal(fs.realpathSync(path.join(native, 'node_modules')), fs.realpathSync(path.join(ROOT, 'node_modules')));
+    const after = JSON.parse(load().stdout);
+    assert.deepEqual([after.backend.auto, after.backend.loaded, after.tensorflow], ['tensorflow', true, '2.18.1']);
+    // a second run leaves a working link alone
+    const again = link();
+    assert.deepEqual([again.status, again.stdout], [0, '']);
   },
 );
 

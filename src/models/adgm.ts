@@ -302,7 +302,11 @@ function adgmTerms(m: AdgmOps, o: AdgmOptions, alpha: number | null): AdgmModel[
     } else {
       // every row S times, one draw of a each; the passes' terms averaged over the draws and
       // q(y|a,x) replaced by q̄(y|x) = mean_s q(y|a_s,x) (logits log q̄ for the softmax)
-      const rr = Object.fromEntries(['idx', 'ys', 'lab', 'labY', 'unl'].map((k) => [k, all[`rep_${k}`]])) as AdgmRows;
+      const rr = Object.fromEntries(
+        Object.entries(all)
+          .filter(([k]) => k.startsWith('rep_'))
+          .map(([k, v]) => [k.slice('rep_'.length), v]),
+      ) as AdgmRows;
       const qs = inferencePasses(m, o, tf.tile(x, [S, 1]) as tfc.Tensor2D, rr, rng, progress);
       const g = generativeTerms(m, qs, rr, progress);
       const avg = (v: tfc.Tensor1D) => meanOverDraws(tf, v, S, nl, B - nl, C);

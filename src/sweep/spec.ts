@@ -3,7 +3,7 @@ import * as path from 'path';
 import * as crypto from 'crypto';
 import { parse as parseYamlDocument, stringify as stringifyYaml } from 'yaml';
 import Ajv from 'ajv';
-import { Locator, parseYaml, ajvUserErrors, loadConfig, LoadedConfig, AJV_OPTIONS } from '../config/load';
+import { Locator, parseYaml, ajvUserErrors, loadConfig, LoadedConfig, AJV_OPTIONS, parseOverride } from '../config/load';
 import { parseKeyPath } from '../config/path';
 import { epochMetrics, evaluatorMetrics } from '../config/metrics';
 import { EXPERIMENT_NAME_MAX } from '../config/schema';
@@ -624,10 +624,8 @@ export function sweepFromFlags(
   const set: Record<string, unknown> = {};
   for (const f of o.set) {
     if (f.startsWith('~')) {
-      // a deletion, kept as the key ~path (cellArgs passes it on as --set ~path)
-      if (f.includes('=')) throw new UserError('~key.path deletes the key and takes no value (write ~model.m1)', `--set ${f}`);
-      parseKeyPath(f.slice(1).trim(), `--set ${f}`);
-      set[f.trim()] = null;
+      // a deletion, checked as elbo run checks it and kept as the key ~path (cellArgs passes it on as --set ~path)
+      set[`~${parseOverride(f).path.join('.')}`] = null;
       continue;
     }
     const { key, raw, where } = keyValue(f, 'set');
