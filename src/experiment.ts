@@ -37,7 +37,7 @@ export async function runExperiment(o: RunOptions): Promise<RunResult> {
 async function runLocked(o: RunOptions, run: ActiveRun): Promise<RunResult> {
   // 1. build: config, backend, data, then model, optimizer, loss weights and evaluators
   const registry = o.registry ?? createRegistry();
-  const { loaded, resumeRecord } = loadRunConfig(o, registry, run);
+  const { loaded, resumeRecord, epochs } = loadRunConfig(o, registry, run);
   const { config } = loaded;
   const backend = await selectRunBackend(o, config, registry, resumeRecord);
   const tf = (await import('./runtime/tf')).getTf();
@@ -59,6 +59,7 @@ async function runLocked(o: RunOptions, run: ActiveRun): Promise<RunResult> {
     ? resumeFromCheckpoint(tf, store, resumeRecord, state.all, {
         select: !!config.train.select,
         backend,
+        epochs,
         warn,
         log: (m) => progress.message(m),
       })

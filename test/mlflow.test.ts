@@ -748,6 +748,19 @@ test('resume: the same MLflow run goes on and ends FINISHED, each epoch once', a
   assert.equal(all[0].info.status, 'FINISHED');
   assert.equal(byKey(all[0].data.tags)['elbo.resumes'], '1');
   await assertMetricsExactlyOnce(server.url, all[0].info.run_id, cut.runDir);
+  // trained on past its end (--set train.epochs=4): still the one MLflow run, FINISHED again, the
+  // fourth epoch once, the test metrics measured again (MLflow keeps the 3-epoch point beside it)
+  const on = await runExperiment({ resume: cut.runDir, overrides: ['train.epochs=4'], progress: false });
+  assert.equal(on.status, 'FINISHED');
+  const [again] = await runsOf(server.url, 't-resume');
+  assert.equal((await runsOf(server.url, 't-resume')).length, 1);
+  assert.equal(again.info.status, 'FINISHED');
+  assert.equal(byKey(again.data.tags)['elbo.resumes'], '2');
+  assert.equal(byKey(again.data.tags)['elbo.epochs_planned'], '4');
+  assert.deepEqual((await history(server.url, again.info.run_id, 'epoch')).map((p) => p.value).sort(), [1, 2, 3, 4]);
+  const testElbo = (await history(server.url, again.info.run_id, 'test/elbo')).sort((a, b) => a.step - b.step);
+  assert.equal(testElbo.length, 2);
+  assert.equal(testElbo[1].value, on.metrics['test/elbo']);
 });
 
 test('server killed mid-run and restarted: training goes on, elbo sync sends the rest exactly once', async () => {

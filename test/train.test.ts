@@ -84,6 +84,61 @@ test('an interrupted run is KILLED with its checkpoint, and resuming reaches the
   await assert.rejects(runExperiment({ resume: cut.runDir, ...quiet }), /already finished/);
 });
 
+test('a finished run trained on with --resume --set train.epochs=N reaches the numbers of an N-epoch run', async () => {
+  const dir = tmpDir();
+  const cfg = smallConfig(dir);
+  const runs = path.join(dir, 'runs');
+  const full = await runExperiment({ config: cfg, runsDir: runs, ...quiet });
+  const short = await runExperiment({ config: cfg, runsDir: runs, overrides: ['train.epochs=2'], ...quiet });
+  assert.equal(short.status, 'FINISHED');
+  assert.notEqual(short.metrics['test/elbo'], full.metrics['test/elbo']);
+  const before = JSON.parse(fs.readFileSync(path.join(short.runDir, 'run.json'), 'utf8'));
+  // anything but train.epochs, --seed, and an N that does not train on are refused before the run is touched
+  await assert.rejects(runExperiment({ resume: short.runDir, overrides: ['model.latent=8'], ...quiet }), (e: { line(): string }) => {
+    assert.match(e.line(), /^--set model\.latent=8: .*the one --set it takes is train\.epochs=N/);
+    return true;
+  });
+  await assert.rejects(runExperiment({ resume: short.runDir, overrides: ['~eval.2'], ...quiet }), /train\.epochs=N/);
+  await assert.rejects(runExperiment({ resume: short.runDir, seed: 3, ...quiet }), /--seed cannot change it/);
+  await assert.rejects(runExperiment({ resume: short.runDir, overrides: ['train.epochs=2'], ...quiet }), /not past the 2 epochs/);
+  await assert.rejects(
+    runExperiment({ resume: short.runDir, ...quiet }),
+    /already finished \(2 epochs\); to train it on, add --set train\.epochs=N/,
+  );
+  assert.deepEqual(JSON.parse(fs.readFileSync(path.join(short.runDir, 'run.json'), 'utf8')), before);
+
+  const on = await runExperiment({ resume: short.runDir, overrides: ['train.epochs=3'], ...quiet });
+  assert.equal(on.status, 'FINISHED');
+  assert.equal(on.runDir, short.runDir);
+  for (const k of ['test/elbo', 'test/kl', 'test/log_likelihood_k8', 'val/elbo', 'train/loss'])
+    assert.equal(on.metrics[k], full.metrics[k], k);
+  const rec = JSON.parse(fs.readFileSync(path.join(on.runDir, 'run.json'), 'utf8'));
+  assert.equal(rec.epochs_planned, 3);
+  assert.equal(rec.epochs_completed, 3);
+  assert.deepEqual(
+    rec.resumes.map((r: { from_epoch: number; previous_status: string; epochs: unknown }) => [r.from_epoch, r.previous_status, r.epochs]),
+    [[2, 'FINISHED', { from: 2, to: 3 }]],
+  );
+  // the run's config says what it trained now (and its sha256 is that config's, as a 3-epoch run's)
+  const fullRec = JSON.parse(fs.readFileSync(path.join(full.runDir, 'run.json'), 'utf8'));
+  assert.equal(rec.config_sha256, fullRec.config_sha256);
+  assert.equal(
+    fs.readFileSync(path.join(on.runDir, 'config.yaml'), 'utf8'),
+    fs.readFileSync(path.join(full.runDir, 'config.yaml'), 'utf8'),
+  );
+  // metrics.jsonl: three epochs and one test line, the 2-epoch test line gone
+  const lines = fs
+    .readFileSync(path.join(on.runDir, 'metrics.jsonl'), 'utf8')
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l));
+  assert.deepEqual(
+    lines.map((l) => l.epoch ?? 'test'),
+    [1, 2, 3, 'test'],
+  );
+  assert.equal(lines[3]['test/elbo'], full.metrics['test/elbo']);
+});
+
 test('a diverging run stops with a clear message, is FAILED, and keeps its last good checkpoint', async () => {
   const dir = tmpDir();
   const cfg = smallConfig(dir);

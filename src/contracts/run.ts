@@ -38,9 +38,17 @@ export interface RunRecord {
   sweep?: SweepCellLabel;
   /**
    * Every resume: when, from which epoch, on which backend, and the status the run had then
-   * (a RUNNING run whose process was gone is recorded KILLED, with `recovered` saying so).
+   * (a RUNNING run whose process was gone is recorded KILLED, with `recovered` saying so);
+   * `epochs`: train.epochs changed by `--resume RUN_DIR --set train.epochs=N` (trained on).
    */
-  resumes: { time: string; from_epoch: number; backend: string; previous_status?: RunStatus; recovered?: string }[];
+  resumes: {
+    time: string;
+    from_epoch: number;
+    backend: string;
+    previous_status?: RunStatus;
+    recovered?: string;
+    epochs?: { from: number; to: number };
+  }[];
   /** How the training step ran, per batch shape (one TensorFlow graph, or eager kernels and why). */
   step_modes?: StepMode[];
   /** train.select: the best epoch so far (at the end: the selected one) and its metric value. */

@@ -238,6 +238,7 @@ function runTags(record: RunRecord, config: any, runDir: string, o: MlflowTracke
     'elbo.seed': String(record.seed),
     'elbo.backend': `${record.backend.name}${(record.backend as any).version ? ` ${(record.backend as any).version}` : ''}`,
     'elbo.config_sha256': record.config_sha256,
+    'elbo.epochs_planned': String(record.epochs_planned),
     'elbo.data_sha256': record.data.sha256,
     'elbo.data': record.data.name,
     'elbo.version': fp.elbo_version,
@@ -523,7 +524,16 @@ export class MlflowTracker implements Tracker {
     if (this.spool.has('create')) {
       // a resumed run: the same MLflow run goes on
       this.spool.append(
-        { type: 'tags', tags: { 'elbo.resumes': String(record.resumes.length), 'elbo.status': 'RUNNING' } },
+        {
+          type: 'tags',
+          tags: {
+            'elbo.resumes': String(record.resumes.length),
+            'elbo.status': 'RUNNING',
+            // --resume --set train.epochs=N: the param train.epochs keeps its first value (MLflow's params never change)
+            'elbo.epochs_planned': String(record.epochs_planned),
+            'elbo.config_sha256': record.config_sha256,
+          },
+        },
         { type: 'status', status: 'RUNNING' },
       );
     } else {

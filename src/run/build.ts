@@ -9,7 +9,7 @@ import { weightSchedule, evaluationWeights } from '../schedules/schedule';
 import { STANDARD_WEIGHTS, weightNames, type StandardWeight } from '../registry/weights';
 import { localTrackerPlugin } from '../track/local';
 import type { Progress } from '../track/progress';
-import { openResumedRun } from './resume';
+import { openResumedRun, checkEpochsPlanned } from './resume';
 import type { ActiveRun } from './interrupt';
 import type { RunOptions } from './options';
 import {
@@ -35,12 +35,22 @@ import {
  * run seed.
  */
 
-/** The config to run: the file with its overrides, or the resumed run's (its directory locked first). */
-export function loadRunConfig(o: RunOptions, registry: PluginRegistry, run: ActiveRun): { loaded: LoadedConfig; resumeRecord?: RunRecord } {
+/**
+ * The config to run: the file with its overrides, or the resumed run's (its directory locked
+ * first), with --set train.epochs=N when it is trained on (`epochs`: the change).
+ */
+export function loadRunConfig(
+  o: RunOptions,
+  registry: PluginRegistry,
+  run: ActiveRun,
+): { loaded: LoadedConfig; resumeRecord?: RunRecord; epochs?: { from: number; to: number; sha256: string } } {
   if (o.resume) {
     const record = openResumedRun(o.resume, o, run);
     const file = path.join(o.resume, 'config.yaml');
-    return { loaded: loadConfig(file, [], registry, { baseDir: record.config_dir }), resumeRecord: record };
+    const loaded = loadConfig(file, o.overrides ?? [], registry, { baseDir: record.config_dir });
+    if (!o.overrides?.length) return { loaded, resumeRecord: record };
+    const epochs = { ...checkEpochsPlanned(record, loaded.config.train.epochs), sha256: loaded.sha256 };
+    return { loaded, resumeRecord: record, epochs };
   }
   if (!o.config) throw new UserError('give a config file (e.g. configs/quickstart.yaml) or --resume RUN_DIR', 'elbo run');
   const overrides = [...(o.overrides ?? [])];

@@ -7,6 +7,7 @@ import { loadCheckpoint } from '../track/checkpoint';
 import type { BackendInfo } from '../runtime/backend';
 import type { ActiveRun } from './interrupt';
 import { RunRecord, Selected } from '../contracts';
+import { parseOverride } from '../config/load';
 
 /**
  * Resuming a run (`elbo run --resume RUN_DIR`): the run directory is locked before anything
@@ -16,21 +17,51 @@ import { RunRecord, Selected } from '../contracts';
 
 /**
  * Lock a run directory to resume it and read its record: refused when it is not a run, when
- * it already finished, or when --set / --seed would change its config.
+ * it already finished and is not trained on (--set train.epochs=N), or when --set / --seed
+ * would change anything else of its config.
  */
 export function openResumedRun(dir: string, o: { overrides?: string[]; seed?: number }, run: ActiveRun): RunRecord {
   const runJson = path.join(dir, 'run.json');
   if (!fs.existsSync(runJson)) throw new UserError('not a run directory (no run.json); give runs/<experiment>/<runId>', dir);
+  const trainOn = checkResumeOverrides(o.overrides, o.seed);
   // one process at a time resumes (or trains) a run: the lock comes before anything is read
   const store = RunStore.open(dir);
   store.lock();
   run.store = store;
   const record = store.readRecord();
-  if (record.status === 'FINISHED') throw new UserError('this run already finished; nothing to resume', dir);
-  if (o.overrides?.length || o.seed !== undefined) {
-    throw new UserError('--resume continues the recorded config; --set and --seed cannot change it', '--resume');
-  }
+  if (record.status === 'FINISHED' && !trainOn)
+    throw new UserError(
+      `this run already finished (${record.epochs_completed} epochs); to train it on, add --set train.epochs=N with N > ${record.epochs_completed}`,
+      dir,
+    );
   return record;
+}
+
+/**
+ * The one change --resume takes to the recorded config: `--set train.epochs=N`, training the
+ * run on to epoch N (a FINISHED run too). Nothing of the training before depends on
+ * train.epochs (schedules are written in epochs; the draws are forked by epoch), so the run
+ * reaches the numbers of one trained for N epochs from the start. Returns whether it is given.
+ */
+export function checkResumeOverrides(overrides: string[] | undefined, seed: number | undefined): boolean {
+  if (seed !== undefined) throw new UserError('--resume continues the recorded config and seed; --seed cannot change it', '--seed');
+  for (const flag of overrides ?? []) {
+    const o = parseOverride(flag);
+    if (o.remove || o.path.join('.') !== 'train.epochs')
+      throw new UserError('--resume continues the recorded config; the one --set it takes is train.epochs=N (train on to epoch N)', o.flag);
+  }
+  return !!overrides?.length;
+}
+
+/** With --set train.epochs=N on --resume: N against the epochs the run has trained (it must train on). */
+export function checkEpochsPlanned(record: RunRecord, epochs: number): { from: number; to: number } {
+  const done = record.epochs_completed;
+  if (epochs < done || (record.status === 'FINISHED' && epochs === done))
+    throw new UserError(
+      `train.epochs=${epochs} is not past the ${done} epochs this run has trained; give N > ${done}`,
+      '--set train.epochs',
+    );
+  return { from: record.epochs_planned, to: epochs };
 }
 
 /** Where training starts: epoch and step, the best epoch so far under train.select. */
@@ -52,10 +83,20 @@ export function resumeFromCheckpoint(
   store: RunStore,
   previous: RunRecord,
   state: Map<string, tfc.Variable>,
-  o: { select: boolean; backend: BackendInfo; warn(message: string): void; log(message: string): void },
+  o: {
+    select: boolean;
+    backend: BackendInfo;
+    /** --set train.epochs=N: the planned epochs before and after, and the config's new sha256. */
+    epochs?: { from: number; to: number; sha256: string };
+    warn(message: string): void;
+    log(message: string): void;
+  },
 ): { record: RunRecord; start: StartPoint } {
   const record: RunRecord = {
     ...previous,
+    // a FINISHED run trained on: its test metrics are measured again at the new end
+    metrics: previous.status === 'FINISHED' ? without(previous.metrics, 'test/') : previous.metrics,
+    ...(o.epochs ? { epochs_planned: o.epochs.to, config_sha256: o.epochs.sha256 } : {}),
     status: 'RUNNING',
     end_time: null,
     duration_s: null,
@@ -92,6 +133,7 @@ export function resumeFromCheckpoint(
       from_epoch: start.epoch,
       backend: o.backend.name,
       previous_status: status,
+      ...(o.epochs ? { epochs: { from: o.epochs.from, to: o.epochs.to } } : {}),
       ...(previous.status === 'RUNNING'
         ? { recovered: 'the run was RUNNING but its process was gone (killed hard): recovered as KILLED' }
         : {}),
@@ -101,6 +143,11 @@ export function resumeFromCheckpoint(
     o.warn(`resuming on backend ${o.backend.name}, the run started on ${previous.backend.name}: numbers may differ in the last digits`);
   }
   record.backend = o.backend;
-  o.log(`resuming ${store.dir} from epoch ${start.epoch}`);
+  o.log(`resuming ${store.dir} from epoch ${start.epoch}${o.epochs ? ` (train.epochs ${o.epochs.from} → ${o.epochs.to})` : ''}`);
   return { record, start };
+}
+
+/** `metrics` without the keys that start with `prefix`. */
+function without(metrics: Record<string, number>, prefix: string): Record<string, number> {
+  return Object.fromEntries(Object.entries(metrics).filter(([k]) => !k.startsWith(prefix)));
 }

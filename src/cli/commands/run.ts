@@ -15,6 +15,7 @@ export default class Run extends BaseCommand {
     '<%= config.bin %> run configs/quickstart.yaml',
     '<%= config.bin %> run configs/quickstart.yaml --set model.latent=32 --set train.epochs=2 --seed 3',
     '<%= config.bin %> run --resume runs/quickstart/20261122-101500-a1b2c3',
+    '<%= config.bin %> run --resume runs/quickstart/20261122-101500-a1b2c3 --set train.epochs=20',
     '<%= config.bin %> run configs/quickstart.yaml --set train.epochs=1 --print-config',
     '<%= config.bin %> run configs/quickstart.yaml --tag purpose=baseline --tag ticket=42 --note "before the encoder change"',
   ];
@@ -29,7 +30,10 @@ export default class Run extends BaseCommand {
       options: ['auto', 'cpu', 'gpu'],
     }),
     'runs-dir': Flags.string({ description: 'Root of the local run store (default: runs)' }),
-    resume: Flags.string({ description: 'Continue an interrupted, failed or paused run from its last checkpoint' }),
+    resume: Flags.string({
+      description:
+        'Continue an interrupted, failed or paused run from its last checkpoint; with --set train.epochs=N, train a run (a finished one too) on to epoch N',
+    }),
     'pause-at': Flags.integer({
       description:
         "Stop after this epoch, checkpointed and recorded PAUSED (exit 0), without the test evaluation; --resume continues it (what a sweep's early stopping does at each rung)",
@@ -149,11 +153,11 @@ async function resolvedConfigYaml(
   const { loadConfig } = await import('../../config/load');
   const { createRegistry } = await import('../../builtins');
   if (resume) {
-    if (set.length || seed !== undefined)
-      throw new UserError('--resume continues the recorded config; --set and --seed cannot change it', '--resume');
+    const { checkResumeOverrides } = await import('../../run/resume');
+    checkResumeOverrides(set, seed);
     const { readJsonFile } = await import('../../track/run-store');
     const record = readJsonFile(path.join(resume, 'run.json'), 'run.json');
-    return loadConfig(path.join(resume, 'config.yaml'), [], createRegistry(), { baseDir: record.config_dir }).yaml;
+    return loadConfig(path.join(resume, 'config.yaml'), set, createRegistry(), { baseDir: record.config_dir }).yaml;
   }
   if (!config) throw new UserError('give a config file (e.g. configs/quickstart.yaml) or --resume RUN_DIR', 'elbo run');
   return loadConfig(config, seed === undefined ? set : [...set, `seed=${seed}`], createRegistry()).yaml;
