@@ -147,3 +147,42 @@ test('evaluateCheckpoint: a model built on another run (M1+M2 on its nested M1) 
   assert.equal(e.checkpoint, 'best');
   assert.deepEqual(e.metrics, { 'test/accuracy': r.metrics['test/accuracy'], 'test/error_pct': r.metrics['test/error_pct'] });
 });
+
+test('elbo evaluate --set: other evaluators and labels on a stored model, beside the run own evaluation; anything else of the run refused', async () => {
+  const dir = tmpDir();
+  const r = elbo(['run', smallConfig(dir), '--runs-dir', path.join(dir, 'runs'), '--set', 'train.epochs=1', '--json', '--quiet']);
+  assert.equal(r.status, 0, r.stderr);
+  const runDir = runDirOf(r.stdout);
+  const before = fs.readFileSync(path.join(runDir, 'run.json'), 'utf8');
+  const own = lastJson(elbo(['evaluate', runDir, '--checkpoint', 'last', '--json', '--quiet']).stdout);
+  assert.ok(!('test/latent_classifier_error' in own.metrics));
+
+  const set = ['--set', 'data.labelled=20', '--set', 'eval=[{kind: latent-classifier, classifier: knn, k: 1}]'];
+  const e = elbo(['evaluate', runDir, '--checkpoint', 'last', ...set, '--json', '--quiet']);
+  assert.equal(e.status, 0, e.stderr);
+  const got = lastJson(e.stdout);
+  assert.deepEqual(Object.keys(got.metrics).sort(), [
+    'test/latent_classifier_accuracy',
+    'test/latent_classifier_error',
+    'test/latent_classifier_labelled',
+  ]);
+  assert.equal(got.metrics['test/latent_classifier_labelled'], 20);
+  assert.ok(got.metrics['test/latent_classifier_error'] >= 0 && got.metrics['test/latent_classifier_error'] <= 100);
+  assert.deepEqual(got.overrides, ['data.labelled=20', 'eval=[{kind: latent-classifier, classifier: knn, k: 1}]']);
+  assert.match(path.basename(got.dir), /^last-epoch-0001-set-[0-9a-f]{8}$/);
+  // the run's own evaluation stays as it was, and the run too
+  assert.deepEqual(JSON.parse(fs.readFileSync(path.join(own.dir, 'metrics.json'), 'utf8')).metrics, own.metrics);
+  assert.equal(fs.readFileSync(path.join(runDir, 'run.json'), 'utf8'), before);
+  // the same --set again measures the same numbers (the evaluators' streams of the run seed)
+  assert.deepEqual(lastJson(elbo(['evaluate', runDir, '--checkpoint', 'last', ...set, '--json', '--quiet']).stdout).metrics, got.metrics);
+  const shown = elbo(['runs', 'show', runDir]);
+  assert.match(shown.stdout, /epoch 1 of 1 \(FINISHED\) with --set\s+data\.labelled=20/);
+
+  const bad = elbo(['evaluate', runDir, '--set', 'model.latent=3']);
+  assert.equal(bad.status, 1);
+  assert.match(
+    bad.stderr.trim(),
+    /^--set model\.latent=3: elbo evaluate changes only what is measured: eval, published and data\.labelled/,
+  );
+  assert.equal(bad.stderr.trim().split('\n').length, 1, bad.stderr);
+});

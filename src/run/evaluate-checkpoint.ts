@@ -1,8 +1,9 @@
+import * as crypto from 'crypto';
 import * as fs from 'fs';
 import * as path from 'path';
 import type * as tfc from '@tensorflow/tfjs-core';
 import { createRegistry } from '../builtins';
-import { loadConfig } from '../config/load';
+import { loadConfig, parseOverride } from '../config/load';
 import { comparePublished, modelTerms } from '../config/metrics';
 import { UserError } from '../errors';
 import { checkData, loadModelCheckpoint } from '../models/load-run';
@@ -21,6 +22,12 @@ import type { PublishedComparison, RunStatus, PluginRegistry } from '../contract
  * it ran on; every evaluator of its `eval:` list with the stream a finished run's own test
  * evaluation uses (`eval-<i>-<kind>` of the run seed), so a FINISHED run evaluated at the
  * checkpoint its record names gives its recorded test metrics exactly.
+ *
+ * With `overrides` (`--set`), what is measured changes and nothing else: the evaluators
+ * (`eval`), the published numbers (`published`) and the training labels evaluators may read
+ * (`data.labelled`: a VAE's latents under a transductive SVM with N labels, say). The
+ * result then goes to `<checkpoint>-epoch-NNNN-set-<hash of the overrides>/`, beside the
+ * run's own.
  *
  * The run itself is not changed: its run.json, metrics and checkpoints stay as they were,
  * and the run stays resumable. The result goes to RUN_DIR/evaluations/<checkpoint>-epoch-NNNN/
@@ -45,12 +52,16 @@ export interface CheckpointEvaluation {
   metrics: Record<string, number>;
   /** The config's `published:` entries against these metrics. */
   published: PublishedComparison[];
+  /** `--set` overrides of what was measured (eval, published, data.labelled), when given. */
+  overrides?: string[];
   /** Where metrics.json and the artifacts are. */
   dir: string;
 }
 
 export interface EvaluateOptions {
   checkpoint?: 'best' | 'last';
+  /** `--set KEY=VALUE` on eval, eval.*, published, published.* or data.labelled. */
+  overrides?: string[];
   backend?: string;
   registry?: PluginRegistry;
   log?(message: string): void;
@@ -74,7 +85,9 @@ async function evaluateLocked(store: RunStore, o: EvaluateOptions): Promise<Chec
   const log = o.log ?? (() => {});
   const registry = o.registry ?? createRegistry();
   const record = store.readRecord();
-  const { config } = loadConfig(store.file('config.yaml'), [], registry, { baseDir: record.config_dir });
+  const overrides = o.overrides ?? [];
+  overrides.forEach(checkEvaluateOverride);
+  const { config } = loadConfig(store.file('config.yaml'), overrides, registry, { baseDir: record.config_dir });
   const { which, epoch, checkpointDir } = pickCheckpoint(store, record.selected?.epoch, !!config.train.select, o.checkpoint);
   const backend = await selectRunBackend({ backend: o.backend }, config, registry, record);
   const tf: typeof tfc = (await import('../runtime/tf')).getTf();
@@ -85,7 +98,8 @@ async function evaluateLocked(store: RunStore, o: EvaluateOptions): Promise<Chec
   // a model built on another run (m1m2's M1) finds it in the same run store; nothing is trained
   const parts = await buildRun(config, data, { ...ctx, runs: { dir: path.dirname(path.dirname(store.dir)), config } });
   const vars = loadModelCheckpoint(tf, parts.model, checkpointDir);
-  const out = path.join(store.dir, 'evaluations', `${which}-epoch-${String(epoch).padStart(4, '0')}`);
+  const set = overrides.length ? `-set-${crypto.createHash('sha256').update(overrides.join('\n')).digest('hex').slice(0, 8)}` : '';
+  const out = path.join(store.dir, 'evaluations', `${which}-epoch-${String(epoch).padStart(4, '0')}${set}`);
   fs.mkdirSync(out, { recursive: true });
   log(`evaluating ${store.runId}: ${which} checkpoint, epoch ${epoch} of ${record.epochs_completed} (${backend.name})`);
   try {
@@ -116,6 +130,7 @@ async function evaluateLocked(store: RunStore, o: EvaluateOptions): Promise<Chec
       seconds: (Date.now() - t0) / 1000,
       metrics,
       published: comparePublished(config.published, metrics),
+      ...(overrides.length ? { overrides } : {}),
       dir: out,
     };
     writeFileAtomic(path.join(out, 'metrics.json'), JSON.stringify(result, null, 2) + '\n');
@@ -123,6 +138,17 @@ async function evaluateLocked(store: RunStore, o: EvaluateOptions): Promise<Chec
   } finally {
     [...vars.values(), ...parts.optimizer.state.values()].forEach((v) => v.dispose());
   }
+}
+
+/** What `elbo evaluate --set` may change: what is measured, never what was trained. */
+function checkEvaluateOverride(flag: string): void {
+  const o = parseOverride(flag);
+  const key = o.path.join('.');
+  if (o.path[0] === 'eval' || o.path[0] === 'published' || key === 'data.labelled') return;
+  throw new UserError(
+    `elbo evaluate changes only what is measured: eval, published and data.labelled (the labels evaluators may read); ${key} is the run's own`,
+    o.flag,
+  );
 }
 
 /** The checkpoint asked for (default: the best under train.select, else the last) and its directory. */
@@ -169,5 +195,6 @@ export function evaluationLine(e: CheckpointEvaluation): string {
     : first === undefined
       ? ['no test metrics']
       : [`${first} ${e.metrics[first].toFixed(4)}`];
-  return `the ${e.checkpoint} checkpoint, epoch ${e.epoch} of ${e.epochs_completed} (${e.run_status}): ${shown.join(', ')}`;
+  const set = e.overrides?.length ? ` with --set ${e.overrides.join(' ')}` : '';
+  return `the ${e.checkpoint} checkpoint, epoch ${e.epoch} of ${e.epochs_completed} (${e.run_status})${set}: ${shown.join(', ')}`;
 }
