@@ -174,8 +174,10 @@ async function worker(name: string, workloads: string[], timed: Phase, explicit:
       continue;
     }
     try {
-      // tensorflow: the graph step training uses, and the eager step it replaces
-      const graph = await measure(w, {});
+      // tensorflow: the graph step training uses (XLA-compiled where the workload's config
+      // says so, then also without), and the eager step it replaces
+      const graph = await measure(w, w.compile ? { compile: w.compile } : {});
+      if (graph.startsWith('graph') && w.compile) await measure(w, {});
       if (graph.startsWith('graph')) await measure(w, { compile: 'off' });
     } catch (e: any) {
       skip(String(e?.message ?? e).split('\n')[0]);
@@ -412,7 +414,7 @@ async function main(): Promise<void> {
   if (a.markdown) {
     fs.writeFileSync(
       a.markdown,
-      `# Benchmarks\n\nWritten by \`npm run bench -- --markdown ${a.markdown}\`: training steps of each workload (and, for iwae-k5000, the k = 5000 test estimate, timed per image and extrapolated to the 10,000 test images), after a warm-up, on each backend in its own process; PyTorch (CPU) runs the same networks in the same invocation. Every backend and PyTorch run in turn, for several rounds; each row is its fastest round (the machine is shared: a neighbour's load slows some rounds). On the tensorflow backend the step runs as training runs it (one TensorFlow graph per step where the trace allows, src/train/step.ts) and, for comparison, kernel by kernel (train.compile: off). "of peak" is the effective GFLOP/s (matmul and convolution FLOPs counted from the kernels of one step) against this machine's sgemm peak, measured in the same invocation.\n\n${text}\n`,
+      `# Benchmarks\n\nWritten by \`npm run bench -- --markdown ${a.markdown}\`: training steps of each workload (and, for iwae-k5000, the k = 5000 test estimate, timed per image and extrapolated to the 10,000 test images), after a warm-up, on each backend in its own process; PyTorch (CPU) runs the same networks in the same invocation. Every backend and PyTorch run in turn, for several rounds; each row is its fastest round (the machine is shared: a neighbour's load slows some rounds). On the tensorflow backend the step runs as training runs it (one TensorFlow graph per step where the trace allows, src/train/step.ts; compiled by XLA where the workload's config says train.compile: xla, and then also without) and, for comparison, kernel by kernel (train.compile: off). "of peak" is the effective GFLOP/s (matmul and convolution FLOPs counted from the kernels of one step) against this machine's sgemm peak, measured in the same invocation.\n\n${text}\n`,
     );
     process.stderr.write(`bench: wrote ${a.markdown}\n`);
   }

@@ -31,6 +31,8 @@ export interface Workload {
    * test images, the model at its initial parameters.
    */
   evaluate?: { k: number };
+  /** train.compile of the config the workload stands for, when not auto (iwae.yaml: xla). */
+  compile?: 'xla';
 }
 
 const mlp = (hidden: number[], activation = 'relu') => ({ kind: 'mlp', hidden, activation });
@@ -110,6 +112,7 @@ export const WORKLOADS: Workload[] = [
     labelled: 0,
     model: iwaeMnist,
     weights: {},
+    compile: 'xla',
   },
   {
     name: 'iwae-k5000',
@@ -298,7 +301,8 @@ export async function buildWorkload(tf: typeof tfc, w: Workload, seed = 0, stepO
     return countFlops(info.kernels as any);
   }
 
-  const mode = () => (step.modes[0]?.mode === 'graph' ? `graph (${step.modes[0].kernels} kernels)` : 'eager');
+  const mode = () =>
+    step.modes[0]?.mode === 'graph' ? `graph (${step.modes[0].kernels} kernels${step.modes[0].xla ? ', XLA' : ''})` : 'eager';
   return { run, flopsPerStep, modes: step.modes, mode, model } satisfies Built & { modes: unknown };
 }
 

@@ -185,10 +185,10 @@ function trainSchema(): JsonSchema {
         },
       },
       compile: {
-        enum: ['auto', 'off'],
+        enum: ['auto', 'off', 'xla'],
         default: 'auto',
         description:
-          "tensorflow backend: auto runs each training step, and the batches of the evaluations (loss terms, IWAE, latent encodings), as one TensorFlow graph when a trace shows that is exact (else kernel by kernel, with the step's reason in run.json step_modes); off always runs kernel by kernel",
+          "tensorflow backend: auto runs each training step, and the batches of the evaluations (loss terms, IWAE, latent encodings), as one TensorFlow graph when a trace shows that is exact (else kernel by kernel, with the step's reason in run.json step_modes); off always runs kernel by kernel; xla as auto, and XLA compiles the training step's graph for this CPU (faster where elementwise work on large tensors dominates, e.g. IWAE with k samples: BENCHMARKS.md; the evaluations as auto)",
       },
       step_state: {
         enum: ['session', 'fed'],

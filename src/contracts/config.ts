@@ -41,7 +41,7 @@ export interface ExperimentConfig {
     /** Stochastic weight averaging from this epoch (1-based) on (src/train/average.ts). */
     swa?: { from_epoch: number };
     checkpoint_keep: number;
-    compile: 'auto' | 'off';
+    compile: 'auto' | 'off' | 'xla';
     draws: 'host' | 'graph';
     /** Where a compiled step keeps the state between steps (unset: session). */
     step_state?: 'session' | 'fed';

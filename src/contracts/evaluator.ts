@@ -3,8 +3,8 @@ import type { Rng } from '../runtime/rng';
 import type { Model, WeightValues } from './model';
 import type { DataSet } from './dataset';
 
-/** train.compile: 'auto' compiles evaluations into TensorFlow graphs where exact, 'off' keeps them kernel by kernel. */
-export type CompileMode = 'auto' | 'off';
+/** train.compile: 'auto' (and 'xla', which XLA-compiles the training step only) compiles evaluations into TensorFlow graphs where exact, 'off' keeps them kernel by kernel. */
+export type CompileMode = 'auto' | 'off' | 'xla';
 
 /** What an evaluator's `run` receives after training. */
 export interface EvalContext {

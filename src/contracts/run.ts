@@ -116,6 +116,8 @@ export interface StepMode {
    * TensorFlow session ('session', Adam's update fused), or fed in and returned ('fed').
    */
   state?: 'session' | 'fed';
+  /** train.compile: xla: XLA compiled the graph's clusters. */
+  xla?: true;
   /** Why the state is fed when the session was asked to keep it. */
   stateReason?: string;
 }

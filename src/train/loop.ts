@@ -32,7 +32,7 @@ export interface LoopOptions {
   startEpoch: number;
   startStep: number;
   /** train.compile: run the step as one TensorFlow graph where possible. */
-  compile?: 'auto' | 'off';
+  compile?: 'auto' | 'off' | 'xla';
   /** train.draws: where the step's random draws (and dynamic binarisation's) are made (StepOptions.draws). */
   draws?: 'host' | 'graph';
   /** train.step_state: where a compiled step keeps the state between steps (StepOptions.state). */

@@ -38,9 +38,10 @@ export type TrainStep = StepFn & {
 export interface StepOptions {
   /**
    * 'auto' (default): on the tensorflow backend, compile the step into one TensorFlow
-   * graph when the trace shows that is exact; 'off': always run kernel by kernel.
+   * graph when the trace shows that is exact; 'off': always run kernel by kernel; 'xla':
+   * as 'auto', the graph's clusters compiled by XLA for this CPU.
    */
-  compile?: 'auto' | 'off';
+  compile?: 'auto' | 'off' | 'xla';
   /** Told once per batch shape how the step runs. */
   onMode?: (m: StepMode) => void;
   /**
@@ -384,7 +385,13 @@ function residentPlan(state: tfc.Variable[], t: Traced, fused: FusedState | null
 }
 
 /** Load the traced step with its state in the session's variables, or why not. */
-function loadResident(tf: typeof tfc, state: tfc.Variable[], t: Traced, fused: FusedState | null, inGraph: boolean): Compiled | string {
+function loadResident(
+  tf: typeof tfc,
+  state: tfc.Variable[],
+  t: Traced,
+  fused: FusedState | null,
+  o: { inGraph: boolean; xla: boolean },
+): Compiled | string {
   const plan = residentPlan(state, t, fused);
   if (typeof plan === 'string') return plan;
   const shapes = state.map((v) => v.shape);
@@ -395,17 +402,15 @@ function loadResident(tf: typeof tfc, state: tfc.Variable[], t: Traced, fused: F
     tf,
     { ...t.trace, nodes: r.nodes, feedNames: t.trace.feedNames.slice(state.length), fetchNames: r.outputs },
     t.draws,
-    { inGraph },
+    o,
   );
   if (typeof loaded === 'string') return loaded;
   return { ...loaded, termNames: t.termNames, kernels: r.kernels, resident: new ResidentSession(tf, loaded.session, plan.vars, shapes) };
 }
 
 /** Load the traced step with the state as inputs and outputs, or why not. */
-function loadFed(tf: typeof tfc, state: tfc.Variable[], t: Traced, inGraph: boolean): Compiled | string {
-  const loaded = loadTrace(tf, { ...t.trace, fetchNames: t.trace.fetchNames.slice(0, state.length + t.termNames.length) }, t.draws, {
-    inGraph,
-  });
+function loadFed(tf: typeof tfc, state: tfc.Variable[], t: Traced, o: { inGraph: boolean; xla: boolean }): Compiled | string {
+  const loaded = loadTrace(tf, { ...t.trace, fetchNames: t.trace.fetchNames.slice(0, state.length + t.termNames.length) }, t.draws, o);
   if (typeof loaded === 'string') return loaded;
   return { ...loaded, termNames: t.termNames, kernels: t.trace.kernels, resident: null };
 }
@@ -504,20 +509,20 @@ function compile(
   y: Int32Array | null,
   w: WeightValues,
   rng: Rng,
-  o: { inGraph: boolean; keep: 'session' | 'fed' },
+  o: { inGraph: boolean; keep: 'session' | 'fed'; xla: boolean },
 ): Compiled | string {
   const fused = o.keep === 'session' ? fusedState(model, optimizer, state) : null;
   const traced = traceStep(tf, model, optimizer, eager, hook, state, fused, x, y, w, rng);
   if (typeof traced === 'string') return traced;
   let stateReason: string | undefined;
   if (o.keep === 'session') {
-    const r = loadResident(tf, state, traced, fused, o.inGraph);
+    const r = loadResident(tf, state, traced, fused, o);
     const bad = typeof r === 'string' ? r : checkCompiled(tf, r, traced, model, optimizer, state, x, y, w, rng);
     if (!bad) return r as Compiled;
     if (typeof r !== 'string') r.session.dispose();
     stateReason = bad;
   }
-  const fed = loadFed(tf, state, traced, o.inGraph);
+  const fed = loadFed(tf, state, traced, o);
   if (typeof fed === 'string') return fed;
   const bad = checkCompiled(tf, fed, traced, model, optimizer, state, x, y, w, rng);
   if (bad) {
@@ -568,6 +573,7 @@ export function makeTrainStep(tf: typeof tfc, model: Model, optimizer: Optimizer
   const state = [...model.params.values(), ...(model.buffers?.values() ?? []), ...optimizer.state.values()];
   const compiled = new Map<string, Compiled | null>();
   const keep = opts.state ?? 'session';
+  const xla = opts.compile === 'xla';
 
   /** The compiled step whose session holds the state, and whether it has moved since the variables were copied in. */
   let holder: Compiled | null = null;
@@ -595,7 +601,7 @@ export function makeTrainStep(tf: typeof tfc, model: Model, optimizer: Optimizer
       if (c === undefined) {
         sync();
         const t0 = performance.now();
-        const r = compile(tf, model, optimizer, core, hook, state, x, y, w, rng, { inGraph, keep });
+        const r = compile(tf, model, optimizer, core, hook, state, x, y, w, rng, { inGraph, keep, xla });
         const seconds = (performance.now() - t0) / 1000;
         c = typeof r === 'string' ? null : r;
         const mode: StepMode = c
@@ -605,6 +611,7 @@ export function makeTrainStep(tf: typeof tfc, model: Model, optimizer: Optimizer
               kernels: c.kernels,
               seconds,
               state: c.resident ? 'session' : 'fed',
+              ...(xla ? { xla: true } : {}),
               ...(c.stateReason ? { stateReason: c.stateReason } : {}),
             }
           : { batch: key, mode: 'eager', reason: r as string };

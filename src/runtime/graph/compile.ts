@@ -146,9 +146,10 @@ export interface LoadedTrace {
 /**
  * Load a trace into a TensorFlow session whose inputs are the trace's feeds, then its
  * draws (those that became tensors), or with `inGraph` the draws' seeds; a sentence
- * saying why not when TensorFlow refuses it.
+ * saying why not when TensorFlow refuses it. `xla`: XLA compiles the graph's clusters
+ * (train.compile: xla).
  */
-export function loadTrace(tf: typeof tfc, t: Trace, draws: Draw[], o: { inGraph?: boolean } = {}): LoadedTrace | string {
+export function loadTrace(tf: typeof tfc, t: Trace, draws: Draw[], o: { inGraph?: boolean; xla?: boolean } = {}): LoadedTrace | string {
   const shapes = draws.map((_, j) => {
     const name = t.drawNames.get(j);
     const node = name ? t.nodes.find((n) => n.name === name) : undefined;
@@ -162,7 +163,9 @@ export function loadTrace(tf: typeof tfc, t: Trace, draws: Draw[], o: { inGraph?
     ? t.nodes.flatMap((n) => (n.op === 'Placeholder' && byName.has(n.name) ? statelessDraw(n, draws[byName.get(n.name)!].method) : [n]))
     : t.nodes;
   try {
-    const session = new GraphSession(tf, nodes, inGraph ? [...t.feedNames, ...drawFeeds.map(seedName)] : recordedInputs, t.fetchNames);
+    const session = new GraphSession(tf, nodes, inGraph ? [...t.feedNames, ...drawFeeds.map(seedName)] : recordedInputs, t.fetchNames, {
+      xla: o.xla,
+    });
     return { session, draws: draws.map((d, j) => ({ method: d.method, n: d.n, shape: shapes[j] })), inGraph, recordedInputs };
   } catch (e) {
     const msg = (e as Error).message.split('\n')[0];

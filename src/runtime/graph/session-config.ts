@@ -58,13 +58,34 @@ export function configProto(c: SessionConfig): Uint8Array {
   return w.finish();
 }
 
+/** XLA's flag that lets a session's configuration (global_jit_level) turn XLA on for the CPU. */
+const CPU_JIT = '--tf_xla_cpu_global_jit';
+
 /**
- * Set ELBO_TF_CONFIG (and, for XLA on the CPU, TF_XLA_FLAGS) before the native binding
- * loads; returns the configuration for the run record.
+ * Set ELBO_TF_CONFIG (and TF_XLA_FLAGS, so that a session configured with XLA gets it on
+ * the CPU: TensorFlow reads the flags once) before the native binding loads; returns the
+ * configuration for the run record.
  */
 export function applySessionConfig(env: NodeJS.ProcessEnv = process.env): SessionConfig {
   const c = parseSessionConfig(env.ELBO_TF_SESSION);
   env.ELBO_TF_CONFIG = Buffer.from(configProto(c)).toString('hex');
-  if (c.xla === 'on') env.TF_XLA_FLAGS = [env.TF_XLA_FLAGS, '--tf_xla_auto_jit=1', '--tf_xla_cpu_global_jit'].filter(Boolean).join(' ');
+  if (!(env.TF_XLA_FLAGS ?? '').includes(CPU_JIT)) env.TF_XLA_FLAGS = [env.TF_XLA_FLAGS, CPU_JIT].filter(Boolean).join(' ');
   return c;
+}
+
+/**
+ * `f` (which loads a session) with `changes` over the process's session configuration
+ * (ELBO_TF_SESSION), as the binding reads ELBO_TF_CONFIG when it loads a session; the
+ * configuration is restored after.
+ */
+export function withSessionConfig<T>(changes: Partial<SessionConfig>, f: () => T, env: NodeJS.ProcessEnv = process.env): T {
+  if (!Object.keys(changes).length) return f();
+  const before = env.ELBO_TF_CONFIG;
+  env.ELBO_TF_CONFIG = Buffer.from(configProto({ ...parseSessionConfig(env.ELBO_TF_SESSION), ...changes })).toString('hex');
+  try {
+    return f();
+  } finally {
+    if (before === undefined) delete env.ELBO_TF_CONFIG;
+    else env.ELBO_TF_CONFIG = before;
+  }
 }

@@ -4,6 +4,7 @@ import * as path from 'node:path';
 import type * as tfc from '@tensorflow/tfjs-core';
 import { writeSavedModel, type GraphNode } from './saved-model';
 import { nativeBackend } from './trace';
+import { withSessionConfig } from './session-config';
 
 const outputName = (n: string) => (n.includes(':') ? n : `${n}:0`);
 
@@ -11,7 +12,9 @@ const outputName = (n: string) => (n.includes(':') ? n : `${n}:0`);
  * A graph loaded into a TensorFlow session through tfjs-node's SavedModel support:
  * one `run` is one TF_SessionRun (Grappler-optimised, kernels fused where TensorFlow
  * can), instead of one eager dispatch per kernel. Inputs and outputs are ordinary
- * tensors of the native backend.
+ * tensors of the native backend. With `xla`, XLA's auto-clustering compiles the graph's
+ * clusters for this CPU (its fusions of elementwise kernels use the host's vector width),
+ * whatever ELBO_TF_SESSION says for the other sessions.
  */
 export class GraphSession {
   private id: number;
@@ -19,14 +22,14 @@ export class GraphSession {
   private outputs: string[];
   private backend: any;
 
-  constructor(tf: typeof tfc, nodes: GraphNode[], inputNames: string[], outputNames: string[]) {
+  constructor(tf: typeof tfc, nodes: GraphNode[], inputNames: string[], outputNames: string[], o: { xla?: boolean } = {}) {
     const backend = nativeBackend(tf);
     if (!backend) throw new Error('a graph session needs the tensorflow backend');
     this.backend = backend;
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'elbo-graph-'));
     try {
       writeSavedModel(dir, nodes);
-      this.id = this.backend.loadSavedModelMetaGraph(dir, 'serve');
+      this.id = withSessionConfig(o.xla ? { xla: 'on' } : {}, () => this.backend.loadSavedModelMetaGraph(dir, 'serve'));
     } finally {
       fs.rmSync(dir, { recursive: true, force: true });
     }
