@@ -4,7 +4,7 @@ import * as fs from 'fs';
 import * as path from 'path';
 import { runExperiment } from '../src/experiment';
 import { createRegistry } from '../src/builtins';
-import { tmpDir, smallConfig, epochLines } from './helpers';
+import { tmpDir, smallConfig, epochLines, elbo } from './helpers';
 import { epochBatches } from '../src/train/loop';
 import { Rng } from '../src/runtime/rng';
 
@@ -137,6 +137,7 @@ test('a finished run trained on with --resume --set train.epochs=N reaches the n
     [1, 2, 3, 'test'],
   );
   assert.equal(lines[3]['test/elbo'], full.metrics['test/elbo']);
+  assert.match(elbo(['runs', 'show', on.runDir]).stdout, /resumed\s+1 time, last from epoch 2; train\.epochs 2 → 3 at epoch 2/);
 });
 
 test('a diverging run stops with a clear message, is FAILED, and keeps its last good checkpoint', async () => {

@@ -45,7 +45,14 @@ export default class RunsShow extends BaseCommand {
     ];
     const git = rec.fingerprint?.git;
     if (git?.commit) rows.push(['git', `${git.commit.slice(0, 12)}${git.branch ? ` on ${git.branch}` : ''}${git.dirty ? ' (uncommitted changes)' : ''}`]);
-    if (rec.resumes?.length) rows.push(['resumed', `${rec.resumes.length} time${rec.resumes.length === 1 ? '' : 's'}, last from epoch ${rec.resumes.at(-1)!.from_epoch}`]);
+    if (rec.resumes?.length) {
+      // trained on past a planned end (--resume --set train.epochs=N): from → to, each time
+      const on = rec.resumes.flatMap((x) => (x.epochs ? [`train.epochs ${x.epochs.from} → ${x.epochs.to} at epoch ${x.from_epoch}`] : []));
+      rows.push([
+        'resumed',
+        `${rec.resumes.length} time${rec.resumes.length === 1 ? '' : 's'}, last from epoch ${rec.resumes.at(-1)!.from_epoch}${on.length ? `; ${on.join(', ')}` : ''}`,
+      ]);
+    }
     for (const [k, v] of Object.entries(rec.tags ?? {})) rows.push([`tag ${k}`, v]);
     if (rec.note) rows.push(['note', rec.note]);
     if (rec.evaluated_on) rows.push(['evaluated', `the ${rec.evaluated_on.checkpoint} checkpoint (epoch ${rec.evaluated_on.epoch})`]);
