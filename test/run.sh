@@ -44,9 +44,11 @@ wasm=0
 ELBO_BACKEND=wasm node --test --test-concurrency=2 dist/test/*.test.js || wasm=$?
 native=skipped
 if built && [ "${ELBO_TEST_NATIVE:-}" != 0 ]; then
-  echo "test: again on the native tensorflow backend (the MLflow, SLURM and browser-harness tests, which do not depend on the backend, run once)"
+  echo "test: again on the native tensorflow backend (the MLflow, SLURM and browser-harness tests, and those of plain JavaScript, which do not depend on the backend, run once)"
   native=0
-  ELBO_BACKEND=tensorflow node --test --test-concurrency=2 $(ls dist/test/*.test.js | grep -v -E "mlflow|slurm|chromium") || native=$?
+  # backend-independent: real servers and browsers, and config loading, draws, layout checks (no tensors)
+  once="mlflow|slurm|chromium|/(config|fuzz|rng|data-files|architecture|function-length|plugin-names)\.test"
+  ELBO_BACKEND=tensorflow node --test --test-concurrency=2 $(ls dist/test/*.test.js | grep -v -E "$once") || native=$?
 fi
 word() { case "$1" in 0) echo passed ;; skipped) echo skipped ;; *) echo "FAILED (exit $1)" ;; esac; }
 echo "test: lint $(word "$lint"), wasm pass $(word "$wasm"), native pass $(word "$native")"
