@@ -71,6 +71,8 @@ test('an interrupted run is KILLED with its checkpoint, and resuming reaches the
   assert.ok(fs.existsSync(path.join(cut.runDir, 'checkpoints', 'epoch-0001', 'manifest.json')));
   assert.equal(fs.readFileSync(path.join(cut.runDir, 'metrics.jsonl'), 'utf8').trim().split('\n').length, 1);
 
+  // the time it sits stopped does not count as the run's duration
+  await new Promise((r) => setTimeout(r, 1500));
   const resumed = await runExperiment({ resume: cut.runDir, ...quiet });
   assert.equal(resumed.status, 'FINISHED');
   assert.equal(resumed.runDir, cut.runDir);
@@ -80,6 +82,9 @@ test('an interrupted run is KILLED with its checkpoint, and resuming reaches the
   const after = JSON.parse(fs.readFileSync(path.join(cut.runDir, 'run.json'), 'utf8'));
   assert.equal(after.resumes.length, 1);
   assert.equal(after.resumes[0].from_epoch, 1);
+  assert.equal(after.resumes[0].trained_s, rec.duration_s);
+  const wall = (Date.parse(after.end_time) - Date.parse(after.start_time)) / 1000;
+  assert.ok(after.duration_s > rec.duration_s && after.duration_s < wall - 1.4, `duration ${after.duration_s} s of ${wall} s since start`);
   assert.equal(fs.readFileSync(path.join(cut.runDir, 'metrics.jsonl'), 'utf8').trim().split('\n').length, 4); // 3 epochs + test
   await assert.rejects(runExperiment({ resume: cut.runDir, ...quiet }), /already finished/);
 });

@@ -25,6 +25,10 @@ export interface RunRecord {
   data: { name: string; source: string; sha256: string; train: number; val: number; test: number };
   start_time: string;
   end_time: string | null;
+  /**
+   * Seconds the run's processes spent on it: start to end, a resumed run's time from each
+   * resume on added to what it had (`resumes[].trained_s`), the time it sat stopped not counted.
+   */
   duration_s: number | null;
   epochs_completed: number;
   epochs_planned: number;
@@ -48,6 +52,8 @@ export interface RunRecord {
     previous_status?: RunStatus;
     recovered?: string;
     epochs?: { from: number; to: number };
+    /** The run's duration_s before this resume (for a run killed hard: to its last metrics line). */
+    trained_s?: number;
   }[];
   /** How the training step ran, per batch shape (one TensorFlow graph, or eager kernels and why). */
   step_modes?: StepMode[];

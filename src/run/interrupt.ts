@@ -1,6 +1,7 @@
 import type { RunStore } from '../track/run-store';
 import type { Progress } from '../track/progress';
 import type { RunRecord } from '../contracts';
+import { runDuration } from './record';
 
 /**
  * Interruption: Ctrl-C or SIGTERM asks every run in this process to stop after its current
@@ -29,7 +30,7 @@ function onSignal(sig: NodeJS.Signals): void {
         r.record.status = 'KILLED';
         r.record.error = `interrupted twice (${sig}): quit at once; resume with: elbo run --resume ${r.store.dir}`;
         r.record.end_time = new Date().toISOString();
-        r.record.duration_s = (Date.now() - Date.parse(r.record.start_time)) / 1000;
+        r.record.duration_s = runDuration(r.record);
         r.store.writeRecord(r.record);
         r.store.unlock();
       } catch {

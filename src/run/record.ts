@@ -160,6 +160,13 @@ export function labelRecord(
   if (o.note) record.note = o.note;
 }
 
+/** A run's duration_s now: since its start, or since its last resume added to what it had then. */
+export function runDuration(record: RunRecord, now = Date.now()): number {
+  const last = record.resumes.at(-1);
+  if (last?.trained_s === undefined) return (now - Date.parse(record.start_time)) / 1000;
+  return last.trained_s + (now - Date.parse(last.time)) / 1000;
+}
+
 /**
  * Step 4 of a run, record: how it ended (FINISHED, FAILED or KILLED, with the error and the
  * test metrics so far) into run.json, the published numbers compared (FINISHED runs), the
@@ -176,7 +183,7 @@ export async function recordRun(
   record.status = status;
   record.error = error;
   record.end_time = new Date().toISOString();
-  record.duration_s = (Date.now() - Date.parse(record.start_time)) / 1000;
+  record.duration_s = runDuration(record);
   record.metrics = { ...record.metrics, ...exitMetrics };
   if (status === 'FINISHED' && published) record.published = comparePublished(published, record.metrics);
   // the learning curves and report.html, in artifacts/: the trackers' finish uploads them with the

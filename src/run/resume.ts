@@ -105,6 +105,10 @@ export function resumeFromCheckpoint(
     published: undefined,
   };
   const start: StartPoint = { epoch: 0, step: 0, best: null, recovered: null };
+  // what the run had trained before: its duration, or (killed hard, none recorded) to its last metrics line
+  const lastLine = store.readMetrics().at(-1);
+  const trained =
+    previous.duration_s ?? (lastLine?.timestamp !== undefined ? (lastLine.timestamp - Date.parse(previous.start_time)) / 1000 : undefined);
   const last = store.checkpoints().at(-1);
   if (last) {
     const m = loadCheckpoint(tf, last.dir, state);
@@ -134,6 +138,7 @@ export function resumeFromCheckpoint(
       backend: o.backend.name,
       previous_status: status,
       ...(o.epochs ? { epochs: { from: o.epochs.from, to: o.epochs.to } } : {}),
+      ...(trained !== undefined ? { trained_s: trained } : {}),
       ...(previous.status === 'RUNNING'
         ? { recovered: 'the run was RUNNING but its process was gone (killed hard): recovered as KILLED' }
         : {}),
