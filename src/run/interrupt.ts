@@ -1,7 +1,7 @@
 import type { RunStore } from '../track/run-store';
 import type { Progress } from '../track/progress';
 import type { RunRecord } from '../contracts';
-import { runDuration } from './record';
+import { runDuration } from './duration';
 
 /**
  * Interruption: Ctrl-C or SIGTERM asks every run in this process to stop after its current

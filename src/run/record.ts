@@ -10,6 +10,7 @@ import { mlflowTrackersFor } from '../mlflow/tracker';
 import type { Progress } from '../track/progress';
 import { writeRunReport } from '../report/run';
 import type { ActiveRun } from './interrupt';
+import { runDuration } from './duration';
 import type { RunOptions } from './options';
 import {
   type PluginContext,
@@ -158,13 +159,6 @@ export function labelRecord(
   if (o.sweepCell) record.sweep = o.sweepCell;
   if (o.tags && Object.keys(o.tags).length) record.tags = { ...record.tags, ...o.tags };
   if (o.note) record.note = o.note;
-}
-
-/** A run's duration_s now: since its start, or since its last resume added to what it had then. */
-export function runDuration(record: RunRecord, now = Date.now()): number {
-  const last = record.resumes.at(-1);
-  if (last?.trained_s === undefined) return (now - Date.parse(record.start_time)) / 1000;
-  return last.trained_s + (now - Date.parse(last.time)) / 1000;
 }
 
 /**
