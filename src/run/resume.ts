@@ -8,6 +8,7 @@ import type { BackendInfo } from '../runtime/backend';
 import type { ActiveRun } from './interrupt';
 import { RunRecord, Selected } from '../contracts';
 import { parseOverride } from '../config/load';
+import { runDuration } from './duration';
 
 /**
  * Resuming a run (`elbo run --resume RUN_DIR`): the run directory is locked before anything
@@ -105,16 +106,17 @@ export function resumeFromCheckpoint(
     published: undefined,
   };
   const start: StartPoint = { epoch: 0, step: 0, best: null, recovered: null };
-  // what the run had trained before: its duration, or (killed hard, none recorded) to its last metrics line
-  const lastLine = store.readMetrics().at(-1);
-  const trained =
-    previous.duration_s ?? (lastLine?.timestamp !== undefined ? (lastLine.timestamp - Date.parse(previous.start_time)) / 1000 : undefined);
+  const lines = store.readMetrics();
+  // what the run had trained before: its duration, or (killed hard, none recorded) its duration
+  // at its last metrics line
+  const lastAt = lines.at(-1)?.timestamp;
+  const trained = previous.duration_s ?? (lastAt !== undefined ? runDuration(previous, lastAt) : undefined);
   const last = store.checkpoints().at(-1);
   if (last) {
     const m = loadCheckpoint(tf, last.dir, state);
     start.epoch = m.epoch;
     start.step = m.global_step;
-    if (m.metrics && !store.readMetrics().some((l) => l.epoch === m.epoch)) start.recovered = m.metrics;
+    if (m.metrics && !lines.some((l) => l.epoch === m.epoch)) start.recovered = m.metrics;
     if (o.select) {
       if (!m.selected)
         throw new UserError(
