@@ -58,6 +58,9 @@ export function configProto(c: SessionConfig): Uint8Array {
   return w.finish();
 }
 
+/** ELBO_TF_CONFIG's value, as the binding reads it: the ConfigProto's bytes in hex. */
+const configHex = (c: SessionConfig) => Buffer.from(configProto(c)).toString('hex');
+
 /** XLA's flag that lets a session's configuration (global_jit_level) turn XLA on for the CPU. */
 const CPU_JIT = '--tf_xla_cpu_global_jit';
 
@@ -68,7 +71,7 @@ const CPU_JIT = '--tf_xla_cpu_global_jit';
  */
 export function applySessionConfig(env: NodeJS.ProcessEnv = process.env): SessionConfig {
   const c = parseSessionConfig(env.ELBO_TF_SESSION);
-  env.ELBO_TF_CONFIG = Buffer.from(configProto(c)).toString('hex');
+  env.ELBO_TF_CONFIG = configHex(c);
   if (!(env.TF_XLA_FLAGS ?? '').includes(CPU_JIT)) env.TF_XLA_FLAGS = [env.TF_XLA_FLAGS, CPU_JIT].filter(Boolean).join(' ');
   return c;
 }
@@ -81,7 +84,7 @@ export function applySessionConfig(env: NodeJS.ProcessEnv = process.env): Sessio
 export function withSessionConfig<T>(changes: Partial<SessionConfig>, f: () => T, env: NodeJS.ProcessEnv = process.env): T {
   if (!Object.keys(changes).length) return f();
   const before = env.ELBO_TF_CONFIG;
-  env.ELBO_TF_CONFIG = Buffer.from(configProto({ ...parseSessionConfig(env.ELBO_TF_SESSION), ...changes })).toString('hex');
+  env.ELBO_TF_CONFIG = configHex({ ...parseSessionConfig(env.ELBO_TF_SESSION), ...changes });
   try {
     return f();
   } finally {
