@@ -186,6 +186,11 @@ export function binaryToyDataSet(rng: Rng, side: number, n: number): DataSet {
   };
 }
 
+/** Metrics without the timings (samples_per_sec, *time_s), which differ between identical runs. */
+export function untimed(m: Record<string, number>): Record<string, number> {
+  return Object.fromEntries(Object.entries(m).filter(([k]) => !/samples_per_sec|time_s/.test(k)));
+}
+
 /** A run's epoch lines of metrics.jsonl (those with an epoch), in order. */
 export function epochLines(runDir: string): Record<string, number>[] {
   return fs

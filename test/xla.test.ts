@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import * as assert from 'node:assert/strict';
 import * as fs from 'fs';
 import * as path from 'path';
-import { tmpDir, smallConfig, elbo, lastJson } from './helpers';
+import { tmpDir, smallConfig, elbo, lastJson, untimed } from './helpers';
 import { runExperiment } from '../src/experiment';
 
 // train.compile: xla — the compiled training step's graph, its clusters compiled by XLA for
@@ -14,17 +14,14 @@ const BACKEND = process.env.ELBO_BACKEND === 'tensorflow' ? 'tensorflow' : 'wasm
 const IWAE = ['model={kind: iwae, k: 4, latent: 4, encoder: {kind: mlp, hidden: [32]}, decoder: {kind: mlp, hidden: [32]}}'];
 const quiet = { progress: false, backend: BACKEND };
 
-/** The per-epoch metrics of a run, without its timings. */
+/** The metrics.jsonl lines of a run (epochs and test), without their timings. */
 function curve(runDir: string): Record<string, number>[] {
   return fs
     .readFileSync(path.join(runDir, 'metrics.jsonl'), 'utf8')
     .trim()
     .split('\n')
     .map((l) => JSON.parse(l))
-    .map(
-      ({ timestamp, ...m }) =>
-        Object.fromEntries(Object.entries(m).filter(([k]) => !/samples_per_sec|time_s/.test(k))) as Record<string, number>,
-    );
+    .map(({ timestamp, ...m }) => untimed(m));
 }
 
 test(`train.compile: xla on ${BACKEND}: deterministic, resumed exactly, within float rounding of auto`, async () => {
