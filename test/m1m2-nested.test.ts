@@ -109,6 +109,15 @@ test('m1m2: a nested M1 block is validated with the config; m1 and m1_run togeth
     /unknown key 'epoch' in model\.m1\.train; did you mean 'epochs'/,
   );
   assert.throws(() => loadConfig(cfg, [...nested(1), 'model.m1.model.kind=vea'], registry), /unknown model 'vea'/);
+  // both, or neither, is refused when the config is validated, before anything trains
+  assert.throws(
+    () => loadConfig(cfg, [...nested(1), 'model.m1_run=somewhere'], registry),
+    /--set model\.m1_run=somewhere: give the M1 either as model\.m1/,
+  );
+  assert.throws(
+    () => loadConfig(path.join(ROOT, 'configs/mnist/m1m2.yaml'), ['~model.m1'], registry),
+    /--set ~model\.m1: m1m2 needs an M1/,
+  );
   const { config } = loadConfig(cfg, nested(1), registry);
   const m1Block = config.model.m1 as M1Block;
   assert.equal(m1Block.train.batch_size, 50);

@@ -464,9 +464,10 @@ test('m1m2: M2 on the z1 features of a finished M1 run; clear errors without one
         .find((l) => l.includes('train/loss'))!,
     )['train/loss'];
   assert.notEqual(firstLoss(means.runDir), firstLoss(r.runDir));
+  // neither model.m1 nor model.m1_run: refused when the config is validated, at the --set that made the model
   await assert.rejects(
     m1m2(null),
-    (e: any) => e instanceof UserError && e.where === 'model.m1_run' && /--set model\.m1_run=/.test(e.message),
+    (e: any) => e instanceof UserError && /^--set model=\{kind: m1m2.*: m1m2 needs an M1: .*--set model\.m1_run=/.test(e.line()),
   );
   await assert.rejects(m1m2(path.join(dir, 'nowhere')), (e: any) => e instanceof UserError && /not a run directory/.test(e.message));
   // a run that did not finish

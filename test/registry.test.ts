@@ -87,6 +87,35 @@ test('broken plugins give one clear line naming the plugin', () => {
   );
   assert.throws(() => registry.register({ ...base, kind: 'model', provides: 'latent' }, 'needy.js'), /'provides' must be a list/);
   registry.register({ ...base, needs: ['classify'] }, 'needy.js');
+  assert.throws(() => registry.register({ ...base, name: 'checky', check: [] }, 'checky.js'), /'check' must be a function when given/);
+});
+
+test("a plugin's check (rules between its options) is run when a config is validated, and located", () => {
+  const registry = createRegistry();
+  const schema = { properties: { lo: { type: 'number', default: 0 }, hi: { type: 'number', default: 1 } } };
+  const base = { kind: 'evaluator', description: 'x', schema, create() {} } as const;
+  // as a plugin file written in JavaScript would give them (nothing typed)
+  const range = (o: { lo: number; hi: number }) => (o.lo < o.hi ? [] : [{ path: ['hi'], message: `hi must be above lo (${o.lo})` }]);
+  const thrower = () => {
+    throw new Error('boom');
+  };
+  registry.register({ ...base, name: 'range', check: range } as never, 'range.js');
+  registry.register({ ...base, name: 'broken', check: () => 'nope' } as never, 'broken.js');
+  registry.register({ ...base, name: 'thrower', check: thrower } as never, 'thrower.js');
+  const dir = tmpDir();
+  const cfg = path.join(dir, 'c.yaml');
+  const load = (ev: string) => {
+    fs.writeFileSync(cfg, `data: {kind: mnist}\nmodel: {kind: vae}\neval:\n  - kind: elbo\n  - ${ev}\n`);
+    return () => loadConfig(cfg, [], registry);
+  };
+  load('{kind: range, lo: 0, hi: 2}')();
+  // one located line
+  assert.throws(load('{kind: range, lo: 3, hi: 2}'), (e: UserError) => /^[^\n]*c\.yaml:5:30: hi must be above lo \(3\)$/.test(e.line()));
+  assert.throws(
+    load('{kind: broken}'),
+    /evaluator plugin 'broken': its check must return a list of \{path, message\} \(got string "nope"\)/,
+  );
+  assert.throws(load('{kind: thrower}'), /evaluator plugin 'thrower': its check of these options failed: boom/);
 });
 
 test('plugins that break the contract are named with what they broke; one that prints while loading keeps --json one line', () => {

@@ -121,6 +121,22 @@ export function parseOverride(flag: string): { path: (string | number)[]; value:
   return { path: p, value, flag: where };
 }
 
+/**
+ * The --set flags a command that works on a stored run takes: each is parsed (so a malformed
+ * one gets parseOverride's error) and one whose key `allows` refuses is one line naming that flag.
+ */
+export function restrictOverrides(
+  flags: readonly string[],
+  allows: (key: string, remove: boolean) => boolean,
+  refusal: (key: string) => string,
+): void {
+  for (const flag of flags) {
+    const o = parseOverride(flag);
+    const key = o.path.join('.');
+    if (!allows(key, !!o.remove)) throw new UserError(refusal(key), o.flag);
+  }
+}
+
 /** Aliases one document may resolve (YAML's own default): an alias bomb stops here. */
 const MAX_ALIAS_COUNT = 100;
 
@@ -277,7 +293,7 @@ export function loadConfig(
   );
   checkLearningRate(config, registry, loc);
   // evaluators the model cannot serve (no latent space, no classifier) are refused before any training
-  const unmet = unmetEvaluatorNeeds(config, registry);
+  const unmet = [...unmetEvaluatorNeeds(config, registry), ...optionRules(config, registry)];
   if (unmet.length) throw new UserErrors(unmet.map((u) => new UserError(u.message, loc.at(u.path))));
   const yaml = stringify(config, { lineWidth: 0 });
   return {
@@ -287,6 +303,33 @@ export function loadConfig(
     yaml,
     sha256: crypto.createHash('sha256').update(yaml).digest('hex'),
   };
+}
+
+/** What the model's and the evaluators' own `check` say of their options (rules between keys). */
+function optionRules(config: ExperimentConfig, registry: PluginRegistry): { path: (string | number)[]; message: string }[] {
+  const slots: [PluginKind, PluginOptions, (string | number)[]][] = [
+    ['model', config.model, ['model']],
+    ...config.eval.map((e, i): [PluginKind, PluginOptions, (string | number)[]] => ['evaluator', e, ['eval', i]]),
+  ];
+  return slots.flatMap(([kind, options, at]) => {
+    const plugin = registry.has(kind, options.kind) ? registry.get(kind, options.kind) : null;
+    if (!plugin?.check) return [];
+    let problems: unknown;
+    try {
+      problems = plugin.check(options as never);
+    } catch (e) {
+      const why = e instanceof Error ? e.message : String(e);
+      problems = [{ path: [], message: `${kind} plugin '${options.kind}': its check of these options failed: ${why}` }];
+    }
+    if (!Array.isArray(problems) || problems.some((p) => !Array.isArray(p?.path) || typeof p?.message !== 'string'))
+      return [
+        {
+          path: at,
+          message: `${kind} plugin '${options.kind}': its check must return a list of {path, message} (got ${describe(problems)})`,
+        },
+      ];
+    return problems.map((p: { path: (string | number)[]; message: string }) => ({ path: [...at, ...p.path], message: p.message }));
+  });
 }
 
 /**

@@ -248,6 +248,12 @@ export interface Plugin<
   capabilities?: CapabilitiesOf<Options>;
   /** Evaluator plugins: what they need of the model (checked against its `provides`). */
   needs?: ModelCapability[];
+  /**
+   * Rules between this plugin's options that its schema does not say (give one of two keys):
+   * one problem per broken rule, its path relative to the options. Run when a config is
+   * validated (`elbo validate`, before any training) for the model and every evaluator.
+   */
+  check?(options: Options): { path: (string | number)[]; message: string }[];
   create(options: Options, ctx: KindContexts[K]): Instance;
 }
 

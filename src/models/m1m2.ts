@@ -82,6 +82,23 @@ const m1m2Options = {
 export type M1M2Options = OptionsOf<typeof m1m2Options>;
 
 const WHERE = 'model.m1_run';
+const M1_HINT =
+  'describe the M1 in model.m1 (see configs/mnist/m1m2.yaml: it is trained first or reused), or train one (e.g. elbo run configs/mnist/m1.yaml) and pass its run directory: --set model.m1_run=runs/<experiment>/<runId>';
+
+/** The M1 is given once: a nested model.m1 block or model.m1_run, checked when the config is validated. */
+function checkM1Given(o: M1M2Options): { path: string[]; message: string }[] {
+  if (o.m1 && o.m1_run !== undefined)
+    return [
+      {
+        path: ['m1_run'],
+        message:
+          "give the M1 either as model.m1 (trained or reused here) or as model.m1_run (a finished run), not both (--set ~model.m1 drops the config's m1 block)",
+      },
+    ];
+  if (!o.m1 && o.m1_run === undefined)
+    return [{ path: [], message: `m1m2 needs an M1: a nested model.m1 block or the run directory of a finished m1/vae run; ${M1_HINT}` }];
+  return [];
+}
 const WHERE_NESTED = 'model.m1';
 const EVAL: TrainProgress = { epoch: 0, step: 0, fraction: 1 };
 
@@ -103,11 +120,8 @@ export interface LoadedM1 {
  * check it is a FINISHED run of a model with encoder/decoder/latent/prior (vae, m1, ...),
  * rebuild its networks from its config.yaml and load its last checkpoint.
  */
-export function loadM1Run(spec: string | undefined, ctx: ModelBuildContext, data: DataSet): LoadedM1 {
-  const hint =
-    'describe the M1 in model.m1 (see configs/mnist/m1m2.yaml: it is trained first or reused), or train one (e.g. elbo run configs/mnist/m1.yaml) and pass its run directory: --set model.m1_run=runs/<experiment>/<runId>';
-  if (!spec) throw new UserError(`m1m2 needs an M1: a nested model.m1 block or the run directory of a finished m1/vae run; ${hint}`, WHERE);
-  const { runDir, store, record } = openFinishedRun(spec, ctx.baseDir, WHERE, hint);
+export function loadM1Run(spec: string, ctx: ModelBuildContext, data: DataSet): LoadedM1 {
+  const { runDir, store, record } = openFinishedRun(spec, ctx.baseDir, WHERE, M1_HINT);
   const cfg = parseYaml(fs.readFileSync(store.file('config.yaml'), 'utf8'));
   const m: PluginOptions | undefined = cfg?.model;
   if (!m || typeof m.latent !== 'number' || !m.encoder || !m.decoder || !m.prior) {
@@ -277,13 +291,8 @@ export function activeDims(
 export async function m1m2(o: M1M2Options, ctx: ModelBuildContext): Promise<Model> {
   const tf = ctx.tf;
   const data = ctx.data;
-  if (o.m1 && o.m1_run !== undefined)
-    throw new UserError(
-      "give the M1 either as model.m1 (trained or reused here) or as model.m1_run (a finished run), not both (--set ~model.m1 drops the config's m1 block)",
-      WHERE,
-    );
   const nested = o.m1 ? await resolveNestedM1(o.m1, ctx) : null;
-  const m1 = loadM1Run(nested ? nested.runDir : o.m1_run, ctx, data);
+  const m1 = loadM1Run(nested ? nested.runDir : (o.m1_run ?? ''), ctx, data);
   const dependsOn: Record<string, RunDependency> = {
     m1: { run_id: m1.runId, run_dir: m1.runDir, config_sha256: m1.configSha256, how: nested ? nested.how : 'given' },
   };
@@ -325,5 +334,6 @@ export const m1m2ModelPlugin = definePlugin({
     'Kingma et al. 2014 M1+M2: M2 on the z1 features of an M1 (nested m1 block: reused by config hash or trained first; or a finished m1_run), sampled from q(z1|x) per batch, Gaussian p(z1|y,z2)',
   options: m1m2Options,
   weights: standardWeights('c1', 'c2', 'alpha'),
+  check: checkM1Given,
   create: m1m2,
 });

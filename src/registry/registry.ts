@@ -265,7 +265,7 @@ function checkPluginShape(p: any, source: string, thirdParty: boolean): void {
   }
 }
 
-/** What is wrong with a plugin's optional members (metrics, termNames, provides, capabilities, needs), and the names they had before. */
+/** What is wrong with a plugin's optional members (metrics, termNames, provides, capabilities, needs, check), and the names they had before. */
 function memberProblems(p: Record<string, unknown>): string[] {
   const problems: string[] = [];
   if (p.terms !== undefined)
@@ -276,7 +276,7 @@ function memberProblems(p: Record<string, unknown>): string[] {
     problems.push(`'provides' is a list; a function of the options returning {provides, why} is now 'capabilities'`);
   else if (p.provides !== undefined && p.capabilities !== undefined)
     problems.push(`give 'provides' (a list) or 'capabilities' (a function of the options), not both`);
-  for (const f of ['metrics', 'termNames', 'capabilities'])
+  for (const f of ['metrics', 'termNames', 'capabilities', 'check'])
     if (p[f] !== undefined && typeof p[f] !== 'function') problems.push(`'${f}' must be a function when given`);
   for (const key of ['provides', 'needs']) {
     const v = p[key];

@@ -3,7 +3,7 @@ import * as fs from 'fs';
 import * as path from 'path';
 import type * as tfc from '@tensorflow/tfjs-core';
 import { createRegistry } from '../builtins';
-import { loadConfig, parseOverride } from '../config/load';
+import { loadConfig, restrictOverrides } from '../config/load';
 import { comparePublished, modelTerms } from '../config/metrics';
 import { UserError } from '../errors';
 import { checkData, loadModelCheckpoint } from '../models/load-run';
@@ -86,7 +86,7 @@ async function evaluateLocked(store: RunStore, o: EvaluateOptions): Promise<Chec
   const registry = o.registry ?? createRegistry();
   const record = store.readRecord();
   const overrides = o.overrides ?? [];
-  overrides.forEach(checkEvaluateOverride);
+  checkEvaluateOverrides(overrides);
   const { config } = loadConfig(store.file('config.yaml'), overrides, registry, { baseDir: record.config_dir });
   const { which, epoch, checkpointDir } = pickCheckpoint(store, record.selected?.epoch, !!config.train.select, o.checkpoint);
   const backend = await selectRunBackend({ backend: o.backend }, config, registry, record);
@@ -141,13 +141,12 @@ async function evaluateLocked(store: RunStore, o: EvaluateOptions): Promise<Chec
 }
 
 /** What `elbo evaluate --set` may change: what is measured, never what was trained. */
-function checkEvaluateOverride(flag: string): void {
-  const o = parseOverride(flag);
-  const key = o.path.join('.');
-  if (o.path[0] === 'eval' || o.path[0] === 'published' || key === 'data.labelled') return;
-  throw new UserError(
-    `elbo evaluate changes only what is measured: eval, published and data.labelled (the labels evaluators may read); ${key} is the run's own`,
-    o.flag,
+function checkEvaluateOverrides(flags: readonly string[]): void {
+  restrictOverrides(
+    flags,
+    (key) => /^(eval|published)(\.|$)/.test(key) || key === 'data.labelled',
+    (key) =>
+      `elbo evaluate changes only what is measured: eval, published and data.labelled (the labels evaluators may read); ${key} is the run's own`,
   );
 }
 

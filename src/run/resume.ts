@@ -7,7 +7,7 @@ import { loadCheckpoint } from '../track/checkpoint';
 import type { BackendInfo } from '../runtime/backend';
 import type { ActiveRun } from './interrupt';
 import { RunRecord, Selected } from '../contracts';
-import { parseOverride } from '../config/load';
+import { restrictOverrides } from '../config/load';
 import { runDuration } from './duration';
 
 /**
@@ -46,11 +46,11 @@ export function openResumedRun(dir: string, o: { overrides?: string[]; seed?: nu
  */
 export function checkResumeOverrides(overrides: string[] | undefined, seed: number | undefined): boolean {
   if (seed !== undefined) throw new UserError('--resume continues the recorded config and seed; --seed cannot change it', '--seed');
-  for (const flag of overrides ?? []) {
-    const o = parseOverride(flag);
-    if (o.remove || o.path.join('.') !== 'train.epochs')
-      throw new UserError('--resume continues the recorded config; the one --set it takes is train.epochs=N (train on to epoch N)', o.flag);
-  }
+  restrictOverrides(
+    overrides ?? [],
+    (key, remove) => !remove && key === 'train.epochs',
+    () => '--resume continues the recorded config; the one --set it takes is train.epochs=N (train on to epoch N)',
+  );
   return !!overrides?.length;
 }
 
