@@ -72,4 +72,9 @@ test('a semi-supervised run prints the class histograms before training', () => 
   assert.equal(r.status, 0, r.stderr);
   assert.match(r.stderr, /classes in train: 0:\d+ \(\d+\.\d%\) 1:/);
   assert.match(r.stderr, /labelled subset \(20\): 0:5 \(25\.0%\) 1:5 \(25\.0%\) 2:5 \(25\.0%\) 3:5 \(25\.0%\)/);
+  assert.doesNotMatch(r.stderr, /labelled_per_batch/);
+  // without data.labelled every row is labelled: the extra labelled rows would do nothing, and it says so
+  const all = elbo(['run', cfg, '--runs-dir', path.join(dir, 'runs'), '--set', 'train.labelled_per_batch=4', '--set', 'train.epochs=1']);
+  assert.equal(all.status, 0, all.stderr);
+  assert.match(all.stderr, /warning: train\.labelled_per_batch \(4\) does nothing here: .* keeps every label \(no data\.labelled: N\)/);
 });

@@ -124,7 +124,7 @@ function trainSchema(): JsonSchema {
         minimum: 0,
         default: 0,
         description:
-          'Semi-supervised data: L labelled examples added to every batch of batch_size rows (so every step takes L labelled rows and about batch_size unlabelled ones, L independent of batch_size; 0: labelled rows only appear in their natural proportion)',
+          'Semi-supervised data: L labelled examples added to every batch of batch_size rows (so every step takes L labelled rows and about batch_size unlabelled ones, L independent of batch_size; 0: labelled rows only appear in their natural proportion). Without data.labelled (every row labelled), or for a model that trains on its labelled rows alone, it does nothing and the run warns',
       },
       labelled_draw: {
         enum: ['cycle', 'replacement'],

@@ -106,6 +106,20 @@ export function epochBatches(
 }
 
 /**
+ * Why train.labelled_per_batch does nothing in this run, or null: a data set without a labelled
+ * subset (data.labelled; every row is labelled), or a model that trains on its labelled rows
+ * alone. A warning, not an error: configs keep it for when data.labelled is set.
+ */
+export function idleLabelledPerBatch(model: Model, data: DataSet, modelKind: string, labelledPerBatch: number): string | null {
+  if (labelledPerBatch <= 0) return null;
+  if (!data.labelled)
+    return `train.labelled_per_batch (${labelledPerBatch}) does nothing here: ${data.name} keeps every label (no data.labelled: N), so there are no unlabelled rows to mix them with`;
+  if (model.trainsOn === 'labelled')
+    return `train.labelled_per_batch (${labelledPerBatch}) does nothing here: model '${modelKind}' trains on its ${data.labelled.length} labelled rows alone`;
+  return null;
+}
+
+/**
  * The rows an epoch passes over: every training row, or only the labelled ones (`pool`) for
  * a model that learns from labels alone (then there is nothing to cycle in besides); `extra`
  * labelled rows appended to every batch; `known`: which training rows have their label.
@@ -115,7 +129,7 @@ function epochRows(model: Model, data: DataSet, o: LoopOptions) {
   if (known) for (const i of data.labelled!) known[i] = 1;
   const pool = model.trainsOn === 'labelled' && data.labelled ? data.labelled : null;
   const n = pool ? pool.length : data.train.n;
-  const extra = !pool && data.labelled && o.labelledPerBatch > 0 ? o.labelledPerBatch : 0;
+  const extra = !pool && data.labelled ? o.labelledPerBatch : 0;
   const stepsPerEpoch = Math.min(Math.ceil(n / o.batchSize), o.stepsPerEpoch ?? Infinity);
   return { known, pool, n, extra, stepsPerEpoch };
 }
