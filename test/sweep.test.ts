@@ -299,6 +299,43 @@ test('reproduce: a finished run passes bit-exactly; edited metrics and changed d
   void writeIdx;
 });
 
+test('compare: runs on the same M1 are one row however the config gave it (nested block or run directory)', () => {
+  const dir = tmpDir();
+  const make = (name: string, seed: number, m1: string, m1Run: string, metric: number) => {
+    const d = path.join(dir, name);
+    fs.mkdirSync(d);
+    const depends = {
+      m1: { run_id: m1Run, run_dir: `/runs/m1/${m1Run}`, config_sha256: 'x', how: m1.startsWith('m1_run') ? 'given' : 'trained' },
+    };
+    fs.writeFileSync(
+      path.join(d, 'run.json'),
+      JSON.stringify({ status: 'FINISHED', seed, metrics: { 'test/error_pct': metric }, depends_on: depends }),
+    );
+    fs.writeFileSync(
+      path.join(d, 'config.yaml'),
+      `seed: ${seed}\nmodel: {kind: m1m2, latent: 50, encoder: {kind: mlp, hidden: [500]}, ${m1}}\n`,
+    );
+    return d;
+  };
+  const nested = 'm1: {model: {kind: m1, latent: 50}, train: {epochs: 300}}';
+  const runs = [
+    make('a', 0, nested, 'm1-A', 3), // trained first
+    make('b', 1, 'm1_run: /runs/m1/m1-A', 'm1-A', 4), // the same M1, named
+    make('c', 2, `${nested.replace('300', '100')}`, 'm1-B', 9), // another M1
+  ];
+  const { runs: compared } = collectRuns(runs);
+  const keys = sweptKeys(compared);
+  assert.deepEqual(keys, ['model.m1']);
+  const rows = compare(compared, keys, ['test/error_pct']);
+  assert.deepEqual(
+    rows.map((r) => [r.key['model.m1'], r.seeds, r.stats['test/error_pct'].mean]),
+    [
+      ['run m1-A', [0, 1], 3.5],
+      ['run m1-B', [2], 9],
+    ],
+  );
+});
+
 test('compare: published columns and a verdict per row (within, better, worse)', () => {
   const dir = tmpDir();
   const published = [

@@ -83,7 +83,11 @@ export interface SweepCellLabel {
   short: string;
 }
 
-/** Another run a model was built on, as run.json records it. */
+/**
+ * Another run a model was built on, as run.json records it under `depends_on.NAME`; the
+ * config gives it as `model.NAME` (a nested block) or `model.NAME_run` (a run directory), and
+ * `elbo compare` groups runs by the run itself.
+ */
 export interface RunDependency {
   run_id: string;
   run_dir: string;

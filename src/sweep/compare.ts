@@ -55,6 +55,23 @@ export function flatten(obj: unknown, prefix = '', out: Record<string, string> =
 }
 
 /**
+ * A run a model was built on (m1m2's M1) is one setting, the run itself, however the config
+ * gave it: `model.NAME` (a nested block) and `model.NAME_run` (a run directory) become one,
+ * `model.NAME` = `run RUN_ID`. So runs on the same M1 compare as one row whether it was
+ * trained first, reused or named, and runs on different M1s as different rows.
+ */
+function byDependency(config: Record<string, unknown>, dependsOn: RunRecord['depends_on']): Record<string, unknown> {
+  const model = config.model;
+  if (!dependsOn || !model || typeof model !== 'object') return config;
+  const m: Record<string, unknown> = { ...model };
+  for (const [name, dep] of Object.entries(dependsOn)) {
+    delete m[`${name}_run`];
+    m[name] = `run ${dep.run_id}`;
+  }
+  return { ...config, model: m };
+}
+
+/**
  * Runs of a sweep directory (its cells' finished runs, from their records) or the given
  * run directories; `missing`: the sweep's cells with no finished run, each with why (never
  * started, running, killed, failed), left out of the comparison.
@@ -104,7 +121,7 @@ export function collectRuns(paths: string[]): {
       dir,
       status: rec.status,
       seed: rec.seed,
-      params: flatten(config),
+      params: flatten(byDependency(config, rec.depends_on)),
       metrics: rec.metrics ?? {},
       epochs: rec.epochs_completed,
       published: Array.isArray(published) ? published : [],
