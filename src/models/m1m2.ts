@@ -82,6 +82,8 @@ const m1m2Options = {
 export type M1M2Options = OptionsOf<typeof m1m2Options>;
 
 const WHERE = 'model.m1_run';
+const WHERE_NESTED = 'model.m1';
+const EVAL: TrainProgress = { epoch: 0, step: 0, fraction: 1 };
 const M1_HINT =
   'describe the M1 in model.m1 (see configs/mnist/m1m2.yaml: it is trained first or reused), or train one (e.g. elbo run configs/mnist/m1.yaml) and pass its run directory: --set model.m1_run=runs/<experiment>/<runId>';
 
@@ -99,8 +101,6 @@ function checkM1Given(o: M1M2Options): { path: string[]; message: string }[] {
     return [{ path: [], message: `m1m2 needs an M1: a nested model.m1 block or the run directory of a finished m1/vae run; ${M1_HINT}` }];
   return [];
 }
-const WHERE_NESTED = 'model.m1';
-const EVAL: TrainProgress = { epoch: 0, step: 0, fraction: 1 };
 
 /** A trained M1 loaded from its run directory: the encoder q(z1|x) and decoder p(x|z1), frozen. */
 export interface LoadedM1 {
