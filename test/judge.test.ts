@@ -73,6 +73,9 @@ test('augment with judge_run: class-kept rates per step i by an independent clas
   });
   assert.equal(vae.status, 'FINISHED', vae.error ?? undefined);
   const augment = (extra: string) => `eval=[{kind: augment, per_class: 1, kept_per_class: 5, batch_size: 3${extra}}]`;
+  // a stray run.json without config.yaml (not a run) sorts after the judge's run and is passed over
+  fs.mkdirSync(path.join(runs, 'judge', 'zz-not-a-run'));
+  fs.writeFileSync(path.join(runs, 'judge', 'zz-not-a-run', 'run.json'), '{}');
   const g = await runExperiment({
     config: cfg,
     runsDir: runs,

@@ -30,7 +30,8 @@ export function openFinishedRun(
       if (!fs.existsSync(dir) || !fs.statSync(dir).isDirectory()) continue;
       const runs = fs
         .readdirSync(dir)
-        .filter((d) => fs.existsSync(path.join(dir, d, 'run.json')))
+        // run directories only (a run.json alone, e.g. another tool's, is not one)
+        .filter((d) => ['run.json', 'config.yaml'].every((f) => fs.existsSync(path.join(dir, d, f))))
         .sort();
       if (!runs.length) continue;
       const finished = runs.filter((d) => RunStore.open(path.join(dir, d)).readRecord().status === 'FINISHED');
