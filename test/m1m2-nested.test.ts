@@ -8,7 +8,7 @@ import { runExperiment } from '../src/experiment';
 import { createRegistry } from '../src/builtins';
 import { loadConfig } from '../src/config/load';
 import { UserError } from '../src/errors';
-import { tmpDir, smallConfig, ROOT } from './helpers';
+import { tmpDir, smallConfig, ROOT, elbo } from './helpers';
 
 /** M1+M2 with a nested, tiny M1 (a VAE, 1 epoch on 200 rows). */
 function nested(m1Epochs: number, extra: string[] = []): string[] {
@@ -66,6 +66,12 @@ test('m1m2 with a nested M1: trained first as its own run, reused by config hash
   assert.equal(depB.run_id, depA.run_id);
   assert.deepEqual(m1Runs(runs), [depA.run_id]);
   assert.equal(record(depA.run_dir).end_time, m1Rec.end_time, 'the M1 run is untouched');
+  const shown = elbo(['runs', 'show', b.runDir]);
+  assert.equal(shown.status, 0, shown.stderr);
+  assert.match(
+    shown.stdout.replace(/\n\s+/g, ' '),
+    new RegExp(`^uses m1 +run ${depA.run_id} \\(reused\\), \\S*small-m1/${depA.run_id}$`, 'm'),
+  );
 
   // 3. a changed M1 block (or seed) means another M1: trained anew
   const c = await run(nested(2));

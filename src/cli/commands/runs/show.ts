@@ -53,6 +53,9 @@ export default class RunsShow extends BaseCommand {
         `${rec.resumes.length} time${rec.resumes.length === 1 ? '' : 's'}, last from epoch ${rec.resumes.at(-1)!.from_epoch}${on.length ? `; ${on.join(', ')}` : ''}`,
       ]);
     }
+    // the runs its model was built on (m1m2's M1): how it came (trained first, reused, named)
+    for (const [name, dep] of Object.entries(rec.depends_on ?? {}))
+      rows.push([`uses ${name}`, `run ${dep.run_id} (${dep.how}), ${shownPath(dep.run_dir)}`]);
     for (const [k, v] of Object.entries(rec.tags ?? {})) rows.push([`tag ${k}`, v]);
     if (rec.note) rows.push(['note', rec.note]);
     if (rec.evaluated_on) rows.push(['evaluated', `the ${rec.evaluated_on.checkpoint} checkpoint (epoch ${rec.evaluated_on.epoch})`]);
