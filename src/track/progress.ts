@@ -27,15 +27,7 @@ export class Progress {
     return this.tty && !this.verbose ? this.stream.columns || 80 : null;
   }
 
-  update(p: {
-    epoch: number;
-    epochs: number;
-    step: number;
-    steps: number;
-    terms: Record<string, number>;
-    samplesPerSec: number;
-    etaSec: number;
-  }): void {
+  update(p: ProgressState): void {
     if (!this.enabled || !this.tty) return;
     const now = Date.now();
     if (now - this.last < 100 && p.step < p.steps) return;
