@@ -299,39 +299,45 @@ test('reproduce: a finished run passes bit-exactly; edited metrics and changed d
   void writeIdx;
 });
 
-test('compare: runs on the same M1 are one row however the config gave it (nested block or run directory)', () => {
+test('compare: runs on one M1 are one row whether the config nested its block or named its run', () => {
   const dir = tmpDir();
-  const make = (name: string, seed: number, m1: string, m1Run: string, metric: number) => {
-    const d = path.join(dir, name);
-    fs.mkdirSync(d);
-    const depends = {
-      m1: { run_id: m1Run, run_dir: `/runs/m1/${m1Run}`, config_sha256: 'x', how: m1.startsWith('m1_run') ? 'given' : 'trained' },
-    };
-    fs.writeFileSync(
-      path.join(d, 'run.json'),
-      JSON.stringify({ status: 'FINISHED', seed, metrics: { 'test/error_pct': metric }, depends_on: depends }),
-    );
+  const block = (epochs: number) => ({ model: { kind: 'm1', latent: 50 }, train: { epochs }, loss: { c1: 1 }, eval: [] });
+  // the M1 runs: config.yaml as elbo writes it (the block's keys, and the run's own)
+  const m1Run = (id: string, epochs: number) => {
+    const d = path.join(dir, 'm1', id);
+    fs.mkdirSync(d, { recursive: true });
     fs.writeFileSync(
       path.join(d, 'config.yaml'),
-      `seed: ${seed}\nmodel: {kind: m1m2, latent: 50, encoder: {kind: mlp, hidden: [500]}, ${m1}}\n`,
+      JSON.stringify({ experiment: 'x-m1', seed: 0, data: { kind: 'mnist' }, ...block(epochs) }),
     );
     return d;
   };
-  const nested = 'm1: {model: {kind: m1, latent: 50}, train: {epochs: 300}}';
+  const make = (name: string, seed: number, m1: Record<string, unknown>, depDir: string, metric: number) => {
+    const d = path.join(dir, name);
+    fs.mkdirSync(d);
+    const dep = { run_id: path.basename(depDir), run_dir: depDir, config_sha256: 'x', how: 'm1_run' in m1 ? 'given' : 'trained' };
+    const rec = { status: 'FINISHED', seed, metrics: { 'test/error_pct': metric }, depends_on: { m1: dep } };
+    fs.writeFileSync(path.join(d, 'run.json'), JSON.stringify(rec));
+    const model = { kind: 'm1m2', latent: 50, encoder: { kind: 'mlp', hidden: [500] }, ...m1 };
+    fs.writeFileSync(path.join(d, 'config.yaml'), JSON.stringify({ seed, model }));
+    return d;
+  };
+  const a = m1Run('A', 300);
   const runs = [
-    make('a', 0, nested, 'm1-A', 3), // trained first
-    make('b', 1, 'm1_run: /runs/m1/m1-A', 'm1-A', 4), // the same M1, named
-    make('c', 2, `${nested.replace('300', '100')}`, 'm1-B', 9), // another M1
+    make('trained', 0, { m1: block(300) }, a, 3), // its M1 trained first from the block
+    make('named', 1, { m1_run: a }, a, 4), // the same M1, named as a run
+    make('own', 2, { m1: block(300) }, m1Run('B', 300), 5), // another seed's own M1 from the same block
+    make('other', 0, { m1: block(100) }, m1Run('C', 100), 9), // another block
   ];
   const { runs: compared } = collectRuns(runs);
   const keys = sweptKeys(compared);
-  assert.deepEqual(keys, ['model.m1']);
+  assert.deepEqual(keys, ['model.m1.train.epochs']);
   const rows = compare(compared, keys, ['test/error_pct']);
   assert.deepEqual(
-    rows.map((r) => [r.key['model.m1'], r.seeds, r.stats['test/error_pct'].mean]),
+    rows.map((r) => [r.key['model.m1.train.epochs'], r.seeds, r.stats['test/error_pct'].mean]),
     [
-      ['run m1-A', [0, 1], 3.5],
-      ['run m1-B', [2], 9],
+      ['300', [0, 1, 2], 4],
+      ['100', [0], 9],
     ],
   );
 });

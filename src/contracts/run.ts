@@ -86,7 +86,7 @@ export interface SweepCellLabel {
 /**
  * Another run a model was built on, as run.json records it under `depends_on.NAME`; the
  * config gives it as `model.NAME` (a nested block) or `model.NAME_run` (a run directory), and
- * `elbo compare` groups runs by the run itself.
+ * `elbo compare` reads a named run as the block it was trained from.
  */
 export interface RunDependency {
   run_id: string;

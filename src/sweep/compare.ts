@@ -55,18 +55,27 @@ export function flatten(obj: unknown, prefix = '', out: Record<string, string> =
 }
 
 /**
- * A run a model was built on (m1m2's M1) is one setting, the run itself, however the config
- * gave it: `model.NAME` (a nested block) and `model.NAME_run` (a run directory) become one,
- * `model.NAME` = `run RUN_ID`. So runs on the same M1 compare as one row whether it was
- * trained first, reused or named, and runs on different M1s as different rows.
+ * A run a model was built on (m1m2's M1) compares by what it is, however the config gave it:
+ * `model.NAME_run` (a run directory) becomes `model.NAME`, the block a config would nest for
+ * it ({model, train, loss, eval} of that run's config.yaml). So runs on one M1, trained first
+ * from a nested block or named as a run, are one row, and a sweep's seeds, each training its
+ * own M1 from the same block, too. A run that cannot be read stays as named.
  */
 function byDependency(config: Record<string, unknown>, dependsOn: RunRecord['depends_on']): Record<string, unknown> {
-  const model = config.model;
+  const model = config.model as Record<string, unknown> | undefined;
   if (!dependsOn || !model || typeof model !== 'object') return config;
   const m: Record<string, unknown> = { ...model };
   for (const [name, dep] of Object.entries(dependsOn)) {
+    if (typeof m[`${name}_run`] !== 'string') continue;
+    let given: any;
+    try {
+      given = parse(fs.readFileSync(path.join(dep.run_dir, 'config.yaml'), 'utf8'));
+    } catch {
+      continue;
+    }
+    if (!given || typeof given !== 'object') continue;
     delete m[`${name}_run`];
-    m[name] = `run ${dep.run_id}`;
+    m[name] = { model: given.model, train: given.train, loss: given.loss, eval: given.eval };
   }
   return { ...config, model: m };
 }
