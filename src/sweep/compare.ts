@@ -34,19 +34,23 @@ export interface ComparisonRow {
   published: Record<string, PublishedEntry & { verdict: Verdict }>;
 }
 
+/** A YAML mapping (not a list, not null). */
+function isMapping(v: unknown): v is Record<string, unknown> {
+  return !!v && typeof v === 'object' && !Array.isArray(v);
+}
+
 /**
  * Config values as dotted keys. A plugin block without nested blocks (a prior, a
  * network) stays one value, written `kind(option=value, ...)`, so a swept prior is one
  * column, not one per option.
  */
 export function flatten(obj: unknown, prefix = '', out: Record<string, string> = {}): Record<string, string> {
-  const isMap = (v: unknown): v is Record<string, unknown> => !!v && typeof v === 'object' && !Array.isArray(v);
-  if (isMap(obj) && 'kind' in obj && prefix && !Object.values(obj).some(isMap)) {
+  if (isMapping(obj) && 'kind' in obj && prefix && !Object.values(obj).some(isMapping)) {
     // a leaf plugin block (a prior, a network, a schedule): one value
     const { kind, ...rest } = obj;
     const opts = Object.entries(rest).map(([k, v]) => `${k}=${typeof v === 'object' ? JSON.stringify(v) : v}`);
     out[prefix] = opts.length ? `${kind}(${opts.join(', ')})` : String(kind);
-  } else if (isMap(obj)) {
+  } else if (isMapping(obj)) {
     for (const [k, v] of Object.entries(obj)) flatten(v, prefix ? `${prefix}.${k}` : k, out);
   } else {
     out[prefix] = typeof obj === 'object' ? JSON.stringify(obj) : String(obj);
@@ -67,13 +71,13 @@ function byDependency(config: Record<string, unknown>, dependsOn: RunRecord['dep
   const m: Record<string, unknown> = { ...model };
   for (const [name, dep] of Object.entries(dependsOn)) {
     if (typeof m[`${name}_run`] !== 'string') continue;
-    let given: any;
+    let given: unknown;
     try {
       given = parse(fs.readFileSync(path.join(dep.run_dir, 'config.yaml'), 'utf8'));
     } catch {
       continue;
     }
-    if (!given || typeof given !== 'object') continue;
+    if (!isMapping(given)) continue;
     delete m[`${name}_run`];
     m[name] = { model: given.model, train: given.train, loss: given.loss, eval: given.eval };
   }
