@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import * as assert from 'node:assert/strict';
 import * as fs from 'fs';
 import * as path from 'path';
-import { tmpDir, smallConfig, elbo, lastJson } from './helpers';
+import { tmpDir, smallConfig, elbo, lastJson, untimed } from './helpers';
 import { reproduce } from '../src/sweep/reproduce';
 import { spawnSync } from 'child_process';
 
@@ -14,8 +14,6 @@ import { spawnSync } from 'child_process';
  */
 
 const SETS = ['--set', 'data.max_train=100', '--set', 'train.epochs=3', '--seed', '4'];
-const TIMING = /samples_per_sec|time_s$/;
-const strip = (m: Record<string, number>) => Object.fromEntries(Object.entries(m).filter(([k]) => !TIMING.test(k)));
 
 function runDirOf(runs: string): string {
   const exp = path.join(runs, 'small');
@@ -49,7 +47,7 @@ test(`fault matrix (${MATRIX.length} stops): KILLED or recovered as such, resume
   const cfg = smallConfig(dir);
   const ref = elbo(['run', cfg, '--runs-dir', path.join(dir, 'ref'), '--json', '-q', ...SETS]);
   assert.equal(ref.status, 0, ref.stderr);
-  const want = strip(lastJson(ref.stdout).metrics);
+  const want = untimed(lastJson(ref.stdout).metrics);
   assert.ok(Object.keys(want).some((k) => k.startsWith('test/')));
   for (const m of MATRIX) {
     const runs = path.join(dir, m.fault.replace(/\W/g, '-'));
@@ -66,7 +64,7 @@ test(`fault matrix (${MATRIX.length} stops): KILLED or recovered as such, resume
     assert.equal(resumed.status, 0, `${m.fault}: ${resumed.stderr}`);
     const out = lastJson(resumed.stdout);
     assert.equal(out.status, 'FINISHED');
-    assert.deepEqual(strip(out.metrics), want, `${m.fault}: the resumed run's metrics differ from the uninterrupted run's`);
+    assert.deepEqual(untimed(out.metrics), want, `${m.fault}: the resumed run's metrics differ from the uninterrupted run's`);
     assert.deepEqual(epochLines(runDir), [1, 2, 3], `${m.fault}: metrics.jsonl epochs`);
     const after = JSON.parse(fs.readFileSync(path.join(runDir, 'run.json'), 'utf8'));
     assert.equal(after.resumes.length, 1);

@@ -186,9 +186,19 @@ export function binaryToyDataSet(rng: Rng, side: number, n: number): DataSet {
   };
 }
 
-/** Metrics without the timings (samples_per_sec, *time_s), which differ between identical runs. */
+/** Metrics without the timings (*samples_per_sec, *time_s), which differ between identical runs. */
 export function untimed(m: Record<string, number>): Record<string, number> {
-  return Object.fromEntries(Object.entries(m).filter(([k]) => !/samples_per_sec|time_s/.test(k)));
+  return Object.fromEntries(Object.entries(m).filter(([k]) => !/(samples_per_sec|time_s)$/.test(k)));
+}
+
+/** Every line of a run's metrics.jsonl (epochs and test), in order, without its timestamp and timings. */
+export function untimedLines(runDir: string): Record<string, number>[] {
+  return fs
+    .readFileSync(path.join(runDir, 'metrics.jsonl'), 'utf8')
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l))
+    .map(({ timestamp, ...m }) => untimed(m));
 }
 
 /** A run's epoch lines of metrics.jsonl (those with an epoch), in order. */

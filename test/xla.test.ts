@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import * as assert from 'node:assert/strict';
 import * as fs from 'fs';
 import * as path from 'path';
-import { tmpDir, smallConfig, elbo, lastJson, untimed } from './helpers';
+import { tmpDir, smallConfig, elbo, lastJson, untimedLines } from './helpers';
 import { runExperiment } from '../src/experiment';
 
 // train.compile: xla — the compiled training step's graph, its clusters compiled by XLA for
@@ -14,16 +14,6 @@ const BACKEND = process.env.ELBO_BACKEND === 'tensorflow' ? 'tensorflow' : 'wasm
 const IWAE = ['model={kind: iwae, k: 4, latent: 4, encoder: {kind: mlp, hidden: [32]}, decoder: {kind: mlp, hidden: [32]}}'];
 const quiet = { progress: false, backend: BACKEND };
 
-/** The metrics.jsonl lines of a run (epochs and test), without their timings. */
-function curve(runDir: string): Record<string, number>[] {
-  return fs
-    .readFileSync(path.join(runDir, 'metrics.jsonl'), 'utf8')
-    .trim()
-    .split('\n')
-    .map((l) => JSON.parse(l))
-    .map(({ timestamp, ...m }) => untimed(m));
-}
-
 test(`train.compile: xla on ${BACKEND}: deterministic, resumed exactly, within float rounding of auto`, async () => {
   const dir = tmpDir();
   const cfg = smallConfig(dir);
@@ -32,7 +22,7 @@ test(`train.compile: xla on ${BACKEND}: deterministic, resumed exactly, within f
   const a = await runExperiment({ config: cfg, runsDir: runs, overrides: xla, ...quiet });
   const b = await runExperiment({ config: cfg, runsDir: runs, overrides: xla, ...quiet });
   assert.equal(a.status, 'FINISHED', a.error);
-  assert.deepEqual(curve(b.runDir), curve(a.runDir));
+  assert.deepEqual(untimedLines(b.runDir), untimedLines(a.runDir));
   const modes = JSON.parse(fs.readFileSync(path.join(a.runDir, 'run.json'), 'utf8')).step_modes ?? [];
   if (BACKEND === 'tensorflow')
     assert.ok(modes.length > 0 && modes.every((m: { mode: string; xla?: boolean }) => m.mode === 'graph' && m.xla), JSON.stringify(modes));
@@ -54,7 +44,7 @@ test(`train.compile: xla on ${BACKEND}: deterministic, resumed exactly, within f
   assert.equal(cut.status, 'KILLED');
   const resumed = await runExperiment({ resume: cut.runDir, progress: false });
   assert.equal(resumed.status, 'FINISHED');
-  assert.deepEqual(curve(resumed.runDir), curve(a.runDir));
+  assert.deepEqual(untimedLines(resumed.runDir), untimedLines(a.runDir));
 
   const auto = await runExperiment({ config: cfg, runsDir: runs, overrides: IWAE, ...quiet });
   for (const k of ['test/elbo', 'val/elbo', 'train/loss']) {
