@@ -291,8 +291,11 @@ export function activeDims(
 export async function m1m2(o: M1M2Options, ctx: ModelBuildContext): Promise<Model> {
   const tf = ctx.tf;
   const data = ctx.data;
+  // validation ran checkM1Given; options made outside a config (the API) meet it here
+  const given = checkM1Given(o)[0];
+  if (given) throw new UserError(given.message, WHERE);
   const nested = o.m1 ? await resolveNestedM1(o.m1, ctx) : null;
-  const m1 = loadM1Run(nested ? nested.runDir : (o.m1_run ?? ''), ctx, data);
+  const m1 = loadM1Run(nested ? nested.runDir : o.m1_run!, ctx, data);
   const dependsOn: Record<string, RunDependency> = {
     m1: { run_id: m1.runId, run_dir: m1.runDir, config_sha256: m1.configSha256, how: nested ? nested.how : 'given' },
   };
