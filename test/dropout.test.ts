@@ -7,6 +7,7 @@ import { getTf } from '../src/runtime/tf';
 import { createRegistry } from '../src/builtins';
 import { Rng } from '../src/runtime/rng';
 import { mlp } from '../src/nn/mlp';
+import { conv } from '../src/nn/conv';
 import { buildRun } from '../src/run/build';
 import { makeTrainStep } from '../src/train/step';
 import { runExperiment } from '../src/experiment';
@@ -79,6 +80,95 @@ test('mlp dropout: while training, inverted masks from phase.rng on the input an
   // training without the step's rng is a programming error, said plainly
   phase.rng = undefined;
   assert.throws(() => net.apply(tf.tensor2d(x, [B, D])), /phase\.rng/);
+});
+
+test('conv dropout: while training, masks on the pixels and on the flattened features before the dense layer (the encoder rebuilt by hand from its parameters); in evaluation the whole network', () => {
+  const tf = getTf();
+  const [B, H, W, O] = [3, 8, 8, 5];
+  const phase: { training: boolean; rng?: Rng } = { training: false };
+  const net = conv(
+    tf,
+    { kind: 'conv', channels: [4, 6], kernel: 3, residual: false, activation: 'relu', norm: 'none', dropout: 0.5, dropout_input: 0.25 },
+    { inDim: H * W, outDim: O, inShape: [H, W, 1] },
+    new Rng(1),
+    phase,
+  );
+  const p = (k: string) => net.params.get(k)!;
+  const x = Array.from(new Rng(2).uniforms(B * H * W));
+  const flat = (H / 4) * (W / 4) * 6;
+  /** The encoder by hand: two stride-2 convolutions with bias and ReLU, flatten, `mask` on the features, dense. */
+  const byHand = (pixels: number[], mask: (f: number[]) => number[]) =>
+    tf.tidy(() => {
+      let t = tf.reshape(tf.tensor2d(pixels, [B, H * W]), [B, H, W, 1]) as tfc.Tensor4D;
+      for (const i of [0, 1])
+        t = tf.relu(tf.add(tf.conv2d(t, p(`conv${i}/w`) as tfc.Tensor4D, 2, 'same'), p(`conv${i}/b`))) as tfc.Tensor4D;
+      const f = mask(Array.from(t.dataSync()));
+      return Array.from(tf.add(tf.matMul(tf.tensor2d(f, [B, flat]), p('dense/w') as tfc.Tensor2D), p('dense/b')).dataSync());
+    });
+  near(
+    values(net.apply(tf.tensor2d(x, [B, H * W]))),
+    byHand(x, (f) => f),
+    1e-5,
+    'evaluation',
+  );
+  phase.training = true;
+  phase.rng = new Rng(3);
+  const twin = new Rng(3);
+  const [uIn, uFeat] = [twin.uniforms(B * H * W), twin.uniforms(B * flat)];
+  const got = values(net.apply(tf.tensor2d(x, [B, H * W])));
+  near(
+    got,
+    byHand(masked(x, uIn, 0.25), (f) => masked(f, uFeat, 0.5)),
+    1e-5,
+    'training',
+  );
+  // the masks were the rng's next draws, and no more
+  assert.equal(phase.rng.uniform(), twin.uniform());
+});
+
+test('conv decoder dropout: evaluation as without it; training draws a mask on the code, then on the first feature map, reproducibly from phase.rng', () => {
+  const tf = getTf();
+  const [B, D, H, W] = [3, 4, 8, 8];
+  const make = (dropout: number, dropoutInput: number, phase: { training: boolean; rng?: Rng }) =>
+    conv(
+      tf,
+      {
+        kind: 'conv',
+        channels: [4, 6],
+        kernel: 3,
+        residual: false,
+        activation: 'relu',
+        norm: 'none',
+        dropout,
+        dropout_input: dropoutInput,
+      },
+      { inDim: D, outDim: H * W, outShape: [H, W, 1] },
+      new Rng(1),
+      phase,
+    );
+  const phase: { training: boolean; rng?: Rng } = { training: false };
+  const net = make(0.5, 0.25, phase);
+  const plain = make(0, 0, { training: false });
+  const z = tf.tensor2d(Array.from(new Rng(2).normals(B * D)), [B, D]);
+  near(values(net.apply(z)), values(plain.apply(z)), 1e-6, 'evaluation');
+  phase.training = true;
+  const train = (seed: number) => {
+    phase.rng = new Rng(seed);
+    return values(net.apply(z));
+  };
+  const a = train(3);
+  near(train(3), a, 0, 'the same draws, the same output');
+  assert.ok(
+    a.some((v, i) => Math.abs(v - values(plain.apply(z))[i]) > 1e-4),
+    'dropout changes the output',
+  );
+  // the code's mask, then the first map's ([B, 2, 2, 6]): B·D + B·24 uniforms
+  const twin = new Rng(3);
+  twin.uniforms(B * D);
+  twin.uniforms(B * 2 * 2 * 6);
+  phase.rng = new Rng(3);
+  net.apply(z);
+  assert.equal(phase.rng.uniform(), twin.uniform());
 });
 
 test('mlp dropout is refused at 1 or below 0 by the schema, located', async () => {

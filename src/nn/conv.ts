@@ -4,7 +4,7 @@ import type * as tfjs from '@tensorflow/tfjs';
 import { applyWithWeights, evaluationPhase } from './network';
 import { batchNorm, normOptions, normSettings, type BatchNorm } from './batchnorm';
 import type { Rng } from '../runtime/rng';
-import { glorotUniform, leakyReluLayer, LEAKY_SLOPE } from './mlp';
+import { dropout, glorotUniform, leakyReluLayer, LEAKY_SLOPE } from './mlp';
 import { UserError } from '../errors';
 import { relu, conv2dTransposeBias } from '../runtime/native-ops';
 import type { Network, NetworkShape, Phase } from '../contracts';
@@ -19,6 +19,21 @@ const convOptions = {
   residual: Type.Boolean({ default: false, description: 'A 3×3 residual block at every resolution (ResNet-like)' }),
   activation: Enum(['relu', 'elu', 'leakyrelu'], { default: 'relu' }),
   ...normOptions,
+  dropout: Type.Optional(
+    Type.Number({
+      minimum: 0,
+      exclusiveMaximum: 1,
+      description:
+        "Dropout rate while training on the features between the dense layer and the convolutions (an encoder's flattened last feature map, a decoder's first map), inverted, masks from the run seed; validation, test and export see the whole network. Absent: 0",
+    }),
+  ),
+  dropout_input: Type.Optional(
+    Type.Number({
+      minimum: 0,
+      exclusiveMaximum: 1,
+      description: "Dropout rate on the network's input while training (an encoder's pixels, a decoder's latent code). Absent: 0",
+    }),
+  ),
 };
 export type ConvOptions = OptionsOf<typeof convOptions>;
 
@@ -39,7 +54,9 @@ function convKernel(tf: typeof tfc, rng: Rng, k: number, cin: number, cout: numb
  * With `norm: batch` every convolution that an activation or a residual sum follows
  * (all but the decoder's last) is batch-normalised per channel (statistics over batch,
  * height and width), without its bias: `conv<i>/bn`, `deconv<i>/bn`, `…/res/bn1`,
- * `…/res/bn2`; the dense layers are not.
+ * `…/res/bn2`; the dense layers are not. `dropout_input` and `dropout` mask, while
+ * training, the input and the features the dense layer meets (as mlp's dropout: inverted,
+ * masks from phase.rng in that order).
  */
 export function conv(tf: typeof tfc, o: ConvOptions, shape: NetworkShape, rng: Rng, phase: Phase = evaluationPhase()): Network {
   const L = o.channels.length;
@@ -68,6 +85,8 @@ interface ConvParts {
   o: ConvOptions;
   shape: NetworkShape;
   rng: Rng;
+  /** Training or evaluation (dropout masks, batch statistics), as the model sets it. */
+  phase: Phase;
   params: Map<string, tfc.Variable>;
   buffers: Map<string, tfc.Variable>;
   image: { H: number; Wd: number; Cimg: number; h0: number; w0: number };
@@ -132,7 +151,7 @@ function convParts(tf: typeof tfc, o: ConvOptions, shape: NetworkShape, rng: Rng
   };
   const norm = (name: string, c: number): BatchNorm | null =>
     o.norm === 'batch' ? batchNorm(tf, `${name}/bn`, c, settings, phase, params, buffers) : null;
-  return { tf, o, shape, rng, params, buffers, image, norm, act, actLayer, convLayer, residualBlock };
+  return { tf, o, shape, rng, phase, params, buffers, image, norm, act, actLayer, convLayer, residualBlock };
 }
 
 /** Image in: stride-2 convolutions (channels[i] each, each with its residual block), flatten, dense to the output. */
@@ -171,9 +190,11 @@ function convEncoder(p: ConvParts): Network {
     params,
     ...(buffers.size ? { buffers } : {}),
     apply(x) {
-      let t = tf.reshape(x, [x.shape[0], H, Wd, Cimg]) as tfc.Tensor4D;
+      // while training: dropout on the pixels, then on the flattened features, masks in that order
+      let t = tf.reshape(dropout(tf, x, o.dropout_input, p.phase), [x.shape[0], H, Wd, Cimg]) as tfc.Tensor4D;
       for (const l of layers) t = l.apply(t);
-      return tf.add(tf.matMul(tf.reshape(t, [x.shape[0], flat]) as tfc.Tensor2D, w as tfc.Tensor2D), b) as tfc.Tensor2D;
+      const features = dropout(tf, tf.reshape(t, [x.shape[0], flat]) as tfc.Tensor2D, o.dropout, p.phase);
+      return tf.add(tf.matMul(features, w as tfc.Tensor2D), b) as tfc.Tensor2D;
     },
     layers(tfl, x) {
       let h = tfl.layers.reshape({ targetShape: [H, Wd, Cimg], name: 'image' }).apply(x) as tfjs.SymbolicTensor;
@@ -238,7 +259,18 @@ function convDecoder(p: ConvParts): Network {
     params,
     ...(buffers.size ? { buffers } : {}),
     apply(z) {
-      let t = act(tf.reshape(tf.add(tf.matMul(z, w as tfc.Tensor2D), b), [z.shape[0], h0, w0, rev[0]]) as tfc.Tensor4D);
+      // while training: dropout on the code, then on the dense layer's activated output, masks in that order
+      const first = act(
+        tf.reshape(tf.add(tf.matMul(dropout(tf, z, o.dropout_input, p.phase), w as tfc.Tensor2D), b), [
+          z.shape[0],
+          h0,
+          w0,
+          rev[0],
+        ]) as tfc.Tensor4D,
+      );
+      let t = o.dropout
+        ? (tf.reshape(dropout(tf, tf.reshape(first, [z.shape[0], flat]) as tfc.Tensor2D, o.dropout, p.phase), first.shape) as tfc.Tensor4D)
+        : first;
       for (const l of layers) t = l.apply(t);
       return tf.reshape(t, [z.shape[0], H * Wd * Cimg]) as tfc.Tensor2D;
     },
