@@ -77,4 +77,26 @@ test('a semi-supervised run prints the class histograms before training', () => 
   const all = elbo(['run', cfg, '--runs-dir', path.join(dir, 'runs'), '--set', 'train.labelled_per_batch=4', '--set', 'train.epochs=1']);
   assert.equal(all.status, 0, all.stderr);
   assert.match(all.stderr, /warning: train\.labelled_per_batch \(4\) does nothing here: .* keeps every label \(no data\.labelled: N\)/);
+  // a model that learns from its labelled rows alone has no unlabelled rows to mix them with either
+  const alone = elbo([
+    'run',
+    cfg,
+    '--runs-dir',
+    path.join(dir, 'runs'),
+    '--set',
+    'data.labelled=20',
+    '--set',
+    'model={kind: classifier, network: {kind: mlp, hidden: [8]}}',
+    '--set',
+    'eval=[{kind: accuracy}]',
+    '--set',
+    'train.labelled_per_batch=4',
+    '--set',
+    'train.epochs=1',
+  ]);
+  assert.equal(alone.status, 0, alone.stderr);
+  assert.match(
+    alone.stderr,
+    /warning: train\.labelled_per_batch \(4\) does nothing here: model 'classifier' trains on its 20 labelled rows alone/,
+  );
 });

@@ -112,11 +112,21 @@ export function epochBatches(
  */
 export function idleLabelledPerBatch(model: Model, data: DataSet, modelKind: string, labelledPerBatch: number): string | null {
   if (labelledPerBatch <= 0) return null;
-  if (!data.labelled)
-    return `train.labelled_per_batch (${labelledPerBatch}) does nothing here: ${data.name} keeps every label (no data.labelled: N), so there are no unlabelled rows to mix them with`;
-  if (model.trainsOn === 'labelled')
-    return `train.labelled_per_batch (${labelledPerBatch}) does nothing here: model '${modelKind}' trains on its ${data.labelled.length} labelled rows alone`;
-  return null;
+  const { pool, mixes } = labelledRole(model, data);
+  if (mixes) return null;
+  return pool
+    ? `train.labelled_per_batch (${labelledPerBatch}) does nothing here: model '${modelKind}' trains on its ${pool.length} labelled rows alone`
+    : `train.labelled_per_batch (${labelledPerBatch}) does nothing here: ${data.name} keeps every label (no data.labelled: N), so there are no unlabelled rows to mix them with`;
+}
+
+/**
+ * What the labelled subset is to the epoch: `pool`, the rows it passes over when the model
+ * learns from labels alone (else null: every training row); `mixes`, whether labelled rows
+ * can be added to every batch (a labelled subset, and unlabelled rows to mix them with).
+ */
+function labelledRole(model: Model, data: DataSet): { pool: DataSet['labelled']; mixes: boolean } {
+  const pool = model.trainsOn === 'labelled' && data.labelled ? data.labelled : null;
+  return { pool, mixes: !pool && !!data.labelled };
 }
 
 /**
@@ -127,9 +137,9 @@ export function idleLabelledPerBatch(model: Model, data: DataSet, modelKind: str
 function epochRows(model: Model, data: DataSet, o: LoopOptions) {
   const known = data.labelled ? new Uint8Array(data.train.n) : null;
   if (known) for (const i of data.labelled!) known[i] = 1;
-  const pool = model.trainsOn === 'labelled' && data.labelled ? data.labelled : null;
+  const { pool, mixes } = labelledRole(model, data);
   const n = pool ? pool.length : data.train.n;
-  const extra = !pool && data.labelled ? o.labelledPerBatch : 0;
+  const extra = mixes ? o.labelledPerBatch : 0;
   const stepsPerEpoch = Math.min(Math.ceil(n / o.batchSize), o.stepsPerEpoch ?? Infinity);
   return { known, pool, n, extra, stepsPerEpoch };
 }
