@@ -4,6 +4,8 @@ import * as fs from 'fs';
 import * as path from 'path';
 import { loadSweep, expand, resolveCells, cellLabel, cellArgs } from '../src/sweep/spec';
 import { UserError } from '../src/errors';
+import { loadConfig } from '../src/config/load';
+import { createRegistry } from '../src/builtins';
 import { tmpDir, smallConfig, elbo, lastJson, ROOT } from './helpers';
 
 /** small.yaml (a VAE) and classifier.yaml (the same data, the classifier) in `dir`. */
@@ -44,6 +46,17 @@ test('the papers sweep: Kingma et al. Table 1 as 4 N × 4 models × 3 seeds = 48
     for (const k of kinds)
       for (const n of [100, 600, 1000, 3000])
         for (const s of [0, 1, 2]) assert.equal(count.get(`${k} N=${n} seed=${s}`), 1, `${k} N=${n} seed=${s}`);
+    // each cell aims at its own model's and N's published number; at N = 100 the cell is the
+    // shipped config itself (the same resolved config, so the same runs)
+    const published = (kind: string, n: number) =>
+      cells.find(({ loaded }) => loaded.config.model.kind === kind && loaded.config.data.labelled === n)!.loaded.config.published!;
+    assert.equal(published('m2', 600)[0].value, 4.94);
+    assert.equal(published('m1m2', 3000)[0].value, 2.18);
+    assert.equal(published('classifier', 1000)[0].value, 10.7);
+    assert.equal(published('m1', 600)[0].metric, 'test/latent_classifier_error');
+    for (const { cell, loaded } of cells)
+      if (loaded.config.data.labelled === 100 && loaded.config.seed === 0)
+        assert.equal(loaded.sha256, loadConfig(cell.base, [], createRegistry()).sha256, path.basename(cell.base));
     // the M1+M2 cells describe their M1 in the config (no m1_run to fill in)
     assert.ok(
       cells
@@ -145,17 +158,23 @@ test('a sweep over base configs runs each cell from its own base, and a rerun sk
     index.base.map((b: string) => path.basename(b)),
     ['small.yaml', 'classifier.yaml'],
   );
-  // compare: the keys one base has and the other lacks show as '-'
+  // compare of the sweep: its rows keyed by what the sweep varies, the base config by name
   const cmp = elbo(['compare', out.dir, '--metric', 'test/accuracy']);
   assert.equal(cmp.status, 0, cmp.stderr);
-  // more swept keys than fit in 80 columns: each row's setting under its numbers
+  assert.match(cmp.stdout, /^base +n +test\/accuracy/);
+  assert.match(cmp.stdout, /^small +1 +- *$/m);
+  assert.match(cmp.stdout, /^classifier +1 +0\.\d{3}$/m);
+  // the same runs given as run directories compare by their configs: the keys one base has
+  // and the other lacks show as '-'; more than fit in 80 columns: each row's setting under its numbers
+  const loose = elbo(['compare', out.cells[0].runDir, out.cells[1].runDir, '--metric', 'test/accuracy']);
+  assert.equal(loose.status, 0, loose.stderr);
   assert.ok(
-    cmp.stdout.split('\n').every((l) => l.length <= 79),
-    cmp.stdout,
+    loose.stdout.split('\n').every((l) => l.length <= 79),
+    loose.stdout,
   );
-  assert.match(cmp.stdout, /^1 +0\.\d+\n {2}eval=\[\{"kind":"accuracy"/m);
-  assert.match(cmp.stdout, /^ {2}.*model\.kind=classifier; /m);
-  assert.match(cmp.stdout, /^ {2}.*model\.kind=vae; /m);
+  assert.match(loose.stdout, /^1 +0\.\d+\n {2}eval=\[\{"kind":"accuracy"/m);
+  assert.match(loose.stdout, /^ {2}.*model\.kind=classifier; /m);
+  assert.match(loose.stdout, /^ {2}.*model\.kind=vae; /m);
   const again = elbo(['sweep', file, '--runs-dir', runs, '--json']);
   assert.equal(again.status, 0, again.stderr);
   assert.deepEqual(

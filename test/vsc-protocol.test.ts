@@ -184,9 +184,20 @@ test('elbo compare plots a metric against the latent size of a sweep over two ba
   assert.equal(cmp.status, 0, cmp.stderr);
   assert.match(cmp.stderr, /test\/latent_classifier_accuracy against model\.latent/);
   assert.ok(fs.existsSync(path.join(dir, 'runs', 'sweeps', 'k', 'compare-test_latent_classifier_accuracy.png')));
-  // one series per base config (they differ in the prior), named in the plot's legend
+  // one series per base config, named in the plot's legend as the sweep names it
   assert.match(cmp.stderr, /, 2 series \(/, cmp.stderr);
   const svg = fs.readFileSync(path.join(dir, 'runs', 'sweeps', 'k', 'compare-test_latent_classifier_accuracy.svg'), 'utf8');
-  // the series by their prior's kind alone (that tells them apart; the options are in the table)
-  for (const label of ['>model.prior<', '>gaussian<', '>spike-slab<']) assert.ok(svg.includes(label), label);
+  for (const label of ['>base<', '>small<', '>vsc<']) assert.ok(svg.includes(label), label);
+  // the same runs given as run directories: the series by what tells the configs apart, the prior's kind
+  const runDirs = JSON.parse(fs.readFileSync(path.join(dir, 'runs', 'sweeps', 'k', 'sweep.json'), 'utf8')).cells.map((c: any) => c.runDir);
+  const loose = elbo(
+    ['compare', ...runDirs, '--metric', 'test/latent_classifier_accuracy', '--by', 'model.latent', '--plot', path.join(dir, 'loose.png')],
+    {
+      cwd: dir,
+    },
+  );
+  assert.equal(loose.status, 0, loose.stderr);
+  assert.match(loose.stderr, /, 2 series \(/, loose.stderr);
+  const looseSvg = fs.readFileSync(path.join(dir, 'loose.svg'), 'utf8');
+  for (const label of ['>model.prior<', '>gaussian<', '>spike-slab<']) assert.ok(looseSvg.includes(label), label);
 });

@@ -87,7 +87,10 @@ function byDependency(config: Record<string, unknown>, dependsOn: RunRecord['dep
 /**
  * Runs of a sweep directory (its cells' finished runs, from their records) or the given
  * run directories; `missing`: the sweep's cells with no finished run, each with why (never
- * started, running, killed, failed), left out of the comparison.
+ * started, running, killed, failed), left out of the comparison. A run's params are what
+ * its rows are keyed by: when every run is a sweep cell that recorded its axes, those axes
+ * (the base config as a name, the swept keys), as the sweep file states them; else its
+ * config flattened (a run it was built on read as the block that made it, byDependency).
  */
 export function collectRuns(paths: string[]): {
   runs: ComparedRun[];
@@ -99,6 +102,8 @@ export function collectRuns(paths: string[]): {
   let sweepDir: string | null = null;
   let rankBy: { metric: string; mode: 'max' | 'min' } | undefined;
   const missing: { cell: CellResult; why: string }[] = [];
+  // what each sweep cell varies (recorded since 2026-12-06; older sweeps' cells lack it)
+  const axes = new Map<string, Record<string, unknown>>();
   for (const p of paths) {
     const abs = path.resolve(p);
     if (fs.existsSync(path.join(abs, 'sweep.json'))) {
@@ -108,12 +113,16 @@ export function collectRuns(paths: string[]): {
       const by = state.early_stop ?? state.search;
       if (by) rankBy = { metric: by.metric, mode: by.mode };
       for (const c of state.cells) {
-        if (c.runDir && cellSettled(c)) dirs.push(c.runDir);
-        else missing.push({ cell: c, why: whyMissing(c) });
+        if (c.runDir && cellSettled(c)) {
+          dirs.push(c.runDir);
+          if (c.axes) axes.set(c.runDir, c.axes);
+        } else missing.push({ cell: c, why: whyMissing(c) });
       }
     } else if (fs.existsSync(path.join(abs, 'run.json'))) dirs.push(abs);
     else throw new UserError('neither a sweep directory (sweep.json) nor a run directory (run.json)', p);
   }
+  // runs that are all sweep cells compare by the sweep's axes; others by their configs
+  const byAxes = dirs.length > 0 && dirs.every((d) => axes.has(d));
   const runs = dirs.map((dir) => {
     const rec = readJsonFile<RunRecord>(path.join(dir, 'run.json'), 'run.json');
     // published numbers are not a setting: never a swept key
@@ -134,7 +143,7 @@ export function collectRuns(paths: string[]): {
       dir,
       status: rec.status,
       seed: rec.seed,
-      params: flatten(byDependency(config, rec.depends_on)),
+      params: byAxes ? flatten(axes.get(dir)) : flatten(byDependency(config, rec.depends_on)),
       metrics: rec.metrics ?? {},
       epochs: rec.epochs_completed,
       published: Array.isArray(published) ? published : [],

@@ -6,6 +6,7 @@ import {
   Cell,
   resolveCells,
   cellArgs,
+  cellAxes,
   cellLabel,
   cellRunName,
   sweepDir,
@@ -185,6 +186,7 @@ class SweepRun {
       index: cell.index,
       label: cellLabel(cell, spec),
       name: cellRunName(cell, spec),
+      axes: cellAxes(cell, spec),
       config_sha256: loaded.sha256,
       status: 'PENDING',
       runDir: null,
@@ -304,7 +306,12 @@ class SweepRun {
     const made: Cell = { ...cell, overrides: { ...cell.overrides, ...study.trial(cell.index).params } };
     try {
       const loaded = loadConfig(made.base, cellOverrides(made), createRegistry());
-      Object.assign(r, { label: cellLabel(made, this.spec), name: cellRunName(made, this.spec), config_sha256: loaded.sha256 });
+      Object.assign(r, {
+        label: cellLabel(made, this.spec),
+        name: cellRunName(made, this.spec),
+        axes: cellAxes(made, this.spec),
+        config_sha256: loaded.sha256,
+      });
       study.describe(cell.index, { label: r.label, name: r.name!, config_sha256: r.config_sha256 });
       return made;
     } catch (e) {

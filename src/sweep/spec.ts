@@ -442,6 +442,23 @@ export function cellLabel(cell: Cell, spec: SweepSpec): string {
   return parts.join(' ');
 }
 
+/** A base config as its path from the sweep file, without leading ../ and the extension (mnist/vsc, fashion-mnist/vsc). */
+function baseName(cell: Cell, spec: SweepSpec): string {
+  return path
+    .relative(path.dirname(spec.file), cell.base)
+    .replace(/^(\.\.\/)+/, '')
+    .replace(/\.ya?ml$/, '');
+}
+
+/**
+ * What the cell varies, as `elbo compare` keys a sweep's rows: `base` (when it is an axis, by
+ * baseName) and each swept key with its value; not the seed (rows are over seeds), nor the
+ * keys every cell shares or the published numbers.
+ */
+export function cellAxes(cell: Cell, spec: SweepSpec): Record<string, unknown> {
+  return { ...(spec.base === null ? { base: baseName(cell, spec) } : {}), ...Object.fromEntries(sweptOverrides(cell, spec)) };
+}
+
 /**
  * A cell's short name, its MLflow run name: each swept key by its last part (the whole key
  * when two would read alike), a plugin block by its kind and options, then the seed:
@@ -453,15 +470,7 @@ export function cellRunName(cell: Cell, spec: SweepSpec): string {
   const count = new Map<string, number>();
   for (const [k] of swept) count.set(last(k), (count.get(last(k)) ?? 0) + 1);
   // the base by its path from the sweep file (mnist/vsc and fashion-mnist/vsc read apart)
-  const parts =
-    spec.base === null
-      ? [
-          `base=${path
-            .relative(path.dirname(spec.file), cell.base)
-            .replace(/^(\.\.\/)+/, '')
-            .replace(/\.ya?ml$/, '')}`,
-        ]
-      : [];
+  const parts = spec.base === null ? [`base=${baseName(cell, spec)}`] : [];
   for (const [k, v] of swept) {
     const flat = flattenConfig(v, 'v');
     const shown = Object.keys(flat).length === 1 && 'v' in flat ? flat.v : JSON.stringify(v);

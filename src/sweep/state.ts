@@ -24,6 +24,8 @@ export interface CellResult {
   label: string;
   /** Short: the last part of each swept key (latent=8,prior=gaussian,seed=0); the cell's MLflow run name. */
   name?: string;
+  /** What the cell varies (cellAxes: base when it is an axis, the swept keys; not the seed): the keys `elbo compare` gives a sweep's rows. */
+  axes?: Record<string, unknown>;
   config_sha256: string;
   /** BUSY: another process (another elbo sweep, a SLURM task) is running this cell. */
   status: CellStatus;
