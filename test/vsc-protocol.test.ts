@@ -189,7 +189,9 @@ test('elbo compare plots a metric against the latent size of a sweep over two ba
   const svg = fs.readFileSync(path.join(dir, 'runs', 'sweeps', 'k', 'compare-test_latent_classifier_accuracy.svg'), 'utf8');
   for (const label of ['>base<', '>small<', '>vsc<']) assert.ok(svg.includes(label), label);
   // the same runs given as run directories: the series by what tells the configs apart, the prior's kind
-  const runDirs = JSON.parse(fs.readFileSync(path.join(dir, 'runs', 'sweeps', 'k', 'sweep.json'), 'utf8')).cells.map((c: any) => c.runDir);
+  const runDirs = JSON.parse(fs.readFileSync(path.join(dir, 'runs', 'sweeps', 'k', 'sweep.json'), 'utf8')).cells.map(
+    (c: { runDir: string }) => c.runDir,
+  );
   const loose = elbo(
     ['compare', ...runDirs, '--metric', 'test/latent_classifier_accuracy', '--by', 'model.latent', '--plot', path.join(dir, 'loose.png')],
     {
