@@ -166,7 +166,7 @@ test('a sweep over base configs runs each cell from its own base, and a rerun sk
   assert.match(cmp.stdout, /^classifier +1 +0\.\d{3}$/m);
   // the same runs given as run directories compare by their configs: the keys one base has
   // and the other lacks show as '-'; more than fit in 80 columns: each row's setting under its numbers
-  const loose = elbo(['compare', out.cells[0].runDir, out.cells[1].runDir, '--metric', 'test/accuracy']);
+  const loose = elbo(['compare', out.cells[0].runDir, out.cells[1].runDir, '--metric', 'test/accuracy'], { cwd: dir });
   assert.equal(loose.status, 0, loose.stderr);
   assert.ok(
     loose.stdout.split('\n').every((l) => l.length <= 79),
