@@ -39,6 +39,10 @@ if [ "${CI:-}" = true ] && [ "$wanted" = 1 ] && ! built; then
   exit 1
 fi
 npm run --silent build
+# what git sees before the tests (a checkout's own edits), so that a test that writes into the
+# checkout instead of a temporary directory is caught (ignored paths, runs/ included, are not seen)
+status() { git status --porcelain --untracked-files=all 2>/dev/null || true; }
+before="$(status)"
 # both passes run even when the first fails (a wasm failure must not hide the native pass's)
 wasm=0
 ELBO_BACKEND=wasm node --test --test-concurrency=2 dist/test/*.test.js || wasm=$?
@@ -50,6 +54,13 @@ if built && [ "${ELBO_TEST_NATIVE:-}" != 0 ]; then
   once="mlflow|slurm|chromium|/(config|fuzz|rng|data-files|architecture|function-length|plugin-names)\.test"
   ELBO_BACKEND=tensorflow node --test --test-concurrency=2 $(ls dist/test/*.test.js | grep -v -E "$once") || native=$?
 fi
+stray="$(comm -13 <(echo "$before" | sort) <(status | sort))"
+clean=0
+if [ -n "$stray" ]; then
+  clean=1
+  echo "test: the tests changed the checkout (write under a temporary directory, e.g. tmpDir() in test/helpers.ts):" >&2
+  echo "$stray" | sed 's/^/  /' >&2
+fi
 word() { case "$1" in 0) echo passed ;; skipped) echo skipped ;; *) echo "FAILED (exit $1)" ;; esac; }
-echo "test: lint $(word "$lint"), wasm pass $(word "$wasm"), native pass $(word "$native")"
-[ "$lint" = 0 ] && [ "$wasm" = 0 ] && { [ "$native" = 0 ] || [ "$native" = skipped ]; }
+echo "test: lint $(word "$lint"), wasm pass $(word "$wasm"), native pass $(word "$native"), checkout $([ "$clean" = 0 ] && echo untouched || echo CHANGED)"
+[ "$lint" = 0 ] && [ "$wasm" = 0 ] && { [ "$native" = 0 ] || [ "$native" = skipped ]; } && [ "$clean" = 0 ]
