@@ -311,9 +311,9 @@ export function toShortTable(rows: ComparisonRow[], keys: string[], metrics: str
   ]);
   // too many swept keys for columns (each would wrap to a sliver): the numbers as the table,
   // each row's setting (its keys with a value) on the lines under it
+  // (a column is a sliver when its values wrap, not its header)
   const widths = tableWidths(head, body, width);
-  const natural = tableWidths(head, body, Infinity);
-  const slivers = keys.some((_, i) => widths[i] < Math.min(natural[i], 16));
+  const slivers = keys.some((_, i) => widths[i] < Math.min(Math.max(0, ...body.map((b) => b[i].length)), 16));
   const out = !slivers
     ? fitTable(head, body, width)
     : fitTable(
@@ -369,11 +369,22 @@ export function wrapWords(text: string, width: number, spaces = false): string[]
   return lines;
 }
 
-/** The column widths fitTable gives a table in `width` columns: the widest narrowed first, none below `min`. */
+/**
+ * The column widths fitTable gives a table in `width` columns: first a header wider than its
+ * cells wraps (data.labelled over two lines, rather than every row's value), then the widest
+ * column is narrowed, none below `min`.
+ */
 export function tableWidths(head: string[], body: string[][], width = 80, min = 8): number[] {
   const max = width - 1;
   const w = head.map((h, i) => Math.max(h.length, ...body.map((b) => b[i].length)));
   const total = () => w.reduce((a, b) => a + b, 0) + 2 * (w.length - 1);
+  for (let i = 0; i < w.length && total() > max; i++) {
+    const cells = Math.max(0, ...body.map((b) => b[i].length));
+    // the header's longest piece between the places wrapWords breaks it
+    const piece = Math.max(...head[i].split(/(?<=[\s,./=])/).map((p) => p.trimEnd().length));
+    const floor = Math.max(cells, piece, min);
+    if (floor < w[i]) w[i] = Math.max(floor, w[i] - (total() - max));
+  }
   while (total() > max) {
     let widest = -1;
     for (let i = 0; i < w.length; i++) if (w[i] > min && (widest < 0 || w[i] > w[widest])) widest = i;
