@@ -73,6 +73,13 @@ export interface NetworkShape {
    * it and refuse to be built without it; the mlp ignores it.
    */
   inShape?: number[];
+  /**
+   * Where the inShape image starts in an input row that holds other columns too (ADGM's
+   * q(y|a,x) reads [a, x]: the image at column A). A conv network convolves the image there
+   * and joins the other columns to its flattened features before its dense layer; absent,
+   * the row is the image (h·w·c = inDim).
+   */
+  inImageAt?: number;
   /** Shape of one output row as an image: a model gives its decoder the data's `shape` (conv decoders need it). */
   outShape?: number[];
 }

@@ -152,7 +152,8 @@ function adgmParts(o: AdgmOptions, ctx: ModelBuildContext, variant: AdgmVariant)
   const create = (name: string, spec: typeof o.encoder, inDim: number, outDim: number, extra: Record<string, unknown> = {}) =>
     ctx.registry.create('network', spec, { ...ctx, rng: ctx.rng.fork(name), shape: { inDim, outDim, ...extra } });
   const encoderA = create('encoder_a', o.encoder_a, D, 2 * A, { inShape: data.shape });
-  const classifier = create('classifier', o.classifier, A + D, C);
+  // [a, x]: a conv classifier convolves x (from column A) and joins a to its features
+  const classifier = create('classifier', o.classifier, A + D, C, { inShape: data.shape, inImageAt: A });
   const encoder = create('encoder', o.encoder, D + A + C, prior.paramsPerLatent * K);
   const decoder = create(
     'decoder',

@@ -56,11 +56,15 @@ function convKernel(tf: typeof tfc, rng: Rng, k: number, cin: number, cout: numb
  * height and width), without its bias: `conv<i>/bn`, `deconv<i>/bn`, `…/res/bn1`,
  * `…/res/bn2`; the dense layers are not. `dropout_input` and `dropout` mask, while
  * training, the input and the features the dense layer meets (as mlp's dropout: inverted,
- * masks from phase.rng in that order).
+ * masks from phase.rng in that order). An input row with other columns beside its image
+ * (shape.inImageAt) convolves the image and joins the others, undropped, to the flattened
+ * features: [features, columns before the image, columns after it].
  */
 export function conv(tf: typeof tfc, o: ConvOptions, shape: NetworkShape, rng: Rng, phase: Phase = evaluationPhase()): Network {
   const L = o.channels.length;
-  const image = shape.inShape && shape.inShape.reduce((a, b) => a * b, 1) === shape.inDim ? 'in' : shape.outShape ? 'out' : null;
+  const pixels = shape.inShape ? shape.inShape.reduce((a, b) => a * b, 1) : 0;
+  const fits = pixels === shape.inDim || (shape.inImageAt !== undefined && shape.inImageAt + pixels <= shape.inDim);
+  const image = shape.inShape && fits ? 'in' : shape.outShape ? 'out' : null;
   if (!image) throw new UserError('the conv network needs image data (an input or output shape [h, w, c])', 'network: conv');
   const [H, Wd, Cimg] = (image === 'in' ? shape.inShape! : shape.outShape!) as number[];
   const f = 2 ** L;
@@ -182,7 +186,11 @@ function convEncoder(p: ConvParts): Network {
     cin = c;
   });
   const flat = h0 * w0 * cin;
-  const w = glorotUniform(tf, rng, flat, shape.outDim);
+  // the input row's other columns (side inputs, before and after the image) join the features
+  const pixels = H * Wd * Cimg;
+  const at = shape.inImageAt ?? 0;
+  const side = shape.inDim - pixels;
+  const w = glorotUniform(tf, rng, flat + side, shape.outDim);
   const b = tf.variable(tf.zeros([shape.outDim]), true);
   params.set('dense/w', w);
   params.set('dense/b', b);
@@ -190,13 +198,21 @@ function convEncoder(p: ConvParts): Network {
     params,
     ...(buffers.size ? { buffers } : {}),
     apply(x) {
+      const B = x.shape[0];
+      const img = side ? (tf.slice(x, [0, at], [B, pixels]) as tfc.Tensor2D) : x;
       // while training: dropout on the pixels, then on the flattened features, masks in that order
-      let t = tf.reshape(dropout(tf, x, o.dropout_input, p.phase), [x.shape[0], H, Wd, Cimg]) as tfc.Tensor4D;
+      let t = tf.reshape(dropout(tf, img, o.dropout_input, p.phase), [B, H, Wd, Cimg]) as tfc.Tensor4D;
       for (const l of layers) t = l.apply(t);
-      const features = dropout(tf, tf.reshape(t, [x.shape[0], flat]) as tfc.Tensor2D, o.dropout, p.phase);
+      let features = dropout(tf, tf.reshape(t, [B, flat]) as tfc.Tensor2D, o.dropout, p.phase);
+      if (side) {
+        const before = at ? [tf.slice(x, [0, 0], [B, at])] : [];
+        const after = at + pixels < shape.inDim ? [tf.slice(x, [0, at + pixels], [B, shape.inDim - at - pixels])] : [];
+        features = tf.concat([features, ...before, ...after], 1) as tfc.Tensor2D;
+      }
       return tf.add(tf.matMul(features, w as tfc.Tensor2D), b) as tfc.Tensor2D;
     },
     layers(tfl, x) {
+      if (side) throw new UserError('a conv network with inputs beside its image has no Layers form to export', 'network: conv');
       let h = tfl.layers.reshape({ targetShape: [H, Wd, Cimg], name: 'image' }).apply(x) as tfjs.SymbolicTensor;
       for (const l of layers) h = l.layers(tfl, h);
       h = tfl.layers.flatten({ name: 'flatten' }).apply(h) as tfjs.SymbolicTensor;
