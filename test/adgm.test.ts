@@ -12,7 +12,7 @@ import { adgmCore, AdgmModel, AdgmVariant, ADGM_TERMS } from '../src/models/adgm
 import { runExperiment } from '../src/experiment';
 import { loadConfig } from '../src/config/load';
 import { isSweepFile, loadSweep, resolveCells } from '../src/sweep/spec';
-import { tmpDir, smallConfig, tinyDataSet, ROOT, epochLines } from './helpers';
+import { tmpDir, smallConfig, tinyDataSet, tinyAdgmOptions, ROOT, epochLines } from './helpers';
 import type { DataSet } from '../src/contracts';
 
 test.before(async () => {
@@ -32,31 +32,7 @@ const tinyData = (): DataSet => tinyDataSet({ shape: [6], classes: 3 });
 function tinyModel(variant: AdgmVariant, extra: Record<string, unknown> = {}): AdgmModel {
   const registry = createRegistry();
   const ctx = { tf, registry, rng: new Rng(5), baseDir: '.', data: tinyData() };
-  const net = { kind: 'mlp', hidden: [5], activation: 'tanh' };
-  return adgmCore(
-    {
-      latent: 2,
-      aux: 3,
-      prior: { kind: 'gaussian', logvar_min: -30, logvar_max: 20 },
-      encoder_a: net,
-      classifier: net,
-      encoder: net,
-      decoder: net,
-      decoder_a: net,
-      likelihood: 'bernoulli',
-      class_noise: 'independent',
-      class_loss: 'sum',
-      entropy_weight: 1,
-      aux_logvar_min: -30,
-      aux_logvar_max: 20,
-      classify_samples: 10,
-      aux_samples: 1,
-      ...extra,
-    } as any,
-    ctx,
-    variant,
-    `model (${variant})`,
-  );
+  return adgmCore(tinyAdgmOptions(extra) as any, ctx, variant, `model (${variant})`);
 }
 
 const row = (n: { apply(x: tf.Tensor2D): tf.Tensor2D }, v: number[]) => (n.apply(tf.tensor2d([v])).arraySync() as number[][])[0];

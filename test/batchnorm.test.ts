@@ -18,7 +18,7 @@ import { saveCheckpoint, loadCheckpoint } from '../src/track/checkpoint';
 import { evaluateTerms } from '../src/eval/elbo';
 import { compiledEvaluations } from '../src/eval/compiled';
 import { runExperiment } from '../src/experiment';
-import { tmpDir, smallConfig, tinyDataSet, binaryToyDataSet } from './helpers';
+import { tmpDir, smallConfig, tinyDataSet, binaryToyDataSet, values, near } from './helpers';
 import { trainAndExport, elboOwn } from './tfjs-export-helpers';
 import type { Model } from '../src/contracts';
 
@@ -32,12 +32,6 @@ test.before(async () => {
 
 const ADAM = { kind: 'adam', lr: 1e-3, beta1: 0.9, beta2: 0.999, epsilon: 1e-8 };
 const STEP0 = { epoch: 0, step: 0, fraction: 0, epochFloat: 0 };
-const values = (v: tfc.Tensor) => Array.from(v.dataSync());
-function near(a: ArrayLike<number>, b: ArrayLike<number>, tol: number, what: string) {
-  assert.equal(a.length, b.length, `${what}: lengths`);
-  for (let i = 0; i < a.length; i++) assert.ok(Math.abs(a[i] - b[i]) <= tol * (1 + Math.abs(b[i])), `${what}[${i}]: ${a[i]} vs ${b[i]}`);
-}
-
 /** z = x·W ([B, D]·[D, H], row-major), per-column mean and biased variance. */
 function dense(x: number[], w: number[], B: number, D: number, H: number): number[] {
   const z = new Array<number>(B * H).fill(0);

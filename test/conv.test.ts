@@ -8,17 +8,11 @@ import { conv } from '../src/nn/conv';
 import { createRegistry } from '../src/builtins';
 import { adgmCore } from '../src/models/adgm';
 import { UserError } from '../src/errors';
-import { tinyDataSet } from './helpers';
+import { tinyDataSet, tinyAdgmOptions, values, near } from './helpers';
 
 test.before(async () => {
   await selectBackend('auto');
 });
-
-const values = (v: tfc.Tensor) => Array.from(v.dataSync());
-function near(a: ArrayLike<number>, b: ArrayLike<number>, tol: number, what: string) {
-  assert.equal(a.length, b.length, `${what}: lengths`);
-  for (let i = 0; i < a.length; i++) assert.ok(Math.abs(a[i] - b[i]) <= tol * (1 + Math.abs(b[i])), `${what}[${i}]: ${a[i]} vs ${b[i]}`);
-}
 
 test('conv with columns beside its image (inImageAt): the image convolved, the other columns joined to its features before the dense layer (by hand)', () => {
   const tf = getTf();
@@ -71,26 +65,11 @@ test('conv with columns beside its image (inImageAt): the image convolved, the o
 test('adgm and sdgm: a conv q(y|a,x) convolves x and reads a beside it; classify gives probabilities', () => {
   const tf = getTf();
   for (const variant of ['adgm', 'sdgm'] as const) {
-    const net = { kind: 'mlp', hidden: [5], activation: 'tanh' };
     const m = adgmCore(
-      {
-        latent: 2,
-        aux: 3,
-        prior: { kind: 'gaussian', logvar_min: -30, logvar_max: 20 },
-        encoder_a: net,
+      tinyAdgmOptions({
         classifier: { kind: 'conv', channels: [2], kernel: 2, residual: false, activation: 'relu', norm: 'none' },
-        encoder: net,
-        decoder: net,
-        decoder_a: net,
-        likelihood: 'bernoulli',
-        class_noise: 'independent',
-        class_loss: 'sum',
-        entropy_weight: 1,
-        aux_logvar_min: -30,
-        aux_logvar_max: 20,
         classify_samples: 4,
-        aux_samples: 1,
-      } as never,
+      }) as never,
       { tf, registry: createRegistry(), rng: new Rng(5), baseDir: '.', data: tinyDataSet({ shape: [4, 4, 1], classes: 3 }) },
       variant,
       `model (${variant})`,

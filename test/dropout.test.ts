@@ -11,7 +11,7 @@ import { conv } from '../src/nn/conv';
 import { buildRun } from '../src/run/build';
 import { makeTrainStep } from '../src/train/step';
 import { runExperiment } from '../src/experiment';
-import { tmpDir, smallConfig, binaryToyDataSet } from './helpers';
+import { tmpDir, smallConfig, binaryToyDataSet, values, near } from './helpers';
 
 const native = installedBackends().includes('tensorflow');
 const needsNative = native ? {} : { skip: 'the tensorflow backend is not installed here (npm run setup:native builds it)' };
@@ -19,12 +19,6 @@ const needsNative = native ? {} : { skip: 'the tensorflow backend is not install
 test.before(async () => {
   await selectBackend('auto');
 });
-
-const values = (v: tfc.Tensor) => Array.from(v.dataSync());
-function near(a: ArrayLike<number>, b: ArrayLike<number>, tol: number, what: string) {
-  assert.equal(a.length, b.length, `${what}: lengths`);
-  for (let i = 0; i < a.length; i++) assert.ok(Math.abs(a[i] - b[i]) <= tol * (1 + Math.abs(b[i])), `${what}[${i}]: ${a[i]} vs ${b[i]}`);
-}
 
 /** h·W + b, row-major, then ReLU when `relu`. */
 function layer(h: number[], w: number[], b: number[], B: number, D: number, H: number, relu: boolean): number[] {

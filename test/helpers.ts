@@ -9,6 +9,7 @@ import { loadConfig } from '../src/config/load';
 import { createRegistry } from '../src/builtins';
 import { UserError } from '../src/errors';
 import type { DataSet } from '../src/contracts';
+import type * as tfc from '@tensorflow/tfjs-core';
 
 export const ROOT = path.resolve(__dirname, '..', '..');
 export const BIN = path.join(ROOT, 'bin', 'run.js');
@@ -209,4 +210,37 @@ export function epochLines(runDir: string): Record<string, number>[] {
     .split('\n')
     .map((l) => JSON.parse(l))
     .filter((m) => m.epoch);
+}
+
+/** A tensor's values as a plain array. */
+export const values = (v: tfc.Tensor): number[] => Array.from(v.dataSync());
+
+/** Element-wise |a − b| ≤ tol·(1 + |b|), each mismatch named by `what` and its index. */
+export function near(a: ArrayLike<number>, b: ArrayLike<number>, tol: number, what: string): void {
+  assert.equal(a.length, b.length, `${what}: lengths`);
+  for (let i = 0; i < a.length; i++) assert.ok(Math.abs(a[i] - b[i]) <= tol * (1 + Math.abs(b[i])), `${what}[${i}]: ${a[i]} vs ${b[i]}`);
+}
+
+/** adgm/sdgm options for tiny models: MLPs of 5 tanh units, z of 2 and a of 3 dimensions; `extra` replaces any. */
+export function tinyAdgmOptions(extra: Record<string, unknown> = {}): Record<string, unknown> {
+  const net = { kind: 'mlp', hidden: [5], activation: 'tanh' };
+  return {
+    latent: 2,
+    aux: 3,
+    prior: { kind: 'gaussian', logvar_min: -30, logvar_max: 20 },
+    encoder_a: net,
+    classifier: net,
+    encoder: net,
+    decoder: net,
+    decoder_a: net,
+    likelihood: 'bernoulli',
+    class_noise: 'independent',
+    class_loss: 'sum',
+    entropy_weight: 1,
+    aux_logvar_min: -30,
+    aux_logvar_max: 20,
+    classify_samples: 10,
+    aux_samples: 1,
+    ...extra,
+  };
 }
