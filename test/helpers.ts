@@ -192,24 +192,23 @@ export function untimed(m: Record<string, number>): Record<string, number> {
   return Object.fromEntries(Object.entries(m).filter(([k]) => !/(samples_per_sec|time_s)$/.test(k)));
 }
 
-/** Every line of a run's metrics.jsonl (epochs and test), in order, without its timestamp and timings. */
-export function untimedLines(runDir: string): Record<string, number>[] {
+/** Every line of a run's metrics.jsonl (epochs and test), in order, as written. */
+function metricsLines(runDir: string): Record<string, number>[] {
   return fs
     .readFileSync(path.join(runDir, 'metrics.jsonl'), 'utf8')
     .trim()
     .split('\n')
-    .map((l) => JSON.parse(l))
-    .map(({ timestamp, ...m }) => untimed(m));
+    .map((l) => JSON.parse(l));
+}
+
+/** Every line of a run's metrics.jsonl (epochs and test), in order, without its timestamp and timings. */
+export function untimedLines(runDir: string): Record<string, number>[] {
+  return metricsLines(runDir).map(({ timestamp, ...m }) => untimed(m));
 }
 
 /** A run's epoch lines of metrics.jsonl (those with an epoch), in order. */
 export function epochLines(runDir: string): Record<string, number>[] {
-  return fs
-    .readFileSync(path.join(runDir, 'metrics.jsonl'), 'utf8')
-    .trim()
-    .split('\n')
-    .map((l) => JSON.parse(l))
-    .filter((m) => m.epoch);
+  return metricsLines(runDir).filter((m) => m.epoch);
 }
 
 /** A tensor's values as a plain array. */

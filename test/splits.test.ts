@@ -55,45 +55,25 @@ test('class cap keeps at most N per class, and holdOut splits without overlap', 
 test('a semi-supervised run prints the class histograms before training', () => {
   const dir = tmpDir();
   const cfg = smallConfig(dir);
-  const r = elbo([
-    'run',
-    cfg,
-    '--runs-dir',
-    path.join(dir, 'runs'),
-    '--set',
-    'data.labelled=20',
-    '--set',
-    'data.class_cap=80',
-    '--set',
-    'train.labelled_per_batch=4',
-    '--set',
-    'train.epochs=1',
-  ]);
+  // elbo run on the small config, each argument an override (--set)
+  const run = (...sets: string[]) => elbo(['run', cfg, '--runs-dir', path.join(dir, 'runs'), ...sets.flatMap((o) => ['--set', o])]);
+  const r = run('data.labelled=20', 'data.class_cap=80', 'train.labelled_per_batch=4', 'train.epochs=1');
   assert.equal(r.status, 0, r.stderr);
   assert.match(r.stderr, /classes in train: 0:\d+ \(\d+\.\d%\) 1:/);
   assert.match(r.stderr, /labelled subset \(20\): 0:5 \(25\.0%\) 1:5 \(25\.0%\) 2:5 \(25\.0%\) 3:5 \(25\.0%\)/);
   assert.doesNotMatch(r.stderr, /labelled_per_batch/);
   // without data.labelled every row is labelled: the extra labelled rows would do nothing, and it says so
-  const all = elbo(['run', cfg, '--runs-dir', path.join(dir, 'runs'), '--set', 'train.labelled_per_batch=4', '--set', 'train.epochs=1']);
+  const all = run('train.labelled_per_batch=4', 'train.epochs=1');
   assert.equal(all.status, 0, all.stderr);
   assert.match(all.stderr, /warning: train\.labelled_per_batch \(4\) does nothing here: .* keeps every label \(no data\.labelled: N\)/);
   // a model that learns from its labelled rows alone has no unlabelled rows to mix them with either
-  const alone = elbo([
-    'run',
-    cfg,
-    '--runs-dir',
-    path.join(dir, 'runs'),
-    '--set',
+  const alone = run(
     'data.labelled=20',
-    '--set',
     'model={kind: classifier, network: {kind: mlp, hidden: [8]}}',
-    '--set',
     'eval=[{kind: accuracy}]',
-    '--set',
     'train.labelled_per_batch=4',
-    '--set',
     'train.epochs=1',
-  ]);
+  );
   assert.equal(alone.status, 0, alone.stderr);
   assert.match(
     alone.stderr,

@@ -313,7 +313,7 @@ export function toShortTable(rows: ComparisonRow[], keys: string[], metrics: str
   // each row's setting (its keys with a value) on the lines under it
   // (a column is a sliver when its values wrap, not its header)
   const widths = tableWidths(head, body, width);
-  const slivers = keys.some((_, i) => widths[i] < Math.min(Math.max(0, ...body.map((b) => b[i].length)), 16));
+  const slivers = keys.some((_, i) => widths[i] < Math.min(cellsWidth(body, i), 16));
   const out = !slivers
     ? fitTable(head, body, width)
     : fitTable(
@@ -349,7 +349,7 @@ export function toShortTable(rows: ComparisonRow[], keys: string[], metrics: str
 export function wrapWords(text: string, width: number, spaces = false): string[] {
   const w = Math.max(1, width);
   if (text.length <= w) return [text];
-  const pieces = text.match(spaces ? /\S*\s*/g : /[^\s,./=]*[\s,./=]*/g)!.filter(Boolean);
+  const pieces = wordPieces(text, spaces);
   const lines: string[] = [];
   let cur = '';
   for (let p of pieces) {
@@ -369,6 +369,16 @@ export function wrapWords(text: string, width: number, spaces = false): string[]
   return lines;
 }
 
+/** `text` cut where wrapWords may break it: after spaces, commas, dots, = and / (`spaces`: after spaces only); each piece keeps its break. */
+function wordPieces(text: string, spaces = false): string[] {
+  return text.match(spaces ? /\S*\s*/g : /[^\s,./=]*[\s,./=]*/g)!.filter(Boolean);
+}
+
+/** The width of column `i`'s cells (not its header). */
+function cellsWidth(body: string[][], i: number): number {
+  return Math.max(0, ...body.map((b) => b[i].length));
+}
+
 /**
  * The column widths fitTable gives a table in `width` columns: first a header wider than its
  * cells wraps (data.labelled over two lines, rather than every row's value), then the widest
@@ -379,10 +389,9 @@ export function tableWidths(head: string[], body: string[][], width = 80, min = 
   const w = head.map((h, i) => Math.max(h.length, ...body.map((b) => b[i].length)));
   const total = () => w.reduce((a, b) => a + b, 0) + 2 * (w.length - 1);
   for (let i = 0; i < w.length && total() > max; i++) {
-    const cells = Math.max(0, ...body.map((b) => b[i].length));
     // the header's longest piece between the places wrapWords breaks it
-    const piece = Math.max(...head[i].split(/(?<=[\s,./=])/).map((p) => p.trimEnd().length));
-    const floor = Math.max(cells, piece, min);
+    const piece = Math.max(...wordPieces(head[i]).map((p) => p.trimEnd().length));
+    const floor = Math.max(cellsWidth(body, i), piece, min);
     if (floor < w[i]) w[i] = Math.max(floor, w[i] - (total() - max));
   }
   while (total() > max) {
