@@ -146,6 +146,14 @@ test('evaluateCheckpoint: a model built on another run (M1+M2 on its nested M1) 
   const e = await evaluateCheckpoint(r.runDir);
   assert.equal(e.checkpoint, 'best');
   assert.deepEqual(e.metrics, { 'test/accuracy': r.metrics['test/accuracy'], 'test/error_pct': r.metrics['test/error_pct'] });
+  // the grey test images: the same M1 (found by the run's own config, whose data block the
+  // M1's sha256 covers), the features computed from other inputs
+  const m1Runs = () => fs.readdirSync(path.join(dir, 'runs', 'small-m1'));
+  const before = m1Runs();
+  const grey = await evaluateCheckpoint(r.runDir, { overrides: ['data.binarize=training'] });
+  assert.deepEqual(Object.keys(grey.metrics).sort(), ['test/accuracy', 'test/error_pct']);
+  assert.notDeepEqual(grey.metrics, e.metrics);
+  assert.deepEqual(m1Runs(), before, 'no other M1');
 });
 
 test('elbo evaluate --set: other evaluators and labels on a stored model, beside the run own evaluation; anything else of the run refused', async () => {
@@ -182,7 +190,7 @@ test('elbo evaluate --set: other evaluators and labels on a stored model, beside
   assert.equal(bad.status, 1);
   assert.match(
     bad.stderr.trim(),
-    /^--set model\.latent=3: elbo evaluate changes only what is measured: eval, published and data\.labelled/,
+    /^--set model\.latent=3: elbo evaluate changes only what is measured: eval, published, data\.labelled .* and data\.binarize/,
   );
   assert.equal(bad.stderr.trim().split('\n').length, 1, bad.stderr);
 });

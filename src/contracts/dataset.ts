@@ -20,7 +20,11 @@ export interface DataSet {
   sha256: string;
   /** Where it came from, for the run record. */
   source: string;
-  /** 'dynamic': training batches are re-binarised every draw (eval splits were binarised once). */
+  /**
+   * 'dynamic': training batches are re-binarised every draw (eval splits were binarised
+   * once); 'training': the same draws, the eval splits kept grey; 'fixed': every split drawn
+   * once; 'none': grey everywhere.
+   */
   binarize: Binarize;
   /**
    * Rows of `train` whose labels a model may see (a class-balanced subset drawn with the
@@ -29,4 +33,4 @@ export interface DataSet {
   labelled: Int32Array | null;
 }
 
-export type Binarize = 'none' | 'dynamic' | 'fixed';
+export type Binarize = 'none' | 'dynamic' | 'training' | 'fixed';

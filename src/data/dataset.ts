@@ -1,8 +1,17 @@
 import type { Rng } from '../runtime/rng';
-import { binarizeOnce, capPerClass, holdOut, labelledSubset, subset } from './splits';
+import { binarizeSplits, capPerClass, holdOut, labelledSubset, subset } from './splits';
 import { Enum, Type, type OptionsOf } from '../registry/define';
 import { UserError } from '../errors';
 import type { DataSet, Split } from '../contracts';
+
+/** What `binarize` does; `none` is the values as the data set has them. */
+export function binarizeDescription(none: string): string {
+  return (
+    `none: ${none}; dynamic: a fresh Bernoulli draw per training batch, the validation and test splits drawn once; ` +
+    'training: the same draws per training batch, the validation and test splits kept grey (classifiers read the grey ' +
+    'values; a Bernoulli likelihood of them is a cross-entropy, not a log-likelihood); fixed: one draw for every split'
+  );
+}
 
 /** Options every image data set shares. */
 export const commonDataOptions = {
@@ -11,10 +20,9 @@ export const commonDataOptions = {
     default: 10000,
     description: 'Examples held out of the training split for validation, drawn with the run seed',
   }),
-  binarize: Enum(['none', 'dynamic', 'fixed'], {
+  binarize: Enum(['none', 'dynamic', 'training', 'fixed'], {
     default: 'dynamic',
-    description:
-      'none: grey values in [0,1]; dynamic: a fresh Bernoulli draw per training batch (eval splits drawn once); fixed: one draw for all splits',
+    description: binarizeDescription('grey values in [0,1]'),
   }),
   max_train: Type.Optional(
     Type.Integer({
@@ -53,9 +61,12 @@ export function finishDataSet(
   // a run on an empty split would train on nothing or report metrics of nothing
   if (base.train.n === 0) throw new UserError(`the training split is empty (0 examples in ${base.source}); check the data files`, where);
   if (base.test.n === 0) throw new UserError(`the test split is empty (0 examples in ${base.source}); check the data files`, where);
-  let train = opts.class_cap ? capPerClass(base.train, base.dim, base.classes, opts.class_cap, rng.fork('class-cap'), where) : base.train;
-  let val: Split | null;
-  ({ train, val } = holdOut(train, base.dim, opts.validation, rng.fork('validation'), where));
+  const capped = opts.class_cap
+    ? capPerClass(base.train, base.dim, base.classes, opts.class_cap, rng.fork('class-cap'), where)
+    : base.train;
+  const held = holdOut(capped, base.dim, opts.validation, rng.fork('validation'), where);
+  let train = held.train;
+  const val: Split | null = held.val;
   if (opts.max_train && opts.max_train < train.n) {
     train = subset(
       train,
@@ -64,12 +75,6 @@ export function finishDataSet(
     );
   }
   const labelled = opts.labelled ? labelledSubset(train, base.classes, opts.labelled, rng.fork('labelled'), where) : null;
-  let test = base.test;
-  if (opts.binarize !== 'none') {
-    const r = rng.fork('binarize');
-    if (val) val = { ...val, x: binarizeOnce(val.x, r.fork('val')) };
-    test = { ...test, x: binarizeOnce(test.x, r.fork('test')) };
-    if (opts.binarize === 'fixed') train = { ...train, x: binarizeOnce(train.x, r.fork('train')) };
-  }
-  return { ...base, train, val, test, binarize: opts.binarize, labelled };
+  const splits = binarizeSplits({ train, val, test: base.test }, opts.binarize, rng.fork('binarize'));
+  return { ...base, ...splits, binarize: opts.binarize, labelled };
 }

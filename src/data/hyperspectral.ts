@@ -25,7 +25,7 @@ const hyperspectralOptions = {
   validation: Override(commonDataOptions.validation, { default: 0 }),
   binarize: Override(commonDataOptions.binarize, {
     default: 'none',
-    description: 'none (spectra are real-valued); dynamic/fixed treat the scaled bands as Bernoulli probabilities',
+    description: 'none (spectra are real-valued); dynamic/training/fixed treat the scaled bands as Bernoulli probabilities',
   }),
 };
 export type HyperspectralOptions = OptionsOf<typeof hyperspectralOptions>;

@@ -1,6 +1,6 @@
 import { Enum, Override, Type } from '../registry/define';
-import { commonDataOptions, finishDataSet, type CommonDataOptions } from './dataset';
-import { binarizeOnce, subset } from './splits';
+import { binarizeDescription, commonDataOptions, finishDataSet, type CommonDataOptions } from './dataset';
+import { binarizeSplits, subset } from './splits';
 import { UserError } from '../errors';
 import { type PluginContext, DataSet, Split } from '../contracts';
 
@@ -25,8 +25,7 @@ export const ownDataOptions = {
   validation: Override(commonDataOptions.validation, { default: 0 }),
   binarize: Override(commonDataOptions.binarize, {
     default: 'none',
-    description:
-      'none: values as scaled, in [0,1]; dynamic: a fresh Bernoulli draw per training batch (eval splits drawn once); fixed: one draw for all splits',
+    description: binarizeDescription('values as scaled, in [0,1]'),
   }),
 };
 
@@ -204,13 +203,8 @@ export function finishOwnDataSet(p: OwnParts): OwnDataSet {
     test = normaliseMinMax(test, dim, min, max);
     normalisation = { min, max };
   }
-  if (p.opts.binarize !== 'none') {
-    // as finishDataSet does (the same streams), but after scaling: the draws need values in [0, 1]
-    const r = ctx.rng.fork('binarize');
-    if (val) val = { ...val, x: binarizeOnce(val.x, r.fork('val')) };
-    test = { ...test, x: binarizeOnce(test.x, r.fork('test')) };
-    if (p.opts.binarize === 'fixed') train = { ...train, x: binarizeOnce(train.x, r.fork('train')) };
-  }
+  // as finishDataSet does (the same streams), but after scaling: the draws need values in [0, 1]
+  ({ train, val, test } = binarizeSplits({ train, val, test }, p.opts.binarize, ctx.rng.fork('binarize')));
   return { ...data, binarize: p.opts.binarize, train, val, test, labelValues, normalisation };
 }
 

@@ -1,6 +1,6 @@
 import type { Rng } from '../runtime/rng';
 import { UserError } from '../errors';
-import type { Split } from '../contracts';
+import type { Binarize, Split } from '../contracts';
 
 /** Rows `idx` of a split, copied. */
 export function subset(split: Split, dim: number, idx: Int32Array | number[]): Split {
@@ -74,4 +74,25 @@ export function classHistogram(y: Int32Array, classes: number, rows?: Int32Array
 /** One Bernoulli draw per pixel, on a copy. */
 export function binarizeOnce(x: Float32Array, rng: Rng): Float32Array {
   return rng.bernoulli(x);
+}
+
+/** Whether every training batch is a fresh Bernoulli draw of its grey values. */
+export function drawsEveryBatch(binarize: Binarize): boolean {
+  return binarize === 'dynamic' || binarize === 'training';
+}
+
+/**
+ * The splits as `binarize` has them before training: the validation and test splits drawn
+ * once ('dynamic', 'fixed'), the training split too ('fixed'); 'training' and 'none' leave
+ * them grey. Each split from its own stream of `rng` (the caller's 'binarize' fork).
+ */
+export function binarizeSplits<S extends { train: Split; val: Split | null; test: Split }>(splits: S, binarize: Binarize, rng: Rng): S {
+  if (binarize !== 'dynamic' && binarize !== 'fixed') return splits;
+  const { train, val, test } = splits;
+  return {
+    ...splits,
+    val: val ? { ...val, x: binarizeOnce(val.x, rng.fork('val')) } : null,
+    test: { ...test, x: binarizeOnce(test.x, rng.fork('test')) },
+    train: binarize === 'fixed' ? { ...train, x: binarizeOnce(train.x, rng.fork('train')) } : train,
+  };
 }

@@ -515,7 +515,7 @@ export const latentClassifierEvaluatorPlugin = definePlugin({
         throw new UserError('the latent classifier needs class labels, but this data set has none', where);
       const rows = labelledRows(data, o.labelled, ctx.rng.fork('labelled'), where, o.labelled_draw);
       const lab = subset(data.train, data.dim, rows);
-      // the test split was binarised once; binarise the labelled inputs the same way
+      // the test split was binarised once ('dynamic'); binarise the labelled inputs the same way
       const x = data.binarize === 'dynamic' ? binarizeOnce(lab.x, ctx.rng.fork('binarize')) : lab.x;
       const K = model.latent;
       const train: LatentSet = {

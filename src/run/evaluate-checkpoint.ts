@@ -95,8 +95,10 @@ async function evaluateLocked(store: RunStore, o: EvaluateOptions): Promise<Chec
   const ctx = { tf, registry, rng, baseDir: record.config_dir };
   const data = await buildData(config, ctx);
   checkData(record, data, store.dir);
-  // a model built on another run (m1m2's M1) finds it in the same run store; nothing is trained
-  const parts = await buildRun(config, data, { ...ctx, runs: { dir: path.dirname(path.dirname(store.dir)), config } });
+  // a model built on another run (m1m2's M1) finds it in the same run store, by the run's own
+  // config (what --set measures differently must not change which M1 that is); nothing is trained
+  const own = overrides.length ? loadConfig(store.file('config.yaml'), [], registry, { baseDir: record.config_dir }).config : config;
+  const parts = await buildRun(config, data, { ...ctx, runs: { dir: path.dirname(path.dirname(store.dir)), config: own } });
   const vars = loadModelCheckpoint(tf, parts.model, checkpointDir);
   const set = overrides.length ? `-set-${crypto.createHash('sha256').update(overrides.join('\n')).digest('hex').slice(0, 8)}` : '';
   const out = path.join(store.dir, 'evaluations', `${which}-epoch-${String(epoch).padStart(4, '0')}${set}`);
@@ -140,13 +142,18 @@ async function evaluateLocked(store: RunStore, o: EvaluateOptions): Promise<Chec
   }
 }
 
-/** What `elbo evaluate --set` may change: what is measured, never what was trained. */
+/**
+ * What `elbo evaluate --set` may change: what is measured, never what was trained. The test
+ * split's inputs are measured: data.binarize decides whether they are drawn or grey
+ * (`--set data.binarize=training` classifies the grey test images of a run trained with
+ * `dynamic`).
+ */
 function checkEvaluateOverrides(flags: readonly string[]): void {
   restrictOverrides(
     flags,
-    (key) => /^(eval|published)(\.|$)/.test(key) || key === 'data.labelled',
+    (key) => /^(eval|published)(\.|$)/.test(key) || key === 'data.labelled' || key === 'data.binarize',
     (key) =>
-      `elbo evaluate changes only what is measured: eval, published and data.labelled (the labels evaluators may read); ${key} is the run's own`,
+      `elbo evaluate changes only what is measured: eval, published, data.labelled (the labels evaluators may read) and data.binarize (the test split drawn or grey); ${key} is the run's own`,
   );
 }
 

@@ -7,6 +7,7 @@ import type { GradientOptions } from './gradients';
 import { DEFAULT_DRAWS } from '../config/schema';
 import { DeviceSums } from '../eval/device-sums';
 import { faultPoint } from '../util/fault';
+import { drawsEveryBatch } from '../data/splits';
 import type { WeightAverage } from './average';
 import type { Model, WeightValues, DataSet, Optimizer, Schedule, TrainProgress, StepMode } from '../contracts';
 
@@ -225,8 +226,8 @@ export async function trainLoop(
   progress: Progress,
 ): Promise<LoopEnd> {
   // dynamic binarisation: in JavaScript with the host draws, in the step with the graph's
-  const binarizeInStep = data.binarize === 'dynamic' && (o.draws ?? DEFAULT_DRAWS) === 'graph';
-  const binarizeOnHost = data.binarize === 'dynamic' && !binarizeInStep;
+  const binarizeInStep = drawsEveryBatch(data.binarize) && (o.draws ?? DEFAULT_DRAWS) === 'graph';
+  const binarizeOnHost = drawsEveryBatch(data.binarize) && !binarizeInStep;
   const step = makeTrainStep(tf, model, optimizer, {
     compile: o.compile,
     onMode: hooks.onStepMode,
