@@ -4,7 +4,7 @@ import * as fs from 'fs';
 import * as path from 'path';
 import { tmpDir, smallConfig, elbo, lastJson } from './helpers';
 import { Progress, formatEpochLine, wrapText } from '../src/track/progress';
-import { compare, toShortTable, toTable, tableMetric, fitTable, type ComparedRun } from '../src/sweep/compare';
+import { compare, toShortTable, toTable, tableMetric, fitTable, PUBLISHED, type ComparedRun } from '../src/sweep/compare';
 import { Spool } from '../src/mlflow/spool';
 import { writeSweepReport } from '../src/sweep/report';
 
@@ -210,6 +210,30 @@ test('compare: the table fits 80 columns (the swept keys, n, one metric, publish
     short.replace(/\n/g, ' '),
     /8 more metrics \(test\/active_units, test\/kl, .*\): --metric NAME shows another, --wide every column/,
   );
+  // --metric published: each row's own published metric (models that publish different ones)
+  const mixed = compare(
+    runs.map((r) =>
+      r.params['model.prior'] === 'gaussian'
+        ? r
+        : { ...r, published: [{ metric: 'test/kl', value: 20, mode: 'min' as const, source: 'another paper' }] },
+    ),
+    keys,
+    metrics,
+  );
+  const own = toShortTable(mixed, keys, metrics, tableMetric(metrics, PUBLISHED)).trimEnd().split('\n');
+  assert.ok(
+    own.every((l) => l.length <= 79),
+    own.join('\n'),
+  );
+  assert.match(own[0], /^model\.prior\s+n\s+metric\s+measured\s+published\s+verdict$/);
+  assert.match(own[2], /^gaussian\s+2\s+test\/elbo\s+-81\.400 ± 0\.707\s+-85 ± 1\s+better$/);
+  // vamp's test/kl: −80 − seed − 0.7 over seeds 0 and 1 against 20, lower is better
+  assert.ok(
+    own.some((l) => /^\S.*\s+2\s+test\/kl\s+-81\.200 ± 0\.707\s+20\s+better$/.test(l)),
+    own.join('\n'),
+  );
+  assert.match(own.join(' '), /measured: each row's published metric: mean ± std over the n seeds\. \d+ more metrics/);
+  assert.ok(!/more metrics \([^)]*test\/kl[,)]/.test(own.join(' ')), 'test/kl is shown');
   // --metric: the table shows that one; a sweep that ranks by a metric shows that one first
   assert.match(toShortTable(rows, keys, metrics, tableMetric(metrics, 'test/kl')).split('\n')[0], /^model\.prior\s+n\s+test\/kl$/);
   assert.equal(tableMetric(metrics, undefined, { metric: 'val/elbo' }), 'val/elbo');

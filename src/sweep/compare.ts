@@ -278,12 +278,16 @@ export function toTable(rows: ComparisonRow[], keys: string[], metrics: string[]
   return [fmt(head), fmt(width.map((w) => '-'.repeat(w))), ...body.map(fmt)].join('\n') + '\n';
 }
 
+/** `--metric published`: each row shows the first metric of its own `published:` block. */
+export const PUBLISHED = 'published';
+
 /**
- * The metric the short table shows: the one asked for, else the one the sweep ranks its
- * cells by (early stopping, a search), else test/elbo or the first test metric, else the first.
+ * The metric the short table shows: the one asked for (PUBLISHED: each row's own), else the
+ * one the sweep ranks its cells by (early stopping, a search), else test/elbo or the first
+ * test metric, else the first.
  */
 export function tableMetric(metrics: string[], asked?: string, rankBy?: { metric: string }): string | undefined {
-  if (asked && metrics.includes(asked)) return asked;
+  if (asked && (metrics.includes(asked) || asked === PUBLISHED)) return asked;
   if (rankBy && metrics.includes(rankBy.metric)) return rankBy.metric;
   return defaultPlotMetric(metrics) ?? metrics[0];
 }
@@ -300,15 +304,29 @@ export function toShortTable(rows: ComparisonRow[], keys: string[], metrics: str
   const cell = (s: { mean: number; std: number } | undefined, n: number) =>
     !s ? '-' : n > 1 ? `${s.mean.toFixed(3)} ± ${s.std.toFixed(3)}` : s.mean.toFixed(3);
   const early = rows.some((r) => r.stopped);
-  const pub = metric !== undefined && rows.some((r) => r.published[metric]);
-  const head = [...keys, 'n', ...(early ? ['epochs'] : []), ...(metric ? [metric] : []), ...(pub ? ['published', 'verdict'] : [])];
-  const body = rows.map((r) => [
-    ...keys.map((k) => r.key[k]),
-    String(r.runs),
-    ...(early ? [epochsCell(r)] : []),
-    ...(metric ? [cell(r.stats[metric], r.runs)] : []),
-    ...(pub ? (r.published[metric!] ? [formatPublished(r.published[metric!]), r.published[metric!].verdict] : ['-', '-']) : []),
-  ]);
+  // --metric published: each row's own published metric, named in a column of its own
+  const own = metric === PUBLISHED;
+  const metricOf = (r: ComparisonRow) => (own ? Object.keys(r.published)[0] : metric);
+  const pub = metric !== undefined && rows.some((r) => r.published[metricOf(r) ?? '']);
+  const head = [
+    ...keys,
+    'n',
+    ...(early ? ['epochs'] : []),
+    ...(own ? ['metric', 'measured'] : metric ? [metric] : []),
+    ...(pub ? ['published', 'verdict'] : []),
+  ];
+  const body = rows.map((r) => {
+    const m = metricOf(r);
+    const e = m === undefined ? undefined : r.published[m];
+    return [
+      ...keys.map((k) => r.key[k]),
+      String(r.runs),
+      ...(early ? [epochsCell(r)] : []),
+      ...(own ? [m ?? '-'] : []),
+      ...(metric ? [m === undefined ? '-' : cell(r.stats[m], r.runs)] : []),
+      ...(pub ? (e ? [formatPublished(e), e.verdict] : ['-', '-']) : []),
+    ];
+  });
   // too many swept keys for columns (each would wrap to a sliver): the numbers as the table,
   // each row's setting (its keys with a value) on the lines under it
   // (a column is a sliver when its values wrap, not its header)
@@ -333,11 +351,13 @@ export function toShortTable(rows: ComparisonRow[], keys: string[], metrics: str
           return [...(i > 2 ? [''] : []), l, ...wrapWords(setting, width - 3, true).map((s) => `  ${s}`)];
         })
         .join('\n') + '\n';
-  const left = [...metrics.filter((m) => m !== metric), ...publishedMetrics(rows).filter((m) => m !== metric && !metrics.includes(m))];
+  const shown = new Set(rows.map(metricOf));
+  const left = [...metrics.filter((m) => !shown.has(m)), ...publishedMetrics(rows).filter((m) => !shown.has(m) && !metrics.includes(m))];
+  const what = own ? "measured: each row's published metric" : metric;
   const note = left.length
-    ? `${metric ? `${metric}: mean ± std over the n seeds. ` : ''}${left.length} more metric${left.length === 1 ? '' : 's'} (${left.join(', ')}): --metric NAME shows another, --wide every column`
+    ? `${metric ? `${what}: mean ± std over the n seeds. ` : ''}${left.length} more metric${left.length === 1 ? '' : 's'} (${left.join(', ')}): --metric NAME shows another, --wide every column`
     : metric && rows.some((r) => r.runs > 1)
-      ? `${metric}: mean ± std over the n seeds`
+      ? `${what}: mean ± std over the n seeds`
       : '';
   return out + (note ? wrapWords(note, width - 1, true).join('\n') + '\n' : '');
 }

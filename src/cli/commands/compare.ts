@@ -14,6 +14,7 @@ import {
   writeComparePlot,
   defaultPlotMetric,
   defaultPlotKey,
+  PUBLISHED,
 } from '../../sweep/compare';
 import { UserError, suggestion } from '../../errors';
 
@@ -32,7 +33,7 @@ export default class Compare extends BaseCommand {
   static flags = {
     metric: Flags.string({
       description:
-        'Metric to show in the table and plot (default: test/elbo, or the first test metric; the table: the metric a sweep ranks by first)',
+        "Metric to show in the table and plot (default: test/elbo, or the first test metric; the table: the metric a sweep ranks by first); 'published': each row's own published metric in the table (models that publish different metrics side by side)",
     }),
     wide: Flags.boolean({
       description: 'Print every column (the seeds, every metric, each published number), however wide',
@@ -56,8 +57,8 @@ export default class Compare extends BaseCommand {
     if (flags.json) process.stdout.write(JSON.stringify({ keys, metrics, rows }) + '\n');
     else if (flags.wide) process.stdout.write(toTable(rows, keys, metrics));
     else {
-      if (flags.metric !== undefined && !metrics.includes(flags.metric))
-        throw new UserError(`no metric '${flags.metric}'${suggestion(flags.metric, metrics)}`, '--metric');
+      if (flags.metric !== undefined && !metrics.includes(flags.metric) && flags.metric !== PUBLISHED)
+        throw new UserError(`no metric '${flags.metric}'${suggestion(flags.metric, [...metrics, PUBLISHED])}`, '--metric');
       process.stdout.write(toShortTable(rows, keys, metrics, tableMetric(metrics, flags.metric, rankBy)));
     }
     process.stderr.write(`wrote ${shown(csv)}\n`);
@@ -66,7 +67,8 @@ export default class Compare extends BaseCommand {
       for (const m of missing) process.stderr.write(`  cell ${m.cell.index} (${m.cell.label}): ${m.why}\n`);
     }
 
-    const metric = flags.metric ?? defaultPlotMetric(metrics);
+    // the plot has one metric on its y axis: with --metric published, the default one
+    const metric = (flags.metric === PUBLISHED ? undefined : flags.metric) ?? defaultPlotMetric(metrics);
     if (!metric) return;
     if (!metrics.includes(metric)) throw new UserError(`no metric '${metric}'${suggestion(metric, metrics)}`, '--metric');
     const by = flags.by ?? defaultPlotKey(rows, keys);
