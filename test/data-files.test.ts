@@ -2,12 +2,9 @@ import { test } from 'node:test';
 import * as assert from 'node:assert/strict';
 import * as fs from 'fs';
 import * as path from 'path';
-import { createRegistry } from '../src/builtins';
-import { UserError } from '../src/errors';
-import { Rng } from '../src/runtime/rng';
 import { writeIdx } from '../src/data/idx';
 import type { HyperspectralDataSet } from '../src/data/hyperspectral';
-import { tmpDir } from './helpers';
+import { tmpDir, loadDataSet, dataSetError } from './helpers';
 import { describeClasses } from '../src/run/train';
 
 /**
@@ -15,25 +12,8 @@ import { describeClasses } from '../src/run/train';
  * Datasets are created in-process through the registry (no training).
  */
 
-const COMMON = { validation: 0, binarize: 'none' };
-
-function load(dir: string, options: Record<string, unknown>): any {
-  const registry = createRegistry();
-  return registry.create('dataset', { ...COMMON, ...options } as any, { registry, rng: new Rng(0), baseDir: dir } as any);
-}
-
-/** The one line of the UserError that loading gives, with the directory shown as DIR. */
-function error(dir: string, options: Record<string, unknown>): string {
-  try {
-    load(dir, options);
-  } catch (e) {
-    assert.ok(e instanceof UserError, `expected a UserError, got ${(e as Error)?.stack ?? e}`);
-    const line = e.line();
-    assert.equal(line.split('\n').length, 1, line);
-    return line.split(dir).join('DIR');
-  }
-  assert.fail(`no error for ${JSON.stringify(options)}`);
-}
+const load = (dir: string, options: Record<string, unknown>) => loadDataSet<HyperspectralDataSet>(dir, options);
+const error = dataSetError;
 
 /** IDX files: images n×rows×cols (a constant grey) and labels. */
 function idx(dir: string, name: string, dims: number[], labels?: number[]): void {

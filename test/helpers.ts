@@ -143,6 +143,31 @@ export function lastJson(out: string): any {
   return JSON.parse(lines[lines.length - 1]);
 }
 
+/**
+ * A dataset plugin created from `options` over the files in `dir`, as a run creates it
+ * (validation 0 and binarize none unless given), its draws from `seed`.
+ */
+export function loadDataSet<T extends DataSet = DataSet>(dir: string, options: Record<string, unknown>, seed = 0): T {
+  if (typeof options.kind !== 'string') throw new Error('loadDataSet: options.kind names the dataset plugin');
+  const registry = createRegistry();
+  const given = { validation: 0, binarize: 'none', ...options, kind: options.kind };
+  // the loaders read files and draw from rng; none computes with tf
+  return registry.create('dataset', given, { registry, rng: new Rng(seed), baseDir: dir, tf: undefined as never }) as T;
+}
+
+/** The one line of the UserError that loadDataSet gives for `options`, with the directory shown as DIR. */
+export function dataSetError(dir: string, options: Record<string, unknown>): string {
+  try {
+    loadDataSet(dir, options);
+  } catch (e) {
+    assert.ok(e instanceof UserError, `expected a UserError, got ${(e as Error)?.stack ?? e}`);
+    const line = e.line();
+    assert.equal(line.split('\n').length, 1, line);
+    return line.split(dir).join('DIR');
+  }
+  assert.fail(`no error for ${JSON.stringify(options)}`);
+}
+
 /** A small generated data set (uniform values in [0, 1], labels i mod classes), the same split for train and test. */
 export function tinyDataSet(o: { shape: number[]; n?: number; classes?: number; seed?: number }): DataSet {
   const rng = new Rng(o.seed ?? 11);

@@ -4,39 +4,21 @@ import * as fs from 'fs';
 import * as path from 'path';
 import * as jpeg from 'jpeg-js';
 import { PNG } from 'pngjs';
-import { createRegistry } from '../src/builtins';
 import { UserError } from '../src/errors';
-import { Rng } from '../src/runtime/rng';
 import { npyBytes, npyHeader, npzBytes } from '../src/data/npy';
 import { readIdx } from '../src/data/idx';
 import { bundledMnistDir } from '../src/data/mnist';
 import type { OwnDataSet } from '../src/data/own';
 import { runExperiment } from '../src/experiment';
-import { tmpDir } from './helpers';
+import { tmpDir, loadDataSet, dataSetError } from './helpers';
 
 /**
  * "Your own data": the npy, csv and image-folder data sets on files generated here; each
  * broken file gives one expected line (FILE: message, the directory shown as DIR).
  */
 
-const COMMON = { validation: 0, binarize: 'none' };
-
-function load(dir: string, options: Record<string, unknown>, seed = 0): OwnDataSet {
-  const registry = createRegistry();
-  return registry.create('dataset', { ...COMMON, ...options } as any, { registry, rng: new Rng(seed), baseDir: dir } as any) as OwnDataSet;
-}
-
-function error(dir: string, options: Record<string, unknown>): string {
-  try {
-    load(dir, options);
-  } catch (e) {
-    assert.ok(e instanceof UserError, `expected a UserError, got ${(e as Error)?.stack ?? e}`);
-    const line = e.line();
-    assert.equal(line.split('\n').length, 1, line);
-    return line.split(dir).join('DIR');
-  }
-  assert.fail(`no error for ${JSON.stringify(options)}`);
-}
+const load = (dir: string, options: Record<string, unknown>, seed = 0) => loadDataSet<OwnDataSet>(dir, options, seed);
+const error = dataSetError;
 
 const write = (dir: string, name: string, bytes: Buffer | string) => {
   fs.mkdirSync(path.dirname(path.join(dir, name)), { recursive: true });
