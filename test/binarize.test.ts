@@ -5,7 +5,7 @@ import * as path from 'path';
 import { binarizeSplits, drawsEveryBatch } from '../src/data/splits';
 import { Rng } from '../src/runtime/rng';
 import type { Binarize, Split } from '../src/contracts';
-import { tmpDir, smallConfig, elbo, lastJson, epochLines } from './helpers';
+import { tmpDir, smallConfig, elbo, lastJson, epochLines, untimed } from './helpers';
 
 // data.binarize: none | dynamic | training | fixed (src/data/splits.ts binarizeSplits)
 
@@ -63,7 +63,7 @@ test('binarize: training trains on the same draws as dynamic and measures valida
   const dynamic = run('dynamic');
   const training = run('training');
   const pick = (m: Record<string, number>, prefix: string) =>
-    Object.fromEntries(Object.entries(m).filter(([k]) => k.startsWith(prefix) && !/samples_per_sec|epoch_time/.test(k)));
+    Object.fromEntries(Object.entries(untimed(m)).filter(([k]) => k.startsWith(prefix)));
   const [d, t] = [epochLines(dynamic.runDir), epochLines(training.runDir)];
   assert.equal(d.length, 2);
   for (let e = 0; e < 2; e++) {
