@@ -21,6 +21,7 @@ import { runExperiment } from '../src/experiment';
 import { tmpDir, smallConfig, tinyDataSet, binaryToyDataSet, values, near } from './helpers';
 import { trainAndExport, elboOwn } from './tfjs-export-helpers';
 import type { Model } from '../src/contracts';
+import { UserError } from '../src/errors';
 
 // the compiled step needs the native backend; the rest runs on the one ELBO_BACKEND picks
 const native = installedBackends().includes('tensorflow');
@@ -257,6 +258,149 @@ test("every model collects its networks' buffers under their prefixes, and one t
         );
   }
 });
+
+test('phase.normSplit = s: the first s rows and the rest are two batches, each normalised by its own statistics by hand; the running averages move by the rest only; s = 0 or s ≥ rows is one batch', () => {
+  const tf = getTf();
+  const B = 7,
+    D = 4,
+    H = 3,
+    O = 2,
+    s = 3;
+  const eps = 1e-3,
+    m = 0.8;
+  const phase: { training: boolean; normSplit?: number } = { training: true, normSplit: s };
+  const spec = {
+    kind: 'mlp',
+    hidden: [H],
+    activation: 'tanh' as const,
+    norm: 'batch' as const,
+    norm_input: false,
+    norm_momentum: m,
+    norm_epsilon: eps,
+  };
+  const net = mlp(tf, spec, { inDim: D, outDim: O }, new Rng(3), phase);
+  const w0 = values(net.params.get('dense0/w')!);
+  const w1 = values(net.params.get('dense1/w')!);
+  const b1 = values(net.params.get('dense1/b')!);
+  const x = Array.from(new Rng(8).normals(B * D));
+  const z = dense(x, w0, B, D, H);
+  const headStats = columnStats(z.slice(0, s * H), s, H);
+  const tailStats = columnStats(z.slice(s * H), B - s, H);
+  // γ 1, β 0 as initialised
+  const hidden = z.map((v, i) => {
+    const st = i < s * H ? headStats : tailStats;
+    return Math.tanh((v - st.mean[i % H]) / Math.sqrt(st.variance[i % H] + eps));
+  });
+  const want = dense(hidden, w1, B, H, O).map((v, i) => v + b1[i % O]);
+  const xt = tf.tensor2d(x, [B, D]);
+  near(values(net.apply(xt)), want, 1e-5, 'training output, split');
+  // mean ← m·0 + (1 − m)·μ_tail; var ← m·1 + (1 − m)·σ²_tail·n/(n − 1), n = B − s
+  near(
+    values(net.buffers!.get('bn0/mean')!),
+    tailStats.mean.map((v) => (1 - m) * v),
+    1e-6,
+    'running mean: the tail rows only',
+  );
+  near(
+    values(net.buffers!.get('bn0/var')!),
+    tailStats.variance.map((v) => m + (1 - m) * v * ((B - s) / (B - s - 1))),
+    1e-6,
+    'running variance: the tail rows only',
+  );
+  // the head rows' outputs do not depend on the tail rows (and are not those of one batch)
+  const x2 = [...x.slice(0, s * D), ...x.slice(s * D).map((v) => 3 * v + 1)];
+  const out2 = values(net.apply(tf.tensor2d(x2, [B, D])));
+  near(out2.slice(0, s * O), want.slice(0, s * O), 1e-5, 'head rows with other tail rows');
+  // s = 0 and s = B: one batch (the hand values of the whole batch)
+  for (const split of [0, B]) {
+    const one = mlp(tf, spec, { inDim: D, outDim: O }, new Rng(3), { training: true, normSplit: split });
+    const all = columnStats(z, B, H);
+    const hid = z.map((v, i) => Math.tanh((v - all.mean[i % H]) / Math.sqrt(all.variance[i % H] + eps)));
+    near(
+      values(one.apply(xt)),
+      dense(hid, w1, B, H, O).map((v, i) => v + b1[i % O]),
+      1e-5,
+      `split ${split}: one batch`,
+    );
+  }
+});
+
+/**
+ * One training step of a semi-supervised model (m2, adgm, sdgm) with batch normalisation in
+ * every network, on a batch of 10 rows (4 labelled) whose unlabelled rows are scaled by
+ * `unlabelledScale`: its terms.
+ */
+async function semiSupervisedStep(kind: string, groups: 'together' | 'separate', unlabelledScale: number, compile: 'auto' | 'off' = 'off') {
+  const tf = getTf();
+  const data = tinyDataSet({ shape: [6], n: 16, classes: 3 });
+  const net = { kind: 'mlp', hidden: [5], norm: 'batch' };
+  const nets =
+    kind === 'm2'
+      ? { encoder: net, decoder: net, classifier: net }
+      : { encoder: net, decoder: net, classifier: net, encoder_a: net, decoder_a: net };
+  const model = { kind, latent: 2, ...(kind === 'm2' ? {} : { aux: 2 }), ...nets, norm_groups: groups };
+  const built = await buildRun({ model, loss: {}, eval: [], train: { optimizer: ADAM } }, data, {
+    tf,
+    registry: createRegistry(),
+    rng: new Rng(1),
+    baseDir: '.',
+  });
+  const step = makeTrainStep(tf, built.model, built.optimizer, { compile, draws: 'host' });
+  // labelled rows scattered among the unlabelled ones, as a step's batch has them
+  const y = Int32Array.from([-1, 0, -1, -1, 2, -1, 1, -1, -1, 0]);
+  const x = Array.from(data.train.x.subarray(0, 60), (v, i) => (y[Math.floor(i / 6)] < 0 ? v * unlabelledScale : v));
+  const terms = step(tf.tensor2d(x, [10, 6]), y, { c1: 1, c2: 1, alpha: 1 }, new Rng(2), STEP0);
+  const out = Object.fromEntries(Object.entries(terms).map(([k, t]) => [k, t.dataSync()[0]]));
+  Object.values(terms).forEach((t) => t.dispose());
+  step.dispose();
+  return { out, model: built.model, modes: step.modes };
+}
+
+test('norm_groups: separate (m2, adgm, sdgm): the labelled rows come first and are normalised by their own statistics, so the class term does not depend on the unlabelled rows; together it does', async () => {
+  for (const kind of ['m2', 'adgm', 'sdgm']) {
+    const a = await semiSupervisedStep(kind, 'separate', 1);
+    const b = await semiSupervisedStep(kind, 'separate', 2.5);
+    near([b.out.class], [a.out.class], 1e-5, `${kind} separate: class term`);
+    assert.ok(Math.abs(b.out.unlabelled - a.out.unlabelled) > 1e-3, `${kind}: the unlabelled rows did change`);
+    const c = await semiSupervisedStep(kind, 'together', 1);
+    const d = await semiSupervisedStep(kind, 'together', 2.5);
+    assert.ok(Math.abs(d.out.class - c.out.class) > 1e-6, `${kind} together: ${c.out.class} vs ${d.out.class}`);
+    // the layout: the labelled rows first (in batch order), then the unlabelled
+    const rows = a.model.stepInputs!(Int32Array.from([-1, 0, -1, 2]), 4);
+    assert.deepEqual([...rows.perm], [1, 3, 0, 2], kind);
+    assert.deepEqual([...rows.lab], [0, 1], kind);
+    assert.deepEqual([...rows.labY], [0, 2], kind);
+    assert.equal(c.model.stepInputs!(Int32Array.from([-1, 0]), 2).perm, undefined, `${kind} together: no permutation`);
+  }
+  // one draw of a per row only
+  await assert.rejects(
+    buildRun(
+      {
+        model: { kind: 'sdgm', latent: 2, aux: 2, aux_samples: 2, norm_groups: 'separate' },
+        loss: {},
+        eval: [],
+        train: { optimizer: ADAM },
+      },
+      tinyDataSet({ shape: [6], n: 16, classes: 3 }),
+      { tf: getTf(), registry: createRegistry(), rng: new Rng(1), baseDir: '.' },
+    ),
+    (e: unknown) => e instanceof UserError && /norm_groups: separate needs aux_samples: 1/.test(e.message),
+  );
+});
+
+test(
+  "tensorflow: norm_groups: separate in the compiled step (its row order a graph input) gives the eager step's terms",
+  needsNative,
+  async () => {
+    await selectBackend('tensorflow');
+    for (const kind of ['m2', 'sdgm']) {
+      const g = await semiSupervisedStep(kind, 'separate', 1, 'auto');
+      const e = await semiSupervisedStep(kind, 'separate', 1, 'off');
+      assert.equal(g.modes[0].mode, 'graph', g.modes[0].reason);
+      for (const k of Object.keys(e.out)) near([g.out[k]], [e.out[k]], 1e-4, `${kind} ${k}`);
+    }
+  },
+);
 
 test("ADGM's training step runs its classifier in training once, on the batch's rows: the accuracy term's q(y|ā,x) reads the running averages and does not move them", async () => {
   const tf = getTf();

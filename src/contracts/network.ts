@@ -19,6 +19,14 @@ export interface Phase {
    * step like the priors' noise; scalar draws cannot. Absent outside the training step.
    */
   rng?: Rng;
+  /**
+   * While `training`: batch normalisation takes the first `normSplit` rows of its input and
+   * the rest as two batches, each normalised by its own statistics, and moves its running
+   * averages by the second's only (a semi-supervised model's labelled and unlabelled rows,
+   * laid out labelled first: `norm_groups: separate`, docs/models.md). Set by the model
+   * around the networks it applies (nn/network.ts withNormSplit); absent: one batch.
+   */
+  normSplit?: number;
 }
 
 /** What a network plugin creates: named trainable parameters and a forward pass. */

@@ -1,12 +1,12 @@
 import type * as tfc from '@tensorflow/tfjs-core';
 import { definePlugin, slot, Type, type OptionsOf } from '../registry/define';
-import { collectVariables, inEvaluation } from '../nn/network';
+import { collectVariables, inEvaluation, withNormSplit } from '../nn/network';
 import { standardWeights } from '../registry/weights';
 import { weightSchedule, scheduleProgress } from '../schedules/schedule';
 import { likelihoodOf } from '../losses/likelihood';
 import { gaussianLogDensity } from '../losses/gaussian-kl';
 import { semiSupervisedTerms } from '../losses/m2';
-import { alphaNames, evalAlphaExpression, m2Options, m2Rows, M2_TERMS } from './m2';
+import { alphaNames, evalAlphaExpression, m2Options, m2Rows, semiSupervisedRows, M2_TERMS } from './m2';
 import { withClass, type PassPart } from './class-passes';
 import { latentModelCapabilities } from './vae';
 import { UserError } from '../errors';
@@ -243,7 +243,10 @@ function inferencePasses(m: AdgmOps, o: AdgmOptions, x: tfc.Tensor2D, r: AdgmRow
   const xShared = { rows: x, idx: r.idx };
   const aShared = { rows: a, idx: r.idx };
   const enc = withClass(tf, encoder, [xShared, aShared], r.ys, C);
-  const z = prior.sample(enc, K, rng, progress, o.class_noise === 'shared' ? { rows: B, index: r.idx } : undefined);
+  // (a prior that runs a network, on its own rows, without the labelled/unlabelled split)
+  const z = withNormSplit(m.phase, undefined, () =>
+    prior.sample(enc, K, rng, progress, o.class_noise === 'shared' ? { rows: B, index: r.idx } : undefined),
+  );
   return { qa, logqa, logits, xShared, aShared, enc, z };
 }
 
@@ -251,7 +254,7 @@ function inferencePasses(m: AdgmOps, o: AdgmOptions, x: tfc.Tensor2D, r: AdgmRow
 function generativeTerms(m: AdgmOps, q: ReturnType<typeof inferencePasses>, r: AdgmRows, progress: TrainProgress) {
   const { tf, K, prior, likelihood, pxPasses, paPasses } = m;
   const recon = likelihood.nll(tf.gather(q.xShared.rows, r.idx) as tfc.Tensor2D, pxPasses(q.z, q.aShared, r.ys));
-  const kl = prior.kl(q.enc, K, progress, q.z);
+  const kl = withNormSplit(m.phase, undefined, () => prior.kl(q.enc, K, progress, q.z));
   const p = paPasses(q.xShared, q.z, r.ys);
   const ar = tf.gather(q.aShared.rows, r.idx) as tfc.Tensor2D;
   const klA = tf.sub(tf.gather(q.logqa, r.idx), gaussianLogDensity(ar, p.mu, p.logvar)) as tfc.Tensor1D;
@@ -259,11 +262,12 @@ function generativeTerms(m: AdgmOps, q: ReturnType<typeof inferencePasses>, r: A
 }
 
 /**
- * The rows of a step's passes (m2Rows) for labels y; with S draws of a per row also the rows
- * of the batch repeated S times ([x; x; …], draw-major), under `rep_` + m2Rows's names.
+ * The rows of a step's passes (m2Rows; labelledFirstRows with `norm_groups: separate`, which
+ * needs S = 1) for labels y; with S draws of a per row also the rows of the batch repeated S
+ * times ([x; x; …], draw-major), under `rep_` + m2Rows's names.
  */
-function adgmRows(y: Int32Array, C: number, S: number): Record<string, Int32Array> {
-  const rows: Record<string, Int32Array> = m2Rows(y, C);
+function adgmRows(y: Int32Array, C: number, S: number, separate: boolean): Record<string, Int32Array> {
+  const rows: Record<string, Int32Array> = semiSupervisedRows(separate)(y, y.length, C);
   if (S === 1) return rows;
   const repeated = new Int32Array(S * y.length);
   for (let s = 0; s < S; s++) repeated.set(y, s * y.length);
@@ -287,19 +291,26 @@ function meanOverDraws(tf: typeof tfc, v: tfc.Tensor1D, S: number, nl: number, n
 function adgmTerms(m: AdgmOps, o: AdgmOptions, alpha: number | null): AdgmModel['terms'] {
   const { tf, C, constantEntropy, entropySchedule, classifier, cat } = m;
   const S = o.aux_samples;
+  const separate = o.norm_groups === 'separate';
   const upload = (a: Record<string, Int32Array>) =>
     Object.fromEntries(Object.entries(a).map(([k, v]) => [k, tf.tensor1d(v, 'int32')])) as Record<string, tfc.Tensor1D>;
   return (batch, w, rng, progress) => {
     const x = batch.x;
     const B = x.shape[0];
-    const all = (batch.inputs ?? upload(adgmRows(batch.y ?? new Int32Array(B).fill(-1), C, S))) as Record<string, tfc.Tensor1D>;
+    const all = (batch.inputs ?? upload(adgmRows(batch.y ?? new Int32Array(B).fill(-1), C, S, separate))) as Record<string, tfc.Tensor1D>;
     const r = all as AdgmRows;
     const nl = r.lab.shape[0];
     let q: ReturnType<typeof inferencePasses>;
     let recon: tfc.Tensor1D, kl: tfc.Tensor1D, klA: tfc.Tensor1D;
     if (S === 1) {
-      q = inferencePasses(m, o, x, r, rng, progress);
-      ({ recon, kl, klA } = generativeTerms(m, q, r, progress));
+      // norm_groups separate: the rows labelled first, batch normalisation split after them
+      const xs = all.perm ? (tf.gather(x, all.perm) as tfc.Tensor2D) : x;
+      const passes = withNormSplit(m.phase, all.perm ? nl : undefined, () => {
+        const inf = inferencePasses(m, o, xs, r, rng, progress);
+        return { inf, ...generativeTerms(m, inf, r, progress) };
+      });
+      q = passes.inf;
+      ({ recon, kl, klA } = passes);
     } else {
       // every row S times, one draw of a each; the passes' terms averaged over the draws and
       // q(y|a,x) replaced by q̄(y|x) = mean_s q(y|a_s,x) (logits log q̄ for the softmax)
@@ -323,7 +334,9 @@ function adgmTerms(m: AdgmOps, o: AdgmOptions, alpha: number | null): AdgmModel[
     // evaluation: a second training-mode pass would move the classifier's running averages again)
     const accuracyLogits =
       nl > 0
-        ? inEvaluation(m.phase, () => classifier.apply(cat(tf.gather(q.qa.mu, r.lab) as tfc.Tensor2D, tf.gather(x, r.lab) as tfc.Tensor2D)))
+        ? inEvaluation(m.phase, () =>
+            classifier.apply(cat(tf.gather(q.qa.mu, r.lab) as tfc.Tensor2D, tf.gather(q.xShared.rows, r.lab) as tfc.Tensor2D)),
+          )
         : undefined;
     // L uses the KL of z and of a together; each is reported on its own
     return semiSupervisedTerms({
@@ -430,6 +443,11 @@ export function adgmCore(o: AdgmOptions, ctx: ModelBuildContext, variant: AdgmVa
   if (!data.classes || data.classes < 2) {
     throw new UserError(`needs a data set with class labels (C ≥ 2); '${data.name}' has ${data.classes || 'none'}`, where);
   }
+  if (o.norm_groups === 'separate' && o.aux_samples > 1)
+    throw new UserError(
+      `norm_groups: separate needs aux_samples: 1 (it is ${o.aux_samples}): the labelled rows come first in one draw of a per row only; set one of them`,
+      where,
+    );
   if (!(o.aux_logvar_min < o.aux_logvar_max))
     throw new UserError(`aux_logvar_min (${o.aux_logvar_min}) must be below aux_logvar_max (${o.aux_logvar_max})`, where);
   const alpha =
@@ -454,7 +472,7 @@ export function adgmCore(o: AdgmOptions, ctx: ModelBuildContext, variant: AdgmVa
     variant,
     alpha,
     parts: { encoderA: m.encoderA, classifier: m.classifier, encoder: m.encoder, decoder: m.decoder, decoderA: m.decoderA, prior },
-    stepInputs: (y, rows) => adgmRows(y ?? new Int32Array(rows).fill(-1), C, o.aux_samples),
+    stepInputs: (y, rows) => adgmRows(y ?? new Int32Array(rows).fill(-1), C, o.aux_samples, o.norm_groups === 'separate'),
     scheduled: prior.scheduled || !constantEntropy ? scheduled : undefined,
     ...(alpha !== null ? { fixedWeights: { alpha } } : {}),
     terms: adgmTerms(m, o, alpha),

@@ -1,6 +1,6 @@
 import type * as tfc from '@tensorflow/tfjs-core';
 import { definePlugin, Enum, slot, Type, weight, type OptionsOf } from '../registry/define';
-import { collectVariables } from '../nn/network';
+import { collectVariables, withNormSplit } from '../nn/network';
 import { standardWeights } from '../registry/weights';
 import { weightSchedule, scheduleProgress } from '../schedules/schedule';
 import type { Rng } from '../runtime/rng';
@@ -49,6 +49,30 @@ export function m2Rows(yb: Int32Array, C: number): { idx: Int32Array; ys: Int32A
     });
   return { idx, ys, lab: Int32Array.from(lab), labY: Int32Array.from(lab, (r) => yb[r]), unl: Int32Array.from(unl) };
 }
+
+/**
+ * m2Rows of the batch laid out labelled first (`norm_groups: separate`): `perm` lists the
+ * batch's labelled rows, then its unlabelled rows, each in batch order; the model gathers x
+ * by it, so that every network input of the step (rows, and passes) starts with its nl
+ * labelled rows and batch normalisation can split there (Phase.normSplit).
+ */
+export function labelledFirstRows(yb: Int32Array, C: number): ReturnType<typeof m2Rows> & { perm: Int32Array } {
+  const perm = new Int32Array(yb.length);
+  let k = 0;
+  for (let i = 0; i < yb.length; i++) if (yb[i] >= 0) perm[k++] = i;
+  for (let i = 0; i < yb.length; i++) if (yb[i] < 0) perm[k++] = i;
+  return {
+    ...m2Rows(
+      Int32Array.from(perm, (r) => yb[r]),
+      C,
+    ),
+    perm,
+  };
+}
+
+/** The rows of a semi-supervised step: m2Rows, or labelledFirstRows with `norm_groups: separate`. */
+export const semiSupervisedRows = (separate: boolean) => (y: Int32Array | null, rows: number, C: number) =>
+  (separate ? labelledFirstRows : m2Rows)(y ?? new Int32Array(rows).fill(-1), C) as ReturnType<typeof m2Rows> & { perm?: Int32Array };
 
 /** The M2 model object: a Model with q(y|x), a class-conditional decoder and its alpha. */
 export interface M2Model extends ClassConditionalModel {
@@ -186,6 +210,14 @@ export function m2Options<const L extends readonly M2Likelihood[]>(likelihoods: 
         description: ALPHA_EXPRESSION_DOC,
       }),
     ),
+    norm_groups: Type.Optional(
+      Enum(['together', 'separate'], {
+        description:
+          "Batch normalisation's statistics in the training step (networks with norm: batch): together, over all the rows of a call (labelled and unlabelled mixed); " +
+          "separate: the labelled rows and the unlabelled rows (their class passes) each by their own, the running averages by the unlabelled ones only, as the ADGM authors' code " +
+          '(separate passes). Absent: together',
+      }),
+    ),
   };
 }
 
@@ -312,7 +344,8 @@ export function m2Core(o: M2CoreOptions, ctx: ModelBuildContext, features: Featu
     Object.fromEntries(Object.entries(a).map(([k, v]) => [k, tf.tensor1d(v, 'int32')])) as Record<
       keyof ReturnType<typeof m2Rows>,
       tfc.Tensor1D
-    >;
+    > & { perm?: tfc.Tensor1D };
+  const stepRows = semiSupervisedRows(o.norm_groups === 'separate');
 
   const model: M2Model = {
     params,
@@ -321,18 +354,25 @@ export function m2Core(o: M2CoreOptions, ctx: ModelBuildContext, features: Featu
     classes: C,
     alpha,
     parts: { classifier, encoder, decoder, prior },
-    stepInputs: (y, rows) => m2Rows(y ?? new Int32Array(rows).fill(-1), C),
+    stepInputs: (y, rows) => stepRows(y, rows, C),
     scheduled: prior.scheduled || !constantEntropy ? scheduled : undefined,
     ...(alpha !== null ? { fixedWeights: { alpha } } : {}),
     terms(batch, w, rng, progress) {
-      const x = features ? features.sample(batch.x, rng) : batch.x;
-      const B = x.shape[0];
-      const r = batch.inputs ?? upload(m2Rows(batch.y ?? new Int32Array(B).fill(-1), C));
-      const enc = withClass(tf, encoder, [{ rows: x, idx: r.idx }], r.ys, C);
-      const z = prior.sample(enc, K, rng, progress, o.class_noise === 'shared' ? { rows: B, index: r.idx } : undefined);
-      const recon = nll(tf.gather(x, r.idx) as tfc.Tensor2D, withClass(tf, decoder, [z], r.ys, C));
-      const kl = prior.kl(enc, K, progress, z);
-      const logits = classifier.apply(x);
+      const B = batch.x.shape[0];
+      const r = (batch.inputs ?? upload(stepRows(batch.y, B, C))) as ReturnType<typeof upload>;
+      // norm_groups separate: the rows labelled first, batch normalisation split after them
+      const x0 = r.perm ? (tf.gather(batch.x, r.perm) as tfc.Tensor2D) : batch.x;
+      const x = features ? features.sample(x0, rng) : x0;
+      const nets = <T>(fn: () => T) => withNormSplit(ctx.phase, r.perm ? r.lab.shape[0] : undefined, fn);
+      const bare = <T>(fn: () => T) => withNormSplit(ctx.phase, undefined, fn);
+      const enc = nets(() => withClass(tf, encoder, [{ rows: x, idx: r.idx }], r.ys, C));
+      const z = bare(() => prior.sample(enc, K, rng, progress, o.class_noise === 'shared' ? { rows: B, index: r.idx } : undefined));
+      const recon = nll(
+        tf.gather(x, r.idx) as tfc.Tensor2D,
+        nets(() => withClass(tf, decoder, [z], r.ys, C)),
+      );
+      const kl = bare(() => prior.kl(enc, K, progress, z));
+      const logits = nets(() => classifier.apply(x));
       const lambdaH = constantEntropy
         ? ((o.entropy_weight as number | undefined) ?? 1)
         : (progress.scheduled?.m2_entropy_weight ?? entropySchedule(scheduleProgress(progress)));

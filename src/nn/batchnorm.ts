@@ -68,7 +68,9 @@ export interface BatchNorm {
  * biased variance σ²_B over every axis but the last (rows; rows, height and width of an
  * image), and the running averages move: mean ← m·mean + (1 − m)·μ_B,
  * var ← m·var + (1 − m)·σ²_B·n/(n − 1), the unbiased variance over the n values per
- * feature (as PyTorch; n = 1 keeps the biased one). Otherwise: the same with the running
+ * feature (as PyTorch; n = 1 keeps the biased one). With `phase.normSplit` = s (0 < s <
+ * rows) the first s rows and the rest are two batches, each normalised by its own μ_B and
+ * σ²_B, and only the second moves the running averages. Otherwise: the same with the running
  * mean and variance, which is what `layers` computes (tf.batchNorm: the same kernel).
  */
 export function batchNorm(
@@ -95,21 +97,32 @@ export function batchNorm(
       // (an absent offset breaks tfjs's gradient of batchNorm: a zero one; + 0 changes no number)
       const offset = beta ?? tf.zeros([channels]);
       if (!phase.training) return tf.batchNorm(z, mean, variance, offset, gamma, o.epsilon) as T;
-      const n = z.size / channels;
-      const move = (batchMean: tfc.Tensor, unbiased: tfc.Tensor) => {
-        mean.assign(tf.add(tf.mul(mean, o.momentum), tf.mul(batchMean, 1 - o.momentum)));
-        variance.assign(tf.add(tf.mul(variance, o.momentum), tf.mul(unbiased, 1 - o.momentum)));
+      /** z by its own batch statistics; the running averages move by them when `move` is set. */
+      const normalise = (t: tfc.Tensor, moveAverages: boolean): tfc.Tensor => {
+        const n = t.size / channels;
+        const move = (batchMean: tfc.Tensor, unbiased: tfc.Tensor) => {
+          if (!moveAverages) return;
+          mean.assign(tf.add(tf.mul(mean, o.momentum), tf.mul(batchMean, 1 - o.momentum)));
+          variance.assign(tf.add(tf.mul(variance, o.momentum), tf.mul(unbiased, 1 - o.momentum)));
+        };
+        // the native backend's fused kernels, forward and backward (runtime/native-ops.ts)
+        const fused = batchNormTraining(tf, t, gamma, offset, o.epsilon);
+        if (fused) {
+          move(fused.mean, fused.unbiased);
+          return fused.y;
+        }
+        const axes = t.shape.slice(0, -1).map((_, i) => i);
+        const batch = tf.moments(t, axes);
+        move(batch.mean, n > 1 ? tf.mul(batch.variance, n / (n - 1)) : batch.variance);
+        return tf.batchNorm(t, batch.mean, batch.variance, offset, gamma, o.epsilon);
       };
-      // the native backend's fused kernels, forward and backward (runtime/native-ops.ts)
-      const fused = batchNormTraining(tf, z, gamma, offset, o.epsilon);
-      if (fused) {
-        move(fused.mean, fused.unbiased);
-        return fused.y;
-      }
-      const axes = z.shape.slice(0, -1).map((_, i) => i);
-      const batch = tf.moments(z, axes);
-      move(batch.mean, n > 1 ? tf.mul(batch.variance, n / (n - 1)) : batch.variance);
-      return tf.batchNorm(z, batch.mean, batch.variance, offset, gamma, o.epsilon) as T;
+      const split = phase.normSplit ?? 0;
+      const rows = z.shape[0];
+      if (split <= 0 || split >= rows) return normalise(z, true) as T;
+      // two batches: rows [0, split) and [split, rows), the running averages by the second
+      const head = normalise(tf.slice(z, 0, split), false);
+      const tail = normalise(tf.slice(z, split, rows - split), true);
+      return tf.concat([head, tail], 0) as T;
     },
     layers(tfl, x) {
       const layer = tfl.layers.batchNormalization({ axis: -1, epsilon: o.epsilon, momentum: o.momentum, center, name: id });

@@ -21,6 +21,22 @@ export function inEvaluation<T>(phase: Phase | undefined, fn: () => T): T {
 }
 
 /**
+ * `fn` with `phase.normSplit` = `split` (undefined: none), then as it was: a semi-supervised
+ * model runs its networks on rows laid out labelled first with the split at the labelled
+ * count, and a network it applies to other rows (a prior's, on its pseudo-inputs) without.
+ */
+export function withNormSplit<T>(phase: Phase | undefined, split: number | undefined, fn: () => T): T {
+  if (!phase || phase.normSplit === split) return fn();
+  const before = phase.normSplit;
+  phase.normSplit = split;
+  try {
+    return fn();
+  } finally {
+    phase.normSplit = before;
+  }
+}
+
+/**
  * Apply a Layers layer to a symbolic tensor and set its weights from elbo variables (in the
  * order the layer lists them, e.g. kernel then bias): the building block of `Network.layers`.
  * The values are copied, so the variables may live on another tfjs-core instance (the native
