@@ -120,9 +120,9 @@ export function batchNorm(
       const rows = z.shape[0];
       if (split <= 0 || split >= rows) return normalise(z, true) as T;
       // two batches: rows [0, split) and [split, rows), the running averages by the second
-      const head = normalise(tf.slice(z, 0, split), false);
-      const tail = normalise(tf.slice(z, split, rows - split), true);
-      return tf.concat([head, tail], 0) as T;
+      // (one split and one concat: their gradients are each other, where two slices' are pads)
+      const [head, tail] = tf.split(z, [split, rows - split], 0);
+      return tf.concat([normalise(head, false), normalise(tail, true)], 0) as T;
     },
     layers(tfl, x) {
       const layer = tfl.layers.batchNormalization({ axis: -1, epsilon: o.epsilon, momentum: o.momentum, center, name: id });
