@@ -97,7 +97,7 @@ export function batchNorm(
       // (an absent offset breaks tfjs's gradient of batchNorm: a zero one; + 0 changes no number)
       const offset = beta ?? tf.zeros([channels]);
       if (!phase.training) return tf.batchNorm(z, mean, variance, offset, gamma, o.epsilon) as T;
-      /** z by its own batch statistics; the running averages move by them when `move` is set. */
+      /** t by its own batch statistics; the running averages move by them when `moveAverages` is set. */
       const normalise = (t: tfc.Tensor, moveAverages: boolean): tfc.Tensor => {
         const n = t.size / channels;
         const move = (batchMean: tfc.Tensor, unbiased: tfc.Tensor) => {
