@@ -267,7 +267,7 @@ function generativeTerms(m: AdgmOps, q: ReturnType<typeof inferencePasses>, r: A
  * times ([x; x; …], draw-major), under `rep_` + m2Rows's names.
  */
 function adgmRows(y: Int32Array, C: number, S: number, separate: boolean): Record<string, Int32Array> {
-  const rows: Record<string, Int32Array> = semiSupervisedRows(separate)(y, y.length, C);
+  const rows: Record<string, Int32Array> = semiSupervisedRows(y, y.length, C, separate);
   if (S === 1) return rows;
   const repeated = new Int32Array(S * y.length);
   for (let s = 0; s < S; s++) repeated.set(y, s * y.length);

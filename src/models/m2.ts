@@ -70,9 +70,16 @@ export function labelledFirstRows(yb: Int32Array, C: number): ReturnType<typeof 
   };
 }
 
-/** The rows of a semi-supervised step: m2Rows, or labelledFirstRows with `norm_groups: separate`. */
-export const semiSupervisedRows = (separate: boolean) => (y: Int32Array | null, rows: number, C: number) =>
-  (separate ? labelledFirstRows : m2Rows)(y ?? new Int32Array(rows).fill(-1), C) as ReturnType<typeof m2Rows> & { perm?: Int32Array };
+/** The rows of a semi-supervised step (no labels: every row unlabelled): m2Rows, or labelledFirstRows with `norm_groups: separate`. */
+export function semiSupervisedRows(
+  y: Int32Array | null,
+  rows: number,
+  C: number,
+  separate: boolean,
+): ReturnType<typeof m2Rows> & { perm?: Int32Array } {
+  const labels = y ?? new Int32Array(rows).fill(-1);
+  return separate ? labelledFirstRows(labels, C) : m2Rows(labels, C);
+}
 
 /** The M2 model object: a Model with q(y|x), a class-conditional decoder and its alpha. */
 export interface M2Model extends ClassConditionalModel {
@@ -345,7 +352,7 @@ export function m2Core(o: M2CoreOptions, ctx: ModelBuildContext, features: Featu
       keyof ReturnType<typeof m2Rows>,
       tfc.Tensor1D
     > & { perm?: tfc.Tensor1D };
-  const stepRows = semiSupervisedRows(o.norm_groups === 'separate');
+  const separate = o.norm_groups === 'separate';
 
   const model: M2Model = {
     params,
@@ -354,12 +361,12 @@ export function m2Core(o: M2CoreOptions, ctx: ModelBuildContext, features: Featu
     classes: C,
     alpha,
     parts: { classifier, encoder, decoder, prior },
-    stepInputs: (y, rows) => stepRows(y, rows, C),
+    stepInputs: (y, rows) => semiSupervisedRows(y, rows, C, separate),
     scheduled: prior.scheduled || !constantEntropy ? scheduled : undefined,
     ...(alpha !== null ? { fixedWeights: { alpha } } : {}),
     terms(batch, w, rng, progress) {
       const B = batch.x.shape[0];
-      const r = (batch.inputs ?? upload(stepRows(batch.y, B, C))) as ReturnType<typeof upload>;
+      const r = (batch.inputs ?? upload(semiSupervisedRows(batch.y, B, C, separate))) as ReturnType<typeof upload>;
       // norm_groups separate: the rows labelled first, batch normalisation split after them
       const x0 = r.perm ? (tf.gather(batch.x, r.perm) as tfc.Tensor2D) : batch.x;
       const x = features ? features.sample(x0, rng) : x0;
