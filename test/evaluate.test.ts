@@ -6,7 +6,7 @@ import * as path from 'path';
 import { spawn } from 'child_process';
 import { tmpDir, smallConfig, elbo, lastJson } from './helpers';
 import { runExperiment } from '../src/experiment';
-import { evaluateCheckpoint } from '../src/run/evaluate-checkpoint';
+import { evaluateCheckpoint, snapshotCheckpoint } from '../src/run/evaluate-checkpoint';
 import { selectBackend } from '../src/runtime/backend';
 
 test.before(async () => {
@@ -100,7 +100,7 @@ test('elbo evaluate: a paused run is evaluated at its last epoch and stays resum
   assert.notEqual(record.metrics['test/elbo'], got.metrics['test/elbo']);
 });
 
-test('elbo evaluate: one line and exit 1 for a path that is no run, --checkpoint best without train.select, and a run that is training', async () => {
+test('elbo evaluate: one line and exit 1 for a path that is no run, --checkpoint best without train.select, and a run another evaluation holds', async () => {
   const dir = tmpDir();
   const none = elbo(['evaluate', path.join(dir, 'nothing')]);
   assert.equal(none.status, 1);
@@ -114,18 +114,86 @@ test('elbo evaluate: one line and exit 1 for a path that is no run, --checkpoint
   assert.equal(best.status, 1);
   assert.match(best.stderr.trim(), /--checkpoint.*no train\.select.*--checkpoint last/);
   assert.equal(best.stderr.trim().split('\n').length, 1, best.stderr);
+  assert.ok(!fs.existsSync(path.join(runDir, 'evaluations')), 'nothing left behind');
 
-  // a live process holds the run's lock, as a training process does
+  // a live process holds the run's evaluation lock, as an elbo evaluate under way does
   const holder = spawn(process.execPath, ['-e', 'setTimeout(() => {}, 60000)'], { stdio: 'ignore' });
   try {
-    fs.writeFileSync(path.join(runDir, 'lock'), JSON.stringify({ pid: holder.pid, host: os.hostname() }));
-    const busy = elbo(['evaluate', runDir]);
+    fs.mkdirSync(path.join(runDir, 'evaluations'));
+    fs.writeFileSync(path.join(runDir, 'evaluations', '.lock'), JSON.stringify({ pid: holder.pid, host: os.hostname() }));
+    const busy = elbo(['evaluate', runDir, '--checkpoint', 'last']);
     assert.equal(busy.status, 1);
-    assert.match(busy.stderr.trim(), new RegExp(`in use by process ${holder.pid}`));
-    assert.ok(!fs.existsSync(path.join(runDir, 'evaluations')), 'nothing evaluated');
+    assert.match(busy.stderr.trim(), new RegExp(`another elbo evaluate \\(process ${holder.pid} .*wait for it to end`));
+    assert.equal(busy.stderr.trim().split('\n').length, 1, busy.stderr);
+    assert.deepEqual(fs.readdirSync(path.join(runDir, 'evaluations')), ['.lock'], 'nothing evaluated');
   } finally {
     holder.kill();
   }
+});
+
+test('elbo evaluate: a run that a live process trains is evaluated on a copy of its checkpoint, as when it is stopped', async () => {
+  const dir = tmpDir();
+  const r = elbo(['run', selectingConfig(dir), '--runs-dir', path.join(dir, 'runs'), '--pause-at', '2', '--json', '--quiet']);
+  assert.equal(r.status, 0, r.stderr);
+  const runDir = runDirOf(r.stdout);
+  const stopped = elbo(['evaluate', runDir, '--json', '--quiet']);
+  assert.equal(stopped.status, 0, stopped.stderr);
+  const want = lastJson(stopped.stdout);
+  fs.rmSync(path.join(runDir, 'evaluations'), { recursive: true });
+  // a live process holds the run's lock and its record says RUNNING, as while it trains
+  const record = JSON.parse(fs.readFileSync(path.join(runDir, 'run.json'), 'utf8'));
+  fs.writeFileSync(path.join(runDir, 'run.json'), JSON.stringify({ ...record, status: 'RUNNING' }, null, 2) + '\n');
+  const holder = spawn(process.execPath, ['-e', 'setTimeout(() => {}, 60000)'], { stdio: 'ignore' });
+  try {
+    const lock = JSON.stringify({ pid: holder.pid, host: os.hostname() });
+    fs.writeFileSync(path.join(runDir, 'lock'), lock);
+    const live = elbo(['evaluate', runDir, '--json']);
+    assert.equal(live.status, 0, live.stderr);
+    assert.match(
+      live.stderr,
+      new RegExp(
+        `the run trains \\(process ${holder.pid} .*a copy of its best checkpoint is evaluated\nevaluating .*: best checkpoint, epoch ${want.epoch} of 2`,
+      ),
+    );
+    const got = lastJson(live.stdout);
+    assert.equal(got.run_status, 'RUNNING');
+    assert.equal(got.epoch, want.epoch);
+    assert.deepEqual(got.metrics, want.metrics);
+    // the run's lock is the trainer's still; the copy and the evaluation's lock are gone
+    assert.equal(fs.readFileSync(path.join(runDir, 'lock'), 'utf8'), lock);
+    assert.deepEqual(fs.readdirSync(path.join(runDir, 'evaluations')), [path.basename(got.dir)]);
+  } finally {
+    holder.kill();
+  }
+});
+
+test('snapshotCheckpoint: a checkpoint removed or cut short while it is copied is copied again from what the record names then', () => {
+  const dir = tmpDir();
+  const write = (name: string, floats: number, bytes = 4 * floats) => {
+    const d = path.join(dir, name);
+    fs.mkdirSync(d, { recursive: true });
+    fs.writeFileSync(
+      path.join(d, 'manifest.json'),
+      JSON.stringify({ epoch: 1, tensors: [{ name: 'w', shape: [floats], offset: 0, length: floats }] }),
+    );
+    fs.writeFileSync(path.join(d, 'weights.bin'), Buffer.alloc(bytes, name.length));
+    return d;
+  };
+  const gone = path.join(dir, 'gone'); // removed before it was read
+  const short = write('short', 6, 12); // its weights cut short
+  const whole = write('wholeone', 5);
+  const names = [gone, short, whole];
+  let calls = 0;
+  const into = path.join(dir, 'copy');
+  const got = snapshotCheckpoint(() => ({ which: 'best', epoch: ++calls, checkpointDir: names[calls - 1] }), into);
+  assert.equal(calls, 3);
+  assert.deepEqual(got, { which: 'best', epoch: 3, checkpointDir: into });
+  assert.deepEqual(fs.readFileSync(path.join(into, 'weights.bin')), Buffer.alloc(20, 'wholeone'.length));
+  // a checkpoint that stays missing: one line that says so, after the attempts
+  assert.throws(
+    () => snapshotCheckpoint(() => ({ which: 'last', epoch: 7, checkpointDir: gone }), into, 3),
+    /could not copy the last checkpoint \(epoch 7\) of the training run: .*ENOENT.*; try again/,
+  );
 });
 
 test('evaluateCheckpoint: a model built on another run (M1+M2 on its nested M1) finds that run in the store and gives the recorded test metrics', async () => {

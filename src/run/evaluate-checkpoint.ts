@@ -10,15 +10,17 @@ import { checkData, loadModelCheckpoint } from '../models/load-run';
 import { Rng } from '../runtime/rng';
 import { RunStore } from '../track/run-store';
 import { writeFileAtomic } from '../util/write-atomic';
+import { takeLock, releaseLock, type LockHolder } from '../util/lock';
+import type { CheckpointManifest } from '../track/checkpoint';
 import { buildData, buildRun, selectRunBackend } from './build';
 import { evaluateRun } from './evaluate';
 import type { PublishedComparison, RunStatus, PluginRegistry } from '../contracts';
 
 /**
  * `elbo evaluate RUN_DIR`: the test evaluation of a stored run at one of its checkpoints,
- * while it is stopped (KILLED, PAUSED, FAILED) or after it finished: what a run of 1,000
- * epochs can say about its test error on the way (Lightning's `trainer.test(ckpt_path=
- * "best")`). The run's recorded config, seed and data (its sha256 checked), on the backend
+ * while it trains, while it is stopped (KILLED, PAUSED, FAILED) or after it finished: what a
+ * run of 1,000 epochs can say about its test error on the way (Lightning's `trainer.test(
+ * ckpt_path="best")`). The run's recorded config, seed and data (its sha256 checked), on the backend
  * it ran on; every evaluator of its `eval:` list with the stream a finished run's own test
  * evaluation uses (`eval-<i>-<kind>` of the run seed), so a FINISHED run evaluated at the
  * checkpoint its record names gives its recorded test metrics exactly.
@@ -32,7 +34,9 @@ import type { PublishedComparison, RunStatus, PluginRegistry } from '../contract
  * The run itself is not changed: its run.json, metrics and checkpoints stay as they were,
  * and the run stays resumable. The result goes to RUN_DIR/evaluations/<checkpoint>-epoch-NNNN/
  * (metrics.json, written last and atomically, and the evaluators' artifacts). The run's lock
- * is held meanwhile: a run still training is refused, and no resume starts under it.
+ * is held meanwhile, so that no resume starts under it; a run that trains (its lock held by a
+ * live process) is evaluated on a copy of its checkpoint, beside it, and stays untouched.
+ * One evaluation of a run at a time (RUN_DIR/evaluations/.lock).
  */
 export interface CheckpointEvaluation {
   run_id: string;
@@ -72,23 +76,64 @@ export async function evaluateCheckpoint(runDir: string, o: EvaluateOptions = {}
   const dir = path.resolve(runDir);
   if (!fs.existsSync(path.join(dir, 'run.json'))) throw new UserError(`not a run directory (no run.json in ${dir})`, runDir);
   const store = RunStore.open(dir);
-  store.lock();
+  // one evaluation of a run at a time (they write the same folders)
+  const evaluations = path.join(store.dir, 'evaluations');
+  fs.mkdirSync(evaluations, { recursive: true });
+  const evaluating = path.join(evaluations, EVALUATE_LOCK);
+  const other = takeLock(evaluating);
+  if (other) {
+    throw new UserError(
+      `another elbo evaluate (process ${other.pid} on ${other.host}) is evaluating this run; wait for it to end`,
+      store.dir,
+    );
+  }
+  const training = store.tryLock();
   try {
-    return await evaluateLocked(store, o);
+    return await evaluateLocked(store, training, o);
   } finally {
-    store.unlock();
+    if (!training) store.unlock();
+    fs.rmSync(path.join(evaluations, SNAPSHOT), { recursive: true, force: true });
+    releaseLock(evaluating);
+    removeIfEmpty(evaluations);
   }
 }
 
-async function evaluateLocked(store: RunStore, o: EvaluateOptions): Promise<CheckpointEvaluation> {
+/** An evaluation that failed before it wrote anything leaves no empty evaluations/ behind. */
+function removeIfEmpty(dir: string): void {
+  try {
+    fs.rmdirSync(dir);
+  } catch {
+    // not empty
+  }
+}
+
+/** Under RUN_DIR/evaluations/: the lock of the evaluation under way, and its copy of a live run's checkpoint. */
+const EVALUATE_LOCK = '.lock';
+const SNAPSHOT = '.snapshot';
+
+async function evaluateLocked(store: RunStore, training: LockHolder | null, o: EvaluateOptions): Promise<CheckpointEvaluation> {
   const t0 = Date.now();
   const log = o.log ?? (() => {});
   const registry = o.registry ?? createRegistry();
-  const record = store.readRecord();
+  let record = store.readRecord();
   const overrides = o.overrides ?? [];
   checkEvaluateOverrides(overrides);
   const { config } = loadConfig(store.file('config.yaml'), overrides, registry, { baseDir: record.config_dir });
-  const { which, epoch, checkpointDir } = pickCheckpoint(store, record.selected?.epoch, !!config.train.select, o.checkpoint);
+  const pick = () => pickCheckpoint(store, record.selected?.epoch, !!config.train.select, o.checkpoint);
+  let picked: Picked;
+  if (training) {
+    // the run trains on beside us: its checkpoint is copied first (a new best epoch or the
+    // pruning of old ones may remove it meanwhile), and read from the copy
+    picked = snapshotCheckpoint(
+      () => {
+        record = store.readRecord();
+        return pick();
+      },
+      path.join(store.dir, 'evaluations', SNAPSHOT),
+    );
+    log(`the run trains (process ${training.pid} on ${training.host}): a copy of its ${picked.which} checkpoint is evaluated`);
+  } else picked = pick();
+  const { which, epoch, checkpointDir } = picked;
   const backend = await selectRunBackend({ backend: o.backend }, config, registry, record);
   const tf: typeof tfc = (await import('../runtime/tf')).getTf();
   const rng = new Rng(config.seed);
@@ -122,7 +167,7 @@ async function evaluateLocked(store: RunStore, o: EvaluateOptions): Promise<Chec
       run_id: store.runId,
       run_dir: store.dir,
       // recorded RUNNING by a process that is gone (its lock was free): it was killed
-      run_status: record.status === 'RUNNING' ? 'KILLED' : record.status,
+      run_status: record.status === 'RUNNING' && !training ? 'KILLED' : record.status,
       epochs_completed: record.epochs_completed,
       checkpoint: which,
       epoch,
@@ -157,13 +202,14 @@ function checkEvaluateOverrides(flags: readonly string[]): void {
   );
 }
 
+interface Picked {
+  which: 'best' | 'last';
+  epoch: number;
+  checkpointDir: string;
+}
+
 /** The checkpoint asked for (default: the best under train.select, else the last) and its directory. */
-function pickCheckpoint(
-  store: RunStore,
-  bestEpoch: number | undefined,
-  selects: boolean,
-  asked: 'best' | 'last' | undefined,
-): { which: 'best' | 'last'; epoch: number; checkpointDir: string } {
+function pickCheckpoint(store: RunStore, bestEpoch: number | undefined, selects: boolean, asked: 'best' | 'last' | undefined): Picked {
   const which = asked ?? (selects ? 'best' : 'last');
   if (which === 'best') {
     if (!selects)
@@ -178,12 +224,46 @@ function pickCheckpoint(
   return { which, epoch: last.epoch, checkpointDir: last.dir };
 }
 
+/**
+ * A copy in `into` of the checkpoint `pick` names, for a run that trains meanwhile: its
+ * checkpoints appear whole (written under a temporary name and renamed) but may be removed
+ * at any moment (a new best epoch replaces the old one; old epochs are pruned). A copy that
+ * loses a file to that, or whose weights do not fill its manifest, is taken again from what
+ * `pick` names then.
+ */
+export function snapshotCheckpoint(pick: () => Picked, into: string, attempts = 20): Picked {
+  for (let attempt = 1; ; attempt++) {
+    const picked = pick();
+    try {
+      const manifest = fs.readFileSync(path.join(picked.checkpointDir, 'manifest.json'));
+      const weights = fs.readFileSync(path.join(picked.checkpointDir, 'weights.bin'));
+      const { tensors } = JSON.parse(manifest.toString('utf8')) as CheckpointManifest;
+      const floats = tensors.reduce((n, t) => Math.max(n, t.offset + t.length), 0);
+      if (weights.length !== 4 * floats) throw Object.assign(new Error('weights.bin does not fill the manifest'), { code: 'ENOENT' });
+      fs.rmSync(into, { recursive: true, force: true });
+      fs.mkdirSync(into, { recursive: true });
+      fs.writeFileSync(path.join(into, 'weights.bin'), weights);
+      fs.writeFileSync(path.join(into, 'manifest.json'), manifest);
+      return { ...picked, checkpointDir: into };
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'ENOENT' || attempt >= attempts) {
+        if (e instanceof UserError) throw e;
+        throw new UserError(
+          `could not copy the ${picked.which} checkpoint (epoch ${picked.epoch}) of the training run: ${(e as Error).message}; try again`,
+          picked.checkpointDir,
+        );
+      }
+    }
+  }
+}
+
 /** The evaluations `elbo evaluate` wrote into a run directory, by epoch then checkpoint (unreadable ones left out). */
 export function storedEvaluations(runDir: string): CheckpointEvaluation[] {
   const root = path.join(runDir, 'evaluations');
   if (!fs.existsSync(root)) return [];
   const found: CheckpointEvaluation[] = [];
   for (const name of fs.readdirSync(root)) {
+    if (name.startsWith('.')) continue; // the lock and copy of an evaluation under way
     try {
       found.push(JSON.parse(fs.readFileSync(path.join(root, name, 'metrics.json'), 'utf8')));
     } catch {

@@ -153,13 +153,19 @@ export class RunStore {
    * run at a time. Refused, naming the holder, while another live process has it.
    */
   lock(): void {
-    const holder = takeLock(this.file('lock'));
+    const holder = this.tryLock();
     if (holder) {
       throw new UserError(
         `this run is in use by process ${holder.pid} on ${holder.host} (training or resuming it); wait for it to end, or stop it (Ctrl-C, kill ${holder.pid}) and resume then`,
         this.dir,
       );
     }
+  }
+
+  /** Take the run's lock as `lock` does, or return who holds it (and take nothing). */
+  tryLock(): LockHolder | null {
+    const holder = takeLock(this.file('lock'));
+    if (holder) return holder;
     // the lock is ours: temporary files a killed process left (run.json.tmp-*, a checkpoint's .tmp) go
     for (const dir of [this.dir, path.join(this.dir, 'checkpoints')]) {
       let names: string[] = [];
@@ -170,6 +176,7 @@ export class RunStore {
       }
       for (const n of names) if (/\.tmp(-[^/]*)?$/.test(n)) fs.rmSync(path.join(dir, n), { recursive: true, force: true });
     }
+    return null;
   }
 
   unlock(): void {

@@ -3,9 +3,10 @@ import { BaseCommand, setFlag } from '../base';
 import { formatPublished } from '../../config/metrics';
 
 export default class Evaluate extends BaseCommand {
-  static summary = 'Evaluate a stored run on the test split at its best (or last) checkpoint, while it is stopped or after it finished';
+  static summary =
+    'Evaluate a stored run on the test split at its best (or last) checkpoint, while it trains, is stopped or after it finished';
   static description =
-    "For a long run stopped on the way (KILLED, PAUSED; resumable as before): the test metrics its config's evaluators give at the best checkpoint train.select chose so far (--checkpoint last: the last epoch's), with its published numbers. The run's recorded config, seed, data and backend; the evaluators' own streams of the run seed, so a FINISHED run gives its recorded test metrics. --set changes what is measured (eval, published, data.labelled: e.g. other evaluators on a finished model), written beside the run's own evaluation (…-set-<hash>). Written to RUN_DIR/evaluations/<checkpoint>-epoch-NNNN/ (metrics.json and artifacts); run.json is not changed. A run that is training is refused (its lock is held).";
+    "For a long run stopped on the way (KILLED, PAUSED; resumable as before): the test metrics its config's evaluators give at the best checkpoint train.select chose so far (--checkpoint last: the last epoch's), with its published numbers. The run's recorded config, seed, data and backend; the evaluators' own streams of the run seed, so a FINISHED run gives its recorded test metrics. --set changes what is measured (eval, published, data.labelled: e.g. other evaluators on a finished model), written beside the run's own evaluation (…-set-<hash>). Written to RUN_DIR/evaluations/<checkpoint>-epoch-NNNN/ (metrics.json and artifacts); run.json is not changed. A run that is training (its lock held by a live process) is evaluated on a copy of its checkpoint, taken while it trains on (the two share the CPU); run_status says RUNNING.";
   static examples = [
     '<%= config.bin %> evaluate runs/mnist-sdgm/20261205-220254-20493b',
     '<%= config.bin %> evaluate RUN_DIR --checkpoint last --json',
