@@ -116,6 +116,48 @@ test('sweep runs cells in parallel, resumes without redoing finished cells, comp
   assert.ok(summary.cells.every((c: any) => c.max_abs_diff === 0));
 });
 
+/** A cell as sweep --json and sweep.json give it (what these tests read). */
+type Cell = { index: number; status: string };
+
+test('--cell takes a list as SLURM arrays do (3,4,6-7): those cells run in turn, the others stay pending; bad lists get one line', () => {
+  const dir = tmpDir();
+  const file = sweepFile(dir, 'sweep:\n  grid:\n    model.latent: [2, 3, 4, 5]\n');
+  const runs = path.join(dir, 'runs');
+  const dry = elbo(['sweep', file, '--runs-dir', runs, '--cell', '3,0-1', '--dry-run', '--json']);
+  assert.equal(dry.status, 0, dry.stderr);
+  assert.deepEqual(
+    lastJson(dry.stdout).cells.map((c: Cell) => c.index),
+    [0, 1, 3],
+  );
+  const r = elbo(['sweep', file, '--runs-dir', runs, '--cell', '3,1', '--json']);
+  assert.equal(r.status, 0, r.stderr);
+  const out = lastJson(r.stdout);
+  assert.deepEqual(
+    out.cells.map((c: Cell) => [c.index, c.status]),
+    [
+      [1, 'FINISHED'],
+      [3, 'FINISHED'],
+    ],
+  );
+  // one at a time, so each run's progress is shown (epoch lines on stderr)
+  assert.equal((r.stderr.match(/^epoch 1\/1 /gm) ?? []).length, 2, r.stderr);
+  const state = JSON.parse(fs.readFileSync(path.join(out.dir, 'sweep.json'), 'utf8'));
+  assert.deepEqual(
+    state.cells.map((c: Cell) => c.status),
+    ['PENDING', 'FINISHED', 'PENDING', 'FINISHED'],
+  );
+  assert.ok(!fs.existsSync(path.join(out.dir, 'report.html')), 'a part of the sweep writes no report');
+  for (const [arg, re] of [
+    ['1,x', /^--cell 1,x: 'x' is not a cell index or range; give e\.g\. 3, or 3,4,6-7$/],
+    ['3-1', /^--cell 3-1: the range 3-1 runs backwards; give 1-3$/],
+    ['2,4-5', /^--cell 2,4,5: the sweep has cells 0\.\.3 \(not 4, 5\)$/],
+  ] as const) {
+    const bad = elbo(['sweep', file, '--runs-dir', runs, '--cell', arg]);
+    assert.equal(bad.status, 1, bad.stdout);
+    assert.match(bad.stderr.trim(), re);
+  }
+});
+
 test('the emitted SLURM script: resources from the sweep file and --slurm, forwarded flags quoted for bash, task i runs cell i, a changed sweep is refused', () => {
   const dir = tmpDir('elbo sweep $HOME ');
   const file = sweepFile(

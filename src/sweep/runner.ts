@@ -34,8 +34,11 @@ export interface SweepOptions {
   runsDir: string;
   parallel: number;
   failFast: boolean;
-  /** Run only this cell (a SLURM array task): its run's progress goes to this process's stderr. */
-  cell?: number;
+  /**
+   * Run only these cells (`--cell 3` as a SLURM array task runs it, or a list, `--cell 3,4,6-7`);
+   * their runs' progress goes to this process's stderr when they run one at a time.
+   */
+  cells?: number[];
   /** The cells, when the caller has resolved them already (else resolved here). */
   resolved?: { cell: Cell; loaded: LoadedConfig }[];
   /** The cells' hash an emitted script was made for (sweep.json's cells_sha256): refused when the cells changed since. */
@@ -117,9 +120,7 @@ export interface SweepOutcome {
  */
 export async function runSweep(spec: SweepSpec, o: SweepOptions): Promise<SweepOutcome> {
   const resolved = o.resolved ?? resolveCells(spec);
-  if (o.cell !== undefined && (o.cell < 0 || o.cell >= resolved.length)) {
-    throw new UserError(`the sweep has cells 0..${resolved.length - 1}`, `--cell ${o.cell}`);
-  }
+  checkCells(o.cells, resolved.length);
   const hash = checkCellsHash(spec, resolved, o.cellsSha256);
   const sweep = new SweepRun(spec, o, resolved, hash);
   if (sweep.study) await sweep.study.open(o.log);
@@ -150,7 +151,7 @@ class SweepRun {
   /** Runs already in the sweep's store when it started, by resolved-config hash. */
   readonly existing: Map<string, { dir: string; record: RunRecord }[]>;
   readonly results: CellResult[];
-  /** This process's cells: all of them, or one (a SLURM task, --cell). */
+  /** This process's cells: all of them, or those of --cell (one: a SLURM task). */
   readonly selected: { cell: Cell; loaded: LoadedConfig }[];
   /** sweep.json's fields besides the cells. */
   private readonly index: Omit<SweepIndex, 'cells'> & { tags?: Record<string, string>; note?: string };
@@ -193,7 +194,7 @@ class SweepRun {
       metrics: {},
       seconds: 0,
     }));
-    this.selected = resolved.filter(({ cell }) => o.cell === undefined || cell.index === o.cell);
+    this.selected = resolved.filter(({ cell }) => !o.cells || o.cells.includes(cell.index));
     const labels = { ...(o.tags && Object.keys(o.tags).length ? { tags: o.tags } : {}), ...(o.note ? { note: o.note } : {}) };
     const search = spec.sweep.search;
     const es = {
@@ -211,7 +212,7 @@ class SweepRun {
       ...labels,
     };
     this.study = search ? new Study(this.dir, spec.name, search, `${shownFile(spec.file)}: sweep.search`) : null;
-    this.stream = o.cell !== undefined;
+    this.stream = !!o.cells && (o.cells.length === 1 || o.parallel <= 1);
   }
 
   writeIndex(): void {
@@ -480,7 +481,7 @@ function catchStopSignals(sweep: SweepRun): () => void {
 /**
  * Early stopping (asha.ts): each worker takes its next job from the rung table under its
  * lock (with the cell's lease): resume a cell whose process is gone, promote a paused cell,
- * or start one of this process's cells (all of them; one under SLURM, --cell); it runs
+ * or start one of this process's cells (all of them, or --cell's; one under SLURM); it runs
  * the cell up to the job's rung (--pause-at) and records the metric there. A worker with
  * nothing to do waits while this process runs other cells (their rungs may promote one).
  */
@@ -607,7 +608,7 @@ async function finishSweep(sweep: SweepRun): Promise<SweepOutcome> {
   sweep.writeIndex();
   // with early_stop a process runs whichever cells the rung table gives it: the records say how each stands
   const final = sweep.rungs ? readSweepState(dir).cells : sweep.results;
-  if (o.cell === undefined) {
+  if (!o.cells) {
     try {
       const report = await writeSweepReport(dir);
       o.log(`report: ${path.relative(process.cwd(), report)}`);
@@ -637,5 +638,28 @@ async function finishSweep(sweep: SweepRun): Promise<SweepOutcome> {
   }
   for (const { cell } of sweep.selected) sweep.handled.add(cell.index);
   const unfinished = stopped !== null && final.some((r) => sweep.handled.has(r.index) && !cellSettled(r) && r.status !== 'BUSY');
-  return { dir, cells: o.cell === undefined ? final : final.filter((r) => r.index === o.cell), stopped, unfinished };
+  return { dir, cells: o.cells ? final.filter((r) => o.cells!.includes(r.index)) : final, stopped, unfinished };
+}
+
+/**
+ * `--cell`'s cells: an index, or a list of indices and ranges as SLURM's `--array` takes them
+ * (`3,4,6-7`), in the order given, each once. One line naming the flag otherwise.
+ */
+export function parseCells(text: string): number[] {
+  const flag = `--cell ${text}`;
+  const out: number[] = [];
+  for (const part of text.split(',')) {
+    const m = /^\s*(\d+)\s*(?:-\s*(\d+)\s*)?$/.exec(part);
+    if (!m) throw new UserError(`'${part}' is not a cell index or range; give e.g. 3, or 3,4,6-7`, flag);
+    const [a, b] = [Number(m[1]), Number(m[2] ?? m[1])];
+    if (b < a) throw new UserError(`the range ${a}-${b} runs backwards; give ${b}-${a}`, flag);
+    for (let i = a; i <= b; i++) if (!out.includes(i)) out.push(i);
+  }
+  return out;
+}
+
+/** Every cell of `cells` is one of the sweep's `count`. */
+export function checkCells(cells: number[] | undefined, count: number): void {
+  const bad = cells?.filter((i) => i < 0 || i >= count) ?? [];
+  if (bad.length) throw new UserError(`the sweep has cells 0..${count - 1} (not ${bad.join(', ')})`, `--cell ${cells!.join(',')}`);
 }

@@ -3,7 +3,7 @@ import * as path from 'path';
 import { Args, Flags } from '@oclif/core';
 import { BaseCommand, tagFlag, noteFlag, parseTags } from '../base';
 import { loadSweep, resolveCells, cellArgs, cellLabel, sweepDir, isSweepFile, sweepFromFlags, earlyStopRungs } from '../../sweep/spec';
-import { runSweep, checkCellsHash } from '../../sweep/runner';
+import { runSweep, checkCellsHash, checkCells, parseCells } from '../../sweep/runner';
 import { slurmScript, slurmOptions } from '../../sweep/slurm';
 import { whyMissing, cellSettled } from '../../sweep/state';
 import { elboRoot } from '../../runtime/fingerprint';
@@ -45,7 +45,9 @@ export default class Sweep extends BaseCommand {
     'dry-run': Flags.boolean({ description: 'List the cells and their commands; run nothing', default: false }),
     'fail-fast': Flags.boolean({ description: 'Stop at the first failed cell', default: false, exclusive: ['keep-going'] }),
     'keep-going': Flags.boolean({ description: 'Run every cell even when some fail (default)', default: false }),
-    cell: Flags.integer({ description: 'Run only cell i (what a SLURM array task runs)', min: 0 }),
+    cell: Flags.string({
+      description: "Run only cell i (what a SLURM array task runs), or a list of cells and ranges as SLURM's --array takes them: 3,4,6-7",
+    }),
     emit: Flags.string({ description: 'Write a job script instead of running', options: ['slurm'] }),
     slurm: Flags.string({
       description:
@@ -69,6 +71,7 @@ export default class Sweep extends BaseCommand {
   async run(): Promise<void> {
     const { args, flags } = await this.parse(Sweep);
     const tags = parseTags(flags.tag);
+    const only = flags.cell === undefined ? undefined : parseCells(flags.cell);
     const fromFlags = flags.grid.length || flags.seeds !== undefined || flags.set.length || flags.name !== undefined;
     if (fromFlags && isSweepFile(args.file))
       throw new UserError(
@@ -113,9 +116,8 @@ export default class Sweep extends BaseCommand {
       return;
     }
     if (flags['dry-run']) {
-      const shown = cells.filter(({ cell }) => flags.cell === undefined || cell.index === flags.cell);
-      if (flags.cell !== undefined && !shown.length)
-        throw new UserError(`the sweep has cells 0..${cells.length - 1}`, `--cell ${flags.cell}`);
+      checkCells(only, cells.length);
+      const shown = cells.filter(({ cell }) => !only || only.includes(cell.index));
       if (flags.json) {
         process.stdout.write(
           JSON.stringify({
@@ -144,7 +146,7 @@ export default class Sweep extends BaseCommand {
       runsDir: flags['runs-dir'],
       parallel: flags.parallel ?? 1,
       failFast: flags['fail-fast'],
-      cell: flags.cell,
+      cells: only,
       resolved: cells,
       backend: flags.backend,
       device: flags.device,
@@ -171,7 +173,7 @@ export default class Sweep extends BaseCommand {
         );
       for (const r of results.filter((x) => x.status !== 'BUSY' && !cellSettled(x)))
         process.stdout.write(`  cell ${r.index} (${r.label}): ${whyMissing(r)}\n`);
-      if (flags.cell === undefined) process.stdout.write(`compare with: elbo compare ${path.relative(process.cwd(), dir) || dir}\n`);
+      if (!only) process.stdout.write(`compare with: elbo compare ${path.relative(process.cwd(), dir) || dir}\n`);
     }
     if (stopped) this.exit(130);
     if (!ok) this.exit(1);
