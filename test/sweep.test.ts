@@ -8,6 +8,8 @@ import { collectRuns, sweptKeys, comparedMetrics, compare } from '../src/sweep/c
 import { writeIdx } from '../src/data/idx';
 import { spawnSync } from 'child_process';
 import { tmpDir, smallConfig, elbo, lastJson } from './helpers';
+import { cellLine } from '../src/cli/runs';
+import { distinctLabels } from '../src/sweep/state';
 
 function sweepFile(dir: string, body: string): string {
   smallConfig(dir, 'eval: [{kind: elbo}]\n'.replace(/^/, '')); // writes small.yaml and the data
@@ -156,6 +158,49 @@ test('--cell takes a list as SLURM arrays do (3,4,6-7): those cells run in turn,
     assert.equal(bad.status, 1, bad.stdout);
     assert.match(bad.stderr.trim(), re);
   }
+});
+
+test('a cell without a finished run is one line within 80 columns: a long label cut, the reason whole', () => {
+  const label = Array.from({ length: 12 }, (_, i) => `model.key${i}=value${i}`).join(' ');
+  const line = cellLine(4, label, 'running (process 2031 on vm)');
+  assert.ok(line.length <= 80, line);
+  assert.match(line, /^ {2}cell 4 \(model\.key0=value0 model\.key1=.*…\): running \(process 2031 on vm\)$/);
+  assert.equal(cellLine(4, 'model.latent=5', 'never started'), '  cell 4 (model.latent=5): never started');
+  // a long reason keeps the label's first 24 characters, and itself whole
+  const why = 'killed: the process that ran it (12345 on a-long-host-name) is gone; rerun the sweep to resume it';
+  assert.equal(cellLine(5, label, why), `  cell 5 (${label.slice(0, 23)}…): ${why}`);
+});
+
+test('distinctLabels: an ablation zip reads as what each cell changes; a grid keeps whole labels', () => {
+  const cell = (index: number, axes: Record<string, unknown>, seed?: number) => ({
+    index,
+    label: [
+      ...Object.entries(axes).map(([k, v]) => `${k}=${typeof v === 'object' ? JSON.stringify(v) : v}`),
+      ...(seed === undefined ? [] : [`seed=${seed}`]),
+    ].join(' '),
+    axes,
+    config_sha256: String(index),
+    status: 'PENDING' as const,
+    runDir: null,
+    metrics: {},
+    seconds: 0,
+  });
+  const base = { 'train.batch_size': 100, 'train.clip': { norm: 1e9 }, 'train.weight_decay': 0 };
+  const zip = [
+    cell(0, { ...base, 'train.batch_size': 200 }),
+    cell(1, base),
+    cell(2, { ...base, 'train.clip': { norm: 5, value: 1 } }),
+    cell(3, { ...base, 'train.weight_decay': 2e-5 }, 1),
+  ];
+  assert.deepEqual(
+    [...distinctLabels(zip).values()],
+    ['train.batch_size=200', 'the commonest setting', 'train.clip={"norm":5,"value":1}', 'train.weight_decay=0.00002 seed=1'],
+  );
+  const grid = [cell(0, { a: 1, b: 1 }, 0), cell(1, { a: 1, b: 2 }, 0), cell(2, { a: 2, b: 1 }, 0), cell(3, { a: 2, b: 2 }, 0)];
+  assert.deepEqual(
+    [...distinctLabels(grid).values()],
+    grid.map((c) => c.label),
+  );
 });
 
 test('the emitted SLURM script: resources from the sweep file and --slurm, forwarded flags quoted for bash, task i runs cell i, a changed sweep is refused', () => {

@@ -116,6 +116,16 @@ export function fit(s: string, n: number): string {
 }
 
 /**
+ * `  cell I (LABEL): WHY` within `width` columns where it can: a long label (a zip of many
+ * keys) is cut (…), never below 24 characters, and the why is kept whole (`elbo sweep
+ * --dry-run` lists the labels in full).
+ */
+export function cellLine(index: number, label: string, why: string, width = 80): string {
+  const rest = `  cell ${index} (): ${why}`.length;
+  return `  cell ${index} (${fit(label, Math.max(24, width - rest))}): ${why}`;
+}
+
+/**
  * The sweep cell a run is: from its run.json (`sweep`, recorded since elbo sweep passes it),
  * else, for a run of an older sweep, from the sweep directory it lies in
  * (SWEEP/runs/EXPERIMENT/RUN_ID, with SWEEP/sweep.json naming it as a cell's run). Null for

@@ -2,7 +2,7 @@ import * as fs from 'fs';
 import * as path from 'path';
 import { parse } from 'yaml';
 import { readJsonFile } from '../track/run-store';
-import { readSweepState, whyMissing, cellSettled, type CellResult } from './state';
+import { readSweepState, whyMissing, cellSettled, distinctLabels, type CellResult } from './state';
 import { UserError } from '../errors';
 import { verdict, formatPublished } from '../config/metrics';
 import { compareSpec, type ComparePoint } from '../plot/figures';
@@ -95,13 +95,13 @@ function byDependency(config: Record<string, unknown>, dependsOn: RunRecord['dep
 export function collectRuns(paths: string[]): {
   runs: ComparedRun[];
   sweepDir: string | null;
-  missing: { cell: CellResult; why: string }[];
+  missing: { cell: CellResult; why: string; label: string }[];
   rankBy?: { metric: string; mode: 'max' | 'min' };
 } {
   const dirs: string[] = [];
   let sweepDir: string | null = null;
   let rankBy: { metric: string; mode: 'max' | 'min' } | undefined;
-  const missing: { cell: CellResult; why: string }[] = [];
+  const missing: { cell: CellResult; why: string; label: string }[] = [];
   // what each sweep cell varies (recorded since 2026-12-06; older sweeps' cells lack it)
   const axes = new Map<string, Record<string, unknown>>();
   for (const p of paths) {
@@ -112,11 +112,12 @@ export function collectRuns(paths: string[]): {
       // a sweep with early stopping (its stopped cells too) or a search: ranked by the metric it ranks cells by
       const by = state.early_stop ?? state.search;
       if (by) rankBy = { metric: by.metric, mode: by.mode };
+      const labels = distinctLabels(state.cells);
       for (const c of state.cells) {
         if (c.runDir && cellSettled(c)) {
           dirs.push(c.runDir);
           if (c.axes) axes.set(c.runDir, c.axes);
-        } else missing.push({ cell: c, why: whyMissing(c) });
+        } else missing.push({ cell: c, why: whyMissing(c), label: labels.get(c.index)! });
       }
     } else if (fs.existsSync(path.join(abs, 'run.json'))) dirs.push(abs);
     else throw new UserError('neither a sweep directory (sweep.json) nor a run directory (run.json)', p);

@@ -220,10 +220,11 @@ class SweepRun {
       for (const [i, t] of Object.entries(this.study.read()))
         if (t.cell && this.results[Number(i)]) Object.assign(this.results[Number(i)], t.cell);
     }
-    const cells = this.results.map(({ index: i, label, name, config_sha256 }) => ({
+    const cells = this.results.map(({ index: i, label, name, axes, config_sha256 }) => ({
       index: i,
       label,
       name,
+      axes,
       config_sha256,
       status: 'PENDING' as const,
       runDir: null,

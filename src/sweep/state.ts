@@ -127,6 +127,40 @@ export function cellSettled(c: CellResult): boolean {
   return c.status === 'FINISHED' || c.status === 'CACHED' || c.status === 'STOPPED';
 }
 
+/**
+ * Each cell's label as it differs from the sweep's commonest setting, for lists of cells
+ * (compare's and the sweep's summary): in a zip of many keys where each cell changes one or
+ * two (an ablation), a key is left out of a cell's label when its value there is the one
+ * most cells have, strictly more than any other value (a grid's values are equally common,
+ * so its labels stay whole). A cell left with nothing reads "the commonest setting"; its seed
+ * stays. Cells recorded without axes keep their labels.
+ */
+export function distinctLabels(cells: CellResult[]): Map<number, string> {
+  const counts = new Map<string, Map<string, number>>();
+  for (const c of cells)
+    for (const [k, v] of Object.entries(c.axes ?? {})) {
+      const byValue = counts.get(k) ?? new Map<string, number>();
+      byValue.set(JSON.stringify(v), (byValue.get(JSON.stringify(v)) ?? 0) + 1);
+      counts.set(k, byValue);
+    }
+  const common = new Map<string, string>();
+  for (const [k, byValue] of counts) {
+    const [first, second] = [...byValue].sort((a, b) => b[1] - a[1]);
+    if (first[1] > 1 && (!second || first[1] > second[1])) common.set(k, first[0]);
+  }
+  return new Map(
+    cells.map((c) => {
+      if (!c.axes) return [c.index, c.label];
+      const parts = Object.entries(c.axes)
+        .filter(([k, v]) => common.get(k) !== JSON.stringify(v))
+        .map(([k, v]) => `${k}=${typeof v === 'object' ? JSON.stringify(v) : v}`);
+      const seed = / (seed=\d+)$|^(seed=\d+)$/.exec(c.label);
+      if (seed) parts.push(seed[1] ?? seed[2]);
+      return [c.index, parts.length ? parts.join(' ') : 'the commonest setting'];
+    }),
+  );
+}
+
 /** Why a cell has no finished run, in words (for compare and the sweep's summary). */
 export function whyMissing(c: CellResult): string {
   switch (c.status) {

@@ -1,6 +1,7 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import { Args, Flags } from '@oclif/core';
+import { cellLine } from '../runs';
 import { BaseCommand, shownPath as shown } from '../base';
 import {
   collectRuns,
@@ -64,7 +65,7 @@ export default class Compare extends BaseCommand {
     process.stderr.write(`wrote ${shown(csv)}\n`);
     if (missing.length) {
       process.stderr.write(`${missing.length} cell${missing.length === 1 ? ' has' : 's have'} no finished run (left out):\n`);
-      for (const m of missing) process.stderr.write(`  cell ${m.cell.index} (${m.cell.label}): ${m.why}\n`);
+      for (const m of missing) process.stderr.write(`${cellLine(m.cell.index, m.label, m.why)}\n`);
     }
 
     // the plot has one metric on its y axis: with --metric published, the default one

@@ -1,11 +1,12 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import { Args, Flags } from '@oclif/core';
+import { cellLine } from '../runs';
 import { BaseCommand, tagFlag, noteFlag, parseTags } from '../base';
 import { loadSweep, resolveCells, cellArgs, cellLabel, sweepDir, isSweepFile, sweepFromFlags, earlyStopRungs } from '../../sweep/spec';
 import { runSweep, checkCellsHash, checkCells, parseCells } from '../../sweep/runner';
 import { slurmScript, slurmOptions } from '../../sweep/slurm';
-import { whyMissing, cellSettled } from '../../sweep/state';
+import { whyMissing, cellSettled, distinctLabels, readSweepState } from '../../sweep/state';
 import { elboRoot } from '../../runtime/fingerprint';
 import { UserError } from '../../errors';
 import { faultPoint } from '../../util/fault';
@@ -171,8 +172,9 @@ export default class Sweep extends BaseCommand {
         process.stdout.write(
           `${busy.length} cell${busy.length === 1 ? ' is' : 's are'} being run by another process (${busy.map((r) => `cell ${r.index}: ${r.error}`).join('; ')}); rerun the sweep when it is done\n`,
         );
+      const labels = distinctLabels(readSweepState(dir).cells);
       for (const r of results.filter((x) => x.status !== 'BUSY' && !cellSettled(x)))
-        process.stdout.write(`  cell ${r.index} (${r.label}): ${whyMissing(r)}\n`);
+        process.stdout.write(`${cellLine(r.index, labels.get(r.index) ?? r.label, whyMissing(r))}\n`);
       if (!only) process.stdout.write(`compare with: elbo compare ${path.relative(process.cwd(), dir) || dir}\n`);
     }
     if (stopped) this.exit(130);
