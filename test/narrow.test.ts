@@ -254,6 +254,26 @@ test('compare: the table fits 80 columns (the swept keys, n, one metric, publish
   assert.match(stacked[0], /^n\s+test\/elbo\s+published\s+verdict$/);
   assert.match(stacked[2], /^2\s+-81\.400 ± 0\.707\s+-85 ± 1\s+better$/);
   assert.match(stacked[3], /^ {2}model\.a=value-a-0-x+; model\.b=/);
+  // an ablation (most rows share most values): each row's setting is what it changes
+  const shared = Object.fromEntries(['a', 'b', 'c', 'd', 'e', 'f'].map((k) => [`model.${k}`, `shared-${k}-${'x'.repeat(12)}`]));
+  const ablation = ([{}, { 'model.c': 'changed' }, { 'model.d': 'changed' }] as Record<string, string>[]).flatMap((change, row) =>
+    runs.slice(0, 2).map((r) => ({ ...r, dir: `${r.dir}-${row}`, params: { ...r.params, ...shared, ...change } })),
+  );
+  const changes = toShortTable(compare(ablation, manyKeys, metrics), manyKeys, metrics, 'test/elbo').split('\n');
+  assert.deepEqual(
+    changes.filter((l) => /^ {2}(the commonest|model\.\w=changed)/.test(l)),
+    ['  the commonest setting', '  model.c=changed', '  model.d=changed'],
+    changes.join('\n'),
+  );
+  // what they leave out is said once, under the header
+  assert.match(
+    changes.slice(2).join('\n'),
+    /^ {2}every row has, unless it says otherwise: model\.a=shared-a-x+;[^]*model\.prior=gaussian\n\n2 /,
+  );
+  assert.ok(
+    changes.every((l) => l.length <= 79),
+    changes.join('\n'),
+  );
   // a table whose columns are too wide for 80 characters wraps its widest cells
   const fitted = fitTable(['a', 'b'], [['x'.repeat(60), 'one two three four five six seven eight nine ten eleven']], 80)
     .trimEnd()

@@ -185,7 +185,8 @@ test('distinctLabels: an ablation zip reads as what each cell changes; a grid ke
     metrics: {},
     seconds: 0,
   });
-  const base = { 'train.batch_size': 100, 'train.clip': { norm: 1e9 }, 'train.weight_decay': 0 };
+  // an ablation sweeps many keys (ABLATION_KEYS); a sweep of a few keeps its labels whole
+  const base = { 'train.batch_size': 100, 'train.clip': { norm: 1e9 }, 'train.weight_decay': 0, k4: 4, k5: 5, k6: 6 };
   const zip = [
     cell(0, { ...base, 'train.batch_size': 200 }),
     cell(1, base),
@@ -197,6 +198,17 @@ test('distinctLabels: an ablation zip reads as what each cell changes; a grid ke
     ['train.batch_size=200', 'the commonest setting', 'train.clip={"norm":5,"value":1}', 'train.weight_decay=0.00002 seed=1'],
   );
   const grid = [cell(0, { a: 1, b: 1 }, 0), cell(1, { a: 1, b: 2 }, 0), cell(2, { a: 2, b: 1 }, 0), cell(3, { a: 2, b: 2 }, 0)];
+  // a grid of a few keys run in part (one base config in most rows) keeps them too
+  const partial = [
+    cell(0, { base: 'nn', n: 100 }),
+    cell(1, { base: 'nn', n: 600 }),
+    cell(2, { base: 'nn', n: 1000 }),
+    cell(3, { base: 'm2', n: 100 }),
+  ];
+  assert.deepEqual(
+    [...distinctLabels(partial).values()],
+    partial.map((c) => c.label),
+  );
   assert.deepEqual(
     [...distinctLabels(grid).values()],
     grid.map((c) => c.label),

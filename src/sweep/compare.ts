@@ -2,7 +2,7 @@ import * as fs from 'fs';
 import * as path from 'path';
 import { parse } from 'yaml';
 import { readJsonFile } from '../track/run-store';
-import { readSweepState, whyMissing, cellSettled, distinctLabels, type CellResult } from './state';
+import { readSweepState, whyMissing, cellSettled, distinctLabels, commonestValues, COMMONEST_SETTING, type CellResult } from './state';
 import { UserError } from '../errors';
 import { verdict, formatPublished } from '../config/metrics';
 import { compareSpec, type ComparePoint } from '../plot/figures';
@@ -333,6 +333,11 @@ export function toShortTable(rows: ComparisonRow[], keys: string[], metrics: str
   // (a column is a sliver when its values wrap, not its header)
   const widths = tableWidths(head, body, width);
   const slivers = keys.some((_, i) => widths[i] < Math.min(cellsWidth(body, i), 16));
+  const common = commonestValues(rows.map((r) => r.key));
+  // what the settings under the rows leave out, said once
+  const held = common.size
+    ? `every row has, unless it says otherwise: ${[...common].map(([k, v]) => `${k}=${JSON.parse(v)}`).join('; ')}`
+    : '';
   const out = !slivers
     ? fitTable(head, body, width)
     : fitTable(
@@ -343,12 +348,15 @@ export function toShortTable(rows: ComparisonRow[], keys: string[], metrics: str
         .trimEnd()
         .split('\n')
         .flatMap((l, i) => {
+          if (i === 1 && held) return [l, ...wrapWords(held, width - 3, true).map((s) => `  ${s}`), ''];
           if (i < 2) return [l];
           const r = rows[i - 2];
-          const setting = keys
-            .filter((k) => r.key[k] !== '-')
-            .map((k) => `${k}=${r.key[k]}`)
-            .join('; ');
+          // an ablation's rows by what each changes: the keys most rows share are left out
+          const setting =
+            keys
+              .filter((k) => r.key[k] !== '-' && common.get(k) !== JSON.stringify(r.key[k]))
+              .map((k) => `${k}=${r.key[k]}`)
+              .join('; ') || COMMONEST_SETTING;
           return [...(i > 2 ? [''] : []), l, ...wrapWords(setting, width - 3, true).map((s) => `  ${s}`)];
         })
         .join('\n') + '\n';

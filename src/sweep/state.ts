@@ -128,17 +128,17 @@ export function cellSettled(c: CellResult): boolean {
 }
 
 /**
- * Each cell's label as it differs from the sweep's commonest setting, for lists of cells
- * (compare's and the sweep's summary): in a zip of many keys where each cell changes one or
- * two (an ablation), a key is left out of a cell's label when its value there is the one
- * most cells have, strictly more than any other value (a grid's values are equally common,
- * so its labels stay whole). A cell left with nothing reads "the commonest setting"; its seed
- * stays. Cells recorded without axes keep their labels.
+ * The value of each key that most of `rows` have, strictly more than any other value and by
+ * more than one row, when the rows have many keys (ABLATION_KEYS or more): what an ablation
+ * (a zip in which each cell changes one or two of many keys) holds fixed. A full grid's
+ * values are equally common, so it has none; a sweep of a few keys keeps them all (a grid
+ * run in part must not lose its base config). Values compare as JSON.
  */
-export function distinctLabels(cells: CellResult[]): Map<number, string> {
+export function commonestValues(rows: Record<string, unknown>[]): Map<string, string> {
+  if (new Set(rows.flatMap((r) => Object.keys(r))).size < ABLATION_KEYS) return new Map();
   const counts = new Map<string, Map<string, number>>();
-  for (const c of cells)
-    for (const [k, v] of Object.entries(c.axes ?? {})) {
+  for (const r of rows)
+    for (const [k, v] of Object.entries(r)) {
       const byValue = counts.get(k) ?? new Map<string, number>();
       byValue.set(JSON.stringify(v), (byValue.get(JSON.stringify(v)) ?? 0) + 1);
       counts.set(k, byValue);
@@ -148,6 +148,23 @@ export function distinctLabels(cells: CellResult[]): Map<number, string> {
     const [first, second] = [...byValue].sort((a, b) => b[1] - a[1]);
     if (first[1] > 1 && (!second || first[1] > second[1])) common.set(k, first[0]);
   }
+  return common;
+}
+
+/** How many swept keys make a sweep read as an ablation (commonestValues). */
+export const ABLATION_KEYS = 6;
+
+/** What a sweep's list names a cell or row by when it has nothing but the commonest values. */
+export const COMMONEST_SETTING = 'the commonest setting';
+
+/**
+ * Each cell's label as it differs from the sweep's commonest setting (commonestValues of the
+ * cells' axes), for lists of cells (compare's and the sweep's summary): an ablation's cell
+ * reads as what it changes, a grid's label stays whole. Its seed stays; cells recorded
+ * without axes keep their labels.
+ */
+export function distinctLabels(cells: CellResult[]): Map<number, string> {
+  const common = commonestValues(cells.map((c) => c.axes ?? {}));
   return new Map(
     cells.map((c) => {
       if (!c.axes) return [c.index, c.label];
@@ -156,7 +173,7 @@ export function distinctLabels(cells: CellResult[]): Map<number, string> {
         .map(([k, v]) => `${k}=${typeof v === 'object' ? JSON.stringify(v) : v}`);
       const seed = / (seed=\d+)$|^(seed=\d+)$/.exec(c.label);
       if (seed) parts.push(seed[1] ?? seed[2]);
-      return [c.index, parts.length ? parts.join(' ') : 'the commonest setting'];
+      return [c.index, parts.length ? parts.join(' ') : COMMONEST_SETTING];
     }),
   );
 }
