@@ -15,7 +15,16 @@ import {
   shownFile,
   earlyStopRungs,
 } from './spec';
-import { type CellResult, type SweepIndex, writeCellRecord, writeSweepIndex, cellLeaseFile, readSweepState, cellSettled } from './state';
+import {
+  type CellResult,
+  type SweepIndex,
+  writeCellRecord,
+  writeSweepIndex,
+  cellLeaseFile,
+  readSweepState,
+  cellSettled,
+  distinctLabels,
+} from './state';
 import { Rungs, type AshaJob } from './asha';
 import { Study } from './optuna';
 import { Rng } from '../runtime/rng';
@@ -151,6 +160,8 @@ class SweepRun {
   /** Runs already in the sweep's store when it started, by resolved-config hash. */
   readonly existing: Map<string, { dir: string; record: RunRecord }[]>;
   readonly results: CellResult[];
+  /** The cells' labels as the progress lines give them (an ablation's by what each cell changes). */
+  private readonly distinct: Map<number, string>;
   /** This process's cells: all of them, or those of --cell (one: a SLURM task). */
   readonly selected: { cell: Cell; loaded: LoadedConfig }[];
   /** sweep.json's fields besides the cells. */
@@ -194,6 +205,7 @@ class SweepRun {
       metrics: {},
       seconds: 0,
     }));
+    this.distinct = distinctLabels(this.results);
     this.selected = resolved.filter(({ cell }) => !o.cells || o.cells.includes(cell.index));
     const labels = { ...(o.tags && Object.keys(o.tags).length ? { tags: o.tags } : {}), ...(o.note ? { note: o.note } : {}) };
     const search = spec.sweep.search;
@@ -213,6 +225,11 @@ class SweepRun {
     };
     this.study = search ? new Study(this.dir, spec.name, search, `${shownFile(spec.file)}: sweep.search`) : null;
     this.stream = !!o.cells && (o.cells.length === 1 || o.parallel <= 1);
+  }
+
+  /** Cell i as the progress lines name it: what it changes in an ablation, its whole label else (a search's as its trial made it). */
+  shown(i: number): string {
+    return this.study ? this.results[i].label : (this.distinct.get(i) ?? this.results[i].label);
   }
 
   writeIndex(): void {
@@ -280,13 +297,13 @@ class SweepRun {
     if (!done) return false;
     Object.assign(r, { status: 'CACHED', runDir: done.dir, metrics: done.record.metrics, error: undefined });
     writeCellRecord(this.dir, r); // sweep.json is rebuilt once the cells are looked at
-    this.o.log(`cell ${cell.index} (${r.label}): already finished in ${path.relative(process.cwd(), done.dir)}, skipped`);
+    this.o.log(`cell ${cell.index} (${this.shown(cell.index)}): already finished in ${path.relative(process.cwd(), done.dir)}, skipped`);
     return true;
   }
 
   busy(cell: Cell, holder: { pid: number; host: string }, what: string): void {
     Object.assign(this.results[cell.index], { status: 'BUSY', error: `${what} by process ${holder.pid} on ${holder.host}` });
-    this.o.log(`cell ${cell.index} (${this.results[cell.index].label}): ${what} by process ${holder.pid} on ${holder.host}; left to it`);
+    this.o.log(`cell ${cell.index} (${this.shown(cell.index)}): ${what} by process ${holder.pid} on ${holder.host}; left to it`);
   }
 
   /** A queued cell; a search's: its trial, asked for now (or earlier, by this cell), told how it ended. */
@@ -376,7 +393,7 @@ class SweepRun {
       this.record(r);
       const upTo = job.pauseAt !== undefined ? ` (up to epoch ${job.pauseAt})` : '';
       this.o.log(
-        `cell ${job.cell.index} (${r.label}): ${job.resume ? `resuming ${path.relative(process.cwd(), job.resume)}` : 'started'}${upTo}`,
+        `cell ${job.cell.index} (${this.shown(job.cell.index)}): ${job.resume ? `resuming ${path.relative(process.cwd(), job.resume)}` : 'started'}${upTo}`,
       );
       // ELBO_SWEEP_PID: the cell stops (KILLED, resumable) if this process dies without telling it;
       // ELBO_MLFLOW_RUN_NAME: in MLflow the cell's run is named by its cell (latent=8,prior=gaussian,seed=0)
@@ -437,7 +454,7 @@ class SweepRun {
       (spec.early_stop && r.metrics[spec.early_stop.metric] !== undefined ? spec.early_stop.metric : undefined);
     const shown = key ? ` ${key} ${r.metrics[key].toFixed(3)}` : '';
     o.log(
-      `[${this.finished}${this.rungs ? '' : `/${this.total}`}] cell ${job.cell.index} (${r.label}): ${r.status.toLowerCase()}${shown} (${formatDuration(r.seconds)})${r.error ? `: ${r.error}` : ''}`,
+      `[${this.finished}${this.rungs ? '' : `/${this.total}`}] cell ${job.cell.index} (${this.shown(job.cell.index)}): ${r.status.toLowerCase()}${shown} (${formatDuration(r.seconds)})${r.error ? `: ${r.error}` : ''}`,
     );
     if (r.status !== 'FINISHED' && o.failFast && !this.failedFast && !this.stopped) {
       this.failedFast = true;
@@ -579,7 +596,9 @@ class AshaWorkers {
     const unfinished = runs.find((x) => effectiveStatus(x.dir, x.record) !== 'FINISHED');
     const top = job.rung === rungs.length - 1;
     if (job.rung > 0 && unfinished)
-      sweep.o.log(`cell ${job.cell} (${r.label}): promoted, among the top 1/${es.reduction_factor} at epoch ${rungs[job.rung - 1]}`);
+      sweep.o.log(
+        `cell ${job.cell} (${sweep.shown(job.cell)}): promoted, among the top 1/${es.reduction_factor} at epoch ${rungs[job.rung - 1]}`,
+      );
     await sweep.runCell({ cell, resume: unfinished?.dir, pauseAt: top ? undefined : rungs[job.rung] });
     if ((r.status === 'PAUSED' || r.status === 'FINISHED') && r.runDir) {
       try {
@@ -590,7 +609,7 @@ class AshaWorkers {
       }
       if ((r.status as string) === 'STOPPED')
         sweep.o.log(
-          `cell ${job.cell} (${r.label}): paused at epoch ${r.rung!.epoch} (rung ${r.rung!.index + 1} of ${rungs.length}), ${es.metric} ${r.metrics[es.metric]?.toFixed(3)}`,
+          `cell ${job.cell} (${sweep.shown(job.cell)}): paused at epoch ${r.rung!.epoch} (rung ${r.rung!.index + 1} of ${rungs.length}), ${es.metric} ${r.metrics[es.metric]?.toFixed(3)}`,
         );
     }
     if (r.status !== 'STOPPED' && r.status !== 'FINISHED') this.failedHere.add(job.cell);
