@@ -304,6 +304,15 @@ test('elbo compare: 80 columns by default, every column with --wide', () => {
     short.stdout,
   );
   assert.match(short.stdout, /^model\s+n\s+test\/elbo\s+published\s+verdict$/m);
+  // stderr: what was written, one line each within 80 columns, no plotting library's warnings
+  assert.match(short.stderr, /^wrote .*p\.png and \.svg: test\/elbo against model/m);
+  assert.ok(
+    short.stderr
+      .trim()
+      .split('\n')
+      .every((l) => l.length <= 80 && !/WARN/.test(l)),
+    short.stderr,
+  );
   const wide = elbo([...args, '--wide']);
   assert.equal(wide.status, 0, wide.stderr);
   assert.match(

@@ -52,8 +52,9 @@ export async function toSvg(spec: VegaLiteSpec): Promise<string> {
     ...spec,
     config: { ...CONFIG, ...((spec.config as object) ?? {}) },
   };
-  const compiled = vegaLite.compile(full).spec;
-  const view = new vega.View(vega.parse(compiled), { renderer: 'none' });
+  // warnings about a spec's settings it drops (a log scale's zero) are not the user's to read
+  const compiled = vegaLite.compile(full, { logger: vega.logger(vega.Error) }).spec;
+  const view = new vega.View(vega.parse(compiled), { renderer: 'none', logLevel: vega.Error });
   try {
     return await view.toSVG();
   } finally {

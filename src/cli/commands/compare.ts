@@ -77,6 +77,9 @@ export default class Compare extends BaseCommand {
     if (!keys.includes(by)) throw new UserError(`'${by}' is not a swept key${suggestion(by, keys)}`, '--by');
     const file = flags.plot ?? path.join(path.dirname(csv), `compare-${metric.replace(/\W+/g, '_')}.png`);
     const series = await writeComparePlot(file, rows, keys, metric, by);
-    process.stderr.write(`wrote ${shown(file)} and .svg: ${metric} against ${by}, ${series.length} series (${series.join('; ')})\n`);
+    // the series by name where they fit in 80 columns (the plot's legend names them)
+    const line = `wrote ${shown(file)} and .svg: ${metric} against ${by}, ${series.length} series`;
+    const named = `${line} (${series.join('; ')})`;
+    process.stderr.write(`${named.length <= 80 ? named : line}\n`);
   }
 }
