@@ -305,7 +305,7 @@ test('elbo compare: 80 columns by default, every column with --wide', () => {
   );
   assert.match(short.stdout, /^model\s+n\s+test\/elbo\s+published\s+verdict$/m);
   // stderr: what was written, one line each within 80 columns, no plotting library's warnings
-  assert.match(short.stderr, /^wrote .*p\.png and \.svg: test\/elbo against model/m);
+  assert.match(short.stderr, /^wrote .*p\.png and \.svg: test\/elbo against model, \d series( \(|:\n {2})/m);
   assert.ok(
     short.stderr
       .trim()

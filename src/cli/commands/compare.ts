@@ -1,7 +1,7 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import { Args, Flags } from '@oclif/core';
-import { cellLine } from '../runs';
+import { cellLine, fit } from '../runs';
 import { BaseCommand, shownPath as shown } from '../base';
 import {
   collectRuns,
@@ -77,9 +77,9 @@ export default class Compare extends BaseCommand {
     if (!keys.includes(by)) throw new UserError(`'${by}' is not a swept key${suggestion(by, keys)}`, '--by');
     const file = flags.plot ?? path.join(path.dirname(csv), `compare-${metric.replace(/\W+/g, '_')}.png`);
     const series = await writeComparePlot(file, rows, keys, metric, by);
-    // the series by name where they fit in 80 columns (the plot's legend names them)
+    // the series by name: on the line where they fit in 80 columns, else one a line under it
     const line = `wrote ${shown(file)} and .svg: ${metric} against ${by}, ${series.length} series`;
     const named = `${line} (${series.join('; ')})`;
-    process.stderr.write(`${named.length <= 80 ? named : line}\n`);
+    process.stderr.write(named.length <= 80 ? `${named}\n` : [`${line}:`, ...series.map((x) => `  ${fit(x, 78)}`)].join('\n') + '\n');
   }
 }
