@@ -110,9 +110,13 @@ test(
     for (const row of rows) {
       const cells = row.split('|').map((c) => c.trim());
       assert.ok(Number(cells[4]) >= 20, row);
-      // slower than the floor (the FLOPs at the sgemm peak), by a plausible factor
+      // the time against the floor (the FLOPs at the sgemm peak) is 1 / the share of the peak;
+      // not asserted above 1: a peak measured while a neighbour loads the machine can be lower
+      // than what the pass reaches in a quieter moment (no test depends on the machine's speed)
       const times = Number(cells[10].replace('×', ''));
-      assert.ok(times > 1 && times < 1000, row);
+      const pct = Number(cells[9].replace('%', ''));
+      // (both rounded: the share to a whole percent, the factor to 0.01)
+      assert.ok(times > 0 && Math.abs(times - 100 / pct) <= (100 / pct) * (0.6 / pct) + 0.006, row);
     }
     assert.match(
       md,
