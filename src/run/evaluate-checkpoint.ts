@@ -234,26 +234,31 @@ function pickCheckpoint(store: RunStore, bestEpoch: number | undefined, selects:
 export function snapshotCheckpoint(pick: () => Picked, into: string, attempts = 20): Picked {
   for (let attempt = 1; ; attempt++) {
     const picked = pick();
+    let why: string;
+    let retry = true;
     try {
       const manifest = fs.readFileSync(path.join(picked.checkpointDir, 'manifest.json'));
       const weights = fs.readFileSync(path.join(picked.checkpointDir, 'weights.bin'));
       const { tensors } = JSON.parse(manifest.toString('utf8')) as CheckpointManifest;
       const floats = tensors.reduce((n, t) => Math.max(n, t.offset + t.length), 0);
-      if (weights.length !== 4 * floats) throw Object.assign(new Error('weights.bin does not fill the manifest'), { code: 'ENOENT' });
-      fs.rmSync(into, { recursive: true, force: true });
-      fs.mkdirSync(into, { recursive: true });
-      fs.writeFileSync(path.join(into, 'weights.bin'), weights);
-      fs.writeFileSync(path.join(into, 'manifest.json'), manifest);
-      return { ...picked, checkpointDir: into };
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code !== 'ENOENT' || attempt >= attempts) {
-        if (e instanceof UserError) throw e;
-        throw new UserError(
-          `could not copy the ${picked.which} checkpoint (epoch ${picked.epoch}) of the training run: ${(e as Error).message}; try again`,
-          picked.checkpointDir,
-        );
+      if (weights.length === 4 * floats) {
+        fs.rmSync(into, { recursive: true, force: true });
+        fs.mkdirSync(into, { recursive: true });
+        fs.writeFileSync(path.join(into, 'weights.bin'), weights);
+        fs.writeFileSync(path.join(into, 'manifest.json'), manifest);
+        return { ...picked, checkpointDir: into };
       }
+      why = 'weights.bin does not fill the manifest';
+    } catch (e) {
+      why = (e as Error).message;
+      // only a file removed meanwhile is worth another try
+      retry = (e as NodeJS.ErrnoException).code === 'ENOENT';
     }
+    if (!retry || attempt >= attempts)
+      throw new UserError(
+        `could not copy the ${picked.which} checkpoint (epoch ${picked.epoch}) of the training run: ${why}; try again`,
+        picked.checkpointDir,
+      );
   }
 }
 

@@ -111,6 +111,8 @@ const STOP_SIGNALS: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP'];
 export interface SweepOutcome {
   dir: string;
   cells: CellResult[];
+  /** Each of those cells as the progress lines named it (SweepRun.shown: an ablation's by what it changes). */
+  shown: Map<number, string>;
   stopped: NodeJS.Signals | null;
   unfinished: boolean;
 }
@@ -658,7 +660,8 @@ async function finishSweep(sweep: SweepRun): Promise<SweepOutcome> {
   }
   for (const { cell } of sweep.selected) sweep.handled.add(cell.index);
   const unfinished = stopped !== null && final.some((r) => sweep.handled.has(r.index) && !cellSettled(r) && r.status !== 'BUSY');
-  return { dir, cells: o.cells ? final.filter((r) => o.cells!.includes(r.index)) : final, stopped, unfinished };
+  const cells = o.cells ? final.filter((r) => o.cells!.includes(r.index)) : final;
+  return { dir, cells, shown: new Map(cells.map((r) => [r.index, sweep.shown(r.index)])), stopped, unfinished };
 }
 
 /**

@@ -140,7 +140,8 @@ export function commonestValues(rows: Record<string, unknown>[]): Map<string, st
   for (const r of rows)
     for (const [k, v] of Object.entries(r)) {
       const byValue = counts.get(k) ?? new Map<string, number>();
-      byValue.set(JSON.stringify(v), (byValue.get(JSON.stringify(v)) ?? 0) + 1);
+      const value = JSON.stringify(v);
+      byValue.set(value, (byValue.get(value) ?? 0) + 1);
       counts.set(k, byValue);
     }
   const common = new Map<string, string>();

@@ -6,7 +6,7 @@ import { BaseCommand, tagFlag, noteFlag, parseTags } from '../base';
 import { loadSweep, resolveCells, cellArgs, cellLabel, sweepDir, isSweepFile, sweepFromFlags, earlyStopRungs } from '../../sweep/spec';
 import { runSweep, checkCellsHash, checkCells, parseCells } from '../../sweep/runner';
 import { slurmScript, slurmOptions } from '../../sweep/slurm';
-import { whyMissing, cellSettled, distinctLabels, readSweepState } from '../../sweep/state';
+import { whyMissing, cellSettled } from '../../sweep/state';
 import { elboRoot } from '../../runtime/fingerprint';
 import { UserError } from '../../errors';
 import { faultPoint } from '../../util/fault';
@@ -141,6 +141,7 @@ export default class Sweep extends BaseCommand {
     }
     const {
       cells: results,
+      shown,
       stopped,
       unfinished,
     } = await runSweep(spec, {
@@ -172,9 +173,8 @@ export default class Sweep extends BaseCommand {
         process.stdout.write(
           `${busy.length} cell${busy.length === 1 ? ' is' : 's are'} being run by another process (${busy.map((r) => `cell ${r.index}: ${r.error}`).join('; ')}); rerun the sweep when it is done\n`,
         );
-      const labels = distinctLabels(readSweepState(dir).cells);
       for (const r of results.filter((x) => x.status !== 'BUSY' && !cellSettled(x)))
-        process.stdout.write(`${cellLine(r.index, labels.get(r.index) ?? r.label, whyMissing(r))}\n`);
+        process.stdout.write(`${cellLine(r.index, shown.get(r.index) ?? r.label, whyMissing(r))}\n`);
       if (!only) process.stdout.write(`compare with: elbo compare ${path.relative(process.cwd(), dir) || dir}\n`);
     }
     if (stopped) this.exit(130);
