@@ -13,7 +13,8 @@ import { pathToFileURL } from 'url';
 import { PNG } from 'pngjs';
 import { Chromium, type RenderedPage } from './chromium';
 import { tmpDir, smallConfig, elbo, lastJson, ROOT } from './helpers';
-import { curvePoints, curvesSpec, focusFrom, LR_TERM, wrap } from '../src/plot/figures';
+import { curvePoints, curvesSpec, focusFrom, LR_TERM, wrap, sweepCurveMetrics } from '../src/plot/figures';
+import { figureLabels, type ComparisonRow } from '../src/sweep/compare';
 
 const OUT = path.join(ROOT, '.test-output');
 let browser: Chromium;
@@ -233,4 +234,64 @@ test('figures: a long run whose first epochs are far off is drawn from about its
   assert.equal(focusFrom(Array.from({ length: 100 }, (_, i) => ({ epoch: i + 1, value: i }))), null);
   // a test value far from the late curve widens the late range: every epoch
   assert.equal(focusFrom(elbo, -300), null);
+});
+
+test("figures: a sweep's curve panels lead with the ranked metric and keep the validation curves", () => {
+  const terms = ['loss', 'recon', 'kl', 'labelled', 'class', 'entropy', 'accuracy', 'elbo'];
+  const all = [...terms.map((t) => `train/${t}`), ...terms.filter((t) => t !== 'loss').map((t) => `val/${t}`), 'train/grad_norm'];
+  const shown = sweepCurveMetrics(all, 'val/accuracy');
+  assert.equal(shown.length, 12);
+  assert.equal(shown[0], 'val/accuracy');
+  // every validation curve and train/loss stay; train/ curves with a validation twin go first (from the end)
+  for (const m of [...all.filter((m) => m.startsWith('val/')), 'train/loss', 'train/grad_norm']) assert.ok(shown.includes(m), m);
+  assert.deepEqual(
+    all.filter((m) => !shown.includes(m)),
+    ['train/class', 'train/entropy', 'train/accuracy', 'train/elbo'],
+  );
+  // a few metrics: all of them, loss first, train before val
+  assert.deepEqual(sweepCurveMetrics(['val/elbo', 'train/elbo', 'train/loss']), ['train/loss', 'train/elbo', 'val/elbo']);
+});
+
+test("figures: an ablation's settings are named by what they change, a grid's by every key", () => {
+  const row = (key: Record<string, string>) => ({ key, runs: 1, seeds: [0], stats: {}, published: {} }) as unknown as ComparisonRow;
+  const keys = [
+    'train.clip.norm',
+    'train.clip.value',
+    'train.weight_decay',
+    'model.class_loss',
+    'model.encoder.norm',
+    'model.decoder.norm',
+  ];
+  const base = {
+    'train.clip.norm': '1e9',
+    'train.clip.value': '-',
+    'train.weight_decay': '0',
+    'model.class_loss': 'sum',
+    'model.encoder.norm': 'none',
+    'model.decoder.norm': 'none',
+  };
+  const rows = [
+    row(base),
+    row({ ...base, 'train.clip.norm': '5', 'train.clip.value': '1' }),
+    row({ ...base, 'train.weight_decay': '2e-5' }),
+    row({ ...base, 'model.encoder.norm': 'batch', 'model.decoder.norm': 'batch' }),
+  ];
+  const names = figureLabels(keys, rows);
+  assert.deepEqual(
+    rows.map((r) => names.label(r.key)),
+    ['the commonest setting', 'clip.norm=5, clip.value=1', 'weight_decay=2e-5', 'encoder.norm=batch, decoder.norm=batch'],
+  );
+  assert.equal(names.what, 'what it changes');
+  // said once: the values every row keeps, without the keys most rows leave unset
+  assert.equal(
+    names.held,
+    'every setting has, unless it says otherwise: clip.norm=1e9; weight_decay=0; class_loss=sum; encoder.norm=none; decoder.norm=none',
+  );
+  // a grid of two keys: every label whole, nothing held
+  const grid = figureLabels(
+    ['model.latent', 'train.batch_size'],
+    [row({ 'model.latent': '2', 'train.batch_size': '25' }), row({ 'model.latent': '3', 'train.batch_size': '25' })],
+  );
+  assert.equal(grid.label({ 'model.latent': '2', 'train.batch_size': '25' }), 'latent=2, batch_size=25');
+  assert.equal(grid.held, '');
 });

@@ -448,13 +448,29 @@ export interface SweepCurvePoint {
   value: number;
 }
 
-/** A sweep's learning-curve panels in this order: the loss, the other terms, the ELBO, the accuracy; train before val. */
-export function sweepCurveMetrics(metrics: string[]): string[] {
+/**
+ * A sweep's learning-curve panels, at most `max`: `first` (the metric the sweep ranks or
+ * selects by) leads, then the loss, the other terms, the ELBO, the accuracy, train before
+ * val. When there are more, the train/ curve of a term that also has a val/ curve goes
+ * first (train/loss stays), then whatever comes last.
+ */
+export function sweepCurveMetrics(metrics: string[], first?: string, max = 12): string[] {
   const term = (m: string) => m.replace(/^(train|val)\//, '');
   const terms = termOrder([...new Set(metrics.map(term))]);
-  return [...metrics].sort(
-    (a, b) => terms.indexOf(term(a)) - terms.indexOf(term(b)) || (a.startsWith('train/') ? 0 : 1) - (b.startsWith('train/') ? 0 : 1),
+  const sorted = [...metrics].sort(
+    (a, b) =>
+      Number(b === first) - Number(a === first) ||
+      terms.indexOf(term(a)) - terms.indexOf(term(b)) ||
+      (a.startsWith('train/') ? 0 : 1) - (b.startsWith('train/') ? 0 : 1),
   );
+  const shadowed = (m: string) => m !== first && m !== 'train/loss' && m.startsWith('train/') && metrics.includes(`val/${term(m)}`);
+  const dropped = new Set(
+    sorted
+      .filter(shadowed)
+      .reverse()
+      .slice(0, Math.max(0, sorted.length - max)),
+  );
+  return sorted.filter((m) => !dropped.has(m)).slice(0, max);
 }
 
 /**
@@ -550,7 +566,7 @@ export function settingValuesSpec(o: {
         title: null,
         sort: o.settings,
         scale: { domain: o.settings },
-        axis: i % columns === 0 ? { labelLimit: 260 } : { labels: false, ticks: false },
+        axis: i % columns === 0 ? { labelLimit: 360 } : { labels: false, ticks: false },
       };
       const x = { type: 'quantitative', title: null, scale: { zero: false, nice: true } };
       return {

@@ -466,6 +466,46 @@ export function settingLabel(keys: string[], values: Record<string, string>): st
   return keys.map((k) => `${twice(k) ? k : last(k)}=${values[k] ?? '-'}`).join(', ') || 'all';
 }
 
+export interface FigureLabels {
+  /** A setting's name from its values (a row's key, or a run's flattened params). */
+  label: (values: Record<string, string>) => string;
+  /** The legend's title. */
+  title: string;
+  /** What a setting's name says (the swept keys, or what it changes). */
+  what: string;
+  /** What an ablation's settings keep unless their names say otherwise ('' for a grid). */
+  held: string;
+}
+
+/**
+ * The settings' names in a sweep's figures: settingLabel, or, for an ablation (keys most
+ * rows share: commonestValues), what each setting changes, with `held` saying once what the
+ * rest keep (empty for a grid).
+ */
+export function figureLabels(keys: string[], rows: ComparisonRow[]): FigureLabels {
+  const common = commonestValues(rows.map((r) => r.key));
+  if (!common.size)
+    return { label: (v) => settingLabel(keys, v), title: keys.join(', ') || 'setting', what: keys.join(', ') || 'the runs', held: '' };
+  // train.clip.norm as clip.norm: without its section, unless two keys would then read alike
+  const short = (k: string) => {
+    const rest = k.replace(/^[^.]+\./, '');
+    return keys.filter((x) => x.replace(/^[^.]+\./, '') === rest).length > 1 ? k : rest;
+  };
+  return {
+    label: (v) =>
+      keys
+        .filter((k) => (v[k] ?? '-') !== '-' && common.get(k) !== JSON.stringify(v[k]))
+        .map((k) => `${short(k)}=${v[k]}`)
+        .join(', ') || COMMONEST_SETTING,
+    title: 'setting',
+    what: 'what it changes',
+    held: `every setting has, unless it says otherwise: ${[...common]
+      .filter(([, v]) => JSON.parse(v) !== '-')
+      .map(([k, v]) => `${short(k)}=${JSON.parse(v)}`)
+      .join('; ')}`,
+  };
+}
+
 /** Whether every row has a number for swept key `k`. */
 export function numericKey(rows: ComparisonRow[], k: string): boolean {
   return rows.every((r) => r.key[k] !== '-' && Number.isFinite(Number(r.key[k])));

@@ -15,7 +15,8 @@ import {
   writeComparePlot,
   defaultPlotMetric,
   defaultPlotKey,
-  settingLabel,
+  figureLabels,
+  type FigureLabels,
   type ComparisonRow,
   type ComparedRun,
 } from './compare';
@@ -68,12 +69,13 @@ async function writeSweepCurves(
   dir: string,
   name: string,
   runs: ComparedRun[],
-  keys: string[],
+  names: FigureLabels,
   settings: string[],
+  first?: string,
 ): Promise<string | null> {
   const points: SweepCurvePoint[] = [];
   for (const r of runs) {
-    const setting = settingLabel(keys, r.params);
+    const setting = names.label(r.params);
     const run = path.basename(r.dir);
     for (const p of curvePoints(readMetricLines(r.dir))) {
       if (p.term !== LR_TERM)
@@ -81,17 +83,24 @@ async function writeSweepCurves(
     }
   }
   if (!points.length) return null;
-  const metrics = sweepCurveMetrics([...new Set(points.map((p) => p.metric))]).slice(0, 12);
+  // a metric that never changes (M2's val/unlabelled: every validation row is labelled) is no curve
+  const values = new Map<string, Set<number>>();
+  for (const p of points) values.set(p.metric, (values.get(p.metric) ?? new Set()).add(p.value));
+  const metrics = sweepCurveMetrics(
+    [...values].filter(([, v]) => v.size > 1).map(([m]) => m),
+    first,
+  );
+  if (!metrics.length) return null;
   const seeds = Math.max(...settings.map((s) => new Set(points.filter((p) => p.setting === s).map((p) => p.run)).size));
   const file = path.join(dir, 'curves.png');
   await writeFigure(
     file,
     sweepCurvesSpec({
       title: `Learning curves of sweep ${name}`,
-      subtitle: `${runs.length} run${runs.length === 1 ? '' : 's'}, ${settings.length} setting${settings.length === 1 ? '' : 's'}${seeds > 1 ? `; a line per run (the seeds of a setting share its colour)` : ''}`,
-      points,
+      subtitle: `${runs.length} run${runs.length === 1 ? '' : 's'}, ${settings.length} setting${settings.length === 1 ? '' : 's'}${seeds > 1 ? `; a line per run (the seeds of a setting share its colour)` : ''}${names.held ? `; ${names.held}` : ''}`,
+      points: points.filter((p) => metrics.includes(p.metric)),
       settings,
-      settingTitle: keys.join(', ') || 'setting',
+      settingTitle: names.title,
       metrics,
     }),
   );
@@ -103,7 +112,7 @@ async function writeTestMetrics(
   dir: string,
   name: string,
   runs: ComparedRun[],
-  keys: string[],
+  names: FigureLabels,
   settings: string[],
   metrics: string[],
 ): Promise<string | null> {
@@ -112,7 +121,7 @@ async function writeTestMetrics(
   const values: SettingValue[] = runs.flatMap((r) =>
     tested
       .filter((m) => Number.isFinite(r.metrics[m]))
-      .map((m) => ({ metric: m, setting: settingLabel(keys, r.params), run: path.basename(r.dir), value: r.metrics[m] })),
+      .map((m) => ({ metric: m, setting: names.label(r.params), run: path.basename(r.dir), value: r.metrics[m] })),
   );
   if (!values.length) return null;
   const file = path.join(dir, 'test-metrics.png');
@@ -120,10 +129,10 @@ async function writeTestMetrics(
     file,
     settingValuesSpec({
       title: `Test metrics of sweep ${name}, by setting`,
-      subtitle: `a row per setting (${keys.join(', ') || 'the runs'}); dots: each run (seed); tick and line: the mean ± one standard deviation over seeds`,
+      subtitle: `a row per setting (${names.what}); dots: each run (seed); tick and line: the mean ± one standard deviation over seeds${names.held ? `; ${names.held}` : ''}`,
       values,
       settings,
-      settingTitle: keys.join(', ') || 'setting',
+      settingTitle: names.title,
       metrics: tested.filter((m) => values.some((v) => v.metric === m)),
     }),
   );
@@ -219,13 +228,16 @@ export async function writeSweepReport(sweepDir: string): Promise<string> {
       }
     }
     // every run's curves overlaid, and each test metric by setting (the settings in the table's order)
-    const settings = rows.map((r) => settingLabel(keys, r.key));
-    const curves = await writeSweepCurves(dir, index.name, runs, keys, settings);
+    const names = figureLabels(keys, rows);
+    const settings = rows.map((r) => names.label(r.key));
+    // the panel that leads: the metric the sweep ranks by, else the validation curve of the plotted test metric
+    const lead = rankBy?.metric ?? defaultPlotMetric(metrics)?.replace(/^test\//, 'val/');
+    const curves = await writeSweepCurves(dir, index.name, runs, names, settings, lead);
     if (curves)
       figures.push(
         figure(curves, `${path.basename(curves)} (SVG beside it): every run's learning curves, a panel per metric, a colour per setting`),
       );
-    const tested = await writeTestMetrics(dir, index.name, runs, keys, settings, metrics);
+    const tested = await writeTestMetrics(dir, index.name, runs, names, settings, metrics);
     if (tested) figures.push(figure(tested, `${path.basename(tested)} (SVG beside it): each test metric by setting`));
     parts.push('<h2>Figures</h2>', figures.length ? figures.join('\n') : '<p class="sub">No swept key to plot against.</p>');
   } else parts.push('<p class="sub">No cell has a run yet.</p>');
