@@ -253,7 +253,15 @@ test("figures: a sweep's curve panels lead with the ranked metric and keep the v
 });
 
 test("figures: an ablation's settings are named by what they change, a grid's by every key", () => {
-  const row = (key: Record<string, string>) => ({ key, runs: 1, seeds: [0], stats: {}, published: {} }) as unknown as ComparisonRow;
+  const row = (key: Record<string, string>): ComparisonRow => ({
+    key,
+    runs: 1,
+    seeds: [0],
+    stats: {},
+    stopped: 0,
+    epochs: [],
+    published: {},
+  });
   const keys = [
     'train.clip.norm',
     'train.clip.value',
