@@ -171,6 +171,67 @@ test('report: a sweep writes compare plots with legend, error bars and the publi
   for (const l of links) assert.ok(fs.existsSync(path.join(sweepDir, l)), l);
 });
 
+test("report: an ablation's cells, rows and figures are named by what each changes", async () => {
+  const dir = tmpDir();
+  const cfg = smallConfig(dir, PUBLISHED);
+  fs.writeFileSync(
+    cfg,
+    fs
+      .readFileSync(cfg, 'utf8')
+      .replace(/eval:[\s\S]*?published:/, 'eval:\n  - kind: elbo\npublished:')
+      .replace('epochs: 3', 'epochs: 1'),
+  );
+  // six keys, each cell changing three of them against the first
+  fs.writeFileSync(
+    path.join(dir, 'sweep.yaml'),
+    [
+      'name: ab',
+      'base: small.yaml',
+      'sweep:',
+      '  zip:',
+      '    - model.latent: [4, 2, 4]',
+      '      train.batch_size: [50, 25, 50]',
+      '      train.weight_decay: [0, 0.001, 0]',
+      '      model.encoder.activation: [relu, relu, tanh]',
+      '      train.epochs: [1, 1, 2]',
+      '      data.validation: [50, 50, 40]',
+      '',
+    ].join('\n'),
+  );
+  const r = elbo(['sweep', path.join(dir, 'sweep.yaml'), '--runs-dir', path.join(dir, 'runs'), '--parallel', '2', '--json']);
+  assert.equal(r.status, 0, r.stderr);
+  const sweepDir = lastJson(r.stdout).dir;
+  const page = await openReport(path.join(sweepDir, 'report.html'), 'report-ablation');
+  const changes = ['latent=2, batch_size=25, weight_decay=0.001', 'validation=40, encoder.activation=tanh, epochs=2'];
+  for (const t of [
+    'setting (what it changes)',
+    'the commonest setting',
+    'model.latent=2 train.batch_size=25 train.weight_decay=0.001',
+    'Every cell has, unless its setting says otherwise: model.latent=4; train.batch_size=50; train.weight_decay=0; model.encoder.activation=relu; train.epochs=1; data.validation=50',
+    'Every setting has, unless it says otherwise: validation=50; encoder.activation=relu; latent=4; batch_size=50; epochs=1; weight_decay=0',
+    ...changes,
+  ])
+    assert.ok(page.text.includes(t), `report text has ${t}`);
+  // one column for the setting, not one per key; no plot against one key (each moves in one cell)
+  const html = fs.readFileSync(path.join(sweepDir, 'report.html'), 'utf8');
+  const head = /<table class="compare"><thead><tr>(.*?)<\/tr>/.exec(html)![1];
+  assert.deepEqual([...head.matchAll(/<th>([^<]*)<\/th>/g)].map((m) => m[1]).slice(0, 3), [
+    'setting (what it changes)',
+    'seeds',
+    'test/elbo',
+  ]);
+  assert.deepEqual(
+    fs.readdirSync(sweepDir).filter((f) => f.startsWith('compare-')),
+    [],
+  );
+  assert.equal(page.images.length, 2, 'the curves and the test metrics');
+  for (const f of ['curves.svg', 'test-metrics.svg']) {
+    const svg = svgText(path.join(sweepDir, f));
+    for (const c of changes) assert.ok(svg.includes(c), `${f}: ${c}`);
+    assert.ok(!svg.includes('model.latent=2'), `${f}: names without their section`);
+  }
+});
+
 test('report: a run stopped by SIGTERM is recorded KILLED, then gets its curves and a report saying so', async () => {
   const dir = tmpDir();
   const cfg = smallConfig(dir);

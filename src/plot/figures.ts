@@ -566,7 +566,7 @@ export function settingValuesSpec(o: {
         title: null,
         sort: o.settings,
         scale: { domain: o.settings },
-        axis: i % columns === 0 ? { labelLimit: 360 } : { labels: false, ticks: false },
+        axis: i % columns === 0 ? { labelLimit: 520 } : { labels: false, ticks: false },
       };
       const x = { type: 'quantitative', title: null, scale: { zero: false, nice: true } };
       return {

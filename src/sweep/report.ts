@@ -20,7 +20,7 @@ import {
   type ComparisonRow,
   type ComparedRun,
 } from './compare';
-import { readSweepState } from './state';
+import { readSweepState, distinctLabels, commonestValues } from './state';
 import {
   curvePoints,
   LR_TERM,
@@ -165,12 +165,19 @@ export async function writeSweepReport(sweepDir: string): Promise<string> {
   const mlflow = cells.map((c) => (c.runDir ? mlflowLink(c.runDir) : null));
   const parent = mlflowLink(dir);
   const tracked = mlflow.some(Boolean);
+  // an ablation's cells by what each changes, what they keep said once (a grid's labels stay whole)
+  const labels = distinctLabels(cells);
+  const common = commonestValues(cells.map((c) => c.axes ?? {}));
+  const held = common.size
+    ? `Every cell has, unless its setting says otherwise: ${[...common].map(([k, v]) => `${k}=${v.startsWith('"') ? JSON.parse(v) : v}`).join('; ')}`
+    : '';
   const parts: string[] = [
     `<h1>Sweep ${esc(index.name)}</h1>`,
     `<p class="sub">${esc(dir)} · sweep file ${esc(index.file)} · base ${esc([index.base].flat().join(', '))}${parent ? ` · MLflow: the sweep's run ${parent}` : ''}</p>`,
     '<h2>Cells</h2>',
+    ...(held ? [`<p class="sub">${esc(held)}</p>`] : []),
     table(
-      ['cell', 'setting', 'status', 'seconds', 'run', ...(tracked ? ['MLflow'] : [])],
+      ['cell', held ? 'setting (what it changes)' : 'setting', 'status', 'seconds', 'run', ...(tracked ? ['MLflow'] : [])],
       cells.map((c, i) => {
         const report = c.runDir ? path.join(c.runDir, 'artifacts', 'report.html') : null;
         const link =
@@ -179,7 +186,7 @@ export async function writeSweepReport(sweepDir: string): Promise<string> {
             : esc(c.runDir ? path.basename(c.runDir) : '–');
         return [
           String(c.index),
-          esc(c.label),
+          esc(labels.get(c.index) ?? c.label),
           `<span class="status ${esc(c.status)}">${esc(c.status)}</span>${c.status === 'STOPPED' && c.rung ? ` at epoch ${c.rung.epoch}` : ''}${c.error ? ` ${esc(c.error)}` : ''}`,
           c.seconds ? c.seconds.toFixed(1) : '–',
           link,
@@ -200,12 +207,17 @@ export async function writeSweepReport(sweepDir: string): Promise<string> {
     // a sweep that ranks its cells (early stopping, a search): the metric it ranks by, and the epochs of stopped cells
     const shownMetrics = metrics.filter((m) => m.startsWith('test/') || pub.includes(m) || m === rankBy?.metric);
     const early = rows.some((r) => r.stopped);
+    // an ablation's rows as one column of what each changes (a column per key would be mostly the same values)
+    const names = figureLabels(keys, rows);
+    const keyHead = names.held ? ['setting (what it changes)'] : keys;
+    const keyCells = (r: ComparisonRow) => (names.held ? [esc(names.label(r.key))] : keys.map((k) => esc(r.key[k])));
     parts.push(
       '<h2>Comparison (mean ± std over seeds)</h2>',
+      ...(names.held ? [`<p class="sub">${esc(names.held.replace(/^every/, 'Every'))}</p>`] : []),
       table(
-        [...keys, 'seeds', ...(early ? ['epochs'] : []), ...shownMetrics, ...pub.flatMap((m) => [`${m} published`, 'verdict'])],
+        [...keyHead, 'seeds', ...(early ? ['epochs'] : []), ...shownMetrics, ...pub.flatMap((m) => [`${m} published`, 'verdict'])],
         rows.map((r) => [
-          ...keys.map((k) => esc(r.key[k])),
+          ...keyCells(r),
           esc(r.seeds.join(', ')),
           ...(early ? [esc(epochsCell(r))] : []),
           ...shownMetrics.map((m) => cell(r.stats[m], r.runs)),
@@ -218,7 +230,8 @@ export async function writeSweepReport(sweepDir: string): Promise<string> {
         'compare',
       ),
     );
-    const by = defaultPlotKey(rows, keys);
+    // a metric against one swept key: not for an ablation, whose keys each move in one or two cells
+    const by = names.held ? undefined : defaultPlotKey(rows, keys);
     const figures: string[] = [];
     if (by) {
       for (const m of plottedMetrics(rows, metrics)) {
@@ -228,7 +241,6 @@ export async function writeSweepReport(sweepDir: string): Promise<string> {
       }
     }
     // every run's curves overlaid, and each test metric by setting (the settings in the table's order)
-    const names = figureLabels(keys, rows);
     const settings = rows.map((r) => names.label(r.key));
     // the panel that leads: the metric the sweep ranks by, else the validation curve of the plotted test metric
     const lead = rankBy?.metric ?? defaultPlotMetric(metrics)?.replace(/^test\//, 'val/');
