@@ -149,6 +149,14 @@ test('--cell takes a list as SLURM arrays do (3,4,6-7): those cells run in turn,
     ['PENDING', 'FINISHED', 'PENDING', 'FINISHED'],
   );
   assert.ok(!fs.existsSync(path.join(out.dir, 'report.html')), 'a part of the sweep writes no report');
+  // compare before any cell has finished says where the cells are (here: the two runs killed)
+  const early = path.join(dir, 'early');
+  fs.mkdirSync(early);
+  state.cells = state.cells.map((c: Cell) => (c.status === 'FINISHED' ? { ...c, status: 'KILLED' } : c));
+  fs.writeFileSync(path.join(early, 'sweep.json'), JSON.stringify(state));
+  const none = elbo(['compare', early]);
+  assert.equal(none.status, 1, none.stdout);
+  assert.equal(none.stderr.trim(), `${early}: no cell has a finished run yet (2 not started, 2 killed): nothing to compare`);
   for (const [arg, re] of [
     ['1,x', /^--cell 1,x: 'x' is not a cell index or range; give e\.g\. 3, or 3,4,6-7$/],
     ['3-1', /^--cell 3-1: the range 3-1 runs backwards; give 1-3$/],

@@ -150,7 +150,21 @@ export function collectRuns(paths: string[]): {
       published: Array.isArray(published) ? published : [],
     };
   });
-  if (!runs.length) throw new UserError('no runs to compare (has the sweep run yet?)', paths.join(' '));
+  if (!runs.length) {
+    // a sweep under way: say where its cells are (one running, the rest not started, ...)
+    const words: Record<string, string> = { PENDING: 'not started', RUNNING: 'running', KILLED: 'killed', FAILED: 'failed' };
+    const tally = new Map<string, number>();
+    for (const m of missing) {
+      const w = words[m.cell.status] ?? m.cell.status.toLowerCase();
+      tally.set(w, (tally.get(w) ?? 0) + 1);
+    }
+    throw new UserError(
+      missing.length
+        ? `no cell has a finished run yet (${[...tally].map(([w, n]) => `${n} ${w}`).join(', ')}): nothing to compare`
+        : 'no runs to compare (has the sweep run yet?)',
+      paths.join(' '),
+    );
+  }
   return { runs, sweepDir, missing, ...(rankBy ? { rankBy } : {}) };
 }
 
