@@ -14,6 +14,7 @@ import { loadConfig } from '../src/config/load';
 import { isSweepFile, loadSweep, resolveCells } from '../src/sweep/spec';
 import { tmpDir, smallConfig, tinyDataSet, tinyAdgmOptions, ROOT, epochLines } from './helpers';
 import type { DataSet } from '../src/contracts';
+import { termMeans } from '../src/models/model';
 
 test.before(async () => {
   await tf.setBackend('cpu');
@@ -199,9 +200,15 @@ test('a mixed batch: every term of adgm and sdgm matches the hand computation (c
     const { x, xt } = batchOf(y);
     const [c1, c2, alpha] = [0.5, 2, 3];
     const t = m.terms({ x: xt, y: Int32Array.from(y) }, { c1, c2, alpha }, new Rng(9), EVAL);
-    assert.deepEqual(Object.keys(t).sort(), [...ADGM_TERMS].sort());
+    // the logged terms, and the labelled rows' share (3 of 6) that an epoch's accuracy is read over
+    assert.deepEqual(Object.keys(t).sort(), [...ADGM_TERMS, '_labelled'].sort());
+    assert.equal(t._labelled.dataSync()[0], 0.5);
     const hand = handObjective(m, x, y, 9, c1, c2, alpha);
     for (const k of KEYS) close(t[k].dataSync()[0], hand[k], 1e-4, `${variant} ${k}`);
+    // as a run logs them: the accuracy on the labelled rows, the share left out
+    const logged = termMeans(m, Object.fromEntries(Object.entries(t).map(([k, v]) => [k, v.dataSync()[0]])));
+    assert.deepEqual(Object.keys(logged).sort(), [...ADGM_TERMS].sort());
+    close(logged.accuracy, (hand.accuracy * 6) / 3, 1e-6, `${variant} logged accuracy`);
   }
 });
 

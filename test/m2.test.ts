@@ -18,6 +18,7 @@ import { pca } from '../src/eval/latent-pca';
 import { runExperiment } from '../src/experiment';
 import { tmpDir, smallConfig, tinyDataSet, epochLines } from './helpers';
 import type { DataSet } from '../src/contracts';
+import { termMeans } from '../src/models/model';
 
 test.before(async () => {
   await tf.setBackend('cpu');
@@ -394,6 +395,14 @@ test('a short M2 run on 20 labels lowers the objective and classifies far better
   assert.ok(lines.at(-1)!['val/elbo'] > lines[0]['val/elbo'], `val/elbo ${lines[0]['val/elbo']} → ${lines.at(-1)!['val/elbo']}`);
   for (const k of ['train/labelled', 'train/unlabelled', 'train/class', 'train/entropy', 'train/recon', 'train/kl', 'val/accuracy'])
     assert.ok(k in lines[0], k);
+  // train/accuracy is the accuracy on the labelled rows the epoch saw (10 of every 60 rows here:
+  // as a share of the batch it could not pass 1/6); the share itself is not logged
+  assert.ok(lines.at(-1)!['train/accuracy'] > 0.5, `train/accuracy ${lines.at(-1)!['train/accuracy']}`);
+  assert.ok(lines.at(-1)!['train/accuracy'] <= 1);
+  assert.deepEqual(
+    Object.keys(lines[0]).filter((k) => k.includes('/_')),
+    [],
+  );
   // the weight that trained: alpha from alpha_expression (0.1 · 400 / 20 = 2 here), not loss.alpha's 0
   const alpha = 0.1 * (JSON.parse(fs.readFileSync(path.join(r.runDir, 'run.json'), 'utf8')).data.train / 20);
   assert.ok(
@@ -561,4 +570,20 @@ eval: [{kind: accuracy}, {kind: elbo}]
   assert.equal(r.status, 'FINISHED', r.error);
   assert.ok(Number.isFinite(r.metrics['test/elbo']));
   assert.ok(r.metrics['test/accuracy'] > 0);
+});
+
+test('termMeans: a ratio term over many batches is the ratio of the sums (the labelled rows accuracy), its denominator not logged', () => {
+  // two batches of 4 rows: 1 labelled row right of 1, then 1 right of 3 labelled: 2 of 4 labelled rows right
+  const batches = [
+    { accuracy: 1 / 4, _labelled: 1 / 4, loss: 2 },
+    { accuracy: 1 / 4, _labelled: 3 / 4, loss: 4 },
+  ];
+  const means = { accuracy: 0.25, _labelled: 0.5, loss: 3 }; // the batch-weighted means the loop keeps
+  for (const k of Object.keys(means) as (keyof typeof means)[]) close(means[k], (batches[0][k] + batches[1][k]) / 2, 1e-12, k);
+  const model = { ratios: { accuracy: '_labelled' } };
+  assert.deepEqual(termMeans(model, means), { accuracy: 0.5, loss: 3 });
+  // no labelled row seen: no accuracy, rather than 0 or NaN
+  assert.deepEqual(termMeans(model, { accuracy: 0, _labelled: 0, loss: 1 }), { loss: 1 });
+  // a model without ratios: the means as they are
+  assert.deepEqual(termMeans({}, { accuracy: 0.25, loss: 3 }), { accuracy: 0.25, loss: 3 });
 });

@@ -101,6 +101,15 @@ export interface Model {
    * gives alpha): logged as weight/<name>, so the record shows the weight that trains.
    */
   fixedWeights?: Record<string, number>;
+  /**
+   * Terms whose value over many batches (an epoch's train/ line, the val/ and test/ passes)
+   * is the ratio of their batch-weighted mean to another term's, by name: M2's
+   * `{accuracy: '_labelled'}`, where each batch's accuracy is Σ_lab [argmax = y] / B and
+   * `_labelled` is n_lab / B, so the ratio is the accuracy on the labelled rows whatever
+   * the batches hold. A term whose name begins with `_` is such a denominator, never logged
+   * (src/models/model.ts, termMeans).
+   */
+  ratios?: Record<string, string>;
   /** Posterior means [B, K]. */
   encodeMean(x: tfc.Tensor2D): tfc.Tensor2D;
   /** μ and log σ² when the posterior is a diagonal Gaussian (augmentation along σ). */

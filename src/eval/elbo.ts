@@ -4,6 +4,7 @@ import { rows } from './evaluator';
 import { evalGraph } from './compiled';
 import type { Rng } from '../runtime/rng';
 import type { CompileMode, Model, LossWeights, Split, WeightValues } from '../contracts';
+import { termMeans } from '../models/model';
 
 /**
  * Mean loss terms over a whole split with every weight the model reads at 1 (`weights`,
@@ -63,7 +64,7 @@ export function evaluateTerms(
   const values = sum ? sum.dataSync() : new Float32Array(0);
   sum?.dispose();
   weightInputs.forEach((t) => t.dispose());
-  return Object.fromEntries(names.map((k, i) => [k, values[i] / split.n]));
+  return termMeans(model, Object.fromEntries(names.map((k, i) => [k, values[i] / split.n])));
 }
 
 const elboOptions = {

@@ -68,7 +68,9 @@ export interface SemiSupervisedRows {
  *   loss    = (Σ_lab L + Σ_unlab U + class term) / B, the class term α·Σ_lab −log q(y|x)
  *             (classLoss 'sum') or α·B·mean_lab −log q(y|x) ('mean');
  *   labelled, unlabelled = Σ_lab L / B, Σ_unlab U / B with c1 = c2 = λ_H = 1; elbo = −(their sum);
- *   class, entropy, accuracy = Σ_lab −log q, Σ_unlab H, Σ_lab [argmax = y], each / B;
+ *   class, entropy, accuracy = Σ_lab −log q, Σ_unlab H, Σ_lab [argmax = y], each / B,
+ *             and _labelled = n_lab / B (SEMI_SUPERVISED_RATIOS: over many batches the
+ *             accuracy is read as accuracy / _labelled, the labelled rows' accuracy);
  *   recon and every `report` term: Σ_lab t + Σ_unlab Σ_y q(y|x)·t(x,y), / B.
  * `accuracyLogits` are the labelled rows' logits the accuracy reads (default: theirs in `logits`).
  */
@@ -143,6 +145,16 @@ export function semiSupervisedTerms(o: {
     class: mean(cls),
     entropy: mean(ent),
     accuracy: mean(correct),
+    [LABELLED_SHARE]: tf.scalar(nl / B),
     elbo: tf.neg(tf.add(labelled, unlabelled)) as tfc.Scalar,
   };
 }
+
+/** The share of labelled rows in a batch (n_lab / B): the denominator of the semi-supervised accuracy, never logged. */
+export const LABELLED_SHARE = '_labelled';
+
+/**
+ * The semi-supervised models' ratios (Model.ratios): an epoch's train/accuracy is the
+ * accuracy on the labelled rows it saw (Σ correct / Σ n_lab), not their share of the batch.
+ */
+export const SEMI_SUPERVISED_RATIOS: Record<string, string> = { accuracy: LABELLED_SHARE };

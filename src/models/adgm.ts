@@ -5,7 +5,7 @@ import { standardWeights } from '../registry/weights';
 import { weightSchedule, scheduleProgress } from '../schedules/schedule';
 import { likelihoodOf } from '../losses/likelihood';
 import { gaussianLogDensity } from '../losses/gaussian-kl';
-import { semiSupervisedTerms } from '../losses/m2';
+import { semiSupervisedTerms, SEMI_SUPERVISED_RATIOS } from '../losses/m2';
 import { alphaNames, evalAlphaExpression, m2Options, m2Rows, semiSupervisedRows, M2_TERMS } from './m2';
 import { withClass, type PassPart } from './class-passes';
 import { latentModelCapabilities } from './vae';
@@ -475,6 +475,7 @@ export function adgmCore(o: AdgmOptions, ctx: ModelBuildContext, variant: AdgmVa
     stepInputs: (y, rows) => adgmRows(y ?? new Int32Array(rows).fill(-1), C, o.aux_samples, o.norm_groups === 'separate'),
     scheduled: prior.scheduled || !constantEntropy ? scheduled : undefined,
     ...(alpha !== null ? { fixedWeights: { alpha } } : {}),
+    ratios: SEMI_SUPERVISED_RATIOS,
     terms: adgmTerms(m, o, alpha),
     classify: adgmClassify(m, o.classify_samples, classifyRng),
     /** The mean of q(z|ā,ŷ,x): ā the mean of q(a|x), ŷ = argmax q(y|ā,x). */

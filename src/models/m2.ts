@@ -5,7 +5,7 @@ import { standardWeights } from '../registry/weights';
 import { weightSchedule, scheduleProgress } from '../schedules/schedule';
 import type { Rng } from '../runtime/rng';
 import { likelihoodOf } from '../losses/likelihood';
-import { semiSupervisedTerms } from '../losses/m2';
+import { semiSupervisedTerms, SEMI_SUPERVISED_RATIOS } from '../losses/m2';
 import { withClass } from './class-passes';
 import { UserError } from '../errors';
 import type { ModelBuildContext, Model, Network, Prior, TrainProgress, DataSet, LikelihoodName, ClassConditionalModel } from '../contracts';
@@ -364,6 +364,7 @@ export function m2Core(o: M2CoreOptions, ctx: ModelBuildContext, features: Featu
     stepInputs: (y, rows) => semiSupervisedRows(y, rows, C, separate),
     scheduled: prior.scheduled || !constantEntropy ? scheduled : undefined,
     ...(alpha !== null ? { fixedWeights: { alpha } } : {}),
+    ratios: SEMI_SUPERVISED_RATIOS,
     terms(batch, w, rng, progress) {
       const B = batch.x.shape[0];
       const r = (batch.inputs ?? upload(semiSupervisedRows(batch.y, B, C, separate))) as ReturnType<typeof upload>;

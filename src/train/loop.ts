@@ -10,6 +10,7 @@ import { faultPoint } from '../util/fault';
 import { drawsEveryBatch } from '../data/splits';
 import type { WeightAverage } from './average';
 import type { Model, WeightValues, DataSet, Optimizer, Schedule, TrainProgress, StepMode } from '../contracts';
+import { termMeans } from '../models/model';
 
 export interface LoopOptions {
   epochs: number;
@@ -280,7 +281,7 @@ export async function trainLoop(
 
         const last = s === stepsPerEpoch - 1;
         if ((s + 1) % o.logEvery === 0 || last) {
-          const means = sums.means(seen);
+          const means = termMeans(model, sums.means(seen));
           const diverged = divergedInEpoch(means, w, epoch, globalStep);
           if (diverged) {
             sums.dispose();
@@ -304,7 +305,7 @@ export async function trainLoop(
       // that validation and the checkpoint read
       step.sync();
       const trainSeconds = (Date.now() - t0) / 1000;
-      const means = sums.means(seen);
+      const means = termMeans(model, sums.means(seen));
       sums.dispose();
       o.average?.update(epoch + 1); // train.swa: the epoch's parameters into the average
       const metrics = epochMetrics(tf, model, data, optimizer, o, {
