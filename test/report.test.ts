@@ -351,6 +351,7 @@ test("figures: an ablation's settings are named by what they change, a grid's by
     ['the commonest setting', 'clip.norm=5, clip.value=1', 'weight_decay=2e-5', 'encoder.norm=batch, decoder.norm=batch'],
   );
   assert.equal(names.what, 'what it changes');
+  assert.equal(names.ablation, true);
   // said once: the values every row keeps, without the keys most rows leave unset
   assert.equal(
     names.held,
@@ -363,4 +364,5 @@ test("figures: an ablation's settings are named by what they change, a grid's by
   );
   assert.equal(grid.label({ 'model.latent': '2', 'train.batch_size': '25' }), 'latent=2, batch_size=25');
   assert.equal(grid.held, '');
+  assert.equal(grid.ablation, false);
 });

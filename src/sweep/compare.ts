@@ -487,6 +487,8 @@ export interface FigureLabels {
   title: string;
   /** What a setting's name says (the swept keys, or what it changes). */
   what: string;
+  /** Whether the settings are an ablation's (named by what they change) rather than a grid's. */
+  ablation: boolean;
   /** What an ablation's settings keep unless their names say otherwise ('' for a grid). */
   held: string;
 }
@@ -499,12 +501,19 @@ export interface FigureLabels {
 export function figureLabels(keys: string[], rows: ComparisonRow[]): FigureLabels {
   const common = commonestValues(rows.map((r) => r.key));
   if (!common.size)
-    return { label: (v) => settingLabel(keys, v), title: keys.join(', ') || 'setting', what: keys.join(', ') || 'the runs', held: '' };
+    return {
+      label: (v) => settingLabel(keys, v),
+      title: keys.join(', ') || 'setting',
+      what: keys.join(', ') || 'the runs',
+      ablation: false,
+      held: '',
+    };
   // train.clip.norm as clip.norm: without its section, unless two keys would then read alike
   const short = (k: string) => {
     const rest = k.replace(/^[^.]+\./, '');
     return keys.filter((x) => x.replace(/^[^.]+\./, '') === rest).length > 1 ? k : rest;
   };
+  const kept = [...common].filter(([, v]) => JSON.parse(v) !== '-').map(([k, v]) => `${short(k)}=${JSON.parse(v)}`);
   return {
     label: (v) =>
       keys
@@ -513,10 +522,8 @@ export function figureLabels(keys: string[], rows: ComparisonRow[]): FigureLabel
         .join(', ') || COMMONEST_SETTING,
     title: 'setting',
     what: 'what it changes',
-    held: `every setting has, unless it says otherwise: ${[...common]
-      .filter(([, v]) => JSON.parse(v) !== '-')
-      .map(([k, v]) => `${short(k)}=${JSON.parse(v)}`)
-      .join('; ')}`,
+    ablation: true,
+    held: kept.length ? `every setting has, unless it says otherwise: ${kept.join('; ')}` : '',
   };
 }
 

@@ -209,8 +209,8 @@ export async function writeSweepReport(sweepDir: string): Promise<string> {
     const early = rows.some((r) => r.stopped);
     // an ablation's rows as one column of what each changes (a column per key would be mostly the same values)
     const names = figureLabels(keys, rows);
-    const keyHead = names.held ? ['setting (what it changes)'] : keys;
-    const keyCells = (r: ComparisonRow) => (names.held ? [esc(names.label(r.key))] : keys.map((k) => esc(r.key[k])));
+    const keyHead = names.ablation ? ['setting (what it changes)'] : keys;
+    const keyCells = (r: ComparisonRow) => (names.ablation ? [esc(names.label(r.key))] : keys.map((k) => esc(r.key[k])));
     parts.push(
       '<h2>Comparison (mean ± std over seeds)</h2>',
       ...(names.held ? [`<p class="sub">${esc(names.held.replace(/^every/, 'Every'))}</p>`] : []),
@@ -231,7 +231,7 @@ export async function writeSweepReport(sweepDir: string): Promise<string> {
       ),
     );
     // a metric against one swept key: not for an ablation, whose keys each move in one or two cells
-    const by = names.held ? undefined : defaultPlotKey(rows, keys);
+    const by = names.ablation ? undefined : defaultPlotKey(rows, keys);
     const figures: string[] = [];
     if (by) {
       for (const m of plottedMetrics(rows, metrics)) {
