@@ -10,6 +10,7 @@ import { spawnSync } from 'child_process';
 import { tmpDir, smallConfig, elbo, lastJson } from './helpers';
 import { cellLine } from '../src/cli/runs';
 import { distinctLabels } from '../src/sweep/state';
+import { lastWords } from '../src/sweep/runner';
 
 function sweepFile(dir: string, body: string): string {
   smallConfig(dir, 'eval: [{kind: elbo}]\n'.replace(/^/, '')); // writes small.yaml and the data
@@ -557,4 +558,21 @@ test('a sweep of a config from the command line: --grid, --seeds and --set make 
   bad(['--grid', 'model.latent=2', '--seeds', 'a,b'], /^--seeds a,b: seeds are integers >= 0/m);
   bad(['--grid', 'model.latnt=2,4'], /^--set model\.latnt=2: cell 0 .*unknown key 'latnt' in model; did you mean 'latent'/m);
   bad([], /small\.yaml: a config is swept over --grid KEY=V1,V2 \(repeatable\) and\/or --seeds 0,1; or give a sweep file$/m);
+});
+
+test('a cell that ended without a result says why in its last words, not its progress lines', () => {
+  const stderr = [
+    'run 20261207-005058-b25104: m1 on mnist (50000 train / 10000 val / 10000 test), backend tensorflow, device cpu, seed 1',
+    'train step (100×784): one TensorFlow graph of 226 kernels, traced and checked in 0.75 s',
+    'epoch 1/300 train/loss 199.1 train/recon 194.0 | 6649 samples/s | 8.2s',
+    'SIGTERM: stopping after the current step',
+    'epoch 2/300 train/loss 150.2 train/recon 140.0 | 6455 samples/s | 8.3s',
+    'model.m1: the M1 run RUNS/mnist-m1m2-m1/20261207-005058-b25104 ended KILLED (interrupted in epoch 2; resume with: elbo run --resume RUNS/…)',
+    '',
+  ].join('\n');
+  assert.equal(
+    lastWords(stderr),
+    'SIGTERM: stopping after the current step | model.m1: the M1 run RUNS/mnist-m1m2-m1/20261207-005058-b25104 ended KILLED (interrupted in epoch 2; resume with: elbo run --resume RUNS/…)',
+  );
+  assert.equal(lastWords('epoch 1/3 train/loss 1\n'), '');
 });

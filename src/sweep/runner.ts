@@ -100,6 +100,23 @@ export function checkCellsHash(spec: SweepSpec, resolved: { loaded: LoadedConfig
   return hash;
 }
 
+/** A run's progress on stderr (its header, epoch and evaluation lines): not why a cell ended. */
+const PROGRESS_LINE = /^(epoch \d+\/\d+ |train step |eval \S+: |run \d{8}-\d{6}-|classes in |labelled subset |latent classifier )/;
+
+/**
+ * Why a cell's process ended without a result line: the last lines of its stderr (a crash
+ * shows more than one), joined by ' | ', without the progress a run prints as it trains
+ * (a stopped cell's stderr ends in epoch lines).
+ */
+export function lastWords(stderr: string): string {
+  return stderr
+    .trim()
+    .split('\n')
+    .filter((l) => l.trim() && !PROGRESS_LINE.test(l))
+    .slice(-5)
+    .join(' | ');
+}
+
 /** Signals that stop a sweep: its cells stop after their current step and record KILLED. */
 const STOP_SIGNALS: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP'];
 
@@ -442,8 +459,7 @@ class SweepRun {
     if (parsed)
       Object.assign(r, { status: parsed.status, runDir: parsed.runDir, metrics: parsed.metrics, error: parsed.error ?? undefined });
     else {
-      // no result line: its last words (a crash shows more than one line)
-      const tail = end.stderr.trim().split('\n').slice(-5).join(' | ');
+      const tail = lastWords(end.stderr);
       Object.assign(r, {
         status: this.stopped || end.signal ? 'KILLED' : 'FAILED',
         error: tail || (end.signal ? `killed by ${end.signal}` : `exit ${end.code}`),
