@@ -120,7 +120,8 @@ test('report: a run writes its curves, labelled figures and a report.html that C
   assert.equal(bad.stderr.trim(), `${dir}: neither a run directory (run.json) nor a sweep directory (sweep.json)`);
 });
 
-test('report: a sweep writes compare plots with legend, error bars and the published line, and a report.html Chromium renders', async () => {
+/** A directory with small.yaml for a sweep's base: one epoch, the ELBO evaluator only, a published number. */
+function sweepBase(): string {
   const dir = tmpDir();
   const cfg = smallConfig(dir, PUBLISHED);
   fs.writeFileSync(
@@ -130,6 +131,11 @@ test('report: a sweep writes compare plots with legend, error bars and the publi
       .replace(/eval:[\s\S]*?published:/, 'eval:\n  - kind: elbo\npublished:')
       .replace('epochs: 3', 'epochs: 1'),
   );
+  return dir;
+}
+
+test('report: a sweep writes compare plots with legend, error bars and the published line, and a report.html Chromium renders', async () => {
+  const dir = sweepBase();
   fs.writeFileSync(
     path.join(dir, 'sweep.yaml'),
     'name: s\nbase: small.yaml\nsweep:\n  grid:\n    model.latent: [2, 3]\n    train.batch_size: [25, 50]\n',
@@ -172,15 +178,7 @@ test('report: a sweep writes compare plots with legend, error bars and the publi
 });
 
 test("report: an ablation's cells, rows and figures are named by what each changes", async () => {
-  const dir = tmpDir();
-  const cfg = smallConfig(dir, PUBLISHED);
-  fs.writeFileSync(
-    cfg,
-    fs
-      .readFileSync(cfg, 'utf8')
-      .replace(/eval:[\s\S]*?published:/, 'eval:\n  - kind: elbo\npublished:')
-      .replace('epochs: 3', 'epochs: 1'),
-  );
+  const dir = sweepBase();
   // six keys, each cell changing three of them against the first
   fs.writeFileSync(
     path.join(dir, 'sweep.yaml'),
