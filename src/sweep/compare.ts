@@ -367,8 +367,7 @@ export function toShortTable(rows: ComparisonRow[], keys: string[], metrics: str
           const r = rows[i - 2];
           // an ablation's rows by what each changes: the keys most rows share are left out
           const setting =
-            keys
-              .filter((k) => r.key[k] !== '-' && common.get(k) !== JSON.stringify(r.key[k]))
+            changedKeys(keys, common, r.key)
               .map((k) => `${k}=${r.key[k]}`)
               .join('; ') || COMMONEST_SETTING;
           return [...(i > 2 ? [''] : []), l, ...wrapWords(setting, width - 3, true).map((s) => `  ${s}`)];
@@ -480,6 +479,15 @@ export function settingLabel(keys: string[], values: Record<string, string>): st
   return keys.map((k) => `${twice(k) ? k : last(k)}=${values[k] ?? '-'}`).join(', ') || 'all';
 }
 
+/**
+ * The keys whose value in `values` differs from an ablation's commonest one (commonestValues;
+ * values compare as JSON); an unset key ('-') changes nothing. Compare's rows and the sweep's
+ * figures name a setting by these.
+ */
+function changedKeys(keys: string[], common: Map<string, string>, values: Record<string, string>): string[] {
+  return keys.filter((k) => (values[k] ?? '-') !== '-' && common.get(k) !== JSON.stringify(values[k]));
+}
+
 export interface FigureLabels {
   /** A setting's name from its values (a row's key, or a run's flattened params). */
   label: (values: Record<string, string>) => string;
@@ -516,8 +524,7 @@ export function figureLabels(keys: string[], rows: ComparisonRow[]): FigureLabel
   const kept = [...common].filter(([, v]) => JSON.parse(v) !== '-').map(([k, v]) => `${short(k)}=${JSON.parse(v)}`);
   return {
     label: (v) =>
-      keys
-        .filter((k) => (v[k] ?? '-') !== '-' && common.get(k) !== JSON.stringify(v[k]))
+      changedKeys(keys, common, v)
         .map((k) => `${short(k)}=${v[k]}`)
         .join(', ') || COMMONEST_SETTING,
     title: 'setting',
