@@ -325,6 +325,50 @@ test('elbo compare: 80 columns by default, every column with --wide', () => {
   assert.match(bad.stderr, /--metric: no metric 'test\/elbow'.*test\/elbo/);
 });
 
+test("elbo compare overlays the runs' learning curves (one setting's seeds: a colour per seed) and says how many runs have a metric", () => {
+  const dir = tmpDir();
+  // seed 1 still trains: validation curves, no test metrics yet
+  const dirs = [0, 1].map((seed) => {
+    const d = path.join(dir, 'mnist-sdgm', `run-${seed}`);
+    fs.mkdirSync(d, { recursive: true });
+    const metrics = seed === 0 ? { 'test/accuracy': 0.97, 'train/loss': 70 } : { 'train/loss': 71 };
+    fs.writeFileSync(
+      path.join(d, 'run.json'),
+      JSON.stringify({ status: seed === 0 ? 'FINISHED' : 'RUNNING', seed, metrics, epochs_completed: 4 }),
+    );
+    fs.writeFileSync(path.join(d, 'config.yaml'), `seed: ${seed}\nmodel: {kind: sdgm, latent: 100}\n`);
+    const lines = [1, 2, 3, 4].map((epoch) =>
+      JSON.stringify({ epoch, 'train/loss': 90 - 5 * epoch - seed, 'val/accuracy': 0.8 + 0.03 * epoch + 0.01 * seed }),
+    );
+    fs.writeFileSync(path.join(d, 'metrics.jsonl'), lines.join('\n') + '\n');
+    return d;
+  });
+  const curves = path.join(dir, 'seeds.png');
+  const r = elbo(['compare', ...dirs, '--metric', 'test/accuracy', '--curves', curves], { cwd: dir });
+  assert.equal(r.status, 0, r.stderr);
+  // one run of two has test/accuracy: no "± 0.000" as if both had the same number
+  assert.match(r.stdout, /^2\s+0\.970 \(1 of 2\)$/m);
+  assert.match(r.stderr, /^wrote seeds\.png and \.svg: learning curves, 2 panels$/m);
+  assert.ok(fs.statSync(curves).size > 1000);
+  const svg = fs.readFileSync(curves.replace(/\.png$/, '.svg'), 'utf8');
+  for (const text of [
+    'Learning curves of mnist-sdgm',
+    '2 runs, one setting, a colour per seed',
+    'seed=0',
+    'seed=1',
+    'val/accuracy',
+    'train/loss',
+  ])
+    assert.ok(svg.includes(text), text);
+  // the validation curve of --metric leads
+  assert.ok(svg.indexOf('val/accuracy') < svg.indexOf('train/loss'));
+  // without --curves: curves.png beside the CSV
+  fs.mkdirSync(path.join(dir, 'out'));
+  const plain = elbo(['compare', ...dirs, '--csv', path.join(dir, 'out', 'c.csv')], { cwd: dir });
+  assert.equal(plain.status, 0, plain.stderr);
+  assert.ok(fs.existsSync(path.join(dir, 'out', 'curves.svg')));
+});
+
 test('a sweep cell run records its setting; runs list and show say it; the sweep report overlays the curves, plots each test metric by setting and links the MLflow runs', async () => {
   const dir = tmpDir();
   const cfg = smallConfig(dir);

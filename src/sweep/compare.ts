@@ -22,11 +22,19 @@ export interface ComparedRun {
   published: PublishedEntry[];
 }
 
+export interface MetricStats {
+  mean: number;
+  std: number;
+  /** How many of the row's runs have the metric (a run still training has no test metrics yet). */
+  n: number;
+}
+
 export interface ComparisonRow {
   key: Record<string, string>;
   runs: number;
   seeds: number[];
-  stats: Record<string, { mean: number; std: number }>;
+  /** Per metric: mean and standard deviation over the row's runs that have it (n of them). */
+  stats: Record<string, MetricStats>;
   /** Runs of the row stopped early (PAUSED at a rung of the sweep's early_stop), and the epochs each trained. */
   stopped: number;
   epochs: number[];
@@ -230,12 +238,23 @@ export function epochsCell(r: ComparisonRow): string {
   return r.stopped ? `${e} (${r.runs > 1 ? `${r.stopped} ` : ''}stopped)` : e;
 }
 
-function statsOf(values: number[]): { mean: number; std: number } | undefined {
+function statsOf(values: number[]): MetricStats | undefined {
   const v = values.filter((x) => Number.isFinite(x));
   if (!v.length) return undefined;
   const mean = v.reduce((a, b) => a + b, 0) / v.length;
   const std = v.length > 1 ? Math.sqrt(v.reduce((a, b) => a + (b - mean) ** 2, 0) / (v.length - 1)) : 0;
-  return { mean, std };
+  return { mean, std, n: v.length };
+}
+
+/**
+ * A metric's cell in compare's tables and the sweep's report: the mean ± std over the runs
+ * that have it, the mean alone for one, and how many of the row's runs those are when not
+ * all (`0.971 (1 of 2)`: a run still training has no test metrics).
+ */
+export function statCell(s: MetricStats | undefined, runs: number, format: (x: number) => string): string {
+  if (!s) return '-';
+  const value = s.n > 1 ? `${format(s.mean)} ± ${format(s.std)}` : format(s.mean);
+  return s.n < runs ? `${value} (${s.n} of ${runs})` : value;
 }
 
 /** Metrics with a published number in any row, in first-seen order. */
@@ -271,8 +290,7 @@ export function toCsv(rows: ComparisonRow[], keys: string[], metrics: string[]):
 
 /** Every column: the swept keys, the seeds, every compared metric, and each published metric with its verdict (`elbo compare --wide`). */
 export function toTable(rows: ComparisonRow[], keys: string[], metrics: string[]): string {
-  const cell = (s: { mean: number; std: number } | undefined, n: number) =>
-    !s ? '-' : n > 1 ? `${s.mean.toFixed(3)} ± ${s.std.toFixed(3)}` : s.mean.toFixed(3);
+  const cell = (s: MetricStats | undefined, runs: number) => statCell(s, runs, (x) => x.toFixed(3));
   const pub = publishedMetrics(rows);
   // runs stopped early: their epochs, marked
   const early = rows.some((r) => r.stopped);
@@ -316,8 +334,7 @@ export function tableMetric(metrics: string[], asked?: string, rankBy?: { metric
  * lines under its numbers instead.
  */
 export function toShortTable(rows: ComparisonRow[], keys: string[], metrics: string[], metric: string | undefined, width = 80): string {
-  const cell = (s: { mean: number; std: number } | undefined, n: number) =>
-    !s ? '-' : n > 1 ? `${s.mean.toFixed(3)} ± ${s.std.toFixed(3)}` : s.mean.toFixed(3);
+  const cell = (s: MetricStats | undefined, runs: number) => statCell(s, runs, (x) => x.toFixed(3));
   const early = rows.some((r) => r.stopped);
   // --metric published: each row's own published metric, named in a column of its own
   const own = metric === PUBLISHED;
@@ -542,6 +559,16 @@ export function numericKey(rows: ComparisonRow[], k: string): boolean {
 /** The metric a compare plot shows by default: test/elbo, else the first test metric. */
 export function defaultPlotMetric(metrics: string[]): string | undefined {
   return metrics.includes('test/elbo') ? 'test/elbo' : metrics.find((m) => m.startsWith('test/'));
+}
+
+/**
+ * The learning-curve panel that leads (writeRunCurves): the validation curve of the metric
+ * asked for (--metric), else the metric the sweep ranks by, else the validation curve of
+ * the plotted test metric.
+ */
+export function leadingCurve(metrics: string[], rankBy?: { metric: string }, asked?: string): string | undefined {
+  const val = (m?: string) => m?.replace(/^test\//, 'val/');
+  return (asked && asked !== PUBLISHED ? val(asked) : undefined) ?? rankBy?.metric ?? val(defaultPlotMetric(metrics));
 }
 
 /** The swept key on a compare plot's x axis by default: the first numeric one, else the first. */

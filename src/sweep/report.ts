@@ -16,6 +16,10 @@ import {
   defaultPlotMetric,
   defaultPlotKey,
   figureLabels,
+  leadingCurve,
+  statCell,
+  settingLabel,
+  type MetricStats,
   type FigureLabels,
   type ComparisonRow,
   type ComparedRun,
@@ -62,27 +66,33 @@ export function mlflowLink(dir: string): string | null {
 }
 
 /**
- * Every run's learning curves overlaid (SWEEP_DIR/curves.png and .svg): a panel per train/
- * and val/ metric (at most 12), a colour per setting. Null when no run has finished an epoch.
+ * Every run's learning curves overlaid, as FILE (PNG) and its SVG beside it: a panel per
+ * train/ and val/ metric that moves (at most 12; `first` leads), a colour per setting, a line
+ * per run. Runs that are all one setting (its seeds) get a colour per seed instead. What a
+ * sweep's report draws (SWEEP_DIR/curves.png), and `elbo compare` for any runs. Returns the
+ * panels' metrics (none when no run has finished an epoch: then nothing is written).
  */
-async function writeSweepCurves(
-  dir: string,
-  name: string,
+export async function writeRunCurves(
+  file: string,
+  title: string,
   runs: ComparedRun[],
   names: FigureLabels,
   settings: string[],
   first?: string,
-): Promise<string | null> {
+): Promise<string[]> {
+  const bySeed = settings.length === 1 && runs.length > 1;
+  const colourOf = (r: ComparedRun) => (bySeed ? `seed=${r.seed}` : names.label(r.params));
+  const colours = bySeed ? [...new Set(runs.map(colourOf))] : settings;
   const points: SweepCurvePoint[] = [];
   for (const r of runs) {
-    const setting = names.label(r.params);
+    const setting = colourOf(r);
     const run = path.basename(r.dir);
     for (const p of curvePoints(readMetricLines(r.dir))) {
       if (p.term !== LR_TERM)
         points.push({ epoch: p.epoch, metric: `${p.split === 'train' ? 'train' : 'val'}/${p.term}`, setting, run, value: p.value });
     }
   }
-  if (!points.length) return null;
+  if (!points.length) return [];
   // a metric that never changes (M2's val/unlabelled: every validation row is labelled) is no curve
   const values = new Map<string, Set<number>>();
   for (const p of points) values.set(p.metric, (values.get(p.metric) ?? new Set()).add(p.value));
@@ -90,21 +100,23 @@ async function writeSweepCurves(
     [...values].filter(([, v]) => v.size > 1).map(([m]) => m),
     first,
   );
-  if (!metrics.length) return null;
-  const seeds = Math.max(...settings.map((s) => new Set(points.filter((p) => p.setting === s).map((p) => p.run)).size));
-  const file = path.join(dir, 'curves.png');
+  if (!metrics.length) return [];
+  const seeds = Math.max(...colours.map((s) => new Set(points.filter((p) => p.setting === s).map((p) => p.run)).size));
+  const what = bySeed
+    ? `one setting${names.ablation || settings[0] !== settingLabel([], {}) ? ` (${settings[0]})` : ''}, a colour per seed`
+    : `${settings.length} setting${settings.length === 1 ? '' : 's'}${seeds > 1 ? `; a line per run (the seeds of a setting share its colour)` : ''}`;
   await writeFigure(
     file,
     sweepCurvesSpec({
-      title: `Learning curves of sweep ${name}`,
-      subtitle: `${runs.length} run${runs.length === 1 ? '' : 's'}, ${settings.length} setting${settings.length === 1 ? '' : 's'}${seeds > 1 ? `; a line per run (the seeds of a setting share its colour)` : ''}${names.held ? `; ${names.held}` : ''}`,
+      title,
+      subtitle: `${runs.length} run${runs.length === 1 ? '' : 's'}, ${what}${names.held ? `; ${names.held}` : ''}`,
       points: points.filter((p) => metrics.includes(p.metric)),
-      settings,
-      settingTitle: names.title,
+      settings: colours,
+      settingTitle: bySeed ? 'seed' : names.title,
       metrics,
     }),
   );
-  return file;
+  return metrics;
 }
 
 /** The final test metrics by setting (SWEEP_DIR/test-metrics.png and .svg): a panel per test metric (at most 12). Null without test metrics. */
@@ -202,8 +214,7 @@ export async function writeSweepReport(sweepDir: string): Promise<string> {
     const rows = compare(runs, keys, metrics, rankBy);
     fs.writeFileSync(path.join(dir, 'compare.csv'), toCsv(rows, keys, metrics));
     const pub = publishedMetrics(rows);
-    const cell = (s: { mean: number; std: number } | undefined, n: number) =>
-      !s ? '–' : n > 1 ? `${num(s.mean)} ± ${num(s.std)}` : num(s.mean);
+    const cell = (s: MetricStats | undefined, runs: number) => (s ? statCell(s, runs, num) : '–');
     // a sweep that ranks its cells (early stopping, a search): the metric it ranks by, and the epochs of stopped cells
     const shownMetrics = metrics.filter((m) => m.startsWith('test/') || pub.includes(m) || m === rankBy?.metric);
     const early = rows.some((r) => r.stopped);
@@ -243,9 +254,9 @@ export async function writeSweepReport(sweepDir: string): Promise<string> {
     // every run's curves overlaid, and each test metric by setting (the settings in the table's order)
     const settings = rows.map((r) => names.label(r.key));
     // the panel that leads: the metric the sweep ranks by, else the validation curve of the plotted test metric
-    const lead = rankBy?.metric ?? defaultPlotMetric(metrics)?.replace(/^test\//, 'val/');
-    const curves = await writeSweepCurves(dir, index.name, runs, names, settings, lead);
-    if (curves)
+    const lead = leadingCurve(metrics, rankBy);
+    const curves = path.join(dir, 'curves.png');
+    if ((await writeRunCurves(curves, `Learning curves of sweep ${index.name}`, runs, names, settings, lead)).length)
       figures.push(
         figure(curves, `${path.basename(curves)} (SVG beside it): every run's learning curves, a panel per metric, a colour per setting`),
       );

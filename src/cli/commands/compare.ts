@@ -15,19 +15,25 @@ import {
   writeComparePlot,
   defaultPlotMetric,
   defaultPlotKey,
+  figureLabels,
+  leadingCurve,
   PUBLISHED,
 } from '../../sweep/compare';
+import { writeRunCurves } from '../../sweep/report';
+import { readSweepState } from '../../sweep/state';
 import { UserError, suggestion } from '../../errors';
 
 export default class Compare extends BaseCommand {
-  static summary = 'Table of swept keys and final metrics (mean ± std over seeds), as CSV and a plot (PNG and SVG)';
+  static summary =
+    "Table of swept keys and final metrics (mean ± std over seeds), as CSV, a plot and the runs' learning curves overlaid (PNG and SVG)";
   static description =
-    'The table fits 80 columns: the swept keys, n (runs over seeds), one metric (mean ± std; --metric, default: the metric the sweep ranks by, else test/elbo) with its published number and verdict; long values wrap. --wide prints every column; compare.csv always has them all.';
+    "The table fits 80 columns: the swept keys, n (runs over seeds), one metric (mean ± std; --metric, default: the metric the sweep ranks by, else test/elbo) with its published number and verdict; long values wrap. --wide prints every column; compare.csv always has them all. curves.png overlays every run's learning curves (a panel per train/ and val/ metric, the validation curve of --metric first; a colour per setting, or per seed when the runs are one setting's seeds), runs still training included.";
   static examples = [
     '<%= config.bin %> compare runs/sweeps/latent-prior',
     '<%= config.bin %> compare runs/sweeps/latent-prior --metric test/elbo --by model.latent',
     '<%= config.bin %> compare runs/sweeps/latent-prior --wide',
     '<%= config.bin %> compare runs/quickstart/RUN_A runs/quickstart/RUN_B',
+    '<%= config.bin %> compare runs/mnist-sdgm/RUN_A runs/mnist-sdgm/RUN_B --metric test/accuracy --curves sdgm-seeds.png',
   ];
   static strict = false;
   static args = { runs: Args.string({ description: 'A sweep directory, or run directories', required: true }) };
@@ -43,6 +49,9 @@ export default class Compare extends BaseCommand {
     by: Flags.string({ description: 'Swept key on the plot’s x axis (default: the first numeric swept key, else the first)' }),
     csv: Flags.string({ description: 'CSV file (default: compare.csv in the sweep directory, or ./compare.csv)' }),
     plot: Flags.string({ description: 'PNG file, with the SVG beside it (default: compare-<metric>.png beside the CSV)' }),
+    curves: Flags.string({
+      description: "The runs' learning curves overlaid: PNG file, with the SVG beside it (default: curves.png beside the CSV)",
+    }),
     json: Flags.boolean({ description: 'Print the rows as JSON', default: false }),
   };
 
@@ -67,6 +76,23 @@ export default class Compare extends BaseCommand {
       process.stderr.write(`${missing.length} cell${missing.length === 1 ? ' has' : 's have'} no finished run (left out):\n`);
       for (const m of missing) process.stderr.write(`${cellLine(m.cell.index, m.label, m.why)}\n`);
     }
+
+    // every run's learning curves overlaid (what a sweep's report draws), whatever the keys
+    const names = figureLabels(keys, rows);
+    const curves = flags.curves ?? path.join(path.dirname(csv), 'curves.png');
+    const title = sweepDir
+      ? `Learning curves of sweep ${readSweepState(sweepDir).name}`
+      : `Learning curves of ${[...new Set(runs.map((r) => path.basename(path.dirname(r.dir))))].join(', ')}`;
+    const lead = leadingCurve(metrics, rankBy, flags.metric);
+    const panels = await writeRunCurves(
+      curves,
+      title,
+      runs,
+      names,
+      rows.map((r) => names.label(r.key)),
+      lead,
+    );
+    if (panels.length) process.stderr.write(`wrote ${shown(curves)} and .svg: learning curves, ${panels.length} panels\n`);
 
     // the plot has one metric on its y axis: with --metric published, the default one
     const metric = (flags.metric === PUBLISHED ? undefined : flags.metric) ?? defaultPlotMetric(metrics);
