@@ -491,7 +491,14 @@ export function sweepCurvesSpec(o: {
     type: 'nominal',
     title: o.settingTitle,
     scale: settingScale(o.settings),
-    legend: { orient: 'top', direction: 'horizontal', columns: Math.min(4, o.settings.length) },
+    // as many columns as fit the three panels' width (long names, fewer columns), the title whole
+    legend: {
+      orient: 'top',
+      direction: 'horizontal',
+      columns: Math.max(1, Math.min(4, o.settings.length, Math.floor(110 / Math.max(1, ...o.settings.map((x) => x.length))))),
+      labelLimit: 720,
+      titleLimit: 720,
+    },
   };
   return {
     title: { text: o.title, subtitle: wrap(o.subtitle) },
