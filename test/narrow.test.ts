@@ -362,10 +362,10 @@ test("elbo compare overlays the runs' learning curves (one setting's seeds: a co
     assert.ok(svg.includes(text), text);
   // the validation curve of --metric leads
   assert.ok(svg.indexOf('val/accuracy') < svg.indexOf('train/loss'));
-  // without --curves: curves.png beside the CSV
-  fs.mkdirSync(path.join(dir, 'out'));
+  // without --curves: curves.png beside the CSV, whose folder is made as the figures' are
   const plain = elbo(['compare', ...dirs, '--csv', path.join(dir, 'out', 'c.csv')], { cwd: dir });
   assert.equal(plain.status, 0, plain.stderr);
+  assert.ok(fs.existsSync(path.join(dir, 'out', 'c.csv')));
   assert.ok(fs.existsSync(path.join(dir, 'out', 'curves.svg')));
 });
 

@@ -63,6 +63,8 @@ export default class Compare extends BaseCommand {
     const rows = compare(runs, keys, metrics, rankBy);
     const outDir = sweepDir ?? process.cwd();
     const csv = flags.csv ?? path.join(outDir, 'compare.csv');
+    // its folder made as the figures make theirs
+    fs.mkdirSync(path.dirname(csv), { recursive: true });
     fs.writeFileSync(csv, toCsv(rows, keys, metrics));
     if (flags.json) process.stdout.write(JSON.stringify({ keys, metrics, rows }) + '\n');
     else if (flags.wide) process.stdout.write(toTable(rows, keys, metrics));
