@@ -18,7 +18,7 @@ export function diskError(e: unknown, file?: string): UserError | null {
     EROFS: 'the file system is read-only: write the runs elsewhere (--runs-dir DIR)',
     EACCES: 'permission denied: make the directory writable, or write the runs elsewhere (--runs-dir DIR)',
     EPERM: 'operation not permitted: make the directory writable, or write the runs elsewhere (--runs-dir DIR)',
-    ENOENT: 'no such file or directory (was the run directory moved or deleted while the run was writing?)',
+    ENOENT: 'no such file or directory: check the path (during a run: was its directory moved or deleted while it was writing?)',
     EMFILE: 'too many open files: raise the limit (ulimit -n) or run fewer processes at once',
   };
   const code = err.code;
