@@ -251,7 +251,7 @@ function statsOf(values: number[]): MetricStats | undefined {
  * that have it, the mean alone for one, and how many of the row's runs those are when not
  * all (`0.971 (1 of 2)`: a run still training has no test metrics).
  */
-export function statCell(s: MetricStats | undefined, runs: number, format: (x: number) => string): string {
+export function statCell(s: MetricStats | undefined, runs: number, format = (x: number) => x.toFixed(3)): string {
   if (!s) return '-';
   const value = s.n > 1 ? `${format(s.mean)} ± ${format(s.std)}` : format(s.mean);
   return s.n < runs ? `${value} (${s.n} of ${runs})` : value;
@@ -290,7 +290,6 @@ export function toCsv(rows: ComparisonRow[], keys: string[], metrics: string[]):
 
 /** Every column: the swept keys, the seeds, every compared metric, and each published metric with its verdict (`elbo compare --wide`). */
 export function toTable(rows: ComparisonRow[], keys: string[], metrics: string[]): string {
-  const cell = (s: MetricStats | undefined, runs: number) => statCell(s, runs, (x) => x.toFixed(3));
   const pub = publishedMetrics(rows);
   // runs stopped early: their epochs, marked
   const early = rows.some((r) => r.stopped);
@@ -299,7 +298,7 @@ export function toTable(rows: ComparisonRow[], keys: string[], metrics: string[]
     ...keys.map((k) => r.key[k]),
     r.seeds.join(','),
     ...(early ? [epochsCell(r)] : []),
-    ...metrics.map((m) => cell(r.stats[m], r.runs)),
+    ...metrics.map((m) => statCell(r.stats[m], r.runs)),
     ...pub.flatMap((m) => (r.published[m] ? [formatPublished(r.published[m]), r.published[m].verdict] : ['-', '-'])),
   ]);
   const width = head.map((h, i) => Math.max(h.length, ...body.map((b) => b[i].length)));
@@ -334,7 +333,6 @@ export function tableMetric(metrics: string[], asked?: string, rankBy?: { metric
  * lines under its numbers instead.
  */
 export function toShortTable(rows: ComparisonRow[], keys: string[], metrics: string[], metric: string | undefined, width = 80): string {
-  const cell = (s: MetricStats | undefined, runs: number) => statCell(s, runs, (x) => x.toFixed(3));
   const early = rows.some((r) => r.stopped);
   // --metric published: each row's own published metric, named in a column of its own
   const own = metric === PUBLISHED;
@@ -355,7 +353,7 @@ export function toShortTable(rows: ComparisonRow[], keys: string[], metrics: str
       String(r.runs),
       ...(early ? [epochsCell(r)] : []),
       ...(own ? [m ?? '-'] : []),
-      ...(metric ? [m === undefined ? '-' : cell(r.stats[m], r.runs)] : []),
+      ...(metric ? [m === undefined ? '-' : statCell(r.stats[m], r.runs)] : []),
       ...(pub ? (e ? [formatPublished(e), e.verdict] : ['-', '-']) : []),
     ];
   });

@@ -18,7 +18,6 @@ import {
   figureLabels,
   leadingCurve,
   statCell,
-  settingLabel,
   type MetricStats,
   type FigureLabels,
   type ComparisonRow,
@@ -102,8 +101,9 @@ export async function writeRunCurves(
   );
   if (!metrics.length) return [];
   const seeds = Math.max(...colours.map((s) => new Set(points.filter((p) => p.setting === s).map((p) => p.run)).size));
+  // one setting means no swept key differs between the runs: it has no name beyond 'all'
   const what = bySeed
-    ? `one setting${names.ablation || settings[0] !== settingLabel([], {}) ? ` (${settings[0]})` : ''}, a colour per seed`
+    ? 'one setting, a colour per seed'
     : `${settings.length} setting${settings.length === 1 ? '' : 's'}${seeds > 1 ? `; a line per run (the seeds of a setting share its colour)` : ''}`;
   await writeFigure(
     file,
