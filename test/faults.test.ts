@@ -139,7 +139,7 @@ test(
       const line = r.stderr.trim().split('\n').at(-1)!;
       assert.match(
         line,
-        /: cannot (write|open|mkdir): no space left on the device: free some space, or write the runs elsewhere \(--runs-dir on another disk\)$/,
+        /: cannot (write|open|mkdir): no space left on the device: free some space, or write elsewhere \(runs: --runs-dir on another disk\)$/,
       );
       assert.doesNotMatch(r.stderr, /internal error|^\s+at /m);
       const out = lastJson(r.stdout);
@@ -159,7 +159,7 @@ test(
     try {
       const r = elbo(['run', cfg, '--runs-dir', path.join(ro.dir, 'runs'), ...SETS]);
       assert.equal(r.status, 1);
-      assert.equal(r.stderr.trim(), `${ro.dir}: cannot mkdir: the file system is read-only: write the runs elsewhere (--runs-dir DIR)`);
+      assert.equal(r.stderr.trim(), `${ro.dir}: cannot mkdir: the file system is read-only: write elsewhere (runs: --runs-dir DIR)`);
     } finally {
       ro.unmount();
     }

@@ -331,14 +331,22 @@ test("elbo compare overlays the runs' learning curves (one setting's seeds: a co
   const dirs = [0, 1].map((seed) => {
     const d = path.join(dir, 'mnist-sdgm', `run-${seed}`);
     fs.mkdirSync(d, { recursive: true });
-    const metrics = seed === 0 ? { 'test/accuracy': 0.97, 'train/loss': 70 } : { 'train/loss': 71 };
+    const metrics = seed === 0 ? { 'test/accuracy': 0.97, 'test/elbo': -90, 'train/loss': 70 } : { 'train/loss': 71 };
     fs.writeFileSync(
       path.join(d, 'run.json'),
       JSON.stringify({ status: seed === 0 ? 'FINISHED' : 'RUNNING', seed, metrics, epochs_completed: 4 }),
     );
-    fs.writeFileSync(path.join(d, 'config.yaml'), `seed: ${seed}\nmodel: {kind: sdgm, latent: 100}\n`);
+    fs.writeFileSync(
+      path.join(d, 'config.yaml'),
+      `seed: ${seed}\nmodel: {kind: sdgm, latent: 100}\ntrain: {select: {metric: val/accuracy, mode: max}}\n`,
+    );
     const lines = [1, 2, 3, 4].map((epoch) =>
-      JSON.stringify({ epoch, 'train/loss': 90 - 5 * epoch - seed, 'val/accuracy': 0.8 + 0.03 * epoch + 0.01 * seed }),
+      JSON.stringify({
+        epoch,
+        'train/loss': 90 - 5 * epoch - seed,
+        'val/elbo': -100 + epoch,
+        'val/accuracy': 0.8 + 0.03 * epoch + 0.01 * seed,
+      }),
     );
     fs.writeFileSync(path.join(d, 'metrics.jsonl'), lines.join('\n') + '\n');
     return d;
@@ -348,7 +356,7 @@ test("elbo compare overlays the runs' learning curves (one setting's seeds: a co
   assert.equal(r.status, 0, r.stderr);
   // one run of two has test/accuracy: no "± 0.000" as if both had the same number
   assert.match(r.stdout, /^2\s+0\.970 \(1 of 2\)$/m);
-  assert.match(r.stderr, /^wrote seeds\.png and \.svg: learning curves, 2 panels$/m);
+  assert.match(r.stderr, /^wrote seeds\.png and \.svg: learning curves, 3 panels$/m);
   assert.ok(fs.statSync(curves).size > 1000);
   const svg = fs.readFileSync(curves.replace(/\.png$/, '.svg'), 'utf8');
   for (const text of [
@@ -366,7 +374,9 @@ test("elbo compare overlays the runs' learning curves (one setting's seeds: a co
   const plain = elbo(['compare', ...dirs, '--csv', path.join(dir, 'out', 'c.csv')], { cwd: dir });
   assert.equal(plain.status, 0, plain.stderr);
   assert.ok(fs.existsSync(path.join(dir, 'out', 'c.csv')));
-  assert.ok(fs.existsSync(path.join(dir, 'out', 'curves.svg')));
+  const plainSvg = fs.readFileSync(path.join(dir, 'out', 'curves.svg'), 'utf8');
+  // no --metric: the curve every run selects its checkpoint by (train.select) leads, not the ELBO's
+  assert.ok(plainSvg.indexOf('val/accuracy') < plainSvg.indexOf('val/elbo'));
 });
 
 test('a sweep cell run records its setting; runs list and show say it; the sweep report overlays the curves, plots each test metric by setting and links the MLflow runs', async () => {

@@ -20,6 +20,8 @@ export interface ComparedRun {
   epochs: number;
   /** The config's `published:` entries (none for configs without the block). */
   published: PublishedEntry[];
+  /** The metric its checkpoint is chosen by (the config's train.select.metric), if any. */
+  selectedBy?: string;
 }
 
 export interface MetricStats {
@@ -103,11 +105,14 @@ function byDependency(config: Record<string, unknown>, dependsOn: RunRecord['dep
 export function collectRuns(paths: string[]): {
   runs: ComparedRun[];
   sweepDir: string | null;
+  /** the sweep's name, when one of the paths is a sweep directory */
+  sweepName?: string;
   missing: { cell: CellResult; why: string; label: string }[];
   rankBy?: { metric: string; mode: 'max' | 'min' };
 } {
   const dirs: string[] = [];
   let sweepDir: string | null = null;
+  let sweepName: string | undefined;
   let rankBy: { metric: string; mode: 'max' | 'min' } | undefined;
   const missing: { cell: CellResult; why: string; label: string }[] = [];
   // what each sweep cell varies (recorded since 2026-12-06; older sweeps' cells lack it)
@@ -117,6 +122,7 @@ export function collectRuns(paths: string[]): {
     if (fs.existsSync(path.join(abs, 'sweep.json'))) {
       sweepDir = abs;
       const state = readSweepState(abs);
+      sweepName = state.name;
       // a sweep with early stopping (its stopped cells too) or a search: ranked by the metric it ranks cells by
       const by = state.early_stop ?? state.search;
       if (by) rankBy = { metric: by.metric, mode: by.mode };
@@ -156,6 +162,7 @@ export function collectRuns(paths: string[]): {
       metrics: rec.metrics ?? {},
       epochs: rec.epochs_completed,
       published: Array.isArray(published) ? published : [],
+      ...(typeof config.train?.select?.metric === 'string' ? { selectedBy: config.train.select.metric } : {}),
     };
   });
   if (!runs.length) {
@@ -173,7 +180,7 @@ export function collectRuns(paths: string[]): {
       paths.join(' '),
     );
   }
-  return { runs, sweepDir, missing, ...(rankBy ? { rankBy } : {}) };
+  return { runs, sweepDir, missing, ...(sweepName !== undefined ? { sweepName } : {}), ...(rankBy ? { rankBy } : {}) };
 }
 
 /** Keys whose values differ between runs (the seed is an axis of its own). */
@@ -561,12 +568,15 @@ export function defaultPlotMetric(metrics: string[]): string | undefined {
 
 /**
  * The learning-curve panel that leads (writeRunCurves): the validation curve of the metric
- * asked for (--metric), else the metric the sweep ranks by, else the validation curve of
- * the plotted test metric.
+ * asked for (--metric), else the metric the sweep ranks by, else the one every run chooses
+ * its checkpoint by (train.select: M2's and the SDGM's val/accuracy), else the validation
+ * curve of the plotted test metric.
  */
-export function leadingCurve(metrics: string[], rankBy?: { metric: string }, asked?: string): string | undefined {
+export function leadingCurve(metrics: string[], rankBy?: { metric: string }, asked?: string, runs: ComparedRun[] = []): string | undefined {
   const val = (m?: string) => m?.replace(/^test\//, 'val/');
-  return (asked && asked !== PUBLISHED ? val(asked) : undefined) ?? rankBy?.metric ?? val(defaultPlotMetric(metrics));
+  const selected = new Set(runs.map((r) => r.selectedBy));
+  const shared = selected.size === 1 ? [...selected][0] : undefined;
+  return (asked && asked !== PUBLISHED ? val(asked) : undefined) ?? rankBy?.metric ?? shared ?? val(defaultPlotMetric(metrics));
 }
 
 /** The swept key on a compare plot's x axis by default: the first numeric one, else the first. */

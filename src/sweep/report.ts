@@ -253,8 +253,8 @@ export async function writeSweepReport(sweepDir: string): Promise<string> {
     }
     // every run's curves overlaid, and each test metric by setting (the settings in the table's order)
     const settings = rows.map((r) => names.label(r.key));
-    // the panel that leads: the metric the sweep ranks by, else the validation curve of the plotted test metric
-    const lead = leadingCurve(metrics, rankBy);
+    // the panel that leads: the metric the sweep ranks by, else the one its runs select checkpoints by (leadingCurve)
+    const lead = leadingCurve(metrics, rankBy, undefined, runs);
     const curves = path.join(dir, 'curves.png');
     if ((await writeRunCurves(curves, `Learning curves of sweep ${index.name}`, runs, names, settings, lead)).length)
       figures.push(

@@ -13,11 +13,11 @@ export function diskError(e: unknown, file?: string): UserError | null {
   // (a failed write names no path: the caller says which file it was writing)
   const where = err.path ?? (err as { dest?: string }).dest ?? file;
   const fix: Record<string, string> = {
-    ENOSPC: 'no space left on the device: free some space, or write the runs elsewhere (--runs-dir on another disk)',
-    EDQUOT: 'the disk quota is used up: free some space, or write the runs elsewhere (--runs-dir)',
-    EROFS: 'the file system is read-only: write the runs elsewhere (--runs-dir DIR)',
-    EACCES: 'permission denied: make the directory writable, or write the runs elsewhere (--runs-dir DIR)',
-    EPERM: 'operation not permitted: make the directory writable, or write the runs elsewhere (--runs-dir DIR)',
+    ENOSPC: 'no space left on the device: free some space, or write elsewhere (runs: --runs-dir on another disk)',
+    EDQUOT: 'the disk quota is used up: free some space, or write elsewhere (runs: --runs-dir DIR)',
+    EROFS: 'the file system is read-only: write elsewhere (runs: --runs-dir DIR)',
+    EACCES: 'permission denied: make the directory writable, or write elsewhere (runs: --runs-dir DIR)',
+    EPERM: 'operation not permitted: make the directory writable, or write elsewhere (runs: --runs-dir DIR)',
     ENOENT: 'no such file or directory: check the path (during a run: was its directory moved or deleted while it was writing?)',
     EMFILE: 'too many open files: raise the limit (ulimit -n) or run fewer processes at once',
   };

@@ -20,7 +20,6 @@ import {
   PUBLISHED,
 } from '../../sweep/compare';
 import { writeRunCurves } from '../../sweep/report';
-import { readSweepState } from '../../sweep/state';
 import { UserError, suggestion } from '../../errors';
 
 export default class Compare extends BaseCommand {
@@ -57,7 +56,7 @@ export default class Compare extends BaseCommand {
 
   async run(): Promise<void> {
     const { argv, flags } = await this.parse(Compare);
-    const { runs, sweepDir, missing, rankBy } = collectRuns(argv as string[]);
+    const { runs, sweepDir, sweepName, missing, rankBy } = collectRuns(argv as string[]);
     const keys = sweptKeys(runs);
     const metrics = comparedMetrics(runs);
     const rows = compare(runs, keys, metrics, rankBy);
@@ -82,10 +81,15 @@ export default class Compare extends BaseCommand {
     // every run's learning curves overlaid (what a sweep's report draws), whatever the keys
     const names = figureLabels(keys, rows);
     const curves = flags.curves ?? path.join(path.dirname(csv), 'curves.png');
-    const title = sweepDir
-      ? `Learning curves of sweep ${readSweepState(sweepDir).name}`
-      : `Learning curves of ${[...new Set(runs.map((r) => path.basename(path.dirname(r.dir))))].join(', ')}`;
-    const lead = leadingCurve(metrics, rankBy, flags.metric);
+    // the experiments by name while they are few (a run's folder is its experiment's)
+    const experiments = [...new Set(runs.map((r) => path.basename(path.dirname(r.dir))))];
+    const title =
+      sweepName !== undefined
+        ? `Learning curves of sweep ${sweepName}`
+        : experiments.length <= 3
+          ? `Learning curves of ${experiments.join(', ')}`
+          : `Learning curves of ${runs.length} runs of ${experiments.length} experiments`;
+    const lead = leadingCurve(metrics, rankBy, flags.metric, runs);
     const panels = await writeRunCurves(
       curves,
       title,
