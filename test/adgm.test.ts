@@ -95,7 +95,9 @@ function handA(m: AdgmModel, xi: number[], e: number[]) {
  * unlabelled row once per class; with shared noise one draw per row of x). With S draws of a
  * (aux_samples) the batch is repeated S times, draw-major: a's noise for the S·B rows, z's for
  * the labelled passes of every draw, then per class the unlabelled passes of every draw; a
- * row's terms are averaged over its draws and q(y|a,x) becomes q̄ = mean_s q(y|a_s,x).
+ * row's terms are averaged over its draws and q(y|a,x) becomes q̄ = mean_s q(y|a_s,x). With
+ * `groups` (norm_groups: separate) the repeated rows are the labelled rows' S draws, then the
+ * unlabelled rows'.
  */
 function handObjective(
   m: AdgmModel,
@@ -105,7 +107,7 @@ function handObjective(
   c1: number,
   c2: number,
   alpha: number,
-  o: { shared?: boolean; classMean?: boolean; draws?: number } = {},
+  o: { shared?: boolean; classMean?: boolean; draws?: number; groups?: boolean } = {},
 ) {
   const C = m.classes;
   const K = m.latent;
@@ -113,13 +115,20 @@ function handObjective(
   const B = y.length;
   const S = o.draws ?? 1;
   const draws = Array.from({ length: S }, (_, s) => s);
+  const lab = y.flatMap((v, i) => (v >= 0 ? [i] : []));
+  const unl = y.flatMap((v, i) => (v < 0 ? [i] : []));
+  // the repeated rows' order: draw-major, or (groups) the labelled rows' draws, then the unlabelled rows'
+  const tiles = o.groups
+    ? [...draws.flatMap((s) => lab.map((r) => [s, r])), ...draws.flatMap((s) => unl.map((r) => [s, r]))]
+    : draws.flatMap((s) => y.map((_, r) => [s, r]));
+  const pos = draws.map(() => y.map(() => 0));
+  tiles.forEach(([s, r], t) => (pos[s][r] = t));
   const eps = new Rng(seed);
   const epsA = Array.from(eps.normals(S * B * A));
   // rows[s][r]: row r's draw s of a
-  const rows = draws.map((s) => x.map((xi, r) => handA(m, xi, epsA.slice((s * B + r) * A, (s * B + r + 1) * A))));
-  const lab = y.flatMap((v, i) => (v >= 0 ? [i] : []));
-  const unl = y.flatMap((v, i) => (v < 0 ? [i] : []));
-  const perRow = o.shared ? draws.map(() => y.map(() => Array.from(eps.normals(K)))) : [];
+  const rows = draws.map((s) => x.map((xi, r) => handA(m, xi, epsA.slice(pos[s][r] * A, (pos[s][r] + 1) * A))));
+  const perTile = o.shared ? tiles.map(() => Array.from(eps.normals(K))) : [];
+  const perRow = draws.map((s) => y.map((_, r) => perTile[pos[s][r]]));
   const epsLab = draws.map((s) => (o.shared ? lab.map((r) => perRow[s][r]) : lab.map(() => Array.from(eps.normals(K)))));
   const epsUnl: number[][][][] = Array.from({ length: C }, () =>
     draws.map((s) => (o.shared ? unl.map((r) => perRow[s][r]) : unl.map(() => Array.from(eps.normals(K))))),
@@ -273,6 +282,32 @@ test('aux_samples: S draws of a per row, every term against the hand computation
       close(t2.loss.dataSync()[0], hand.loss, 1e-4, `${variant} S=${S} with step inputs`);
     }
     assert.deepEqual(Object.keys(tinyModel(variant).stepInputs!(Int32Array.from([0, -1]), 2)).sort(), ['idx', 'lab', 'labY', 'unl', 'ys']);
+  }
+});
+
+test('aux_samples with norm_groups: separate: the labelled rows S times, then the unlabelled rows S times, every term against the hand computation', () => {
+  for (const variant of VARIANTS) {
+    for (const [S, shared] of [
+      [2, false],
+      [3, true],
+    ] as [number, boolean][]) {
+      const m = tinyModel(variant, { aux_samples: S, norm_groups: 'separate', ...(shared ? { class_noise: 'shared' } : {}) });
+      const y = [2, -1, 0, -1, 1, -1];
+      const { x, xt } = batchOf(y);
+      const [c1, c2, alpha] = [0.5, 2, 3];
+      const t = m.terms({ x: xt, y: Int32Array.from(y) }, { c1, c2, alpha }, new Rng(9), EVAL);
+      const hand = handObjective(m, x, y, 9, c1, c2, alpha, { draws: S, shared, groups: true });
+      for (const k of KEYS) close(t[k].dataSync()[0], hand[k], 1e-4, `${variant} separate S=${S} ${k}`);
+      // the draw-major layout is another objective (its noise falls on other rows)
+      const other = handObjective(m, x, y, 9, c1, c2, alpha, { draws: S, shared });
+      assert.ok(Math.abs(other.loss - hand.loss) > 1e-4, `${variant} S=${S}: ${other.loss} vs ${hand.loss}`);
+      const rows = m.stepInputs!(Int32Array.from(y), y.length);
+      assert.deepEqual([...rows.rep_perm], [0, 2, 4, 0, 2, 4, 0, 2, 4].slice(0, 3 * S).concat([1, 3, 5, 1, 3, 5, 1, 3, 5].slice(0, 3 * S)));
+      assert.deepEqual(
+        [...rows.rep_lab],
+        Array.from({ length: 3 * S }, (_, i) => i),
+      );
+    }
   }
 });
 

@@ -330,7 +330,13 @@ test('phase.normSplit = s: the first s rows and the rest are two batches, each n
  * every network, on a batch of 10 rows (4 labelled) whose unlabelled rows are scaled by
  * `unlabelledScale`: its terms.
  */
-async function semiSupervisedStep(kind: string, groups: 'together' | 'separate', unlabelledScale: number, compile: 'auto' | 'off' = 'off') {
+async function semiSupervisedStep(
+  kind: string,
+  groups: 'together' | 'separate',
+  unlabelledScale: number,
+  compile: 'auto' | 'off' = 'off',
+  auxSamples = 1,
+) {
   const tf = getTf();
   const data = tinyDataSet({ shape: [6], n: 16, classes: 3 });
   const net = { kind: 'mlp', hidden: [5], norm: 'batch' };
@@ -338,7 +344,7 @@ async function semiSupervisedStep(kind: string, groups: 'together' | 'separate',
     kind === 'm2'
       ? { encoder: net, decoder: net, classifier: net }
       : { encoder: net, decoder: net, classifier: net, encoder_a: net, decoder_a: net };
-  const model = { kind, latent: 2, ...(kind === 'm2' ? {} : { aux: 2 }), ...nets, norm_groups: groups };
+  const model = { kind, latent: 2, ...(kind === 'm2' ? {} : { aux: 2, aux_samples: auxSamples }), ...nets, norm_groups: groups };
   const built = await buildRun({ model, loss: {}, eval: [], train: { optimizer: ADAM } }, data, {
     tf,
     registry: createRegistry(),
@@ -372,20 +378,16 @@ test('norm_groups: separate (m2, adgm, sdgm): the labelled rows come first and a
     assert.deepEqual([...rows.labY], [0, 2], kind);
     assert.equal(c.model.stepInputs!(Int32Array.from([-1, 0]), 2).perm, undefined, `${kind} together: no permutation`);
   }
-  // one draw of a per row only
-  await assert.rejects(
-    buildRun(
-      {
-        model: { kind: 'sdgm', latent: 2, aux: 2, aux_samples: 2, norm_groups: 'separate' },
-        loss: {},
-        eval: [],
-        train: { optimizer: ADAM },
-      },
-      tinyDataSet({ shape: [6], n: 16, classes: 3 }),
-      { tf: getTf(), registry: createRegistry(), rng: new Rng(1), baseDir: '.' },
-    ),
-    (e: unknown) => e instanceof UserError && /norm_groups: separate needs aux_samples: 1/.test(e.message),
-  );
+  // S draws of a per row: the labelled rows' draws are one group (adgm.test.ts checks the layout)
+  for (const kind of ['adgm', 'sdgm']) {
+    const a = await semiSupervisedStep(kind, 'separate', 1, 'off', 2);
+    const b = await semiSupervisedStep(kind, 'separate', 2.5, 'off', 2);
+    near([b.out.class], [a.out.class], 1e-5, `${kind} separate, 2 draws: class term`);
+    assert.ok(Math.abs(b.out.unlabelled - a.out.unlabelled) > 1e-3, `${kind}, 2 draws: the unlabelled rows did change`);
+    const c = await semiSupervisedStep(kind, 'together', 1, 'off', 2);
+    const d = await semiSupervisedStep(kind, 'together', 2.5, 'off', 2);
+    assert.ok(Math.abs(d.out.class - c.out.class) > 1e-6, `${kind} together, 2 draws: ${c.out.class} vs ${d.out.class}`);
+  }
 });
 
 test(
@@ -393,11 +395,15 @@ test(
   needsNative,
   async () => {
     await selectBackend('tensorflow');
-    for (const kind of ['m2', 'sdgm']) {
-      const g = await semiSupervisedStep(kind, 'separate', 1, 'auto');
-      const e = await semiSupervisedStep(kind, 'separate', 1, 'off');
+    for (const [kind, S] of [
+      ['m2', 1],
+      ['sdgm', 1],
+      ['sdgm', 2],
+    ] as [string, number][]) {
+      const g = await semiSupervisedStep(kind, 'separate', 1, 'auto', S);
+      const e = await semiSupervisedStep(kind, 'separate', 1, 'off', S);
       assert.equal(g.modes[0].mode, 'graph', g.modes[0].reason);
-      for (const k of Object.keys(e.out)) near([g.out[k]], [e.out[k]], 1e-4, `${kind} ${k}`);
+      for (const k of Object.keys(e.out)) near([g.out[k]], [e.out[k]], 1e-4, `${kind} S=${S} ${k}`);
     }
   },
 );

@@ -262,17 +262,53 @@ function generativeTerms(m: AdgmOps, q: ReturnType<typeof inferencePasses>, r: A
 }
 
 /**
- * The rows of a step's passes (m2Rows; labelledFirstRows with `norm_groups: separate`, which
- * needs S = 1) for labels y; with S draws of a per row also the rows of the batch repeated S
- * times ([x; x; …], draw-major), under `rep_` + m2Rows's names.
+ * The rows of a step's passes (m2Rows; labelledFirstRows with `norm_groups: separate`) for
+ * labels y; with S draws of a per row also the rows of the batch repeated S times, under
+ * `rep_` + m2Rows's names: [x; x; …] draw-major, or with `separate` the labelled rows S times
+ * then the unlabelled rows S times (each draw-major; `rep_perm` gathers them from the batch),
+ * so that every network's input starts with the S·nl rows of the labelled group.
  */
 function adgmRows(y: Int32Array, C: number, S: number, separate: boolean): Record<string, Int32Array> {
   const rows: Record<string, Int32Array> = semiSupervisedRows(y, y.length, C, separate);
   if (S === 1) return rows;
-  const repeated = new Int32Array(S * y.length);
-  for (let s = 0; s < S; s++) repeated.set(y, s * y.length);
-  for (const [k, v] of Object.entries(m2Rows(repeated, C))) rows[`rep_${k}`] = v;
+  const B = y.length;
+  const order = rows.perm ?? Int32Array.from({ length: B }, (_, i) => i);
+  const nl = separate ? rows.lab.length : B;
+  const rep = new Int32Array(S * B);
+  for (let s = 0; s < S; s++) {
+    rep.set(order.subarray(0, nl), s * nl);
+    rep.set(order.subarray(nl), S * nl + s * (B - nl));
+  }
+  for (const [k, v] of Object.entries(
+    m2Rows(
+      Int32Array.from(rep, (r) => y[r]),
+      C,
+    ),
+  ))
+    rows[`rep_${k}`] = v;
+  if (separate) rows.rep_perm = rep;
   return rows;
+}
+
+/**
+ * q̄(y|x) from the logits of the S·B repeated rows (adgmRows' layout: the groups of nl and
+ * nu rows, each S times draw-major): log mean_s q(y|a_s,x), [B, C] in the batch's order
+ * (labelled first with `separate`).
+ */
+function logMeanOverDraws(tf: typeof tfc, logits: tfc.Tensor2D, S: number, groups: number[], C: number): tfc.Tensor2D {
+  const sizes = groups.filter((n) => n > 0);
+  const logq = tf.logSoftmax(logits);
+  // (one group: no split, whose gradient would be a concat of one tensor)
+  const parts =
+    sizes.length === 1
+      ? [logq]
+      : tf.split(
+          logq,
+          sizes.map((n) => S * n),
+          0,
+        );
+  const means = parts.map((p, i) => tf.sub(tf.logSumExp(tf.reshape(p, [S, sizes[i], C]), 0), Math.log(S)));
+  return (means.length === 1 ? means[0] : tf.concat(means, 0)) as tfc.Tensor2D;
 }
 
 /**
@@ -313,18 +349,21 @@ function adgmTerms(m: AdgmOps, o: AdgmOptions, alpha: number | null): AdgmModel[
       ({ recon, kl, klA } = passes);
     } else {
       // every row S times, one draw of a each; the passes' terms averaged over the draws and
-      // q(y|a,x) replaced by q̄(y|x) = mean_s q(y|a_s,x) (logits log q̄ for the softmax)
+      // q(y|a,x) replaced by q̄(y|x) = mean_s q(y|a_s,x) (logits log q̄ for the softmax); with
+      // norm_groups separate the labelled rows' S draws first, batch normalisation split after them
       const rr = Object.fromEntries(
         Object.entries(all)
-          .filter(([k]) => k.startsWith('rep_'))
+          .filter(([k]) => k.startsWith('rep_') && k !== 'rep_perm')
           .map(([k, v]) => [k.slice('rep_'.length), v]),
       ) as AdgmRows;
-      const qs = inferencePasses(m, o, tf.tile(x, [S, 1]) as tfc.Tensor2D, rr, rng, progress);
-      const g = generativeTerms(m, qs, rr, progress);
+      const xs = (all.rep_perm ? tf.gather(x, all.rep_perm) : tf.tile(x, [S, 1])) as tfc.Tensor2D;
+      const { qs, g } = withNormSplit(m.phase, all.rep_perm ? S * nl : undefined, () => {
+        const inf = inferencePasses(m, o, xs, rr, rng, progress);
+        return { qs: inf, g: generativeTerms(m, inf, rr, progress) };
+      });
       const avg = (v: tfc.Tensor1D) => meanOverDraws(tf, v, S, nl, B - nl, C);
       [recon, kl, klA] = [avg(g.recon), avg(g.kl), avg(g.klA)];
-      const logQBar = tf.sub(tf.logSumExp(tf.reshape(tf.logSoftmax(qs.logits), [S, B, C]), 0), Math.log(S));
-      q = { ...qs, logits: logQBar as tfc.Tensor2D };
+      q = { ...qs, logits: logMeanOverDraws(tf, qs.logits, S, all.rep_perm ? [nl, B - nl] : [B], C) };
     }
     const klBoth = tf.add(kl, klA) as tfc.Tensor1D;
     const lambdaH = constantEntropy
@@ -443,11 +482,6 @@ export function adgmCore(o: AdgmOptions, ctx: ModelBuildContext, variant: AdgmVa
   if (!data.classes || data.classes < 2) {
     throw new UserError(`needs a data set with class labels (C ≥ 2); '${data.name}' has ${data.classes || 'none'}`, where);
   }
-  if (o.norm_groups === 'separate' && o.aux_samples > 1)
-    throw new UserError(
-      `norm_groups: separate needs aux_samples: 1 (it is ${o.aux_samples}): the labelled rows come first in one draw of a per row only; set one of them`,
-      where,
-    );
   if (!(o.aux_logvar_min < o.aux_logvar_max))
     throw new UserError(`aux_logvar_min (${o.aux_logvar_min}) must be below aux_logvar_max (${o.aux_logvar_max})`, where);
   const alpha =
