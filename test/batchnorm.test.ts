@@ -21,7 +21,6 @@ import { runExperiment } from '../src/experiment';
 import { tmpDir, smallConfig, tinyDataSet, binaryToyDataSet, values, near } from './helpers';
 import { trainAndExport, elboOwn } from './tfjs-export-helpers';
 import type { Model } from '../src/contracts';
-import { UserError } from '../src/errors';
 
 // the compiled step needs the native backend; the rest runs on the one ELBO_BACKEND picks
 const native = installedBackends().includes('tensorflow');
