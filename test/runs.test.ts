@@ -6,6 +6,7 @@ import { test, before } from 'node:test';
 import * as assert from 'node:assert/strict';
 import * as fs from 'fs';
 import * as path from 'path';
+import * as os from 'os';
 import { tmpDir, smallConfig, elbo, lastJson } from './helpers';
 import { runExperiment } from '../src/experiment';
 
@@ -100,6 +101,43 @@ test('elbo runs show: a run by id, id end or directory; what ran, how it ended, 
   const j = lastJson(elbo(['runs', 'show', path.basename(killed.runDir), '--runs-dir', runs, '--json']).stdout);
   assert.equal(j.status, 'KILLED');
   assert.equal(j.epochs_completed, 1);
+  // a run that trains (its lock held by a live process, here this test's): the best epoch so far and its pace
+  const live = path.join(tmpDir('elbo-runs-live-'), 'small', '20261207-050532-51a0ea');
+  fs.cpSync(killed.runDir, live, { recursive: true });
+  const liveRec = JSON.parse(fs.readFileSync(path.join(live, 'run.json'), 'utf8'));
+  const selected = { metric: 'val/accuracy', mode: 'max', epoch: 4, value: 0.945 };
+  fs.writeFileSync(
+    path.join(live, 'run.json'),
+    JSON.stringify({
+      ...liveRec,
+      status: 'RUNNING',
+      error: null,
+      end_time: null,
+      duration_s: null,
+      epochs_completed: 5,
+      epochs_planned: 150,
+      selected,
+    }),
+  );
+  fs.writeFileSync(path.join(live, 'lock'), JSON.stringify({ pid: process.pid, host: os.hostname() }));
+  // epochs 1-2 before a stop, 3-5 after a resume 10 minutes later: 50, 50 and 60 s an epoch
+  const ends = [0, 50, 650, 700, 760];
+  fs.writeFileSync(
+    path.join(live, 'metrics.jsonl'),
+    ends.map((t, i) => JSON.stringify({ epoch: i + 1, timestamp: 1.8e12 + t * 1000, 'val/accuracy': 0.9 })).join('\n') + '\n',
+  );
+  const l = elbo(['runs', 'show', live]);
+  assert.equal(l.status, 0, l.stderr);
+  assert.match(
+    l.stdout,
+    /\nstatus {6}RUNNING\nepochs {6}5\/150, .*\nbest so far val\/accuracy 0\.9450 at epoch 4 \(train\.select, max\)\n/,
+  );
+  // the resume's 600 s is no epoch's: the (lower) median of 50, 600, 50, 60
+  assert.match(l.stdout, /\npace {8}50 s an epoch \(median of the last 10\); 145 to go, about 2:00:50\n/);
+  assert.deepEqual(lastJson(elbo(['runs', 'show', live, '--json']).stdout).pace, { epoch_s: 50, left_s: 7250 });
+  // a finished run names the epoch its test metrics are read at; no pace
+  const done = elbo(['runs', 'show', first.runDir]).stdout;
+  assert.doesNotMatch(done, /\npace /);
   const missing = elbo(['runs', 'show', '20990101-000000-abcdef', '--runs-dir', runs]);
   assert.equal(missing.status, 1);
   assert.match(missing.stderr, /^20990101-000000-abcdef: no run with this id or directory in .*runs(; did you mean '[^']+'\?)?\n$/);

@@ -2,6 +2,7 @@ import * as fs from 'fs';
 import * as path from 'path';
 import { allRuns, effectiveStatus, readJsonFile } from '../track/run-store';
 import { readSweepState } from '../sweep/state';
+import { readMetricLines } from '../report/run';
 import { Spool } from '../mlflow/spool';
 import { UserError, suggestion } from '../errors';
 import type { RunRecord, RunStatus, SweepCellLabel } from '../contracts';
@@ -149,4 +150,26 @@ export function sweepCellOf(
   const state = cache.get(sweepDir);
   const cell = state?.cells.find((c) => c.runDir && path.resolve(c.runDir) === dir);
   return state && cell ? { name: state.name, dir: sweepDir, cell: cell.index, label: cell.label, short: cell.name ?? cell.label } : null;
+}
+
+/**
+ * A training run's pace from its metrics.jsonl: the (lower) median time between the ends of its last
+ * (up to 10) consecutive epochs (a resume's gap falls out as an outlier), and the epochs left
+ * at that pace. Null before two epochs have ended.
+ */
+export function runPace(
+  dir: string,
+  record: Pick<RunRecord, 'epochs_completed' | 'epochs_planned'>,
+): { epochS: number; leftS: number } | null {
+  const ends = new Map<number, number>();
+  for (const l of readMetricLines(dir)) if (typeof l.epoch === 'number' && typeof l.timestamp === 'number') ends.set(l.epoch, l.timestamp);
+  const gaps: number[] = [];
+  for (const [epoch, t] of ends) {
+    const before = ends.get(epoch - 1);
+    if (before !== undefined && t > before) gaps.push((t - before) / 1000);
+  }
+  const last = gaps.slice(-10).sort((a, b) => a - b);
+  if (!last.length) return null;
+  const epochS = last[Math.floor((last.length - 1) / 2)];
+  return { epochS, leftS: epochS * Math.max(0, record.epochs_planned - record.epochs_completed) };
 }

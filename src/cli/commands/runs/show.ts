@@ -1,8 +1,9 @@
 import * as path from 'path';
 import { Args, Flags } from '@oclif/core';
 import { BaseCommand } from '../../base';
-import { findRun, mlflowState, shortNumber, fit, sweepCellOf } from '../../runs';
+import { findRun, mlflowState, shortNumber, fit, sweepCellOf, runPace } from '../../runs';
 import { formatDuration } from '../../../track/progress';
+import type { RunRecord } from '../../../contracts';
 import { storedEvaluations, evaluationLine } from '../../../run/evaluate-checkpoint';
 
 export default class RunsShow extends BaseCommand {
@@ -20,9 +21,19 @@ export default class RunsShow extends BaseCommand {
     const mlflow = mlflowState(r.dir);
     const cell = sweepCellOf(r);
     const evaluations = storedEvaluations(r.dir);
+    const pace = r.status === 'RUNNING' ? runPace(r.dir, r.record) : null;
     if (flags.json) {
       process.stdout.write(
-        JSON.stringify({ ...r.record, ...(cell ? { sweep: cell } : {}), dir: r.dir, status: r.status, recorded_status: r.record.status, mlflow, evaluations }) + '\n',
+        JSON.stringify({
+          ...r.record,
+          ...(cell ? { sweep: cell } : {}),
+          dir: r.dir,
+          status: r.status,
+          recorded_status: r.record.status,
+          mlflow,
+          evaluations,
+          ...(pace ? { pace: { epoch_s: pace.epochS, left_s: pace.leftS } } : {}),
+        }) + '\n',
       );
       return;
     }
@@ -37,6 +48,7 @@ export default class RunsShow extends BaseCommand {
       ...(cell ? [['setting', `${cell.label || cell.short} (cell ${cell.cell} of sweep ${cell.name}, ${shownPath(cell.dir)})`] as [string, string]] : []),
       ['status', `${r.status}${r.status !== rec.status ? ` (recorded ${rec.status}; its process is gone: elbo run --resume ${shownDir})` : ''}${rec.error ? `: ${rec.error}` : ''}`],
       ['epochs', `${rec.epochs_completed}/${rec.epochs_planned}, ${rec.global_step} steps${rec.duration_s !== null ? ` in ${formatDuration(rec.duration_s)}` : ''}`],
+      ...paceRows(rec, r.status, pace),
       ['started', `${rec.start_time}${rec.end_time ? `, ended ${rec.end_time}` : ''}`],
       ['config', `${rec.config_file} (sha256 ${rec.config_sha256.slice(0, 12)})`],
       ['data', `${rec.data.name}: ${rec.data.train} train / ${rec.data.val} val / ${rec.data.test} test (sha256 ${rec.data.sha256.slice(0, 12)})`],
@@ -73,6 +85,26 @@ export default class RunsShow extends BaseCommand {
     }
     process.stdout.write(out.join('\n') + '\n');
   }
+}
+
+/**
+ * The epoch train.select chose (the best so far while training) and, while the run trains,
+ * its pace and the time left at it.
+ */
+function paceRows(rec: RunRecord, status: string, pace: ReturnType<typeof runPace>): [string, string][] {
+  const rows: [string, string][] = [];
+  const sel = rec.selected;
+  if (sel)
+    rows.push([
+      status === 'RUNNING' ? 'best so far' : 'selected',
+      `${sel.metric} ${shortNumber(sel.value)} at epoch ${sel.epoch} (train.select, ${sel.mode})`,
+    ]);
+  if (pace)
+    rows.push([
+      'pace',
+      `${Math.round(pace.epochS)} s an epoch (median of the last 10); ${rec.epochs_planned - rec.epochs_completed} to go, about ${formatDuration(pace.leftS)}`,
+    ]);
+  return rows;
 }
 
 /** One "label  value" line wrapped at `width`, continuation lines indented under the value. */
