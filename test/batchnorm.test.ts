@@ -362,30 +362,29 @@ async function semiSupervisedStep(
 }
 
 test('norm_groups: separate (m2, adgm, sdgm): the labelled rows come first and are normalised by their own statistics, so the class term does not depend on the unlabelled rows; together it does', async () => {
-  for (const kind of ['m2', 'adgm', 'sdgm']) {
-    const a = await semiSupervisedStep(kind, 'separate', 1);
-    const b = await semiSupervisedStep(kind, 'separate', 2.5);
-    near([b.out.class], [a.out.class], 1e-5, `${kind} separate: class term`);
-    assert.ok(Math.abs(b.out.unlabelled - a.out.unlabelled) > 1e-3, `${kind}: the unlabelled rows did change`);
-    const c = await semiSupervisedStep(kind, 'together', 1);
-    const d = await semiSupervisedStep(kind, 'together', 2.5);
-    assert.ok(Math.abs(d.out.class - c.out.class) > 1e-6, `${kind} together: ${c.out.class} vs ${d.out.class}`);
+  // with S draws of a per row the labelled rows' draws are one group (adgm.test.ts checks that layout)
+  for (const [kind, S] of [
+    ['m2', 1],
+    ['adgm', 1],
+    ['sdgm', 1],
+    ['adgm', 2],
+    ['sdgm', 2],
+  ] as [string, number][]) {
+    const what = S === 1 ? kind : `${kind}, ${S} draws`;
+    const a = await semiSupervisedStep(kind, 'separate', 1, 'off', S);
+    const b = await semiSupervisedStep(kind, 'separate', 2.5, 'off', S);
+    near([b.out.class], [a.out.class], 1e-5, `${what} separate: class term`);
+    assert.ok(Math.abs(b.out.unlabelled - a.out.unlabelled) > 1e-3, `${what}: the unlabelled rows did change`);
+    const c = await semiSupervisedStep(kind, 'together', 1, 'off', S);
+    const d = await semiSupervisedStep(kind, 'together', 2.5, 'off', S);
+    assert.ok(Math.abs(d.out.class - c.out.class) > 1e-6, `${what} together: ${c.out.class} vs ${d.out.class}`);
+    if (S > 1) continue;
     // the layout: the labelled rows first (in batch order), then the unlabelled
     const rows = a.model.stepInputs!(Int32Array.from([-1, 0, -1, 2]), 4);
     assert.deepEqual([...rows.perm], [1, 3, 0, 2], kind);
     assert.deepEqual([...rows.lab], [0, 1], kind);
     assert.deepEqual([...rows.labY], [0, 2], kind);
     assert.equal(c.model.stepInputs!(Int32Array.from([-1, 0]), 2).perm, undefined, `${kind} together: no permutation`);
-  }
-  // S draws of a per row: the labelled rows' draws are one group (adgm.test.ts checks the layout)
-  for (const kind of ['adgm', 'sdgm']) {
-    const a = await semiSupervisedStep(kind, 'separate', 1, 'off', 2);
-    const b = await semiSupervisedStep(kind, 'separate', 2.5, 'off', 2);
-    near([b.out.class], [a.out.class], 1e-5, `${kind} separate, 2 draws: class term`);
-    assert.ok(Math.abs(b.out.unlabelled - a.out.unlabelled) > 1e-3, `${kind}, 2 draws: the unlabelled rows did change`);
-    const c = await semiSupervisedStep(kind, 'together', 1, 'off', 2);
-    const d = await semiSupervisedStep(kind, 'together', 2.5, 'off', 2);
-    assert.ok(Math.abs(d.out.class - c.out.class) > 1e-6, `${kind} together, 2 draws: ${c.out.class} vs ${d.out.class}`);
   }
 });
 
