@@ -19,7 +19,7 @@ import { evaluateTerms } from '../src/eval/elbo';
 import { compiledEvaluations } from '../src/eval/compiled';
 import { runExperiment } from '../src/experiment';
 import { tmpDir, smallConfig, tinyDataSet, binaryToyDataSet, values, near } from './helpers';
-import { trainAndExport, elboOwn } from './tfjs-export-helpers';
+import { trainAndExport, trainAndExportConv, elboOwn } from './tfjs-export-helpers';
 import type { Model } from '../src/contracts';
 
 // the compiled step needs the native backend; the rest runs on the one ELBO_BACKEND picks
@@ -643,21 +643,7 @@ test('conv norm: batch — per-channel statistics over batch, height and width; 
 
 test('export tfjs: a conv VAE with norm: batch and residual blocks decodes and encodes in Node as elbo does', async () => {
   const dir = tmpDir('elbo-export-');
-  // conv layers train on cpu and tensorflow (not wasm): one epoch on the cpu backend
-  const { runDir, exportDir, card } = trainAndExport(smallConfig(dir), [
-    '--set',
-    'model.encoder={kind: conv, channels: [4, 6], kernel: 3, residual: true, activation: leakyrelu, norm: batch}',
-    '--set',
-    'model.decoder={kind: conv, channels: [4, 6], kernel: 3, residual: true, activation: elu, norm: batch}',
-    '--set',
-    'model.likelihood=gaussian',
-    '--set',
-    'train.epochs=1',
-    '--set',
-    'eval=[{kind: elbo}]',
-    '--backend',
-    'cpu',
-  ]);
+  const { runDir, exportDir, card } = trainAndExportConv(dir, 'batch');
   assert.ok(
     card.check.decode_max_abs_diff < 1e-5 && card.check.reconstruct_max_abs_diff < 1e-5,
     `checked at export: ${JSON.stringify(card.check)}`,

@@ -24,6 +24,18 @@ import type { UserError } from '../src/errors';
 const native = installedBackends().includes('tensorflow');
 const needsNative = native ? {} : { skip: 'the tensorflow backend is not installed here (npm run setup:native builds it)' };
 
+/**
+ * `elbo run CFG --runs-dir RUNS --json --backend tensorflow --set S…` for the settings S, plus
+ * the extra arguments of each call: its last JSON line, stderr and run.json (exit 0 asserted).
+ */
+function nativeRunner(cfg: string, runs: string, sets: string[]) {
+  return (...extra: string[]) => {
+    const r = elbo(['run', cfg, '--runs-dir', runs, '--json', '--backend', 'tensorflow', ...sets.flatMap((v) => ['--set', v]), ...extra]);
+    assert.equal(r.status, 0, r.stderr);
+    const out = lastJson(r.stdout);
+    return { out, stderr: r.stderr, rec: JSON.parse(fs.readFileSync(path.join(out.runDir, 'run.json'), 'utf8')) };
+  };
+}
 test('protobuf writer: varints, negative int64, fixed32 floats, nested messages (the protobuf docs examples)', () => {
   assert.deepEqual([...new ProtoWriter().int(1, 150).finish()], [0x08, 0x96, 0x01]);
   assert.deepEqual([...new ProtoWriter().string(2, 'testing').finish()], [0x12, 0x07, 0x74, 0x65, 0x73, 0x74, 0x69, 0x6e, 0x67]);
@@ -212,27 +224,7 @@ test(
     const dir = tmpDir();
     const cfg = smallConfig(dir);
     const runs = path.join(dir, 'runs');
-    const run = (...extra: string[]) => {
-      const r = elbo([
-        'run',
-        cfg,
-        '--runs-dir',
-        runs,
-        '--json',
-        '--backend',
-        'tensorflow',
-        '--set',
-        'train.epochs=2',
-        '--set',
-        'train.batch_size=64',
-        '--set',
-        'eval=[{kind: elbo}]',
-        ...extra,
-      ]);
-      assert.equal(r.status, 0, r.stderr);
-      const out = lastJson(r.stdout);
-      return { out, stderr: r.stderr, rec: JSON.parse(fs.readFileSync(path.join(out.runDir, 'run.json'), 'utf8')) };
-    };
+    const run = nativeRunner(cfg, runs, ['train.epochs=2', 'train.batch_size=64', 'eval=[{kind: elbo}]']);
     const g = run();
     assert.match(fs.readFileSync(path.join(g.out.runDir, 'config.yaml'), 'utf8'), /\n {2}draws: host\n/);
     // 400 generated rows, 50 for validation: 350 train rows = 5 batches of 64 + one of 30
@@ -287,31 +279,13 @@ test('tensorflow: M1+M2 compiles with the frozen M1 held as constants, and match
   const dir = tmpDir();
   const cfg = smallConfig(dir);
   const runs = path.join(dir, 'runs');
-  const run = (...extra: string[]) => {
-    const r = elbo([
-      'run',
-      cfg,
-      '--runs-dir',
-      runs,
-      '--json',
-      '--backend',
-      'tensorflow',
-      '--set',
-      'model={kind: m1m2, m1: {model: {kind: vae, latent: 6, encoder: {kind: mlp, hidden: [16]}, decoder: {kind: mlp, hidden: [16]}}, train: {epochs: 1, batch_size: 50}}, min_std: 0.01, latent: 3, encoder: {kind: mlp, hidden: [16]}, decoder: {kind: mlp, hidden: [16]}, classifier: {kind: mlp, hidden: [16]}, alpha_expression: "0.1*N_total/N_labelled"}',
-      '--set',
-      'data.labelled=20',
-      '--set',
-      'train.labelled_per_batch=10',
-      '--set',
-      'train.epochs=2',
-      '--set',
-      'eval=[{kind: accuracy}]',
-      ...extra,
-    ]);
-    assert.equal(r.status, 0, r.stderr);
-    const out = lastJson(r.stdout);
-    return { out, rec: JSON.parse(fs.readFileSync(path.join(out.runDir, 'run.json'), 'utf8')) };
-  };
+  const run = nativeRunner(cfg, runs, [
+    'model={kind: m1m2, m1: {model: {kind: vae, latent: 6, encoder: {kind: mlp, hidden: [16]}, decoder: {kind: mlp, hidden: [16]}}, train: {epochs: 1, batch_size: 50}}, min_std: 0.01, latent: 3, encoder: {kind: mlp, hidden: [16]}, decoder: {kind: mlp, hidden: [16]}, classifier: {kind: mlp, hidden: [16]}, alpha_expression: "0.1*N_total/N_labelled"}',
+    'data.labelled=20',
+    'train.labelled_per_batch=10',
+    'train.epochs=2',
+    'eval=[{kind: accuracy}]',
+  ]);
   const g = run();
   assert.ok(g.rec.step_modes.length > 0);
   for (const m of g.rec.step_modes) assert.equal(m.mode, 'graph', `${m.batch}: ${m.reason}`);

@@ -10,6 +10,7 @@ import { createRegistry } from '../src/builtins';
 import { UserError } from '../src/errors';
 import type { DataSet } from '../src/contracts';
 import type * as tfc from '@tensorflow/tfjs-core';
+import { runExperiment } from '../src/experiment';
 
 export const ROOT = path.resolve(__dirname, '..', '..');
 export const BIN = path.join(ROOT, 'bin', 'run.js');
@@ -267,4 +268,54 @@ export function tinyAdgmOptions(extra: Record<string, unknown> = {}): Record<str
     aux_samples: 1,
     ...extra,
   };
+}
+
+/**
+ * A short semi-supervised run of `model` (an override) on smallConfig's data: 20 labels, 10
+ * in every batch, 12 epochs, Adam 3e-3, then `overrides` and `eval`. Asserts what every
+ * semi-supervised model must do there: it finishes, lowers train/loss, logs `keys` from the
+ * first epoch, classifies the test rows far better than chance (accuracy > 0.6 of 4 classes;
+ * error_pct its complement) and writes the artifacts `files`.
+ */
+export async function shortSemiSupervisedRun(o: {
+  model: string;
+  overrides?: string[];
+  eval: string;
+  keys: string[];
+  files: string[];
+}): Promise<{ r: Awaited<ReturnType<typeof runExperiment>>; lines: Record<string, number>[] }> {
+  const dir = tmpDir();
+  const r = await runExperiment({
+    config: smallConfig(dir),
+    runsDir: path.join(dir, 'runs'),
+    progress: false,
+    overrides: [
+      o.model,
+      'data.labelled=20',
+      'train.labelled_per_batch=10',
+      'train.epochs=12',
+      'train.optimizer={kind: adam, lr: 0.003}',
+      ...(o.overrides ?? []),
+      `eval=${o.eval}`,
+    ],
+  });
+  assert.equal(r.status, 'FINISHED', r.error);
+  const lines = epochLines(r.runDir);
+  assert.ok(lines.at(-1)!['train/loss'] < lines[0]['train/loss'], `train/loss ${lines[0]['train/loss']} → ${lines.at(-1)!['train/loss']}`);
+  for (const k of [
+    'train/labelled',
+    'train/unlabelled',
+    'train/class',
+    'train/entropy',
+    'train/recon',
+    'train/kl',
+    'val/accuracy',
+    ...o.keys,
+  ])
+    assert.ok(k in lines[0], k);
+  const acc = r.metrics['test/accuracy'];
+  assert.ok(acc > 0.6, `test accuracy ${acc} (chance 0.25)`);
+  assert.ok(Math.abs(r.metrics['test/error_pct'] - 100 * (1 - acc)) < 1e-9, `error_pct ${r.metrics['test/error_pct']} (accuracy ${acc})`);
+  for (const f of o.files) assert.ok(fs.existsSync(path.join(r.runDir, 'artifacts', f)), f);
+  return { r, lines };
 }

@@ -16,7 +16,7 @@ import { loadHyperspectral, HyperspectralDataSet } from '../src/data/hyperspectr
 import { classHistogram } from '../src/data/splits';
 import { pca } from '../src/eval/latent-pca';
 import { runExperiment } from '../src/experiment';
-import { tmpDir, smallConfig, tinyDataSet, epochLines } from './helpers';
+import { tmpDir, smallConfig, tinyDataSet, shortSemiSupervisedRun } from './helpers';
 import type { DataSet } from '../src/contracts';
 import { termMeans } from '../src/models/model';
 
@@ -375,26 +375,13 @@ const m2Model = (extra = '') =>
   `model={kind: m2, latent: 4, encoder: {kind: mlp, hidden: [32]}, decoder: {kind: mlp, hidden: [32]}, classifier: {kind: mlp, hidden: [32]}, alpha_expression: "0.1*N_total/N_labelled"${extra}}`;
 
 test('a short M2 run on 20 labels lowers the objective and classifies far better than chance', async () => {
-  const dir = tmpDir();
-  const r = await runExperiment({
-    config: smallConfig(dir),
-    runsDir: path.join(dir, 'runs'),
-    progress: false,
-    overrides: [
-      m2Model(),
-      'data.labelled=20',
-      'train.labelled_per_batch=10',
-      'train.epochs=12',
-      'train.optimizer={kind: adam, lr: 0.003}',
-      'eval=[{kind: accuracy}, {kind: elbo}, {kind: class-samples, n: 3}, {kind: latent-pca, size: 128}, {kind: reconstructions, n: 4}]',
-    ],
+  const { r, lines } = await shortSemiSupervisedRun({
+    model: m2Model(),
+    eval: '[{kind: accuracy}, {kind: elbo}, {kind: class-samples, n: 3}, {kind: latent-pca, size: 128}, {kind: reconstructions, n: 4}]',
+    keys: [],
+    files: ['class-samples.png', 'latent-pca.png', 'latent-pca.json', 'reconstructions.png'],
   });
-  assert.equal(r.status, 'FINISHED', r.error);
-  const lines = epochLines(r.runDir);
-  assert.ok(lines.at(-1)!['train/loss'] < lines[0]['train/loss'], `train/loss ${lines[0]['train/loss']} → ${lines.at(-1)!['train/loss']}`);
   assert.ok(lines.at(-1)!['val/elbo'] > lines[0]['val/elbo'], `val/elbo ${lines[0]['val/elbo']} → ${lines.at(-1)!['val/elbo']}`);
-  for (const k of ['train/labelled', 'train/unlabelled', 'train/class', 'train/entropy', 'train/recon', 'train/kl', 'val/accuracy'])
-    assert.ok(k in lines[0], k);
   // train/accuracy is the accuracy on the labelled rows the epoch saw (10 of every 60 rows here:
   // as a share of the batch it could not pass 1/6); the share itself is not logged
   assert.ok(lines.at(-1)!['train/accuracy'] > 0.5, `train/accuracy ${lines.at(-1)!['train/accuracy']}`);
@@ -409,13 +396,8 @@ test('a short M2 run on 20 labels lowers the objective and classifies far better
     lines.every((l) => Math.abs(l['weight/alpha'] - alpha) < 1e-9),
     `weight/alpha ${lines[0]['weight/alpha']} (expected ${alpha})`,
   );
-  const acc = r.metrics['test/accuracy'];
-  assert.ok(acc > 0.6, `test accuracy ${acc} (chance 0.25)`);
-  close(r.metrics['test/error_pct'], 100 * (1 - acc), 1e-9, 'error_pct');
   const confusion = JSON.parse(fs.readFileSync(path.join(r.runDir, 'artifacts', 'confusion.json'), 'utf8'));
   assert.equal(sum(confusion.matrix.flat()), 100);
-  for (const f of ['class-samples.png', 'latent-pca.png', 'latent-pca.json', 'reconstructions.png'])
-    assert.ok(fs.existsSync(path.join(r.runDir, 'artifacts', f)), f);
 });
 
 test('the accuracy and class-samples evaluators refuse a model without a classifier', async () => {

@@ -6,7 +6,7 @@ import { createRegistry } from '../src/builtins';
 import { loadFinishedRun } from '../src/models/load-run';
 import type { ClassConditionalModel } from '../src/contracts';
 import { modelVariables } from '../src/models/model';
-import { elbo, lastJson } from './helpers';
+import { elbo, lastJson, smallConfig } from './helpers';
 
 /** `elbo run CONFIG ARGS` then `elbo export RUN --format tfjs`, as a user runs them. */
 export function trainAndExport(config: string, args: string[] = []): { runDir: string; exportDir: string; card: any } {
@@ -21,6 +21,24 @@ export function trainAndExport(config: string, args: string[] = []): { runDir: s
   assert.equal(card.dir, exportDir);
   assert.deepEqual(JSON.parse(fs.readFileSync(path.join(exportDir, 'card.json'), 'utf8')).run, card.run);
   return { runDir, exportDir, card };
+}
+
+/**
+ * trainAndExport for a conv VAE with residual blocks (channels 4, 6; kernel 3; Gaussian
+ * likelihood), one epoch on the cpu backend (conv layers train on cpu and tensorflow, not
+ * wasm); `norm: batch` in both networks when asked.
+ */
+export function trainAndExportConv(dir: string, norm?: 'batch'): ReturnType<typeof trainAndExport> {
+  const n = norm ? `, norm: ${norm}` : '';
+  const net = (activation: string) => `{kind: conv, channels: [4, 6], kernel: 3, residual: true, activation: ${activation}${n}}`;
+  const sets = [
+    `model.encoder=${net('leakyrelu')}`,
+    `model.decoder=${net('elu')}`,
+    'model.likelihood=gaussian',
+    'train.epochs=1',
+    'eval=[{kind: elbo}]',
+  ];
+  return trainAndExport(smallConfig(dir), [...sets.flatMap((v) => ['--set', v]), '--backend', 'cpu']);
 }
 
 /**

@@ -11,7 +11,7 @@ import { serveStatic } from '../src/util/static-server';
 import { Rng } from '../src/runtime/rng';
 import { spawn } from 'child_process';
 import { tmpDir, smallConfig, elbo, lastJson, BIN } from './helpers';
-import { trainAndExport, elboOwn } from './tfjs-export-helpers';
+import { trainAndExport, trainAndExportConv, elboOwn } from './tfjs-export-helpers';
 
 test.before(async () => {
   await selectBackend('auto'); // ELBO_BACKEND picks it in the test runs
@@ -155,21 +155,7 @@ test("export tfjs: an MLP VAE (tanh encoder, leaky-ReLU decoder) loads in Node w
 
 test('export tfjs: a conv VAE with residual blocks (Gaussian likelihood) decodes in Node as elbo does', async () => {
   const dir = tmpDir('elbo-export-');
-  // conv layers train on cpu and tensorflow (not wasm): one epoch on the cpu backend
-  const { runDir, exportDir, card } = trainAndExport(smallConfig(dir), [
-    '--set',
-    'model.encoder={kind: conv, channels: [4, 6], kernel: 3, residual: true, activation: leakyrelu}',
-    '--set',
-    'model.decoder={kind: conv, channels: [4, 6], kernel: 3, residual: true, activation: elu}',
-    '--set',
-    'model.likelihood=gaussian',
-    '--set',
-    'train.epochs=1',
-    '--set',
-    'eval=[{kind: elbo}]',
-    '--backend',
-    'cpu',
-  ]);
+  const { runDir, exportDir, card } = trainAndExportConv(dir);
   assert.equal(card.model.output, 'identity');
   const topology = JSON.parse(fs.readFileSync(path.join(exportDir, 'decoder', 'model.json'), 'utf8')).modelTopology;
   const classes = topology.config.layers.map((l: any) => l.class_name);
