@@ -58,12 +58,14 @@ test('m1m2 with a nested M1: trained first as its own run, reused by config hash
   assert.equal(m1Cfg.data.max_train, 200);
   assert.equal(m1Cfg.data.labelled, undefined, 'M1 reads no labels: its config leaves data.labelled out');
 
-  // 2. the same M1 block (and another N): reused, nothing trained, no new M1 run
-  const b = await run(nested(1, ['data.labelled=40']));
+  // 2. the same M1 block (and another N, with the validation images as unlabelled rows, which
+  // the M1 leaves out as it leaves out the labels): reused, nothing trained, no new M1 run
+  const b = await run(nested(1, ['data.labelled=40', 'data.validation_as_unlabelled=true']));
   assert.equal(b.status, 'FINISHED', b.error);
   const depB = record(b.runDir).depends_on.m1;
   assert.equal(depB.how, 'reused');
   assert.equal(depB.run_id, depA.run_id);
+  assert.equal(record(b.runDir).data.train, 250, '200 rows (max_train) and the 50 validation images');
   assert.deepEqual(m1Runs(runs), [depA.run_id]);
   assert.equal(record(depA.run_dir).end_time, m1Rec.end_time, 'the M1 run is untouched');
   const shown = elbo(['runs', 'show', b.runDir]);

@@ -4,7 +4,8 @@ import * as path from 'path';
 import { capPerClass, classHistogram, holdOut, labelledSubset } from '../src/data/splits';
 import { Rng } from '../src/runtime/rng';
 import { UserError } from '../src/errors';
-import { tmpDir, smallConfig, elbo } from './helpers';
+import * as fs from 'fs';
+import { tmpDir, smallConfig, elbo, lastJson, makeIdxData, loadDataSet, dataSetError } from './helpers';
 
 /** 1,000 rows, 90% class 0 (the hyperspectral seed's imbalance), dim 2. */
 function imbalanced() {
@@ -79,4 +80,58 @@ test('a semi-supervised run prints the class histograms before training', () => 
     alone.stderr,
     /warning: train\.labelled_per_batch \(4\) does nothing here: model 'classifier' trains on its 20 labelled rows alone/,
   );
+});
+
+test('validation_as_unlabelled: the validation images join the training rows after the labelled draw (the same labels), grey there, drawn once as validation; refused in one line without labels or validation', () => {
+  const dir = tmpDir();
+  const files = Object.fromEntries(Object.entries(makeIdxData(dir)).map(([k, v]) => [k, path.basename(v)]));
+  const opts = { kind: 'idx', ...files, validation: 50, labelled: 20, binarize: 'dynamic' };
+  const plain = loadDataSet(dir, opts, 5);
+  const both = loadDataSet(dir, { ...opts, validation_as_unlabelled: true }, 5);
+  const grey = loadDataSet(dir, { ...opts, binarize: 'none' }, 5);
+  assert.equal(plain.train.n, 350);
+  assert.equal(both.train.n, 400);
+  assert.deepEqual([...both.labelled!], [...plain.labelled!]);
+  assert.deepEqual([...both.train.x.subarray(0, 350 * 64)], [...plain.train.x]);
+  assert.deepEqual([...both.train.y!.subarray(0, 350)], [...plain.train.y!]);
+  // the validation split as without the option (drawn once); its copy in training grey, with its labels
+  assert.deepEqual([...both.val!.x], [...plain.val!.x]);
+  assert.deepEqual([...both.train.x.subarray(350 * 64)], [...grey.val!.x]);
+  assert.deepEqual([...both.train.y!.subarray(350)], [...grey.val!.y!]);
+  assert.ok(grey.val!.x.some((v) => v > 0 && v < 1) && both.val!.x.every((v) => v === 0 || v === 1));
+  assert.match(
+    dataSetError(dir, { ...opts, labelled: undefined, validation_as_unlabelled: true }),
+    /validation_as_unlabelled needs labelled: N .*set validation: 0$/,
+  );
+  assert.match(
+    dataSetError(dir, { ...opts, validation: 0, validation_as_unlabelled: true }),
+    /validation_as_unlabelled needs validation images \(validation > 0\)/,
+  );
+});
+
+test('validation_as_unlabelled in a run: N_total counts the validation images (alpha_expression), run.json the training rows', () => {
+  const dir = tmpDir();
+  const cfg = smallConfig(dir);
+  const r = elbo([
+    'run',
+    cfg,
+    '--runs-dir',
+    path.join(dir, 'runs'),
+    '--json',
+    ...[
+      'model={kind: m2, latent: 3, encoder: {kind: mlp, hidden: [8]}, decoder: {kind: mlp, hidden: [8]}, classifier: {kind: mlp, hidden: [8]}, alpha_expression: "0.1*N_total/N_labelled"}',
+      'data.labelled=20',
+      'data.validation_as_unlabelled=true',
+      'train.labelled_per_batch=10',
+      'train.epochs=1',
+      'eval=[{kind: accuracy}]',
+    ].flatMap((v) => ['--set', v]),
+  ]);
+  assert.equal(r.status, 0, r.stderr);
+  const out = lastJson(r.stdout);
+  // 400 generated rows, 50 held out for validation and trained on unlabelled: 0.1 · 400 / 20
+  assert.equal(out.metrics['weight/alpha'], 2);
+  const rec = JSON.parse(fs.readFileSync(path.join(out.runDir, 'run.json'), 'utf8'));
+  assert.deepEqual([rec.data.train, rec.data.val], [400, 50]);
+  assert.match(r.stderr, /^run \S+: m2 on \S+ \(400 train \/ 50 val \/ 100 test\)/m);
 });

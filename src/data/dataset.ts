@@ -1,5 +1,5 @@
 import type { Rng } from '../runtime/rng';
-import { binarizeSplits, capPerClass, holdOut, labelledSubset, subset } from './splits';
+import { binarizeSplits, capPerClass, concatSplits, holdOut, labelledSubset, subset } from './splits';
 import { Enum, Type, type OptionsOf } from '../registry/define';
 import { UserError } from '../errors';
 import type { DataSet, Split } from '../contracts';
@@ -34,6 +34,14 @@ export const commonDataOptions = {
     Type.Integer({
       minimum: 1,
       description: 'Semi-supervised: only N training labels are known, N/C per class, drawn with the run seed (the rest is unlabelled)',
+    }),
+  ),
+  validation_as_unlabelled: Type.Optional(
+    Type.Boolean({
+      description:
+        'Semi-supervised (with labelled): the validation images also train as unlabelled rows, their labels never used in ' +
+        'training (the ADGM authors train on all 60,000 MNIST images so); the labelled subset is drawn before they join, ' +
+        'from the same rows as without them (a nested M1 trains without them). Validation metrics then read images the model has seen without labels',
     }),
   ),
   class_cap: Type.Optional(
@@ -75,6 +83,21 @@ export function finishDataSet(
     );
   }
   const labelled = opts.labelled ? labelledSubset(train, base.classes, opts.labelled, rng.fork('labelled'), where) : null;
+  if (opts.validation_as_unlabelled) {
+    // after the labelled draw (the same labels as without them), before binarisation (the
+    // validation split is drawn once, its copy in training per batch as every training row)
+    if (!labelled)
+      throw new UserError(
+        'validation_as_unlabelled needs labelled: N (unlabelled rows exist only in a semi-supervised run); to train a model on every image, set validation: 0',
+        where,
+      );
+    if (!val)
+      throw new UserError(
+        'validation_as_unlabelled needs validation images (validation > 0); with validation: 0 they are training rows already',
+        where,
+      );
+    train = concatSplits(train, val, base.dim);
+  }
   const splits = binarizeSplits({ train, val, test: base.test }, opts.binarize, rng.fork('binarize'));
   return { ...base, ...splits, binarize: opts.binarize, labelled };
 }

@@ -15,6 +15,20 @@ export function subset(split: Split, dim: number, idx: Int32Array | number[]): S
   return { x, y, n };
 }
 
+/** The rows of `a` then those of `b`, copied (labels where both have them). */
+export function concatSplits(a: Split, b: Split, dim: number): Split {
+  const x = new Float32Array((a.n + b.n) * dim);
+  x.set(a.x.subarray(0, a.n * dim));
+  x.set(b.x.subarray(0, b.n * dim), a.n * dim);
+  let y: Int32Array | null = null;
+  if (a.y && b.y) {
+    y = new Int32Array(a.n + b.n);
+    y.set(a.y.subarray(0, a.n));
+    y.set(b.y.subarray(0, b.n), a.n);
+  }
+  return { x, y, n: a.n + b.n };
+}
+
 /** Hold out `nVal` examples of `split`, chosen with `rng`. */
 export function holdOut(split: Split, dim: number, nVal: number, rng: Rng, where: string): { train: Split; val: Split | null } {
   if (nVal === 0) return { train: split, val: null };

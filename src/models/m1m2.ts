@@ -159,14 +159,15 @@ export function loadM1Run(spec: string, ctx: ModelBuildContext, data: DataSet): 
 /**
  * The nested M1's own config: the outer run's experiment name + '-m1', its seed, plugins
  * and data block (without data.labelled: M1 reads no labels, and the labelled subset is
- * drawn from a stream of its own, so the images it trains on are the same for every N),
+ * drawn from a stream of its own, so the images it trains on are the same for every N;
+ * without validation_as_unlabelled, which needs labelled: M1 trains on the training rows),
  * and the m1 block's model, train, loss and eval. Its hash finds it again in the run store.
  */
 export function nestedM1Config(
   block: M1Block,
   outer: { experiment: string; seed: number; plugins: string[]; data: PluginOptions },
 ): Record<string, unknown> {
-  const { labelled: _labelled, ...data } = outer.data;
+  const { labelled: _labelled, validation_as_unlabelled: _validation, ...data } = outer.data;
   return {
     experiment: `${outer.experiment}-m1`,
     seed: outer.seed,

@@ -105,7 +105,8 @@ export interface FeatureMap {
 const ALPHA_NAMES = ['N_total', 'N_labelled', 'N'];
 
 export const ALPHA_EXPRESSION_DOC =
-  'Classification weight alpha as arithmetic over N_total (training examples after the validation split, class_cap and max_train), ' +
+  'Classification weight alpha as arithmetic over N_total (training examples after the validation split, class_cap and max_train; ' +
+  'with data.validation_as_unlabelled the validation images too), ' +
   "N_labelled (examples whose label is known: data.labelled, else N_total) and N (= N_total, the paper's N); numbers, + - * / and " +
   'parentheses only. When given it replaces loss.alpha. Kingma et al.: 0.1*N_total/N_labelled (per labelled example)';
 
