@@ -576,3 +576,35 @@ test('a cell that ended without a result says why in its last words, not its pro
   );
   assert.equal(lastWords('epoch 1/3 train/loss 1\n'), '');
 });
+
+test("the progress lines of real runs are all known to a cell's last words: a run that ends well leaves none", () => {
+  const dir = tmpDir();
+  const cfg = smallConfig(dir);
+  const runs = path.join(dir, 'runs');
+  const run = (...args: string[]) => {
+    const r = elbo(['run', ...args, '--runs-dir', runs, '--json']);
+    assert.equal(r.status, 0, r.stderr);
+    assert.equal(lastWords(r.stderr), '', r.stderr);
+    return lastJson(r.stdout);
+  };
+  const sets = (...v: string[]) => v.flatMap((o) => ['--set', o]);
+  const semi = ['data.labelled=20', 'train.labelled_per_batch=10'];
+  const small = '{kind: mlp, hidden: [8]}';
+  // a semi-supervised run (class histograms, steps of several batch shapes, evaluators with lines
+  // of their own), paused after its first epoch and resumed
+  const m2 = `model={kind: m2, latent: 3, encoder: ${small}, decoder: ${small}, classifier: ${small}}`;
+  const evals = 'eval=[{kind: elbo}, {kind: accuracy}, {kind: latent-classifier, classifier: knn, k: 1}, {kind: reconstructions, n: 4}]';
+  const paused = run(cfg, ...sets(m2, ...semi, 'train.epochs=2', evals), '--pause-at', '1');
+  run('--resume', paused.runDir);
+  // M1+M2 that trains its nested M1 first (the M1's own progress, and what M1+M2 says of it)
+  const m1 = `m1: {model: {kind: vae, latent: 4, encoder: ${small}, decoder: ${small}}, train: {epochs: 1}}`;
+  run(
+    cfg,
+    ...sets(
+      `model={kind: m1m2, ${m1}, latent: 3, encoder: ${small}, decoder: ${small}, classifier: ${small}}`,
+      ...semi,
+      'train.epochs=1',
+      'eval=[{kind: accuracy}]',
+    ),
+  );
+});

@@ -100,8 +100,13 @@ export function checkCellsHash(spec: SweepSpec, resolved: { loaded: LoadedConfig
   return hash;
 }
 
-/** A run's progress on stderr (its header, epoch and evaluation lines): not why a cell ended. */
-const PROGRESS_LINE = /^(epoch \d+\/\d+ |train step |eval \S+: |run \d{8}-\d{6}-|classes in |labelled subset |latent classifier )/;
+/**
+ * A run's progress on stderr (its header, a resume's line, a nested M1's lines, epoch and
+ * evaluation lines): not why a cell ended. A run that ends well prints nothing else (a test
+ * runs real runs against it: a new kind of progress line belongs here).
+ */
+const PROGRESS_LINE =
+  /^(epoch \d+\/\d+ |train step |eval \S+: |run \d{8}-\d{6}-|resuming \S+ from epoch |M1: |classes in |labelled subset |latent classifier )/;
 
 /**
  * Why a cell's process ended without a result line: the last lines of its stderr (a crash
