@@ -325,10 +325,10 @@ test('elbo compare: 80 columns by default, every column with --wide', () => {
   assert.match(bad.stderr, /--metric: no metric 'test\/elbow'.*test\/elbo/);
 });
 
-test("elbo compare overlays the runs' learning curves (one setting's seeds: a colour per seed) and says how many runs have a metric", () => {
-  const dir = tmpDir();
+/** Two runs of one SDGM setting, seeds 0 and 1, 4 epochs of curves each; seed 1 still trains (no test metrics yet). */
+function sdgmSeedRuns(dir: string): string[] {
   // seed 1 still trains: validation curves, no test metrics yet
-  const dirs = [0, 1].map((seed) => {
+  return [0, 1].map((seed) => {
     const d = path.join(dir, 'mnist-sdgm', `run-${seed}`);
     fs.mkdirSync(d, { recursive: true });
     const metrics = seed === 0 ? { 'test/accuracy': 0.97, 'test/elbo': -90, 'train/loss': 70 } : { 'train/loss': 71 };
@@ -351,6 +351,11 @@ test("elbo compare overlays the runs' learning curves (one setting's seeds: a co
     fs.writeFileSync(path.join(d, 'metrics.jsonl'), lines.join('\n') + '\n');
     return d;
   });
+}
+
+test("elbo compare overlays the runs' learning curves (one setting's seeds: a colour per seed) and says how many runs have a metric", () => {
+  const dir = tmpDir();
+  const dirs = sdgmSeedRuns(dir);
   const curves = path.join(dir, 'seeds.png');
   const r = elbo(['compare', ...dirs, '--metric', 'test/accuracy', '--curves', curves], { cwd: dir });
   assert.equal(r.status, 0, r.stderr);
@@ -454,4 +459,51 @@ test('a sweep cell run records its setting; runs list and show say it; the sweep
   await writeSweepReport(out.dir);
   assert.match(html(), /<a href="http:\/\/mlflow\.example:5000\/#\/experiments\/7\/runs\/abc123">abc123<\/a>/);
   assert.match(html(), /MLflow: the sweep's run <a href="http:\/\/mlflow\.example:5000\/#\/experiments\/7\/runs\/parent42">/);
+});
+
+test('elbo compare --at: the lead curve at the epochs asked, a row per epoch and a column per run, the difference of two; in --json too; bad epochs in one line', () => {
+  const dir = tmpDir();
+  const dirs = sdgmSeedRuns(dir);
+  const args = ['compare', ...dirs, '--csv', path.join(dir, 'c.csv'), '--at', '1-2,4,7'];
+  const r = elbo(args, { cwd: dir });
+  assert.equal(r.status, 0, r.stderr);
+  // no --metric: the curve the runs select by (val/accuracy); epoch 7 not reached
+  const table = r.stdout.slice(r.stdout.indexOf('val/accuracy by epoch'));
+  assert.deepEqual(
+    table
+      .trim()
+      .split('\n')
+      .map((l) => l.split(/ {2,}/)),
+    [
+      ['val/accuracy by epoch'],
+      ['epoch', 'seed 0', 'seed 1', 'second − first'],
+      ['-----', '------', '------', '--------------'],
+      ['1', '0.8300', '0.8400', '+0.0100'],
+      ['2', '0.8600', '0.8700', '+0.0100'],
+      ['4', '0.9200', '0.9300', '+0.0100'],
+      ['7', '–', '–', '–'],
+    ],
+  );
+  const json = elbo([...args, '--json', '--metric', 'train/loss'], { cwd: dir });
+  assert.equal(json.status, 0, json.stderr);
+  const at = JSON.parse(json.stdout).at;
+  assert.equal(at.metric, 'train/loss');
+  assert.deepEqual(at.epochs, [1, 2, 4, 7]);
+  assert.deepEqual(
+    at.runs.map((x: { label: string; values: (number | null)[] }) => [x.label, x.values]),
+    [
+      ['seed 0', [85, 80, 70, null]],
+      ['seed 1', [84, 79, 69, null]],
+    ],
+  );
+  for (const [extra, message] of [
+    [['--at', '0'], /^--at: '0' is not an epoch \(from 1\) or a range of them: e\.g\. --at 1-10,20,30$/],
+    [['--at', '5-2'], /^--at: '5-2' is not an epoch/],
+    [['--at', '1', '--metric', 'train/los'], /^--at: no run logs train\/los at epochs 1; did you mean 'train\/loss'/],
+  ] as const) {
+    const bad = elbo([...args.slice(0, -2), ...extra], { cwd: dir });
+    assert.equal(bad.status, 1, bad.stdout);
+    assert.match(bad.stderr.trim(), message);
+    assert.equal(bad.stderr.trim().split('\n').length, 1, bad.stderr);
+  }
 });

@@ -7,6 +7,7 @@ import { UserError } from '../errors';
 import { verdict, formatPublished } from '../config/metrics';
 import { compareSpec, type ComparePoint } from '../plot/figures';
 import { writeFigure } from '../plot/render';
+import { readMetricLines } from '../report/run';
 import { type RunRecord, type PublishedEntry, Verdict } from '../contracts';
 
 /** One run as the comparison sees it: its config flattened to dotted keys, and its final metrics. */
@@ -636,4 +637,63 @@ export async function writeComparePlot(file: string, rows: ComparisonRow[], keys
     }),
   );
   return [...new Set(points.map((p) => p.series))];
+}
+
+/** The epochs --at names: a comma list of epochs and ranges (`1-10,20,30`), ascending, each once. */
+export function parseEpochs(spec: string): number[] {
+  const out = new Set<number>();
+  for (const part of spec.split(',').map((s) => s.trim())) {
+    const m = /^(\d+)(?:-(\d+))?$/.exec(part);
+    const from = Number(m?.[1] ?? 0);
+    const to = m?.[2] !== undefined ? Number(m[2]) : from;
+    if (!m || from < 1 || to < from || to - from >= 100000)
+      throw new UserError(`'${part}' is not an epoch (from 1) or a range of them: e.g. --at 1-10,20,30`, '--at');
+    for (let e = from; e <= to; e++) out.add(e);
+  }
+  return [...out].sort((a, b) => a - b);
+}
+
+/** A run's `metric` at each of `epochs` from its metrics.jsonl (a resumed epoch's last line; null where it has none). */
+export function curveAt(dir: string, metric: string, epochs: number[]): (number | null)[] {
+  const at = new Map<number, number>();
+  for (const l of readMetricLines(dir)) if (typeof l.epoch === 'number' && Number.isFinite(l[metric])) at.set(l.epoch, l[metric]);
+  return epochs.map((e) => at.get(e) ?? null);
+}
+
+/**
+ * The runs' names in an epoch table: their setting's (`label`), with the seed where a
+ * setting has several runs (the seed alone when all are one setting's), and the run's folder
+ * where that still leaves two alike.
+ */
+export function runLabels(runs: ComparedRun[], label: (params: Record<string, string>) => string): string[] {
+  const settings = runs.map((r) => label(r.params));
+  const one = new Set(settings).size === 1;
+  const named = runs.map((r, i) =>
+    one && runs.length > 1
+      ? `seed ${r.seed}`
+      : settings.filter((s) => s === settings[i]).length > 1
+        ? `${settings[i]}, seed ${r.seed}`
+        : settings[i],
+  );
+  return named.map((n, i) => (named.filter((x) => x === n).length > 1 ? `${n} (${path.basename(runs[i].dir)})` : n));
+}
+
+/**
+ * `metric`'s curve at `epochs`, a row per epoch and a column per run (`values[j]` the run's
+ * values); with two runs a last column, the second minus the first. '–' where a run has no
+ * such epoch (not reached yet, or stopped before it). Fits `width` columns (fitTable).
+ */
+export function toEpochTable(metric: string, epochs: number[], labels: string[], values: (number | null)[][], width = 80): string {
+  // one number of decimals for the table: four significant digits of its largest value
+  const largest = Math.max(...values.flat().map((v) => (v === null ? 0 : Math.abs(v))));
+  const decimals = largest > 0 ? Math.min(8, Math.max(0, 3 - Math.floor(Math.log10(largest)))) : 0;
+  const num = (v: number | null) => (v === null ? '–' : v.toFixed(decimals));
+  const diff = labels.length === 2;
+  const head = ['epoch', ...labels, ...(diff ? ['second − first'] : [])];
+  const body = epochs.map((e, i) => {
+    const [a, b] = [values[0]?.[i] ?? null, values[1]?.[i] ?? null];
+    const d = a === null || b === null ? '–' : `${b - a >= 0 ? '+' : '−'}${Math.abs(b - a).toFixed(decimals)}`;
+    return [String(e), ...values.map((v) => num(v[i])), ...(diff ? [d] : [])];
+  });
+  return `${metric} by epoch\n` + fitTable(head, body, width);
 }

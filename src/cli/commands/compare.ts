@@ -18,9 +18,15 @@ import {
   figureLabels,
   leadingCurve,
   PUBLISHED,
+  parseEpochs,
+  curveAt,
+  runLabels,
+  toEpochTable,
 } from '../../sweep/compare';
 import { writeRunCurves } from '../../sweep/report';
 import { UserError, suggestion } from '../../errors';
+import { readMetricLines } from '../../report/run';
+import type { ComparedRun } from '../../sweep/compare';
 
 export default class Compare extends BaseCommand {
   static summary =
@@ -33,6 +39,7 @@ export default class Compare extends BaseCommand {
     '<%= config.bin %> compare runs/sweeps/latent-prior --wide',
     '<%= config.bin %> compare runs/quickstart/RUN_A runs/quickstart/RUN_B',
     '<%= config.bin %> compare runs/mnist-sdgm/RUN_A runs/mnist-sdgm/RUN_B --metric test/accuracy --curves sdgm-seeds.png',
+    '<%= config.bin %> compare runs/mnist-sdgm/RUN_A runs/mnist-sdgm/RUN_B --at 1-10,20,30',
   ];
   static strict = false;
   static args = { runs: Args.string({ description: 'A sweep directory, or run directories', required: true }) };
@@ -51,6 +58,10 @@ export default class Compare extends BaseCommand {
     curves: Flags.string({
       description: "The runs' learning curves overlaid: PNG file, with the SVG beside it (default: curves.png beside the CSV)",
     }),
+    at: Flags.string({
+      description:
+        "The runs' learning curve at these epochs, a row per epoch and a column per run (two runs: and their difference), after the table: a comma list of epochs and ranges (1-10,20,30); the curve is the validation curve of --metric, else the one the learning curves lead with",
+    }),
     json: Flags.boolean({ description: 'Print the rows as JSON', default: false }),
   };
 
@@ -65,13 +76,26 @@ export default class Compare extends BaseCommand {
     // its folder made as the figures make theirs
     fs.mkdirSync(path.dirname(csv), { recursive: true });
     fs.writeFileSync(csv, toCsv(rows, keys, metrics));
-    if (flags.json) process.stdout.write(JSON.stringify({ keys, metrics, rows }) + '\n');
+    const names = figureLabels(keys, rows);
+    const lead = leadingCurve(metrics, rankBy, flags.metric, runs);
+    const at = flags.at === undefined ? undefined : epochCurve(runs, lead, parseEpochs(flags.at), names.label);
+    if (flags.json) process.stdout.write(JSON.stringify({ keys, metrics, rows, ...(at ? { at } : {}) }) + '\n');
     else if (flags.wide) process.stdout.write(toTable(rows, keys, metrics));
     else {
       if (flags.metric !== undefined && !metrics.includes(flags.metric) && flags.metric !== PUBLISHED)
         throw new UserError(`no metric '${flags.metric}'${suggestion(flags.metric, [...metrics, PUBLISHED])}`, '--metric');
       process.stdout.write(toShortTable(rows, keys, metrics, tableMetric(metrics, flags.metric, rankBy)));
     }
+    if (at && !flags.json)
+      process.stdout.write(
+        '\n' +
+          toEpochTable(
+            at.metric,
+            at.epochs,
+            at.runs.map((r) => r.label),
+            at.runs.map((r) => r.values),
+          ),
+      );
     process.stderr.write(`wrote ${shown(csv)}\n`);
     if (missing.length) {
       process.stderr.write(`${missing.length} cell${missing.length === 1 ? ' has' : 's have'} no finished run (left out):\n`);
@@ -79,7 +103,6 @@ export default class Compare extends BaseCommand {
     }
 
     // every run's learning curves overlaid (what a sweep's report draws), whatever the keys
-    const names = figureLabels(keys, rows);
     const curves = flags.curves ?? path.join(path.dirname(csv), 'curves.png');
     // the experiments by name while they are few (a run's folder is its experiment's)
     const experiments = [...new Set(runs.map((r) => path.basename(path.dirname(r.dir))))];
@@ -89,7 +112,6 @@ export default class Compare extends BaseCommand {
         : experiments.length <= 3
           ? `Learning curves of ${experiments.join(', ')}`
           : `Learning curves of ${runs.length} runs of ${experiments.length} experiments`;
-    const lead = leadingCurve(metrics, rankBy, flags.metric, runs);
     const panels = await writeRunCurves(
       curves,
       title,
@@ -114,4 +136,18 @@ export default class Compare extends BaseCommand {
     const named = `${line} (${series.join('; ')})`;
     process.stderr.write(named.length <= 80 ? `${named}\n` : [`${line}:`, ...series.map((x) => `  ${fit(x, 78)}`)].join('\n') + '\n');
   }
+}
+
+/** --at: the curve `metric` of every run at `epochs` (refused in one line when no run logs it). */
+function epochCurve(runs: ComparedRun[], metric: string | undefined, epochs: number[], label: (params: Record<string, string>) => string) {
+  if (!metric) throw new UserError('the runs have no curve to show at epochs; name one with --metric', '--at');
+  const labels = runLabels(runs, label);
+  const out = runs.map((r, i) => ({ dir: r.dir, label: labels[i], values: curveAt(r.dir, metric, epochs) }));
+  if (out.every((r) => r.values.every((v) => v === null))) {
+    const logged = [...new Set(runs.flatMap((r) => Object.keys(readMetricLines(r.dir).at(-1) ?? {})))].filter((k) =>
+      /^(train|val)\//.test(k),
+    );
+    throw new UserError(`no run logs ${metric} at epochs ${epochs.join(', ')}${suggestion(metric, logged)}`, '--at');
+  }
+  return { metric, epochs, runs: out };
 }
