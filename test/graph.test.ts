@@ -2,7 +2,7 @@ import { test, before } from 'node:test';
 import * as assert from 'node:assert/strict';
 import * as fs from 'fs';
 import * as path from 'path';
-import { tmpDir, smallConfig, elbo, lastJson, binaryToyDataSet, untimed } from './helpers';
+import { tmpDir, smallConfig, binaryToyDataSet, untimed, runJson } from './helpers';
 import { runExperiment } from '../src/experiment';
 import { ProtoWriter } from '../src/runtime/graph/protobuf';
 import { encodeSavedModel, ATTR } from '../src/runtime/graph/saved-model';
@@ -24,17 +24,9 @@ import type { UserError } from '../src/errors';
 const native = installedBackends().includes('tensorflow');
 const needsNative = native ? {} : { skip: 'the tensorflow backend is not installed here (npm run setup:native builds it)' };
 
-/**
- * `elbo run CFG --runs-dir RUNS --json --backend tensorflow --set S…` for the settings S, plus
- * the extra arguments of each call: its last JSON line, stderr and run.json (exit 0 asserted).
- */
+/** runJson on the native backend: the settings S fixed, the extra arguments of each call after them. */
 function nativeRunner(cfg: string, runs: string, sets: string[]) {
-  return (...extra: string[]) => {
-    const r = elbo(['run', cfg, '--runs-dir', runs, '--json', '--backend', 'tensorflow', ...sets.flatMap((v) => ['--set', v]), ...extra]);
-    assert.equal(r.status, 0, r.stderr);
-    const out = lastJson(r.stdout);
-    return { out, stderr: r.stderr, rec: JSON.parse(fs.readFileSync(path.join(out.runDir, 'run.json'), 'utf8')) };
-  };
+  return (...extra: string[]) => runJson(cfg, runs, sets, ['--backend', 'tensorflow', ...extra]);
 }
 test('protobuf writer: varints, negative int64, fixed32 floats, nested messages (the protobuf docs examples)', () => {
   assert.deepEqual([...new ProtoWriter().int(1, 150).finish()], [0x08, 0x96, 0x01]);

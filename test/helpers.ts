@@ -138,6 +138,17 @@ export function elbo(args: string[], opts: { cwd?: string; env?: Record<string, 
   });
 }
 
+/**
+ * `elbo run CONFIG --runs-dir RUNS --json --set S…` for the settings S, then `extra`: asserts
+ * exit 0; its last JSON line, stderr and run.json.
+ */
+export function runJson(config: string, runsDir: string, sets: string[], extra: string[] = []) {
+  const r = elbo(['run', config, '--runs-dir', runsDir, '--json', ...sets.flatMap((v) => ['--set', v]), ...extra]);
+  assert.equal(r.status, 0, r.stderr);
+  const out = lastJson(r.stdout);
+  return { out, stderr: r.stderr, rec: JSON.parse(fs.readFileSync(path.join(out.runDir, 'run.json'), 'utf8')) };
+}
+
 /** The JSON object on the last line of stdout (`elbo run --json`). */
 export function lastJson(out: string): any {
   const lines = out.trim().split('\n');

@@ -4,8 +4,7 @@ import * as path from 'path';
 import { capPerClass, classHistogram, holdOut, labelledSubset } from '../src/data/splits';
 import { Rng } from '../src/runtime/rng';
 import { UserError } from '../src/errors';
-import * as fs from 'fs';
-import { tmpDir, smallConfig, elbo, lastJson, makeIdxData, loadDataSet, dataSetError } from './helpers';
+import { tmpDir, smallConfig, elbo, runJson, makeIdxData, loadDataSet, dataSetError } from './helpers';
 
 /** 1,000 rows, 90% class 0 (the hyperspectral seed's imbalance), dim 2. */
 function imbalanced() {
@@ -112,26 +111,16 @@ test('validation_as_unlabelled: the validation images join the training rows aft
 test('validation_as_unlabelled in a run: N_total counts the validation images (alpha_expression), run.json the training rows', () => {
   const dir = tmpDir();
   const cfg = smallConfig(dir);
-  const r = elbo([
-    'run',
-    cfg,
-    '--runs-dir',
-    path.join(dir, 'runs'),
-    '--json',
-    ...[
-      'model={kind: m2, latent: 3, encoder: {kind: mlp, hidden: [8]}, decoder: {kind: mlp, hidden: [8]}, classifier: {kind: mlp, hidden: [8]}, alpha_expression: "0.1*N_total/N_labelled"}',
-      'data.labelled=20',
-      'data.validation_as_unlabelled=true',
-      'train.labelled_per_batch=10',
-      'train.epochs=1',
-      'eval=[{kind: accuracy}]',
-    ].flatMap((v) => ['--set', v]),
+  const { out, stderr, rec } = runJson(cfg, path.join(dir, 'runs'), [
+    'model={kind: m2, latent: 3, encoder: {kind: mlp, hidden: [8]}, decoder: {kind: mlp, hidden: [8]}, classifier: {kind: mlp, hidden: [8]}, alpha_expression: "0.1*N_total/N_labelled"}',
+    'data.labelled=20',
+    'data.validation_as_unlabelled=true',
+    'train.labelled_per_batch=10',
+    'train.epochs=1',
+    'eval=[{kind: accuracy}]',
   ]);
-  assert.equal(r.status, 0, r.stderr);
-  const out = lastJson(r.stdout);
   // 400 generated rows, 50 held out for validation and trained on unlabelled: 0.1 · 400 / 20
   assert.equal(out.metrics['weight/alpha'], 2);
-  const rec = JSON.parse(fs.readFileSync(path.join(out.runDir, 'run.json'), 'utf8'));
   assert.deepEqual([rec.data.train, rec.data.val], [400, 50]);
-  assert.match(r.stderr, /^run \S+: m2 on \S+ \(400 train \/ 50 val \/ 100 test\)/m);
+  assert.match(stderr, /^run \S+: m2 on \S+ \(400 train \/ 50 val \/ 100 test\)/m);
 });
