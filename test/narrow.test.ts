@@ -499,7 +499,8 @@ test('elbo compare --at: the lead curve at the epochs asked, a row per epoch and
   for (const [extra, message] of [
     [['--at', '0'], /^--at: '0' is not an epoch \(from 1\) or a range of them: e\.g\. --at 1-10,20,30$/],
     [['--at', '5-2'], /^--at: '5-2' is not an epoch/],
-    [['--at', '1', '--metric', 'train/los'], /^--at: no run logs train\/los at epochs 1; did you mean 'train\/loss'/],
+    [['--at', '9-10'], /^--at: no run has reached epoch 9 \(the furthest: 4\)$/],
+    [['--at', '1', '--metric', 'train/los'], /^--metric: no metric 'train\/los'.*train\/loss/],
   ] as const) {
     const bad = elbo([...args.slice(0, -2), ...extra], { cwd: dir });
     assert.equal(bad.status, 1, bad.stdout);

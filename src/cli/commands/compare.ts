@@ -22,11 +22,11 @@ import {
   curveAt,
   runLabels,
   toEpochTable,
+  type ComparedRun,
 } from '../../sweep/compare';
 import { writeRunCurves } from '../../sweep/report';
 import { UserError, suggestion } from '../../errors';
 import { readMetricLines } from '../../report/run';
-import type { ComparedRun } from '../../sweep/compare';
 
 export default class Compare extends BaseCommand {
   static summary =
@@ -76,16 +76,14 @@ export default class Compare extends BaseCommand {
     // its folder made as the figures make theirs
     fs.mkdirSync(path.dirname(csv), { recursive: true });
     fs.writeFileSync(csv, toCsv(rows, keys, metrics));
+    if (flags.metric !== undefined && !metrics.includes(flags.metric) && flags.metric !== PUBLISHED)
+      throw new UserError(`no metric '${flags.metric}'${suggestion(flags.metric, [...metrics, PUBLISHED])}`, '--metric');
     const names = figureLabels(keys, rows);
     const lead = leadingCurve(metrics, rankBy, flags.metric, runs);
     const at = flags.at === undefined ? undefined : epochCurve(runs, lead, parseEpochs(flags.at), names.label);
     if (flags.json) process.stdout.write(JSON.stringify({ keys, metrics, rows, ...(at ? { at } : {}) }) + '\n');
     else if (flags.wide) process.stdout.write(toTable(rows, keys, metrics));
-    else {
-      if (flags.metric !== undefined && !metrics.includes(flags.metric) && flags.metric !== PUBLISHED)
-        throw new UserError(`no metric '${flags.metric}'${suggestion(flags.metric, [...metrics, PUBLISHED])}`, '--metric');
-      process.stdout.write(toShortTable(rows, keys, metrics, tableMetric(metrics, flags.metric, rankBy)));
-    }
+    else process.stdout.write(toShortTable(rows, keys, metrics, tableMetric(metrics, flags.metric, rankBy)));
     if (at && !flags.json)
       process.stdout.write(
         '\n' +
@@ -144,10 +142,11 @@ function epochCurve(runs: ComparedRun[], metric: string | undefined, epochs: num
   const labels = runLabels(runs, label);
   const out = runs.map((r, i) => ({ dir: r.dir, label: labels[i], values: curveAt(r.dir, metric, epochs) }));
   if (out.every((r) => r.values.every((v) => v === null))) {
-    const logged = [...new Set(runs.flatMap((r) => Object.keys(readMetricLines(r.dir).at(-1) ?? {})))].filter((k) =>
-      /^(train|val)\//.test(k),
-    );
-    throw new UserError(`no run logs ${metric} at epochs ${epochs.join(', ')}${suggestion(metric, logged)}`, '--at');
+    const lines = runs.flatMap((r) => readMetricLines(r.dir));
+    const reached = Math.max(0, ...lines.filter((l) => Number.isFinite(l[metric])).map((l) => l.epoch ?? 0));
+    if (reached) throw new UserError(`no run has reached epoch ${epochs[0]} (the furthest: ${reached})`, '--at');
+    const logged = [...new Set(lines.flatMap((l) => Object.keys(l)))].filter((k) => /^(train|val)\//.test(k));
+    throw new UserError(`no run logs ${metric}${suggestion(metric, logged)}`, '--at');
   }
   return { metric, epochs, runs: out };
 }
