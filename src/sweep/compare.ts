@@ -3,7 +3,7 @@ import * as path from 'path';
 import { parse } from 'yaml';
 import { readJsonFile } from '../track/run-store';
 import { readSweepState, whyMissing, cellSettled, distinctLabels, commonestValues, COMMONEST_SETTING, type CellResult } from './state';
-import { UserError } from '../errors';
+import { UserError, suggestion } from '../errors';
 import { verdict, formatPublished } from '../config/metrics';
 import { compareSpec, type ComparePoint } from '../plot/figures';
 import { writeFigure } from '../plot/render';
@@ -653,13 +653,6 @@ export function parseEpochs(spec: string): number[] {
   return [...out].sort((a, b) => a - b);
 }
 
-/** A run's `metric` at each of `epochs` from its metrics.jsonl (a resumed epoch's last line; null where it has none). */
-export function curveAt(dir: string, metric: string, epochs: number[]): (number | null)[] {
-  const at = new Map<number, number>();
-  for (const l of readMetricLines(dir)) if (typeof l.epoch === 'number' && Number.isFinite(l[metric])) at.set(l.epoch, l[metric]);
-  return epochs.map((e) => at.get(e) ?? null);
-}
-
 /**
  * The runs' names in an epoch table: their setting's (`label`), with the seed where a
  * setting has several runs (the seed alone when all are one setting's), and the run's folder
@@ -696,4 +689,36 @@ export function toEpochTable(metric: string, epochs: number[], labels: string[],
     return [String(e), ...values.map((v) => num(v[i])), ...(diff ? [d] : [])];
   });
   return `${metric} by epoch\n` + fitTable(head, body, width);
+}
+
+/** `metric` at each of `epochs` in a run's metrics.jsonl lines (a resumed epoch's last line; null where none). */
+function valuesAt(lines: Record<string, number>[], metric: string, epochs: number[]): (number | null)[] {
+  const at = new Map<number, number>();
+  for (const l of lines) if (typeof l.epoch === 'number' && Number.isFinite(l[metric])) at.set(l.epoch, l[metric]);
+  return epochs.map((e) => at.get(e) ?? null);
+}
+
+/**
+ * compare --at: the curve `metric` of every run at `epochs`, each run named by runLabels;
+ * refused in one line when no run has such an epoch (the furthest one reached) or logs no
+ * such curve (the curves they log).
+ */
+export function epochCurves(
+  runs: ComparedRun[],
+  metric: string | undefined,
+  epochs: number[],
+  label: (params: Record<string, string>) => string,
+) {
+  if (!metric) throw new UserError('the runs have no curve to show at epochs; name one with --metric', '--at');
+  const lines = runs.map((r) => readMetricLines(r.dir));
+  const labels = runLabels(runs, label);
+  const out = runs.map((r, i) => ({ dir: r.dir, label: labels[i], values: valuesAt(lines[i], metric, epochs) }));
+  if (out.every((r) => r.values.every((v) => v === null))) {
+    const all = lines.flat();
+    const reached = Math.max(0, ...all.filter((l) => Number.isFinite(l[metric])).map((l) => l.epoch ?? 0));
+    if (reached) throw new UserError(`no run has reached epoch ${epochs[0]} (the furthest: ${reached})`, '--at');
+    const logged = [...new Set(all.flatMap((l) => Object.keys(l)))].filter((k) => /^(train|val)\//.test(k));
+    throw new UserError(`no run logs ${metric}${suggestion(metric, logged)}`, '--at');
+  }
+  return { metric, epochs, runs: out };
 }

@@ -19,14 +19,11 @@ import {
   leadingCurve,
   PUBLISHED,
   parseEpochs,
-  curveAt,
-  runLabels,
+  epochCurves,
   toEpochTable,
-  type ComparedRun,
 } from '../../sweep/compare';
 import { writeRunCurves } from '../../sweep/report';
 import { UserError, suggestion } from '../../errors';
-import { readMetricLines } from '../../report/run';
 
 export default class Compare extends BaseCommand {
   static summary =
@@ -80,7 +77,7 @@ export default class Compare extends BaseCommand {
       throw new UserError(`no metric '${flags.metric}'${suggestion(flags.metric, [...metrics, PUBLISHED])}`, '--metric');
     const names = figureLabels(keys, rows);
     const lead = leadingCurve(metrics, rankBy, flags.metric, runs);
-    const at = flags.at === undefined ? undefined : epochCurve(runs, lead, parseEpochs(flags.at), names.label);
+    const at = flags.at === undefined ? undefined : epochCurves(runs, lead, parseEpochs(flags.at), names.label);
     if (flags.json) process.stdout.write(JSON.stringify({ keys, metrics, rows, ...(at ? { at } : {}) }) + '\n');
     else if (flags.wide) process.stdout.write(toTable(rows, keys, metrics));
     else process.stdout.write(toShortTable(rows, keys, metrics, tableMetric(metrics, flags.metric, rankBy)));
@@ -134,19 +131,4 @@ export default class Compare extends BaseCommand {
     const named = `${line} (${series.join('; ')})`;
     process.stderr.write(named.length <= 80 ? `${named}\n` : [`${line}:`, ...series.map((x) => `  ${fit(x, 78)}`)].join('\n') + '\n');
   }
-}
-
-/** --at: the curve `metric` of every run at `epochs` (refused in one line when no run logs it). */
-function epochCurve(runs: ComparedRun[], metric: string | undefined, epochs: number[], label: (params: Record<string, string>) => string) {
-  if (!metric) throw new UserError('the runs have no curve to show at epochs; name one with --metric', '--at');
-  const labels = runLabels(runs, label);
-  const out = runs.map((r, i) => ({ dir: r.dir, label: labels[i], values: curveAt(r.dir, metric, epochs) }));
-  if (out.every((r) => r.values.every((v) => v === null))) {
-    const lines = runs.flatMap((r) => readMetricLines(r.dir));
-    const reached = Math.max(0, ...lines.filter((l) => Number.isFinite(l[metric])).map((l) => l.epoch ?? 0));
-    if (reached) throw new UserError(`no run has reached epoch ${epochs[0]} (the furthest: ${reached})`, '--at');
-    const logged = [...new Set(lines.flatMap((l) => Object.keys(l)))].filter((k) => /^(train|val)\//.test(k));
-    throw new UserError(`no run logs ${metric}${suggestion(metric, logged)}`, '--at');
-  }
-  return { metric, epochs, runs: out };
 }
