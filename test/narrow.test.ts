@@ -326,10 +326,10 @@ test('elbo compare: 80 columns by default, every column with --wide', () => {
 });
 
 /** Two runs of one SDGM setting, seeds 0 and 1, 4 epochs of curves each; seed 1 still trains (no test metrics yet). */
-function sdgmSeedRuns(dir: string): string[] {
+function sdgmSeedRuns(dir: string, samples?: number): string[] {
   // seed 1 still trains: validation curves, no test metrics yet
   return [0, 1].map((seed) => {
-    const d = path.join(dir, 'mnist-sdgm', `run-${seed}`);
+    const d = path.join(dir, 'mnist-sdgm', `run-${seed}${samples ? `-s${samples}` : ''}`);
     fs.mkdirSync(d, { recursive: true });
     const metrics = seed === 0 ? { 'test/accuracy': 0.97, 'test/elbo': -90, 'train/loss': 70 } : { 'train/loss': 71 };
     fs.writeFileSync(
@@ -338,14 +338,14 @@ function sdgmSeedRuns(dir: string): string[] {
     );
     fs.writeFileSync(
       path.join(d, 'config.yaml'),
-      `seed: ${seed}\nmodel: {kind: sdgm, latent: 100}\ntrain: {select: {metric: val/accuracy, mode: max}}\n`,
+      `seed: ${seed}\nmodel: {kind: sdgm, latent: 100${samples ? `, aux_samples: ${samples}` : ''}}\ntrain: {select: {metric: val/accuracy, mode: max}}\n`,
     );
-    const lines = [1, 2, 3, 4].map((epoch) =>
+    const lines = [1, 2, 3, 4].slice(0, samples && seed ? 3 : 4).map((epoch) =>
       JSON.stringify({
         epoch,
         'train/loss': 90 - 5 * epoch - seed,
         'val/elbo': -100 + epoch,
-        'val/accuracy': 0.8 + 0.03 * epoch + 0.01 * seed,
+        'val/accuracy': 0.8 + 0.03 * epoch + 0.01 * seed + 0.001 * (samples ?? 0),
       }),
     );
     fs.writeFileSync(path.join(d, 'metrics.jsonl'), lines.join('\n') + '\n');
@@ -461,7 +461,7 @@ test('a sweep cell run records its setting; runs list and show say it; the sweep
   assert.match(html(), /MLflow: the sweep's run <a href="http:\/\/mlflow\.example:5000\/#\/experiments\/7\/runs\/parent42">/);
 });
 
-test('elbo compare --at: the lead curve at the epochs asked, a row per epoch and a column per run, the difference of two; in --json too; bad epochs in one line', () => {
+test('elbo compare --at: the lead curve at the epochs asked, a row per epoch and a column per run (a sweep: per setting, the mean over seeds), the difference of two; in --json too; bad epochs in one line', () => {
   const dir = tmpDir();
   const dirs = sdgmSeedRuns(dir);
   const args = ['compare', ...dirs, '--csv', path.join(dir, 'c.csv'), '--at', '1-2,4,7'];
@@ -494,6 +494,37 @@ test('elbo compare --at: the lead curve at the epochs asked, a row per epoch and
     [
       ['seed 0', [85, 80, 70, null]],
       ['seed 1', [84, 79, 69, null]],
+    ],
+  );
+  // a sweep (two settings of two seeds): a column per setting, the mean over its seeds
+  // that reached the epoch (seed 1 stopped after epoch 3); --wide: a column per run
+  const sweep = tmpDir();
+  const four = [...sdgmSeedRuns(sweep, 1), ...sdgmSeedRuns(sweep, 5)];
+  const means = elbo(['compare', ...four, '--csv', path.join(sweep, 'c.csv'), '--at', '1,4'], { cwd: sweep });
+  assert.equal(means.status, 0, means.stderr);
+  const rows = means.stdout
+    .slice(means.stdout.indexOf('val/accuracy by epoch'))
+    .trim()
+    .split('\n')
+    .map((l) => l.split(/ {2,}/));
+  assert.deepEqual(rows[0], ['val/accuracy by epoch, the mean over each setting’s runs']);
+  assert.deepEqual(rows.slice(-2), [
+    ['1', '0.8360', '0.8400', '+0.0040'],
+    ['4', '0.9210 (1 of 2)', '0.9250 (1 of 2)', '+0.0040'],
+  ]);
+  const perRun = elbo(['compare', ...four, '--csv', path.join(sweep, 'c.csv'), '--at', '1,4', '--wide', '--json'], { cwd: sweep });
+  assert.deepEqual(
+    JSON.parse(perRun.stdout).at.runs.map((x: { label: string }) => x.label),
+    [1, 5].flatMap((n) => [0, 1].map((seed) => `model=sdgm(latent=100, aux_samples=${n}), seed ${seed}`)),
+  );
+  const grouped = JSON.parse(
+    elbo(['compare', ...four, '--csv', path.join(sweep, 'c.csv'), '--at', '4', '--json'], { cwd: sweep }).stdout,
+  ).at;
+  assert.deepEqual(
+    grouped.settings.map((x: { label: string; runs: number; reached: number[]; dirs: string[] }) => [x.label, x.runs, x.reached, x.dirs]),
+    [
+      ['model=sdgm(latent=100, aux_samples=1)', 2, [1], four.slice(0, 2)],
+      ['model=sdgm(latent=100, aux_samples=5)', 2, [1], four.slice(2)],
     ],
   );
   for (const [extra, message] of [

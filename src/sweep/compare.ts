@@ -671,24 +671,40 @@ export function runLabels(runs: ComparedRun[], label: (params: Record<string, st
   return named.map((n, i) => (named.filter((x) => x === n).length > 1 ? `${n} (${path.basename(runs[i].dir)})` : n));
 }
 
+/** A column of an epoch table: a run's curve, or the mean of a setting's runs (`runs` of them, `reached[i]` at epoch i). */
+export interface EpochColumn {
+  label: string;
+  values: (number | null)[];
+  runs?: number;
+  reached?: number[];
+}
+
 /**
- * `metric`'s curve at `epochs`, a row per epoch and a column per run (`values[j]` the run's
- * values); with two runs a last column, the second minus the first. '–' where a run has no
- * such epoch (not reached yet, or stopped before it). Fits `width` columns (fitTable).
+ * `metric`'s curve at `epochs`, a row per epoch and a column per run or setting; with two
+ * columns a last one, the second minus the first. '–' where a column has no such epoch (not
+ * reached yet, or stopped before it); a setting's mean that not all its runs reached says of
+ * how many it is (`0.95 (2 of 3)`). Fits `width` columns (fitTable).
  */
-export function toEpochTable(metric: string, epochs: number[], labels: string[], values: (number | null)[][], width = 80): string {
+export function toEpochTable(metric: string, epochs: number[], columns: EpochColumn[], width = 80): string {
+  const values = columns.map((c) => c.values);
   // one number of decimals for the table: four significant digits of its largest value
   const largest = Math.max(...values.flat().map((v) => (v === null ? 0 : Math.abs(v))));
   const decimals = largest > 0 ? Math.min(8, Math.max(0, 3 - Math.floor(Math.log10(largest)))) : 0;
-  const num = (v: number | null) => (v === null ? '–' : v.toFixed(decimals));
-  const diff = labels.length === 2;
-  const head = ['epoch', ...labels, ...(diff ? ['second − first'] : [])];
+  const num = (c: EpochColumn, i: number) => {
+    const v = c.values[i];
+    if (v === null) return '–';
+    const k = c.reached?.[i];
+    return k !== undefined && c.runs !== undefined && k < c.runs ? `${v.toFixed(decimals)} (${k} of ${c.runs})` : v.toFixed(decimals);
+  };
+  const diff = columns.length === 2;
+  const head = ['epoch', ...columns.map((c) => c.label), ...(diff ? ['second − first'] : [])];
   const body = epochs.map((e, i) => {
     const [a, b] = [values[0]?.[i] ?? null, values[1]?.[i] ?? null];
     const d = a === null || b === null ? '–' : `${b - a >= 0 ? '+' : '−'}${Math.abs(b - a).toFixed(decimals)}`;
-    return [String(e), ...values.map((v) => num(v[i])), ...(diff ? [d] : [])];
+    return [String(e), ...columns.map((c) => num(c, i)), ...(diff ? [d] : [])];
   });
-  return `${metric} by epoch\n` + fitTable(head, body, width);
+  const means = columns.some((c) => c.runs !== undefined) ? ', the mean over each setting’s runs' : '';
+  return `${metric} by epoch${means}\n` + fitTable(head, body, width);
 }
 
 /** `metric` at each of `epochs` in a run's metrics.jsonl lines (a resumed epoch's last line; null where none). */
@@ -699,26 +715,40 @@ function valuesAt(lines: Record<string, number>[], metric: string, epochs: numbe
 }
 
 /**
- * compare --at: the curve `metric` of every run at `epochs`, each run named by runLabels;
- * refused in one line when no run has such an epoch (the furthest one reached) or logs no
- * such curve (the curves they log).
+ * compare --at: the curve `metric` at `epochs` of every run, each named by runLabels, or,
+ * when the runs are several settings and one of them has several runs (a sweep over seeds)
+ * and not `perRun`, of every setting: the mean of its runs that reached the epoch (`runs`,
+ * `reached`, `dirs`). Refused in one line when no run has such an epoch (the furthest one
+ * reached) or logs no such curve (the curves they log).
  */
 export function epochCurves(
   runs: ComparedRun[],
   metric: string | undefined,
   epochs: number[],
   label: (params: Record<string, string>) => string,
+  perRun = false,
 ) {
   if (!metric) throw new UserError('the runs have no curve to show at epochs; name one with --metric', '--at');
   const lines = runs.map((r) => readMetricLines(r.dir));
-  const labels = runLabels(runs, label);
-  const out = runs.map((r, i) => ({ dir: r.dir, label: labels[i], values: valuesAt(lines[i], metric, epochs) }));
-  if (out.every((r) => r.values.every((v) => v === null))) {
+  const curves = runs.map((r, i) => valuesAt(lines[i], metric, epochs));
+  if (curves.every((values) => values.every((v) => v === null))) {
     const all = lines.flat();
     const reached = Math.max(0, ...all.filter((l) => Number.isFinite(l[metric])).map((l) => l.epoch ?? 0));
     if (reached) throw new UserError(`no run has reached epoch ${epochs[0]} (the furthest: ${reached})`, '--at');
     const logged = [...new Set(all.flatMap((l) => Object.keys(l)))].filter((k) => /^(train|val)\//.test(k));
     throw new UserError(`no run logs ${metric}${suggestion(metric, logged)}`, '--at');
   }
-  return { metric, epochs, runs: out };
+  const settings = runs.map((r) => label(r.params));
+  const names = [...new Set(settings)];
+  if (perRun || names.length === 1 || names.length === runs.length) {
+    const labels = runLabels(runs, label);
+    return { metric, epochs, runs: runs.map((r, i) => ({ dir: r.dir, label: labels[i], values: curves[i] })) };
+  }
+  const settingsOut = names.map((name) => {
+    const of = settings.flatMap((s, j) => (s === name ? [j] : []));
+    const reached = epochs.map((_, i) => of.filter((j) => curves[j][i] !== null).length);
+    const values = epochs.map((_, i) => (reached[i] ? of.reduce((sum, j) => sum + (curves[j][i] ?? 0), 0) / reached[i] : null));
+    return { label: name, dirs: of.map((j) => runs[j].dir), runs: of.length, reached, values };
+  });
+  return { metric, epochs, settings: settingsOut };
 }

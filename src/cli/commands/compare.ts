@@ -57,7 +57,7 @@ export default class Compare extends BaseCommand {
     }),
     at: Flags.string({
       description:
-        "The runs' learning curve at these epochs, a row per epoch and a column per run (two runs: and their difference), after the table: a comma list of epochs and ranges (1-10,20,30); the curve is the validation curve of --metric, else the one the learning curves lead with",
+        "The runs' learning curve at these epochs, a row per epoch and a column per run (two: and their difference), after the table: a comma list of epochs and ranges (1-10,20,30); the curve is the validation curve of --metric, else the one the learning curves lead with. Runs of several settings, one with several seeds (a sweep): a column per setting, the mean over its seeds (--wide: per run)",
     }),
     json: Flags.boolean({ description: 'Print the rows as JSON', default: false }),
   };
@@ -77,20 +77,11 @@ export default class Compare extends BaseCommand {
       throw new UserError(`no metric '${flags.metric}'${suggestion(flags.metric, [...metrics, PUBLISHED])}`, '--metric');
     const names = figureLabels(keys, rows);
     const lead = leadingCurve(metrics, rankBy, flags.metric, runs);
-    const at = flags.at === undefined ? undefined : epochCurves(runs, lead, parseEpochs(flags.at), names.label);
+    const at = flags.at === undefined ? undefined : epochCurves(runs, lead, parseEpochs(flags.at), names.label, flags.wide);
     if (flags.json) process.stdout.write(JSON.stringify({ keys, metrics, rows, ...(at ? { at } : {}) }) + '\n');
     else if (flags.wide) process.stdout.write(toTable(rows, keys, metrics));
     else process.stdout.write(toShortTable(rows, keys, metrics, tableMetric(metrics, flags.metric, rankBy)));
-    if (at && !flags.json)
-      process.stdout.write(
-        '\n' +
-          toEpochTable(
-            at.metric,
-            at.epochs,
-            at.runs.map((r) => r.label),
-            at.runs.map((r) => r.values),
-          ),
-      );
+    if (at && !flags.json) process.stdout.write('\n' + toEpochTable(at.metric, at.epochs, at.runs ?? at.settings));
     process.stderr.write(`wrote ${shown(csv)}\n`);
     if (missing.length) {
       process.stderr.write(`${missing.length} cell${missing.length === 1 ? ' has' : 's have'} no finished run (left out):\n`);
