@@ -297,15 +297,17 @@ test('elbo compare: 80 columns by default, every column with --wide', () => {
     return d;
   });
   const args = ['compare', ...dirs, '--csv', path.join(dir, 'c.csv'), '--plot', path.join(dir, 'p.png')];
-  const short = elbo(args);
+  const short = elbo(args, { cwd: dir });
   assert.equal(short.status, 0, short.stderr);
   assert.ok(
     short.stdout.split('\n').every((l) => l.length <= 79),
     short.stdout,
   );
-  assert.match(short.stdout, /^model\s+n\s+test\/elbo\s+published\s+verdict$/m);
+  // the model blocks, one kind, differ in their prior only: that option is the column
+  assert.match(short.stdout, /^model\.prior\s+n\s+test\/elbo\s+published\s+verdict$/m);
+  assert.match(short.stdout, /^gaussian\s+2\s+/m);
   // stderr: what was written, one line each within 80 columns, no plotting library's warnings
-  assert.match(short.stderr, /^wrote .*p\.png and \.svg: test\/elbo against model, \d series( \(|:\n {2})/m);
+  assert.match(short.stderr, /^wrote .*p\.png and \.svg: test\/elbo against model\.prior, \d series( \(|:\n {2})/m);
   assert.ok(
     short.stderr
       .trim()
@@ -317,7 +319,7 @@ test('elbo compare: 80 columns by default, every column with --wide', () => {
   assert.equal(wide.status, 0, wide.stderr);
   assert.match(
     wide.stdout,
-    /^model\s+seeds\s+test\/active_units\s+test\/elbo\s+test\/kl\s+.*val\/recon\s+test\/elbo published\s+verdict$/m,
+    /^model\.prior\s+seeds\s+test\/active_units\s+test\/elbo\s+test\/kl\s+.*val\/recon\s+test\/elbo published\s+verdict$/m,
   );
   assert.ok(wide.stdout.split('\n').some((l) => l.length > 80));
   const bad = elbo([...args, '--metric', 'test/elbow']);
@@ -515,7 +517,7 @@ test('elbo compare --at: the lead curve at the epochs asked, a row per epoch and
   const perRun = elbo(['compare', ...four, '--csv', path.join(sweep, 'c.csv'), '--at', '1,4', '--wide', '--json'], { cwd: sweep });
   assert.deepEqual(
     JSON.parse(perRun.stdout).at.runs.map((x: { label: string }) => x.label),
-    [1, 5].flatMap((n) => [0, 1].map((seed) => `model=sdgm(latent=100, aux_samples=${n}), seed ${seed}`)),
+    [1, 5].flatMap((n) => [0, 1].map((seed) => `aux_samples=${n}, seed ${seed}`)),
   );
   const grouped = JSON.parse(
     elbo(['compare', ...four, '--csv', path.join(sweep, 'c.csv'), '--at', '4', '--json'], { cwd: sweep }).stdout,
@@ -523,8 +525,8 @@ test('elbo compare --at: the lead curve at the epochs asked, a row per epoch and
   assert.deepEqual(
     grouped.settings.map((x: { label: string; runs: number; reached: number[]; dirs: string[] }) => [x.label, x.runs, x.reached, x.dirs]),
     [
-      ['model=sdgm(latent=100, aux_samples=1)', 2, [1], four.slice(0, 2)],
-      ['model=sdgm(latent=100, aux_samples=5)', 2, [1], four.slice(2)],
+      ['aux_samples=1', 2, [1], four.slice(0, 2)],
+      ['aux_samples=5', 2, [1], four.slice(2)],
     ],
   );
   for (const [extra, message] of [

@@ -50,19 +50,24 @@ function isMapping(v: unknown): v is Record<string, unknown> {
   return !!v && typeof v === 'object' && !Array.isArray(v);
 }
 
+/** A plugin block without nested blocks (a prior, a network, a data set): flatten's one value. */
+function isLeafBlock(v: unknown, prefix: string): v is Record<string, unknown> {
+  return isMapping(v) && 'kind' in v && !!prefix && !Object.values(v).some(isMapping);
+}
+
 /**
  * Config values as dotted keys. A plugin block without nested blocks (a prior, a
  * network) stays one value, written `kind(option=value, ...)`, so a swept prior is one
- * column, not one per option.
+ * column, not one per option; but those at the paths in `open` are flattened option by option.
  */
-export function flatten(obj: unknown, prefix = '', out: Record<string, string> = {}): Record<string, string> {
-  if (isMapping(obj) && 'kind' in obj && prefix && !Object.values(obj).some(isMapping)) {
+export function flatten(obj: unknown, prefix = '', out: Record<string, string> = {}, open?: Set<string>): Record<string, string> {
+  if (isLeafBlock(obj, prefix) && !open?.has(prefix)) {
     // a leaf plugin block (a prior, a network, a schedule): one value
     const { kind, ...rest } = obj;
     const opts = Object.entries(rest).map(([k, v]) => `${k}=${typeof v === 'object' ? JSON.stringify(v) : v}`);
     out[prefix] = opts.length ? `${kind}(${opts.join(', ')})` : String(kind);
   } else if (isMapping(obj)) {
-    for (const [k, v] of Object.entries(obj)) flatten(v, prefix ? `${prefix}.${k}` : k, out);
+    for (const [k, v] of Object.entries(obj)) flatten(v, prefix ? `${prefix}.${k}` : k, out, open);
   } else {
     out[prefix] = typeof obj === 'object' ? JSON.stringify(obj) : String(obj);
   }
@@ -159,14 +164,16 @@ export function collectRuns(paths: string[]): {
       dir,
       status: rec.status,
       seed: rec.seed,
-      params: byAxes ? flatten(axes.get(dir)) : flatten(byDependency(config, rec.depends_on)),
+      config: byAxes ? axes.get(dir) : byDependency(config, rec.depends_on),
       metrics: rec.metrics ?? {},
       epochs: rec.epochs_completed,
       published: Array.isArray(published) ? published : [],
       ...(typeof config.train?.select?.metric === 'string' ? { selectedBy: config.train.select.metric } : {}),
     };
   });
-  if (!runs.length) {
+  const open = sameKindBlocks(runs.map((r) => r.config));
+  const compared = runs.map(({ config, ...r }) => ({ ...r, params: flatten(config, '', {}, open) }));
+  if (!compared.length) {
     // a sweep under way: say where its cells are (one running, the rest not started, ...)
     const words: Record<string, string> = { PENDING: 'not started', RUNNING: 'running', KILLED: 'killed', FAILED: 'failed' };
     const tally = new Map<string, number>();
@@ -181,7 +188,27 @@ export function collectRuns(paths: string[]): {
       paths.join(' '),
     );
   }
-  return { runs, sweepDir, missing, ...(sweepName !== undefined ? { sweepName } : {}), ...(rankBy ? { rankBy } : {}) };
+  return { runs: compared, sweepDir, missing, ...(sweepName !== undefined ? { sweepName } : {}), ...(rankBy ? { rankBy } : {}) };
+}
+
+/**
+ * The paths of the plugin blocks that every config has, of one kind, but not alike: those
+ * compare option by option (`validation_as_unlabelled=true` against `-`, not the whole data
+ * block twice); blocks of different kinds stay one value each (flatten).
+ */
+function sameKindBlocks(configs: unknown[]): Set<string> {
+  const blocks = new Map<string, unknown[]>();
+  const walk = (v: unknown, prefix: string) => {
+    if (isLeafBlock(v, prefix)) blocks.set(prefix, [...(blocks.get(prefix) ?? []), v]);
+    else if (isMapping(v)) for (const [k, x] of Object.entries(v)) walk(x, prefix ? `${prefix}.${k}` : k);
+  };
+  for (const c of configs) walk(c, '');
+  const open = new Set<string>();
+  for (const [prefix, list] of blocks) {
+    const kinds = new Set(list.map((b) => JSON.stringify((b as Record<string, unknown>).kind)));
+    if (list.length === configs.length && kinds.size === 1 && new Set(list.map((b) => JSON.stringify(b))).size > 1) open.add(prefix);
+  }
+  return open;
 }
 
 /** Keys whose values differ between runs (the seed is an axis of its own). */
