@@ -12,7 +12,7 @@ import { adgmCore, AdgmModel, AdgmVariant, ADGM_TERMS } from '../src/models/adgm
 import { runExperiment } from '../src/experiment';
 import { loadConfig } from '../src/config/load';
 import { isSweepFile, loadSweep, resolveCells } from '../src/sweep/spec';
-import { tmpDir, smallConfig, tinyDataSet, tinyAdgmOptions, ROOT, epochLines, shortSemiSupervisedRun } from './helpers';
+import { tmpDir, smallConfig, tinyDataSet, tinyAdgmOptions, ROOT, epochLines, shortSemiSupervisedRun, EVAL, sum, close } from './helpers';
 import type { DataSet } from '../src/contracts';
 import { termMeans } from '../src/models/model';
 
@@ -21,10 +21,6 @@ test.before(async () => {
   setTf(tf);
 });
 
-const EVAL = { epoch: 0, step: 0, fraction: 1 };
-const sum = (a: number[]) => a.reduce((s, v) => s + v, 0);
-const close = (a: number, b: number, tol: number, what: string) =>
-  assert.ok(Math.abs(a - b) <= tol * Math.max(1, Math.abs(b)), `${what}: ${a} vs ${b}`);
 const VARIANTS: AdgmVariant[] = ['adgm', 'sdgm'];
 
 /** A tiny labelled data set (D = 6, C = 3). */

@@ -8,7 +8,7 @@ import { Rng } from '../src/runtime/rng';
 import { loadConfig } from '../src/config/load';
 import { createRegistry } from '../src/builtins';
 import { UserError } from '../src/errors';
-import type { DataSet } from '../src/contracts';
+import { END_OF_TRAINING, type DataSet } from '../src/contracts';
 import type * as tfc from '@tensorflow/tfjs-core';
 import { runExperiment } from '../src/experiment';
 
@@ -330,3 +330,12 @@ export async function shortSemiSupervisedRun(o: {
   for (const f of o.files) assert.ok(fs.existsSync(path.join(r.runDir, 'artifacts', f)), f);
   return { r, lines };
 }
+
+/** Where evaluation computes: the end of training, every schedule at its end value. */
+export const EVAL = END_OF_TRAINING;
+
+export const sum = (a: number[]) => a.reduce((s, v) => s + v, 0);
+
+/** `a` within `tol` of `b`, relative where |b| > 1, else absolute. */
+export const close = (a: number, b: number, tol: number, what: string) =>
+  assert.ok(Math.abs(a - b) <= tol * Math.max(1, Math.abs(b)), `${what}: ${a} vs ${b}`);

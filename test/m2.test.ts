@@ -16,7 +16,7 @@ import { loadHyperspectral, HyperspectralDataSet } from '../src/data/hyperspectr
 import { classHistogram } from '../src/data/splits';
 import { pca } from '../src/eval/latent-pca';
 import { runExperiment } from '../src/experiment';
-import { tmpDir, smallConfig, tinyDataSet, shortSemiSupervisedRun } from './helpers';
+import { tmpDir, smallConfig, tinyDataSet, shortSemiSupervisedRun, EVAL, sum, close } from './helpers';
 import type { DataSet } from '../src/contracts';
 import { termMeans } from '../src/models/model';
 
@@ -24,11 +24,6 @@ test.before(async () => {
   await tf.setBackend('cpu');
   setTf(tf);
 });
-
-const EVAL = { epoch: 0, step: 0, fraction: 1 };
-const sum = (a: number[]) => a.reduce((s, v) => s + v, 0);
-const close = (a: number, b: number, tol: number, what: string) =>
-  assert.ok(Math.abs(a - b) <= tol * Math.max(1, Math.abs(b)), `${what}: ${a} vs ${b}`);
 
 /** A tiny labelled data set (D = 6, C = 3) for building models directly. */
 const tinyData = (): DataSet => tinyDataSet({ shape: [6], classes: 3 });
