@@ -223,6 +223,11 @@ export function comparedMetrics(runs: ComparedRun[]): string[] {
   return [...keys].filter((k) => /^(test|val)\//.test(k) || k === 'train/loss').sort();
 }
 
+/** Which setting a run is: its values of the swept keys (a row of compare, a column of --at). */
+function settingOf(r: ComparedRun, keys: string[]): string {
+  return JSON.stringify(keys.map((k) => r.params[k]));
+}
+
 /**
  * Group runs by their swept values; mean and (sample) standard deviation over seeds. With
  * `rankBy` (a sweep with early stopping, or a search), rows are ranked by that metric's mean, best first,
@@ -236,7 +241,7 @@ export function compare(
 ): ComparisonRow[] {
   const groups = new Map<string, ComparedRun[]>();
   for (const r of runs) {
-    const id = JSON.stringify(keys.map((k) => r.params[k]));
+    const id = settingOf(r, keys);
     groups.set(id, [...(groups.get(id) ?? []), r]);
   }
   const rows = [...groups.values()].map((g) => {
@@ -743,7 +748,7 @@ function valuesAt(lines: Record<string, number>[], metric: string, epochs: numbe
 
 /**
  * compare --at: the curve `metric` at `epochs` of every run, each named by runLabels, or,
- * when the runs are several settings and one of them has several runs (a sweep over seeds)
+ * when the runs are several settings (their values of `keys`, as compare's rows) and one of them has several runs (a sweep over seeds)
  * and not `perRun`, of every setting: the mean of its runs that reached the epoch (`runs`,
  * `reached`, `dirs`). Refused in one line when no run has such an epoch (the furthest one
  * reached) or logs no such curve (the curves they log).
@@ -752,6 +757,7 @@ export function epochCurves(
   runs: ComparedRun[],
   metric: string | undefined,
   epochs: number[],
+  keys: string[],
   label: (params: Record<string, string>) => string,
   perRun = false,
 ) {
@@ -765,17 +771,18 @@ export function epochCurves(
     const logged = [...new Set(all.flatMap((l) => Object.keys(l)))].filter((k) => /^(train|val)\//.test(k));
     throw new UserError(`no run logs ${metric}${suggestion(metric, logged)}`, '--at');
   }
-  const settings = runs.map((r) => label(r.params));
-  const names = [...new Set(settings)];
-  if (perRun || names.length === 1 || names.length === runs.length) {
+  // settings as compare's rows make them (the swept keys' values)
+  const settings = runs.map((r) => settingOf(r, keys));
+  const ids = [...new Set(settings)];
+  if (perRun || ids.length === 1 || ids.length === runs.length) {
     const labels = runLabels(runs, label);
     return { metric, epochs, runs: runs.map((r, i) => ({ dir: r.dir, label: labels[i], values: curves[i] })) };
   }
-  const settingsOut = names.map((name) => {
-    const of = settings.flatMap((s, j) => (s === name ? [j] : []));
+  const settingsOut = ids.map((id) => {
+    const of = settings.flatMap((s, j) => (s === id ? [j] : []));
     const reached = epochs.map((_, i) => of.filter((j) => curves[j][i] !== null).length);
     const values = epochs.map((_, i) => (reached[i] ? of.reduce((sum, j) => sum + (curves[j][i] ?? 0), 0) / reached[i] : null));
-    return { label: name, dirs: of.map((j) => runs[j].dir), runs: of.length, reached, values };
+    return { label: label(runs[of[0]].params), dirs: of.map((j) => runs[j].dir), runs: of.length, reached, values };
   });
   return { metric, epochs, settings: settingsOut };
 }

@@ -77,7 +77,7 @@ export default class Compare extends BaseCommand {
       throw new UserError(`no metric '${flags.metric}'${suggestion(flags.metric, [...metrics, PUBLISHED])}`, '--metric');
     const names = figureLabels(keys, rows);
     const lead = leadingCurve(metrics, rankBy, flags.metric, runs);
-    const at = flags.at === undefined ? undefined : epochCurves(runs, lead, parseEpochs(flags.at), names.label, flags.wide);
+    const at = flags.at === undefined ? undefined : epochCurves(runs, lead, parseEpochs(flags.at), keys, names.label, flags.wide);
     if (flags.json) process.stdout.write(JSON.stringify({ keys, metrics, rows, ...(at ? { at } : {}) }) + '\n');
     else if (flags.wide) process.stdout.write(toTable(rows, keys, metrics));
     else process.stdout.write(toShortTable(rows, keys, metrics, tableMetric(metrics, flags.metric, rankBy)));
