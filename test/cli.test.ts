@@ -77,6 +77,15 @@ test('bad input exits non-zero with one line and no stack trace', () => {
     [['run', cfg, '--runs-dir', runs, '--set', 'train.epochs=0'], /small\.yaml|--set train\.epochs=0: train\.epochs must be >= 1/],
     [['run', cfg, '--runs-dir', runs, '--backend', 'gpu'], /--backend: unknown backend 'gpu' \(allowed: auto, tensorflow, wasm, cpu\)/],
     [['run', cfg, '--runs-dir', runs, '--bogus'], /Nonexistent flag/],
+    // oclif's parse errors, its several lines said as one: what the flag got and what it wants
+    [['run', cfg, '--runs-dir', runs, '--seed', 'abc'], /^run: --seed: expected an integer but received: abc; see 'elbo run --help'\n$/],
+    [['run', cfg, '--seed=-3'], /^run: --seed: expected an integer greater than or equal to 0 but received: -3; see/],
+    [
+      ['evaluate'],
+      /^evaluate: Missing 1 required arg: run: A run directory \(runs\/<experiment>\/<runId>\); see 'elbo evaluate --help'\n$/,
+    ],
+    // the run directory taken as a second value of --set: said how to give it
+    [['evaluate', '--set', 'a=b', dir], /^evaluate: Missing 1 required arg: run: .* \(give the arguments before --set, or after --\); see/],
     [['run', path.join(dir, 'missing.yaml')], /missing\.yaml: config file not found/],
     [['run', cfg, '--runs-dir', runs, '--set', 'data.train_images=nowhere.idx'], /nowhere\.idx: data file not found/],
   ];

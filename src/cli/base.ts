@@ -22,10 +22,10 @@ export abstract class BaseCommand extends Command {
     await super.init();
   }
 
-  protected override async catch(err: Error & { exitCode?: number; oclif?: { exit?: number } }): Promise<any> {
+  protected override async catch(err: Error & { exitCode?: number; code?: string; oclif?: { exit?: number } }): Promise<never> {
     // oclif's own exits (this.exit, --help) pass through
     if (err.oclif?.exit !== undefined && !(err instanceof UserError)) {
-      if ((err as any).code === 'EEXIT') throw err;
+      if (err.code === 'EEXIT') throw err;
     }
     const verbose = this.argv.includes('--verbose');
     // a full disk, a read-only directory: the user's to fix, said as one line
@@ -43,14 +43,37 @@ export abstract class BaseCommand extends Command {
     // oclif's parse errors (unknown flag, missing arg, a flag value it cannot read) are usage
     // errors; they carry `oclif` (a message that merely reads like one, e.g. JSON.parse's
     // "Expected ...", does not make an error a usage error)
-    if ((err as any).oclif || err instanceof Errors.CLIError) {
-      process.stderr.write(`${this.id}: ${err.message.split('\n')[0]}; see 'elbo ${this.id} --help'\n`);
+    if (err.oclif || err instanceof Errors.CLIError) {
+      process.stderr.write(`${this.id}: ${usageLine(err.message, this.argv)}; see 'elbo ${this.id} --help'\n`);
       this.exit(2);
     }
     process.stderr.write(`internal error: ${oneLine(err.message)}${verbose ? '' : ' (run with --verbose for the stack trace)'}\n`);
     if (verbose && err.stack) process.stderr.write(err.stack + '\n');
     this.exit(1);
   }
+}
+
+/**
+ * oclif's usage message as one line: "Parsing --seed \n\tExpected an integer but received: abc\n
+ * See more help with --help" reads "--seed: expected an integer but received: abc"; a missing
+ * argument reads "Missing 1 required arg: run: A run directory …".
+ */
+export function usageLine(message: string, argv: string[] = []): string {
+  const all = message.split('\n').map((l) => l.trim());
+  // "Note: --set allows multiple values. Because of this you need to provide all arguments
+  // before providing that flag. …": the argument was likely taken as a value of --set
+  const note = all.find((l) => /^Note: (--\S+) allows multiple values/.test(l));
+  const lines = all
+    .filter((l) => l && !/^(See more help|Alternatively, you can use "--")/i.test(l) && l !== note)
+    .map((l) => l.replace(/^(\S+) {2,}/, '$1: '));
+  const flag = note && /^Note: (--\S+)/.exec(note)![1];
+  if (flag && argv.some((a) => a === flag || a.startsWith(`${flag}=`))) lines.push(`(give the arguments before ${flag}, or after --)`);
+  const parsing = /^Parsing (\S+)$/.exec(lines[0] ?? '');
+  if (parsing && lines.length > 1) {
+    const why = lines.slice(1).join('; ');
+    return `${parsing[1]}: ${why.charAt(0).toLowerCase()}${why.slice(1)}`;
+  }
+  return lines.join(' ');
 }
 
 /** Repeatable `--set key.path=value`. */
