@@ -70,6 +70,22 @@ test('missing required section and missing kind', () => {
   assert.match(p[0], /missing required key 'data'/);
   const q = problems('data: {path: x}\nmodel: {kind: vae}\n');
   assert.match(q[0], /^FILE:1:7: missing required key 'kind' in data naming a dataset \(one of: .*idx, image-folder, mnist, npy\)/);
+  const o = problems('data: {kind: mnist}\nmodel: {kind: vae}\ntrain: {optimizer: {lr: 3}}\n');
+  assert.match(o[0], /missing required key 'kind' in train\.optimizer naming an optimizer \(one of: adam, sgd\)/);
+});
+
+test('a key written without the space after its colon ({kind:vae}) is said as such', () => {
+  const p = problems('data: {kind: mnist}\nmodel: {kind:vae}\n');
+  assert.deepEqual(p, [
+    "FILE:2:8: missing required key 'kind' in model ('kind:vae' reads as one key with no value: write 'kind: vae', a space after the colon)",
+  ]);
+  const q = problems('data: {kind: mnist}\nmodel: {kind: vae, latent:2}\n');
+  assert.deepEqual(q, [
+    "FILE:2:20: unknown key 'latent:2' in model ('latent:2' reads as one key with no value: write 'latent: 2', a space after the colon)",
+  ]);
+  // a key that merely has a colon and a value is only unknown
+  const r = problems('data: {kind: mnist}\nmodel: {kind: vae, "a:b": 1}\n');
+  assert.match(r[0], /unknown key 'a:b' in model$|unknown key 'a:b' in model \(allowed/);
 });
 
 test('--set overrides apply, are validated, and errors name the flag', () => {

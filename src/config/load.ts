@@ -485,7 +485,8 @@ function toUserError(e: ErrorObject, data: any, registry: PluginRegistry | undef
     case 'additionalProperties': {
       const key = String(e.params.additionalProperty);
       const allowed = Object.keys((e.parentSchema as any)?.properties ?? {});
-      return new UserError(`unknown key '${key}' in ${here}${suggestion(key, allowed)}`, loc.at(p, key));
+      const hint = spaceHint({ [key]: valueAt(data, [...p, key]) });
+      return new UserError(`unknown key '${key}' in ${here}${hint || suggestion(key, allowed)}`, loc.at(p, key));
     }
     case 'discriminator': {
       const kind = kindOf(e);
@@ -497,13 +498,18 @@ function toUserError(e: ErrorObject, data: any, registry: PluginRegistry | undef
           loc.at([...p, 'kind']),
         );
       }
-      return new UserError(`'kind' of ${here} must be a string naming a ${kind} (one of: ${names.join(', ')})`, loc.at(p));
+      return new UserError(
+        `'kind' of ${here} must be a string naming ${kind && /^[aeiou]/.test(kind) ? 'an' : 'a'} ${kind} (one of: ${names.join(', ')})`,
+        loc.at(p),
+      );
     }
     case 'required': {
       const key = String(e.params.missingProperty);
       const kind = kindOf(e);
-      const extra = key === 'kind' && kind && registry ? ` naming a ${kind} (one of: ${registry.names(kind).join(', ')})` : '';
-      return new UserError(`missing required key '${key}' in ${here}${extra}`, loc.at(p));
+      const hint = spaceHint(valueAt(data, p), key);
+      const a = kind && /^[aeiou]/.test(kind) ? 'an' : 'a';
+      const extra = !hint && key === 'kind' && kind && registry ? ` naming ${a} ${kind} (one of: ${registry.names(kind).join(', ')})` : '';
+      return new UserError(`missing required key '${key}' in ${here}${extra || hint}`, loc.at(p));
     }
     case 'type':
       return new UserError(`${here} must be ${article(String(e.params.type))}, got ${describe(valueAt(data, p))}`, loc.at(p));
@@ -529,6 +535,20 @@ function toUserError(e: ErrorObject, data: any, registry: PluginRegistry | undef
     default:
       return new UserError(`${here} ${e.message ?? 'is invalid'} (got ${describe(valueAt(data, p))})`, loc.at(p));
   }
+}
+
+/**
+ * YAML reads `{kind:cosine}` as one key 'kind:cosine' with no value (a colon makes a key only
+ * with a space after it): said as such where that key is unknown or hides the required `key`.
+ */
+function spaceHint(v: unknown, key?: string): string {
+  if (!v || typeof v !== 'object' || Array.isArray(v)) return '';
+  for (const [k, val] of Object.entries(v)) {
+    const m = /^([^:\s]+):(\S.*)$/.exec(k);
+    if (m && val == null && (key === undefined || m[1] === key))
+      return ` ('${k}' reads as one key with no value: write '${m[1]}: ${m[2]}', a space after the colon)`;
+  }
+  return '';
 }
 
 function article(t: string): string {
