@@ -19,6 +19,12 @@ export class UserError extends Error {
   }
 }
 
+/**
+ * A value a `catch` caught, for reading its fields: usually an Error (from Node, with a
+ * `code`), but anything can be thrown, so every field may be missing, and so may the value.
+ */
+export type Caught = Partial<NodeJS.ErrnoException> | null | undefined;
+
 /** Longest run of non-space characters an error line shows whole. */
 export const LONGEST_WORD = 300;
 

@@ -1,12 +1,13 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import * as crypto from 'crypto';
-import Ajv, { ErrorObject } from 'ajv';
+import Ajv, { ErrorObject, ValidateFunction } from 'ajv';
 import {
   Document,
   LineCounter,
   parseDocument,
   isMap,
+  isNode,
   isPair,
   isScalar,
   isSeq,
@@ -17,7 +18,7 @@ import {
   parse as parseYamlValue,
   stringify,
 } from 'yaml';
-import { UserError, UserErrors, suggestion } from '../errors';
+import { UserError, UserErrors, suggestion, type Caught } from '../errors';
 import { buildSchema } from './schema';
 import { checkMetrics } from './metrics';
 import { unmetEvaluatorNeeds } from './needs';
@@ -69,7 +70,8 @@ export class Locator {
         found = node as YamlNode;
       } else break;
     }
-    const range = (found as any)?.range ?? (found as any)?.key?.range;
+    // a pair (a key with no value) has no range of its own: its key's
+    const range = isPair(found) ? (isNode(found.key) ? found.key.range : undefined) : found?.range;
     if (!range) return this.file;
     const pos = this.lines.linePos(range[0]);
     return `${this.file}:${pos.line}:${pos.col}`;
@@ -115,8 +117,8 @@ export function parseOverride(flag: string): { path: (string | number)[]; value:
   let value: unknown;
   try {
     value = raw === '' ? '' : parseYamlValue(raw, { maxAliasCount: MAX_ALIAS_COUNT });
-  } catch (e: any) {
-    throw new UserError(`value is not valid YAML: ${String(e?.message).split('\n')[0]}`, where);
+  } catch (e) {
+    throw new UserError(`value is not valid YAML: ${String((e as Caught)?.message).split('\n')[0]}`, where);
   }
   return { path: p, value, flag: where };
 }
@@ -144,7 +146,7 @@ const MAX_ALIAS_COUNT = 100;
  * Parse YAML text, keeping positions; syntax errors, duplicate keys, aliases without an
  * anchor, alias bombs and documents nested too deeply become file:line:col errors.
  */
-export function parseYaml(text: string, file: string): { doc: Document; lines: LineCounter; data: any } {
+export function parseYaml(text: string, file: string): { doc: Document; lines: LineCounter; data: Record<string, unknown> } {
   const lines = new LineCounter();
   const at = (offset: number | undefined) => {
     const pos = lines.linePos(offset ?? 0);
@@ -197,13 +199,13 @@ export function parseYaml(text: string, file: string): { doc: Document; lines: L
     throw tooDeep(e);
   }
   if (problems.length) throw capProblems(problems, at(0));
-  let data: any;
+  let data: unknown;
   try {
     data = doc.toJS({ maxAliasCount: MAX_ALIAS_COUNT }) ?? {};
-  } catch (e: any) {
+  } catch (e) {
     const first = aliases[0]?.range?.[0];
     if (e instanceof RangeError) throw new UserError('YAML is nested too deeply to read (or an alias refers to itself)', at(first));
-    if (/alias/i.test(String(e?.message))) {
+    if (/alias/i.test(String((e as Caught)?.message))) {
       throw new UserError(
         `YAML aliases expand to too much data (more than ${MAX_ALIAS_COUNT} alias resolutions: an "alias bomb"); write the values out or use fewer aliases`,
         at(first),
@@ -211,10 +213,15 @@ export function parseYaml(text: string, file: string): { doc: Document; lines: L
     }
     throw e;
   }
-  if (typeof data !== 'object' || Array.isArray(data)) {
+  if (!isMapping(data)) {
     throw new UserError('a config must be a YAML mapping (key: value lines)', `${file}:1:1`);
   }
   return { doc, lines, data };
+}
+
+/** A YAML mapping as toJS gives it: an object that is not a list (never null here: an empty document is {}). */
+function isMapping(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
 
 /**
@@ -240,9 +247,12 @@ export function loadConfig(
   if (text === undefined) {
     try {
       text = fs.readFileSync(file, 'utf8');
-    } catch (e: any) {
+    } catch (e) {
+      const err = e as NodeJS.ErrnoException;
       throw new UserError(
-        e.code === 'ENOENT' ? 'config file not found; give the path to a YAML config (see configs/)' : `cannot read config: ${e.message}`,
+        err.code === 'ENOENT'
+          ? 'config file not found; give the path to a YAML config (see configs/)'
+          : `cannot read config: ${err.message}`,
         file,
       );
     }
@@ -251,7 +261,7 @@ export function loadConfig(
   const shown = rel && !rel.startsWith('..') ? rel : path.resolve(file);
   const { doc, lines, data: fileData } = parseYaml(text, shown);
   const parsed = overrides.map(parseOverride);
-  const withOverrides = (defaults: any) => {
+  const withOverrides = (defaults: unknown) => {
     const data = structuredClone(fileData);
     for (const o of parsed) {
       if (o.remove) deleteAtPath(data, o.path, o.flag);
@@ -372,22 +382,22 @@ export const AJV_OPTIONS = {
   $data: true,
 } as const;
 
-const ajvCache = new WeakMap<PluginRegistry, { size: number; validate: ReturnType<Ajv['compile']> }>();
+const ajvCache = new WeakMap<PluginRegistry, { size: number; validate: ValidateFunction<ExperimentConfig> }>();
 
 function compiled(registry: PluginRegistry) {
   const size = registry.list().length;
   const hit = ajvCache.get(registry);
   if (hit && hit.size === size) return hit.validate;
   const ajv = new Ajv(AJV_OPTIONS);
-  let v: ReturnType<Ajv['compile']>;
+  let v: ValidateFunction<ExperimentConfig>;
   try {
-    v = ajv.compile(buildSchema(registry));
-  } catch (e: any) {
+    v = ajv.compile<ExperimentConfig>(buildSchema(registry));
+  } catch (e) {
     // built-in schemas compile (tested): a third-party plugin's schema is the cause
     const third = registry.list().filter((p) => p.source !== 'built-in');
     const blame = third.map((p) => `${p.plugin.kind} '${p.plugin.name}' (${p.source})`).join(', ');
     throw new UserError(
-      `the config schema does not compile with the loaded plugins${blame ? ` (${blame})` : ''}: ${String(e?.message).split('\n')[0]}; fix the plugin's schema`,
+      `the config schema does not compile with the loaded plugins${blame ? ` (${blame})` : ''}: ${String((e as Caught)?.message).split('\n')[0]}; fix the plugin's schema`,
       third[0]?.source,
     );
   }
@@ -395,9 +405,9 @@ function compiled(registry: PluginRegistry) {
   return v;
 }
 
-function validate(data: any, registry: PluginRegistry, loc: Locator): ExperimentConfig {
+function validate(data: unknown, registry: PluginRegistry, loc: Locator): ExperimentConfig {
   const v = compiled(registry);
-  if (v(data)) return data as ExperimentConfig;
+  if (v(data)) return data;
   throw ajvUserErrors(v.errors ?? [], data, loc, registry);
 }
 
@@ -405,7 +415,7 @@ function validate(data: any, registry: PluginRegistry, loc: Locator): Experiment
 export const MAX_PROBLEMS = 50;
 
 /** ajv errors as user errors, one line per distinct problem, each with its position. */
-export function ajvUserErrors(errors: ErrorObject[], data: any, loc: Locator, registry?: PluginRegistry): UserErrors {
+export function ajvUserErrors(errors: ErrorObject[], data: unknown, loc: Locator, registry?: PluginRegistry): UserErrors {
   // only the problems that are shown are turned into messages (30,000 of them would take seconds)
   const shown: UserError[] = [];
   const lines = new Set<string>();
@@ -459,8 +469,9 @@ function dotted(p: (string | number)[]): string {
   return p.length ? p.join('.') : 'the top level';
 }
 
-function valueAt(data: any, p: (string | number)[]): any {
-  return p.reduce((o, s) => (o == null ? undefined : o[s]), data);
+function valueAt(data: unknown, p: (string | number)[]): unknown {
+  // (indexing a string or number, as a path through a wrong type does, gives a character or undefined)
+  return p.reduce<unknown>((o, s) => (o == null ? undefined : (o as Record<string | number, unknown>)[s]), data);
 }
 
 function describe(v: unknown): string {
@@ -475,16 +486,16 @@ function describe(v: unknown): string {
 
 /** Which plugin kind a slot error belongs to (buildSchema tags each slot). */
 function kindOf(e: ErrorObject): PluginKind | undefined {
-  return (e.parentSchema as any)?.['x-elbo-kind'];
+  return e.parentSchema?.['x-elbo-kind'] as PluginKind | undefined;
 }
 
-function toUserError(e: ErrorObject, data: any, registry: PluginRegistry | undefined, loc: Locator): UserError {
+function toUserError(e: ErrorObject, data: unknown, registry: PluginRegistry | undefined, loc: Locator): UserError {
   const p = pathOf(e.instancePath);
   const here = dotted(p);
   switch (e.keyword) {
     case 'additionalProperties': {
       const key = String(e.params.additionalProperty);
-      const allowed = Object.keys((e.parentSchema as any)?.properties ?? {});
+      const allowed = Object.keys(e.parentSchema?.properties ?? {});
       const hint = spaceHint({ [key]: valueAt(data, [...p, key]) });
       return new UserError(`unknown key '${key}' in ${here}${hint || suggestion(key, allowed)}`, loc.at(p, key));
     }
@@ -528,7 +539,7 @@ function toUserError(e: ErrorObject, data: any, registry: PluginRegistry | undef
     case 'exclusiveMinimum':
     case 'exclusiveMaximum': {
       // a rule between fields ({$data: '1/logvar_max'}) names the other field
-      const ref = (e.schema as any)?.$data;
+      const ref = typeof e.schema === 'object' && e.schema !== null && '$data' in e.schema ? e.schema.$data : undefined;
       const other = typeof ref === 'string' ? ` ${ref.split('/').pop()} (${e.params.limit})` : ` ${e.params.limit}`;
       return new UserError(`${here} must be ${e.params.comparison}${other}, got ${describe(valueAt(data, p))}`, loc.at(p));
     }

@@ -47,8 +47,8 @@ function describe(v: unknown): string {
  * default network). In a list, an index may address an item or append one (index =
  * length); a name on a list, or an index past its end, is a located error.
  */
-export function setAtPath(obj: Record<string, any>, p: KeyPath, value: unknown, where: string, defaults?: any): void {
-  let cur: any = obj;
+export function setAtPath(obj: Record<string, unknown>, p: KeyPath, value: unknown, where: string, defaults?: unknown): void {
+  let cur: unknown = obj;
   let dflt = defaults;
   const shown = (i: number) => p.slice(0, i).join('.') || 'the top level';
   for (let i = 0; i < p.length; i++) {
@@ -68,17 +68,24 @@ export function setAtPath(obj: Record<string, any>, p: KeyPath, value: unknown, 
       throw new UserError(`'${shown(i)}' is ${describe(cur)}, not a section`, where);
     }
     const key = Array.isArray(cur) ? (seg as number) : String(seg);
+    // a list (indexed by number) or a mapping (by name), as checked above
+    const section = cur as Record<string | number, unknown>;
     if (last) {
-      cur[key] = value;
+      section[key] = value;
       return;
     }
-    dflt = dflt !== null && typeof dflt === 'object' && Object.prototype.hasOwnProperty.call(dflt, key) ? dflt[key] : undefined;
-    const has = Object.prototype.hasOwnProperty.call(cur, key);
-    if (!has || cur[key] === undefined || cur[key] === null) {
+    dflt =
+      dflt !== null && typeof dflt === 'object' && Object.prototype.hasOwnProperty.call(dflt, key)
+        ? (dflt as Record<string | number, unknown>)[key]
+        : undefined;
+    const has = Object.prototype.hasOwnProperty.call(section, key);
+    if (!has || section[key] === undefined || section[key] === null) {
       const next = p[i + 1];
-      cur[key] = typeof next === 'number' ? [] : dflt && typeof dflt.kind === 'string' ? { kind: dflt.kind } : {};
+      // (a truthy default that is not a mapping has no kind: reading it gives undefined)
+      const kind = dflt ? (dflt as { kind?: unknown }).kind : undefined;
+      section[key] = typeof next === 'number' ? [] : typeof kind === 'string' ? { kind } : {};
     }
-    cur = cur[key];
+    cur = section[key];
   }
 }
 

@@ -3,7 +3,7 @@ import * as path from 'path';
 import { parse } from 'yaml';
 import { readJsonFile } from '../track/run-store';
 import { readSweepState, whyMissing, cellSettled, distinctLabels, commonestValues, COMMONEST_SETTING, type CellResult } from './state';
-import { UserError, suggestion } from '../errors';
+import { UserError, suggestion, type Caught } from '../errors';
 import { verdict, formatPublished } from '../config/metrics';
 import { compareSpec, type ComparePoint } from '../plot/figures';
 import { writeFigure } from '../plot/render';
@@ -73,6 +73,9 @@ export function flatten(obj: unknown, prefix = '', out: Record<string, string> =
   }
   return out;
 }
+
+/** A run's config.yaml as read back, not validated again: only what compare reads of it is typed. */
+type StoredConfig = Record<string, unknown> & { published?: unknown; train?: { select?: { metric?: unknown } } };
 
 /**
  * A run a model was built on (m1m2's M1) compares by what it is, however the config gave it:
@@ -148,18 +151,20 @@ export function collectRuns(paths: string[]): {
     const rec = readJsonFile<RunRecord>(path.join(dir, 'run.json'), 'run.json');
     // published numbers are not a setting: never a swept key
     const file = path.join(dir, 'config.yaml');
-    let parsed: any;
+    let parsed: StoredConfig | null;
     try {
       parsed = parse(fs.readFileSync(file, 'utf8'));
-    } catch (e: any) {
+    } catch (e) {
+      const err = e as Caught;
       throw new UserError(
-        e?.code === 'ENOENT'
+        err?.code === 'ENOENT'
           ? 'config.yaml not found: not a complete run directory'
-          : `config.yaml is damaged: ${String(e?.message ?? e).split('\n')[0]}`,
+          : `config.yaml is damaged: ${String(err?.message ?? e).split('\n')[0]}`,
         file,
       );
     }
-    const { published, ...config } = parsed && typeof parsed === 'object' ? parsed : ({} as Record<string, unknown>);
+    const stored: StoredConfig = parsed && typeof parsed === 'object' ? parsed : {};
+    const { published, ...config } = stored;
     return {
       dir,
       status: rec.status,

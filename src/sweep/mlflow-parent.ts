@@ -10,6 +10,7 @@ import { experimentNameFor, mlflowTrackerPlugin, checkTrackingUri, capTag, userN
 import { MLFLOW_LIMITS } from '../mlflow/client';
 import { gitState } from '../runtime/fingerprint';
 import { withOptionDefaults } from '../registry/define';
+import type { UserError } from '../errors';
 
 export interface ParentRun {
   runId: string;
@@ -123,8 +124,10 @@ export async function sweepParentRun(
       given,
       o.trackingUri ? '--tracking-uri' : tracker?.tracking_uri ? 'tracking: mlflow tracking_uri' : 'MLFLOW_TRACKING_URI',
     );
-  } catch (e: any) {
-    o.warn(`${e?.line?.() ?? e?.message ?? e}; the sweep is not tracked in MLflow`);
+  } catch (e) {
+    // a UserError says its line (with where), anything else its message
+    const err = e as Partial<UserError> | null | undefined;
+    o.warn(`${err?.line?.() ?? err?.message ?? e}; the sweep is not tracked in MLflow`);
     return null;
   }
   const opts = tracker ?? withOptionDefaults(mlflowTrackerPlugin, { kind: 'mlflow' });

@@ -4,7 +4,7 @@ import { spawnSync } from 'child_process';
 import { withLockSync } from '../util/lock';
 import { ensureVenvTool } from '../util/venv';
 import { elboRoot } from '../runtime/fingerprint';
-import { UserError } from '../errors';
+import { UserError, type Caught } from '../errors';
 import { writeFileAtomic } from '../util/write-atomic';
 
 /**
@@ -109,9 +109,9 @@ export class Study {
     const venv = process.env.ELBO_OPTUNA_VENV ?? path.join(elboRoot(), '.venv-optuna');
     try {
       this.bin = (await ensureVenvTool({ venv, pkg: 'optuna', version: OPTUNA_VERSION, bin: 'optuna', log })).bin;
-    } catch (e: any) {
+    } catch (e) {
       // the step that failed, and the last words of its output
-      const [step, ...rest] = String(e?.message ?? e)
+      const [step, ...rest] = String((e as Caught)?.message ?? e)
         .trim()
         .split('\n')
         .filter((l) => l.trim());

@@ -2,7 +2,7 @@ import * as fs from 'fs';
 import * as path from 'path';
 import { runExperiment } from '../experiment';
 import { RunStore } from '../track/run-store';
-import { UserError } from '../errors';
+import { UserError, type Caught } from '../errors';
 import { Spool } from '../mlflow/spool';
 import { syncRun } from '../mlflow/tracker';
 import { RunRecord } from '../contracts';
@@ -57,8 +57,8 @@ export function epochLineProblems(store: RunStore, epochs: number): string[] {
   let lines: Record<string, number>[];
   try {
     lines = store.readMetrics();
-  } catch (e: any) {
-    return [`metrics.jsonl is damaged: ${String(e?.message ?? e).split('\n')[0]}`];
+  } catch (e) {
+    return [`metrics.jsonl is damaged: ${String((e as Caught)?.message ?? e).split('\n')[0]}`];
   }
   const count = new Map<number, number>();
   for (const l of lines) if (typeof l.epoch === 'number') count.set(l.epoch, (count.get(l.epoch) ?? 0) + 1);
@@ -212,11 +212,11 @@ export async function fetchMlflowRun(runId: string, trackingUri: string, dest: s
   let info;
   try {
     info = (await client.getRun(runId)).info;
-  } catch (e: any) {
+  } catch (e) {
     throw new UserError(
       e instanceof MlflowError && e.status === 404
         ? `no MLflow run ${runId} on ${client.shownUri}`
-        : `cannot read MLflow run ${runId}: ${e.message}`,
+        : `cannot read MLflow run ${runId}: ${(e as Error).message}`,
       runId,
     );
   }
@@ -225,9 +225,12 @@ export async function fetchMlflowRun(runId: string, trackingUri: string, dest: s
   for (const f of ['run.json', 'config.yaml', 'metrics.jsonl']) {
     try {
       fs.writeFileSync(path.join(dir, f), await artifacts.get(info.artifact_uri, f));
-    } catch (e: any) {
+    } catch (e) {
       if (f === 'metrics.jsonl') continue;
-      throw new UserError(`MLflow run ${runId} has no ${f} artifact (was it logged by elbo? try elbo sync): ${e.message}`, runId);
+      throw new UserError(
+        `MLflow run ${runId} has no ${f} artifact (was it logged by elbo? try elbo sync): ${(e as Error).message}`,
+        runId,
+      );
     }
   }
   return dir;

@@ -34,10 +34,10 @@ import { loadConfig, type LoadedConfig } from '../config/load';
 import { runsIn, runLockHolder, effectiveStatus } from '../track/run-store';
 import { takeLock, releaseLock } from '../util/lock';
 import { formatDuration } from '../track/progress';
-import { UserError } from '../errors';
+import { UserError, type Caught } from '../errors';
 import { sweepParentRun, type ParentRun } from './mlflow-parent';
 import { writeSweepReport, SWEEP_FIGURES } from './report';
-import type { RunRecord } from '../contracts';
+import type { RunRecord, RunResult } from '../contracts';
 
 export interface SweepOptions {
   runsDir: string;
@@ -455,7 +455,8 @@ class SweepRun {
   ): void {
     const { o, spec } = this;
     const last = end.stdout.trim().split('\n').pop() ?? '';
-    let parsed: any = null;
+    // the cell's `elbo run --json` prints its result as its last line
+    let parsed: Partial<RunResult> | null = null;
     try {
       parsed = last.startsWith('{') ? JSON.parse(last) : null;
     } catch {
@@ -655,8 +656,8 @@ async function finishSweep(sweep: SweepRun): Promise<SweepOutcome> {
     try {
       const report = await writeSweepReport(dir);
       o.log(`report: ${path.relative(process.cwd(), report)}`);
-    } catch (e: any) {
-      o.log(`warning: could not write the sweep's report: ${e?.message ?? e}`);
+    } catch (e) {
+      o.log(`warning: could not write the sweep's report: ${(e as Caught)?.message ?? e}`);
     }
     if (parent) {
       const files = [

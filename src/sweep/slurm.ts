@@ -1,5 +1,5 @@
 import * as path from 'path';
-import Ajv from 'ajv';
+import Ajv, { type ValidateFunction } from 'ajv';
 import { parse as parseYamlValue } from 'yaml';
 import { AJV_OPTIONS } from '../config/load';
 import { UserError, UserErrors, suggestion } from '../errors';
@@ -70,7 +70,7 @@ export const SLURM_SCHEMA = {
   },
 } as const;
 
-let validator: ReturnType<Ajv['compile']> | null = null;
+let validator: ValidateFunction<SlurmOptions> | null = null;
 
 /**
  * The options of the sweep file's `slurm:` block (already checked with the sweep file)
@@ -101,13 +101,13 @@ export function slurmOptions(block: Record<string, unknown> | undefined, flags: 
     where[key] = `--slurm ${f}`;
   }
   if (problems.length) throw new UserErrors(problems);
-  validator ??= new Ajv(AJV_OPTIONS).compile(SLURM_SCHEMA);
+  validator ??= new Ajv(AJV_OPTIONS).compile<SlurmOptions>(SLURM_SCHEMA);
   if (!validator(out)) {
     const e = validator.errors![0];
     const key = e.instancePath.split('/')[1] ?? '';
     throw new UserError(`slurm.${e.instancePath.slice(1).replace(/\//g, '.')} ${e.message}`, where[key] ?? "the sweep file's slurm block");
   }
-  return out as unknown as SlurmOptions;
+  return out;
 }
 
 /** A word for bash: single-quoted (nothing inside is expanded). */

@@ -2,12 +2,12 @@ import * as fs from 'fs';
 import * as path from 'path';
 import * as crypto from 'crypto';
 import { parse as parseYamlDocument, stringify as stringifyYaml } from 'yaml';
-import Ajv from 'ajv';
+import Ajv, { type SchemaObject } from 'ajv';
 import { Locator, parseYaml, ajvUserErrors, loadConfig, LoadedConfig, AJV_OPTIONS, parseOverride } from '../config/load';
 import { parseKeyPath } from '../config/path';
 import { epochMetrics, evaluatorMetrics } from '../config/metrics';
 import { EXPERIMENT_NAME_MAX } from '../config/schema';
-import { UserError, UserErrors, suggestion } from '../errors';
+import { UserError, UserErrors, suggestion, type Caught } from '../errors';
 import { createRegistry } from '../builtins';
 import { Rng } from '../runtime/rng';
 import { flatten as flattenConfig } from './compare';
@@ -94,7 +94,7 @@ const SPACE = {
     },
   },
 };
-const SWEEP_SCHEMA: Record<string, unknown> = {
+const SWEEP_SCHEMA: SchemaObject = {
   type: 'object',
   additionalProperties: false,
   required: ['sweep'],
@@ -157,8 +157,15 @@ export function isSweepFile(file: string): boolean {
   return has('sweep') && !has('model') && !has('data');
 }
 
-/** A sweep file's data, as parseYaml gives it (untyped) once SWEEP_SCHEMA has validated it. */
-type SweepData = ReturnType<typeof parseYaml>['data'];
+/** A sweep file's data once SWEEP_SCHEMA has validated it (and filled in its defaults). */
+interface SweepData {
+  base?: string;
+  name?: string;
+  set: Record<string, unknown>;
+  sweep: SweepSpec['sweep'];
+  early_stop?: EarlyStop;
+  slurm?: Record<string, unknown>;
+}
 
 /** Check that every key of set: and the sweep's axes is a config path, and that a search stands alone; returns the search, if any. */
 function checkSweepKeys(data: SweepData, loc: Locator, problems: UserError[]): Search | undefined {
@@ -177,13 +184,15 @@ function checkSweepKeys(data: SweepData, loc: Locator, problems: UserError[]): S
   checkKeys(data.sweep.grid, ['sweep', 'grid']);
   data.sweep.zip.forEach((g: Record<string, unknown>, i: number) => checkKeys(g, ['sweep', 'zip', i]));
   if (data.sweep.random) checkKeys(data.sweep.random.space, ['sweep', 'random', 'space']);
-  const search = data.sweep.search as Search | undefined;
+  const search = data.sweep.search;
   if (search) {
     checkKeys(search.space, ['sweep', 'search', 'space']);
     // the search proposes every swept value: no other axis beside it
-    const other = ['grid', 'zip', 'seeds', 'random'].filter(
-      (k) => k in data.sweep && (Array.isArray(data.sweep[k]) ? data.sweep[k].length : Object.keys(data.sweep[k]).length),
-    );
+    const other = (['grid', 'zip', 'seeds', 'random'] as const).filter((k) => {
+      const axis = data.sweep[k];
+      // (a key that is there holds a list or a mapping: the schema says so)
+      return k in data.sweep && (Array.isArray(axis) ? axis.length : Object.keys(axis as object).length);
+    });
     if (other.length)
       problems.push(
         new UserError(
@@ -208,7 +217,7 @@ function checkSweepKeys(data: SweepData, loc: Locator, problems: UserError[]): S
 function checkSweepAxes(data: SweepData, loc: Locator, problems: UserError[]): string[] {
   // how many cells, before any is made
   const count =
-    Object.values(data.sweep.grid as Record<string, unknown[]>).reduce((n, v) => n * v.length, 1) *
+    Object.values(data.sweep.grid).reduce((n, v) => n * v.length, 1) *
     data.sweep.zip.reduce((n: number, g: Record<string, unknown[]>) => n * (Object.values(g)[0]?.length ?? 1), 1) *
     (data.sweep.random?.trials ?? 1) *
     (data.sweep.search?.trials ?? 1) *
@@ -257,18 +266,19 @@ function checkSweepBase(data: SweepData, axes: string[], loc: Locator, problems:
   if (axes.includes('base')) {
     if (data.base !== undefined)
       problems.push(new UserError("'base' is both the top-level base config and an axis; keep one", loc.at(['base'])));
+    const randomBase = data.sweep.random?.space.base;
+    const randomChoice = randomBase && 'choice' in randomBase ? randomBase.choice : undefined;
     const values = [
       ...(data.sweep.grid.base ?? []),
       ...data.sweep.zip.flatMap((g: Record<string, unknown[]>) => g.base ?? []),
-      ...(data.sweep.random?.space.base?.choice ?? []),
+      ...(randomChoice ?? []),
     ];
     const where = data.sweep.grid.base
       ? ['sweep', 'grid', 'base']
       : data.sweep.random?.space.base
         ? ['sweep', 'random', 'space', 'base']
         : ['sweep', 'zip'];
-    if (data.sweep.random?.space.base && !data.sweep.random.space.base.choice)
-      problems.push(new UserError("a random 'base' must be a {choice: [config files]}", loc.at(where)));
+    if (randomBase && !randomChoice) problems.push(new UserError("a random 'base' must be a {choice: [config files]}", loc.at(where)));
     if (values.some((v: unknown) => typeof v !== 'string' || !v))
       problems.push(new UserError("the 'base' axis lists config files (paths relative to the sweep file)", loc.at(where)));
   } else if (data.base === undefined) {
@@ -303,13 +313,14 @@ export function loadSweep(file: string): SweepSpec {
   let text: string;
   try {
     text = fs.readFileSync(file, 'utf8');
-  } catch (e: any) {
-    throw new UserError(e.code === 'ENOENT' ? 'sweep file not found' : `cannot read sweep file: ${e.message}`, file);
+  } catch (e) {
+    const err = e as NodeJS.ErrnoException;
+    throw new UserError(err.code === 'ENOENT' ? 'sweep file not found' : `cannot read sweep file: ${err.message}`, file);
   }
   const shown = shownFile(file);
   const { doc, lines, data } = parseYaml(text, shown);
   const loc = new Locator(shown, doc, lines, []);
-  const validate = new Ajv(AJV_OPTIONS).compile<any>(SWEEP_SCHEMA);
+  const validate = new Ajv(AJV_OPTIONS).compile<SweepData>(SWEEP_SCHEMA);
   if (!validate(data)) throw ajvUserErrors(validate.errors ?? [], data, loc);
   const problems: UserError[] = [];
   const search = checkSweepKeys(data, loc, problems);
@@ -606,8 +617,8 @@ export function sweepFromFlags(
     let v: unknown;
     try {
       v = parseYamlDocument(`[${raw}]`);
-    } catch (e: any) {
-      throw new UserError(`values are not valid YAML: ${String(e?.message).split('\n')[0]}`, where);
+    } catch (e) {
+      throw new UserError(`values are not valid YAML: ${String((e as Caught)?.message).split('\n')[0]}`, where);
     }
     if (!Array.isArray(v) || !v.length || v.some((x) => x === null))
       throw new UserError('give one or more values separated by commas (e.g. model.latent=8,32)', where);
@@ -640,8 +651,8 @@ export function sweepFromFlags(
     const { key, raw, where } = keyValue(f, 'set');
     try {
       set[key] = raw === '' ? '' : parseYamlDocument(raw);
-    } catch (e: any) {
-      throw new UserError(`value is not valid YAML: ${String(e?.message).split('\n')[0]}`, where);
+    } catch (e) {
+      throw new UserError(`value is not valid YAML: ${String((e as Caught)?.message).split('\n')[0]}`, where);
     }
   }
   const seeds = o.seeds === undefined ? undefined : list(o.seeds, `--seeds ${o.seeds}`);

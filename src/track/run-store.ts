@@ -1,7 +1,7 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import * as crypto from 'crypto';
-import { UserError } from '../errors';
+import { UserError, type Caught } from '../errors';
 import { takeLock, releaseLock, readLock, type LockHolder } from '../util/lock';
 import { writeFileAtomic } from '../util/write-atomic';
 import { diskError } from '../util/disk-errors';
@@ -27,18 +27,19 @@ export function sweepCellFromEnv(env: NodeJS.ProcessEnv = process.env): SweepCel
  * A JSON file of the run store (run.json, sweep.json): a damaged one is a one-line error
  * at the file, not a JSON parser's message that reads like a usage error.
  */
-export function readJsonFile<T = any>(file: string, what: string): T {
+export function readJsonFile<T = unknown>(file: string, what: string): T {
   let text: string;
   try {
     text = fs.readFileSync(file, 'utf8');
-  } catch (e: any) {
-    throw new UserError(e?.code === 'ENOENT' ? `${what} not found` : `cannot read ${what}: ${e?.message ?? e}`, file);
+  } catch (e) {
+    const err = e as Caught;
+    throw new UserError(err?.code === 'ENOENT' ? `${what} not found` : `cannot read ${what}: ${err?.message ?? e}`, file);
   }
   try {
     return JSON.parse(text);
-  } catch (e: any) {
+  } catch (e) {
     throw new UserError(
-      `${what} is damaged (not valid JSON: ${String(e?.message ?? e).split('\n')[0]}); restore it from a backup, or move this run directory away`,
+      `${what} is damaged (not valid JSON: ${String((e as Caught)?.message ?? e).split('\n')[0]}); restore it from a backup, or move this run directory away`,
       file,
     );
   }

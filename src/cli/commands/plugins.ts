@@ -94,11 +94,12 @@ function loadPluginsOf(file: string, registry: ReturnType<typeof createRegistry>
   const fs = require('fs') as typeof import('fs');
   const path = require('path') as typeof import('path');
   const YAML = require('yaml') as typeof import('yaml');
-  let data: any;
+  // whatever YAML the file holds: only a mapping's plugins: is read
+  let data: { plugins?: unknown } | null | undefined;
   try {
     data = YAML.parse(fs.readFileSync(file, 'utf8'));
-  } catch (e: any) {
-    throw new UserError(`cannot read config: ${String(e.message).split('\n')[0]}`, file);
+  } catch (e) {
+    throw new UserError(`cannot read config: ${String((e as Error).message).split('\n')[0]}`, file);
   }
   for (const spec of Array.isArray(data?.plugins) ? data.plugins : [])
     registry.loadPlugin(String(spec), path.dirname(path.resolve(file)), file);
@@ -115,7 +116,7 @@ export function describeOption(s: JsonSchema, required: boolean): string {
       : s.$ref
         ? `${ref(s.$ref)} plugin`
         : s.type === 'array'
-          ? `list of ${(s.items as any)?.type ?? 'values'}`
+          ? `list of ${(s.items as JsonSchema | undefined)?.type ?? 'values'}`
           : String(s.type ?? 'value');
   const dflt = s.default !== undefined ? ` = ${JSON.stringify(s.default)}` : required ? ' (required)' : '';
   const desc = s.description ? `  ${s.description}` : '';

@@ -3,6 +3,7 @@ import * as path from 'path';
 import { Args, Flags } from '@oclif/core';
 import { BaseCommand, setFlag, shownPath, tagFlag, noteFlag, parseTags } from '../base';
 import { UserError } from '../../errors';
+import type { RunRecord } from '../../contracts';
 import { formatPublished } from '../../config/metrics';
 import { alive } from '../../util/lock';
 import { sweepCellFromEnv } from '../../track/run-store';
@@ -156,7 +157,7 @@ async function resolvedConfigYaml(
     const { checkResumeOverrides } = await import('../../run/resume');
     checkResumeOverrides(set, seed);
     const { readJsonFile } = await import('../../track/run-store');
-    const record = readJsonFile(path.join(resume, 'run.json'), 'run.json');
+    const record = readJsonFile<RunRecord>(path.join(resume, 'run.json'), 'run.json');
     return loadConfig(path.join(resume, 'config.yaml'), set, createRegistry(), { baseDir: record.config_dir }).yaml;
   }
   if (!config) throw new UserError('give a config file (e.g. configs/quickstart.yaml) or --resume RUN_DIR', 'elbo run');

@@ -1,7 +1,7 @@
 import { Args, Flags } from '@oclif/core';
 import * as fs from 'fs';
 import { BaseCommand } from '../base';
-import { UserError } from '../../errors';
+import { UserError, type Caught } from '../../errors';
 import { serveStatic } from '../../util/static-server';
 
 export default class Serve extends BaseCommand {
@@ -18,7 +18,7 @@ export default class Serve extends BaseCommand {
   async run(): Promise<void> {
     const { args, flags } = await this.parse(Serve);
     if (!fs.existsSync(args.dir) || !fs.statSync(args.dir).isDirectory()) throw new UserError('not a directory', args.dir);
-    const { url, close } = await serveStatic(args.dir, flags.port).catch((e: any) => {
+    const { url, close } = await serveStatic(args.dir, flags.port).catch((e: Caught) => {
       throw new UserError(
         e?.code === 'EADDRINUSE' ? `port ${flags.port} is in use; pick another with --port` : `cannot listen: ${e?.message ?? e}`,
         '--port',
