@@ -30,6 +30,7 @@ import { installedBackends, selectBackend, getTf } from '../runtime/backend';
 import { buildAny, Phase, WORKLOADS, type Workload } from './workload';
 import type { StepOptions } from '../train/step';
 import { checkTwins } from './twin-check';
+import type { Caught } from '../errors';
 
 const TORCH_SCRIPT = path.join(__dirname, '..', '..', '..', 'src', 'bench', 'reference_torch.py');
 
@@ -179,8 +180,8 @@ async function worker(name: string, workloads: string[], timed: Phase, explicit:
       const graph = await measure(w, w.compile ? { compile: w.compile } : {});
       if (graph.startsWith('graph') && w.compile) await measure(w, {});
       if (graph.startsWith('graph')) await measure(w, { compile: 'off' });
-    } catch (e: any) {
-      skip(String(e?.message ?? e).split('\n')[0]);
+    } catch (e) {
+      skip(String((e as Caught)?.message ?? e).split('\n')[0]);
     }
   }
 
@@ -210,7 +211,10 @@ async function worker(name: string, workloads: string[], timed: Phase, explicit:
   }
 }
 
-function jsonLines(out: string | undefined): any[] {
+/** A JSON line a worker prints: a workload's outcome, or the sgemm peak it measured ({peak}). */
+type WorkerLine = Partial<Outcome> & { peak?: unknown };
+
+function jsonLines(out: string | undefined): WorkerLine[] {
   return (out ?? '')
     .split('\n')
     .filter((l) => l.startsWith('{'))

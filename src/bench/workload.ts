@@ -298,7 +298,7 @@ export async function buildWorkload(tf: typeof tfc, w: Workload, seed = 0, stepO
     const info = await tf.profile(() => {
       trainStep(eagerStep).dispose();
     });
-    return countFlops(info.kernels as any);
+    return countFlops(info.kernels);
   }
 
   const mode = () =>
@@ -352,7 +352,7 @@ export async function buildEvaluation(tf: typeof tfc, w: Workload, seed = 0, ste
     const info = await tf.profile(async () => {
       await evaluate('off');
     });
-    return countFlops(info.kernels as any);
+    return countFlops(info.kernels);
   }
 
   const mode = () => {

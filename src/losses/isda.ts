@@ -46,13 +46,15 @@ export function isdaClassLoss(mu: tfc.Tensor2D, sigma2: tfc.Tensor2D, W: tfc.Ten
  */
 function plainMatMul(a: tfc.Tensor2D, b: tfc.Tensor2D): tfc.Tensor2D {
   const tf = getTf();
+  // (tfjs-core types a custom gradient's arguments as one list of tensors and save functions
+  // alike: they are the tensors, then save)
   const f = tf.customGrad(((x: tfc.Tensor2D, w: tfc.Tensor2D, save: tfc.GradSaveFunc) => {
     save([x, w]);
     return {
       value: tf.matMul(x, w),
       gradFunc: (dy: tfc.Tensor2D, [xs, ws]: tfc.Tensor2D[]) => [tf.matMul(dy, tf.transpose(ws)), tf.matMul(tf.transpose(xs), dy)],
     };
-  }) as unknown as Parameters<typeof tf.customGrad>[0]);
+  }) as Parameters<typeof tf.customGrad>[0]);
   return f(a, b) as tfc.Tensor2D;
 }
 

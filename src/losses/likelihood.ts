@@ -13,6 +13,8 @@ import type { LikelihoodName, Likelihood } from '../contracts';
  */
 export function bernoulliNll(x: tfc.Tensor2D, logits: tfc.Tensor2D): tfc.Tensor1D {
   const tf = getTf();
+  // (tfjs-core types a custom gradient's arguments as one list of tensors and save functions
+  // alike: they are the tensors, then save)
   const nll = tf.customGrad(((l: tfc.Tensor, save: tfc.GradSaveFunc) => {
     // x is kept with l: the backward pass may run after x's own scope has ended
     save([l, x]);
@@ -21,7 +23,7 @@ export function bernoulliNll(x: tfc.Tensor2D, logits: tfc.Tensor2D): tfc.Tensor1
       value: tf.sum(perPixel, 1),
       gradFunc: (dy: tfc.Tensor, saved: tfc.Tensor[]) => tf.mul(tf.sub(tf.sigmoid(saved[0]), saved[1]), tf.expandDims(dy, 1)),
     };
-  }) as unknown as Parameters<typeof tf.customGrad>[0]);
+  }) as Parameters<typeof tf.customGrad>[0]);
   return nll(logits) as tfc.Tensor1D;
 }
 
@@ -49,6 +51,7 @@ export function bernoulliLogNormalizer(logits: tfc.Tensor2D): tfc.Tensor1D {
       g = d;
       break;
     }
+  // (the arguments are the tensors, then save: see bernoulliNll)
   const f = tf.customGrad(((l: tfc.Tensor, save: tfc.GradSaveFunc) => {
     save([l]);
     const a = tf.abs(l);
@@ -57,7 +60,7 @@ export function bernoulliLogNormalizer(logits: tfc.Tensor2D): tfc.Tensor1D {
       value: tf.sub(tf.mul(0.5, tf.sum(a, 1)), tf.sum(logSig, 1)),
       gradFunc: (dy: tfc.Tensor, saved: tfc.Tensor[]) => tf.mul(tf.sub(tf.sigmoid(saved[0]), 0.5), tf.expandDims(dy, 1)),
     };
-  }) as unknown as Parameters<typeof tf.customGrad>[0]);
+  }) as Parameters<typeof tf.customGrad>[0]);
   return f(logits) as tfc.Tensor1D;
 }
 
@@ -152,12 +155,8 @@ export function likelihoodOf(name: LikelihoodName, D: number): Likelihood {
       const B = x.shape[0];
       const { mu, logvar } = split(out);
       // x broadcast over the k rows of its example: [B, 1, D] against [B, k, D], summed over D
-      const x3 = tf.expandDims(x, 1) as unknown as tfc.Tensor2D;
-      return gaussianLogDensity(
-        x3,
-        tf.reshape(mu, [B, k, D]) as unknown as tfc.Tensor2D,
-        tf.reshape(logvar, [B, k, D]) as unknown as tfc.Tensor2D,
-      ) as unknown as tfc.Tensor2D;
+      const x3 = tf.expandDims<tfc.Tensor3D>(x, 1);
+      return gaussianLogDensity(x3, tf.reshape<tfc.Rank.R3>(mu, [B, k, D]), tf.reshape<tfc.Rank.R3>(logvar, [B, k, D]));
     },
   };
 }

@@ -93,7 +93,9 @@ export function mlp(tf: typeof tfc, o: MlpOptions, shape: NetworkShape, rng: Rng
   /** One layer on h: dense, batch normalisation where it has it, activation. */
   const dense = (h: tfc.Tensor2D, { w, b, bn, act }: (typeof layers)[number]): tfc.Tensor2D => {
     if (bn) return activate(tf, bn.apply(tf.matMul(h, w as tfc.Tensor2D)), act);
-    if (FUSABLE.has(act)) return tf.fused.matMul({ a: h, b: w as tfc.Tensor2D, bias: b!, activation: act as any }) as tfc.Tensor2D;
+    // (FUSABLE holds only activations the fused kernel takes)
+    if (FUSABLE.has(act))
+      return tf.fused.matMul({ a: h, b: w as tfc.Tensor2D, bias: b!, activation: act as tfc.fused.Activation }) as tfc.Tensor2D;
     const z = tf.add(tf.matMul(h, w as tfc.Tensor2D), b!) as tfc.Tensor2D;
     return (act === 'tanh' ? tf.tanh(z) : softplus(tf, z)) as tfc.Tensor2D;
   };

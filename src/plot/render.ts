@@ -28,9 +28,12 @@ export const CONFIG = {
 /** Raster scale of the PNGs (the SVG is the exact one). */
 export const ZOOM = 2;
 
+type Vega = typeof import('vega');
+
 interface Engines {
-  vega: any;
-  vegaLite: any;
+  vega: Vega;
+  /** What is used of Vega-Lite (its own types resolve only under node16 module resolution, not this project's). */
+  vegaLite: { compile(spec: object, options: { logger: ReturnType<Vega['logger']> }): { spec: Parameters<Vega['parse']>[0] } };
 }
 let engines: Promise<Engines> | null = null;
 
@@ -39,8 +42,12 @@ let engines: Promise<Engines> | null = null;
  * compiled CommonJS would otherwise turn `import()` into `require()`), once per process.
  */
 function loadEngines(): Promise<Engines> {
-  const importEsm = new Function('specifier', 'return import(specifier)') as (s: string) => Promise<any>;
-  engines ??= Promise.all([importEsm('vega'), importEsm('vega-lite')]).then(([vega, vegaLite]) => ({ vega, vegaLite }));
+  // (the module's type is the caller's word: nothing checks it)
+  const importEsm = new Function('specifier', 'return import(specifier)') as <T>(s: string) => Promise<T>;
+  engines ??= Promise.all([importEsm<Vega>('vega'), importEsm<Engines['vegaLite']>('vega-lite')]).then(([vega, vegaLite]) => ({
+    vega,
+    vegaLite,
+  }));
   return engines;
 }
 

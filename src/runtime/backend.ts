@@ -1,6 +1,6 @@
 import type * as tfcore from '@tensorflow/tfjs-core';
 import * as path from 'path';
-import { UserError } from '../errors';
+import { UserError, type Caught } from '../errors';
 import { getTf, setTf, baseTf } from './tf';
 import { registerWasmKernels } from './wasm-kernels';
 import { applySessionConfig } from './graph/session-config';
@@ -72,6 +72,9 @@ export interface BackendConstraint {
 
 const isGpuBuild = (pkg: string) => /tfjs-node-gpu$/.test(pkg);
 
+/** What is read of tfjs-node's backend object, beyond the KernelBackend tfjs-core types it as. */
+type NativeBackend = tfcore.KernelBackend & { binding?: { TF_Version?: string }; isUsingGpuDevice?: boolean };
+
 /**
  * Try to make `name` the active backend; null (with the reason) when it is not installed.
  * `device` (native backend only): 'gpu' tries only the GPU builds; 'cpu' tries the CPU builds
@@ -94,7 +97,7 @@ async function tryBackend(name: string, device: DeviceRequest = 'auto'): Promise
     process.env.TF_FORCE_GPU_ALLOW_GROWTH ??= 'true';
   }
   for (const pkg of packages) {
-    let mod: any;
+    let mod: unknown;
     try {
       if (name === 'tensorflow') {
         // deterministic kernels (the seed must give the same numbers run after run);
@@ -106,8 +109,8 @@ async function tryBackend(name: string, device: DeviceRequest = 'auto'): Promise
       // when they were imported at start-up
       baseTf();
       mod = require(pkg);
-    } catch (e: any) {
-      const msg = String(e?.message ?? e).split('\n')[0];
+    } catch (e) {
+      const msg = String((e as Caught)?.message ?? e).split('\n')[0];
       // a build in an ELBO_NATIVE_DIR outside the project, made before setup.sh linked node_modules there
       const hint =
         pkg.startsWith(NATIVE_DIR) && /Cannot find module '@tensorflow\/tfjs'/.test(msg)
@@ -116,14 +119,15 @@ async function tryBackend(name: string, device: DeviceRequest = 'auto'): Promise
       reasons.push(`${pkg}: ${msg}${hint}`);
       continue;
     }
-    // the native binding ships its own tfjs-core; ops must run on that engine
-    const tf: typeof tfcore = name === 'tensorflow' ? mod : baseTf();
+    // the native binding ships its own tfjs-core; ops must run on that engine (tfjs-node is
+    // optional and loaded by path, so nothing types the module: it is tfjs-core's API)
+    const tf: typeof tfcore = name === 'tensorflow' ? (mod as typeof tfcore) : baseTf();
     try {
       tf.env().set('PROD', true);
       if (!(await tf.setBackend(name))) throw new Error('setBackend returned false');
       await tf.ready();
-    } catch (e: any) {
-      reasons.push(`${pkg}: ${String(e?.message ?? e).split('\n')[0]}`);
+    } catch (e) {
+      reasons.push(`${pkg}: ${String((e as Caught)?.message ?? e).split('\n')[0]}`);
       continue;
     }
     if (name === 'wasm') registerWasmKernels(tf);
@@ -134,10 +138,11 @@ async function tryBackend(name: string, device: DeviceRequest = 'auto'): Promise
       version: version(pkg),
     };
     if (name === 'tensorflow') {
-      info.tensorflow = (tf.backend() as any).binding?.TF_Version;
+      info.tensorflow = (tf.backend() as NativeBackend).binding?.TF_Version;
       if (process.env.ELBO_TF_SESSION) info.session = process.env.ELBO_TF_SESSION;
     }
-    info.device = name === 'tensorflow' && (tf.backend() as any).isUsingGpuDevice ? `gpu: ${visibleGpus()[0]?.name ?? 'unknown'}` : 'cpu';
+    info.device =
+      name === 'tensorflow' && (tf.backend() as NativeBackend).isUsingGpuDevice ? `gpu: ${visibleGpus()[0]?.name ?? 'unknown'}` : 'cpu';
     if (device === 'cpu' && info.device !== 'cpu') {
       // the library was loaded with the GPU visible earlier in this process: it cannot be hidden now
       reasons.push(`${pkg}: loaded earlier in this process with the GPU visible (device cpu needs a new process)`);

@@ -11,6 +11,7 @@ import {
   type NativeBuild,
 } from './device';
 import { parseSessionConfig, type SessionConfig } from './graph/session-config';
+import type { Caught } from '../errors';
 
 /**
  * `elbo env`: what a bug report or a "why is it slow / not on the GPU" question needs, in the
@@ -93,8 +94,8 @@ export async function envReport(o: { load?: boolean } = {}): Promise<EnvReport> 
   };
   try {
     threads.session = parseSessionConfig(env.ELBO_TF_SESSION);
-  } catch (e: any) {
-    threads.session_error = String(e?.message ?? e);
+  } catch (e) {
+    threads.session_error = String((e as Caught)?.message ?? e);
   }
 
   // what auto picks, predicted from what is installed (backend.ts's order)
@@ -132,8 +133,8 @@ export async function envReport(o: { load?: boolean } = {}): Promise<EnvReport> 
         device: info.device ?? 'cpu',
       };
       tensorflow = info.tensorflow ?? tensorflow;
-    } catch (e: any) {
-      backend = { ...backend, loaded: true, error: String(e?.message ?? e).split('\n')[0] };
+    } catch (e) {
+      backend = { ...backend, loaded: true, error: String((e as Caught)?.message ?? e).split('\n')[0] };
     }
     if (backend.device.startsWith('gpu')) {
       for (const g of visibleGpus(smi)) devices.push({ type: 'gpu', name: g.name, memory: g.memory });

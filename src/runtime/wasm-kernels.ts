@@ -1,4 +1,5 @@
 import type * as tfc from '@tensorflow/tfjs-core';
+import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
 
 /**
  * Kernels the wasm backend lacks but training needs, written over its heap views.
@@ -13,10 +14,8 @@ export function registerWasmKernels(tf: typeof tfc): void {
     kernelFunc: ({ inputs, attrs, backend }) => {
       const { x, segmentIds } = inputs as { x: tfc.TensorInfo; segmentIds: tfc.TensorInfo };
       const numSegments = (attrs as { numSegments: number }).numSegments;
-      const wasm = backend as unknown as {
-        makeOutput(shape: number[], dtype: tfc.DataType): tfc.TensorInfo;
-        typedArrayFromHeap(t: tfc.TensorInfo): Float32Array | Int32Array;
-      };
+      // registered for 'wasm': the backend is that package's (tfjs-core types a kernel's backend as {})
+      const wasm = backend as BackendWasm;
       const rows = segmentIds.shape.reduce((a, b) => a * b, 1);
       const inner = x.shape.slice(segmentIds.shape.length).reduce((a, b) => a * b, 1);
       const out = wasm.makeOutput([numSegments, ...x.shape.slice(segmentIds.shape.length)], x.dtype);

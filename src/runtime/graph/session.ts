@@ -3,7 +3,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import type * as tfc from '@tensorflow/tfjs-core';
 import { writeSavedModel, type GraphNode } from './saved-model';
-import { nativeBackend } from './trace';
+import { nativeBackend, type NodeBackend } from './trace';
 import { withSessionConfig } from './session-config';
 
 const outputName = (n: string) => (n.includes(':') ? n : `${n}:0`);
@@ -20,7 +20,7 @@ export class GraphSession {
   private id: number;
   private inputs: { name: string }[];
   private outputs: string[];
-  private backend: any;
+  private backend: NodeBackend;
 
   constructor(tf: typeof tfc, nodes: GraphNode[], inputNames: string[], outputNames: string[], o: { xla?: boolean } = {}) {
     const backend = nativeBackend(tf);

@@ -30,7 +30,17 @@ export interface Trace {
   kernels: number;
 }
 
-type Binding = Record<string, any>;
+/** An op attribute as tfjs-node's binding takes it. */
+type BindingAttr = { name: string; type: number; value: unknown };
+
+/** What a trace wraps and calls of tfjs-node's native binding (tfjs-node is optional, so its types are not at hand here). */
+interface Binding {
+  TF_STRING: number;
+  createTensor(shape: number[], dtype: number, values: ArrayBufferView): number;
+  executeOp(op: string, attrs: BindingAttr[], inputIds: number[], nOutputs: number): { id: number; dtype: number }[];
+  tensorDataSync(id: number): ArrayBufferView;
+  deleteTensor(id: number): void;
+}
 
 const frozen = new WeakSet<object>();
 
@@ -43,15 +53,22 @@ export function freezeInGraphs(vars: Iterable<tfc.Variable>): void {
   for (const v of vars) frozen.add(v);
 }
 
-interface NodeBackend {
+/** What elbo uses of tfjs-node's backend object: its binding and tensors (traces), its SavedModel sessions (session.ts). */
+export interface NodeBackend {
   binding: Binding;
   tensorMap: { get(dataId: object): { id: number; dtype: number; shape: number[]; values: unknown } };
   getInputTensorIds(tensors: tfc.Tensor[]): number[];
+  loadSavedModelMetaGraph(dir: string, tags: string): number;
+  runSavedModel(id: number, inputs: tfc.Tensor[], inputOpNames: { name: string }[], outputOpNames: string[]): tfc.Tensor[];
+  deleteSavedModel(id: number): void;
 }
 
 /** The tfjs-node backend object, or null when another backend is active. */
 export function nativeBackend(tf: typeof tfc): NodeBackend | null {
-  const b = tf.backend() as unknown as Partial<NodeBackend>;
+  // tfjs-core types the backend as a KernelBackend, which has none of these members: what is
+  // there is checked here
+  const backend: unknown = tf.backend();
+  const b = backend as Partial<NodeBackend> | null;
   return b && b.binding && b.tensorMap && typeof b.getInputTensorIds === 'function' ? (b as NodeBackend) : null;
 }
 
@@ -133,7 +150,7 @@ class Recording {
  */
 function recordingBinding(real: Binding, rec: Recording, drawIndex: (values: unknown) => number): Binding {
   const wrapped: Binding = Object.create(real);
-  const define = (key: string, value: (...a: any[]) => unknown) => Object.defineProperty(wrapped, key, { value });
+  const define = <K extends keyof Binding>(key: K, value: Binding[K]) => Object.defineProperty(wrapped, key, { value });
   define('createTensor', (shape: number[], dtype: number, values: ArrayBufferView) => {
     const id = real.createTensor(shape, dtype, values);
     const j = drawIndex(values);
@@ -153,7 +170,7 @@ function recordingBinding(real: Binding, rec: Recording, drawIndex: (values: unk
     // would depend on which tensors an earlier call had already used)
     return id;
   });
-  define('executeOp', (op: string, attrs: { name: string; type: number; value: unknown }[], ids: number[], nOut: number) => {
+  define('executeOp', (op: string, attrs: BindingAttr[], ids: number[], nOut: number) => {
     const inputs = ids.map((id) => {
       const r = rec.refs.get(id);
       if (r === undefined) rec.problems.add(`kernel ${op} reads a tensor made outside the step that is not one of its inputs`);
@@ -215,10 +232,12 @@ function capturingInputs(tf: typeof tfc, backend: NodeBackend, real: Binding, re
 
 /** Keep `rec.kernelStack` as the engine runs tfjs kernels; returns the undo. */
 function trackKernels(tf: typeof tfc, rec: Recording): () => void {
-  const engine = tf.engine() as unknown as { runKernel: (name: string, ...rest: unknown[]) => unknown };
+  // the engine as seen here: a runKernel whose arguments after the name are passed on as they
+  // came (never[]: none is made here)
+  const engine: { runKernel: (name: string, ...rest: never[]) => unknown } = tf.engine();
   const runKernel = engine.runKernel;
   const own = Object.prototype.hasOwnProperty.call(engine, 'runKernel');
-  engine.runKernel = function (this: unknown, name: string, ...rest: unknown[]) {
+  engine.runKernel = function (this: unknown, name: string, ...rest: never[]) {
     rec.kernelStack.push(name);
     try {
       return runKernel.call(this, name, ...rest);
@@ -253,7 +272,7 @@ export function traceNative<T extends tfc.Tensor[]>(
   const capture = capturingInputs(tf, backend, real, rec);
   const untrack = trackKernels(tf, rec);
   backend.binding = wrapped;
-  (backend as any).getInputTensorIds = capture;
+  backend.getInputTensorIds = capture;
   let outputs: T;
   let fetchNames: string[];
   try {
@@ -261,7 +280,8 @@ export function traceNative<T extends tfc.Tensor[]>(
     fetchNames = backend.getInputTensorIds(outputs).map((id) => rec.refs.get(id)!);
   } finally {
     backend.binding = real;
-    delete (backend as any).getInputTensorIds;
+    // (the own property goes: the backend's own method is seen again)
+    delete (backend as Partial<NodeBackend>).getInputTensorIds;
     untrack();
   }
   const { nodes, drawNames, dtypes, problems, kernels } = rec;
