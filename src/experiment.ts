@@ -1,6 +1,6 @@
 import { createRegistry } from './builtins';
 import { Rng } from './runtime/rng';
-import { UserError } from './errors';
+import { UserError, type Caught } from './errors';
 import { diskError } from './util/disk-errors';
 import { Progress } from './track/progress';
 import { enterRun, leaveRun, stopper, type ActiveRun } from './run/interrupt';
@@ -92,13 +92,13 @@ async function runLocked(o: RunOptions, run: ActiveRun): Promise<RunResult> {
     }
   };
   /** An error as the user reads it (a full disk or a read-only store is theirs to fix, not internal) and as it is thrown on. */
-  const userFacing = (e: any): { error: any; line: string } => {
+  const userFacing = (e: unknown): { error: object; line: string } => {
     const user = e instanceof UserError ? e : diskError(e);
     const error = user ?? (e instanceof Object ? e : new Error(`a non-error was thrown: ${String(e)}`));
-    return { error, line: user ? user.line() : `internal error: ${e?.message ?? e}` };
+    return { error, line: user ? user.line() : `internal error: ${(e as Caught)?.message ?? e}` };
   };
   /** A failure: recorded FAILED where the record can still be written, then the error, as the user should read it. */
-  const fail = async (e: any, metrics: Record<string, number>): Promise<never> => {
+  const fail = async (e: unknown, metrics: Record<string, number>): Promise<never> => {
     const { error, line } = userFacing(e);
     let result;
     try {
@@ -119,7 +119,7 @@ async function runLocked(o: RunOptions, run: ActiveRun): Promise<RunResult> {
   let trained: Awaited<ReturnType<typeof trainRun>>;
   try {
     trained = await trainRun(parts, { tf, data, rng, train: config.train, state, start, recorder, progress, stopping, onEpoch: o.onEpoch });
-  } catch (e: any) {
+  } catch (e) {
     return fail(e, {});
   }
   const { end, best } = trained;
@@ -136,7 +136,7 @@ async function runLocked(o: RunOptions, run: ActiveRun): Promise<RunResult> {
       return finish('KILLED', `interrupted during evaluation; resume with: elbo run --resume ${store.dir}`, testMetrics);
     await recorder.logMetrics(testMetrics, record.global_step, Date.now());
     await recorder.uploadArtifacts();
-  } catch (e: any) {
+  } catch (e) {
     return fail(e, testMetrics);
   }
   return finish('FINISHED', null, testMetrics);

@@ -149,8 +149,8 @@ export const celebaDatasetPlugin = definePlugin({
         let img: { width: number; height: number; data: Uint8Array };
         try {
           img = jpeg.decode(buf, { useTArray: true, formatAsRGBA: true });
-        } catch (e: any) {
-          throw new UserError(`not a readable JPEG: ${e.message}`, file);
+        } catch (e) {
+          throw new UserError(`not a readable JPEG: ${(e as Error).message}`, file);
         }
         cropResize(img.data, img.width, img.height, o.crop, size, x, i * dim);
         const label = labels.get(f);

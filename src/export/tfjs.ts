@@ -9,7 +9,7 @@ import { selectBackend } from '../runtime/backend';
 import { elboRoot, elboVersion } from '../runtime/fingerprint';
 import { Rng } from '../runtime/rng';
 import { UserError } from '../errors';
-import type { ExportableModel, Model, ExportedPrior, RunRecord } from '../contracts';
+import type { ExportableModel, Model, ExportedPrior, PluginOptions, RunRecord } from '../contracts';
 
 /**
  * `elbo export RUN --format tfjs`: a finished run's encoder and decoder as TensorFlow.js
@@ -74,6 +74,15 @@ export interface ExportResult {
   card: ModelCard;
 }
 
+/** The model options export names in its messages and card: its networks, its prior, its likelihood (where the model has them). */
+type ModelSlots = PluginOptions & {
+  encoder?: PluginOptions;
+  decoder?: PluginOptions;
+  classifier?: PluginOptions;
+  prior?: PluginOptions;
+  likelihood?: string;
+};
+
 const WHERE = 'RUN';
 /** The page, copied into every export (web/ in the package). */
 const PAGE_FILES = ['index.html', 'elbo-page.js'];
@@ -88,6 +97,7 @@ export async function exportTfjs(runSpec: string, o: ExportOptions = {}): Promis
   const registry = createRegistry();
   const { model, config, data, runDir, record } = await loadFinishedRun(runSpec, tf, registry, WHERE);
   const parts = model.exportable;
+  const slots = config.model as ModelSlots;
   if (!parts) {
     throw new UserError(
       `model '${config.model.kind}' has no encoder x → z and decoder z → x to export (models that have them: vae, m1, iwae, gvae, m2)`,
@@ -96,14 +106,15 @@ export async function exportTfjs(runSpec: string, o: ExportOptions = {}): Promis
   }
   const classifier = parts.classes?.classifier;
   if (!parts.encoder.layers || !parts.decoder.layers || (classifier && !classifier.layers)) {
-    const m = config.model as any;
-    const kinds = [...new Set([m.encoder?.kind, m.decoder?.kind, classifier ? m.classifier?.kind : undefined].filter(Boolean))].join(', ');
+    const kinds = [
+      ...new Set([slots.encoder?.kind, slots.decoder?.kind, classifier ? slots.classifier?.kind : undefined].filter(Boolean)),
+    ].join(', ');
     throw new UserError(`network ${kinds} cannot be written as TensorFlow.js Layers (networks that can: mlp, conv)`, runDir);
   }
   const priorExport = parts.prior.exported;
   if (!priorExport || typeof priorExport === 'string') {
     const why = priorExport ?? 'it gives no posterior mean as Layers and no p(z) for the page';
-    throw new UserError(`prior '${(config.model as any).prior?.kind}' cannot be exported: ${why}`, runDir);
+    throw new UserError(`prior '${slots.prior?.kind}' cannot be exported: ${why}`, runDir);
   }
   const out = path.resolve(o.out ?? path.join(runDir, 'export', 'tfjs'));
 
@@ -173,7 +184,7 @@ export async function exportTfjs(runSpec: string, o: ExportOptions = {}): Promis
       prior: priorExport.prior,
       output: parts.output,
       ...(C ? { classes: C } : {}),
-      ...((config.model as any).likelihood ? { likelihood: (config.model as any).likelihood } : {}),
+      ...(slots.likelihood ? { likelihood: slots.likelihood } : {}),
     },
     files: {
       encoder: 'encoder/model.json',

@@ -2,6 +2,7 @@ import * as fs from 'fs';
 import * as path from 'path';
 import { fileURLToPath } from 'url';
 import { MlflowClient, MlflowError } from './client';
+import type { Caught } from '../errors';
 
 /**
  * Where MLflow keeps a run's (or a logged model's) artifacts, and how elbo writes them there.
@@ -121,7 +122,7 @@ export class ArtifactStore {
       fs.mkdirSync(path.dirname(dest), { recursive: true });
       fs.copyFileSync(localFile, tmp);
       fs.renameSync(tmp, dest);
-    } catch (e: any) {
+    } catch (e) {
       fs.rmSync(tmp, { force: true });
       throw writeError(uri, e, localFile);
     }
@@ -140,11 +141,12 @@ export class ArtifactStore {
     const file = path.join(loc.dir, safeRelative(artifactPath));
     try {
       return fs.readFileSync(file);
-    } catch (e: any) {
+    } catch (e) {
+      const err = e as NodeJS.ErrnoException;
       throw new MlflowError(
-        `cannot read artifact ${file}: ${e.code ?? e.message}`,
-        e.code === 'ENOENT' ? 404 : null,
-        e.code === 'ENOENT' ? 'RESOURCE_DOES_NOT_EXIST' : null,
+        `cannot read artifact ${file}: ${err.code ?? err.message}`,
+        err.code === 'ENOENT' ? 404 : null,
+        err.code === 'ENOENT' ? 'RESOURCE_DOES_NOT_EXIST' : null,
         false,
       );
     }
@@ -170,16 +172,20 @@ export class ArtifactStore {
     try {
       fs.mkdirSync(dir, { recursive: true });
       fs.accessSync(dir, fs.constants.W_OK);
-    } catch (e: any) {
+    } catch (e) {
       throw writeError(uri, e);
     }
     this.checked.add(dir);
   }
 }
 
-/** A failed write as ArtifactsUnreachable when the file system refused it (not when `source` is gone). */
-function writeError(uri: string, e: any, source?: string): Error {
-  const known = WRITE_ERRORS[e?.code];
-  if (!known || (source && e.path === source)) return e;
-  return new ArtifactsUnreachable(uri, `it ${known[0]} (${e.code}${e.path ? `: ${e.path}` : ''})`, known[1]);
+/**
+ * A failed write as ArtifactsUnreachable when the file system refused it (not when `source` is
+ * gone); anything else is given back as it was thrown.
+ */
+function writeError(uri: string, e: unknown, source?: string): unknown {
+  const err = e as Caught;
+  const known = err?.code ? WRITE_ERRORS[err.code] : undefined;
+  if (!known || (source && err?.path === source)) return e;
+  return new ArtifactsUnreachable(uri, `it ${known[0]} (${err?.code}${err?.path ? `: ${err.path}` : ''})`, known[1]);
 }

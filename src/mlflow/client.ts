@@ -1,5 +1,6 @@
 import * as fs from 'fs';
 import * as path from 'path';
+import type { Caught } from '../errors';
 
 /**
  * A small client for the MLflow tracking server's REST API 2.0 (and its artifact proxy,
@@ -160,19 +161,23 @@ export class MlflowClient {
     return h;
   }
 
-  /** One request; parses MLflow's JSON errors into MlflowError. */
-  async request(
+  /**
+   * One request; parses MLflow's JSON errors into MlflowError. T is the answer as MLflow's REST
+   * API documents it (its JSON, {} when empty; the bytes with `raw`), which is not checked here.
+   */
+  async request<T = unknown>(
     method: string,
     apiPath: string,
     opts: {
       query?: Record<string, string | number | undefined>;
       json?: unknown;
-      body?: Buffer;
+      // over an ArrayBuffer of its own, as a file read gives (fetch sends none over a SharedArrayBuffer)
+      body?: Buffer<ArrayBuffer>;
       contentType?: string;
       timeoutMs?: number;
       raw?: boolean;
     } = {},
-  ): Promise<any> {
+  ): Promise<T> {
     let url = this.baseUrl + apiPath;
     if (opts.query) {
       const q = new URLSearchParams();
@@ -192,14 +197,14 @@ export class MlflowClient {
       res = await fetch(url, {
         method,
         headers,
-        body: opts.json !== undefined ? JSON.stringify(opts.json) : (opts.body as any),
+        body: opts.json !== undefined ? JSON.stringify(opts.json) : opts.body,
         signal: AbortSignal.any(signals),
       });
-    } catch (e: any) {
+    } catch (e) {
       const cause =
-        e?.name === 'TimeoutError'
+        (e as Caught)?.name === 'TimeoutError'
           ? `no answer within ${(timeoutMs / 1000).toFixed(1)} s`
-          : e?.name === 'AbortError'
+          : (e as Caught)?.name === 'AbortError'
             ? 'aborted'
             : networkReason(e);
       throw new MlflowError(`MLflow at ${this.shownUri}: ${what}: ${cause}`, null, null, true);
@@ -209,7 +214,7 @@ export class MlflowClient {
     try {
       if (opts.raw && res.ok) buf = Buffer.from(await res.arrayBuffer());
       text = buf ? '' : await res.text();
-    } catch (e: any) {
+    } catch (e) {
       throw new MlflowError(`MLflow at ${this.shownUri}: ${what}: reading the answer failed: ${networkReason(e)}`, res.status, null, true);
     }
     if (!res.ok) {
@@ -230,8 +235,8 @@ export class MlflowClient {
         transient,
       );
     }
-    if (buf) return buf;
-    if (!text) return {};
+    if (buf) return buf as T;
+    if (!text) return {} as T;
     try {
       return JSON.parse(text);
     } catch {
@@ -248,7 +253,9 @@ export class MlflowClient {
 
   async getExperimentByName(name: string): Promise<MlflowExperiment | null> {
     try {
-      const r = await this.request('GET', '/api/2.0/mlflow/experiments/get-by-name', { query: { experiment_name: name } });
+      const r = await this.request<{ experiment?: MlflowExperiment }>('GET', '/api/2.0/mlflow/experiments/get-by-name', {
+        query: { experiment_name: name },
+      });
       return r.experiment ?? null;
     } catch (e) {
       if (e instanceof MlflowError && e.errorCode === 'RESOURCE_DOES_NOT_EXIST') return null;
@@ -257,12 +264,14 @@ export class MlflowClient {
   }
 
   async getExperiment(experimentId: string): Promise<MlflowExperiment> {
-    const r = await this.request('GET', '/api/2.0/mlflow/experiments/get', { query: { experiment_id: experimentId } });
+    const r = await this.request<{ experiment: MlflowExperiment }>('GET', '/api/2.0/mlflow/experiments/get', {
+      query: { experiment_id: experimentId },
+    });
     return r.experiment;
   }
 
   async createExperiment(name: string): Promise<string> {
-    const r = await this.request('POST', '/api/2.0/mlflow/experiments/create', { json: { name } });
+    const r = await this.request<{ experiment_id: string }>('POST', '/api/2.0/mlflow/experiments/create', { json: { name } });
     return r.experiment_id;
   }
 
@@ -275,18 +284,18 @@ export class MlflowClient {
     user_id?: string;
     tags: { key: string; value: string }[];
   }): Promise<MlflowRunInfo> {
-    const r = await this.request('POST', '/api/2.0/mlflow/runs/create', { json: body });
+    const r = await this.request<{ run: MlflowRun }>('POST', '/api/2.0/mlflow/runs/create', { json: body });
     return r.run.info;
   }
 
   async getRun(runId: string): Promise<MlflowRun> {
-    const r = await this.request('GET', '/api/2.0/mlflow/runs/get', { query: { run_id: runId } });
+    const r = await this.request<{ run: MlflowRun }>('GET', '/api/2.0/mlflow/runs/get', { query: { run_id: runId } });
     return r.run;
   }
 
   /** Runs of the experiment whose tag `key` is `value` (all lifecycle stages). */
   async searchRunsByTag(experimentId: string, key: string, value: string): Promise<MlflowRun[]> {
-    const r = await this.request('POST', '/api/2.0/mlflow/runs/search', {
+    const r = await this.request<{ runs?: MlflowRun[] }>('POST', '/api/2.0/mlflow/runs/search', {
       json: {
         experiment_ids: [experimentId],
         filter: `tags.\`${key}\` = '${value.replace(/'/g, "\\'")}'`,
@@ -322,7 +331,11 @@ export class MlflowClient {
     const out: MlflowMetric[] = [];
     let token: string | undefined;
     for (;;) {
-      const r = await this.request('GET', '/api/2.0/mlflow/metrics/get-history', {
+      // (proto3 JSON: a double JSON cannot carry, and an int64, may come as a string)
+      const r = await this.request<{
+        metrics?: { key: string; value: number | string; timestamp: number | string; step?: number | string }[];
+        next_page_token?: string;
+      }>('GET', '/api/2.0/mlflow/metrics/get-history', {
         query: { run_id: runId, metric_key: key, max_results: 25000, page_token: token },
       });
       for (const m of r.metrics ?? [])
@@ -352,12 +365,12 @@ export class MlflowClient {
     params: { key: string; value: string }[];
     tags: { key: string; value: string }[];
   }): Promise<MlflowLoggedModel> {
-    const r = await this.request('POST', '/api/2.0/mlflow/logged-models', { json: body });
+    const r = await this.request<{ model: MlflowLoggedModel }>('POST', '/api/2.0/mlflow/logged-models', { json: body });
     return r.model;
   }
 
   async getLoggedModel(modelId: string): Promise<MlflowLoggedModel> {
-    const r = await this.request('GET', `/api/2.0/mlflow/logged-models/${encodeURIComponent(modelId)}`);
+    const r = await this.request<{ model: MlflowLoggedModel }>('GET', `/api/2.0/mlflow/logged-models/${encodeURIComponent(modelId)}`);
     return r.model;
   }
 
@@ -368,7 +381,7 @@ export class MlflowClient {
 
   /** Logged models of the experiment whose tag `key` is `value`. */
   async searchLoggedModelsByTag(experimentId: string, key: string, value: string): Promise<MlflowLoggedModel[]> {
-    const r = await this.request('POST', '/api/2.0/mlflow/logged-models/search', {
+    const r = await this.request<{ models?: MlflowLoggedModel[] }>('POST', '/api/2.0/mlflow/logged-models/search', {
       json: { experiment_ids: [experimentId], filter: `tags.\`${key}\` = '${value.replace(/'/g, "\\'")}'`, max_results: 10 },
     });
     return r.models ?? [];
@@ -402,12 +415,16 @@ export class MlflowClient {
   async downloadArtifact(artifactUri: string, artifactPath: string): Promise<Buffer> {
     const root = MlflowClient.proxiedRoot(artifactUri);
     if (root === null) throw new MlflowError(`artifact location ${artifactUri} is not proxied`, null, null, false);
-    return this.request('GET', this.artifactUrlPath(root, artifactPath), { raw: true });
+    return this.request<Buffer>('GET', this.artifactUrlPath(root, artifactPath), { raw: true });
   }
 
   /** Files under `dir` of a run's artifacts (recursively), with sizes. */
   async listArtifacts(runId: string, dir = ''): Promise<{ path: string; file_size?: number }[]> {
-    const r = await this.request('GET', '/api/2.0/mlflow/artifacts/list', { query: { run_id: runId, path: dir || undefined } });
+    const r = await this.request<{ files?: { path: string; is_dir?: boolean; file_size?: number | string }[] }>(
+      'GET',
+      '/api/2.0/mlflow/artifacts/list',
+      { query: { run_id: runId, path: dir || undefined } },
+    );
     const out: { path: string; file_size?: number }[] = [];
     for (const f of r.files ?? []) {
       if (f.is_dir) out.push(...(await this.listArtifacts(runId, f.path)));
@@ -429,11 +446,12 @@ function oneLine(s: string): string {
   return s.replace(/\s+/g, ' ').trim().slice(0, 300);
 }
 
-function networkReason(e: any): string {
-  const c = e?.cause;
-  const code = c?.code ?? e?.code;
+function networkReason(e: unknown): string {
+  const err = e as Caught & { cause?: Caught };
+  const c = err?.cause;
+  const code = c?.code ?? err?.code;
   if (code === 'ECONNREFUSED') return 'connection refused (is the server running?)';
   if (code === 'ENOTFOUND') return 'host not found';
   if (code === 'ECONNRESET' || code === 'UND_ERR_SOCKET') return 'connection reset';
-  return oneLine(String(c?.message ?? e?.message ?? e));
+  return oneLine(String(c?.message ?? err?.message ?? e));
 }

@@ -3,6 +3,7 @@ import * as path from 'path';
 import { MlflowClient, MlflowError, MlflowMetric, MLFLOW_LIMITS } from './client';
 import { ArtifactStore, ArtifactsUnreachable, unreachableRemedy } from './artifacts';
 import type { Spool, SpoolEvent, SpoolState } from './spool';
+import type { Caught } from '../errors';
 
 export interface FlushResult {
   /** Events delivered by this flush. */
@@ -101,11 +102,12 @@ export class Replayer {
       try {
         await this.drain();
         return result();
-      } catch (e: any) {
+      } catch (e) {
         // whatever was in flight may have arrived: check before sending it again
         this.uncertainBelow = Math.max(this.uncertainBelow, this.spool.nextSeq);
         const transient = e instanceof MlflowError && e.transient;
-        if (!transient || attempt >= retries) return result(e instanceof MlflowError ? e.message : `internal error: ${e?.message ?? e}`);
+        if (!transient || attempt >= retries)
+          return result(e instanceof MlflowError ? e.message : `internal error: ${(e as Caught)?.message ?? e}`);
         await sleep(this.o.backoffMs * 2 ** attempt, this.o.signal);
         // transient, so an MlflowError: the run ended while the server was away
         if (this.o.signal?.aborted) return result((e as MlflowError).message);
@@ -232,7 +234,8 @@ export class Replayer {
         await this.linkOutputs(runId, e.models);
         return one;
       default:
-        this.skip(e, `unknown event type '${(e as any).type}'`);
+        // (a spool written by a newer elbo may hold types this one does not know)
+        this.skip(e, `unknown event type '${(e as { type: unknown }).type}'`);
         return null;
     }
   }

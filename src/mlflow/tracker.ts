@@ -202,8 +202,18 @@ export function userName(): string {
   }
 }
 
+/**
+ * A run's config.yaml as parsed back (not validated again, and null where there is none): what
+ * the tags, the note and the logged model read of it.
+ */
+type StoredConfig = {
+  model?: { kind?: string; latent?: number; prior?: { kind?: string } };
+  train?: { batch_size?: number };
+  backend?: unknown;
+} | null;
+
 /** mlflow.note.content: what ran, in a sentence or two (Markdown). */
-function note(record: RunRecord, config: any, runDir: string): string {
+function note(record: RunRecord, config: StoredConfig, runDir: string): string {
   const m = config?.model ?? {};
   const lines = [
     `**${m.kind ?? 'model'}**${m.latent ? ` (latent ${m.latent}${m.prior?.kind ? `, ${m.prior.kind} prior` : ''})` : ''} on **${record.data.name}** ` +
@@ -224,7 +234,13 @@ function note(record: RunRecord, config: any, runDir: string): string {
   return capTag(lines.join('\n\n'));
 }
 
-function runTags(record: RunRecord, config: any, runDir: string, o: MlflowTrackerOptions, runName: string): Record<string, string> {
+function runTags(
+  record: RunRecord,
+  config: StoredConfig,
+  runDir: string,
+  o: MlflowTrackerOptions,
+  runName: string,
+): Record<string, string> {
   const fp = record.fingerprint;
   const tags: Record<string, string> = {
     'mlflow.runName': runName,
@@ -236,7 +252,7 @@ function runTags(record: RunRecord, config: any, runDir: string, o: MlflowTracke
     'elbo.run_dir': runDir,
     'elbo.experiment': record.experiment,
     'elbo.seed': String(record.seed),
-    'elbo.backend': `${record.backend.name}${(record.backend as any).version ? ` ${(record.backend as any).version}` : ''}`,
+    'elbo.backend': `${record.backend.name}${record.backend.version ? ` ${record.backend.version}` : ''}`,
     'elbo.config_sha256': record.config_sha256,
     'elbo.epochs_planned': String(record.epochs_planned),
     'elbo.data_sha256': record.data.sha256,
@@ -397,7 +413,7 @@ function finishEvents(
  * measured on, its config and an MLmodel file (written into the spool folder), with the test
  * metrics of metrics.jsonl (same steps and times, so the run's history gains no point).
  */
-function modelEvent(record: RunRecord, config: any, runDir: string): SpoolEventBody | null {
+function modelEvent(record: RunRecord, config: StoredConfig, runDir: string): SpoolEventBody | null {
   const epoch = record.evaluated_on?.epoch ?? record.epochs_completed;
   const ckpt = `checkpoints/epoch-${String(epoch).padStart(4, '0')}`;
   if (!fs.existsSync(path.join(runDir, ckpt, 'manifest.json'))) return null;

@@ -3,7 +3,7 @@ import * as fs from 'fs';
 import { withOptionDefaults } from './define';
 import { instanceProblem } from './instances';
 import Ajv from 'ajv';
-import { UserError, suggestion } from '../errors';
+import { UserError, suggestion, type Caught } from '../errors';
 import { modelContext, recordPrior, withDefaultProgress, withPriorSchedules, type LatentPartsBuilder } from './model-context';
 import { looseObjectOption } from './option-schemas';
 import {
@@ -164,18 +164,18 @@ export class Registry implements PluginRegistry {
   loadPlugin(spec: string, baseDir: string, where?: string): void {
     const file = resolvePluginPath(spec, baseDir, where);
     if (this.loadedFiles.has(file)) return;
-    let mod: any;
+    let mod: PluginModule;
     // what a plugin prints while it loads goes to stderr: stdout carries --json's one line
     const write = process.stdout.write;
     process.stdout.write = process.stderr.write.bind(process.stderr) as typeof process.stdout.write;
     try {
       try {
         mod = require(file);
-      } catch (e: any) {
+      } catch (e) {
         throw new UserError(`cannot load plugin '${spec}' (${file}): ${thrown(e)}`, where);
       }
       try {
-        const exported = mod?.default ?? mod;
+        const exported = (mod?.default ?? mod) as PluginModule;
         const plugins: unknown[] = Array.isArray(exported) ? exported : Array.isArray(exported?.plugins) ? exported.plugins : [exported];
         for (const p of plugins) this.register(p as AnyPlugin, spec, file);
       } catch (e) {
@@ -192,6 +192,9 @@ export class Registry implements PluginRegistry {
     this.loadedFiles.add(file);
   }
 }
+
+/** What a plugin module exports (anything): one plugin, a list of them, `{plugins: [...]}`, or one of these as `default`. */
+type PluginModule = { default?: unknown; plugins?: unknown } | null | undefined;
 
 function resolvePluginPath(spec: string, baseDir: string, where?: string): string {
   const isPath = spec.startsWith('.') || spec.startsWith('/') || spec.includes(path.sep);
@@ -217,18 +220,22 @@ function resolvePluginPath(spec: string, baseDir: string, where?: string): strin
   }
 }
 
-function checkPluginShape(p: any, source: string, thirdParty: boolean): void {
+function checkPluginShape(plugin: unknown, source: string, thirdParty: boolean): void {
   const problems: string[] = [];
-  if (!p || typeof p !== 'object') problems.push('does not export a plugin object');
+  if (!plugin || typeof plugin !== 'object') problems.push('does not export a plugin object');
   else {
-    if (!PLUGIN_KINDS.includes(p.kind)) problems.push(`'kind' must be one of ${PLUGIN_KINDS.join(', ')} (got ${JSON.stringify(p.kind)})`);
+    // any object (a list too): each member is checked below
+    const p = plugin as Record<string, unknown>;
+    if (!(PLUGIN_KINDS as readonly unknown[]).includes(p.kind))
+      problems.push(`'kind' must be one of ${PLUGIN_KINDS.join(', ')} (got ${JSON.stringify(p.kind)})`);
     if (typeof p.name !== 'string' || !/^[a-z][a-z0-9-]*$/.test(p.name))
       problems.push(`'name' must be a lower-case name like 'my-plugin' (got ${JSON.stringify(p.name)})`);
     if (typeof p.description !== 'string') problems.push(`'description' must be a string`);
     if (typeof p.name === 'string' && RESERVED_NAMES.has(p.name.toLowerCase()))
       problems.push(`'name' '${p.name}' is reserved (it is a property of every JavaScript object); choose another`);
-    const props = p.schema?.properties;
-    if (!p.schema || !isPlainObject(props))
+    const schema = p.schema as { properties?: unknown; required?: unknown } | null | undefined;
+    const props = schema?.properties;
+    if (!schema || !isPlainObject(props))
       problems.push(
         `'schema.properties' must be an object (a mapping) of JSON Schemas, not ${Array.isArray(props) ? 'a list' : (JSON.stringify(props) ?? 'missing')}`,
       );
@@ -244,7 +251,7 @@ function checkPluginShape(p: any, source: string, thirdParty: boolean): void {
         .map(([k, v]) => looseObjectOption(v, k))
         .find((path) => path !== null);
       if (loose) problems.push(looseObjectProblem(loose, p));
-      const req = p.schema.required;
+      const req = schema.required;
       if (
         req !== undefined &&
         (!Array.isArray(req) || req.some((r: unknown) => typeof r !== 'string' || !Object.prototype.hasOwnProperty.call(props, r)))
@@ -253,7 +260,8 @@ function checkPluginShape(p: any, source: string, thirdParty: boolean): void {
       }
       // built-in schemas are tested; a third party's is checked once, here
       if (!bad.length && thirdParty) {
-        const why = schemaProblem(p.schema);
+        // (properties and required are checked above)
+        const why = schemaProblem(schema as { properties: Record<string, unknown>; required?: string[] });
         if (why) problems.push(`its schema is not a valid JSON Schema: ${why}`);
       }
     }
@@ -318,10 +326,12 @@ function schemaProblem(schema: { properties: Record<string, unknown>; required?:
     ajv.compile(whole);
     ajv.removeSchema(whole);
     return null;
-  } catch (e: any) {
+  } catch (e) {
     // a reference into the whole config schema (#/properties/train) resolves there, not here
-    if (e?.missingRef !== undefined) return null;
-    return firstLine(e?.message);
+    // (ajv's MissingRefError says which in missingRef)
+    const err = e as Caught & { missingRef?: string };
+    if (err?.missingRef !== undefined) return null;
+    return firstLine(err?.message);
   }
 }
 

@@ -179,7 +179,7 @@ function backendConstraint(config: unknown, registry: PluginRegistry): BackendCo
   const visit = (v: unknown) => {
     if (Array.isArray(v)) return v.forEach(visit);
     if (!v || typeof v !== 'object') return;
-    const kind = (v as any).kind;
+    const kind = (v as { kind?: unknown }).kind;
     if (typeof kind === 'string') {
       for (const k of PLUGIN_KINDS) {
         const p = registry.has(k, kind) ? registry.get(k, kind) : null;

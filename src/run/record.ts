@@ -12,6 +12,7 @@ import { writeRunReport } from '../report/run';
 import type { ActiveRun } from './interrupt';
 import { runDuration } from './duration';
 import type { RunOptions } from './options';
+import type { Caught } from '../errors';
 import {
   type PluginContext,
   type ExperimentConfig,
@@ -45,9 +46,9 @@ export class RunRecorder {
     for (const t of this.trackers) {
       try {
         await f(t);
-      } catch (e: any) {
+      } catch (e) {
         if (t === this.local) throw e;
-        this.warn(`tracker ${t.name} failed to ${what}: ${e?.message ?? e}`);
+        this.warn(`tracker ${t.name} failed to ${what}: ${(e as Caught)?.message ?? e}`);
       }
     }
   }
@@ -85,8 +86,8 @@ export class RunRecorder {
         for (const t of stepTrackers) {
           try {
             t.logStepMetrics!(m, step, Date.now());
-          } catch (e: any) {
-            warn(`tracker ${t.name} failed to log step metrics: ${e?.message ?? e}`);
+          } catch (e) {
+            warn(`tracker ${t.name} failed to log step metrics: ${(e as Caught)?.message ?? e}`);
           }
         }
       },
@@ -185,8 +186,8 @@ export async function recordRun(
   store.writeRecord(record);
   try {
     await writeRunReport(store.dir, { record });
-  } catch (e: any) {
-    recorder.warn(`could not write the run's report: ${e?.message ?? e}`);
+  } catch (e) {
+    recorder.warn(`could not write the run's report: ${(e as Caught)?.message ?? e}`);
   }
   await recorder.each('finish', (t) => t.finish(record));
   return {

@@ -118,17 +118,18 @@ function create(file: string, me: LockHolder): boolean {
   try {
     fs.linkSync(tmp, file);
     return true;
-  } catch (e: any) {
-    if (e.code === 'EEXIST') return false;
-    if (e.code !== 'EPERM' && e.code !== 'ENOTSUP' && e.code !== 'EXDEV') throw e;
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === 'EEXIST') return false;
+    if (code !== 'EPERM' && code !== 'ENOTSUP' && code !== 'EXDEV') throw e;
   } finally {
     fs.rmSync(tmp, { force: true });
   }
   try {
     fs.writeFileSync(file, JSON.stringify(me), { flag: 'wx' });
     return true;
-  } catch (e: any) {
-    if (e.code === 'EEXIST') return false;
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'EEXIST') return false;
     throw e;
   }
 }
@@ -164,8 +165,8 @@ export function alive(pid: number): boolean {
   try {
     process.kill(pid, 0);
     return true;
-  } catch (e: any) {
-    return e.code === 'EPERM';
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM';
   }
 }
 

@@ -13,8 +13,8 @@ export async function installOnce(lock: string, ready: () => boolean, install: (
     try {
       fs.mkdirSync(lock);
       break;
-    } catch (e: any) {
-      if (e.code !== 'EEXIST') throw e;
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
       if (Date.now() - fs.statSync(lock).mtimeMs > 15 * 60_000) fs.rmSync(lock, { recursive: true, force: true });
       await new Promise((r) => setTimeout(r, 1000));
       if (ready()) return false;
