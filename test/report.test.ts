@@ -3,7 +3,7 @@
  * SVG beside it, with titles, axes and legends) and report.html, which a real headless
  * Chromium opens from file://: the expected text is there, every image loaded, nothing
  * was fetched from the network, no console errors. The screenshots are kept in
- * .test-output/ (the README's docs/report-screenshot.png is report-run-top.png).
+ * .test-output/ (docs/runs.md's docs/report-screenshot.png is report-run-top.png).
  */
 import { test, before, after } from 'node:test';
 import * as assert from 'node:assert/strict';
@@ -31,7 +31,7 @@ async function openReport(file: string, name: string): Promise<RenderedPage> {
   const page = await browser.render(pathToFileURL(file).href, { width: 1280 });
   fs.mkdirSync(OUT, { recursive: true });
   fs.writeFileSync(path.join(OUT, `${name}.png`), page.screenshotPng);
-  // and its first screenful and a half, for the README
+  // and its first screenful and a half, for docs/runs.md
   const full = PNG.sync.read(page.screenshotPng);
   const top = new PNG({ width: full.width, height: Math.min(full.height, 1500) });
   full.data.copy(top.data, 0, 0, top.width * top.height * 4);

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The project's one test command (README, .ci/run): installs what is missing, builds,
+# The project's one test command (README, docs/testing.md, .ci/run): installs what is missing, builds,
 # lints (ESLint and a Prettier format check: `npm run lint`; `npm run format` fixes the
 # formatting), and runs every test with Node's test runner: first with the WebAssembly backend
 # pinned for 'auto', then again on the native TensorFlow backend.
