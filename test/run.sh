@@ -51,7 +51,7 @@ if built && [ "${ELBO_TEST_NATIVE:-}" != 0 ]; then
   echo "test: again on the native tensorflow backend (the MLflow, SLURM and browser-harness tests, and those of plain JavaScript, which do not depend on the backend, run once)"
   native=0
   # backend-independent: real servers and browsers, and config loading, draws, layout checks (no tensors)
-  once="mlflow|slurm|chromium|/(config|fuzz|rng|data-files|architecture|function-length|plugin-names)\.test"
+  once="mlflow|slurm|chromium|/(config|fuzz|rng|data-files|architecture|function-length|plugin-names|docs-links)\.test"
   ELBO_BACKEND=tensorflow node --test --test-concurrency=2 $(ls dist/test/*.test.js | grep -v -E "$once") || native=$?
 fi
 stray="$(comm -13 <(echo "$before" | sort) <(status | sort))"
