@@ -8,7 +8,7 @@ import '@tensorflow/tfjs-backend-cpu';
 import { setTf } from '../src/runtime/tf';
 import { createRegistry } from '../src/builtins';
 import { Rng } from '../src/runtime/rng';
-import { adgmCore, AdgmModel, AdgmVariant, ADGM_TERMS } from '../src/models/adgm';
+import { adgmCore, AdgmModel, AdgmVariant, ADGM_TERMS, type AdgmOptions } from '../src/models/adgm';
 import { runExperiment } from '../src/experiment';
 import { loadConfig } from '../src/config/load';
 import { isSweepFile, loadSweep, resolveCells } from '../src/sweep/spec';
@@ -29,7 +29,7 @@ const tinyData = (): DataSet => tinyDataSet({ shape: [6], classes: 3 });
 function tinyModel(variant: AdgmVariant, extra: Record<string, unknown> = {}): AdgmModel {
   const registry = createRegistry();
   const ctx = { tf, registry, rng: new Rng(5), baseDir: '.', data: tinyData() };
-  return adgmCore(tinyAdgmOptions(extra) as any, ctx, variant, `model (${variant})`);
+  return adgmCore(tinyAdgmOptions(extra) as AdgmOptions, ctx, variant, `model (${variant})`);
 }
 
 const row = (n: { apply(x: tf.Tensor2D): tf.Tensor2D }, v: number[]) => (n.apply(tf.tensor2d([v])).arraySync() as number[][])[0];

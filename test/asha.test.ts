@@ -3,7 +3,9 @@ import * as assert from 'node:assert/strict';
 import * as fs from 'fs';
 import * as path from 'path';
 import { rungEpochs, promotable, nextJob, type RungTable } from '../src/sweep/asha';
-import { tmpDir, smallConfig, elbo, lastJson } from './helpers';
+import { tmpDir, smallConfig, elbo, lastJson, type RunOutput, type SweepOutput } from './helpers';
+import type { CellResult } from '../src/sweep/state';
+import type { RunRecord } from '../src/contracts';
 
 /**
  * Sweeps that stop bad cells early (src/sweep/asha.ts): the promotion rule on fixed rung
@@ -115,7 +117,7 @@ test('early_stop end to end: an absurdly small learning rate stops at the first 
   const runs = path.join(dir, 'runs');
   const r = elbo(['sweep', file, '--runs-dir', runs, '--json']);
   assert.equal(r.status, 0, r.stderr);
-  const out = lastJson(r.stdout);
+  const out = lastJson<SweepOutput>(r.stdout);
   const asha = JSON.parse(fs.readFileSync(path.join(out.dir, 'asha.json'), 'utf8'));
   assert.deepEqual(asha.rungs, [1, 3]);
   // the rung table's winner at epoch 1 is the one that went on
@@ -124,15 +126,15 @@ test('early_stop end to end: an absurdly small learning rate stops at the first 
   assert.notEqual(best, 0, 'lr 1e-7 is not the best after one epoch');
   const cells = out.cells;
   assert.deepEqual(
-    cells.map((c: any) => c.status),
+    cells.map((c: CellResult) => c.status),
     [0, 1, 2].map((i) => (i === best ? 'FINISHED' : 'STOPPED')),
   );
   assert.deepEqual(cells[0].rung, { index: 0, epoch: 1, of: 2 });
   assert.deepEqual(cells[best].rung, { index: 1, epoch: 3, of: 2 });
-  const run = (i: number) => JSON.parse(fs.readFileSync(path.join(cells[i].runDir, 'run.json'), 'utf8'));
+  const run = (i: number) => JSON.parse(fs.readFileSync(path.join(cells[i].runDir!, 'run.json'), 'utf8'));
   const lines = (i: number) =>
     fs
-      .readFileSync(path.join(cells[i].runDir, 'metrics.jsonl'), 'utf8')
+      .readFileSync(path.join(cells[i].runDir!, 'metrics.jsonl'), 'utf8')
       .trim()
       .split('\n')
       .map((l) => JSON.parse(l));
@@ -143,7 +145,7 @@ test('early_stop end to end: an absurdly small learning rate stops at the first 
   const won = run(best);
   assert.equal(won.epochs_completed, 3);
   assert.deepEqual(
-    won.resumes.map((x: any) => [x.from_epoch, x.previous_status]),
+    won.resumes.map((x: RunRecord['resumes'][number]) => [x.from_epoch, x.previous_status]),
     [[1, 'PAUSED']],
   );
   const curve = lines(best).filter((l) => l.epoch !== undefined);
@@ -173,7 +175,7 @@ test('early_stop end to end: an absurdly small learning rate stops at the first 
     '--quiet',
   ]);
   assert.equal(whole.status, 0, whole.stderr);
-  const straight = lastJson(whole.stdout).metrics;
+  const straight = lastJson<RunOutput>(whole.stdout).metrics;
   assert.equal(straight['val/elbo'], won.metrics['val/elbo']);
   assert.equal(straight['test/elbo'], won.metrics['test/elbo']);
   assert.match(r.stderr, /cell 0 \(train\.optimizer\.lr=1e-7\): paused at epoch 1 \(rung 1 of 2\), val\/elbo -?\d+\.\d+/);

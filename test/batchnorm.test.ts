@@ -8,7 +8,7 @@ import { selectBackend, installedBackends } from '../src/runtime/backend';
 import { getTf } from '../src/runtime/tf';
 import { createRegistry } from '../src/builtins';
 import { Rng } from '../src/runtime/rng';
-import { mlp, mlpNetworkPlugin } from '../src/nn/mlp';
+import { mlp, mlpNetworkPlugin, type MlpOptions } from '../src/nn/mlp';
 import { conv } from '../src/nn/conv';
 import { batchNormTraining } from '../src/runtime/native-ops';
 import { buildRun } from '../src/run/build';
@@ -20,7 +20,7 @@ import { compiledEvaluations } from '../src/eval/compiled';
 import { runExperiment } from '../src/experiment';
 import { tmpDir, smallConfig, tinyDataSet, binaryToyDataSet, values, near } from './helpers';
 import { trainAndExport, trainAndExportConv, elboOwn } from './tfjs-export-helpers';
-import type { Model } from '../src/contracts';
+import type { Model, PluginOptions } from '../src/contracts';
 
 // the compiled step needs the native backend; the rest runs on the one ELBO_BACKEND picks
 const native = installedBackends().includes('tensorflow');
@@ -52,7 +52,7 @@ async function loadExported(exportDir: string, part: string): Promise<tfl.Layers
   if (tfl.engine() !== getTf().engine()) await tfl.setBackend('cpu');
   const json = JSON.parse(fs.readFileSync(path.join(exportDir, part, 'model.json'), 'utf8'));
   const bin = fs.readFileSync(path.join(exportDir, part, 'weights.bin'));
-  const classes = json.modelTopology.config.layers.map((l: any) => l.class_name);
+  const classes = json.modelTopology.config.layers.map((l: { class_name: string }) => l.class_name);
   assert.ok(classes.includes('BatchNormalization'), `${part} layers: ${classes.join(', ')}`);
   return tfl.loadLayersModel(
     tfl.io.fromMemory({
@@ -141,7 +141,8 @@ test('mlp norm: batch — training output is γ·(z − μ_B)/√(σ²_B + ε) +
 test('mlp norm: none (the default) keeps the names, the variables and the numbers; no buffers', () => {
   const tf = getTf();
   const shape = { inDim: 4, outDim: 2 };
-  const plain = mlp(tf, { kind: 'mlp', hidden: [3, 5], activation: 'relu' } as any, shape, new Rng(3));
+  // without the norm options (as a config from before them): the defaults are not filled in here
+  const plain = mlp(tf, { kind: 'mlp', hidden: [3, 5], activation: 'relu' } as MlpOptions, shape, new Rng(3));
   const none = mlp(
     tf,
     { kind: 'mlp', hidden: [3, 5], activation: 'relu', norm: 'none', norm_input: false, norm_momentum: 0.9, norm_epsilon: 1e-5 },
@@ -234,7 +235,7 @@ test("every model collects its networks' buffers under their prefixes, and one t
     [{ kind: 'classifier', network: net }, ['network']],
   ];
   for (const [m, parts] of cases) {
-    const { model, optimizer } = await buildRun({ model: m as any, loss: {}, eval: [], train: { optimizer: ADAM } }, data, {
+    const { model, optimizer } = await buildRun({ model: m as PluginOptions, loss: {}, eval: [], train: { optimizer: ADAM } }, data, {
       tf,
       registry: createRegistry(),
       rng: new Rng(1),
@@ -585,9 +586,7 @@ test('conv norm: batch — per-channel statistics over batch, height and width; 
   const B = 4;
   const x = tf.tensor2d(new Rng(6).uniforms(B * 128), [B, 128]);
   // the first convolution's output, per channel: mean and variance over B·4·4 values
-  const c0 = tf
-    .conv2d(tf.reshape(x, [B, 8, 8, 2]) as tfc.Tensor4D, enc.params.get('conv0/w') as unknown as tfc.Tensor4D, 2, 'same')
-    .dataSync();
+  const c0 = tf.conv2d(tf.reshape(x, [B, 8, 8, 2]) as tfc.Tensor4D, enc.params.get('conv0/w') as tfc.Tensor4D, 2, 'same').dataSync();
   const n = c0.length / 3;
   const mean = [0, 1, 2].map(
     (c) =>

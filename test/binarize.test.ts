@@ -5,7 +5,7 @@ import * as path from 'path';
 import { binarizeSplits, drawsEveryBatch } from '../src/data/splits';
 import { Rng } from '../src/runtime/rng';
 import type { Binarize, Split } from '../src/contracts';
-import { tmpDir, smallConfig, elbo, lastJson, epochLines, untimed } from './helpers';
+import { tmpDir, smallConfig, elbo, lastJson, epochLines, untimed, type EvaluateOutput, type RunOutput } from './helpers';
 
 // data.binarize: none | dynamic | training | fixed (src/data/splits.ts binarizeSplits)
 
@@ -57,7 +57,7 @@ test('binarize: training trains on the same draws as dynamic and measures valida
       '--quiet',
     ]);
     assert.equal(r.status, 0, r.stderr);
-    const runDir: string = lastJson(r.stdout).runDir;
+    const runDir: string = lastJson<RunOutput>(r.stdout).runDir;
     return { runDir, record: JSON.parse(fs.readFileSync(path.join(runDir, 'run.json'), 'utf8')) };
   };
   const dynamic = run('dynamic');
@@ -78,7 +78,7 @@ test('binarize: training trains on the same draws as dynamic and measures valida
   // the dynamic run's model on the grey test split: what the training run recorded
   const e = elbo(['evaluate', dynamic.runDir, '--checkpoint', 'last', '--set', 'data.binarize=training', '--json', '--quiet']);
   assert.equal(e.status, 0, e.stderr);
-  assert.deepEqual(lastJson(e.stdout).metrics, testOf(training.record));
+  assert.deepEqual(lastJson<EvaluateOutput>(e.stdout).metrics, testOf(training.record));
 
   const bad = elbo(['run', smallConfig(dir), '--runs-dir', runs, '--set', 'data.binarize=grey']);
   assert.equal(bad.status, 1);

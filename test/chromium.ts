@@ -75,13 +75,48 @@ export async function ensureChromium(log: (m: string) => void = () => {}): Promi
   return bin;
 }
 
-type Handler = (params: any, sessionId?: string) => void;
+/** An exception as the DevTools protocol reports it. */
+interface ExceptionDetails {
+  text: string;
+  exception?: { description?: string };
+}
+
+/** The results of the DevTools protocol commands sent here, as far as they are read. */
+interface Results {
+  'Target.createTarget': { targetId: string };
+  'Target.attachToTarget': { sessionId: string };
+  'Page.navigate': { errorText?: string };
+  'Runtime.evaluate': { result: { value?: unknown }; exceptionDetails?: ExceptionDetails };
+  'Page.captureScreenshot': { data: string };
+}
+type Result<M extends string> = M extends keyof Results ? Results[M] : unknown;
+
+/** The parameters of the DevTools protocol events listened to here, as far as they are read. */
+interface Events {
+  'Runtime.consoleAPICalled': { type: string; args: { value?: unknown; description?: string }[] };
+  'Runtime.exceptionThrown': { exceptionDetails: ExceptionDetails };
+  'Log.entryAdded': { entry: { level: string; text: string; url?: string } };
+  'Network.requestWillBeSent': { request: { url: string } };
+  'Page.loadEventFired': object;
+}
+
+/** A message from the browser: a command's reply (id) or an event (method). */
+interface Message {
+  id?: number;
+  result?: unknown;
+  error?: { message: string; data?: string };
+  method?: string;
+  params?: unknown;
+  sessionId?: string;
+}
+
+type Handler<P = unknown> = (params: P, sessionId?: string) => void;
 
 /** One headless Chromium and a DevTools protocol connection to it over a pipe. */
 export class Chromium {
   private nextId = 1;
-  private pending = new Map<number, { resolve: (v: any) => void; reject: (e: Error) => void; method: string }>();
-  private listeners = new Map<string, Set<Handler>>();
+  private pending = new Map<number, { resolve: (v: unknown) => void; reject: (e: Error) => void; method: string }>();
+  private listeners = new Map<string, Set<Handler<never>>>();
   private exited: Promise<void>;
   private stderr = '';
 
@@ -97,7 +132,7 @@ export class Chromium {
       buf = Buffer.concat([buf, chunk]);
       let end: number;
       while ((end = buf.indexOf(0)) >= 0) {
-        const msg = JSON.parse(buf.subarray(0, end).toString('utf8'));
+        const msg: Message = JSON.parse(buf.subarray(0, end).toString('utf8'));
         buf = buf.subarray(end + 1);
         this.dispatch(msg);
       }
@@ -155,7 +190,7 @@ export class Chromium {
     return c;
   }
 
-  private dispatch(msg: any): void {
+  private dispatch(msg: Message): void {
     if (typeof msg.id === 'number') {
       const p = this.pending.get(msg.id);
       if (!p) return;
@@ -163,22 +198,23 @@ export class Chromium {
       if (msg.error) p.reject(new Error(`${p.method}: ${msg.error.message}${msg.error.data ? ` (${msg.error.data})` : ''}`));
       else p.resolve(msg.result);
     } else if (msg.method) {
-      for (const h of this.listeners.get(msg.method) ?? []) h(msg.params, msg.sessionId);
+      // each handler was added (on) for this event's params
+      for (const h of this.listeners.get(msg.method) ?? []) h(msg.params as never, msg.sessionId);
     }
   }
 
   /** Send a DevTools protocol command (to a page when sessionId is given). */
-  send(method: string, params: object = {}, sessionId?: string): Promise<any> {
+  send<M extends string>(method: M, params: object = {}, sessionId?: string): Promise<Result<M>> {
     const id = this.nextId++;
     const msg = JSON.stringify(sessionId ? { id, method, params, sessionId } : { id, method, params });
-    return new Promise((resolve, reject) => {
+    return new Promise<unknown>((resolve, reject) => {
       this.pending.set(id, { resolve, reject, method });
       (this.proc.stdio[3] as Writable).write(msg + '\0');
-    });
+    }) as Promise<Result<M>>;
   }
 
   /** Listen to a protocol event; returns the function that stops listening. */
-  on(method: string, h: Handler): () => void {
+  on<E extends keyof Events>(method: E, h: Handler<Events[E]>): () => void {
     const set = this.listeners.get(method) ?? new Set();
     set.add(h);
     this.listeners.set(method, set);
@@ -193,7 +229,7 @@ export class Chromium {
     const consoleErrors: string[] = [];
     const requests: string[] = [];
     const mine =
-      (h: Handler): Handler =>
+      <P>(h: Handler<P>): Handler<P> =>
       (p, s) =>
         s === sessionId && h(p);
     let loaded!: () => void;
@@ -201,7 +237,7 @@ export class Chromium {
     const off = [
       this.on(
         'Runtime.consoleAPICalled',
-        mine((p) => p.type === 'error' && consoleErrors.push(p.args.map((a: any) => a.value ?? a.description ?? '').join(' '))),
+        mine((p) => p.type === 'error' && consoleErrors.push(p.args.map((a) => a.value ?? a.description ?? '').join(' '))),
       ),
       this.on(
         'Runtime.exceptionThrown',
@@ -231,11 +267,11 @@ export class Chromium {
       const nav = await this.send('Page.navigate', { url }, sessionId);
       if (nav.errorText) throw new Error(`could not open ${url}: ${nav.errorText}`);
       await withTimeout(loadFired, timeout, `${url} did not finish loading in ${timeout} ms`);
-      const evaluate = async (expression: string) => {
+      const evaluate = async <T = unknown>(expression: string): Promise<T> => {
         const r = await this.send('Runtime.evaluate', { expression, returnByValue: true, awaitPromise: true }, sessionId);
         if (r.exceptionDetails)
           throw new Error(`evaluating in ${url}: ${r.exceptionDetails.exception?.description ?? r.exceptionDetails.text}`);
-        return r.result.value;
+        return r.result.value as T;
       };
       // every image finished (loaded or failed), then the page's own condition
       const ready = `(${opts.waitFor ?? 'true'}) && [...document.images].every((i) => i.complete)`;
@@ -245,7 +281,7 @@ export class Chromium {
           throw new Error(`${url}: ${opts.waitFor ? `waitFor (${opts.waitFor})` : 'images'} not ready after ${timeout} ms`);
         await new Promise((r) => setTimeout(r, 100));
       }
-      const page = await evaluate(`({
+      const page = await evaluate<Pick<RenderedPage, 'title' | 'text' | 'images'> & { height: number }>(`({
         title: document.title,
         text: document.body ? document.body.innerText : '',
         images: [...document.images].map((i) => ({ src: i.currentSrc || i.src, alt: i.alt, loaded: i.complete && i.naturalWidth > 0, width: i.naturalWidth, height: i.naturalHeight })),

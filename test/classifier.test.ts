@@ -4,7 +4,7 @@ import * as fs from 'fs';
 import * as path from 'path';
 import { runExperiment } from '../src/experiment';
 import { createRegistry } from '../src/builtins';
-import { classifier, classifierModelPlugin } from '../src/models/classifier';
+import { classifier, classifierModelPlugin, type ClassifierOptions } from '../src/models/classifier';
 import { loadConfig } from '../src/config/load';
 import { UserError } from '../src/errors';
 import { Rng } from '../src/runtime/rng';
@@ -12,7 +12,7 @@ import { setTf } from '../src/runtime/tf';
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
 import { tmpDir, smallConfig, elbo, ROOT, epochLines } from './helpers';
-import type { PluginOptions, Model } from '../src/contracts';
+import type { PluginOptions, Model, ModelContext, DataSet } from '../src/contracts';
 
 const CLASSIFIER = ['model={kind: classifier, network: {kind: mlp, hidden: [32]}}', 'eval=[{kind: accuracy}]'];
 
@@ -23,7 +23,7 @@ function spyRegistry(seen: number[]) {
     {
       ...classifierModelPlugin,
       name: 'spy-classifier',
-      create: (o: any, ctx: any) => {
+      create: (o: ClassifierOptions, ctx: ModelContext) => {
         const m: Model = classifierModelPlugin.create({ ...o, kind: 'classifier' }, ctx);
         const terms = m.terms.bind(m);
         // training steps pass the labels on the device (batch.labels); evaluation does not
@@ -87,7 +87,7 @@ test('classifier: evaluators that need a latent space are refused when the confi
   const registry = createRegistry();
   assert.throws(
     () => loadConfig(cfg, [CLASSIFIER[0], 'eval=[{kind: accuracy}, {kind: reconstructions}, {kind: latent-classifier}]'], registry),
-    (e: any) =>
+    (e: unknown) =>
       e instanceof UserError &&
       /reconstructions evaluator needs a model with a latent space.*model 'classifier' has none/.test(e.message) &&
       /latent-classifier evaluator needs a model with a latent space/.test(e.message) &&
@@ -113,7 +113,7 @@ test('classifier: evaluators that need a latent space are refused when the confi
 test('classifier: the latent-space methods throw a clear error', async () => {
   await tf.setBackend('cpu');
   setTf(tf);
-  const data = {
+  const data: DataSet = {
     name: 'tiny',
     shape: [4],
     dim: 4,
@@ -129,13 +129,13 @@ test('classifier: the latent-space methods throw a clear error', async () => {
   const registry = createRegistry();
   const m: Model = classifier(
     { kind: 'classifier', network: { kind: 'mlp', hidden: [3], activation: 'relu' } },
-    { tf, registry, rng: new Rng(1), baseDir: '.', data: data as any },
+    { tf, registry, rng: new Rng(1), baseDir: '.', data: data },
   );
   assert.equal(m.latent, 0);
   assert.equal(m.trainsOn, 'labelled');
   assert.throws(
     () => m.encodeMean(tf.zeros([1, 4])),
-    (e: any) => e instanceof UserError && /classifier model has no latent space/.test(e.message),
+    (e: unknown) => e instanceof UserError && /classifier model has no latent space/.test(e.message),
   );
   assert.throws(() => m.decode(tf.zeros([1, 1])), /no latent space/);
   assert.equal(m.logImportanceWeights, undefined);

@@ -3,7 +3,11 @@ import * as assert from 'node:assert/strict';
 import * as fs from 'fs';
 import * as path from 'path';
 import { spawn } from 'child_process';
-import { tmpDir, smallConfig, elbo, lastJson, BIN, ROOT } from './helpers';
+import { tmpDir, smallConfig, elbo, lastJson, BIN, ROOT, type RunOutput, type ValidateOutput } from './helpers';
+import type { PublishedComparison } from '../src/contracts';
+
+/** A spooled MLflow event, as far as its tags go (the run's at its start, an event's own). */
+type SpooledTags = { tags?: Record<string, string>; event?: { tags?: Record<string, string> } };
 
 test('elbo run --json: trains on generated data end to end and fills the run directory', () => {
   const dir = tmpDir();
@@ -14,13 +18,13 @@ test('elbo run --json: trains on generated data end to end and fills the run dir
   const runs = path.join(dir, 'runs');
   const r = elbo(['run', cfg, '--runs-dir', runs, '--json', '--set', 'train.epochs=2', '--seed', '5']);
   assert.equal(r.status, 0, r.stderr);
-  const out = lastJson(r.stdout);
+  const out = lastJson<RunOutput>(r.stdout);
   assert.deepEqual(Object.keys(out).sort(), ['evaluatedOn', 'metrics', 'published', 'runDir', 'runId', 'status']);
   assert.equal(out.status, 'FINISHED');
   assert.deepEqual(out.evaluatedOn, { checkpoint: 'last', epoch: 2 });
   // measured against published: the elbo is far above -1000 (better, higher is better), the kl above 0 (worse)
   assert.deepEqual(
-    out.published.map((p: any) => [p.metric, p.measured, p.value, p.mode, p.verdict]),
+    out.published!.map((p: PublishedComparison) => [p.metric, p.measured, p.value, p.mode, p.verdict]),
     [
       ['test/elbo', out.metrics['test/elbo'], -1000, 'max', 'better'],
       ['test/kl', out.metrics['test/kl'], 0, 'min', 'worse'],
@@ -158,7 +162,7 @@ test('Ctrl-C: the run is recorded KILLED (exit 130), and --resume finishes it', 
   fs.writeFileSync(configFile, fs.readFileSync(configFile, 'utf8').replace('epochs: 200', `epochs: ${rec.epochs_completed + 1}`));
   const resumed = elbo(['run', '--resume', runDir, '--json']);
   assert.equal(resumed.status, 0, resumed.stderr);
-  assert.equal(lastJson(resumed.stdout).status, 'FINISHED');
+  assert.equal(lastJson<RunOutput>(resumed.stdout).status, 'FINISHED');
   assert.match(resumed.stderr, new RegExp(`resuming .* from epoch ${rec.epochs_completed}`));
 });
 
@@ -258,7 +262,8 @@ test('the progress line fits the terminal: epoch, step, loss, samples/s and ETA 
   // the Progress class on a terminal of unknown width draws for 80 columns
   if (!process.env.CI) {
     let out = '';
-    const stream = { isTTY: true, columns: undefined, write: (s: string) => ((out += s), true) } as any;
+    // a fake terminal: Progress reads isTTY, columns and write
+    const stream = { isTTY: true, columns: undefined, write: (s: string) => ((out += s), true) } as never;
     new Progress(stream).update({ ...p, step: p.steps });
     const drawn = out.replace(/^\r/, '').replace(/\x1b\[K$/, '');
     assert.ok(drawn.length <= 79, drawn);
@@ -283,10 +288,10 @@ test('elbo run --print-config prints the resolved config and trains nothing; val
   // validate --json: the same config's sha256 as validate computes; exit 0
   const v = elbo(['validate', cfg, '--set', 'train.epochs=7', '--set', 'seed=9', '--json']);
   assert.equal(v.status, 0, v.stderr);
-  const ok = lastJson(v.stdout);
+  const ok = lastJson<ValidateOutput>(v.stdout);
   assert.equal(ok.ok, true);
   assert.equal(ok.kind, 'config');
-  assert.match(ok.config_sha256, /^[0-9a-f]{64}$/);
+  assert.match(ok.config_sha256!, /^[0-9a-f]{64}$/);
   assert.deepEqual(ok.problems, []);
   const crypto = require('crypto');
   assert.equal(
@@ -301,7 +306,7 @@ test('elbo run --print-config prints the resolved config and trains nothing; val
   const b = elbo(['validate', bad, '--json']);
   assert.equal(b.status, 1);
   assert.equal(b.stderr, '');
-  const res = lastJson(b.stdout);
+  const res = lastJson<ValidateOutput>(b.stdout);
   assert.equal(res.ok, false);
   assert.ok(res.problems.length >= 1);
   for (const p of res.problems) {
@@ -315,15 +320,15 @@ test('elbo run --print-config prints the resolved config and trains nothing; val
       .split('\n')
       .findIndex((l) => l.includes('kind: vea')) + 1;
   assert.ok(
-    res.problems.some((p: any) => /unknown model 'vea'/.test(p.message) && p.line === modelLine),
+    res.problems.some((p) => /unknown model 'vea'/.test(p.message) && p.line === modelLine),
     JSON.stringify(res.problems),
   );
-  const flagProblem = lastJson(elbo(['validate', cfg, '--set', 'train.epochs=0', '--json']).stdout).problems[0];
+  const flagProblem = lastJson<ValidateOutput>(elbo(['validate', cfg, '--set', 'train.epochs=0', '--json']).stdout).problems[0];
   assert.deepEqual([flagProblem.where, flagProblem.file, flagProblem.line], ['--set train.epochs=0', null, null]);
 
   // every file an example in a command's --help names exists
   const manifest = JSON.parse(fs.readFileSync(path.join(ROOT, 'oclif.manifest.json'), 'utf8'));
-  for (const [id, c] of Object.entries<any>(manifest.commands)) {
+  for (const [id, c] of Object.entries<{ examples?: unknown[] }>(manifest.commands)) {
     for (const ex of c.examples ?? []) {
       for (const f of String(ex).match(/\bconfigs\/\S+\.ya?ml\b/g) ?? [])
         assert.ok(fs.existsSync(path.join(ROOT, f)), `elbo ${id} --help names ${f}, which does not exist`);
@@ -361,7 +366,7 @@ test('elbo run --tag K=V --note TEXT: recorded in run.json and spooled for MLflo
     { env: { MLFLOW_HTTP_TIMEOUT_S: '1' } },
   );
   assert.equal(r.status, 0, r.stderr);
-  const out = lastJson(r.stdout);
+  const out = lastJson<RunOutput>(r.stdout);
   const rec = JSON.parse(fs.readFileSync(path.join(out.runDir, 'run.json'), 'utf8'));
   assert.deepEqual(rec.tags, { purpose: 'smoke test', ticket: '42' }, 'the last of a key wins');
   assert.equal(rec.note, 'checking the tags');
@@ -371,7 +376,7 @@ test('elbo run --tag K=V --note TEXT: recorded in run.json and spooled for MLflo
     .trim()
     .split('\n')
     .map((l) => JSON.parse(l));
-  const tags = Object.assign({}, ...events.map((e: any) => e.tags ?? e.event?.tags ?? {}));
+  const tags = Object.assign({}, ...events.map((e: SpooledTags) => e.tags ?? e.event?.tags ?? {}));
   assert.equal(tags.purpose, 'smoke test', JSON.stringify(events[0]).slice(0, 400));
   assert.equal(tags.ticket, '42');
   assert.equal(tags['elbo.note'], 'checking the tags');

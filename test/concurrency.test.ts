@@ -3,8 +3,8 @@ import * as assert from 'node:assert/strict';
 import * as fs from 'fs';
 import * as path from 'path';
 import { spawn, ChildProcess } from 'child_process';
-import { tmpDir, smallConfig, elbo, lastJson, BIN, ROOT } from './helpers';
-import { writeSweepIndex, writeCellRecord } from '../src/sweep/state';
+import { tmpDir, smallConfig, elbo, lastJson, BIN, ROOT, type RunOutput, type SweepOutput } from './helpers';
+import { writeSweepIndex, writeCellRecord, type CellResult } from '../src/sweep/state';
 import { takeLock, releaseLock } from '../src/util/lock';
 
 /**
@@ -73,7 +73,7 @@ test('a second --resume of a live run is refused; once the first stops, resuming
     assert.equal(status(runDir), 'KILLED');
     const third = elbo(['run', '--resume', runDir, '--json', '-q']);
     assert.equal(third.status, 0, third.stderr);
-    assert.equal(lastJson(third.stdout).status, 'FINISHED');
+    assert.equal(lastJson<RunOutput>(third.stdout).status, 'FINISHED');
   } finally {
     first.child.kill('SIGKILL');
   }
@@ -89,9 +89,9 @@ test('two sweeps of one file share its cells; a sweep killed with -9 stops its c
     // sweep B at the same time: leaves cell 0 to A, runs cell 1
     const b = elbo(['sweep', sweepFile, '--runs-dir', runsDir, '--json']);
     assert.equal(b.status, 1, b.stderr);
-    const cells = lastJson(b.stdout).cells;
+    const cells = lastJson<SweepOutput>(b.stdout).cells;
     assert.equal(cells[0].status, 'BUSY');
-    assert.match(cells[0].error, new RegExp(`being run by process ${a.child.pid}`));
+    assert.match(cells[0].error!, new RegExp(`being run by process ${a.child.pid}`));
     assert.equal(cells[1].status, 'FINISHED');
     assert.equal(runDirs(store).length, 2, 'no cell was trained twice');
 
@@ -105,16 +105,16 @@ test('two sweeps of one file share its cells; a sweep killed with -9 stops its c
     // the next sweep resumes that cell (the same run directory) and skips the finished one
     const c = elbo(['sweep', sweepFile, '--runs-dir', runsDir, '--json']);
     assert.equal(c.status, 0, c.stderr);
-    const after = lastJson(c.stdout).cells;
+    const after = lastJson<SweepOutput>(c.stdout).cells;
     assert.deepEqual(
-      after.map((x: any) => x.status),
+      after.map((x: CellResult) => x.status),
       ['FINISHED', 'CACHED'],
     );
     assert.equal(after[0].runDir, cell0);
     assert.equal(runDirs(store).length, 2);
     const index = JSON.parse(fs.readFileSync(path.join(runsDir, 'sweeps', 'sweep', 'sweep.json'), 'utf8'));
     assert.deepEqual(
-      index.cells.map((x: any) => x.status),
+      index.cells.map((x: CellResult) => x.status),
       ['FINISHED', 'CACHED'],
     );
   } finally {
@@ -157,7 +157,7 @@ test('sweep state: records of cells written by several processes at once all lan
   assert.deepEqual(await Promise.all([0, 1, 2, 3].map(writer)), [0, 0, 0, 0]);
   const written = JSON.parse(fs.readFileSync(path.join(dir, 'sweep.json'), 'utf8'));
   assert.deepEqual(
-    written.cells.map((c: any) => c.status),
+    written.cells.map((c: CellResult) => c.status),
     ['FINISHED', 'FINISHED', 'FINISHED', 'FINISHED', 'PENDING', 'PENDING'],
   );
   // cell 5: RUNNING in a process that is gone (its lease is not held)

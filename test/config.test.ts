@@ -5,7 +5,7 @@ import * as path from 'path';
 import { loadConfig } from '../src/config/load';
 import { createRegistry } from '../src/builtins';
 import { isSweepFile, loadSweep, resolveCells } from '../src/sweep/spec';
-import { tmpDir, elbo, ROOT, configProblems as problems, BASE_CONFIG as BASE } from './helpers';
+import { tmpDir, elbo, ROOT, configProblems as problems, BASE_CONFIG as BASE, type SchemaBranch } from './helpers';
 import type { PluginOptions } from '../src/contracts';
 
 test('a valid config gets every default filled in', () => {
@@ -171,7 +171,7 @@ test('elbo schema prints a JSON Schema whose slots list the registered plugins',
   const r = elbo(['schema']);
   assert.equal(r.status, 0, r.stderr);
   const schema = JSON.parse(r.stdout);
-  const names = (kind: string) => schema.definitions[kind].oneOf.map((b: any) => b.properties.kind.const);
+  const names = (kind: string) => schema.definitions[kind].oneOf.map((b: SchemaBranch) => b.properties.kind.const);
   assert.ok(names('dataset').includes('mnist') && names('dataset').includes('idx'));
   assert.ok(names('model').includes('vae'));
   for (const k of ['dataset', 'network', 'prior', 'model', 'evaluator', 'tracker', 'optimizer', 'schedule']) {

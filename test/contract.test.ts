@@ -12,7 +12,7 @@ import { getTf } from '../src/runtime/tf';
 import { STANDARD_WEIGHTS } from '../src/registry/weights';
 import { Registry } from '../src/registry/registry';
 import { installedBackends } from '../src/runtime/backend';
-import { tmpDir, elbo, tinyDataSet, smallConfig, lastJson } from './helpers';
+import { tmpDir, elbo, tinyDataSet, smallConfig, lastJson, type RunOutput } from './helpers';
 import { END_OF_TRAINING, type Plugin, type PluginOptions } from '../src/contracts';
 
 const needsNative = installedBackends().includes('tensorflow')
@@ -320,7 +320,7 @@ test(
       'eval=[{kind: elbo}]',
     ]);
     assert.equal(r.status, 0, r.stderr);
-    const rec = JSON.parse(fs.readFileSync(path.join(lastJson(r.stdout).runDir, 'run.json'), 'utf8'));
+    const rec = JSON.parse(fs.readFileSync(path.join(lastJson<RunOutput>(r.stdout).runDir, 'run.json'), 'utf8'));
     assert.ok(rec.step_modes.length > 0);
     for (const m of rec.step_modes) assert.equal(m.mode, 'graph', `${m.batch}: ${m.reason}`);
   },

@@ -3,7 +3,9 @@ import * as assert from 'node:assert/strict';
 import * as fs from 'fs';
 import * as path from 'path';
 import { spawnSync } from 'child_process';
-import { ROOT, tmpDir, smallConfig, elbo, lastJson } from './helpers';
+import { ROOT, tmpDir, smallConfig, elbo, lastJson, type RunOutput } from './helpers';
+import type { EnvReport } from '../src/runtime/environment';
+import type { CudaLibrary } from '../src/runtime/device';
 
 // `elbo env` and `device: auto | cpu | gpu` (--device): a GPU is reported, and trained on,
 // only when the GPU build uses one; asking for it where it cannot be had is one line and
@@ -92,7 +94,7 @@ test('elbo env --json: node, tfjs, native builds, backend, devices, cuda and thr
   assert.equal(e.cpu.cores, require('os').cpus().length);
   assert.ok(e.memory.total_bytes > 0);
   assert.deepEqual(
-    e.native.map((b: any) => [b.source, b.gpu, b.installed]),
+    e.native.map((b: EnvReport['native'][number]) => [b.source, b.gpu, b.installed]),
     [
       ['npm', true, e.native[0].installed],
       ['npm', false, e.native[1].installed],
@@ -103,7 +105,7 @@ test('elbo env --json: node, tfjs, native builds, backend, devices, cuda and thr
   // nvidia-smi lists a GPU, but no GPU build is installed: TensorFlow computes on the CPU only
   assert.deepEqual(e.nvidia_smi, [{ name: 'NVIDIA H100 80GB HBM3', memory: '81559 MiB' }]);
   assert.deepEqual(
-    e.devices.map((d: any) => d.type),
+    e.devices.map((d: EnvReport['devices'][number]) => d.type),
     ['cpu'],
   );
   assert.equal(e.backend.device, 'cpu');
@@ -113,7 +115,7 @@ test('elbo env --json: node, tfjs, native builds, backend, devices, cuda and thr
     if (HAVE_CPU_BUILD) assert.equal(e.tensorflow, '2.18.1');
   }
   assert.deepEqual(
-    e.cuda.libraries.slice(0, 3).map((l: any) => l.name),
+    e.cuda.libraries.slice(0, 3).map((l: CudaLibrary) => l.name),
     ['libcudart.so.12', 'libcublas.so.12', 'libcudnn.so.9'],
   );
   assert.match(e.cuda.needed_by, /^the GPU build only/);
@@ -230,7 +232,10 @@ test(
     const e = elbo(['env', '--json'], { env: { PATH: fakeNvidiaSmi('h100'), ELBO_BACKEND: '', ELBO_NATIVE_DIR: native } });
     assert.equal(e.status, 0, e.stderr);
     const j = JSON.parse(e.stdout);
-    assert.deepEqual([j.backend.loaded, j.backend.device, j.devices.map((d: any) => d.type)], [true, 'cpu', ['cpu']]);
+    assert.deepEqual(
+      [j.backend.loaded, j.backend.device, j.devices.map((d: EnvReport['devices'][number]) => d.type)],
+      [true, 'cpu', ['cpu']],
+    );
     const t = elbo(['env'], { env: { PATH: fakeNvidiaSmi('h100'), ELBO_BACKEND: '', ELBO_NATIVE_DIR: native } });
     assert.match(t.stdout, /no GPU: the GPU build loaded but TensorFlow uses no GPU/);
   },
@@ -276,7 +281,7 @@ test('a run records the device that trained in run.json (backend.device) and say
     { env: { PATH: fakeNvidiaSmi('no-driver') } },
   );
   assert.equal(r.status, 0, r.stderr);
-  const out = lastJson(r.stdout);
+  const out = lastJson<RunOutput>(r.stdout);
   const rec = JSON.parse(fs.readFileSync(path.join(out.runDir, 'run.json'), 'utf8'));
   assert.equal(rec.backend.device, 'cpu');
   assert.match(r.stderr, new RegExp(`^run ${out.runId}: .*, backend ${rec.backend.name}(?: \\(.*\\))?, device cpu, seed 1$`, 'm'));
@@ -307,7 +312,7 @@ test('a run that trained on a GPU resumes on one: refused in one line where ther
     { env },
   );
   assert.equal(r.status, 0, r.stderr);
-  const runDir = lastJson(r.stdout).runDir;
+  const runDir = lastJson<RunOutput>(r.stdout).runDir;
   const file = path.join(runDir, 'run.json');
   const rec = JSON.parse(fs.readFileSync(file, 'utf8'));
   assert.equal(rec.status, 'PAUSED');
@@ -352,7 +357,7 @@ test(
       },
     );
     assert.equal(r.status, 0, r.stderr);
-    const rec = JSON.parse(fs.readFileSync(path.join(lastJson(r.stdout).runDir, 'run.json'), 'utf8'));
+    const rec = JSON.parse(fs.readFileSync(path.join(lastJson<RunOutput>(r.stdout).runDir, 'run.json'), 'utf8'));
     assert.deepEqual([rec.backend.name, rec.backend.package, rec.backend.device], ['tensorflow', 'tfjs-node-gpu (setup:native)', 'cpu']);
   },
 );

@@ -4,7 +4,7 @@ import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import { spawn } from 'child_process';
-import { tmpDir, smallConfig, elbo, lastJson } from './helpers';
+import { tmpDir, smallConfig, elbo, lastJson, type EvaluateOutput, type RunOutput, type ShownRun } from './helpers';
 import { runExperiment } from '../src/experiment';
 import { evaluateCheckpoint, snapshotCheckpoint } from '../src/run/evaluate-checkpoint';
 import { selectBackend } from '../src/runtime/backend';
@@ -25,7 +25,7 @@ function selectingConfig(dir: string): string {
 }
 
 function runDirOf(out: string): string {
-  return lastJson(out).runDir;
+  return lastJson<RunOutput>(out).runDir;
 }
 
 test('elbo evaluate: a FINISHED run at the checkpoint it was tested on gives its recorded test metrics exactly, and leaves run.json as it was', async () => {
@@ -39,7 +39,7 @@ test('elbo evaluate: a FINISHED run at the checkpoint it was tested on gives its
   assert.equal(record.evaluated_on.checkpoint, 'best');
   const e = elbo(['evaluate', runDir, '--json', '--quiet']);
   assert.equal(e.status, 0, e.stderr);
-  const got = lastJson(e.stdout);
+  const got = lastJson<EvaluateOutput>(e.stdout);
   assert.equal(got.checkpoint, 'best');
   assert.equal(got.epoch, record.evaluated_on.epoch);
   assert.equal(got.run_status, 'FINISHED');
@@ -77,7 +77,7 @@ test('elbo evaluate: a paused run is evaluated at its last epoch and stays resum
   assert.equal(JSON.parse(fs.readFileSync(path.join(runDir, 'run.json'), 'utf8')).status, 'PAUSED');
   const e = elbo(['evaluate', runDir, '--json', '--quiet']);
   assert.equal(e.status, 0, e.stderr);
-  const got = lastJson(e.stdout);
+  const got = lastJson<EvaluateOutput>(e.stdout);
   assert.equal(got.checkpoint, 'last', 'no train.select: the last checkpoint');
   assert.equal(got.epoch, 2);
   assert.equal(got.run_status, 'PAUSED');
@@ -90,7 +90,7 @@ test('elbo evaluate: a paused run is evaluated at its last epoch and stays resum
   const shown = elbo(['runs', 'show', runDir]);
   assert.equal(shown.status, 0, shown.stderr);
   assert.match(shown.stdout, /evaluation {2}the last checkpoint, epoch 2 of 2 \(PAUSED\): test\/elbo -\d+\.\d{4}/);
-  assert.deepEqual(lastJson(elbo(['runs', 'show', runDir, '--json']).stdout).evaluations[0].metrics, got.metrics);
+  assert.deepEqual(lastJson<ShownRun>(elbo(['runs', 'show', runDir, '--json']).stdout).evaluations[0].metrics, got.metrics);
   const resumed = elbo(['run', '--resume', runDir, '--json', '--quiet']);
   assert.equal(resumed.status, 0, resumed.stderr);
   const record = JSON.parse(fs.readFileSync(path.join(runDir, 'run.json'), 'utf8'));
@@ -138,7 +138,7 @@ test('elbo evaluate: a run that a live process trains is evaluated on a copy of 
   const runDir = runDirOf(r.stdout);
   const stopped = elbo(['evaluate', runDir, '--json', '--quiet']);
   assert.equal(stopped.status, 0, stopped.stderr);
-  const want = lastJson(stopped.stdout);
+  const want = lastJson<EvaluateOutput>(stopped.stdout);
   fs.rmSync(path.join(runDir, 'evaluations'), { recursive: true });
   // a live process holds the run's lock and its record says RUNNING, as while it trains
   const record = JSON.parse(fs.readFileSync(path.join(runDir, 'run.json'), 'utf8'));
@@ -155,7 +155,7 @@ test('elbo evaluate: a run that a live process trains is evaluated on a copy of 
         `the run trains \\(process ${holder.pid} .*a copy of its best checkpoint is evaluated\nevaluating .*: best checkpoint, epoch ${want.epoch} of 2`,
       ),
     );
-    const got = lastJson(live.stdout);
+    const got = lastJson<EvaluateOutput>(live.stdout);
     assert.equal(got.run_status, 'RUNNING');
     assert.equal(got.epoch, want.epoch);
     assert.deepEqual(got.metrics, want.metrics);
@@ -230,13 +230,13 @@ test('elbo evaluate --set: other evaluators and labels on a stored model, beside
   assert.equal(r.status, 0, r.stderr);
   const runDir = runDirOf(r.stdout);
   const before = fs.readFileSync(path.join(runDir, 'run.json'), 'utf8');
-  const own = lastJson(elbo(['evaluate', runDir, '--checkpoint', 'last', '--json', '--quiet']).stdout);
+  const own = lastJson<EvaluateOutput>(elbo(['evaluate', runDir, '--checkpoint', 'last', '--json', '--quiet']).stdout);
   assert.ok(!('test/latent_classifier_error' in own.metrics));
 
   const set = ['--set', 'data.labelled=20', '--set', 'eval=[{kind: latent-classifier, classifier: knn, k: 1}]'];
   const e = elbo(['evaluate', runDir, '--checkpoint', 'last', ...set, '--json', '--quiet']);
   assert.equal(e.status, 0, e.stderr);
-  const got = lastJson(e.stdout);
+  const got = lastJson<EvaluateOutput>(e.stdout);
   assert.deepEqual(Object.keys(got.metrics).sort(), [
     'test/latent_classifier_accuracy',
     'test/latent_classifier_error',
@@ -250,7 +250,10 @@ test('elbo evaluate --set: other evaluators and labels on a stored model, beside
   assert.deepEqual(JSON.parse(fs.readFileSync(path.join(own.dir, 'metrics.json'), 'utf8')).metrics, own.metrics);
   assert.equal(fs.readFileSync(path.join(runDir, 'run.json'), 'utf8'), before);
   // the same --set again measures the same numbers (the evaluators' streams of the run seed)
-  assert.deepEqual(lastJson(elbo(['evaluate', runDir, '--checkpoint', 'last', ...set, '--json', '--quiet']).stdout).metrics, got.metrics);
+  assert.deepEqual(
+    lastJson<EvaluateOutput>(elbo(['evaluate', runDir, '--checkpoint', 'last', ...set, '--json', '--quiet']).stdout).metrics,
+    got.metrics,
+  );
   const shown = elbo(['runs', 'show', runDir]);
   assert.match(shown.stdout, /epoch 1 of 1 \(FINISHED\) with --set\s+data\.labelled=20/);
 

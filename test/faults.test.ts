@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import * as assert from 'node:assert/strict';
 import * as fs from 'fs';
 import * as path from 'path';
-import { tmpDir, smallConfig, elbo, lastJson, untimed } from './helpers';
+import { tmpDir, smallConfig, elbo, lastJson, untimed, type RunOutput } from './helpers';
 import { reproduce } from '../src/sweep/reproduce';
 import { spawnSync } from 'child_process';
 
@@ -47,7 +47,7 @@ test(`fault matrix (${MATRIX.length} stops): KILLED or recovered as such, resume
   const cfg = smallConfig(dir);
   const ref = elbo(['run', cfg, '--runs-dir', path.join(dir, 'ref'), '--json', '-q', ...SETS]);
   assert.equal(ref.status, 0, ref.stderr);
-  const want = untimed(lastJson(ref.stdout).metrics);
+  const want = untimed(lastJson<RunOutput>(ref.stdout).metrics);
   assert.ok(Object.keys(want).some((k) => k.startsWith('test/')));
   for (const m of MATRIX) {
     const runs = path.join(dir, m.fault.replace(/\W/g, '-'));
@@ -62,7 +62,7 @@ test(`fault matrix (${MATRIX.length} stops): KILLED or recovered as such, resume
 
     const resumed = elbo(['run', '--resume', runDir, '--json', '-q']);
     assert.equal(resumed.status, 0, `${m.fault}: ${resumed.stderr}`);
-    const out = lastJson(resumed.stdout);
+    const out = lastJson<RunOutput>(resumed.stdout);
     assert.equal(out.status, 'FINISHED');
     assert.deepEqual(untimed(out.metrics), want, `${m.fault}: the resumed run's metrics differ from the uninterrupted run's`);
     assert.deepEqual(epochLines(runDir), [1, 2, 3], `${m.fault}: metrics.jsonl epochs`);
@@ -80,7 +80,7 @@ test('reproduce notices a metrics.jsonl that lost an epoch line; a damaged run.j
   const runs = path.join(dir, 'runs');
   const r = elbo(['run', cfg, '--runs-dir', runs, '--json', '-q', '--set', 'data.max_train=100', '--set', 'train.epochs=2']);
   assert.equal(r.status, 0, r.stderr);
-  const runDir = lastJson(r.stdout).runDir;
+  const runDir = lastJson<RunOutput>(r.stdout).runDir;
   const file = path.join(runDir, 'metrics.jsonl');
   const lines = fs.readFileSync(file, 'utf8').trim().split('\n');
   fs.writeFileSync(file, lines.filter((l) => JSON.parse(l).epoch !== 2).join('\n') + '\n');
@@ -142,7 +142,7 @@ test(
         /: cannot (write|open|mkdir): no space left on the device: free some space, or write elsewhere \(runs: --runs-dir on another disk\)$/,
       );
       assert.doesNotMatch(r.stderr, /internal error|^\s+at /m);
-      const out = lastJson(r.stdout);
+      const out = lastJson<RunOutput>(r.stdout);
       assert.equal(out.status, 'FAILED');
       const rec = JSON.parse(fs.readFileSync(path.join(out.runDir, 'run.json'), 'utf8'));
       assert.equal(rec.status, 'FAILED');

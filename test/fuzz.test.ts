@@ -218,7 +218,7 @@ const value: fc.Arbitrary<unknown> = fc.letrec((tie) => ({
 })).v;
 
 /** Set `v` at a dotted path in a plain object (what a YAML file could say there). */
-function place(obj: any, dotted: string, v: unknown): void {
+function place(obj: Record<string, unknown>, dotted: string, v: unknown): void {
   const segs = dotted.split('.').filter(Boolean);
   if (!segs.length) return;
   let cur = obj;
@@ -226,7 +226,7 @@ function place(obj: any, dotted: string, v: unknown): void {
     const own = Object.prototype.hasOwnProperty.call(cur, s);
     if (!own || cur[s] === null || typeof cur[s] !== 'object')
       Object.defineProperty(cur, s, { value: {}, enumerable: true, writable: true, configurable: true });
-    cur = cur[s];
+    cur = cur[s] as Record<string, unknown>; // an object: made one above if it was not
   }
   Object.defineProperty(cur, segs[segs.length - 1], { value: v, enumerable: true, writable: true, configurable: true });
 }
@@ -323,7 +323,7 @@ test(`fuzz: ${RUNS} seeded configs and --set flags load or give located one-line
         refused++;
       }
       assert.equal(Object.getOwnPropertyNames(Object.prototype).sort().join(), protoKeys, 'Object.prototype was written');
-      assert.equal(({} as any).x, undefined);
+      assert.equal(({} as Record<string, unknown>).x, undefined);
     }),
     { seed: SEED, numRuns: RUNS },
   );

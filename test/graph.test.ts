@@ -19,6 +19,8 @@ import { encodeMeans } from '../src/eval/latent-classifier';
 import { compiledEvaluations } from '../src/eval/compiled';
 import { configProto, parseSessionConfig } from '../src/runtime/graph/session-config';
 import type { UserError } from '../src/errors';
+import type * as tfc from '@tensorflow/tfjs-core';
+import type { Batch, Model, StepMode } from '../src/contracts';
 
 // The compiled step needs the native backend (npm run setup:native); the encoder does not.
 const native = installedBackends().includes('tensorflow');
@@ -221,7 +223,7 @@ test(
     assert.match(fs.readFileSync(path.join(g.out.runDir, 'config.yaml'), 'utf8'), /\n {2}draws: host\n/);
     // 400 generated rows, 50 for validation: 350 train rows = 5 batches of 64 + one of 30
     assert.deepEqual(
-      g.rec.step_modes.map((m: any) => [m.batch, m.mode, m.state]),
+      g.rec.step_modes.map((m: StepMode) => [m.batch, m.mode, m.state]),
       [
         ['64×64', 'graph', 'session'],
         ['30×64', 'graph', 'session'],
@@ -239,7 +241,7 @@ test(
     // computes it: the eager run's numbers to the bit (and those of runs made before the session kept the state)
     const f = run('--set', 'train.step_state=fed');
     assert.deepEqual(
-      f.rec.step_modes.map((m: any) => [m.batch, m.mode, m.state]),
+      f.rec.step_modes.map((m: StepMode) => [m.batch, m.mode, m.state]),
       [
         ['64×64', 'graph', 'fed'],
         ['30×64', 'graph', 'fed'],
@@ -252,7 +254,7 @@ test(
     const gg = run('--set', 'train.draws=graph');
     const ge = run('--set', 'train.compile=off', '--set', 'train.draws=graph');
     assert.deepEqual(
-      gg.rec.step_modes.map((m: any) => [m.mode, m.state]),
+      gg.rec.step_modes.map((m: StepMode) => [m.mode, m.state]),
       [
         ['graph', 'session'],
         ['graph', 'session'],
@@ -293,18 +295,19 @@ test('tensorflow: M1+M2 compiles with the frozen M1 held as constants, and match
 test('tensorflow: a model that reads a loss weight as a JavaScript number stays eager, and its steps still train', needsNative, () => {
   const tf = getTf();
   const p = tf.variable(tf.tensor1d([1, -2, 3]), true, 'toy/p');
-  const model = {
-    params: new Map([['p', p]]),
+  // a toy model: only the parts the step reads (no encoder or decoder)
+  const model: Pick<Model, 'params' | 'latent' | 'terms'> = {
+    params: new Map<string, tfc.Variable>([['p', p]]),
     latent: 1,
-    terms(batch: { x: any }, w: { c1: number }) {
+    terms(batch: Batch, w: { c1: number }) {
       const c1 = +w.c1; // a JavaScript number: the graph would freeze it
-      const loss = tf.mul(c1, tf.sum(tf.square(p))) as any;
-      return { loss, elbo: tf.neg(loss) as any };
+      const loss: tfc.Scalar = tf.mul(c1, tf.sum(tf.square(p)));
+      return { loss, elbo: tf.neg(loss) };
     },
-  } as any;
+  };
   const opt = adam(tf, { kind: 'adam', lr: 0.1, beta1: 0.9, beta2: 0.999, epsilon: 1e-8 }, model.params);
-  const step = makeTrainStep(tf, model, opt);
-  const x = tf.zeros([2, 3]) as any;
+  const step = makeTrainStep(tf, model as Model, opt);
+  const x: tfc.Tensor2D = tf.zeros([2, 3]);
   const losses: number[] = [];
   for (let i = 0; i < 3; i++) {
     const t = step(x, null, { c1: 1, c2: 1, alpha: 0 }, new Rng(1), { epoch: 0, step: i, fraction: 0 });
@@ -326,21 +329,22 @@ test(
     const n = 4000;
     // a toy model whose terms are statistics of its draws and of its (binarised) batch
     const p = tf.variable(tf.zeros([1]), true, 'toy/draws');
-    const model = {
-      params: new Map([['p', p]]),
+    // a toy model: only the parts the step reads (no encoder or decoder)
+    const model: Pick<Model, 'params' | 'latent' | 'terms'> = {
+      params: new Map<string, tfc.Variable>([['p', p]]),
       latent: 1,
-      terms(batch: { x: any }, _w: unknown, rng: Rng) {
+      terms(batch: Batch, _w: unknown, rng: Rng) {
         const eps = tf.tensor1d(rng.normals(n));
-        const mean = tf.mean(eps) as any;
+        const mean: tfc.Scalar = tf.mean(eps);
         return {
-          loss: tf.add(tf.mul(tf.sum(p), mean), tf.mean(tf.square(p))) as any,
+          loss: tf.add(tf.mul(tf.sum(p), mean), tf.mean(tf.square(p))),
           mean,
-          square: tf.mean(tf.square(eps)) as any,
-          ones: tf.mean(batch.x) as any,
+          square: tf.mean(tf.square(eps)),
+          ones: tf.mean(batch.x),
         };
       },
-    } as any;
-    const grey = tf.fill([8, n / 8], 0.3) as any; // binarised: a Bernoulli(0.3) per value
+    };
+    const grey: tfc.Tensor2D = tf.fill([8, n / 8], 0.3); // binarised: a Bernoulli(0.3) per value
     const calls = { normals: 0, uniforms: 0 };
     const spied = (['normals', 'uniforms'] as const).map((m) => {
       const f = Rng.prototype[m];
@@ -352,7 +356,7 @@ test(
     });
     const steps = (o: StepOptions, from: number, count: number) => {
       const opt = adam(tf, { kind: 'adam', lr: 0.01, beta1: 0.9, beta2: 0.999, epsilon: 1e-8 }, model.params);
-      const step = makeTrainStep(tf, model, opt, { binarize: true, ...o });
+      const step = makeTrainStep(tf, model as Model, opt, { binarize: true, ...o });
       const rng = new Rng(5);
       const out: number[][] = [];
       for (let i = from; i < from + count; i++) {
@@ -462,15 +466,16 @@ test(
       }),
       codes: [...encodeMeans(tf, model, split.x, n, dim, 50, 'mean', compile)],
     });
-    const near = (a: any, b: any) => {
-      for (const k of Object.keys(b)) assert.ok(Math.abs(a[k] - b[k]) <= 1e-4 * (1 + Math.abs(b[k])), `${k}: ${a[k]} vs ${b[k]}`);
+    // metrics by name (terms, iwae) or codes by index
+    const near = <K extends string | number>(a: Readonly<Record<K, number>>, b: Readonly<Record<K, number>>) => {
+      for (const k of Object.keys(b) as K[]) assert.ok(Math.abs(a[k] - b[k]) <= 1e-4 * (1 + Math.abs(b[k])), `${k}: ${a[k]} vs ${b[k]}`);
     };
     for (let round = 0; round < 2; round++) {
       const g = await all('auto');
       const e = await all('off');
       near(g.terms, e.terms);
       near(g.iwae, e.iwae);
-      near(g.codes, e.codes);
+      near<number>(g.codes, e.codes);
       // as training does between two validations
       for (const p of model.params.values()) p.assign(tf.add(p, 0.05));
     }

@@ -8,7 +8,13 @@ import { Rng } from '../src/runtime/rng';
 import { loadConfig } from '../src/config/load';
 import { createRegistry } from '../src/builtins';
 import { UserError } from '../src/errors';
-import { END_OF_TRAINING, type DataSet } from '../src/contracts';
+import { END_OF_TRAINING, type DataSet, type RunRecord, type RunResult, type RunStatus } from '../src/contracts';
+import type { Cell } from '../src/sweep/spec';
+import type { CellResult } from '../src/sweep/state';
+import type { ComparisonRow } from '../src/sweep/compare';
+import type { CheckpointEvaluation } from '../src/run/evaluate-checkpoint';
+import type { SyncReport } from '../src/mlflow/tracker';
+import type { mlflowState } from '../src/cli/runs';
 import type * as tfc from '@tensorflow/tfjs-core';
 import { runExperiment } from '../src/experiment';
 
@@ -145,12 +151,96 @@ export function elbo(args: string[], opts: { cwd?: string; env?: Record<string, 
 export function runJson(config: string, runsDir: string, sets: string[], extra: string[] = []) {
   const r = elbo(['run', config, '--runs-dir', runsDir, '--json', ...sets.flatMap((v) => ['--set', v]), ...extra]);
   assert.equal(r.status, 0, r.stderr);
-  const out = lastJson(r.stdout);
+  const out = lastJson<RunOutput>(r.stdout);
   return { out, stderr: r.stderr, rec: JSON.parse(fs.readFileSync(path.join(out.runDir, 'run.json'), 'utf8')) };
 }
 
-/** The JSON object on the last line of stdout (`elbo run --json`). */
-export function lastJson(out: string): any {
+// ---- what commands print on their last stdout line with --json (read with lastJson) ----
+
+/** `elbo run --json` (a resumed or failed run's too). */
+export type RunOutput = RunResult;
+
+/** `elbo sweep --json`: the sweep's directory, FINISHED when every cell settled, each cell's record. */
+export interface SweepOutput {
+  dir: string;
+  status: 'FINISHED' | 'FAILED';
+  cells: CellResult[];
+}
+
+/** `elbo sweep --dry-run --json`: the cells that would run. */
+export interface DryRunOutput {
+  dir: string;
+  cells: (Cell & { config_sha256: string; args: string[] })[];
+}
+
+/** `elbo validate --json`. */
+export interface ValidateOutput {
+  ok: boolean;
+  file: string;
+  kind: 'config' | 'sweep';
+  config_sha256?: string;
+  cells?: number;
+  problems: { where: string; file: string | null; line: number | null; col: number | null; message: string }[];
+}
+
+/** `elbo runs list --json`: a row per run. */
+export type ListedRunRow = Pick<
+  RunRecord,
+  'run_id' | 'experiment' | 'start_time' | 'epochs_completed' | 'epochs_planned' | 'sweep' | 'metrics'
+> & {
+  dir: string;
+  status: RunStatus;
+  tags: Record<string, string>;
+};
+
+/** `elbo runs show --json`: the record with its directory, the status read (and recorded), its evaluations, its pace while it runs. */
+export type ShownRun = RunRecord & {
+  dir: string;
+  recorded_status: RunStatus;
+  mlflow: ReturnType<typeof mlflowState>;
+  evaluations: CheckpointEvaluation[];
+  pace?: { epoch_s: number; left_s: number };
+};
+
+/** `elbo evaluate --json`. */
+export type EvaluateOutput = CheckpointEvaluation;
+
+/** `elbo compare --json`. */
+export interface CompareOutput {
+  keys: string[];
+  metrics: string[];
+  rows: ComparisonRow[];
+}
+
+/** `elbo audit --json`: each audited cell's reproduction, summed up. */
+export interface AuditOutput {
+  sweep: string;
+  audited: number;
+  passed: number;
+  cells: {
+    cell: number;
+    label: string;
+    passed: boolean;
+    metrics_compared: number;
+    max_abs_diff: number;
+    fingerprint_diffs: string[];
+    causes: string[];
+    rerun: string | null;
+  }[];
+}
+
+/** `elbo sync --json`. */
+export interface SyncOutput {
+  runs: SyncReport[];
+}
+
+/** One plugin's branch of a kind's slot in `elbo schema`'s output (definitions.KIND.oneOf[i]). */
+export interface SchemaBranch {
+  properties: { kind: { const: string } };
+}
+
+/** The JSON object on the last line of stdout (`elbo run --json`), as T: one of the outputs above. */
+export function lastJson<T>(out: string): T {
   const lines = out.trim().split('\n');
   return JSON.parse(lines[lines.length - 1]);
 }

@@ -4,7 +4,7 @@ import * as fs from 'fs';
 import * as path from 'path';
 import * as jpeg from 'jpeg-js';
 import { runExperiment } from '../src/experiment';
-import { tmpDir, smallConfig, elbo, lastJson, epochLines } from './helpers';
+import { tmpDir, smallConfig, elbo, lastJson, epochLines, type RunOutput } from './helpers';
 import { Rng } from '../src/runtime/rng';
 
 test('conv networks train, and auto never picks wasm for them (no Conv2DBackpropFilter there)', async () => {
@@ -68,7 +68,7 @@ eval: [{kind: elbo}, {kind: reconstructions, n: 4}, {kind: augment, per_class: 1
   );
   const r = elbo(['run', cfg, '--runs-dir', path.join(dir, 'runs'), '--json']);
   assert.equal(r.status, 0, r.stderr);
-  const out = lastJson(r.stdout);
+  const out = lastJson<RunOutput>(r.stdout);
   assert.match(r.stderr, /\(90 train \/ 10 val \/ 20 test\)/);
   assert.ok(out.metrics['test/augment_class_kept'] >= 0);
   assert.ok(fs.statSync(path.join(out.runDir, 'artifacts', 'augment.png')).size > 0);

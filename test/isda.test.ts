@@ -4,6 +4,7 @@ import { getTf } from '../src/runtime/tf';
 import { selectBackend } from '../src/runtime/backend';
 import { isdaClassLoss } from '../src/losses/isda';
 import { Rng } from '../src/runtime/rng';
+import type * as tfc from '@tensorflow/tfjs-core';
 
 test.before(async () => {
   await selectBackend('auto'); // ELBO_BACKEND picks it in the test runs
@@ -80,10 +81,11 @@ test('ISDA class loss: gradients flow to μ, σ², W and b, and match finite dif
   const C = 3;
   const { W, s2, mu, b, y } = inputs(2, B, K, C, { W: 0.5, spread: 0.5, s2: 0.5, mu: 1 });
   const yT = tf.tensor1d(y, 'int32');
-  const f = (m: any, s: any, w: any, bb: any) => tf.sum(isdaClassLoss(m, s, w, bb, yT));
+  const f = (m: tfc.Tensor2D, s: tfc.Tensor2D, w: tfc.Tensor2D, bb: tfc.Tensor1D) => tf.sum(isdaClassLoss(m, s, w, bb, yT));
   const args = [tf.tensor2d(mu, [B, K]), tf.tensor2d(s2, [B, K]), tf.tensor2d(W, [K, C]), tf.tensor1d(b)];
   const grads = tf
-    .grads(f as any)(args)
+    // grads hands f the tensors of args, in order: two matrices [B, K], W [K, C], b [C]
+    .grads(f as (...xs: tfc.Tensor[]) => tfc.Scalar)(args)
     .map((g) => g.dataSync());
   // finite differences in float64 on the reference, one coordinate of each argument
   const h = 1e-3;

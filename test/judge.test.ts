@@ -5,7 +5,7 @@ import * as path from 'path';
 import { runExperiment } from '../src/experiment';
 import { loadConfig } from '../src/config/load';
 import { createRegistry } from '../src/builtins';
-import { tmpDir, smallConfig, elbo, lastJson, ROOT } from './helpers';
+import { tmpDir, smallConfig, elbo, lastJson, ROOT, type RunOutput } from './helpers';
 import type { PluginOptions } from '../src/contracts';
 
 test('the CNN judge config validates and trains on a limited MNIST set (conv classifier on real images)', () => {
@@ -39,7 +39,7 @@ test('the CNN judge config validates and trains on a limited MNIST set (conv cla
     { cwd: ROOT },
   );
   assert.equal(r.status, 0, r.stderr);
-  const out = lastJson(r.stdout);
+  const out = lastJson<RunOutput>(r.stdout);
   assert.equal(out.status, 'FINISHED');
   assert.ok(out.metrics['test/accuracy'] > 0.5, `a CNN on 400 images should beat chance (0.1) by far: ${out.metrics['test/accuracy']}`);
   assert.ok(Number.isFinite(out.metrics['val/accuracy']));

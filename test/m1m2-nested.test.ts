@@ -134,11 +134,11 @@ test('m1m2: a nested M1 block is validated with the config; m1 and m1_run togeth
   const runs = path.join(dir, 'runs');
   await assert.rejects(
     runExperiment({ config: cfg, runsDir: runs, progress: false, overrides: [...nested(1), 'model.m1_run=somewhere'] }),
-    (e: any) => e instanceof UserError && /either as model\.m1 .* or as model\.m1_run/.test(e.message),
+    (e: unknown) => e instanceof UserError && /either as model\.m1 .* or as model\.m1_run/.test(e.message),
   );
   await assert.rejects(
     runExperiment({ config: cfg, runsDir: runs, progress: false, overrides: [...nested(1), 'model.m1.model={kind: m2}'] }),
-    (e: any) => e instanceof UserError && e.where === 'model.m1.model' && /must be an m1 or vae model.*not 'm2'/.test(e.message),
+    (e: unknown) => e instanceof UserError && e.where === 'model.m1.model' && /must be an m1 or vae model.*not 'm2'/.test(e.message),
   );
   assert.deepEqual(
     fs.existsSync(path.join(runs, 'small-m1')) ? fs.readdirSync(path.join(runs, 'small-m1')) : [],

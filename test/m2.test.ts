@@ -259,7 +259,7 @@ test('alpha_expression: arithmetic over N_total, N_labelled, N; bad expressions 
   ] as [string, RegExp][]) {
     assert.throws(
       () => evalAlphaExpression(bad, names),
-      (e: any) => e instanceof UserError && why.test(e.message) && e.where === 'model.alpha_expression' && !e.line().includes('\n'),
+      (e: unknown) => e instanceof UserError && why.test(e.message) && e.where === 'model.alpha_expression' && !e.line().includes('\n'),
       bad,
     );
   }
@@ -406,7 +406,7 @@ test('the accuracy and class-samples evaluators refuse a model without a classif
         progress: false,
         overrides: ['train.epochs=1', `eval=[{kind: ${ev}}]`],
       }),
-      (e: any) => e instanceof UserError && /needs a .*(classifies|class-conditional)/.test(e.message),
+      (e: unknown) => e instanceof UserError && /needs a .*(classifies|class-conditional)/.test(e.message),
     );
   }
 });
@@ -453,13 +453,13 @@ test('m1m2: M2 on the z1 features of a finished M1 run; clear errors without one
   // neither model.m1 nor model.m1_run: refused when the config is validated, at the --set that made the model
   await assert.rejects(
     m1m2(null),
-    (e: any) => e instanceof UserError && /^--set model=\{kind: m1m2.*: m1m2 needs an M1: .*--set model\.m1_run=/.test(e.line()),
+    (e: unknown) => e instanceof UserError && /^--set model=\{kind: m1m2.*: m1m2 needs an M1: .*--set model\.m1_run=/.test(e.line()),
   );
-  await assert.rejects(m1m2(path.join(dir, 'nowhere')), (e: any) => e instanceof UserError && /not a run directory/.test(e.message));
+  await assert.rejects(m1m2(path.join(dir, 'nowhere')), (e: unknown) => e instanceof UserError && /not a run directory/.test(e.message));
   // a run that did not finish
   const rec = JSON.parse(fs.readFileSync(path.join(m1.runDir, 'run.json'), 'utf8'));
   fs.writeFileSync(path.join(m1.runDir, 'run.json'), JSON.stringify({ ...rec, status: 'KILLED' }));
-  await assert.rejects(m1m2(m1.runDir), (e: any) => e instanceof UserError && /KILLED, not FINISHED/.test(e.message));
+  await assert.rejects(m1m2(m1.runDir), (e: unknown) => e instanceof UserError && /KILLED, not FINISHED/.test(e.message));
 });
 
 /** A CSV in the loader's format: `bands` values then a label; 90% of the rows are class 39. */
@@ -514,12 +514,12 @@ test('hyperspectral CSV: labels remapped, class cap, min-max scaling by the trai
   assert.equal(capped.normalisation.min.length, 12);
   assert.throws(
     () => loadHyperspectral({ ...opts, path: 'missing.csv' }, ctx),
-    (e: any) => e instanceof UserError && /hyperspectral CSV not found; export labelled pixels as CSV/.test(e.message),
+    (e: unknown) => e instanceof UserError && /hyperspectral CSV not found; export labelled pixels as CSV/.test(e.message),
   );
   fs.writeFileSync(path.join(dir, 'bad.csv'), '1,2,3\n1,2\n');
   assert.throws(
     () => loadHyperspectral({ ...opts, path: 'bad.csv' }, ctx),
-    (e: any) => e instanceof UserError && /line 2: 2 columns/.test(e.message),
+    (e: unknown) => e instanceof UserError && /line 2: 2 columns/.test(e.message),
   );
 });
 

@@ -20,6 +20,25 @@ import { spawn, ChildProcess } from 'child_process';
 import { ROOT } from './helpers';
 import { killGroup, trackGroup } from './processes';
 import { ensureVenvTool } from '../src/util/venv';
+import type { Caught } from '../src/errors';
+import type {
+  MlflowDatasetInput,
+  MlflowExperiment,
+  MlflowLoggedModel,
+  MlflowMetric,
+  MlflowRun,
+  MlflowRunOutputs,
+} from '../src/mlflow/client';
+
+/** A run as the REST API returns it, with the parts elbo's runs all have (data, the data set input, the model outputs) present. */
+export type ServerRun = MlflowRun & {
+  data: Required<MlflowRun['data']>;
+  inputs: { dataset_inputs: MlflowDatasetInput[] };
+  outputs: Required<MlflowRunOutputs>;
+};
+
+/** A logged model as the REST API returns it, with its params and metrics. */
+export type ServerModel = MlflowLoggedModel & { data: Required<NonNullable<MlflowLoggedModel['data']>> };
 
 export const MLFLOW_VERSION = '3.17.2';
 export const VENV = path.join(ROOT, '.venv-mlflow');
@@ -162,7 +181,7 @@ export class MlflowServer {
 
 // ---- reading back through the REST API --------------------------------------------------------
 
-export async function api(base: string, method: 'GET' | 'POST', apiPath: string, body?: Record<string, unknown>): Promise<any> {
+export async function api<T = unknown>(base: string, method: 'GET' | 'POST', apiPath: string, body?: Record<string, unknown>): Promise<T> {
   let url = `${base}/api/2.0/mlflow/${apiPath}`;
   const init: RequestInit = { method, headers: { 'Content-Type': 'application/json' } };
   if (method === 'GET' && body) url += '?' + new URLSearchParams(Object.entries(body).map(([k, v]) => [k, String(v)])).toString();
@@ -170,22 +189,28 @@ export async function api(base: string, method: 'GET' | 'POST', apiPath: string,
   const r = await fetch(url, init);
   const text = await r.text();
   if (!r.ok) throw new Error(`${method} ${apiPath}: HTTP ${r.status} ${text.slice(0, 300)}`);
-  return text ? JSON.parse(text) : {};
+  return text ? JSON.parse(text) : ({} as T);
 }
 
-export async function runsOf(base: string, experimentName: string): Promise<any[]> {
-  const exp = (await api(base, 'GET', 'experiments/get-by-name', { experiment_name: experimentName })).experiment;
-  const r = await api(base, 'POST', 'runs/search', { experiment_ids: [exp.experiment_id], max_results: 100 });
+export async function runsOf(base: string, experimentName: string): Promise<ServerRun[]> {
+  const exp = (await api<{ experiment: MlflowExperiment }>(base, 'GET', 'experiments/get-by-name', { experiment_name: experimentName }))
+    .experiment;
+  const r = await api<{ runs?: ServerRun[] }>(base, 'POST', 'runs/search', { experiment_ids: [exp.experiment_id], max_results: 100 });
   return r.runs ?? [];
 }
 
 export async function history(base: string, runId: string, key: string): Promise<{ step: number; timestamp: number; value: number }[]> {
-  const r = await api(base, 'GET', 'metrics/get-history', { run_id: runId, metric_key: key });
-  return (r.metrics ?? []).map((m: any) => ({ step: Number(m.step ?? 0), timestamp: Number(m.timestamp), value: Number(m.value) }));
+  const r = await api<{ metrics?: MlflowMetric[] }>(base, 'GET', 'metrics/get-history', { run_id: runId, metric_key: key });
+  return (r.metrics ?? []).map((m) => ({ step: Number(m.step ?? 0), timestamp: Number(m.timestamp), value: Number(m.value) }));
 }
 
 export async function artifactList(base: string, runId: string, dir = ''): Promise<string[]> {
-  const r = await api(base, 'GET', 'artifacts/list', dir ? { run_id: runId, path: dir } : { run_id: runId });
+  const r = await api<{ files?: { path: string; is_dir: boolean }[] }>(
+    base,
+    'GET',
+    'artifacts/list',
+    dir ? { run_id: runId, path: dir } : { run_id: runId },
+  );
   const out: string[] = [];
   for (const f of r.files ?? []) {
     if (f.is_dir) out.push(...(await artifactList(base, runId, f.path)));
@@ -312,7 +337,7 @@ export class FaultProxy {
         const r = await fetch(this.target + req.url, {
           method: req.method,
           headers,
-          body: ['GET', 'HEAD'].includes(req.method ?? 'GET') ? undefined : (body as any),
+          body: ['GET', 'HEAD'].includes(req.method ?? 'GET') ? undefined : body,
         });
         const out = Buffer.from(await r.arrayBuffer());
         if (fault === 'lose') {
@@ -321,8 +346,8 @@ export class FaultProxy {
           return;
         }
         res.writeHead(r.status, { 'Content-Type': r.headers.get('content-type') ?? 'application/octet-stream' }).end(out);
-      } catch (e: any) {
-        res.writeHead(502, { 'Content-Type': 'text/plain' }).end(String(e?.message ?? e));
+      } catch (e) {
+        res.writeHead(502, { 'Content-Type': 'text/plain' }).end(String((e as Caught)?.message ?? e));
       }
     });
   }

@@ -8,7 +8,7 @@ import * as fs from 'fs';
 import * as path from 'path';
 import { spawn, spawnSync } from 'child_process';
 import { parse as parseYaml } from 'yaml';
-import { tmpDir, smallConfig, lastJson, BIN, ROOT } from './helpers';
+import { tmpDir, smallConfig, lastJson, BIN, ROOT, type RunOutput, type ShownRun, type SweepOutput, type SyncOutput } from './helpers';
 import {
   ensureMlflow,
   MlflowServer,
@@ -21,10 +21,15 @@ import {
   readBackWithPython,
   PythonReadBack,
   MLFLOW_VERSION,
+  type ServerRun,
+  type ServerModel,
 } from './mlflow-server';
-import { MlflowClient } from '../src/mlflow/client';
+import type { UserError } from '../src/errors';
+import type { RunRecord } from '../src/contracts';
+import type { ReproReport } from '../src/sweep/reproduce';
+import { MlflowClient, type MlflowExperiment, type MlflowMetric, type MlflowRun } from '../src/mlflow/client';
 import { getOrCreateExperiment, Replayer } from '../src/mlflow/replay';
-import { Spool } from '../src/mlflow/spool';
+import { Spool, type DeferredEvent, type SpoolState } from '../src/mlflow/spool';
 import { syncRun, configParams } from '../src/mlflow/tracker';
 import { artifactLocation, ArtifactStore, ArtifactsUnreachable } from '../src/mlflow/artifacts';
 import { runExperiment } from '../src/experiment';
@@ -85,9 +90,9 @@ function elboAsync(
 }
 
 /** The JSON object on the last line of stdout, or a failure that shows stderr. */
-function jsonOf(r: { status: number | null; stdout: string; stderr: string }): any {
+function jsonOf<T>(r: { status: number | null; stdout: string; stderr: string }): T {
   try {
-    return lastJson(r.stdout);
+    return lastJson<T>(r.stdout);
   } catch {
     assert.fail(`no JSON on stdout (exit ${r.status}); stdout: ${JSON.stringify(r.stdout)}; stderr:\n${r.stderr}`);
   }
@@ -149,7 +154,7 @@ async function assertMetricsExactlyOnce(base: string, runId: string, runDir: str
   return n;
 }
 
-async function assertArtifactsIdentical(base: string, run: any, runDir: string, expected: string[]): Promise<void> {
+async function assertArtifactsIdentical(base: string, run: Pick<MlflowRun, 'info'>, runDir: string, expected: string[]): Promise<void> {
   const listed = await artifactList(base, run.info.run_id);
   for (const f of expected) {
     assert.ok(listed.includes(f), `artifact ${f} is listed (got ${listed.join(', ')})`);
@@ -206,8 +211,8 @@ async function assertPythonReadBack(base: string, runId: string, runDir: string,
 }
 
 /** Every event of the run's spool is acknowledged, none refused, none waiting. */
-function assertSpoolDelivered(runDir: string): any {
-  const state = JSON.parse(fs.readFileSync(path.join(runDir, 'mlflow', 'state.json'), 'utf8'));
+function assertSpoolDelivered(runDir: string): SpoolState {
+  const state: SpoolState = JSON.parse(fs.readFileSync(path.join(runDir, 'mlflow', 'state.json'), 'utf8'));
   assert.equal(
     state.acked,
     fs
@@ -232,7 +237,7 @@ test('elbo run --tracking-uri: params, every metric point, tags, status and arti
   );
   assert.equal(r.status, 0, r.stderr);
   assert.doesNotMatch(r.stderr, /warning/);
-  const out = jsonOf(r);
+  const out = jsonOf<RunOutput>(r);
   const rec = JSON.parse(fs.readFileSync(path.join(out.runDir, 'run.json'), 'utf8'));
   const found = await runsOf(server.url, 't-full');
   assert.equal(found.length, 1, 'one MLflow run per elbo run');
@@ -278,7 +283,7 @@ test('elbo run --tracking-uri: params, every metric point, tags, status and arti
   assert.equal(inputs[0].dataset.name, rec.data.name);
   assert.equal(inputs[0].dataset.digest, rec.data.sha256.slice(0, 36));
   assert.deepEqual(JSON.parse(inputs[0].dataset.source), { uri: rec.data.source });
-  assert.deepEqual(JSON.parse(inputs[0].dataset.profile), {
+  assert.deepEqual(JSON.parse(inputs[0].dataset.profile!), {
     sha256: rec.data.sha256,
     train: rec.data.train,
     val: rec.data.val,
@@ -288,19 +293,21 @@ test('elbo run --tracking-uri: params, every metric point, tags, status and arti
   // the model: an MLflow 3 logged model, READY, the run's output at its last epoch, with the
   // checkpoint, config and MLmodel as its files and the run's test metrics
   assert.deepEqual(
-    run.outputs.model_outputs.map((o: any) => Number(o.step)),
+    run.outputs.model_outputs.map((o) => Number(o.step)),
     [3],
   );
-  const model = (await api(server.url, 'GET', `logged-models/${run.outputs.model_outputs[0].model_id}`)).model;
+  const model = (await api<{ model: ServerModel }>(server.url, 'GET', `logged-models/${run.outputs.model_outputs[0].model_id}`)).model;
   assert.equal(model.info.status, 'LOGGED_MODEL_READY');
   assert.equal(model.info.source_run_id, info.run_id);
   assert.equal(model.info.name, `${rec.experiment}-vae`, 'named by experiment and model kind');
   assert.equal(byKey(model.data.params).latent, '4');
-  const modelMetrics = Object.fromEntries(model.data.metrics.map((m: any) => [m.key, m.value]));
+  const modelMetrics = Object.fromEntries(model.data.metrics.map((m) => [m.key, m.value]));
   assert.ok(Object.keys(modelMetrics).some((k) => k.startsWith('test/')));
   for (const [k, v] of Object.entries(modelMetrics)) assert.equal(v, rec.metrics[k], k);
-  const modelFiles = (await api(server.url, 'GET', `logged-models/${model.info.model_id}/artifacts/directories`)).files
-    .map((f: any) => f.path)
+  const modelFiles = (
+    await api<{ files: { path: string }[] }>(server.url, 'GET', `logged-models/${model.info.model_id}/artifacts/directories`)
+  ).files
+    .map((f) => f.path)
     .sort();
   assert.deepEqual(modelFiles, ['MLmodel', 'checkpoint', 'config.yaml']);
   const weights = await fetch(
@@ -360,7 +367,7 @@ test('elbo run --tracking-uri: params, every metric point, tags, status and arti
   // a second sync has nothing to do
   const again = await elboAsync(['sync', out.runDir, '--json'], CLEAN_ENV);
   assert.equal(again.status, 0, again.stderr);
-  assert.equal(jsonOf(again).runs[0].status, 'up-to-date');
+  assert.equal(jsonOf<SyncOutput>(again).runs[0].status, 'up-to-date');
 });
 
 test('MLFLOW_TRACKING_URI and credentials: sent as MLflow clients send them, written nowhere', async () => {
@@ -412,9 +419,9 @@ test('MLFLOW_TRACKING_URI and credentials: sent as MLflow clients send them, wri
     // and a URI with credentials in it is refused before anything runs
     await assert.rejects(
       runExperiment({ config: cfg, runsDir: runs, progress: false, trackingUri: `http://bob:hunter2@127.0.0.1:${server.port}` }),
-      (e: any) => {
+      (e: unknown) => {
         assert.equal(
-          e.line(),
+          (e as UserError).line(),
           '--tracking-uri: the tracking URI must not carry credentials; set MLFLOW_TRACKING_TOKEN, or MLFLOW_TRACKING_USERNAME and MLFLOW_TRACKING_PASSWORD',
         );
         return true;
@@ -448,14 +455,14 @@ test('slow and failing server: bounded retries with back-off, then the spool; a 
     const r = await elboAsync(['run', cfg, '--runs-dir', runs, '--json', '--tracking-uri', proxy.url], CLEAN_ENV);
     assert.equal(r.status, 0, r.stderr);
     assert.doesNotMatch(r.stderr, /MLflow is behind/, 'retries were enough');
-    const out = jsonOf(r);
+    const out = jsonOf<RunOutput>(r);
     const [run] = await runsOf(server.url, 't-faults');
     assert.equal(run.info.status, 'FINISHED');
     await assertMetricsExactlyOnce(server.url, run.info.run_id, out.runDir);
     assert.ok(proxy.requests.some((q) => q.fault === '503'));
     // the lost batch was checked against the server's history, not sent again
     const lost = proxy.requests.find((q) => q.fault === 'lose')!;
-    const lostPoints = JSON.parse(lost.body.toString()).metrics.map((m: any) => `${m.key}@${m.step}@${m.timestamp}`);
+    const lostPoints = JSON.parse(lost.body.toString()).metrics.map((m: MlflowMetric) => `${m.key}@${m.step}@${m.timestamp}`);
     const later = proxy.requests.slice(proxy.requests.indexOf(lost) + 1).filter((q) => q.url.includes('log-batch') && q.fault === 'pass');
     // (the logged model's metrics are the run's test metrics again, carrying the model's id:
     // that is how MLflow 3 attaches metrics to a logged model, not a resend of run history;
@@ -468,7 +475,7 @@ test('slow and failing server: bounded retries with back-off, then the spool; a 
     }
     // and the model's metrics go out once
     const modelPoints = later.flatMap((q) =>
-      (JSON.parse(q.body.toString()).metrics ?? []).filter((m: any) => m.model_id).map((m: any) => `${m.key}@${m.step}`),
+      (JSON.parse(q.body.toString()).metrics ?? []).filter((m: MlflowMetric) => m.model_id).map((m: MlflowMetric) => `${m.key}@${m.step}`),
     );
     assert.equal(new Set(modelPoints).size, modelPoints.length, "the logged model's metrics are sent once");
     assert.ok(
@@ -505,12 +512,12 @@ test('slow and failing server: bounded retries with back-off, then the spool; a 
     assert.match(hung.stderr, /warning: MLflow is behind: .*no answer within 0\.3 s/);
     assert.match(hung.stderr, /send them with: elbo sync /);
     assert.ok(took < 25, `the run took ${took} s`);
-    const hungDir = jsonOf(hung).runDir;
+    const hungDir = jsonOf<RunOutput>(hung).runDir;
     // the server is back: sync sends everything once
     proxy.fault = () => 'pass';
     const s = await elboAsync(['sync', hungDir, '--json'], CLEAN_ENV);
     assert.equal(s.status, 0, s.stderr);
-    assert.equal(jsonOf(s).runs[0].status, 'synced');
+    assert.equal(jsonOf<SyncOutput>(s).runs[0].status, 'synced');
     const [h] = await runsOf(server.url, 't-hang');
     assert.equal(h.info.status, 'FINISHED');
     await assertMetricsExactlyOnce(server.url, h.info.run_id, hungDir);
@@ -530,7 +537,7 @@ test('server down at the start: the MLflow run is created by elbo sync, with the
     );
     assert.equal(r.status, 0, r.stderr);
     assert.match(r.stderr, /warning: MLflow is behind: .*connection refused/);
-    const out = jsonOf(r);
+    const out = jsonOf<RunOutput>(r);
     assert.equal(out.status, 'FINISHED');
     assert.equal(
       await api(server.url, 'GET', 'experiments/get-by-name', { experiment_name: 't-down' }).catch(() => null),
@@ -541,7 +548,7 @@ test('server down at the start: the MLflow run is created by elbo sync, with the
     await proxy.listen();
     const s1 = await elboAsync(['sync', out.runDir, '--json'], CLEAN_ENV);
     assert.equal(s1.status, 0, s1.stderr);
-    const rep = jsonOf(s1).runs[0];
+    const rep = jsonOf<SyncOutput>(s1).runs[0];
     assert.equal(rep.status, 'synced');
     assert.equal(rep.pending, 0);
     const rec = JSON.parse(fs.readFileSync(path.join(out.runDir, 'run.json'), 'utf8'));
@@ -602,10 +609,11 @@ test('deleted experiment: a clear error (not restored), and concurrent creation 
   const r = await elboAsync(['run', cfg, '--runs-dir', runs, '--json', '--set', 'train.epochs=1', '--tracking-uri', server.url], CLEAN_ENV);
   assert.equal(r.status, 0, 'training is not failed by the tracker');
   assert.match(r.stderr, /warning: MLflow is behind: .*experiment 't-deleted' .* is deleted .*restore it/);
-  const s = await elboAsync(['sync', jsonOf(r).runDir], CLEAN_ENV);
+  const s = await elboAsync(['sync', jsonOf<RunOutput>(r).runDir], CLEAN_ENV);
   assert.equal(s.status, 1);
   assert.match(s.stdout, /is deleted .*restore it .*still pending/);
-  const exp = (await api(server.url, 'GET', 'experiments/get-by-name', { experiment_name: 't-deleted' })).experiment;
+  const exp = (await api<{ experiment: MlflowExperiment }>(server.url, 'GET', 'experiments/get-by-name', { experiment_name: 't-deleted' }))
+    .experiment;
   assert.equal(exp.lifecycle_stage, 'deleted', "not restored behind the user's back");
 });
 
@@ -698,7 +706,7 @@ test('user errors are one line before anything runs; a non-http MLFLOW_TRACKING_
   });
   assert.equal(fileUri.status, 0, fileUri.stderr);
   assert.match(fileUri.stderr, /warning: MLFLOW_TRACKING_URI=file:.*is not an http\(s\) tracking server; MLflow tracking stays off/);
-  assert.ok(!fs.existsSync(path.join(jsonOf(fileUri).runDir, 'mlflow')));
+  assert.ok(!fs.existsSync(path.join(jsonOf<RunOutput>(fileUri).runDir, 'mlflow')));
 });
 
 test('a diverging run is FAILED in MLflow too, with its end time and the reason in the note; sweep cells nest under a parent', async () => {
@@ -725,7 +733,7 @@ test('a diverging run is FAILED in MLflow too, with its end time and the reason 
   }
   assert.equal(r.status, 'FAILED');
   const rec = JSON.parse(fs.readFileSync(path.join(r.runDir, 'run.json'), 'utf8'));
-  const run = (await runsOf(server.url, 't-failed')).find((x) => x.info.run_id !== parent.run_id);
+  const run = (await runsOf(server.url, 't-failed')).find((x) => x.info.run_id !== parent.run_id)!;
   assert.equal(run.info.status, 'FAILED');
   assert.equal(Number(run.info.end_time), Date.parse(rec.end_time));
   const tags = byKey(run.data.tags);
@@ -791,7 +799,7 @@ test('server killed mid-run and restarted: training goes on, elbo sync sends the
   assert.equal(code, 0, stderr);
   assert.match(stderr, /warning: MLflow is behind/);
   assert.match(stderr, /epoch 16\/16/, 'training went on');
-  const out = lastJson(stdout);
+  const out = lastJson<RunOutput>(stdout);
   assert.equal(out.status, 'FINISHED');
   const pending = JSON.parse(fs.readFileSync(path.join(out.runDir, 'mlflow', 'state.json'), 'utf8'));
   assert.ok(
@@ -807,7 +815,7 @@ test('server killed mid-run and restarted: training goes on, elbo sync sends the
   process.stderr.write(`# mlflow server restarted in ${server.startSeconds.at(-1)!.toFixed(1)} s\n`);
   const s1 = await elboAsync(['sync', '--runs-dir', runs, '--json'], CLEAN_ENV);
   assert.equal(s1.status, 0, s1.stderr);
-  assert.equal(jsonOf(s1).runs.length, 1);
+  assert.equal(jsonOf<SyncOutput>(s1).runs.length, 1);
   assert.equal((await syncRun(out.runDir, { env: {} })).status, 'up-to-date');
   const all = await runsOf(server.url, 't-kill');
   assert.equal(all.length, 1);
@@ -862,7 +870,7 @@ test('elbo sweep --tracking-uri: one parent run, every cell nested under it; a r
   ];
   const r = await elboAsync(args, CLEAN_ENV);
   assert.equal(r.status, 0, r.stderr);
-  const sweepDir = jsonOf(r).dir;
+  const sweepDir = jsonOf<SweepOutput>(r).dir;
   const runs = await runsOf(server.url, 't-sweep');
   const parent = runs.find((x) => byKey(x.data.tags)['elbo.sweep'] === 'grid');
   assert.ok(parent, 'a parent run tagged elbo.sweep');
@@ -886,7 +894,7 @@ test('elbo sweep --tracking-uri: one parent run, every cell nested under it; a r
     'grid.model.latent': '[2,4]',
     'grid.model.prior': '[{"kind":"gaussian"}]',
   });
-  assert.deepEqual(Object.fromEntries(parent.data.metrics.map((m: any) => [m.key, m.value])), {
+  assert.deepEqual(Object.fromEntries(parent.data.metrics.map((m) => [m.key, m.value])), {
     'sweep/cells': 2,
     'sweep/finished': 2,
     'sweep/failed': 0,
@@ -906,7 +914,7 @@ test('elbo sweep --tracking-uri: one parent run, every cell nested under it; a r
   ]);
   // the cells' logged models are the parent's outputs too (MLflow lists the sweep as a training run)
   const childModels = children.map((c) => c.outputs.model_outputs[0].model_id).sort();
-  assert.deepEqual(parent.outputs.model_outputs.map((o: any) => o.model_id).sort(), childModels);
+  assert.deepEqual(parent.outputs.model_outputs.map((o) => o.model_id).sort(), childModels);
   // rerunning finds both cells finished and keeps the one parent
   const again = await elboAsync(args, CLEAN_ENV);
   assert.equal(again.status, 0, again.stderr);
@@ -914,14 +922,14 @@ test('elbo sweep --tracking-uri: one parent run, every cell nested under it; a r
   assert.equal(after.filter((x) => byKey(x.data.tags)['elbo.sweep'] === 'grid').length, 1);
   assert.equal(after.length, 3);
   assert.equal(
-    after.find((x) => byKey(x.data.tags)['elbo.sweep'] === 'grid').outputs.model_outputs.length,
+    after.find((x) => byKey(x.data.tags)['elbo.sweep'] === 'grid')!.outputs.model_outputs.length,
     2,
     'the outputs are not added twice',
   );
   // the parent is spooled like a run: nothing is left to send
   const sync = await elboAsync(['sync', sweepDir, '--json'], CLEAN_ENV);
   assert.equal(sync.status, 0, sync.stderr);
-  assert.equal(jsonOf(sync).runs[0].status, 'up-to-date');
+  assert.equal(jsonOf<SyncOutput>(sync).runs[0].status, 'up-to-date');
 });
 
 test('two processes of one sweep at once (SLURM array tasks, --cell): one parent run, both cells nested under it', async () => {
@@ -943,7 +951,7 @@ test('two processes of one sweep at once (SLURM array tasks, --cell): one parent
 
 test('elbo reproduce MLFLOW_RUN_ID: the record comes from the server and the rerun matches it', async () => {
   const { cfg, runs } = configInRepo('');
-  const first = jsonOf(
+  const first = jsonOf<RunOutput>(
     await elboAsync(
       ['run', cfg, '--runs-dir', runs, '--tracking-uri', server.url, '--json', '--set', 'train.epochs=1', '--set', 'eval=[{kind: elbo}]'],
       CLEAN_ENV,
@@ -955,17 +963,17 @@ test('elbo reproduce MLFLOW_RUN_ID: the record comes from the server and the rer
   const out = path.join(tmpDir('elbo-repro-'), 'runs');
   const r = await elboAsync(['reproduce', runId, '--tracking-uri', server.url, '--runs-dir', out, '--json', '--quiet'], CLEAN_ENV);
   assert.equal(r.status, 0, r.stdout + r.stderr);
-  const report = jsonOf(r);
+  const report = jsonOf<ReproReport>(r);
   assert.equal(report.passed, true);
-  assert.ok(report.metrics.some((m: any) => m.name === 'test/elbo' && m.diff === 0));
+  assert.ok(report.metrics.some((m: ReproReport['metrics'][number]) => m.name === 'test/elbo' && m.diff === 0));
   // the rerun is tracked on the same server, with its report
-  const rerunId = JSON.parse(fs.readFileSync(path.join(report.rerun, 'mlflow', 'state.json'), 'utf8')).run_id;
-  const rerun = (await api(server.url, 'GET', 'runs/get', { run_id: rerunId })).run;
+  const rerunId = JSON.parse(fs.readFileSync(path.join(report.rerun!, 'mlflow', 'state.json'), 'utf8')).run_id;
+  const rerun = (await api<{ run: ServerRun }>(server.url, 'GET', 'runs/get', { run_id: rerunId })).run;
   assert.equal(rerun.info.status, 'FINISHED');
   const tags = byKey(rerun.data.tags);
   assert.equal(tags['elbo.reproduce.passed'], 'true');
   assert.equal(tags['elbo.reproduces.mlflow_run_id'], runId);
-  await assertArtifactsIdentical(server.url, rerun, report.rerun, ['artifacts/reproduce-report.md', 'artifacts/reproduce-report.json']);
+  await assertArtifactsIdentical(server.url, rerun, report.rerun!, ['artifacts/reproduce-report.md', 'artifacts/reproduce-report.json']);
   const missing = await elboAsync(['reproduce', '0'.repeat(32), '--tracking-uri', server.url, '--runs-dir', out], CLEAN_ENV);
   assert.equal(missing.status, 1);
   assert.match(missing.stderr, /no MLflow run 0{32}|cannot read MLflow run 0{32}/);
@@ -977,8 +985,9 @@ test('elbo reproduce MLFLOW_RUN_ID: the record comes from the server and the rer
  * model output as a training run and lists the others only as evaluation runs, typed Eval;
  * checked by hand: with log_model false the "Training runs" entry never appears.)
  */
-async function assertTrainingRunInUi(base: string, experiment: string, rec: any, screenshot: string): Promise<void> {
-  const exp = (await api(base, 'GET', 'experiments/get-by-name', { experiment_name: experiment })).experiment;
+async function assertTrainingRunInUi(base: string, experiment: string, rec: RunRecord, screenshot: string): Promise<void> {
+  const exp = (await api<{ experiment: MlflowExperiment }>(base, 'GET', 'experiments/get-by-name', { experiment_name: experiment }))
+    .experiment;
   const browser = await Chromium.launch({ width: 1400, height: 900 });
   try {
     // the row first, its Models cell later (it shows … while the logged models load, longer on a busy machine)
@@ -1022,7 +1031,7 @@ test("no artifact proxy (--default-artifact-root DIR --no-serve-artifacts): elbo
   const r = await elboAsync(['run', cfg, '--runs-dir', runs, '--json', '--tracking-uri', shared.url], CLEAN_ENV);
   assert.equal(r.status, 0, r.stderr);
   assert.doesNotMatch(r.stderr, /warning/);
-  const out = jsonOf(r);
+  const out = jsonOf<RunOutput>(r);
   const [run] = await runsOf(shared.url, 't-shared');
   assert.equal(run.info.status, 'FINISHED');
   assert.ok(
@@ -1035,7 +1044,7 @@ test("no artifact proxy (--default-artifact-root DIR --no-serve-artifacts): elbo
   assert.ok(back.models[0].artifact_location.startsWith(`${sharedRoot}/`), "the model's files are in the shared root too");
   // the model is the run's output: a training run
   assert.deepEqual(
-    run.outputs.model_outputs.map((o: any) => o.model_id),
+    run.outputs.model_outputs.map((o) => o.model_id),
     [back.models[0].model_id],
   );
   await assertMetricsExactlyOnce(shared.url, run.info.run_id, out.runDir);
@@ -1057,7 +1066,7 @@ test("no artifact proxy (--default-artifact-root DIR --no-serve-artifacts): elbo
     CLEAN_ENV,
   );
   assert.equal(repro.status, 0, repro.stdout + repro.stderr);
-  assert.equal(jsonOf(repro).passed, true);
+  assert.equal(jsonOf<ReproReport>(repro).passed, true);
 });
 
 test('artifact locations: which ones elbo writes, where, and what it says where it cannot', async () => {
@@ -1087,7 +1096,7 @@ test('artifact locations: which ones elbo writes, where, and what it says where 
   assert.ok((await store(exp).get(`file://${exp}/r1/artifacts`, 'checkpoints/epoch-0001/weights.bin')).equals(fs.readFileSync(src)));
   // not there (not mounted), not a directory, a store elbo does not write: ArtifactsUnreachable
   const unreachable = async (exp: string, uri: string, pattern: RegExp) =>
-    assert.rejects(store(exp).put(uri, src, 'weights.bin'), (e: any) => {
+    assert.rejects(store(exp).put(uri, src, 'weights.bin'), (e: unknown) => {
       assert.ok(e instanceof ArtifactsUnreachable, String(e));
       assert.match(e.message, pattern);
       return true;
@@ -1118,7 +1127,7 @@ test('an artifact location not mounted here: one warning, the run and its model 
   const { cfg, runs } = configInRepo('tracking:\n  - kind: mlflow\n    experiment_name: t-unmounted\n');
   const r = await elboAsync(['run', cfg, '--runs-dir', runs, '--json', '--tracking-uri', shared.url, '--set', 'train.epochs=2'], CLEAN_ENV);
   assert.equal(r.status, 0, r.stderr);
-  const out = jsonOf(r);
+  const out = jsonOf<RunOutput>(r);
   const files = runArtifactFiles(out.runDir);
   const modelFiles = 2 + files.filter((f) => f.startsWith('checkpoints/')).length;
   const warnings = r.stderr.split('\n').filter((l) => l.startsWith('warning:'));
@@ -1138,17 +1147,20 @@ test('an artifact location not mounted here: one warning, the run and its model 
   await assertMetricsExactlyOnce(shared.url, run.info.run_id, out.runDir);
   assert.equal(run.outputs.model_outputs.length, 1);
   const modelId = run.outputs.model_outputs[0].model_id;
-  assert.equal((await api(shared.url, 'GET', `logged-models/${modelId}`)).model.info.status, 'LOGGED_MODEL_PENDING');
+  assert.equal(
+    (await api<{ model: ServerModel }>(shared.url, 'GET', `logged-models/${modelId}`)).model.info.status,
+    'LOGGED_MODEL_PENDING',
+  );
   // the run's record says what waits, and why
   const state = JSON.parse(fs.readFileSync(path.join(out.runDir, 'mlflow', 'state.json'), 'utf8'));
   assert.deepEqual(state.skipped, []);
   assert.deepEqual(
-    state.deferred.map((d: any) => d.type),
+    state.deferred.map((d: DeferredEvent) => d.type),
     [...files.map(() => 'artifact'), 'model'],
   );
-  const show = jsonOf(await elboAsync(['runs', 'show', out.runDir, '--json'], CLEAN_ENV));
-  assert.equal(show.mlflow.pending, files.length + 1);
-  assert.match(show.mlflow.waiting, /^cannot write artifacts to .* does not exist on this machine/);
+  const show = jsonOf<ShownRun>(await elboAsync(['runs', 'show', out.runDir, '--json'], CLEAN_ENV));
+  assert.equal(show.mlflow!.pending, files.length + 1);
+  assert.match(show.mlflow!.waiting!, /^cannot write artifacts to .* does not exist on this machine/);
   // still not mounted: sync says so (exit 1) and keeps them
   const early = await elboAsync(['sync', out.runDir], CLEAN_ENV);
   assert.equal(early.status, 1, early.stderr);
@@ -1158,12 +1170,12 @@ test('an artifact location not mounted here: one warning, the run and its model 
   fs.mkdirSync(path.join(mnt, 'mlruns'), { recursive: true });
   const s = await elboAsync(['sync', out.runDir, '--json'], CLEAN_ENV);
   assert.equal(s.status, 0, s.stdout + s.stderr);
-  const rep = jsonOf(s).runs[0];
+  const rep = jsonOf<SyncOutput>(s).runs[0];
   assert.deepEqual([rep.status, rep.sent, rep.pending, rep.deferred], ['synced', files.length + 1, 0, 0]);
   const back = await assertPythonReadBack(shared.url, run.info.run_id, out.runDir, files);
   assert.equal(back.models[0].model_id, modelId, 'the same model, not a second one');
   assertSpoolDelivered(out.runDir);
-  assert.equal(jsonOf(await elboAsync(['sync', out.runDir, '--json'], CLEAN_ENV)).runs[0].status, 'up-to-date');
+  assert.equal(jsonOf<SyncOutput>(await elboAsync(['sync', out.runDir, '--json'], CLEAN_ENV)).runs[0].status, 'up-to-date');
 });
 
 test('an artifact store elbo does not write (s3://): one warning saying what to do; elbo sync --tracking-uri sends the whole run to a server with the artifact proxy', async () => {
@@ -1171,7 +1183,7 @@ test('an artifact store elbo does not write (s3://): one warning saying what to 
   const { cfg, runs } = configInRepo('tracking:\n  - kind: mlflow\n    experiment_name: t-s3\n');
   const r = await elboAsync(['run', cfg, '--runs-dir', runs, '--json', '--tracking-uri', shared.url, '--set', 'train.epochs=1'], CLEAN_ENV);
   assert.equal(r.status, 0, r.stderr);
-  const out = jsonOf(r);
+  const out = jsonOf<RunOutput>(r);
   const warnings = r.stderr.split('\n').filter((l) => l.startsWith('warning:'));
   assert.equal(warnings.length, 1, `one warning: ${r.stderr}`);
   assert.match(
@@ -1187,7 +1199,7 @@ test('an artifact store elbo does not write (s3://): one warning saying what to 
   // a server with the artifact proxy gets the whole run, files and model included
   const s = await elboAsync(['sync', out.runDir, '--tracking-uri', server.url, '--json'], CLEAN_ENV);
   assert.equal(s.status, 0, s.stdout + s.stderr);
-  assert.equal(jsonOf(s).runs[0].status, 'synced');
+  assert.equal(jsonOf<SyncOutput>(s).runs[0].status, 'synced');
   const [moved] = await runsOf(server.url, 't-s3');
   assert.equal(moved.info.status, 'FINISHED');
   await assertPythonReadBack(server.url, moved.info.run_id, out.runDir, runArtifactFiles(out.runDir));

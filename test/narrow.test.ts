@@ -2,11 +2,13 @@ import { test } from 'node:test';
 import * as assert from 'node:assert/strict';
 import * as fs from 'fs';
 import * as path from 'path';
-import { tmpDir, smallConfig, elbo, lastJson } from './helpers';
+import { tmpDir, smallConfig, elbo, lastJson, type SweepOutput } from './helpers';
 import { Progress, formatEpochLine, wrapText } from '../src/track/progress';
 import { compare, toShortTable, toTable, tableMetric, fitTable, PUBLISHED, type ComparedRun } from '../src/sweep/compare';
 import { Spool } from '../src/mlflow/spool';
 import { writeSweepReport } from '../src/sweep/report';
+import type { CellResult } from '../src/sweep/state';
+import type { RunRecord } from '../src/contracts';
 
 /** What `elbo run` printed for 10 classes, and an epoch of a semi-supervised run (147 columns and more). */
 const HISTOGRAM =
@@ -114,7 +116,8 @@ test('the header and the class histogram wrap at the terminal width, under their
     // a terminal: every line at most 79 wide; the first shortened epoch line says how to see all
     for (const columns of [80, undefined]) {
       const s = stream(true, columns);
-      const p = new Progress(s as any);
+      // a fake terminal: Progress reads isTTY, columns and write
+      const p = new Progress(s as never);
       p.message(HEADER);
       p.message(HISTOGRAM);
       p.epochDone(1, 100, EPOCH, 12.3);
@@ -132,7 +135,7 @@ test('the header and the class histogram wrap at the terminal width, under their
       [stream(false, 80), false],
       [stream(true, 80), true],
     ] as const) {
-      const p = new Progress(s as any, true, { verbose });
+      const p = new Progress(s as never, true, { verbose });
       p.message(HEADER);
       p.message(HISTOGRAM);
       p.epochDone(1, 100, EPOCH, 12.3);
@@ -404,12 +407,12 @@ test('a sweep cell run records its setting; runs list and show say it; the sweep
     '--json',
   ]);
   assert.equal(r.status, 0, r.stderr);
-  const out = lastJson(r.stdout);
+  const out = lastJson<SweepOutput>(r.stdout);
   assert.deepEqual(
-    out.cells.map((c: any) => c.status),
+    out.cells.map((c: CellResult) => c.status),
     ['FINISHED', 'FINISHED'],
   );
-  const rec = JSON.parse(fs.readFileSync(path.join(out.cells[1].runDir, 'run.json'), 'utf8'));
+  const rec = JSON.parse(fs.readFileSync(path.join(out.cells[1].runDir!, 'run.json'), 'utf8'));
   assert.deepEqual(rec.sweep, { name: path.basename(out.dir), dir: out.dir, cell: 1, label: 'model.latent=3', short: 'latent=3' });
 
   const list = elbo(['runs', 'list', '--runs-dir', runs]);
@@ -421,14 +424,14 @@ test('a sweep cell run records its setting; runs list and show say it; the sweep
     list.stdout,
   );
   const json = JSON.parse(elbo(['runs', 'list', '--runs-dir', runs, '--json']).stdout);
-  assert.deepEqual(json.map((x: any) => x.sweep?.short).sort(), ['latent=2', 'latent=3']);
+  assert.deepEqual(json.map((x: Pick<RunRecord, 'sweep'>) => x.sweep?.short).sort(), ['latent=2', 'latent=3']);
   const show = elbo(['runs', 'show', rec.run_id, '--runs-dir', runs]);
   assert.equal(show.status, 0, show.stderr);
   assert.match(show.stdout, new RegExp(`^setting     model\\.latent=3 \\(cell 1 of sweep ${path.basename(out.dir)},`, 'm'));
   // a run of an older sweep (no sweep in its run.json): found by the sweep directory it lies in
   delete rec.sweep;
-  fs.writeFileSync(path.join(out.cells[1].runDir, 'run.json'), JSON.stringify(rec));
-  assert.match(elbo(['runs', 'show', out.cells[1].runDir]).stdout, /^setting {5}model\.latent=3 \(cell 1 of sweep/m);
+  fs.writeFileSync(path.join(out.cells[1].runDir!, 'run.json'), JSON.stringify(rec));
+  assert.match(elbo(['runs', 'show', out.cells[1].runDir!]).stdout, /^setting {5}model\.latent=3 \(cell 1 of sweep/m);
   assert.match(elbo(['runs', 'list', '--runs-dir', runs]).stdout, /small: latent=3/);
 
   // the report: written at the sweep's end with both new figures, each in the page
@@ -456,7 +459,7 @@ test('a sweep cell run records its setting; runs list and show say it; the sweep
     s.state.run_id = runId;
     s.saveState();
   };
-  spool(out.cells[0].runDir, 'abc123');
+  spool(out.cells[0].runDir!, 'abc123');
   spool(out.dir, 'parent42');
   await writeSweepReport(out.dir);
   assert.match(html(), /<a href="http:\/\/mlflow\.example:5000\/#\/experiments\/7\/runs\/abc123">abc123<\/a>/);

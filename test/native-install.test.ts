@@ -3,7 +3,7 @@ import * as assert from 'node:assert/strict';
 import * as fs from 'fs';
 import * as path from 'path';
 import { spawnSync } from 'child_process';
-import { ROOT, tmpDir, smallConfig, elbo, lastJson } from './helpers';
+import { ROOT, tmpDir, smallConfig, elbo, lastJson, type RunOutput } from './helpers';
 
 // npm's install step (src/runtime/native/install.sh) builds the native backend; where it
 // cannot, the install still succeeds with one line and training falls back to wasm.
@@ -52,7 +52,7 @@ test('install without Python on PATH: exit 0, one line, and auto trains on wasm 
     env: { ...env, ELBO_BACKEND: '' },
   });
   assert.equal(r.status, 0, r.stderr);
-  const rec = JSON.parse(fs.readFileSync(path.join(lastJson(r.stdout).runDir, 'run.json'), 'utf8'));
+  const rec = JSON.parse(fs.readFileSync(path.join(lastJson<RunOutput>(r.stdout).runDir, 'run.json'), 'utf8'));
   assert.equal(rec.backend.name, 'wasm');
   assert.match(rec.backend.fallback, /the native backend is not built \(npm run setup:native builds it\)/);
   assert.match(r.stderr, /backend wasm \(the native backend is not built/);

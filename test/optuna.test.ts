@@ -3,8 +3,10 @@ import * as assert from 'node:assert/strict';
 import * as fs from 'fs';
 import * as path from 'path';
 import { spawnSync } from 'child_process';
-import { tmpDir, smallConfig, elbo, lastJson, ROOT } from './helpers';
-import { OPTUNA_VERSION } from '../src/sweep/optuna';
+import { tmpDir, smallConfig, elbo, lastJson, ROOT, type CompareOutput, type SweepOutput } from './helpers';
+import { OPTUNA_VERSION, type Trial } from '../src/sweep/optuna';
+import type { CellResult } from '../src/sweep/state';
+import type { ComparisonRow } from '../src/sweep/compare';
 
 /**
  * A sweep's Bayesian search through Optuna's command line (src/sweep/optuna.ts), with a
@@ -32,14 +34,14 @@ test('search: optuna asks each cell its values and is told its val/elbo; a rerun
   const one = elbo(['sweep', file, '--runs-dir', runs, '--cell', '1', '--json']);
   assert.equal(one.status, 0, one.stderr);
   assert.deepEqual(
-    lastJson(one.stdout).cells.map((c: any) => [c.index, c.status]),
+    lastJson<SweepOutput>(one.stdout).cells.map((c: CellResult) => [c.index, c.status]),
     [[1, 'FINISHED']],
   );
   const r = elbo(['sweep', file, '--runs-dir', runs, '--json']);
   assert.equal(r.status, 0, r.stderr);
-  const out = lastJson(r.stdout);
+  const out = lastJson<SweepOutput>(r.stdout);
   assert.deepEqual(
-    out.cells.map((c: any) => c.status),
+    out.cells.map((c: CellResult) => c.status),
     ['FINISHED', 'CACHED'],
   );
   const trials = JSON.parse(fs.readFileSync(path.join(out.dir, 'trials.json'), 'utf8'));
@@ -55,11 +57,11 @@ test('search: optuna asks each cell its values and is told its val/elbo; a rerun
     assert.ok(lr >= 1e-4 && lr <= 1e-2, String(lr));
     assert.ok([16, 32].includes(t.params['model.encoder.hidden'][0]), 'a choice of lists comes back as a list');
     // the cell ran what was proposed
-    const config = fs.readFileSync(path.join(c.runDir, 'config.yaml'), 'utf8');
+    const config = fs.readFileSync(path.join(c.runDir!, 'config.yaml'), 'utf8');
     assert.match(config, new RegExp(`lr: ${String(lr).replace('.', '\\.')}\\b`));
     assert.match(c.label, /^train\.optimizer\.lr=\S+ model\.encoder\.hidden=\[(16|32)\]$/);
   }
-  assert.equal(new Set(Object.values(trials).map((t: any) => t.params['train.optimizer.lr'])).size, 2, 'two different proposals');
+  assert.equal(new Set(Object.values<Trial>(trials).map((t) => t.params['train.optimizer.lr'])).size, 2, 'two different proposals');
   // what Optuna was told: each trial's val/elbo, read back from its own storage
   const py = path.join(ROOT, '.venv-optuna', 'bin', 'python');
   const told = spawnSync(
@@ -79,17 +81,17 @@ test('search: optuna asks each cell its values and is told its val/elbo; a rerun
   // compare ranks the trials by the metric they were told, best first
   const cmp = elbo(['compare', out.dir, '--json']);
   assert.equal(cmp.status, 0, cmp.stderr);
-  const ranked = lastJson(cmp.stdout).rows.map((row: any) => row.stats['val/elbo'].mean);
+  const ranked = lastJson<CompareOutput>(cmp.stdout).rows.map((row: ComparisonRow) => row.stats['val/elbo'].mean);
   assert.deepEqual(
     ranked,
-    out.cells.map((c: any) => c.metrics['val/elbo']).sort((a: number, b: number) => b - a),
+    out.cells.map((c: CellResult) => c.metrics['val/elbo']).sort((a: number, b: number) => b - a),
   );
 
   // a rerun: every cell finished, no trial asked or told again
   const again = elbo(['sweep', file, '--runs-dir', runs, '--json']);
   assert.equal(again.status, 0, again.stderr);
   assert.deepEqual(
-    lastJson(again.stdout).cells.map((c: any) => c.status),
+    lastJson<SweepOutput>(again.stdout).cells.map((c: CellResult) => c.status),
     ['CACHED', 'CACHED'],
   );
   assert.deepEqual(JSON.parse(fs.readFileSync(path.join(out.dir, 'trials.json'), 'utf8')), trials);

@@ -11,6 +11,10 @@ import { bundledMnistDir } from '../src/data/mnist';
 import type { OwnDataSet } from '../src/data/own';
 import { runExperiment } from '../src/experiment';
 import { tmpDir, loadDataSet, dataSetError } from './helpers';
+import type { RunResult } from '../src/contracts';
+
+/** How a run ended, or THROWN: it was refused before it began. */
+type Outcome = Omit<RunResult, 'status'> & { status: RunResult['status'] | 'THROWN' };
 
 /**
  * "Your own data": the npy, csv and image-folder data sets on files generated here; each
@@ -507,7 +511,8 @@ test('unlabelled own data: a VAE trains, the models and evaluators that need lab
     try {
       return await runExperiment({ config: file, runsDir: path.join(dir, 'runs'), overrides: [], progress: false });
     } catch (e) {
-      return { status: 'THROWN', error: e instanceof UserError ? e.line() : String(e) } as any;
+      // a refused run: its message, no run or metrics
+      return { status: 'THROWN', error: e instanceof UserError ? e.line() : String(e) } as Outcome;
     }
   };
   const vae = await run(cfg('vae'));

@@ -6,8 +6,9 @@ import { createRegistry } from '../src/builtins';
 import { loadConfig } from '../src/config/load';
 import { loadRunModel } from '../src/models/load-run';
 import { UserError } from '../src/errors';
+import type { DataSet, EvalContext, ModelBuildContext, PluginContext } from '../src/contracts';
 import { redactArgv } from '../src/runtime/fingerprint';
-import { tmpDir, smallConfig, elbo, lastJson, ROOT } from './helpers';
+import { tmpDir, smallConfig, elbo, lastJson, ROOT, type RunOutput } from './helpers';
 
 /** A plugin module's source: the given fields and a working create. */
 const plugin = (extra: Record<string, unknown> = {}) =>
@@ -29,15 +30,16 @@ test("a run read for comparison (compare_run) loads none of its config's plugins
   );
   const registry = createRegistry();
   const where = 'eval: augment.compare_run';
-  // other data: refused from the record alone
+  // other data: refused from the record alone (no tf, and a data set of its hash alone: both
+  // calls are refused before either is used)
   await assert.rejects(
-    loadRunModel(runDir, null as any, registry, { sha256: 'bbbb' } as any, where),
-    (e: any) => e instanceof UserError && /trained on other data/.test(e.message) && e.where === where,
+    loadRunModel(runDir, null as never, registry, { sha256: 'bbbb' } as DataSet, where),
+    (e: unknown) => e instanceof UserError && /trained on other data/.test(e.message) && e.where === where,
   );
   // same data: its plugin is not loaded from there
   await assert.rejects(
-    loadRunModel(runDir, null as any, registry, { sha256: 'aaaa' } as any, where),
-    (e: any) =>
+    loadRunModel(runDir, null as never, registry, { sha256: 'aaaa' } as DataSet, where),
+    (e: unknown) =>
       e instanceof UserError &&
       e.where === where &&
       /cannot use run .*: .*config\.yaml:1:11: this config loads plugin '\.\/evil\.js', which the running config does not/.test(e.message),
@@ -66,7 +68,7 @@ test('plugin problems name the plugin and its file: bad schemas, reserved names,
   const refused = (f: string, why: RegExp) =>
     assert.throws(
       () => load(f),
-      (e: any) => e instanceof UserError && e.where === f && why.test(e.message),
+      (e: unknown) => e instanceof UserError && e.where === f && why.test(e.message),
       f,
     );
   refused(
@@ -96,21 +98,23 @@ test('plugin problems name the plugin and its file: bad schemas, reserved names,
   ];`,
   );
   const r = load(throws);
+  // an empty context: each plugin throws before it reads one
   assert.throws(
-    () => r.create('schedule', { kind: 'boom' }, {} as any),
-    (e: any) =>
+    () => r.create('schedule', { kind: 'boom' }, {} as PluginContext),
+    (e: unknown) =>
       e instanceof UserError &&
       e.where === throws &&
       e.message === "schedule plugin 'boom' failed in create: x is not a function; the problem is in the plugin, not in elbo",
   );
   await assert.rejects(
-    r.create('model', { kind: 'slow-boom' }, {} as any) as Promise<unknown>,
-    (e: any) => e instanceof UserError && e.where === throws && /model plugin 'slow-boom' failed in create: no GPU/.test(e.message),
+    r.create('model', { kind: 'slow-boom' }, {} as ModelBuildContext) as Promise<unknown>,
+    (e: unknown) => e instanceof UserError && e.where === throws && /model plugin 'slow-boom' failed in create: no GPU/.test(e.message),
   );
-  const ev = r.create<any>('evaluator', { kind: 'run-boom' }, {} as any);
+  const ev = r.create('evaluator', { kind: 'run-boom' }, {} as PluginContext);
   await assert.rejects(
-    ev.run({}),
-    (e: any) => e instanceof UserError && e.where === throws && /evaluator plugin 'run-boom' failed in run: bad index/.test(e.message),
+    ev.run({} as EvalContext),
+
+    (e: unknown) => e instanceof UserError && e.where === throws && /evaluator plugin 'run-boom' failed in run: bad index/.test(e.message),
   );
   // through the CLI: one line, exit 1, no "internal error"
   fs.writeFileSync(path.join(dir, 'c.yaml'), 'plugins: [./badtype.js]\ndata: {kind: mnist}\nmodel: {kind: vae}\n');
@@ -142,7 +146,7 @@ test('elbo sync with the server down says so, exits 1 and leaves no lock; a ?tok
     tracking,
   ]);
   assert.equal(r.status, 0, r.stderr);
-  const runDir = lastJson(r.stdout).runDir;
+  const runDir = lastJson<RunOutput>(r.stdout).runDir;
   const t0 = Date.now();
   const s = elbo(['sync', runDir]);
   assert.equal(s.status, 1, `exit ${s.status}: ${s.stdout}${s.stderr}`);

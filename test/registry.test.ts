@@ -5,8 +5,8 @@ import * as path from 'path';
 import { createRegistry } from '../src/builtins';
 import { loadConfig } from '../src/config/load';
 import { UserError } from '../src/errors';
-import { tmpDir, elbo, ROOT, smallConfig, lastJson } from './helpers';
-import { PLUGIN_KINDS } from '../src/contracts';
+import { tmpDir, elbo, ROOT, smallConfig, lastJson, type SchemaBranch, type RunOutput } from './helpers';
+import { PLUGIN_KINDS, type PluginContext, type PluginOptions, type TrainProgress } from '../src/contracts';
 
 test('every plugin kind has built-ins, and names are unique within a kind', () => {
   const r = createRegistry();
@@ -25,9 +25,11 @@ test('a third-party plugin named in a config is loaded and validated like a buil
     // its own schema is enforced
     assert.throws(
       () => loadConfig(path.join(ROOT, 'configs/mnist/vae-cyclical-beta.yaml'), ['loss.c1.ratio=2'], createRegistry()),
-      (e: any) => e instanceof UserError && /loss\.c1\.ratio must be <= 1/.test(e.line()),
+      (e: unknown) => e instanceof UserError && /loss\.c1\.ratio must be <= 1/.test(e.line()),
     );
-    const schedule = r.create('schedule', config.loss.c1 as any, {} as any) as (p: any) => number;
+    const schedule = r.create('schedule', config.loss.c1 as PluginOptions, {} as PluginContext) as (
+      p: Pick<TrainProgress, 'fraction'>,
+    ) => number;
     assert.equal(schedule({ fraction: 0 }), 0);
     assert.equal(schedule({ fraction: 0.0625 }), 0.5); // halfway up the first ramp
     assert.equal(schedule({ fraction: 0.2 }), 1); // flat part of cycle 1
@@ -43,7 +45,7 @@ test('the plugin appears in `elbo plugins` and `elbo schema`', () => {
   assert.match(list.stdout, /cyclical\s+Cyclical KL annealing .*\[\.\/plugins\/cyclical-beta\]/);
   assert.match(list.stdout, /ratio\s+number = 0\.5/);
   const schema = JSON.parse(elbo(['schema', '--plugin', './plugins/cyclical-beta']).stdout);
-  assert.ok(schema.definitions.schedule.oneOf.some((b: any) => b.properties.kind.const === 'cyclical'));
+  assert.ok(schema.definitions.schedule.oneOf.some((b: SchemaBranch) => b.properties.kind.const === 'cyclical'));
   const all = elbo(['plugins']);
   for (const k of ['dataset:', 'network:', 'prior:', 'model:', 'evaluator:', 'tracker:', 'optimizer:', 'schedule:'])
     assert.ok(all.stdout.includes(k), k);
@@ -80,14 +82,18 @@ test('broken plugins give one clear line naming the plugin', () => {
   for (const r of [shape, thrown, missing, dup]) assert.equal(r.stderr.trim().split('\n').length, 1, r.stderr);
   // what a model provides and an evaluator needs: capabilities elbo knows
   const registry = createRegistry();
-  const base = { kind: 'evaluator', name: 'needy', description: 'x', schema: { properties: {} }, create() {} } as any;
+  // plugins as a JavaScript file may give them, wrong fields and all: `as never` lets them past the types
+  const base = { kind: 'evaluator', name: 'needy', description: 'x', schema: { properties: {} }, create() {} };
   assert.throws(
-    () => registry.register({ ...base, needs: ['latent', 'wings'] }, 'needy.js'),
+    () => registry.register({ ...base, needs: ['latent', 'wings'] } as never, 'needy.js'),
     /'needs' must be a list of latent, classify, density, class-conditional \(got \["latent","wings"\]\)/,
   );
-  assert.throws(() => registry.register({ ...base, kind: 'model', provides: 'latent' }, 'needy.js'), /'provides' must be a list/);
-  registry.register({ ...base, needs: ['classify'] }, 'needy.js');
-  assert.throws(() => registry.register({ ...base, name: 'checky', check: [] }, 'checky.js'), /'check' must be a function when given/);
+  assert.throws(() => registry.register({ ...base, kind: 'model', provides: 'latent' } as never, 'needy.js'), /'provides' must be a list/);
+  registry.register({ ...base, needs: ['classify'] } as never, 'needy.js');
+  assert.throws(
+    () => registry.register({ ...base, name: 'checky', check: [] } as never, 'checky.js'),
+    /'check' must be a function when given/,
+  );
 });
 
 test("a plugin's check (rules between its options) is run when a config is validated, and located", () => {
@@ -218,5 +224,5 @@ test("an exception inside a plugin model's terms() while training names the plug
     /boom\.js: model plugin 'boom' failed in its model's terms \(the loss\): the loss blew up; the problem is in the plugin, not in elbo/,
   );
   assert.doesNotMatch(r.stderr, /internal error/);
-  assert.equal(lastJson(r.stdout).status, 'FAILED');
+  assert.equal(lastJson<RunOutput>(r.stdout).status, 'FAILED');
 });

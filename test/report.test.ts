@@ -12,9 +12,13 @@ import * as path from 'path';
 import { pathToFileURL } from 'url';
 import { PNG } from 'pngjs';
 import { Chromium, type RenderedPage } from './chromium';
-import { tmpDir, smallConfig, elbo, lastJson, ROOT } from './helpers';
+import { tmpDir, smallConfig, elbo, lastJson, ROOT, type SweepOutput } from './helpers';
 import { curvePoints, curvesSpec, focusFrom, LR_TERM, wrap, sweepCurveMetrics } from '../src/plot/figures';
 import { figureLabels, type ComparisonRow } from '../src/sweep/compare';
+import type { VegaLiteSpec } from '../src/plot/render';
+
+/** A learning-curve figure's spec, as far as its legend goes. */
+type CurvesSpec = { concat: { layer: { encoding: { color: { scale: unknown } } }[] }[] };
 
 const OUT = path.join(ROOT, '.test-output');
 let browser: Chromium;
@@ -142,7 +146,7 @@ test('report: a sweep writes compare plots with legend, error bars and the publi
   );
   const r = elbo(['sweep', path.join(dir, 'sweep.yaml'), '--runs-dir', path.join(dir, 'runs'), '--parallel', '2', '--json']);
   assert.equal(r.status, 0, r.stderr);
-  const sweepDir = lastJson(r.stdout).dir;
+  const sweepDir = lastJson<SweepOutput>(r.stdout).dir;
   assert.match(r.stderr, /^report: .*report\.html$/m);
 
   const plot = svgText(path.join(sweepDir, 'compare-test_elbo.svg'));
@@ -198,7 +202,7 @@ test("report: an ablation's cells, rows and figures are named by what each chang
   );
   const r = elbo(['sweep', path.join(dir, 'sweep.yaml'), '--runs-dir', path.join(dir, 'runs'), '--parallel', '2', '--json']);
   assert.equal(r.status, 0, r.stderr);
-  const sweepDir = lastJson(r.stdout).dir;
+  const sweepDir = lastJson<SweepOutput>(r.stdout).dir;
   const page = await openReport(path.join(sweepDir, 'report.html'), 'report-ablation');
   const changes = ['latent=2, batch_size=25, weight_decay=0.001', 'validation=40, encoder.activation=tanh, epochs=2'];
   for (const t of [
@@ -256,7 +260,7 @@ test('figures: learning-curve points take every train/ and val/ term, not speed 
       'val/elbo': -3,
       'weight/kl': 1,
     },
-    { step: 9, 'test/elbo': -2 } as any,
+    { step: 9, 'test/elbo': -2 },
   ]);
   assert.deepEqual(
     pts.map((p) => `${p.split}:${p.term}=${p.value}`),
@@ -274,7 +278,7 @@ test('figures: learning-curve points take every train/ and val/ term, not speed 
 });
 
 test('figures: the legend names only the splits drawn, in their fixed colours', () => {
-  const legend = (spec: any) => spec.concat[0].layer[0].encoding.color.scale;
+  const legend = (spec: VegaLiteSpec) => (spec as CurvesSpec).concat[0].layer[0].encoding.color.scale;
   const trainOnly = curvesSpec('t', 's', [{ epoch: 1, term: 'loss', split: 'train', value: 1 }], { loss: 0.5 });
   assert.deepEqual(legend(trainOnly), { domain: ['train', 'test (final)'], range: ['#1f77b4', '#2ca02c'] });
   const both = curvesSpec('t', 's', [

@@ -7,8 +7,9 @@ import * as assert from 'node:assert/strict';
 import * as fs from 'fs';
 import * as path from 'path';
 import * as os from 'os';
-import { tmpDir, smallConfig, elbo, lastJson } from './helpers';
+import { tmpDir, smallConfig, elbo, lastJson, type ListedRunRow, type ShownRun } from './helpers';
 import { runExperiment } from '../src/experiment';
+import type { RunRecord } from '../src/contracts';
 
 let runs: string;
 const made: { runDir: string; status: string }[] = [];
@@ -56,7 +57,10 @@ test('elbo runs list: every run with status, epochs and test/elbo in 80 columns;
   assert.match(out[3], new RegExp(`^${ids[2]}\\s+other\\s+FINISHED\\s+1/1\\s+-?\\d+\\.\\d{4}$`));
   assert.equal(out[4], '3 runs; details: elbo runs show RUN_ID');
 
-  const ids_ = (args: string[]) => lastJson(elbo(['runs', 'list', '--runs-dir', runs, '--json', ...args]).stdout).map((r: any) => r.run_id);
+  const ids_ = (args: string[]) =>
+    lastJson<ListedRunRow[]>(elbo(['runs', 'list', '--runs-dir', runs, '--json', ...args]).stdout).map(
+      (r: Pick<RunRecord, 'run_id'>) => r.run_id,
+    );
   assert.deepEqual(ids_(['--experiment', 'small']), ids.slice(0, 2));
   assert.deepEqual(ids_(['--status', 'killed']), [ids[1]]);
   assert.deepEqual(ids_(['--tag', 'purpose=baseline']), [ids[0]]);
@@ -98,7 +102,7 @@ test('elbo runs show: a run by id, id end or directory; what ran, how it ended, 
   // a run whose process is gone reads KILLED, with how to go on
   const k = elbo(['runs', 'show', path.basename(killed.runDir), '--runs-dir', runs]);
   assert.match(k.stdout, /\nstatus {6}KILLED: interrupted in epoch 2; resume with: elbo run --resume\n {12}\S+\n/);
-  const j = lastJson(elbo(['runs', 'show', path.basename(killed.runDir), '--runs-dir', runs, '--json']).stdout);
+  const j = lastJson<ShownRun>(elbo(['runs', 'show', path.basename(killed.runDir), '--runs-dir', runs, '--json']).stdout);
   assert.equal(j.status, 'KILLED');
   assert.equal(j.epochs_completed, 1);
   // a run that trains (its lock held by a live process, here this test's): the best epoch so far and its pace
@@ -134,7 +138,7 @@ test('elbo runs show: a run by id, id end or directory; what ran, how it ended, 
   );
   // the resume's 600 s is no epoch's: the (lower) median of 50, 600, 50, 60
   assert.match(l.stdout, /\npace {8}50 s an epoch \(median of the last 10\); 145 to go, about 2:00:50\n/);
-  assert.deepEqual(lastJson(elbo(['runs', 'show', live, '--json']).stdout).pace, { epoch_s: 50, left_s: 7250 });
+  assert.deepEqual(lastJson<ShownRun>(elbo(['runs', 'show', live, '--json']).stdout).pace, { epoch_s: 50, left_s: 7250 });
   // a finished run names the epoch its test metrics are read at; no pace
   const done = elbo(['runs', 'show', first.runDir]).stdout;
   assert.doesNotMatch(done, /\npace /);

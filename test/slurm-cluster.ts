@@ -20,6 +20,7 @@ import * as crypto from 'crypto';
 import { spawn, spawnSync, ChildProcess } from 'child_process';
 import { freePort } from './mlflow-server';
 import { killGroup, trackGroup } from './processes';
+import type { Caught } from '../src/errors';
 
 const PACKAGES = ['slurmctld', 'slurmd', 'slurm-client', 'munge'];
 
@@ -72,9 +73,9 @@ export class SlurmCluster {
     const c = new SlurmCluster(fs.mkdtempSync(path.join(os.tmpdir(), 'elbo-slurm-')));
     try {
       await c.launch();
-    } catch (e: any) {
+    } catch (e) {
       await c.stop();
-      throw new Error(`a single-node SLURM cluster could not be started in ${c.dir}: ${e?.message ?? e}\n${c.logTail()}`);
+      throw new Error(`a single-node SLURM cluster could not be started in ${c.dir}: ${(e as Caught)?.message ?? e}\n${c.logTail()}`);
     }
     return c;
   }

@@ -2,9 +2,10 @@ import { test, before, after } from 'node:test';
 import * as assert from 'node:assert/strict';
 import * as fs from 'fs';
 import * as path from 'path';
-import { tmpDir, smallConfig, elbo, lastJson } from './helpers';
+import { tmpDir, smallConfig, elbo, lastJson, type SweepOutput } from './helpers';
 import { SlurmCluster } from './slurm-cluster';
-import { readSweepState } from '../src/sweep/state';
+import { readSweepState, type CellResult } from '../src/sweep/state';
+import type { RunRecord } from '../src/contracts';
 
 /**
  * Sweeps on a real single-node SLURM cluster (test/slurm-cluster.ts): the emitted array
@@ -33,7 +34,7 @@ before(async () => {
   );
   const local = elbo(['sweep', sweepFile, '--runs-dir', path.join(dir, 'local'), '--parallel', '2', '--json']);
   assert.equal(local.status, 0, local.stderr);
-  reference = lastJson(local.stdout).cells.map((c: any) => compared(c.metrics));
+  reference = lastJson<SweepOutput>(local.stdout).cells.map((c: CellResult) => compared(c.metrics));
   assert.ok(Number.isFinite(reference[0]['test/elbo']));
 });
 
@@ -164,7 +165,10 @@ test('near the time limit a task stops its cell, requeues itself, and the next a
   );
   const rec = JSON.parse(fs.readFileSync(path.join(readSweepState(sweep).cells[paused].runDir!, 'run.json'), 'utf8'));
   // (an attempt may meet the time limit again: each one resumes where the last stopped)
-  assert.ok(rec.resumes.length >= 1 && rec.resumes.every((x: any) => x.previous_status === 'KILLED'), JSON.stringify(rec.resumes));
+  assert.ok(
+    rec.resumes.length >= 1 && rec.resumes.every((x: RunRecord['resumes'][number]) => x.previous_status === 'KILLED'),
+    JSON.stringify(rec.resumes),
+  );
   // each task requeued only itself, and only while its cell ran: no attempt found its cell finished
   assert.doesNotMatch(logs.join('\n'), /already finished in/);
 });
@@ -207,7 +211,7 @@ test('early stopping under SLURM: the array tasks share one rung table; the best
   const rec = JSON.parse(fs.readFileSync(path.join(state.cells[best].runDir!, 'run.json'), 'utf8'));
   assert.equal(rec.epochs_completed, 3);
   assert.deepEqual(
-    rec.resumes.map((x: any) => [x.from_epoch, x.previous_status]),
+    rec.resumes.map((x: RunRecord['resumes'][number]) => [x.from_epoch, x.previous_status]),
     [[1, 'PAUSED']],
   );
   assert.equal(fs.readdirSync(path.join(sweep, 'runs', 'small')).length, 3, 'one run per cell: the promoted cell resumed in its own');

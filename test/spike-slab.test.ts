@@ -7,7 +7,7 @@ import { getTf } from '../src/runtime/tf';
 import { selectBackend } from '../src/runtime/backend';
 import { spikeSlabKl } from '../src/losses/spike-slab-kl';
 import { gaussianKl } from '../src/losses/gaussian-kl';
-import { spikeSlabPriorPlugin, scheduleProgress } from '../src/priors/spike-slab';
+import { spikeSlabPriorPlugin, scheduleProgress, type SpikeSlabPriorOptions } from '../src/priors/spike-slab';
 import { createRegistry } from '../src/builtins';
 import { runExperiment } from '../src/experiment';
 import { Rng } from '../src/runtime/rng';
@@ -126,8 +126,8 @@ test('gradients of the loss through the spike-slab prior are finite', async () =
     () =>
       tf.sum(
         tf.add(
-          prior.kl(enc as any, 2, { epoch: 0, step: 0, fraction: 0 }),
-          tf.sum(prior.sample(enc as any, 2, new Rng(3), { epoch: 0, step: 0, fraction: 0 })),
+          prior.kl(enc, 2, { epoch: 0, step: 0, fraction: 0 }),
+          tf.sum(prior.sample(enc, 2, new Rng(3), { epoch: 0, step: 0, fraction: 0 })),
         ),
       ) as tfc.Scalar,
     [enc],
@@ -142,14 +142,14 @@ test('gradients of the loss through the spike-slab prior are finite', async () =
 test('sample, mean and prior draws: spikes are zeros, c follows its schedule', () => {
   const tf = getTf();
   const registry = createRegistry();
-  const mk = (mean: string) =>
+  const mk = (mean: SpikeSlabPriorOptions['mean']) =>
     spikeSlabPriorPlugin.create(
       {
         kind: 'spike-slab',
         alpha: 0.25,
         c: { kind: 'linear', from: 50, to: 200, start_epoch: 0, end_epoch: 10 },
         warmup: 1,
-        mean: mean as any,
+        mean: mean,
         logvar_min: -30,
         logvar_max: 20,
       },

@@ -37,7 +37,7 @@ test('labelled subset: class-balanced, seeded, rows from the split', () => {
   assert.notDeepEqual(Array.from(labelledSubset(s, 4, 40, new Rng(2), 'data')), Array.from(a));
   assert.throws(
     () => labelledSubset(s, 4, 42, new Rng(1), 'data'),
-    (e: any) => e instanceof UserError && /multiple of the number of classes/.test(e.message),
+    (e: unknown) => e instanceof UserError && /multiple of the number of classes/.test(e.message),
   );
   assert.throws(() => labelledSubset(s, 4, 400, new Rng(1), 'data'), /needs 100 examples of class 1, but the training split has 34/);
 });

@@ -2,11 +2,12 @@ import { test } from 'node:test';
 import * as assert from 'node:assert/strict';
 import * as fs from 'fs';
 import * as path from 'path';
-import { loadSweep, expand, resolveCells, cellLabel, cellArgs } from '../src/sweep/spec';
+import { loadSweep, expand, resolveCells, cellLabel, cellArgs, type Cell } from '../src/sweep/spec';
+import type { CellResult } from '../src/sweep/state';
 import { UserError } from '../src/errors';
 import { loadConfig } from '../src/config/load';
 import { createRegistry } from '../src/builtins';
-import { tmpDir, smallConfig, elbo, lastJson, ROOT } from './helpers';
+import { tmpDir, smallConfig, elbo, lastJson, ROOT, type DryRunOutput, type SweepOutput } from './helpers';
 
 /** small.yaml (a VAE) and classifier.yaml (the same data, the classifier) in `dir`. */
 function twoBases(dir: string): void {
@@ -68,10 +69,10 @@ test('the papers sweep: Kingma et al. Table 1 as 4 N × 4 models × 3 seeds = 48
   }
   const dry = elbo(['sweep', 'configs/papers/kingma2014-table1.yaml', '--dry-run', '--json']);
   assert.equal(dry.status, 0, dry.stderr);
-  const out = lastJson(dry.stdout);
+  const out = lastJson<DryRunOutput>(dry.stdout);
   assert.equal(out.cells.length, 48);
-  assert.equal(new Set(out.cells.map((c: any) => path.basename(c.base))).size, 4);
-  assert.deepEqual([...new Set(out.cells.map((c: any) => c.overrides['data.labelled']))], [100, 600, 1000, 3000]);
+  assert.equal(new Set(out.cells.map((c: Cell) => path.basename(c.base))).size, 4);
+  assert.deepEqual([...new Set(out.cells.map((c: Cell) => c.overrides['data.labelled']))], [100, 600, 1000, 3000]);
   const text = elbo(['sweep', 'configs/papers/kingma2014-table1.yaml', '--dry-run']);
   assert.match(text.stdout, /^48 cells/);
   assert.match(text.stdout, /cell 47: base=\.\.\/mnist\/m1m2\.yaml data\.labelled=3000 seed=2$/m);
@@ -115,7 +116,8 @@ test('a sweep over base configs: grid and zip axes, labels, and clear errors', (
   fs.writeFileSync(file, 'sweep:\n  grid:\n    base: [small.yaml, classifier.yaml]\n    model.latent: [3]\n');
   assert.throws(
     () => resolveCells(loadSweep(file)),
-    (e: any) => e instanceof UserError && /cell 1 \(base=classifier\.yaml model\.latent=3\): unknown key 'latent' in model/.test(e.message),
+    (e: unknown) =>
+      e instanceof UserError && /cell 1 \(base=classifier\.yaml model\.latent=3\): unknown key 'latent' in model/.test(e.message),
   );
   // a base config that is not there
   fs.writeFileSync(file, 'sweep:\n  grid:\n    base: [small.yaml, nope.yaml]\n');
@@ -142,13 +144,13 @@ test('a sweep over base configs runs each cell from its own base, and a rerun sk
   const runs = path.join(dir, 'runs');
   const r = elbo(['sweep', file, '--runs-dir', runs, '--json']);
   assert.equal(r.status, 0, r.stderr);
-  const out = lastJson(r.stdout);
+  const out = lastJson<SweepOutput>(r.stdout);
   assert.deepEqual(
-    out.cells.map((c: any) => c.status),
+    out.cells.map((c: CellResult) => c.status),
     ['FINISHED', 'FINISHED'],
   );
   assert.deepEqual(
-    out.cells.map((c: any) => path.basename(path.dirname(c.runDir))),
+    out.cells.map((c: CellResult) => path.basename(path.dirname(c.runDir!))),
     ['small', 'small-classifier'],
   );
   assert.ok(Number.isFinite(out.cells[0].metrics['test/elbo']));
@@ -166,7 +168,7 @@ test('a sweep over base configs runs each cell from its own base, and a rerun sk
   assert.match(cmp.stdout, /^classifier +1 +0\.\d{3}$/m);
   // the same runs given as run directories compare by their configs: the keys one base has
   // and the other lacks show as '-'; more than fit in 80 columns: each row's setting under its numbers
-  const loose = elbo(['compare', out.cells[0].runDir, out.cells[1].runDir, '--metric', 'test/accuracy'], { cwd: dir });
+  const loose = elbo(['compare', out.cells[0].runDir!, out.cells[1].runDir!, '--metric', 'test/accuracy'], { cwd: dir });
   assert.equal(loose.status, 0, loose.stderr);
   assert.ok(
     loose.stdout.split('\n').every((l) => l.length <= 79),
@@ -178,7 +180,7 @@ test('a sweep over base configs runs each cell from its own base, and a rerun sk
   const again = elbo(['sweep', file, '--runs-dir', runs, '--json']);
   assert.equal(again.status, 0, again.stderr);
   assert.deepEqual(
-    lastJson(again.stdout).cells.map((c: any) => c.status),
+    lastJson<SweepOutput>(again.stdout).cells.map((c: CellResult) => c.status),
     ['CACHED', 'CACHED'],
   );
 });

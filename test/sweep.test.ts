@@ -7,9 +7,9 @@ import { reproduce } from '../src/sweep/reproduce';
 import { collectRuns, sweptKeys, comparedMetrics, compare } from '../src/sweep/compare';
 import { writeIdx } from '../src/data/idx';
 import { spawnSync } from 'child_process';
-import { tmpDir, smallConfig, elbo, lastJson } from './helpers';
+import { tmpDir, smallConfig, elbo, lastJson, type AuditOutput, type DryRunOutput, type RunOutput, type SweepOutput } from './helpers';
 import { cellLine } from '../src/cli/runs';
-import { distinctLabels } from '../src/sweep/state';
+import { distinctLabels, type CellResult } from '../src/sweep/state';
 import { lastWords } from '../src/sweep/runner';
 
 function sweepFile(dir: string, body: string): string {
@@ -79,22 +79,22 @@ test('sweep runs cells in parallel, resumes without redoing finished cells, comp
   const runs = path.join(dir, 'runs');
   const r = elbo(['sweep', file, '--parallel', '2', '--runs-dir', runs, '--json']);
   assert.equal(r.status, 0, r.stderr);
-  const out = lastJson(r.stdout);
+  const out = lastJson<SweepOutput>(r.stdout);
   assert.equal(out.cells.length, 4);
-  assert.ok(out.cells.every((c: any) => c.status === 'FINISHED' && c.runDir));
+  assert.ok(out.cells.every((c: CellResult) => c.status === 'FINISHED' && c.runDir));
   const sweepDir = out.dir;
   const runDirs = () => fs.readdirSync(path.join(sweepDir, 'runs', 'small'));
   assert.equal(runDirs().length, 4);
 
   // rerun: nothing is redone; a failed cell is resumed, never a finished one overwritten
-  const victim = out.cells[1].runDir;
+  const victim = out.cells[1].runDir!;
   const rec = JSON.parse(fs.readFileSync(path.join(victim, 'run.json'), 'utf8'));
   fs.writeFileSync(path.join(victim, 'run.json'), JSON.stringify({ ...rec, status: 'KILLED' }));
   const again = elbo(['sweep', file, '--runs-dir', runs, '--json']);
   assert.equal(again.status, 0, again.stderr);
-  const cells = lastJson(again.stdout).cells;
+  const cells = lastJson<SweepOutput>(again.stdout).cells;
   assert.deepEqual(
-    cells.map((c: any) => c.status),
+    cells.map((c: CellResult) => c.status),
     ['CACHED', 'FINISHED', 'CACHED', 'CACHED'],
   );
   assert.equal(cells[1].runDir, victim);
@@ -114,9 +114,9 @@ test('sweep runs cells in parallel, resumes without redoing finished cells, comp
   // audit: every cell reproduces bit-exactly
   const audit = elbo(['audit', sweepDir, '--json']);
   assert.equal(audit.status, 0, audit.stdout + audit.stderr);
-  const summary = lastJson(audit.stdout);
+  const summary = lastJson<AuditOutput>(audit.stdout);
   assert.equal(summary.passed, 4);
-  assert.ok(summary.cells.every((c: any) => c.max_abs_diff === 0));
+  assert.ok(summary.cells.every((c: { max_abs_diff: number }) => c.max_abs_diff === 0));
 });
 
 /** A cell as sweep --json and sweep.json give it (what these tests read). */
@@ -129,12 +129,12 @@ test('--cell takes a list as SLURM arrays do (3,4,6-7): those cells run in turn,
   const dry = elbo(['sweep', file, '--runs-dir', runs, '--cell', '3,0-1', '--dry-run', '--json']);
   assert.equal(dry.status, 0, dry.stderr);
   assert.deepEqual(
-    lastJson(dry.stdout).cells.map((c: Cell) => c.index),
+    lastJson<DryRunOutput>(dry.stdout).cells.map((c) => c.index),
     [0, 1, 3],
   );
   const r = elbo(['sweep', file, '--runs-dir', runs, '--cell', '3,1', '--json']);
   assert.equal(r.status, 0, r.stderr);
-  const out = lastJson(r.stdout);
+  const out = lastJson<SweepOutput>(r.stdout);
   assert.deepEqual(
     out.cells.map((c: Cell) => [c.index, c.status]),
     [
@@ -320,7 +320,7 @@ test('the emitted SLURM script: resources from the sweep file and --slurm, forwa
       '--json',
     ]);
     assert.equal(dry.status, 0, dry.stderr);
-    const shown = lastJson(dry.stdout).cells;
+    const shown = lastJson<DryRunOutput>(dry.stdout).cells;
     assert.deepEqual([shown.length, shown[0].index, shown[0].overrides, shown[0].seed], [1, i, cells[i].overrides, cells[i].seed]);
   }
   // the sweep file edited after emission: the tasks refuse to run, saying what to do
@@ -355,7 +355,7 @@ test('reproduce: a finished run passes bit-exactly; edited metrics and changed d
   const dir = tmpDir();
   const cfg = smallConfig(dir);
   const runs = path.join(dir, 'runs');
-  const first = lastJson(
+  const first = lastJson<RunOutput>(
     elbo(['run', cfg, '--runs-dir', runs, '--json', '--set', 'train.epochs=1', '--set', 'eval=[{kind: elbo}]']).stdout,
   );
   const ok = await reproduce(first.runDir, { progress: false });
@@ -530,12 +530,12 @@ test('a sweep of a config from the command line: --grid, --seeds and --set make 
   );
   const r = elbo([...args, '--tag', 'purpose=multirun', '--note', 'from flags', '--json']);
   assert.equal(r.status, 0, r.stderr);
-  const out = lastJson(r.stdout);
+  const out = lastJson<SweepOutput>(r.stdout);
   assert.deepEqual(
-    out.cells.map((c: any) => c.status),
+    out.cells.map((c: CellResult) => c.status),
     ['FINISHED', 'FINISHED'],
   );
-  const rec = JSON.parse(fs.readFileSync(path.join(out.cells[1].runDir, 'run.json'), 'utf8'));
+  const rec = JSON.parse(fs.readFileSync(path.join(out.cells[1].runDir!, 'run.json'), 'utf8'));
   assert.deepEqual([rec.seed, rec.epochs_planned, rec.tags, rec.note], [3, 1, { purpose: 'multirun' }, 'from flags']);
   // the sweep file it wrote is an ordinary sweep file: elbo validate and --emit slurm take it
   const written = path.join(out.dir, 'sweep.yaml');
@@ -546,7 +546,7 @@ test('a sweep of a config from the command line: --grid, --seeds and --set make 
   assert.equal(elbo(['validate', written]).status, 0);
   const again = elbo([...args, '--json']);
   assert.deepEqual(
-    lastJson(again.stdout).cells.map((c: any) => c.status),
+    lastJson<SweepOutput>(again.stdout).cells.map((c: CellResult) => c.status),
     ['CACHED', 'CACHED'],
   );
   // mistakes name the flag
@@ -586,7 +586,7 @@ test("the progress lines of real runs are all known to a cell's last words: a ru
     const r = elbo(['run', ...args, '--runs-dir', runs, '--json']);
     assert.equal(r.status, 0, r.stderr);
     assert.equal(lastWords(r.stderr), '', r.stderr);
-    return lastJson(r.stdout);
+    return lastJson<RunOutput>(r.stdout);
   };
   const sets = (...v: string[]) => v.flatMap((o) => ['--set', o]);
   const semi = ['data.labelled=20', 'train.labelled_per_batch=10'];

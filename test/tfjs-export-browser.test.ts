@@ -14,7 +14,7 @@ import { maxAbsDiff } from '../src/export/tfjs';
 import { serveStatic } from '../src/util/static-server';
 import { Chromium } from './chromium';
 import { tmpDir, smallConfig } from './helpers';
-import { trainAndExport, elboOwn } from './tfjs-export-helpers';
+import { trainAndExport, elboOwn, type PrintedCard } from './tfjs-export-helpers';
 
 let browser: Chromium;
 
@@ -26,12 +26,20 @@ after(async () => {
   await browser?.close();
 });
 
+/** What the page writes with ?dump (web/elbo-page.js): every number it computed. */
+interface PageDump {
+  backend: string;
+  samples: { seed: number; n: number; z: number[]; x: number[] };
+  reconstructions: { n: number; x: number[]; ys: number[] | null; xhat: number[] };
+  interpolation: { a: number; b: number; steps: number; z: number[]; ys: number[] | null; x: number[] };
+}
+
 /**
  * Open the export's page in Chromium with every number it computed dumped, and check: no
  * console errors, only the export's own files requested, the card shown, and samples,
  * reconstructions and interpolation equal to elbo's own forward passes.
  */
-async function checkPage(runDir: string, exportDir: string, card: any, dir: string): Promise<any> {
+async function checkPage(runDir: string, exportDir: string, card: PrintedCard, dir: string): Promise<PageDump> {
   const server = await serveStatic(exportDir);
   let page;
   try {
@@ -64,7 +72,7 @@ async function checkPage(runDir: string, exportDir: string, card: any, dir: stri
 
   const line = page.text.split('\n').find((l) => l.startsWith('{"backend"'));
   assert.ok(line, 'the page dumped its numbers');
-  const dump = JSON.parse(line!);
+  const dump: PageDump = JSON.parse(line!);
   const K = card.model.latent;
   const D = card.model.dim;
   const images = new Float32Array(fs.readFileSync(path.join(exportDir, 'images.bin')).buffer.slice(0));

@@ -4,20 +4,27 @@ import * as path from 'path';
 import { getTf } from '../src/runtime/tf';
 import { createRegistry } from '../src/builtins';
 import { loadFinishedRun } from '../src/models/load-run';
-import type { ClassConditionalModel } from '../src/contracts';
+import type { ClassConditionalModel, PluginOptions } from '../src/contracts';
 import { modelVariables } from '../src/models/model';
-import { elbo, lastJson, smallConfig } from './helpers';
+import { elbo, lastJson, smallConfig, type RunOutput } from './helpers';
+import type { ModelCard } from '../src/export/tfjs';
+
+/** `elbo export --json`'s line: the model card (its config the run's, with the model's networks) and the directory written. */
+export type PrintedCard = Omit<ModelCard, 'config'> & {
+  dir: string;
+  config: { model: { encoder: PluginOptions; decoder: PluginOptions } };
+};
 
 /** `elbo run CONFIG ARGS` then `elbo export RUN --format tfjs`, as a user runs them. */
-export function trainAndExport(config: string, args: string[] = []): { runDir: string; exportDir: string; card: any } {
+export function trainAndExport(config: string, args: string[] = []): { runDir: string; exportDir: string; card: PrintedCard } {
   const runsDir = path.join(path.dirname(config), 'runs');
   const run = elbo(['run', config, '--runs-dir', runsDir, '--json', '-q', ...args]);
   assert.equal(run.status, 0, run.stderr);
-  const runDir = lastJson(run.stdout).runDir;
+  const runDir = lastJson<RunOutput>(run.stdout).runDir;
   const exportDir = path.join(path.dirname(config), 'export');
   const ex = elbo(['export', runDir, '--format', 'tfjs', '--out', exportDir, '--json']);
   assert.equal(ex.status, 0, ex.stderr);
-  const card = lastJson(ex.stdout);
+  const card = lastJson<PrintedCard>(ex.stdout);
   assert.equal(card.dir, exportDir);
   assert.deepEqual(JSON.parse(fs.readFileSync(path.join(exportDir, 'card.json'), 'utf8')).run, card.run);
   return { runDir, exportDir, card };

@@ -10,8 +10,9 @@ import { maxAbsDiff, withClasses } from '../src/export/tfjs';
 import { serveStatic } from '../src/util/static-server';
 import { Rng } from '../src/runtime/rng';
 import { spawn } from 'child_process';
-import { tmpDir, smallConfig, elbo, lastJson, BIN } from './helpers';
+import { tmpDir, smallConfig, elbo, lastJson, BIN, type RunOutput } from './helpers';
 import { trainAndExport, trainAndExportConv, elboOwn } from './tfjs-export-helpers';
+import type { CheckpointManifest } from '../src/track/checkpoint';
 
 test.before(async () => {
   await selectBackend('auto'); // ELBO_BACKEND picks it in the test runs
@@ -115,7 +116,7 @@ test("export tfjs: an MLP VAE (tanh encoder, leaky-ReLU decoder) loads in Node w
   assert.deepEqual(card.model.prior, { kind: 'normal' });
   assert.equal(card.model.output, 'sigmoid');
   assert.equal(card.images.count, 16);
-  assert.equal(card.images.labels.length, 16);
+  assert.equal(card.images.labels!.length, 16);
   for (const f of [
     'index.html',
     'elbo-page.js',
@@ -139,7 +140,7 @@ test("export tfjs: an MLP VAE (tanh encoder, leaky-ReLU decoder) loads in Node w
   assert.ok(record.evaluated_on.epoch < record.epochs_completed, `selected epoch ${record.evaluated_on.epoch}`);
   const kernel = (dir: string) => {
     const m = JSON.parse(fs.readFileSync(path.join(dir, 'manifest.json'), 'utf8'));
-    const t = m.tensors.find((t: any) => t.name === 'model/decoder/dense0/w');
+    const t = m.tensors.find((t: CheckpointManifest['tensors'][number]) => t.name === 'model/decoder/dense0/w');
     return new Float32Array(fs.readFileSync(path.join(dir, 'weights.bin')).buffer.slice(0)).slice(t.offset, t.offset + t.length);
   };
   const decoderModel = await tf.loadLayersModel(tf.io.fromMemory(await readExport(path.join(exportDir, 'decoder'))));
@@ -158,7 +159,7 @@ test('export tfjs: a conv VAE with residual blocks (Gaussian likelihood) decodes
   const { runDir, exportDir, card } = trainAndExportConv(dir);
   assert.equal(card.model.output, 'identity');
   const topology = JSON.parse(fs.readFileSync(path.join(exportDir, 'decoder', 'model.json'), 'utf8')).modelTopology;
-  const classes = topology.config.layers.map((l: any) => l.class_name);
+  const classes = topology.config.layers.map((l: { class_name: string }) => l.class_name);
   assert.ok(classes.includes('Conv2DTranspose') && classes.includes('Add'), `decoder layers: ${classes.join(', ')}`);
   const d = await checkInNode(runDir, exportDir);
   console.log(`# conv export: max |Δ| decode ${d.decode}, reconstruct ${d.reconstruct}`);
@@ -197,7 +198,7 @@ test("export: a model without an encoder–decoder pair, an unfinished run, a ba
     'eval=[{kind: accuracy}]',
   ]);
   assert.equal(run.status, 0, run.stderr);
-  const runDir = lastJson(run.stdout).runDir;
+  const runDir = lastJson<RunOutput>(run.stdout).runDir;
   const r = elbo(['export', runDir, '--format', 'tfjs']);
   assert.equal(r.status, 1);
   assert.equal(r.stderr.trim().split('\n').length, 1, r.stderr);

@@ -7,6 +7,7 @@ import { createRegistry } from '../src/builtins';
 import { tmpDir, smallConfig, epochLines, elbo, untimed, untimedLines } from './helpers';
 import { epochBatches } from '../src/train/loop';
 import { Rng } from '../src/runtime/rng';
+import type { PluginContext, PluginOptions } from '../src/contracts';
 
 const quiet = { progress: false };
 
@@ -301,7 +302,7 @@ test('a learning-rate schedule moves the rate every step: a stage at rate 0 leav
 test('the cosine and piecewise schedules give their values at the epochs they name', () => {
   const r = createRegistry();
   const at = (spec: object, epochFloat: number) =>
-    (r.create('schedule', spec as any, {} as any) as (p: object) => number)({
+    (r.create('schedule', spec as PluginOptions, {} as PluginContext) as (p: object) => number)({
       epoch: Math.floor(epochFloat),
       step: 0,
       fraction: 0,

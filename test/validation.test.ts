@@ -135,11 +135,11 @@ test('__proto__ and friends are never config keys: --set and a sweep’s set/gri
   assert.match(s[0], /^FILE:2:7: '__proto__' in '__proto__\.x' is not a config key$/);
   assert.match(s[1], /^FILE:4:10: 'constructor' in 'constructor' is not a config key$/);
   assert.match(s[2], /^FILE:5:31: 'prototype' in 'prototype\.y' is not a config key$/);
-  assert.equal(({} as any).x, undefined);
-  assert.equal(({} as any).polluted, undefined);
+  assert.equal(({} as Record<string, unknown>).x, undefined);
+  assert.equal(({} as Record<string, unknown>).polluted, undefined);
   // a __proto__ key written in the YAML is an ordinary unknown key
   assert.match(problems(BASE + '__proto__: {x: 1}\n')[0], /^FILE:4:1: unknown key '__proto__' in the top level/);
-  assert.equal(({} as any).x, undefined);
+  assert.equal(({} as Record<string, unknown>).x, undefined);
 });
 
 test('YAML: an undefined alias and an alias bomb are located YAML errors; so is nesting too deep to read', () => {
@@ -163,7 +163,7 @@ test('duplicate keys are found in linear time, and a flood of problems is cut to
   const t0 = Date.now();
   assert.throws(
     () => parseYaml(keys + 'k17: 2\n', 'big.yaml'),
-    (e: any) => e instanceof UserError && e.line() === 'big.yaml:30001:1: YAML syntax error: Map keys must be unique',
+    (e: unknown) => e instanceof UserError && e.line() === 'big.yaml:30001:1: YAML syntax error: Map keys must be unique',
   );
   const ms = Date.now() - t0;
   assert.ok(ms < 5000, `30,000 keys took ${ms} ms (the quadratic check took 6 s and more)`);
@@ -197,11 +197,11 @@ test('alpha_expression: 20,000 nested parentheses are a UserError, not a stack o
   const expr = '('.repeat(20_000) + '1' + ')'.repeat(20_000);
   assert.throws(
     () => evalAlphaExpression(expr, { N: 1, N_total: 1, N_labelled: 1 }),
-    (e: any) => e instanceof UserError && /at most 1000/.test(e.message),
+    (e: unknown) => e instanceof UserError && /at most 1000/.test(e.message),
   );
   assert.throws(
     () => evalAlphaExpression('-'.repeat(20_000) + '1', { N: 1, N_total: 1, N_labelled: 1 }),
-    (e: any) => e instanceof UserError,
+    (e: unknown) => e instanceof UserError,
   );
   assert.equal(evalAlphaExpression('((0.1 * N_total / N_labelled))', { N: 10, N_total: 10, N_labelled: 5 }), 0.2);
 });

@@ -8,7 +8,7 @@ import { classifyLatents, labelledRows, encodeMeans, LatentSet, ClassifierOption
 import { loadSweep, resolveCells } from '../src/sweep/spec';
 import { runExperiment } from '../src/experiment';
 import { Rng } from '../src/runtime/rng';
-import { tmpDir, smallConfig, elbo, lastJson, ROOT } from './helpers';
+import { tmpDir, smallConfig, elbo, lastJson, ROOT, type DryRunOutput } from './helpers';
 import type { PluginOptions, Model } from '../src/contracts';
 
 test.before(async () => {
@@ -100,7 +100,7 @@ test('features: mu reads the slab mean of a VSC (γ ignored), mean the posterior
   const { loadConfig } = await import('../src/config/load');
   const registry = createRegistry();
   const { config } = loadConfig(path.join(r.runDir, 'config.yaml'), [], registry);
-  const data = await registry.create<any>('dataset', config.data, {
+  const data = await registry.create('dataset', config.data, {
     tf,
     registry,
     rng: new Rng(config.seed).fork('data'),
@@ -153,7 +153,7 @@ test('the VSC latent-size sweep: K ∈ {8 … 200} × {VAE, VSC} × {MNIST, Fash
   }
   const dry = elbo(['sweep', 'configs/papers/vsc-latent-size.yaml', '--dry-run', '--json']);
   assert.equal(dry.status, 0, dry.stderr);
-  assert.equal(lastJson(dry.stdout).cells.length, 24);
+  assert.equal(lastJson<DryRunOutput>(dry.stdout).cells.length, 24);
 });
 
 test('elbo compare plots a metric against the latent size of a sweep over two base configs', () => {

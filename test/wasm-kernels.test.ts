@@ -2,6 +2,7 @@ import { test } from 'node:test';
 import * as assert from 'node:assert/strict';
 import { selectBackend } from '../src/runtime/backend';
 import { getTf } from '../src/runtime/tf';
+import type * as tfc from '@tensorflow/tfjs-core';
 
 test('wasm: gather trains (its gradient, UnsortedSegmentSum, is provided), with repeated and unused rows', async () => {
   await selectBackend('wasm');
@@ -19,7 +20,7 @@ test('wasm: gather trains (its gradient, UnsortedSegmentSum, is provided), with 
     [2, 20],
   ]);
   // d/dx Σ gather(x, idx) ⊙ w: row 2 collects rows 0 and 2 of w, row 0 gets row 1, row 1 nothing
-  const g = tf.grad((t: any) => tf.sum(tf.mul(tf.gather(t, idx), w)))(x);
+  const g = tf.grad((t: tfc.Tensor) => tf.sum(tf.mul(tf.gather(t, idx), w)))(x);
   assert.deepEqual(g.arraySync(), [
     [100, 1000],
     [0, 0],

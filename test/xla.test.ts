@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import * as assert from 'node:assert/strict';
 import * as fs from 'fs';
 import * as path from 'path';
-import { tmpDir, smallConfig, elbo, lastJson, untimedLines } from './helpers';
+import { tmpDir, smallConfig, elbo, lastJson, untimedLines, type RunOutput } from './helpers';
 import { runExperiment } from '../src/experiment';
 
 // train.compile: xla — the compiled training step's graph, its clusters compiled by XLA for
@@ -79,7 +79,7 @@ test("train.compile: xla on the tensorflow backend: XLA compiles the step (Tenso
       },
     );
     assert.equal(r.status, 0, r.stderr);
-    assert.equal(lastJson(r.stdout).status, 'FINISHED');
+    assert.equal(lastJson<RunOutput>(r.stdout).status, 'FINISHED');
     return r.stderr;
   };
   assert.match(log('xla'), /Compiled cluster using XLA/);
