@@ -29,6 +29,14 @@ function documents(): string[] {
   return [...top, ...docs, ...code, 'runs/README.md'].filter((f) => fs.existsSync(path.join(ROOT, f)));
 }
 
+/** A document's text, read once for all the checks. */
+const texts = new Map<string, string>();
+function textOf(file: string): string {
+  let t = texts.get(file);
+  if (t === undefined) texts.set(file, (t = fs.readFileSync(path.join(ROOT, file), 'utf8')));
+  return t;
+}
+
 /** GitHub's heading anchor: lower case, markup dropped, punctuation dropped, spaces to hyphens. */
 function slug(heading: string): string {
   return heading
@@ -47,7 +55,7 @@ function outlineOf(file: string): { anchors: Set<string>; titles: string[] } {
   const seen = new Map<string, number>();
   const titles: string[] = [];
   let fence = false;
-  for (const line of fs.readFileSync(path.join(ROOT, file), 'utf8').split('\n')) {
+  for (const line of textOf(file).split('\n')) {
     if (/^\s*(```|~~~)/.test(line)) {
       fence = !fence;
       continue;
@@ -84,7 +92,7 @@ test('every markdown link in the docs, and every docs/NAME.md#anchor in the code
   const problems: string[] = [];
   let links = 0;
   for (const f of documents()) {
-    const text = fs.readFileSync(path.join(ROOT, f), 'utf8');
+    const text = textOf(f);
     const md = f.endsWith('.md');
     // code blocks in markdown are examples, not links (kept line for line)
     const scan = md ? text.replace(/^(```|~~~)[\s\S]*?^(```|~~~)/gm, (m) => '\n'.repeat(m.split('\n').length - 1)) : text;
@@ -120,7 +128,7 @@ test('a reference written as README, "Title" or docs/NAME.md, "Title" names a he
   let refs = 0;
   for (const f of documents()) {
     // lines joined, comment markers dropped: a reference may wrap
-    const flat = fs.readFileSync(path.join(ROOT, f), 'utf8').replace(/\s*\n\s*(?:#\s*|\/\/\s*|\*\s*)?/g, ' ');
+    const flat = textOf(f).replace(/\s*\n\s*(?:#\s*|\/\/\s*|\*\s*)?/g, ' ');
     for (const m of flat.matchAll(/(README(?:\.md)?|docs\/[a-z-]+\.md),? "([^"]{2,100})"/g)) {
       if (m[1].startsWith('README') && flat.slice(Math.max(0, m.index! - 60), m.index).includes('clementchadebec')) continue; // another project's
       refs++;

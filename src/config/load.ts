@@ -22,7 +22,7 @@ import { UserError, UserErrors, suggestion, type Caught } from '../errors';
 import { buildSchema } from './schema';
 import { checkMetrics } from './metrics';
 import { unmetEvaluatorNeeds } from './needs';
-import { deleteAtPath, parseKeyPath, setAtPath } from './path';
+import { deleteAtPath, isMapping, parseKeyPath, setAtPath } from './path';
 import type { PluginKind, PluginOptions, ExperimentConfig, PluginRegistry } from '../contracts';
 
 export interface LoadedConfig {
@@ -217,11 +217,6 @@ export function parseYaml(text: string, file: string): { doc: Document; lines: L
     throw new UserError('a config must be a YAML mapping (key: value lines)', `${file}:1:1`);
   }
   return { doc, lines, data };
-}
-
-/** A YAML mapping as toJS gives it: an object that is not a list (never null here: an empty document is {}). */
-function isMapping(v: unknown): v is Record<string, unknown> {
-  return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
 
 /**
@@ -496,7 +491,7 @@ function toUserError(e: ErrorObject, data: unknown, registry: PluginRegistry | u
     case 'additionalProperties': {
       const key = String(e.params.additionalProperty);
       const allowed = Object.keys(e.parentSchema?.properties ?? {});
-      const hint = spaceHint({ [key]: valueAt(data, [...p, key]) });
+      const hint = colonKeyHint(key, valueAt(data, [...p, key]));
       return new UserError(`unknown key '${key}' in ${here}${hint || suggestion(key, allowed)}`, loc.at(p, key));
     }
     case 'discriminator': {
@@ -509,17 +504,14 @@ function toUserError(e: ErrorObject, data: unknown, registry: PluginRegistry | u
           loc.at([...p, 'kind']),
         );
       }
-      return new UserError(
-        `'kind' of ${here} must be a string naming ${kind && /^[aeiou]/.test(kind) ? 'an' : 'a'} ${kind} (one of: ${names.join(', ')})`,
-        loc.at(p),
-      );
+      return new UserError(`'kind' of ${here} must be a string naming ${aOrAn(kind)} ${kind} (one of: ${names.join(', ')})`, loc.at(p));
     }
     case 'required': {
       const key = String(e.params.missingProperty);
       const kind = kindOf(e);
       const hint = spaceHint(valueAt(data, p), key);
-      const a = kind && /^[aeiou]/.test(kind) ? 'an' : 'a';
-      const extra = !hint && key === 'kind' && kind && registry ? ` naming ${a} ${kind} (one of: ${registry.names(kind).join(', ')})` : '';
+      const extra =
+        !hint && key === 'kind' && kind && registry ? ` naming ${aOrAn(kind)} ${kind} (one of: ${registry.names(kind).join(', ')})` : '';
       return new UserError(`missing required key '${key}' in ${here}${extra || hint}`, loc.at(p));
     }
     case 'type':
@@ -550,16 +542,27 @@ function toUserError(e: ErrorObject, data: unknown, registry: PluginRegistry | u
 
 /**
  * YAML reads `{kind:cosine}` as one key 'kind:cosine' with no value (a colon makes a key only
- * with a space after it): said as such where that key is unknown or hides the required `key`.
+ * with a space after it): said as such where that key is unknown (`colonKeyHint`) or hides the
+ * required `key` in mapping `v` (`spaceHint`).
  */
-function spaceHint(v: unknown, key?: string): string {
-  if (!v || typeof v !== 'object' || Array.isArray(v)) return '';
+function colonKeyHint(k: string, value: unknown, key?: string): string {
+  const m = /^([^:\s]+):(\S.*)$/.exec(k);
+  if (!m || value != null || (key !== undefined && m[1] !== key)) return '';
+  return ` ('${k}' reads as one key with no value: write '${m[1]}: ${m[2]}', a space after the colon)`;
+}
+
+function spaceHint(v: unknown, key: string): string {
+  if (!isMapping(v)) return '';
   for (const [k, val] of Object.entries(v)) {
-    const m = /^([^:\s]+):(\S.*)$/.exec(k);
-    if (m && val == null && (key === undefined || m[1] === key))
-      return ` ('${k}' reads as one key with no value: write '${m[1]}: ${m[2]}', a space after the colon)`;
+    const hint = colonKeyHint(k, val, key);
+    if (hint) return hint;
   }
   return '';
+}
+
+/** "a" or "an" before `word` (a plugin kind: "an optimizer", "a dataset"). */
+function aOrAn(word: string | undefined): string {
+  return word && /^[aeiou]/.test(word) ? 'an' : 'a';
 }
 
 function article(t: string): string {

@@ -12,6 +12,11 @@ const FORBIDDEN = new Set(['__proto__', 'prototype', 'constructor']);
 
 export type KeyPath = (string | number)[];
 
+/** A mapping as parsed YAML or JSON gives it: an object that is neither null nor a list. */
+export function isMapping(v: unknown): v is Record<string, unknown> {
+  return !!v && typeof v === 'object' && !Array.isArray(v);
+}
+
 /**
  * `a.b.0.c` → ['a', 'b', 0, 'c']. Segments are names (letters, digits, `_`, `-`, not
  * starting with `-`) or list indices (digits); anything else is a located error.
@@ -102,7 +107,7 @@ export function deleteAtPath(obj: Record<string, unknown>, p: KeyPath, where: st
     if (Array.isArray(cur) && typeof seg === 'number' && seg < cur.length) {
       if (last) cur.splice(seg, 1);
       else cur = cur[seg];
-    } else if (cur !== null && typeof cur === 'object' && !Array.isArray(cur) && Object.prototype.hasOwnProperty.call(cur, String(seg))) {
+    } else if (isMapping(cur) && Object.prototype.hasOwnProperty.call(cur, String(seg))) {
       const map = cur as Record<string, unknown>;
       if (last) delete map[String(seg)];
       else cur = map[String(seg)];

@@ -7,6 +7,8 @@
  * own lists its properties.
  */
 
+import { isMapping } from '../config/path';
+
 /** Keywords that say what an object holds (or defer to a schema that does). */
 const STATES_CONTENTS = [
   'properties',
@@ -29,8 +31,6 @@ const ONE_SCHEMA = ['additionalProperties', 'items', 'then', 'else', 'contains',
 const SCHEMA_LISTS = ['allOf', 'anyOf', 'oneOf', 'prefixItems', 'items'];
 const SCHEMA_MAPS = ['properties', 'patternProperties'];
 
-const isObject = (v: unknown): v is Record<string, unknown> => !!v && typeof v === 'object' && !Array.isArray(v);
-
 function isObjectType(s: Record<string, unknown>): boolean {
   return s.type === 'object' || (Array.isArray(s.type) && s.type.includes('object'));
 }
@@ -41,11 +41,11 @@ function isObjectType(s: Record<string, unknown>): boolean {
  * `if` is a condition, not a value's schema: it is not looked into.
  */
 export function looseObjectOption(schema: unknown, path: string): string | null {
-  if (!isObject(schema)) return null;
+  if (!isMapping(schema)) return null;
   if (isObjectType(schema) && !STATES_CONTENTS.some((k) => schema[k] !== undefined)) return path;
   for (const k of SCHEMA_MAPS) {
     const m = schema[k];
-    if (!isObject(m)) continue;
+    if (!isMapping(m)) continue;
     for (const [name, sub] of Object.entries(m)) {
       const found = looseObjectOption(sub, `${path}.${name}`);
       if (found) return found;
@@ -60,7 +60,7 @@ export function looseObjectOption(schema: unknown, path: string): string | null 
     }
   }
   for (const k of ONE_SCHEMA) {
-    const found = isObject(schema[k]) ? looseObjectOption(schema[k], k === 'items' || k === 'contains' ? `${path}[]` : path) : null;
+    const found = isMapping(schema[k]) ? looseObjectOption(schema[k], k === 'items' || k === 'contains' ? `${path}[]` : path) : null;
     if (found) return found;
   }
   return null;

@@ -4,6 +4,7 @@ import { withOptionDefaults } from './define';
 import { instanceProblem } from './instances';
 import Ajv from 'ajv';
 import { UserError, suggestion, type Caught } from '../errors';
+import { isMapping } from '../config/path';
 import { modelContext, recordPrior, withDefaultProgress, withPriorSchedules, type LatentPartsBuilder } from './model-context';
 import { looseObjectOption } from './option-schemas';
 import {
@@ -235,7 +236,7 @@ function checkPluginShape(plugin: unknown, source: string, thirdParty: boolean):
       problems.push(`'name' '${p.name}' is reserved (it is a property of every JavaScript object); choose another`);
     const schema = p.schema as { properties?: unknown; required?: unknown } | null | undefined;
     const props = schema?.properties;
-    if (!schema || !isPlainObject(props))
+    if (!schema || !isMapping(props))
       problems.push(
         `'schema.properties' must be an object (a mapping) of JSON Schemas, not ${Array.isArray(props) ? 'a list' : (JSON.stringify(props) ?? 'missing')}`,
       );
@@ -243,7 +244,7 @@ function checkPluginShape(plugin: unknown, source: string, thirdParty: boolean):
       problems.push(`'schema.properties' must not define 'kind' (the registry adds it)`);
     else {
       const bad = Object.entries(props)
-        .filter(([, s]) => !isPlainObject(s) && typeof s !== 'boolean')
+        .filter(([, s]) => !isMapping(s) && typeof s !== 'boolean')
         .map(([k]) => k);
       if (bad.length)
         problems.push(`'schema.properties' must map option names to JSON Schemas (${bad.join(', ')} ${bad.length > 1 ? 'are' : 'is'} not)`);
@@ -306,10 +307,6 @@ function looseObjectProblem(path: string, p: { kind?: unknown; name?: unknown })
     `${typeof p.name === 'string' ? `${String(p.kind)} plugin '${p.name}': ` : ''}option '${path}' is {type: 'object'} without properties, $ref or additionalProperties, so any keys pass and a misspelt one is silently ignored: ` +
     `for another plugin's options write {$ref: '#/definitions/network'} (or prior, dataset, schedule, ...), for an object of your own list its properties (and additionalProperties: false)`
   );
-}
-
-function isPlainObject(v: unknown): v is Record<string, unknown> {
-  return !!v && typeof v === 'object' && !Array.isArray(v);
 }
 
 let schemaChecker: Ajv | undefined;

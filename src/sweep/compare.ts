@@ -5,6 +5,7 @@ import { readJsonFile } from '../track/run-store';
 import { readSweepState, whyMissing, cellSettled, distinctLabels, commonestValues, COMMONEST_SETTING, type CellResult } from './state';
 import { UserError, suggestion, type Caught } from '../errors';
 import { verdict, formatPublished } from '../config/metrics';
+import { isMapping } from '../config/path';
 import { compareSpec, type ComparePoint } from '../plot/figures';
 import { writeFigure } from '../plot/render';
 import { readMetricLines } from '../report/run';
@@ -43,11 +44,6 @@ export interface ComparisonRow {
   epochs: number[];
   /** Per published metric: the entry and the verdict of the row's mean (within: |mean − value| ≤ pm, else ≤ std). */
   published: Record<string, PublishedEntry & { verdict: Verdict }>;
-}
-
-/** A YAML mapping (not a list, not null). */
-function isMapping(v: unknown): v is Record<string, unknown> {
-  return !!v && typeof v === 'object' && !Array.isArray(v);
 }
 
 /** A plugin block without nested blocks (a prior, a network, a data set): flatten's one value. */
