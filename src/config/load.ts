@@ -22,7 +22,8 @@ import { UserError, UserErrors, suggestion, type Caught } from '../errors';
 import { buildSchema } from './schema';
 import { checkMetrics } from './metrics';
 import { unmetEvaluatorNeeds } from './needs';
-import { deleteAtPath, isMapping, parseKeyPath, setAtPath } from './path';
+import { isMapping } from '../util/mapping';
+import { deleteAtPath, parseKeyPath, setAtPath } from './path';
 import type { PluginKind, PluginOptions, ExperimentConfig, PluginRegistry } from '../contracts';
 
 export interface LoadedConfig {

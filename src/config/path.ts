@@ -1,4 +1,5 @@
 import { UserError } from '../errors';
+import { isMapping } from '../util/mapping';
 
 /**
  * Dotted key paths (`model.encoder.hidden`, `eval.1.k`) as `--set` flags and sweep files
@@ -11,11 +12,6 @@ import { UserError } from '../errors';
 const FORBIDDEN = new Set(['__proto__', 'prototype', 'constructor']);
 
 export type KeyPath = (string | number)[];
-
-/** A mapping as parsed YAML or JSON gives it: an object that is neither null nor a list. */
-export function isMapping(v: unknown): v is Record<string, unknown> {
-  return !!v && typeof v === 'object' && !Array.isArray(v);
-}
 
 /**
  * `a.b.0.c` → ['a', 'b', 0, 'c']. Segments are names (letters, digits, `_`, `-`, not

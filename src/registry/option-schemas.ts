@@ -7,7 +7,7 @@
  * own lists its properties.
  */
 
-import { isMapping } from '../config/path';
+import { isMapping } from '../util/mapping';
 
 /** Keywords that say what an object holds (or defer to a schema that does). */
 const STATES_CONTENTS = [

@@ -4,7 +4,7 @@ import { withOptionDefaults } from './define';
 import { instanceProblem } from './instances';
 import Ajv from 'ajv';
 import { UserError, suggestion, type Caught } from '../errors';
-import { isMapping } from '../config/path';
+import { isMapping } from '../util/mapping';
 import { modelContext, recordPrior, withDefaultProgress, withPriorSchedules, type LatentPartsBuilder } from './model-context';
 import { looseObjectOption } from './option-schemas';
 import {

@@ -5,7 +5,7 @@ import { readJsonFile } from '../track/run-store';
 import { readSweepState, whyMissing, cellSettled, distinctLabels, commonestValues, COMMONEST_SETTING, type CellResult } from './state';
 import { UserError, suggestion, type Caught } from '../errors';
 import { verdict, formatPublished } from '../config/metrics';
-import { isMapping } from '../config/path';
+import { isMapping } from '../util/mapping';
 import { compareSpec, type ComparePoint } from '../plot/figures';
 import { writeFigure } from '../plot/render';
 import { readMetricLines } from '../report/run';
