@@ -91,6 +91,23 @@ test('reproduce notices a metrics.jsonl that lost an epoch line; a damaged run.j
     report.causes.join('; '),
   );
 
+  // a damaged or missing config.yaml: compare names the file, exit 1 (the run store's one reader)
+  const configFile = path.join(runDir, 'config.yaml');
+  const configText = fs.readFileSync(configFile, 'utf8');
+  for (const [text, why] of [
+    ['model: [oops', /config\.yaml: config\.yaml is damaged: \S/],
+    ['- a list', /config\.yaml: config\.yaml is damaged: not a mapping of settings/],
+    [null, /config\.yaml: config\.yaml not found: not a complete run directory/],
+  ] as const) {
+    if (text === null) fs.rmSync(configFile);
+    else fs.writeFileSync(configFile, text);
+    const c = elbo(['compare', runDir], { cwd: dir });
+    assert.equal(c.status, 1, c.stderr);
+    assert.match(c.stderr, why);
+    assert.doesNotMatch(c.stderr, /internal error|\n\s+at /);
+  }
+  fs.writeFileSync(configFile, configText);
+
   // a damaged run.json: resume and compare say which file, exit 1 (not 2, a usage error)
   fs.writeFileSync(path.join(runDir, 'run.json'), '{"status": "KILLED", oops');
   const resume = elbo(['run', '--resume', runDir]);

@@ -2,10 +2,11 @@ import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import * as crypto from 'crypto';
-import { parse as parseYaml, stringify as stringifyYaml } from 'yaml';
+import { stringify as stringifyYaml } from 'yaml';
 import { definePlugin, Type, withOptionDefaults, type OptionsOf } from '../registry/define';
 import { UserError } from '../errors';
-import { readJsonFile } from '../track/run-store';
+import { isMapping } from '../util/mapping';
+import { readJsonFile, readStoredConfig, parseStoredConfig, type StoredConfig } from '../track/run-store';
 import { MlflowClient, MlflowMetric, MlflowDatasetInput, MLFLOW_LIMITS, hasCredentials, isHttpUri, redactUri } from './client';
 import { Replayer, FlushResult, deferredWarning } from './replay';
 import { Spool, SpoolEventBody, SPOOL_DIR } from './spool';
@@ -202,18 +203,8 @@ export function userName(): string {
   }
 }
 
-/**
- * A run's config.yaml as parsed back (not validated again, and null where there is none): what
- * the tags, the note and the logged model read of it.
- */
-type StoredConfig = {
-  model?: { kind?: string; latent?: number; prior?: { kind?: string } };
-  train?: { batch_size?: number };
-  backend?: unknown;
-} | null;
-
 /** mlflow.note.content: what ran, in a sentence or two (Markdown). */
-function note(record: RunRecord, config: StoredConfig, runDir: string): string {
+function note(record: RunRecord, config: StoredConfig | null, runDir: string): string {
   const m = config?.model ?? {};
   const lines = [
     `**${m.kind ?? 'model'}**${m.latent ? ` (latent ${m.latent}${m.prior?.kind ? `, ${m.prior.kind} prior` : ''})` : ''} on **${record.data.name}** ` +
@@ -236,7 +227,7 @@ function note(record: RunRecord, config: StoredConfig, runDir: string): string {
 
 function runTags(
   record: RunRecord,
-  config: StoredConfig,
+  config: StoredConfig | null,
   runDir: string,
   o: MlflowTrackerOptions,
   runName: string,
@@ -312,13 +303,10 @@ function startEvents(
   o: MlflowTrackerOptions,
   experimentName: string,
 ): SpoolEventBody[] {
-  const config = parseYaml(configYaml);
+  const config = parseStoredConfig(configYaml);
   const runName = mlflowRunName(o, record);
   // params say what ran: the backend the run used, not the config's `auto`
-  const { params, tags: paramTags } = configParams(
-    config && typeof config === 'object' ? { ...config, backend: record.backend.name } : config,
-    o.max_param_length,
-  );
+  const { params, tags: paramTags } = configParams(config && { ...config, backend: record.backend.name }, o.max_param_length);
   return [
     {
       type: 'create',
@@ -382,7 +370,7 @@ function finishEvents(
   o: MlflowTrackerOptions,
   already: Set<string>,
 ): SpoolEventBody[] {
-  const config = configYaml ? parseYaml(configYaml) : null;
+  const config = configYaml ? parseStoredConfig(configYaml) : null;
   const out: SpoolEventBody[] = [
     {
       type: 'tags',
@@ -413,7 +401,7 @@ function finishEvents(
  * measured on, its config and an MLmodel file (written into the spool folder), with the test
  * metrics of metrics.jsonl (same steps and times, so the run's history gains no point).
  */
-function modelEvent(record: RunRecord, config: StoredConfig, runDir: string): SpoolEventBody | null {
+function modelEvent(record: RunRecord, config: StoredConfig | null, runDir: string): SpoolEventBody | null {
   const epoch = record.evaluated_on?.epoch ?? record.epochs_completed;
   const ckpt = `checkpoints/epoch-${String(epoch).padStart(4, '0')}`;
   if (!fs.existsSync(path.join(runDir, ckpt, 'manifest.json'))) return null;
@@ -842,9 +830,10 @@ export async function syncRun(
 /** Write the spool of a run that was made with MLflow off, from what its directory holds. */
 function importRun(runDir: string, trackingUri: string): void {
   const record = readJsonFile<RunRecord>(path.join(runDir, 'run.json'), 'run.json');
+  const config = readStoredConfig(runDir);
   const configYaml = fs.readFileSync(path.join(runDir, 'config.yaml'), 'utf8');
-  const config = parseYaml(configYaml) ?? {};
-  const fromConfig = (config.tracking ?? []).find((t: PluginOptions) => t.kind === 'mlflow') ?? {};
+  const trackers: unknown[] = Array.isArray(config.tracking) ? config.tracking : [];
+  const fromConfig = trackers.find((t): t is PluginOptions => isMapping(t) && t.kind === 'mlflow') ?? {};
   const o = withOptionDefaults<MlflowTrackerOptions>(mlflowTrackerPlugin, { ...fromConfig, kind: 'mlflow', tracking_uri: trackingUri });
   const spool = Spool.open(runDir, {
     tracking_uri: trackingUri,

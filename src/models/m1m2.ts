@@ -1,7 +1,7 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import type * as tfc from '@tensorflow/tfjs-core';
-import { parse as parseYaml, stringify } from 'yaml';
+import { stringify } from 'yaml';
 import { definePlugin, Enum, ObjectOf, withOptionDefaults, slot, Type, type OptionsOf } from '../registry/define';
 import { evaluationPhase } from '../nn/network';
 import { FeatureMap, M2_TERMS, m2Core, m2Options } from './m2';
@@ -10,7 +10,7 @@ import { openFinishedRun, loadLastCheckpoint } from './load-run';
 import { freezeInGraphs } from '../runtime/graph/trace';
 import { latentParts, vaeModelPlugin } from './vae';
 import { loadConfig, LoadedConfig } from '../config/load';
-import { runsIn } from '../track/run-store';
+import { readStoredConfig, runsIn } from '../track/run-store';
 import { takeLock, releaseLock } from '../util/lock';
 import { UserError, UserErrors } from '../errors';
 import type {
@@ -122,8 +122,7 @@ export interface LoadedM1 {
  */
 export function loadM1Run(spec: string, ctx: ModelBuildContext, data: DataSet): LoadedM1 {
   const { runDir, store, record } = openFinishedRun(spec, ctx.baseDir, WHERE, M1_HINT);
-  const cfg = parseYaml(fs.readFileSync(store.file('config.yaml'), 'utf8'));
-  const m: PluginOptions | undefined = cfg?.model;
+  const m = readStoredConfig(runDir).model;
   if (!m || typeof m.latent !== 'number' || !m.encoder || !m.decoder || !m.prior) {
     throw new UserError(
       `the M1 run's model (${m?.kind ?? 'none'}) has no latent/prior/encoder/decoder; use a run of the m1 or vae model`,

@@ -1,7 +1,6 @@
 import * as fs from 'fs';
 import * as path from 'path';
-import { parse } from 'yaml';
-import { readJsonFile } from '../track/run-store';
+import { readJsonFile, readStoredConfig, type StoredConfig } from '../track/run-store';
 import { formatPublished } from '../config/metrics';
 import { curvePoints, curvesSpec } from '../plot/figures';
 import { writeFigure } from '../plot/render';
@@ -57,23 +56,21 @@ export async function writeCurves(runDir: string, record?: RunRecord): Promise<s
   return out;
 }
 
-/** The run's resolved config (config.yaml), or null where it cannot be read. */
-type RunConfig = { model?: { kind?: unknown }; train?: { swa?: { from_epoch?: unknown } } } | null;
-
-function runConfig(runDir: string): RunConfig {
+/** The run's resolved config (config.yaml), or null where it cannot be read: a report draws without it. */
+function runConfig(runDir: string): StoredConfig | null {
   try {
-    return parse(fs.readFileSync(path.join(runDir, 'config.yaml'), 'utf8'));
+    return readStoredConfig(runDir);
   } catch {
     return null;
   }
 }
 
-function modelName(cfg: RunConfig): string {
+function modelName(cfg: StoredConfig | null): string {
   return String(cfg?.model?.kind ?? 'model');
 }
 
 /** train.swa: validation measures the average from its first epoch on (a step in the curves). */
-function swaNote(cfg: RunConfig): string {
+function swaNote(cfg: StoredConfig | null): string {
   const from = cfg?.train?.swa?.from_epoch;
   return typeof from === 'number' ? `; validation from epoch ${from}: the weight average (train.swa)` : '';
 }

@@ -1,9 +1,8 @@
 import * as fs from 'fs';
 import * as path from 'path';
-import { parse } from 'yaml';
-import { readJsonFile } from '../track/run-store';
+import { readJsonFile, readStoredConfig, type StoredConfig } from '../track/run-store';
 import { readSweepState, whyMissing, cellSettled, distinctLabels, commonestValues, COMMONEST_SETTING, type CellResult } from './state';
-import { UserError, suggestion, type Caught } from '../errors';
+import { UserError, suggestion } from '../errors';
 import { verdict, formatPublished } from '../config/metrics';
 import { isMapping } from '../util/mapping';
 import { compareSpec, type ComparePoint } from '../plot/figures';
@@ -70,9 +69,6 @@ export function flatten(obj: unknown, prefix = '', out: Record<string, string> =
   return out;
 }
 
-/** A run's config.yaml as read back, not validated again: only what compare reads of it is typed. */
-type StoredConfig = Record<string, unknown> & { published?: unknown; train?: { select?: { metric?: unknown } } };
-
 /**
  * A run a model was built on (m1m2's M1) compares by what it is, however the config gave it:
  * `model.NAME_run` (a run directory) becomes `model.NAME`, the block a config would nest for
@@ -80,19 +76,17 @@ type StoredConfig = Record<string, unknown> & { published?: unknown; train?: { s
  * from a nested block or named as a run, are one row, and a sweep's seeds, each training its
  * own M1 from the same block, too. A run that cannot be read stays as named.
  */
-function byDependency(config: Record<string, unknown>, dependsOn: RunRecord['depends_on']): Record<string, unknown> {
-  const model = config.model as Record<string, unknown> | undefined;
-  if (!dependsOn || !model || typeof model !== 'object') return config;
-  const m: Record<string, unknown> = { ...model };
+function byDependency(config: StoredConfig, dependsOn: RunRecord['depends_on']): Record<string, unknown> {
+  if (!dependsOn || !isMapping(config.model)) return config;
+  const m: Record<string, unknown> = { ...config.model };
   for (const [name, dep] of Object.entries(dependsOn)) {
     if (typeof m[`${name}_run`] !== 'string') continue;
-    let given: unknown;
+    let given: StoredConfig;
     try {
-      given = parse(fs.readFileSync(path.join(dep.run_dir, 'config.yaml'), 'utf8'));
+      given = readStoredConfig(dep.run_dir);
     } catch {
       continue;
     }
-    if (!isMapping(given)) continue;
     delete m[`${name}_run`];
     m[name] = { model: given.model, train: given.train, loss: given.loss, eval: given.eval };
   }
@@ -146,21 +140,7 @@ export function collectRuns(paths: string[]): {
   const runs = dirs.map((dir) => {
     const rec = readJsonFile<RunRecord>(path.join(dir, 'run.json'), 'run.json');
     // published numbers are not a setting: never a swept key
-    const file = path.join(dir, 'config.yaml');
-    let parsed: StoredConfig | null;
-    try {
-      parsed = parse(fs.readFileSync(file, 'utf8'));
-    } catch (e) {
-      const err = e as Caught;
-      throw new UserError(
-        err?.code === 'ENOENT'
-          ? 'config.yaml not found: not a complete run directory'
-          : `config.yaml is damaged: ${String(err?.message ?? e).split('\n')[0]}`,
-        file,
-      );
-    }
-    const stored: StoredConfig = parsed && typeof parsed === 'object' ? parsed : {};
-    const { published, ...config } = stored;
+    const { published, ...config } = readStoredConfig(dir);
     return {
       dir,
       status: rec.status,

@@ -1,10 +1,12 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import * as crypto from 'crypto';
+import { parse as parseYaml } from 'yaml';
 import { UserError, type Caught } from '../errors';
 import { takeLock, releaseLock, readLock, type LockHolder } from '../util/lock';
 import { writeFileAtomic } from '../util/write-atomic';
 import { diskError } from '../util/disk-errors';
+import { isMapping } from '../util/mapping';
 import type { SweepCellLabel, RunRecord, RunStatus } from '../contracts';
 
 /**
@@ -43,6 +45,46 @@ export function readJsonFile<T = unknown>(file: string, what: string): T {
       file,
     );
   }
+}
+
+/**
+ * A run's config.yaml as the tools that read finished runs see it (compare, report, the MLflow
+ * tracker): parsed, not validated again, since a hand edit may have left anything there. Only
+ * the fields those tools read are named, each `unknown` until they check it.
+ */
+export type StoredConfig = Record<string, unknown> & {
+  model?: Record<string, unknown> & { kind?: unknown; latent?: unknown; prior?: { kind?: unknown } };
+  train?: { batch_size?: unknown; select?: { metric?: unknown }; swa?: { from_epoch?: unknown } };
+  published?: unknown;
+  tracking?: unknown;
+};
+
+/**
+ * The resolved config a run directory holds (config.yaml), as written at its start. A missing,
+ * damaged or non-mapping file is a one-line error at the file.
+ */
+export function readStoredConfig(runDir: string): StoredConfig {
+  const file = path.join(runDir, 'config.yaml');
+  let parsed: unknown;
+  try {
+    parsed = parseStoredConfig(fs.readFileSync(file, 'utf8'));
+  } catch (e) {
+    const err = e as Caught;
+    throw new UserError(
+      err?.code === 'ENOENT'
+        ? 'config.yaml not found: not a complete run directory'
+        : `config.yaml is damaged: ${String(err?.message ?? e).split('\n')[0]}`,
+      file,
+    );
+  }
+  if (!isMapping(parsed)) throw new UserError('config.yaml is damaged: not a mapping of settings', file);
+  return parsed;
+}
+
+/** config.yaml's text as a StoredConfig; anything but a mapping gives null. */
+export function parseStoredConfig(text: string): StoredConfig | null {
+  const parsed: unknown = parseYaml(text);
+  return isMapping(parsed) ? parsed : null;
 }
 
 /**
