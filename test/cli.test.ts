@@ -90,6 +90,7 @@ test('bad input exits non-zero with one line and no stack trace', () => {
     ],
     // the run directory taken as a second value of --set: said how to give it
     [['evaluate', '--set', 'a=b', dir], /^evaluate: Missing 1 required arg: run: .* \(give the arguments before --set, or after --\); see/],
+    [['evaluate', '-s', 'a=b', dir], /^evaluate: Missing 1 required arg: run: .* \(give the arguments before -s, or after --\); see/],
     [['run', path.join(dir, 'missing.yaml')], /missing\.yaml: config file not found/],
     [['run', cfg, '--runs-dir', runs, '--set', 'data.train_images=nowhere.idx'], /nowhere\.idx: data file not found/],
   ];
@@ -204,12 +205,19 @@ process.on('exit', () => require('fs').writeFileSync(process.env.PROBE_OUT, JSON
   assert.ok(JSON.parse(fs.readFileSync(out, 'utf8')).some((f: string) => f.includes('tfjs-core')));
 
   const manifest = JSON.parse(fs.readFileSync(path.join(ROOT, 'oclif.manifest.json'), 'utf8'));
-  // command ids: file paths under commands/, topics joined by ':' (runs/list.js → runs:list)
+  // command ids: file paths under commands/, topics joined by ':' (runs/list.js → runs:list;
+  // a topic's index.js is the topic's own command: runs/index.js → runs)
   const root = path.join(ROOT, 'dist', 'src', 'cli', 'commands');
   const commands = (fs.readdirSync(root, { recursive: true }) as string[])
     .filter((f) => f.endsWith('.js'))
-    .map((f) => f.replace(/\.js$/, '').split(path.sep).join(':'));
-  assert.ok(commands.includes('runs:list') && commands.includes('runs:show'));
+    .map((f) =>
+      f
+        .replace(/\.js$/, '')
+        .replace(/[/\\]index$/, '')
+        .split(path.sep)
+        .join(':'),
+    );
+  assert.ok(commands.includes('runs') && commands.includes('runs:list') && commands.includes('runs:show'));
   assert.deepEqual(Object.keys(manifest.commands).sort(), commands.sort());
   assert.equal(manifest.version, JSON.parse(fs.readFileSync(path.join(ROOT, 'package.json'), 'utf8')).version);
 });

@@ -56,6 +56,10 @@ test('elbo runs list: every run with status, epochs and test/elbo in 80 columns;
   assert.match(out[2], new RegExp(`^${ids[1]}\\s+small\\s+KILLED\\s+1/2\\s+-$`));
   assert.match(out[3], new RegExp(`^${ids[2]}\\s+other\\s+FINISHED\\s+1/1\\s+-?\\d+\\.\\d{4}$`));
   assert.equal(out[4], '3 runs; details: elbo runs show RUN_ID');
+  // `elbo runs` alone is `elbo runs list`, its flags honoured (it printed the topic's help)
+  const bare = elbo(['runs', '--runs-dir', runs, '--experiment', 'small']);
+  assert.equal(bare.status, 0, bare.stderr);
+  assert.deepEqual(lines(bare.stdout), [out[0], out[1], out[2], '2 runs; details: elbo runs show RUN_ID']);
 
   const ids_ = (args: string[]) =>
     lastJson<ListedRunRow[]>(elbo(['runs', 'list', '--runs-dir', runs, '--json', ...args]).stdout).map(

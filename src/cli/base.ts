@@ -44,7 +44,9 @@ export abstract class BaseCommand extends Command {
     // errors; they carry `oclif` (a message that merely reads like one, e.g. JSON.parse's
     // "Expected ...", does not make an error a usage error)
     if (err.oclif || err instanceof Errors.CLIError) {
-      process.stderr.write(`${this.id}: ${usageLine(err.message, this.argv)}; see 'elbo ${this.id} --help'\n`);
+      const flags: Record<string, { char?: string }> = (this.constructor as typeof Command).flags ?? {};
+      const short = Object.fromEntries(Object.entries(flags).flatMap(([name, f]) => (f.char ? [[`--${name}`, `-${f.char}`]] : [])));
+      process.stderr.write(`${this.id}: ${usageLine(err.message, this.argv, short)}; see 'elbo ${this.id} --help'\n`);
       this.exit(2);
     }
     process.stderr.write(`internal error: ${oneLine(err.message)}${verbose ? '' : ' (run with --verbose for the stack trace)'}\n`);
@@ -58,7 +60,7 @@ export abstract class BaseCommand extends Command {
  * See more help with --help" reads "--seed: expected an integer but received: abc"; a missing
  * argument reads "Missing 1 required arg: run: A run directory …".
  */
-export function usageLine(message: string, argv: string[] = []): string {
+export function usageLine(message: string, argv: string[] = [], short: Record<string, string> = {}): string {
   const all = message.split('\n').map((l) => l.trim());
   // "Note: --set allows multiple values. Because of this you need to provide all arguments
   // before providing that flag. …": the argument was likely taken as a value of --set
@@ -67,7 +69,9 @@ export function usageLine(message: string, argv: string[] = []): string {
     .filter((l) => l && !/^(See more help|Alternatively, you can use "--")/i.test(l) && l !== note)
     .map((l) => l.replace(/^(\S+) {2,}/, '$1: '));
   const flag = note && /^Note: (--\S+)/.exec(note)![1];
-  if (flag && argv.some((a) => a === flag || a.startsWith(`${flag}=`))) lines.push(`(give the arguments before ${flag}, or after --)`);
+  // the flag as given: --set, --set=…, or its short form (-s, -sKEY=VALUE)
+  const given = flag && argv.find((a) => a === flag || a.startsWith(`${flag}=`) || (short[flag] && a.startsWith(short[flag])));
+  if (flag && given) lines.push(`(give the arguments before ${given.startsWith('--') ? flag : short[flag]}, or after --)`);
   const parsing = /^Parsing (\S+)$/.exec(lines[0] ?? '');
   if (parsing && lines.length > 1) {
     const why = lines.slice(1).join('; ');
