@@ -8,7 +8,7 @@ import { loadRunConfig, selectRunBackend, buildData, buildRun, nestedRuns } from
 import { resumeFromCheckpoint, type StartPoint } from './run/resume';
 import { trainingState, trainRun, describeClasses } from './run/train';
 import { evaluateTest } from './run/evaluate';
-import { idleLabelledPerBatch } from './train/loop';
+import { idleLabelledPerBatch, wholeDataBatch } from './train/loop';
 import { openRecorder, newRecord, labelRecord, recordRun } from './run/record';
 import type { RunOptions } from './run/options';
 
@@ -79,8 +79,12 @@ async function runLocked(o: RunOptions, run: ActiveRun): Promise<RunResult> {
     `run ${store.runId}: ${config.model.kind} on ${data.name} (${data.train.n} train / ${data.val?.n ?? 0} val / ${data.test.n} test), backend ${backend.name}${backend.fallback ? ` (${backend.fallback})` : ''}, device ${backend.device ?? 'cpu'}, seed ${config.seed}`,
   );
   for (const line of describeClasses(data)) progress.message(line);
-  const idle = idleLabelledPerBatch(parts.model, data, config.model.kind, config.train.labelled_per_batch);
-  if (idle) warn(idle);
+  for (const note of [
+    idleLabelledPerBatch(parts.model, data, config.model.kind, config.train.labelled_per_batch),
+    wholeDataBatch(parts.model, data, config.train.batch_size),
+  ]) {
+    if (note) warn(note);
+  }
 
   // 4. record (at every end): run.json, report.html, the trackers finished; the state freed
   // (API users run many in one process)

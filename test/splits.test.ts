@@ -52,7 +52,7 @@ test('class cap keeps at most N per class, and holdOut splits without overlap', 
   assert.equal(ids.size, 1000);
 });
 
-test('a semi-supervised run prints the class histograms before training', () => {
+test('a semi-supervised run prints the class histograms before training; idle labelled_per_batch and a batch larger than the data are warned of', () => {
   const dir = tmpDir();
   const cfg = smallConfig(dir);
   // elbo run on the small config, each argument an override (--set)
@@ -78,6 +78,18 @@ test('a semi-supervised run prints the class histograms before training', () => 
   assert.match(
     alone.stderr,
     /warning: train\.labelled_per_batch \(4\) does nothing here: model 'classifier' trains on its 20 labelled rows alone/,
+  );
+  // its batch of 50 is larger than those 20 rows: every epoch is one full batch, and it says so
+  assert.match(
+    alone.stderr,
+    /warning: train\.batch_size \(50\) is larger than the 20 labelled rows an epoch passes over: every epoch is one step/,
+  );
+  assert.doesNotMatch(r.stderr + all.stderr, /batch_size/);
+  const whole = run('train.batch_size=1000', 'train.epochs=1');
+  assert.equal(whole.status, 0, whole.stderr);
+  assert.match(
+    whole.stderr,
+    /warning: train\.batch_size \(1000\) is larger than the 350 training rows an epoch passes over: .*\(full-batch\); lower it for minibatches/,
   );
 });
 

@@ -122,6 +122,18 @@ export function idleLabelledPerBatch(model: Model, data: DataSet, modelKind: str
 }
 
 /**
+ * A note when train.batch_size exceeds the rows an epoch passes over: every epoch is then one
+ * step on all of them (full-batch training), which a researcher may mean, or not (null otherwise).
+ */
+export function wholeDataBatch(model: Model, data: DataSet, batchSize: number): string | null {
+  const { pool } = labelledRole(model, data);
+  const n = pool ? pool.length : data.train.n;
+  if (batchSize <= n) return null;
+  const rows = pool ? `the ${n} labelled rows` : `the ${n} training rows`;
+  return `train.batch_size (${batchSize}) is larger than ${rows} an epoch passes over: every epoch is one step on all of them (full-batch); lower it for minibatches`;
+}
+
+/**
  * What the labelled subset is to the epoch: `pool`, the rows it passes over when the model
  * learns from labels alone (else null: every training row); `mixes`, whether labelled rows
  * can be added to every batch (a labelled subset, and unlabelled rows to mix them with).
