@@ -91,6 +91,8 @@ test('bad input exits non-zero with one line and no stack trace', () => {
     // the run directory taken as a second value of --set: said how to give it
     [['evaluate', '--set', 'a=b', dir], /^evaluate: Missing 1 required arg: run: .* \(give the arguments before --set, or after --\); see/],
     [['evaluate', '-s', 'a=b', dir], /^evaluate: Missing 1 required arg: run: .* \(give the arguments before -s, or after --\); see/],
+    // a topic's command is named as typed (oclif's id is runs:show)
+    [['runs', 'show'], /^runs show: Missing 1 required arg: run: .*; see 'elbo runs show --help'\n$/],
     [['run', path.join(dir, 'missing.yaml')], /missing\.yaml: config file not found/],
     [['run', cfg, '--runs-dir', runs, '--set', 'data.train_images=nowhere.idx'], /nowhere\.idx: data file not found/],
   ];

@@ -46,7 +46,9 @@ export abstract class BaseCommand extends Command {
     if (err.oclif || err instanceof Errors.CLIError) {
       const flags: Record<string, { char?: string }> = (this.constructor as typeof Command).flags ?? {};
       const short = Object.fromEntries(Object.entries(flags).flatMap(([name, f]) => (f.char ? [[`--${name}`, `-${f.char}`]] : [])));
-      process.stderr.write(`${this.id}: ${usageLine(err.message, this.argv, short)}; see 'elbo ${this.id} --help'\n`);
+      // the command as typed: oclif's id joins a topic and its command with ':' (runs:show)
+      const id = (this.id ?? '').replace(/:/g, ' ');
+      process.stderr.write(`${id}: ${usageLine(err.message, this.argv, short)}; see 'elbo ${id} --help'\n`);
       this.exit(2);
     }
     process.stderr.write(`internal error: ${oneLine(err.message)}${verbose ? '' : ' (run with --verbose for the stack trace)'}\n`);
