@@ -5,6 +5,7 @@ import * as path from 'path';
 import { loadConfig } from '../src/config/load';
 import { createRegistry } from '../src/builtins';
 import { isSweepFile, loadSweep, resolveCells } from '../src/sweep/spec';
+import { UserError } from '../src/errors';
 import { tmpDir, elbo, ROOT, configProblems as problems, BASE_CONFIG as BASE, type SchemaBranch } from './helpers';
 import type { PluginOptions } from '../src/contracts';
 
@@ -125,6 +126,87 @@ test('--set ~key.path deletes a key or list item of the file (Hydra); a missing 
   );
   assert.match(problems(BASE, ['~eval.7'])[0], /^--set ~eval\.7: 'eval\.7' is not in the config/);
   assert.match(problems(BASE, ['~model.latent=3'])[0], /^--set ~model\.latent=3: ~key\.path deletes the key and takes no value/);
+});
+
+test('extends: a config builds on base configs (merged in order, mappings key by key); problems are located in the file that gave the value', () => {
+  const dir = tmpDir();
+  fs.mkdirSync(path.join(dir, 'bases'));
+  const write = (name: string, text: string) => {
+    fs.writeFileSync(path.join(dir, name), text);
+    return path.join(dir, name);
+  };
+  write(
+    'bases/vae.yaml',
+    'experiment: base\ndata: {kind: mnist, validation: 500}\nmodel:\n  kind: vae\n  latent: 8\n  encoder: {kind: mlp, hidden: [64]}\ntrain: {epochs: 7, batch_size: 50}\n',
+  );
+  write('bases/short.yaml', 'train: {epochs: 2}\neval: [{kind: elbo}]\n');
+  const child = write('child.yaml', 'extends: [bases/vae.yaml, bases/short.yaml]\nexperiment: child\nmodel:\n  latent: 4\n');
+  const reg = createRegistry();
+  const { config, sha256, yaml } = loadConfig(child, [], reg);
+  assert.equal(config.experiment, 'child');
+  assert.equal(config.model.latent, 4); // the file's own key over its base's
+  assert.deepEqual(config.model.encoder, { kind: 'mlp', hidden: [64], activation: 'relu' }); // the base's, merged
+  assert.equal(config.train.epochs, 2); // the later base over the earlier
+  assert.equal(config.train.batch_size, 50);
+  assert.deepEqual(
+    config.data,
+    loadConfig(write('flat0.yaml', 'data: {kind: mnist, validation: 500}\nmodel: {kind: vae}\n'), [], reg).config.data,
+  );
+  assert.deepEqual(
+    config.eval.map((e) => e.kind),
+    ['elbo'],
+  ); // a list replaces the base's whole
+  assert.doesNotMatch(yaml, /extends/);
+  // the composed config is the run's config: its hash is that of the same config written out flat
+  const flat = write(
+    'flat.yaml',
+    'experiment: child\ndata: {kind: mnist, validation: 500}\nmodel:\n  kind: vae\n  latent: 4\n  encoder: {kind: mlp, hidden: [64]}\ntrain: {epochs: 2, batch_size: 50}\neval: [{kind: elbo}]\n',
+  );
+  assert.equal(sha256, loadConfig(flat, [], reg).sha256);
+  // --set applies to the composed config, a key a base gave included
+  assert.equal(loadConfig(child, ['train.batch_size=20'], reg).config.train.batch_size, 20);
+  assert.equal(loadConfig(child, ['~model.encoder'], reg).config.model.encoder.hidden[0], 400);
+
+  const problemsOf = (file: string, overrides: string[] = []) => {
+    try {
+      loadConfig(file, overrides, reg);
+    } catch (e) {
+      assert.ok(e instanceof UserError, String(e));
+      return e
+        .line()
+        .split(dir + path.sep)
+        .join('');
+    }
+    return '';
+  };
+  // a bad value a base gave is located in the base; one the file gave, in the file
+  write('bases/bad.yaml', 'data: {kind: mnist}\nmodel:\n  kind: vae\n  encoder: {kind: mlp, hidden: [64], activaton: relu}\n');
+  assert.match(
+    problemsOf(write('c1.yaml', 'extends: bases/bad.yaml\nmodel: {latent: 3}\n')),
+    /^bases\/bad\.yaml:4:38: unknown key 'activaton' in model\.encoder; did you mean 'activation'\?/,
+  );
+  assert.match(
+    problemsOf(write('c2.yaml', 'extends: bases/vae.yaml\nmodel: {latent: -1}\n')),
+    /^c2\.yaml:2:17: model\.latent must be >= 1/,
+  );
+  // a base that is missing, a cycle, a value that is not a path, and --set extends: located, one line each
+  assert.match(
+    problemsOf(write('c3.yaml', 'extends: nowhere.yaml\n')),
+    /^c3\.yaml:1:10: base config .*nowhere\.yaml not found \(extends paths are relative to the file that names them\)/,
+  );
+  write('bases/loop.yaml', 'extends: ../c4.yaml\n');
+  assert.match(
+    problemsOf(write('c4.yaml', 'extends: bases/loop.yaml\n')),
+    /^bases\/loop\.yaml:1:10: extends goes round in a circle: .*c4\.yaml → .*loop\.yaml → .*c4\.yaml$/,
+  );
+  assert.match(problemsOf(write('c5.yaml', 'extends: {a: 1}\n')), /^c5\.yaml:1:10: extends takes the path of a base config/);
+  assert.match(
+    problemsOf(child, ['extends=bases/vae.yaml']),
+    /^--set extends=bases\/vae\.yaml: extends names a config file's bases and is read from the file/,
+  );
+  // elbo validate and the schema know the key
+  assert.equal(elbo(['validate', child]).status, 0);
+  assert.match(elbo(['schema']).stdout, /"extends"/);
 });
 
 test('elbo validate: exit 0 on a shipped config, exit 1 with FILE:LINE:COL lines on stderr', () => {

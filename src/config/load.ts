@@ -38,16 +38,28 @@ export interface LoadedConfig {
   yaml: string;
 }
 
-/** Where things are, for error messages: YAML nodes by path, and the --set flags. */
+/** One YAML file a config is read from: how messages name it, and its parsed document. */
+export interface ConfigSource {
+  file: string;
+  doc: Document;
+  lines: LineCounter;
+}
+
+/**
+ * Where things are, for error messages: YAML nodes by path, in the files a config is composed
+ * of (the one given first, then its bases: `extends`), and the --set flags.
+ */
 export class Locator {
   constructor(
-    private file: string,
-    private doc: Document | null,
-    private lines: LineCounter,
+    private sources: ConfigSource[],
     private overrides: { path: (string | number)[]; flag: string }[],
   ) {}
 
-  /** Location of the value at `p`, or of the key `key` inside it. */
+  /**
+   * Location of the value at `p`, or of the key `key` inside it: in the first file that has
+   * the whole path (a value a base config gave is found in the base), else as far as the
+   * first file goes.
+   */
   at(p: (string | number)[], key?: string): string {
     const full = key === undefined ? p : [...p, key];
     // the last --set that touched this path or a parent of it wins
@@ -56,27 +68,33 @@ export class Locator {
       // (a problem of the whole document, such as a missing top-level key, stays the file's)
       if (isPrefix(o.path, full) || (full.length > 0 && isPrefix(full, o.path))) return o.flag;
     }
-    if (!this.doc) return this.file;
-    let node: unknown = this.doc.contents;
-    let found: YamlNode | Pair | null = (node as YamlNode) ?? null;
-    for (const seg of full) {
-      if (isMap(node)) {
-        const pair = pairsOf(node).get(String(seg));
-        if (!pair) break;
-        // for the last segment of a key lookup, point at the key itself
-        found = (seg === key && full[full.length - 1] === seg ? (pair.key as YamlNode) : (pair.value as YamlNode)) ?? pair;
-        node = pair.value;
-      } else if (isSeq(node) && typeof seg === 'number' && node.items[seg]) {
-        node = node.items[seg];
-        found = node as YamlNode;
-      } else break;
-    }
+    const found = this.sources.map((source) => ({ source, ...nodeAt(source.doc, full, key) }));
+    const { source, node } = found.find((f) => f.whole) ?? found[0];
     // a pair (a key with no value) has no range of its own: its key's
-    const range = isPair(found) ? (isNode(found.key) ? found.key.range : undefined) : found?.range;
-    if (!range) return this.file;
-    const pos = this.lines.linePos(range[0]);
-    return `${this.file}:${pos.line}:${pos.col}`;
+    const range = isPair(node) ? (isNode(node.key) ? node.key.range : undefined) : node?.range;
+    if (!range) return source.file;
+    const pos = source.lines.linePos(range[0]);
+    return `${source.file}:${pos.line}:${pos.col}`;
   }
+}
+
+/** The node at `full` in a document, or the deepest one on the way; `whole` when the path is all there. */
+function nodeAt(doc: Document, full: (string | number)[], key?: string): { node: YamlNode | Pair | null; whole: boolean } {
+  let node: unknown = doc.contents;
+  let found: YamlNode | Pair | null = (node as YamlNode) ?? null;
+  for (const seg of full) {
+    if (isMap(node)) {
+      const pair = pairsOf(node).get(String(seg));
+      if (!pair) return { node: found, whole: false };
+      // for the last segment of a key lookup, point at the key itself
+      found = (seg === key && full[full.length - 1] === seg ? (pair.key as YamlNode) : (pair.value as YamlNode)) ?? pair;
+      node = pair.value;
+    } else if (isSeq(node) && typeof seg === 'number' && node.items[seg]) {
+      node = node.items[seg];
+      found = node as YamlNode;
+    } else return { node: found, whole: false };
+  }
+  return { node: found, whole: true };
 }
 
 function keyOf(pair: Pair): string {
@@ -220,6 +238,73 @@ export function parseYaml(text: string, file: string): { doc: Document; lines: L
   return { doc, lines, data };
 }
 
+/** A file as messages name it: relative to the current directory when it is below it. */
+function shownPath(abs: string): string {
+  const rel = path.relative(process.cwd(), abs);
+  return rel && !rel.startsWith('..') ? rel : abs;
+}
+
+/**
+ * A config file with its bases (`extends: BASE` or a list, paths relative to the file that
+ * names them): the bases merged in order, each composed of its own bases first, then the
+ * file's keys over them. Mappings merge key by key; any other value (a list, a number, null)
+ * replaces the base's. Also the files, the given one first, then the bases latest first: where
+ * a value's location is looked up.
+ */
+function composeConfig(text: string, abs: string, chain: string[]): { data: Record<string, unknown>; sources: ConfigSource[] } {
+  const shown = shownPath(abs);
+  const { doc, lines, data } = parseYaml(text, shown);
+  const own: ConfigSource = { file: shown, doc, lines };
+  if (!Object.prototype.hasOwnProperty.call(data, 'extends')) return { data, sources: [own] };
+  const { extends: spec, ...rest } = data;
+  const loc = new Locator([own], []);
+  const bases = typeof spec === 'string' ? [spec] : spec;
+  if (!Array.isArray(bases) || !bases.length || bases.some((b) => typeof b !== 'string' || !b)) {
+    throw new UserError('extends takes the path of a base config (relative to this file), or a list of them', loc.at(['extends']));
+  }
+  let merged: Record<string, unknown> = {};
+  const baseSources: ConfigSource[][] = [];
+  bases.forEach((name: string, i: number) => {
+    const where = loc.at(typeof spec === 'string' ? ['extends'] : ['extends', i]);
+    const baseAbs = path.resolve(path.dirname(abs), name);
+    if (baseAbs === abs || chain.includes(baseAbs)) {
+      throw new UserError(`extends goes round in a circle: ${[...chain, abs, baseAbs].map(shownPath).join(' → ')}`, where);
+    }
+    let baseText: string;
+    try {
+      baseText = fs.readFileSync(baseAbs, 'utf8');
+    } catch (e) {
+      const err = e as Caught;
+      throw new UserError(
+        err?.code === 'ENOENT'
+          ? `base config ${shownPath(baseAbs)} not found (extends paths are relative to the file that names them)`
+          : `cannot read base config ${shownPath(baseAbs)}: ${err?.message ?? e}`,
+        where,
+      );
+    }
+    const base = composeConfig(baseText, baseAbs, [...chain, abs]);
+    merged = mergeConfig(merged, base.data);
+    baseSources.unshift(base.sources);
+  });
+  return { data: mergeConfig(merged, rest), sources: [own, ...baseSources.flat()] };
+}
+
+/** `over` merged into `base`: mappings key by key, any other value replacing the base's. */
+function mergeConfig(base: Record<string, unknown>, over: Record<string, unknown>): Record<string, unknown> {
+  const out: Record<string, unknown> = { ...base };
+  for (const [k, v] of Object.entries(over)) {
+    const b = Object.prototype.hasOwnProperty.call(base, k) ? base[k] : undefined;
+    // defineProperty: a key such as __proto__ stays a key (that validation then refuses)
+    Object.defineProperty(out, k, {
+      value: isMapping(b) && isMapping(v) ? mergeConfig(b, v) : v,
+      enumerable: true,
+      writable: true,
+      configurable: true,
+    });
+  }
+  return out;
+}
+
 /**
  * Load, override, validate and default a config. Third-party plugins it names are
  * loaded into `registry` first, so their schemas take part in validation.
@@ -253,10 +338,15 @@ export function loadConfig(
       );
     }
   }
-  const rel = path.relative(process.cwd(), file);
-  const shown = rel && !rel.startsWith('..') ? rel : path.resolve(file);
-  const { doc, lines, data: fileData } = parseYaml(text, shown);
+  const { data: fileData, sources } = composeConfig(text, path.resolve(file), []);
   const parsed = overrides.map(parseOverride);
+  const composing = parsed.find((o) => o.path[0] === 'extends');
+  if (composing) {
+    throw new UserError(
+      "extends names a config file's bases and is read from the file: write it there, or run the base config with --set",
+      composing.flag,
+    );
+  }
   const withOverrides = (defaults: unknown) => {
     const data = structuredClone(fileData);
     for (const o of parsed) {
@@ -265,7 +355,7 @@ export function loadConfig(
     }
     return data;
   };
-  const loc = new Locator(shown, doc, lines, parsed);
+  const loc = new Locator(sources, parsed);
   const baseDir = opts.baseDir ?? path.dirname(path.resolve(file));
 
   // plugins first: their schemas are part of the config's schema

@@ -55,6 +55,16 @@ export function buildSchema(registry: PluginRegistry): JsonSchema {
         description:
           'Where the tensorflow backend computes (absent: auto, the GPU when its GPU build is installed and sees one): gpu refuses to start unless it can train on a GPU (npm run setup:native -- --gpu; see elbo env); cpu hides the GPUs. --device overrides it',
       },
+      // read by the loader, which composes the file with its bases before validating: never in a
+      // resolved config, and refused in --set
+      extends: {
+        anyOf: [
+          { type: 'string', minLength: 1 },
+          { type: 'array', minItems: 1, items: { type: 'string', minLength: 1 } },
+        ],
+        description:
+          "Base config(s) this file builds on, relative to it: their keys merged in order, then this file's over them (mappings merge key by key, lists and values replace); the run records the composed config. Relative paths inside (plugins, data files) are read against the directory of the config given to elbo run",
+      },
       plugins: {
         type: 'array',
         items: { type: 'string' },

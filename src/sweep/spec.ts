@@ -319,7 +319,7 @@ export function loadSweep(file: string): SweepSpec {
   }
   const shown = shownFile(file);
   const { doc, lines, data } = parseYaml(text, shown);
-  const loc = new Locator(shown, doc, lines, []);
+  const loc = new Locator([{ file: shown, doc, lines }], []);
   const validate = new Ajv(AJV_OPTIONS).compile<SweepData>(SWEEP_SCHEMA);
   if (!validate(data)) throw ajvUserErrors(validate.errors ?? [], data, loc);
   const problems: UserError[] = [];
