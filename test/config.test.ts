@@ -165,7 +165,7 @@ test('extends: a config builds on base configs (merged in order, mappings key by
   assert.equal(sha256, loadConfig(flat, [], reg).sha256);
   // --set applies to the composed config, a key a base gave included
   assert.equal(loadConfig(child, ['train.batch_size=20'], reg).config.train.batch_size, 20);
-  assert.equal(loadConfig(child, ['~model.encoder'], reg).config.model.encoder.hidden[0], 400);
+  assert.deepEqual(loadConfig(child, ['~model.encoder'], reg).config.model.encoder, { kind: 'mlp', hidden: [400], activation: 'relu' });
 
   const problemsOf = (file: string, overrides: string[] = []) => {
     try {
