@@ -200,6 +200,7 @@ test('extends: a config builds on base configs (merged in order, mappings key by
     /^bases\/loop\.yaml:1:10: extends goes round in a circle: .*c4\.yaml → .*loop\.yaml → .*c4\.yaml$/,
   );
   assert.match(problemsOf(write('c5.yaml', 'extends: {a: 1}\n')), /^c5\.yaml:1:10: extends takes the path of a base config/);
+  assert.match(problemsOf(write('c6.yaml', 'extends: [bases/vae.yaml, 3]\n')), /^c6\.yaml:1:27: extends takes the path of a base config/);
   assert.match(
     problemsOf(child, ['extends=bases/vae.yaml']),
     /^--set extends=bases\/vae\.yaml: extends names a config file's bases and is read from the file/,

@@ -259,8 +259,12 @@ function composeConfig(text: string, abs: string, chain: string[]): { data: Reco
   const { extends: spec, ...rest } = data;
   const loc = new Locator([own], []);
   const bases = typeof spec === 'string' ? [spec] : spec;
-  if (!Array.isArray(bases) || !bases.length || bases.some((b) => typeof b !== 'string' || !b)) {
-    throw new UserError('extends takes the path of a base config (relative to this file), or a list of them', loc.at(['extends']));
+  const bad = Array.isArray(bases) ? bases.findIndex((b) => typeof b !== 'string' || !b) : -1;
+  if (!Array.isArray(bases) || !bases.length || bad >= 0) {
+    throw new UserError(
+      'extends takes the path of a base config (relative to this file), or a list of them',
+      loc.at(bad >= 0 && typeof spec !== 'string' ? ['extends', bad] : ['extends']),
+    );
   }
   let merged: Record<string, unknown> = {};
   const baseSources: ConfigSource[][] = [];
