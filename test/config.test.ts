@@ -6,7 +6,7 @@ import { loadConfig } from '../src/config/load';
 import { createRegistry } from '../src/builtins';
 import { isSweepFile, loadSweep, resolveCells } from '../src/sweep/spec';
 import { UserError } from '../src/errors';
-import { tmpDir, elbo, ROOT, configProblems as problems, BASE_CONFIG as BASE, type SchemaBranch } from './helpers';
+import { tmpDir, elbo, ROOT, smallConfig, lastJson, configProblems as problems, BASE_CONFIG as BASE, type SchemaBranch } from './helpers';
 import type { PluginOptions } from '../src/contracts';
 
 test('a valid config gets every default filled in', () => {
@@ -157,6 +157,7 @@ test('extends: a config builds on base configs (merged in order, mappings key by
     ['elbo'],
   ); // a list replaces the base's whole
   assert.doesNotMatch(yaml, /extends/);
+  assert.deepEqual(loadConfig(child, [], reg).bases, [path.join(dir, 'bases', 'vae.yaml'), path.join(dir, 'bases', 'short.yaml')]);
   // the composed config is the run's config: its hash is that of the same config written out flat
   const flat = write(
     'flat.yaml',
@@ -208,6 +209,22 @@ test('extends: a config builds on base configs (merged in order, mappings key by
   // elbo validate and the schema know the key
   assert.equal(elbo(['validate', child]).status, 0);
   assert.match(elbo(['schema']).stdout, /"extends"/);
+});
+
+test('a run of a config that extends records its bases: run.json config_bases, elbo runs show, report.html', () => {
+  const dir = tmpDir();
+  smallConfig(dir);
+  const child = path.join(dir, 'one-epoch.yaml');
+  fs.writeFileSync(child, 'extends: small.yaml\nexperiment: one-epoch\ntrain: {epochs: 1}\neval: [{kind: elbo}]\n');
+  const r = elbo(['run', child, '--runs-dir', path.join(dir, 'runs'), '--json', '-q']);
+  assert.equal(r.status, 0, r.stderr);
+  const { runDir } = lastJson<{ runDir: string }>(r.stdout);
+  const rec = JSON.parse(fs.readFileSync(path.join(runDir, 'run.json'), 'utf8'));
+  assert.equal(rec.config_file, child);
+  assert.deepEqual(rec.config_bases, [path.join(dir, 'small.yaml')]);
+  assert.equal(rec.epochs_planned, 1);
+  assert.match(elbo(['runs', 'show', runDir]).stdout, /^extends\s+\S*small\.yaml$/m);
+  assert.match(fs.readFileSync(path.join(runDir, 'artifacts', 'report.html'), 'utf8'), /extending [^<]*small\.yaml/);
 });
 
 test('elbo validate: exit 0 on a shipped config, exit 1 with FILE:LINE:COL lines on stderr', () => {

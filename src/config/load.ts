@@ -36,6 +36,8 @@ export interface LoadedConfig {
   sha256: string;
   /** The resolved config as YAML (what is written to the run). */
   yaml: string;
+  /** The base configs the file extends (absolute paths, in the order merged: a base's own bases before it); [] when none. */
+  bases: string[];
 }
 
 /** One YAML file a config is read from: how messages name it, and its parsed document. */
@@ -251,11 +253,15 @@ function shownPath(abs: string): string {
  * replaces the base's. Also the files, the given one first, then the bases latest first: where
  * a value's location is looked up.
  */
-function composeConfig(text: string, abs: string, chain: string[]): { data: Record<string, unknown>; sources: ConfigSource[] } {
+function composeConfig(
+  text: string,
+  abs: string,
+  chain: string[],
+): { data: Record<string, unknown>; sources: ConfigSource[]; bases: string[] } {
   const shown = shownPath(abs);
   const { doc, lines, data } = parseYaml(text, shown);
   const own: ConfigSource = { file: shown, doc, lines };
-  if (!Object.prototype.hasOwnProperty.call(data, 'extends')) return { data, sources: [own] };
+  if (!Object.prototype.hasOwnProperty.call(data, 'extends')) return { data, sources: [own], bases: [] };
   const { extends: spec, ...rest } = data;
   const loc = new Locator([own], []);
   const bases = typeof spec === 'string' ? [spec] : spec;
@@ -268,6 +274,7 @@ function composeConfig(text: string, abs: string, chain: string[]): { data: Reco
   }
   let merged: Record<string, unknown> = {};
   const baseSources: ConfigSource[][] = [];
+  const merges: string[] = [];
   bases.forEach((name: string, i: number) => {
     const where = loc.at(typeof spec === 'string' ? ['extends'] : ['extends', i]);
     const baseAbs = path.resolve(path.dirname(abs), name);
@@ -289,8 +296,9 @@ function composeConfig(text: string, abs: string, chain: string[]): { data: Reco
     const base = composeConfig(baseText, baseAbs, [...chain, abs]);
     merged = mergeConfig(merged, base.data);
     baseSources.unshift(base.sources);
+    merges.push(...base.bases, baseAbs);
   });
-  return { data: mergeConfig(merged, rest), sources: [own, ...baseSources.flat()] };
+  return { data: mergeConfig(merged, rest), sources: [own, ...baseSources.flat()], bases: merges };
 }
 
 /** `over` merged into `base`: mappings key by key, any other value replacing the base's. */
@@ -342,7 +350,7 @@ export function loadConfig(
       );
     }
   }
-  const { data: fileData, sources } = composeConfig(text, path.resolve(file), []);
+  const { data: fileData, sources, bases } = composeConfig(text, path.resolve(file), []);
   const parsed = overrides.map(parseOverride);
   const composing = parsed.find((o) => o.path[0] === 'extends');
   if (composing) {
@@ -402,6 +410,7 @@ export function loadConfig(
     file,
     yaml,
     sha256: crypto.createHash('sha256').update(yaml).digest('hex'),
+    bases,
   };
 }
 

@@ -19,6 +19,11 @@ export interface RunRecord {
   backend: BackendInfo;
   fingerprint: Fingerprint;
   config_file: string;
+  /**
+   * The base configs config_file extends (absolute paths, in the order merged); absent when it
+   * extends none. config.yaml holds the composed config, so they are for reading only.
+   */
+  config_bases?: string[];
   /** Relative paths in the config (data, plugins) resolve against this directory. */
   config_dir: string;
   config_sha256: string;

@@ -109,7 +109,10 @@ function runBody(runDir: string, rec: RunRecord, configYaml: string): string {
     ['backend', esc(`${rec.backend.name} (${rec.backend.package ?? ''} ${rec.backend.version ?? ''})`)],
     ['started', esc(rec.start_time)],
     ['duration', duration],
-    ['config', `${esc(rec.config_file)} (sha256 ${esc(rec.config_sha256.slice(0, 16))}…)`],
+    [
+      'config',
+      `${esc(rec.config_file)} (sha256 ${esc(rec.config_sha256.slice(0, 16))}…)${rec.config_bases?.length ? `, extending ${esc(rec.config_bases.join(', '))}` : ''}`,
+    ],
     ...(rec.note ? ([['note', esc(rec.note)]] as [string, string][]) : []),
     ...(rec.tags && Object.keys(rec.tags).length
       ? ([

@@ -51,6 +51,7 @@ export default class RunsShow extends BaseCommand {
       ...paceRows(rec, r.status, pace),
       ['started', `${rec.start_time}${rec.end_time ? `, ended ${rec.end_time}` : ''}`],
       ['config', `${rec.config_file} (sha256 ${rec.config_sha256.slice(0, 12)})`],
+      ...(rec.config_bases?.length ? [['extends', rec.config_bases.map(shownPath).join(', ')] as [string, string]] : []),
       ['data', `${rec.data.name}: ${rec.data.train} train / ${rec.data.val} val / ${rec.data.test} test (sha256 ${rec.data.sha256.slice(0, 12)})`],
       ['seed', String(rec.seed)],
       ['backend', `${rec.backend.name} ${rec.backend.version ?? ''}${rec.backend.device ? `, device ${rec.backend.device}` : ''}`.trim()],
