@@ -1,4 +1,3 @@
-import * as path from 'path';
 import { Command, Errors, Flags } from '@oclif/core';
 import { UserError, oneLine } from '../errors';
 import { diskError } from '../util/disk-errors';
@@ -123,10 +122,4 @@ export function parseTags(flags: string[]): Record<string, string> {
     tags[key] = f.slice(eq + 1);
   }
   return tags;
-}
-
-/** A path as the user would type it: relative below the current directory, else absolute. */
-export function shownPath(p: string): string {
-  const rel = path.relative(process.cwd(), p);
-  return rel && !rel.startsWith('..') ? rel : path.resolve(p);
 }

@@ -23,6 +23,7 @@ import { buildSchema } from './schema';
 import { checkMetrics } from './metrics';
 import { unmetEvaluatorNeeds } from './needs';
 import { isMapping } from '../util/mapping';
+import { shownPath } from '../util/shown-path';
 import { deleteAtPath, parseKeyPath, setAtPath } from './path';
 import type { PluginKind, PluginOptions, ExperimentConfig, PluginRegistry } from '../contracts';
 
@@ -238,12 +239,6 @@ export function parseYaml(text: string, file: string): { doc: Document; lines: L
     throw new UserError('a config must be a YAML mapping (key: value lines)', `${file}:1:1`);
   }
   return { doc, lines, data };
-}
-
-/** A file as messages name it: relative to the current directory when it is below it. */
-function shownPath(abs: string): string {
-  const rel = path.relative(process.cwd(), abs);
-  return rel && !rel.startsWith('..') ? rel : abs;
 }
 
 /**

@@ -12,9 +12,9 @@ import {
   sweepDir,
   sha256,
   cellOverrides,
-  shownFile,
   earlyStopRungs,
 } from './spec';
+import { shownPath } from '../util/shown-path';
 import {
   type CellResult,
   type SweepIndex,
@@ -247,7 +247,7 @@ class SweepRun {
       ...es,
       ...labels,
     };
-    this.study = search ? new Study(this.dir, spec.name, search, `${shownFile(spec.file)}: sweep.search`) : null;
+    this.study = search ? new Study(this.dir, spec.name, search, `${shownPath(spec.file)}: sweep.search`) : null;
     this.stream = !!o.cells && (o.cells.length === 1 || o.parallel <= 1);
   }
 

@@ -15,6 +15,7 @@ import { SLURM_SCHEMA } from './slurm';
 import { EARLY_STOP_SCHEMA, sweepRungs, type EarlyStop } from './asha';
 import { SEARCH_SCHEMA, type Distribution, type Search } from './optuna';
 import { writeFileAtomic } from '../util/write-atomic';
+import { shownPath } from '../util/shown-path';
 import type { ExperimentConfig, PluginRegistry } from '../contracts';
 
 /**
@@ -317,7 +318,7 @@ export function loadSweep(file: string): SweepSpec {
     const err = e as NodeJS.ErrnoException;
     throw new UserError(err.code === 'ENOENT' ? 'sweep file not found' : `cannot read sweep file: ${err.message}`, file);
   }
-  const shown = shownFile(file);
+  const shown = shownPath(file);
   const { doc, lines, data } = parseYaml(text, shown);
   const loc = new Locator([{ file: shown, doc, lines }], []);
   const validate = new Ajv(AJV_OPTIONS).compile<SweepData>(SWEEP_SCHEMA);
@@ -354,15 +355,9 @@ export function earlyStopRungs(spec: SweepSpec, resolved: { loaded: LoadedConfig
       resolved.map((r) => r.loaded.config.train.epochs),
     );
   } catch (e) {
-    if (e instanceof UserError) throw new UserError(e.message, `${shownFile(spec.file)}: ${e.where}`);
+    if (e instanceof UserError) throw new UserError(e.message, `${shownPath(spec.file)}: ${e.where}`);
     throw e;
   }
-}
-
-/** A file for messages: relative to the current directory when inside it, else absolute. */
-export function shownFile(file: string): string {
-  const rel = path.relative(process.cwd(), file);
-  return rel && !rel.startsWith('..') ? rel : path.resolve(file);
 }
 
 /** Every cell of a sweep, in a fixed order (grid keys, zip groups, random trials, seeds). */
@@ -568,7 +563,7 @@ function checkSweepMetrics(spec: SweepSpec, config: ExperimentConfig, registry: 
   const problems: UserError[] = [];
   const per = epochMetrics(config, registry);
   const check = (what: 'early_stop' | 'search', metric: string, allowed: string[] | null) => {
-    const where = spec.metricWhere?.[what] ?? `${shownFile(spec.file)}: ${what}`;
+    const where = spec.metricWhere?.[what] ?? `${shownPath(spec.file)}: ${what}`;
     const option = what === 'early_stop' ? 'early_stop.metric' : 'search.metric';
     if (metric.startsWith('val/') && config.data.validation === 0) {
       problems.push(

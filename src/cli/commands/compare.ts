@@ -2,7 +2,8 @@ import * as fs from 'fs';
 import * as path from 'path';
 import { Args, Flags } from '@oclif/core';
 import { cellLine, fit } from '../runs';
-import { BaseCommand, shownPath as shown } from '../base';
+import { BaseCommand } from '../base';
+import { shownPath as shown } from '../../util/shown-path';
 import {
   collectRuns,
   sweptKeys,

@@ -1,5 +1,6 @@
 import { Args, Flags } from '@oclif/core';
-import { BaseCommand, shownPath } from '../base';
+import { BaseCommand } from '../base';
+import { shownPath } from '../../util/shown-path';
 import { writeReport } from '../../sweep/report';
 
 export default class Report extends BaseCommand {

@@ -1,7 +1,8 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import { Args, Flags } from '@oclif/core';
-import { BaseCommand, setFlag, shownPath, tagFlag, noteFlag, parseTags } from '../base';
+import { BaseCommand, setFlag, tagFlag, noteFlag, parseTags } from '../base';
+import { shownPath } from '../../util/shown-path';
 import { UserError } from '../../errors';
 import type { RunRecord } from '../../contracts';
 import { formatPublished } from '../../config/metrics';
