@@ -65,7 +65,7 @@ export type StoredConfig = Record<string, unknown> & {
  */
 export function readStoredConfig(runDir: string): StoredConfig {
   const file = path.join(runDir, 'config.yaml');
-  let parsed: unknown;
+  let parsed: StoredConfig | null;
   try {
     parsed = parseStoredConfig(fs.readFileSync(file, 'utf8'));
   } catch (e) {
@@ -77,7 +77,7 @@ export function readStoredConfig(runDir: string): StoredConfig {
       file,
     );
   }
-  if (!isMapping(parsed)) throw new UserError('config.yaml is damaged: not a mapping of settings', file);
+  if (!parsed) throw new UserError('config.yaml is damaged: not a mapping of settings', file);
   return parsed;
 }
 

@@ -126,8 +126,7 @@ export function idleLabelledPerBatch(model: Model, data: DataSet, modelKind: str
  * step on all of them (full-batch training), which a researcher may mean, or not (null otherwise).
  */
 export function wholeDataBatch(model: Model, data: DataSet, batchSize: number): string | null {
-  const { pool } = labelledRole(model, data);
-  const n = pool ? pool.length : data.train.n;
+  const { pool, n } = labelledRole(model, data);
   if (batchSize <= n) return null;
   const rows = pool ? `the ${n} labelled rows` : `the ${n} training rows`;
   return `train.batch_size (${batchSize}) is larger than ${rows} an epoch passes over: every epoch is one step on all of them (full-batch); lower it for minibatches`;
@@ -136,11 +135,12 @@ export function wholeDataBatch(model: Model, data: DataSet, batchSize: number): 
 /**
  * What the labelled subset is to the epoch: `pool`, the rows it passes over when the model
  * learns from labels alone (else null: every training row); `mixes`, whether labelled rows
- * can be added to every batch (a labelled subset, and unlabelled rows to mix them with).
+ * can be added to every batch (a labelled subset, and unlabelled rows to mix them with); `n`,
+ * how many rows the epoch passes over.
  */
-function labelledRole(model: Model, data: DataSet): { pool: DataSet['labelled']; mixes: boolean } {
+function labelledRole(model: Model, data: DataSet): { pool: DataSet['labelled']; mixes: boolean; n: number } {
   const pool = model.trainsOn === 'labelled' && data.labelled ? data.labelled : null;
-  return { pool, mixes: !pool && !!data.labelled };
+  return { pool, mixes: !pool && !!data.labelled, n: pool ? pool.length : data.train.n };
 }
 
 /**
@@ -151,8 +151,7 @@ function labelledRole(model: Model, data: DataSet): { pool: DataSet['labelled'];
 function epochRows(model: Model, data: DataSet, o: LoopOptions) {
   const known = data.labelled ? new Uint8Array(data.train.n) : null;
   if (known) for (const i of data.labelled!) known[i] = 1;
-  const { pool, mixes } = labelledRole(model, data);
-  const n = pool ? pool.length : data.train.n;
+  const { pool, mixes, n } = labelledRole(model, data);
   const extra = mixes ? o.labelledPerBatch : 0;
   const stepsPerEpoch = Math.min(Math.ceil(n / o.batchSize), o.stepsPerEpoch ?? Infinity);
   return { known, pool, n, extra, stepsPerEpoch };
