@@ -4,7 +4,7 @@
  */
 export { runExperiment } from './experiment';
 export type { RunOptions } from './run/options';
-export { PLUGIN_KINDS, LIKELIHOODS, END_OF_TRAINING } from './contracts';
+export { PLUGIN_KINDS, LIKELIHOODS, END_OF_TRAINING, CONFIG_PATH_KEYWORD } from './contracts';
 export type {
   RunResult,
   Plugin,
@@ -48,7 +48,7 @@ export type {
 } from './contracts';
 export { Registry } from './registry/registry';
 export { createRegistry, BUILTIN_PLUGINS } from './builtins';
-export { definePlugin, slot, weight, Enum, ObjectOf, Override, Type, withOptionDefaults } from './registry/define';
+export { definePlugin, slot, weight, ConfigPath, Enum, ObjectOf, Override, Type, withOptionDefaults } from './registry/define';
 export type { OptionsOf } from './registry/define';
 export { STANDARD_WEIGHTS, standardWeights } from './registry/weights';
 export { latentParts } from './models/vae';

@@ -1,6 +1,7 @@
 import { test } from 'node:test';
 import * as assert from 'node:assert/strict';
 import * as fs from 'fs';
+import * as os from 'os';
 import * as path from 'path';
 import { loadConfig } from '../src/config/load';
 import { createRegistry } from '../src/builtins';
@@ -209,6 +210,58 @@ test('extends: a config builds on base configs (merged in order, mappings key by
   // elbo validate and the schema know the key
   assert.equal(elbo(['validate', child]).status, 0);
   assert.match(elbo(['schema']).stdout, /"extends"/);
+});
+
+test('extends: relative paths a base in another directory gives (plugins, data files) are read against that base', () => {
+  const dir = tmpDir();
+  for (const d of ['team/data', 'team/cb', 'me']) fs.mkdirSync(path.join(dir, d), { recursive: true });
+  fs.writeFileSync(path.join(dir, 'team/data/x.csv'), Array.from({ length: 40 }, (_, i) => `${i % 7},${i % 3},${i % 2}`).join('\n') + '\n');
+  fs.copyFileSync(path.join(ROOT, 'plugins/cyclical-beta/index.js'), path.join(dir, 'team/cb/index.js'));
+  const abs = path.join(dir, 'team/data/x.csv');
+  fs.writeFileSync(
+    path.join(dir, 'team/base.yaml'),
+    `plugins: [./cb]\ndata: {kind: csv, path: data/x.csv, test_path: ${JSON.stringify(abs)}}\nmodel: {kind: vae, latent: 2}\n`,
+  );
+  const child = path.join(dir, 'me/run.yaml');
+  fs.writeFileSync(child, 'extends: ../team/base.yaml\nexperiment: mine\n');
+  const reg = createRegistry();
+  const { config, yaml, sha256 } = loadConfig(child, [], reg);
+  assert.deepEqual(config.plugins, [path.join('..', 'team', 'cb')]); // loaded from there: the registry has it
+  assert.ok(reg.has('schedule', 'cyclical'));
+  assert.equal((config.data as PluginOptions).path, path.join('..', 'team', 'data', 'x.csv'));
+  assert.equal((config.data as PluginOptions).test_path, abs); // an absolute path stays as it is
+  // the run's config is that of the same config written flat next to the child
+  const flat = path.join(dir, 'me/flat.yaml');
+  fs.writeFileSync(
+    flat,
+    `plugins: [../team/cb]\ndata: {kind: csv, path: ../team/data/x.csv, test_path: ${JSON.stringify(abs)}}\nmodel: {kind: vae, latent: 2}\nexperiment: mine\n`,
+  );
+  assert.equal(sha256, loadConfig(flat, [], reg).sha256, yaml);
+  // the child's own paths and --set's are relative to the child, as without a base
+  fs.writeFileSync(child, 'extends: ../team/base.yaml\ndata: {path: ../team/data/x.csv}\n');
+  assert.equal((loadConfig(child, [], reg).config.data as PluginOptions).path, path.join('..', 'team', 'data', 'x.csv'));
+  assert.equal((loadConfig(child, ['data.path=other.csv'], reg).config.data as PluginOptions).path, 'other.csv');
+  // a plugin entry that is no file next to the base is a package name: kept
+  fs.writeFileSync(path.join(dir, 'team/pkg.yaml'), 'plugins: [elbo-plugin-nowhere]\ndata: {kind: mnist}\nmodel: {kind: vae}\n');
+  fs.writeFileSync(child, 'extends: ../team/pkg.yaml\n');
+  assert.throws(() => loadConfig(child, [], createRegistry()), /elbo-plugin-nowhere/);
+  assert.doesNotMatch(
+    (() => {
+      try {
+        loadConfig(child, [], createRegistry());
+      } catch (e) {
+        return (e as UserError).line();
+      }
+      return '';
+    })(),
+    /\.\.[/\\]team/,
+  );
+  // a run reads the base's data file, from another directory too
+  fs.writeFileSync(child, 'extends: ../team/base.yaml\ntrain: {epochs: 1, batch_size: 16}\neval: [{kind: elbo}]\n');
+  const r = elbo(['run', child, '--runs-dir', path.join(dir, 'runs'), '--json', '-q'], { cwd: os.tmpdir() });
+  assert.equal(r.status, 0, r.stderr);
+  const { runDir } = lastJson<{ runDir: string }>(r.stdout);
+  assert.match(fs.readFileSync(path.join(runDir, 'config.yaml'), 'utf8'), /path: \.\.[/\\]team[/\\]data[/\\]x\.csv/);
 });
 
 test('a run of a config that extends records its bases: run.json config_bases, elbo runs show, report.html', () => {

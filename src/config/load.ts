@@ -2,6 +2,7 @@ import * as fs from 'fs';
 import * as path from 'path';
 import * as crypto from 'crypto';
 import Ajv, { ErrorObject, ValidateFunction } from 'ajv';
+import type { DataValidationCxt } from 'ajv/dist/types';
 import {
   Document,
   LineCounter,
@@ -25,7 +26,7 @@ import { unmetEvaluatorNeeds } from './needs';
 import { isMapping } from '../util/mapping';
 import { shownPath } from '../util/shown-path';
 import { deleteAtPath, parseKeyPath, setAtPath } from './path';
-import type { PluginKind, PluginOptions, ExperimentConfig, PluginRegistry } from '../contracts';
+import { CONFIG_PATH_KEYWORD, type PluginKind, type PluginOptions, type ExperimentConfig, type PluginRegistry } from '../contracts';
 
 export interface LoadedConfig {
   config: ExperimentConfig;
@@ -46,6 +47,8 @@ export interface ConfigSource {
   file: string;
   doc: Document;
   lines: LineCounter;
+  /** Its directory (absolute), which the relative paths it gives are read against. */
+  dir?: string;
 }
 
 /**
@@ -71,13 +74,22 @@ export class Locator {
       // (a problem of the whole document, such as a missing top-level key, stays the file's)
       if (isPrefix(o.path, full) || (full.length > 0 && isPrefix(full, o.path))) return o.flag;
     }
-    const found = this.sources.map((source) => ({ source, ...nodeAt(source.doc, full, key) }));
+    const found = this.found(full, key);
     const { source, node } = found.find((f) => f.whole) ?? found[0];
     // a pair (a key with no value) has no range of its own: its key's
     const range = isPair(node) ? (isNode(node.key) ? node.key.range : undefined) : node?.range;
     if (!range) return source.file;
     const pos = source.lines.linePos(range[0]);
     return `${source.file}:${pos.line}:${pos.col}`;
+  }
+
+  /** The file that gave the value at `p` (the first with the whole path; --set aside), or null: none has it. */
+  source(p: (string | number)[]): ConfigSource | null {
+    return this.found(p).find((f) => f.whole)?.source ?? null;
+  }
+
+  private found(full: (string | number)[], key?: string) {
+    return this.sources.map((source) => ({ source, ...nodeAt(source.doc, full, key) }));
   }
 }
 
@@ -255,7 +267,7 @@ function composeConfig(
 ): { data: Record<string, unknown>; sources: ConfigSource[]; bases: string[] } {
   const shown = shownPath(abs);
   const { doc, lines, data } = parseYaml(text, shown);
-  const own: ConfigSource = { file: shown, doc, lines };
+  const own: ConfigSource = { file: shown, doc, lines, dir: path.dirname(abs) };
   if (!Object.prototype.hasOwnProperty.call(data, 'extends')) return { data, sources: [own], bases: [] };
   const { extends: spec, ...rest } = data;
   const loc = new Locator([own], []);
@@ -295,6 +307,43 @@ function composeConfig(
   });
   return { data: mergeConfig(merged, rest), sources: [own, ...baseSources.flat()], bases: merges };
 }
+
+/**
+ * Rewrites, in the composed `data`, a relative path that a base config in another directory
+ * gave so that it is relative to `baseDir` (what the composed config's paths are read against):
+ * `path: data/x.csv` in team/base.yaml, extended by me/run.yaml, becomes ../team/data/x.csv.
+ * A plugin entry only when it names a file there (else it is a package name). True when it
+ * rewrote one.
+ */
+function basePathRebaser(data: Record<string, unknown>, files: Locator, baseDir: string) {
+  return (p: (string | number)[], plugin: boolean): boolean => {
+    const parent = p.slice(0, -1).reduce<unknown>((o, k) => (isMapping(o) || Array.isArray(o) ? (o as never)[k] : undefined), data);
+    const key = p[p.length - 1];
+    const value = isMapping(parent) || Array.isArray(parent) ? (parent as never)[key] : undefined;
+    if (typeof value !== 'string' || !value || path.isAbsolute(value)) return false;
+    const from = files.source(p)?.dir;
+    if (!from || path.resolve(from) === path.resolve(baseDir)) return false;
+    const abs = path.resolve(from, value);
+    if (plugin && !/^\.\.?[\\/]/.test(value) && !fs.existsSync(abs)) return false;
+    (parent as Record<string | number, unknown>)[key] = path.relative(path.resolve(baseDir), abs) || '.';
+    return true;
+  };
+}
+
+/** The places (key paths) of the options marked as config-relative paths that `validate` met in the data. */
+function pathsMarked(validate: () => unknown): (string | number)[][] {
+  const sink: string[] = [];
+  markedPathSink = sink;
+  try {
+    validate();
+  } finally {
+    markedPathSink = null;
+  }
+  return [...new Set(sink)].map(pathOf);
+}
+
+/** Where the schema keyword CONFIG_PATH_KEYWORD reports the values it marks, while pathsMarked runs. */
+let markedPathSink: string[] | null = null;
 
 /** `over` merged into `base`: mappings key by key, any other value replacing the base's. */
 function mergeConfig(base: Record<string, unknown>, over: Record<string, unknown>): Record<string, unknown> {
@@ -364,6 +413,8 @@ export function loadConfig(
   };
   const loc = new Locator(sources, parsed);
   const baseDir = opts.baseDir ?? path.dirname(path.resolve(file));
+  const rebase = basePathRebaser(fileData, new Locator(sources, []), baseDir);
+  if (Array.isArray(fileData.plugins)) fileData.plugins.forEach((_: unknown, i: number) => rebase(['plugins', i], true));
 
   // plugins first: their schemas are part of the config's schema
   const plugins = withOverrides(undefined).plugins;
@@ -382,8 +433,12 @@ export function loadConfig(
     });
   }
   // the file's own values with defaults filled in (errors are reported below, not here)
-  const defaults = structuredClone(fileData);
-  compiled(registry)(defaults);
+  let defaults = structuredClone(fileData);
+  const marked = pathsMarked(() => compiled(registry)(defaults));
+  if (marked.map((p) => rebase(p, false)).some(Boolean)) {
+    defaults = structuredClone(fileData);
+    compiled(registry)(defaults);
+  }
   const data = withOverrides(defaults);
 
   const config = validate(data, registry, loc);
@@ -483,6 +538,16 @@ function compiled(registry: PluginRegistry) {
   const hit = ajvCache.get(registry);
   if (hit && hit.size === size) return hit.validate;
   const ajv = new Ajv(AJV_OPTIONS);
+  ajv.addKeyword({
+    keyword: CONFIG_PATH_KEYWORD,
+    type: 'string',
+    schemaType: 'boolean',
+    errors: false,
+    validate: (marked: boolean, _data: unknown, _schema?: unknown, cxt?: DataValidationCxt) => {
+      if (marked && cxt) markedPathSink?.push(cxt.instancePath);
+      return true;
+    },
+  });
   let v: ValidateFunction<ExperimentConfig>;
   try {
     v = ajv.compile<ExperimentConfig>(buildSchema(registry));

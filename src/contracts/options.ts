@@ -20,6 +20,14 @@ export type ModelCapability = (typeof MODEL_CAPABILITIES)[number];
 /** A JSON Schema fragment (draft 2020-12 subset that ajv understands). */
 export type JsonSchema = Record<string, unknown>;
 
+/**
+ * The schema keyword that marks a string option as a file or directory path read relative to
+ * the config file: `{ type: 'string', 'x-elbo-path': true }`. A relative path that a base config
+ * (`extends`) gave is rewritten to be relative to the config that extends it, so every path
+ * means what it meant in the file that wrote it.
+ */
+export const CONFIG_PATH_KEYWORD = 'x-elbo-path';
+
 /** Plugin options as the config gives them (validated and defaulted): `kind` and the plugin's own. */
 export interface PluginOptions {
   kind: string;

@@ -2,14 +2,14 @@ import * as fs from 'fs';
 import * as path from 'path';
 import * as crypto from 'crypto';
 import * as jpeg from 'jpeg-js';
-import { definePlugin, Override, Type, type OptionsOf } from '../registry/define';
+import { ConfigPath, definePlugin, Override, Type, type OptionsOf } from '../registry/define';
 import { commonDataOptions, finishDataSet } from './dataset';
 import { UserError, suggestion } from '../errors';
 import { readDataFile } from './files';
 import { Split } from '../contracts';
 
 const celebaOptions = {
-  path: Type.String({ description: 'Directory with img_align_celeba/, list_attr_celeba.txt, list_eval_partition.txt' }),
+  path: ConfigPath('Directory with img_align_celeba/, list_attr_celeba.txt, list_eval_partition.txt'),
   attributes: Type.Array(Type.String(), {
     minItems: 1,
     maxItems: 4,

@@ -1,14 +1,14 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import * as crypto from 'crypto';
-import { definePlugin, Override, Type, type OptionsOf } from '../registry/define';
+import { ConfigPath, definePlugin, Override, type OptionsOf } from '../registry/define';
 import { commonDataOptions, finishDataSet } from './dataset';
 import { UserError } from '../errors';
 import { readDataFile } from './files';
 import { Split } from '../contracts';
 
 const cifar10Options = {
-  path: Type.String({ description: 'The cifar-10-batches-bin directory' }),
+  path: ConfigPath('The cifar-10-batches-bin directory'),
   ...commonDataOptions,
   binarize: Override(commonDataOptions.binarize, { default: 'none' }),
 };

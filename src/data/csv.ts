@@ -1,6 +1,6 @@
 import * as path from 'path';
 import * as crypto from 'crypto';
-import { definePlugin, Enum, Type, type OptionsOf } from '../registry/define';
+import { ConfigPath, definePlugin, Enum, Type, type OptionsOf } from '../registry/define';
 import type { CommonDataOptions } from './dataset';
 import { UserError, suggestion } from '../errors';
 import { readDataFile } from './files';
@@ -235,10 +235,8 @@ export function parseNumericCsv(text: string, file: string, f: CsvFormat): Parse
 }
 
 const csvOptions = {
-  path: Type.String({ description: 'CSV file: one example per row, numbers (and a label column); relative to the config file' }),
-  test_path: Type.Optional(
-    Type.String({ description: 'A second CSV in the same format as the test split (default: test_fraction of path)' }),
-  ),
+  path: ConfigPath('CSV file: one example per row, numbers (and a label column)'),
+  test_path: Type.Optional(ConfigPath('A second CSV in the same format as the test split (default: test_fraction of path)')),
   label_column: Type.Union([Type.Integer(), Type.String()], {
     default: -1,
     description:

@@ -1,7 +1,7 @@
 import * as path from 'path';
 import * as fs from 'fs';
 import * as crypto from 'crypto';
-import { definePlugin, Enum, Type, type OptionsOf } from '../registry/define';
+import { ConfigPath, definePlugin, Enum, Type, type OptionsOf } from '../registry/define';
 import { commonDataOptions, finishDataSet } from './dataset';
 import { loadIdxDataSet } from './idx-files';
 import { Rng } from '../runtime/rng';
@@ -10,10 +10,9 @@ import { Split } from '../contracts';
 
 const fashionMnistOptions = {
   path: Type.Optional(
-    Type.String({
-      description:
-        'Directory holding the four original uncompressed IDX files (train-images-idx3-ubyte, ..., official 60k/10k split); default: the bundled copy',
-    }),
+    ConfigPath(
+      'Directory holding the four original uncompressed IDX files (train-images-idx3-ubyte, ..., official 60k/10k split); default: the bundled copy',
+    ),
   ),
   split: Enum(['random', 'package-order'], {
     default: 'random',

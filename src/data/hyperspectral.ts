@@ -1,16 +1,12 @@
-import { definePlugin, Override, Enum, Type, type OptionsOf } from '../registry/define';
+import { ConfigPath, definePlugin, Override, Enum, Type, type OptionsOf } from '../registry/define';
 import { commonDataOptions } from './dataset';
 import { CsvFormat, loadCsvDataSet, parseNumericCsv } from './csv';
 import type { OwnDataSet } from './own';
 import type { PluginContext } from '../contracts';
 
 const hyperspectralOptions = {
-  path: Type.String({
-    description: 'CSV file: one row per pixel, the band values, then an integer class label (last column); relative to the config file',
-  }),
-  test_path: Type.Optional(
-    Type.String({ description: 'A second CSV in the same format as the test split (default: test_fraction of path)' }),
-  ),
+  path: ConfigPath('CSV file: one row per pixel, the band values, then an integer class label (last column)'),
+  test_path: Type.Optional(ConfigPath('A second CSV in the same format as the test split (default: test_fraction of path)')),
   test_fraction: Type.Number({
     exclusiveMinimum: 0,
     exclusiveMaximum: 1,

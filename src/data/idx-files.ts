@@ -1,6 +1,6 @@
 import * as path from 'path';
 import * as crypto from 'crypto';
-import { definePlugin, Type, type OptionsOf } from '../registry/define';
+import { ConfigPath, definePlugin, Type, type OptionsOf } from '../registry/define';
 import { commonDataOptions, finishDataSet, type CommonDataOptions } from './dataset';
 import { readIdxImages } from './idx';
 import { checkClassIndices } from './files';
@@ -8,10 +8,10 @@ import { UserError } from '../errors';
 import { type PluginContext, DataSet } from '../contracts';
 
 const idxFilesOptions = {
-  train_images: Type.String({ description: 'IDX file of training images (n × rows × cols bytes)' }),
-  train_labels: Type.Optional(Type.String({ description: 'IDX file of training labels (optional)' })),
-  test_images: Type.String({ description: 'IDX file of test images' }),
-  test_labels: Type.Optional(Type.String({ description: 'IDX file of test labels (optional)' })),
+  train_images: ConfigPath('IDX file of training images (n × rows × cols bytes)'),
+  train_labels: Type.Optional(ConfigPath('IDX file of training labels (optional)')),
+  test_images: ConfigPath('IDX file of test images'),
+  test_labels: Type.Optional(ConfigPath('IDX file of test labels (optional)')),
   ...commonDataOptions,
 };
 export type IdxFilesOptions = OptionsOf<typeof idxFilesOptions>;

@@ -3,22 +3,18 @@ import * as path from 'path';
 import * as crypto from 'crypto';
 import * as jpeg from 'jpeg-js';
 import { PNG } from 'pngjs';
-import { definePlugin, Enum, Type, type OptionsOf } from '../registry/define';
+import { ConfigPath, definePlugin, Enum, Type, type OptionsOf } from '../registry/define';
 import { UserError, type Caught } from '../errors';
 import { readDataFile } from './files';
 import { OwnDataSet, RawPart, finishOwnDataSet, ownDataOptions } from './own';
 import type { PluginContext } from '../contracts';
 
 const imageFolderOptions = {
-  root: Type.String({
-    description:
-      'Directory with one subfolder per class, each holding .png/.jpg/.jpeg images (root/<class>/*.png); relative to the config file',
-  }),
+  root: ConfigPath('Directory with one subfolder per class, each holding .png/.jpg/.jpeg images (root/<class>/*.png)'),
   test_root: Type.Optional(
-    Type.String({
-      description:
-        "A second directory in the same layout as the test split (its class folders a subset of root's); default: test_fraction of root",
-    }),
+    ConfigPath(
+      "A second directory in the same layout as the test split (its class folders a subset of root's); default: test_fraction of root",
+    ),
   ),
   size: Type.Integer({
     minimum: 1,

@@ -1,12 +1,12 @@
 import * as path from 'path';
 import * as fs from 'fs';
-import { definePlugin, Type, type OptionsOf } from '../registry/define';
+import { ConfigPath, definePlugin, Type, type OptionsOf } from '../registry/define';
 import { commonDataOptions } from './dataset';
 import { loadIdxDataSet } from './idx-files';
 import { UserError } from '../errors';
 
 const mnistOptions = {
-  path: Type.Optional(Type.String({ description: 'Directory holding the four uncompressed IDX files (default: the bundled copy)' })),
+  path: Type.Optional(ConfigPath('Directory holding the four uncompressed IDX files (default: the bundled copy)')),
   ...commonDataOptions,
 };
 export type MnistOptions = OptionsOf<typeof mnistOptions>;

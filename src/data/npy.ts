@@ -1,7 +1,7 @@
 import * as path from 'path';
 import * as zlib from 'zlib';
 import * as crypto from 'crypto';
-import { definePlugin, Type, type OptionsOf } from '../registry/define';
+import { ConfigPath, definePlugin, Type, type OptionsOf } from '../registry/define';
 import { UserError, type Caught } from '../errors';
 import { readDataFile } from './files';
 import { OwnDataSet, RawPart, finishOwnDataSet, ownDataOptions, scaleAndCheck, scaleOption, checkLabelsPaired } from './own';
@@ -322,19 +322,14 @@ export function npzBytes(arrays: Record<string, Buffer>, method: 'stored' | 'def
 }
 
 const npyOptions = {
-  train: Type.String({
-    description:
-      'Training examples: an .npy array (N×D vectors, N×H×W grey or N×H×W×C images), or an .npz holding x (and y); relative to the config file',
-  }),
+  train: ConfigPath('Training examples: an .npy array (N×D vectors, N×H×W grey or N×H×W×C images), or an .npz holding x (and y)'),
   train_labels: Type.Optional(
-    Type.String({ description: 'Training labels: an .npy of N integers (or an .npz holding y); default: y of the train .npz, else none' }),
+    ConfigPath('Training labels: an .npy of N integers (or an .npz holding y); default: y of the train .npz, else none'),
   ),
   test: Type.Optional(
-    Type.String({
-      description: 'Test examples in the same form (an .npz may be the train file itself: x_test/y_test); default: test_fraction of train',
-    }),
+    ConfigPath('Test examples in the same form (an .npz may be the train file itself: x_test/y_test); default: test_fraction of train'),
   ),
-  test_labels: Type.Optional(Type.String({ description: 'Test labels, as train_labels' })),
+  test_labels: Type.Optional(ConfigPath('Test labels, as train_labels')),
   x_key: Type.Optional(
     Type.String({
       description: 'Array of the examples in an .npz (default: x, else x_train in the train file and x_test in the test file)',

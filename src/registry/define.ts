@@ -4,7 +4,15 @@
  * contracts themselves (Plugin, the contexts, what each kind makes) are in src/contracts/.
  */
 import { OptionalKind, Type, type Static, type TObject, type TProperties, type TSchema, type TUnsafe } from '@sinclair/typebox';
-import type { JsonSchema, KindInstances, OptionsSchema, Plugin, PluginKind, PluginOptions } from '../contracts';
+import {
+  CONFIG_PATH_KEYWORD,
+  type JsonSchema,
+  type KindInstances,
+  type OptionsSchema,
+  type Plugin,
+  type PluginKind,
+  type PluginOptions,
+} from '../contracts';
 
 /** The options type a `definePlugin` schema describes: `kind` and each property's static type. */
 export type OptionsOf<P extends TProperties> = { kind: string } & Static<TObject<P>>;
@@ -89,6 +97,18 @@ export function weight(defaultValue: number, description: string): TUnsafe<numbe
  */
 export function Enum<const T extends readonly (string | number | boolean)[]>(values: T, extra: JsonSchema = {}): TUnsafe<T[number]> {
   return Type.Unsafe<T[number]>({ enum: [...values], ...extra });
+}
+
+/**
+ * A file or directory read relative to the config file (`path.resolve(ctx.baseDir, value)`):
+ * a relative one that a base config gave is rewritten to the extending config's directory.
+ */
+export function ConfigPath(description: string): TUnsafe<string> {
+  return Type.Unsafe<string>({
+    type: 'string',
+    [CONFIG_PATH_KEYWORD]: true,
+    description: `${description}; relative to the config file that gives it`,
+  });
 }
 
 /** `schema` with other annotations (another default, a description): the same option, so the same type. */
