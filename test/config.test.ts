@@ -262,6 +262,9 @@ test('extends: relative paths a base in another directory gives (plugins, data f
   assert.equal(r.status, 0, r.stderr);
   const { runDir } = lastJson<{ runDir: string }>(r.stdout);
   assert.match(fs.readFileSync(path.join(runDir, 'config.yaml'), 'utf8'), /path: \.\.[/\\]team[/\\]data[/\\]x\.csv/);
+  // its config.yaml, read as --resume reads it (against the directory the run recorded), keeps them
+  const again = loadConfig(path.join(runDir, 'config.yaml'), [], createRegistry(), { baseDir: path.join(dir, 'me') });
+  assert.equal((again.config.data as PluginOptions).path, path.join('..', 'team', 'data', 'x.csv'));
 });
 
 test('a run of a config that extends records its bases: run.json config_bases, elbo runs show, report.html', () => {

@@ -83,6 +83,11 @@ export class Locator {
     return `${source.file}:${pos.line}:${pos.col}`;
   }
 
+  /** The file given (the one that names the bases). */
+  get given(): ConfigSource {
+    return this.sources[0];
+  }
+
   /** The file that gave the value at `p` (the first with the whole path; --set aside), or null: none has it. */
   source(p: (string | number)[]): ConfigSource | null {
     return this.found(p).find((f) => f.whole)?.source ?? null;
@@ -321,7 +326,9 @@ function basePathRebaser(data: Record<string, unknown>, files: Locator, baseDir:
     const key = p[p.length - 1];
     const value = isMapping(parent) || Array.isArray(parent) ? (parent as never)[key] : undefined;
     if (typeof value !== 'string' || !value || path.isAbsolute(value)) return false;
-    const from = files.source(p)?.dir;
+    // the given file's own paths are relative to baseDir already (its directory, or the one a run recorded)
+    const source = files.source(p);
+    const from = source === files.given ? undefined : source?.dir;
     if (!from || path.resolve(from) === path.resolve(baseDir)) return false;
     const abs = path.resolve(from, value);
     if (plugin && !/^\.\.?[\\/]/.test(value) && !fs.existsSync(abs)) return false;
