@@ -25,6 +25,7 @@ import { checkMetrics } from './metrics';
 import { unmetEvaluatorNeeds } from './needs';
 import { isMapping } from '../util/mapping';
 import { shownPath } from '../util/shown-path';
+import { isPluginPath, pluginFileAt } from '../registry/registry';
 import { deleteAtPath, parseKeyPath, setAtPath } from './path';
 import { CONFIG_PATH_KEYWORD, type PluginKind, type PluginOptions, type ExperimentConfig, type PluginRegistry } from '../contracts';
 
@@ -317,8 +318,7 @@ function composeConfig(
  * Rewrites, in the composed `data`, a relative path that a base config in another directory
  * gave so that it is relative to `baseDir` (what the composed config's paths are read against):
  * `path: data/x.csv` in team/base.yaml, extended by me/run.yaml, becomes ../team/data/x.csv.
- * A plugin entry only when it names a file there (else it is a package name). True when it
- * rewrote one.
+ * A plugin entry only when it is a path to a plugin there. True when it rewrote one.
  */
 function basePathRebaser(data: Record<string, unknown>, files: Locator, baseDir: string) {
   return (p: (string | number)[], plugin: boolean): boolean => {
@@ -331,7 +331,8 @@ function basePathRebaser(data: Record<string, unknown>, files: Locator, baseDir:
     const from = source === files.given ? undefined : source?.dir;
     if (!from || path.resolve(from) === path.resolve(baseDir)) return false;
     const abs = path.resolve(from, value);
-    if (plugin && !/^\.\.?[\\/]/.test(value) && !fs.existsSync(abs)) return false;
+    // as the registry reads it: a path, found next to the base (a package name, or a path it finds elsewhere, stays)
+    if (plugin && !(isPluginPath(value) && pluginFileAt(abs))) return false;
     (parent as Record<string | number, unknown>)[key] = path.relative(path.resolve(baseDir), abs) || '.';
     return true;
   };

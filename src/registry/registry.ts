@@ -197,16 +197,26 @@ export class Registry implements PluginRegistry {
 /** What a plugin module exports (anything): one plugin, a list of them, `{plugins: [...]}`, or one of these as `default`. */
 type PluginModule = { default?: unknown; plugins?: unknown } | null | undefined;
 
+/** Whether a `plugins:` entry is a path to a file or directory (else the name of an installed package). */
+export function isPluginPath(spec: string): boolean {
+  return spec.startsWith('.') || spec.startsWith('/') || spec.includes(path.sep);
+}
+
+/** The module file a plugin spec names, or null (not found there). */
+export function pluginFileAt(spec: string): string | null {
+  try {
+    return require.resolve(spec);
+  } catch {
+    return null;
+  }
+}
+
 function resolvePluginPath(spec: string, baseDir: string, where?: string): string {
-  const isPath = spec.startsWith('.') || spec.startsWith('/') || spec.includes(path.sep);
-  if (isPath) {
+  if (isPluginPath(spec)) {
     const candidates = path.isAbsolute(spec) ? [spec] : [path.resolve(baseDir, spec), path.resolve(process.cwd(), spec)];
     for (const c of candidates) {
-      try {
-        return require.resolve(c);
-      } catch {
-        /* try next */
-      }
+      const file = pluginFileAt(c);
+      if (file) return file;
     }
     const tried = [...new Set(candidates)].join(' or ');
     throw new UserError(
